@@ -1,0 +1,1 @@
+"""Intranet-side agent: link intake, notifications, injection; outbound intake, policy, approval."""

@@ -1,0 +1,1 @@
+"""maildiode: command line, configuration files, shared logging and audit."""

@@ -1,0 +1,1 @@
+"""Internet-side agent: SMTP intake, spool, rendering pipeline, publishing; delivery of approved outbound mail."""
