@@ -1,0 +1,5 @@
+import sys
+
+from maildiode.cli import main
+
+sys.exit(main())

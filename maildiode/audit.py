@@ -1,0 +1,143 @@
+"""The audit log: one event per mail per step, in SQLite, queryable and exportable.
+
+Auditors ask "what happened to mail X", "what was held or quarantined last month, and why",
+"who approved what". Each event is a row: time, agent, mail id, step, and a JSON object of
+details (ids, timings, reasons — never unmasked personal data).
+
+Durability: WAL with ``synchronous=NORMAL``. Events survive a crash or kill -9 of the agent;
+an operating-system crash or power loss may lose the last few events, never corrupt the file.
+The mail itself is protected by the spools, which fsync; the audit log records, it does not
+carry mail.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["STEPS", "AuditEvent", "AuditLog", "export"]
+
+# The steps a mail goes through. An unknown step is a programming error, refused at once.
+STEPS = frozenset(
+    {
+        # inbound, outer agent
+        "received", "rendered", "published", "refused",
+        # inbound, inner agent
+        "received_inside", "notified", "injected", "deferred", "postmaster_notified",
+        # both
+        "quarantined", "bounced", "resent",
+        # outbound, inner agent
+        "accepted_outbound", "scanned", "allowed", "blocked", "monitored", "held",
+        "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
+        "sender_notified", "sent_out", "token_refused",
+        # outbound, outer agent
+        "received_outbound", "delivered", "delivery_deferred",
+    }
+)  # fmt: skip
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id      INTEGER PRIMARY KEY,
+    ts      REAL NOT NULL,
+    agent   TEXT NOT NULL,
+    mail_id TEXT NOT NULL,
+    step    TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_mail ON events (mail_id);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_step ON events (step, ts);
+"""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    ts: float
+    agent: str
+    mail_id: str
+    step: str
+    details: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ts))
+        stamp += f".{int(self.ts * 1000) % 1000:03d}Z"
+        return {"time": stamp, "agent": self.agent, "mail_id": self.mail_id,
+                "step": self.step, **self.details}  # fmt: skip
+
+
+class AuditLog:
+    """Append-only event log. Safe to share between threads of one process."""
+
+    def __init__(self, path: Path, *, agent: str = "", clock: Any = time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._agent = agent
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def record(self, mail_id: str, step: str, **details: Any) -> None:
+        if step not in STEPS:
+            raise ValueError(f"unknown audit step {step!r}")
+        text = json.dumps(details, ensure_ascii=False, default=str, sort_keys=True)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO events (ts, agent, mail_id, step, details) VALUES (?, ?, ?, ?, ?)",
+                (self._clock(), self._agent, mail_id, step, text),
+            )
+
+    def query(
+        self,
+        *,
+        mail_id: str | None = None,
+        step: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        clauses, args = [], []
+        for column, op, value in (("mail_id", "=", mail_id), ("step", "=", step),
+                                  ("ts", ">=", since), ("ts", "<", until)):  # fmt: skip
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                args.append(value)
+        sql = "SELECT ts, agent, mail_id, step, details FROM events"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY ts, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [AuditEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def export(events: Iterable[AuditEvent], fmt: Literal["jsonl", "csv"]) -> Iterator[str]:
+    """Events as JSON lines, or as CSV with the details as one JSON column."""
+    if fmt == "jsonl":
+        for event in events:
+            yield json.dumps(event.as_dict(), ensure_ascii=False, default=str) + "\n"
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["time", "agent", "mail_id", "step", "details"])
+    for event in events:
+        row = event.as_dict()
+        writer.writerow([row["time"], event.agent, event.mail_id, event.step,
+                         json.dumps(event.details, ensure_ascii=False, default=str)])  # fmt: skip
+    yield buffer.getvalue()

@@ -1,0 +1,230 @@
+"""The ``maildiode`` command line: one console script, one subcommand per job.
+
+Each subcommand lives in ``maildiode/commands/<name>.py`` and exposes ``run(args) -> int``.
+They are imported only when used, so ``maildiode --help`` stays fast and a command that needs
+a browser or a renderer does not load it for the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["build_parser", "main"]
+
+Adder = Callable[[argparse.ArgumentParser], None]
+
+
+def _init(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="folder to create (must be empty or absent)")
+    p.add_argument(
+        "--domain",
+        action="append",
+        dest="domains",
+        metavar="D",
+        help="a mail domain the outer agent accepts (repeatable; default corp.example)",
+    )
+    p.add_argument(
+        "--smtp-port",
+        type=int,
+        default=2525,
+        metavar="N",
+        help="outer agent's SMTP intake port on 127.0.0.1 (default 2525)",
+    )
+    p.add_argument(
+        "--internal-smtp",
+        default="127.0.0.1:2526",
+        metavar="HOST:PORT",
+        help="internal mail server the inner agent injects into (default 127.0.0.1:2526)",
+    )
+    p.add_argument(
+        "--outbound-port",
+        type=int,
+        default=2527,
+        metavar="N",
+        help="inner agent's outbound SMTP intake port (default 2527)",
+    )
+    p.add_argument(
+        "--web-port",
+        type=int,
+        default=8025,
+        metavar="N",
+        help="inner agent's approval web port (default 8025)",
+    )
+    p.add_argument(
+        "--relay",
+        default=None,
+        metavar="HOST:PORT",
+        help="smarthost the outer agent delivers approved outbound mail to",
+    )
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+
+
+def _config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", required=True, metavar="FILE", help="agent config (TOML)")
+
+
+def _check(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument(
+        "--agent",
+        choices=["outer", "inner"],
+        help="which agent the file is for (default: guessed from the file name)",
+    )
+
+
+def _keygen(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="folder to write the key files into")
+    p.add_argument("--name", default="signing", help="base name of the files (default signing)")
+    p.add_argument(
+        "--encryption",
+        action="store_true",
+        help="also write an X25519 key pair for optional payload encryption",
+    )
+
+
+def _inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a chunk file from a link folder")
+    p.add_argument("-c", "--config", metavar="FILE", help="agent config whose peer keys to use")
+    p.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="PUBFILE",
+        help="public key file to verify with (repeatable)",
+    )
+
+
+def _carry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", metavar="SRC", help="pickup folder")
+    p.add_argument("dst", metavar="DST", help="delivery folder")
+    p.add_argument("--once", action="store_true", help="carry what is there now, then exit")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=0.2,
+        metavar="S",
+        help="seconds between polls (default 0.2)",
+    )
+
+
+def _resend(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("first", type=int, metavar="FIRST", help="first sequence number")
+    p.add_argument("last", type=int, metavar="LAST", help="last sequence number")
+
+
+def _demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dir",
+        default=None,
+        metavar="DIR",
+        help="working folder (default: a fresh temporary folder)",
+    )
+    p.add_argument(
+        "--web-port",
+        type=int,
+        default=8080,
+        metavar="N",
+        help="port of the demo mailbox web page (default 8080)",
+    )
+    p.add_argument(
+        "--exit-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop by itself after S seconds (for tests)",
+    )
+
+
+def _render(p: argparse.ArgumentParser) -> None:
+    p.add_argument("mail", metavar="MAIL.eml", help="the message to render")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for images")
+    p.add_argument(
+        "--backend",
+        choices=["pymupdf", "chromium"],
+        default=None,
+        help="renderer (default: from -c, else pymupdf)",
+    )
+    p.add_argument("-c", "--config", metavar="FILE", help="outer agent config to take options from")
+
+
+def _scan(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="messages (.eml) to scan")
+    p.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    p.add_argument("--rules", metavar="FILE", help="rules file (default: built-in rules)")
+    p.add_argument("-c", "--config", metavar="FILE", help="inner agent config (its rules file)")
+
+
+def _directory(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument(
+        "action",
+        choices=["import", "list", "passwd"],
+        help="import an HR CSV export, list users, or set a web password",
+    )
+    p.add_argument("args", nargs="*", metavar="ARG", help="FILE.csv for import; USER for passwd")
+
+
+def _audit(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("--mail", metavar="ID", help="only events of this mail id")
+    p.add_argument("--step", metavar="STEP", help="only events of this step")
+    p.add_argument("--since", metavar="TIME", help="from this time (ISO 8601, UTC)")
+    p.add_argument("--until", metavar="TIME", help="before this time (ISO 8601, UTC)")
+    p.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
+
+
+def _status(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+COMMANDS: dict[str, tuple[str, Adder]] = {
+    "init": ("write a matched pair of configs, keys and folders for a trial", _init),
+    "outer": ("run the outer (internet-side) agent", _config),
+    "inner": ("run the inner (intranet-side) agent", _config),
+    "demo": ("everything on loopback with an embedded mailbox: the main job, ready to try", _demo),
+    "render": ("render one mail as the outer agent would (images + manifest.json)", _render),
+    "scan": ("personal-data findings and the policy decision for mails", _scan),
+    "keygen": ("make a signing key pair (and optionally an encryption pair)", _keygen),
+    "inspect": ("print a chunk file's header and whether it verifies", _inspect),
+    "check": ("validate a config file without starting anything", _check),
+    "carry": ("move complete files from SRC to DST like a linkage product", _carry),
+    "resend": ("publish a range of sent bundles again (the receiver de-duplicates)", _resend),
+    "directory": ("manage the user/department directory (HR CSV import)", _directory),
+    "audit": ("query and export the audit log", _audit),
+    "status": ("link status: counters, gaps, heartbeats, queues", _status),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="maildiode",
+        description="One-way cross-domain mail bridge for separated networks.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (summary, add_arguments) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=summary, description=summary)
+        add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    name = args.command
+    try:
+        module = importlib.import_module(f"maildiode.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"maildiode.commands.{name}":
+            raise
+        print(f"maildiode {name}: not available yet in this version", file=sys.stderr)
+        return 2
+    result: int = module.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

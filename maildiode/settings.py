@@ -1,0 +1,329 @@
+"""Configuration files: TOML, validated once at start-up into frozen typed objects.
+
+Every refusal names the file, the key and the problem, e.g.::
+
+    outer.toml: smtp.listen: port 70000 is out of range (1-65535)
+
+Relative paths inside a file are taken relative to the folder of that file, so a folder made
+by ``maildiode init`` can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+__all__ = [
+    "ConfigError",
+    "HostPort",
+    "KeysSection",
+    "LinkSection",
+    "LogSection",
+    "Section",
+    "config_dir",
+    "load_config",
+    "parse_host_port",
+    "resolve_path",
+]
+
+# A config file larger than this is not a config file; refuse before parsing.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class ConfigError(Exception):
+    """A configuration file cannot be used. The message names file, key and problem."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        where = f"{file}: {key}: " if key else f"{file}: "
+        super().__init__(where + problem)
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def config_dir(info: ValidationInfo) -> Path:
+    """The folder of the file being loaded (relative paths are resolved against it)."""
+    context = info.context or {}
+    base = context.get("config_dir")
+    return Path(base) if base is not None else Path.cwd()
+
+
+def resolve_path(value: str | Path, info: ValidationInfo) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config_dir(info) / path
+
+
+# --------------------------------------------------------------------------------------------
+# Value types
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:2525"`` or ``"[::1]:25"`` → (host, port); raises ValueError in words."""
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    host, _, port_text = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:
+        raise ValueError(f"{value!r} has no host before the port")
+    if not port_text.isdigit():
+        raise ValueError(f"port {port_text!r} is not a number")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range (1-65535)")
+    return host, port
+
+
+def _check_host_port(value: str) -> str:
+    parse_host_port(value)
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_check_host_port)]
+"""A ``HOST:PORT`` string, checked at load time; split it with :func:`parse_host_port`."""
+
+
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP network (e.g. 10.0.0.0/8)") from exc
+    return value
+
+
+Network = Annotated[str, AfterValidator(_check_network)]
+
+
+def _check_domain(value: str) -> str:
+    text = value.strip().lower().rstrip(".")
+    labels = text.split(".")
+    if len(text) > 253 or len(labels) < 2 or not all(_is_label(label) for label in labels):
+        raise ValueError(f"{value!r} is not a domain name")
+    return text
+
+
+def _is_label(label: str) -> bool:
+    return 0 < len(label) <= 63 and all(c.isalnum() or c == "-" for c in label)
+
+
+Domain = Annotated[str, AfterValidator(_check_domain)]
+
+
+def check_private_key_file(path: Path) -> Path:
+    """A private key file must exist, be a regular file and be readable by its owner only."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ValueError(f"key file {path} does not exist") from None
+    except OSError as exc:
+        raise ValueError(f"key file {path} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"key file {path} is not a regular file")
+    if info.st_mode & 0o077:
+        mode = stat.S_IMODE(info.st_mode)
+        raise ValueError(
+            f"key file {path} is readable by others (mode {mode:04o}); run: chmod 600 {path}"
+        )
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"key file {path} is not readable by this user")
+    return path
+
+
+def check_readable_file(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"file {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"file {path} is not readable by this user")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Sections shared by both agents
+
+
+class LogSection(Section):
+    """How an agent writes its operational log (the audit log is separate)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+    file: Path | None = None  # None: standard error
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        return None if value is None else resolve_path(value, info)
+
+
+class LinkSection(Section):
+    """One direction of the one-way link, as seen by one agent."""
+
+    transport: Literal["folder", "tcp"] = "folder"
+    # folder transport
+    send_dir: Path | None = None  # where this agent publishes (the linkage pickup folder)
+    recv_dir: Path | None = None  # where this agent reads (the linkage delivery folder)
+    extension: str = ".mdc"
+    armor: bool = False  # ASCII armour for linkage products that only carry text files
+    # tcp transport
+    tcp_send: HostPort | None = None  # diode proxy address this agent sends to
+    tcp_listen: HostPort | None = None  # address this agent receives frames on
+    # protocol tuning
+    chunk_size: int = Field(default=1 << 20, ge=4096, le=16 << 20)
+    encrypt: bool = False
+    heartbeat_s: float = Field(default=30.0, gt=0, le=3600)
+    gap_wait_s: float = Field(default=300.0, gt=0)
+    silence_alarm_s: float = Field(default=180.0, gt=0)
+    resend_window_s: float = Field(default=7 * 86400.0, ge=0)
+    rescan_s: float = Field(default=2.0, gt=0, le=600)
+    settle_s: float = Field(default=1.0, ge=0, le=600)
+    max_file_bytes: int = Field(default=20 << 20, ge=4096)
+
+    @field_validator("send_dir", "recv_dir", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        return None if value is None else resolve_path(value, info)
+
+    @field_validator("extension")
+    @classmethod
+    def _extension(cls, value: str) -> str:
+        body = value[1:] if value.startswith(".") else ""
+        if not (1 <= len(body) <= 8 and body.isascii() and body.isalnum() and body.islower()):
+            raise ValueError(f"{value!r} must be a dot and 1-8 lower-case ASCII letters/digits")
+        return value
+
+
+class KeysSection(Section):
+    """Key files. Private keys must be mode 0600."""
+
+    signing_key: Path  # our Ed25519 private key (signs what we publish)
+    peer_keys: tuple[Path, ...] = Field(min_length=1, max_length=2)  # the other agent's public keys
+    decrypt_key: Path | None = None  # our X25519 private key, when the peer encrypts to us
+    encrypt_to: Path | None = None  # the peer's X25519 public key, when we encrypt
+
+    @field_validator("signing_key", "decrypt_key", mode="before")
+    @classmethod
+    def _private(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be a file path (a string)")
+        return check_private_key_file(resolve_path(value, info))
+
+    @field_validator("peer_keys", mode="before")
+    @classmethod
+    def _public_list(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a list of file paths")
+        return tuple(check_readable_file(resolve_path(v, info)) for v in value)
+
+    @field_validator("encrypt_to", mode="before")
+    @classmethod
+    def _public(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be a file path (a string)")
+        return check_readable_file(resolve_path(value, info))
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_config(path: str | Path, model: type[ModelT]) -> ModelT:
+    """Read and validate a TOML file into ``model``; raise ConfigError naming file/key/problem."""
+    path = Path(path)
+    name = path.name
+    data = _read_toml(path)
+    try:
+        return model.model_validate(data, context={"config_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise _first_problem(name, exc, model) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    name = path.name
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(name, "", f"file is {size} bytes; a config file is at most 1 MiB")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file does not exist") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(name, "", "is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(name, "", f"is not valid TOML: {exc}") from None
+
+
+def _first_problem(name: str, exc: ValidationError, model: type[BaseModel]) -> ConfigError:
+    error = exc.errors(include_url=False)[0]
+    location = [str(part) for part in error["loc"]]
+    key = ".".join(location)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return ConfigError(name, key, "unknown key" + _suggestion(model, location))
+    if kind == "missing":
+        return ConfigError(name, key, "is required but missing")
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    if kind.endswith("_type"):
+        message = f"wrong type: {message[0].lower()}{message[1:]} (got {error['input']!r})"
+    return ConfigError(name, key, message)
+
+
+def _suggestion(model: type[BaseModel], location: list[str]) -> str:
+    """'(did you mean "listen"?)' for a misspelt key, from the keys allowed at that place."""
+    allowed = _keys_at(model, location[:-1])
+    close = difflib.get_close_matches(location[-1], allowed, n=1)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _keys_at(model: type[BaseModel], parents: list[str]) -> list[str]:
+    current: Any = model
+    for part in parents:
+        fields: Mapping[str, Any] = getattr(current, "model_fields", {})
+        field = fields.get(part)
+        if field is None:
+            return []
+        current = _section_type(field.annotation)
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def _section_type(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _section_type(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,18 @@
+"""Suite-wide rules: a skipped test is a test that did not run, so any skip fails the run."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    skipped = reporter.stats.get("skipped", [])
+    if skipped and exitstatus == 0:
+        reporter.write_line(
+            f"FAILED: {len(skipped)} test(s) skipped; every test must run (see -ra summary)",
+            red=True,
+        )
+        session.exitstatus = 1
