@@ -1,1 +1,4 @@
-"""Internet-side agent: SMTP intake, spool, rendering pipeline, publishing; delivery of approved outbound mail."""
+"""Internet-side agent: SMTP intake, spool, rendering pipeline, publishing.
+
+Also delivers approved outbound mail that arrives over the reverse link.
+"""

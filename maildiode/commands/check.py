@@ -1,0 +1,63 @@
+"""``maildiode check -c FILE``: validate a config file without starting anything."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from maildiode.settings import ConfigError, load_config
+
+
+def guess_agent(path: Path, explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    stem = path.name.lower()
+    for agent in ("outer", "inner"):
+        if agent in stem:
+            return agent
+    return None
+
+
+def load_agent_config(path: Path, agent: str) -> Any:
+    """Load and validate ``path`` as the named agent's config (raises ConfigError)."""
+    if agent == "outer":
+        from outer_agent.config import OuterConfig
+
+        return load_config(path, OuterConfig)
+    from inner_agent.config import InnerConfig
+
+    config = load_config(path, InnerConfig)
+    _check_rules(path, config)
+    return config
+
+
+def _check_rules(path: Path, config: Any) -> None:
+    """The outbound rules live in their own file; check it too, naming it."""
+    outbound = getattr(config, "outbound", None)
+    rules_file = getattr(outbound, "rules_file", None) if outbound is not None else None
+    if rules_file is None:
+        return
+    from mailsafe.policy import load_rules
+
+    try:
+        load_rules(rules_file)
+    except Exception as exc:  # noqa: BLE001 - every rules problem is reported, not raised
+        raise ConfigError(path.name, "outbound.rules_file", str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    agent = guess_agent(path, args.agent)
+    if agent is None:
+        print(f"{path}: cannot tell which agent this file is for; add --agent outer|inner",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        load_agent_config(path, agent)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{path}: ok ({agent} agent)")
+    return 0
