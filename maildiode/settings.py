@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "AuditSection",
     "ConfigError",
     "HostPort",
     "KeysSection",
@@ -60,7 +61,7 @@ class ConfigError(Exception):
 class Section(BaseModel):
     """Base of every config section: frozen, unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 def config_dir(info: ValidationInfo) -> Path:
@@ -174,6 +175,18 @@ class LogSection(Section):
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
         return None if value is None else resolve_path(value, info)
+
+
+class AuditSection(Section):
+    """Where the audit log lives, and how long its events are kept."""
+
+    path: Path = Path("audit.db")  # SQLite; relative to the config file's folder
+    retention_days: int = Field(default=1825, ge=1)  # five years: financial-sector record keeping
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        return resolve_path(value, info)
 
 
 class LinkSection(Section):
