@@ -1,0 +1,264 @@
+"""The inner agent's configuration (``inner.toml``), loaded once into frozen typed objects.
+
+Every key is documented in ``docs/configuration.md`` under "inner.toml". ``example_toml``
+writes a complete, commented file; ``maildiode init`` calls it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from inner_agent.outbound.config import OutboundSection, example_toml_section
+from maildiode.settings import (
+    AuditSection,
+    HostPort,
+    KeysSection,
+    LinkSection,
+    LogSection,
+    Section,
+    resolve_path,
+)
+from maildiode.settings import Domain as _Domain
+
+__all__ = [
+    "ImagesSection",
+    "InjectSection",
+    "InnerConfig",
+    "NotifySection",
+    "StateSection",
+    "example_toml",
+]
+
+# 10 MiB: internal servers commonly refuse larger mail (Exchange's default, many Postfix sites);
+# notifications are kept under it by scaling images down or splitting.
+DEFAULT_MAX_NOTIFICATION_BYTES = 10 << 20
+# 24 megapixels: the renderer's own cap per image; anything claiming more is refused.
+DEFAULT_MAX_IMAGE_PIXELS = 24_000_000
+# Parallel SMTP sessions to the internal server: enough to keep up with rendering on 2 cores.
+DEFAULT_INJECT_WORKERS = 4
+
+
+def _resolve_optional(value: Any, info: ValidationInfo) -> Any:
+    return None if value is None else resolve_path(value, info)
+
+
+def _check_address(value: str) -> str:
+    local, at, domain = value.partition("@")
+    if not (at and local and "." in domain) or any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError(f"{value!r} is not a mail address (user@domain)")
+    return value
+
+
+class StateSection(Section):
+    """Where the inner agent keeps its state: protocol receiver, injection queue, quarantine."""
+
+    dir: Path = Path("inner")
+
+    _paths = field_validator("dir", mode="before")(resolve_path)
+
+
+class InjectSection(Section):
+    """The internal mail server notifications are injected into (SMTP)."""
+
+    server: HostPort = "127.0.0.1:2526"
+    helo: str = "maildiode-inner.localdomain"
+    starttls: Literal["off", "opportunistic", "required"] = "off"
+    tls_ca_file: Path | None = None  # CA bundle to verify the server (default: system CAs)
+    tls_verify: bool = True  # check the server certificate and name when STARTTLS is used
+    username: str | None = None  # AUTH after STARTTLS (or on a trusted loopback with starttls off)
+    password_file: Path | None = None  # file holding the password, mode 0600
+    connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    workers: int = Field(default=DEFAULT_INJECT_WORKERS, ge=1, le=64)
+    attempts_per_pass: int = Field(default=3, ge=1, le=20)  # quick retries (tenacity) per pass
+    retry_initial_s: float = Field(default=10.0, gt=0)  # then wait; doubles each time
+    retry_max_s: float = Field(default=600.0, gt=0)
+    poll_s: float = Field(default=1.0, gt=0, le=600)
+
+    _paths = field_validator("tls_ca_file", "password_file", mode="before")(_resolve_optional)
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> InjectSection:
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file must be given together")
+        if self.password_file is not None and not self.password_file.is_file():
+            raise ValueError(f"file {self.password_file} does not exist")
+        if self.retry_initial_s > self.retry_max_s:
+            raise ValueError("retry_initial_s must not exceed retry_max_s")
+        return self
+
+
+class NotifySection(Section):
+    """The notification mail built for each external mail."""
+
+    language: Literal["ko", "en"] = "ko"
+    subject_prefix: str = Field(default="[외부메일]", max_length=64)
+    from_address: str = "maildiode@corp.example"  # envelope sender (bounces come back here)
+    our_domains: tuple[_Domain, ...] = ()  # a From claiming one of these gets a spoofing warning
+    max_message_bytes: int = Field(default=DEFAULT_MAX_NOTIFICATION_BYTES, ge=64 << 10)
+    carry_text: bool = True  # put the extracted text in the text/plain part
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        return _check_address(value)
+
+    @field_validator("subject_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("subject_prefix must not contain control characters")
+        return value
+
+
+class ImagesSection(Section):
+    """Defence in depth: every image from the outer side is decoded again here."""
+
+    max_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, ge=10_000, le=200_000_000)
+    # always: decode and write fresh PNG/JPEG (drops anything hidden in the file's other bytes);
+    # never: decode to check, then pass the checked bytes on unchanged (cheaper).
+    reencode: Literal["always", "never"] = "always"
+
+
+class InnerConfig(Section):
+    """The whole ``inner.toml``."""
+
+    link: LinkSection
+    keys: KeysSection
+    state: StateSection = StateSection()
+    inject: InjectSection = InjectSection()
+    notify: NotifySection = NotifySection()
+    images: ImagesSection = ImagesSection()
+    postmaster: str = "postmaster@corp.example"  # gets a report for every refused notification
+    log: LogSection = LogSection()
+    audit: AuditSection = AuditSection()
+    outbound: OutboundSection | None = None  # absent: the outbound path is off
+
+    @field_validator("postmaster")
+    @classmethod
+    def _postmaster(cls, value: str) -> str:
+        return _check_address(value)
+
+    @model_validator(mode="after")
+    def _link_dirs(self) -> InnerConfig:
+        if self.link.transport == "folder" and self.link.recv_dir is None:
+            raise ValueError("link.recv_dir is required with the folder transport")
+        if self.link.transport == "tcp" and self.link.tcp_listen is None:
+            raise ValueError("link.tcp_listen is required with the tcp transport")
+        return self
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def example_toml(
+    *,
+    domains: list[str] | tuple[str, ...],
+    internal_smtp: str = "127.0.0.1:2526",
+    outbound_listen: str | None = "127.0.0.1:2527",
+    web_listen: str = "127.0.0.1:8025",
+    recv_dir: str = "link/in/recv",
+    send_dir: str = "link/out/send",
+    state_dir: str = "inner",
+    signing_key: str = "keys/inner.key",
+    peer_key: str = "keys/outer.pub",
+    audit_path: str = "inner/audit.db",
+    log_file: str | None = None,
+) -> str:
+    """A complete ``inner.toml`` with every key present and commented.
+
+    ``outbound_listen=None`` leaves the outbound path off (no ``[outbound]`` section).
+    """
+    first = domains[0] if domains else "corp.example"
+    text = _EXAMPLE.format(
+        domains=", ".join(_toml_string(d) for d in domains),
+        server=_toml_string(internal_smtp),
+        from_address=_toml_string(f"maildiode@{first}"),
+        postmaster=_toml_string(f"postmaster@{first}"),
+        recv_dir=_toml_string(recv_dir),
+        send_dir=_toml_string(send_dir),
+        state_dir=_toml_string(state_dir),
+        signing_key=_toml_string(signing_key),
+        peer_key=_toml_string(peer_key),
+        audit_path=_toml_string(audit_path),
+        log_line=f"file = {_toml_string(log_file)}" if log_file else '# file = "inner.log"',
+    )
+    if outbound_listen is not None:
+        text += "\n" + example_toml_section(
+            listen=outbound_listen,
+            web_listen=web_listen,
+            internal_smtp=internal_smtp,
+            from_address=f"maildiode-approval@{first}",
+            spool_dir=f"{state_dir}/outbound",
+            directory_db=f"{state_dir}/directory.db",
+        )
+    return text
+
+
+_EXAMPLE = """\
+# maildiode inner agent (intranet side). Every key is described in docs/configuration.md.
+
+postmaster = {postmaster}   # gets a report when the internal server refuses a notification
+
+[state]
+dir = {state_dir}                 # receiver state, injection queue, quarantine
+
+[inject]
+server = {server}                 # the internal mail server (SMTP)
+helo = "maildiode-inner.localdomain"
+starttls = "off"                  # "off", "opportunistic" or "required"
+# tls_ca_file = "tls/internal-ca.pem"
+tls_verify = true
+# username = "maildiode"          # AUTH at the internal server
+# password_file = "keys/internal.password"   # mode 0600
+connect_timeout_s = 30
+workers = 4                       # parallel SMTP sessions
+attempts_per_pass = 3             # quick retries on 4xx / connection errors
+retry_initial_s = 10              # then wait this long, doubling up to retry_max_s; never given up
+retry_max_s = 600
+poll_s = 1
+
+[notify]
+language = "ko"                   # "ko" or "en"
+subject_prefix = "[외부메일]"
+from_address = {from_address}     # envelope sender of notifications
+our_domains = [{domains}]         # a From claiming these gets a spoofing warning
+max_message_bytes = 10485760      # notifications are scaled down or split to stay under this
+carry_text = true                 # extracted text in the text/plain part
+
+[images]
+max_pixels = 24000000             # an image claiming more is refused (quarantined)
+reencode = "always"               # or "never": check by decoding, pass the bytes on
+
+[link]
+transport = "folder"
+recv_dir = {recv_dir}             # inbound chunks arrive here (linkage delivery)
+send_dir = {send_dir}             # outbound chunks go here (linkage pickup)
+extension = ".mdc"
+armor = false
+chunk_size = 1048576
+encrypt = false
+heartbeat_s = 30
+gap_wait_s = 300
+silence_alarm_s = 180
+resend_window_s = 604800
+rescan_s = 2
+settle_s = 1
+max_file_bytes = 20971520
+
+[keys]
+signing_key = {signing_key}       # our Ed25519 private key, mode 0600
+peer_keys = [{peer_key}]          # the outer agent's public key(s)
+
+[log]
+level = "info"
+format = "text"
+{log_line}
+
+[audit]
+path = {audit_path}
+retention_days = 1825
+"""

@@ -1,0 +1,545 @@
+"""The injection queue: notifications wait here, durably, until the internal server accepts them.
+
+States of one queued message::
+
+    queued --250--> accepted            (data dropped, row kept for the audit trail)
+    queued --4xx / connection error--> queued (next_try = now + backoff; never given up)
+    queued --5xx--> refused             (copy in quarantine, audit "quarantined",
+                                         a report to the postmaster is queued)
+
+Durability: SQLite in WAL mode. Adding a bundle's messages is one transaction with
+``synchronous=FULL``, committed before the link reader may forget the bundle; the state change
+after a 250 is also FULL. A crash (kill -9) after the server's 250 and before that commit sends
+the message again on restart: at most one duplicate per injection worker ("better to deliver
+twice than to lose mail"). Each notification carries a stable Message-ID, so duplicates are
+recognisable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import sqlite3
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from maildiode.audit import AuditLog
+from maildiode.settings import parse_host_port
+
+__all__ = [
+    "Hop",
+    "InjectionQueue",
+    "Injector",
+    "Outcome",
+    "QueuedMessage",
+    "RetryPolicy",
+]
+
+log = logging.getLogger(__name__)
+
+# A session idle this long is closed (Postfix's smtpd drops idle clients after 300 s).
+IDLE_CLOSE_S = 30.0
+# Quick retries inside one pass wait at most this long between tries.
+QUICK_RETRY_MAX_S = 2.0
+# Messages one worker fetches from the queue at a time.
+CLAIM_BATCH = 1
+# Report bodies quote at most this much of the server's refusal text.
+MAX_REPLY_CHARS = 1000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bundles (
+    bundle_id BLOB PRIMARY KEY,
+    mail_id   TEXT NOT NULL,
+    outcome   TEXT NOT NULL,          -- queued | quarantined
+    at        REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id         INTEGER PRIMARY KEY,
+    bundle_id  BLOB NOT NULL,
+    part       INTEGER NOT NULL,
+    kind       TEXT NOT NULL,         -- notification | report
+    mail_id    TEXT NOT NULL,
+    mail_from  TEXT NOT NULL,
+    rcpts      TEXT NOT NULL,         -- JSON list
+    data       BLOB NOT NULL,
+    state      TEXT NOT NULL,         -- queued | accepted | refused
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_try   REAL NOT NULL,
+    last_error TEXT,
+    created    REAL NOT NULL,
+    UNIQUE (bundle_id, part)
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_try);
+"""
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    id: int
+    bundle_id: bytes
+    part: int
+    kind: str
+    mail_id: str
+    mail_from: str
+    rcpts: tuple[str, ...]
+    data: bytes
+    attempts: int
+    created: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the server said: accepted (queue id), temporary, or permanent (per recipient)."""
+
+    accepted: tuple[str, ...] = ()
+    temporary: tuple[str, ...] = ()
+    permanent: tuple[str, ...] = ()
+    reply: str = ""
+
+
+class InjectionQueue:
+    """SQLite-backed queue. Thread-safe (one connection, one lock)."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._wake = threading.Condition(self._lock)
+
+    # -- adding ---------------------------------------------------------------------------
+
+    def has_bundle(self, bundle_id: bytes) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle_id,))
+            return row.fetchone() is not None
+
+    def add_bundle(
+        self, bundle_id: bytes, mail_id: str, mail_from: str, rcpts: Sequence[str],
+        messages: Sequence[bytes],
+    ) -> bool:  # fmt: skip
+        """Store all notifications of one bundle in one durable transaction; False if known."""
+        now = self._clock()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO bundles VALUES (?, ?, 'queued', ?)",
+                    (bundle_id, mail_id, now),
+                )
+                if cursor.rowcount == 0:
+                    self._db.execute("ROLLBACK")
+                    return False
+                for part, data in enumerate(messages, start=1):
+                    self._insert(bundle_id, part, "notification", mail_id, mail_from, rcpts,
+                                 data, now)  # fmt: skip
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._wake.notify_all()
+        return True
+
+    def record_quarantined(self, bundle_id: bytes, mail_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO bundles VALUES (?, ?, 'quarantined', ?)",
+                (bundle_id, mail_id, self._clock()),
+            )
+
+    def add_report(self, about: QueuedMessage, mail_from: str, rcpt: str, data: bytes) -> None:
+        """A report to the postmaster about a refused message (never reported on itself)."""
+        with self._lock:
+            self._insert(about.bundle_id, 1000 + about.part, "report", about.mail_id, mail_from,
+                         (rcpt,), data, self._clock())  # fmt: skip
+            self._wake.notify_all()
+
+    def _insert(
+        self, bundle_id: bytes, part: int, kind: str, mail_id: str, mail_from: str,
+        rcpts: Sequence[str], data: bytes, now: float,
+    ) -> None:  # fmt: skip
+        self._db.execute(
+            "INSERT OR IGNORE INTO messages (bundle_id, part, kind, mail_id, mail_from, rcpts,"
+            " data, state, next_try, created) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+            (bundle_id, part, kind, mail_id, mail_from, json.dumps(list(rcpts)), data, now, now),
+        )
+
+    # -- taking ---------------------------------------------------------------------------
+
+    def next_due(self, busy: set[int]) -> QueuedMessage | None:
+        """The oldest due message not in ``busy`` (caller holds no lock)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, bundle_id, part, kind, mail_id, mail_from, rcpts, data, attempts,"
+                " created FROM messages WHERE state = 'queued' AND next_try <= ?"
+                " ORDER BY next_try, id LIMIT ?",
+                (self._clock(), len(busy) + CLAIM_BATCH),
+            ).fetchall()
+        for row in rows:
+            if row[0] not in busy:
+                return QueuedMessage(row[0], row[1], row[2], row[3], row[4], row[5],
+                                     tuple(json.loads(row[6])), row[7], row[8], row[9])  # fmt: skip
+        return None
+
+    def wait(self, timeout_s: float) -> None:
+        with self._wake:
+            self._wake.wait(timeout_s)
+
+    def wake_all(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def mark_accepted(self, message_id: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE messages SET state = 'accepted', data = x'', last_error = NULL"
+                " WHERE id = ?",
+                (message_id,),
+            )
+
+    def mark_refused(self, message_id: int, reply: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE messages SET state = 'refused', last_error = ? WHERE id = ?",
+                (reply[:MAX_REPLY_CHARS], message_id),
+            )
+
+    def defer(self, message_id: int, next_try: float, error: str, rcpts: Sequence[str]) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE messages SET attempts = attempts + 1, next_try = ?, last_error = ?,"
+                " rcpts = ? WHERE id = ?",
+                (next_try, error[:MAX_REPLY_CHARS], json.dumps(list(rcpts)), message_id),
+            )
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state")
+            return {state: count for state, count in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+@dataclass(frozen=True)
+class Hop:
+    """How to reach the internal server."""
+
+    host: str
+    port: int
+    helo: str = "maildiode-inner.localdomain"
+    starttls: str = "off"  # off | opportunistic | required
+    tls_context: ssl.SSLContext | None = None
+    username: str | None = None
+    password: str | None = None
+    timeout_s: float = 30.0
+
+    @classmethod
+    def from_config(cls, section: Any) -> Hop:
+        host, port = parse_host_port(section.server)
+        context = None
+        if section.starttls != "off":
+            context = ssl.create_default_context(
+                cafile=str(section.tls_ca_file) if section.tls_ca_file else None
+            )
+            if not section.tls_verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        password = None
+        if section.password_file is not None:
+            password = Path(section.password_file).read_text(encoding="utf-8").strip()
+        return cls(host, port, section.helo, section.starttls, context, section.username,
+                   password, section.connect_timeout_s)  # fmt: skip
+
+
+class TemporaryFailure(Exception):
+    """4xx or a connection problem: try again later."""
+
+
+class Session:
+    """One SMTP connection to the internal server, reused between messages."""
+
+    def __init__(self, hop: Hop) -> None:
+        self.hop = hop
+        self._smtp: smtplib.SMTP | None = None
+        self._last_used = 0.0
+
+    def _connect(self) -> smtplib.SMTP:
+        hop = self.hop
+        smtp = smtplib.SMTP(hop.host, hop.port, local_hostname=hop.helo, timeout=hop.timeout_s)
+        smtp.ehlo()
+        if hop.starttls != "off":
+            if smtp.has_extn("starttls"):
+                smtp.starttls(context=hop.tls_context)
+                smtp.ehlo()
+            elif hop.starttls == "required":
+                smtp.close()
+                raise TemporaryFailure("server does not offer STARTTLS, which is required")
+        if hop.username is not None and hop.password is not None:
+            smtp.login(hop.username, hop.password)
+        return smtp
+
+    def send(self, mail_from: str, rcpts: Sequence[str], data: bytes) -> Outcome:
+        try:
+            return self._send(mail_from, rcpts, data)
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            if 400 <= exc.smtp_code < 500:
+                raise TemporaryFailure(_reply(exc.smtp_code, exc.smtp_error)) from exc
+            return Outcome(permanent=tuple(rcpts), reply=_reply(exc.smtp_code, exc.smtp_error))
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+
+    def _send(self, mail_from: str, rcpts: Sequence[str], data: bytes) -> Outcome:
+        smtp = self._session()
+        code, text = smtp.mail(mail_from)
+        if code != 250:
+            smtp.rset()
+            raise smtplib.SMTPResponseException(code, text)
+        accepted, temporary, permanent, replies = [], [], [], []
+        for rcpt in rcpts:
+            code, text = smtp.rcpt(rcpt)
+            bucket = accepted if code in (250, 251) else temporary if code < 500 else permanent
+            bucket.append(rcpt)
+            if code not in (250, 251):
+                replies.append(f"{rcpt}: {_reply(code, text)}")
+        if not accepted:
+            smtp.rset()
+            return Outcome((), tuple(temporary), tuple(permanent), "; ".join(replies))
+        code, text = smtp.data(data)
+        if code != 250:
+            raise smtplib.SMTPResponseException(code, text)
+        self._last_used = time.monotonic()
+        replies.insert(0, _reply(code, text))
+        return Outcome(tuple(accepted), tuple(temporary), tuple(permanent), "; ".join(replies))
+
+    def _session(self) -> smtplib.SMTP:
+        if self._smtp is not None and time.monotonic() - self._last_used > IDLE_CLOSE_S:
+            self.close()
+        if self._smtp is not None:
+            try:
+                self._smtp.rset()
+            except (OSError, smtplib.SMTPException):
+                self.close()
+        if self._smtp is None:
+            self._smtp = self._connect()
+        return self._smtp
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self._smtp.close()
+            self._smtp = None
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {' '.join(text.split())}"[:MAX_REPLY_CHARS]
+
+
+# --------------------------------------------------------------------------- workers
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts_per_pass: int = 3
+    retry_initial_s: float = 10.0
+    retry_max_s: float = 600.0
+
+    def next_wait(self, attempts: int) -> float:
+        return float(min(self.retry_max_s, self.retry_initial_s * 2 ** min(attempts, 30)))
+
+
+class Injector:
+    """Worker threads that take due messages and hand them to the internal server."""
+
+    def __init__(
+        self,
+        queue: InjectionQueue,
+        hop: Hop,
+        audit: AuditLog,
+        *,
+        policy: RetryPolicy,
+        workers: int,
+        postmaster: str,
+        report_from: str,
+        quarantine_dir: Path,
+        poll_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.queue = queue
+        self.hop = hop
+        self.audit = audit
+        self.policy = policy
+        self.postmaster = postmaster
+        self.report_from = report_from
+        self.quarantine_dir = quarantine_dir
+        self.poll_s = poll_s
+        self._clock = clock
+        self._workers = workers
+        self._busy: set[int] = set()
+        self._busy_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for index in range(self._workers):
+            thread = threading.Thread(target=self._run, name=f"inject-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.wake_all()
+        for thread in self._threads:
+            thread.join(timeout=self.hop.timeout_s + 5)
+
+    def _run(self) -> None:
+        session = Session(self.hop)
+        try:
+            while not self._stop.is_set():
+                message = self._claim()
+                if message is None:
+                    self.queue.wait(self.poll_s)
+                    continue
+                try:
+                    self.deliver(session, message)
+                except Exception:
+                    log.exception("injecting message %d failed unexpectedly", message.id)
+                    self.queue.defer(message.id, self._clock() + self.policy.retry_initial_s,
+                                     "internal error", message.rcpts)  # fmt: skip
+                finally:
+                    with self._busy_lock:
+                        self._busy.discard(message.id)
+        finally:
+            session.close()
+
+    def _claim(self) -> QueuedMessage | None:
+        with self._busy_lock:
+            message = self.queue.next_due(self._busy)
+            if message is not None:
+                self._busy.add(message.id)
+            return message
+
+    def deliver(self, session: Session, message: QueuedMessage) -> None:
+        """One pass: quick retries on temporary failures, then the outcome is recorded."""
+        started = self._clock()
+        try:
+            outcome = self._with_retries(session, message)
+        except (TemporaryFailure, RetryError) as exc:
+            self._defer(message, str(_last_error(exc)), message.rcpts)
+            return
+        if outcome.accepted:
+            self._record_accepted(message, outcome, started)
+        if outcome.permanent:
+            self._refuse(message, outcome)
+        if outcome.temporary:  # the others are done; only these recipients are tried again
+            self._defer(message, outcome.reply, outcome.temporary)
+        elif outcome.accepted:
+            self.queue.mark_accepted(message.id)
+
+    def _with_retries(self, session: Session, message: QueuedMessage) -> Outcome:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.attempts_per_pass),
+            wait=wait_exponential(multiplier=0.2, max=QUICK_RETRY_MAX_S),
+            retry=retry_if_exception(lambda e: isinstance(e, TemporaryFailure)),
+            sleep=self._stop.wait,
+            reraise=True,
+        )
+        return retrying(session.send, message.mail_from, message.rcpts, message.data)
+
+    def _record_accepted(self, message: QueuedMessage, outcome: Outcome, started: float) -> None:
+        if message.kind == "report":
+            self.audit.record(message.mail_id, "postmaster_notified", to=self.postmaster)
+            return
+        self.audit.record(message.mail_id, "injected", part=message.part,
+                          rcpt_count=len(outcome.accepted), reply=outcome.reply,
+                          attempts=message.attempts + 1,
+                          queued_s=round(self._clock() - message.created, 3),
+                          send_s=round(self._clock() - started, 3))  # fmt: skip
+
+    def _defer(self, message: QueuedMessage, error: str, rcpts: Sequence[str]) -> None:
+        wait = self.policy.next_wait(message.attempts)
+        self.queue.defer(message.id, self._clock() + wait, error, rcpts)
+        log.warning("internal server did not take message %d of mail %s (%s); retry in %.0f s",
+                    message.id, message.mail_id, error, wait)  # fmt: skip
+        if message.attempts == 0 and message.kind == "notification":
+            self.audit.record(message.mail_id, "deferred", part=message.part, error=error,
+                              retry_in_s=wait)  # fmt: skip
+
+    def _refuse(self, message: QueuedMessage, outcome: Outcome) -> None:
+        if not outcome.accepted and not outcome.temporary:
+            self.queue.mark_refused(message.id, outcome.reply)
+        path = self._quarantine_copy(message)
+        log.error("internal server refused message %d of mail %s: %s", message.id,
+                  message.mail_id, outcome.reply)  # fmt: skip
+        self.audit.record(message.mail_id, "quarantined", reason="refused_by_internal_server",
+                          reply=outcome.reply, recipients=list(outcome.permanent),
+                          file=str(path))  # fmt: skip
+        if message.kind == "notification":
+            report = _report(message, outcome, self.report_from, self.postmaster, self._clock())
+            self.queue.add_report(message, self.report_from, self.postmaster, report)
+
+    def _quarantine_copy(self, message: QueuedMessage) -> Path:
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        path = self.quarantine_dir / f"refused-{message.mail_id}-{message.part}-{message.id}.eml"
+        path.write_bytes(message.data)
+        return path
+
+
+def _last_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, RetryError):
+        inner = exc.last_attempt.exception()
+        return inner if inner is not None else exc
+    return exc
+
+
+def _report(message: QueuedMessage, outcome: Outcome, sender: str, postmaster: str,
+            now: float) -> bytes:  # fmt: skip
+    report = EmailMessage(policy=SMTP)
+    report["From"] = sender
+    report["To"] = postmaster
+    report["Subject"] = f"[maildiode] notification refused by the internal server ({message.mail_id})"
+    report["Date"] = formatdate(now, localtime=False)
+    report["Auto-Submitted"] = "auto-generated"
+    report.set_content(
+        "The internal mail server permanently refused a notification.\n\n"
+        f"mail id:    {message.mail_id}\npart:       {message.part}\n"
+        f"recipients: {', '.join(outcome.permanent)}\nreply:      {outcome.reply}\n\n"
+        "The notification was kept in the inner agent's quarantine folder as\n"
+        f"refused-{message.mail_id}-{message.part}-{message.id}.eml. See docs/operations.md,\n"
+        "'Recover quarantined files', to send it again once the cause is fixed.\n",
+        charset="utf-8",
+    )
+    return report.as_bytes(policy=SMTP)

@@ -1,0 +1,225 @@
+"""Inbound link intake: the protocol's LinkReader in a loop, and the handler for each bundle.
+
+The LinkReader claims settled files (a periodic full rescan is the source of truth; watchdog
+events only wake the loop early), verifies every chunk, reassembles, de-duplicates and detects
+gaps. For each complete bundle it calls :class:`BundleHandler`, which:
+
+1. refuses any kind but DATA, decodes the package under limits (``decode_package``), checks the
+   mail id and the recipients, decodes every image again with Pillow under a pixel cap and
+   re-encodes it by policy (``inner_agent.images``);
+2. builds the notification(s) (``inner_agent.notify``);
+3. stores them in the injection queue in one durable transaction — only then does the reader
+   mark the bundle done and delete its chunk files.
+
+A bundle that fails a check is written to the quarantine folder (``bundle-<id>.bin`` with a
+``.reason.json`` beside it), recorded in the audit log and the queue (so a replay is not
+processed again), and the handler returns normally. The handler is idempotent per bundle id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inner_agent.images import ImageRefused, check_image, shrink_image
+from inner_agent.inject import InjectionQueue
+from inner_agent.notify import (
+    CheckedImage,
+    CheckedMail,
+    NotifyOptions,
+    build_notifications,
+    clean_header_text,
+    valid_mail_id,
+)
+from maildiode.audit import AuditLog
+
+__all__ = ["BundleHandler", "BundleRefused", "LinkService", "build_reader", "check_package"]
+
+log = logging.getLogger(__name__)
+
+# The mail id of a bundle whose package could not be decoded (it has no trustworthy id).
+UNKNOWN_MAIL_ID = "unknown"
+# How often the idle loop looks at the stop flag: SIGTERM is honoured within this.
+STOP_CHECK_S = 0.5
+
+
+class BundleRefused(Exception):
+    """A bundle failed a check; ``code`` is the stable quarantine reason."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    max_pixels: int = 24_000_000
+    reencode: bool = True
+
+
+def check_package(
+    untrusted: bytes, policy: ImagePolicy, our_domains: tuple[str, ...]
+) -> tuple[CheckedMail, tuple[str, ...]]:
+    """Decode and check one inbound package; (mail, recipients) or raises BundleRefused."""
+    from mailsafe.package import PackageRefused, decode_package
+
+    try:
+        rendered = decode_package(untrusted)
+    except PackageRefused as exc:
+        raise BundleRefused("bad_package", str(exc)) from None
+    manifest = rendered.manifest
+    if not valid_mail_id(manifest.mail_id):
+        raise BundleRefused("bad_mail_id", f"mail id {manifest.mail_id[:80]!r} is not safe")
+    recipients = _recipients(manifest.envelope.rcpt_to, our_domains)
+    if not recipients:
+        raise BundleRefused("no_recipients", "no recipient in our domains")
+    images: list[CheckedImage] = []
+    for index, (data, page) in enumerate(zip(rendered.images, manifest.pages, strict=True)):
+        try:
+            images.append(check_image(data, page.media_type, max_pixels=policy.max_pixels,
+                                      reencode=policy.reencode))  # fmt: skip
+        except ImageRefused as exc:
+            raise BundleRefused(exc.code, f"image {index}: {exc.detail}") from None
+    return CheckedMail(manifest, tuple(images), rendered.text), recipients
+
+
+def _recipients(untrusted: tuple[str, ...], our_domains: tuple[str, ...]) -> tuple[str, ...]:
+    """Plain addresses in our domains; anything else is dropped (never relayed onwards)."""
+    found: list[str] = []
+    for value in untrusted:
+        address = clean_header_text(value, 320)
+        local, at, domain = address.rpartition("@")
+        domain = domain.lower()
+        plain = at and local and "." in domain and not any(c in address for c in ' <>()[],;:"\\')
+        ours = not our_domains or any(domain == d or domain.endswith("." + d) for d in our_domains)
+        if plain and ours and address not in found:
+            found.append(address)
+    return tuple(found)
+
+
+class BundleHandler:
+    """``handler(bundle)`` for LinkReader.poll: check, build, store durably, audit."""
+
+    def __init__(
+        self,
+        queue: InjectionQueue,
+        audit: AuditLog,
+        options: NotifyOptions,
+        policy: ImagePolicy,
+        quarantine_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.queue = queue
+        self.audit = audit
+        self.options = options
+        self.policy = policy
+        self.quarantine_dir = quarantine_dir
+        self._clock = clock
+
+    def __call__(self, bundle: Any) -> None:
+        from protocol import Kind
+
+        if self.queue.has_bundle(bundle.bundle_id):
+            return  # stored before a crash; the reader now marks it done
+        started = self._clock()
+        try:
+            if bundle.kind != Kind.DATA:
+                raise BundleRefused("unexpected_kind", f"bundle kind {bundle.kind!r}")
+            mail, recipients = check_package(bundle.data, self.policy, self.options.our_domains)
+        except BundleRefused as exc:
+            self._quarantine(bundle, exc)
+            return
+        messages = build_notifications(mail, self.options, shrink=shrink_image, now=self._clock())
+        mail_id = mail.manifest.mail_id
+        self.queue.add_bundle(bundle.bundle_id, mail_id, self.options.from_address, recipients,
+                              messages)  # fmt: skip
+        self.audit.record(mail_id, "received_inside", bundle_id=bundle.bundle_id.hex(),
+                          seq=bundle.seq, status=mail.manifest.status, pages=len(mail.images),
+                          notifications=len(messages), rcpt_count=len(recipients),
+                          bytes=sum(len(m) for m in messages),
+                          link_s=round(started - bundle.created_ms / 1000, 3),
+                          build_s=round(self._clock() - started, 3))  # fmt: skip
+
+    def _quarantine(self, bundle: Any, exc: BundleRefused) -> None:
+        bundle_hex = bundle.bundle_id.hex()
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        path = self.quarantine_dir / f"bundle-{bundle_hex}.bin"
+        path.write_bytes(bundle.data)
+        reason = {"reason": exc.code, "detail": exc.detail, "bundle_id": bundle_hex,
+                  "seq": bundle.seq, "time": self._clock()}  # fmt: skip
+        path.with_suffix(".reason.json").write_text(json.dumps(reason), encoding="utf-8")
+        mail_id = f"bundle-{bundle_hex}"
+        self.queue.record_quarantined(bundle.bundle_id, mail_id)
+        self.audit.record(mail_id, "quarantined", reason=exc.code, detail=exc.detail,
+                          seq=bundle.seq, file=str(path))  # fmt: skip
+        log.error("quarantined bundle %s (seq %d): %s", bundle_hex, bundle.seq, exc)
+
+
+def build_reader(config: Any, state_dir: Path) -> Any:
+    """The inbound LinkReader from ``[link]`` and ``[keys]`` (folder or TCP transport)."""
+    from maildiode.settings import parse_host_port
+    from protocol import EncryptionKey, FolderIntake, Keyring, LinkReader, Receiver, TcpIntake
+
+    link, keys = config.link, config.keys
+    work, quarantine = state_dir / "link-work", state_dir / "link-quarantine"
+    intake: Any
+    if link.transport == "tcp":
+        host, port = parse_host_port(link.tcp_listen)
+        intake = TcpIntake(host, port, state_dir / "link-tcp", work, quarantine,
+                           max_file_bytes=link.max_file_bytes)  # fmt: skip
+    else:
+        intake = FolderIntake(link.recv_dir, work, quarantine,
+                              max_file_bytes=link.max_file_bytes, settle_s=link.settle_s)  # fmt: skip
+    decrypt = EncryptionKey.load(keys.decrypt_key) if keys.decrypt_key is not None else None
+    receiver = Receiver(
+        state_dir, "inbound", Keyring.load(keys.peer_keys), decrypt_key=decrypt,
+        gap_wait_s=link.gap_wait_s, silence_alarm_s=link.silence_alarm_s,
+        resend_window_s=link.resend_window_s,
+    )  # fmt: skip
+    return LinkReader(intake=intake, receiver=receiver)
+
+
+class LinkService:
+    """The reader's poll loop in a thread; stops within ``rescan_s`` of ``stop()``."""
+
+    def __init__(self, reader: Any, handler: BundleHandler, rescan_s: float) -> None:
+        self.reader = reader
+        self.handler = handler
+        self.rescan_s = rescan_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="link-inbound", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delivered = self.reader.poll(self.handler)
+            except Exception:
+                log.exception("inbound link poll failed; retrying in %.1f s", self.rescan_s)
+                self._stop.wait(self.rescan_s)
+                continue
+            if delivered == 0:
+                self._idle()
+
+    def _idle(self) -> None:
+        """Wait for a file event or the next rescan, checking for stop twice a second."""
+        deadline = time.monotonic() + self.rescan_s
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.reader.intake.wait(min(remaining, STOP_CHECK_S)):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.reader.close()

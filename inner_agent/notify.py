@@ -1,0 +1,466 @@
+"""The notification mail: one (or, when too large, a few) per external mail.
+
+Pure: checked images, manifest and options in, RFC 5322 bytes out. Every value that came from
+the internet (through the outer agent, which may be compromised) is treated as data:
+
+* header values we write are built from cleaned strings (control characters, CR, LF and Unicode
+  line separators become spaces) through ``email.policy.SMTP``, which encodes non-ASCII text and
+  refuses any line break, so nothing from the original can add a header;
+* everything shown in the HTML part goes through ``html.escape``; nothing is put in a URL
+  except our own ``cid:`` names;
+* threading headers of the original (Message-ID, In-Reply-To, References) are shown as data in
+  the header block, never written as headers of the notification.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, parseaddr
+
+from mailsafe.package import Manifest
+
+__all__ = [
+    "CheckedImage",
+    "CheckedMail",
+    "NotifyOptions",
+    "build_notifications",
+    "claims_our_domain",
+    "clean_header_text",
+    "valid_mail_id",
+]
+
+# Longest Subject we write (characters after cleaning); RFC 5322 allows long folded lines, but
+# mail clients truncate far sooner and a huge subject is only a nuisance.
+MAX_SUBJECT_CHARS = 400
+# Any one header-block value shown in the body (addresses lists can be long; cut the rest).
+MAX_FIELD_CHARS = 2000
+# Room kept for headers, HTML and MIME boundaries when budgeting images against the size limit.
+OVERHEAD_BYTES = 64 << 10
+# Base64 grows data by 4/3, plus CRLF every 76 characters.
+BASE64_GROWTH = 4 / 3 * 78 / 76
+# Scale-down attempts for one image that alone exceeds the budget, halving the area each time.
+MAX_SHRINK_STEPS = 4
+# Never split one mail into more notifications than this; further pages are listed as omitted.
+MAX_PARTS = 10
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]")
+_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+_MAIL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """An image decoded again on this side: its bytes, type and true dimensions."""
+
+    data: bytes
+    media_type: str  # image/png or image/jpeg
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class CheckedMail:
+    """A package that passed every check of the inner agent."""
+
+    manifest: Manifest
+    images: tuple[CheckedImage, ...]
+    text: str | None
+
+
+@dataclass(frozen=True)
+class NotifyOptions:
+    language: str = "ko"
+    subject_prefix: str = "[외부메일]"
+    from_address: str = "maildiode@corp.example"
+    our_domains: tuple[str, ...] = ()
+    max_message_bytes: int = 10 << 20
+    carry_text: bool = True
+
+
+Shrink = Callable[[CheckedImage], CheckedImage]
+"""Returns the image at half its area (the caller re-encodes with Pillow)."""
+
+
+# --------------------------------------------------------------------------- words
+
+_WORDS: dict[str, dict[str, str]] = {
+    "ko": {
+        "banner": "외부에서 온 메일입니다. 안전을 위해 본문과 첨부 문서를 그림으로 바꾸어 보여 드립니다. "
+        "링크와 스크립트는 동작하지 않습니다.",
+        "spoof": "주의: 보낸 사람이 우리 회사 도메인({domain})을 사칭하고 있을 수 있습니다. "
+        "이 메일은 외부에서 들어왔습니다.",
+        "from": "보낸 사람",
+        "to": "받는 사람",
+        "cc": "참조",
+        "date": "날짜",
+        "subject": "제목",
+        "auth": "발신 인증",
+        "envelope": "봉투 발신자",
+        "threading": "원본 메시지 ID",
+        "withheld": "전달되지 않은 첨부 파일",
+        "name": "이름",
+        "type": "형식",
+        "size": "크기",
+        "reason": "사유",
+        "not_displayable": "이 메일은 안전하게 표시할 수 없어 그림으로 바꾸지 못했습니다. 사유: {reason}",
+        "scaled": "메일 크기 제한 때문에 그림을 축소했습니다.",
+        "split": "메일 크기 제한 때문에 {total}개의 알림으로 나누어 보냈습니다. 이 알림은 {part}번째입니다.",
+        "omitted": "크기 제한 때문에 {count}개의 페이지를 싣지 못했습니다.",
+        "notes": "참고",
+        "text": "본문 텍스트",
+        "no_auth": "확인 안 됨",
+        "page": "페이지",
+        "spoof_subject": "[사칭 의심]",
+    },
+    "en": {
+        "banner": "This is external mail. For your safety its body and attachments are shown as "
+        "images; links and scripts do not work.",
+        "spoof": "Warning: the sender may be impersonating our domain ({domain}). "
+        "This mail came from outside.",
+        "from": "From",
+        "to": "To",
+        "cc": "Cc",
+        "date": "Date",
+        "subject": "Subject",
+        "auth": "Sender authentication",
+        "envelope": "Envelope sender",
+        "threading": "Original message id",
+        "withheld": "Attachments not carried",
+        "name": "Name",
+        "type": "Type",
+        "size": "Size",
+        "reason": "Reason",
+        "not_displayable": "This mail could not be shown safely as images. Reason: {reason}",
+        "scaled": "Images were scaled down to fit the mail size limit.",
+        "split": "Because of the mail size limit this mail was split into {total} notifications; "
+        "this is part {part}.",
+        "omitted": "{count} page(s) could not be included because of the size limit.",
+        "notes": "Notes",
+        "text": "Text of the message",
+        "no_auth": "not checked",
+        "page": "page",
+        "spoof_subject": "[possible spoofing]",
+    },
+}
+
+
+# --------------------------------------------------------------------------- cleaning
+
+
+def clean_header_text(untrusted: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """One line of text: every control character and line separator becomes a space."""
+    return " ".join(_HEADER_UNSAFE.sub(" ", untrusted[: limit * 2]).split())[:limit]
+
+
+def _clean_body_text(untrusted: str) -> str:
+    """Multi-line text for the text/plain part: keep newlines and tabs, drop other controls."""
+    return _CONTROL.sub("", untrusted.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower().rstrip(".")
+
+
+def claims_our_domain(manifest: Manifest, our_domains: Sequence[str]) -> str | None:
+    """The first of our domains the external sender claims (From or envelope sender), or None."""
+    ours = [d.lower() for d in our_domains]
+    _, from_addr = parseaddr(clean_header_text(manifest.headers.from_))
+    for candidate in (from_addr, manifest.envelope.mail_from):
+        domain = _domain_of(clean_header_text(candidate))
+        for our in ours:
+            if domain and (domain == our or domain.endswith("." + our)):
+                return our
+    return None
+
+
+def _valid_address(untrusted: str) -> str | None:
+    text = clean_header_text(untrusted, 320)
+    local, at, domain = text.partition("@")
+    if not (at and local and "." in domain) or " " in text or any(c in text for c in '<>()[],;:"\\'):
+        return None
+    return text
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_notifications(
+    mail: CheckedMail,
+    options: NotifyOptions,
+    *,
+    shrink: Shrink,
+    now: float,
+) -> list[bytes]:
+    """The notification(s) for one mail, each under ``options.max_message_bytes``."""
+    words = _WORDS.get(options.language, _WORDS["ko"])
+    budget = max(options.max_message_bytes - OVERHEAD_BYTES - _text_bytes(mail), 16 << 10)
+    groups, scaled, omitted = _fit_images(mail.images, budget, shrink)
+    total = len(groups)
+    return [
+        _compose(mail, options, words, images, part=i + 1, total=total, scaled=scaled,
+                 omitted=omitted if i == total - 1 else 0, now=now)
+        for i, images in enumerate(groups)
+    ]  # fmt: skip
+
+
+def _text_bytes(mail: CheckedMail) -> int:
+    return 2 * len((mail.text or "").encode("utf-8"))  # text/plain part plus its HTML share
+
+
+def _encoded_size(image: CheckedImage) -> int:
+    return int(len(image.data) * BASE64_GROWTH) + 256
+
+
+def _fit_images(
+    images: Sequence[CheckedImage], budget: int, shrink: Shrink
+) -> tuple[list[list[CheckedImage]], bool, int]:
+    """Groups of images, each group under ``budget``; (groups, scaled down?, pages omitted)."""
+    scaled = False
+    if sum(_encoded_size(i) for i in images) > budget:
+        images = [shrink(i) for i in images]  # first try: everything at half the area
+        scaled = True
+    fitted: list[CheckedImage] = []
+    omitted = 0
+    for image in images:
+        steps = 0
+        while _encoded_size(image) > budget and steps < MAX_SHRINK_STEPS:
+            image, steps, scaled = shrink(image), steps + 1, True
+        if _encoded_size(image) > budget:
+            omitted += 1
+            continue
+        fitted.append(image)
+    groups: list[list[CheckedImage]] = [[]]
+    used = 0
+    for image in fitted:
+        size = _encoded_size(image)
+        if groups[-1] and used + size > budget:
+            if len(groups) == MAX_PARTS:
+                omitted += 1
+                continue
+            groups.append([])
+            used = 0
+        groups[-1].append(image)
+        used += size
+    return groups, scaled, omitted
+
+
+def _compose(
+    mail: CheckedMail,
+    options: NotifyOptions,
+    words: dict[str, str],
+    images: list[CheckedImage],
+    *,
+    part: int,
+    total: int,
+    scaled: bool,
+    omitted: int,
+    now: float,
+) -> bytes:
+    manifest = mail.manifest
+    spoofed = claims_our_domain(manifest, options.our_domains)
+    notes = _notes(manifest, words, part=part, total=total, scaled=scaled, omitted=omitted)
+    message = EmailMessage(policy=SMTP)
+    _write_headers(message, manifest, options, words, spoofed, part, total, now)
+    text = _text_part(mail, options, words, spoofed, notes, first=part == 1)
+    message.set_content(text, charset="utf-8", cte="base64")
+    cids = [f"page{part}-{index}.{manifest.mail_id}@maildiode" for index in range(len(images))]
+    message.add_alternative(
+        _html_part(mail, words, spoofed, notes, cids, first=part == 1),
+        subtype="html", charset="utf-8", cte="base64",
+    )  # fmt: skip
+    html_part = message.get_payload()[1]  # type: ignore[index]
+    for image, cid in zip(images, cids, strict=True):
+        maintype, subtype = image.media_type.split("/")
+        html_part.add_related(image.data, maintype, subtype, cid=f"<{cid}>",
+                              filename=f"page-{cid.split('.')[0]}.{subtype}")  # fmt: skip
+    return message.as_bytes(policy=SMTP)
+
+
+def _write_headers(
+    message: EmailMessage,
+    manifest: Manifest,
+    options: NotifyOptions,
+    words: dict[str, str],
+    spoofed: str | None,
+    part: int,
+    total: int,
+    now: float,
+) -> None:
+    message["From"] = _from_header(manifest, options, words, spoofed)
+    recipients = [a for a in (_valid_address(r) for r in manifest.envelope.rcpt_to) if a]
+    message["To"] = ", ".join(recipients) if recipients else options.from_address
+    message["Subject"] = _subject(manifest, options, words, spoofed, part, total)
+    message["Date"] = formatdate(now, localtime=False)
+    own_domain = _domain_of(options.from_address) or "maildiode.invalid"
+    message["Message-ID"] = f"<{manifest.mail_id}.{part}@{own_domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Maildiode-Mail-Id"] = manifest.mail_id
+    message["X-Maildiode-Part"] = f"{part}/{total}"
+
+
+def _from_header(
+    manifest: Manifest, options: NotifyOptions, words: dict[str, str], spoofed: str | None
+) -> Address:
+    display, untrusted_addr = parseaddr(clean_header_text(manifest.headers.from_))
+    display = clean_header_text(display, 200)
+    address = _valid_address(untrusted_addr)
+    local, _, domain = options.from_address.partition("@")
+    if spoofed or address is None:
+        shown = f"{display} ({untrusted_addr})" if display else untrusted_addr
+        prefix = words["spoof_subject"] + " " if spoofed else ""
+        return Address(display_name=clean_header_text(prefix + shown, 200), username=local,
+                       domain=domain)  # fmt: skip
+    their_local, _, their_domain = address.rpartition("@")
+    try:
+        return Address(display_name=display, username=their_local, domain=their_domain)
+    except (ValueError, IndexError):
+        return Address(display_name=clean_header_text(f"{display} ({address})", 200),
+                       username=local, domain=domain)  # fmt: skip
+
+
+def _subject(
+    manifest: Manifest,
+    options: NotifyOptions,
+    words: dict[str, str],
+    spoofed: str | None,
+    part: int,
+    total: int,
+) -> str:
+    pieces = [options.subject_prefix]
+    if spoofed:
+        pieces.append(words["spoof_subject"])
+    if total > 1:
+        pieces.append(f"({part}/{total})")
+    pieces.append(clean_header_text(manifest.headers.subject, MAX_SUBJECT_CHARS))
+    return clean_header_text(" ".join(p for p in pieces if p), MAX_SUBJECT_CHARS + 80)
+
+
+def _notes(
+    manifest: Manifest, words: dict[str, str], *, part: int, total: int, scaled: bool, omitted: int
+) -> list[str]:
+    notes: list[str] = []
+    if manifest.status == "not_displayable":
+        reason = clean_header_text(manifest.reason or "unknown", 200)
+        notes.append(words["not_displayable"].format(reason=reason))
+    if total > 1:
+        notes.append(words["split"].format(total=total, part=part))
+    if scaled:
+        notes.append(words["scaled"])
+    if omitted:
+        notes.append(words["omitted"].format(count=omitted))
+    if part == 1:
+        notes.extend(clean_header_text(n, 500) for n in manifest.notes[:50])
+    return notes
+
+
+def _header_rows(manifest: Manifest, words: dict[str, str]) -> list[tuple[str, str]]:
+    headers, auth = manifest.headers, manifest.auth
+    auth_text = " ".join(
+        f"{name}={value}" for name, value in (("spf", auth.spf), ("dkim", auth.dkim),
+                                              ("dmarc", auth.dmarc)) if value
+    )  # fmt: skip
+    auth_shown = clean_header_text(" ".join(p for p in (auth.summary, auth_text) if p))
+    rows = [
+        (words["from"], headers.from_),
+        (words["to"], headers.to),
+        (words["cc"], headers.cc),
+        (words["date"], headers.date),
+        (words["subject"], headers.subject),
+        (words["auth"], auth_shown or words["no_auth"]),
+        (words["envelope"], manifest.envelope.mail_from or "<>"),
+    ]
+    threading = " ".join(
+        v for v in (headers.message_id, headers.in_reply_to, headers.references) if v
+    )
+    rows.append((words["threading"], threading))
+    return [(label, clean_header_text(value)) for label, value in rows if value]
+
+
+def _withheld_rows(manifest: Manifest) -> list[tuple[str, str, str, str]]:
+    return [
+        (clean_header_text(w.filename, 255), clean_header_text(w.content_type, 100),
+         _human_size(w.size), clean_header_text(w.reason, 100))
+        for w in manifest.withheld
+    ]  # fmt: skip
+
+
+def _human_size(size: int) -> str:
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.1f} MB"
+    if size >= 1 << 10:
+        return f"{size / (1 << 10):.0f} KB"
+    return f"{size} B"
+
+
+def _text_part(
+    mail: CheckedMail,
+    options: NotifyOptions,
+    words: dict[str, str],
+    spoofed: str | None,
+    notes: list[str],
+    *,
+    first: bool,
+) -> str:
+    lines = [words["banner"], ""]
+    if spoofed:
+        lines[:0] = [words["spoof"].format(domain=spoofed), ""]
+    lines += [f"{label}: {value}" for label, value in _header_rows(mail.manifest, words)]
+    lines += [""] + [f"* {note}" for note in notes]
+    withheld = _withheld_rows(mail.manifest) if first else []
+    if withheld:
+        lines += ["", words["withheld"] + ":"]
+        lines += [f"  - {n} ({t}, {s}): {r}" for n, t, s, r in withheld]
+    if first and options.carry_text and mail.text:
+        lines += ["", f"----- {words['text']} -----", _clean_body_text(mail.text)]
+    return "\n".join(lines) + "\n"
+
+
+_STYLE_BANNER = "background:#fff4ce;border:1px solid #e0b400;padding:8px;margin:0 0 8px 0"
+_STYLE_SPOOF = "background:#fde7e9;border:1px solid #c50f1f;padding:8px;margin:0 0 8px 0"
+_STYLE_CELL = "padding:2px 8px;vertical-align:top;text-align:left"
+
+
+def _html_part(
+    mail: CheckedMail,
+    words: dict[str, str],
+    spoofed: str | None,
+    notes: list[str],
+    cids: list[str],
+    *,
+    first: bool,
+) -> str:
+    e = html.escape
+    out = ['<!DOCTYPE html><html><head><meta charset="utf-8"></head>',
+           '<body style="font-family:sans-serif">']  # fmt: skip
+    if spoofed:
+        out.append(f'<p style="{_STYLE_SPOOF}"><b>{e(words["spoof"].format(domain=spoofed))}</b></p>')
+    out.append(f'<p style="{_STYLE_BANNER}">{e(words["banner"])}</p>')
+    out.append('<table style="border-collapse:collapse;margin-bottom:8px">')
+    for label, value in _header_rows(mail.manifest, words):
+        out.append(f'<tr><th style="{_STYLE_CELL}">{e(label)}</th><td style="{_STYLE_CELL}">{e(value)}</td></tr>')
+    out.append("</table>")
+    out += [f"<p>{e(note)}</p>" for note in notes]
+    for index, cid in enumerate(cids):
+        alt = f"{words['page']} {index + 1}"
+        out.append(f'<div><img src="cid:{e(cid)}" alt="{e(alt)}" style="max-width:100%"></div>')
+    withheld = _withheld_rows(mail.manifest) if first else []
+    if withheld:
+        out.append(f"<h3>{e(words['withheld'])}</h3><table style=\"border-collapse:collapse\">")
+        out.append("<tr>" + "".join(f'<th style="{_STYLE_CELL}">{e(words[k])}</th>'
+                                    for k in ("name", "type", "size", "reason")) + "</tr>")  # fmt: skip
+        for row in withheld:
+            out.append("<tr>" + "".join(f'<td style="{_STYLE_CELL}">{e(c)}</td>' for c in row) + "</tr>")
+        out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def valid_mail_id(untrusted: str) -> bool:
+    """Mail ids appear in our headers and cids: only a short safe alphabet is accepted."""
+    return bool(_MAIL_ID.match(untrusted))

@@ -1,0 +1,197 @@
+"""``[outbound]`` of ``inner.toml``: the outbound intake, policy, directory, approval web and
+notices. Every key is documented in docs/configuration.md under "inner.toml [outbound]".
+
+The inner agent's ``InnerConfig`` holds ``outbound: OutboundSection | None``; absent means the
+outbound path is off.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from maildiode.settings import HostPort, Section, resolve_path
+
+__all__ = [
+    "ApprovalSection",
+    "NoticeSection",
+    "OutboundSection",
+    "WebSection",
+    "example_toml_section",
+]
+
+# 25 MiB: what internal servers commonly allow for outgoing mail (Exchange, Postfix defaults
+# are lower; the internal server enforces its own limit before relaying to us).
+DEFAULT_MAX_MESSAGE_BYTES = 25 << 20
+# RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
+DEFAULT_MAX_RECIPIENTS = 100
+# Four hours: a department head who has not answered by mid-day gets one reminder.
+DEFAULT_REMIND_AFTER_S = 4 * 3600.0
+# Two days: a held mail older than that is stale for the business that sent it.
+DEFAULT_EXPIRE_AFTER_S = 2 * 86400.0
+# Eight hours: one working day signed in, then sign in again.
+DEFAULT_SESSION_TTL_S = 8 * 3600.0
+
+
+def _resolve(value: Any, info: ValidationInfo) -> Any:
+    return resolve_path(value, info)
+
+
+def _resolve_optional(value: Any, info: ValidationInfo) -> Any:
+    return None if value is None else resolve_path(value, info)
+
+
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP network (e.g. 10.0.0.0/8)") from exc
+    return value
+
+
+def _check_address(value: str) -> str:
+    local, at, domain = value.partition("@")
+    if not (at and local and "." in domain) or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not a mail address (user@domain)")
+    return value
+
+
+class WebSection(Section):
+    """The approval web pages served by the inner agent."""
+
+    listen: HostPort = "127.0.0.1:8025"
+    public_url: str = "http://127.0.0.1:8025"  # base of the links in approval request mails
+    secret_key_file: Path = Path("keys/web.secret")  # signs tokens and CSRF; made 0600 if absent
+    session_ttl_s: float = Field(default=DEFAULT_SESSION_TTL_S, gt=0, le=7 * 86400)
+
+    _paths = field_validator("secret_key_file", mode="before")(_resolve)
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class ApprovalSection(Section):
+    """When approvers are reminded, and what happens to requests nobody answers."""
+
+    remind_after_s: float = Field(default=DEFAULT_REMIND_AFTER_S, gt=0)
+    expire_after_s: float = Field(default=DEFAULT_EXPIRE_AFTER_S, gt=0)
+    on_expiry: Literal["reject", "escalate"] = "reject"
+    fallback_approver: str | None = None  # when the sender's department has no head or delegate
+    check_interval_s: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("fallback_approver")
+    @classmethod
+    def _fallback(cls, value: str | None) -> str | None:
+        return None if value is None else _check_address(value).lower()
+
+    @model_validator(mode="after")
+    def _order(self) -> ApprovalSection:
+        if self.remind_after_s >= self.expire_after_s:
+            raise ValueError("remind_after_s must be shorter than expire_after_s")
+        return self
+
+
+class NoticeSection(Section):
+    """Mail the outbound path sends inside: approval requests, reminders, decisions."""
+
+    from_address: str = "maildiode-approval@corp.example"  # sender of approval/notice mails
+    internal_smtp: HostPort = "127.0.0.1:2526"  # the internal mail server they go through
+    retry_s: float = Field(default=60.0, gt=0, le=3600)  # wait before retrying a refused notice
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        return _check_address(value)
+
+
+class OutboundSection(Section):
+    """The outbound path: intake, policy, directory, approval, notices."""
+
+    listen: HostPort = "127.0.0.1:2527"  # the internal server relays external mail to this
+    hostname: str = "maildiode-inner.localdomain"
+    allowed_networks: tuple[str, ...] = Field(default=("127.0.0.0/8",), min_length=1)
+    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=1 << 30)
+    max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=10_000)
+    spool_dir: Path = Path("inner/outbound")
+    rules_file: Path | None = None  # none: built-in rules (personal data needs approval)
+    directory_db: Path = Path("inner/directory.db")
+    poll_s: float = Field(default=1.0, gt=0, le=60)
+    web: WebSection = WebSection()
+    approval: ApprovalSection = ApprovalSection()
+    notice: NoticeSection = NoticeSection()
+
+    _paths = field_validator("spool_dir", "directory_db", mode="before")(_resolve)
+    _optional = field_validator("rules_file", mode="before")(_resolve_optional)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_network(v) for v in value)
+
+    @field_validator("rules_file")
+    @classmethod
+    def _rules(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"rules file {value} does not exist")
+        return value
+
+
+def example_toml_section(
+    *,
+    listen: str = "127.0.0.1:2527",
+    web_listen: str = "127.0.0.1:8025",
+    internal_smtp: str = "127.0.0.1:2526",
+    from_address: str = "maildiode-approval@corp.example",
+    spool_dir: str = "inner/outbound",
+    directory_db: str = "inner/directory.db",
+    secret_key_file: str = "keys/web.secret",  # noqa: S107 - a file name, not a secret
+) -> str:
+    """The ``[outbound]`` part of an example ``inner.toml``, every key present and commented."""
+    return _EXAMPLE.format(
+        listen=listen,
+        web_listen=web_listen,
+        internal_smtp=internal_smtp,
+        from_address=from_address,
+        spool_dir=spool_dir,
+        directory_db=directory_db,
+        secret_key_file=secret_key_file,
+    )
+
+
+_EXAMPLE = """\
+[outbound]
+listen = "{listen}"               # the internal server relays mail for external recipients here
+hostname = "maildiode-inner.localdomain"
+allowed_networks = ["127.0.0.0/8"]   # only these clients may relay (others get 554)
+max_message_bytes = 26214400
+max_recipients = 100
+spool_dir = "{spool_dir}"          # accepted mail (fsynced before 250) and its state database
+# rules_file = "rules.toml"        # none: built-in rules (personal data needs approval)
+directory_db = "{directory_db}"    # filled by: maildiode directory import HR.csv -c inner.toml
+poll_s = 1
+
+[outbound.web]
+listen = "{web_listen}"
+public_url = "http://{web_listen}"   # base of the links in approval request mails
+secret_key_file = "{secret_key_file}"  # made (0600) at first start if absent
+session_ttl_s = 28800
+
+[outbound.approval]
+remind_after_s = 14400            # remind the approver after 4 hours
+expire_after_s = 172800           # after 2 days: on_expiry
+on_expiry = "reject"              # or "escalate" (to the parent department's head)
+# fallback_approver = "security@corp.example"   # when a department has no head
+check_interval_s = 30
+
+[outbound.notice]
+from_address = "{from_address}"
+internal_smtp = "{internal_smtp}"  # approval requests and decisions go through this server
+retry_s = 60
+"""

@@ -1,0 +1,287 @@
+"""The directory: users, departments, department heads and delegates, from the HR export.
+
+HR systems export a CSV with one row per employee. Columns (header row required, order free,
+extra columns ignored):
+
+=================== ========= ===========================================================
+column              required  meaning
+=================== ========= ===========================================================
+email               yes       the user's mail address (the key; compared lower-case)
+name                no        display name
+department          yes       department name (or code) as HR writes it
+parent_department   no        the department above it (for escalation); same on every row
+role                no        ``head``, ``delegate`` or empty (member); one of each per dept.
+=================== ========= ===========================================================
+
+``import_csv`` is re-runnable: it computes what changed (users and departments added, changed,
+removed) and applies it in one transaction. UTF-8 (with or without BOM) and CP949 (what Korean
+Excel writes) are read. LDAP is the documented next step (docs/approval.md).
+
+Web accounts (argon2id hashes) live in the same database, keyed by the user's address; they
+are set with ``maildiode directory passwd USER``. A user removed from the directory can no
+longer sign in, whatever the account table says.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from inner_agent.outbound.errors import DirectoryError
+
+__all__ = ["Changes", "Department", "Directory", "User", "parse_hr_csv"]
+
+# An HR export of a very large organisation is a few MB; anything far bigger is not one.
+MAX_CSV_BYTES = 64 << 20
+ROLES = ("", "head", "delegate")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    email TEXT PRIMARY KEY, name TEXT NOT NULL, department TEXT NOT NULL, role TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS departments (name TEXT PRIMARY KEY, parent TEXT);
+CREATE TABLE IF NOT EXISTS accounts (email TEXT PRIMARY KEY, hash TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class User:
+    email: str
+    name: str
+    department: str
+    role: str  # "", "head" or "delegate"
+
+
+@dataclass(frozen=True)
+class Department:
+    name: str
+    parent: str | None
+
+
+@dataclass
+class Changes:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def summary(self, noun: str) -> str:
+        counts = (len(self.added), len(self.changed), len(self.removed))
+        return f"{noun}: %d added, %d changed, %d removed" % counts
+
+
+# ------------------------------------------------------------------------------------ parsing
+
+
+def parse_hr_csv(raw: bytes, name: str = "HR export") -> tuple[list[User], list[Department]]:
+    """Users and departments from the CSV bytes; DirectoryError names line and column."""
+    if len(raw) > MAX_CSV_BYTES:
+        raise DirectoryError(f"{name}: larger than {MAX_CSV_BYTES} bytes")
+    reader = csv.DictReader(io.StringIO(_decode(raw, name), newline=""))
+    columns = {c.strip().lower() for c in reader.fieldnames or ()}
+    missing = {"email", "department"} - columns
+    if missing:
+        raise DirectoryError(f"{name}: line 1: missing column(s) {', '.join(sorted(missing))}")
+    users: dict[str, User] = {}
+    parents: dict[str, str | None] = {}
+    for line, row in enumerate(reader, start=2):
+        cells = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        user = _user(cells, f"{name}: line {line}")
+        if user.email in users:
+            raise DirectoryError(f"{name}: line {line}: email {user.email} appears twice")
+        users[user.email] = user
+        _note_parent(
+            parents, user.department, cells.get("parent_department") or None, f"{name}: line {line}"
+        )
+    for parent in [p for p in parents.values() if p is not None]:
+        parents.setdefault(parent, None)
+    _check_roles(users.values(), name)
+    departments = [Department(d, p) for d, p in sorted(parents.items())]
+    return sorted(users.values(), key=lambda u: u.email), departments
+
+
+def _decode(raw: bytes, name: str) -> str:
+    for encoding in ("utf-8-sig", "cp949"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise DirectoryError(f"{name}: neither UTF-8 nor CP949 text")
+
+
+def _user(cells: dict[str, str], where: str) -> User:
+    email = cells.get("email", "").lower()
+    local, at, domain = email.partition("@")
+    if not (at and local and "." in domain) or any(c.isspace() for c in email):
+        raise DirectoryError(f"{where}: column email: {email!r} is not a mail address")
+    department = cells.get("department", "")
+    if not department:
+        raise DirectoryError(f"{where}: column department: empty")
+    role = cells.get("role", "").lower()
+    if role not in ROLES:
+        raise DirectoryError(f"{where}: column role: {role!r} is not head, delegate or empty")
+    return User(email, cells.get("name", ""), department, role)
+
+
+def _note_parent(
+    parents: dict[str, str | None], department: str, parent: str | None, where: str
+) -> None:
+    if parent == department:
+        raise DirectoryError(
+            f"{where}: column parent_department: a department cannot be its own parent"
+        )
+    known = parents.get(department)
+    if department in parents and parent is not None and known not in (None, parent):
+        raise DirectoryError(
+            f"{where}: column parent_department: {department} has parent {known} on an earlier line"
+        )
+    if parent is not None or department not in parents:
+        parents[department] = parent
+
+
+def _check_roles(users: Iterable[User], name: str) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for user in users:
+        if not user.role:
+            continue
+        key = (user.department, user.role)
+        if key in seen:
+            raise DirectoryError(
+                f"{name}: department {user.department} has two {user.role}s: "
+                f"{seen[key]} and {user.email}"
+            )
+        seen[key] = user.email
+
+
+# ------------------------------------------------------------------------------------ store
+
+
+class Directory:
+    """The directory database (SQLite). Safe to share between threads of one process."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._hasher = PasswordHasher()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ----------------------------------------------------------------------------- import
+
+    def import_csv(self, raw: bytes, name: str = "HR export") -> tuple[Changes, Changes]:
+        """Replace the directory with the export; return (user changes, department changes)."""
+        users, departments = parse_hr_csv(raw, name)
+        with self._lock:
+            old_users = {u.email: u for u in self._users()}
+            old_depts = {d.name: d for d in self._departments()}
+            user_changes = _diff(old_users, {u.email: u for u in users})
+            dept_changes = _diff(old_depts, {d.name: d for d in departments})
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM users")
+                self._db.execute("DELETE FROM departments")
+                self._db.executemany(
+                    "INSERT INTO users VALUES (?, ?, ?, ?)",
+                    [(u.email, u.name, u.department, u.role) for u in users],
+                )
+                self._db.executemany(
+                    "INSERT INTO departments VALUES (?, ?)",
+                    [(d.name, d.parent) for d in departments],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return user_changes, dept_changes
+
+    # ----------------------------------------------------------------------------- lookups
+
+    def user(self, email: str) -> User | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM users WHERE email = ?", (email.lower(),)
+            ).fetchone()
+        return None if row is None else User(*row)
+
+    def users(self) -> list[User]:
+        with self._lock:
+            return self._users()
+
+    def department(self, name: str) -> Department | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM departments WHERE name = ?", (name,)).fetchone()
+        return None if row is None else Department(*row)
+
+    def approvers_of(self, department: str, *, exclude: str = "") -> tuple[str, ...]:
+        """Head and delegate of ``department`` (lower-case), minus ``exclude`` (the sender)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT email FROM users WHERE department = ? AND role IN ('head', 'delegate')"
+                " ORDER BY role DESC",
+                (department,),
+            ).fetchall()
+        return tuple(r[0] for r in rows if r[0] != exclude.lower())
+
+    def approvers_above(self, department: str, *, exclude: str = "") -> tuple[str, ...]:
+        """The nearest department above ``department`` that has an approver."""
+        seen = {department}
+        current = self.department(department)
+        while current is not None and current.parent is not None and current.parent not in seen:
+            seen.add(current.parent)
+            found = self.approvers_of(current.parent, exclude=exclude)
+            if found:
+                return found
+            current = self.department(current.parent)
+        return ()
+
+    # ----------------------------------------------------------------------------- accounts
+
+    def set_password(self, email: str, password: str) -> None:
+        email = email.lower()
+        if self.user(email) is None:
+            raise DirectoryError(f"{email} is not in the directory; import the HR export first")
+        digest = self._hasher.hash(password)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?)", (email, digest))
+
+    def check_password(self, email: str, password: str) -> bool:
+        """True only for a directory user with an account whose password matches."""
+        email = email.lower()
+        with self._lock:
+            row = self._db.execute("SELECT hash FROM accounts WHERE email = ?", (email,)).fetchone()
+        if row is None or self.user(email) is None:
+            self._hasher.hash(password)  # same cost whether or not the account exists
+            return False
+        try:
+            return self._hasher.verify(row[0], password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _users(self) -> list[User]:
+        return [User(*r) for r in self._db.execute("SELECT * FROM users ORDER BY email")]
+
+    def _departments(self) -> list[Department]:
+        return [Department(*r) for r in self._db.execute("SELECT * FROM departments ORDER BY name")]
+
+
+def _diff(old: dict[str, object], new: dict[str, object]) -> Changes:
+    return Changes(
+        added=sorted(k for k in new if k not in old),
+        changed=sorted(k for k in new if k in old and old[k] != new[k]),
+        removed=sorted(k for k in old if k not in new),
+    )

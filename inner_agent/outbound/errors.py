@@ -1,0 +1,40 @@
+"""Errors of the outbound path, one hierarchy.
+
+OutboundError
+├── SpoolCorrupt        a spool file is torn or not ours (quarantined with a reason)
+├── DirectoryError      the HR export cannot be imported (names line and column)
+├── InvalidTransition   an approval event that the request's state does not allow
+└── TokenRefused        an approval token is forged, expired, reused or someone else's
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = ["DirectoryError", "InvalidTransition", "OutboundError", "SpoolCorrupt", "TokenRefused"]
+
+TokenReason = Literal["malformed", "forged", "expired", "reused", "wrong-approver", "wrong-request"]
+
+
+class OutboundError(Exception):
+    """Base of every refusal in the outbound path."""
+
+
+class SpoolCorrupt(OutboundError):
+    pass
+
+
+class DirectoryError(OutboundError):
+    pass
+
+
+class InvalidTransition(OutboundError):
+    pass
+
+
+class TokenRefused(OutboundError):
+    """``reason`` is a short stable code for the audit log; the page says less."""
+
+    def __init__(self, reason: TokenReason, detail: str = "") -> None:
+        self.reason: TokenReason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)

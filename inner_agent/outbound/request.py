@@ -1,0 +1,135 @@
+"""Mails the outbound path writes, in Korean: the approval request (masked image, masked
+findings, approve / reject links), its reminder, and the notices that tell the sender each
+decision. Pure: values in, RFC 5322 bytes out. Only masked values ever appear here.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from urllib.parse import quote
+
+__all__ = ["RequestMail", "approval_request", "sender_notice"]
+
+PREVIEW_CID = "masked-preview"
+
+# What the sender is told, per outcome: (subject prefix, first sentence).
+NOTICE_TEXT = {
+    "held": ("[승인 대기]", "외부로 보낸 메일이 보안 정책에 따라 부서장 승인을 기다리고 있습니다."),
+    "approved": ("[발송 승인]", "외부로 보낸 메일이 승인되어 발송되었습니다."),
+    "rejected": ("[발송 반려]", "외부로 보낸 메일이 반려되어 발송되지 않았습니다."),
+    "expired": ("[승인 기한 만료]", "승인 기한 안에 결정이 없어 메일이 발송되지 않았습니다."),
+    "escalated": ("[승인 요청 이관]", "승인 기한이 지나 승인 요청이 상위 부서장에게 넘어갔습니다."),
+    "blocked": ("[발송 차단]", "외부로 보낸 메일이 보안 정책에 따라 차단되어 발송되지 않았습니다."),
+}
+
+
+@dataclass(frozen=True)
+class RequestMail:
+    """Everything an approval request shows; all text already masked."""
+
+    request_id: str
+    mail_id: str
+    approver: str
+    sender: str
+    recipients: tuple[str, ...]
+    subject: str
+    explanation: str
+    findings: tuple[tuple[str, str, str], ...]  # (type, masked value, where)
+    preview_png: bytes
+    link: str  # base link with the token; "&do=approve" / "&do=reject" are appended
+    reminder: bool = False
+
+
+def request_link(public_url: str, request_id: str, token: str) -> str:
+    return f"{public_url}/requests/{quote(request_id)}?t={quote(token)}"
+
+
+def _base(from_address: str, to: str, subject: str, now: float) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = f"maildiode <{from_address}>"
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(now, usegmt=True)
+    message["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2])
+    message["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+def approval_request(req: RequestMail, *, from_address: str, now: float) -> bytes:
+    prefix = "[승인 요청 재알림]" if req.reminder else "[승인 요청]"
+    message = _base(from_address, req.approver, f"{prefix} {req.sender}: {req.subject}", now)
+    approve, reject = f"{req.link}&do=approve", f"{req.link}&do=reject"
+    lines = [
+        f"{req.sender} 님이 외부로 보낸 메일이 승인을 기다리고 있습니다.",
+        "",
+        f"받는 사람: {', '.join(req.recipients)}",
+        f"제목: {req.subject}",
+        f"사유: {req.explanation}",
+        "",
+        "발견된 개인정보 (가려서 표시):",
+        *[f"  - {kind}: {value} ({where})" for kind, value, where in req.findings],
+        "",
+        f"승인: {approve}",
+        f"반려: {reject}",
+        "",
+        "링크는 본인만, 한 번만 쓸 수 있으며 기한이 지나면 쓸 수 없습니다. 로그인이 필요합니다.",
+        f"요청 번호: {req.request_id} / 메일 ID: {req.mail_id}",
+    ]
+    message.set_content("\n".join(lines), charset="utf-8")
+    message.add_alternative(_request_html(req, approve, reject), subtype="html", charset="utf-8")
+    html_part = message.get_payload()[1]  # type: ignore[index]
+    html_part.add_related(
+        req.preview_png,
+        maintype="image",
+        subtype="png",
+        cid=f"<{PREVIEW_CID}>",
+        filename="masked-preview.png",
+    )
+    return message.as_bytes()
+
+
+def _request_html(req: RequestMail, approve: str, reject: str) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(kind)}</td><td>{e(value)}</td><td>{e(where)}</td></tr>"
+        for kind, value, where in req.findings
+    )
+    return (
+        '<html><body style="font-family:sans-serif">'
+        f"<p><b>{e(req.sender)}</b> 님이 외부로 보낸 메일이 승인을 기다리고 있습니다.</p>"
+        f"<p>받는 사람: {e(', '.join(req.recipients))}<br>제목: {e(req.subject)}<br>"
+        f"사유: {e(req.explanation)}</p>"
+        "<table border=1 cellpadding=4>"
+        f"<tr><th>종류</th><th>값(가림)</th><th>위치</th></tr>{rows}</table>"
+        f'<p><a href="{e(approve)}">승인하기</a> &nbsp; <a href="{e(reject)}">반려하기</a></p>'
+        f'<p><img src="cid:{PREVIEW_CID}" alt="개인정보를 가린 메일 미리보기"></p>'
+        f'<p style="color:#666">요청 번호 {e(req.request_id)}</p></body></html>'
+    )
+
+
+def sender_notice(
+    outcome: str,
+    *,
+    sender: str,
+    subject: str,
+    recipients: Sequence[str],
+    mail_id: str,
+    from_address: str,
+    now: float,
+    reason: str = "",
+    decided_by: str = "",
+) -> bytes:
+    prefix, first = NOTICE_TEXT[outcome]
+    message = _base(from_address, sender, f"{prefix} {subject}", now)
+    lines = [first, "", f"받는 사람: {', '.join(recipients)}", f"제목: {subject}"]
+    if decided_by:
+        lines.append(f"결정한 사람: {decided_by}")
+    if reason:
+        lines.append(f"사유: {reason}")
+    lines += ["", f"메일 ID: {mail_id}"]
+    message.set_content("\n".join(lines), charset="utf-8")
+    return message.as_bytes()

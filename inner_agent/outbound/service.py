@@ -1,0 +1,260 @@
+"""``OutboundService(config, audit)``: the outbound path as one start/stop unit.
+
+It runs, inside the caller's event loop: the SMTP intake, the approval web server (uvicorn),
+and one worker task that, every ``poll_s`` or when woken, scans accepted mail, publishes what
+may leave (stream ``outbound``, the original bytes), runs reminders and expiries, and sends
+notices through the internal server. Blocking work (scanning, fsync, SQLite, SMTP) runs in a
+thread, never in the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from inner_agent.outbound.config import OutboundSection
+from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
+from inner_agent.outbound.spool import Spool
+from inner_agent.outbound.state import OutboundState
+from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
+from inner_agent.outbound.web import create_app
+from inner_agent.outbound.workflow import Audit, Publisher, Workflow
+from maildiode.settings import parse_host_port
+
+__all__ = ["OutboundService", "outbound_publisher"]
+
+log = logging.getLogger(__name__)
+
+
+class _SenderPublisher:
+    def __init__(self, sender: Any) -> None:
+        self.sender = sender
+
+    def publish(self, bundle: bytes, bundle_id: bytes) -> int:
+        return int(self.sender.publish(bundle, bundle_id).seq)
+
+    def heartbeat_if_due(self) -> None:
+        self.sender.heartbeat_if_due()
+
+    def close(self) -> None:
+        self.sender.close()
+
+
+def outbound_publisher(link: Any, keys: Any, state_dir: Path) -> _SenderPublisher:
+    """protocol.Sender on stream ``outbound`` from the inner agent's [link] and [keys]."""
+    from protocol import EncryptionPublicKey, FolderTransport, Sender, SigningKey, TcpTransport
+
+    transport: Any
+    if link.transport == "tcp":
+        if link.tcp_send is None:
+            raise ValueError("link.tcp_send is required with the tcp transport")
+        transport = TcpTransport(*parse_host_port(link.tcp_send))
+    else:
+        if link.send_dir is None:
+            raise ValueError("link.send_dir is required with the folder transport")
+        transport = FolderTransport(link.send_dir, extension=link.extension, armor=link.armor)
+    encrypt_to = None
+    if link.encrypt and keys.encrypt_to is not None:
+        encrypt_to = EncryptionPublicKey.load(keys.encrypt_to)
+    sender = Sender(
+        state_dir,
+        "outbound",
+        SigningKey.load(keys.signing_key),
+        transport,
+        chunk_size=link.chunk_size,
+        encrypt_to=encrypt_to,
+        resend_window_s=link.resend_window_s,
+        heartbeat_s=link.heartbeat_s,
+    )
+    return _SenderPublisher(sender)
+
+
+class OutboundService:
+    def __init__(
+        self,
+        config: Any,
+        audit: Audit,
+        *,
+        publisher: Publisher | None = None,
+        encode: Callable[[Any], bytes] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        section = getattr(config, "outbound", None)
+        if not isinstance(section, OutboundSection):
+            raise ValueError("the config has no [outbound] section")
+        self.config, self.section, self.audit = config, section, audit
+        self._publisher = publisher
+        self._encode = encode
+        self.clock = clock
+        self.workflow: Workflow | None = None
+        self.smtp: OutboundSmtpServer | None = None
+        self._web: uvicorn.Server | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._wake = asyncio.Event()
+        self._closables: list[Any] = []
+        self.web_port = 0
+
+    # ----------------------------------------------------------------------------- start
+
+    async def start(self) -> None:
+        section = self.section
+        spool = Spool(section.spool_dir)
+        state = OutboundState(section.spool_dir / "state.db", clock=self.clock)
+        directory = Directory(section.directory_db)
+        secret = load_or_create_secret(section.web.secret_key_file)
+        publisher = self._publisher or outbound_publisher(
+            self.config.link, self.config.keys, section.spool_dir / "link-state"
+        )
+        self._closables = [publisher, state, directory]
+        self.workflow = Workflow(
+            section,
+            spool=spool,
+            state=state,
+            directory=directory,
+            rules=_rules(section),
+            signer=TokenSigner(secret),
+            audit=self.audit,
+            publisher=publisher,
+            encode=self._encode or _encode_outbound,
+            clock=self.clock,
+        )
+        recovered = await asyncio.to_thread(self.workflow.recover)
+        if recovered:
+            log.info("took in %d outbound mail(s) found in the spool after a restart", recovered)
+        await self._start_smtp(spool)
+        await self._start_web(state, directory, secret)
+        self._tasks = [asyncio.create_task(self._work(), name="outbound-worker")]
+
+    async def _start_smtp(self, spool: Spool) -> None:
+        assert self.workflow is not None
+        host, port = parse_host_port(self.section.listen)
+        networks = [ipaddress.ip_network(n, strict=False) for n in self.section.allowed_networks]
+        intake = OutboundIntake(
+            spool,
+            networks,
+            max_recipients=self.section.max_recipients,
+            on_accepted=self._accepted,
+            clock=self.clock,
+        )
+        self.smtp = OutboundSmtpServer(
+            intake,
+            host=host,
+            port=port,
+            hostname=self.section.hostname,
+            max_message_bytes=self.section.max_message_bytes,
+        )
+        await self.smtp.start()
+
+    def _accepted(self, mail: Any) -> None:
+        assert self.workflow is not None
+        self.workflow.accepted(mail)
+        self._wake.set()
+
+    async def _start_web(self, state: OutboundState, directory: Directory, secret: bytes) -> None:
+        assert self.workflow is not None
+        host, port = parse_host_port(self.section.web.listen)
+        app = create_app(
+            self.workflow,
+            state,
+            directory,
+            secret,
+            session_ttl_s=self.section.web.session_ttl_s,
+            secure_cookie=self.section.web.public_url.startswith("https://"),
+            clock=self.clock,
+        )
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            server_header=False,
+        )
+        self._web = uvicorn.Server(config)
+        self._tasks.append(asyncio.create_task(self._web.serve(), name="outbound-web"))
+        while not self._web.started:
+            if self._tasks[-1].done():
+                self._tasks[-1].result()  # raises the reason (port in use ...)
+                raise OSError(f"approval web server on {host}:{port} did not start")
+            await asyncio.sleep(0.01)
+        sockets = self._web.servers[0].sockets if self._web.servers else ()
+        self.web_port = sockets[0].getsockname()[1] if sockets else port
+        log.info("approval web pages on %s:%d", host, self.web_port)
+
+    # ----------------------------------------------------------------------------- work
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _work(self) -> None:
+        last_tick = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.section.poll_s)
+            self._wake.clear()
+            tick_due = time.monotonic() - last_tick >= self.section.approval.check_interval_s
+            try:
+                await asyncio.to_thread(self._pass, tick_due)
+            except Exception:
+                log.exception("outbound pass failed")
+            if tick_due:
+                last_tick = time.monotonic()
+
+    def _pass(self, tick_due: bool) -> None:
+        workflow = self.workflow
+        if workflow is None:
+            return
+        workflow.process_received()
+        workflow.publish_pending()
+        if tick_due:
+            workflow.tick()
+        workflow.send_notices()
+        heartbeat = getattr(workflow.publisher, "heartbeat_if_due", None)
+        if heartbeat is not None:
+            heartbeat()
+
+    async def run_once(self) -> None:
+        """One full pass now (tests and ``maildiode`` tools)."""
+        await asyncio.to_thread(self._pass, True)
+
+    # ----------------------------------------------------------------------------- stop
+
+    async def stop(self) -> None:
+        if self.smtp is not None:
+            await self.smtp.stop()
+        if self._web is not None:
+            self._web.should_exit = True
+        for task in self._tasks:
+            if task.get_name() == "outbound-worker":
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for item in self._closables:
+            close = getattr(item, "close", None)
+            if close is not None:
+                close()
+        self._closables = []
+
+
+def _rules(section: OutboundSection) -> Any:
+    from mailsafe.policy import default_rules, load_rules
+
+    return load_rules(section.rules_file) if section.rules_file else default_rules()
+
+
+def _encode_outbound(mail: Any) -> bytes:
+    from mailsafe.package import encode_outbound
+
+    return encode_outbound(mail)

@@ -1,0 +1,112 @@
+"""The outbound spool: one file per accepted mail, durable before the intake answers 250.
+
+Write discipline (as the inbound intake and Postfix): write ``tmp/<id>``, fsync, rename into
+``mail/<id>``, fsync ``mail/``. A record is versioned and length-checked, so a torn or foreign
+file is recognised and quarantined with a reason instead of being half-processed.
+
+Record: ``MDOUT1\\n`` + one line of JSON (envelope, ``size``) + ``\\n`` + the original bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from inner_agent.outbound.errors import SpoolCorrupt
+
+__all__ = ["Spool", "SpooledMail", "new_mail_id"]
+
+MAGIC = b"MDOUT1\n"
+# An envelope line longer than this is not ours (100 recipients of 254 bytes fit easily).
+MAX_HEADER_BYTES = 64 << 10
+
+
+def new_mail_id() -> str:
+    """32 hex digits; also the protocol bundle id (16 bytes) of the mail."""
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class SpooledMail:
+    mail_id: str
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    received_at: float
+    client_addr: str
+    helo: str
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    """Folders ``mail/`` (accepted), ``tmp/`` (being written), ``quarantine/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for name in ("mail", "tmp", "quarantine"):
+            (root / name).mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def store(self, mail: SpooledMail, data: bytes) -> None:
+        """Durable when it returns: file fsynced, renamed into place, folder fsynced."""
+        header = dict(asdict(mail), rcpt_to=list(mail.rcpt_to), size=len(data))
+        record = MAGIC + json.dumps(header).encode() + b"\n" + data
+        temp = self.root / "tmp" / mail.mail_id
+        with open(temp, "wb") as handle:
+            handle.write(record)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(temp, self._path(mail.mail_id))
+        fsync_dir(self.root / "mail")
+
+    def load(self, mail_id: str) -> tuple[SpooledMail, bytes]:
+        path = self._path(mail_id)
+        return _decode(path.read_bytes(), str(path))
+
+    def ids(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "mail").iterdir() if _is_mail_id(p.name))
+
+    def remove(self, mail_id: str) -> None:
+        self._path(mail_id).unlink(missing_ok=True)
+
+    def quarantine(self, mail_id: str, reason: str) -> None:
+        target = self.root / "quarantine" / mail_id
+        os.rename(self._path(mail_id), target)
+        (self.root / "quarantine" / f"{mail_id}.reason").write_text(reason + "\n")
+        fsync_dir(self.root / "quarantine")
+
+    def _path(self, mail_id: str) -> Path:
+        if not _is_mail_id(mail_id):
+            raise SpoolCorrupt(f"{mail_id!r} is not a mail id")
+        return self.root / "mail" / mail_id
+
+
+def _is_mail_id(name: str) -> bool:
+    return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
+
+
+def _decode(untrusted: bytes, where: str) -> tuple[SpooledMail, bytes]:
+    if not untrusted.startswith(MAGIC):
+        raise SpoolCorrupt(f"{where}: not an outbound spool record (no {MAGIC!r})")
+    end = untrusted.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEADER_BYTES)
+    if end < 0:
+        raise SpoolCorrupt(f"{where}: envelope line missing or longer than {MAX_HEADER_BYTES}")
+    try:
+        header: dict[str, Any] = json.loads(untrusted[len(MAGIC) : end])
+        size = int(header.pop("size"))
+        mail = SpooledMail(**dict(header, rcpt_to=tuple(header["rcpt_to"])))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SpoolCorrupt(f"{where}: envelope unreadable ({exc})") from None
+    data = untrusted[end + 1 :]
+    if len(data) != size:
+        raise SpoolCorrupt(f"{where}: torn record ({len(data)} of {size} bytes)")
+    return mail, data

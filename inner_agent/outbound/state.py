@@ -1,0 +1,348 @@
+"""The outbound state database (SQLite, WAL): mails, approval requests, spent token nonces,
+web sessions, and the outbox of notice mails.
+
+The spool files are the truth about *which* mails were accepted; this database says how far
+each got. Mail states::
+
+    received -> sending -> sent            (allow, monitor, or approved)
+    received -> held -> sending -> sent    (approval)
+    received -> blocked | rejected | expired
+    received -> quarantined                (spool record unreadable)
+
+``sending`` is written before publishing; publishing is idempotent per bundle id, so a crash
+in between publishes again under the same sequence number, never twice as two mails.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inner_agent.outbound.approval import Request, State
+
+__all__ = ["MailRow", "Notice", "OutboundState"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mails (
+    mail_id     TEXT PRIMARY KEY,
+    state       TEXT NOT NULL,
+    mail_from   TEXT NOT NULL,
+    rcpt_to     TEXT NOT NULL,
+    subject     TEXT NOT NULL DEFAULT '',
+    received_at REAL NOT NULL,
+    decision    TEXT NOT NULL DEFAULT '{}',
+    findings    TEXT NOT NULL DEFAULT '[]',
+    decided_by  TEXT NOT NULL DEFAULT '',
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mails_state ON mails (state);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id  TEXT PRIMARY KEY,
+    mail_id     TEXT NOT NULL UNIQUE,
+    state       TEXT NOT NULL,
+    approvers   TEXT NOT NULL,
+    since       REAL NOT NULL,
+    reminded    INTEGER NOT NULL,
+    escalations INTEGER NOT NULL,
+    decided_by  TEXT,
+    reason      TEXT NOT NULL,
+    preview     BLOB
+);
+CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
+CREATE TABLE IF NOT EXISTS spent_nonces (nonce TEXT PRIMARY KEY, spent_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY, user TEXT, expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id        INTEGER PRIMARY KEY,
+    mail_id   TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    rcpt      TEXT NOT NULL,
+    data      BLOB NOT NULL,
+    next_try  REAL NOT NULL,
+    attempts  INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+@dataclass(frozen=True)
+class MailRow:
+    mail_id: str
+    state: str
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    subject: str  # masked
+    received_at: float
+    decision: dict[str, Any]
+    findings: list[dict[str, str]]  # masked: type, masked, where
+    decided_by: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    mail_id: str
+    kind: str
+    rcpt: str
+    data: bytes
+    attempts: int
+
+
+class OutboundState:
+    """One connection shared by the threads of one process, guarded by a lock."""
+
+    def __init__(self, path: Path, *, clock: Any = time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # decisions must survive a power cut
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------------------- mails
+
+    def add_mail(
+        self, mail_id: str, mail_from: str, rcpt_to: tuple[str, ...], received_at: float
+    ) -> bool:
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO mails (mail_id, state, mail_from, rcpt_to, received_at,"
+                " updated_at) VALUES (?, 'received', ?, ?, ?, ?)",
+                (mail_id, mail_from, json.dumps(list(rcpt_to)), received_at, self.clock()),
+            )
+            return cursor.rowcount == 1
+
+    def set_mail(self, mail_id: str, state: str, **fields: Any) -> None:
+        columns = {"state": state, "updated_at": self.clock()}
+        for name in ("subject", "decided_by"):
+            if name in fields:
+                columns[name] = fields[name]
+        for name in ("decision", "findings"):
+            if name in fields:
+                columns[name] = json.dumps(fields[name], ensure_ascii=False)
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        with self._tx() as db:
+            db.execute(
+                f"UPDATE mails SET {assignments} WHERE mail_id = ?",  # noqa: S608 - fixed names
+                (*columns.values(), mail_id),
+            )
+
+    def mail(self, mail_id: str) -> MailRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT mail_id, state, mail_from, rcpt_to, subject, received_at, decision,"
+                " findings, decided_by FROM mails WHERE mail_id = ?",
+                (mail_id,),
+            ).fetchone()
+        return None if row is None else _mail_row(row)
+
+    def mails_in(self, state: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT mail_id FROM mails WHERE state = ? ORDER BY received_at", (state,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------------------------- requests
+
+    def add_request(self, request: Request, preview: bytes) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO requests (request_id, mail_id, state, approvers, since, reminded,"
+                " escalations, decided_by, reason, preview) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (*_request_values(request), preview),
+            )
+
+    def save_request(self, request: Request, *, expect: State) -> bool:
+        """Store ``request`` if its stored state is still ``expect`` (no lost updates when the
+        web and the timer act at the same moment). False when someone else was first."""
+        values = _request_values(request)
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE requests SET state=?, approvers=?, since=?, reminded=?, escalations=?,"
+                " decided_by=?, reason=? WHERE request_id=? AND state=?",
+                (*values[2:], values[0], str(expect)),
+            )
+            return cursor.rowcount == 1
+
+    def request(self, request_id: str) -> Request | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_id = ?",  # noqa: S608
+                (request_id,),
+            ).fetchone()
+        return None if row is None else _request(row)
+
+    def request_for_mail(self, mail_id: str) -> Request | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE mail_id = ?",  # noqa: S608
+                (mail_id,),
+            ).fetchone()
+        return None if row is None else _request(row)
+
+    def pending_requests(self) -> list[Request]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE state IN ('held', 'escalated')"  # noqa: S608
+                " ORDER BY since"
+            ).fetchall()
+        return [_request(r) for r in rows]
+
+    def preview(self, request_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT preview FROM requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    # ------------------------------------------------------------------------------- tokens
+
+    def spend_nonce(self, nonce: str) -> bool:
+        """Record a token as used; False when it was used before."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO spent_nonces (nonce, spent_at) VALUES (?, ?)",
+                (nonce, self.clock()),
+            )
+            return cursor.rowcount == 1
+
+    def nonce_spent(self, nonce: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM spent_nonces WHERE nonce = ?", (nonce,)
+            ).fetchone()
+        return row is not None
+
+    # ------------------------------------------------------------------------------- sessions
+
+    def put_session(self, session_id: str, user: str | None, expires_at: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (session_id, user, expires_at)
+            )
+
+    def session(self, session_id: str) -> tuple[str | None] | None:
+        """``(user,)`` of a live session (user None: not signed in), or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT user FROM sessions WHERE session_id = ? AND expires_at > ?",
+                (session_id, self.clock()),
+            ).fetchone()
+        return None if row is None else (row[0],)
+
+    def drop_session(self, session_id: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM sessions WHERE session_id = ? OR expires_at <= ?",
+                (session_id, self.clock()),
+            )
+
+    # ------------------------------------------------------------------------------- outbox
+
+    def queue_notice(self, mail_id: str, kind: str, rcpt: str, data: bytes) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO outbox (mail_id, kind, rcpt, data, next_try) VALUES (?, ?, ?, ?, ?)",
+                (mail_id, kind, rcpt, data, self.clock()),
+            )
+
+    def due_notices(self) -> list[Notice]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, mail_id, kind, rcpt, data, attempts FROM outbox WHERE next_try <= ?"
+                " ORDER BY id",
+                (self.clock(),),
+            ).fetchall()
+        return [Notice(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
+
+    def notice_sent(self, notice_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM outbox WHERE id = ?", (notice_id,))
+
+    def notice_deferred(self, notice_id: int, next_try: float, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?"
+                " WHERE id = ?",
+                (next_try, error, notice_id),
+            )
+
+    def notices(self) -> list[Notice]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, mail_id, kind, rcpt, data, attempts FROM outbox ORDER BY id"
+            ).fetchall()
+        return [Notice(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
+
+
+_REQUEST_COLUMNS = (
+    "request_id, mail_id, state, approvers, since, reminded, escalations, decided_by, reason"
+)
+
+
+def _request_values(request: Request) -> tuple[Any, ...]:
+    return (
+        request.request_id,
+        request.mail_id,
+        str(request.state),
+        json.dumps(list(request.approvers)),
+        request.since,
+        int(request.reminded),
+        request.escalations,
+        request.decided_by,
+        request.reason,
+    )
+
+
+def _request(row: tuple[Any, ...]) -> Request:
+    return Request(
+        request_id=row[0],
+        mail_id=row[1],
+        state=State(row[2]),
+        approvers=tuple(json.loads(row[3])),
+        since=row[4],
+        reminded=bool(row[5]),
+        escalations=row[6],
+        decided_by=row[7],
+        reason=row[8],
+    )
+
+
+def _mail_row(row: tuple[Any, ...]) -> MailRow:
+    return MailRow(
+        mail_id=row[0],
+        state=row[1],
+        mail_from=row[2],
+        rcpt_to=tuple(json.loads(row[3])),
+        subject=row[4],
+        received_at=row[5],
+        decision=json.loads(row[6]),
+        findings=json.loads(row[7]),
+        decided_by=row[8],
+    )

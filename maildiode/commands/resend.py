@@ -1,0 +1,72 @@
+"""``maildiode resend -c CONFIG FIRST LAST``: publish sent bundles FIRST..LAST again.
+
+Uses the copies the agent's sender keeps for ``link.resend_window_s``; files go out under new
+names with the same ids and sequence numbers, and the receiver de-duplicates. Safe to run while
+the agent runs (the sender state is SQLite in WAL mode). Does not start a new sender epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from maildiode.commands.check import guess_agent, load_agent_config
+from maildiode.settings import ConfigError
+from protocol import FolderTransport, ProtocolError, Sender, SigningKey, TcpTransport, Transport
+
+# The stream each agent sends on (docs/architecture.md).
+STREAM_OF_AGENT = {"outer": "inbound", "inner": "outbound"}
+
+
+def sender_state_dir(config: Any, config_path: Path, agent: str) -> Path:
+    """Where the agent keeps its sender state: ``link.state_dir`` when the config has it,
+    else ``<config folder>/<agent>/link`` (the layout ``maildiode init`` writes)."""
+    explicit = getattr(config.link, "state_dir", None)
+    if explicit is not None:
+        return Path(explicit) / "send"
+    return config_path.resolve().parent / agent / "link" / "send"
+
+
+def transport_for(link: Any) -> Transport:
+    if link.transport == "tcp":
+        host, port = link.tcp_send
+        return TcpTransport(host, port)
+    return FolderTransport(link.send_dir, extension=link.extension, armor=link.armor)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    agent = guess_agent(path, getattr(args, "agent", None))
+    if agent is None:
+        print(f"{path}: cannot tell which agent this file is for", file=sys.stderr)
+        return 2
+    if args.first < 1 or args.last < args.first:
+        print(f"resend: {args.first}..{args.last} is not a range of sequence numbers",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        config = load_agent_config(path, agent)
+        sender = Sender(
+            sender_state_dir(config, path, agent),
+            STREAM_OF_AGENT[agent],
+            SigningKey.load(config.keys.signing_key),
+            transport_for(config.link),
+            chunk_size=config.link.chunk_size,
+            resend_window_s=config.link.resend_window_s,
+            new_epoch=False,
+        )
+        try:
+            count = sender.resend(args.first, args.last)
+        finally:
+            sender.close()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except ProtocolError as exc:
+        print(f"resend: {exc}", file=sys.stderr)
+        return 1
+    wanted = args.last - args.first + 1
+    print(f"re-sent {count} of {wanted} bundle(s) of stream {STREAM_OF_AGENT[agent]}")
+    return 0 if count == wanted else 1

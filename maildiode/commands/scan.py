@@ -1,0 +1,96 @@
+"""``maildiode scan FILE... [--json] [--rules RULES.toml | -c inner.toml]``.
+
+Personal-data findings and the policy decision for each mail file. With ``--json`` one JSON
+object per line per file::
+
+    {"file": ..., "findings": [{"type", "text", "masked", "where"}], "decision": ...}
+
+``text`` is the match exactly as found: this command is for an administrator checking a
+file on their own disk. Everything else (the table output, logs) shows masked values only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mailsafe.policy import RulesError, RuleSet, SenderInfo, default_rules, load_rules
+
+# Mail files larger than this are not read (outbound mail is capped well below it).
+MAX_MAIL_FILE_BYTES = 100 << 20
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        rules = _rules(args)
+    except RulesError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    status = 0
+    for name in args.files:
+        status = max(status, _scan_file(Path(name), rules, as_json=bool(args.json)))
+    return status
+
+
+def _rules(args: argparse.Namespace) -> RuleSet:
+    if getattr(args, "rules", None):
+        return load_rules(args.rules)
+    if getattr(args, "config", None):
+        return _rules_from_config(Path(args.config))
+    return default_rules()
+
+
+def _rules_from_config(path: Path) -> RuleSet:
+    from maildiode.settings import ConfigError, load_config
+
+    try:
+        from inner_agent.config import InnerConfig
+    except ImportError:
+        raise RulesError(f"{path.name}: the inner agent is not available to read it") from None
+    try:
+        config = load_config(path, InnerConfig)
+    except ConfigError as exc:
+        raise RulesError(str(exc)) from None
+    rules_file = getattr(getattr(config, "outbound", None), "rules_file", None)
+    return load_rules(rules_file) if rules_file else default_rules()
+
+
+def _scan_file(path: Path, rules: RuleSet, *, as_json: bool) -> int:
+    from mailsafe.scan import scan_message
+
+    try:
+        if path.stat().st_size > MAX_MAIL_FILE_BYTES:
+            print(
+                f"{path}: larger than {MAX_MAIL_FILE_BYTES >> 20} MiB, not scanned", file=sys.stderr
+            )
+            return 1
+        raw = path.read_bytes()
+    except OSError as exc:
+        print(f"{path}: cannot read ({exc.strerror or exc})", file=sys.stderr)
+        return 1
+    result = scan_message(raw, rules, SenderInfo(address=""))
+    if as_json:
+        print(json.dumps(_as_json(str(path), result), ensure_ascii=False))
+    else:
+        print(f"{path}: {result.summary()}")
+        print(f"  {result.decision.explanation}")
+    return 0
+
+
+def _as_json(name: str, result: Any) -> dict[str, Any]:
+    return {
+        "file": name,
+        "findings": [
+            {
+                "type": located.finding.type,
+                "text": located.finding.text,
+                "masked": located.finding.masked,
+                "where": located.where,
+            }
+            for located in result.findings
+        ],
+        "decision": result.decision.action,
+    }

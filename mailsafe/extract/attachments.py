@@ -1,0 +1,129 @@
+"""Route one attachment to the reader for its kind, recursing into ZIP archives.
+
+The kind is told from the first bytes (PDF, ZIP and its Office/HWPX forms, OLE/HWP), then
+from the name; a file that is neither a known document nor text yields no text and no
+finding (images, for instance). A failure of any reader becomes an ``Unreadable`` at the
+path of the file, and reading goes on with the next file.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Final
+
+from mailsafe.errors import HostileInput, LimitExceeded, MailsafeError
+from mailsafe.extract.archive import member_names, open_zip, read_member
+from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
+from mailsafe.extract.limits import MIB, Budget
+from mailsafe.extract.pdf import pdf_text
+from mailsafe.extract.text import decode_text, html_to_text
+from mailsafe.extract.types import Location, Unreadable
+from mailsafe.extract.xmltext import ReadMember, container_text, sniff_container
+
+Found = Location | Unreadable
+
+_ZIP_MAGICS: Final = (b"PK\x03\x04", b"PK\x05\x06")
+# Archives we recognise but do not open (7-Zip, RAR, and the Korean ALZip/EGG formats):
+# they may carry anything, so they are reported rather than passed as harmless.
+_UNOPENED_ARCHIVES: Final = (b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07", b"ALZ\x01", b"EGGA")
+_TEXT_EXTENSIONS: Final = frozenset(
+    {".txt", ".csv", ".tsv", ".log", ".json", ".xml", ".md", ".ini", ".yaml", ".yml", ".sql"}
+)
+_HTML_EXTENSIONS: Final = frozenset({".html", ".htm"})
+# Reasons that end reading of the whole mail, not just of one file.
+MAIL_WIDE_REASONS: Final = frozenset({"timeout", "too-many-files"})
+# A file with a NUL byte in its first 8 KiB (and no UTF-16 mark) is binary, not text.
+_BINARY_SNIFF_BYTES: Final = 8192
+
+
+def attachment_locations(path: str, data: bytes, budget: Budget, depth: int = 0) -> list[Found]:
+    """Text and unreadable findings of one file at ``path`` (``a.zip/b/c.docx``)."""
+    where = f"attachment:{path}"
+    try:
+        budget.check_time()
+        if len(data) > budget.limits.max_file_bytes:
+            limit = budget.limits.max_file_bytes // MIB
+            raise LimitExceeded(
+                f"{len(data) // MIB} MiB is over the {limit} MiB limit",
+                code="too-big",
+            )
+        return _read(path, data, budget, depth)
+    except MailsafeError as exc:
+        return [Unreadable(where, exc.code, str(exc))]
+
+
+def _read(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
+    where = f"attachment:{path}"
+    head = data[:1024]
+    if head.startswith(_ZIP_MAGICS):
+        return _read_zip(path, data, budget, depth)
+    if b"%PDF-" in head:
+        return [_location(where, pdf_text(data, budget), budget)]
+    if head.startswith(OLE_MAGIC):
+        return _read_ole(where, data, budget)
+    if head.startswith(_UNOPENED_ARCHIVES):
+        raise HostileInput("archive format that is not opened", code="unsupported-format")
+    extension = posixpath.splitext(path.lower())[1]
+    if extension in _HTML_EXTENSIONS:
+        return [_location(where, html_to_text(decode_text(data)), budget)]
+    if extension in _TEXT_EXTENSIONS or _looks_like_text(data):
+        return [_location(where, decode_text(data), budget)]
+    return []
+
+
+def _read_zip(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
+    archive = open_zip(data)
+    with archive:
+        names = member_names(archive)
+        kind = sniff_container(names)
+        if kind != "zip":
+            text = container_text(names, kind, ReadMember(archive, budget))
+            return [_location(f"attachment:{path}", text, budget)]
+        if depth + 1 > budget.limits.max_depth:
+            raise LimitExceeded(
+                f"archives nested deeper than {budget.limits.max_depth}", code="too-deep"
+            )
+        found: list[Found] = []
+        for name in names:
+            member_path = f"{path}/{name}"
+            found.append(Location(f"attachment-name:{member_path}", name))
+            try:
+                member = read_member(archive, name, budget)
+            except MailsafeError as exc:
+                found.append(Unreadable(f"attachment:{member_path}", exc.code, str(exc)))
+                if exc.code in MAIL_WIDE_REASONS:
+                    break
+                continue
+            inner = attachment_locations(member_path, member, budget, depth + 1)
+            found.extend(inner)
+            if any(isinstance(i, Unreadable) and i.reason in MAIL_WIDE_REASONS for i in inner):
+                break
+        return found
+
+
+def _read_ole(where: str, data: bytes, budget: Budget) -> list[Found]:
+    ole = open_ole(data)
+    try:
+        if not is_hwp(ole):
+            raise HostileInput(
+                "legacy OLE document (doc/xls/ppt) whose text is not read",
+                code="unsupported-format",
+            )
+        text, refusal = hwp_text(ole, budget)
+    finally:
+        ole.close()
+    found: list[Found] = [_location(where, text, budget)] if text else []
+    if refusal:
+        found.append(Unreadable(where, refusal, "HWP document is password-protected"))
+    return found
+
+
+def _location(where: str, text: str, budget: Budget) -> Location:
+    return Location(where, text[: budget.limits.max_text_chars])
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:_BINARY_SNIFF_BYTES]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
+        return True
+    return bool(head) and b"\x00" not in head

@@ -1,0 +1,38 @@
+"""What extraction yields: a piece of text and where it was, or a file that could not be read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+# Stable reason codes of unreadable attachments (policy rules and audit records use them).
+UNREADABLE_REASONS: Final = frozenset(
+    {
+        "encrypted",  # password-protected ZIP, PDF, HWP or Office file
+        "corrupt",  # the file does not parse as what it claims to be
+        "too-big",  # over the size limit, alone or with everything unpacked before it
+        "too-deep",  # archives nested deeper than the limit
+        "too-many-files",  # archives holding more files than the limit
+        "zip-bomb",  # a member expanding far beyond its packed size
+        "timeout",  # reading the mail's attachments ran out of time
+        "unsupported-format",  # a document format that may hold text we cannot read
+    }
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Text found somewhere in a mail. ``where`` names the place, e.g. ``subject``,
+    ``body.html``, ``attachment-name:a.zip/b.txt``, ``attachment:a.zip/b.xlsx``."""
+
+    where: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An attachment whose text could not be read; ``reason`` is one of UNREADABLE_REASONS."""
+
+    where: str
+    reason: str
+    detail: str

@@ -1,0 +1,150 @@
+"""Text of Office Open XML (docx, xlsx, pptx) and HWPX documents, read with zipfile + XML.
+
+All four keep their text in elements whose local name is ``t`` (``w:t``, ``a:t``, ``hp:t``,
+shared strings' ``t``), grouped into paragraphs (``p``) or spreadsheet rows and cells. XML
+with a document type declaration is refused before parsing: these formats never need one,
+and it is how entity-expansion and external-entity attacks start.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET  # DOCTYPE is refused before any parse (see _events)
+import zipfile
+from collections.abc import Iterator
+from typing import Final
+
+from mailsafe.errors import HostileInput
+from mailsafe.extract.archive import read_member
+from mailsafe.extract.limits import Budget
+
+# UTF-16 XML (NUL bytes in the first 4 KiB) is refused so the DOCTYPE check cannot be evaded.
+_PROLOG_BYTES: Final = 4096
+_TEXT_TAGS: Final = frozenset({"t", "v"})
+_BREAK_TAGS: Final = frozenset({"p", "si", "row", "br", "tr"})
+_CELL_TAGS: Final = frozenset({"c", "tab", "tc"})
+
+# Which members of each container hold text worth scanning.
+PARTS: Final[dict[str, re.Pattern[str]]] = {
+    "docx": re.compile(r"word/(document|header\d*|footer\d*|footnotes|endnotes|comments)\.xml"),
+    "pptx": re.compile(r"ppt/(slides/slide|notesSlides/notesSlide)\d+\.xml"),
+    "xlsx": re.compile(r"xl/(sharedStrings|worksheets/sheet\d+)\.xml"),
+    "hwpx": re.compile(r"Contents/section\d+\.xml|Preview/PrvText\.txt"),
+}
+
+
+def sniff_container(names: list[str]) -> str:
+    """ "docx", "xlsx", "pptx", "hwpx", or "zip" for any other archive."""
+    present = set(names)
+    if "word/document.xml" in present:
+        return "docx"
+    if "xl/workbook.xml" in present:
+        return "xlsx"
+    if "ppt/presentation.xml" in present:
+        return "pptx"
+    if any(name.startswith("Contents/section") for name in names):
+        return "hwpx"
+    return "zip"
+
+
+def container_text(archive_names: list[str], kind: str, read: ReadMember) -> str:
+    pattern = PARTS[kind]
+    texts: list[str] = []
+    shared: list[str] = []
+    # Shared strings first: worksheets refer to them by index.
+    ordered = sorted(archive_names, key=lambda n: (n != "xl/sharedStrings.xml", _natural_key(n)))
+    for name in ordered:
+        if not pattern.fullmatch(name):
+            continue
+        data = read(name)
+        if name.endswith(".txt"):
+            texts.append(
+                data.decode("utf-16-le" if data[:2] == b"\xff\xfe" else "utf-8", "replace")
+            )
+        elif name == "xl/sharedStrings.xml":
+            shared = list(_shared_strings(data))
+        elif kind == "xlsx":
+            texts.append(_sheet_text(data, shared))
+        else:
+            texts.append(xml_text(data))
+    return "\n".join(texts)
+
+
+class ReadMember:
+    """Reads members of one open archive against the mail's budget."""
+
+    def __init__(self, archive: zipfile.ZipFile, budget: Budget) -> None:
+        self._archive = archive
+        self._budget = budget
+
+    def __call__(self, name: str) -> bytes:
+        return read_member(self._archive, name, self._budget)
+
+
+def _natural_key(name: str) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _events(data: bytes) -> Iterator[tuple[str, ET.Element]]:
+    if b"\0" in data[:_PROLOG_BYTES]:
+        raise HostileInput("XML part is not UTF-8 (as these formats write it)", code="corrupt")
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise HostileInput("XML part declares a document type", code="corrupt")
+    try:
+        # Safe: no DTD can be declared (checked above), so no entity is expanded or fetched.
+        yield from ET.iterparse(io.BytesIO(data), events=("start", "end"))  # noqa: S314
+    except ET.ParseError as exc:
+        raise HostileInput(f"XML part does not parse ({exc})", code="corrupt") from None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def xml_text(data: bytes) -> str:
+    """All text of an XML part, a line per paragraph, a tab per cell or tab stop."""
+    parts: list[str] = []
+    for event, element in _events(data):
+        name = _local(element.tag)
+        if event == "end" and name == "t" and element.text:
+            parts.append(element.text)
+        elif event == "end" and name in _BREAK_TAGS:
+            parts.append("\n")
+        elif event == "end" and name in _CELL_TAGS:
+            parts.append("\t")
+    return "".join(parts)
+
+
+def _shared_strings(data: bytes) -> Iterator[str]:
+    current: list[str] = []
+    for event, element in _events(data):
+        name = _local(element.tag)
+        if event == "end" and name == "t" and element.text:
+            current.append(element.text)
+        elif event == "end" and name == "si":
+            yield "".join(current)
+            current = []
+
+
+def _sheet_text(data: bytes, shared: list[str]) -> str:
+    """A worksheet as rows of tab-separated cells, shared strings resolved."""
+    parts: list[str] = []
+    cell_type: str | None = None
+    for event, element in _events(data):
+        name = _local(element.tag)
+        if event == "start" and name == "c":
+            cell_type = element.get("t")
+        elif event == "end" and name in ("v", "t") and element.text:
+            parts.append(_cell_value(element.text, cell_type, shared))
+        elif event == "end" and name == "c":
+            parts.append("\t")
+        elif event == "end" and name == "row":
+            parts.append("\n")
+    return "".join(parts)
+
+
+def _cell_value(raw: str, cell_type: str | None, shared: list[str]) -> str:
+    if cell_type == "s" and raw.isdigit() and int(raw) < len(shared):
+        return shared[int(raw)]
+    return raw

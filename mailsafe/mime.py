@@ -1,0 +1,741 @@
+"""Parse hostile MIME into a :class:`ParsedMail`, never crashing, within named limits.
+
+Built on the standard ``email`` package with the ``compat32`` policy: it is the most tolerant
+of broken boundaries, encodings and headers, and it never raises on header access. Headers are
+then decoded by our own RFC 2047 / RFC 2231 code (:mod:`mailsafe.charsets`) so that Korean
+legacy labels (``ks_c_5601-1987``, EUC-KR, ISO-2022-KR) and lying labels come out right.
+
+What was cut or broken is recorded in words in ``ParsedMail.defects``; nothing is silently lost
+except bytes beyond a limit, and those are named there too.
+"""
+
+from __future__ import annotations
+
+import binascii
+import email
+import email.header
+import email.message
+import email.utils
+import hashlib
+import quopri
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.policy import compat32
+
+from mailsafe.charsets import decode_bytes, guess_unlabelled
+
+__all__ = [
+    "OLE_MAGIC",
+    "Address",
+    "Attachment",
+    "ParseLimits",
+    "ParsedMail",
+    "decode_header_text",
+    "raw_header_to_text",
+    "parse_message",
+]
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# Outlook .msg files are OLE2 compound files, not RFC 5322 text; they are listed, not parsed.
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """Bounds on what one mail may make the parser hold or walk."""
+
+    # Larger than any mail an MX accepts (SIZE is typically 25-50 MB); beyond it we refuse work.
+    max_raw_bytes: int = 64 * MIB
+    # Real mail nests 4-6 levels (forward of a forward of a signed mail); 20 is generous, and
+    # keeps recursion far from Python's stack limit.
+    max_depth: int = 20
+    # Real mail has tens of parts; 500 lets big newsletters through and stops part bombs.
+    max_parts: int = 500
+    # RFC 5322 lines are <= 998 bytes; 256 KiB of header block is already hundreds of Received
+    # lines, more is an attack on header parsing.
+    max_header_bytes: int = 256 * KIB
+    # One header value shown to a person never needs more than this; longer is cut.
+    max_header_value_chars: int = 16 * KIB
+    # Total bytes of decoded parts kept (bodies + attachments): below the render budget, above
+    # any legitimate mail after transfer decoding (base64 shrinks by a quarter).
+    max_decoded_bytes: int = 64 * MIB
+    # A single text body longer than this is cut: nobody reads 4 MB of text as pictures.
+    max_body_chars: int = 4 * MIB
+    # References lists beyond this are noise (long threads have ~50).
+    max_references: int = 200
+    # Addresses per header beyond this are cut (mass mailings show the first ones).
+    max_addresses: int = 500
+
+
+@dataclass(frozen=True)
+class Address:
+    display: str
+    addr: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    data: bytes
+    disposition: str  # "attachment" | "inline"
+    content_id: str | None
+    # True when the decoded-size limit cut this part: ``data`` is empty, size/sha256 describe
+    # the bytes that were seen.
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    subject: str
+    from_: tuple[Address, ...]
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    date: str
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    text: str | None
+    html: str | None
+    attachments: tuple[Attachment, ...]
+    forwarded: tuple[ParsedMail, ...]
+    security: tuple[str, ...]
+    defects: tuple[str, ...]
+    # The text/calendar, delivery-status and similar inline bodies appended to ``text`` are
+    # named here so a renderer can say what it shows.
+    content_types: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- headers
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,80})\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _surrogate_bytes(value: str) -> bytes:
+    """Recover the raw bytes compat32 kept as surrogate escapes in a header value."""
+    return value.encode("utf-8", errors="surrogateescape")
+
+
+def raw_header_to_text(value: object) -> str:
+    """A header value from compat32 (str with surrogates, or Header) as text, 8-bit guessed."""
+    if isinstance(value, email.header.Header):
+        try:
+            return str(value)
+        except (UnicodeError, LookupError):
+            return value.encode()
+    text = str(value)
+    if text.isascii():
+        return text
+    try:
+        data = _surrogate_bytes(text)
+    except UnicodeError:
+        return text
+    return guess_unlabelled(data)
+
+
+def _decode_word_payload(encoding: str, payload: str) -> bytes:
+    if encoding in "bB":
+        cleaned = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+        cleaned += "=" * (-len(cleaned) % 4)
+        try:
+            return binascii.a2b_base64(cleaned)
+        except (binascii.Error, ValueError):
+            return b""
+    return quopri.decodestring(payload.replace("_", " ").encode("ascii", "replace"), header=True)
+
+
+def decode_header_text(untrusted: str) -> str:
+    """Decode RFC 2047 encoded words, joining adjacent words of one charset before decoding.
+
+    Korean mailers split a multi-byte character across two encoded words; decoding each word
+    alone would give two replacement characters, so same-charset runs are concatenated first.
+    """
+    text = _BETWEEN_WORDS.sub(r"\1\2", untrusted)
+    pieces: list[tuple[str | None, bytes | str]] = []
+    position = 0
+    for match in _ENCODED_WORD.finditer(text):
+        if match.start() > position:
+            pieces.append((None, text[position : match.start()]))
+        charset = match.group(1).split("*", 1)[0]  # RFC 2231 language suffix
+        data = _decode_word_payload(match.group(2), match.group(3))
+        previous = pieces[-1] if pieces else None
+        if (
+            previous is not None
+            and previous[0] == charset.lower()
+            and isinstance(previous[1], bytes)
+        ):
+            pieces[-1] = (previous[0], previous[1] + data)
+        else:
+            pieces.append((charset.lower(), data))
+        position = match.end()
+    pieces.append((None, text[position:]))
+    out = [decode_bytes(p, c) if isinstance(p, bytes) else p for c, p in pieces]
+    return _unfold("".join(out))
+
+
+def _unfold(text: str) -> str:
+    return _CONTROL.sub("", re.sub(r"\r?\n[ \t]*", " ", text)).strip()
+
+
+# --------------------------------------------------------------------------- walking state
+
+
+class _Budget:
+    """Counts shared by one parse: parts seen and decoded bytes kept, plus the defect list."""
+
+    def __init__(self, limits: ParseLimits) -> None:
+        self.limits = limits
+        self.parts = 0
+        self.decoded = 0
+        self.defects: list[str] = []
+        self.parts_cut = False
+
+    def note(self, defect: str) -> None:
+        if defect not in self.defects and len(self.defects) < 100:
+            self.defects.append(defect)
+
+    def take_part(self) -> bool:
+        self.parts += 1
+        if self.parts > self.limits.max_parts:
+            if not self.parts_cut:
+                self.note(f"more than {self.limits.max_parts} MIME parts: the rest is not shown")
+                self.parts_cut = True
+            return False
+        return True
+
+    def take_bytes(self, size: int) -> bool:
+        if self.decoded + size > self.limits.max_decoded_bytes:
+            self.note(f"decoded content above {self.limits.max_decoded_bytes} bytes was cut")
+            return False
+        self.decoded += size
+        return True
+
+
+@dataclass
+class _Collected:
+    """What the walk of one message (not its forwarded children) gathers."""
+
+    texts: list[str] = field(default_factory=list)
+    htmls: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    forwarded: list[ParsedMail] = field(default_factory=list)
+    security: list[str] = field(default_factory=list)
+    content_types: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def parse_message(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedMail:
+    """Parse ``raw`` (hostile) into a :class:`ParsedMail`; never raises on any input."""
+    budget = _Budget(limits)
+    if raw.startswith(OLE_MAGIC):
+        return _not_rfc5322(raw, budget)
+    if len(raw) > limits.max_raw_bytes:
+        budget.note(f"mail larger than {limits.max_raw_bytes} bytes: only the start was parsed")
+        raw = raw[: limits.max_raw_bytes]
+    raw = _repair_header_block(_cap_header_block(raw, budget), budget)
+    try:
+        message = email.message_from_bytes(raw, policy=compat32)
+    except (RecursionError, MemoryError, ValueError, TypeError, LookupError, IndexError) as exc:
+        budget.note(f"the MIME structure could not be parsed ({type(exc).__name__})")
+        return _fallback(raw, budget)
+    try:
+        return _build(message, 0, budget)
+    except RecursionError:
+        budget.note("the MIME structure nests too deeply to walk")
+        return _fallback(raw, budget)
+
+
+def _cap_header_block(raw: bytes, budget: _Budget) -> bytes:
+    limit = budget.limits.max_header_bytes
+    end = _header_end(raw, limit + 4)
+    if end is not None and end <= limit:
+        return raw
+    budget.note(f"header block larger than {limit} bytes was cut")
+    head = raw[:limit]
+    cut = head.rfind(b"\n")
+    head = head[: cut + 1] if cut > 0 else b""
+    body_start = end if end is not None else limit
+    return head + b"X-Mailsafe-Cut: headers\n\n" + raw[body_start:].lstrip(b"\r\n")
+
+
+_VALID_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+:")
+_BAD_HEADER_LINE = re.compile(rb"^[^:\r\n]{1,200}:")
+
+
+def _repair_header_block(raw: bytes, budget: _Budget) -> bytes:
+    """Drop header lines whose name has illegal characters (spaces, tabs).
+
+    ``email`` takes such a line for the start of the body, which then shows the remaining
+    headers as text and decodes them as base64. Only lines that look like ``name: value`` after
+    at least one valid header are dropped, with their continuation lines.
+    """
+    end = _header_end(raw, budget.limits.max_header_bytes + 4)
+    if end is None:
+        return raw
+    lines = raw[:end].splitlines(keepends=True)
+    kept: list[bytes] = []
+    dropping = False
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = (
+            bool(kept)
+            and not _VALID_HEADER_LINE.match(line)
+            and bool(_BAD_HEADER_LINE.match(line))
+            and not line.startswith(b"From ")
+        )
+        if dropping:
+            budget.note("a header line with an invalid name was dropped")
+        else:
+            kept.append(line)
+    if len(kept) == len(lines):
+        return raw
+    return b"".join(kept) + raw[end:]
+
+
+def _header_end(raw: bytes, search_limit: int) -> int | None:
+    window = raw[:search_limit]
+    ends = [i for i in (window.find(b"\n\n"), window.find(b"\r\n\r\n")) if i >= 0]
+    if not ends:
+        return None if len(raw) > search_limit else len(raw)
+    return min(ends)
+
+
+def _not_rfc5322(raw: bytes, budget: _Budget) -> ParsedMail:
+    budget.note("not an RFC 5322 mail: an Outlook .msg (OLE2) file")
+    attachment = _make_attachment(
+        "message.msg", "application/vnd.ms-outlook", raw, "attachment", None, budget
+    )
+    return _empty_mail(budget, attachments=(attachment,))
+
+
+def _fallback(raw: bytes, budget: _Budget) -> ParsedMail:
+    """The parser gave up: show the raw text so the reader still sees something."""
+    text = guess_unlabelled(raw[: budget.limits.max_body_chars])
+    return _empty_mail(budget, text=text)
+
+
+def _empty_mail(
+    budget: _Budget, *, text: str | None = None, attachments: tuple[Attachment, ...] = ()
+) -> ParsedMail:
+    return ParsedMail(
+        subject="",
+        from_=(),
+        to=(),
+        cc=(),
+        reply_to=(),
+        date="",
+        message_id=None,
+        in_reply_to=None,
+        references=(),
+        text=text,
+        html=None,
+        attachments=attachments,
+        forwarded=(),
+        security=(),
+        defects=tuple(budget.defects),
+    )
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _build(message: email.message.Message, depth: int, budget: _Budget) -> ParsedMail:
+    collected = _Collected()
+    _walk(message, depth, budget, collected, in_alternative=False)
+    headers = _Headers(message, budget)
+    max_chars = budget.limits.max_body_chars
+    text = "\n\n".join(collected.texts) if collected.texts else None
+    html = "\n".join(collected.htmls) if collected.htmls else None
+    if text is not None and len(text) > max_chars:
+        budget.note(f"text body longer than {max_chars} characters was cut")
+        text = text[:max_chars]
+    if html is not None and len(html) > max_chars:
+        budget.note(f"HTML body longer than {max_chars} characters was cut")
+        html = html[:max_chars]
+    for defect in message.defects:
+        budget.note(_defect_words(defect))
+    return ParsedMail(
+        subject=headers.text("subject"),
+        from_=headers.addresses("from"),
+        to=headers.addresses("to"),
+        cc=headers.addresses("cc"),
+        reply_to=headers.addresses("reply-to"),
+        date=headers.text("date"),
+        message_id=headers.optional("message-id"),
+        in_reply_to=headers.optional("in-reply-to"),
+        references=headers.references(),
+        text=text,
+        html=html,
+        attachments=tuple(collected.attachments),
+        forwarded=tuple(collected.forwarded),
+        security=tuple(dict.fromkeys(collected.security)),
+        defects=tuple(budget.defects),
+        content_types=tuple(dict.fromkeys(collected.content_types)),
+    )
+
+
+def _defect_words(defect: object) -> str:
+    name = type(defect).__name__
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+    return f"MIME defect: {words}"
+
+
+class _Headers:
+    """Decoded views of one message's headers, each cut to the header-value limit."""
+
+    def __init__(self, message: email.message.Message, budget: _Budget) -> None:
+        self._message = message
+        self._limits = budget.limits
+        self._budget = budget
+
+    def _raw(self, name: str) -> str | None:
+        try:
+            value = self._message.get(name)
+        except (UnicodeError, LookupError, ValueError, TypeError):
+            self._budget.note(f"the {name} header could not be read")
+            return None
+        if value is None:
+            return None
+        return raw_header_to_text(value)[: self._limits.max_header_value_chars]
+
+    def text(self, name: str) -> str:
+        value = self._raw(name)
+        return "" if value is None else decode_header_text(value)
+
+    def optional(self, name: str) -> str | None:
+        value = self._raw(name)
+        return None if value is None else _unfold(value) or None
+
+    def references(self) -> tuple[str, ...]:
+        value = self._raw("references") or ""
+        ids = re.findall(r"<[^<>\s]{1,998}>", value)
+        return tuple(ids[: self._limits.max_references])
+
+    def addresses(self, name: str) -> tuple[Address, ...]:
+        try:
+            values = [raw_header_to_text(v) for v in self._message.get_all(name) or []]
+        except (UnicodeError, LookupError, ValueError, TypeError):
+            self._budget.note(f"the {name} header could not be read")
+            return ()
+        values = [v[: self._limits.max_header_value_chars] for v in values]
+        try:
+            pairs = email.utils.getaddresses(values)
+        except (ValueError, TypeError, IndexError):
+            self._budget.note(f"the {name} header is not a valid address list")
+            return tuple(Address(decode_header_text(v), "") for v in values)
+        found = [
+            Address(display=decode_header_text(display), addr=_unfold(addr))
+            for display, addr in pairs
+            if display or addr
+        ]
+        if not found and any(v.strip() for v in values):
+            found = [Address(decode_header_text(v), "") for v in values]
+        return tuple(found[: self._limits.max_addresses])
+
+
+# --------------------------------------------------------------------------- parts
+
+_SECURITY_TYPES = {
+    "application/pkcs7-signature": "smime-signed",
+    "application/x-pkcs7-signature": "smime-signed",
+    "application/pgp-signature": "pgp-signed",
+    "application/pgp-encrypted": "pgp-encrypted",
+    "application/ms-tnef": "tnef",
+    "application/vnd.ms-tnef": "tnef",
+}
+
+_INLINE_TEXT_TYPES = frozenset(
+    {
+        "text/plain",
+        "text/enriched",
+        "text/calendar",
+        "message/delivery-status",
+        "message/disposition-notification",
+        "text/rfc822-headers",
+        "text/x-vcard",
+        "text/vcard",
+    }
+)
+
+
+def _walk(
+    part: email.message.Message,
+    depth: int,
+    budget: _Budget,
+    collected: _Collected,
+    *,
+    in_alternative: bool,
+) -> None:
+    if not budget.take_part():
+        return
+    if depth > budget.limits.max_depth:
+        budget.note(f"MIME nesting deeper than {budget.limits.max_depth} levels is not shown")
+        return
+    content_type = _content_type(part)
+    _note_security(part, content_type, collected)
+    if part.is_multipart():
+        _walk_multipart(part, content_type, depth, budget, collected)
+        return
+    if content_type in {"message/rfc822", "message/global"}:
+        _forwarded(part, depth, budget, collected)
+        return
+    if content_type.startswith("message/") and isinstance(part.get_payload(), list):
+        _message_as_text(part, content_type, budget, collected)
+        return
+    _leaf(part, content_type, budget, collected, in_alternative=in_alternative)
+
+
+def _content_type(part: email.message.Message) -> str:
+    try:
+        return part.get_content_type().lower()[:255]
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return "application/octet-stream"
+
+
+def _note_security(part: email.message.Message, content_type: str, collected: _Collected) -> None:
+    if content_type in _SECURITY_TYPES:
+        collected.security.append(_SECURITY_TYPES[content_type])
+    elif content_type in {"application/pkcs7-mime", "application/x-pkcs7-mime"}:
+        smime_type = str(part.get_param("smime-type") or "").lower()
+        label = "smime-encrypted" if "enveloped" in smime_type else "smime-signed-opaque"
+        collected.security.append(label)
+    elif content_type == "multipart/encrypted":
+        collected.security.append("pgp-encrypted")
+    elif content_type == "multipart/signed":
+        protocol = str(part.get_param("protocol") or "").lower()
+        collected.security.append("pgp-signed" if "pgp" in protocol else "smime-signed")
+
+
+def _walk_multipart(
+    part: email.message.Message,
+    content_type: str,
+    depth: int,
+    budget: _Budget,
+    collected: _Collected,
+) -> None:
+    children = part.get_payload()
+    if not isinstance(children, list):
+        return
+    if content_type == "multipart/alternative":
+        _walk_alternative(children, depth, budget, collected)
+        return
+    for child in children:
+        if isinstance(child, email.message.Message):
+            _walk(child, depth + 1, budget, collected, in_alternative=False)
+
+
+def _walk_alternative(
+    children: Sequence[object], depth: int, budget: _Budget, collected: _Collected
+) -> None:
+    """Keep one plain and one HTML rendering; other alternatives become attachments."""
+    for child in children:
+        if isinstance(child, email.message.Message):
+            _walk(child, depth + 1, budget, collected, in_alternative=True)
+
+
+def _forwarded(
+    part: email.message.Message, depth: int, budget: _Budget, collected: _Collected
+) -> None:
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if not isinstance(inner, email.message.Message):
+        _leaf(part, "message/rfc822", budget, collected, in_alternative=False)
+        return
+    nested = _Budget(budget.limits)
+    nested.parts = budget.parts
+    nested.decoded = budget.decoded
+    child = _build(inner, depth + 1, nested)
+    budget.parts = nested.parts
+    budget.decoded = nested.decoded
+    collected.forwarded.append(child)
+
+
+def _message_as_text(
+    part: email.message.Message, content_type: str, budget: _Budget, collected: _Collected
+) -> None:
+    """delivery-status and similar: a list of header blocks, shown as text."""
+    blocks = [b for b in part.get_payload() if isinstance(b, email.message.Message)]
+    lines: list[str] = []
+    for block in blocks:
+        for name, value in block.items():
+            lines.append(f"{name}: {decode_header_text(raw_header_to_text(value))}")
+        lines.append("")
+    text = "\n".join(lines).strip()
+    if text and budget.take_bytes(len(text)):
+        collected.texts.append(text)
+        collected.content_types.append(content_type)
+
+
+def _payload_bytes(part: email.message.Message, budget: _Budget) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except (ValueError, TypeError, binascii.Error, UnicodeError, LookupError, AssertionError):
+        budget.note("a part's transfer encoding could not be decoded")
+        return b""
+    return data if isinstance(data, bytes) else b""
+
+
+def _leaf(
+    part: email.message.Message,
+    content_type: str,
+    budget: _Budget,
+    collected: _Collected,
+    *,
+    in_alternative: bool,
+) -> None:
+    disposition = _disposition(part)
+    filename = _filename(part)
+    data = _payload_bytes(part, budget)
+    is_body = disposition != "attachment" and not filename
+    if is_body and content_type in _INLINE_TEXT_TYPES | {"text/html"}:
+        _body(part, content_type, data, budget, collected, in_alternative=in_alternative)
+        return
+    name = filename or _default_name(content_type)
+    attachment = _make_attachment(
+        name,
+        content_type,
+        data,
+        "inline" if disposition == "inline" else "attachment",
+        _content_id(part),
+        budget,
+    )
+    collected.attachments.append(attachment)
+
+
+def _body(
+    part: email.message.Message,
+    content_type: str,
+    data: bytes,
+    budget: _Budget,
+    collected: _Collected,
+    *,
+    in_alternative: bool,
+) -> None:
+    if not budget.take_bytes(len(data)):
+        return
+    charset = _charset(part)
+    text = decode_bytes(data, charset)
+    if content_type == "text/html":
+        collected.htmls.append(text)
+        return
+    if in_alternative and content_type != "text/plain":
+        return
+    collected.texts.append(text)
+    collected.content_types.append(content_type)
+
+
+def _charset(part: email.message.Message) -> str | None:
+    try:
+        value = part.get_param("charset")
+    except (ValueError, TypeError, IndexError):
+        return None
+    if isinstance(value, tuple):
+        value = value[2]
+    return str(value) if value else None
+
+
+def _disposition(part: email.message.Message) -> str:
+    raw = part.get("content-disposition")
+    if raw is None:
+        return ""
+    value = str(raw).split(";", 1)[0].strip().lower()
+    return value if value in {"attachment", "inline"} else "attachment"
+
+
+def _content_id(part: email.message.Message) -> str | None:
+    raw = part.get("content-id")
+    if raw is None:
+        return None
+    value = _unfold(raw_header_to_text(raw)).strip().strip("<>").strip()
+    return value[:998] or None
+
+
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+# File names are shown and used in archive listings; 255 is what file systems allow.
+MAX_FILENAME_CHARS = 255
+
+
+def _filename(part: email.message.Message) -> str:
+    for param, header in (("filename", "content-disposition"), ("name", "content-type")):
+        try:
+            value = part.get_param(param, header=header)
+        except (ValueError, TypeError, IndexError):
+            continue
+        if value:
+            return _clean_filename(_param_text(value))
+    return ""
+
+
+def _param_text(value: object) -> str:
+    """An RFC 2231 (charset, language, value) triple or a plain (maybe RFC 2047) string."""
+    if isinstance(value, tuple) and len(value) == 3:
+        charset, _language, text = value
+        raw = str(text).encode("raw-unicode-escape", errors="replace")
+        data = _percent_bytes(raw)
+        return decode_bytes(data, str(charset) if charset else None)
+    text = email.utils.collapse_rfc2231_value(value)  # type: ignore[arg-type]
+    return decode_header_text(raw_header_to_text(text))
+
+
+def _percent_bytes(raw: bytes) -> bytes:
+    return re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
+
+
+def _clean_filename(name: str) -> str:
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE_NAME.sub("_", name).strip(" .")
+    return name[:MAX_FILENAME_CHARS] or "unnamed"
+
+
+_DEFAULT_EXTENSIONS = {
+    "text/plain": "txt",
+    "text/html": "html",
+    "application/pdf": "pdf",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "message/rfc822": "eml",
+    "application/pkcs7-signature": "p7s",
+    "application/pgp-signature": "asc",
+    "application/ms-tnef": "dat",
+}
+
+
+def _default_name(content_type: str) -> str:
+    extension = _DEFAULT_EXTENSIONS.get(content_type, "bin")
+    return f"part.{extension}"
+
+
+def _make_attachment(  # noqa: PLR0917 - one call site per kind of part, all fields named
+    filename: str,
+    content_type: str,
+    data: bytes,
+    disposition: str,
+    content_id: str | None,
+    budget: _Budget,
+) -> Attachment:
+    digest = hashlib.sha256(data).hexdigest()
+    kept = budget.take_bytes(len(data))
+    return Attachment(
+        filename=filename,
+        content_type=content_type,
+        size=len(data),
+        sha256=digest,
+        data=data if kept else b"",
+        disposition=disposition,
+        content_id=content_id,
+        truncated=not kept,
+    )

@@ -1,0 +1,70 @@
+"""Arithmetic checks: dates, the resident-number check digit, Luhn."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Final
+
+# Gender/century digit of a resident (1-4) or foreigner (5-8) registration number -> century.
+CENTURY_OF_GENDER_DIGIT: Final[dict[str, int]] = {
+    "1": 1900, "2": 1900, "3": 2000, "4": 2000,
+    "5": 1900, "6": 1900, "7": 2000, "8": 2000,
+}  # fmt: skip
+FOREIGNER_GENDER_DIGITS: Final = frozenset("5678")
+_RRN_WEIGHTS: Final = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
+
+
+def is_valid_birth_date(yymmdd: str, gender_digit: str) -> bool:
+    """True when YYMMDD is a real calendar date in the century the gender digit names."""
+    century = CENTURY_OF_GENDER_DIGIT.get(gender_digit)
+    if century is None or len(yymmdd) != 6 or not yymmdd.isdigit():
+        return False
+    try:
+        datetime.date(century + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
+    except ValueError:
+        return False
+    return True
+
+
+def registration_check_digit_ok(digits: str) -> bool:
+    """The pre-October-2020 check digit of a 13-digit resident or foreigner number:
+    weights 2-9,2-5 over the first 12 digits; ``(11 - sum % 11) % 10`` for residents,
+    ``(13 - sum % 11) % 10`` for foreigners."""
+    if len(digits) != 13 or not digits.isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:12], _RRN_WEIGHTS, strict=True))
+    base = 13 if digits[6] in FOREIGNER_GENDER_DIGITS else 11
+    return int(digits[12]) == (base - total % 11) % 10
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check used by payment card numbers."""
+    if not digits.isdigit():
+        return False
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def card_prefix_ok(digits: str) -> bool:
+    """Issuer prefixes of cards used in Korea: Visa, Mastercard, Amex, JCB, Diners,
+    Discover, UnionPay, and domestic (BC, local) cards starting with 9."""
+    length = len(digits)
+    if digits[0] == "4":
+        return length in (13, 16, 19)
+    if digits[:2] in ("34", "37"):
+        return length == 15
+    two, four = int(digits[:2]), int(digits[:4])
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return length == 16
+    if digits[:2] in ("35", "62", "65") or digits[:4] == "6011" or digits[0] == "9":
+        return length in (16, 19)
+    if digits[:2] in ("36", "38") or 300 <= int(digits[:3]) <= 305:
+        return length in (14, 16)
+    return False

@@ -1,0 +1,168 @@
+"""Candidate finders, one per kind of number, working on normalised text.
+
+Each finder yields ``Candidate``s with a score built from named parts: how strong the shape
+is, whether its check digit holds, and what the context says. ``detect`` keeps those at or
+above ``REPORT_THRESHOLD``. Shapes that are arithmetically impossible (bad date, wrong
+gender digit, failing Luhn, unknown region code) are never candidates at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from mailsafe.pii.checks import (
+    FOREIGNER_GENDER_DIGITS,
+    card_prefix_ok,
+    is_valid_birth_date,
+    luhn_ok,
+    registration_check_digit_ok,
+)
+from mailsafe.pii.context import ContextIndex
+from mailsafe.pii.types import PiiType
+
+# A candidate is reported from this score up.
+REPORT_THRESHOLD: Final = 0.5
+# What context adds or takes away; a negative word outweighs any shape but a checked one.
+CONTEXT_BONUS: Final = 0.35
+NEGATIVE_CONTEXT_PENALTY: Final = 0.5
+# Confidence added by a valid resident-number check digit (absent on numbers from Oct 2020).
+CHECK_DIGIT_BONUS: Final = 0.3
+
+# Shape scores: how sure the shape alone makes us.
+RRN_HYPHENATED: Final = 0.6  # 800101-1234567: the form everyone writes
+RRN_SPACED: Final = 0.5  # 800101 1234567 or 800101.1234567
+RRN_BARE: Final = 0.35  # 8001011234567: needs its check digit or a context word
+CARD_GROUPED: Final = 0.6  # 4111-1111-1111-1111 with one separator kind throughout
+CARD_BARE: Final = 0.5  # 4111111111111111: Luhn and issuer prefix already hold
+LICENSE_REGION_NAME: Final = 0.75  # 서울 12-345678-90
+LICENSE_NUMERIC: Final = 0.6  # 11-12-345678-90
+LICENSE_BARE: Final = 0.3  # 111234567890: needs a context word
+PASSPORT_2021: Final = 0.65  # M123A4567
+PASSPORT_OLD: Final = 0.55  # M12345678
+PASSPORT_LOWERCASE_PENALTY: Final = 0.2  # m12345678: unusual, so it needs a context word
+BANK_SHAPED: Final = 0.25  # a known bank layout; never reported without a context word
+BANK_BARE: Final = 0.15  # 10-14 bare digits; never reported without a context word
+
+_BEFORE: Final = r"(?<![0-9A-Za-z])(?<![0-9A-Za-z]-)"
+_AFTER: Final = r"(?![0-9])(?!-[0-9])"
+_SEP: Final = r"(?:[ ]?[-.][ ]?|[ ]{1,2})"
+
+_REGISTRATION_RE: Final = re.compile(rf"{_BEFORE}(\d{{6}})({_SEP}?)([1-8]\d{{6}}){_AFTER}")
+_CARD_RE: Final = re.compile(
+    rf"{_BEFORE}(?:"
+    rf"\d{{4}}({_SEP})\d{{4}}\1\d{{4}}\1\d{{4}}(?:\1\d{{3}})?"  # 16 or 19 digits
+    rf"|\d{{4}}({_SEP})\d{{6}}\2\d{{4,5}}"  # Amex 4-6-5, Diners 4-6-4
+    rf"|\d{{13,19}}"
+    rf"){_AFTER}"
+)
+_REGIONS: Final = (
+    "경기남부", "경기북부", "서울", "부산", "경기", "강원", "충북", "충남", "전북", "전남",
+    "경북", "경남", "제주", "대구", "인천", "광주", "대전", "울산", "세종",
+)  # fmt: skip
+_LICENSE_REGION_RE: Final = re.compile(
+    rf"(?:{'|'.join(_REGIONS)})[ ]?\d{{2}}({_SEP})\d{{6}}\1\d{{2}}{_AFTER}"
+)
+# Numeric region codes 11-28 (11 Seoul ... 26 Ulsan, 28 northern Gyeonggi).
+_LICENSE_NUMERIC_RE: Final = re.compile(
+    rf"{_BEFORE}(?:1[1-9]|2[0-8])(?:({_SEP})\d{{2}}\1\d{{6}}\1\d{{2}}|\d{{10}}){_AFTER}"
+)
+_PASSPORT_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z])[MSRODGmsrodg](?:\d{8}|\d{3}[A-Za-z]\d{4})(?![0-9A-Za-z])"
+)
+_BANK_RE: Final = re.compile(
+    rf"{_BEFORE}(?:\d{{2,7}}([ ]?-[ ]?|[ ])\d{{2,7}}(?:\1\d{{2,7}}){{0,3}}|\d{{10,14}}){_AFTER}"
+)
+# Digit-group layouts of Korean banks (KB, Shinhan, Woori, Hana, NH, IBK, Kakao, Toss, SC,
+# K bank, post office, MG, Suhyup, regional banks).
+BANK_LAYOUTS: Final[frozenset[tuple[int, ...]]] = frozenset(
+    {
+        (6, 2, 6), (3, 2, 4, 3), (3, 3, 6), (3, 2, 6), (4, 3, 6), (3, 6, 5), (3, 4, 4, 2),
+        (3, 6, 2, 3), (4, 2, 7), (4, 4, 4), (3, 3, 5), (4, 4, 5), (3, 4, 4, 3), (6, 3, 5),
+        (3, 2, 7), (3, 7, 4), (4, 2, 6),
+    }
+)  # fmt: skip
+_PHONE_LIKE_RE: Final = re.compile(r"0\d{1,2}\D*\d{3,4}\D*\d{4}|01[016789]\d{7,8}|0\d{8,10}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    type: PiiType
+    start: int
+    end: int
+    score: float
+
+
+def _with_context(
+    context_index: ContextIndex, kind: PiiType, start: int, end: int, shape: float
+) -> Candidate:
+    context = context_index.context_of(start, end, kind)
+    score = shape
+    if context > 0:
+        score += CONTEXT_BONUS
+    elif context < 0:
+        score -= NEGATIVE_CONTEXT_PENALTY
+    return Candidate(kind, start, end, min(score, 1.0))
+
+
+def find_registration_numbers(text: str, context: ContextIndex) -> Iterator[Candidate]:
+    for match in _REGISTRATION_RE.finditer(text):
+        birth, separator, rest = match.group(1), match.group(2), match.group(3)
+        if not is_valid_birth_date(birth, rest[0]):
+            continue
+        kind: PiiType = "foreigner_id" if rest[0] in FOREIGNER_GENDER_DIGITS else "rrn"
+        shape = RRN_HYPHENATED if "-" in separator else RRN_SPACED if separator else RRN_BARE
+        if registration_check_digit_ok(birth + rest):
+            shape += CHECK_DIGIT_BONUS
+        yield _with_context(context, kind, match.start(), match.end(), shape)
+
+
+def find_cards(text: str, context: ContextIndex) -> Iterator[Candidate]:
+    for match in _CARD_RE.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if not (card_prefix_ok(digits) and luhn_ok(digits)):
+            continue
+        shape = CARD_BARE if digits == match.group() else CARD_GROUPED
+        yield _with_context(context, "credit_card", match.start(), match.end(), shape)
+
+
+def find_driver_licenses(text: str, context: ContextIndex) -> Iterator[Candidate]:
+    for match in _LICENSE_REGION_RE.finditer(text):
+        yield _with_context(context, "driver_license", match.start(), match.end(), LICENSE_REGION_NAME)
+    for match in _LICENSE_NUMERIC_RE.finditer(text):
+        shape = LICENSE_NUMERIC if match.group(1) else LICENSE_BARE
+        yield _with_context(context, "driver_license", match.start(), match.end(), shape)
+
+
+def find_passports(text: str, context: ContextIndex) -> Iterator[Candidate]:
+    for match in _PASSPORT_RE.finditer(text):
+        value = match.group()
+        shape = PASSPORT_OLD if value[1:].isdigit() else PASSPORT_2021
+        if not value.isupper() and not value[0].isupper():
+            shape -= PASSPORT_LOWERCASE_PENALTY
+        yield _with_context(context, "passport", match.start(), match.end(), shape)
+
+
+def find_bank_accounts(text: str, context: ContextIndex) -> Iterator[Candidate]:
+    for match in _BANK_RE.finditer(text):
+        value = match.group()
+        if _PHONE_LIKE_RE.fullmatch(value):
+            continue
+        if match.group(1) is None:
+            shape = BANK_BARE
+        elif tuple(len(g) for g in re.findall(r"\d+", value)) in BANK_LAYOUTS:
+            shape = BANK_SHAPED
+        else:
+            continue
+        yield _with_context(context, "bank_account", match.start(), match.end(), shape)
+
+
+FINDERS: Final = (
+    find_registration_numbers,
+    find_cards,
+    find_driver_licenses,
+    find_passports,
+    find_bank_accounts,
+)

@@ -1,0 +1,383 @@
+"""Outbound rules: what happens to a mail given who sends it and what it carries.
+
+Evaluation order (also in docs/policy.md):
+1. Rules are evaluated in file order; a rule applies when the sender is in its scope and
+   its conditions hold (all of them, or any with ``match = "any"``).
+2. An applying ``monitor`` rule is noted and evaluation goes on.
+3. The first applying ``block``, ``approve`` or ``allow`` rule decides; evaluation stops.
+   (Put exceptions, e.g. "payroll may send resident numbers to the bank", above the rules
+   they exempt from.)
+4. If none decides: ``monitor`` when a monitor rule applied, else the file's
+   ``default_action`` (``allow`` unless set).
+
+The decision names the rule and says why, with counts and places, never the values found.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mailsafe.errors import MailsafeError
+from mailsafe.pii import PII_TYPES, PiiType
+
+Action = Literal["block", "approve", "monitor", "allow"]
+TextField = Literal[
+    "sender", "recipient", "subject", "body", "attachment_name", "attachment_content", "any"
+]
+NumberField = Literal["attachment_count", "attachment_size"]
+ReasonCode = Literal[
+    "encrypted", "corrupt", "too-big", "too-deep", "too-many-files", "zip-bomb", "timeout",
+    "unsupported-format",
+]  # fmt: skip
+
+# A rules file larger than this is not a rules file.
+MAX_RULES_FILE_BYTES: Final = 1 << 20
+# Regular expressions longer than this are refused: rules are for administrators, not programs.
+MAX_REGEX_CHARS: Final = 256
+# A regex runs over at most this many characters of each place, so a pathological pattern on
+# a huge attachment cannot stall the outbound queue (Python's re has no timeout).
+MAX_REGEX_INPUT_CHARS: Final = 1 << 20
+# Repetition of a group that itself repeats ("(a+)+", "(\w*)*") can take exponential time.
+_NESTED_REPEAT_RE: Final = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]")
+_DECIDING: Final = frozenset({"block", "approve", "allow"})
+_FORWARDED_PREFIX_RE: Final = re.compile(r"^(?:forwarded\[\d+\]\.)+")
+
+
+class RulesError(MailsafeError):
+    """A rules file cannot be used; the message names the file, the rule and the key."""
+
+    code = "rules-invalid"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Condition(_Model):
+    """One test on the mail. Exactly one matcher: ``contains``, ``regex``, ``pii``,
+    ``at_least``/``at_most`` (numbers) or ``reasons`` (``field = "unreadable"``)."""
+
+    field: TextField | NumberField | Literal["unreadable"]
+    contains: Annotated[list[str], Field(min_length=1)] | None = None
+    regex: Annotated[str, Field(min_length=1, max_length=MAX_REGEX_CHARS)] | None = None
+    pii: Annotated[list[PiiType], Field(min_length=1)] | None = None
+    min_count: Annotated[int, Field(ge=1)] = 1
+    at_least: Annotated[int, Field(ge=0)] | None = None
+    at_most: Annotated[int, Field(ge=0)] | None = None
+    reasons: list[ReasonCode] | None = None
+
+    @field_validator("contains", mode="before")
+    @classmethod
+    def _one_string_is_a_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> Condition:
+        text = [m for m in ("contains", "regex", "pii") if getattr(self, m) is not None]
+        numbers = self.at_least is not None or self.at_most is not None
+        if self.field == "unreadable":
+            if text or numbers:
+                raise ValueError('field "unreadable" takes only "reasons" (or nothing: any)')
+        elif self.field in ("attachment_count", "attachment_size"):
+            if text or not numbers:
+                raise ValueError(f'field "{self.field}" needs "at_least" and/or "at_most"')
+        elif len(text) != 1 or numbers:
+            raise ValueError(f'field "{self.field}" needs exactly one of contains, regex, pii')
+        if self.regex is not None:
+            _check_regex(self.regex)
+        return self
+
+
+class Rule(_Model):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    description: str = ""
+    action: Action
+    scope: Literal["everyone", "departments", "users"] = "everyone"
+    departments: list[str] = []
+    users: list[str] = []
+    match: Literal["all", "any"] = "all"
+    condition: Annotated[list[Condition], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _scope_lists(self) -> Rule:
+        if self.scope == "departments" and not self.departments:
+            raise ValueError('scope "departments" needs a "departments" list')
+        if self.scope == "users" and not self.users:
+            raise ValueError('scope "users" needs a "users" list')
+        return self
+
+
+class RuleSet(_Model):
+    version: Literal[1] = 1
+    default_action: Action = "allow"
+    rule: list[Rule] = []
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> RuleSet:
+        seen = Counter(rule.id for rule in self.rule)
+        twice = sorted(rule_id for rule_id, count in seen.items() if count > 1)
+        if twice:
+            raise ValueError(f"rule ids must be unique; repeated: {', '.join(twice)}")
+        return self
+
+
+@dataclass(frozen=True)
+class SenderInfo:
+    """Who sends: the envelope sender and, from the directory, the department."""
+
+    address: str
+    department: str | None = None
+
+
+@dataclass(frozen=True)
+class MailFacts:
+    """What policy looks at, gathered by ``mailsafe.scan`` from one mail."""
+
+    sender: SenderInfo
+    recipients: tuple[str, ...] = ()
+    texts: tuple[tuple[str, str], ...] = ()  # (where, text), where as in mailsafe.extract
+    findings: tuple[tuple[str, PiiType], ...] = ()  # (where, type) of each finding
+    unreadable: tuple[tuple[str, str], ...] = ()  # (where, reason code)
+    attachment_count: int = 0
+    largest_attachment: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    rule: str | None
+    explanation: str
+    monitored_by: tuple[str, ...] = field(default=())
+
+
+# ---- loading ------------------------------------------------------------------------------
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Read and validate a rules file; ``RulesError`` names file, rule and key on refusal."""
+    path = Path(path)
+    name = path.name
+    try:
+        if path.stat().st_size > MAX_RULES_FILE_BYTES:
+            raise RulesError(f"{name}: larger than {MAX_RULES_FILE_BYTES} bytes")
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RulesError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{name}: not valid TOML ({exc})") from None
+    return parse_rules(document, name)
+
+
+def parse_rules(document: dict[str, object], name: str = "rules") -> RuleSet:
+    try:
+        return RuleSet.model_validate(document)
+    except ValidationError as exc:
+        raise RulesError(_describe(exc, document, name)) from None
+
+
+def _describe(exc: ValidationError, document: dict[str, object], name: str) -> str:
+    error = exc.errors()[0]
+    location = list(error["loc"])
+    words: list[str] = []
+    if len(location) >= 2 and location[0] == "rule" and isinstance(location[1], int):
+        rules = document.get("rule")
+        rule_id = None
+        if (
+            isinstance(rules, list)
+            and location[1] < len(rules)
+            and isinstance(rules[location[1]], dict)
+        ):
+            rule_id = rules[location[1]].get("id")
+        words.append(f"rule {location[1] + 1}" + (f" ({rule_id!r})" if rule_id else ""))
+        location = location[2:]
+        if len(location) >= 2 and location[0] == "condition" and isinstance(location[1], int):
+            words.append(f"condition {location[1] + 1}")
+            location = location[2:]
+    key = ".".join(str(part) for part in location)
+    if key:
+        words.append(key)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return ": ".join([name, *words, message])
+
+
+def _check_regex(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"regex does not compile ({exc})") from None
+    if _NESTED_REPEAT_RE.search(pattern):
+        raise ValueError("regex repeats a repeating group, which can take exponential time")
+
+
+# ---- evaluation ---------------------------------------------------------------------------
+
+
+def evaluate(rules: RuleSet, facts: MailFacts) -> Decision:
+    """The decision for ``facts`` under ``rules`` (see the module text for the order)."""
+    monitored: list[tuple[str, str]] = []
+    for rule in rules.rule:
+        if not _in_scope(rule, facts.sender):
+            continue
+        reasons = _applies(rule, facts)
+        if reasons is None:
+            continue
+        why = f"rule {rule.id!r} ({rule.action}): {'; '.join(reasons)}"
+        if rule.action in _DECIDING:
+            notes = tuple(rule_id for rule_id, _ in monitored)
+            return Decision(rule.action, rule.id, why, notes)
+        monitored.append((rule.id, why))
+    if monitored:
+        return Decision(
+            "monitor", monitored[0][0], "; ".join(w for _, w in monitored),
+            tuple(rule_id for rule_id, _ in monitored),
+        )  # fmt: skip
+    return Decision(rules.default_action, None, f"no rule applied; default {rules.default_action}")
+
+
+def _in_scope(rule: Rule, sender: SenderInfo) -> bool:
+    if rule.scope == "departments":
+        return sender.department is not None and sender.department in rule.departments
+    if rule.scope == "users":
+        return sender.address.lower() in {user.lower() for user in rule.users}
+    return True
+
+
+def _applies(rule: Rule, facts: MailFacts) -> list[str] | None:
+    """Reasons the rule applies (one per holding condition), or None when it does not."""
+    results = [_condition(condition, facts) for condition in rule.condition]
+    held = [reason for reason in results if reason is not None]
+    if rule.match == "all" and len(held) != len(results):
+        return None
+    return held or None
+
+
+def _condition(condition: Condition, facts: MailFacts) -> str | None:
+    if condition.field == "unreadable":
+        return _unreadable(condition, facts)
+    if condition.field in ("attachment_count", "attachment_size"):
+        return _number(condition, facts)
+    if condition.pii is not None:
+        return _pii(condition, facts)
+    return _text(condition, facts)
+
+
+def _unreadable(condition: Condition, facts: MailFacts) -> str | None:
+    wanted = set(condition.reasons or ())
+    hits = [(w, r) for w, r in facts.unreadable if not wanted or r in wanted]
+    if not hits:
+        return None
+    return "unreadable: " + ", ".join(f"{where} ({reason})" for where, reason in hits[:5])
+
+
+def _number(condition: Condition, facts: MailFacts) -> str | None:
+    value = (
+        facts.attachment_count
+        if condition.field == "attachment_count"
+        else facts.largest_attachment
+    )
+    if condition.at_least is not None and value < condition.at_least:
+        return None
+    if condition.at_most is not None and value > condition.at_most:
+        return None
+    bounds = [f">= {condition.at_least}"] if condition.at_least is not None else []
+    bounds += [f"<= {condition.at_most}"] if condition.at_most is not None else []
+    return f"{condition.field} {value} ({' and '.join(bounds)})"
+
+
+def _pii(condition: Condition, facts: MailFacts) -> str | None:
+    wanted = set(condition.pii or ())
+    hits = [
+        (where, kind)
+        for where, kind in facts.findings
+        if kind in wanted and _where_matches(condition.field, where)
+    ]
+    if len(hits) < condition.min_count:
+        return None
+    per_type = Counter(kind for _, kind in hits)
+    places = sorted({where for where, _ in hits})
+    counts = ", ".join(f"{kind} x{per_type[kind]}" for kind in PII_TYPES if kind in per_type)
+    shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
+    return f"{len(hits)} personal-data finding(s) >= {condition.min_count} ({counts}) in {shown}"
+
+
+def _text(condition: Condition, facts: MailFacts) -> str | None:
+    for where, text in _texts_for(condition.field, facts):
+        if condition.contains is not None:
+            folded = text.casefold()
+            for needle in condition.contains:
+                if needle.casefold() in folded:
+                    return f"{_field_words(condition.field, where)} contains {needle!r}"
+        elif condition.regex is not None and re.search(
+            condition.regex, text[:MAX_REGEX_INPUT_CHARS]
+        ):
+            return f"{_field_words(condition.field, where)} matches /{condition.regex}/"
+    return None
+
+
+def _texts_for(name: str, facts: MailFacts) -> Sequence[tuple[str, str]]:
+    if name == "sender":
+        return [("sender", facts.sender.address)]
+    if name == "recipient":
+        return [("recipient", r) for r in facts.recipients]
+    return [(w, t) for w, t in facts.texts if _where_matches(name, w)]
+
+
+def _where_matches(name: str, where: str) -> bool:
+    place = _FORWARDED_PREFIX_RE.sub("", where)
+    if name == "any":
+        return True
+    if name == "subject":
+        return place == "subject"
+    if name == "body":
+        return place.startswith("body.")
+    if name == "attachment_name":
+        return place.startswith("attachment-name:")
+    if name == "attachment_content":
+        return place.startswith("attachment:")
+    return False
+
+
+def _field_words(name: str, where: str) -> str:
+    return name if name in ("sender", "recipient") else where
+
+
+DEFAULT_RULES_TOML: Final = """
+version = 1
+default_action = "allow"
+
+[[rule]]
+id = "unreadable-attachment"
+description = "An attachment that cannot be read may hide anything: a person decides."
+action = "approve"
+[[rule.condition]]
+field = "unreadable"
+
+[[rule]]
+id = "personal-data"
+description = "Any personal data goes to the department head for approval."
+action = "approve"
+[[rule.condition]]
+field = "any"
+pii = ["rrn", "foreigner_id", "driver_license", "passport", "credit_card", "bank_account"]
+min_count = 1
+"""
+
+
+def default_rules() -> RuleSet:
+    """The built-in rules used when no rules file is configured."""
+    return parse_rules(tomllib.loads(DEFAULT_RULES_TOML), "built-in rules")

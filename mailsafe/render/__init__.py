@@ -1,0 +1,239 @@
+"""Render a hostile mail into pictures: ``render_message(raw, options) -> RenderedMail``.
+
+In-process and pure apart from the Chromium backend's subprocess; the agent calls it only
+inside a :class:`mailsafe.workers.RenderPool` worker, which adds CPU, memory and time limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from mailsafe.errors import MailsafeError
+from mailsafe.mime import Address, Attachment, ParsedMail, parse_message
+from mailsafe.package import (
+    PACKAGE_VERSION,
+    HeaderBlock,
+    Manifest,
+    PageInfo,
+    RenderedMail,
+    Withheld,
+)
+from mailsafe.render.document import compose, decode_picture
+from mailsafe.render.encode import encode_image
+from mailsafe.render.options import RenderOptions
+from mailsafe.render.story import pdf_page_images, render_tiles
+
+__all__ = ["RenderOptions", "headers_of", "not_displayable", "render_message"]
+
+PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
+TEXT_ATTACHMENT_TYPES = frozenset({"text/plain", "text/csv"})
+
+
+def _join(addresses: tuple[Address, ...]) -> str:
+    return ", ".join(
+        f"{a.display} <{a.addr}>" if a.display and a.addr else a.display or a.addr
+        for a in addresses
+    )
+
+
+def headers_of(mail: ParsedMail) -> HeaderBlock:
+    return HeaderBlock(
+        from_=_join(mail.from_),
+        to=_join(mail.to),
+        cc=_join(mail.cc),
+        date=mail.date,
+        subject=mail.subject,
+        message_id=mail.message_id or "",
+        in_reply_to=mail.in_reply_to or "",
+        references=" ".join(mail.references),
+    )
+
+
+def _withheld(attachment: Attachment, reason: str) -> Withheld:
+    return Withheld(
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        sha256=attachment.sha256,
+        reason=reason,
+    )
+
+
+def not_displayable(mail: ParsedMail | None, reason: str, notes: tuple[str, ...] = ()) -> RenderedMail:
+    """The notice for a mail that could not be shown safely: headers, attachment list, reason."""
+    headers = headers_of(mail) if mail is not None else HeaderBlock()
+    withheld = tuple(_withheld(a, "not_displayable") for a in mail.attachments) if mail else ()
+    manifest = Manifest(
+        version=PACKAGE_VERSION,
+        mail_id="",
+        status="not_displayable",
+        reason=reason,
+        headers=headers,
+        withheld=withheld,
+        notes=notes,
+    )
+    return RenderedMail(manifest=manifest)
+
+
+@dataclass
+class _Output:
+    options: RenderOptions
+    images: list[bytes] = field(default_factory=list)
+    pages: list[PageInfo] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    spent: int = 0
+    budget_hit: bool = False
+
+    def add(self, image: Image.Image, source: str, index: int, *, photo: bool = False) -> bool:
+        if len(self.images) >= self.options.max_images:
+            self._full(f"more than {self.options.max_images} images: the rest is not shown")
+            return False
+        encoded = encode_image(image, self.options.jpeg_quality, photo=photo)
+        if self.spent + len(encoded.data) > self.options.byte_budget:
+            self._full(f"the byte budget of {self.options.byte_budget} bytes was reached")
+            return False
+        self.spent += len(encoded.data)
+        self.images.append(encoded.data)
+        self.pages.append(PageInfo(encoded.media_type, encoded.width, encoded.height, source, index))
+        return True
+
+    def _full(self, note: str) -> None:
+        self.budget_hit = True
+        if note not in self.notes:
+            self.notes.append(note)
+
+
+def render_message(raw: bytes, options: RenderOptions) -> RenderedMail:
+    """Parse and render ``raw``; hostile content yields notes or a not-displayable notice."""
+    mail = parse_message(raw)
+    try:
+        return _render(mail, options)
+    except MailsafeError as exc:
+        return not_displayable(mail, exc.code, (str(exc),))
+
+
+def _render(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
+    composition = compose(mail, options)
+    output = _Output(options)
+    if options.backend == "chromium":
+        from mailsafe.render.chromium import render_screenshot
+
+        tiles, cut = render_screenshot(composition.html, options, options.max_body_tiles)
+    else:
+        rendered = render_tiles(composition.html, options, options.max_body_tiles)
+        tiles, cut = rendered.images, rendered.cut
+    if cut:
+        output.notes.append(f"the mail is longer than {options.max_body_tiles} tiles and was cut")
+    for index, tile in enumerate(tiles):
+        if not output.add(tile, "body", index):
+            break
+    withheld = _attachments(mail, options, output, composition.used_cids)
+    notes = [*composition.notes, *output.notes, *_security_notes(mail), *mail.defects]
+    manifest = Manifest(
+        version=PACKAGE_VERSION,
+        mail_id="",
+        status="rendered",
+        reason=None,
+        headers=headers_of(mail),
+        pages=tuple(output.pages),
+        withheld=tuple(withheld),
+        notes=tuple(dict.fromkeys(n[:500] for n in notes[:100])),
+    )
+    text = composition.text[: options.max_text_chars] if options.text_layer else None
+    return RenderedMail(manifest=manifest, images=tuple(output.images), text=text)
+
+
+def _security_notes(mail: ParsedMail) -> list[str]:
+    words = {
+        "smime-signed": "S/MIME signed (the signature was not checked)",
+        "smime-signed-opaque": "S/MIME signed, opaque (contents not shown)",
+        "smime-encrypted": "S/MIME encrypted (cannot be shown)",
+        "pgp-signed": "PGP signed (the signature was not checked)",
+        "pgp-encrypted": "PGP encrypted (cannot be shown)",
+        "tnef": "contains an Outlook TNEF (winmail.dat) part, withheld",
+    }
+    return [words.get(s, s) for s in mail.security]
+
+
+def _all_attachments(mail: ParsedMail) -> list[Attachment]:
+    found = list(mail.attachments)
+    for forwarded in mail.forwarded:
+        found.extend(_all_attachments(forwarded))
+    return found
+
+
+def _attachments(
+    mail: ParsedMail, options: RenderOptions, output: _Output, used_cids: set[str]
+) -> list[Withheld]:
+    withheld: list[Withheld] = []
+    pdfs = 0
+    for attachment in _all_attachments(mail):
+        if attachment.truncated:
+            withheld.append(_withheld(attachment, "too_large"))
+            continue
+        kind = _kind(attachment)
+        if kind == "pdf" and pdfs < options.max_pdf_attachments and not output.budget_hit:
+            pdfs += 1
+            withheld.extend(_pdf(attachment, options, output))
+        elif kind == "image" and not output.budget_hit:
+            if (attachment.content_id or "").lower() in used_cids:
+                continue  # shown in the body where the HTML places it
+            withheld.extend(_picture(attachment, options, output))
+        elif kind == "text" and attachment.size <= options.max_text_attachment_bytes:
+            withheld.extend(_text_attachment(attachment, options, output))
+        else:
+            withheld.append(_withheld(attachment, "not_rendered_type" if kind == "other" else "budget"))
+    return withheld
+
+
+def _kind(attachment: Attachment) -> str:
+    name = attachment.filename.lower()
+    if attachment.content_type in PDF_TYPES or (name.endswith(".pdf") and attachment.data.startswith(b"%PDF")):
+        return "pdf"
+    if attachment.content_type.startswith("image/") and attachment.content_type != "image/svg+xml":
+        return "image"
+    if attachment.content_type in TEXT_ATTACHMENT_TYPES:
+        return "text"
+    return "other"
+
+
+def _pdf(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:
+    try:
+        images, total = pdf_page_images(attachment.data, options, options.max_pdf_pages, options.pdf_dpi)
+    except MailsafeError as exc:
+        return [_withheld(attachment, exc.code)]
+    for index, image in enumerate(images):
+        if not output.add(image, f"attachment:{attachment.filename}", index):
+            break
+    if total > len(images):
+        output.notes.append(
+            f"{attachment.filename}: {len(images)} of {total} pages shown (page cap {options.max_pdf_pages})"
+        )
+    return []
+
+
+def _picture(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:
+    picture = decode_picture(attachment.data, options)
+    if picture is None:
+        return [_withheld(attachment, "bad_or_too_big_image")]
+    output.add(picture, f"attachment:{attachment.filename}", 0, photo=True)
+    return []
+
+
+def _text_attachment(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:
+    import html as html_escape
+
+    from mailsafe.charsets import guess_unlabelled
+
+    text = guess_unlabelled(attachment.data)
+    document = (
+        f"<html><body><p><b>{html_escape.escape(attachment.filename)}</b></p>"
+        f'<pre style="white-space: pre-wrap">{html_escape.escape(text)}</pre></body></html>'
+    )
+    rendered = render_tiles(document, options, 2)
+    for index, tile in enumerate(rendered.images):
+        if not output.add(tile, f"attachment:{attachment.filename}", index):
+            break
+    return []

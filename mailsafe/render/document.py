@@ -1,0 +1,232 @@
+"""Compose one HTML document for a parsed mail: a header block, the body, forwarded mails.
+
+The body HTML is sanitised (:mod:`mailsafe.htmlsafe`); ``cid:`` and ``data:`` images are
+decoded and re-encoded under the pixel cap before they are put back as our own ``data:`` URIs.
+Korean UI labels: the picture is read by employees.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from PIL import Image
+
+from mailsafe.htmlsafe import CSP, sanitize_html
+from mailsafe.mime import Address, Attachment, ParsedMail
+from mailsafe.render.encode import encode_image
+from mailsafe.render.options import RenderOptions
+
+# Inline images per mail put back into the HTML; more are listed, not shown.
+MAX_INLINE_IMAGES = 30
+# A data: URI in the HTML bigger than this is not decoded (5 MiB of base64 is a big photo).
+MAX_DATA_URI_CHARS = 5 * 1024 * 1024
+# Forwarded mails inside forwarded mails shown; deeper ones are named only.
+MAX_FORWARD_DEPTH = 5
+
+BASE_CSS = """
+body { font-family: sans-serif; font-size: 11pt; color: #000; margin: 0; }
+.mailsafe-headers { border-bottom: 1px solid #888; margin-bottom: 8pt; padding-bottom: 4pt; }
+.mailsafe-headers td { font-size: 10pt; vertical-align: top; padding: 1pt 4pt 1pt 0; }
+.mailsafe-label { color: #444; white-space: nowrap; font-weight: bold; }
+.mailsafe-subject { font-size: 14pt; font-weight: bold; margin: 0 0 4pt 0; }
+.mailsafe-forward { border-left: 2px solid #888; padding-left: 6pt; margin-top: 10pt; }
+.mailsafe-note { color: #444; font-size: 9pt; }
+pre.mailsafe-text { white-space: pre-wrap; font-family: sans-serif; font-size: 11pt; }
+"""
+
+
+@dataclass
+class Composition:
+    html: str
+    text: str
+    notes: list[str] = field(default_factory=list)
+    remote_dropped: int = 0
+    used_cids: set[str] = field(default_factory=set)
+
+
+def _addresses(addresses: tuple[Address, ...]) -> str:
+    shown = []
+    for address in addresses[:20]:
+        if address.display and address.addr:
+            shown.append(f"{address.display} <{address.addr}>")
+        else:
+            shown.append(address.display or address.addr)
+    more = f" 외 {len(addresses) - 20}명" if len(addresses) > 20 else ""
+    return ", ".join(shown) + more
+
+
+def header_rows(mail: ParsedMail) -> list[tuple[str, str]]:
+    rows = [
+        ("보낸 사람", _addresses(mail.from_)),
+        ("받는 사람", _addresses(mail.to)),
+        ("참조", _addresses(mail.cc)),
+        ("날짜", mail.date),
+    ]
+    return [(label, value) for label, value in rows if value]
+
+
+class ImageResolver:
+    """Maps ``cid:`` and ``data:`` references to re-encoded data URIs under limits."""
+
+    def __init__(self, attachments: tuple[Attachment, ...], options: RenderOptions) -> None:
+        self.by_cid: Mapping[str, Attachment] = {
+            a.content_id.lower(): a for a in attachments if a.content_id
+        }
+        self.options = options
+        self.used_cids: set[str] = set()
+        self.count = 0
+        self.refused = 0
+
+    def __call__(self, untrusted_src: str) -> str | None:
+        src = untrusted_src.strip()
+        if self.count >= MAX_INLINE_IMAGES:
+            return None
+        if src.lower().startswith("cid:"):
+            attachment = self.by_cid.get(src[4:].strip().strip("<>").lower())
+            if attachment is None or not attachment.data:
+                return None
+            self.used_cids.add(src[4:].strip().strip("<>").lower())
+            return self._reencode(attachment.data)
+        if src.lower().startswith("data:image/") and len(src) <= MAX_DATA_URI_CHARS:
+            header, _, payload = src.partition(",")
+            if ";base64" not in header.lower():
+                return None
+            try:
+                data = base64.b64decode(payload, validate=False)
+            except ValueError:
+                return None
+            return self._reencode(data)
+        return None
+
+    def _reencode(self, data: bytes) -> str | None:
+        picture = decode_picture(data, self.options)
+        if picture is None:
+            self.refused += 1
+            return None
+        encoded = encode_image(picture, self.options.jpeg_quality)
+        self.count += 1
+        return f"data:{encoded.media_type};base64,{base64.b64encode(encoded.data).decode()}"
+
+
+def decode_picture(data: bytes, options: RenderOptions) -> Image.Image | None:
+    """Decode an untrusted picture under the pixel cap, first frame only, scaled down."""
+    try:
+        with Image.open(io.BytesIO(data)) as untrusted_image:
+            width, height = untrusted_image.size
+            if width <= 0 or height <= 0 or width * height > options.max_image_pixels:
+                return None
+            untrusted_image.draft("RGB", (options.max_picture_side_px,) * 2)
+            picture = untrusted_image.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError):
+        return None
+    picture.thumbnail((options.max_picture_side_px, options.max_picture_side_px))
+    return picture
+
+
+def compose(mail: ParsedMail, options: RenderOptions) -> Composition:
+    """The HTML document and plain text for ``mail`` and its forwarded mails."""
+    composition = Composition(html="", text="")
+    parts_html: list[str] = []
+    parts_text: list[str] = []
+    _compose_one(mail, options, 0, parts_html, parts_text, composition)
+    document = (
+        f'<html><head><meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f'<meta charset="utf-8"><style>{BASE_CSS}</style></head><body>'
+        + "".join(parts_html)
+        + "</body></html>"
+    )
+    composition.html = document
+    composition.text = "\n".join(parts_text)
+    return composition
+
+
+def _compose_one(
+    mail: ParsedMail,
+    options: RenderOptions,
+    depth: int,
+    parts_html: list[str],
+    parts_text: list[str],
+    composition: Composition,
+) -> None:
+    rows = header_rows(mail)
+    subject = html.escape(mail.subject or "(제목 없음)")
+    table = "".join(
+        f'<tr><td class="mailsafe-label">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>'
+        for k, v in rows
+    )
+    parts_html.append(
+        f'<div class="mailsafe-headers"><p class="mailsafe-subject">{subject}</p>'
+        f"<table>{table}</table></div>"
+    )
+    parts_text.append(f"제목: {mail.subject}")
+    parts_text.extend(f"{k}: {v}" for k, v in rows)
+    parts_text.append("")
+    _body(mail, options, parts_html, parts_text, composition)
+    for forwarded in mail.forwarded:
+        if depth + 1 > MAX_FORWARD_DEPTH:
+            composition.notes.append("forwarded mails nested deeper were not shown")
+            break
+        parts_html.append('<div class="mailsafe-forward"><p class="mailsafe-note">전달된 메일</p>')
+        parts_text.append("---------- 전달된 메일 ----------")
+        _compose_one(forwarded, options, depth + 1, parts_html, parts_text, composition)
+        parts_html.append("</div>")
+
+
+def _body(
+    mail: ParsedMail,
+    options: RenderOptions,
+    parts_html: list[str],
+    parts_text: list[str],
+    composition: Composition,
+) -> None:
+    if mail.html:
+        resolver = ImageResolver(mail.attachments, options)
+        safe = sanitize_html(mail.html, resolver)
+        composition.used_cids |= resolver.used_cids
+        composition.remote_dropped += safe.dropped_remote
+        if safe.dropped_remote:
+            composition.notes.append(
+                f"{safe.dropped_remote} remote reference(s) in the HTML were not loaded"
+            )
+        if resolver.refused:
+            composition.notes.append(f"{resolver.refused} inline image(s) could not be decoded")
+        parts_html.append(f"<div>{safe.html}</div>")
+        parts_text.append(mail.text if mail.text else html_to_text(safe.html))
+    elif mail.text is not None:
+        parts_html.append(f'<pre class="mailsafe-text">{html.escape(mail.text)}</pre>')
+        parts_text.append(mail.text)
+
+
+class _TextOnly(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "style":
+            self.skip += 1
+        if tag in {"br", "p", "div", "tr", "li", "h1", "h2", "h3", "table"}:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style" and self.skip:
+            self.skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.chunks.append(data)
+
+
+def html_to_text(safe_html: str) -> str:
+    """Plain text of sanitised HTML (the text layer), without links or markup."""
+    parser = _TextOnly()
+    parser.feed(safe_html)
+    parser.close()
+    lines = [" ".join(line.split()) for line in "".join(parser.chunks).splitlines()]
+    return "\n".join(line for line in lines if line)

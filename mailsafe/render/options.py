@@ -1,0 +1,49 @@
+"""What a rendering may cost and how it looks: every limit named, with its reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Settings of one renderer; the outer agent builds this from its ``[render]`` section."""
+
+    # "pymupdf" needs no browser; "chromium" gives browser fidelity at ~1 s per mail.
+    backend: Literal["pymupdf", "chromium"] = "pymupdf"
+    # Mail clients show HTML mail 600-800 CSS px wide; newsletters are designed for that.
+    width_px: int = 800
+    # One tile is about a screen of mail; the notification shows tiles one under the other.
+    tile_height_px: int = 1200
+    # Body tiles beyond this are cut with a note: 8 screens is a long mail, more is a flood.
+    max_body_tiles: int = 8
+    # Pages of one PDF attachment shown; the rest is named in a note (the PDF is not carried).
+    max_pdf_pages: int = 10
+    # PDF attachments rendered per mail; each may have max_pdf_pages.
+    max_pdf_attachments: int = 3
+    # Images (tiles + pages + pictures) in one rendered mail.
+    max_images: int = 40
+    # Decoding a picture bigger than this is refused (decompression bombs): 24 Mpx = 6000x4000.
+    max_image_pixels: int = 24_000_000
+    # Pictures are shown at most this wide/high; bigger ones are scaled down before encoding.
+    max_picture_side_px: int = 1600
+    # PDF pages are rasterised at screen resolution: readable, and an A4 page is ~800x1100.
+    pdf_dpi: int = 96
+    # Total bytes of images per mail: internal servers commonly cap mail at 10 MB, and base64
+    # in the notification adds a third, so 7 MiB of images stays under that.
+    byte_budget: int = 7 * MIB
+    # JPEG quality for photographs and colourful pages: 80 is the usual size/quality knee.
+    jpeg_quality: int = 80
+    # Characters of plain text carried beside the images (the optional text layer).
+    max_text_chars: int = 1 * MIB
+    # Whether the sanitised plain-text layer travels beside the images.
+    text_layer: bool = True
+    # Plain-text attachments rendered as pages (bigger ones are withheld).
+    max_text_attachment_bytes: int = 256 * 1024
+    # Seconds the Chromium backend may take for one screenshot before it is killed.
+    chromium_timeout_s: float = 20.0
+    # The Chromium binary (Debian's package).
+    chromium_path: str = "/usr/bin/chromium"

@@ -1,0 +1,126 @@
+"""``scan_message``: parse a mail, read its text everywhere, find personal data, decide.
+
+Pure apart from the clock the extraction limits use: bytes and rules in, a result out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from mailsafe.extract import ExtractLimits, Location, Unreadable, extract_locations
+from mailsafe.mime import ParsedMail, parse_message
+from mailsafe.pii import PII_TYPES, Finding, PiiType, detect, mask_text
+from mailsafe.policy import Decision, MailFacts, RuleSet, SenderInfo, evaluate
+
+__all__ = ["LocatedFinding", "ScanResult", "masked_where", "scan_message", "scan_parsed"]
+
+# Findings listed by name in a one-line summary; the rest are counted.
+SUMMARY_FINDINGS = 10
+
+
+@dataclass(frozen=True)
+class LocatedFinding:
+    """A finding and the place it was found (``subject``, ``attachment:a.zip/b.xlsx``...)."""
+
+    where: str
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    findings: tuple[LocatedFinding, ...]
+    unreadable: tuple[Unreadable, ...]
+    decision: Decision
+
+    def counts(self) -> dict[PiiType, int]:
+        """Findings per type, every type present (zero when none)."""
+        per_type = Counter(located.finding.type for located in self.findings)
+        return {kind: per_type[kind] for kind in PII_TYPES}
+
+    def summary(self) -> str:
+        """One line for logs and audit records: counts, places and masked values only."""
+        line = f"{self.decision.action}: {len(self.findings)} finding(s)"
+        if self.findings:
+            line += ": " + ", ".join(
+                f"{lf.finding.masked} ({lf.finding.type}, {lf.where})"
+                for lf in self.findings[:SUMMARY_FINDINGS]
+            )
+        if len(self.findings) > SUMMARY_FINDINGS:
+            line += f" and {len(self.findings) - SUMMARY_FINDINGS} more"
+        if self.unreadable:
+            line += "; unreadable: " + ", ".join(f"{u.where} ({u.reason})" for u in self.unreadable)
+        return line
+
+
+def scan_message(
+    raw: bytes,
+    rules: RuleSet,
+    sender: SenderInfo,
+    *,
+    recipients: Sequence[str] = (),
+    limits: ExtractLimits | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ScanResult:
+    """Scan one raw message (RFC 5322 bytes) and decide under ``rules``.
+
+    ``sender`` is the envelope sender with its department; ``recipients`` the envelope
+    recipients (the To and Cc headers are added to them).
+    """
+    return scan_parsed(
+        parse_message(raw), rules, sender, recipients=recipients, limits=limits, clock=clock
+    )
+
+
+def scan_parsed(
+    parsed: ParsedMail,
+    rules: RuleSet,
+    sender: SenderInfo,
+    *,
+    recipients: Sequence[str] = (),
+    limits: ExtractLimits | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ScanResult:
+    found = extract_locations(parsed, limits, clock)
+    texts = [item for item in found if isinstance(item, Location)]
+    unreadable = tuple(
+        replace(item, where=masked_where(item.where), detail=masked_where(item.detail))
+        for item in found
+        if isinstance(item, Unreadable)
+    )
+    shown = {location.where: masked_where(location.where) for location in texts}
+    findings = tuple(
+        LocatedFinding(shown[location.where], finding)
+        for location in texts
+        for finding in detect(location.text)
+    )
+    facts = MailFacts(
+        sender=_sender(sender, parsed),
+        recipients=_recipients(recipients, parsed),
+        texts=tuple((shown[location.where], location.text) for location in texts),
+        findings=tuple((lf.where, lf.finding.type) for lf in findings),
+        unreadable=tuple((u.where, u.reason) for u in unreadable),
+        attachment_count=len(parsed.attachments),
+        largest_attachment=max((a.size for a in parsed.attachments), default=0),
+    )
+    return ScanResult(findings, unreadable, evaluate(rules, facts))
+
+
+def masked_where(where: str) -> str:
+    """``where`` with personal data in file names masked ("a.zip/800101-1******.txt"):
+    places are shown in logs and approval pages, so they must not leak what they point at."""
+    findings = detect(where)
+    return mask_text(where, findings) if findings else where
+
+
+def _sender(sender: SenderInfo, parsed: ParsedMail) -> SenderInfo:
+    if sender.address or not parsed.from_:
+        return sender
+    return SenderInfo(parsed.from_[0].addr, sender.department)
+
+
+def _recipients(envelope: Sequence[str], parsed: ParsedMail) -> tuple[str, ...]:
+    headers = [address.addr for address in (*parsed.to, *parsed.cc)]
+    return tuple(dict.fromkeys([*envelope, *headers]))

@@ -1,0 +1,286 @@
+"""The outer agent's configuration (``outer.toml``), loaded once into frozen typed objects.
+
+Every key is documented in ``docs/configuration.md`` under "outer.toml". ``example_toml``
+writes a complete, commented file; ``maildiode init`` calls it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from maildiode.settings import (
+    AuditSection,
+    HostPort,
+    KeysSection,
+    LinkSection,
+    LogSection,
+    Section,
+    resolve_path,
+)
+from maildiode.settings import Domain as _Domain
+
+__all__ = [
+    "AuthSection",
+    "DeliverySection",
+    "OuterConfig",
+    "RenderSection",
+    "SmtpSection",
+    "SpoolSection",
+    "example_toml",
+]
+
+# 25 MiB: the common internet limit (Gmail, Outlook); internal servers cap lower at ~10 MB,
+# but rendering shrinks mail, so the outer side may accept more than the inside carries.
+DEFAULT_MAX_MESSAGE_BYTES = 25 << 20
+# RFC 5321 §4.5.3.1.8 requires servers to accept at least 100 recipients.
+DEFAULT_MAX_RECIPIENTS = 100
+# Enough for a busy MX in front of us; each session costs one coroutine and a little memory.
+DEFAULT_MAX_SESSIONS = 200
+# One sending host rarely needs more; caps a single client hogging the intake.
+DEFAULT_MAX_SESSIONS_PER_IP = 20
+# Keep this much free on the spool file system: below it intake answers 452 4.3.1, so the
+# disk never fills up under the spool and the rendered / outbound queues can still be written.
+DEFAULT_MIN_FREE_BYTES = 512 << 20
+
+
+def _resolve_optional(value: Any, info: ValidationInfo) -> Any:
+    return None if value is None else resolve_path(value, info)
+
+
+class SmtpSection(Section):
+    """The SMTP intake facing the internet (or the organisation's MX)."""
+
+    listen: HostPort = "127.0.0.1:2525"
+    hostname: str = "maildiode-outer.localdomain"  # name in the greeting and in bounce notices
+    domains: tuple[_Domain, ...] = Field(min_length=1)  # RCPT accepted only for these domains
+    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=1 << 30)
+    max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=10_000)
+    max_sessions: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1, le=100_000)
+    max_sessions_per_ip: int = Field(default=DEFAULT_MAX_SESSIONS_PER_IP, ge=1, le=100_000)
+    timeout_s: float = Field(default=300.0, gt=0, le=3600)  # RFC 5321 §4.5.3.2.7: 5 minutes
+    tls_cert: Path | None = None  # PEM certificate chain; with tls_key enables STARTTLS
+    tls_key: Path | None = None
+    require_tls: bool = False  # refuse MAIL before STARTTLS
+
+    _paths = field_validator("tls_cert", "tls_key", mode="before")(_resolve_optional)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SmtpSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        if self.require_tls and self.tls_cert is None:
+            raise ValueError("require_tls needs tls_cert and tls_key")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"file {path} does not exist")
+        return self
+
+
+class SpoolSection(Section):
+    """Where accepted mail waits (received → rendered → published) and outbound mail waits."""
+
+    dir: Path = Path("spool")
+    min_free_bytes: int = Field(default=DEFAULT_MIN_FREE_BYTES, ge=0)
+
+    _paths = field_validator("dir", mode="before")(resolve_path)
+
+
+class RenderSection(Section):
+    """Rendering workers (separate processes with limits)."""
+
+    backend: Literal["pymupdf", "chromium"] = "pymupdf"
+    processes: int = Field(default=2, ge=1, le=64)
+    cpu_seconds: int = Field(default=30, ge=1, le=3600)
+    memory_mb: int = Field(default=1024, ge=64, le=65536)
+    wall_seconds: float = Field(default=60.0, gt=0, le=3600)
+    text_layer: bool = True  # send the extracted plain text beside the images
+    # A mail that cannot be rendered: publish a "could not be displayed safely" notice (headers,
+    # attachment list, reason) or keep it in spool/quarantine for an administrator.
+    on_failure: Literal["not_displayable", "quarantine"] = "not_displayable"
+
+
+class AuthSection(Section):
+    """Sender authentication results shown in the notification (data, never a verdict here)."""
+
+    # off: nothing checked; verify: DKIM (and DMARC alignment) checked here with dkimpy and DNS;
+    # trust_mx: take the results from the Authentication-Results header of a trusted MX.
+    mode: Literal["off", "verify", "trust_mx"] = "off"
+    trusted_authserv_id: str | None = None  # authserv-id of the MX whose header we trust
+    dns_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _trusted_id(self) -> AuthSection:
+        if self.mode == "trust_mx" and not self.trusted_authserv_id:
+            raise ValueError("mode trust_mx needs trusted_authserv_id (the MX's authserv-id)")
+        return self
+
+
+class DeliverySection(Section):
+    """Delivery of approved outbound mail that arrives over the reverse link."""
+
+    smarthost: HostPort | None = None  # relay to deliver through; none: MX lookup
+    starttls: Literal["off", "opportunistic", "required"] = "opportunistic"
+    tls_ca_file: Path | None = None  # CA bundle to verify the relay (default: system CAs)
+    username: str | None = None  # AUTH at the smarthost (only after STARTTLS)
+    password_file: Path | None = None  # file holding the password, mode 0600
+    helo: str = "maildiode-outer.localdomain"
+    connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    attempts_per_pass: int = Field(default=3, ge=1, le=20)  # quick retries (tenacity) per pass
+    retry_initial_s: float = Field(default=60.0, gt=0)  # first wait; doubles each time
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    expire_s: float = Field(default=5 * 86400.0, gt=0)  # RFC 5321 §4.5.4.1: give up after 4-5 days
+    poll_s: float = Field(default=1.0, gt=0, le=600)
+
+    _paths = field_validator("tls_ca_file", "password_file", mode="before")(_resolve_optional)
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> DeliverySection:
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file must be given together")
+        if self.username is not None and self.smarthost is None:
+            raise ValueError("username needs a smarthost")
+        return self
+
+
+class OuterConfig(Section):
+    """The whole ``outer.toml``."""
+
+    smtp: SmtpSection
+    spool: SpoolSection = SpoolSection()
+    render: RenderSection = RenderSection()
+    auth: AuthSection = AuthSection()
+    delivery: DeliverySection = DeliverySection()
+    link: LinkSection
+    keys: KeysSection
+    log: LogSection = LogSection()
+    audit: AuditSection = AuditSection()
+
+    @model_validator(mode="after")
+    def _link_dirs(self) -> OuterConfig:
+        if self.link.transport == "folder" and (self.link.send_dir is None):
+            raise ValueError("link.send_dir is required with the folder transport")
+        if self.link.transport == "folder" and (self.link.recv_dir is None):
+            raise ValueError("link.recv_dir is required with the folder transport")
+        return self
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def example_toml(
+    *,
+    domains: list[str] | tuple[str, ...],
+    smtp_listen: str = "127.0.0.1:2525",
+    relay: str | None = None,
+    send_dir: str = "link/in/send",
+    recv_dir: str = "link/out/recv",
+    spool_dir: str = "outer/spool",
+    signing_key: str = "keys/outer.key",
+    peer_key: str = "keys/inner.pub",
+    audit_path: str = "outer/audit.db",
+    log_file: str | None = None,
+) -> str:
+    """A complete ``outer.toml`` with every key present and commented.
+
+    Paths are written as given; relative ones are read relative to the file's folder.
+    """
+    domain_list = ", ".join(_toml_string(d) for d in domains)
+    smarthost = (
+        f"smarthost = {_toml_string(relay)}" if relay else '# smarthost = "relay.example:25"'
+    )
+    log_line = f"file = {_toml_string(log_file)}" if log_file else '# file = "outer.log"'
+    return _EXAMPLE.format(
+        domains=domain_list,
+        listen=_toml_string(smtp_listen),
+        smarthost=smarthost,
+        send_dir=_toml_string(send_dir),
+        recv_dir=_toml_string(recv_dir),
+        spool_dir=_toml_string(spool_dir),
+        signing_key=_toml_string(signing_key),
+        peer_key=_toml_string(peer_key),
+        audit_path=_toml_string(audit_path),
+        log_line=log_line,
+    )
+
+
+_EXAMPLE = """\
+# maildiode outer agent (internet side). Every key is described in docs/configuration.md.
+
+[smtp]
+listen = {listen}                # where the MX (or the internet) delivers to us
+hostname = "maildiode-outer.localdomain"  # greeting name, and the sender of bounce notices
+domains = [{domains}]             # RCPT accepted only for these: never an open relay
+max_message_bytes = 26214400     # advertised as SIZE; larger mail gets 552
+max_recipients = 100             # RCPTs per message; more get 452 4.5.3
+max_sessions = 200               # concurrent sessions overall; more get 421
+max_sessions_per_ip = 20         # concurrent sessions per client address; more get 421
+timeout_s = 300                  # idle session timeout
+# tls_cert = "tls/outer.crt"     # PEM chain; with tls_key enables STARTTLS
+# tls_key = "tls/outer.key"
+require_tls = false              # refuse MAIL before STARTTLS (needs tls_cert/tls_key)
+
+[spool]
+dir = {spool_dir}                # received -> rendered -> published; outbound queue
+min_free_bytes = 536870912       # below this much free disk, intake answers 452 4.3.1
+
+[render]
+backend = "pymupdf"              # or "chromium" (high fidelity, slower)
+processes = 2                    # worker processes
+cpu_seconds = 30                 # CPU limit per mail
+memory_mb = 1024                 # address-space limit per worker
+wall_seconds = 60                # wall-clock limit per mail
+text_layer = true                # send extracted plain text beside the images
+on_failure = "not_displayable"   # or "quarantine": keep unrenderable mail in spool/quarantine
+
+[auth]
+mode = "off"                     # "verify" (DKIM/DMARC here) or "trust_mx" (MX's header)
+# trusted_authserv_id = "mx.corp.example"
+dns_timeout_s = 5
+
+[delivery]
+{smarthost}
+starttls = "opportunistic"       # "off", "opportunistic" or "required"
+# tls_ca_file = "tls/relay-ca.pem"
+# username = "maildiode"         # AUTH at the smarthost, only over TLS
+# password_file = "keys/relay.password"
+helo = "maildiode-outer.localdomain"
+connect_timeout_s = 30
+attempts_per_pass = 3            # quick retries per delivery pass
+retry_initial_s = 60             # then wait this long, doubling up to retry_max_s
+retry_max_s = 3600
+expire_s = 432000                # give up (bounce notice to the sender) after 5 days
+poll_s = 1
+
+[link]
+transport = "folder"
+send_dir = {send_dir}            # inbound chunks go here (linkage pickup)
+recv_dir = {recv_dir}            # approved outbound chunks arrive here (linkage delivery)
+extension = ".mdc"
+armor = false
+chunk_size = 1048576
+encrypt = false
+heartbeat_s = 30
+gap_wait_s = 300
+silence_alarm_s = 180
+resend_window_s = 604800
+rescan_s = 2
+settle_s = 1
+max_file_bytes = 20971520
+
+[keys]
+signing_key = {signing_key}      # our Ed25519 private key, mode 0600
+peer_keys = [{peer_key}]         # the inner agent's public key(s)
+
+[log]
+level = "info"
+format = "text"
+{log_line}
+
+[audit]
+path = {audit_path}
+retention_days = 1825
+"""

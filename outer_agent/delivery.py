@@ -1,0 +1,564 @@
+"""Delivery of approved outbound mail: link → durable queue → smarthost or MX → delivered/bounced.
+
+Each bundle read from the out link (stream ``outbound``) is decoded (``decode_outbound``) and
+stored in ``spool/outbound/queue/<mail_id>`` before the link reader marks it done; a bundle seen
+again (the reader re-calls after a crash) is recognised by its id in ``queue/`` or ``done/``.
+The original bytes are handed to the next hop unchanged.
+
+Every due mail gets one *pass*: up to ``attempts_per_pass`` quick tries (tenacity, exponential
+wait) against temporary failures (4xx, connection refused, timeouts). Recipients refused with
+5xx are bounced at once; the rest wait ``retry_initial_s`` doubling up to ``retry_max_s``, and
+after ``expire_s`` are bounced too. A bounce is a short notice mail to the original sender,
+stored in the inbound spool under a bundle id derived from the outbound bundle id, so it is
+rendered and published inward like any mail and a crash never sends it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any, Protocol
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
+from outer_agent.spool import Envelope, SpoolRecord, fsync_dir, write_durably
+
+__all__ = [
+    "DeliveryQueue",
+    "DeliveryService",
+    "OutboundItem",
+    "SmtpHop",
+    "bounce_notice",
+]
+
+log = logging.getLogger(__name__)
+
+# "done" markers are kept this long so a bundle the link delivers again is recognised;
+# the protocol refuses replays older than its resend window anyway.
+DONE_MARKER_TTL_S = 8 * 86400.0
+# Quick retries inside one pass wait 1 s, then 2 s, ...: enough for a relay that was busy.
+QUICK_WAIT_S = 1.0
+QUICK_WAIT_MAX_S = 8.0
+# Only this much of the original is parsed for the bounce notice: the headers are at the top.
+MAX_HEADER_SCAN_BYTES = 64 << 10
+
+
+@dataclass
+class OutboundItem:
+    """One outbound mail in the queue; ``pending`` are the recipients still to deliver."""
+
+    mail_id: str
+    bundle_id: bytes
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    pending: list[str]
+    data: bytes
+    first_seen: float
+    next_try: float = 0.0
+    attempts: int = 0
+    last_error: str = ""
+    bounced: list[tuple[str, str]] = field(default_factory=list)  # (recipient, reason)
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "kind": "outbound",
+            "mail_id": self.mail_id,
+            "bundle_id": self.bundle_id.hex(),
+            "mail_from": self.mail_from,
+            "rcpt_to": list(self.rcpt_to),
+            "pending": self.pending,
+            "first_seen": self.first_seen,
+            "next_try": self.next_try,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "bounced": self.bounced,
+        }
+
+    @classmethod
+    def from_record(cls, record: SpoolRecord) -> OutboundItem:
+        h = record.header
+        return cls(
+            mail_id=str(h["mail_id"]),
+            bundle_id=bytes.fromhex(h["bundle_id"]),
+            mail_from=str(h["mail_from"]),
+            rcpt_to=tuple(h["rcpt_to"]),
+            pending=list(h["pending"]),
+            data=record.payload,
+            first_seen=float(h["first_seen"]),
+            next_try=float(h["next_try"]),
+            attempts=int(h["attempts"]),
+            last_error=str(h["last_error"]),
+            bounced=[(str(r), str(why)) for r, why in h["bounced"]],
+        )
+
+
+class DeliveryQueue:
+    """Folders ``queue/`` (waiting), ``done/`` (markers), ``quarantine/`` and ``tmp/``."""
+
+    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.root = root
+        self.clock = clock
+        for name in ("queue", "done", "quarantine", "tmp"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+
+    def known(self, bundle_id: bytes) -> bool:
+        name = bundle_id.hex()
+        return (self.root / "done" / name).exists() or any((self.root / "queue").glob(f"*.{name}"))
+
+    def store(self, item: OutboundItem) -> None:
+        record = SpoolRecord(item.header(), item.data)
+        write_durably(self.root / "tmp", self._path(item), record.encode())
+
+    def finish(self, item: OutboundItem) -> None:
+        """Leave a done marker first, then drop the mail: a crash between leaves both, safely."""
+        write_durably(self.root / "tmp", self.root / "done" / item.bundle_id.hex(), b"")
+        self._path(item).unlink(missing_ok=True)
+        fsync_dir(self.root / "queue")
+
+    def quarantine(self, name: str, data: bytes, reason: str) -> None:
+        write_durably(self.root / "tmp", self.root / "quarantine" / name, data)
+        write_durably(
+            self.root / "tmp", self.root / "quarantine" / f"{name}.reason", reason.encode()
+        )
+
+    def items(self) -> list[OutboundItem]:
+        found = []
+        for path in sorted((self.root / "queue").iterdir()):
+            try:
+                found.append(
+                    OutboundItem.from_record(SpoolRecord.decode(path.read_bytes(), str(path)))
+                )
+            except (SpoolCorrupt, KeyError, ValueError, TypeError) as exc:
+                log.error("outbound queue file %s is unreadable (%s); quarantined", path, exc)
+                os.rename(path, self.root / "quarantine" / path.name)
+        return found
+
+    def prune_done(self) -> None:
+        limit = self.clock() - DONE_MARKER_TTL_S
+        for marker in (self.root / "done").iterdir():
+            if marker.stat().st_mtime < limit:
+                marker.unlink(missing_ok=True)
+
+    def _path(self, item: OutboundItem) -> Path:
+        return self.root / "queue" / f"{item.mail_id}.{item.bundle_id.hex()}"
+
+
+# ------------------------------------------------------------------------------------ next hop
+
+
+class Hop(Protocol):
+    def send(self, mail_from: str, rcpts: list[str], data: bytes) -> dict[str, tuple[int, str]]:
+        """Hand over; return the recipients refused (code, text). Raise DeliveryDeferred or
+        DeliveryRefused when the whole message failed."""
+        ...
+
+
+@dataclass(frozen=True)
+class SmtpHop:
+    """Delivery over SMTP to a smarthost, or to each recipient domain's MX hosts."""
+
+    smarthost: tuple[str, int] | None
+    helo: str
+    starttls: str = "opportunistic"  # off | opportunistic | required
+    tls_context: ssl.SSLContext | None = None
+    username: str | None = None
+    password: str | None = None
+    timeout_s: float = 30.0
+    resolve_mx: Callable[[str], list[tuple[str, int]]] | None = None
+
+    def send(self, mail_from: str, rcpts: list[str], data: bytes) -> dict[str, tuple[int, str]]:
+        if self.smarthost is not None:
+            return self._send_to(self.smarthost, mail_from, rcpts, data)
+        refused: dict[str, tuple[int, str]] = {}
+        for domain, group in _by_domain(rcpts).items():
+            refused.update(self._send_by_mx(domain, mail_from, group, data))
+        return refused
+
+    def _send_by_mx(
+        self, domain: str, mail_from: str, rcpts: list[str], data: bytes
+    ) -> dict[str, tuple[int, str]]:
+        resolve = self.resolve_mx or mx_hosts
+        hosts = resolve(domain)
+        if not hosts:
+            return dict.fromkeys(rcpts, (550, f"5.1.2 no mail exchanger for {domain}"))
+        last: DeliveryDeferred | None = None
+        for host in hosts:
+            try:
+                return self._send_to(host, mail_from, rcpts, data)
+            except DeliveryDeferred as exc:
+                last = exc  # try the next MX
+        raise last or DeliveryDeferred(f"no MX of {domain} answered")
+
+    def _send_to(
+        self, host: tuple[str, int], mail_from: str, rcpts: list[str], data: bytes
+    ) -> dict[str, tuple[int, str]]:
+        where = f"{host[0]}:{host[1]}"
+        try:
+            with smtplib.SMTP(
+                host[0], host[1], local_hostname=self.helo, timeout=self.timeout_s
+            ) as client:
+                self._secure(client, where)
+                options = _mail_options(client, mail_from, rcpts, data)
+                refused = client.sendmail(mail_from, rcpts, data, mail_options=options)
+                return {r: (code, _text(msg)) for r, (code, msg) in refused.items()}
+        except smtplib.SMTPRecipientsRefused as exc:
+            return {r: (code, _text(msg)) for r, (code, msg) in exc.recipients.items()}
+        except (
+            smtplib.SMTPSenderRefused,
+            smtplib.SMTPDataError,
+            smtplib.SMTPResponseException,
+        ) as exc:
+            raise _classify(exc.smtp_code, _text(exc.smtp_error), where) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryDeferred(f"{where}: {exc}") from exc
+
+    def _secure(self, client: smtplib.SMTP, where: str) -> None:
+        client.ehlo()
+        if self.starttls != "off" and client.has_extn("starttls"):
+            client.starttls(context=self.tls_context or ssl.create_default_context())
+            client.ehlo()
+        elif self.starttls == "required":
+            raise DeliveryDeferred(
+                f"{where} does not offer STARTTLS (delivery.starttls = required)"
+            )
+        if self.username is not None:
+            if client.sock is None or not isinstance(client.sock, ssl.SSLSocket):
+                raise DeliveryDeferred(f"{where}: refusing AUTH without TLS")
+            client.login(self.username, self.password or "")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _classify(code: int, text: str, where: str) -> DeliveryDeferred | DeliveryRefused:
+    message = f"{where} answered {code} {text}"
+    if 500 <= code < 600:
+        return DeliveryRefused(message, code=code, reply=text)
+    return DeliveryDeferred(message, code=code, reply=text)
+
+
+def _mail_options(client: smtplib.SMTP, mail_from: str, rcpts: list[str], data: bytes) -> list[str]:
+    options = []
+    if not data.isascii() and client.has_extn("8bitmime"):
+        options.append("BODY=8BITMIME")
+    if not (mail_from.isascii() and all(r.isascii() for r in rcpts)):
+        options.append("SMTPUTF8")
+    return options
+
+
+def _by_domain(rcpts: Iterable[str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for rcpt in rcpts:
+        groups.setdefault(rcpt.rpartition("@")[2].lower(), []).append(rcpt)
+    return groups
+
+
+def mx_hosts(domain: str) -> list[tuple[str, int]]:
+    """MX hosts by preference; the domain itself when it has no MX (RFC 5321 §5.1)."""
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answer = dns.resolver.resolve(domain, "MX")
+    except dns.resolver.NXDOMAIN:
+        return []
+    except dns.resolver.NoAnswer:
+        return [(domain, 25)]
+    except dns.exception.DNSException as exc:
+        raise DeliveryDeferred(f"MX lookup for {domain} failed: {exc}") from exc
+    records = sorted(answer, key=lambda r: r.preference)
+    hosts = [(str(r.exchange).rstrip("."), 25) for r in records]
+    if hosts == [("", 25)]:
+        return []  # RFC 7505 null MX: the domain accepts no mail
+    return hosts
+
+
+# ------------------------------------------------------------------------------------ bounces
+
+
+def bounce_notice(
+    item: OutboundItem, failures: list[tuple[str, str]], hostname: str, now: float
+) -> bytes:
+    """A short notice mail (Korean first, English after) telling the sender what failed."""
+    original = BytesHeaderParser(policy=default_policy).parsebytes(
+        item.data[:MAX_HEADER_SCAN_BYTES]
+    )
+    try:
+        subject = " ".join(str(original.get("Subject", "")).split())[:200]
+    except (ValueError, TypeError, IndexError):  # a hostile or broken Subject header
+        subject = ""
+    lines = ["다음 수신자에게 메일을 전달하지 못했습니다.", ""]
+    lines += [f"  - {rcpt}: {reason}" for rcpt, reason in failures]
+    lines += [
+        "",
+        f"원래 메일 제목: {subject}",
+        f"메일 ID: {item.mail_id}",
+        "",
+        "The mail could not be delivered to the recipients above.",
+        "각 수신자 옆의 사유를 확인하신 뒤 필요하면 다시 보내 주십시오.",
+    ]
+    message = EmailMessage()
+    message["From"] = f"Mail Delivery System <MAILER-DAEMON@{hostname}>"
+    message["To"] = item.mail_from
+    message["Subject"] = (
+        f"[전송 실패] {subject}" if subject else "[전송 실패] 메일을 전달하지 못했습니다"
+    )
+    message["Date"] = formatdate(now, usegmt=True)
+    message["Message-ID"] = make_msgid(domain=hostname)
+    message["Auto-Submitted"] = "auto-replied"
+    message.set_content("\n".join(lines), charset="utf-8")
+    return message.as_bytes()
+
+
+def bounce_bundle_id(item: OutboundItem, failures: list[tuple[str, str]]) -> bytes:
+    """Deterministic: the same failure of the same mail always gives the same bundle id."""
+    key = item.bundle_id + "\n".join(sorted(r for r, _ in failures)).encode()
+    return hashlib.sha256(b"maildiode-bounce\0" + key).digest()[:16]
+
+
+# ------------------------------------------------------------------------------------ service
+
+
+class Audit(Protocol):
+    def record(self, mail_id: str, step: str, **fields: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts_per_pass: int = 3
+    retry_initial_s: float = 60.0
+    retry_max_s: float = 3600.0
+    expire_s: float = 5 * 86400.0
+    quick_wait_s: float = QUICK_WAIT_S
+
+
+class DeliveryService:
+    """Reads the out link, queues durably, delivers due mail, bounces what fails for good."""
+
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        hop: Hop,
+        audit: Audit,
+        *,
+        decode: Callable[[bytes], Any],
+        inject_inbound: Callable[[Envelope, bytes], None],
+        policy: RetryPolicy,
+        hostname: str,
+        poll_link: Callable[[Callable[[Any], None]], int] | None = None,
+        poll_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.queue, self.hop, self.audit = queue, hop, audit
+        self.decode = decode
+        self.inject_inbound = inject_inbound
+        self.policy = policy
+        self.hostname = hostname
+        self.poll_link = poll_link
+        self.poll_s = poll_s
+        self.clock = clock
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------------------- link side
+
+    def accept_bundle(self, bundle: Any) -> None:
+        """LinkReader handler: store durably before returning; idempotent per bundle id."""
+        bundle_id: bytes = bundle.bundle_id
+        if self.queue.known(bundle_id):
+            return
+        try:
+            mail = self.decode(bundle.data)
+        except Exception as exc:  # noqa: BLE001 - a signed but undecodable bundle: keep, report
+            self.queue.quarantine(bundle_id.hex(), bundle.data, f"undecodable: {exc}")
+            self.audit.record(
+                bundle_id.hex(), "quarantined", reason="outbound_undecodable", detail=str(exc)
+            )
+            return
+        now = self.clock()
+        item = OutboundItem(
+            mail_id=str(mail.mail_id),
+            bundle_id=bundle_id,
+            mail_from=str(mail.mail_from),
+            rcpt_to=tuple(mail.rcpt_to),
+            pending=list(mail.rcpt_to),
+            data=bytes(mail.data),
+            first_seen=now,
+            next_try=now,
+        )
+        self.queue.store(item)
+        self.audit.record(
+            item.mail_id,
+            "received_outbound",
+            bundle_id=bundle_id.hex(),
+            seq=bundle.seq,
+            rcpt_count=len(item.rcpt_to),
+            bytes=len(item.data),
+            decided_by=str(getattr(mail, "decided_by", "")),
+        )
+
+    # ----------------------------------------------------------------------------- delivery
+
+    def run_due(self) -> int:
+        """One pass over the queue; returns how many mails were finished (delivered/bounced)."""
+        finished = 0
+        for item in self.queue.items():
+            if self._stopping.is_set():
+                break
+            if item.next_try <= self.clock():
+                finished += self._attempt(item)
+        return finished
+
+    def _attempt(self, item: OutboundItem) -> int:
+        started = time.monotonic()
+        refused: dict[str, tuple[int, str]] = {}
+        try:
+            refused = self._send_with_quick_retries(item)
+        except DeliveryRefused as exc:
+            refused = {r: (exc.code or 550, str(exc)) for r in item.pending}
+        except DeliveryDeferred as exc:
+            refused = {r: (exc.code or 451, str(exc)) for r in item.pending}
+        item.attempts += 1
+        delivered = [r for r in item.pending if r not in refused]
+        permanent = [(r, f"{c} {t}") for r, (c, t) in refused.items() if c >= 500]
+        temporary = {r: f"{c} {t}" for r, (c, t) in refused.items() if c < 500}
+        if delivered:
+            self.audit.record(
+                item.mail_id,
+                "delivered",
+                rcpt=delivered,
+                attempts=item.attempts,
+                ms=round((time.monotonic() - started) * 1000, 1),
+            )
+        if self.clock() - item.first_seen >= self.policy.expire_s:
+            permanent += [
+                (r, f"expired after {item.attempts} attempts: {t}") for r, t in temporary.items()
+            ]
+            temporary = {}
+        item.pending = list(temporary)
+        if permanent:
+            self._bounce(item, permanent)
+        if not item.pending:
+            self.queue.finish(item)
+            return 1
+        item.last_error = next(iter(temporary.values()))
+        item.next_try = self.clock() + self._backoff(item.attempts)
+        self.queue.store(item)
+        self.audit.record(
+            item.mail_id,
+            "delivery_deferred",
+            rcpt=item.pending,
+            error=item.last_error,
+            next_try=item.next_try,
+            attempts=item.attempts,
+        )
+        return 0
+
+    def _send_with_quick_retries(self, item: OutboundItem) -> dict[str, tuple[int, str]]:
+        """Quick tries within one pass; only recipients still temporarily refused are retried."""
+        pending = list(item.pending)
+        final: dict[str, tuple[int, str]] = {}
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.attempts_per_pass),
+            wait=wait_exponential(multiplier=self.policy.quick_wait_s, max=QUICK_WAIT_MAX_S),
+            retry=retry_if_exception_type(DeliveryDeferred),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                refused = self.hop.send(item.mail_from, pending, item.data)
+                final.update({r: v for r, v in refused.items() if v[0] >= 500})
+                pending = [r for r, v in refused.items() if v[0] < 500]
+                if pending:
+                    code, text = refused[pending[0]]
+                    raise DeliveryDeferred(f"{code} {text}", code=code, reply=text)
+        return final
+
+    def _backoff(self, attempts: int) -> float:
+        return float(
+            min(self.policy.retry_initial_s * 2 ** max(attempts - 1, 0), self.policy.retry_max_s)
+        )
+
+    def _bounce(self, item: OutboundItem, failures: list[tuple[str, str]]) -> None:
+        item.bounced.extend(failures)
+        notice_sent = bool(item.mail_from)  # RFC 5321 §4.5.5: never bounce a bounce
+        if notice_sent:
+            bundle_id = bounce_bundle_id(item, failures)
+            now = self.clock()
+            envelope = Envelope(
+                mail_id=bundle_id.hex(),
+                bundle_id=bundle_id,
+                mail_from="",
+                rcpt_to=(item.mail_from,),
+                received_at=now,
+                client_addr="local",
+                helo=self.hostname,
+                tls=False,
+            )
+            self.inject_inbound(envelope, bounce_notice(item, failures, self.hostname, now))
+        self.audit.record(
+            item.mail_id,
+            "bounced",
+            rcpt=[r for r, _ in failures],
+            reasons=[why for _, why in failures],
+            notice=notice_sent,
+        )
+        log.warning("outbound mail %s bounced for %d recipient(s)", item.mail_id, len(failures))
+
+    # ----------------------------------------------------------------------------- thread
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        last_prune = 0.0
+        while not self._stopping.is_set():
+            try:
+                if self.poll_link is not None:
+                    self.poll_link(self.accept_bundle)
+                self.run_due()
+                if self.clock() - last_prune > 3600:
+                    self.queue.prune_done()
+                    last_prune = self.clock()
+            except Exception:
+                log.exception("delivery pass failed")
+            self._stopping.wait(self.poll_s)
+
+
+def hop_from_config(section: Any) -> SmtpHop:
+    """Build the next hop from the [delivery] section."""
+    from maildiode.settings import parse_host_port
+
+    context = None
+    if section.tls_ca_file is not None:
+        context = ssl.create_default_context(cafile=str(section.tls_ca_file))
+    password = section.password_file.read_text().strip() if section.password_file else None
+    return SmtpHop(
+        smarthost=parse_host_port(section.smarthost) if section.smarthost else None,
+        helo=section.helo,
+        starttls=section.starttls,
+        tls_context=context,
+        username=section.username,
+        password=password,
+        timeout_s=section.connect_timeout_s,
+    )

@@ -1,0 +1,155 @@
+"""Run the outer agent: recover the spool, start the pipeline, delivery and SMTP intake, and stop
+cleanly on SIGTERM or SIGINT (intake closes first; mails in hand finish; the rest waits in the
+spool for the next start)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from maildiode.audit import AuditLog
+from maildiode.logs import setup_logging
+from maildiode.settings import parse_host_port
+from outer_agent.authres import make_authenticator
+from outer_agent.config import OuterConfig
+from outer_agent.delivery import DeliveryQueue, DeliveryService, RetryPolicy, hop_from_config
+from outer_agent.pipeline import Pipeline
+from outer_agent.smtp import (
+    IntakeHandler,
+    IntakeLimits,
+    IntakeServer,
+    SpoolCommitter,
+    server_tls_context,
+)
+from outer_agent.spool import Envelope, Spool
+
+__all__ = ["run"]
+
+log = logging.getLogger(__name__)
+
+
+def run(config: OuterConfig) -> int:
+    """Run until SIGTERM/SIGINT; 0 on a clean stop."""
+    setup_logging(config.log, agent="maildiode-outer")
+    from outer_agent import link, packaging
+
+    audit = AuditLog(config.audit.path, agent="outer")
+    spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
+    log.info("spool recovery: %s", spool.recover())
+    publisher = link.inbound_publisher(config, config.spool.dir / "sender")
+    packager = packaging.MailsafePackager.from_config(config.render)
+    auth = config.auth
+    pipeline = Pipeline(
+        spool,
+        packager,
+        publisher,
+        audit,
+        workers=config.render.processes,
+        on_failure=config.render.on_failure,
+        authenticate=make_authenticator(
+            auth.mode,
+            trusted_authserv_id=auth.trusted_authserv_id,
+            dns_timeout_s=auth.dns_timeout_s,
+        ),
+    )
+    delivery = _delivery(
+        config, audit, pipeline, link.outbound_poller(config, config.spool.dir / "link-out")
+    )
+    committer = SpoolCommitter(spool, on_committed=_after_commit(audit, pipeline))
+    server = _server(config, spool, committer)
+    pipeline.start()
+    delivery.start()
+    try:
+        asyncio.run(_serve(server))
+    finally:
+        log.info("stopping: intake closed; finishing mails in hand")
+        committer.close()
+        pipeline.stop()
+        delivery.stop()
+        packager.close()
+        publisher.close()
+        audit.close()
+    log.info("stopped cleanly")
+    return 0
+
+
+def _after_commit(audit: AuditLog, pipeline: Pipeline) -> Any:
+    def record(envelope: Envelope, size: int) -> None:
+        audit.record(
+            envelope.mail_id,
+            "received",
+            bundle_id=envelope.bundle_id.hex(),
+            mail_from=envelope.mail_from,
+            rcpt_count=len(envelope.rcpt_to),
+            bytes=size,
+            client=envelope.client_addr,
+            helo=envelope.helo,
+            tls=envelope.tls,
+        )
+        pipeline.notify_incoming()
+
+    return record
+
+
+def _delivery(
+    config: OuterConfig, audit: AuditLog, pipeline: Pipeline, poller: Any
+) -> DeliveryService:
+    from mailsafe.package import decode_outbound
+
+    section = config.delivery
+    policy = RetryPolicy(
+        attempts_per_pass=section.attempts_per_pass,
+        retry_initial_s=section.retry_initial_s,
+        retry_max_s=section.retry_max_s,
+        expire_s=section.expire_s,
+    )
+    return DeliveryService(
+        DeliveryQueue(config.spool.dir / "outbound"),
+        hop_from_config(section),
+        audit,
+        decode=decode_outbound,
+        inject_inbound=pipeline.inject,
+        policy=policy,
+        hostname=config.smtp.hostname,
+        poll_link=poller,
+        poll_s=section.poll_s,
+    )
+
+
+def _server(config: OuterConfig, spool: Spool, committer: SpoolCommitter) -> IntakeServer:
+    smtp = config.smtp
+    limits = IntakeLimits(
+        domains=frozenset(smtp.domains),
+        max_message_bytes=smtp.max_message_bytes,
+        max_recipients=smtp.max_recipients,
+        max_sessions=smtp.max_sessions,
+        max_sessions_per_ip=smtp.max_sessions_per_ip,
+        require_tls=smtp.require_tls,
+    )
+    tls = None
+    if smtp.tls_cert is not None and smtp.tls_key is not None:
+        tls = server_tls_context(str(smtp.tls_cert), str(smtp.tls_key))
+    host, port = parse_host_port(smtp.listen)
+    handler = IntakeHandler(limits, spool, committer, clock=time.time)
+    return IntakeServer(
+        handler,
+        host=host,
+        port=port,
+        hostname=smtp.hostname,
+        timeout_s=smtp.timeout_s,
+        tls_context=tls,
+    )
+
+
+async def _serve(server: IntakeServer) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    log.info("outer agent running")
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,83 @@
+"""From raw mail to the bundle content of stream ``inbound``: render in a worker process
+(``mailsafe.workers.RenderPool``), then fill in what only the outer agent knows (mail id,
+envelope, authentication results) and encode (``mailsafe.package.encode_package``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from outer_agent.authres import AuthVerdict
+from outer_agent.config import RenderSection
+from outer_agent.pipeline import PackageOutcome
+from outer_agent.spool import Envelope
+
+__all__ = ["MailsafePackager"]
+
+
+class MailsafePackager:
+    """The pipeline's Packager on top of mailsafe."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    @classmethod
+    def from_config(cls, section: RenderSection) -> MailsafePackager:
+        from mailsafe.render.options import RenderOptions
+        from mailsafe.workers import RenderPool
+
+        options = RenderOptions(backend=section.backend, text_layer=section.text_layer)
+        pool = RenderPool(
+            options,
+            processes=section.processes,
+            cpu_seconds=section.cpu_seconds,
+            memory_bytes=section.memory_mb << 20,
+            wall_seconds=section.wall_seconds,
+        )
+        return cls(pool)
+
+    def package(self, raw: bytes, envelope: Envelope, auth: AuthVerdict) -> PackageOutcome:
+        return _finish(self.pool.render(raw), envelope, auth)
+
+    def not_displayable(
+        self, raw: bytes, envelope: Envelope, auth: AuthVerdict, reason: str
+    ) -> PackageOutcome:
+        """Headers only, read with bounds in this process: the renderer is not trusted with it."""
+        from mailsafe.workers import headers_only
+
+        return _finish(headers_only(raw, reason), envelope, auth)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _finish(rendered: Any, envelope: Envelope, auth: AuthVerdict) -> PackageOutcome:
+    from mailsafe.package import AuthResults, encode_package
+    from mailsafe.package import Envelope as PackageEnvelope
+
+    manifest = dataclasses.replace(
+        rendered.manifest,
+        mail_id=envelope.mail_id,
+        envelope=PackageEnvelope(
+            mail_from=envelope.mail_from,
+            rcpt_to=envelope.rcpt_to,
+            received_at=_iso(envelope.received_at),
+            client_addr=envelope.client_addr,
+            helo=envelope.helo,
+            tls=envelope.tls,
+        ),
+        auth=AuthResults(spf=auth.spf, dkim=auth.dkim, dmarc=auth.dmarc, summary=auth.summary),
+    )
+    final = dataclasses.replace(rendered, manifest=manifest)
+    return PackageOutcome(
+        package=encode_package(final),
+        status=manifest.status,
+        reason=manifest.reason,
+        pages=len(manifest.pages),
+    )
+
+
+def _iso(epoch: float) -> str:
+    millis = int(epoch * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{millis:03d}Z"

@@ -1,0 +1,282 @@
+"""The inbound pipeline: received → rendered → published, in threads beside the SMTP loop.
+
+Render threads (one per worker process) claim ``received/`` files by rename, compute the
+sender-authentication results, hand the raw mail to the packager (which renders in a worker
+process with limits), store the package durably in ``rendered/`` and drop the claimed original.
+One publisher thread hands each package to the protocol Sender under the bundle id assigned
+at intake, records the audit event, and removes the spool copy; when idle it sends heartbeats.
+
+Nothing here answers SMTP: a slow or crashing renderer never slows intake down.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from outer_agent.authres import AuthVerdict
+from outer_agent.errors import AlreadyPublished, SpoolCorrupt
+from outer_agent.spool import Envelope, Spool, attempt_of, mail_id_of
+
+__all__ = ["MAX_CRASH_ATTEMPTS", "PackageOutcome", "Packager", "Pipeline", "Publisher"]
+
+log = logging.getLogger(__name__)
+
+# A mail whose rendering was cut short this many times by a crash of the whole agent is not
+# tried again: it is shown as not displayable (or quarantined), so one mail cannot crash-loop us.
+MAX_CRASH_ATTEMPTS = 3
+# How long the publisher waits for work before it checks whether a heartbeat is due.
+IDLE_TICK_S = 0.5
+# The splitter looks at incoming/ this often even without a nudge (belt and braces).
+SPLIT_RESCAN_S = 1.0
+# Wait after a failed publish (full or missing link folder) before trying the same bundle again.
+PUBLISH_RETRY_S = 2.0
+
+
+@dataclass(frozen=True)
+class PackageOutcome:
+    """What the packager made of one mail: the bundle content and a summary for the audit."""
+
+    package: bytes
+    status: Literal["rendered", "not_displayable"]
+    reason: str | None
+    pages: int
+
+
+class Packager(Protocol):
+    def package(self, raw: bytes, envelope: Envelope, auth: AuthVerdict) -> PackageOutcome: ...
+
+    def not_displayable(
+        self, raw: bytes, envelope: Envelope, auth: AuthVerdict, reason: str
+    ) -> PackageOutcome: ...
+
+
+class Publisher(Protocol):
+    def publish(self, bundle: bytes, bundle_id: bytes) -> int: ...  # returns the sequence number
+
+    def heartbeat_if_due(self) -> None: ...
+
+
+class Audit(Protocol):
+    def record(self, mail_id: str, step: str, **fields: Any) -> None: ...
+
+
+class Pipeline:
+    """Owns the render threads and the publisher thread; start() after Spool.recover()."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        packager: Packager,
+        publisher: Publisher,
+        audit: Audit,
+        *,
+        workers: int,
+        on_failure: Literal["not_displayable", "quarantine"] = "not_displayable",
+        authenticate: Callable[[bytes, Envelope], AuthVerdict] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.spool = spool
+        self.packager = packager
+        self.publisher = publisher
+        self.audit = audit
+        self.workers = workers
+        self.on_failure = on_failure
+        self.authenticate = authenticate or (lambda _raw, _env: AuthVerdict.not_checked())
+        self.clock = clock
+        self._to_render: queue.Queue[str | None] = queue.Queue()
+        self._to_publish: queue.Queue[str | None] = queue.Queue()
+        self._stopping = threading.Event()
+        self._incoming = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ----------------------------------------------------------------------------- control
+
+    def start(self) -> None:
+        for name in self.spool.rendered():
+            self._to_publish.put(name)
+        for name in self.spool.pending():
+            self._to_render.put(name)
+        for index in range(self.workers):
+            self._spawn(self._render_loop, f"render-{index}")
+        self._spawn(self._publish_loop, "publisher")
+        self._spawn(self._split_loop, "splitter")
+
+    def stop(self) -> None:
+        """Finish the mail in hand, leave the rest in the spool for the next start."""
+        self._stopping.set()
+        self._incoming.set()
+        for _ in range(self.workers):
+            self._to_render.put(None)
+        self._to_publish.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+
+    def notify_incoming(self) -> None:
+        """New mail is durable in incoming/ (called by the committer thread)."""
+        self._incoming.set()
+
+    def notify_received(self, envelope: Envelope) -> None:
+        """A new mail is durable in received/ as its own file."""
+        self._to_render.put(f"{envelope.mail_id}.0")
+
+    def inject(self, envelope: Envelope, message: bytes) -> None:
+        """Store a mail we generated (a bounce notice) as if it had arrived; idempotent per id."""
+        if any(
+            mail_id_of(n) == envelope.mail_id for n in self.spool.pending() + self.spool.rendered()
+        ):
+            return
+        self.spool.write_received(envelope, message)
+        self.notify_received(envelope)
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # ----------------------------------------------------------------------------- split
+
+    def _split_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._incoming.wait(SPLIT_RESCAN_S)
+            self._incoming.clear()
+            try:
+                for envelope in self.spool.split_incoming():
+                    self.notify_received(envelope)
+            except Exception:
+                log.exception("splitting incoming segments failed")
+                self._stopping.wait(PUBLISH_RETRY_S)
+
+    # ----------------------------------------------------------------------------- render
+
+    def _render_loop(self) -> None:
+        while not self._stopping.is_set():
+            name = self._to_render.get()
+            if name is None:
+                return
+            claimed = self.spool.claim(name)
+            if claimed is None:
+                continue  # another thread took it, or recovery moved it
+            try:
+                self._render_one(claimed)
+            except Exception:
+                log.exception(
+                    "render stage failed for %s; left in %s", claimed.name, claimed.parent
+                )
+
+    def _render_one(self, claimed: Path) -> None:
+        started = time.monotonic()
+        mail_id = mail_id_of(claimed.name)
+        try:
+            record = self.spool.read(claimed)
+        except SpoolCorrupt as exc:
+            self._quarantine(claimed, mail_id, "spool_corrupt", str(exc))
+            return
+        envelope, raw = record.envelope, record.payload
+        auth = self._auth(raw, envelope)
+        outcome = self._package(claimed, raw, envelope, auth)
+        if outcome.status == "not_displayable" and self.on_failure == "quarantine":
+            self._quarantine(claimed, mail_id, outcome.reason or "not_displayable", "render policy")
+            return
+        header = {
+            "envelope": envelope.to_json(),
+            "kind": "package",
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "rendered_at": self.clock(),
+        }
+        self.spool.write_rendered(mail_id, header, outcome.package)
+        self.spool.finish_claim(claimed)
+        render_ms = round((time.monotonic() - started) * 1000, 1)
+        self.audit.record(
+            mail_id,
+            "rendered",
+            status=outcome.status,
+            reason=outcome.reason,
+            pages=outcome.pages,
+            bytes=len(outcome.package),
+            render_ms=render_ms,
+        )
+        self._to_publish.put(mail_id)
+
+    def _auth(self, raw: bytes, envelope: Envelope) -> AuthVerdict:
+        try:
+            return self.authenticate(raw, envelope)
+        except Exception:
+            log.exception("sender authentication failed for %s", envelope.mail_id)
+            return AuthVerdict.error()
+
+    def _package(
+        self, claimed: Path, raw: bytes, envelope: Envelope, auth: AuthVerdict
+    ) -> PackageOutcome:
+        if attempt_of(claimed.name) >= MAX_CRASH_ATTEMPTS:
+            return self.packager.not_displayable(raw, envelope, auth, "agent_crash")
+        try:
+            return self.packager.package(raw, envelope, auth)
+        except Exception:
+            log.exception("packaging failed for %s; sent as not displayable", envelope.mail_id)
+            return self.packager.not_displayable(raw, envelope, auth, "render_error")
+
+    def _quarantine(self, claimed: Path, mail_id: str, reason: str, detail: str) -> None:
+        self.spool.quarantine(claimed, f"{reason}: {detail}")
+        self.audit.record(mail_id, "quarantined", reason=reason, detail=detail)
+        log.warning("mail %s quarantined: %s (%s)", mail_id, reason, detail)
+
+    # ----------------------------------------------------------------------------- publish
+
+    def _publish_loop(self) -> None:
+        while True:
+            try:
+                mail_id = self._to_publish.get(timeout=IDLE_TICK_S)
+            except queue.Empty:
+                self._heartbeat()
+                continue
+            if mail_id is None:
+                return
+            while not self._publish_one(mail_id):
+                if self._stopping.wait(PUBLISH_RETRY_S):
+                    return
+
+    def _publish_one(self, mail_id: str) -> bool:
+        """True when done (published, or nothing left to publish); False to try again later."""
+        path = self.spool.folder("rendered") / mail_id
+        try:
+            record = self.spool.read(path)
+        except FileNotFoundError:
+            return True
+        except SpoolCorrupt as exc:
+            self._quarantine(path, mail_id, "spool_corrupt", str(exc))
+            return True
+        envelope = record.envelope
+        try:
+            seq: int | None = self.publisher.publish(record.payload, envelope.bundle_id)
+        except AlreadyPublished as exc:
+            log.warning("mail %s: %s; keeping the first version", mail_id, exc)
+            seq = None
+        except Exception:
+            log.exception("publishing %s failed; retrying in %.0f s", mail_id, PUBLISH_RETRY_S)
+            return False
+        latency_ms = round((self.clock() - envelope.received_at) * 1000, 1)
+        self.audit.record(
+            mail_id,
+            "published",
+            bundle_id=envelope.bundle_id.hex(),
+            seq=seq,
+            bytes=len(record.payload),
+            latency_ms=latency_ms,
+        )
+        self.spool.remove_published(mail_id)
+        return True
+
+    def _heartbeat(self) -> None:
+        try:
+            self.publisher.heartbeat_if_due()
+        except Exception:
+            log.exception("heartbeat failed")

@@ -1,0 +1,387 @@
+"""SMTP intake: cheap checks, then the spool, then 250 — and nothing else in the session.
+
+The handler refuses what it can before DATA (foreign domains 550 5.7.1, too many recipients
+452 4.5.3, a spool below its free-space floor 452 4.3.1), lets aiosmtpd enforce SIZE (552),
+and answers 250 to DATA only after the message and its envelope are fsynced and renamed into
+``received/`` and that folder is fsynced. Any error on the way answers 451/452, never 250.
+Rendering happens later, in worker processes (see ``pipeline``).
+
+Durable writes go through one committer thread that takes every mail waiting at that moment
+and writes them as one segment file (temp, fsync, rename, folder fsync) before any of those
+sessions gets its 250 ("group commit"): concurrent sessions share one file creation and two
+fsyncs, and the event loop never blocks on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiosmtpd.smtp import MISSING, SMTP, Session, syntax
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+
+from outer_agent.dataread import read_data
+from outer_agent.errors import SpoolFull
+from outer_agent.spool import Envelope, Spool, new_bundle_id
+
+__all__ = ["IntakeHandler", "IntakeLimits", "IntakeServer", "SpoolCommitter"]
+
+log = logging.getLogger(__name__)
+
+# Alarm lines about a full spool at most this often, so a flood does not flood the log too.
+ALARM_INTERVAL_S = 60.0
+# DATA cap when none is configured (aiosmtpd's own default).
+DATA_LIMIT_FALLBACK = 2**25
+# Most mails a committer batch takes at once: bounds the latency a session can wait for others.
+MAX_BATCH = 256
+
+REPLY_OK = "250 2.0.0 OK: queued as {mail_id}"
+REPLY_RELAY_DENIED = "550 5.7.1 Relaying denied: we accept mail only for our own domains"
+REPLY_TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
+REPLY_NO_SPACE = "452 4.3.1 Insufficient system storage, try again later"
+REPLY_LOCAL_ERROR = "451 4.3.0 Local error in processing, try again later"
+REPLY_TOO_MANY_SESSIONS = "421 4.7.0 Too many connections, try again later"
+REPLY_TOO_MANY_FROM_YOU = "421 4.7.0 Too many connections from your address, try again later"
+REPLY_TLS_FIRST = "530 5.7.0 Must issue a STARTTLS command first"
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    domains: frozenset[str]
+    max_message_bytes: int
+    max_recipients: int
+    max_sessions: int
+    max_sessions_per_ip: int
+    require_tls: bool = False
+
+
+# ------------------------------------------------------------------------------------ committer
+
+
+class SpoolCommitter:
+    """One thread that makes mails durable in batches; sessions await their own result."""
+
+    def __init__(
+        self, spool: Spool, on_committed: Callable[[Envelope, int], None] | None = None
+    ) -> None:
+        self._spool = spool
+        self._on_committed = on_committed or (lambda _envelope, _size: None)
+        self._queue: queue.SimpleQueue[tuple[Envelope, bytes, asyncio.Future[None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name="spool-committer", daemon=True)
+        self._thread.start()
+
+    async def commit(self, envelope: Envelope, message: bytes) -> None:
+        """Return once the mail is durable; raise SpoolFull or OSError otherwise."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put((envelope, message, future))
+        await future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Envelope, bytes, asyncio.Future[None]]]) -> None:
+        """One segment file for the whole batch: one create, one fsync, one folder fsync."""
+        try:
+            self._spool.check_space(sum(len(message) for _, message, _ in batch))
+            self._spool.write_segment([(envelope, message) for envelope, message, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - not durable: no 250 for any of them
+            for _envelope, _message, future in batch:
+                _resolve(future, exc)
+            return
+        for _envelope, _message, future in batch:
+            _resolve(future, None)
+        for envelope, message, _future in batch:
+            try:
+                self._on_committed(envelope, len(message))
+            except Exception:
+                log.exception("after-commit hook failed for %s", envelope.mail_id)
+
+
+def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
+    def settle() -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    future.get_loop().call_soon_threadsafe(settle)
+
+
+# ------------------------------------------------------------------------------------ handler
+
+
+class IntakeHandler:
+    """aiosmtpd handler: cheap checks, spool, 250. Holds no per-session state itself."""
+
+    def __init__(
+        self,
+        limits: IntakeLimits,
+        spool: Spool,
+        committer: SpoolCommitter,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.limits = limits
+        self.spool = spool
+        self.committer = committer
+        self._clock = clock
+        self._last_alarm = 0.0
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        address: str,
+        options: list[str],
+    ) -> str:
+        if self.limits.require_tls and session.ssl is None:
+            return REPLY_TLS_FIRST
+        try:
+            self.spool.check_space()
+        except SpoolFull as exc:
+            self._alarm(exc)
+            return REPLY_NO_SPACE
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        address: str,
+        options: list[str],
+    ) -> str:
+        domain = address.rpartition("@")[2].lower().rstrip(".")
+        if not address.count("@") or domain not in self.limits.domains:
+            return REPLY_RELAY_DENIED
+        if len(envelope.rcpt_tos) >= self.limits.max_recipients:
+            return REPLY_TOO_MANY_RCPT
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope
+    ) -> str:
+        message = envelope.original_content or b""
+        bundle_id = new_bundle_id()
+        stored = Envelope(
+            mail_id=bundle_id.hex(),
+            bundle_id=bundle_id,
+            mail_from=envelope.mail_from or "",
+            rcpt_to=tuple(envelope.rcpt_tos),
+            received_at=self._clock(),
+            client_addr=_peer_text(session.peer),
+            helo=session.host_name or "",
+            tls=session.ssl is not None,
+        )
+        try:
+            await self.committer.commit(stored, message)
+        except SpoolFull as exc:
+            self._alarm(exc)
+            return REPLY_NO_SPACE
+        except Exception:
+            log.exception("could not store mail from %s; answered 451", stored.client_addr)
+            return REPLY_LOCAL_ERROR
+        return REPLY_OK.format(mail_id=stored.mail_id)
+
+    def _alarm(self, exc: SpoolFull) -> None:
+        now = time.monotonic()
+        if now - self._last_alarm >= ALARM_INTERVAL_S or self._last_alarm == 0.0:
+            self._last_alarm = now
+            log.error("ALARM %s", exc)
+
+
+def _peer_text(peer: Any) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer or "")
+
+
+# ------------------------------------------------------------------------------------ sessions
+
+
+class SessionCounter:
+    """Concurrent sessions overall and per client address (one event loop, no locks)."""
+
+    def __init__(self, limits: IntakeLimits) -> None:
+        self.limits = limits
+        self.total = 0
+        self.per_ip: Counter[str] = Counter()
+
+    def enter(self, ip: str) -> str | None:
+        """Count a new session; return a 421 reply instead when a limit is reached."""
+        if self.total >= self.limits.max_sessions:
+            return REPLY_TOO_MANY_SESSIONS
+        if self.per_ip[ip] >= self.limits.max_sessions_per_ip:
+            return REPLY_TOO_MANY_FROM_YOU
+        self.total += 1
+        self.per_ip[ip] += 1
+        return None
+
+    def leave(self, ip: str) -> None:
+        self.total -= 1
+        self.per_ip[ip] -= 1
+        if self.per_ip[ip] <= 0:
+            del self.per_ip[ip]
+
+
+class LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP with session limits: over a limit, greet with 421 and hang up."""
+
+    def __init__(self, handler: IntakeHandler, counter: SessionCounter, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._counter = counter
+        self._counted_ip: str | None = None
+        self._refusal: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None  # connection_made runs again after STARTTLS
+        if first:
+            peer = transport.get_extra_info("peername")
+            ip = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+            self._refusal = self._counter.enter(ip)
+            if self._refusal is None:
+                self._counted_ip = ip
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted_ip is not None:
+            self._counter.leave(self._counted_ip)
+            self._counted_ip = None
+        super().connection_lost(error)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method name
+        """aiosmtpd's DATA with the data read in one piece (see ``dataread``)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if self.envelope is None or not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        result = await read_data(self._reader, self.data_size_limit or DATA_LIMIT_FALLBACK)
+        if result.content is None:
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            await self.push(result.refusal or "451 4.3.0 Local error")
+            return
+        self.envelope.content = result.content
+        self.envelope.original_content = result.content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _handle_client(self) -> None:
+        if self._refusal is not None:
+            log.warning(
+                "refused session from %s: %s",
+                self.session.peer if self.session else "?",
+                self._refusal,
+            )
+            await self.push(self._refusal)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        await super()._handle_client()
+
+
+# ------------------------------------------------------------------------------------ server
+
+
+class IntakeServer:
+    """Starts and stops the listening socket inside the caller's running event loop."""
+
+    def __init__(
+        self,
+        handler: IntakeHandler,
+        *,
+        host: str,
+        port: int,
+        hostname: str,
+        timeout_s: float = 300.0,
+        tls_context: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        self.handler = handler
+        self.host, self.port = host, port
+        self.hostname = hostname
+        self.timeout_s = timeout_s
+        self.tls_context = tls_context
+        self.reuse_port = reuse_port
+        self.counter = SessionCounter(handler.limits)
+        self._server: asyncio.base_events.Server | None = None
+
+    def _factory(self) -> LimitedSMTP:
+        return LimitedSMTP(
+            self.handler,
+            self.counter,
+            data_size_limit=self.handler.limits.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=self.hostname,
+            ident="maildiode",
+            tls_context=self.tls_context,
+            require_starttls=self.handler.limits.require_tls,
+            timeout=self.timeout_s,
+            loop=asyncio.get_running_loop(),
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._factory, host=self.host, port=self.port, reuse_port=self.reuse_port or None
+        )
+        sockets = self._server.sockets or ()
+        if sockets and self.port == 0:
+            self.port = sockets[0].getsockname()[1]
+        log.info("SMTP intake listening on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+def server_tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """TLS for STARTTLS: TLS 1.2 or newer, the server's certificate chain and key."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context

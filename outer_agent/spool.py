@@ -1,0 +1,378 @@
+"""The inbound spool: one file per mail, one folder per state, every move an atomic rename.
+
+States and transitions (drawn in docs/outer-agent.md)::
+
+    tmp/ --(fsync, rename, fsync dir)--> incoming/SEGMENT   (one file per group commit: 250 here)
+    incoming/SEGMENT --(split: one fsynced file per mail, then unlink)--> received/ID.0
+    received/ID.N --(claim: rename)--> rendering/ID.N
+    rendering/ID.N --(package written durably to rendered/ID, then unlink)--> rendered/ID
+    rendered/ID --(Sender.publish returned: durable in the link)--> (unlinked)
+    received/ or rendering/ --(policy quarantine)--> quarantine/ID (+ ID.reason)
+
+``N`` counts render attempts that were cut short by a crash of the whole agent: on start,
+every ``rendering/ID.N`` goes back to ``received/ID.N+1``. A crash at any moment leaves each
+mail in exactly one place that start-up recovery understands; at worst a mail is rendered or
+published again, under its original bundle id (the Sender and the inner side de-duplicate).
+
+Record format (a version line, a header length, a JSON header, then the payload)::
+
+    MDSPOOL 1\\n
+    <decimal header length>\\n
+    <header: JSON object, UTF-8>
+    <payload bytes: exactly header["size"] of them>
+
+A file whose payload length disagrees with its header is torn and is moved to quarantine
+(never deleted); with fsync-before-rename this should not happen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from outer_agent.errors import SpoolCorrupt, SpoolFull
+
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "RECORD_VERSION",
+    "Envelope",
+    "Spool",
+    "SpoolRecord",
+    "new_bundle_id",
+]
+
+log = logging.getLogger(__name__)
+
+RECORD_VERSION = 1
+_MAGIC = b"MDSPOOL "
+# An envelope with 10 000 recipients of 256 bytes fits; anything larger is not our file.
+MAX_HEADER_BYTES = 4 << 20
+# How long a spool free-space reading is reused: statvfs per SMTP command would be wasteful.
+FREE_SPACE_CACHE_S = 0.5
+
+INCOMING, RECEIVED, RENDERING = "incoming", "received", "rendering"
+RENDERED, QUARANTINE, TMP = "rendered", "quarantine", "tmp"
+
+
+def new_bundle_id(clock_ms: int | None = None) -> bytes:
+    """16 bytes: 48-bit milliseconds then 80 random bits, so names sort in arrival order."""
+    now_ms = int(time.time() * 1000) if clock_ms is None else clock_ms
+    return now_ms.to_bytes(6, "big") + secrets.token_bytes(10)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the SMTP session knew about a mail; stored with it before the 250."""
+
+    mail_id: str
+    bundle_id: bytes
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    received_at: float  # seconds since the epoch, when the 250 was about to be given
+    client_addr: str
+    helo: str
+    tls: bool
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["bundle_id"] = self.bundle_id.hex()
+        data["rcpt_to"] = list(self.rcpt_to)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Envelope:
+        return cls(
+            mail_id=str(data["mail_id"]),
+            bundle_id=bytes.fromhex(data["bundle_id"]),
+            mail_from=str(data["mail_from"]),
+            rcpt_to=tuple(str(r) for r in data["rcpt_to"]),
+            received_at=float(data["received_at"]),
+            client_addr=str(data["client_addr"]),
+            helo=str(data["helo"]),
+            tls=bool(data["tls"]),
+        )
+
+
+@dataclass(frozen=True)
+class SpoolRecord:
+    """One spool file: a JSON header (with the envelope) and the payload bytes."""
+
+    header: dict[str, Any]
+    payload: bytes
+
+    @property
+    def envelope(self) -> Envelope:
+        return Envelope.from_json(self.header["envelope"])
+
+    def encode(self) -> bytes:
+        header = dict(self.header, version=RECORD_VERSION, size=len(self.payload))
+        text = json.dumps(header, ensure_ascii=False, sort_keys=True).encode()
+        return b"%s%d\n%d\n%s%s" % (_MAGIC, RECORD_VERSION, len(text), text, self.payload)
+
+    @classmethod
+    def decode(cls, raw: bytes, where: str) -> SpoolRecord:
+        record, end = cls.decode_at(raw, 0, where)
+        if end != len(raw):
+            raise SpoolCorrupt(where, "trailing bytes after the record")
+        return record
+
+    @classmethod
+    def decode_at(cls, raw: bytes, offset: int, where: str) -> tuple[SpoolRecord, int]:
+        """The record starting at ``offset`` and the offset just after it."""
+        line_end = raw.find(b"\n", offset)
+        if raw[offset:line_end] != _MAGIC + str(RECORD_VERSION).encode():
+            raise SpoolCorrupt(where, "unknown record version line")
+        length_end = raw.find(b"\n", line_end + 1)
+        length_text = raw[line_end + 1 : length_end]
+        if length_end < 0 or not length_text.isdigit() or int(length_text) > MAX_HEADER_BYTES:
+            raise SpoolCorrupt(where, "bad header length")
+        header_end = length_end + 1 + int(length_text)
+        try:
+            header = json.loads(raw[length_end + 1 : header_end])
+        except ValueError:
+            raise SpoolCorrupt(where, "header is not JSON") from None
+        size = header.get("size") if isinstance(header, dict) else None
+        if not isinstance(size, int) or header_end + size > len(raw):
+            raise SpoolCorrupt(where, "payload length disagrees with the header (torn file)")
+        end = header_end + size
+        return cls(header=header, payload=raw[header_end:end]), end
+
+
+def decode_segment(raw: bytes, where: str) -> list[SpoolRecord]:
+    """The records of a segment file, in order (a one-mail file is a segment of one)."""
+    records = []
+    offset = 0
+    while offset < len(raw):
+        record, offset = SpoolRecord.decode_at(raw, offset, where)
+        records.append(record)
+    return records
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(tmp_dir: Path, final: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Write temp, fsync, rename into place, and (unless batched by the caller) fsync the folder."""
+    tmp = tmp_dir / f"{final.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    if sync_dir:
+        fsync_dir(final.parent)
+
+
+class Spool:
+    """The folders of the inbound spool and the moves between them. Thread-safe by renames."""
+
+    def __init__(self, root: Path, *, min_free_bytes: int = 0) -> None:
+        self.root = root
+        self.min_free_bytes = min_free_bytes
+        self._free_checked_at = 0.0
+        self._free_bytes = 0
+        for state in (TMP, INCOMING, RECEIVED, RENDERING, RENDERED, QUARANTINE):
+            (root / state).mkdir(parents=True, exist_ok=True)
+
+    def folder(self, state: str) -> Path:
+        return self.root / state
+
+    # ----------------------------------------------------------------------------- space
+
+    def free_bytes(self) -> int:
+        now = time.monotonic()
+        if now - self._free_checked_at > FREE_SPACE_CACHE_S:
+            self._free_bytes = shutil.disk_usage(self.root).free
+            self._free_checked_at = now
+        return self._free_bytes
+
+    def check_space(self, incoming_bytes: int = 0) -> None:
+        """Raise SpoolFull when accepting ``incoming_bytes`` would cross the free-space floor."""
+        free = self.free_bytes()
+        if free - incoming_bytes < self.min_free_bytes:
+            raise SpoolFull(self.root, free, self.min_free_bytes)
+
+    # ----------------------------------------------------------------------------- intake
+
+    def received_path(self, mail_id: str, attempt: int = 0) -> Path:
+        return self.root / RECEIVED / f"{mail_id}.{attempt}"
+
+    def write_received(self, envelope: Envelope, message: bytes, *, sync_dir: bool = True) -> Path:
+        """Store a new mail durably in received/ (the caller may batch the folder fsync)."""
+        record = SpoolRecord({"envelope": envelope.to_json(), "kind": "mail"}, message)
+        final = self.received_path(envelope.mail_id)
+        write_durably(self.root / TMP, final, record.encode(), sync_dir=sync_dir)
+        return final
+
+    def sync_received(self) -> None:
+        fsync_dir(self.root / RECEIVED)
+
+    def write_segment(self, mails: list[tuple[Envelope, bytes]]) -> Path:
+        """Store a batch of new mails durably as ONE file in incoming/ (group commit).
+
+        Creating a file costs far more than writing 10 KB into one (about 1 ms of kernel time
+        per file here), so the SMTP path writes one file per batch and the splitter makes
+        per-mail files later, off the path that answers 250.
+        """
+        body = b"".join(
+            SpoolRecord({"envelope": env.to_json(), "kind": "mail"}, message).encode()
+            for env, message in mails
+        )
+        final = self.root / INCOMING / mails[0][0].mail_id
+        write_durably(self.root / TMP, final, body)
+        return final
+
+    def split_incoming(self) -> list[Envelope]:
+        """Turn every incoming/ segment into per-mail files in received/, then drop it.
+
+        Order makes this crash-safe: every per-mail file is fsynced and the folder synced
+        before the segment goes, and nothing downstream sees a mail before its segment is
+        gone, so a mail of a segment that still exists was never rendered or published.
+        """
+        segments = sorted(os.listdir(self.root / INCOMING))
+        if not segments:
+            return []
+        present = {_split(n)[0] for n in os.listdir(self.root / RECEIVED)}
+        split: list[Envelope] = []
+        for name in segments:
+            path = self.root / INCOMING / name
+            try:
+                records = decode_segment(path.read_bytes(), str(path))
+            except SpoolCorrupt as exc:
+                log.error("%s; the segment is kept in quarantine", exc)
+                self.quarantine(path, f"spool_corrupt: {exc.problem}")
+                continue
+            for record in records:
+                envelope = record.envelope
+                if envelope.mail_id not in present:
+                    write_durably(
+                        self.root / TMP,
+                        self.received_path(envelope.mail_id),
+                        record.encode(),
+                        sync_dir=False,
+                    )
+                    split.append(envelope)
+            fsync_dir(self.root / RECEIVED)
+            path.unlink()
+        fsync_dir(self.root / INCOMING)
+        return split
+
+    # ----------------------------------------------------------------------------- render stage
+
+    def pending(self) -> list[str]:
+        """Names in received/, oldest first (ids sort by arrival time)."""
+        return sorted(os.listdir(self.root / RECEIVED))
+
+    def claim(self, name: str) -> Path | None:
+        """Move received/NAME to rendering/NAME; None when another worker took it first."""
+        target = self.root / RENDERING / name
+        try:
+            os.rename(self.root / RECEIVED / name, target)
+        except FileNotFoundError:
+            return None
+        return target
+
+    def read(self, path: Path) -> SpoolRecord:
+        return SpoolRecord.decode(path.read_bytes(), str(path))
+
+    def write_rendered(self, mail_id: str, header: dict[str, Any], package: bytes) -> Path:
+        final = self.root / RENDERED / mail_id
+        write_durably(self.root / TMP, final, SpoolRecord(header, package).encode())
+        return final
+
+    def finish_claim(self, claimed: Path) -> None:
+        """The rendered record is durable: the claimed original goes (its copy now lives on)."""
+        claimed.unlink(missing_ok=True)
+        fsync_dir(claimed.parent)
+
+    # ----------------------------------------------------------------------------- publish stage
+
+    def rendered(self) -> list[str]:
+        return sorted(os.listdir(self.root / RENDERED))
+
+    def remove_published(self, mail_id: str) -> None:
+        path = self.root / RENDERED / mail_id
+        path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+
+    # ----------------------------------------------------------------------------- quarantine
+
+    def quarantine(self, path: Path, reason: str) -> Path:
+        """Keep a mail for an administrator, with a reason file beside it; never delete it."""
+        mail_id = path.name.split(".", 1)[0]
+        target = self.root / QUARANTINE / mail_id
+        write_durably(
+            self.root / TMP, target.with_name(mail_id + ".reason"), reason.encode() + b"\n"
+        )
+        os.rename(path, target)
+        fsync_dir(target.parent)
+        fsync_dir(path.parent)
+        return target
+
+    # ----------------------------------------------------------------------------- recovery
+
+    def recover(self) -> dict[str, int]:
+        """Undo what a crash left half-done. Run once at start, before any worker runs."""
+        counts = {"tmp_removed": 0, "split": 0, "reclaimed": 0, "duplicates_removed": 0}
+        for leftover in (self.root / TMP).iterdir():
+            leftover.unlink()  # never renamed into place, so never answered 250
+            counts["tmp_removed"] += 1
+        counts["split"] = len(self.split_incoming())
+        rendered = set(os.listdir(self.root / RENDERED))
+        for state in (RENDERING, RECEIVED):
+            for name in sorted(os.listdir(self.root / state)):
+                mail_id, attempt = _split(name)
+                if mail_id in rendered:
+                    (self.root / state / name).unlink()  # its package is already durable
+                    counts["duplicates_removed"] += 1
+                elif state == RENDERING:
+                    os.rename(self.root / state / name, self.received_path(mail_id, attempt + 1))
+                    counts["reclaimed"] += 1
+        for state in (RENDERING, RECEIVED):
+            fsync_dir(self.root / state)
+        return counts
+
+    def counts(self) -> dict[str, int]:
+        found = {
+            s: len(os.listdir(self.root / s)) for s in (INCOMING, RECEIVED, RENDERING, RENDERED)
+        }
+        found[QUARANTINE] = sum(1 for _ in self.iter_quarantine())
+        return found
+
+    def iter_quarantine(self) -> Iterator[Path]:
+        return (p for p in (self.root / QUARANTINE).iterdir() if not p.name.endswith(".reason"))
+
+
+def _split(name: str) -> tuple[str, int]:
+    """``ID.N`` → (ID, N); a name without a valid attempt counter counts as attempt 0."""
+    mail_id, _, attempt = name.partition(".")
+    return mail_id, int(attempt) if attempt.isdigit() else 0
+
+
+def attempt_of(name: str) -> int:
+    return _split(name)[1]
+
+
+def mail_id_of(name: str) -> str:
+    return _split(name)[0]

@@ -1,0 +1,121 @@
+"""LinkReader: a FolderIntake and a Receiver in one poll loop.
+
+poll(handler):
+  1. claim settled files (and, once, files left in the work folder by a previous run)
+  2. read + verify each; refused files are quarantined (reason file, log line, counter)
+  3. for every complete bundle not yet done: assemble (hash check), handler(bundle),
+     mark done, delete its chunk files
+  4. quarantine partial bundles past their time-to-live; report overdue gaps; silent-link alarm
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from protocol.errors import LocalError, Reason, RemoteError
+from protocol.intake import ClaimedFile, FolderIntake
+from protocol.receiver import Accepted, LinkStatus, ReceivedBundle, Receiver
+
+__all__ = ["Handler", "LinkReader"]
+
+log = logging.getLogger("protocol.reader")
+
+Handler = Callable[[ReceivedBundle], None]
+
+
+class LinkReader:
+    def __init__(self, intake: FolderIntake, receiver: Receiver) -> None:
+        self.intake = intake
+        self.receiver = receiver
+        self._recovered = False
+        self._silent = False
+
+    def poll(self, handler: Handler) -> int:
+        """One pass; returns the number of bundles handed to ``handler``."""
+        if not self._recovered:
+            self._recover()
+        for claimed in self.intake.claim_ready():
+            self._accept(claimed)
+        delivered = self._deliver(handler)
+        self._expire()
+        self.receiver.new_gaps()
+        self.receiver.prune_if_due()
+        self._check_silence()
+        return delivered
+
+    def run_once_or_wait(self, handler: Handler, rescan_s: float) -> int:
+        """poll(), and when nothing happened wait for a file event or ``rescan_s``."""
+        delivered = self.poll(handler)
+        if delivered == 0:
+            self.intake.wait(rescan_s)
+        return delivered
+
+    def _recover(self) -> None:
+        """Files claimed before a restart but not recorded as held are verified again."""
+        self._recovered = True
+        for claimed in self.intake.leftovers():
+            if not self.receiver.holds(claimed.path):
+                self._accept(claimed)
+
+    def _accept(self, claimed: ClaimedFile) -> None:
+        try:
+            untrusted = self.intake.read(claimed)
+            outcome = self.receiver.accept(claimed.path, untrusted)
+        except RemoteError as exc:
+            self._quarantine(claimed, exc.reason, exc.detail)
+            return
+        except LocalError:
+            log.exception("cannot process %s; leaving it for the next start", claimed.path)
+            return
+        if outcome in (Accepted.DUPLICATE, Accepted.HEARTBEAT):
+            self.intake.discard(claimed.path)
+
+    def _quarantine(self, claimed: ClaimedFile, reason: Reason, detail: str) -> None:
+        self.receiver.count(f"quarantined:{reason.value}")
+        self.intake.quarantine(claimed.path, reason, detail, claimed.original_name)
+
+    def _deliver(self, handler: Handler) -> int:
+        delivered = 0
+        for bundle_id in self.receiver.complete():
+            try:
+                bundle = self.receiver.assemble(bundle_id)
+            except RemoteError as exc:
+                self._drop(bundle_id, exc.reason, exc.detail)
+                continue
+            try:
+                handler(bundle)
+            except Exception:
+                log.exception("handler failed for seq %d; will retry", bundle.seq)
+                self.receiver.count("handler_errors")
+                continue
+            for path in self.receiver.mark_done(bundle_id):
+                self.intake.discard(path)
+            delivered += 1
+        return delivered
+
+    def _drop(self, bundle_id: bytes, reason: Reason, detail: str) -> None:
+        self.receiver.count(f"quarantined:{reason.value}")
+        for path in self.receiver.drop(bundle_id):
+            self.intake.quarantine(path, reason, detail, f"bundle {bundle_id.hex()}")
+
+    def _expire(self) -> None:
+        for bundle_id in self.receiver.expired_partials():
+            self._drop(bundle_id, Reason.INCOMPLETE, "partial bundle outlived its time-to-live")
+
+    def _check_silence(self) -> None:
+        silent = self.receiver.status_silent()
+        if silent and not self._silent:
+            log.error("link %s is silent: no heartbeat or data for %.0f s",
+                      self.receiver.stream, self.receiver.silence_alarm_s)  # fmt: skip
+            self.receiver.count("silence_alarms")
+        elif not silent and self._silent:
+            log.info("link %s is alive again", self.receiver.stream)
+        self._silent = silent
+
+    def status(self) -> LinkStatus:
+        return self.receiver.status()
+
+    def close(self) -> None:
+        self.intake.close()
+        self.receiver.close()

@@ -1,0 +1,313 @@
+"""The sending end of one stream: sequence numbers, publishing, heartbeats, resends.
+
+State lives in ``state_dir/sender-<stream>.db`` (SQLite, WAL, synchronous=FULL):
+
+* ``meta``: the epoch (incremented at every start) and the next sequence number. A sequence
+  number is allocated and committed before any chunk of its bundle is published, so it is never
+  reused, also after a crash.
+* ``bundles``: bundle id -> seq, epoch, created. Publishing the same id again re-sends the same
+  chunks (same seq, same bytes) under new file names: publishing is idempotent per bundle id.
+
+Copies of sent chunks are kept under ``state_dir/sent-<stream>/`` for ``resend_window_s`` so
+that ``resend(first, last)`` can publish them again (a hard link from the staging folder when the
+file system allows, so keeping costs no second write).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocol.armor import dearmor, is_armored
+from protocol.bundle import BundleMeta, build_chunks, encode_heartbeat
+from protocol.chunk import Kind, chunk_count, valid_stream
+from protocol.errors import LocalError
+from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey
+from protocol.limits import MAX_BUNDLE_BYTES, MAX_CHUNK_SIZE
+from protocol.store import open_state_db
+from protocol.transport import Transport
+
+__all__ = ["PublishReceipt", "Sender"]
+
+log = logging.getLogger("protocol.sender")
+
+BUNDLE_ID_LEN = 16
+ROW_RETENTION_FACTOR = 2  # bundle id -> seq rows outlive the resend window twice over
+PRUNE_EVERY_S = 600.0  # pruning kept copies is housekeeping; every ten minutes is plenty
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bundles (
+    bundle BLOB PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, epoch INTEGER NOT NULL,
+    created INTEGER NOT NULL, kind INTEGER NOT NULL, blen INTEGER NOT NULL,
+    bsha BLOB NOT NULL, csize INTEGER NOT NULL, published_ms INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReceipt:
+    stream: str
+    seq: int
+    bundle_id: bytes
+    epoch: int
+    created_ms: int
+    chunks: int
+    file_names: tuple[str, ...]
+    republished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    seq: int
+    epoch: int
+    created: int
+    kind: int
+    blen: int
+    bsha: bytes
+    csize: int
+
+
+class Sender:
+    """Publish bundles of one stream through a transport. Thread-safe."""
+
+    def __init__(
+        self,
+        state_dir: str | Path,
+        stream: str,
+        signing_key: SigningKey,
+        transport: Transport,
+        *,
+        chunk_size: int = 1 << 20,
+        encrypt_to: EncryptionPublicKey | None = None,
+        resend_window_s: float = 7 * 86400.0,
+        heartbeat_s: float = 30.0,
+        repeat_last: int = 0,
+        repeat_every_s: float = 3600.0,
+        new_epoch: bool = True,
+        clock: Callable[[], float] = time.time,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        if not valid_stream(stream):
+            raise LocalError(f"stream id {stream!r} is not 1-32 of [a-z0-9._-]")
+        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+            raise LocalError(f"chunk_size {chunk_size} outside 1..{MAX_CHUNK_SIZE}")
+        self.stream = stream
+        self.signing_key = signing_key
+        self.transport = transport
+        self.chunk_size = chunk_size
+        self.encrypt_to = encrypt_to
+        self.resend_window_s = resend_window_s
+        self.heartbeat_s = heartbeat_s
+        self.repeat_last = repeat_last
+        self.repeat_every_s = repeat_every_s
+        self._clock = clock
+        self._random_bytes = random_bytes
+        self._lock = threading.RLock()
+        state = Path(state_dir)
+        self._kept_dir = state / f"sent-{stream}"
+        self._db = open_state_db(state / f"sender-{stream}.db", SCHEMA)
+        # A tool that only re-sends (``maildiode resend``) does not start a new epoch.
+        self.epoch = self._start_epoch() if new_epoch else self._meta("epoch", 0)
+        self._last_activity = float("-inf")
+        self._last_repeat = clock()
+        self._last_prune = float("-inf")
+
+    # -- state ----------------------------------------------------------------------------
+
+    def _meta(self, key: str, default: int) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else int(row[0])
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _start_epoch(self) -> int:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            epoch = self._meta("epoch", 0) + 1
+            self._set_meta("epoch", epoch)
+        return epoch
+
+    @property
+    def last_seq(self) -> int:
+        """The highest sequence number allocated so far (0 before the first bundle)."""
+        return self._meta("next_seq", 1) - 1
+
+    def _lookup(self, bundle_id: bytes) -> _Row | None:
+        row = self._db.execute(
+            "SELECT seq, epoch, created, kind, blen, bsha, csize FROM bundles WHERE bundle = ?",
+            (bundle_id,),
+        ).fetchone()
+        return None if row is None else _Row(*row)
+
+    def _allocate(self, bundle_id: bytes, kind: Kind, bundle: bytes, now_ms: int) -> _Row:
+        """Allocate and COMMIT the next seq before anything is published."""
+        bsha = hashlib.sha256(bundle).digest()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            seq = self._meta("next_seq", 1)
+            self._set_meta("next_seq", seq + 1)
+            row = _Row(seq, self.epoch, now_ms, int(kind), len(bundle), bsha, self.chunk_size)
+            self._db.execute(
+                "INSERT INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (bundle_id, seq, row.epoch, now_ms, row.kind, row.blen, bsha, row.csize, now_ms),
+            )
+        return row
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def publish(self, bundle: bytes, bundle_id: bytes, kind: Kind = Kind.DATA) -> PublishReceipt:
+        """Sign, chunk and publish; durable when it returns. Idempotent per ``bundle_id``."""
+        if len(bundle_id) != BUNDLE_ID_LEN:
+            raise LocalError("bundle_id must be 16 bytes")
+        if kind is Kind.HEARTBEAT:
+            raise LocalError("heartbeats are sent by heartbeat(), not publish()")
+        if len(bundle) > MAX_BUNDLE_BYTES:
+            raise LocalError(f"bundle of {len(bundle)} bytes exceeds {MAX_BUNDLE_BYTES}")
+        with self._lock:
+            row = self._lookup(bundle_id)
+            republished = row is not None
+            if row is None:
+                row = self._allocate(bundle_id, kind, bundle, self._now_ms())
+            elif row.bsha != hashlib.sha256(bundle).digest() or row.kind != int(kind):
+                raise LocalError(f"bundle id {bundle_id.hex()} was published with other content")
+            names = self._send(bundle, bundle_id, row)
+            self._last_activity = self._clock()
+            self._prune_if_due()
+        return PublishReceipt(
+            stream=self.stream,
+            seq=row.seq,
+            bundle_id=bundle_id,
+            epoch=row.epoch,
+            created_ms=row.created,
+            chunks=len(names),
+            file_names=tuple(names),
+            republished=republished,
+        )
+
+    def _send(self, bundle: bytes, bundle_id: bytes, row: _Row) -> list[str]:
+        meta = BundleMeta(self.stream, row.epoch, row.seq, bundle_id, row.created, Kind(row.kind))
+        chunks = build_chunks(
+            bundle, meta, row.csize, self.signing_key, encrypt_to=self.encrypt_to,
+            new_ephemeral=self._new_ephemeral, digest=row.bsha,
+        )  # fmt: skip
+        count = chunk_count(len(bundle), row.csize)
+        keep = [self._kept_path(row.seq, index) for index in range(count)]
+        return self.transport.publish_chunks(chunks, keep)
+
+    def _new_ephemeral(self) -> EncryptionKey:
+        return EncryptionKey.from_raw(self._random_bytes(32))
+
+    def _kept_path(self, seq: int, index: int) -> Path:
+        return self._kept_dir / f"{seq:020d}" / f"{index:06d}.mdc"
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- heartbeats and resends -----------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        """Publish a signed heartbeat carrying the last seq and the epoch (consumes no seq)."""
+        with self._lock:
+            last_seq = self.last_seq
+            body = encode_heartbeat(last_seq, self.epoch)
+            meta = BundleMeta(
+                self.stream, self.epoch, last_seq, self._random_bytes(BUNDLE_ID_LEN),
+                self._now_ms(), Kind.HEARTBEAT,
+            )  # fmt: skip
+            chunks = build_chunks(body, meta, len(body), self.signing_key)
+            self.transport.publish_chunks(chunks)
+            self._last_activity = self._clock()
+
+    def heartbeat_if_due(self) -> bool:
+        """Call often; sends a heartbeat after ``heartbeat_s`` without traffic, and the
+        scheduled repeat of the last ``repeat_last`` bundles when that is due."""
+        with self._lock:
+            now = self._clock()
+            sent = False
+            if now - self._last_activity >= self.heartbeat_s:
+                self.heartbeat()
+                sent = True
+            if self.repeat_last > 0 and now - self._last_repeat >= self.repeat_every_s:
+                self._last_repeat = now
+                last = self.last_seq
+                if last > 0:
+                    self.resend(max(1, last - self.repeat_last + 1), last)
+            return sent
+
+    def resend(self, first_seq: int, last_seq: int) -> int:
+        """Publish kept chunks of ``first_seq..last_seq`` again under new names.
+
+        Returns the number of bundles re-sent; bundles no longer kept are logged and skipped.
+        """
+        if first_seq > last_seq:
+            raise LocalError(f"empty range {first_seq}..{last_seq}")
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq FROM bundles WHERE seq BETWEEN ? AND ? ORDER BY seq",
+                (first_seq, last_seq),
+            ).fetchall()
+            resent = 0
+            for (seq,) in rows:
+                if self._resend_one(int(seq)):
+                    resent += 1
+            missing = (last_seq - first_seq + 1) - len(rows)
+            if missing:
+                log.warning(
+                    "resend %d..%d: %d seqs unknown or pruned", first_seq, last_seq, missing
+                )
+            self._last_activity = self._clock()
+            return resent
+
+    def _resend_one(self, seq: int) -> bool:
+        folder = self._kept_dir / f"{seq:020d}"
+        try:
+            files = sorted(folder.iterdir())
+        except FileNotFoundError:
+            log.warning("resend: seq %d is no longer kept (older than the resend window)", seq)
+            return False
+        chunks = []
+        for path in files:
+            data = path.read_bytes()
+            chunks.append(dearmor(data) if is_armored(data) else data)
+        self.transport.publish_chunks(chunks)
+        log.info("re-sent seq %d (%d chunks)", seq, len(chunks))
+        return True
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    def _prune_if_due(self) -> None:
+        now = self._clock()
+        if now - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = now
+            self.prune()
+
+    def prune(self) -> int:
+        """Drop kept copies older than the resend window; returns bundles dropped."""
+        with self._lock:
+            cutoff = self._now_ms() - int(self.resend_window_s * 1000)
+            rows = self._db.execute(
+                "SELECT seq FROM bundles WHERE published_ms < ?", (cutoff,)
+            ).fetchall()
+            for (seq,) in rows:
+                shutil.rmtree(self._kept_dir / f"{int(seq):020d}", ignore_errors=True)
+            row_cutoff = self._now_ms() - int(self.resend_window_s * 1000 * ROW_RETENTION_FACTOR)
+            self._db.execute("DELETE FROM bundles WHERE published_ms < ?", (row_cutoff,))
+            return len(rows)
+
+    def close(self) -> None:
+        with self._lock:
+            self.transport.close()
+            self._db.close()

@@ -1,0 +1,192 @@
+"""Sending side of a link: a folder drop (for linkage products) or a TCP stream to a diode proxy.
+
+FolderTransport discipline: write each file in a staging folder on the same file system but
+outside the pickup folder, fsync it, rename it into the pickup folder, and fsync the pickup
+folder. The linkage product therefore never sees a partial file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from protocol.armor import armor as armor_bytes
+from protocol.errors import LocalError
+from protocol.fsutil import ensure_private_dir, fsync_dir, write_durably
+from protocol.limits import MAX_CHUNK_FILE_BYTES
+from protocol.names import is_our_name, new_name
+
+__all__ = ["FRAME_HEADER", "FolderTransport", "TcpTransport", "Transport"]
+
+log = logging.getLogger("protocol.transport")
+
+FRAME_HEADER = struct.Struct(">I")  # TCP frame: u32 big-endian length, then one chunk file
+PICKUP_FILE_MODE = 0o644  # the linkage product runs as another user and must read the file
+TCP_TIMEOUT_S = 30.0  # a diode proxy that does not take a frame in 30 s is broken
+
+
+class Transport(Protocol):
+    """What a Sender needs from a link."""
+
+    def publish_file(self, name: str, data: bytes) -> None: ...
+
+    def publish_chunks(
+        self, chunks: Iterable[bytes], keep: Sequence[Path | None] = ()
+    ) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+def _keep_copy(source: Path, keep: Path | None, data: bytes) -> None:
+    """Keep a copy for resends: a hard link when possible (no second write), else a copy."""
+    if keep is None:
+        return
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        keep.unlink(missing_ok=True)
+        os.link(source, keep)
+    except OSError:
+        tmp = keep.with_name(keep.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        write_durably(tmp, data, mode=0o600, sync=False)
+        os.replace(tmp, keep)
+
+
+class FolderTransport:
+    """Publish files atomically into ``send_dir`` (the linkage product's pickup folder)."""
+
+    def __init__(
+        self,
+        send_dir: str | Path,
+        *,
+        staging_dir: str | Path | None = None,
+        extension: str = ".mdc",
+        armor: bool = False,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.send_dir = Path(send_dir)
+        self.send_dir.mkdir(parents=True, exist_ok=True)
+        default_staging = self.send_dir.parent / f".{self.send_dir.name}-staging"
+        self.staging_dir = ensure_private_dir(Path(staging_dir or default_staging))
+        if os.stat(self.staging_dir).st_dev != os.stat(self.send_dir).st_dev:
+            raise LocalError(
+                f"staging folder {self.staging_dir} is not on the same file system as "
+                f"{self.send_dir}; a rename would not be atomic"
+            )
+        self.extension = extension
+        self.armor = armor
+        self._random_bytes = random_bytes
+        self._lock = threading.Lock()
+
+    def new_name(self) -> str:
+        return new_name(self._random_bytes, self.extension)
+
+    def publish_file(self, name: str, data: bytes) -> None:
+        """Publish one file under ``name`` (must be one of our generated names)."""
+        if not is_our_name(name):
+            raise LocalError(f"{name!r} is not a generated chunk file name")
+        self._publish([(name, data)], ())
+
+    def publish_chunks(
+        self, chunks: Iterable[bytes], keep: Sequence[Path | None] = ()
+    ) -> list[str]:
+        """Publish chunk files under fresh names; durable when this returns."""
+        named = [(self.new_name(), data) for data in chunks]
+        self._publish(named, keep)
+        return [name for name, _ in named]
+
+    def _publish(self, named: Sequence[tuple[str, bytes]], keep: Sequence[Path | None]) -> None:
+        with self._lock:
+            staged: list[Path] = []
+            try:
+                for i, (name, data) in enumerate(named):
+                    staged_path = self.staging_dir / name
+                    body = armor_bytes(data) if self.armor else data
+                    write_durably(staged_path, body, mode=PICKUP_FILE_MODE)
+                    staged.append(staged_path)
+                    _keep_copy(staged_path, keep[i] if i < len(keep) else None, body)
+                for staged_path in staged:
+                    os.rename(staged_path, self.send_dir / staged_path.name)
+                fsync_dir(self.send_dir)
+            except OSError as exc:
+                for staged_path in staged:
+                    staged_path.unlink(missing_ok=True)
+                raise LocalError(f"cannot publish into {self.send_dir}: {exc}") from exc
+
+    def close(self) -> None:
+        """Nothing to release; present for the Transport interface."""
+
+
+class TcpTransport:
+    """Length-prefixed frames over TCP toward a diode proxy. No reply is expected or read."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout_s: float = TCP_TIMEOUT_S,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.address = (host, port)
+        self.timeout_s = timeout_s
+        self._sock: socket.socket | None = None
+        self._random_bytes = random_bytes
+        self._lock = threading.Lock()
+
+    def publish_file(self, name: str, data: bytes) -> None:
+        self.publish_chunks([data])
+
+    def publish_chunks(
+        self, chunks: Iterable[bytes], keep: Sequence[Path | None] = ()
+    ) -> list[str]:
+        names: list[str] = []
+        with self._lock:
+            for i, data in enumerate(chunks):
+                if len(data) > MAX_CHUNK_FILE_BYTES:
+                    raise LocalError(f"frame of {len(data)} bytes exceeds the chunk file limit")
+                self._send(FRAME_HEADER.pack(len(data)) + data)
+                name = new_name(self._random_bytes)
+                names.append(name)
+                target = keep[i] if i < len(keep) else None
+                if target is not None:
+                    _write_keep(target, data)
+        return names
+
+    def _send(self, frame: bytes) -> None:
+        for attempt in (1, 2):
+            try:
+                if self._sock is None:
+                    self._sock = socket.create_connection(self.address, timeout=self.timeout_s)
+                self._sock.sendall(frame)
+                return
+            except OSError as exc:
+                self._drop()
+                if attempt == 2:
+                    raise LocalError(f"cannot send to diode proxy {self.address}: {exc}") from exc
+                log.warning("diode proxy connection lost (%s); reconnecting", exc)
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
+def _write_keep(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    write_durably(tmp, data, mode=0o600, sync=False)
+    os.replace(tmp, target)

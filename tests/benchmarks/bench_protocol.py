@@ -1,0 +1,194 @@
+"""Protocol throughput through the folder transport, beside its ceiling, in the same run.
+
+    .venv/bin/python tests/benchmarks/bench_protocol.py [--mib N] [--rounds R] [--no-write]
+
+For 64 KiB and 1 MiB chunks it measures:
+
+* ceiling: plain write + fsync + rename of the same bytes, one file per chunk;
+* publish+sign: ``Sender.publish`` (seq commit, Ed25519 per chunk, staging write, fsync,
+  kept-copy hard link, rename, folder fsync per bundle);
+* verify+reassemble: ``LinkReader.poll`` (claim by rename, read, verify, hold in SQLite,
+  reassemble from the chunk files, SHA-256, mark done with a full sync, delete).
+
+Rounds alternate ceiling / publish / receive and the median of each is reported, as MiB/s
+and as a ratio of the ceiling. The figures are written into the "## Protocol" section of
+docs/performance.md (unless --no-write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from protocol import (  # noqa: E402
+    FolderIntake,
+    FolderTransport,
+    Keyring,
+    LinkReader,
+    ReceivedBundle,
+    Receiver,
+    Sender,
+    SigningKey,
+)
+
+BUNDLE_BYTES = 8 << 20  # 8 MiB bundles: a large rendered mail
+TARGET_RATIO = 0.70  # "done" threshold of the issue: 70 % of the ceiling at 1 MiB chunks
+MiB = 1 << 20
+
+
+def ceiling(folder: Path, payloads: list[bytes]) -> float:
+    """Seconds to write + fsync + rename each payload as its own file."""
+    staging, target = folder / "staging", folder / "target"
+    staging.mkdir()
+    target.mkdir()
+    start = time.perf_counter()
+    for i, data in enumerate(payloads):
+        tmp = staging / f"{i:08d}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, target / tmp.name)
+    return time.perf_counter() - start
+
+
+def publish(folder: Path, key: SigningKey, bundles: list[bytes], chunk_size: int) -> float:
+    transport = FolderTransport(folder / "send")
+    sender = Sender(folder / "sender", "inbound", key, transport, chunk_size=chunk_size)
+    start = time.perf_counter()
+    for n, bundle in enumerate(bundles):
+        sender.publish(bundle, n.to_bytes(16, "big"))
+    elapsed = time.perf_counter() - start
+    sender.close()
+    return elapsed
+
+
+def receive(folder: Path, key: SigningKey, expected: int) -> float:
+    os.rename(folder / "send", folder / "recv")
+    intake = FolderIntake(folder / "recv", folder / "work", folder / "q", settle_s=0, watch=False)
+    receiver = Receiver(folder / "receiver", "inbound", Keyring([key.verify_key]))
+    reader = LinkReader(intake, receiver)
+    got: list[int] = []
+
+    def handler(bundle: ReceivedBundle) -> None:
+        got.append(len(bundle.data))
+
+    start = time.perf_counter()
+    while len(got) < expected:
+        if reader.poll(handler) == 0 and len(got) < expected:
+            raise RuntimeError(f"only {len(got)} of {expected} bundles arrived")
+    elapsed = time.perf_counter() - start
+    reader.close()
+    return elapsed
+
+
+def slices(bundles: list[bytes], chunk_size: int) -> list[bytes]:
+    return [b[i : i + chunk_size] for b in bundles for i in range(0, len(b), chunk_size)]
+
+
+def measure(base: Path, chunk_size: int, total: int, rounds: int) -> dict[str, float]:
+    key = SigningKey.generate()
+    bundles = [os.urandom(BUNDLE_BYTES) for _ in range(max(1, total // BUNDLE_BYTES))]
+    payloads = slices(bundles, chunk_size)
+    size = sum(map(len, bundles)) / MiB
+    times: dict[str, list[float]] = {"ceiling": [], "publish": [], "receive": []}
+    for r in range(rounds):
+        folder = Path(tempfile.mkdtemp(prefix=f"r{r}-", dir=base))
+        (folder / "c").mkdir()
+        times["ceiling"].append(ceiling(folder / "c", payloads))
+        times["publish"].append(publish(folder / "p", key, bundles, chunk_size))
+        times["receive"].append(receive(folder / "p", key, len(bundles)))
+        shutil.rmtree(folder)
+    return {name: size / statistics.median(values) for name, values in times.items()}
+
+
+def report(results: dict[int, dict[str, float]], total_mib: int, rounds: int) -> str:
+    lines = [
+        f"`tests/benchmarks/bench_protocol.py`, {time.strftime('%Y-%m-%d')}, "
+        f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores (shared). {total_mib} MiB in 8 MiB bundles per measurement, "
+        f"median of {rounds} alternating rounds, files on the same disk as the repository.",
+        "",
+        "| chunk size | ceiling: write+fsync+rename | publish+sign | ratio | "
+        "verify+reassemble | ratio |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for chunk_size, figures in results.items():
+        ceil = figures["ceiling"]
+        lines.append(
+            f"| {chunk_size // 1024} KiB | {ceil:.0f} MiB/s | {figures['publish']:.0f} MiB/s | "
+            f"{figures['publish'] / ceil:.0%} | {figures['receive']:.0f} MiB/s | "
+            f"{figures['receive'] / ceil:.0%} |"
+        )
+    lines += [
+        "",
+        "The ceiling writes the same bytes, one file per chunk, with the same fsync discipline "
+        "but no signing, no state and no verification. Target: at least "
+        f"{TARGET_RATIO:.0%} of the ceiling at 1 MiB chunks in both directions.",
+        "",
+        "Why the protocol gets close to the ceiling: one folder fsync per bundle (not per "
+        "chunk); kept copies for resends are hard links of the published files, not second "
+        "writes; the receiver claims by rename, verifies once, records held chunks with "
+        "`synchronous=NORMAL` (files claimed but not recorded are re-verified at start) and "
+        "syncs fully only when a bundle is marked done; reassembly reads payloads at their "
+        "computed offsets without verifying twice.",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    path = ROOT / "docs" / "performance.md"
+    doc = path.read_text(encoding="utf-8")
+    head, rest = doc.split("## Protocol\n", 1)
+    _, sep, tail = rest.partition("\n## ")
+    path.write_text(f"{head}## Protocol\n\n{text}\n{sep}{tail}", encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=int, default=64, help="MiB per measurement (default 64)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per chunk size (default 3)")
+    parser.add_argument("--no-write", action="store_true", help="do not update the doc")
+    options = parser.parse_args()
+    base = ROOT / "bench-out"
+    base.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="protocol-", dir=base))
+    results: dict[int, dict[str, float]] = {}
+    try:
+        for chunk_size in (64 * 1024, 1 << 20):
+            results[chunk_size] = measure(work, chunk_size, options.mib * MiB, options.rounds)
+            figures = results[chunk_size]
+            print(
+                f"chunk {chunk_size // 1024:5d} KiB: ceiling {figures['ceiling']:7.1f} MiB/s | "
+                f"publish+sign {figures['publish']:7.1f} MiB/s "
+                f"({figures['publish'] / figures['ceiling']:.0%}) | "
+                f"verify+reassemble {figures['receive']:7.1f} MiB/s "
+                f"({figures['receive'] / figures['ceiling']:.0%})",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = report(results, options.mib, options.rounds)
+    if not options.no_write:
+        write_section(text)
+    one_mib = results[1 << 20]
+    met = min(one_mib["publish"], one_mib["receive"]) / one_mib["ceiling"] >= TARGET_RATIO
+    print(f"1 MiB chunks at >= {TARGET_RATIO:.0%} of the ceiling in both directions: "
+          f"{'yes' if met else 'NO'}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Text of every attachment kind, and every limit turning into an Unreadable finding."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailsafe.extract.attachments import attachment_locations
+from mailsafe.extract.limits import MIB, Budget, ExtractLimits
+from mailsafe.extract.types import UNREADABLE_REASONS, Location, Unreadable
+from tests.support.cfb import build_cfb
+from tests.support.documents import (
+    make_docx,
+    make_encrypted_pdf,
+    make_hwp,
+    make_hwpx,
+    make_pdf,
+    make_pptx,
+    make_xlsx,
+    make_zip,
+)
+
+SAMPLE = "주민등록번호 800101-1234560\n카드번호 4111-1111-1111-1111"
+
+
+def read(name: str, data: bytes, **limits: object) -> list[Location | Unreadable]:
+    return attachment_locations(name, data, Budget(ExtractLimits(**limits)))  # type: ignore[arg-type]
+
+
+def text_of(found: list[Location | Unreadable]) -> str:
+    assert not [f for f in found if isinstance(f, Unreadable)], found
+    return "\n".join(f.text for f in found if isinstance(f, Location))
+
+
+def reasons(found: list[Location | Unreadable]) -> list[str]:
+    return [f.reason for f in found if isinstance(f, Unreadable)]
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("a.txt", lambda t: t.encode()),
+        ("a.csv", lambda t: t.replace(" ", ",").encode("cp949")),
+        ("utf16.txt", lambda t: t.encode("utf-16")),
+        ("page.html", lambda t: f"<html><body><p>{t}</p><script>x=1</script></body></html>".encode()),
+        ("a.pdf", make_pdf),
+        ("a.docx", make_docx),
+        ("a.pptx", make_pptx),
+        ("a.hwpx", make_hwpx),
+        ("a.hwp", make_hwp),
+        ("plain.hwp", lambda t: make_hwp(t, compressed=False)),
+        ("noext", lambda t: t.encode()),
+    ],
+)
+def test_text_of_each_kind(name: str, make: object) -> None:
+    found = read(name, make(SAMPLE))  # type: ignore[operator]
+    text = text_of(found).replace(",", " ")
+    assert "800101-1234560" in text
+    assert "4111-1111-1111-1111" in text
+    assert {f.where for f in found} == {f"attachment:{name}"}
+
+
+def test_xlsx_cells_rows_and_numbers() -> None:
+    data = make_xlsx([["이름", "주민번호"], ["홍길동", "800101-1234560"], ["김철수", 8001011234560]])
+    text = text_of(read("a.xlsx", data))
+    assert "홍길동\t800101-1234560" in text
+    assert "김철수\t8001011234560" in text
+
+
+def test_hwp_long_paragraph_uses_extended_record_size() -> None:
+    long_text = "가" * 3000 + " 800101-1234560"
+    assert "800101-1234560" in text_of(read("long.hwp", make_hwp(long_text)))
+
+
+def test_hwp_password_is_unreadable_but_preview_is_read() -> None:
+    found = read("secret.hwp", make_hwp(SAMPLE, password=True, preview="미리보기 800101-1234560"))
+    assert reasons(found) == ["encrypted"]
+    assert any(isinstance(f, Location) and "800101-1234560" in f.text for f in found)
+
+
+def test_zip_recursion_names_every_member() -> None:
+    inner = make_zip({"deep/list.csv": "이름,주민번호\n홍,800101-1234560".encode("cp949")})
+    outer = make_zip({"report.docx": make_docx(SAMPLE), "more.zip": inner, "photo.png": b"\x89PNG\r\n\x1a\n\0\0"})
+    found = read("all.zip", outer)
+    wheres = [f.where for f in found]
+    assert "attachment-name:all.zip/more.zip/deep/list.csv" in wheres
+    assert "attachment:all.zip/more.zip/deep/list.csv" in wheres
+    assert "attachment:all.zip/report.docx" in wheres
+    assert "attachment:all.zip/photo.png" not in wheres  # images carry no text
+    assert "800101-1234560" in text_of(found)
+
+
+def test_nesting_deeper_than_limit_is_unreadable() -> None:
+    data = b"800101-1234560"
+    for level in range(4):
+        data = make_zip({f"level{level}.zip" if level else "x.txt": data})
+    assert "too-deep" in reasons(read("nest.zip", data, max_depth=2))
+    assert "too-deep" not in reasons(read("nest.zip", data, max_depth=5))
+
+
+def test_zip_bomb_is_refused() -> None:
+    bomb = make_zip({"zeros.txt": b"\0" * (8 * MIB)})
+    assert len(bomb) < 64 * 1024
+    assert reasons(read("bomb.zip", bomb)) == ["zip-bomb"]
+
+
+def test_too_many_files() -> None:
+    data = make_zip({f"f{i}.txt": b"x" for i in range(30)})
+    found = read("many.zip", data, max_files=10)
+    assert reasons(found) == ["too-many-files"]
+
+
+def test_file_too_big() -> None:
+    assert reasons(read("big.txt", b"a" * 2048, max_file_bytes=1024)) == ["too-big"]
+
+
+def test_total_unpacked_budget() -> None:
+    data = make_zip({f"f{i}.txt": bytes(range(256)) * 40 for i in range(5)})
+    assert "too-big" in reasons(read("sum.zip", data, max_unpacked_bytes=30_000))
+
+
+def test_encrypted_zip_member() -> None:
+    data = make_zip({"secret.xlsx": b"x" * 100, "open.txt": b"800101-1234560"}, encrypted_names=("secret.xlsx",))
+    found = read("enc.zip", data)
+    assert reasons(found) == ["encrypted"]
+    assert "800101-1234560" in "\n".join(f.text for f in found if isinstance(f, Location))
+
+
+def test_encrypted_pdf() -> None:
+    assert reasons(read("locked.pdf", make_encrypted_pdf(SAMPLE))) == ["encrypted"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("broken.zip", b"PK\x03\x04" + b"\x01" * 200),
+        ("broken.pdf", b"%PDF-1.7\n" + b"\x00garbage" * 50),
+        ("broken.hwp", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600),
+        ("broken.docx", make_zip({"word/document.xml": b"<w:document><w:p>unclosed"})),
+    ],
+)
+def test_corrupt_files(name: str, data: bytes) -> None:
+    assert reasons(read(name, data)) == ["corrupt"]
+
+
+def test_xml_with_doctype_is_refused() -> None:
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b"<w:document xmlns:w='x'><w:p><w:t>&b;</w:t></w:p></w:document>"
+    )
+    external = b'<?xml version="1.0"?><!DOCTYPE d SYSTEM "file:///etc/passwd"><d>&x;</d>'
+    for body in (laughs, external):
+        found = read("evil.docx", make_zip({"word/document.xml": body}))
+        assert reasons(found) == ["corrupt"]
+        assert "document type" in found[0].detail  # type: ignore[union-attr]
+
+
+def test_legacy_office_and_foreign_archives_are_reported() -> None:
+    legacy = build_cfb({"WordDocument": b"\0" * 100})
+    assert reasons(read("old.doc", legacy)) == ["unsupported-format"]
+    assert reasons(read("a.7z", b"7z\xbc\xaf\x27\x1c" + b"\0" * 40)) == ["unsupported-format"]
+    assert reasons(read("a.egg", b"EGGA" + b"\0" * 40)) == ["unsupported-format"]
+
+
+def test_time_limit_with_a_fake_clock() -> None:
+    ticks = itertools.count(0.0, 5.0)
+    budget = Budget(ExtractLimits(max_seconds=12.0), clock=lambda: next(ticks))
+    data = make_zip({f"f{i}.txt": b"x" for i in range(10)})
+    found = attachment_locations("slow.zip", data, budget)
+    assert "timeout" in reasons(found)
+    assert len([f for f in found if isinstance(f, Unreadable)]) == 1  # stops at the first
+
+
+def test_binary_file_yields_nothing() -> None:
+    assert read("photo.png", b"\x89PNG\r\n\x1a\n" + b"\0\1\2" * 100) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    prefix=st.sampled_from([b"", b"PK\x03\x04", b"%PDF-1.4\n", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"PK\x05\x06"]),
+    body=st.binary(max_size=2048),
+    name=st.sampled_from(["a.bin", "a.txt", "a.html", "a.hwp", "a.zip"]),
+)
+def test_any_bytes_give_text_or_a_named_reason(prefix: bytes, body: bytes, name: str) -> None:
+    for item in read(name, prefix + body):
+        assert isinstance(item, (Location, Unreadable))
+        if isinstance(item, Unreadable):
+            assert item.reason in UNREADABLE_REASONS

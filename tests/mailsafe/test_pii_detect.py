@@ -1,0 +1,248 @@
+"""Detectors one by one: shapes, arithmetic, context, normalisation, positions, masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailsafe.pii import PII_TYPES, detect, mask_text
+from mailsafe.pii.checks import is_valid_birth_date, luhn_ok, registration_check_digit_ok
+from mailsafe.pii.normalize import normalize
+
+
+def kinds(text: str) -> list[tuple[str, str]]:
+    return [(f.type, f.text) for f in detect(text)]
+
+
+# ---- resident and foreigner registration numbers -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("주민번호 800101-1234560", [("rrn", "800101-1234560")]),  # check digit valid
+        ("주민번호 800101-1234567", [("rrn", "800101-1234567")]),  # post-2020: no check digit
+        ("040229-4123456", [("rrn", "040229-4123456")]),  # 29 Feb 2004, digit 4, no context
+        ("외국인등록번호 900101-5123456", [("foreigner_id", "900101-5123456")]),
+        ("ARC 050505-7123456", [("foreigner_id", "050505-7123456")]),
+        ("주민등록번호 8001011234567", [("rrn", "8001011234567")]),  # bare, context
+        ("8001011234560", [("rrn", "8001011234560")]),  # bare, check digit holds
+        ("800101 1234567", [("rrn", "800101 1234567")]),
+    ],
+)
+def test_registration_numbers_found(text: str, expected: list[tuple[str, str]]) -> None:
+    assert kinds(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "주민번호 801301-1234567",  # month 13
+        "주민번호 800230-1234567",  # 30 February
+        "주민번호 010229-3123456",  # 29 February 2001 (not a leap year)
+        "주민번호 800101-9234567",  # gender digit 9 (1800s) is out of scope
+        "주민번호 800101-0234567",
+        "8001011234567",  # bare, wrong check digit, no context
+        "주문번호 8001011234560",  # bare with a check digit, but an order number
+        "법인등록번호 110111-1234567",  # corporate number, same layout
+        "800101-12345678",  # one digit too many
+        "ORD-800101-1234567",  # part of a longer code
+    ],
+)
+def test_registration_lookalikes_refused(text: str) -> None:
+    assert [k for k, _ in kinds(text) if k in ("rrn", "foreigner_id")] == []
+
+
+def test_check_digit_only_raises_confidence() -> None:
+    (checked,) = detect("800101-1234560")
+    (unchecked,) = detect("800101-1234567")
+    assert checked.confidence > unchecked.confidence >= 0.5
+
+
+def test_birth_date_and_check_digit_arithmetic() -> None:
+    assert is_valid_birth_date("000229", "3")  # 2000 is a leap year
+    assert not is_valid_birth_date("000229", "1")  # 1900 is not
+    assert not is_valid_birth_date("800101", "9")
+    assert registration_check_digit_ok("8001011234560")
+    assert not registration_check_digit_ok("8001011234567")
+
+
+# ---- driver's licences -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("운전면허 11-12-345678-90", "11-12-345678-90"),
+        ("28-99-123456-01", "28-99-123456-01"),
+        ("서울 12-345678-90", "서울 12-345678-90"),
+        ("면허: 경기북부 20-123456-78", "경기북부 20-123456-78"),
+        ("운전면허번호 111234567890", "111234567890"),
+        ("Driver's license 13 12 345678 90", "13 12 345678 90"),
+    ],
+)
+def test_driver_licenses_found(text: str, value: str) -> None:
+    assert kinds(text) == [("driver_license", value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["10-12-345678-90", "29-12-345678-90", "111234567890", "주문번호 11-12-345678-90"],
+)
+def test_driver_license_lookalikes_refused(text: str) -> None:
+    assert kinds(text) == []
+
+
+# ---- passports -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("여권번호 M12345678", "M12345678"),
+        ("Passport: M123A4567", "M123A4567"),
+        ("S98765432 만료 2030", "S98765432"),
+        ("여권 ｍ１２３ａ４５６７".upper(), "Ｍ１２３Ａ４５６７"),
+    ],
+)
+def test_passports_found(text: str, value: str) -> None:
+    assert kinds(text) == [("passport", value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["M1234567", "M123456789", "MX12345678", "A12345678", "모델 M12345678", "SKU M123A4567"],
+)
+def test_passport_lookalikes_refused(text: str) -> None:
+    assert kinds(text) == []
+
+
+# ---- cards -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "4111-1111-1111-1111",
+        "4111 1111 1111 1111",
+        "4111111111111111",
+        "5555 5555 5555 4444",
+        "3782-822463-10005",  # Amex 4-6-5
+        "9410-1234-5678-9010",  # domestic (BC) card
+        "4111.1111.1111.1111",
+    ],
+)
+def test_cards_found(value: str) -> None:
+    assert luhn_ok("".join(ch for ch in value if ch.isdigit()))
+    assert kinds(f"카드번호 {value}") == [("credit_card", value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "카드번호 4111-1111-1111-1112",  # Luhn fails
+        "1111-1111-1111-1117",  # Luhn holds, no issuer starts with 1
+        "4111-1111 1111-1111",  # mixed separators are not one number
+        "주문번호 4111111111111111",  # negative context outweighs a bare number
+    ],
+)
+def test_card_lookalikes_refused(text: str) -> None:
+    assert [k for k, _ in kinds(text) if k == "credit_card"] == []
+
+
+# ---- bank accounts ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("신한은행 110-123-456789", "110-123-456789"),
+        ("입금 계좌: 우리은행 1002-123-456789", "1002-123-456789"),
+        ("카카오뱅크 3333-12-1234567 (예금주 홍길동)", "3333-12-1234567"),
+        ("계좌번호 123456789012", "123456789012"),
+        ("Please wire to account 123-456789-12345.", "123-456789-12345"),
+        ("110-123-456789 (신한은행)", "110-123-456789"),
+    ],
+)
+def test_bank_accounts_found(text: str, value: str) -> None:
+    assert kinds(text) == [("bank_account", value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "110-123-456789",  # a bank layout, but nothing says it is an account
+        "입금 확인은 010-1234-5678 로 문자 주세요",  # phone number beside a bank word
+        "계좌 문의 02-123-4567",
+        "입금 후 01012345678 로 연락",
+        "사업자등록번호 123-45-67890",
+        "송장번호 6123-4567-8901",
+    ],
+)
+def test_bank_lookalikes_refused(text: str) -> None:
+    assert kinds(text) == []
+
+
+# ---- normalisation, positions, counts, masking -----------------------------------------------
+
+
+def test_fullwidth_digits_and_odd_separators() -> None:
+    for text in ("８００１０１－１２３４５６０", "800101–1234560", "800101 - 1234560", "800101\u200b-1234560"):
+        (finding,) = detect(text)
+        assert finding.type == "rrn"
+        assert finding.text == text  # the original characters, not the normalised ones
+
+
+def test_normalisation_keeps_length() -> None:
+    text = "８００１０１－１２３４５６０\u3000Ｍ１２３Ａ４５６７"
+    assert len(normalize(text)) == len(text)
+    assert normalize(text) == "800101-1234560 M123A4567"
+
+
+def test_positions_point_into_original_text() -> None:
+    text = "신청인: 홍길동, 주민번호 ８００１０１－１２３４５６０, 카드 4111-1111-1111-1111."
+    findings = detect(text)
+    assert [f.type for f in findings] == ["rrn", "credit_card"]
+    for finding in findings:
+        assert text[finding.start : finding.end] == finding.text
+
+
+def test_counts_each_occurrence() -> None:
+    text = "\n".join(f"직원{i}, 8{i}0101-1234567" for i in range(5))
+    assert [f.type for f in detect(text)] == ["rrn"] * 5
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("800101-1234560", "800101-1******"),
+        ("９００１０１－５１２３４５６", "９００１０１－５******"),
+        ("4111-1111-1111-1111", "4111-****-****-1111"),
+        ("서울 12-345678-90", "서울 12-******-**"),
+        ("11-12-345678-90", "11-**-******-**"),
+        ("M123A4567", "M12******"),
+    ],
+)
+def test_masking(text: str, masked: str) -> None:
+    (finding,) = detect(text)
+    assert finding.masked == masked
+
+
+def test_mask_text_replaces_every_finding() -> None:
+    text = "주민번호 800101-1234560, 신한은행 110-123-456789"
+    assert mask_text(text, detect(text)) == "주민번호 800101-1******, 신한은행 110-***-******"
+
+
+def test_overlap_keeps_one_finding() -> None:
+    # 13 digits with a bank word: a valid bare RRN beats a bare bank number.
+    findings = detect("급여 계좌 주민번호 8001011234560")
+    assert [(f.type, f.text) for f in findings] == [("rrn", "8001011234560")]
+
+
+def test_no_digits_no_work() -> None:
+    assert detect("주민등록번호 없음 " * 1000) == []
+
+
+def test_types_are_the_contract() -> None:
+    assert set(PII_TYPES) == {
+        "rrn", "foreigner_id", "driver_license", "passport", "credit_card", "bank_account"
+    }  # fmt: skip

@@ -1,0 +1,170 @@
+"""Whole mails: personal data in every place, decisions, masking, and ``maildiode scan``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from maildiode.cli import main
+from mailsafe.policy import SenderInfo, default_rules
+from mailsafe.mime import Attachment, ParsedMail
+from mailsafe.scan import scan_message, scan_parsed
+from tests.support.documents import (
+    make_docx,
+    make_hwp,
+    make_hwpx,
+    make_mail,
+    make_pdf,
+    make_pptx,
+    make_xlsx,
+    make_zip,
+)
+
+RRN = "800101-1234560"
+RRN_MASKED = "800101-1******"
+LINE = f"주민등록번호 {RRN}"
+SENDER = SenderInfo("kim@corp.example", "영업팀")
+
+
+def places(raw: bytes) -> list[tuple[str, str, str]]:
+    result = scan_message(raw, default_rules(), SENDER)
+    return [(lf.where, lf.finding.type, lf.finding.text) for lf in result.findings]
+
+
+@pytest.mark.parametrize(
+    ("mail", "where"),
+    [
+        (make_mail(subject=LINE), "subject"),
+        (make_mail(text=LINE), "body.text"),
+        (make_mail(text=None, html=f"<p>주민등록번호 <b>{RRN}</b></p>"), "body.html"),
+        (make_mail(attachments=[(f"{RRN}.txt", b"hello")]), f"attachment-name:{RRN_MASKED}.txt"),
+        (make_mail(attachments=[("a.txt", LINE.encode())]), "attachment:a.txt"),
+        (make_mail(attachments=[("a.csv", f"이름,주민등록번호\n홍길동,{RRN}".encode("cp949"))]), "attachment:a.csv"),
+        (make_mail(attachments=[("a.pdf", make_pdf(LINE))]), "attachment:a.pdf"),
+        (make_mail(attachments=[("a.docx", make_docx(LINE))]), "attachment:a.docx"),
+        (make_mail(attachments=[("a.xlsx", make_xlsx([["주민등록번호"], [RRN]]))]), "attachment:a.xlsx"),
+        (make_mail(attachments=[("a.pptx", make_pptx(LINE))]), "attachment:a.pptx"),
+        (make_mail(attachments=[("a.hwp", make_hwp(LINE))]), "attachment:a.hwp"),
+        (make_mail(attachments=[("a.hwpx", make_hwpx(LINE))]), "attachment:a.hwpx"),
+        (
+            make_mail(attachments=[("a.zip", make_zip({"in.zip": make_zip({"d/x.xlsx": make_xlsx([[LINE]])})}))]),
+            "attachment:a.zip/in.zip/d/x.xlsx",
+        ),
+    ],
+)
+def test_found_in_every_place(mail: bytes, where: str) -> None:
+    assert (where, "rrn", RRN) in places(mail)
+
+
+def parsed(subject: str = "", text: str | None = None, forwarded: tuple[ParsedMail, ...] = (),
+           attachments: tuple[Attachment, ...] = ()) -> ParsedMail:  # fmt: skip
+    return ParsedMail(
+        subject=subject, from_=(), to=(), cc=(), reply_to=(), date="", message_id=None,
+        in_reply_to=None, references=(), text=text, html=None, attachments=attachments,
+        forwarded=forwarded, security=(), defects=(),
+    )  # fmt: skip
+
+
+def test_forwarded_mail_places_are_prefixed() -> None:
+    inner = parsed(subject=LINE, attachments=(Attachment("a.txt", "text/plain", 20, "", LINE.encode(), "attachment", None),))
+    outer = parsed(subject="FW", forwarded=(parsed(forwarded=(inner,)),))
+    result = scan_parsed(outer, default_rules(), SENDER)
+    assert [lf.where for lf in result.findings] == [
+        "forwarded[1].forwarded[1].subject",
+        "forwarded[1].forwarded[1].attachment:a.txt",
+    ]
+
+
+def test_attachment_cut_short_by_the_parser_is_unreadable() -> None:
+    cut = Attachment("big.pdf", "application/pdf", 10, "", b"%PDF-", "attachment", None, truncated=True)
+    result = scan_parsed(parsed(attachments=(cut,)), default_rules(), SENDER)
+    assert [(u.where, u.reason) for u in result.unreadable] == [("attachment:big.pdf", "too-big")]
+
+
+def test_every_type_in_one_mail_is_held_with_masked_explanation() -> None:
+    body = (
+        f"주민번호 {RRN}\n외국인등록번호 900101-5123456\n운전면허 서울 12-345678-90\n"
+        "여권 M123A4567\n카드 4111-1111-1111-1111\n신한은행 110-123-456789\n"
+    )
+    result = scan_message(make_mail(text=body), default_rules(), SENDER)
+    assert sorted(result.counts().items()) == sorted(
+        {"rrn": 1, "foreigner_id": 1, "driver_license": 1, "passport": 1, "credit_card": 1, "bank_account": 1}.items()
+    )
+    assert (result.decision.action, result.decision.rule) == ("approve", "personal-data")
+    shown = result.summary() + result.decision.explanation
+    for finding in result.findings:
+        assert finding.finding.text not in shown
+        assert finding.finding.masked in result.summary()
+
+
+def test_unreadable_attachment_is_held() -> None:
+    bomb = make_zip({"z.txt": b"\0" * (4 << 20)})
+    result = scan_message(make_mail(attachments=[("a.zip", bomb)]), default_rules(), SENDER)
+    assert [u.reason for u in result.unreadable] == ["zip-bomb"]
+    assert (result.decision.action, result.decision.rule) == ("approve", "unreadable-attachment")
+
+
+def test_clean_mail_is_allowed() -> None:
+    mail = make_mail(subject="회의", text="내일 2024-05-01 10시, 연락처 010-1234-5678", attachments=[("a.txt", b"ok")])
+    result = scan_message(mail, default_rules(), SENDER)
+    assert result.findings == ()
+    assert result.decision.action == "allow"
+
+
+def test_garbage_bytes_scan_without_error() -> None:
+    result = scan_message(b"\xff\x00garbage\r\n\r\n\x00" * 50, default_rules(), SENDER)
+    assert result.decision.action in ("allow", "approve")
+
+
+# ---- maildiode scan ------------------------------------------------------------------------------
+
+
+def test_scan_command_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    held = tmp_path / "held.eml"
+    held.write_bytes(make_mail(subject="급여", attachments=[("급여.xlsx", make_xlsx([["주민번호", RRN]]))]))
+    clean = tmp_path / "clean.eml"
+    clean.write_bytes(make_mail(subject="안녕", text="hello"))
+    assert main(["scan", str(held), str(clean), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {
+            "file": str(held),
+            "findings": [{"type": "rrn", "text": RRN, "masked": RRN_MASKED, "where": "attachment:급여.xlsx"}],
+            "decision": "approve",
+        },
+        {"file": str(clean), "findings": [], "decision": "allow"},
+    ]
+
+
+def test_scan_command_with_rules_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[[rule]]\nid = 'no-rrn'\naction = 'block'\n[[rule.condition]]\nfield = 'any'\npii = ['rrn']\n")
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(make_mail(text=LINE))
+    assert main(["scan", str(mail), "--json", "--rules", str(rules)]) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == "block"
+
+
+def test_scan_command_text_output_is_masked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(make_mail(subject=LINE, attachments=[(f"{RRN}.txt", LINE.encode())]))
+    assert main(["scan", str(mail)]) == 0
+    out = capsys.readouterr().out
+    assert RRN_MASKED in out
+    assert RRN not in out
+
+
+def test_scan_command_refuses_bad_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "bad.toml"
+    rules.write_text("[[rule]]\nid = 'x'\naction = 'drop'\n")
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(make_mail())
+    assert main(["scan", str(mail), "--json", "--rules", str(rules)]) == 2
+    assert "bad.toml: rule 1 ('x'): action" in capsys.readouterr().err
+
+
+def test_scan_command_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(tmp_path / "none.eml"), "--json"]) == 1
+    assert "none.eml: cannot read" in capsys.readouterr().err

@@ -1,0 +1,86 @@
+"""Fixtures for the outer agent: an SMTP intake running in its own event-loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from outer_agent.smtp import IntakeHandler, IntakeLimits, IntakeServer, SpoolCommitter
+from outer_agent.spool import Envelope, Spool
+
+
+@dataclass
+class RunningIntake:
+    port: int
+    spool: Spool
+    committed: list[Envelope] = field(default_factory=list)
+
+
+class LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def call(self, coro):  # run a coroutine in the loop and wait for it
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+def start_intake(
+    tmp_path: Path,
+    *,
+    domains=("corp.example",),
+    max_message_bytes=100_000,
+    max_recipients=5,
+    max_sessions=10,
+    max_sessions_per_ip=5,
+    min_free_bytes=0,
+    tls: ssl.SSLContext | None = None,
+    require_tls: bool = False,
+):
+    spool = Spool(tmp_path / "spool", min_free_bytes=min_free_bytes)
+    running = RunningIntake(port=0, spool=spool)
+    committer = SpoolCommitter(spool, on_committed=lambda env, size: running.committed.append(env))
+    limits = IntakeLimits(
+        frozenset(domains),
+        max_message_bytes,
+        max_recipients,
+        max_sessions,
+        max_sessions_per_ip,
+        require_tls,
+    )
+    server = IntakeServer(
+        IntakeHandler(limits, spool, committer),
+        host="127.0.0.1",
+        port=0,
+        hostname="outer.test",
+        tls_context=tls,
+    )
+    loop = LoopThread()
+    loop.call(server.start())
+    running.port = server.port
+
+    def stop() -> None:
+        loop.call(server.stop())
+        loop.close()
+        committer.close()
+
+    return running, stop
+
+
+@pytest.fixture
+def intake(tmp_path: Path) -> Iterator[RunningIntake]:
+    running, stop = start_intake(tmp_path)
+    yield running
+    stop()

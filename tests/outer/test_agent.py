@@ -1,0 +1,88 @@
+"""The whole outer agent as a process: SMTP in, signed chunks out; SIGTERM; delivery out."""
+
+from __future__ import annotations
+
+import smtplib
+
+import pytest
+
+from tests.outer.agent_support import AgentProcess, InnerSide, make_agent_dir, wait_for
+
+pytestmark = pytest.mark.e2e
+
+MAIL = (
+    b"From: Partner <p@ext.example>\r\nTo: u@corp.example\r\nSubject: =?utf-8?b?7JWI64WV?=\r\n"
+    b"Message-ID: <m1@ext.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    + "안녕하세요\r\n".encode()
+)
+
+
+@pytest.fixture
+def agent(tmp_path):
+    directory = make_agent_dir(tmp_path)
+    process = AgentProcess(directory)
+    process.start()
+    yield directory, process
+    process.stop()
+
+
+def test_mail_in_signed_package_out_with_envelope_and_audit(agent, tmp_path):
+    directory, process = agent
+    with smtplib.SMTP("127.0.0.1", directory.port, local_hostname="mx.ext.example") as client:
+        client.sendmail("p@ext.example", ["u@corp.example"], MAIL)
+    inner = InnerSide(directory, tmp_path / "inner")
+    wait_for(lambda: inner.poll())
+    [(bundle, package)] = inner.packages()
+    manifest = package.manifest
+    assert manifest.mail_id == bundle.bundle_id.hex()
+    assert manifest.envelope.mail_from == "p@ext.example"
+    assert manifest.envelope.rcpt_to == ("u@corp.example",)
+    assert manifest.envelope.helo == "mx.ext.example"
+    assert manifest.envelope.tls is False
+    assert manifest.auth.spf == "not_checked"
+    assert process.stop() == 0
+    from maildiode.audit import AuditLog
+
+    steps = [e.step for e in AuditLog(directory.audit_path).query(mail_id=manifest.mail_id)]
+    assert steps == ["received", "rendered", "published"]
+    assert not any(
+        (directory.root / "outer" / "spool" / "inbound" / s).iterdir()
+        for s in ("incoming", "received", "rendering", "rendered")
+    )
+
+
+def test_sigterm_stops_cleanly_and_a_restart_continues(agent):
+    directory, process = agent
+    assert process.stop() == 0
+    assert "stopped cleanly" in process.log.read_text()
+    process.start()
+    with smtplib.SMTP("127.0.0.1", directory.port) as client:
+        assert client.sendmail("p@ext.example", ["u@corp.example"], MAIL) == {}
+
+
+def test_disk_floor_above_free_space_answers_452(tmp_path):
+    directory = make_agent_dir(tmp_path)
+    directory.edit("spool", "min_free_bytes", str(1 << 60))
+    process = AgentProcess(directory)
+    process.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", directory.port) as client:
+            client.ehlo()
+            code, text = client.mail("p@ext.example")
+        assert code == 452
+        assert text.startswith(b"4.3.1")
+    finally:
+        process.stop()
+    assert "ALARM" in process.log.read_text()
+
+
+def test_heartbeats_flow_when_idle(tmp_path):
+    directory = make_agent_dir(tmp_path)
+    directory.edit("link", "heartbeat_s", "0.2")
+    process = AgentProcess(directory)
+    process.start()
+    try:
+        inner = InnerSide(directory, tmp_path / "inner")
+        wait_for(lambda: inner.poll() is not None and inner.reader.status().last_heartbeat_ms)
+    finally:
+        process.stop()

@@ -1,0 +1,104 @@
+"""kill -9 at random moments during a burst: every mail that got 250 is published exactly once."""
+
+from __future__ import annotations
+
+import random
+import smtplib
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from tests.outer.agent_support import AgentProcess, InnerSide, make_agent_dir, wait_for
+
+pytestmark = pytest.mark.e2e
+
+MAILS = 500
+CLIENTS = 5
+KILLS = 4
+
+
+def message(number: int, attempt: int) -> tuple[str, bytes]:
+    message_id = f"<dur-{number}-a{attempt}@ext.example>"
+    body = (
+        f"From: p@ext.example\r\nTo: u@corp.example\r\nSubject: durability {number}\r\n"
+        f"Message-ID: {message_id}\r\n\r\nmail {number}, attempt {attempt}\r\n"
+    ).encode()
+    return message_id, body
+
+
+class Burst:
+    """Clients that send until each of their mails got a 250, trying again after a failure."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.acked: list[str] = []
+        self.failed_attempts = 0
+        self.lock = threading.Lock()
+
+    def client(self, numbers: range) -> None:
+        for number in numbers:
+            for attempt in range(1000):
+                message_id, body = message(number, attempt)
+                try:
+                    with smtplib.SMTP("127.0.0.1", self.port, timeout=20) as smtp:
+                        smtp.sendmail("p@ext.example", ["u@corp.example"], body)
+                except (OSError, smtplib.SMTPException):
+                    with self.lock:
+                        self.failed_attempts += 1
+                    time.sleep(0.05)  # the agent is down or restarting
+                    continue
+                with self.lock:
+                    self.acked.append(message_id)
+                break
+
+
+def test_kill_9_during_a_burst_loses_nothing_and_publishes_nothing_twice(tmp_path):
+    directory = make_agent_dir(tmp_path)
+    process = AgentProcess(directory)
+    process.start()
+    burst = Burst(directory.port)
+    per_client = MAILS // CLIENTS
+    threads = [
+        threading.Thread(target=burst.client, args=(range(i * per_client, (i + 1) * per_client),))
+        for i in range(CLIENTS)
+    ]
+    for thread in threads:
+        thread.start()
+    rng = random.Random()
+    kills = 0
+    try:
+        while any(t.is_alive() for t in threads) and kills < KILLS:
+            time.sleep(rng.uniform(0.2, 1.5))
+            process.kill9()
+            kills += 1
+            process.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert len(burst.acked) == MAILS
+        inner = InnerSide(directory, tmp_path / "inner")
+
+        def published_ids() -> Counter:
+            inner.poll()
+            return Counter(package.manifest.headers.message_id for _, package in inner.packages())
+
+        wait_for(lambda: set(burst.acked) <= set(published_ids()), timeout=240, interval=0.5)
+    finally:
+        process.stop()
+    counts = published_ids()
+    bundle_ids = Counter(b.bundle_id for b in inner.bundles)
+    seqs = Counter(b.seq for b in inner.bundles)
+    lost = set(burst.acked) - set(counts)
+    twice = {m: n for m, n in counts.items() if n > 1}
+    print(
+        f"kills={kills} acked={len(burst.acked)} failed attempts={burst.failed_attempts} "
+        f"published={sum(counts.values())} lost={len(lost)} twice={len(twice)}"
+    )
+    assert kills == KILLS
+    assert lost == set()
+    assert twice == {}
+    assert max(bundle_ids.values()) == 1
+    assert max(seqs.values()) == 1
+    # what was published without a 250 can only be an attempt whose reply the kill cut off
+    assert len(set(counts) - set(burst.acked)) <= burst.failed_attempts

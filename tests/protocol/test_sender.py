@@ -1,0 +1,151 @@
+"""Sender: seqs never reused, idempotent publish, epochs, heartbeats, resend, pruning."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from protocol import FolderTransport, Keyring, Kind, LocalError, Sender, decode_chunk
+from tests.protocol.conftest import FakeClock
+from tests.protocol.golden import KEY_A
+
+RING = Keyring([KEY_A.verify_key])
+
+
+def make(tmp_path: Path, clock: FakeClock, **options: object) -> Sender:
+    return Sender(tmp_path / "state", "inbound", KEY_A, FolderTransport(tmp_path / "send"),
+                  chunk_size=64, clock=clock, **options)  # type: ignore[arg-type]  # fmt: skip
+
+
+def published(tmp_path: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((tmp_path / "send").iterdir())]
+
+
+def test_seqs_count_up_and_survive_restarts(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock)
+    assert [sender.publish(b"x", bytes([n]) * 16).seq for n in range(3)] == [1, 2, 3]
+    sender.close()
+    sender = make(tmp_path, clock)
+    assert sender.publish(b"x", b"\x09" * 16).seq == 4
+    assert sender.last_seq == 4
+    sender.close()
+
+
+def test_seq_is_committed_before_publishing(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock)
+    (tmp_path / "send").rename(tmp_path / "gone")  # the publish will fail
+    with pytest.raises(LocalError):
+        sender.publish(b"x", b"\x01" * 16)
+    (tmp_path / "gone").rename(tmp_path / "send")
+    sender.close()
+    sender = make(tmp_path, clock)
+    # the failed bundle keeps its seq when published again; a new bundle never reuses it
+    assert sender.publish(b"x", b"\x01" * 16).seq == 1
+    assert sender.publish(b"y", b"\x02" * 16).seq == 2
+    sender.close()
+
+
+def test_epoch_grows_at_every_start(tmp_path: Path, clock: FakeClock) -> None:
+    epochs = []
+    for _ in range(3):
+        sender = make(tmp_path, clock)
+        epochs.append(sender.epoch)
+        sender.close()
+    assert epochs == [1, 2, 3]
+    tool = make(tmp_path, clock, new_epoch=False)
+    assert tool.epoch == 3
+    tool.close()
+
+
+def test_republish_same_id_gives_same_seq_and_same_bytes(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock)
+    first = sender.publish(b"a" * 200, b"\x01" * 16)
+    before = set(published(tmp_path))
+    sender.close()
+    clock.advance(100)
+    sender = make(tmp_path, clock)  # new epoch: the bundle keeps its original epoch
+    again = sender.publish(b"a" * 200, b"\x01" * 16)
+    assert (again.seq, again.epoch, again.created_ms) == (first.seq, first.epoch, first.created_ms)
+    assert again.republished
+    assert set(published(tmp_path)) == before  # same chunk bytes, new file names
+    assert len(list((tmp_path / "send").iterdir())) == 2 * first.chunks
+    with pytest.raises(LocalError, match="other content"):
+        sender.publish(b"b" * 200, b"\x01" * 16)
+    sender.close()
+
+
+def test_publish_refuses_bad_arguments(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock)
+    with pytest.raises(LocalError):
+        sender.publish(b"x", b"short")
+    with pytest.raises(LocalError):
+        sender.publish(b"x", b"\x01" * 16, kind=Kind.HEARTBEAT)
+    with pytest.raises(LocalError):
+        Sender(tmp_path / "s", "No Good", KEY_A, FolderTransport(tmp_path / "send"))
+    sender.close()
+
+
+def test_heartbeat_only_when_idle(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock, heartbeat_s=30)
+    assert sender.heartbeat_if_due()  # at start: announces the epoch
+    assert not sender.heartbeat_if_due()
+    clock.advance(20)
+    sender.publish(b"x", b"\x01" * 16)
+    clock.advance(20)
+    assert not sender.heartbeat_if_due()  # traffic 20 s ago
+    clock.advance(11)
+    assert sender.heartbeat_if_due()
+    beats = [decode_chunk(d, RING) for d in published(tmp_path)]
+    beats = [c for c in beats if c.header.kind is Kind.HEARTBEAT]
+    assert sorted((c.header.seq, c.header.epoch) for c in beats) == [(0, 1), (1, 1)]
+    assert sender.last_seq == 1  # heartbeats consume no seq
+    sender.close()
+
+
+def test_resend_publishes_kept_chunks_under_new_names(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock)
+    receipts = [sender.publish(bytes([n]) * 100, bytes([n]) * 16) for n in range(1, 4)]
+    originals = published(tmp_path)
+    for path in (tmp_path / "send").iterdir():
+        path.unlink()  # the linkage took them
+    assert sender.resend(2, 3) == 2
+    again = published(tmp_path)
+    assert len(again) == receipts[1].chunks + receipts[2].chunks
+    assert set(again) <= set(originals)
+    assert sender.resend(5, 9) == 0  # never sent: logged, nothing published
+    with pytest.raises(LocalError):
+        sender.resend(3, 2)
+    sender.close()
+
+
+def test_kept_copies_are_pruned_after_the_window(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock, resend_window_s=3600)
+    sender.publish(b"x" * 100, b"\x01" * 16)
+    assert sender.prune() == 0
+    clock.advance(3601)
+    assert sender.prune() == 1
+    assert sender.resend(1, 1) == 0
+    sender.close()
+
+
+def test_scheduled_repeat_of_the_last_bundles(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock, repeat_last=2, repeat_every_s=600, heartbeat_s=3600)
+    for n in range(1, 4):
+        sender.publish(b"z" * 10, bytes([n]) * 16)
+    for path in (tmp_path / "send").iterdir():
+        path.unlink()
+    clock.advance(601)
+    sender.heartbeat_if_due()
+    seqs = sorted(decode_chunk(d, RING).header.seq for d in published(tmp_path))
+    assert seqs == [2, 3]
+    sender.close()
+
+
+def test_kept_copies_are_hard_links_when_possible(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock)
+    receipt = sender.publish(os.urandom(100), b"\x01" * 16)
+    path = tmp_path / "send" / receipt.file_names[0]
+    assert os.stat(path).st_nlink == 2
+    sender.close()

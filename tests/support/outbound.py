@@ -1,0 +1,147 @@
+"""Shared pieces for the outbound tests: a directory export, a config section in a temp
+folder, a settable clock, a recording publisher, an event loop in a thread, and the mail
+the done-criteria talk about (a resident registration number in XLSX and HWP attachments)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inner_agent.outbound.config import OutboundSection
+from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.spool import Spool
+from inner_agent.outbound.state import OutboundState
+from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
+from inner_agent.outbound.workflow import Workflow
+from mailsafe.policy import default_rules
+from tests.support.documents import make_hwp, make_mail, make_xlsx
+
+HR_CSV = """email,name,department,parent_department,role
+kim@corp.example,김철수,영업부,경영본부,
+lee@corp.example,이영희,영업부,경영본부,head
+park@corp.example,박민수,영업부,경영본부,delegate
+choi@corp.example,최고위,경영본부,,head
+jung@corp.example,정보안,보안팀,경영본부,
+""".encode()
+
+PASSWORDS = {"lee@corp.example": "lee-비밀번호-1", "park@corp.example": "park-password-2",
+             "choi@corp.example": "choi-password-3"}
+
+RRN = "800101-1234567"
+RRN_MASKED = "800101-1******"
+
+
+def rrn_mail(sender: str = "kim@corp.example", to: str = "partner@example.com") -> bytes:
+    """Body harmless; the resident number only inside an XLSX and an HWP attachment."""
+    return make_mail(
+        subject="거래처 명단 송부", text="요청하신 명단을 첨부합니다.", sender=sender, to=to,
+        attachments=[("명단.xlsx", make_xlsx([["이름", "주민등록번호"], ["홍길동", RRN]])),
+                     ("명단.hwp", make_hwp(f"홍길동 주민등록번호 {RRN}"))],
+    )
+
+
+def plain_mail(sender: str = "kim@corp.example", to: str = "partner@example.com") -> bytes:
+    return make_mail(subject="회의 일정", text="다음 주 화요일 10시에 뵙겠습니다.", sender=sender, to=to)
+
+
+def make_section(tmp_path: Path, **overrides: Any) -> OutboundSection:
+    document: dict[str, Any] = {
+        "listen": "127.0.0.1:0",
+        "spool_dir": "outbound",
+        "directory_db": "directory.db",
+        "poll_s": 0.05,
+        "web": {"listen": "127.0.0.1:0", "public_url": "http://127.0.0.1:8025",
+                "secret_key_file": "web.secret"},
+        "approval": {"remind_after_s": 100, "expire_after_s": 1000, "check_interval_s": 0.05},
+        "notice": {"from_address": "approval@corp.example", "internal_smtp": "127.0.0.1:9"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            document[key] = {**document.get(key, {}), **value}
+        else:
+            document[key] = value
+    return OutboundSection.model_validate(document, context={"config_dir": tmp_path})
+
+
+def fill_directory(section: OutboundSection) -> None:
+    directory = Directory(section.directory_db)
+    directory.import_csv(HR_CSV)
+    for email, password in PASSWORDS.items():
+        directory.set_password(email, password)
+    directory.close()
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class RecordingPublisher:
+    published: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def publish(self, bundle: bytes, bundle_id: bytes) -> int:
+        self.published.append((bundle, bundle_id))
+        return len(self.published)
+
+
+class MemoryAudit:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def record(self, mail_id: str, step: str, **fields: Any) -> None:
+        self.events.append((mail_id, step, fields))
+
+    def steps(self, mail_id: str | None = None) -> list[str]:
+        return [s for m, s, _ in self.events if mail_id is None or m == mail_id]
+
+
+@dataclass
+class Parts:
+    workflow: Workflow
+    state: OutboundState
+    directory: Directory
+    spool: Spool
+    publisher: RecordingPublisher
+    audit: MemoryAudit
+    clock: Clock
+    secret: bytes
+
+
+def build_workflow(tmp_path: Path, **overrides: Any) -> Parts:
+    from mailsafe.package import encode_outbound
+
+    section = make_section(tmp_path, **overrides)
+    fill_directory(section)
+    clock, publisher, audit = Clock(), RecordingPublisher(), MemoryAudit()
+    spool = Spool(section.spool_dir)
+    state = OutboundState(section.spool_dir / "state.db", clock=clock)
+    directory = Directory(section.directory_db)
+    secret = load_or_create_secret(section.web.secret_key_file)
+    workflow = Workflow(section, spool=spool, state=state, directory=directory,
+                        rules=default_rules(), signer=TokenSigner(secret), audit=audit,
+                        publisher=publisher, encode=encode_outbound, clock=clock)
+    return Parts(workflow, state, directory, spool, publisher, audit, clock, secret)
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread; ``call`` runs a coroutine there and waits."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def call(self, coro: Any, timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
