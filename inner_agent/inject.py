@@ -530,7 +530,9 @@ def _report(message: QueuedMessage, outcome: Outcome, sender: str, postmaster: s
     report = EmailMessage(policy=SMTP)
     report["From"] = sender
     report["To"] = postmaster
-    report["Subject"] = f"[maildiode] notification refused by the internal server ({message.mail_id})"
+    report["Subject"] = (
+        f"[maildiode] notification refused by the internal server ({message.mail_id})"
+    )
     report["Date"] = formatdate(now, localtime=False)
     report["Auto-Submitted"] = "auto-generated"
     report.set_content(

@@ -182,7 +182,11 @@ def claims_our_domain(manifest: Manifest, our_domains: Sequence[str]) -> str | N
 def _valid_address(untrusted: str) -> str | None:
     text = clean_header_text(untrusted, 320)
     local, at, domain = text.partition("@")
-    if not (at and local and "." in domain) or " " in text or any(c in text for c in '<>()[],;:"\\'):
+    if (
+        not (at and local and "." in domain)
+        or " " in text
+        or any(c in text for c in '<>()[],;:"\\')
+    ):
         return None
     return text
 
@@ -439,11 +443,15 @@ def _html_part(
     out = ['<!DOCTYPE html><html><head><meta charset="utf-8"></head>',
            '<body style="font-family:sans-serif">']  # fmt: skip
     if spoofed:
-        out.append(f'<p style="{_STYLE_SPOOF}"><b>{e(words["spoof"].format(domain=spoofed))}</b></p>')
+        out.append(
+            f'<p style="{_STYLE_SPOOF}"><b>{e(words["spoof"].format(domain=spoofed))}</b></p>'
+        )
     out.append(f'<p style="{_STYLE_BANNER}">{e(words["banner"])}</p>')
     out.append('<table style="border-collapse:collapse;margin-bottom:8px">')
     for label, value in _header_rows(mail.manifest, words):
-        out.append(f'<tr><th style="{_STYLE_CELL}">{e(label)}</th><td style="{_STYLE_CELL}">{e(value)}</td></tr>')
+        out.append(
+            f'<tr><th style="{_STYLE_CELL}">{e(label)}</th><td style="{_STYLE_CELL}">{e(value)}</td></tr>'
+        )
     out.append("</table>")
     out += [f"<p>{e(note)}</p>" for note in notes]
     for index, cid in enumerate(cids):
@@ -451,11 +459,13 @@ def _html_part(
         out.append(f'<div><img src="cid:{e(cid)}" alt="{e(alt)}" style="max-width:100%"></div>')
     withheld = _withheld_rows(mail.manifest) if first else []
     if withheld:
-        out.append(f"<h3>{e(words['withheld'])}</h3><table style=\"border-collapse:collapse\">")
+        out.append(f'<h3>{e(words["withheld"])}</h3><table style="border-collapse:collapse">')
         out.append("<tr>" + "".join(f'<th style="{_STYLE_CELL}">{e(words[k])}</th>'
                                     for k in ("name", "type", "size", "reason")) + "</tr>")  # fmt: skip
         for row in withheld:
-            out.append("<tr>" + "".join(f'<td style="{_STYLE_CELL}">{e(c)}</td>' for c in row) + "</tr>")
+            out.append(
+                "<tr>" + "".join(f'<td style="{_STYLE_CELL}">{e(c)}</td>' for c in row) + "</tr>"
+            )
         out.append("</table>")
     out.append("</body></html>")
     return "\n".join(out)

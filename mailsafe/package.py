@@ -209,7 +209,6 @@ def _unpack(untrusted: bytes, max_bytes: int, limits: PackageLimits) -> dict[str
             raw=False,
             strict_map_key=True,
             use_list=True,
-            max_buffer_len=max_bytes,
             max_str_len=max(limits.max_text_chars * 4, limits.max_string_chars * 4),
             max_bin_len=max(limits.max_image_bytes, limits.max_outbound_bytes),
             max_array_len=max(limits.max_images, limits.max_list_items),

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 def run(config: OuterConfig) -> int:
     """Run until SIGTERM/SIGINT; 0 on a clean stop."""
     setup_logging(config.log, agent="maildiode-outer")
+    # aiosmtpd logs every connection at INFO; our own lines say what matters per mail.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     from outer_agent import link, packaging
 
     audit = AuditLog(config.audit.path, agent="outer")

@@ -12,6 +12,7 @@ exact key set), the header's ranges, and decryption.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 import struct
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ __all__ = [
     "parse_prefix",
     "peek_header",
     "sign_chunk",
+    "signed_message",
     "valid_stream",
 ]
 
@@ -156,18 +158,25 @@ def encode_header(header: ChunkHeader) -> bytes:
     return packed
 
 
+def signed_message(prefix: bytes, header_bytes: bytes, payload: bytes | memoryview) -> bytes:
+    """What Ed25519 signs: DOMAIN ‖ prefix ‖ header ‖ SHA-256(payload).
+
+    Hashing the payload first (SHA-256 releases the GIL; the Ed25519 call then signs ~250
+    bytes) lets signing overlap the disk writes of the previous chunk, and lets a verifier
+    hash a payload without copying it. The payload is bound by its SHA-256 and by
+    ``payload_len`` in the signed prefix.
+    """
+    return b"".join((DOMAIN, prefix, header_bytes, hashlib.sha256(payload).digest()))
+
+
 def sign_chunk(
     signing_key: SigningKey, header_bytes: bytes, payload: bytes | memoryview, *, flags: int = 0
 ) -> bytes:
-    """Frame and sign raw header bytes and payload (also used to build invalid test vectors).
-
-    Two copies of the payload in all (the signed message, then the chunk): at 1 MiB chunks
-    copies cost as much as a quarter of the signing time.
-    """
+    """Frame and sign raw header bytes and payload (also used to build invalid test vectors)."""
     prefix = Prefix(FORMAT_VERSION, flags, len(header_bytes), len(payload), signing_key.key_id)
-    message = b"".join((DOMAIN, prefix.pack(), header_bytes, payload))
-    signature = signing_key.sign(message)
-    return b"".join((memoryview(message)[len(DOMAIN) :], signature))
+    packed = prefix.pack()
+    signature = signing_key.sign(signed_message(packed, header_bytes, payload))
+    return b"".join((packed, header_bytes, payload, signature))
 
 
 def encode_chunk(
@@ -229,9 +238,13 @@ def decode_chunk(
     if verify_key is None:
         raise DoesNotVerify(Reason.UNKNOWN_KEY, f"no configured key has id {prefix.key_id.hex()}")
     signed_end = len(untrusted) - SIGNATURE_LEN
-    if not verify_key.verify(untrusted[signed_end:], DOMAIN + untrusted[:signed_end]):
-        raise DoesNotVerify(Reason.BAD_SIGNATURE, f"signature under key {verify_key.key_id.hex()}")
     header_end = PREFIX_LEN + prefix.header_len
+    view = memoryview(untrusted)
+    message = signed_message(
+        untrusted[:PREFIX_LEN], untrusted[PREFIX_LEN:header_end], view[header_end:signed_end]
+    )
+    if not verify_key.verify(untrusted[signed_end:], message):
+        raise DoesNotVerify(Reason.BAD_SIGNATURE, f"signature under key {verify_key.key_id.hex()}")
     header = _decode_header(untrusted[PREFIX_LEN:header_end])
     plain_len = prefix.payload_len - (ENCRYPTION_OVERHEAD if prefix.encrypted else 0)
     _check_header(header, plain_len)

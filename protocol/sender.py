@@ -22,6 +22,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,10 @@ CREATE TABLE IF NOT EXISTS bundles (
     bsha BLOB NOT NULL, csize INTEGER NOT NULL, published_ms INTEGER NOT NULL
 );
 """
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +118,9 @@ class Sender:
         self._lock = threading.RLock()
         state = Path(state_dir)
         self._kept_dir = state / f"sent-{stream}"
-        self._db = open_state_db(state / f"sender-{stream}.db", SCHEMA)
+        self._db_path = state / f"sender-{stream}.db"
+        self._db = open_state_db(self._db_path, SCHEMA)
+        self._hash_pool: ThreadPoolExecutor | None = None
         # A tool that only re-sends (``maildiode resend``) does not start a new epoch.
         self.epoch = self._start_epoch() if new_epoch else self._meta("epoch", 0)
         self._last_activity = float("-inf")
@@ -153,18 +160,48 @@ class Sender:
         return None if row is None else _Row(*row)
 
     def _allocate(self, bundle_id: bytes, kind: Kind, bundle: bytes, now_ms: int) -> _Row:
-        """Allocate and COMMIT the next seq before anything is published."""
-        bsha = hashlib.sha256(bundle).digest()
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            seq = self._meta("next_seq", 1)
-            self._set_meta("next_seq", seq + 1)
-            row = _Row(seq, self.epoch, now_ms, int(kind), len(bundle), bsha, self.chunk_size)
-            self._db.execute(
-                "INSERT INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (bundle_id, seq, row.epoch, now_ms, row.kind, row.blen, bsha, row.csize, now_ms),
-            )
-        return row
+        """Allocate the next seq and make it durable before anything is published.
+
+        The commit is written without waiting for the disk; the WAL file is then fsynced on a
+        helper thread while another hashes the bundle (both release the GIL), and this returns
+        only when both are done: the seq is on disk before any chunk can appear. The digest is
+        recorded afterwards: a crash in between leaves a row without digest, whose re-publish is
+        simply not content-checked.
+        """
+        digest = self._helpers().submit(_sha256, bundle)
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                seq = self._meta("next_seq", 1)
+                self._set_meta("next_seq", seq + 1)
+                self._db.execute(
+                    "INSERT INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (bundle_id, seq, self.epoch, now_ms, int(kind), len(bundle), b"",
+                     self.chunk_size, now_ms),
+                )  # fmt: skip
+            synced = self._helpers().submit(self._sync_wal)
+            bsha = digest.result()
+            self._db.execute("UPDATE bundles SET bsha = ? WHERE bundle = ?", (bsha, bundle_id))
+            synced.result()
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+        return _Row(seq, self.epoch, now_ms, int(kind), len(bundle), bsha, self.chunk_size)
+
+    def _sync_wal(self) -> None:
+        """What synchronous=FULL does at commit: fsync the write-ahead log."""
+        wal = self._db_path.with_name(self._db_path.name + "-wal")
+        target = wal if wal.exists() else self._db_path
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _helpers(self) -> ThreadPoolExecutor:
+        if self._hash_pool is None:
+            self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="md-sender")
+        return self._hash_pool
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -181,7 +218,7 @@ class Sender:
             republished = row is not None
             if row is None:
                 row = self._allocate(bundle_id, kind, bundle, self._now_ms())
-            elif row.bsha != hashlib.sha256(bundle).digest() or row.kind != int(kind):
+            elif row.kind != int(kind) or row.bsha not in (b"", _sha256(bundle)):
                 raise LocalError(f"bundle id {bundle_id.hex()} was published with other content")
             names = self._send(bundle, bundle_id, row)
             self._last_activity = self._clock()
@@ -309,5 +346,7 @@ class Sender:
 
     def close(self) -> None:
         with self._lock:
+            if self._hash_pool is not None:
+                self._hash_pool.shutdown(wait=True)
             self.transport.close()
             self._db.close()

@@ -12,7 +12,9 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +31,7 @@ log = logging.getLogger("protocol.transport")
 FRAME_HEADER = struct.Struct(">I")  # TCP frame: u32 big-endian length, then one chunk file
 PICKUP_FILE_MODE = 0o644  # the linkage product runs as another user and must read the file
 TCP_TIMEOUT_S = 30.0  # a diode proxy that does not take a frame in 30 s is broken
+WRITE_AHEAD = 2  # chunks queued for the I/O thread: enough to overlap, bounds memory to ~3
 
 
 class Transport(Protocol):
@@ -83,6 +86,7 @@ class FolderTransport:
         self.armor = armor
         self._random_bytes = random_bytes
         self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
     def new_name(self) -> str:
         return new_name(self._random_bytes, self.extension)
@@ -96,31 +100,61 @@ class FolderTransport:
     def publish_chunks(
         self, chunks: Iterable[bytes], keep: Sequence[Path | None] = ()
     ) -> list[str]:
-        """Publish chunk files under fresh names; durable when this returns."""
-        named = [(self.new_name(), data) for data in chunks]
-        self._publish(named, keep)
-        return [name for name, _ in named]
+        """Publish chunk files under fresh names; durable when this returns.
 
-    def _publish(self, named: Sequence[tuple[str, bytes]], keep: Sequence[Path | None]) -> None:
+        ``chunks`` may be a generator: each chunk is written and fsynced by an I/O thread while
+        the next one is being signed, so signing overlaps the disk instead of adding to it.
+        """
+        names: list[str] = []
+
+        def named() -> Iterator[tuple[str, bytes]]:
+            for data in chunks:
+                names.append(self.new_name())
+                yield names[-1], data
+
+        self._publish(named(), keep)
+        return names
+
+    def _publish(self, named: Iterable[tuple[str, bytes]], keep: Sequence[Path | None]) -> None:
         with self._lock:
             staged: list[Path] = []
+            pending: deque[Future[None]] = deque()
             try:
                 for i, (name, data) in enumerate(named):
-                    staged_path = self.staging_dir / name
-                    body = armor_bytes(data) if self.armor else data
-                    write_durably(staged_path, body, mode=PICKUP_FILE_MODE)
-                    staged.append(staged_path)
-                    _keep_copy(staged_path, keep[i] if i < len(keep) else None, body)
-                for staged_path in staged:
-                    os.rename(staged_path, self.send_dir / staged_path.name)
+                    staged.append(self.staging_dir / name)
+                    target = keep[i] if i < len(keep) else None
+                    pending.append(self._writer().submit(self._stage, staged[-1], data, target))
+                    while len(pending) > WRITE_AHEAD:
+                        pending.popleft().result()
+                while pending:
+                    pending.popleft().result()
                 fsync_dir(self.send_dir)
-            except OSError as exc:
+            except BaseException as exc:
+                for future in pending:
+                    future.exception()  # wait: no write may race the clean-up
                 for staged_path in staged:
-                    staged_path.unlink(missing_ok=True)
-                raise LocalError(f"cannot publish into {self.send_dir}: {exc}") from exc
+                    staged_path.unlink(missing_ok=True)  # chunks already renamed in stay:
+                    # each is complete and valid alone, and a re-publish re-sends them all
+                if isinstance(exc, OSError):
+                    raise LocalError(f"cannot publish into {self.send_dir}: {exc}") from exc
+                raise
+
+    def _stage(self, staged_path: Path, data: bytes, keep: Path | None) -> None:
+        """Write, fsync, keep a copy, rename in (the folder is fsynced once per batch)."""
+        body = armor_bytes(data) if self.armor else data
+        write_durably(staged_path, body, mode=PICKUP_FILE_MODE)
+        _keep_copy(staged_path, keep, body)
+        os.rename(staged_path, self.send_dir / staged_path.name)
+
+    def _writer(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="md-publish")
+        return self._executor
 
     def close(self) -> None:
-        """Nothing to release; present for the Transport interface."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
 class TcpTransport:

@@ -259,6 +259,13 @@ class Directory:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?)", (email, digest))
 
+    def has_account(self, email: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM accounts WHERE email = ?", (email.lower(),)
+            ).fetchone()
+        return row is not None
+
     def check_password(self, email: str, password: str) -> bool:
         """True only for a directory user with an account whose password matches."""
         email = email.lower()

@@ -9,6 +9,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
 from urllib.parse import quote
 
@@ -89,7 +90,7 @@ def approval_request(req: RequestMail, *, from_address: str, now: float) -> byte
         cid=f"<{PREVIEW_CID}>",
         filename="masked-preview.png",
     )
-    return message.as_bytes()
+    return message.as_bytes(policy=SMTP_POLICY)
 
 
 def _request_html(req: RequestMail, approve: str, reject: str) -> str:
@@ -132,4 +133,4 @@ def sender_notice(
         lines.append(f"사유: {reason}")
     lines += ["", f"메일 ID: {mail_id}"]
     message.set_content("\n".join(lines), charset="utf-8")
-    return message.as_bytes()
+    return message.as_bytes(policy=SMTP_POLICY)

@@ -19,7 +19,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,8 +170,23 @@ class OutboundState:
 
     # ------------------------------------------------------------------------------- requests
 
-    def add_request(self, request: Request, preview: bytes) -> None:
+    def add_request(
+        self,
+        request: Request,
+        preview: bytes,
+        notices: Sequence[tuple[str, str, str, bytes]] = (),
+    ) -> None:
+        """Store a new request, mark its mail ``held`` and queue ``notices`` (mail id, kind,
+        recipient, message), in one transaction."""
         with self._tx() as db:
+            db.executemany(
+                "INSERT INTO outbox (mail_id, kind, rcpt, data, next_try) VALUES (?, ?, ?, ?, ?)",
+                [(*notice, self.clock()) for notice in notices],
+            )
+            db.execute(
+                "UPDATE mails SET state = 'held', updated_at = ? WHERE mail_id = ?",
+                (self.clock(), request.mail_id),
+            )
             db.execute(
                 "INSERT INTO requests (request_id, mail_id, state, approvers, since, reminded,"
                 " escalations, decided_by, reason, preview) VALUES (?,?,?,?,?,?,?,?,?,?)",

@@ -134,7 +134,7 @@ class Workflow:
         department = user.department if user else None
         started = time.monotonic()
         result = scan_message(
-            data, self.rules, SenderInfo(mail.mail_from, department), mail.rcpt_to
+            data, self.rules, SenderInfo(mail.mail_from, department), recipients=mail.rcpt_to
         )
         findings = [
             {"type": lf.finding.type, "masked": lf.finding.masked, "where": lf.where}
@@ -195,13 +195,22 @@ class Workflow:
             self.spool.remove(mail.mail_id)
             return
         request = Request(secrets.token_hex(8), mail.mail_id, State.HELD, approvers, self.clock())
-        self.state.add_request(request, render_png(masked_view(data)))
-        self.state.set_mail(mail.mail_id, "held")
+        preview = render_png(masked_view(data))
+        row = self.state.mail(mail.mail_id)
+        notices = self._request_mails(request, row, preview) if row else []
+        notices += self._sender_notice(mail.mail_id, "held")
+        # request, held state and every mail about it are stored together: a crash can
+        # neither leave a held mail nobody is asked about nor ask twice
+        self.state.add_request(request, preview, notices)
         self.audit.record(
             mail.mail_id, "held", request_id=request.request_id, rule=result.decision.rule
         )
-        self._ask(request)
-        self._tell_sender(mail.mail_id, "held")
+        self.audit.record(
+            mail.mail_id,
+            "approval_requested",
+            request_id=request.request_id,
+            approvers=list(approvers),
+        )
 
     def _approvers(self, sender: str) -> tuple[str, ...]:
         user = self.directory.user(sender) if sender else None
@@ -217,6 +226,18 @@ class Workflow:
         preview = self.state.preview(request.request_id) or b""
         if mail is None:
             return
+        for notice in self._request_mails(request, mail, preview, reminder=reminder):
+            self.state.queue_notice(*notice)
+        step = "reminded" if reminder else "approval_requested"
+        self.audit.record(
+            request.mail_id, step, request_id=request.request_id, approvers=list(request.approvers)
+        )
+
+    def _request_mails(
+        self, request: Request, mail: MailRow, preview: bytes, *, reminder: bool = False
+    ) -> list[tuple[str, str, str, bytes]]:
+        """(mail id, kind, approver, message) of the request mail to each approver."""
+        found = []
         for approver in request.approvers:
             token = self.issue_token(request, approver)
             body = approval_request(
@@ -236,13 +257,8 @@ class Workflow:
                 from_address=self.section.notice.from_address,
                 now=self.clock(),
             )
-            self.state.queue_notice(
-                mail.mail_id, "reminder" if reminder else "request", approver, body
-            )
-        step = "reminded" if reminder else "approval_requested"
-        self.audit.record(
-            request.mail_id, step, request_id=request.request_id, approvers=list(request.approvers)
-        )
+            found.append((mail.mail_id, "reminder" if reminder else "request", approver, body))
+        return found
 
     def issue_token(self, request: Request, approver: str) -> str:
         """A token valid until the request's deadline (at least one minute)."""
@@ -417,9 +433,15 @@ class Workflow:
     def _tell_sender(
         self, mail_id: str, outcome: str, *, reason: str = "", decided_by: str = ""
     ) -> None:
+        for notice in self._sender_notice(mail_id, outcome, reason=reason, decided_by=decided_by):
+            self.state.queue_notice(*notice)
+
+    def _sender_notice(
+        self, mail_id: str, outcome: str, *, reason: str = "", decided_by: str = ""
+    ) -> list[tuple[str, str, str, bytes]]:
         row = self.state.mail(mail_id)
         if row is None or not row.mail_from:
-            return  # a bounce (null sender) is never answered
+            return []  # a bounce (null sender) is never answered
         body = sender_notice(
             outcome,
             sender=row.mail_from,
@@ -431,7 +453,7 @@ class Workflow:
             reason=_masked(reason),
             decided_by=decided_by,
         )
-        self.state.queue_notice(mail_id, f"notice:{outcome}", row.mail_from, body)
+        return [(mail_id, f"notice:{outcome}", row.mail_from, body)]
 
     def send_notices(self) -> int:
         host, port = parse_host_port(self.section.notice.internal_smtp)

@@ -16,17 +16,22 @@ _BOMS: Final = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 # Attributes whose values people read (or that hide data from the eye but not from a reader).
+_TEXT_ATTRIBUTES: Final = "alt|title|value|placeholder|content"
 _ATTRIBUTE_RE: Final = re.compile(
-    r"""\b(alt|title|value|placeholder|content)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""",
-    re.IGNORECASE,
+    rf"""\b({_TEXT_ATTRIBUTES})\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE
 )
-# A tag (group 1: "/" when closing, 2: name, 3: attributes) or a comment/declaration.
-_TAG_RE: Final = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)([^>]*)>|<[!?/][^>]*>")
-_CELL_ELEMENTS: Final = frozenset({"td", "th"})
-_SKIPPED_ELEMENTS: Final = frozenset({"script", "style"})
-_BLOCK_ELEMENTS: Final = frozenset(
-    {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "section"}
+_TAG_WITH_TEXT_ATTRIBUTE_RE: Final = re.compile(
+    rf"<[A-Za-z][^>]*?\b(?:{_TEXT_ATTRIBUTES})\s*=[^>]*>", re.IGNORECASE
 )
+_BLOCK_TAG_RE: Final = re.compile(
+    r"</?(?:p|div|br|tr|li|h[1-6]|table|section|blockquote|pre)\b[^>]*>", re.IGNORECASE
+)
+_CELL_END_RE: Final = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
+_ANY_TAG_RE: Final = re.compile(r"<[A-Za-z/!?][^>]*>")
+_HIDDEN_OPEN_RE: Final = re.compile(r"<(script|style)\b", re.IGNORECASE)
+_HIDDEN_CLOSE_RE: Final = {
+    name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
+}
 
 
 def decode_text(data: bytes) -> str:
@@ -46,33 +51,32 @@ def decode_text(data: bytes) -> str:
 def html_to_text(html: str) -> str:
     """The text a reader sees in ``html`` (plus alt/title/value attributes), tags removed.
 
-    A single linear pass over the tags (html.parser is several times slower, and this runs
-    on every outbound HTML body); script and style content is dropped, entities decoded.
+    Regular-expression passes with no callbacks for ordinary tags (html.parser is several
+    times slower, and this runs on every outbound HTML body); every pass is linear, so
+    hostile markup (unclosed tags, thousands of <script>) cannot make it quadratic.
     """
+    text = _drop_hidden_blocks(html)
+    text = _TAG_WITH_TEXT_ATTRIBUTE_RE.sub(_attributes_as_text, text)
+    text = _BLOCK_TAG_RE.sub("\n", text)
+    text = _CELL_END_RE.sub("\t", text)
+    text = _ANY_TAG_RE.sub("", text)
+    return unescape(text)
+
+
+def _drop_hidden_blocks(html: str) -> str:
+    """Remove script and style elements; an unclosed one hides the rest, as in a browser."""
     parts: list[str] = []
     position = 0
-    skipping: str | None = None
-    for tag in _TAG_RE.finditer(html):
-        if skipping is None:
-            parts.append(html[position : tag.start()])
-        position = tag.end()
-        closing, name = bool(tag.group(1)), (tag.group(2) or "").lower()
-        if skipping is not None:
-            if closing and name == skipping:
-                skipping = None
-            continue
-        if name in _SKIPPED_ELEMENTS and not closing:
-            skipping = name
-        elif name in _BLOCK_ELEMENTS:
-            parts.append("\n")
-        elif closing and name in _CELL_ELEMENTS:
-            parts.append("\t")
-        if not closing and tag.group(3):
-            parts.extend(f" {_attribute_value(a)} " for a in _ATTRIBUTE_RE.finditer(tag.group(3)))
-    if skipping is None:
-        parts.append(html[position:])
-    return unescape("".join(parts))
+    while (opening := _HIDDEN_OPEN_RE.search(html, position)) is not None:
+        parts.append(html[position : opening.start()])
+        closing = _HIDDEN_CLOSE_RE[opening.group(1).lower()].search(html, opening.end())
+        if closing is None:
+            return "".join(parts)
+        position = closing.end()
+    parts.append(html[position:])
+    return "".join(parts)
 
 
-def _attribute_value(match: re.Match[str]) -> str:
-    return match.group(2) or match.group(3) or match.group(4) or ""
+def _attributes_as_text(tag: re.Match[str]) -> str:
+    values = (m.group(2) or m.group(3) or m.group(4) or "" for m in _ATTRIBUTE_RE.finditer(tag.group()))
+    return " " + " ".join(values) + " "

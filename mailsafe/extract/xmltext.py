@@ -21,7 +21,7 @@ from mailsafe.extract.limits import Budget
 
 # UTF-16 XML (NUL bytes in the first 4 KiB) is refused so the DOCTYPE check cannot be evaded.
 _PROLOG_BYTES: Final = 4096
-_TEXT_TAGS: Final = frozenset({"t", "v"})
+_CELL_TEXT_TAGS: Final = frozenset({"t", "v"})  # a cell's value, or its inline string
 _BREAK_TAGS: Final = frozenset({"p", "si", "row", "br", "tr"})
 _CELL_TAGS: Final = frozenset({"c", "tab", "tc"})
 
@@ -87,60 +87,65 @@ def _natural_key(name: str) -> list[object]:
 
 
 def _events(data: bytes) -> Iterator[tuple[str, ET.Element]]:
+    """(local name, element) at the end of every element; the element is cleared after use."""
     if b"\0" in data[:_PROLOG_BYTES]:
         raise HostileInput("XML part is not UTF-8 (as these formats write it)", code="corrupt")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise HostileInput("XML part declares a document type", code="corrupt")
+    local_names: dict[str, str] = {}
     try:
         # Safe: no DTD can be declared (checked above), so no entity is expanded or fetched.
-        yield from ET.iterparse(io.BytesIO(data), events=("start", "end"))  # noqa: S314
+        for _, element in ET.iterparse(io.BytesIO(data), events=("end",)):  # noqa: S314
+            tag = element.tag
+            name = local_names.get(tag)
+            if name is None:
+                name = local_names[tag] = tag.rsplit("}", 1)[-1]
+            yield name, element
     except ET.ParseError as exc:
         raise HostileInput(f"XML part does not parse ({exc})", code="corrupt") from None
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
 
 
 def xml_text(data: bytes) -> str:
     """All text of an XML part, a line per paragraph, a tab per cell or tab stop."""
     parts: list[str] = []
-    for event, element in _events(data):
-        name = _local(element.tag)
-        if event == "end" and name == "t" and element.text:
+    for name, element in _events(data):
+        if name == "t" and element.text:
             parts.append(element.text)
-        elif event == "end" and name in _BREAK_TAGS:
+        elif name in _BREAK_TAGS:
             parts.append("\n")
-        elif event == "end" and name in _CELL_TAGS:
+            element.clear()
+        elif name in _CELL_TAGS:
             parts.append("\t")
     return "".join(parts)
 
 
 def _shared_strings(data: bytes) -> Iterator[str]:
     current: list[str] = []
-    for event, element in _events(data):
-        name = _local(element.tag)
-        if event == "end" and name == "t" and element.text:
+    for name, element in _events(data):
+        if name == "t" and element.text:
             current.append(element.text)
-        elif event == "end" and name == "si":
+        elif name == "si":
             yield "".join(current)
             current = []
+            element.clear()
 
 
 def _sheet_text(data: bytes, shared: list[str]) -> str:
     """A worksheet as rows of tab-separated cells, shared strings resolved."""
     parts: list[str] = []
-    cell_type: str | None = None
-    for event, element in _events(data):
-        name = _local(element.tag)
-        if event == "start" and name == "c":
+    for name, element in _events(data):
+        if name == "c":
             cell_type = element.get("t")
-        elif event == "end" and name in ("v", "t") and element.text:
-            parts.append(_cell_value(element.text, cell_type, shared))
-        elif event == "end" and name == "c":
+            parts.extend(
+                _cell_value(sub.text, cell_type, shared)
+                for sub in element.iter()
+                if sub.text and sub.tag.rsplit("}", 1)[-1] in _CELL_TEXT_TAGS
+            )
             parts.append("\t")
-        elif event == "end" and name == "row":
+            element.clear()
+        elif name == "row":
             parts.append("\n")
+            element.clear()
     return "".join(parts)
 
 

@@ -8,6 +8,8 @@ are matched case-insensitively on the normalised text.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from typing import Final
 
 from mailsafe.pii.types import PiiType
@@ -94,52 +96,64 @@ _LABELS: Final = _labels()
 _ALL_WORDS: Final = _alternation(list(_LABELS))
 
 
-class ContextIndex:
-    """Context words around candidates of one text; windows are scanned once and remembered
-    (a table of numbers asks about the same window for several types)."""
+Word = tuple[int, int, frozenset[str]]  # start, end, labels
 
-    def __init__(self, text: str) -> None:
+
+class ContextIndex:
+    """Context words around the candidates of one text.
+
+    The words near a number run (``regions`` from the detector) are found in one scan of the
+    run plus its margins and kept sorted, so the many candidates of a table share the work;
+    a candidate outside every run (a passport) gets a scan of its own window.
+    """
+
+    def __init__(self, text: str, regions: Sequence[tuple[int, int]] = ()) -> None:
         self._text = text
-        self._before: dict[int, list[tuple[int, frozenset[str]]]] = {}
-        self._after: dict[int, list[frozenset[str]]] = {}
+        self._regions = regions
+        self._region_starts = [start for start, _ in regions]
+        self._region_words: dict[int, tuple[list[int], list[Word]]] = {}
 
     def context_of(self, start: int, end: int, kind: PiiType) -> int:
         """+1 when a positive word of ``kind`` is the nearest context word before the
         candidate, -1 when a negative word is (a tie goes to the negative word), 0 when
         neither stands within the window; words just after count when none stand before."""
+        starts, words = self._words_near(start, end)
         nearest_pos = nearest_neg = -1
-        for word_end, labels in self._words_before(start):
-            if kind in labels:
-                nearest_pos = word_end
-            if NEGATIVE in labels:
-                nearest_neg = word_end
+        after: list[frozenset[str]] = []
+        index = bisect_left(starts, start - CONTEXT_BEFORE_CHARS)
+        while index < len(words) and words[index][0] < end + CONTEXT_AFTER_CHARS:
+            word_start, word_end, labels = words[index]
+            index += 1
+            if word_end <= start:
+                if kind in labels:
+                    nearest_pos = word_end
+                if NEGATIVE in labels:
+                    nearest_neg = word_end
+            elif word_start >= end and word_end <= end + CONTEXT_AFTER_CHARS:
+                after.append(labels)
         if nearest_pos < 0 and nearest_neg < 0:
-            after = self._words_after(end)
             if any(kind in labels for labels in after):
                 return 1
             return -1 if any(NEGATIVE in labels for labels in after) else 0
         return 1 if nearest_pos > nearest_neg else -1
 
-    def _words_before(self, start: int) -> list[tuple[int, frozenset[str]]]:
-        found = self._before.get(start)
-        if found is None:
-            window = self._text[max(0, start - CONTEXT_BEFORE_CHARS) : start].lower()
-            found = [
-                (m.end(), _LABELS[m.group()])
-                for m in _ALL_WORDS.finditer(window)
-                if _stands_alone(window, m)
-            ]
-            self._before[start] = found
-        return found
+    def _words_near(self, start: int, end: int) -> tuple[list[int], list[Word]]:
+        region = bisect_right(self._region_starts, start) - 1
+        if region >= 0 and end <= self._regions[region][1]:
+            found = self._region_words.get(region)
+            if found is None:
+                run_start, run_end = self._regions[region]
+                found = self._scan(run_start, run_end)
+                self._region_words[region] = found
+            return found
+        return self._scan(start, end)
 
-    def _words_after(self, end: int) -> list[frozenset[str]]:
-        found = self._after.get(end)
-        if found is None:
-            window = self._text[end : end + CONTEXT_AFTER_CHARS].lower()
-            found = [
-                _LABELS[m.group()]
-                for m in _ALL_WORDS.finditer(window)
-                if _stands_alone(window, m)
-            ]
-            self._after[end] = found
-        return found
+    def _scan(self, start: int, end: int) -> tuple[list[int], list[Word]]:
+        low = max(0, start - CONTEXT_BEFORE_CHARS)
+        span = self._text[low : end + CONTEXT_AFTER_CHARS].lower()
+        words = [
+            (low + m.start(), low + m.end(), _LABELS[m.group()])
+            for m in _ALL_WORDS.finditer(span)
+            if _stands_alone(span, m)
+        ]
+        return [word[0] for word in words], words

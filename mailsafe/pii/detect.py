@@ -6,7 +6,7 @@ import re
 from typing import Final
 
 from mailsafe.pii.context import ContextIndex
-from mailsafe.pii.detectors import FINDERS, REPORT_THRESHOLD, Candidate
+from mailsafe.pii.detectors import FINDERS, REPORT_THRESHOLD, Candidate, number_runs
 from mailsafe.pii.mask import mask_value
 from mailsafe.pii.normalize import normalize
 from mailsafe.pii.types import PII_TYPES, Finding
@@ -24,11 +24,12 @@ def detect(text: str) -> list[Finding]:
     plain = normalize(text)
     if not _DIGIT_RE.search(plain):
         return []
-    context = ContextIndex(plain)
+    regions = number_runs(plain)
+    context = ContextIndex(plain, regions)
     candidates = [
         candidate
         for finder in FINDERS
-        for candidate in finder(plain, context)
+        for candidate in finder(plain, context, regions)
         if candidate.score >= REPORT_THRESHOLD
     ]
     kept = _without_overlaps(candidates)
@@ -38,7 +39,7 @@ def detect(text: str) -> list[Finding]:
             start=c.start,
             end=c.end,
             text=text[c.start : c.end],
-            masked=mask_value(text[c.start : c.end], c.type),
+            masked=mask_value(text[c.start : c.end], c.type, plain[c.start : c.end]),
             confidence=round(c.score, 2),
         )
         for c in sorted(kept, key=lambda c: c.start)

@@ -9,6 +9,7 @@ from mailsafe.pii.normalize import normalize
 from mailsafe.pii.types import Finding, PiiType
 
 MASK_CHAR: Final = "*"
+_ALPHANUMERIC: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # (leading, trailing) letters and digits left visible per type: enough to tell which record
 # an approver is looking at (birth date and gender; card issuer and last four), no more.
 VISIBLE: Final[dict[PiiType, tuple[int, int]]] = {
@@ -21,14 +22,17 @@ VISIBLE: Final[dict[PiiType, tuple[int, int]]] = {
 }
 
 
-def mask_value(value: str, kind: PiiType) -> str:
-    """Hide the letters and digits of ``value`` except the visible ones; keep separators."""
+def mask_value(value: str, kind: PiiType, plain: str | None = None) -> str:
+    """Hide the letters and digits of ``value`` except the visible ones; keep separators.
+    ``plain`` is ``value`` normalised, when the caller has it already."""
     lead, trail = VISIBLE[kind]
-    plain = normalize(value)
-    significant = [i for i, ch in enumerate(plain) if ch.isascii() and ch.isalnum()]
-    # Region names of driver's licences are not counted: "서울 12-..." keeps "서울 12".
-    hidden = set(significant[lead : len(significant) - trail])
-    return "".join(MASK_CHAR if i in hidden else ch for i, ch in enumerate(value))
+    plain = normalize(value) if plain is None else plain
+    # Only ASCII letters and digits count: "서울 12-..." keeps the region name and "12".
+    significant = [i for i, ch in enumerate(plain) if ch in _ALPHANUMERIC]
+    out = list(value)
+    for index in significant[lead : len(significant) - trail]:
+        out[index] = MASK_CHAR
+    return "".join(out)
 
 
 def mask_text(text: str, findings: Iterable[Finding]) -> str:

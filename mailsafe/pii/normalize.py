@@ -6,6 +6,7 @@ same position in the original: findings point at the text as the sender wrote it
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 _FULLWIDTH_DIGITS = {0xFF10 + i: ord("0") + i for i in range(10)}
@@ -40,6 +41,12 @@ TRANSLATION: Final[dict[int, int]] = {
 }
 
 
+# Any character the table changes; most text has none, and searching is faster than translating.
+_LOOKALIKE_RE: Final = re.compile("[" + "".join(re.escape(chr(cp)) for cp in TRANSLATION) + "]")
+
+
 def normalize(text: str) -> str:
     """Return ``text`` with look-alike characters replaced one for one (same length)."""
+    if _LOOKALIKE_RE.search(text) is None:
+        return text
     return text.translate(TRANSLATION)

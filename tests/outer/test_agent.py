@@ -45,10 +45,9 @@ def test_mail_in_signed_package_out_with_envelope_and_audit(agent, tmp_path):
 
     steps = [e.step for e in AuditLog(directory.audit_path).query(mail_id=manifest.mail_id)]
     assert steps == ["received", "rendered", "published"]
-    assert not any(
-        (directory.root / "outer" / "spool" / "inbound" / s).iterdir()
-        for s in ("incoming", "received", "rendering", "rendered")
-    )
+    spool = directory.root / "outer" / "spool" / "inbound"
+    for state in ("incoming", "received", "rendering", "rendered"):
+        assert list((spool / state).iterdir()) == [], state
 
 
 def test_sigterm_stops_cleanly_and_a_restart_continues(agent):

@@ -83,7 +83,10 @@ def test_kill_9_during_a_burst_loses_nothing_and_publishes_nothing_twice(tmp_pat
             inner.poll()
             return Counter(package.manifest.headers.message_id for _, package in inner.packages())
 
-        wait_for(lambda: set(burst.acked) <= set(published_ids()), timeout=240, interval=0.5)
+        try:
+            wait_for(lambda: set(burst.acked) <= set(published_ids()), timeout=240, interval=0.5)
+        except AssertionError:
+            pass  # the assertions below say what is missing
     finally:
         process.stop()
     counts = published_ids()
@@ -96,7 +99,7 @@ def test_kill_9_during_a_burst_loses_nothing_and_publishes_nothing_twice(tmp_pat
         f"published={sum(counts.values())} lost={len(lost)} twice={len(twice)}"
     )
     assert kills == KILLS
-    assert lost == set()
+    assert lost == set(), sorted(lost)[:20]
     assert twice == {}
     assert max(bundle_ids.values()) == 1
     assert max(seqs.values()) == 1

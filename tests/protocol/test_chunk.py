@@ -62,11 +62,16 @@ def test_layout_is_prefix_header_payload_signature() -> None:
     assert GOOD[12:20] == hashlib.sha256(KEY_A.verify_key.raw).digest()[:8]
     assert GOOD[20 : 20 + len(header_bytes)] == header_bytes
     assert len(GOOD) == PREFIX_LEN + len(header_bytes) + 5 + SIGNATURE_LEN
-    assert KEY_A.verify_key.verify(GOOD[-64:], DOMAIN + GOOD[:-64])
+    payload_hash = hashlib.sha256(b"hello").digest()
+    signed = DOMAIN + GOOD[: 20 + len(header_bytes)] + payload_hash
+    assert KEY_A.verify_key.verify(GOOD[-64:], signed)
 
 
 def test_signature_is_domain_separated() -> None:
-    assert not KEY_A.verify_key.verify(GOOD[-64:], GOOD[:-64])
+    header_end = len(GOOD) - 64 - 5
+    without_domain = GOOD[:header_end] + hashlib.sha256(b"hello").digest()
+    assert not KEY_A.verify_key.verify(GOOD[-64:], without_domain)
+    assert KEY_A.verify_key.verify(GOOD[-64:], DOMAIN + without_domain)
 
 
 def test_header_keys_are_in_canonical_order() -> None:

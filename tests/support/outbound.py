@@ -5,6 +5,10 @@ the done-criteria talk about (a resident registration number in XLSX and HWP att
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
+import socket
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,13 +51,20 @@ def plain_mail(sender: str = "kim@corp.example", to: str = "partner@example.com"
     return make_mail(subject="회의 일정", text="다음 주 화요일 10시에 뵙겠습니다.", sender=sender, to=to)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def make_section(tmp_path: Path, **overrides: Any) -> OutboundSection:
+    web_port = free_port()
     document: dict[str, Any] = {
-        "listen": "127.0.0.1:0",
+        "listen": f"127.0.0.1:{free_port()}",
         "spool_dir": "outbound",
         "directory_db": "directory.db",
         "poll_s": 0.05,
-        "web": {"listen": "127.0.0.1:0", "public_url": "http://127.0.0.1:8025",
+        "web": {"listen": f"127.0.0.1:{web_port}", "public_url": f"http://127.0.0.1:{web_port}",
                 "secret_key_file": "web.secret"},
         "approval": {"remind_after_s": 100, "expire_after_s": 1000, "check_interval_s": 0.05},
         "notice": {"from_address": "approval@corp.example", "internal_smtp": "127.0.0.1:9"},
@@ -66,12 +77,23 @@ def make_section(tmp_path: Path, **overrides: Any) -> OutboundSection:
     return OutboundSection.model_validate(document, context={"config_dir": tmp_path})
 
 
+_TEMPLATE: list[Path] = []
+
+
 def fill_directory(section: OutboundSection) -> None:
-    directory = Directory(section.directory_db)
-    directory.import_csv(HR_CSV)
-    for email, password in PASSWORDS.items():
-        directory.set_password(email, password)
-    directory.close()
+    """The HR export imported and the approvers' passwords set. Hashing with argon2 is slow
+    on purpose, so it is done once per test run and the database file copied."""
+    if not _TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="maildiode-directory-"))
+        atexit.register(shutil.rmtree, folder, True)
+        directory = Directory(folder / "directory.db")
+        directory.import_csv(HR_CSV)
+        for email, password in PASSWORDS.items():
+            directory.set_password(email, password)
+        directory.close()
+        _TEMPLATE.append(folder / "directory.db")
+    section.directory_db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TEMPLATE[0], section.directory_db)
 
 
 class Clock:
@@ -145,3 +167,105 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()
+
+
+# ------------------------------------------------------------------------ end-to-end pieces
+
+
+@dataclass
+class Captured:
+    mail_from: str
+    rcpt_to: list[str]
+    data: bytes
+
+
+class MailSink:
+    """An aiosmtpd server on loopback that keeps every message exactly as received."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.received: list[Captured] = []
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.received.append(Captured(envelope.mail_from, list(envelope.rcpt_tos),
+                                      envelope.original_content))
+        return "250 2.0.0 OK"
+
+    def to(self, rcpt: str) -> list[Captured]:
+        return [m for m in self.received if rcpt in m.rcpt_to]
+
+    def subjects_to(self, rcpt: str) -> list[str]:
+        import email
+        import email.policy
+
+        return [str(email.message_from_bytes(m.data, policy=email.policy.default)["Subject"])
+                for m in self.to(rcpt)]
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+def wait_for(condition: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def approval_link(data: bytes) -> str:
+    """The approve link in an approval request mail (from its plain-text part)."""
+    import email
+    import email.policy
+    import re
+
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return re.search(r"승인: (\S+)", text).group(1)
+
+
+@dataclass
+class RunningOutbound:
+    service: Any
+    loop: LoopThread
+    section: OutboundSection
+    internal: MailSink  # the internal mail server the notices go through
+    web_url: str
+    smtp_port: int
+
+    def stop(self) -> None:
+        self.loop.call(self.service.stop())
+        self.loop.close()
+        self.internal.stop()
+
+
+def start_outbound(tmp_path: Path, *, config: Any = None, publisher: Any = None,
+                   audit: Any = None, internal: MailSink | None = None,
+                   **overrides: Any) -> RunningOutbound:
+    """The whole OutboundService (SMTP intake, web, worker) in a loop thread."""
+    from types import SimpleNamespace
+
+    from inner_agent.outbound.service import OutboundService
+
+    internal = internal or MailSink()
+    section = make_section(tmp_path, notice={"internal_smtp": f"127.0.0.1:{internal.port}",
+                                             "retry_s": 0.2}, **overrides)
+    fill_directory(section)
+    if config is None:
+        config = SimpleNamespace(outbound=section)
+    else:
+        config.outbound = section
+    service = OutboundService(config, audit or MemoryAudit(), publisher=publisher)
+    loop = LoopThread()
+    loop.call(service.start())
+    return RunningOutbound(service, loop, section, internal,
+                           f"http://127.0.0.1:{service.web_port}", service.smtp.port)

@@ -1,0 +1,95 @@
+"""Run the inner agent: the inbound link reader, the injection workers and (when configured) the
+outbound service; stop cleanly on SIGTERM or SIGINT.
+
+Stopping order: the link reader first (no new bundles), then the outbound service, then the
+injection workers (a message in the middle of an SMTP transaction finishes or stays queued).
+Everything not yet accepted by the internal server waits in the queue for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from inner_agent.config import InnerConfig
+from inner_agent.inject import Hop, InjectionQueue, Injector, RetryPolicy
+from inner_agent.link import BundleHandler, ImagePolicy, LinkService, build_reader
+from inner_agent.notify import NotifyOptions
+from maildiode.audit import AuditLog
+from maildiode.logs import setup_logging
+
+__all__ = ["notify_options", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def notify_options(config: InnerConfig) -> NotifyOptions:
+    section = config.notify
+    return NotifyOptions(
+        language=section.language, subject_prefix=section.subject_prefix,
+        from_address=section.from_address, our_domains=tuple(section.our_domains),
+        max_message_bytes=section.max_message_bytes, carry_text=section.carry_text,
+    )  # fmt: skip
+
+
+def run(config: InnerConfig) -> int:
+    """Run until SIGTERM/SIGINT; 0 on a clean stop."""
+    setup_logging(config.log, agent="maildiode-inner")
+    state_dir = config.state.dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    audit = AuditLog(config.audit.path, agent="inner")
+    queue = InjectionQueue(state_dir / "inject.db")
+    section = config.inject
+    injector = Injector(
+        queue, Hop.from_config(section), audit,
+        policy=RetryPolicy(section.attempts_per_pass, section.retry_initial_s, section.retry_max_s),
+        workers=section.workers, postmaster=config.postmaster,
+        report_from=config.notify.from_address, quarantine_dir=state_dir / "quarantine",
+        poll_s=section.poll_s,
+    )  # fmt: skip
+    handler = BundleHandler(
+        queue, audit, notify_options(config),
+        ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
+        state_dir / "quarantine",
+    )  # fmt: skip
+    link = LinkService(build_reader(config, state_dir), handler, config.link.rescan_s)
+    log.info("injection queue: %s", queue.counts())
+    injector.start()
+    link.start()
+    try:
+        asyncio.run(_serve(config, audit))
+    finally:
+        log.info("stopping: link reader, then injection workers")
+        link.stop()
+        injector.stop()
+        queue.close()
+        audit.close()
+    log.info("stopped cleanly")
+    return 0
+
+
+async def _serve(config: InnerConfig, audit: AuditLog) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    outbound = await _start_outbound(config, audit)
+    log.info("inner agent running")
+    try:
+        await stop.wait()
+    finally:
+        if outbound is not None:
+            await outbound.stop()
+
+
+async def _start_outbound(config: InnerConfig, audit: AuditLog) -> Any:
+    if config.outbound is None:
+        log.info("no [outbound] section: the outbound path is off")
+        return None
+    from inner_agent.outbound.service import OutboundService
+
+    service = OutboundService(config, audit)
+    await service.start()
+    return service

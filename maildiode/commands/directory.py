@@ -1,0 +1,100 @@
+"""``maildiode directory import|list|passwd -c inner.toml``: the outbound approval directory.
+
+    maildiode directory import HR.csv -c inner.toml   # re-runnable; prints what changed
+    maildiode directory list -c inner.toml
+    maildiode directory passwd lee@corp.example -c inner.toml   # password from the terminal,
+                                                                # or one line on standard input
+Only the ``[outbound]`` section of the file is read (its ``directory_db``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from pydantic import ConfigDict
+
+from inner_agent.outbound.config import OutboundSection
+from inner_agent.outbound.directory import Changes, Directory
+from inner_agent.outbound.errors import DirectoryError
+from maildiode.settings import ConfigError, Section, load_config
+
+# Shorter passwords fall to guessing even behind argon2; a pass-phrase is easy to remember.
+MIN_PASSWORD_CHARS = 10
+
+
+class _OutboundOnly(Section):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    outbound: OutboundSection
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        section = load_config(Path(args.config), _OutboundOnly).outbound
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    directory = Directory(section.directory_db)
+    try:
+        action = {"import": _import, "list": _list, "passwd": _passwd}[args.action]
+        return action(directory, list(args.args))
+    except DirectoryError as exc:
+        print(f"directory {args.action}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        directory.close()
+
+
+def _import(directory: Directory, rest: list[str]) -> int:
+    if len(rest) != 1:
+        print("usage: maildiode directory import FILE.csv -c inner.toml", file=sys.stderr)
+        return 2
+    path = Path(rest[0])
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        print(f"directory import: {path}: cannot read ({exc.strerror})", file=sys.stderr)
+        return 1
+    users, departments = directory.import_csv(raw, path.name)
+    print(f"{path.name}: {len(directory.users())} users imported")
+    _print_changes(users, "users")
+    _print_changes(departments, "departments")
+    return 0
+
+
+def _print_changes(changes: Changes, noun: str) -> None:
+    print(changes.summary(noun))
+    for mark, names in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
+        for name in names:
+            print(f"  {mark} {name}")
+
+
+def _list(directory: Directory, rest: list[str]) -> int:
+    if rest:
+        print("usage: maildiode directory list -c inner.toml", file=sys.stderr)
+        return 2
+    for user in directory.users():
+        account = "account" if directory.has_account(user.email) else "-"
+        print(f"{user.email}\t{user.name}\t{user.department}\t{user.role or 'member'}\t{account}")
+    return 0
+
+
+def _passwd(directory: Directory, rest: list[str]) -> int:
+    if len(rest) != 1:
+        print("usage: maildiode directory passwd USER -c inner.toml", file=sys.stderr)
+        return 2
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"new password for {rest[0]}: ")
+        if getpass.getpass("again: ") != password:
+            print("directory passwd: the two passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD_CHARS:
+        print(f"directory passwd: at least {MIN_PASSWORD_CHARS} characters", file=sys.stderr)
+        return 1
+    directory.set_password(rest[0], password)
+    print(f"password set for {rest[0].lower()}")
+    return 0

@@ -1,0 +1,20 @@
+"""``maildiode inner -c inner.toml``: run the inner (intranet-side) agent until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from maildiode.settings import ConfigError, load_config
+
+
+def run(args: argparse.Namespace) -> int:
+    from inner_agent.config import InnerConfig
+    from inner_agent.main import run as run_agent
+
+    try:
+        config = load_config(args.config, InnerConfig)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return run_agent(config)

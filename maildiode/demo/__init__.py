@@ -1,0 +1,1 @@
+"""``maildiode demo``: both agents, a carrier each way and an embedded mailbox on loopback."""

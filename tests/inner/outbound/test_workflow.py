@@ -1,0 +1,204 @@
+"""The outbound workflow with a fake clock, a recording publisher and no network: held on a
+resident number in XLSX/HWP attachments, approve -> published unchanged, reject, block,
+allow, reminders, expiry, escalation, tokens spent once, recovery after a crash."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+
+from inner_agent.outbound.approval import Event, State
+from inner_agent.outbound.errors import InvalidTransition, TokenRefused
+from inner_agent.outbound.spool import SpooledMail, new_mail_id
+from mailsafe.package import decode_outbound
+from tests.support.outbound import RRN, RRN_MASKED, build_workflow, plain_mail, rrn_mail
+
+
+def accept(parts, data: bytes, sender="kim@corp.example", rcpt=("partner@example.com",)) -> str:
+    mail = SpooledMail(new_mail_id(), sender, rcpt, parts.clock(), "127.0.0.1", "mx")
+    parts.spool.store(mail, data)
+    parts.workflow.accepted(mail)
+    parts.workflow.process_received()
+    return mail.mail_id
+
+
+def text_of(data: bytes) -> str:
+    """Every text part and header of a mail, decoded."""
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    parts = [str(message["Subject"])]
+    parts += [p.get_content() for p in message.walk() if p.get_content_maintype() == "text"]
+    return "\n".join(parts)
+
+
+def notices(parts, kind: str) -> list:
+    return [n for n in parts.state.notices() if n.kind == kind]
+
+
+@pytest.fixture
+def parts(tmp_path):
+    return build_workflow(tmp_path)
+
+
+def test_rrn_in_xlsx_and_hwp_is_held_masked(parts):
+    mail_id = accept(parts, rrn_mail())
+    row = parts.state.mail(mail_id)
+    assert row.state == "held"
+    where = sorted(f["where"] for f in row.findings)
+    assert where == ["attachment:명단.hwp", "attachment:명단.xlsx"]
+    assert {f["masked"] for f in row.findings} == {RRN_MASKED}
+    request = parts.state.request_for_mail(mail_id)
+    assert request.approvers == ("lee@corp.example", "park@corp.example")
+    sent = notices(parts, "request")
+    assert sorted(n.rcpt for n in sent) == ["lee@corp.example", "park@corp.example"]
+    for notice in sent:
+        text = text_of(notice.data)
+        assert RRN not in text and RRN_MASKED in text and RRN.encode() not in notice.data
+        assert f"/requests/{request.request_id}?t=" in text
+        message = email.message_from_bytes(notice.data, policy=email.policy.default)
+        assert "image/png" in [p.get_content_type() for p in message.walk()]
+    assert notices(parts, "notice:held")[0].rcpt == "kim@corp.example"
+    assert parts.publisher.published == []
+    assert parts.audit.steps(mail_id) == ["accepted_outbound", "scanned", "held", "approval_requested"]
+    assert RRN not in repr(parts.audit.events)
+
+
+def test_approve_publishes_the_original_bytes(parts):
+    data = rrn_mail()
+    mail_id = accept(parts, data)
+    request = parts.state.request_for_mail(mail_id)
+    token = parts.workflow.issue_token(request, "park@corp.example")
+    parts.workflow.decide(request.request_id, "park@corp.example", Event.APPROVE, token)
+    assert parts.workflow.publish_pending() == 1
+    (bundle, bundle_id), = parts.publisher.published
+    out = decode_outbound(bundle)
+    assert out.data == data and out.mail_id == mail_id and bundle_id == bytes.fromhex(mail_id)
+    assert out.rcpt_to == ("partner@example.com",) and out.decided_by == "park@corp.example"
+    assert parts.state.mail(mail_id).state == "sent" and parts.spool.ids() == []
+    assert parts.audit.steps(mail_id)[-2:] == ["approved", "sent_out"]
+    assert notices(parts, "notice:approved")[0].rcpt == "kim@corp.example"
+    with pytest.raises(TokenRefused) as caught:  # the same token again
+        parts.workflow.decide(request.request_id, "park@corp.example", Event.REJECT, token, "늦음")
+    assert caught.value.reason == "reused"
+
+
+def test_reject_tells_the_sender_the_reason(parts):
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    token = parts.workflow.issue_token(request, "lee@corp.example")
+    parts.workflow.decide(request.request_id, "lee@corp.example", Event.REJECT, token,
+                          f"개인정보({RRN})를 빼고 다시 보내세요")
+    assert parts.workflow.publish_pending() == 0
+    assert parts.state.mail(mail_id).state == "rejected" and parts.spool.ids() == []
+    notice = notices(parts, "notice:rejected")[0]
+    text = text_of(notice.data)
+    assert RRN not in text and "800101-1******" in text  # a reason typed with the number is masked
+    assert ("rejected" in parts.audit.steps(mail_id))
+
+
+def test_wrong_and_forged_tokens_are_refused_and_audited(parts):
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    lee_token = parts.workflow.issue_token(request, "lee@corp.example")
+    with pytest.raises(TokenRefused) as caught:
+        parts.workflow.decide(request.request_id, "park@corp.example", Event.APPROVE, lee_token)
+    assert caught.value.reason == "wrong-approver"
+    jung_token = parts.workflow.signer.issue(request.request_id, "jung@corp.example", now=parts.clock(), ttl_s=60)
+    with pytest.raises(TokenRefused) as caught:  # genuine token for a non-approver
+        parts.workflow.decide(request.request_id, "jung@corp.example", Event.APPROVE, jung_token)
+    assert caught.value.reason == "wrong-approver"
+    with pytest.raises(TokenRefused):
+        parts.workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, lee_token[:-2] + "AA")
+    parts.clock.now += 2000
+    with pytest.raises(TokenRefused) as caught:
+        parts.workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, lee_token)
+    assert caught.value.reason == "expired"
+    reasons = [f["reason"] for m, s, f in parts.audit.events if s == "token_refused"]
+    assert reasons == ["wrong-approver", "wrong-approver", "forged", "expired"]
+    assert parts.state.mail(mail_id).state == "held"
+
+
+def test_clean_mail_is_allowed_and_published(parts):
+    data = plain_mail()
+    mail_id = accept(parts, data)
+    assert parts.state.mail(mail_id).state == "sending"
+    parts.workflow.publish_pending()
+    assert decode_outbound(parts.publisher.published[0][0]).data == data
+    assert parts.audit.steps(mail_id) == ["accepted_outbound", "scanned", "allowed", "sent_out"]
+
+
+def test_block_rule_notifies_the_sender(tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nid = "no-secret"\naction = "block"\n'
+                     '[[rule.condition]]\nfield = "subject"\ncontains = "대외비"\n', encoding="utf-8")
+    parts = build_workflow(tmp_path, rules_file=str(rules))
+    from mailsafe.policy import load_rules
+    parts.workflow.rules = load_rules(rules)
+    from tests.support.documents import make_mail
+    mail_id = accept(parts, make_mail(subject="[대외비] 계획", text="..."))
+    assert parts.state.mail(mail_id).state == "blocked"
+    assert notices(parts, "notice:blocked")[0].rcpt == "kim@corp.example"
+    assert parts.publisher.published == [] and parts.spool.ids() == []
+
+
+def test_reminder_then_expiry_rejects(parts):
+    mail_id = accept(parts, rrn_mail())
+    parts.clock.now += 100
+    assert parts.workflow.tick() == 1
+    assert len(notices(parts, "reminder")) == 2
+    assert parts.workflow.tick() == 0  # reminded once only
+    parts.clock.now += 900
+    assert parts.workflow.tick() == 1
+    assert parts.state.mail(mail_id).state == "expired"
+    assert parts.state.request_for_mail(mail_id).state is State.EXPIRED
+    assert notices(parts, "notice:expired")
+    assert parts.audit.steps(mail_id)[-2:] == ["reminded", "expired"]
+
+
+def test_expiry_escalates_to_the_head_above(tmp_path):
+    parts = build_workflow(tmp_path, approval={"on_expiry": "escalate"})
+    mail_id = accept(parts, rrn_mail())
+    parts.clock.now += 1000
+    assert parts.workflow.tick() == 1
+    request = parts.state.request_for_mail(mail_id)
+    assert (request.state, request.approvers) == (State.ESCALATED, ("choi@corp.example",))
+    assert [n.rcpt for n in notices(parts, "request")][-1] == "choi@corp.example"
+    old = parts.workflow.issue_token(request, "lee@corp.example")
+    with pytest.raises(TokenRefused):
+        parts.workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, old)
+    token = parts.workflow.issue_token(request, "choi@corp.example")
+    parts.workflow.decide(request.request_id, "choi@corp.example", Event.APPROVE, token)
+    assert parts.workflow.publish_pending() == 1
+    parts.clock.now += 1000  # nothing above the top: a second timeout would expire, but it is decided
+    assert parts.workflow.tick() == 0
+
+
+def test_head_sending_goes_to_the_delegate_and_no_approver_rejects(parts):
+    mail_id = accept(parts, rrn_mail(sender="lee@corp.example"), sender="lee@corp.example")
+    assert parts.state.request_for_mail(mail_id).approvers == ("park@corp.example",)
+    stranger = accept(parts, rrn_mail(sender="x@other.example"), sender="x@other.example")
+    assert parts.state.mail(stranger).state == "rejected"
+
+
+def test_decided_request_cannot_be_decided_again(parts):
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    parts.workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE,
+                          parts.workflow.issue_token(request, "lee@corp.example"))
+    with pytest.raises(InvalidTransition):
+        parts.workflow.decide(request.request_id, "park@corp.example", Event.REJECT,
+                              parts.workflow.issue_token(request, "park@corp.example"), "no")
+
+
+def test_recovery_takes_in_spooled_mail_and_quarantines_torn_files(parts):
+    mail = SpooledMail(new_mail_id(), "kim@corp.example", ("p@example.com",), 1.0, "127.0.0.1", "mx")
+    parts.spool.store(mail, plain_mail())  # crash right after 250: no database row
+    torn = SpooledMail(new_mail_id(), "kim@corp.example", ("p@example.com",), 1.0, "127.0.0.1", "mx")
+    parts.spool.store(torn, b"x" * 50)
+    path = parts.spool.root / "mail" / torn.mail_id
+    path.write_bytes(path.read_bytes()[:-5])
+    assert parts.workflow.recover() == 1
+    parts.workflow.process_received()
+    assert parts.state.mail(mail.mail_id).state == "sending"
+    assert "quarantined" in parts.audit.steps(torn.mail_id)
