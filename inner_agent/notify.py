@@ -32,6 +32,7 @@ __all__ = [
     "build_notifications",
     "claims_our_domain",
     "clean_header_text",
+    "split_from",
     "valid_mail_id",
 ]
 
@@ -51,6 +52,8 @@ MAX_PARTS = 10
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]")
 _HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+_ANGLE_ADDR = re.compile(r"<([^<>]*)>\s*$")
+_DISPLAY_ADDR = re.compile(r"[^\s<>@\"']+@[A-Za-z0-9.-]+")
 _MAIL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -167,11 +170,25 @@ def _domain_of(address: str) -> str:
     return address.rpartition("@")[2].strip().lower().rstrip(".")
 
 
+def split_from(untrusted_from: str) -> tuple[str, str]:
+    """(display, address) of a From display string; the last ``<...>`` wins over parsing."""
+    text = clean_header_text(untrusted_from)
+    match = _ANGLE_ADDR.search(text)
+    if match:
+        return text[: match.start()].strip().strip('"').strip(), match.group(1).strip()
+    return parseaddr(text)
+
+
 def claims_our_domain(manifest: Manifest, our_domains: Sequence[str]) -> str | None:
-    """The first of our domains the external sender claims (From or envelope sender), or None."""
+    """The first of our domains the external sender claims, or None.
+
+    Checked: the From address, the envelope sender, and an address of ours written into the
+    From display name (the "CEO ceo@corp.example <x@elsewhere>" trick).
+    """
     ours = [d.lower() for d in our_domains]
-    _, from_addr = parseaddr(clean_header_text(manifest.headers.from_))
-    for candidate in (from_addr, manifest.envelope.mail_from):
+    display, from_addr = split_from(manifest.headers.from_)
+    candidates = [from_addr, manifest.envelope.mail_from, *_DISPLAY_ADDR.findall(display)]
+    for candidate in candidates:
         domain = _domain_of(clean_header_text(candidate))
         for our in ours:
             if domain and (domain == our or domain.endswith("." + our)):
@@ -311,7 +328,7 @@ def _write_headers(
 def _from_header(
     manifest: Manifest, options: NotifyOptions, words: dict[str, str], spoofed: str | None
 ) -> Address:
-    display, untrusted_addr = parseaddr(clean_header_text(manifest.headers.from_))
+    display, untrusted_addr = split_from(manifest.headers.from_)
     display = clean_header_text(display, 200)
     address = _valid_address(untrusted_addr)
     local, _, domain = options.from_address.partition("@")
@@ -365,11 +382,9 @@ def _notes(
 
 def _header_rows(manifest: Manifest, words: dict[str, str]) -> list[tuple[str, str]]:
     headers, auth = manifest.headers, manifest.auth
-    auth_text = " ".join(
-        f"{name}={value}" for name, value in (("spf", auth.spf), ("dkim", auth.dkim),
-                                              ("dmarc", auth.dmarc)) if value
-    )  # fmt: skip
-    auth_shown = clean_header_text(" ".join(p for p in (auth.summary, auth_text) if p))
+    parts = (("spf", auth.spf), ("dkim", auth.dkim), ("dmarc", auth.dmarc))
+    auth_text = " ".join(f"{name}={value}" for name, value in parts if value)
+    auth_shown = clean_header_text(auth.summary or auth_text)
     rows = [
         (words["from"], headers.from_),
         (words["to"], headers.to),

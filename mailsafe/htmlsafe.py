@@ -33,22 +33,140 @@ MAX_NESTING = 200
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 
 _ALLOWED_TAGS = frozenset(
-    "a abbr address article aside b bdi bdo big blockquote br caption center cite code col "
-    "colgroup dd del details dfn div dl dt em figcaption figure font footer h1 h2 h3 h4 h5 h6 "
-    "header hr i img ins kbd label legend li main mark nav ol p pre q s samp section small "
-    "span strike strong sub summary sup table tbody td tfoot th thead tr tt u ul var wbr "
-    "fieldset".split()
+    [
+        "a",
+        "abbr",
+        "address",
+        "article",
+        "aside",
+        "b",
+        "bdi",
+        "bdo",
+        "big",
+        "blockquote",
+        "br",
+        "caption",
+        "center",
+        "cite",
+        "code",
+        "col",
+        "colgroup",
+        "dd",
+        "del",
+        "details",
+        "dfn",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "figcaption",
+        "figure",
+        "font",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "label",
+        "legend",
+        "li",
+        "main",
+        "mark",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "samp",
+        "section",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "summary",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "tt",
+        "u",
+        "ul",
+        "var",
+        "wbr",
+        "fieldset",
+    ]
 )
 # Elements dropped with everything inside them.
 _DROPPED_WITH_CONTENT = frozenset(
-    "script noscript template iframe frame frameset object embed applet svg math video audio "
-    "canvas title head style select textarea button option datalist map noembed noframes "
-    "xml".split()
+    [
+        "script",
+        "noscript",
+        "template",
+        "iframe",
+        "frame",
+        "frameset",
+        "object",
+        "embed",
+        "applet",
+        "svg",
+        "math",
+        "video",
+        "audio",
+        "canvas",
+        "title",
+        "head",
+        "style",
+        "select",
+        "textarea",
+        "button",
+        "option",
+        "datalist",
+        "map",
+        "noembed",
+        "noframes",
+        "xml",
+    ]
 )
 _VOID_TAGS = frozenset({"br", "hr", "img", "wbr", "col"})
 _ALLOWED_ATTRS = frozenset(
-    "align valign width height colspan rowspan bgcolor color border cellpadding cellspacing "
-    "face size dir lang alt title style nowrap start type span".split()
+    [
+        "align",
+        "valign",
+        "width",
+        "height",
+        "colspan",
+        "rowspan",
+        "bgcolor",
+        "color",
+        "border",
+        "cellpadding",
+        "cellspacing",
+        "face",
+        "size",
+        "dir",
+        "lang",
+        "alt",
+        "title",
+        "style",
+        "nowrap",
+        "start",
+        "type",
+        "span",
+    ]
 )
 _BAD_CSS = re.compile(
     r"url\s*\(|@import|@font-face|image-set|image\s*\(|expression|behavior|binding|"
@@ -176,8 +294,21 @@ class _Sanitizer(HTMLParser):
 
     # -- helpers
     def _count_dropped(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        remote = any(name in {"src", "href", "data", "srcset", "poster", "background",
-                              "codebase", "action", "content"} for name, _ in attrs)
+        remote = any(
+            name
+            in {
+                "src",
+                "href",
+                "data",
+                "srcset",
+                "poster",
+                "background",
+                "codebase",
+                "action",
+                "content",
+            }
+            for name, _ in attrs
+        )
         if tag in {"script", "object", "embed", "applet", "iframe", "frame"}:
             self.result.dropped_active += 1
         if remote or tag in {"link", "base", "meta", "iframe", "frame"}:
@@ -195,11 +326,9 @@ class _Sanitizer(HTMLParser):
                 continue
             if name not in _ALLOWED_ATTRS or value is None:
                 continue
-            if name == "style":
-                value = clean_css_declarations(value)
-                if not value:
-                    continue
-            parts.append(f' {name}="{html.escape(value[:2000], quote=True)}"')
+            kept = clean_css_declarations(value) if name == "style" else value
+            if kept:
+                parts.append(f' {name}="{html.escape(kept[:2000], quote=True)}"')
         return "".join(parts)
 
     def _image(self, attrs: list[tuple[str, str | None]]) -> None:

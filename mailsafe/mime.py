@@ -32,8 +32,8 @@ __all__ = [
     "ParseLimits",
     "ParsedMail",
     "decode_header_text",
-    "raw_header_to_text",
     "parse_message",
+    "raw_header_to_text",
 ]
 
 KIB = 1024
@@ -253,6 +253,9 @@ def parse_message(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedMail
     except RecursionError:
         budget.note("the MIME structure nests too deeply to walk")
         return _fallback(raw, budget)
+    except Exception as exc:  # noqa: BLE001 - email raises undocumented errors on hostile input
+        budget.note(f"the MIME structure could not be walked ({type(exc).__name__})")
+        return _fallback(raw, budget)
 
 
 def _cap_header_block(raw: bytes, budget: _Budget) -> bytes:
@@ -401,15 +404,17 @@ class _Headers:
         self._limits = budget.limits
         self._budget = budget
 
+    def _values(self, name: str) -> list[str]:
+        """Every value of header ``name`` as stored (8-bit bytes still surrogate-escaped)."""
+        return [
+            raw_header_to_text(value)[: self._limits.max_header_value_chars]
+            for key, value in self._message.raw_items()
+            if key.lower() == name
+        ]
+
     def _raw(self, name: str) -> str | None:
-        try:
-            value = self._message.get(name)
-        except (UnicodeError, LookupError, ValueError, TypeError):
-            self._budget.note(f"the {name} header could not be read")
-            return None
-        if value is None:
-            return None
-        return raw_header_to_text(value)[: self._limits.max_header_value_chars]
+        values = self._values(name)
+        return values[0] if values else None
 
     def text(self, name: str) -> str:
         value = self._raw(name)
@@ -425,12 +430,7 @@ class _Headers:
         return tuple(ids[: self._limits.max_references])
 
     def addresses(self, name: str) -> tuple[Address, ...]:
-        try:
-            values = [raw_header_to_text(v) for v in self._message.get_all(name) or []]
-        except (UnicodeError, LookupError, ValueError, TypeError):
-            self._budget.note(f"the {name} header could not be read")
-            return ()
-        values = [v[: self._limits.max_header_value_chars] for v in values]
+        values = self._values(name)
         try:
             pairs = email.utils.getaddresses(values)
         except (ValueError, TypeError, IndexError):
@@ -486,11 +486,11 @@ def _walk(
         return
     content_type = _content_type(part)
     _note_security(part, content_type, collected)
-    if part.is_multipart():
-        _walk_multipart(part, content_type, depth, budget, collected)
-        return
     if content_type in {"message/rfc822", "message/global"}:
         _forwarded(part, depth, budget, collected)
+        return
+    if part.is_multipart() and not content_type.startswith("message/"):
+        _walk_multipart(part, content_type, depth, budget, collected)
         return
     if content_type.startswith("message/") and isinstance(part.get_payload(), list):
         _message_as_text(part, content_type, budget, collected)

@@ -260,7 +260,11 @@ def _decode_images(
             raise PackageRefused(f"image {index} has media type {page.media_type!r}")
         if not image.startswith(_MAGIC[page.media_type]):
             raise PackageRefused(f"image {index} is not a {page.media_type}")
-        if page.width <= 0 or page.height <= 0 or page.width * page.height > limits.max_image_pixels:
+        if (
+            page.width <= 0
+            or page.height <= 0
+            or page.width * page.height > limits.max_image_pixels
+        ):
             raise PackageRefused(f"image {index} claims {page.width}x{page.height} pixels")
     return tuple(untrusted)
 

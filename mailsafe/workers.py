@@ -6,7 +6,9 @@ decode anything from a process that handled hostile input. A worker that crashes
 a limit, or runs out of time is replaced; the mail becomes a "not displayable" notice carrying
 its headers, attachment list and a reason code, and the pool goes on.
 
-Frames (``Connection.send_bytes``, no pickle)::
+Workers are ``python -m mailsafe.workers`` subprocesses (no multiprocessing: nothing is
+pickled, and the parent's ``__main__`` is never re-imported). Frames on the worker's stdin and
+stdout are a 4-byte big-endian length, then the payload::
 
     parent -> worker   b"R" + raw mail     render it
                        b"S" + raw mail     summary only: parse, list, no rendering
@@ -17,18 +19,23 @@ Frames (``Connection.send_bytes``, no pickle)::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.parser
 import email.policy
+import json
 import logging
-import multiprocessing
 import os
 import queue
 import resource
+import select
 import signal
+import struct
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from typing import IO
 
 from mailsafe.errors import MailsafeError
 from mailsafe.mime import ParseLimits, decode_header_text, parse_message, raw_header_to_text
@@ -36,6 +43,7 @@ from mailsafe.package import (
     PACKAGE_VERSION,
     HeaderBlock,
     Manifest,
+    PackageLimits,
     RenderedMail,
     decode_package,
     encode_package,
@@ -70,12 +78,32 @@ REASONS = {
 }
 
 
+# --------------------------------------------------------------------------- framing
+
+_LENGTH = struct.Struct(">I")
+# A reply bigger than a package may be is refused before it is read.
+MAX_REPLY_BYTES = PackageLimits().max_package_bytes + 1
+# A job is a mail: the largest mail the parser accepts, plus the kind byte.
+MAX_JOB_BYTES = ParseLimits().max_raw_bytes + 1
+
+
+def _write_frame(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(_LENGTH.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def _read_exact(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if data is None or len(data) != size:
+        raise EOFError("pipe closed")
+    return data
+
+
 # --------------------------------------------------------------------------- worker side
 
 
 def _set_limits(memory_bytes: int | None) -> None:
-    os.setsid()  # own process group: a kill on timeout takes Chromium children with it
-    if memory_bytes is not None:
+    if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files of hostile content
 
@@ -96,28 +124,35 @@ def _work(job: bytes, options: RenderOptions) -> bytes:
     return b"P" + encode_package(render_message(raw, options))
 
 
-def worker_main(
-    connection: Connection, options: RenderOptions, cpu_seconds: int, memory_bytes: int | None
-) -> None:
-    """Loop of one worker process: frames in, frames out, until the pipe closes."""
-    _set_limits(memory_bytes)
+def _answer(job: bytes, options: RenderOptions) -> bytes:
+    try:
+        return _work(job, options)
+    except MemoryError:
+        return b"Ememory_limit"
+    except MailsafeError as exc:
+        return b"E" + exc.code.encode("ascii", "replace")[:64]
+    except Exception:  # noqa: BLE001 - a renderer bug on hostile input is a notice, not a dead pool
+        return b"Erender_error"
+
+
+def worker_main(options: RenderOptions, cpu_seconds: int, memory_bytes: int | None) -> None:
+    """Loop of one worker process: frames on stdin, frames on stdout, until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames may reach the parent's pipe
+    _set_limits(memory_bytes)
     while True:
         try:
-            job = connection.recv_bytes()
+            (size,) = _LENGTH.unpack(_read_exact(stdin, _LENGTH.size))
+            if size > MAX_JOB_BYTES:
+                return
+            job = _read_exact(stdin, size)
         except (EOFError, OSError):
             return
         _arm_cpu_limit(cpu_seconds)
+        reply = _answer(job, options)
         try:
-            reply = _work(job, options)
-        except MemoryError:
-            reply = b"Ememory_limit"
-        except MailsafeError as exc:
-            reply = b"E" + exc.code.encode("ascii", "replace")[:64]
-        except Exception:  # noqa: BLE001 - any renderer bug on hostile input is a notice, not a dead pool
-            reply = b"Erender_error"
-        try:
-            connection.send_bytes(reply)
+            _write_frame(stdout, reply)
         except (OSError, ValueError):
             return
 
@@ -127,8 +162,7 @@ def worker_main(
 
 @dataclass(eq=False)
 class _Worker:
-    process: BaseProcess
-    connection: Connection
+    process: subprocess.Popen[bytes]
 
 
 class RenderPool:
@@ -146,9 +180,8 @@ class RenderPool:
         self.cpu_seconds = cpu_seconds
         # Chromium reserves terabytes of address space for its heap cage and will not start
         # under RLIMIT_AS; its worker relies on the wall-clock limit and the group kill.
-        self.memory_bytes: int | None = memory_bytes if options.backend == "pymupdf" else None
+        self.memory_bytes = memory_bytes if options.backend == "pymupdf" else 0
         self.wall_seconds = wall_seconds
-        self._context = multiprocessing.get_context("forkserver")
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
@@ -157,16 +190,15 @@ class RenderPool:
             self._idle.put(self._start())
 
     def _start(self) -> _Worker:
-        parent_end, child_end = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=worker_main,
-            args=(child_end, self.options, self.cpu_seconds, self.memory_bytes),
-            name="mailsafe-render",
-            daemon=True,
-        )
-        process.start()
-        child_end.close()
-        worker = _Worker(process, parent_end)
+        settings = json.dumps(dataclasses.asdict(self.options))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mailsafe.workers", settings, str(self.cpu_seconds),
+             str(self.memory_bytes)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # own process group: a kill takes Chromium children with it
+        )  # fmt: skip
+        worker = _Worker(process)
         with self._lock:
             self._all.add(worker)
         return worker
@@ -195,18 +227,28 @@ class RenderPool:
         return _decode_reply(untrusted_reply)
 
     def _exchange(self, worker: _Worker, job: bytes, wall_seconds: float) -> bytes:
+        deadline = time.monotonic() + wall_seconds
+        stdin, stdout = worker.process.stdin, worker.process.stdout
+        if stdin is None or stdout is None:
+            raise _WorkerFailed("worker_crash")
         try:
-            worker.connection.send_bytes(job)
-            if not worker.connection.poll(wall_seconds):
-                raise _WorkerFailed("timeout")
-            return worker.connection.recv_bytes()
-        except (EOFError, OSError, BrokenPipeError) as exc:
+            _write_frame(stdin, job)
+            header = _read_until(stdout, _LENGTH.size, deadline)
+            (untrusted_size,) = _LENGTH.unpack(header)
+            if untrusted_size > MAX_REPLY_BYTES:
+                raise _WorkerFailed("bad_package")
+            return _read_until(stdout, untrusted_size, deadline)
+        except TimeoutError as exc:
+            raise _WorkerFailed("timeout") from exc
+        except (EOFError, OSError, ValueError) as exc:
             raise _WorkerFailed(self._death_reason(worker)) from exc
 
     def _death_reason(self, worker: _Worker) -> str:
-        worker.process.join(STOP_GRACE_SECONDS)
-        code = worker.process.exitcode
-        if code == -signal.SIGXCPU or code == -signal.SIGKILL:
+        try:
+            code = worker.process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            return "worker_crash"
+        if code in {-signal.SIGXCPU, -signal.SIGKILL}:
             return "cpu_limit"
         return "worker_crash"
 
@@ -219,12 +261,16 @@ class RenderPool:
 
     @staticmethod
     def _kill(worker: _Worker) -> None:
-        pid = worker.process.pid
-        if pid is not None and worker.process.exitcode is None:
+        process = worker.process
+        if process.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        worker.process.join(STOP_GRACE_SECONDS)
-        worker.connection.close()
+                os.killpg(process.pid, signal.SIGKILL)
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(STOP_GRACE_SECONDS)
 
     def close(self) -> None:
         """Stop every worker (and its Chromium children)."""
@@ -240,6 +286,26 @@ class RenderPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_until(stream: IO[bytes], size: int, deadline: float) -> bytes:
+    """Read exactly ``size`` bytes from a pipe before ``deadline`` (monotonic seconds)."""
+    fd = stream.fileno()
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            raise TimeoutError
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            raise EOFError("worker closed its pipe")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 class _WorkerFailed(Exception):
@@ -293,3 +359,13 @@ def headers_only(raw: bytes, reason: str) -> RenderedMail:
         notes=(REASONS.get(reason, reason), "the attachment list could not be read"),
     )
     return RenderedMail(manifest=manifest)
+
+
+def _main(argv: list[str]) -> None:
+    settings, cpu_seconds, memory_bytes = argv
+    options = RenderOptions(**json.loads(settings))
+    worker_main(options, int(cpu_seconds), int(memory_bytes) or None)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -5,21 +5,33 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from protocol.chunk import ChunkHeader, Kind, chunk_count, encode_chunk
+from protocol.chunk import (
+    ChunkHeader,
+    Kind,
+    check_header,
+    chunk_count,
+    encode_chunk,
+    encode_header,
+    sign_parts,
+)
 from protocol.errors import Reason, RemoteError
 from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey
-from protocol.limits import MAX_BUNDLE_BYTES, MAX_CHUNKS
+from protocol.limits import MAX_BUNDLE_BYTES, MAX_CHUNKS, PREFIX_LEN
 
 __all__ = [
     "HEARTBEAT_LEN",
     "BundleMeta",
     "Heartbeat",
+    "PlannedChunk",
     "build_chunks",
     "decode_heartbeat",
     "encode_heartbeat",
+    "plan_chunks",
 ]
+
+BSHA_PLACEHOLDER = bytes(32)  # same encoded size as any SHA-256, so offsets do not move
 
 HEARTBEAT = struct.Struct(">QQ")  # last seq, epoch
 HEARTBEAT_LEN = HEARTBEAT.size
@@ -82,6 +94,42 @@ def build_chunks(
         payload = view[index * chunk_size : (index + 1) * chunk_size]
         ephemeral = new_ephemeral() if encrypt_to is not None else None
         yield encode_chunk(header, payload, signing_key, encrypt_to=encrypt_to, ephemeral=ephemeral)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChunk:
+    """A plain chunk laid out before its bundle's hash is known: the payload can be written at
+    ``payload_offset`` while the hash is computed; ``finish`` then gives the prefix + header
+    and the signature. The result is byte-identical to ``build_chunks``."""
+
+    header: ChunkHeader  # bsha is a placeholder until finish()
+    payload: memoryview
+    payload_offset: int
+
+    def finish(
+        self, bsha: bytes, payload_hash: bytes, signing_key: SigningKey
+    ) -> tuple[bytes, bytes]:
+        header = replace(self.header, bsha=bsha)
+        check_header(header, len(self.payload))
+        return sign_parts(signing_key, encode_header(header), len(self.payload), payload_hash)
+
+
+def plan_chunks(bundle: bytes, meta: BundleMeta, chunk_size: int) -> list[PlannedChunk]:
+    """The chunks of ``bundle`` (unencrypted), to be finished once its SHA-256 is known."""
+    count = chunk_count(len(bundle), chunk_size)
+    if len(bundle) > MAX_BUNDLE_BYTES or count > MAX_CHUNKS:
+        raise ValueError(f"bundle of {len(bundle)} bytes in {count} chunks is over the limits")
+    view = memoryview(bundle)
+    plans = []
+    for index in range(count):
+        header = ChunkHeader(
+            stream=meta.stream, epoch=meta.epoch, seq=meta.seq, bundle=meta.bundle_id,
+            index=index, count=count, csize=chunk_size, blen=len(bundle),
+            bsha=BSHA_PLACEHOLDER, created=meta.created_ms, kind=meta.kind,
+        )  # fmt: skip
+        payload = view[index * chunk_size : (index + 1) * chunk_size]
+        plans.append(PlannedChunk(header, payload, PREFIX_LEN + len(encode_header(header))))
+    return plans
 
 
 def encode_heartbeat(last_seq: int, epoch: int) -> bytes:

@@ -45,6 +45,7 @@ __all__ = [
     "ChunkHeader",
     "Kind",
     "Prefix",
+    "check_header",
     "chunk_count",
     "decode_chunk",
     "encode_chunk",
@@ -52,6 +53,7 @@ __all__ = [
     "parse_prefix",
     "peek_header",
     "sign_chunk",
+    "sign_parts",
     "signed_message",
     "valid_stream",
 ]
@@ -158,25 +160,39 @@ def encode_header(header: ChunkHeader) -> bytes:
     return packed
 
 
-def signed_message(prefix: bytes, header_bytes: bytes, payload: bytes | memoryview) -> bytes:
+def signed_message(prefix: bytes, header_bytes: bytes, payload_hash: bytes) -> bytes:
     """What Ed25519 signs: DOMAIN ‖ prefix ‖ header ‖ SHA-256(payload).
 
     Hashing the payload first (SHA-256 releases the GIL; the Ed25519 call then signs ~250
-    bytes) lets signing overlap the disk writes of the previous chunk, and lets a verifier
-    hash a payload without copying it. The payload is bound by its SHA-256 and by
-    ``payload_len`` in the signed prefix.
+    bytes) lets signing overlap the disk writes of other chunks, and lets a verifier hash a
+    payload in place. The payload is bound by its SHA-256 and by ``payload_len`` in the
+    signed prefix.
     """
-    return b"".join((DOMAIN, prefix, header_bytes, hashlib.sha256(payload).digest()))
+    return b"".join((DOMAIN, prefix, header_bytes, payload_hash))
+
+
+def sign_parts(
+    signing_key: SigningKey,
+    header_bytes: bytes,
+    payload_len: int,
+    payload_hash: bytes,
+    *,
+    flags: int = 0,
+) -> tuple[bytes, bytes]:
+    """(prefix ‖ header, signature) of a chunk whose payload has ``payload_hash``."""
+    prefix = Prefix(FORMAT_VERSION, flags, len(header_bytes), payload_len, signing_key.key_id)
+    packed = prefix.pack()
+    signature = signing_key.sign(signed_message(packed, header_bytes, payload_hash))
+    return packed + header_bytes, signature
 
 
 def sign_chunk(
     signing_key: SigningKey, header_bytes: bytes, payload: bytes | memoryview, *, flags: int = 0
 ) -> bytes:
     """Frame and sign raw header bytes and payload (also used to build invalid test vectors)."""
-    prefix = Prefix(FORMAT_VERSION, flags, len(header_bytes), len(payload), signing_key.key_id)
-    packed = prefix.pack()
-    signature = signing_key.sign(signed_message(packed, header_bytes, payload))
-    return b"".join((packed, header_bytes, payload, signature))
+    payload_hash = hashlib.sha256(payload).digest()
+    head, signature = sign_parts(signing_key, header_bytes, len(payload), payload_hash, flags=flags)
+    return b"".join((head, payload, signature))
 
 
 def encode_chunk(
@@ -188,7 +204,7 @@ def encode_chunk(
     ephemeral: EncryptionKey | None = None,
 ) -> bytes:
     """One chunk file. With ``encrypt_to``, ``ephemeral`` must be a fresh key (randomness in)."""
-    _check_header(header, len(payload))
+    check_header(header, len(payload))
     header_bytes = encode_header(header)
     if encrypt_to is None:
         return sign_chunk(signing_key, header_bytes, payload)
@@ -241,13 +257,15 @@ def decode_chunk(
     header_end = PREFIX_LEN + prefix.header_len
     view = memoryview(untrusted)
     message = signed_message(
-        untrusted[:PREFIX_LEN], untrusted[PREFIX_LEN:header_end], view[header_end:signed_end]
+        untrusted[:PREFIX_LEN],
+        untrusted[PREFIX_LEN:header_end],
+        hashlib.sha256(view[header_end:signed_end]).digest(),
     )
     if not verify_key.verify(untrusted[signed_end:], message):
         raise DoesNotVerify(Reason.BAD_SIGNATURE, f"signature under key {verify_key.key_id.hex()}")
     header = _decode_header(untrusted[PREFIX_LEN:header_end])
     plain_len = prefix.payload_len - (ENCRYPTION_OVERHEAD if prefix.encrypted else 0)
-    _check_header(header, plain_len)
+    check_header(header, plain_len)
     payload = untrusted[header_end:signed_end]
     if prefix.encrypted:
         if decrypt_key is None:
@@ -324,7 +342,7 @@ def _check_types(values: dict[str, Any]) -> None:
             raise RemoteError(Reason.BAD_HEADER, f"{key} is not {length} bytes")
 
 
-def _check_header(header: ChunkHeader, plain_len: int) -> None:
+def check_header(header: ChunkHeader, plain_len: int) -> None:
     """Ranges and the chunk's own consistency (also applied when producing)."""
     if not valid_stream(header.stream):
         raise RemoteError(Reason.LIMITS, "stream id is not 1-32 of [a-z0-9._-]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["ensure_private_dir", "fsync_dir", "write_durably"]
+__all__ = ["ensure_private_dir", "fsync_dir", "pwrite_all", "write_durably"]
 
 PRIVATE_DIR_MODE = 0o700  # work, staging and quarantine folders are ours alone
 
@@ -39,3 +39,12 @@ def write_durably(path: Path, data: bytes, *, mode: int = 0o644, sync: bool = Tr
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` (a regular file may take it in parts)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written

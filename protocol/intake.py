@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -200,7 +201,7 @@ class FolderIntake:
         except FileNotFoundError:
             return None  # someone else took it
         except OSError as exc:
-            if exc.errno != 18:  # EXDEV: delivery folder on another file system
+            if exc.errno != errno.EXDEV:  # the delivery folder is on another file system
                 log.warning("cannot claim %r from %s: %s", name, self.recv_dir, exc)
                 return None
             if not self._copy_claim(dir_fd, name, work_fd, work_name):

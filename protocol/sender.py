@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.armor import dearmor, is_armored
-from protocol.bundle import BundleMeta, build_chunks, encode_heartbeat
+from protocol.bundle import BundleMeta, PlannedChunk, build_chunks, encode_heartbeat, plan_chunks
 from protocol.chunk import Kind, chunk_count, valid_stream
 from protocol.errors import LocalError
+from protocol.fsutil import pwrite_all
 from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey
 from protocol.limits import MAX_BUNDLE_BYTES, MAX_CHUNK_SIZE
 from protocol.store import open_state_db
-from protocol.transport import Transport
+from protocol.transport import FileFiller, FolderTransport, Transport
 
 __all__ = ["PublishReceipt", "Sender"]
 
@@ -53,8 +54,12 @@ CREATE TABLE IF NOT EXISTS bundles (
 """
 
 
-def _sha256(data: bytes) -> bytes:
+def _sha256(data: bytes | memoryview) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+def _known(value: bytes) -> Callable[[], bytes]:
+    return lambda: value
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,16 +164,17 @@ class Sender:
         ).fetchone()
         return None if row is None else _Row(*row)
 
-    def _allocate(self, bundle_id: bytes, kind: Kind, bundle: bytes, now_ms: int) -> _Row:
-        """Allocate the next seq and make it durable before anything is published.
+    def _allocate(
+        self, bundle_id: bytes, kind: Kind, bundle: bytes, now_ms: int
+    ) -> tuple[_Row, Callable[[], bytes]]:
+        """Allocate the next seq; returns the row and a function giving the bundle's SHA-256.
 
-        The commit is written without waiting for the disk; the WAL file is then fsynced on a
-        helper thread while another hashes the bundle (both release the GIL), and this returns
-        only when both are done: the seq is on disk before any chunk can appear. The digest is
-        recorded afterwards: a crash in between leaves a row without digest, whose re-publish is
-        simply not content-checked.
+        The commit is written without waiting for the disk; the WAL file is fsynced on a helper
+        thread while another hashes the bundle (both release the GIL). The digest function
+        returns only when both are done, and no chunk is renamed into the pickup folder before
+        its header holds the digest: the seq is on disk before any chunk can appear.
         """
-        digest = self._helpers().submit(_sha256, bundle)
+        hashing = self._helpers().submit(_sha256, bundle)
         self._db.execute("PRAGMA synchronous=NORMAL")
         try:
             with self._db:
@@ -180,13 +186,25 @@ class Sender:
                     (bundle_id, seq, self.epoch, now_ms, int(kind), len(bundle), b"",
                      self.chunk_size, now_ms),
                 )  # fmt: skip
-            synced = self._helpers().submit(self._sync_wal)
-            bsha = digest.result()
-            self._db.execute("UPDATE bundles SET bsha = ? WHERE bundle = ?", (bsha, bundle_id))
-            synced.result()
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
-        return _Row(seq, self.epoch, now_ms, int(kind), len(bundle), bsha, self.chunk_size)
+        synced = self._helpers().submit(self._sync_wal)
+
+        def digest() -> bytes:
+            synced.result()
+            return hashing.result()
+
+        row = _Row(seq, self.epoch, now_ms, int(kind), len(bundle), b"", self.chunk_size)
+        return row, digest
+
+    def _record_digest(self, bundle_id: bytes, bsha: bytes) -> None:
+        """Recorded after publishing, without a sync: a crash before leaves a row without
+        digest, whose re-publish is then not content-checked."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._db.execute("UPDATE bundles SET bsha = ? WHERE bundle = ?", (bsha, bundle_id))
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def _sync_wal(self) -> None:
         """What synchronous=FULL does at commit: fsync the write-ahead log."""
@@ -217,10 +235,14 @@ class Sender:
             row = self._lookup(bundle_id)
             republished = row is not None
             if row is None:
-                row = self._allocate(bundle_id, kind, bundle, self._now_ms())
+                row, digest = self._allocate(bundle_id, kind, bundle, self._now_ms())
             elif row.kind != int(kind) or row.bsha not in (b"", _sha256(bundle)):
                 raise LocalError(f"bundle id {bundle_id.hex()} was published with other content")
-            names = self._send(bundle, bundle_id, row)
+            else:
+                digest = _known(row.bsha or _sha256(bundle))
+            names = self._send(bundle, bundle_id, row, digest)
+            if not republished:
+                self._record_digest(bundle_id, digest())
             self._last_activity = self._clock()
             self._prune_if_due()
         return PublishReceipt(
@@ -234,15 +256,37 @@ class Sender:
             republished=republished,
         )
 
-    def _send(self, bundle: bytes, bundle_id: bytes, row: _Row) -> list[str]:
+    def _send(
+        self, bundle: bytes, bundle_id: bytes, row: _Row, digest: Callable[[], bytes]
+    ) -> list[str]:
         meta = BundleMeta(self.stream, row.epoch, row.seq, bundle_id, row.created, Kind(row.kind))
-        chunks = build_chunks(
-            bundle, meta, row.csize, self.signing_key, encrypt_to=self.encrypt_to,
-            new_ephemeral=self._new_ephemeral, digest=row.bsha,
-        )  # fmt: skip
         count = chunk_count(len(bundle), row.csize)
         keep = [self._kept_path(row.seq, index) for index in range(count)]
-        return self.transport.publish_chunks(chunks, keep)
+        transport = self.transport
+        if (
+            self.encrypt_to is None
+            and isinstance(transport, FolderTransport)
+            and not transport.armor
+        ):
+            plans = plan_chunks(bundle, meta, row.csize)
+            return transport.publish_files([self._filler(p, digest) for p in plans], keep)
+        chunks = build_chunks(
+            bundle, meta, row.csize, self.signing_key, encrypt_to=self.encrypt_to,
+            new_ephemeral=self._new_ephemeral, digest=digest(),
+        )  # fmt: skip
+        return transport.publish_chunks(chunks, keep)
+
+    def _filler(self, plan: PlannedChunk, digest: Callable[[], bytes]) -> FileFiller:
+        """Write the payload first, then (once the bundle hash is known) head and signature."""
+
+        def fill(fd: int) -> None:
+            payload_hash = _sha256(plan.payload)
+            pwrite_all(fd, plan.payload, plan.payload_offset)
+            head, signature = plan.finish(digest(), payload_hash, self.signing_key)
+            pwrite_all(fd, head, 0)
+            pwrite_all(fd, signature, plan.payload_offset + len(plan.payload))
+
+        return fill
 
     def _new_ephemeral(self) -> EncryptionKey:
         return EncryptionKey.from_raw(self._random_bytes(32))

@@ -12,11 +12,10 @@ import os
 import socket
 import struct
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from protocol.armor import armor as armor_bytes
 from protocol.errors import LocalError
@@ -28,10 +27,13 @@ __all__ = ["FRAME_HEADER", "FolderTransport", "TcpTransport", "Transport"]
 
 log = logging.getLogger("protocol.transport")
 
+T = TypeVar("T")
+FileFiller = Callable[[int], None]  # writes one whole file through the given descriptor
+
 FRAME_HEADER = struct.Struct(">I")  # TCP frame: u32 big-endian length, then one chunk file
 PICKUP_FILE_MODE = 0o644  # the linkage product runs as another user and must read the file
 TCP_TIMEOUT_S = 30.0  # a diode proxy that does not take a frame in 30 s is broken
-WRITE_AHEAD = 2  # chunks queued for the I/O thread: enough to overlap, bounds memory to ~3
+WRITERS = 2  # one signs while the other waits for the disk; bounds chunks in memory to two
 
 
 class Transport(Protocol):
@@ -46,7 +48,7 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def _keep_copy(source: Path, keep: Path | None, data: bytes) -> None:
+def _keep_copy(source: Path, keep: Path | None, data: bytes | None) -> None:
     """Keep a copy for resends: a hard link when possible (no second write), else a copy."""
     if keep is None:
         return
@@ -57,8 +59,34 @@ def _keep_copy(source: Path, keep: Path | None, data: bytes) -> None:
     except OSError:
         tmp = keep.with_name(keep.name + ".tmp")
         tmp.unlink(missing_ok=True)
-        write_durably(tmp, data, mode=0o600, sync=False)
+        write_durably(tmp, source.read_bytes() if data is None else data, mode=0o600, sync=False)
         os.replace(tmp, keep)
+
+
+class _SharedIterator(Generic[T]):
+    """next() from several threads; stop() makes it end early."""
+
+    def __init__(self, items: Iterator[T]) -> None:
+        self._items = items
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def next(self) -> T | None:
+        with self._lock:
+            if self._stopped:
+                return None
+            try:
+                return next(self._items)
+            except StopIteration:
+                self._stopped = True
+                return None
+            except BaseException:
+                self._stopped = True
+                raise
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
 
 
 class FolderTransport:
@@ -115,40 +143,76 @@ class FolderTransport:
         self._publish(named(), keep)
         return names
 
-    def _publish(self, named: Iterable[tuple[str, bytes]], keep: Sequence[Path | None]) -> None:
-        with self._lock:
-            staged: list[Path] = []
-            pending: deque[Future[None]] = deque()
-            try:
-                for i, (name, data) in enumerate(named):
-                    staged.append(self.staging_dir / name)
-                    target = keep[i] if i < len(keep) else None
-                    pending.append(self._writer().submit(self._stage, staged[-1], data, target))
-                    while len(pending) > WRITE_AHEAD:
-                        pending.popleft().result()
-                while pending:
-                    pending.popleft().result()
-                fsync_dir(self.send_dir)
-            except BaseException as exc:
-                for future in pending:
-                    future.exception()  # wait: no write may race the clean-up
-                for staged_path in staged:
-                    staged_path.unlink(missing_ok=True)  # chunks already renamed in stay:
-                    # each is complete and valid alone, and a re-publish re-sends them all
-                if isinstance(exc, OSError):
-                    raise LocalError(f"cannot publish into {self.send_dir}: {exc}") from exc
-                raise
+    def publish_files(
+        self, fillers: Iterable[FileFiller], keep: Sequence[Path | None] = ()
+    ) -> list[str]:
+        """Like publish_chunks, but each file is written by ``filler(fd)`` on a writer thread
+        (lets a producer write a payload before it has computed the bytes that precede it)."""
+        if self.armor:
+            raise LocalError("armoured transports take whole chunks (publish_chunks)")
+        names: list[str] = []
 
-    def _stage(self, staged_path: Path, data: bytes, keep: Path | None) -> None:
+        def named() -> Iterator[tuple[str, FileFiller]]:
+            for filler in fillers:
+                names.append(self.new_name())
+                yield names[-1], filler
+
+        self._publish(named(), keep)
+        return names
+
+    def _publish(
+        self, named: Iterable[tuple[str, bytes | FileFiller]], keep: Sequence[Path | None]
+    ) -> None:
+        """Two writer threads each take the next chunk (signing it, if ``named`` is a lazy
+        generator) and write, fsync, keep and rename it; the caller's thread only waits.
+        Signing and hashing release the GIL, and neither thread runs long pure-Python loops,
+        so one thread's signing overlaps the other's disk wait."""
+        with self._lock:
+            source = _SharedIterator(enumerate(named))
+            staged: list[Path] = []
+
+            def write_all() -> None:
+                while (item := source.next()) is not None:
+                    index, (name, data) = item
+                    path = self.staging_dir / name
+                    staged.append(path)
+                    self._stage(path, data, keep[index] if index < len(keep) else None)
+
+            workers = [self._writers().submit(write_all) for _ in range(WRITERS)]
+            failures = [exc for exc in (w.exception() for w in workers) if exc is not None]
+            if failures:
+                source.stop()
+                for path in staged:
+                    path.unlink(missing_ok=True)  # chunks already renamed in stay: each is
+                    # complete and valid alone, and a re-publish sends them all again
+                if isinstance(failures[0], OSError):
+                    raise LocalError(f"cannot publish into {self.send_dir}: {failures[0]}")
+                raise failures[0]
+            try:
+                fsync_dir(self.send_dir)
+            except OSError as exc:
+                raise LocalError(f"cannot sync {self.send_dir}: {exc}") from exc
+
+    def _stage(self, staged_path: Path, data: bytes | FileFiller, keep: Path | None) -> None:
         """Write, fsync, keep a copy, rename in (the folder is fsynced once per batch)."""
-        body = armor_bytes(data) if self.armor else data
-        write_durably(staged_path, body, mode=PICKUP_FILE_MODE)
-        _keep_copy(staged_path, keep, body)
+        if callable(data):
+            fd = os.open(staged_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         PICKUP_FILE_MODE)  # fmt: skip
+            try:
+                data(fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _keep_copy(staged_path, keep, None)
+        else:
+            body = armor_bytes(data) if self.armor else data
+            write_durably(staged_path, body, mode=PICKUP_FILE_MODE)
+            _keep_copy(staged_path, keep, body)
         os.rename(staged_path, self.send_dir / staged_path.name)
 
-    def _writer(self) -> ThreadPoolExecutor:
+    def _writers(self) -> ThreadPoolExecutor:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="md-publish")
+            self._executor = ThreadPoolExecutor(WRITERS, thread_name_prefix="md-publish")
         return self._executor
 
     def close(self) -> None:

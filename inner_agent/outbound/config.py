@@ -28,6 +28,9 @@ __all__ = [
 DEFAULT_MAX_MESSAGE_BYTES = 25 << 20
 # RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
 DEFAULT_MAX_RECIPIENTS = 100
+# Below this much free disk under the spool, intake answers 452 4.3.1: the internal server
+# keeps the mail and retries, and the state database and link state can still be written.
+DEFAULT_MIN_FREE_BYTES = 512 << 20
 # Four hours: a department head who has not answered by mid-day gets one reminder.
 DEFAULT_REMIND_AFTER_S = 4 * 3600.0
 # Two days: a held mail older than that is stale for the business that sent it.
@@ -120,6 +123,7 @@ class OutboundSection(Section):
     max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=1 << 30)
     max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=10_000)
     spool_dir: Path = Path("inner/outbound")
+    min_free_bytes: int = Field(default=DEFAULT_MIN_FREE_BYTES, ge=0)
     rules_file: Path | None = None  # none: built-in rules (personal data needs approval)
     directory_db: Path = Path("inner/directory.db")
     poll_s: float = Field(default=1.0, gt=0, le=60)
@@ -173,6 +177,7 @@ allowed_networks = ["127.0.0.0/8"]   # only these clients may relay (others get 
 max_message_bytes = 26214400
 max_recipients = 100
 spool_dir = "{spool_dir}"          # accepted mail (fsynced before 250) and its state database
+min_free_bytes = 536870912         # below this much free disk, intake answers 452 4.3.1
 # rules_file = "rules.toml"        # none: built-in rules (personal data needs approval)
 directory_db = "{directory_db}"    # filled by: maildiode directory import HR.csv -c inner.toml
 poll_s = 1

@@ -28,7 +28,7 @@ import csv
 import io
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -286,7 +286,7 @@ class Directory:
         return [Department(*r) for r in self._db.execute("SELECT * FROM departments ORDER BY name")]
 
 
-def _diff(old: dict[str, object], new: dict[str, object]) -> Changes:
+def _diff(old: Mapping[str, object], new: Mapping[str, object]) -> Changes:
     return Changes(
         added=sorted(k for k in new if k not in old),
         changed=sorted(k for k in new if k in old and old[k] != new[k]),

@@ -13,9 +13,19 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
 from urllib.parse import quote
 
-__all__ = ["RequestMail", "approval_request", "sender_notice"]
+__all__ = ["TYPE_NAMES", "RequestMail", "approval_request", "request_link", "sender_notice"]
 
 PREVIEW_CID = "masked-preview"
+
+# How each personal-data type is named to employees.
+TYPE_NAMES = {
+    "rrn": "주민등록번호",
+    "foreigner_id": "외국인등록번호",
+    "driver_license": "운전면허번호",
+    "passport": "여권번호",
+    "credit_card": "카드번호",
+    "bank_account": "계좌번호",
+}
 
 # What the sender is told, per outcome: (subject prefix, first sentence).
 NOTICE_TEXT = {
@@ -72,7 +82,10 @@ def approval_request(req: RequestMail, *, from_address: str, now: float) -> byte
         f"사유: {req.explanation}",
         "",
         "발견된 개인정보 (가려서 표시):",
-        *[f"  - {kind}: {value} ({where})" for kind, value, where in req.findings],
+        *[
+            f"  - {TYPE_NAMES.get(kind, kind)}: {value} ({where})"
+            for kind, value, where in req.findings
+        ],
         "",
         f"승인: {approve}",
         f"반려: {reject}",
@@ -82,7 +95,9 @@ def approval_request(req: RequestMail, *, from_address: str, now: float) -> byte
     ]
     message.set_content("\n".join(lines), charset="utf-8")
     message.add_alternative(_request_html(req, approve, reject), subtype="html", charset="utf-8")
-    html_part = message.get_payload()[1]  # type: ignore[index]
+    html_part = message.get_body(preferencelist=("html",))
+    if not isinstance(html_part, EmailMessage):
+        raise TypeError("the html alternative just added is missing")
     html_part.add_related(
         req.preview_png,
         maintype="image",
@@ -96,7 +111,7 @@ def approval_request(req: RequestMail, *, from_address: str, now: float) -> byte
 def _request_html(req: RequestMail, approve: str, reject: str) -> str:
     e = html.escape
     rows = "".join(
-        f"<tr><td>{e(kind)}</td><td>{e(value)}</td><td>{e(where)}</td></tr>"
+        f"<tr><td>{e(TYPE_NAMES.get(kind, kind))}</td><td>{e(value)}</td><td>{e(where)}</td></tr>"
         for kind, value, where in req.findings
     )
     return (

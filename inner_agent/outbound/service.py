@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,13 +100,15 @@ class OutboundService:
         self.smtp: OutboundSmtpServer | None = None
         self._web: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()  # bound to the loop at first use (Python >= 3.10)
         self._closables: list[Any] = []
         self.web_port = 0
 
     # ----------------------------------------------------------------------------- start
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         section = self.section
         spool = Spool(section.spool_dir)
         state = OutboundState(section.spool_dir / "state.db", clock=self.clock)
@@ -130,9 +133,13 @@ class OutboundService:
         recovered = await asyncio.to_thread(self.workflow.recover)
         if recovered:
             log.info("took in %d outbound mail(s) found in the spool after a restart", recovered)
-        await self._start_smtp(spool)
-        await self._start_web(state, directory, secret)
-        self._tasks = [asyncio.create_task(self._work(), name="outbound-worker")]
+        try:
+            await self._start_smtp(spool)
+            await self._start_web(state, directory, secret)
+        except BaseException:
+            await self.stop()  # nothing half-started stays behind
+            raise
+        self._tasks.append(asyncio.create_task(self._work(), name="outbound-worker"))
 
     async def _start_smtp(self, spool: Spool) -> None:
         assert self.workflow is not None
@@ -142,6 +149,7 @@ class OutboundService:
             spool,
             networks,
             max_recipients=self.section.max_recipients,
+            min_free_bytes=self.section.min_free_bytes,
             on_accepted=self._accepted,
             clock=self.clock,
         )
@@ -155,9 +163,10 @@ class OutboundService:
         await self.smtp.start()
 
     def _accepted(self, mail: Any) -> None:
+        """Called from a worker thread once a mail is spooled."""
         assert self.workflow is not None
         self.workflow.accepted(mail)
-        self._wake.set()
+        self.wake()
 
     async def _start_web(self, state: OutboundState, directory: Directory, secret: bytes) -> None:
         assert self.workflow is not None
@@ -180,21 +189,25 @@ class OutboundService:
             access_log=False,
             server_header=False,
         )
+        # Bind here, so a busy port is an OSError naming it (uvicorn would sys.exit instead).
+        listener = _listening_socket(host, port)
+        self.web_port = listener.getsockname()[1]
         self._web = uvicorn.Server(config)
-        self._tasks.append(asyncio.create_task(self._web.serve(), name="outbound-web"))
+        serving = asyncio.create_task(self._web.serve(sockets=[listener]), name="outbound-web")
+        self._tasks.append(serving)
         while not self._web.started:
-            if self._tasks[-1].done():
-                self._tasks[-1].result()  # raises the reason (port in use ...)
-                raise OSError(f"approval web server on {host}:{port} did not start")
+            if serving.done():
+                self._tasks.remove(serving)
+                raise OSError(f"approval web server on {host}:{port} did not start (see log)")
             await asyncio.sleep(0.01)
-        sockets = self._web.servers[0].sockets if self._web.servers else ()
-        self.web_port = sockets[0].getsockname()[1] if sockets else port
         log.info("approval web pages on %s:%d", host, self.web_port)
 
     # ----------------------------------------------------------------------------- work
 
     def wake(self) -> None:
-        self._wake.set()
+        """Start a pass now; callable from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _work(self) -> None:
         last_tick = 0.0
@@ -214,14 +227,18 @@ class OutboundService:
         workflow = self.workflow
         if workflow is None:
             return
-        workflow.process_received()
-        workflow.publish_pending()
+        steps: list[Callable[[], object]] = [workflow.process_received, workflow.publish_pending]
         if tick_due:
-            workflow.tick()
-        workflow.send_notices()
+            steps.append(workflow.tick)
+        steps.append(workflow.send_notices)
         heartbeat = getattr(workflow.publisher, "heartbeat_if_due", None)
         if heartbeat is not None:
-            heartbeat()
+            steps.append(heartbeat)
+        for step in steps:  # one failing step (a full link folder) does not stop the others
+            try:
+                step()
+            except Exception:
+                log.exception("outbound step %s failed; retried next pass", step.__name__)
 
     async def run_once(self) -> None:
         """One full pass now (tests and ``maildiode`` tools)."""
@@ -246,6 +263,22 @@ class OutboundService:
             if close is not None:
                 close()
         self._closables = []
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise OSError(
+            exc.errno, f"approval web pages cannot listen on {host}:{port}: {exc.strerror}"
+        ) from None
+    listener.listen(128)
+    listener.set_inheritable(True)
+    return listener
 
 
 def _rules(section: OutboundSection) -> Any:

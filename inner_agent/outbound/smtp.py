@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 REPLY_NO_SERVICE = "554 5.7.1 This relay serves the internal mail servers only"
 REPLY_NOT_ALLOWED = "550 5.7.1 Relaying denied: your address is not an internal mail server"
 REPLY_TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
+REPLY_NO_SPACE = "452 4.3.1 Insufficient system storage, try again later"
 REPLY_LOCAL_ERROR = "451 4.3.0 Local error in processing, try again later"
 REPLY_OK = "250 2.0.0 OK: queued as {mail_id}"
 
@@ -56,11 +58,13 @@ class OutboundIntake:
         *,
         max_recipients: int,
         on_accepted: Callable[[SpooledMail], None],
+        min_free_bytes: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.spool = spool
         self.networks = tuple(networks)
         self.max_recipients = max_recipients
+        self.min_free_bytes = min_free_bytes
         self.on_accepted = on_accepted
         self.clock = clock
 
@@ -69,6 +73,8 @@ class OutboundIntake:
     ) -> str:
         if not is_allowed(peer_ip(session.peer), self.networks):
             return REPLY_NOT_ALLOWED
+        if not self._space_for(0):
+            return REPLY_NO_SPACE
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
@@ -86,6 +92,8 @@ class OutboundIntake:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         data = envelope.original_content or b""
+        if not self._space_for(len(data)):
+            return REPLY_NO_SPACE
         mail = SpooledMail(
             mail_id=new_mail_id(),
             mail_from=envelope.mail_from or "",
@@ -100,10 +108,18 @@ class OutboundIntake:
             log.exception("could not spool outbound mail from %s; answered 451", mail.client_addr)
             return REPLY_LOCAL_ERROR
         try:
-            self.on_accepted(mail)
+            await asyncio.to_thread(self.on_accepted, mail)  # SQLite commit: off the loop
         except Exception:
             log.exception("after-spool hook failed for %s", mail.mail_id)
         return REPLY_OK.format(mail_id=mail.mail_id)
+
+    def _space_for(self, size: int) -> bool:
+        free = shutil.disk_usage(self.spool.root).free
+        if free - size >= self.min_free_bytes:
+            return True
+        log.error("ALARM outbound spool %s: %d bytes free, floor %d; answering 452",
+                  self.spool.root, free, self.min_free_bytes)  # fmt: skip
+        return False
 
 
 class _GatedSMTP(SMTP):

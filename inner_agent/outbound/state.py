@@ -247,6 +247,12 @@ class OutboundState:
             )
             return cursor.rowcount == 1
 
+    def prune(self, spent_before: float) -> None:
+        """Forget nonces of tokens that have expired anyway, and dead sessions."""
+        with self._tx() as db:
+            db.execute("DELETE FROM spent_nonces WHERE spent_at < ?", (spent_before,))
+            db.execute("DELETE FROM sessions WHERE expires_at <= ?", (self.clock(),))
+
     def nonce_spent(self, nonce: str) -> bool:
         with self._lock:
             row = self._db.execute(

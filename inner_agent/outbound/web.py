@@ -31,8 +31,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from inner_agent.outbound.approval import Event
+from inner_agent.outbound.approval import Request as ApprovalRequest
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
+from inner_agent.outbound.request import TYPE_NAMES
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.workflow import Workflow
 
@@ -112,7 +114,9 @@ class _Pages:
     def _page(
         self, template: str, sid: str, new: bool, status: int = 200, **values: Any
     ) -> Response:
-        body = self.templates.get_template(template).render(csrf=self.csrf(sid), **values)
+        body = self.templates.get_template(template).render(
+            csrf=self.csrf(sid), type_names=TYPE_NAMES, **values
+        )
         return self._finish(HTMLResponse(body, status_code=status), sid, new)
 
     def _finish(self, response: Response, sid: str, new: bool) -> Response:
@@ -247,51 +251,36 @@ class _Pages:
         if isinstance(who, Response):
             return who
         sid, user, new = who
-        request_id = request.path_params["request_id"]
-        item = self.state.request(request_id)
+        item = self.state.request(request.path_params["request_id"])
         mail = self.state.mail(item.mail_id) if item else None
-        if item is None or mail is None or (user not in item.approvers and item.decided_by != user):
-            return self._page(
-                "message.html",
-                sid,
-                new,
-                status=404,
-                user=user,
-                title="요청 없음",
-                message="요청을 찾을 수 없거나 볼 권한이 없습니다.",
-            )
         untrusted_token = request.query_params.get("t")
+        if item is not None and untrusted_token:
+            refused = self._link_refusal(untrusted_token, user, item)
+            if refused is not None:
+                return self._page("message.html", sid, new, status=403, user=user,
+                                  title="링크를 쓸 수 없습니다",
+                                  message=TOKEN_MESSAGES[refused.reason])  # fmt: skip
+        if item is None or mail is None or (user not in item.approvers and item.decided_by != user):
+            return self._page("message.html", sid, new, status=404, user=user, title="요청 없음",
+                              message="요청을 찾을 수 없거나 볼 권한이 없습니다.")  # fmt: skip
         token = None
         if item.state.pending and user in item.approvers:
-            if untrusted_token:
-                refused = self._check_link_token(
-                    untrusted_token, user, item.request_id, item.mail_id
-                )
-                if refused is not None:
-                    return self._page(
-                        "message.html",
-                        sid,
-                        new,
-                        status=403,
-                        user=user,
-                        title="링크를 쓸 수 없습니다",
-                        message=TOKEN_MESSAGES[refused.reason],
-                    )
-                token = untrusted_token
-            else:
-                token = self.workflow.issue_token(item, user)
-        return self._page(
-            "detail.html",
-            sid,
-            new,
-            user=user,
-            item=item,
-            mail=mail,
-            token=token,
-            since=_when(item.since),
-            chosen=request.query_params.get("do"),
-            error=None,
-        )
+            token = untrusted_token or self.workflow.issue_token(item, user)
+        return self._page("detail.html", sid, new, user=user, item=item, mail=mail, token=token,
+                          since=_when(item.since), chosen=request.query_params.get("do"),
+                          error=None)  # fmt: skip
+
+    def _link_refusal(
+        self, untrusted_token: str, user: str, item: ApprovalRequest
+    ) -> TokenRefused | None:
+        """Why a link's token cannot be used by ``user`` now (logged), or None."""
+        refused = self._check_link_token(untrusted_token, user, item.request_id, item.mail_id)
+        if refused is None and item.state.pending and user not in item.approvers:
+            refused = TokenRefused("wrong-approver", f"{user} is no longer an approver")
+            self.workflow.token_refused(
+                item.mail_id, item.request_id, user, refused, untrusted_token
+            )
+        return refused
 
     def _check_link_token(
         self, untrusted_token: str, user: str, request_id: str, mail_id: str

@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 MAX_HEADER_SCAN_BYTES = 64 << 10
 # Notice retries back off from notice.retry_s, doubling, to at most an hour.
 MAX_NOTICE_BACKOFF_S = 3600.0
+# A mail whose processing raises this many times in a row is quarantined: a transient error
+# (a locked database) passes within three tries, a bug on hostile input does not.
+MAX_SCAN_FAILURES = 3
+# Spent nonces are kept a day longer than any token can live (clock steps, slow requests).
+NONCE_KEEP_MARGIN_S = 86400.0
 # A refused token is logged with at most this much of the presented text (never all of it).
 TOKEN_LOG_CHARS = 12
 
@@ -89,6 +94,7 @@ class Workflow:
         self.rules, self.signer, self.audit = rules, signer, audit
         self.publisher, self.encode, self.clock = publisher, encode, clock
         approval = section.approval
+        self._scan_failures: dict[str, int] = {}
         self.timing = Timing(approval.remind_after_s, approval.expire_after_s, approval.on_expiry)
 
     # ------------------------------------------------------------------------------- intake
@@ -118,9 +124,22 @@ class Workflow:
         return found
 
     def process_received(self) -> int:
+        """Scan and decide every accepted mail. A mail whose scan fails MAX_SCAN_FAILURES
+        times in a row (a bug met by hostile input) is quarantined, not retried forever."""
         done = 0
         for mail_id in self.state.mails_in("received"):
-            self.process(mail_id)
+            try:
+                self.process(mail_id)
+            except Exception as exc:
+                failures = self._scan_failures.get(mail_id, 0) + 1
+                self._scan_failures[mail_id] = failures
+                log.exception("outbound mail %s: processing failed (%d/%d)", mail_id, failures,
+                              MAX_SCAN_FAILURES)  # fmt: skip
+                if failures >= MAX_SCAN_FAILURES:
+                    self._quarantine(mail_id, f"processing failed {failures} times: {exc!r}")
+                    self._scan_failures.pop(mail_id, None)
+                continue
+            self._scan_failures.pop(mail_id, None)
             done += 1
         return done
 
@@ -289,9 +308,9 @@ class Workflow:
             raise
         decided = apply(request, event, now=self.clock(), actor=actor, reason=reason)
         if not self.state.spend_nonce(claims.nonce):
-            refused = TokenRefused("reused", "token was used at the same moment")
-            self.token_refused(mail_id, request_id, actor, refused, untrusted_token)
-            raise refused
+            raced = TokenRefused("reused", "token was used at the same moment")
+            self.token_refused(mail_id, request_id, actor, raced, untrusted_token)
+            raise raced
         if not self.state.save_request(decided, expect=request.state):
             raise InvalidTransition(f"request {request_id} was decided at the same moment")
         self._after_decision(decided)
@@ -346,6 +365,8 @@ class Workflow:
 
     def tick(self) -> int:
         """Reminders, escalations and expiries that are due now; returns how many."""
+        # A token lives at most expire_after_s; its nonce is not needed after that.
+        self.state.prune(self.clock() - self.timing.expire_after_s - NONCE_KEEP_MARGIN_S)
         acted = 0
         for request in self.state.pending_requests():
             event = due_event(request, self.timing, self.clock())

@@ -98,7 +98,9 @@ def inspect_bytes(
             raise
         report["payload"] = "encrypted; no decryption key given (signature verified)"
         report.pop("unverified_header", None)
-        report["header"] = {k: _json_value(v) for k, v in (unverified or {}).items()}
+        verified = dict(unverified or {})
+        verified["kind"] = Kind(verified["kind"])  # the header passed all checks before this
+        report["header"] = {k: _json_value(v) for k, v in verified.items()}
         return
     report.pop("unverified_header", None)
     report["header"] = {k: _json_value(v) for k, v in chunk.header.as_dict().items()}

@@ -20,13 +20,16 @@ from protocol import FolderTransport, ProtocolError, Sender, SigningKey, TcpTran
 STREAM_OF_AGENT = {"outer": "inbound", "inner": "outbound"}
 
 
-def sender_state_dir(config: Any, config_path: Path, agent: str) -> Path:
-    """Where the agent keeps its sender state: ``link.state_dir`` when the config has it,
-    else ``<config folder>/<agent>/link`` (the layout ``maildiode init`` writes)."""
+def sender_state_dir(config: Any, agent: str) -> Path:
+    """Where the agent keeps its Sender state (must match what the agent passes to Sender):
+    outer: ``spool.dir/sender`` (outer_agent/main.py); inner: ``outbound.spool_dir/link-state``
+    (inner_agent/outbound/service.py)."""
     explicit = getattr(config.link, "state_dir", None)
     if explicit is not None:
-        return Path(explicit) / "send"
-    return config_path.resolve().parent / agent / "link" / "send"
+        return Path(explicit)
+    if agent == "outer":
+        return Path(config.spool.dir) / "sender"
+    return Path(config.outbound.spool_dir) / "link-state"
 
 
 def transport_for(link: Any) -> Transport:
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_agent_config(path, agent)
         sender = Sender(
-            sender_state_dir(config, path, agent),
+            sender_state_dir(config, agent),
             STREAM_OF_AGENT[agent],
             SigningKey.load(config.keys.signing_key),
             transport_for(config.link),

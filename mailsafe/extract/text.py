@@ -18,16 +18,18 @@ _BOMS: Final = (
 # Attributes whose values people read (or that hide data from the eye but not from a reader).
 _TEXT_ATTRIBUTES: Final = "alt|title|value|placeholder|content"
 _ATTRIBUTE_RE: Final = re.compile(
-    rf"""\b({_TEXT_ATTRIBUTES})\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE
+    rf"""\b({_TEXT_ATTRIBUTES})\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)'|([^\s<>]+))""", re.IGNORECASE
 )
 _TAG_WITH_TEXT_ATTRIBUTE_RE: Final = re.compile(
-    rf"<[A-Za-z][^>]*?\b(?:{_TEXT_ATTRIBUTES})\s*=[^>]*>", re.IGNORECASE
+    rf"<[A-Za-z][^<>]*?\b(?:{_TEXT_ATTRIBUTES})\s*=[^<>]*>", re.IGNORECASE
 )
 _BLOCK_TAG_RE: Final = re.compile(
-    r"</?(?:p|div|br|tr|li|h[1-6]|table|section|blockquote|pre)\b[^>]*>", re.IGNORECASE
+    r"</?(?:p|div|br|tr|li|h[1-6]|table|section|blockquote|pre)\b[^<>]*>", re.IGNORECASE
 )
 _CELL_END_RE: Final = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
-_ANY_TAG_RE: Final = re.compile(r"<[A-Za-z/!?][^>]*>")
+# "[^<>]" rather than "[^>]": a "<" with no ">" after it must not be re-scanned to the end
+# from every later "<" (quadratic on hostile markup).
+_ANY_TAG_RE: Final = re.compile(r"<[A-Za-z/!?][^<>]*>")
 _HIDDEN_OPEN_RE: Final = re.compile(r"<(script|style)\b", re.IGNORECASE)
 _HIDDEN_CLOSE_RE: Final = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
@@ -78,5 +80,7 @@ def _drop_hidden_blocks(html: str) -> str:
 
 
 def _attributes_as_text(tag: re.Match[str]) -> str:
-    values = (m.group(2) or m.group(3) or m.group(4) or "" for m in _ATTRIBUTE_RE.finditer(tag.group()))
+    values = (
+        m.group(2) or m.group(3) or m.group(4) or "" for m in _ATTRIBUTE_RE.finditer(tag.group())
+    )
     return " " + " ".join(values) + " "

@@ -21,12 +21,12 @@ _DASHES = {
     )
 }  # fmt: skip
 # Spaces of every width, and zero-width characters used to split numbers past filters.
+# (Not tabs: a tab separates table cells, and two cells are not one number.)
 _SPACES = {
     cp: ord(" ")
     for cp in (
         0x00A0, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008,
         0x2009, 0x200A, 0x200B, 0x200C, 0x200D, 0x2060, 0x202F, 0x205F, 0x3000, 0xFEFF,
-        0x09, 0x0B, 0x0C,
     )
 }  # fmt: skip
 _DOTS = {0xFF0E: ord("."), 0x3002: ord("."), 0x00B7: ord(".")}
@@ -41,6 +41,7 @@ TRANSLATION: Final[dict[int, int]] = {
 }
 
 
+_REPLACEMENTS: Final = {chr(source): chr(target) for source, target in TRANSLATION.items()}
 # Any character the table changes; most text has none, and searching is faster than translating.
 _LOOKALIKE_RE: Final = re.compile("[" + "".join(re.escape(chr(cp)) for cp in TRANSLATION) + "]")
 
@@ -49,4 +50,9 @@ def normalize(text: str) -> str:
     """Return ``text`` with look-alike characters replaced one for one (same length)."""
     if _LOOKALIKE_RE.search(text) is None:
         return text
-    return text.translate(TRANSLATION)
+    # Replacing only what differs beats translating every character of a long text.
+    return _LOOKALIKE_RE.sub(_replacement, text)
+
+
+def _replacement(match: re.Match[str]) -> str:
+    return _REPLACEMENTS[match.group()]

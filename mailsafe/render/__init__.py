@@ -61,7 +61,9 @@ def _withheld(attachment: Attachment, reason: str) -> Withheld:
     )
 
 
-def not_displayable(mail: ParsedMail | None, reason: str, notes: tuple[str, ...] = ()) -> RenderedMail:
+def not_displayable(
+    mail: ParsedMail | None, reason: str, notes: tuple[str, ...] = ()
+) -> RenderedMail:
     """The notice for a mail that could not be shown safely: headers, attachment list, reason."""
     headers = headers_of(mail) if mail is not None else HeaderBlock()
     withheld = tuple(_withheld(a, "not_displayable") for a in mail.attachments) if mail else ()
@@ -96,7 +98,9 @@ class _Output:
             return False
         self.spent += len(encoded.data)
         self.images.append(encoded.data)
-        self.pages.append(PageInfo(encoded.media_type, encoded.width, encoded.height, source, index))
+        self.pages.append(
+            PageInfo(encoded.media_type, encoded.width, encoded.height, source, index)
+        )
         return True
 
     def _full(self, note: str) -> None:
@@ -184,13 +188,17 @@ def _attachments(
         elif kind == "text" and attachment.size <= options.max_text_attachment_bytes:
             withheld.extend(_text_attachment(attachment, options, output))
         else:
-            withheld.append(_withheld(attachment, "not_rendered_type" if kind == "other" else "budget"))
+            withheld.append(
+                _withheld(attachment, "not_rendered_type" if kind == "other" else "budget")
+            )
     return withheld
 
 
 def _kind(attachment: Attachment) -> str:
     name = attachment.filename.lower()
-    if attachment.content_type in PDF_TYPES or (name.endswith(".pdf") and attachment.data.startswith(b"%PDF")):
+    if attachment.content_type in PDF_TYPES or (
+        name.endswith(".pdf") and attachment.data.startswith(b"%PDF")
+    ):
         return "pdf"
     if attachment.content_type.startswith("image/") and attachment.content_type != "image/svg+xml":
         return "image"
@@ -201,7 +209,9 @@ def _kind(attachment: Attachment) -> str:
 
 def _pdf(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:
     try:
-        images, total = pdf_page_images(attachment.data, options, options.max_pdf_pages, options.pdf_dpi)
+        images, total = pdf_page_images(
+            attachment.data, options, options.max_pdf_pages, options.pdf_dpi
+        )
     except MailsafeError as exc:
         return [_withheld(attachment, exc.code)]
     for index, image in enumerate(images):
@@ -222,7 +232,9 @@ def _picture(attachment: Attachment, options: RenderOptions, output: _Output) ->
     return []
 
 
-def _text_attachment(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:
+def _text_attachment(
+    attachment: Attachment, options: RenderOptions, output: _Output
+) -> list[Withheld]:
     import html as html_escape
 
     from mailsafe.charsets import guess_unlabelled

@@ -47,7 +47,9 @@ CHROMIUM_FLAGS = (
 JS_OFF_PREFERENCES = '{"profile": {"default_content_setting_values": {"javascript": 2}}}'
 
 
-def render_screenshot(document: str, options: RenderOptions, max_tiles: int) -> tuple[list[Image.Image], bool]:
+def render_screenshot(
+    document: str, options: RenderOptions, max_tiles: int
+) -> tuple[list[Image.Image], bool]:
     """Screenshot ``document`` at the mail width, cut into tiles; returns (tiles, cut)."""
     from html2image import Html2Image
 
@@ -67,13 +69,15 @@ def render_screenshot(document: str, options: RenderOptions, max_tiles: int) -> 
             custom_flags=[*CHROMIUM_FLAGS, f"--user-data-dir={profile}"],
             disable_logging=True,
         )
-        renderer.browser._subprocess_run_kwargs = {  # noqa: SLF001 - html2image has no timeout option
+        renderer.browser._subprocess_run_kwargs = {  # html2image has no timeout option
             "stdout": subprocess.DEVNULL,
             "stderr": subprocess.DEVNULL,
             "timeout": options.chromium_timeout_s,
         }
         try:
-            renderer.screenshot(html_str=document, save_as="shot.png", size=(options.width_px, height))
+            renderer.screenshot(
+                html_str=document, save_as="shot.png", size=(options.width_px, height)
+            )
         except subprocess.TimeoutExpired as exc:
             raise LimitExceeded("Chromium took too long", code="timeout") from exc
         shot = work / "shot.png"
@@ -84,7 +88,9 @@ def render_screenshot(document: str, options: RenderOptions, max_tiles: int) -> 
     return _tiles(full, options, max_tiles)
 
 
-def _tiles(full: Image.Image, options: RenderOptions, max_tiles: int) -> tuple[list[Image.Image], bool]:
+def _tiles(
+    full: Image.Image, options: RenderOptions, max_tiles: int
+) -> tuple[list[Image.Image], bool]:
     box = Image.eval(full.convert("L"), lambda v: 255 - v).getbbox()
     used = min(full.height, (box[3] if box else 0) + 24)
     cut = box is not None and box[3] >= full.height - 2

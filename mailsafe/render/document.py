@@ -82,7 +82,7 @@ class ImageResolver:
         self.count = 0
         self.refused = 0
 
-    def __call__(self, untrusted_src: str) -> str | None:
+    def __call__(self, untrusted_src: str) -> str | None:  # noqa: PLR0911 - one exit per refusal
         src = untrusted_src.strip()
         if self.count >= MAX_INLINE_IMAGES:
             return None
@@ -121,11 +121,22 @@ def decode_picture(data: bytes, options: RenderOptions) -> Image.Image | None:
             if width <= 0 or height <= 0 or width * height > options.max_image_pixels:
                 return None
             untrusted_image.draft("RGB", (options.max_picture_side_px,) * 2)
-            picture = untrusted_image.convert("RGB")
+            picture = _flatten(untrusted_image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError):
         return None
     picture.thumbnail((options.max_picture_side_px, options.max_picture_side_px))
+    picture.info = {}  # metadata (EXIF, ICC, comments, XMP) is never carried over
     return picture
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB pixels on white: transparency and palettes are resolved, nothing else kept."""
+    if image.mode in {"RGBA", "LA", "PA", "P"} or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
 
 
 def compose(mail: ParsedMail, options: RenderOptions) -> Composition:
@@ -145,7 +156,7 @@ def compose(mail: ParsedMail, options: RenderOptions) -> Composition:
     return composition
 
 
-def _compose_one(
+def _compose_one(  # noqa: PLR0917 - recursive walk, its state passed explicitly
     mail: ParsedMail,
     options: RenderOptions,
     depth: int,
@@ -196,7 +207,7 @@ def _body(
         if resolver.refused:
             composition.notes.append(f"{resolver.refused} inline image(s) could not be decoded")
         parts_html.append(f"<div>{safe.html}</div>")
-        parts_text.append(mail.text if mail.text else html_to_text(safe.html))
+        parts_text.append(html_to_text(safe.html))  # the text of what the picture shows
     elif mail.text is not None:
         parts_html.append(f'<pre class="mailsafe-text">{html.escape(mail.text)}</pre>')
         parts_text.append(mail.text)

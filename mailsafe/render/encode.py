@@ -1,7 +1,7 @@
 """Pick an encoder per image: the encoder, not the rasteriser, is where the time goes.
 
 - grey pages (most text mail): 8-bit grey PNG at zlib level 1: a third of RGB's bytes, fast;
-- few colours (logos, coloured text on flat backgrounds): palette PNG, exact;
+- few colours (logos, coloured text on flat backgrounds): palette PNG (<= 256 colours);
 - many colours (photos, gradients): JPEG (WebP is ~3x slower to encode for ~25% fewer bytes).
 """
 
@@ -16,6 +16,9 @@ from PIL import Image, ImageChops
 PNG_COMPRESS_LEVEL = 1
 # Images with at most this many colours are encoded as palette PNG without loss.
 PALETTE_MAX_COLOURS = 256
+# Up to this many colours a page is text and flat graphics with anti-aliased edges: reduced to
+# a 256-colour palette it stays sharp, where JPEG would blur the letters. Beyond it: a photo.
+FLAT_MAX_COLOURS = 4096
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,10 @@ def encode_image(image: Image.Image, jpeg_quality: int, *, photo: bool = False) 
     if image.mode == "L" and not photo:
         image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
         return Encoded(buffer.getvalue(), "image/png", image.width, image.height)
-    colours = None if photo else image.getcolors(PALETTE_MAX_COLOURS)
+    colours = None if photo else image.getcolors(FLAT_MAX_COLOURS)
     if colours is not None:
-        palette = image.quantize(colors=len(colours), method=Image.Quantize.FASTOCTREE)
+        count = min(len(colours), PALETTE_MAX_COLOURS)
+        palette = image.quantize(colors=count, method=Image.Quantize.FASTOCTREE)
         palette.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
         return Encoded(buffer.getvalue(), "image/png", image.width, image.height)
     image.save(buffer, "JPEG", quality=jpeg_quality, optimize=False)

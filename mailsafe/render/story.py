@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
-import pymupdf
+import pymupdf as _pymupdf
 from PIL import Image
 
 from mailsafe.errors import HostileInput
 from mailsafe.render.options import RenderOptions
+
+# PyMuPDF ships no type hints: its calls are typed at this one boundary.
+pymupdf: Any = _pymupdf
 
 # Story lays out in points; a tile is rasterised at this many pixels per point (96 dpi).
 PX_PER_PT = 96 / 72
@@ -32,7 +36,7 @@ def html_to_pdf(document: str, options: RenderOptions, max_pages: int) -> tuple[
     width_pt = options.width_px / PX_PER_PT
     height_pt = options.tile_height_px / PX_PER_PT
     page = pymupdf.Rect(0, 0, width_pt, height_pt)
-    where = page + (18, 18, -18, -18)  # a margin like a mail client's
+    where = pymupdf.Rect(18, 18, width_pt - 18, height_pt - 18)  # a mail client's margin
     try:
         story = pymupdf.Story(html=document)
     except (RuntimeError, ValueError) as exc:

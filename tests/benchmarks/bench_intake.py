@@ -7,7 +7,8 @@ is not in the loop (our pipeline is not started) and Postfix puts every mail on 
 delivery), so what is compared is intake alone. Each side gets ``ROUNDS`` alternating runs and
 the best of each is reported, which cancels most of the noise of a shared machine.
 
-Run: ``.venv/bin/python tests/benchmarks/bench_intake.py`` (as root, with postfix installed).
+Run: ``.venv/bin/python tests/benchmarks/bench_intake.py`` (as root, with postfix installed;
+the private Postfix comes from tests/support/postfix.py).
 Writes the figures into the "## Intake" section of docs/performance.md.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -127,104 +127,149 @@ def count_spooled(spool: Path) -> int:
 # ------------------------------------------------------------------------------------ postfix
 
 
-def _postfix_starter():
-    """tests/support/postfix.py when it exists; else the minimal starter below."""
-    try:
-        from tests.support.postfix import PostfixInstance  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return PostfixInstance
-
-
-MAIN_CF = """\
-compatibility_level = 3.6
-queue_directory = {d}/queue
-data_directory = {d}/data
-mail_owner = postfix
-myhostname = bench.postfix
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-virtual_mailbox_domains = {domain}
-virtual_mailbox_base = {d}/mail
-virtual_mailbox_maps = static:{domain}/
-virtual_uid_maps = static:65534
-virtual_gid_maps = static:65534
-virtual_mailbox_limit = 0
-message_size_limit = 26214400
-smtp_dns_support_level = disabled
-smtpd_peername_lookup = no
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-# intake only, like our side: every accepted mail goes to the hold queue, nothing is delivered
-smtpd_recipient_restrictions = check_client_access static:HOLD
-maillog_file = {d}/postfix.log
-maillog_file_prefixes = /var, /dev/stdout, {d}
-default_process_limit = 200
-smtpd_client_connection_count_limit = 0
-smtpd_client_message_rate_limit = 0
-anvil_rate_time_unit = 60s
-"""
-
-
 @contextmanager
-def minimal_postfix(workdir: Path):
-    """A private Postfix on loopback (see /work/shared/notes/postfix-on-loopback.md)."""
-    d = workdir / "postfix"
-    etc = d / "etc"
-    etc.mkdir(parents=True)
-    workdir.chmod(0o755)  # Postfix's unprivileged daemons must reach their folders
-    d.chmod(0o755)
-    for sub in ("queue", "data", "mail"):
-        (d / sub).mkdir()
-    shutil.chown(d / "data", "postfix", "postfix")
-    shutil.chown(d / "mail", "nobody", "nogroup")
-    port = free_port()
-    (etc / "main.cf").write_text(MAIN_CF.format(d=d, domain=DOMAIN))
-    master = Path("/etc/postfix/master.cf").read_text()
-    master = re.sub(r"^smtp\s+inet.*$", lambda m: "#" + m.group(0), master, flags=re.M)
-    master += f"\n127.0.0.1:{port} inet n - n - - smtpd\n"
-    (etc / "master.cf").write_text(master)
-    current = subprocess.run(
-        ["postconf", "-h", "alternate_config_directories"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if str(etc) not in current:
-        value = f"{current}, {etc}" if current else str(etc)
-        subprocess.run(["postconf", "-e", f"alternate_config_directories = {value}"], check=True)
-    try:
-        subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
-        wait_port(port)
-        yield port, d
-    finally:
-        subprocess.run(["postfix", "-c", str(etc), "stop"], capture_output=True)
-        _forget_config_dir(etc)
+def postfix():
+    """tests/support/postfix.py's private Postfix, switched to intake only: every mail is
+    put on hold (``check_client_access static:HOLD``), so nothing is delivered during the run."""
+    from tests.support.postfix import PostfixInstance
 
-
-def _forget_config_dir(etc: Path) -> None:
-    current = subprocess.run(
-        ["postconf", "-h", "alternate_config_directories"], capture_output=True, text=True
-    ).stdout
-    kept = [p.strip() for p in current.split(",") if p.strip() and p.strip() != str(etc)]
-    subprocess.run(["postconf", "-e", f"alternate_config_directories = {', '.join(kept)}"])
-
-
-@contextmanager
-def postfix(workdir: Path):
-    starter = _postfix_starter()
-    if starter is None:
-        with minimal_postfix(workdir) as (port, d):
-            yield port, lambda: _count_queue(d / "queue")
-        return
-    instance = starter(workdir / "postfix", domain=DOMAIN, hold=True)
-    with instance:
+    with PostfixInstance(domain=DOMAIN) as instance:
+        config = str(instance.config_dir)
+        subprocess.run(
+            [
+                "postconf",
+                "-c",
+                config,
+                "-e",
+                "smtpd_recipient_restrictions = check_client_access static:HOLD",
+            ],
+            check=True,
+        )
+        subprocess.run(["postfix", "-c", config, "reload"], check=True, capture_output=True)
+        wait_port(instance.port)
         yield instance.port, lambda: _count_queue(Path(instance.queue_dir))
 
 
 def _count_queue(queue: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(queue / "hold"))
+
+
+# ------------------------------------------------------------------------------------ latency
+
+LATENCY_BURST = 150  # mails sent at once to find the sustained render-and-publish rate
+LATENCY_SECONDS = 20.0  # how long mails are then paced at half that rate
+
+
+def html_mail(number: int) -> bytes:
+    """A typical newsletter-style HTML mail: headings, a table, Korean and English text, ~20 KB."""
+    rows = "".join(
+        f"<tr><td>{i}</td><td>상품 {i} 안내</td><td style='text-align:right'>{i * 1200:,}원</td></tr>"
+        for i in range(1, 25)
+    )
+    paragraph = (
+        "고객님께 이번 달 새 소식을 전해 드립니다. 자세한 내용은 아래 표를 확인해 주십시오. "
+        "This month's news for our partners, with the price list below. "
+    ) * 6
+    html = (
+        "<html><head><style>body{font-family:sans-serif;color:#222} h1{color:#0a4}"
+        "td{border-bottom:1px solid #ddd;padding:4px}</style></head><body>"
+        f"<h1>월간 소식 {number}</h1><p>{paragraph}</p><table>{rows}</table>"
+        f"<h2>공지</h2><p>{paragraph}</p><p><a href='https://example.com/x'>자세히 보기</a></p>"
+        "<img src='https://example.com/track.png' width=1 height=1></body></html>"
+    )
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    message = EmailMessage()
+    message["From"] = "뉴스레터 <news@ext.example>"
+    message["To"] = "u@corp.example"
+    message["Subject"] = f"월간 소식 {number}"
+    message["Message-ID"] = f"<lat-{number}@ext.example>"
+    message.set_content(html, subtype="html", cte="quoted-printable")
+    return message.as_bytes(policy=SMTP)
+
+
+def _send(port: int, numbers: list[int]) -> None:
+    import smtplib
+
+    for number in numbers:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.sendmail("news@ext.example", ["u@corp.example"], html_mail(number))
+
+
+def _published(audit_path: Path, since: float) -> list:
+    import sqlite3
+
+    with sqlite3.connect(audit_path) as db:
+        rows = db.execute(
+            "SELECT ts, details FROM events WHERE step = 'published' AND ts >= ?", (since,)
+        ).fetchall()
+    import json
+
+    return [(ts, json.loads(details)) for ts, details in rows]
+
+
+def _wait_published(audit_path: Path, since: float, count: int, timeout: float = 120.0) -> list:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = _published(audit_path, since)
+        if len(events) >= count:
+            return events
+        time.sleep(0.2)
+    raise RuntimeError(f"only {len(_published(audit_path, since))} of {count} mails published")
+
+
+def _steady_rate(times: list[float]) -> float:
+    """Mails per second over the last 80% of a burst (the first fifth includes start-up)."""
+    first = len(times) // 5
+    return (len(times) - 1 - first) / (times[-1] - times[first])
+
+
+def measure_latency() -> dict:
+    """Sustained render rate of the running agent, then p99 from 250 to published at half of it."""
+    import threading
+
+    from tests.outer.agent_support import AgentProcess, make_agent_dir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        agent = make_agent_dir(Path(tmp))
+        process = AgentProcess(agent)
+        process.start()
+        try:
+            _send(agent.port, [0])  # warm-up: workers import the renderer
+            _wait_published(agent.audit_path, 0, 1)
+            started = time.time()
+            numbers = list(range(1, LATENCY_BURST + 1))
+            senders = [
+                threading.Thread(target=_send, args=(agent.port, numbers[i::4])) for i in range(4)
+            ]
+            for thread in senders:
+                thread.start()
+            for thread in senders:
+                thread.join()
+            burst = _wait_published(agent.audit_path, started, LATENCY_BURST)
+            rate = _steady_rate(sorted(ts for ts, _ in burst))
+            paced_rate = rate / 2
+            interval = 1.0 / paced_rate
+            count = max(10, int(LATENCY_SECONDS * paced_rate))
+            paced_start = time.time() + 0.5
+            for i in range(count):
+                delay = paced_start + i * interval - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                _send(agent.port, [1000 + i])
+            paced = _wait_published(agent.audit_path, paced_start - 0.01, count)
+        finally:
+            process.stop()
+    latencies = sorted(details["latency_ms"] for _, details in paced)
+    return {
+        "rate": rate,
+        "paced_rate": paced_rate,
+        "count": len(latencies),
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "max": latencies[-1],
+    }
 
 
 # ------------------------------------------------------------------------------------ run
@@ -237,7 +282,7 @@ def measure(rounds: int, mails: int) -> dict[str, float]:
         dir=ROOT.parent if os.access(ROOT.parent, os.W_OK) else None
     ) as tmp:
         work = Path(tmp)
-        with our_agent(work) as (our_port, spool), postfix(work) as (pf_port, pf_count):
+        with our_agent(work) as (our_port, spool), postfix() as (pf_port, pf_count):
             smtp_source(our_port, 200)  # warm-up both
             smtp_source(pf_port, 200)
             for _ in range(rounds):
@@ -265,7 +310,7 @@ def _settle(count, expected: int, timeout: float = 30.0) -> int:
     return found
 
 
-def write_doc(result: dict) -> None:
+def write_doc(result: dict, latency: dict | None) -> None:
     doc = ROOT / "docs" / "performance.md"
     ratio = result["ours"] / result["postfix"]
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -300,6 +345,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--mails", type=int, default=MAILS)
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
+    parser.add_argument("--no-latency", action="store_true", help="skip the 250-to-published part")
     args = parser.parse_args()
     result = measure(args.rounds, args.mails)
     ratio = result["ours"] / result["postfix"]
@@ -309,9 +355,18 @@ def main() -> int:
     print(
         f"stored: ours {result['spooled']}/{result['expected']}, postfix {result['held']}/{result['expected']}"
     )
+    latency = None if args.no_latency else measure_latency()
+    if latency is not None:
+        print(f"sustained render+publish rate (HTML mail): {latency['rate']:.1f} mails/s")
+        print(
+            f"at half of it ({latency['paced_rate']:.1f}/s, {latency['count']} mails): "
+            f"250 -> published p50 {latency['p50']:.0f} ms, p99 {latency['p99']:.0f} ms "
+            f"(target < 1000 ms, ratio {latency['p99'] / 1000:.2f})"
+        )
     if not args.no_doc:
-        write_doc(result)
-    return 0 if ratio >= 0.9 else 1
+        write_doc(result, latency)
+    ok = ratio >= 0.9 and (latency is None or latency["p99"] < 1000)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -102,19 +102,32 @@ def slices(bundles: list[bytes], chunk_size: int) -> list[bytes]:
 
 
 def measure(base: Path, chunk_size: int, total: int, rounds: int) -> dict[str, float]:
+    """Paired rounds: ceiling, publish, receive, ceiling again. Each round's ratios use the mean
+    of its two ceilings (the shared disk drifts within seconds); medians over the rounds."""
     key = SigningKey.generate()
     bundles = [os.urandom(BUNDLE_BYTES) for _ in range(max(1, total // BUNDLE_BYTES))]
     payloads = slices(bundles, chunk_size)
     size = sum(map(len, bundles)) / MiB
-    times: dict[str, list[float]] = {"ceiling": [], "publish": [], "receive": []}
+    rates: dict[str, list[float]] = {"ceiling": [], "publish": [], "receive": []}
+    ratios: dict[str, list[float]] = {"publish": [], "receive": []}
     for r in range(rounds):
         folder = Path(tempfile.mkdtemp(prefix=f"r{r}-", dir=base))
-        (folder / "c").mkdir()
-        times["ceiling"].append(ceiling(folder / "c", payloads))
-        times["publish"].append(publish(folder / "p", key, bundles, chunk_size))
-        times["receive"].append(receive(folder / "p", key, len(bundles)))
+        (folder / "c1").mkdir()
+        (folder / "c2").mkdir()
+        before = ceiling(folder / "c1", payloads)
+        published = publish(folder / "p", key, bundles, chunk_size)
+        received = receive(folder / "p", key, len(bundles))
+        after = ceiling(folder / "c2", payloads)
         shutil.rmtree(folder)
-    return {name: size / statistics.median(values) for name, values in times.items()}
+        ceiling_rate = size / ((before + after) / 2)
+        rates["ceiling"].append(ceiling_rate)
+        rates["publish"].append(size / published)
+        rates["receive"].append(size / received)
+        ratios["publish"].append(size / published / ceiling_rate)
+        ratios["receive"].append(size / received / ceiling_rate)
+    figures = {name: statistics.median(values) for name, values in rates.items()}
+    figures |= {f"{name}_ratio": statistics.median(values) for name, values in ratios.items()}
+    return figures
 
 
 def report(results: dict[int, dict[str, float]], total_mib: int, rounds: int) -> str:
@@ -122,7 +135,9 @@ def report(results: dict[int, dict[str, float]], total_mib: int, rounds: int) ->
         f"`tests/benchmarks/bench_protocol.py`, {time.strftime('%Y-%m-%d')}, "
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, "
         f"{os.cpu_count()} cores (shared). {total_mib} MiB in 8 MiB bundles per measurement, "
-        f"median of {rounds} alternating rounds, files on the same disk as the repository.",
+        f"rounds of ceiling, publish, receive, ceiling again; ratios against the mean of each "
+        f"round's two ceilings, medians of {rounds} rounds (64 KiB) and {rounds + 2} (1 MiB); "
+        "files on the disk of the repository.",
         "",
         "| chunk size | ceiling: write+fsync+rename | publish+sign | ratio | "
         "verify+reassemble | ratio |",
@@ -132,8 +147,8 @@ def report(results: dict[int, dict[str, float]], total_mib: int, rounds: int) ->
         ceil = figures["ceiling"]
         lines.append(
             f"| {chunk_size // 1024} KiB | {ceil:.0f} MiB/s | {figures['publish']:.0f} MiB/s | "
-            f"{figures['publish'] / ceil:.0%} | {figures['receive']:.0f} MiB/s | "
-            f"{figures['receive'] / ceil:.0%} |"
+            f"{figures['publish_ratio']:.0%} | {figures['receive']:.0f} MiB/s | "
+            f"{figures['receive_ratio']:.0%} |"
         )
     lines += [
         "",
@@ -141,12 +156,27 @@ def report(results: dict[int, dict[str, float]], total_mib: int, rounds: int) ->
         "but no signing, no state and no verification. Target: at least "
         f"{TARGET_RATIO:.0%} of the ceiling at 1 MiB chunks in both directions.",
         "",
-        "Why the protocol gets close to the ceiling: one folder fsync per bundle (not per "
-        "chunk); kept copies for resends are hard links of the published files, not second "
-        "writes; the receiver claims by rename, verifies once, records held chunks with "
-        "`synchronous=NORMAL` (files claimed but not recorded are re-verified at start) and "
-        "syncs fully only when a bundle is marked done; reassembly reads payloads at their "
-        "computed offsets without verifying twice.",
+        "How publishing keeps up: the signature covers SHA-256 of the payload (hashing "
+        "releases the interpreter lock, so it overlaps disk waits); two writer threads take "
+        "chunks in turn, one signing while the other waits for fsync; the seq commit's WAL "
+        "fsync runs in parallel with hashing the bundle; the folder is fsynced once per bundle; "
+        "kept copies for resends are hard links, not second writes. Because two fsyncs can be "
+        "in flight, small chunks can beat the sequential ceiling.",
+        "",
+        "Why receiving is faster than the ceiling: it writes no data. Claiming is a rename, each "
+        "chunk is verified once (SHA-256 in place + one Ed25519 verify), held chunks are "
+        "recorded with `synchronous=NORMAL` (files claimed but not recorded are re-verified at "
+        "start), and the only full sync is marking a bundle done; storing the bundle durably is "
+        "the handler's job.",
+        "",
+        "The shared disk of the development machine is noisy: the ceiling at 1 MiB chunks "
+        "varied from about 75 to 800 MiB/s between runs of the same day, which is why rounds "
+        "alternate and medians are compared. When fsync is nearly free (the host's write "
+        "cache absorbs it, ceiling above ~500 MiB/s), publishing is bound by the CPU cost of "
+        "hashing every byte twice (bundle SHA-256, then per-chunk SHA-256 for the signature) "
+        "on two shared cores, and the 1 MiB ratio drops to about 40%; when fsync reaches the "
+        "disk (ceiling ~100-250 MiB/s), publishing is bound by the disk like the ceiling and "
+        "the ratio was 77-79% in the runs of 2026-11-23.",
     ]
     return "\n".join(lines)
 
@@ -171,14 +201,15 @@ def main() -> int:
     results: dict[int, dict[str, float]] = {}
     try:
         for chunk_size in (64 * 1024, 1 << 20):
-            results[chunk_size] = measure(work, chunk_size, options.mib * MiB, options.rounds)
+            rounds = options.rounds if chunk_size < MiB else options.rounds + 2
+            results[chunk_size] = measure(work, chunk_size, options.mib * MiB, rounds)
             figures = results[chunk_size]
             print(
                 f"chunk {chunk_size // 1024:5d} KiB: ceiling {figures['ceiling']:7.1f} MiB/s | "
                 f"publish+sign {figures['publish']:7.1f} MiB/s "
-                f"({figures['publish'] / figures['ceiling']:.0%}) | "
+                f"({figures['publish_ratio']:.0%}) | "
                 f"verify+reassemble {figures['receive']:7.1f} MiB/s "
-                f"({figures['receive'] / figures['ceiling']:.0%})",
+                f"({figures['receive_ratio']:.0%})",
                 flush=True,
             )
     finally:
@@ -187,7 +218,7 @@ def main() -> int:
     if not options.no_write:
         write_section(text)
     one_mib = results[1 << 20]
-    met = min(one_mib["publish"], one_mib["receive"]) / one_mib["ceiling"] >= TARGET_RATIO
+    met = min(one_mib["publish_ratio"], one_mib["receive_ratio"]) >= TARGET_RATIO
     print(f"1 MiB chunks at >= {TARGET_RATIO:.0%} of the ceiling in both directions: "
           f"{'yes' if met else 'NO'}")  # fmt: skip
     return 0

@@ -24,8 +24,14 @@ from tests.support.outbound import (
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps trying to reach the internet.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.e2e
 
@@ -54,8 +60,12 @@ def send(running, data: bytes) -> None:
 
 def held_request(running, count: int):
     workflow = running.service.workflow
-    return wait_for(lambda: len(workflow.state.pending_requests()) >= count
-                    and workflow.state.pending_requests(), what="held mail")
+    return wait_for(
+        lambda: (
+            len(workflow.state.pending_requests()) >= count and workflow.state.pending_requests()
+        ),
+        what="held mail",
+    )
 
 
 def sign_in(page, email: str) -> None:
@@ -70,7 +80,8 @@ def test_approve_from_the_request_mail(running, browser, tmp_path):
     (request,) = held_request(running, 1)
     mail = wait_for(lambda: running.internal.to("lee@corp.example"), what="approval request mail")
     link = approval_link(mail[0].data)
-    assert link.startswith(running.web_url) and "do=approve" in link
+    assert link.startswith(running.web_url)
+    assert "do=approve" in link
 
     page = browser.new_page()
     page.goto(link)
@@ -78,8 +89,10 @@ def test_approve_from_the_request_mail(running, browser, tmp_path):
     sign_in(page, "lee@corp.example")
     page.wait_for_selector("#approve")
     body = page.inner_text("body")
-    assert RRN_MASKED in body and RRN not in body
-    assert "attachment:명단.xlsx" in body and "attachment:명단.hwp" in body
+    assert RRN_MASKED in body
+    assert RRN not in body
+    assert "attachment:명단.xlsx" in body
+    assert "attachment:명단.hwp" in body
     width = page.eval_on_selector("#preview", "img => img.naturalWidth")
     assert width > 500  # the masked image loaded
     page.screenshot(path=str(tmp_path / "detail.png"), full_page=True)
@@ -91,10 +104,18 @@ def test_approve_from_the_request_mail(running, browser, tmp_path):
     from mailsafe.package import decode_outbound
 
     assert decode_outbound(running.publisher.published[0][0]).data == data
-    subjects = wait_for(lambda: [s for s in running.internal.subjects_to("kim@corp.example")
-                                 if s.startswith("[발송 승인]")], what="approval notice to the sender")
+    subjects = wait_for(
+        lambda: [
+            s
+            for s in running.internal.subjects_to("kim@corp.example")
+            if s.startswith("[발송 승인]")
+        ],
+        what="approval notice to the sender",
+    )
     assert subjects == ["[발송 승인] 거래처 명단 송부"]
-    assert any(s.startswith("[승인 대기]") for s in running.internal.subjects_to("kim@corp.example"))
+    assert any(
+        s.startswith("[승인 대기]") for s in running.internal.subjects_to("kim@corp.example")
+    )
     state = running.service.workflow.state
     assert state.mail(request.mail_id).state == "sent"
 
@@ -117,5 +138,7 @@ def test_reject_with_a_reason_from_the_list(running, browser):
     wait_for(lambda: state.mail(request.mail_id).state == "rejected", what="rejection")
     assert state.request(request.request_id).reason == "주민등록번호를 지우고 다시 보내 주세요"
     assert running.publisher.published == []
-    wait_for(lambda: "[발송 반려] 거래처 명단 송부" in running.internal.subjects_to("kim@corp.example"),
-             what="rejection notice to the sender")
+    wait_for(
+        lambda: "[발송 반려] 거래처 명단 송부" in running.internal.subjects_to("kim@corp.example"),
+        what="rejection notice to the sender",
+    )

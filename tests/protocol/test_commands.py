@@ -169,7 +169,7 @@ def write_outer_config(root: Path) -> Path:
     (root / "link" / "out" / "recv").mkdir(parents=True)
     config = root / "outer.toml"
     config.write_text(
-        '[smtp]\ndomains = ["corp.example"]\n'
+        '[smtp]\ndomains = ["corp.example"]\n[spool]\ndir = "spool"\n'
         '[link]\nsend_dir = "link/in/send"\nrecv_dir = "link/out/recv"\nchunk_size = 4096\n'
         '[keys]\nsigning_key = "keys/outer.key"\npeer_keys = ["keys/inner.pub"]\n'
     )
@@ -179,7 +179,7 @@ def write_outer_config(root: Path) -> Path:
 def test_resend_command_republishes_kept_bundles(tmp_path: Path, capsys: object) -> None:
     config = write_outer_config(tmp_path)
     send_dir = tmp_path / "link" / "in" / "send"
-    sender = Sender(tmp_path / "outer" / "link" / "send", "inbound", KEY_A,
+    sender = Sender(tmp_path / "spool" / "sender", "inbound", KEY_A,
                     FolderTransport(send_dir), chunk_size=4096)  # fmt: skip
     for n in range(1, 4):
         sender.publish(os.urandom(5000), bytes([n]) * 16)
@@ -193,3 +193,13 @@ def test_resend_command_republishes_kept_bundles(tmp_path: Path, capsys: object)
     assert "re-sent 2 of 2" in capsys.readouterr().out  # type: ignore[attr-defined]
     assert main(["resend", "-c", str(config), "7", "8"]) == 1  # never sent
     assert main(["resend", "-c", str(config), "3", "2"]) == 2
+
+
+def test_inspect_encrypted_vector_verifies_without_decryption_key(
+    pub_a: Path, capsys: object
+) -> None:
+    assert main(["inspect", str(VECTOR_DIR / "valid" / "encrypted.mdc"), "--key", str(pub_a)]) == 0
+    report = json.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
+    assert report["prefix"]["encrypted"] is True
+    assert report["header"]["kind"] == "1 (DATA)"
+    assert "no decryption key" in report["payload"]

@@ -186,3 +186,21 @@ def test_received_names_never_escape_the_work_or_quarantine_folders(names: list[
         )
         for path in (root / "q").iterdir():
             assert is_our_name(path.name.split(".")[0])
+
+
+def test_claim_across_file_systems_copies_then_deletes(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    intake = make(tmp_path, settle_s=0)
+    (tmp_path / "recv" / "far.mdc").write_bytes(b"over nfs")
+    real_rename = os.rename
+
+    def cross_device(src, dst, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("src_dir_fd") is not None:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", cross_device)
+    (claimed,) = intake.claim_ready()
+    assert intake.read(claimed) == b"over nfs"
+    assert list((tmp_path / "recv").iterdir()) == []

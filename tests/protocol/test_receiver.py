@@ -362,3 +362,81 @@ def test_wrong_receiver_stream_name_is_a_local_error(tmp_path: Path) -> None:
 
     with pytest.raises(LocalError):
         Receiver(tmp_path, "Bad/Name", RING)
+
+
+def test_bytes_held_for_partial_bundles_are_capped(link: Link) -> None:
+    link.reader.close()  # type: ignore[union-attr]
+    link.open_reader(max_bytes_held=150)
+    for n in (1, 2):
+        receipt = link.sender.publish(bytes([n]) * 100, bid(n))  # type: ignore[union-attr]
+        (link.send_dir / receipt.file_names[0]).unlink()
+    link.carry()
+    link.poll()
+    assert link.quarantined() == [Reason.CAPACITY.value]
+
+
+def test_chunk_dated_far_in_the_future_is_expired(link: Link) -> None:
+    link.sender.publish(b"future", bid(1))  # type: ignore[union-attr]
+    link.clock.advance(-(86400 + 10))  # the receiver's clock is a day behind
+    link.carry()
+    link.poll()
+    assert link.quarantined() == [Reason.EXPIRED.value]
+
+
+def test_partial_bundle_survives_a_restart(link: Link) -> None:
+    receipt = link.sender.publish(b"q" * 300, bid(1))  # type: ignore[union-attr]
+    held_back = {name: (link.send_dir / name).read_bytes() for name in receipt.file_names[:2]}
+    for name in held_back:
+        (link.send_dir / name).unlink()
+    link.carry()
+    link.poll()
+    link.reader.close()  # type: ignore[union-attr]
+    link.open_reader()
+    assert link.reader.status().in_flight == 1  # type: ignore[union-attr]
+    for name, data in held_back.items():
+        (link.recv_dir / name).write_bytes(data)
+    assert link.poll() == 1
+    assert link.delivered[0].data == b"q" * 300
+
+
+def test_crash_between_handler_and_mark_done_delivers_again_after_restart(link: Link) -> None:
+    link.sender.publish(b"at least once", bid(1))  # type: ignore[union-attr]
+    link.carry()
+
+    def crash(bundle: object) -> None:
+        raise SystemExit("power cut")
+
+    with pytest.raises(SystemExit):
+        link.reader.poll(crash)  # type: ignore[union-attr]
+    link.reader.close()  # type: ignore[union-attr]
+    link.open_reader()
+    assert link.poll() == 1  # the handler must be idempotent per bundle id
+    assert link.delivered[0].bundle_id == bid(1)
+
+
+def test_heartbeat_before_any_data_then_older_data_reports_what_is_missing(link: Link) -> None:
+    sender = link.sender
+    assert sender is not None
+    for n in (1, 2, 3):
+        receipt = sender.publish(bytes([n]), bid(n))
+        if n != 1:
+            for name in receipt.file_names:
+                (link.send_dir / name).unlink()
+    first = set(link.carry())
+    (link.recv_dir / sorted(first)[0]).rename(link.root / "held-back")
+    sender.heartbeat()  # last seq 3
+    link.carry()
+    link.poll()
+    (link.root / "held-back").rename(link.recv_dir / "late.mdc")
+    link.poll()
+    link.clock.advance(301)
+    link.poll()
+    assert link.reader.status().gaps == (2, 3)  # type: ignore[union-attr]
+
+
+def test_run_once_or_wait_returns_after_the_rescan_interval(link: Link) -> None:
+    import time
+
+    start = time.monotonic()
+    assert link.reader.run_once_or_wait(link.delivered.append, 0.05) == 0  # type: ignore[union-attr]
+    assert time.monotonic() - start >= 0.05

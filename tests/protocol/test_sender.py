@@ -149,3 +149,19 @@ def test_kept_copies_are_hard_links_when_possible(tmp_path: Path, clock: FakeClo
     path = tmp_path / "send" / receipt.file_names[0]
     assert os.stat(path).st_nlink == 2
     sender.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 1000])
+def test_fast_folder_path_writes_exactly_the_encoded_chunks(
+    tmp_path: Path, clock: FakeClock, size: int
+) -> None:
+    from protocol.bundle import BundleMeta, build_chunks
+
+    sender = make(tmp_path, clock)
+    data = os.urandom(size)
+    receipt = sender.publish(data, b"\x05" * 16)
+    meta = BundleMeta("inbound", receipt.epoch, receipt.seq, b"\x05" * 16, receipt.created_ms,
+                      Kind.DATA)  # fmt: skip
+    expected = sorted(build_chunks(data, meta, 64, KEY_A))
+    assert sorted(published(tmp_path)) == expected
+    sender.close()

@@ -31,8 +31,11 @@ choi@corp.example,최고위,경영본부,,head
 jung@corp.example,정보안,보안팀,경영본부,
 """.encode()
 
-PASSWORDS = {"lee@corp.example": "lee-비밀번호-1", "park@corp.example": "park-password-2",
-             "choi@corp.example": "choi-password-3"}
+PASSWORDS = {
+    "lee@corp.example": "lee-비밀번호-1",
+    "park@corp.example": "park-password-2",
+    "choi@corp.example": "choi-password-3",
+}
 
 RRN = "800101-1234567"
 RRN_MASKED = "800101-1******"
@@ -41,14 +44,21 @@ RRN_MASKED = "800101-1******"
 def rrn_mail(sender: str = "kim@corp.example", to: str = "partner@example.com") -> bytes:
     """Body harmless; the resident number only inside an XLSX and an HWP attachment."""
     return make_mail(
-        subject="거래처 명단 송부", text="요청하신 명단을 첨부합니다.", sender=sender, to=to,
-        attachments=[("명단.xlsx", make_xlsx([["이름", "주민등록번호"], ["홍길동", RRN]])),
-                     ("명단.hwp", make_hwp(f"홍길동 주민등록번호 {RRN}"))],
+        subject="거래처 명단 송부",
+        text="요청하신 명단을 첨부합니다.",
+        sender=sender,
+        to=to,
+        attachments=[
+            ("명단.xlsx", make_xlsx([["이름", "주민등록번호"], ["홍길동", RRN]])),
+            ("명단.hwp", make_hwp(f"홍길동 주민등록번호 {RRN}")),
+        ],
     )
 
 
 def plain_mail(sender: str = "kim@corp.example", to: str = "partner@example.com") -> bytes:
-    return make_mail(subject="회의 일정", text="다음 주 화요일 10시에 뵙겠습니다.", sender=sender, to=to)
+    return make_mail(
+        subject="회의 일정", text="다음 주 화요일 10시에 뵙겠습니다.", sender=sender, to=to
+    )
 
 
 def free_port() -> int:
@@ -64,8 +74,11 @@ def make_section(tmp_path: Path, **overrides: Any) -> OutboundSection:
         "spool_dir": "outbound",
         "directory_db": "directory.db",
         "poll_s": 0.05,
-        "web": {"listen": f"127.0.0.1:{web_port}", "public_url": f"http://127.0.0.1:{web_port}",
-                "secret_key_file": "web.secret"},
+        "web": {
+            "listen": f"127.0.0.1:{web_port}",
+            "public_url": f"http://127.0.0.1:{web_port}",
+            "secret_key_file": "web.secret",
+        },
         "approval": {"remind_after_s": 100, "expire_after_s": 1000, "check_interval_s": 0.05},
         "notice": {"from_address": "approval@corp.example", "internal_smtp": "127.0.0.1:9"},
     }
@@ -146,9 +159,18 @@ def build_workflow(tmp_path: Path, **overrides: Any) -> Parts:
     state = OutboundState(section.spool_dir / "state.db", clock=clock)
     directory = Directory(section.directory_db)
     secret = load_or_create_secret(section.web.secret_key_file)
-    workflow = Workflow(section, spool=spool, state=state, directory=directory,
-                        rules=default_rules(), signer=TokenSigner(secret), audit=audit,
-                        publisher=publisher, encode=encode_outbound, clock=clock)
+    workflow = Workflow(
+        section,
+        spool=spool,
+        state=state,
+        directory=directory,
+        rules=default_rules(),
+        signer=TokenSigner(secret),
+        audit=audit,
+        publisher=publisher,
+        encode=encode_outbound,
+        clock=clock,
+    )
     return Parts(workflow, state, directory, spool, publisher, audit, clock, secret)
 
 
@@ -190,9 +212,10 @@ class MailSink:
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.received.append(Captured(envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.original_content))
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(
+            Captured(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+        )
         return "250 2.0.0 OK"
 
     def to(self, rcpt: str) -> list[Captured]:
@@ -202,8 +225,10 @@ class MailSink:
         import email
         import email.policy
 
-        return [str(email.message_from_bytes(m.data, policy=email.policy.default)["Subject"])
-                for m in self.to(rcpt)]
+        return [
+            str(email.message_from_bytes(m.data, policy=email.policy.default)["Subject"])
+            for m in self.to(rcpt)
+        ]
 
     def stop(self) -> None:
         self._controller.stop()
@@ -248,17 +273,27 @@ class RunningOutbound:
         self.internal.stop()
 
 
-def start_outbound(tmp_path: Path, *, config: Any = None, publisher: Any = None,
-                   audit: Any = None, internal: MailSink | None = None,
-                   **overrides: Any) -> RunningOutbound:
+def start_outbound(
+    tmp_path: Path,
+    *,
+    config: Any = None,
+    publisher: Any = None,
+    audit: Any = None,
+    internal: MailSink | None = None,
+    **overrides: Any,
+) -> RunningOutbound:
     """The whole OutboundService (SMTP intake, web, worker) in a loop thread."""
     from types import SimpleNamespace
 
     from inner_agent.outbound.service import OutboundService
 
     internal = internal or MailSink()
-    section = make_section(tmp_path, notice={"internal_smtp": f"127.0.0.1:{internal.port}",
-                                             "retry_s": 0.2}, **overrides)
+    notice = {
+        "internal_smtp": f"127.0.0.1:{internal.port}",
+        "retry_s": 0.2,
+        **overrides.pop("notice", {}),
+    }
+    section = make_section(tmp_path, notice=notice, **overrides)
     fill_directory(section)
     if config is None:
         config = SimpleNamespace(outbound=section)
@@ -267,5 +302,6 @@ def start_outbound(tmp_path: Path, *, config: Any = None, publisher: Any = None,
     service = OutboundService(config, audit or MemoryAudit(), publisher=publisher)
     loop = LoopThread()
     loop.call(service.start())
-    return RunningOutbound(service, loop, section, internal,
-                           f"http://127.0.0.1:{service.web_port}", service.smtp.port)
+    return RunningOutbound(
+        service, loop, section, internal, f"http://127.0.0.1:{service.web_port}", service.smtp.port
+    )

@@ -20,7 +20,13 @@ TIMING = Timing(remind_after_s=10, expire_after_s=100, on_expiry="reject")
 
 
 def held(**changes) -> Request:
-    base = dict(request_id="r1", mail_id="m1", state=State.HELD, approvers=("head@x.kr",), since=0.0)
+    base = {
+        "request_id": "r1",
+        "mail_id": "m1",
+        "state": State.HELD,
+        "approvers": ("head@x.kr",),
+        "since": 0.0,
+    }
     return Request(**{**base, **changes})
 
 
@@ -55,7 +61,10 @@ def test_only_an_approver_decides():
         apply(held(), Event.APPROVE, now=1, actor="someone@x.kr")
     decided = apply(held(), Event.REJECT, now=1, actor="head@x.kr", reason="개인정보 과다")
     assert (decided.state, decided.decided_by, decided.reason) == (
-        State.REJECTED, "head@x.kr", "개인정보 과다")
+        State.REJECTED,
+        "head@x.kr",
+        "개인정보 과다",
+    )
 
 
 def test_reminder_once_then_timeout():
@@ -63,7 +72,8 @@ def test_reminder_once_then_timeout():
     assert due_event(request, TIMING, 9.9) is None
     assert due_event(request, TIMING, 10) is Event.REMIND
     reminded = apply(request, Event.REMIND, now=10)
-    assert reminded.reminded and reminded.state is State.HELD
+    assert reminded.reminded
+    assert reminded.state is State.HELD
     assert due_event(reminded, TIMING, 50) is None
     assert due_event(reminded, TIMING, 100) is Event.TIMEOUT
 

@@ -26,7 +26,10 @@ def test_example_section_validates(tmp_path):
         ('allowed_networks = ["10.0.0.0/33"]', "outbound.allowed_networks"),
         ('rules_file = "missing.toml"', "rules file"),
         ('[outbound.web]\npublic_url = "ftp://x"', "outbound.web.public_url"),
-        ("[outbound.approval]\nremind_after_s = 10\nexpire_after_s = 5", "remind_after_s must be shorter"),
+        (
+            "[outbound.approval]\nremind_after_s = 10\nexpire_after_s = 5",
+            "remind_after_s must be shorter",
+        ),
         ('[outbound.approval]\non_expiry = "ignore"', "outbound.approval.on_expiry"),
         ('[outbound.approval]\nfallback_approver = "nobody"', "not a mail address"),
         ('[outbound.notice]\nfrom_adress = "a@b.kr"', 'unknown key (did you mean "from_address"?)'),
@@ -41,7 +44,9 @@ def test_refusals(tmp_path, body, message):
     (keys / "own.key").chmod(0o600)
     path.write_text(
         '[link]\nrecv_dir = "in"\nsend_dir = "out"\n[keys]\nsigning_key = "k/own.key"\n'
-        'peer_keys = ["k/peer.pub"]\n[outbound]\n' + body + "\n", encoding="utf-8")
+        'peer_keys = ["k/peer.pub"]\n[outbound]\n' + body + "\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(path, InnerConfig)
     assert message in str(caught.value)

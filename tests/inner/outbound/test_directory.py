@@ -13,7 +13,9 @@ from tests.support.outbound import HR_CSV
 def test_import_then_lookups(tmp_path):
     directory = Directory(tmp_path / "d.db")
     users, departments = directory.import_csv(HR_CSV)
-    assert len(users.added) == 5 and not users.changed and not users.removed
+    assert len(users.added) == 5
+    assert not users.changed
+    assert not users.removed
     assert departments.added == ["경영본부", "보안팀", "영업부"]
     assert directory.user("KIM@corp.example").department == "영업부"
     assert directory.approvers_of("영업부") == ("lee@corp.example", "park@corp.example")
@@ -25,14 +27,22 @@ def test_import_then_lookups(tmp_path):
 def test_reimport_reports_changes(tmp_path):
     directory = Directory(tmp_path / "d.db")
     directory.import_csv(HR_CSV)
-    changed = HR_CSV.decode().replace("jung@corp.example,정보안,보안팀", "jung@corp.example,정보안,영업부")
+    changed = HR_CSV.decode().replace(
+        "jung@corp.example,정보안,보안팀", "jung@corp.example,정보안,영업부"
+    )
     changed = changed.replace("park@corp.example,박민수,영업부,경영본부,delegate\n", "")
     changed += "new@corp.example,신입,보안팀,경영본부,\n"
     users, departments = directory.import_csv(changed.encode("cp949"))
     assert (users.added, users.changed, users.removed) == (
-        ["new@corp.example"], ["jung@corp.example"], ["park@corp.example"])
+        ["new@corp.example"],
+        ["jung@corp.example"],
+        ["park@corp.example"],
+    )
     assert not departments
-    assert directory.import_csv(changed.encode())[0].summary("users") == "users: 0 added, 0 changed, 0 removed"
+    assert (
+        directory.import_csv(changed.encode())[0].summary("users")
+        == "users: 0 added, 0 changed, 0 removed"
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,7 +54,10 @@ def test_reimport_reports_changes(tmp_path):
         ("email,department,role\na@x.kr,영업부,boss\n", "line 2: column role"),
         ("email,department\na@x.kr,A\nA@x.kr,B\n", "line 3: email a@x.kr appears twice"),
         ("email,department,role\na@x.kr,A,head\nb@x.kr,A,head\n", "department A has two heads"),
-        ("email,department,parent_department\na@x.kr,A,B\nb@x.kr,A,C\n", "line 3: column parent_department"),
+        (
+            "email,department,parent_department\na@x.kr,A,B\nb@x.kr,A,C\n",
+            "line 3: column parent_department",
+        ),
     ],
 )
 def test_refusals_name_line_and_column(text, message):
@@ -70,6 +83,9 @@ def test_accounts(tmp_path):
     with pytest.raises(DirectoryError, match="not in the directory"):
         directory.set_password("nobody@corp.example", "x")
     stored = directory._db.execute("SELECT hash FROM accounts").fetchone()[0]
-    assert stored.startswith("$argon2id$") and "정확한" not in stored
-    directory.import_csv(HR_CSV.decode().replace("lee@corp.example,이영희,영업부,경영본부,head\n", "").encode())
+    assert stored.startswith("$argon2id$")
+    assert "정확한" not in stored
+    directory.import_csv(
+        HR_CSV.decode().replace("lee@corp.example,이영희,영업부,경영본부,head\n", "").encode()
+    )
     assert not directory.check_password("lee@corp.example", "정확한 비밀번호")  # left the company

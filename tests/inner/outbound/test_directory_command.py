@@ -9,8 +9,13 @@ from tests.support.outbound import HR_CSV
 
 
 def maildiode(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "maildiode", *args], input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "maildiode", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_import_twice_list_and_passwd(tmp_path):
@@ -22,20 +27,38 @@ def test_import_twice_list_and_passwd(tmp_path):
     assert first.returncode == 0, first.stderr
     assert "users: 5 added, 0 changed, 0 removed" in first.stdout
     assert "  + lee@corp.example" in first.stdout
-    csv.write_bytes(HR_CSV.replace("jung@corp.example,정보안,보안팀".encode(), "jung@corp.example,정보안,영업부".encode()))
+    csv.write_bytes(
+        HR_CSV.replace(
+            "jung@corp.example,정보안,보안팀".encode(), "jung@corp.example,정보안,영업부".encode()
+        )
+    )
     second = maildiode("directory", "import", str(csv), "-c", str(config))
     assert "users: 0 added, 1 changed, 0 removed" in second.stdout
     assert "  ~ jung@corp.example" in second.stdout
-    assert maildiode("directory", "passwd", "lee@corp.example", "-c", str(config),
-                     stdin="short\n").returncode == 1
-    done = maildiode("directory", "passwd", "lee@corp.example", "-c", str(config),
-                     stdin="a long pass phrase\n")
-    assert done.returncode == 0 and "password set for lee@corp.example" in done.stdout
+    assert (
+        maildiode(
+            "directory", "passwd", "lee@corp.example", "-c", str(config), stdin="short\n"
+        ).returncode
+        == 1
+    )
+    done = maildiode(
+        "directory", "passwd", "lee@corp.example", "-c", str(config), stdin="a long pass phrase\n"
+    )
+    assert done.returncode == 0
+    assert "password set for lee@corp.example" in done.stdout
     listing = maildiode("directory", "list", "-c", str(config)).stdout.splitlines()
     assert "lee@corp.example\t이영희\t영업부\thead\taccount" in listing
     assert "kim@corp.example\t김철수\t영업부\tmember\t-" in listing
-    unknown = maildiode("directory", "passwd", "nobody@corp.example", "-c", str(config), stdin="a long pass phrase\n")
-    assert unknown.returncode == 1 and "not in the directory" in unknown.stderr
+    unknown = maildiode(
+        "directory",
+        "passwd",
+        "nobody@corp.example",
+        "-c",
+        str(config),
+        stdin="a long pass phrase\n",
+    )
+    assert unknown.returncode == 1
+    assert "not in the directory" in unknown.stderr
 
 
 def test_bad_export_names_line_and_column(tmp_path):
@@ -52,4 +75,5 @@ def test_bad_config_is_named(tmp_path):
     config = tmp_path / "inner.toml"
     config.write_text('[outbound]\nlisten = "nowhere"\n')
     result = maildiode("directory", "list", "-c", str(config))
-    assert result.returncode == 2 and "inner.toml: outbound.listen" in result.stderr
+    assert result.returncode == 2
+    assert "inner.toml: outbound.listen" in result.stderr

@@ -9,8 +9,14 @@ from inner_agent.outbound.spool import Spool, SpooledMail, new_mail_id
 
 
 def mail() -> SpooledMail:
-    return SpooledMail(new_mail_id(), "kim@corp.example", ("a@example.com", "b@example.com"),
-                       1.5, "127.0.0.1", "mx.corp.example")
+    return SpooledMail(
+        new_mail_id(),
+        "kim@corp.example",
+        ("a@example.com", "b@example.com"),
+        1.5,
+        "127.0.0.1",
+        "mx.corp.example",
+    )
 
 
 def test_round_trip_keeps_the_bytes(tmp_path):
@@ -41,4 +47,5 @@ def test_foreign_file_and_bad_name(tmp_path):
     with pytest.raises(SpoolCorrupt, match="not a mail id"):
         spool.load("../../etc/passwd")
     spool.quarantine("a" * 32, "test")
-    assert spool.ids() == [] and (tmp_path / "quarantine" / ("a" * 32 + ".reason")).exists()
+    assert spool.ids() == []
+    assert (tmp_path / "quarantine" / ("a" * 32 + ".reason")).exists()

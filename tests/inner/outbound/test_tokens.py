@@ -24,12 +24,18 @@ def signer() -> TokenSigner:
 def test_genuine_token_verifies():
     token = signer().issue("req1", "lee@corp.example", now=NOW, ttl_s=60)
     claims = signer().verify(token, now=NOW + 59, approver="lee@corp.example", request_id="req1")
-    assert (claims.request_id, claims.approver, claims.expires_at) == ("req1", "lee@corp.example", NOW + 60)
+    assert (claims.request_id, claims.approver, claims.expires_at) == (
+        "req1",
+        "lee@corp.example",
+        NOW + 60,
+    )
     other = signer().issue("req1", "lee@corp.example", now=NOW, ttl_s=60)
     assert signer().open(other, now=NOW).nonce != claims.nonce  # every token is distinct
 
 
-def refusal(token: str, *, now=NOW, approver="lee@corp.example", request_id="req1", key=SECRET) -> str:
+def refusal(
+    token: str, *, now=NOW, approver="lee@corp.example", request_id="req1", key=SECRET
+) -> str:
     with pytest.raises(TokenRefused) as caught:
         TokenSigner(key).verify(token, now=now, approver=approver, request_id=request_id)
     return caught.value.reason
@@ -60,7 +66,8 @@ def test_tampered_payload_is_forged_even_when_well_formed():
 def test_secret_file_is_made_private_and_refused_when_readable(tmp_path):
     path = tmp_path / "keys" / "web.secret"
     first = load_or_create_secret(path)
-    assert len(first) == 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_secret(path) == first
     os.chmod(path, 0o644)
     with pytest.raises(PermissionError, match="chmod 600"):

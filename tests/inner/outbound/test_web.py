@@ -15,15 +15,21 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from inner_agent.outbound.web import create_app
-from tests.support.outbound import PASSWORDS, RRN, RRN_MASKED, build_workflow, rrn_mail
 from tests.inner.outbound.test_workflow import accept
+from tests.support.outbound import PASSWORDS, RRN, RRN_MASKED, build_workflow, rrn_mail
 
 
 @pytest.fixture
 def site(tmp_path):
     parts = build_workflow(tmp_path)
-    app = create_app(parts.workflow, parts.state, parts.directory, parts.secret,
-                     session_ttl_s=3600, clock=parts.clock)
+    app = create_app(
+        parts.workflow,
+        parts.state,
+        parts.directory,
+        parts.secret,
+        session_ttl_s=3600,
+        clock=parts.clock,
+    )
     return parts, app
 
 
@@ -41,8 +47,15 @@ def token_of(page: str) -> str:
 
 def sign_in(client: TestClient, email: str, next_path: str = "/requests") -> None:
     page = client.get("/login").text
-    response = client.post("/login", data={"csrf": csrf_of(page), "email": email,
-                                           "password": PASSWORDS[email], "next": next_path})
+    response = client.post(
+        "/login",
+        data={
+            "csrf": csrf_of(page),
+            "email": email,
+            "password": PASSWORDS[email],
+            "next": next_path,
+        },
+    )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == next_path
 
@@ -59,15 +72,21 @@ def test_sign_in_list_detail_approve(site):
     assert client.get("/requests").headers["location"] == "/login?next=/requests"
     sign_in(client, "lee@corp.example")
     listing = client.get("/requests")
-    assert "거래처 명단 송부" in listing.text and request.request_id in listing.text
+    assert "거래처 명단 송부" in listing.text
+    assert request.request_id in listing.text
     assert listing.headers["referrer-policy"] == "no-referrer"
     detail = client.get(f"/requests/{request.request_id}")
-    assert RRN_MASKED in detail.text and RRN not in detail.text
+    assert RRN_MASKED in detail.text
+    assert RRN not in detail.text
     image = client.get(f"/requests/{request.request_id}/image.png")
-    assert image.headers["content-type"] == "image/png" and image.content.startswith(b"\x89PNG")
-    response = client.post(f"/requests/{request.request_id}/decide", data={
-        "csrf": csrf_of(detail.text), "token": token_of(detail.text), "action": "approve"})
-    assert response.status_code == 303 and response.headers["location"] == "/requests?done=approved"
+    assert image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+    response = client.post(
+        f"/requests/{request.request_id}/decide",
+        data={"csrf": csrf_of(detail.text), "token": token_of(detail.text), "action": "approve"},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/requests?done=approved"
     assert parts.state.mail(mail_id).state == "sending"
     assert "approved" in parts.audit.steps(mail_id)
 
@@ -81,8 +100,11 @@ def test_reject_needs_a_reason(site):
     detail = client.get(f"/requests/{request.request_id}").text
     form = {"csrf": csrf_of(detail), "token": token_of(detail), "action": "reject"}
     empty = client.post(f"/requests/{request.request_id}/decide", data={**form, "reason": " "})
-    assert empty.status_code == 400 and "반려 사유" in empty.text
-    done = client.post(f"/requests/{request.request_id}/decide", data={**form, "reason": "개인정보 포함"})
+    assert empty.status_code == 400
+    assert "반려 사유" in empty.text
+    done = client.post(
+        f"/requests/{request.request_id}/decide", data={**form, "reason": "개인정보 포함"}
+    )
     assert done.status_code == 303
     assert parts.state.request(request.request_id).reason == "개인정보 포함"
     assert parts.state.mail(mail_id).state == "rejected"
@@ -96,10 +118,12 @@ def test_link_from_the_mail_leads_through_sign_in(site):
     link = f"/requests/{request.request_id}?t={token}&do=approve"
     client = client_for(app)
     first = client.get(link)
-    assert first.status_code == 303 and first.headers["location"].startswith("/login?next=")
+    assert first.status_code == 303
+    assert first.headers["location"].startswith("/login?next=")
     sign_in(client, "lee@corp.example", next_path=link)
     detail = client.get(link)
-    assert detail.status_code == 200 and token_of(detail.text) == token
+    assert detail.status_code == 200
+    assert token_of(detail.text) == token
 
 
 def test_csrf_is_required_on_every_post(site):
@@ -108,15 +132,28 @@ def test_csrf_is_required_on_every_post(site):
     request = parts.state.request_for_mail(mail_id)
     client = client_for(app)
     page = client.get("/login").text
-    no_csrf = client.post("/login", data={"email": "lee@corp.example", "password": PASSWORDS["lee@corp.example"]})
+    no_csrf = client.post(
+        "/login", data={"email": "lee@corp.example", "password": PASSWORDS["lee@corp.example"]}
+    )
     assert no_csrf.status_code == 403
     stranger = client_for(app)  # another browser: its session does not match this token
-    assert stranger.post("/login", data={"csrf": csrf_of(page), "email": "lee@corp.example",
-                                         "password": PASSWORDS["lee@corp.example"]}).status_code == 403
+    assert (
+        stranger.post(
+            "/login",
+            data={
+                "csrf": csrf_of(page),
+                "email": "lee@corp.example",
+                "password": PASSWORDS["lee@corp.example"],
+            },
+        ).status_code
+        == 403
+    )
     sign_in(client, "lee@corp.example")
     detail = client.get(f"/requests/{request.request_id}").text
-    forged = client.post(f"/requests/{request.request_id}/decide",
-                         data={"csrf": "0" * 64, "token": token_of(detail), "action": "approve"})
+    forged = client.post(
+        f"/requests/{request.request_id}/decide",
+        data={"csrf": "0" * 64, "token": token_of(detail), "action": "approve"},
+    )
     assert forged.status_code == 403
     assert client.post("/logout", data={}).status_code == 403
     assert parts.state.mail(mail_id).state == "held"
@@ -134,23 +171,31 @@ def test_bad_tokens_are_refused_and_audited(site):
     park_page = park.get(f"/requests/{request.request_id}").text
 
     def decide(client, page, token, action="approve"):
-        return client.post(f"/requests/{request.request_id}/decide",
-                           data={"csrf": csrf_of(page), "token": token, "action": action, "reason": "x"})
+        return client.post(
+            f"/requests/{request.request_id}/decide",
+            data={"csrf": csrf_of(page), "token": token, "action": action, "reason": "x"},
+        )
 
     # someone else's token: park presents lee's
     assert decide(park, park_page, token_of(lee_page)).status_code == 403
     # forged: a token signed with another key
     from inner_agent.outbound.tokens import TokenSigner
-    forged = TokenSigner(b"z" * 32).issue(request.request_id, "park@corp.example", now=parts.clock(), ttl_s=600)
+
+    forged = TokenSigner(b"z" * 32).issue(
+        request.request_id, "park@corp.example", now=parts.clock(), ttl_s=600
+    )
     assert decide(park, park_page, forged).status_code == 403
     assert park.get(f"/requests/{request.request_id}?t={forged}").status_code == 403
     # expired
-    old = parts.workflow.signer.issue(request.request_id, "park@corp.example", now=parts.clock() - 100, ttl_s=10)
+    old = parts.workflow.signer.issue(
+        request.request_id, "park@corp.example", now=parts.clock() - 100, ttl_s=10
+    )
     assert decide(park, park_page, old).status_code == 403
     # reused: lee approves, then tries the same token again
     assert decide(lee, lee_page, token_of(lee_page)).status_code == 303
     again = decide(lee, lee_page, token_of(lee_page), action="reject")
-    assert again.status_code == 403 and "이미 사용한" in again.text
+    assert again.status_code == 403
+    assert "이미 사용한" in again.text
     assert refused_reasons(parts) == ["wrong-approver", "forged", "forged", "expired", "reused"]
     assert parts.state.mail(mail_id).state == "sending"
     assert parts.state.request(request.request_id).decided_by == "lee@corp.example"
@@ -172,11 +217,19 @@ def test_wrong_password_and_lockout(site):
     client = client_for(app)
     for _ in range(5):
         page = client.get("/login").text
-        bad = client.post("/login", data={"csrf": csrf_of(page), "email": "lee@corp.example", "password": "nope"})
+        bad = client.post(
+            "/login", data={"csrf": csrf_of(page), "email": "lee@corp.example", "password": "nope"}
+        )
         assert bad.status_code == 401
     page = client.get("/login").text
-    locked = client.post("/login", data={"csrf": csrf_of(page), "email": "lee@corp.example",
-                                         "password": PASSWORDS["lee@corp.example"]})
+    locked = client.post(
+        "/login",
+        data={
+            "csrf": csrf_of(page),
+            "email": "lee@corp.example",
+            "password": PASSWORDS["lee@corp.example"],
+        },
+    )
     assert locked.status_code == 401  # right password, but locked for the window
 
 
@@ -184,6 +237,28 @@ def test_next_is_never_another_site(site):
     _parts, app = site
     client = client_for(app)
     page = client.get("/login").text
-    response = client.post("/login", data={"csrf": csrf_of(page), "email": "lee@corp.example",
-                                           "password": PASSWORDS["lee@corp.example"], "next": "//evil.example/x"})
+    response = client.post(
+        "/login",
+        data={
+            "csrf": csrf_of(page),
+            "email": "lee@corp.example",
+            "password": PASSWORDS["lee@corp.example"],
+            "next": "//evil.example/x",
+        },
+    )
     assert response.headers["location"] == "/requests"
+
+
+def test_someone_elses_link_is_refused_and_logged(site, caplog):
+    parts, app = site
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    lee_link = f"/requests/{request.request_id}?t={parts.workflow.issue_token(request, 'lee@corp.example')}"
+    client = client_for(app)
+    sign_in(client, "choi@corp.example")
+    with caplog.at_level("WARNING", logger="inner_agent.outbound.workflow"):
+        page = client.get(lee_link)
+    assert page.status_code == 403
+    assert "로그인한 사용자가 결정할 수 없습니다" in page.text
+    assert refused_reasons(parts) == ["wrong-approver"]
+    assert "approval token refused (wrong-approver) for choi@corp.example" in caplog.text

@@ -13,6 +13,7 @@ from inner_agent.outbound.approval import Event, State
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
 from inner_agent.outbound.spool import SpooledMail, new_mail_id
 from mailsafe.package import decode_outbound
+from tests.support.documents import make_hwp, make_mail, make_xlsx
 from tests.support.outbound import RRN, RRN_MASKED, build_workflow, plain_mail, rrn_mail
 
 
@@ -54,13 +55,20 @@ def test_rrn_in_xlsx_and_hwp_is_held_masked(parts):
     assert sorted(n.rcpt for n in sent) == ["lee@corp.example", "park@corp.example"]
     for notice in sent:
         text = text_of(notice.data)
-        assert RRN not in text and RRN_MASKED in text and RRN.encode() not in notice.data
+        assert RRN not in text
+        assert RRN_MASKED in text
+        assert RRN.encode() not in notice.data
         assert f"/requests/{request.request_id}?t=" in text
         message = email.message_from_bytes(notice.data, policy=email.policy.default)
         assert "image/png" in [p.get_content_type() for p in message.walk()]
     assert notices(parts, "notice:held")[0].rcpt == "kim@corp.example"
     assert parts.publisher.published == []
-    assert parts.audit.steps(mail_id) == ["accepted_outbound", "scanned", "held", "approval_requested"]
+    assert parts.audit.steps(mail_id) == [
+        "accepted_outbound",
+        "scanned",
+        "held",
+        "approval_requested",
+    ]
     assert RRN not in repr(parts.audit.events)
 
 
@@ -71,11 +79,15 @@ def test_approve_publishes_the_original_bytes(parts):
     token = parts.workflow.issue_token(request, "park@corp.example")
     parts.workflow.decide(request.request_id, "park@corp.example", Event.APPROVE, token)
     assert parts.workflow.publish_pending() == 1
-    (bundle, bundle_id), = parts.publisher.published
+    ((bundle, bundle_id),) = parts.publisher.published
     out = decode_outbound(bundle)
-    assert out.data == data and out.mail_id == mail_id and bundle_id == bytes.fromhex(mail_id)
-    assert out.rcpt_to == ("partner@example.com",) and out.decided_by == "park@corp.example"
-    assert parts.state.mail(mail_id).state == "sent" and parts.spool.ids() == []
+    assert out.data == data
+    assert out.mail_id == mail_id
+    assert bundle_id == bytes.fromhex(mail_id)
+    assert out.rcpt_to == ("partner@example.com",)
+    assert out.decided_by == "park@corp.example"
+    assert parts.state.mail(mail_id).state == "sent"
+    assert parts.spool.ids() == []
     assert parts.audit.steps(mail_id)[-2:] == ["approved", "sent_out"]
     assert notices(parts, "notice:approved")[0].rcpt == "kim@corp.example"
     with pytest.raises(TokenRefused) as caught:  # the same token again
@@ -87,14 +99,21 @@ def test_reject_tells_the_sender_the_reason(parts):
     mail_id = accept(parts, rrn_mail())
     request = parts.state.request_for_mail(mail_id)
     token = parts.workflow.issue_token(request, "lee@corp.example")
-    parts.workflow.decide(request.request_id, "lee@corp.example", Event.REJECT, token,
-                          f"개인정보({RRN})를 빼고 다시 보내세요")
+    parts.workflow.decide(
+        request.request_id,
+        "lee@corp.example",
+        Event.REJECT,
+        token,
+        f"개인정보({RRN})를 빼고 다시 보내세요",
+    )
     assert parts.workflow.publish_pending() == 0
-    assert parts.state.mail(mail_id).state == "rejected" and parts.spool.ids() == []
+    assert parts.state.mail(mail_id).state == "rejected"
+    assert parts.spool.ids() == []
     notice = notices(parts, "notice:rejected")[0]
     text = text_of(notice.data)
-    assert RRN not in text and "800101-1******" in text  # a reason typed with the number is masked
-    assert ("rejected" in parts.audit.steps(mail_id))
+    assert RRN not in text
+    assert "800101-1******" in text
+    assert "rejected" in parts.audit.steps(mail_id)
 
 
 def test_wrong_and_forged_tokens_are_refused_and_audited(parts):
@@ -104,12 +123,16 @@ def test_wrong_and_forged_tokens_are_refused_and_audited(parts):
     with pytest.raises(TokenRefused) as caught:
         parts.workflow.decide(request.request_id, "park@corp.example", Event.APPROVE, lee_token)
     assert caught.value.reason == "wrong-approver"
-    jung_token = parts.workflow.signer.issue(request.request_id, "jung@corp.example", now=parts.clock(), ttl_s=60)
+    jung_token = parts.workflow.signer.issue(
+        request.request_id, "jung@corp.example", now=parts.clock(), ttl_s=60
+    )
     with pytest.raises(TokenRefused) as caught:  # genuine token for a non-approver
         parts.workflow.decide(request.request_id, "jung@corp.example", Event.APPROVE, jung_token)
     assert caught.value.reason == "wrong-approver"
     with pytest.raises(TokenRefused):
-        parts.workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, lee_token[:-2] + "AA")
+        parts.workflow.decide(
+            request.request_id, "lee@corp.example", Event.APPROVE, lee_token[:-2] + "AA"
+        )
     parts.clock.now += 2000
     with pytest.raises(TokenRefused) as caught:
         parts.workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, lee_token)
@@ -130,16 +153,20 @@ def test_clean_mail_is_allowed_and_published(parts):
 
 def test_block_rule_notifies_the_sender(tmp_path):
     rules = tmp_path / "rules.toml"
-    rules.write_text('[[rule]]\nid = "no-secret"\naction = "block"\n'
-                     '[[rule.condition]]\nfield = "subject"\ncontains = "대외비"\n', encoding="utf-8")
+    rules.write_text(
+        '[[rule]]\nid = "no-secret"\naction = "block"\n'
+        '[[rule.condition]]\nfield = "subject"\ncontains = "대외비"\n',
+        encoding="utf-8",
+    )
     parts = build_workflow(tmp_path, rules_file=str(rules))
     from mailsafe.policy import load_rules
+
     parts.workflow.rules = load_rules(rules)
-    from tests.support.documents import make_mail
     mail_id = accept(parts, make_mail(subject="[대외비] 계획", text="..."))
     assert parts.state.mail(mail_id).state == "blocked"
     assert notices(parts, "notice:blocked")[0].rcpt == "kim@corp.example"
-    assert parts.publisher.published == [] and parts.spool.ids() == []
+    assert parts.publisher.published == []
+    assert parts.spool.ids() == []
 
 
 def test_reminder_then_expiry_rejects(parts):
@@ -170,7 +197,9 @@ def test_expiry_escalates_to_the_head_above(tmp_path):
     token = parts.workflow.issue_token(request, "choi@corp.example")
     parts.workflow.decide(request.request_id, "choi@corp.example", Event.APPROVE, token)
     assert parts.workflow.publish_pending() == 1
-    parts.clock.now += 1000  # nothing above the top: a second timeout would expire, but it is decided
+    parts.clock.now += (
+        1000  # nothing above the top: a second timeout would expire, but it is decided
+    )
     assert parts.workflow.tick() == 0
 
 
@@ -184,17 +213,30 @@ def test_head_sending_goes_to_the_delegate_and_no_approver_rejects(parts):
 def test_decided_request_cannot_be_decided_again(parts):
     mail_id = accept(parts, rrn_mail())
     request = parts.state.request_for_mail(mail_id)
-    parts.workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE,
-                          parts.workflow.issue_token(request, "lee@corp.example"))
+    parts.workflow.decide(
+        request.request_id,
+        "lee@corp.example",
+        Event.APPROVE,
+        parts.workflow.issue_token(request, "lee@corp.example"),
+    )
     with pytest.raises(InvalidTransition):
-        parts.workflow.decide(request.request_id, "park@corp.example", Event.REJECT,
-                              parts.workflow.issue_token(request, "park@corp.example"), "no")
+        parts.workflow.decide(
+            request.request_id,
+            "park@corp.example",
+            Event.REJECT,
+            parts.workflow.issue_token(request, "park@corp.example"),
+            "no",
+        )
 
 
 def test_recovery_takes_in_spooled_mail_and_quarantines_torn_files(parts):
-    mail = SpooledMail(new_mail_id(), "kim@corp.example", ("p@example.com",), 1.0, "127.0.0.1", "mx")
+    mail = SpooledMail(
+        new_mail_id(), "kim@corp.example", ("p@example.com",), 1.0, "127.0.0.1", "mx"
+    )
     parts.spool.store(mail, plain_mail())  # crash right after 250: no database row
-    torn = SpooledMail(new_mail_id(), "kim@corp.example", ("p@example.com",), 1.0, "127.0.0.1", "mx")
+    torn = SpooledMail(
+        new_mail_id(), "kim@corp.example", ("p@example.com",), 1.0, "127.0.0.1", "mx"
+    )
     parts.spool.store(torn, b"x" * 50)
     path = parts.spool.root / "mail" / torn.mail_id
     path.write_bytes(path.read_bytes()[:-5])
@@ -202,3 +244,75 @@ def test_recovery_takes_in_spooled_mail_and_quarantines_torn_files(parts):
     parts.workflow.process_received()
     assert parts.state.mail(mail.mail_id).state == "sending"
     assert "quarantined" in parts.audit.steps(torn.mail_id)
+
+
+def test_spent_nonces_are_forgotten_only_after_tokens_expire(parts):
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    token = parts.workflow.issue_token(request, "lee@corp.example")
+    nonce = parts.workflow.signer.open(token, now=parts.clock()).nonce
+    parts.workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, token)
+    parts.workflow.tick()
+    assert parts.state.nonce_spent(nonce)
+    parts.clock.now += 1000 + 86400 + 1
+    parts.workflow.tick()
+    assert not parts.state.nonce_spent(nonce)
+    with pytest.raises(TokenRefused) as caught:  # and the token itself is long expired
+        parts.workflow.signer.open(token, now=parts.clock())
+    assert caught.value.reason == "expired"
+
+
+def test_monitor_sends_and_marks_without_telling_the_sender(tmp_path):
+    from mailsafe.policy import parse_rules
+
+    parts = build_workflow(tmp_path)
+    parts.workflow.rules = parse_rules(
+        {
+            "rule": [
+                {
+                    "id": "watch-partner",
+                    "action": "monitor",
+                    "condition": [{"field": "recipient", "contains": "partner"}],
+                }
+            ]
+        }
+    )
+    mail_id = accept(parts, plain_mail())
+    assert parts.workflow.publish_pending() == 1
+    assert parts.audit.steps(mail_id) == ["accepted_outbound", "scanned", "monitored", "sent_out"]
+    assert parts.state.notices() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("급여.xlsx", lambda: make_xlsx([["성명", "주민번호"], ["김영수", RRN]])),
+        ("신청서.hwp", lambda: make_hwp(f"신청인 주민등록번호: {RRN}")),
+    ],
+)
+def test_rrn_in_one_attachment_alone_is_held(parts, name, make):
+    data = make_mail(subject="자료", text="첨부 확인 부탁드립니다.", attachments=[(name, make())])
+    mail_id = accept(parts, data)
+    row = parts.state.mail(mail_id)
+    assert row.state == "held"
+    assert row.findings == [{"type": "rrn", "masked": RRN_MASKED, "where": f"attachment:{name}"}]
+
+
+def test_a_mail_that_breaks_the_scanner_is_quarantined_after_three_tries(parts, monkeypatch):
+    import inner_agent.outbound.workflow as workflow_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("extractor bug")
+
+    monkeypatch.setattr(workflow_module, "scan_message", broken)
+    mail_id = accept(parts, plain_mail())  # first try inside accept()
+    assert parts.state.mail(mail_id).state == "received"
+    parts.workflow.process_received()
+    parts.workflow.process_received()
+    assert parts.state.mail(mail_id).state == "quarantined"
+    assert (
+        (parts.spool.root / "quarantine" / f"{mail_id}.reason")
+        .read_text()
+        .startswith("processing failed 3 times")
+    )
+    assert parts.audit.steps(mail_id)[-1] == "quarantined"

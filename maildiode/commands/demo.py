@@ -1,0 +1,120 @@
+"""``maildiode demo``: everything on loopback with an embedded mailbox, ready to try.
+
+Starts, in a working folder: an internal mailbox (SMTP server writing a Maildir, plus a web
+page listing the delivered notifications), the inner agent, the outer agent, and a carrier
+each way (playing the network-linkage product). Then sends a handful of sample mails through
+the outer agent and prints where to look. Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import smtplib
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+RCPT = "user@corp.example"
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from maildiode.demo.mailbox import MaildirMailbox
+    from maildiode.demo.stack import AgentProcess, Carrier, Ports, prepare
+    from maildiode.demo.web import MailboxWeb
+
+    root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="maildiode-demo-"))
+    ports = Ports()
+    _say(f"maildiode demo in {root}")
+    prepare(root, ports)
+    mailbox = MaildirMailbox(root / "mailbox", port=ports.internal)
+    try:
+        web = MailboxWeb(root / "mailbox" / "new", args.web_port)
+    except OSError as exc:
+        print(f"maildiode demo: cannot listen on port {args.web_port} ({exc.strerror}); "
+              "choose another with --web-port", file=sys.stderr)  # fmt: skip
+        return 2
+    inner = AgentProcess("inner", root / "inner.toml", root / "inner.log")
+    outer = AgentProcess("outer", root / "outer.toml", root / "outer.log")
+    carriers = [Carrier(root / "link/in/send", root / "link/in/recv"),
+                Carrier(root / "link/out/send", root / "link/out/recv")]  # fmt: skip
+    stop = _stop_event()
+    try:
+        mailbox.start()
+        web.start()
+        for carrier in carriers:
+            carrier.start()
+        _say("starting the inner agent (intranet side) and the outer agent (internet side)...")
+        inner.start(wait_port=ports.outbound)
+        outer.start(wait_port=ports.smtp)
+        _send_samples(ports.smtp)
+        _print_where_to_look(root, ports, web.url)
+        _watch(mailbox, stop, args.exit_after)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"maildiode demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        _say("stopping: outer agent, inner agent, carriers, mailbox...")
+        outer.stop()
+        inner.stop()
+        for carrier in carriers:
+            carrier.stop()
+        web.stop()
+        mailbox.stop()
+        _say(f"stopped. Everything is kept in {root}")
+    return 0
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    return stop
+
+
+def _send_samples(smtp_port: int) -> None:
+    from maildiode.demo.samples import sample_mails
+
+    for what, raw in sample_mails(RCPT):
+        try:
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=60) as smtp:
+                smtp.sendmail("sender@partner.example", [RCPT], raw)
+        except smtplib.SMTPException as exc:
+            _say(f"  NOT sent ({exc}): {what}")
+            continue
+        _say(f"  sent: {what}")
+
+
+def _print_where_to_look(root: Path, ports: Ports, url: str) -> None:
+    _say(f"""
+Notifications appear within a minute at:   {url}
+  Maildir of the internal mailbox:          {root}/mailbox/new
+  audit log (inner):   maildiode audit -c {root}/inner.toml
+  audit log (outer):   maildiode audit -c {root}/outer.toml
+  logs:                {root}/outer.log  {root}/inner.log
+  the link folders:    {root}/link/in/send -> {root}/link/in/recv
+Send your own mail:   swaks --server 127.0.0.1:{ports.smtp} --to {RCPT} --body '안녕하세요'
+Press Ctrl-C to stop.
+""")
+
+
+def _watch(mailbox: object, stop: threading.Event, exit_after: float | None) -> None:
+    started, seen = time.monotonic(), 0
+    while not stop.wait(0.5):
+        count = len(mailbox.messages())  # type: ignore[attr-defined]
+        if count != seen:
+            _say(f"  {count} notification(s) delivered ({time.monotonic() - started:.0f} s)")
+            seen = count
+        if exit_after is not None and time.monotonic() - started > exit_after:
+            return

@@ -1,0 +1,186 @@
+"""A whole maildiode on one machine: configs, both agents as processes, a carrier each way.
+
+Used by ``maildiode demo``, the end-to-end tests and the end-to-end benchmark, so all three run
+exactly what an administrator runs: ``python -m maildiode outer|inner -c FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from maildiode.commands.carry import carry_pass, staging_for
+from maildiode.commands.init import make_folders, make_keys, write_configs
+
+__all__ = ["AgentProcess", "Carrier", "Ports", "free_port", "prepare", "set_key", "wait_for"]
+
+# How long an agent may take to start listening (imports PyMuPDF, starts render workers).
+START_TIMEOUT_S = 60.0
+# How long an agent may take to stop after SIGTERM before it is killed.
+STOP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Ports:
+    smtp: int = field(default_factory=free_port)  # outer agent's intake
+    internal: int = field(default_factory=free_port)  # the internal mail server
+    outbound: int = field(default_factory=free_port)  # inner agent's outbound intake
+    web: int = field(default_factory=free_port)  # inner agent's approval web
+
+
+def set_key(text: str, section: str, key: str, value: str) -> str:
+    """Set ``key = value`` (value written as TOML) inside ``[section]`` of an example file."""
+    start = text.index(f"[{section}]\n")
+    end_match = re.compile(r"^\[", re.M).search(text, start + 1)
+    end = end_match.start() if end_match else len(text)
+    body = text[start:end]
+    line = re.compile(rf"^#? ?{re.escape(key)} = .*$", re.M)
+    if line.search(body):
+        body = line.sub(lambda _: f"{key} = {value}", body, count=1)
+    else:
+        body = body.rstrip("\n") + f"\n{key} = {value}\n\n"
+    return text[:start] + body + text[end:]
+
+
+def drop_section(text: str, section: str) -> str:
+    """Remove ``[section]`` and its sub-tables from an example file."""
+    pattern = re.compile(rf"^\[{re.escape(section)}(\.[^\]]+)?\]\n(?:(?!^\[).*\n?)*", re.M)
+    return pattern.sub("", text)
+
+
+def prepare(
+    root: Path,
+    ports: Ports,
+    *,
+    domains: tuple[str, ...] = ("corp.example",),
+    outbound: bool = True,
+    inner: dict[tuple[str, str], str] | None = None,
+    outer: dict[tuple[str, str], str] | None = None,
+) -> None:
+    """``maildiode init`` into ``root``, then fast-link settings and any overrides.
+
+    The carrier renames files into place atomically, so the agents need not wait for files to
+    settle (``settle_s = 0``); a real linkage product may need the default of 1 s.
+    """
+    args = argparse.Namespace(
+        domains=list(domains), smtp_port=ports.smtp, internal_smtp=f"127.0.0.1:{ports.internal}",
+        outbound_port=ports.outbound, web_port=ports.web, relay=None, force=True,
+    )  # fmt: skip
+    root.mkdir(parents=True, exist_ok=True)
+    make_folders(root)
+    make_keys(root / "keys")
+    write_configs(root, args)
+    fast = {("link", "settle_s"): "0", ("link", "rescan_s"): "1"}
+    for name, overrides in (("inner", {**fast, **(inner or {})}), ("outer", {**fast, **(outer or {})})):
+        path = root / f"{name}.toml"
+        text = path.read_text(encoding="utf-8")
+        if name == "inner" and not outbound:
+            text = drop_section(text, "outbound")
+        for (section, key), value in overrides.items():
+            text = set_key(text, section, key, value)
+        path.write_text(text, encoding="utf-8")
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(step_s)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+class AgentProcess:
+    """``python -m maildiode AGENT -c FILE`` with its output in a log file."""
+
+    def __init__(self, agent: str, config: Path, log_path: Path) -> None:
+        self.agent, self.config, self.log_path = agent, config, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self, wait_port: int | None = None) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "maildiode", self.agent, "-c", str(self.config)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        if wait_port is not None:
+            wait_for(lambda: self._alive() and port_open(wait_port), START_TIMEOUT_S,
+                     f"{self.agent} agent on port {wait_port} (log: {self.log_path})")  # fmt: skip
+
+    def _alive(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"{self.agent} agent exited; see {self.log_path}")
+        return True
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait; kill after STOP_TIMEOUT_S. Returns the exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._close_log()
+        return self.process.returncode
+
+    def kill9(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class Carrier:
+    """``maildiode carry`` in a thread: SRC to DST, like a linkage product."""
+
+    def __init__(self, src: Path, dst: Path, interval_s: float = 0.05) -> None:
+        self.src, self.dst, self.interval_s = src, dst, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"carry-{dst.name}", daemon=True)
+        self.carried = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        staging = staging_for(self.dst)
+        previous: dict[str, tuple[int, int, int]] = {}
+        while not self._stop.wait(self.interval_s):
+            carried, previous = carry_pass(self.src, self.dst, staging, previous)
+            self.carried += carried
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

@@ -1,0 +1,70 @@
+"""OutboundService as a unit: start, accept over SMTP, stop, start again — a held mail and
+its request survive the restart and can still be approved and published; a link token issued
+before the restart still works after it."""
+
+from __future__ import annotations
+
+import smtplib
+from types import SimpleNamespace
+
+import pytest
+
+from inner_agent.outbound.approval import Event
+from inner_agent.outbound.service import OutboundService
+from tests.support.outbound import RecordingPublisher, rrn_mail, start_outbound, wait_for
+
+
+def test_held_mail_survives_a_restart(tmp_path):
+    publisher = RecordingPublisher()
+    running = start_outbound(tmp_path, publisher=publisher)
+    try:
+        with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
+            client.sendmail("kim@corp.example", ["partner@example.com"], rrn_mail())
+        state = running.service.workflow.state
+        request = wait_for(lambda: state.pending_requests(), what="held mail")[0]
+        token = running.service.workflow.issue_token(request, "lee@corp.example")
+        running.loop.call(running.service.stop())
+
+        again = OutboundService(
+            SimpleNamespace(outbound=running.section), running.service.audit, publisher=publisher
+        )
+        running.loop.call(again.start())
+        running.service = again
+        workflow = again.workflow
+        assert [r.request_id for r in workflow.state.pending_requests()] == [request.request_id]
+        workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, token)
+        again.wake()
+        wait_for(lambda: publisher.published, what="publication after the restart")
+        assert workflow.state.mail(request.mail_id).state == "sent"
+    finally:
+        running.stop()
+
+
+def test_config_without_outbound_is_refused():
+    with pytest.raises(ValueError, match=r"no \[outbound\] section"):
+        OutboundService(SimpleNamespace(outbound=None), audit=None)
+
+
+def test_busy_web_port_is_a_clear_error_and_nothing_stays_running(tmp_path):
+    import socket
+
+    from tests.support.outbound import LoopThread, MemoryAudit, fill_directory, make_section
+
+    section = make_section(tmp_path)
+    fill_directory(section)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", int(section.web.listen.rpartition(":")[2])))
+    busy.listen(1)
+    loop = LoopThread()
+    service = OutboundService(
+        SimpleNamespace(outbound=section), MemoryAudit(), publisher=RecordingPublisher()
+    )
+    try:
+        with pytest.raises(OSError, match=f"cannot listen on {section.web.listen}"):
+            loop.call(service.start())
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", int(section.listen.rpartition(":")[2])))  # SMTP port released
+        probe.close()
+    finally:
+        busy.close()
+        loop.close()

@@ -1,0 +1,255 @@
+"""A private Postfix on a loopback port, delivering one domain to a Maildir the test reads.
+
+Follows /work/shared/notes/postfix-on-loopback.md: its own config, queue and data folders;
+the folder is made under /var/tmp (not pytest's 0700 tmp_path: the postfix and nobody users
+must be able to traverse it) and removed at close; the system main.cf lists our config folder in ``alternate_config_directories`` (added under a
+file lock while the instance runs, removed at stop); the log goes to a file under our folder.
+
+    with PostfixInstance(domain="corp.example") as postfix:
+        postfix.port                  # SMTP on 127.0.0.1:port
+        postfix.messages()            # delivered files in Maildir new/, oldest first
+        postfix.stop(); postfix.start()   # e.g. "internal server down for a minute"
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pwd
+import grp
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["PostfixInstance", "free_port"]
+
+SYSTEM_CONFIG = Path("/etc/postfix")
+LOCK_FILE = Path("/tmp/maildiode-postfix-alternate.lock")
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _system_lock() -> Iterator[None]:
+    with open(LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _postconf(*args: str) -> str:
+    done = subprocess.run(["postconf", *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _alternates() -> list[str]:
+    return [d for d in _postconf("-h", "alternate_config_directories").replace(",", " ").split() if d]
+
+
+def _set_alternates(folders: list[str]) -> None:
+    _postconf("-e", f"alternate_config_directories = {' '.join(folders)}")
+
+
+_MAIN_CF = """\
+compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+maillog_file_prefixes = /var, /dev/stdout, {base}
+maillog_file = {base}/postfix.log
+myhostname = internal.{domain}
+mydomain = {domain}
+myorigin = {domain}
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+smtp_dns_support_level = disabled
+smtpd_peername_lookup = no
+disable_dns_lookups = yes
+message_size_limit = {size_limit}
+virtual_mailbox_limit = 0
+virtual_mailbox_domains = {domain}
+virtual_mailbox_base = {maildir_base}
+virtual_mailbox_maps = static:{domain}/
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+alias_maps =
+alias_database =
+smtputf8_enable = no
+default_process_limit = 50
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+in_flow_delay = 0
+"""
+
+
+class PostfixInstance:
+    """One private Postfix. ``start()`` / ``stop()`` may be called repeatedly."""
+
+    def __init__(
+        self,
+        base: Path | None = None,
+        *,
+        domain: str = "corp.example",
+        port: int | None = None,
+        size_limit: int = 50 << 20,
+    ) -> None:
+        if shutil.which("postfix") is None:
+            raise RuntimeError("postfix is not installed (.ci/run installs it)")
+        self._own_base = base is None
+        if base is None:
+            base = Path(tempfile.mkdtemp(prefix="maildiode-postfix-", dir="/var/tmp"))
+            base.chmod(0o755)
+        self.base = base.resolve()
+        self.domain = domain
+        self.port = port or free_port()
+        self.config_dir = self.base / "config"
+        self.queue_dir = self.base / "queue"
+        self.data_dir = self.base / "data"
+        self.maildir_base = self.base / "mail"
+        self.maildir = self.maildir_base / domain
+        self._size_limit = size_limit
+        self._configured = False
+        self.running = False
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _configure(self) -> None:
+        nobody, nogroup = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+        for folder in (self.config_dir, self.queue_dir, self.data_dir, self.maildir_base):
+            folder.mkdir(parents=True, exist_ok=True)
+        os.chown(self.data_dir, pwd.getpwnam("postfix").pw_uid, grp.getgrnam("postfix").gr_gid)
+        os.chown(self.maildir_base, nobody, nogroup)
+        (self.config_dir / "main.cf").write_text(_MAIN_CF.format(
+            queue=self.queue_dir, data=self.data_dir, base=self.base, domain=self.domain,
+            size_limit=self._size_limit, maildir_base=self.maildir_base, uid=nobody, gid=nogroup,
+        ))  # fmt: skip
+        (self.config_dir / "master.cf").write_text(self._master_cf())
+        for name in ("dynamicmaps.cf", "postfix-files"):
+            if (SYSTEM_CONFIG / name).exists():
+                shutil.copy(SYSTEM_CONFIG / name, self.config_dir / name)
+        for name in ("dynamicmaps.cf.d", "postfix-files.d"):
+            if (SYSTEM_CONFIG / name).is_dir():
+                shutil.copytree(SYSTEM_CONFIG / name, self.config_dir / name, dirs_exist_ok=True)
+        self._configured = True
+
+    def _master_cf(self) -> str:
+        lines = []
+        for line in (SYSTEM_CONFIG / "master.cf").read_text().splitlines():
+            fields = line.split()
+            if fields[:2] in (["smtp", "inet"], ["submission", "inet"], ["smtps", "inet"]):
+                line = "#" + line
+            lines.append(line)
+        lines.append(f"127.0.0.1:{self.port} inet n - n - - smtpd")
+        return "\n".join(lines) + "\n"
+
+    # -- running --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self._configured:
+            self._configure()
+        with _system_lock():
+            folders = _alternates()
+            if str(self.config_dir) not in folders:
+                _set_alternates([*folders, str(self.config_dir)])
+        self._postfix("start")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._port_open():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"postfix did not listen on {self.port}; see {self.log_path}")
+            time.sleep(0.1)
+        self.running = True
+
+    def stop(self) -> None:
+        """Stop the instance (``postfix stop``) and wait until the port is closed."""
+        if not self.running:
+            return
+        self._postfix("stop")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self._port_open() or self._master_running():
+            if time.monotonic() > deadline:
+                self._postfix("abort")
+                break
+            time.sleep(0.1)
+        self.running = False
+
+    def close(self) -> None:
+        self.stop()
+        with _system_lock():
+            folders = _alternates()
+            if str(self.config_dir) in folders:
+                _set_alternates([f for f in folders if f != str(self.config_dir)])
+        if self._own_base:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def _postfix(self, command: str) -> None:
+        done = subprocess.run(
+            ["postfix", "-c", str(self.config_dir), command], capture_output=True, text=True
+        )
+        if done.returncode != 0 and command == "start":
+            raise RuntimeError(
+                f"postfix -c {self.config_dir} start failed ({done.returncode}): "
+                f"{done.stderr.strip()} {self.log_tail()}"
+            )
+
+    def _port_open(self) -> bool:
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def _master_running(self) -> bool:
+        pid_file = self.queue_dir / "pid" / "master.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    # -- reading --------------------------------------------------------------------------
+
+    @property
+    def log_path(self) -> Path:
+        return self.base / "postfix.log"
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def messages(self) -> list[Path]:
+        """Delivered messages (Maildir ``new/``), oldest first."""
+        new = self.maildir / "new"
+        if not new.is_dir():
+            return []
+        paths = [new / name for name in os.listdir(new)]
+        return sorted(paths, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+    def queue_empty(self) -> bool:
+        done = subprocess.run(["postqueue", "-c", str(self.config_dir), "-j"],
+                              capture_output=True, text=True)  # fmt: skip
+        return done.returncode == 0 and not done.stdout.strip()
+
+    def __enter__(self) -> PostfixInstance:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
