@@ -60,6 +60,8 @@ IDLE_CLOSE_S = 30.0
 QUICK_RETRY_MAX_S = 2.0
 # Messages one worker fetches from the queue at a time.
 CLAIM_BATCH = 1
+# Reports to the postmaster are stored beside the notification they are about, at part + this.
+REPORT_PART_OFFSET = 1000
 # Report bodies quote at most this much of the server's refusal text.
 MAX_REPLY_CHARS = 1000
 
@@ -152,8 +154,8 @@ class InjectionQueue:
                     self._db.execute("ROLLBACK")
                     return False
                 for part, data in enumerate(messages, start=1):
-                    self._insert(bundle_id, part, "notification", mail_id, mail_from, rcpts,
-                                 data, now)  # fmt: skip
+                    self._insert(bundle_id, part, "notification", mail_id, mail_from=mail_from,
+                                 rcpts=rcpts, data=data, now=now)  # fmt: skip
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -171,12 +173,13 @@ class InjectionQueue:
     def add_report(self, about: QueuedMessage, mail_from: str, rcpt: str, data: bytes) -> None:
         """A report to the postmaster about a refused message (never reported on itself)."""
         with self._lock:
-            self._insert(about.bundle_id, 1000 + about.part, "report", about.mail_id, mail_from,
-                         (rcpt,), data, self._clock())  # fmt: skip
+            part = REPORT_PART_OFFSET + about.part
+            self._insert(about.bundle_id, part, "report", about.mail_id, mail_from=mail_from,
+                         rcpts=(rcpt,), data=data, now=self._clock())  # fmt: skip
             self._wake.notify_all()
 
     def _insert(
-        self, bundle_id: bytes, part: int, kind: str, mail_id: str, mail_from: str,
+        self, bundle_id: bytes, part: int, kind: str, mail_id: str, *, mail_from: str,
         rcpts: Sequence[str], data: bytes, now: float,
     ) -> None:  # fmt: skip
         self._db.execute(
@@ -238,7 +241,7 @@ class InjectionQueue:
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state")
-            return {state: count for state, count in rows}
+            return dict(rows.fetchall())
 
     def close(self) -> None:
         with self._lock:

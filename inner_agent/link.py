@@ -176,8 +176,8 @@ def build_reader(config: Any, state_dir: Path) -> Any:
         intake = TcpIntake(host, port, state_dir / "link-tcp", work, quarantine,
                            max_file_bytes=link.max_file_bytes)  # fmt: skip
     else:
-        intake = FolderIntake(link.recv_dir, work, quarantine,
-                              max_file_bytes=link.max_file_bytes, settle_s=link.settle_s)  # fmt: skip
+        intake = FolderIntake(link.recv_dir, work, quarantine, max_file_bytes=link.max_file_bytes,
+                              settle_s=link.settle_s)  # fmt: skip
     decrypt = EncryptionKey.load(keys.decrypt_key) if keys.decrypt_key is not None else None
     receiver = Receiver(
         state_dir, "inbound", Keyring.load(keys.peer_keys), decrypt_key=decrypt,

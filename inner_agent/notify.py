@@ -94,8 +94,8 @@ Shrink = Callable[[CheckedImage], CheckedImage]
 
 _WORDS: dict[str, dict[str, str]] = {
     "ko": {
-        "banner": "외부에서 온 메일입니다. 안전을 위해 본문과 첨부 문서를 그림으로 바꾸어 보여 드립니다. "
-        "링크와 스크립트는 동작하지 않습니다.",
+        "banner": "외부에서 온 메일입니다. 안전을 위해 본문과 첨부 문서를 "
+        "그림으로 바꾸어 보여 드립니다. 링크와 스크립트는 동작하지 않습니다.",
         "spoof": "주의: 보낸 사람이 우리 회사 도메인({domain})을 사칭하고 있을 수 있습니다. "
         "이 메일은 외부에서 들어왔습니다.",
         "from": "보낸 사람",
@@ -111,9 +111,11 @@ _WORDS: dict[str, dict[str, str]] = {
         "type": "형식",
         "size": "크기",
         "reason": "사유",
-        "not_displayable": "이 메일은 안전하게 표시할 수 없어 그림으로 바꾸지 못했습니다. 사유: {reason}",
+        "not_displayable": "이 메일은 안전하게 표시할 수 없어 그림으로 바꾸지 못했습니다. "
+        "사유: {reason}",
         "scaled": "메일 크기 제한 때문에 그림을 축소했습니다.",
-        "split": "메일 크기 제한 때문에 {total}개의 알림으로 나누어 보냈습니다. 이 알림은 {part}번째입니다.",
+        "split": "메일 크기 제한 때문에 {total}개의 알림으로 나누어 보냈습니다. "
+        "이 알림은 {part}번째입니다.",
         "omitted": "크기 제한 때문에 {count}개의 페이지를 싣지 못했습니다.",
         "notes": "참고",
         "text": "본문 텍스트",
@@ -248,8 +250,8 @@ def _fit_images(
         scaled = True
     fitted: list[CheckedImage] = []
     omitted = 0
-    for image in images:
-        steps = 0
+    for original in images:
+        image, steps = original, 0
         while _encoded_size(image) > budget and steps < MAX_SHRINK_STEPS:
             image, steps, scaled = shrink(image), steps + 1, True
         if _encoded_size(image) > budget:
@@ -287,7 +289,8 @@ def _compose(
     spoofed = claims_our_domain(manifest, options.our_domains)
     notes = _notes(manifest, words, part=part, total=total, scaled=scaled, omitted=omitted)
     message = EmailMessage(policy=SMTP)
-    _write_headers(message, manifest, options, words, spoofed, part, total, now)
+    _write_headers(message, manifest, options=options, words=words, spoofed=spoofed, part=part,
+                   total=total, now=now)  # fmt: skip
     text = _text_part(mail, options, words, spoofed, notes, first=part == 1)
     message.set_content(text, charset="utf-8", cte="base64")
     cids = [f"page{part}-{index}.{manifest.mail_id}@maildiode" for index in range(len(images))]
@@ -306,6 +309,7 @@ def _compose(
 def _write_headers(
     message: EmailMessage,
     manifest: Manifest,
+    *,
     options: NotifyOptions,
     words: dict[str, str],
     spoofed: str | None,
@@ -316,7 +320,9 @@ def _write_headers(
     message["From"] = _from_header(manifest, options, words, spoofed)
     recipients = [a for a in (_valid_address(r) for r in manifest.envelope.rcpt_to) if a]
     message["To"] = ", ".join(recipients) if recipients else options.from_address
-    message["Subject"] = _subject(manifest, options, words, spoofed, part, total)
+    message["Subject"] = _subject(
+        manifest, options=options, words=words, spoofed=spoofed, part=part, total=total
+    )
     message["Date"] = formatdate(now, localtime=False)
     own_domain = _domain_of(options.from_address) or "maildiode.invalid"
     message["Message-ID"] = f"<{manifest.mail_id}.{part}@{own_domain}>"
@@ -347,6 +353,7 @@ def _from_header(
 
 def _subject(
     manifest: Manifest,
+    *,
     options: NotifyOptions,
     words: dict[str, str],
     spoofed: str | None,
@@ -464,9 +471,10 @@ def _html_part(
     out.append(f'<p style="{_STYLE_BANNER}">{e(words["banner"])}</p>')
     out.append('<table style="border-collapse:collapse;margin-bottom:8px">')
     for label, value in _header_rows(mail.manifest, words):
-        out.append(
-            f'<tr><th style="{_STYLE_CELL}">{e(label)}</th><td style="{_STYLE_CELL}">{e(value)}</td></tr>'
+        cells = (
+            f'<th style="{_STYLE_CELL}">{e(label)}</th><td style="{_STYLE_CELL}">{e(value)}</td>'
         )
+        out.append(f"<tr>{cells}</tr>")
     out.append("</table>")
     out += [f"<p>{e(note)}</p>" for note in notes]
     for index, cid in enumerate(cids):
@@ -475,12 +483,13 @@ def _html_part(
     withheld = _withheld_rows(mail.manifest) if first else []
     if withheld:
         out.append(f'<h3>{e(words["withheld"])}</h3><table style="border-collapse:collapse">')
-        out.append("<tr>" + "".join(f'<th style="{_STYLE_CELL}">{e(words[k])}</th>'
-                                    for k in ("name", "type", "size", "reason")) + "</tr>")  # fmt: skip
+        titles = (words[k] for k in ("name", "type", "size", "reason"))
+        out.append(
+            "<tr>" + "".join(f'<th style="{_STYLE_CELL}">{e(t)}</th>' for t in titles) + "</tr>"
+        )
         for row in withheld:
-            out.append(
-                "<tr>" + "".join(f'<td style="{_STYLE_CELL}">{e(c)}</td>' for c in row) + "</tr>"
-            )
+            cells = "".join(f'<td style="{_STYLE_CELL}">{e(c)}</td>' for c in row)
+            out.append(f"<tr>{cells}</tr>")
         out.append("</table>")
     out.append("</body></html>")
     return "\n".join(out)

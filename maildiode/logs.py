@@ -50,3 +50,6 @@ def setup_logging(section: LogSection, *, agent: str = "maildiode") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(section.level.upper())
+    # aiosmtpd logs every SMTP command at INFO: too loud for operators, kept for debug.
+    if section.level != "debug":
+        logging.getLogger("mail.log").setLevel(logging.WARNING)

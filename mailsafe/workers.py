@@ -248,7 +248,7 @@ class RenderPool:
             code = worker.process.wait(STOP_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             return "worker_crash"
-        if code in {-signal.SIGXCPU, -signal.SIGKILL}:
+        if code == -signal.SIGXCPU:
             return "cpu_limit"
         return "worker_crash"
 

@@ -33,7 +33,7 @@ FileFiller = Callable[[int], None]  # writes one whole file through the given de
 FRAME_HEADER = struct.Struct(">I")  # TCP frame: u32 big-endian length, then one chunk file
 PICKUP_FILE_MODE = 0o644  # the linkage product runs as another user and must read the file
 TCP_TIMEOUT_S = 30.0  # a diode proxy that does not take a frame in 30 s is broken
-WRITERS = 2  # one signs while the other waits for the disk; bounds chunks in memory to two
+WRITERS = 4  # hashing, payload writes and fsyncs of several chunks overlap; bounds memory
 
 
 class Transport(Protocol):
@@ -163,10 +163,10 @@ class FolderTransport:
     def _publish(
         self, named: Iterable[tuple[str, bytes | FileFiller]], keep: Sequence[Path | None]
     ) -> None:
-        """Two writer threads each take the next chunk (signing it, if ``named`` is a lazy
+        """WRITERS threads each take the next chunk (signing it, if ``named`` is a lazy
         generator) and write, fsync, keep and rename it; the caller's thread only waits.
-        Signing and hashing release the GIL, and neither thread runs long pure-Python loops,
-        so one thread's signing overlaps the other's disk wait."""
+        Hashing and fsync release the GIL and no thread runs long pure-Python loops, so one
+        thread's hashing overlaps another's disk wait."""
         with self._lock:
             source = _SharedIterator(enumerate(named))
             staged: list[Path] = []

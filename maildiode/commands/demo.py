@@ -17,6 +17,10 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from maildiode.demo.stack import Ports
 
 RCPT = "user@corp.example"
 

@@ -28,7 +28,9 @@ def _base(sender: str, rcpt: str, subject: str) -> EmailMessage:
 
 def newsletter(rcpt: str) -> EmailMessage:
     message = _base("한국산업뉴스 <news@partner.example>", rcpt, "[뉴스레터] 11월 산업 동향")
-    message.set_content("11월 산업 동향: 반도체 수출이 늘었습니다. 자세한 내용은 HTML 본문을 보세요.")
+    message.set_content(
+        "11월 산업 동향: 반도체 수출이 늘었습니다. 자세한 내용은 HTML 본문을 보세요."
+    )
     message.add_alternative(
         """<html><body style="font-family:sans-serif">
 <h1 style="color:#1a4d8f">11월 산업 동향</h1>
@@ -86,7 +88,9 @@ def withheld_exe(rcpt: str) -> EmailMessage:
 def legacy_charset(rcpt: str) -> bytes:
     """A mail as old Korean systems still send it: EUC-KR body and subject, no UTF-8."""
     subject = Header("회의 일정 안내 (EUC-KR)", "euc-kr").encode()
-    body = "다음 주 화요일 오후 2시에 정기 회의가 있습니다.\n장소: 본사 3층 회의실\n".encode("euc-kr")
+    body = "다음 주 화요일 오후 2시에 정기 회의가 있습니다.\n장소: 본사 3층 회의실\n".encode(
+        "euc-kr"
+    )
     headers = (
         f"From: =?euc-kr?B?wMyxuLnO?= <lee@oldsystem.example>\r\nTo: {rcpt}\r\n"
         f"Subject: {subject}\r\nDate: {formatdate(localtime=True)}\r\n"
@@ -99,8 +103,14 @@ def legacy_charset(rcpt: str) -> bytes:
 def sample_mails(rcpt: str) -> list[tuple[str, bytes]]:
     """(what it shows, raw message) for each sample."""
     return [
-        ("Korean HTML newsletter (links, tracker and script removed)", newsletter(rcpt).as_bytes(policy=SMTP)),
-        ("PDF quotation attachment, rendered page by page", pdf_attachment(rcpt).as_bytes(policy=SMTP)),
+        (
+            "Korean HTML newsletter (links, tracker and script removed)",
+            newsletter(rcpt).as_bytes(policy=SMTP),
+        ),
+        (
+            "PDF quotation attachment, rendered page by page",
+            pdf_attachment(rcpt).as_bytes(policy=SMTP),
+        ),
         ("setup.exe attachment: withheld and listed", withheld_exe(rcpt).as_bytes(policy=SMTP)),
         ("EUC-KR legacy-charset mail", legacy_charset(rcpt)),
     ]

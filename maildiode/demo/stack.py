@@ -88,7 +88,10 @@ def prepare(
     make_keys(root / "keys")
     write_configs(root, args)
     fast = {("link", "settle_s"): "0", ("link", "rescan_s"): "1"}
-    for name, overrides in (("inner", {**fast, **(inner or {})}), ("outer", {**fast, **(outer or {})})):
+    for name, overrides in (
+        ("inner", {**fast, **(inner or {})}),
+        ("outer", {**fast, **(outer or {})}),
+    ):
         path = root / f"{name}.toml"
         text = path.read_text(encoding="utf-8")
         if name == "inner" and not outbound:
@@ -98,7 +101,9 @@ def prepare(
         path.write_text(text, encoding="utf-8")
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.1) -> None:
+def wait_for(
+    condition: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:

@@ -43,10 +43,13 @@ def _index(folder: Path) -> str:
             f"</td><td>{html.escape(str(message['From']))}</td>"
             f"<td>{html.escape(str(message['Date']))}</td></tr>"
         )
-    body = "".join(rows) or '<tr><td colspan="3">아직 도착한 알림이 없습니다 (no notifications yet)</td></tr>'
+    body = (
+        "".join(rows)
+        or '<tr><td colspan="3">아직 도착한 알림이 없습니다 (no notifications yet)</td></tr>'
+    )
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">'
-        "<title>maildiode demo mailbox</title></head><body style=\"font-family:sans-serif\">"
+        '<title>maildiode demo mailbox</title></head><body style="font-family:sans-serif">'
         "<h1>사내 메일함 (demo internal mailbox)</h1>"
         f"<p>{len(rows)} notification(s). This page refreshes every 3 seconds.</p>"
         '<table border="1" cellpadding="4" style="border-collapse:collapse">'
@@ -72,7 +75,7 @@ def _image(message: EmailMessage, cid: str) -> tuple[str, bytes] | None:
 class _Handler(BaseHTTPRequestHandler):
     folder: Path
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         parts = [unquote(p) for p in self.path.split("?")[0].split("/") if p]
         if not parts:
             return self._send(200, "text/html; charset=utf-8", _index(self.folder).encode())

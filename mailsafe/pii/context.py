@@ -75,7 +75,9 @@ def _alternation(words: list[str]) -> re.Pattern[str]:
 
 
 def _trie_pattern(node: dict[str, dict[str, Any]]) -> str:
-    branches = [re.escape(char) + _trie_pattern(child) for char, child in sorted(node.items()) if char]
+    branches = [
+        re.escape(char) + _trie_pattern(child) for char, child in sorted(node.items()) if char
+    ]
     if not branches:
         return ""
     group = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"

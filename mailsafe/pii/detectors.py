@@ -190,9 +190,7 @@ def find_cards(text: str, context: ContextIndex, regions: Regions) -> Iterator[C
         yield _with_context(context, "credit_card", match.start(), match.end(), shape)
 
 
-def find_driver_licenses(
-    text: str, context: ContextIndex, regions: Regions
-) -> Iterator[Candidate]:
+def find_driver_licenses(text: str, context: ContextIndex, regions: Regions) -> Iterator[Candidate]:
     named = [(max(0, start - _REGION_NAME_ROOM), end) for start, end in regions]
     for match in _matches(_LICENSE_REGION_RE, text, named):
         yield _with_context(
@@ -213,9 +211,7 @@ def find_passports(text: str, context: ContextIndex, regions: Regions) -> Iterat
         yield _with_context(context, "passport", match.start(), match.end(), shape)
 
 
-def find_bank_accounts(
-    text: str, context: ContextIndex, regions: Regions
-) -> Iterator[Candidate]:
+def find_bank_accounts(text: str, context: ContextIndex, regions: Regions) -> Iterator[Candidate]:
     for match in _matches(_BANK_RE, text, regions):
         value = match.group()
         if _PHONE_LIKE_RE.fullmatch(value):

@@ -208,18 +208,21 @@ def _kind(attachment: Attachment) -> str:
 
 
 def _pdf(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:
+    shown, total = 0, 0
     try:
-        images, total = pdf_page_images(
-            attachment.data, options, options.max_pdf_pages, options.pdf_dpi
-        )
+        pages = pdf_page_images(attachment.data, options, options.max_pdf_pages, options.pdf_dpi)
+        for index, (image, total) in enumerate(pages):
+            if not output.add(image, f"attachment:{attachment.filename}", index):
+                break
+            shown += 1
     except MailsafeError as exc:
-        return [_withheld(attachment, exc.code)]
-    for index, image in enumerate(images):
-        if not output.add(image, f"attachment:{attachment.filename}", index):
-            break
-    if total > len(images):
+        if shown == 0:
+            return [_withheld(attachment, exc.code)]
+        output.notes.append(f"{attachment.filename}: page {shown + 1} could not be shown")
+    if total > shown:
         output.notes.append(
-            f"{attachment.filename}: {len(images)} of {total} pages shown (page cap {options.max_pdf_pages})"
+            f"{attachment.filename}: {shown} of {total} pages shown"
+            f" (page cap {options.max_pdf_pages})"
         )
     return []
 

@@ -8,6 +8,7 @@ so no font file has to be bundled.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,31 +57,38 @@ def html_to_pdf(document: str, options: RenderOptions, max_pages: int) -> tuple[
 
 def pdf_page_images(
     pdf: bytes, options: RenderOptions, max_pages: int, dpi: float
-) -> tuple[list[Image.Image], int]:
-    """Rasterise up to ``max_pages`` pages of ``pdf``; returns the images and the page count."""
+) -> Iterator[tuple[Image.Image, int]]:
+    """Rasterise up to ``max_pages`` pages of ``pdf`` one at a time: (image, page count).
+
+    One page at a time keeps memory at one page's pixels, whatever the page count.
+    """
     try:
         document = pymupdf.open(stream=pdf, filetype="pdf")
-    except (RuntimeError, ValueError, pymupdf.FileDataError) as exc:
+    except (RuntimeError, ValueError) as exc:
         raise HostileInput("the PDF could not be opened", code="bad_pdf") from exc
     with document:
         if document.needs_pass:
             raise HostileInput("the PDF is password-protected", code="encrypted_pdf")
-        images = []
         total = document.page_count
         for number in range(min(total, max_pages)):
-            page = document[number]
-            scale = dpi / 72
-            rect = page.rect
-            if rect.width * rect.height * scale * scale > options.max_image_pixels:
-                scale = (options.max_image_pixels / max(rect.width * rect.height, 1)) ** 0.5
-            pixmap = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
-            images.append(Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples))
-        return images, total
+            yield _rasterise(document[number], options, dpi), total
+
+
+def _rasterise(page: Any, options: RenderOptions, dpi: float) -> Image.Image:
+    scale = dpi / 72
+    rect = page.rect
+    if rect.width * rect.height * scale * scale > options.max_image_pixels:
+        scale = (options.max_image_pixels / max(rect.width * rect.height, 1)) ** 0.5
+    try:
+        pixmap = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
+    except (RuntimeError, ValueError) as exc:
+        raise HostileInput("a PDF page could not be rasterised", code="bad_pdf") from exc
+    return Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
 
 
 def render_tiles(document: str, options: RenderOptions, max_tiles: int) -> Tiles:
     pdf, cut = html_to_pdf(document, options, max_tiles)
-    images, _ = pdf_page_images(pdf, options, max_tiles, 72 * PX_PER_PT)
+    images = [image for image, _ in pdf_page_images(pdf, options, max_tiles, 72 * PX_PER_PT)]
     return Tiles(images=_trim_last(images), cut=cut, pdf=pdf)
 
 

@@ -22,7 +22,6 @@ import os
 import re
 import smtplib
 import sqlite3
-import statistics
 import sys
 import tempfile
 import threading
@@ -169,7 +168,7 @@ def paced(stack: InboundStack, rate: float, seconds: float, start: int) -> list[
 
 
 def percentile(values: list[float], fraction: float) -> float:
-    return values[min(len(values) - 1, int(round(fraction * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
 
 
 def write_doc(figures: dict[str, float]) -> None:
@@ -185,15 +184,19 @@ Postfix 3.7 on loopback. Ceiling: bare `render_message` + `encode_package` of th
 
 | measure | figure | ceiling / target | ratio |
 | --- | --- | --- | --- |
-| bare rendering ceiling, typical HTML mail | {figures['ceiling']:.2f} mails/s | | 1.00 |
-| end to end, typical HTML mail ({BURST_MAILS} mails, {CLIENTS} clients) | {figures['e2e_html']:.2f} mails/s | {figures['ceiling']:.2f} mails/s | {figures['e2e_html'] / figures['ceiling']:.2f} (target ≥ {TARGET_RATIO:.2f}) |
-| end to end, mix (HTML, text, PDF attachment) | {figures['e2e_mix']:.2f} mails/s | {figures['ceiling_mix']:.2f} mails/s (mix ceiling) | {figures['e2e_mix'] / figures['ceiling_mix']:.2f} |
-| latency p50 at {figures['paced_rate']:.2f} mails/s (half the e2e rate) | {figures['p50']:.2f} s | | |
-| latency p99 at {figures['paced_rate']:.2f} mails/s | {figures['p99']:.2f} s | {TARGET_P99_S:.1f} s | {figures['p99'] / TARGET_P99_S:.2f} of the limit |
+| bare rendering ceiling, typical HTML mail | {figures["ceiling"]:.2f} mails/s | | 1.00 |
+| end to end, typical HTML mail ({BURST_MAILS} mails, {CLIENTS} clients) | {figures["e2e_html"]:.2f} mails/s | {figures["ceiling"]:.2f} mails/s | {figures["e2e_html"] / figures["ceiling"]:.2f} (target ≥ {TARGET_RATIO:.2f}) |
+| end to end, mix (HTML, text, PDF attachment) | {figures["e2e_mix"]:.2f} mails/s | {figures["ceiling_mix"]:.2f} mails/s (mix ceiling) | {figures["e2e_mix"] / figures["ceiling_mix"]:.2f} |
+| latency p50 at {figures["paced_rate"]:.2f} mails/s (half the e2e rate) | {figures["p50"]:.2f} s | | |
+| latency p99 at {figures["paced_rate"]:.2f} mails/s | {figures["p99"]:.2f} s | {TARGET_P99_S:.1f} s | {figures["p99"] / TARGET_P99_S:.2f} of the limit |
 
 """
     pattern = re.compile(r"## End to end\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(lambda _: section.rstrip("\n") + "\n", text) if pattern.search(text) else text + "\n" + section
+    text = (
+        pattern.sub(lambda _: section.rstrip("\n") + "\n", text)
+        if pattern.search(text)
+        else text + "\n" + section
+    )
     doc.write_text(text, encoding="utf-8")
 
 
@@ -203,7 +206,9 @@ def main() -> int:
     figures: dict[str, float] = {}
     figures["ceiling"] = ceiling(html[:CEILING_MAILS])
     figures["ceiling_mix"] = ceiling(mix[:CEILING_MAILS])
-    print(f"bare rendering ceiling: html {figures['ceiling']:.2f} mails/s, mix {figures['ceiling_mix']:.2f}")
+    print(
+        f"bare rendering ceiling: html {figures['ceiling']:.2f} mails/s, mix {figures['ceiling_mix']:.2f}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder:
         stack = InboundStack(Path(folder) / "stack", render_processes=RENDER_PROCESSES)
         with stack:

@@ -156,8 +156,8 @@ def _count_queue(queue: Path) -> int:
 
 # ------------------------------------------------------------------------------------ latency
 
-LATENCY_BURST = 150  # mails sent at once to find the sustained render-and-publish rate
-LATENCY_SECONDS = 20.0  # how long mails are then paced at half that rate
+LATENCY_BURST = 300  # mails sent at once to find the sustained render-and-publish rate
+LATENCY_SECONDS = 15.0  # how long mails are then paced at half that rate
 
 
 def html_mail(number: int) -> bytes:

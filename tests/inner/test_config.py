@@ -15,15 +15,22 @@ from maildiode.settings import ConfigError, load_config
 def folder(tmp_path: Path) -> Path:
     make_folders(tmp_path)
     make_keys(tmp_path / "keys")
-    args = argparse.Namespace(domains=["corp.example"], smtp_port=2525, internal_smtp="127.0.0.1:2526",
-                              outbound_port=2527, web_port=8025, relay=None)
+    args = argparse.Namespace(
+        domains=["corp.example"],
+        smtp_port=2525,
+        internal_smtp="127.0.0.1:2526",
+        outbound_port=2527,
+        web_port=8025,
+        relay=None,
+    )
     write_configs(tmp_path, args)
     return tmp_path
 
 
 def test_example_loads_with_defaults(folder: Path) -> None:
     config = load_config(folder / "inner.toml", InnerConfig)
-    assert config.notify.language == "ko" and config.notify.subject_prefix == "[외부메일]"
+    assert config.notify.language == "ko"
+    assert config.notify.subject_prefix == "[외부메일]"
     assert config.notify.our_domains == ("corp.example",)
     assert config.link.recv_dir == folder / "link/in/recv"
     assert config.outbound is not None
@@ -45,9 +52,12 @@ def test_outbound_section_is_optional(folder: Path) -> None:
         ("images", "max_pixels", "10", "images.max_pixels"),
     ],
 )
-def test_refusals_name_key_and_problem(folder: Path, section: str, key: str, value: str, problem: str) -> None:
+def test_refusals_name_key_and_problem(
+    folder: Path, section: str, key: str, value: str, problem: str
+) -> None:
     path = folder / "inner.toml"
     path.write_text(set_key(path.read_text(), section, key, value))
     with pytest.raises(ConfigError) as refused:
         load_config(path, InnerConfig)
-    assert problem in str(refused.value) and "inner.toml" in str(refused.value)
+    assert problem in str(refused.value)
+    assert "inner.toml" in str(refused.value)

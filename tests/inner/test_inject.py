@@ -21,7 +21,7 @@ class FaultySink:
         self.temporary = temporary
         self.received: list[tuple[str, list[str], bytes]] = []
 
-    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, options):
         if address.startswith("refuse@"):
             return "550 5.1.1 no such user"
         if address.startswith("later@"):
@@ -29,11 +29,13 @@ class FaultySink:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         if self.temporary > 0:
             self.temporary -= 1
             return "451 4.3.0 try again"
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        self.received.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+        )
         return "250 2.0.0 queued as ABC123"
 
 
@@ -74,7 +76,9 @@ def test_4xx_is_retried_until_accepted(tmp_path: Path, sink: tuple[FaultySink, i
     handler, port = sink
     handler.temporary = 5  # more than one pass of quick retries
     queue, audit = InjectionQueue(tmp_path / "q.db"), AuditLog(tmp_path / "audit.db")
-    queue.add_bundle(b"2" * 16, "m2", "maildiode@corp.example", ["u@corp.example"], [b"Subject: x\r\n\r\nhi\r\n"])
+    queue.add_bundle(
+        b"2" * 16, "m2", "maildiode@corp.example", ["u@corp.example"], [b"Subject: x\r\n\r\nhi\r\n"]
+    )
     injector = _injector(tmp_path, port, queue, audit)
     injector.start()
     try:
@@ -83,7 +87,8 @@ def test_4xx_is_retried_until_accepted(tmp_path: Path, sink: tuple[FaultySink, i
         injector.stop()
     assert len(handler.received) == 1
     steps = [e.step for e in audit.query(mail_id="m2")]
-    assert steps[0] == "deferred" and steps[-1] == "injected"
+    assert steps[0] == "deferred"
+    assert steps[-1] == "injected"
 
 
 def test_connection_refused_keeps_the_mail(tmp_path: Path) -> None:
@@ -98,11 +103,18 @@ def test_connection_refused_keeps_the_mail(tmp_path: Path) -> None:
     assert queue.counts() == {"queued": 1}
 
 
-def test_5xx_is_quarantined_and_reported_to_the_postmaster(tmp_path: Path, sink: tuple[FaultySink, int]) -> None:
+def test_5xx_is_quarantined_and_reported_to_the_postmaster(
+    tmp_path: Path, sink: tuple[FaultySink, int]
+) -> None:
     handler, port = sink
     queue, audit = InjectionQueue(tmp_path / "q.db"), AuditLog(tmp_path / "audit.db")
-    queue.add_bundle(b"4" * 16, "m4", "maildiode@corp.example",
-                     ["refuse@corp.example", "u@corp.example"], [b"Subject: x\r\n\r\nhi\r\n"])
+    queue.add_bundle(
+        b"4" * 16,
+        "m4",
+        "maildiode@corp.example",
+        ["refuse@corp.example", "u@corp.example"],
+        [b"Subject: x\r\n\r\nhi\r\n"],
+    )
     injector = _injector(tmp_path, port, queue, audit)
     injector.start()
     try:
@@ -118,11 +130,18 @@ def test_5xx_is_quarantined_and_reported_to_the_postmaster(tmp_path: Path, sink:
     assert len(list((tmp_path / "q").glob("refused-m4-*.eml"))) == 1
 
 
-def test_4xx_for_one_recipient_retries_only_that_one(tmp_path: Path, sink: tuple[FaultySink, int]) -> None:
+def test_4xx_for_one_recipient_retries_only_that_one(
+    tmp_path: Path, sink: tuple[FaultySink, int]
+) -> None:
     handler, port = sink
     queue, audit = InjectionQueue(tmp_path / "q.db"), AuditLog(tmp_path / "audit.db")
-    queue.add_bundle(b"5" * 16, "m5", "maildiode@corp.example",
-                     ["u@corp.example", "later@corp.example"], [b"x\r\n"])
+    queue.add_bundle(
+        b"5" * 16,
+        "m5",
+        "maildiode@corp.example",
+        ["u@corp.example", "later@corp.example"],
+        [b"x\r\n"],
+    )
     injector = _injector(tmp_path, port, queue, audit)
     injector.start()
     try:

@@ -40,7 +40,8 @@ def test_good_bundle_is_queued_once(handler: BundleHandler) -> None:
     handler(bundle)  # called again after a crash before mark_done
     assert handler.queue.counts() == {"queued": 1}
     events = handler.audit.query(step="received_inside")
-    assert len(events) == 1 and events[0].details["pages"] == 2
+    assert len(events) == 1
+    assert events[0].details["pages"] == 2
 
 
 def _with(mail: RenderedMail, **changes: object) -> RenderedMail:
@@ -54,11 +55,20 @@ def _with(mail: RenderedMail, **changes: object) -> RenderedMail:
         (encode_package(_with(rendered(), mail_id="../../etc/passwd")), "bad_mail_id"),
         (encode_package(rendered(rcpt=("boss@elsewhere.example",))), "no_recipients"),
         (encode_package(dataclasses.replace(rendered(), images=(png()[:70],))), "image_decode"),
-        (encode_package(_with(dataclasses.replace(rendered(), images=(png(50, 50),)),
-                              pages=(PageInfo("image/png", 5, 5, "body", 0),))), None),
+        (
+            encode_package(
+                _with(
+                    dataclasses.replace(rendered(), images=(png(50, 50),)),
+                    pages=(PageInfo("image/png", 5, 5, "body", 0),),
+                )
+            ),
+            None,
+        ),
     ],
 )
-def test_bad_bundles_are_quarantined_with_a_reason(handler: BundleHandler, package: bytes, code: str | None) -> None:
+def test_bad_bundles_are_quarantined_with_a_reason(
+    handler: BundleHandler, package: bytes, code: str | None
+) -> None:
     handler(_bundle(package))
     if code is None:  # the declared size is not trusted: the real 50x50 image is used
         assert handler.queue.counts() == {"queued": 1}
@@ -78,4 +88,5 @@ def test_only_data_bundles_are_accepted(handler: BundleHandler) -> None:
 def test_recipients_outside_our_domains_are_dropped(handler: BundleHandler) -> None:
     handler(_bundle(encode_package(rendered(rcpt=("user@corp.example", "x@elsewhere.example")))))
     message = handler.queue.next_due(set())
-    assert message is not None and message.rcpts == ("user@corp.example",)
+    assert message is not None
+    assert message.rcpts == ("user@corp.example",)

@@ -18,7 +18,11 @@ def _build(options: NotifyOptions = OPTIONS, **kwargs: object) -> list[EmailMess
 
 def _header_names(raw: bytes) -> list[str]:
     head = raw.split(b"\r\n\r\n", 1)[0]
-    return [l.split(b":")[0].decode().lower() for l in head.split(b"\r\n") if l and l[:1] not in b" \t"]
+    return [
+        line.split(b":")[0].decode().lower()
+        for line in head.split(b"\r\n")
+        if line and line[:1] not in b" \t"
+    ]
 
 
 def test_structure_html_with_inline_images_and_text_alternative() -> None:
@@ -29,11 +33,19 @@ def test_structure_html_with_inline_images_and_text_alternative() -> None:
     assert related.get_content_type() == "multipart/related"
     html = message.get_body(("html",)).get_content()
     cids = re.findall(r'src="cid:([^"]+)"', html)
-    attached = [p["Content-ID"].strip("<>") for p in related.iter_parts() if p.get_content_maintype() == "image"]
-    assert len(cids) == 2 and cids == attached
+    attached = [
+        p["Content-ID"].strip("<>")
+        for p in related.iter_parts()
+        if p.get_content_maintype() == "image"
+    ]
+    assert len(cids) == 2
+    assert cids == attached
     text = plain.get_content()
-    assert "보낸 사람: 김철수 <kim@partner.example>" in text and "안녕하세요" in text
-    assert "setup.exe" in text and "1.1 MB" in text and "setup.exe" in html
+    assert "보낸 사람: 김철수 <kim@partner.example>" in text
+    assert "안녕하세요" in text
+    assert "setup.exe" in text
+    assert "1.1 MB" in text
+    assert "setup.exe" in html
     assert "spf=pass" in html
 
 
@@ -46,10 +58,15 @@ def test_subject_prefix_and_original_sender_in_from() -> None:
 
 
 def test_encoded_crlf_in_subject_cannot_add_a_header() -> None:
-    raw = build_notifications(checked(subject="hello\r\nBcc: boss@corp.example\nX-Evil: 1"), OPTIONS,
-                              shrink=shrink_image, now=1.8e9)[0]
+    raw = build_notifications(
+        checked(subject="hello\r\nBcc: boss@corp.example\nX-Evil: 1"),
+        OPTIONS,
+        shrink=shrink_image,
+        now=1.8e9,
+    )[0]
     names = _header_names(raw)
-    assert "bcc" not in names and "x-evil" not in names
+    assert "bcc" not in names
+    assert "x-evil" not in names
     assert names.count("subject") == 1
     message = message_from_bytes(raw, policy=policy.default)
     assert "Bcc: boss@corp.example" in message["Subject"]
@@ -57,22 +74,31 @@ def test_encoded_crlf_in_subject_cannot_add_a_header() -> None:
 
 def test_crlf_in_from_display_and_recipient_cannot_add_headers() -> None:
     raw = build_notifications(
-        checked(from_="Eve\r\nBcc: a@corp.example <eve@evil.example>",
-                rcpt=("user@corp.example\r\nBcc: b@corp.example",)),
-        OPTIONS, shrink=shrink_image, now=1.8e9)[0]
+        checked(
+            from_="Eve\r\nBcc: a@corp.example <eve@evil.example>",
+            rcpt=("user@corp.example\r\nBcc: b@corp.example",),
+        ),
+        OPTIONS,
+        shrink=shrink_image,
+        now=1.8e9,
+    )[0]
     assert "bcc" not in _header_names(raw)
 
 
 def test_internet_values_are_escaped_in_html() -> None:
-    (message,) = _build(subject='<script>alert(1)</script>', from_='"<img src=x onerror=1>" <a@b.example>')
+    (message,) = _build(
+        subject="<script>alert(1)</script>", from_='"<img src=x onerror=1>" <a@b.example>'
+    )
     html = message.get_body(("html",)).get_content()
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
     assert "<img src=x" not in html
 
 
 def test_threading_headers_are_data_not_headers() -> None:
     (message,) = _build()
-    assert message["In-Reply-To"] is None and message["References"] is None
+    assert message["In-Reply-To"] is None
+    assert message["References"] is None
     assert message["Message-ID"] != "<orig@partner.example>"
     assert "&lt;prev@partner.example&gt;" in message.get_body(("html",)).get_content()
 
@@ -85,24 +111,35 @@ def test_spoofing_warning_when_sender_claims_our_domain() -> None:
 
 
 def test_spoofing_via_display_name_and_subdomain() -> None:
-    assert claims_our_domain(manifest(from_='"ceo@corp.example" <x@evil.example>'), ["corp.example"])
+    assert claims_our_domain(
+        manifest(from_='"ceo@corp.example" <x@evil.example>'), ["corp.example"]
+    )
     assert claims_our_domain(manifest(from_="a <a@mail.corp.example>"), ["corp.example"])
     assert claims_our_domain(manifest(), ["corp.example"]) is None
-    assert claims_our_domain(manifest(from_="a <a@notcorp.example>", mail_from="a@notcorp.example"),
-                             ["corp.example"]) is None
+    assert (
+        claims_our_domain(
+            manifest(from_="a <a@notcorp.example>", mail_from="a@notcorp.example"), ["corp.example"]
+        )
+        is None
+    )
 
 
 def test_english_by_configuration() -> None:
-    options = NotifyOptions(language="en", subject_prefix="[External]", our_domains=("corp.example",))
+    options = NotifyOptions(
+        language="en", subject_prefix="[External]", our_domains=("corp.example",)
+    )
     (message,) = _build(options)
     assert message["Subject"] == "[External] 견적 요청"
     assert "This is external mail" in message.get_body(("plain",)).get_content()
 
 
 def test_over_size_limit_is_scaled_or_split_and_says_so() -> None:
-    from inner_agent.notify import CheckedImage, CheckedMail
-    import io, os
+    import io
+    import os
+
     from PIL import Image
+
+    from inner_agent.notify import CheckedImage, CheckedMail
 
     def noisy() -> CheckedImage:
         buffer = io.BytesIO()

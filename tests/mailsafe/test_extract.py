@@ -45,7 +45,10 @@ def reasons(found: list[Location | Unreadable]) -> list[str]:
         ("a.txt", lambda t: t.encode()),
         ("a.csv", lambda t: t.replace(" ", ",").encode("cp949")),
         ("utf16.txt", lambda t: t.encode("utf-16")),
-        ("page.html", lambda t: f"<html><body><p>{t}</p><script>x=1</script></body></html>".encode()),
+        (
+            "page.html",
+            lambda t: f"<html><body><p>{t}</p><script>x=1</script></body></html>".encode(),
+        ),
         ("a.pdf", make_pdf),
         ("a.docx", make_docx),
         ("a.pptx", make_pptx),
@@ -64,7 +67,9 @@ def test_text_of_each_kind(name: str, make: object) -> None:
 
 
 def test_xlsx_cells_rows_and_numbers() -> None:
-    data = make_xlsx([["이름", "주민번호"], ["홍길동", "800101-1234560"], ["김철수", 8001011234560]])
+    data = make_xlsx(
+        [["이름", "주민번호"], ["홍길동", "800101-1234560"], ["김철수", 8001011234560]]
+    )
     text = text_of(read("a.xlsx", data))
     assert "홍길동\t800101-1234560" in text
     assert "김철수\t8001011234560" in text
@@ -83,7 +88,9 @@ def test_hwp_password_is_unreadable_but_preview_is_read() -> None:
 
 def test_zip_recursion_names_every_member() -> None:
     inner = make_zip({"deep/list.csv": "이름,주민번호\n홍,800101-1234560".encode("cp949")})
-    outer = make_zip({"report.docx": make_docx(SAMPLE), "more.zip": inner, "photo.png": b"\x89PNG\r\n\x1a\n\0\0"})
+    outer = make_zip(
+        {"report.docx": make_docx(SAMPLE), "more.zip": inner, "photo.png": b"\x89PNG\r\n\x1a\n\0\0"}
+    )
     found = read("all.zip", outer)
     wheres = [f.where for f in found]
     assert "attachment-name:all.zip/more.zip/deep/list.csv" in wheres
@@ -123,7 +130,9 @@ def test_total_unpacked_budget() -> None:
 
 
 def test_encrypted_zip_member() -> None:
-    data = make_zip({"secret.xlsx": b"x" * 100, "open.txt": b"800101-1234560"}, encrypted_names=("secret.xlsx",))
+    data = make_zip(
+        {"secret.xlsx": b"x" * 100, "open.txt": b"800101-1234560"}, encrypted_names=("secret.xlsx",)
+    )
     found = read("enc.zip", data)
     assert reasons(found) == ["encrypted"]
     assert "800101-1234560" in "\n".join(f.text for f in found if isinstance(f, Location))
@@ -180,7 +189,9 @@ def test_binary_file_yields_nothing() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    prefix=st.sampled_from([b"", b"PK\x03\x04", b"%PDF-1.4\n", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"PK\x05\x06"]),
+    prefix=st.sampled_from(
+        [b"", b"PK\x03\x04", b"%PDF-1.4\n", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"PK\x05\x06"]
+    ),
     body=st.binary(max_size=2048),
     name=st.sampled_from(["a.bin", "a.txt", "a.html", "a.hwp", "a.zip"]),
 )
@@ -189,3 +200,27 @@ def test_any_bytes_give_text_or_a_named_reason(prefix: bytes, body: bytes, name:
         assert isinstance(item, (Location, Unreadable))
         if isinstance(item, Unreadable):
             assert item.reason in UNREADABLE_REASONS
+
+
+def test_html_text_and_attributes() -> None:
+    from mailsafe.extract.text import html_to_text
+
+    html = (
+        "<style>p{}</style><p>주민 &amp; <b>8001</b>01-1234560</p><img alt='카드 4111' src=x>"
+        "<table><tr><td>a</td><td>b</td></tr></table><script>var x = 1</script>끝"
+    )
+    assert html_to_text(html) == "\n주민 & 800101-1234560\n 카드 4111 \n\na\tb\t\n\n끝"
+
+
+@pytest.mark.parametrize(
+    "piece", ["<script>", "<a title=x ", "<", "<a ", "<p", '<a title="', "</td", "<style>x</scrip"]
+)
+def test_html_hostile_markup_stays_linear(piece: str) -> None:
+    import time
+
+    from mailsafe.extract.text import html_to_text
+
+    started = time.process_time()
+    html_to_text(piece * 100_000)
+    # Linear passes take well under a second; a quadratic one would take minutes.
+    assert time.process_time() - started < 5.0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailsafe.pii import PII_TYPES, detect, mask_text
 from mailsafe.pii.checks import is_valid_birth_date, luhn_ok, registration_check_digit_ok
@@ -186,7 +188,12 @@ def test_bank_lookalikes_refused(text: str) -> None:
 
 
 def test_fullwidth_digits_and_odd_separators() -> None:
-    for text in ("８００１０１－１２３４５６０", "800101–1234560", "800101 - 1234560", "800101\u200b-1234560"):
+    for text in (
+        "８００１０１－１２３４５６０",
+        "800101–1234560",
+        "800101 - 1234560",
+        "800101\u200b-1234560",
+    ):
         (finding,) = detect(text)
         assert finding.type == "rrn"
         assert finding.text == text  # the original characters, not the normalised ones
@@ -246,3 +253,24 @@ def test_types_are_the_contract() -> None:
     assert set(PII_TYPES) == {
         "rrn", "foreigner_id", "driver_license", "passport", "credit_card", "bank_account"
     }  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["800101-1234560", "４１１１ １１１１ １１１１ １１１１", "계좌 ", "주민번호 ", "M123A4567", " ", "-",
+             "010-1234-5678", "서울 ", "12-345678-90", "abc", "１２", "\u200b"]
+        )
+        | st.text(max_size=8),
+        max_size=12,
+    ).map("".join)
+)  # fmt: skip
+def test_findings_are_consistent_on_any_text(text: str) -> None:
+    findings = detect(text)
+    for finding in findings:
+        assert text[finding.start : finding.end] == finding.text
+        assert len(finding.masked) == len(finding.text)
+        assert 0.5 <= finding.confidence <= 1.0
+    for first, second in zip(findings, findings[1:], strict=False):
+        assert first.end <= second.start

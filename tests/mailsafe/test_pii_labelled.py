@@ -47,13 +47,15 @@ def test_labels_point_at_digits(examples: list[dict[str, object]]) -> None:
         text = str(example["text"])
         for label in example["labels"]:  # type: ignore[attr-defined]
             value = text[label["start"] : label["end"]]
-            assert value.strip() == value and any(ch.isdigit() for ch in value), example
+            assert value.strip() == value, example
+            assert any(ch.isdigit() for ch in value), example
 
 
 def test_committed_set_is_what_the_generator_makes() -> None:
     path = LABELLED_SET.parent / "generate.py"
     spec = importlib.util.spec_from_file_location("pii_generate", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     generated = [json.dumps(e, ensure_ascii=False, sort_keys=True) for e in module.generate()]
@@ -64,7 +66,12 @@ def test_committed_set_is_what_the_generator_makes() -> None:
 def test_recall_and_false_positive_rate_per_type(examples: list[dict[str, object]]) -> None:
     scores = evaluate(mailsafe_detector, examples)
     report = {
-        kind: (round(s.recall, 4), round(s.false_positive_rate, 4), s.misses[:3], s.false_positives[:3])
+        kind: (
+            round(s.recall, 4),
+            round(s.false_positive_rate, 4),
+            s.misses[:3],
+            s.false_positives[:3],
+        )
         for kind, s in scores.items()
     }
     for kind, score in scores.items():

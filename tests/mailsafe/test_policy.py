@@ -134,7 +134,9 @@ def test_first_deciding_rule_in_file_order_wins(tmp_path: Path) -> None:
     decision = evaluate(rules(ORDERED, tmp_path), RRN_IN_ATTACHMENT)
     assert (decision.action, decision.rule) == ("approve", "hold-rrn")
     assert decision.monitored_by == ("watch-partner",)
-    assert "2 personal-data finding(s) >= 2 (rrn x2) in attachment:급여.xlsx" in decision.explanation
+    assert (
+        "2 personal-data finding(s) >= 2 (rrn x2) in attachment:급여.xlsx" in decision.explanation
+    )
 
 
 def test_user_scope_exception_comes_first(tmp_path: Path) -> None:
@@ -155,7 +157,9 @@ def test_only_monitor_applies(tmp_path: Path) -> None:
 
 
 def test_nothing_applies_gives_default(tmp_path: Path) -> None:
-    ruleset = rules(ORDERED.replace('default_action = "allow"', 'default_action = "approve"'), tmp_path)
+    ruleset = rules(
+        ORDERED.replace('default_action = "allow"', 'default_action = "approve"'), tmp_path
+    )
     decision = evaluate(ruleset, MailFacts(sender=KIM, recipients=("a@corp.example",)))
     assert (decision.action, decision.rule) == ("approve", None)
 
@@ -164,7 +168,9 @@ def test_nothing_applies_gives_default(tmp_path: Path) -> None:
 
 
 def one_rule(condition: str, *, scope: str = "", match: str = "") -> str:
-    return f"[[rule]]\nid = 'r'\naction = 'block'\n{scope}\n{match}\n[[rule.condition]]\n{condition}\n"
+    return (
+        f"[[rule]]\nid = 'r'\naction = 'block'\n{scope}\n{match}\n[[rule.condition]]\n{condition}\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -194,9 +200,19 @@ def test_each_field(condition: str, applies: bool, tmp_path: Path) -> None:
 
 def test_unreadable_reasons() -> None:
     facts = MailFacts(sender=KIM, unreadable=(("attachment:a.zip", "encrypted"),))
-    any_reason = parse_rules({"rule": [{"id": "u", "action": "approve", "condition": [{"field": "unreadable"}]}]})
+    any_reason = parse_rules(
+        {"rule": [{"id": "u", "action": "approve", "condition": [{"field": "unreadable"}]}]}
+    )
     only_bombs = parse_rules(
-        {"rule": [{"id": "u", "action": "block", "condition": [{"field": "unreadable", "reasons": ["zip-bomb"]}]}]}
+        {
+            "rule": [
+                {
+                    "id": "u",
+                    "action": "block",
+                    "condition": [{"field": "unreadable", "reasons": ["zip-bomb"]}],
+                }
+            ]
+        }
     )
     decision = evaluate(any_reason, facts)
     assert decision.rule == "u"
@@ -222,7 +238,9 @@ def test_scopes(scope: str, applies: bool, tmp_path: Path) -> None:
 def test_match_any_and_all(tmp_path: Path) -> None:
     two = "field='subject'\ncontains='없는 말'\n[[rule.condition]]\nfield='body'\ncontains='첨부'"
     assert evaluate(rules(one_rule(two), tmp_path), RRN_IN_ATTACHMENT).rule is None
-    assert evaluate(rules(one_rule(two, match="match='any'"), tmp_path), RRN_IN_ATTACHMENT).rule == "r"
+    assert (
+        evaluate(rules(one_rule(two, match="match='any'"), tmp_path), RRN_IN_ATTACHMENT).rule == "r"
+    )
 
 
 def test_regex_runs_on_a_capped_input(tmp_path: Path) -> None:
@@ -234,11 +252,15 @@ def test_regex_runs_on_a_capped_input(tmp_path: Path) -> None:
 
 def test_forwarded_places_count_as_their_kind(tmp_path: Path) -> None:
     facts = MailFacts(sender=KIM, texts=(("forwarded[1].subject", "급여"),))
-    assert evaluate(rules(one_rule("field='subject'\ncontains='급여'"), tmp_path), facts).rule == "r"
+    assert (
+        evaluate(rules(one_rule("field='subject'\ncontains='급여'"), tmp_path), facts).rule == "r"
+    )
 
 
 def test_explanations_show_no_values() -> None:
-    facts = MailFacts(sender=KIM, findings=(("body.text", "rrn"),), texts=(("body.text", "800101-1234560"),))
+    facts = MailFacts(
+        sender=KIM, findings=(("body.text", "rrn"),), texts=(("body.text", "800101-1234560"),)
+    )
     decision = evaluate(default_rules(), facts)
     assert decision.action == "approve"
     assert "800101" not in decision.explanation
@@ -246,5 +268,7 @@ def test_explanations_show_no_values() -> None:
 
 def test_default_rules_hold_personal_data_and_unreadable() -> None:
     assert evaluate(default_rules(), MailFacts(sender=KIM)).action == "allow"
-    held = evaluate(default_rules(), MailFacts(sender=KIM, unreadable=(("attachment:x.pdf", "encrypted"),)))
+    held = evaluate(
+        default_rules(), MailFacts(sender=KIM, unreadable=(("attachment:x.pdf", "encrypted"),))
+    )
     assert (held.action, held.rule) == ("approve", "unreadable-attachment")

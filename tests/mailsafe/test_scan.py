@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from maildiode.cli import main
-from mailsafe.policy import SenderInfo, default_rules
 from mailsafe.mime import Attachment, ParsedMail
+from mailsafe.policy import SenderInfo, default_rules
 from mailsafe.scan import scan_message, scan_parsed
 from tests.support.documents import (
     make_docx,
@@ -41,15 +41,25 @@ def places(raw: bytes) -> list[tuple[str, str, str]]:
         (make_mail(text=None, html=f"<p>주민등록번호 <b>{RRN}</b></p>"), "body.html"),
         (make_mail(attachments=[(f"{RRN}.txt", b"hello")]), f"attachment-name:{RRN_MASKED}.txt"),
         (make_mail(attachments=[("a.txt", LINE.encode())]), "attachment:a.txt"),
-        (make_mail(attachments=[("a.csv", f"이름,주민등록번호\n홍길동,{RRN}".encode("cp949"))]), "attachment:a.csv"),
+        (
+            make_mail(attachments=[("a.csv", f"이름,주민등록번호\n홍길동,{RRN}".encode("cp949"))]),
+            "attachment:a.csv",
+        ),
         (make_mail(attachments=[("a.pdf", make_pdf(LINE))]), "attachment:a.pdf"),
         (make_mail(attachments=[("a.docx", make_docx(LINE))]), "attachment:a.docx"),
-        (make_mail(attachments=[("a.xlsx", make_xlsx([["주민등록번호"], [RRN]]))]), "attachment:a.xlsx"),
+        (
+            make_mail(attachments=[("a.xlsx", make_xlsx([["주민등록번호"], [RRN]]))]),
+            "attachment:a.xlsx",
+        ),
         (make_mail(attachments=[("a.pptx", make_pptx(LINE))]), "attachment:a.pptx"),
         (make_mail(attachments=[("a.hwp", make_hwp(LINE))]), "attachment:a.hwp"),
         (make_mail(attachments=[("a.hwpx", make_hwpx(LINE))]), "attachment:a.hwpx"),
         (
-            make_mail(attachments=[("a.zip", make_zip({"in.zip": make_zip({"d/x.xlsx": make_xlsx([[LINE]])})}))]),
+            make_mail(
+                attachments=[
+                    ("a.zip", make_zip({"in.zip": make_zip({"d/x.xlsx": make_xlsx([[LINE]])})}))
+                ]
+            ),
             "attachment:a.zip/in.zip/d/x.xlsx",
         ),
     ],
@@ -68,7 +78,10 @@ def parsed(subject: str = "", text: str | None = None, forwarded: tuple[ParsedMa
 
 
 def test_forwarded_mail_places_are_prefixed() -> None:
-    inner = parsed(subject=LINE, attachments=(Attachment("a.txt", "text/plain", 20, "", LINE.encode(), "attachment", None),))
+    inner = parsed(
+        subject=LINE,
+        attachments=(Attachment("a.txt", "text/plain", 20, "", LINE.encode(), "attachment", None),),
+    )
     outer = parsed(subject="FW", forwarded=(parsed(forwarded=(inner,)),))
     result = scan_parsed(outer, default_rules(), SENDER)
     assert [lf.where for lf in result.findings] == [
@@ -78,7 +91,9 @@ def test_forwarded_mail_places_are_prefixed() -> None:
 
 
 def test_attachment_cut_short_by_the_parser_is_unreadable() -> None:
-    cut = Attachment("big.pdf", "application/pdf", 10, "", b"%PDF-", "attachment", None, truncated=True)
+    cut = Attachment(
+        "big.pdf", "application/pdf", 10, "", b"%PDF-", "attachment", None, truncated=True
+    )
     result = scan_parsed(parsed(attachments=(cut,)), default_rules(), SENDER)
     assert [(u.where, u.reason) for u in result.unreadable] == [("attachment:big.pdf", "too-big")]
 
@@ -90,7 +105,14 @@ def test_every_type_in_one_mail_is_held_with_masked_explanation() -> None:
     )
     result = scan_message(make_mail(text=body), default_rules(), SENDER)
     assert sorted(result.counts().items()) == sorted(
-        {"rrn": 1, "foreigner_id": 1, "driver_license": 1, "passport": 1, "credit_card": 1, "bank_account": 1}.items()
+        {
+            "rrn": 1,
+            "foreigner_id": 1,
+            "driver_license": 1,
+            "passport": 1,
+            "credit_card": 1,
+            "bank_account": 1,
+        }.items()
     )
     assert (result.decision.action, result.decision.rule) == ("approve", "personal-data")
     shown = result.summary() + result.decision.explanation
@@ -107,7 +129,11 @@ def test_unreadable_attachment_is_held() -> None:
 
 
 def test_clean_mail_is_allowed() -> None:
-    mail = make_mail(subject="회의", text="내일 2024-05-01 10시, 연락처 010-1234-5678", attachments=[("a.txt", b"ok")])
+    mail = make_mail(
+        subject="회의",
+        text="내일 2024-05-01 10시, 연락처 010-1234-5678",
+        attachments=[("a.txt", b"ok")],
+    )
     result = scan_message(mail, default_rules(), SENDER)
     assert result.findings == ()
     assert result.decision.action == "allow"
@@ -123,7 +149,9 @@ def test_garbage_bytes_scan_without_error() -> None:
 
 def test_scan_command_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     held = tmp_path / "held.eml"
-    held.write_bytes(make_mail(subject="급여", attachments=[("급여.xlsx", make_xlsx([["주민번호", RRN]]))]))
+    held.write_bytes(
+        make_mail(subject="급여", attachments=[("급여.xlsx", make_xlsx([["주민번호", RRN]]))])
+    )
     clean = tmp_path / "clean.eml"
     clean.write_bytes(make_mail(subject="안녕", text="hello"))
     assert main(["scan", str(held), str(clean), "--json"]) == 0
@@ -131,7 +159,9 @@ def test_scan_command_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert [json.loads(line) for line in lines] == [
         {
             "file": str(held),
-            "findings": [{"type": "rrn", "text": RRN, "masked": RRN_MASKED, "where": "attachment:급여.xlsx"}],
+            "findings": [
+                {"type": "rrn", "text": RRN, "masked": RRN_MASKED, "where": "attachment:급여.xlsx"}
+            ],
             "decision": "approve",
         },
         {"file": str(clean), "findings": [], "decision": "allow"},
@@ -140,14 +170,18 @@ def test_scan_command_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_scan_command_with_rules_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rules = tmp_path / "rules.toml"
-    rules.write_text("[[rule]]\nid = 'no-rrn'\naction = 'block'\n[[rule.condition]]\nfield = 'any'\npii = ['rrn']\n")
+    rules.write_text(
+        "[[rule]]\nid = 'no-rrn'\naction = 'block'\n[[rule.condition]]\nfield = 'any'\npii = ['rrn']\n"
+    )
     mail = tmp_path / "m.eml"
     mail.write_bytes(make_mail(text=LINE))
     assert main(["scan", str(mail), "--json", "--rules", str(rules)]) == 0
     assert json.loads(capsys.readouterr().out)["decision"] == "block"
 
 
-def test_scan_command_text_output_is_masked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_command_text_output_is_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     mail = tmp_path / "m.eml"
     mail.write_bytes(make_mail(subject=LINE, attachments=[(f"{RRN}.txt", LINE.encode())]))
     assert main(["scan", str(mail)]) == 0

@@ -227,15 +227,44 @@ def test_starttls_is_offered_and_recorded(tmp_path, tls_pair):
     server_ctx, client_ctx = tls_pair
     running, stop = start_intake(tmp_path, tls=server_ctx)
     try:
+        for _ in range(3):  # the first session and the cloned protocol objects after it
+            with smtplib.SMTP("127.0.0.1", running.port) as client:
+                client.ehlo()
+                assert client.has_extn("starttls")
+                client.starttls(context=client_ctx)
+                client.sendmail("a@ext.example", ["u@corp.example"], MAIL)
         with smtplib.SMTP("127.0.0.1", running.port) as client:
-            client.ehlo()
-            assert client.has_extn("starttls")
-            client.starttls(context=client_ctx)
             client.sendmail("a@ext.example", ["u@corp.example"], MAIL)
-        [record] = stored(running)
-        assert record.envelope.tls is True
+        assert [r.envelope.tls for r in stored(running)] == [True, True, True, False]
     finally:
         stop()
+
+
+def test_concurrent_sessions_keep_their_own_envelopes(intake):
+    clients = [smtplib.SMTP("127.0.0.1", intake.port) for _ in range(4)]
+    try:
+        for i, client in enumerate(clients):
+            client.ehlo(f"client{i}.ext.example")
+            client.mail(f"s{i}@ext.example")
+            client.rcpt(f"u{i}@corp.example")
+        for i, client in reversed(list(enumerate(clients))):
+            assert client.data(b"Subject: %d\r\n\r\nbody %d\r\n" % (i, i))[0] == 250
+    finally:
+        for client in clients:
+            client.quit()
+    seen = {
+        (r.envelope.helo, r.envelope.mail_from, r.envelope.rcpt_to, r.payload)
+        for r in stored(intake)
+    }
+    assert seen == {
+        (
+            f"client{i}.ext.example",
+            f"s{i}@ext.example",
+            (f"u{i}@corp.example",),
+            b"Subject: %d\r\n\r\nbody %d\r\n" % (i, i),
+        )
+        for i in range(4)
+    }
 
 
 def test_require_tls_refuses_mail_in_clear(tmp_path, tls_pair):

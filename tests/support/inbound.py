@@ -210,7 +210,9 @@ class HostileCarrier:
             plan.append((now + self.replay_after_s + rnd.uniform(0, 2), data))
             m.replays += 1
         if rnd.random() < 0.25 and len(data) > 16:
-            plan.append((now + rnd.uniform(0, self.max_delay_s), data[: rnd.randrange(1, len(data))]))
+            plan.append(
+                (now + rnd.uniform(0, self.max_delay_s), data[: rnd.randrange(1, len(data))])
+            )
             m.truncated += 1
         if rnd.random() < 0.25:
             flipped = bytearray(data)
@@ -219,7 +221,9 @@ class HostileCarrier:
             plan.append((now + rnd.uniform(0, self.max_delay_s), bytes(flipped)))
             m.flipped += 1
         if rnd.random() < 0.1:
-            plan.append((now + rnd.uniform(0, self.max_delay_s), rnd.randbytes(rnd.randrange(1, 4096))))
+            plan.append(
+                (now + rnd.uniform(0, self.max_delay_s), rnd.randbytes(rnd.randrange(1, 4096)))
+            )
             m.garbage += 1
         with self._lock:
             for due, payload in plan:

@@ -81,3 +81,21 @@ a table and an inline logo.</p>
 <tr><td>서비스 이용료</td><td>12,000원</td></tr><tr><td>부가세</td><td>1,200원</td></tr></table>
 """ + "<p>본문 문단입니다. Paragraph of body text that wraps over several lines in a mail client " * 12 + """
 </td></tr></table></body></html>"""
+
+
+def cpu_heavy_pdf(lines: int = 20000) -> bytes:
+    """One page of ``lines`` random strokes: small file, seconds of rasterising (a CPU bomb)."""
+    import random
+
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_text((10, 10), "x")
+    rng = random.Random(1)
+    ops = [
+        f"{rng.randint(0, 595)} {rng.randint(0, 842)} m {rng.randint(0, 595)} {rng.randint(0, 842)} l S"
+        for _ in range(lines)
+    ]
+    document.update_stream(page.get_contents()[0], ("0.1 w\n" + "\n".join(ops)).encode())
+    data = document.tobytes(deflate=True)
+    document.close()
+    return bytes(data)

@@ -14,9 +14,9 @@ file lock while the instance runs, removed at stop); the log goes to a file unde
 from __future__ import annotations
 
 import fcntl
+import grp
 import os
 import pwd
-import grp
 import shutil
 import socket
 import subprocess
@@ -56,7 +56,9 @@ def _postconf(*args: str) -> str:
 
 
 def _alternates() -> list[str]:
-    return [d for d in _postconf("-h", "alternate_config_directories").replace(",", " ").split() if d]
+    return [
+        d for d in _postconf("-h", "alternate_config_directories").replace(",", " ").split() if d
+    ]
 
 
 def _set_alternates(folders: list[str]) -> None:

@@ -1,0 +1,102 @@
+"""mailsafe.workers.RenderPool: limits turn into not-displayable notices; the pool goes on."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+
+from PIL import Image
+
+from mailsafe.render.options import RenderOptions
+from mailsafe.workers import REASONS, RenderPool, headers_only
+from tests.support.mailmaker import (
+    KOREAN,
+    cpu_heavy_pdf,
+    korean_legacy_mail,
+    mail_with_attachment,
+    pdf_pages,
+)
+
+KOREAN_MAIL = korean_legacy_mail("ks_c_5601-1987")
+PDF_MAIL = mail_with_attachment(pdf_pages(10), "보고서.pdf", "application", "pdf")
+
+
+def test_renders_in_a_worker() -> None:
+    with RenderPool(RenderOptions(), processes=1) as pool:
+        rendered = pool.render(KOREAN_MAIL)
+    assert rendered.manifest.status == "rendered"
+    assert rendered.manifest.headers.subject == KOREAN
+    assert rendered.images
+
+
+def test_wall_clock_timeout_gives_notice_with_headers_and_pool_goes_on() -> None:
+    with RenderPool(RenderOptions(), processes=1, wall_seconds=0.05) as pool:
+        first = pool.render(PDF_MAIL)
+        assert first.manifest.status == "not_displayable"
+        assert first.manifest.reason == "timeout"
+        assert first.manifest.headers.subject == "with 보고서.pdf"
+        pool.wall_seconds = 30.0
+        assert pool.render(KOREAN_MAIL).manifest.status == "rendered"
+
+
+def test_cpu_limit_kills_a_runaway_render() -> None:
+    bomb = mail_with_attachment(cpu_heavy_pdf(40000), "보고서.pdf", "application", "pdf")
+    with RenderPool(RenderOptions(), processes=1, cpu_seconds=1, wall_seconds=60) as pool:
+        rendered = pool.render(bomb)
+        assert rendered.manifest.status == "not_displayable"
+        assert rendered.manifest.reason == "cpu_limit"
+        assert [w.filename for w in rendered.manifest.withheld] == ["보고서.pdf"]  # summary kept
+        assert pool.render(KOREAN_MAIL).manifest.status == "rendered"
+
+
+def test_memory_limit_gives_notice() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4800, 4800), (40, 90, 200)).save(buffer, "PNG")  # 23 Mpx: 66 MB decoded
+    big = mail_with_attachment(buffer.getvalue(), "big.png", "image", "png")
+    # a worker idles at ~540 MiB of address space (Python, PyMuPDF, Pillow); 600 MiB is too
+    # little for the picture
+    with RenderPool(RenderOptions(), processes=1, memory_bytes=600 << 20) as pool:
+        rendered = pool.render(big)
+        assert rendered.manifest.status == "not_displayable"
+        assert rendered.manifest.reason == "memory_limit"
+        assert [w.filename for w in rendered.manifest.withheld] == ["big.png"]
+        assert pool.render(KOREAN_MAIL).manifest.status == "rendered"
+
+
+def test_killed_worker_is_replaced() -> None:
+    with RenderPool(RenderOptions(), processes=1) as pool:
+        (worker,) = list(pool._all)
+        os.kill(worker.process.pid, signal.SIGKILL)
+        worker.process.wait()
+        rendered = pool.render(KOREAN_MAIL)
+        assert rendered.manifest.status == "not_displayable"
+        assert rendered.manifest.reason == "worker_crash"
+        assert rendered.manifest.headers.subject == KOREAN
+        assert pool.render(KOREAN_MAIL).manifest.status == "rendered"
+
+
+def test_concurrent_callers_share_the_pool() -> None:
+    results = []
+    with RenderPool(RenderOptions(), processes=2) as pool:
+        threads = [threading.Thread(target=lambda: results.append(pool.render(KOREAN_MAIL))) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert [r.manifest.status for r in results] == ["rendered"] * 6
+
+
+def test_close_stops_every_worker() -> None:
+    pool = RenderPool(RenderOptions(), processes=2)
+    processes = [w.process for w in pool._all]
+    pool.close()
+    assert all(p.poll() is not None for p in processes)
+
+
+def test_headers_only_last_resort() -> None:
+    rendered = headers_only(KOREAN_MAIL, "worker_crash")
+    assert rendered.manifest.headers.subject == KOREAN
+    assert rendered.manifest.reason == "worker_crash"
+    assert REASONS["worker_crash"] in rendered.manifest.notes
