@@ -19,6 +19,7 @@ from maildiode.settings import (
     LinkSection,
     LogSection,
     Section,
+    check_private_key_file,
     resolve_path,
 )
 from maildiode.settings import Domain as _Domain
@@ -83,8 +84,8 @@ class InjectSection(Section):
     def _auth_pair(self) -> InjectSection:
         if (self.username is None) != (self.password_file is None):
             raise ValueError("username and password_file must be given together")
-        if self.password_file is not None and not self.password_file.is_file():
-            raise ValueError(f"file {self.password_file} does not exist")
+        if self.password_file is not None:
+            check_private_key_file(self.password_file)  # exists, regular, mode 0600
         if self.retry_initial_s > self.retry_max_s:
             raise ValueError("retry_initial_s must not exceed retry_max_s")
         return self

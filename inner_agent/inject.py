@@ -327,7 +327,10 @@ class Session:
         if code != 250:
             smtp.rset()
             raise smtplib.SMTPResponseException(code, text)
-        accepted, temporary, permanent, replies = [], [], [], []
+        accepted: list[str] = []
+        temporary: list[str] = []
+        permanent: list[str] = []
+        replies: list[str] = []
         for rcpt in rcpts:
             code, text = smtp.rcpt(rcpt)
             bucket = accepted if code in (250, 251) else temporary if code < 500 else permanent
@@ -477,10 +480,14 @@ class Injector:
             stop=stop_after_attempt(self.policy.attempts_per_pass),
             wait=wait_exponential(multiplier=0.2, max=QUICK_RETRY_MAX_S),
             retry=retry_if_exception(lambda e: isinstance(e, TemporaryFailure)),
-            sleep=self._stop.wait,
+            sleep=self._pause,
             reraise=True,
         )
         return retrying(session.send, message.mail_from, message.rcpts, message.data)
+
+    def _pause(self, seconds: float) -> None:
+        """Tenacity's sleep: returns early when the agent stops."""
+        self._stop.wait(seconds)
 
     def _record_accepted(self, message: QueuedMessage, outcome: Outcome, started: float) -> None:
         if message.kind == "report":

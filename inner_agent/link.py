@@ -97,7 +97,8 @@ def _recipients(untrusted: tuple[str, ...], our_domains: tuple[str, ...]) -> tup
         address = clean_header_text(value, 320)
         local, at, domain = address.rpartition("@")
         domain = domain.lower()
-        plain = at and local and "." in domain and not any(c in address for c in ' <>()[],;:"\\')
+        plain = at and local and "." in domain and address.isascii()
+        plain = plain and not any(c in address for c in ' <>()[],;:"\\')
         ours = not our_domains or any(domain == d or domain.endswith("." + d) for d in our_domains)
         if plain and ours and address not in found:
             found.append(address)
@@ -137,7 +138,13 @@ class BundleHandler:
         except BundleRefused as exc:
             self._quarantine(bundle, exc)
             return
-        messages = build_notifications(mail, self.options, shrink=shrink_image, now=self._clock())
+        try:
+            messages = build_notifications(mail, self.options, shrink=shrink_image,
+                                           now=self._clock())  # fmt: skip
+        except Exception as exc:
+            log.exception("cannot build the notification for bundle %s", bundle.bundle_id.hex())
+            self._quarantine(bundle, BundleRefused("build_failed", f"{type(exc).__name__}: {exc}"))
+            return
         mail_id = mail.manifest.mail_id
         self.queue.add_bundle(bundle.bundle_id, mail_id, self.options.from_address, recipients,
                               messages)  # fmt: skip

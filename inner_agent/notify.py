@@ -200,7 +200,9 @@ def claims_our_domain(manifest: Manifest, our_domains: Sequence[str]) -> str | N
 
 def _valid_address(untrusted: str) -> str | None:
     text = clean_header_text(untrusted, 320)
-    local, at, domain = text.partition("@")
+    if not text.isascii():
+        return None  # an internationalised address cannot be written without SMTPUTF8
+    local, at, domain = text.rpartition("@")
     if (
         not (at and local and "." in domain)
         or " " in text
@@ -299,6 +301,8 @@ def _compose(
         subtype="html", charset="utf-8", cte="base64",
     )  # fmt: skip
     html_part = message.get_payload()[1]  # type: ignore[index]
+    if not isinstance(html_part, EmailMessage):
+        raise TypeError("add_alternative did not make an EmailMessage part")  # our bug, not input
     for image, cid in zip(images, cids, strict=True):
         maintype, subtype = image.media_type.split("/")
         html_part.add_related(image.data, maintype, subtype, cid=f"<{cid}>",

@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 __all__ = [
@@ -62,6 +63,23 @@ class Section(BaseModel):
     """Base of every config section: frozen, unknown keys refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_sections_from_file(cls, data: Any) -> Any:
+        """An absent sub-section is read as an empty table, so its relative paths are resolved
+        against the config file's folder (a default instance would have been built without it)."""
+        if not isinstance(data, dict):
+            return data
+        missing = {
+            name: {}
+            for name, field in cls.model_fields.items()
+            if name not in data
+            and _is_section(field.annotation)
+            and not field.is_required()
+            and field.default is not None
+        }
+        return {**data, **missing} if missing else data
 
 
 def config_dir(info: ValidationInfo) -> Path:
@@ -330,6 +348,10 @@ def _keys_at(model: type[BaseModel], parents: list[str]) -> list[str]:
         if current is None:
             return []
     return list(getattr(current, "model_fields", {}))
+
+
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Section)
 
 
 def _section_type(annotation: Any) -> Any:

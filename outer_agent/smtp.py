@@ -15,13 +15,15 @@ fsyncs, and the event loop never blocks on the disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import ssl
 import threading
+import multiprocessing
 import time
 import types
-from collections import Counter
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +45,8 @@ ALARM_INTERVAL_S = 60.0
 # aiosmtpd versions whose SMTP.__init__ state LimitedSMTP.clone was checked against; with any
 # other version every connection runs aiosmtpd's own __init__ (slower, always correct).
 CLONE_CHECKED_VERSIONS = frozenset({"1.4.6"})
+# Hashed slots for per-address session counts (shared memory: 8 bytes each).
+IP_SLOTS = 4096
 # DATA cap when none is configured (aiosmtpd's own default).
 DATA_LIMIT_FALLBACK = 2**25
 # Most mails a committer batch takes at once: bounds the latency a session can wait for others.
@@ -139,10 +143,9 @@ def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
         else:
             future.set_exception(error)
 
-    try:
+    # RuntimeError: the loop is gone (agent stopping), so nobody waits for the reply any more.
+    with contextlib.suppress(RuntimeError):
         future.get_loop().call_soon_threadsafe(settle)
-    except RuntimeError:
-        pass  # the loop is gone (agent stopping): nobody waits for the reply any more
 
 
 # ------------------------------------------------------------------------------------ handler
@@ -243,28 +246,44 @@ def _peer_text(peer: Any) -> str:
 
 
 class SessionCounter:
-    """Concurrent sessions overall and per client address (one event loop, no locks)."""
+    """Concurrent sessions overall and per client address, shared by the acceptor processes.
 
-    def __init__(self, limits: IntakeLimits) -> None:
+    The counts live in shared memory made before the processes fork. Addresses are counted
+    in ``IP_SLOTS`` hashed slots: two addresses that share a slot share a limit, which can only
+    make the per-address limit stricter, never looser.
+    """
+
+    def __init__(self, limits: IntakeLimits, context: Any = None) -> None:
+        context = context or multiprocessing.get_context("fork")
         self.limits = limits
-        self.total = 0
-        self.per_ip: Counter[str] = Counter()
+        self._lock = context.Lock()
+        self._counts = context.RawArray("l", 1 + IP_SLOTS)  # [0]: total; [1 + slot]: per slot
 
     def enter(self, ip: str) -> str | None:
         """Count a new session; return a 421 reply instead when a limit is reached."""
-        if self.total >= self.limits.max_sessions:
-            return REPLY_TOO_MANY_SESSIONS
-        if self.per_ip[ip] >= self.limits.max_sessions_per_ip:
-            return REPLY_TOO_MANY_FROM_YOU
-        self.total += 1
-        self.per_ip[ip] += 1
+        slot = 1 + _slot(ip)
+        with self._lock:
+            if self._counts[0] >= self.limits.max_sessions:
+                return REPLY_TOO_MANY_SESSIONS
+            if self._counts[slot] >= self.limits.max_sessions_per_ip:
+                return REPLY_TOO_MANY_FROM_YOU
+            self._counts[0] += 1
+            self._counts[slot] += 1
         return None
 
     def leave(self, ip: str) -> None:
-        self.total -= 1
-        self.per_ip[ip] -= 1
-        if self.per_ip[ip] <= 0:
-            del self.per_ip[ip]
+        slot = 1 + _slot(ip)
+        with self._lock:
+            self._counts[0] = max(0, self._counts[0] - 1)
+            self._counts[slot] = max(0, self._counts[slot] - 1)
+
+    @property
+    def total(self) -> int:
+        return int(self._counts[0])
+
+
+def _slot(ip: str) -> int:
+    return zlib.crc32(ip.encode()) % IP_SLOTS
 
 
 class LimitedSMTP(SMTP):
@@ -365,6 +384,7 @@ class IntakeServer:
         timeout_s: float = 300.0,
         tls_context: ssl.SSLContext | None = None,
         reuse_port: bool = False,
+        counter: SessionCounter | None = None,
     ) -> None:
         self.handler = handler
         self.host, self.port = host, port
@@ -372,7 +392,7 @@ class IntakeServer:
         self.timeout_s = timeout_s
         self.tls_context = tls_context
         self.reuse_port = reuse_port
-        self.counter = SessionCounter(handler.limits)
+        self.counter = counter or SessionCounter(handler.limits)
         self._server: asyncio.base_events.Server | None = None
         self._template: tuple[LimitedSMTP, dict[str, Any]] | None = None
 

@@ -27,7 +27,7 @@ def _load(folder: Path, name: str) -> EmailMessage | None:
     if not _NAME.match(name) or not (folder / name).is_file():
         return None
     raw = (folder / name).read_bytes()
-    return message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+    return message_from_bytes(raw, policy=policy.default)
 
 
 def _index(folder: Path) -> str:

@@ -46,15 +46,16 @@ BANK_SHAPED: Final = 0.25  # a known bank layout; never reported without a conte
 BANK_BARE: Final = 0.15  # 10-14 bare digits; never reported without a context word
 
 _BEFORE: Final = r"(?<![0-9A-Za-z])(?<![0-9A-Za-z]-)"
-_AFTER: Final = r"(?![0-9])(?!-[0-9])"
+_AFTER: Final = r"(?![0-9A-Za-z])(?!-[0-9])"  # hex dumps, codes: a letter glued on ends no number
 _SEP: Final = r"(?:[ ]?[-.][ ]?|[ ]{1,2})"
 
 _REGISTRATION_RE: Final = re.compile(rf"{_BEFORE}(\d{{6}})({_SEP}?)([1-8]\d{{6}}){_AFTER}")
+# Factored on the first four digits (Python's re does not factor alternatives itself).
 _CARD_RE: Final = re.compile(
-    rf"{_BEFORE}(?:"
-    rf"\d{{4}}({_SEP})\d{{4}}\1\d{{4}}\1\d{{4}}(?:\1\d{{3}})?"  # 16 or 19 digits
-    rf"|\d{{4}}({_SEP})\d{{6}}\2\d{{4,5}}"  # Amex 4-6-5, Diners 4-6-4
-    rf"|\d{{13,19}}"
+    rf"{_BEFORE}\d{{4}}(?:"
+    rf"({_SEP})\d{{4}}\1\d{{4}}\1\d{{4}}(?:\1\d{{3}})?"  # 16 or 19 digits
+    rf"|({_SEP})\d{{6}}\2\d{{4,5}}"  # Amex 4-6-5, Diners 4-6-4
+    rf"|\d{{9,15}}"  # 13-19 digits, no separators
     rf"){_AFTER}"
 )
 _REGIONS: Final = (

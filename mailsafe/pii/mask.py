@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Final
 
@@ -9,6 +10,7 @@ from mailsafe.pii.normalize import normalize
 from mailsafe.pii.types import Finding, PiiType
 
 MASK_CHAR: Final = "*"
+_SIGNIFICANT_RE: Final = re.compile("[0-9A-Za-z]")
 _ALPHANUMERIC: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # (leading, trailing) letters and digits left visible per type: enough to tell which record
 # an approver is looking at (birth date and gender; card issuer and last four), no more.
@@ -28,11 +30,31 @@ def mask_value(value: str, kind: PiiType, plain: str | None = None) -> str:
     lead, trail = VISIBLE[kind]
     plain = normalize(value) if plain is None else plain
     # Only ASCII letters and digits count: "서울 12-..." keeps the region name and "12".
-    significant = [i for i, ch in enumerate(plain) if ch in _ALPHANUMERIC]
-    out = list(value)
-    for index in significant[lead : len(significant) - trail]:
-        out[index] = MASK_CHAR
-    return "".join(out)
+    first_hidden = _after_nth_significant(plain, lead)
+    last_hidden = len(plain) - _after_nth_significant(plain[::-1], trail)
+    if first_hidden >= last_hidden:
+        return value
+    middle = _SIGNIFICANT_RE.sub(MASK_CHAR, plain[first_hidden:last_hidden])
+    if value != plain:
+        # Separators are kept as written (a full-width hyphen stays full-width).
+        middle = "".join(
+            MASK_CHAR if masked == MASK_CHAR and original != MASK_CHAR else original
+            for original, masked in zip(value[first_hidden:last_hidden], middle, strict=True)
+        )
+    return value[:first_hidden] + middle + value[last_hidden:]
+
+
+def _after_nth_significant(text: str, count: int) -> int:
+    """Index just after the ``count``-th ASCII letter or digit of ``text`` (0 for none)."""
+    if count == 0:
+        return 0
+    seen = 0
+    for index, char in enumerate(text):
+        if char in _ALPHANUMERIC:
+            seen += 1
+            if seen == count:
+                return index + 1
+    return len(text)
 
 
 def mask_text(text: str, findings: Iterable[Finding]) -> str:

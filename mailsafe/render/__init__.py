@@ -211,7 +211,8 @@ def _pdf(attachment: Attachment, options: RenderOptions, output: _Output) -> lis
     shown, total = 0, 0
     try:
         pages = pdf_page_images(attachment.data, options, options.max_pdf_pages, options.pdf_dpi)
-        for index, (image, total) in enumerate(pages):
+        for index, (image, page_count) in enumerate(pages):
+            total = page_count
             if not output.add(image, f"attachment:{attachment.filename}", index):
                 break
             shown += 1

@@ -3,8 +3,8 @@
 Walls, each enough on its own for the network: the HTML is sanitised (no remote URL left),
 a Content-Security-Policy forbids every fetch but ``data:`` images, and the browser's only
 proxy is a closed port with the loopback bypass removed, so even 127.0.0.1 is unreachable.
-JavaScript is off (profile content setting), the profile is a fresh temporary folder, and the process gets a wall-clock
-limit (the worker's own limits and process-group kill sit behind that).
+JavaScript is off (a profile content setting), the profile is a fresh temporary folder, and
+the process gets a wall-clock limit (the worker's limits and process-group kill sit behind it).
 
 html2image's CDP mode (``chromium-cdp``, one browser kept alive) is not used: in 2.0.7 it
 starts the browser with ``Popen(list, shell=True)`` (the flags never reach Chromium), uses a

@@ -172,14 +172,13 @@ def report(results: dict[int, dict[str, float]], total_mib: int, rounds: int) ->
         "the handler's job.",
         "",
         "The shared disk of the development machine is noisy: the ceiling at 1 MiB chunks "
-        "varied from about 75 to 800 MiB/s between runs of the same day, which is why rounds "
-        "alternate and medians are compared. When fsync is nearly free (the host's write "
-        "cache absorbs it, ceiling above ~500 MiB/s), publishing is bound by the CPU cost of "
-        "hashing every byte twice (bundle SHA-256, then per-chunk SHA-256 for the signature) "
-        "on two shared cores, and the 1 MiB publish ratio dropped to 40-50% in such runs; when "
-        "fsync reaches the disk (ceiling ~100-250 MiB/s), publishing is bound by the disk like "
-        "the ceiling: an A/B run of 5 paired rounds on 2026-11-23 gave a median of 92% of the "
-        "ceiling (81% for the simpler whole-chunk writer), and single bench runs gave 58-79%.",
+        "varied from about 70 to 800 MiB/s between runs of the same day, hence the paired "
+        "rounds. On 2026-11-23, with fsync reaching the disk (ceiling ~100-250 MiB/s), "
+        "publishing at 1 MiB chunks measured 60%, 91% and 101% of the ceiling in three bench "
+        "runs (an earlier two-writer version: 58-79%). When fsync is nearly free (the host's write cache "
+        "absorbs it, ceiling above ~500 MiB/s) publishing becomes bound by the CPU cost of "
+        "hashing every byte twice (the bundle's SHA-256, then each chunk's for its signature) "
+        "on two shared cores, and the two-writer version measured 40-50% in such runs.",
     ]
     return "\n".join(lines)
 

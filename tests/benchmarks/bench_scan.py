@@ -293,6 +293,21 @@ def verdict(q: dict[str, Any], t: dict[str, float]) -> list[str]:
     return problems
 
 
+METHOD = """How: the labelled set is `tests/data/pii/labelled.jsonl` (made by `generate.py`
+beside it, fixed seed): 300 texts with personal data of the six types in Korean and English
+contexts, full-width digits and odd separators, and 300 look-alikes (phone numbers, dates,
+order and invoice numbers, business and corporate registration numbers, Luhn-failing card
+numbers, impossible dates and gender digits, wrong licence regions, product codes). A labelled
+span is found when the same type is reported over it; the false-positive rate of a type is
+the share of texts without that type in which it is reported. Presidio (presidio-analyzer
+with KrRrn, KrFrn, KrDriverLicense, KrPassport and CreditCard recognizers, on a blank spaCy
+pipeline since no model can be downloaded) runs on the same texts in the same process.
+Mixed mail is the real-world corpus (/work/shared/corpus, 359 messages, read in place) plus
+120 generated Korean business mails whose bodies are half prose, half lines of the labelled
+set, a third of them carrying 50-400-row staff lists (CSV, xlsx, ZIP) and the rest docx,
+PDF, HWP and HWPX attachments: far denser in personal data than real outbound mail."""
+
+
 def write_doc(text: str) -> None:
     doc = ROOT / "docs" / "performance.md"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -322,10 +337,11 @@ def main() -> int:
     )
     print(text)
     problems = verdict(q, t)
-    for problem in problems:
-        print(f"BELOW TARGET: {problem}")
+    outcome = "all targets met" if not problems else "BELOW TARGET: " + "; ".join(problems)
+    text += f"\n\nResult of this run: {outcome}."
+    print(text)
     if not args.no_doc:
-        write_doc(text)
+        write_doc(METHOD + "\n\n" + text)
     return 1 if problems else 0
 
 

@@ -4,6 +4,9 @@ import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from inner_agent.images import shrink_image
 from inner_agent.notify import NotifyOptions, build_notifications, claims_our_domain
 from tests.inner.helpers import checked, manifest
@@ -159,3 +162,28 @@ def test_over_size_limit_is_scaled_or_split_and_says_so() -> None:
     assert "나누어" in text or "축소" in text
     pages = sum(len(re.findall("cid:", m.get_body(("html",)).get_content())) for m in messages)
     assert pages == 6
+
+
+_PIECES = [
+    *"aZ09 @<>\"'():;,.\\\r\n\t\x00\x0b\x7f\u2028\u0085한글=?",
+    "=?utf-8?q?",
+    "Bcc: x@y.example",
+]
+_HOSTILE = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
+_FIXED_HEADERS = {"from", "to", "subject", "date", "message-id", "auto-submitted",
+                  "x-maildiode-mail-id", "x-maildiode-part", "mime-version", "content-type"}  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(subject=_HOSTILE, from_=_HOSTILE, rcpt=_HOSTILE, mail_from=_HOSTILE)
+def test_any_internet_values_give_a_well_formed_notification_with_fixed_headers(
+    subject: str, from_: str, rcpt: str, mail_from: str
+) -> None:
+    mail = checked(
+        subject=subject, from_=from_, rcpt=(rcpt, "user@corp.example"), mail_from=mail_from
+    )
+    (raw,) = build_notifications(mail, OPTIONS, shrink=shrink_image, now=1.8e9)
+    assert set(_header_names(raw)) == _FIXED_HEADERS
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    message = message_from_bytes(raw, policy=policy.default)
+    assert message["Subject"].startswith("[외부메일]")

@@ -35,11 +35,19 @@ def sample() -> RenderedMail:
         mail_id="m-1",
         status="rendered",
         reason=None,
-        envelope=Envelope("a@example.com", ("b@example.org",), "2026-11-23T10:00:00Z", "1.2.3.4",
-                          "mx.example.com", True),  # fmt: skip
+        envelope=Envelope(
+            "a@example.com",
+            ("b@example.org",),
+            "2026-11-23T10:00:00Z",
+            "1.2.3.4",
+            "mx.example.com",
+            True,
+        ),
         headers=HeaderBlock(from_="보낸이 <a@example.com>", subject="제목"),
         pages=(PageInfo("image/png", 40, 30, "body", 0),),
-        withheld=(Withheld("setup.exe", "application/octet-stream", 1200, "ab" * 32, "not_rendered_type"),),
+        withheld=(
+            Withheld("setup.exe", "application/octet-stream", 1200, "ab" * 32, "not_rendered_type"),
+        ),
         notes=("1 remote reference(s) in the HTML were not loaded",),
     )
     return RenderedMail(manifest=manifest, images=(PNG,), text="본문")
@@ -63,7 +71,9 @@ def test_not_displayable_round_trip() -> None:
 
 
 def test_outbound_round_trip() -> None:
-    mail = OutboundMail("m-3", "a@corp.example", ("x@example.com",), b"raw\r\nmail", "head@corp", "2026-11-23")
+    mail = OutboundMail(
+        "m-3", "a@corp.example", ("x@example.com",), b"raw\r\nmail", "head@corp", "2026-11-23"
+    )
     assert decode_outbound(encode_outbound(mail)) == mail
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -145,6 +147,7 @@ def test_cards_found(value: str) -> None:
         "1111-1111-1111-1117",  # Luhn holds, no issuer starts with 1
         "4111-1111 1111-1111",  # mixed separators are not one number
         "주문번호 4111111111111111",  # negative context outweighs a bare number
+        "4824249148486d24246d48",  # Luhn-valid digits inside a hex dump
     ],
 )
 def test_card_lookalikes_refused(text: str) -> None:
@@ -272,5 +275,5 @@ def test_findings_are_consistent_on_any_text(text: str) -> None:
         assert text[finding.start : finding.end] == finding.text
         assert len(finding.masked) == len(finding.text)
         assert 0.5 <= finding.confidence <= 1.0
-    for first, second in zip(findings, findings[1:], strict=False):
+    for first, second in itertools.pairwise(findings):
         assert first.end <= second.start

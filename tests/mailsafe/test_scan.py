@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,20 @@ def test_forwarded_mail_places_are_prefixed() -> None:
         "forwarded[1].forwarded[1].subject",
         "forwarded[1].forwarded[1].attachment:a.txt",
     ]
+
+
+def test_forwarded_message_in_a_real_mail() -> None:
+    inner = EmailMessage()
+    inner["From"] = "a@b.example"
+    inner["Subject"] = LINE
+    inner.set_content("본문")
+    outer = EmailMessage()
+    outer["From"] = "kim@corp.example"
+    outer["To"] = "x@example.com"
+    outer["Subject"] = "FW"
+    outer.set_content("전달합니다")
+    outer.add_attachment(inner)
+    assert ("forwarded[1].subject", "rrn", RRN) in places(outer.as_bytes(policy=SMTP))
 
 
 def test_attachment_cut_short_by_the_parser_is_unreadable() -> None:

@@ -80,7 +80,10 @@ def test_killed_worker_is_replaced() -> None:
 def test_concurrent_callers_share_the_pool() -> None:
     results = []
     with RenderPool(RenderOptions(), processes=2) as pool:
-        threads = [threading.Thread(target=lambda: results.append(pool.render(KOREAN_MAIL))) for _ in range(6)]
+        threads = [
+            threading.Thread(target=lambda: results.append(pool.render(KOREAN_MAIL)))
+            for _ in range(6)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

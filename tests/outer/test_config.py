@@ -28,7 +28,10 @@ def test_example_has_every_key_present():
     from outer_agent.config import example_toml
 
     text = example_toml(domains=["corp.example"], relay="relay.example:25")
-    for section in (OuterConfig.model_fields["smtp"].annotation, OuterConfig.model_fields["delivery"].annotation):
+    for section in (
+        OuterConfig.model_fields["smtp"].annotation,
+        OuterConfig.model_fields["delivery"].annotation,
+    ):
         for key in section.model_fields:
             assert f"{key} =" in text, key
     assert 'smarthost = "relay.example:25"' in text

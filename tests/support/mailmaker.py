@@ -30,7 +30,9 @@ def korean_legacy_mail(charset: str, encoding: str = "base64") -> bytes:
     ).encode("latin-1")
 
 
-def html_mail(html: str, subject: str = "HTML mail", images: dict[str, bytes] | None = None) -> bytes:
+def html_mail(
+    html: str, subject: str = "HTML mail", images: dict[str, bytes] | None = None
+) -> bytes:
     message = EmailMessage()
     message["From"] = "보내는 사람 <sender@example.com>"
     message["To"] = "receiver@example.org"
@@ -55,7 +57,9 @@ def pdf_pages(count: int, text: str = "PDF page") -> bytes:
         page = document.new_page()
         page.insert_text((72, 72), f"{text} {number + 1}", fontsize=20)
         for line in range(40):
-            page.insert_text((72, 110 + line * 16), f"line {line} of a typical report " * 2, fontsize=10)
+            page.insert_text(
+                (72, 110 + line * 16), f"line {line} of a typical report " * 2, fontsize=10
+            )
     data = document.tobytes()
     document.close()
     return bytes(data)
@@ -71,7 +75,8 @@ def mail_with_attachment(data: bytes, filename: str, maintype: str, subtype: str
     return message.as_bytes(policy=SMTP)
 
 
-TYPICAL_HTML = """<html><body style="font-family: sans-serif">
+TYPICAL_HTML = (
+    """<html><body style="font-family: sans-serif">
 <table width="100%" cellpadding="8"><tr><td bgcolor="#1d4e89" style="color: #ffffff">
 <h2>주간 소식 Weekly update</h2></td></tr>
 <tr><td><p>안녕하세요, 고객님. This is a typical newsletter with a few paragraphs of text,
@@ -79,8 +84,12 @@ a table and an inline logo.</p>
 <img src="cid:logo" width="120" height="40" alt="logo">
 <table border="1" cellpadding="4"><tr><th>항목</th><th>금액</th></tr>
 <tr><td>서비스 이용료</td><td>12,000원</td></tr><tr><td>부가세</td><td>1,200원</td></tr></table>
-""" + "<p>본문 문단입니다. Paragraph of body text that wraps over several lines in a mail client " * 12 + """
+"""
+    + "<p>본문 문단입니다. Paragraph of body text that wraps over several lines in a mail client "
+    * 12
+    + """
 </td></tr></table></body></html>"""
+)
 
 
 def cpu_heavy_pdf(lines: int = 20000) -> bytes:

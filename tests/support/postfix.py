@@ -8,7 +8,10 @@ file lock while the instance runs, removed at stop); the log goes to a file unde
     with PostfixInstance(domain="corp.example") as postfix:
         postfix.port                  # SMTP on 127.0.0.1:port
         postfix.messages()            # delivered files in Maildir new/, oldest first
+        postfix.maildir               # BASE/DOMAIN: the Maildir (new/ holds delivered mail)
         postfix.stop(); postfix.start()   # e.g. "internal server down for a minute"
+
+    PostfixInstance().start(2526)     # without the context manager: call close() at the end
 """
 
 from __future__ import annotations
@@ -162,7 +165,11 @@ class PostfixInstance:
 
     # -- running --------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, port: int | None = None) -> None:
+        """Start (again); ``port`` moves the listener (the config is rewritten)."""
+        if port is not None and port != self.port:
+            self.port = port
+            self._configured = False
         if not self._configured:
             self._configure()
         with _system_lock():

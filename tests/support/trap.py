@@ -69,7 +69,7 @@ body {{ background: url({base}/css-background.png); font-family: trap; }}
 </head>
 <body background="{base}/body-background.png" onload="fetch('{base}/onload')">
 <p class="x y z">본문 Body text 한국어</p>
-<img src="{base}/img.png" alt="remote"><img src="//127.0.0.1:{base.rsplit(':', 1)[1]}/proto-relative.png">
+<img src="{base}/img.png" alt="remote"><img src="//127.0.0.1:{base.rsplit(":", 1)[1]}/proto-relative.png">
 <img srcset="{base}/srcset.png 2x" src="data:,">
 <picture><source srcset="{base}/picture.png"><img src="{base}/picture-img.png"></picture>
 <table background="{base}/table-background.png"><tr><td background="{base}/td.png">cell</td></tr></table>
