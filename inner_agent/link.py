@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -52,10 +53,26 @@ STOP_CHECK_S = 0.5
 class BundleRefused(Exception):
     """A bundle failed a check; ``code`` is the stable quarantine reason."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, mail_id: str | None = None) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        self.mail_id = mail_id  # known once the package decoded and its id was checked
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename, fsync the folder: evidence must survive a power cut."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 @dataclass(frozen=True)
@@ -79,14 +96,16 @@ def check_package(
         raise BundleRefused("bad_mail_id", f"mail id {manifest.mail_id[:80]!r} is not safe")
     recipients = _recipients(manifest.envelope.rcpt_to, our_domains)
     if not recipients:
-        raise BundleRefused("no_recipients", "no recipient in our domains")
+        raise BundleRefused("no_recipients", "no recipient in our domains", manifest.mail_id)
     images: list[CheckedImage] = []
     for index, (data, page) in enumerate(zip(rendered.images, manifest.pages, strict=True)):
         try:
             images.append(check_image(data, page.media_type, max_pixels=policy.max_pixels,
                                       reencode=policy.reencode))  # fmt: skip
         except ImageRefused as exc:
-            raise BundleRefused(exc.code, f"image {index}: {exc.detail}") from None
+            raise BundleRefused(
+                exc.code, f"image {index}: {exc.detail}", manifest.mail_id
+            ) from None
     return CheckedMail(manifest, tuple(images), rendered.text), recipients
 
 
@@ -143,7 +162,8 @@ class BundleHandler:
                                            now=self._clock())  # fmt: skip
         except Exception as exc:
             log.exception("cannot build the notification for bundle %s", bundle.bundle_id.hex())
-            self._quarantine(bundle, BundleRefused("build_failed", f"{type(exc).__name__}: {exc}"))
+            detail = f"{type(exc).__name__}: {exc}"
+            self._quarantine(bundle, BundleRefused("build_failed", detail, mail.manifest.mail_id))
             return
         mail_id = mail.manifest.mail_id
         self.queue.add_bundle(bundle.bundle_id, mail_id, self.options.from_address, recipients,
@@ -159,11 +179,11 @@ class BundleHandler:
         bundle_hex = bundle.bundle_id.hex()
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         path = self.quarantine_dir / f"bundle-{bundle_hex}.bin"
-        path.write_bytes(bundle.data)
+        mail_id = exc.mail_id or f"bundle-{bundle_hex}"
+        _write_durably(path, bundle.data)
         reason = {"reason": exc.code, "detail": exc.detail, "bundle_id": bundle_hex,
-                  "seq": bundle.seq, "time": self._clock()}  # fmt: skip
-        path.with_suffix(".reason.json").write_text(json.dumps(reason), encoding="utf-8")
-        mail_id = f"bundle-{bundle_hex}"
+                  "mail_id": mail_id, "seq": bundle.seq, "time": self._clock()}  # fmt: skip
+        _write_durably(path.with_suffix(".reason.json"), json.dumps(reason).encode())
         self.queue.record_quarantined(bundle.bundle_id, mail_id)
         self.audit.record(mail_id, "quarantined", reason=exc.code, detail=exc.detail,
                           seq=bundle.seq, file=str(path))  # fmt: skip

@@ -61,6 +61,9 @@ class SmtpSection(Section):
     max_sessions: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1, le=100_000)
     max_sessions_per_ip: int = Field(default=DEFAULT_MAX_SESSIONS_PER_IP, ge=1, le=100_000)
     timeout_s: float = Field(default=300.0, gt=0, le=3600)  # RFC 5321 §4.5.3.2.7: 5 minutes
+    # Processes accepting SMTP on the same port (SO_REUSEPORT): one per core keeps intake
+    # going when the machine is busy; they share the session limits and the spool.
+    processes: int = Field(default=2, ge=1, le=64)
     tls_cert: Path | None = None  # PEM certificate chain; with tls_key enables STARTTLS
     tls_key: Path | None = None
     require_tls: bool = False  # refuse MAIL before STARTTLS
@@ -219,6 +222,7 @@ max_recipients = 100             # RCPTs per message; more get 452 4.5.3
 max_sessions = 200               # concurrent sessions overall; more get 421
 max_sessions_per_ip = 20         # concurrent sessions per client address; more get 421
 timeout_s = 300                  # idle session timeout
+processes = 2                    # SMTP acceptor processes sharing the port (one per core)
 # tls_cert = "tls/outer.crt"     # PEM chain; with tls_key enables STARTTLS
 # tls_key = "tls/outer.key"
 require_tls = false              # refuse MAIL before STARTTLS (needs tls_cert/tls_key)

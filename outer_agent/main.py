@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from maildiode.audit import AuditLog
 from maildiode.logs import setup_logging
 from maildiode.settings import parse_host_port
+from outer_agent.acceptors import Acceptors
 from outer_agent.authres import make_authenticator
 from outer_agent.config import OuterConfig
 from outer_agent.delivery import DeliveryQueue, DeliveryService, RetryPolicy, hop_from_config
@@ -21,6 +24,7 @@ from outer_agent.smtp import (
     IntakeHandler,
     IntakeLimits,
     IntakeServer,
+    SessionCounter,
     SpoolCommitter,
     server_tls_context,
 )
@@ -33,14 +37,19 @@ log = logging.getLogger(__name__)
 
 def run(config: OuterConfig) -> int:
     """Run until SIGTERM/SIGINT; 0 on a clean stop."""
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a stop asked for during start-up is kept
+        signal.signal(sig, _remember_stop)
     setup_logging(config.log, agent="maildiode-outer")
     # aiosmtpd logs every connection at INFO; our own lines say what matters per mail.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     from outer_agent import link, packaging
 
-    audit = AuditLog(config.audit.path, agent="outer")
     spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
     log.info("spool recovery: %s", spool.recover())
+    counter = SessionCounter(_limits(config))
+    # Fork the extra acceptors first, while this process has no threads yet.
+    acceptors = Acceptors.start(config.smtp.processes - 1, _acceptor_main, config, counter)
+    audit = AuditLog(config.audit.path, agent="outer")
     publisher = link.inbound_publisher(config, config.spool.dir / "sender")
     packager = packaging.MailsafePackager.from_config(config.render)
     auth = config.auth
@@ -60,14 +69,16 @@ def run(config: OuterConfig) -> int:
     delivery = _delivery(
         config, audit, pipeline, link.outbound_poller(config, config.spool.dir / "link-out")
     )
-    committer = SpoolCommitter(spool, on_committed=_after_commit(audit, pipeline))
-    server = _server(config, spool, committer)
+    committer = SpoolCommitter(spool, on_committed=_after_commit(audit, pipeline.notify_incoming))
+    server = _server(config, spool, committer, counter, reuse_port=config.smtp.processes > 1)
     pipeline.start()
+    acceptors.on_wake(pipeline.notify_incoming)
     delivery.start()
     try:
         asyncio.run(_serve(server))
     finally:
         log.info("stopping: intake closed; finishing mails in hand")
+        acceptors.stop()
         committer.close()
         pipeline.stop()
         delivery.stop()
@@ -78,7 +89,7 @@ def run(config: OuterConfig) -> int:
     return 0
 
 
-def _after_commit(audit: AuditLog, pipeline: Pipeline) -> Any:
+def _after_commit(audit: AuditLog, wake: Callable[[], None]) -> Any:
     def record(envelope: Envelope, size: int) -> None:
         audit.record(
             envelope.mail_id,
@@ -91,9 +102,23 @@ def _after_commit(audit: AuditLog, pipeline: Pipeline) -> Any:
             helo=envelope.helo,
             tls=envelope.tls,
         )
-        pipeline.notify_incoming()
+        wake()
 
     return record
+
+
+def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[[], None]) -> None:
+    """An extra SMTP acceptor: intake and spool only; the main process splits and renders."""
+    setup_logging(config.log, agent="maildiode-outer-smtp")
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
+    audit = AuditLog(config.audit.path, agent="outer")
+    spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
+    committer = SpoolCommitter(spool, on_committed=_after_commit(audit, wake))
+    try:
+        asyncio.run(_serve(_server(config, spool, committer, counter, reuse_port=True)))
+    finally:
+        committer.close()
+        audit.close()
 
 
 def _delivery(
@@ -121,9 +146,9 @@ def _delivery(
     )
 
 
-def _server(config: OuterConfig, spool: Spool, committer: SpoolCommitter) -> IntakeServer:
+def _limits(config: OuterConfig) -> IntakeLimits:
     smtp = config.smtp
-    limits = IntakeLimits(
+    return IntakeLimits(
         domains=frozenset(smtp.domains),
         max_message_bytes=smtp.max_message_bytes,
         max_recipients=smtp.max_recipients,
@@ -131,6 +156,18 @@ def _server(config: OuterConfig, spool: Spool, committer: SpoolCommitter) -> Int
         max_sessions_per_ip=smtp.max_sessions_per_ip,
         require_tls=smtp.require_tls,
     )
+
+
+def _server(
+    config: OuterConfig,
+    spool: Spool,
+    committer: SpoolCommitter,
+    counter: SessionCounter,
+    *,
+    reuse_port: bool,
+) -> IntakeServer:
+    smtp = config.smtp
+    limits = _limits(config)
     tls = None
     if smtp.tls_cert is not None and smtp.tls_key is not None:
         tls = server_tls_context(str(smtp.tls_cert), str(smtp.tls_key))
@@ -143,7 +180,16 @@ def _server(config: OuterConfig, spool: Spool, committer: SpoolCommitter) -> Int
         hostname=smtp.hostname,
         timeout_s=smtp.timeout_s,
         tls_context=tls,
+        reuse_port=reuse_port,
+        counter=counter,
     )
+
+
+_STOP_REQUESTED = threading.Event()
+
+
+def _remember_stop(signum: int, frame: object) -> None:
+    _STOP_REQUESTED.set()
 
 
 async def _serve(server: IntakeServer) -> None:
@@ -151,6 +197,8 @@ async def _serve(server: IntakeServer) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if _STOP_REQUESTED.is_set():
+        return
     await server.start()
     log.info("outer agent running")
     await stop.wait()

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import queue
 import ssl
 import threading
-import multiprocessing
 import time
 import types
 import zlib

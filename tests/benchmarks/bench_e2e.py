@@ -41,7 +41,8 @@ RENDER_PROCESSES = 2  # the target machine has 2 cores
 BURST_MAILS = 80  # mails per throughput burst
 CLIENTS = 8  # concurrent SMTP clients during the burst
 LATENCY_SECONDS = 25.0  # how long mails are paced at half the end-to-end rate
-CEILING_MAILS = 40
+CEILING_MAILS = 60
+WARM_UP_MAILS = 8  # every kind of mail, in every worker, before timing
 TARGET_RATIO = 0.60  # the "done" line: e2e >= 60 % of the bare rendering ceiling
 TARGET_P99_S = 2.0
 
@@ -110,7 +111,7 @@ def _render_one(raw: bytes) -> int:
 def ceiling(mails: list[bytes]) -> float:
     context = multiprocessing.get_context("forkserver")
     with context.Pool(RENDER_PROCESSES) as pool:
-        pool.map(_render_one, mails[:RENDER_PROCESSES])  # warm up: imports, fonts
+        pool.map(_render_one, mails[:WARM_UP_MAILS], chunksize=1)  # imports, fonts, each kind
         started = time.perf_counter()
         pool.map(_render_one, mails, chunksize=1)
         return len(mails) / (time.perf_counter() - started)
@@ -179,7 +180,8 @@ def write_doc(figures: dict[str, float]) -> None:
 Measured by `tests/benchmarks/bench_e2e.py` on {os.cpu_count()} cores, everything on one machine:
 outer agent ({RENDER_PROCESSES} render workers), a carrier, the inner agent and a private
 Postfix 3.7 on loopback. Ceiling: bare `render_message` + `encode_package` of the same mails in
-{RENDER_PROCESSES} processes, measured in the same run. Latency: from the outer agent's
+{RENDER_PROCESSES} processes, measured in the same run before and after the end-to-end runs (the
+better of the two is kept, which makes the ratio stricter). Latency: from the outer agent's
 `received` audit event (its SMTP 250) to the inner agent's `injected` event (Postfix's 250).
 
 | measure | figure | ceiling / target | ratio |
@@ -204,26 +206,34 @@ def main() -> int:
     html = [html_mail(n) for n in range(BURST_MAILS)]
     mix = [mixed_mail(10_000 + n) for n in range(BURST_MAILS)]
     figures: dict[str, float] = {}
-    figures["ceiling"] = ceiling(html[:CEILING_MAILS])
-    figures["ceiling_mix"] = ceiling(mix[:CEILING_MAILS])
-    print(
-        f"bare rendering ceiling: html {figures['ceiling']:.2f} mails/s, mix {figures['ceiling_mix']:.2f}"
-    )
+    ceilings = {
+        "ceiling": [ceiling(html[:CEILING_MAILS])],
+        "ceiling_mix": [ceiling(mix[:CEILING_MAILS])],
+    }
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder:
         stack = InboundStack(Path(folder) / "stack", render_processes=RENDER_PROCESSES)
         with stack:
             burst(stack, [html_mail(90_000 + n) for n in range(4)])  # warm up
             figures["e2e_html"] = burst(stack, html)
-            print(f"end to end html: {figures['e2e_html']:.2f} mails/s "
-                  f"= {figures['e2e_html'] / figures['ceiling']:.2f} of the ceiling")  # fmt: skip
+            print(f"end to end html: {figures['e2e_html']:.2f} mails/s")
             figures["e2e_mix"] = burst(stack, mix)
-            print(f"end to end mix: {figures['e2e_mix']:.2f} mails/s "
-                  f"= {figures['e2e_mix'] / figures['ceiling_mix']:.2f} of the mix ceiling")  # fmt: skip
+            print(f"end to end mix: {figures['e2e_mix']:.2f} mails/s")
             figures["paced_rate"] = figures["e2e_html"] / 2
             latencies = paced(stack, figures["paced_rate"], LATENCY_SECONDS, 50_000)
             figures["p50"], figures["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
             print(f"latency at {figures['paced_rate']:.2f} mails/s over {len(latencies)} mails: "
                   f"p50 {figures['p50']:.2f} s, p99 {figures['p99']:.2f} s (limit {TARGET_P99_S} s)")  # fmt: skip
+    # The ceiling is measured again after the end-to-end runs and the better figure kept: on a
+    # shared machine background load varies, and a higher ceiling only makes the ratio stricter.
+    ceilings["ceiling"].append(ceiling(html[:CEILING_MAILS]))
+    ceilings["ceiling_mix"].append(ceiling(mix[:CEILING_MAILS]))
+    for name, values in ceilings.items():
+        figures[name] = max(values)
+        print(f"{name}: {' / '.join(f'{v:.2f}' for v in values)} mails/s, kept {figures[name]:.2f}")
+    print(
+        f"ratio html {figures['e2e_html'] / figures['ceiling']:.2f}, "
+        f"mix {figures['e2e_mix'] / figures['ceiling_mix']:.2f}"
+    )
     write_doc(figures)
     ok = figures["e2e_html"] >= TARGET_RATIO * figures["ceiling"] and figures["p99"] < TARGET_P99_S
     print("done line met" if ok else "done line NOT met")
