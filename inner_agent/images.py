@@ -74,8 +74,14 @@ def _encode(image: Image.Image, *, prefer_jpeg: bool) -> CheckedImage:
         image.convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY)
         media_type = "image/jpeg"
     else:
-        mode = image.mode if image.mode in ("RGB", "RGBA", "L", "LA", "P") else "RGBA"
-        image.convert(mode).save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+        if image.mode == "L":
+            # Grey pages (most rendered mail) as a palette PNG with the identity grey palette:
+            # the same pixels, but Pillow writes palette images without row filters, which
+            # halves the encoding time and the result is a little smaller.
+            image = image.convert("P")
+        elif image.mode not in ("RGB", "RGBA", "P"):
+            image = image.convert("RGBA")
+        image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
         media_type = "image/png"
     return CheckedImage(buffer.getvalue(), media_type, image.width, image.height)
 

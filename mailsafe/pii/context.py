@@ -128,24 +128,36 @@ class ContextIndex:
         self._regions = regions
         self._region_starts = [start for start, _ in regions]
         self._region_words: dict[int, tuple[list[int], list[Word]]] = {}
+        # The region the previous candidate fell in: finders go left to right, so most
+        # candidates of a table land in the same region as the one before them.
+        self._last_span = (0, -1)
+        self._last_words: tuple[list[int], list[Word]] = ([], [])
 
     def context_of(self, start: int, end: int, kind: PiiType) -> int:
         """+1 when a positive word of ``kind`` is the nearest context word before the
         candidate, -1 when a negative word is (a tie goes to the negative word), 0 when
         neither stands within the window; words just after count when none stand before."""
-        starts, words = self._words_near(start, end)
+        last_start, last_end = self._last_span
+        if last_start <= start and end <= last_end:
+            starts, words = self._last_words
+        else:
+            starts, words = self._words_near(start, end)
+        index = bisect_left(starts, start - CONTEXT_BEFORE_CHARS)
+        limit = end + CONTEXT_AFTER_CHARS
+        count = len(words)
         nearest_pos = nearest_neg = -1
         after: list[frozenset[str]] = []
-        index = bisect_left(starts, start - CONTEXT_BEFORE_CHARS)
-        while index < len(words) and words[index][0] < end + CONTEXT_AFTER_CHARS:
+        while index < count:
             word_start, word_end, labels = words[index]
+            if word_start >= limit:
+                break
             index += 1
             if word_end <= start:
                 if kind in labels:
                     nearest_pos = word_end
                 if NEGATIVE in labels:
                     nearest_neg = word_end
-            elif word_start >= end and word_end <= end + CONTEXT_AFTER_CHARS:
+            elif word_start >= end and word_end <= limit:
                 after.append(labels)
         if nearest_pos < 0 and nearest_neg < 0:
             if any(kind in labels for labels in after):
@@ -161,6 +173,8 @@ class ContextIndex:
                 run_start, run_end = self._regions[region]
                 found = self._scan(run_start, run_end)
                 self._region_words[region] = found
+            self._last_span = self._regions[region]
+            self._last_words = found
             return found
         return self._scan(start, end)
 

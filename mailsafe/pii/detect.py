@@ -12,7 +12,9 @@ from mailsafe.pii.normalize import normalize
 from mailsafe.pii.types import PII_TYPES, Finding
 
 _PRIORITY: Final = {kind: rank for rank, kind in enumerate(PII_TYPES)}
-_DIGIT_RE: Final = re.compile(r"\d")
+# Every type holds at least four digits in a row (a passport's "M123A4567" the fewest), and
+# full-width digits are digits here too, so this is checked before normalising.
+_FOUR_DIGITS_RE: Final = re.compile(r"\d{4}")
 
 
 def detect(text: str) -> list[Finding]:
@@ -21,9 +23,9 @@ def detect(text: str) -> list[Finding]:
     Where candidates overlap, the more confident one wins; on a tie, the type listed first
     in ``PII_TYPES``.
     """
-    plain = normalize(text)
-    if not _DIGIT_RE.search(plain):
+    if _FOUR_DIGITS_RE.search(text) is None:
         return []
+    plain = normalize(text)
     regions = number_runs(plain)
     context = ContextIndex(plain, regions)
     candidates = [

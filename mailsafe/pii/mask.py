@@ -11,7 +11,6 @@ from mailsafe.pii.types import Finding, PiiType
 
 MASK_CHAR: Final = "*"
 _SIGNIFICANT_RE: Final = re.compile("[0-9A-Za-z]")
-_ALPHANUMERIC: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # (leading, trailing) letters and digits left visible per type: enough to tell which record
 # an approver is looking at (birth date and gender; card issuer and last four), no more.
 VISIBLE: Final[dict[PiiType, tuple[int, int]]] = {
@@ -31,7 +30,7 @@ def mask_value(value: str, kind: PiiType, plain: str | None = None) -> str:
     plain = normalize(value) if plain is None else plain
     # Only ASCII letters and digits count: "서울 12-..." keeps the region name and "12".
     first_hidden = _after_nth_significant(plain, lead)
-    last_hidden = len(plain) - _after_nth_significant(plain[::-1], trail)
+    last_hidden = len(plain) - _after_nth_significant(plain[::-1], trail) if trail else len(plain)
     if first_hidden >= last_hidden:
         return value
     middle = _SIGNIFICANT_RE.sub(MASK_CHAR, plain[first_hidden:last_hidden])
@@ -48,13 +47,21 @@ def _after_nth_significant(text: str, count: int) -> int:
     """Index just after the ``count``-th ASCII letter or digit of ``text`` (0 for none)."""
     if count == 0:
         return 0
-    seen = 0
-    for index, char in enumerate(text):
-        if char in _ALPHANUMERIC:
-            seen += 1
-            if seen == count:
-                return index + 1
-    return len(text)
+    pattern = _NTH_SIGNIFICANT.get(count)
+    if pattern is None:
+        pattern = _NTH_SIGNIFICANT[count] = _nth_significant_re(count)
+    found = pattern.match(text)
+    return len(text) if found is None else found.end()
+
+
+def _nth_significant_re(count: int) -> re.Pattern[str]:
+    return re.compile(rf"(?:[^0-9A-Za-z]*[0-9A-Za-z]){{{count}}}")
+
+
+# One pattern per count in VISIBLE (a match is a C loop; this runs twice per finding).
+_NTH_SIGNIFICANT: Final[dict[int, re.Pattern[str]]] = {
+    count: _nth_significant_re(count) for pair in VISIBLE.values() for count in pair if count
+}
 
 
 def mask_text(text: str, findings: Iterable[Finding]) -> str:

@@ -122,9 +122,11 @@ def _render(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
     composition = compose(mail, options)
     output = _Output(options)
     if options.backend == "chromium":
-        from mailsafe.render.chromium import render_screenshot
-
-        tiles, cut = render_screenshot(composition.html, options, options.max_body_tiles)
+        if options.chromium_keep_alive:
+            from mailsafe.render.browser import render_kept_alive as screenshot
+        else:
+            from mailsafe.render.chromium import render_screenshot as screenshot
+        tiles, cut = screenshot(composition.html, options, options.max_body_tiles)
     else:
         rendered = render_tiles(composition.html, options, options.max_body_tiles)
         tiles, cut = rendered.images, rendered.cut

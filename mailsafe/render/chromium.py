@@ -85,10 +85,10 @@ def render_screenshot(
             raise InternalError("Chromium produced no screenshot", code="chromium_failed")
         with Image.open(shot) as image:
             full = image.convert("RGB")
-    return _tiles(full, options, max_tiles)
+    return cut_tiles(full, options, max_tiles)
 
 
-def _tiles(
+def cut_tiles(
     full: Image.Image, options: RenderOptions, max_tiles: int
 ) -> tuple[list[Image.Image], bool]:
     box = Image.eval(full.convert("L"), lambda v: 255 - v).getbbox()

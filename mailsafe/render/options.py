@@ -43,6 +43,9 @@ class RenderOptions:
     text_layer: bool = True
     # Plain-text attachments rendered as pages (bigger ones are withheld).
     max_text_attachment_bytes: int = 256 * 1024
+    # Chromium backend: keep one browser alive per worker (Playwright) instead of html2image's
+    # fresh browser per mail (~1 s each).
+    chromium_keep_alive: bool = False
     # Seconds the Chromium backend may take for one screenshot before it is killed.
     chromium_timeout_s: float = 20.0
     # The Chromium binary (Debian's package).

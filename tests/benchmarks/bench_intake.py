@@ -7,6 +7,8 @@ is not in the loop (our pipeline is not started) and Postfix puts every mail on 
 delivery), so what is compared is intake alone. Each side gets ``ROUNDS`` alternating runs and
 the best of each is reported, which cancels most of the noise of a shared machine.
 
+``BENCH_PROCS=N`` sets the agent's ``smtp.processes`` (default 2, as in a default config).
+
 Run: ``.venv/bin/python tests/benchmarks/bench_intake.py`` (as root, with postfix installed;
 the private Postfix comes from tests/support/postfix.py).
 Writes the figures into the "## Intake" section of docs/performance.md.
@@ -31,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 MAIL_BYTES = 10_240  # the size the issue asks for
 SESSIONS = 20  # concurrent smtp-source sessions
 MAILS = 2000  # mails per run
-ROUNDS = 3  # alternating runs per side; the best counts
+ROUNDS = 5  # alternating runs per side; the best counts (the machine is shared and noisy)
 DOMAIN = "corp.example"
 
 
@@ -86,35 +88,45 @@ def smtp_source(port: int, mails: int = MAILS, sessions: int = SESSIONS) -> floa
 
 
 OUR_INTAKE = """
-import asyncio, sys
-from pathlib import Path
-from outer_agent.smtp import IntakeHandler, IntakeLimits, IntakeServer, SpoolCommitter
+import sys
+from maildiode.settings import load_config
+from outer_agent import main
+from outer_agent.acceptors import Acceptors
+from outer_agent.config import OuterConfig
+from outer_agent.smtp import SessionCounter, SpoolCommitter
 from outer_agent.spool import Spool
 
-async def main(port, root):
-    spool = Spool(Path(root))
-    committer = SpoolCommitter(spool)
-    limits = IntakeLimits(frozenset({"corp.example"}), 26214400, 100, 1000, 1000)
-    server = IntakeServer(IntakeHandler(limits, spool, committer), host="127.0.0.1", port=port,
-                          hostname="bench.outer")
-    await server.start()
-    await asyncio.Event().wait()
-
-asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+# The agent's own start-up (outer_agent.main.run) without the pipeline and delivery threads.
+config = load_config(sys.argv[1], OuterConfig)
+spool = Spool(config.spool.dir / "inbound")
+spool.recover()
+counter = SessionCounter(main._limits(config))
+acceptors = Acceptors.start(config.smtp.processes - 1, main._acceptor_main, config, counter)
+committer = SpoolCommitter(spool)
+try:
+    main.asyncio.run(main._serve(main._server(config, spool, committer, counter,
+                                              reuse_port=config.smtp.processes > 1)))
+finally:
+    acceptors.stop()
+    committer.close()
 """
 
 
 @contextmanager
 def our_agent(workdir: Path):
-    port = free_port()
-    spool = workdir / "spool"
-    proc = subprocess.Popen([sys.executable, "-c", OUR_INTAKE, str(port), str(spool)], cwd=ROOT)
+    """The outer agent's intake as configured by default (smtp.processes acceptors), no render."""
+    from tests.outer.agent_support import make_agent_dir
+
+    agent = make_agent_dir(workdir / "agent")
+    agent.edit("smtp", "max_sessions_per_ip", "1000")
+    agent.edit("smtp", "processes", os.environ.get("BENCH_PROCS", "2"))
+    proc = subprocess.Popen([sys.executable, "-c", OUR_INTAKE, str(agent.config)], cwd=ROOT)
     try:
-        wait_port(port)
-        yield port, spool
+        wait_port(agent.port)
+        yield agent.port, agent.root / "outer" / "spool" / "inbound"
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)
 
 
 def count_spooled(spool: Path) -> int:

@@ -57,3 +57,12 @@ def test_jpeg_stays_jpeg_and_shrink_halves_the_area() -> None:
     big = check_image(png(400, 200), "image/png", max_pixels=10**6, reencode=True)
     small = shrink_image(big)
     assert small.width * small.height <= big.width * big.height // 2 + 400
+
+
+def test_grey_pages_keep_their_exact_pixels() -> None:
+    grey = Image.linear_gradient("L").resize((64, 64))
+    buffer = io.BytesIO()
+    grey.save(buffer, "PNG")
+    image = check_image(buffer.getvalue(), "image/png", max_pixels=10_000, reencode=True)
+    again = Image.open(io.BytesIO(image.data)).convert("L")
+    assert again.tobytes() == grey.tobytes()

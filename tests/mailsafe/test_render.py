@@ -14,6 +14,7 @@ from mailsafe.errors import InternalError
 from mailsafe.htmlsafe import sanitize_html
 from mailsafe.mime import parse_message
 from mailsafe.render import render_message
+from mailsafe.render.browser import render_kept_alive
 from mailsafe.render.chromium import render_screenshot
 from mailsafe.render.document import compose
 from mailsafe.render.encode import encode_image
@@ -32,6 +33,7 @@ from tests.support.trap import hostile_html, trap_server
 
 PYMUPDF = RenderOptions()
 CHROMIUM = RenderOptions(backend="chromium")
+KEPT_ALIVE = RenderOptions(backend="chromium", chromium_keep_alive=True)
 
 
 def _image(data: bytes) -> Image.Image:
@@ -78,7 +80,9 @@ def test_trap_server_counts_requests() -> None:
         assert trap.requests == ["GET /control"]
 
 
-@pytest.mark.parametrize("options", [PYMUPDF, CHROMIUM], ids=["pymupdf", "chromium"])
+@pytest.mark.parametrize(
+    "options", [PYMUPDF, CHROMIUM, KEPT_ALIVE], ids=["pymupdf", "chromium", "chromium-kept-alive"]
+)
 def test_hostile_html_mail_fetches_nothing(options: RenderOptions) -> None:
     with trap_server() as trap:
         raw = html_mail(hostile_html(trap.base))
@@ -104,6 +108,24 @@ def test_chromium_walls_hold_even_without_the_sanitiser() -> None:
         with contextlib.suppress(InternalError):  # no screenshot of an unreachable page
             render_screenshot(with_refresh, CHROMIUM, 1)
         assert trap.requests == []
+
+
+def test_kept_alive_browser_walls_hold_without_the_sanitiser() -> None:
+    with trap_server() as trap:
+        page = "\n".join(
+            line for line in hostile_html(trap.base).splitlines() if "refresh" not in line
+        )
+        for _ in range(2):  # the second mail reuses the browser
+            tiles, _ = render_kept_alive(page, KEPT_ALIVE, 1)
+            assert tiles
+        assert trap.requests == []
+
+
+def test_kept_alive_browser_has_javascript_off() -> None:
+    html = '<p id="x">JS OFF</p><script>document.getElementById("x").textContent = "JS ON"</script>'
+    with_script, _ = render_kept_alive(html, KEPT_ALIVE, 1)
+    reference, _ = render_kept_alive('<p id="x">JS OFF</p>', KEPT_ALIVE, 1)
+    assert with_script[0].tobytes() == reference[0].tobytes()
 
 
 def test_chromium_javascript_is_off() -> None:
