@@ -540,7 +540,7 @@ class DeliveryService:
                 if self.clock() - last_prune > 3600:
                     self.queue.prune_done()
                     last_prune = self.clock()
-            except Exception:
+            except Exception:  # keep delivering: the queue is durable
                 log.exception("delivery pass failed")
             self._stopping.wait(self.poll_s)
 

@@ -144,14 +144,20 @@ class Pipeline:
     # ----------------------------------------------------------------------------- split
 
     def _split_loop(self) -> None:
+        requeue = False
         while not self._stopping.is_set():
             self._incoming.wait(SPLIT_RESCAN_S)
             self._incoming.clear()
             try:
                 for envelope in self.spool.split_incoming():
                     self.notify_received(envelope)
-            except Exception:
+                if requeue:  # mails split by a pass that then failed were never queued
+                    requeue = False
+                    for name in self.spool.pending():
+                        self._to_render.put(name)
+            except Exception:  # segments stay in incoming/ and are tried again
                 log.exception("splitting incoming segments failed")
+                requeue = True
                 self._stopping.wait(PUBLISH_RETRY_S)
 
     # ----------------------------------------------------------------------------- render
@@ -166,10 +172,11 @@ class Pipeline:
                 continue  # another thread took it, or recovery moved it
             try:
                 self._render_one(claimed)
-            except Exception:
-                log.exception(
-                    "render stage failed for %s; left in %s", claimed.name, claimed.parent
-                )
+            except Exception:  # e.g. disk full: the mail goes back and is tried again later
+                log.exception("render stage failed for %s; trying again later", claimed.name)
+                if self.spool.unclaim(claimed):
+                    self._stopping.wait(PUBLISH_RETRY_S)
+                    self._to_render.put(name)
 
     def _render_one(self, claimed: Path) -> None:
         started = time.monotonic()
@@ -209,7 +216,7 @@ class Pipeline:
     def _auth(self, raw: bytes, envelope: Envelope) -> AuthVerdict:
         try:
             return self.authenticate(raw, envelope)
-        except Exception:
+        except Exception:  # authentication results are data; their failure is too
             log.exception("sender authentication failed for %s", envelope.mail_id)
             return AuthVerdict.error()
 
@@ -220,7 +227,7 @@ class Pipeline:
             return self.packager.not_displayable(raw, envelope, auth, "agent_crash")
         try:
             return self.packager.package(raw, envelope, auth)
-        except Exception:
+        except Exception:  # a render failure is a notice, never a lost mail
             log.exception("packaging failed for %s; sent as not displayable", envelope.mail_id)
             return self.packager.not_displayable(raw, envelope, auth, "render_error")
 
@@ -260,7 +267,7 @@ class Pipeline:
         except AlreadyPublished as exc:
             log.warning("mail %s: %s; keeping the first version", mail_id, exc)
             seq = None
-        except Exception:
+        except Exception:  # the package stays in rendered/ until the link takes it
             log.exception("publishing %s failed; retrying in %.0f s", mail_id, PUBLISH_RETRY_S)
             return False
         latency_ms = round((self.clock() - envelope.received_at) * 1000, 1)
@@ -278,5 +285,5 @@ class Pipeline:
     def _heartbeat(self) -> None:
         try:
             self.publisher.heartbeat_if_due()
-        except Exception:
+        except Exception:  # a missed heartbeat is an alarm on the other side, not here
             log.exception("heartbeat failed")

@@ -130,7 +130,7 @@ class SpoolCommitter:
         for envelope, message, _future in batch:
             try:
                 self._on_committed(envelope, len(message))
-            except Exception:
+            except Exception:  # the mail is durable; recovery finds it anyway
                 log.exception("after-commit hook failed for %s", envelope.mail_id)
 
 
@@ -224,7 +224,7 @@ class IntakeHandler:
         except SpoolFull as exc:
             self._alarm(exc)
             return REPLY_NO_SPACE
-        except Exception:
+        except Exception:  # whatever went wrong, the client must not get 250
             log.exception("could not store mail from %s; answered 451", stored.client_addr)
             return REPLY_LOCAL_ERROR
         return REPLY_OK.format(mail_id=stored.mail_id)

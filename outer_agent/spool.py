@@ -256,26 +256,29 @@ class Spool:
         present = {_split(n)[0] for n in os.listdir(self.root / RECEIVED)}
         split: list[Envelope] = []
         for name in segments:
-            path = self.root / INCOMING / name
             try:
-                records = decode_segment(path.read_bytes(), str(path))
-            except SpoolCorrupt as exc:
-                log.error("%s; the segment is kept in quarantine", exc)
-                self.quarantine(path, f"spool_corrupt: {exc.problem}")
-                continue
-            for record in records:
-                envelope = record.envelope
-                if envelope.mail_id not in present:
-                    write_durably(
-                        self.root / TMP,
-                        self.received_path(envelope.mail_id),
-                        record.encode(),
-                        sync_dir=False,
-                    )
-                    split.append(envelope)
-            fsync_dir(self.root / RECEIVED)
-            path.unlink()
+                split.extend(self._split_one(self.root / INCOMING / name, present))
+            except OSError as exc:  # e.g. no space left: the segment stays for the next pass
+                log.error("cannot split segment %s (%s); trying again later", name, exc)
         fsync_dir(self.root / INCOMING)
+        return split
+
+    def _split_one(self, path: Path, present: set[str]) -> list[Envelope]:
+        try:
+            records = decode_segment(path.read_bytes(), str(path))
+        except SpoolCorrupt as exc:
+            log.error("%s; the segment is kept in quarantine", exc)
+            self.quarantine(path, f"spool_corrupt: {exc.problem}")
+            return []
+        split = []
+        for record in records:
+            envelope = record.envelope
+            if envelope.mail_id not in present:
+                target = self.received_path(envelope.mail_id)
+                write_durably(self.root / TMP, target, record.encode(), sync_dir=False)
+                split.append(envelope)
+        fsync_dir(self.root / RECEIVED)
+        path.unlink()
         return split
 
     # ----------------------------------------------------------------------------- render stage
@@ -292,6 +295,14 @@ class Spool:
         except FileNotFoundError:
             return None
         return target
+
+    def unclaim(self, claimed: Path) -> bool:
+        """Put a claimed mail back into received/ (after an error that was not the mail's)."""
+        try:
+            os.rename(claimed, self.root / RECEIVED / claimed.name)
+        except FileNotFoundError:
+            return False
+        return True
 
     def read(self, path: Path) -> SpoolRecord:
         return SpoolRecord.decode(path.read_bytes(), str(path))

@@ -187,3 +187,16 @@ def test_any_internet_values_give_a_well_formed_notification_with_fixed_headers(
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     message = message_from_bytes(raw, policy=policy.default)
     assert message["Subject"].startswith("[외부메일]")
+
+
+def test_not_displayable_mail_still_gets_a_notification_with_the_reason() -> None:
+    import dataclasses
+
+    from inner_agent.notify import CheckedMail
+
+    info = dataclasses.replace(manifest(pages=0), status="not_displayable", reason="render_timeout")
+    raw = build_notifications(CheckedMail(info, (), None), OPTIONS, shrink=shrink_image, now=1.8e9)
+    (message,) = [message_from_bytes(r, policy=policy.default) for r in raw]
+    text = message.get_body(("plain",)).get_content()
+    assert "render_timeout" in text
+    assert "setup.exe" in message.get_body(("html",)).get_content()

@@ -85,3 +85,33 @@ def test_heartbeats_flow_when_idle(tmp_path):
         wait_for(lambda: inner.poll() is not None and inner.reader.status().last_heartbeat_ms)
     finally:
         process.stop()
+
+
+def test_session_limits_hold_across_the_acceptor_processes(tmp_path):
+    import socket
+
+    directory = make_agent_dir(tmp_path)
+    directory.edit("smtp", "max_sessions_per_ip", "3")
+    directory.edit("smtp", "processes", "3")
+    process = AgentProcess(directory)
+    process.start()
+    held = []
+    try:
+        wait_for(lambda: "started 2 extra SMTP acceptor" in process.log.read_text())
+
+        def greeting() -> bytes:
+            sock = socket.create_connection(("127.0.0.1", directory.port), timeout=10)
+            held.append(sock)
+            data = b""
+            while not data.endswith(b"\r\n"):
+                data += sock.recv(1024)
+            return data
+
+        # the kernel spreads these over three processes; the count is shared
+        replies = [greeting() for _ in range(12)]
+        assert [r[:3] for r in replies[:3]] == [b"220"] * 3
+        assert all(r.startswith(b"421 4.7.0") for r in replies[3:])
+    finally:
+        for sock in held:
+            sock.close()
+        process.stop()

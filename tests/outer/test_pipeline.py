@@ -222,3 +222,25 @@ def test_inject_is_idempotent_per_id(tmp_path):
     pipeline.inject(env, b"notice")
     pipeline.inject(env, b"notice")
     assert len(spool.pending()) == 1
+
+
+def test_a_storage_error_while_rendering_puts_the_mail_back_and_retries(tmp_path, monkeypatch):
+    monkeypatch.setattr("outer_agent.pipeline.PUBLISH_RETRY_S", 0.05)
+    spool, sender, audit = Spool(tmp_path), FakeSender(), FakeAudit()
+    put(spool, b"x")
+    real = spool.write_rendered
+    failures = []
+
+    def flaky(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(spool, "write_rendered", flaky)
+    pipeline = run_pipeline(spool, FakePackager(), sender, audit)
+    try:
+        wait_for(lambda: len(sender.published) == 1)
+    finally:
+        pipeline.stop()
+    assert failures == [1]

@@ -65,11 +65,15 @@ class InboundStack:
         self.carrier = carrier or Carrier(root / "link/in/send", root / "link/in/recv")
 
     def start(self, *, postfix: bool = True) -> InboundStack:
-        if postfix:
-            self.postfix.start()
-        self.carrier.start()  # type: ignore[attr-defined]
-        self.inner.start()
-        self.outer.start(wait_port=self.ports.smtp)
+        try:
+            if postfix:
+                self.postfix.start()
+            self.carrier.start()  # type: ignore[attr-defined]
+            self.inner.start()
+            self.outer.start(wait_port=self.ports.smtp)
+        except BaseException:
+            self.stop()  # __exit__ does not run when __enter__ fails
+            raise
         return self
 
     def stop(self) -> None:
@@ -180,7 +184,8 @@ class HostileCarrier:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=10)
 
     def idle(self) -> bool:
         with self._lock:

@@ -198,6 +198,7 @@ class PostfixInstance:
         self.running = False
 
     def close(self) -> None:
+        """Stop, unlist our config folder from the system main.cf, remove our folder."""
         self.stop()
         with _system_lock():
             folders = _alternates()
@@ -255,7 +256,11 @@ class PostfixInstance:
         return done.returncode == 0 and not done.stdout.strip()
 
     def __enter__(self) -> PostfixInstance:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # __exit__ does not run when __enter__ fails
+            raise
         return self
 
     def __exit__(
