@@ -1,1 +1,4 @@
-"""What both agents do to a mail: hostile-MIME parsing, rendering to pixels, personal-data detection."""
+"""What both agents do to a mail.
+
+Hostile-MIME parsing, rendering to pixels, personal-data detection and masking, policy.
+"""
