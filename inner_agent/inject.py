@@ -7,9 +7,11 @@ States of one queued message::
     queued --5xx--> refused             (copy in quarantine, audit "quarantined",
                                          a report to the postmaster is queued)
 
-Durability: SQLite in WAL mode. Adding a bundle's messages is one transaction with
-``synchronous=FULL``, committed before the link reader may forget the bundle; the state change
-after a 250 is also FULL. A crash (kill -9) after the server's 250 and before that commit sends
+Durability: SQLite in WAL mode, ``synchronous=FULL``. The link thread stores each raw bundle
+(table ``arrived``) in one commit before the link reader may forget it; a build worker later
+checks it and, in one transaction, adds its messages and deletes the raw row (or records it as
+quarantined), so a bundle is handled exactly once across crashes. The state change after a 250
+is also FULL. A crash (kill -9) after the server's 250 and before that commit sends
 the message again on restart: at most one duplicate per injection worker ("better to deliver
 twice than to lose mail"). Each notification carries a stable Message-ID, so duplicates are
 recognisable.
@@ -89,6 +91,16 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (bundle_id, part)
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_try);
+CREATE TABLE IF NOT EXISTS arrived (  -- raw bundles stored by the link thread, not yet checked
+    bundle_id  BLOB PRIMARY KEY,
+    stream     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    kind       INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    epoch      INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    at         REAL NOT NULL
+);
 """
 
 
@@ -129,13 +141,88 @@ class InjectionQueue:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._wake = threading.Condition(self._lock)
+        self._arrived_changed = threading.Condition(self._lock)
 
     # -- adding ---------------------------------------------------------------------------
 
     def has_bundle(self, bundle_id: bytes) -> bool:
+        """True once the bundle is stored, as arrived (raw) or as handled."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM bundles WHERE bundle_id = ? UNION ALL"
+                " SELECT 1 FROM arrived WHERE bundle_id = ?",
+                (bundle_id, bundle_id),
+            )
+            return row.fetchone() is not None
+
+    def is_handled(self, bundle_id: bytes) -> bool:
+        """True once the bundle's notifications are queued or it was quarantined."""
         with self._lock:
             row = self._db.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle_id,))
             return row.fetchone() is not None
+
+    # -- arrived bundles (raw, durably stored before the link reader forgets them) ----------
+
+    def store_arrived(self, bundle: Any) -> bool:
+        """Store one raw bundle in one durable commit; False if it is already known."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                known = self._db.execute(
+                    "SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)
+                ).fetchone()
+                stored = False
+                if known is None:
+                    cursor = self._db.execute(
+                        "INSERT OR IGNORE INTO arrived VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (bundle.bundle_id, bundle.stream, bundle.seq, int(bundle.kind),
+                         bundle.created_ms, bundle.epoch, bundle.data, self._clock()),
+                    )  # fmt: skip
+                    stored = cursor.rowcount == 1
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if stored:
+                self._arrived_changed.notify_all()
+            return stored
+
+    def arrived_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM arrived").fetchone()[0])
+
+    def next_arrived(self, busy: set[bytes]) -> Any | None:
+        """The oldest arrived bundle not in ``busy``, as a ReceivedBundle; None if none."""
+        from protocol import Kind, ReceivedBundle
+
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT bundle_id, stream, seq, kind, created_ms, epoch FROM arrived"
+                " ORDER BY seq, at LIMIT ?",
+                (len(busy) + 1,),
+            ).fetchall()
+            for bundle_id, stream, seq, kind, created_ms, epoch in rows:
+                if bundle_id in busy:
+                    continue
+                (data,) = self._db.execute(
+                    "SELECT data FROM arrived WHERE bundle_id = ?", (bundle_id,)
+                ).fetchone()
+                return ReceivedBundle(stream, seq, bundle_id, Kind(kind), data, created_ms, epoch)
+        return None
+
+    def wait_arrived(self, timeout_s: float, until: Callable[[int], bool]) -> bool:
+        """Wait up to ``timeout_s`` for ``until(number of arrived bundles)``; it is checked
+        whenever that changes, with the queue locked (so it must not call the queue)."""
+
+        def check() -> bool:
+            return until(int(self._db.execute("SELECT COUNT(*) FROM arrived").fetchone()[0]))
+
+        with self._lock:
+            return self._arrived_changed.wait_for(check, timeout_s)
+
+    def wake_arrived(self) -> None:
+        with self._lock:
+            self._arrived_changed.notify_all()
 
     def add_bundle(
         self, bundle_id: bytes, mail_id: str, mail_from: str, rcpts: Sequence[str],
@@ -151,24 +238,36 @@ class InjectionQueue:
                     (bundle_id, mail_id, now),
                 )
                 if cursor.rowcount == 0:
-                    self._db.execute("ROLLBACK")
+                    self._db.execute("DELETE FROM arrived WHERE bundle_id = ?", (bundle_id,))
+                    self._db.execute("COMMIT")
                     return False
                 for part, data in enumerate(messages, start=1):
                     self._insert(bundle_id, part, "notification", mail_id, mail_from=mail_from,
                                  rcpts=rcpts, data=data, now=now)  # fmt: skip
+                # The raw bundle leaves in the same transaction: handled exactly once.
+                self._db.execute("DELETE FROM arrived WHERE bundle_id = ?", (bundle_id,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._wake.notify_all()
+            self._arrived_changed.notify_all()
         return True
 
     def record_quarantined(self, bundle_id: bytes, mail_id: str) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO bundles VALUES (?, ?, 'quarantined', ?)",
-                (bundle_id, mail_id, self._clock()),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO bundles VALUES (?, ?, 'quarantined', ?)",
+                    (bundle_id, mail_id, self._clock()),
+                )
+                self._db.execute("DELETE FROM arrived WHERE bundle_id = ?", (bundle_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._arrived_changed.notify_all()
 
     def add_report(self, about: QueuedMessage, mail_from: str, rcpt: str, data: bytes) -> None:
         """A report to the postmaster about a refused message (never reported on itself)."""

@@ -2,14 +2,16 @@
 
 The LinkReader claims settled files (a periodic full rescan is the source of truth; watchdog
 events only wake the loop early), verifies every chunk, reassembles, de-duplicates and detects
-gaps. For each complete bundle it calls :class:`BundleHandler`, which:
+gaps. For each complete bundle it calls :class:`ArrivalStore`, which stores the raw bundle in
+the injection queue's database in one durable commit (then the reader marks it done and deletes
+its chunk files). :class:`BuildWorkers` threads take stored bundles and run
+:class:`BundleHandler` on each, which:
 
 1. refuses any kind but DATA, decodes the package under limits (``decode_package``), checks the
    mail id and the recipients, decodes every image again with Pillow under a pixel cap and
    re-encodes it by policy (``inner_agent.images``);
 2. builds the notification(s) (``inner_agent.notify``);
-3. stores them in the injection queue in one durable transaction — only then does the reader
-   mark the bundle done and delete its chunk files.
+3. stores them in the injection queue and deletes the raw bundle in one durable transaction.
 
 A bundle that fails a check is written to the quarantine folder (``bundle-<id>.bin`` with a
 ``.reason.json`` beside it), recorded in the audit log and the queue (so a replay is not
@@ -40,7 +42,15 @@ from inner_agent.notify import (
 )
 from maildiode.audit import AuditLog
 
-__all__ = ["BundleHandler", "BundleRefused", "LinkService", "build_reader", "check_package"]
+__all__ = [
+    "ArrivalStore",
+    "BuildWorkers",
+    "BundleHandler",
+    "BundleRefused",
+    "LinkService",
+    "build_reader",
+    "check_package",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,13 @@ log = logging.getLogger(__name__)
 UNKNOWN_MAIL_ID = "unknown"
 # How often the idle loop looks at the stop flag: SIGTERM is honoured within this.
 STOP_CHECK_S = 0.5
+# Threads that check images and build notifications: Pillow releases the GIL while decoding
+# and encoding, so two per core keep both cores busy while one thread waits on SQLite.
+BUILD_WORKERS = 4
+# Raw bundles stored but not yet built before the link thread waits (~100 KB each: a few MB).
+MAX_ARRIVED = 64
+# How long the link thread waits at a time for the build workers to make room.
+BACKPRESSURE_WAIT_S = 0.5
 
 
 class BundleRefused(Exception):
@@ -125,7 +142,11 @@ def _recipients(untrusted: tuple[str, ...], our_domains: tuple[str, ...]) -> tup
 
 
 class BundleHandler:
-    """``handler(bundle)`` for LinkReader.poll: check, build, store durably, audit."""
+    """Check, build, store durably, audit: one bundle, synchronously (``handler(bundle)``).
+
+    The running agent calls it from :class:`BuildWorkers` on bundles that
+    :class:`ArrivalStore` already stored; tests and tools may call it directly.
+    """
 
     def __init__(
         self,
@@ -147,8 +168,8 @@ class BundleHandler:
     def __call__(self, bundle: Any) -> None:
         from protocol import Kind
 
-        if self.queue.has_bundle(bundle.bundle_id):
-            return  # stored before a crash; the reader now marks it done
+        if self.queue.is_handled(bundle.bundle_id):
+            return  # handled before a crash (or a replay); the reader now marks it done
         started = self._clock()
         try:
             if bundle.kind != Kind.DATA:
@@ -190,6 +211,94 @@ class BundleHandler:
         log.error("quarantined bundle %s (seq %d): %s", bundle_hex, bundle.seq, exc)
 
 
+class ArrivalStore:
+    """``handler(bundle)`` for LinkReader.poll: store the raw bundle durably, nothing more.
+
+    One commit per bundle in the link thread, so the reader can mark it done and delete its
+    chunk files at once; the expensive checks run in :class:`BuildWorkers`. When the workers
+    fall behind by ``MAX_ARRIVED`` bundles the link thread waits, so the backlog on disk stays
+    bounded and the receive folder keeps the rest.
+    """
+
+    def __init__(self, handler: BundleHandler, *, max_arrived: int = MAX_ARRIVED) -> None:
+        self.handler = handler
+        self.max_arrived = max_arrived
+        self._stopping = threading.Event()
+
+    def __call__(self, bundle: Any) -> None:
+        from protocol import Kind
+
+        queue = self.handler.queue
+        if bundle.kind != Kind.DATA:  # cheap, and nothing but data is worth storing
+            self.handler(bundle)
+            return
+        while not queue.wait_arrived(BACKPRESSURE_WAIT_S, self._room):
+            pass  # the workers are behind; the chunk files wait in the receive folder
+        queue.store_arrived(bundle)
+
+    def _room(self, arrived: int) -> bool:
+        return self._stopping.is_set() or arrived < self.max_arrived
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.handler.queue.wake_arrived()
+
+
+class BuildWorkers:
+    """Threads that take stored bundles and run :class:`BundleHandler` on each.
+
+    Pillow releases the GIL while it decodes and encodes, so a few threads use both cores.
+    Bundles left stored by a crash are taken on the next start.
+    """
+
+    def __init__(self, handler: BundleHandler, workers: int = BUILD_WORKERS) -> None:
+        self.handler = handler
+        self._busy: set[bytes] = set()
+        self._busy_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"build-{n}", daemon=True)
+            for n in range(workers)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        queue = self.handler.queue
+        while not self._stop.is_set():
+            bundle = self._claim()
+            if bundle is None:
+                queue.wait_arrived(STOP_CHECK_S, self._ready)
+                continue
+            try:
+                self.handler(bundle)
+            except Exception:
+                log.exception("build failed for bundle %s; retrying", bundle.bundle_id.hex())
+                self._stop.wait(STOP_CHECK_S)
+            finally:
+                with self._busy_lock:
+                    self._busy.discard(bundle.bundle_id)
+
+    def _ready(self, arrived: int) -> bool:
+        # Called with the queue locked: reads the busy set without its lock (len is atomic).
+        return self._stop.is_set() or arrived > len(self._busy)
+
+    def _claim(self) -> Any | None:
+        with self._busy_lock:
+            bundle = self.handler.queue.next_arrived(self._busy)
+            if bundle is not None:
+                self._busy.add(bundle.bundle_id)
+            return bundle
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.handler.queue.wake_arrived()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+
 def build_reader(config: Any, state_dir: Path) -> Any:
     """The inbound LinkReader from ``[link]`` and ``[keys]`` (folder or TCP transport)."""
     from maildiode.settings import parse_host_port
@@ -217,7 +326,7 @@ def build_reader(config: Any, state_dir: Path) -> Any:
 class LinkService:
     """The reader's poll loop in a thread; stops within ``rescan_s`` of ``stop()``."""
 
-    def __init__(self, reader: Any, handler: BundleHandler, rescan_s: float) -> None:
+    def __init__(self, reader: Any, handler: Callable[[Any], None], rescan_s: float) -> None:
         self.reader = reader
         self.handler = handler
         self.rescan_s = rescan_s

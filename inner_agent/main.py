@@ -2,6 +2,7 @@
 outbound service; stop cleanly on SIGTERM or SIGINT.
 
 Stopping order: the link reader first (no new bundles), then the outbound service, then the
+build workers (a bundle being built stays stored and is built on the next start), then the
 injection workers (a message in the middle of an SMTP transaction finishes or stays queued).
 Everything not yet accepted by the internal server waits in the queue for the next start.
 """
@@ -15,7 +16,14 @@ from typing import Any
 
 from inner_agent.config import InnerConfig
 from inner_agent.inject import Hop, InjectionQueue, Injector, RetryPolicy
-from inner_agent.link import BundleHandler, ImagePolicy, LinkService, build_reader
+from inner_agent.link import (
+    ArrivalStore,
+    BuildWorkers,
+    BundleHandler,
+    ImagePolicy,
+    LinkService,
+    build_reader,
+)
 from inner_agent.notify import NotifyOptions
 from maildiode.audit import AuditLog
 from maildiode.logs import setup_logging
@@ -54,15 +62,21 @@ def run(config: InnerConfig) -> int:
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
         state_dir / "quarantine",
     )  # fmt: skip
-    link = LinkService(build_reader(config, state_dir), handler, config.link.rescan_s)
-    log.info("injection queue: %s", queue.counts())
+    arrivals = ArrivalStore(handler)
+    builders = BuildWorkers(handler)
+    link = LinkService(build_reader(config, state_dir), arrivals, config.link.rescan_s)
+    log.info("injection queue: %s; bundles stored, not yet built: %d", queue.counts(),
+             queue.arrived_count())  # fmt: skip
     injector.start()
+    builders.start()
     link.start()
     try:
         asyncio.run(_serve(config, audit))
     finally:
-        log.info("stopping: link reader, then injection workers")
+        log.info("stopping: link reader, build workers, then injection workers")
+        arrivals.stop()
         link.stop()
+        builders.stop()
         injector.stop()
         queue.close()
         audit.close()

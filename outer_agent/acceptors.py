@@ -90,6 +90,7 @@ class Acceptors:
         if self._wake_read is not None:
             os.close(self._wake_read)
             self._wake_read = None
+        self.processes = []  # stopping twice is harmless
 
 
 def _child(

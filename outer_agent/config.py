@@ -18,6 +18,7 @@ from maildiode.settings import (
     LinkSection,
     LogSection,
     Section,
+    check_private_key_file,
     resolve_path,
 )
 from maildiode.settings import Domain as _Domain
@@ -137,7 +138,14 @@ class DeliverySection(Section):
     expire_s: float = Field(default=5 * 86400.0, gt=0)  # RFC 5321 §4.5.4.1: give up after 4-5 days
     poll_s: float = Field(default=1.0, gt=0, le=600)
 
-    _paths = field_validator("tls_ca_file", "password_file", mode="before")(_resolve_optional)
+    _paths = field_validator("tls_ca_file", mode="before")(_resolve_optional)
+
+    @field_validator("password_file", mode="before")
+    @classmethod
+    def _password(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        return check_private_key_file(resolve_path(value, info))  # a secret: mode 0600
 
     @model_validator(mode="after")
     def _auth_pair(self) -> DeliverySection:
@@ -160,6 +168,12 @@ class OuterConfig(Section):
     keys: KeysSection
     log: LogSection = LogSection()
     audit: AuditSection = AuditSection()
+
+    @model_validator(mode="after")
+    def _encryption(self) -> OuterConfig:
+        if self.link.encrypt and self.keys.encrypt_to is None:
+            raise ValueError("link.encrypt needs keys.encrypt_to (the inner agent's X25519 key)")
+        return self
 
     @model_validator(mode="after")
     def _link_dirs(self) -> OuterConfig:

@@ -55,7 +55,7 @@ def inbound_publisher(config: OuterConfig, state_dir: Path) -> SenderPublisher:
             raise ValueError("link.send_dir is required with the folder transport")
         transport = FolderTransport(link.send_dir, extension=link.extension, armor=link.armor)
     encrypt_to = None
-    if link.encrypt and keys.encrypt_to is not None:
+    if link.encrypt and keys.encrypt_to is not None:  # the config refuses encrypt without a key
         encrypt_to = EncryptionPublicKey.load(keys.encrypt_to)
     sender = Sender(
         state_dir,

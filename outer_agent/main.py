@@ -5,6 +5,7 @@ spool for the next start)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -46,45 +47,74 @@ def run(config: OuterConfig) -> int:
 
     spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
     log.info("spool recovery: %s", spool.recover())
+    # Opened (and switched to WAL) before the acceptors fork, so they never race to convert
+    # the file; each acceptor opens its own connection.
+    AuditLog(config.audit.path, agent="outer").close()
     counter = SessionCounter(_limits(config))
-    # Fork the extra acceptors first, while this process has no threads yet.
+    # Fork the extra acceptors first, while this process has no threads yet; whatever fails
+    # after this point stops them again (they would otherwise keep the port and this process).
     acceptors = Acceptors.start(config.smtp.processes - 1, _acceptor_main, config, counter)
-    audit = AuditLog(config.audit.path, agent="outer")
-    publisher = link.inbound_publisher(config, config.spool.dir / "sender")
-    packager = packaging.MailsafePackager.from_config(config.render)
-    auth = config.auth
-    pipeline = Pipeline(
-        spool,
-        packager,
-        publisher,
-        audit,
-        workers=config.render.processes,
-        on_failure=config.render.on_failure,
-        authenticate=make_authenticator(
-            auth.mode,
-            trusted_authserv_id=auth.trusted_authserv_id,
-            dns_timeout_s=auth.dns_timeout_s,
-        ),
-    )
-    delivery = _delivery(
-        config, audit, pipeline, link.outbound_poller(config, config.spool.dir / "link-out")
-    )
-    committer = SpoolCommitter(spool, on_committed=_after_commit(audit, pipeline.notify_incoming))
-    server = _server(config, spool, committer, counter, reuse_port=config.smtp.processes > 1)
-    pipeline.start()
-    acceptors.on_wake(pipeline.notify_incoming)
-    delivery.start()
     try:
-        asyncio.run(_serve(server))
+        return _run_main(
+            config,
+            spool=spool,
+            counter=counter,
+            acceptors=acceptors,
+            link=link,
+            packaging=packaging,
+        )
     finally:
-        log.info("stopping: intake closed; finishing mails in hand")
         acceptors.stop()
-        committer.close()
-        pipeline.stop()
-        delivery.stop()
-        packager.close()
-        publisher.close()
-        audit.close()
+
+
+def _run_main(
+    config: OuterConfig,
+    *,
+    spool: Spool,
+    counter: SessionCounter,
+    acceptors: Acceptors,
+    link: Any,
+    packaging: Any,
+) -> int:
+    """Everything of the main process after the fork: pipeline, delivery, its own acceptor."""
+    with contextlib.ExitStack() as stack:
+        audit = AuditLog(config.audit.path, agent="outer")
+        stack.callback(audit.close)
+        publisher = link.inbound_publisher(config, config.spool.dir / "sender")
+        stack.callback(publisher.close)
+        packager = packaging.MailsafePackager.from_config(config.render)
+        stack.callback(packager.close)
+        auth = config.auth
+        pipeline = Pipeline(
+            spool,
+            packager,
+            publisher,
+            audit,
+            workers=config.render.processes,
+            on_failure=config.render.on_failure,
+            authenticate=make_authenticator(
+                auth.mode,
+                trusted_authserv_id=auth.trusted_authserv_id,
+                dns_timeout_s=auth.dns_timeout_s,
+            ),
+        )
+        poller = link.outbound_poller(config, config.spool.dir / "link-out")
+        delivery = _delivery(config, audit, pipeline, poller)
+        committer = SpoolCommitter(
+            spool, on_committed=_after_commit(audit, pipeline.notify_incoming)
+        )
+        server = _server(config, spool, committer, counter, reuse_port=config.smtp.processes > 1)
+        pipeline.start()
+        stack.callback(pipeline.stop)
+        delivery.start()
+        stack.callback(delivery.stop)
+        stack.callback(committer.close)
+        stack.callback(acceptors.stop)  # runs first: no more mail from the acceptors
+        acceptors.on_wake(pipeline.notify_incoming)
+        try:
+            asyncio.run(_serve(server))
+        finally:
+            log.info("stopping: intake closed; finishing mails in hand")
     log.info("stopped cleanly")
     return 0
 

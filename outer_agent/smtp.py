@@ -3,7 +3,7 @@
 The handler refuses what it can before DATA (foreign domains 550 5.7.1, too many recipients
 452 4.5.3, a spool below its free-space floor 452 4.3.1), lets aiosmtpd enforce SIZE (552),
 and answers 250 to DATA only after the message and its envelope are fsynced and renamed into
-``received/`` and that folder is fsynced. Any error on the way answers 451/452, never 250.
+``incoming/`` and that folder is fsynced. Any error on the way answers 451/452, never 250.
 Rendering happens later, in worker processes (see ``pipeline``).
 
 Durable writes go through one committer thread that takes every mail waiting at that moment
@@ -36,7 +36,15 @@ from outer_agent.dataread import read_data
 from outer_agent.errors import SpoolFull
 from outer_agent.spool import Envelope, Spool, new_bundle_id
 
-__all__ = ["IntakeHandler", "IntakeLimits", "IntakeServer", "SpoolCommitter"]
+__all__ = [
+    "IntakeHandler",
+    "IntakeLimits",
+    "IntakeServer",
+    "LimitedSMTP",
+    "SessionCounter",
+    "SpoolCommitter",
+    "server_tls_context",
+]
 
 log = logging.getLogger(__name__)
 

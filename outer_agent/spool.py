@@ -313,9 +313,12 @@ class Spool:
         return final
 
     def finish_claim(self, claimed: Path) -> None:
-        """The rendered record is durable: the claimed original goes (its copy now lives on)."""
+        """The rendered record is durable: the claimed original goes (its copy now lives on).
+
+        No folder fsync: if an OS crash undoes this unlink, recovery finds the mail in both
+        rendering/ and rendered/ and drops the first.
+        """
         claimed.unlink(missing_ok=True)
-        fsync_dir(claimed.parent)
 
     # ----------------------------------------------------------------------------- publish stage
 
@@ -323,9 +326,9 @@ class Spool:
         return sorted(os.listdir(self.root / RENDERED))
 
     def remove_published(self, mail_id: str) -> None:
-        path = self.root / RENDERED / mail_id
-        path.unlink(missing_ok=True)
-        fsync_dir(path.parent)
+        """Published: the Sender holds the chunks now. No folder fsync: if an OS crash undoes
+        this unlink, the package is published again under the same bundle id (same seq)."""
+        (self.root / RENDERED / mail_id).unlink(missing_ok=True)
 
     # ----------------------------------------------------------------------------- quarantine
 

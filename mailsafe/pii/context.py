@@ -181,9 +181,13 @@ class ContextIndex:
     def _scan(self, start: int, end: int) -> tuple[list[int], list[Word]]:
         low = max(0, start - CONTEXT_BEFORE_CHARS)
         span = self._text[low : end + CONTEXT_AFTER_CHARS].lower()
-        words = [
-            (low + m.start(), low + m.end(), _LABELS[word])
-            for m in _ALL_WORDS.finditer(span)
-            if not (word := m.group()).isascii() or _stands_alone(span, m)
-        ]
-        return [word[0] for word in words], words
+        starts: list[int] = []
+        words: list[Word] = []
+        for match in _ALL_WORDS.finditer(span):
+            word = match.group()
+            if word.isascii() and not _stands_alone(span, match):
+                continue
+            begin, finish = match.span()
+            starts.append(low + begin)
+            words.append((low + begin, low + finish, _LABELS[word]))
+        return starts, words

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -38,7 +39,7 @@ from maildiode.demo.stack import wait_for  # noqa: E402
 from tests.support.inbound import DOMAIN, InboundStack  # noqa: E402
 
 RENDER_PROCESSES = 2  # the target machine has 2 cores
-BURST_MAILS = 80  # mails per throughput burst
+BURST_MAILS = 120  # mails per throughput burst (the pipeline's fill time weighs little)
 CLIENTS = 8  # concurrent SMTP clients during the burst
 LATENCY_SECONDS = 25.0  # how long mails are paced at half the end-to-end rate
 CEILING_MAILS = 60
@@ -126,10 +127,21 @@ def _send(port: int, raw: bytes) -> None:
 
 
 def _events(path: Path, step: str, since: float) -> dict[str, float]:
-    with sqlite3.connect(path) as db:
+    """First ``step`` event per mail since ``since``; {} while the agent has not created its log
+    (read-only, so polling never creates an empty file the agent would then find)."""
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
         rows = db.execute("SELECT mail_id, MIN(ts) FROM events WHERE step = ? AND ts >= ?"
                           " GROUP BY mail_id", (step, since))  # fmt: skip
         return dict(rows.fetchall())
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return {}
+        raise
+    finally:
+        db.close()
 
 
 def _injected(stack: InboundStack, since: float) -> dict[str, float]:
@@ -147,8 +159,14 @@ def burst(stack: InboundStack, mails: list[bytes]) -> float:
     wait_for(lambda: len(_injected(stack, since)) >= len(mails), 300, "the burst's notifications",
              step_s=0.2)  # fmt: skip
     received = _received(stack, since)
-    injected = _injected(stack, since)
-    return len(mails) / (max(injected.values()) - min(received.values()))
+    injected = sorted(_injected(stack, since).values())
+    # Also the output rate once the pipeline is full (first to last notification), which leaves
+    # out the fill time (one mail's latency): printed beside the figure, not used for the target.
+    steady = (len(injected) - 1) / (injected[-1] - injected[0])
+    whole = len(mails) / (injected[-1] - min(received.values()))
+    print(f"  burst of {len(mails)}: {whole:.2f} mails/s from the first 250 to the last "
+          f"notification; {steady:.2f} mails/s first to last notification")  # fmt: skip
+    return whole
 
 
 # --------------------------------------------------------------------------- CPU per component
@@ -224,22 +242,29 @@ CPU time per mail during the HTML burst, by component (from /proc, same run):
 | --- | --- |
 {cpu_rows}
 
-Why the ratio is what it is: on 2 cores everything competes for the same CPU, so the end-to-end
-rate is bounded by 2 cores / (sum of the rows above), while the ceiling is 2 cores / (the render
-row alone). The renderer spends ~30 ms on a typical HTML mail, so the rest of the path (the
-outer agent's SMTP intake, spool and signing, the inner agent's verification, full image
+Why the ratio is what it is. On 2 cores everything competes for the same CPU, so even with every
+stage overlapped the end-to-end rate is at most 2 cores / (sum of the rows above), while the
+ceiling is 2 cores / (the render row alone): the "CPU bound" row of the first table is that
+quotient, the best ratio this design can reach on a dedicated machine. The rest of the path (the
+outer agent's SMTP intake, spool and signing, the inner agent's link verification, full image
 re-decode and re-encode, notification building and SMTP injection, Postfix's own
-smtpd/cleanup/qmgr/virtual, and the load generator) weighs as much as rendering itself.
-`images.reencode = "never"` (decode to check, pass the bytes on) saves about 7 ms per mail of
-the inner agent's share; the default stays "always" because re-encoding is what guarantees
-nothing but pixels crosses. A measured rate well below that bound means the shared machine was
-busy with other jobs, or a serial stage limited it: the inner agent handles bundles one at a time
-in its link thread (its CPU share above plus two synchronous commits per bundle), which caps it
-near 30-40 mails/s on this disk. The machine is shared with other jobs (load average 5-9 during these
-runs), so single runs vary by up to a factor of two; the ceiling is measured before and after
-the end-to-end runs to bracket that. Latency at half the rate is rendering one mail plus the
-carrier's 50 ms poll and a watchdog-woken link scan (`link.settle_s = 0`, since the carrier
-renames files into place).
+smtpd/cleanup/qmgr/virtual, and the load generator) weighs about as much as rendering itself, so
+the 0.60 target is out of reach while the inner agent re-encodes every page and Postfix and the
+load generator share the same two cores. `images.reencode = "never"` (decode fully to check, pass
+the bytes on) saves about 3 ms per mail; the default stays "always" because re-encoding is what
+guarantees nothing but pixels crosses.
+
+A measured rate below the CPU bound means a serial stage or waiting limited it, or the shared
+machine was busy with other jobs (load average 3-9 during these runs; a ceiling measured while
+busy can be a third of one measured while quiet, which is why it is measured right before and
+right after each end-to-end run). The inner agent no longer handles bundles one at a time: its
+link thread only stores each raw bundle durably (one commit) and build threads check images and
+build notifications in parallel. On the outer side, each render thread writes the rendered
+package durably before it gives its worker process the next mail, so the render processes wait
+on fsync for a share of the time (py-spy: about half of a render thread's wall time is in
+`Spool.write_rendered`). Latency at half the rate is rendering one mail plus the carrier's 50 ms
+poll and a watchdog-woken link scan (`link.settle_s = 0`, since the carrier renames files into
+place).
 
 """
 
@@ -252,8 +277,8 @@ def write_doc(figures: dict[str, float]) -> None:
 Measured by `tests/benchmarks/bench_e2e.py` on {os.cpu_count()} cores, everything on one machine:
 outer agent ({RENDER_PROCESSES} render workers), a carrier, the inner agent and a private
 Postfix 3.7 on loopback. Ceiling: bare `render_message` + `encode_package` of the same mails in
-{RENDER_PROCESSES} processes, measured in the same run before and after the end-to-end runs (the
-better of the two is kept, which makes the ratio stricter). Latency: from the outer agent's
+{RENDER_PROCESSES} processes, measured in the same run right before and right after each end-to-end
+run (the better of the two is kept, which makes the ratio stricter). Latency: from the outer agent's
 `received` audit event (its SMTP 250) to the inner agent's `injected` event (Postfix's 250).
 
 | measure | figure | ceiling / target | ratio |
@@ -263,6 +288,7 @@ better of the two is kept, which makes the ratio stricter). Latency: from the ou
 | end to end, mix (HTML, text, PDF attachment) | {figures["e2e_mix"]:.2f} mails/s | {figures["ceiling_mix"]:.2f} mails/s (mix ceiling) | {figures["e2e_mix"] / figures["ceiling_mix"]:.2f} |
 | latency p50 at {figures["paced_rate"]:.2f} mails/s (half the e2e rate) | {figures["p50"]:.2f} s | | |
 | latency p99 at {figures["paced_rate"]:.2f} mails/s | {figures["p99"]:.2f} s | {TARGET_P99_S:.1f} s | {figures["p99"] / TARGET_P99_S:.2f} of the limit |
+| CPU bound: render CPU / all CPU per mail (best ratio on a dedicated machine) | | | {figures["cpu_bound"]:.2f} |
 
 """
     cpu_rows = "\n".join(
@@ -280,42 +306,50 @@ better of the two is kept, which makes the ratio stricter). Latency: from the ou
     doc.write_text(text, encoding="utf-8")
 
 
+def bracketed(mails: list[bytes], run: Callable[[], float], name: str) -> tuple[float, float]:
+    """``run()`` between two ceiling measurements of ``mails``: (figure, ceiling).
+
+    The machine is shared, and background load moves within seconds, so the ceiling is measured
+    right before and right after the end-to-end run and the better one kept (a higher ceiling
+    only makes the ratio stricter)."""
+    before = ceiling(mails[:CEILING_MAILS])
+    figure = run()
+    after = ceiling(mails[:CEILING_MAILS])
+    print(f"{name}: {figure:.2f} mails/s; ceiling before / after {before:.2f} / {after:.2f}, "
+          f"ratio {figure / max(before, after):.2f}")  # fmt: skip
+    return figure, max(before, after)
+
+
 def main() -> int:
     html = [html_mail(n) for n in range(BURST_MAILS)]
     mix = [mixed_mail(10_000 + n) for n in range(BURST_MAILS)]
     figures: dict[str, float] = {}
-    ceilings = {
-        "ceiling": [ceiling(html[:CEILING_MAILS])],
-        "ceiling_mix": [ceiling(mix[:CEILING_MAILS])],
-    }
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder:
         stack = InboundStack(Path(folder) / "stack", render_processes=RENDER_PROCESSES)
         with stack:
             burst(stack, [html_mail(90_000 + n) for n in range(4)])  # warm up
             before = cpu_by_component(stack)
-            figures["e2e_html"] = burst(stack, html)
+            figures["e2e_html"], figures["ceiling"] = bracketed(
+                html, lambda: burst(stack, html), "end to end html"
+            )
             after = cpu_by_component(stack)
             for name in before:
                 figures[f"cpu:{name}"] = (after[name] - before[name]) / len(html) * 1000
             print("CPU per mail: " + ", ".join(f"{n} {figures['cpu:' + n]:.1f} ms" for n in before))
-            print(f"end to end html: {figures['e2e_html']:.2f} mails/s")
-            figures["e2e_mix"] = burst(stack, mix)
-            print(f"end to end mix: {figures['e2e_mix']:.2f} mails/s")
+            figures["e2e_mix"], figures["ceiling_mix"] = bracketed(
+                mix, lambda: burst(stack, mix), "end to end mix"
+            )
             figures["paced_rate"] = figures["e2e_html"] / 2
             latencies = paced(stack, figures["paced_rate"], LATENCY_SECONDS, 50_000)
             figures["p50"], figures["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
             print(f"latency at {figures['paced_rate']:.2f} mails/s over {len(latencies)} mails: "
                   f"p50 {figures['p50']:.2f} s, p99 {figures['p99']:.2f} s (limit {TARGET_P99_S} s)")  # fmt: skip
-    # The ceiling is measured again after the end-to-end runs and the better figure kept: on a
-    # shared machine background load varies, and a higher ceiling only makes the ratio stricter.
-    ceilings["ceiling"].append(ceiling(html[:CEILING_MAILS]))
-    ceilings["ceiling_mix"].append(ceiling(mix[:CEILING_MAILS]))
-    for name, values in ceilings.items():
-        figures[name] = max(values)
-        print(f"{name}: {' / '.join(f'{v:.2f}' for v in values)} mails/s, kept {figures[name]:.2f}")
+    cpu_total = sum(v for k, v in figures.items() if k.startswith("cpu:"))
+    figures["cpu_bound"] = figures["cpu:render workers"] / cpu_total
     print(
         f"ratio html {figures['e2e_html'] / figures['ceiling']:.2f}, "
-        f"mix {figures['e2e_mix'] / figures['ceiling_mix']:.2f}"
+        f"mix {figures['e2e_mix'] / figures['ceiling_mix']:.2f}; "
+        f"CPU bound (render CPU / all CPU per mail) {figures['cpu_bound']:.2f}"
     )
     write_doc(figures)
     ok = figures["e2e_html"] >= TARGET_RATIO * figures["ceiling"] and figures["p99"] < TARGET_P99_S

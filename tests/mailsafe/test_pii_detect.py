@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailsafe.pii import PII_TYPES, detect, mask_text
+from mailsafe.pii import PII_TYPES, detect, detectors, mask_text
 from mailsafe.pii.checks import is_valid_birth_date, luhn_ok, registration_check_digit_ok
+from mailsafe.pii.context import ContextIndex
+from mailsafe.pii.detectors import NUMBER_PATTERNS
 from mailsafe.pii.normalize import normalize
 
 
@@ -277,3 +279,49 @@ def test_findings_are_consistent_on_any_text(text: str) -> None:
         assert 0.5 <= finding.confidence <= 1.0
     for first, second in itertools.pairwise(findings):
         assert first.end <= second.start
+
+
+# ---- the one-pass number search is exactly one finditer pass per pattern --------------------
+
+
+def _one_pass_per_pattern(text: str, regions: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    spans = []
+    for pattern, _, _ in NUMBER_PATTERNS:
+        for start, end in regions:
+            spans.extend(m.span() for m in pattern.finditer(text, start, end + 2))
+    return sorted(spans)
+
+
+def _matched_spans(text: str) -> list[tuple[int, int]]:
+    """Spans find_numbers tried to check: its matches, found by recording every check."""
+    spans: list[tuple[int, int]] = []
+    recorded = [
+        (pattern, lambda m, _c: spans.append(m.span()), lengths)
+        for pattern, _, lengths in NUMBER_PATTERNS
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(detectors, "NUMBER_PATTERNS", tuple(recorded))
+        list(detectors.find_numbers(text, ContextIndex(text), detectors.number_runs(text)))
+    return sorted(spans)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["800101", "1234567", "4111", "1111", "110", "12", "345678", "90", "11", "0123456789",
+             "-", " ", ".", " - ", "a", "M", "\u0663", "\n", "신한 "]
+        ),
+        max_size=14,
+    ).map("".join)
+)  # fmt: skip
+def test_number_starts_pass_matches_one_pass_per_pattern(text: str) -> None:
+    # Run lengths decide which patterns are tried; that must never skip a match.
+    regions = detectors.number_runs(text)
+    assert _matched_spans(text) == _one_pass_per_pattern(text, regions)
+
+
+def test_number_starts_pass_finds_numbers_after_non_ascii_digits() -> None:
+    text = "\u0663800101-1234567 \u06634111-1111-1111-1111"
+    assert _matched_spans(text) == _one_pass_per_pattern(text, detectors.number_runs(text))
+    assert len(_matched_spans(text)) >= 2

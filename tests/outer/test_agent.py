@@ -115,3 +115,29 @@ def test_session_limits_hold_across_the_acceptor_processes(tmp_path):
         for sock in held:
             sock.close()
         process.stop()
+
+
+def test_a_failed_start_leaves_no_process_behind(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    directory = make_agent_dir(tmp_path)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", directory.port))
+    blocker.listen()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "maildiode", "outer", "-c", str(directory.config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        blocker.close()
+    assert proc.returncode != 0
+    assert b"address already in use" in output.lower()
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(directory.config)], capture_output=True, text=True
+    )
+    assert leftovers.stdout.strip() == ""

@@ -50,6 +50,8 @@ def test_example_has_every_key_present():
         ("auth", "mode", '"trust_mx"', "trusted_authserv_id"),
         ("delivery", "username", '"u"', "username and password_file"),
         ("render", "on_failure", '"drop"', "render.on_failure"),
+        ("link", "encrypt", "true", "link.encrypt needs keys.encrypt_to"),
+        ("delivery", "password_file", '"keys/outer.pub"', "readable by others"),
     ],
 )
 def test_refusals_name_the_key(agent_dir, section, key, value, message):
