@@ -82,9 +82,10 @@ class AuditLog:
         self._clock = clock
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # busy_timeout first: several processes (the SMTP acceptors) may open the log at once.
+        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
 
     def record(self, mail_id: str, step: str, **details: Any) -> None:

@@ -33,11 +33,13 @@ from pydantic import (
 __all__ = [
     "AuditSection",
     "ConfigError",
+    "Domain",
     "HostPort",
     "KeysSection",
     "LinkSection",
     "LogSection",
     "Section",
+    "check_private_key_file",
     "config_dir",
     "load_config",
     "parse_host_port",
@@ -71,7 +73,7 @@ class Section(BaseModel):
         against the config file's folder (a default instance would have been built without it)."""
         if not isinstance(data, dict):
             return data
-        missing = {
+        missing: dict[str, dict[str, Any]] = {
             name: {}
             for name, field in cls.model_fields.items()
             if name not in data

@@ -51,7 +51,7 @@ from mailsafe.package import (
 from mailsafe.render import not_displayable, render_message
 from mailsafe.render.options import RenderOptions
 
-__all__ = ["REASONS", "RenderPool"]
+__all__ = ["REASONS", "RenderPool", "headers_only"]
 
 log = logging.getLogger(__name__)
 

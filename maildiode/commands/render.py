@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 NOT_DISPLAYABLE_EXIT = 3
@@ -21,7 +22,7 @@ def _options(args: argparse.Namespace) -> tuple[object, dict[str, float | int]]:
     from mailsafe.render.options import RenderOptions
 
     limits: dict[str, float | int] = {}
-    backend = "pymupdf"
+    backend: Any = "pymupdf"  # checked by argparse choices or the config model
     text_layer = True
     if getattr(args, "config", None):
         from maildiode.settings import load_config

@@ -1,4 +1,5 @@
-"""Candidate finders, one per kind of number, working on normalised text.
+"""Candidate finders working on normalised text: one pass for the kinds that start with a
+digit (``find_numbers``), one for licences that start with a region name, one for passports.
 
 Each finder yields ``Candidate``s with a score built from named parts: how strong the shape
 is, whether its check digit holds, and what the context says. ``detect`` keeps those at or
