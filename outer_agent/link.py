@@ -24,14 +24,12 @@ class SenderPublisher:
         self.sender = sender
 
     def publish(self, bundle: bytes, bundle_id: bytes) -> int:
-        from protocol import ProtocolError
+        from protocol import BundleIdConflict
 
         try:
             return int(self.sender.publish(bundle, bundle_id).seq)
-        except ProtocolError as exc:
-            if "other content" in str(exc):
-                raise AlreadyPublished(str(exc)) from exc
-            raise
+        except BundleIdConflict as exc:
+            raise AlreadyPublished(str(exc)) from exc
 
     def heartbeat_if_due(self) -> None:
         self.sender.heartbeat_if_due()

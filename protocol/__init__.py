@@ -7,6 +7,7 @@ from protocol.armor import armor, dearmor
 from protocol.bundle import BundleMeta, Heartbeat, build_chunks
 from protocol.chunk import Chunk, ChunkHeader, Kind, Prefix, decode_chunk, encode_chunk
 from protocol.errors import (
+    BundleIdConflict,
     DoesNotVerify,
     KeyFileError,
     LocalError,
@@ -31,6 +32,7 @@ from protocol.transport import FolderTransport, TcpTransport, Transport
 
 __all__ = [
     "Accepted",
+    "BundleIdConflict",
     "BundleMeta",
     "Chunk",
     "ChunkHeader",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "BundleIdConflict",
     "DoesNotVerify",
     "KeyFileError",
     "LocalError",
@@ -73,6 +74,10 @@ class DoesNotVerify(RemoteError):
 
 class LocalError(ProtocolError):
     """Our side failed: environment, state or a bug. Not the peer's fault."""
+
+
+class BundleIdConflict(LocalError):
+    """A bundle id was published before with other content; ids must name one content only."""
 
 
 class KeyFileError(LocalError):

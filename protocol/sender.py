@@ -29,7 +29,7 @@ from pathlib import Path
 from protocol.armor import dearmor, is_armored
 from protocol.bundle import BundleMeta, PlannedChunk, build_chunks, encode_heartbeat, plan_chunks
 from protocol.chunk import Kind, chunk_count, valid_stream
-from protocol.errors import LocalError
+from protocol.errors import BundleIdConflict, LocalError
 from protocol.fsutil import pwrite_all
 from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey
 from protocol.limits import MAX_BUNDLE_BYTES, MAX_CHUNK_SIZE
@@ -237,7 +237,9 @@ class Sender:
             if row is None:
                 row, digest = self._allocate(bundle_id, kind, bundle, self._now_ms())
             elif row.kind != int(kind) or row.bsha not in (b"", _sha256(bundle)):
-                raise LocalError(f"bundle id {bundle_id.hex()} was published with other content")
+                raise BundleIdConflict(
+                    f"bundle id {bundle_id.hex()} was published with other content"
+                )
             else:
                 digest = _known(row.bsha or _sha256(bundle))
             names = self._send(bundle, bundle_id, row, digest)

@@ -16,7 +16,7 @@ IO_MODULES = {"os", "io", "socket", "pathlib", "sqlite3", "time", "shutil", "tem
 
 def test_public_names_are_pinned() -> None:
     assert sorted(protocol.__all__) == sorted([
-        "Accepted", "BundleMeta", "Chunk", "ChunkHeader", "ClaimedFile", "DoesNotVerify",
+        "Accepted", "BundleIdConflict", "BundleMeta", "Chunk", "ChunkHeader", "ClaimedFile", "DoesNotVerify",
         "EncryptionKey", "EncryptionPublicKey", "FolderIntake", "FolderTransport", "Heartbeat",
         "KeyFileError", "Keyring", "Kind", "LinkReader", "LinkStatus", "LocalError", "Prefix",
         "ProtocolError", "PublishReceipt", "Reason", "ReceivedBundle", "Receiver",

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from protocol import FolderTransport, Keyring, Kind, LocalError, Sender, decode_chunk
+from protocol import (
+    BundleIdConflict,
+    FolderTransport,
+    Keyring,
+    Kind,
+    LocalError,
+    Sender,
+    decode_chunk,
+)
 from tests.protocol.conftest import FakeClock
 from tests.protocol.golden import KEY_A
 
@@ -71,7 +79,7 @@ def test_republish_same_id_gives_same_seq_and_same_bytes(tmp_path: Path, clock: 
     assert again.republished
     assert set(published(tmp_path)) == before  # same chunk bytes, new file names
     assert len(list((tmp_path / "send").iterdir())) == 2 * first.chunks
-    with pytest.raises(LocalError, match="other content"):
+    with pytest.raises(BundleIdConflict, match="other content"):
         sender.publish(b"b" * 200, b"\x01" * 16)
     sender.close()
 
