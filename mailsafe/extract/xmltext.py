@@ -24,6 +24,8 @@ _PROLOG_BYTES: Final = 4096
 _CELL_TEXT_TAGS: Final = frozenset({"t", "v"})  # a cell's value, or its inline string
 _BREAK_TAGS: Final = frozenset({"p", "si", "row", "br", "tr"})
 _CELL_TAGS: Final = frozenset({"c", "tab", "tc"})
+# Line breaks written inside a text run (HWPX) rather than between paragraphs.
+_INLINE_BREAKS: Final = frozenset({"br", "lineBreak"})
 
 # Which members of each container hold text worth scanning.
 PARTS: Final[dict[str, re.Pattern[str]]] = {
@@ -109,14 +111,25 @@ def xml_text(data: bytes) -> str:
     """All text of an XML part, a line per paragraph, a tab per cell or tab stop."""
     parts: list[str] = []
     for name, element in _events(data):
-        if name == "t" and element.text:
-            parts.append(element.text)
+        if name == "t":
+            parts.append(_run_text(element))
         elif name in _BREAK_TAGS:
             parts.append("\n")
             element.clear()
         elif name in _CELL_TAGS:
             parts.append("\t")
     return "".join(parts)
+
+
+def _run_text(run: ET.Element) -> str:
+    """A text run with what follows its inline children: HWPX writes tabs and line breaks
+    inside ``hp:t`` ("name<hp:tab/>800101-1234567"), and that text is the child's tail."""
+    text = run.text or ""
+    for child in run:
+        name = child.tag.rsplit("}", 1)[-1]
+        separator = "\t" if name in _CELL_TAGS else "\n" if name in _INLINE_BREAKS else ""
+        text += separator + (child.tail or "")
+    return text
 
 
 def _shared_strings(data: bytes) -> Iterator[str]:

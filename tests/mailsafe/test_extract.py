@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from mailsafe.extract.attachments import attachment_locations
 from mailsafe.extract.limits import MIB, Budget, ExtractLimits
 from mailsafe.extract.types import UNREADABLE_REASONS, Location, Unreadable
+from mailsafe.extract.xmltext import xml_text
+from mailsafe.pii import detect
 from tests.support.cfb import build_cfb
 from tests.support.documents import (
     make_docx,
@@ -224,3 +226,16 @@ def test_html_hostile_markup_stays_linear(piece: str) -> None:
     html_to_text(piece * 100_000)
     # Linear passes take well under a second; a quadratic one would take minutes.
     assert time.process_time() - started < 5.0
+
+
+def test_hwpx_text_after_an_inline_tab_or_line_break_is_read() -> None:
+    # HWPX puts tabs and line breaks inside hp:t; what follows them is the child's tail.
+    section = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<hs:sec xmlns:hs="urn:hs" xmlns:hp="urn:hp"><hp:p><hp:run>'
+        b"<hp:t>name<hp:tab/>800101-1234567<hp:lineBreak/>card 4111-1111-1111-1111</hp:t>"
+        b"</hp:run></hp:p></hs:sec>"
+    )
+    text = xml_text(section)
+    assert "name\t800101-1234567\ncard 4111-1111-1111-1111" in text
+    assert [f.type for f in detect(text)] == ["rrn", "credit_card"]
