@@ -58,6 +58,8 @@ MAX_SCAN_FAILURES = 3
 NONCE_KEEP_MARGIN_S = 86400.0
 # A refused token is logged with at most this much of the presented text (never all of it).
 TOKEN_LOG_CHARS = 12
+# A mail in one of these states needs its spool copy no more.
+FINISHED_STATES = frozenset({"sent", "blocked", "rejected", "expired"})
 
 
 class Audit(Protocol):
@@ -110,10 +112,15 @@ class Workflow:
             )
 
     def recover(self) -> int:
-        """Spool files the database does not know (a crash right after 250) are taken in."""
+        """Spool files the database does not know (a crash right after 250) are taken in;
+        files of mails already finished (a crash before their removal) are removed."""
         found = 0
         for mail_id in self.spool.ids():
-            if self.state.mail(mail_id) is None:
+            known = self.state.mail(mail_id)
+            if known is not None and known.state in FINISHED_STATES:
+                self.spool.remove(mail_id)  # a crash between the final state and the removal
+                continue
+            if known is None:
                 try:
                     mail, _data = self.spool.load(mail_id)
                 except SpoolCorrupt as exc:

@@ -32,11 +32,12 @@ def _browser(options: RenderOptions) -> Any:
         _state["browser"] = playwright.chromium.launch(
             executable_path=options.chromium_path, args=list(CHROMIUM_FLAGS), headless=True
         )
-        atexit.register(_stop)
+        atexit.register(close_kept_alive)
     return _state["browser"]
 
 
-def _stop() -> None:
+def close_kept_alive() -> None:
+    """Stop the kept-alive browser (and Playwright's event loop in this thread), if running."""
     browser, playwright = _state.pop("browser", None), _state.pop("playwright", None)
     if browser is not None:
         browser.close()
@@ -67,7 +68,7 @@ def render_kept_alive(
             service_workers="block",
         )
     except PlaywrightError as exc:
-        _stop()
+        close_kept_alive()
         raise InternalError("Chromium could not be started", code="chromium_failed") from exc
     try:
         context.route("**/*", _only_data)

@@ -14,7 +14,7 @@ from mailsafe.errors import InternalError
 from mailsafe.htmlsafe import sanitize_html
 from mailsafe.mime import parse_message
 from mailsafe.render import render_message
-from mailsafe.render.browser import render_kept_alive
+from mailsafe.render.browser import close_kept_alive, render_kept_alive
 from mailsafe.render.chromium import render_screenshot
 from mailsafe.render.document import compose
 from mailsafe.render.encode import encode_image
@@ -34,6 +34,14 @@ from tests.support.trap import hostile_html, trap_server
 PYMUPDF = RenderOptions()
 CHROMIUM = RenderOptions(backend="chromium")
 KEPT_ALIVE = RenderOptions(backend="chromium", chromium_keep_alive=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_browser_left_running() -> object:
+    """Playwright's sync API runs an event loop in this thread while the browser lives; stop it
+    so that later tests can use asyncio.run()."""
+    yield
+    close_kept_alive()
 
 
 def _image(data: bytes) -> Image.Image:
