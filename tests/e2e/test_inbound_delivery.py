@@ -22,9 +22,9 @@ from tests.support.inbound import DOMAIN, HostileCarrier, InboundStack, simple_m
 
 pytestmark = pytest.mark.e2e
 
-# How long the internal server stays down in the outage test. CI keeps it short; the
-# default still spans several retry rounds (retry_initial_s=1 doubling to retry_max_s=4).
-DOWN_S = float(os.environ.get("MAILDIODE_E2E_DOWN_S", "20"))
+# How long the internal server stays down in the outage test: a full minute, as the issue
+# asks (with retry_initial_s=1 doubling to retry_max_s=4 that is well over ten retry rounds).
+DOWN_S = float(os.environ.get("MAILDIODE_E2E_DOWN_S", "60"))
 INJECT_WORKERS = 4
 
 
