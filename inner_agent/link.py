@@ -117,8 +117,11 @@ def check_package(
     images: list[CheckedImage] = []
     for index, (data, page) in enumerate(zip(rendered.images, manifest.pages, strict=True)):
         try:
-            images.append(check_image(data, page.media_type, max_pixels=policy.max_pixels,
-                                      reencode=policy.reencode))  # fmt: skip
+            images.append(
+                check_image(
+                    data, page.media_type, max_pixels=policy.max_pixels, reencode=policy.reencode
+                )
+            )
         except ImageRefused as exc:
             raise BundleRefused(
                 exc.code, f"image {index}: {exc.detail}", manifest.mail_id
@@ -179,22 +182,31 @@ class BundleHandler:
             self._quarantine(bundle, exc)
             return
         try:
-            messages = build_notifications(mail, self.options, shrink=shrink_image,
-                                           now=self._clock())  # fmt: skip
+            messages = build_notifications(
+                mail, self.options, shrink=shrink_image, now=self._clock()
+            )
         except Exception as exc:
             log.exception("cannot build the notification for bundle %s", bundle.bundle_id.hex())
             detail = f"{type(exc).__name__}: {exc}"
             self._quarantine(bundle, BundleRefused("build_failed", detail, mail.manifest.mail_id))
             return
         mail_id = mail.manifest.mail_id
-        self.queue.add_bundle(bundle.bundle_id, mail_id, self.options.from_address, recipients,
-                              messages)  # fmt: skip
-        self.audit.record(mail_id, "received_inside", bundle_id=bundle.bundle_id.hex(),
-                          seq=bundle.seq, status=mail.manifest.status, pages=len(mail.images),
-                          notifications=len(messages), rcpt_count=len(recipients),
-                          bytes=sum(len(m) for m in messages),
-                          link_s=round(started - bundle.created_ms / 1000, 3),
-                          build_s=round(self._clock() - started, 3))  # fmt: skip
+        self.queue.add_bundle(
+            bundle.bundle_id, mail_id, self.options.from_address, recipients, messages
+        )
+        self.audit.record(
+            mail_id,
+            "received_inside",
+            bundle_id=bundle.bundle_id.hex(),
+            seq=bundle.seq,
+            status=mail.manifest.status,
+            pages=len(mail.images),
+            notifications=len(messages),
+            rcpt_count=len(recipients),
+            bytes=sum(len(m) for m in messages),
+            link_s=round(started - bundle.created_ms / 1000, 3),
+            build_s=round(self._clock() - started, 3),
+        )
 
     def _quarantine(self, bundle: Any, exc: BundleRefused) -> None:
         bundle_hex = bundle.bundle_id.hex()
@@ -202,12 +214,24 @@ class BundleHandler:
         path = self.quarantine_dir / f"bundle-{bundle_hex}.bin"
         mail_id = exc.mail_id or f"bundle-{bundle_hex}"
         _write_durably(path, bundle.data)
-        reason = {"reason": exc.code, "detail": exc.detail, "bundle_id": bundle_hex,
-                  "mail_id": mail_id, "seq": bundle.seq, "time": self._clock()}  # fmt: skip
+        reason = {
+            "reason": exc.code,
+            "detail": exc.detail,
+            "bundle_id": bundle_hex,
+            "mail_id": mail_id,
+            "seq": bundle.seq,
+            "time": self._clock(),
+        }
         _write_durably(path.with_suffix(".reason.json"), json.dumps(reason).encode())
         self.queue.record_quarantined(bundle.bundle_id, mail_id)
-        self.audit.record(mail_id, "quarantined", reason=exc.code, detail=exc.detail,
-                          seq=bundle.seq, file=str(path))  # fmt: skip
+        self.audit.record(
+            mail_id,
+            "quarantined",
+            reason=exc.code,
+            detail=exc.detail,
+            seq=bundle.seq,
+            file=str(path),
+        )
         log.error("quarantined bundle %s (seq %d): %s", bundle_hex, bundle.seq, exc)
 
 
@@ -301,26 +325,17 @@ class BuildWorkers:
 
 def build_reader(config: Any, state_dir: Path) -> Any:
     """The inbound LinkReader from ``[link]`` and ``[keys]`` (folder or TCP transport)."""
-    from maildiode.settings import parse_host_port
-    from protocol import EncryptionKey, FolderIntake, Keyring, LinkReader, Receiver, TcpIntake
+    from maildiode.links import build_reader as build
 
-    link, keys = config.link, config.keys
-    work, quarantine = state_dir / "link-work", state_dir / "link-quarantine"
-    intake: Any
-    if link.transport == "tcp":
-        host, port = parse_host_port(link.tcp_listen)
-        intake = TcpIntake(host, port, state_dir / "link-tcp", work, quarantine,
-                           max_file_bytes=link.max_file_bytes)  # fmt: skip
-    else:
-        intake = FolderIntake(link.recv_dir, work, quarantine, max_file_bytes=link.max_file_bytes,
-                              settle_s=link.settle_s)  # fmt: skip
-    decrypt = EncryptionKey.load(keys.decrypt_key) if keys.decrypt_key is not None else None
-    receiver = Receiver(
-        state_dir, "inbound", Keyring.load(keys.peer_keys), decrypt_key=decrypt,
-        gap_wait_s=link.gap_wait_s, silence_alarm_s=link.silence_alarm_s,
-        resend_window_s=link.resend_window_s,
-    )  # fmt: skip
-    return LinkReader(intake=intake, receiver=receiver)
+    return build(
+        config.link,
+        config.keys,
+        state_dir,
+        "inbound",
+        work_dir=state_dir / "link-work",
+        quarantine_dir=state_dir / "link-quarantine",
+        tcp_spool_dir=state_dir / "link-tcp",
+    )
 
 
 class LinkService:

@@ -23,6 +23,7 @@ FORBIDDEN = {
     "maildiode.settings": {"outer_agent", "inner_agent", "mailsafe", "protocol"},
     "maildiode.audit": {"outer_agent", "inner_agent", "mailsafe", "protocol"},
     "maildiode.logs": {"outer_agent", "inner_agent", "mailsafe", "protocol"},
+    "maildiode.links": {"outer_agent", "inner_agent", "mailsafe"},
 }
 
 

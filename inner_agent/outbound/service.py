@@ -52,31 +52,9 @@ class _SenderPublisher:
 
 def outbound_publisher(link: Any, keys: Any, state_dir: Path) -> _SenderPublisher:
     """protocol.Sender on stream ``outbound`` from the inner agent's [link] and [keys]."""
-    from protocol import EncryptionPublicKey, FolderTransport, Sender, SigningKey, TcpTransport
+    from maildiode.links import build_sender
 
-    transport: Any
-    if link.transport == "tcp":
-        if link.tcp_send is None:
-            raise ValueError("link.tcp_send is required with the tcp transport")
-        transport = TcpTransport(*parse_host_port(link.tcp_send))
-    else:
-        if link.send_dir is None:
-            raise ValueError("link.send_dir is required with the folder transport")
-        transport = FolderTransport(link.send_dir, extension=link.extension, armor=link.armor)
-    encrypt_to = None
-    if link.encrypt and keys.encrypt_to is not None:
-        encrypt_to = EncryptionPublicKey.load(keys.encrypt_to)
-    sender = Sender(
-        state_dir,
-        "outbound",
-        SigningKey.load(keys.signing_key),
-        transport,
-        chunk_size=link.chunk_size,
-        encrypt_to=encrypt_to,
-        resend_window_s=link.resend_window_s,
-        heartbeat_s=link.heartbeat_s,
-    )
-    return _SenderPublisher(sender)
+    return _SenderPublisher(build_sender(link, keys, state_dir, "outbound"))
 
 
 class OutboundService:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from maildiode.commands.check import guess_agent, load_agent_config
+from maildiode.links import build_sender
 from maildiode.settings import ConfigError
-from protocol import FolderTransport, ProtocolError, Sender, SigningKey, TcpTransport, Transport
+from protocol import ProtocolError
 
 # The stream each agent sends on (docs/architecture.md).
 STREAM_OF_AGENT = {"outer": "inbound", "inner": "outbound"}
@@ -32,13 +33,6 @@ def sender_state_dir(config: Any, agent: str) -> Path:
     return Path(config.outbound.spool_dir) / "link-state"
 
 
-def transport_for(link: Any) -> Transport:
-    if link.transport == "tcp":
-        host, port = link.tcp_send
-        return TcpTransport(host, port)
-    return FolderTransport(link.send_dir, extension=link.extension, armor=link.armor)
-
-
 def run(args: argparse.Namespace) -> int:
     path = Path(args.config)
     agent = guess_agent(path, getattr(args, "agent", None))
@@ -51,15 +45,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         config = load_agent_config(path, agent)
-        sender = Sender(
-            sender_state_dir(config, agent),
-            STREAM_OF_AGENT[agent],
-            SigningKey.load(config.keys.signing_key),
-            transport_for(config.link),
-            chunk_size=config.link.chunk_size,
-            resend_window_s=config.link.resend_window_s,
-            new_epoch=False,
-        )
+        sender = build_sender(config.link, config.keys, sender_state_dir(config, agent),
+                              STREAM_OF_AGENT[agent], new_epoch=False)  # fmt: skip
         try:
             count = sender.resend(args.first, args.last)
         finally:

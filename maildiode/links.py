@@ -1,0 +1,101 @@
+"""The protocol's sending and receiving ends, built from an agent's ``[link]`` and ``[keys]``.
+
+Both agents and ``maildiode resend`` build them the same way; the stream id and the state
+folders are theirs to choose.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maildiode.settings import KeysSection, LinkSection, parse_host_port
+from protocol import (
+    EncryptionKey,
+    EncryptionPublicKey,
+    FolderIntake,
+    FolderTransport,
+    Keyring,
+    LinkReader,
+    Receiver,
+    Sender,
+    SigningKey,
+    TcpIntake,
+    TcpTransport,
+    Transport,
+)
+
+__all__ = ["build_reader", "build_sender", "build_transport"]
+
+
+def build_transport(link: LinkSection) -> Transport:
+    """The sending side of the link: a folder, or TCP toward a diode proxy."""
+    if link.transport == "tcp":
+        if link.tcp_send is None:
+            raise ValueError("link.tcp_send is required with the tcp transport")
+        return TcpTransport(*parse_host_port(link.tcp_send))
+    if link.send_dir is None:
+        raise ValueError("link.send_dir is required with the folder transport")
+    return FolderTransport(link.send_dir, extension=link.extension, armor=link.armor)
+
+
+def build_sender(
+    link: LinkSection, keys: KeysSection, state_dir: Path, stream: str, *, new_epoch: bool = True
+) -> Sender:
+    """A Sender publishing on ``stream``, signing with our key, encrypting when configured."""
+    encrypt_to = None
+    if link.encrypt and keys.encrypt_to is not None:  # the configs refuse encrypt without a key
+        encrypt_to = EncryptionPublicKey.load(keys.encrypt_to)
+    return Sender(
+        state_dir,
+        stream,
+        SigningKey.load(keys.signing_key),
+        build_transport(link),
+        chunk_size=link.chunk_size,
+        encrypt_to=encrypt_to,
+        resend_window_s=link.resend_window_s,
+        heartbeat_s=link.heartbeat_s,
+        new_epoch=new_epoch,
+    )
+
+
+def build_reader(
+    link: LinkSection,
+    keys: KeysSection,
+    state_dir: Path,
+    stream: str,
+    *,
+    work_dir: Path,
+    quarantine_dir: Path,
+    tcp_spool_dir: Path | None = None,
+) -> LinkReader:
+    """A LinkReader for ``stream``: the folder (or TCP) intake plus the persistent Receiver."""
+    intake: FolderIntake | TcpIntake
+    if link.transport == "tcp":
+        if link.tcp_listen is None:
+            raise ValueError("link.tcp_listen is required with the tcp transport")
+        host, port = parse_host_port(link.tcp_listen)
+        spool = tcp_spool_dir if tcp_spool_dir is not None else state_dir / "link-tcp"
+        intake = TcpIntake(
+            host, port, spool, work_dir, quarantine_dir, max_file_bytes=link.max_file_bytes
+        )
+    else:
+        if link.recv_dir is None:
+            raise ValueError("link.recv_dir is required with the folder transport")
+        intake = FolderIntake(
+            link.recv_dir,
+            work_dir,
+            quarantine_dir,
+            max_file_bytes=link.max_file_bytes,
+            settle_s=link.settle_s,
+        )
+    decrypt = EncryptionKey.load(keys.decrypt_key) if keys.decrypt_key is not None else None
+    receiver = Receiver(
+        state_dir,
+        stream,
+        Keyring.load(keys.peer_keys),
+        decrypt_key=decrypt,
+        gap_wait_s=link.gap_wait_s,
+        silence_alarm_s=link.silence_alarm_s,
+        resend_window_s=link.resend_window_s,
+    )
+    return LinkReader(intake=intake, receiver=receiver)
