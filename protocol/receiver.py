@@ -29,7 +29,7 @@ from protocol.bundle import decode_heartbeat
 from protocol.chunk import Chunk, ChunkHeader, Kind, decode_chunk, valid_stream
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.keys import EncryptionKey, Keyring
-from protocol.store import open_state_db
+from protocol.store import open_state_db, read_meta, write_meta
 
 __all__ = ["Accepted", "LinkStatus", "ReceivedBundle", "Receiver"]
 
@@ -159,15 +159,10 @@ class Receiver:
         return int(self._clock() * 1000)
 
     def _meta(self, key: str, default: int = 0) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else int(row[0])
+        return read_meta(self._db, key, default)
 
     def _set_meta(self, key: str, value: int) -> None:
-        self._db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        write_meta(self._db, key, value)
 
     def count(self, name: str, amount: int = 1) -> None:
         """Add to a persistent counter (also used by LinkReader for quarantines)."""

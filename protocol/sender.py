@@ -33,7 +33,7 @@ from protocol.errors import BundleIdConflict, LocalError
 from protocol.fsutil import pwrite_all
 from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey
 from protocol.limits import MAX_BUNDLE_BYTES, MAX_CHUNK_SIZE
-from protocol.store import open_state_db
+from protocol.store import open_state_db, read_meta, write_meta
 from protocol.transport import FileFiller, FolderTransport, Transport
 
 __all__ = ["PublishReceipt", "Sender"]
@@ -135,15 +135,10 @@ class Sender:
     # -- state ----------------------------------------------------------------------------
 
     def _meta(self, key: str, default: int) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else int(row[0])
+        return read_meta(self._db, key, default)
 
     def _set_meta(self, key: str, value: int) -> None:
-        self._db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        write_meta(self._db, key, value)
 
     def _start_epoch(self) -> int:
         with self._db:

@@ -20,3 +20,17 @@ def open_state_db(path: Path, schema: str) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(schema)
     return db
+
+
+def read_meta(db: sqlite3.Connection, key: str, default: int = 0) -> int:
+    """An integer from the ``meta`` table every state database has."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return default if row is None else int(row[0])
+
+
+def write_meta(db: sqlite3.Connection, key: str, value: int) -> None:
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

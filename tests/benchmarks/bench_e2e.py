@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from maildiode.demo.stack import wait_for  # noqa: E402
 from tests.support.inbound import DOMAIN, InboundStack  # noqa: E402
+from tests.support.mailmaker import newsletter_html  # noqa: E402
 
 RENDER_PROCESSES = 2  # the target machine has 2 cores
 BURST_MAILS = 120  # mails per throughput burst (the pipeline's fill time weighs little)
@@ -50,21 +51,7 @@ TARGET_P99_S = 2.0
 
 def html_mail(number: int) -> bytes:
     """A typical newsletter-style HTML mail: headings, a table, Korean and English text."""
-    rows = "".join(
-        f"<tr><td>{i}</td><td>상품 {i} 안내</td><td style='text-align:right'>{i * 1200:,}원</td></tr>"
-        for i in range(1, 25)
-    )
-    paragraph = (
-        "고객님께 이번 달 새 소식을 전해 드립니다. 자세한 내용은 아래 표를 확인해 주십시오. "
-        "This month's news for our partners, with the price list below. "
-    ) * 6
-    html = (
-        "<html><head><style>body{font-family:sans-serif;color:#222} h1{color:#0a4}"
-        "td{border-bottom:1px solid #ddd;padding:4px}</style></head><body>"
-        f"<h1>월간 소식 {number}</h1><p>{paragraph}</p><table>{rows}</table>"
-        f"<h2>공지</h2><p>{paragraph}</p><p><a href='https://example.com/x'>자세히 보기</a></p>"
-        "<img src='https://example.com/track.png' width=1 height=1></body></html>"
-    )
+    html = newsletter_html(number)
     message = _message(number, f"월간 소식 {number}")
     message.set_content(html, subtype="html", cte="quoted-printable")
     return message.as_bytes(policy=SMTP)

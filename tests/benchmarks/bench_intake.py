@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.mailmaker import newsletter_html  # noqa: E402
+
 MAIL_BYTES = 10_240  # the size the issue asks for
 SESSIONS = 20  # concurrent smtp-source sessions
 MAILS = 2000  # mails per run
@@ -174,21 +176,7 @@ LATENCY_SECONDS = 15.0  # how long mails are then paced at half that rate
 
 def html_mail(number: int) -> bytes:
     """A typical newsletter-style HTML mail: headings, a table, Korean and English text, ~20 KB."""
-    rows = "".join(
-        f"<tr><td>{i}</td><td>상품 {i} 안내</td><td style='text-align:right'>{i * 1200:,}원</td></tr>"
-        for i in range(1, 25)
-    )
-    paragraph = (
-        "고객님께 이번 달 새 소식을 전해 드립니다. 자세한 내용은 아래 표를 확인해 주십시오. "
-        "This month's news for our partners, with the price list below. "
-    ) * 6
-    html = (
-        "<html><head><style>body{font-family:sans-serif;color:#222} h1{color:#0a4}"
-        "td{border-bottom:1px solid #ddd;padding:4px}</style></head><body>"
-        f"<h1>월간 소식 {number}</h1><p>{paragraph}</p><table>{rows}</table>"
-        f"<h2>공지</h2><p>{paragraph}</p><p><a href='https://example.com/x'>자세히 보기</a></p>"
-        "<img src='https://example.com/track.png' width=1 height=1></body></html>"
-    )
+    html = newsletter_html(number)
     from email.message import EmailMessage
     from email.policy import SMTP
 

@@ -108,3 +108,23 @@ def cpu_heavy_pdf(lines: int = 20000) -> bytes:
     data = document.tobytes(deflate=True)
     document.close()
     return bytes(data)
+
+
+def newsletter_html(number: int) -> str:
+    """A typical newsletter-style HTML body: headings, a table, Korean and English text, a
+    remote tracker (never fetched). Shared by the intake and end-to-end benchmarks."""
+    rows = "".join(
+        f"<tr><td>{i}</td><td>상품 {i} 안내</td><td style='text-align:right'>{i * 1200:,}원</td></tr>"
+        for i in range(1, 25)
+    )
+    paragraph = (
+        "고객님께 이번 달 새 소식을 전해 드립니다. 자세한 내용은 아래 표를 확인해 주십시오. "
+        "This month's news for our partners, with the price list below. "
+    ) * 6
+    return (
+        "<html><head><style>body{font-family:sans-serif;color:#222} h1{color:#0a4}"
+        "td{border-bottom:1px solid #ddd;padding:4px}</style></head><body>"
+        f"<h1>월간 소식 {number}</h1><p>{paragraph}</p><table>{rows}</table>"
+        f"<h2>공지</h2><p>{paragraph}</p><p><a href='https://example.com/x'>자세히 보기</a></p>"
+        "<img src='https://example.com/track.png' width=1 height=1></body></html>"
+    )
