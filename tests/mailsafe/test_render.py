@@ -10,7 +10,7 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from mailsafe.errors import InternalError
+from mailsafe.errors import InternalError, LimitExceeded
 from mailsafe.htmlsafe import sanitize_html
 from mailsafe.mime import parse_message
 from mailsafe.render import render_message
@@ -33,6 +33,7 @@ from tests.support.trap import hostile_html, trap_server
 
 PYMUPDF = RenderOptions()
 CHROMIUM = RenderOptions(backend="chromium")
+SHORT_CHROMIUM = RenderOptions(backend="chromium", chromium_timeout_s=8.0)
 KEPT_ALIVE = RenderOptions(backend="chromium", chromium_keep_alive=True)
 
 
@@ -113,8 +114,10 @@ def test_chromium_walls_hold_even_without_the_sanitiser() -> None:
         )
         tiles, _ = render_screenshot(without_refresh, CHROMIUM, 1)
         assert tiles
-        with contextlib.suppress(InternalError):  # no screenshot of an unreachable page
-            render_screenshot(with_refresh, CHROMIUM, 1)
+        # An unreachable page gives no screenshot, or headless Chromium waits on it until the
+        # time limit (seen under load in CI); either way nothing may reach the trap.
+        with contextlib.suppress(InternalError, LimitExceeded):
+            render_screenshot(with_refresh, SHORT_CHROMIUM, 1)
         assert trap.requests == []
 
 
