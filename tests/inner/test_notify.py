@@ -43,6 +43,10 @@ def test_structure_html_with_inline_images_and_text_alternative() -> None:
     ]
     assert len(cids) == 2
     assert cids == attached
+    images = [p for p in related.iter_parts() if p.get_content_maintype() == "image"]
+    assert [p.get_content() for p in images] == [i.data for i in checked(pages=2).images]
+    assert {p.get_content_disposition() for p in images} == {"inline"}
+    assert not any(part.defects for part in message.walk())
     text = plain.get_content()
     assert "보낸 사람: 김철수 <kim@partner.example>" in text
     assert "안녕하세요" in text
@@ -187,6 +191,10 @@ def test_any_internet_values_give_a_well_formed_notification_with_fixed_headers(
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     message = message_from_bytes(raw, policy=policy.default)
     assert message["Subject"].startswith("[외부메일]")
+    assert [p.get_content_type() for p in message.walk()] == [
+        "multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png"
+    ]  # fmt: skip
+    assert not any(part.defects for part in message.walk())
 
 
 def test_not_displayable_mail_still_gets_a_notification_with_the_reason() -> None:
