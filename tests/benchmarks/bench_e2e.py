@@ -3,9 +3,10 @@ by Postfix, beside the bare rendering ceiling measured in the same run.
 
 * ceiling: ``mailsafe.render.render_message`` + ``encode_package`` of the same mails in as many
   worker processes as the outer agent has (no SMTP, spool, link, inner agent or Postfix);
-* throughput: a burst of typical HTML mails sent by 8 concurrent SMTP clients through the whole
-  path (outer agent -> carrier -> inner agent -> Postfix on loopback), from the first 250 to the
-  last notification Postfix accepted;
+* throughput: a burst of typical HTML mails sent by Postfix's ``smtp-source`` over 8 concurrent
+  SMTP sessions (a real client that costs little CPU: the load generator shares the cores)
+  through the whole path (outer agent -> carrier -> inner agent -> Postfix on loopback), from
+  the first 250 to the last notification Postfix accepted;
 * latency: mails paced at half the measured end-to-end rate; per mail, the outer agent's
   ``received`` audit event (written when it answers 250) to the inner agent's ``injected`` event
   (written when Postfix answered 250 to the notification);
@@ -17,11 +18,13 @@ docs/performance.md.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import re
 import smtplib
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -81,9 +84,10 @@ def _message(number: int, subject: str) -> EmailMessage:
     return message
 
 
-def mixed_mail(number: int) -> bytes:
-    kind = number % 4
-    return pdf_mail(number) if kind == 3 else text_mail(number) if kind == 2 else html_mail(number)
+def mixed_load(count: int) -> list[tuple[bytes, int]]:
+    """Half HTML newsletters, a quarter plain text, a quarter with a PDF attachment."""
+    return [(html_mail(10_000), count // 2), (text_mail(10_001), count // 4),
+            (pdf_mail(10_002), count - count // 2 - count // 4)]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- ceiling
@@ -139,10 +143,31 @@ def _received(stack: InboundStack, since: float) -> dict[str, float]:
     return _events(stack.root / "outer" / "audit.db", "received", since)
 
 
-def burst(stack: InboundStack, mails: list[bytes]) -> float:
+def smtp_source(port: int, raw: bytes, count: int, sessions: int, folder: Path) -> None:
+    """Postfix's ``smtp-source`` sends ``raw`` ``count`` times over ``sessions`` connections: a
+    real SMTP client whose own CPU is small (the load generator shares the 2 cores)."""
+    path = folder / f"mail-{hashlib.sha256(raw).hexdigest()[:16]}.eml"
+    path.write_bytes(raw.replace(b"\r\n", b"\n"))  # smtp-source appends CRLF to each line
+    command = ["smtp-source", "-s", str(sessions), "-m", str(count), "-F", str(path),
+               "-f", "news@ext.example", "-t", f"user@{DOMAIN}", f"127.0.0.1:{port}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"smtp-source failed: {done.stderr.strip()}")
+
+
+def burst(stack: InboundStack, load: list[tuple[bytes, int]]) -> float:
+    """``load``: (mail, how many times); one smtp-source per mail, CLIENTS sessions in all."""
+    mails = [raw for raw, count in load for _ in range(count)]
     since = time.time()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(lambda raw: _send(stack.ports.smtp, raw), mails))
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-e2e-load-") as folder,
+        ThreadPoolExecutor(len(load)) as pool,
+    ):
+        share = max(1, CLIENTS // len(load))
+        jobs = [pool.submit(smtp_source, stack.ports.smtp, raw, count, share, Path(folder))
+                for raw, count in load]  # fmt: skip
+        for job in jobs:
+            job.result()
     wait_for(lambda: len(_injected(stack, since)) >= len(mails), 300, "the burst's notifications",
              step_s=0.2)  # fmt: skip
     received = _received(stack, since)
@@ -311,23 +336,26 @@ def bracketed(mails: list[bytes], run: Callable[[], float], name: str) -> tuple[
 
 
 def main() -> int:
-    html = [html_mail(n) for n in range(BURST_MAILS)]
-    mix = [mixed_mail(10_000 + n) for n in range(BURST_MAILS)]
+    html = [(html_mail(0), BURST_MAILS)]
+    mix = mixed_load(BURST_MAILS)
+    html_ceiling = [html_mail(n) for n in range(CEILING_MAILS)]
+    kinds = [raw for raw, _ in mix]
+    mix_ceiling = [kinds[(0, 1, 0, 2)[n % 4]] for n in range(CEILING_MAILS)]  # each kind early
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder:
         stack = InboundStack(Path(folder) / "stack", render_processes=RENDER_PROCESSES)
         with stack:
-            burst(stack, [html_mail(90_000 + n) for n in range(4)])  # warm up
+            burst(stack, [(html_mail(90_000), 4), *((raw, 1) for raw, _ in mix)])  # warm up
             before = cpu_by_component(stack)
             figures["e2e_html"], figures["ceiling"] = bracketed(
-                html, lambda: burst(stack, html), "end to end html"
+                html_ceiling, lambda: burst(stack, html), "end to end html"
             )
             after = cpu_by_component(stack)
             for name in before:
-                figures[f"cpu:{name}"] = (after[name] - before[name]) / len(html) * 1000
+                figures[f"cpu:{name}"] = (after[name] - before[name]) / BURST_MAILS * 1000
             print("CPU per mail: " + ", ".join(f"{n} {figures['cpu:' + n]:.1f} ms" for n in before))
             figures["e2e_mix"], figures["ceiling_mix"] = bracketed(
-                mix, lambda: burst(stack, mix), "end to end mix"
+                mix_ceiling, lambda: burst(stack, mix), "end to end mix"
             )
             figures["paced_rate"] = figures["e2e_html"] / 2
             latencies = paced(stack, figures["paced_rate"], LATENCY_SECONDS, 50_000)
