@@ -248,7 +248,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 _EXPLANATION = """\
-CPU time per mail during the HTML burst, by component (from /proc, same run):
+CPU time per mail during the HTML burst, by component (from /proc, same run; "render workers"
+also holds the outer agent's two SMTP acceptor processes):
 
 | component | CPU ms per mail |
 | --- | --- |
@@ -257,29 +258,26 @@ CPU time per mail during the HTML burst, by component (from /proc, same run):
 Why the ratio is what it is. On 2 cores everything competes for the same CPU, so even with every
 stage overlapped the end-to-end rate is at most 2 cores / (sum of the rows above), while the
 ceiling is 2 cores / (the render row alone): the "CPU bound" row of the first table is that
-quotient, the best ratio this design can reach on a dedicated machine. The rest of the path (the
-outer agent's SMTP intake, spool and signing, the inner agent's link verification, full image
-re-decode and re-encode, notification building and SMTP injection, Postfix's own
-smtpd/cleanup/qmgr/virtual, and the load generator) weighs about as much as rendering itself, so
-the 0.60 target is out of reach while the inner agent re-encodes every page and Postfix and the
-load generator share the same two cores. `images.reencode = "never"` (decode fully to check, pass
-the bytes on) saves about 3 ms per mail; the default stays "always" because re-encoding is what
-guarantees nothing but pixels crosses.
+quotient, the best ratio this design can reach on a dedicated machine. Reaching 0.60 needs
+everything outside rendering to cost at most two thirds of rendering (about 16 ms per mail here);
+the rest of the path costs about 27 ms: the inner agent's full decode and re-encode of every page
+(about 7 ms, the defence against a compromised outer agent), its link verification, SQLite
+commits and SMTP injection; the outer agent's spool, signing and publishing; Postfix's
+smtpd/cleanup/qmgr/virtual; and the load generator. What was done about it, measured on the same
+machine: a build pool instead of one bundle at a time (ratio 0.23 -> 0.45); notifications
+written without the email package's object model (3.7 -> 1.2 ms per mail to build, inner agent
+about 17.8 -> 15.5 ms in situ); load from `smtp-source` instead of Python clients.
+`images.reencode = "never"` (decode fully to check, pass the bytes on) saves a further 4-5 ms
+per mail in situ and still leaves the ratio near 0.46; the default stays "always" because
+re-encoding is what guarantees nothing but pixels crosses.
 
 A measured rate below the CPU bound means a serial stage or waiting limited it, or the shared
-machine was busy with other jobs (load average 3-9 during these runs; a ceiling measured while
-busy can be a third of one measured while quiet, which is why it is measured right before and
-right after each end-to-end run). The inner agent no longer handles bundles one at a time: its
-link thread only stores each raw bundle durably (one commit) and build threads check images and
-build notifications in parallel; with that and a faster notification writer (image parts no
-longer go through the email generator line by line) the HTML figure went from 17.1 mails/s
-(ratio 0.23, inner agent 18.8 ms CPU per mail) to the figure above (inner agent about 15 ms),
-within about 10 % of the CPU bound, so CPU, not a serial stage, is now the limit. On the outer side, each render thread writes the rendered
-package durably before it gives its worker process the next mail, so the render processes wait
-on fsync for a share of the time (py-spy: about half of a render thread's wall time is in
-`Spool.write_rendered`). Latency at half the rate is rendering one mail plus the carrier's 50 ms
-poll and a watchdog-woken link scan (`link.settle_s = 0`, since the carrier renames files into
-place).
+machine was busy with other jobs (a ceiling measured while busy can be a third of one measured
+while quiet, which is why it is measured right before and right after each end-to-end run). On
+the outer side, each render thread writes the rendered package durably before it gives its
+worker process the next mail, so the render processes wait on fsync for a share of the time.
+Latency at half the rate is rendering one mail plus the carrier's 50 ms poll and a
+watchdog-woken link scan (`link.settle_s = 0`, since the carrier renames files into place).
 
 """
 
