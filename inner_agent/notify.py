@@ -25,6 +25,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, parseaddr
 
+from mailsafe.notes import reason_words, translate
 from mailsafe.package import Manifest
 
 __all__ = [
@@ -299,11 +300,15 @@ def _compose(
     """
     manifest = mail.manifest
     spoofed = claims_our_domain(manifest, options.our_domains)
-    notes = _notes(manifest, words, part=part, total=total, scaled=scaled, omitted=omitted)
+    notes = _notes(
+        manifest, words, options.language, part=part, total=total, scaled=scaled, omitted=omitted
+    )
     outer, related = (f"=_maildiode_{secrets.token_hex(12)}_{n}" for n in "ar")
     cids = [f"page{part}-{index}.{manifest.mail_id}@maildiode" for index in range(len(images))]
     text = _text_part(mail, options, words, spoofed, notes, first=part == 1)
-    html_body = _html_part(mail, words, spoofed, notes, cids, first=part == 1)
+    html_body = _html_part(
+        mail, words, spoofed, notes, cids, first=part == 1, language=options.language
+    )
     headers = _header_block(
         manifest, options=options, words=words, spoofed=spoofed, part=part, total=total, now=now
     )
@@ -314,7 +319,8 @@ def _compose(
         f"--{outer}\r\n".encode(),
         _TEXT_HEADERS.format(subtype="plain").encode(),
         _base64_lines(text.encode("utf-8")),
-        f'\r\n--{outer}\r\nContent-Type: multipart/related;\r\n boundary="{related}"\r\n\r\n'.encode(),
+        f"\r\n--{outer}\r\n".encode(),
+        f'Content-Type: multipart/related;\r\n boundary="{related}"\r\n\r\n'.encode(),
         f"--{related}\r\n".encode(),
         _TEXT_HEADERS.format(subtype="html").encode(),
         _base64_lines(html_body.encode("utf-8")),
@@ -413,11 +419,18 @@ def _subject(
 
 
 def _notes(
-    manifest: Manifest, words: dict[str, str], *, part: int, total: int, scaled: bool, omitted: int
+    manifest: Manifest,
+    words: dict[str, str],
+    language: str,
+    *,
+    part: int,
+    total: int,
+    scaled: bool,
+    omitted: int,
 ) -> list[str]:
     notes: list[str] = []
     if manifest.status == "not_displayable":
-        reason = clean_header_text(manifest.reason or "unknown", 200)
+        reason = reason_words(clean_header_text(manifest.reason or "unknown", 100), language)
         notes.append(words["not_displayable"].format(reason=reason))
     if total > 1:
         notes.append(words["split"].format(total=total, part=part))
@@ -426,7 +439,10 @@ def _notes(
     if omitted:
         notes.append(words["omitted"].format(count=omitted))
     if part == 1:
-        notes.extend(clean_header_text(n, 500) for n in manifest.notes[:50])
+        notes.extend(
+            clean_header_text(translate(clean_header_text(n, 500), language), 600)
+            for n in manifest.notes[:50]
+        )
     return notes
 
 
@@ -451,10 +467,10 @@ def _header_rows(manifest: Manifest, words: dict[str, str]) -> list[tuple[str, s
     return [(label, clean_header_text(value)) for label, value in rows if value]
 
 
-def _withheld_rows(manifest: Manifest) -> list[tuple[str, str, str, str]]:
+def _withheld_rows(manifest: Manifest, language: str) -> list[tuple[str, str, str, str]]:
     return [
         (clean_header_text(w.filename, 255), clean_header_text(w.content_type, 100),
-         _human_size(w.size), clean_header_text(w.reason, 100))
+         _human_size(w.size), reason_words(clean_header_text(w.reason, 100), language))
         for w in manifest.withheld
     ]  # fmt: skip
 
@@ -481,7 +497,7 @@ def _text_part(
         lines[:0] = [words["spoof"].format(domain=spoofed), ""]
     lines += [f"{label}: {value}" for label, value in _header_rows(mail.manifest, words)]
     lines += [""] + [f"* {note}" for note in notes]
-    withheld = _withheld_rows(mail.manifest) if first else []
+    withheld = _withheld_rows(mail.manifest, options.language) if first else []
     if withheld:
         lines += ["", words["withheld"] + ":"]
         lines += [f"  - {n} ({t}, {s}): {r}" for n, t, s, r in withheld]
@@ -503,6 +519,7 @@ def _html_part(
     cids: list[str],
     *,
     first: bool,
+    language: str,
 ) -> str:
     e = html.escape
     out = ['<!DOCTYPE html><html><head><meta charset="utf-8"></head>',
@@ -523,7 +540,7 @@ def _html_part(
     for index, cid in enumerate(cids):
         alt = f"{words['page']} {index + 1}"
         out.append(f'<div><img src="cid:{e(cid)}" alt="{e(alt)}" style="max-width:100%"></div>')
-    withheld = _withheld_rows(mail.manifest) if first else []
+    withheld = _withheld_rows(mail.manifest, language) if first else []
     if withheld:
         out.append(f'<h3>{e(words["withheld"])}</h3><table style="border-collapse:collapse">')
         titles = (words[k] for k in ("name", "type", "size", "reason"))

@@ -28,6 +28,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from mailsafe.charsets import decode_bytes, guess_unlabelled
+from mailsafe.notes import note
 
 __all__ = [
     "OLE_MAGIC",
@@ -210,14 +211,14 @@ class _Budget:
         self.parts += 1
         if self.parts > self.limits.max_parts:
             if not self.parts_cut:
-                self.note(f"more than {self.limits.max_parts} MIME parts: the rest is not shown")
+                self.note(note("too_many_parts", limit=self.limits.max_parts))
                 self.parts_cut = True
             return False
         return True
 
     def take_bytes(self, size: int) -> bool:
         if self.decoded + size > self.limits.max_decoded_bytes:
-            self.note(f"decoded content above {self.limits.max_decoded_bytes} bytes was cut")
+            self.note(note("decoded_cut", limit=self.limits.max_decoded_bytes))
             return False
         self.decoded += size
         return True
@@ -249,21 +250,21 @@ def parse_message(
     if raw.startswith(OLE_MAGIC):
         return _not_rfc5322(raw, budget)
     if len(raw) > limits.max_raw_bytes:
-        budget.note(f"mail larger than {limits.max_raw_bytes} bytes: only the start was parsed")
+        budget.note(note("raw_cut", limit=limits.max_raw_bytes))
         raw = raw[: limits.max_raw_bytes]
     raw = _repair_header_block(_cap_header_block(raw, budget), budget)
     try:
         message = _message_tree(raw) if fast_path else _stdlib_tree(raw)
     except (RecursionError, MemoryError, ValueError, TypeError, LookupError, IndexError) as exc:
-        budget.note(f"the MIME structure could not be parsed ({type(exc).__name__})")
+        budget.note(note("mime_unparsable", error=type(exc).__name__))
         return _fallback(raw, budget)
     try:
         return _build(message, 0, budget)
     except RecursionError:
-        budget.note("the MIME structure nests too deeply to walk")
+        budget.note(note("mime_too_deep_to_walk"))
         return _fallback(raw, budget)
     except Exception as exc:  # noqa: BLE001 - email raises undocumented errors on hostile input
-        budget.note(f"the MIME structure could not be walked ({type(exc).__name__})")
+        budget.note(note("mime_unwalkable", error=type(exc).__name__))
         return _fallback(raw, budget)
 
 
@@ -272,7 +273,7 @@ def _cap_header_block(raw: bytes, budget: _Budget) -> bytes:
     end = _header_end(raw, limit + 4)
     if end is not None and end <= limit:
         return raw
-    budget.note(f"header block larger than {limit} bytes was cut")
+    budget.note(note("header_block_cut", limit=limit))
     head = raw[:limit]
     cut = head.rfind(b"\n")
     head = head[: cut + 1] if cut > 0 else b""
@@ -309,7 +310,7 @@ def _repair_header_block(raw: bytes, budget: _Budget) -> bytes:
             and not line.startswith(b"From ")
         )
         if dropping:
-            budget.note("a header line with an invalid name was dropped")
+            budget.note(note("bad_header_name"))
         else:
             kept.append(line)
     if len(kept) == len(lines):
@@ -326,7 +327,7 @@ def _header_end(raw: bytes, search_limit: int) -> int | None:
 
 
 def _not_rfc5322(raw: bytes, budget: _Budget) -> ParsedMail:
-    budget.note("not an RFC 5322 mail: an Outlook .msg (OLE2) file")
+    budget.note(note("outlook_msg"))
     attachment = _make_attachment(
         "message.msg", "application/vnd.ms-outlook", raw, "attachment", None, budget
     )
@@ -539,10 +540,10 @@ def _build(message: email.message.Message, depth: int, budget: _Budget) -> Parse
     text = "\n\n".join(collected.texts) if collected.texts else None
     html = "\n".join(collected.htmls) if collected.htmls else None
     if text is not None and len(text) > max_chars:
-        budget.note(f"text body longer than {max_chars} characters was cut")
+        budget.note(note("text_cut", limit=max_chars))
         text = text[:max_chars]
     if html is not None and len(html) > max_chars:
-        budget.note(f"HTML body longer than {max_chars} characters was cut")
+        budget.note(note("html_cut", limit=max_chars))
         html = html[:max_chars]
     for defect in message.defects:
         budget.note(_defect_words(defect))
@@ -569,7 +570,7 @@ def _build(message: email.message.Message, depth: int, budget: _Budget) -> Parse
 def _defect_words(defect: object) -> str:
     name = type(defect).__name__
     words = re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
-    return f"MIME defect: {words}"
+    return note("mime_defect", defect=words)
 
 
 class _Headers:
@@ -610,7 +611,7 @@ class _Headers:
         try:
             pairs = email.utils.getaddresses(values)
         except (ValueError, TypeError, IndexError):
-            self._budget.note(f"the {name} header is not a valid address list")
+            self._budget.note(note("bad_address_list", header=name))
             return tuple(Address(decode_header_text(v), "") for v in values)
         found = [
             Address(display=decode_header_text(display), addr=_unfold(addr))
@@ -658,7 +659,7 @@ def _walk(
     if not budget.take_part():
         return
     if depth > budget.limits.max_depth:
-        budget.note(f"MIME nesting deeper than {budget.limits.max_depth} levels is not shown")
+        budget.note(note("mime_too_deep", limit=budget.limits.max_depth))
         return
     content_type = _content_type(part)
     _note_security(part, content_type, collected)
@@ -759,7 +760,7 @@ def _payload_bytes(part: email.message.Message, budget: _Budget) -> bytes:
     try:
         data = part.get_payload(decode=True)
     except (ValueError, TypeError, binascii.Error, UnicodeError, LookupError, AssertionError):
-        budget.note("a part's transfer encoding could not be decoded")
+        budget.note(note("bad_transfer_encoding"))
         return b""
     return data if isinstance(data, bytes) else b""
 

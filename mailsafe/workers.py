@@ -39,6 +39,7 @@ from typing import IO
 
 from mailsafe.errors import MailsafeError
 from mailsafe.mime import ParseLimits, decode_header_text, parse_message, raw_header_to_text
+from mailsafe.notes import note, reason_words
 from mailsafe.package import (
     PACKAGE_VERSION,
     HeaderBlock,
@@ -68,14 +69,9 @@ SUMMARY_SHARE = 0.5
 STOP_GRACE_SECONDS = 2.0
 
 # Reason codes a caller can see in Manifest.reason for failures of the worker itself.
-REASONS = {
-    "timeout": "rendering took longer than the wall-clock limit",
-    "cpu_limit": "rendering used more CPU time than allowed",
-    "memory_limit": "rendering needed more memory than allowed",
-    "worker_crash": "the render worker died",
-    "render_error": "the renderer failed on this mail",
-    "bad_package": "the render worker returned a package that does not decode",
-}
+WORKER_REASONS = ("timeout", "cpu_limit", "memory_limit", "worker_crash", "render_error",
+                  "bad_package")  # fmt: skip
+REASONS = {code: reason_words(code, "en") for code in WORKER_REASONS}
 
 
 # --------------------------------------------------------------------------- framing
@@ -356,7 +352,7 @@ def headers_only(raw: bytes, reason: str) -> RenderedMail:
         status="not_displayable",
         reason=reason,
         headers=block,
-        notes=(REASONS.get(reason, reason), "the attachment list could not be read"),
+        notes=(REASONS.get(reason, reason), note("attachment_list_unread")),
     )
     return RenderedMail(manifest=manifest)
 

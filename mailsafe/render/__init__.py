@@ -12,6 +12,7 @@ from PIL import Image
 
 from mailsafe.errors import MailsafeError
 from mailsafe.mime import Address, Attachment, ParsedMail, parse_message
+from mailsafe.notes import NOTES, note
 from mailsafe.package import (
     PACKAGE_VERSION,
     HeaderBlock,
@@ -90,11 +91,11 @@ class _Output:
 
     def add(self, image: Image.Image, source: str, index: int, *, photo: bool = False) -> bool:
         if len(self.images) >= self.options.max_images:
-            self._full(f"more than {self.options.max_images} images: the rest is not shown")
+            self._full(note("too_many_images", limit=self.options.max_images))
             return False
         encoded = encode_image(image, self.options.jpeg_quality, photo=photo)
         if self.spent + len(encoded.data) > self.options.byte_budget:
-            self._full(f"the byte budget of {self.options.byte_budget} bytes was reached")
+            self._full(note("byte_budget", limit=self.options.byte_budget))
             return False
         self.spent += len(encoded.data)
         self.images.append(encoded.data)
@@ -131,7 +132,7 @@ def _render(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
         rendered = render_tiles(composition.html, options, options.max_body_tiles)
         tiles, cut = rendered.images, rendered.cut
     if cut:
-        output.notes.append(f"the mail is longer than {options.max_body_tiles} tiles and was cut")
+        output.notes.append(note("tiles_cut", limit=options.max_body_tiles))
     for index, tile in enumerate(tiles):
         if not output.add(tile, "body", index):
             break
@@ -152,15 +153,8 @@ def _render(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
 
 
 def _security_notes(mail: ParsedMail) -> list[str]:
-    words = {
-        "smime-signed": "S/MIME signed (the signature was not checked)",
-        "smime-signed-opaque": "S/MIME signed, opaque (contents not shown)",
-        "smime-encrypted": "S/MIME encrypted (cannot be shown)",
-        "pgp-signed": "PGP signed (the signature was not checked)",
-        "pgp-encrypted": "PGP encrypted (cannot be shown)",
-        "tnef": "contains an Outlook TNEF (winmail.dat) part, withheld",
-    }
-    return [words.get(s, s) for s in mail.security]
+    # security markers are "smime-signed" etc.; their notes are "smime_signed" etc.
+    return [note(s.replace("-", "_")) if s.replace("-", "_") in NOTES else s for s in mail.security]
 
 
 def _all_attachments(mail: ParsedMail) -> list[Attachment]:
@@ -221,12 +215,12 @@ def _pdf(attachment: Attachment, options: RenderOptions, output: _Output) -> lis
     except MailsafeError as exc:
         if shown == 0:
             return [_withheld(attachment, exc.code)]
-        output.notes.append(f"{attachment.filename}: page {shown + 1} could not be shown")
+        output.notes.append(note("pdf_page_failed", name=attachment.filename, page=shown + 1))
     if total > shown:
         output.notes.append(
-            f"{attachment.filename}: {shown} of {total} pages shown"
-            f" (page cap {options.max_pdf_pages})"
-        )
+            note("pdf_pages_capped", name=attachment.filename, shown=shown, total=total,
+                 limit=options.max_pdf_pages)
+        )  # fmt: skip
     return []
 
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from mailsafe.htmlsafe import CSP, sanitize_html
 from mailsafe.mime import Address, Attachment, ParsedMail
+from mailsafe.notes import note
 from mailsafe.render.encode import encode_image
 from mailsafe.render.options import RenderOptions
 
@@ -180,7 +181,7 @@ def _compose_one(  # noqa: PLR0917 - recursive walk, its state passed explicitly
     _body(mail, options, parts_html, parts_text, composition)
     for forwarded in mail.forwarded:
         if depth + 1 > MAX_FORWARD_DEPTH:
-            composition.notes.append("forwarded mails nested deeper were not shown")
+            composition.notes.append(note("forward_too_deep"))
             break
         parts_html.append('<div class="mailsafe-forward"><p class="mailsafe-note">전달된 메일</p>')
         parts_text.append("---------- 전달된 메일 ----------")
@@ -201,11 +202,9 @@ def _body(
         composition.used_cids |= resolver.used_cids
         composition.remote_dropped += safe.dropped_remote
         if safe.dropped_remote:
-            composition.notes.append(
-                f"{safe.dropped_remote} remote reference(s) in the HTML were not loaded"
-            )
+            composition.notes.append(note("remote_dropped", count=safe.dropped_remote))
         if resolver.refused:
-            composition.notes.append(f"{resolver.refused} inline image(s) could not be decoded")
+            composition.notes.append(note("inline_images_refused", count=resolver.refused))
         parts_html.append(f"<div>{safe.html}</div>")
         parts_text.append(html_to_text(safe.html))  # the text of what the picture shows
     elif mail.text is not None:

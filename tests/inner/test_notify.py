@@ -202,9 +202,44 @@ def test_not_displayable_mail_still_gets_a_notification_with_the_reason() -> Non
 
     from inner_agent.notify import CheckedMail
 
-    info = dataclasses.replace(manifest(pages=0), status="not_displayable", reason="render_timeout")
+    info = dataclasses.replace(
+        manifest(pages=0), status="not_displayable", reason="render_timeout"
+    )  # a code no table knows
     raw = build_notifications(CheckedMail(info, (), None), OPTIONS, shrink=shrink_image, now=1.8e9)
     (message,) = [message_from_bytes(r, policy=policy.default) for r in raw]
     text = message.get_body(("plain",)).get_content()
     assert "render_timeout" in text
     assert "setup.exe" in message.get_body(("html",)).get_content()
+
+
+def test_notes_and_reasons_in_the_readers_language() -> None:
+    """The renderer's notes travel in English; a Korean notification shows them in Korean."""
+    import dataclasses
+
+    from inner_agent.notify import CheckedMail
+    from mailsafe.notes import note
+    from mailsafe.package import Withheld
+
+    info = dataclasses.replace(
+        manifest(pages=0),
+        status="not_displayable",
+        reason="timeout",
+        notes=(note("remote_dropped", count=4), "a note no template knows"),
+        withheld=(Withheld("a.zip", "application/zip", 10, "ab" * 32, "not_rendered_type"),),
+    )
+    mail = CheckedMail(info, (), None)
+    for options, expected, absent in (
+        (OPTIONS, ["HTML의 외부 참조 4개를 불러오지 않았습니다", "변환 시간이 제한을 넘었습니다",
+                   "그림으로 바꾸지 않는 파일 형식입니다", "a note no template knows"],
+         "remote reference"),
+        (NotifyOptions(language="en", our_domains=("corp.example",)),
+         ["4 remote reference(s) in the HTML were not loaded",
+          "rendering took longer than the wall-clock limit",
+          "this file type is not shown as images"], "외부 참조"),
+    ):  # fmt: skip
+        (raw,) = build_notifications(mail, options, shrink=shrink_image, now=1.8e9)
+        message = message_from_bytes(raw, policy=policy.default)
+        for body in (message.get_body(("plain",)), message.get_body(("html",))):
+            content = body.get_content()
+            assert all(words in content for words in expected), content
+            assert absent not in content
