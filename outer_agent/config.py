@@ -109,9 +109,12 @@ class RenderSection(Section):
 class AuthSection(Section):
     """Sender authentication results shown in the notification (data, never a verdict here)."""
 
-    # off: nothing checked; verify: DKIM (and DMARC alignment) checked here with dkimpy and DNS;
+    # off: nothing checked; verify: SPF, DKIM and DMARC checked here (pyspf, dkimpy, DNS);
     # trust_mx: take the results from the Authentication-Results header of a trusted MX.
     mode: Literal["off", "verify", "trust_mx"] = "off"
+    # verify mode: check SPF for the connecting address. Only right when this agent is the MX
+    # (behind another MX the connecting address is that MX's): otherwise false, or trust_mx.
+    check_spf: bool = True
     trusted_authserv_id: str | None = None  # authserv-id of the MX whose header we trust
     dns_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
@@ -255,7 +258,8 @@ text_layer = true                # send extracted plain text beside the images
 on_failure = "not_displayable"   # or "quarantine": keep unrenderable mail in spool/quarantine
 
 [auth]
-mode = "off"                     # "verify" (DKIM/DMARC here) or "trust_mx" (MX's header)
+mode = "off"                     # "verify" (SPF/DKIM/DMARC here) or "trust_mx" (MX's header)
+check_spf = true                 # verify mode: SPF for the connecting address (we are the MX)
 # trusted_authserv_id = "mx.corp.example"
 dns_timeout_s = 5
 

@@ -96,6 +96,7 @@ def _run_main(
                 auth.mode,
                 trusted_authserv_id=auth.trusted_authserv_id,
                 dns_timeout_s=auth.dns_timeout_s,
+                spf_here=auth.check_spf,
             ),
         )
         poller = link.outbound_poller(config, config.spool.dir / "link-out")
