@@ -269,6 +269,36 @@ class InjectionQueue:
                 raise
             self._arrived_changed.notify_all()
 
+    def release_quarantined(
+        self, bundle_id: bytes, mail_id: str, mail_from: str, rcpts: Sequence[str],
+        messages: Sequence[bytes],
+    ) -> bool:  # fmt: skip
+        """Queue the notifications of a bundle that was quarantined (an administrator released
+        it after fixing the cause); False if its notifications are already queued."""
+        now = self._clock()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT outcome FROM bundles WHERE bundle_id = ?", (bundle_id,)
+                ).fetchone()
+                if row is not None and row[0] != "quarantined":
+                    self._db.execute("COMMIT")
+                    return False
+                self._db.execute(
+                    "INSERT OR REPLACE INTO bundles VALUES (?, ?, 'queued', ?)",
+                    (bundle_id, mail_id, now),
+                )
+                for part, data in enumerate(messages, start=1):
+                    self._insert(bundle_id, part, "notification", mail_id, mail_from=mail_from,
+                                 rcpts=rcpts, data=data, now=now)  # fmt: skip
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._wake.notify_all()
+        return True
+
     def add_report(self, about: QueuedMessage, mail_from: str, rcpt: str, data: bytes) -> None:
         """A report to the postmaster about a refused message (never reported on itself)."""
         with self._lock:

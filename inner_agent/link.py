@@ -48,6 +48,7 @@ __all__ = [
     "BundleHandler",
     "BundleRefused",
     "LinkService",
+    "Prepared",
     "build_reader",
     "check_package",
 ]
@@ -90,6 +91,15 @@ def _write_durably(path: Path, data: bytes) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A bundle that passed every check, with its notification(s) built."""
+
+    mail: CheckedMail
+    recipients: tuple[str, ...]
+    messages: list[bytes]
 
 
 @dataclass(frozen=True)
@@ -169,18 +179,40 @@ class BundleHandler:
         self._clock = clock
 
     def __call__(self, bundle: Any) -> None:
-        from protocol import Kind
-
         if self.queue.is_handled(bundle.bundle_id):
             return  # handled before a crash (or a replay); the reader now marks it done
         started = self._clock()
         try:
-            if bundle.kind != Kind.DATA:
-                raise BundleRefused("unexpected_kind", f"bundle kind {bundle.kind!r}")
-            mail, recipients = check_package(bundle.data, self.policy, self.options.our_domains)
+            prepared = self.prepare(bundle)
         except BundleRefused as exc:
             self._quarantine(bundle, exc)
             return
+        mail_id = prepared.mail.manifest.mail_id
+        self.queue.add_bundle(
+            bundle.bundle_id, mail_id, self.options.from_address, prepared.recipients,
+            prepared.messages,
+        )  # fmt: skip
+        self.audit.record(
+            mail_id,
+            "received_inside",
+            bundle_id=bundle.bundle_id.hex(),
+            seq=bundle.seq,
+            status=prepared.mail.manifest.status,
+            pages=len(prepared.mail.images),
+            notifications=len(prepared.messages),
+            rcpt_count=len(prepared.recipients),
+            bytes=sum(len(m) for m in prepared.messages),
+            link_s=round(started - bundle.created_ms / 1000, 3),
+            build_s=round(self._clock() - started, 3),
+        )
+
+    def prepare(self, bundle: Any) -> Prepared:
+        """Every check and the notification(s) for ``bundle``; raises BundleRefused."""
+        from protocol import Kind
+
+        if bundle.kind != Kind.DATA:
+            raise BundleRefused("unexpected_kind", f"bundle kind {bundle.kind!r}")
+        mail, recipients = check_package(bundle.data, self.policy, self.options.our_domains)
         try:
             messages = build_notifications(
                 mail, self.options, shrink=shrink_image, now=self._clock()
@@ -188,25 +220,8 @@ class BundleHandler:
         except Exception as exc:
             log.exception("cannot build the notification for bundle %s", bundle.bundle_id.hex())
             detail = f"{type(exc).__name__}: {exc}"
-            self._quarantine(bundle, BundleRefused("build_failed", detail, mail.manifest.mail_id))
-            return
-        mail_id = mail.manifest.mail_id
-        self.queue.add_bundle(
-            bundle.bundle_id, mail_id, self.options.from_address, recipients, messages
-        )
-        self.audit.record(
-            mail_id,
-            "received_inside",
-            bundle_id=bundle.bundle_id.hex(),
-            seq=bundle.seq,
-            status=mail.manifest.status,
-            pages=len(mail.images),
-            notifications=len(messages),
-            rcpt_count=len(recipients),
-            bytes=sum(len(m) for m in messages),
-            link_s=round(started - bundle.created_ms / 1000, 3),
-            build_s=round(self._clock() - started, 3),
-        )
+            raise BundleRefused("build_failed", detail, mail.manifest.mail_id) from None
+        return Prepared(mail, recipients, messages)
 
     def _quarantine(self, bundle: Any, exc: BundleRefused) -> None:
         bundle_hex = bundle.bundle_id.hex()

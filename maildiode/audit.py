@@ -33,7 +33,7 @@ STEPS = frozenset(
         # inbound, inner agent
         "received_inside", "notified", "injected", "deferred", "postmaster_notified",
         # both
-        "quarantined", "bounced", "resent",
+        "quarantined", "bounced", "resent", "requeued",
         # outbound, inner agent
         "accepted_outbound", "scanned", "allowed", "blocked", "monitored", "held",
         "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",

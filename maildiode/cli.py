@@ -116,6 +116,16 @@ def _resend(p: argparse.ArgumentParser) -> None:
     p.add_argument("last", type=int, metavar="LAST", help="last sequence number")
 
 
+def _requeue(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="quarantine/bundle-<id>.bin files of the inner agent",
+    )
+
+
 def _demo(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dir",
@@ -194,6 +204,10 @@ COMMANDS: dict[str, tuple[str, Adder]] = {
     "check": ("validate a config file without starting anything", _check),
     "carry": ("move complete files from SRC to DST like a linkage product", _carry),
     "resend": ("publish a range of sent bundles again (the receiver de-duplicates)", _resend),
+    "requeue": (
+        "check quarantined inbound bundles again and queue those that now pass",
+        _requeue,
+    ),
     "directory": ("manage the user/department directory (HR CSV import)", _directory),
     "audit": ("query and export the audit log", _audit),
     "status": ("link status: counters, gaps, heartbeats, queues", _status),

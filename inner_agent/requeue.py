@@ -1,0 +1,108 @@
+"""Release a quarantined bundle once its cause is fixed: check it again, queue its notifications.
+
+A bundle the inner agent refused (``quarantine/bundle-<id>.bin`` with ``.reason.json`` beside
+it) already passed the signature check; it was refused by the inner checks, e.g. a page over
+``images.max_pixels``. After an administrator has changed what caused it, :func:`release` runs
+every check again with the current configuration (nothing is skipped) and, if the bundle now
+passes, queues its notifications in the same injection queue the running agent delivers from
+(SQLite in WAL mode, so the agent may run meanwhile). The files move to
+``quarantine/released/``: evidence is never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from inner_agent.link import BundleHandler, BundleRefused
+
+__all__ = ["NOT_RELEASABLE", "BundleRefused", "Released", "RequeueError", "release"]
+
+# Refusals no configuration change can cure: a non-data bundle is a control record.
+NOT_RELEASABLE = frozenset({"unexpected_kind"})
+RELEASED_FOLDER = "released"
+
+
+class RequeueError(Exception):
+    """The file is not a quarantined bundle this command can release (says why)."""
+
+
+@dataclass(frozen=True)
+class Released:
+    mail_id: str
+    bundle_id: str
+    notifications: int
+    already_queued: bool
+
+
+@dataclass(frozen=True)
+class _QuarantinedBundle:
+    """The fields of a received bundle that the handler reads."""
+
+    bundle_id: bytes
+    kind: int
+    seq: int
+    data: bytes
+    created_ms: int = 0
+
+
+def release(path: Path, handler: BundleHandler) -> Released:
+    """Check ``path`` (the ``.bin`` or its ``.reason.json``) again and queue it.
+
+    Raises BundleRefused when it still fails a check (the files stay where they are) and
+    RequeueError when the file is not a releasable quarantined bundle.
+    """
+    from protocol import Kind
+
+    data_path, reason_path = _paths(path)
+    try:
+        reason = json.loads(reason_path.read_text(encoding="utf-8"))
+        bundle_id = bytes.fromhex(reason["bundle_id"])
+        data = data_path.read_bytes()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RequeueError(f"{path}: not a quarantined bundle ({exc})") from None
+    if reason.get("reason") in NOT_RELEASABLE:
+        raise RequeueError(f"{path}: refused as {reason['reason']}, which no change can cure")
+    bundle = _QuarantinedBundle(bundle_id, Kind.DATA, int(reason.get("seq", 0)), data)
+    prepared = handler.prepare(bundle)
+    mail_id = prepared.mail.manifest.mail_id
+    queued = handler.queue.release_quarantined(
+        bundle_id, mail_id, handler.options.from_address, prepared.recipients, prepared.messages
+    )
+    handler.audit.record(
+        mail_id,
+        "requeued",
+        bundle_id=bundle_id.hex(),
+        previous_reason=reason.get("reason"),
+        notifications=len(prepared.messages) if queued else 0,
+        already_queued=not queued,
+    )
+    _move_to_released(data_path, reason_path)
+    return Released(mail_id, bundle_id.hex(), len(prepared.messages), not queued)
+
+
+def _paths(path: Path) -> tuple[Path, Path]:
+    name = path.name
+    if name.endswith(".reason.json"):
+        stem = name.removesuffix(".reason.json")
+    elif name.endswith(".bin"):
+        stem = name.removesuffix(".bin")
+    else:
+        raise RequeueError(f"{path}: expected a quarantine/bundle-<id>.bin file")
+    if not stem.startswith("bundle-"):
+        raise RequeueError(f"{path}: expected a quarantine/bundle-<id>.bin file")
+    return path.with_name(stem + ".bin"), path.with_name(stem + ".reason.json")
+
+
+def _move_to_released(*paths: Path) -> None:
+    folder = paths[0].parent / RELEASED_FOLDER
+    folder.mkdir(exist_ok=True)
+    for path in paths:
+        os.replace(path, folder / path.name)
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
