@@ -101,6 +101,8 @@ class RenderSection(Section):
     memory_mb: int = Field(default=1024, ge=64, le=65536)
     wall_seconds: float = Field(default=60.0, gt=0, le=3600)
     text_layer: bool = True  # send the extracted plain text beside the images
+    # NanumGothic.ttf + NanumGothicBold.ttf for Korean (bold headings); "" = MuPDF's built-in.
+    font_dir: str = "/usr/share/fonts/truetype/nanum"
     # A mail that cannot be rendered: publish a "could not be displayed safely" notice (headers,
     # attachment list, reason) or keep it in spool/quarantine for an administrator.
     on_failure: Literal["not_displayable", "quarantine"] = "not_displayable"
@@ -255,6 +257,7 @@ cpu_seconds = 30                 # CPU limit per mail
 memory_mb = 1024                 # address-space limit per worker
 wall_seconds = 60                # wall-clock limit per mail
 text_layer = true                # send extracted plain text beside the images
+font_dir = "/usr/share/fonts/truetype/nanum"   # NanumGothic (+Bold) for Korean; "" = built-in
 on_failure = "not_displayable"   # or "quarantine": keep unrenderable mail in spool/quarantine
 
 [auth]

@@ -27,7 +27,9 @@ class MailsafePackager:
         from mailsafe.render.options import RenderOptions
         from mailsafe.workers import RenderPool
 
-        options = RenderOptions(backend=section.backend, text_layer=section.text_layer)
+        options = RenderOptions(
+            backend=section.backend, text_layer=section.text_layer, font_dir=section.font_dir
+        )
         pool = RenderPool(
             options,
             processes=section.processes,

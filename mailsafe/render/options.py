@@ -50,3 +50,6 @@ class RenderOptions:
     chromium_timeout_s: float = 20.0
     # The Chromium binary (Debian's package).
     chromium_path: str = "/usr/bin/chromium"
+    # PyMuPDF backend: NanumGothic.ttf and NanumGothicBold.ttf are taken from here (Debian's
+    # fonts-nanum) for bold Korean headings; "" or missing files: MuPDF's built-in CJK font.
+    font_dir: str = "/usr/share/fonts/truetype/nanum"

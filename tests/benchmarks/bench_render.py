@@ -4,8 +4,9 @@ Run: ``.venv/bin/python tests/benchmarks/bench_render.py [--no-write]``. Writes 
 the "## Rendering" section of docs/performance.md.
 
 Measured on the same machine in the same run, each with 2 processes (the 2 cores):
-- ceiling: the pages of the same mail, already laid out (for HTML) or as the PDF attachment,
-  rasterised by PyMuPDF and encoded by the same encoder, in 2 bare processes; nothing else;
+- ceiling: the pages of the same mail, already laid out into display lists (for HTML, as the
+  renderer does) or as the PDF attachment, rasterised by PyMuPDF and encoded by the same
+  encoder, in 2 bare processes; nothing else;
 - pool: ``RenderPool(processes=2).render(raw)`` from 2 caller threads: parsing, sanitising,
   layout, rasterising, encoding, the package encode in the worker and the strict decode in the
   parent;
@@ -32,7 +33,7 @@ from mailsafe.mime import parse_message  # noqa: E402
 from mailsafe.render.document import compose  # noqa: E402
 from mailsafe.render.encode import encode_image  # noqa: E402
 from mailsafe.render.options import RenderOptions  # noqa: E402
-from mailsafe.render.story import PX_PER_PT, html_to_pdf, pdf_page_images  # noqa: E402
+from mailsafe.render.story import display_lists, pdf_page_images, raster_list  # noqa: E402
 from mailsafe.workers import RenderPool  # noqa: E402
 from tests.support.mailmaker import (  # noqa: E402
     TYPICAL_HTML,
@@ -46,39 +47,48 @@ PROCESSES = 2
 OPTIONS = RenderOptions()
 
 
-def _mails() -> dict[str, tuple[bytes, bytes, float]]:
-    """name -> (raw mail, the PDF whose pages the ceiling rasterises, its dpi)."""
+Pages = tuple[str, "bytes | str", float]  # ("pdf", PDF, dpi) or ("html", composed HTML, 0)
+
+
+def _mails() -> dict[str, tuple[bytes, Pages]]:
+    """name -> (raw mail, the pages the ceiling rasterises)."""
     html_raw = html_mail(TYPICAL_HTML, subject="주간 소식", images={"logo": png(120, 40)})
-    laid_out, _ = html_to_pdf(compose(parse_message(html_raw), OPTIONS).html, OPTIONS, 8)
+    composed = compose(parse_message(html_raw), OPTIONS).html
     pdf = pdf_pages(10, "분기 보고서 Quarterly report")
     pdf_raw = mail_with_attachment(pdf, "report.pdf", "application", "pdf")
     return {
-        "typical HTML mail": (html_raw, laid_out, 72 * PX_PER_PT),
-        "mail with a 10-page PDF": (pdf_raw, pdf, OPTIONS.pdf_dpi),
+        "typical HTML mail": (html_raw, ("html", composed, 0.0)),
+        "mail with a 10-page PDF": (pdf_raw, ("pdf", pdf, float(OPTIONS.pdf_dpi))),
     }
 
 
-def _bare(job: tuple[bytes, float, int]) -> tuple[int, float]:
-    """In one process: rasterise + encode the pages of ``pdf`` ``repeat`` times."""
-    pdf, dpi, repeat = job
+def _bare(job: tuple[Pages, int]) -> tuple[int, float]:
+    """In one process: rasterise + encode the pages ``repeat`` times (HTML laid out once,
+    untimed: the ceiling is rasterising and encoding alone)."""
+    (kind, source, dpi), repeat = job
+    lists = display_lists(str(source), OPTIONS, 8)[0] if kind == "html" else []
     pages = 0
     started = time.perf_counter()
     for _ in range(repeat):
-        for image, _total in pdf_page_images(pdf, OPTIONS, 100, dpi):
+        if kind == "html":
+            images = (raster_list(listing, OPTIONS) for listing in lists)
+        else:
+            images = (image for image, _ in pdf_page_images(bytes(source), OPTIONS, 100, dpi))
+        for image in images:
             encode_image(image, OPTIONS.jpeg_quality)
             pages += 1
     return pages, time.perf_counter() - started
 
 
-def ceiling(pdf: bytes, dpi: float, count: int) -> tuple[float, int]:
+def ceiling(source: Pages, count: int) -> tuple[float, int]:
     """Mails per second when only rasterising + encoding the mail's pages, 2 processes.
 
     Each process loops over its share of the mails; no per-mail inter-process traffic.
     """
     share = count // PROCESSES
     with ProcessPoolExecutor(PROCESSES) as executor:
-        list(executor.map(_bare, [(pdf, dpi, 1)] * PROCESSES))  # warm up imports
-        results = list(executor.map(_bare, [(pdf, dpi, share)] * PROCESSES))
+        list(executor.map(_bare, [(source, 1)] * PROCESSES))  # warm up imports
+        results = list(executor.map(_bare, [(source, share)] * PROCESSES))
     elapsed = max(seconds for _, seconds in results)
     pages = sum(p for p, _ in results)
     return share * PROCESSES / elapsed, pages // (share * PROCESSES)
@@ -98,13 +108,13 @@ def through_pool(raw: bytes, count: int, options: RenderOptions) -> tuple[float,
     return count / elapsed, len(results[0].images)
 
 
-def single_process(raw: bytes, pdf: bytes, dpi: float, count: int) -> tuple[float, float]:
+def single_process(raw: bytes, source: Pages, count: int) -> tuple[float, float]:
     """Seconds per mail in this one process: bare rasterise+encode, and render_message."""
     from mailsafe.render import render_message
 
-    _bare((pdf, dpi, 1))
+    _bare((source, 1))
     render_message(raw, OPTIONS)
-    _, bare_seconds = _bare((pdf, dpi, count))
+    _, bare_seconds = _bare((source, count))
     started = time.perf_counter()
     for _ in range(count):
         render_message(raw, OPTIONS)
@@ -113,11 +123,11 @@ def single_process(raw: bytes, pdf: bytes, dpi: float, count: int) -> tuple[floa
 
 def measure(rounds: int, count: int, chromium_count: int) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    for name, (raw, pdf, dpi) in _mails().items():
+    for name, (raw, source) in _mails().items():
         ceilings, pools = [], []
         pages = images = 0
         for _ in range(rounds):  # alternate, so drift on the shared machine hits both
-            rate, pages = ceiling(pdf, dpi, count)
+            rate, pages = ceiling(source, count)
             ceilings.append(rate)
             rate, images = through_pool(raw, count, OPTIONS)
             pools.append(rate)
@@ -128,7 +138,7 @@ def measure(rounds: int, count: int, chromium_count: int) -> list[dict[str, obje
             "ceiling": statistics.median(ceilings),
             "pool": statistics.median(pools),
             "bytes": len(raw),
-            "single": single_process(raw, pdf, dpi, count),
+            "single": single_process(raw, source, count),
         }
         print(
             f"{name}: ceiling {row['ceiling']:.1f} mails/s, pool {row['pool']:.1f} mails/s, "

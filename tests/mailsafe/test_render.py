@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import urllib.request
+from pathlib import Path
 
 import pymupdf
 import pytest
@@ -58,9 +59,7 @@ def _image(data: bytes) -> Image.Image:
 def test_korean_legacy_mail_renders_korean_text(charset: str) -> None:
     mail = parse_message(korean_legacy_mail(charset))
     composition = compose(mail, PYMUPDF)
-    tiles = render_tiles(composition.html, PYMUPDF, 2)
-    with pymupdf.open(stream=tiles.pdf, filetype="pdf") as document:
-        text = document[0].get_text()
+    text = render_tiles(composition.html, PYMUPDF, 2, with_text=True).text
     expected = KOREAN if charset != "iso-2022-kr" else KOREAN.replace("똠", "돔")
     assert expected in text.replace("\n", " ")  # the body
     assert text.count("한국어") >= 2  # subject in the header block too
@@ -249,3 +248,38 @@ def test_encoder_choice() -> None:
         (noise.getchannel(0), noise.getchannel(0).rotate(90), noise.getchannel(0).rotate(180)),
     )
     assert encode_image(noisy_colour, 80).media_type == "image/jpeg"
+
+
+# ------------------------------------------------------------------ the Korean font
+
+
+def _fonts_of(document: str, options: RenderOptions) -> dict[str, set[str]]:
+    """Text -> the fonts its spans were set in, from the tiles' display lists."""
+    from mailsafe.render.story import display_lists
+
+    found: dict[str, set[str]] = {}
+    for listing in display_lists(document, options, 1)[0]:
+        page = pymupdf.TextPage(listing.get_textpage()).extractDICT()
+        for block in page["blocks"]:
+            for line in block.get("lines", []):
+                for span in line["spans"]:
+                    found.setdefault(span["text"].strip(), set()).add(span["font"])
+    return found
+
+
+def test_korean_headings_are_bold_in_nanum_gothic_and_the_built_in_font_is_the_fallback() -> None:
+    from mailsafe.render.story import BOLD_FONT, REGULAR_FONT
+
+    folder = Path(RenderOptions().font_dir)
+    # .ci/run installs fonts-nanum: a missing font must fail here, not quietly fall back
+    assert (folder / REGULAR_FONT).is_file()
+    assert (folder / BOLD_FONT).is_file()
+    document = "<h1>월간 소식</h1><p>본문입니다</p><pre>코드 = 1</pre>"
+    fonts = _fonts_of(document, PYMUPDF)
+    assert fonts["월간 소식"] == {"NanumGothic Bold"}
+    assert fonts["본문입니다"] == {"NanumGothic Regular"}
+    assert fonts["코드 = 1"] == {"NanumGothicCoding Regular"}  # fixed width stays fixed width
+    for missing in ("", str(folder / "nowhere")):
+        fallback = _fonts_of(document, RenderOptions(font_dir=missing))
+        assert not any("Nanum" in f for names in fallback.values() for f in names), fallback
+        assert fallback["월간"] == {"Droid Sans Fallback Regular"}  # one weight only
