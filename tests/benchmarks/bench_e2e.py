@@ -268,8 +268,10 @@ machine: a build pool instead of one bundle at a time (ratio 0.23 -> 0.45); noti
 written without the email package's object model (3.7 -> 1.2 ms per mail to build, inner agent
 about 17.8 -> 15.5 ms in situ); load from `smtp-source` instead of Python clients. Then the
 renderer got cheaper (tiles drawn from display lists instead of a PDF round trip: about 27 ->
-18 ms of render CPU per mail): the end-to-end rate rose from about 33 to 44 mails/s, and the
-ratio fell from 0.46 to about 0.39, because the ratio is rendering's share of all the work.
+18 ms of render CPU per mail): in quiet runs the end-to-end rate rose from about 33 to 44
+mails/s, and the ratio fell from 0.46 to about 0.39, because the ratio is rendering's share of
+all the work (runs while the host was busy, like the one in the table when its ceilings differ
+a lot before and after, measured 34-35 mails/s and 0.30-0.32).
 `images.reencode = "never"` (decode fully to check, pass the bytes on) saves a further 4-5 ms
 per mail in situ and left the ratio at 0.46 before the renderer got cheaper; the default stays
 "always" because re-encoding is what guarantees nothing but pixels crosses.
