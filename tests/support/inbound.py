@@ -119,13 +119,28 @@ class InboundStack:
         return self.tokens(prefix)
 
     def queue_stats(self) -> dict[str, int]:
-        with sqlite3.connect(self.root / "inner" / "inject.db") as db:
-            rows = db.execute("SELECT state, COUNT(*), MAX(attempts) FROM messages GROUP BY state")
-            stats = {}
-            for state, count, attempts in rows:
-                stats[state] = count
-                stats[f"{state}_max_attempts"] = attempts
-            return stats
+        """Messages per state in the inner agent's queue; {} until the agent has made it.
+
+        Read-only: polling must not create the file (or race the agent creating its tables)."""
+        path = self.root / "inner" / "inject.db"
+        if not path.exists():
+            return {}
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT state, COUNT(*), MAX(attempts) FROM messages GROUP BY state"
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}
+            raise
+        finally:
+            db.close()
+        stats = {}
+        for state, count, attempts in rows:
+            stats[state] = count
+            stats[f"{state}_max_attempts"] = attempts
+        return stats
 
     def link_quarantined(self) -> int:
         folder = self.root / "inner" / "link-quarantine"
