@@ -119,10 +119,15 @@ def _resend(p: argparse.ArgumentParser) -> None:
 def _requeue(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument(
+        "--agent",
+        choices=["outer", "inner"],
+        help="which agent's config this is (default: guessed from the file name)",
+    )
+    p.add_argument(
         "files",
         nargs="+",
         metavar="FILE",
-        help="quarantine/bundle-<id>.bin files of the inner agent",
+        help="inner: quarantine/bundle-<id>.bin; outer: a mail id in spool/inbound/quarantine",
     )
 
 
@@ -205,7 +210,7 @@ COMMANDS: dict[str, tuple[str, Adder]] = {
     "carry": ("move complete files from SRC to DST like a linkage product", _carry),
     "resend": ("publish a range of sent bundles again (the receiver de-duplicates)", _resend),
     "requeue": (
-        "check quarantined inbound bundles again and queue those that now pass",
+        "release quarantined mail once fixed: checked or rendered again",
         _requeue,
     ),
     "directory": ("manage the user/department directory (HR CSV import)", _directory),

@@ -375,7 +375,12 @@ class Spool:
         return found
 
     def iter_quarantine(self) -> Iterator[Path]:
-        return (p for p in (self.root / QUARANTINE).iterdir() if not p.name.endswith(".reason"))
+        """Quarantined files (not their reasons, nor the released/ folder of requeued ones)."""
+        return (
+            p
+            for p in (self.root / QUARANTINE).iterdir()
+            if p.is_file() and not p.name.endswith(".reason")
+        )
 
 
 def _split(name: str) -> tuple[str, int]:

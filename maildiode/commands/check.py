@@ -20,6 +20,21 @@ def guess_agent(path: Path, explicit: str | None) -> str | None:
     return None
 
 
+def config_for_command(path: Path, explicit: str | None) -> tuple[str, Any] | int:
+    """(agent, validated config) for a command run against one agent's config file, or the
+    exit status after saying on stderr why not (2: which agent is unclear; 1: bad config)."""
+    agent = guess_agent(path, explicit)
+    if agent is None:
+        print(f"{path}: cannot tell which agent this file is for; name it outer*/inner* or add "
+              "--agent outer|inner", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        return agent, load_agent_config(path, agent)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
 def load_agent_config(path: Path, agent: str) -> Any:
     """Load and validate ``path`` as the named agent's config (raises ConfigError)."""
     if agent == "outer":

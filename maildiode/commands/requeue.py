@@ -1,9 +1,14 @@
-"""``maildiode requeue -c inner.toml FILE...``: release quarantined bundles once fixed.
+"""``maildiode requeue -c CONFIG FILE...``: release quarantined mail once its cause is fixed.
 
-Each FILE is a ``quarantine/bundle-<id>.bin`` (or its ``.reason.json``) of the inner agent. The
-bundle is checked again with the configuration as it is now; if it passes, its notifications
-join the injection queue (the running agent delivers them) and the files move to
-``quarantine/released/``. Safe to run while the agent runs.
+- inner agent (``-c inner.toml``): each FILE is a ``quarantine/bundle-<id>.bin`` (or its
+  ``.reason.json``). The bundle is checked again with the configuration as it is now; if it
+  passes, its notifications join the injection queue (the running agent delivers them).
+- outer agent (``-c outer.toml``): each FILE is a mail id or file in the spool's
+  ``quarantine/``. The mail goes back into the intake as a new segment, with its envelope and
+  bundle id, and is rendered again with the configuration as it is now.
+
+Either way the quarantined files move to ``quarantine/released/`` and the audit log gets a
+``requeued`` event. Safe to run while the agent runs.
 """
 
 from __future__ import annotations
@@ -11,23 +16,27 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from maildiode.commands.check import load_agent_config
-from maildiode.settings import ConfigError
+from maildiode.commands.check import config_for_command
 
 
 def run(args: argparse.Namespace) -> int:
+    found = config_for_command(Path(args.config), getattr(args, "agent", None))
+    if isinstance(found, int):
+        return found
+    agent, config = found
+    failed = _outer(config, args.files) if agent == "outer" else _inner(config, args.files)
+    return 1 if failed else 0
+
+
+def _inner(config: Any, files: list[str]) -> int:
     from inner_agent.inject import InjectionQueue
     from inner_agent.link import BundleHandler, ImagePolicy
     from inner_agent.main import notify_options
     from inner_agent.requeue import BundleRefused, RequeueError, release
     from maildiode.audit import AuditLog
 
-    try:
-        config = load_agent_config(Path(args.config), "inner")
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
     state_dir = config.state.dir
     queue = InjectionQueue(state_dir / "inject.db")
     audit = AuditLog(config.audit.path, agent="inner")
@@ -38,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     failed = 0
     try:
-        for name in args.files:
+        for name in files:
             try:
                 done = release(Path(name), handler)
             except RequeueError as exc:
@@ -54,4 +63,28 @@ def run(args: argparse.Namespace) -> int:
     finally:
         queue.close()
         audit.close()
-    return 1 if failed else 0
+    return failed
+
+
+def _outer(config: Any, files: list[str]) -> int:
+    from maildiode.audit import AuditLog
+    from outer_agent.requeue import RequeueError, release
+    from outer_agent.spool import Spool
+
+    spool = Spool(config.spool.dir / "inbound")
+    audit = AuditLog(config.audit.path, agent="outer")
+    failed = 0
+    try:
+        for name in files:
+            try:
+                done = release(spool, name)
+            except RequeueError as exc:
+                print(f"requeue: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            for mail_id in done.mail_ids:
+                audit.record(mail_id, "requeued", released_from=str(Path(name).name))
+            print(f"released {', '.join(done.mail_ids)}: back in the intake, to be rendered again")
+    finally:
+        audit.close()
+    return failed

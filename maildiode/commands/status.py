@@ -14,8 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from maildiode.commands.check import guess_agent, load_agent_config
-from maildiode.settings import ConfigError
+from maildiode.commands.check import config_for_command
 
 
 def receive_side(config: Any, agent: str) -> tuple[str, Path]:
@@ -66,17 +65,10 @@ def describe(status: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.config)
-    agent = guess_agent(path, None)
-    if agent is None:
-        print(f"{path}: cannot tell which agent this file is for (name it outer*/inner*)",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    try:
-        config = load_agent_config(path, agent)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    found = config_for_command(Path(args.config), None)
+    if isinstance(found, int):
+        return found
+    agent, config = found
     status = link_status(config, agent)
     if args.json:
         print(json.dumps(status, default=str))
