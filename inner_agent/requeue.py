@@ -12,17 +12,16 @@ passes, queues its notifications in the same injection queue the running agent d
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from inner_agent.link import BundleHandler, BundleRefused
+from maildiode.released import move_to_released
 
 __all__ = ["NOT_RELEASABLE", "BundleRefused", "Released", "RequeueError", "release"]
 
 # Refusals no configuration change can cure: a non-data bundle is a control record.
 NOT_RELEASABLE = frozenset({"unexpected_kind"})
-RELEASED_FOLDER = "released"
 
 
 class RequeueError(Exception):
@@ -79,7 +78,7 @@ def release(path: Path, handler: BundleHandler) -> Released:
         notifications=len(prepared.messages) if queued else 0,
         already_queued=not queued,
     )
-    _move_to_released(data_path, reason_path)
+    move_to_released(data_path, reason_path)
     return Released(mail_id, bundle_id.hex(), len(prepared.messages), not queued)
 
 
@@ -94,15 +93,3 @@ def _paths(path: Path) -> tuple[Path, Path]:
     if not stem.startswith("bundle-"):
         raise RequeueError(f"{path}: expected a quarantine/bundle-<id>.bin file")
     return path.with_name(stem + ".bin"), path.with_name(stem + ".reason.json")
-
-
-def _move_to_released(*paths: Path) -> None:
-    folder = paths[0].parent / RELEASED_FOLDER
-    folder.mkdir(exist_ok=True)
-    for path in paths:
-        os.replace(path, folder / path.name)
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

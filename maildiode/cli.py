@@ -66,7 +66,8 @@ def _config(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, metavar="FILE", help="agent config (TOML)")
 
 
-def _check(p: argparse.ArgumentParser) -> None:
+def _agent_config(p: argparse.ArgumentParser) -> None:
+    """-c FILE, and --agent for a file whose name does not say which agent it is for."""
     _config(p)
     p.add_argument(
         "--agent",
@@ -111,18 +112,13 @@ def _carry(p: argparse.ArgumentParser) -> None:
 
 
 def _resend(p: argparse.ArgumentParser) -> None:
-    _config(p)
+    _agent_config(p)
     p.add_argument("first", type=int, metavar="FIRST", help="first sequence number")
     p.add_argument("last", type=int, metavar="LAST", help="last sequence number")
 
 
 def _requeue(p: argparse.ArgumentParser) -> None:
-    _config(p)
-    p.add_argument(
-        "--agent",
-        choices=["outer", "inner"],
-        help="which agent's config this is (default: guessed from the file name)",
-    )
+    _agent_config(p)
     p.add_argument(
         "files",
         nargs="+",
@@ -193,7 +189,7 @@ def _audit(p: argparse.ArgumentParser) -> None:
 
 
 def _status(p: argparse.ArgumentParser) -> None:
-    _config(p)
+    _agent_config(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -206,7 +202,7 @@ COMMANDS: dict[str, tuple[str, Adder]] = {
     "scan": ("personal-data findings and the policy decision for mails", _scan),
     "keygen": ("make a signing key pair (and optionally an encryption pair)", _keygen),
     "inspect": ("print a chunk file's header and whether it verifies", _inspect),
-    "check": ("validate a config file without starting anything", _check),
+    "check": ("validate a config file without starting anything", _agent_config),
     "carry": ("move complete files from SRC to DST like a linkage product", _carry),
     "resend": ("publish a range of sent bundles again (the receiver de-duplicates)", _resend),
     "requeue": (

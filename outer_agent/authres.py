@@ -111,9 +111,8 @@ DnsTxt = Callable[[str], list[str]]
 # (name, record type) -> answers in pyspf's shapes: A/AAAA address text, MX (preference, host),
 # TXT/SPF a list of byte strings, PTR a host name. [] for no answer; TimeoutError on failure.
 DnsQuery = Callable[[str, str], list[Any]]
-# SPF results (RFC 7208 §2.6) as pyspf names them, and the RFC 8601 words we show.
-_SPF_WORDS = {"pass": "pass", "fail": "fail", "softfail": "softfail", "neutral": "neutral",
-              "none": "none", "temperror": "temperror", "permerror": "permerror"}  # fmt: skip
+# SPF results (RFC 7208 §2.6): pyspf's names are the RFC 8601 words we show.
+_SPF_RESULTS = frozenset({"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"})
 
 
 @dataclass(frozen=True)
@@ -208,7 +207,8 @@ def check_spf(identity: SmtpIdentity, query: DnsQuery, *, timeout_s: float) -> t
         result = "permerror"
     finally:
         _SPF_DNS.reset(token)
-    return _SPF_WORDS.get(str(result).lower(), "permerror"), domain
+    word = str(result).lower()
+    return (word if word in _SPF_RESULTS else "permerror"), domain
 
 
 def verify_here(

@@ -11,16 +11,14 @@ never deleted. A record that does not decode (a torn file) cannot be released.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from maildiode.released import move_to_released
 from outer_agent.errors import SpoolCorrupt
-from outer_agent.spool import QUARANTINE, Spool, decode_segment, fsync_dir
+from outer_agent.spool import QUARANTINE, Spool, decode_segment
 
 __all__ = ["Released", "RequeueError", "release"]
-
-RELEASED_FOLDER = "released"
 
 
 class RequeueError(Exception):
@@ -44,7 +42,7 @@ def release(spool: Spool, name: str) -> Released:
     if not records or any(r.header.get("kind") != "mail" for r in records):
         raise RequeueError(f"{path}: not a received mail (a rendered package is not released)")
     spool.write_segment([(record.envelope, record.payload) for record in records])
-    _move_to_released(path, path.with_name(path.name + ".reason"))
+    move_to_released(path, path.with_name(path.name + ".reason"))
     return Released(tuple(record.envelope.mail_id for record in records))
 
 
@@ -56,13 +54,3 @@ def _quarantined(spool: Spool, name: str) -> Path:
     if not path.is_file():
         raise RequeueError(f"{name}: no such mail in {folder}")
     return path
-
-
-def _move_to_released(*paths: Path) -> None:
-    folder = paths[0].parent / RELEASED_FOLDER
-    folder.mkdir(exist_ok=True)
-    for path in paths:
-        if path.exists():
-            os.replace(path, folder / path.name)
-    fsync_dir(folder)
-    fsync_dir(paths[0].parent)

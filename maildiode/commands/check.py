@@ -64,15 +64,8 @@ def _check_rules(path: Path, config: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.config)
-    agent = guess_agent(path, args.agent)
-    if agent is None:
-        print(f"{path}: cannot tell which agent this file is for; add --agent outer|inner",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    try:
-        load_agent_config(path, agent)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    print(f"{path}: ok ({agent} agent)")
+    found = config_for_command(path, args.agent)
+    if isinstance(found, int):
+        return found
+    print(f"{path}: ok ({found[0]} agent)")
     return 0

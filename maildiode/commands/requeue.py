@@ -22,7 +22,7 @@ from maildiode.commands.check import config_for_command
 
 
 def run(args: argparse.Namespace) -> int:
-    found = config_for_command(Path(args.config), getattr(args, "agent", None))
+    found = config_for_command(Path(args.config), args.agent)
     if isinstance(found, int):
         return found
     agent, config = found

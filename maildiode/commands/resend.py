@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maildiode.commands.check import guess_agent, load_agent_config
+from maildiode.commands.check import config_for_command
 from maildiode.links import build_sender
-from maildiode.settings import ConfigError
 from protocol import ProtocolError
 
 # The stream each agent sends on (docs/architecture.md).
@@ -34,26 +33,21 @@ def sender_state_dir(config: Any, agent: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.config)
-    agent = guess_agent(path, getattr(args, "agent", None))
-    if agent is None:
-        print(f"{path}: cannot tell which agent this file is for", file=sys.stderr)
-        return 2
     if args.first < 1 or args.last < args.first:
         print(f"resend: {args.first}..{args.last} is not a range of sequence numbers",
               file=sys.stderr)  # fmt: skip
         return 2
+    found = config_for_command(Path(args.config), args.agent)
+    if isinstance(found, int):
+        return found
+    agent, config = found
     try:
-        config = load_agent_config(path, agent)
         sender = build_sender(config.link, config.keys, sender_state_dir(config, agent),
                               STREAM_OF_AGENT[agent], new_epoch=False)  # fmt: skip
         try:
             count = sender.resend(args.first, args.last)
         finally:
             sender.close()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
     except ProtocolError as exc:
         print(f"resend: {exc}", file=sys.stderr)
         return 1

@@ -65,7 +65,7 @@ def describe(status: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    found = config_for_command(Path(args.config), None)
+    found = config_for_command(Path(args.config), args.agent)
     if isinstance(found, int):
         return found
     agent, config = found

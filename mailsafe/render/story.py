@@ -118,7 +118,7 @@ def display_lists(document: str, options: RenderOptions, max_pages: int) -> tupl
     return lists, bool(more)
 
 
-def raster_list(listing: Any, options: RenderOptions) -> Image.Image:
+def raster_list(listing: Any) -> Image.Image:
     """One tile's pixels (RGB: colour pages keep their colour; grey ones are found later)."""
     try:
         pixmap = listing.get_pixmap(matrix=pymupdf.Matrix(PX_PER_PT, PX_PER_PT), alpha=False)
@@ -162,7 +162,7 @@ def render_tiles(
     document: str, options: RenderOptions, max_tiles: int, *, with_text: bool = False
 ) -> Tiles:
     lists, cut = display_lists(document, options, max_tiles)
-    images = [raster_list(listing, options) for listing in lists]
+    images = [raster_list(listing) for listing in lists]
     text = "".join(_text_of(listing) for listing in lists) if with_text else ""
     return Tiles(images=_trim_last(images), cut=cut, text=text)
 

@@ -259,8 +259,8 @@ Why the ratio is what it is. On 2 cores everything competes for the same CPU, so
 stage overlapped the end-to-end rate is at most 2 cores / (sum of the rows above), while the
 ceiling is 2 cores / (the render row alone): the "CPU bound" row of the first table is that
 quotient, the best ratio this design can reach on a dedicated machine. Reaching 0.60 needs
-everything outside rendering to cost at most two thirds of rendering ({budget:.0f} ms per mail
-in this run); the rest of the path costs {rest:.0f} ms: the inner agent's full decode and
+everything outside rendering to cost at most two thirds of rendering ({budget} ms per mail
+in this run); the rest of the path costs {rest} ms: the inner agent's full decode and
 re-encode of every page (about 7 ms, the defence against a compromised outer agent), its link
 verification, SQLite commits and SMTP injection; the outer agent's spool, signing and
 publishing; Postfix's smtpd/cleanup/qmgr/virtual; and the load generator. What was done about it, measured on the same
@@ -317,8 +317,8 @@ run (the better of the two is kept, which makes the ratio stricter). Latency: fr
     render = figures["cpu:render workers"]
     rest = sum(v for k, v in figures.items() if k.startswith("cpu:")) - render
     explanation = _EXPLANATION.replace("{cpu_rows}", cpu_rows)
-    explanation = explanation.replace("{budget:.0f}", f"{render * 2 / 3:.0f}")
-    explanation = explanation.replace("{rest:.0f}", f"{rest:.0f}")
+    explanation = explanation.replace("{budget}", f"{render * 2 / 3:.0f}")
+    explanation = explanation.replace("{rest}", f"{rest:.0f}")
     section = section.rstrip("\n") + "\n\n" + explanation
     pattern = re.compile(r"## End to end\n.*?(?=\n## |\Z)", re.S)
     text = (

@@ -71,7 +71,7 @@ def _bare(job: tuple[Pages, int]) -> tuple[int, float]:
     started = time.perf_counter()
     for _ in range(repeat):
         if kind == "html":
-            images = (raster_list(listing, OPTIONS) for listing in lists)
+            images = (raster_list(listing) for listing in lists)
         else:
             images = (image for image, _ in pdf_page_images(bytes(source), OPTIONS, 100, dpi))
         for image in images:
