@@ -5,6 +5,9 @@ magic bytes, declared size under the cap) is still untrusted: Pillow reads its r
 the pixel count is checked *before* the pixels are decoded, the whole image is decoded (a
 truncated or corrupt file fails here, not in a mail client), and by policy fresh PNG/JPEG
 bytes are written so nothing hidden in the original file's other bytes travels on.
+
+Plain PNGs (the outer agent's pages) take a fast path that never decodes to pixels
+(:mod:`inner_agent.pngrewrite`); everything else is decoded and written again by Pillow.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import warnings
 from PIL import Image
 
 from inner_agent.notify import CheckedImage
+from inner_agent.pngrewrite import PngRefused, rewrite_png
 
 __all__ = ["ImageRefused", "check_image", "shrink_image"]
 
@@ -50,6 +54,14 @@ def check_image(
     expected = _FORMATS.get(untrusted_media_type)
     if expected is None:
         raise ImageRefused("image_type", f"media type {untrusted_media_type!r} is not allowed")
+    if expected == "PNG":
+        try:
+            rewritten = rewrite_png(untrusted_data, max_pixels=max_pixels)
+        except PngRefused as exc:
+            raise ImageRefused(exc.code, exc.detail) from None
+        if rewritten is not None:
+            data = rewritten.data if reencode else untrusted_data
+            return CheckedImage(data, "image/png", rewritten.width, rewritten.height)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -101,6 +101,9 @@ CREATE TABLE IF NOT EXISTS arrived (  -- raw bundles stored by the link thread, 
     data       BLOB NOT NULL,
     at         REAL NOT NULL
 );
+-- The build workers take arrived bundles in order: without this index every claim would read
+-- every stored bundle (its "at" column sits after the blob, on the overflow pages).
+CREATE INDEX IF NOT EXISTS arrived_order ON arrived (seq, at);
 """
 
 

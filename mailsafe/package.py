@@ -15,6 +15,7 @@ Layout (msgpack map, string keys)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -285,11 +286,16 @@ def decode_outbound(untrusted: bytes, limits: PackageLimits = PackageLimits()) -
 _T = TypeVar("_T")
 
 
+@functools.cache
+def _fields(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """Resolved type hints and field names of a manifest dataclass (resolving is slow)."""
+    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def _decode_dataclass(cls: type[_T], untrusted: object, where: str, limits: PackageLimits) -> _T:
     if not isinstance(untrusted, dict):
         raise PackageRefused(f"{where} is not a map")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints, names = _fields(cls)
     _check_keys(untrusted, names, where)
     values = {
         name: _decode_value(hints[name], untrusted[name], f"{where}.{name}", limits)
