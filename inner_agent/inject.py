@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-import smtplib
 import sqlite3
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -42,30 +40,30 @@ from tenacity import (
     wait_exponential,
 )
 
+from inner_agent.smtpclient import (
+    MAX_REPLY_CHARS,
+    Hop,
+    Outcome,
+    Session,
+    TemporaryFailure,
+)
 from maildiode.audit import AuditLog
-from maildiode.settings import parse_host_port
 
 __all__ = [
-    "Hop",
     "InjectionQueue",
     "Injector",
-    "Outcome",
     "QueuedMessage",
     "RetryPolicy",
 ]
 
 log = logging.getLogger(__name__)
 
-# A session idle this long is closed (Postfix's smtpd drops idle clients after 300 s).
-IDLE_CLOSE_S = 30.0
 # Quick retries inside one pass wait at most this long between tries.
 QUICK_RETRY_MAX_S = 2.0
 # Messages one worker fetches from the queue at a time.
 CLAIM_BATCH = 1
 # Reports to the postmaster are stored beside the notification they are about, at part + this.
 REPORT_PART_OFFSET = 1000
-# Report bodies quote at most this much of the server's refusal text.
-MAX_REPLY_CHARS = 1000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -119,16 +117,6 @@ class QueuedMessage:
     data: bytes
     attempts: int
     created: float
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the server said: accepted (queue id), temporary, or permanent (per recipient)."""
-
-    accepted: tuple[str, ...] = ()
-    temporary: tuple[str, ...] = ()
-    permanent: tuple[str, ...] = ()
-    reply: str = ""
 
 
 class InjectionQueue:
@@ -381,129 +369,6 @@ class InjectionQueue:
 
 
 # --------------------------------------------------------------------------- SMTP
-
-
-@dataclass(frozen=True)
-class Hop:
-    """How to reach the internal server."""
-
-    host: str
-    port: int
-    helo: str = "maildiode-inner.localdomain"
-    starttls: str = "off"  # off | opportunistic | required
-    tls_context: ssl.SSLContext | None = None
-    username: str | None = None
-    password: str | None = None
-    timeout_s: float = 30.0
-
-    @classmethod
-    def from_config(cls, section: Any) -> Hop:
-        host, port = parse_host_port(section.server)
-        context = None
-        if section.starttls != "off":
-            context = ssl.create_default_context(
-                cafile=str(section.tls_ca_file) if section.tls_ca_file else None
-            )
-            if not section.tls_verify:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-        password = None
-        if section.password_file is not None:
-            password = Path(section.password_file).read_text(encoding="utf-8").strip()
-        return cls(host, port, section.helo, section.starttls, context, section.username,
-                   password, section.connect_timeout_s)  # fmt: skip
-
-
-class TemporaryFailure(Exception):
-    """4xx or a connection problem: try again later."""
-
-
-class Session:
-    """One SMTP connection to the internal server, reused between messages."""
-
-    def __init__(self, hop: Hop) -> None:
-        self.hop = hop
-        self._smtp: smtplib.SMTP | None = None
-        self._last_used = 0.0
-
-    def _connect(self) -> smtplib.SMTP:
-        hop = self.hop
-        smtp = smtplib.SMTP(hop.host, hop.port, local_hostname=hop.helo, timeout=hop.timeout_s)
-        smtp.ehlo()
-        if hop.starttls != "off":
-            if smtp.has_extn("starttls"):
-                smtp.starttls(context=hop.tls_context)
-                smtp.ehlo()
-            elif hop.starttls == "required":
-                smtp.close()
-                raise TemporaryFailure("server does not offer STARTTLS, which is required")
-        if hop.username is not None and hop.password is not None:
-            smtp.login(hop.username, hop.password)
-        return smtp
-
-    def send(self, mail_from: str, rcpts: Sequence[str], data: bytes) -> Outcome:
-        try:
-            return self._send(mail_from, rcpts, data)
-        except smtplib.SMTPResponseException as exc:
-            self.close()
-            if 400 <= exc.smtp_code < 500:
-                raise TemporaryFailure(_reply(exc.smtp_code, exc.smtp_error)) from exc
-            return Outcome(permanent=tuple(rcpts), reply=_reply(exc.smtp_code, exc.smtp_error))
-        except (OSError, smtplib.SMTPException) as exc:
-            self.close()
-            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
-
-    def _send(self, mail_from: str, rcpts: Sequence[str], data: bytes) -> Outcome:
-        smtp = self._session()
-        code, text = smtp.mail(mail_from)
-        if code != 250:
-            smtp.rset()
-            raise smtplib.SMTPResponseException(code, text)
-        accepted: list[str] = []
-        temporary: list[str] = []
-        permanent: list[str] = []
-        replies: list[str] = []
-        for rcpt in rcpts:
-            code, text = smtp.rcpt(rcpt)
-            bucket = accepted if code in (250, 251) else temporary if code < 500 else permanent
-            bucket.append(rcpt)
-            if code not in (250, 251):
-                replies.append(f"{rcpt}: {_reply(code, text)}")
-        if not accepted:
-            smtp.rset()
-            return Outcome((), tuple(temporary), tuple(permanent), "; ".join(replies))
-        code, text = smtp.data(data)
-        if code != 250:
-            raise smtplib.SMTPResponseException(code, text)
-        self._last_used = time.monotonic()
-        replies.insert(0, _reply(code, text))
-        return Outcome(tuple(accepted), tuple(temporary), tuple(permanent), "; ".join(replies))
-
-    def _session(self) -> smtplib.SMTP:
-        if self._smtp is not None and time.monotonic() - self._last_used > IDLE_CLOSE_S:
-            self.close()
-        if self._smtp is not None:
-            try:
-                self._smtp.rset()
-            except (OSError, smtplib.SMTPException):
-                self.close()
-        if self._smtp is None:
-            self._smtp = self._connect()
-        return self._smtp
-
-    def close(self) -> None:
-        if self._smtp is not None:
-            try:
-                self._smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                self._smtp.close()
-            self._smtp = None
-
-
-def _reply(code: int, text: bytes | str) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return f"{code} {' '.join(text.split())}"[:MAX_REPLY_CHARS]
 
 
 # --------------------------------------------------------------------------- workers

@@ -15,7 +15,7 @@ import signal
 from typing import Any
 
 from inner_agent.config import InnerConfig
-from inner_agent.inject import Hop, InjectionQueue, Injector, RetryPolicy
+from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.link import (
     ArrivalStore,
     BuildWorkers,
@@ -25,6 +25,7 @@ from inner_agent.link import (
     build_reader,
 )
 from inner_agent.notify import NotifyOptions
+from inner_agent.smtpclient import Hop
 from maildiode.audit import AuditLog
 from maildiode.logs import setup_logging
 

@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -223,7 +224,7 @@ def _unpack(untrusted: bytes, max_bytes: int, limits: PackageLimits) -> dict[str
     return document
 
 
-def _check_keys(untrusted: dict[str, Any], expected: set[str], where: str) -> None:
+def _check_keys(untrusted: dict[str, Any], expected: Set[str], where: str) -> None:
     keys = set(untrusted)
     if keys != expected:
         unknown = sorted(str(k) for k in keys - expected)
@@ -295,7 +296,7 @@ def _fields(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
 def _decode_dataclass(cls: type[_T], untrusted: object, where: str, limits: PackageLimits) -> _T:
     if not isinstance(untrusted, dict):
         raise PackageRefused(f"{where} is not a map")
-    hints, names = _fields(cls)
+    hints, names = _fields(cls)  # type: ignore[arg-type]  # a class is hashable
     _check_keys(untrusted, names, where)
     values = {
         name: _decode_value(hints[name], untrusted[name], f"{where}.{name}", limits)

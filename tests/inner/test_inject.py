@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from inner_agent.inject import Hop, InjectionQueue, Injector, RetryPolicy
+from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
+from inner_agent.smtpclient import Hop
 from maildiode.audit import AuditLog
 from maildiode.demo.stack import wait_for
 

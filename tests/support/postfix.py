@@ -113,6 +113,7 @@ class PostfixInstance:
         domain: str = "corp.example",
         port: int | None = None,
         size_limit: int = 50 << 20,
+        extra_main_cf: str = "",
     ) -> None:
         if shutil.which("postfix") is None:
             raise RuntimeError("postfix is not installed (.ci/run installs it)")
@@ -129,6 +130,7 @@ class PostfixInstance:
         self.maildir_base = self.base / "mail"
         self.maildir = self.maildir_base / domain
         self._size_limit = size_limit
+        self._extra_main_cf = extra_main_cf  # later lines override earlier ones in main.cf
         self._configured = False
         self.running = False
 
@@ -143,7 +145,7 @@ class PostfixInstance:
         (self.config_dir / "main.cf").write_text(_MAIN_CF.format(
             queue=self.queue_dir, data=self.data_dir, base=self.base, domain=self.domain,
             size_limit=self._size_limit, maildir_base=self.maildir_base, uid=nobody, gid=nogroup,
-        ))  # fmt: skip
+        ) + self._extra_main_cf)  # fmt: skip
         (self.config_dir / "master.cf").write_text(self._master_cf())
         for name in ("dynamicmaps.cf", "postfix-files"):
             if (SYSTEM_CONFIG / name).exists():
