@@ -131,8 +131,12 @@ class InjectionQueue:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        # Separate conditions so each change wakes only the threads it concerns: a queued
+        # message one injection worker, a stored bundle one build worker, a built bundle the
+        # link thread (which may be waiting for room).
         self._wake = threading.Condition(self._lock)
-        self._arrived_changed = threading.Condition(self._lock)
+        self._arrived_added = threading.Condition(self._lock)
+        self._arrived_taken = threading.Condition(self._lock)
 
     # -- adding ---------------------------------------------------------------------------
 
@@ -175,7 +179,7 @@ class InjectionQueue:
                 self._db.execute("ROLLBACK")
                 raise
             if stored:
-                self._arrived_changed.notify_all()
+                self._arrived_added.notify()
             return stored
 
     def arrived_count(self) -> int:
@@ -201,19 +205,28 @@ class InjectionQueue:
                 return ReceivedBundle(stream, seq, bundle_id, Kind(kind), data, created_ms, epoch)
         return None
 
-    def wait_arrived(self, timeout_s: float, until: Callable[[int], bool]) -> bool:
-        """Wait up to ``timeout_s`` for ``until(number of arrived bundles)``; it is checked
-        whenever that changes, with the queue locked (so it must not call the queue)."""
+    def wait_for_arrival(self, timeout_s: float, until: Callable[[int], bool]) -> bool:
+        """Wait up to ``timeout_s`` for ``until(number of arrived bundles)``, checked when a
+        bundle is stored, with the queue locked (so it must not call the queue)."""
+        return self._wait_arrived(self._arrived_added, timeout_s, until)
 
+    def wait_for_room(self, timeout_s: float, until: Callable[[int], bool]) -> bool:
+        """Like wait_for_arrival, checked when a stored bundle was built or quarantined."""
+        return self._wait_arrived(self._arrived_taken, timeout_s, until)
+
+    def _wait_arrived(
+        self, condition: threading.Condition, timeout_s: float, until: Callable[[int], bool]
+    ) -> bool:
         def check() -> bool:
             return until(int(self._db.execute("SELECT COUNT(*) FROM arrived").fetchone()[0]))
 
         with self._lock:
-            return self._arrived_changed.wait_for(check, timeout_s)
+            return condition.wait_for(check, timeout_s)
 
     def wake_arrived(self) -> None:
         with self._lock:
-            self._arrived_changed.notify_all()
+            self._arrived_added.notify_all()
+            self._arrived_taken.notify_all()
 
     def add_bundle(
         self, bundle_id: bytes, mail_id: str, mail_from: str, rcpts: Sequence[str],
@@ -241,8 +254,8 @@ class InjectionQueue:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._wake.notify_all()
-            self._arrived_changed.notify_all()
+            self._wake.notify(len(messages))
+            self._arrived_taken.notify_all()
         return True
 
     def record_quarantined(self, bundle_id: bytes, mail_id: str) -> None:
@@ -258,7 +271,7 @@ class InjectionQueue:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._arrived_changed.notify_all()
+            self._arrived_taken.notify_all()
 
     def release_quarantined(
         self, bundle_id: bytes, mail_id: str, mail_from: str, rcpts: Sequence[str],
@@ -296,7 +309,7 @@ class InjectionQueue:
             part = REPORT_PART_OFFSET + about.part
             self._insert(about.bundle_id, part, "report", about.mail_id, mail_from=mail_from,
                          rcpts=(rcpt,), data=data, now=self._clock())  # fmt: skip
-            self._wake.notify_all()
+            self._wake.notify()
 
     def _insert(
         self, bundle_id: bytes, part: int, kind: str, mail_id: str, *, mail_from: str,
@@ -313,17 +326,21 @@ class InjectionQueue:
     def next_due(self, busy: set[int]) -> QueuedMessage | None:
         """The oldest due message not in ``busy`` (caller holds no lock)."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, bundle_id, part, kind, mail_id, mail_from, rcpts, data, attempts,"
-                " created FROM messages WHERE state = 'queued' AND next_try <= ?"
+            ids = self._db.execute(
+                "SELECT id FROM messages WHERE state = 'queued' AND next_try <= ?"
                 " ORDER BY next_try, id LIMIT ?",
                 (self._clock(), len(busy) + CLAIM_BATCH),
             ).fetchall()
-        for row in rows:
-            if row[0] not in busy:
-                return QueuedMessage(row[0], row[1], row[2], row[3], row[4], row[5],
-                                     tuple(json.loads(row[6])), row[7], row[8], row[9])  # fmt: skip
-        return None
+            free = [message_id for (message_id,) in ids if message_id not in busy]
+            if not free:
+                return None
+            row = self._db.execute(  # only now the data, which sits on overflow pages
+                "SELECT id, bundle_id, part, kind, mail_id, mail_from, rcpts, data, attempts,"
+                " created FROM messages WHERE id = ?",
+                (free[0],),
+            ).fetchone()
+        return QueuedMessage(row[0], row[1], row[2], row[3], row[4], row[5],
+                             tuple(json.loads(row[6])), row[7], row[8], row[9])  # fmt: skip
 
     def wait(self, timeout_s: float) -> None:
         with self._wake:

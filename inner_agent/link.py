@@ -59,9 +59,9 @@ log = logging.getLogger(__name__)
 UNKNOWN_MAIL_ID = "unknown"
 # How often the idle loop looks at the stop flag: SIGTERM is honoured within this.
 STOP_CHECK_S = 0.5
-# Threads that check images and build notifications: Pillow releases the GIL while decoding
-# and encoding, so two per core keep both cores busy while one thread waits on SQLite.
-BUILD_WORKERS = 4
+# Threads that check images and build notifications. A plain page costs about a millisecond
+# now (inner_agent.pngrewrite), so one per core is enough; more only add thread switches.
+BUILD_WORKERS = 2
 # Raw bundles stored but not yet built before the link thread waits (~100 KB each: a few MB).
 MAX_ARRIVED = 64
 # How long the link thread waits at a time for the build workers to make room.
@@ -271,7 +271,7 @@ class ArrivalStore:
         if bundle.kind != Kind.DATA:  # cheap, and nothing but data is worth storing
             self.handler(bundle)
             return
-        while not queue.wait_arrived(BACKPRESSURE_WAIT_S, self._room):
+        while not queue.wait_for_room(BACKPRESSURE_WAIT_S, self._room):
             pass  # the workers are behind; the chunk files wait in the receive folder
         queue.store_arrived(bundle)
 
@@ -309,7 +309,7 @@ class BuildWorkers:
         while not self._stop.is_set():
             bundle = self._claim()
             if bundle is None:
-                queue.wait_arrived(STOP_CHECK_S, self._ready)
+                queue.wait_for_arrival(STOP_CHECK_S, self._ready)
                 continue
             try:
                 self.handler(bundle)

@@ -99,7 +99,13 @@ class FolderIntake:
     def _start_watch(self) -> None:
         """Watchdog only wakes the loop early; a failure to watch is logged, not fatal."""
         try:
-            from watchdog.events import FileSystemEvent, FileSystemEventHandler
+            from watchdog.events import (
+                FileClosedEvent,
+                FileCreatedEvent,
+                FileMovedEvent,
+                FileSystemEvent,
+                FileSystemEventHandler,
+            )
             from watchdog.observers import Observer
 
             wake = self._wake
@@ -109,7 +115,10 @@ class FolderIntake:
                     wake.set()
 
             observer = Observer()
-            observer.schedule(_Wake(), str(self.recv_dir), recursive=False)
+            # Only a file appearing or finished can make work: not every write, attribute
+            # change, open or delete (our own claims move files out of this folder).
+            arrivals = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
+            observer.schedule(_Wake(), str(self.recv_dir), recursive=False, event_filter=arrivals)
             observer.daemon = True
             observer.start()
             self._observer = observer

@@ -123,7 +123,7 @@ class FolderTransport:
         """Publish one file under ``name`` (must be one of our generated names)."""
         if not is_our_name(name):
             raise LocalError(f"{name!r} is not a generated chunk file name")
-        self._publish([(name, data)], ())
+        self._publish([(name, data)], (), writers=1)
 
     def publish_chunks(
         self, chunks: Iterable[bytes], keep: Sequence[Path | None] = ()
@@ -140,7 +140,7 @@ class FolderTransport:
                 names.append(self.new_name())
                 yield names[-1], data
 
-        self._publish(named(), keep)
+        self._publish(named(), keep, writers=WRITERS)
         return names
 
     def publish_files(
@@ -151,22 +151,28 @@ class FolderTransport:
         if self.armor:
             raise LocalError("armoured transports take whole chunks (publish_chunks)")
         names: list[str] = []
+        fillers = list(fillers)
 
         def named() -> Iterator[tuple[str, FileFiller]]:
             for filler in fillers:
                 names.append(self.new_name())
                 yield names[-1], filler
 
-        self._publish(named(), keep)
+        self._publish(named(), keep, writers=min(WRITERS, len(fillers)))
         return names
 
     def _publish(
-        self, named: Iterable[tuple[str, bytes | FileFiller]], keep: Sequence[Path | None]
+        self,
+        named: Iterable[tuple[str, bytes | FileFiller]],
+        keep: Sequence[Path | None],
+        *,
+        writers: int,
     ) -> None:
-        """WRITERS threads each take the next chunk (signing it, if ``named`` is a lazy
+        """``writers`` threads each take the next chunk (signing it, if ``named`` is a lazy
         generator) and write, fsync, keep and rename it; the caller's thread only waits.
         Hashing and fsync release the GIL and no thread runs long pure-Python loops, so one
-        thread's hashing overlaps another's disk wait."""
+        thread's hashing overlaps another's disk wait. With one writer (a single file) the
+        caller's thread does it: handing one file to a pool only adds thread switches."""
         with self._lock:
             source = _SharedIterator(enumerate(named))
             staged: list[Path] = []
@@ -178,8 +184,7 @@ class FolderTransport:
                     staged.append(path)
                     self._stage(path, data, keep[index] if index < len(keep) else None)
 
-            workers = [self._writers().submit(write_all) for _ in range(WRITERS)]
-            failures = [exc for exc in (w.exception() for w in workers) if exc is not None]
+            failures = self._run_writers(write_all, writers)
             if failures:
                 source.stop()
                 for path in staged:
@@ -192,6 +197,16 @@ class FolderTransport:
                 fsync_dir(self.send_dir)
             except OSError as exc:
                 raise LocalError(f"cannot sync {self.send_dir}: {exc}") from exc
+
+    def _run_writers(self, write_all: Callable[[], None], writers: int) -> list[BaseException]:
+        if writers <= 1:
+            try:
+                write_all()
+            except Exception as exc:  # noqa: BLE001 - handled like a pool worker's failure
+                return [exc]
+            return []
+        workers = [self._writers().submit(write_all) for _ in range(writers)]
+        return [exc for exc in (w.exception() for w in workers) if exc is not None]
 
     def _stage(self, staged_path: Path, data: bytes | FileFiller, keep: Path | None) -> None:
         """Write, fsync, keep a copy, rename in (the folder is fsynced once per batch)."""

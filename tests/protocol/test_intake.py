@@ -120,11 +120,20 @@ def test_leftovers_lists_files_claimed_before_a_restart(tmp_path: Path) -> None:
 
 
 def test_watchdog_wakes_the_loop_early(tmp_path: Path) -> None:
-    (tmp_path / "recv").mkdir()
-    intake = FolderIntake(tmp_path / "recv", tmp_path / "work", tmp_path / "q", watch=True)
+    recv, outside = tmp_path / "recv", tmp_path / "staging"
+    recv.mkdir()
+    outside.mkdir()
+    intake = FolderIntake(recv, tmp_path / "work", tmp_path / "q", watch=True)
     try:
-        (tmp_path / "recv" / "new.mdc").write_bytes(b"x")
+        (recv / "new.mdc").write_bytes(b"x")  # written in place
         assert intake.wait(5.0) is True
+        (outside / "moved.mdc").write_bytes(b"y")
+        intake.wait(0.2)
+        (outside / "moved.mdc").rename(recv / "moved.mdc")  # renamed in, as a carrier does
+        assert intake.wait(5.0) is True
+        intake.wait(0.2)
+        (recv / "moved.mdc").unlink()  # a file leaving makes no work: no wake-up
+        assert intake.wait(0.5) is False
     finally:
         intake.close()
 
