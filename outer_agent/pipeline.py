@@ -1,6 +1,6 @@
 """The inbound pipeline: received → rendered → published, in threads beside the SMTP loop.
 
-Render threads (one per worker process) claim ``received/`` files by rename, compute the
+Render threads (two per worker process) claim ``received/`` files by rename, compute the
 sender-authentication results, hand the raw mail to the packager (which renders in a worker
 process with limits), store the package durably in ``rendered/`` and drop the claimed original.
 One publisher thread hands each package to the protocol Sender under the bundle id assigned
@@ -35,6 +35,9 @@ MAX_CRASH_ATTEMPTS = 3
 IDLE_TICK_S = 0.5
 # The splitter looks at incoming/ this often even without a nudge (belt and braces).
 SPLIT_RESCAN_S = 1.0
+# Render threads per render process: while one thread stores a finished package durably (an
+# fsync), another already has the worker rendering the next mail, so workers never wait on disk.
+THREADS_PER_WORKER = 2
 # Wait after a failed publish (full or missing link folder) before trying the same bundle again.
 PUBLISH_RETRY_S = 2.0
 
@@ -103,7 +106,7 @@ class Pipeline:
             self._to_publish.put(name)
         for name in self.spool.pending():
             self._to_render.put(name)
-        for index in range(self.workers):
+        for index in range(self.workers * THREADS_PER_WORKER):
             self._spawn(self._render_loop, f"render-{index}")
         self._spawn(self._publish_loop, "publisher")
         self._spawn(self._split_loop, "splitter")
@@ -112,7 +115,7 @@ class Pipeline:
         """Finish the mail in hand, leave the rest in the spool for the next start."""
         self._stopping.set()
         self._incoming.set()
-        for _ in range(self.workers):
+        for _ in range(self.workers * THREADS_PER_WORKER):
             self._to_render.put(None)
         self._to_publish.put(None)
         for thread in self._threads:
