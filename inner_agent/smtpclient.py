@@ -187,18 +187,28 @@ class Session:
         return self._smtp
 
     def _connect(self) -> smtplib.SMTP:
+        """A ready session. Any refusal while setting it up (greeting, EHLO, STARTTLS, AUTH,
+        even a 5xx such as a wrong password) is temporary: it is about our configuration or
+        the server's state, never about a message, so the messages wait instead of bouncing."""
         hop = self.hop
         smtp = smtplib.SMTP(hop.host, hop.port, local_hostname=hop.helo, timeout=hop.timeout_s)
-        smtp.ehlo()
-        if hop.starttls != "off":
-            if smtp.has_extn("starttls"):
-                smtp.starttls(context=hop.tls_context)
-                smtp.ehlo()
-            elif hop.starttls == "required":
-                smtp.close()
-                raise TemporaryFailure("server does not offer STARTTLS, which is required")
-        if hop.username is not None and hop.password is not None:
-            smtp.login(hop.username, hop.password)
+        try:
+            smtp.ehlo()
+            if hop.starttls != "off":
+                if smtp.has_extn("starttls"):
+                    smtp.starttls(context=hop.tls_context)
+                    smtp.ehlo()
+                elif hop.starttls == "required":
+                    raise TemporaryFailure("the server does not offer STARTTLS, which is required")
+            if hop.username is not None and hop.password is not None:
+                smtp.login(hop.username, hop.password)
+        except smtplib.SMTPResponseException as exc:
+            smtp.close()
+            reply = reply_text(exc.smtp_code, exc.smtp_error)
+            raise TemporaryFailure(f"the server refused the session set-up: {reply}") from exc
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
     def close(self) -> None:

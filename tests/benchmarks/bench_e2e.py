@@ -215,18 +215,40 @@ def _tree(table: dict[int, tuple[int, float]], root: int) -> set[int]:
     return found
 
 
+def _thread_cpu(native_id: int | None) -> float:
+    """CPU seconds of one thread of this process (the carrier's)."""
+    if native_id is None:
+        return 0.0
+    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 def cpu_by_component(stack: InboundStack) -> dict[str, float]:
     table = _proc_table()
     outer, inner = stack.outer.process.pid, stack.inner.process.pid  # type: ignore[union-attr]
     master = int((stack.postfix.queue_dir / "pid" / "master.pid").read_text().split()[0])
+    children = _tree(table, outer) - {outer}
+    workers = {p for p in children if b"mailsafe.workers" in _cmdline(p)}
+    carrier = _thread_cpu(getattr(getattr(stack.carrier, "_thread", None), "native_id", None))
     groups = {
-        "render workers": _tree(table, outer) - {outer},
-        "outer agent": {outer},
+        "render workers": workers,
+        "outer agent (incl. its SMTP acceptor process)": {outer} | (children - workers),
         "inner agent": _tree(table, inner),
         "Postfix": _tree(table, master),
-        "load generator": {os.getpid()},
+        "load generator (smtp-source, this script)": {os.getpid()},
     }
-    return {name: sum(table[p][1] for p in pids if p in table) for name, pids in groups.items()}
+    cpu = {name: sum(table[p][1] for p in pids if p in table) for name, pids in groups.items()}
+    cpu["load generator (smtp-source, this script)"] -= carrier
+    cpu["carrier (the linkage's stand-in, a thread here)"] = carrier
+    return cpu
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def paced(stack: InboundStack, rate: float, seconds: float, start: int) -> list[float]:
@@ -251,8 +273,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 _EXPLANATION = """\
-CPU time per mail during the HTML burst, by component (from /proc, same run; "render workers"
-also holds the outer agent's two SMTP acceptor processes):
+CPU time per mail during the HTML burst, by component (from /proc, same run):
 
 | component | CPU ms per mail |
 | --- | --- |
@@ -262,28 +283,31 @@ Why the ratio is what it is. On 2 cores everything competes for the same CPU, so
 stage overlapped the end-to-end rate is at most 2 cores / (sum of the rows above), while the
 ceiling is 2 cores / (the render row alone): the "CPU bound" row of the first table is that
 quotient, the best ratio this design can reach on a dedicated machine. Reaching 0.60 needs
-everything outside rendering to cost at most two thirds of rendering ({budget} ms per mail
-in this run); the rest of the path costs {rest} ms: the inner agent's full decode and
-re-encode of every page (about 7 ms, the defence against a compromised outer agent), its link
-verification, SQLite commits and SMTP injection; the outer agent's spool, signing and
-publishing; Postfix's smtpd/cleanup/qmgr/virtual; and the load generator. What was done about it, measured on the same
-machine: a build pool instead of one bundle at a time (ratio 0.23 -> 0.45); notifications
-written without the email package's object model (3.7 -> 1.2 ms per mail to build, inner agent
-about 17.8 -> 15.5 ms in situ); load from `smtp-source` instead of Python clients. Then the
-renderer got cheaper (tiles drawn from display lists instead of a PDF round trip: about 27 ->
-18 ms of render CPU per mail): in quiet runs the end-to-end rate rose from about 33 to 44
-mails/s, and the ratio fell from 0.46 to about 0.39, because the ratio is rendering's share of
-all the work (runs while the host was busy, like the one in the table when its ceilings differ
-a lot before and after, measured 34-35 mails/s and 0.30-0.32).
-`images.reencode = "never"` (decode fully to check, pass the bytes on) saves a further 4-5 ms
-per mail in situ and left the ratio at 0.46 before the renderer got cheaper; the default stays
-"always" because re-encoding is what guarantees nothing but pixels crosses.
+everything outside rendering to cost at most two thirds of rendering ({budget} ms per mail in
+this run); it costs {rest} ms, of which {theirs} ms are not ours (Postfix's
+smtpd/cleanup/qmgr/virtual, the load generator and the carrier standing in for the linkage
+product) and {ours} ms are the two agents: the outer agent's SMTP intake, durable spool,
+signing and publishing; the inner agent's link verification, image re-encoding, notification,
+SQLite commits and SMTP injection. Every mail is written durably four times on the outer side
+(intake segment, per-mail spool file, rendered package, link chunk) and committed three times on
+the inner side, which is the price of "never lose mail" across kill -9 at any point.
+
+What was done about it, each measured on this machine. Earlier: a build pool instead of one
+bundle at a time (ratio 0.23 -> 0.45); notifications without the email package's object model
+(3.7 -> 1.2 ms per mail); load from `smtp-source`. Then the renderer got cheaper (display lists
+instead of a PDF round trip, about 27 -> 18 ms per mail), which raised the rate by a third and
+lowered the ratio from 0.46 to 0.39: the ratio is rendering's share of all the work. Latest
+(2026-11-23): the inner agent re-encodes plain PNG pages from their inflated rows (D11, 6.5 ->
+0.9 ms per page; its build stage 13.8 -> 3.2 ms CPU per mail, measured in one process), manifest
+type hints cached, arrived bundles indexed; injection pipelined (2 round trips per message
+instead of 5); fewer thread switches (small bundles signed and published on the sender's own
+thread, one waiter woken per queued item, two render threads per worker so no worker waits on
+a disk write). Together: inner agent about 16 -> 7.5 ms per mail, outer agent about 6.5 -> 5.5,
+and the end-to-end rate on a quiet host from 38.6 to about 50 mails/s (ratio 0.39 -> 0.46).
 
 A measured rate below the CPU bound means a serial stage or waiting limited it, or the shared
 machine was busy with other jobs (a ceiling measured while busy can be a third of one measured
-while quiet, which is why it is measured right before and right after each end-to-end run). On
-the outer side, each render thread writes the rendered package durably before it gives its
-worker process the next mail, so the render processes wait on fsync for a share of the time.
+while quiet, which is why it is measured right before and right after each end-to-end run).
 Latency at half the rate is rendering one mail plus the carrier's 50 ms poll and a
 watchdog-woken link scan (`link.settle_s = 0`, since the carrier renames files into place).
 
@@ -319,9 +343,12 @@ run (the better of the two is kept, which makes the ratio stricter). Latency: fr
     )
     render = figures["cpu:render workers"]
     rest = sum(v for k, v in figures.items() if k.startswith("cpu:")) - render
+    ours = sum(v for k, v in figures.items() if k.startswith(("cpu:outer", "cpu:inner")))
     explanation = _EXPLANATION.replace("{cpu_rows}", cpu_rows)
-    explanation = explanation.replace("{budget}", f"{render * 2 / 3:.0f}")
-    explanation = explanation.replace("{rest}", f"{rest:.0f}")
+    explanation = explanation.replace("{budget}", f"{render * 2 / 3:.1f}")
+    explanation = explanation.replace("{rest}", f"{rest:.1f}")
+    explanation = explanation.replace("{ours}", f"{ours:.1f}")
+    explanation = explanation.replace("{theirs}", f"{rest - ours:.1f}")
     section = section.rstrip("\n") + "\n\n" + explanation
     pattern = re.compile(r"## End to end\n.*?(?=\n## |\Z)", re.S)
     text = (

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import email
+import shutil
 import socket
+import ssl
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from inner_agent.smtpclient import Hop, Session, TemporaryFailure, dot_stuffed
 from maildiode.demo.stack import wait_for
@@ -31,8 +37,23 @@ BODY = (
 
 
 @pytest.fixture(scope="module")
-def postfix() -> Iterator[PostfixInstance]:
-    with PostfixInstance(domain=DOMAIN, extra_main_cf=REFUSING) as instance:
+def postfix_tls() -> Iterator[tuple[Path, ssl.SSLContext]]:
+    """A certificate for Postfix's STARTTLS, and a client context that trusts it."""
+    ca = trustme.CA()
+    folder = Path(tempfile.mkdtemp(prefix="maildiode-tls-", dir="/var/tmp"))
+    issued = ca.issue_cert("127.0.0.1")
+    issued.private_key_and_cert_chain_pem.write_to_path(str(folder / "server.pem"))
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    yield folder / "server.pem", client
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postfix(postfix_tls: tuple[Path, ssl.SSLContext]) -> Iterator[PostfixInstance]:
+    pem, _ = postfix_tls
+    tls = f"smtpd_tls_security_level = may\nsmtpd_tls_chain_files = {pem}\n"
+    with PostfixInstance(domain=DOMAIN, extra_main_cf=REFUSING + tls) as instance:
         yield instance
 
 
@@ -62,6 +83,23 @@ def test_pipelined_transactions_reach_postfix_intact(postfix: PostfixInstance) -
         session.close()
     body = _delivered(postfix, before + 3)[-1].get_payload()
     assert body == ".a line that starts with a dot\n..two dots\n.\nlast line\n"
+
+
+def test_pipelined_after_starttls_with_postfix(
+    postfix: PostfixInstance, postfix_tls: tuple[Path, ssl.SSLContext]
+) -> None:
+    _, client_context = postfix_tls
+    hop = Hop("127.0.0.1", postfix.port, starttls="required", tls_context=client_context,
+              timeout_s=10)  # fmt: skip
+    session = Session(hop)
+    before = len(postfix.messages())
+    try:
+        for _ in range(2):
+            assert session.send("a@corp.example", [f"u@{DOMAIN}"], BODY).accepted
+    finally:
+        session.close()
+    delivered = _delivered(postfix, before + 2)[-1]
+    assert "with ESMTPS " in delivered["Received"]  # RFC 3848: ESMTP over TLS
 
 
 def test_recipients_are_sorted_by_their_replies(postfix: PostfixInstance) -> None:
@@ -143,3 +181,75 @@ def test_without_pipelining_one_command_at_a_time() -> None:
         controller.stop()
     assert len(recorder.received) == 2
     assert recorder.received[0] == BODY  # the server undid the dot-stuffing exactly
+
+
+def _tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+@pytest.fixture
+def tls_server() -> Iterator[tuple[_Recorder, int, ssl.SSLContext, list[bytes]]]:
+    """aiosmtpd requiring STARTTLS and AUTH PLAIN (password "s3cret")."""
+    server_context, client_context = _tls_contexts()
+    logins: list[bytes] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data.login)
+        return AuthResult(success=auth_data.password == b"s3cret", handled=False)
+
+    recorder, port = _Recorder(), _free_port()
+    controller = Controller(
+        recorder, hostname="127.0.0.1", port=port, tls_context=server_context,
+        require_starttls=True, authenticator=authenticator, auth_required=True,
+        auth_exclude_mechanism=["LOGIN"],  # PLAIN only: a refusal ends the login at once
+    )  # fmt: skip
+    controller.start()
+    yield recorder, port, client_context, logins
+    controller.stop()
+
+
+def test_starttls_and_auth(tls_server: tuple[_Recorder, int, ssl.SSLContext, list[bytes]]) -> None:
+    recorder, port, client_context, logins = tls_server
+    hop = Hop("127.0.0.1", port, starttls="required", tls_context=client_context,
+              username="inner", password="s3cret", timeout_s=10)  # fmt: skip
+    session = Session(hop)
+    try:
+        for _ in range(2):  # one session: TLS and login once
+            assert session.send("a@corp.example", ["u@corp.example"], BODY).accepted
+    finally:
+        session.close()
+    assert recorder.received == [BODY, BODY]
+    assert logins == [b"inner"]
+
+
+def test_a_wrong_password_keeps_the_message_waiting(
+    tls_server: tuple[_Recorder, int, ssl.SSLContext, list[bytes]],
+) -> None:
+    """535 is about our configuration, not the message: temporary, never a bounce."""
+    recorder, port, client_context, _ = tls_server
+    hop = Hop("127.0.0.1", port, starttls="required", tls_context=client_context,
+              username="inner", password="wrong", timeout_s=10)  # fmt: skip
+    with pytest.raises(TemporaryFailure, match="session set-up: 535"):
+        Session(hop).send("a@corp.example", ["u@corp.example"], BODY)
+    assert recorder.received == []
+
+
+def test_required_starttls_is_never_skipped() -> None:
+    recorder, port = _Recorder(), _free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)  # offers no STARTTLS
+    controller.start()
+    try:
+        required = Session(Hop("127.0.0.1", port, starttls="required", timeout_s=10))
+        with pytest.raises(TemporaryFailure, match="does not offer STARTTLS"):
+            required.send("a@corp.example", ["u@corp.example"], BODY)
+        opportunistic = Session(Hop("127.0.0.1", port, starttls="opportunistic", timeout_s=10))
+        assert opportunistic.send("a@corp.example", ["u@corp.example"], BODY).accepted
+        opportunistic.close()
+    finally:
+        controller.stop()
+    assert recorder.received == [BODY]
