@@ -77,6 +77,8 @@ class InjectSection(Section):
     retry_initial_s: float = Field(default=10.0, gt=0)  # then wait; doubles each time
     retry_max_s: float = Field(default=600.0, gt=0)
     poll_s: float = Field(default=1.0, gt=0, le=600)
+    # `maildiode status` exits 1 once a notification has waited this long for the server.
+    alarm_after_s: float = Field(default=900.0, gt=0)
 
     _paths = field_validator("tls_ca_file", "password_file", mode="before")(_resolve_optional)
 
@@ -221,6 +223,7 @@ attempts_per_pass = 3             # quick retries on 4xx / connection errors
 retry_initial_s = 10              # then wait this long, doubling up to retry_max_s; never given up
 retry_max_s = 600
 poll_s = 1
+alarm_after_s = 900               # `maildiode status` exits 1 when a notification waits longer
 
 [notify]
 language = "ko"                   # "ko" or "en"

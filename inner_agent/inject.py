@@ -54,6 +54,7 @@ __all__ = [
     "Injector",
     "QueuedMessage",
     "RetryPolicy",
+    "queue_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -569,3 +570,31 @@ def _report(message: QueuedMessage, outcome: Outcome, sender: str, postmaster: s
         charset="utf-8",
     )
     return report.as_bytes(policy=SMTP)
+
+
+def queue_summary(path: Path, now: float) -> dict[str, Any]:
+    """What an operator asks of the injection queue, read without disturbing a running agent:
+    messages per state, how long the oldest one has waited, how often it was tried and why it
+    failed last, and bundles stored but not yet built."""
+    summary: dict[str, Any] = dict.fromkeys(("queued", "accepted", "refused", "arrived"), 0)
+    summary.update(oldest_queued_s=None, attempts=0, last_error=None)
+    if not path.exists():
+        return summary
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        summary.update(db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state"))
+        summary["arrived"] = db.execute("SELECT COUNT(*) FROM arrived").fetchone()[0]
+        oldest = db.execute(
+            "SELECT created, attempts, last_error FROM messages WHERE state = 'queued'"
+            " ORDER BY created, id LIMIT 1"
+        ).fetchone()
+    except sqlite3.OperationalError as exc:  # the agent has not created its tables yet
+        if "no such table" in str(exc):
+            return summary
+        raise
+    finally:
+        db.close()
+    if oldest is not None:
+        summary["oldest_queued_s"] = round(max(0.0, now - oldest[0]), 1)
+        summary["attempts"], summary["last_error"] = oldest[1], oldest[2]
+    return summary

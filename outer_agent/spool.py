@@ -47,6 +47,7 @@ __all__ = [
     "Spool",
     "SpoolRecord",
     "new_bundle_id",
+    "spool_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -395,3 +396,33 @@ def attempt_of(name: str) -> int:
 
 def mail_id_of(name: str) -> str:
     return _split(name)[0]
+
+
+def spool_summary(root: Path, now: float) -> dict[str, Any]:
+    """Files per stage of the inbound spool at ``root`` and how long the oldest mail not yet
+    published has waited; read only (folders that do not exist count as empty)."""
+
+    def names(state: str) -> list[str]:
+        try:
+            return os.listdir(root / state)
+        except FileNotFoundError:
+            return []
+
+    summary: dict[str, Any] = {
+        state: len(names(state)) for state in (INCOMING, RECEIVED, RENDERING, RENDERED)
+    }
+    summary[QUARANTINE] = sum(
+        1
+        for n in names(QUARANTINE)
+        if not n.endswith(".reason") and (root / QUARANTINE / n).is_file()
+    )
+    oldest = None
+    for state in (INCOMING, RECEIVED, RENDERING, RENDERED):
+        for name in names(state):
+            try:
+                modified = (root / state / name).stat().st_mtime
+            except FileNotFoundError:
+                continue  # moved on while we looked
+            oldest = modified if oldest is None else min(oldest, modified)
+    summary["oldest_waiting_s"] = None if oldest is None else round(max(0.0, now - oldest), 1)
+    return summary

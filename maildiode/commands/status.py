@@ -1,7 +1,8 @@
-"""``maildiode status -c FILE``: the receiving link's state as the agent last recorded it.
+"""``maildiode status -c FILE``: the receiving link's state and the agent's queues.
 
-Reads the agent's protocol state (SQLite, shared safely with a running agent) and answers what
-an operator on call asks first: is the link alive, is anything missing, what was refused.
+Reads the agent's protocol state and queues (SQLite and spool folders, read only, shared safely
+with a running agent) and answers what an operator on call asks first: is the link alive, is
+anything missing, what was refused, is mail waiting and for how long.
 """
 
 from __future__ import annotations
@@ -43,9 +44,52 @@ def link_status(config: Any, agent: str) -> dict[str, Any]:
     return {"agent": agent, **status}
 
 
+def queue_status(config: Any, agent: str) -> dict[str, Any]:
+    """The agent's own queues: the outer spool, or the inner injection queue (with its alarm)."""
+    now = time.time()
+    if agent == "outer":
+        from outer_agent.spool import spool_summary
+
+        return {"spool": spool_summary(config.spool.dir / "inbound", now)}
+    from inner_agent.inject import queue_summary
+
+    queue = queue_summary(config.state.dir / "inject.db", now)
+    waited = queue["oldest_queued_s"]
+    queue["alarm"] = waited is not None and waited > config.inject.alarm_after_s
+    return {"injection": queue}
+
+
+def describe_queues(queues: dict[str, Any]) -> list[str]:
+    if "spool" in queues:
+        spool = queues["spool"]
+        waited = spool["oldest_waiting_s"]
+        return [
+            "  spool:           "
+            + ", ".join(
+                f"{spool[k]} {k}" for k in ("incoming", "received", "rendering", "rendered")
+            ),
+            f"  quarantined:     {spool['quarantine']}",
+            f"  oldest waiting:  {'nothing waits' if waited is None else f'{waited:.0f} s'}",
+        ]
+    queue = queues["injection"]
+    lines = [
+        f"  notifications:   {queue['queued']} waiting, {queue['accepted']} accepted, "
+        f"{queue['refused']} refused by the internal server",
+        f"  not yet built:   {queue['arrived']} bundles",
+    ]
+    if queue["oldest_queued_s"] is not None:
+        alarm = "  ALARM: longer than inject.alarm_after_s" if queue["alarm"] else ""
+        lines.append(f"  oldest waiting:  {queue['oldest_queued_s']:.0f} s, tried "
+                     f"{queue['attempts']} time(s){alarm}")  # fmt: skip
+        if queue["last_error"]:
+            lines.append(f"  last error:      {queue['last_error']}")
+    return lines
+
+
 def describe(status: dict[str, Any]) -> str:
     if "state" in status:
-        return f"{status['agent']} agent, stream {status['stream']}: {status['state']}\n"
+        head = f"{status['agent']} agent, stream {status['stream']}: {status['state']}"
+        return "\n".join([head, *describe_queues(status["queues"])]) + "\n"
     now_ms = int(time.time() * 1000)
 
     def ago(ms: int) -> str:
@@ -61,6 +105,7 @@ def describe(status: dict[str, Any]) -> str:
         f"  in flight:       {status['in_flight']} partial bundles, {status['bytes_held']} bytes",
     ]
     lines += [f"  {name + ':':<16} {value}" for name, value in sorted(status["counters"].items())]
+    lines += describe_queues(status["queues"])
     return "\n".join(lines) + "\n"
 
 
@@ -70,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
         return found
     agent, config = found
     status = link_status(config, agent)
+    status["queues"] = queue_status(config, agent)
     if args.json:
         print(json.dumps(status, default=str))
     else:
         sys.stdout.write(describe(status))
-    return 1 if status.get("silent") or status.get("gaps") else 0
+    waiting_too_long = status["queues"].get("injection", {}).get("alarm", False)
+    return 1 if status.get("silent") or status.get("gaps") or waiting_too_long else 0

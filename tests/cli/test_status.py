@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from inner_agent.link import build_reader
@@ -57,3 +59,65 @@ def test_status_shows_sequence_gap_and_quarantine(tmp_path: Path) -> None:
     assert result.returncode == 1  # a gap is something an operator must look at
     text = maildiode("status", "-c", str(root / "inner.toml")).stdout
     assert "gaps:            2" in text
+
+
+def test_status_shows_waiting_notifications_and_alarms_when_they_wait_too_long(
+    tmp_path: Path,
+) -> None:
+    from inner_agent.inject import InjectionQueue
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    config = load_agent_config(root / "inner.toml", "inner")
+    an_hour_ago = time.time() - 3600
+    queue = InjectionQueue(config.state.dir / "inject.db", clock=lambda: an_hour_ago)
+    queue.add_bundle(b"1" * 16, "mail-1", "maildiode@corp.example", ["u@corp.example"], [b"x"])
+    waiting = queue.next_due(set())
+    assert waiting is not None
+    queue.defer(waiting.id, an_hour_ago + 60, "421 4.3.2 service not available", ["u@corp.example"])
+    queue.add_bundle(b"2" * 16, "mail-2", "maildiode@corp.example", ["u@corp.example"], [b"y"])
+    queue.close()
+
+    result = maildiode("status", "-c", str(root / "inner.toml"), "--json")
+    injection = json.loads(result.stdout)["queues"]["injection"]
+    assert injection["queued"] == 2
+    assert 3590 <= injection["oldest_queued_s"] <= 3700
+    assert injection["attempts"] == 1
+    assert injection["last_error"] == "421 4.3.2 service not available"
+    assert injection["alarm"] is True  # an hour is over inject.alarm_after_s (900 s)
+    assert result.returncode == 1
+    text = maildiode("status", "-c", str(root / "inner.toml")).stdout
+    assert "2 waiting, 0 accepted, 0 refused" in text
+    assert "ALARM" in text
+    assert "421 4.3.2 service not available" in text
+
+    toml = root / "inner.toml"
+    toml.write_text(toml.read_text().replace("alarm_after_s = 900", "alarm_after_s = 7200"))
+    calm = maildiode("status", "-c", str(toml), "--json")
+    assert json.loads(calm.stdout)["queues"]["injection"]["alarm"] is False
+    assert calm.returncode == 0
+
+
+def test_outer_status_counts_the_spool(tmp_path: Path) -> None:
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    config = load_agent_config(root / "outer.toml", "outer")
+    spool = config.spool.dir / "inbound"
+    for state, names in {
+        "received": ["a.0", "b.0"],
+        "rendered": ["c"],
+        "quarantine": ["d"],
+    }.items():
+        (spool / state).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (spool / state / name).write_bytes(b"mail")
+    (spool / "quarantine" / "d.reason").write_text("render_timeout\n")
+    old = time.time() - 120
+    os.utime(spool / "received" / "a.0", (old, old))
+
+    result = maildiode("status", "-c", str(root / "outer.toml"), "--json")
+    counts = json.loads(result.stdout)["queues"]["spool"]
+    assert (counts["received"], counts["rendered"], counts["quarantine"]) == (2, 1, 1)
+    assert 115 <= counts["oldest_waiting_s"] <= 200
+    text = maildiode("status", "-c", str(root / "outer.toml")).stdout
+    assert "0 incoming, 2 received, 0 rendering, 1 rendered" in text
