@@ -24,7 +24,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -139,6 +140,20 @@ class InjectionQueue:
         self._arrived_added = threading.Condition(self._lock)
         self._arrived_taken = threading.Condition(self._lock)
 
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """One write transaction (the caller holds the lock). On an error it is rolled back,
+        unless SQLite already ended it: a COMMIT that fails on a full disk does, and a ROLLBACK
+        then would hide the real error behind "no transaction is active"."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
     # -- adding ---------------------------------------------------------------------------
 
     def has_bundle(self, bundle_id: bytes) -> bool:
@@ -162,8 +177,7 @@ class InjectionQueue:
     def store_arrived(self, bundle: Any) -> bool:
         """Store one raw bundle in one durable commit; False if it is already known."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._immediate():
                 known = self._db.execute(
                     "SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)
                 ).fetchone()
@@ -175,10 +189,6 @@ class InjectionQueue:
                          bundle.created_ms, bundle.epoch, bundle.data, self._clock()),
                     )  # fmt: skip
                     stored = cursor.rowcount == 1
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             if stored:
                 self._arrived_added.notify()
             return stored
@@ -236,42 +246,31 @@ class InjectionQueue:
         """Store all notifications of one bundle in one durable transaction; False if known."""
         now = self._clock()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._immediate():
                 cursor = self._db.execute(
                     "INSERT OR IGNORE INTO bundles VALUES (?, ?, 'queued', ?)",
                     (bundle_id, mail_id, now),
                 )
-                if cursor.rowcount == 0:
-                    self._db.execute("DELETE FROM arrived WHERE bundle_id = ?", (bundle_id,))
-                    self._db.execute("COMMIT")
-                    return False
-                for part, data in enumerate(messages, start=1):
+                new = cursor.rowcount == 1
+                for part, data in enumerate(messages if new else (), start=1):
                     self._insert(bundle_id, part, "notification", mail_id, mail_from=mail_from,
                                  rcpts=rcpts, data=data, now=now)  # fmt: skip
                 # The raw bundle leaves in the same transaction: handled exactly once.
                 self._db.execute("DELETE FROM arrived WHERE bundle_id = ?", (bundle_id,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            if not new:
+                return False
             self._wake.notify(len(messages))
             self._arrived_taken.notify_all()
         return True
 
     def record_quarantined(self, bundle_id: bytes, mail_id: str) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._immediate():
                 self._db.execute(
                     "INSERT OR IGNORE INTO bundles VALUES (?, ?, 'quarantined', ?)",
                     (bundle_id, mail_id, self._clock()),
                 )
                 self._db.execute("DELETE FROM arrived WHERE bundle_id = ?", (bundle_id,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._arrived_taken.notify_all()
 
     def release_quarantined(
@@ -282,13 +281,11 @@ class InjectionQueue:
         it after fixing the cause); False if its notifications are already queued."""
         now = self._clock()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._immediate():
                 row = self._db.execute(
                     "SELECT outcome FROM bundles WHERE bundle_id = ?", (bundle_id,)
                 ).fetchone()
                 if row is not None and row[0] != "quarantined":
-                    self._db.execute("COMMIT")
                     return False
                 self._db.execute(
                     "INSERT OR REPLACE INTO bundles VALUES (?, ?, 'queued', ?)",
@@ -297,10 +294,6 @@ class InjectionQueue:
                 for part, data in enumerate(messages, start=1):
                     self._insert(bundle_id, part, "notification", mail_id, mail_from=mail_from,
                                  rcpts=rcpts, data=data, now=now)  # fmt: skip
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._wake.notify_all()
         return True
 

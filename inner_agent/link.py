@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -370,6 +371,12 @@ class LinkService:
         while not self._stop.is_set():
             try:
                 delivered = self.reader.poll(self.handler)
+            except (OSError, sqlite3.OperationalError) as exc:  # a full or failing disk: say
+                # what, without a traceback every second
+                log.error("inbound link poll failed (%s); the files stay in the receive folder, "
+                          "retrying in %.1f s", exc, self.rescan_s)  # fmt: skip
+                self._stop.wait(self.rescan_s)
+                continue
             except Exception:
                 log.exception("inbound link poll failed; retrying in %.1f s", self.rescan_s)
                 self._stop.wait(self.rescan_s)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from typing import Any
 
 from inner_agent.config import InnerConfig
@@ -28,6 +29,7 @@ from inner_agent.notify import NotifyOptions
 from inner_agent.smtpclient import Hop
 from maildiode.audit import AuditLog
 from maildiode.logs import setup_logging
+from maildiode.startup import open_state
 
 __all__ = ["notify_options", "run"]
 
@@ -47,9 +49,14 @@ def run(config: InnerConfig) -> int:
     """Run until SIGTERM/SIGINT; 0 on a clean stop."""
     setup_logging(config.log, agent="maildiode-inner")
     state_dir = config.state.dir
-    state_dir.mkdir(parents=True, exist_ok=True)
-    audit = AuditLog(config.audit.path, agent="inner")
-    queue = InjectionQueue(state_dir / "inject.db")
+    stop_early = threading.Event()  # a stop asked for while waiting for the disk is kept
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop_early.set())
+    opened = open_state(lambda: _open(config), state_dir, stop=stop_early)
+    if opened is None:
+        log.info("stopped before the state could be opened")
+        return 0
+    audit, queue, reader = opened
     section = config.inject
     injector = Injector(
         queue, Hop.from_config(section), audit,
@@ -65,14 +72,14 @@ def run(config: InnerConfig) -> int:
     )  # fmt: skip
     arrivals = ArrivalStore(handler)
     builders = BuildWorkers(handler)
-    link = LinkService(build_reader(config, state_dir), arrivals, config.link.rescan_s)
+    link = LinkService(reader, arrivals, config.link.rescan_s)
     log.info("injection queue: %s; bundles stored, not yet built: %d", queue.counts(),
              queue.arrived_count())  # fmt: skip
     injector.start()
     builders.start()
     link.start()
     try:
-        asyncio.run(_serve(config, audit))
+        asyncio.run(_serve(config, audit, stop_early))
     finally:
         log.info("stopping: link reader, build workers, then injection workers")
         arrivals.stop()
@@ -85,11 +92,29 @@ def run(config: InnerConfig) -> int:
     return 0
 
 
-async def _serve(config: InnerConfig, audit: AuditLog) -> None:
+def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, Any]:
+    """The audit log, the injection queue and the link reader, or none of them."""
+    config.state.dir.mkdir(parents=True, exist_ok=True)
+    opened: list[Any] = []
+    try:
+        opened.append(AuditLog(config.audit.path, agent="inner"))
+        opened.append(InjectionQueue(config.state.dir / "inject.db"))
+        opened.append(build_reader(config, config.state.dir))
+    except BaseException:
+        for part in reversed(opened):
+            part.close()
+        raise
+    audit, queue, reader = opened
+    return audit, queue, reader
+
+
+async def _serve(config: InnerConfig, audit: AuditLog, stop_early: threading.Event) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if stop_early.is_set():  # asked to stop while starting
+        stop.set()
     outbound = await _start_outbound(config, audit)
     log.info("inner agent running")
     try:

@@ -28,7 +28,10 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 def write_durably(path: Path, data: bytes, *, mode: int = 0o644, sync: bool = True) -> None:
-    """Create ``path`` exclusively, write all of ``data``, and fsync it (unless ``sync`` is off)."""
+    """Create ``path`` exclusively, write all of ``data``, and fsync it (unless ``sync`` is off).
+
+    If anything fails (a full disk, say) the half-written file is removed: we created it, and a
+    truncated file left behind would later look like a damaged one."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         view = memoryview(data)
@@ -37,8 +40,11 @@ def write_durably(path: Path, data: bytes, *, mode: int = 0o644, sync: bool = Tr
             view = view[written:]
         if sync:
             os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
 
 
 def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
