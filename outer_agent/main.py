@@ -16,6 +16,7 @@ from typing import Any
 from maildiode.audit import AuditLog
 from maildiode.logs import setup_logging
 from maildiode.settings import parse_host_port
+from maildiode.startup import open_state
 from outer_agent.acceptors import Acceptors
 from outer_agent.authres import make_authenticator
 from outer_agent.config import OuterConfig
@@ -45,11 +46,10 @@ def run(config: OuterConfig) -> int:
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     from outer_agent import link, packaging
 
-    spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
-    log.info("spool recovery: %s", spool.recover())
-    # Opened (and switched to WAL) before the acceptors fork, so they never race to convert
-    # the file; each acceptor opens its own connection.
-    AuditLog(config.audit.path, agent="outer").close()
+    spool = open_state(lambda: _open_spool(config), config.spool.dir, stop=_STOP_REQUESTED)
+    if spool is None:
+        log.info("stopped before the spool could be opened")
+        return 0
     counter = SessionCounter(_limits(config))
     # Fork the extra acceptors first, while this process has no threads yet; whatever fails
     # after this point stops them again (they would otherwise keep the port and this process).
@@ -65,6 +65,15 @@ def run(config: OuterConfig) -> int:
         )
     finally:
         acceptors.stop()
+
+
+def _open_spool(config: OuterConfig) -> Spool:
+    spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
+    log.info("spool recovery: %s", spool.recover())
+    # Opened (and switched to WAL) before the acceptors fork, so they never race to convert
+    # the file; each acceptor opens its own connection.
+    AuditLog(config.audit.path, agent="outer").close()
+    return spool
 
 
 def _run_main(
