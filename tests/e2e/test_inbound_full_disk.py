@@ -72,6 +72,22 @@ def _fill(folder: Path, *, leave: int = 0) -> Path:
     return filler
 
 
+def _survives_then_recovers(
+    stack: InboundStack, small_disk: Path, recv: Path, tokens: list[str], prefix: str
+) -> None:
+    """The agent lives through the full disk; once space is freed every mail arrives once,
+    nothing was quarantined and nothing is left half-written."""
+    time.sleep(8)  # the agent meets the full disk at every step it tries
+    assert stack.inner.process is not None
+    assert stack.inner.process.poll() is None, "the inner agent must not die of a full disk"
+    _free(small_disk)
+    counts = stack.wait_tokens(tokens, prefix, 90)
+    wait_for(lambda: not any(recv.glob("*.mdc")), 30, "the receive folder to empty")
+    _no_leftovers(small_disk)
+    assert {t: counts[t] for t in tokens} == dict.fromkeys(tokens, 1)
+    assert stack.link_quarantined() == 0, "no chunk may be quarantined for our own full disk"
+
+
 def test_full_disk_on_the_inner_side_loses_nothing(small_disk: Path) -> None:
     stack = InboundStack(small_disk.parent)
     with stack:
@@ -83,17 +99,8 @@ def test_full_disk_on_the_inner_side_loses_nothing(small_disk: Path) -> None:
         tokens = [f"disk-{n:02d}" for n in range(8)]
         for token in tokens:
             stack.send(simple_mail(token))
-        time.sleep(8)  # the agent meets ENOSPC at every step it tries
-        assert stack.inner.process is not None
-        assert stack.inner.process.poll() is None, "the inner agent must not die of a full disk"
-
         assert filler.exists()
-        _free(small_disk)
-        counts = stack.wait_tokens(tokens, "disk-", 90)
-        wait_for(stack.recv_empty, 30, "the receive folder to empty")
-        _no_leftovers(small_disk)  # no half-written claim left to look like a damaged chunk
-    assert {t: counts[t] for t in tokens} == dict.fromkeys(tokens, 1)
-    assert stack.link_quarantined() == 0, "no chunk may be quarantined for our own full disk"
+        _survives_then_recovers(stack, small_disk, stack.root / "link/in/recv", tokens, "disk-")
 
 
 def _stack_receiving_on(small_disk: Path) -> tuple[InboundStack, Path]:
@@ -117,15 +124,7 @@ def test_disk_filling_while_chunks_arrive_loses_nothing(small_disk: Path) -> Non
         tokens = [f"fill-{n:02d}" for n in range(10)]
         for token in tokens:
             stack.send(simple_mail(token))
-        time.sleep(8)
-        assert stack.inner.process is not None
-        assert stack.inner.process.poll() is None, "the inner agent must not die of a full disk"
-        _free(small_disk)
-        counts = stack.wait_tokens(tokens, "fill-", 90)
-        wait_for(lambda: not any(recv.glob("*.mdc")), 30, "the receive folder to empty")
-        _no_leftovers(small_disk)
-    assert {t: counts[t] for t in tokens} == dict.fromkeys(tokens, 1)
-    assert stack.link_quarantined() == 0
+        _survives_then_recovers(stack, small_disk, recv, tokens, "fill-")
 
 
 def test_agent_starting_on_a_full_disk_with_chunks_waiting_loses_nothing(
@@ -141,15 +140,7 @@ def test_agent_starting_on_a_full_disk_with_chunks_waiting_loses_nothing(
             stack.send(simple_mail(token))
         wait_for(lambda: len(list(recv.glob("*.mdc"))) >= len(tokens), 60, "chunks to wait")
         _fill(small_disk)
-        stack.inner.start()
-        time.sleep(8)  # the agent cannot even open its databases: it waits, saying why
-        assert stack.inner.process is not None
-        assert stack.inner.process.poll() is None, "the inner agent must not die of a full disk"
+        stack.inner.start()  # it cannot even open its databases: it waits, saying why
+        time.sleep(4)
         assert not any(t in stack.tokens("full-") for t in tokens)
-
-        _free(small_disk)
-        counts = stack.wait_tokens(tokens, "full-", 90)
-        wait_for(lambda: not any(recv.glob("*.mdc")), 30, "the receive folder to empty")
-        _no_leftovers(small_disk)
-    assert {t: counts[t] for t in tokens} == dict.fromkeys(tokens, 1)
-    assert stack.link_quarantined() == 0
+        _survives_then_recovers(stack, small_disk, recv, tokens, "full-")
