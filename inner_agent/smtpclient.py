@@ -133,6 +133,7 @@ class Session:
             if reused:
                 raise _StaleConnection(str(exc)) from exc
             raise
+        self._last_used = time.monotonic()  # the server answered: the connection is in use
         if mail[0] != 250:
             self._abort(smtp, data_reply)
             raise smtplib.SMTPResponseException(*mail)
@@ -147,7 +148,6 @@ class Session:
         code, text = smtp.getreply()
         if code != 250:
             raise smtplib.SMTPResponseException(code, text)
-        self._last_used = time.monotonic()
         replies = [reply_text(code, text)] + ([outcome.reply] if outcome.reply else [])
         return Outcome(outcome.accepted, outcome.temporary, outcome.permanent, "; ".join(replies))
 
