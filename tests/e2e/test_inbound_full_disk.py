@@ -8,9 +8,7 @@ file system (claims are renames; the SQLite commits fail with "database or disk 
 
 from __future__ import annotations
 
-import errno
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,8 @@ import pytest
 
 from maildiode.demo.stack import Carrier, wait_for
 from tests.support.inbound import InboundStack, simple_mail
+from tests.support.smalldisk import fill, free
+from tests.support.smalldisk import small_disk as mounted
 
 pytestmark = pytest.mark.e2e
 
@@ -27,49 +27,14 @@ STATE_FS_BYTES = 16 << 20  # room for the agent's databases; the filler takes th
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs for the inner agent's state folder (needs root, as CI has)."""
-    mount_point = tmp_path / "stack" / "inner"
-    mount_point.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={STATE_FS_BYTES}", "tmpfs", str(mount_point)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs (run as root, as CI does): {mounted.stderr.strip()}")
-    try:
+    """A tmpfs for the inner agent's state folder."""
+    with mounted(tmp_path / "stack" / "inner", STATE_FS_BYTES) as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def _free(folder: Path) -> None:
-    (folder / "filler").unlink()
-    (folder / "filler-small").unlink()
 
 
 def _no_leftovers(folder: Path) -> None:
     work = folder / "link-work"
     wait_for(lambda: not any(work.iterdir()), 30, "the link work folder to empty")
-
-
-def _write_until_full(path: Path, block: bytes) -> int:
-    """Append ``block`` to ``path`` until the file system refuses; the errno it refused with."""
-    with open(path, "wb", buffering=0) as handle:
-        while True:
-            try:
-                handle.write(block)
-            except OSError as exc:
-                return exc.errno or 0
-
-
-def _fill(folder: Path, *, leave: int = 0) -> Path:
-    """Take every free byte of ``folder``'s file system but about ``leave``."""
-    filler = folder / "filler"
-    assert _write_until_full(filler, b"\0" * (256 << 10)) == errno.ENOSPC
-    assert _write_until_full(folder / "filler-small", b"\0" * 512) == errno.ENOSPC  # the rest
-    if leave:
-        os.truncate(filler, filler.stat().st_size - leave)
-    return filler
 
 
 def _survives_then_recovers(
@@ -80,7 +45,7 @@ def _survives_then_recovers(
     time.sleep(8)  # the agent meets the full disk at every step it tries
     assert stack.inner.process is not None
     assert stack.inner.process.poll() is None, "the inner agent must not die of a full disk"
-    _free(small_disk)
+    free(small_disk)
     counts = stack.wait_tokens(tokens, prefix, 90)
     wait_for(lambda: not any(recv.glob("*.mdc")), 30, "the receive folder to empty")
     _no_leftovers(small_disk)
@@ -93,13 +58,12 @@ def test_full_disk_on_the_inner_side_loses_nothing(small_disk: Path) -> None:
     with stack:
         stack.send(simple_mail("disk-warmup"))  # the agent's databases exist before the fill
         stack.wait_tokens(["disk-warmup"], "disk-", 60)
-        filler = _fill(small_disk)
+        fill(small_disk)
         assert os.statvfs(small_disk).f_bavail == 0
 
         tokens = [f"disk-{n:02d}" for n in range(8)]
         for token in tokens:
             stack.send(simple_mail(token))
-        assert filler.exists()
         _survives_then_recovers(stack, small_disk, stack.root / "link/in/recv", tokens, "disk-")
 
 
@@ -120,7 +84,7 @@ def test_disk_filling_while_chunks_arrive_loses_nothing(small_disk: Path) -> Non
     with stack:
         stack.send(simple_mail("fill-warmup"))
         stack.wait_tokens(["fill-warmup"], "fill-", 60)
-        _fill(small_disk, leave=400 << 10)
+        fill(small_disk, leave=400 << 10)
         tokens = [f"fill-{n:02d}" for n in range(10)]
         for token in tokens:
             stack.send(simple_mail(token))
@@ -139,7 +103,7 @@ def test_agent_starting_on_a_full_disk_with_chunks_waiting_loses_nothing(
         for token in tokens:
             stack.send(simple_mail(token))
         wait_for(lambda: len(list(recv.glob("*.mdc"))) >= len(tokens), 60, "chunks to wait")
-        _fill(small_disk)
+        fill(small_disk)
         stack.inner.start()  # it cannot even open its databases: it waits, saying why
         time.sleep(4)
         assert not any(t in stack.tokens("full-") for t in tokens)
