@@ -4,7 +4,9 @@ poll(handler):
   1. claim settled files (and, once, files left in the work folder by a previous run)
   2. read + verify each; refused files are quarantined (reason file, log line, counter)
   3. for every complete bundle not yet done: assemble (hash check), handler(bundle),
-     mark done, delete its chunk files
+     mark done, delete its chunk files — also between the files of step 2, whenever a share
+     of the receiver's in-flight limit is complete, so that a backlog of whole bundles (the
+     receiving agent was down, say) never fills the room meant for partial ones
   4. quarantine partial bundles past their time-to-live; report overdue gaps; silent-link alarm
 """
 
@@ -23,6 +25,11 @@ log = logging.getLogger("protocol.reader")
 
 Handler = Callable[[ReceivedBundle], None]
 
+# Complete bundles are delivered whenever this fraction of the receiver's in-flight limit has
+# been completed during a pass: they leave long before the limit (meant for partial bundles)
+# could refuse a valid chunk.
+DELIVER_SHARE = 4
+
 
 class LinkReader:
     def __init__(self, intake: FolderIntake, receiver: Receiver) -> None:
@@ -33,11 +40,10 @@ class LinkReader:
 
     def poll(self, handler: Handler) -> int:
         """One pass; returns the number of bundles handed to ``handler``."""
+        delivered = 0
         if not self._recovered:
-            self._recover()
-        for claimed in self.intake.claim_ready():
-            self._accept(claimed)
-        delivered = self._deliver(handler)
+            delivered += self._recover(handler)
+        delivered += self._accept_all(self.intake.claim_ready(), handler)
         self._expire()
         self.receiver.new_gaps()
         self.receiver.prune_if_due()
@@ -51,25 +57,38 @@ class LinkReader:
             self.intake.wait(rescan_s)
         return delivered
 
-    def _recover(self) -> None:
+    def _recover(self, handler: Handler) -> int:
         """Files claimed before a restart but not recorded as held are verified again."""
         self._recovered = True
-        for claimed in self.intake.leftovers():
-            if not self.receiver.holds(claimed.path):
-                self._accept(claimed)
+        leftovers = [c for c in self.intake.leftovers() if not self.receiver.holds(c.path)]
+        return self._accept_all(leftovers, handler)
 
-    def _accept(self, claimed: ClaimedFile) -> None:
+    def _accept_all(self, claimed_files: list[ClaimedFile], handler: Handler) -> int:
+        """Accept every file; deliver complete bundles whenever a share of the in-flight
+        limit is complete, and once at the end."""
+        deliver_every = max(1, self.receiver.max_bundles_in_flight // DELIVER_SHARE)
+        delivered = completed = 0
+        for claimed in claimed_files:
+            if self._accept(claimed) is Accepted.COMPLETE:
+                completed += 1
+                if completed >= deliver_every:
+                    delivered += self._deliver(handler)
+                    completed = 0
+        return delivered + self._deliver(handler)
+
+    def _accept(self, claimed: ClaimedFile) -> Accepted | None:
         try:
             untrusted = self.intake.read(claimed)
             outcome = self.receiver.accept(claimed.path, untrusted)
         except RemoteError as exc:
             self._quarantine(claimed, exc.reason, exc.detail)
-            return
+            return None
         except LocalError:
             log.exception("cannot process %s; leaving it for the next start", claimed.path)
-            return
+            return None
         if outcome in (Accepted.DUPLICATE, Accepted.HEARTBEAT):
             self.intake.discard(claimed.path)
+        return outcome
 
     def _quarantine(self, claimed: ClaimedFile, reason: Reason, detail: str) -> None:
         self.receiver.count(f"quarantined:{reason.value}")

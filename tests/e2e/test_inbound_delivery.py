@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from maildiode.demo.stack import wait_for
+from protocol.receiver import DEFAULT_MAX_BUNDLES_IN_FLIGHT
 from tests.support.inbound import DOMAIN, HostileCarrier, InboundStack, simple_mail
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +91,27 @@ def test_kill_9_of_inner_agent_mid_stream_loses_nothing(tmp_path: Path) -> None:
         assert all(counts[t] >= 1 for t in tokens)  # nothing lost
         duplicates = counts.total() - len(tokens)
         assert duplicates <= INJECT_WORKERS  # the documented bound
+
+
+def test_a_backlog_beyond_the_receivers_limit_after_the_inner_agent_was_down(
+    tmp_path: Path,
+) -> None:
+    """More whole bundles wait in the receive folder than the receiver may hold partial ones
+    (DEFAULT_MAX_BUNDLES_IN_FLIGHT): a restarted inner agent delivers every one, refuses none."""
+    tokens = [f"backlog-{n:03d}" for n in range(DEFAULT_MAX_BUNDLES_IN_FLIGHT + 44)]
+    with InboundStack(tmp_path / "stack") as stack:
+        stack.inner.stop()
+        _send_all(stack, [simple_mail(t) for t in tokens], threads=8)
+        recv = stack.root / "link/in/recv"
+        wait_for(lambda: len(list(recv.glob("*.mdc"))) >= len(tokens), 120, "the backlog")
+        stack.inner.start()
+        # (the queue is cheap to poll; parsing the whole Maildir again each time is not)
+        wait_for(lambda: stack.queue_stats().get("accepted", 0) >= len(tokens), 120,
+                 "every notification accepted by Postfix")  # fmt: skip
+        wait_for(lambda: len(stack.postfix.messages()) >= len(tokens), 60, "the Maildir")
+        counts = stack.tokens("backlog-")
+        assert {t: counts[t] for t in tokens} == dict.fromkeys(tokens, 1)
+        assert stack.link_quarantined() == 0
 
 
 def test_notification_headers_cannot_be_injected_and_spoofing_is_flagged(tmp_path: Path) -> None:

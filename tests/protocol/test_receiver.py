@@ -440,3 +440,18 @@ def test_run_once_or_wait_returns_after_the_rescan_interval(link: Link) -> None:
     start = time.monotonic()
     assert link.reader.run_once_or_wait(link.delivered.append, 0.05) == 0  # type: ignore[union-attr]
     assert time.monotonic() - start >= 0.05
+
+
+def test_a_backlog_larger_than_the_in_flight_limit_is_delivered_whole(link: Link) -> None:
+    """Complete bundles leave as the reader goes, so a backlog (say, after the receiving agent
+    was down) never fills the limit meant for partial bundles: nothing is refused for it."""
+    limit = 8
+    reader = link.open_reader(max_bundles_in_flight=limit)
+    sender = link.sender
+    assert sender is not None
+    for number in range(5 * limit):
+        sender.publish(b"backlog %d" % number, number.to_bytes(16, "big"))
+    link.carry()
+    reader.poll(link.delivered.append)
+    assert sorted(b.data for b in link.delivered) == sorted(b"backlog %d" % n for n in range(40))
+    assert link.quarantined() == []
