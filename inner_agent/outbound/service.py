@@ -41,7 +41,16 @@ class _SenderPublisher:
         self.sender = sender
 
     def publish(self, bundle: bytes, bundle_id: bytes) -> int:
-        return int(self.sender.publish(bundle, bundle_id).seq)
+        """The seq it went out under. A bundle id already published with other content (from
+        a version before bundles were rebuilt identically) keeps its first version: that one
+        is on the link, and refusing forever would leave the mail stuck in "sending"."""
+        from protocol import BundleIdConflict
+
+        try:
+            return int(self.sender.publish(bundle, bundle_id).seq)
+        except BundleIdConflict as exc:
+            log.warning("%s; keeping the version already published", exc)
+            return 0
 
     def heartbeat_if_due(self) -> None:
         self.sender.heartbeat_if_due()

@@ -161,6 +161,14 @@ class OutboundState:
             ).fetchone()
         return None if row is None else _mail_row(row)
 
+    def state_since(self, mail_id: str) -> float | None:
+        """When the mail entered its current state (``updated_at``); stable across restarts."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT updated_at FROM mails WHERE mail_id = ?", (mail_id,)
+            ).fetchone()
+        return None if row is None else float(row[0])
+
     def mails_in(self, state: str) -> list[str]:
         with self._lock:
             rows = self._db.execute(

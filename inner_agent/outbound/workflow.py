@@ -437,6 +437,9 @@ class Workflow:
             mail, data = self.spool.load(mail_id)
             row = self.state.mail(mail_id)
             decided_by = row.decided_by if row else ""
+            # The moment the mail was released, as stored: a bundle published again after a
+            # crash must be byte for byte the same, or the sender refuses its id as a conflict.
+            decided_at = self.state.state_since(mail_id) or self.clock()
             bundle = self.encode(
                 OutboundMail(
                     mail_id=mail_id,
@@ -444,7 +447,7 @@ class Workflow:
                     rcpt_to=mail.rcpt_to,
                     data=data,
                     decided_by=decided_by,
-                    decided_at=datetime.fromtimestamp(self.clock(), UTC).isoformat(
+                    decided_at=datetime.fromtimestamp(decided_at, UTC).isoformat(
                         timespec="seconds"
                     ),
                 )

@@ -316,3 +316,30 @@ def test_a_mail_that_breaks_the_scanner_is_quarantined_after_three_tries(parts, 
         .startswith("processing failed 3 times")
     )
     assert parts.audit.steps(mail_id)[-1] == "quarantined"
+
+
+def test_a_bundle_published_again_after_a_crash_is_the_same_bytes(parts):
+    """A crash after the link took the bundle but before the state said "sent" publishes it
+    again on the next pass: the same bytes under the same id (the sender's idempotent path),
+    however much later that is."""
+    mail_id = accept(parts, plain_mail())
+    assert parts.state.mail(mail_id).state == "sending"
+
+    class CrashAfterPublish(Exception):
+        pass
+
+    published = parts.publisher.publish
+
+    def publish_then_crash(bundle: bytes, bundle_id: bytes) -> int:
+        published(bundle, bundle_id)
+        raise CrashAfterPublish
+
+    parts.publisher.publish = publish_then_crash
+    with pytest.raises(CrashAfterPublish):
+        parts.workflow.publish_pending()
+    parts.publisher.publish = published
+    parts.clock.now += 3600
+    assert parts.workflow.publish_pending() == 1
+    (first, first_id), (again, again_id) = parts.publisher.published
+    assert (again, again_id) == (first, first_id)
+    assert parts.state.mail(mail_id).state == "sent"
