@@ -49,6 +49,7 @@ from inner_agent.smtpclient import (
     TemporaryFailure,
 )
 from maildiode.audit import AuditLog
+from maildiode.readonly import query_read_only
 
 __all__ = [
     "InjectionQueue",
@@ -571,23 +572,15 @@ def queue_summary(path: Path, now: float) -> dict[str, Any]:
     failed last, and bundles stored but not yet built."""
     summary: dict[str, Any] = dict.fromkeys(("queued", "accepted", "refused", "arrived"), 0)
     summary.update(oldest_queued_s=None, attempts=0, last_error=None)
-    if not path.exists():
-        return summary
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        summary.update(db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state"))
-        summary["arrived"] = db.execute("SELECT COUNT(*) FROM arrived").fetchone()[0]
-        oldest = db.execute(
-            "SELECT created, attempts, last_error FROM messages WHERE state = 'queued'"
-            " ORDER BY created, id LIMIT 1"
-        ).fetchone()
-    except sqlite3.OperationalError as exc:  # the agent has not created its tables yet
-        if "no such table" in str(exc):
-            return summary
-        raise
-    finally:
-        db.close()
-    if oldest is not None:
-        summary["oldest_queued_s"] = round(max(0.0, now - oldest[0]), 1)
-        summary["attempts"], summary["last_error"] = oldest[1], oldest[2]
+    summary.update(query_read_only(path, "SELECT state, COUNT(*) FROM messages GROUP BY state"))
+    for (arrived,) in query_read_only(path, "SELECT COUNT(*) FROM arrived"):
+        summary["arrived"] = arrived
+    oldest = query_read_only(
+        path,
+        "SELECT created, attempts, last_error FROM messages WHERE state = 'queued'"
+        " ORDER BY created, id LIMIT 1",
+    )
+    if oldest:
+        created, summary["attempts"], summary["last_error"] = oldest[0]
+        summary["oldest_queued_s"] = round(max(0.0, now - created), 1)
     return summary

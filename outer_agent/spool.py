@@ -369,19 +369,11 @@ class Spool:
         return counts
 
     def counts(self) -> dict[str, int]:
-        found = {
-            s: len(os.listdir(self.root / s)) for s in (INCOMING, RECEIVED, RENDERING, RENDERED)
-        }
-        found[QUARANTINE] = sum(1 for _ in self.iter_quarantine())
-        return found
+        return _stage_counts(self.root)
 
     def iter_quarantine(self) -> Iterator[Path]:
         """Quarantined files (not their reasons, nor the released/ folder of requeued ones)."""
-        return (
-            p
-            for p in (self.root / QUARANTINE).iterdir()
-            if p.is_file() and not p.name.endswith(".reason")
-        )
+        return _quarantined(self.root)
 
 
 def _split(name: str) -> tuple[str, int]:
@@ -398,27 +390,36 @@ def mail_id_of(name: str) -> str:
     return _split(name)[0]
 
 
+_WAITING = (INCOMING, RECEIVED, RENDERING, RENDERED)
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:  # read-only callers may look before the agent made it
+        return []
+
+
+def _quarantined(root: Path) -> Iterator[Path]:
+    folder = root / QUARANTINE
+    return (
+        folder / n for n in _names(folder) if not n.endswith(".reason") and (folder / n).is_file()
+    )
+
+
+def _stage_counts(root: Path) -> dict[str, int]:
+    found = {state: len(_names(root / state)) for state in _WAITING}
+    found[QUARANTINE] = sum(1 for _ in _quarantined(root))
+    return found
+
+
 def spool_summary(root: Path, now: float) -> dict[str, Any]:
     """Files per stage of the inbound spool at ``root`` and how long the oldest mail not yet
     published has waited; read only (folders that do not exist count as empty)."""
-
-    def names(state: str) -> list[str]:
-        try:
-            return os.listdir(root / state)
-        except FileNotFoundError:
-            return []
-
-    summary: dict[str, Any] = {
-        state: len(names(state)) for state in (INCOMING, RECEIVED, RENDERING, RENDERED)
-    }
-    summary[QUARANTINE] = sum(
-        1
-        for n in names(QUARANTINE)
-        if not n.endswith(".reason") and (root / QUARANTINE / n).is_file()
-    )
+    summary: dict[str, Any] = dict(_stage_counts(root))
     oldest = None
-    for state in (INCOMING, RECEIVED, RENDERING, RENDERED):
-        for name in names(state):
+    for state in _WAITING:
+        for name in _names(root / state):
             try:
                 modified = (root / state / name).stat().st_mtime
             except FileNotFoundError:

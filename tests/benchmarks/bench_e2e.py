@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import re
 import smtplib
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from maildiode.demo.stack import wait_for  # noqa: E402
+from maildiode.readonly import query_read_only  # noqa: E402
 from tests.support.inbound import DOMAIN, InboundStack  # noqa: E402
 from tests.support.mailmaker import newsletter_html  # noqa: E402
 
@@ -123,19 +123,11 @@ def _send(port: int, raw: bytes) -> None:
 def _events(path: Path, step: str, since: float) -> dict[str, float]:
     """First ``step`` event per mail since ``since``; {} while the agent has not created its log
     (read-only, so polling never creates an empty file the agent would then find)."""
-    if not path.exists():
-        return {}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT mail_id, MIN(ts) FROM events WHERE step = ? AND ts >= ?"
-                          " GROUP BY mail_id", (step, since))  # fmt: skip
-        return dict(rows.fetchall())
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return {}
-        raise
-    finally:
-        db.close()
+    return dict(query_read_only(
+        path,
+        "SELECT mail_id, MIN(ts) FROM events WHERE step = ? AND ts >= ? GROUP BY mail_id",
+        (step, since),
+    ))  # fmt: skip
 
 
 def _injected(stack: InboundStack, since: float) -> dict[str, float]:

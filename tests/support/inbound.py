@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import random
 import smtplib
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -17,6 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from maildiode.demo.stack import AgentProcess, Carrier, Ports, prepare, wait_for
+from maildiode.readonly import query_read_only
 from tests.support.postfix import PostfixInstance
 
 DOMAIN = "corp.example"
@@ -122,20 +122,10 @@ class InboundStack:
         """Messages per state in the inner agent's queue; {} until the agent has made it.
 
         Read-only: polling must not create the file (or race the agent creating its tables)."""
-        path = self.root / "inner" / "inject.db"
-        if not path.exists():
-            return {}
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = db.execute(
-                "SELECT state, COUNT(*), MAX(attempts) FROM messages GROUP BY state"
-            ).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return {}
-            raise
-        finally:
-            db.close()
+        rows = query_read_only(
+            self.root / "inner" / "inject.db",
+            "SELECT state, COUNT(*), MAX(attempts) FROM messages GROUP BY state",
+        )
         stats = {}
         for state, count, attempts in rows:
             stats[state] = count
