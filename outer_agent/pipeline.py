@@ -1,10 +1,17 @@
 """The inbound pipeline: received → rendered → published, in threads beside the SMTP loop.
 
 Render threads (two per worker process) claim ``received/`` files by rename, compute the
-sender-authentication results, hand the raw mail to the packager (which renders in a worker
-process with limits), store the package durably in ``rendered/`` and drop the claimed original.
-One publisher thread hands each package to the protocol Sender under the bundle id assigned
-at intake, records the audit event, and removes the spool copy; when idle it sends heartbeats.
+sender-authentication results and hand the raw mail to the packager (which renders in a worker
+process with limits). The package goes to the publisher thread in memory, through a short
+bounded queue, while the mail stays claimed in ``rendering/``. The publisher hands each package
+to the protocol Sender under the bundle id assigned at intake, records the audit event, and only
+then removes the claimed original; when idle it sends heartbeats.
+
+A package is not written to disk between rendering and the link (decision D12): the link's
+chunk is the only durable copy a rendering gets. A crash in between leaves the mail in
+``rendering/``, and it is rendered again at the next start under the same bundle id (the Sender
+keeps the first version if the link already had it). ``rendered/`` is still read at start, for
+packages an earlier version stored there.
 
 Nothing here answers SMTP: a slow or crashing renderer never slows intake down.
 """
@@ -40,6 +47,10 @@ SPLIT_RESCAN_S = 1.0
 THREADS_PER_WORKER = 2
 # Wait after a failed publish (full or missing link folder) before trying the same bundle again.
 PUBLISH_RETRY_S = 2.0
+# Rendered packages waiting for the publisher, per render thread. A render thread that finds the
+# queue full waits (its mail stays claimed), so a stuck link holds at most this many packages
+# in memory and the rest of the mail waits, unrendered, in received/.
+PUBLISH_QUEUE_PER_THREAD = 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,21 @@ class PackageOutcome:
     status: Literal["rendered", "not_displayable"]
     reason: str | None
     pages: int
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """A package on its way to the link; its mail stays claimed until the link has it."""
+
+    mail_id: str
+    claimed: Path
+    envelope: Envelope
+    package: bytes
+
+
+# The publisher's work: a package in memory, the mail id of a package an earlier version stored
+# in rendered/, or None to stop.
+_PublishItem = RenderedMail | str | None
 
 
 class Packager(Protocol):
@@ -94,16 +120,18 @@ class Pipeline:
         self.authenticate = authenticate or (lambda _raw, _env: AuthVerdict.not_checked())
         self.clock = clock
         self._to_render: queue.Queue[str | None] = queue.Queue()
-        self._to_publish: queue.Queue[str | None] = queue.Queue()
+        self._to_publish: queue.Queue[_PublishItem] = queue.Queue(
+            maxsize=workers * THREADS_PER_WORKER * PUBLISH_QUEUE_PER_THREAD
+        )
         self._stopping = threading.Event()
         self._incoming = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._stored: list[str] = []
 
     # ----------------------------------------------------------------------------- control
 
     def start(self) -> None:
-        for name in self.spool.rendered():
-            self._to_publish.put(name)
+        self._stored = self.spool.rendered()  # left by an earlier version; published first
         for name in self.spool.pending():
             self._to_render.put(name)
         for index in range(self.workers * THREADS_PER_WORKER):
@@ -112,13 +140,22 @@ class Pipeline:
         self._spawn(self._split_loop, "splitter")
 
     def stop(self) -> None:
-        """Finish the mail in hand, leave the rest in the spool for the next start."""
+        """Finish the mail in hand, leave the rest in the spool for the next start.
+
+        The render threads stop first, so every package they rendered is in the publish queue
+        before the publisher's stop mark: it is published, or (if the link fails now) its mail
+        goes back to received/ without counting as a crash.
+        """
         self._stopping.set()
         self._incoming.set()
         for _ in range(self.workers * THREADS_PER_WORKER):
             self._to_render.put(None)
-        self._to_publish.put(None)
+        publisher = [t for t in self._threads if t.name == "publisher"]
         for thread in self._threads:
+            if thread not in publisher:
+                thread.join()
+        self._to_publish.put(None)
+        for thread in publisher:
             thread.join()
         self._threads.clear()
 
@@ -133,7 +170,8 @@ class Pipeline:
     def inject(self, envelope: Envelope, message: bytes) -> None:
         """Store a mail we generated (a bounce notice) as if it had arrived; idempotent per id."""
         if any(
-            mail_id_of(n) == envelope.mail_id for n in self.spool.pending() + self.spool.rendered()
+            mail_id_of(n) == envelope.mail_id
+            for n in self.spool.pending() + self.spool.claimed() + self.spool.rendered()
         ):
             return
         self.spool.write_received(envelope, message)
@@ -195,15 +233,6 @@ class Pipeline:
         if outcome.status == "not_displayable" and self.on_failure == "quarantine":
             self._quarantine(claimed, mail_id, outcome.reason or "not_displayable", "render policy")
             return
-        header = {
-            "envelope": envelope.to_json(),
-            "kind": "package",
-            "status": outcome.status,
-            "reason": outcome.reason,
-            "rendered_at": self.clock(),
-        }
-        self.spool.write_rendered(mail_id, header, outcome.package)
-        self.spool.finish_claim(claimed)
         render_ms = round((time.monotonic() - started) * 1000, 1)
         self.audit.record(
             mail_id,
@@ -214,7 +243,17 @@ class Pipeline:
             bytes=len(outcome.package),
             render_ms=render_ms,
         )
-        self._to_publish.put(mail_id)
+        self._hand_over(RenderedMail(mail_id, claimed, envelope, outcome.package))
+
+    def _hand_over(self, rendered: RenderedMail) -> None:
+        """Queue the package for the publisher; when stopping, give the mail back instead."""
+        while not self._stopping.is_set():
+            try:
+                self._to_publish.put(rendered, timeout=IDLE_TICK_S)
+                return
+            except queue.Full:
+                continue  # the link is slow or failing: this mail waits, claimed
+        self.spool.unclaim(rendered.claimed)
 
     def _auth(self, raw: bytes, envelope: Envelope) -> AuthVerdict:
         try:
@@ -242,35 +281,51 @@ class Pipeline:
     # ----------------------------------------------------------------------------- publish
 
     def _publish_loop(self) -> None:
+        for mail_id in self._stored:
+            if not self._publish_until_done(mail_id):
+                return
         while True:
             try:
-                mail_id = self._to_publish.get(timeout=IDLE_TICK_S)
+                item = self._to_publish.get(timeout=IDLE_TICK_S)
             except queue.Empty:
                 self._heartbeat()
                 continue
-            if mail_id is None:
+            if item is None:
                 return
-            while not self._publish_one(mail_id):
-                if self._stopping.wait(PUBLISH_RETRY_S):
-                    return
+            self._publish_until_done(item)
 
-    def _publish_one(self, mail_id: str) -> bool:
+    def _publish_until_done(self, item: RenderedMail | str) -> bool:
+        """Publish, retrying while the link fails; False if stopped first (a mail in memory
+        then goes back to received/, to be rendered again at the next start)."""
+        while not self._publish_one(item):
+            if self._stopping.wait(PUBLISH_RETRY_S):
+                if isinstance(item, RenderedMail):
+                    self.spool.unclaim(item.claimed)
+                return False
+        return True
+
+    def _publish_one(self, item: RenderedMail | str) -> bool:
         """True when done (published, or nothing left to publish); False to try again later."""
-        path = self.spool.folder("rendered") / mail_id
+        if isinstance(item, RenderedMail):
+            return self._publish(item.mail_id, item.envelope, item.package, item.claimed)
+        path = self.spool.folder("rendered") / item
         try:
             record = self.spool.read(path)
         except FileNotFoundError:
             return True
         except SpoolCorrupt as exc:
-            self._quarantine(path, mail_id, "spool_corrupt", str(exc))
+            self._quarantine(path, item, "spool_corrupt", str(exc))
             return True
-        envelope = record.envelope
+        return self._publish(item, record.envelope, record.payload, path)
+
+    def _publish(self, mail_id: str, envelope: Envelope, package: bytes, copy: Path) -> bool:
+        """Hand one package to the link; then the spool's copy of the mail (``copy``) goes."""
         try:
-            seq: int | None = self.publisher.publish(record.payload, envelope.bundle_id)
+            seq: int | None = self.publisher.publish(package, envelope.bundle_id)
         except AlreadyPublished as exc:
             log.warning("mail %s: %s; keeping the first version", mail_id, exc)
             seq = None
-        except Exception:  # the package stays in rendered/ until the link takes it
+        except Exception:  # the mail stays in the spool until the link takes it
             log.exception("publishing %s failed; retrying in %.0f s", mail_id, PUBLISH_RETRY_S)
             return False
         latency_ms = round((self.clock() - envelope.received_at) * 1000, 1)
@@ -279,10 +334,10 @@ class Pipeline:
             "published",
             bundle_id=envelope.bundle_id.hex(),
             seq=seq,
-            bytes=len(record.payload),
+            bytes=len(package),
             latency_ms=latency_ms,
         )
-        self.spool.remove_published(mail_id)
+        self.spool.remove_published(copy)
         return True
 
     def _heartbeat(self) -> None:

@@ -5,14 +5,18 @@ States and transitions (drawn in docs/outer-agent.md)::
     tmp/ --(fsync, rename, fsync dir)--> incoming/SEGMENT   (one file per group commit: 250 here)
     incoming/SEGMENT --(split: one fsynced file per mail, then unlink)--> received/ID.0
     received/ID.N --(claim: rename)--> rendering/ID.N
-    rendering/ID.N --(package written durably to rendered/ID, then unlink)--> rendered/ID
-    rendered/ID --(Sender.publish returned: durable in the link)--> (unlinked)
+    rendering/ID.N --(rendered, package handed over in memory, Sender.publish returned:
+                      durable in the link)--> (unlinked)
     received/ or rendering/ --(policy quarantine)--> quarantine/ID (+ ID.reason)
+    rendered/ID --(published)--> (unlinked)       only packages stored by earlier versions
 
 ``N`` counts render attempts that were cut short by a crash of the whole agent: on start,
 every ``rendering/ID.N`` goes back to ``received/ID.N+1``. A crash at any moment leaves each
 mail in exactly one place that start-up recovery understands; at worst a mail is rendered or
 published again, under its original bundle id (the Sender and the inner side de-duplicate).
+Earlier versions stored the package durably in ``rendered/`` between rendering and
+publishing; that copy cost an fsync per mail and bought only the saving of a re-render after a
+crash (decision D12), so it is no longer written, but such files are still published at start.
 
 Record format (a version line, a header length, a JSON header, then the payload)::
 
@@ -308,28 +312,22 @@ class Spool:
     def read(self, path: Path) -> SpoolRecord:
         return SpoolRecord.decode(path.read_bytes(), str(path))
 
-    def write_rendered(self, mail_id: str, header: dict[str, Any], package: bytes) -> Path:
-        final = self.root / RENDERED / mail_id
-        write_durably(self.root / TMP, final, SpoolRecord(header, package).encode())
-        return final
-
-    def finish_claim(self, claimed: Path) -> None:
-        """The rendered record is durable: the claimed original goes (its copy now lives on).
-
-        No folder fsync: if an OS crash undoes this unlink, recovery finds the mail in both
-        rendering/ and rendered/ and drops the first.
-        """
-        claimed.unlink(missing_ok=True)
+    def claimed(self) -> list[str]:
+        """Names in rendering/: mails being rendered or waiting for the link to take them."""
+        return sorted(os.listdir(self.root / RENDERING))
 
     # ----------------------------------------------------------------------------- publish stage
 
     def rendered(self) -> list[str]:
+        """Packages an earlier version stored in rendered/ (see the module docstring)."""
         return sorted(os.listdir(self.root / RENDERED))
 
-    def remove_published(self, mail_id: str) -> None:
-        """Published: the Sender holds the chunks now. No folder fsync: if an OS crash undoes
-        this unlink, the package is published again under the same bundle id (same seq)."""
-        (self.root / RENDERED / mail_id).unlink(missing_ok=True)
+    def remove_published(self, copy: Path) -> None:
+        """Published: the Sender holds the chunks now, so the spool's copy of the mail (its
+        claimed original in rendering/, or an old package in rendered/) goes. No folder fsync:
+        if an OS crash undoes this unlink, the mail is published again under the same bundle id,
+        which the Sender and the inner agent de-duplicate."""
+        copy.unlink(missing_ok=True)
 
     # ----------------------------------------------------------------------------- quarantine
 

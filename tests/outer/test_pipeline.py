@@ -9,7 +9,7 @@ import pytest
 
 from outer_agent.authres import AuthVerdict
 from outer_agent.pipeline import MAX_CRASH_ATTEMPTS, PackageOutcome, Pipeline
-from outer_agent.spool import Envelope, Spool, new_bundle_id
+from outer_agent.spool import Envelope, Spool, SpoolRecord, new_bundle_id
 
 
 class FakePackager:
@@ -178,17 +178,59 @@ def test_a_mail_that_keeps_crashing_the_agent_is_given_up(tmp_path):
 def test_publish_after_crash_reuses_the_bundle_id(tmp_path):
     spool, sender, audit = Spool(tmp_path), FakeSender(), FakeAudit()
     env = put(spool, b"once")
-    # crashed after publish, before the spool copy was removed: published again, same id
-    spool.write_rendered(env.mail_id, {"envelope": env.to_json()}, b"PKG")
-    sender.publish(b"PKG", env.bundle_id)
+    # crashed after publish, before the claimed original was removed: rendered and published
+    # again at the next start, under the same id (the Sender keeps seq 1)
+    claimed = spool.claim(f"{env.mail_id}.0")
+    assert claimed is not None
+    sender.publish(b"PKG:once|", env.bundle_id)
     Spool(tmp_path).recover()
     pipeline = run_pipeline(spool, FakePackager(), sender, audit)
     try:
         wait_for(lambda: len(sender.published) == 2)
     finally:
         pipeline.stop()
-    assert [s for s, _, _ in sender.published] == [1, 1]
-    assert spool.counts()["received"] == 0
+    assert [(s, b) for s, b, _ in sender.published] == [(1, env.bundle_id)] * 2
+    assert sum(spool.counts().values()) == 0
+
+
+def test_a_package_stored_by_an_earlier_version_is_published_first(tmp_path):
+    spool, sender, audit = Spool(tmp_path), FakeSender(), FakeAudit()
+    old, new = put(spool, b"old"), put(spool, b"new")
+    claimed = spool.claim(f"{old.mail_id}.0")
+    assert claimed is not None
+    record = SpoolRecord({"envelope": old.to_json(), "kind": "package"}, b"STORED")
+    (spool.folder("rendered") / old.mail_id).write_bytes(record.encode())
+    Spool(tmp_path).recover()  # drops the claimed copy: its package is stored
+    pipeline = run_pipeline(spool, FakePackager(), sender, audit)
+    try:
+        wait_for(lambda: len(sender.published) == 2)
+    finally:
+        pipeline.stop()
+    assert [(b, p[:7]) for _, b, p in sender.published] == [
+        (old.bundle_id, b"STORED"), (new.bundle_id, b"PKG:new")
+    ]  # fmt: skip
+    assert sum(spool.counts().values()) == 0
+
+
+def test_a_stuck_link_holds_few_packages_and_stop_gives_the_mails_back(tmp_path, monkeypatch):
+    """While the link fails, rendering stops after a handful of packages (the rest wait in
+    received/); a stop then returns every claimed mail to received/ as not attempted."""
+    monkeypatch.setattr("outer_agent.pipeline.PUBLISH_RETRY_S", 0.05)
+    monkeypatch.setattr("outer_agent.pipeline.IDLE_TICK_S", 0.02)
+    spool, sender, audit, packager = Spool(tmp_path), FakeSender(), FakeAudit(), FakePackager()
+    sender.fail_next = 10**9
+    envs = [put(spool, b"mail %d" % i) for i in range(30)]
+    pipeline = run_pipeline(spool, packager, sender, audit)
+    try:
+        # 4 render threads, each with one package in hand, 4 queued, 1 with the publisher
+        wait_for(lambda: len(packager.calls) == 9)
+        time.sleep(0.3)
+        assert len(packager.calls) == 9
+        assert spool.counts()["received"] == 21
+    finally:
+        pipeline.stop()
+    assert sender.published == []
+    assert spool.pending() == sorted(f"{e.mail_id}.0" for e in envs)
 
 
 def test_a_failing_link_keeps_the_package_until_it_works(tmp_path, monkeypatch):
@@ -201,7 +243,7 @@ def test_a_failing_link_keeps_the_package_until_it_works(tmp_path, monkeypatch):
         wait_for(lambda: len(sender.published) == 1)
     finally:
         pipeline.stop()
-    assert spool.counts()["rendered"] == 0
+    assert sum(spool.counts().values()) == 0
 
 
 def test_idle_pipeline_sends_heartbeats(tmp_path, monkeypatch):
@@ -228,7 +270,7 @@ def test_a_storage_error_while_rendering_puts_the_mail_back_and_retries(tmp_path
     monkeypatch.setattr("outer_agent.pipeline.PUBLISH_RETRY_S", 0.05)
     spool, sender, audit = Spool(tmp_path), FakeSender(), FakeAudit()
     put(spool, b"x")
-    real = spool.write_rendered
+    real = spool.read
     failures = []
 
     def flaky(*args, **kwargs):
@@ -237,7 +279,7 @@ def test_a_storage_error_while_rendering_puts_the_mail_back_and_retries(tmp_path
             raise OSError(28, "No space left on device")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(spool, "write_rendered", flaky)
+    monkeypatch.setattr(spool, "read", flaky)
     pipeline = run_pipeline(spool, FakePackager(), sender, audit)
     try:
         wait_for(lambda: len(sender.published) == 1)

@@ -58,17 +58,22 @@ def test_states_move_by_rename_and_claim_is_exclusive(tmp_path):
     assert claimed is not None
     assert spool.claim(name) is None
     assert spool.read(claimed).payload == b"mail"
-    spool.write_rendered(env.mail_id, {"envelope": env.to_json()}, b"package")
-    spool.finish_claim(claimed)
+    assert spool.claimed() == [name]
     assert spool.counts() == {
         "incoming": 0,
         "received": 0,
-        "rendering": 0,
-        "rendered": 1,
+        "rendering": 1,
+        "rendered": 0,
         "quarantine": 0,
     }
-    spool.remove_published(env.mail_id)
-    assert spool.counts()["rendered"] == 0
+    spool.remove_published(claimed)
+    assert spool.counts()["rendering"] == 0
+
+
+def write_legacy_package(spool: Spool, env) -> None:
+    """A package as earlier versions (before D12) stored it in rendered/ between render and publish."""
+    record = SpoolRecord({"envelope": env.to_json(), "kind": "package"}, b"package")
+    (spool.folder("rendered") / env.mail_id).write_bytes(record.encode())
 
 
 def test_recovery_after_a_crash_in_each_state(tmp_path):
@@ -77,11 +82,12 @@ def test_recovery_after_a_crash_in_each_state(tmp_path):
     for env in (a, b, c):
         spool.write_received(env, b"mail")
     (tmp_path / "tmp" / "half-written.tmp").write_bytes(b"MDSPOOL 1\n")
-    # a: crashed while rendering; b: crashed after its package was stored, before the unlink
+    # a: crashed while rendering or before the link took its package; b: an earlier version
+    # crashed after storing its package in rendered/, before the unlink
     spool.claim(f"{a.mail_id}.0")
     claimed_b = spool.claim(f"{b.mail_id}.0")
     assert claimed_b is not None
-    spool.write_rendered(b.mail_id, {"envelope": b.to_json()}, b"package")
+    write_legacy_package(spool, b)
     counts = Spool(tmp_path).recover()
     assert counts == {"tmp_removed": 1, "split": 0, "reclaimed": 1, "duplicates_removed": 1}
     assert spool.pending() == sorted([f"{a.mail_id}.1", f"{c.mail_id}.0"])
