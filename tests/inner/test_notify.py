@@ -2,13 +2,23 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
+from email.headerregistry import Address
 from email.message import EmailMessage
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inner_agent import notify
 from inner_agent.images import shrink_image
-from inner_agent.notify import NotifyOptions, build_notifications, claims_our_domain
+from inner_agent.notify import (
+    MAX_SUBJECT_CHARS,
+    NotifyOptions,
+    build_notifications,
+    claims_our_domain,
+    clean_header_text,
+)
 from tests.inner.helpers import checked, manifest
 
 OPTIONS = NotifyOptions(our_domains=("corp.example",), from_address="maildiode@corp.example")
@@ -131,6 +141,26 @@ def test_spoofing_via_display_name_and_subdomain() -> None:
     )
 
 
+def test_an_address_of_ours_inside_the_from_address_is_spoofing() -> None:
+    """``<ceo@corp.example@evil.example>`` would read as ``"ceo@corp.example"@evil.example``."""
+    sneaky = "CEO <ceo@corp.example@evil.example>"
+    assert claims_our_domain(manifest(from_=sneaky), ["corp.example"]) == "corp.example"
+    (message,) = _build(from_=sneaky)
+    assert "[사칭 의심]" in message["Subject"]
+    assert message["From"].addresses[0].addr_spec == "maildiode@corp.example"
+    # RFC 2047 decoding (Python's address parser reads a space in at encoded-word splits)
+    raw_from = message_from_bytes(message.as_bytes(), policy=policy.compat32)["From"]
+    assert "(ceo@corp.example@evil.example)" in str(make_header(decode_header(raw_from)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=2000))
+def test_base64_lines_are_the_standard_librarys_with_crlf(data: bytes) -> None:
+    import base64
+
+    assert notify._base64_lines(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
 def test_english_by_configuration() -> None:
     options = NotifyOptions(
         language="en", subject_prefix="[External]", our_domains=("corp.example",)
@@ -243,3 +273,152 @@ def test_notes_and_reasons_in_the_readers_language() -> None:
             content = body.get_content()
             assert all(words in content for words in expected), content
             assert absent not in content
+
+
+# --------------------------------------------------------------------------- header encoder
+
+_LONG_KO = "가나다라 마바사 " * 60
+_ENGLISH = NotifyOptions(language="en", subject_prefix="[External]", our_domains=("corp.example",))
+_REPRESENTATIVE = {
+    "korean": {},
+    "english": {"from_": "John Smith <john@partner.example>", "subject": "Quotation for Q3"},
+    "english_options": {"from_": "John Smith <john@partner.example>", "subject": "Q3 offer"},
+    "mixed": {"from_": "(주)한국상사 영업팀 Kim <kim@partner.example>",
+              "subject": "RE: 견적 요청 – Q3 (urgent!) 😀"},
+    "quoted": {"from_": '"Doe, John" <j@d.example>', "subject": 'a "quoted" \\ subject; x: <y>'},
+    "escapes": {"from_": 'He said "hi" \\ <j@d.example>'},
+    "long_korean": {"from_": "가" * 30 + " <a@b.example>", "subject": _LONG_KO},
+    "long_english": {"from_": "Very Long Name " * 12 + "<a@b.example>", "subject": "word " * 100},
+    "long_token": {"from_": "x" * 190 + " <a@b.example>", "subject": "y" * 450},
+    "long_mixed": {"subject": "Offer 제안서 v2 " * 40},
+    "emoji": {"from_": "😀 Smile <s@b.example>", "subject": "😀" * 120},
+    "crlf": {"subject": "hello\r\nBcc: boss@corp.example\nX-Evil: 1",
+             "from_": "Eve\r\nBcc: a@corp.example <eve@evil.example>"},
+    "controls": {"subject": "a\x00b\x0bc\x7fd\u2028e\u0085f\tg", "from_": "N\u2029o\x1bne <n@b.example>"},
+    "spoofed": {"from_": "CEO <ceo@corp.example>", "mail_from": "ceo@corp.example"},
+    "invalid_address": {"from_": "김철수 <kim@파트너.example>"},
+    "no_display_name": {"from_": "plain@partner.example"},
+    "recipients": {"rcpt": (*(f"user{i}@corp.example" for i in range(60)), "bad address")},
+}  # fmt: skip
+
+
+def _reference(kwargs: dict[str, object], options: NotifyOptions) -> EmailMessage:
+    """From, To and Subject as the EmailMessage + policy.SMTP construction wrote them before."""
+    info = manifest(**kwargs)  # type: ignore[arg-type]
+    words = notify._WORDS[options.language]
+    spoofed = claims_our_domain(info, options.our_domains)
+    display, local, domain = notify._from_header(info, options, words, spoofed)
+    recipients = [a for a in map(notify._valid_address, info.envelope.rcpt_to) if a]
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = Address(display_name=display, username=local, domain=domain)
+    message["To"] = ", ".join(recipients) if recipients else options.from_address
+    message["Subject"] = notify._subject(
+        info, options=options, words=words, spoofed=spoofed, part=1, total=1
+    )
+    return message_from_bytes(message.as_bytes(), policy=policy.default)  # type: ignore[return-value]
+
+
+def _read(message: EmailMessage) -> tuple[object, ...]:
+    return (
+        [(a.display_name, a.addr_spec) for a in message["From"].addresses],
+        [a.addr_spec for a in message["To"].addresses],
+        str(message["Subject"]),
+    )
+
+
+@pytest.mark.parametrize("case", list(_REPRESENTATIVE))
+def test_header_block_reads_back_like_the_email_message_construction(case: str) -> None:
+    options = _ENGLISH if case == "english_options" else OPTIONS
+    (raw,) = build_notifications(
+        checked(**_REPRESENTATIVE[case]), options, shrink=shrink_image, now=1.8e9
+    )
+    message = message_from_bytes(raw, policy=policy.default)
+    assert _read(message) == _read(_reference(_REPRESENTATIVE[case], options))  # type: ignore[arg-type]
+    assert not any(message[name].defects for name in ("From", "To", "Subject"))
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert all(len(line) <= 998 for line in head)
+    # over 78 only where one unbreakable word (a long ASCII token or address) needs the room
+    foldable = [line for line in head if len(re.sub(rb"^[\w-]+:", b"", line).split()) > 1]
+    assert all(len(line) <= 78 for line in foldable), foldable
+
+
+def test_sixty_recipients_are_folded_and_read_back() -> None:
+    recipients = tuple(f"recipient.number.{i:02d}@department.corp.example" for i in range(60))
+    (raw,) = build_notifications(checked(rcpt=recipients), OPTIONS, shrink=shrink_image, now=1.8e9)
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    to_field = re.search(r"^To:.*?\r\n(?=\S)", head, re.MULTILINE | re.DOTALL)
+    assert to_field
+    to_lines = to_field.group(0).split("\r\n")[:-1]
+    assert len(to_lines) > 1
+    assert all(len(line) <= 78 for line in to_lines), to_lines
+    message = message_from_bytes(raw, policy=policy.default)
+    assert [a.addr_spec for a in message["To"].addresses] == list(recipients)
+    assert not message["To"].defects
+
+
+@pytest.mark.parametrize("bad", ["a\rb", "a\nb", "x\r\nBcc: boss@corp.example"])
+def test_header_encoder_refuses_line_breaks(bad: str) -> None:
+    with pytest.raises(ValueError, match="line break"):
+        notify._encode_subject(bad)
+    with pytest.raises(ValueError, match="line break"):
+        notify._encode_to(["user@corp.example", bad])
+    with pytest.raises(ValueError, match="line break"):
+        notify._encode_from(bad, "kim", "partner.example")
+    with pytest.raises(ValueError, match="line break"):
+        notify._encode_from("Kim", bad, "partner.example")
+    with pytest.raises(ValueError, match="line break"):
+        notify._encode_from("Kim", "kim", bad)
+    with pytest.raises(ValueError, match="line break"):
+        notify._fold("Subject", ["fine", bad])
+
+
+def test_encoded_word_lookalikes_are_shown_literally() -> None:
+    """Text of the original that looks like an encoded word is encoded itself, so a reader sees
+    it as written instead of decoding it a second time (the EmailMessage construction did)."""
+    subject = "=?utf-8?b?QmNjOiBib3NzQGNvcnAuZXhhbXBsZQ==?="
+    display = "=?utf-8?q?ceo=40corp.example?="
+    (message,) = _build(subject=subject, from_=f"{display} <x@evil.example>")
+    assert str(message["Subject"]) == f"[외부메일] {subject}"
+    assert message["From"].addresses[0].display_name == display
+    # an address like that is not written at all: ours, with the original shown as text
+    (message,) = _build(from_="Kim <=?utf-8?q?ceo?=@partner.example>",
+                        rcpt=("=?utf-8?q?boss?=@corp.example", "user@corp.example"))  # fmt: skip
+    (sender,) = message["From"].addresses
+    assert sender.addr_spec == OPTIONS.from_address
+    assert sender.display_name == "Kim (=?utf-8?q?ceo?=@partner.example)"
+    assert [a.addr_spec for a in message["To"].addresses] == ["user@corp.example"]
+
+
+# Hypothesis keeps plain text short; pieces reach the long values that need folding too.
+_LONG_PIECES = ["가나다", "영업팀 ", "word ", "x" * 80, "😀", "é", "=?utf-8?q?", '"', "\\", ", ",
+                "<a@b>"]  # fmt: skip
+_TEXT = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=500),
+    st.lists(st.sampled_from(_LONG_PIECES), max_size=150).map("".join),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_TEXT)
+def test_any_subject_and_display_name_read_back_exactly(text: str) -> None:
+    subject = clean_header_text(text, MAX_SUBJECT_CHARS)
+    display = clean_header_text(text, 200)
+    head = notify._encode_from(display, "kim", "partner.example")
+    head += notify._encode_to(["user@corp.example"]) + notify._encode_subject(subject)
+    raw = head.encode("ascii") + b"\r\n"
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert all(len(line) <= 78 for line in head.partition("Subject:")[2].split("\r\n"))
+    message = message_from_bytes(raw, policy=policy.default)
+    assert str(message["Subject"]) == subject
+    (sender,) = message["From"].addresses
+    assert sender.addr_spec == "kim@partner.example"
+    assert not message["From"].defects
+    assert not message["Subject"].defects
+    if "=?" not in head.partition("To:")[0]:
+        assert sender.display_name == display
+    else:
+        # RFC 2047 6.2: the space between adjacent encoded words is not part of the text;
+        # Python's address parser keeps it nonetheless (as it did for the EmailMessage output)
+        phrase = head.partition("To:")[0].removeprefix("From: ").replace("\r\n", "")
+        assert str(make_header(decode_header(phrase.rpartition(" <")[0]))) == display
+        assert sender.display_name.replace(" ", "") == display.replace(" ", "")
