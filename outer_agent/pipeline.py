@@ -281,9 +281,11 @@ class Pipeline:
     # ----------------------------------------------------------------------------- publish
 
     def _publish_loop(self) -> None:
-        for mail_id in self._stored:
-            if not self._publish_until_done(mail_id):
-                return
+        for mail_id in self._stored:  # a stop leaves the rest in rendered/ for the next start
+            self._publish_until_done(mail_id)
+        # Runs until the stop mark, even when stopping: stop() puts the mark only after the
+        # render threads are done, and every package queued before it must be published or
+        # given back (a full queue would otherwise block stop() itself).
         while True:
             try:
                 item = self._to_publish.get(timeout=IDLE_TICK_S)

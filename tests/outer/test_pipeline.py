@@ -246,6 +246,31 @@ def test_a_failing_link_keeps_the_package_until_it_works(tmp_path, monkeypatch):
     assert sum(spool.counts().values()) == 0
 
 
+def test_stop_with_a_failing_link_and_old_packages_does_not_hang(tmp_path, monkeypatch):
+    """Packages an earlier version stored, a link that fails and a full publish queue: stop()
+    still returns, the stored packages stay, and every claimed mail is back in received/."""
+    monkeypatch.setattr("outer_agent.pipeline.PUBLISH_RETRY_S", 0.05)
+    monkeypatch.setattr("outer_agent.pipeline.IDLE_TICK_S", 0.02)
+    spool, sender, packager = Spool(tmp_path), FakeSender(), FakePackager()
+    sender.fail_next = 10**9
+    stored = [put(spool, b"stored %d" % i) for i in range(3)]
+    for env in stored:
+        spool.remove_published(spool.received_path(env.mail_id))
+        record = SpoolRecord({"envelope": env.to_json(), "kind": "package"}, b"OLD")
+        (spool.folder("rendered") / env.mail_id).write_bytes(record.encode())
+    fresh = [put(spool, b"fresh %d" % i) for i in range(20)]
+    pipeline = run_pipeline(spool, packager, sender, FakeAudit())
+    wait_for(lambda: len(packager.calls) >= 8)  # render threads busy, publish queue full
+    stopper = threading.Thread(target=pipeline.stop)
+    stopper.start()
+    stopper.join(timeout=10)
+    assert not stopper.is_alive(), "stop() hung"
+    assert sender.published == []
+    assert spool.rendered() == sorted(e.mail_id for e in stored)
+    assert spool.pending() == sorted(f"{e.mail_id}.0" for e in fresh)
+    assert spool.claimed() == []
+
+
 def test_idle_pipeline_sends_heartbeats(tmp_path, monkeypatch):
     monkeypatch.setattr("outer_agent.pipeline.IDLE_TICK_S", 0.01)
     sender = FakeSender()
