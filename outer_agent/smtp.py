@@ -26,6 +26,8 @@ import types
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any
 
 import aiosmtpd
@@ -361,6 +363,26 @@ class LimitedSMTP(SMTP):
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push("250 OK" if status is MISSING else status)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd 1.4.6's address parser for MAIL and RCPT, minus the ``typing.Protocol``
+        class it defines on every call (for its type checker only): creating that class cost
+        about 45 µs, four fifths of the parse, twice per mail."""
+        if not arg:
+            return "", ""
+        address: Any
+        try:
+            if arg.lstrip().startswith("<"):
+                address, rest = get_angle_addr(arg)
+            else:
+                address, rest = get_addr_spec(arg)
+        except HeaderParseError:
+            return None, None
+        addr = str(address.addr_spec)
+        localpart = addr.rpartition("@")[0]
+        if self.local_part_limit and len(localpart) > self.local_part_limit:
+            return None, None
+        return addr, str(rest)
 
     async def _handle_client(self) -> None:
         if self._refusal is not None:

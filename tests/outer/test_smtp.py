@@ -320,3 +320,25 @@ def test_swaks_delivers_and_is_refused_for_foreign_domains(intake):
     assert "550 5.7.1" in refused.stdout
     [record] = stored(intake)
     assert b"hello from swaks" in record.payload
+
+
+@pytest.mark.parametrize(
+    "arg",
+    ["", "<>", "<a@corp.example>", "<a@corp.example> SIZE=100 BODY=8BITMIME", "a@corp.example",
+     "  <a@corp.example>", "<a@b@c>", "<@route:a@corp.example>", "<\"q u\"@corp.example>",
+     "<bad", "<>>", "<a@corp.example", "x" * 70 + "@corp.example", "<" + "x" * 70 + "@c.example>",
+     "<한글@corp.example>", "<a@[127.0.0.1]>", "(comment) a@corp.example", "<a@corp.example>\t"],
+)  # fmt: skip
+@pytest.mark.parametrize("limit", [0, 64])
+def test_address_parsing_matches_aiosmtpd(arg: str, limit: int) -> None:
+    """LimitedSMTP._getaddr is aiosmtpd's without a class created per call: same answers."""
+    from aiosmtpd.smtp import SMTP
+
+    from outer_agent.smtp import LimitedSMTP
+
+    ours, theirs = LimitedSMTP.__new__(LimitedSMTP), SMTP.__new__(SMTP)
+    ours.local_part_limit = theirs.local_part_limit = limit
+    expected = theirs._getaddr(arg)
+    assert ours._getaddr(arg) == (
+        expected if expected[0] is None else (str(expected[0]), str(expected[1]))
+    )
