@@ -10,11 +10,12 @@ State lives in ``state_dir/sender-<stream>.db`` (SQLite, WAL, synchronous=FULL):
 
 Copies of sent chunks are kept under ``state_dir/sent-<stream>/`` for ``resend_window_s`` so
 that ``resend(first, last)`` can publish them again (a hard link from the staging folder when the
-file system allows, so keeping costs no second write).
+file system allows, so keeping costs no second write), one folder per thousand seqs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -43,6 +44,7 @@ log = logging.getLogger("protocol.sender")
 BUNDLE_ID_LEN = 16
 ROW_RETENTION_FACTOR = 2  # bundle id -> seq rows outlive the resend window twice over
 PRUNE_EVERY_S = 600.0  # pruning kept copies is housekeeping; every ten minutes is plenty
+KEPT_PER_FOLDER = 1000  # kept chunk copies are grouped by seq // 1000 (see _kept_path)
 # Bundles up to this size are hashed and committed on the caller's thread: for them the thread
 # hand-offs of the overlapped path cost more CPU than the hashing and fsync they would overlap.
 INLINE_BUNDLE_BYTES = 1 << 20
@@ -307,7 +309,26 @@ class Sender:
         return EncryptionKey.from_raw(self._random_bytes(32))
 
     def _kept_path(self, seq: int, index: int) -> Path:
-        return self._kept_dir / f"{seq:020d}" / f"{index:06d}.mdc"
+        """``sent-<stream>/<seq // 1000>/<seq>.<index>.mdc``: one folder per thousand bundles,
+        because creating a folder per bundle cost as much CPU as writing its chunk."""
+        return self._kept_group(seq) / f"{seq:020d}.{index:06d}.mdc"
+
+    def _kept_group(self, seq: int) -> Path:
+        return self._kept_dir / f"g{seq // KEPT_PER_FOLDER:017d}"
+
+    def _kept_files(self, seq: int) -> list[Path]:
+        """The kept chunks of ``seq`` in index order (also in the one-folder-per-bundle layout
+        of earlier versions)."""
+        group = self._kept_group(seq)
+        prefix = f"{seq:020d}."
+        try:
+            found = [group / n for n in os.listdir(group) if n.startswith(prefix)]
+        except FileNotFoundError:
+            found = []
+        legacy = self._kept_dir / f"{seq:020d}"
+        if not found and legacy.is_dir():
+            found = list(legacy.iterdir())
+        return sorted(found)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -368,10 +389,8 @@ class Sender:
             return resent
 
     def _resend_one(self, seq: int) -> bool:
-        folder = self._kept_dir / f"{seq:020d}"
-        try:
-            files = sorted(folder.iterdir())
-        except FileNotFoundError:
+        files = [f for f in self._kept_files(seq) if f.suffix == ".mdc"]
+        if not files:
             log.warning("resend: seq %d is no longer kept (older than the resend window)", seq)
             return False
         chunks = []
@@ -397,8 +416,15 @@ class Sender:
             rows = self._db.execute(
                 "SELECT seq FROM bundles WHERE published_ms < ?", (cutoff,)
             ).fetchall()
+            groups = set()
             for (seq,) in rows:
+                for path in self._kept_files(int(seq)):
+                    path.unlink(missing_ok=True)
                 shutil.rmtree(self._kept_dir / f"{int(seq):020d}", ignore_errors=True)
+                groups.add(self._kept_group(int(seq)))
+            for group in groups:
+                with contextlib.suppress(OSError):  # not empty yet, or already gone
+                    group.rmdir()
             row_cutoff = self._now_ms() - int(self.resend_window_s * 1000 * ROW_RETENTION_FACTOR)
             self._db.execute("DELETE FROM bundles WHERE published_ms < ?", (row_cutoff,))
             return len(rows)

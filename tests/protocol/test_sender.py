@@ -151,6 +151,28 @@ def test_scheduled_repeat_of_the_last_bundles(tmp_path: Path, clock: FakeClock) 
     sender.close()
 
 
+def test_kept_copies_share_a_folder_per_thousand_seqs_and_old_layout_still_works(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    sender = make(tmp_path, clock, resend_window_s=3600)
+    chunks = sum(sender.publish(bytes([n]) * 100, bytes([n]) * 16).chunks for n in range(1, 4))
+    kept = tmp_path / "state" / "sent-inbound"
+    assert [p.name for p in kept.iterdir()] == ["g00000000000000000"]
+    # a copy in the layout of earlier versions (one folder per seq) is re-sent and pruned too
+    old = kept / f"{3:020d}"
+    old.mkdir()
+    for path in sorted((kept / "g00000000000000000").glob(f"{3:020d}.*")):
+        path.rename(old / path.name.split(".", 1)[1])
+    for path in (tmp_path / "send").iterdir():
+        path.unlink()
+    assert sender.resend(1, 3) == 3
+    assert len(published(tmp_path)) == chunks
+    clock.advance(3601)
+    assert sender.prune() == 3
+    assert list(kept.iterdir()) == []
+    sender.close()
+
+
 def test_kept_copies_are_hard_links_when_possible(tmp_path: Path, clock: FakeClock) -> None:
     sender = make(tmp_path, clock)
     receipt = sender.publish(os.urandom(100), b"\x01" * 16)
