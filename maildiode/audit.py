@@ -105,14 +105,47 @@ class AuditLog:
         step: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        search: str | None = None,
+        trail: bool = False,
         limit: int | None = None,
     ) -> list[AuditEvent]:
-        clauses, args = [], []
-        for column, op, value in (("mail_id", "=", mail_id), ("step", "=", step),
-                                  ("ts", ">=", since), ("ts", "<", until)):  # fmt: skip
+        """Events in time order, filtered by every criterion given.
+
+        ``search`` keeps events whose mail id or any detail value contains the text (case
+        folded, so ``Kim@Corp.example`` finds ``kim@corp.example``; Korean as written).
+        ``trail`` then widens the answer to every event of each mail found, from intake to its
+        end (within ``since``/``until`` as well), which is the question an auditor asks about a
+        sender, a recipient, a subject or an attachment name.
+        """
+        clauses, args = self._time_clauses(since, until)
+        for column, value in (("mail_id", mail_id), ("step", step)):
             if value is not None:
-                clauses.append(f"{column} {op} ?")
+                clauses.append(f"{column} = ?")
                 args.append(value)
+        if search and _sql_can_prefilter(search):
+            # A coarse filter in SQL (LIKE folds ASCII case only), the exact one below.
+            clauses.append("(mail_id LIKE ? ESCAPE '\\' OR details LIKE ? ESCAPE '\\')")
+            args += [_like(search), _like(json.dumps(search, ensure_ascii=False)[1:-1])]
+        events = self._select(clauses, args, limit)
+        if search:
+            events = [e for e in events if _contains(e, search.casefold())]
+        if trail and events:
+            wanted = list(dict.fromkeys(e.mail_id for e in events))
+            clauses, args = self._time_clauses(since, until)
+            clauses.append(f"mail_id IN ({', '.join('?' * len(wanted))})")
+            events = self._select(clauses, [*args, *wanted], limit)
+        return events
+
+    @staticmethod
+    def _time_clauses(since: float | None, until: float | None) -> tuple[list[str], list[Any]]:
+        clauses, args = [], []
+        for op, value in ((">=", since), ("<", until)):
+            if value is not None:
+                clauses.append(f"ts {op} ?")
+                args.append(value)
+        return clauses, args
+
+    def _select(self, clauses: list[str], args: list[Any], limit: int | None) -> list[AuditEvent]:
         sql = "SELECT ts, agent, mail_id, step, details FROM events"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -126,6 +159,32 @@ class AuditLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _sql_can_prefilter(text: str) -> bool:
+    """SQLite's LIKE folds the case of ASCII letters only: with a cased letter outside ASCII
+    in the text (É, Ω), every event is read and compared in Python instead."""
+    return all(c.isascii() or c.lower() == c.upper() for c in text)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _contains(event: AuditEvent, folded: str) -> bool:
+    """True when the mail id or any value in the details (nested lists and objects too)
+    contains ``folded``, compared case folded."""
+    stack: list[Any] = [event.mail_id, *event.details.values()]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif folded in str(value).casefold():
+            return True
+    return False
 
 
 def export(events: Iterable[AuditEvent], fmt: Literal["jsonl", "csv"]) -> Iterator[str]:

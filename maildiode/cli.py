@@ -185,6 +185,15 @@ def _audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", metavar="STEP", help="only events of this step")
     p.add_argument("--since", metavar="TIME", help="from this time (ISO 8601, UTC)")
     p.add_argument("--until", metavar="TIME", help="before this time (ISO 8601, UTC)")
+    p.add_argument(
+        "--search", metavar="TEXT",
+        help="only events whose mail id or any detail (sender, recipient, subject, client "
+        "address, attachment name, reason...) contains TEXT, ignoring case",
+    )  # fmt: skip
+    p.add_argument(
+        "--trail", action="store_true",
+        help="with --search: every event of each mail found, from intake to its end",
+    )  # fmt: skip
     p.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
 
 

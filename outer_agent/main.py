@@ -136,6 +136,7 @@ def _after_commit(audit: AuditLog, wake: Callable[[], None]) -> Any:
             "received",
             bundle_id=envelope.bundle_id.hex(),
             mail_from=envelope.mail_from,
+            rcpts=list(envelope.rcpt_to),
             rcpt_count=len(envelope.rcpt_to),
             bytes=size,
             client=envelope.client_addr,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,13 +22,23 @@ def parse_time(text: str | None) -> float | None:
     return moment.timestamp()
 
 
+# Control characters (ESC sequences could drive the auditor's terminal) and line separators
+# in values that came from the internet (a HELO name, a subject) are shown escaped.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _shown(value: object) -> str:
+    return _UNSAFE.sub(lambda m: ascii(m.group())[1:-1], str(value))
+
+
 def format_table(events: list[AuditEvent]) -> str:
     lines = []
     for event in events:
         row = event.as_dict()
-        details = " ".join(f"{k}={v}" for k, v in event.details.items())
+        details = " ".join(f"{k}={_shown(v)}" for k, v in event.details.items())
         lines.append(
-            f"{row['time']}  {event.agent:<5}  {event.mail_id:<26}  {event.step:<18}  {details}"
+            f"{row['time']}  {event.agent:<5}  {_shown(event.mail_id):<26}  {event.step:<18}  "
+            f"{details}"
         )
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -45,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"--since/--until: {exc}", file=sys.stderr)
         return 2
     log = AuditLog(config.audit.path)
-    events = log.query(mail_id=args.mail, step=args.step, since=since, until=until)
+    events = log.query(
+        mail_id=args.mail, step=args.step, since=since, until=until,
+        search=args.search, trail=args.trail,
+    )  # fmt: skip
     if args.format == "table":
         sys.stdout.write(format_table(events))
     else:

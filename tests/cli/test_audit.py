@@ -56,3 +56,50 @@ def test_export_jsonl_and_csv(tmp_path: Path) -> None:
     table = list(csv.reader(io.StringIO("".join(export(log.query(), "csv")))))
     assert table[0] == ["time", "agent", "mail_id", "step", "details"]
     assert table[1][2:4] == ["m1", "held"]
+
+
+def test_search_folds_case_reaches_nested_values_and_widens_to_the_trail(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    log.record("m1", "received", mail_from="Kim@Partner.example", rcpts=["a@corp.example"])
+    log.record("m2", "received", mail_from="lee@other.example", rcpts=["b@corp.example"])
+    log.record("m1", "received_inside", subject="견적 요청",
+               withheld=[{"name": "Setup.EXE", "size": 10}])  # fmt: skip
+    log.record("m1", "injected", reply="250 2.0.0 Ok: queued as 4Xyz")
+    log.record("m2", "injected", reply="250 2.0.0 Ok")
+    assert [e.mail_id for e in log.query(search="kim@partner")] == ["m1"]
+    assert [e.step for e in log.query(search="setup.exe")] == ["received_inside"]
+    assert [e.step for e in log.query(search="견적")] == ["received_inside"]
+    assert [e.step for e in log.query(search="견적", trail=True)] == [
+        "received", "received_inside", "injected"
+    ]  # fmt: skip
+    assert [e.mail_id for e in log.query(search="b@corp")] == ["m2"]
+    assert [e.mail_id for e in log.query(search="m2")] == ["m2", "m2"]  # mail ids match too
+    assert log.query(search="nobody") == []
+    assert log.query(search="nobody", trail=True) == []
+
+
+def test_search_treats_like_wildcards_and_quotes_literally(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    log.record("m1", "received_inside", subject='50% off_now "quoted" back\\slash')
+    log.record("m2", "received_inside", subject="5000 offxnow")
+    assert [e.mail_id for e in log.query(search="50% off_")] == ["m1"]
+    assert [e.mail_id for e in log.query(search='"quoted"')] == ["m1"]
+    assert [e.mail_id for e in log.query(search="back\\slash")] == ["m1"]
+    assert [e.mail_id for e in log.query(search="%")] == ["m1"]
+
+
+def test_search_folds_case_beyond_ascii(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    log.record("m1", "received_inside", subject="École Ωmega")
+    assert [e.mail_id for e in log.query(search="éCOLE ωMEGA")] == ["m1"]
+
+
+def test_table_output_shows_control_characters_escaped() -> None:
+    from maildiode.audit import AuditEvent
+    from maildiode.commands.audit import format_table
+
+    event = AuditEvent(1.8e9, "outer", "m1", "received", {"helo": "x\x1b[2Jy\u2028z"})
+    line = format_table([event])
+    assert "\x1b" not in line
+    assert "\u2028" not in line
+    assert "helo=x\\x1b[2Jy\\u2028z" in line

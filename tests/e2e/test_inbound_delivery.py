@@ -8,7 +8,10 @@ one duplicate per injection worker (``inject.workers``) per crash.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes, policy
@@ -53,6 +56,26 @@ def test_hostile_linkage_every_mail_exactly_once_every_bad_file_quarantined(tmp_
         assert {t: counts[t] for t in tokens} == dict.fromkeys(tokens, 1)
         assert len(stack.delivered()) == len(tokens)
         assert stack.link_quarantined() == mischief.bad
+        # An auditor inside finds a mail by its subject and follows it to the internal server.
+        trail = _audit(root / "inner.toml", "--search", "HOSTILE-007 견적", "--trail")
+        assert {e["subject"] for e in trail if e["step"] == "received_inside"} == {
+            "hostile-007 견적 요청드립니다"
+        }  # fmt: skip
+        assert [e["step"] for e in trail] == ["received_inside", "injected"]
+        assert trail[1]["reply"].startswith("250")
+        # and on the internet side by the recipient and the client address
+        outside = _audit(root / "outer.toml", "--search", "127.0.0.1", "--step", "received")
+        assert len(outside) >= len(tokens)
+        assert all(e["rcpts"] == [f"user@{DOMAIN}"] for e in outside)
+
+
+def _audit(config: Path, *args: str) -> list[dict[str, object]]:
+    """``maildiode audit -c CONFIG ARGS --format jsonl``, as an auditor would run it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "maildiode", "audit", "-c", str(config), *args, "--format", "jsonl"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def test_internal_server_down_mails_wait_and_arrive_after(tmp_path: Path) -> None:

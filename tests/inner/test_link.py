@@ -44,6 +44,40 @@ def test_good_bundle_is_queued_once(handler: BundleHandler) -> None:
     assert events[0].details["pages"] == 2
 
 
+def test_received_inside_carries_what_an_auditor_searches_by(handler: BundleHandler) -> None:
+    mail = rendered(subject="견적 요청\x1b[31m 빨강", from_="김철수 <kim@partner.example>",
+                    rcpt=("user@corp.example", "boss@elsewhere.example"))  # fmt: skip
+    handler(_bundle(encode_package(mail)))
+    (event,) = handler.audit.query(step="received_inside")
+    details = event.details
+    assert details["subject"] == "견적 요청 [31m 빨강"  # the ESC of a terminal escape is gone
+    assert details["from"] == "김철수 <kim@partner.example>"
+    assert details["mail_from"] == "kim@partner.example"
+    assert details["message_id"] == "<orig@partner.example>"
+    assert details["client"] == "192.0.2.1"
+    assert details["rcpts"] == ["user@corp.example"]  # as delivered: ours only
+    assert details["withheld"] == [{"name": "setup.exe", "type": "application/x-msdownload",
+                                    "size": 1_200_000, "reason": "executable"}]  # fmt: skip
+    assert details["withheld_count"] == 1
+    assert [e.mail_id for e in handler.audit.query(search="SETUP.EXE")] == [event.mail_id]
+    assert handler.audit.query(search="견적") == [event]
+
+
+def test_personal_data_in_subject_and_attachment_names_is_masked_in_the_audit_log(
+    handler: BundleHandler,
+) -> None:
+    from mailsafe.package import Withheld
+
+    mail = rendered(subject="주민번호 800101-1234567 확인 요청")
+    mail = _with(mail, withheld=(Withheld("신청서_800101-1234567.hwp", "application/x-hwp", 10,
+                                          "ab" * 32, "not_rendered_type"),))  # fmt: skip
+    handler(_bundle(encode_package(mail)))
+    (event,) = handler.audit.query(step="received_inside")
+    assert "1234567" not in json.dumps(event.details, ensure_ascii=False)
+    assert event.details["subject"].startswith("주민번호 800101-")
+    assert handler.audit.query(search="확인 요청") == [event]
+
+
 def _with(mail: RenderedMail, **changes: object) -> RenderedMail:
     return dataclasses.replace(mail, manifest=dataclasses.replace(mail.manifest, **changes))
 
