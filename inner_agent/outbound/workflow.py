@@ -107,6 +107,7 @@ class Workflow:
                 mail.mail_id,
                 "accepted_outbound",
                 mail_from=mail.mail_from,
+                rcpts=list(mail.rcpt_to),
                 rcpt_count=len(mail.rcpt_to),
                 client=mail.client_addr,
             )
@@ -178,6 +179,7 @@ class Workflow:
         self.audit.record(
             mail_id,
             "scanned",
+            subject=subject,  # masked: searchable without holding personal data
             action=result.decision.action,
             rule=result.decision.rule,
             findings=len(findings),

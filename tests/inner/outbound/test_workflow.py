@@ -70,6 +70,9 @@ def test_rrn_in_xlsx_and_hwp_is_held_masked(parts):
         "approval_requested",
     ]
     assert RRN not in repr(parts.audit.events)
+    details = {step: fields for m, step, fields in parts.audit.events if m == mail_id}
+    assert details["accepted_outbound"]["rcpts"] == ["partner@example.com"]
+    assert details["scanned"]["subject"] == "거래처 명단 송부"  # searchable in the audit log
 
 
 def test_approve_publishes_the_original_bytes(parts):
