@@ -3,7 +3,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-APT_PKGS := postfix swaks chromium fonts-nanum fonts-noto-cjk sqlite3
+APT_PKGS := postfix swaks chromium fonts-nanum fonts-noto-cjk sqlite3 tzdata
 
 .PHONY: demo test unit lint bench deps clean
 

@@ -197,6 +197,24 @@ def _audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
 
 
+def _stats(p: argparse.ArgumentParser) -> None:
+    from maildiode.stats import GROUPS, PERIODS
+
+    _config(p)
+    p.add_argument("--by", choices=PERIODS, default="day", help="one row per day, month or year")
+    p.add_argument(
+        "--group", choices=GROUPS, default="none",
+        help="and per sender domain, recipient (each counts), quarantine reason or policy rule",
+    )  # fmt: skip
+    p.add_argument("--since", metavar="TIME", help="from this time (ISO 8601, UTC)")
+    p.add_argument("--until", metavar="TIME", help="before this time (ISO 8601, UTC)")
+    p.add_argument(
+        "--tz", metavar="ZONE", help="time zone of the periods, e.g. Asia/Seoul (default: local)"
+    )
+    p.add_argument("--format", choices=["table", "csv", "xlsx"], default="table")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here (required for xlsx)")
+
+
 def _status(p: argparse.ArgumentParser) -> None:
     _agent_config(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -220,6 +238,7 @@ COMMANDS: dict[str, tuple[str, Adder]] = {
     ),
     "directory": ("manage the user/department directory (HR CSV import)", _directory),
     "audit": ("query and export the audit log", _audit),
+    "stats": ("mails per step per day, month or year, from the audit log", _stats),
     "status": ("link status: counters, gaps, heartbeats, queues", _status),
 }
 

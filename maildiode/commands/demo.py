@@ -106,6 +106,8 @@ Notifications appear within a minute at:   {url}
   Maildir of the internal mailbox:          {root}/mailbox/new
   audit log (inner):   maildiode audit -c {root}/inner.toml
   audit log (outer):   maildiode audit -c {root}/outer.toml
+  find a mail:         maildiode audit -c {root}/inner.toml --search 견적 --trail
+  statistics:          maildiode stats -c {root}/inner.toml
   logs:                {root}/outer.log  {root}/inner.log
   the link folders:    {root}/link/in/send -> {root}/link/in/recv
 Send your own mail:   swaks --server 127.0.0.1:{ports.smtp} --to {RCPT} --body '안녕하세요'
