@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,6 +11,7 @@ from zoneinfo import ZoneInfo
 from maildiode.audit import STEPS, AuditEvent, AuditLog
 from maildiode.commands.check import load_agent_config
 from maildiode.stats import STEP_ORDER, tally
+from tests.support.command import maildiode
 
 
 def at(text: str) -> float:
@@ -90,30 +89,25 @@ def test_per_reason_counts_only_events_that_name_one() -> None:
     assert [(k, c) for _, k, c in table.rows] == [("bad_package", (2,)), ("image_decode", (1,))]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "maildiode", *args],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-
-
 def test_command_prints_a_table_writes_csv_and_an_excel_sheet(tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     root = tmp_path / "trial"
-    assert _cli("init", str(root)).returncode == 0
+    assert maildiode("init", str(root)).returncode == 0
     config = root / "inner.toml"
     log = AuditLog(load_agent_config(config, "inner").audit.path, agent="inner")
     for event in EVENTS:
         log.record(event.mail_id, event.step, **event.details)  # now: all in one period
     log.close()
 
-    shown = _cli("stats", "-c", str(config), "--by", "year", "--tz", "Asia/Seoul")
+    shown = maildiode("stats", "-c", str(config), "--by", "year", "--tz", "Asia/Seoul")
     assert shown.returncode == 0, shown.stderr
     header, row, total = shown.stdout.splitlines()
     assert header.split() == ["year", "received_inside", "injected", "quarantined"]
     assert row.split()[1:] == ["3", "3", "3"]
     assert total.split() == ["total", "3", "3", "3"]
 
-    grouped = _cli("stats", "-c", str(config), "--by", "month", "--group", "reason",
+    grouped = maildiode("stats", "-c", str(config), "--by", "month", "--group", "reason",
                    "--format", "csv")  # fmt: skip
     records = list(csv.reader(io.StringIO(grouped.stdout)))
     assert records[0] == ["month", "reason", "quarantined"]
@@ -123,7 +117,7 @@ def test_command_prints_a_table_writes_csv_and_an_excel_sheet(tmp_path: Path) ->
     ]
 
     target = tmp_path / "stats.xlsx"
-    written = _cli("stats", "-c", str(config), "--group", "sender-domain", "--format", "xlsx",
+    written = maildiode("stats", "-c", str(config), "--group", "sender-domain", "--format", "xlsx",
                    "-o", str(target))  # fmt: skip
     assert written.returncode == 0, written.stderr
     sheet = load_workbook(target).active
@@ -131,5 +125,5 @@ def test_command_prints_a_table_writes_csv_and_an_excel_sheet(tmp_path: Path) ->
     assert rows[0][:2] == ["day", "sender-domain"]
     assert rows[-1][0] == "total"
     assert sum(r[2] for r in rows[1:-1] if isinstance(r[2], int)) == 3  # received_inside
-    assert _cli("stats", "-c", str(config), "--format", "xlsx").returncode == 2  # no -o
-    assert _cli("stats", "-c", str(config), "--tz", "Mars/Olympus").returncode == 2
+    assert maildiode("stats", "-c", str(config), "--format", "xlsx").returncode == 2  # no -o
+    assert maildiode("stats", "-c", str(config), "--tz", "Mars/Olympus").returncode == 2

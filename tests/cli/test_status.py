@@ -5,19 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from inner_agent.link import build_reader
 from maildiode.commands.check import load_agent_config
 from protocol import FolderTransport, Kind, Sender, SigningKey
-
-
-def maildiode(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "maildiode", *args],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+from tests.support.command import maildiode
 
 
 def test_status_shows_sequence_gap_and_quarantine(tmp_path: Path) -> None:
