@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from maildiode.csvsafe import inert
+
 __all__ = ["STEPS", "AuditEvent", "AuditLog", "export"]
 
 # The steps a mail goes through. An unknown step is a programming error, refused at once.
@@ -198,6 +200,6 @@ def export(events: Iterable[AuditEvent], fmt: Literal["jsonl", "csv"]) -> Iterat
     writer.writerow(["time", "agent", "mail_id", "step", "details"])
     for event in events:
         row = event.as_dict()
-        writer.writerow([row["time"], event.agent, event.mail_id, event.step,
+        writer.writerow([row["time"], event.agent, inert(event.mail_id), event.step,
                          json.dumps(event.details, ensure_ascii=False, default=str)])  # fmt: skip
     yield buffer.getvalue()

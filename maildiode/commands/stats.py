@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from maildiode.audit import AuditLog
 from maildiode.commands.audit import parse_time
 from maildiode.commands.check import guess_agent, load_agent_config
+from maildiode.csvsafe import inert
 from maildiode.settings import ConfigError
 from maildiode.stats import StatsTable, tally
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "csv":
             writer = csv.writer(out)
             writer.writerow(table.header())
-            writer.writerows(table.records())
+            writer.writerows([[inert(cell) for cell in row] for row in table.records()])
         else:
             out.write(format_table(table))
     finally:
@@ -79,6 +80,9 @@ def write_xlsx(table: StatsTable, target: Path, *, title: str) -> None:
     sheet.append(table.header())
     for record in table.records():
         sheet.append(record)
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # text, never a formula, whatever it starts with
     lead = len(table.header()) - len(table.steps)
     sheet.append(["total", *[None] * (lead - 1), *table.totals()])
     for cell in sheet[1] + sheet[sheet.max_row]:

@@ -103,3 +103,10 @@ def test_table_output_shows_control_characters_escaped() -> None:
     assert "\x1b" not in line
     assert "\u2028" not in line
     assert "helo=x\\x1b[2Jy\\u2028z" in line
+
+
+def test_csv_export_keeps_a_hostile_mail_id_as_text(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    log.record("-A1", "quarantined", reason="bad_mail_id")  # the id a compromised outer sent
+    table = list(csv.reader(io.StringIO("".join(export(log.query(), "csv")))))
+    assert table[1][2] == "'-A1"

@@ -127,3 +127,27 @@ def test_command_prints_a_table_writes_csv_and_an_excel_sheet(tmp_path: Path) ->
     assert sum(r[2] for r in rows[1:-1] if isinstance(r[2], int)) == 3  # received_inside
     assert maildiode("stats", "-c", str(config), "--format", "xlsx").returncode == 2  # no -o
     assert maildiode("stats", "-c", str(config), "--tz", "Mars/Olympus").returncode == 2
+
+
+def test_exports_never_turn_internet_text_into_spreadsheet_formulas(tmp_path: Path) -> None:
+    """A sender domain such as ``=HYPERLINK(...)`` is valid SMTP syntax; in the CSV and the
+    Excel sheet it must stay text."""
+    from openpyxl import load_workbook
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    config = root / "inner.toml"
+    log = AuditLog(load_agent_config(config, "inner").audit.path, agent="inner")
+    evil = '=HYPERLINK("http://evil.example","x")'
+    log.record("m1", "received_inside", mail_from=f"a@{evil}", rcpts=["+cmd@corp.example"])
+    log.close()
+    for group in ("sender-domain", "recipient"):
+        shown = maildiode("stats", "-c", str(config), "--group", group, "--format", "csv")
+        (row,) = list(csv.reader(io.StringIO(shown.stdout)))[1:]
+        assert row[1].startswith("'")
+        assert row[1][1:] in (evil.lower(), "+cmd@corp.example")
+    target = tmp_path / "s.xlsx"
+    assert maildiode("stats", "-c", str(config), "--group", "sender-domain", "--format", "xlsx",
+                     "-o", str(target)).returncode == 0  # fmt: skip
+    cell = load_workbook(target).active["B2"]
+    assert (cell.data_type, cell.value) == ("s", evil.lower())
