@@ -106,3 +106,57 @@ def test_kill_9_during_a_burst_loses_nothing_and_publishes_nothing_twice(tmp_pat
     assert max(seqs.values()) == 1
     # what was published without a 250 can only be an attempt whose reply the kill cut off
     assert len(set(counts) - set(burst.acked)) <= burst.failed_attempts
+
+
+STUCK_MAILS = 30
+
+
+def test_kill_9_while_the_link_is_stuck_loses_nothing_and_holds_few_packages(tmp_path):
+    """The link fails (its folder is gone), so rendered packages wait in memory (D12) with
+    their mails claimed; rendering stops after a handful. kill -9, the link comes back, the
+    agent starts again: every mail is published exactly once."""
+    from maildiode.readonly import query_read_only
+
+    directory = make_agent_dir(tmp_path)
+    process = AgentProcess(directory)
+    process.start()
+    send_dir, parked = directory.send_dir, directory.send_dir.with_name("send-parked")
+    wait_for(send_dir.is_dir)  # made by the pipeline, which may start after the first 220
+    time.sleep(0.5)
+    send_dir.rename(parked)
+    send_dir.write_bytes(b"not a folder")  # every publish now fails: ENOTDIR
+    subjects = []
+    try:
+        for number in range(STUCK_MAILS):
+            subject, body = message(number, 0)
+            with smtplib.SMTP("127.0.0.1", directory.port, timeout=20) as smtp:
+                smtp.sendmail("p@ext.example", ["u@corp.example"], body)
+            subjects.append(subject)
+
+        def steps(step: str) -> int:
+            query = "SELECT COUNT(DISTINCT mail_id) FROM events WHERE step = ?"
+            return int(query_read_only(directory.audit_path, query, (step,))[0][0])
+
+        wait_for(lambda: steps("rendered") >= 9, timeout=60)
+        time.sleep(2)  # rendering must stop: one package per render thread queued, a few in hand
+        held = steps("rendered")
+        print(f"rendered while the link was stuck: {held} of {STUCK_MAILS}")
+        assert held <= 2 * 2 * 2 + 1  # 2 workers x 2 threads, each with one in hand and one queued
+        assert steps("published") == 0
+        process.kill9()
+        send_dir.unlink()
+        parked.rename(send_dir)
+        process.start()
+        inner = InnerSide(directory, tmp_path / "inner")
+
+        def published() -> Counter:
+            inner.poll()
+            return Counter(package.manifest.headers.subject for _, package in inner.packages())
+
+        wait_for(lambda: set(subjects) <= set(published()), timeout=120, interval=0.5)
+    finally:
+        process.stop()
+    counts = published()
+    assert set(counts) == set(subjects)
+    assert max(counts.values()) == 1
+    assert max(Counter(b.bundle_id for b in inner.bundles).values()) == 1
