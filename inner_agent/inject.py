@@ -7,14 +7,14 @@ States of one queued message::
     queued --5xx--> refused             (copy in quarantine, audit "quarantined",
                                          a report to the postmaster is queued)
 
-Durability: SQLite in WAL mode, ``synchronous=FULL``. The link thread stores each raw bundle
-(table ``arrived``) in one commit before the link reader may forget it; a build worker later
-checks it and, in one transaction, adds its messages and deletes the raw row (or records it as
-quarantined), so a bundle is handled exactly once across crashes. The state change after a 250
-is also FULL. A crash (kill -9) after the server's 250 and before that commit sends
-the message again on restart: at most one duplicate per injection worker ("better to deliver
-twice than to lose mail"). Each notification carries a stable Message-ID, so duplicates are
-recognisable.
+Durability: SQLite in WAL mode, ``synchronous=FULL``. The link thread checks each bundle and,
+in one transaction, adds its messages (or records it as quarantined) before the link reader may
+forget it, so a bundle is handled exactly once across crashes. (Earlier versions stored raw
+bundles in table ``arrived`` first; such rows are built at start and leave in the same
+transaction that adds their messages.) The state change after a 250 is also FULL. A crash
+(kill -9) after the server's 250 and before that commit sends the message again on restart:
+at most one duplicate per injection worker ("better to deliver twice than to lose mail"). Each
+notification carries a stable Message-ID, so duplicates are recognisable.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (bundle_id, part)
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_try);
-CREATE TABLE IF NOT EXISTS arrived (  -- raw bundles stored by the link thread, not yet checked
+CREATE TABLE IF NOT EXISTS arrived (  -- raw bundles earlier versions stored, not yet checked
     bundle_id  BLOB PRIMARY KEY,
     stream     TEXT NOT NULL,
     seq        INTEGER NOT NULL,
@@ -102,7 +102,7 @@ CREATE TABLE IF NOT EXISTS arrived (  -- raw bundles stored by the link thread, 
     data       BLOB NOT NULL,
     at         REAL NOT NULL
 );
--- The build workers take arrived bundles in order: without this index every claim would read
+-- Left-over bundles are built in order: without this index every claim would read
 -- every stored bundle (its "at" column sits after the blob, on the overflow pages).
 CREATE INDEX IF NOT EXISTS arrived_order ON arrived (seq, at);
 """
@@ -134,12 +134,8 @@ class InjectionQueue:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
-        # Separate conditions so each change wakes only the threads it concerns: a queued
-        # message one injection worker, a stored bundle one build worker, a built bundle the
-        # link thread (which may be waiting for room).
+        # Wakes one injection worker per queued message.
         self._wake = threading.Condition(self._lock)
-        self._arrived_added = threading.Condition(self._lock)
-        self._arrived_taken = threading.Condition(self._lock)
 
     @contextmanager
     def _immediate(self) -> Iterator[None]:
@@ -173,26 +169,7 @@ class InjectionQueue:
             row = self._db.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle_id,))
             return row.fetchone() is not None
 
-    # -- arrived bundles (raw, durably stored before the link reader forgets them) ----------
-
-    def store_arrived(self, bundle: Any) -> bool:
-        """Store one raw bundle in one durable commit; False if it is already known."""
-        with self._lock:
-            with self._immediate():
-                known = self._db.execute(
-                    "SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)
-                ).fetchone()
-                stored = False
-                if known is None:
-                    cursor = self._db.execute(
-                        "INSERT OR IGNORE INTO arrived VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (bundle.bundle_id, bundle.stream, bundle.seq, int(bundle.kind),
-                         bundle.created_ms, bundle.epoch, bundle.data, self._clock()),
-                    )  # fmt: skip
-                    stored = cursor.rowcount == 1
-            if stored:
-                self._arrived_added.notify()
-            return stored
+    # -- arrived bundles (raw, stored by earlier versions; built at start) --------------------
 
     def arrived_count(self) -> int:
         with self._lock:
@@ -217,29 +194,6 @@ class InjectionQueue:
                 return ReceivedBundle(stream, seq, bundle_id, Kind(kind), data, created_ms, epoch)
         return None
 
-    def wait_for_arrival(self, timeout_s: float, until: Callable[[int], bool]) -> bool:
-        """Wait up to ``timeout_s`` for ``until(number of arrived bundles)``, checked when a
-        bundle is stored, with the queue locked (so it must not call the queue)."""
-        return self._wait_arrived(self._arrived_added, timeout_s, until)
-
-    def wait_for_room(self, timeout_s: float, until: Callable[[int], bool]) -> bool:
-        """Like wait_for_arrival, checked when a stored bundle was built or quarantined."""
-        return self._wait_arrived(self._arrived_taken, timeout_s, until)
-
-    def _wait_arrived(
-        self, condition: threading.Condition, timeout_s: float, until: Callable[[int], bool]
-    ) -> bool:
-        def check() -> bool:
-            return until(int(self._db.execute("SELECT COUNT(*) FROM arrived").fetchone()[0]))
-
-        with self._lock:
-            return condition.wait_for(check, timeout_s)
-
-    def wake_arrived(self) -> None:
-        with self._lock:
-            self._arrived_added.notify_all()
-            self._arrived_taken.notify_all()
-
     def add_bundle(
         self, bundle_id: bytes, mail_id: str, mail_from: str, rcpts: Sequence[str],
         messages: Sequence[bytes],
@@ -261,18 +215,15 @@ class InjectionQueue:
             if not new:
                 return False
             self._wake.notify(len(messages))
-            self._arrived_taken.notify_all()
         return True
 
     def record_quarantined(self, bundle_id: bytes, mail_id: str) -> None:
-        with self._lock:
-            with self._immediate():
-                self._db.execute(
-                    "INSERT OR IGNORE INTO bundles VALUES (?, ?, 'quarantined', ?)",
-                    (bundle_id, mail_id, self._clock()),
-                )
-                self._db.execute("DELETE FROM arrived WHERE bundle_id = ?", (bundle_id,))
-            self._arrived_taken.notify_all()
+        with self._lock, self._immediate():
+            self._db.execute(
+                "INSERT OR IGNORE INTO bundles VALUES (?, ?, 'quarantined', ?)",
+                (bundle_id, mail_id, self._clock()),
+            )
+            self._db.execute("DELETE FROM arrived WHERE bundle_id = ?", (bundle_id,))
 
     def release_quarantined(
         self, bundle_id: bytes, mail_id: str, mail_from: str, rcpts: Sequence[str],

@@ -2,16 +2,18 @@
 
 The LinkReader claims settled files (a periodic full rescan is the source of truth; watchdog
 events only wake the loop early), verifies every chunk, reassembles, de-duplicates and detects
-gaps. For each complete bundle it calls :class:`ArrivalStore`, which stores the raw bundle in
-the injection queue's database in one durable commit (then the reader marks it done and deletes
-its chunk files). :class:`BuildWorkers` threads take stored bundles and run
-:class:`BundleHandler` on each, which:
+gaps. For each complete bundle it calls :class:`BundleHandler` in the link thread (decision
+D14), and only after the handler returns does it mark the bundle done and delete its chunk
+files. The handler:
 
 1. refuses any kind but DATA, decodes the package under limits (``decode_package``), checks the
-   mail id and the recipients, decodes every image again with Pillow under a pixel cap and
-   re-encodes it by policy (``inner_agent.images``);
+   mail id and the recipients, decodes every image again under a pixel cap and re-encodes it by
+   policy (``inner_agent.images``, ``inner_agent.pngrewrite``);
 2. builds the notification(s) (``inner_agent.notify``);
-3. stores them in the injection queue and deletes the raw bundle in one durable transaction.
+3. stores them in the injection queue in one durable transaction.
+
+Raw bundles that an earlier version stored in the queue's ``arrived`` table (and had not built
+when it stopped) are built by :func:`build_left_over` at start, before the link thread runs.
 
 A bundle that fails a check is written to the quarantine folder (``bundle-<id>.bin`` with a
 ``.reason.json`` beside it), recorded in the audit log and the queue (so a replay is not
@@ -47,12 +49,11 @@ from mailsafe.pii.detect import detect
 from mailsafe.pii.mask import mask_text
 
 __all__ = [
-    "ArrivalStore",
-    "BuildWorkers",
     "BundleHandler",
     "BundleRefused",
     "LinkService",
     "Prepared",
+    "build_left_over",
     "build_reader",
     "check_package",
 ]
@@ -63,13 +64,6 @@ log = logging.getLogger(__name__)
 UNKNOWN_MAIL_ID = "unknown"
 # How often the idle loop looks at the stop flag: SIGTERM is honoured within this.
 STOP_CHECK_S = 0.5
-# Threads that check images and build notifications. A plain page costs about a millisecond
-# now (inner_agent.pngrewrite), so one per core is enough; more only add thread switches.
-BUILD_WORKERS = 2
-# Raw bundles stored but not yet built before the link thread waits (~100 KB each: a few MB).
-MAX_ARRIVED = 64
-# How long the link thread waits at a time for the build workers to make room.
-BACKPRESSURE_WAIT_S = 0.5
 # Longest value of a searchable audit field (subject, sender...); the mail itself is not logged.
 AUDIT_FIELD_CHARS = 300
 # Withheld attachments listed per mail in the audit event (the count is always exact).
@@ -296,92 +290,17 @@ def searchable_fields(manifest: Manifest, recipients: tuple[str, ...]) -> dict[s
     }
 
 
-class ArrivalStore:
-    """``handler(bundle)`` for LinkReader.poll: store the raw bundle durably, nothing more.
-
-    One commit per bundle in the link thread, so the reader can mark it done and delete its
-    chunk files at once; the expensive checks run in :class:`BuildWorkers`. When the workers
-    fall behind by ``MAX_ARRIVED`` bundles the link thread waits, so the backlog on disk stays
-    bounded and the receive folder keeps the rest.
-    """
-
-    def __init__(self, handler: BundleHandler, *, max_arrived: int = MAX_ARRIVED) -> None:
-        self.handler = handler
-        self.max_arrived = max_arrived
-        self._stopping = threading.Event()
-
-    def __call__(self, bundle: Any) -> None:
-        from protocol import Kind
-
-        queue = self.handler.queue
-        if bundle.kind != Kind.DATA:  # cheap, and nothing but data is worth storing
-            self.handler(bundle)
-            return
-        while not queue.wait_for_room(BACKPRESSURE_WAIT_S, self._room):
-            pass  # the workers are behind; the chunk files wait in the receive folder
-        queue.store_arrived(bundle)
-
-    def _room(self, arrived: int) -> bool:
-        return self._stopping.is_set() or arrived < self.max_arrived
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.handler.queue.wake_arrived()
-
-
-class BuildWorkers:
-    """Threads that take stored bundles and run :class:`BundleHandler` on each.
-
-    Pillow releases the GIL while it decodes and encodes, so a few threads use both cores.
-    Bundles left stored by a crash are taken on the next start.
-    """
-
-    def __init__(self, handler: BundleHandler, workers: int = BUILD_WORKERS) -> None:
-        self.handler = handler
-        self._busy: set[bytes] = set()
-        self._busy_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"build-{n}", daemon=True)
-            for n in range(workers)
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def _run(self) -> None:
-        queue = self.handler.queue
-        while not self._stop.is_set():
-            bundle = self._claim()
-            if bundle is None:
-                queue.wait_for_arrival(STOP_CHECK_S, self._ready)
-                continue
-            try:
-                self.handler(bundle)
-            except Exception:
-                log.exception("build failed for bundle %s; retrying", bundle.bundle_id.hex())
-                self._stop.wait(STOP_CHECK_S)
-            finally:
-                with self._busy_lock:
-                    self._busy.discard(bundle.bundle_id)
-
-    def _ready(self, arrived: int) -> bool:
-        # Called with the queue locked: reads the busy set without its lock (len is atomic).
-        return self._stop.is_set() or arrived > len(self._busy)
-
-    def _claim(self) -> Any | None:
-        with self._busy_lock:
-            bundle = self.handler.queue.next_arrived(self._busy)
-            if bundle is not None:
-                self._busy.add(bundle.bundle_id)
-            return bundle
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.handler.queue.wake_arrived()
-        for thread in self._threads:
-            thread.join(timeout=30)
+def build_left_over(handler: BundleHandler) -> int:
+    """Build the raw bundles an earlier version stored (table ``arrived``) and had not built
+    when it stopped; returns how many. A bundle that keeps failing stays for the next start."""
+    done: set[bytes] = set()
+    while (bundle := handler.queue.next_arrived(done)) is not None:
+        done.add(bundle.bundle_id)
+        try:
+            handler(bundle)
+        except Exception:  # a bug of ours: the raw row stays, nothing is lost
+            log.exception("building stored bundle %s failed", bundle.bundle_id.hex())
+    return len(done)
 
 
 def build_reader(config: Any, state_dir: Path) -> Any:

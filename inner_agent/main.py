@@ -18,11 +18,10 @@ from typing import Any
 from inner_agent.config import InnerConfig
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.link import (
-    ArrivalStore,
-    BuildWorkers,
     BundleHandler,
     ImagePolicy,
     LinkService,
+    build_left_over,
     build_reader,
 )
 from inner_agent.notify import NotifyOptions
@@ -70,21 +69,17 @@ def run(config: InnerConfig) -> int:
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
         state_dir / "quarantine",
     )  # fmt: skip
-    arrivals = ArrivalStore(handler)
-    builders = BuildWorkers(handler)
-    link = LinkService(reader, arrivals, config.link.rescan_s)
-    log.info("injection queue: %s; bundles stored, not yet built: %d", queue.counts(),
-             queue.arrived_count())  # fmt: skip
+    link = LinkService(reader, handler, config.link.rescan_s)
+    log.info("injection queue: %s", queue.counts())
     injector.start()
-    builders.start()
+    if left_over := build_left_over(handler):
+        log.info("built %d bundle(s) an earlier version had stored", left_over)
     link.start()
     try:
         asyncio.run(_serve(config, audit, stop_early))
     finally:
-        log.info("stopping: link reader, build workers, then injection workers")
-        arrivals.stop()
+        log.info("stopping: link reader, then injection workers")
         link.stop()
-        builders.stop()
         injector.stop()
         queue.close()
         audit.close()
