@@ -159,8 +159,9 @@ def _recipients(untrusted: tuple[str, ...], our_domains: tuple[str, ...]) -> tup
 class BundleHandler:
     """Check, build, store durably, audit: one bundle, synchronously (``handler(bundle)``).
 
-    The running agent calls it from :class:`BuildWorkers` on bundles that
-    :class:`ArrivalStore` already stored; tests and tools may call it directly.
+    The running agent calls it from the link thread for each complete bundle (the reader marks
+    the bundle done only after it returns) and at start for bundles an earlier version stored
+    (:func:`build_left_over`); tests and tools may call it directly.
     """
 
     def __init__(

@@ -1,8 +1,8 @@
 """Run the inner agent: the inbound link reader, the injection workers and (when configured) the
 outbound service; stop cleanly on SIGTERM or SIGINT.
 
-Stopping order: the link reader first (no new bundles), then the outbound service, then the
-build workers (a bundle being built stays stored and is built on the next start), then the
+Stopping order: the outbound service, then the link reader (it finishes the bundle in hand; a
+bundle not yet committed stays in the work folder and is handled at the next start), then the
 injection workers (a message in the middle of an SMTP transaction finishes or stays queued).
 Everything not yet accepted by the internal server waits in the queue for the next start.
 """
