@@ -314,9 +314,14 @@ and the end-to-end rate on a quiet host from 38.6 mails/s (ratio 0.39) to 52.8 (
 rendered/ copy), the notification's headers are written by a small encoder of ours instead of
 `email.policy.SMTP` (13 times cheaper) and its base64 runs in C (`pybase64`): the inner build
 stage 3.4 -> 2.6 ms per mail in one process, and in A/B runs of the agents on the same host the
-inner agent about 0.8 ms and the outer agent about 0.3 ms per mail cheaper. With the costs that
-are not ours as they are, 0.60 would need the two agents together at {agents_budget} ms per mail
-or less, against {ours} ms now: close to half of their work would have to go.
+inner agent about 0.8 ms and the outer agent about 0.3 ms per mail cheaper; kept chunk copies in
+one folder per thousand bundles instead of a folder each (a mkdir cost as much as the chunk);
+MAIL/RCPT parsed without the class aiosmtpd creates per call; the inner agent building in its
+link thread (D14: simpler, no change in CPU beyond noise). Together the two agents went from
+12.3 ms per mail (outer 5.5, inner 6.8) at the start of that day's second session to the rows
+above. With the costs that are not ours as they are, 0.60 would need the two agents together at
+{agents_budget} ms per mail or less, against {ours} ms now, at a perfectly busy CPU; measured
+rates reach about 0.9 of the CPU bound, so in practice less still.
 
 A measured rate below the CPU bound means a serial stage or waiting limited it, or the shared
 machine was busy with other jobs (a ceiling measured while busy can be a third of one measured
