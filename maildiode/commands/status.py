@@ -75,8 +75,9 @@ def describe_queues(queues: dict[str, Any]) -> list[str]:
     lines = [
         f"  notifications:   {queue['queued']} waiting, {queue['accepted']} accepted, "
         f"{queue['refused']} refused by the internal server",
-        f"  not yet built:   {queue['arrived']} bundles",
     ]
+    if queue["arrived"]:  # only an earlier version stored raw bundles; built at the next start
+        lines.append(f"  stored, not yet built: {queue['arrived']} bundle(s) (built at start)")
     if queue["oldest_queued_s"] is not None:
         alarm = "  ALARM: longer than inject.alarm_after_s" if queue["alarm"] else ""
         lines.append(f"  oldest waiting:  {queue['oldest_queued_s']:.0f} s, tried "
