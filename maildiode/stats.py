@@ -35,8 +35,6 @@ STEP_ORDER = (
     "blocked", "token_refused", "sender_notified", "sent_out", "received_outbound", "delivered",
     "delivery_deferred", "bounced", "quarantined", "resent", "requeued",
 )  # fmt: skip
-# The detail that holds a reason or a rule, per step that has one.
-_KEYED_BY = {"reason": "reason", "rule": "rule"}
 UNKNOWN = "(unknown)"
 
 
@@ -91,7 +89,7 @@ def _keys(event: AuditEvent, group: Group, keys_of_mail: dict[str, list[str]]) -
     if group == "none":
         return [""]
     if group in ("reason", "rule"):
-        value = event.details.get(_KEYED_BY[group])
+        value = event.details.get(group)  # the detail is named like the group
         return [str(value)] if value else []  # only the events that name one
     return keys_of_mail.get(event.mail_id) or [UNKNOWN]
 

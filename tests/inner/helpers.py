@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from PIL import Image
 
-from inner_agent.notify import CheckedImage, CheckedMail
+from inner_agent.inject import InjectionQueue
+from inner_agent.link import BundleHandler, ImagePolicy
+from inner_agent.notify import CheckedImage, CheckedMail, NotifyOptions
+from maildiode.audit import AuditLog
 from mailsafe.package import (
     AuthResults,
     Envelope,
@@ -62,3 +66,12 @@ def checked(**kwargs: object) -> CheckedMail:
         for data, p in zip(mail.images, mail.manifest.pages, strict=True)
     )
     return CheckedMail(mail.manifest, images, mail.text)
+
+
+def make_handler(folder: Path, *, max_pixels: int = 1_000_000) -> BundleHandler:
+    """A BundleHandler on its own queue, audit log and quarantine folder in ``folder``."""
+    return BundleHandler(
+        InjectionQueue(folder / "q.db"), AuditLog(folder / "audit.db"),
+        NotifyOptions(our_domains=("corp.example",)), ImagePolicy(max_pixels=max_pixels),
+        folder / "quarantine",
+    )  # fmt: skip

@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from inner_agent.inject import InjectionQueue
-from inner_agent.link import BundleHandler, ImagePolicy, build_left_over
-from inner_agent.notify import NotifyOptions
-from maildiode.audit import AuditLog
+from inner_agent.link import BundleHandler, build_left_over
 from mailsafe.package import encode_package
 from protocol import Kind, ReceivedBundle
-from tests.inner.helpers import rendered
+from tests.inner.helpers import make_handler, rendered
 
 
 def _bundle(n: int, data: bytes | None = None, kind: Kind = Kind.DATA) -> ReceivedBundle:
@@ -22,11 +19,7 @@ def _bundle(n: int, data: bytes | None = None, kind: Kind = Kind.DATA) -> Receiv
 
 
 def _handler(tmp_path: Path) -> BundleHandler:
-    return BundleHandler(
-        InjectionQueue(tmp_path / "q.db"), AuditLog(tmp_path / "audit.db"),
-        NotifyOptions(our_domains=("corp.example",)), ImagePolicy(max_pixels=1_000_000),
-        tmp_path / "quarantine",
-    )  # fmt: skip
+    return make_handler(tmp_path)
 
 
 def _store_as_an_earlier_version_did(path: Path, *bundles: ReceivedBundle) -> None:

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from inner_agent.inject import InjectionQueue
-from inner_agent.link import BundleHandler, ImagePolicy
-from inner_agent.notify import NotifyOptions
-from maildiode.audit import AuditLog
+from inner_agent.link import BundleHandler
 from mailsafe.package import PageInfo, RenderedMail, encode_package
 from protocol import Kind, ReceivedBundle
-from tests.inner.helpers import png, rendered
+from tests.inner.helpers import make_handler, png, rendered
 
 
 def _bundle(data: bytes, n: int = 1, kind: Kind = Kind.DATA) -> ReceivedBundle:
@@ -23,11 +20,7 @@ def _bundle(data: bytes, n: int = 1, kind: Kind = Kind.DATA) -> ReceivedBundle:
 
 @pytest.fixture
 def handler(tmp_path: Path) -> BundleHandler:
-    return BundleHandler(
-        InjectionQueue(tmp_path / "q.db"), AuditLog(tmp_path / "audit.db"),
-        NotifyOptions(our_domains=("corp.example",)), ImagePolicy(max_pixels=1_000_000),
-        tmp_path / "quarantine",
-    )  # fmt: skip
+    return make_handler(tmp_path)
 
 
 def _quarantined(handler: BundleHandler) -> list[dict[str, object]]:

@@ -17,17 +17,13 @@ from maildiode.audit import AuditLog
 from maildiode.cli import main
 from mailsafe.package import encode_package
 from protocol import Kind, ReceivedBundle
-from tests.inner.helpers import rendered
+from tests.inner.helpers import make_handler, rendered
 
 WIDE: dict[str, int] = {"pages": 1, "width": 400, "height": 300}  # 120 000 px
 
 
 def _handler(tmp_path: Path, max_pixels: int) -> BundleHandler:
-    return BundleHandler(
-        InjectionQueue(tmp_path / "q.db"), AuditLog(tmp_path / "audit.db"),
-        NotifyOptions(our_domains=("corp.example",)), ImagePolicy(max_pixels=max_pixels),
-        tmp_path / "quarantine",
-    )  # fmt: skip
+    return make_handler(tmp_path, max_pixels=max_pixels)
 
 
 def _quarantine_one(tmp_path: Path, n: int = 7) -> Path:
