@@ -52,15 +52,28 @@ def _keep_copy(source: Path, keep: Path | None, data: bytes | None) -> None:
     """Keep a copy for resends: a hard link when possible (no second write), else a copy."""
     if keep is None:
         return
-    keep.parent.mkdir(parents=True, exist_ok=True)
     try:
-        keep.unlink(missing_ok=True)
-        os.link(source, keep)
+        _link_over(source, keep)
     except OSError:
         tmp = keep.with_name(keep.name + ".tmp")
         tmp.unlink(missing_ok=True)
         write_durably(tmp, source.read_bytes() if data is None else data, mode=0o600, sync=False)
         os.replace(tmp, keep)
+
+
+def _link_over(source: Path, keep: Path) -> None:
+    """Hard-link ``source`` as ``keep``, replacing an older copy and creating the folder.
+
+    The usual case (folder there, no older copy) is one system call; the folder and the
+    replacement are handled when the link says they are needed, not checked every time."""
+    try:
+        os.link(source, keep)
+        return
+    except FileNotFoundError:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        keep.unlink(missing_ok=True)
+    os.link(source, keep)
 
 
 class _SharedIterator(Generic[T]):

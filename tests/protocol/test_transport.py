@@ -68,6 +68,19 @@ def test_failure_to_publish_leaves_no_partial_file(tmp_path: Path) -> None:
                 folder.chmod(0o700)
 
 
+def test_kept_copies_create_their_folder_and_replace_an_older_copy(tmp_path: Path) -> None:
+    transport = FolderTransport(tmp_path / "send")
+    keep = tmp_path / "kept" / "g0" / "1.0.mdc"
+    keep.parent.mkdir(parents=True)
+    keep.write_bytes(b"an older copy of the same seq")
+    [first] = transport.publish_chunks([b"first"], keep=[keep])
+    assert keep.read_bytes() == b"first"
+    assert os.stat(keep).st_ino == os.stat(tmp_path / "send" / first).st_ino  # a hard link
+    new_folder = tmp_path / "kept" / "g1" / "1000.0.mdc"
+    transport.publish_chunks([b"second"], keep=[new_folder])
+    assert new_folder.read_bytes() == b"second"
+
+
 def test_armour_round_trip_and_crlf_tolerance() -> None:
     data = os.urandom(500)
     text = armor(data)
