@@ -67,3 +67,28 @@ def test_rule_catches_a_violation(tmp_path: Path) -> None:
     names = imported_names(sample)
     assert violates("outer_agent.smtp", FORBIDDEN["inner_agent"])
     assert names == {"outer_agent.smtp", "outer_agent.smtp.Handler", "inner_agent"}
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_pymupdf_is_imported_only_through_mailsafe_mupdf() -> None:
+    """mailsafe.mupdf keeps PyMuPDF 2.0's ML add-ons out of every process (see its docstring);
+    a direct ``import pymupdf`` anywhere that runs first would load them again."""
+    sources = [p for package in sorted(OURS) for p in modules_of(package)]
+    sources += sorted((ROOT / "tests").rglob("*.py"))
+    bad = [
+        str(path.relative_to(ROOT))
+        for path in sources
+        if path != ROOT / "mailsafe" / "mupdf.py"
+        and any(n.split(".")[0] in ("pymupdf", "fitz") for n in _third_party_imports(path))
+    ]
+    assert bad == []

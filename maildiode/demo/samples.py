@@ -49,9 +49,9 @@ def newsletter(rcpt: str) -> EmailMessage:
 
 
 def quote_pdf() -> bytes:
-    import pymupdf as fitz
+    from mailsafe.mupdf import pymupdf as fitz
 
-    document = fitz.open()  # type: ignore[no-untyped-call]
+    document = fitz.open()
     page = document.new_page()
     font = next((p for p in KOREAN_FONTS if p.exists()), None)
     lines = ["견적서 (Quotation)", "", "품목: 산업용 센서 100개", "단가: 12,000원",
@@ -63,8 +63,8 @@ def quote_pdf() -> bytes:
         else:
             page.insert_text((72, 90 + 24 * index), line, fontsize=14, fontname="korea")
     document.subset_fonts()  # a whole CJK font would make a 6 MB attachment
-    data = document.tobytes(garbage=3, deflate=True)  # type: ignore[no-untyped-call]
-    document.close()  # type: ignore[no-untyped-call]
+    data = document.tobytes(garbage=3, deflate=True)
+    document.close()
     return bytes(data)
 
 

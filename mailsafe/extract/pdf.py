@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import pymupdf
-
 from mailsafe.errors import HostileInput
 from mailsafe.extract.limits import Budget
+from mailsafe.mupdf import pymupdf
 
 
 def pdf_text(data: bytes, budget: Budget) -> str:
     """The text layer of every page up to the page limit (scanned images carry none)."""
     try:
-        document = pymupdf.open(stream=data, filetype="pdf")  # type: ignore[no-untyped-call]
+        document = pymupdf.open(stream=data, filetype="pdf")
     except (RuntimeError, ValueError) as exc:
         raise HostileInput(f"not a readable PDF ({exc})", code="corrupt") from None
     with document:
@@ -21,7 +20,7 @@ def pdf_text(data: bytes, budget: Budget) -> str:
         for number in range(min(document.page_count, budget.limits.max_pdf_pages)):
             budget.check_time()
             try:
-                page = document.load_page(number)  # type: ignore[no-untyped-call]
+                page = document.load_page(number)
                 pages.append(page.get_text("text"))
             except (RuntimeError, ValueError) as exc:
                 raise HostileInput(

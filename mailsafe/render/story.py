@@ -19,14 +19,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pymupdf as _pymupdf
 from PIL import Image
 
 from mailsafe.errors import HostileInput
+from mailsafe.mupdf import pymupdf
 from mailsafe.render.options import RenderOptions
-
-# PyMuPDF ships no type hints: its calls are typed at this one boundary.
-pymupdf: Any = _pymupdf
 
 # Story lays out in points; a tile is rasterised at this many pixels per point (96 dpi).
 PX_PER_PT = 96 / 72

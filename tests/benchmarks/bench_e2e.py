@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from maildiode.demo.stack import wait_for  # noqa: E402
 from maildiode.readonly import query_read_only  # noqa: E402
+from mailsafe.workers import tune_allocator  # noqa: E402
 from tests.support.inbound import DOMAIN, InboundStack  # noqa: E402
 from tests.support.mailmaker import newsletter_html  # noqa: E402
 
@@ -117,7 +118,8 @@ def laid_out_ceiling(raw: bytes) -> float:
 
 def ceiling(mails: list[bytes]) -> float:
     context = multiprocessing.get_context("forkserver")
-    with context.Pool(RENDER_PROCESSES) as pool:
+    # The same allocator settings as the outer agent's render workers (tune_allocator).
+    with context.Pool(RENDER_PROCESSES, initializer=tune_allocator) as pool:
         pool.map(_render_one, mails[:WARM_UP_MAILS], chunksize=1)  # imports, fonts, each kind
         started = time.perf_counter()
         pool.map(_render_one, mails, chunksize=1)

@@ -34,7 +34,7 @@ from mailsafe.render.document import compose  # noqa: E402
 from mailsafe.render.encode import encode_image  # noqa: E402
 from mailsafe.render.options import RenderOptions  # noqa: E402
 from mailsafe.render.story import display_lists, pdf_page_images, raster_list  # noqa: E402
-from mailsafe.workers import RenderPool  # noqa: E402
+from mailsafe.workers import RenderPool, tune_allocator  # noqa: E402
 from tests.support.mailmaker import (  # noqa: E402
     TYPICAL_HTML,
     html_mail,
@@ -86,7 +86,8 @@ def ceiling(source: Pages, count: int) -> tuple[float, int]:
     Each process loops over its share of the mails; no per-mail inter-process traffic.
     """
     share = count // PROCESSES
-    with ProcessPoolExecutor(PROCESSES) as executor:
+    # The ceiling's processes get the render workers' allocator settings (tune_allocator).
+    with ProcessPoolExecutor(PROCESSES, initializer=tune_allocator) as executor:
         list(executor.map(_bare, [(source, 1)] * PROCESSES))  # warm up imports
         results = list(executor.map(_bare, [(source, share)] * PROCESSES))
     elapsed = max(seconds for _, seconds in results)
@@ -220,6 +221,7 @@ def write_section(text: str) -> None:
 
 
 def main() -> int:
+    tune_allocator()  # the one-process rows run here: the render workers' allocator settings
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--count", type=int, default=40, help="mails per measurement")

@@ -7,13 +7,13 @@ import io
 import urllib.request
 from pathlib import Path
 
-import pymupdf
 import pytest
 from PIL import Image
 
 from mailsafe.errors import InternalError, LimitExceeded
 from mailsafe.htmlsafe import sanitize_html
 from mailsafe.mime import parse_message
+from mailsafe.mupdf import pymupdf
 from mailsafe.render import render_message
 from mailsafe.render.browser import close_kept_alive, render_kept_alive
 from mailsafe.render.chromium import render_screenshot

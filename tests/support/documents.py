@@ -91,7 +91,7 @@ def make_hwpx(text: str) -> bytes:
 
 
 def make_pdf(text: str) -> bytes:
-    import pymupdf
+    from mailsafe.mupdf import pymupdf
 
     document = pymupdf.open()
     page = document.new_page()
@@ -102,7 +102,7 @@ def make_pdf(text: str) -> bytes:
 
 
 def make_encrypted_pdf(text: str) -> bytes:
-    import pymupdf
+    from mailsafe.mupdf import pymupdf
 
     document = pymupdf.open()
     document.new_page().insert_text((50, 72), text)

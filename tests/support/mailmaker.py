@@ -7,8 +7,9 @@ import io
 from email.message import EmailMessage
 from email.policy import SMTP
 
-import pymupdf
 from PIL import Image
+
+from mailsafe.mupdf import pymupdf
 
 KOREAN = "안녕하세요 똠방각하 한국어 메일입니다"  # 똠 is only in CP949, not in EUC-KR
 
