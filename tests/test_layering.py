@@ -28,6 +28,11 @@ FORBIDDEN = {
 
 
 def imported_names(path: Path) -> set[str]:
+    return {name for name in all_imports(path) if name.split(".")[0] in OURS}
+
+
+def all_imports(path: Path) -> set[str]:
+    """Every absolute import of ``path``: modules, and ``module.name`` for from-imports."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -36,7 +41,7 @@ def imported_names(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in names if name.split(".")[0] in OURS}
+    return names
 
 
 def modules_of(package: str) -> list[Path]:
@@ -69,17 +74,6 @@ def test_rule_catches_a_violation(tmp_path: Path) -> None:
     assert names == {"outer_agent.smtp", "outer_agent.smtp.Handler", "inner_agent"}
 
 
-def _third_party_imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
-
-
 def test_pymupdf_is_imported_only_through_mailsafe_mupdf() -> None:
     """mailsafe.mupdf keeps PyMuPDF 2.0's ML add-ons out of every process (see its docstring);
     a direct ``import pymupdf`` anywhere that runs first would load them again."""
@@ -89,6 +83,6 @@ def test_pymupdf_is_imported_only_through_mailsafe_mupdf() -> None:
         str(path.relative_to(ROOT))
         for path in sources
         if path != ROOT / "mailsafe" / "mupdf.py"
-        and any(n.split(".")[0] in ("pymupdf", "fitz") for n in _third_party_imports(path))
+        and any(n.split(".")[0] in ("pymupdf", "fitz") for n in all_imports(path))
     ]
     assert bad == []
