@@ -11,6 +11,13 @@ State lives in ``state_dir/receiver-<stream>.db`` (SQLite, WAL):
 
 Holding a chunk is committed with synchronous=NORMAL (a power cut may forget it; the file is
 still in the work folder and is re-verified at start). Marking a bundle done is synchronous=FULL.
+
+A bundle that travels in one chunk (most mail) is complete the moment its chunk is verified, so
+it is held in memory, not in ``partial``/``held``: rows written only to be deleted again a moment
+later would double the receiver's SQLite work per mail. Everything it would have written (the
+seq for gap tracking, ``last_seen_ms``, the counters) goes into the one durable transaction that
+marks it done. A crash before that loses nothing: its file is still in the work folder, not
+recorded as held, and is verified again at start like any file claimed before a crash.
 """
 
 from __future__ import annotations
@@ -104,6 +111,17 @@ class LinkStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class _Whole:
+    """A verified single-chunk bundle, complete and not yet done (kept in memory)."""
+
+    path: Path
+    encrypted: bool
+    payload_offset: int
+    payload_len: int
+    header: ChunkHeader
+
+
+@dataclass(frozen=True, slots=True)
 class _Partial:
     bundle: bytes
     seq: int
@@ -150,6 +168,8 @@ class Receiver:
         self._db = open_state_db(Path(state_dir) / f"receiver-{stream}.db", SCHEMA)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._started_ms = self._now_ms()
+        self._last_seen_ms = 0  # verified single-chunk bundles not yet written to meta
+        self._whole: dict[bytes, _Whole] = {}  # bundle id -> single-chunk bundle not yet done
         self._last_prune = float("-inf")
         self._silent_logged = False
 
@@ -187,6 +207,9 @@ class Receiver:
         chunk = decode_chunk(untrusted, self.keyring, decrypt_key=self.decrypt_key)
         header = chunk.header
         self._check_context(header)
+        if header.kind is not Kind.HEARTBEAT and header.count == 1:
+            with self._lock:
+                return self._hold_whole(path, chunk)
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._set_meta("last_seen_ms", self._now_ms())
@@ -240,6 +263,24 @@ class Receiver:
             "SELECT have FROM partial WHERE bundle = ?", (header.bundle,)
         ).fetchone()[0]
         return Accepted.COMPLETE if have == partial.count else Accepted.HELD
+
+    def _hold_whole(self, path: Path, chunk: Chunk) -> Accepted:
+        """A single-chunk bundle: complete at once, held in memory until done (no writes)."""
+        header = chunk.header
+        if header.bundle in self._whole or self._is_done(header.bundle):
+            self.count("duplicates")
+            return Accepted.DUPLICATE
+        if self._partial(header.bundle) is not None:
+            raise RemoteError(
+                Reason.INCONSISTENT, "chunk disagrees with earlier chunks of its bundle"
+            )
+        # No capacity check: the limits are for bundles still missing chunks, and this one is
+        # complete (its file is already in the work folder; memory holds a few numbers).
+        self._whole[header.bundle] = _Whole(
+            path, chunk.prefix.encrypted, chunk.payload_offset, chunk.prefix.payload_len, header
+        )
+        self._last_seen_ms = self._now_ms()
+        return Accepted.COMPLETE
 
     def _start_bundle(self, header: ChunkHeader) -> _Partial:
         in_flight, held = self._db.execute(
@@ -312,6 +353,8 @@ class Receiver:
 
     def holds(self, path: Path) -> bool:
         """True when ``path`` is a chunk file this receiver holds."""
+        if any(whole.path == path for whole in self._whole.values()):
+            return True
         row = self._db.execute("SELECT 1 FROM held WHERE path = ?", (str(path),)).fetchone()
         return row is not None
 
@@ -320,20 +363,28 @@ class Receiver:
     def complete(self) -> list[bytes]:
         """Bundle ids that have every chunk and are not yet done, oldest seq first."""
         rows = self._db.execute(
-            "SELECT bundle FROM partial WHERE have = count ORDER BY seq"
+            "SELECT bundle, seq FROM partial WHERE have = count ORDER BY seq"
         ).fetchall()
-        return [bytes(row[0]) for row in rows]
+        with self._lock:
+            found = [(int(seq), bytes(bundle)) for bundle, seq in rows]
+            found += [(whole.header.seq, bundle) for bundle, whole in self._whole.items()]
+        return [bundle for _seq, bundle in sorted(found)]
 
     def assemble(self, bundle_id: bytes) -> ReceivedBundle:
         """Read the held chunks in order, check the bundle hash. Raises RemoteError(BAD_HASH)."""
-        partial = self._partial(bundle_id)
+        whole = self._whole.get(bundle_id)
+        if whole is not None:
+            partial: _Partial | None = _partial_of(whole.header)
+            rows = [(str(whole.path), whole.encrypted, whole.payload_offset, whole.payload_len)]
+        else:
+            partial = self._partial(bundle_id)
+            rows = self._db.execute(
+                "SELECT path, encrypted, payload_offset, payload_len FROM held "
+                "WHERE bundle = ? ORDER BY idx",
+                (bundle_id,),
+            ).fetchall()
         if partial is None:
             raise LocalError(f"bundle {bundle_id.hex()} is not held")
-        rows = self._db.execute(
-            "SELECT path, encrypted, payload_offset, payload_len FROM held "
-            "WHERE bundle = ? ORDER BY idx",
-            (bundle_id,),
-        ).fetchall()
         digest = hashlib.sha256()
         parts: list[bytes] = []
         for path, encrypted, offset, length in rows:
@@ -369,14 +420,17 @@ class Receiver:
     def mark_done(self, bundle_id: bytes) -> list[Path]:
         """Record delivery durably (synchronous=FULL); returns the chunk files to delete."""
         with self._lock:
-            partial = self._partial(bundle_id)
+            whole = self._whole.get(bundle_id)
+            partial = self._partial(bundle_id) if whole is None else _partial_of(whole.header)
             if partial is None:
                 return []
-            paths = self._held_paths(bundle_id)
+            paths = [whole.path] if whole is not None else self._held_paths(bundle_id)
             self._db.execute("PRAGMA synchronous=FULL")
             try:
                 with self._db:
                     self._db.execute("BEGIN IMMEDIATE")
+                    if whole is not None:
+                        self._record_whole(whole)
                     self._db.execute(
                         "INSERT OR IGNORE INTO done VALUES (?, ?, ?, ?)",
                         (bundle_id, partial.seq, partial.created, self._now_ms()),
@@ -386,12 +440,24 @@ class Receiver:
                     self.count("bundles_delivered")
             finally:
                 self._db.execute("PRAGMA synchronous=NORMAL")
+            self._whole.pop(bundle_id, None)
             return paths
+
+    def _record_whole(self, whole: _Whole) -> None:
+        """What holding a single-chunk bundle would have written (in the caller's transaction)."""
+        self._note_seq(whole.header.seq, inclusive=False)
+        if self._last_seen_ms > self._meta("last_seen_ms"):
+            self._set_meta("last_seen_ms", self._last_seen_ms)
+        self.count("chunks_accepted")
 
     def drop(self, bundle_id: bytes) -> list[Path]:
         """Forget a partial or failed bundle; returns its chunk files (to quarantine)."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            whole = self._whole.pop(bundle_id, None)
+            if whole is not None:
+                self._record_whole(whole)
+                return [whole.path]
             paths = self._held_paths(bundle_id)
             self._forget(bundle_id)
             return paths
@@ -425,7 +491,8 @@ class Receiver:
                 "SELECT seq FROM missing WHERE since_ms <= ? AND reported = 0 ORDER BY seq",
                 (cutoff,),
             ).fetchall()
-            seqs = [int(row[0]) for row in rows]
+            waiting = {whole.header.seq for whole in self._whole.values()}
+            seqs = [int(row[0]) for row in rows if int(row[0]) not in waiting]
             self._db.executemany(
                 "UPDATE missing SET reported = 1 WHERE seq = ?", ((s,) for s in seqs)
             )
@@ -454,7 +521,7 @@ class Receiver:
 
     def status_silent(self) -> bool:
         """True when nothing verified for ``silence_alarm_s`` (counting from our start)."""
-        last_seen = self._meta("last_seen_ms")
+        last_seen = max(self._meta("last_seen_ms"), self._last_seen_ms)
         return self._now_ms() - max(last_seen, self._started_ms) > self.silence_alarm_s * 1000
 
     def status(self) -> LinkStatus:
@@ -467,7 +534,7 @@ class Receiver:
             in_flight, held = self._db.execute(
                 "SELECT count(*), coalesce(sum(blen), 0) FROM partial"
             ).fetchone()
-            last_seen = self._meta("last_seen_ms")
+            last_seen = max(self._meta("last_seen_ms"), self._last_seen_ms)
             silent = now - max(last_seen, self._started_ms) > self.silence_alarm_s * 1000
             return LinkStatus(
                 stream=self.stream,

@@ -455,3 +455,70 @@ def test_a_backlog_larger_than_the_in_flight_limit_is_delivered_whole(link: Link
     reader.poll(link.delivered.append)
     assert sorted(b.data for b in link.delivered) == sorted(b"backlog %d" % n for n in range(40))
     assert link.quarantined() == []
+
+
+def _rows(link: Link, table: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(link.root / "receiver-state" / "receiver-inbound.db") as db:
+        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_a_single_chunk_bundle_writes_nothing_until_done_and_survives_a_crash(
+    link: Link,
+) -> None:
+    """One-chunk bundles (most mail) are complete when verified: held in memory, their seq,
+    last-seen time and counters written in the one commit that marks them done. A crash before
+    that loses nothing: the file is verified again at start."""
+    sender = link.sender
+    assert sender is not None and sender.publish(b"one chunk", bid(1)).chunks == 1
+    link.carry()
+    handled = []
+
+    def crash(bundle: object) -> None:
+        handled.append(bundle)
+        assert (_rows(link, "partial"), _rows(link, "held"), _rows(link, "done")) == (0, 0, 0)
+        raise SystemExit("power cut")
+
+    with pytest.raises(SystemExit):
+        link.reader.poll(crash)  # type: ignore[union-attr]
+    assert len(handled) == 1
+    link.reader.close()  # type: ignore[union-attr]
+    link.open_reader()
+    assert link.poll() == 1
+    assert link.delivered[0].data == b"one chunk"
+    status = link.reader.status()  # type: ignore[union-attr]
+    assert (status.highest_seq, status.last_seen_ms) == (1, int(link.clock.now * 1000))
+    assert status.counters["chunks_accepted"] == 1
+    assert status.counters["bundles_delivered"] == 1
+    assert list((link.root / "work").iterdir()) == []
+    sender.publish(b"one chunk", bid(1))  # a replay after done is a duplicate
+    link.carry()
+    assert link.poll() == 0
+    assert link.reader.status().counters["duplicates"] == 1  # type: ignore[union-attr]
+
+
+def test_single_chunk_bundles_waiting_on_a_failing_handler_take_no_partial_room(
+    link: Link,
+) -> None:
+    """Complete bundles are not partial ones: while the handler fails (a full disk inside),
+    more of them than max_bundles_in_flight wait, none refused, none reported as a gap."""
+    limit = 4
+    reader = link.open_reader(max_bundles_in_flight=limit)
+    sender = link.sender
+    assert sender is not None
+    for number in range(3 * limit):
+        sender.publish(b"waits %d" % number, number.to_bytes(16, "big"))
+    link.carry()
+
+    def disk_full(bundle: object) -> None:
+        raise OSError("disk full")
+
+    assert reader.poll(disk_full) == 0
+    link.clock.advance(301)
+    assert reader.poll(disk_full) == 0
+    assert reader.status().gaps == ()
+    assert link.quarantined() == []
+    assert reader.poll(link.delivered.append) == 3 * limit
+    assert [b.seq for b in link.delivered] == list(range(1, 3 * limit + 1))
+    assert reader.status().gaps == ()
