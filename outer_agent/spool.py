@@ -3,7 +3,8 @@
 States and transitions (drawn in docs/outer-agent.md)::
 
     tmp/ --(fsync, rename, fsync dir)--> incoming/SEGMENT   (one file per group commit: 250 here)
-    incoming/SEGMENT --(split: one fsynced file per mail, then unlink)--> received/ID.0
+    incoming/SEGMENT --(split: one fsynced file per mail, then unlink; a segment of one
+                        mail is renamed instead)--> received/ID.0
     received/ID.N --(claim: rename)--> rendering/ID.N
     rendering/ID.N --(rendered, package handed over in memory, Sender.publish returned:
                       durable in the link)--> (unlinked)
@@ -275,6 +276,13 @@ class Spool:
             log.error("%s; the segment is kept in quarantine", exc)
             self.quarantine(path, f"spool_corrupt: {exc.problem}")
             return []
+        if len(records) == 1 and records[0].envelope.mail_id not in present:
+            # A segment of one mail (the usual case below a few hundred mails a second) already
+            # is that mail's file, durable: a rename moves it, no copy and no second fsync.
+            envelope = records[0].envelope
+            os.rename(path, self.received_path(envelope.mail_id))
+            fsync_dir(self.root / RECEIVED)
+            return [envelope]
         split = []
         for record in records:
             envelope = record.envelope

@@ -128,6 +128,24 @@ def test_segments_split_into_per_mail_files_once_even_after_a_crash_midway(tmp_p
     assert spool.read(claimed).payload == b"mail 4"
 
 
+def test_a_segment_of_one_mail_becomes_its_file_by_rename(tmp_path):
+    """No copy and no second fsync for the usual segment; a crash before the split left
+    the mail's own file already there, it is not renamed over."""
+    spool = Spool(tmp_path)
+    env = envelope(1)
+    segment = spool.write_segment([(env, b"just one")])
+    inode = segment.stat().st_ino
+    assert [e.mail_id for e in spool.split_incoming()] == [env.mail_id]
+    assert os.listdir(tmp_path / "incoming") == []
+    received = tmp_path / "received" / f"{env.mail_id}.0"
+    assert received.stat().st_ino == inode
+    assert spool.read(received).payload == b"just one"
+    again = spool.write_segment([(env, b"replayed segment")])
+    assert spool.split_incoming() == []
+    assert not again.exists()
+    assert spool.read(received).payload == b"just one"
+
+
 def test_a_torn_segment_goes_to_quarantine(tmp_path):
     spool = Spool(tmp_path)
     path = spool.write_segment([(envelope(1), b"x" * 100)])
