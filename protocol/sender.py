@@ -191,7 +191,9 @@ class Sender:
         row = _Row(seq, self.epoch, now_ms, int(kind), len(bundle), b"", self.chunk_size)
         return row, digest
 
-    def _insert_row(self, bundle_id: bytes, kind: Kind, length: int, now_ms: int) -> int:
+    def _insert_row(
+        self, bundle_id: bytes, kind: Kind, length: int, now_ms: int, bsha: bytes = b""
+    ) -> int:
         """Take the next seq and record the bundle under it, in one transaction."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
@@ -199,7 +201,7 @@ class Sender:
             self._set_meta("next_seq", seq + 1)
             self._db.execute(
                 "INSERT INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (bundle_id, seq, self.epoch, now_ms, int(kind), length, b"", self.chunk_size,
+                (bundle_id, seq, self.epoch, now_ms, int(kind), length, bsha, self.chunk_size,
                  now_ms),
             )  # fmt: skip
         return seq
@@ -207,10 +209,12 @@ class Sender:
     def _allocate_inline(
         self, bundle_id: bytes, kind: Kind, bundle: bytes, now_ms: int
     ) -> tuple[_Row, Callable[[], bytes]]:
-        """The same as _allocate for a small bundle, on this thread: a FULL commit."""
-        seq = self._insert_row(bundle_id, kind, len(bundle), now_ms)
-        row = _Row(seq, self.epoch, now_ms, int(kind), len(bundle), b"", self.chunk_size)
-        return row, _known(_sha256(bundle))
+        """The same as _allocate for a small bundle, on this thread: a FULL commit, which
+        records the digest too (no second write for it)."""
+        bsha = _sha256(bundle)
+        seq = self._insert_row(bundle_id, kind, len(bundle), now_ms, bsha)
+        row = _Row(seq, self.epoch, now_ms, int(kind), len(bundle), bsha, self.chunk_size)
+        return row, _known(bsha)
 
     def _record_digest(self, bundle_id: bytes, bsha: bytes) -> None:
         """Recorded after publishing, without a sync: a crash before leaves a row without
@@ -258,7 +262,7 @@ class Sender:
             else:
                 digest = _known(row.bsha or _sha256(bundle))
             names = self._send(bundle, bundle_id, row, digest)
-            if not republished:
+            if not republished and not row.bsha:
                 self._record_digest(bundle_id, digest())
             self._last_activity = self._clock()
             self._prune_if_due()
