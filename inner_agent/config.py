@@ -73,6 +73,8 @@ class InjectSection(Section):
     password_file: Path | None = None  # file holding the password, mode 0600
     connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
     workers: int = Field(default=DEFAULT_INJECT_WORKERS, ge=1, le=64)
+    # The link thread sends a fresh notification itself while nothing waits in the queue (D16).
+    direct: bool = True
     attempts_per_pass: int = Field(default=3, ge=1, le=20)  # quick retries (tenacity) per pass
     retry_initial_s: float = Field(default=10.0, gt=0)  # then wait; doubles each time
     retry_max_s: float = Field(default=600.0, gt=0)

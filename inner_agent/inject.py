@@ -163,6 +163,12 @@ class InjectionQueue:
             )
             return row.fetchone() is not None
 
+    def has_waiting(self) -> bool:
+        """True while any message waits for the internal server (queued, due or not)."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM messages WHERE state = 'queued' LIMIT 1")
+            return row.fetchone() is not None
+
     def is_handled(self, bundle_id: bytes) -> bool:
         """True once the bundle's notifications are queued or it was quarantined."""
         with self._lock:

@@ -10,7 +10,9 @@ files. The handler:
    mail id and the recipients, decodes every image again under a pixel cap and re-encodes it by
    policy (``inner_agent.images``, ``inner_agent.pngrewrite``);
 2. builds the notification(s) (``inner_agent.notify``);
-3. stores them in the injection queue in one durable transaction.
+3. sends a single notification straight to the internal server when nothing waits in the
+   injection queue (``inner_agent.direct``, D16), and otherwise, or for whatever the server did
+   not take at once, stores them in the injection queue in one durable transaction.
 
 Raw bundles that an earlier version stored in the queue's ``arrived`` table (and had not built
 when it stopped) are built by :func:`build_left_over` at start, before the link thread runs.
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inner_agent.direct import DirectInjection
 from inner_agent.images import ImageRefused, check_image, shrink_image
 from inner_agent.inject import InjectionQueue
 from inner_agent.notify import (
@@ -43,6 +46,7 @@ from inner_agent.notify import (
     clean_header_text,
     valid_mail_id,
 )
+from inner_agent.smtpclient import Outcome
 from maildiode.audit import AuditLog
 from mailsafe.package import Manifest
 from mailsafe.pii.detect import detect
@@ -157,11 +161,13 @@ def _recipients(untrusted: tuple[str, ...], our_domains: tuple[str, ...]) -> tup
 
 
 class BundleHandler:
-    """Check, build, store durably, audit: one bundle, synchronously (``handler(bundle)``).
+    """Check, build, hand over durably (to the internal server or the queue), audit: one
+    bundle, synchronously (``handler(bundle)``).
 
     The running agent calls it from the link thread for each complete bundle (the reader marks
     the bundle done only after it returns) and at start for bundles an earlier version stored
-    (:func:`build_left_over`); tests and tools may call it directly.
+    (:func:`build_left_over`, through the queue only: their stored copy leaves in the queue's
+    transaction); tests and tools may call it directly.
     """
 
     def __init__(
@@ -172,6 +178,7 @@ class BundleHandler:
         policy: ImagePolicy,
         quarantine_dir: Path,
         *,
+        direct: DirectInjection | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
@@ -179,9 +186,10 @@ class BundleHandler:
         self.options = options
         self.policy = policy
         self.quarantine_dir = quarantine_dir
+        self.direct = direct
         self._clock = clock
 
-    def __call__(self, bundle: Any) -> None:
+    def __call__(self, bundle: Any, *, queue_only: bool = False) -> None:
         if self.queue.is_handled(bundle.bundle_id):
             return  # handled before a crash (or a replay); the reader now marks it done
         started = self._clock()
@@ -191,10 +199,13 @@ class BundleHandler:
             self._quarantine(bundle, exc)
             return
         mail_id = prepared.mail.manifest.mail_id
-        self.queue.add_bundle(
-            bundle.bundle_id, mail_id, self.options.from_address, prepared.recipients,
-            prepared.messages,
-        )  # fmt: skip
+        built = self._clock()
+        outcome = None if queue_only else self._send_directly(prepared)
+        waiting = prepared.recipients if outcome is None else outcome.temporary + outcome.permanent
+        if waiting:
+            self.queue.add_bundle(
+                bundle.bundle_id, mail_id, self.options.from_address, waiting, prepared.messages
+            )
         self.audit.record(
             mail_id,
             "received_inside",
@@ -206,9 +217,22 @@ class BundleHandler:
             rcpt_count=len(prepared.recipients),
             bytes=sum(len(m) for m in prepared.messages),
             link_s=round(started - bundle.created_ms / 1000, 3),
-            build_s=round(self._clock() - started, 3),
+            build_s=round(built - started, 3),
             **searchable_fields(prepared.mail.manifest, prepared.recipients),
         )
+        if outcome is not None and outcome.accepted:
+            self.audit.record(mail_id, "injected", part=1, rcpt_count=len(outcome.accepted),
+                              reply=outcome.reply, attempts=1, queued_s=0.0,
+                              send_s=round(self._clock() - built, 3), direct=True)  # fmt: skip
+
+    def _send_directly(self, prepared: Prepared) -> Outcome | None:
+        """The server's answer to a one-message bundle sent straight away (D16); None when it
+        goes through the queue instead (no direct path, several messages, or the server could
+        not take it now)."""
+        if self.direct is None or len(prepared.messages) != 1:
+            return None
+        return self.direct.send(self.options.from_address, prepared.recipients,
+                                prepared.messages[0])  # fmt: skip
 
     def prepare(self, bundle: Any) -> Prepared:
         """Every check and the notification(s) for ``bundle``; raises BundleRefused."""
@@ -298,7 +322,7 @@ def build_left_over(handler: BundleHandler) -> int:
     while (bundle := handler.queue.next_arrived(done)) is not None:
         done.add(bundle.bundle_id)
         try:
-            handler(bundle)
+            handler(bundle, queue_only=True)
         except Exception:  # a bug of ours: the raw row stays, nothing is lost
             log.exception("building stored bundle %s failed", bundle.bundle_id.hex())
     return len(done)

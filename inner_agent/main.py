@@ -2,9 +2,10 @@
 outbound service; stop cleanly on SIGTERM or SIGINT.
 
 Stopping order: the outbound service, then the link reader (it finishes the bundle in hand; a
-bundle not yet committed stays in the work folder and is handled at the next start), then the
-injection workers (a message in the middle of an SMTP transaction finishes or stays queued).
-Everything not yet accepted by the internal server waits in the queue for the next start.
+bundle not yet sent or committed stays in the work folder and is handled at the next start),
+then the injection workers (a message in the middle of an SMTP transaction finishes or stays
+queued). Everything not yet accepted by the internal server waits in the queue or the work
+folder for the next start.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 from typing import Any
 
 from inner_agent.config import InnerConfig
+from inner_agent.direct import DirectInjection
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.link import (
     BundleHandler,
@@ -64,10 +66,11 @@ def run(config: InnerConfig) -> int:
         report_from=config.notify.from_address, quarantine_dir=state_dir / "quarantine",
         poll_s=section.poll_s,
     )  # fmt: skip
+    direct = DirectInjection(queue, Hop.from_config(section)) if section.direct else None
     handler = BundleHandler(
         queue, audit, notify_options(config),
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
-        state_dir / "quarantine",
+        state_dir / "quarantine", direct=direct,
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s)
     log.info("injection queue: %s", queue.counts())
@@ -80,6 +83,8 @@ def run(config: InnerConfig) -> int:
     finally:
         log.info("stopping: link reader, then injection workers")
         link.stop()
+        if direct is not None:
+            direct.close()
         injector.stop()
         queue.close()
         audit.close()

@@ -2,7 +2,8 @@
 
 Duplicate bound under kill -9 (docs/inner-agent.md): a notification the internal server
 accepted in the instant before the agent recorded it is sent again after restart, so at most
-one duplicate per injection worker (``inject.workers``) per crash.
+one duplicate per injection worker (``inject.workers``) and one from the link thread's direct
+path (D16) per crash.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def test_kill_9_of_inner_agent_mid_stream_loses_nothing(tmp_path: Path) -> None:
         counts = stack.tokens("crash-")
         assert all(counts[t] >= 1 for t in tokens)  # nothing lost
         duplicates = counts.total() - len(tokens)
-        assert duplicates <= INJECT_WORKERS  # the documented bound
+        assert duplicates <= INJECT_WORKERS + 1  # the documented bound
 
 
 def test_a_backlog_beyond_the_receivers_limit_after_the_inner_agent_was_down(
@@ -128,8 +129,8 @@ def test_a_backlog_beyond_the_receivers_limit_after_the_inner_agent_was_down(
         recv = stack.root / "link/in/recv"
         wait_for(lambda: len(list(recv.glob("*.mdc"))) >= len(tokens), 120, "the backlog")
         stack.inner.start()
-        # (the queue is cheap to poll; parsing the whole Maildir again each time is not)
-        wait_for(lambda: stack.queue_stats().get("accepted", 0) >= len(tokens), 120,
+        # (the audit log is cheap to poll; parsing the whole Maildir again each time is not)
+        wait_for(lambda: stack.injected_count() >= len(tokens), 120,
                  "every notification accepted by Postfix")  # fmt: skip
         wait_for(lambda: len(stack.postfix.messages()) >= len(tokens), 60, "the Maildir")
         counts = stack.tokens("backlog-")

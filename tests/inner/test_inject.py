@@ -2,57 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from aiosmtpd.controller import Controller
 
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.smtpclient import Hop
 from maildiode.audit import AuditLog
 from maildiode.demo.stack import wait_for
-
-
-class FaultySink:
-    """Answers 451 to the first ``temporary`` DATA commands, 550 for rcpt 'refuse@...'."""
-
-    def __init__(self, temporary: int = 0) -> None:
-        self.temporary = temporary
-        self.received: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        if address.startswith("refuse@"):
-            return "550 5.1.1 no such user"
-        if address.startswith("later@"):
-            return "450 4.2.1 mailbox busy"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.temporary > 0:
-            self.temporary -= 1
-            return "451 4.3.0 try again"
-        self.received.append(
-            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
-        )
-        return "250 2.0.0 queued as ABC123"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[FaultySink, int]]:
-    handler, port = FaultySink(), _port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+from tests.inner.smtpsink import FaultySink, free_port
 
 
 def _injector(tmp_path: Path, port: int, queue: InjectionQueue, audit: AuditLog) -> Injector:
@@ -95,7 +51,7 @@ def test_4xx_is_retried_until_accepted(tmp_path: Path, sink: tuple[FaultySink, i
 def test_connection_refused_keeps_the_mail(tmp_path: Path) -> None:
     queue, audit = InjectionQueue(tmp_path / "q.db"), AuditLog(tmp_path / "audit.db")
     queue.add_bundle(b"3" * 16, "m3", "maildiode@corp.example", ["u@corp.example"], [b"x\r\n"])
-    injector = _injector(tmp_path, _port(), queue, audit)  # nobody listens there
+    injector = _injector(tmp_path, free_port(), queue, audit)  # nobody listens there
     injector.start()
     try:
         wait_for(lambda: bool(audit.query(mail_id="m3", step="deferred")), 10, "a deferral")

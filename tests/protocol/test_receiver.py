@@ -471,7 +471,8 @@ def test_a_single_chunk_bundle_writes_nothing_until_done_and_survives_a_crash(
     last-seen time and counters written in the one commit that marks them done. A crash before
     that loses nothing: the file is verified again at start."""
     sender = link.sender
-    assert sender is not None and sender.publish(b"one chunk", bid(1)).chunks == 1
+    assert sender is not None
+    assert sender.publish(b"one chunk", bid(1)).chunks == 1
     link.carry()
     handled = []
 

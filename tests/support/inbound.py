@@ -132,6 +132,15 @@ class InboundStack:
             stats[f"{state}_max_attempts"] = attempts
         return stats
 
+    def injected_count(self) -> int:
+        """Mails whose notification the internal server accepted (the inner agent's audit log:
+        a notification sent directly never enters the queue)."""
+        rows = query_read_only(
+            self.root / "inner" / "audit.db",
+            "SELECT COUNT(DISTINCT mail_id) FROM events WHERE step = 'injected'",
+        )
+        return int(rows[0][0]) if rows else 0
+
     def link_quarantined(self) -> int:
         folder = self.root / "inner" / "link-quarantine"
         return len(list(folder.glob("*.reason.json"))) if folder.is_dir() else 0

@@ -1,0 +1,19 @@
+"""Fixtures of the inner-agent tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.inner.smtpsink import FaultySink, free_port
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[FaultySink, int]]:
+    handler, port = FaultySink(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
