@@ -73,8 +73,8 @@ def describe_queues(queues: dict[str, Any]) -> list[str]:
         ]
     queue = queues["injection"]
     lines = [
-        f"  notifications:   {queue['queued']} waiting, {queue['accepted']} accepted, "
-        f"{queue['refused']} refused by the internal server",
+        f"  notifications:   {queue['queued']} waiting, {queue['accepted']} accepted after "
+        f"waiting, {queue['refused']} refused by the internal server (sent at once: audit log)",
     ]
     if queue["arrived"]:  # only an earlier version stored raw bundles; built at the next start
         lines.append(f"  stored, not yet built: {queue['arrived']} bundle(s) (built at start)")

@@ -81,7 +81,7 @@ def test_status_shows_waiting_notifications_and_alarms_when_they_wait_too_long(
     assert injection["alarm"] is True  # an hour is over inject.alarm_after_s (900 s)
     assert result.returncode == 1
     text = maildiode("status", "-c", str(root / "inner.toml")).stdout
-    assert "2 waiting, 0 accepted, 0 refused" in text
+    assert "2 waiting, 0 accepted after waiting, 0 refused" in text
     assert "ALARM" in text
     assert "421 4.3.2 service not available" in text
 
