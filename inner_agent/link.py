@@ -200,8 +200,13 @@ class BundleHandler:
             return
         mail_id = prepared.mail.manifest.mail_id
         built = self._clock()
-        outcome = None if queue_only else self._send_directly(prepared)
-        waiting = prepared.recipients if outcome is None else outcome.temporary + outcome.permanent
+        recipients = prepared.recipients
+        if self.direct is not None:
+            recipients = self.direct.not_yet_delivered(bundle.bundle_id, recipients)
+            if not recipients:
+                return  # sent before a later step failed (full disk): not again; now marked done
+        outcome = None if queue_only else self._send_directly(bundle, prepared, recipients)
+        waiting = recipients if outcome is None else outcome.temporary + outcome.permanent
         if waiting:
             self.queue.add_bundle(
                 bundle.bundle_id, mail_id, self.options.from_address, waiting, prepared.messages
@@ -225,13 +230,15 @@ class BundleHandler:
                               reply=outcome.reply, attempts=1, queued_s=0.0,
                               send_s=round(self._clock() - built, 3), direct=True)  # fmt: skip
 
-    def _send_directly(self, prepared: Prepared) -> Outcome | None:
+    def _send_directly(
+        self, bundle: Any, prepared: Prepared, recipients: tuple[str, ...]
+    ) -> Outcome | None:
         """The server's answer to a one-message bundle sent straight away (D16); None when it
         goes through the queue instead (no direct path, several messages, or the server could
         not take it now)."""
         if self.direct is None or len(prepared.messages) != 1:
             return None
-        return self.direct.send(self.options.from_address, prepared.recipients,
+        return self.direct.send(bundle.bundle_id, self.options.from_address, recipients,
                                 prepared.messages[0])  # fmt: skip
 
     def prepare(self, bundle: Any) -> Prepared:

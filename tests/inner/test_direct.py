@@ -4,6 +4,7 @@ at once goes through the queue."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,50 @@ def test_bundles_an_earlier_version_stored_leave_through_the_queue(
     assert server.received == []
     assert handler.queue.counts() == {"queued": 1}
     assert handler.queue.arrived_count() == 0
+
+
+def _fail_once(real: Callable[..., None]) -> Callable[..., None]:
+    failures = iter([OSError("No space left on device")])
+
+    def full_disk_once(*args: object, **kwargs: object) -> None:
+        for failure in failures:
+            raise failure
+        real(*args, **kwargs)
+
+    return full_disk_once
+
+
+def test_a_step_failing_after_the_250_does_not_send_again(
+    tmp_path: Path, sink: tuple[FaultySink, int]
+) -> None:
+    """A full disk after the server took the notification: the audit log cannot write, the
+    reader hands the bundle over again (its done mark was not written either), and it is not
+    sent again."""
+    server, port = sink
+    handler = _handler(tmp_path, port)
+    handler.audit.record = _fail_once(handler.audit.record)  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="No space"):
+        handler(_bundle())
+    handler(_bundle())  # the reader's next passes
+    handler(_bundle())
+    assert len(server.received) == 1
+    assert handler.queue.counts() == {}
+
+
+def test_after_a_partial_250_only_the_rest_is_tried_again(
+    tmp_path: Path, sink: tuple[FaultySink, int]
+) -> None:
+    """The server took one recipient; queueing the other failed on a full disk. Handed over
+    again, the bundle goes to the other recipient only."""
+    server, port = sink
+    handler = _handler(tmp_path, port)
+    handler.queue.add_bundle = _fail_once(handler.queue.add_bundle)  # type: ignore[method-assign]
+    bundle = _bundle(rcpt=("user@corp.example", "later@corp.example"))
+    with pytest.raises(OSError, match="No space"):
+        handler(bundle)
+    handler(bundle)
+    handler(bundle)
+    assert [rcpts for _from, rcpts, _data in server.received] == [["user@corp.example"]]
+    queued = handler.queue.next_due(set())
+    assert queued is not None
+    assert queued.rcpts == ("later@corp.example",)
