@@ -111,8 +111,9 @@ def _run_main(
         poller = link.outbound_poller(config, config.spool.dir / "link-out")
         delivery = _delivery(config, audit, pipeline, poller)
         committer = SpoolCommitter(
-            spool, on_committed=_after_commit(audit, pipeline.notify_incoming)
-        )
+            spool, on_committed=_audit_received(audit), on_segment=pipeline.notify_incoming,
+            on_received=pipeline.notify_received,
+        )  # fmt: skip
         server = _server(config, spool, committer, counter, reuse_port=config.smtp.processes > 1)
         pipeline.start()
         stack.callback(pipeline.stop)
@@ -129,7 +130,7 @@ def _run_main(
     return 0
 
 
-def _after_commit(audit: AuditLog, wake: Callable[[], None]) -> Any:
+def _audit_received(audit: AuditLog) -> Callable[[Envelope, int], None]:
     def record(envelope: Envelope, size: int) -> None:
         audit.record(
             envelope.mail_id,
@@ -143,7 +144,6 @@ def _after_commit(audit: AuditLog, wake: Callable[[], None]) -> Any:
             helo=envelope.helo,
             tls=envelope.tls,
         )
-        wake()
 
     return record
 
@@ -154,7 +154,8 @@ def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     audit = AuditLog(config.audit.path, agent="outer")
     spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
-    committer = SpoolCommitter(spool, on_committed=_after_commit(audit, wake))
+    # Segments only: the main process renders, and learns of new mail from the splitter.
+    committer = SpoolCommitter(spool, on_committed=_audit_received(audit), on_segment=wake)
     try:
         asyncio.run(_serve(_server(config, spool, committer, counter, reuse_port=True)))
     finally:

@@ -86,13 +86,27 @@ class IntakeLimits:
 
 
 class SpoolCommitter:
-    """One thread that makes mails durable in batches; sessions await their own result."""
+    """One thread that makes mails durable in batches; sessions await their own result.
+
+    A batch becomes one segment in ``incoming/`` (``on_segment`` is called after it, to wake
+    the splitter). With ``on_received``, a batch of one mail, the usual case below a few hundred
+    mails a second, is written straight into ``received/`` as the mail's own file instead, and
+    ``on_received(envelope)`` queues it for rendering: no segment to split, no splitter pass.
+    ``on_committed(envelope, size)`` is called for every mail once it is durable.
+    """
 
     def __init__(
-        self, spool: Spool, on_committed: Callable[[Envelope, int], None] | None = None
+        self,
+        spool: Spool,
+        on_committed: Callable[[Envelope, int], None] | None = None,
+        *,
+        on_segment: Callable[[], None] | None = None,
+        on_received: Callable[[Envelope], None] | None = None,
     ) -> None:
         self._spool = spool
         self._on_committed = on_committed or (lambda _envelope, _size: None)
+        self._on_segment = on_segment
+        self._on_received = on_received
         self._queue: queue.SimpleQueue[tuple[Envelope, bytes, asyncio.Future[None]] | None] = (
             queue.SimpleQueue()
         )
@@ -127,10 +141,14 @@ class SpoolCommitter:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[Envelope, bytes, asyncio.Future[None]]]) -> None:
-        """One segment file for the whole batch: one create, one fsync, one folder fsync."""
+        """One file for the whole batch: one create, one fsync, one folder fsync."""
+        received = self._on_received is not None and len(batch) == 1
         try:
             self._spool.check_space(sum(len(message) for _, message, _ in batch))
-            self._spool.write_segment([(envelope, message) for envelope, message, _ in batch])
+            if received:
+                self._spool.write_received(batch[0][0], batch[0][1])
+            else:
+                self._spool.write_segment([(envelope, message) for envelope, message, _ in batch])
         except Exception as exc:  # noqa: BLE001 - not durable: no 250 for any of them
             for _envelope, _message, future in batch:
                 _resolve(future, exc)
@@ -138,10 +156,21 @@ class SpoolCommitter:
         for _envelope, _message, future in batch:
             _resolve(future, None)
         for envelope, message, _future in batch:
-            try:
-                self._on_committed(envelope, len(message))
-            except Exception:  # the mail is durable; recovery finds it anyway
-                log.exception("after-commit hook failed for %s", envelope.mail_id)
+            self._after(self._on_committed, envelope, envelope, len(message))
+        if received:
+            self._after(self._on_received, batch[0][0], batch[0][0])
+        elif self._on_segment is not None:
+            self._after(self._on_segment, batch[0][0])
+
+    @staticmethod
+    def _after(hook: Callable[..., None] | None, envelope: Envelope, *args: Any) -> None:
+        """A hook after the commit; the mail is durable, so a failing hook costs nothing (the
+        splitter's rescan and recovery at start find the mail anyway)."""
+        try:
+            if hook is not None:
+                hook(*args)
+        except Exception:
+            log.exception("after-commit hook failed for %s", envelope.mail_id)
 
 
 def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
