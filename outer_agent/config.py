@@ -100,6 +100,7 @@ class RenderSection(Section):
     cpu_seconds: int = Field(default=30, ge=1, le=3600)
     memory_mb: int = Field(default=1024, ge=64, le=65536)
     wall_seconds: float = Field(default=60.0, gt=0, le=3600)
+    pin_workers: bool = True  # each render worker on a CPU of its own (round robin)
     text_layer: bool = True  # send the extracted plain text beside the images
     # NanumGothic.ttf + NanumGothicBold.ttf for Korean (bold headings); "" = MuPDF's built-in.
     font_dir: str = "/usr/share/fonts/truetype/nanum"
@@ -256,6 +257,7 @@ processes = 2                    # worker processes
 cpu_seconds = 30                 # CPU limit per mail
 memory_mb = 1024                 # address-space limit per worker
 wall_seconds = 60                # wall-clock limit per mail
+pin_workers = true               # each worker on a CPU of its own (PyMuPDF backend)
 text_layer = true                # send extracted plain text beside the images
 font_dir = "/usr/share/fonts/truetype/nanum"   # NanumGothic (+Bold) for Korean; "" = built-in
 on_failure = "not_displayable"   # or "quarantine": keep unrenderable mail in spool/quarantine

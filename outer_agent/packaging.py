@@ -36,6 +36,7 @@ class MailsafePackager:
             cpu_seconds=section.cpu_seconds,
             memory_bytes=section.memory_mb << 20,
             wall_seconds=section.wall_seconds,
+            pin_cpus=section.pin_workers,
         )
         return cls(pool)
 

@@ -103,3 +103,35 @@ def test_headers_only_last_resort() -> None:
     assert rendered.manifest.headers.subject == KOREAN
     assert rendered.manifest.reason == "worker_crash"
     assert REASONS["worker_crash"] in rendered.manifest.notes
+
+
+def _affinity(worker: object) -> set[int]:
+    return os.sched_getaffinity(worker.process.pid)  # type: ignore[attr-defined]
+
+
+def test_pinned_workers_each_hold_one_cpu_and_a_replacement_takes_the_same_one() -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    with RenderPool(RenderOptions(), processes=2, pin_cpus=True) as pool:
+        by_slot = {w.slot: _affinity(w) for w in pool._all}
+        assert by_slot == {0: {allowed[0]}, 1: {allowed[1 % len(allowed)]}}
+        first = next(w for w in pool._all if w.slot == 0)
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait()
+        for _ in range(2):  # whichever worker the call takes, the dead one is met and replaced
+            pool.render(KOREAN_MAIL)
+        replacement = next(w for w in pool._all if w.slot == 0)
+        assert replacement is not first
+        assert _affinity(replacement) == {allowed[0]}
+
+
+def test_unpinned_and_chromium_workers_keep_every_cpu() -> None:
+    allowed = os.sched_getaffinity(0)
+    with RenderPool(RenderOptions(), processes=1) as pool:
+        assert [_affinity(w) for w in pool._all] == [allowed]
+    chromium = RenderOptions(backend="chromium")
+    pool = RenderPool(chromium, processes=1, pin_cpus=True)
+    try:
+        assert pool.pin_cpus is False
+        assert [_affinity(w) for w in pool._all] == [allowed]
+    finally:
+        pool.close()
