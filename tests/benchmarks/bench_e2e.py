@@ -330,9 +330,9 @@ rename instead of a copy with a second fsync: the CPU bound went from about 0.57
 Then (2026-12-03): render workers pinned to a CPU each (`render.pin_workers`: rendering about
 8 % less CPU per mail on the shared cores; the bare ceiling does not change with pinning), which
 brought the ratio to 0.52-0.56 in three runs at about 55 mails/s; and page images written by our
-own PNG writer (D17: 0.9 instead of 7.9 ms per page), which halved the cost of rendering. That
-raised the end-to-end rate and doubled the ceiling, so the ratio fell: it is rendering's share
-of all the work, and the work around rendering stayed where it was. {agents_sentence}
+own PNG writer (D17: 0.9 instead of 7.9 ms per page), which cut the CPU of rendering by about
+a third. That raised the end-to-end rate and the ceiling, and the ratio fell: it is rendering's
+share of all the work, and the work around rendering stayed where it was. {agents_sentence}
 
 A measured rate below the CPU bound means a serial stage or waiting limited it, or the shared
 machine was busy with other jobs (a ceiling measured while busy can be a third of one measured
