@@ -50,11 +50,11 @@ def write_png(
 ) -> bytes:
     """A PNG file of ``filtered_rows`` (filter byte + row, for every row; not checked here:
     the callers make them). ``palette``: RGB triples, required for colour type 3."""
-    if colour_type == PALETTE and not palette:
-        raise ValueError("a palette image needs its palette")
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     parts = [PNG_SIGNATURE, _chunk(b"IHDR", header)]
-    if colour_type == PALETTE and palette:
+    if colour_type == PALETTE:
+        if not palette:
+            raise ValueError("a palette image needs its palette")
         parts.append(_chunk(b"PLTE", palette))
     compressed = isal_zlib.compress(filtered_rows, COMPRESS_LEVEL)
     for start in range(0, len(compressed), IDAT_CHUNK_BYTES):

@@ -44,7 +44,6 @@ def encode_image(image: Image.Image, jpeg_quality: int, *, photo: bool = False) 
     """Encode ``image`` (any mode) with the encoder that suits its content; no metadata kept."""
     if image.mode not in {"RGB", "L"}:
         image = image.convert("RGB")
-    buffer = io.BytesIO()
     if image.mode == "RGB" and not photo and _is_grey(image):
         image = image.convert("L")
     if image.mode == "L" and not photo:
@@ -54,6 +53,7 @@ def encode_image(image: Image.Image, jpeg_quality: int, *, photo: bool = False) 
         count = min(len(colours), PALETTE_MAX_COLOURS)
         indexed = image.quantize(colors=count, method=Image.Quantize.FASTOCTREE)
         return _png(indexed, PALETTE, _palette_of(indexed))
+    buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=jpeg_quality, optimize=False)
     return Encoded(buffer.getvalue(), "image/jpeg", image.width, image.height)
 
