@@ -46,33 +46,28 @@ def _addons_installed() -> bool:
 
 def test_a_tuned_render_process_reuses_its_page_buffers() -> None:
     """tune_allocator(): after the first mails, rendering another one takes (almost) no fresh
-    pages from the kernel; with glibc's defaults each mail of the benchmark's newsletter
-    (one 800x1145 page) faults in megabytes (~2300 pages). Different mails, as in real traffic:
-    the same mail again and again lets glibc's own threshold settle on its sizes. The median
-    mail counts: a one-time cost (a lazily built cache) on one mail is not what this is about."""
+    pages from the kernel, while the first mail of the process faults its buffers in. Different
+    mails, as in real traffic; the median mail counts (a one-time cost, a lazily built cache, on
+    one mail is not what this is about). With glibc's defaults a render process faulted in about
+    2300 pages per mail in the benchmark (docs/decisions.md D15), but how often depends on
+    glibc's dynamic mmap threshold and varies from run to run, so that side is not asserted."""
     code = """
 import resource, sys
 from mailsafe.workers import tune_allocator
-tuned = tune_allocator() if sys.argv[1] == "tuned" else False
+tuned = tune_allocator()
 from mailsafe.render import RenderOptions, render_message
 from tests.support.mailmaker import html_mail, newsletter_html
-for number in range(3):
-    render_message(html_mail(newsletter_html(number)), RenderOptions())
 per_mail = []
-for number in range(3, 10):
+for number in range(10):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     render_message(html_mail(newsletter_html(number)), RenderOptions())
     per_mail.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(tuned, sorted(per_mail)[len(per_mail) // 2])
+later = sorted(per_mail[3:])
+print(tuned, per_mail[0], later[len(later) // 2])
 """
-
-    def faults(mode: str) -> tuple[str, int]:
-        out = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
-                             timeout=120, check=True, cwd=ROOT).stdout.split()  # fmt: skip
-        return out[0], int(out[1])
-
-    tuned, tuned_faults = faults("tuned")
-    _, default_faults = faults("default")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True, cwd=ROOT).stdout.split()  # fmt: skip
+    tuned, first_mail, median_later = out[0], int(out[1]), int(out[2])
     assert tuned == "True"  # glibc, as on every supported system
-    assert tuned_faults < 100
-    assert default_faults > 10 * max(tuned_faults, 1)
+    assert median_later < 100
+    assert first_mail > 10 * max(median_later, 1)  # the counter sees the buffers come in
