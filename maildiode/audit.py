@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from maildiode.csvsafe import inert
+from maildiode.readonly import query_read_only
 
-__all__ = ["STEPS", "AuditEvent", "AuditLog", "export"]
+__all__ = ["STEPS", "AuditEvent", "AuditLog", "export", "step_counts"]
 
 # The steps a mail goes through. An unknown step is a programming error, refused at once.
 STEPS = frozenset(
@@ -161,6 +162,13 @@ class AuditLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def step_counts(path: Path) -> dict[str, int]:
+    """Events per step since the log began, read without disturbing the agent that writes it
+    (the ``events_step`` index answers it without reading the events themselves)."""
+    rows = query_read_only(path, "SELECT step, COUNT(*) FROM events GROUP BY step")
+    return {str(step): int(count) for step, count in rows}
 
 
 def _sql_can_prefilter(text: str) -> bool:

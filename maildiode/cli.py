@@ -217,7 +217,13 @@ def _stats(p: argparse.ArgumentParser) -> None:
 
 def _status(p: argparse.ArgumentParser) -> None:
     _agent_config(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="Prometheus text format, for node_exporter's textfile collector",
+    )
 
 
 COMMANDS: dict[str, tuple[str, Adder]] = {

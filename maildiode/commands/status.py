@@ -117,6 +117,13 @@ def run(args: argparse.Namespace) -> int:
     agent, config = found
     status = link_status(config, agent)
     status["queues"] = queue_status(config, agent)
+    if args.prometheus:
+        from maildiode.audit import step_counts
+        from maildiode.metrics import prometheus_text
+
+        sys.stdout.write(prometheus_text(status, step_counts(config.audit.path)))
+        # The alarms are metrics here; a collector's `status ... > f.tmp && mv` must not stop.
+        return 0
     if args.json:
         print(json.dumps(status, default=str))
     else:

@@ -14,13 +14,8 @@ from protocol import FolderTransport, Kind, Sender, SigningKey
 from tests.support.command import maildiode
 
 
-def test_status_shows_sequence_gap_and_quarantine(tmp_path: Path) -> None:
-    root = tmp_path / "trial"
-    assert maildiode("init", str(root)).returncode == 0
-    quiet = maildiode("status", "-c", str(root / "inner.toml"))
-    assert quiet.returncode == 0
-    assert "nothing received yet" in quiet.stdout
-
+def _inner_that_missed_bundle_2(root: Path) -> None:
+    """A trial whose inner agent received bundles 1 and 3 of 3, and one garbage file."""
     # the outer agent's key publishes bundles 1..3; bundle 2 is lost on the way
     sender = Sender(root / "outer/test-sender", "inbound", SigningKey.load(root / "keys/outer.key"),
                     FolderTransport(root / "link/in/send"), chunk_size=4096)  # fmt: skip
@@ -45,6 +40,15 @@ def test_status_shows_sequence_gap_and_quarantine(tmp_path: Path) -> None:
     reader.close()
     assert sorted(delivered) == [b"bundle 1", b"bundle 3"]
 
+
+def test_status_shows_sequence_gap_and_quarantine(tmp_path: Path) -> None:
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    quiet = maildiode("status", "-c", str(root / "inner.toml"))
+    assert quiet.returncode == 0
+    assert "nothing received yet" in quiet.stdout
+
+    _inner_that_missed_bundle_2(root)
     result = maildiode("status", "-c", str(root / "inner.toml"), "--json")
     status = json.loads(result.stdout)
     assert status["highest_seq"] == 3
@@ -115,3 +119,70 @@ def test_outer_status_counts_the_spool(tmp_path: Path) -> None:
     assert 115 <= counts["oldest_waiting_s"] <= 200
     text = maildiode("status", "-c", str(root / "outer.toml")).stdout
     assert "0 incoming, 2 received, 0 rendering, 1 rendered" in text
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus exposition, parsed by the client library's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_prometheus_output_carries_the_gap_the_refusals_and_the_audit_counts(
+    tmp_path: Path,
+) -> None:
+    from maildiode.audit import AuditLog
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    _inner_that_missed_bundle_2(root)
+    config = load_agent_config(root / "inner.toml", "inner")
+    log = AuditLog(config.audit.path, agent="inner")
+    for mail in ("m1", "m2", "m3"):
+        log.record(mail, "received_inside")
+    log.record("m1", "injected")
+    log.record("m2", "quarantined", reason="image_pixels")
+    log.close()
+
+    result = maildiode("status", "-c", str(root / "inner.toml"), "--prometheus")
+    assert result.returncode == 0  # the gap is a metric here, not an exit status
+    samples = _samples(result.stdout)
+    inner = (("agent", "inner"),)
+    assert samples[("maildiode_link_highest_sequence", inner)] == 3
+    assert samples[("maildiode_link_gaps", inner)] == 1
+    assert samples[("maildiode_link_received_anything", inner)] == 1
+    refused = sum(
+        value for (name, labels), value in samples.items()
+        if name == "maildiode_link_events_total" and "quarantin" in dict(labels)["event"]
+    )  # fmt: skip
+    assert refused >= 1
+    steps = {
+        dict(labels)["step"]: value
+        for (name, labels), value in samples.items()
+        if name == "maildiode_audit_events_total"
+    }
+    assert steps == {"received_inside": 3, "injected": 1, "quarantined": 1}
+    assert samples[("maildiode_injection_alarm", inner)] == 0
+
+
+def test_prometheus_output_counts_the_outer_spool_per_state() -> None:
+    from maildiode.metrics import prometheus_text
+
+    status = {
+        "agent": "outer",
+        "stream": "outbound",
+        "state": "nothing received yet",
+        "queues": {"spool": {"incoming": 0, "received": 2, "rendering": 1, "rendered": 0,
+                             "quarantine": 4, "oldest_waiting_s": 12.5}},
+    }  # fmt: skip
+    samples = _samples(prometheus_text(status, {}))
+    outer = (("agent", "outer"),)
+    assert samples[("maildiode_link_received_anything", outer)] == 0
+    assert samples[("maildiode_spool_mails", (("agent", "outer"), ("state", "received")))] == 2
+    assert samples[("maildiode_spool_mails", (("agent", "outer"), ("state", "quarantine")))] == 4
+    assert samples[("maildiode_spool_oldest_waiting_seconds", outer)] == 12.5
+    assert not any(name.startswith("maildiode_injection") for name, _ in samples)

@@ -1,0 +1,127 @@
+"""An agent's status as Prometheus metrics (text exposition format 0.0.4).
+
+``maildiode status -c FILE --prometheus`` prints them; written to a ``*.prom`` file every minute
+(node_exporter's textfile collector, or any agent that reads the format) they put the link, the
+queues and the audit log's step counts on the dashboards and alert rules a bank's operations
+team already runs. A file, not a listening port: neither zone gains a socket for it, which
+matters most on the outer, internet-facing machine (docs/operations.md, "Monitoring").
+
+Pure: the status dictionary of :mod:`maildiode.commands.status` and the audit log's step
+counts in, text out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+__all__ = ["prometheus_text"]
+
+_SPOOL_STATES = ("incoming", "received", "rendering", "rendered", "quarantine")
+
+
+def prometheus_text(status: Mapping[str, Any], audit_steps: Mapping[str, int]) -> str:
+    """The exposition text for one agent: ``status`` as ``maildiode status --json`` prints
+    it, ``audit_steps`` the number of audit events per step since the log began."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(status, audit_steps))
+    return generate_latest(registry).decode("utf-8")
+
+
+class _Collector:
+    def __init__(self, status: Mapping[str, Any], audit_steps: Mapping[str, int]) -> None:
+        self._status = status
+        self._audit_steps = audit_steps
+
+    def collect(self) -> Iterator[Metric]:
+        agent = str(self._status["agent"])
+        yield from _link_metrics(agent, self._status)
+        queues = self._status.get("queues", {})
+        if "spool" in queues:
+            yield from _spool_metrics(agent, queues["spool"])
+        if "injection" in queues:
+            yield from _injection_metrics(agent, queues["injection"])
+        steps = CounterMetricFamily(
+            "maildiode_audit_events", "Audit events recorded, per step", labels=["agent", "step"]
+        )
+        for step, count in sorted(self._audit_steps.items()):
+            steps.add_metric([agent, step], count)
+        yield steps
+
+
+def _gauge(name: str, text: str, agent: str, value: float) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, text, labels=["agent"])
+    gauge.add_metric([agent], value)
+    return gauge
+
+
+def _link_metrics(agent: str, status: Mapping[str, Any]) -> Iterator[Metric]:
+    if "state" in status:  # nothing received yet: the link has no figures to report
+        yield _gauge("maildiode_link_received_anything", "1 once a chunk arrived", agent, 0)
+        return
+    yield _gauge("maildiode_link_received_anything", "1 once a chunk arrived", agent, 1)
+    yield _gauge(
+        "maildiode_link_silent",
+        "1 when neither chunk nor heartbeat arrived within link.silence_alarm_s",
+        agent,
+        1 if status["silent"] else 0,
+    )
+    for key, name, text in (
+        ("last_seen_ms", "maildiode_link_last_chunk_timestamp_seconds", "last chunk received"),
+        ("last_heartbeat_ms", "maildiode_link_last_heartbeat_timestamp_seconds",
+         "last heartbeat received"),
+    ):  # fmt: skip
+        yield _gauge(name, f"Unix time of the {text} (0: never)", agent, status[key] / 1000)
+    yield _gauge("maildiode_link_sender_epoch", "Epoch of the sending agent", agent,
+                 status["sender_epoch"])  # fmt: skip
+    yield _gauge("maildiode_link_highest_sequence", "Highest bundle sequence number seen",
+                 agent, status["highest_seq"])  # fmt: skip
+    yield _gauge("maildiode_link_gaps", "Bundle sequence numbers missing past link.gap_wait_s",
+                 agent, len(status["gaps"]))  # fmt: skip
+    yield _gauge("maildiode_link_partial_bundles", "Bundles with chunks still missing", agent,
+                 status["in_flight"])  # fmt: skip
+    yield _gauge("maildiode_link_held_bytes", "Bytes of partial bundles held", agent,
+                 status["bytes_held"])  # fmt: skip
+    counters = CounterMetricFamily(
+        "maildiode_link_events",
+        "Receiver events since its state was created (chunks verified, refused, duplicates...)",
+        labels=["agent", "event"],
+    )
+    for event, count in sorted(status["counters"].items()):
+        counters.add_metric([agent, event], count)
+    yield counters
+
+
+def _spool_metrics(agent: str, spool: Mapping[str, Any]) -> Iterator[Metric]:
+    mails = GaugeMetricFamily(
+        "maildiode_spool_mails", "Mails in the outer agent's spool, per state",
+        labels=["agent", "state"],
+    )  # fmt: skip
+    for state in _SPOOL_STATES:
+        mails.add_metric([agent, state], spool.get(state, 0))
+    yield mails
+    waited = spool.get("oldest_waiting_s")
+    yield _gauge("maildiode_spool_oldest_waiting_seconds",
+                 "Age of the oldest mail not yet published (0: nothing waits)", agent,
+                 waited or 0)  # fmt: skip
+
+
+def _injection_metrics(agent: str, queue: Mapping[str, Any]) -> Iterator[Metric]:
+    notifications = GaugeMetricFamily(
+        "maildiode_injection_notifications",
+        "Notifications in the inner agent's injection queue, per state",
+        labels=["agent", "state"],
+    )
+    for state in ("queued", "accepted", "refused", "arrived"):
+        notifications.add_metric([agent, state], queue.get(state, 0))
+    yield notifications
+    waited = queue.get("oldest_queued_s")
+    yield _gauge("maildiode_injection_oldest_waiting_seconds",
+                 "Age of the oldest notification the internal server has not taken (0: none)",
+                 agent, waited or 0)  # fmt: skip
+    yield _gauge("maildiode_injection_alarm",
+                 "1 once the oldest notification waited longer than inject.alarm_after_s",
+                 agent, 1 if queue.get("alarm") else 0)  # fmt: skip
