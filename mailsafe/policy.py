@@ -42,7 +42,7 @@ TextField = Literal[
 NumberField = Literal["attachment_count", "attachment_size"]
 ReasonCode = Literal[
     "encrypted", "corrupt", "too-big", "too-deep", "too-many-files", "zip-bomb", "timeout",
-    "unsupported-format",
+    "unsupported-format", "reader-failed",
 ]  # fmt: skip
 
 # A rules file larger than this is not a rules file.

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from mailsafe.extract import ExtractLimits, Location, Unreadable, extract_locations
+from mailsafe.extract import ExtractLimits, Found, Location, Unreadable, extract_locations
 from mailsafe.mime import ParsedMail, parse_message
 from mailsafe.pii import PII_TYPES, Finding, PiiType, detect, mask_text
 from mailsafe.policy import Decision, MailFacts, RuleSet, SenderInfo, evaluate
@@ -82,8 +82,12 @@ def scan_parsed(
     recipients: Sequence[str] = (),
     limits: ExtractLimits | None = None,
     clock: Callable[[], float] = time.monotonic,
+    found: Sequence[Found] | None = None,
 ) -> ScanResult:
-    found = extract_locations(parsed, limits, clock)
+    """Scan a parsed message; ``found``: its locations when they were read elsewhere (by
+    :class:`mailsafe.extract.isolated.AttachmentReader`), else they are read here."""
+    if found is None:
+        found = extract_locations(parsed, limits, clock)
     texts = [item for item in found if isinstance(item, Location)]
     unreadable = tuple(
         replace(item, where=masked_where(item.where), detail=masked_where(item.detail))

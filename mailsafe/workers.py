@@ -27,18 +27,19 @@ import json
 import logging
 import os
 import queue
-import resource
-import select
-import signal
-import struct
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
-from typing import IO
 
 from mailsafe.errors import MailsafeError
+from mailsafe.limited import (
+    ChildFailed,
+    exchange,
+    kill_child,
+    serve_frames,
+    set_limits,
+)
 from mailsafe.mime import ParseLimits, decode_header_text, parse_message, raw_header_to_text
 from mailsafe.notes import note, reason_words
 from mailsafe.package import (
@@ -66,8 +67,6 @@ DEFAULT_MEMORY_BYTES = 1024 * MIB
 DEFAULT_WALL_SECONDS = 30.0
 # A summary (parse only) after a failure gets this share of the limits.
 SUMMARY_SHARE = 0.5
-# A worker still alive this long after being told to stop is killed.
-STOP_GRACE_SECONDS = 2.0
 
 # Reason codes a caller can see in Manifest.reason for failures of the worker itself.
 WORKER_REASONS = ("timeout", "cpu_limit", "memory_limit", "worker_crash", "render_error",
@@ -77,32 +76,13 @@ REASONS = {code: reason_words(code, "en") for code in WORKER_REASONS}
 
 # --------------------------------------------------------------------------- framing
 
-_LENGTH = struct.Struct(">I")
 # A reply bigger than a package may be is refused before it is read.
 MAX_REPLY_BYTES = PackageLimits().max_package_bytes + 1
 # A job is a mail: the largest mail the parser accepts, plus the kind byte.
 MAX_JOB_BYTES = ParseLimits().max_raw_bytes + 1
 
 
-def _write_frame(stream: IO[bytes], payload: bytes) -> None:
-    stream.write(_LENGTH.pack(len(payload)) + payload)
-    stream.flush()
-
-
-def _read_exact(stream: IO[bytes], size: int) -> bytes:
-    data = stream.read(size)
-    if data is None or len(data) != size:
-        raise EOFError("pipe closed")
-    return data
-
-
 # --------------------------------------------------------------------------- worker side
-
-
-def _set_limits(memory_bytes: int | None) -> None:
-    if memory_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files of hostile content
 
 
 # glibc mallopt() parameters (malloc.h) and the values a worker uses; see tune_allocator().
@@ -131,14 +111,6 @@ def tune_allocator() -> bool:
     return bool(mallopt(_M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD_BYTES) == 1 and ok)
 
 
-def _arm_cpu_limit(cpu_seconds: int) -> None:
-    """RLIMIT_CPU counts the process's whole life: move the soft limit to now + budget."""
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    now = int(used.ru_utime + used.ru_stime) + 1
-    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    resource.setrlimit(resource.RLIMIT_CPU, (now + cpu_seconds, hard))
-
-
 def _work(job: bytes, options: RenderOptions) -> bytes:
     kind, raw = job[:1], job[1:]
     if kind == b"S":
@@ -160,25 +132,9 @@ def _answer(job: bytes, options: RenderOptions) -> bytes:
 
 def worker_main(options: RenderOptions, cpu_seconds: int, memory_bytes: int | None) -> None:
     """Loop of one worker process: frames on stdin, frames on stdout, until stdin closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing but frames may reach the parent's pipe
-    _set_limits(memory_bytes)
+    set_limits(memory_bytes)
     tune_allocator()
-    while True:
-        try:
-            (size,) = _LENGTH.unpack(_read_exact(stdin, _LENGTH.size))
-            if size > MAX_JOB_BYTES:
-                return
-            job = _read_exact(stdin, size)
-        except (EOFError, OSError):
-            return
-        _arm_cpu_limit(cpu_seconds)
-        reply = _answer(job, options)
-        try:
-            _write_frame(stdout, reply)
-        except (OSError, ValueError):
-            return
+    serve_frames(lambda job: _answer(job, options), cpu_seconds, MAX_JOB_BYTES)
 
 
 # --------------------------------------------------------------------------- parent side
@@ -264,38 +220,12 @@ class RenderPool:
             raise RuntimeError("RenderPool is closed")
         worker = self._idle.get()
         try:
-            untrusted_reply = self._exchange(worker, job, wall_seconds)
-        except _WorkerFailed as failure:
+            untrusted_reply = exchange(worker.process, job, wall_seconds, MAX_REPLY_BYTES)
+        except ChildFailed as failure:
             self._replace(worker)
-            return None, failure.reason
+            return None, "bad_package" if failure.reason == "too_big" else failure.reason
         self._idle.put(worker)
         return _decode_reply(untrusted_reply)
-
-    def _exchange(self, worker: _Worker, job: bytes, wall_seconds: float) -> bytes:
-        deadline = time.monotonic() + wall_seconds
-        stdin, stdout = worker.process.stdin, worker.process.stdout
-        if stdin is None or stdout is None:
-            raise _WorkerFailed("worker_crash")
-        try:
-            _write_frame(stdin, job)
-            header = _read_until(stdout, _LENGTH.size, deadline)
-            (untrusted_size,) = _LENGTH.unpack(header)
-            if untrusted_size > MAX_REPLY_BYTES:
-                raise _WorkerFailed("bad_package")
-            return _read_until(stdout, untrusted_size, deadline)
-        except TimeoutError as exc:
-            raise _WorkerFailed("timeout") from exc
-        except (EOFError, OSError, ValueError) as exc:
-            raise _WorkerFailed(self._death_reason(worker)) from exc
-
-    def _death_reason(self, worker: _Worker) -> str:
-        try:
-            code = worker.process.wait(STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            return "worker_crash"
-        if code == -signal.SIGXCPU:
-            return "cpu_limit"
-        return "worker_crash"
 
     def _replace(self, worker: _Worker) -> None:
         self._kill(worker)
@@ -306,16 +236,7 @@ class RenderPool:
 
     @staticmethod
     def _kill(worker: _Worker) -> None:
-        process = worker.process
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(STOP_GRACE_SECONDS)
+        kill_child(worker.process)
 
     def close(self) -> None:
         """Stop every worker (and its Chromium children)."""
@@ -331,32 +252,6 @@ class RenderPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _read_until(stream: IO[bytes], size: int, deadline: float) -> bytes:
-    """Read exactly ``size`` bytes from a pipe before ``deadline`` (monotonic seconds)."""
-    fd = stream.fileno()
-    chunks: list[bytes] = []
-    remaining = size
-    while remaining:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            raise TimeoutError
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
-            raise EOFError("worker closed its pipe")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-class _WorkerFailed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _decode_reply(untrusted_reply: bytes) -> tuple[RenderedMail | None, str]:

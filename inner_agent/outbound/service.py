@@ -30,6 +30,7 @@ from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app
 from inner_agent.outbound.workflow import Audit, Publisher, Workflow
 from maildiode.settings import parse_host_port
+from mailsafe.extract.isolated import AttachmentReader
 
 __all__ = ["OutboundService", "outbound_publisher"]
 
@@ -104,7 +105,8 @@ class OutboundService:
         publisher = self._publisher or outbound_publisher(
             self.config.link, self.config.keys, section.spool_dir / "link-state"
         )
-        self._closables = [publisher, state, directory]
+        reader = AttachmentReader()
+        self._closables = [publisher, state, directory, reader]
         self.workflow = Workflow(
             section,
             spool=spool,
@@ -116,6 +118,7 @@ class OutboundService:
             publisher=publisher,
             encode=self._encode or _encode_outbound,
             clock=self.clock,
+            reader=reader,
         )
         recovered = await asyncio.to_thread(self.workflow.recover)
         if recovered:

@@ -39,9 +39,11 @@ from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.tokens import TokenSigner
 from maildiode.settings import parse_host_port
+from mailsafe.extract.isolated import AttachmentReader
+from mailsafe.mime import parse_message
 from mailsafe.pii import detect, mask_text
 from mailsafe.policy import RuleSet, SenderInfo
-from mailsafe.scan import ScanResult, scan_message
+from mailsafe.scan import ScanResult, scan_parsed
 
 __all__ = ["Audit", "Publisher", "Workflow"]
 
@@ -90,8 +92,12 @@ class Workflow:
         publisher: Publisher,
         encode: Callable[[Any], bytes],
         clock: Callable[[], float] = time.time,
+        reader: AttachmentReader | None = None,
     ) -> None:
         self.section = section
+        # Attachments are read in a child process under limits (the agent passes one); without
+        # a reader they are read in this process, as unit tests do.
+        self.reader = reader
         self.spool, self.state, self.directory = spool, state, directory
         self.rules, self.signer, self.audit = rules, signer, audit
         self.publisher, self.encode, self.clock = publisher, encode, clock
@@ -160,9 +166,12 @@ class Workflow:
         user = self.directory.user(mail.mail_from) if mail.mail_from else None
         department = user.department if user else None
         started = time.monotonic()
-        result = scan_message(
-            data, self.rules, SenderInfo(mail.mail_from, department), recipients=mail.rcpt_to
-        )
+        parsed = parse_message(data)
+        found = self.reader.read(parsed) if self.reader is not None else None
+        result = scan_parsed(
+            parsed, self.rules, SenderInfo(mail.mail_from, department),
+            recipients=mail.rcpt_to, found=found,
+        )  # fmt: skip
         findings = [
             {"type": lf.finding.type, "masked": lf.finding.masked, "where": lf.where}
             for lf in result.findings

@@ -3,6 +3,9 @@
 under size, depth, file-count and time limits.
 
     extract_locations(parsed, limits) -> list[Location | Unreadable]
+
+:mod:`mailsafe.extract.isolated` runs the same in a child process under memory, CPU and time
+limits; :func:`surface_locations` is what is left when that child fails.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from mailsafe.extract.attachments import Found, attachment_locations
@@ -23,10 +27,17 @@ if TYPE_CHECKING:
 __all__ = [
     "UNREADABLE_REASONS",
     "ExtractLimits",
+    "Found",
     "Location",
+    "ReadAttachment",
     "Unreadable",
     "extract_locations",
+    "mail_locations",
+    "surface_locations",
 ]
+
+# Reads one attachment (its name, its bytes) into what it holds.
+ReadAttachment = Callable[[str, bytes], list[Found]]
 
 
 def extract_locations(
@@ -36,11 +47,23 @@ def extract_locations(
 ) -> list[Found]:
     """Every place in ``parsed`` that holds text, and every attachment that cannot be read."""
     budget = Budget(limits or ExtractLimits(), clock)
-    return _mail_locations(parsed, budget)
+    return mail_locations(parsed, partial(attachment_locations, budget=budget))
 
 
-def _mail_locations(parsed: ParsedMail, budget: Budget) -> list[Found]:
-    """Locations of one mail; a forwarded mail's are prefixed ``forwarded[N].``."""
+def surface_locations(parsed: ParsedMail, reason: str, detail: str) -> list[Found]:
+    """The subject, bodies and attachment names of ``parsed``, and every attachment as
+    ``Unreadable`` for ``reason``: what can be scanned when reading the attachments failed."""
+
+    def unread(name: str, _data: bytes) -> list[Found]:
+        return [Unreadable(f"attachment:{name}", reason, detail)]
+
+    return mail_locations(parsed, unread)
+
+
+def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[Found]:
+    """Locations of one mail, each attachment read by ``read_attachment`` (called in the
+    order of the attachments, then of forwarded mails'); a forwarded mail's locations are
+    prefixed ``forwarded[N].``."""
     found: list[Found] = [Location("subject", parsed.subject)]
     if parsed.text:
         found.append(Location("body.text", parsed.text))
@@ -52,8 +75,19 @@ def _mail_locations(parsed: ParsedMail, budget: Budget) -> list[Found]:
         if attachment.truncated:
             found.append(Unreadable(f"attachment:{name}", "too-big", "cut short while parsing"))
         else:
-            found.extend(attachment_locations(name, attachment.data, budget))
+            found.extend(read_attachment(name, attachment.data))
     for index, forwarded in enumerate(parsed.forwarded, 1):
-        inner = _mail_locations(forwarded, budget)
+        inner = mail_locations(forwarded, read_attachment)
         found.extend(replace(item, where=f"forwarded[{index}].{item.where}") for item in inner)
+    return found
+
+
+def attachments_to_read(parsed: ParsedMail) -> list[tuple[str, bytes]]:
+    """The (name, bytes) pairs :func:`mail_locations` hands its reader, in the same order."""
+    found: list[tuple[str, bytes]] = []
+    for index, attachment in enumerate(parsed.attachments, 1):
+        if not attachment.truncated:
+            found.append((attachment.filename or f"part{index}", attachment.data))
+    for forwarded in parsed.forwarded:
+        found.extend(attachments_to_read(forwarded))
     return found

@@ -16,6 +16,7 @@ UNREADABLE_REASONS: Final = frozenset(
         "zip-bomb",  # a member expanding far beyond its packed size
         "timeout",  # reading the mail's attachments ran out of time
         "unsupported-format",  # a document format that may hold text we cannot read
+        "reader-failed",  # the reading process crashed or hit its memory or CPU limit
     }
 )
 

@@ -149,7 +149,7 @@ class Parts:
     secret: bytes
 
 
-def build_workflow(tmp_path: Path, **overrides: Any) -> Parts:
+def build_workflow(tmp_path: Path, *, reader: Any = None, **overrides: Any) -> Parts:
     from mailsafe.package import encode_outbound
 
     section = make_section(tmp_path, **overrides)
@@ -170,6 +170,7 @@ def build_workflow(tmp_path: Path, **overrides: Any) -> Parts:
         publisher=publisher,
         encode=encode_outbound,
         clock=clock,
+        reader=reader,
     )
     return Parts(workflow, state, directory, spool, publisher, audit, clock, secret)
 

@@ -307,7 +307,7 @@ def test_a_mail_that_breaks_the_scanner_is_quarantined_after_three_tries(parts, 
     def broken(*args, **kwargs):
         raise RuntimeError("extractor bug")
 
-    monkeypatch.setattr(workflow_module, "scan_message", broken)
+    monkeypatch.setattr(workflow_module, "scan_parsed", broken)
     mail_id = accept(parts, plain_mail())  # first try inside accept()
     assert parts.state.mail(mail_id).state == "received"
     parts.workflow.process_received()
@@ -346,3 +346,23 @@ def test_a_bundle_published_again_after_a_crash_is_the_same_bytes(parts):
     (first, first_id), (again, again_id) = parts.publisher.published
     assert (again, again_id) == (first, first_id)
     assert parts.state.mail(mail_id).state == "sent"
+
+
+def test_attachments_that_kill_their_reader_hold_the_mail_and_the_agent_goes_on(tmp_path):
+    from mailsafe.extract.isolated import AttachmentReader
+
+    # A reader whose child may use 180 MiB: it idles at about 100, and reading 33 MB of text
+    # takes about 250, so the child dies of its memory limit, as it would on a crafted file.
+    with AttachmentReader(memory_bytes=180 * 1024 * 1024) as reader:
+        parts = build_workflow(tmp_path, reader=reader)
+        big = ("0123456789 " * 3_000_000).encode()
+        mail_id = accept(parts, make_mail(subject="대용량", attachments=[("big.txt", big)]))
+        assert parts.state.mail(mail_id).state == "held"
+        assert parts.publisher.published == []
+        scanned = [f for m, step, f in parts.audit.events if m == mail_id and step == "scanned"]
+        assert scanned[0]["unreadable"] == ["reader-failed"]
+
+        second = accept(parts, rrn_mail())  # a new child reads the next mail
+        row = parts.state.mail(second)
+        assert row.state == "held"
+        assert {f["masked"] for f in row.findings} == {RRN_MASKED}

@@ -1,0 +1,138 @@
+"""Attachments read in a child process: the same locations as in-process reading, and a child
+that dies, runs out of memory or stops answering costs one mail's attachments, never the
+caller."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from mailsafe.extract import ExtractLimits, Location, Unreadable, extract_locations
+from mailsafe.extract.isolated import AttachmentReader, _decode
+from mailsafe.limited import ChildFailed
+from mailsafe.mime import parse_message
+from mailsafe.policy import SenderInfo, default_rules
+from mailsafe.scan import scan_parsed
+from tests.support.documents import make_mail, make_pdf, make_xlsx, make_zip
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+SAMPLE = "주민등록번호 800101-1234560"
+
+
+@pytest.fixture
+def reader() -> Iterator[AttachmentReader]:
+    with AttachmentReader() as isolated:
+        yield isolated
+
+
+def documents_mail() -> bytes:
+    archive = make_zip({"표.xlsx": make_xlsx([["이름", SAMPLE]]), "a.txt": b"plain"})
+    return make_mail(attachments=[("report.pdf", make_pdf(SAMPLE)), ("files.zip", archive)])
+
+
+def test_child_reads_what_the_process_itself_would(reader: AttachmentReader) -> None:
+    mails = [documents_mail()] + [
+        path.read_bytes() for path in sorted(CORPUS.iterdir()) if path.name != "README.md"
+    ]
+    assert len(mails) > 300
+    for raw in mails:
+        parsed = parse_message(raw)
+        assert reader.read(parsed) == extract_locations(parsed), raw[:200]
+    found = reader.read(parse_message(mails[0]))
+    assert any(isinstance(i, Location) and "800101" in i.text for i in found)
+
+
+def test_a_killed_child_costs_the_attachments_only_and_the_next_mail_is_read(
+    reader: AttachmentReader,
+) -> None:
+    raw = documents_mail()
+    parsed = parse_message(raw)
+    reader.read(parsed)  # the child is up
+    pid = reader.child_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+
+    found = reader.read(parsed)
+    unreadable = [i for i in found if isinstance(i, Unreadable)]
+    assert [(u.where, u.reason) for u in unreadable] == [
+        ("attachment:report.pdf", "reader-failed"),
+        ("attachment:files.zip", "reader-failed"),
+    ]
+    places = {i.where for i in found if isinstance(i, Location)}
+    assert {"subject", "body.text", "attachment-name:report.pdf"} <= places
+    # the policy holds it, as any mail with an unreadable attachment
+    result = scan_parsed(parsed, default_rules(), SenderInfo("kim@corp.example"), found=found)
+    assert result.decision.action == "approve"
+
+    assert reader.read(parsed) == extract_locations(parsed)  # a new child
+    assert reader.child_pid not in (None, pid)
+
+
+def test_a_child_that_stops_answering_is_a_timeout() -> None:
+    raw = documents_mail()
+    parsed = parse_message(raw)
+    with AttachmentReader(ExtractLimits(max_seconds=0.5), grace_seconds=0.5) as reader:
+        reader.read(parsed)
+        pid = reader.child_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # a decoder stuck in one call, as the parent sees it
+        found = reader.read(parsed)
+        assert {i.reason for i in found if isinstance(i, Unreadable)} == {"timeout"}
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed, not left behind
+        assert reader.read(parsed) == extract_locations(parsed)
+
+
+def test_memory_limit_of_the_child() -> None:
+    big = ("0123456789 " * 3_000_000).encode()  # 33 MB of text to read
+    raw = make_mail(attachments=[("big.txt", big)])
+    parsed = parse_message(raw)
+    small = documents_mail()
+    # The child idles at about 100 MiB of address space; reading the big file peaks near 250.
+    with AttachmentReader(memory_bytes=180 * 1024 * 1024) as reader:
+        assert reader.read(parse_message(small)) == extract_locations(parse_message(small))
+        found = reader.read(parsed)
+        assert [(i.where, i.reason) for i in found if isinstance(i, Unreadable)] == [
+            ("attachment:big.txt", "reader-failed")
+        ]
+        assert reader.read(parse_message(small)) == extract_locations(parse_message(small))
+
+
+def _reply(items: object) -> bytes:
+    return bytes(msgpack.packb(items))
+
+
+@pytest.mark.parametrize(
+    "untrusted",
+    [
+        b"\xc1 not msgpack",
+        _reply({"L": "x"}),
+        _reply([]),  # no answer for the one attachment
+        _reply([[], []]),  # two answers
+        _reply([[["L", "attachment:a"]]]),
+        _reply([[["U", "attachment:a", "no-such-reason", ""]]]),
+        _reply([[["X", "attachment:a", "text"]]]),
+        _reply([[["L", "attachment:a", b"bytes, not text"]]]),
+        _reply([[["L", "x" * 70_000, "text"]]]),
+        _reply([[["L", "attachment:a", "t" * 11]]]),  # over max_text_chars
+        _reply([[["L", "attachment:a", "text"]]]) + b"trailing",
+    ],
+)
+def test_a_reply_that_is_not_one_list_of_places_per_attachment_is_refused(
+    untrusted: bytes,
+) -> None:
+    with pytest.raises(ChildFailed) as refused:
+        _decode(untrusted, ExtractLimits(max_text_chars=10), files=1)
+    assert refused.value.reason == "reader-failed"
+
+
+def test_a_well_formed_reply_is_taken() -> None:
+    reply = _reply([[["L", "attachment:a", "text"], ["U", "attachment:a/b", "encrypted", "pw"]]])
+    assert _decode(reply, ExtractLimits(), files=1) == [
+        [Location("attachment:a", "text"), Unreadable("attachment:a/b", "encrypted", "pw")]
+    ]
