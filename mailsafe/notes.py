@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-__all__ = ["LANGUAGES", "NOTES", "REASONS", "note", "reason_words", "translate"]
+__all__ = ["LANGUAGES", "NOTES", "REASONS", "note", "note_code", "reason_words", "translate"]
 
 LANGUAGES = ("en", "ko")
 
@@ -205,6 +205,14 @@ def reason_words(code: str, language: str) -> str:
     return words[1] if language == "ko" else words[0]
 
 
+def note_code(text: str) -> str | None:
+    """The code of the note ``text`` was made from (None when it matches no template)."""
+    for code, pattern in _code_matchers():
+        if pattern.fullmatch(text):
+            return code
+    return None
+
+
 def translate(text: str, language: str) -> str:
     """``text`` (an English note) in ``language``; unchanged when no template matches."""
     if language != "ko":
@@ -222,13 +230,21 @@ def _matchers() -> tuple[tuple[re.Pattern[str], str], ...]:
     found = [
         (re.compile(re.escape(english)), korean) for english, korean in REASONS.values()
     ]  # a worker failure's reason also travels as the first note
-    for english, korean in NOTES.values():
-        pieces = _FIELD.split(english)
-        regex = "".join(
-            (f"(?P<{piece}>[0-9]{{1,20}})" if piece in _NUMBER_FIELDS else f"(?P<{piece}>.+?)")
-            if odd
-            else re.escape(piece)
-            for odd, piece in ((i % 2 == 1, p) for i, p in enumerate(pieces))
-        )
-        found.append((re.compile(regex, re.S), korean))
+    found += [(_template_pattern(english), korean) for english, korean in NOTES.values()]
     return tuple(found)
+
+
+@cache
+def _code_matchers() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((code, _template_pattern(english)) for code, (english, _) in NOTES.items())
+
+
+def _template_pattern(english: str) -> re.Pattern[str]:
+    pieces = _FIELD.split(english)
+    regex = "".join(
+        (f"(?P<{piece}>[0-9]{{1,20}})" if piece in _NUMBER_FIELDS else f"(?P<{piece}>.+?)")
+        if odd
+        else re.escape(piece)
+        for odd, piece in ((i % 2 == 1, p) for i, p in enumerate(pieces))
+    )
+    return re.compile(regex, re.S)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailsafe.mime import parse_message
-from mailsafe.notes import NOTES, REASONS, note, reason_words, translate
+from mailsafe.notes import NOTES, REASONS, note, note_code, reason_words, translate
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 SAMPLE = {"limit": 8, "count": 3, "page": 2, "shown": 10, "total": 42,
@@ -29,6 +29,11 @@ def test_every_note_reads_back_in_korean(code: str) -> None:
     text = note(code, **values)
     assert translate(text, "ko") == korean.format(**values)
     assert translate(text, "en") == text
+    assert note_code(text) == code  # the outbound scan tells notes apart by their code
+
+
+def test_text_from_no_template_has_no_code() -> None:
+    assert note_code("a note from somewhere else") is None
 
 
 def test_reason_codes_have_words_and_unknown_codes_stay() -> None:

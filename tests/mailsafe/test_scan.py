@@ -218,3 +218,51 @@ def test_scan_command_refuses_bad_rules(tmp_path: Path, capsys: pytest.CaptureFi
 def test_scan_command_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", str(tmp_path / "none.eml"), "--json"]) == 1
     assert "none.eml: cannot read" in capsys.readouterr().err
+
+
+def _nested(depth: int, attachment: bytes) -> bytes:
+    """A mail whose one attachment sits ``depth`` multipart levels down."""
+    import base64
+
+    entity = (
+        b"Content-Type: application/octet-stream\r\n"
+        b"Content-Disposition: attachment; filename=list.xlsx\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(attachment).replace(b"\n", b"\r\n")
+    )
+    for level in range(depth):
+        boundary = f"level{level}".encode()
+        entity = (
+            b"Content-Type: multipart/mixed; boundary=" + boundary + b"\r\n\r\n--" + boundary
+            + b"\r\n" + entity + b"\r\n--" + boundary + b"--\r\n"
+        )  # fmt: skip
+    return b"From: kim@corp.example\r\nTo: p@example.com\r\nSubject: list\r\n" + entity
+
+
+@pytest.mark.parametrize(
+    ("depth", "reason"), [(21, "too-deep"), (60, "too-deep"), (1000, "corrupt")]
+)
+def test_an_attachment_nested_past_the_parser_is_not_a_clean_mail(depth: int, reason: str) -> None:
+    sheet = make_xlsx([["이름", RRN]])
+    at_the_limit = scan_message(_nested(20, sheet), default_rules(), SENDER)
+    assert {f.finding.type for f in at_the_limit.findings} == {"rrn"}
+    assert at_the_limit.unreadable == ()
+
+    hidden = scan_message(_nested(depth, sheet), default_rules(), SENDER)
+    assert hidden.findings == ()
+    assert [(u.where, u.reason) for u in hidden.unreadable] == [("mail", reason)]
+    assert hidden.decision.action == "approve"
+    assert hidden.decision.rule == "unreadable-attachment"
+
+
+def test_parts_past_the_parsers_limit_hold_the_mail() -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "kim@corp.example", "p@x.com", "many"
+    message.set_content("see attached")
+    for number in range(520):
+        message.add_attachment(b"nothing", maintype="text", subtype="plain",
+                               filename=f"{number}.txt")  # fmt: skip
+    message.add_attachment(LINE.encode(), maintype="text", subtype="plain", filename="last.txt")
+    result = scan_message(message.as_bytes(policy=SMTP), default_rules(), SENDER)
+    assert ("mail", "too-many-files") in [(u.where, u.reason) for u in result.unreadable]
+    assert result.decision.action == "approve"
