@@ -20,6 +20,7 @@ from mailsafe.extract.attachments import Found, attachment_locations
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.text import html_to_text
 from mailsafe.extract.types import UNREADABLE_REASONS, Location, Unreadable
+from mailsafe.extract.uu import uuencoded_files
 
 if TYPE_CHECKING:
     from mailsafe.mime import ParsedMail
@@ -67,6 +68,9 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
     found: list[Found] = [Location("subject", parsed.subject)]
     if parsed.text:
         found.append(Location("body.text", parsed.text))
+        for name, data in uuencoded_files(parsed.text):
+            found.append(Location(f"attachment-name:{name}", name))
+            found.extend(read_attachment(name, data))
     if parsed.html:
         found.append(Location("body.html", html_to_text(parsed.html)))
     for index, attachment in enumerate(parsed.attachments, 1):
@@ -84,7 +88,7 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
 
 def attachments_to_read(parsed: ParsedMail) -> list[tuple[str, bytes]]:
     """The (name, bytes) pairs :func:`mail_locations` hands its reader, in the same order."""
-    found: list[tuple[str, bytes]] = []
+    found = uuencoded_files(parsed.text) if parsed.text else []
     for index, attachment in enumerate(parsed.attachments, 1):
         if not attachment.truncated:
             found.append((attachment.filename or f"part{index}", attachment.data))

@@ -9,6 +9,8 @@ path of the file, and reading goes on with the next file.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Final
 
 from mailsafe.errors import HostileInput, LimitExceeded, MailsafeError
@@ -16,6 +18,7 @@ from mailsafe.extract.archive import member_names, open_zip, read_member
 from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
 from mailsafe.extract.limits import MIB, Budget
 from mailsafe.extract.pdf import pdf_text
+from mailsafe.extract.streams import compression_of, decompress, inner_name, is_tar, tar_members
 from mailsafe.extract.text import decode_text, html_to_text
 from mailsafe.extract.types import Location, Unreadable
 from mailsafe.extract.xmltext import ReadMember, container_text, sniff_container
@@ -23,9 +26,13 @@ from mailsafe.extract.xmltext import ReadMember, container_text, sniff_container
 Found = Location | Unreadable
 
 _ZIP_MAGICS: Final = (b"PK\x03\x04", b"PK\x05\x06")
-# Archives we recognise but do not open (7-Zip, RAR, and the Korean ALZip/EGG formats):
-# they may carry anything, so they are reported rather than passed as harmless.
-_UNOPENED_ARCHIVES: Final = (b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07", b"ALZ\x01", b"EGGA")
+# Archives and compressed files we recognise but do not open (7-Zip, RAR, the Korean ALZip and
+# EGG formats, Zstandard, LZ4, Unix compress, lzip, Microsoft CAB): they may carry anything, so
+# they are reported rather than passed as harmless.
+_UNOPENED_ARCHIVES: Final = (
+    b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07", b"ALZ\x01", b"EGGA", b"\x28\xb5\x2f\xfd",
+    b"\x04\x22\x4d\x18", b"\x1f\x9d", b"LZIP", b"MSCF",
+)  # fmt: skip
 _TEXT_EXTENSIONS: Final = frozenset(
     {".txt", ".csv", ".tsv", ".log", ".json", ".xml", ".md", ".ini", ".yaml", ".yml", ".sql"}
 )
@@ -53,16 +60,28 @@ def attachment_locations(path: str, data: bytes, budget: Budget, depth: int = 0)
 
 
 def _read(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
-    where = f"attachment:{path}"
     head = data[:1024]
     if head.startswith(_ZIP_MAGICS):
         return _read_zip(path, data, budget, depth)
     if b"%PDF-" in head:
-        return [_location(where, pdf_text(data, budget), budget)]
+        return [_location(f"attachment:{path}", pdf_text(data, budget), budget)]
     if head.startswith(OLE_MAGIC):
-        return _read_ole(where, data, budget)
+        return _read_ole(f"attachment:{path}", data, budget)
+    compression = compression_of(head)
+    if compression is not None:
+        _check_depth(depth, budget)
+        unpacked = decompress(compression, data, path, budget)
+        return attachment_locations(f"{path}/{inner_name(path)}", unpacked, budget, depth + 1)
+    if is_tar(data, path):
+        return _read_members(path, tar_members(data, path, budget), budget, depth)
     if head.startswith(_UNOPENED_ARCHIVES):
         raise HostileInput("archive format that is not opened", code="unsupported-format")
+    return _read_as_text(path, data, budget)
+
+
+def _read_as_text(path: str, data: bytes, budget: Budget) -> list[Found]:
+    """HTML and text files by their name or their bytes; anything else holds no text."""
+    where = f"attachment:{path}"
     extension = posixpath.splitext(path.lower())[1]
     if extension in _HTML_EXTENSIONS:
         return [_location(where, html_to_text(decode_text(data)), budget)]
@@ -79,26 +98,38 @@ def _read_zip(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]
         if kind != "zip":
             text = container_text(names, kind, ReadMember(archive, budget))
             return [_location(f"attachment:{path}", text, budget)]
-        if depth + 1 > budget.limits.max_depth:
-            raise LimitExceeded(
-                f"archives nested deeper than {budget.limits.max_depth}", code="too-deep"
-            )
-        found: list[Found] = []
-        for name in names:
-            member_path = f"{path}/{name}"
-            found.append(Location(f"attachment-name:{member_path}", name))
-            try:
-                member = read_member(archive, name, budget)
-            except MailsafeError as exc:
-                found.append(Unreadable(f"attachment:{member_path}", exc.code, str(exc)))
-                if exc.code in MAIL_WIDE_REASONS:
-                    break
-                continue
-            inner = attachment_locations(member_path, member, budget, depth + 1)
-            found.extend(inner)
-            if any(isinstance(i, Unreadable) and i.reason in MAIL_WIDE_REASONS for i in inner):
+        members = ((name, partial(read_member, archive, name, budget)) for name in names)
+        return _read_members(path, members, budget, depth)
+
+
+def _read_members(
+    path: str, members: Iterable[tuple[str, Callable[[], bytes]]], budget: Budget, depth: int
+) -> list[Found]:
+    """Each member of an archive at ``path``: its name, then what it holds."""
+    _check_depth(depth, budget)
+    found: list[Found] = []
+    for name, read in members:
+        member_path = f"{path}/{name}"
+        found.append(Location(f"attachment-name:{member_path}", name))
+        try:
+            member = read()
+        except MailsafeError as exc:
+            found.append(Unreadable(f"attachment:{member_path}", exc.code, str(exc)))
+            if exc.code in MAIL_WIDE_REASONS:
                 break
-        return found
+            continue
+        inner = attachment_locations(member_path, member, budget, depth + 1)
+        found.extend(inner)
+        if any(isinstance(i, Unreadable) and i.reason in MAIL_WIDE_REASONS for i in inner):
+            break
+    return found
+
+
+def _check_depth(depth: int, budget: Budget) -> None:
+    if depth + 1 > budget.limits.max_depth:
+        raise LimitExceeded(
+            f"archives nested deeper than {budget.limits.max_depth}", code="too-deep"
+        )
 
 
 def _read_ole(where: str, data: bytes, budget: Budget) -> list[Found]:

@@ -19,6 +19,7 @@ from tests.support.documents import (
     make_encrypted_pdf,
     make_hwp,
     make_hwpx,
+    make_mail,
     make_pdf,
     make_pptx,
     make_xlsx,
@@ -239,3 +240,80 @@ def test_hwpx_text_after_an_inline_tab_or_line_break_is_read() -> None:
     text = xml_text(section)
     assert "name\t800101-1234567\ncard 4111-1111-1111-1111" in text
     assert [f.type for f in detect(text)] == ["rrn", "credit_card"]
+
+
+def _tar(files: dict[str, bytes], mode: str = "w") -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:  # type: ignore[call-overload]
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "pack", "place"),
+    [
+        ("list.csv.gz", lambda d: __import__("gzip").compress(d), "list.csv.gz/list.csv"),
+        ("list.csv.bz2", lambda d: __import__("bz2").compress(d), "list.csv.bz2/list.csv"),
+        ("list.csv.xz", lambda d: __import__("lzma").compress(d), "list.csv.xz/list.csv"),
+        ("list.tar", lambda d: _tar({"d/list.csv": d}), "list.tar/d/list.csv"),
+        ("list.tgz", lambda d: _tar({"list.csv": d}, "w:gz"), "list.tgz/list.tar/list.csv"),
+        ("x.tar.xz", lambda d: _tar({"list.csv": d}, "w:xz"), "x.tar.xz/x.tar/list.csv"),
+        ("noext", lambda d: _tar({"list.csv": d}, "w:bz2"), "noext/noext/list.csv"),
+    ],
+)
+def test_compressed_files_and_tar_archives_are_read(name: str, pack: object, place: str) -> None:
+    found = read(name, pack(SAMPLE.encode()))  # type: ignore[operator]
+    texts = {f.where: f.text for f in found if isinstance(f, Location)}
+    assert "800101-1234560" in texts[f"attachment:{place}"]
+    assert not reasons(found)
+
+
+def test_every_gzip_member_is_read() -> None:
+    import gzip
+
+    data = gzip.compress(b"first member\n") + gzip.compress(SAMPLE.encode())
+    assert "800101-1234560" in text_of(read("two.csv.gz", data))
+
+
+def test_compressed_bombs_truncation_and_unopened_formats_are_unreadable() -> None:
+    import gzip
+    import lzma
+
+    ratio_bomb = gzip.compress(b"\0" * (8 * MIB))
+    assert reasons(read("zeros.gz", ratio_bomb)) == ["zip-bomb"]
+    big = lzma.compress(b"\0" * (3 * MIB))
+    assert reasons(read("zeros.xz", big, max_file_bytes=2 * MIB)) == ["too-big"]
+    assert reasons(read("cut.gz", gzip.compress(SAMPLE.encode() * 50)[:60])) == ["corrupt"]
+    assert reasons(read("a.tar", b"\0" * 100 + b"not a tar" * 100)) == ["corrupt"]
+    for name, magic in (("a.zst", b"\x28\xb5\x2f\xfd"), ("a.cab", b"MSCF"), ("a.Z", b"\x1f\x9d")):
+        assert reasons(read(name, magic + b"\0" * 64)) == ["unsupported-format"]
+
+
+def test_tar_members_count_against_the_limits() -> None:
+    many = _tar({f"f{i}.txt": b"x" for i in range(30)})
+    assert reasons(read("many.tar", many, max_files=10)) == ["too-many-files"]
+    nested = _tar({"inner.tgz": _tar({"x.txt": b"800101-1234560"}, "w:gz")})
+    assert "too-deep" in reasons(read("nest.tar", nested, max_depth=2))
+    assert "too-deep" not in reasons(read("nest.tar", nested, max_depth=4))
+
+
+def test_uuencoded_blocks_in_a_text_body_are_read_as_attachments() -> None:
+    import binascii
+
+    from mailsafe.extract import extract_locations
+    from mailsafe.mime import parse_message
+
+    data = SAMPLE.encode()
+    lines = b"".join(binascii.b2a_uu(data[i : i + 45]) for i in range(0, len(data), 45))
+    body = "Hello,\n\nbegin 644 list.csv\n" + lines.decode() + "`\nend\n\nbye\n"
+    found = extract_locations(parse_message(make_mail(text=body)))
+    texts = {f.where: f.text for f in found if isinstance(f, Location)}
+    assert texts["attachment-name:list.csv"] == "list.csv"
+    assert "800101-1234560" in texts["attachment:list.csv"]
+    assert "800101-1234560" not in texts["body.text"]  # encoded there, unreadable to the scan

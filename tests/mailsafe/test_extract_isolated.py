@@ -4,6 +4,7 @@ caller."""
 
 from __future__ import annotations
 
+import binascii
 import os
 import signal
 from collections.abc import Iterator
@@ -31,8 +32,14 @@ def reader() -> Iterator[AttachmentReader]:
 
 
 def documents_mail() -> bytes:
+    """A PDF, a ZIP holding a spreadsheet, and a file uuencoded into the text body (read
+    before the attachments: the order the child's answers are matched in)."""
     archive = make_zip({"표.xlsx": make_xlsx([["이름", SAMPLE]]), "a.txt": b"plain"})
-    return make_mail(attachments=[("report.pdf", make_pdf(SAMPLE)), ("files.zip", archive)])
+    encoded = binascii.b2a_uu(SAMPLE.encode()).decode()
+    body = f"첨부합니다.\nbegin 644 old.txt\n{encoded}`\nend\n"
+    return make_mail(
+        text=body, attachments=[("report.pdf", make_pdf(SAMPLE)), ("files.zip", archive)]
+    )
 
 
 def test_child_reads_what_the_process_itself_would(reader: AttachmentReader) -> None:
@@ -44,7 +51,10 @@ def test_child_reads_what_the_process_itself_would(reader: AttachmentReader) -> 
         parsed = parse_message(raw)
         assert reader.read(parsed) == extract_locations(parsed), raw[:200]
     found = reader.read(parse_message(mails[0]))
-    assert any(isinstance(i, Location) and "800101" in i.text for i in found)
+    places = {i.where for i in found if isinstance(i, Location) and "800101" in i.text}
+    assert places == {
+        "attachment:old.txt", "attachment:report.pdf", "attachment:files.zip/표.xlsx"
+    }  # fmt: skip
 
 
 def test_a_killed_child_costs_the_attachments_only_and_the_next_mail_is_read(
@@ -60,6 +70,7 @@ def test_a_killed_child_costs_the_attachments_only_and_the_next_mail_is_read(
     found = reader.read(parsed)
     unreadable = [i for i in found if isinstance(i, Unreadable)]
     assert [(u.where, u.reason) for u in unreadable] == [
+        ("attachment:old.txt", "reader-failed"),
         ("attachment:report.pdf", "reader-failed"),
         ("attachment:files.zip", "reader-failed"),
     ]
