@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from email.feedparser import BytesFeedParser
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Final
 
 from mailsafe.charsets import decode_bytes, guess_unlabelled
 from mailsafe.notes import note
@@ -115,6 +116,10 @@ class ParsedMail:
     # The text/calendar, delivery-status and similar inline bodies appended to ``text`` are
     # named here so a renderer can say what it shows.
     content_types: tuple[str, ...] = field(default=())
+    # Every other header, decoded (name, value): not shown, but it leaves with the mail, so the
+    # outbound scan reads it. Transport and structure headers (Received, DKIM, Content-*) are
+    # left out; at most MAX_OTHER_HEADERS.
+    other_headers: tuple[tuple[str, str], ...] = field(default=())
 
 
 # --------------------------------------------------------------------------- headers
@@ -564,6 +569,7 @@ def _build(message: email.message.Message, depth: int, budget: _Budget) -> Parse
         security=tuple(dict.fromkeys(collected.security)),
         defects=tuple(budget.defects),
         content_types=tuple(dict.fromkeys(collected.content_types)),
+        other_headers=headers.others(),
     )
 
 
@@ -571,6 +577,19 @@ def _defect_words(defect: object) -> str:
     name = type(defect).__name__
     words = re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
     return note("mime_defect", defect=words)
+
+
+# Headers with a field of their own in ParsedMail, and transport and structure headers that
+# carry no words of the sender's (and would only feed the scan digits of routes and hashes).
+_HEADERS_NOT_OTHER: Final = frozenset({
+    "subject", "from", "to", "cc", "reply-to", "date", "message-id", "in-reply-to",
+    "references", "received", "x-received", "return-path", "delivered-to", "x-original-to",
+    "mime-version", "content-type", "content-transfer-encoding", "content-disposition",
+    "content-id", "dkim-signature", "arc-seal", "arc-message-signature",
+    "arc-authentication-results", "authentication-results", "received-spf",
+})  # fmt: skip
+MAX_OTHER_HEADERS: Final = 200
+MAX_HEADER_NAME_CHARS: Final = 100
 
 
 class _Headers:
@@ -605,6 +624,16 @@ class _Headers:
         value = self._raw("references") or ""
         ids = re.findall(r"<[^<>\s]{1,998}>", value)
         return tuple(ids[: self._limits.max_references])
+
+    def others(self) -> tuple[tuple[str, str], ...]:
+        """Decoded (name, value) of the headers ParsedMail has no field for, in order."""
+        found: list[tuple[str, str]] = []
+        for key, value in self._message.raw_items():
+            if key.lower() in _HEADERS_NOT_OTHER or len(found) >= MAX_OTHER_HEADERS:
+                continue
+            text = raw_header_to_text(value)[: self._limits.max_header_value_chars]
+            found.append((key[:MAX_HEADER_NAME_CHARS], decode_header_text(text)))
+        return tuple(found)
 
     def addresses(self, name: str) -> tuple[Address, ...]:
         values = self._values(name)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from mailsafe.extract.attachments import Found, attachment_locations
 from mailsafe.extract.limits import Budget, ExtractLimits
-from mailsafe.extract.text import html_to_text
+from mailsafe.extract.text import html_to_text, html_unseen_text
 from mailsafe.extract.types import UNREADABLE_REASONS, Location, Unreadable
 from mailsafe.extract.uu import uuencoded_files
 
@@ -73,6 +73,10 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
             found.extend(read_attachment(name, data))
     if parsed.html:
         found.append(Location("body.html", html_to_text(parsed.html)))
+        unseen = html_unseen_text(parsed.html)
+        if unseen:
+            found.append(Location("body.html-unseen", unseen))
+    found += _header_locations(parsed)
     for index, attachment in enumerate(parsed.attachments, 1):
         name = attachment.filename or f"part{index}"
         found.append(Location(f"attachment-name:{name}", name))
@@ -94,4 +98,17 @@ def attachments_to_read(parsed: ParsedMail) -> list[tuple[str, bytes]]:
             found.append((attachment.filename or f"part{index}", attachment.data))
     for forwarded in parsed.forwarded:
         found.extend(attachments_to_read(forwarded))
+    return found
+
+
+def _header_locations(parsed: ParsedMail) -> list[Found]:
+    """Display names of the address headers, and every other header a person or program can
+    read (``header:X-Note``): they leave with the mail as much as the body does."""
+    found: list[Found] = []
+    for name, addresses in (("From", parsed.from_), ("To", parsed.to), ("Cc", parsed.cc),
+                            ("Reply-To", parsed.reply_to)):  # fmt: skip
+        names = "\n".join(address.display for address in addresses if address.display)
+        if names:
+            found.append(Location(f"header:{name}", names))
+    found += [Location(f"header:{name}", value) for name, value in parsed.other_headers if value]
     return found

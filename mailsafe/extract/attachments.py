@@ -19,7 +19,7 @@ from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
 from mailsafe.extract.limits import MIB, Budget
 from mailsafe.extract.pdf import pdf_text
 from mailsafe.extract.streams import compression_of, decompress, inner_name, is_tar, tar_members
-from mailsafe.extract.text import decode_text, html_to_text
+from mailsafe.extract.text import decode_text, html_to_text, html_unseen_text
 from mailsafe.extract.types import Location, Unreadable
 from mailsafe.extract.xmltext import ReadMember, container_text, sniff_container
 
@@ -84,7 +84,8 @@ def _read_as_text(path: str, data: bytes, budget: Budget) -> list[Found]:
     where = f"attachment:{path}"
     extension = posixpath.splitext(path.lower())[1]
     if extension in _HTML_EXTENSIONS:
-        return [_location(where, html_to_text(decode_text(data)), budget)]
+        html = decode_text(data)
+        return [_location(where, f"{html_to_text(html)}\n{html_unseen_text(html)}", budget)]
     if extension in _TEXT_EXTENSIONS or _looks_like_text(data):
         return [_location(where, decode_text(data), budget)]
     return []

@@ -24,7 +24,8 @@ _TAG_WITH_TEXT_ATTRIBUTE_RE: Final = re.compile(
     rf"<[A-Za-z][^<>]*?\b(?:{_TEXT_ATTRIBUTES})\s*=[^<>]*>", re.IGNORECASE
 )
 _BLOCK_TAG_RE: Final = re.compile(
-    r"</?(?:p|div|br|tr|li|h[1-6]|table|section|blockquote|pre)\b[^<>]*>", re.IGNORECASE
+    r"</?(?:p|div|br|tr|li|h[1-6]|table|section|blockquote|pre|html|head|title|body)\b[^<>]*>",
+    re.IGNORECASE,
 )
 _CELL_END_RE: Final = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
 # "[^<>]" rather than "[^>]": a "<" with no ">" after it must not be re-scanned to the end
@@ -65,18 +66,42 @@ def html_to_text(html: str) -> str:
     return unescape(text)
 
 
+def html_unseen_text(html: str) -> str:
+    """What ``html`` carries that a reader does not see: comments and the content of script
+    and style elements. It leaves with the mail all the same, so the outbound scan reads it.
+    Linear passes (a find loop, no backtracking regex), as :func:`html_to_text`."""
+    _shown, hidden = _split_hidden_blocks(html)
+    comments: list[str] = []
+    position = 0
+    while (start := html.find("<!--", position)) >= 0:
+        end = html.find("-->", start + 4)
+        comments.append(html[start + 4 : end if end >= 0 else len(html)])
+        if end < 0:
+            break
+        position = end + 3
+    return "\n".join(part.strip() for part in (*hidden, *comments) if part.strip())
+
+
 def _drop_hidden_blocks(html: str) -> str:
-    """Remove script and style elements; an unclosed one hides the rest, as in a browser."""
+    return _split_hidden_blocks(html)[0]
+
+
+def _split_hidden_blocks(html: str) -> tuple[str, list[str]]:
+    """(``html`` without script and style elements, their contents); an unclosed one hides
+    the rest, as in a browser."""
     parts: list[str] = []
+    hidden: list[str] = []
     position = 0
     while (opening := _HIDDEN_OPEN_RE.search(html, position)) is not None:
         parts.append(html[position : opening.start()])
         closing = _HIDDEN_CLOSE_RE[opening.group(1).lower()].search(html, opening.end())
         if closing is None:
-            return "".join(parts)
+            hidden.append(html[opening.end() :])
+            return "".join(parts), hidden
+        hidden.append(html[opening.end() : closing.start()])
         position = closing.end()
     parts.append(html[position:])
-    return "".join(parts)
+    return "".join(parts), hidden
 
 
 def _attributes_as_text(tag: re.Match[str]) -> str:

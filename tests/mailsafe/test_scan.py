@@ -266,3 +266,35 @@ def test_parts_past_the_parsers_limit_hold_the_mail() -> None:
     result = scan_message(message.as_bytes(policy=SMTP), default_rules(), SENDER)
     assert ("mail", "too-many-files") in [(u.where, u.reason) for u in result.unreadable]
     assert result.decision.action == "approve"
+
+
+def _with_header(line: str) -> bytes:
+    return make_mail().replace(b"Subject:", line.encode() + b"\r\nSubject:", 1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "place"),
+    [
+        (make_mail(text=None, html=f"<p>hi</p><!-- {RRN} -->"), "body.html-unseen"),
+        (make_mail(text=None, html=f"<style>/* {RRN} */</style><p>hi</p>"), "body.html-unseen"),
+        (make_mail(text=None, html=f'<script>var a="{RRN}"</script>hi'), "body.html-unseen"),
+        (make_mail(text=None, html=f"<html><head><title>{RRN}</title></head>hi"), "body.html"),
+        (make_mail(to=f'"{RRN}" <p@example.com>'), "header:To"),
+        (make_mail(sender=f'"{RRN}" <kim@corp.example>'), "header:From"),
+        (_with_header(f"X-Data: {RRN}"), "header:X-Data"),
+        (_with_header(f"Comments: =?utf-8?b?{__import__('base64').b64encode(LINE.encode()).decode()}?="),
+         "header:Comments"),
+    ],
+)  # fmt: skip
+def test_what_leaves_unseen_is_scanned_too(raw: bytes, place: str) -> None:
+    """HTML comments, script and style, display names and other headers are not shown to
+    the reader, but they leave with the mail."""
+    result = scan_message(raw, default_rules(), SENDER)
+    assert [(f.where, f.finding.type) for f in result.findings] == [(place, "rrn")]
+    assert result.decision.action == "approve"
+
+
+def test_transport_headers_are_not_scanned() -> None:
+    received = "Received: from mx (mx [10.0.0.1]) by smtp id 800101-1234560; Tue, 1 Dec 2026"
+    result = scan_message(_with_header(received), default_rules(), SENDER)
+    assert result.findings == ()
