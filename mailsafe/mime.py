@@ -692,6 +692,9 @@ def _walk(
         return
     content_type = _content_type(part)
     _note_security(part, content_type, collected)
+    if content_type == "message/partial":  # RFC 2046 5.2.2: a piece of a mail split in several
+        budget.note(note("message_partial"))
+        return
     if content_type in {"message/rfc822", "message/global"}:
         _forwarded(part, depth, budget, collected)
         return

@@ -58,6 +58,10 @@ NOTES: dict[str, tuple[str, str]] = {
         "not an RFC 5322 mail: an Outlook .msg (OLE2) file",
         "RFC 5322 메일이 아니라 Outlook .msg(OLE2) 파일입니다",
     ),
+    "message_partial": (
+        "a fragment of a mail split into several (message/partial) is not shown",
+        "여러 통으로 나뉜 메일의 일부(message/partial)는 표시하지 않습니다",
+    ),
     "text_cut": (
         "text body longer than {limit} characters was cut",
         "텍스트 본문이 {limit}자를 넘어 잘랐습니다",

@@ -40,7 +40,18 @@ UNREAD_PARTS_REASONS: Final = {
     "bad_header_name": "corrupt",
     "bad_transfer_encoding": "corrupt",
     "outlook_msg": "unsupported-format",
+    "message_partial": "unsupported-format",
 }
+# Security wrappers whose content the scan cannot read, and the unreadable reason each is: mail
+# encrypted for its recipient, or wrapped in an opaque signature or Outlook's TNEF.
+UNREAD_SECURITY_REASONS: Final = {
+    "smime-encrypted": "encrypted",
+    "pgp-encrypted": "encrypted",
+    "smime-signed-opaque": "unsupported-format",
+    "tnef": "unsupported-format",
+}
+# An ASCII-armoured PGP message pasted into a body or a text file (RFC 4880 6.2).
+PGP_ARMOUR: Final = "-----BEGIN PGP MESSAGE-----"
 
 
 @dataclass(frozen=True)
@@ -111,9 +122,14 @@ def scan_parsed(
     if found is None:
         found = extract_locations(parsed, limits, clock)
     texts = [item for item in found if isinstance(item, Location)]
+    armoured = [
+        Unreadable(item.where, "encrypted", "a PGP-encrypted block")
+        for item in found
+        if isinstance(item, Location) and PGP_ARMOUR in item.text
+    ]
     unreadable = tuple(
         replace(item, where=masked_where(item.where), detail=masked_where(item.detail))
-        for item in (*_unread_parts(parsed), *found)
+        for item in (*_unread_parts(parsed), *found, *armoured)
         if isinstance(item, Unreadable)
     )
     shown = {location.where: masked_where(location.where) for location in texts}
@@ -147,6 +163,11 @@ def _unread_parts(parsed: ParsedMail, where: str = "mail") -> list[Unreadable]:
         Unreadable(where, UNREAD_PARTS_REASONS[code], defect)
         for defect in parsed.defects
         if (code := note_code(defect)) in UNREAD_PARTS_REASONS
+    ]
+    found += [
+        Unreadable(where, UNREAD_SECURITY_REASONS[label], f"{label}: its content cannot be read")
+        for label in parsed.security
+        if label in UNREAD_SECURITY_REASONS
     ]
     for index, forwarded in enumerate(parsed.forwarded, 1):
         found += _unread_parts(forwarded, f"forwarded[{index}]")

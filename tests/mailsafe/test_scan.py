@@ -298,3 +298,48 @@ def test_transport_headers_are_not_scanned() -> None:
     received = "Received: from mx (mx [10.0.0.1]) by smtp id 800101-1234560; Tue, 1 Dec 2026"
     result = scan_message(_with_header(received), default_rules(), SENDER)
     assert result.findings == ()
+
+
+_HEAD = b"From: kim@corp.example\r\nTo: p@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+_OPAQUE = b"MIIBdwYJKoZIhvcNAQcDoIIBaDCCAWQCAQAxggEQ\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            _HEAD + b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data;"
+            b' name="smime.p7m"\r\nContent-Transfer-Encoding: base64\r\n\r\n' + _OPAQUE,
+            [("mail", "encrypted")],
+        ),
+        (
+            _HEAD + b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";'
+            b' boundary="b"\r\n\r\n--b\r\nContent-Type: application/pgp-encrypted\r\n\r\n'
+            b"Version: 1\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n"
+            b"-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA8x\r\n-----END PGP MESSAGE-----\r\n--b--\r\n",
+            [("mail", "encrypted"), ("attachment:part.bin", "encrypted")],
+        ),
+        (
+            make_mail(text="-----BEGIN PGP MESSAGE-----\n\nhQEMA8x\n-----END PGP MESSAGE-----\n"),
+            [("body.text", "encrypted")],
+        ),
+        (
+            _HEAD + b"Content-Type: application/pkcs7-mime; smime-type=signed-data\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + _OPAQUE,
+            [("mail", "unsupported-format")],
+        ),
+        (
+            _HEAD + b'Content-Type: message/partial; id="a@x"; number=1; total=2\r\n\r\n'
+            b"Content-Type: text/plain\r\n\r\nthe first half\r\n",
+            [("mail", "unsupported-format")],
+        ),
+    ],
+)
+def test_content_the_scan_cannot_read_holds_the_mail(
+    raw: bytes, expected: list[tuple[str, str]]
+) -> None:
+    """Mail encrypted for its recipient (S/MIME, PGP/MIME, inline PGP), wrapped in an opaque
+    signature, or split in fragments leaves with content no scan has seen."""
+    result = scan_message(raw, default_rules(), SENDER)
+    assert [(u.where, u.reason) for u in result.unreadable] == expected
+    assert result.decision.action == "approve"
