@@ -17,7 +17,7 @@ from mailsafe.errors import HostileInput, LimitExceeded, MailsafeError
 from mailsafe.extract.archive import member_names, open_zip, read_member
 from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
 from mailsafe.extract.limits import MIB, Budget
-from mailsafe.extract.pdf import pdf_text
+from mailsafe.extract.pdf import pdf_contents
 from mailsafe.extract.streams import compression_of, decompress, inner_name, is_tar, tar_members
 from mailsafe.extract.text import decode_text, html_to_text, html_unseen_text
 from mailsafe.extract.types import Location, Unreadable
@@ -64,7 +64,7 @@ def _read(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
     if head.startswith(_ZIP_MAGICS):
         return _read_zip(path, data, budget, depth)
     if b"%PDF-" in head:
-        return [_location(f"attachment:{path}", pdf_text(data, budget), budget)]
+        return _read_pdf(path, data, budget, depth)
     if head.startswith(OLE_MAGIC):
         return _read_ole(f"attachment:{path}", data, budget)
     compression = compression_of(head)
@@ -89,6 +89,20 @@ def _read_as_text(path: str, data: bytes, budget: Budget) -> list[Found]:
     if extension in _TEXT_EXTENSIONS or _looks_like_text(data):
         return [_location(where, decode_text(data), budget)]
     return []
+
+
+def _read_pdf(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
+    where = f"attachment:{path}"
+    contents = pdf_contents(data, budget)
+    found: list[Found] = [_location(where, contents.text, budget)]
+    if contents.pages_not_read:
+        limit = budget.limits.max_pdf_pages
+        detail = f"{contents.pages_not_read} page(s) after the first {limit} not read"
+        found.append(Unreadable(where, "too-big", detail))
+    if contents.embedded:
+        members = ((name, partial(bytes, content)) for name, content in contents.embedded)
+        found += _read_members(path, members, budget, depth)
+    return found
 
 
 def _read_zip(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:

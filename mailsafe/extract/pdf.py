@@ -1,14 +1,38 @@
-"""Text of PDF files, with PyMuPDF."""
+"""What a PDF carries, with PyMuPDF: page text, the notes and form values on its pages, its
+document information, and the files embedded in it.
+
+Everything here leaves with the mail: a sticky note, a title in the document information or a
+spreadsheet embedded in the PDF is as much the sender's data as the page text, and a scan
+that read only pages would let them through.
+"""
 
 from __future__ import annotations
 
-from mailsafe.errors import HostileInput
-from mailsafe.extract.limits import Budget
+from dataclasses import dataclass
+from typing import Any, Final
+
+from mailsafe.errors import HostileInput, LimitExceeded
+from mailsafe.extract.limits import MIB, Budget
 from mailsafe.mupdf import pymupdf
 
+__all__ = ["PdfContents", "pdf_contents"]
 
-def pdf_text(data: bytes, budget: Budget) -> str:
-    """The text layer of every page up to the page limit (scanned images carry none)."""
+# Document-information fields people write words into.
+_INFO_FIELDS: Final = ("title", "author", "subject", "keywords", "creator", "producer")
+# Embedded files read per PDF; more are a way of hiding, not of sending documents.
+MAX_EMBEDDED_FILES: Final = 100
+
+
+@dataclass(frozen=True)
+class PdfContents:
+    text: str
+    embedded: tuple[tuple[str, bytes], ...]
+    pages_not_read: int  # pages past ExtractLimits.max_pdf_pages
+
+
+def pdf_contents(data: bytes, budget: Budget) -> PdfContents:
+    """Text of every page up to the page limit (scanned images carry none), with annotations
+    and form values, the document information, and the embedded files."""
     try:
         document = pymupdf.open(stream=data, filetype="pdf")
     except (RuntimeError, ValueError) as exc:
@@ -16,14 +40,73 @@ def pdf_text(data: bytes, budget: Budget) -> str:
     with document:
         if document.needs_pass or document.is_encrypted:
             raise HostileInput("PDF is password-protected", code="encrypted")
-        pages: list[str] = []
-        for number in range(min(document.page_count, budget.limits.max_pdf_pages)):
+        limit = budget.limits.max_pdf_pages
+        texts = [_info_text(document)]
+        for number in range(min(document.page_count, limit)):
             budget.check_time()
-            try:
-                page = document.load_page(number)
-                pages.append(page.get_text("text"))
-            except (RuntimeError, ValueError) as exc:
-                raise HostileInput(
-                    f"PDF page {number + 1} is broken ({exc})", code="corrupt"
-                ) from None
-        return "\n".join(pages)
+            texts.append(_page_text(document, number))
+        return PdfContents(
+            text="\n".join(t for t in texts if t),
+            embedded=_embedded_files(document, budget),
+            pages_not_read=max(0, document.page_count - limit),
+        )
+
+
+def _info_text(document: Any) -> str:
+    metadata = document.metadata or {}
+    return "\n".join(str(metadata.get(name) or "") for name in _INFO_FIELDS).strip()
+
+
+def _page_text(document: Any, number: int) -> str:
+    try:
+        page = document.load_page(number)
+        parts = [page.get_text("text")]
+        parts += [str((annot.info or {}).get("content") or "") for annot in page.annots()]
+        parts += [str(widget.field_value or "") for widget in page.widgets()]
+    except (RuntimeError, ValueError, AttributeError) as exc:
+        raise HostileInput(f"PDF page {number + 1} is broken ({exc})", code="corrupt") from None
+    return "\n".join(part for part in parts if part)
+
+
+def _embedded_files(document: Any, budget: Budget) -> tuple[tuple[str, bytes], ...]:
+    try:
+        count = document.embfile_count()
+    except (RuntimeError, ValueError) as exc:
+        raise HostileInput(f"PDF file list is broken ({exc})", code="corrupt") from None
+    if count > MAX_EMBEDDED_FILES:
+        raise LimitExceeded(
+            f"PDF embeds {count} files (limit {MAX_EMBEDDED_FILES})", code="too-many-files"
+        )
+    found: list[tuple[str, bytes]] = []
+    for index in range(count):
+        budget.check_time()
+        try:
+            info = document.embfile_info(index)
+            if int(info.get("size") or 0) > budget.limits.max_file_bytes:
+                raise _too_big(info, budget)
+            content = document.embfile_get(index)
+        except (RuntimeError, ValueError) as exc:
+            raise HostileInput(f"PDF embedded file is broken ({exc})", code="corrupt") from None
+        if len(content) > budget.limits.max_file_bytes:
+            raise _too_big(info, budget)
+        budget.spend(len(content))
+        name = str(info.get("ufilename") or info.get("filename") or f"embedded{index + 1}")
+        found.append((_utf8_name(name), bytes(content)))
+    return tuple(found)
+
+
+def _utf8_name(name: str) -> str:
+    """Some writers (PyMuPDF among them) store a UTF-8 file name as PDFDocEncoding bytes,
+    which read back as mojibake ("ëª..."); undo that where the bytes are valid UTF-8."""
+    try:
+        return name.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return name
+
+
+def _too_big(info: dict[str, Any], budget: Budget) -> LimitExceeded:
+    name = info.get("ufilename") or info.get("filename") or "?"
+    limit = budget.limits.max_file_bytes // MIB
+    return LimitExceeded(
+        f"PDF embedded file {name!r} is over the {limit} MiB limit", code="too-big"
+    )

@@ -320,3 +320,32 @@ def test_uuencoded_blocks_in_a_text_body_are_read_as_attachments() -> None:
     assert texts["attachment-name:list.csv"] == "list.csv"
     assert "800101-1234560" in texts["attachment:list.csv"]
     assert "800101-1234560" not in texts["body.text"]  # encoded there, unreadable to the scan
+
+
+def _pdf_with_hidden_places() -> bytes:
+    from mailsafe.mupdf import pymupdf
+
+    document = pymupdf.open()
+    for _ in range(2):
+        document.new_page().insert_text((72, 72), "page text")
+    document[0].add_text_annot((100, 100), "메모 800101-1234560")
+    document.embfile_add("명단.xlsx", make_xlsx([["이름", "900101-1234568"]]), filename="명단.xlsx")
+    document.set_metadata({"title": "목록 4111-1111-1111-1111"})
+    data: bytes = document.tobytes()
+    return data
+
+
+def test_a_pdf_is_read_with_its_notes_information_and_embedded_files() -> None:
+    found = read("report.pdf", _pdf_with_hidden_places())
+    texts = {f.where: f.text for f in found if isinstance(f, Location)}
+    assert "800101-1234560" in texts["attachment:report.pdf"]  # the sticky note
+    assert "4111-1111-1111-1111" in texts["attachment:report.pdf"]  # the document title
+    assert texts["attachment-name:report.pdf/명단.xlsx"] == "명단.xlsx"
+    assert "900101-1234568" in texts["attachment:report.pdf/명단.xlsx"]
+    assert not reasons(found)
+
+
+def test_pdf_pages_past_the_limit_and_embedded_files_count_against_the_limits() -> None:
+    data = _pdf_with_hidden_places()
+    assert reasons(read("report.pdf", data, max_pdf_pages=1)) == ["too-big"]
+    assert reasons(read("report.pdf", data, max_depth=0)) == ["too-deep"]
