@@ -21,7 +21,7 @@ from mailsafe.extract.pdf import pdf_contents
 from mailsafe.extract.streams import compression_of, decompress, inner_name, is_tar, tar_members
 from mailsafe.extract.text import decode_text, html_to_text, html_unseen_text
 from mailsafe.extract.types import Location, Unreadable
-from mailsafe.extract.xmltext import ReadMember, container_text, sniff_container
+from mailsafe.extract.xmltext import EMBEDDED, ReadMember, container_text, sniff_container
 
 Found = Location | Unreadable
 
@@ -112,7 +112,12 @@ def _read_zip(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]
         kind = sniff_container(names)
         if kind != "zip":
             text = container_text(names, kind, ReadMember(archive, budget))
-            return [_location(f"attachment:{path}", text, budget)]
+            found: list[Found] = [_location(f"attachment:{path}", text, budget)]
+            embedded = [name for name in names if EMBEDDED.fullmatch(name)]
+            if embedded:
+                members = ((name, partial(read_member, archive, name, budget)) for name in embedded)
+                found += _read_members(path, members, budget, depth)
+            return found
         members = ((name, partial(read_member, archive, name, budget)) for name in names)
         return _read_members(path, members, budget, depth)
 

@@ -28,12 +28,33 @@ _CELL_TAGS: Final = frozenset({"c", "tab", "tc"})
 _INLINE_BREAKS: Final = frozenset({"br", "lineBreak"})
 
 # Which members of each container hold text worth scanning.
+# Besides the body: comments, notes, the data cached in charts and pivot tables, and the
+# document properties (title, author, custom fields), which all leave with the file.
+_PROPERTIES: Final = r"|docProps/(?:core|app|custom)\.xml"
 PARTS: Final[dict[str, re.Pattern[str]]] = {
-    "docx": re.compile(r"word/(document|header\d*|footer\d*|footnotes|endnotes|comments)\.xml"),
-    "pptx": re.compile(r"ppt/(slides/slide|notesSlides/notesSlide)\d+\.xml"),
-    "xlsx": re.compile(r"xl/(sharedStrings|worksheets/sheet\d+)\.xml"),
+    "docx": re.compile(
+        r"word/(document|header\d*|footer\d*|footnotes|endnotes|comments\w*|charts/chart\d+)"
+        r"\.xml" + _PROPERTIES
+    ),
+    "pptx": re.compile(
+        r"ppt/((slides/slide|notesSlides/notesSlide|charts/chart)\d+|comments/[^/]+)\.xml"
+        + _PROPERTIES
+    ),
+    "xlsx": re.compile(
+        r"xl/(sharedStrings|worksheets/sheet\d+|comments/?comment\d+|comments\d+"
+        r"|threadedComments/threadedComment\d+"
+        r"|pivotCache/pivotCacheRecords\d+|charts/chart\d+|externalLinks/externalLink\d+)\.xml"
+        + _PROPERTIES
+    ),
     "hwpx": re.compile(r"Contents/section\d+\.xml|Preview/PrvText\.txt"),
 }
+# Files embedded in an Office document (an Excel sheet inside a Word file, a chart's workbook),
+# read as members of it: "a.docx/word/embeddings/Microsoft_Excel_Worksheet.xlsx".
+EMBEDDED: Final = re.compile(r"(?:word|xl|ppt)/embeddings/[^/]+")
+# Parts whose words are not in text runs but anywhere, attributes included.
+_WORDS_ANYWHERE: Final = re.compile(
+    r"docProps/.*|(?:word|xl|ppt)/charts/.*|xl/(?:pivotCache|externalLinks)/.*"
+)
 
 
 def sniff_container(names: list[str]) -> str:
@@ -66,7 +87,9 @@ def container_text(archive_names: list[str], kind: str, read: ReadMember) -> str
             )
         elif name == "xl/sharedStrings.xml":
             shared = list(_shared_strings(data))
-        elif kind == "xlsx":
+        elif _WORDS_ANYWHERE.fullmatch(name):
+            texts.append(all_text(data))
+        elif kind == "xlsx" and name.startswith("xl/worksheets/"):
             texts.append(_sheet_text(data, shared))
         else:
             texts.append(xml_text(data))
@@ -119,6 +142,18 @@ def xml_text(data: bytes) -> str:
         elif name in _CELL_TAGS:
             parts.append("\t")
     return "".join(parts)
+
+
+def all_text(data: bytes) -> str:
+    """Every text node and attribute value of an XML part, a line each: for parts whose
+    words sit anywhere (document properties, chart and pivot-table caches, external links)."""
+    parts: list[str] = []
+    for _name, element in _events(data):
+        parts += [value for value in element.attrib.values() if value.strip()]
+        if element.text and element.text.strip():
+            parts.append(element.text)
+        element.clear()
+    return "\n".join(parts)
 
 
 def _run_text(run: ET.Element) -> str:

@@ -349,3 +349,58 @@ def test_pdf_pages_past_the_limit_and_embedded_files_count_against_the_limits() 
     data = _pdf_with_hidden_places()
     assert reasons(read("report.pdf", data, max_pdf_pages=1)) == ["too-big"]
     assert reasons(read("report.pdf", data, max_depth=0)) == ["too-deep"]
+
+
+def _with_member(container: bytes, name: str, data: bytes) -> bytes:
+    """``container`` (a ZIP-based document) with one more member."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO(container)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_office_properties_comments_and_embedded_files_are_read() -> None:
+    import io
+
+    import docx
+    import openpyxl
+    from openpyxl.comments import Comment
+
+    document = docx.Document()
+    document.add_paragraph("본문")
+    document.core_properties.title = "목록 800101-1234560"
+    saved = io.BytesIO()
+    document.save(saved)
+    sheet = make_xlsx([["이름", "900101-1234568"]])
+    word = _with_member(saved.getvalue(), "word/embeddings/Microsoft_Excel_Worksheet.xlsx", sheet)
+    found = read("report.docx", word)
+    texts = {f.where: f.text for f in found if isinstance(f, Location)}
+    assert "800101-1234560" in texts["attachment:report.docx"]  # the document's title
+    embedded = "report.docx/word/embeddings/Microsoft_Excel_Worksheet.xlsx"
+    assert "900101-1234568" in texts[f"attachment:{embedded}"]
+    assert not reasons(found)
+
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "이름"
+    workbook.active["A1"].comment = Comment("4111-1111-1111-1111", "kim")
+    saved = io.BytesIO()
+    workbook.save(saved)
+    assert "4111-1111-1111-1111" in text_of(read("book.xlsx", saved.getvalue()))
+
+
+def test_data_cached_in_a_pivot_table_is_read() -> None:
+    """A pivot table keeps a copy of its source rows in the file, even after the sheet
+    holding them is deleted."""
+    records = (
+        b'<?xml version="1.0" encoding="UTF-8"?><pivotCacheRecords '
+        b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b'<r><s v="\xed\x99\x8d\xea\xb8\xb8\xeb\x8f\x99"/><s v="800101-1234560"/></r>'
+        b"</pivotCacheRecords>"
+    )
+    book = _with_member(make_xlsx([["합계"]]), "xl/pivotCache/pivotCacheRecords1.xml", records)
+    text = text_of(read("pivot.xlsx", book))
+    assert "800101-1234560" in text
+    assert "홍길동" in text
