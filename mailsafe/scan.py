@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from mailsafe.extract import ExtractLimits, Found, Location, Unreadable, extract_locations
+from mailsafe.extract.unread import unread_parts
 from mailsafe.mime import ParsedMail, parse_message
-from mailsafe.notes import note_code
 from mailsafe.pii import PII_TYPES, Finding, PiiType, detect, mask_text
 from mailsafe.policy import Decision, MailFacts, RuleSet, SenderInfo, evaluate
 
@@ -22,34 +22,6 @@ __all__ = ["LocatedFinding", "ScanResult", "masked_where", "scan_message", "scan
 # Findings listed by name in a one-line summary; the rest are counted.
 SUMMARY_FINDINGS = 10
 
-# Parser notes that mean part of the mail was not read (cut, too deep, unparsable, dropped),
-# and the unreadable reason each becomes. A mail the parser could not read in full is not
-# clean: nesting an attachment one level past the parser's depth limit would otherwise take
-# it past the scan. (A bad address list hides no content; the envelope names the recipients.)
-UNREAD_PARTS_REASONS: Final = {
-    "too_many_parts": "too-many-files",
-    "decoded_cut": "too-big",
-    "raw_cut": "too-big",
-    "text_cut": "too-big",
-    "html_cut": "too-big",
-    "header_block_cut": "too-big",
-    "mime_too_deep": "too-deep",
-    "mime_too_deep_to_walk": "too-deep",
-    "mime_unparsable": "corrupt",
-    "mime_unwalkable": "corrupt",
-    "bad_header_name": "corrupt",
-    "bad_transfer_encoding": "corrupt",
-    "outlook_msg": "unsupported-format",
-    "message_partial": "unsupported-format",
-}
-# Security wrappers whose content the scan cannot read, and the unreadable reason each is: mail
-# encrypted for its recipient, or wrapped in an opaque signature or Outlook's TNEF.
-UNREAD_SECURITY_REASONS: Final = {
-    "smime-encrypted": "encrypted",
-    "pgp-encrypted": "encrypted",
-    "smime-signed-opaque": "unsupported-format",
-    "tnef": "unsupported-format",
-}
 # An ASCII-armoured PGP message pasted into a body or a text file (RFC 4880 6.2).
 PGP_ARMOUR: Final = "-----BEGIN PGP MESSAGE-----"
 
@@ -129,7 +101,7 @@ def scan_parsed(
     ]
     unreadable = tuple(
         replace(item, where=masked_where(item.where), detail=masked_where(item.detail))
-        for item in (*_unread_parts(parsed), *found, *armoured)
+        for item in (*unread_parts(parsed), *found, *armoured)
         if isinstance(item, Unreadable)
     )
     shown = {location.where: masked_where(location.where) for location in texts}
@@ -155,23 +127,6 @@ def masked_where(where: str) -> str:
     places are shown in logs and approval pages, so they must not leak what they point at."""
     findings = detect(where)
     return mask_text(where, findings) if findings else where
-
-
-def _unread_parts(parsed: ParsedMail, where: str = "mail") -> list[Unreadable]:
-    """What the parser left unread in ``parsed`` and the mails forwarded in it."""
-    found = [
-        Unreadable(where, UNREAD_PARTS_REASONS[code], defect)
-        for defect in parsed.defects
-        if (code := note_code(defect)) in UNREAD_PARTS_REASONS
-    ]
-    found += [
-        Unreadable(where, UNREAD_SECURITY_REASONS[label], f"{label}: its content cannot be read")
-        for label in parsed.security
-        if label in UNREAD_SECURITY_REASONS
-    ]
-    for index, forwarded in enumerate(parsed.forwarded, 1):
-        found += _unread_parts(forwarded, f"forwarded[{index}]")
-    return found
 
 
 def _sender(sender: SenderInfo, parsed: ParsedMail) -> SenderInfo:

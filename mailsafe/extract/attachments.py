@@ -9,7 +9,9 @@ path of the file, and reading goes on with the next file.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import Final
 
@@ -41,6 +43,8 @@ _HTML_EXTENSIONS: Final = frozenset({".html", ".htm"})
 MAIL_WIDE_REASONS: Final = frozenset({"timeout", "too-many-files"})
 # A file with a NUL byte in its first 8 KiB (and no UTF-16 mark) is binary, not text.
 _BINARY_SNIFF_BYTES: Final = 8192
+# The first line of a header block: a field name, a colon (or an mbox "From " line).
+_HEADER_LINE_RE: Final = re.compile(rb"(?:from |[\x21-\x39\x3b-\x7e]+:)")
 
 
 def attachment_locations(path: str, data: bytes, budget: Budget, depth: int = 0) -> list[Found]:
@@ -67,16 +71,60 @@ def _read(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
         return _read_pdf(path, data, budget, depth)
     if head.startswith(OLE_MAGIC):
         return _read_ole(f"attachment:{path}", data, budget)
-    compression = compression_of(head)
-    if compression is not None:
-        _check_depth(depth, budget)
-        unpacked = decompress(compression, data, path, budget)
-        return attachment_locations(f"{path}/{inner_name(path)}", unpacked, budget, depth + 1)
-    if is_tar(data, path):
-        return _read_members(path, tar_members(data, path, budget), budget, depth)
+    if compression_of(head) is not None or is_tar(data, path):
+        return _read_packed(path, data, budget, depth)
     if head.startswith(_UNOPENED_ARCHIVES):
         raise HostileInput("archive format that is not opened", code="unsupported-format")
+    if path.lower().endswith(".eml") or _looks_like_mail(head):
+        return _read_mail(path, data, budget, depth)
     return _read_as_text(path, data, budget)
+
+
+def _read_packed(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
+    """A gzip, bzip2 or xz file (what it holds, one level down), or a tar archive."""
+    compression = compression_of(data[:8])
+    if compression is None:
+        return _read_members(path, tar_members(data, path, budget), budget, depth)
+    _check_depth(depth, budget)
+    unpacked = decompress(compression, data, path, budget)
+    return attachment_locations(f"{path}/{inner_name(path)}", unpacked, budget, depth + 1)
+
+
+def _looks_like_mail(head: bytes) -> bool:
+    """A saved mail (RFC 5322 with MIME) sent as a plain file: a header block that names the
+    sender and a MIME structure."""
+    block = head.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].lower()
+    return (
+        _HEADER_LINE_RE.match(block) is not None
+        and b"from:" in block
+        and (b"mime-version:" in block or b"content-type:" in block)
+    )
+
+
+def _read_mail(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
+    """A mail attached as a file (``.eml``), read as the scan reads a mail: its subject,
+    bodies, headers and attachments, each placed inside ``path``. Mail clients open such a
+    file with its attachments, so its base64 must not pass as text."""
+    from mailsafe.extract import mail_locations  # the package reads whole mails with this module
+    from mailsafe.extract.unread import unread_parts
+    from mailsafe.mime import parse_message
+
+    _check_depth(depth, budget)
+    parsed = parse_message(data)
+    found = mail_locations(
+        parsed, lambda name, content: attachment_locations(name, content, budget, depth + 1)
+    )
+    inside = [replace(item, where=_inside(path, item.where)) for item in found]
+    return inside + unread_parts(parsed, f"attachment:{path}")
+
+
+def _inside(path: str, where: str) -> str:
+    """A place of an attached mail as a place of the outer one: its attachments and names
+    under ``path``, its subject, bodies and headers as content of the file."""
+    kind, colon, rest = where.partition(":")
+    if colon and kind in ("attachment", "attachment-name"):
+        return f"{kind}:{path}/{rest}"
+    return f"attachment:{path}/{where}"
 
 
 def _read_as_text(path: str, data: bytes, budget: Budget) -> list[Found]:

@@ -343,3 +343,21 @@ def test_content_the_scan_cannot_read_holds_the_mail(
     result = scan_message(raw, default_rules(), SENDER)
     assert [(u.where, u.reason) for u in result.unreadable] == expected
     assert result.decision.action == "approve"
+
+
+@pytest.mark.parametrize("name", ["fwd.eml", "saved-mail.bin"])
+def test_a_mail_attached_as_a_file_is_read_as_a_mail(name: str) -> None:
+    """Outlook and Thunderbird attach saved mail as files and open them with their
+    attachments: the base64 inside must not pass as text."""
+    inner = make_mail(
+        subject=f"명단 {RRN}", attachments=[("list.xlsx", make_xlsx([["이름", "900101-1234568"]]))]
+    )
+    result = scan_message(make_mail(attachments=[(name, inner)]), default_rules(), SENDER)
+    assert [(f.where, f.finding.type) for f in result.findings] == [
+        (f"attachment:{name}/subject", "rrn"),
+        (f"attachment:{name}/list.xlsx", "rrn"),
+    ]
+    hidden = make_mail(attachments=[(name, _nested(25, make_xlsx([["이름", RRN]])))])
+    held = scan_message(hidden, default_rules(), SENDER)
+    assert (f"attachment:{name}", "too-deep") in [(u.where, u.reason) for u in held.unreadable]
+    assert held.decision.action == "approve"
