@@ -94,14 +94,31 @@ class AttachmentReader:
             return mail_locations(parsed, _nothing_to_read)
         with self._lock:
             try:
-                results = iter(self._read(files))
+                results = iter(self._read_retrying(files))
             except ChildFailed as failure:
-                self._stop_child()
                 reason = _CHILD_REASONS.get(failure.reason, _FAILED)
                 log.warning("attachment reader failed (%s): attachments held as unreadable",
                             reason)  # fmt: skip
                 return surface_locations(parsed, reason, _detail(reason))
         return mail_locations(parsed, lambda _name, _data: next(results))
+
+    def _read_retrying(self, files: list[tuple[str, bytes]]) -> list[list[Found]]:
+        """One try; a second with a new child when one that had already read other mail
+        died (killed from outside, or gone while idle: not this mail's doing, as far as can
+        be told). A file that kills its reader kills the new one too, and is unreadable."""
+        fresh = self._child is None or self._child.poll() is not None
+        try:
+            return self._read(files)
+        except ChildFailed as failure:
+            self._stop_child()
+            if fresh or failure.reason != "worker_crash":
+                raise
+        log.info("attachment reader died; trying the mail once more with a new one")
+        try:
+            return self._read(files)
+        except ChildFailed:
+            self._stop_child()
+            raise
 
     @property
     def child_pid(self) -> int | None:
