@@ -81,6 +81,35 @@ def test_republish_same_id_gives_same_seq_and_same_bytes(tmp_path: Path, clock: 
     assert len(list((tmp_path / "send").iterdir())) == 2 * first.chunks
     with pytest.raises(BundleIdConflict, match="other content"):
         sender.publish(b"b" * 200, b"\x01" * 16)
+    # refused, and the first content sent once more from the kept copies
+    assert len(list((tmp_path / "send").iterdir())) == 3 * first.chunks
+    assert set(published(tmp_path)) == before
+    sender.close()
+
+
+@pytest.mark.parametrize("chunks_written", [0, 2])
+def test_a_bundle_id_whose_first_content_never_reached_the_link_takes_the_new_one(
+    tmp_path: Path, clock: FakeClock, chunks_written: int
+) -> None:
+    """Killed after the seq was committed and before (all) its chunks were written, then
+    published again with other content (a mail rendered again as a notice): the new content
+    goes out, under the same seq when nothing of the first was written, else under a new one."""
+    sender = make(tmp_path, clock)
+    first = sender.publish(b"a" * 200, b"\x01" * 16)  # 4 chunks of 64 bytes
+    sender.publish(b"z" * 10, b"\x02" * 16)
+    kept = sorted((tmp_path / "state" / "sent-inbound").rglob("*.mdc"))[: first.chunks]
+    for path in kept[chunks_written:]:
+        path.unlink()  # as if the sender had died before writing these chunks
+    for path in (tmp_path / "send").iterdir():
+        path.unlink()
+    sender.close()
+
+    sender = make(tmp_path, clock)
+    again = sender.publish(b"b" * 300, b"\x01" * 16)
+    assert again.seq == (first.seq if chunks_written == 0 else 3)
+    names = {decode_chunk(p.read_bytes(), RING).header.seq for p in (tmp_path / "send").iterdir()}
+    assert names == {again.seq}
+    assert sender.publish(b"b" * 300, b"\x01" * 16).seq == again.seq  # the new one stays
     sender.close()
 
 
