@@ -197,8 +197,7 @@ class Sender:
         """Take the next seq and record the bundle under it, in one transaction."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            seq = self._meta("next_seq", 1)
-            self._set_meta("next_seq", seq + 1)
+            seq = self._next_seq()
             self._db.execute(
                 "INSERT INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (bundle_id, seq, self.epoch, now_ms, int(kind), length, bsha, self.chunk_size,
@@ -235,9 +234,10 @@ class Sender:
         if kept and len(kept) >= chunk_count(row.blen, row.csize):
             self._resend_one(row.seq)
             raise BundleIdConflict(f"bundle id {bundle_id.hex()} was published with other content")
-        seq = row.seq if not kept else self._take_seq()
         bsha = _sha256(bundle)
         with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            seq = self._next_seq() if kept else row.seq
             self._db.execute(
                 "UPDATE bundles SET seq = ?, kind = ?, blen = ?, bsha = ?, csize = ? "
                 "WHERE bundle = ?",
@@ -247,11 +247,10 @@ class Sender:
                     "content as seq %d", bundle_id.hex(), seq)  # fmt: skip
         return _Row(seq, row.epoch, row.created, int(kind), len(bundle), bsha, self.chunk_size)
 
-    def _take_seq(self) -> int:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            seq = self._meta("next_seq", 1)
-            self._set_meta("next_seq", seq + 1)
+    def _next_seq(self) -> int:
+        """Take the next seq; call inside the transaction that records what it is for."""
+        seq = self._meta("next_seq", 1)
+        self._set_meta("next_seq", seq + 1)
         return seq
 
     def _record_digest(self, bundle_id: bytes, bsha: bytes) -> None:

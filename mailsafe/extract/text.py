@@ -58,7 +58,7 @@ def html_to_text(html: str) -> str:
     times slower, and this runs on every outbound HTML body); every pass is linear, so
     hostile markup (unclosed tags, thousands of <script>) cannot make it quadratic.
     """
-    text = _drop_hidden_blocks(html)
+    text, _hidden = _split_hidden_blocks(html)
     text = _TAG_WITH_TEXT_ATTRIBUTE_RE.sub(_attributes_as_text, text)
     text = _BLOCK_TAG_RE.sub("\n", text)
     text = _CELL_END_RE.sub("\t", text)
@@ -80,10 +80,6 @@ def html_unseen_text(html: str) -> str:
             break
         position = end + 3
     return "\n".join(part.strip() for part in (*hidden, *comments) if part.strip())
-
-
-def _drop_hidden_blocks(html: str) -> str:
-    return _split_hidden_blocks(html)[0]
 
 
 def _split_hidden_blocks(html: str) -> tuple[str, list[str]]:
