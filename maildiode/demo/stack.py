@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import signal
 import socket
@@ -31,10 +32,43 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 
 
+# Ports already handed out by this process: a probe closes its socket, so without this two
+# calls could return the same port before either is bound.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
+    """A loopback TCP port nobody listens on, from just below the kernel's ephemeral range.
+
+    A port from ``bind(0)`` comes from the ephemeral range, which the kernel also gives to every
+    outgoing connection on the machine: between the probe and the real bind, any ``connect()``
+    may take it (a CI run failed with "Address already in use" that way). Below the range a
+    port is only taken by someone binding it on purpose.
+    """
+    low = _ephemeral_range_start()
+    chooser = random.SystemRandom()
+    for _ in range(500):
+        port = chooser.randrange(max(1024, low - 12000), low)
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.add(port)
+            return port
+    raise OSError(f"no free loopback port found below {low}")
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

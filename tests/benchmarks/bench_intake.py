@@ -39,12 +39,6 @@ ROUNDS = 5  # alternating runs per side; the best counts (the machine is shared 
 DOMAIN = "corp.example"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_port(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

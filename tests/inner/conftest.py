@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.inner.smtpsink import FaultySink, free_port
+from maildiode.demo.stack import free_port
+from tests.inner.smtpsink import FaultySink
 
 
 @pytest.fixture

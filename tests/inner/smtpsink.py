@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 
 class FaultySink:
     """Answers 451 to the first ``temporary`` DATA commands, 550 for rcpt 'refuse@...'."""
@@ -28,9 +26,3 @@ class FaultySink:
             (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
         )
         return "250 2.0.0 queued as ABC123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

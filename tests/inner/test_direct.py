@@ -15,10 +15,11 @@ from inner_agent.link import BundleHandler, ImagePolicy, build_left_over
 from inner_agent.notify import NotifyOptions
 from inner_agent.smtpclient import Hop
 from maildiode.audit import AuditLog
+from maildiode.demo.stack import free_port
 from mailsafe.package import encode_package
 from protocol import Kind, ReceivedBundle
 from tests.inner.helpers import rendered
-from tests.inner.smtpsink import FaultySink, free_port
+from tests.inner.smtpsink import FaultySink
 
 
 def _bundle(n: int = 1, **kwargs: object) -> ReceivedBundle:

@@ -7,8 +7,8 @@ from pathlib import Path
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.smtpclient import Hop
 from maildiode.audit import AuditLog
-from maildiode.demo.stack import wait_for
-from tests.inner.smtpsink import FaultySink, free_port
+from maildiode.demo.stack import free_port, wait_for
+from tests.inner.smtpsink import FaultySink
 
 
 def _injector(tmp_path: Path, port: int, queue: InjectionQueue, audit: AuditLog) -> Injector:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import shutil
-import socket
 import ssl
 import tempfile
 import time
@@ -17,7 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from inner_agent.smtpclient import Hop, Session, TemporaryFailure, dot_stuffed
-from maildiode.demo.stack import wait_for
+from maildiode.demo.stack import free_port, wait_for
 from tests.support.postfix import PostfixInstance
 
 DOMAIN = "corp.example"
@@ -134,15 +133,9 @@ def test_a_connection_the_server_closed_is_replaced_at_once(postfix: PostfixInst
         session.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_server_that_is_down_is_a_temporary_failure() -> None:
     with pytest.raises(TemporaryFailure):
-        _session(_free_port()).send("a@corp.example", [f"u@{DOMAIN}"], BODY)
+        _session(free_port()).send("a@corp.example", [f"u@{DOMAIN}"], BODY)
 
 
 class _Recorder:
@@ -164,7 +157,7 @@ class _Recorder:
 
 def test_without_pipelining_one_command_at_a_time() -> None:
     recorder = _Recorder()
-    port = _free_port()
+    port = free_port()
     controller = Controller(recorder, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -202,7 +195,7 @@ def tls_server() -> Iterator[tuple[_Recorder, int, ssl.SSLContext, list[bytes]]]
         logins.append(auth_data.login)
         return AuthResult(success=auth_data.password == b"s3cret", handled=False)
 
-    recorder, port = _Recorder(), _free_port()
+    recorder, port = _Recorder(), free_port()
     controller = Controller(
         recorder, hostname="127.0.0.1", port=port, tls_context=server_context,
         require_starttls=True, authenticator=authenticator, auth_required=True,
@@ -240,7 +233,7 @@ def test_a_wrong_password_keeps_the_message_waiting(
 
 
 def test_required_starttls_is_never_skipped() -> None:
-    recorder, port = _Recorder(), _free_port()
+    recorder, port = _Recorder(), free_port()
     controller = Controller(recorder, hostname="127.0.0.1", port=port)  # offers no STARTTLS
     controller.start()
     try:

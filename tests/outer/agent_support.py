@@ -12,15 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from maildiode.demo.stack import free_port
 from outer_agent.config import example_toml
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def set_key(text: str, section: str, key: str, value: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
+
+from maildiode.demo.stack import free_port
 
 
 @dataclass
@@ -38,12 +39,6 @@ class FaultySink:
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
             )
         return reply
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_sink(sink: FaultySink, **kwargs) -> Controller:

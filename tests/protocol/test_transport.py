@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from maildiode.demo.stack import free_port
 from protocol import FolderTransport, LocalError, TcpTransport
 from protocol.armor import ARMOR_BEGIN, armor, dearmor
 from protocol.errors import RemoteError
@@ -151,9 +152,6 @@ def test_tcp_intake_drops_oversized_frames(tmp_path: Path) -> None:
 
 
 def test_tcp_transport_reports_an_unreachable_proxy(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    transport = TcpTransport("127.0.0.1", port, timeout_s=1)
+    transport = TcpTransport("127.0.0.1", free_port(), timeout_s=1)
     with pytest.raises(LocalError, match="diode proxy"):
         transport.publish_chunks([b"x"])

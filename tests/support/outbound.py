@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import shutil
-import socket
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from inner_agent.outbound.spool import Spool
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.workflow import Workflow
+from maildiode.demo.stack import free_port
 from mailsafe.policy import default_rules
 from tests.support.documents import make_hwp, make_mail, make_xlsx
 
@@ -59,12 +59,6 @@ def plain_mail(sender: str = "kim@corp.example", to: str = "partner@example.com"
     return make_mail(
         subject="회의 일정", text="다음 주 화요일 10시에 뵙겠습니다.", sender=sender, to=to
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_section(tmp_path: Path, **overrides: Any) -> OutboundSection:

@@ -30,17 +30,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
+from maildiode.demo.stack import free_port
+
 __all__ = ["PostfixInstance", "free_port"]
 
 SYSTEM_CONFIG = Path("/etc/postfix")
 LOCK_FILE = Path("/tmp/maildiode-postfix-alternate.lock")
 START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
