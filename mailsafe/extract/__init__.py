@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from mailsafe.extract.attachments import Found, attachment_locations
+from mailsafe.extract.datauri import MAX_DATA_URIS, data_uri_files
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.text import html_to_text, html_unseen_text
 from mailsafe.extract.types import UNREADABLE_REASONS, Location, Unreadable
@@ -76,6 +77,12 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
         unseen = html_unseen_text(parsed.html)
         if unseen:
             found.append(Location("body.html-unseen", unseen))
+        embedded = data_uri_files(parsed.html)
+        for name, data in embedded.files:
+            found.extend(read_attachment(f"body.html/{name}", data))
+        if embedded.skipped:
+            detail = f"{embedded.skipped} data: URI(s) past the first {MAX_DATA_URIS} not read"
+            found.append(Unreadable("body.html", "too-many-files", detail))
     found += _header_locations(parsed)
     for index, attachment in enumerate(parsed.attachments, 1):
         name = attachment.filename or f"part{index}"
@@ -93,6 +100,8 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
 def attachments_to_read(parsed: ParsedMail) -> list[tuple[str, bytes]]:
     """The (name, bytes) pairs :func:`mail_locations` hands its reader, in the same order."""
     found = uuencoded_files(parsed.text) if parsed.text else []
+    if parsed.html:
+        found += [(f"body.html/{n}", data) for n, data in data_uri_files(parsed.html).files]
     for index, attachment in enumerate(parsed.attachments, 1):
         if not attachment.truncated:
             found.append((attachment.filename or f"part{index}", attachment.data))

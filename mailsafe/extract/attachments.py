@@ -17,6 +17,7 @@ from typing import Final
 
 from mailsafe.errors import HostileInput, LimitExceeded, MailsafeError
 from mailsafe.extract.archive import member_names, open_zip, read_member
+from mailsafe.extract.datauri import MAX_DATA_URIS, data_uri_files
 from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
 from mailsafe.extract.limits import MIB, Budget
 from mailsafe.extract.pdf import pdf_contents
@@ -77,7 +78,7 @@ def _read(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
         raise HostileInput("archive format that is not opened", code="unsupported-format")
     if path.lower().endswith(".eml") or _looks_like_mail(head):
         return _read_mail(path, data, budget, depth)
-    return _read_as_text(path, data, budget)
+    return _read_as_text(path, data, budget, depth)
 
 
 def _read_packed(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
@@ -127,13 +128,29 @@ def _inside(path: str, where: str) -> str:
     return f"attachment:{path}/{where}"
 
 
-def _read_as_text(path: str, data: bytes, budget: Budget) -> list[Found]:
+def _read_data_uris(path: str, html: str, budget: Budget, depth: int) -> list[Found]:
+    """The files an HTML file carries as data: URIs, read as members of it."""
+    embedded = data_uri_files(html)
+    if not embedded.files:
+        return []
+    members = ((name, partial(bytes, data)) for name, data in embedded.files)
+    found = _read_members(path, members, budget, depth)
+    if embedded.skipped:
+        detail = f"{embedded.skipped} data: URI(s) past the first {MAX_DATA_URIS} not read"
+        found.append(Unreadable(f"attachment:{path}", "too-many-files", detail))
+    return found
+
+
+def _read_as_text(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
     """HTML and text files by their name or their bytes; anything else holds no text."""
     where = f"attachment:{path}"
     extension = posixpath.splitext(path.lower())[1]
     if extension in _HTML_EXTENSIONS:
         html = decode_text(data)
-        return [_location(where, f"{html_to_text(html)}\n{html_unseen_text(html)}", budget)]
+        found: list[Found] = [
+            _location(where, f"{html_to_text(html)}\n{html_unseen_text(html)}", budget)
+        ]
+        return found + _read_data_uris(path, html, budget, depth)
     if extension in _TEXT_EXTENSIONS or _looks_like_text(data):
         return [_location(where, decode_text(data), budget)]
     return []

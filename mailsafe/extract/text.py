@@ -6,6 +6,7 @@ import codecs
 import re
 from html import unescape
 from typing import Final
+from urllib.parse import unquote
 
 # Encodings tried in order for text files without a byte-order mark: UTF-8, then the Korean
 # Windows code page (a superset of EUC-KR) that Korean CSV exports use.
@@ -31,6 +32,13 @@ _CELL_END_RE: Final = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
 # "[^<>]" rather than "[^>]": a "<" with no ">" after it must not be re-scanned to the end
 # from every later "<" (quadratic on hostile markup).
 _ANY_TAG_RE: Final = re.compile(r"<[A-Za-z/!?][^<>]*>")
+# Attributes that hold addresses: a link's target leaves with the mail (and shows on hover),
+# so a query string carrying a customer's number is read too.
+_LINK_ATTRIBUTE_RE: Final = re.compile(
+    r"""\b(?:href|src|action|formaction|cite|background|poster)\s*=\s*"""
+    r"""(?:"([^"<>]*)"|'([^'<>]*)'|([^\s<>'"]+))""",
+    re.IGNORECASE,
+)
 _HIDDEN_OPEN_RE: Final = re.compile(r"<(script|style)\b", re.IGNORECASE)
 _HIDDEN_CLOSE_RE: Final = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
@@ -67,10 +75,12 @@ def html_to_text(html: str) -> str:
 
 
 def html_unseen_text(html: str) -> str:
-    """What ``html`` carries that a reader does not see: comments and the content of script
-    and style elements. It leaves with the mail all the same, so the outbound scan reads it.
-    Linear passes (a find loop, no backtracking regex), as :func:`html_to_text`."""
+    """What ``html`` carries that a reader does not see: comments, the content of script
+    and style elements, and link targets (percent-decoded; data: URIs are read as files
+    instead, see :mod:`mailsafe.extract.datauri`). It leaves with the mail all the same, so
+    the outbound scan reads it. Linear passes, as :func:`html_to_text`."""
     _shown, hidden = _split_hidden_blocks(html)
+    hidden += _link_targets(html)
     comments: list[str] = []
     position = 0
     while (start := html.find("<!--", position)) >= 0:
@@ -80,6 +90,15 @@ def html_unseen_text(html: str) -> str:
             break
         position = end + 3
     return "\n".join(part.strip() for part in (*hidden, *comments) if part.strip())
+
+
+def _link_targets(html: str) -> list[str]:
+    targets = []
+    for match in _LINK_ATTRIBUTE_RE.finditer(html):
+        target = unescape(match.group(1) or match.group(2) or match.group(3) or "").strip()
+        if target and target[:5].lower() != "data:":
+            targets.append(unquote(target))
+    return targets
 
 
 def _split_hidden_blocks(html: str) -> tuple[str, list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 
 import pytest
@@ -218,16 +219,19 @@ def test_html_text_and_attributes() -> None:
 @pytest.mark.parametrize(
     "piece",
     ["<script>", "<a title=x ", "<", "<a ", "<p", '<a title="', "</td", "<style>x</scrip", "<!--",
-     "<!-- -- >", "<script>--></script"],
+     "<!-- -- >", "<script>--></script", '<a href="', "<a href=", "data:", "data:a/b;x;",
+     "href=data:,%"],
 )  # fmt: skip
 def test_html_hostile_markup_stays_linear(piece: str) -> None:
     import time
 
+    from mailsafe.extract.datauri import data_uri_files
     from mailsafe.extract.text import html_to_text, html_unseen_text
 
     started = time.process_time()
     html_to_text(piece * 100_000)
     html_unseen_text(piece * 100_000)
+    data_uri_files(piece * 100_000)
     # Linear passes take well under a second; a quadratic one would take minutes.
     assert time.process_time() - started < 5.0
 
@@ -320,6 +324,57 @@ def test_uuencoded_blocks_in_a_text_body_are_read_as_attachments() -> None:
     assert texts["attachment-name:list.csv"] == "list.csv"
     assert "800101-1234560" in texts["attachment:list.csv"]
     assert "800101-1234560" not in texts["body.text"]  # encoded there, unreadable to the scan
+
+
+def _mail_locations(**mail: object) -> dict[str, str]:
+    from mailsafe.extract import extract_locations
+    from mailsafe.mime import parse_message
+
+    found = extract_locations(parse_message(make_mail(**mail)))  # type: ignore[arg-type]
+    assert not reasons(found), found
+    return {f.where: f.text for f in found if isinstance(f, Location)}
+
+
+def test_files_in_data_uris_of_the_html_body_are_read() -> None:
+    """A link or picture carrying a file as a data: URI: base64, percent-encoded, in CSS."""
+    csv = base64.b64encode(SAMPLE.encode("cp949")).decode()
+    sheet = base64.b64encode(make_xlsx([["이름", "900101-1234568"]])).decode()
+    html = (
+        f'<a href="data:text/csv;charset=cp949;base64,{csv}">명단</a>'
+        f"<a href='data:application/vnd.ms-excel;base64,{sheet}'>표</a>"
+        '<a href="data:,%EC%A3%BC%EB%AF%BC%20750101-2345678">메모</a>'
+        '<div style="background:url(data:text/plain;base64,NjAwMTAxLTEyMzQ1Njc=)">x</div>'
+    )
+    texts = _mail_locations(text="본문", html=html)
+    assert "800101-1234560" in texts["attachment:body.html/data-1.csv"]
+    assert "900101-1234568" in texts["attachment:body.html/data-2.xls"]
+    assert "750101-2345678" in texts["attachment:body.html/data-3.txt"]
+    assert "600101-1234567" in texts["attachment:body.html/data-4.txt"]
+    assert "800101-1234560" not in texts["body.html"]  # the link text is all a reader sees
+
+
+def test_data_uris_of_an_html_attachment_are_read_as_its_members() -> None:
+    csv = base64.b64encode(SAMPLE.encode()).decode()
+    page = f'<html><body><img src="data:text/csv;base64,{csv}"></body></html>'.encode()
+    found = read("page.html", page)
+    texts = {f.where: f.text for f in found if isinstance(f, Location)}
+    assert "800101-1234560" in texts["attachment:page.html/data-1.csv"]
+    assert texts["attachment-name:page.html/data-1.csv"] == "data-1.csv"
+
+
+def test_broken_and_endless_data_uris_are_refused_not_crashed_on() -> None:
+    from mailsafe.extract import extract_locations
+    from mailsafe.extract.datauri import MAX_DATA_URIS, data_uri_files
+    from mailsafe.mime import parse_message
+
+    broken = data_uri_files('<img src="data:image/png;base64,!!!@@@"><a href="data:;base64,QQ">')
+    assert [name for name, _ in broken.files] == ["data-1.png", "data-2.txt"]
+    assert broken.files[1][1] == b"A"  # unpadded base64 decodes as browsers do
+    many = '<img src="data:image/gif;base64,R0lGODlh">' * (MAX_DATA_URIS + 3)
+    found = extract_locations(parse_message(make_mail(text=None, html=many)))
+    assert [(f.where, f.reason) for f in found if isinstance(f, Unreadable)] == [
+        ("body.html", "too-many-files")
+    ]
 
 
 def _pdf_with_hidden_places() -> bytes:

@@ -4,6 +4,7 @@ caller."""
 
 from __future__ import annotations
 
+import base64
 import binascii
 import os
 import signal
@@ -37,13 +38,19 @@ def reader() -> Iterator[AttachmentReader]:
 
 
 def documents_mail() -> bytes:
-    """A PDF, a ZIP holding a spreadsheet, and a file uuencoded into the text body (read
-    before the attachments: the order the child's answers are matched in)."""
+    """A PDF, a ZIP holding a spreadsheet, a file uuencoded into the text body and one linked
+    as a data: URI from the HTML body (both read before the attachments: the order the
+    child's answers are matched in)."""
     archive = make_zip({"표.xlsx": make_xlsx([["이름", SAMPLE]]), "a.txt": b"plain"})
     encoded = binascii.b2a_uu(SAMPLE.encode()).decode()
     body = f"첨부합니다.\nbegin 644 old.txt\n{encoded}`\nend\n"
+    linked = base64.b64encode(make_xlsx([["이름", SAMPLE]])).decode()
+    xlsx_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    html = f'<p>첨부합니다.</p><a href="data:{xlsx_type};base64,{linked}">명단</a>'
     return make_mail(
-        text=body, attachments=[("report.pdf", make_pdf(SAMPLE)), ("files.zip", archive)]
+        text=body,
+        html=html,
+        attachments=[("report.pdf", make_pdf(SAMPLE)), ("files.zip", archive)],
     )
 
 
@@ -58,7 +65,8 @@ def test_child_reads_what_the_process_itself_would(reader: AttachmentReader) -> 
     found = reader.read(parse_message(mails[0]))
     places = {i.where for i in found if isinstance(i, Location) and "800101" in i.text}
     assert places == {
-        "attachment:old.txt", "attachment:report.pdf", "attachment:files.zip/표.xlsx"
+        "attachment:old.txt", "attachment:body.html/data-1.xlsx", "attachment:report.pdf",
+        "attachment:files.zip/표.xlsx",
     }  # fmt: skip
 
 

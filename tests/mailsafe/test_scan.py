@@ -279,6 +279,9 @@ def _with_header(line: str) -> bytes:
         (make_mail(text=None, html=f"<style>/* {RRN} */</style><p>hi</p>"), "body.html-unseen"),
         (make_mail(text=None, html=f'<script>var a="{RRN}"</script>hi'), "body.html-unseen"),
         (make_mail(text=None, html=f"<html><head><title>{RRN}</title></head>hi"), "body.html"),
+        (make_mail(text=None, html=f'<a href="https://crm.example/?c={RRN.replace("-", "%2D")}">고객</a>'),
+         "body.html-unseen"),
+        (make_mail(text=None, html=f'<a href="data:,{RRN}">고객</a>'), "attachment:body.html/data-1.txt"),
         (make_mail(to=f'"{RRN}" <p@example.com>'), "header:To"),
         (make_mail(sender=f'"{RRN}" <kim@corp.example>'), "header:From"),
         (_with_header(f"X-Data: {RRN}"), "header:X-Data"),
@@ -287,8 +290,8 @@ def _with_header(line: str) -> bytes:
     ],
 )  # fmt: skip
 def test_what_leaves_unseen_is_scanned_too(raw: bytes, place: str) -> None:
-    """HTML comments, script and style, display names and other headers are not shown to
-    the reader, but they leave with the mail."""
+    """HTML comments, script and style, link targets, files in data: URIs, display names and
+    other headers are not shown to the reader, but they leave with the mail."""
     result = scan_message(raw, default_rules(), SENDER)
     assert [(f.where, f.finding.type) for f in result.findings] == [(place, "rrn")]
     assert result.decision.action == "approve"
