@@ -19,6 +19,7 @@ from mailsafe.errors import HostileInput, LimitExceeded, MailsafeError
 from mailsafe.extract.archive import member_names, open_zip, read_member
 from mailsafe.extract.datauri import MAX_DATA_URIS, data_uri_files
 from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
+from mailsafe.extract.images import image_text, is_image
 from mailsafe.extract.limits import MIB, Budget
 from mailsafe.extract.pdf import pdf_contents
 from mailsafe.extract.streams import compression_of, decompress, inner_name, is_tar, tar_members
@@ -142,8 +143,12 @@ def _read_data_uris(path: str, html: str, budget: Budget, depth: int) -> list[Fo
 
 
 def _read_as_text(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
-    """HTML and text files by their name or their bytes; anything else holds no text."""
+    """Pictures (the words stored in them), HTML and text files by their name or their
+    bytes; anything else holds no text."""
     where = f"attachment:{path}"
+    if is_image(data[:16]):
+        text = image_text(data, budget)
+        return [_location(where, text, budget)] if text else []
     extension = posixpath.splitext(path.lower())[1]
     if extension in _HTML_EXTENSIONS:
         html = decode_text(data)

@@ -21,7 +21,11 @@ __all__ = ["MAX_DATA_URIS", "DataUris", "data_uri_files"]
 MAX_DATA_URIS: Final = 500
 # "data:", a header of MIME type and ";parameters" (bounded, so a "data:" with no comma after
 # it costs at most that much), ",", the payload up to the end of the attribute or url(...).
-_DATA_URI_RE: Final = re.compile(r"""\bdata:([^,"'<>\s()]{0,200}),([^"'<>\s()]*)""", re.IGNORECASE)
+_DATA_URI_PATTERN: Final = r"""\bdata:([^,"'<>\s()]{0,200}),([^"'<>\s()]*)"""
+# The case-blind form is ten times slower (no literal to skip to), so it is used only when a
+# "data:" is not written in lower case, which browsers accept too.
+_DATA_URI_RE: Final = re.compile(_DATA_URI_PATTERN)
+_DATA_URI_ANY_CASE_RE: Final = re.compile(_DATA_URI_PATTERN, re.IGNORECASE)
 # mimetypes gives odd first choices for a few common types.
 _EXTENSIONS: Final = {"text/plain": ".txt", "image/jpeg": ".jpg", "application/octet-stream": ""}
 
@@ -39,7 +43,13 @@ def data_uri_files(html: str) -> DataUris:
     does not decode gives the bytes that did (base64 is decoded leniently, as browsers do)."""
     files: list[tuple[str, bytes]] = []
     skipped = 0
-    for number, match in enumerate(_DATA_URI_RE.finditer(html), 1):
+    in_lower_case = html.count("data:")
+    pattern = _DATA_URI_RE
+    if html.lower().count("data:") != in_lower_case:
+        pattern = _DATA_URI_ANY_CASE_RE
+    elif not in_lower_case:
+        return DataUris(files, skipped)
+    for number, match in enumerate(pattern.finditer(html), 1):
         if number > MAX_DATA_URIS:
             skipped += 1
             continue

@@ -33,11 +33,13 @@ _CELL_END_RE: Final = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
 # from every later "<" (quadratic on hostile markup).
 _ANY_TAG_RE: Final = re.compile(r"<[A-Za-z/!?][^<>]*>")
 # Attributes that hold addresses: a link's target leaves with the mail (and shows on hover),
-# so a query string carrying a customer's number is read too.
+# so a query string carrying a customer's number is read too. Matched in the lower-cased
+# HTML, without a leading \b: a pattern that starts with plain letters lets the regex engine
+# skip to candidate positions (ten times faster on this hot path); "data-href=" matching too
+# only reads one more address.
 _LINK_ATTRIBUTE_RE: Final = re.compile(
-    r"""\b(?:href|src|action|formaction|cite|background|poster)\s*=\s*"""
-    r"""(?:"([^"<>]*)"|'([^'<>]*)'|([^\s<>'"]+))""",
-    re.IGNORECASE,
+    r"""(?:href|src|action|formaction|cite|background|poster)\s*=\s*"""
+    r"""(?:"([^"<>]*)"|'([^'<>]*)'|([^\s<>'"]+))"""
 )
 _HIDDEN_OPEN_RE: Final = re.compile(r"<(script|style)\b", re.IGNORECASE)
 _HIDDEN_CLOSE_RE: Final = {
@@ -93,10 +95,11 @@ def html_unseen_text(html: str) -> str:
 
 
 def _link_targets(html: str) -> list[str]:
+    """Link and image addresses, lower-cased (which changes no digit a detector reads)."""
     targets = []
-    for match in _LINK_ATTRIBUTE_RE.finditer(html):
+    for match in _LINK_ATTRIBUTE_RE.finditer(html.lower()):
         target = unescape(match.group(1) or match.group(2) or match.group(3) or "").strip()
-        if target and target[:5].lower() != "data:":
+        if target and not target.startswith("data:"):
             targets.append(unquote(target))
     return targets
 

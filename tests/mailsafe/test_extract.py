@@ -459,3 +459,102 @@ def test_data_cached_in_a_pivot_table_is_read() -> None:
     text = text_of(read("pivot.xlsx", book))
     assert "800101-1234560" in text
     assert "홍길동" in text
+
+
+# ---- words stored in pictures ------------------------------------------------------------------
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _picture(kind: str, **save: object) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(out, format=kind, **save)
+    return out.getvalue()
+
+
+def _exif(**tags: object) -> bytes:
+    from PIL import Image
+
+    exif = Image.Exif()
+    for tag, value in tags.items():
+        exif[int(tag[1:], 16)] = value
+    return exif.tobytes()
+
+
+def test_words_in_a_jpeg_exif_and_comment_are_read() -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010E] = "고객 800101-1234560"  # ImageDescription
+    exif[0x9C9C] = "메모 900101-1234568".encode("utf-16-le")  # XPComment
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + "카드 4111-1111-1111-1111".encode("utf-16")
+    data = _picture("JPEG", exif=exif.tobytes(), comment="주민 750101-2345678".encode())
+    text = text_of(read("photo.jpg", data))
+    for value in ("800101-1234560", "900101-1234568", "4111-1111-1111-1111", "750101-2345678"):
+        assert value in text
+
+
+def test_words_in_png_text_chunks_before_and_after_the_pixels_are_read() -> None:
+    import zlib
+
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Description", "고객 800101-1234560")
+    info.add_text("Comment", "메모 900101-1234568", zip=True)
+    data = _picture("PNG", pnginfo=info)
+    late = (
+        _png_chunk(b"iTXt", b"Author\0\1\0ko\0\xec\x9e\x91\xec\x84\xb1\xec\x9e\x90\0"
+                   + zlib.compress("카드 4111-1111-1111-1111".encode()))
+        + _png_chunk(b"eXIf", _exif(x010E="주민 750101-2345678"))
+        + _png_chunk(b"tEXt", b"Raw profile type exif\0" + b"80010112345600" * 4)
+    )  # fmt: skip
+    end = data.rindex(b"IEND") - 4
+    text = text_of(read("scan.png", data[:end] + late + data[end:]))
+    for value in ("800101-1234560", "900101-1234568", "4111-1111-1111-1111", "750101-2345678"):
+        assert value in text
+    assert "작성자" in text  # the translated keyword of the iTXt chunk
+    assert "80010112345600" not in text  # ImageMagick's hex dumps are not words
+
+
+def test_words_in_gif_and_webp_pictures_are_read() -> None:
+    gif = _picture("GIF", comment="주민 800101-1234560".encode())
+    assert "800101-1234560" in text_of(read("a.gif", gif))
+    webp = _picture("WEBP", exif=_exif(x013B="900101-1234568"))
+    assert "900101-1234568" in text_of(read("a.webp", webp))
+
+
+def test_a_picture_without_words_holds_no_text() -> None:
+    assert read("blank.png", _picture("PNG")) == []
+    assert read("blank.jpg", _picture("JPEG")) == []
+
+
+def test_hostile_pictures_are_refused_not_crashed_on() -> None:
+    import struct
+    import zlib
+
+    png = _picture("PNG")
+    end = png.rindex(b"IEND") - 4
+    bomb = _png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"0" * (9 << 20)))
+    assert reasons(read("bomb.png", png[:end] + bomb + png[end:])) == ["too-big"]
+    # Broken metadata is skipped like the pixels: the words before the break are read.
+    words = _png_chunk(b"tEXt", b"Comment\0800101-1234560")
+    broken = _png_chunk(b"zTXt", b"Comment\0\0not zlib at all")
+    assert text_of(read("broken.png", png[:end] + words + broken + png[end:])) == "800101-1234560"
+    assert read("cut.png", png[:40]) == []  # a chunk cut short
+    assert read("garbage.jpg", b"\xff\xd8\xff" + b"\x00" * 200) == []
+    jpeg = bytearray(_picture("JPEG"))
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", 60000, 60000)  # 3.6 gigapixels declared
+    assert reasons(read("huge.jpg", bytes(jpeg))) == ["too-big"]
+    endless = png[:8] + _png_chunk(b"tEXt", b"a\0b") * 10_001
+    assert text_of(read("endless.png", endless)) == "\n".join(["b"] * 10_000)
