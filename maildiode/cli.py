@@ -167,6 +167,12 @@ def _scan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line per file")
     p.add_argument("--rules", metavar="FILE", help="rules file (default: built-in rules)")
     p.add_argument("-c", "--config", metavar="FILE", help="inner agent config (its rules file)")
+    p.add_argument(
+        "--ocr",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="read the text in pictures with Tesseract (auto: when it reads Korean)",
+    )
 
 
 def _directory(p: argparse.ArgumentParser) -> None:

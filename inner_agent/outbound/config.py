@@ -8,6 +8,7 @@ outbound path is off.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -114,6 +115,10 @@ class NoticeSection(Section):
         return _check_address(value)
 
 
+# Tesseract's language names ("kor", "chi_sim", "script/Hangul"), joined by "+".
+_OCR_LANGUAGES = re.compile(r"[A-Za-z_/]+(?:\+[A-Za-z_/]+)*")
+
+
 class OutboundSection(Section):
     """The outbound path: intake, policy, directory, approval, notices."""
 
@@ -125,6 +130,9 @@ class OutboundSection(Section):
     spool_dir: Path = Path("inner/outbound")
     min_free_bytes: int = Field(default=DEFAULT_MIN_FREE_BYTES, ge=0)
     rules_file: Path | None = None  # none: built-in rules (personal data needs approval)
+    # Reading the text in pictures: "auto" (on when Tesseract reads Korean), true, false, or
+    # Tesseract language names ("kor+eng+jpn").
+    ocr: bool | str = "auto"
     directory_db: Path = Path("inner/directory.db")
     poll_s: float = Field(default=1.0, gt=0, le=60)
     web: WebSection = WebSection()
@@ -138,6 +146,13 @@ class OutboundSection(Section):
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(_check_network(v) for v in value)
+
+    @field_validator("ocr")
+    @classmethod
+    def _ocr(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and value != "auto" and not _OCR_LANGUAGES.fullmatch(value):
+            raise ValueError('must be "auto", true, false or languages like "kor+eng"')
+        return value
 
     @field_validator("rules_file")
     @classmethod
@@ -179,6 +194,7 @@ max_recipients = 100
 spool_dir = "{spool_dir}"          # accepted mail (fsynced before 250) and its state database
 min_free_bytes = 536870912         # below this much free disk, intake answers 452 4.3.1
 # rules_file = "rules.toml"        # none: built-in rules (personal data needs approval)
+ocr = "auto"                       # text in pictures: on when Tesseract reads Korean; true insists
 directory_db = "{directory_db}"    # filled by: maildiode directory import HR.csv -c inner.toml
 poll_s = 1
 

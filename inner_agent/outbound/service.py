@@ -30,7 +30,9 @@ from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app
 from inner_agent.outbound.workflow import Audit, Publisher, Workflow
 from maildiode.settings import parse_host_port
+from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
+from mailsafe.extract.ocr import resolve_ocr
 
 __all__ = ["OutboundService", "outbound_publisher"]
 
@@ -105,7 +107,7 @@ class OutboundService:
         publisher = self._publisher or outbound_publisher(
             self.config.link, self.config.keys, section.spool_dir / "link-state"
         )
-        reader = AttachmentReader()
+        reader = AttachmentReader(_extract_limits(section))
         self._closables = [publisher, state, directory, reader]
         self.workflow = Workflow(
             section,
@@ -269,6 +271,19 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     listener.listen(128)
     listener.set_inheritable(True)
     return listener
+
+
+def _extract_limits(section: OutboundSection) -> ExtractLimits:
+    """Reading limits with OCR as configured; OCR asked for but not installed stops the start
+    (``OcrUnavailable`` names the packages)."""
+    languages = resolve_ocr(section.ocr)
+    if languages:
+        log.info("text in pictures is read (OCR, Tesseract languages %s)", languages)
+    elif section.ocr == "auto":
+        log.warning("text in pictures is not read: Tesseract with Korean is not installed")
+    else:
+        log.info("text in pictures is not read (ocr = false)")
+    return ExtractLimits(ocr_languages=languages)
 
 
 def _rules(section: OutboundSection) -> Any:

@@ -45,7 +45,22 @@ def load_agent_config(path: Path, agent: str) -> Any:
 
     config = load_config(path, InnerConfig)
     _check_rules(path, config)
+    check_ocr(path, config)
     return config
+
+
+def check_ocr(path: Path, config: Any) -> None:
+    """OCR that is asked for must be installed on this machine (checked by ``check`` and
+    before the inner agent starts)."""
+    outbound = getattr(config, "outbound", None)
+    if outbound is None:
+        return
+    from mailsafe.extract.ocr import OcrUnavailable, resolve_ocr
+
+    try:
+        resolve_ocr(outbound.ocr)
+    except OcrUnavailable as exc:
+        raise ConfigError(path.name, "outbound.ocr", str(exc)) from None
 
 
 def _check_rules(path: Path, config: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from maildiode.settings import ConfigError, load_config
 
@@ -11,9 +12,11 @@ from maildiode.settings import ConfigError, load_config
 def run(args: argparse.Namespace) -> int:
     from inner_agent.config import InnerConfig
     from inner_agent.main import run as run_agent
+    from maildiode.commands.check import check_ocr
 
     try:
         config = load_config(args.config, InnerConfig)
+        check_ocr(Path(args.config), config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""``maildiode scan FILE... [--json] [--rules RULES.toml | -c inner.toml]``.
+"""``maildiode scan FILE... [--json] [--rules RULES.toml | -c inner.toml] [--ocr auto|on|off]``.
 
 Personal-data findings and the policy decision for each mail file. With ``--json`` one JSON
 object per line per file::
@@ -15,23 +15,32 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailsafe.policy import RulesError, RuleSet, SenderInfo, default_rules, load_rules
+
+if TYPE_CHECKING:
+    from mailsafe.extract import ExtractLimits
 
 # Mail files larger than this are not read (outbound mail is capped well below it).
 MAX_MAIL_FILE_BYTES = 100 << 20
 
 
 def run(args: argparse.Namespace) -> int:
+    from mailsafe.extract import ExtractLimits
+    from mailsafe.extract.ocr import OcrUnavailable, resolve_ocr
+
     try:
         rules = _rules(args)
-    except RulesError as exc:
+        settings: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
+        setting = settings[getattr(args, "ocr", "auto")]
+        limits = ExtractLimits(ocr_languages=resolve_ocr(setting))
+    except (RulesError, OcrUnavailable) as exc:
         print(exc, file=sys.stderr)
         return 2
     status = 0
     for name in args.files:
-        status = max(status, _scan_file(Path(name), rules, as_json=bool(args.json)))
+        status = max(status, _scan_file(Path(name), rules, limits, as_json=bool(args.json)))
     return status
 
 
@@ -58,7 +67,7 @@ def _rules_from_config(path: Path) -> RuleSet:
     return load_rules(rules_file) if rules_file else default_rules()
 
 
-def _scan_file(path: Path, rules: RuleSet, *, as_json: bool) -> int:
+def _scan_file(path: Path, rules: RuleSet, limits: ExtractLimits, *, as_json: bool) -> int:
     from mailsafe.scan import scan_message
 
     try:
@@ -71,7 +80,7 @@ def _scan_file(path: Path, rules: RuleSet, *, as_json: bool) -> int:
     except OSError as exc:
         print(f"{path}: cannot read ({exc.strerror or exc})", file=sys.stderr)
         return 1
-    result = scan_message(raw, rules, SenderInfo(address=""))
+    result = scan_message(raw, rules, SenderInfo(address=""), limits=limits)
     if as_json:
         print(json.dumps(_as_json(str(path), result), ensure_ascii=False))
     else:

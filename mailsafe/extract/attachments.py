@@ -21,6 +21,7 @@ from mailsafe.extract.datauri import MAX_DATA_URIS, data_uri_files
 from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
 from mailsafe.extract.images import image_text, is_image
 from mailsafe.extract.limits import MIB, Budget
+from mailsafe.extract.ocr import picture_text
 from mailsafe.extract.pdf import pdf_contents
 from mailsafe.extract.streams import compression_of, decompress, inner_name, is_tar, tar_members
 from mailsafe.extract.text import decode_text, html_to_text, html_unseen_text
@@ -147,7 +148,7 @@ def _read_as_text(path: str, data: bytes, budget: Budget, depth: int) -> list[Fo
     bytes; anything else holds no text."""
     where = f"attachment:{path}"
     if is_image(data[:16]):
-        text = image_text(data, budget)
+        text = "\n".join(t for t in (image_text(data, budget), picture_text(data, budget)) if t)
         return [_location(where, text, budget)] if text else []
     extension = posixpath.splitext(path.lower())[1]
     if extension in _HTML_EXTENSIONS:

@@ -36,6 +36,15 @@ class ExtractLimits:
     max_pdf_pages: int = 2000
     # Wall-clock seconds for reading all attachments of one mail.
     max_seconds: float = 30.0
+    # Tesseract languages pictures are read in ("kor+eng"); empty: pictures' pixels are not
+    # read (their stored words still are). The inner agent sets it from ``[outbound] ocr``.
+    ocr_languages: str = ""
+    # OCR is best effort within these (a screenshot takes about a second): pictures past
+    # them are not read, and that alone holds no mail, as with OCR off.
+    ocr_max_pictures: int = 20
+    ocr_max_seconds: float = 20.0
+    # Larger pictures are shrunk to this many pixels first (a full-HD screenshot is 2 Mpx).
+    ocr_max_pixels: int = 4_000_000
 
 
 @dataclass
@@ -47,9 +56,14 @@ class Budget:
     unpacked_bytes: int = 0
     files: int = 0
     started: float = field(default=0.0)
+    ocr_pictures: int = 0
+    ocr_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self.started = self.clock()
+
+    def seconds_left(self) -> float:
+        return self.limits.max_seconds - (self.clock() - self.started)
 
     def check_time(self) -> None:
         if self.clock() - self.started > self.limits.max_seconds:

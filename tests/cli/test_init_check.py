@@ -67,6 +67,31 @@ def test_misspelt_key_fails_naming_the_key(trial: Path, tmp_path: Path) -> None:
     assert "outer-broken.toml: smtp.listen_on: unknown key" in result.stderr
 
 
+def test_ocr_asked_for_but_not_installed_is_refused_by_check_and_at_start(trial: Path) -> None:
+    text = (trial / "inner.toml").read_text(encoding="utf-8")
+    assert '\nocr = "auto"' in text  # the generated config says what it does
+    strict = trial / "inner-ocr.toml"
+    strict.write_text(text.replace('\nocr = "auto"', "\nocr = true", 1), encoding="utf-8")
+    assert maildiode("check", "-c", str(strict)).returncode == 0  # installed here
+    # No tesseract on the PATH: Python itself is called by its full path.
+    without = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    for command in ("check", "inner"):
+        result = subprocess.run(
+            [sys.executable, "-m", "maildiode", command, "-c", str(strict)],
+            capture_output=True, text=True, timeout=120, env=without,
+        )  # fmt: skip
+        assert result.returncode in (1, 2), (command, result.stderr)
+        assert "outbound.ocr: OCR is on but the tesseract program is not installed" in (
+            result.stderr
+        ), command
+        assert "apt-get install tesseract-ocr tesseract-ocr-kor" in result.stderr
+    auto = subprocess.run(
+        [sys.executable, "-m", "maildiode", "check", "-c", str(trial / "inner.toml")],
+        capture_output=True, text=True, timeout=120, env=without,
+    )  # fmt: skip
+    assert auto.returncode == 0, auto.stderr  # "auto" is simply off there
+
+
 def test_too_open_key_file_is_refused(trial: Path) -> None:
     key = trial / "keys/outer.key"
     os.chmod(key, 0o644)

@@ -101,6 +101,20 @@ def make_pdf(text: str) -> bytes:
     return data
 
 
+def make_screenshot(lines: list[str], image_format: str = "png") -> bytes:
+    """A picture of ``lines`` of text as a screen shows them (black on white, 96 dpi, 11 pt),
+    drawn with PyMuPDF's built-in Korean font (no system font needed)."""
+    from mailsafe.mupdf import pymupdf
+
+    document = pymupdf.open()
+    page = document.new_page(width=480, height=40 + 18 * len(lines))
+    for number, line in enumerate(lines):
+        page.insert_text((20, 30 + 18 * number), line, fontname="korea", fontsize=11)
+    data: bytes = page.get_pixmap(dpi=96).tobytes(image_format)
+    document.close()
+    return data
+
+
 def make_encrypted_pdf(text: str) -> bytes:
     from mailsafe.mupdf import pymupdf
 

@@ -33,6 +33,8 @@ def test_example_section_validates(tmp_path):
         ('[outbound.approval]\non_expiry = "ignore"', "outbound.approval.on_expiry"),
         ('[outbound.approval]\nfallback_approver = "nobody"', "not a mail address"),
         ('[outbound.notice]\nfrom_adress = "a@b.kr"', 'unknown key (did you mean "from_address"?)'),
+        ('ocr = "kor; rm -rf /"', "outbound.ocr"),
+        ("ocr = 3", "outbound.ocr"),
     ],
 )
 def test_refusals(tmp_path, body, message):

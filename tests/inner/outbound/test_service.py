@@ -11,6 +11,7 @@ import pytest
 
 from inner_agent.outbound.approval import Event
 from inner_agent.outbound.service import OutboundService
+from tests.support.documents import make_mail, make_screenshot
 from tests.support.outbound import RecordingPublisher, rrn_mail, start_outbound, wait_for
 
 
@@ -87,3 +88,26 @@ def test_a_conflicting_republish_keeps_the_first_version(tmp_path) -> None:
         assert sender.last_seq == 1
     finally:
         publisher.close()
+
+
+@pytest.mark.parametrize("ocr", ["auto", False])
+def test_a_screenshot_of_a_list_is_held_when_ocr_is_on(tmp_path, ocr) -> None:
+    """The agent reads pictures with the installed Tesseract by default ("auto"); with OCR
+    off the same mail leaves unheld, as the pixels are not read."""
+    screenshot = make_screenshot(["고객 명단", "김철수 주민등록번호 800101-1234560"])
+    raw = make_mail(text="첨부 확인 부탁드립니다.", attachments=[("명단.png", screenshot)])
+    publisher = RecordingPublisher()
+    running = start_outbound(tmp_path, publisher=publisher, ocr=ocr)
+    try:
+        with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
+            client.sendmail("kim@corp.example", ["partner@example.com"], raw)
+        state = running.service.workflow.state
+        if ocr == "auto":
+            request = wait_for(lambda: state.pending_requests(), what="held mail")[0]
+            assert state.mail(request.mail_id).state == "held"
+            assert publisher.published == []
+        else:
+            wait_for(lambda: publisher.published, what="the mail published unheld")
+            assert state.pending_requests() == []
+    finally:
+        running.stop()

@@ -1,0 +1,172 @@
+"""The text in a picture's pixels, read by Tesseract (``tesseract-ocr``, ``-kor``).
+
+A screenshot of a customer table or a photo of a form carries personal data no text reader
+sees. Pictures are decoded by Pillow (only after their declared size passed a limit), turned
+grey, shrunk to ``ocr_max_pixels`` and handed to the ``tesseract`` program as a PNG on its
+standard input; its text comes back on standard output. Nothing is written to disk.
+
+OCR is best effort inside a budget per mail (pictures and seconds): a picture past it, one
+too small to hold a line of text, or one Tesseract fails on gives no text and no finding --
+what every picture gave before OCR. A decoder or Tesseract stuck on a crafted picture is
+bounded by the time it is given here and, around all of it, by the reader's child process.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import shutil
+import subprocess
+import time
+import warnings
+from typing import Final
+
+from PIL import Image, UnidentifiedImageError
+
+from mailsafe.errors import MailsafeError
+from mailsafe.extract.limits import Budget
+
+__all__ = [
+    "DEFAULT_LANGUAGES",
+    "OcrUnavailable",
+    "ocr_languages_available",
+    "picture_text",
+    "resolve_ocr",
+    "tesseract_path",
+]
+
+# Declared sizes past this are not decoded at all (8000 x 6250: past any camera's output).
+MAX_DECODED_PIXELS: Final = 50_000_000
+# Smaller pictures are icons, logos, spacers and tracking pixels: no line of text fits.
+MIN_PIXELS: Final = 10_000
+MIN_SIDE: Final = 16
+# Seconds kept back from the mail's reading budget for what follows the pictures.
+_RESERVE_SECONDS: Final = 2.0
+_PILLOW_FORMATS: Final = ("PNG", "JPEG", "GIF", "TIFF", "WEBP", "BMP")
+# Tesseract's page segmentation "sparse text: as much text as possible, in no order". The
+# default (automatic layout) lost whole lines of small screenshots in tests; the scan needs
+# every word, not the reading order.
+_SPARSE_TEXT: Final = "11"
+
+
+# What ``[outbound] ocr = "auto"`` or ``true`` reads in: Korean, and Latin letters for
+# passport numbers and addresses.
+DEFAULT_LANGUAGES: Final = "kor+eng"
+
+
+class OcrUnavailable(MailsafeError):
+    """OCR was asked for and Tesseract (or one of its languages) is not installed."""
+
+    code = "ocr-unavailable"
+
+
+def resolve_ocr(setting: bool | str) -> str:
+    """The Tesseract languages for an ``ocr`` setting: ``"auto"`` reads Korean and English
+    when Tesseract has both and is off ('') otherwise; ``True`` insists (``OcrUnavailable``
+    says what to install); ``False`` is off; any other string names the languages."""
+    if setting is False:
+        return ""
+    languages = DEFAULT_LANGUAGES if setting in (True, "auto") else str(setting)
+    missing = set(languages.split("+")) - ocr_languages_available()
+    if not missing:
+        return languages
+    if setting == "auto":
+        return ""
+    if tesseract_path() is None:
+        raise OcrUnavailable(
+            "OCR is on but the tesseract program is not installed "
+            "(Debian: apt-get install tesseract-ocr tesseract-ocr-kor)"
+        )
+    raise OcrUnavailable(
+        f"OCR is on but Tesseract has no data for {', '.join(sorted(missing))} "
+        "(Debian: apt-get install tesseract-ocr-kor)"
+    )
+
+
+def tesseract_path() -> str | None:
+    return shutil.which("tesseract")
+
+
+@functools.cache
+def ocr_languages_available() -> frozenset[str]:
+    """The languages the installed Tesseract reads (empty when it is not installed)."""
+    program = tesseract_path()
+    if program is None:
+        return frozenset()
+    try:
+        listed = subprocess.run(
+            [program, "--list-langs"], capture_output=True, timeout=30, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    lines = listed.decode("utf-8", "replace").splitlines()[1:]  # after "List of ..."
+    return frozenset(line.strip() for line in lines if line.strip())
+
+
+def picture_text(data: bytes, budget: Budget) -> str:
+    """What Tesseract reads in the picture ``data`` ('' when OCR is off or out of budget)."""
+    limits = budget.limits
+    if not limits.ocr_languages or budget.ocr_pictures >= limits.ocr_max_pictures:
+        return ""
+    seconds = min(limits.ocr_max_seconds - budget.ocr_seconds,
+                  budget.seconds_left() - _RESERVE_SECONDS)  # fmt: skip
+    if seconds < 1.0:
+        return ""
+    png = _prepared(data, limits.ocr_max_pixels)
+    if png is None:
+        return ""
+    budget.ocr_pictures += 1
+    started = time.monotonic()
+    try:
+        return _tesseract(png, limits.ocr_languages, seconds)
+    finally:
+        budget.ocr_seconds += time.monotonic() - started
+
+
+def _prepared(data: bytes, max_pixels: int) -> bytes | None:
+    """The picture as a grey PNG of at most ``max_pixels``, or None when it is not decoded."""
+    try:
+        with warnings.catch_warnings():  # the size is judged here, before any decoding
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+        with picture:
+            width, height = picture.size
+            pixels = width * height
+            if pixels > MAX_DECODED_PIXELS or pixels < MIN_PIXELS or min(width, height) < MIN_SIDE:
+                return None
+            scale = min(1.0, (max_pixels / pixels) ** 0.5)
+            target = (max(1, int(width * scale)), max(1, int(height * scale)))
+            picture.draft("L", target)  # JPEG decodes at 1/2, 1/4, 1/8 directly
+            grey = picture.convert("L")
+            if grey.size != target:
+                grey = grey.resize(target, Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            grey.save(out, format="PNG", compress_level=1)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
+            Image.DecompressionBombError, MemoryError):  # fmt: skip
+        return None
+
+
+def _tesseract(png: bytes, languages: str, seconds: float) -> str:
+    program = tesseract_path()
+    if program is None:  # removed since the agent started: as with OCR off
+        return ""
+    # One thread: the reader is one of several processes on the machine, and OpenMP's
+    # threads make Tesseract slower, not faster, on a busy two-core box.
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin"), "OMP_THREAD_LIMIT": "1"}
+    try:
+        done = subprocess.run(
+            [program, "-", "-", "-l", languages, "--psm", _SPARSE_TEXT],
+            input=png,
+            capture_output=True,
+            timeout=seconds,
+            env=environment,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return ""
+    if done.returncode != 0:
+        return ""
+    return done.stdout.decode("utf-8", "replace")
