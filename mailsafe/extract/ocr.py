@@ -30,6 +30,8 @@ from mailsafe.extract.limits import Budget
 __all__ = [
     "DEFAULT_LANGUAGES",
     "OcrUnavailable",
+    "grey_png_text",
+    "ocr_allowed",
     "ocr_languages_available",
     "picture_text",
     "resolve_ocr",
@@ -106,20 +108,32 @@ def ocr_languages_available() -> frozenset[str]:
 
 def picture_text(data: bytes, budget: Budget) -> str:
     """What Tesseract reads in the picture ``data`` ('' when OCR is off or out of budget)."""
+    if ocr_allowed(budget) is None:
+        return ""
+    png = _prepared(data, budget.limits.ocr_max_pixels)
+    return "" if png is None else grey_png_text(png, budget)
+
+
+def ocr_allowed(budget: Budget) -> float | None:
+    """Seconds the next OCR may take, or None when OCR is off or its budget is spent."""
     limits = budget.limits
     if not limits.ocr_languages or budget.ocr_pictures >= limits.ocr_max_pictures:
-        return ""
+        return None
     seconds = min(limits.ocr_max_seconds - budget.ocr_seconds,
                   budget.seconds_left() - _RESERVE_SECONDS)  # fmt: skip
-    if seconds < 1.0:
-        return ""
-    png = _prepared(data, limits.ocr_max_pixels)
-    if png is None:
+    return seconds if seconds >= 1.0 else None
+
+
+def grey_png_text(png: bytes, budget: Budget) -> str:
+    """What Tesseract reads in ``png`` (grey, already at most ``ocr_max_pixels``), counted
+    against the budget."""
+    seconds = ocr_allowed(budget)
+    if seconds is None:
         return ""
     budget.ocr_pictures += 1
     started = time.monotonic()
     try:
-        return _tesseract(png, limits.ocr_languages, seconds)
+        return _tesseract(png, budget.limits.ocr_languages, seconds)
     finally:
         budget.ocr_seconds += time.monotonic() - started
 

@@ -13,12 +13,18 @@ from typing import Any, Final
 
 from mailsafe.errors import HostileInput, LimitExceeded
 from mailsafe.extract.limits import MIB, Budget
+from mailsafe.extract.ocr import grey_png_text, ocr_allowed
 from mailsafe.mupdf import pymupdf
 
 __all__ = ["PdfContents", "pdf_contents"]
 
 # Document-information fields people write words into.
 _INFO_FIELDS: Final = ("title", "author", "subject", "keywords", "creator", "producer")
+# A page with fewer visible characters than this that shows a picture is read by OCR (when it
+# is on): a scan. A searchable scan carries its OCR text and is read like any page.
+SCANNED_PAGE_MAX_CHARS: Final = 20
+# Resolution scans are drawn at for OCR: 200 dpi reads 8-point print.
+SCAN_DPI: Final = 200
 # Embedded files read per PDF; more are a way of hiding, not of sending documents.
 MAX_EMBEDDED_FILES: Final = 100
 
@@ -44,7 +50,7 @@ def pdf_contents(data: bytes, budget: Budget) -> PdfContents:
         texts = [_info_text(document)]
         for number in range(min(document.page_count, limit)):
             budget.check_time()
-            texts.append(_page_text(document, number))
+            texts.append(_page_text(document, number, budget))
         return PdfContents(
             text="\n".join(t for t in texts if t),
             embedded=_embedded_files(document, budget),
@@ -57,15 +63,30 @@ def _info_text(document: Any) -> str:
     return "\n".join(str(metadata.get(name) or "") for name in _INFO_FIELDS).strip()
 
 
-def _page_text(document: Any, number: int) -> str:
+def _page_text(document: Any, number: int, budget: Budget) -> str:
     try:
         page = document.load_page(number)
         parts = [page.get_text("text")]
         parts += [str((annot.info or {}).get("content") or "") for annot in page.annots()]
         parts += [str(widget.field_value or "") for widget in page.widgets()]
+        if len("".join(parts[0].split())) < SCANNED_PAGE_MAX_CHARS:
+            parts.append(_scanned_page_text(page, budget))
     except (RuntimeError, ValueError, AttributeError) as exc:
         raise HostileInput(f"PDF page {number + 1} is broken ({exc})", code="corrupt") from None
     return "\n".join(part for part in parts if part)
+
+
+def _scanned_page_text(page: Any, budget: Budget) -> str:
+    """OCR of a page that shows pictures but holds (almost) no text: a scan, such as the copy
+    of an ID card. Drawn grey at up to 200 dpi, shrunk to the OCR pixel limit."""
+    if ocr_allowed(budget) is None or not page.get_images():
+        return ""
+    width, height = page.rect.width, page.rect.height
+    if width <= 0 or height <= 0:
+        return ""
+    zoom = min(SCAN_DPI / 72, (budget.limits.ocr_max_pixels / (width * height)) ** 0.5)
+    pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY)
+    return grey_png_text(pixmap.tobytes("png"), budget)
 
 
 def _embedded_files(document: Any, budget: Budget) -> tuple[tuple[str, bytes], ...]:

@@ -116,3 +116,37 @@ def test_missing_tesseract_is_off_for_auto_and_a_refusal_for_true(
         assert picture_text(make_screenshot(LINES), Budget(ON)) == ""  # removed while running
     finally:
         ocr.ocr_languages_available.cache_clear()
+
+
+def _scanned_pdf(text_layer: str = "") -> bytes:
+    """A PDF page that is a picture of a form (a scanned copy), with an optional text layer."""
+    from mailsafe.mupdf import pymupdf
+
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_image(pymupdf.Rect(50, 50, 410, 150), stream=make_screenshot(LINES))
+    if text_layer:
+        page.insert_text((50, 300), text_layer)
+    data: bytes = document.tobytes()
+    document.close()
+    return data
+
+
+def test_a_scanned_pdf_page_is_read_by_ocr() -> None:
+    budget = Budget(ON)
+    found = attachment_locations("사본.pdf", _scanned_pdf(), budget)
+    texts = {f.where: f.text for f in found if isinstance(f, Location)}
+    assert "800101-1234560" in texts["attachment:사본.pdf"]
+    assert budget.ocr_pictures == 1
+    assert attachment_locations("사본.pdf", _scanned_pdf(), Budget(ExtractLimits())) == [
+        Location("attachment:사본.pdf", "")
+    ]  # OCR off: the page has no text
+
+
+def test_a_pdf_page_with_text_is_not_ocr_read() -> None:
+    budget = Budget(ON)
+    found = attachment_locations(
+        "보고서.pdf", _scanned_pdf("Quarterly sales report, figure 1"), budget
+    )
+    assert budget.ocr_pictures == 0
+    assert "800101" not in "".join(f.text for f in found if isinstance(f, Location))
