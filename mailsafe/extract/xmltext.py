@@ -48,9 +48,10 @@ PARTS: Final[dict[str, re.Pattern[str]]] = {
     ),
     "hwpx": re.compile(r"Contents/section\d+\.xml|Preview/PrvText\.txt"),
 }
-# Files embedded in an Office document (an Excel sheet inside a Word file, a chart's workbook),
-# read as members of it: "a.docx/word/embeddings/Microsoft_Excel_Worksheet.xlsx".
-EMBEDDED: Final = re.compile(r"(?:word|xl|ppt)/embeddings/[^/]+")
+# Files embedded in an Office or HWPX document (an Excel sheet inside a Word file, a chart's
+# workbook, a screenshot pasted into a report), read as members of it:
+# "a.docx/word/embeddings/Microsoft_Excel_Worksheet.xlsx", "a.docx/word/media/image1.png".
+EMBEDDED: Final = re.compile(r"(?:(?:word|xl|ppt)/(?:embeddings|media)|BinData)/[^/]+")
 # Parts whose words are not in text runs but anywhere, attributes included.
 _WORDS_ANYWHERE: Final = re.compile(
     r"docProps/.*|(?:word|xl|ppt)/charts/.*|xl/(?:pivotCache|externalLinks)/.*"

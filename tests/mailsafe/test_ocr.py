@@ -150,3 +150,17 @@ def test_a_pdf_page_with_text_is_not_ocr_read() -> None:
     )
     assert budget.ocr_pictures == 0
     assert "800101" not in "".join(f.text for f in found if isinstance(f, Location))
+
+
+def test_a_screenshot_pasted_into_a_word_file_is_read() -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("주간 보고")
+    document.add_picture(io.BytesIO(make_screenshot(LINES)))
+    out = io.BytesIO()
+    document.save(out)
+    found = attachment_locations("보고.docx", out.getvalue(), Budget(ON))
+    texts = {f.where: f.text for f in found if isinstance(f, Location)}
+    assert "800101-1234560" in texts["attachment:보고.docx/word/media/image1.png"]
+    assert "주간 보고" in texts["attachment:보고.docx"]
