@@ -135,35 +135,46 @@ class ContextIndex:
 
     def context_of(self, start: int, end: int, kind: PiiType) -> int:
         """+1 when a positive word of ``kind`` is the nearest context word before the
-        candidate, -1 when a negative word is (a tie goes to the negative word), 0 when
-        neither stands within the window; words just after count when none stand before."""
+        candidate on its line, -1 when a negative word is (a tie goes to the negative word);
+        with no word before it on its line, the lines above (a table's header row) decide: +1
+        when they hold a positive word of ``kind`` anywhere, else -1 when they hold a negative
+        one ("이름 주민등록번호 전화" labels a resident number, whatever column comes last);
+        0 when no word stands within the window; words just after count when none stand
+        before."""
         last_start, last_end = self._last_span
         if last_start <= start and end <= last_end:
             starts, words = self._last_words
         else:
             starts, words = self._words_near(start, end)
-        index = bisect_left(starts, start - CONTEXT_BEFORE_CHARS)
+        window = max(0, start - CONTEXT_BEFORE_CHARS)
+        index = bisect_left(starts, window)
+        line_start = self._text.rfind("\n", window, start)  # -1: the line starts before
         limit = end + CONTEXT_AFTER_CHARS
         count = len(words)
         nearest_pos = nearest_neg = -1
+        above: set[str] = set()
         after: list[frozenset[str]] = []
         while index < count:
             word_start, word_end, labels = words[index]
             if word_start >= limit:
                 break
             index += 1
-            if word_end <= start:
+            if word_end <= line_start:
+                above |= labels
+            elif word_end <= start:
                 if kind in labels:
                     nearest_pos = word_end
                 if NEGATIVE in labels:
                     nearest_neg = word_end
             elif word_start >= end and word_end <= limit:
                 after.append(labels)
-        if nearest_pos < 0 and nearest_neg < 0:
-            if any(kind in labels for labels in after):
-                return 1
-            return -1 if any(NEGATIVE in labels for labels in after) else 0
-        return 1 if nearest_pos > nearest_neg else -1
+        if nearest_pos >= 0 or nearest_neg >= 0:
+            return 1 if nearest_pos > nearest_neg else -1
+        if above:
+            return 1 if kind in above else -1 if NEGATIVE in above else 0
+        if any(kind in labels for labels in after):
+            return 1
+        return -1 if any(NEGATIVE in labels for labels in after) else 0
 
     def _words_near(self, start: int, end: int) -> tuple[list[int], list[Word]]:
         region = bisect_right(self._region_starts, start) - 1

@@ -325,3 +325,21 @@ def test_number_starts_pass_finds_numbers_after_non_ascii_digits() -> None:
     text = "\u0663800101-1234567 \u06634111-1111-1111-1111"
     assert _matched_spans(text) == _one_pass_per_pattern(text, detectors.number_runs(text))
     assert len(_matched_spans(text)) >= 2
+
+
+def test_a_table_header_labels_every_row_whatever_column_comes_last() -> None:
+    """The header's last cell ("전화") is the nearest word before the first row, but the
+    header as a whole labels the columns: every row's resident and card number is found.
+    A label on the number's own line still decides."""
+    table = (
+        "이름\t주민등록번호\t카드번호\t전화\n"
+        "김철수\t970501-1269910\t4789-9143-3014-6730\t010-1763-3887\n"
+        "이영희\t710616-1367065\t4649-0092-3565-8457\t010-6800-6114\n"
+    )
+    found = [(f.type, f.text) for f in detect(table)]
+    assert found == [
+        ("rrn", "970501-1269910"), ("credit_card", "4789-9143-3014-6730"),
+        ("rrn", "710616-1367065"), ("credit_card", "4649-0092-3565-8457"),
+    ]  # fmt: skip
+    assert detect("주민등록번호 목록\n주문번호 970501-1269910") == []  # its own line's label
+    assert detect("전화 문의\n9705011269910") == []  # a header with only a negative word

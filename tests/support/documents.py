@@ -14,6 +14,7 @@ import zipfile
 import zlib
 from email.message import EmailMessage
 from email.policy import SMTP
+from pathlib import Path
 
 from tests.support.cfb import build_cfb
 
@@ -101,18 +102,26 @@ def make_pdf(text: str) -> bytes:
     return data
 
 
-def make_screenshot(lines: list[str], image_format: str = "png") -> bytes:
-    """A picture of ``lines`` of text as a screen shows them (black on white, 96 dpi, 11 pt),
-    drawn with PyMuPDF's built-in Korean font (no system font needed)."""
-    from mailsafe.mupdf import pymupdf
+# Debian's fonts-nanum (installed by .ci/run and `make deps`): what Korean Windows and office
+# suites draw screens with looks like this, proportional digits included.
+SCREEN_FONT = Path("/usr/share/fonts/truetype/nanum/NanumGothic.ttf")
 
-    document = pymupdf.open()
-    page = document.new_page(width=480, height=40 + 18 * len(lines))
+
+def make_screenshot(lines: list[str], image_format: str = "png") -> bytes:
+    """A picture of ``lines`` as a screen shows them: black on white, 15 px NanumGothic."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if not SCREEN_FONT.is_file():
+        raise RuntimeError(f"{SCREEN_FONT} is missing: install fonts-nanum (make deps)")
+    font = ImageFont.truetype(str(SCREEN_FONT), 15)
+    width = 40 + max(int(font.getlength(line)) for line in lines)
+    picture = Image.new("RGB", (max(width, 200), 40 + 24 * len(lines)), "white")
+    draw = ImageDraw.Draw(picture)
     for number, line in enumerate(lines):
-        page.insert_text((20, 30 + 18 * number), line, fontname="korea", fontsize=11)
-    data: bytes = page.get_pixmap(dpi=96).tobytes(image_format)
-    document.close()
-    return data
+        draw.text((20, 20 + 24 * number), line, fill="black", font=font)
+    out = io.BytesIO()
+    picture.save(out, format="JPEG" if image_format == "jpg" else image_format.upper())
+    return out.getvalue()
 
 
 def make_encrypted_pdf(text: str) -> bytes:
