@@ -1,7 +1,7 @@
 """OCR benchmark: screenshots of customer lists through our picture reader, beside bare Tesseract.
 
 Each screenshot (generated: a table of names, resident numbers, card numbers and phone numbers
-in NanumGothic-like rendering from PyMuPDF's Korean font) is read two ways in the same run,
+drawn in NanumGothic as a screen shows it) is read two ways in the same run,
 alternating, best of ROUNDS:
 
 - **ours**: ``mailsafe.extract.ocr.picture_text`` on the PNG as attached (open, size checks,
