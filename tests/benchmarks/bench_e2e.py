@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import re
 import smtplib
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from maildiode.readonly import query_read_only  # noqa: E402
 from mailsafe.workers import tune_allocator  # noqa: E402
 from tests.support.inbound import DOMAIN, InboundStack  # noqa: E402
 from tests.support.mailmaker import newsletter_html  # noqa: E402
+from tests.support.perfdoc import replace_section  # noqa: E402
 
 RENDER_PROCESSES = 2  # the target machine has 2 cores
 # Mails per throughput burst. The figure runs from the first 250 to the last notification, so
@@ -346,8 +346,6 @@ def _agents_sentence(render: float, rest: float, ours: float) -> str:
 
 
 def write_doc(figures: dict[str, float]) -> None:
-    doc = ROOT / "docs" / "performance.md"
-    text = doc.read_text(encoding="utf-8")
     section = f"""## End to end
 
 Measured by `tests/benchmarks/bench_e2e.py` on {os.cpu_count()} cores, everything on one machine:
@@ -390,13 +388,7 @@ against it the end-to-end ratio is lower still, and it is shown so the two are n
     explanation = explanation.replace("{agents_sentence}", _agents_sentence(render, rest, ours))
     explanation = explanation.replace("{ceiling_mails}", str(CEILING_MAILS))
     section = section.rstrip("\n") + "\n\n" + explanation
-    pattern = re.compile(r"## End to end\n.*?(?=\n## |\Z)", re.S)
-    text = (
-        pattern.sub(lambda _: section.rstrip("\n") + "\n", text)
-        if pattern.search(text)
-        else text + "\n" + section
-    )
-    doc.write_text(text, encoding="utf-8")
+    replace_section(section)
 
 
 def bracketed(mails: list[bytes], run: Callable[[], float], name: str) -> tuple[float, float]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.mailmaker import newsletter_html  # noqa: E402
+from tests.support.perfdoc import replace_section  # noqa: E402
 
 MAIL_BYTES = 10_240  # the size the issue asks for
 SESSIONS = 20  # concurrent smtp-source sessions
@@ -311,7 +311,6 @@ def _settle(count, expected: int, timeout: float = 30.0) -> int:
 
 
 def write_doc(result: dict, latency: dict | None) -> None:
-    doc = ROOT / "docs" / "performance.md"
     ratio = result["ours"] / result["postfix"]
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     section = f"""## Intake
@@ -345,14 +344,7 @@ burst after the paced run: {latency["rate_after"]:.1f} mails/s); then
 250 to the return of `Sender.publish` (audit `published.latency_ms`). Target: p99 under
 1000 ms (ratio {latency["p99"] / 1000:.2f}).
 """
-    text = doc.read_text() if doc.exists() else "# Performance\n"
-    pattern = re.compile(r"^## Intake\n.*?(?=^## |\Z)", re.S | re.M)
-    text = (
-        pattern.sub(section + "\n", text)
-        if pattern.search(text)
-        else text.rstrip() + "\n\n" + section
-    )
-    doc.write_text(text)
+    replace_section(section)
 
 
 def main() -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from mailsafe.extract.ocr import (  # noqa: E402
 from mailsafe.pii import detect  # noqa: E402
 from mailsafe.pii.checks import luhn_ok, registration_check_digit_ok  # noqa: E402
 from tests.support.documents import make_screenshot  # noqa: E402
+from tests.support.perfdoc import replace_section  # noqa: E402
 
 SCREENSHOTS = 8
 ROWS = 6  # customers per screenshot
@@ -134,16 +134,8 @@ def report(figures: dict[str, float]) -> str:
 
 
 def write_doc(text: str) -> None:
-    doc = ROOT / "docs" / "performance.md"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    section = f"## OCR\n\n`tests/benchmarks/bench_ocr.py` ({stamp}):\n\n{text}\n"
-    current = doc.read_text(encoding="utf-8")
-    pattern = re.compile(r"^## OCR\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        current = pattern.sub(lambda _: section + "\n", current)
-    else:
-        current = current.rstrip() + "\n\n" + section
-    doc.write_text(current.rstrip() + "\n", encoding="utf-8")
+    replace_section(f"## OCR\n\n`tests/benchmarks/bench_ocr.py` ({stamp}):\n\n{text}\n")
 
 
 def main() -> int:

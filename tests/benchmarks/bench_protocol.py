@@ -40,6 +40,7 @@ from protocol import (  # noqa: E402
     Sender,
     SigningKey,
 )
+from tests.support.perfdoc import replace_section  # noqa: E402
 
 BUNDLE_BYTES = 8 << 20  # 8 MiB bundles: a large rendered mail
 TARGET_RATIO = 0.70  # "done" threshold of the issue: 70 % of the ceiling at 1 MiB chunks
@@ -196,11 +197,7 @@ def report(results: dict[int, dict[str, float]], total_mib: int, rounds: int) ->
 
 
 def write_section(text: str) -> None:
-    path = ROOT / "docs" / "performance.md"
-    doc = path.read_text(encoding="utf-8")
-    head, rest = doc.split("## Protocol\n", 1)
-    _, sep, tail = rest.partition("\n## ")
-    path.write_text(f"{head}## Protocol\n\n{text}\n{sep}{tail}", encoding="utf-8")
+    replace_section(f"## Protocol\n\n{text}\n")
 
 
 def main() -> int:

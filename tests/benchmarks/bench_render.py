@@ -42,6 +42,7 @@ from tests.support.mailmaker import (  # noqa: E402
     pdf_pages,
     png,
 )
+from tests.support.perfdoc import replace_section  # noqa: E402
 
 PROCESSES = 2
 OPTIONS = RenderOptions()
@@ -213,11 +214,7 @@ def section(rows: list[dict[str, object]], rounds: int, count: int) -> str:
 
 
 def write_section(text: str) -> None:
-    path = ROOT / "docs" / "performance.md"
-    doc = path.read_text(encoding="utf-8")
-    head, rest = doc.split("## Rendering\n", 1)
-    _, sep, tail = rest.partition("\n## ")
-    path.write_text(f"{head}## Rendering\n\n{text}\n{sep}{tail}", encoding="utf-8")
+    replace_section(f"## Rendering\n\n{text}\n")
 
 
 def main() -> int:

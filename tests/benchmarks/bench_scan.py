@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import statistics
 import sys
 import time
@@ -38,6 +37,7 @@ from mailsafe.pii import detect  # noqa: E402
 from mailsafe.policy import SenderInfo, default_rules  # noqa: E402
 from mailsafe.scan import scan_message  # noqa: E402
 from tests.support import documents  # noqa: E402
+from tests.support.perfdoc import replace_section  # noqa: E402
 from tests.support.pii_eval import TYPES, evaluate, load_examples, mailsafe_detector  # noqa: E402
 
 CORPUS = Path("/work/shared/corpus")
@@ -322,19 +322,11 @@ PDF, HWP and HWPX attachments: far denser in personal data than real outbound ma
 
 
 def write_doc(text: str) -> None:
-    doc = ROOT / "docs" / "performance.md"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    section = (
+    replace_section(
         f"## Scanning\n\n`tests/benchmarks/bench_scan.py` ({stamp}), one run "
         f"(each timing the median of {REPEATS} rounds):\n\n{text}\n"
     )
-    current = doc.read_text(encoding="utf-8") if doc.exists() else "# Performance\n"
-    pattern = re.compile(r"^## Scanning\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        current = pattern.sub(lambda _: section + "\n", current)
-    else:
-        current = current.rstrip() + "\n\n" + section
-    doc.write_text(current.rstrip() + "\n", encoding="utf-8")
 
 
 def main() -> int:
