@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import io
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from mailsafe.extract import Location, extract_locations
+from mailsafe.extract import Found, Location
 from mailsafe.extract.text import html_to_text
-from mailsafe.mime import ParsedMail, parse_message
+from mailsafe.mime import ParsedMail
 from mailsafe.pii import detect, mask_text
 
 __all__ = ["MaskedView", "masked_view", "render_png"]
@@ -53,8 +54,10 @@ def _masked(text: str) -> str:
     return mask_text(text, detect(text))
 
 
-def masked_view(raw: bytes) -> MaskedView:
-    parsed = parse_message(raw)
+def masked_view(parsed: ParsedMail, found: Sequence[Found]) -> MaskedView:
+    """The approver's view of ``parsed``, its attachments shown from ``found``: what the scan
+    read (in the reader's child process, OCR included). Nothing is read again here, so a file
+    that crashed or hung the reader cannot take the agent down on its way to the approver."""
     headers = (
         ("보낸 사람", ", ".join(a.addr for a in parsed.from_)),
         ("받는 사람", ", ".join(a.addr for a in (*parsed.to, *parsed.cc))),
@@ -62,10 +65,14 @@ def masked_view(raw: bytes) -> MaskedView:
         ("날짜", parsed.date),
     )
     sections = [("본문", _masked(_body(parsed)[:MAX_CHARS_PER_PLACE]))]
-    for found in extract_locations(parsed):
-        if isinstance(found, Location) and found.where.startswith("attachment:"):
-            title = "첨부 " + found.where.removeprefix("attachment:")
-            sections.append((_masked(title), _masked(found.text[:MAX_CHARS_PER_PLACE])))
+    for item in found:
+        if not item.where.startswith("attachment:"):
+            continue
+        title = _masked("첨부 " + item.where.removeprefix("attachment:"))
+        if isinstance(item, Location):
+            sections.append((title, _masked(item.text[:MAX_CHARS_PER_PLACE])))
+        else:  # the approver should know what the scan could not read, and why
+            sections.append((title, f"(읽지 못했습니다: {item.reason})"))
     names = [a.filename for a in parsed.attachments]
     if names:
         sections.append(("첨부 파일 목록", _masked("\n".join(names))))

@@ -39,8 +39,9 @@ from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.tokens import TokenSigner
 from maildiode.settings import parse_host_port
+from mailsafe.extract import Found, extract_locations
 from mailsafe.extract.isolated import AttachmentReader
-from mailsafe.mime import parse_message
+from mailsafe.mime import ParsedMail, parse_message
 from mailsafe.pii import detect, mask_text
 from mailsafe.policy import RuleSet, SenderInfo
 from mailsafe.scan import ScanResult, scan_parsed
@@ -70,6 +71,16 @@ class Audit(Protocol):
 
 class Publisher(Protocol):
     def publish(self, bundle: bytes, bundle_id: bytes) -> int: ...
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """A mail as the scan saw it: parsed once, its attachments read once (in the reader's
+    child process), and the decision; the approver's preview is drawn from the same."""
+
+    parsed: ParsedMail
+    found: list[Found]
+    result: ScanResult
 
 
 @dataclass(frozen=True)
@@ -167,7 +178,7 @@ class Workflow:
         department = user.department if user else None
         started = time.monotonic()
         parsed = parse_message(data)
-        found = self.reader.read(parsed) if self.reader is not None else None
+        found = self.reader.read(parsed) if self.reader is not None else extract_locations(parsed)
         result = scan_parsed(
             parsed, self.rules, SenderInfo(mail.mail_from, department),
             recipients=mail.rcpt_to, found=found,
@@ -197,9 +208,10 @@ class Workflow:
             unreadable=[u.reason for u in result.unreadable],
             ms=round((time.monotonic() - started) * 1000, 1),
         )
-        self._act(mail, data, result)
+        self._act(mail, Scanned(parsed, found, result))
 
-    def _act(self, mail: SpooledMail, data: bytes, result: ScanResult) -> None:
+    def _act(self, mail: SpooledMail, scanned: Scanned) -> None:
+        result = scanned.result
         action, rule = result.decision.action, result.decision.rule
         if action in ("allow", "monitor"):
             self.state.set_mail(mail.mail_id, "sending", decided_by=f"policy:{rule or 'default'}")
@@ -214,11 +226,11 @@ class Workflow:
             self._tell_sender(mail.mail_id, "blocked", reason=result.decision.explanation)
             self.spool.remove(mail.mail_id)
         else:
-            self._hold(mail, data, result)
+            self._hold(mail, scanned)
 
     # ------------------------------------------------------------------------------- holding
 
-    def _hold(self, mail: SpooledMail, data: bytes, result: ScanResult) -> None:
+    def _hold(self, mail: SpooledMail, scanned: Scanned) -> None:
         existing = self.state.request_for_mail(mail.mail_id)
         if existing is not None:  # a crash after the request was stored: do not ask twice
             self.state.set_mail(mail.mail_id, "held")
@@ -232,7 +244,7 @@ class Workflow:
             self.spool.remove(mail.mail_id)
             return
         request = Request(secrets.token_hex(8), mail.mail_id, State.HELD, approvers, self.clock())
-        preview = render_png(masked_view(data))
+        preview = render_png(masked_view(scanned.parsed, scanned.found))
         row = self.state.mail(mail.mail_id)
         notices = self._request_mails(request, row, preview) if row else []
         notices += self._sender_notice(mail.mail_id, "held")
@@ -240,7 +252,7 @@ class Workflow:
         # neither leave a held mail nobody is asked about nor ask twice
         self.state.add_request(request, preview, notices)
         self.audit.record(
-            mail.mail_id, "held", request_id=request.request_id, rule=result.decision.rule
+            mail.mail_id, "held", request_id=request.request_id, rule=scanned.result.decision.rule
         )
         self.audit.record(
             mail.mail_id,

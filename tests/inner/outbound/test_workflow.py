@@ -348,8 +348,17 @@ def test_a_bundle_published_again_after_a_crash_is_the_same_bytes(parts):
     assert parts.state.mail(mail_id).state == "sent"
 
 
-def test_attachments_that_kill_their_reader_hold_the_mail_and_the_agent_goes_on(tmp_path):
+def test_attachments_that_kill_their_reader_hold_the_mail_and_the_agent_goes_on(
+    tmp_path, monkeypatch
+):
+    import mailsafe.extract.attachments
     from mailsafe.extract.isolated import AttachmentReader
+
+    def read_in_the_agent(*_args):
+        raise AssertionError("an attachment was read in the agent's own process")
+
+    # Nothing the child failed on is read again here, not even for the approver's preview.
+    monkeypatch.setattr(mailsafe.extract.attachments, "_read", read_in_the_agent)
 
     # A reader whose child may use 180 MiB: it idles at about 100, and reading 33 MB of text
     # takes about 250, so the child dies of its memory limit, as it would on a crafted file.
@@ -366,3 +375,20 @@ def test_attachments_that_kill_their_reader_hold_the_mail_and_the_agent_goes_on(
         row = parts.state.mail(second)
         assert row.state == "held"
         assert {f["masked"] for f in row.findings} == {RRN_MASKED}
+
+
+def test_the_preview_shows_what_the_scan_read_masked_and_what_it_could_not() -> None:
+    from inner_agent.outbound.preview import masked_view
+    from mailsafe.extract import Location, Unreadable
+    from mailsafe.mime import parse_message
+
+    parsed = parse_message(make_mail(attachments=[("shot.png", b"x"), ("big.pdf", b"y")]))
+    found = [
+        Location("subject", "보고서"),
+        Location("attachment:shot.png", f"고객 {RRN}"),  # e.g. what OCR read in the child
+        Unreadable("attachment:big.pdf", "timeout", "reading took too long"),
+    ]
+    sections = dict(masked_view(parsed, found).sections)
+    assert sections["첨부 shot.png"] == f"고객 {RRN_MASKED}"
+    assert sections["첨부 big.pdf"] == "(읽지 못했습니다: timeout)"
+    assert RRN not in repr(sections)
