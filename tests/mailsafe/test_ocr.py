@@ -164,3 +164,17 @@ def test_a_screenshot_pasted_into_a_word_file_is_read() -> None:
     texts = {f.where: f.text for f in found if isinstance(f, Location)}
     assert "800101-1234560" in texts["attachment:보고.docx/word/media/image1.png"]
     assert "주간 보고" in texts["attachment:보고.docx"]
+
+
+def test_scan_command_reads_pictures_unless_told_not_to(tmp_path, capsys) -> None:
+    import json
+
+    from maildiode.cli import main
+
+    mail = tmp_path / "shot.eml"
+    mail.write_bytes(make_mail(attachments=[("명단.png", make_screenshot(LINES))]))
+    assert main(["scan", str(mail), "--json"]) == 0  # auto: Tesseract is installed here
+    found = json.loads(capsys.readouterr().out)["findings"]
+    assert {"type": "rrn", "where": "attachment:명단.png"}.items() <= found[0].items()
+    assert main(["scan", str(mail), "--json", "--ocr", "off"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
