@@ -1,9 +1,12 @@
 """``maildiode demo``: everything on loopback with an embedded mailbox, ready to try.
 
 Starts, in a working folder: an internal mailbox (SMTP server writing a Maildir, plus a web
-page listing the delivered notifications), the inner agent, the outer agent, and a carrier
-each way (playing the network-linkage product). Then sends a handful of sample mails through
-the outer agent and prints where to look. Ctrl-C stops everything cleanly.
+page listing the delivered notifications), a second one standing for the internet (where
+approved outbound mail arrives), the inner agent, the outer agent, and a carrier each way
+(playing the network-linkage product). Then sends a handful of sample mails through the outer
+agent, two outbound mails with a customer list through the inner agent (held for the
+department head, whose password is printed), and prints where to look. Ctrl-C stops
+everything cleanly.
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ def _say(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from maildiode.demo.mailbox import MaildirMailbox
+    from maildiode.demo.outbound import fill_directory
     from maildiode.demo.stack import AgentProcess, Carrier, Ports, prepare
     from maildiode.demo.web import MailboxWeb
 
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="maildiode-demo-"))
     ports = Ports()
     _say(f"maildiode demo in {root}")
-    prepare(root, ports)
+    prepare(root, ports, relay=f"127.0.0.1:{ports.internet}")
     mailbox = MaildirMailbox(root / "mailbox", port=ports.internal)
+    # Stands for the partner's mail server on the internet: approved outbound mail lands here.
+    internet = MaildirMailbox(root / "internet", port=ports.internet)
     try:
         web = MailboxWeb(root / "mailbox" / "new", args.web_port)
     except OSError as exc:
@@ -52,13 +58,16 @@ def run(args: argparse.Namespace) -> int:
     stop = _stop_event()
     try:
         mailbox.start()
+        internet.start()
         web.start()
+        fill_directory(_directory_db(root))
         for carrier in carriers:
             carrier.start()
         _say("starting the inner agent (intranet side) and the outer agent (internet side)...")
         inner.start(wait_port=ports.outbound)
         outer.start(wait_port=ports.smtp)
         _send_samples(ports.smtp)
+        _send_outbound_samples(ports.outbound)
         _print_where_to_look(root, ports, web.url)
         _watch(mailbox, stop, args.exit_after)
     except (RuntimeError, TimeoutError) as exc:
@@ -71,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         for carrier in carriers:
             carrier.stop()
         web.stop()
+        internet.stop()
         mailbox.stop()
         _say(f"stopped. Everything is kept in {root}")
     return 0
@@ -100,7 +110,33 @@ def _send_samples(smtp_port: int) -> None:
         _say(f"  sent: {what}")
 
 
+def _directory_db(root: Path) -> Path:
+    from inner_agent.config import InnerConfig
+    from maildiode.settings import load_config
+
+    outbound = load_config(root / "inner.toml", InnerConfig).outbound
+    assert outbound is not None  # the demo's inner.toml has its [outbound] section
+    return outbound.directory_db
+
+
+def _send_outbound_samples(outbound_port: int) -> None:
+    """An employee's mails to a partner, through the inner agent's outbound intake (where the
+    internal mail server relays mail for external recipients)."""
+    from maildiode.demo.outbound import PARTNER, SENDER, outbound_samples
+
+    for what, raw in outbound_samples():
+        try:
+            with smtplib.SMTP("127.0.0.1", outbound_port, timeout=60) as smtp:
+                smtp.sendmail(SENDER, [PARTNER], raw)
+        except smtplib.SMTPException as exc:
+            _say(f"  NOT sent outbound ({exc}): {what}")
+            continue
+        _say(f"  sent outbound: {what}")
+
+
 def _print_where_to_look(root: Path, ports: Ports, url: str) -> None:
+    from maildiode.demo.outbound import APPROVER, APPROVER_PASSWORD
+
     _say(f"""
 Notifications appear within a minute at:   {url}
   Maildir of the internal mailbox:          {root}/mailbox/new
@@ -111,6 +147,11 @@ Notifications appear within a minute at:   {url}
   logs:                {root}/outer.log  {root}/inner.log
   the link folders:    {root}/link/in/send -> {root}/link/in/recv
 Send your own mail:   swaks --server 127.0.0.1:{ports.smtp} --to {RCPT} --body '안녕하세요'
+
+Outbound: the held mails' approval requests reach the department head in the same mailbox.
+  approve or reject at:  http://127.0.0.1:{ports.web}/
+  sign in as:            {APPROVER}   password: {APPROVER_PASSWORD}
+  approved mail arrives: {root}/internet/new   (the partner's server, standing in for the internet)
 Press Ctrl-C to stop.
 """)
 
@@ -120,7 +161,7 @@ def _watch(mailbox: object, stop: threading.Event, exit_after: float | None) -> 
     while not stop.wait(0.5):
         count = len(mailbox.messages())  # type: ignore[attr-defined]
         if count != seen:
-            _say(f"  {count} notification(s) delivered ({time.monotonic() - started:.0f} s)")
+            _say(f"  {count} mail(s) in the internal mailbox ({time.monotonic() - started:.0f} s)")
             seen = count
         if exit_after is not None and time.monotonic() - started > exit_after:
             return

@@ -77,6 +77,7 @@ class Ports:
     internal: int = field(default_factory=free_port)  # the internal mail server
     outbound: int = field(default_factory=free_port)  # inner agent's outbound intake
     web: int = field(default_factory=free_port)  # inner agent's approval web
+    internet: int = field(default_factory=free_port)  # the demo's "internet": approved mail
 
 
 def set_key(text: str, section: str, key: str, value: str) -> str:
@@ -105,6 +106,7 @@ def prepare(
     *,
     domains: tuple[str, ...] = ("corp.example",),
     outbound: bool = True,
+    relay: str | None = None,
     inner: dict[tuple[str, str], str] | None = None,
     outer: dict[tuple[str, str], str] | None = None,
 ) -> None:
@@ -115,7 +117,7 @@ def prepare(
     """
     args = argparse.Namespace(
         domains=list(domains), smtp_port=ports.smtp, internal_smtp=f"127.0.0.1:{ports.internal}",
-        outbound_port=ports.outbound, web_port=ports.web, relay=None, force=True,
+        outbound_port=ports.outbound, web_port=ports.web, relay=relay, force=True,
     )  # fmt: skip
     root.mkdir(parents=True, exist_ok=True)
     make_folders(root)

@@ -51,7 +51,7 @@ def _index(folder: Path) -> str:
         '<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">'
         '<title>maildiode demo mailbox</title></head><body style="font-family:sans-serif">'
         "<h1>사내 메일함 (demo internal mailbox)</h1>"
-        f"<p>{len(rows)} notification(s). This page refreshes every 3 seconds.</p>"
+        f"<p>{len(rows)} mail(s). This page refreshes every 3 seconds.</p>"
         '<table border="1" cellpadding="4" style="border-collapse:collapse">'
         f"<tr><th>제목 Subject</th><th>보낸 사람 From</th><th>날짜 Date</th></tr>{body}</table>"
         "</body></html>"

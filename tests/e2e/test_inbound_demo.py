@@ -1,4 +1,5 @@
-"""``maildiode demo``: a newcomer sees the sample notifications, Korean included, within a minute."""
+"""``maildiode demo``: a newcomer sees the sample notifications, Korean included, and the
+approval requests for two held outbound mails, within a minute."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def test_demo_delivers_every_sample_and_stops_cleanly(tmp_path: Path) -> None:
     )  # fmt: skip
     new = tmp_path / "demo" / "mailbox" / "new"
     try:
-        wait_for(lambda: new.is_dir() and len(list(new.iterdir())) >= 4, 90, "4 notifications")
+        # 4 notifications, and for each of the 2 held outbound mails a request and a notice
+        wait_for(lambda: new.is_dir() and len(list(new.iterdir())) >= 8, 90, "8 mails")
         page = urllib.request.urlopen(f"http://127.0.0.1:{web_port}/").read().decode()
         output, _ = demo.communicate(timeout=90)
     finally:
@@ -32,7 +34,8 @@ def test_demo_delivers_every_sample_and_stops_cleanly(tmp_path: Path) -> None:
             demo.kill()
     assert demo.returncode == 0, output.decode(errors="replace")
     assert "[외부메일] 견적서 송부드립니다" in page
-    messages = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in new.iterdir()]
+    everything = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in new.iterdir()]
+    messages = [m for m in everything if str(m["To"]) == "user@corp.example"]
     subjects = sorted(str(m["Subject"]) for m in messages)
     assert subjects == sorted([
         "[외부메일] [뉴스레터] 11월 산업 동향", "[외부메일] 견적서 송부드립니다",
@@ -47,3 +50,16 @@ def test_demo_delivers_every_sample_and_stops_cleanly(tmp_path: Path) -> None:
     images = [p for p in pdf.walk() if p.get_content_maintype() == "image"]
     assert len(images) >= 2  # the body and the PDF's page
     assert b"stopped." in output
+    # Outbound: the spreadsheet and the screenshot (read by OCR) are both held for the head.
+    requests = sorted(str(m["Subject"]) for m in everything if str(m["To"]) == "lee@corp.example")
+    assert requests == [
+        "[승인 요청] kim@corp.example: 고객 명단 송부",
+        "[승인 요청] kim@corp.example: 화면 캡처 보내드립니다",
+    ]
+    for message in everything:
+        texts = [p.get_content() for p in message.walk() if p.get_content_maintype() == "text"]
+        assert "800101-1234567" not in "".join(texts)  # masked everywhere
+    request = next(m for m in everything if str(m["To"]) == "lee@corp.example")
+    assert "800101-1******" in request.get_body(("plain",)).get_content()
+    assert b"password: demo-approver" in output
+    assert list((tmp_path / "demo" / "internet" / "new").iterdir()) == []  # nothing approved yet
