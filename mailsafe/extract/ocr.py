@@ -30,11 +30,13 @@ from mailsafe.extract.limits import Budget
 __all__ = [
     "DEFAULT_LANGUAGES",
     "OcrUnavailable",
+    "grey_picture",
     "grey_png_text",
     "ocr_allowed",
     "ocr_languages_available",
     "picture_text",
     "resolve_ocr",
+    "tesseract_command",
     "tesseract_path",
 ]
 
@@ -110,7 +112,7 @@ def picture_text(data: bytes, budget: Budget) -> str:
     """What Tesseract reads in the picture ``data`` ('' when OCR is off or out of budget)."""
     if ocr_allowed(budget) is None:
         return ""
-    png = _prepared(data, budget.limits.ocr_max_pixels)
+    png = grey_picture(data, budget.limits.ocr_max_pixels)
     return "" if png is None else grey_png_text(png, budget)
 
 
@@ -138,7 +140,7 @@ def grey_png_text(png: bytes, budget: Budget) -> str:
         budget.ocr_seconds += time.monotonic() - started
 
 
-def _prepared(data: bytes, max_pixels: int) -> bytes | None:
+def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
     """The picture as a grey PNG of at most ``max_pixels``, or None when it is not decoded."""
     try:
         with warnings.catch_warnings():  # the size is judged here, before any decoding
@@ -163,6 +165,11 @@ def _prepared(data: bytes, max_pixels: int) -> bytes | None:
         return None
 
 
+def tesseract_command(program: str, languages: str) -> list[str]:
+    """The command line: the picture on standard input, the text on standard output."""
+    return [program, "-", "-", "-l", languages, "--psm", _SPARSE_TEXT]
+
+
 def _tesseract(png: bytes, languages: str, seconds: float) -> str:
     program = tesseract_path()
     if program is None:  # removed since the agent started: as with OCR off
@@ -172,7 +179,7 @@ def _tesseract(png: bytes, languages: str, seconds: float) -> str:
     environment = {"PATH": os.environ.get("PATH", "/usr/bin"), "OMP_THREAD_LIMIT": "1"}
     try:
         done = subprocess.run(
-            [program, "-", "-", "-l", languages, "--psm", _SPARSE_TEXT],
+            tesseract_command(program, languages),
             input=png,
             capture_output=True,
             timeout=seconds,

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from mailsafe.extract.limits import Budget, ExtractLimits  # noqa: E402
 from mailsafe.extract.ocr import (  # noqa: E402
-    _SPARSE_TEXT,
-    _prepared,
+    grey_picture,
     picture_text,
     resolve_ocr,
+    tesseract_command,
     tesseract_path,
 )
 from mailsafe.pii import detect  # noqa: E402
@@ -96,11 +96,11 @@ def measure(shots: list[tuple[bytes, set[str]]], languages: str) -> dict[str, fl
                 found += len(numbers & values)
                 drawn += len(numbers)
         ours.append(time.perf_counter() - started)
-        grey = [_prepared(png, limits.ocr_max_pixels) for png, _ in shots]
+        grey = [grey_picture(png, limits.ocr_max_pixels) for png, _ in shots]
         started = time.perf_counter()
         for picture in grey:
             subprocess.run(
-                [program, "-", "-", "-l", languages, "--psm", _SPARSE_TEXT],
+                tesseract_command(program, languages),
                 input=picture, capture_output=True, check=True,
                 env={"PATH": "/usr/bin:/bin", "OMP_THREAD_LIMIT": "1"},
             )  # fmt: skip
