@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from mailsafe.extract.attachments import Found, attachment_locations
-from mailsafe.extract.datauri import MAX_DATA_URIS, data_uri_files
+from mailsafe.extract.datauri import data_uri_files
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.text import html_to_text, html_unseen_text
 from mailsafe.extract.types import UNREADABLE_REASONS, Location, Unreadable
@@ -80,9 +80,7 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
         embedded = data_uri_files(parsed.html)
         for name, data in embedded.files:
             found.extend(read_attachment(f"body.html/{name}", data))
-        if embedded.skipped:
-            detail = f"{embedded.skipped} data: URI(s) past the first {MAX_DATA_URIS} not read"
-            found.append(Unreadable("body.html", "too-many-files", detail))
+        found += embedded.refusals("body.html")
     found += _header_locations(parsed)
     for index, attachment in enumerate(parsed.attachments, 1):
         name = attachment.filename or f"part{index}"

@@ -17,7 +17,7 @@ from typing import Final
 
 from mailsafe.errors import HostileInput, LimitExceeded, MailsafeError
 from mailsafe.extract.archive import member_names, open_zip, read_member
-from mailsafe.extract.datauri import MAX_DATA_URIS, data_uri_files
+from mailsafe.extract.datauri import data_uri_files
 from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
 from mailsafe.extract.images import image_text, is_image
 from mailsafe.extract.limits import MIB, Budget
@@ -136,11 +136,7 @@ def _read_data_uris(path: str, html: str, budget: Budget, depth: int) -> list[Fo
     if not embedded.files:
         return []
     members = ((name, partial(bytes, data)) for name, data in embedded.files)
-    found = _read_members(path, members, budget, depth)
-    if embedded.skipped:
-        detail = f"{embedded.skipped} data: URI(s) past the first {MAX_DATA_URIS} not read"
-        found.append(Unreadable(f"attachment:{path}", "too-many-files", detail))
-    return found
+    return _read_members(path, members, budget, depth) + embedded.refusals(f"attachment:{path}")
 
 
 def _read_as_text(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
+from mailsafe.extract.types import Unreadable
+
 __all__ = ["MAX_DATA_URIS", "DataUris", "data_uri_files"]
 
 # More than this in one HTML document is not a way anyone sends files; the rest is reported.
@@ -36,6 +38,13 @@ class DataUris:
 
     files: list[tuple[str, bytes]]
     skipped: int
+
+    def refusals(self, where: str) -> list[Unreadable]:
+        """The URIs left unread, as the finding at ``where`` (none when all were read)."""
+        if not self.skipped:
+            return []
+        detail = f"{self.skipped} data: URI(s) past the first {MAX_DATA_URIS} not read"
+        return [Unreadable(where, "too-many-files", detail)]
 
 
 def data_uri_files(html: str) -> DataUris:
