@@ -34,7 +34,7 @@ demo: $(STAMP) deps
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy protocol mailsafe outer_agent inner_agent maildiode
+	$(VENV)/bin/mypy protocol mailsafe agentkit outer_agent inner_agent maildiode
 
 test: $(STAMP) deps lint
 	$(VENV)/bin/pytest

@@ -11,8 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from inner_agent.outbound.config import OutboundSection, example_toml_section
-from maildiode.settings import (
+from agentkit.settings import (
     AuditSection,
     HostPort,
     KeysSection,
@@ -22,7 +21,8 @@ from maildiode.settings import (
     check_private_key_file,
     resolve_path,
 )
-from maildiode.settings import Domain as _Domain
+from agentkit.settings import Domain as _Domain
+from inner_agent.outbound.config import OutboundSection, example_toml_section
 
 __all__ = [
     "ImagesSection",

@@ -41,6 +41,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from agentkit.audit import AuditLog
+from agentkit.readonly import query_read_only
 from inner_agent.smtpclient import (
     MAX_REPLY_CHARS,
     Hop,
@@ -48,8 +50,6 @@ from inner_agent.smtpclient import (
     Session,
     TemporaryFailure,
 )
-from maildiode.audit import AuditLog
-from maildiode.readonly import query_read_only
 
 __all__ = [
     "InjectionQueue",

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentkit.audit import AuditLog
 from inner_agent.direct import DirectInjection
 from inner_agent.images import ImageRefused, check_image, shrink_image
 from inner_agent.inject import InjectionQueue
@@ -47,8 +48,7 @@ from inner_agent.notify import (
     valid_mail_id,
 )
 from inner_agent.smtpclient import Outcome
-from maildiode.audit import AuditLog
-from mailsafe.package import Manifest
+from mailsafe.payload import Manifest
 from mailsafe.pii.detect import detect
 from mailsafe.pii.mask import mask_text
 
@@ -118,7 +118,7 @@ def check_package(
     untrusted: bytes, policy: ImagePolicy, our_domains: tuple[str, ...]
 ) -> tuple[CheckedMail, tuple[str, ...]]:
     """Decode and check one inbound package; (mail, recipients) or raises BundleRefused."""
-    from mailsafe.package import PackageRefused, decode_package
+    from mailsafe.payload import PackageRefused, decode_package
 
     try:
         rendered = decode_package(untrusted)
@@ -337,7 +337,7 @@ def build_left_over(handler: BundleHandler) -> int:
 
 def build_reader(config: Any, state_dir: Path) -> Any:
     """The inbound LinkReader from ``[link]`` and ``[keys]`` (folder or TCP transport)."""
-    from maildiode.links import build_reader as build
+    from agentkit.links import build_reader as build
 
     return build(
         config.link,

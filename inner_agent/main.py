@@ -16,6 +16,9 @@ import signal
 import threading
 from typing import Any
 
+from agentkit.audit import AuditLog
+from agentkit.logs import setup_logging
+from agentkit.startup import open_state
 from inner_agent.config import InnerConfig
 from inner_agent.direct import DirectInjection
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
@@ -28,9 +31,6 @@ from inner_agent.link import (
 )
 from inner_agent.notify import NotifyOptions
 from inner_agent.smtpclient import Hop
-from maildiode.audit import AuditLog
-from maildiode.logs import setup_logging
-from maildiode.startup import open_state
 
 __all__ = ["notify_options", "run"]
 

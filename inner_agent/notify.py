@@ -30,7 +30,7 @@ from itertools import chain, repeat
 import pybase64
 
 from mailsafe.notes import reason_words, translate
-from mailsafe.package import Manifest
+from mailsafe.payload import Manifest
 
 __all__ = [
     "CheckedImage",

@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentkit.released import move_to_released
 from inner_agent.link import BundleHandler, BundleRefused
-from maildiode.released import move_to_released
 
 __all__ = ["NOT_RELEASABLE", "BundleRefused", "Released", "RequeueError", "release"]
 

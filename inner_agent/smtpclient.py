@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maildiode.settings import parse_host_port
+from agentkit.settings import parse_host_port
 
 __all__ = ["Hop", "Outcome", "Session", "TemporaryFailure", "dot_stuffed", "reply_text"]
 

@@ -1,1 +1,2 @@
-"""maildiode: command line, configuration files, shared logging and audit."""
+"""maildiode: the command line (`cli`, `commands/`), the demo (`demo/`), and trials on one
+machine (`trial/`). The top floor: it may import every other package; none imports it."""

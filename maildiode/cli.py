@@ -204,7 +204,7 @@ def _audit(p: argparse.ArgumentParser) -> None:
 
 
 def _stats(p: argparse.ArgumentParser) -> None:
-    from maildiode.stats import GROUPS, PERIODS
+    from agentkit.stats import GROUPS, PERIODS
 
     _config(p)
     p.add_argument("--by", choices=PERIODS, default="day", help="one row per day, month or year")

@@ -1,6 +1,6 @@
 """Child processes that handle hostile input under limits: the plumbing both pools share.
 
-The render workers (:mod:`mailsafe.workers`) and the attachment reader
+The render workers (:mod:`mailsafe.render.pool`) and the attachment reader
 (:mod:`mailsafe.extract.isolated`) each run a ``python -m`` child that reads length-prefixed
 frames on stdin and answers on stdout, with an address-space limit, a CPU limit re-armed per
 job, no core files, and a wall-clock deadline kept by the parent. Only bytes cross; the parent

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from maildiode.settings import (
+from agentkit.settings import (
     AuditSection,
     HostPort,
     KeysSection,
@@ -21,7 +21,7 @@ from maildiode.settings import (
     check_private_key_file,
     resolve_path,
 )
-from maildiode.settings import Domain as _Domain
+from agentkit.settings import Domain as _Domain
 
 __all__ = [
     "AuthSection",

@@ -547,7 +547,7 @@ class DeliveryService:
 
 def hop_from_config(section: Any) -> SmtpHop:
     """Build the next hop from the [delivery] section."""
-    from maildiode.settings import parse_host_port
+    from agentkit.settings import parse_host_port
 
     context = None
     if section.tls_ca_file is not None:

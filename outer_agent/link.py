@@ -38,7 +38,7 @@ class SenderPublisher:
 
 
 def inbound_publisher(config: OuterConfig, state_dir: Path) -> SenderPublisher:
-    from maildiode.links import build_sender
+    from agentkit.links import build_sender
 
     return SenderPublisher(build_sender(config.link, config.keys, state_dir, "inbound"))
 
@@ -47,7 +47,7 @@ def outbound_poller(
     config: OuterConfig, state_dir: Path
 ) -> Callable[[Callable[[Any], None]], int] | None:
     """A function that polls the out link once, calling the handler per complete bundle."""
-    from maildiode.links import build_reader
+    from agentkit.links import build_reader
 
     link = config.link
     if link.transport == "folder" and link.recv_dir is None:

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from maildiode.audit import AuditLog
-from maildiode.logs import setup_logging
-from maildiode.settings import parse_host_port
-from maildiode.startup import open_state
+from agentkit.audit import AuditLog
+from agentkit.logs import setup_logging
+from agentkit.settings import parse_host_port
+from agentkit.startup import open_state
 from outer_agent.acceptors import Acceptors
 from outer_agent.authres import make_authenticator
 from outer_agent.config import OuterConfig
@@ -166,7 +166,7 @@ def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[
 def _delivery(
     config: OuterConfig, audit: AuditLog, pipeline: Pipeline, poller: Any
 ) -> DeliveryService:
-    from mailsafe.package import decode_outbound
+    from mailsafe.payload import decode_outbound
 
     section = config.delivery
     policy = RetryPolicy(

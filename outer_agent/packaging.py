@@ -1,6 +1,6 @@
 """From raw mail to the bundle content of stream ``inbound``: render in a worker process
-(``mailsafe.workers.RenderPool``), then fill in what only the outer agent knows (mail id,
-envelope, authentication results) and encode (``mailsafe.package.encode_package``)."""
+(``mailsafe.render.pool.RenderPool``), then fill in what only the outer agent knows (mail id,
+envelope, authentication results) and encode (``mailsafe.payload.encode_package``)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class MailsafePackager:
     @classmethod
     def from_config(cls, section: RenderSection) -> MailsafePackager:
         from mailsafe.render.options import RenderOptions
-        from mailsafe.workers import RenderPool
+        from mailsafe.render.pool import RenderPool
 
         options = RenderOptions(
             backend=section.backend, text_layer=section.text_layer, font_dir=section.font_dir
@@ -47,7 +47,7 @@ class MailsafePackager:
         self, raw: bytes, envelope: Envelope, auth: AuthVerdict, reason: str
     ) -> PackageOutcome:
         """Headers only, read with bounds in this process: the renderer is not trusted with it."""
-        from mailsafe.workers import headers_only
+        from mailsafe.render.pool import headers_only
 
         return _finish(headers_only(raw, reason), envelope, auth)
 
@@ -56,8 +56,8 @@ class MailsafePackager:
 
 
 def _finish(rendered: Any, envelope: Envelope, auth: AuthVerdict) -> PackageOutcome:
-    from mailsafe.package import AuthResults, encode_package
-    from mailsafe.package import Envelope as PackageEnvelope
+    from mailsafe.payload import AuthResults, encode_package
+    from mailsafe.payload import Envelope as PackageEnvelope
 
     manifest = dataclasses.replace(
         rendered.manifest,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from maildiode.released import move_to_released
+from agentkit.released import move_to_released
 from outer_agent.errors import SpoolCorrupt
 from outer_agent.spool import QUARANTINE, Spool, decode_segment
 

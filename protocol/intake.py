@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from protocol.armor import dearmor, is_armored
+from protocol.durable import ensure_private_dir, fsync_dir, write_durably
 from protocol.errors import LocalError, Reason, RemoteError
-from protocol.fsutil import ensure_private_dir, fsync_dir, write_durably
 from protocol.limits import MAX_CHUNK_FILE_BYTES
 from protocol.names import is_our_name, new_name
 

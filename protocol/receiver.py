@@ -36,7 +36,7 @@ from protocol.bundle import decode_heartbeat
 from protocol.chunk import Chunk, ChunkHeader, Kind, decode_chunk, valid_stream
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.keys import EncryptionKey, Keyring
-from protocol.store import open_state_db, read_meta, write_meta
+from protocol.sqlite import open_state_db, read_meta, write_meta
 
 __all__ = ["Accepted", "LinkStatus", "ReceivedBundle", "Receiver"]
 

@@ -30,11 +30,11 @@ from pathlib import Path
 from protocol.armor import dearmor, is_armored
 from protocol.bundle import BundleMeta, PlannedChunk, build_chunks, encode_heartbeat, plan_chunks
 from protocol.chunk import Kind, chunk_count, valid_stream
+from protocol.durable import pwrite_all
 from protocol.errors import BundleIdConflict, LocalError
-from protocol.fsutil import pwrite_all
 from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey
 from protocol.limits import MAX_BUNDLE_BYTES, MAX_CHUNK_SIZE
-from protocol.store import open_state_db, read_meta, write_meta
+from protocol.sqlite import open_state_db, read_meta, write_meta
 from protocol.transport import FileFiller, FolderTransport, Transport
 
 __all__ = ["PublishReceipt", "Sender"]

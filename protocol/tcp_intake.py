@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from protocol.fsutil import ensure_private_dir, write_durably
+from protocol.durable import ensure_private_dir, write_durably
 from protocol.intake import DEFAULT_MAX_FILE_BYTES, FolderIntake
 from protocol.names import new_name
 from protocol.transport import FRAME_HEADER

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from protocol.armor import armor as armor_bytes
+from protocol.durable import ensure_private_dir, fsync_dir, write_durably
 from protocol.errors import LocalError
-from protocol.fsutil import ensure_private_dir, fsync_dir, write_durably
 from protocol.limits import MAX_CHUNK_FILE_BYTES
 from protocol.names import is_our_name, new_name
 

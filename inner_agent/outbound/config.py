@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from maildiode.settings import HostPort, Section, resolve_path
+from agentkit.settings import HostPort, Section, resolve_path
 
 __all__ = [
     "ApprovalSection",

@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from agentkit.settings import parse_host_port
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
@@ -29,7 +30,6 @@ from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app
 from inner_agent.outbound.workflow import Audit, Publisher, Workflow
-from maildiode.settings import parse_host_port
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.ocr import resolve_ocr
@@ -64,7 +64,7 @@ class _SenderPublisher:
 
 def outbound_publisher(link: Any, keys: Any, state_dir: Path) -> _SenderPublisher:
     """protocol.Sender on stream ``outbound`` from the inner agent's [link] and [keys]."""
-    from maildiode.links import build_sender
+    from agentkit.links import build_sender
 
     return _SenderPublisher(build_sender(link, keys, state_dir, "outbound"))
 
@@ -293,6 +293,6 @@ def _rules(section: OutboundSection) -> Any:
 
 
 def _encode_outbound(mail: Any) -> bytes:
-    from mailsafe.package import encode_outbound
+    from mailsafe.payload import encode_outbound
 
     return encode_outbound(mail)

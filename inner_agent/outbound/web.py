@@ -34,7 +34,7 @@ from inner_agent.outbound.approval import Event
 from inner_agent.outbound.approval import Request as ApprovalRequest
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
-from inner_agent.outbound.request import TYPE_NAMES
+from inner_agent.outbound.notice_mail import TYPE_NAMES
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.workflow import Workflow
 

@@ -24,21 +24,21 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import Any, Protocol
 
+from agentkit.settings import parse_host_port
 from inner_agent.outbound.approval import Event, Request, State, Timing, apply, due_event
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.errors import InvalidTransition, SpoolCorrupt, TokenRefused
-from inner_agent.outbound.preview import masked_view, render_png
-from inner_agent.outbound.request import (
+from inner_agent.outbound.notice_mail import (
     RequestMail,
     approval_request,
     request_link,
     sender_notice,
 )
+from inner_agent.outbound.preview import masked_view, render_png
 from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.tokens import TokenSigner
-from maildiode.settings import parse_host_port
 from mailsafe.extract import Found, extract_locations
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.mime import ParsedMail, parse_message
@@ -453,7 +453,7 @@ class Workflow:
     # ------------------------------------------------------------------------------- out link
 
     def publish_pending(self) -> int:
-        from mailsafe.package import OutboundMail
+        from mailsafe.payload import OutboundMail
 
         sent = 0
         for mail_id in self.state.mails_in("sending"):

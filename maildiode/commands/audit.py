@@ -8,9 +8,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from maildiode.audit import AuditEvent, AuditLog, export
+from agentkit.audit import AuditEvent, AuditLog, export
+from agentkit.settings import ConfigError
 from maildiode.commands.check import guess_agent, load_agent_config
-from maildiode.settings import ConfigError
 
 
 def parse_time(text: str | None) -> float | None:

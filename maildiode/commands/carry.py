@@ -11,78 +11,13 @@ other special files are ignored.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import signal
-import stat
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
 
-log = logging.getLogger("maildiode.carry")
-
-Signature = tuple[int, int, int]
-COPY_BLOCK = 1 << 20
-
-
-def _snapshot(src: Path) -> dict[str, Signature]:
-    found: dict[str, Signature] = {}
-    with os.scandir(src) as entries:
-        for entry in entries:
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISREG(info.st_mode):
-                found[entry.name] = (info.st_size, info.st_mtime_ns, info.st_ino)
-    return found
-
-
-def _carry_one(src: Path, dst: Path, staging: Path, name: str) -> bool:
-    """Copy, fsync, rename in, fsync, delete the source. False when it could not."""
-    if (dst / name).exists():
-        log.warning("carry: %s already exists in %s; leaving it for later", name, dst)
-        return False
-    tmp = staging / f"{name}.carry"
-    try:
-        with open(src / name, "rb") as reader, open(tmp, "wb") as writer:
-            while block := reader.read(COPY_BLOCK):
-                writer.write(block)
-            writer.flush()
-            os.fsync(writer.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, dst / name)
-        fd = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.unlink(src / name)
-    except OSError as exc:
-        log.warning("carry: %s: %s", name, exc)
-        tmp.unlink(missing_ok=True)
-        return False
-    return True
-
-
-def carry_pass(
-    src: Path, dst: Path, staging: Path, previous: dict[str, Signature]
-) -> tuple[int, dict[str, Signature]]:
-    """Carry files unchanged since ``previous``; returns (carried, current snapshot)."""
-    current = _snapshot(src)
-    carried = 0
-    for name, signature in current.items():
-        if previous.get(name) == signature and _carry_one(src, dst, staging, name):
-            carried += 1
-    remaining = {n: s for n, s in current.items() if (src / n).exists()}
-    return carried, remaining
-
-
-def staging_for(dst: Path) -> Path:
-    staging = dst.parent / f".{dst.name}-carry"
-    staging.mkdir(mode=0o700, exist_ok=True)
-    return staging
+from maildiode.trial.carrier import carry_pass, snapshot, staging_for
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
-    previous = _snapshot(src)
+    previous = snapshot(src)
     total = 0
     try:
         while True:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maildiode.settings import ConfigError, load_config
+from agentkit.settings import ConfigError, load_config
 
 
 def guess_agent(path: Path, explicit: str | None) -> str | None:

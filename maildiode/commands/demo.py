@@ -23,7 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from maildiode.demo.stack import Ports
+    from maildiode.trial.stack import Ports
 
 RCPT = "user@corp.example"
 
@@ -35,8 +35,9 @@ def _say(text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from maildiode.demo.mailbox import MaildirMailbox
     from maildiode.demo.outbound import fill_directory
-    from maildiode.demo.stack import AgentProcess, Carrier, Ports, prepare
     from maildiode.demo.web import MailboxWeb
+    from maildiode.trial.carrier import Carrier
+    from maildiode.trial.stack import AgentProcess, Ports, prepare
 
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="maildiode-demo-"))
     ports = Ports()
@@ -111,8 +112,8 @@ def _send_samples(smtp_port: int) -> None:
 
 
 def _directory_db(root: Path) -> Path:
+    from agentkit.settings import load_config
     from inner_agent.config import InnerConfig
-    from maildiode.settings import load_config
 
     outbound = load_config(root / "inner.toml", InnerConfig).outbound
     assert outbound is not None  # the demo's inner.toml has its [outbound] section

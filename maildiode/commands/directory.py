@@ -16,10 +16,10 @@ from pathlib import Path
 
 from pydantic import ConfigDict
 
+from agentkit.settings import ConfigError, Section, load_config
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Changes, Directory
 from inner_agent.outbound.errors import DirectoryError
-from maildiode.settings import ConfigError, Section, load_config
 
 # Shorter passwords fall to guessing even behind argon2; a pass-phrase is easy to remember.
 MIN_PASSWORD_CHARS = 10

@@ -15,51 +15,12 @@ Layout (the link folder names are part of the contract with the linkage product)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from agentkit.settings import ConfigError, parse_host_port
 from maildiode.commands.check import load_agent_config
-from maildiode.settings import ConfigError, parse_host_port
-
-LINK_FOLDERS = ("link/in/send", "link/in/recv", "link/out/send", "link/out/recv")
-PRIVATE_FOLDERS = ("keys", "outer", "inner")
-DEFAULT_DOMAIN = "corp.example"
-
-
-def make_folders(root: Path) -> None:
-    for name in LINK_FOLDERS:
-        (root / name).mkdir(parents=True, exist_ok=True)
-    for name in PRIVATE_FOLDERS:
-        (root / name).mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(root / name, 0o700)
-
-
-def make_keys(keys: Path) -> None:
-    from protocol import SigningKey
-
-    for agent in ("outer", "inner"):
-        key = SigningKey.generate()
-        key.save(keys / f"{agent}.key")
-        key.verify_key.save(keys / f"{agent}.pub")
-
-
-def write_configs(root: Path, args: argparse.Namespace) -> None:
-    from inner_agent.config import example_toml as inner_example
-    from outer_agent.config import example_toml as outer_example
-
-    domains = tuple(args.domains or [DEFAULT_DOMAIN])
-    outer = outer_example(
-        domains=domains, smtp_listen=f"127.0.0.1:{args.smtp_port}", relay=args.relay
-    )
-    inner = inner_example(
-        domains=domains,
-        internal_smtp=args.internal_smtp,
-        outbound_listen=f"127.0.0.1:{args.outbound_port}",
-        web_listen=f"127.0.0.1:{args.web_port}",
-    )
-    (root / "outer.toml").write_text(outer, encoding="utf-8")
-    (root / "inner.toml").write_text(inner, encoding="utf-8")
+from maildiode.trial.layout import TrialPorts, make_folders, make_keys, write_configs
 
 
 def check_arguments(root: Path, args: argparse.Namespace) -> str | None:
@@ -88,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     make_folders(root)
     make_keys(root / "keys")
-    write_configs(root, args)
+    ports = TrialPorts(
+        smtp_port=args.smtp_port, outbound_port=args.outbound_port, web_port=args.web_port,
+        internal_smtp=args.internal_smtp, relay=args.relay,
+    )  # fmt: skip
+    write_configs(root, args.domains or (), ports)
     try:
         for agent in ("outer", "inner"):
             load_agent_config(root / f"{agent}.toml", agent)

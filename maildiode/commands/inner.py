@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from maildiode.settings import ConfigError, load_config
+from agentkit.settings import ConfigError, load_config
 
 
 def run(args: argparse.Namespace) -> int:

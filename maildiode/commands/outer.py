@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from maildiode.settings import ConfigError, load_config
+from agentkit.settings import ConfigError, load_config
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ def _options(args: argparse.Namespace) -> tuple[object, dict[str, float | int]]:
     backend: Any = "pymupdf"  # checked by argparse choices or the config model
     text_layer = True
     if getattr(args, "config", None):
-        from maildiode.settings import load_config
+        from agentkit.settings import load_config
         from outer_agent.config import OuterConfig
 
         section = load_config(Path(args.config), OuterConfig).render
@@ -42,7 +42,7 @@ def _options(args: argparse.Namespace) -> tuple[object, dict[str, float | int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mailsafe.workers import RenderPool
+    from mailsafe.render.pool import RenderPool
 
     source = Path(args.mail)
     try:

@@ -31,11 +31,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _inner(config: Any, files: list[str]) -> int:
+    from agentkit.audit import AuditLog
     from inner_agent.inject import InjectionQueue
     from inner_agent.link import BundleHandler, ImagePolicy
     from inner_agent.main import notify_options
     from inner_agent.requeue import BundleRefused, RequeueError, release
-    from maildiode.audit import AuditLog
 
     state_dir = config.state.dir
     queue = InjectionQueue(state_dir / "inject.db")
@@ -67,7 +67,7 @@ def _inner(config: Any, files: list[str]) -> int:
 
 
 def _outer(config: Any, files: list[str]) -> int:
-    from maildiode.audit import AuditLog
+    from agentkit.audit import AuditLog
     from outer_agent.requeue import RequeueError, release
     from outer_agent.spool import Spool
 

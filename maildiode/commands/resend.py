@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agentkit.links import build_sender
 from maildiode.commands.check import config_for_command
-from maildiode.links import build_sender
 from protocol import ProtocolError
 
 # The stream each agent sends on (docs/architecture.md).

@@ -53,7 +53,7 @@ def _rules(args: argparse.Namespace) -> RuleSet:
 
 
 def _rules_from_config(path: Path) -> RuleSet:
-    from maildiode.settings import ConfigError, load_config
+    from agentkit.settings import ConfigError, load_config
 
     try:
         from inner_agent.config import InnerConfig

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from maildiode.audit import AuditLog
+from agentkit.audit import AuditLog
+from agentkit.csvsafe import inert
+from agentkit.settings import ConfigError
+from agentkit.stats import StatsTable, tally
 from maildiode.commands.audit import parse_time
 from maildiode.commands.check import guess_agent, load_agent_config
-from maildiode.csvsafe import inert
-from maildiode.settings import ConfigError
-from maildiode.stats import StatsTable, tally
 
 
 def run(args: argparse.Namespace) -> int:

@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     status = link_status(config, agent)
     status["queues"] = queue_status(config, agent)
     if args.prometheus:
-        from maildiode.audit import step_counts
-        from maildiode.metrics import prometheus_text
+        from agentkit.audit import step_counts
+        from agentkit.metrics import prometheus_text
 
         sys.stdout.write(prometheus_text(status, step_counts(config.audit.path)))
         # The alarms are metrics here; a collector's `status ... > f.tmp && mv` must not stop.

@@ -5,7 +5,7 @@ and HWP containers. ``ExtractLimits`` bound the work between steps, but a decode
 one C call, or one that allocates gigabytes, would take the inner agent down with it, and
 after a restart the same mail would be read again: one crafted file would stop inbound and
 outbound mail alike. So the reading runs in a child, as rendering does on the outer side
-(:mod:`mailsafe.workers`), and a child that dies or is killed by a limit costs one mail's
+(:mod:`mailsafe.render.pool`), and a child that dies or is killed by a limit costs one mail's
 attachments, which become ``Unreadable`` findings (``timeout`` or ``reader-failed``) that the
 policy holds like any unreadable attachment. The subject, bodies and attachment names are
 still scanned.

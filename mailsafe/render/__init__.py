@@ -1,7 +1,7 @@
 """Render a hostile mail into pictures: ``render_message(raw, options) -> RenderedMail``.
 
 In-process and pure apart from the Chromium backend's subprocess; the agent calls it only
-inside a :class:`mailsafe.workers.RenderPool` worker, which adds CPU, memory and time limits.
+inside a :class:`mailsafe.render.pool.RenderPool` worker, which adds CPU, memory and time limits.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from PIL import Image
 from mailsafe.errors import MailsafeError
 from mailsafe.mime import Address, Attachment, ParsedMail, parse_message
 from mailsafe.notes import NOTES, note
-from mailsafe.package import (
+from mailsafe.payload import (
     PACKAGE_VERSION,
     HeaderBlock,
     Manifest,

@@ -36,9 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from maildiode.demo.stack import wait_for  # noqa: E402
-from maildiode.readonly import query_read_only  # noqa: E402
-from mailsafe.workers import tune_allocator  # noqa: E402
+from agentkit.readonly import query_read_only  # noqa: E402
+from maildiode.trial.stack import wait_for  # noqa: E402
+from mailsafe.render.pool import tune_allocator  # noqa: E402
 from tests.support.inbound import DOMAIN, InboundStack  # noqa: E402
 from tests.support.mailmaker import newsletter_html  # noqa: E402
 from tests.support.perfdoc import replace_section  # noqa: E402
@@ -99,7 +99,7 @@ def mixed_load(count: int) -> list[tuple[bytes, int]]:
 
 
 def _render_one(raw: bytes) -> int:
-    from mailsafe.package import encode_package
+    from mailsafe.payload import encode_package
     from mailsafe.render import RenderOptions, render_message
 
     return len(encode_package(render_message(raw, RenderOptions())))
@@ -236,7 +236,7 @@ def cpu_by_component(stack: InboundStack) -> dict[str, float]:
     outer, inner = stack.outer.process.pid, stack.inner.process.pid  # type: ignore[union-attr]
     master = int((stack.postfix.queue_dir / "pid" / "master.pid").read_text().split()[0])
     children = _tree(table, outer) - {outer}
-    workers = {p for p in children if b"mailsafe.workers" in _cmdline(p)}
+    workers = {p for p in children if b"mailsafe.render.pool" in _cmdline(p)}
     carrier = _thread_cpu(getattr(getattr(stack.carrier, "_thread", None), "native_id", None))
     groups = {
         "render workers": workers,

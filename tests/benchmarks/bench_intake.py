@@ -85,7 +85,7 @@ def smtp_source(port: int, mails: int = MAILS, sessions: int = SESSIONS) -> floa
 
 OUR_INTAKE = """
 import sys
-from maildiode.settings import load_config
+from agentkit.settings import load_config
 from outer_agent import main
 from outer_agent.acceptors import Acceptors
 from outer_agent.config import OuterConfig

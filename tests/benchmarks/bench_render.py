@@ -33,8 +33,8 @@ from mailsafe.mime import parse_message  # noqa: E402
 from mailsafe.render.document import compose  # noqa: E402
 from mailsafe.render.encode import encode_image  # noqa: E402
 from mailsafe.render.options import RenderOptions  # noqa: E402
+from mailsafe.render.pool import RenderPool, tune_allocator  # noqa: E402
 from mailsafe.render.story import display_lists, pdf_page_images, raster_list  # noqa: E402
-from mailsafe.workers import RenderPool, tune_allocator  # noqa: E402
 from tests.support.mailmaker import (  # noqa: E402
     TYPICAL_HTML,
     html_mail,

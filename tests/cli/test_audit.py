@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from maildiode.audit import AuditLog, export
+from agentkit.audit import AuditLog, export
 
 
 def make_log(tmp_path: Path) -> AuditLog:
@@ -95,7 +95,7 @@ def test_search_folds_case_beyond_ascii(tmp_path: Path) -> None:
 
 
 def test_table_output_shows_control_characters_escaped() -> None:
-    from maildiode.audit import AuditEvent
+    from agentkit.audit import AuditEvent
     from maildiode.commands.audit import format_table
 
     event = AuditEvent(1.8e9, "outer", "m1", "received", {"helo": "x\x1b[2Jy\u2028z"})

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from maildiode.audit import STEPS, AuditEvent, AuditLog
+from agentkit.audit import STEPS, AuditEvent, AuditLog
+from agentkit.stats import STEP_ORDER, tally
 from maildiode.commands.check import load_agent_config
-from maildiode.stats import STEP_ORDER, tally
 from tests.support.command import maildiode
 
 

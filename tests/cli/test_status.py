@@ -135,7 +135,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_prometheus_output_carries_the_gap_the_refusals_and_the_audit_counts(
     tmp_path: Path,
 ) -> None:
-    from maildiode.audit import AuditLog
+    from agentkit.audit import AuditLog
 
     root = tmp_path / "trial"
     assert maildiode("init", str(root)).returncode == 0
@@ -170,7 +170,7 @@ def test_prometheus_output_carries_the_gap_the_refusals_and_the_audit_counts(
 
 
 def test_prometheus_output_counts_the_outer_spool_per_state() -> None:
-    from maildiode.metrics import prometheus_text
+    from agentkit.metrics import prometheus_text
 
     status = {
         "agent": "outer",

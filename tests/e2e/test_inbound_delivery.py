@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from maildiode.demo.stack import wait_for
+from maildiode.trial.stack import wait_for
 from protocol.receiver import DEFAULT_MAX_BUNDLES_IN_FLIGHT
 from tests.support.inbound import DOMAIN, HostileCarrier, InboundStack, simple_mail
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from maildiode.demo.stack import free_port, wait_for
+from maildiode.trial.stack import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 

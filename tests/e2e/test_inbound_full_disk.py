@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from maildiode.demo.stack import Carrier, wait_for
+from maildiode.trial.carrier import Carrier
+from maildiode.trial.stack import wait_for
 from tests.support.inbound import InboundStack, simple_mail
 from tests.support.smalldisk import fill, free
 from tests.support.smalldisk import small_disk as mounted

@@ -101,7 +101,7 @@ def test_approve_from_the_request_mail(running, browser, tmp_path):
     assert "승인했습니다" in page.inner_text("#done")
 
     wait_for(lambda: running.publisher.published, what="publication on the out link")
-    from mailsafe.package import decode_outbound
+    from mailsafe.payload import decode_outbound
 
     assert decode_outbound(running.publisher.published[0][0]).data == data
     subjects = wait_for(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from maildiode.settings import LinkSection
+from agentkit.settings import LinkSection
 from protocol import SigningKey
 from tests.support.outbound import (
     MemoryAudit,
@@ -36,7 +36,7 @@ RUNNER = textwrap.dedent("""
     from types import SimpleNamespace
     sys.path.insert(0, sys.argv[2])
     from inner_agent.outbound.service import OutboundService
-    from maildiode.settings import LinkSection
+    from agentkit.settings import LinkSection
     from tests.support.outbound import MemoryAudit, make_section
     import json
 

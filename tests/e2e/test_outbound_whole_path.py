@@ -22,10 +22,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from maildiode.audit import AuditLog
-from maildiode.commands.carry import carry_pass, staging_for
-from maildiode.settings import LinkSection
-from mailsafe.package import decode_outbound
+from agentkit.audit import AuditLog
+from agentkit.settings import LinkSection
+from maildiode.trial.carrier import carry_pass, staging_for
+from mailsafe.payload import decode_outbound
 from outer_agent.delivery import DeliveryQueue, DeliveryService, RetryPolicy, SmtpHop
 from protocol import FolderIntake, Keyring, LinkReader, Receiver, SigningKey
 from tests.support.outbound import (

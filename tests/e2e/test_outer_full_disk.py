@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from maildiode.demo.stack import wait_for
+from maildiode.trial.stack import wait_for
 from tests.support.inbound import DOMAIN, InboundStack, simple_mail
 from tests.support.smalldisk import fill, free
 from tests.support.smalldisk import small_disk as mounted

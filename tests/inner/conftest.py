@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from aiosmtpd.controller import Controller
 
-from maildiode.demo.stack import free_port
+from maildiode.trial.stack import free_port
 from tests.inner.smtpsink import FaultySink
 
 

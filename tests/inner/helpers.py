@@ -7,11 +7,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from agentkit.audit import AuditLog
 from inner_agent.inject import InjectionQueue
 from inner_agent.link import BundleHandler, ImagePolicy
 from inner_agent.notify import CheckedImage, CheckedMail, NotifyOptions
-from maildiode.audit import AuditLog
-from mailsafe.package import (
+from mailsafe.payload import (
     AuthResults,
     Envelope,
     HeaderBlock,

@@ -1,29 +1,23 @@
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
+from agentkit.settings import ConfigError, load_config
 from inner_agent.config import InnerConfig
-from maildiode.commands.init import make_folders, make_keys, write_configs
-from maildiode.demo.stack import drop_section, set_key
-from maildiode.settings import ConfigError, load_config
+from maildiode.trial.layout import TrialPorts, make_folders, make_keys, write_configs
+from maildiode.trial.stack import drop_section, set_key
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     make_folders(tmp_path)
     make_keys(tmp_path / "keys")
-    args = argparse.Namespace(
-        domains=["corp.example"],
-        smtp_port=2525,
-        internal_smtp="127.0.0.1:2526",
-        outbound_port=2527,
-        web_port=8025,
-        relay=None,
+    ports = TrialPorts(
+        smtp_port=2525, outbound_port=2527, web_port=8025, internal_smtp="127.0.0.1:2526"
     )
-    write_configs(tmp_path, args)
+    write_configs(tmp_path, ["corp.example"], ports)
     return tmp_path
 
 

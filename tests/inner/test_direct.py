@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.audit import AuditLog
 from inner_agent.direct import DirectInjection
 from inner_agent.inject import InjectionQueue
 from inner_agent.link import BundleHandler, ImagePolicy, build_left_over
 from inner_agent.notify import NotifyOptions
 from inner_agent.smtpclient import Hop
-from maildiode.audit import AuditLog
-from maildiode.demo.stack import free_port
-from mailsafe.package import encode_package
+from maildiode.trial.stack import free_port
+from mailsafe.payload import encode_package
 from protocol import Kind, ReceivedBundle
 from tests.inner.helpers import rendered
 from tests.inner.smtpsink import FaultySink

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agentkit.audit import AuditLog
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.smtpclient import Hop
-from maildiode.audit import AuditLog
-from maildiode.demo.stack import free_port, wait_for
+from maildiode.trial.stack import free_port, wait_for
 from tests.inner.smtpsink import FaultySink
 
 

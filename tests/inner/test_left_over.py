@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from inner_agent.link import BundleHandler, build_left_over
-from mailsafe.package import encode_package
+from mailsafe.payload import encode_package
 from protocol import Kind, ReceivedBundle
 from tests.inner.helpers import make_handler, rendered
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from inner_agent.link import BundleHandler
-from mailsafe.package import PageInfo, RenderedMail, encode_package
+from mailsafe.payload import PageInfo, RenderedMail, encode_package
 from protocol import Kind, ReceivedBundle
 from tests.inner.helpers import make_handler, png, rendered
 
@@ -59,7 +59,7 @@ def test_received_inside_carries_what_an_auditor_searches_by(handler: BundleHand
 def test_personal_data_in_subject_and_attachment_names_is_masked_in_the_audit_log(
     handler: BundleHandler,
 ) -> None:
-    from mailsafe.package import Withheld
+    from mailsafe.payload import Withheld
 
     mail = rendered(subject="주민번호 800101-1234567 확인 요청")
     mail = _with(mail, withheld=(Withheld("신청서_800101-1234567.hwp", "application/x-hwp", 10,

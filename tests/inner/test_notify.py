@@ -248,7 +248,7 @@ def test_notes_and_reasons_in_the_readers_language() -> None:
 
     from inner_agent.notify import CheckedMail
     from mailsafe.notes import note
-    from mailsafe.package import Withheld
+    from mailsafe.payload import Withheld
 
     info = dataclasses.replace(
         manifest(pages=0),

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.audit import AuditLog
 from inner_agent.inject import InjectionQueue
 from inner_agent.link import BundleHandler, ImagePolicy
 from inner_agent.notify import NotifyOptions
 from inner_agent.requeue import BundleRefused, RequeueError, release
-from maildiode.audit import AuditLog
 from maildiode.cli import main
-from mailsafe.package import encode_package
+from mailsafe.payload import encode_package
 from protocol import Kind, ReceivedBundle
 from tests.inner.helpers import make_handler, rendered
 

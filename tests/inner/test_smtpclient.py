@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from inner_agent.smtpclient import Hop, Session, TemporaryFailure, dot_stuffed
-from maildiode.demo.stack import free_port, wait_for
+from maildiode.trial.stack import free_port, wait_for
 from tests.support.postfix import PostfixInstance
 
 DOMAIN = "corp.example"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailsafe.render.options import RenderOptions
-from mailsafe.workers import REASONS, RenderPool
+from mailsafe.render.pool import REASONS, RenderPool
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 # Wall-clock seconds one mail may take in the test (the pool's own limit is the same).

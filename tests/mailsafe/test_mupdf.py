@@ -24,7 +24,7 @@ def _loaded_after(code: str) -> dict[str, bool]:
 def test_a_render_worker_loads_no_ml_runtime() -> None:
     """The worker's imports (rendering, PDF text) load PyMuPDF, but no ONNX model or runtime."""
     loaded = _loaded_after(
-        "import mailsafe.workers, mailsafe.render, mailsafe.extract.pdf\n"
+        "import mailsafe.render.pool, mailsafe.render, mailsafe.extract.pdf\n"
         "from mailsafe.mupdf import pymupdf\n"
         "assert pymupdf.Story is not None"
     )
@@ -53,7 +53,7 @@ def test_a_tuned_render_process_reuses_its_page_buffers() -> None:
     glibc's dynamic mmap threshold and varies from run to run, so that side is not asserted."""
     code = """
 import resource, sys
-from mailsafe.workers import tune_allocator
+from mailsafe.render.pool import tune_allocator
 tuned = tune_allocator()
 from mailsafe.render import RenderOptions, render_message
 from tests.support.mailmaker import html_mail, newsletter_html

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maildiode.demo.stack import free_port
+from maildiode.trial.stack import free_port
 from outer_agent.config import example_toml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,12 +175,12 @@ class InnerSide:
         return self.bundles
 
     def packages(self):
-        from mailsafe.package import decode_package
+        from mailsafe.payload import decode_package
 
         return [(b, decode_package(b.data)) for b in self.bundles]
 
     def publish_outbound(self, mail, bundle_id: bytes) -> None:
-        from mailsafe.package import encode_outbound
+        from mailsafe.payload import encode_outbound
         from protocol import FolderTransport, Sender
 
         sender = Sender(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
 
-from maildiode.demo.stack import free_port
+from maildiode.trial.stack import free_port
 
 
 @dataclass

@@ -41,7 +41,7 @@ def test_mail_in_signed_package_out_with_envelope_and_audit(agent, tmp_path):
     assert manifest.envelope.tls is False
     assert manifest.auth.spf == "not_checked"
     assert process.stop() == 0
-    from maildiode.audit import AuditLog
+    from agentkit.audit import AuditLog
 
     steps = [e.step for e in AuditLog(directory.audit_path).query(mail_id=manifest.mail_id)]
     assert steps == ["received", "rendered", "published"]

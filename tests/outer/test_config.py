@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maildiode.settings import ConfigError, load_config
+from agentkit.settings import ConfigError, load_config
 from outer_agent.config import OuterConfig
 from tests.outer.agent_support import make_agent_dir, set_key
 

@@ -28,7 +28,7 @@ ORIGINAL = (
 
 
 @dataclass
-class Mail:  # stands in for mailsafe.package.OutboundMail
+class Mail:  # stands in for mailsafe.payload.OutboundMail
     mail_id: str
     mail_from: str
     rcpt_to: tuple[str, ...]

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from maildiode.audit import AuditLog
+from agentkit.audit import AuditLog
 from tests.outer.agent_support import AgentProcess, InnerSide, make_agent_dir, wait_for
 from tests.outer.sinks import FaultySink, start_sink
 
@@ -21,7 +21,7 @@ ORIGINAL = (
 
 
 def outbound_mail():
-    from mailsafe.package import OutboundMail
+    from mailsafe.payload import OutboundMail
 
     return OutboundMail(
         mail_id="out-1",

@@ -115,7 +115,7 @@ def test_kill_9_while_the_link_is_stuck_loses_nothing_and_holds_few_packages(tmp
     """The link fails (its folder is gone), so rendered packages wait in memory (D12) with
     their mails claimed; rendering stops after a handful. kill -9, the link comes back, the
     agent starts again: every mail is published exactly once."""
-    from maildiode.readonly import query_read_only
+    from agentkit.readonly import query_read_only
 
     directory = make_agent_dir(tmp_path)
     process = AgentProcess(directory)

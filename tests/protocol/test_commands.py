@@ -126,13 +126,13 @@ def test_carry_moves_complete_files_and_leaves_others(tmp_path: Path) -> None:
 
 
 def test_carry_leaves_a_file_that_is_still_being_written(tmp_path: Path) -> None:
-    from maildiode.commands.carry import _snapshot, carry_pass, staging_for
+    from maildiode.trial.carrier import carry_pass, snapshot, staging_for
 
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     dst.mkdir()
     (src / "grow.mdc").write_bytes(b"part")
-    previous = _snapshot(src)
+    previous = snapshot(src)
     with (src / "grow.mdc").open("ab") as handle:
         handle.write(b"more")
     carried, previous = carry_pass(src, dst, staging_for(dst), previous)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from maildiode.demo.stack import free_port
+from maildiode.trial.stack import free_port
 from protocol import FolderTransport, LocalError, TcpTransport
 from protocol.armor import ARMOR_BEGIN, armor, dearmor
 from protocol.errors import RemoteError

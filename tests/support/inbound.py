@@ -15,8 +15,9 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from maildiode.demo.stack import AgentProcess, Carrier, Ports, prepare, wait_for
-from maildiode.readonly import query_read_only
+from agentkit.readonly import query_read_only
+from maildiode.trial.carrier import Carrier
+from maildiode.trial.stack import AgentProcess, Ports, prepare, wait_for
 from tests.support.postfix import PostfixInstance
 
 DOMAIN = "corp.example"

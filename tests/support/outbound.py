@@ -19,7 +19,7 @@ from inner_agent.outbound.spool import Spool
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.workflow import Workflow
-from maildiode.demo.stack import free_port
+from maildiode.trial.stack import free_port
 from mailsafe.policy import default_rules
 from tests.support.documents import make_hwp, make_mail, make_xlsx
 
@@ -144,7 +144,7 @@ class Parts:
 
 
 def build_workflow(tmp_path: Path, *, reader: Any = None, **overrides: Any) -> Parts:
-    from mailsafe.package import encode_outbound
+    from mailsafe.payload import encode_outbound
 
     section = make_section(tmp_path, **overrides)
     fill_directory(section)

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from maildiode.demo.stack import free_port
+from maildiode.trial.stack import free_port
 
 __all__ = ["PostfixInstance", "free_port"]
 

@@ -6,9 +6,9 @@ import tomllib
 
 import pytest
 
+from agentkit.settings import ConfigError, load_config
 from inner_agent.config import InnerConfig
 from inner_agent.outbound.config import OutboundSection, example_toml_section
-from maildiode.settings import ConfigError, load_config
 
 
 def test_example_section_validates(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from inner_agent.outbound.approval import Event, State
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
 from inner_agent.outbound.spool import SpooledMail, new_mail_id
-from mailsafe.package import decode_outbound
+from mailsafe.payload import decode_outbound
 from tests.support.documents import make_hwp, make_mail, make_xlsx
 from tests.support.outbound import RRN, RRN_MASKED, build_workflow, plain_mail, rrn_mail
 

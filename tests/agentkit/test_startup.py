@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from maildiode.startup import open_state
+from agentkit.startup import open_state
 
 
 def test_failures_are_retried_until_the_state_opens(
@@ -25,7 +25,7 @@ def test_failures_are_retried_until_the_state_opens(
             raise sqlite3.OperationalError("database or disk is full")
         return "state"
 
-    with caplog.at_level(logging.INFO, logger="maildiode.startup"):
+    with caplog.at_level(logging.INFO, logger="agentkit.startup"):
         assert open_state(opener, tmp_path, retry_s=0.01) == "state"
     assert len(attempts) == 3
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]

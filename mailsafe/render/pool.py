@@ -1,12 +1,12 @@
 """Render in separate worker processes with CPU, memory and wall-clock limits.
 
 Only bytes cross: the raw mail goes in, an encoded package (or a short error code) comes out,
-and the parent decodes that package with :func:`mailsafe.package.decode_package`, as it would
+and the parent decodes that package with :func:`mailsafe.payload.decode_package`, as it would
 decode anything from a process that handled hostile input. A worker that crashes, is killed by
 a limit, or runs out of time is replaced; the mail becomes a "not displayable" notice carrying
 its headers, attachment list and a reason code, and the pool goes on.
 
-Workers are ``python -m mailsafe.workers`` subprocesses (no multiprocessing: nothing is
+Workers are ``python -m mailsafe.render.pool`` subprocesses (no multiprocessing: nothing is
 pickled, and the parent's ``__main__`` is never re-imported). Frames on the worker's stdin and
 stdout are a 4-byte big-endian length, then the payload::
 
@@ -42,7 +42,7 @@ from mailsafe.limited import (
 )
 from mailsafe.mime import ParseLimits, decode_header_text, parse_message, raw_header_to_text
 from mailsafe.notes import note, reason_words
-from mailsafe.package import (
+from mailsafe.payload import (
     PACKAGE_VERSION,
     HeaderBlock,
     Manifest,
@@ -189,7 +189,7 @@ class RenderPool:
     def _start(self, slot: int) -> _Worker:
         settings = json.dumps(dataclasses.asdict(self.options))
         process = subprocess.Popen(
-            [sys.executable, "-m", "mailsafe.workers", settings, str(self.cpu_seconds),
+            [sys.executable, "-m", "mailsafe.render.pool", settings, str(self.cpu_seconds),
              str(self.memory_bytes)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from maildiode.csvsafe import inert
-from maildiode.readonly import query_read_only
+from agentkit.csvsafe import inert
+from agentkit.readonly import query_read_only
 
 __all__ = ["STEPS", "AuditEvent", "AuditLog", "export", "step_counts"]
 

@@ -1,4 +1,4 @@
-"""mailsafe.workers.RenderPool: limits turn into not-displayable notices; the pool goes on."""
+"""mailsafe.render.pool.RenderPool: limits turn into not-displayable notices; the pool goes on."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import threading
 from PIL import Image
 
 from mailsafe.render.options import RenderOptions
-from mailsafe.workers import REASONS, RenderPool, headers_only
+from mailsafe.render.pool import REASONS, RenderPool, headers_only
 from tests.support.mailmaker import (
     KOREAN,
     cpu_heavy_pdf,

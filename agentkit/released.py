@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from protocol.fsutil import fsync_dir
+from protocol.durable import fsync_dir
 
 __all__ = ["RELEASED_FOLDER", "move_to_released"]
 

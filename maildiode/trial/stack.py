@@ -1,4 +1,4 @@
-"""A whole maildiode on one machine: configs, both agents as processes, a carrier each way.
+"""A whole maildiode on one machine: configs, both agents as processes, loopback ports.
 
 Used by ``maildiode demo``, the end-to-end tests and the end-to-end benchmark, so all three run
 exactly what an administrator runs: ``python -m maildiode outer|inner -c FILE``.
@@ -6,7 +6,6 @@ exactly what an administrator runs: ``python -m maildiode outer|inner -c FILE``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import re
@@ -14,17 +13,24 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from maildiode.commands.carry import carry_pass, staging_for
-from maildiode.commands.init import make_folders, make_keys, write_configs
+from maildiode.trial.layout import TrialPorts, make_folders, make_keys, write_configs
 
-__all__ = ["AgentProcess", "Carrier", "Ports", "free_port", "prepare", "set_key", "wait_for"]
+__all__ = [
+    "AgentProcess",
+    "Ports",
+    "drop_section",
+    "free_port",
+    "port_open",
+    "prepare",
+    "set_key",
+    "wait_for",
+]
 
 # How long an agent may take to start listening (imports PyMuPDF, starts render workers).
 START_TIMEOUT_S = 60.0
@@ -115,14 +121,14 @@ def prepare(
     The carrier renames files into place atomically, so the agents need not wait for files to
     settle (``settle_s = 0``); a real linkage product may need the default of 1 s.
     """
-    args = argparse.Namespace(
-        domains=list(domains), smtp_port=ports.smtp, internal_smtp=f"127.0.0.1:{ports.internal}",
-        outbound_port=ports.outbound, web_port=ports.web, relay=relay, force=True,
+    trial = TrialPorts(
+        smtp_port=ports.smtp, outbound_port=ports.outbound, web_port=ports.web,
+        internal_smtp=f"127.0.0.1:{ports.internal}", relay=relay,
     )  # fmt: skip
     root.mkdir(parents=True, exist_ok=True)
     make_folders(root)
     make_keys(root / "keys")
-    write_configs(root, args)
+    write_configs(root, domains, trial)
     fast = {("link", "settle_s"): "0", ("link", "rescan_s"): "1"}
     for name, overrides in (
         ("inner", {**fast, **(inner or {})}),
@@ -201,28 +207,3 @@ class AgentProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-
-class Carrier:
-    """``maildiode carry`` in a thread: SRC to DST, like a linkage product."""
-
-    def __init__(self, src: Path, dst: Path, interval_s: float = 0.05) -> None:
-        self.src, self.dst, self.interval_s = src, dst, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"carry-{dst.name}", daemon=True)
-        self.carried = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        staging = staging_for(self.dst)
-        previous: dict[str, tuple[int, int, int]] = {}
-        while not self._stop.wait(self.interval_s):
-            carried, previous = carry_pass(self.src, self.dst, staging, previous)
-            self.carried += carried
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:  # started
-            self._thread.join(timeout=10)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maildiode.settings import KeysSection, LinkSection, parse_host_port
+from agentkit.settings import KeysSection, LinkSection, parse_host_port
 from protocol import (
     EncryptionKey,
     EncryptionPublicKey,

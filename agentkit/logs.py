@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from maildiode.settings import LogSection
+from agentkit.settings import LogSection
 
 __all__ = ["JsonLinesFormatter", "setup_logging"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
-from maildiode.audit import AuditEvent
+from agentkit.audit import AuditEvent
 
 __all__ = ["GROUPS", "PERIODS", "STEP_ORDER", "StatsTable", "tally"]
 

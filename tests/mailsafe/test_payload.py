@@ -1,4 +1,4 @@
-"""mailsafe.package: round trips, and strict refusal of anything else."""
+"""mailsafe.payload: round trips, and strict refusal of anything else."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailsafe.package import (
+from mailsafe.payload import (
     Envelope,
     HeaderBlock,
     Manifest,

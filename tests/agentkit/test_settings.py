@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maildiode.settings import (
+from agentkit.settings import (
     ConfigError,
     HostPort,
     KeysSection,
