@@ -24,12 +24,13 @@ import uvicorn
 from agentkit.settings import parse_host_port
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
 from inner_agent.outbound.spool import Spool
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app
-from inner_agent.outbound.workflow import Audit, Publisher, Workflow
+from inner_agent.outbound.workflow import Audit, Outlets, Publisher, Stores, Workflow
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.ocr import resolve_ocr
@@ -76,7 +77,6 @@ class OutboundService:
         audit: Audit,
         *,
         publisher: Publisher | None = None,
-        encode: Callable[[Any], bytes] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         section = getattr(config, "outbound", None)
@@ -84,7 +84,7 @@ class OutboundService:
             raise ValueError("the config has no [outbound] section")
         self.config, self.section, self.audit = config, section, audit
         self._publisher = publisher
-        self._encode = encode
+        self.publisher: Publisher | None = None  # the one in use while running
         self.clock = clock
         self.workflow: Workflow | None = None
         self.smtp: OutboundSmtpServer | None = None
@@ -109,18 +109,14 @@ class OutboundService:
         )
         reader = AttachmentReader(_extract_limits(section))
         self._closables = [publisher, state, directory, reader]
+        self.publisher = publisher
         self.workflow = Workflow(
             section,
-            spool=spool,
-            state=state,
-            directory=directory,
-            rules=_rules(section),
+            Stores(spool, state, directory),
+            Outlets(self.audit, publisher),
+            scanner=Scanner(_rules(section), reader),
             signer=TokenSigner(secret),
-            audit=self.audit,
-            publisher=publisher,
-            encode=self._encode or _encode_outbound,
             clock=self.clock,
-            reader=reader,
         )
         recovered = await asyncio.to_thread(self.workflow.recover)
         if recovered:
@@ -164,7 +160,7 @@ class OutboundService:
         assert self.workflow is not None
         host, port = parse_host_port(self.section.web.listen)
         app = create_app(
-            self.workflow,
+            self.workflow.desk,
             state,
             directory,
             secret,
@@ -223,7 +219,7 @@ class OutboundService:
         if tick_due:
             steps.append(workflow.tick)
         steps.append(workflow.send_notices)
-        heartbeat = getattr(workflow.publisher, "heartbeat_if_due", None)
+        heartbeat = getattr(self.publisher, "heartbeat_if_due", None)
         if heartbeat is not None:
             steps.append(heartbeat)
         for step in steps:  # one failing step (a full link folder) does not stop the others
@@ -290,9 +286,3 @@ def _rules(section: OutboundSection) -> Any:
     from mailsafe.policy import default_rules, load_rules
 
     return load_rules(section.rules_file) if section.rules_file else default_rules()
-
-
-def _encode_outbound(mail: Any) -> bytes:
-    from mailsafe.payload import encode_outbound
-
-    return encode_outbound(mail)

@@ -3,7 +3,8 @@
 Pages: sign-in, the signed-in approver's pending requests, a request's detail with the masked
 image, and approve / reject (with a reason) forms. Every state change is a POST carrying the
 session's CSRF token; every decision also carries an approval token bound to the approver and
-the request (tokens.py), spent when used.
+the request (tokens.py). The pages call only ``desk.ApprovalDesk`` (list, view, image,
+decide), which checks and spends tokens in one place (``token_gate.TokenGate``).
 
 Sessions live in the state database under a random id (cookie ``md_session``: HttpOnly,
 SameSite=Lax, Secure when the public URL is https); signing in issues a new id. The CSRF token
@@ -20,7 +21,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import python_multipart  # noqa: F401 - request.form() needs it: fail at start, not at the first POST
@@ -32,14 +33,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from inner_agent.outbound.approval import Event
-from inner_agent.outbound.approval import Request as ApprovalRequest
-from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.desk import ApprovalDesk
+from inner_agent.outbound.directory import User
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
 from inner_agent.outbound.notice_mail import TYPE_NAMES
-from inner_agent.outbound.state import OutboundState
-from inner_agent.outbound.workflow import Workflow
 
-__all__ = ["create_app"]
+__all__ = ["Accounts", "Sessions", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,22 @@ TOKEN_MESSAGES = {
     "wrong-request": "이 링크는 다른 요청의 것입니다.",
 }
 
+
+class Sessions(Protocol):
+    """Where sign-in sessions live (the outbound state database)."""
+
+    def session(self, session_id: str) -> tuple[str | None] | None: ...
+    def put_session(self, session_id: str, user: str | None, expires_at: float) -> None: ...
+    def drop_session(self, session_id: str) -> None: ...
+
+
+class Accounts(Protocol):
+    """Who may sign in (the directory)."""
+
+    def user(self, email: str) -> User | None: ...
+    def check_password(self, email: str, password: str) -> bool: ...
+
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -74,16 +89,16 @@ SECURITY_HEADERS = {
 class _Pages:
     def __init__(
         self,
-        workflow: Workflow,
-        state: OutboundState,
-        directory: Directory,
+        desk: ApprovalDesk,
+        sessions: Sessions,
+        accounts: Accounts,
         secret: bytes,
         *,
         session_ttl_s: float,
         secure_cookie: bool,
         clock: Callable[[], float],
     ) -> None:
-        self.workflow, self.state, self.directory = workflow, state, directory
+        self.desk, self.sessions, self.accounts = desk, sessions, accounts
         self._csrf_key = hashlib.sha256(b"csrf\0" + secret).digest()
         self.session_ttl_s, self.secure_cookie, self.clock = session_ttl_s, secure_cookie, clock
         self.failures: dict[str, list[float]] = {}
@@ -99,11 +114,11 @@ class _Pages:
         """(session id, signed-in user or None, is the session new)."""
         untrusted_sid = request.cookies.get(COOKIE, "")
         if 20 <= len(untrusted_sid) <= 100:
-            found = self.state.session(untrusted_sid)
+            found = self.sessions.session(untrusted_sid)
             if found is not None:
                 return untrusted_sid, found[0], False
         sid = secrets.token_urlsafe(32)
-        self.state.put_session(sid, None, self.clock() + self.session_ttl_s)
+        self.sessions.put_session(sid, None, self.clock() + self.session_ttl_s)
         return sid, None, True
 
     def csrf(self, sid: str) -> str:
@@ -141,7 +156,7 @@ class _Pages:
     def _refuse_csrf(self, sid: str, new: bool, where: str, request: Request) -> Response:
         client = request.client.host if request.client else "?"
         log.warning("CSRF check failed on %s from %s", where, client)
-        self.workflow.audit.record("-", "token_refused", reason="csrf", where=where, client=client)
+        self.desk.note_csrf_refusal(where, client)
         return self._page(
             "message.html",
             sid,
@@ -171,7 +186,7 @@ class _Pages:
             return self._refuse_csrf(sid, new, "login", request)
         email, target = form.get("email", "").strip().lower(), _local_path(form.get("next"))
         if self._locked(email) or not await run_in_threadpool(
-            self.directory.check_password, email, form.get("password", "")
+            self.accounts.check_password, email, form.get("password", "")
         ):
             self._note_failure(email)
             log.warning("sign-in failed for %r", email)
@@ -185,9 +200,9 @@ class _Pages:
                 error="주소 또는 비밀번호가 맞지 않습니다.",
             )
         self.failures.pop(email, None)
-        self.state.drop_session(sid)
+        self.sessions.drop_session(sid)
         fresh = secrets.token_urlsafe(32)
-        self.state.put_session(fresh, email, self.clock() + self.session_ttl_s)
+        self.sessions.put_session(fresh, email, self.clock() + self.session_ttl_s)
         log.info("%s signed in to the approval pages", email)
         return self._finish(RedirectResponse(target, status_code=303), fresh, True)
 
@@ -196,7 +211,7 @@ class _Pages:
         form = await self._form(request)
         if new or not self._csrf_ok(sid, form.get("csrf", "")):
             return self._refuse_csrf(sid, new, "logout", request)
-        self.state.drop_session(sid)
+        self.sessions.drop_session(sid)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return self._finish(response, sid, False)
@@ -215,7 +230,7 @@ class _Pages:
 
     def _need_user(self, request: Request) -> tuple[str, str, bool] | Response:
         sid, user, new = self._session(request)
-        if user is None or self.directory.user(user) is None:
+        if user is None or self.accounts.user(user) is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return self._finish(
                 RedirectResponse(f"/login?next={quote(target)}", status_code=303), sid, new
@@ -231,12 +246,10 @@ class _Pages:
         if isinstance(who, Response):
             return who
         sid, user, new = who
-        rows = []
-        for item in self.state.pending_requests():
-            if user in item.approvers:
-                mail = self.state.mail(item.mail_id)
-                if mail is not None:
-                    rows.append({"request": item, "mail": mail, "since": _when(item.since)})
+        rows = [
+            {"request": item, "mail": mail, "since": _when(item.since)}
+            for item, mail in self.desk.pending_for(user)
+        ]
         done = {"approved": "승인했습니다. 메일이 발송됩니다.", "rejected": "반려했습니다."}
         return self._page(
             "list.html",
@@ -252,59 +265,28 @@ class _Pages:
         if isinstance(who, Response):
             return who
         sid, user, new = who
-        item = self.state.request(request.path_params["request_id"])
-        mail = self.state.mail(item.mail_id) if item else None
-        untrusted_token = request.query_params.get("t")
-        if item is not None and untrusted_token:
-            refused = self._link_refusal(untrusted_token, user, item)
-            if refused is not None:
-                return self._page("message.html", sid, new, status=403, user=user,
-                                  title="링크를 쓸 수 없습니다",
-                                  message=TOKEN_MESSAGES[refused.reason])  # fmt: skip
-        if item is None or mail is None or (user not in item.approvers and item.decided_by != user):
+        try:
+            view = self.desk.view(
+                request.path_params["request_id"], user, request.query_params.get("t")
+            )
+        except TokenRefused as refused:
+            return self._page("message.html", sid, new, status=403, user=user,
+                              title="링크를 쓸 수 없습니다",
+                              message=TOKEN_MESSAGES[refused.reason])  # fmt: skip
+        if view is None:
             return self._page("message.html", sid, new, status=404, user=user, title="요청 없음",
                               message="요청을 찾을 수 없거나 볼 권한이 없습니다.")  # fmt: skip
-        token = None
-        if item.state.pending and user in item.approvers:
-            token = untrusted_token or self.workflow.issue_token(item, user)
-        return self._page("detail.html", sid, new, user=user, item=item, mail=mail, token=token,
-                          since=_when(item.since), chosen=request.query_params.get("do"),
-                          error=None)  # fmt: skip
-
-    def _link_refusal(
-        self, untrusted_token: str, user: str, item: ApprovalRequest
-    ) -> TokenRefused | None:
-        """Why a link's token cannot be used by ``user`` now (logged), or None."""
-        refused = self._check_link_token(untrusted_token, user, item.request_id, item.mail_id)
-        if refused is None and item.state.pending and user not in item.approvers:
-            refused = TokenRefused("wrong-approver", f"{user} is no longer an approver")
-            self.workflow.token_refused(
-                item.mail_id, item.request_id, user, refused, untrusted_token
-            )
-        return refused
-
-    def _check_link_token(
-        self, untrusted_token: str, user: str, request_id: str, mail_id: str
-    ) -> TokenRefused | None:
-        try:
-            claims = self.workflow.signer.verify(
-                untrusted_token, now=self.clock(), approver=user, request_id=request_id
-            )
-            if self.state.nonce_spent(claims.nonce):
-                raise TokenRefused("reused", "token was used before")
-        except TokenRefused as refused:
-            self.workflow.token_refused(mail_id, request_id, user, refused, untrusted_token)
-            return refused
-        return None
+        return self._page("detail.html", sid, new, user=user, item=view.request, mail=view.mail,
+                          token=view.token, since=_when(view.request.since),
+                          chosen=request.query_params.get("do"), error=None)  # fmt: skip
 
     async def image(self, request: Request) -> Response:
         who = self._need_user(request)
         if isinstance(who, Response):
             return who
         sid, user, new = who
-        item = self.state.request(request.path_params["request_id"])
-        png = self.state.preview(item.request_id) if item else None
-        if item is None or png is None or (user not in item.approvers and item.decided_by != user):
+        png = self.desk.image(request.path_params["request_id"], user)
+        if png is None:
             return self._finish(Response("not found", status_code=404), sid, new)
         return self._finish(Response(png, media_type="image/png"), sid, new)
 
@@ -336,7 +318,7 @@ class _Pages:
         event = Event.APPROVE if action == "approve" else Event.REJECT
         try:
             await run_in_threadpool(
-                self.workflow.decide, request_id, user, event, form.get("token", ""), reason
+                self.desk.decide, request_id, user, event, form.get("token", ""), reason
             )
         except TokenRefused as refused:
             return self._page(
@@ -364,9 +346,8 @@ class _Pages:
     def _redo(  # noqa: PLR0917 - the page state, passed through once
         self, sid: str, new: bool, user: str, request_id: str, token: str, error: str
     ) -> Response:
-        item = self.state.request(request_id)
-        mail = self.state.mail(item.mail_id) if item else None
-        if item is None or mail is None:
+        view = self.desk.view(request_id, user)
+        if view is None:
             return self._page(
                 "message.html",
                 sid,
@@ -382,10 +363,10 @@ class _Pages:
             new,
             status=400,
             user=user,
-            item=item,
-            mail=mail,
+            item=view.request,
+            mail=view.mail,
             token=token,
-            since=_when(item.since),
+            since=_when(view.request.since),
             chosen="reject",
             error=error,
         )
@@ -403,9 +384,9 @@ def _when(ts: float) -> str:
 
 
 def create_app(
-    workflow: Workflow,
-    state: OutboundState,
-    directory: Directory,
+    desk: ApprovalDesk,
+    sessions: Sessions,
+    accounts: Accounts,
     secret: bytes,
     *,
     session_ttl_s: float,
@@ -413,9 +394,9 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     pages = _Pages(
-        workflow,
-        state,
-        directory,
+        desk,
+        sessions,
+        accounts,
         secret,
         session_ttl_s=session_ttl_s,
         secure_cookie=secure_cookie,

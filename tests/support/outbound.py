@@ -15,12 +15,13 @@ from typing import Any
 
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.spool import Spool
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
-from inner_agent.outbound.workflow import Workflow
+from inner_agent.outbound.workflow import Outlets, Stores, Workflow
 from maildiode.trial.stack import free_port
-from mailsafe.policy import default_rules
+from mailsafe.policy import RuleSet, default_rules, load_rules
 from tests.support.documents import make_hwp, make_mail, make_xlsx
 
 HR_CSV = """email,name,department,parent_department,role
@@ -143,9 +144,11 @@ class Parts:
     secret: bytes
 
 
-def build_workflow(tmp_path: Path, *, reader: Any = None, **overrides: Any) -> Parts:
-    from mailsafe.payload import encode_outbound
-
+def build_workflow(
+    tmp_path: Path, *, reader: Any = None, rules: RuleSet | None = None, **overrides: Any
+) -> Parts:
+    """The workflow on a fresh directory; rules as given, else from ``rules_file``, else the
+    built-in ones."""
     section = make_section(tmp_path, **overrides)
     fill_directory(section)
     clock, publisher, audit = Clock(), RecordingPublisher(), MemoryAudit()
@@ -153,18 +156,15 @@ def build_workflow(tmp_path: Path, *, reader: Any = None, **overrides: Any) -> P
     state = OutboundState(section.spool_dir / "state.db", clock=clock)
     directory = Directory(section.directory_db)
     secret = load_or_create_secret(section.web.secret_key_file)
+    if rules is None:
+        rules = load_rules(section.rules_file) if section.rules_file else default_rules()
     workflow = Workflow(
         section,
-        spool=spool,
-        state=state,
-        directory=directory,
-        rules=default_rules(),
+        Stores(spool, state, directory),
+        Outlets(audit, publisher),
+        scanner=Scanner(rules, reader),
         signer=TokenSigner(secret),
-        audit=audit,
-        publisher=publisher,
-        encode=encode_outbound,
         clock=clock,
-        reader=reader,
     )
     return Parts(workflow, state, directory, spool, publisher, audit, clock, secret)
 

@@ -23,7 +23,7 @@ from tests.support.outbound import PASSWORDS, RRN, RRN_MASKED, build_workflow, r
 def site(tmp_path):
     parts = build_workflow(tmp_path)
     app = create_app(
-        parts.workflow,
+        parts.workflow.desk,
         parts.state,
         parts.directory,
         parts.secret,
@@ -256,9 +256,26 @@ def test_someone_elses_link_is_refused_and_logged(site, caplog):
     lee_link = f"/requests/{request.request_id}?t={parts.workflow.issue_token(request, 'lee@corp.example')}"
     client = client_for(app)
     sign_in(client, "choi@corp.example")
-    with caplog.at_level("WARNING", logger="inner_agent.outbound.workflow"):
+    with caplog.at_level("WARNING", logger="inner_agent.outbound.token_gate"):
         page = client.get(lee_link)
     assert page.status_code == 403
     assert "로그인한 사용자가 결정할 수 없습니다" in page.text
     assert refused_reasons(parts) == ["wrong-approver"]
     assert "approval token refused (wrong-approver) for choi@corp.example" in caplog.text
+
+
+def test_a_stranger_posting_an_empty_rejection_sees_nothing(site):
+    """The "reason missing" page shows the request again: only to someone who may see it."""
+    parts, app = site
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    client = client_for(app)
+    sign_in(client, "choi@corp.example")
+    listing = client.get("/requests").text
+    response = client.post(
+        f"/requests/{request.request_id}/decide",
+        data={"csrf": csrf_of(listing), "token": "x", "action": "reject", "reason": ""},
+    )
+    assert response.status_code == 404
+    assert "거래처 명단 송부" not in response.text
+    assert parts.state.mail(mail_id).state == "held"

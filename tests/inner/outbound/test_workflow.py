@@ -162,9 +162,6 @@ def test_block_rule_notifies_the_sender(tmp_path):
         encoding="utf-8",
     )
     parts = build_workflow(tmp_path, rules_file=str(rules))
-    from mailsafe.policy import load_rules
-
-    parts.workflow.rules = load_rules(rules)
     mail_id = accept(parts, make_mail(subject="[대외비] 계획", text="..."))
     assert parts.state.mail(mail_id).state == "blocked"
     assert notices(parts, "notice:blocked")[0].rcpt == "kim@corp.example"
@@ -268,17 +265,19 @@ def test_spent_nonces_are_forgotten_only_after_tokens_expire(parts):
 def test_monitor_sends_and_marks_without_telling_the_sender(tmp_path):
     from mailsafe.policy import parse_rules
 
-    parts = build_workflow(tmp_path)
-    parts.workflow.rules = parse_rules(
-        {
-            "rule": [
-                {
-                    "id": "watch-partner",
-                    "action": "monitor",
-                    "condition": [{"field": "recipient", "contains": "partner"}],
-                }
-            ]
-        }
+    parts = build_workflow(
+        tmp_path,
+        rules=parse_rules(
+            {
+                "rule": [
+                    {
+                        "id": "watch-partner",
+                        "action": "monitor",
+                        "condition": [{"field": "recipient", "contains": "partner"}],
+                    }
+                ]
+            }
+        ),
     )
     mail_id = accept(parts, plain_mail())
     assert parts.workflow.publish_pending() == 1
@@ -302,12 +301,12 @@ def test_rrn_in_one_attachment_alone_is_held(parts, name, make):
 
 
 def test_a_mail_that_breaks_the_scanner_is_quarantined_after_three_tries(parts, monkeypatch):
-    import inner_agent.outbound.workflow as workflow_module
+    import inner_agent.outbound.scanning as scanning_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("extractor bug")
 
-    monkeypatch.setattr(workflow_module, "scan_parsed", broken)
+    monkeypatch.setattr(scanning_module, "scan_parsed", broken)
     mail_id = accept(parts, plain_mail())  # first try inside accept()
     assert parts.state.mail(mail_id).state == "received"
     parts.workflow.process_received()

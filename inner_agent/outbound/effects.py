@@ -1,0 +1,88 @@
+"""Carries out the actions of a lifecycle edge (``lifecycle.transition``): stores the state,
+writes the audit event, queues the notices and request mails, removes or quarantines the
+spool file. The only code that acts on a mail's lifecycle; everything it does is an action
+the pure transition named."""
+
+from __future__ import annotations
+
+import logging
+
+from inner_agent.outbound.errors import SpoolCorrupt
+from inner_agent.outbound.lifecycle import (
+    Action,
+    AskApprovers,
+    MailState,
+    Occurrence,
+    OpenRequest,
+    Quarantine,
+    Record,
+    RemoveSpool,
+    SetState,
+    TellSender,
+    transition,
+)
+from inner_agent.outbound.notices import Notices
+from inner_agent.outbound.ports import Audit, Stores
+
+__all__ = ["Effects"]
+
+log = logging.getLogger(__name__)
+
+
+class Effects:
+    def __init__(self, stores: Stores, audit: Audit, notices: Notices) -> None:
+        self.spool, self.state = stores.spool, stores.state
+        self.audit, self.notices = audit, notices
+
+    def advance(self, mail_id: str, event: Occurrence, *, now_in: MailState | None = None) -> None:
+        """Move the mail on by ``event`` from its stored state (or ``now_in``) and carry out
+        the edge's actions. InvalidTransition when the state does not take the event."""
+        if now_in is None:
+            row = self.state.mail(mail_id)
+            if row is None:
+                log.warning("outbound mail %s: %s for a mail not in the database", mail_id,
+                            event.kind)  # fmt: skip
+                return
+            now_in = MailState(row.state)
+        for action in transition(now_in, event).actions:
+            self._carry_out(mail_id, action)
+
+    def _carry_out(self, mail_id: str, action: Action) -> None:
+        match action:
+            case SetState(state, None):
+                self.state.set_mail(mail_id, str(state))
+            case SetState(state, decided_by):
+                self.state.set_mail(mail_id, str(state), decided_by=decided_by)
+            case Record(step, fields):
+                self.audit.record(mail_id, step, **fields)
+            case TellSender(outcome, reason, decided_by):
+                self._queue(self.notices.to_sender(mail_id, outcome, reason=reason,
+                                                   decided_by=decided_by))  # fmt: skip
+            case OpenRequest():
+                self._open(mail_id, action)
+            case AskApprovers(request, reminder):
+                row = self.state.mail(mail_id)
+                preview = self.state.preview(request.request_id) or b""
+                if row is not None:
+                    self._queue(self.notices.requests(request, row, preview, reminder=reminder))
+            case RemoveSpool():
+                self.spool.remove(mail_id)
+            case Quarantine(detail):
+                self._quarantine(mail_id, detail)
+
+    def _queue(self, notices: list[tuple[str, str, str, bytes]]) -> None:
+        for notice in notices:
+            self.state.queue_notice(*notice)
+
+    def _open(self, mail_id: str, action: OpenRequest) -> None:
+        row = self.state.mail(mail_id)
+        asks = self.notices.requests(action.request, row, action.preview) if row else []
+        held = self.notices.to_sender(mail_id, "held")
+        self.state.add_request(action.request, action.preview, asks + held)
+
+    def _quarantine(self, mail_id: str, detail: str) -> None:
+        log.error("outbound mail %s quarantined: %s", mail_id, detail)
+        try:
+            self.spool.quarantine(mail_id, detail)
+        except (OSError, SpoolCorrupt):
+            log.exception("could not move %s to quarantine", mail_id)

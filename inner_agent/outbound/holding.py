@@ -1,0 +1,38 @@
+"""Holding a mail the policy sends for approval: who is asked, and the request that asks
+them, with the masked image of the mail. Decides what happened; ``Effects`` stores it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from inner_agent.outbound.approval import Request, State
+from inner_agent.outbound.approvers import Approvers
+from inner_agent.outbound.lifecycle import Held, NoApprover, RequestFound
+from inner_agent.outbound.preview import masked_view, render_png
+from inner_agent.outbound.scanning import Scanned
+from inner_agent.outbound.spool import SpooledMail
+from inner_agent.outbound.state import OutboundState
+
+__all__ = ["Holding"]
+
+# 16 hex digits: unguessable enough for an id that is never a credential (tokens are).
+REQUEST_ID_BYTES = 8
+
+
+class Holding:
+    def __init__(
+        self, state: OutboundState, approvers: Approvers, clock: Callable[[], float]
+    ) -> None:
+        self.state, self.approvers, self.clock = state, approvers, clock
+
+    def hold(self, mail: SpooledMail, scanned: Scanned) -> Held | RequestFound | NoApprover:
+        if self.state.request_for_mail(mail.mail_id) is not None:
+            return RequestFound()  # a crash after the request was stored: do not ask twice
+        approvers = self.approvers.first(mail.mail_from)
+        if not approvers:
+            return NoApprover()
+        request_id = secrets.token_hex(REQUEST_ID_BYTES)
+        request = Request(request_id, mail.mail_id, State.HELD, approvers, self.clock())
+        preview = render_png(masked_view(scanned.parsed, scanned.found))
+        return Held(request, preview, scanned.result.decision.rule)

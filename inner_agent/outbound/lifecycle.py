@@ -1,0 +1,461 @@
+"""An outbound mail's lifecycle: named states, named events, one transition function. Pure.
+
+::
+
+    SPOOLED --accept--> RECEIVED --allow / monitor--> SENDING --published--> SENT
+                           │  │ └─block──────────────> BLOCKED
+                           │  └─no-approver──────────> REJECTED
+                           └─hold / request-found──> HELD ──approve──> SENDING
+                                                      │ ├─reject──> REJECTED
+                                                      │ └─expire──> EXPIRED
+                                                      └─remind / escalate──> HELD
+    SPOOLED, RECEIVED --unreadable--> QUARANTINED
+    SENT, BLOCKED, REJECTED, EXPIRED --leftover-found--> (same): the spool copy is removed
+
+``transition(state, event)`` returns the next state and the actions of that edge (store the
+state, write the audit event, tell the sender, ask the approvers, remove or quarantine the
+spool file); ``effects.Effects`` carries them out in order. Any other (state, event) pair is an
+``InvalidTransition``. ``SPOOLED`` is never stored: it is a spool file the database does not
+know yet (the intake's 250 came before the row, or the row was lost in a crash).
+
+Publishing is not an action of an edge: ``SENDING`` is stored first and the publisher's pass
+publishes every mail in it, so a crash between the two publishes the same bundle again (the
+link de-duplicates by bundle id). ``published`` is the event that pass reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from inner_agent.outbound.approval import Request
+from inner_agent.outbound.errors import InvalidTransition
+
+__all__ = [
+    "NO_APPROVER_TEXT",
+    "Accepted",
+    "Action",
+    "Allowed",
+    "Approved",
+    "AskApprovers",
+    "Blocked",
+    "Escalated",
+    "Expired",
+    "Held",
+    "LeftoverFound",
+    "MailEvent",
+    "MailState",
+    "Monitored",
+    "NoApprover",
+    "Occurrence",
+    "OpenRequest",
+    "Published",
+    "Quarantine",
+    "Record",
+    "Rejected",
+    "Reminded",
+    "RemoveSpool",
+    "RequestFound",
+    "SetState",
+    "TellSender",
+    "Transition",
+    "Unreadable",
+    "transition",
+]
+
+# What the sender of a held mail is told when nobody in the directory can approve it.
+NO_APPROVER_TEXT = "승인할 부서장이 디렉터리에 없습니다 (no approver in the directory)"
+
+
+class MailState(StrEnum):
+    SPOOLED = "spooled"  # a spool file without a database row; never stored
+    RECEIVED = "received"
+    HELD = "held"
+    SENDING = "sending"
+    SENT = "sent"
+    BLOCKED = "blocked"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    QUARANTINED = "quarantined"
+
+    @property
+    def finished(self) -> bool:
+        """The mail needs its spool copy no more (quarantine moved the copy away itself)."""
+        return self in (MailState.SENT, MailState.BLOCKED, MailState.REJECTED, MailState.EXPIRED)
+
+
+class MailEvent(StrEnum):
+    ACCEPT = "accept"
+    ALLOW = "allow"
+    MONITOR = "monitor"
+    BLOCK = "block"
+    HOLD = "hold"
+    REQUEST_FOUND = "request-found"
+    NO_APPROVER = "no-approver"
+    REMIND = "remind"
+    ESCALATE = "escalate"
+    APPROVE = "approve"
+    REJECT = "reject"
+    EXPIRE = "expire"
+    PUBLISHED = "published"
+    UNREADABLE = "unreadable"
+    LEFTOVER_FOUND = "leftover-found"
+
+
+# ----------------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The SMTP intake spooled the mail (or start-up found its file)."""
+
+    kind: ClassVar[MailEvent] = MailEvent.ACCEPT
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    client: str
+
+
+@dataclass(frozen=True)
+class Allowed:
+    kind: ClassVar[MailEvent] = MailEvent.ALLOW
+    rule: str | None
+
+
+@dataclass(frozen=True)
+class Monitored:
+    kind: ClassVar[MailEvent] = MailEvent.MONITOR
+    rule: str | None
+
+
+@dataclass(frozen=True)
+class Blocked:
+    kind: ClassVar[MailEvent] = MailEvent.BLOCK
+    rule: str | None
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Held:
+    """The policy holds the mail and someone can approve it: ``request`` asks them."""
+
+    kind: ClassVar[MailEvent] = MailEvent.HOLD
+    request: Request
+    preview: bytes  # the masked image shown to the approvers
+    rule: str | None
+
+
+@dataclass(frozen=True)
+class RequestFound:
+    """A request for this mail is stored already: it is held, nobody is asked twice."""
+
+    kind: ClassVar[MailEvent] = MailEvent.REQUEST_FOUND
+
+
+@dataclass(frozen=True)
+class NoApprover:
+    kind: ClassVar[MailEvent] = MailEvent.NO_APPROVER
+    reason: str = NO_APPROVER_TEXT  # what the sender is told
+
+
+@dataclass(frozen=True)
+class Reminded:
+    kind: ClassVar[MailEvent] = MailEvent.REMIND
+    request: Request
+
+
+@dataclass(frozen=True)
+class Escalated:
+    """The request timed out and went to the approvers above (``request.approvers``)."""
+
+    kind: ClassVar[MailEvent] = MailEvent.ESCALATE
+    request: Request
+
+
+@dataclass(frozen=True)
+class Approved:
+    kind: ClassVar[MailEvent] = MailEvent.APPROVE
+    request: Request
+
+
+@dataclass(frozen=True)
+class Rejected:
+    kind: ClassVar[MailEvent] = MailEvent.REJECT
+    request: Request
+
+
+@dataclass(frozen=True)
+class Expired:
+    kind: ClassVar[MailEvent] = MailEvent.EXPIRE
+    request: Request
+
+
+@dataclass(frozen=True)
+class Published:
+    """The publisher's pass put the mail on the out link under ``seq``."""
+
+    kind: ClassVar[MailEvent] = MailEvent.PUBLISHED
+    seq: int
+    size: int
+    decided_by: str
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """The spool file is torn or not ours, or processing it failed again and again."""
+
+    kind: ClassVar[MailEvent] = MailEvent.UNREADABLE
+    detail: str
+
+
+@dataclass(frozen=True)
+class LeftoverFound:
+    """A finished mail's spool copy outlived a crash between the final state and its removal."""
+
+    kind: ClassVar[MailEvent] = MailEvent.LEFTOVER_FOUND
+
+
+Occurrence = (
+    Accepted | Allowed | Monitored | Blocked | Held | RequestFound | NoApprover | Reminded
+    | Escalated | Approved | Rejected | Expired | Published | Unreadable | LeftoverFound
+)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class SetState:
+    state: MailState
+    decided_by: str | None = None  # None: leave the stored value as it is
+
+
+@dataclass(frozen=True)
+class Record:
+    """One audit event for the mail."""
+
+    step: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TellSender:
+    """Queue the notice of ``outcome`` (notice_mail.NOTICE_TEXT) for the envelope sender."""
+
+    outcome: str
+    reason: str = ""
+    decided_by: str = ""
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """Store the request, the held state, the request mails and the sender's "held" notice
+    in one transaction: a crash can neither leave a held mail nobody is asked about nor ask
+    twice."""
+
+    request: Request
+    preview: bytes
+
+
+@dataclass(frozen=True)
+class AskApprovers:
+    """Queue a request mail (with a fresh token) to each of ``request.approvers``."""
+
+    request: Request
+    reminder: bool = False
+
+
+@dataclass(frozen=True)
+class RemoveSpool:
+    pass
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """Move the spool file to the quarantine with ``detail`` as its reason."""
+
+    detail: str
+
+
+Action = SetState | Record | TellSender | OpenRequest | AskApprovers | RemoveSpool | Quarantine
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: MailState
+    actions: tuple[Action, ...]
+
+
+# ----------------------------------------------------------------------------------- table
+
+S, E = MailState, MailEvent
+
+_NEXT: dict[tuple[MailState, MailEvent], MailState] = {
+    (S.SPOOLED, E.ACCEPT): S.RECEIVED,
+    (S.SPOOLED, E.UNREADABLE): S.QUARANTINED,
+    (S.RECEIVED, E.ALLOW): S.SENDING,
+    (S.RECEIVED, E.MONITOR): S.SENDING,
+    (S.RECEIVED, E.BLOCK): S.BLOCKED,
+    (S.RECEIVED, E.HOLD): S.HELD,
+    (S.RECEIVED, E.REQUEST_FOUND): S.HELD,
+    (S.RECEIVED, E.NO_APPROVER): S.REJECTED,
+    (S.RECEIVED, E.UNREADABLE): S.QUARANTINED,
+    (S.HELD, E.REMIND): S.HELD,
+    (S.HELD, E.ESCALATE): S.HELD,
+    (S.HELD, E.APPROVE): S.SENDING,
+    (S.HELD, E.REJECT): S.REJECTED,
+    (S.HELD, E.EXPIRE): S.EXPIRED,
+    (S.SENDING, E.PUBLISHED): S.SENT,
+    **{(done, E.LEFTOVER_FOUND): done for done in MailState if done.finished},
+}
+
+
+def transition(state: MailState, event: Occurrence) -> Transition:
+    """The state after ``event`` and the actions of that edge, in the order to carry them
+    out; InvalidTransition when ``state`` does not take ``event``."""
+    try:
+        target = _NEXT[(state, event.kind)]
+    except KeyError:
+        raise InvalidTransition(f"mail in state {state} cannot take {event.kind}") from None
+    return Transition(target, _actions(state, event))
+
+
+def _policy(rule: str | None) -> str:
+    return f"policy:{rule or 'default'}"
+
+
+def _accepted(event: Accepted) -> tuple[Action, ...]:
+    fields = {
+        "mail_from": event.mail_from,
+        "rcpts": list(event.rcpt_to),
+        "rcpt_count": len(event.rcpt_to),
+        "client": event.client,
+    }
+    return (Record("accepted_outbound", fields),)
+
+
+def _allowed(event: Allowed | Monitored) -> tuple[Action, ...]:
+    step = "allowed" if isinstance(event, Allowed) else "monitored"
+    return SetState(S.SENDING, _policy(event.rule)), Record(step, {"rule": event.rule})
+
+
+def _blocked(event: Blocked) -> tuple[Action, ...]:
+    return (
+        SetState(S.BLOCKED, _policy(event.rule)),
+        Record("blocked", {"rule": event.rule, "explanation": event.explanation}),
+        TellSender("blocked", reason=event.explanation),
+        RemoveSpool(),
+    )
+
+
+def _held(event: Held) -> tuple[Action, ...]:
+    request = event.request
+    return (
+        OpenRequest(request, event.preview),
+        Record("held", {"request_id": request.request_id, "rule": event.rule}),
+        _asked("approval_requested", request),
+    )
+
+
+def _no_approver(event: NoApprover) -> tuple[Action, ...]:
+    return (
+        SetState(S.REJECTED, "system"),
+        Record("rejected", {"reason": "no-approver", "by": "system"}),
+        TellSender("rejected", reason=event.reason),
+        RemoveSpool(),
+    )
+
+
+def _asked(step: str, request: Request) -> Record:
+    return Record(step, {"request_id": request.request_id, "approvers": list(request.approvers)})
+
+
+def _escalated(event: Escalated) -> tuple[Action, ...]:
+    request = event.request
+    fields = {
+        "request_id": request.request_id,
+        "to": list(request.approvers),
+        "level": request.escalations,
+    }
+    return (
+        Record("escalated", fields),
+        AskApprovers(request),
+        _asked("approval_requested", request),
+        TellSender("escalated"),
+    )
+
+
+def _approved(event: Approved) -> tuple[Action, ...]:
+    by = event.request.decided_by or ""
+    return (
+        SetState(S.SENDING, by),
+        Record(
+            "approved", {"by": event.request.decided_by, "request_id": event.request.request_id}
+        ),
+        TellSender("approved", decided_by=by),
+    )
+
+
+def _rejected(event: Rejected) -> tuple[Action, ...]:
+    request = event.request
+    by = request.decided_by or ""
+    fields = {"by": request.decided_by, "reason": request.reason, "request_id": request.request_id}
+    return (
+        SetState(S.REJECTED, by),
+        Record("rejected", fields),
+        TellSender("rejected", reason=request.reason, decided_by=by),
+        RemoveSpool(),
+    )
+
+
+def _expired(event: Expired) -> tuple[Action, ...]:
+    return (
+        SetState(S.EXPIRED, "system"),
+        Record("expired", {"request_id": event.request.request_id}),
+        TellSender("expired"),
+        RemoveSpool(),
+    )
+
+
+def _published(event: Published) -> tuple[Action, ...]:
+    fields = {"seq": event.seq, "bytes": event.size, "decided_by": event.decided_by}
+    return SetState(S.SENT), Record("sent_out", fields), RemoveSpool()
+
+
+def _unreadable(state: MailState, event: Unreadable) -> tuple[Action, ...]:
+    audit = Record("quarantined", {"reason": "outbound_spool_unreadable", "detail": event.detail})
+    if state is S.SPOOLED:  # no row to mark
+        return Quarantine(event.detail), audit
+    return Quarantine(event.detail), SetState(S.QUARANTINED), audit
+
+
+def _actions(state: MailState, event: Occurrence) -> tuple[Action, ...]:  # noqa: PLR0911, PLR0912 - a table
+    match event:
+        case Accepted():
+            return _accepted(event)
+        case Allowed() | Monitored():
+            return _allowed(event)
+        case Blocked():
+            return _blocked(event)
+        case Held():
+            return _held(event)
+        case RequestFound():
+            return (SetState(S.HELD),)
+        case NoApprover():
+            return _no_approver(event)
+        case Reminded():
+            return AskApprovers(event.request, reminder=True), _asked("reminded", event.request)
+        case Escalated():
+            return _escalated(event)
+        case Approved():
+            return _approved(event)
+        case Rejected():
+            return _rejected(event)
+        case Expired():
+            return _expired(event)
+        case Published():
+            return _published(event)
+        case Unreadable():
+            return _unreadable(state, event)
+        case LeftoverFound():
+            return (RemoveSpool(),)
