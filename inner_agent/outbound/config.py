@@ -87,7 +87,9 @@ class ApprovalSection(Section):
     remind_after_s: float = Field(default=DEFAULT_REMIND_AFTER_S, gt=0)
     expire_after_s: float = Field(default=DEFAULT_EXPIRE_AFTER_S, gt=0)
     on_expiry: Literal["reject", "escalate"] = "reject"
-    fallback_approver: str | None = None  # when the sender's department has no head or delegate
+    # Asked when the department (and those above) has no head or delegate, or, for a mail whose
+    # envelope sender and From: disagree, when the directory has no security officer.
+    fallback_approver: str | None = None
     check_interval_s: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("fallback_approver")
@@ -208,7 +210,7 @@ session_ttl_s = 28800
 remind_after_s = 14400            # remind the approver after 4 hours
 expire_after_s = 172800           # after 2 days: on_expiry
 on_expiry = "reject"              # or "escalate" (to the parent department's head)
-# fallback_approver = "security@corp.example"   # when a department has no head
+# fallback_approver = "security@corp.example"   # when no head, delegate or security officer
 check_interval_s = 30
 
 [outbound.notice]

@@ -10,7 +10,10 @@ email               yes       the user's mail address (the key; compared lower-c
 name                no        display name
 department          yes       department name (or code) as HR writes it
 parent_department   no        the department above it (for escalation); same on every row
-role                no        ``head``, ``delegate`` or empty (member); one of each per dept.
+role                no        ``head``, ``delegate``, ``security-officer`` or empty (member);
+                              one head and one delegate per department, any number of
+                              security officers (they approve mail whose envelope sender and
+                              ``From:`` disagree, docs/approval.md)
 =================== ========= ===========================================================
 
 ``import_csv`` is re-runnable: it computes what changed (users and departments added, changed,
@@ -37,11 +40,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from inner_agent.outbound.errors import DirectoryError
 
-__all__ = ["Changes", "Department", "Directory", "User", "parse_hr_csv"]
+__all__ = ["SECURITY_OFFICER", "Changes", "Department", "Directory", "User", "parse_hr_csv"]
 
 # An HR export of a very large organisation is a few MB; anything far bigger is not one.
 MAX_CSV_BYTES = 64 << 20
-ROLES = ("", "head", "delegate")
+# A security officer is asked instead of the department head when a held mail's envelope
+# sender and From: header show different people (docs/approval.md, "Who approves").
+SECURITY_OFFICER = "security-officer"
+ROLES = ("", "head", "delegate", SECURITY_OFFICER)
+# One of each per department: the head and the delegate; a department may have several officers.
+ONE_PER_DEPARTMENT = ("head", "delegate")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -57,7 +65,7 @@ class User:
     email: str
     name: str
     department: str
-    role: str  # "", "head" or "delegate"
+    role: str  # "", "head", "delegate" or "security-officer"
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,9 @@ def _user(cells: dict[str, str], where: str) -> User:
         raise DirectoryError(f"{where}: column department: empty")
     role = cells.get("role", "").lower()
     if role not in ROLES:
-        raise DirectoryError(f"{where}: column role: {role!r} is not head, delegate or empty")
+        raise DirectoryError(
+            f"{where}: column role: {role!r} is not head, delegate, {SECURITY_OFFICER} or empty"
+        )
     return User(email, cells.get("name", ""), department, role)
 
 
@@ -152,7 +162,7 @@ def _note_parent(
 def _check_roles(users: Iterable[User], name: str) -> None:
     seen: dict[tuple[str, str], str] = {}
     for user in users:
-        if not user.role:
+        if user.role not in ONE_PER_DEPARTMENT:
             continue
         key = (user.department, user.role)
         if key in seen:
@@ -236,6 +246,14 @@ class Directory:
                 (department,),
             ).fetchall()
         return tuple(r[0] for r in rows if r[0] != exclude.lower())
+
+    def security_officers(self) -> tuple[str, ...]:
+        """Every user with the role ``security-officer`` (lower-case), in address order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT email FROM users WHERE role = ? ORDER BY email", (SECURITY_OFFICER,)
+            ).fetchall()
+        return tuple(r[0] for r in rows)
 
     def approvers_above(self, department: str, *, exclude: str = "") -> tuple[str, ...]:
         """The nearest department above ``department`` that has an approver."""

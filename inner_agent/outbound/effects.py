@@ -77,7 +77,7 @@ class Effects:
     def _open(self, mail_id: str, action: OpenRequest) -> None:
         row = self.state.mail(mail_id)
         asks = self.notices.requests(action.request, row, action.preview) if row else []
-        held = self.notices.to_sender(mail_id, "held")
+        held = self.notices.to_sender(mail_id, "held", reason=action.note)
         self.state.add_request(action.request, action.preview, asks + held)
 
     def _quarantine(self, mail_id: str, detail: str) -> None:

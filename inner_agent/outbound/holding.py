@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from inner_agent.outbound.approval import Request, State
 from inner_agent.outbound.approvers import Approvers
-from inner_agent.outbound.lifecycle import Held, NoApprover, RequestFound
+from inner_agent.outbound.lifecycle import NO_APPROVER_TEXT, Held, NoApprover, RequestFound
 from inner_agent.outbound.preview import masked_view, render_png
 from inner_agent.outbound.scanning import Scanned
 from inner_agent.outbound.spool import SpooledMail
@@ -29,10 +29,18 @@ class Holding:
     def hold(self, mail: SpooledMail, scanned: Scanned) -> Held | RequestFound | NoApprover:
         if self.state.request_for_mail(mail.mail_id) is not None:
             return RequestFound()  # a crash after the request was stored: do not ask twice
-        approvers = self.approvers.first(mail.mail_from)
-        if not approvers:
-            return NoApprover()
+        route = self.approvers.route(scanned.sender)
+        if not route.approvers:
+            return NoApprover(_nobody(route.note))
         request_id = secrets.token_hex(REQUEST_ID_BYTES)
-        request = Request(request_id, mail.mail_id, State.HELD, approvers, self.clock())
+        request = Request(request_id, mail.mail_id, State.HELD, route.approvers, self.clock())
         preview = render_png(masked_view(scanned.parsed, scanned.found))
-        return Held(request, preview, scanned.result.decision.rule)
+        return Held(request, preview, scanned.result.decision.rule, route.note)
+
+
+def _nobody(mismatch: str) -> str:
+    """What the sender is told when nobody can approve the mail."""
+    if not mismatch:
+        return NO_APPROVER_TEXT
+    nobody = "승인할 보안 담당자가 디렉터리에 없습니다 (no security officer in the directory)"
+    return f"{nobody}; {mismatch}"

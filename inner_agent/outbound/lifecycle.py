@@ -143,6 +143,7 @@ class Held:
     request: Request
     preview: bytes  # the masked image shown to the approvers
     rule: str | None
+    note: str = ""  # why these approvers: the sender check's mismatch (empty: as usual)
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,7 @@ class OpenRequest:
 
     request: Request
     preview: bytes
+    note: str = ""  # told to the sender with the "held" notice
 
 
 @dataclass(frozen=True)
@@ -350,9 +352,12 @@ def _blocked(event: Blocked) -> tuple[Action, ...]:
 
 def _held(event: Held) -> tuple[Action, ...]:
     request = event.request
+    held: dict[str, Any] = {"request_id": request.request_id, "rule": event.rule}
+    if event.note:
+        held |= {"route": "security-officer", "note": event.note}
     return (
-        OpenRequest(request, event.preview),
-        Record("held", {"request_id": request.request_id, "rule": event.rule}),
+        OpenRequest(request, event.preview, event.note),
+        Record("held", held),
         _asked("approval_requested", request),
     )
 

@@ -53,6 +53,8 @@ class RequestMail:
     preview_png: bytes
     link: str  # base link with the token; "&do=approve" / "&do=reject" are appended
     reminder: bool = False
+    # Why a security officer is asked (the envelope sender and From: disagree); "" as usual.
+    sender_mismatch: str = ""
 
 
 def request_link(public_url: str, request_id: str, token: str) -> str:
@@ -80,6 +82,7 @@ def approval_request(req: RequestMail, *, from_address: str, now: float) -> byte
         f"받는 사람: {', '.join(req.recipients)}",
         f"제목: {req.subject}",
         f"사유: {req.explanation}",
+        *([f"보안 확인: {req.sender_mismatch}"] if req.sender_mismatch else []),
         "",
         "발견된 개인정보 (가려서 표시):",
         *[
@@ -110,6 +113,7 @@ def approval_request(req: RequestMail, *, from_address: str, now: float) -> byte
 
 def _request_html(req: RequestMail, approve: str, reject: str) -> str:
     e = html.escape
+    mismatch = f"<br>보안 확인: {e(req.sender_mismatch)}" if req.sender_mismatch else ""
     rows = "".join(
         f"<tr><td>{e(TYPE_NAMES.get(kind, kind))}</td><td>{e(value)}</td><td>{e(where)}</td></tr>"
         for kind, value, where in req.findings
@@ -118,7 +122,7 @@ def _request_html(req: RequestMail, approve: str, reject: str) -> str:
         '<html><body style="font-family:sans-serif">'
         f"<p><b>{e(req.sender)}</b> 님이 외부로 보낸 메일이 승인을 기다리고 있습니다.</p>"
         f"<p>받는 사람: {e(', '.join(req.recipients))}<br>제목: {e(req.subject)}<br>"
-        f"사유: {e(req.explanation)}</p>"
+        f"사유: {e(req.explanation)}{mismatch}</p>"
         "<table border=1 cellpadding=4>"
         f"<tr><th>종류</th><th>값(가림)</th><th>위치</th></tr>{rows}</table>"
         f'<p><a href="{e(approve)}">승인하기</a> &nbsp; <a href="{e(reject)}">반려하기</a></p>'

@@ -14,6 +14,7 @@ from inner_agent.outbound.notice_mail import (
     request_link,
     sender_notice,
 )
+from inner_agent.outbound.senders import stored_check
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.token_gate import TokenGate
 from mailsafe.pii import detect, mask_text
@@ -63,6 +64,7 @@ class Notices:
                 preview_png=preview,
                 link=request_link(self.public_url, request.request_id, token),
                 reminder=reminder,
+                sender_mismatch=stored_check(mail.decision, mail.mail_from)[1],
             ),
             from_address=self.from_address,
             now=self.clock(),

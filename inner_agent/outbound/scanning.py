@@ -5,11 +5,14 @@ approver's preview is later drawn from the same reading, so nothing is read twic
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import Any
 
+from inner_agent.outbound.directory import User
+from inner_agent.outbound.senders import SenderCheck, check_sender
 from inner_agent.outbound.spool import SpooledMail
 from mailsafe.extract import Found, extract_locations
 from mailsafe.extract.isolated import AttachmentReader
@@ -34,8 +37,13 @@ class Scanned:
     found: list[Found]
     result: ScanResult
     subject: str  # masked
-    department: str | None  # the sender's, from the directory
+    sender: SenderCheck  # the envelope sender and From:, resolved in the directory
     ms: float  # how long reading and scanning took
+
+    @property
+    def department(self) -> str | None:
+        """The envelope sender's department: whose rules apply (docs/policy.md)."""
+        return self.sender.user.department if self.sender.user else None
 
     def stored(self) -> dict[str, Any]:
         """What the state database keeps of the scan (all masked)."""
@@ -46,6 +54,7 @@ class Scanned:
                 "action": decision.action,
                 "rule": decision.rule,
                 "explanation": decision.explanation,
+                "sender": self.sender.to_json(),
             },
             "findings": [
                 {"type": lf.finding.type, "masked": lf.finding.masked, "where": lf.where}
@@ -56,7 +65,7 @@ class Scanned:
     def audited(self) -> dict[str, Any]:
         """The ``scanned`` audit event's fields (the subject masked: searchable without
         holding personal data)."""
-        return {
+        fields = {
             "subject": self.subject,
             "action": self.result.decision.action,
             "rule": self.result.decision.rule,
@@ -66,6 +75,9 @@ class Scanned:
             "unreadable": [u.reason for u in self.result.unreadable],
             "ms": self.ms,
         }
+        if self.sender.mismatch:
+            fields["sender_mismatch"] = self.sender.mismatch
+        return fields
 
 
 class Scanner:
@@ -74,16 +86,19 @@ class Scanner:
         # a reader they are read in this process, as unit tests do.
         self.rules, self.reader = rules, reader
 
-    def scan(self, mail: SpooledMail, data: bytes, department: str | None) -> Scanned:
+    def scan(self, mail: SpooledMail, data: bytes, lookup: Callable[[str], User | None]) -> Scanned:
+        """``lookup`` finds a user in the directory by address."""
         started = time.monotonic()
         parsed = parse_message(data)
+        sender = check_sender(mail.mail_from, parsed.from_, lookup)
+        department = sender.user.department if sender.user else None
         found = self.reader.read(parsed) if self.reader is not None else extract_locations(parsed)
         result = scan_parsed(
             parsed, self.rules, SenderInfo(mail.mail_from, department),
             recipients=mail.rcpt_to, found=found,
         )  # fmt: skip
         ms = round((time.monotonic() - started) * 1000, 1)
-        return Scanned(parsed, found, result, masked_subject(data), department, ms)
+        return Scanned(parsed, found, result, masked_subject(data), sender, ms)
 
 
 def masked_subject(data: bytes) -> str:

@@ -54,7 +54,7 @@ class Timers:
         above: tuple[str, ...] = ()
         mail = self.state.mail(request.mail_id)
         if self.timing.on_expiry == "escalate" and mail is not None:
-            above = self.approvers.above(request, mail.mail_from)
+            above = self.approvers.above(request, mail)
         updated = apply(request, Event.TIMEOUT, now=self.clock(), escalate_to=above)
         if not self.state.save_request(updated, expect=request.state):
             return 0

@@ -6,16 +6,14 @@ The mail's lifecycle is the state machine in ``lifecycle.py`` (drawn there and i
 docs/approval.md); the parts decide which event happened and ``Effects`` carries out the
 edge's actions:
 
-=============== ===================================================================
-``Arrivals``    accepted mails enter the database; start-up recovery
-``Scanner``     read, scan and decide one mail
-``Holding``     who approves (``Approvers``) and the request that asks them
-``ApprovalDesk`` the approvers' side: list, view, image, decide (the web's interface)
-``TokenGate``   the one token check (web links and decisions)
-``Timers``      reminders, escalation, expiry
-``Publishing``  the out link
-``Notices``     the request and notice mails; ``Outbox`` sends them
-=============== ===================================================================
+- ``Arrivals``: accepted mails enter the database; start-up recovery
+- ``Scanner``: read, scan and decide one mail
+- ``Holding``: who approves (``Approvers``, from ``senders.check_sender``) and the request
+- ``ApprovalDesk``: the approvers' side: list, view, image, decide (the web's interface)
+- ``TokenGate``: the one token check (web links and decisions)
+- ``Timers``: reminders, escalation, expiry
+- ``Publishing``: the out link
+- ``Notices``: the request and notice mails; ``Outbox`` sends them
 
 Audit steps: ``accepted_outbound`` -> ``scanned`` -> one of
   ``allowed`` / ``monitored`` -> ``sent_out``;
@@ -133,8 +131,7 @@ class Workflow:
         except (SpoolCorrupt, FileNotFoundError) as exc:
             self.effects.advance(mail_id, Unreadable(str(exc)))
             return
-        user = self.directory.user(mail.mail_from) if mail.mail_from else None
-        scanned = self.scanner.scan(mail, data, user.department if user else None)
+        scanned = self.scanner.scan(mail, data, self.directory.user)
         self.state.set_mail(mail_id, str(MailState.RECEIVED), **scanned.stored())
         self.audit.record(mail_id, "scanned", **scanned.audited())
         self.effects.advance(mail_id, self._verdict(mail, scanned))

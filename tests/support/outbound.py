@@ -29,13 +29,14 @@ kim@corp.example,김철수,영업부,경영본부,
 lee@corp.example,이영희,영업부,경영본부,head
 park@corp.example,박민수,영업부,경영본부,delegate
 choi@corp.example,최고위,경영본부,,head
-jung@corp.example,정보안,보안팀,경영본부,
+jung@corp.example,정보안,보안팀,경영본부,security-officer
 """.encode()
 
 PASSWORDS = {
     "lee@corp.example": "lee-비밀번호-1",
     "park@corp.example": "park-password-2",
     "choi@corp.example": "choi-password-3",
+    "jung@corp.example": "jung-password-4",
 }
 
 RRN = "800101-1234567"

@@ -89,3 +89,17 @@ def test_accounts(tmp_path):
         HR_CSV.decode().replace("lee@corp.example,이영희,영업부,경영본부,head\n", "").encode()
     )
     assert not directory.check_password("lee@corp.example", "정확한 비밀번호")  # left the company
+
+
+def test_security_officers_are_a_role_of_their_own(tmp_path):
+    directory = Directory(tmp_path / "d.db")
+    directory.import_csv(
+        "email,department,role\n"
+        "a@x.kr,보안팀,security-officer\nb@x.kr,보안팀,SECURITY-OFFICER\n"
+        "c@x.kr,영업부,security-officer\nh@x.kr,보안팀,head\n".encode()
+    )
+    assert directory.security_officers() == ("a@x.kr", "b@x.kr", "c@x.kr")  # several allowed
+    assert directory.approvers_of("보안팀") == ("h@x.kr",)  # not department approvers
+    assert directory.approvers_of("영업부") == ()
+    with pytest.raises(DirectoryError, match="not head, delegate, security-officer or empty"):
+        parse_hr_csv(b"email,department,role\na@x.kr,A,officer\n")

@@ -161,3 +161,27 @@ def test_quarantined_and_sent_mail_take_nothing_that_would_send_or_ask_again():
     assert {MailState(s) for s in ("sent", "blocked", "rejected", "expired")} == {
         s for s in MailState if s.finished
     }
+
+
+@pytest.mark.parametrize("module", ["lifecycle", "senders"])
+def test_the_pure_modules_import_nothing_that_does_io(module):
+    """Their docstrings say "Pure": only data types and pure helpers come in."""
+    import ast
+    from pathlib import Path
+
+    import inner_agent.outbound as package
+
+    tree = ast.parse((Path(package.__file__).parent / f"{module}.py").read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    allowed = {
+        "__future__", "collections.abc", "dataclasses", "enum", "re", "typing", "unicodedata",
+        "inner_agent.outbound.approval", "inner_agent.outbound.errors",
+        "inner_agent.outbound.directory",  # the User record only
+        "mailsafe.mime",  # the Address record only
+    }  # fmt: skip
+    assert imported <= allowed
