@@ -178,7 +178,7 @@ def _shown(untrusted: str, limit: int = MAX_FIELD_CHARS) -> str:
 
 def _clean_body_text(untrusted: str) -> str:
     """Multi-line text for the text/plain part: keep newlines and tabs, drop other controls,
-    show bidi controls as markers (D-lookalike in decisions.md: other invisible characters are
+    show bidi controls as markers (D21 in decisions.md: other invisible characters are
     common in pasted text and harmless there)."""
     text = _CONTROL.sub("", untrusted.replace("\r\n", "\n").replace("\r", "\n"))
     return reveal_bidi_controls(text)
