@@ -38,6 +38,8 @@ MAX_NAME_IN_REASON = 255  # original names are recorded as data, cut to a file n
 # Summaries waiting for an agent to audit them; where nobody asks (the outer agent has no link
 # audit) only the latest are kept, and the log has them all.
 MAX_PENDING_SUMMARIES = 1000
+# The reason under which entries that are not regular files are summed up (never claimed).
+NOT_A_REGULAR_FILE = "not-a-regular-file"
 
 
 class Quarantine:
@@ -85,9 +87,9 @@ class Quarantine:
         now = self._clock()
         self.flush(now)
         self.counters["ignored"] += 1
-        if self._digest.begin("not-a-regular-file", now):
+        if self._digest.begin(NOT_A_REGULAR_FILE, now):
             log.warning("ignoring %r: %s", name, why)
-        self._digest.count("not-a-regular-file", Outcome.IGNORED)
+        self._digest.count(NOT_A_REGULAR_FILE, Outcome.IGNORED)
 
     def flush(self, now: float | None = None) -> None:
         """Log a summary line for every reason whose interval ended; keep it for the audit."""
@@ -136,7 +138,7 @@ class Quarantine:
         return True
 
     def _log_one(self, target: str, reason: str, detail: str, name: str, *, kept: bool) -> None:
-        outcome = f"quarantined {target}" if kept else "deleted (quarantine budget reached)"
+        outcome = f"quarantined {target}" if kept else "deleted (over the quarantine budget)"
         log.warning(
             "refused a file (%s): %s [original name %r]; %s; further %s refusals are summed "
             "up every %.0f s", reason, detail, name, outcome, reason, self.limits.interval_s,
