@@ -37,6 +37,8 @@ STEPS = frozenset(
         "received_inside", "notified", "injected", "deferred", "postmaster_notified",
         # both
         "quarantined", "bounced", "resent", "requeued",
+        # the link's receive side: refused files summed up per reason and interval (no mail id)
+        "link_refused",
         # outbound, inner agent
         "accepted_outbound", "scanned", "allowed", "blocked", "monitored", "held",
         "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",

@@ -6,8 +6,10 @@ folders are theirs to choose.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from agentkit.audit import AuditLog
 from agentkit.settings import KeysSection, LinkSection, parse_host_port
 from protocol import (
     EncryptionKey,
@@ -23,8 +25,12 @@ from protocol import (
     TcpTransport,
     Transport,
 )
+from protocol.refusals import RefusalSummary
 
-__all__ = ["build_reader", "build_sender", "build_transport"]
+__all__ = ["audit_refusals", "build_reader", "build_sender", "build_transport"]
+
+# The mail id of audit events about the link rather than a mail.
+NO_MAIL = "-"
 
 
 def build_transport(link: LinkSection) -> Transport:
@@ -76,8 +82,9 @@ def build_reader(
         host, port = parse_host_port(link.tcp_listen)
         spool = tcp_spool_dir if tcp_spool_dir is not None else state_dir / "link-tcp"
         intake = TcpIntake(
-            host, port, spool, work_dir, quarantine_dir, max_file_bytes=link.max_file_bytes
-        )
+            host, port, spool, work_dir, quarantine_dir, max_file_bytes=link.max_file_bytes,
+            quarantine_limits=link.quarantine_limits(),
+        )  # fmt: skip
     else:
         if link.recv_dir is None:
             raise ValueError("link.recv_dir is required with the folder transport")
@@ -87,6 +94,7 @@ def build_reader(
             quarantine_dir,
             max_file_bytes=link.max_file_bytes,
             settle_s=link.settle_s,
+            quarantine_limits=link.quarantine_limits(),
         )
     decrypt = EncryptionKey.load(keys.decrypt_key) if keys.decrypt_key is not None else None
     receiver = Receiver(
@@ -99,3 +107,19 @@ def build_reader(
         resend_window_s=link.resend_window_s,
     )
     return LinkReader(intake=intake, receiver=receiver)
+
+
+def audit_refusals(summaries: list[RefusalSummary], audit: AuditLog) -> None:
+    """One ``link_refused`` event per reason and interval: how many files the receive side
+    refused, and how many of them it kept in quarantine, deleted or left in place."""
+    for summary in summaries:
+        audit.record(
+            NO_MAIL, "link_refused", reason=summary.reason, refused=summary.refused,
+            kept=summary.outcomes.get("kept", 0), dropped=summary.outcomes.get("dropped", 0),
+            ignored=summary.outcomes.get("ignored", 0), since=_stamp(summary.since),
+            until=_stamp(summary.until),
+        )  # fmt: skip
+
+
+def _stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

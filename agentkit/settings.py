@@ -30,6 +30,14 @@ from pydantic import (
     model_validator,
 )
 
+from protocol.refusals import (
+    DEFAULT_MAX_QUARANTINE_BYTES,
+    DEFAULT_MAX_QUARANTINE_FILES,
+    DEFAULT_QUARANTINE_SAMPLE,
+    DEFAULT_REFUSAL_INTERVAL_S,
+    QuarantineLimits,
+)
+
 __all__ = [
     "AuditSection",
     "ConfigError",
@@ -231,6 +239,19 @@ class LinkSection(Section):
     rescan_s: float = Field(default=2.0, gt=0, le=600)
     settle_s: float = Field(default=1.0, ge=0, le=600)
     max_file_bytes: int = Field(default=20 << 20, ge=4096)
+    # the receive side's quarantine of refused files (protocol.refusals says why each default)
+    quarantine_max_bytes: int = Field(default=DEFAULT_MAX_QUARANTINE_BYTES, ge=0)
+    quarantine_max_files: int = Field(default=DEFAULT_MAX_QUARANTINE_FILES, ge=0)
+    quarantine_sample: int = Field(default=DEFAULT_QUARANTINE_SAMPLE, ge=0)
+    refusal_log_interval_s: float = Field(default=DEFAULT_REFUSAL_INTERVAL_S, gt=0, le=86400)
+
+    def quarantine_limits(self) -> QuarantineLimits:
+        return QuarantineLimits(
+            max_bytes=self.quarantine_max_bytes,
+            max_files=self.quarantine_max_files,
+            sample_per_reason=self.quarantine_sample,
+            interval_s=self.refusal_log_interval_s,
+        )
 
     @field_validator("send_dir", "recv_dir", mode="before")
     @classmethod

@@ -254,6 +254,10 @@ resend_window_s = 604800
 rescan_s = 2
 settle_s = 1
 max_file_bytes = 20971520
+quarantine_max_bytes = 2147483648 # refused files kept as evidence: at most this many bytes
+quarantine_max_files = 10000      # ... and files (reason files included, each at least 4 KiB)
+quarantine_sample = 100           # kept per refusal reason and interval; the rest are deleted
+refusal_log_interval_s = 60       # a flood of refusals is logged once per reason this often
 
 [keys]
 signing_key = {signing_key}       # our Ed25519 private key, mode 0600

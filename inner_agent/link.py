@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.audit import AuditLog
+from agentkit.links import audit_refusals
 from inner_agent.direct import DirectInjection
 from inner_agent.images import ImageRefused, check_image, shrink_image
 from inner_agent.inject import InjectionQueue
@@ -353,8 +354,15 @@ def build_reader(config: Any, state_dir: Path) -> Any:
 class LinkService:
     """The reader's poll loop in a thread; stops within ``rescan_s`` of ``stop()``."""
 
-    def __init__(self, reader: Any, handler: Callable[[Any], None], rescan_s: float) -> None:
+    def __init__(
+        self,
+        reader: Any,
+        handler: Callable[[Any], None],
+        rescan_s: float,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.reader = reader
+        self.audit = audit  # where the reader's summed-up refusals go
         self.handler = handler
         self.rescan_s = rescan_s
         self._stop = threading.Event()
@@ -367,6 +375,8 @@ class LinkService:
         while not self._stop.is_set():
             try:
                 delivered = self.reader.poll(self.handler)
+                if self.audit is not None:
+                    audit_refusals(self.reader.refusal_summaries(), self.audit)
             except (OSError, sqlite3.OperationalError) as exc:  # a full or failing disk: say
                 # what, without a traceback every second
                 log.error("inbound link poll failed (%s); the files stay in the receive folder, "

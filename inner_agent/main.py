@@ -72,7 +72,7 @@ def run(config: InnerConfig) -> int:
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
         state_dir / "quarantine", direct=direct,
     )  # fmt: skip
-    link = LinkService(reader, handler, config.link.rescan_s)
+    link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
     injector.start()
     if left_over := build_left_over(handler):

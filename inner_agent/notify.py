@@ -29,6 +29,7 @@ from itertools import chain, repeat
 
 import pybase64
 
+from mailsafe.lookalike import claimed_domain, reveal_bidi_controls, reveal_invisible
 from mailsafe.notes import reason_words, translate
 from mailsafe.payload import Manifest
 
@@ -60,7 +61,6 @@ MAX_PARTS = 10
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]")
 _HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 _ANGLE_ADDR = re.compile(r"<([^<>]*)>\s*$")
-_DISPLAY_ADDR = re.compile(r"[^\s<>@\"']+@[A-Za-z0-9.-]+")
 _MAIL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -170,9 +170,18 @@ def clean_header_text(untrusted: str, limit: int = MAX_FIELD_CHARS) -> str:
     return " ".join(_HEADER_UNSAFE.sub(" ", untrusted[: limit * 2]).split())[:limit]
 
 
+def _shown(untrusted: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """One line of text as the employee sees it: cleaned, every invisible character (bidi
+    controls, zero-width and other default-ignorable characters) shown as ``⟨U+XXXX⟩``."""
+    return clean_header_text(reveal_invisible(untrusted[: limit * 2]), limit)
+
+
 def _clean_body_text(untrusted: str) -> str:
-    """Multi-line text for the text/plain part: keep newlines and tabs, drop other controls."""
-    return _CONTROL.sub("", untrusted.replace("\r\n", "\n").replace("\r", "\n"))
+    """Multi-line text for the text/plain part: keep newlines and tabs, drop other controls,
+    show bidi controls as markers (D22 in decisions.md: other invisible characters are
+    common in pasted text and harmless there)."""
+    text = _CONTROL.sub("", untrusted.replace("\r\n", "\n").replace("\r", "\n"))
+    return reveal_bidi_controls(text)
 
 
 def _domain_of(address: str) -> str:
@@ -191,23 +200,19 @@ def split_from(untrusted_from: str) -> tuple[str, str]:
 def claims_our_domain(manifest: Manifest, our_domains: Sequence[str]) -> str | None:
     """The first of our domains the external sender claims, or None.
 
-    Checked: the From address, the envelope sender, and an address of ours written into the
-    From display name (the "CEO ceo@corp.example <x@elsewhere>" trick) or into the From
-    address itself (``ceo@corp.example@evil.example``).
+    Checked, as a reader may see them (``mailsafe.lookalike``: invisible characters removed,
+    look-alike letters folded, bidi reordering applied): the From display name alone (a client
+    lays it out on its own), the whole From field, its address and the envelope sender; in each,
+    every address-like run (the "CEO ceo@corp.example <x@elsewhere>" trick) and the domain after
+    the last ``@`` (``ceo@corp.example@evil.example`` shows ours first).
     """
-    ours = [d.lower() for d in our_domains]
     display, from_addr = split_from(manifest.headers.from_)
-    candidates = [
-        from_addr,
-        manifest.envelope.mail_from,
-        *_DISPLAY_ADDR.findall(display),
-        *_DISPLAY_ADDR.findall(from_addr),  # "ceo@corp.example@evil.example" shows ours first
-    ]
+    candidates = (display, clean_header_text(manifest.headers.from_), from_addr,
+                  clean_header_text(manifest.envelope.mail_from))  # fmt: skip
     for candidate in candidates:
-        domain = _domain_of(clean_header_text(candidate))
-        for our in ours:
-            if domain and (domain == our or domain.endswith("." + our)):
-                return our
+        claimed = claimed_domain(candidate, our_domains)
+        if claimed:
+            return claimed.lower()
     return None
 
 
@@ -403,9 +408,10 @@ def _from_header(
 ) -> tuple[str, str, str]:
     """(display name, local part, domain) for our From header."""
     display, untrusted_addr = split_from(manifest.headers.from_)
-    display = clean_header_text(display, 200)
+    display = _shown(display, 200)
     address = _valid_address(untrusted_addr)
     if spoofed or address is None:
+        untrusted_addr = _shown(untrusted_addr, 320)
         shown = f"{display} ({untrusted_addr})" if display else untrusted_addr
         prefix = words["spoof_subject"] + " " if spoofed else ""
         local, _, domain = options.from_address.partition("@")
@@ -532,7 +538,7 @@ def _subject(
         pieces.append(words["spoof_subject"])
     if total > 1:
         pieces.append(f"({part}/{total})")
-    pieces.append(clean_header_text(manifest.headers.subject, MAX_SUBJECT_CHARS))
+    pieces.append(_shown(manifest.headers.subject, MAX_SUBJECT_CHARS))
     return clean_header_text(" ".join(p for p in pieces if p), MAX_SUBJECT_CHARS + 80)
 
 
@@ -558,8 +564,7 @@ def _notes(
         notes.append(words["omitted"].format(count=omitted))
     if part == 1:
         notes.extend(
-            clean_header_text(translate(clean_header_text(n, 500), language), 600)
-            for n in manifest.notes[:50]
+            _shown(translate(clean_header_text(n, 500), language), 600) for n in manifest.notes[:50]
         )
     return notes
 
@@ -582,12 +587,12 @@ def _header_rows(manifest: Manifest, words: dict[str, str]) -> list[tuple[str, s
         v for v in (headers.message_id, headers.in_reply_to, headers.references) if v
     )
     rows.append((words["threading"], threading))
-    return [(label, clean_header_text(value)) for label, value in rows if value]
+    return [(label, _shown(value)) for label, value in rows if value]
 
 
 def _withheld_rows(manifest: Manifest, language: str) -> list[tuple[str, str, str, str]]:
     return [
-        (clean_header_text(w.filename, 255), clean_header_text(w.content_type, 100),
+        (_shown(w.filename, 255), _shown(w.content_type, 100),
          _human_size(w.size), reason_words(clean_header_text(w.reason, 100), language))
         for w in manifest.withheld
     ]  # fmt: skip

@@ -8,13 +8,13 @@
 * A periodic full rescan is the source of truth; watchdog events only wake the loop early
   (events are lost on network shares and on queue overflow).
 * Refused files move to the quarantine folder under a generated name, with a ``.reason.json``
-  beside them, a log line and a counter.
+  beside them, within a budget of files and bytes; a flood is summed up in one log line per
+  reason and interval (``protocol.quarantine``).
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import stat
@@ -31,6 +31,8 @@ from protocol.durable import ensure_private_dir, fsync_dir, write_durably
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.limits import MAX_CHUNK_FILE_BYTES
 from protocol.names import is_our_name, new_name
+from protocol.quarantine import Quarantine
+from protocol.refusals import QuarantineLimits, RefusalSummary
 
 __all__ = ["DEFAULT_MAX_FILE_BYTES", "ClaimedFile", "FolderIntake"]
 
@@ -40,8 +42,6 @@ ARMOR_EXPANSION = 4 / 3 * 78 / 76  # base64 plus line ends
 DEFAULT_MAX_FILE_BYTES = 20 << 20  # matches link.max_file_bytes: one 16 MiB chunk plus armour room
 MAX_TRACKED_FILES = 100_000  # settle bookkeeping: beyond this, older entries are forgotten
 MAX_CLAIM_BATCH = 1000  # files claimed per call, so one poll stays short under a flood
-MAX_NAME_IN_REASON = 255  # original names are recorded as data, cut to a file name's length
-DEFAULT_MAX_QUARANTINE_BYTES = 2 << 30  # 2 GiB: beyond it refused files are dropped (counted)
 READ_BLOCK = 1 << 20
 
 
@@ -72,25 +72,25 @@ class FolderIntake:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         settle_s: float = 1.0,
         watch: bool = True,
-        max_quarantine_bytes: int = DEFAULT_MAX_QUARANTINE_BYTES,
+        quarantine_limits: QuarantineLimits = QuarantineLimits(),  # noqa: B008 - frozen value
         clock: Callable[[], float] = time.time,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.recv_dir = Path(recv_dir)
         self.recv_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir = ensure_private_dir(Path(work_dir))
-        self.quarantine_dir = ensure_private_dir(Path(quarantine_dir))
         self.max_file_bytes = max_file_bytes
         self.settle_s = settle_s
-        self.max_quarantine_bytes = max_quarantine_bytes
         self.counters: Counter[str] = Counter()
+        self._quarantine = Quarantine(Path(quarantine_dir), quarantine_limits, self.counters,
+                                      clock=clock, random_bytes=random_bytes)  # fmt: skip
+        self.quarantine_dir = self._quarantine.folder
         self._clock = clock
         self._random_bytes = random_bytes
         self._seen: dict[str, _Seen] = {}
         self._ignored: set[str] = set()
         self._wake = threading.Event()
         self._observer: Any = None
-        self._quarantine_bytes = _folder_bytes(self.quarantine_dir)
         if watch:
             self._start_watch()
 
@@ -199,8 +199,7 @@ class FolderIntake:
     def _ignore(self, name: str, why: str) -> None:
         if name not in self._ignored:
             self._ignored.add(name)
-            self.counters["ignored"] += 1
-            log.warning("ignoring %r in %s: %s", name, self.recv_dir, why)
+            self._quarantine.ignored(name, f"{why} (in {self.recv_dir})")
 
     def _claim(self, dir_fd: int, name: str, size: int) -> ClaimedFile | None:
         work_name = new_name(self._random_bytes, ".chunk")
@@ -289,41 +288,13 @@ class FolderIntake:
     def quarantine(
         self, path: Path, reason: Reason, detail: str, original_name: str = ""
     ) -> Path | None:
-        """Move a work file to quarantine with a reason file; returns where it went."""
-        self.counters[f"quarantined:{reason.value}"] += 1
-        target = self.quarantine_dir / new_name(self._random_bytes, ".chunk")
-        try:
-            size = path.stat().st_size
-        except OSError:
-            size = 0
-        kept = self._quarantine_bytes + size <= self.max_quarantine_bytes
-        record = {
-            "reason": reason.value,
-            "detail": detail,
-            "original_name": original_name[:MAX_NAME_IN_REASON],
-            "size": size,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._clock())),
-            "kept": kept,
-        }
-        log.warning(
-            "quarantined %s (%s): %s [original name %r]",
-            target.name, reason.value, detail, record["original_name"],
-            extra={"reason": reason.value, "quarantine_file": target.name},
-        )  # fmt: skip
-        try:
-            reason_path = target.with_name(target.name + ".reason.json")
-            write_durably(reason_path, json.dumps(record, indent=1).encode(), mode=0o600)
-            if kept:
-                os.rename(path, target)
-                self._quarantine_bytes += size
-            else:
-                self.counters["quarantine_dropped"] += 1
-                path.unlink(missing_ok=True)
-        except OSError as exc:
-            log.error("cannot quarantine %s: %s; deleting it", path, exc)
-            path.unlink(missing_ok=True)
-            return None
-        return target if kept else None
+        """Move a work file to quarantine with a reason file; returns where it went, or None
+        when it was deleted instead (over the budget, or past its reason's sample)."""
+        return self._quarantine.add(path, reason.value, detail, original_name)
+
+    def refusal_summaries(self) -> list[RefusalSummary]:
+        """Refusals summed up per reason since the last call (each already logged once)."""
+        return self._quarantine.take_summaries()
 
 
 def _as_data(name: str) -> str:
@@ -341,12 +312,3 @@ def _read_bounded(fd: int, cap: int) -> bytes:
         parts.append(block)
         total += len(block)
     return b"".join(parts)
-
-
-def _folder_bytes(folder: Path) -> int:
-    total = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_file(follow_symlinks=False):
-                total += entry.stat(follow_symlinks=False).st_size
-    return total

@@ -8,6 +8,8 @@ poll(handler):
      of the receiver's in-flight limit is complete, so that a backlog of whole bundles (the
      receiving agent was down, say) never fills the room meant for partial ones
   4. quarantine partial bundles past their time-to-live; report overdue gaps; silent-link alarm
+  5. sum up the refusals whose interval ended (one log line per reason; ``refusal_summaries``
+     hands them to the agent's audit log)
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from collections.abc import Callable
 
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.intake import ClaimedFile, FolderIntake
+from protocol.quarantine import MAX_PENDING_SUMMARIES
 from protocol.receiver import Accepted, LinkStatus, ReceivedBundle, Receiver
+from protocol.refusals import RefusalSummary
 
 __all__ = ["Handler", "LinkReader"]
 
@@ -37,6 +41,7 @@ class LinkReader:
         self.receiver = receiver
         self._recovered = False
         self._silent = False
+        self._summaries: list[RefusalSummary] = []
 
     def poll(self, handler: Handler) -> int:
         """One pass; returns the number of bundles handed to ``handler``."""
@@ -48,6 +53,8 @@ class LinkReader:
         self.receiver.new_gaps()
         self.receiver.prune_if_due()
         self._check_silence()
+        self._summaries += self.intake.refusal_summaries()
+        del self._summaries[:-MAX_PENDING_SUMMARIES]
         return delivered
 
     def run_once_or_wait(self, handler: Handler, rescan_s: float) -> int:
@@ -91,8 +98,17 @@ class LinkReader:
         return outcome
 
     def _quarantine(self, claimed: ClaimedFile, reason: Reason, detail: str) -> None:
+        """The persistent counters say how many files were refused and, of those, how many
+        were deleted instead of kept (over the quarantine's budget or sample)."""
         self.receiver.count(f"quarantined:{reason.value}")
-        self.intake.quarantine(claimed.path, reason, detail, claimed.original_name)
+        if self.intake.quarantine(claimed.path, reason, detail, claimed.original_name) is None:
+            self.receiver.count("quarantine_dropped")
+
+    def refusal_summaries(self) -> list[RefusalSummary]:
+        """The refusals summed up per reason and interval since the last call (for an audit
+        log); each was logged once already."""
+        taken, self._summaries = self._summaries, []
+        return taken
 
     def _deliver(self, handler: Handler) -> int:
         delivered = 0
@@ -114,9 +130,10 @@ class LinkReader:
         return delivered
 
     def _drop(self, bundle_id: bytes, reason: Reason, detail: str) -> None:
-        self.receiver.count(f"quarantined:{reason.value}")
+        self.receiver.count(f"quarantined:{reason.value}")  # once per bundle
         for path in self.receiver.drop(bundle_id):
-            self.intake.quarantine(path, reason, detail, f"bundle {bundle_id.hex()}")
+            if self.intake.quarantine(path, reason, detail, f"bundle {bundle_id.hex()}") is None:
+                self.receiver.count("quarantine_dropped")
 
     def _expire(self) -> None:
         for bundle_id in self.receiver.expired_partials():

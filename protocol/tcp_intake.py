@@ -18,6 +18,7 @@ from pathlib import Path
 from protocol.durable import ensure_private_dir, write_durably
 from protocol.intake import DEFAULT_MAX_FILE_BYTES, FolderIntake
 from protocol.names import new_name
+from protocol.refusals import QuarantineLimits
 from protocol.transport import FRAME_HEADER
 
 __all__ = ["TcpIntake"]
@@ -39,12 +40,13 @@ class TcpIntake(FolderIntake):
         quarantine_dir: str | Path,
         *,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        quarantine_limits: QuarantineLimits = QuarantineLimits(),  # noqa: B008 - frozen value
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         spool = ensure_private_dir(Path(spool_dir))
         super().__init__(
             spool, work_dir, quarantine_dir, max_file_bytes=max_file_bytes, settle_s=0.0,
-            watch=False, random_bytes=random_bytes,
+            watch=False, quarantine_limits=quarantine_limits, random_bytes=random_bytes,
         )  # fmt: skip
         self._tmp_dir = ensure_private_dir(spool.parent / f".{spool.name}-tmp")
         intake = self

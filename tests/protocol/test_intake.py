@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from protocol import FolderIntake, Reason, RemoteError
 from protocol.names import is_our_name
+from protocol.refusals import MIN_FILE_COST, QuarantineLimits
 from tests.protocol.conftest import FakeClock
 
 
@@ -101,13 +102,16 @@ def test_quarantine_moves_the_file_and_writes_a_reason_file(tmp_path: Path) -> N
 
 
 def test_quarantine_stops_keeping_files_over_its_budget(tmp_path: Path) -> None:
-    intake = make(tmp_path, settle_s=0, max_quarantine_bytes=10)
+    """Room for one refused file and its reason file (a block each). Beyond the budget no
+    reason file is written either: those were never counted and filled the folder (15.6)."""
+    budget = QuarantineLimits(max_bytes=3 * MIN_FILE_COST)
+    intake = make(tmp_path, settle_s=0, quarantine_limits=budget)
     for i in range(3):
         (tmp_path / "recv" / f"f{i}").write_bytes(b"12345678")
     for claimed in intake.claim_ready():
         intake.quarantine(claimed.path, Reason.BAD_MAGIC, "x")
     assert len(list((tmp_path / "q").glob("*.chunk"))) == 1
-    assert len(list((tmp_path / "q").glob("*.reason.json"))) == 3
+    assert len(list((tmp_path / "q").glob("*.reason.json"))) == 1
     assert intake.counters["quarantine_dropped"] == 2
 
 
