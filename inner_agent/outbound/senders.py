@@ -9,8 +9,8 @@ own mail (issue 15.5). Now both are resolved in the directory: when they are the
 them is not in the directory (a null envelope sender included), the check says why, and a
 held mail goes to a security officer instead of the department head.
 
-Addresses are compared after NFKC normalisation, with invisible and bidi-control characters
-removed and lower-cased, so ``lee＠corp.example`` or ``lee\\u200b@corp.example`` is lee.
+Addresses are compared as a reader tells them apart (``mailsafe.lookalike.comparable``), so
+``lee＠corp.example``, ``lee\\u200b@corp.example`` or a Cyrillic ``е`` in it is lee.
 Addresses written into a ``From:`` display name (``"lee@corp.example" <kim@corp.example>``)
 count as shown too: a directory user named there who is not the envelope sender is a
 mismatch, and nobody shown there is ever asked to approve the mail.
@@ -19,12 +19,12 @@ mismatch, and nobody shown there is ever asked to approve the mail.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from inner_agent.outbound.directory import User
+from mailsafe import lookalike
 from mailsafe.mime import Address
 
 __all__ = ["SenderCheck", "check_sender", "comparable", "stored_check"]
@@ -45,9 +45,9 @@ class SenderCheck:
 
 
 def comparable(address: str) -> str:
-    """``address`` as compared: NFKC, no invisible or bidi-control characters, lower-case."""
-    folded = unicodedata.normalize("NFKC", address)
-    return "".join(c for c in folded if unicodedata.category(c) != "Cf").strip().lower()
+    """``address`` as compared: what a reader tells apart (``mailsafe.lookalike``: invisible
+    and bidi-control characters removed, NFKC, homoglyphs mapped, case folded), trimmed."""
+    return lookalike.comparable(address).strip()
 
 
 def check_sender(
