@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import ipaddress
 import math
 import multiprocessing
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +39,9 @@ ENTRY_WORDS = 4
 _KEY_HIGH, _KEY_LOW, _COUNT, _HOME = range(ENTRY_WORDS)
 # IPv4 addresses are counted as IPv4-mapped IPv6 (::ffff:a.b.c.d): one key space for both.
 _IPV4_MAPPED = 0xFFFF << 32
+# Addresses whose key and home slot a process remembers (hashing costs more than the count);
+# the memory is emptied when full, so a flood of addresses cannot grow it.
+LOCATION_CACHE = 4096
 
 
 class Refusal(enum.Enum):
@@ -79,15 +82,16 @@ class IdleTimeouts:
 
 def address_key(ip: str) -> int:
     """The 128-bit key an address is counted under; IPv4 and its IPv4-mapped form are one."""
+    text = ip.partition("%")[0]  # an IPv6 zone is not part of the address
     try:
-        address = ipaddress.ip_address(ip.partition("%")[0])  # an IPv6 zone is not the address
-    except ValueError:  # not an IP (a Unix socket's peer): a stable stand-in of the same width
+        return _IPV4_MAPPED | int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except OSError:
+        pass
+    try:
+        key = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except OSError:  # not an IP (a Unix socket's peer): a stable stand-in of the same width
         return int.from_bytes(hashlib.blake2b(ip.encode(), digest_size=16).digest(), "big")
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if isinstance(address, ipaddress.IPv4Address):
-        return _IPV4_MAPPED | int(address)
-    return int(address)
+    return key  # an IPv4-mapped IPv6 address is already the IPv4 key
 
 
 class SessionCounter:
@@ -106,11 +110,11 @@ class SessionCounter:
         self._lock = context.Lock()
         self._totals = context.RawArray("q", 2)  # [0]: sessions, [1]: addresses held
         self._table = context.RawArray("Q", ENTRY_WORDS * self._slots)
+        self._locations: dict[str, tuple[int, int]] = {}  # per process: ip -> (key, home)
 
     def enter(self, ip: str) -> Refusal | None:
         """Count a new session from ``ip``; the refusal instead when a limit is reached."""
-        key = address_key(ip)
-        home = self._home(key)
+        key, home = self._locate(ip)
         with self._lock:
             if self._totals[0] >= self.limits.max_sessions:
                 return Refusal.TOO_MANY_SESSIONS
@@ -131,8 +135,7 @@ class SessionCounter:
 
     def leave(self, ip: str) -> None:
         """Uncount a session that ``enter`` counted."""
-        key = address_key(ip)
-        home = self._home(key)
+        key, home = self._locate(ip)
         with self._lock:
             index, found = self._find(key, home)
             if not found:  # never counted (a bug of ours): nothing to give back
@@ -145,9 +148,9 @@ class SessionCounter:
 
     def count(self, ip: str) -> int:
         """Sessions counted for ``ip`` now."""
-        key = address_key(ip)
+        key, home = self._locate(ip)
         with self._lock:
-            index, found = self._find(key, self._home(key))
+            index, found = self._find(key, home)
             return int(self._table[index * ENTRY_WORDS + _COUNT]) if found else 0
 
     @property
@@ -159,6 +162,16 @@ class SessionCounter:
         """Sessions at ``stress_fraction`` of ``max_sessions`` or more (read without the lock:
         a moment's staleness only moves a timeout by one sweep)."""
         return bool(self._totals[0] >= self._stress_at)
+
+    def _locate(self, ip: str) -> tuple[int, int]:
+        """(key, home slot) of ``ip``, remembered for the next session from it."""
+        location = self._locations.get(ip)
+        if location is None:
+            if len(self._locations) >= LOCATION_CACHE:
+                self._locations.clear()
+            key = address_key(ip)
+            location = self._locations[ip] = (key, self._home(key))
+        return location
 
     def _home(self, key: int) -> int:
         digest = hashlib.blake2b(key.to_bytes(16, "big"), digest_size=8, key=self._secret)
