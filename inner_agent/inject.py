@@ -43,6 +43,7 @@ from tenacity import (
 
 from agentkit.audit import AuditLog
 from agentkit.readonly import query_read_only
+from inner_agent.ownmail import MARKER_HEADER, Kind
 from inner_agent.smtpclient import (
     MAX_REPLY_CHARS,
     Hop,
@@ -511,6 +512,7 @@ def _report(message: QueuedMessage, outcome: Outcome, sender: str, postmaster: s
     )
     report["Date"] = formatdate(now, localtime=False)
     report["Auto-Submitted"] = "auto-generated"
+    report[MARKER_HEADER] = Kind.POSTMASTER_REPORT.value  # never to go out (ownmail)
     report.set_content(
         "The internal mail server permanently refused a notification.\n\n"
         f"mail id:    {message.mail_id}\npart:       {message.part}\n"

@@ -37,6 +37,7 @@ from typing import Any
 
 from agentkit.audit import AuditLog
 from agentkit.links import audit_refusals
+from agentkit.routing import routing_in_local_part
 from inner_agent.direct import DirectInjection
 from inner_agent.images import ImageRefused, check_image, shrink_image
 from inner_agent.inject import InjectionQueue
@@ -147,7 +148,12 @@ def check_package(
 
 
 def _recipients(untrusted: tuple[str, ...], our_domains: tuple[str, ...]) -> tuple[str, ...]:
-    """Plain addresses in our domains; anything else is dropped (never relayed onwards)."""
+    """Plain addresses in our domains; anything else is dropped (never relayed onwards).
+
+    Plain excludes sender-specified routing (``%``, ``!`` or ``@`` in the local part): the
+    outer agent refuses it at RCPT, and a compromised one must not get it injected, since the
+    internal server would relay such a notification back to the internet (issue 15.1).
+    """
     found: list[str] = []
     for value in untrusted:
         address = clean_header_text(value, 320)
@@ -155,6 +161,7 @@ def _recipients(untrusted: tuple[str, ...], our_domains: tuple[str, ...]) -> tup
         domain = domain.lower()
         plain = at and local and "." in domain and address.isascii()
         plain = plain and not any(c in address for c in ' <>()[],;:"\\')
+        plain = plain and routing_in_local_part(address) is None
         ours = not our_domains or any(domain == d or domain.endswith("." + d) for d in our_domains)
         if plain and ours and address not in found:
             found.append(address)

@@ -29,6 +29,7 @@ from itertools import chain, repeat
 
 import pybase64
 
+from inner_agent.ownmail import MARKER_HEADER, Kind
 from mailsafe.lookalike import claimed_domain, reveal_bidi_controls, reveal_invisible
 from mailsafe.notes import reason_words, translate
 from mailsafe.payload import Manifest
@@ -398,6 +399,7 @@ def _header_block(
         + f"Date: {formatdate(now, localtime=False)}\r\n"
         f"Message-ID: <{manifest.mail_id}.{part}@{own_domain}>\r\n"
         "Auto-Submitted: auto-generated\r\n"
+        f"{MARKER_HEADER}: {Kind.INBOUND}\r\n"
         f"X-Maildiode-Mail-Id: {manifest.mail_id}\r\n"
         f"X-Maildiode-Part: {part}/{total}\r\n"
     ).encode("ascii")  # every encoder writes ASCII only; anything else is a bug, so fail loudly

@@ -99,6 +99,10 @@ NOTES: dict[str, tuple[str, str]] = {
         "{name}: page {page} could not be shown",
         "{name}: {page}쪽을 표시하지 못했습니다",
     ),
+    "pdf_page_too_large": (
+        "{name}: page {page} is {width} x {height} pt, too large to show",
+        "{name}: {page}쪽은 {width} x {height}pt 크기로 너무 커서 표시하지 않았습니다",
+    ),
     "pdf_pages_capped": (
         "{name}: {shown} of {total} pages shown (page cap {limit})",
         "{name}: 전체 {total}쪽 가운데 {shown}쪽만 표시했습니다(최대 {limit}쪽)",
@@ -193,7 +197,7 @@ REASONS: dict[str, tuple[str, str]] = {
 _FIELD = re.compile(r"\{(\w+)\}")
 # Fields that are always numbers match only digits: with one free-text field at most per
 # template, matching stays linear-ish even on hostile 500-character notes.
-_NUMBER_FIELDS = frozenset({"count", "limit", "page", "shown", "total"})
+_NUMBER_FIELDS = frozenset({"count", "height", "limit", "page", "shown", "total", "width"})
 
 
 def note(code: str, **fields: object) -> str:

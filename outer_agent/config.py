@@ -42,6 +42,15 @@ DEFAULT_MAX_RECIPIENTS = 100
 DEFAULT_MAX_SESSIONS = 200
 # One sending host rarely needs more; caps a single client hogging the intake.
 DEFAULT_MAX_SESSIONS_PER_IP = 20
+# A session with no mail transaction open may wait this long for its next command: a sending
+# MTA says MAIL within a second of the greeting, so 30 s is generous, and idle sessions can no
+# longer hold the intake for the 300 s of RFC 5321 (issue 15.7).
+DEFAULT_IDLE_TIMEOUT_S = 30.0
+# Postfix's smtpd_timeout under stress ("${stress?{10}:{300}}s").
+DEFAULT_STRESS_TIMEOUT_S = 10.0
+# Under stress once three quarters of max_sessions are taken: early enough that idle sessions
+# are cut before the overall limit turns everyone away, late enough to leave a busy MX alone.
+DEFAULT_STRESS_FRACTION = 0.75
 # Keep this much free on the spool file system: below it intake answers 452 4.3.1, so the
 # disk never fills up under the spool and the rendered / outbound queues can still be written.
 DEFAULT_MIN_FREE_BYTES = 512 << 20
@@ -62,6 +71,11 @@ class SmtpSection(Section):
     max_sessions: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1, le=100_000)
     max_sessions_per_ip: int = Field(default=DEFAULT_MAX_SESSIONS_PER_IP, ge=1, le=100_000)
     timeout_s: float = Field(default=300.0, gt=0, le=3600)  # RFC 5321 §4.5.3.2.7: 5 minutes
+    # Shorter waits for a command (never longer than timeout_s): with no mail transaction
+    # open, and for every session once sessions reach stress_fraction of max_sessions.
+    idle_timeout_s: float = Field(default=DEFAULT_IDLE_TIMEOUT_S, ge=1, le=3600)
+    stress_timeout_s: float = Field(default=DEFAULT_STRESS_TIMEOUT_S, ge=1, le=3600)
+    stress_fraction: float = Field(default=DEFAULT_STRESS_FRACTION, gt=0, le=1)
     # Processes accepting SMTP on the same port (SO_REUSEPORT): one per core keeps intake
     # going when the machine is busy; they share the session limits and the spool.
     processes: int = Field(default=2, ge=1, le=64)
@@ -241,7 +255,10 @@ max_message_bytes = 26214400     # advertised as SIZE; larger mail gets 552
 max_recipients = 100             # RCPTs per message; more get 452 4.5.3
 max_sessions = 200               # concurrent sessions overall; more get 421
 max_sessions_per_ip = 20         # concurrent sessions per client address; more get 421
-timeout_s = 300                  # idle session timeout
+timeout_s = 300                  # idle timeout inside a mail transaction (after MAIL)
+idle_timeout_s = 30              # idle timeout before MAIL and between mails
+stress_timeout_s = 10            # idle timeout for every session under stress
+stress_fraction = 0.75           # under stress from this share of max_sessions on
 processes = 2                    # SMTP acceptor processes sharing the port (one per core)
 # tls_cert = "tls/outer.crt"     # PEM chain; with tls_key enables STARTTLS
 # tls_key = "tls/outer.key"

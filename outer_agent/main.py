@@ -22,11 +22,11 @@ from outer_agent.authres import make_authenticator
 from outer_agent.config import OuterConfig
 from outer_agent.delivery import DeliveryQueue, DeliveryService, RetryPolicy, hop_from_config
 from outer_agent.pipeline import Pipeline
+from outer_agent.sessions import SessionCounter
 from outer_agent.smtp import (
     IntakeHandler,
     IntakeLimits,
     IntakeServer,
-    SessionCounter,
     SpoolCommitter,
     server_tls_context,
 )
@@ -197,6 +197,9 @@ def _limits(config: OuterConfig) -> IntakeLimits:
         max_sessions=smtp.max_sessions,
         max_sessions_per_ip=smtp.max_sessions_per_ip,
         require_tls=smtp.require_tls,
+        idle_timeout_s=smtp.idle_timeout_s,
+        stress_timeout_s=smtp.stress_timeout_s,
+        stress_fraction=smtp.stress_fraction,
     )
 
 

@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import queue
 import ssl
 import threading
 import time
 import types
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from email._header_value_parser import get_addr_spec, get_angle_addr
@@ -34,8 +32,10 @@ import aiosmtpd
 from aiosmtpd.smtp import MISSING, SMTP, Session, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
+from agentkit.routing import routing_in_local_part
 from outer_agent.dataread import read_data
 from outer_agent.errors import SpoolFull
+from outer_agent.sessions import IdleTimeouts, Refusal, SessionCounter
 from outer_agent.spool import Envelope, Spool, new_bundle_id
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "IntakeLimits",
     "IntakeServer",
     "LimitedSMTP",
-    "SessionCounter",
     "SpoolCommitter",
     "server_tls_context",
 ]
@@ -55,8 +54,9 @@ ALARM_INTERVAL_S = 60.0
 # aiosmtpd versions whose SMTP.__init__ state LimitedSMTP.clone was checked against; with any
 # other version every connection runs aiosmtpd's own __init__ (slower, always correct).
 CLONE_CHECKED_VERSIONS = frozenset({"1.4.6"})
-# Hashed slots for per-address session counts (shared memory: 8 bytes each).
-IP_SLOTS = 4096
+# How often each process looks for sessions idle past their limit: a timeout is honoured
+# within this much of its value.
+SWEEP_S = 1.0
 # DATA cap when none is configured (aiosmtpd's own default).
 DATA_LIMIT_FALLBACK = 2**25
 # Most mails a committer batch takes at once: bounds the latency a session can wait for others.
@@ -64,12 +64,17 @@ MAX_BATCH = 256
 
 REPLY_OK = "250 2.0.0 OK: queued as {mail_id}"
 REPLY_RELAY_DENIED = "550 5.7.1 Relaying denied: we accept mail only for our own domains"
+REPLY_ROUTING_DENIED = (
+    "550 5.7.1 Relaying denied: sender-specified routing ('{char}' in the local part) is not"
+    " accepted"
+)
 REPLY_TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 REPLY_NO_SPACE = "452 4.3.1 Insufficient system storage, try again later"
 REPLY_LOCAL_ERROR = "451 4.3.0 Local error in processing, try again later"
-REPLY_TOO_MANY_SESSIONS = "421 4.7.0 Too many connections, try again later"
-REPLY_TOO_MANY_FROM_YOU = "421 4.7.0 Too many connections from your address, try again later"
+REPLY_IDLE_TIMEOUT = "421 4.4.2 {hostname} Error: timeout exceeded"  # Postfix's words
 REPLY_TLS_FIRST = "530 5.7.0 Must issue a STARTTLS command first"
+# Postfix's words when SASL is off: the intake has no accounts to authenticate.
+REPLY_NO_AUTH = "503 5.5.1 Error: authentication not enabled"
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ class IntakeLimits:
     max_sessions: int
     max_sessions_per_ip: int
     require_tls: bool = False
+    idle_timeout_s: float = 30.0  # no mail transaction open (before MAIL, between mails)
+    stress_timeout_s: float = 10.0  # every session waiting for a command, under stress
+    stress_fraction: float = 0.75  # under stress from this share of max_sessions on
 
 
 # ------------------------------------------------------------------------------------ committer
@@ -237,11 +245,27 @@ class IntakeHandler:
         domain = address.rpartition("@")[2].lower().rstrip(".")
         if not address.count("@") or domain not in self.limits.domains:
             return REPLY_RELAY_DENIED
+        routing = routing_in_local_part(address)
+        if routing is not None:  # the internal server would relay it back out (issue 15.1)
+            return REPLY_ROUTING_DENIED.format(char=routing)
         if len(envelope.rcpt_tos) >= self.limits.max_recipients:
             return REPLY_TOO_MANY_RCPT
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """aiosmtpd's EHLO lines without AUTH: aiosmtpd lists it after STARTTLS, but the intake
+        has no accounts (``LimitedSMTP.smtp_AUTH`` refuses the command)."""
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        return [line for line in responses if not line[4:].upper().startswith("AUTH")]
 
     async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: SmtpEnvelope
@@ -284,49 +308,9 @@ def _peer_text(peer: Any) -> str:
 # ------------------------------------------------------------------------------------ sessions
 
 
-class SessionCounter:
-    """Concurrent sessions overall and per client address, shared by the acceptor processes.
-
-    The counts live in shared memory made before the processes fork. Addresses are counted
-    in ``IP_SLOTS`` hashed slots: two addresses that share a slot share a limit, which can only
-    make the per-address limit stricter, never looser.
-    """
-
-    def __init__(self, limits: IntakeLimits, context: Any = None) -> None:
-        context = context or multiprocessing.get_context("fork")
-        self.limits = limits
-        self._lock = context.Lock()
-        self._counts = context.RawArray("l", 1 + IP_SLOTS)  # [0]: total; [1 + slot]: per slot
-
-    def enter(self, ip: str) -> str | None:
-        """Count a new session; return a 421 reply instead when a limit is reached."""
-        slot = 1 + _slot(ip)
-        with self._lock:
-            if self._counts[0] >= self.limits.max_sessions:
-                return REPLY_TOO_MANY_SESSIONS
-            if self._counts[slot] >= self.limits.max_sessions_per_ip:
-                return REPLY_TOO_MANY_FROM_YOU
-            self._counts[0] += 1
-            self._counts[slot] += 1
-        return None
-
-    def leave(self, ip: str) -> None:
-        slot = 1 + _slot(ip)
-        with self._lock:
-            self._counts[0] = max(0, self._counts[0] - 1)
-            self._counts[slot] = max(0, self._counts[slot] - 1)
-
-    @property
-    def total(self) -> int:
-        return int(self._counts[0])
-
-
-def _slot(ip: str) -> int:
-    return zlib.crc32(ip.encode()) % IP_SLOTS
-
-
 class LimitedSMTP(SMTP):
-    """aiosmtpd's SMTP with session limits: over a limit, greet with 421 and hang up."""
+    """aiosmtpd's SMTP with session limits: over a limit, greet with 421 and hang up; idle
+    past its limit (``close_if_idle``, called by the server's sweep), 421 and hang up."""
 
     @classmethod
     def clone(cls, template: LimitedSMTP, state: dict[str, Any]) -> LimitedSMTP:
@@ -348,11 +332,22 @@ class LimitedSMTP(SMTP):
                 setattr(clone, name, _rebind(value, template, clone))
         return clone
 
-    def __init__(self, handler: IntakeHandler, counter: SessionCounter, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: IntakeHandler,
+        counter: SessionCounter,
+        *,
+        live: set[LimitedSMTP] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(handler, **kwargs)
         self._counter = counter
+        self._live = live if live is not None else set()  # the server's sessions, for its sweep
+        # Per connection (a clone copies these initial values from the template):
         self._counted_ip: str | None = None
-        self._refusal: str | None = None
+        self._refusal: Refusal | None = None
+        self._last_active = 0.0  # loop time of the last command (or the connection)
+        self._in_data = False  # reading or storing DATA: aiosmtpd's own timer covers that
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self.transport is None  # connection_made runs again after STARTTLS
@@ -362,13 +357,53 @@ class LimitedSMTP(SMTP):
             self._refusal = self._counter.enter(ip)
             if self._refusal is None:
                 self._counted_ip = ip
+                self._live.add(self)
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
+        self._release()
+        self._live.discard(self)
+        super().connection_lost(error)
+
+    def _release(self) -> None:
+        """Give the session's count back, once (at QUIT, an idle close or the hang-up)."""
         if self._counted_ip is not None:
             self._counter.leave(self._counted_ip)
             self._counted_ip = None
-        super().connection_lost(error)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """aiosmtpd calls this for the connection and before every valid command."""
+        super()._reset_timeout(duration)
+        self._last_active = self.loop.time()
+
+    def close_if_idle(self, now: float, timeouts: IdleTimeouts, *, stressed: bool) -> bool:
+        """421 and hang up when the session waited for a command longer than it may now."""
+        if self._in_data or self.transport is None or self.transport.is_closing():
+            return False
+        in_transaction = self.envelope is not None and self.envelope.mail_from is not None
+        if now - self._last_active < timeouts.limit_s(
+            in_transaction=in_transaction, stressed=stressed
+        ):
+            return False
+        self._release()  # before the 421: the client may reconnect as soon as it reads it
+        reply = REPLY_IDLE_TIMEOUT.format(hostname=self.hostname)
+        self.transport.write(reply.encode() + b"\r\n")  # type: ignore[attr-defined]
+        self.transport.close()
+        return True
+
+    @syntax("QUIT")
+    async def smtp_QUIT(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method name
+        """aiosmtpd's QUIT, with the count given back before the 221: a client at its limit
+        that connects again the moment it reads 221 (perhaps to another acceptor process) must
+        not find its closing session still counted (issue 22)."""
+        if not arg:
+            self._release()
+        await super().smtp_QUIT(arg)
+
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method name
+        """No accounts here: AUTH is refused, never tried (nothing to guess passwords at)."""
+        await self.push(REPLY_NO_AUTH)
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method name
@@ -381,14 +416,22 @@ class LimitedSMTP(SMTP):
         if arg:
             await self.push("501 Syntax: DATA")
             return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        self._in_data = True
+        try:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            await self._receive_data(self.envelope)
+        finally:
+            self._in_data = False
+            self._last_active = self.loop.time()  # idle from the reply on
+
+    async def _receive_data(self, envelope: SmtpEnvelope) -> None:
         result = await read_data(self._reader, self.data_size_limit or DATA_LIMIT_FALLBACK)
         if result.content is None:
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             await self.push(result.refusal or "451 4.3.0 Local error")
             return
-        self.envelope.content = result.content
-        self.envelope.original_content = result.content
+        envelope.content = result.content
+        envelope.original_content = result.content
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push("250 OK" if status is MISSING else status)
@@ -420,7 +463,7 @@ class LimitedSMTP(SMTP):
                 self.session.peer if self.session else "?",
                 self._refusal,
             )
-            await self.push(self._refusal)
+            await self.push(self._refusal.value)
             if self.transport is not None:
                 self.transport.close()
             return
@@ -431,7 +474,8 @@ class LimitedSMTP(SMTP):
 
 
 class IntakeServer:
-    """Starts and stops the listening socket inside the caller's running event loop."""
+    """Starts and stops the listening socket inside the caller's running event loop, and the
+    sweep that closes sessions idle past their limit (``sessions.IdleTimeouts``)."""
 
     def __init__(
         self,
@@ -452,8 +496,15 @@ class IntakeServer:
         self.tls_context = tls_context
         self.reuse_port = reuse_port
         self.counter = counter or SessionCounter(handler.limits)
+        self.timeouts = IdleTimeouts(
+            transaction_s=timeout_s,
+            no_transaction_s=handler.limits.idle_timeout_s,
+            stress_s=handler.limits.stress_timeout_s,
+        )
         self._server: asyncio.base_events.Server | None = None
         self._template: tuple[LimitedSMTP, dict[str, Any]] | None = None
+        self._live: set[LimitedSMTP] = set()
+        self._sweep: asyncio.Task[None] | None = None
 
     def _factory(self) -> LimitedSMTP:
         if self._template is not None:
@@ -476,6 +527,7 @@ class IntakeServer:
             require_starttls=self.handler.limits.require_tls,
             timeout=self.timeout_s,
             loop=asyncio.get_running_loop(),
+            live=self._live,
         )
 
     async def start(self) -> None:
@@ -486,13 +538,34 @@ class IntakeServer:
         sockets = self._server.sockets or ()
         if sockets and self.port == 0:
             self.port = sockets[0].getsockname()[1]
+        self._sweep = loop.create_task(self._sweep_idle(), name="smtp-idle-sweep")
         log.info("SMTP intake listening on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweep
+            self._sweep = None
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+    async def _sweep_idle(self) -> None:
+        """Every SWEEP_S, close this process's sessions idle past the limit that holds now
+        (the stress state is read from the counter the acceptor processes share)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            stressed = self.counter.stressed
+            now = loop.time()
+            closed = sum(
+                session.close_if_idle(now, self.timeouts, stressed=stressed)
+                for session in list(self._live)
+            )
+            if closed:
+                log.info("closed %d idle session(s)%s", closed, " (stress)" if stressed else "")
 
 
 def _rebind(value: Any, old: object, new: object) -> Any:

@@ -139,6 +139,7 @@ class OutboundService:
             max_recipients=self.section.max_recipients,
             min_free_bytes=self.section.min_free_bytes,
             on_accepted=self._accepted,
+            own_addresses=self._own_addresses(),
             clock=self.clock,
         )
         self.smtp = OutboundSmtpServer(
@@ -149,6 +150,13 @@ class OutboundService:
             max_message_bytes=self.section.max_message_bytes,
         )
         await self.smtp.start()
+
+    def _own_addresses(self) -> tuple[str, ...]:
+        """The senders of the bridge's own mail, refused by the intake (``ownmail``): approval
+        notices, and notifications and postmaster reports when the whole inner config is here."""
+        notify = getattr(self.config, "notify", None)
+        notifications = (notify.from_address,) if notify is not None else ()
+        return (self.section.notice.from_address, *notifications)
 
     def _accepted(self, mail: Any) -> None:
         """Called from a worker thread once a mail is spooled."""

@@ -2,8 +2,11 @@
 
 Cheap checks only: a client outside ``allowed_networks`` is greeted with 554 and dropped (and
 refused 550 at MAIL should it talk anyway); too many recipients get 452; SIZE is enforced by
-aiosmtpd (552). DATA is answered 250 only after the spool file is fsynced, renamed and its
-folder fsynced; any failure on the way answers 451. Scanning happens later, off the session.
+aiosmtpd (552). Mail of the bridge's own (``inner_agent.ownmail``: sent from one of its own
+addresses, or carrying its marker header or an author address of its own) is refused with 550,
+at MAIL or at DATA, so a notification routed back here cannot loop out to the internet. DATA
+is answered 250 only after the spool file is fsynced, renamed and its folder fsynced; any
+failure on the way answers 451. Scanning happens later, off the session.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from inner_agent.outbound.spool import Spool, SpooledMail, new_mail_id
+from inner_agent.ownmail import is_own_sender, own_mail_finding
 
 __all__ = ["OutboundIntake", "OutboundSmtpServer"]
 
@@ -30,6 +34,11 @@ REPLY_TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 REPLY_NO_SPACE = "452 4.3.1 Insufficient system storage, try again later"
 REPLY_LOCAL_ERROR = "451 4.3.0 Local error in processing, try again later"
 REPLY_OK = "250 2.0.0 OK: queued as {mail_id}"
+REPLY_OWN_SENDER = (
+    "550 5.7.1 Refused: {address} is the bridge's own address; its mail never goes out"
+    " (a notification routed back here would loop)"
+)
+REPLY_OWN_MAIL = "550 5.7.1 Refused: {finding}; the bridge's own mail never goes out"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -49,7 +58,11 @@ def is_allowed(ip: str, networks: Sequence[Network]) -> bool:
 
 
 class OutboundIntake:
-    """aiosmtpd handler: network check, recipient count, durable spool, then 250."""
+    """aiosmtpd handler: network check, own-mail check, recipient count, durable spool, 250.
+
+    ``own_addresses``: the senders of the bridge's own mail (``[notify] from_address``,
+    ``[outbound.notice] from_address``).
+    """
 
     def __init__(
         self,
@@ -59,9 +72,11 @@ class OutboundIntake:
         max_recipients: int,
         on_accepted: Callable[[SpooledMail], None],
         min_free_bytes: int = 0,
+        own_addresses: Sequence[str] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.spool = spool
+        self.own_addresses = frozenset(a.lower() for a in own_addresses)
         self.networks = tuple(networks)
         self.max_recipients = max_recipients
         self.min_free_bytes = min_free_bytes
@@ -73,6 +88,11 @@ class OutboundIntake:
     ) -> str:
         if not is_allowed(peer_ip(session.peer), self.networks):
             return REPLY_NOT_ALLOWED
+        if is_own_sender(address, self.own_addresses):
+            log.error("ALARM outbound intake refused mail from %s, the bridge's own address: the "
+                      "internal server routes its notifications out (see operations.md)",
+                      address.lower())  # fmt: skip
+            return REPLY_OWN_SENDER.format(address=address.lower())
         if not self._space_for(0):
             return REPLY_NO_SPACE
         envelope.mail_from = address
@@ -92,6 +112,11 @@ class OutboundIntake:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         data = envelope.original_content or b""
+        finding = own_mail_finding(data, self.own_addresses)
+        if finding is not None:
+            log.error("ALARM outbound intake refused mail from %s (envelope sender %r): %s",
+                      peer_ip(session.peer), envelope.mail_from, finding)  # fmt: skip
+            return REPLY_OWN_MAIL.format(finding=finding)
         if not self._space_for(len(data)):
             return REPLY_NO_SPACE
         mail = SpooledMail(

@@ -24,7 +24,7 @@ from mailsafe.payload import (
 from mailsafe.render.document import compose, decode_picture
 from mailsafe.render.encode import encode_image
 from mailsafe.render.options import RenderOptions
-from mailsafe.render.story import pdf_page_images, render_tiles
+from mailsafe.render.story import PageTooLarge, pdf_page_images, render_tiles
 
 __all__ = ["RenderOptions", "headers_of", "not_displayable", "render_message"]
 
@@ -204,24 +204,36 @@ def _kind(attachment: Attachment) -> str:
 
 
 def _pdf(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:
-    shown, total = 0, 0
+    """The PDF's pages as pictures, up to the page cap; a page too large to show is named in a
+    note and skipped, the others are shown."""
+    name = attachment.filename
+    seen, shown, total = 0, 0, 0
     try:
         pages = pdf_page_images(attachment.data, options, options.max_pdf_pages, options.pdf_dpi)
-        for index, (image, page_count) in enumerate(pages):
+        for index, (page, page_count) in enumerate(pages):
             total = page_count
-            if not output.add(image, f"attachment:{attachment.filename}", index):
+            if isinstance(page, PageTooLarge):
+                output.notes.append(_too_large(name, index + 1, page))
+            elif not output.add(page, f"attachment:{name}", index):
                 break
-            shown += 1
+            else:
+                shown += 1
+            seen += 1
     except MailsafeError as exc:
-        if shown == 0:
+        if seen == 0:
             return [_withheld(attachment, exc.code)]
-        output.notes.append(note("pdf_page_failed", name=attachment.filename, page=shown + 1))
-    if total > shown:
+        output.notes.append(note("pdf_page_failed", name=name, page=seen + 1))
+    if total > seen:
         output.notes.append(
-            note("pdf_pages_capped", name=attachment.filename, shown=shown, total=total,
+            note("pdf_pages_capped", name=name, shown=shown, total=total,
                  limit=options.max_pdf_pages)
         )  # fmt: skip
     return []
+
+
+def _too_large(name: str, page: int, size: PageTooLarge) -> str:
+    width, height = round(size.width_pt), round(size.height_pt)
+    return note("pdf_page_too_large", name=name, page=page, width=width, height=height)
 
 
 def _picture(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:

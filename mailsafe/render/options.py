@@ -32,6 +32,11 @@ class RenderOptions:
     max_picture_side_px: int = 1600
     # PDF pages are rasterised at screen resolution: readable, and an A4 page is ~800x1100.
     pdf_dpi: int = 96
+    # A PDF page too large for max_image_pixels at pdf_dpi is drawn smaller; one that would have
+    # to go below this resolution (half of screen: text no longer readable) is refused with a
+    # note instead, and the rest of the PDF is shown. A0 fits at 96 dpi, 7,000 pt square at
+    # 50; PDF's largest page, 14,400 pt square, would need 24.
+    min_pdf_dpi: int = 48
     # Total bytes of images per mail: internal servers commonly cap mail at 10 MB, and base64
     # in the notification adds a third, so 7 MiB of images stays under that.
     byte_budget: int = 7 * MIB

@@ -13,6 +13,7 @@ reach no other file through it (and the sanitiser drops every URL but ``cid:``/`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -124,10 +125,19 @@ def raster_list(listing: Any) -> Image.Image:
     return Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
 
 
+@dataclass(frozen=True)
+class PageTooLarge:
+    """A PDF page refused for its size: shown small enough, its text could not be read."""
+
+    width_pt: float
+    height_pt: float
+
+
 def pdf_page_images(
     pdf: bytes, options: RenderOptions, max_pages: int, dpi: float
-) -> Iterator[tuple[Image.Image, int]]:
-    """Rasterise up to ``max_pages`` pages of ``pdf`` one at a time: (image, page count).
+) -> Iterator[tuple[Image.Image | PageTooLarge, int]]:
+    """Rasterise up to ``max_pages`` pages of ``pdf`` one at a time: (image, page count), or
+    (PageTooLarge, page count) for a page that ``page_scale`` refuses.
 
     One page at a time keeps memory at one page's pixels, whatever the page count.
     """
@@ -143,11 +153,34 @@ def pdf_page_images(
             yield _rasterise(document[number], options, dpi), total
 
 
-def _rasterise(page: Any, options: RenderOptions, dpi: float) -> Image.Image:
+def page_scale(
+    width_pt: float, height_pt: float, *, dpi: float, max_pixels: int, min_dpi: float
+) -> float | None:
+    """Pixels per point to draw a page at: ``dpi``, or less, so that its picture has at most
+    ``max_pixels`` (the package refuses more, and with it the whole mail); None when that
+    would be below ``min_dpi``."""
     scale = dpi / 72
+    if _pixels(width_pt, height_pt, scale) <= max_pixels:
+        return scale
+    scale = (max_pixels / max(width_pt * height_pt, 1.0)) ** 0.5
+    while scale > 0 and _pixels(width_pt, height_pt, scale) > max_pixels:
+        scale *= 0.999  # the rounding below: a step or two
+    return scale if scale >= min_dpi / 72 else None
+
+
+def _pixels(width_pt: float, height_pt: float, scale: float) -> int:
+    """The most pixels MuPDF may make of a page at ``scale`` (it rounds the box outward)."""
+    return (math.ceil(width_pt * scale) + 1) * (math.ceil(height_pt * scale) + 1)
+
+
+def _rasterise(page: Any, options: RenderOptions, dpi: float) -> Image.Image | PageTooLarge:
     rect = page.rect
-    if rect.width * rect.height * scale * scale > options.max_image_pixels:
-        scale = (options.max_image_pixels / max(rect.width * rect.height, 1)) ** 0.5
+    scale = page_scale(
+        rect.width, rect.height, dpi=dpi, max_pixels=options.max_image_pixels,
+        min_dpi=options.min_pdf_dpi,
+    )  # fmt: skip
+    if scale is None:
+        return PageTooLarge(rect.width, rect.height)
     try:
         pixmap = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
     except (RuntimeError, ValueError) as exc:

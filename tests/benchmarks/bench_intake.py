@@ -89,7 +89,8 @@ from agentkit.settings import load_config
 from outer_agent import main
 from outer_agent.acceptors import Acceptors
 from outer_agent.config import OuterConfig
-from outer_agent.smtp import SessionCounter, SpoolCommitter
+from outer_agent.sessions import SessionCounter
+from outer_agent.smtp import SpoolCommitter
 from outer_agent.spool import Spool
 
 # The agent's own start-up (outer_agent.main.run) without the pipeline and delivery threads.

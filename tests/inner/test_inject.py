@@ -82,6 +82,8 @@ def test_5xx_is_quarantined_and_reported_to_the_postmaster(
     assert to_user[1] == ["u@corp.example"] or report[1] == ["u@corp.example"]
     rcpts = sorted(r[1][0] for r in handler.received)
     assert rcpts == ["postmaster@corp.example", "u@corp.example"]
+    [report_data] = [r[2] for r in handler.received if r[1] == ["postmaster@corp.example"]]
+    assert b"\r\nX-Maildiode-Notification: postmaster-report\r\n" in report_data  # ownmail
     steps = {e.step for e in audit.query(mail_id="m4")}
     assert {"injected", "quarantined", "postmaster_notified"} <= steps
     assert len(list((tmp_path / "q").glob("refused-m4-*.eml"))) == 1

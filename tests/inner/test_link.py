@@ -117,3 +117,25 @@ def test_recipients_outside_our_domains_are_dropped(handler: BundleHandler) -> N
     message = handler.queue.next_due(set())
     assert message is not None
     assert message.rcpts == ("user@corp.example",)
+
+
+ROUTING_RECIPIENTS = (
+    "victim%gmail.com@corp.example",  # the percent hack
+    "gmail.com!victim@corp.example",  # a bang path
+    '"victim@gmail.com"@corp.example',  # a quoted @
+    "victim@gmail.com@corp.example",  # an unquoted second @
+)
+
+
+def test_recipients_with_sender_specified_routing_are_never_injected(
+    handler: BundleHandler,
+) -> None:
+    """Issue 15.1, defence in depth: a compromised outer agent passes such a recipient on; the
+    internal server would route it back out to the internet. Only the plain one is notified."""
+    rcpt = (*ROUTING_RECIPIENTS, "user@corp.example")
+    handler(_bundle(encode_package(rendered(rcpt=rcpt))))
+    message = handler.queue.next_due(set())
+    assert message is not None
+    assert message.rcpts == ("user@corp.example",)
+    handler(_bundle(encode_package(rendered(rcpt=ROUTING_RECIPIENTS)), n=2))
+    assert [r["reason"] for r in _quarantined(handler)] == ["no_recipients"]

@@ -205,7 +205,8 @@ _PIECES = [
 ]
 _HOSTILE = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
 _FIXED_HEADERS = {"from", "to", "subject", "date", "message-id", "auto-submitted",
-                  "x-maildiode-mail-id", "x-maildiode-part", "mime-version", "content-type"}  # fmt: skip
+                  "x-maildiode-notification", "x-maildiode-mail-id", "x-maildiode-part",
+                  "mime-version", "content-type"}  # fmt: skip
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

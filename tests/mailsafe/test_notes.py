@@ -14,7 +14,8 @@ from mailsafe.notes import NOTES, REASONS, note, note_code, reason_words, transl
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 SAMPLE = {"limit": 8, "count": 3, "page": 2, "shown": 10, "total": 42,
           "error": "HeaderParseError", "defect": "missing header body separator defect",
-          "header": "from", "name": "견적서 (최종): 2026.pdf"}  # fmt: skip
+          "header": "from", "name": "견적서 (최종): 2026.pdf", "width": 14400,
+          "height": 14400}  # fmt: skip
 
 
 def _fields(template: str) -> list[str]:

@@ -4,29 +4,34 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from mailsafe.errors import InternalError, LimitExceeded
 from mailsafe.htmlsafe import sanitize_html
 from mailsafe.mime import parse_message
 from mailsafe.mupdf import pymupdf
+from mailsafe.payload import decode_package, encode_package
 from mailsafe.render import render_message
 from mailsafe.render.browser import close_kept_alive, render_kept_alive
 from mailsafe.render.chromium import render_screenshot
 from mailsafe.render.document import compose
 from mailsafe.render.encode import encode_image
 from mailsafe.render.options import RenderOptions
-from mailsafe.render.story import render_tiles
+from mailsafe.render.story import page_scale, render_tiles
 from tests.support.mailmaker import (
     KOREAN,
     TYPICAL_HTML,
     html_mail,
     korean_legacy_mail,
     mail_with_attachment,
+    pdf_of_sizes,
     pdf_pages,
     png,
 )
@@ -177,6 +182,36 @@ def test_pdf_attachment_pages_are_rendered_up_to_the_page_cap() -> None:
     pdf_pages_shown = [p for p in rendered.manifest.pages if p.source == "attachment:report.pdf"]
     assert len(pdf_pages_shown) == PYMUPDF.max_pdf_pages
     assert any("10 of 14 pages" in n for n in rendered.manifest.notes)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [(4_000, 5_000), (3_370, 4_768), (6_000, 3_000), (595, 40_000), (7_000, 7_000)],
+    ids=["4000x5000", "2A0", "wide", "long-receipt", "7000-square"],
+)
+def test_a_pdf_page_over_the_pixel_cap_is_scaled_under_it(size: tuple[int, int]) -> None:
+    """Too many pixels at screen resolution, but readable smaller: shown scaled down, and never
+    one pixel over the cap (the package contract), which would cost the whole mail."""
+    raw = mail_with_attachment(pdf_of_sizes([size]), "big.pdf", "application", "pdf")
+    rendered = render_message(raw, PYMUPDF)
+    [page] = [p for p in rendered.manifest.pages if p.source == "attachment:big.pdf"]
+    assert page.width * page.height <= PYMUPDF.max_image_pixels
+    assert page.width * page.height > PYMUPDF.max_image_pixels * 0.98  # as large as allowed
+    assert decode_package(encode_package(rendered)).manifest.pages == rendered.manifest.pages
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(3, 14_400), st.floats(3, 14_400))
+def test_page_scale_never_exceeds_the_pixel_cap(width: float, height: float) -> None:
+    """Any page PDF allows (3 to 14,400 pt a side): drawn at 96 dpi, smaller to fit the cap
+    (even with MuPDF's outward rounding), or refused below the readable minimum."""
+    cap, minimum = PYMUPDF.max_image_pixels, PYMUPDF.min_pdf_dpi
+    scale = page_scale(width, height, dpi=96, max_pixels=cap, min_dpi=minimum)
+    if scale is None:  # refused only when even the minimum resolution is (about) over the cap
+        assert width * height * (minimum / 72) ** 2 > cap * 0.99
+        return
+    assert minimum / 72 <= scale <= 96 / 72
+    assert (math.ceil(width * scale) + 1) * (math.ceil(height * scale) + 1) <= cap
 
 
 def test_picture_over_the_pixel_cap_is_withheld() -> None:

@@ -16,6 +16,7 @@ from tests.support.mailmaker import (
     cpu_heavy_pdf,
     korean_legacy_mail,
     mail_with_attachment,
+    pdf_of_sizes,
     pdf_pages,
 )
 
@@ -135,3 +136,21 @@ def test_unpinned_and_chromium_workers_keep_every_cpu() -> None:
         assert [_affinity(w) for w in pool._all] == [allowed]
     finally:
         pool.close()
+
+
+def test_a_huge_pdf_page_is_refused_alone_and_the_mail_is_shown() -> None:
+    """Issue 15.8: one 14,400 x 14,400 pt page (the largest PDF allows) between two A4 pages
+    made the whole mail, body included, "not displayable". Now that page alone is refused with
+    a note naming its size; the body and the other pages are shown."""
+    pdf = pdf_of_sizes([(595, 842), (14_400, 14_400), (595, 842)])
+    raw = mail_with_attachment(pdf, "plan.pdf", "application", "pdf")
+    with RenderPool(RenderOptions(), processes=1) as pool:
+        rendered = pool.render(raw)
+    manifest = rendered.manifest
+    assert (manifest.status, manifest.reason) == ("rendered", None)
+    assert [p.source for p in manifest.pages] == ["body"] + ["attachment:plan.pdf"] * 2
+    assert [(p.width, p.height) for p in manifest.pages[1:]] == [(794, 1123)] * 2
+    assert "plan.pdf: page 2 is 14400 x 14400 pt, too large to show" in manifest.notes
+    assert not any("pages shown" in n for n in manifest.notes)  # no page cap was reached
+    assert manifest.withheld == ()
+    assert "See the attachment." in (rendered.text or "")

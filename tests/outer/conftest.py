@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from outer_agent.sessions import SessionCounter
 from outer_agent.smtp import IntakeHandler, IntakeLimits, IntakeServer, SpoolCommitter
 from outer_agent.spool import Envelope, Spool
 
@@ -48,7 +49,14 @@ def start_intake(
     min_free_bytes=0,
     tls: ssl.SSLContext | None = None,
     require_tls: bool = False,
+    acceptors: int = 1,
+    **timeouts: float,
 ):
+    """An intake on a free port; ``timeouts`` are IntakeLimits' idle and stress settings.
+
+    With ``acceptors`` > 1, that many servers (each in its own event-loop thread) share the
+    port (SO_REUSEPORT) and one SessionCounter, as the agent's acceptor processes do.
+    """
     spool = Spool(tmp_path / "spool", min_free_bytes=min_free_bytes)
     running = RunningIntake(port=0, spool=spool)
     committer = SpoolCommitter(spool, on_committed=lambda env, size: running.committed.append(env))
@@ -59,21 +67,29 @@ def start_intake(
         max_sessions,
         max_sessions_per_ip,
         require_tls,
+        **timeouts,
     )
-    server = IntakeServer(
-        IntakeHandler(limits, spool, committer),
-        host="127.0.0.1",
-        port=0,
-        hostname="outer.test",
-        tls_context=tls,
-    )
-    loop = LoopThread()
-    loop.call(server.start())
-    running.port = server.port
+    counter = SessionCounter(limits)
+    servers: list[tuple[IntakeServer, LoopThread]] = []
+    for _ in range(acceptors):
+        server = IntakeServer(
+            IntakeHandler(limits, spool, committer),
+            host="127.0.0.1",
+            port=running.port,
+            hostname="outer.test",
+            tls_context=tls,
+            reuse_port=acceptors > 1,
+            counter=counter,
+        )
+        loop = LoopThread()
+        loop.call(server.start())
+        running.port = server.port
+        servers.append((server, loop))
 
     def stop() -> None:
-        loop.call(server.stop())
-        loop.close()
+        for server, loop in servers:
+            loop.call(server.stop())
+            loop.close()
         committer.close()
 
     return running, stop

@@ -65,6 +65,32 @@ def test_no_open_relay(intake, rcpt):
     assert stored(intake) == []
 
 
+@pytest.mark.parametrize(
+    "rcpt",
+    [
+        "victim%gmail.com@corp.example",  # the percent hack: Postfix makes it victim@gmail.com
+        "gmail.com!victim@corp.example",  # a bang path: Postfix makes it victim@gmail.com
+        '"victim@gmail.com"@corp.example',  # a quoted @: an address inside the local part
+        '"victim%gmail.com"@corp.example',
+        "VICTIM%GMAIL.COM@CORP.EXAMPLE",
+    ],
+)
+def test_sender_specified_routing_is_refused_at_rcpt(intake, rcpt):
+    """Issue 15.1: a local part that routes elsewhere would make the internal server relay the
+    notification back to the internet; it is refused before DATA, whatever the domain."""
+    with smtplib.SMTP("127.0.0.1", intake.port) as client:
+        client.ehlo()
+        client.mail("a@ext.example")
+        code, text = client.rcpt(f"<{rcpt}>")
+        assert client.rcpt("u@corp.example")[0] == 250  # the session goes on
+        assert client.data(MAIL)[0] == 250
+    assert code == 550
+    assert text.startswith(b"5.7.1")
+    assert b"routing" in text
+    [record] = stored(intake)
+    assert record.envelope.rcpt_to == ("u@corp.example",)
+
+
 def test_size_is_advertised_and_enforced(intake):
     with smtplib.SMTP("127.0.0.1", intake.port) as client:
         client.ehlo()
@@ -236,6 +262,33 @@ def test_starttls_is_offered_and_recorded(tmp_path, tls_pair):
         with smtplib.SMTP("127.0.0.1", running.port) as client:
             client.sendmail("a@ext.example", ["u@corp.example"], MAIL)
         assert [r.envelope.tls for r in stored(running)] == [True, True, True, False]
+    finally:
+        stop()
+
+
+def test_auth_is_neither_advertised_nor_accepted_after_starttls(tmp_path, tls_pair):
+    """Issue 15.8: the intake has no accounts, so EHLO after STARTTLS lists no AUTH and an AUTH
+    command is refused as not enabled (no password-guessing target)."""
+    server_ctx, client_ctx = tls_pair
+    running, stop = start_intake(tmp_path, tls=server_ctx)
+    try:
+        for _ in range(2):  # the first session and a cloned protocol object
+            with smtplib.SMTP(
+                "127.0.0.1", running.port, local_hostname="client.ext.example"
+            ) as client:
+                client.ehlo()
+                assert not client.has_extn("auth")
+                client.starttls(context=client_ctx)
+                code, _ = client.ehlo()
+                assert code == 250
+                assert client.has_extn("starttls") is False
+                assert not client.has_extn("auth")
+                assert client.has_extn("size")
+                code, text = client.docmd("AUTH", "PLAIN AGZvbwBiYXI=")
+                assert (code, text) == (503, b"5.5.1 Error: authentication not enabled")
+                assert client.sendmail("a@ext.example", ["u@corp.example"], MAIL) == {}
+        # EHLO still records the client's name (the envelope carries it)
+        assert [r.envelope.helo for r in stored(running)] == ["client.ext.example"] * 2
     finally:
         stop()
 

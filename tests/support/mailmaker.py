@@ -66,6 +66,17 @@ def pdf_pages(count: int, text: str = "PDF page") -> bytes:
     return bytes(data)
 
 
+def pdf_of_sizes(sizes: list[tuple[float, float]]) -> bytes:
+    """A PDF with one page per (width, height) in points, each saying its size."""
+    document = pymupdf.open()
+    for width, height in sizes:
+        page = document.new_page(width=width, height=height)
+        page.insert_text((36, 60), f"page of {width:g} x {height:g} pt", fontsize=20)
+    data = document.tobytes()
+    document.close()
+    return bytes(data)
+
+
 def mail_with_attachment(data: bytes, filename: str, maintype: str, subtype: str) -> bytes:
     message = EmailMessage()
     message["From"] = "sender@example.com"
