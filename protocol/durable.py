@@ -98,17 +98,22 @@ def write_durably(
         fsync_dir(target.parent)
 
 
-def move_durably(moves: Iterable[tuple[Path, Path]]) -> None:
+def move_durably(moves: Iterable[tuple[Path, Path]], *, sync_sources: bool = True) -> None:
     """Rename each (source, target), then fsync every folder involved once: the targets'
-    folders first, so a name is durable where it arrived before it is gone where it was."""
+    folders first, so a name is durable where it arrived before it is gone where it was.
+    ``sync_sources=False`` leaves the source folders to a caller that moves out of them in a
+    batch and syncs them once."""
     arrived: dict[Path, None] = {}
     left: dict[Path, None] = {}
     for source, target in moves:
         os.rename(source, target)
         arrived[target.parent] = None
         left[source.parent] = None
-    for folder in [*arrived, *(f for f in left if f not in arrived)]:
+    for folder in arrived:
         fsync_dir(folder)
+    for folder in left if sync_sources else ():
+        if folder not in arrived:
+            fsync_dir(folder)
 
 
 def temp_path(target: Path, staging: Path | None = None) -> Path:
