@@ -9,6 +9,7 @@ level docs/decisions.md D3 gives it.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sqlite3
 import sys
@@ -54,6 +55,19 @@ def test_the_durable_write_and_the_opener_have_no_copies() -> None:
         if pattern.search(line)
     ]
     assert found == [], "use protocol.durable / protocol.sqlite:\n" + "\n".join(found)
+
+
+def test_the_architecture_contract_names_exist() -> None:
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = re.findall(r"^from (protocol\.(?:durable|sqlite)) import (.+)$", architecture, re.M)
+    assert {module for module, _ in named} == {"protocol.durable", "protocol.sqlite"}
+    missing = [
+        f"{module}.{name.strip()}"
+        for module, names in named
+        for name in names.split(",")
+        if not hasattr(importlib.import_module(module), name.strip())
+    ]
+    assert missing == []
 
 
 def test_the_homes_are_where_this_test_looks() -> None:
