@@ -83,7 +83,8 @@ def write_durably(
     existing target with FileExistsError. ``sync_folder=False`` leaves the folder fsync to a
     caller batching many files; ``sync_file=False`` (with it) writes a copy nobody relies on
     after a power cut. ``on_staged(temp)`` runs on the complete, synced temp file before it
-    gets its name (the Sender hard-links its kept copy there). Raises OSError; no temp remains.
+    gets its name (the Sender hard-links its kept copy there). Raises what the disk raised
+    (OSError), or the source or hook; either way no temp remains.
     """
     temp = temp_path(target, staging)
     _write_temp(temp, source, mode, sync_file=sync_file)
@@ -102,7 +103,7 @@ def move_durably(moves: Iterable[tuple[Path, Path]], *, sync_sources: bool = Tru
     """Rename each (source, target), then fsync every folder involved once: the targets'
     folders first, so a name is durable where it arrived before it is gone where it was.
     ``sync_sources=False`` leaves the source folders to a caller that moves out of them in a
-    batch and syncs them once."""
+    batch and syncs them once. A failed rename raises at once, nothing synced."""
     arrived: dict[Path, None] = {}
     left: dict[Path, None] = {}
     for source, target in moves:
