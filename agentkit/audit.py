@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -25,6 +24,7 @@ from typing import Any, Literal
 
 from agentkit.csvsafe import inert
 from agentkit.readonly import query_read_only
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
 __all__ = ["STEPS", "AuditEvent", "AuditLog", "export", "step_counts"]
 
@@ -82,16 +82,13 @@ class AuditLog:
     """Append-only event log. Safe to share between threads of one process."""
 
     def __init__(self, path: Path, *, agent: str = "", clock: Any = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._agent = agent
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        # busy_timeout first: several processes (the SMTP acceptors) may open the log at once.
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        # NORMAL: the log records, it does not carry mail (see the module docstring, D3/D4).
+        self._db = open_wal_database(
+            path, _SCHEMA, synchronous=Synchronous.NORMAL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+        )
 
     def record(self, mail_id: str, step: str, **details: Any) -> None:
         if step not in STEPS:

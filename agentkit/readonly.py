@@ -11,6 +11,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from protocol.sqlite import open_read_only_database
+
 __all__ = ["query_read_only"]
 
 
@@ -18,7 +20,7 @@ def query_read_only(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[
     """The rows of ``sql`` on the database at ``path``; [] while it or its tables do not exist."""
     if not path.exists():
         return []
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = open_read_only_database(path)
     try:
         return db.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:

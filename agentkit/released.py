@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from protocol.durable import fsync_dir
+from protocol.durable import move_durably
 
 __all__ = ["RELEASED_FOLDER", "move_to_released"]
 
@@ -18,9 +17,5 @@ def move_to_released(*paths: Path) -> Path:
     source = paths[0].parent
     folder = source / RELEASED_FOLDER
     folder.mkdir(exist_ok=True)
-    for path in paths:
-        if path.exists():
-            os.replace(path, folder / path.name)
-    fsync_dir(folder)
-    fsync_dir(source)
+    move_durably([(path, folder / path.name) for path in paths if path.exists()])
     return folder

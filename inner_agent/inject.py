@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -51,6 +50,7 @@ from inner_agent.smtpclient import (
     Session,
     TemporaryFailure,
 )
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
 __all__ = [
     "InjectionQueue",
@@ -127,14 +127,11 @@ class InjectionQueue:
     """SQLite-backed queue. Thread-safe (one connection, one lock)."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_wal_database(  # FULL: a lost commit would lose or repeat a notification
+            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+        )
         # Wakes one injection worker per queued message.
         self._wake = threading.Condition(self._lock)
 

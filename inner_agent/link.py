@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -53,6 +52,7 @@ from inner_agent.smtpclient import Outcome
 from mailsafe.payload import Manifest
 from mailsafe.pii.detect import detect
 from mailsafe.pii.mask import mask_text
+from protocol.durable import write_durably
 
 __all__ = [
     "BundleHandler",
@@ -84,21 +84,6 @@ class BundleRefused(Exception):
         self.code = code
         self.detail = detail
         self.mail_id = mail_id  # known once the package decoded and its id was checked
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename, fsync the folder: evidence must survive a power cut."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 @dataclass(frozen=True)
@@ -271,7 +256,8 @@ class BundleHandler:
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         path = self.quarantine_dir / f"bundle-{bundle_hex}.bin"
         mail_id = exc.mail_id or f"bundle-{bundle_hex}"
-        _write_durably(path, bundle.data)
+        # Evidence must survive a power cut: both files durable, the folder synced once after both.
+        write_durably(path, bundle.data, sync_folder=False)
         reason = {
             "reason": exc.code,
             "detail": exc.detail,
@@ -280,7 +266,7 @@ class BundleHandler:
             "seq": bundle.seq,
             "time": self._clock(),
         }
-        _write_durably(path.with_suffix(".reason.json"), json.dumps(reason).encode())
+        write_durably(path.with_suffix(".reason.json"), json.dumps(reason).encode())
         self.queue.record_quarantined(bundle.bundle_id, mail_id)
         self.audit.record(
             mail_id,

@@ -34,7 +34,8 @@ from typing import Any, Protocol
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
-from outer_agent.spool import Envelope, SpoolRecord, fsync_dir, write_durably
+from outer_agent.spool import Envelope, SpoolRecord
+from protocol.durable import fsync_dir, write_durably
 
 __all__ = [
     "DeliveryQueue",
@@ -120,19 +121,18 @@ class DeliveryQueue:
 
     def store(self, item: OutboundItem) -> None:
         record = SpoolRecord(item.header(), item.data)
-        write_durably(self.root / "tmp", self._path(item), record.encode())
+        write_durably(self._path(item), record.encode(), staging=self.root / "tmp")
 
     def finish(self, item: OutboundItem) -> None:
         """Leave a done marker first, then drop the mail: a crash between leaves both, safely."""
-        write_durably(self.root / "tmp", self.root / "done" / item.bundle_id.hex(), b"")
+        write_durably(self.root / "done" / item.bundle_id.hex(), b"", staging=self.root / "tmp")
         self._path(item).unlink(missing_ok=True)
         fsync_dir(self.root / "queue")
 
     def quarantine(self, name: str, data: bytes, reason: str) -> None:
-        write_durably(self.root / "tmp", self.root / "quarantine" / name, data)
-        write_durably(
-            self.root / "tmp", self.root / "quarantine" / f"{name}.reason", reason.encode()
-        )
+        folder, staging = self.root / "quarantine", self.root / "tmp"
+        write_durably(folder / name, data, staging=staging, sync_folder=False)
+        write_durably(folder / f"{name}.reason", reason.encode(), staging=staging)
 
     def items(self) -> list[OutboundItem]:
         found = []

@@ -28,7 +28,8 @@ Record format (a version line, a header length, a JSON header, then the payload)
     <payload bytes: exactly header["size"] of them>
 
 A file whose payload length disagrees with its header is torn and is moved to quarantine
-(never deleted); with fsync-before-rename this should not happen.
+(never deleted); with fsync-before-rename this should not happen. Every file is written by
+``protocol.durable.write_durably`` with ``tmp/`` as its staging folder.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from outer_agent.errors import SpoolCorrupt, SpoolFull
+from protocol.durable import fsync_dir, move_durably, write_durably
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -163,34 +165,6 @@ def decode_segment(raw: bytes, where: str) -> list[SpoolRecord]:
     return records
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_durably(tmp_dir: Path, final: Path, data: bytes, *, sync_dir: bool = True) -> None:
-    """Write temp, fsync, rename into place, and (unless batched by the caller) fsync the folder."""
-    tmp = tmp_dir / f"{final.name}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    if sync_dir:
-        fsync_dir(final.parent)
-
-
 class Spool:
     """The folders of the inbound spool and the moves between them. Thread-safe by renames."""
 
@@ -229,7 +203,7 @@ class Spool:
         """Store a new mail durably in received/ (the caller may batch the folder fsync)."""
         record = SpoolRecord({"envelope": envelope.to_json(), "kind": "mail"}, message)
         final = self.received_path(envelope.mail_id)
-        write_durably(self.root / TMP, final, record.encode(), sync_dir=sync_dir)
+        write_durably(final, record.encode(), staging=self.root / TMP, sync_folder=sync_dir)
         return final
 
     def sync_received(self) -> None:
@@ -247,7 +221,7 @@ class Spool:
             for env, message in mails
         )
         final = self.root / INCOMING / mails[0][0].mail_id
-        write_durably(self.root / TMP, final, body)
+        write_durably(final, body, staging=self.root / TMP)
         return final
 
     def split_incoming(self) -> list[Envelope]:
@@ -281,15 +255,14 @@ class Spool:
             # A segment of one mail (the usual case below a few hundred mails a second) already
             # is that mail's file, durable: a rename moves it, no copy and no second fsync.
             envelope = records[0].envelope
-            os.rename(path, self.received_path(envelope.mail_id))
-            fsync_dir(self.root / RECEIVED)
+            move_durably([(path, self.received_path(envelope.mail_id))], sync_sources=False)
             return [envelope]
         split = []
         for record in records:
             envelope = record.envelope
             if envelope.mail_id not in present:
                 target = self.received_path(envelope.mail_id)
-                write_durably(self.root / TMP, target, record.encode(), sync_dir=False)
+                write_durably(target, record.encode(), staging=self.root / TMP, sync_folder=False)
                 split.append(envelope)
         fsync_dir(self.root / RECEIVED)
         path.unlink()
@@ -344,12 +317,11 @@ class Spool:
         """Keep a mail for an administrator, with a reason file beside it; never delete it."""
         mail_id = path.name.split(".", 1)[0]
         target = self.root / QUARANTINE / mail_id
+        reason_path = target.with_name(mail_id + ".reason")
         write_durably(
-            self.root / TMP, target.with_name(mail_id + ".reason"), reason.encode() + b"\n"
+            reason_path, reason.encode() + b"\n", staging=self.root / TMP, sync_folder=False
         )
-        os.rename(path, target)
-        fsync_dir(target.parent)
-        fsync_dir(path.parent)
+        move_durably([(path, target)])  # syncs quarantine/ (the reason too), then the source
         return target
 
     # ----------------------------------------------------------------------------- recovery

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.armor import dearmor, is_armored
-from protocol.durable import ensure_private_dir, fsync_dir, write_durably
+from protocol.durable import ensure_private_dir, fsync_dir, remove_temps, write_durably
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.limits import MAX_CHUNK_FILE_BYTES
 from protocol.names import is_our_name, new_name
@@ -82,6 +82,8 @@ class FolderIntake:
         self.max_file_bytes = max_file_bytes
         self.settle_s = settle_s
         self.counters: Counter[str] = Counter()
+        for own in (self.work_dir, ensure_private_dir(Path(quarantine_dir))):
+            remove_temps(own)  # a write cut short by a crash; only this intake writes here
         self._quarantine = Quarantine(Path(quarantine_dir), quarantine_limits, self.counters,
                                       clock=clock, random_bytes=random_bytes)  # fmt: skip
         self.quarantine_dir = self._quarantine.folder
@@ -231,7 +233,8 @@ class FolderIntake:
             data = _read_bounded(src, self._read_cap() + 1)
         finally:
             os.close(src)
-        write_durably(self.work_dir / work_name, data, mode=0o600)
+        # The work folder is fsynced once for all claims (claim_ready).
+        write_durably(self.work_dir / work_name, data, overwrite=False, sync_folder=False)
         os.unlink(name, dir_fd=dir_fd)
         return True
 
@@ -273,11 +276,10 @@ class FolderIntake:
         return untrusted
 
     def _replace(self, path: Path, raw: bytes) -> None:
-        """Hold the de-armoured chunk, so reassembly reads payloads at their offsets."""
-        tmp = path.with_name(path.name + ".raw")
-        tmp.unlink(missing_ok=True)
-        write_durably(tmp, raw, mode=0o600, sync=False)
-        os.replace(tmp, path)
+        """Hold the de-armoured chunk, so reassembly reads payloads at their offsets. Not
+        synced, a working copy: a power cut can at worst leave it torn, and a torn chunk
+        fails verification like any other."""
+        write_durably(path, raw, sync_file=False, sync_folder=False)
 
     def discard(self, path: Path) -> None:
         """Delete a work file we are finished with (delivered or duplicate)."""

@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from protocol.durable import write_durably
 from protocol.errors import KeyFileError, LocalError
 from protocol.limits import KEY_ID_LEN
 
@@ -74,18 +75,10 @@ def _read_key_file(path: Path, *, private: bool) -> bytes:
 
 
 def _write_key_file(path: Path, data: bytes, *, private: bool) -> None:
-    """Write atomically: temp file with the final mode from the start, fsync, rename."""
+    """Write atomically, the final mode from the start (write_durably: temp, fsync, rename)."""
     mode = PRIVATE_MODE if private else 0o644
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-        try:
-            os.fchmod(fd, mode)
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_durably(path, data, mode=mode)
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot write key file: {exc.strerror}") from None
 

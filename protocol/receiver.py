@@ -36,7 +36,7 @@ from protocol.bundle import decode_heartbeat
 from protocol.chunk import Chunk, ChunkHeader, Kind, decode_chunk, valid_stream
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.keys import EncryptionKey, Keyring
-from protocol.sqlite import open_state_db, read_meta, write_meta
+from protocol.sqlite import Synchronous, open_wal_database, read_meta, write_meta
 
 __all__ = ["Accepted", "LinkStatus", "ReceivedBundle", "Receiver"]
 
@@ -165,7 +165,9 @@ class Receiver:
         self.max_bytes_held = max_bytes_held
         self._clock = clock
         self._lock = threading.RLock()
-        self._db = open_state_db(Path(state_dir) / f"receiver-{stream}.db", SCHEMA)
+        self._db = open_wal_database(
+            Path(state_dir) / f"receiver-{stream}.db", SCHEMA, synchronous=Synchronous.FULL
+        )
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._started_ms = self._now_ms()
         self._last_seen_ms = 0  # verified single-chunk bundles not yet written to meta

@@ -30,12 +30,12 @@ from pathlib import Path
 from protocol.armor import dearmor, is_armored
 from protocol.bundle import BundleMeta, PlannedChunk, build_chunks, encode_heartbeat, plan_chunks
 from protocol.chunk import Kind, chunk_count, valid_stream
-from protocol.durable import pwrite_all
+from protocol.durable import FileFiller, pwrite_all
 from protocol.errors import BundleIdConflict, LocalError
 from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey
 from protocol.limits import MAX_BUNDLE_BYTES, MAX_CHUNK_SIZE
-from protocol.sqlite import open_state_db, read_meta, write_meta
-from protocol.transport import FileFiller, FolderTransport, Transport
+from protocol.sqlite import Synchronous, fsync_wal, open_wal_database, read_meta, write_meta
+from protocol.transport import FolderTransport, Transport
 
 __all__ = ["PublishReceipt", "Sender"]
 
@@ -129,7 +129,7 @@ class Sender:
         state = Path(state_dir)
         self._kept_dir = state / f"sent-{stream}"
         self._db_path = state / f"sender-{stream}.db"
-        self._db = open_state_db(self._db_path, SCHEMA)
+        self._db = open_wal_database(self._db_path, SCHEMA, synchronous=Synchronous.FULL)
         self._hash_pool: ThreadPoolExecutor | None = None
         # A tool that only re-sends (``maildiode resend``) does not start a new epoch.
         self.epoch = self._start_epoch() if new_epoch else self._meta("epoch", 0)
@@ -182,7 +182,7 @@ class Sender:
             seq = self._insert_row(bundle_id, kind, len(bundle), now_ms)
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
-        synced = self._helpers().submit(self._sync_wal)
+        synced = self._helpers().submit(fsync_wal, self._db_path)
 
         def digest() -> bytes:
             synced.result()
@@ -261,16 +261,6 @@ class Sender:
             self._db.execute("UPDATE bundles SET bsha = ? WHERE bundle = ?", (bsha, bundle_id))
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
-
-    def _sync_wal(self) -> None:
-        """What synchronous=FULL does at commit: fsync the write-ahead log."""
-        wal = self._db_path.with_name(self._db_path.name + "-wal")
-        target = wal if wal.exists() else self._db_path
-        fd = os.open(target, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def _helpers(self) -> ThreadPoolExecutor:
         if self._hash_pool is None:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from protocol.durable import ensure_private_dir, write_durably
+from protocol.durable import ensure_private_dir, remove_temps, write_durably
 from protocol.intake import DEFAULT_MAX_FILE_BYTES, FolderIntake
 from protocol.names import new_name
 from protocol.refusals import QuarantineLimits
@@ -49,6 +49,7 @@ class TcpIntake(FolderIntake):
             watch=False, quarantine_limits=quarantine_limits, random_bytes=random_bytes,
         )  # fmt: skip
         self._tmp_dir = ensure_private_dir(spool.parent / f".{spool.name}-tmp")
+        remove_temps(self._tmp_dir)  # frames cut short by a crash; only this intake writes here
         intake = self
 
         class _Handler(socketserver.StreamRequestHandler):
@@ -87,9 +88,10 @@ class TcpIntake(FolderIntake):
 
     def _spool(self, frame: bytes) -> None:
         name = new_name(self._random_bytes, ".mdc")
-        tmp = self._tmp_dir / name
-        write_durably(tmp, frame, mode=0o600)
-        os.rename(tmp, self.recv_dir / name)
+        # No folder fsync, as before: nothing acknowledges a frame (one-way), so a power cut
+        # that loses its name loses no more than the wire can; the claim right after it
+        # fsyncs the work folder the file moves into.
+        write_durably(self.recv_dir / name, frame, staging=self._tmp_dir, sync_folder=False)
         self._wake.set()
 
     def close(self) -> None:

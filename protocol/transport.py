@@ -1,8 +1,9 @@
 """Sending side of a link: a folder drop (for linkage products) or a TCP stream to a diode proxy.
 
-FolderTransport discipline: write each file in a staging folder on the same file system but
-outside the pickup folder, fsync it, rename it into the pickup folder, and fsync the pickup
-folder. The linkage product therefore never sees a partial file.
+FolderTransport discipline (``protocol.durable.write_durably``): write each file in a staging
+folder on the same file system but outside the pickup folder, fsync it, rename it into the
+pickup folder, and fsync the pickup folder once per batch. The linkage product therefore never
+sees a partial file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from protocol.armor import armor as armor_bytes
-from protocol.durable import ensure_private_dir, fsync_dir, write_durably
+from protocol.durable import FileFiller, ensure_private_dir, fsync_dir, write_durably
 from protocol.errors import LocalError
 from protocol.limits import MAX_CHUNK_FILE_BYTES
 from protocol.names import is_our_name, new_name
@@ -28,7 +29,6 @@ __all__ = ["FRAME_HEADER", "FolderTransport", "TcpTransport", "Transport"]
 log = logging.getLogger("protocol.transport")
 
 T = TypeVar("T")
-FileFiller = Callable[[int], None]  # writes one whole file through the given descriptor
 
 FRAME_HEADER = struct.Struct(">I")  # TCP frame: u32 big-endian length, then one chunk file
 PICKUP_FILE_MODE = 0o644  # the linkage product runs as another user and must read the file
@@ -55,10 +55,7 @@ def _keep_copy(source: Path, keep: Path | None, data: bytes | None) -> None:
     try:
         _link_over(source, keep)
     except OSError:
-        tmp = keep.with_name(keep.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        write_durably(tmp, source.read_bytes() if data is None else data, mode=0o600, sync=False)
-        os.replace(tmp, keep)
+        _write_keep(keep, source.read_bytes() if data is None else data)
 
 
 def _link_over(source: Path, keep: Path) -> None:
@@ -188,21 +185,17 @@ class FolderTransport:
         caller's thread does it: handing one file to a pool only adds thread switches."""
         with self._lock:
             source = _SharedIterator(enumerate(named))
-            staged: list[Path] = []
 
             def write_all() -> None:
                 while (item := source.next()) is not None:
                     index, (name, data) = item
-                    path = self.staging_dir / name
-                    staged.append(path)
-                    self._stage(path, data, keep[index] if index < len(keep) else None)
+                    self._stage(name, data, keep[index] if index < len(keep) else None)
 
             failures = self._run_writers(write_all, writers)
             if failures:
+                # A failed file leaves no temp behind (write_durably); chunks already renamed
+                # in stay: each is complete and valid alone, and a re-publish sends them again.
                 source.stop()
-                for path in staged:
-                    path.unlink(missing_ok=True)  # chunks already renamed in stay: each is
-                    # complete and valid alone, and a re-publish sends them all again
                 if isinstance(failures[0], OSError):
                     raise LocalError(f"cannot publish into {self.send_dir}: {failures[0]}")
                 raise failures[0]
@@ -221,22 +214,19 @@ class FolderTransport:
         workers = [self._writers().submit(write_all) for _ in range(writers)]
         return [exc for exc in (w.exception() for w in workers) if exc is not None]
 
-    def _stage(self, staged_path: Path, data: bytes | FileFiller, keep: Path | None) -> None:
-        """Write, fsync, keep a copy, rename in (the folder is fsynced once per batch)."""
-        if callable(data):
-            fd = os.open(staged_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                         PICKUP_FILE_MODE)  # fmt: skip
-            try:
-                data(fd)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _keep_copy(staged_path, keep, None)
-        else:
-            body = armor_bytes(data) if self.armor else data
-            write_durably(staged_path, body, mode=PICKUP_FILE_MODE)
-            _keep_copy(staged_path, keep, body)
-        os.rename(staged_path, self.send_dir / staged_path.name)
+    def _stage(self, name: str, data: bytes | FileFiller, keep: Path | None) -> None:
+        """Write in staging, fsync, keep a copy, rename in (the folder is fsynced once per
+        batch). The copy is kept before the chunk can appear: see Sender._other_content."""
+        body = data if callable(data) or not self.armor else armor_bytes(data)
+        known = None if callable(body) else body
+        write_durably(
+            self.send_dir / name,
+            body,
+            mode=PICKUP_FILE_MODE,
+            staging=self.staging_dir,
+            sync_folder=False,
+            on_staged=None if keep is None else lambda staged: _keep_copy(staged, keep, known),
+        )
 
     def _writers(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -311,8 +301,7 @@ class TcpTransport:
 
 
 def _write_keep(target: Path, data: bytes) -> None:
+    """A kept copy for resends, written but not synced: a copy lost in a power cut only
+    means that bundle cannot be re-sent."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    write_durably(tmp, data, mode=0o600, sync=False)
-    os.replace(tmp, target)
+    write_durably(target, data, sync_file=False, sync_folder=False)

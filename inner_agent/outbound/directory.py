@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from inner_agent.outbound.errors import DirectoryError
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
 __all__ = ["SECURITY_OFFICER", "Changes", "Department", "Directory", "User", "parse_hr_csv"]
 
@@ -180,12 +180,12 @@ class Directory:
     """The directory database (SQLite). Safe to share between threads of one process."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        # FULL, as SQLite's default gave it before it was said here: an import must not roll
+        # back after a power cut.
+        self._db = open_wal_database(
+            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+        )
         self._hasher = PasswordHasher()
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """The outbound spool: one file per accepted mail, durable before the intake answers 250.
 
-Write discipline (as the inbound intake and Postfix): write ``tmp/<id>``, fsync, rename into
-``mail/<id>``, fsync ``mail/``. A record is versioned and length-checked, so a torn or foreign
-file is recognised and quarantined with a reason instead of being half-processed.
+Write discipline (as the inbound intake and Postfix, by ``protocol.durable.write_durably``):
+write a temp file in ``tmp/``, fsync, rename into ``mail/<id>``, fsync ``mail/``. A record is
+versioned and length-checked, so a torn or foreign file is recognised and quarantined with a
+reason instead of being half-processed.
 
 Record: ``MDOUT1\\n`` + one line of JSON (envelope, ``size``) + ``\\n`` + the original bytes.
 """
@@ -10,13 +11,13 @@ Record: ``MDOUT1\\n`` + one line of JSON (envelope, ``size``) + ``\\n`` + the or
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from inner_agent.outbound.errors import SpoolCorrupt
+from protocol.durable import move_durably, write_durably
 
 __all__ = ["Spool", "SpooledMail", "new_mail_id"]
 
@@ -40,14 +41,6 @@ class SpooledMail:
     helo: str
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Spool:
     """Folders ``mail/`` (accepted), ``tmp/`` (being written), ``quarantine/``."""
 
@@ -60,13 +53,7 @@ class Spool:
         """Durable when it returns: file fsynced, renamed into place, folder fsynced."""
         header = dict(asdict(mail), rcpt_to=list(mail.rcpt_to), size=len(data))
         record = MAGIC + json.dumps(header).encode() + b"\n" + data
-        temp = self.root / "tmp" / mail.mail_id
-        with open(temp, "wb") as handle:
-            handle.write(record)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(temp, self._path(mail.mail_id))
-        fsync_dir(self.root / "mail")
+        write_durably(self._path(mail.mail_id), record, staging=self.root / "tmp")
 
     def load(self, mail_id: str) -> tuple[SpooledMail, bytes]:
         path = self._path(mail_id)
@@ -79,10 +66,11 @@ class Spool:
         self._path(mail_id).unlink(missing_ok=True)
 
     def quarantine(self, mail_id: str, reason: str) -> None:
-        target = self.root / "quarantine" / mail_id
-        os.rename(self._path(mail_id), target)
-        (self.root / "quarantine" / f"{mail_id}.reason").write_text(reason + "\n")
-        fsync_dir(self.root / "quarantine")
+        folder = self.root / "quarantine"
+        move_durably([(self._path(mail_id), folder / mail_id)])
+        write_durably(
+            folder / f"{mail_id}.reason", f"{reason}\n".encode(), staging=self.root / "tmp"
+        )
 
     def _path(self, mail_id: str) -> Path:
         if not _is_mail_id(mail_id):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from inner_agent.outbound.approval import Request, State
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
 __all__ = ["MailRow", "Notice", "OutboundState"]
 
@@ -100,14 +101,11 @@ class OutboundState:
     """One connection shared by the threads of one process, guarded by a lock."""
 
     def __init__(self, path: Path, *, clock: Any = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # decisions must survive a power cut
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_wal_database(  # FULL: decisions must survive a power cut
+            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+        )
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

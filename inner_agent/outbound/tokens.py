@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from inner_agent.outbound.errors import TokenRefused
+from protocol.durable import write_durably
 
 __all__ = ["TokenClaims", "TokenSigner", "load_or_create_secret"]
 
@@ -121,9 +122,10 @@ def load_or_create_secret(path: Path) -> bytes:
     """The web secret: read it (owner-only file), or make one (0600) at first start."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(SECRET_BYTES))
+        # Durable and whole: links already mailed stop working if the secret is lost or torn.
+        # Two processes starting at once: the first one's secret stays, both read it.
+        with contextlib.suppress(FileExistsError):
+            write_durably(path, secrets.token_bytes(SECRET_BYTES), overwrite=False)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise PermissionError(f"{path} is readable by others (mode {mode:04o}); chmod 600 {path}")

@@ -17,24 +17,25 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
+from protocol.durable import write_durably
+
 __all__ = ["MaildirMailbox"]
 
 # The demo's notifications are at most 10 MiB; leave room for a larger configuration.
 MAX_MESSAGE_BYTES = 64 << 20
+MESSAGE_FILE_MODE = 0o644  # as before (open()'s default under the usual umask): the demo's
+# user opens these files with a mail reader
 
 
 _COUNTER = itertools.count()
 
 
 def store(root: Path, data: bytes) -> Path:
-    """Write ``data`` into the Maildir at ``root``: tmp/, fsync, rename into new/."""
+    """Write ``data`` into the Maildir at ``root``: tmp/, fsync, rename into new/ (no folder
+    fsync, as before: this mailbox only stands in for the real server)."""
     name = f"{time.time_ns()}.P{os.getpid()}Q{next(_COUNTER)}.{socket.gethostname()}"
-    tmp, new = root / "tmp" / name, root / "new" / name
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, new)
+    new = root / "new" / name
+    write_durably(new, data, mode=MESSAGE_FILE_MODE, staging=root / "tmp", sync_folder=False)
     return new
 
 

@@ -16,12 +16,14 @@ import stat
 import threading
 from pathlib import Path
 
+from protocol.durable import write_durably
+
 __all__ = ["Carrier", "Signature", "carry_pass", "snapshot", "staging_for"]
 
 log = logging.getLogger("maildiode.carry")
 
 Signature = tuple[int, int, int]
-COPY_BLOCK = 1 << 20
+DELIVERED_FILE_MODE = 0o644  # as a linkage product delivers: the agent may be another user
 
 
 def snapshot(src: Path) -> dict[str, Signature]:
@@ -38,28 +40,18 @@ def snapshot(src: Path) -> dict[str, Signature]:
 
 
 def _carry_one(src: Path, dst: Path, staging: Path, name: str) -> bool:
-    """Copy, fsync, rename in, fsync, delete the source. False when it could not."""
-    if (dst / name).exists():
+    """Copy (write_durably: staging, fsync, rename in, fsync DST), then delete the source.
+    False when it could not; a file of that name already in DST is never overwritten."""
+    try:
+        with open(src / name, "rb") as reader:
+            write_durably(dst / name, reader, mode=DELIVERED_FILE_MODE, staging=staging,
+                          overwrite=False)  # fmt: skip
+        os.unlink(src / name)
+    except FileExistsError:
         log.warning("carry: %s already exists in %s; leaving it for later", name, dst)
         return False
-    tmp = staging / f"{name}.carry"
-    try:
-        with open(src / name, "rb") as reader, open(tmp, "wb") as writer:
-            while block := reader.read(COPY_BLOCK):
-                writer.write(block)
-            writer.flush()
-            os.fsync(writer.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, dst / name)
-        fd = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.unlink(src / name)
     except OSError as exc:
         log.warning("carry: %s: %s", name, exc)
-        tmp.unlink(missing_ok=True)
         return False
     return True
 

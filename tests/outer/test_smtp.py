@@ -228,7 +228,7 @@ def test_a_folder_sync_error_never_gets_250(intake, monkeypatch):
     def broken(path):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr("outer_agent.spool.fsync_dir", broken)
+    monkeypatch.setattr("protocol.durable.fsync_dir", broken)
     with smtplib.SMTP("127.0.0.1", intake.port) as client:
         client.ehlo()
         client.mail("a@ext.example")
