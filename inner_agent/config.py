@@ -22,7 +22,9 @@ from agentkit.settings import (
     resolve_path,
 )
 from agentkit.settings import Domain as _Domain
+from inner_agent.notify import DEFAULT_MAX_NOTIFICATION_BYTES
 from inner_agent.outbound.config import OutboundSection, example_toml_section
+from mailsafe.payload import MAX_IMAGE_PIXELS
 
 __all__ = [
     "ImagesSection",
@@ -33,11 +35,6 @@ __all__ = [
     "example_toml",
 ]
 
-# 10 MiB: internal servers commonly refuse larger mail (Exchange's default, many Postfix sites);
-# notifications are kept under it by scaling images down or splitting.
-DEFAULT_MAX_NOTIFICATION_BYTES = 10 << 20
-# 24 megapixels: the renderer's own cap per image; anything claiming more is refused.
-DEFAULT_MAX_IMAGE_PIXELS = 24_000_000
 # Parallel SMTP sessions to the internal server: enough to keep up with rendering on 2 cores.
 DEFAULT_INJECT_WORKERS = 4
 
@@ -121,7 +118,8 @@ class NotifySection(Section):
 class ImagesSection(Section):
     """Defence in depth: every image from the outer side is decoded again here."""
 
-    max_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, ge=10_000, le=200_000_000)
+    # Default: the cap the renderer and the package keep (mailsafe.payload.MAX_IMAGE_PIXELS).
+    max_pixels: int = Field(default=MAX_IMAGE_PIXELS, ge=10_000, le=200_000_000)
     # always: decode and write fresh PNG/JPEG (drops anything hidden in the file's other bytes);
     # never: decode to check, then pass the checked bytes on unchanged (cheaper).
     reencode: Literal["always", "never"] = "always"

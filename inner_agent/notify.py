@@ -33,6 +33,7 @@ from mailsafe.notes import reason_words, translate
 from mailsafe.payload import Manifest
 
 __all__ = [
+    "DEFAULT_MAX_NOTIFICATION_BYTES",
     "CheckedImage",
     "CheckedMail",
     "NotifyOptions",
@@ -43,6 +44,9 @@ __all__ = [
     "valid_mail_id",
 ]
 
+# 10 MiB: internal servers commonly refuse larger mail (Exchange's default, many Postfix sites);
+# notifications are kept under it by scaling images down or splitting.
+DEFAULT_MAX_NOTIFICATION_BYTES = 10 << 20
 # Longest Subject we write (characters after cleaning); RFC 5322 allows long folded lines, but
 # mail clients truncate far sooner and a huge subject is only a nuisance.
 MAX_SUBJECT_CHARS = 400
@@ -89,7 +93,7 @@ class NotifyOptions:
     subject_prefix: str = "[외부메일]"
     from_address: str = "maildiode@corp.example"
     our_domains: tuple[str, ...] = ()
-    max_message_bytes: int = 10 << 20
+    max_message_bytes: int = DEFAULT_MAX_NOTIFICATION_BYTES
     carry_text: bool = True
 
 

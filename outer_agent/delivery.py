@@ -33,12 +33,18 @@ from typing import Any, Protocol
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from agentkit.settings import parse_host_port
+from mailsafe.mime import SUBJECT_SCAN_BYTES
+from mailsafe.payload import OutboundMail
+from outer_agent.config import DeliverySection
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
 from outer_agent.spool import Envelope, SpoolRecord, fsync_dir, write_durably
+from protocol import ReceivedBundle
 
 __all__ = [
     "DeliveryQueue",
     "DeliveryService",
+    "LinkPoll",
     "OutboundItem",
     "SmtpHop",
     "bounce_notice",
@@ -52,8 +58,6 @@ DONE_MARKER_TTL_S = 8 * 86400.0
 # Quick retries inside one pass wait 1 s, then 2 s, ...: enough for a relay that was busy.
 QUICK_WAIT_S = 1.0
 QUICK_WAIT_MAX_S = 8.0
-# Only this much of the original is parsed for the bounce notice: the headers are at the top.
-MAX_HEADER_SCAN_BYTES = 64 << 10
 
 
 @dataclass
@@ -294,9 +298,7 @@ def bounce_notice(
     item: OutboundItem, failures: list[tuple[str, str]], hostname: str, now: float
 ) -> bytes:
     """A short notice mail (Korean first, English after) telling the sender what failed."""
-    original = BytesHeaderParser(policy=default_policy).parsebytes(
-        item.data[:MAX_HEADER_SCAN_BYTES]
-    )
+    original = BytesHeaderParser(policy=default_policy).parsebytes(item.data[:SUBJECT_SCAN_BYTES])
     try:
         subject = " ".join(str(original.get("Subject", "")).split())[:200]
     except (ValueError, TypeError, IndexError):  # a hostile or broken Subject header
@@ -337,6 +339,11 @@ class Audit(Protocol):
     def record(self, mail_id: str, step: str, **fields: Any) -> None: ...
 
 
+# One look at the out link (protocol.LinkReader.poll): the handler is called per complete
+# bundle; returns how many were handled.
+LinkPoll = Callable[[Callable[[ReceivedBundle], None]], int]
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts_per_pass: int = 3
@@ -355,11 +362,11 @@ class DeliveryService:
         hop: Hop,
         audit: Audit,
         *,
-        decode: Callable[[bytes], Any],
+        decode: Callable[[bytes], OutboundMail],
         inject_inbound: Callable[[Envelope, bytes], None],
         policy: RetryPolicy,
         hostname: str,
-        poll_link: Callable[[Callable[[Any], None]], int] | None = None,
+        poll_link: LinkPoll | None = None,
         poll_s: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -376,9 +383,9 @@ class DeliveryService:
 
     # ----------------------------------------------------------------------------- link side
 
-    def accept_bundle(self, bundle: Any) -> None:
+    def accept_bundle(self, bundle: ReceivedBundle) -> None:
         """LinkReader handler: store durably before returning; idempotent per bundle id."""
-        bundle_id: bytes = bundle.bundle_id
+        bundle_id = bundle.bundle_id
         if self.queue.known(bundle_id):
             return
         try:
@@ -545,10 +552,8 @@ class DeliveryService:
             self._stopping.wait(self.poll_s)
 
 
-def hop_from_config(section: Any) -> SmtpHop:
+def hop_from_config(section: DeliverySection) -> SmtpHop:
     """Build the next hop from the [delivery] section."""
-    from agentkit.settings import parse_host_port
-
     context = None
     if section.tls_ca_file is not None:
         context = ssl.create_default_context(cafile=str(section.tls_ca_file))

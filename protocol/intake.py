@@ -29,15 +29,14 @@ from typing import Any
 from protocol.armor import dearmor, is_armored
 from protocol.durable import ensure_private_dir, fsync_dir, write_durably
 from protocol.errors import LocalError, Reason, RemoteError
-from protocol.limits import MAX_CHUNK_FILE_BYTES
+from protocol.limits import DEFAULT_MAX_FILE_BYTES, DEFAULT_SETTLE_S, MAX_CHUNK_FILE_BYTES
 from protocol.names import is_our_name, new_name
 
-__all__ = ["DEFAULT_MAX_FILE_BYTES", "ClaimedFile", "FolderIntake"]
+__all__ = ["ClaimedFile", "FolderIntake"]
 
 log = logging.getLogger("protocol.intake")
 
 ARMOR_EXPANSION = 4 / 3 * 78 / 76  # base64 plus line ends
-DEFAULT_MAX_FILE_BYTES = 20 << 20  # matches link.max_file_bytes: one 16 MiB chunk plus armour room
 MAX_TRACKED_FILES = 100_000  # settle bookkeeping: beyond this, older entries are forgotten
 MAX_CLAIM_BATCH = 1000  # files claimed per call, so one poll stays short under a flood
 MAX_NAME_IN_REASON = 255  # original names are recorded as data, cut to a file name's length
@@ -70,7 +69,7 @@ class FolderIntake:
         quarantine_dir: str | Path,
         *,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-        settle_s: float = 1.0,
+        settle_s: float = DEFAULT_SETTLE_S,
         watch: bool = True,
         max_quarantine_bytes: int = DEFAULT_MAX_QUARANTINE_BYTES,
         clock: Callable[[], float] = time.time,

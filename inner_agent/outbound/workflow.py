@@ -41,7 +41,8 @@ from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.tokens import TokenSigner
 from mailsafe.extract import Found, extract_locations
 from mailsafe.extract.isolated import AttachmentReader
-from mailsafe.mime import ParsedMail, parse_message
+from mailsafe.mime import SUBJECT_SCAN_BYTES, ParsedMail, parse_message
+from mailsafe.payload import OutboundMail
 from mailsafe.pii import detect, mask_text
 from mailsafe.policy import RuleSet, SenderInfo
 from mailsafe.scan import ScanResult, scan_parsed
@@ -50,8 +51,6 @@ __all__ = ["Audit", "Publisher", "Workflow"]
 
 log = logging.getLogger(__name__)
 
-# Only the top of a mail is parsed for its Subject: headers come first.
-MAX_HEADER_SCAN_BYTES = 64 << 10
 # Notice retries back off from notice.retry_s, doubling, to at most an hour.
 MAX_NOTICE_BACKOFF_S = 3600.0
 # A mail whose processing raises this many times in a row is quarantined: a transient error
@@ -101,7 +100,7 @@ class Workflow:
         signer: TokenSigner,
         audit: Audit,
         publisher: Publisher,
-        encode: Callable[[Any], bytes],
+        encode: Callable[[OutboundMail], bytes],
         clock: Callable[[], float] = time.time,
         reader: AttachmentReader | None = None,
     ) -> None:
@@ -453,8 +452,6 @@ class Workflow:
     # ------------------------------------------------------------------------------- out link
 
     def publish_pending(self) -> int:
-        from mailsafe.payload import OutboundMail
-
         sent = 0
         for mail_id in self.state.mails_in("sending"):
             mail, data = self.spool.load(mail_id)
@@ -548,7 +545,7 @@ def _masked(text: str) -> str:
 
 def _masked_subject(data: bytes) -> str:
     try:
-        headers = BytesHeaderParser(policy=default_policy).parsebytes(data[:MAX_HEADER_SCAN_BYTES])
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(data[:SUBJECT_SCAN_BYTES])
         subject = " ".join(str(headers.get("Subject", "")).split())
     except (ValueError, TypeError, IndexError):
         subject = ""
