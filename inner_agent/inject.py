@@ -50,6 +50,7 @@ from inner_agent.smtpclient import (
     Session,
     TemporaryFailure,
 )
+from protocol import Kind, ReceivedBundle
 
 __all__ = [
     "InjectionQueue",
@@ -181,10 +182,8 @@ class InjectionQueue:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM arrived").fetchone()[0])
 
-    def next_arrived(self, busy: set[bytes]) -> Any | None:
+    def next_arrived(self, busy: set[bytes]) -> ReceivedBundle | None:
         """The oldest arrived bundle not in ``busy``, as a ReceivedBundle; None if none."""
-        from protocol import Kind, ReceivedBundle
-
         with self._lock:
             rows = self._db.execute(
                 "SELECT bundle_id, stream, seq, kind, created_ms, epoch FROM arrived"

@@ -31,6 +31,8 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
+import dns.exception
+import dns.resolver
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from agentkit.settings import parse_host_port
@@ -273,9 +275,6 @@ def _by_domain(rcpts: Iterable[str]) -> dict[str, list[str]]:
 
 def mx_hosts(domain: str) -> list[tuple[str, int]]:
     """MX hosts by preference; the domain itself when it has no MX (RFC 5321 §5.1)."""
-    import dns.exception
-    import dns.resolver
-
     try:
         answer = dns.resolver.resolve(domain, "MX")
     except dns.resolver.NXDOMAIN:

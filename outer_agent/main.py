@@ -18,7 +18,7 @@ from agentkit.settings import parse_host_port
 from agentkit.startup import open_state
 from mailsafe.payload import decode_outbound
 from outer_agent.acceptors import Acceptors
-from outer_agent.authres import make_authenticator
+from outer_agent.authres import SenderAuthentication
 from outer_agent.config import OuterConfig
 from outer_agent.delivery import (
     DeliveryQueue,
@@ -88,7 +88,9 @@ def _run_main(
         stack.callback(publisher.close)
         packager = packaging.MailsafePackager.from_config(config.render)
         stack.callback(packager.close)
-        auth = config.auth
+        # The mail is read for SPF/DKIM/DMARC in children with limits, as it is rendered.
+        sender_auth = SenderAuthentication(config.auth, processes=config.render.processes)
+        stack.callback(sender_auth.close)
         pipeline = Pipeline(
             spool,
             packager,
@@ -96,12 +98,7 @@ def _run_main(
             audit,
             workers=config.render.processes,
             on_failure=config.render.on_failure,
-            authenticate=make_authenticator(
-                auth.mode,
-                trusted_authserv_id=auth.trusted_authserv_id,
-                dns_timeout_s=auth.dns_timeout_s,
-                spf_here=auth.check_spf,
-            ),
+            authenticate=sender_auth.authenticate,
         )
         poller = link.outbound_poller(config, config.spool.dir / "link-out")
         delivery = _delivery(config, audit, pipeline, poller)

@@ -98,6 +98,7 @@ class FolderIntake:
     def _start_watch(self) -> None:
         """Watchdog only wakes the loop early; a failure to watch is logged, not fatal."""
         try:
+            # Inside the try: without watchdog (or inotify) the periodic rescan alone still works.
             from watchdog.events import (
                 FileClosedEvent,
                 FileCreatedEvent,

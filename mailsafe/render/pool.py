@@ -267,11 +267,9 @@ def _decode_reply(untrusted_reply: bytes) -> tuple[RenderedMail | None, str]:
 
 
 def _with_reason(mail: RenderedMail, reason: str) -> RenderedMail:
-    from dataclasses import replace
-
     note = REASONS.get(reason, reason)
-    manifest = replace(mail.manifest, reason=reason, notes=(note, *mail.manifest.notes))
-    return replace(mail, manifest=manifest)
+    manifest = dataclasses.replace(mail.manifest, reason=reason, notes=(note, *mail.manifest.notes))
+    return dataclasses.replace(mail, manifest=manifest)
 
 
 def headers_only(raw: bytes, reason: str) -> RenderedMail:
