@@ -15,7 +15,8 @@ Only small checked values come back: words, reason codes and DNS names.
 Limits (each a refusal point, never a silent cut): the header block is read up to
 ``MAX_HEADER_BLOCK_BYTES`` (a longer one leaves DKIM unchecked, ``header_too_big``); a mail
 over ``MAX_MAIL_BYTES`` is not hashed (``mail_too_big``); a key record over
-``MAX_KEY_RECORD_BYTES`` is not parsed (``key_too_big``); only the first signature is verified,
+``MAX_KEY_RECORD_BYTES``, an RSA key over ``MAX_RSA_KEY_BITS`` or an exponent over
+``MAX_RSA_EXPONENT_BITS`` is refused (``key_too_big``); only the first signature is verified,
 and an ``l=`` past the end of the body refuses it (``length_past_body``).
 """
 
