@@ -47,6 +47,8 @@ __all__ = [
     "DEFAULT_MIN_FREE_BYTES",
     "MAX_MESSAGE_BYTES_CEILING",
     "MAX_RECIPIENTS_CEILING",
+    "SMTP_CLIENT_TIMEOUT_S",
+    "SMTP_IDLE_TIMEOUT_S",
     "AuditSection",
     "ConfigError",
     "Domain",
@@ -78,6 +80,11 @@ MAX_RECIPIENTS_CEILING = 10_000  # a configured limit above this is a typo
 # the mail and retries), so the disk never fills up under the spool and the state databases
 # and link state can still be written.
 DEFAULT_MIN_FREE_BYTES = 512 << 20
+# RFC 5321 §4.5.3.2.7: a server waits 5 minutes for the next command of an idle client.
+SMTP_IDLE_TIMEOUT_S = 300.0
+# Our SMTP client (the internal server, the smarthost, an MX) gives up on a connection or a
+# reply after this long; the mail waits in its queue and is tried again.
+SMTP_CLIENT_TIMEOUT_S = 30.0
 
 
 class ConfigError(Exception):

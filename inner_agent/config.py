@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from agentkit.settings import (
+    SMTP_CLIENT_TIMEOUT_S,
     AuditSection,
     HostPort,
     KeysSection,
@@ -68,7 +69,7 @@ class InjectSection(Section):
     tls_verify: bool = True  # check the server certificate and name when STARTTLS is used
     username: str | None = None  # AUTH after STARTTLS (or on a trusted loopback with starttls off)
     password_file: Path | None = None  # file holding the password, mode 0600
-    connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    connect_timeout_s: float = Field(default=SMTP_CLIENT_TIMEOUT_S, gt=0, le=600)
     workers: int = Field(default=DEFAULT_INJECT_WORKERS, ge=1, le=64)
     # The link thread sends a fresh notification itself while nothing waits in the queue (D16).
     direct: bool = True

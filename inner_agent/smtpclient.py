@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentkit.settings import parse_host_port
+from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
 from inner_agent.config import InjectSection
 
 __all__ = ["Hop", "Outcome", "Session", "TemporaryFailure", "dot_stuffed", "reply_text"]
@@ -40,7 +40,7 @@ class Hop:
     tls_context: ssl.SSLContext | None = None
     username: str | None = None
     password: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = SMTP_CLIENT_TIMEOUT_S
 
     @classmethod
     def from_config(cls, section: InjectSection) -> Hop:

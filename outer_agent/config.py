@@ -17,6 +17,8 @@ from agentkit.settings import (
     DEFAULT_MIN_FREE_BYTES,
     MAX_MESSAGE_BYTES_CEILING,
     MAX_RECIPIENTS_CEILING,
+    SMTP_CLIENT_TIMEOUT_S,
+    SMTP_IDLE_TIMEOUT_S,
     AuditSection,
     HostPort,
     KeysSection,
@@ -70,7 +72,7 @@ class SmtpSection(Section):
     max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=MAX_RECIPIENTS_CEILING)
     max_sessions: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1, le=100_000)
     max_sessions_per_ip: int = Field(default=DEFAULT_MAX_SESSIONS_PER_IP, ge=1, le=100_000)
-    timeout_s: float = Field(default=300.0, gt=0, le=3600)  # RFC 5321 §4.5.3.2.7: 5 minutes
+    timeout_s: float = Field(default=SMTP_IDLE_TIMEOUT_S, gt=0, le=3600)
     # Processes accepting SMTP on the same port (SO_REUSEPORT): one per core keeps intake
     # going when the machine is busy; they share the session limits and the spool.
     processes: int = Field(default=2, ge=1, le=64)
@@ -146,7 +148,7 @@ class DeliverySection(Section):
     username: str | None = None  # AUTH at the smarthost (only after STARTTLS)
     password_file: Path | None = None  # file holding the password, mode 0600
     helo: str = "maildiode-outer.localdomain"
-    connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    connect_timeout_s: float = Field(default=SMTP_CLIENT_TIMEOUT_S, gt=0, le=600)
     attempts_per_pass: int = Field(default=3, ge=1, le=20)  # quick retries (tenacity) per pass
     retry_initial_s: float = Field(default=60.0, gt=0)  # first wait; doubles each time
     retry_max_s: float = Field(default=3600.0, gt=0)

@@ -35,7 +35,7 @@ import dns.exception
 import dns.resolver
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from agentkit.settings import parse_host_port
+from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
 from mailsafe.mime import SUBJECT_SCAN_BYTES
 from mailsafe.payload import OutboundMail
 from outer_agent.config import DeliverySection
@@ -182,7 +182,7 @@ class SmtpHop:
     tls_context: ssl.SSLContext | None = None
     username: str | None = None
     password: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = SMTP_CLIENT_TIMEOUT_S
     resolve_mx: Callable[[str], list[tuple[str, int]]] | None = None
 
     def send(self, mail_from: str, rcpts: list[str], data: bytes) -> dict[str, tuple[int, str]]:

@@ -34,6 +34,7 @@ import aiosmtpd
 from aiosmtpd.smtp import MISSING, SMTP, Session, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
+from agentkit.settings import SMTP_IDLE_TIMEOUT_S
 from outer_agent.dataread import read_data
 from outer_agent.errors import SpoolFull
 from outer_agent.spool import Envelope, Spool, new_bundle_id
@@ -440,7 +441,7 @@ class IntakeServer:
         host: str,
         port: int,
         hostname: str,
-        timeout_s: float = 300.0,
+        timeout_s: float = SMTP_IDLE_TIMEOUT_S,
         tls_context: ssl.SSLContext | None = None,
         reuse_port: bool = False,
         counter: SessionCounter | None = None,

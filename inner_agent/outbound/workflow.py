@@ -24,7 +24,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import Any, Protocol
 
-from agentkit.settings import parse_host_port
+from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
 from inner_agent.outbound.approval import Event, Request, State, Timing, apply, due_event
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
@@ -512,7 +512,7 @@ class Workflow:
         for notice in self.state.due_notices():
             try:
                 with smtplib.SMTP(
-                    host, port, local_hostname=self.section.hostname, timeout=30
+                    host, port, local_hostname=self.section.hostname, timeout=SMTP_CLIENT_TIMEOUT_S
                 ) as smtp:
                     smtp.sendmail(self.section.notice.from_address, [notice.rcpt], notice.data)
             except (OSError, smtplib.SMTPException) as exc:
