@@ -11,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inner_agent.images import ImageRefused, check_image
-from inner_agent.notify import CheckedImage, CheckedMail, clean_header_text, valid_mail_id
+from inner_agent.notify import (
+    MAX_ADDRESS_CHARS,
+    CheckedImage,
+    CheckedMail,
+    clean_header_text,
+    valid_mail_id,
+)
 from mailsafe.payload import MAX_IMAGE_PIXELS, PackageRefused, decode_package
 
 __all__ = ["BundleRefused", "ImagePolicy", "check_package"]
@@ -66,7 +72,7 @@ def _recipients(untrusted: tuple[str, ...], our_domains: tuple[str, ...]) -> tup
     """Plain addresses in our domains; anything else is dropped (never relayed onwards)."""
     found: list[str] = []
     for value in untrusted:
-        address = clean_header_text(value, 320)
+        address = clean_header_text(value, MAX_ADDRESS_CHARS)
         local, at, domain = address.rpartition("@")
         domain = domain.lower()
         plain = at and local and "." in domain and address.isascii()

@@ -34,6 +34,7 @@ from mailsafe.payload import Manifest
 
 __all__ = [
     "DEFAULT_MAX_NOTIFICATION_BYTES",
+    "MAX_ADDRESS_CHARS",
     "CheckedImage",
     "CheckedMail",
     "NotifyOptions",
@@ -47,6 +48,8 @@ __all__ = [
 # 10 MiB: internal servers commonly refuse larger mail (Exchange's default, many Postfix sites);
 # notifications are kept under it by scaling images down or splitting.
 DEFAULT_MAX_NOTIFICATION_BYTES = 10 << 20
+# RFC 5321 §4.5.3.1: a local part of 64 octets, "@", a domain of 255: longer is no address.
+MAX_ADDRESS_CHARS = 320
 # Longest Subject we write (characters after cleaning); RFC 5322 allows long folded lines, but
 # mail clients truncate far sooner and a huge subject is only a nuisance.
 MAX_SUBJECT_CHARS = 400
@@ -216,7 +219,7 @@ def claims_our_domain(manifest: Manifest, our_domains: Sequence[str]) -> str | N
 
 
 def _valid_address(untrusted: str) -> str | None:
-    text = clean_header_text(untrusted, 320)
+    text = clean_header_text(untrusted, MAX_ADDRESS_CHARS)
     if not text.isascii():
         return None  # an internationalised address cannot be written without SMTPUTF8
     if "=?" in text:

@@ -42,6 +42,7 @@ from outer_agent.config import DeliverySection
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
 from outer_agent.spool import Envelope, SpoolRecord, fsync_dir, write_durably
 from protocol import ReceivedBundle
+from protocol.limits import BUNDLE_ID_LEN
 
 __all__ = [
     "DeliveryQueue",
@@ -328,7 +329,7 @@ def bounce_notice(
 def bounce_bundle_id(item: OutboundItem, failures: list[tuple[str, str]]) -> bytes:
     """Deterministic: the same failure of the same mail always gives the same bundle id."""
     key = item.bundle_id + "\n".join(sorted(r for r, _ in failures)).encode()
-    return hashlib.sha256(b"maildiode-bounce\0" + key).digest()[:16]
+    return hashlib.sha256(b"maildiode-bounce\0" + key).digest()[:BUNDLE_ID_LEN]
 
 
 # ------------------------------------------------------------------------------------ service

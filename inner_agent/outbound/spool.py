@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from inner_agent.outbound.errors import SpoolCorrupt
+from protocol.limits import BUNDLE_ID_LEN
 
 __all__ = ["Spool", "SpooledMail", "new_mail_id"]
 
@@ -27,7 +28,7 @@ MAX_HEADER_BYTES = 64 << 10
 
 def new_mail_id() -> str:
     """32 hex digits; also the protocol bundle id (16 bytes) of the mail."""
-    return secrets.token_hex(16)
+    return secrets.token_hex(BUNDLE_ID_LEN)
 
 
 @dataclass(frozen=True)
