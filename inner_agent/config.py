@@ -179,6 +179,7 @@ def example_toml(
     first = domains[0] if domains else "corp.example"
     text = _EXAMPLE.format(
         domains=", ".join(_toml_string(d) for d in domains),
+        max_pixels=MAX_IMAGE_PIXELS,
         server=_toml_string(internal_smtp),
         from_address=_toml_string(f"maildiode@{first}"),
         postmaster=_toml_string(f"postmaster@{first}"),
@@ -235,7 +236,7 @@ max_message_bytes = 10485760      # notifications are scaled down or split to st
 carry_text = true                 # extracted text in the text/plain part
 
 [images]
-max_pixels = 24000000             # an image claiming more is refused (quarantined)
+max_pixels = {max_pixels}             # an image claiming more is refused (quarantined)
 reencode = "always"               # or "never": check by decoding, pass the bytes on
 
 [link]
