@@ -63,6 +63,7 @@ __all__ = [
     "KeysSection",
     "LinkSection",
     "LogSection",
+    "Network",
     "Section",
     "check_private_key_file",
     "config_dir",

@@ -7,7 +7,6 @@ outbound path is off.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from agentkit.settings import (
     MAX_MESSAGE_BYTES_CEILING,
     MAX_RECIPIENTS_CEILING,
     HostPort,
+    Network,
     Section,
     resolve_path,
 )
@@ -47,14 +47,6 @@ def _resolve(value: Any, info: ValidationInfo) -> Any:
 
 def _resolve_optional(value: Any, info: ValidationInfo) -> Any:
     return None if value is None else resolve_path(value, info)
-
-
-def _check_network(value: str) -> str:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IP network (e.g. 10.0.0.0/8)") from exc
-    return value
 
 
 def _check_address(value: str) -> str:
@@ -127,7 +119,7 @@ class OutboundSection(Section):
 
     listen: HostPort = "127.0.0.1:2527"  # the internal server relays external mail to this
     hostname: str = "maildiode-inner.localdomain"
-    allowed_networks: tuple[str, ...] = Field(default=("127.0.0.0/8",), min_length=1)
+    allowed_networks: tuple[Network, ...] = Field(default=("127.0.0.0/8",), min_length=1)
     # The internal server enforces its own (lower) limit before relaying to us.
     max_message_bytes: int = Field(
         default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=MAX_MESSAGE_BYTES_CEILING
@@ -147,11 +139,6 @@ class OutboundSection(Section):
 
     _paths = field_validator("spool_dir", "directory_db", mode="before")(_resolve)
     _optional = field_validator("rules_file", mode="before")(_resolve_optional)
-
-    @field_validator("allowed_networks")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_check_network(v) for v in value)
 
     @field_validator("ocr")
     @classmethod

@@ -28,6 +28,7 @@ from mailsafe.senderauth.isolated import (
     encode_check,
     encode_facts,
 )
+from tests.support.dkimkeys import dkim_key_pair
 
 MAIL = b"From: Partner <p@ext.example>\r\nTo: u@corp.example\r\nSubject: hi\r\n\r\nbody\r\n"
 KEY = DkimKey("sel", "ext.example")
@@ -35,16 +36,7 @@ KEY = DkimKey("sel", "ext.example")
 
 @pytest.fixture(scope="module")
 def signer() -> tuple[bytes, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+    return dkim_key_pair()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ crafted mail gets a clear verdict with its reason, in bounded time."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import smtplib
@@ -17,12 +16,11 @@ from types import SimpleNamespace
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailsafe.senderauth.isolated import IsolatedSenderAuth
 from outer_agent.authres import SenderAuthentication
 from outer_agent.config import AuthSection
+from tests.support.dkimkeys import dkim_key_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIL = b"From: Partner <p@ext.example>\r\nTo: u@corp.example\r\nSubject: hi\r\n\r\nbody\r\n"
@@ -36,16 +34,7 @@ FAKE_SIGNATURE = (
 
 @pytest.fixture(scope="module")
 def signer() -> tuple[bytes, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+    return dkim_key_pair()
 
 
 def zone_with(key_record: str):
