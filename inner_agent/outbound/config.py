@@ -136,6 +136,10 @@ class OutboundSection(Section):
     # Tesseract language names ("kor+eng+jpn").
     ocr: bool | str = "auto"
     directory_db: Path = Path("inner/directory.db")
+    # A mismatch between the envelope sender and From: that shows two people (or an address of
+    # ours nobody has): "hold" holds it for a security officer even when the rules would let
+    # it go; "route" only sends mail the rules hold to an officer (docs/approval.md).
+    sender_mismatch: Literal["hold", "route"] = "hold"
     poll_s: float = Field(default=1.0, gt=0, le=60)
     web: WebSection = WebSection()
     approval: ApprovalSection = ApprovalSection()
@@ -198,6 +202,8 @@ min_free_bytes = 536870912         # below this much free disk, intake answers 4
 # rules_file = "rules.toml"        # none: built-in rules (personal data needs approval)
 ocr = "auto"                       # text in pictures: on when Tesseract reads Korean; true insists
 directory_db = "{directory_db}"    # filled by: maildiode directory import HR.csv -c inner.toml
+sender_mismatch = "hold"           # envelope and From: show two people: held for a security
+                                   # officer; "route": only what the rules hold goes to one
 poll_s = 1
 
 [outbound.web]

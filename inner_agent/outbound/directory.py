@@ -232,6 +232,14 @@ class Directory:
         with self._lock:
             return self._users()
 
+    def domains(self) -> frozenset[str]:
+        """The mail domains of the directory's users (lower-case): our own domains."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT substr(email, instr(email, '@') + 1) FROM users"
+            ).fetchall()
+        return frozenset(r[0] for r in rows if r[0])
+
     def department(self, name: str) -> Department | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM departments WHERE name = ?", (name,)).fetchone()
