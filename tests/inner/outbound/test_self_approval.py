@@ -18,6 +18,7 @@ from tests.inner.outbound.test_web import client_for, csrf_of, sign_in, token_of
 from tests.inner.outbound.test_workflow import accept, notices, text_of
 from tests.support.outbound import (
     RecordingPublisher,
+    approval_app,
     build_workflow,
     plain_mail,
     rrn_mail,
@@ -85,11 +86,8 @@ def test_the_attack_over_smtp_and_the_web(tmp_path):
 
 
 def test_the_head_cannot_decide_it_on_the_pages_and_the_officer_can(parts):
-    from inner_agent.outbound.web import create_app
-
     mail_id, request = held_for(parts, KIM, LEE)
-    app = create_app(parts.workflow.desk, parts.state, parts.directory, parts.secret,
-                     session_ttl_s=3600, clock=parts.clock)  # fmt: skip
+    app = approval_app(parts)
     lee = client_for(app)
     sign_in(lee, LEE)
     assert request.request_id not in lee.get("/requests").text
