@@ -117,7 +117,7 @@ class SignIn:
         self.redact = AddressRedactor(secret, lambda a: accounts.user(a) is not None)
         self.spraying = SprayWatch()
         self._refusals: Counter[str] = Counter()
-        self._refusals_since = clock()
+        self._refusals_since = clock() - REFUSAL_LOG_S
 
     def close(self) -> None:
         self.pool.close()
@@ -206,7 +206,12 @@ class SignIn:
                           clients=alert.count)  # fmt: skip
 
     def _tally(self, refused: Refused, now: float) -> Refused:
-        """Count a cheap refusal; one log line a minute says how many there were."""
+        """Count a cheap refusal: the first after a quiet minute is logged at once, the rest
+        in one line a minute with their counts."""
+        if not self._refusals and now - self._refusals_since >= REFUSAL_LOG_S:
+            log.warning("sign-ins refused (%s); more are counted and logged once a minute",
+                        refused.reason)  # fmt: skip
+            self._refusals_since = now
         self._refusals[refused.reason] += 1
         if now - self._refusals_since >= REFUSAL_LOG_S:
             counts = ", ".join(f"{n} {reason}" for reason, n in sorted(self._refusals.items()))

@@ -271,3 +271,21 @@ def stored_sessions(folder: Path) -> int:
             if "sessions" in tables:
                 total += db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
     return total
+
+
+def test_a_flood_of_refusals_is_logged_in_a_line_a_minute(site, caplog):
+    parts, app = site
+    attacker = browser(app, ATTACKER)
+    page = attacker.get("/login").text
+    form = {"csrf": csrf_of(page), "email": "a@corp.example", "password": "x" * 12}
+    with caplog.at_level(logging.WARNING, logger="inner_agent.web.signin"):
+        for _ in range(10):
+            attacker.post("/login", data=form)  # the burst: checked, wrong
+        for _ in range(200):
+            assert attacker.post("/login", data=form).status_code == 429
+        parts.clock.now += 61  # the bucket is full again; the first refusal after it
+        while attacker.post("/login", data=form).status_code != 429:
+            pass
+    refused = [r.getMessage() for r in caplog.records if "sign-ins refused" in r.getMessage()]
+    assert len(refused) == 2
+    assert "201 throttled" in refused[1]
