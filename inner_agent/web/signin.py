@@ -149,7 +149,7 @@ class SignIn:
             code_step = self._spent_code(email, secret, attempt.code, now)
             why = "" if code_step is not None else "right password, wrong or missing code"
         if why:
-            await self._failed(email, attempt.client, client, None if locked else strikes, why)
+            await self._failed(email, attempt.client, client, past_lock=bool(locked), why=why)
             return Refused("wrong")
         return await self._admit(email, attempt.client, client, device, now)
 
@@ -170,21 +170,26 @@ class SignIn:
         return Admitted(email, session_id, self.cookies.device(email, device_id, now))
 
     async def _failed(
-        self, email: str, address: str, client: str, strikes: Strikes | None, why: str
+        self, email: str, address: str, client: str, *, past_lock: bool, why: str
     ) -> None:
-        """A wrong password or code: counted unless the pair was locked (``strikes`` None)."""
+        """A wrong password or code: a strike for the pair, unless it came past a lock (with
+        a code) or the pair was locked while this try was being checked."""
         now = self.clock()
         shown = self.redact(email)
-        if strikes is not None:
-            counted = after_failure(strikes, now, self.policy)
-            await asyncio.to_thread(self.store.put_strikes, email, client, counted)
+        if past_lock:
+            log.warning("sign-in failed for %s from %s: %s, past a lock", shown, address, why)
+        else:
+            counted = await asyncio.to_thread(self.store.update_strikes, email, client,
+                                              lambda old: self._strike(old, now))  # fmt: skip
             log.warning("sign-in failed for %s from %s: %s", shown, address, why)
-            if counted.locked_until > now:
+            if counted.locked_until > now and counted.updated == now:
                 log.warning("sign-in for %s from %s locked for %d s (lock %d)", shown, address,
                             round(counted.locked_until - now), counted.locks)  # fmt: skip
-        else:
-            log.warning("sign-in failed for %s from %s: %s, past a lock", shown, address, why)
         self._spray(email, address, now)
+
+    def _strike(self, strikes: Strikes, now: float) -> Strikes:
+        """The stored strikes after one more failure; unchanged when already locked."""
+        return strikes if locked_for(strikes, now) else after_failure(strikes, now, self.policy)
 
     # ----------------------------------------------------------------------------- alerts
 

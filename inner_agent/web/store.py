@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,15 +93,29 @@ class SignInStore:
         return Strikes() if row is None else Strikes(*row)
 
     def put_strikes(self, account: str, client: str, strikes: Strikes) -> None:
+        self.update_strikes(account, client, lambda _old: strikes)
+
+    def update_strikes(
+        self, account: str, client: str, change: Callable[[Strikes], Strikes]
+    ) -> Strikes:
+        """Store ``change(stored strikes)`` in one transaction (tries checked at the same time
+        each count); the strikes stored."""
         with self._tx() as db:
-            cursor = db.execute(
+            row = db.execute(
+                "SELECT failures, locks, locked_until, updated FROM strikes"
+                " WHERE account = ? AND client = ?",
+                (account, client),
+            ).fetchone()
+            strikes = change(Strikes() if row is None else Strikes(*row))
+            db.execute(
                 "INSERT OR REPLACE INTO strikes VALUES (?, ?, ?, ?, ?, ?)",
                 (account, client, strikes.failures, strikes.locks, strikes.locked_until,
                  strikes.updated),
             )  # fmt: skip
-            self._strike_rows += cursor.rowcount
+            self._strike_rows += row is None
             if self._strike_rows > MAX_STRIKES:
                 self._evict(db, strikes.updated)
+        return strikes
 
     def _evict(self, db: sqlite3.Connection, now: float) -> None:
         db.execute("DELETE FROM strikes WHERE updated < ? AND locked_until < ?",

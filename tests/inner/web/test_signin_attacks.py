@@ -289,3 +289,24 @@ def test_a_flood_of_refusals_is_logged_in_a_line_a_minute(site, caplog):
     refused = [r.getMessage() for r in caplog.records if "sign-ins refused" in r.getMessage()]
     assert len(refused) == 2
     assert "201 throttled" in refused[1]
+
+
+def test_guesses_sent_at_the_same_moment_each_count(site):
+    """Eight wrong passwords for one account from one client, all in flight together (they
+    wait for the password check side by side): each is a strike, so the pair is locked."""
+    import httpx
+
+    parts, app = site
+
+    async def guesses() -> list[int]:
+        transport = httpx.ASGITransport(app=app, client=(ATTACKER, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            page = (await client.get("/login")).text
+            form = {"csrf": csrf_of(page), "email": LEE, "password": "guess-123456"}
+            answers = await asyncio.gather(*(client.post("/login", data=form) for _ in range(8)))
+            return [a.status_code for a in answers]
+
+    assert asyncio.run(guesses()) == [401] * 8
+    right = try_sign_in(browser(app, ATTACKER), LEE, PASSWORDS[LEE])
+    assert right.status_code == 401
+    assert "Retry-After" in right.headers  # locked, not just wrong
