@@ -33,7 +33,7 @@ STEP_ORDER = (
     "deferred", "postmaster_notified", "accepted_outbound", "scanned", "allowed", "monitored",
     "held", "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
     "blocked", "token_refused", "sender_notified", "sent_out", "received_outbound", "delivered",
-    "delivery_deferred", "bounced", "quarantined", "resent", "requeued",
+    "delivery_deferred", "bounced", "quarantined", "resent", "requeued", "signin_spraying",
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 
