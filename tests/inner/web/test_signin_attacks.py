@@ -296,7 +296,7 @@ def test_guesses_sent_at_the_same_moment_each_count(site):
     wait for the password check side by side): each is a strike, so the pair is locked."""
     import httpx
 
-    parts, app = site
+    _parts, app = site
 
     async def guesses() -> list[int]:
         transport = httpx.ASGITransport(app=app, client=(ATTACKER, 40000))
