@@ -42,6 +42,7 @@ from mailsafe.render.pool import tune_allocator  # noqa: E402
 from tests.support.inbound import DOMAIN, InboundStack  # noqa: E402
 from tests.support.mailmaker import newsletter_html  # noqa: E402
 from tests.support.perfdoc import replace_section  # noqa: E402
+from tests.support.proccpu import cmdline, descendants, snapshot, thread_cpu  # noqa: E402
 
 RENDER_PROCESSES = 2  # the target machine has 2 cores
 # Mails per throughput burst. The figure runs from the first 250 to the last notification, so
@@ -145,7 +146,8 @@ def _events(path: Path, step: str, since: float) -> dict[str, float]:
     ))  # fmt: skip
 
 
-def _injected(stack: InboundStack, since: float) -> dict[str, float]:
+def injected_since(stack: InboundStack, since: float) -> dict[str, float]:
+    """Mail id -> when the internal server took its notification, for mails since ``since``."""
     return _events(stack.root / "inner" / "audit.db", "injected", since)
 
 
@@ -178,10 +180,10 @@ def burst(stack: InboundStack, load: list[tuple[bytes, int]]) -> float:
                 for raw, count in load]  # fmt: skip
         for job in jobs:
             job.result()
-    wait_for(lambda: len(_injected(stack, since)) >= len(mails), 300, "the burst's notifications",
+    wait_for(lambda: len(injected_since(stack, since)) >= len(mails), 300, "the burst's notifications",
              step_s=0.2)  # fmt: skip
     received = _received(stack, since)
-    injected = sorted(_injected(stack, since).values())
+    injected = sorted(injected_since(stack, since).values())
     # Also the output rate once the pipeline is full (first to last notification), which leaves
     # out the fill time (one mail's latency): printed beside the figure, not used for the target.
     steady = (len(injected) - 1) / (injected[-1] - injected[0])
@@ -193,69 +195,25 @@ def burst(stack: InboundStack, load: list[tuple[bytes, int]]) -> float:
 
 # --------------------------------------------------------------------------- CPU per component
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_table() -> dict[int, tuple[int, float]]:
-    """pid -> (parent pid, CPU seconds incl. reaped children), from /proc (Linux)."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
-        table[int(entry)] = (int(fields[1]), ticks / _TICKS)
-    return table
-
-
-def _tree(table: dict[int, tuple[int, float]], root: int) -> set[int]:
-    found, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, (ppid, _) in table.items() if ppid == parent]
-        found.update(children)
-        frontier.extend(children)
-    return found
-
-
-def _thread_cpu(native_id: int | None) -> float:
-    """CPU seconds of one thread of this process (the carrier's)."""
-    if native_id is None:
-        return 0.0
-    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
-    fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
 
 def cpu_by_component(stack: InboundStack) -> dict[str, float]:
-    table = _proc_table()
+    table = snapshot()
     outer, inner = stack.outer.process.pid, stack.inner.process.pid  # type: ignore[union-attr]
     master = int((stack.postfix.queue_dir / "pid" / "master.pid").read_text().split()[0])
-    children = _tree(table, outer) - {outer}
-    workers = {p for p in children if b"mailsafe.render.pool" in _cmdline(p)}
-    carrier = _thread_cpu(getattr(getattr(stack.carrier, "_thread", None), "native_id", None))
+    children = descendants(table, [outer]) - {outer}
+    workers = {p for p in children if b"mailsafe.render.pool" in cmdline(p)}
+    carrier = thread_cpu(getattr(getattr(stack.carrier, "_thread", None), "native_id", None))
     groups = {
         "render workers": workers,
         "outer agent (incl. its SMTP acceptor process)": {outer} | (children - workers),
-        "inner agent": _tree(table, inner),
-        "Postfix": _tree(table, master),
+        "inner agent": descendants(table, [inner]),
+        "Postfix": descendants(table, [master]),
         "load generator (smtp-source, this script)": {os.getpid()},
     }
-    cpu = {name: sum(table[p][1] for p in pids if p in table) for name, pids in groups.items()}
+    cpu = {name: sum(table[p].total_s for p in pids if p in table) for name, pids in groups.items()}
     cpu["load generator (smtp-source, this script)"] -= carrier
     cpu["carrier (the linkage's stand-in, a thread here)"] = carrier
     return cpu
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def paced(stack: InboundStack, rate: float, seconds: float, start: int) -> list[float]:
@@ -270,8 +228,10 @@ def paced(stack: InboundStack, rate: float, seconds: float, start: int) -> list[
         senders.append(thread)
     for thread in senders:
         thread.join()
-    wait_for(lambda: len(_injected(stack, since)) >= count, 120, "paced notifications", step_s=0.2)
-    received, injected = _received(stack, since), _injected(stack, since)
+    wait_for(
+        lambda: len(injected_since(stack, since)) >= count, 120, "paced notifications", step_s=0.2
+    )
+    received, injected = _received(stack, since), injected_since(stack, since)
     return sorted(injected[m] - received[m] for m in injected if m in received)
 
 
