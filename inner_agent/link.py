@@ -1,6 +1,6 @@
 """Inbound link intake: the protocol's LinkReader in a loop, and the handler for each bundle.
 
-The LinkReader claims settled files (a periodic full rescan is the source of truth; watchdog
+The LinkReader claims settled files (a periodic full rescan is the source of truth; inotify
 events only wake the loop early), verifies every chunk, reassembles, de-duplicates and detects
 gaps. For each complete bundle it calls :class:`BundleHandler` in the link thread (decision
 D14), and only after the handler returns does it mark the bundle done and delete its chunk
