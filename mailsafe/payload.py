@@ -20,7 +20,7 @@ import types
 import typing
 from collections.abc import Callable, Set
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import msgpack
 
@@ -295,7 +295,8 @@ _Decoder = Callable[[object, str, PackageLimits], object]
 
 
 def _decode_dataclass(cls: type[_T], untrusted: object, where: str, limits: PackageLimits) -> _T:
-    return _decoder(cls)(untrusted, where, limits)  # type: ignore[return-value]
+    decode = _decoder(cast(Any, cls))  # a class is hashable, whatever its type says
+    return cast(_T, decode(untrusted, where, limits))
 
 
 def _decode_value(hint: Any, untrusted: object, where: str, limits: PackageLimits) -> object:

@@ -136,8 +136,9 @@ class FolderIntake:
             self._forget_absent(present)
         finally:
             os.close(dir_fd)
-        if claimed:
-            fsync_dir(self.work_dir)
+        # No fsync of the work folder: a claim that an OS crash undoes puts the file back in
+        # the delivery folder, where it is claimed again; a bundle already marked done (a FULL
+        # commit) is then a duplicate, and one not yet done is handled again, as after kill -9.
         return claimed
 
     def _consider(self, dir_fd: int, entry: os.DirEntry[str], now: float) -> ClaimedFile | None:
@@ -212,6 +213,7 @@ class FolderIntake:
         finally:
             os.close(src)
         write_durably(self.work_dir / work_name, data, mode=0o600)
+        fsync_dir(work_fd)  # the copy must outlive the source, which goes now
         os.unlink(name, dir_fd=dir_fd)
         return True
 
