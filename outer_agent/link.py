@@ -30,6 +30,15 @@ class SenderPublisher:
         except BundleIdConflict as exc:
             raise AlreadyPublished(str(exc)) from exc
 
+    def publish_many(self, bundles: list[tuple[bytes, bytes]]) -> list[int]:
+        """Several bundles with one group commit (``Sender.publish_many``); their seqs."""
+        from protocol import BundleIdConflict
+
+        try:
+            return [int(receipt.seq) for receipt in self.sender.publish_many(bundles)]
+        except BundleIdConflict as exc:
+            raise AlreadyPublished(str(exc)) from exc
+
     def heartbeat_if_due(self) -> None:
         self.sender.heartbeat_if_due()
 
