@@ -2,10 +2,8 @@
 
 One event loop is one core. With ``smtp.processes = N`` the main process serves SMTP and
 N-1 forked acceptors do too; the kernel spreads new connections over them. Each acceptor
-stores its own mail (a small batch as one file per mail in ``received/``, a large one as a
-segment in ``incoming/``) and tells the main process through a pipe, one line per message: a
-mail's file name (queue it for rendering) or ``w`` (split the new segment). The session
-limits live in shared memory (``SessionCounter``). Acceptors are forked
+writes its own segments into ``incoming/`` and wakes the main process's splitter through a
+pipe; the session limits live in shared memory (``SessionCounter``). Acceptors are forked
 before the main process starts any thread, and die with it (``PR_SET_PDEATHSIG``), so a
 kill -9 of the agent leaves no process behind holding the port.
 """
@@ -30,29 +28,6 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 # How long a stopping acceptor may take to finish its sessions' commits before it is killed.
 STOP_GRACE_S = 10.0
-# The line that says "a segment is in incoming/"; any other line is the name of a received mail.
-SEGMENT_LINE = b"w"
-
-
-class MainProcessLink:
-    """An acceptor's end of the pipe: what it tells the main process after a commit.
-
-    Writes block while the pipe is full (the main process reads it in a thread of its own), so
-    no message is dropped; if the main process is gone, nothing is lost either: its start-up
-    finds every file in ``received/`` and ``incoming/``."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-
-    def segment_written(self) -> None:
-        self._send(SEGMENT_LINE)
-
-    def mail_received(self, name: str) -> None:
-        self._send(name.encode("ascii"))
-
-    def _send(self, line: bytes) -> None:
-        with contextlib.suppress(BrokenPipeError):  # the main process is gone; we die with it
-            os.write(self._fd, line + b"\n")  # one write of < PIPE_BUF bytes: never interleaved
 
 
 class Acceptors:
@@ -65,11 +40,11 @@ class Acceptors:
 
     @classmethod
     def start(cls, count: int, target: Callable[..., None], *args: Any) -> Acceptors:
-        """Fork ``count`` processes running ``target(*args, MainProcessLink)``; call before
-        any thread."""
+        """Fork ``count`` processes running ``target(*args, wake)``; call before any thread."""
         if count <= 0:
             return cls([], None)
         wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
         context = multiprocessing.get_context("fork")
         parent = os.getpid()
         processes = []
@@ -84,29 +59,20 @@ class Acceptors:
         log.info("started %d extra SMTP acceptor process(es)", count)
         return cls(processes, wake_read)
 
-    def on_messages(self, *, segment: Callable[[], None], received: Callable[[str], None]) -> None:
-        """Call ``segment()`` for each segment and ``received(name)`` for each mail file an
-        acceptor stored (a thread reads the pipe)."""
+    def on_wake(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever an acceptor committed mail (a thread reads the pipe)."""
         if self._wake_read is None:
             return
         self._thread = threading.Thread(
-            target=self._read_messages, args=(self._wake_read, segment, received),
-            name="acceptor-messages", daemon=True,
+            target=self._read_wakes, args=(self._wake_read, callback), name="acceptor-wakes",
+            daemon=True,
         )  # fmt: skip
         self._thread.start()
 
     @staticmethod
-    def _read_messages(
-        fd: int, segment: Callable[[], None], received: Callable[[str], None]
-    ) -> None:
-        pending = b""
-        while block := os.read(fd, 4096):
-            *lines, pending = (pending + block).split(b"\n")
-            if SEGMENT_LINE in lines:
-                segment()
-            for line in lines:
-                if line != SEGMENT_LINE:
-                    received(line.decode("ascii"))
+    def _read_wakes(fd: int, callback: Callable[[], None]) -> None:
+        while os.read(fd, 4096):
+            callback()
 
     def stop(self) -> None:
         """SIGTERM each acceptor (it closes its port and finishes its commits), then reap."""
@@ -131,7 +97,12 @@ def _child(
     parent: int, wake_write: int, target: Callable[..., None], args: tuple[Any, ...]
 ) -> None:
     _die_with(parent)
-    target(*args, MainProcessLink(wake_write))
+
+    def wake() -> None:
+        with contextlib.suppress(BlockingIOError):  # a full pipe already says "wake up"
+            os.write(wake_write, b"w")
+
+    target(*args, wake)
 
 
 def _die_with(parent: int) -> None:

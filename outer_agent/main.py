@@ -17,7 +17,7 @@ from agentkit.audit import AuditLog
 from agentkit.logs import setup_logging
 from agentkit.settings import parse_host_port
 from agentkit.startup import open_state
-from outer_agent.acceptors import Acceptors, MainProcessLink
+from outer_agent.acceptors import Acceptors
 from outer_agent.authres import make_authenticator
 from outer_agent.config import OuterConfig
 from outer_agent.delivery import DeliveryQueue, DeliveryService, RetryPolicy, hop_from_config
@@ -121,7 +121,7 @@ def _run_main(
         stack.callback(delivery.stop)
         stack.callback(committer.close)
         stack.callback(acceptors.stop)  # runs first: no more mail from the acceptors
-        acceptors.on_messages(segment=pipeline.notify_incoming, received=pipeline.queue_received)
+        acceptors.on_wake(pipeline.notify_incoming)
         try:
             asyncio.run(_serve(server))
         finally:
@@ -148,17 +148,14 @@ def _audit_received(audit: AuditLog) -> Callable[[Envelope, int], None]:
     return record
 
 
-def _acceptor_main(config: OuterConfig, counter: SessionCounter, main: MainProcessLink) -> None:
+def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[[], None]) -> None:
     """An extra SMTP acceptor: intake and spool only; the main process splits and renders."""
     setup_logging(config.log, agent="maildiode-outer-smtp")
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     audit = AuditLog(config.audit.path, agent="outer")
     spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
-    # The main process renders: it learns of each mail file and each segment through the pipe.
-    committer = SpoolCommitter(
-        spool, on_committed=_audit_received(audit), on_segment=main.segment_written,
-        on_received=lambda envelope: main.mail_received(spool.received_path(envelope.mail_id).name),
-    )  # fmt: skip
+    # Segments only: the main process renders, and learns of new mail from the splitter.
+    committer = SpoolCommitter(spool, on_committed=_audit_received(audit), on_segment=wake)
     try:
         asyncio.run(_serve(_server(config, spool, committer, counter, reuse_port=True)))
     finally:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -80,10 +79,6 @@ class RenderedMail:
     claimed: Path
     envelope: Envelope
     package: bytes
-
-
-# A mail's file in received/: its mail id (the bundle id in hex) and the attempt number.
-_SPOOL_NAME = re.compile(r"[0-9a-f]{32}\.[0-9]{1,3}")
 
 
 class _StopMark:
@@ -187,14 +182,6 @@ class Pipeline:
     def notify_received(self, envelope: Envelope) -> None:
         """A new mail is durable in received/ as its own file."""
         self._to_render.put(f"{envelope.mail_id}.0")
-
-    def queue_received(self, name: str) -> None:
-        """An acceptor process stored mail file ``name`` in received/ (the splitter's rescan
-        would not see it: only start-up lists received/)."""
-        if _SPOOL_NAME.fullmatch(name):
-            self._to_render.put(name)
-        else:
-            log.error("ignored a message from an acceptor process: %r", name[:80])
 
     def inject(self, envelope: Envelope, message: bytes) -> None:
         """Store a mail we generated (a bounce notice) as if it had arrived; idempotent per id."""

@@ -3,7 +3,7 @@
 States and transitions (drawn in docs/outer-agent.md)::
 
     tmp/ --(fsync, rename, fsync dir)--> incoming/SEGMENT   (one file per group commit: 250 here)
-    tmp/ --(fsync, rename each, fsync dir)--> received/ID.0 (a batch of up to four: 250 here)
+    tmp/ --(fsync, rename, fsync dir)--> received/ID.0      (a batch of one, main process: 250 here)
     incoming/SEGMENT --(split: one fsynced file per mail, then unlink; a segment of one
                         mail is renamed instead)--> received/ID.0
     received/ID.N --(claim: rename)--> rendering/ID.N

@@ -99,8 +99,6 @@ spool.recover()
 counter = SessionCounter(main._limits(config))
 acceptors = Acceptors.start(config.smtp.processes - 1, main._acceptor_main, config, counter)
 committer = SpoolCommitter(spool)
-# The acceptors report every mail file and segment through a pipe; the pipeline is not here.
-acceptors.on_messages(segment=lambda: None, received=lambda name: None)
 try:
     main.asyncio.run(main._serve(main._server(config, spool, committer, counter,
                                               reuse_port=config.smtp.processes > 1)))
@@ -128,13 +126,10 @@ def our_agent(workdir: Path):
 
 
 def count_spooled(spool: Path) -> int:
-    """Mails stored: in segments (incoming/) and as files of their own (received/, small
-    batches of the acceptor processes)."""
     from outer_agent.spool import decode_segment
 
     segments = (spool / "incoming").iterdir()
-    in_segments = sum(len(decode_segment(p.read_bytes(), p.name)) for p in segments)
-    return in_segments + sum(1 for _ in (spool / "received").iterdir())
+    return sum(len(decode_segment(p.read_bytes(), p.name)) for p in segments)
 
 
 # ------------------------------------------------------------------------------------ postfix
