@@ -43,6 +43,9 @@ MAX_CRASH_ATTEMPTS = 3
 IDLE_TICK_S = 0.5
 # The splitter looks at incoming/ this often even without a nudge (belt and braces).
 SPLIT_RESCAN_S = 1.0
+# After a nudge the splitter waits this long for more segments, so that one pass (one listing
+# and one sync of each folder) takes those both committers write at about the same moment.
+SPLIT_LINGER_S = 0.02
 # Render threads per render process: while one thread stores a finished package durably (an
 # fsync), another already has the worker rendering the next mail, so workers never wait on disk.
 THREADS_PER_WORKER = 2
@@ -203,7 +206,8 @@ class Pipeline:
     def _split_loop(self) -> None:
         requeue = False
         while not self._stopping.is_set():
-            self._incoming.wait(SPLIT_RESCAN_S)
+            if self._incoming.wait(SPLIT_RESCAN_S):
+                self._stopping.wait(SPLIT_LINGER_S)  # let the segments of this moment gather
             self._incoming.clear()
             try:
                 for envelope in self.spool.split_incoming():
