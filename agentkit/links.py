@@ -60,6 +60,15 @@ class LinkPublisher:
                         conflict, conflict.seq)  # fmt: skip
             return conflict.seq
 
+    def publish_many(self, bundles: list[tuple[bytes, bytes]]) -> list[int]:
+        """Several bundles with one group commit (``Sender.publish_many``); their seqs. An id
+        conflict anywhere sends them one at a time instead, each as ``publish`` would (every
+        bundle is idempotent per id, so those already on the link are not sent twice)."""
+        try:
+            return [receipt.seq for receipt in self.sender.publish_many(bundles)]
+        except BundleIdConflict:
+            return [self.publish(bundle, bundle_id) for bundle, bundle_id in bundles]
+
     def heartbeat_if_due(self) -> None:
         self.sender.heartbeat_if_due()
 

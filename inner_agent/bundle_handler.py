@@ -100,24 +100,26 @@ class BundleHandler:
             self.queue.add_bundle(
                 bundle.bundle_id, mail_id, self.options.from_address, waiting, prepared.messages
             )
-        self.audit.record(
-            mail_id,
-            "received_inside",
-            bundle_id=bundle.bundle_id.hex(),
-            seq=bundle.seq,
-            status=prepared.mail.manifest.status,
-            pages=len(prepared.mail.images),
-            notifications=len(prepared.messages),
-            rcpt_count=len(prepared.recipients),
-            bytes=sum(len(m) for m in prepared.messages),
-            link_s=round(started - bundle.created_ms / 1000, 3),
-            build_s=round(built - started, 3),
+        received = {
+            "bundle_id": bundle.bundle_id.hex(),
+            "seq": bundle.seq,
+            "status": prepared.mail.manifest.status,
+            "pages": len(prepared.mail.images),
+            "notifications": len(prepared.messages),
+            "rcpt_count": len(prepared.recipients),
+            "bytes": sum(len(m) for m in prepared.messages),
+            "link_s": round(started - bundle.created_ms / 1000, 3),
+            "build_s": round(built - started, 3),
             **searchable_fields(prepared.mail.manifest, prepared.recipients),
-        )
+        }
+        events = [(mail_id, "received_inside", received)]
         if outcome is not None and outcome.accepted:
-            self.audit.record(mail_id, "injected", part=1, rcpt_count=len(outcome.accepted),
-                              reply=outcome.reply, attempts=1, queued_s=0.0,
-                              send_s=round(self._clock() - built, 3), direct=True)  # fmt: skip
+            events.append((mail_id, "injected", {
+                "part": 1, "rcpt_count": len(outcome.accepted), "reply": outcome.reply,
+                "attempts": 1, "queued_s": 0.0, "send_s": round(self._clock() - built, 3),
+                "direct": True,
+            }))  # fmt: skip
+        self.audit.record_many(events)  # one commit for both
 
     def _send_directly(
         self, bundle: ReceivedBundle, prepared: Prepared, recipients: tuple[str, ...]

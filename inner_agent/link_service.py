@@ -1,7 +1,7 @@
 """The inbound link as a running service: the protocol's LinkReader, built from ``[link]`` and
 ``[keys]``, polled in a thread that hands each complete bundle to the handler.
 
-The LinkReader claims settled files (a periodic full rescan is the source of truth; watchdog
+The LinkReader claims settled files (a periodic full rescan is the source of truth; inotify
 events only wake the loop early), verifies every chunk, reassembles, de-duplicates and detects
 gaps. For each complete bundle it calls the handler (:class:`inner_agent.bundle_handler.
 BundleHandler`) and only after the handler returns does it mark the bundle done.

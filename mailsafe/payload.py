@@ -18,9 +18,9 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import msgpack
 
@@ -293,43 +293,86 @@ def decode_outbound(untrusted: bytes, limits: PackageLimits = PackageLimits()) -
 _T = TypeVar("_T")
 
 
-@functools.cache
-def _fields(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
-    """Resolved type hints and field names of a manifest dataclass (resolving is slow)."""
-    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+# A decoder checks one untrusted value against one type of the contract and returns it (or a
+# dataclass built from it); ``where`` names the value in the refusal. Decoders are made once per
+# type, so a package costs no type introspection (``typing.get_origin`` on every value was over
+# half of decoding a typical package).
+_Decoder = Callable[[object, str, PackageLimits], object]
 
 
 def _decode_dataclass(cls: type[_T], untrusted: object, where: str, limits: PackageLimits) -> _T:
-    if not isinstance(untrusted, dict):
-        raise PackageRefused(f"{where} is not a map")
-    hints, names = _fields(cls)  # type: ignore[arg-type]  # a class is hashable
-    _check_keys(untrusted, names, where)
-    values = {
-        name: _decode_value(hints[name], untrusted[name], f"{where}.{name}", limits)
-        for name in names
-    }
-    return cls(**values)
+    decode = _decoder(cast(Any, cls))  # a class is hashable, whatever its type says
+    return cast(_T, decode(untrusted, where, limits))
 
 
 def _decode_value(hint: Any, untrusted: object, where: str, limits: PackageLimits) -> object:
+    return _decoder(hint)(untrusted, where, limits)
+
+
+@functools.cache
+def _decoder(hint: Any) -> _Decoder:
     origin = typing.get_origin(hint)
     if origin is typing.Union or origin is types.UnionType:
-        if untrusted is None and type(None) in typing.get_args(hint):
-            return None
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _decode_value(inner, untrusted, where, limits)
+        return _optional_decoder(hint)
     if origin is Literal:
-        if untrusted not in typing.get_args(hint):
-            raise PackageRefused(f"{where}: {untrusted!r} is not one of {typing.get_args(hint)}")
-        return untrusted
+        return _literal_decoder(typing.get_args(hint))
     if origin is tuple:
+        return _tuple_decoder(_decoder(typing.get_args(hint)[0]))
+    if dataclasses.is_dataclass(hint):
+        return _dataclass_decoder(hint)  # type: ignore[arg-type]
+    return functools.partial(_decode_scalar, hint)
+
+
+def _optional_decoder(hint: Any) -> _Decoder:
+    (inner_hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+    inner = _decoder(inner_hint)
+    may_be_none = type(None) in typing.get_args(hint)
+
+    def decode(untrusted: object, where: str, limits: PackageLimits) -> object:
+        if untrusted is None and may_be_none:
+            return None
+        return inner(untrusted, where, limits)
+
+    return decode
+
+
+def _literal_decoder(allowed: tuple[object, ...]) -> _Decoder:
+    def decode(untrusted: object, where: str, limits: PackageLimits) -> object:
+        if untrusted not in allowed:
+            raise PackageRefused(f"{where}: {untrusted!r} is not one of {allowed}")
+        return untrusted
+
+    return decode
+
+
+def _tuple_decoder(item: _Decoder) -> _Decoder:
+    def decode(untrusted: object, where: str, limits: PackageLimits) -> object:
         if not isinstance(untrusted, list) or len(untrusted) > limits.max_list_items:
             raise PackageRefused(f"{where} is not a list under the length limit")
-        item = typing.get_args(hint)[0]
-        return tuple(_decode_value(item, v, f"{where}[]", limits) for v in untrusted)
-    if dataclasses.is_dataclass(hint):
-        return _decode_dataclass(hint, untrusted, where, limits)  # type: ignore[arg-type]
-    return _decode_scalar(hint, untrusted, where, limits)
+        inner = f"{where}[]"
+        return tuple(item(v, inner, limits) for v in untrusted)
+
+    return decode
+
+
+def _dataclass_decoder(cls: type) -> _Decoder:
+    """Resolving the type hints is slow: done once, here."""
+    hints = typing.get_type_hints(cls)
+    names = frozenset(f.name for f in dataclasses.fields(cls))
+    fields = tuple((name, _decoder(hints[name])) for name in names)
+
+    def decode(untrusted: object, where: str, limits: PackageLimits) -> object:
+        if not isinstance(untrusted, dict):
+            raise PackageRefused(f"{where} is not a map")
+        if untrusted.keys() != names:
+            _check_keys(untrusted, names, where)
+        values = {
+            name: field_decoder(untrusted[name], f"{where}.{name}", limits)
+            for name, field_decoder in fields
+        }
+        return cls(**values)
+
+    return decode
 
 
 def _decode_scalar(hint: Any, untrusted: object, where: str, limits: PackageLimits) -> object:

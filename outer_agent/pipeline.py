@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 
 from outer_agent.authres import AuthVerdict
 from outer_agent.errors import SpoolCorrupt
+from outer_agent.handover import Handover
 from outer_agent.spool import Envelope, Spool, attempt_of, mail_id_of
 
 __all__ = ["MAX_CRASH_ATTEMPTS", "PackageOutcome", "Packager", "Pipeline", "Publisher"]
@@ -42,11 +43,21 @@ MAX_CRASH_ATTEMPTS = 3
 IDLE_TICK_S = 0.5
 # The splitter looks at incoming/ this often even without a nudge (belt and braces).
 SPLIT_RESCAN_S = 1.0
+# After a nudge the splitter waits this long for more segments, so that one pass (one listing
+# and one sync of each folder) takes those both committers write at about the same moment.
+SPLIT_LINGER_S = 0.02
 # Render threads per render process: while one thread stores a finished package durably (an
 # fsync), another already has the worker rendering the next mail, so workers never wait on disk.
 THREADS_PER_WORKER = 2
 # Wait after a failed publish (full or missing link folder) before trying the same bundle again.
 PUBLISH_RETRY_S = 2.0
+# Group commit of publishing: while other mails are being rendered, the publisher waits up to
+# PUBLISH_LINGER_S after a package for more (at most PUBLISH_BATCH) and publishes them with one
+# seq commit, one fsync of the pickup folder and one audit commit. Publishing one mail cost
+# about 1.3 ms of CPU here, mostly those three syncs; the wait is at most one mail's rendering,
+# and a lone mail (nothing else rendering) is published at once.
+PUBLISH_LINGER_S = 0.05
+PUBLISH_BATCH = 8
 # Rendered packages waiting for the publisher, per render thread. A render thread that finds the
 # queue full waits (its mail stays claimed), so a stuck link holds at most this many packages
 # in memory and the rest of the mail waits, unrendered, in received/.
@@ -73,9 +84,11 @@ class RenderedMail:
     package: bytes
 
 
-# The publisher's work: a package in memory, the mail id of a package an earlier version stored
-# in rendered/, or None to stop.
-_PublishItem = RenderedMail | str | None
+class _StopMark:
+    """Queued after the last package when the pipeline stops."""
+
+
+_STOP = _StopMark()
 
 
 class Packager(Protocol):
@@ -89,11 +102,15 @@ class Packager(Protocol):
 class Publisher(Protocol):
     def publish(self, bundle: bytes, bundle_id: bytes) -> int: ...  # returns the sequence number
 
+    def publish_many(self, bundles: list[tuple[bytes, bytes]]) -> list[int]: ...
+
     def heartbeat_if_due(self) -> None: ...
 
 
 class Audit(Protocol):
     def record(self, mail_id: str, step: str, **fields: Any) -> None: ...
+
+    def record_many(self, events: list[tuple[str, str, dict[str, Any]]]) -> None: ...
 
 
 class Pipeline:
@@ -120,13 +137,15 @@ class Pipeline:
         self.authenticate = authenticate or (lambda _raw, _env: AuthVerdict.not_checked())
         self.clock = clock
         self._to_render: queue.Queue[str | None] = queue.Queue()
-        self._to_publish: queue.Queue[_PublishItem] = queue.Queue(
-            maxsize=workers * THREADS_PER_WORKER * PUBLISH_QUEUE_PER_THREAD
+        self._to_publish: Handover[RenderedMail | _StopMark] = Handover(
+            workers * THREADS_PER_WORKER * PUBLISH_QUEUE_PER_THREAD
         )
         self._stopping = threading.Event()
         self._incoming = threading.Event()
         self._threads: list[threading.Thread] = []
         self._stored: list[str] = []
+        self._rendering = 0  # mails claimed by render threads and not yet handed over
+        self._rendering_lock = threading.Lock()
 
     # ----------------------------------------------------------------------------- control
 
@@ -154,7 +173,7 @@ class Pipeline:
         for thread in self._threads:
             if thread not in publisher:
                 thread.join()
-        self._to_publish.put(None)
+        self._to_publish.put(_STOP)
         for thread in publisher:
             thread.join()
         self._threads.clear()
@@ -187,7 +206,8 @@ class Pipeline:
     def _split_loop(self) -> None:
         requeue = False
         while not self._stopping.is_set():
-            self._incoming.wait(SPLIT_RESCAN_S)
+            if self._incoming.wait(SPLIT_RESCAN_S):
+                self._stopping.wait(SPLIT_LINGER_S)  # let the segments of this moment gather
             self._incoming.clear()
             try:
                 for envelope in self.spool.split_incoming():
@@ -211,6 +231,7 @@ class Pipeline:
             claimed = self.spool.claim(name)
             if claimed is None:
                 continue  # another thread took it, or recovery moved it
+            self._count_rendering(+1)
             try:
                 self._render_one(claimed)
             except Exception:  # e.g. disk full: the mail goes back and is tried again later
@@ -218,6 +239,12 @@ class Pipeline:
                 if self.spool.unclaim(claimed):
                     self._stopping.wait(PUBLISH_RETRY_S)
                     self._to_render.put(name)
+            finally:
+                self._count_rendering(-1)
+
+    def _count_rendering(self, change: int) -> None:
+        with self._rendering_lock:
+            self._rendering += change
 
     def _render_one(self, claimed: Path) -> None:
         started = time.monotonic()
@@ -248,11 +275,9 @@ class Pipeline:
     def _hand_over(self, rendered: RenderedMail) -> None:
         """Queue the package for the publisher; when stopping, give the mail back instead."""
         while not self._stopping.is_set():
-            try:
-                self._to_publish.put(rendered, timeout=IDLE_TICK_S)
+            if self._to_publish.put(rendered, timeout_s=IDLE_TICK_S):
                 return
-            except queue.Full:
-                continue  # the link is slow or failing: this mail waits, claimed
+            # the link is slow or failing: this mail waits, claimed
         self.spool.unclaim(rendered.claimed)
 
     def _auth(self, raw: bytes, envelope: Envelope) -> AuthVerdict:
@@ -287,14 +312,51 @@ class Pipeline:
         # render threads are done, and every package queued before it must be published or
         # given back (a full queue would otherwise block stop() itself).
         while True:
-            try:
-                item = self._to_publish.get(timeout=IDLE_TICK_S)
-            except queue.Empty:
+            item = self._to_publish.take(IDLE_TICK_S)
+            if item is None:
                 self._heartbeat()
                 continue
-            if item is None:
-                return
-            self._publish_until_done(item)
+            if not isinstance(item, RenderedMail):
+                return  # the stop mark
+            more = self._waiting_behind()
+            if more and self._publish_batch([item, *more]):
+                self._to_publish.drop(len(more))
+            else:  # the others stay queued, in order, and come next
+                self._publish_until_done(item)
+
+    def _waiting_behind(self) -> list[RenderedMail]:
+        """The packages queued behind the one in hand, to publish with it: waits up to
+        PUBLISH_LINGER_S for more while other mails are being rendered (then more are coming
+        within one mail's rendering); a lone mail does not wait."""
+        deadline = time.monotonic() + PUBLISH_LINGER_S
+        waiting = self._to_publish.look(PUBLISH_BATCH - 1, deadline, lambda: self._rendering > 0)
+        batch = []
+        for item in waiting:
+            if not isinstance(item, RenderedMail):
+                break  # the stop mark stays for the loop
+            batch.append(item)
+        return batch
+
+    def _publish_batch(self, batch: list[RenderedMail]) -> bool:
+        """Publish all with one group commit; False (nothing recorded) when that failed, for
+        the caller to publish them one at a time (each is idempotent per bundle id)."""
+        try:
+            seqs = self.publisher.publish_many([(r.package, r.envelope.bundle_id) for r in batch])
+        except Exception:  # the link failed, or a bundle id conflicts: one at a time, with retries
+            log.warning("publishing %d mails together failed; one at a time", len(batch),
+                        exc_info=True)  # fmt: skip
+            return False
+        now = self.clock()
+        self.audit.record_many([
+            (r.mail_id, "published", {
+                "bundle_id": r.envelope.bundle_id.hex(), "seq": seq, "bytes": len(r.package),
+                "latency_ms": round((now - r.envelope.received_at) * 1000, 1),
+            })
+            for r, seq in zip(batch, seqs, strict=True)
+        ])  # fmt: skip
+        for rendered in batch:
+            self.spool.remove_published(rendered.claimed)
+        return True
 
     def _publish_until_done(self, item: RenderedMail | str) -> bool:
         """Publish, retrying while the link fails; False if stopped first (a mail in memory

@@ -230,34 +230,49 @@ class Spool:
 
         Order makes this crash-safe: every per-mail file is fsynced and the folder synced
         before the segment goes, and nothing downstream sees a mail before its segment is
-        gone, so a mail of a segment that still exists was never rendered or published.
+        gone, so a mail of a segment that still exists was never rendered or published. The
+        folders are synced once per pass, not once per segment (a pass takes every segment
+        waiting; under load the committers of both processes leave several).
         """
         segments = sorted(os.listdir(self.root / INCOMING))
         if not segments:
             return []
         present = {_split(n)[0] for n in os.listdir(self.root / RECEIVED)}
         split: list[Envelope] = []
+        consumed: list[Path] = []
         for name in segments:
+            path = self.root / INCOMING / name
             try:
-                split.extend(self._split_one(self.root / INCOMING / name, present))
+                mails, leftover = self._split_one(path, present)
             except OSError as exc:  # e.g. no space left: the segment stays for the next pass
                 log.error("cannot split segment %s (%s); trying again later", name, exc)
+                continue
+            split.extend(mails)
+            if leftover:
+                consumed.append(path)
+        if split or consumed:  # every mail's file durable (also one an earlier, failed pass
+            fsync_dir(self.root / RECEIVED)  # wrote) before its segment goes
+        for path in consumed:
+            path.unlink()
         fsync_dir(self.root / INCOMING)
         return split
 
-    def _split_one(self, path: Path, present: set[str]) -> list[Envelope]:
+    def _split_one(self, path: Path, present: set[str]) -> tuple[list[Envelope], bool]:
+        """The mails of one segment as files in received/ (fsynced; the caller syncs the
+        folder), and whether the segment is left to be deleted (not when it was renamed)."""
         try:
             records = decode_segment(path.read_bytes(), str(path))
         except SpoolCorrupt as exc:
             log.error("%s; the segment is kept in quarantine", exc)
             self.quarantine(path, f"spool_corrupt: {exc.problem}")
-            return []
+            return [], False
         if len(records) == 1 and records[0].envelope.mail_id not in present:
             # A segment of one mail (the usual case below a few hundred mails a second) already
             # is that mail's file, durable: a rename moves it, no copy and no second fsync.
             envelope = records[0].envelope
-            move_durably([(path, self.received_path(envelope.mail_id))], sync_sources=False)
-            return [envelope]
+            # The caller syncs received/ and incoming/ once for the whole pass.
+            os.rename(path, self.received_path(envelope.mail_id))
+            return [envelope], False
         split = []
         for record in records:
             envelope = record.envelope
@@ -265,9 +280,7 @@ class Spool:
                 target = self.received_path(envelope.mail_id)
                 write_durably(target, record.encode(), staging=self.root / TMP, sync_folder=False)
                 split.append(envelope)
-        fsync_dir(self.root / RECEIVED)
-        path.unlink()
-        return split
+        return split, True
 
     # ----------------------------------------------------------------------------- render stage
 

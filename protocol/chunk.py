@@ -135,6 +135,9 @@ class Chunk:
     prefix: Prefix
     header: ChunkHeader
     payload: bytes
+    # SHA-256 of ``payload`` when verification computed it (a plain chunk: the signature covers
+    # it); None for a sealed one, whose signature covers the ciphertext.
+    payload_sha256: bytes | None = None
 
     @property
     def payload_offset(self) -> int:
@@ -259,11 +262,8 @@ def decode_chunk(
     signed_end = len(untrusted) - SIGNATURE_LEN
     header_end = PREFIX_LEN + prefix.header_len
     view = memoryview(untrusted)
-    message = signed_message(
-        untrusted[:PREFIX_LEN],
-        untrusted[PREFIX_LEN:header_end],
-        hashlib.sha256(view[header_end:signed_end]).digest(),
-    )
+    payload_hash = hashlib.sha256(view[header_end:signed_end]).digest()
+    message = signed_message(untrusted[:PREFIX_LEN], untrusted[PREFIX_LEN:header_end], payload_hash)
     if not verify_key.verify(untrusted[signed_end:], message):
         raise DoesNotVerify(Reason.BAD_SIGNATURE, f"signature under key {verify_key.key_id.hex()}")
     header = _decode_header(untrusted[PREFIX_LEN:header_end])
@@ -273,8 +273,8 @@ def decode_chunk(
     if prefix.encrypted:
         if decrypt_key is None:
             raise RemoteError(Reason.CANNOT_DECRYPT, "payload is encrypted and no key is set")
-        payload = open_sealed(payload, decrypt_key, untrusted[:header_end])
-    return Chunk(prefix, header, payload)
+        return Chunk(prefix, header, open_sealed(payload, decrypt_key, untrusted[:header_end]))
+    return Chunk(prefix, header, payload, payload_hash)
 
 
 def peek_header(untrusted: bytes) -> tuple[Prefix, dict[str, Any] | None]:

@@ -5,8 +5,8 @@
 * Claiming is an atomic rename into our private work folder under a name WE generate. All
   operations on the delivery folder use the directory's file descriptor and the entry name the
   kernel listed (which cannot contain ``/``); no path is ever built from a file name or wire data.
-* A periodic full rescan is the source of truth; watchdog events only wake the loop early
-  (events are lost on network shares and on queue overflow).
+* A periodic full rescan is the source of truth; inotify events (``FolderWatch``) only wake the
+  loop early (events are lost on network shares and on queue overflow).
 * Refused files move to the quarantine folder under a generated name, with a ``.reason.json``
   beside them, within a budget of files and bytes; a flood is summed up in one log line per
   reason and interval (``protocol.quarantine``).
@@ -24,11 +24,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from protocol.armor import dearmor, is_armored
 from protocol.durable import ensure_private_dir, fsync_dir, remove_temps, write_durably
 from protocol.errors import LocalError, Reason, RemoteError
+from protocol.folderwatch import FolderWatch
 from protocol.limits import DEFAULT_MAX_FILE_BYTES, DEFAULT_SETTLE_S, MAX_CHUNK_FILE_BYTES
 from protocol.names import is_our_name, new_name
 from protocol.quarantine import Quarantine
@@ -90,54 +90,32 @@ class FolderIntake:
         self._random_bytes = random_bytes
         self._seen: dict[str, _Seen] = {}
         self._ignored: set[str] = set()
+        self._watch: FolderWatch | None = None
         self._wake = threading.Event()
-        self._observer: Any = None
         if watch:
             self._start_watch()
 
     # -- watching -------------------------------------------------------------------------
 
     def _start_watch(self) -> None:
-        """Watchdog only wakes the loop early; a failure to watch is logged, not fatal."""
+        """File events only wake the loop early; a failure to watch is logged, not fatal."""
         try:
-            # Inside the try: without watchdog (or inotify) the periodic rescan alone still works.
-            from watchdog.events import (
-                FileClosedEvent,
-                FileCreatedEvent,
-                FileMovedEvent,
-                FileSystemEvent,
-                FileSystemEventHandler,
-            )
-            from watchdog.observers import Observer
-
-            wake = self._wake
-
-            class _Wake(FileSystemEventHandler):
-                def on_any_event(self, event: FileSystemEvent) -> None:
-                    wake.set()
-
-            observer = Observer()
-            # Only a file appearing or finished can make work: not every write, attribute
-            # change, open or delete (our own claims move files out of this folder).
-            arrivals = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
-            observer.schedule(_Wake(), str(self.recv_dir), recursive=False, event_filter=arrivals)
-            observer.daemon = True
-            observer.start()
-            self._observer = observer
-        except Exception as exc:  # noqa: BLE001 - watching is optional; the rescan still runs
+            self._watch = FolderWatch(self.recv_dir)
+        except OSError as exc:
             log.warning("cannot watch %s (%s); relying on the periodic rescan", self.recv_dir, exc)
 
     def wait(self, timeout_s: float) -> bool:
-        """Sleep until a file event or ``timeout_s``; True when woken by an event."""
-        woken = self._wake.wait(timeout_s)
+        """Sleep until a file arrives or ``timeout_s``; True when woken by an arrival."""
+        if self._watch is not None:
+            return self._watch.wait(timeout_s)
+        woken = self._wake.wait(timeout_s)  # set by a subclass that makes the files itself
         self._wake.clear()
         return woken
 
     def close(self) -> None:
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            self._observer = None
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
     # -- claiming -------------------------------------------------------------------------
 
@@ -159,8 +137,9 @@ class FolderIntake:
             self._forget_absent(present)
         finally:
             os.close(dir_fd)
-        if claimed:
-            fsync_dir(self.work_dir)
+        # No fsync of the work folder: a claim that an OS crash undoes puts the file back in
+        # the delivery folder, where it is claimed again; a bundle already marked done (a FULL
+        # commit) is then a duplicate, and one not yet done is handled again, as after kill -9.
         return claimed
 
     def _consider(self, dir_fd: int, entry: os.DirEntry[str], now: float) -> ClaimedFile | None:
@@ -233,8 +212,8 @@ class FolderIntake:
             data = _read_bounded(src, self._read_cap() + 1)
         finally:
             os.close(src)
-        # The work folder is fsynced once for all claims (claim_ready).
-        write_durably(self.work_dir / work_name, data, overwrite=False, sync_folder=False)
+        # The copy must outlive the source, which goes now: file and folder synced first.
+        write_durably(self.work_dir / work_name, data, overwrite=False)
         os.unlink(name, dir_fd=dir_fd)
         return True
 

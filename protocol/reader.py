@@ -7,7 +7,9 @@ poll(handler):
      mark done, delete its chunk files — also between the files of step 2, whenever a share
      of the receiver's in-flight limit is complete, so that a backlog of whole bundles (the
      receiving agent was down, say) never fills the room meant for partial ones
-  4. quarantine partial bundles past their time-to-live; report overdue gaps; silent-link alarm
+  4. at most once a second (``HOUSEKEEPING_S``): quarantine partial bundles past their
+     time-to-live; report overdue gaps; silent-link alarm (each is a query or a transaction,
+     and their clocks run in minutes: once per poll cost a commit per mail on a busy link)
   5. sum up the refusals whose interval ended (one log line per reason; ``refusal_summaries``
      hands them to the agent's audit log)
 """
@@ -33,6 +35,9 @@ Handler = Callable[[ReceivedBundle], None]
 # been completed during a pass: they leave long before the limit (meant for partial bundles)
 # could refuse a valid chunk.
 DELIVER_SHARE = 4
+# Time-driven checks (expiry, gaps, pruning, silence) run at most this often, on the receiver's
+# clock; their own thresholds are minutes to days.
+HOUSEKEEPING_S = 1.0
 
 
 class LinkReader:
@@ -49,10 +54,11 @@ class LinkReader:
         if not self._recovered:
             delivered += self._recover(handler)
         delivered += self._accept_all(self.intake.claim_ready(), handler)
-        self._expire()
-        self.receiver.new_gaps()
-        self.receiver.prune_if_due()
-        self._check_silence()
+        if self.receiver.due(HOUSEKEEPING_S):
+            self._expire()
+            self.receiver.new_gaps()
+            self.receiver.prune_if_due()
+            self._check_silence()
         self._summaries += self.intake.refusal_summaries()
         del self._summaries[:-MAX_PENDING_SUMMARIES]
         return delivered

@@ -50,6 +50,9 @@ MAX_CLOCK_SKEW_S = 86400.0  # chunks dated more than a day ahead are refused (ba
 MAX_GAPS_TRACKED = 100_000  # a jump beyond this many seqs is recorded as one overflow, not rows
 PRUNE_EVERY_S = 600.0  # housekeeping cadence for the done table
 READ_BLOCK = 1 << 20
+# Bytes of single-chunk bundles kept in memory from verification to delivery, so a typical mail
+# is read and hashed once, not twice. Beyond it (a backlog of large bundles) they are read again.
+MAX_WHOLE_BYTES_KEPT = 32 << 20
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -120,6 +123,11 @@ class _Whole:
     payload_offset: int
     payload_len: int
     header: ChunkHeader
+    # The bundle itself and its SHA-256 as verification left them (a plain chunk, while the
+    # payloads held this way stay under MAX_WHOLE_BYTES_KEPT); else it is read again from
+    # ``path`` and hashed when assembled.
+    data: bytes | None = None
+    digest: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +181,9 @@ class Receiver:
         self._started_ms = self._now_ms()
         self._last_seen_ms = 0  # verified single-chunk bundles not yet written to meta
         self._whole: dict[bytes, _Whole] = {}  # bundle id -> single-chunk bundle not yet done
+        self._whole_bytes = 0  # bundle bytes kept in self._whole
         self._last_prune = float("-inf")
+        self._last_housekeeping = float("-inf")
         self._silent_logged = False
 
     # -- small state helpers --------------------------------------------------------------
@@ -278,10 +288,16 @@ class Receiver:
                 Reason.INCONSISTENT, "chunk disagrees with earlier chunks of its bundle"
             )
         # No capacity check: the limits are for bundles still missing chunks, and this one is
-        # complete (its file is already in the work folder; memory holds a few numbers).
-        self._whole[header.bundle] = _Whole(
-            path, chunk.prefix.encrypted, chunk.payload_offset, chunk.prefix.payload_len, header
+        # complete (its file is already in the work folder; memory holds a few numbers, and
+        # the payload while there is room for it).
+        keep = chunk.payload_sha256 is not None and (
+            self._whole_bytes + len(chunk.payload) <= MAX_WHOLE_BYTES_KEPT
         )
+        self._whole[header.bundle] = _Whole(
+            path, chunk.prefix.encrypted, chunk.payload_offset, chunk.prefix.payload_len, header,
+            chunk.payload if keep else None, chunk.payload_sha256 if keep else None,
+        )  # fmt: skip
+        self._whole_bytes += len(chunk.payload) if keep else 0
         self._last_seen_ms = self._now_ms()
         return Accepted.COMPLETE
 
@@ -376,6 +392,8 @@ class Receiver:
     def assemble(self, bundle_id: bytes) -> ReceivedBundle:
         """Read the held chunks in order, check the bundle hash. Raises RemoteError(BAD_HASH)."""
         whole = self._whole.get(bundle_id)
+        if whole is not None and whole.data is not None:
+            return self._assembled(bundle_id, _partial_of(whole.header), whole.data, whole.digest)
         if whole is not None:
             partial: _Partial | None = _partial_of(whole.header)
             rows = [(str(whole.path), whole.encrypted, whole.payload_offset, whole.payload_len)]
@@ -394,8 +412,12 @@ class Receiver:
             part = self._read_payload(Path(path), bool(encrypted), offset, length)
             digest.update(part)
             parts.append(part)
-        data = b"".join(parts)
-        if len(data) != partial.blen or digest.digest() != partial.bsha:
+        return self._assembled(bundle_id, partial, b"".join(parts), digest.digest())
+
+    def _assembled(
+        self, bundle_id: bytes, partial: _Partial, data: bytes, digest: bytes | None
+    ) -> ReceivedBundle:
+        if len(data) != partial.blen or digest != partial.bsha:
             raise RemoteError(Reason.BAD_HASH, f"bundle {bundle_id.hex()} does not match its hash")
         return ReceivedBundle(
             stream=self.stream,
@@ -443,8 +465,14 @@ class Receiver:
                     self.count("bundles_delivered")
             finally:
                 self._db.execute("PRAGMA synchronous=NORMAL")
-            self._whole.pop(bundle_id, None)
+            self._pop_whole(bundle_id)
             return paths
+
+    def _pop_whole(self, bundle_id: bytes) -> _Whole | None:
+        whole = self._whole.pop(bundle_id, None)
+        if whole is not None and whole.data is not None:
+            self._whole_bytes -= len(whole.data)
+        return whole
 
     def _record_whole(self, whole: _Whole) -> None:
         """What holding a single-chunk bundle would have written (in the caller's transaction)."""
@@ -457,7 +485,7 @@ class Receiver:
         """Forget a partial or failed bundle; returns its chunk files (to quarantine)."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            whole = self._whole.pop(bundle_id, None)
+            whole = self._pop_whole(bundle_id)
             if whole is not None:
                 self._record_whole(whole)
                 return [whole.path]
@@ -515,6 +543,14 @@ class Receiver:
             cutoff = self._now_ms() - int(self.resend_window_s * 1000)
             cursor = self._db.execute("DELETE FROM done WHERE created < ?", (cutoff,))
             return cursor.rowcount
+
+    def due(self, interval_s: float) -> bool:
+        """True at most once per ``interval_s`` of this receiver's clock (first call: True)."""
+        now = self._clock()
+        if now - self._last_housekeeping < interval_s:
+            return False
+        self._last_housekeeping = now
+        return True
 
     def prune_if_due(self) -> None:
         now = self._clock()

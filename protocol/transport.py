@@ -154,10 +154,16 @@ class FolderTransport:
         return names
 
     def publish_files(
-        self, fillers: Iterable[FileFiller], keep: Sequence[Path | None] = ()
+        self,
+        fillers: Iterable[FileFiller],
+        keep: Sequence[Path | None] = (),
+        *,
+        parallel: bool = True,
     ) -> list[str]:
         """Like publish_chunks, but each file is written by ``filler(fd)`` on a writer thread
-        (lets a producer write a payload before it has computed the bytes that precede it)."""
+        (lets a producer write a payload before it has computed the bytes that precede it).
+        ``parallel=False``: all on the caller's thread (small files: the hand-offs to writer
+        threads cost more than the overlap gains)."""
         if self.armor:
             raise LocalError("armoured transports take whole chunks (publish_chunks)")
         names: list[str] = []
@@ -168,7 +174,7 @@ class FolderTransport:
                 names.append(self.new_name())
                 yield names[-1], filler
 
-        self._publish(named(), keep, writers=min(WRITERS, len(fillers)))
+        self._publish(named(), keep, writers=min(WRITERS, len(fillers)) if parallel else 1)
         return names
 
     def _publish(

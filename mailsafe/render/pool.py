@@ -39,6 +39,7 @@ from mailsafe.limited import (
     kill_child,
     serve_frames,
     set_limits,
+    widen_pipe,
 )
 from mailsafe.mime import ParseLimits, decode_header_text, parse_message, raw_header_to_text
 from mailsafe.notes import note, reason_words
@@ -194,6 +195,7 @@ class RenderPool:
             stdout=subprocess.PIPE,
             start_new_session=True,  # own process group: a kill takes Chromium children with it
         )  # fmt: skip
+        widen_pipe(process.stdout)  # a package (~100 KB) crosses in one write and one read
         worker = _Worker(process, slot)
         cpus = _cpu_for(slot) if self.pin_cpus else None
         if cpus is not None:

@@ -12,6 +12,11 @@ by Postfix, beside the bare rendering ceiling measured in the same run.
   (written when Postfix answered 250 to the notification);
 * the same throughput for a mix of typical mails (HTML, plain text, a PDF attachment).
 
+The line of the inbound issue (end to end at least 0.60 of the rendering ceiling) was withdrawn
+by issue 14: it compared the whole path with the renderer alone, so every speed-up of rendering
+lowered it. The ratio is still printed, for reference; what the agents cost is judged against
+Postfix in bench_agents.py. The line here is the latency's: p99 under 2 s at half the rate.
+
 Run: ``.venv/bin/python tests/benchmarks/bench_e2e.py``. Writes "## End to end" of
 docs/performance.md.
 """
@@ -42,6 +47,7 @@ from mailsafe.render.pool import tune_allocator  # noqa: E402
 from tests.support.inbound import DOMAIN, InboundStack  # noqa: E402
 from tests.support.mailmaker import newsletter_html  # noqa: E402
 from tests.support.perfdoc import replace_section  # noqa: E402
+from tests.support.proccpu import cmdline, descendants, snapshot, thread_cpu  # noqa: E402
 
 RENDER_PROCESSES = 2  # the target machine has 2 cores
 # Mails per throughput burst. The figure runs from the first 250 to the last notification, so
@@ -53,7 +59,9 @@ LATENCY_SECONDS = 25.0  # how long mails are paced at half the end-to-end rate
 # Mails per ceiling measurement: 60 (under a second) swung by ±15 % within one run.
 CEILING_MAILS = 180
 WARM_UP_MAILS = 8  # every kind of mail, in every worker, before timing
-TARGET_RATIO = 0.60  # the issue's "done" line: e2e >= 60 % of the bare rendering ceiling
+# The inbound issue's line (e2e >= 60 % of the bare rendering ceiling), withdrawn by issue 14:
+# shown for reference, not judged.
+REFERENCE_RATIO = 0.60
 TARGET_P99_S = 2.0
 
 
@@ -145,7 +153,8 @@ def _events(path: Path, step: str, since: float) -> dict[str, float]:
     ))  # fmt: skip
 
 
-def _injected(stack: InboundStack, since: float) -> dict[str, float]:
+def injected_since(stack: InboundStack, since: float) -> dict[str, float]:
+    """Mail id -> when the internal server took its notification, for mails since ``since``."""
     return _events(stack.root / "inner" / "audit.db", "injected", since)
 
 
@@ -178,10 +187,10 @@ def burst(stack: InboundStack, load: list[tuple[bytes, int]]) -> float:
                 for raw, count in load]  # fmt: skip
         for job in jobs:
             job.result()
-    wait_for(lambda: len(_injected(stack, since)) >= len(mails), 300, "the burst's notifications",
+    wait_for(lambda: len(injected_since(stack, since)) >= len(mails), 300, "the burst's notifications",
              step_s=0.2)  # fmt: skip
     received = _received(stack, since)
-    injected = sorted(_injected(stack, since).values())
+    injected = sorted(injected_since(stack, since).values())
     # Also the output rate once the pipeline is full (first to last notification), which leaves
     # out the fill time (one mail's latency): printed beside the figure, not used for the target.
     steady = (len(injected) - 1) / (injected[-1] - injected[0])
@@ -193,69 +202,25 @@ def burst(stack: InboundStack, load: list[tuple[bytes, int]]) -> float:
 
 # --------------------------------------------------------------------------- CPU per component
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_table() -> dict[int, tuple[int, float]]:
-    """pid -> (parent pid, CPU seconds incl. reaped children), from /proc (Linux)."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
-        table[int(entry)] = (int(fields[1]), ticks / _TICKS)
-    return table
-
-
-def _tree(table: dict[int, tuple[int, float]], root: int) -> set[int]:
-    found, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, (ppid, _) in table.items() if ppid == parent]
-        found.update(children)
-        frontier.extend(children)
-    return found
-
-
-def _thread_cpu(native_id: int | None) -> float:
-    """CPU seconds of one thread of this process (the carrier's)."""
-    if native_id is None:
-        return 0.0
-    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
-    fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
 
 def cpu_by_component(stack: InboundStack) -> dict[str, float]:
-    table = _proc_table()
+    table = snapshot()
     outer, inner = stack.outer.process.pid, stack.inner.process.pid  # type: ignore[union-attr]
     master = int((stack.postfix.queue_dir / "pid" / "master.pid").read_text().split()[0])
-    children = _tree(table, outer) - {outer}
-    workers = {p for p in children if b"mailsafe.render.pool" in _cmdline(p)}
-    carrier = _thread_cpu(getattr(getattr(stack.carrier, "_thread", None), "native_id", None))
+    children = descendants(table, [outer]) - {outer}
+    workers = {p for p in children if b"mailsafe.render.pool" in cmdline(p)}
+    carrier = thread_cpu(getattr(getattr(stack.carrier, "_thread", None), "native_id", None))
     groups = {
         "render workers": workers,
         "outer agent (incl. its SMTP acceptor process)": {outer} | (children - workers),
-        "inner agent": _tree(table, inner),
-        "Postfix": _tree(table, master),
+        "inner agent": descendants(table, [inner]),
+        "Postfix": descendants(table, [master]),
         "load generator (smtp-source, this script)": {os.getpid()},
     }
-    cpu = {name: sum(table[p][1] for p in pids if p in table) for name, pids in groups.items()}
+    cpu = {name: sum(table[p].total_s for p in pids if p in table) for name, pids in groups.items()}
     cpu["load generator (smtp-source, this script)"] -= carrier
     cpu["carrier (the linkage's stand-in, a thread here)"] = carrier
     return cpu
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def paced(stack: InboundStack, rate: float, seconds: float, start: int) -> list[float]:
@@ -270,8 +235,10 @@ def paced(stack: InboundStack, rate: float, seconds: float, start: int) -> list[
         senders.append(thread)
     for thread in senders:
         thread.join()
-    wait_for(lambda: len(_injected(stack, since)) >= count, 120, "paced notifications", step_s=0.2)
-    received, injected = _received(stack, since), _injected(stack, since)
+    wait_for(
+        lambda: len(injected_since(stack, since)) >= count, 120, "paced notifications", step_s=0.2
+    )
+    received, injected = _received(stack, since), injected_since(stack, since)
     return sorted(injected[m] - received[m] for m in injected if m in received)
 
 
@@ -290,23 +257,17 @@ CPU time per mail during the HTML burst, by component (from /proc, same run):
 every stage overlapped the end-to-end rate is at most 2 cores / (sum of the rows above), while
 the ceiling is 2 cores / (the render row alone). The "CPU bound" row of the first table is that
 quotient: the best ratio this design can reach on a perfectly busy machine (measured rates
-reach about 0.9 of it). Reaching 0.60 needs everything outside rendering to cost at most two
-thirds of rendering ({budget} ms per mail in this run). It costs {rest} ms:
+reach about 0.9 of it). Outside rendering the path costs {rest} ms per mail in this run:
 
 - {theirs} ms are not ours: Postfix's smtpd/cleanup/qmgr/virtual taking the notification, the
   load generator, and the carrier standing in for the linkage product. With both agents at zero
   CPU the ratio could be at most the "bound if both agents cost no CPU" row.
-- {ours} ms are the two agents: the outer agent's SMTP intake with fsync before 250, durable
-  spool, signing and publishing; the inner agent's link verification, image re-decoding under
-  the pixel cap, notification, SQLite commits and SMTP injection. Every mail is made durable
-  three times on the outer side (intake, spool, link chunk) and committed on the inner side:
-  the price of "never lose mail" across kill -9 at any point. What is left is interpreter time
-  spread over many steps of 0.1-0.7 ms each.
-
-{agents_sentence}
+- {ours} ms are the two agents (figures per process in this table include the outer agent's
+  acceptor process; the agents' line is measured and judged in "Agents against Postfix").
 
 **The ratio rewards a slower renderer.** Every speed-up of rendering lowers it, because it is
-rendering's share of all the work. The history, each step measured on this machine:
+rendering's share of all the work; that is why issue 14 withdrew it as a line. The history,
+each step measured on this machine:
 
 | when | change | effect |
 | --- | --- | --- |
@@ -323,26 +284,11 @@ A measured rate below the CPU bound means a serial stage or waiting limited it, 
 machine was busy with other jobs (a ceiling measured while busy can be a third of one measured
 while quiet, which is why it is measured right before and right after each end-to-end run, over
 {ceiling_mails} mails each). Latency at half the rate is rendering one mail plus the carrier's
-50 ms poll and a watchdog-woken link scan (`link.settle_s = 0`, since the carrier renames files
-into place).
+50 ms poll, an inotify-woken link scan (`link.settle_s = 0`, since the carrier renames files
+into place), and up to 50 ms that the publisher waits for the packages rendered beside a mail
+(group commit, D21).
 
 """
-
-
-def _agents_sentence(render: float, rest: float, ours: float) -> str:
-    """What 0.60 would ask of the two agents, given this run's CPU figures (ms per mail)."""
-    agents_budget = render * 2 / 3 - (rest - ours)
-    if agents_budget <= 0:
-        return (
-            f"0.60 is now out of reach whatever the agents cost: the parts that are not ours "
-            f"alone ({rest - ours:.1f} ms per mail) take more than two thirds of rendering "
-            f"({render * 2 / 3:.1f} ms)."
-        )
-    return (
-        f"With the costs that are not ours as they are, 0.60 would need the two agents together "
-        f"at {agents_budget:.1f} ms per mail or less, against {ours:.1f} ms now, at a perfectly "
-        f"busy CPU; measured rates reach about 0.9 of the CPU bound, so in practice less still."
-    )
 
 
 def write_doc(figures: dict[str, float]) -> None:
@@ -358,7 +304,7 @@ run (the better of the two is kept, which makes the ratio stricter). Latency: fr
 | measure | figure | ceiling / target | ratio |
 | --- | --- | --- | --- |
 | bare rendering ceiling, typical HTML mail | {figures["ceiling"]:.2f} mails/s | | 1.00 |
-| end to end, typical HTML mail ({BURST_MAILS} mails, {CLIENTS} clients) | {figures["e2e_html"]:.2f} mails/s | {figures["ceiling"]:.2f} mails/s | {figures["e2e_html"] / figures["ceiling"]:.2f} (target ≥ {TARGET_RATIO:.2f}) |
+| end to end, typical HTML mail ({BURST_MAILS} mails, {CLIENTS} clients) | {figures["e2e_html"]:.2f} mails/s | {figures["ceiling"]:.2f} mails/s | {figures["e2e_html"] / figures["ceiling"]:.2f} (the withdrawn line: ≥ {REFERENCE_RATIO:.2f}) |
 | end to end, mix (HTML, text, PDF attachment) | {figures["e2e_mix"]:.2f} mails/s | {figures["ceiling_mix"]:.2f} mails/s (mix ceiling) | {figures["e2e_mix"] / figures["ceiling_mix"]:.2f} |
 | latency p50 at {figures["paced_rate"]:.2f} mails/s (half the e2e rate) | {figures["p50"]:.2f} s | | |
 | latency p99 at {figures["paced_rate"]:.2f} mails/s | {figures["p99"]:.2f} s | {TARGET_P99_S:.1f} s | {figures["p99"] / TARGET_P99_S:.2f} of the limit |
@@ -366,10 +312,14 @@ run (the better of the two is kept, which makes the ratio stricter). Latency: fr
 | bound if both agents cost no CPU at all: render / (render + the parts not ours) | | | {figures["bound_without_agents"]:.2f} |
 | for reference: rasterise + encode only, pages already laid out (the rendering benchmark's stricter ceiling) | {figures["laid_out_ceiling"]:.2f} mails/s | | e2e HTML {figures["e2e_html"] / figures["laid_out_ceiling"]:.2f} |
 
-The target is judged against the first row, the whole of what the outer agent's workers do per
-mail (parse, compose, lay out, rasterise, encode, package). The last row is the rendering
-benchmark's ceiling for the same mail, which leaves out everything but rasterising and encoding;
-against it the end-to-end ratio is lower still, and it is shown so the two are not confused.
+The line judged here is the latency's (p99 under {TARGET_P99_S:.1f} s at half the rate). The ratio
+to the rendering ceiling was the inbound issue's line; issue 14 withdrew it, because it
+compared the whole path with the renderer alone and so fell with every speed-up of rendering.
+It is kept for reference, against the first row: the whole of what the outer agent's workers
+do per mail (parse, compose, lay out, rasterise, encode, package). The last row is the
+rendering benchmark's ceiling for the same mail, which leaves out everything but rasterising
+and encoding. What the two agents cost is judged against Postfix (section "Agents against
+Postfix", bench_agents.py).
 
 """
     cpu_rows = "\n".join(
@@ -381,11 +331,9 @@ against it the end-to-end ratio is lower still, and it is shown so the two are n
     rest = sum(v for k, v in figures.items() if k.startswith("cpu:")) - render
     ours = sum(v for k, v in figures.items() if k.startswith(("cpu:outer", "cpu:inner")))
     explanation = _EXPLANATION.replace("{cpu_rows}", cpu_rows)
-    explanation = explanation.replace("{budget}", f"{render * 2 / 3:.1f}")
     explanation = explanation.replace("{rest}", f"{rest:.1f}")
     explanation = explanation.replace("{ours}", f"{ours:.1f}")
     explanation = explanation.replace("{theirs}", f"{rest - ours:.1f}")
-    explanation = explanation.replace("{agents_sentence}", _agents_sentence(render, rest, ours))
     explanation = explanation.replace("{ceiling_mails}", str(CEILING_MAILS))
     section = section.rstrip("\n") + "\n\n" + explanation
     replace_section(section)
@@ -447,8 +395,8 @@ def main() -> int:
         f"with both agents at zero CPU {figures['bound_without_agents']:.2f}"
     )
     write_doc(figures)
-    ok = figures["e2e_html"] >= TARGET_RATIO * figures["ceiling"] and figures["p99"] < TARGET_P99_S
-    print("done line met" if ok else "done line NOT met")
+    ok = figures["p99"] < TARGET_P99_S
+    print("latency line met" if ok else "latency line NOT met")
     return 0 if ok else 1
 
 

@@ -145,7 +145,7 @@ def test_a_step_failing_after_the_250_does_not_send_again(
     sent again."""
     server, port = sink
     handler = _handler(tmp_path, port)
-    handler.audit.record = _fail_once(handler.audit.record)  # type: ignore[method-assign]
+    handler.audit.record_many = _fail_once(handler.audit.record_many)  # type: ignore[method-assign]
     with pytest.raises(OSError, match="No space"):
         handler(_bundle())
     handler(_bundle())  # the reader's next passes

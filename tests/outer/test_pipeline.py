@@ -47,6 +47,9 @@ class FakeSender:
         self.published.append((seq, bundle_id, bundle))
         return seq
 
+    def publish_many(self, bundles):
+        return [self.publish(bundle, bundle_id) for bundle, bundle_id in bundles]
+
     def heartbeat_if_due(self):
         self.heartbeats += 1
 
@@ -59,6 +62,10 @@ class FakeAudit:
     def record(self, mail_id, step, **fields):
         with self.lock:
             self.events.append((mail_id, step, fields))
+
+    def record_many(self, events):
+        for mail_id, step, fields in events:
+            self.record(mail_id, step, **fields)
 
     def steps(self, step):
         return [e for e in self.events if e[1] == step]
@@ -311,3 +318,53 @@ def test_a_storage_error_while_rendering_puts_the_mail_back_and_retries(tmp_path
     finally:
         pipeline.stop()
     assert failures == [1]
+
+
+class BatchRecordingSender(FakeSender):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def publish_many(self, bundles):
+        self.batches.append(len(bundles))
+        return super().publish_many(bundles)
+
+
+class SlowPackager(FakePackager):
+    """Rendering takes a while, as it does: packages come in while others are rendered."""
+
+    def package(self, raw, envelope, auth):
+        time.sleep(0.01)
+        return super().package(raw, envelope, auth)
+
+
+def test_mails_rendered_together_are_published_together(tmp_path):
+    """Group commit: while other mails are being rendered, the publisher publishes the
+    packages waiting behind the one in hand with it (one seq commit, one folder fsync, one
+    audit commit for all), each exactly once."""
+    spool, sender, audit = Spool(tmp_path), BatchRecordingSender(), FakeAudit()
+    envs = [put(spool, b"mail %d" % i) for i in range(24)]
+    pipeline = run_pipeline(spool, SlowPackager(), sender, audit)
+    try:
+        wait_for(lambda: len(audit.steps("published")) == 24)
+    finally:
+        pipeline.stop()
+    assert sorted(b for _, b, _ in sender.published) == sorted(e.bundle_id for e in envs)
+    assert max(sender.batches) > 1
+    assert len(audit.steps("published")) == 24
+    assert sum(spool.counts().values()) == 0
+
+
+def test_a_lone_mail_is_published_without_waiting(tmp_path, monkeypatch):
+    """Nothing else being rendered: no group to wait for."""
+    monkeypatch.setattr("outer_agent.pipeline.PUBLISH_LINGER_S", 30.0)
+    spool, sender, audit = Spool(tmp_path), BatchRecordingSender(), FakeAudit()
+    put(spool, b"alone")
+    started = time.monotonic()
+    pipeline = run_pipeline(spool, FakePackager(), sender, audit)
+    try:
+        wait_for(lambda: len(sender.published) == 1)
+    finally:
+        pipeline.stop()
+    assert time.monotonic() - started < 5.0
+    assert sender.batches == []

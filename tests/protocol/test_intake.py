@@ -123,7 +123,7 @@ def test_leftovers_lists_files_claimed_before_a_restart(tmp_path: Path) -> None:
     assert [c.path for c in again.leftovers()] == [claimed.path]
 
 
-def test_watchdog_wakes_the_loop_early(tmp_path: Path) -> None:
+def test_file_events_wake_the_loop_early(tmp_path: Path) -> None:
     recv, outside = tmp_path / "recv", tmp_path / "staging"
     recv.mkdir()
     outside.mkdir()

@@ -283,6 +283,27 @@ def test_bundle_not_matching_its_hash_is_quarantined(link: Link) -> None:
     assert link.delivered == []
 
 
+@pytest.mark.parametrize("kept", [32 << 20, 150, 0])
+def test_single_chunk_bundles_are_whole_whether_kept_in_memory_or_read_again(
+    link: Link, monkeypatch: pytest.MonkeyPatch, kept: int
+) -> None:
+    """A verified single-chunk bundle keeps its payload while the bytes kept stay under the
+    bound (no second read and hash); past it, it is read from its file again. Either way the
+    bundle is delivered whole, and one whose payload does not match bsha is refused."""
+    monkeypatch.setattr("protocol.receiver.MAX_WHOLE_BYTES_KEPT", kept)
+    link.chunk_size = 1 << 20
+    link.open_sender()
+    bundles = {bid(n): os.urandom(100) for n in range(1, 4)}
+    for bundle_id, data in bundles.items():
+        link.sender.publish(data, bundle_id)  # type: ignore[union-attr]
+    link.carry()
+    shutil.copy(VECTOR_DIR / "invalid" / "bad-hash.mdc", link.recv_dir / "x.mdc")
+    link.poll()
+    assert {b.bundle_id: b.data for b in link.delivered} == bundles
+    assert link.quarantined() == [Reason.BAD_HASH.value]
+    assert link.reader.receiver._whole_bytes == 0  # type: ignore[union-attr]
+
+
 def test_failing_handler_is_retried_and_nothing_is_lost(link: Link) -> None:
     link.sender.publish(b"retry me", bid(1))  # type: ignore[union-attr]
     link.carry()

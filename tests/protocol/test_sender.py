@@ -224,3 +224,57 @@ def test_fast_folder_path_writes_exactly_the_encoded_chunks(
     expected = sorted(build_chunks(data, meta, 64, KEY_A))
     assert sorted(published(tmp_path)) == expected
     sender.close()
+
+
+def test_publish_many_writes_what_publish_would(tmp_path: Path, clock: FakeClock) -> None:
+    """Group commit: several new bundles under consecutive seqs, each file exactly the chunks
+    publish() would write for it, every chunk kept, in one call."""
+    from protocol.bundle import BundleMeta, build_chunks
+
+    sender = make(tmp_path, clock)
+    sender.publish(b"before", b"\x00" * 16)
+    bundles = [(os.urandom(size), bytes([n]) * 16) for n, size in ((1, 10), (2, 64), (3, 150))]
+    receipts = sender.publish_many(bundles)
+    assert [r.seq for r in receipts] == [2, 3, 4]
+    assert [r.chunks for r in receipts] == [1, 1, 3]
+    expected = []
+    for (data, bundle_id), receipt in zip(bundles, receipts, strict=True):
+        meta = BundleMeta("inbound", receipt.epoch, receipt.seq, bundle_id, receipt.created_ms,
+                          Kind.DATA)  # fmt: skip
+        expected += build_chunks(data, meta, 64, KEY_A)
+        names = receipt.file_names
+        assert sorted((tmp_path / "send" / n).read_bytes() for n in names) == sorted(
+            build_chunks(data, meta, 64, KEY_A)
+        )
+        assert all(os.stat(tmp_path / "send" / n).st_nlink == 2 for n in names)  # kept
+    assert sorted(expected) == sorted(
+        b for b in published(tmp_path) if decode_chunk(b, RING).header.seq > 1
+    )
+    sender.close()
+    sender = make(tmp_path, clock)  # the seqs and digests were committed
+    assert sender.publish(bundles[1][0], bundles[1][1]).seq == 3
+    assert sender.publish(b"next", b"\x09" * 16).seq == 5
+    sender.close()
+
+
+def test_publish_many_takes_known_ids_one_at_a_time(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock)
+    first = sender.publish(b"a" * 10, b"\x01" * 16)
+    receipts = sender.publish_many([(b"a" * 10, b"\x01" * 16), (b"b" * 10, b"\x02" * 16)])
+    assert [(r.seq, r.republished) for r in receipts] == [(first.seq, True), (2, False)]
+    sender.close()
+
+
+def test_publish_many_commits_the_seqs_before_publishing(tmp_path: Path, clock: FakeClock) -> None:
+    sender = make(tmp_path, clock)
+    (tmp_path / "send").rename(tmp_path / "gone")  # the publish will fail
+    with pytest.raises(LocalError):
+        sender.publish_many([(b"x", b"\x01" * 16), (b"y", b"\x02" * 16)])
+    (tmp_path / "gone").rename(tmp_path / "send")
+    sender.close()
+    sender = make(tmp_path, clock)
+    # published again one by one, each keeps its seq; a new bundle never reuses one
+    assert sender.publish(b"y", b"\x02" * 16).seq == 2
+    assert sender.publish(b"x", b"\x01" * 16).seq == 1
+    assert sender.publish(b"z", b"\x03" * 16).seq == 3
+    sender.close()

@@ -12,6 +12,9 @@ file lock while the instance runs, removed at stop); the log goes to a file unde
         postfix.stop(); postfix.start()   # e.g. "internal server down for a minute"
 
     PostfixInstance().start(2526)     # without the context manager: call close() at the end
+
+    with SmtpSink() as sink, PostfixInstance(relay_to=sink.port) as relay:
+        relay.sent_count()            # mails relayed onward to the sink (the log's status=sent)
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from types import TracebackType
 
 from maildiode.trial.stack import free_port
 
-__all__ = ["PostfixInstance", "free_port"]
+__all__ = ["PostfixInstance", "SmtpSink", "free_port"]
 
 SYSTEM_CONFIG = Path("/etc/postfix")
 LOCK_FILE = Path("/tmp/maildiode-postfix-alternate.lock")
@@ -110,6 +113,7 @@ class PostfixInstance:
         port: int | None = None,
         size_limit: int = 50 << 20,
         extra_main_cf: str = "",
+        relay_to: int | None = None,
     ) -> None:
         if shutil.which("postfix") is None:
             raise RuntimeError("postfix is not installed (.ci/run installs it)")
@@ -127,6 +131,8 @@ class PostfixInstance:
         self.maildir = self.maildir_base / domain
         self._size_limit = size_limit
         self._extra_main_cf = extra_main_cf  # later lines override earlier ones in main.cf
+        if relay_to is not None:  # everything not for ``domain`` goes onward over SMTP
+            self._extra_main_cf += f"relayhost = [127.0.0.1]:{relay_to}\n"
         self._configured = False
         self.running = False
 
@@ -216,9 +222,7 @@ class PostfixInstance:
             )
 
     def _port_open(self) -> bool:
-        with socket.socket() as probe:
-            probe.settimeout(0.5)
-            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+        return _listening(self.port)
 
     def _master_running(self) -> bool:
         pid_file = self.queue_dir / "pid" / "master.pid"
@@ -248,6 +252,12 @@ class PostfixInstance:
         paths = [new / name for name in os.listdir(new)]
         return sorted(paths, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
+    def sent_count(self) -> int:
+        """Deliveries the log reports as done (``status=sent``): onward over SMTP, or local."""
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_text(errors="replace").count(" status=sent ")
+
     def queue_empty(self) -> bool:
         done = subprocess.run(["postqueue", "-c", str(self.config_dir), "-j"],
                               capture_output=True, text=True)  # fmt: skip
@@ -265,3 +275,39 @@ class PostfixInstance:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class SmtpSink:
+    """Postfix's ``smtp-sink`` on a loopback port: takes every mail and throws it away (a fast C
+    server, so what is measured in front of it is not the sink)."""
+
+    def __init__(self, port: int | None = None, backlog: int = 256) -> None:
+        if shutil.which("smtp-sink") is None:
+            raise RuntimeError("smtp-sink is not installed (it comes with postfix)")
+        self.port = port or free_port()
+        self._command = ["smtp-sink", "-u", "nobody", f"127.0.0.1:{self.port}", str(backlog)]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> SmtpSink:
+        self._process = subprocess.Popen(
+            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _listening(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"smtp-sink did not listen on {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
