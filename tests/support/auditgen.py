@@ -37,6 +37,7 @@ ATTACHMENTS = ("견적서.pdf", "계약서.docx", "회의록.hwp", "실적보고
 RULES = ("rrn-hold", "card-block", "bulk-monitor", "account-hold", "passport-hold")
 QUARANTINE = ("spool_corrupt", "not_displayable", "bad_signature", "image_decode")
 OUR_DOMAIN = "corp.example"
+SEED = 16  # the benchmark's store
 
 
 class World:
@@ -188,7 +189,7 @@ def mails(seed: int) -> Iterator[list[Event]]:
             yield [(ts, "inner", "-", "link_refused", {"reason": "bad_signature", "refused": 3})]
 
 
-def events(count: int, seed: int = 16) -> list[Event]:
+def events(count: int, seed: int = SEED) -> list[Event]:
     """``count`` events of whole mails (the last mail cut), ordered by time as recorded."""
     found: list[Event] = []
     for mail in mails(seed):
@@ -199,7 +200,7 @@ def events(count: int, seed: int = 16) -> list[Event]:
     return found[:count]
 
 
-def build_store(path: Path, count: int, seed: int = 16) -> int:
+def build_store(path: Path, count: int, seed: int = SEED) -> int:
     """An audit log at ``path`` with ``count`` generated events; returns the count."""
     AuditLog(path).close()  # the schema, as the agents create it
     db = sqlite3.connect(path, isolation_level=None)
