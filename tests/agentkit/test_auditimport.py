@@ -19,7 +19,9 @@ def log_at(tmp_path: Path) -> AuditLog:
 
 def event(source_id: Any, ts: Any = NOW - 60, mail_id: Any = "m1", step: Any = "received",
           details: Any = None) -> ImportedEvent:  # fmt: skip
-    return ImportedEvent(source_id, ts, mail_id, step, {"bytes": 10} if details is None else details)
+    return ImportedEvent(
+        source_id, ts, mail_id, step, {"bytes": 10} if details is None else details
+    )
 
 
 def test_an_import_is_idempotent_per_agent_and_source_id(tmp_path: Path) -> None:
@@ -30,7 +32,8 @@ def test_an_import_is_idempotent_per_agent_and_source_id(tmp_path: Path) -> None
     assert (again.added, again.already) == (1, 1)
     assert [(e.agent, e.step) for e in log.query()] == [
         ("outer", "received"), ("outer", "rendered"), ("outer", "published")]  # fmt: skip
-    assert log.last_imported("outer") == 3 and log.last_imported("dmz") == 0
+    assert log.last_imported("outer") == 3
+    assert log.last_imported("dmz") == 0
     other = log.import_events("dmz", [event(1)])  # the key is the agent and the source id
     assert other.added == 1
 
@@ -74,7 +77,9 @@ def test_imported_events_join_the_local_ones_of_the_same_mail(tmp_path: Path) ->
         (event(1, details={"x": "y" * 9000}), "details are not a JSON object"),
     ],
 )
-def test_a_bad_event_is_refused_alone_with_its_reason(tmp_path: Path, bad: ImportedEvent, why: str) -> None:
+def test_a_bad_event_is_refused_alone_with_its_reason(
+    tmp_path: Path, bad: ImportedEvent, why: str
+) -> None:
     log = log_at(tmp_path)
     result = log.import_events("outer", [bad, event(99)])
     assert result.added == 1

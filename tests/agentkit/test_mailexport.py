@@ -36,10 +36,18 @@ def test_search_results_open_in_excel_with_korean_headers_and_inert_text(tmp_pat
     table = mail_table(index.iter_mails(MailQuery(), SEOUL), "ko", "Asia/Seoul")
     write_xlsx(table, tmp_path / "mails.xlsx", title="메일 검색")
     sheet = load_workbook(tmp_path / "mails.xlsx").active
-    rows = [[c for c in r] for r in sheet.iter_rows()]
+    rows = [list(r) for r in sheet.iter_rows()]
     header = [c.value for c in rows[0]]
-    assert header[:6] == ["시각 (Asia/Seoul)", "방향", "처리 결과", "보낸 사람", "받는 사람", "제목"]
-    assert "첨부파일" in header and "접속 IP" in header
+    assert header[:6] == [
+        "시각 (Asia/Seoul)",
+        "방향",
+        "처리 결과",
+        "보낸 사람",
+        "받는 사람",
+        "제목",
+    ]
+    assert "첨부파일" in header
+    assert "접속 IP" in header
     inbound = next(r for r in rows[1:] if r[header.index("메일 ID")].value == "m1")
     cell = inbound[header.index("제목")]
     assert (cell.data_type, cell.value) == ("s", EVIL)  # text, exactly as it came
@@ -77,7 +85,10 @@ def test_statistics_to_excel_and_csv(tmp_path: Path) -> None:
     index = index_of(tmp_path)
     query = StatsQuery("month", "outcome", SEOUL)
     table = stats_table(index.statistics(query), query, "ko")
-    assert table == (["월", "처리 결과", "메일 수"], [["2026-11", "전달", 1], ["2026-11", "처리 중", 1]])
+    assert table == (
+        ["월", "처리 결과", "메일 수"],
+        [["2026-11", "전달", 1], ["2026-11", "처리 중", 1]],
+    )
     write_xlsx(table, tmp_path / "stats.xlsx", title="통계")
     sheet = load_workbook(tmp_path / "stats.xlsx").active
     assert [[c.value for c in r] for r in sheet.iter_rows()] == [

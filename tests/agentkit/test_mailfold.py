@@ -25,7 +25,9 @@ from agentkit.mailindex.fold import (
 )
 
 
-def ev(step: str, ts: float = 100.0, mail: str = "m1", agent: str = "inner", **details: Any) -> AuditEvent:
+def ev(
+    step: str, ts: float = 100.0, mail: str = "m1", agent: str = "inner", **details: Any
+) -> AuditEvent:
     return AuditEvent(ts, agent, mail, step, details)
 
 
@@ -177,7 +179,8 @@ def test_values_from_the_other_zone_are_one_bounded_line() -> None:
         ev("received", agent="outer", mail_from="a@b.example\r\nX-Evil: 1", client="1.2.3.4\x1b[2J",
            subject="x" * 5000, rcpts=[f"r{n}@c.example" for n in range(500)] + [7, None]),
     )  # fmt: skip
-    assert "\n" not in row.sender and "\x1b" not in row.client
+    assert "\n" not in row.sender
+    assert "\x1b" not in row.client
     assert len(row.subject) == 300
     assert len(row.recipients) == 100
 
@@ -196,7 +199,8 @@ def test_any_details_fold_without_error(details: dict[str, Any], step: str) -> N
     """Imported events are checked for shape, not for each detail's type: the fold takes what
     it understands and ignores the rest."""
     row = fold(None, AuditEvent(5.0, "outer", "m1", step, details))
-    assert isinstance(row.sender, str) and isinstance(row.attachment_count, int)
+    assert isinstance(row.sender, str)
+    assert isinstance(row.attachment_count, int)
     assert row.size is None or isinstance(row.size, int)
 
 

@@ -56,34 +56,99 @@ def sample(tmp_path: Path) -> tuple[Path, MailIndex]:
     path = tmp_path / "audit.db"
     log = AuditLog(path, agent="inner", clock=clock)
     r = lambda when, mail, step, **d: record(log, clock, when, mail, step, **d)  # noqa: E731
-    r("2026-11-01T10:00:05", "in1", "received_inside", mail_from="a@partner.example",
-      rcpts=["u1@corp.example"], subject="견적서 송부", client="203.0.113.5",
-      attachments=["견적서.pdf"], attachment_count=1)
+    r(
+        "2026-11-01T10:00:05",
+        "in1",
+        "received_inside",
+        mail_from="a@partner.example",
+        rcpts=["u1@corp.example"],
+        subject="견적서 송부",
+        client="203.0.113.5",
+        attachments=["견적서.pdf"],
+        attachment_count=1,
+    )
     r("2026-11-01T10:00:06", "in1", "injected", part=1)
-    r("2026-11-01T23:30:00", "in2", "received_inside", mail_from="b@other.example",
-      rcpts=["u2@corp.example", "u3@corp.example"], subject="Invoice =SUM(A1)",
-      client="198.51.100.7")
+    r(
+        "2026-11-01T23:30:00",
+        "in2",
+        "received_inside",
+        mail_from="b@other.example",
+        rcpts=["u2@corp.example", "u3@corp.example"],
+        subject="Invoice =SUM(A1)",
+        client="198.51.100.7",
+    )
     r("2026-11-01T23:30:01", "in2", "quarantined", reason="refused_by_internal_server")
-    r("2026-12-05T09:00:00", "in3", "received_inside", mail_from="c@partner.example",
-      rcpts=["u1@corp.example"], subject="회의록", client="203.0.113.77",
-      withheld=[{"name": "setup.exe"}], withheld_count=1, attachment_count=1)
+    r(
+        "2026-12-05T09:00:00",
+        "in3",
+        "received_inside",
+        mail_from="c@partner.example",
+        rcpts=["u1@corp.example"],
+        subject="회의록",
+        client="203.0.113.77",
+        withheld=[{"name": "setup.exe"}],
+        withheld_count=1,
+        attachment_count=1,
+    )
     r("2026-12-05T09:00:01", "in3", "injected", part=1)
-    r("2026-11-02T01:00:00", "out1", "accepted_outbound", mail_from="kim@corp.example",
-      rcpts=["x@ext.example", "y@partner.example"], client="10.1.0.5")
-    r("2026-11-02T01:00:01", "out1", "scanned", subject="계약서 검토", rule="rrn-hold",
-      department="영업부", attachments=["계약서.hwp", "사진.jpg"], attachment_count=2, bytes=8000)
+    r(
+        "2026-11-02T01:00:00",
+        "out1",
+        "accepted_outbound",
+        mail_from="kim@corp.example",
+        rcpts=["x@ext.example", "y@partner.example"],
+        client="10.1.0.5",
+    )
+    r(
+        "2026-11-02T01:00:01",
+        "out1",
+        "scanned",
+        subject="계약서 검토",
+        rule="rrn-hold",
+        department="영업부",
+        attachments=["계약서.hwp", "사진.jpg"],
+        attachment_count=2,
+        bytes=8000,
+    )
     r("2026-11-02T01:00:01", "out1", "held", rule="rrn-hold", request_id="q1")
     r("2026-11-02T03:00:00", "out1", "approved", by="boss@corp.example", request_id="q1")
     r("2026-11-02T03:00:01", "out1", "sent_out", bytes=8100)
-    r("2026-11-03T08:00:00", "out2", "accepted_outbound", mail_from="lee@corp.example",
-      rcpts=["z@partner.example"], client="10.1.0.6")
-    r("2026-11-03T08:00:01", "out2", "scanned", subject="카드번호 안내", rule="card-block",
-      department="인사부", attachments=[], attachment_count=0)
+    r(
+        "2026-11-03T08:00:00",
+        "out2",
+        "accepted_outbound",
+        mail_from="lee@corp.example",
+        rcpts=["z@partner.example"],
+        client="10.1.0.6",
+    )
+    r(
+        "2026-11-03T08:00:01",
+        "out2",
+        "scanned",
+        subject="카드번호 안내",
+        rule="card-block",
+        department="인사부",
+        attachments=[],
+        attachment_count=0,
+    )
     r("2026-11-03T08:00:01", "out2", "blocked", rule="card-block", explanation="카드번호")
-    r("2026-11-04T08:00:00", "out3", "accepted_outbound", mail_from="kim@corp.example",
-      rcpts=["x@ext.example"], client="10.1.0.5")
-    r("2026-11-04T08:00:01", "out3", "scanned", subject="Re: 견적서", department="영업부",
-      attachments=["견적서.pdf"], attachment_count=1)
+    r(
+        "2026-11-04T08:00:00",
+        "out3",
+        "accepted_outbound",
+        mail_from="kim@corp.example",
+        rcpts=["x@ext.example"],
+        client="10.1.0.5",
+    )
+    r(
+        "2026-11-04T08:00:01",
+        "out3",
+        "scanned",
+        subject="Re: 견적서",
+        department="영업부",
+        attachments=["견적서.pdf"],
+        attachment_count=1,
+    )
     r("2026-11-04T08:00:01", "out3", "allowed", rule=None)
     r("2026-11-04T08:00:02", "out3", "sent_out", bytes=100)
     clock.now = at("2026-12-31T00:00:00")
@@ -144,7 +209,9 @@ def search(index: MailIndex, **filters: Any) -> list[str]:
         ({"direction": "out", "q": "견적", "department": "영업부"}, ["out3"]),
     ],
 )
-def test_every_filter(sample: tuple[Path, MailIndex], filters: dict[str, Any], expected: list[str]) -> None:
+def test_every_filter(
+    sample: tuple[Path, MailIndex], filters: dict[str, Any], expected: list[str]
+) -> None:
     _, index = sample
     answer = index.search(MailQuery(**filters), SEOUL)
     assert ids(answer) == expected
@@ -158,10 +225,13 @@ def test_the_list_answers_exactly_the_contract_shape(sample: tuple[Path, MailInd
     assert answer["total"] == 6
     for item in answer["items"]:
         assert list(item) == list(MAIL_FIELDS)
-        assert {"id", "direction", "time", "sender", "recipients", "subject", "outcome"} <= set(item)
+        assert {"id", "direction", "time", "sender", "recipients", "subject", "outcome"} <= set(
+            item
+        )
     first = answer["items"][0]
     assert first["time"] == "2026-12-05T18:00:00+09:00"  # ISO 8601 in the site's zone
-    assert isinstance(first["recipients"], list) and isinstance(first["attachments"], list)
+    assert isinstance(first["recipients"], list)
+    assert isinstance(first["attachments"], list)
 
 
 def test_the_detail_adds_the_trail_of_both_agents(sample: tuple[Path, MailIndex]) -> None:
@@ -191,7 +261,8 @@ def test_the_trail_masks_free_text_an_event_held_in_clear(tmp_path: Path) -> Non
     index.catch_up()
     detail = index.detail("m1", SEOUL)
     assert detail is not None
-    assert "1234567" not in str(detail["trail"][0]) and "1234567" not in detail["subject"]
+    assert "1234567" not in str(detail["trail"][0])
+    assert "1234567" not in detail["subject"]
 
 
 def test_a_mail_id_in_both_directions_needs_its_direction(tmp_path: Path) -> None:
@@ -205,7 +276,8 @@ def test_a_mail_id_in_both_directions_needs_its_direction(tmp_path: Path) -> Non
     with pytest.raises(AmbiguousMail, match="both directions"):
         index.detail("same", SEOUL)
     detail = index.detail("same", SEOUL, "out")
-    assert detail is not None and [t["step"] for t in detail["trail"]] == ["accepted_outbound"]
+    assert detail is not None
+    assert [t["step"] for t in detail["trail"]] == ["accepted_outbound"]
     with pytest.raises(QueryRefused, match="direction"):
         index.detail("same", SEOUL, "sideways")  # type: ignore[arg-type]
 
@@ -213,20 +285,26 @@ def test_a_mail_id_in_both_directions_needs_its_direction(tmp_path: Path) -> Non
 # ------------------------------------------------------------------------------ statistics
 
 
-def stats(index: MailIndex, by: str, group: str, zone: Any = SEOUL, **filters: Any) -> list[tuple[str, str, int]]:
+def stats(
+    index: MailIndex, by: str, group: str, zone: Any = SEOUL, **filters: Any
+) -> list[tuple[str, str, int]]:
     answer = index.statistics(StatsQuery(by, group, zone, MailQuery(**filters)))  # type: ignore[arg-type]
     assert set(answer) == {"rows"}
     assert all(list(row) == ["period", "group", "count"] for row in answer["rows"])
     return [(r["period"], r["group"], r["count"]) for r in answer["rows"]]
 
 
-def test_a_mail_at_23_30_utc_counts_on_the_next_day_in_seoul(sample: tuple[Path, MailIndex]) -> None:
+def test_a_mail_at_23_30_utc_counts_on_the_next_day_in_seoul(
+    sample: tuple[Path, MailIndex],
+) -> None:
     _, index = sample
     november = {"until": at("2026-11-03T00:00:00")}
     assert stats(index, "day", "none", UTC, **november) == [
         ("2026-11-01", "", 2), ("2026-11-02", "", 1)]  # fmt: skip
     assert stats(index, "day", "none", **november) == [
-        ("2026-11-01", "", 1), ("2026-11-02", "", 2)]  # in2 at 08:30 on the 2nd in Seoul; fmt: skip
+        ("2026-11-01", "", 1),
+        ("2026-11-02", "", 2),
+    ]  # in2 at 08:30 on the 2nd in Seoul; fmt: skip
 
 
 def test_month_and_year_follow_the_zone_too(tmp_path: Path) -> None:
@@ -302,7 +380,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]
     return path, [event for _, event in events]
 
 
-def test_the_index_is_the_fold_of_every_event(generated: tuple[Path, list[Any]], tmp_path: Path) -> None:
+def test_the_index_is_the_fold_of_every_event(
+    generated: tuple[Path, list[Any]], tmp_path: Path
+) -> None:
     path, events = generated
     index = MailIndex(path, tmp_path / "index.db")
     assert index.catch_up(batch_events=333) == len(events)
@@ -322,7 +402,10 @@ def test_the_index_is_the_fold_of_every_event(generated: tuple[Path, list[Any]],
 @pytest.mark.parametrize("one_pass", [20_000, 10])
 @pytest.mark.parametrize("filters", [{}, {"direction": "in"}, {"q": "@"}, {"sender": "user"}])
 def test_pages_by_offset_and_by_cursor_cover_every_mail_once(
-    generated: tuple[Path, list[Any]], tmp_path: Path, filters: dict[str, Any], one_pass: int,
+    generated: tuple[Path, list[Any]],
+    tmp_path: Path,
+    filters: dict[str, Any],
+    one_pass: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """{} and direction page along the time index; q and sender by one pass over the rows,
@@ -335,7 +418,8 @@ def test_pages_by_offset_and_by_cursor_cover_every_mail_once(
     index.catch_up()
     everything = index.search(MailQuery(limit=500, **filters), SEOUL)
     total = everything["total"]
-    assert total > 50 and len(everything["items"]) == min(total, 500)
+    assert total > 50
+    assert len(everything["items"]) == min(total, 500)
     by_offset, by_cursor, after = [], [], ""
     for page in range(0, min(total, 500), 37):
         answer = index.search(MailQuery(limit=37, offset=page, **filters), SEOUL)
@@ -343,7 +427,8 @@ def test_pages_by_offset_and_by_cursor_cover_every_mail_once(
         by_offset += answer["items"]
     while len(by_cursor) < min(total, 500):
         answer = index.search(MailQuery(limit=37, after=after, **filters), SEOUL)
-        assert answer["total"] == total and answer["items"]
+        assert answer["total"] == total
+        assert answer["items"]
         by_cursor += answer["items"]
         after = answer["items"][-1]["cursor"]
     assert by_offset[:500] == everything["items"] == by_cursor[:500]
@@ -357,8 +442,10 @@ def test_a_bad_cursor_is_refused(sample: tuple[Path, MailIndex]) -> None:
         index.search(MailQuery(after="yesterday"), SEOUL)
 
 
-def test_an_export_reads_every_mail_page_by_page(generated: tuple[Path, list[Any]], tmp_path: Path) -> None:
-    path, events = generated
+def test_an_export_reads_every_mail_page_by_page(
+    generated: tuple[Path, list[Any]], tmp_path: Path
+) -> None:
+    path, _events = generated
     index = MailIndex(path, tmp_path / "index.db")
     index.catch_up()
     items = list(index.iter_mails(MailQuery(direction="out", limit=3), SEOUL))
@@ -436,11 +523,13 @@ def test_catch_up_killed_between_batches_resumes_to_the_same_index(
     assert seen[-1].strip().isdigit()
     index = MailIndex(path, target)
     reached = index.indexed_up_to()
-    assert reached % 150 == 0 and 600 <= reached < len(events)  # a whole batch, never part
+    assert reached % 150 == 0
+    assert 600 <= reached < len(events)
     assert index.search(MailQuery(), SEOUL)["total"] == len(fold_all(events[:reached]))
     index.catch_up()
     fresh = MailIndex(path, tmp_path / "fresh.db")
     fresh.catch_up()
+
     def mails(of: MailIndex) -> list[dict[str, Any]]:  # row ids (in cursors) may differ
         return [{**item, "cursor": ""} for item in of.iter_mails(MailQuery(), SEOUL)]
 
@@ -473,7 +562,8 @@ def test_a_replaced_audit_log_or_a_new_schema_rebuilds_the_index(tmp_path: Path)
     db.commit()
     db.close()
     index = MailIndex(path)
-    assert index.indexed_up_to() == 0 and search(index) == []
+    assert index.indexed_up_to() == 0
+    assert search(index) == []
     index.catch_up()
     assert search(index) == ["new"]
 
@@ -495,7 +585,9 @@ def test_the_follower_keeps_the_index_current(tmp_path: Path) -> None:
         log.close()
 
 
-def test_the_generated_store_reads_like_the_agents_events(generated: tuple[Path, list[Any]]) -> None:
+def test_the_generated_store_reads_like_the_agents_events(
+    generated: tuple[Path, list[Any]],
+) -> None:
     """The benchmark's store holds only steps and mails the index understands."""
     _, events = generated
     assert all(mail_key(e) is not None or e.step == "link_refused" for e in events)

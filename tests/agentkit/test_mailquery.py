@@ -24,7 +24,8 @@ def test_parameters_become_a_query() -> None:
          "client": "10.1."},
         SEOUL,
     )  # fmt: skip
-    assert query.direction == "out" and query.q == "견적"
+    assert query.direction == "out"
+    assert query.q == "견적"
     assert query.since == seoul("2026-11-01T00:00:00")
     assert query.until == seoul("2026-11-03T00:00:00")  # a date alone as until includes that day
     assert query.outcomes == ("held", "approved")
@@ -34,7 +35,9 @@ def test_parameters_become_a_query() -> None:
 def test_times_without_an_offset_are_in_the_given_zone() -> None:
     assert parse_instant("2026-11-01T09:00", SEOUL, parameter="since") == seoul("2026-11-01T09:00")
     assert parse_instant("2026-11-01T00:00Z", SEOUL, parameter="since") == seoul("2026-11-01T09:00")
-    assert parse_instant("2026-11-01T09:00:00+09:00", UTC, parameter="s") == seoul("2026-11-01T09:00")
+    assert parse_instant("2026-11-01T09:00:00+09:00", UTC, parameter="s") == seoul(
+        "2026-11-01T09:00"
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,7 +63,8 @@ def test_bad_parameters_are_refused_with_what_where_and_why(
     with pytest.raises(QueryRefused) as refused:
         MailQuery.from_params(params, SEOUL)
     assert refused.value.parameter == parameter
-    assert parameter in str(refused.value) and refused.value.why
+    assert parameter in str(refused.value)
+    assert refused.value.why
 
 
 def test_statistics_parameters() -> None:
@@ -98,5 +102,6 @@ def test_offset_spans_follow_daylight_saving_to_the_second() -> None:
     assert [(s[2] // 3600) for s in spans] == [-5, -4, -5]
     assert spans[0][1] == datetime(2026, 3, 8, 7, tzinfo=UTC).timestamp()
     assert spans[1][1] == datetime(2026, 11, 1, 6, tzinfo=UTC).timestamp()
-    assert spans[0][0] == lo and spans[-1][1] == hi
+    assert spans[0][0] == lo
+    assert spans[-1][1] == hi
     assert offset_spans(SEOUL, lo, hi) == [(lo, hi, 9 * 3600)]

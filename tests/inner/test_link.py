@@ -85,8 +85,10 @@ def test_received_inside_names_the_drawn_attachments_masked_and_counts_them_all(
     handler(_bundle(encode_package(mail)))
     (event,) = handler.audit.query(step="received_inside")
     names = event.details["attachments"]
-    assert names[0] == "견적서.pdf" and len(names) == 2
-    assert "1234567" not in names[1] and names[1].startswith("명단_800101-")
+    assert names[0] == "견적서.pdf"
+    assert len(names) == 2
+    assert "1234567" not in names[1]
+    assert names[1].startswith("명단_800101-")
     assert event.details["attachment_count"] == 3  # two drawn, one withheld (setup.exe)
 
 

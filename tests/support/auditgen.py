@@ -68,7 +68,9 @@ def inbound(world: World, mail_id: str, ts: float) -> list[Event]:
     rng = world.rng
     sender = rng.choice(world.outsiders)
     # a team address reaches several people: one notification (and "injected") for each
-    rcpts = sorted({rng.choice(world.employees)[0] for _ in range(rng.choice((1, 1, 2, 2, 3, 4, 6)))})
+    rcpts = sorted(
+        {rng.choice(world.employees)[0] for _ in range(rng.choice((1, 1, 2, 2, 3, 4, 6)))}
+    )
     size = rng.randint(3_000, 2_000_000)
     client = world.client()
     events: list[Event] = [

@@ -401,5 +401,6 @@ def test_the_scanned_event_names_the_attachments_masked_with_the_size(parts):
     (scanned,) = [f for m, step, f in parts.audit.events if m == mail_id and step == "scanned"]
     assert scanned["attachment_count"] == 2
     assert scanned["attachments"][0] == "보고서.xlsx"
-    assert RRN not in scanned["attachments"][1] and scanned["attachments"][1].startswith("명단_")
+    assert RRN not in scanned["attachments"][1]
+    assert scanned["attachments"][1].startswith("명단_")
     assert scanned["bytes"] == len(data)
