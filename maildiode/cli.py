@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from agentkit.stats import GROUPS, PERIODS
+
 __all__ = ["build_parser", "main"]
 
 Adder = Callable[[argparse.ArgumentParser], None]
@@ -179,10 +181,16 @@ def _directory(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument(
         "action",
-        choices=["import", "list", "passwd"],
-        help="import an HR CSV export, list users, or set a web password",
+        choices=["import", "list", "passwd", "totp"],
+        help="import an HR CSV export, list users, set a web password, or give a web account "
+        "a second factor (TOTP)",
     )
-    p.add_argument("args", nargs="*", metavar="ARG", help="FILE.csv for import; USER for passwd")
+    p.add_argument(
+        "args",
+        nargs="*",
+        metavar="ARG",
+        help="FILE.csv for import; USER for passwd; USER [off] for totp",
+    )
 
 
 def _audit(p: argparse.ArgumentParser) -> None:
@@ -204,8 +212,6 @@ def _audit(p: argparse.ArgumentParser) -> None:
 
 
 def _stats(p: argparse.ArgumentParser) -> None:
-    from agentkit.stats import GROUPS, PERIODS
-
     _config(p)
     p.add_argument("--by", choices=PERIODS, default="day", help="one row per day, month or year")
     p.add_argument(

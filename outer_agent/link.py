@@ -1,54 +1,26 @@
-"""The outer agent's two link ends, built from ``[link]`` and ``[keys]``: the inbound Sender
-(stream ``inbound``) and the outbound LinkReader (stream ``outbound``)."""
+"""The outer agent's two link ends, built from ``[link]`` and ``[keys]``: the inbound publisher
+(stream ``inbound``) and the outbound LinkReader's poll (stream ``outbound``)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from agentkit.links import LinkPublisher, build_reader, build_sender
 from outer_agent.config import OuterConfig
-from outer_agent.errors import AlreadyPublished
+from outer_agent.delivery import LinkPoll
 
-__all__ = ["SenderPublisher", "inbound_publisher", "outbound_poller"]
+__all__ = ["inbound_publisher", "outbound_poller"]
 
 log = logging.getLogger(__name__)
 
 
-class SenderPublisher:
-    """The pipeline's Publisher on top of protocol.Sender."""
-
-    def __init__(self, sender: Any) -> None:
-        self.sender = sender
-
-    def publish(self, bundle: bytes, bundle_id: bytes) -> int:
-        from protocol import BundleIdConflict
-
-        try:
-            return int(self.sender.publish(bundle, bundle_id).seq)
-        except BundleIdConflict as exc:
-            raise AlreadyPublished(str(exc)) from exc
-
-    def heartbeat_if_due(self) -> None:
-        self.sender.heartbeat_if_due()
-
-    def close(self) -> None:
-        self.sender.close()
+def inbound_publisher(config: OuterConfig, state_dir: Path) -> LinkPublisher:
+    return LinkPublisher(build_sender(config.link, config.keys, state_dir, "inbound"))
 
 
-def inbound_publisher(config: OuterConfig, state_dir: Path) -> SenderPublisher:
-    from agentkit.links import build_sender
-
-    return SenderPublisher(build_sender(config.link, config.keys, state_dir, "inbound"))
-
-
-def outbound_poller(
-    config: OuterConfig, state_dir: Path
-) -> Callable[[Callable[[Any], None]], int] | None:
+def outbound_poller(config: OuterConfig, state_dir: Path) -> LinkPoll | None:
     """A function that polls the out link once, calling the handler per complete bundle."""
-    from agentkit.links import build_reader
-
     link = config.link
     if link.transport == "folder" and link.recv_dir is None:
         log.warning("no link.recv_dir: outbound delivery is off")

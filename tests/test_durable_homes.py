@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 
 from agentkit.audit import AuditLog
+from agentkit.mailindex import MailIndex
 from inner_agent.inject import InjectionQueue
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.state import OutboundState
+from inner_agent.web.store import SignInStore
 from protocol import FolderTransport, Keyring, Receiver, Sender
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, BUSY_TIMEOUT_S, Synchronous, open_wal_database
 from tests.protocol.golden import KEY_A
@@ -107,6 +109,13 @@ DATABASES: dict[str, tuple[Callable[[Path], Any], str, Synchronous, float]] = {
         AGENT_BUSY_TIMEOUT_S,
     ),
     "audit log": (_in_folder(AuditLog), "agentkit.audit", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S),
+    "sign-in store": (
+        _in_folder(SignInStore), "inner_agent.web.store", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S
+    ),
+    # derived from the audit log (D31): a lost batch is folded again at the next catch-up
+    "mail index": (
+        _in_folder(MailIndex), "agentkit.mailindex.store", Synchronous.NORMAL, BUSY_TIMEOUT_S
+    ),
 }  # fmt: skip
 
 

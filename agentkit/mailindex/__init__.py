@@ -7,11 +7,12 @@
     export.py   search results and statistics as XLSX and CSV, Korean or English headers
     errors.py   what the index refuses
 
-docs/console-data.md describes the rows, the outcome table and the JSON shapes.
+docs/console-data.md describes the rows, the outcome table and the JSON shapes. (The fold
+function is not re-exported here: ``agentkit.mailindex.fold`` names its module.)
 """
 
 from agentkit.mailindex.errors import AmbiguousMail, MailIndexError, QueryRefused
-from agentkit.mailindex.fold import DIRECTIONS, OUTCOMES, MailRow, fold, mail_key, outcome_of
+from agentkit.mailindex.fold import DIRECTIONS, OUTCOMES, MailRow, mail_key, outcome_of
 from agentkit.mailindex.periods import PERIODS, SITE_ZONE, iso_time, zone_named
 from agentkit.mailindex.query import GROUPS, MailQuery, StatsQuery
 from agentkit.mailindex.store import IndexFollower, MailIndex, index_path_for
@@ -30,7 +31,6 @@ __all__ = [
     "MailRow",
     "QueryRefused",
     "StatsQuery",
-    "fold",
     "index_path_for",
     "iso_time",
     "mail_key",

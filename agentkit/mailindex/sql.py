@@ -3,7 +3,7 @@
 ``mails`` has one row per mail and direction: the MailRow's fields as columns, case-folded
 copies for matching, and ``terms``, the one string free-text search (``q``) looks in.
 Substring filters are ``instr`` over whole columns (measured: ~50 ms a pass over 150,000
-mails, see docs/performance.md and decision "The mail index"), so no text index is kept.
+mails, see docs/performance.md and decision D31, "The mail index"), so no text index is kept.
 """
 
 from __future__ import annotations

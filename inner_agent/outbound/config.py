@@ -7,14 +7,24 @@ outbound path is off.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from agentkit.settings import HostPort, Section, resolve_path
+from agentkit.settings import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_RECIPIENTS,
+    DEFAULT_MIN_FREE_BYTES,
+    MAX_MESSAGE_BYTES_CEILING,
+    MAX_RECIPIENTS_CEILING,
+    HostPort,
+    Network,
+    Section,
+    resolve_path,
+)
+from inner_agent.web.config import SignInSection
 
 __all__ = [
     "ApprovalSection",
@@ -24,20 +34,14 @@ __all__ = [
     "example_toml_section",
 ]
 
-# 25 MiB: what internal servers commonly allow for outgoing mail (Exchange, Postfix defaults
-# are lower; the internal server enforces its own limit before relaying to us).
-DEFAULT_MAX_MESSAGE_BYTES = 25 << 20
-# RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
-DEFAULT_MAX_RECIPIENTS = 100
-# Below this much free disk under the spool, intake answers 452 4.3.1: the internal server
-# keeps the mail and retries, and the state database and link state can still be written.
-DEFAULT_MIN_FREE_BYTES = 512 << 20
 # Four hours: a department head who has not answered by mid-day gets one reminder.
 DEFAULT_REMIND_AFTER_S = 4 * 3600.0
 # Two days: a held mail older than that is stale for the business that sent it.
 DEFAULT_EXPIRE_AFTER_S = 2 * 86400.0
 # Eight hours: one working day signed in, then sign in again.
 DEFAULT_SESSION_TTL_S = 8 * 3600.0
+# Twenty minutes without a request ends a session (a screen left open at lunch).
+DEFAULT_SESSION_IDLE_S = 20 * 60.0
 
 
 def _resolve(value: Any, info: ValidationInfo) -> Any:
@@ -46,14 +50,6 @@ def _resolve(value: Any, info: ValidationInfo) -> Any:
 
 def _resolve_optional(value: Any, info: ValidationInfo) -> Any:
     return None if value is None else resolve_path(value, info)
-
-
-def _check_network(value: str) -> str:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IP network (e.g. 10.0.0.0/8)") from exc
-    return value
 
 
 def _check_address(value: str) -> str:
@@ -70,6 +66,10 @@ class WebSection(Section):
     public_url: str = "http://127.0.0.1:8025"  # base of the links in approval request mails
     secret_key_file: Path = Path("keys/web.secret")  # signs tokens and CSRF; made 0600 if absent
     session_ttl_s: float = Field(default=DEFAULT_SESSION_TTL_S, gt=0, le=7 * 86400)
+    session_idle_s: float = Field(default=DEFAULT_SESSION_IDLE_S, gt=0, le=7 * 86400)
+    # Connections from these may say who the client is (X-Forwarded-For): a TLS proxy in front.
+    trusted_proxies: tuple[Network, ...] = ("127.0.0.1",)
+    signin: SignInSection = SignInSection()
 
     _paths = field_validator("secret_key_file", mode="before")(_resolve)
 
@@ -126,9 +126,12 @@ class OutboundSection(Section):
 
     listen: HostPort = "127.0.0.1:2527"  # the internal server relays external mail to this
     hostname: str = "maildiode-inner.localdomain"
-    allowed_networks: tuple[str, ...] = Field(default=("127.0.0.0/8",), min_length=1)
-    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=1 << 30)
-    max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=10_000)
+    allowed_networks: tuple[Network, ...] = Field(default=("127.0.0.0/8",), min_length=1)
+    # The internal server enforces its own (lower) limit before relaying to us.
+    max_message_bytes: int = Field(
+        default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=MAX_MESSAGE_BYTES_CEILING
+    )
+    max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=MAX_RECIPIENTS_CEILING)
     spool_dir: Path = Path("inner/outbound")
     min_free_bytes: int = Field(default=DEFAULT_MIN_FREE_BYTES, ge=0)
     rules_file: Path | None = None  # none: built-in rules (personal data needs approval)
@@ -136,6 +139,10 @@ class OutboundSection(Section):
     # Tesseract language names ("kor+eng+jpn").
     ocr: bool | str = "auto"
     directory_db: Path = Path("inner/directory.db")
+    # A mismatch between the envelope sender and From: that shows two people (or an address of
+    # ours nobody has): "hold" holds it for a security officer even when the rules would let
+    # it go; "route" only sends mail the rules hold to an officer (docs/approval.md).
+    sender_mismatch: Literal["hold", "route"] = "hold"
     poll_s: float = Field(default=1.0, gt=0, le=60)
     web: WebSection = WebSection()
     approval: ApprovalSection = ApprovalSection()
@@ -143,11 +150,6 @@ class OutboundSection(Section):
 
     _paths = field_validator("spool_dir", "directory_db", mode="before")(_resolve)
     _optional = field_validator("rules_file", mode="before")(_resolve_optional)
-
-    @field_validator("allowed_networks")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_check_network(v) for v in value)
 
     @field_validator("ocr")
     @classmethod
@@ -173,6 +175,7 @@ def example_toml_section(
     spool_dir: str = "inner/outbound",
     directory_db: str = "inner/directory.db",
     secret_key_file: str = "keys/web.secret",  # noqa: S107 - a file name, not a secret
+    signin_db: str = "inner/signin.db",
 ) -> str:
     """The ``[outbound]`` part of an example ``inner.toml``, every key present and commented."""
     return _EXAMPLE.format(
@@ -183,6 +186,7 @@ def example_toml_section(
         spool_dir=spool_dir,
         directory_db=directory_db,
         secret_key_file=secret_key_file,
+        signin_db=signin_db,
     )
 
 
@@ -198,13 +202,27 @@ min_free_bytes = 536870912         # below this much free disk, intake answers 4
 # rules_file = "rules.toml"        # none: built-in rules (personal data needs approval)
 ocr = "auto"                       # text in pictures: on when Tesseract reads Korean; true insists
 directory_db = "{directory_db}"    # filled by: maildiode directory import HR.csv -c inner.toml
+sender_mismatch = "hold"           # envelope and From: show two people: held for a security
+                                   # officer; "route": only what the rules hold goes to one
 poll_s = 1
 
 [outbound.web]
 listen = "{web_listen}"
 public_url = "http://{web_listen}"   # base of the links in approval request mails
 secret_key_file = "{secret_key_file}"  # made (0600) at first start if absent
-session_ttl_s = 28800
+session_ttl_s = 28800             # a sign-in lasts at most this long
+session_idle_s = 1200             # and ends after this long without a request
+trusted_proxies = ["127.0.0.1"]   # may say who the client is (X-Forwarded-For)
+
+[outbound.web.signin]
+db = "{signin_db}"       # lockouts and sessions
+hash_workers = 2                  # password checks at once (argon2, 64 MiB each)
+hash_queue = 8                    # waiting for a worker; more get 503 + Retry-After
+per_client_per_minute = 10        # sign-ins per client address (after a burst of
+per_client_burst = 10             # this many); more get 429 + Retry-After
+lock_after = 5                    # wrong passwords (account + client) before a lock
+lock_first_s = 60                 # the first lock; each later failure doubles it
+lock_max_s = 3600                 # up to this
 
 [outbound.approval]
 remind_after_s = 14400            # remind the approver after 4 hours

@@ -21,59 +21,42 @@ from typing import Any
 
 import uvicorn
 
-from agentkit.settings import parse_host_port
-from inner_agent.outbound.config import OutboundSection
+from agentkit.links import LinkPublisher, build_sender
+from agentkit.settings import KeysSection, LinkSection, parse_host_port
+from inner_agent.config import InnerConfig
+from inner_agent.outbound.config import OutboundSection, WebSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
-from inner_agent.outbound.spool import Spool
+from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app
 from inner_agent.outbound.workflow import Audit, Outlets, Publisher, Stores, Workflow
+from inner_agent.web.sessions import Sessions
+from inner_agent.web.signin import Accounts, SignIn
+from inner_agent.web.store import SignInStore
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.ocr import resolve_ocr
+from mailsafe.policy import RuleSet, default_rules, load_rules
 
-__all__ = ["OutboundService", "outbound_publisher"]
+__all__ = ["OutboundService", "build_signin", "outbound_publisher"]
 
 log = logging.getLogger(__name__)
 
 
-class _SenderPublisher:
-    def __init__(self, sender: Any) -> None:
-        self.sender = sender
-
-    def publish(self, bundle: bytes, bundle_id: bytes) -> int:
-        """The seq it went out under. A bundle id already published with other content (from
-        a version before bundles were rebuilt identically) keeps its first version: that one
-        is on the link, and refusing forever would leave the mail stuck in "sending"."""
-        from protocol import BundleIdConflict
-
-        try:
-            return int(self.sender.publish(bundle, bundle_id).seq)
-        except BundleIdConflict as exc:
-            log.warning("%s; keeping the version already published", exc)
-            return 0
-
-    def heartbeat_if_due(self) -> None:
-        self.sender.heartbeat_if_due()
-
-    def close(self) -> None:
-        self.sender.close()
-
-
-def outbound_publisher(link: Any, keys: Any, state_dir: Path) -> _SenderPublisher:
-    """protocol.Sender on stream ``outbound`` from the inner agent's [link] and [keys]."""
-    from agentkit.links import build_sender
-
-    return _SenderPublisher(build_sender(link, keys, state_dir, "outbound"))
+def outbound_publisher(link: LinkSection, keys: KeysSection, state_dir: Path) -> LinkPublisher:
+    """protocol.Sender on stream ``outbound`` from the inner agent's [link] and [keys]. A bundle
+    id already published with other content (from a version before bundles were rebuilt
+    identically) keeps its first version, as everywhere (LinkPublisher)."""
+    return LinkPublisher(build_sender(link, keys, state_dir, "outbound"))
 
 
 class OutboundService:
     def __init__(
         self,
-        config: Any,
+        config: InnerConfig,
         audit: Audit,
         *,
         publisher: Publisher | None = None,
@@ -92,7 +75,7 @@ class OutboundService:
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()  # bound to the loop at first use (Python >= 3.10)
-        self._closables: list[Any] = []
+        self._closables: list[object] = []  # closed at stop where they have close()
         self.web_port = 0
 
     # ----------------------------------------------------------------------------- start
@@ -123,7 +106,7 @@ class OutboundService:
             log.info("took in %d outbound mail(s) found in the spool after a restart", recovered)
         try:
             await self._start_smtp(spool)
-            await self._start_web(state, directory, secret)
+            await self._start_web(directory, secret)
         except BaseException:
             await self.stop()  # nothing half-started stays behind
             raise
@@ -158,24 +141,20 @@ class OutboundService:
         notifications = (notify.from_address,) if notify is not None else ()
         return (self.section.notice.from_address, *notifications)
 
-    def _accepted(self, mail: Any) -> None:
+    def _accepted(self, mail: SpooledMail) -> None:
         """Called from a worker thread once a mail is spooled."""
         assert self.workflow is not None
         self.workflow.accepted(mail)
         self.wake()
 
-    async def _start_web(self, state: OutboundState, directory: Directory, secret: bytes) -> None:
+    async def _start_web(self, directory: Directory, secret: bytes) -> None:
         assert self.workflow is not None
-        host, port = parse_host_port(self.section.web.listen)
-        app = create_app(
-            self.workflow.desk,
-            state,
-            directory,
-            secret,
-            session_ttl_s=self.section.web.session_ttl_s,
-            secure_cookie=self.section.web.public_url.startswith("https://"),
-            clock=self.clock,
-        )
+        web = self.section.web
+        host, port = parse_host_port(web.listen)
+        signin = build_signin(web, directory, secret, self.audit, self.clock)
+        self._closables[:0] = [signin, signin.store]  # before the directory its checks read
+        app = create_app(self.workflow.desk, signin, secret,
+                         secure_cookie=web.public_url.startswith("https://"))  # fmt: skip
         config = uvicorn.Config(
             app,
             host=host,
@@ -184,6 +163,8 @@ class OutboundService:
             lifespan="off",
             access_log=False,
             server_header=False,
+            proxy_headers=True,
+            forwarded_allow_ips=list(web.trusted_proxies),
         )
         # Bind here, so a busy port is an OSError naming it (uvicorn would sys.exit instead).
         listener = _listening_socket(host, port)
@@ -261,6 +242,17 @@ class OutboundService:
         self._closables = []
 
 
+def build_signin(
+    web: WebSection, accounts: Accounts, secret: bytes, audit: Audit, clock: Callable[[], float]
+) -> SignIn:
+    """The web listener's sign-in from ``[outbound.web]`` (its ``signin`` sub-section)."""
+    store = SignInStore(web.signin.db)
+    sessions = Sessions(store, idle_s=web.session_idle_s, absolute_s=web.session_ttl_s,
+                        clock=clock)  # fmt: skip
+    return SignIn(accounts, store, secret, web.signin, sessions=sessions, audit=audit,
+                  clock=clock)  # fmt: skip
+
+
 def _listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
@@ -290,7 +282,5 @@ def _extract_limits(section: OutboundSection) -> ExtractLimits:
     return ExtractLimits(ocr_languages=languages)
 
 
-def _rules(section: OutboundSection) -> Any:
-    from mailsafe.policy import default_rules, load_rules
-
+def _rules(section: OutboundSection) -> RuleSet:
     return load_rules(section.rules_file) if section.rules_file else default_rules()
