@@ -9,8 +9,10 @@ Matching (docs/console-data.md has the table): ``q``, ``sender``, ``recipient``,
 and ``attachment`` find their text anywhere in the field, ignoring case; ``domain`` is a
 sender or recipient domain exactly; ``client`` is an address exactly, or a prefix when it
 ends with ``.`` or ``:`` (``203.0.113.``); ``outcome`` is one or several outcomes, comma
-separated; ``rule``, ``reason`` and ``department`` are exact; ``since`` is inclusive and
-``until`` exclusive (a date alone as ``until`` includes that day).
+separated; ``rule``, ``reason`` and ``department`` are exact; ``address`` is exactly the
+sender or one of the recipients (ignoring case): what a page scoping an employee to their own
+mail must use, never the substring filters; ``since`` is inclusive and ``until`` exclusive (a
+date alone as ``until`` includes that day).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ GROUPS: tuple[Group, ...] = (
 )  # fmt: skip
 
 _TEXT_FILTERS = ("q", "sender", "recipient", "domain", "subject", "client", "rule", "reason",
-                 "department", "attachment")  # fmt: skip
+                 "department", "attachment", "address")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class MailQuery:
     reason: str = ""
     department: str = ""
     attachment: str = ""
+    address: str = ""  # exactly the sender or one of the recipients: for scoping by role
     attachment_count: int | None = None
     attachment_count_min: int | None = None
     limit: int = DEFAULT_LIMIT

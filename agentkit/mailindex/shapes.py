@@ -25,8 +25,10 @@ MAIL_FIELDS = (
     "sender_domain", "recipient_domains", "client", "rule", "reason", "department",
     "attachments", "attachment_count", "withheld_count", "size", "agents", "cursor",
 )  # fmt: skip
-# Detail keys whose values are free text from a mail or a person: masked again in a trail.
-FREE_TEXT_KEYS = frozenset({"subject", "name", "attachments", "explanation", "note", "detail"})
+# Detail keys whose values are free text from a mail, a server or a person (an approver's
+# reason for a rejection is recorded as written): masked again in a trail.
+FREE_TEXT_KEYS = frozenset({"subject", "name", "attachments", "explanation", "note", "detail",
+                            "reason", "reasons", "error", "reply"})  # fmt: skip
 
 
 def mail(row: MailRow, row_id: int, zone: tzinfo) -> dict[str, Any]:

@@ -199,6 +199,10 @@ def _exact(query: MailQuery, add: Add) -> None:
         add("substr(client, 1, ?) = ?", len(query.client), query.client)
     elif query.client:
         add("client = ?", query.client)
+    if query.address:
+        address = query.address.lower()
+        add("(sender = ? OR instr(char(10) || recipients || char(10), ?))",
+            address, f"\n{address}\n")  # fmt: skip
     for column in ("rule", "reason", "department"):
         if getattr(query, column):
             add(f"{column} = ?", getattr(query, column))

@@ -200,6 +200,10 @@ def search(index: MailIndex, **filters: Any) -> list[str]:
         ({"reason": "refused_by_internal_server"}, ["in2"]),
         ({"department": "영업부"}, ["out3", "out1"]),
         ({"attachment": "SETUP"}, ["in3"]),
+        ({"address": "KIM@corp.example"}, ["out3", "out1"]),  # exactly, ignoring case
+        ({"address": "u1@corp.example"}, ["in3", "in1"]),  # a recipient exactly
+        ({"address": "im@corp.example"}, []),  # never a part of one (a role's scope)
+        ({"address": "u1@corp"}, []),
         ({"attachment_count": 2}, ["out1"]),
         ({"attachment_count": 0}, ["out2", "in2"]),
         ({"attachment_count_min": 1}, ["in3", "out3", "out1", "in1"]),
@@ -261,8 +265,9 @@ def test_the_trail_masks_free_text_an_event_held_in_clear(tmp_path: Path) -> Non
     index.catch_up()
     detail = index.detail("m1", SEOUL)
     assert detail is not None
-    assert "1234567" not in str(detail["trail"][0])
+    assert "1234567" not in str(detail["trail"])  # the approver's reason too, as recorded
     assert "1234567" not in detail["subject"]
+    assert detail["trail"][1]["reason"].startswith("800101-1")
 
 
 def test_a_mail_id_in_both_directions_needs_its_direction(tmp_path: Path) -> None:
