@@ -21,6 +21,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import tzinfo
 from pathlib import Path
@@ -81,7 +82,6 @@ class MailIndex:
     def __init__(self, audit_path: Path, index_path: Path | None = None) -> None:
         self._audit_path = audit_path
         self._lock = threading.Lock()
-        self._events: sqlite3.Connection | None = None
         # NORMAL: a power cut loses the last batches, which the next catch-up folds again.
         self._db = open_wal_database(
             index_path or index_path_for(audit_path), SCHEMA, synchronous=Synchronous.NORMAL
@@ -111,29 +111,34 @@ class MailIndex:
             return read_meta(self._db, "last_event_id")
 
     def _one_batch(self, size: int) -> int:
-        events = self._audit()
-        if events is None:
-            return 0  # no audit log yet
-        self._db.execute("BEGIN IMMEDIATE")  # another process catching up waits, then goes on
-        try:
-            last = read_meta(self._db, "last_event_id")
-            (newest,) = events.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
-            if newest < last:  # the audit log was replaced: what we indexed is gone
-                self._clear(f"the audit log ends at event {newest}, the index at {last}")
-                last = 0
-            records = events.execute(
-                "SELECT id, ts, agent, mail_id, step, details FROM events WHERE id > ? "
-                "ORDER BY id LIMIT ?",
-                (last, size),
-            ).fetchall()
-            if records:
-                self._fold_in([_event(r) for r in records])
-                write_meta(self._db, "last_event_id", records[-1][0])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        with self._audit_log() as events:
+            if events is None:
+                return 0  # no audit log yet
+            self._db.execute("BEGIN IMMEDIATE")  # another process catching up waits, then goes on
+            try:
+                records = self._next_events(events, size)
+                if records:
+                    self._fold_in([_event(r) for r in records])
+                    write_meta(self._db, "last_event_id", records[-1][0])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
         return len(records)
+
+    def _next_events(self, events: sqlite3.Connection, size: int) -> list[Any]:
+        """Up to ``size`` events after the index's position (from the start, after clearing
+        the index, when the audit log ends before that position: it was replaced)."""
+        last = read_meta(self._db, "last_event_id")
+        (newest,) = events.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+        if newest < last:
+            self._clear(f"the audit log ends at event {newest}, the index at {last}")
+            last = 0
+        return events.execute(
+            "SELECT id, ts, agent, mail_id, step, details FROM events WHERE id > ? "
+            "ORDER BY id LIMIT ?",
+            (last, size),
+        ).fetchall()
 
     def _fold_in(self, events: list[AuditEvent]) -> None:
         keyed = [(key, e) for e in events if (key := mail_key(e)) is not None]
@@ -162,10 +167,19 @@ class MailIndex:
                     found[(row.mail_id, row.direction)] = (record[0], row)
         return found
 
-    def _audit(self) -> sqlite3.Connection | None:
-        if self._events is None and self._audit_path.exists():
-            self._events = open_read_only_database(self._audit_path)
-        return self._events
+    @contextmanager
+    def _audit_log(self) -> Iterator[sqlite3.Connection | None]:
+        """The audit log, read-only, for one use (None while it does not exist). Opened each
+        time: a connection kept open would be bound to the thread that opened it, and to
+        the file it opened even after the log was replaced."""
+        if not self._audit_path.exists():
+            yield None
+            return
+        events = open_read_only_database(self._audit_path)
+        try:
+            yield events
+        finally:
+            events.close()
 
     def _rebuild(self, why: str) -> None:
         log.warning("mail index of %s: rebuilt from the audit log (%s)", self._audit_path, why)
@@ -264,14 +278,14 @@ class MailIndex:
         return item
 
     def _events_of(self, row: MailRow) -> list[AuditEvent]:
-        events = self._audit()
-        if events is None:
-            return []
-        records = events.execute(
-            "SELECT id, ts, agent, mail_id, step, details FROM events WHERE mail_id = ? "
-            "ORDER BY ts, id",
-            (row.mail_id,),
-        ).fetchall()
+        with self._audit_log() as events:
+            if events is None:
+                return []
+            records = events.execute(
+                "SELECT id, ts, agent, mail_id, step, details FROM events WHERE mail_id = ? "
+                "ORDER BY ts, id",
+                (row.mail_id,),
+            ).fetchall()
         return [e for e in map(_event, records) if direction_of(e) == row.direction]
 
     def statistics(self, query: StatsQuery) -> dict[str, Any]:
@@ -302,8 +316,6 @@ class MailIndex:
 
     def close(self) -> None:
         with self._lock:
-            if self._events is not None:
-                self._events.close()
             self._db.close()
 
 
@@ -326,7 +338,8 @@ class IndexFollower:
         while not self._stopping.is_set():
             try:
                 self._index.catch_up()
-            except sqlite3.Error:  # a locked or busy file: the next tick tries again
+            except Exception:  # noqa: BLE001 - a busy file, a full disk, a bug: logged each
+                # time and tried again, so the index is never silently stale behind a dead thread
                 log.exception("mail index catch-up failed; trying again in %.0f s",
                               self._interval_s)  # fmt: skip
             self._stopping.wait(self._interval_s)

@@ -547,15 +547,13 @@ def test_a_replaced_audit_log_or_a_new_schema_rebuilds_the_index(tmp_path: Path)
     for n in range(5):
         log.record(f"m{n}", "received_inside")
     log.close()
-    index = MailIndex(path)
+    index = MailIndex(path)  # open all along, as in the console
     index.catch_up()
-    index.close()
     for name in ("audit.db", "audit.db-wal", "audit.db-shm"):
         (tmp_path / name).unlink(missing_ok=True)
     log = AuditLog(path, agent="inner")
     log.record("new", "received_inside")
     log.close()
-    index = MailIndex(path)
     index.catch_up()
     assert search(index) == ["new"]
     index.close()
@@ -585,6 +583,9 @@ def test_the_follower_keeps_the_index_current(tmp_path: Path) -> None:
         while not search(index, q="안녕") and time.monotonic() < deadline:
             time.sleep(0.02)
         assert search(index, q="안녕") == ["m1"]
+        detail = index.detail("m1", SEOUL)  # this thread reads what the follower's indexed
+        assert detail is not None
+        assert [t["step"] for t in detail["trail"]] == ["received_inside"]
     finally:
         follower.stop()
         log.close()
