@@ -338,8 +338,8 @@ class IndexFollower:
         while not self._stopping.is_set():
             try:
                 self._index.catch_up()
-            except Exception:  # noqa: BLE001 - a busy file, a full disk, a bug: logged each
-                # time and tried again, so the index is never silently stale behind a dead thread
+            except Exception:  # a busy file, a full disk, a bug: logged, and tried again,
+                # so the index is never silently stale behind a dead thread
                 log.exception("mail index catch-up failed; trying again in %.0f s",
                               self._interval_s)  # fmt: skip
             self._stopping.wait(self._interval_s)
