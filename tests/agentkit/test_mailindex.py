@@ -599,3 +599,26 @@ def test_the_generated_store_reads_like_the_agents_events(
     assert all(mail_key(e) is not None or e.step == "link_refused" for e in events)
     assert {e.agent for e in events} == {"inner", "outer"}
     assert _event((1, 2.0, "outer", "m", "received", "not json")).details == {}
+
+
+def test_the_follower_outlives_a_failed_catch_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = MailIndex(tmp_path / "audit.db")
+    real, calls = index.catch_up, []
+
+    def flaky(**options: Any) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug met once")
+        return real(**options)
+
+    index.catch_up = flaky  # type: ignore[method-assign]
+    follower = IndexFollower(index, interval_s=0.01)
+    follower.start()
+    deadline = time.monotonic() + 10
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    follower.stop()
+    assert len(calls) >= 3
+    assert "a bug met once" in caplog.text
