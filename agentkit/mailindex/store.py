@@ -2,7 +2,8 @@
 
 The index is a file of its own beside the audit log (``audit.db`` -> ``audit-index.db``): it is
 derived data, rebuilt from the events when it is missing, when its schema version changes or
-when the audit log it followed was replaced. The agents never write it; recording an audit
+when the audit log it followed was replaced (the event at its position is not the one it
+indexed). The agents never write it; recording an audit
 event costs what it cost before. ``catch_up`` reads the events after the last one indexed, in
 batches, folds them (``fold.fold``) into the rows they touch and stores the rows and the new
 position in one transaction, so a catch-up killed at any point resumes where the last batch
@@ -117,9 +118,7 @@ class MailIndex:
             self._db.execute("BEGIN IMMEDIATE")  # another process catching up waits, then goes on
             try:
                 records = self._next_events(events, size)
-                if records:
-                    self._fold_in([_event(r) for r in records])
-                    write_meta(self._db, "last_event_id", records[-1][0])
+                self._fold_in([_event(r) for r in records])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -127,18 +126,22 @@ class MailIndex:
         return len(records)
 
     def _next_events(self, events: sqlite3.Connection, size: int) -> list[Any]:
-        """Up to ``size`` events after the index's position (from the start, after clearing
-        the index, when the audit log ends before that position: it was replaced)."""
+        """Up to ``size`` events after the index's position; from the start, after clearing
+        the index, when the event at that position is not the one indexed (the audit log
+        was replaced, or pruned past it)."""
         last = read_meta(self._db, "last_event_id")
-        (newest,) = events.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
-        if newest < last:
-            self._clear(f"the audit log ends at event {newest}, the index at {last}")
+        if last and _stamp(events, last) != read_meta(self._db, "last_event_ms"):
+            self._clear(f"event {last} of the audit log is not the one indexed")
             last = 0
-        return events.execute(
+        records = events.execute(
             "SELECT id, ts, agent, mail_id, step, details FROM events WHERE id > ? "
             "ORDER BY id LIMIT ?",
             (last, size),
         ).fetchall()
+        if records:
+            write_meta(self._db, "last_event_id", records[-1][0])
+            write_meta(self._db, "last_event_ms", round(records[-1][1] * 1000))
+        return records
 
     def _fold_in(self, events: list[AuditEvent]) -> None:
         keyed = [(key, e) for e in events if (key := mail_key(e)) is not None]
@@ -186,11 +189,13 @@ class MailIndex:
         self._db.executescript("DROP TABLE IF EXISTS mails;")
         self._db.executescript(SCHEMA)
         write_meta(self._db, "last_event_id", 0)
+        write_meta(self._db, "last_event_ms", 0)
 
     def _clear(self, why: str) -> None:
         log.warning("mail index of %s: rebuilt from the audit log (%s)", self._audit_path, why)
         self._db.execute("DELETE FROM mails")
         write_meta(self._db, "last_event_id", 0)
+        write_meta(self._db, "last_event_ms", 0)
 
     # ------------------------------------------------------------------------------ queries
 
@@ -343,6 +348,12 @@ class IndexFollower:
                 log.exception("mail index catch-up failed; trying again in %.0f s",
                               self._interval_s)  # fmt: skip
             self._stopping.wait(self._interval_s)
+
+
+def _stamp(events: sqlite3.Connection, event_id: int) -> int | None:
+    """The time (ms) of the audit event ``event_id``: what tells it is the one indexed."""
+    found = events.execute("SELECT ts FROM events WHERE id = ?", (event_id,)).fetchone()
+    return None if found is None else round(found[0] * 1000)
 
 
 def _event(record: Sequence[Any]) -> AuditEvent:
