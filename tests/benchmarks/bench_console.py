@@ -128,6 +128,7 @@ def p95(values: list[float]) -> float:
 
 def measure(work: Path, events: int, runs: int) -> dict[str, Any]:
     path = work / "audit.db"
+    load = os.getloadavg()[0]  # the machine is shared: how busy it was is part of the figure
     started = time.perf_counter()
     auditgen.build_store(path, events)
     built_s = time.perf_counter() - started
@@ -151,7 +152,7 @@ def measure(work: Path, events: int, runs: int) -> dict[str, Any]:
     log.close()
     index.close()
     return {"events": events, "mails": mails, "built_s": built_s, "indexed_s": indexed_s,
-            "results": results, "sizes": sizes}  # fmt: skip
+            "results": results, "sizes": sizes, "load": (load, os.getloadavg()[0])}  # fmt: skip
 
 
 def report(figures: dict[str, Any], runs: int) -> str:
@@ -159,7 +160,8 @@ def report(figures: dict[str, Any], runs: int) -> str:
     lines = [
         f"`tests/benchmarks/bench_console.py`, {time.strftime('%Y-%m-%d')}, "
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores (shared), SQLite {__import__('sqlite3').sqlite_version}. "
+        f"{os.cpu_count()} cores (shared; load average {figures['load'][0]:.1f} at the start, "
+        f"{figures['load'][1]:.1f} at the end), SQLite {__import__('sqlite3').sqlite_version}. "
         f"A generated store of {events:,} audit events ({mails:,} mails, "
         f"{events / max(mails, 1):.1f} events per mail, both directions, both agents, Korean "
         f"subjects: tests/support/auditgen.py) built in "
