@@ -22,11 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from agentkit.auditimport import (
+    EventRefused,
+    ImportedEvent,
+    ImportResult,
+    agent_name_refusal,
+    details_text,
+    refusal,
+)
 from agentkit.csvsafe import inert
 from agentkit.readonly import query_read_only
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
-__all__ = ["STEPS", "AuditEvent", "AuditLog", "export", "step_counts"]
+__all__ = ["STEPS", "AuditEvent", "AuditLog", "ImportedEvent", "export", "step_counts"]
 
 # The steps a mail goes through. An unknown step is a programming error, refused at once.
 STEPS = frozenset(
@@ -62,6 +70,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_mail ON events (mail_id);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_step ON events (step, ts);
+-- Events another agent recorded (its status report), by that agent's own event id.
+CREATE TABLE IF NOT EXISTS imported (
+    agent     TEXT NOT NULL,
+    source_id INTEGER NOT NULL,
+    event_id  INTEGER NOT NULL,
+    PRIMARY KEY (agent, source_id)
+) WITHOUT ROWID;
 """
 
 
@@ -128,6 +143,77 @@ class AuditLog:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+
+    def import_events(self, agent: str, events: Iterable[ImportedEvent]) -> ImportResult:
+        """Take another agent's events into this log under ``agent`` (e.g. "outer").
+
+        For the status-report helper: call it with the events the verified report carries;
+        it is idempotent per (``agent``, ``event.source_id``), so a report sent again, or
+        overlapping the last one, adds nothing twice, and the events may come in any order.
+        Each event is checked (agentkit.auditimport.refusal: a known step, a sane time, bounded
+        mail id and details); a refused one is returned with its reason and the rest are
+        stored, all in one transaction. The mail index folds them in at its next catch-up.
+        Raises ValueError when ``agent`` is not a name for another agent."""
+        why = agent_name_refusal(agent, self._agent)
+        if why is not None:
+            raise ValueError(why)
+        now = self._clock()
+        accepted: list[tuple[ImportedEvent, str]] = []
+        refused: list[EventRefused] = []
+        for event in events:
+            reason = refusal(event, STEPS, now)
+            if reason is None:
+                accepted.append((event, details_text(event.details) or "{}"))
+            else:
+                refused.append(EventRefused(getattr(event, "source_id", None), reason))
+        with self._lock:
+            added = self._store_imported(agent, accepted)
+        return ImportResult(added, len(accepted) - added, tuple(refused))
+
+    def _store_imported(self, agent: str, accepted: list[tuple[ImportedEvent, str]]) -> int:
+        added = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for event, text in accepted:
+                known = self._db.execute(
+                    "SELECT 1 FROM imported WHERE agent = ? AND source_id = ?",
+                    (agent, event.source_id),
+                ).fetchone()
+                if known:
+                    continue
+                cursor = self._db.execute(
+                    "INSERT INTO events (ts, agent, mail_id, step, details) VALUES (?, ?, ?, ?, ?)",
+                    (float(event.ts), agent, event.mail_id, event.step, text),
+                )
+                self._db.execute(
+                    "INSERT INTO imported (agent, source_id, event_id) VALUES (?, ?, ?)",
+                    (agent, event.source_id, cursor.lastrowid),
+                )
+                added += 1
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return added
+
+    def last_imported(self, agent: str) -> int:
+        """The highest source id imported from ``agent`` (0: none yet)."""
+        with self._lock:
+            (high,) = self._db.execute(
+                "SELECT COALESCE(MAX(source_id), 0) FROM imported WHERE agent = ?", (agent,)
+            ).fetchone()
+        return int(high)
+
+    def events_after(self, event_id: int, limit: int) -> list[tuple[int, AuditEvent]]:
+        """This log's events with an id above ``event_id``, oldest first, at most ``limit``,
+        with their ids: what a status report carries to the other agent's import_events."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, ts, agent, mail_id, step, details FROM events WHERE id > ? "
+                "ORDER BY id LIMIT ?",
+                (event_id, limit),
+            ).fetchall()
+        return [(r[0], AuditEvent(r[1], r[2], r[3], r[4], json.loads(r[5]))) for r in rows]
 
     def query(
         self,

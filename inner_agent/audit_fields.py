@@ -33,6 +33,8 @@ def searchable_fields(manifest: Manifest, recipients: tuple[str, ...]) -> dict[s
         return mask_text(text, detect(text))
 
     headers, envelope = manifest.headers, manifest.envelope
+    sources = (page.source for page in manifest.pages if page.source.startswith("attachment:"))
+    drawn = list(dict.fromkeys(source.removeprefix("attachment:") for source in sources))
     return {
         "from": clean(headers.from_),
         "subject": masked(headers.subject),
@@ -52,4 +54,7 @@ def searchable_fields(manifest: Manifest, recipients: tuple[str, ...]) -> dict[s
             for w in manifest.withheld[:AUDIT_MAX_WITHHELD]
         ],
         "withheld_count": len(manifest.withheld),
+        # What was drawn as pictures (the mail index searches attachment names and counts).
+        "attachments": [masked(name) for name in drawn[:AUDIT_MAX_WITHHELD]],
+        "attachment_count": len(drawn) + len(manifest.withheld),
     }

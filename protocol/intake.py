@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.armor import dearmor, is_armored
-from protocol.durable import ensure_private_dir, fsync_dir, remove_temps, write_durably
+from protocol.durable import ensure_private_dir, remove_temps, write_durably
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.folderwatch import FolderWatch
 from protocol.limits import DEFAULT_MAX_FILE_BYTES, DEFAULT_SETTLE_S, MAX_CHUNK_FILE_BYTES

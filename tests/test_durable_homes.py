@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from agentkit.audit import AuditLog
+from agentkit.mailindex import MailIndex
 from inner_agent.inject import InjectionQueue
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.state import OutboundState
@@ -110,6 +111,10 @@ DATABASES: dict[str, tuple[Callable[[Path], Any], str, Synchronous, float]] = {
     "audit log": (_in_folder(AuditLog), "agentkit.audit", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S),
     "sign-in store": (
         _in_folder(SignInStore), "inner_agent.web.store", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S
+    ),
+    # derived from the audit log (D34): a lost batch is folded again at the next catch-up
+    "mail index": (
+        _in_folder(MailIndex), "agentkit.mailindex.store", Synchronous.NORMAL, BUSY_TIMEOUT_S
     ),
 }  # fmt: skip
 

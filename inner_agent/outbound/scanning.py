@@ -4,6 +4,7 @@ approver's preview is later drawn from the same reading, so nothing is read twic
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
@@ -25,6 +26,9 @@ __all__ = ["MISMATCH_RULE", "Scanned", "Scanner"]
 
 # The subject kept (masked) for the pages, notices and the audit log.
 MAX_SUBJECT_CHARS = 300
+# Attachment names in the ``scanned`` audit event (as the inbound side's AUDIT_MAX_WITHHELD).
+MAX_AUDITED_NAMES = 50
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # The rule named when the sender check alone holds a mail (senders.py, SenderCheck.holds).
 MISMATCH_RULE = "sender-mismatch"
 MISMATCH_EXPLANATION = (
@@ -43,6 +47,7 @@ class Scanned:
     subject: str  # masked
     sender: SenderCheck  # the envelope sender and From:, resolved in the directory
     ms: float  # how long reading and scanning took
+    size: int = 0  # bytes of the mail as the intake took it
     policy_action: str | None = None  # the rules' own action when the sender check overrode it
 
     def held_for_mismatch(self) -> Scanned:
@@ -80,6 +85,7 @@ class Scanned:
     def audited(self) -> dict[str, Any]:
         """The ``scanned`` audit event's fields (the subject masked: searchable without
         holding personal data)."""
+        named = [a for a in self.parsed.attachments if a.filename]
         fields = {
             "subject": self.subject,
             "action": self.result.decision.action,
@@ -89,6 +95,10 @@ class Scanned:
             "department": self.department,
             "unreadable": [u.reason for u in self.result.unreadable],
             "ms": self.ms,
+            # For the mail index: searched by attachment name and count, and by size.
+            "attachments": [_masked(a.filename) for a in named[:MAX_AUDITED_NAMES]],
+            "attachment_count": len(self.parsed.attachments),
+            "bytes": self.size,
         }
         if self.sender.mismatch:
             fields["sender_mismatch"] = self.sender.mismatch
@@ -125,7 +135,7 @@ class Scanner:
             recipients=mail.rcpt_to, found=found,
         )  # fmt: skip
         ms = round((time.monotonic() - started) * 1000, 1)
-        return Scanned(parsed, found, result, masked_subject(data), sender, ms)
+        return Scanned(parsed, found, result, masked_subject(data), sender, ms, size=len(data))
 
 
 def auto_submitted(data: bytes) -> str:
@@ -146,3 +156,9 @@ def masked_subject(data: bytes) -> str:
         subject = ""
     subject = subject[:MAX_SUBJECT_CHARS]
     return mask_text(subject, detect(subject))
+
+
+def _masked(text: str) -> str:
+    """An attachment name as the audit log keeps it: one line, cut, personal data masked."""
+    line = " ".join(_CONTROL.sub(" ", text[: MAX_SUBJECT_CHARS * 2]).split())[:MAX_SUBJECT_CHARS]
+    return mask_text(line, detect(line))

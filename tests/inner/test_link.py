@@ -71,6 +71,27 @@ def test_personal_data_in_subject_and_attachment_names_is_masked_in_the_audit_lo
     assert handler.audit.query(search="확인 요청") == [event]
 
 
+def test_received_inside_names_the_drawn_attachments_masked_and_counts_them_all(
+    handler: BundleHandler,
+) -> None:
+    """The mail index searches attachment names and counts (issue 16.5): the attachments drawn
+    as pictures are named once each however many pages they have, masked like the rest."""
+    mail = rendered(pages=1)
+    drawn = (PageInfo("image/png", 40, 30, "attachment:견적서.pdf", 0),
+             PageInfo("image/png", 40, 30, "attachment:견적서.pdf", 1),
+             PageInfo("image/png", 40, 30, "attachment:명단_800101-1234567.xlsx", 0))  # fmt: skip
+    mail = _with(mail, pages=(*mail.manifest.pages, *drawn))
+    mail = dataclasses.replace(mail, images=mail.images + tuple(png() for _ in drawn))
+    handler(_bundle(encode_package(mail)))
+    (event,) = handler.audit.query(step="received_inside")
+    names = event.details["attachments"]
+    assert names[0] == "견적서.pdf"
+    assert len(names) == 2
+    assert "1234567" not in names[1]
+    assert names[1].startswith("명단_800101-")
+    assert event.details["attachment_count"] == 3  # two drawn, one withheld (setup.exe)
+
+
 def _with(mail: RenderedMail, **changes: object) -> RenderedMail:
     return dataclasses.replace(mail, manifest=dataclasses.replace(mail.manifest, **changes))
 

@@ -391,3 +391,16 @@ def test_the_preview_shows_what_the_scan_read_masked_and_what_it_could_not() -> 
     assert sections["첨부 shot.png"] == f"고객 {RRN_MASKED}"
     assert sections["첨부 big.pdf"] == "(읽지 못했습니다: timeout)"
     assert RRN not in repr(sections)
+
+
+def test_the_scanned_event_names_the_attachments_masked_with_the_size(parts):
+    """What the mail index searches outbound mail by (issue 16.5)."""
+    data = make_mail(subject="자료", attachments=[("보고서.xlsx", make_xlsx([["합계", "1"]])),
+                                                  (f"명단_{RRN}.txt", b"x")])  # fmt: skip
+    mail_id = accept(parts, data)
+    (scanned,) = [f for m, step, f in parts.audit.events if m == mail_id and step == "scanned"]
+    assert scanned["attachment_count"] == 2
+    assert scanned["attachments"][0] == "보고서.xlsx"
+    assert RRN not in scanned["attachments"][1]
+    assert scanned["attachments"][1].startswith("명단_")
+    assert scanned["bytes"] == len(data)
