@@ -60,6 +60,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_mail ON events (mail_id);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_step ON events (step, ts);
+-- Events imported from the other agent's log (its status reports): one row per source event,
+-- written in the same transaction as the event, so an event sent twice is stored once.
+CREATE TABLE IF NOT EXISTS imported (
+    agent     TEXT NOT NULL,
+    source_id INTEGER NOT NULL,
+    PRIMARY KEY (agent, source_id)
+) WITHOUT ROWID;
 """
 
 
@@ -99,6 +106,55 @@ class AuditLog:
                 "INSERT INTO events (ts, agent, mail_id, step, details) VALUES (?, ?, ?, ?, ?)",
                 (self._clock(), self._agent, mail_id, step, text),
             )
+
+    def events_after(self, last_id: int, limit: int) -> list[tuple[int, AuditEvent]]:
+        """(row id, event) of at most ``limit`` events recorded after row ``last_id``, oldest
+        first: what a status report carries to the other side (ids are its import key).
+
+        Row ids grow with every commit (one writer at a time, rows never deleted from the
+        top), so a reader that saw row N has seen every row before it."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, ts, agent, mail_id, step, details FROM events WHERE id > ? "
+                "ORDER BY id LIMIT ?",
+                (last_id, limit),
+            ).fetchall()
+        return [(r[0], AuditEvent(r[1], r[2], r[3], r[4], json.loads(r[5]))) for r in rows]
+
+    def last_id(self) -> int:
+        """The row id of the newest event (0: none)."""
+        with self._lock:
+            (newest,) = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+        return int(newest)
+
+    def import_events(self, events: Iterable[tuple[int, AuditEvent]]) -> int:
+        """Store events of another agent's log, each under its own ``agent`` and time; an
+        event whose (agent, source id) was imported before is skipped. Returns how many were
+        new. One transaction: a crash imports all of them or none."""
+        added = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for source_id, event in events:
+                    added += self._import_one(source_id, event)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return added
+
+    def _import_one(self, source_id: int, event: AuditEvent) -> int:
+        fresh = self._db.execute(
+            "INSERT OR IGNORE INTO imported (agent, source_id) VALUES (?, ?)",
+            (event.agent, source_id),
+        ).rowcount
+        if fresh:
+            text = json.dumps(event.details, ensure_ascii=False, default=str, sort_keys=True)
+            self._db.execute(
+                "INSERT INTO events (ts, agent, mail_id, step, details) VALUES (?, ?, ?, ?, ?)",
+                (event.ts, event.agent, event.mail_id, event.step, text),
+            )
+        return int(fresh)
 
     def query(
         self,

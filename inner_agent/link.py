@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.audit import AuditLog
+from agentkit.control import ControlRefused
 from agentkit.links import audit_refusals
 from agentkit.routing import routing_in_local_part
 from inner_agent.direct import DirectInjection
@@ -52,6 +53,7 @@ from inner_agent.smtpclient import Outcome
 from mailsafe.payload import Manifest
 from mailsafe.pii.detect import detect
 from mailsafe.pii.mask import mask_text
+from protocol import Kind
 from protocol.durable import write_durably
 
 __all__ = [
@@ -172,6 +174,7 @@ class BundleHandler:
         quarantine_dir: Path,
         *,
         direct: DirectInjection | None = None,
+        control: Callable[[Any], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
@@ -180,11 +183,15 @@ class BundleHandler:
         self.policy = policy
         self.quarantine_dir = quarantine_dir
         self.direct = direct
+        self.control = control  # CONTROL bundles (status reports); None: refused as unexpected
         self._clock = clock
 
     def __call__(self, bundle: Any, *, queue_only: bool = False) -> None:
         if self.queue.is_handled(bundle.bundle_id):
             return  # handled before a crash (or a replay); the reader now marks it done
+        if self.control is not None and bundle.kind == Kind.CONTROL:
+            self._handle_control(bundle, self.control)
+            return
         started = self._clock()
         try:
             prepared = self.prepare(bundle)
@@ -223,6 +230,14 @@ class BundleHandler:
                               reply=outcome.reply, attempts=1, queued_s=0.0,
                               send_s=round(self._clock() - built, 3), direct=True)  # fmt: skip
 
+    def _handle_control(self, bundle: Any, control: Callable[[Any], None]) -> None:
+        """A control record: stored by ``control``, or quarantined when it does not decode;
+        either way the reader marks the bundle done and goes on (mail is not held up)."""
+        try:
+            control(bundle)
+        except ControlRefused as exc:
+            self._quarantine(bundle, BundleRefused(f"control_{exc.code}", exc.detail))
+
     def _send_directly(
         self, bundle: Any, prepared: Prepared, recipients: tuple[str, ...]
     ) -> Outcome | None:
@@ -236,8 +251,6 @@ class BundleHandler:
 
     def prepare(self, bundle: Any) -> Prepared:
         """Every check and the notification(s) for ``bundle``; raises BundleRefused."""
-        from protocol import Kind
-
         if bundle.kind != Kind.DATA:
             raise BundleRefused("unexpected_kind", f"bundle kind {bundle.kind!r}")
         mail, recipients = check_package(bundle.data, self.policy, self.options.our_domains)

@@ -30,6 +30,7 @@ from inner_agent.link import (
     build_reader,
 )
 from inner_agent.notify import NotifyOptions
+from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.smtpclient import Hop
 
 __all__ = ["notify_options", "run"]
@@ -67,10 +68,11 @@ def run(config: InnerConfig) -> int:
         poll_s=section.poll_s,
     )  # fmt: skip
     direct = DirectInjection(queue, Hop.from_config(section)) if section.direct else None
+    reports = ReportStore(state_dir / "reports.db")
     handler = BundleHandler(
         queue, audit, notify_options(config),
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
-        state_dir / "quarantine", direct=direct,
+        state_dir / "quarantine", direct=direct, control=ControlHandler(reports, audit),
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
@@ -87,6 +89,7 @@ def run(config: InnerConfig) -> int:
             direct.close()
         injector.stop()
         queue.close()
+        reports.close()
         audit.close()
     log.info("stopped cleanly")
     return 0

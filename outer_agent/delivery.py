@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
-from outer_agent.spool import Envelope, SpoolRecord
+from outer_agent.spool import Envelope, SpoolRecord, peek_header
 from protocol.durable import fsync_dir, write_durably
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "OutboundItem",
     "SmtpHop",
     "bounce_notice",
+    "delivery_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,37 @@ class DeliveryQueue:
 
     def _path(self, item: OutboundItem) -> Path:
         return self.root / "queue" / f"{item.mail_id}.{item.bundle_id.hex()}"
+
+
+def delivery_summary(root: Path, now: float) -> dict[str, Any]:
+    """The delivery queue at ``root`` for a status report, read only: mails waiting, those
+    tried at least once, quarantined files, and the age of the oldest waiting mail. Reads
+    only each queued file's header, never the mail."""
+    queued = _entries(root / "queue")
+    retrying, oldest = 0, None
+    for name in queued:
+        header = peek_header(root / "queue" / name)
+        if header is None:
+            continue  # delivered meanwhile, or a file the queue will quarantine
+        attempts = header.get("attempts")
+        retrying += int(isinstance(attempts, int) and attempts > 0)
+        first_seen = header.get("first_seen")
+        if isinstance(first_seen, int | float):
+            oldest = first_seen if oldest is None else min(oldest, first_seen)
+    quarantined = [n for n in _entries(root / "quarantine") if not n.endswith(".reason")]
+    return {
+        "queued": len(queued),
+        "retrying": retrying,
+        "quarantine": len(quarantined),
+        "oldest_waiting_s": None if oldest is None else round(max(0.0, now - oldest), 1),
+    }
+
+
+def _entries(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
 
 
 # ------------------------------------------------------------------------------------ next hop

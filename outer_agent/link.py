@@ -11,7 +11,7 @@ from typing import Any
 from outer_agent.config import OuterConfig
 from outer_agent.errors import AlreadyPublished
 
-__all__ = ["SenderPublisher", "inbound_publisher", "outbound_poller"]
+__all__ = ["SenderPublisher", "inbound_publisher", "outbound_poller", "outbound_reader"]
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,20 @@ def outbound_poller(
     config: OuterConfig, state_dir: Path
 ) -> Callable[[Callable[[Any], None]], int] | None:
     """A function that polls the out link once, calling the handler per complete bundle."""
+    reader = outbound_reader(config, state_dir)
+    return None if reader is None else reader.poll
+
+
+def outbound_reader(config: OuterConfig, state_dir: Path) -> Any:
+    """The out link's LinkReader (its ``poll`` for delivery, its ``status`` for the status
+    report), or None when this agent reads no link."""
     from agentkit.links import build_reader
 
     link = config.link
     if link.transport == "folder" and link.recv_dir is None:
         log.warning("no link.recv_dir: outbound delivery is off")
         return None
-    reader = build_reader(
+    return build_reader(
         link,
         config.keys,
         state_dir,
@@ -61,4 +68,3 @@ def outbound_poller(
         work_dir=state_dir / "work",
         quarantine_dir=state_dir / "quarantine",
     )
-    return reader.poll

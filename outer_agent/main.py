@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentkit.audit import AuditLog
+from agentkit.hostfigures import HostSampler
 from agentkit.logs import setup_logging
 from agentkit.settings import parse_host_port
 from agentkit.startup import open_state
@@ -22,6 +23,7 @@ from outer_agent.authres import make_authenticator
 from outer_agent.config import OuterConfig
 from outer_agent.delivery import DeliveryQueue, DeliveryService, RetryPolicy, hop_from_config
 from outer_agent.pipeline import Pipeline
+from outer_agent.report import ReportCursor, ReportSources, StatusReporter
 from outer_agent.sessions import SessionCounter
 from outer_agent.smtp import (
     IntakeHandler,
@@ -108,8 +110,9 @@ def _run_main(
                 spf_here=auth.check_spf,
             ),
         )
-        poller = link.outbound_poller(config, config.spool.dir / "link-out")
-        delivery = _delivery(config, audit, pipeline, poller)
+        reader = link.outbound_reader(config, config.spool.dir / "link-out")
+        delivery = _delivery(config, audit, pipeline, None if reader is None else reader.poll)
+        reporter = _reporter(config, audit, publisher.sender, reader)
         committer = SpoolCommitter(
             spool, on_committed=_audit_received(audit), on_segment=pipeline.notify_incoming,
             on_received=pipeline.notify_received,
@@ -119,6 +122,8 @@ def _run_main(
         stack.callback(pipeline.stop)
         delivery.start()
         stack.callback(delivery.stop)
+        reporter.start()
+        stack.callback(reporter.stop)
         stack.callback(committer.close)
         stack.callback(acceptors.stop)  # runs first: no more mail from the acceptors
         acceptors.on_wake(pipeline.notify_incoming)
@@ -128,6 +133,18 @@ def _run_main(
             log.info("stopping: intake closed; finishing mails in hand")
     log.info("stopped cleanly")
     return 0
+
+
+def _reporter(config: OuterConfig, audit: AuditLog, sender: Any, reader: Any) -> StatusReporter:
+    """The status report inward (docs/protocol.md §16.4): its figures, cursor and interval."""
+    spool_dir = config.spool.dir
+    sources = ReportSources(
+        host=HostSampler(spool_dir), spool_root=spool_dir / "inbound",
+        delivery_root=spool_dir / "outbound", sender=sender,
+        receiver_status=None if reader is None else reader.status, audit=audit,
+    )  # fmt: skip
+    cursor = ReportCursor(spool_dir / "report-cursor.json")
+    return StatusReporter(sources, cursor, interval_s=config.report_interval_s)
 
 
 def _audit_received(audit: AuditLog) -> Callable[[Envelope, int], None]:
