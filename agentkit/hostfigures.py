@@ -81,7 +81,7 @@ def parse_meminfo(text: str) -> tuple[int, int] | None:
 def parse_uptime(text: str) -> int | None:
     """Whole seconds since boot: the first number of /proc/uptime."""
     try:
-        return int(float(text.split()[0]))
+        return int(float(text.split(maxsplit=1)[0]))
     except (IndexError, ValueError):
         return None
 

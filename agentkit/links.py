@@ -1,4 +1,5 @@
-"""The protocol's sending and receiving ends, built from an agent's ``[link]`` and ``[keys]``.
+"""The protocol's sending and receiving ends, built from an agent's ``[link]`` and ``[keys]``,
+and the publisher both agents put their bundles on the link with.
 
 Both agents and ``maildiode resend`` build them the same way; the stream id and the state
 folders are theirs to choose.
@@ -6,12 +7,14 @@ folders are theirs to choose.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 from agentkit.audit import AuditLog
 from agentkit.settings import KeysSection, LinkSection, parse_host_port
 from protocol import (
+    BundleIdConflict,
     EncryptionKey,
     EncryptionPublicKey,
     FolderIntake,
@@ -27,10 +30,41 @@ from protocol import (
 )
 from protocol.refusals import RefusalSummary
 
-__all__ = ["audit_refusals", "build_reader", "build_sender", "build_transport"]
+__all__ = ["LinkPublisher", "audit_refusals", "build_reader", "build_sender", "build_transport"]
 
 # The mail id of audit events about the link rather than a mail.
 NO_MAIL = "-"
+
+log = logging.getLogger(__name__)
+
+
+class LinkPublisher:
+    """Puts an agent's bundles on the link (its ``Publisher``), on top of protocol.Sender.
+
+    ``publish`` returns the sequence number the bundle is on the link under. A bundle id the
+    link already carries with other content (``protocol.BundleIdConflict``: a version that
+    built its bundles differently published it first) keeps that first version: it is on the
+    link, it is sent again, and its seq is returned, with a warning in the log. Both agents
+    take it so (docs/protocol.md §14): raising instead would leave the mail in its spool,
+    refused at every retry, forever.
+    """
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+
+    def publish(self, bundle: bytes, bundle_id: bytes) -> int:
+        try:
+            return self.sender.publish(bundle, bundle_id).seq
+        except BundleIdConflict as conflict:
+            log.warning("%s; keeping the version already on the link (seq %d)",
+                        conflict, conflict.seq)  # fmt: skip
+            return conflict.seq
+
+    def heartbeat_if_due(self) -> None:
+        self.sender.heartbeat_if_due()
+
+    def close(self) -> None:
+        self.sender.close()
 
 
 def build_transport(link: LinkSection) -> Transport:

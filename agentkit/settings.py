@@ -30,6 +30,16 @@ from pydantic import (
     model_validator,
 )
 
+from protocol.limits import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_GAP_WAIT_S,
+    DEFAULT_HEARTBEAT_S,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_RESEND_WINDOW_S,
+    DEFAULT_SETTLE_S,
+    DEFAULT_SILENCE_ALARM_S,
+    MAX_CHUNK_SIZE,
+)
 from protocol.refusals import (
     DEFAULT_MAX_QUARANTINE_BYTES,
     DEFAULT_MAX_QUARANTINE_FILES,
@@ -39,6 +49,13 @@ from protocol.refusals import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_MAX_RECIPIENTS",
+    "DEFAULT_MIN_FREE_BYTES",
+    "MAX_MESSAGE_BYTES_CEILING",
+    "MAX_RECIPIENTS_CEILING",
+    "SMTP_CLIENT_TIMEOUT_S",
+    "SMTP_IDLE_TIMEOUT_S",
     "AuditSection",
     "ConfigError",
     "Domain",
@@ -46,6 +63,7 @@ __all__ = [
     "KeysSection",
     "LinkSection",
     "LogSection",
+    "Network",
     "Section",
     "check_private_key_file",
     "config_dir",
@@ -56,6 +74,25 @@ __all__ = [
 
 # A config file larger than this is not a config file; refuse before parsing.
 MAX_CONFIG_BYTES = 1 << 20
+
+# What both agents' SMTP intakes (the outer's from the internet, the inner's outbound one) and
+# spools start from.
+# 25 MiB: the common internet limit (Gmail, Outlook): mail bigger than that does not cross
+# between an organisation and the internet in either direction. Internal servers cap lower.
+DEFAULT_MAX_MESSAGE_BYTES = 25 << 20
+MAX_MESSAGE_BYTES_CEILING = 1 << 30  # a configured limit above 1 GiB is a typo
+# RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients.
+DEFAULT_MAX_RECIPIENTS = 100
+MAX_RECIPIENTS_CEILING = 10_000  # a configured limit above this is a typo
+# Below this much free disk under a spool, intake answers 452 4.3.1 (the sending server keeps
+# the mail and retries), so the disk never fills up under the spool and the state databases
+# and link state can still be written.
+DEFAULT_MIN_FREE_BYTES = 512 << 20
+# RFC 5321 §4.5.3.2.7: a server waits 5 minutes for the next command of an idle client.
+SMTP_IDLE_TIMEOUT_S = 300.0
+# Our SMTP client (the internal server, the smarthost, an MX) gives up on a connection or a
+# reply after this long; the mail waits in its queue and is tried again.
+SMTP_CLIENT_TIMEOUT_S = 30.0
 
 
 class ConfigError(Exception):
@@ -229,16 +266,16 @@ class LinkSection(Section):
     # tcp transport
     tcp_send: HostPort | None = None  # diode proxy address this agent sends to
     tcp_listen: HostPort | None = None  # address this agent receives frames on
-    # protocol tuning
-    chunk_size: int = Field(default=1 << 20, ge=4096, le=16 << 20)
+    # protocol tuning: the protocol's own defaults (protocol.limits), bounded by its limits
+    chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=4096, le=MAX_CHUNK_SIZE)
     encrypt: bool = False
-    heartbeat_s: float = Field(default=30.0, gt=0, le=3600)
-    gap_wait_s: float = Field(default=300.0, gt=0)
-    silence_alarm_s: float = Field(default=180.0, gt=0)
-    resend_window_s: float = Field(default=7 * 86400.0, ge=0)
-    rescan_s: float = Field(default=2.0, gt=0, le=600)
-    settle_s: float = Field(default=1.0, ge=0, le=600)
-    max_file_bytes: int = Field(default=20 << 20, ge=4096)
+    heartbeat_s: float = Field(default=DEFAULT_HEARTBEAT_S, gt=0, le=3600)
+    gap_wait_s: float = Field(default=DEFAULT_GAP_WAIT_S, gt=0)
+    silence_alarm_s: float = Field(default=DEFAULT_SILENCE_ALARM_S, gt=0)
+    resend_window_s: float = Field(default=DEFAULT_RESEND_WINDOW_S, ge=0)
+    rescan_s: float = Field(default=2.0, gt=0, le=600)  # a full look at recv_dir this often
+    settle_s: float = Field(default=DEFAULT_SETTLE_S, ge=0, le=600)
+    max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=4096)
     # the receive side's quarantine of refused files (protocol.refusals says why each default)
     quarantine_max_bytes: int = Field(default=DEFAULT_MAX_QUARANTINE_BYTES, ge=0)
     quarantine_max_files: int = Field(default=DEFAULT_MAX_QUARANTINE_FILES, ge=0)

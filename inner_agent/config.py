@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from agentkit.settings import (
+    SMTP_CLIENT_TIMEOUT_S,
     AuditSection,
     HostPort,
     KeysSection,
@@ -22,7 +23,9 @@ from agentkit.settings import (
     resolve_path,
 )
 from agentkit.settings import Domain as _Domain
+from inner_agent.notify import DEFAULT_MAX_NOTIFICATION_BYTES
 from inner_agent.outbound.config import OutboundSection, example_toml_section
+from mailsafe.payload import MAX_IMAGE_PIXELS
 
 __all__ = [
     "ImagesSection",
@@ -33,11 +36,6 @@ __all__ = [
     "example_toml",
 ]
 
-# 10 MiB: internal servers commonly refuse larger mail (Exchange's default, many Postfix sites);
-# notifications are kept under it by scaling images down or splitting.
-DEFAULT_MAX_NOTIFICATION_BYTES = 10 << 20
-# 24 megapixels: the renderer's own cap per image; anything claiming more is refused.
-DEFAULT_MAX_IMAGE_PIXELS = 24_000_000
 # Parallel SMTP sessions to the internal server: enough to keep up with rendering on 2 cores.
 DEFAULT_INJECT_WORKERS = 4
 
@@ -71,7 +69,7 @@ class InjectSection(Section):
     tls_verify: bool = True  # check the server certificate and name when STARTTLS is used
     username: str | None = None  # AUTH after STARTTLS (or on a trusted loopback with starttls off)
     password_file: Path | None = None  # file holding the password, mode 0600
-    connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    connect_timeout_s: float = Field(default=SMTP_CLIENT_TIMEOUT_S, gt=0, le=600)
     workers: int = Field(default=DEFAULT_INJECT_WORKERS, ge=1, le=64)
     # The link thread sends a fresh notification itself while nothing waits in the queue (D16).
     direct: bool = True
@@ -121,7 +119,8 @@ class NotifySection(Section):
 class ImagesSection(Section):
     """Defence in depth: every image from the outer side is decoded again here."""
 
-    max_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, ge=10_000, le=200_000_000)
+    # Default: the cap the renderer and the package keep (mailsafe.payload.MAX_IMAGE_PIXELS).
+    max_pixels: int = Field(default=MAX_IMAGE_PIXELS, ge=10_000, le=200_000_000)
     # always: decode and write fresh PNG/JPEG (drops anything hidden in the file's other bytes);
     # never: decode to check, then pass the checked bytes on unchanged (cheaper).
     reencode: Literal["always", "never"] = "always"
@@ -180,6 +179,7 @@ def example_toml(
     first = domains[0] if domains else "corp.example"
     text = _EXAMPLE.format(
         domains=", ".join(_toml_string(d) for d in domains),
+        max_pixels=MAX_IMAGE_PIXELS,
         server=_toml_string(internal_smtp),
         from_address=_toml_string(f"maildiode@{first}"),
         postmaster=_toml_string(f"postmaster@{first}"),
@@ -236,7 +236,7 @@ max_message_bytes = 10485760      # notifications are scaled down or split to st
 carry_text = true                 # extracted text in the text/plain part
 
 [images]
-max_pixels = 24000000             # an image claiming more is refused (quarantined)
+max_pixels = {max_pixels}             # an image claiming more is refused (quarantined)
 reencode = "always"               # or "never": check by decoding, pass the bytes on
 
 [link]

@@ -42,7 +42,7 @@ from tenacity import (
 
 from agentkit.audit import AuditLog
 from agentkit.readonly import query_read_only
-from inner_agent.ownmail import MARKER_HEADER, Kind
+from inner_agent.ownmail import MARKER_HEADER, OwnMailKind
 from inner_agent.smtpclient import (
     MAX_REPLY_CHARS,
     Hop,
@@ -50,6 +50,7 @@ from inner_agent.smtpclient import (
     Session,
     TemporaryFailure,
 )
+from protocol import Kind, ReceivedBundle
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
 __all__ = [
@@ -179,10 +180,8 @@ class InjectionQueue:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM arrived").fetchone()[0])
 
-    def next_arrived(self, busy: set[bytes]) -> Any | None:
+    def next_arrived(self, busy: set[bytes]) -> ReceivedBundle | None:
         """The oldest arrived bundle not in ``busy``, as a ReceivedBundle; None if none."""
-        from protocol import Kind, ReceivedBundle
-
         with self._lock:
             rows = self._db.execute(
                 "SELECT bundle_id, stream, seq, kind, created_ms, epoch FROM arrived"
@@ -509,7 +508,7 @@ def _report(message: QueuedMessage, outcome: Outcome, sender: str, postmaster: s
     )
     report["Date"] = formatdate(now, localtime=False)
     report["Auto-Submitted"] = "auto-generated"
-    report[MARKER_HEADER] = Kind.POSTMASTER_REPORT.value  # never to go out (ownmail)
+    report[MARKER_HEADER] = OwnMailKind.POSTMASTER_REPORT.value  # never to go out (ownmail)
     report.set_content(
         "The internal mail server permanently refused a notification.\n\n"
         f"mail id:    {message.mail_id}\npart:       {message.part}\n"

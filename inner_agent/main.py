@@ -11,27 +11,29 @@ folder for the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agentkit.audit import AuditLog
 from agentkit.logs import setup_logging
 from agentkit.startup import open_state
+from inner_agent.bundle_check import ImagePolicy
+from inner_agent.bundle_handler import BundleHandler
 from inner_agent.config import InnerConfig
 from inner_agent.direct import DirectInjection
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
-from inner_agent.link import (
-    BundleHandler,
-    ImagePolicy,
-    LinkService,
-    build_left_over,
-    build_reader,
-)
+from inner_agent.left_over import build_left_over
+from inner_agent.link_service import LinkService, build_reader
 from inner_agent.notify import NotifyOptions
 from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.smtpclient import Hop
+from protocol import LinkReader
+
+if TYPE_CHECKING:
+    from inner_agent.outbound.service import OutboundService
 
 __all__ = ["notify_options", "run"]
 
@@ -95,19 +97,16 @@ def run(config: InnerConfig) -> int:
     return 0
 
 
-def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, Any]:
+def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, LinkReader]:
     """The audit log, the injection queue and the link reader, or none of them."""
     config.state.dir.mkdir(parents=True, exist_ok=True)
-    opened: list[Any] = []
-    try:
-        opened.append(AuditLog(config.audit.path, agent="inner"))
-        opened.append(InjectionQueue(config.state.dir / "inject.db"))
-        opened.append(build_reader(config, config.state.dir))
-    except BaseException:
-        for part in reversed(opened):
-            part.close()
-        raise
-    audit, queue, reader = opened
+    with contextlib.ExitStack() as opened:  # closes what was opened if a later one fails
+        audit = AuditLog(config.audit.path, agent="inner")
+        opened.callback(audit.close)
+        queue = InjectionQueue(config.state.dir / "inject.db")
+        opened.callback(queue.close)
+        reader = build_reader(config, config.state.dir)
+        opened.pop_all()
     return audit, queue, reader
 
 
@@ -127,10 +126,11 @@ async def _serve(config: InnerConfig, audit: AuditLog, stop_early: threading.Eve
             await outbound.stop()
 
 
-async def _start_outbound(config: InnerConfig, audit: AuditLog) -> Any:
+async def _start_outbound(config: InnerConfig, audit: AuditLog) -> OutboundService | None:
     if config.outbound is None:
         log.info("no [outbound] section: the outbound path is off")
         return None
+    # Lazy: without [outbound] the web server, the scanner and their imports never load.
     from inner_agent.outbound.service import OutboundService
 
     service = OutboundService(config, audit)

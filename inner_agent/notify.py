@@ -29,12 +29,14 @@ from itertools import chain, repeat
 
 import pybase64
 
-from inner_agent.ownmail import MARKER_HEADER, Kind
+from inner_agent.ownmail import MARKER_HEADER, OwnMailKind
 from mailsafe.lookalike import claimed_domain, reveal_bidi_controls, reveal_invisible
 from mailsafe.notes import reason_words, translate
 from mailsafe.payload import Manifest
 
 __all__ = [
+    "DEFAULT_MAX_NOTIFICATION_BYTES",
+    "MAX_ADDRESS_CHARS",
     "CheckedImage",
     "CheckedMail",
     "NotifyOptions",
@@ -45,6 +47,11 @@ __all__ = [
     "valid_mail_id",
 ]
 
+# 10 MiB: internal servers commonly refuse larger mail (Exchange's default, many Postfix sites);
+# notifications are kept under it by scaling images down or splitting.
+DEFAULT_MAX_NOTIFICATION_BYTES = 10 << 20
+# RFC 5321 §4.5.3.1: a local part of 64 octets, "@", a domain of 255: longer is no address.
+MAX_ADDRESS_CHARS = 320
 # Longest Subject we write (characters after cleaning); RFC 5322 allows long folded lines, but
 # mail clients truncate far sooner and a huge subject is only a nuisance.
 MAX_SUBJECT_CHARS = 400
@@ -90,7 +97,7 @@ class NotifyOptions:
     subject_prefix: str = "[외부메일]"
     from_address: str = "maildiode@corp.example"
     our_domains: tuple[str, ...] = ()
-    max_message_bytes: int = 10 << 20
+    max_message_bytes: int = DEFAULT_MAX_NOTIFICATION_BYTES
     carry_text: bool = True
 
 
@@ -218,7 +225,7 @@ def claims_our_domain(manifest: Manifest, our_domains: Sequence[str]) -> str | N
 
 
 def _valid_address(untrusted: str) -> str | None:
-    text = clean_header_text(untrusted, 320)
+    text = clean_header_text(untrusted, MAX_ADDRESS_CHARS)
     if not text.isascii():
         return None  # an internationalised address cannot be written without SMTPUTF8
     if "=?" in text:
@@ -399,7 +406,7 @@ def _header_block(
         + f"Date: {formatdate(now, localtime=False)}\r\n"
         f"Message-ID: <{manifest.mail_id}.{part}@{own_domain}>\r\n"
         "Auto-Submitted: auto-generated\r\n"
-        f"{MARKER_HEADER}: {Kind.INBOUND}\r\n"
+        f"{MARKER_HEADER}: {OwnMailKind.INBOUND}\r\n"
         f"X-Maildiode-Mail-Id: {manifest.mail_id}\r\n"
         f"X-Maildiode-Part: {part}/{total}\r\n"
     ).encode("ascii")  # every encoder writes ASCII only; anything else is a bug, so fail loudly

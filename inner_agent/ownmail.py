@@ -28,7 +28,7 @@ __all__ = [
     "EARLIER_MARKERS",
     "MARKER_HEADER",
     "MAX_HEADER_BYTES",
-    "Kind",
+    "OwnMailKind",
     "is_own_sender",
     "own_mail_finding",
 ]
@@ -45,7 +45,7 @@ MAX_HEADER_BYTES = 256 << 10
 _AUTHOR_HEADERS = ("From", "Sender")
 
 
-class Kind(enum.StrEnum):
+class OwnMailKind(enum.StrEnum):
     """Values of the marker header."""
 
     INBOUND = "inbound"  # the notification of an external mail

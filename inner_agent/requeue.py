@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentkit.released import move_to_released
-from inner_agent.link import BundleHandler, BundleRefused
+from inner_agent.bundle_check import BundleRefused
+from inner_agent.bundle_handler import BundleHandler
+from protocol import Kind, ReceivedBundle
 
 __all__ = ["NOT_RELEASABLE", "BundleRefused", "Released", "RequeueError", "release"]
 
@@ -38,25 +40,12 @@ class Released:
     already_queued: bool
 
 
-@dataclass(frozen=True)
-class _QuarantinedBundle:
-    """The fields of a received bundle that the handler reads."""
-
-    bundle_id: bytes
-    kind: int
-    seq: int
-    data: bytes
-    created_ms: int = 0
-
-
 def release(path: Path, handler: BundleHandler) -> Released:
     """Check ``path`` (the ``.bin`` or its ``.reason.json``) again and queue it.
 
     Raises BundleRefused when it still fails a check (the files stay where they are) and
     RequeueError when the file is not a releasable quarantined bundle.
     """
-    from protocol import Kind
-
     data_path, reason_path = _paths(path)
     try:
         reason = json.loads(reason_path.read_text(encoding="utf-8"))
@@ -67,7 +56,10 @@ def release(path: Path, handler: BundleHandler) -> Released:
     code = str(reason.get("reason", ""))
     if code in NOT_RELEASABLE or code.startswith(CONTROL_REASON_PREFIX):
         raise RequeueError(f"{path}: refused as {reason['reason']}, which no change can cure")
-    bundle = _QuarantinedBundle(bundle_id, Kind.DATA, int(reason.get("seq", 0)), data)
+    # As the link delivered it (a refused bundle is always DATA); its epoch and creation
+    # time are not kept with the evidence and are not checked again.
+    bundle = ReceivedBundle("inbound", int(reason.get("seq", 0)), bundle_id, Kind.DATA, data,
+                            created_ms=0, epoch=0)  # fmt: skip
     prepared = handler.prepare(bundle)
     mail_id = prepared.mail.manifest.mail_id
     queued = handler.queue.release_quarantined(

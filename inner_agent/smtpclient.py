@@ -16,9 +16,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from agentkit.settings import parse_host_port
+from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
+from inner_agent.config import InjectSection
 
 __all__ = ["Hop", "Outcome", "Session", "TemporaryFailure", "dot_stuffed", "reply_text"]
 
@@ -40,10 +40,10 @@ class Hop:
     tls_context: ssl.SSLContext | None = None
     username: str | None = None
     password: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = SMTP_CLIENT_TIMEOUT_S
 
     @classmethod
-    def from_config(cls, section: Any) -> Hop:
+    def from_config(cls, section: InjectSection) -> Hop:
         host, port = parse_host_port(section.server)
         context = None
         if section.starttls != "off":

@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from agentkit.stats import GROUPS, PERIODS
+
 __all__ = ["build_parser", "main"]
 
 Adder = Callable[[argparse.ArgumentParser], None]
@@ -204,8 +206,6 @@ def _audit(p: argparse.ArgumentParser) -> None:
 
 
 def _stats(p: argparse.ArgumentParser) -> None:
-    from agentkit.stats import GROUPS, PERIODS
-
     _config(p)
     p.add_argument("--by", choices=PERIODS, default="day", help="one row per day, month or year")
     p.add_argument(

@@ -1,7 +1,9 @@
 """Child processes that handle hostile input under limits: the plumbing both pools share.
 
-The render workers (:mod:`mailsafe.render.pool`) and the attachment reader
-(:mod:`mailsafe.extract.isolated`) each run a ``python -m`` child that reads length-prefixed
+The render workers (:mod:`mailsafe.render.pool`), the attachment reader
+(:mod:`mailsafe.extract.isolated`) and the sender-authentication reader
+(:mod:`mailsafe.senderauth.isolated`, through :class:`ChildPool`) each run a ``python -m``
+child that reads length-prefixed
 frames on stdin and answers on stdout, with an address-space limit, a CPU limit re-armed per
 job, no core files, and a wall-clock deadline kept by the parent. Only bytes cross; the parent
 treats every reply as untrusted. Frame: a 4-byte big-endian length, then the payload.
@@ -11,20 +13,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import resource
 import select
 import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO
 
 __all__ = [
     "FRAME_LENGTH",
     "STOP_GRACE_SECONDS",
     "ChildFailed",
+    "ChildPool",
     "arm_cpu_limit",
     "death_reason",
     "exchange",
@@ -165,3 +170,58 @@ def kill_child(process: subprocess.Popen[bytes]) -> None:
                 stream.close()
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(STOP_GRACE_SECONDS)
+
+
+class ChildPool:
+    """``size`` children of one command (each runs :func:`serve_frames`), one job at a time
+    each. ``run`` blocks for an idle child, is thread-safe, and raises ChildFailed when the
+    child fails on the job; that child is killed (its whole group) and replaced."""
+
+    def __init__(self, command: Sequence[str], size: int) -> None:
+        self._command = list(command)
+        self._idle: queue.Queue[subprocess.Popen[bytes]] = queue.Queue()
+        self._all: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        for _ in range(size):
+            self._idle.put(self._start())
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(
+            self._command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # its own process group: a kill takes all of it
+        )
+        with self._lock:
+            self._all.add(child)
+        return child
+
+    def run(self, job: bytes, wall_seconds: float, max_reply_bytes: int) -> bytes:
+        """The untrusted reply of an idle child to ``job``."""
+        if self._closed:
+            raise RuntimeError("ChildPool is closed")
+        child = self._idle.get()
+        try:
+            untrusted_reply = exchange(child, job, wall_seconds, max_reply_bytes)
+        except ChildFailed:
+            self._replace(child)
+            raise
+        self._idle.put(child)
+        return untrusted_reply
+
+    def _replace(self, child: subprocess.Popen[bytes]) -> None:
+        kill_child(child)
+        with self._lock:
+            self._all.discard(child)
+        if not self._closed:
+            self._idle.put(self._start())
+
+    def close(self) -> None:
+        """Stop every child."""
+        self._closed = True
+        with self._lock:
+            children = list(self._all)
+            self._all.clear()
+        for child in children:
+            kill_child(child)

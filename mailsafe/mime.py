@@ -32,7 +32,9 @@ from mailsafe.charsets import decode_bytes, guess_unlabelled
 from mailsafe.notes import note
 
 __all__ = [
+    "MAX_HEADER_BLOCK_BYTES",
     "OLE_MAGIC",
+    "SUBJECT_SCAN_BYTES",
     "Address",
     "Attachment",
     "ParseLimits",
@@ -44,6 +46,12 @@ __all__ = [
 
 KIB = 1024
 MIB = 1024 * KIB
+# RFC 5322 lines are <= 998 bytes; 256 KiB of header block is already hundreds of Received
+# lines, more is an attack on header parsing. Whoever reads a mail's header block reads this much.
+MAX_HEADER_BLOCK_BYTES = 256 * KIB
+# Enough of a mail's top to find its Subject for a notice (headers come first; 64 KiB is
+# hundreds of header lines), without parsing the whole header block of a hostile mail.
+SUBJECT_SCAN_BYTES = 64 * KIB
 
 # Outlook .msg files are OLE2 compound files, not RFC 5322 text; they are listed, not parsed.
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -60,9 +68,8 @@ class ParseLimits:
     max_depth: int = 20
     # Real mail has tens of parts; 500 lets big newsletters through and stops part bombs.
     max_parts: int = 500
-    # RFC 5322 lines are <= 998 bytes; 256 KiB of header block is already hundreds of Received
-    # lines, more is an attack on header parsing.
-    max_header_bytes: int = 256 * KIB
+    # See MAX_HEADER_BLOCK_BYTES.
+    max_header_bytes: int = MAX_HEADER_BLOCK_BYTES
     # One header value shown to a person never needs more than this; longer is cut.
     max_header_value_chars: int = 16 * KIB
     # Total bytes of decoded parts kept (bodies + attachments): below the render budget, above

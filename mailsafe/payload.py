@@ -27,6 +27,7 @@ import msgpack
 from mailsafe.errors import HostileInput
 
 __all__ = [
+    "MAX_IMAGE_PIXELS",
     "PACKAGE_VERSION",
     "AuthResults",
     "Envelope",
@@ -46,6 +47,11 @@ __all__ = [
 
 PACKAGE_VERSION = 1
 MIB = 1024 * 1024
+# Pixels one picture may have, wherever it is decoded: by the renderer (a picture in a mail, a
+# PDF page it rasterises), in a package (what an image claims), by the inner agent's re-decoder
+# (its default `images.max_pixels`). 24 Mpx = 6000 x 4000, a large camera photo; a bigger one
+# is a decompression bomb. One value end to end, so nothing one side makes the other refuses.
+MAX_IMAGE_PIXELS = 24_000_000
 MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 _MAGIC = {
     "image/png": (b"\x89PNG\r\n\x1a\n",),
@@ -70,8 +76,8 @@ class PackageLimits:
     max_images: int = 80
     # One image of a 2000 x 6000 px tile as PNG is well under this.
     max_image_bytes: int = 8 * MIB
-    # Pixels one image may claim: matches the renderer's cap (24 Mpx) so nothing legal is refused.
-    max_image_pixels: int = 24_000_000
+    # Pixels one image may claim: the renderer's own cap, so nothing it makes is refused.
+    max_image_pixels: int = MAX_IMAGE_PIXELS
     # Plain-text layer: the renderer cuts at 1 MiB of characters.
     max_text_chars: int = 2 * MIB
     # Any string field of the manifest (subjects, file names, reasons).

@@ -13,6 +13,13 @@ Three modes (``[auth] mode``):
   a passing SPF identity aligns with the From domain and the domain publishes a ``_dmarc``
   record (dnspython). Without SPF, a mail whose DKIM does not align has DMARC ``not_checked``,
   never a false ``fail``.
+
+Where the mail's bytes are read: by a :class:`mailsafe.senderauth.SenderAuthReader`. The agent
+(:class:`SenderAuthentication`) gives it :class:`~mailsafe.senderauth.isolated.IsolatedSenderAuth`,
+children with memory, CPU and wall-clock limits (trust boundary 1 of docs/architecture.md);
+the functions below default to reading in this process, for tests and tools. What is done
+here: DNS (the DKIM key, the ``_dmarc`` record, SPF) for names the reader returned and this
+side checked, and the verdict. No DNS at all in ``off`` and ``trust_mx``.
 """
 
 from __future__ import annotations
@@ -20,16 +27,28 @@ from __future__ import annotations
 import contextvars
 import ipaddress
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from email.policy import compat32
-from email.utils import getaddresses
 from typing import Any
+
+import dns.exception
+import dns.resolver
+import spf
+
+from mailsafe.senderauth import (
+    DKIM_REASONS,
+    IN_PROCESS,
+    DkimCheck,
+    SenderAuthReader,
+    SenderFacts,
+)
+from mailsafe.senderauth.isolated import IsolatedSenderAuth
+from outer_agent.config import AuthSection
+from outer_agent.spool import Envelope
 
 __all__ = [
     "AuthVerdict",
+    "SenderAuthentication",
     "SmtpIdentity",
     "check_spf",
     "from_trusted_header",
@@ -38,22 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# Only this much of a message is given to header parsing here: headers live at the top.
-MAX_HEADER_SCAN_BYTES = 256 << 10
-_RESULT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
-_COMMENT = re.compile(r"\([^()]*\)")
-_RANK = {
-    "pass": 0,
-    "fail": 1,
-    "softfail": 2,
-    "neutral": 3,
-    "policy": 4,
-    "temperror": 5,
-    "permerror": 6,
-    "none": 7,
-    "not_checked": 8,
-}
 
 
 @dataclass(frozen=True)
@@ -78,33 +81,24 @@ class AuthVerdict:
         return cls.make("temperror", "temperror", "temperror", "check failed")
 
 
-def _headers(raw: bytes) -> list[tuple[str, str]]:
-    message = BytesHeaderParser(policy=compat32).parsebytes(raw[:MAX_HEADER_SCAN_BYTES])
-    return [(k, str(v)) for k, v in message.items()]
+def _unread(facts: SenderFacts) -> str:
+    """Why the reader could not read the mail at all, in words."""
+    return f"mail not read: {DKIM_REASONS.get(facts.failure, facts.failure)}"
 
 
-def from_trusted_header(raw: bytes, authserv_id: str) -> AuthVerdict:
+def from_trusted_header(
+    raw: bytes, authserv_id: str, *, reader: SenderAuthReader = IN_PROCESS
+) -> AuthVerdict:
     """Results from the topmost Authentication-Results header of the trusted MX."""
     wanted = authserv_id.strip().lower()
-    for name, value in _headers(raw):
-        if name.lower() != "authentication-results":
-            continue
-        text = _COMMENT.sub(" ", " ".join(value.split()))
-        server = text.split(";", 1)[0].strip().split()[0].lower() if text.strip() else ""
-        if server != wanted:
-            continue
-        found: dict[str, str] = {}
-        for mechanism, result in _RESULT.findall(text.split(";", 1)[1] if ";" in text else ""):
-            key, word = mechanism.lower(), result.lower()
-            if key not in found or _RANK.get(word, 9) < _RANK.get(found[key], 9):
-                found[key] = word  # several DKIM signatures: the best result counts
-        return AuthVerdict.make(
-            found.get("spf", "none"),
-            found.get("dkim", "none"),
-            found.get("dmarc", "none"),
-            f"from {wanted}",
-        )
-    return AuthVerdict.make("none", "none", "none", f"no header from {wanted}")
+    facts = reader.read_facts(raw, wanted)
+    if facts.failure:
+        return AuthVerdict.make("permerror", "permerror", "permerror",
+                                f"from {wanted}; {_unread(facts)}")  # fmt: skip
+    found = facts.trusted
+    if found is None:
+        return AuthVerdict.make("none", "none", "none", f"no header from {wanted}")
+    return AuthVerdict.make(found.spf, found.dkim, found.dmarc, f"from {wanted}")
 
 
 DnsTxt = Callable[[str], list[str]]
@@ -125,9 +119,6 @@ class SmtpIdentity:
 
 
 def _dns_query(timeout_s: float) -> DnsQuery:
-    import dns.exception
-    import dns.resolver
-
     resolver = dns.resolver.Resolver()
     resolver.lifetime = timeout_s
 
@@ -165,8 +156,6 @@ _SPF_DNS: contextvars.ContextVar[DnsQuery] = contextvars.ContextVar("maildiode_s
 
 
 def _spf_lookup(name: str, qtype: str, *_args: Any, **_kwargs: Any) -> list[Any]:
-    import spf
-
     try:
         values = _SPF_DNS.get()(name, qtype)
     except TimeoutError as exc:
@@ -189,8 +178,6 @@ def check_spf(identity: SmtpIdentity, query: DnsQuery, *, timeout_s: float) -> t
 
     The identity checked is MAIL FROM, or for a null sender the HELO name (§2.4).
     """
-    import spf
-
     address = _client_ip(identity.client_addr)
     if address is None:
         return "none", ""  # not an IP address: nothing to check
@@ -216,30 +203,40 @@ def verify_here(
     txt: DnsTxt,
     *,
     spf_result: tuple[str, str] | None = None,
+    reader: SenderAuthReader = IN_PROCESS,
 ) -> AuthVerdict:
-    """DKIM (first signature) with dkimpy and DMARC alignment of DKIM or of ``spf_result``
-    ((result, domain) from :func:`check_spf`; None when SPF is not checked here)."""
-    import dkim
-
-    def dnsfunc(name: bytes | str, timeout: int = 5) -> bytes:
-        text = name.decode() if isinstance(name, bytes) else name
-        records = txt(text.rstrip("."))
-        return records[0].encode() if records else b""
-
-    verifier = dkim.DKIM(raw)
+    """DKIM (the first signature) and DMARC alignment of DKIM or of ``spf_result``
+    ((result, domain) from :func:`check_spf`; None when SPF is not checked here). ``reader``
+    reads the mail; DNS (``txt``) is asked here, for the names it returned only."""
     spf_word, spf_domain = spf_result or ("not_checked", "")
+    facts = reader.read_facts(raw, None)
+    if facts.failure:
+        return AuthVerdict.make(spf_word, "permerror", "permerror",
+                                f"verified here; {_unread(facts)}")  # fmt: skip
     try:
-        dkim_ok = bool(verifier.verify(dnsfunc=dnsfunc))
-    except TimeoutError:
+        checked = _dkim(raw, facts, txt, reader)
+    except TimeoutError:  # the key could not be looked up
         return AuthVerdict.make(spf_word, "temperror", "temperror", "verified here")
-    except Exception:  # noqa: BLE001 - dkimpy raises many kinds on hostile signatures
-        dkim_ok = False
-    has_signature = any(k.lower() == "dkim-signature" for k, _ in _headers(raw))
-    dkim_word = "pass" if dkim_ok else ("fail" if has_signature else "none")
-    signer = (verifier.domain or b"").decode("ascii", "replace").lower() if dkim_ok else ""
     spf_passed = spf_domain if spf_word == "pass" else ""
-    dmarc = _dmarc(raw, signer, spf_passed, txt, spf_checked=spf_result is not None)
-    return AuthVerdict.make(spf_word, dkim_word, dmarc, "verified here")
+    signer = checked.domain if checked is not None else ""
+    dmarc = _dmarc(facts.author_domain, signer, spf_passed, txt, spf_checked=spf_result is not None)
+    if checked is None:
+        return AuthVerdict.make(spf_word, "none", dmarc, "verified here")
+    why = f"; dkim: {DKIM_REASONS[checked.reason]}" if checked.reason else ""
+    return AuthVerdict.make(spf_word, checked.result, dmarc, f"verified here{why}")
+
+
+def _dkim(
+    raw: bytes, facts: SenderFacts, txt: DnsTxt, reader: SenderAuthReader
+) -> DkimCheck | None:
+    """The first signature checked (None: the mail has none); TimeoutError from the lookup of
+    its key. Only a key name the reader returned as a DNS name is looked up."""
+    if facts.dkim_problem:
+        return DkimCheck.refused(facts.dkim_problem)
+    if facts.first_key is None:
+        return None
+    records = txt(facts.first_key.record_name)
+    return reader.check_dkim(raw, facts.first_key, records[0] if records else "")
 
 
 def _aligned(domain: str, from_domain: str) -> bool:
@@ -251,12 +248,11 @@ def _aligned(domain: str, from_domain: str) -> bool:
     )
 
 
-def _dmarc(raw: bytes, dkim_domain: str, spf_domain: str, txt: DnsTxt, *, spf_checked: bool) -> str:
-    from_values = [v for k, v in _headers(raw) if k.lower() == "from"]
-    addresses = getaddresses(from_values)
-    if len(addresses) != 1 or "@" not in addresses[0][1]:
-        return "permerror"  # RFC 7489 §6.6.1: exactly one author address
-    from_domain = addresses[0][1].rpartition("@")[2].lower().rstrip(".")
+def _dmarc(
+    from_domain: str | None, dkim_domain: str, spf_domain: str, txt: DnsTxt, *, spf_checked: bool
+) -> str:
+    if from_domain is None:
+        return "permerror"  # RFC 7489 §6.6.1: exactly one author address (with a domain)
     try:
         records = [r for r in txt(f"_dmarc.{from_domain}") if r.lower().startswith("v=dmarc1")]
     except TimeoutError:
@@ -268,6 +264,9 @@ def _dmarc(raw: bytes, dkim_domain: str, spf_domain: str, txt: DnsTxt, *, spf_ch
     return "fail" if spf_checked else "not_checked"
 
 
+Authenticate = Callable[[bytes, Envelope], AuthVerdict]
+
+
 def make_authenticator(
     mode: str,
     *,
@@ -275,22 +274,50 @@ def make_authenticator(
     dns_timeout_s: float,
     spf_here: bool = True,
     query: DnsQuery | None = None,
-) -> Callable[[bytes, Any], AuthVerdict]:
+    reader: SenderAuthReader = IN_PROCESS,
+) -> Authenticate:
     """The function the pipeline calls per mail (raw mail, spool envelope), chosen once from the
-    [auth] section; ``query`` replaces the system resolver (tests)."""
+    [auth] section; ``query`` replaces the system resolver (tests), ``reader`` says where the
+    mail is read (the agent: :class:`SenderAuthentication`, in limited children)."""
     if mode == "trust_mx" and trusted_authserv_id:
         authserv_id = trusted_authserv_id
-        return lambda raw, _envelope: from_trusted_header(raw, authserv_id)
+        return lambda raw, _envelope: from_trusted_header(raw, authserv_id, reader=reader)
     if mode != "verify":
         return lambda _raw, _envelope: AuthVerdict.not_checked()
     dns = query or _dns_query(dns_timeout_s)
     txt = _dns_txt(dns)
 
-    def verify(raw: bytes, envelope: Any) -> AuthVerdict:
+    def verify(raw: bytes, envelope: Envelope) -> AuthVerdict:
         spf_result = None
         if spf_here:
             identity = SmtpIdentity(envelope.client_addr, envelope.helo, envelope.mail_from)
             spf_result = check_spf(identity, dns, timeout_s=dns_timeout_s)
-        return verify_here(raw, txt, spf_result=spf_result)
+        return verify_here(raw, txt, spf_result=spf_result, reader=reader)
 
     return verify
+
+
+class SenderAuthentication:
+    """``[auth]`` as the agent runs it: ``authenticate(raw, envelope)`` is the pipeline's step.
+    The mail is read in ``processes`` children with limits (none in mode ``off``, which reads
+    nothing); DNS is asked here. ``close()`` stops the children."""
+
+    def __init__(
+        self, section: AuthSection, *, processes: int, query: DnsQuery | None = None
+    ) -> None:
+        self.reader: IsolatedSenderAuth | None = None
+        reader: SenderAuthReader = IN_PROCESS  # not used: mode "off" reads nothing
+        if section.mode != "off":
+            reader = self.reader = IsolatedSenderAuth(processes)
+        self.authenticate = make_authenticator(
+            section.mode,
+            trusted_authserv_id=section.trusted_authserv_id,
+            dns_timeout_s=section.dns_timeout_s,
+            spf_here=section.check_spf,
+            query=query,
+            reader=reader,
+        )
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()

@@ -13,6 +13,13 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from agentkit.settings import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_RECIPIENTS,
+    DEFAULT_MIN_FREE_BYTES,
+    MAX_MESSAGE_BYTES_CEILING,
+    MAX_RECIPIENTS_CEILING,
+    SMTP_CLIENT_TIMEOUT_S,
+    SMTP_IDLE_TIMEOUT_S,
     AuditSection,
     HostPort,
     KeysSection,
@@ -35,11 +42,14 @@ __all__ = [
     "example_toml",
 ]
 
-# 25 MiB: the common internet limit (Gmail, Outlook); internal servers cap lower at ~10 MB,
-# but rendering shrinks mail, so the outer side may accept more than the inside carries.
-DEFAULT_MAX_MESSAGE_BYTES = 25 << 20
-# RFC 5321 §4.5.3.1.8 requires servers to accept at least 100 recipients.
-DEFAULT_MAX_RECIPIENTS = 100
+# What rendering one mail may cost in the agent. The renderer's own defaults (for tools and
+# tests: mailsafe.render.options, 20 CPU s and 30 s of wall clock) are tighter; the agent is
+# more patient, because a mail cut short by a limit reaches its reader as "not displayable",
+# which for a slow but honest mail on a busy host is worse than a longer wait. The memory cap
+# is the renderer's: PyMuPDF and Pillow need ~400 MiB for the biggest picture allowed.
+DEFAULT_RENDER_CPU_SECONDS = 30
+DEFAULT_RENDER_WALL_SECONDS = 60.0
+DEFAULT_RENDER_MEMORY_MB = 1024
 # Enough for a busy MX in front of us; each session costs one coroutine and a little memory.
 DEFAULT_MAX_SESSIONS = 200
 # One sending host rarely needs more; caps a single client hogging the intake.
@@ -53,9 +63,6 @@ DEFAULT_STRESS_TIMEOUT_S = 10.0
 # Under stress once three quarters of max_sessions are taken: early enough that idle sessions
 # are cut before the overall limit turns everyone away, late enough to leave a busy MX alone.
 DEFAULT_STRESS_FRACTION = 0.75
-# Keep this much free on the spool file system: below it intake answers 452 4.3.1, so the
-# disk never fills up under the spool and the rendered / outbound queues can still be written.
-DEFAULT_MIN_FREE_BYTES = 512 << 20
 
 
 def _resolve_optional(value: Any, info: ValidationInfo) -> Any:
@@ -68,11 +75,15 @@ class SmtpSection(Section):
     listen: HostPort = "127.0.0.1:2525"
     hostname: str = "maildiode-outer.localdomain"  # name in the greeting and in bounce notices
     domains: tuple[_Domain, ...] = Field(min_length=1)  # RCPT accepted only for these domains
-    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=1 << 30)
-    max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=10_000)
+    # Internal servers cap lower (~10 MB), but rendering shrinks mail: the outer side may
+    # accept more than the inside carries.
+    max_message_bytes: int = Field(
+        default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=MAX_MESSAGE_BYTES_CEILING
+    )
+    max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=MAX_RECIPIENTS_CEILING)
     max_sessions: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1, le=100_000)
     max_sessions_per_ip: int = Field(default=DEFAULT_MAX_SESSIONS_PER_IP, ge=1, le=100_000)
-    timeout_s: float = Field(default=300.0, gt=0, le=3600)  # RFC 5321 §4.5.3.2.7: 5 minutes
+    timeout_s: float = Field(default=SMTP_IDLE_TIMEOUT_S, gt=0, le=3600)
     # Shorter waits for a command (never longer than timeout_s): with no mail transaction
     # open, and for every session once sessions reach stress_fraction of max_sessions.
     idle_timeout_s: float = Field(default=DEFAULT_IDLE_TIMEOUT_S, ge=1, le=3600)
@@ -113,9 +124,9 @@ class RenderSection(Section):
 
     backend: Literal["pymupdf", "chromium"] = "pymupdf"
     processes: int = Field(default=2, ge=1, le=64)
-    cpu_seconds: int = Field(default=30, ge=1, le=3600)
-    memory_mb: int = Field(default=1024, ge=64, le=65536)
-    wall_seconds: float = Field(default=60.0, gt=0, le=3600)
+    cpu_seconds: int = Field(default=DEFAULT_RENDER_CPU_SECONDS, ge=1, le=3600)
+    memory_mb: int = Field(default=DEFAULT_RENDER_MEMORY_MB, ge=64, le=65536)
+    wall_seconds: float = Field(default=DEFAULT_RENDER_WALL_SECONDS, gt=0, le=3600)
     pin_workers: bool = True  # each render worker on a CPU of its own (round robin)
     text_layer: bool = True  # send the extracted plain text beside the images
     # NanumGothic.ttf + NanumGothicBold.ttf for Korean (bold headings); "" = MuPDF's built-in.
@@ -153,7 +164,7 @@ class DeliverySection(Section):
     username: str | None = None  # AUTH at the smarthost (only after STARTTLS)
     password_file: Path | None = None  # file holding the password, mode 0600
     helo: str = "maildiode-outer.localdomain"
-    connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    connect_timeout_s: float = Field(default=SMTP_CLIENT_TIMEOUT_S, gt=0, le=600)
     attempts_per_pass: int = Field(default=3, ge=1, le=20)  # quick retries (tenacity) per pass
     retry_initial_s: float = Field(default=60.0, gt=0)  # first wait; doubles each time
     retry_max_s: float = Field(default=3600.0, gt=0)

@@ -31,15 +31,24 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
+import dns.exception
+import dns.resolver
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
+from mailsafe.mime import SUBJECT_SCAN_BYTES
+from mailsafe.payload import OutboundMail
+from outer_agent.config import DeliverySection
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
 from outer_agent.spool import Envelope, SpoolRecord, peek_header
+from protocol import ReceivedBundle
 from protocol.durable import fsync_dir, write_durably
+from protocol.limits import BUNDLE_ID_LEN
 
 __all__ = [
     "DeliveryQueue",
     "DeliveryService",
+    "LinkPoll",
     "OutboundItem",
     "SmtpHop",
     "bounce_notice",
@@ -54,8 +63,6 @@ DONE_MARKER_TTL_S = 8 * 86400.0
 # Quick retries inside one pass wait 1 s, then 2 s, ...: enough for a relay that was busy.
 QUICK_WAIT_S = 1.0
 QUICK_WAIT_MAX_S = 8.0
-# Only this much of the original is parsed for the bounce notice: the headers are at the top.
-MAX_HEADER_SCAN_BYTES = 64 << 10
 
 
 @dataclass
@@ -208,7 +215,7 @@ class SmtpHop:
     tls_context: ssl.SSLContext | None = None
     username: str | None = None
     password: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = SMTP_CLIENT_TIMEOUT_S
     resolve_mx: Callable[[str], list[tuple[str, int]]] | None = None
 
     def send(self, mail_from: str, rcpts: list[str], data: bytes) -> dict[str, tuple[int, str]]:
@@ -301,9 +308,6 @@ def _by_domain(rcpts: Iterable[str]) -> dict[str, list[str]]:
 
 def mx_hosts(domain: str) -> list[tuple[str, int]]:
     """MX hosts by preference; the domain itself when it has no MX (RFC 5321 §5.1)."""
-    import dns.exception
-    import dns.resolver
-
     try:
         answer = dns.resolver.resolve(domain, "MX")
     except dns.resolver.NXDOMAIN:
@@ -326,9 +330,7 @@ def bounce_notice(
     item: OutboundItem, failures: list[tuple[str, str]], hostname: str, now: float
 ) -> bytes:
     """A short notice mail (Korean first, English after) telling the sender what failed."""
-    original = BytesHeaderParser(policy=default_policy).parsebytes(
-        item.data[:MAX_HEADER_SCAN_BYTES]
-    )
+    original = BytesHeaderParser(policy=default_policy).parsebytes(item.data[:SUBJECT_SCAN_BYTES])
     try:
         subject = " ".join(str(original.get("Subject", "")).split())[:200]
     except (ValueError, TypeError, IndexError):  # a hostile or broken Subject header
@@ -359,7 +361,7 @@ def bounce_notice(
 def bounce_bundle_id(item: OutboundItem, failures: list[tuple[str, str]]) -> bytes:
     """Deterministic: the same failure of the same mail always gives the same bundle id."""
     key = item.bundle_id + "\n".join(sorted(r for r, _ in failures)).encode()
-    return hashlib.sha256(b"maildiode-bounce\0" + key).digest()[:16]
+    return hashlib.sha256(b"maildiode-bounce\0" + key).digest()[:BUNDLE_ID_LEN]
 
 
 # ------------------------------------------------------------------------------------ service
@@ -367,6 +369,11 @@ def bounce_bundle_id(item: OutboundItem, failures: list[tuple[str, str]]) -> byt
 
 class Audit(Protocol):
     def record(self, mail_id: str, step: str, **fields: Any) -> None: ...
+
+
+# One look at the out link (protocol.LinkReader.poll): the handler is called per complete
+# bundle; returns how many were handled.
+LinkPoll = Callable[[Callable[[ReceivedBundle], None]], int]
 
 
 @dataclass(frozen=True)
@@ -387,11 +394,11 @@ class DeliveryService:
         hop: Hop,
         audit: Audit,
         *,
-        decode: Callable[[bytes], Any],
+        decode: Callable[[bytes], OutboundMail],
         inject_inbound: Callable[[Envelope, bytes], None],
         policy: RetryPolicy,
         hostname: str,
-        poll_link: Callable[[Callable[[Any], None]], int] | None = None,
+        poll_link: LinkPoll | None = None,
         poll_s: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -408,9 +415,9 @@ class DeliveryService:
 
     # ----------------------------------------------------------------------------- link side
 
-    def accept_bundle(self, bundle: Any) -> None:
+    def accept_bundle(self, bundle: ReceivedBundle) -> None:
         """LinkReader handler: store durably before returning; idempotent per bundle id."""
-        bundle_id: bytes = bundle.bundle_id
+        bundle_id = bundle.bundle_id
         if self.queue.known(bundle_id):
             return
         try:
@@ -577,10 +584,8 @@ class DeliveryService:
             self._stopping.wait(self.poll_s)
 
 
-def hop_from_config(section: Any) -> SmtpHop:
+def hop_from_config(section: DeliverySection) -> SmtpHop:
     """Build the next hop from the [delivery] section."""
-    from agentkit.settings import parse_host_port
-
     context = None
     if section.tls_ca_file is not None:
         context = ssl.create_default_context(cafile=str(section.tls_ca_file))

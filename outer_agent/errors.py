@@ -4,7 +4,6 @@ OuterAgentError
 ├── SpoolError            the spool cannot take or give a mail
 │   ├── SpoolFull         free space below the configured floor (intake answers 452 4.3.1)
 │   └── SpoolCorrupt      a spool file is not a record we wrote (moved to quarantine)
-├── AlreadyPublished      the link already carried this bundle id with other content
 └── DeliveryError         an outbound mail could not be handed to the next hop
     ├── DeliveryDeferred  temporary (4xx, connection refused, timeout): try again later
     └── DeliveryRefused   permanent (5xx): bounce notice to the sender
@@ -15,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
-    "AlreadyPublished",
     "DeliveryDeferred",
     "DeliveryError",
     "DeliveryRefused",
@@ -48,11 +46,6 @@ class SpoolCorrupt(SpoolError):
     def __init__(self, where: str, problem: str) -> None:
         self.where, self.problem = where, problem
         super().__init__(f"spool file {where}: {problem}")
-
-
-class AlreadyPublished(OuterAgentError):
-    """A regenerated mail (e.g. a bounce notice made again after a crash) whose bundle id the
-    Sender already published with the first version's bytes: the first one stands."""
 
 
 class DeliveryError(OuterAgentError):

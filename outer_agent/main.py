@@ -11,19 +11,25 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from agentkit.audit import AuditLog
 from agentkit.hostfigures import HostSampler
 from agentkit.logs import setup_logging
 from agentkit.settings import parse_host_port
 from agentkit.startup import open_state
+from mailsafe.payload import decode_outbound
 from outer_agent.acceptors import Acceptors
-from outer_agent.authres import make_authenticator
+from outer_agent.authres import SenderAuthentication
 from outer_agent.config import OuterConfig
-from outer_agent.delivery import DeliveryQueue, DeliveryService, RetryPolicy, hop_from_config
+from outer_agent.delivery import (
+    DeliveryQueue,
+    DeliveryService,
+    LinkPoll,
+    RetryPolicy,
+    hop_from_config,
+)
 from outer_agent.pipeline import Pipeline
-from outer_agent.report import ReportCursor, ReportSources, StatusReporter
+from outer_agent.report import LinkSender, ReportCursor, ReportSources, StatusReporter
 from outer_agent.sessions import SessionCounter
 from outer_agent.smtp import (
     IntakeHandler,
@@ -33,6 +39,7 @@ from outer_agent.smtp import (
     server_tls_context,
 )
 from outer_agent.spool import Envelope, Spool
+from protocol import LinkReader
 
 __all__ = ["run"]
 
@@ -46,8 +53,6 @@ def run(config: OuterConfig) -> int:
     setup_logging(config.log, agent="maildiode-outer")
     # aiosmtpd logs every connection at INFO; our own lines say what matters per mail.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
-    from outer_agent import link, packaging
-
     spool = open_state(lambda: _open_spool(config), config.spool.dir, stop=_STOP_REQUESTED)
     if spool is None:
         log.info("stopped before the spool could be opened")
@@ -57,14 +62,7 @@ def run(config: OuterConfig) -> int:
     # after this point stops them again (they would otherwise keep the port and this process).
     acceptors = Acceptors.start(config.smtp.processes - 1, _acceptor_main, config, counter)
     try:
-        return _run_main(
-            config,
-            spool=spool,
-            counter=counter,
-            acceptors=acceptors,
-            link=link,
-            packaging=packaging,
-        )
+        return _run_main(config, spool=spool, counter=counter, acceptors=acceptors)
     finally:
         acceptors.stop()
 
@@ -79,15 +77,13 @@ def _open_spool(config: OuterConfig) -> Spool:
 
 
 def _run_main(
-    config: OuterConfig,
-    *,
-    spool: Spool,
-    counter: SessionCounter,
-    acceptors: Acceptors,
-    link: Any,
-    packaging: Any,
+    config: OuterConfig, *, spool: Spool, counter: SessionCounter, acceptors: Acceptors
 ) -> int:
     """Everything of the main process after the fork: pipeline, delivery, its own acceptor."""
+    # Lazy, and after the fork: the renderer (PyMuPDF) and the link ends are this process's
+    # alone; the SMTP acceptors and the intake benchmark import this module without them.
+    from outer_agent import link, packaging
+
     with contextlib.ExitStack() as stack:
         audit = AuditLog(config.audit.path, agent="outer")
         stack.callback(audit.close)
@@ -95,7 +91,9 @@ def _run_main(
         stack.callback(publisher.close)
         packager = packaging.MailsafePackager.from_config(config.render)
         stack.callback(packager.close)
-        auth = config.auth
+        # The mail is read for SPF/DKIM/DMARC in children with limits, as it is rendered.
+        sender_auth = SenderAuthentication(config.auth, processes=config.render.processes)
+        stack.callback(sender_auth.close)
         pipeline = Pipeline(
             spool,
             packager,
@@ -103,12 +101,7 @@ def _run_main(
             audit,
             workers=config.render.processes,
             on_failure=config.render.on_failure,
-            authenticate=make_authenticator(
-                auth.mode,
-                trusted_authserv_id=auth.trusted_authserv_id,
-                dns_timeout_s=auth.dns_timeout_s,
-                spf_here=auth.check_spf,
-            ),
+            authenticate=sender_auth.authenticate,
         )
         reader = link.outbound_reader(config, config.spool.dir / "link-out")
         delivery = _delivery(config, audit, pipeline, None if reader is None else reader.poll)
@@ -135,7 +128,9 @@ def _run_main(
     return 0
 
 
-def _reporter(config: OuterConfig, audit: AuditLog, sender: Any, reader: Any) -> StatusReporter:
+def _reporter(
+    config: OuterConfig, audit: AuditLog, sender: LinkSender, reader: LinkReader | None
+) -> StatusReporter:
     """The status report inward (docs/protocol.md §16.4): its figures, cursor and interval."""
     spool_dir = config.spool.dir
     sources = ReportSources(
@@ -181,10 +176,8 @@ def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[
 
 
 def _delivery(
-    config: OuterConfig, audit: AuditLog, pipeline: Pipeline, poller: Any
+    config: OuterConfig, audit: AuditLog, pipeline: Pipeline, poller: LinkPoll | None
 ) -> DeliveryService:
-    from mailsafe.payload import decode_outbound
-
     section = config.delivery
     policy = RetryPolicy(
         attempts_per_pass=section.attempts_per_pass,

@@ -1,44 +1,51 @@
 """From raw mail to the bundle content of stream ``inbound``: render in a worker process
 (``mailsafe.render.pool.RenderPool``), then fill in what only the outer agent knows (mail id,
-envelope, authentication results) and encode (``mailsafe.payload.encode_package``)."""
+envelope, authentication results) and encode (``mailsafe.payload.encode_package``).
+
+Importing this module loads the renderer (PyMuPDF): the agent imports it only when it runs
+(``outer_agent.main``), so light commands and the SMTP acceptor processes never do."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
+from mailsafe.payload import AuthResults, RenderedMail, encode_package
+from mailsafe.payload import Envelope as PackageEnvelope
+from mailsafe.render.options import RenderOptions
+from mailsafe.render.pool import RenderPool, headers_only
 from outer_agent.authres import AuthVerdict
 from outer_agent.config import RenderSection
 from outer_agent.pipeline import PackageOutcome
 from outer_agent.spool import Envelope
 
-__all__ = ["MailsafePackager"]
+__all__ = ["MailsafePackager", "render_pool"]
+
+
+def render_pool(section: RenderSection, *, processes: int | None = None) -> RenderPool:
+    """The render workers with the limits of ``[render]`` (the agent, ``maildiode render``)."""
+    options = RenderOptions(
+        backend=section.backend, text_layer=section.text_layer, font_dir=section.font_dir
+    )
+    return RenderPool(
+        options,
+        processes=section.processes if processes is None else processes,
+        cpu_seconds=section.cpu_seconds,
+        memory_bytes=section.memory_mb << 20,
+        wall_seconds=section.wall_seconds,
+        pin_cpus=section.pin_workers,
+    )
 
 
 class MailsafePackager:
     """The pipeline's Packager on top of mailsafe."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: RenderPool) -> None:
         self.pool = pool
 
     @classmethod
     def from_config(cls, section: RenderSection) -> MailsafePackager:
-        from mailsafe.render.options import RenderOptions
-        from mailsafe.render.pool import RenderPool
-
-        options = RenderOptions(
-            backend=section.backend, text_layer=section.text_layer, font_dir=section.font_dir
-        )
-        pool = RenderPool(
-            options,
-            processes=section.processes,
-            cpu_seconds=section.cpu_seconds,
-            memory_bytes=section.memory_mb << 20,
-            wall_seconds=section.wall_seconds,
-            pin_cpus=section.pin_workers,
-        )
-        return cls(pool)
+        return cls(render_pool(section))
 
     def package(self, raw: bytes, envelope: Envelope, auth: AuthVerdict) -> PackageOutcome:
         return _finish(self.pool.render(raw), envelope, auth)
@@ -47,18 +54,13 @@ class MailsafePackager:
         self, raw: bytes, envelope: Envelope, auth: AuthVerdict, reason: str
     ) -> PackageOutcome:
         """Headers only, read with bounds in this process: the renderer is not trusted with it."""
-        from mailsafe.render.pool import headers_only
-
         return _finish(headers_only(raw, reason), envelope, auth)
 
     def close(self) -> None:
         self.pool.close()
 
 
-def _finish(rendered: Any, envelope: Envelope, auth: AuthVerdict) -> PackageOutcome:
-    from mailsafe.payload import AuthResults, encode_package
-    from mailsafe.payload import Envelope as PackageEnvelope
-
+def _finish(rendered: RenderedMail, envelope: Envelope, auth: AuthVerdict) -> PackageOutcome:
     manifest = dataclasses.replace(
         rendered.manifest,
         mail_id=envelope.mail_id,

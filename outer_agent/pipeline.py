@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from outer_agent.authres import AuthVerdict
-from outer_agent.errors import AlreadyPublished, SpoolCorrupt
+from outer_agent.errors import SpoolCorrupt
 from outer_agent.spool import Envelope, Spool, attempt_of, mail_id_of
 
 __all__ = ["MAX_CRASH_ATTEMPTS", "PackageOutcome", "Packager", "Pipeline", "Publisher"]
@@ -323,10 +323,10 @@ class Pipeline:
     def _publish(self, mail_id: str, envelope: Envelope, package: bytes, copy: Path) -> bool:
         """Hand one package to the link; then the spool's copy of the mail (``copy``) goes."""
         try:
-            seq: int | None = self.publisher.publish(package, envelope.bundle_id)
-        except AlreadyPublished as exc:
-            log.warning("mail %s: %s; keeping the first version", mail_id, exc)
-            seq = None
+            # A bundle id the link already has with other content (a mail rendered again after
+            # a crash, or a bounce notice made again) keeps its first version: the publisher
+            # returns that version's seq (agentkit.links.LinkPublisher).
+            seq = self.publisher.publish(package, envelope.bundle_id)
         except Exception:  # the mail stays in the spool until the link takes it
             log.exception("publishing %s failed; retrying in %.0f s", mail_id, PUBLISH_RETRY_S)
             return False

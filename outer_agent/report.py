@@ -47,7 +47,14 @@ from outer_agent.spool import new_bundle_id, spool_summary
 from protocol import Kind, LinkStatus
 from protocol.durable import write_durably
 
-__all__ = ["CATCH_UP_S", "ReportCursor", "ReportSources", "StatusReporter", "receiver_figures"]
+__all__ = [
+    "CATCH_UP_S",
+    "LinkSender",
+    "ReportCursor",
+    "ReportSources",
+    "StatusReporter",
+    "receiver_figures",
+]
 
 log = logging.getLogger(__name__)
 

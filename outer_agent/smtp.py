@@ -33,6 +33,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Session, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from agentkit.routing import routing_in_local_part
+from agentkit.settings import SMTP_IDLE_TIMEOUT_S
 from outer_agent.dataread import read_data
 from outer_agent.errors import SpoolFull
 from outer_agent.sessions import IdleTimeouts, Refusal, SessionCounter
@@ -484,7 +485,7 @@ class IntakeServer:
         host: str,
         port: int,
         hostname: str,
-        timeout_s: float = 300.0,
+        timeout_s: float = SMTP_IDLE_TIMEOUT_S,
         tls_context: ssl.SSLContext | None = None,
         reuse_port: bool = False,
         counter: SessionCounter | None = None,

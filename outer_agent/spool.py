@@ -47,6 +47,7 @@ from typing import Any
 
 from outer_agent.errors import SpoolCorrupt, SpoolFull
 from protocol.durable import fsync_dir, move_durably, write_durably
+from protocol.limits import BUNDLE_ID_LEN
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -75,7 +76,7 @@ RENDERED, QUARANTINE, TMP = "rendered", "quarantine", "tmp"
 def new_bundle_id(clock_ms: int | None = None) -> bytes:
     """16 bytes: 48-bit milliseconds then 80 random bits, so names sort in arrival order."""
     now_ms = int(time.time() * 1000) if clock_ms is None else clock_ms
-    return now_ms.to_bytes(6, "big") + secrets.token_bytes(10)
+    return now_ms.to_bytes(6, "big") + secrets.token_bytes(BUNDLE_ID_LEN - 6)
 
 
 @dataclass(frozen=True)

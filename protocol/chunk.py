@@ -23,6 +23,7 @@ import msgpack
 from protocol.errors import DoesNotVerify, Reason, RemoteError
 from protocol.keys import EncryptionKey, EncryptionPublicKey, Keyring, SigningKey
 from protocol.limits import (
+    BUNDLE_ID_LEN,
     DOMAIN,
     ENCRYPTION_OVERHEAD,
     FORMAT_VERSION,
@@ -33,8 +34,10 @@ from protocol.limits import (
     MAX_CHUNK_SIZE,
     MAX_CHUNKS,
     MAX_HEADER_LEN,
+    MAX_STREAM_LEN,
     MAX_U64,
     PREFIX_LEN,
+    SHA256_LEN,
     SIGNATURE_LEN,
 )
 from protocol.sealing import open_sealed, seal
@@ -60,10 +63,10 @@ __all__ = [
 
 FLAG_ENCRYPTED = 0x01
 KNOWN_FLAGS = FLAG_ENCRYPTED
-BUNDLE_ID_LEN = 16
-SHA256_LEN = 32
 PREFIX_STRUCT = struct.Struct(">4sBBHI8s")
-STREAM_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")  # short ASCII names only
+# Stream ids: short ASCII names only, 1 to MAX_STREAM_LEN characters.
+STREAM_PATTERN = re.compile(rf"[a-z0-9][a-z0-9._-]{{0,{MAX_STREAM_LEN - 1}}}")
+STREAM_RULE = f"1-{MAX_STREAM_LEN} of [a-z0-9._-], the first [a-z0-9]"  # for error messages
 
 
 class Kind(enum.IntEnum):
@@ -345,7 +348,7 @@ def _check_types(values: dict[str, Any]) -> None:
 def check_header(header: ChunkHeader, plain_len: int) -> None:
     """Ranges and the chunk's own consistency (also applied when producing)."""
     if not valid_stream(header.stream):
-        raise RemoteError(Reason.LIMITS, "stream id is not 1-32 of [a-z0-9._-]")
+        raise RemoteError(Reason.LIMITS, f"stream id is not {STREAM_RULE}")
     if not 1 <= header.csize <= MAX_CHUNK_SIZE:
         raise RemoteError(Reason.LIMITS, f"csize {header.csize} outside 1..{MAX_CHUNK_SIZE}")
     if header.blen > MAX_BUNDLE_BYTES:

@@ -77,7 +77,13 @@ class LocalError(ProtocolError):
 
 
 class BundleIdConflict(LocalError):
-    """A bundle id was published before with other content; ids must name one content only."""
+    """A bundle id was published before with other content; ids must name one content only.
+
+    The first content stays on the link (it is sent again); ``seq`` is its sequence number."""
+
+    def __init__(self, message: str, *, seq: int) -> None:
+        super().__init__(message)
+        self.seq = seq
 
 
 class KeyFileError(LocalError):

@@ -29,17 +29,16 @@ from typing import Any
 from protocol.armor import dearmor, is_armored
 from protocol.durable import ensure_private_dir, fsync_dir, remove_temps, write_durably
 from protocol.errors import LocalError, Reason, RemoteError
-from protocol.limits import MAX_CHUNK_FILE_BYTES
+from protocol.limits import DEFAULT_MAX_FILE_BYTES, DEFAULT_SETTLE_S, MAX_CHUNK_FILE_BYTES
 from protocol.names import is_our_name, new_name
 from protocol.quarantine import Quarantine
 from protocol.refusals import QuarantineLimits, RefusalSummary
 
-__all__ = ["DEFAULT_MAX_FILE_BYTES", "ClaimedFile", "FolderIntake"]
+__all__ = ["ClaimedFile", "FolderIntake"]
 
 log = logging.getLogger("protocol.intake")
 
 ARMOR_EXPANSION = 4 / 3 * 78 / 76  # base64 plus line ends
-DEFAULT_MAX_FILE_BYTES = 20 << 20  # matches link.max_file_bytes: one 16 MiB chunk plus armour room
 MAX_TRACKED_FILES = 100_000  # settle bookkeeping: beyond this, older entries are forgotten
 MAX_CLAIM_BATCH = 1000  # files claimed per call, so one poll stays short under a flood
 READ_BLOCK = 1 << 20
@@ -70,7 +69,7 @@ class FolderIntake:
         quarantine_dir: str | Path,
         *,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-        settle_s: float = 1.0,
+        settle_s: float = DEFAULT_SETTLE_S,
         watch: bool = True,
         quarantine_limits: QuarantineLimits = QuarantineLimits(),  # noqa: B008 - frozen value
         clock: Callable[[], float] = time.time,
@@ -101,6 +100,7 @@ class FolderIntake:
     def _start_watch(self) -> None:
         """Watchdog only wakes the loop early; a failure to watch is logged, not fatal."""
         try:
+            # Inside the try: without watchdog (or inotify) the periodic rescan alone still works.
             from watchdog.events import (
                 FileClosedEvent,
                 FileCreatedEvent,

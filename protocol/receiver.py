@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from protocol.bundle import decode_heartbeat
-from protocol.chunk import Chunk, ChunkHeader, Kind, decode_chunk, valid_stream
+from protocol.chunk import STREAM_RULE, Chunk, ChunkHeader, Kind, decode_chunk, valid_stream
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.keys import EncryptionKey, Keyring
+from protocol.limits import DEFAULT_GAP_WAIT_S, DEFAULT_RESEND_WINDOW_S, DEFAULT_SILENCE_ALARM_S
 from protocol.sqlite import Synchronous, open_wal_database, read_meta, write_meta
 
 __all__ = ["Accepted", "LinkStatus", "ReceivedBundle", "Receiver"]
@@ -144,16 +145,16 @@ class Receiver:
         keyring: Keyring,
         *,
         decrypt_key: EncryptionKey | None = None,
-        gap_wait_s: float = 300.0,
-        silence_alarm_s: float = 180.0,
-        resend_window_s: float = 7 * 86400.0,
+        gap_wait_s: float = DEFAULT_GAP_WAIT_S,
+        silence_alarm_s: float = DEFAULT_SILENCE_ALARM_S,
+        resend_window_s: float = DEFAULT_RESEND_WINDOW_S,
         partial_ttl_s: float = DEFAULT_PARTIAL_TTL_S,
         max_bundles_in_flight: int = DEFAULT_MAX_BUNDLES_IN_FLIGHT,
         max_bytes_held: int = DEFAULT_MAX_BYTES_HELD,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not valid_stream(stream):
-            raise LocalError(f"stream id {stream!r} is not 1-32 of [a-z0-9._-]")
+            raise LocalError(f"stream id {stream!r} is not {STREAM_RULE}")
         self.stream = stream
         self.keyring = keyring
         self.decrypt_key = decrypt_key

@@ -29,11 +29,18 @@ from pathlib import Path
 
 from protocol.armor import dearmor, is_armored
 from protocol.bundle import BundleMeta, PlannedChunk, build_chunks, encode_heartbeat, plan_chunks
-from protocol.chunk import Kind, chunk_count, valid_stream
+from protocol.chunk import STREAM_RULE, Kind, chunk_count, valid_stream
 from protocol.durable import FileFiller, pwrite_all
 from protocol.errors import BundleIdConflict, LocalError
 from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey
-from protocol.limits import MAX_BUNDLE_BYTES, MAX_CHUNK_SIZE
+from protocol.limits import (
+    BUNDLE_ID_LEN,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_HEARTBEAT_S,
+    DEFAULT_RESEND_WINDOW_S,
+    MAX_BUNDLE_BYTES,
+    MAX_CHUNK_SIZE,
+)
 from protocol.sqlite import Synchronous, fsync_wal, open_wal_database, read_meta, write_meta
 from protocol.transport import FolderTransport, Transport
 
@@ -41,7 +48,6 @@ __all__ = ["PublishReceipt", "Sender"]
 
 log = logging.getLogger("protocol.sender")
 
-BUNDLE_ID_LEN = 16
 ROW_RETENTION_FACTOR = 2  # bundle id -> seq rows outlive the resend window twice over
 PRUNE_EVERY_S = 600.0  # pruning kept copies is housekeeping; every ten minutes is plenty
 KEPT_PER_FOLDER = 1000  # kept chunk copies are grouped by seq // 1000 (see _kept_path)
@@ -100,10 +106,10 @@ class Sender:
         signing_key: SigningKey,
         transport: Transport,
         *,
-        chunk_size: int = 1 << 20,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
         encrypt_to: EncryptionPublicKey | None = None,
-        resend_window_s: float = 7 * 86400.0,
-        heartbeat_s: float = 30.0,
+        resend_window_s: float = DEFAULT_RESEND_WINDOW_S,
+        heartbeat_s: float = DEFAULT_HEARTBEAT_S,
         repeat_last: int = 0,
         repeat_every_s: float = 3600.0,
         new_epoch: bool = True,
@@ -111,7 +117,7 @@ class Sender:
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         if not valid_stream(stream):
-            raise LocalError(f"stream id {stream!r} is not 1-32 of [a-z0-9._-]")
+            raise LocalError(f"stream id {stream!r} is not {STREAM_RULE}")
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
             raise LocalError(f"chunk_size {chunk_size} outside 1..{MAX_CHUNK_SIZE}")
         self.stream = stream
@@ -233,7 +239,9 @@ class Sender:
         kept = [f for f in self._kept_files(row.seq) if f.suffix == ".mdc"]
         if kept and len(kept) >= chunk_count(row.blen, row.csize):
             self._resend_one(row.seq)
-            raise BundleIdConflict(f"bundle id {bundle_id.hex()} was published with other content")
+            raise BundleIdConflict(
+                f"bundle id {bundle_id.hex()} was published with other content", seq=row.seq
+            )
         bsha = _sha256(bundle)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from protocol.durable import ensure_private_dir, remove_temps, write_durably
-from protocol.intake import DEFAULT_MAX_FILE_BYTES, FolderIntake
+from protocol.intake import FolderIntake
+from protocol.limits import DEFAULT_MAX_FILE_BYTES
 from protocol.names import new_name
 from protocol.refusals import QuarantineLimits
 from protocol.transport import FRAME_HEADER

@@ -7,14 +7,23 @@ outbound path is off.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from agentkit.settings import HostPort, Section, resolve_path
+from agentkit.settings import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_RECIPIENTS,
+    DEFAULT_MIN_FREE_BYTES,
+    MAX_MESSAGE_BYTES_CEILING,
+    MAX_RECIPIENTS_CEILING,
+    HostPort,
+    Network,
+    Section,
+    resolve_path,
+)
 
 __all__ = [
     "ApprovalSection",
@@ -24,14 +33,6 @@ __all__ = [
     "example_toml_section",
 ]
 
-# 25 MiB: what internal servers commonly allow for outgoing mail (Exchange, Postfix defaults
-# are lower; the internal server enforces its own limit before relaying to us).
-DEFAULT_MAX_MESSAGE_BYTES = 25 << 20
-# RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
-DEFAULT_MAX_RECIPIENTS = 100
-# Below this much free disk under the spool, intake answers 452 4.3.1: the internal server
-# keeps the mail and retries, and the state database and link state can still be written.
-DEFAULT_MIN_FREE_BYTES = 512 << 20
 # Four hours: a department head who has not answered by mid-day gets one reminder.
 DEFAULT_REMIND_AFTER_S = 4 * 3600.0
 # Two days: a held mail older than that is stale for the business that sent it.
@@ -46,14 +47,6 @@ def _resolve(value: Any, info: ValidationInfo) -> Any:
 
 def _resolve_optional(value: Any, info: ValidationInfo) -> Any:
     return None if value is None else resolve_path(value, info)
-
-
-def _check_network(value: str) -> str:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IP network (e.g. 10.0.0.0/8)") from exc
-    return value
 
 
 def _check_address(value: str) -> str:
@@ -126,9 +119,12 @@ class OutboundSection(Section):
 
     listen: HostPort = "127.0.0.1:2527"  # the internal server relays external mail to this
     hostname: str = "maildiode-inner.localdomain"
-    allowed_networks: tuple[str, ...] = Field(default=("127.0.0.0/8",), min_length=1)
-    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=1 << 30)
-    max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=10_000)
+    allowed_networks: tuple[Network, ...] = Field(default=("127.0.0.0/8",), min_length=1)
+    # The internal server enforces its own (lower) limit before relaying to us.
+    max_message_bytes: int = Field(
+        default=DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=MAX_MESSAGE_BYTES_CEILING
+    )
+    max_recipients: int = Field(default=DEFAULT_MAX_RECIPIENTS, ge=1, le=MAX_RECIPIENTS_CEILING)
     spool_dir: Path = Path("inner/outbound")
     min_free_bytes: int = Field(default=DEFAULT_MIN_FREE_BYTES, ge=0)
     rules_file: Path | None = None  # none: built-in rules (personal data needs approval)
@@ -143,11 +139,6 @@ class OutboundSection(Section):
 
     _paths = field_validator("spool_dir", "directory_db", mode="before")(_resolve)
     _optional = field_validator("rules_file", mode="before")(_resolve_optional)
-
-    @field_validator("allowed_networks")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_check_network(v) for v in value)
 
     @field_validator("ocr")
     @classmethod

@@ -13,7 +13,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
 from urllib.parse import quote
 
-from inner_agent.ownmail import MARKER_HEADER, Kind
+from inner_agent.ownmail import MARKER_HEADER, OwnMailKind
 
 __all__ = ["TYPE_NAMES", "RequestMail", "approval_request", "request_link", "sender_notice"]
 
@@ -71,7 +71,7 @@ def _base(from_address: str, to: str, subject: str, now: float) -> EmailMessage:
     message["Date"] = formatdate(now, usegmt=True)
     message["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2])
     message["Auto-Submitted"] = "auto-generated"
-    message[MARKER_HEADER] = Kind.APPROVAL.value  # never to go out (ownmail)
+    message[MARKER_HEADER] = OwnMailKind.APPROVAL.value  # never to go out (ownmail)
     return message
 
 

@@ -8,7 +8,7 @@ import logging
 import smtplib
 from collections.abc import Callable
 
-from agentkit.settings import parse_host_port
+from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.ports import Audit
 from inner_agent.outbound.state import Notice, OutboundState
@@ -19,8 +19,6 @@ log = logging.getLogger(__name__)
 
 # An hour: an internal server down for a day is retried 24 times, not thousands.
 MAX_NOTICE_BACKOFF_S = 3600.0
-# Long enough for a loaded internal server to answer; short enough not to stall the pass.
-SMTP_TIMEOUT_S = 30
 
 
 class Outbox:
@@ -46,7 +44,7 @@ class Outbox:
     def _send(self, notice: Notice) -> bool:
         try:
             with smtplib.SMTP(
-                self.host, self.port, local_hostname=self.hostname, timeout=SMTP_TIMEOUT_S
+                self.host, self.port, local_hostname=self.hostname, timeout=SMTP_CLIENT_TIMEOUT_S
             ) as smtp:
                 smtp.sendmail(self.notice.from_address, [notice.rcpt], notice.data)
         except (OSError, smtplib.SMTPException) as exc:

@@ -16,15 +16,13 @@ from inner_agent.outbound.senders import SenderCheck, check_sender
 from inner_agent.outbound.spool import SpooledMail
 from mailsafe.extract import Found, extract_locations
 from mailsafe.extract.isolated import AttachmentReader
-from mailsafe.mime import ParsedMail, parse_message
+from mailsafe.mime import SUBJECT_SCAN_BYTES, ParsedMail, parse_message
 from mailsafe.pii import detect, mask_text
 from mailsafe.policy import RuleSet, SenderInfo
 from mailsafe.scan import ScanResult, scan_parsed
 
 __all__ = ["Scanned", "Scanner"]
 
-# Only the top of a mail is parsed for its Subject: headers come first.
-MAX_HEADER_SCAN_BYTES = 64 << 10
 # The subject kept (masked) for the pages, notices and the audit log.
 MAX_SUBJECT_CHARS = 300
 
@@ -103,7 +101,7 @@ class Scanner:
 
 def masked_subject(data: bytes) -> str:
     try:
-        headers = BytesHeaderParser(policy=default_policy).parsebytes(data[:MAX_HEADER_SCAN_BYTES])
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(data[:SUBJECT_SCAN_BYTES])
         subject = " ".join(str(headers.get("Subject", "")).split())
     except (ValueError, TypeError, IndexError):
         subject = ""

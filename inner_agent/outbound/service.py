@@ -21,12 +21,14 @@ from typing import Any
 
 import uvicorn
 
-from agentkit.settings import parse_host_port
+from agentkit.links import LinkPublisher, build_sender
+from agentkit.settings import KeysSection, LinkSection, parse_host_port
+from inner_agent.config import InnerConfig
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
-from inner_agent.outbound.spool import Spool
+from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app
@@ -34,46 +36,24 @@ from inner_agent.outbound.workflow import Audit, Outlets, Publisher, Stores, Wor
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.ocr import resolve_ocr
+from mailsafe.policy import RuleSet, default_rules, load_rules
 
 __all__ = ["OutboundService", "outbound_publisher"]
 
 log = logging.getLogger(__name__)
 
 
-class _SenderPublisher:
-    def __init__(self, sender: Any) -> None:
-        self.sender = sender
-
-    def publish(self, bundle: bytes, bundle_id: bytes) -> int:
-        """The seq it went out under. A bundle id already published with other content (from
-        a version before bundles were rebuilt identically) keeps its first version: that one
-        is on the link, and refusing forever would leave the mail stuck in "sending"."""
-        from protocol import BundleIdConflict
-
-        try:
-            return int(self.sender.publish(bundle, bundle_id).seq)
-        except BundleIdConflict as exc:
-            log.warning("%s; keeping the version already published", exc)
-            return 0
-
-    def heartbeat_if_due(self) -> None:
-        self.sender.heartbeat_if_due()
-
-    def close(self) -> None:
-        self.sender.close()
-
-
-def outbound_publisher(link: Any, keys: Any, state_dir: Path) -> _SenderPublisher:
-    """protocol.Sender on stream ``outbound`` from the inner agent's [link] and [keys]."""
-    from agentkit.links import build_sender
-
-    return _SenderPublisher(build_sender(link, keys, state_dir, "outbound"))
+def outbound_publisher(link: LinkSection, keys: KeysSection, state_dir: Path) -> LinkPublisher:
+    """protocol.Sender on stream ``outbound`` from the inner agent's [link] and [keys]. A bundle
+    id already published with other content (from a version before bundles were rebuilt
+    identically) keeps its first version, as everywhere (LinkPublisher)."""
+    return LinkPublisher(build_sender(link, keys, state_dir, "outbound"))
 
 
 class OutboundService:
     def __init__(
         self,
-        config: Any,
+        config: InnerConfig,
         audit: Audit,
         *,
         publisher: Publisher | None = None,
@@ -92,7 +72,7 @@ class OutboundService:
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()  # bound to the loop at first use (Python >= 3.10)
-        self._closables: list[Any] = []
+        self._closables: list[object] = []  # closed at stop where they have close()
         self.web_port = 0
 
     # ----------------------------------------------------------------------------- start
@@ -158,7 +138,7 @@ class OutboundService:
         notifications = (notify.from_address,) if notify is not None else ()
         return (self.section.notice.from_address, *notifications)
 
-    def _accepted(self, mail: Any) -> None:
+    def _accepted(self, mail: SpooledMail) -> None:
         """Called from a worker thread once a mail is spooled."""
         assert self.workflow is not None
         self.workflow.accepted(mail)
@@ -290,7 +270,5 @@ def _extract_limits(section: OutboundSection) -> ExtractLimits:
     return ExtractLimits(ocr_languages=languages)
 
 
-def _rules(section: OutboundSection) -> Any:
-    from mailsafe.policy import default_rules, load_rules
-
+def _rules(section: OutboundSection) -> RuleSet:
     return load_rules(section.rules_file) if section.rules_file else default_rules()

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from agentkit.settings import SMTP_IDLE_TIMEOUT_S
 from inner_agent.outbound.spool import Spool, SpooledMail, new_mail_id
 from inner_agent.ownmail import is_own_sender, own_mail_finding
 
@@ -176,7 +177,7 @@ class OutboundSmtpServer:
         port: int,
         hostname: str,
         max_message_bytes: int,
-        timeout_s: float = 300.0,
+        timeout_s: float = SMTP_IDLE_TIMEOUT_S,
     ) -> None:
         self.handler = handler
         self.host, self.port, self.hostname = host, port, hostname

@@ -18,6 +18,7 @@ from typing import Any
 
 from inner_agent.outbound.errors import SpoolCorrupt
 from protocol.durable import move_durably, write_durably
+from protocol.limits import BUNDLE_ID_LEN
 
 __all__ = ["Spool", "SpooledMail", "new_mail_id"]
 
@@ -28,7 +29,7 @@ MAX_HEADER_BYTES = 64 << 10
 
 def new_mail_id() -> str:
     """32 hex digits; also the protocol bundle id (16 bytes) of the mail."""
-    return secrets.token_hex(16)
+    return secrets.token_hex(BUNDLE_ID_LEN)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,7 @@
 """``maildiode carry SRC DST [--once] [--interval S]``: play the linkage product.
 
-Moves complete files from SRC (a pickup folder) to DST (a delivery folder) the way a
-network-linkage product does: copy into a staging folder beside DST (same file system, outside
-DST) under a temporary name, fsync, rename into DST, fsync DST, then delete the source.
-Only regular files are carried; a file is carried once its size and times stayed the same over
-one polling interval, so files still being written are left alone. Sub-folders, symlinks and
-other special files are ignored.
+How files are carried (settled, copied into staging, renamed in, the source deleted) is
+:mod:`maildiode.trial.carrier`; this command polls until stopped (SIGTERM or Ctrl-C).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.settings import ConfigError, load_config
+from mailsafe.policy import load_rules
 
 
 def guess_agent(path: Path, explicit: str | None) -> str | None:
@@ -37,6 +38,7 @@ def config_for_command(path: Path, explicit: str | None) -> tuple[str, Any] | in
 
 def load_agent_config(path: Path, agent: str) -> Any:
     """Load and validate ``path`` as the named agent's config (raises ConfigError)."""
+    # Only the agent this file is for is imported (its config module loads that agent's package).
     if agent == "outer":
         from outer_agent.config import OuterConfig
 
@@ -55,6 +57,7 @@ def check_ocr(path: Path, config: Any) -> None:
     outbound = getattr(config, "outbound", None)
     if outbound is None:
         return
+    # Lazy: the attachment readers (PyMuPDF) load only for an inner config with [outbound].
     from mailsafe.extract.ocr import OcrUnavailable, resolve_ocr
 
     try:
@@ -69,8 +72,6 @@ def _check_rules(path: Path, config: Any) -> None:
     rules_file = getattr(outbound, "rules_file", None) if outbound is not None else None
     if rules_file is None:
         return
-    from mailsafe.policy import load_rules
-
     try:
         load_rules(rules_file)
     except Exception as exc:  # noqa: BLE001 - every rules problem is reported, not raised

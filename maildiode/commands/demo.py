@@ -20,10 +20,22 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from maildiode.trial.stack import Ports
+from agentkit.settings import load_config
+from inner_agent.config import InnerConfig
+from maildiode.demo.mailbox import MaildirMailbox
+from maildiode.demo.outbound import (
+    APPROVER,
+    APPROVER_PASSWORD,
+    PARTNER,
+    SENDER,
+    fill_directory,
+    outbound_samples,
+)
+from maildiode.demo.samples import sample_mails
+from maildiode.demo.web import MailboxWeb
+from maildiode.trial.carrier import Carrier
+from maildiode.trial.stack import AgentProcess, Ports, prepare
 
 RCPT = "user@corp.example"
 
@@ -33,12 +45,6 @@ def _say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from maildiode.demo.mailbox import MaildirMailbox
-    from maildiode.demo.outbound import fill_directory
-    from maildiode.demo.web import MailboxWeb
-    from maildiode.trial.carrier import Carrier
-    from maildiode.trial.stack import AgentProcess, Ports, prepare
-
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="maildiode-demo-"))
     ports = Ports()
     _say(f"maildiode demo in {root}")
@@ -99,8 +105,6 @@ def _stop_event() -> threading.Event:
 
 
 def _send_samples(smtp_port: int) -> None:
-    from maildiode.demo.samples import sample_mails
-
     for what, raw in sample_mails(RCPT):
         try:
             with smtplib.SMTP("127.0.0.1", smtp_port, timeout=60) as smtp:
@@ -112,9 +116,6 @@ def _send_samples(smtp_port: int) -> None:
 
 
 def _directory_db(root: Path) -> Path:
-    from agentkit.settings import load_config
-    from inner_agent.config import InnerConfig
-
     outbound = load_config(root / "inner.toml", InnerConfig).outbound
     assert outbound is not None  # the demo's inner.toml has its [outbound] section
     return outbound.directory_db
@@ -123,8 +124,6 @@ def _directory_db(root: Path) -> Path:
 def _send_outbound_samples(outbound_port: int) -> None:
     """An employee's mails to a partner, through the inner agent's outbound intake (where the
     internal mail server relays mail for external recipients)."""
-    from maildiode.demo.outbound import PARTNER, SENDER, outbound_samples
-
     for what, raw in outbound_samples():
         try:
             with smtplib.SMTP("127.0.0.1", outbound_port, timeout=60) as smtp:
@@ -136,8 +135,6 @@ def _send_outbound_samples(outbound_port: int) -> None:
 
 
 def _print_where_to_look(root: Path, ports: Ports, url: str) -> None:
-    from maildiode.demo.outbound import APPROVER, APPROVER_PASSWORD
-
     _say(f"""
 Notifications appear within a minute at:   {url}
   Maildir of the internal mailbox:          {root}/mailbox/new

@@ -1,15 +1,7 @@
 """``maildiode init DIR``: a ready pair of configs, keys and folders for a trial on one machine.
 
-Layout (the link folder names are part of the contract with the linkage product)::
-
-    DIR/outer.toml  DIR/inner.toml
-    DIR/keys/outer.key (0600)  outer.pub  inner.key (0600)  inner.pub
-    DIR/link/in/send   outer publishes   -> linkage pickup, internet side
-    DIR/link/in/recv   linkage delivery  -> inner reads
-    DIR/link/out/send  inner publishes   -> linkage pickup, intranet side
-    DIR/link/out/recv  linkage delivery  -> outer reads
-    DIR/outer/ ...     outer agent state (spool, protocol state, audit log)
-    DIR/inner/ ...     inner agent state (protocol state, queues, quarantine, audit log)
+The layout is :mod:`maildiode.trial.layout`'s; this command checks its arguments, writes the
+pair, and loads both configs back (our own output must load).
 """
 
 from __future__ import annotations

@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 
 from agentkit.settings import ConfigError, load_config
+from inner_agent.config import InnerConfig
+from inner_agent.main import run as run_agent
+from maildiode.commands.check import check_ocr
 
 
 def run(args: argparse.Namespace) -> int:
-    from inner_agent.config import InnerConfig
-    from inner_agent.main import run as run_agent
-    from maildiode.commands.check import check_ocr
-
     try:
         config = load_config(args.config, InnerConfig)
         check_ocr(Path(args.config), config)

@@ -6,12 +6,11 @@ import argparse
 import sys
 
 from agentkit.settings import ConfigError, load_config
+from outer_agent.config import OuterConfig
+from outer_agent.main import run as run_agent
 
 
 def run(args: argparse.Namespace) -> int:
-    from outer_agent.config import OuterConfig
-    from outer_agent.main import run as run_agent
-
     try:
         config = load_config(args.config, OuterConfig)
     except ConfigError as exc:

@@ -12,46 +12,33 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+
+from agentkit.settings import load_config
+from outer_agent.config import OuterConfig, RenderSection
+from outer_agent.packaging import render_pool
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 NOT_DISPLAYABLE_EXIT = 3
 
 
-def _options(args: argparse.Namespace) -> tuple[object, dict[str, float | int]]:
-    from mailsafe.render.options import RenderOptions
-
-    limits: dict[str, float | int] = {}
-    backend: Any = "pymupdf"  # checked by argparse choices or the config model
-    text_layer = True
+def _section(args: argparse.Namespace) -> RenderSection:
+    """``[render]`` of the ``-c`` file, else its defaults (the agent's); ``--backend`` wins."""
+    section = RenderSection()
     if getattr(args, "config", None):
-        from agentkit.settings import load_config
-        from outer_agent.config import OuterConfig
-
         section = load_config(Path(args.config), OuterConfig).render
-        backend, text_layer = section.backend, section.text_layer
-        limits = {
-            "processes": 1,
-            "cpu_seconds": section.cpu_seconds,
-            "memory_bytes": section.memory_mb << 20,
-            "wall_seconds": section.wall_seconds,
-        }
     if args.backend:
-        backend = args.backend
-    return RenderOptions(backend=backend, text_layer=text_layer), limits
+        section = section.model_copy(update={"backend": args.backend})
+    return section
 
 
 def run(args: argparse.Namespace) -> int:
-    from mailsafe.render.pool import RenderPool
-
     source = Path(args.mail)
     try:
         raw = source.read_bytes()
     except OSError as exc:
         print(f"maildiode render: cannot read {source}: {exc.strerror}", file=sys.stderr)
         return 2
-    options, limits = _options(args)
-    with RenderPool(options, **{"processes": 1, **limits}) as pool:  # type: ignore[arg-type]
+    with render_pool(_section(args), processes=1) as pool:
         rendered = pool.render(raw)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agentkit.audit import AuditLog
 from maildiode.commands.check import config_for_command
 
 
@@ -31,9 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _inner(config: Any, files: list[str]) -> int:
-    from agentkit.audit import AuditLog
+    # Only the agent this config is for is imported (here and in _outer).
+    from inner_agent.bundle_check import ImagePolicy
+    from inner_agent.bundle_handler import BundleHandler
     from inner_agent.inject import InjectionQueue
-    from inner_agent.link import BundleHandler, ImagePolicy
     from inner_agent.main import notify_options
     from inner_agent.requeue import BundleRefused, RequeueError, release
 
@@ -67,7 +69,6 @@ def _inner(config: Any, files: list[str]) -> int:
 
 
 def _outer(config: Any, files: list[str]) -> int:
-    from agentkit.audit import AuditLog
     from outer_agent.requeue import RequeueError, release
     from outer_agent.spool import Spool
 

@@ -15,21 +15,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from agentkit.settings import ConfigError, load_config
+from mailsafe.extract import ExtractLimits
+from mailsafe.extract.ocr import OcrUnavailable, resolve_ocr
 from mailsafe.policy import RulesError, RuleSet, SenderInfo, default_rules, load_rules
-
-if TYPE_CHECKING:
-    from mailsafe.extract import ExtractLimits
+from mailsafe.scan import scan_message
 
 # Mail files larger than this are not read (outbound mail is capped well below it).
 MAX_MAIL_FILE_BYTES = 100 << 20
 
 
 def run(args: argparse.Namespace) -> int:
-    from mailsafe.extract import ExtractLimits
-    from mailsafe.extract.ocr import OcrUnavailable, resolve_ocr
-
     try:
         rules = _rules(args)
         settings: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
@@ -53,9 +51,7 @@ def _rules(args: argparse.Namespace) -> RuleSet:
 
 
 def _rules_from_config(path: Path) -> RuleSet:
-    from agentkit.settings import ConfigError, load_config
-
-    try:
+    try:  # the scanner is mailsafe's; the inner agent need not be installed beside it
         from inner_agent.config import InnerConfig
     except ImportError:
         raise RulesError(f"{path.name}: the inner agent is not available to read it") from None
@@ -68,8 +64,6 @@ def _rules_from_config(path: Path) -> RuleSet:
 
 
 def _scan_file(path: Path, rules: RuleSet, limits: ExtractLimits, *, as_json: bool) -> int:
-    from mailsafe.scan import scan_message
-
     try:
         if path.stat().st_size > MAX_MAIL_FILE_BYTES:
             print(

@@ -70,6 +70,7 @@ def format_table(table: StatsTable) -> str:
 
 def write_xlsx(table: StatsTable, target: Path, *, title: str) -> None:
     """One sheet: the header row frozen, counts as numbers, a total row in bold."""
+    # Lazy: openpyxl only for --xlsx.
     from openpyxl import Workbook
     from openpyxl.styles import Font
 

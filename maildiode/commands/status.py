@@ -17,7 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from agentkit.audit import step_counts
+from agentkit.metrics import prometheus_text
 from maildiode.commands.check import config_for_command
+from protocol import Keyring, Receiver
 
 
 def receive_side(config: Any, agent: str) -> tuple[str, Path]:
@@ -28,8 +31,6 @@ def receive_side(config: Any, agent: str) -> tuple[str, Path]:
 
 
 def link_status(config: Any, agent: str) -> dict[str, Any]:
-    from protocol import Keyring, Receiver
-
     stream, state_dir = receive_side(config, agent)
     if not (state_dir / f"receiver-{stream}.db").exists():
         return {"agent": agent, "stream": stream, "state": "nothing received yet"}
@@ -49,6 +50,7 @@ def link_status(config: Any, agent: str) -> dict[str, Any]:
 def queue_status(config: Any, agent: str) -> dict[str, Any]:
     """The agent's own queues: the outer spool, or the inner injection queue (with its alarm)."""
     now = time.time()
+    # Only the agent this config is for is imported.
     if agent == "outer":
         from outer_agent.spool import spool_summary
 
@@ -227,9 +229,6 @@ def run(args: argparse.Namespace) -> int:
     if agent == "inner":
         status["outer_report"] = outer_report(config, time.time())
     if args.prometheus:
-        from agentkit.audit import step_counts
-        from agentkit.metrics import prometheus_text
-
         sys.stdout.write(prometheus_text(status, step_counts(config.audit.path)))
         # The alarms are metrics here; a collector's `status ... > f.tmp && mv` must not stop.
         return 0

@@ -14,6 +14,11 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+import openpyxl
+from PIL import Image, ImageDraw, ImageFont
+
+from inner_agent.outbound.directory import Directory
+
 __all__ = [
     "APPROVER",
     "APPROVER_PASSWORD",
@@ -43,8 +48,6 @@ _SCREEN_FONT = Path("/usr/share/fonts/truetype/nanum/NanumGothic.ttf")
 
 def fill_directory(directory_db: Path) -> None:
     """The HR export imported and the department head's password set (before the agent runs)."""
-    from inner_agent.outbound.directory import Directory
-
     directory_db.parent.mkdir(parents=True, exist_ok=True)
     directory = Directory(directory_db)
     try:
@@ -75,8 +78,6 @@ def _base(subject: str, text: str) -> EmailMessage:
 
 
 def _spreadsheet_mail() -> bytes:
-    import openpyxl
-
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     assert sheet is not None
@@ -93,8 +94,6 @@ def _spreadsheet_mail() -> bytes:
 
 
 def _screenshot_mail() -> bytes:
-    from PIL import Image, ImageDraw, ImageFont
-
     font = ImageFont.truetype(str(_SCREEN_FONT), 16)
     lines = ["   ".join(row) for row in _CUSTOMERS]
     width = 40 + max(int(font.getlength(line)) for line in lines)

@@ -8,6 +8,8 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+from mailsafe.mupdf import pymupdf as fitz
+
 __all__ = ["sample_mails"]
 
 KOREAN_FONTS = (
@@ -49,8 +51,6 @@ def newsletter(rcpt: str) -> EmailMessage:
 
 
 def quote_pdf() -> bytes:
-    from mailsafe.mupdf import pymupdf as fitz
-
     document = fitz.open()
     page = document.new_page()
     font = next((p for p in KOREAN_FONTS if p.exists()), None)

@@ -108,7 +108,8 @@ def _read_mail(path: str, data: bytes, budget: Budget, depth: int) -> list[Found
     """A mail attached as a file (``.eml``), read as the scan reads a mail: its subject,
     bodies, headers and attachments, each placed inside ``path``. Mail clients open such a
     file with its attachments, so its base64 must not pass as text."""
-    from mailsafe.extract import mail_locations  # the package reads whole mails with this module
+    # Here, not at the top: mailsafe.extract imports this module (and reads whole mails with it).
+    from mailsafe.extract import mail_locations
     from mailsafe.extract.unread import unread_parts
     from mailsafe.mime import parse_message
 

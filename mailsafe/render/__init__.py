@@ -6,10 +6,12 @@ inside a :class:`mailsafe.render.pool.RenderPool` worker, which adds CPU, memory
 
 from __future__ import annotations
 
+import html as html_escape
 from dataclasses import dataclass, field
 
 from PIL import Image
 
+from mailsafe.charsets import guess_unlabelled
 from mailsafe.errors import MailsafeError
 from mailsafe.mime import Address, Attachment, ParsedMail, parse_message
 from mailsafe.notes import NOTES, note
@@ -123,6 +125,8 @@ def _render(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
     composition = compose(mail, options)
     output = _Output(options)
     if options.backend == "chromium":
+        # Lazy: Playwright and html2image are the optional "chromium" extra; PyMuPDF workers
+        # never load them.
         if options.chromium_keep_alive:
             from mailsafe.render.browser import render_kept_alive as screenshot
         else:
@@ -247,10 +251,6 @@ def _picture(attachment: Attachment, options: RenderOptions, output: _Output) ->
 def _text_attachment(
     attachment: Attachment, options: RenderOptions, output: _Output
 ) -> list[Withheld]:
-    import html as html_escape
-
-    from mailsafe.charsets import guess_unlabelled
-
     text = guess_unlabelled(attachment.data)
     document = (
         f"<html><body><p><b>{html_escape.escape(attachment.filename)}</b></p>"

@@ -25,6 +25,7 @@ _state: dict[str, Any] = {}
 
 def _browser(options: RenderOptions) -> Any:
     if "browser" not in _state:
+        # Lazy: Playwright is the optional "chromium" extra, loaded only by a worker that uses it.
         from playwright.sync_api import sync_playwright
 
         playwright = sync_playwright().start()
@@ -56,6 +57,7 @@ def render_kept_alive(
     document: str, options: RenderOptions, max_tiles: int
 ) -> tuple[list[Image.Image], bool]:
     """Screenshot ``document`` in the worker's long-lived browser; returns (tiles, cut)."""
+    # Lazy: Playwright is the optional "chromium" extra (see _browser).
     from playwright.sync_api import Error as PlaywrightError
 
     height = options.tile_height_px * max_tiles

@@ -51,6 +51,7 @@ def render_screenshot(
     document: str, options: RenderOptions, max_tiles: int
 ) -> tuple[list[Image.Image], bool]:
     """Screenshot ``document`` at the mail width, cut into tiles; returns (tiles, cut)."""
+    # Lazy: html2image belongs to the Chromium backend only; PyMuPDF workers never load it.
     from html2image import Html2Image
 
     height = options.tile_height_px * max_tiles

@@ -5,7 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mailsafe.payload import MAX_IMAGE_PIXELS
+
 MIB = 1024 * 1024
+
+# What one worker process may spend on one mail (mailsafe.render.pool.RenderPool's defaults;
+# the outer agent's [render] section has its own, see outer_agent.config).
+# CPU seconds one mail may use: a 10-page PDF plus 8 tiles takes ~1 s; 20 s is a runaway.
+DEFAULT_CPU_SECONDS = 20
+# Address space of a worker: PyMuPDF + Pillow for a picture of MAX_IMAGE_PIXELS need ~400 MiB;
+# 1 GiB cap.
+DEFAULT_MEMORY_BYTES = 1024 * MIB
+# Wall-clock seconds per mail (includes Chromium start-up, ~1-2 s).
+DEFAULT_WALL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -26,8 +38,9 @@ class RenderOptions:
     max_pdf_attachments: int = 3
     # Images (tiles + pages + pictures) in one rendered mail.
     max_images: int = 40
-    # Decoding a picture bigger than this is refused (decompression bombs): 24 Mpx = 6000x4000.
-    max_image_pixels: int = 24_000_000
+    # Decoding a picture bigger than this is refused (decompression bombs), and a PDF page is
+    # rasterised at most this big: the package's cap (mailsafe.payload.MAX_IMAGE_PIXELS).
+    max_image_pixels: int = MAX_IMAGE_PIXELS
     # Pictures are shown at most this wide/high; bigger ones are scaled down before encoding.
     max_picture_side_px: int = 1600
     # PDF pages are rasterised at screen resolution: readable, and an A4 page is ~800x1100.

@@ -52,19 +52,18 @@ from mailsafe.payload import (
     encode_package,
 )
 from mailsafe.render import not_displayable, render_message
-from mailsafe.render.options import RenderOptions
+from mailsafe.render.options import (
+    DEFAULT_CPU_SECONDS,
+    DEFAULT_MEMORY_BYTES,
+    DEFAULT_WALL_SECONDS,
+    RenderOptions,
+)
 
 __all__ = ["REASONS", "RenderPool", "headers_only", "tune_allocator"]
 
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
-# CPU seconds one mail may use: a 10-page PDF plus 8 tiles takes ~1 s; 20 s is a runaway.
-DEFAULT_CPU_SECONDS = 20
-# Address space of a worker: PyMuPDF + Pillow for a 24 Mpx picture need ~400 MiB; 1 GiB cap.
-DEFAULT_MEMORY_BYTES = 1024 * MIB
-# Wall-clock seconds per mail (includes Chromium start-up, ~1-2 s).
-DEFAULT_WALL_SECONDS = 30.0
 # A summary (parse only) after a failure gets this share of the limits.
 SUMMARY_SHARE = 0.5
 
@@ -268,11 +267,9 @@ def _decode_reply(untrusted_reply: bytes) -> tuple[RenderedMail | None, str]:
 
 
 def _with_reason(mail: RenderedMail, reason: str) -> RenderedMail:
-    from dataclasses import replace
-
     note = REASONS.get(reason, reason)
-    manifest = replace(mail.manifest, reason=reason, notes=(note, *mail.manifest.notes))
-    return replace(mail, manifest=manifest)
+    manifest = dataclasses.replace(mail.manifest, reason=reason, notes=(note, *mail.manifest.notes))
+    return dataclasses.replace(mail, manifest=manifest)
 
 
 def headers_only(raw: bytes, reason: str) -> RenderedMail:

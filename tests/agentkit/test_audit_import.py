@@ -12,7 +12,10 @@ def test_events_after_an_id_in_order_with_their_ids(tmp_path: Path) -> None:
     for n in range(5):
         log.record(f"m{n}", "received", n=n)
     rows = log.events_after(2, limit=2)
-    assert [(i, e.mail_id, e.details) for i, e in rows] == [(3, "m2", {"n": 2}), (4, "m3", {"n": 3})]
+    assert [(i, e.mail_id, e.details) for i, e in rows] == [
+        (3, "m2", {"n": 2}),
+        (4, "m3", {"n": 3}),
+    ]
     assert log.events_after(5, limit=10) == []
     assert log.last_id() == 5
 

@@ -59,7 +59,8 @@ def test_sampler_measures_cpu_between_samples_and_reads_the_rest(tmp_path: Path)
     assert (first.uptime_s, first.memory_total, first.memory_available) == (
         864000, 4_096_000_000, 3_072_000_000,
     )  # fmt: skip
-    assert first.disk_total is not None and first.disk_free is not None
+    assert first.disk_total is not None
+    assert first.disk_free is not None
     assert 0 < first.disk_free <= first.disk_total
     (proc / "stat").write_text("cpu  400 5 50 900 40 3 2 0 0 0\n")
     assert sampler.sample().cpu_percent == 75.0  # (300 busy) / (400 ticks) since the first
@@ -75,7 +76,10 @@ def test_sampler_on_a_host_without_proc_says_none(tmp_path: Path) -> None:
 
 def test_sampler_on_this_host_gives_every_figure(tmp_path: Path) -> None:
     figures = HostSampler(tmp_path).sample()
-    assert figures.uptime_s is not None and figures.uptime_s > 0
+    assert figures.uptime_s is not None
+    assert figures.uptime_s > 0
     assert figures.cpu_percent is not None
-    assert figures.load is not None and len(figures.load) == 3
-    assert figures.memory_total is not None and figures.memory_total > 0
+    assert figures.load is not None
+    assert len(figures.load) == 3
+    assert figures.memory_total is not None
+    assert figures.memory_total > 0

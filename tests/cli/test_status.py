@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from inner_agent.link import build_reader
+from inner_agent.link_service import build_reader
 from maildiode.commands.check import load_agent_config
 from protocol import FolderTransport, Kind, Sender, SigningKey
 from tests.support.command import maildiode

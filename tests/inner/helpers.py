@@ -8,8 +8,9 @@ from pathlib import Path
 from PIL import Image
 
 from agentkit.audit import AuditLog
+from inner_agent.bundle_check import ImagePolicy
+from inner_agent.bundle_handler import BundleHandler
 from inner_agent.inject import InjectionQueue
-from inner_agent.link import BundleHandler, ImagePolicy
 from inner_agent.notify import CheckedImage, CheckedMail, NotifyOptions
 from mailsafe.payload import (
     AuthResults,

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from agentkit.audit import AuditLog
+from inner_agent.bundle_check import ImagePolicy
+from inner_agent.bundle_handler import BundleHandler
 from inner_agent.direct import DirectInjection
 from inner_agent.inject import InjectionQueue
-from inner_agent.link import BundleHandler, ImagePolicy, build_left_over
+from inner_agent.left_over import build_left_over
 from inner_agent.notify import NotifyOptions
 from inner_agent.smtpclient import Hop
 from maildiode.trial.stack import free_port

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from inner_agent.link import BundleHandler, build_left_over
+from inner_agent.bundle_handler import BundleHandler
+from inner_agent.left_over import build_left_over
 from mailsafe.payload import encode_package
 from protocol import Kind, ReceivedBundle
 from tests.inner.helpers import make_handler, rendered

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inner_agent.link import BundleHandler
+from inner_agent.bundle_handler import BundleHandler
 from mailsafe.payload import PageInfo, RenderedMail, encode_package
 from protocol import Kind, ReceivedBundle
 from tests.inner.helpers import make_handler, png, rendered

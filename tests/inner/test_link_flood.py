@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agentkit.audit import AuditLog
-from inner_agent.link import LinkService
+from inner_agent.link_service import LinkService
 from protocol import FolderIntake, Keyring, LinkReader, Receiver
 from protocol.refusals import MIN_FILE_COST, QuarantineLimits
 from tests.protocol.golden import KEY_A

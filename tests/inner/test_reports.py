@@ -13,7 +13,7 @@ import pytest
 
 from agentkit.control import ReportedEvent, encode_control
 from inner_agent import reports as reports_module
-from inner_agent.link import BundleHandler
+from inner_agent.bundle_handler import BundleHandler
 from inner_agent.reports import ControlHandler, ReportStore, latest_report
 from inner_agent.requeue import RequeueError, release
 from mailsafe.payload import encode_package

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from agentkit.audit import AuditLog
+from inner_agent.bundle_check import ImagePolicy
+from inner_agent.bundle_handler import BundleHandler
 from inner_agent.inject import InjectionQueue
-from inner_agent.link import BundleHandler, ImagePolicy
 from inner_agent.notify import NotifyOptions
 from inner_agent.requeue import BundleRefused, RequeueError, release
 from maildiode.cli import main

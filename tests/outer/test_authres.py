@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from types import SimpleNamespace
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from outer_agent.authres import (
     AuthVerdict,
@@ -18,6 +15,7 @@ from outer_agent.authres import (
     make_authenticator,
     verify_here,
 )
+from tests.support.dkimkeys import dkim_key_pair
 
 MAIL = b"From: Partner <p@ext.example>\r\nTo: u@corp.example\r\nSubject: hi\r\n\r\nbody\r\n"
 
@@ -42,17 +40,7 @@ def test_headers_of_other_servers_are_ignored():
 
 @pytest.fixture(scope="module")
 def signer():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    record = "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
-    return private, record
+    return dkim_key_pair()
 
 
 NO_SPF = ("none", "")  # SPF checked, no policy published

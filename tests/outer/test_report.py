@@ -67,7 +67,11 @@ def _reporter(tmp_path: Path, sender: FakeSender, audit: AuditLog, **kw: Any) ->
 
 
 def test_a_report_carries_host_figures_queues_link_ends_and_events(tmp_path: Path) -> None:
-    for state, names in {"received": ["a.0", "b.0"], "rendering": ["c.0"], "quarantine": ["d"]}.items():
+    for state, names in {
+        "received": ["a.0", "b.0"],
+        "rendering": ["c.0"],
+        "quarantine": ["d"],
+    }.items():
         (tmp_path / "spool/inbound" / state).mkdir(parents=True)
         for name in names:
             (tmp_path / "spool/inbound" / state / name).write_bytes(b"mail")
@@ -90,7 +94,9 @@ def test_a_report_carries_host_figures_queues_link_ends_and_events(tmp_path: Pat
     assert report.made_ms == int(NOW * 1000)
     assert report.interval_s == 30
     assert report.policy_version == 0
-    assert report.host.memory_total and report.host.disk_total and report.host.uptime_s
+    assert report.host.memory_total
+    assert report.host.disk_total
+    assert report.host.uptime_s
     assert (report.spool.received, report.spool.rendering, report.spool.quarantine) == (2, 1, 1)
     assert report.delivery.queued == 2
     assert report.delivery.retrying == 1

@@ -74,17 +74,18 @@ def test_busy_web_port_is_a_clear_error_and_nothing_stays_running(tmp_path):
 def test_a_conflicting_republish_keeps_the_first_version(tmp_path) -> None:
     """An id already published with other content (a bundle from before bundles were rebuilt
     identically) is not refused forever: the first version is on the link and stays."""
-    from inner_agent.outbound.service import _SenderPublisher
+    from agentkit.links import LinkPublisher
     from protocol import FolderTransport, Sender
     from tests.protocol.golden import KEY_A
 
     sender = Sender(tmp_path / "state", "outbound", KEY_A, FolderTransport(tmp_path / "send"))
-    publisher = _SenderPublisher(sender)
+    publisher = LinkPublisher(sender)
     try:
         first = publisher.publish(b"first version", b"\x01" * 16)
         assert first == 1
         assert publisher.publish(b"first version", b"\x01" * 16) == 1  # idempotent
-        assert publisher.publish(b"other content", b"\x01" * 16) == 0  # kept, not raised
+        # kept, not raised: the seq the first version is on the link under
+        assert publisher.publish(b"other content", b"\x01" * 16) == 1
         assert sender.last_seq == 1
     finally:
         publisher.close()

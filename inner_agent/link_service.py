@@ -1,0 +1,96 @@
+"""The inbound link as a running service: the protocol's LinkReader, built from ``[link]`` and
+``[keys]``, polled in a thread that hands each complete bundle to the handler.
+
+The LinkReader claims settled files (a periodic full rescan is the source of truth; watchdog
+events only wake the loop early), verifies every chunk, reassembles, de-duplicates and detects
+gaps. For each complete bundle it calls the handler (:class:`inner_agent.bundle_handler.
+BundleHandler`) and only after the handler returns does it mark the bundle done.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from agentkit.audit import AuditLog
+from agentkit.links import audit_refusals
+from agentkit.links import build_reader as build
+from inner_agent.config import InnerConfig
+from protocol import LinkReader, ReceivedBundle
+
+__all__ = ["LinkService", "build_reader"]
+
+log = logging.getLogger(__name__)
+
+# How often the idle loop looks at the stop flag: SIGTERM is honoured within this.
+STOP_CHECK_S = 0.5
+
+
+def build_reader(config: InnerConfig, state_dir: Path) -> LinkReader:
+    """The inbound LinkReader from ``[link]`` and ``[keys]`` (folder or TCP transport)."""
+    return build(
+        config.link,
+        config.keys,
+        state_dir,
+        "inbound",
+        work_dir=state_dir / "link-work",
+        quarantine_dir=state_dir / "link-quarantine",
+        tcp_spool_dir=state_dir / "link-tcp",
+    )
+
+
+class LinkService:
+    """The reader's poll loop in a thread; stops within ``rescan_s`` of ``stop()``."""
+
+    def __init__(
+        self,
+        reader: LinkReader,
+        handler: Callable[[ReceivedBundle], None],
+        rescan_s: float,
+        audit: AuditLog | None = None,
+    ) -> None:
+        self.reader = reader
+        self.audit = audit  # where the reader's summed-up refusals go
+        self.handler = handler
+        self.rescan_s = rescan_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="link-inbound", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delivered = self.reader.poll(self.handler)
+                if self.audit is not None:
+                    audit_refusals(self.reader.refusal_summaries(), self.audit)
+            except (OSError, sqlite3.OperationalError) as exc:  # a full or failing disk: say
+                # what, without a traceback every second
+                log.error("inbound link poll failed (%s); the files stay in the receive folder, "
+                          "retrying in %.1f s", exc, self.rescan_s)  # fmt: skip
+                self._stop.wait(self.rescan_s)
+                continue
+            except Exception:
+                log.exception("inbound link poll failed; retrying in %.1f s", self.rescan_s)
+                self._stop.wait(self.rescan_s)
+                continue
+            if delivered == 0:
+                self._idle()
+
+    def _idle(self) -> None:
+        """Wait for a file event or the next rescan, checking for stop twice a second."""
+        deadline = time.monotonic() + self.rescan_s
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.reader.intake.wait(min(remaining, STOP_CHECK_S)):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.reader.close()
