@@ -41,7 +41,7 @@ from mailsafe.payload import OutboundMail
 from outer_agent.config import DeliverySection
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
 from outer_agent.spool import Envelope, SpoolRecord, peek_header
-from protocol import ReceivedBundle
+from protocol import Kind, ReceivedBundle
 from protocol.durable import fsync_dir, write_durably
 from protocol.limits import BUNDLE_ID_LEN
 
@@ -420,13 +420,13 @@ class DeliveryService:
         bundle_id = bundle.bundle_id
         if self.queue.known(bundle_id):
             return
+        if bundle.kind != Kind.DATA:  # a control record (policy, decision: issue 17) is no mail
+            self._refuse(bundle, "outbound_not_mail", f"bundle kind {int(bundle.kind)}")
+            return
         try:
             mail = self.decode(bundle.data)
         except Exception as exc:  # noqa: BLE001 - a signed but undecodable bundle: keep, report
-            self.queue.quarantine(bundle_id.hex(), bundle.data, f"undecodable: {exc}")
-            self.audit.record(
-                bundle_id.hex(), "quarantined", reason="outbound_undecodable", detail=str(exc)
-            )
+            self._refuse(bundle, "outbound_undecodable", str(exc))
             return
         now = self.clock()
         item = OutboundItem(
@@ -449,6 +449,12 @@ class DeliveryService:
             bytes=len(item.data),
             decided_by=str(getattr(mail, "decided_by", "")),
         )
+
+    def _refuse(self, bundle: ReceivedBundle, reason: str, detail: str) -> None:
+        """A signed bundle that is no outbound mail: kept in quarantine, reported."""
+        name = bundle.bundle_id.hex()
+        self.queue.quarantine(name, bundle.data, f"{reason}: {detail}")
+        self.audit.record(name, "quarantined", reason=reason, detail=detail)
 
     # ----------------------------------------------------------------------------- delivery
 
