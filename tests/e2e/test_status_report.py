@@ -31,7 +31,7 @@ from tests.support.inbound import InboundStack, simple_mail
 
 pytestmark = pytest.mark.e2e
 
-INTERVAL_S = 2
+INTERVAL_S = 4
 # The carrier's polling and the inner agent's wake-up: a report crosses well inside this.
 LINK_SLACK_S = 1.5
 
@@ -81,6 +81,13 @@ def _kill9_outer(stack: InboundStack) -> None:
     wait_for(lambda: not port_open(stack.ports.smtp), 30, "the killed agent's acceptors to exit")
 
 
+def _main_running(root: Path) -> int:
+    """How often the outer agent's main process has said it runs (once per start)."""
+    log = (root / "outer.log").read_text(encoding="utf-8", errors="replace")
+    return sum(1 for line in log.splitlines()
+               if "maildiode-outer " in line and "outer agent running" in line)  # fmt: skip
+
+
 def _stack(root: Path, interval_s: int = INTERVAL_S) -> InboundStack:
     (root / "outer/spool/inbound/quarantine").mkdir(parents=True)
     (root / "outer/spool/inbound/quarantine/old-mail").write_bytes(b"kept as evidence")
@@ -94,11 +101,14 @@ def test_reports_arrive_each_interval_and_outer_events_are_imported_once_across_
 ) -> None:
     root = tmp_path / "stack"
     with _stack(root) as stack:
-        started = time.time()
-        wait_for(lambda: _latest(root) is not None, INTERVAL_S + LINK_SLACK_S, "the first report")
+        # The SMTP port opens in an acceptor process first; the main process (pipeline, link,
+        # report) says when it runs, and its first report is made just before.
+        wait_for(lambda: _main_running(root) >= 1, 120, "the outer agent's main process")
+        running_at = time.time()
+        wait_for(lambda: _latest(root) is not None, INTERVAL_S, "the first report")
         first = _latest(root)
         assert first is not None
-        assert first.received_ms / 1000 - started <= INTERVAL_S
+        assert first.received_ms / 1000 <= running_at + LINK_SLACK_S  # at start, not later
         wait_for(lambda: len(_received(root)) >= 3, 3 * INTERVAL_S + LINK_SLACK_S, "more reports")
         arrivals = _received(root)
         assert max(b - a for a, b in itertools.pairwise(arrivals)) <= (INTERVAL_S + 1) * 1000
@@ -144,10 +154,9 @@ def test_reports_arrive_each_interval_and_outer_events_are_imported_once_across_
         latest = _latest(root)
         assert latest is not None
         assert latest.figures["link"]["sender"]["last_seq"] >= len(tokens)
-        assert (
-            latest.figures["link"]["sender"]["epoch"]
-            == first.figures["link"]["sender"]["epoch"] + 2  # two restarts
-        )
+        # a restarted agent reports under a new epoch (a start killed before its link end
+        # was opened takes none, so not necessarily two more)
+        assert latest.figures["link"]["sender"]["epoch"] > first.figures["link"]["sender"]["epoch"]
 
 
 def test_with_the_link_cut_status_calls_the_report_stale_with_its_age(tmp_path: Path) -> None:
