@@ -43,6 +43,8 @@ STEPS = frozenset(
         "accepted_outbound", "scanned", "allowed", "blocked", "monitored", "held",
         "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
         "sender_notified", "sent_out", "token_refused",
+        # the inner agent's web sign-in (not about one mail: mail id "-")
+        "signin_spraying",
         # outbound, outer agent
         "received_outbound", "delivered", "delivery_deferred",
     }

@@ -27,7 +27,7 @@ from typing import Any
 from agentkit.audit import AuditEvent, AuditLog
 from agentkit.control import StatusReport, decode_control
 from agentkit.readonly import query_read_only
-from protocol.sqlite import Synchronous, open_wal_database
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
 __all__ = [
     "OUTER_AGENT",
@@ -98,7 +98,9 @@ class ReportStore:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._db = open_wal_database(path, _SCHEMA, synchronous=Synchronous.NORMAL)
+        self._db = open_wal_database(
+            path, _SCHEMA, synchronous=Synchronous.NORMAL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+        )
 
     def add(
         self, stream: str, bundle_id: bytes, seq: int, report: StatusReport, received_ms: int

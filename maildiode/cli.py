@@ -181,10 +181,16 @@ def _directory(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument(
         "action",
-        choices=["import", "list", "passwd"],
-        help="import an HR CSV export, list users, or set a web password",
+        choices=["import", "list", "passwd", "totp"],
+        help="import an HR CSV export, list users, set a web password, or give a web account "
+        "a second factor (TOTP)",
     )
-    p.add_argument("args", nargs="*", metavar="ARG", help="FILE.csv for import; USER for passwd")
+    p.add_argument(
+        "args",
+        nargs="*",
+        metavar="ARG",
+        help="FILE.csv for import; USER for passwd; USER [off] for totp",
+    )
 
 
 def _audit(p: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from inner_agent.outbound.approval import Request
 from inner_agent.outbound.directory import Directory
-from inner_agent.outbound.senders import SenderCheck, comparable, stored_check
+from inner_agent.outbound.senders import SenderCheck, comparable, stored_check, stored_sender
 from inner_agent.outbound.state import MailRow
 
 __all__ = ["Approvers", "Route"]
@@ -53,7 +53,8 @@ class Approvers:
         (the nearest above that with someone other than the current approvers), or none.
         None for a mail held for a security officer: it does not climb the departments."""
         shown, mismatch = stored_check(mail.decision, mail.mail_from)
-        user = self.directory.user(mail.mail_from) if mail.mail_from else None
+        sender = stored_sender(mail.decision, mail.mail_from)
+        user = self.directory.user(sender) if sender else None
         current: str | None = user.department if user and not mismatch else None
         for _ in range(request.escalations + 1):
             dept = self.directory.department(current) if current else None

@@ -24,6 +24,7 @@ from agentkit.settings import (
     Section,
     resolve_path,
 )
+from inner_agent.web.config import SignInSection
 
 __all__ = [
     "ApprovalSection",
@@ -39,6 +40,8 @@ DEFAULT_REMIND_AFTER_S = 4 * 3600.0
 DEFAULT_EXPIRE_AFTER_S = 2 * 86400.0
 # Eight hours: one working day signed in, then sign in again.
 DEFAULT_SESSION_TTL_S = 8 * 3600.0
+# Twenty minutes without a request ends a session (a screen left open at lunch).
+DEFAULT_SESSION_IDLE_S = 20 * 60.0
 
 
 def _resolve(value: Any, info: ValidationInfo) -> Any:
@@ -63,6 +66,10 @@ class WebSection(Section):
     public_url: str = "http://127.0.0.1:8025"  # base of the links in approval request mails
     secret_key_file: Path = Path("keys/web.secret")  # signs tokens and CSRF; made 0600 if absent
     session_ttl_s: float = Field(default=DEFAULT_SESSION_TTL_S, gt=0, le=7 * 86400)
+    session_idle_s: float = Field(default=DEFAULT_SESSION_IDLE_S, gt=0, le=7 * 86400)
+    # Connections from these may say who the client is (X-Forwarded-For): a TLS proxy in front.
+    trusted_proxies: tuple[Network, ...] = ("127.0.0.1",)
+    signin: SignInSection = SignInSection()
 
     _paths = field_validator("secret_key_file", mode="before")(_resolve)
 
@@ -132,6 +139,10 @@ class OutboundSection(Section):
     # Tesseract language names ("kor+eng+jpn").
     ocr: bool | str = "auto"
     directory_db: Path = Path("inner/directory.db")
+    # A mismatch between the envelope sender and From: that shows two people (or an address of
+    # ours nobody has): "hold" holds it for a security officer even when the rules would let
+    # it go; "route" only sends mail the rules hold to an officer (docs/approval.md).
+    sender_mismatch: Literal["hold", "route"] = "hold"
     poll_s: float = Field(default=1.0, gt=0, le=60)
     web: WebSection = WebSection()
     approval: ApprovalSection = ApprovalSection()
@@ -164,6 +175,7 @@ def example_toml_section(
     spool_dir: str = "inner/outbound",
     directory_db: str = "inner/directory.db",
     secret_key_file: str = "keys/web.secret",  # noqa: S107 - a file name, not a secret
+    signin_db: str = "inner/signin.db",
 ) -> str:
     """The ``[outbound]`` part of an example ``inner.toml``, every key present and commented."""
     return _EXAMPLE.format(
@@ -174,6 +186,7 @@ def example_toml_section(
         spool_dir=spool_dir,
         directory_db=directory_db,
         secret_key_file=secret_key_file,
+        signin_db=signin_db,
     )
 
 
@@ -189,13 +202,27 @@ min_free_bytes = 536870912         # below this much free disk, intake answers 4
 # rules_file = "rules.toml"        # none: built-in rules (personal data needs approval)
 ocr = "auto"                       # text in pictures: on when Tesseract reads Korean; true insists
 directory_db = "{directory_db}"    # filled by: maildiode directory import HR.csv -c inner.toml
+sender_mismatch = "hold"           # envelope and From: show two people: held for a security
+                                   # officer; "route": only what the rules hold goes to one
 poll_s = 1
 
 [outbound.web]
 listen = "{web_listen}"
 public_url = "http://{web_listen}"   # base of the links in approval request mails
 secret_key_file = "{secret_key_file}"  # made (0600) at first start if absent
-session_ttl_s = 28800
+session_ttl_s = 28800             # a sign-in lasts at most this long
+session_idle_s = 1200             # and ends after this long without a request
+trusted_proxies = ["127.0.0.1"]   # may say who the client is (X-Forwarded-For)
+
+[outbound.web.signin]
+db = "{signin_db}"       # lockouts and sessions
+hash_workers = 2                  # password checks at once (argon2, 64 MiB each)
+hash_queue = 8                    # waiting for a worker; more get 503 + Retry-After
+per_client_per_minute = 10        # sign-ins per client address (after a burst of
+per_client_burst = 10             # this many); more get 429 + Retry-After
+lock_after = 5                    # wrong passwords (account + client) before a lock
+lock_first_s = 60                 # the first lock; each later failure doubles it
+lock_max_s = 3600                 # up to this
 
 [outbound.approval]
 remind_after_s = 14400            # remind the approver after 4 hours

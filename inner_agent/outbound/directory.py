@@ -20,8 +20,9 @@ role                no        ``head``, ``delegate``, ``security-officer`` or em
 removed) and applies it in one transaction. UTF-8 (with or without BOM) and CP949 (what Korean
 Excel writes) are read. LDAP is the documented next step (docs/approval.md).
 
-Web accounts (argon2id hashes) live in the same database, keyed by the user's address; they
-are set with ``maildiode directory passwd USER``. A user removed from the directory can no
+Web accounts (argon2id hashes, and optionally a TOTP secret for a second factor) live in the
+same database, keyed by the user's address; they are set with ``maildiode directory passwd
+USER`` and ``maildiode directory totp USER``. A user removed from the directory can no
 longer sign in, whatever the account table says.
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,8 +58,10 @@ CREATE TABLE IF NOT EXISTS users (
     email TEXT PRIMARY KEY, name TEXT NOT NULL, department TEXT NOT NULL, role TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS departments (name TEXT PRIMARY KEY, parent TEXT);
-CREATE TABLE IF NOT EXISTS accounts (email TEXT PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (email TEXT PRIMARY KEY, hash TEXT NOT NULL, totp TEXT);
 """
+# Databases made before the second factor have no totp column.
+_MIGRATIONS = ("ALTER TABLE accounts ADD COLUMN totp TEXT",)
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,12 @@ class Directory:
         self._db = open_wal_database(
             path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
+        if "totp" not in columns:
+            for statement in _MIGRATIONS:
+                self._db.execute(statement)
         self._hasher = PasswordHasher()
+        self._stand_in: str | None = None  # a hash to verify against for unknown addresses
 
     def close(self) -> None:
         self._db.close()
@@ -232,6 +241,14 @@ class Directory:
         with self._lock:
             return self._users()
 
+    def domains(self) -> frozenset[str]:
+        """The mail domains of the directory's users (lower-case): our own domains."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT substr(email, instr(email, '@') + 1) FROM users"
+            ).fetchall()
+        return frozenset(r[0] for r in rows if r[0])
+
     def department(self, name: str) -> Department | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM departments WHERE name = ?", (name,)).fetchone()
@@ -275,7 +292,27 @@ class Directory:
             raise DirectoryError(f"{email} is not in the directory; import the HR export first")
         digest = self._hasher.hash(password)
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?)", (email, digest))
+            self._db.execute(
+                "INSERT INTO accounts (email, hash) VALUES (?, ?)"
+                " ON CONFLICT (email) DO UPDATE SET hash = excluded.hash",
+                (email, digest),
+            )
+
+    def set_totp(self, email: str, secret: str | None) -> None:
+        """Give the account a second factor (a base32 TOTP secret), or take it away (None)."""
+        email = email.lower()
+        if not self.has_account(email):
+            raise DirectoryError(f"{email} has no account; set a password first")
+        with self._lock:
+            self._db.execute("UPDATE accounts SET totp = ? WHERE email = ?", (secret, email))
+
+    def totp_secret(self, email: str) -> str | None:
+        """The account's TOTP secret, or None (no second factor, or no account)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT totp FROM accounts WHERE email = ?", (email.lower(),)
+            ).fetchone()
+        return None if row is None or not row[0] else str(row[0])
 
     def has_account(self, email: str) -> bool:
         with self._lock:
@@ -290,12 +327,21 @@ class Directory:
         with self._lock:
             row = self._db.execute("SELECT hash FROM accounts WHERE email = ?", (email,)).fetchone()
         if row is None or self.user(email) is None:
-            self._hasher.hash(password)  # same cost whether or not the account exists
+            self._verify(self._stand_in_hash(), password)  # the same work for every address
             return False
+        return self._verify(row[0], password)
+
+    def _verify(self, digest: str, password: str) -> bool:
         try:
-            return self._hasher.verify(row[0], password)
+            return self._hasher.verify(digest, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    def _stand_in_hash(self) -> str:
+        """A hash with our parameters of a password nobody knows, made once."""
+        if self._stand_in is None:
+            self._stand_in = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._stand_in
 
     def _users(self) -> list[User]:
         return [User(*r) for r in self._db.execute("SELECT * FROM users ORDER BY email")]

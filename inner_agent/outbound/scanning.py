@@ -5,8 +5,8 @@ approver's preview is later drawn from the same reading, so nothing is read twic
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import Any
@@ -18,13 +18,19 @@ from mailsafe.extract import Found, extract_locations
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.mime import SUBJECT_SCAN_BYTES, ParsedMail, parse_message
 from mailsafe.pii import detect, mask_text
-from mailsafe.policy import RuleSet, SenderInfo
+from mailsafe.policy import Decision, RuleSet, SenderInfo
 from mailsafe.scan import ScanResult, scan_parsed
 
-__all__ = ["Scanned", "Scanner"]
+__all__ = ["MISMATCH_RULE", "Scanned", "Scanner"]
 
 # The subject kept (masked) for the pages, notices and the audit log.
 MAX_SUBJECT_CHARS = 300
+# The rule named when the sender check alone holds a mail (senders.py, SenderCheck.holds).
+MISMATCH_RULE = "sender-mismatch"
+MISMATCH_EXPLANATION = (
+    "보내는 사람 불일치: 보안 담당자의 확인이 필요합니다 "
+    "(the envelope sender and From: show different people; held for a security officer)"
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,17 @@ class Scanned:
     subject: str  # masked
     sender: SenderCheck  # the envelope sender and From:, resolved in the directory
     ms: float  # how long reading and scanning took
+    policy_action: str | None = None  # the rules' own action when the sender check overrode it
+
+    def held_for_mismatch(self) -> Scanned:
+        """This scan with the mail held for a security officer when the sender check says the
+        mismatch holds it and the rules would let it go (blocked mail stays blocked)."""
+        decision = self.result.decision
+        if not self.sender.holds or decision.action not in ("allow", "monitor"):
+            return self
+        held = Decision("approve", MISMATCH_RULE, MISMATCH_EXPLANATION)
+        return replace(self, result=replace(self.result, decision=held),
+                       policy_action=decision.action)  # fmt: skip
 
     @property
     def department(self) -> str | None:
@@ -75,6 +92,10 @@ class Scanned:
         }
         if self.sender.mismatch:
             fields["sender_mismatch"] = self.sender.mismatch
+        if self.policy_action is not None:
+            fields["policy_action"] = self.policy_action
+        if self.sender.auto_reply:
+            fields["auto_reply"] = True
         return fields
 
 
@@ -84,19 +105,37 @@ class Scanner:
         # a reader they are read in this process, as unit tests do.
         self.rules, self.reader = rules, reader
 
-    def scan(self, mail: SpooledMail, data: bytes, lookup: Callable[[str], User | None]) -> Scanned:
-        """``lookup`` finds a user in the directory by address."""
+    def scan(
+        self,
+        mail: SpooledMail,
+        data: bytes,
+        lookup: Callable[[str], User | None],
+        our_domains: Collection[str] = (),
+    ) -> Scanned:
+        """``lookup`` finds a user in the directory by address; ``our_domains`` are the
+        directory's mail domains."""
         started = time.monotonic()
         parsed = parse_message(data)
-        sender = check_sender(mail.mail_from, parsed.from_, lookup)
+        sender = check_sender(mail.mail_from, parsed.from_, lookup, our_domains=our_domains,
+                              auto_replied=auto_submitted(data) == "auto-replied")  # fmt: skip
         department = sender.user.department if sender.user else None
         found = self.reader.read(parsed) if self.reader is not None else extract_locations(parsed)
         result = scan_parsed(
-            parsed, self.rules, SenderInfo(mail.mail_from, department),
+            parsed, self.rules, SenderInfo(sender.address, department),
             recipients=mail.rcpt_to, found=found,
         )  # fmt: skip
         ms = round((time.monotonic() - started) * 1000, 1)
         return Scanned(parsed, found, result, masked_subject(data), sender, ms)
+
+
+def auto_submitted(data: bytes) -> str:
+    """The ``Auto-Submitted:`` keyword (RFC 3834), lower-case; "" without one."""
+    try:
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(data[:SUBJECT_SCAN_BYTES])
+        value = str(headers.get("Auto-Submitted", ""))
+    except (ValueError, TypeError, IndexError):
+        return ""
+    return value.split(";", 1)[0].strip().lower()
 
 
 def masked_subject(data: bytes) -> str:

@@ -24,7 +24,7 @@ import uvicorn
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.settings import KeysSection, LinkSection, parse_host_port
 from inner_agent.config import InnerConfig
-from inner_agent.outbound.config import OutboundSection
+from inner_agent.outbound.config import OutboundSection, WebSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
@@ -33,12 +33,15 @@ from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app
 from inner_agent.outbound.workflow import Audit, Outlets, Publisher, Stores, Workflow
+from inner_agent.web.sessions import Sessions
+from inner_agent.web.signin import Accounts, SignIn
+from inner_agent.web.store import SignInStore
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.ocr import resolve_ocr
 from mailsafe.policy import RuleSet, default_rules, load_rules
 
-__all__ = ["OutboundService", "outbound_publisher"]
+__all__ = ["OutboundService", "build_signin", "outbound_publisher"]
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +106,7 @@ class OutboundService:
             log.info("took in %d outbound mail(s) found in the spool after a restart", recovered)
         try:
             await self._start_smtp(spool)
-            await self._start_web(state, directory, secret)
+            await self._start_web(directory, secret)
         except BaseException:
             await self.stop()  # nothing half-started stays behind
             raise
@@ -144,18 +147,14 @@ class OutboundService:
         self.workflow.accepted(mail)
         self.wake()
 
-    async def _start_web(self, state: OutboundState, directory: Directory, secret: bytes) -> None:
+    async def _start_web(self, directory: Directory, secret: bytes) -> None:
         assert self.workflow is not None
-        host, port = parse_host_port(self.section.web.listen)
-        app = create_app(
-            self.workflow.desk,
-            state,
-            directory,
-            secret,
-            session_ttl_s=self.section.web.session_ttl_s,
-            secure_cookie=self.section.web.public_url.startswith("https://"),
-            clock=self.clock,
-        )
+        web = self.section.web
+        host, port = parse_host_port(web.listen)
+        signin = build_signin(web, directory, secret, self.audit, self.clock)
+        self._closables[:0] = [signin, signin.store]  # before the directory its checks read
+        app = create_app(self.workflow.desk, signin, secret,
+                         secure_cookie=web.public_url.startswith("https://"))  # fmt: skip
         config = uvicorn.Config(
             app,
             host=host,
@@ -164,6 +163,8 @@ class OutboundService:
             lifespan="off",
             access_log=False,
             server_header=False,
+            proxy_headers=True,
+            forwarded_allow_ips=list(web.trusted_proxies),
         )
         # Bind here, so a busy port is an OSError naming it (uvicorn would sys.exit instead).
         listener = _listening_socket(host, port)
@@ -239,6 +240,17 @@ class OutboundService:
             if close is not None:
                 close()
         self._closables = []
+
+
+def build_signin(
+    web: WebSection, accounts: Accounts, secret: bytes, audit: Audit, clock: Callable[[], float]
+) -> SignIn:
+    """The web listener's sign-in from ``[outbound.web]`` (its ``signin`` sub-section)."""
+    store = SignInStore(web.signin.db)
+    sessions = Sessions(store, idle_s=web.session_idle_s, absolute_s=web.session_ttl_s,
+                        clock=clock)  # fmt: skip
+    return SignIn(accounts, store, secret, web.signin, sessions=sessions, audit=audit,
+                  clock=clock)  # fmt: skip
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

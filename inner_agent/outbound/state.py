@@ -1,5 +1,6 @@
 """The outbound state database (SQLite, WAL): mails, approval requests, spent token nonces,
-web sessions, and the outbox of notice mails.
+and the outbox of notice mails. (Web sessions live in the sign-in database since issue 15.8;
+the old ``sessions`` table, one row per anonymous request, is dropped at start.)
 
 The spool files are the truth about *which* mails were accepted; this database says how far
 each got. Mail states::
@@ -58,9 +59,6 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
 CREATE TABLE IF NOT EXISTS spent_nonces (nonce TEXT PRIMARY KEY, spent_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id TEXT PRIMARY KEY, user TEXT, expires_at REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS outbox (
     id        INTEGER PRIMARY KEY,
     mail_id   TEXT NOT NULL,
@@ -106,6 +104,7 @@ class OutboundState:
         self._db = open_wal_database(  # FULL: decisions must survive a power cut
             path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
         )
+        self._db.execute("DROP TABLE IF EXISTS sessions")  # sessions moved to signin.db
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -254,10 +253,9 @@ class OutboundState:
             return cursor.rowcount == 1
 
     def prune(self, spent_before: float) -> None:
-        """Forget nonces of tokens that have expired anyway, and dead sessions."""
+        """Forget nonces of tokens that have expired anyway."""
         with self._tx() as db:
             db.execute("DELETE FROM spent_nonces WHERE spent_at < ?", (spent_before,))
-            db.execute("DELETE FROM sessions WHERE expires_at <= ?", (self.clock(),))
 
     def nonce_spent(self, nonce: str) -> bool:
         with self._lock:
@@ -265,30 +263,6 @@ class OutboundState:
                 "SELECT 1 FROM spent_nonces WHERE nonce = ?", (nonce,)
             ).fetchone()
         return row is not None
-
-    # ------------------------------------------------------------------------------- sessions
-
-    def put_session(self, session_id: str, user: str | None, expires_at: float) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (session_id, user, expires_at)
-            )
-
-    def session(self, session_id: str) -> tuple[str | None] | None:
-        """``(user,)`` of a live session (user None: not signed in), or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT user FROM sessions WHERE session_id = ? AND expires_at > ?",
-                (session_id, self.clock()),
-            ).fetchone()
-        return None if row is None else (row[0],)
-
-    def drop_session(self, session_id: str) -> None:
-        with self._tx() as db:
-            db.execute(
-                "DELETE FROM sessions WHERE session_id = ? OR expires_at <= ?",
-                (session_id, self.clock()),
-            )
 
     # ------------------------------------------------------------------------------- outbox
 

@@ -91,6 +91,7 @@ class Workflow:
         self.publishing = Publishing(stores, outlets.publisher, self.effects, clock)
         self.outbox = Outbox(section, stores.state, outlets.audit, clock)
         self.audit = outlets.audit
+        self.hold_mismatch = section.sender_mismatch == "hold"
         self._scan_failures: dict[str, int] = {}
 
     # ------------------------------------------------------------------ the service's passes
@@ -131,7 +132,9 @@ class Workflow:
         except (SpoolCorrupt, FileNotFoundError) as exc:
             self.effects.advance(mail_id, Unreadable(str(exc)))
             return
-        scanned = self.scanner.scan(mail, data, self.directory.user)
+        scanned = self.scanner.scan(mail, data, self.directory.user, self.directory.domains())
+        if self.hold_mismatch:
+            scanned = scanned.held_for_mismatch()
         self.state.set_mail(mail_id, str(MailState.RECEIVED), **scanned.stored())
         self.audit.record(mail_id, "scanned", **scanned.audited())
         self.effects.advance(mail_id, self._verdict(mail, scanned))

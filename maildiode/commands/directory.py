@@ -1,9 +1,13 @@
-"""``maildiode directory import|list|passwd -c inner.toml``: the outbound approval directory.
+"""``maildiode directory import|list|passwd|totp -c inner.toml``: the outbound approval
+directory.
 
     maildiode directory import HR.csv -c inner.toml   # re-runnable; prints what changed
     maildiode directory list -c inner.toml
     maildiode directory passwd lee@corp.example -c inner.toml   # password from the terminal,
                                                                 # or one line on standard input
+    maildiode directory totp lee@corp.example -c inner.toml     # a second factor: prints the
+                                                                # secret and its otpauth:// URI once
+    maildiode directory totp lee@corp.example off -c inner.toml # takes it away
 Only the ``[outbound]`` section of the file is read (its ``directory_db``).
 """
 
@@ -14,6 +18,7 @@ import getpass
 import sys
 from pathlib import Path
 
+import pyotp
 from pydantic import ConfigDict
 
 from agentkit.settings import ConfigError, Section, load_config
@@ -38,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     directory = Directory(section.directory_db)
     try:
-        action = {"import": _import, "list": _list, "passwd": _passwd}[args.action]
+        action = {"import": _import, "list": _list, "passwd": _passwd, "totp": _totp}[args.action]
         return action(directory, list(args.args))
     except DirectoryError as exc:
         print(f"directory {args.action}: {exc}", file=sys.stderr)
@@ -77,6 +82,8 @@ def _list(directory: Directory, rest: list[str]) -> int:
         return 2
     for user in directory.users():
         account = "account" if directory.has_account(user.email) else "-"
+        if directory.totp_secret(user.email):
+            account += "+totp"
         print(f"{user.email}\t{user.name}\t{user.department}\t{user.role or 'member'}\t{account}")
     return 0
 
@@ -97,4 +104,24 @@ def _passwd(directory: Directory, rest: list[str]) -> int:
         return 1
     directory.set_password(rest[0], password)
     print(f"password set for {rest[0].lower()}")
+    return 0
+
+
+def _totp(directory: Directory, rest: list[str]) -> int:
+    """A new TOTP secret for USER's web account, shown once (to be scanned or typed into an
+    authenticator app); ``off`` takes the second factor away."""
+    if len(rest) not in (1, 2) or (len(rest) == 2 and rest[1] != "off"):
+        print("usage: maildiode directory totp USER [off] -c inner.toml", file=sys.stderr)
+        return 2
+    user = rest[0].lower()
+    if len(rest) == 2:
+        directory.set_totp(user, None)
+        print(f"second factor removed for {user}")
+        return 0
+    secret = pyotp.random_base32()
+    directory.set_totp(user, secret)
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user, issuer_name="maildiode")
+    print(f"second factor set for {user}; enter this in the authenticator app (shown once):")
+    print(f"secret: {secret}")
+    print(f"uri: {uri}")
     return 0

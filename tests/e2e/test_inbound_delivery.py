@@ -65,7 +65,7 @@ def test_hostile_linkage_every_mail_exactly_once_every_bad_file_quarantined(tmp_
         inside = [e for e in trail if e["agent"] == "inner"]
         assert [e["step"] for e in inside] == ["received_inside", "injected"]
         assert inside[1]["reply"].startswith("250")
-        # The outer agent's events of the same mail come inside with its status reports (D30):
+        # The outer agent's events of the same mail come inside with its status reports (D31):
         # whichever have arrived precede the inner ones in the trail.
         imported = [e for e in trail if e["agent"] == "outer"]
         assert trail[: len(imported)] == imported

@@ -53,13 +53,16 @@ class InboundStack:
         inner: dict[tuple[str, str], str] | None = None,
         outer: dict[tuple[str, str], str] | None = None,
         render_processes: int = 2,
+        outbound: bool = False,
     ) -> None:
+        """``outbound``: the inner agent also runs its outbound path (intake, approval web on
+        ``ports.web``); the caller fills its directory before ``start``."""
         self.root = root
         self.postfix = PostfixInstance(domain=DOMAIN)
         self.ports = Ports(internal=self.postfix.port)
         inner_overrides = {("notify", "our_domains"): f'["{DOMAIN}"]', **(inner or {})}
         outer_overrides = {("render", "processes"): str(render_processes), **(outer or {})}
-        prepare(root, self.ports, domains=(DOMAIN,), outbound=False, inner=inner_overrides,
+        prepare(root, self.ports, domains=(DOMAIN,), outbound=outbound, inner=inner_overrides,
                 outer=outer_overrides)  # fmt: skip
         self.outer = AgentProcess("outer", root / "outer.toml", root / "outer.log")
         self.inner = AgentProcess("inner", root / "inner.toml", root / "inner.log")

@@ -143,6 +143,7 @@ class Parts:
     audit: MemoryAudit
     clock: Clock
     secret: bytes
+    section: OutboundSection
 
 
 def build_workflow(
@@ -167,7 +168,18 @@ def build_workflow(
         signer=TokenSigner(secret),
         clock=clock,
     )
-    return Parts(workflow, state, directory, spool, publisher, audit, clock, secret)
+    return Parts(workflow, state, directory, spool, publisher, audit, clock, secret, section)
+
+
+def approval_app(parts: Parts, section: OutboundSection | None = None) -> Any:
+    """The approval pages with sign-in over ``parts`` (its directory, clock and audit), as the
+    service builds them; ``section`` from ``make_section`` in the same folder by default."""
+    from inner_agent.outbound.service import build_signin
+    from inner_agent.outbound.web import create_app
+
+    section = section or parts.section
+    signin = build_signin(section.web, parts.directory, parts.secret, parts.audit, parts.clock)
+    return create_app(parts.workflow.desk, signin, parts.secret)
 
 
 class LoopThread:

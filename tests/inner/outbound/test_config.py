@@ -18,6 +18,12 @@ def test_example_section_validates(tmp_path):
     assert section.web.secret_key_file == tmp_path / "keys/web.secret"
     assert section.approval.on_expiry == "reject"
     assert section.rules_file is None
+    assert section.sender_mismatch == "hold"
+    signin = section.web.signin
+    assert signin.db == tmp_path / "inner/signin.db"
+    assert (signin.hash_workers, signin.hash_queue, signin.lock_after) == (2, 8, 5)
+    assert section.web.session_idle_s == 1200
+    assert section.web.trusted_proxies == ("127.0.0.1",)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +41,13 @@ def test_example_section_validates(tmp_path):
         ('[outbound.notice]\nfrom_adress = "a@b.kr"', 'unknown key (did you mean "from_address"?)'),
         ('ocr = "kor; rm -rf /"', "outbound.ocr"),
         ("ocr = 3", "outbound.ocr"),
+        ('sender_mismatch = "ignore"', "outbound.sender_mismatch"),
+        ('[outbound.web]\ntrusted_proxies = ["proxy"]', "outbound.web.trusted_proxies"),
+        ("[outbound.web.signin]\nhash_workers = 0", "outbound.web.signin.hash_workers"),
+        (
+            "[outbound.web.signin]\nlock_first_s = 7200\nlock_max_s = 60",
+            "lock_first_s must not be longer than lock_max_s",
+        ),
     ],
 )
 def test_refusals(tmp_path, body, message):

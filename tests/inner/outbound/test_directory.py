@@ -3,6 +3,8 @@ approvers and escalation; web accounts."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from inner_agent.outbound.directory import Directory, parse_hr_csv
@@ -89,6 +91,55 @@ def test_accounts(tmp_path):
         HR_CSV.decode().replace("lee@corp.example,이영희,영업부,경영본부,head\n", "").encode()
     )
     assert not directory.check_password("lee@corp.example", "정확한 비밀번호")  # left the company
+
+
+def test_every_address_costs_one_argon2_verify_with_the_same_parameters(tmp_path, monkeypatch):
+    """No telling by time who has an account (issue 15.3): a known account, a directory user
+    without one and a stranger are each one verify, against hashes with the same cost."""
+    import argon2
+
+    directory = Directory(tmp_path / "d.db")
+    directory.import_csv(HR_CSV)
+    directory.set_password("lee@corp.example", "정확한 비밀번호")
+    directory.check_password("stranger@corp.example", "x")  # the stand-in hash is made once
+    verified, hashed = [], []
+    real_verify, real_hash = argon2.PasswordHasher.verify, argon2.PasswordHasher.hash
+    monkeypatch.setattr(
+        argon2.PasswordHasher,
+        "verify",
+        lambda self, digest, pw: verified.append(digest) or real_verify(self, digest, pw),
+    )
+    monkeypatch.setattr(
+        argon2.PasswordHasher,
+        "hash",
+        lambda self, pw, **kw: hashed.append(pw) or real_hash(self, pw, **kw),
+    )
+    for address in ("lee@corp.example", "kim@corp.example", "nobody@corp.example"):
+        assert not directory.check_password(address, "틀린 비밀번호")
+    assert hashed == []
+    assert len(verified) == 3
+    parameters = [argon2.extract_parameters(digest) for digest in verified]
+    assert parameters[0] == parameters[1] == parameters[2]
+
+
+def test_totp_secrets_belong_to_accounts(tmp_path):
+    directory = Directory(tmp_path / "d.db")
+    directory.import_csv(HR_CSV)
+    with pytest.raises(DirectoryError, match="set a password first"):
+        directory.set_totp("lee@corp.example", "JBSWY3DPEHPK3PXP")
+    directory.set_password("lee@corp.example", "정확한 비밀번호")
+    directory.set_totp("LEE@corp.example", "JBSWY3DPEHPK3PXP")
+    assert directory.totp_secret("lee@corp.example") == "JBSWY3DPEHPK3PXP"
+    assert directory.totp_secret("kim@corp.example") is None
+    directory.close()
+    old = sqlite3.connect(tmp_path / "old.db")  # a database from before the second factor
+    old.execute("CREATE TABLE accounts (email TEXT PRIMARY KEY, hash TEXT NOT NULL)")
+    old.commit()
+    old.close()
+    upgraded = Directory(tmp_path / "old.db")
+    upgraded.import_csv(HR_CSV)
+    upgraded.set_password("lee@corp.example", "정확한 비밀번호")
+    assert upgraded.totp_secret("lee@corp.example") is None
 
 
 def test_security_officers_are_a_role_of_their_own(tmp_path):

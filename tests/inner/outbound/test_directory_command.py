@@ -65,3 +65,46 @@ def test_bad_config_is_named(tmp_path):
     result = maildiode("directory", "list", "-c", str(config))
     assert result.returncode == 2
     assert "inner.toml: outbound.listen" in result.stderr
+
+
+def test_totp_gives_an_account_a_second_factor_and_takes_it_away(tmp_path):
+    import pyotp
+
+    from inner_agent.outbound.directory import Directory
+
+    config = tmp_path / "inner.toml"
+    config.write_text('[outbound]\ndirectory_db = "dir.db"\n')
+    csv = tmp_path / "hr.csv"
+    csv.write_bytes(HR_CSV)
+    maildiode("directory", "import", str(csv), "-c", str(config))
+    no_account = maildiode("directory", "totp", "lee@corp.example", "-c", str(config))
+    assert no_account.returncode == 1
+    assert "set a password first" in no_account.stderr
+    maildiode(
+        "directory", "passwd", "lee@corp.example", "-c", str(config), stdin="a long pass phrase\n"
+    )
+    done = maildiode("directory", "totp", "LEE@corp.example", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    secret = done.stdout.split("secret: ")[1].split()[0]
+    assert "otpauth://totp/maildiode:lee%40corp.example?secret=" + secret in done.stdout
+    directory = Directory(tmp_path / "dir.db")
+    assert directory.totp_secret("lee@corp.example") == secret
+    assert len(pyotp.TOTP(secret).now()) == 6
+    directory.close()
+    listing = maildiode("directory", "list", "-c", str(config)).stdout
+    assert "lee@corp.example\t이영희\t영업부\thead\taccount+totp" in listing.splitlines()
+    # a new password keeps the second factor
+    maildiode(
+        "directory", "passwd", "lee@corp.example", "-c", str(config), stdin="another long phrase\n"
+    )
+    directory = Directory(tmp_path / "dir.db")
+    assert directory.totp_secret("lee@corp.example") == secret
+    directory.close()
+    off = maildiode("directory", "totp", "lee@corp.example", "off", "-c", str(config))
+    assert off.returncode == 0
+    directory = Directory(tmp_path / "dir.db")
+    assert directory.totp_secret("lee@corp.example") is None
+    directory.close()
+    assert (
+        maildiode("directory", "totp", "lee@corp.example", "on", "-c", str(config)).returncode == 2
+    )

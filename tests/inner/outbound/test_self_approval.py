@@ -18,6 +18,7 @@ from tests.inner.outbound.test_web import client_for, csrf_of, sign_in, token_of
 from tests.inner.outbound.test_workflow import accept, notices, text_of
 from tests.support.outbound import (
     RecordingPublisher,
+    approval_app,
     build_workflow,
     plain_mail,
     rrn_mail,
@@ -85,11 +86,8 @@ def test_the_attack_over_smtp_and_the_web(tmp_path):
 
 
 def test_the_head_cannot_decide_it_on_the_pages_and_the_officer_can(parts):
-    from inner_agent.outbound.web import create_app
-
     mail_id, request = held_for(parts, KIM, LEE)
-    app = create_app(parts.workflow.desk, parts.state, parts.directory, parts.secret,
-                     session_ttl_s=3600, clock=parts.clock)  # fmt: skip
+    app = approval_app(parts)
     lee = client_for(app)
     sign_in(lee, LEE)
     assert request.request_id not in lee.get("/requests").text
@@ -159,11 +157,90 @@ def test_a_mail_without_from_is_judged_by_its_envelope(parts):
     assert parts.state.request_for_mail(mail_id).approvers == (LEE, PARK)
 
 
-def test_a_mismatch_does_not_hold_mail_the_policy_lets_go(parts):
-    """Who approves changes; whether the policy holds does not (D-record "sender mismatch")."""
+def test_a_mismatch_is_held_for_an_officer_even_when_the_scan_lets_it_go(parts):
+    """The issue's Done line: "an envelope/From mismatch is held for a security officer".
+    Before, a mismatch only changed who approved a mail the policy held anyway, so a plain
+    mail sent as the head went out unasked."""
+    mail_id = accept(parts, plain_mail(sender=LEE), sender=KIM)
+    assert parts.state.mail(mail_id).state == "held"
+    request = parts.state.request_for_mail(mail_id)
+    assert request.approvers == OFFICERS
+    held = audited(parts, mail_id, "held")
+    assert held["route"] == "security-officer"
+    assert held["rule"] == "sender-mismatch"
+    assert "different people" in held["note"]
+    scanned = audited(parts, mail_id, "scanned")
+    assert (scanned["action"], scanned["rule"]) == ("approve", "sender-mismatch")
+    assert scanned["policy_action"] == "allow"  # the scan alone lets it go
+
+
+def test_a_mismatch_does_not_hold_mail_the_policy_lets_go_when_set_to_route(tmp_path):
+    """``[outbound] sender_mismatch = "route"``: who approves changes; whether the policy
+    holds does not (the behaviour before the default became "hold")."""
+    parts = build_workflow(tmp_path, sender_mismatch="route")
     mail_id = accept(parts, plain_mail(sender=LEE), sender=KIM)
     assert parts.state.mail(mail_id).state == "sending"
     assert "different people" in audited(parts, mail_id, "scanned")["sender_mismatch"]
+    _held_id, request = held_for(parts, KIM, LEE)
+    assert request.approvers == OFFICERS  # a held mismatch still goes to an officer
+
+
+def auto_reply(header_from: str, data: bytes | None = None, kind: str = "auto-replied") -> bytes:
+    """``data`` (a plain mail from ``header_from`` by default) with ``Auto-Submitted: kind``."""
+    data = data if data is not None else plain_mail(sender=header_from)
+    return f"Auto-Submitted: {kind}\r\n".encode() + data
+
+
+def test_an_auto_reply_is_not_a_mismatch(parts):
+    """A vacation reply (RFC 3834): null envelope sender, ``Auto-Submitted: auto-replied`` and
+    one From: of a directory user. It is that user's mail, by that user's rules."""
+    mail_id = accept(parts, auto_reply(LEE), sender="")
+    assert parts.state.mail(mail_id).state == "sending"
+    assert "sender_mismatch" not in audited(parts, mail_id, "scanned")
+    assert audited(parts, mail_id, "scanned")["department"] == "영업부"
+
+
+def test_an_auto_reply_with_personal_data_goes_to_the_from_persons_approvers(parts):
+    mail_id = accept(parts, auto_reply(KIM, rrn_mail(sender=KIM)), sender="")
+    assert parts.state.request_for_mail(mail_id).approvers == (LEE, PARK)
+    assert "route" not in audited(parts, mail_id, "held")
+
+
+@pytest.mark.parametrize(
+    ("header_from", "kind"),
+    [
+        (LEE, "auto-generated"),  # not a reply: a bounce or a report
+        (LEE, "no"),
+        ("x@other.example", "auto-replied"),  # From: not in the directory
+        (f"{LEE}, {KIM}", "auto-replied"),  # more than one From:
+        (f'"{KIM}" <{LEE}>', "auto-replied"),  # another person in the display name
+    ],
+)
+def test_what_is_not_an_auto_reply_stays_a_mismatch(parts, header_from, kind):
+    mail_id = accept(parts, auto_reply(header_from, rrn_mail(sender=header_from), kind), sender="")
+    assert parts.state.request_for_mail(mail_id).approvers == OFFICERS
+    assert audited(parts, mail_id, "scanned")["sender_mismatch"]
+
+
+@pytest.mark.parametrize(
+    ("envelope", "header_from", "held"),
+    [
+        (KIM, LEE, True),  # two people
+        (KIM, f'"{LEE}" <{KIM}>', True),  # the other person in the display name
+        ("", f"{LEE}, {KIM}", True),  # two people in From:
+        (KIM, "ceo@corp.example", True),  # an address of ours that nobody has
+        ("ceo@corp.example", KIM, True),
+        (KIM, "kim.private@mail.example", False),  # one unknown, not ours: routed only
+        ("", LEE, False),  # a null envelope shows nobody else
+        ("x@other.example", "y@other.example", False),
+    ],
+)
+def test_which_mismatches_hold_mail_the_scan_lets_go(parts, envelope, header_from, held):
+    mail_id = accept(parts, plain_mail(sender=header_from), sender=envelope)
+    assert (parts.state.mail(mail_id).state == "held") is held
+    assert audited(parts, mail_id, "scanned")["sender_mismatch"]
+    if held:
+        assert parts.state.request_for_mail(mail_id).approvers == OFFICERS
 
 
 # ------------------------------------------------------------------------------ never self

@@ -14,23 +14,21 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from inner_agent.outbound.web import create_app
 from tests.inner.outbound.test_workflow import accept
-from tests.support.outbound import PASSWORDS, RRN, RRN_MASKED, build_workflow, rrn_mail
+from tests.support.outbound import (
+    PASSWORDS,
+    RRN,
+    RRN_MASKED,
+    approval_app,
+    build_workflow,
+    rrn_mail,
+)
 
 
 @pytest.fixture
 def site(tmp_path):
     parts = build_workflow(tmp_path)
-    app = create_app(
-        parts.workflow.desk,
-        parts.state,
-        parts.directory,
-        parts.secret,
-        session_ttl_s=3600,
-        clock=parts.clock,
-    )
-    return parts, app
+    return parts, approval_app(parts)
 
 
 def client_for(app) -> TestClient:
