@@ -215,6 +215,12 @@ class AuditLog:
             ).fetchall()
         return [(r[0], AuditEvent(r[1], r[2], r[3], r[4], json.loads(r[5]))) for r in rows]
 
+    def last_id(self) -> int:
+        """The row id of the newest event (0: none)."""
+        with self._lock:
+            (newest,) = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+        return int(newest)
+
     def query(
         self,
         *,

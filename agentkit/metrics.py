@@ -44,6 +44,8 @@ class _Collector:
             yield from _spool_metrics(agent, queues["spool"])
         if "injection" in queues:
             yield from _injection_metrics(agent, queues["injection"])
+        if "outer_report" in self._status:
+            yield from _outer_report_metrics(agent, self._status["outer_report"])
         steps = CounterMetricFamily(
             "maildiode_audit_events", "Audit events recorded, per step", labels=["agent", "step"]
         )
@@ -125,3 +127,52 @@ def _injection_metrics(agent: str, queue: Mapping[str, Any]) -> Iterator[Metric]
     yield _gauge("maildiode_injection_alarm",
                  "1 once the oldest notification waited longer than inject.alarm_after_s",
                  agent, 1 if queue.get("alarm") else 0)  # fmt: skip
+
+
+def _outer_report_metrics(agent: str, found: Mapping[str, Any]) -> Iterator[Metric]:
+    """The outer agent's last status report, as the inner agent received it through the link:
+    its age, whether it is stale, and its figures (labelled ``agent`` = the inner agent that
+    reports them, as every metric of this file)."""
+    received = found["state"] != "missing"
+    yield _gauge("maildiode_outer_report_received", "1 once a status report of the outer agent "
+                 "arrived", agent, 1 if received else 0)  # fmt: skip
+    if not received:
+        return
+    yield _gauge("maildiode_outer_report_age_seconds", "Age of the outer agent's last status "
+                 "report", agent, found["age_s"])  # fmt: skip
+    yield _gauge("maildiode_outer_report_stale", "1 when the last report is older than three "
+                 "of its intervals", agent, 1 if found["state"] == "stale" else 0)  # fmt: skip
+    figures = found["report"]["figures"]
+    host = figures["host"]
+    for key, name, text in _OUTER_HOST_GAUGES:
+        if host[key] is not None:
+            yield _gauge(name, text, agent, host[key])
+    yield _gauge("maildiode_outer_policy_version", "Inbound policy version the outer agent "
+                 "enforces (0: none)", agent, figures["policy_version"])  # fmt: skip
+    mails = GaugeMetricFamily(
+        "maildiode_outer_spool_mails", "Mails in the outer agent's spool, per state, as reported",
+        labels=["agent", "state"],
+    )  # fmt: skip
+    for state in _SPOOL_STATES:
+        mails.add_metric([agent, state], figures["spool"][state])
+    yield mails
+    delivery = GaugeMetricFamily(
+        "maildiode_outer_delivery_mails", "Outbound mails in the outer agent's delivery queue",
+        labels=["agent", "state"],
+    )  # fmt: skip
+    for state in ("queued", "retrying", "quarantine"):
+        delivery.add_metric([agent, state], figures["delivery"][state])
+    yield delivery
+
+
+_OUTER_HOST_GAUGES = (
+    ("cpu_percent", "maildiode_outer_cpu_percent", "Busy share of the outer host's CPUs"),
+    ("uptime_s", "maildiode_outer_uptime_seconds", "Seconds since the outer host booted"),
+    ("memory_total", "maildiode_outer_memory_total_bytes", "Memory of the outer host"),
+    ("memory_available", "maildiode_outer_memory_available_bytes",
+     "Memory available on the outer host"),
+    ("disk_total", "maildiode_outer_spool_disk_total_bytes",
+     "Size of the outer agent's spool file system"),
+    ("disk_free", "maildiode_outer_spool_disk_free_bytes",
+     "Free space of the outer agent's spool file system"),
+)  # fmt: skip

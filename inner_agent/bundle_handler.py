@@ -4,7 +4,9 @@ The LinkReader (:mod:`inner_agent.link_service`) calls :class:`BundleHandler` in
 thread (decision D14), and only after the handler returns does it mark the bundle done and
 delete its chunk files. The handler:
 
-1. refuses any kind but DATA and checks the package (:mod:`inner_agent.bundle_check`);
+1. hands a CONTROL bundle (the outer agent's status report) to its ``control`` handler
+   (:mod:`inner_agent.reports`), refuses any other kind but DATA, and checks the package
+   (:mod:`inner_agent.bundle_check`);
 2. builds the notification(s) (``inner_agent.notify``);
 3. sends a single notification straight to the internal server when nothing waits in the
    injection queue (``inner_agent.direct``, D16), and otherwise, or for whatever the server did
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentkit.audit import AuditLog
+from agentkit.control import ControlRefused
 from inner_agent.audit_fields import searchable_fields
 from inner_agent.bundle_check import BundleRefused, ImagePolicy, check_package
 from inner_agent.bundle_quarantine import quarantine_files
@@ -68,6 +71,7 @@ class BundleHandler:
         quarantine_dir: Path,
         *,
         direct: DirectInjection | None = None,
+        control: Callable[[ReceivedBundle], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
@@ -76,11 +80,15 @@ class BundleHandler:
         self.policy = policy
         self.quarantine_dir = quarantine_dir
         self.direct = direct
+        self.control = control  # CONTROL bundles (status reports); None: refused as unexpected
         self._clock = clock
 
     def __call__(self, bundle: ReceivedBundle, *, queue_only: bool = False) -> None:
         if self.queue.is_handled(bundle.bundle_id):
             return  # handled before a crash (or a replay); the reader now marks it done
+        if self.control is not None and bundle.kind == Kind.CONTROL:
+            self._handle_control(bundle, self.control)
+            return
         started = self._clock()
         try:
             prepared = self.prepare(bundle)
@@ -120,6 +128,16 @@ class BundleHandler:
                 "direct": True,
             }))  # fmt: skip
         self.audit.record_many(events)  # one commit for both
+
+    def _handle_control(
+        self, bundle: ReceivedBundle, control: Callable[[ReceivedBundle], None]
+    ) -> None:
+        """A control record: stored by ``control``, or quarantined when it does not decode;
+        either way the reader marks the bundle done and goes on (mail is not held up)."""
+        try:
+            control(bundle)
+        except ControlRefused as exc:
+            self._quarantine(bundle, BundleRefused(f"control_{exc.code}", exc.detail))
 
     def _send_directly(
         self, bundle: ReceivedBundle, prepared: Prepared, recipients: tuple[str, ...]

@@ -28,6 +28,7 @@ from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.left_over import build_left_over
 from inner_agent.link_service import LinkService, build_reader
 from inner_agent.notify import NotifyOptions
+from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.smtpclient import Hop
 from protocol import LinkReader
 
@@ -69,10 +70,11 @@ def run(config: InnerConfig) -> int:
         poll_s=section.poll_s,
     )  # fmt: skip
     direct = DirectInjection(queue, Hop.from_config(section)) if section.direct else None
+    reports = ReportStore(state_dir / "reports.db")
     handler = BundleHandler(
         queue, audit, notify_options(config),
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
-        state_dir / "quarantine", direct=direct,
+        state_dir / "quarantine", direct=direct, control=ControlHandler(reports, audit),
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
@@ -89,6 +91,7 @@ def run(config: InnerConfig) -> int:
             direct.close()
         injector.stop()
         queue.close()
+        reports.close()
         audit.close()
     log.info("stopped cleanly")
     return 0

@@ -22,8 +22,10 @@ from protocol import Kind, ReceivedBundle
 
 __all__ = ["NOT_RELEASABLE", "BundleRefused", "Released", "RequeueError", "release"]
 
-# Refusals no configuration change can cure: a non-data bundle is a control record.
+# Refusals no configuration change can cure: a non-data bundle is a control record, and a
+# control record that did not decode (reasons ``control_*``) is no mail either.
 NOT_RELEASABLE = frozenset({"unexpected_kind"})
+CONTROL_REASON_PREFIX = "control_"
 
 
 class RequeueError(Exception):
@@ -51,7 +53,8 @@ def release(path: Path, handler: BundleHandler) -> Released:
         data = data_path.read_bytes()
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RequeueError(f"{path}: not a quarantined bundle ({exc})") from None
-    if reason.get("reason") in NOT_RELEASABLE:
+    code = str(reason.get("reason", ""))
+    if code in NOT_RELEASABLE or code.startswith(CONTROL_REASON_PREFIX):
         raise RequeueError(f"{path}: refused as {reason['reason']}, which no change can cure")
     # As the link delivered it (a refused bundle is always DATA); its epoch and creation
     # time are not kept with the evidence and are not checked again.

@@ -6,6 +6,7 @@ writes a complete, commented file; ``maildiode init`` calls it.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ __all__ = [
     "DeliverySection",
     "OuterConfig",
     "RenderSection",
+    "ReportSection",
     "SmtpSection",
     "SpoolSection",
     "example_toml",
@@ -187,6 +189,14 @@ class DeliverySection(Section):
         return self
 
 
+class ReportSection(Section):
+    """The status report sent inward on the link (docs/protocol.md §16.4)."""
+
+    # Seconds between reports; None: link.heartbeat_s (the inner side calls a report stale
+    # after three intervals, as a silent link is noticed after a few missed heartbeats).
+    interval_s: int | None = Field(default=None, ge=1, le=86_400)
+
+
 class OuterConfig(Section):
     """The whole ``outer.toml``."""
 
@@ -199,6 +209,14 @@ class OuterConfig(Section):
     keys: KeysSection
     log: LogSection = LogSection()
     audit: AuditSection = AuditSection()
+    report: ReportSection = ReportSection()
+
+    @property
+    def report_interval_s(self) -> int:
+        """The report interval in force: ``[report] interval_s``, else the heartbeat's."""
+        if self.report.interval_s is not None:
+            return self.report.interval_s
+        return max(1, math.ceil(self.link.heartbeat_s))
 
     @model_validator(mode="after")
     def _encryption(self) -> OuterConfig:
@@ -342,4 +360,7 @@ format = "text"
 [audit]
 path = {audit_path}
 retention_days = 1825
+
+[report]
+# interval_s = 30                # status report inward this often (default: link.heartbeat_s)
 """

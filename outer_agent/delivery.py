@@ -40,8 +40,8 @@ from mailsafe.mime import SUBJECT_SCAN_BYTES
 from mailsafe.payload import OutboundMail
 from outer_agent.config import DeliverySection
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
-from outer_agent.spool import Envelope, SpoolRecord
-from protocol import ReceivedBundle
+from outer_agent.spool import Envelope, SpoolRecord, peek_header
+from protocol import Kind, ReceivedBundle
 from protocol.durable import fsync_dir, write_durably
 from protocol.limits import BUNDLE_ID_LEN
 
@@ -52,6 +52,7 @@ __all__ = [
     "OutboundItem",
     "SmtpHop",
     "bounce_notice",
+    "delivery_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,37 @@ class DeliveryQueue:
 
     def _path(self, item: OutboundItem) -> Path:
         return self.root / "queue" / f"{item.mail_id}.{item.bundle_id.hex()}"
+
+
+def delivery_summary(root: Path, now: float) -> dict[str, Any]:
+    """The delivery queue at ``root`` for a status report, read only: mails waiting, those
+    tried at least once, quarantined files, and the age of the oldest waiting mail. Reads
+    only each queued file's header, never the mail."""
+    queued = _entries(root / "queue")
+    retrying, oldest = 0, None
+    for name in queued:
+        header = peek_header(root / "queue" / name)
+        if header is None:
+            continue  # delivered meanwhile, or a file the queue will quarantine
+        attempts = header.get("attempts")
+        retrying += int(isinstance(attempts, int) and attempts > 0)
+        first_seen = header.get("first_seen")
+        if isinstance(first_seen, int | float):
+            oldest = first_seen if oldest is None else min(oldest, first_seen)
+    quarantined = [n for n in _entries(root / "quarantine") if not n.endswith(".reason")]
+    return {
+        "queued": len(queued),
+        "retrying": retrying,
+        "quarantine": len(quarantined),
+        "oldest_waiting_s": None if oldest is None else round(max(0.0, now - oldest), 1),
+    }
+
+
+def _entries(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
 
 
 # ------------------------------------------------------------------------------------ next hop
@@ -388,13 +420,13 @@ class DeliveryService:
         bundle_id = bundle.bundle_id
         if self.queue.known(bundle_id):
             return
+        if bundle.kind != Kind.DATA:  # a control record (policy, decision: issue 17) is no mail
+            self._refuse(bundle, "outbound_not_mail", f"bundle kind {int(bundle.kind)}")
+            return
         try:
             mail = self.decode(bundle.data)
         except Exception as exc:  # noqa: BLE001 - a signed but undecodable bundle: keep, report
-            self.queue.quarantine(bundle_id.hex(), bundle.data, f"undecodable: {exc}")
-            self.audit.record(
-                bundle_id.hex(), "quarantined", reason="outbound_undecodable", detail=str(exc)
-            )
+            self._refuse(bundle, "outbound_undecodable", str(exc))
             return
         now = self.clock()
         item = OutboundItem(
@@ -417,6 +449,12 @@ class DeliveryService:
             bytes=len(item.data),
             decided_by=str(getattr(mail, "decided_by", "")),
         )
+
+    def _refuse(self, bundle: ReceivedBundle, reason: str, detail: str) -> None:
+        """A signed bundle that is no outbound mail: kept in quarantine, reported."""
+        name = bundle.bundle_id.hex()
+        self.queue.quarantine(name, bundle.data, f"{reason}: {detail}")
+        self.audit.record(name, "quarantined", reason=reason, detail=detail)
 
     # ----------------------------------------------------------------------------- delivery
 

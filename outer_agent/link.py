@@ -1,5 +1,6 @@
 """The outer agent's two link ends, built from ``[link]`` and ``[keys]``: the inbound publisher
-(stream ``inbound``) and the outbound LinkReader's poll (stream ``outbound``)."""
+(stream ``inbound``) and the outbound LinkReader (stream ``outbound``): its poll for delivery,
+its status for the status report."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 from agentkit.links import LinkPublisher, build_reader, build_sender
 from outer_agent.config import OuterConfig
 from outer_agent.delivery import LinkPoll
+from protocol import LinkReader
 
-__all__ = ["inbound_publisher", "outbound_poller"]
+__all__ = ["inbound_publisher", "outbound_poller", "outbound_reader"]
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +23,17 @@ def inbound_publisher(config: OuterConfig, state_dir: Path) -> LinkPublisher:
 
 def outbound_poller(config: OuterConfig, state_dir: Path) -> LinkPoll | None:
     """A function that polls the out link once, calling the handler per complete bundle."""
+    reader = outbound_reader(config, state_dir)
+    return None if reader is None else reader.poll
+
+
+def outbound_reader(config: OuterConfig, state_dir: Path) -> LinkReader | None:
+    """The out link's LinkReader, or None when this agent reads no link."""
     link = config.link
     if link.transport == "folder" and link.recv_dir is None:
         log.warning("no link.recv_dir: outbound delivery is off")
         return None
-    reader = build_reader(
+    return build_reader(
         link,
         config.keys,
         state_dir,
@@ -33,4 +41,3 @@ def outbound_poller(config: OuterConfig, state_dir: Path) -> LinkPoll | None:
         work_dir=state_dir / "work",
         quarantine_dir=state_dir / "quarantine",
     )
-    return reader.poll

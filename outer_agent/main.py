@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from agentkit.audit import AuditLog
+from agentkit.hostfigures import HostSampler
 from agentkit.logs import setup_logging
 from agentkit.settings import parse_host_port
 from agentkit.startup import open_state
@@ -28,6 +29,7 @@ from outer_agent.delivery import (
     hop_from_config,
 )
 from outer_agent.pipeline import Pipeline
+from outer_agent.report import LinkSender, ReportCursor, ReportSources, StatusReporter
 from outer_agent.sessions import SessionCounter
 from outer_agent.smtp import (
     IntakeHandler,
@@ -37,6 +39,7 @@ from outer_agent.smtp import (
     server_tls_context,
 )
 from outer_agent.spool import Envelope, Spool
+from protocol import LinkReader
 
 __all__ = ["run"]
 
@@ -100,8 +103,9 @@ def _run_main(
             on_failure=config.render.on_failure,
             authenticate=sender_auth.authenticate,
         )
-        poller = link.outbound_poller(config, config.spool.dir / "link-out")
-        delivery = _delivery(config, audit, pipeline, poller)
+        reader = link.outbound_reader(config, config.spool.dir / "link-out")
+        delivery = _delivery(config, audit, pipeline, None if reader is None else reader.poll)
+        reporter = _reporter(config, audit, publisher.sender, reader)
         committer = SpoolCommitter(
             spool, on_committed=_audit_received(audit), on_segment=pipeline.notify_incoming,
             on_received=pipeline.notify_received,
@@ -111,6 +115,8 @@ def _run_main(
         stack.callback(pipeline.stop)
         delivery.start()
         stack.callback(delivery.stop)
+        reporter.start()
+        stack.callback(reporter.stop)
         stack.callback(committer.close)
         stack.callback(acceptors.stop)  # runs first: no more mail from the acceptors
         acceptors.on_wake(pipeline.notify_incoming)
@@ -120,6 +126,20 @@ def _run_main(
             log.info("stopping: intake closed; finishing mails in hand")
     log.info("stopped cleanly")
     return 0
+
+
+def _reporter(
+    config: OuterConfig, audit: AuditLog, sender: LinkSender, reader: LinkReader | None
+) -> StatusReporter:
+    """The status report inward (docs/protocol.md §16.4): its figures, cursor and interval."""
+    spool_dir = config.spool.dir
+    sources = ReportSources(
+        host=HostSampler(spool_dir), spool_root=spool_dir / "inbound",
+        delivery_root=spool_dir / "outbound", sender=sender,
+        receiver_status=None if reader is None else reader.status, audit=audit,
+    )  # fmt: skip
+    cursor = ReportCursor(spool_dir / "report-cursor.json")
+    return StatusReporter(sources, cursor, interval_s=config.report_interval_s)
 
 
 def _audit_received(audit: AuditLog) -> Callable[[Envelope, int], None]:

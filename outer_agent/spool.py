@@ -56,6 +56,7 @@ __all__ = [
     "Spool",
     "SpoolRecord",
     "new_bundle_id",
+    "peek_header",
     "spool_summary",
 ]
 
@@ -154,6 +155,32 @@ class SpoolRecord:
             raise SpoolCorrupt(where, "payload length disagrees with the header (torn file)")
         end = header_end + size
         return cls(header=header, payload=raw[header_end:end]), end
+
+
+# A header peek reads this much of a file: an envelope of a few hundred recipients.
+HEADER_PEEK_BYTES = 64 << 10
+
+
+def peek_header(path: Path) -> dict[str, Any] | None:
+    """The JSON header of a one-record file without reading its payload (status figures);
+    None when the file is gone, torn, or its header is longer than HEADER_PEEK_BYTES."""
+    try:
+        with open(path, "rb") as reader:
+            head = reader.read(HEADER_PEEK_BYTES)
+    except OSError:
+        return None
+    first, _, rest = head.partition(b"\n")
+    length_text, _, body = rest.partition(b"\n")
+    if first != _MAGIC + str(RECORD_VERSION).encode() or not length_text.isdigit():
+        return None
+    length = int(length_text)
+    if length > len(body):
+        return None
+    try:
+        header = json.loads(body[:length])
+    except ValueError:
+        return None
+    return header if isinstance(header, dict) else None
 
 
 def decode_segment(raw: bytes, where: str) -> list[SpoolRecord]:

@@ -24,6 +24,7 @@ from agentkit.mailindex import MailIndex
 from inner_agent.inject import InjectionQueue
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.state import OutboundState
+from inner_agent.reports import ReportStore
 from inner_agent.web.store import SignInStore
 from protocol import FolderTransport, Keyring, Receiver, Sender
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, BUSY_TIMEOUT_S, Synchronous, open_wal_database
@@ -115,6 +116,9 @@ DATABASES: dict[str, tuple[Callable[[Path], Any], str, Synchronous, float]] = {
     # derived from the audit log (D34): a lost batch is folded again at the next catch-up
     "mail index": (
         _in_folder(MailIndex), "agentkit.mailindex.store", Synchronous.NORMAL, BUSY_TIMEOUT_S
+    ),
+    "status reports": (
+        _in_folder(ReportStore), "inner_agent.reports", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S
     ),
 }  # fmt: skip
 

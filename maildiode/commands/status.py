@@ -2,7 +2,9 @@
 
 Reads the agent's protocol state and queues (SQLite and spool folders, read only, shared safely
 with a running agent) and answers what an operator on call asks first: is the link alive, is
-anything missing, what was refused, is mail waiting and for how long.
+anything missing, what was refused, is mail waiting and for how long. For the inner agent it
+also shows the outer agent's last status report (its host, queues and link, received through
+the link) and its age: stale after three of its intervals, or missing.
 """
 
 from __future__ import annotations
@@ -61,6 +63,109 @@ def queue_status(config: Any, agent: str) -> dict[str, Any]:
     return {"injection": queue}
 
 
+# A report older than this many of its intervals is stale: two missed reports can be a slow
+# linkage pass, three are the link or the outer agent down.
+STALE_AFTER_INTERVALS = 3
+
+
+def outer_report(config: Any, now: float) -> dict[str, Any]:
+    """The outer agent's last status report as the inner agent stored it, with its age and
+    whether it is fresh, stale or missing (docs/protocol.md §16.4)."""
+    from inner_agent.reports import latest_report
+
+    stored = latest_report(config.state.dir / "reports.db", "inbound")
+    if stored is None:
+        return {"state": "missing", "age_s": None}
+    age_s = max(0.0, now - stored.made_ms / 1000)
+    received_age_s = max(0.0, now - stored.received_ms / 1000)
+    stale_after_s = STALE_AFTER_INTERVALS * stored.interval_s
+    stale = max(age_s, received_age_s) > stale_after_s
+    return {
+        "state": "stale" if stale else "fresh",
+        "age_s": round(age_s, 1),
+        "received_age_s": round(received_age_s, 1),
+        "stale_after_s": stale_after_s,
+        "report": stored.as_dict(),
+    }
+
+
+def describe_outer_report(found: dict[str, Any]) -> list[str]:
+    if found["state"] == "missing":
+        return [
+            "  outer agent:     no status report received yet (the link has carried none; an "
+            "outer agent older than this version sends none)"
+        ]
+    stored = found["report"]
+    lines = [
+        "  outer agent, as its last status report says:",
+        f"    report:        made {found['age_s']:.0f} s ago, received "
+        f"{found['received_age_s']:.0f} s ago; one every {stored['interval_s']} s",
+    ]
+    if found["state"] == "stale":
+        age = max(found["age_s"], found["received_age_s"])
+        lines.append(
+            f"    STALE:         the last report is {age:.0f} s old, over "
+            f"{STALE_AFTER_INTERVALS} intervals ({found['stale_after_s']} s): the link or the "
+            "outer agent is down, and the figures below are that old"
+        )
+    figures = stored["figures"]
+    lines += [f"    {line}" for line in _host_lines(figures["host"])]
+    lines += [f"    {line}" for line in _queue_lines(figures["spool"], figures["delivery"])]
+    lines += [f"    {line}" for line in _link_lines(figures["link"])]
+    lines.append(f"    inbound policy: {figures['policy_version'] or 'none'}")
+    return lines
+
+
+def _host_lines(host: dict[str, Any]) -> list[str]:
+    cpu = "?" if host["cpu_percent"] is None else f"{host['cpu_percent']:.1f} %"
+    load = "?" if host["load"] is None else " ".join(f"{v:.2f}" for v in host["load"])
+    return [
+        f"host:          {host['hostname']}, up {_duration(host['uptime_s'])}, CPU {cpu} of "
+        f"{host['cpu_count'] or '?'} CPUs, load {load}",
+        f"memory:        {_gib(host['memory_available'])} free of {_gib(host['memory_total'])}",
+        f"spool disk:    {_gib(host['disk_free'])} free of {_gib(host['disk_total'])}",
+    ]
+
+
+def _queue_lines(spool: dict[str, Any], delivery: dict[str, Any]) -> list[str]:
+    states = ", ".join(f"{spool[k]} {k}" for k in ("incoming", "received", "rendering", "rendered"))
+    return [
+        f"spool:         {states}; {spool['quarantine']} quarantined; oldest waiting "
+        f"{_waited(spool['oldest_waiting_s'])}",
+        f"delivery:      {delivery['queued']} waiting ({delivery['retrying']} tried before), "
+        f"{delivery['quarantine']} quarantined; oldest waiting "
+        f"{_waited(delivery['oldest_waiting_s'])}",
+    ]
+
+
+def _link_lines(link: dict[str, Any]) -> list[str]:
+    sender, receiver = link["sender"], link["receiver"]
+    lines = [f"link in:       epoch {sender['epoch']}, last sequence {sender['last_seq']}"]
+    if receiver is not None:
+        silent = ", SILENT" if receiver["silent"] else ""
+        lines.append(
+            f"link out:      highest sequence {receiver['highest_seq']}, "
+            f"{receiver['gap_count']} gaps, {receiver['quarantined']} refused files kept, "
+            f"{receiver['dropped']} deleted{silent}"
+        )
+    return lines
+
+
+def _gib(value: int | None) -> str:
+    return "?" if value is None else f"{value / (1 << 30):.1f} GiB"
+
+
+def _waited(value: float | None) -> str:
+    return "nothing waits" if value is None else f"{value:.0f} s"
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "?"
+    days, rest = divmod(seconds, 86400)
+    return f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
+
+
 def describe_queues(queues: dict[str, Any]) -> list[str]:
     if "spool" in queues:
         spool = queues["spool"]
@@ -90,9 +195,10 @@ def describe_queues(queues: dict[str, Any]) -> list[str]:
 
 
 def describe(status: dict[str, Any]) -> str:
+    report = describe_outer_report(status["outer_report"]) if "outer_report" in status else []
     if "state" in status:
         head = f"{status['agent']} agent, stream {status['stream']}: {status['state']}"
-        return "\n".join([head, *describe_queues(status["queues"])]) + "\n"
+        return "\n".join([head, *describe_queues(status["queues"]), *report]) + "\n"
     now_ms = int(time.time() * 1000)
 
     def ago(ms: int) -> str:
@@ -109,6 +215,7 @@ def describe(status: dict[str, Any]) -> str:
     ]
     lines += [f"  {name + ':':<16} {value}" for name, value in sorted(status["counters"].items())]
     lines += describe_queues(status["queues"])
+    lines += report
     return "\n".join(lines) + "\n"
 
 
@@ -119,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
     agent, config = found
     status = link_status(config, agent)
     status["queues"] = queue_status(config, agent)
+    if agent == "inner":
+        status["outer_report"] = outer_report(config, time.time())
     if args.prometheus:
         sys.stdout.write(prometheus_text(status, step_counts(config.audit.path)))
         # The alarms are metrics here; a collector's `status ... > f.tmp && mv` must not stop.
@@ -128,4 +237,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(describe(status))
     waiting_too_long = status["queues"].get("injection", {}).get("alarm", False)
-    return 1 if status.get("silent") or status.get("gaps") or waiting_too_long else 0
+    stale = status.get("outer_report", {}).get("state") == "stale"
+    return 1 if status.get("silent") or status.get("gaps") or waiting_too_long or stale else 0

@@ -186,3 +186,93 @@ def test_prometheus_output_counts_the_outer_spool_per_state() -> None:
     assert samples[("maildiode_spool_mails", (("agent", "outer"), ("state", "quarantine")))] == 4
     assert samples[("maildiode_spool_oldest_waiting_seconds", outer)] == 12.5
     assert not any(name.startswith("maildiode_injection") for name, _ in samples)
+
+
+def _store_report(root: Path, made: float, received: float) -> None:
+    """A status report of the outer agent as the inner agent stores it on arrival."""
+    from dataclasses import replace
+
+    from inner_agent.reports import ReportStore
+    from tests.agentkit.control_golden import REPORT
+
+    config = load_agent_config(root / "inner.toml", "inner")
+    store = ReportStore(config.state.dir / "reports.db")
+    report = replace(REPORT, made_ms=int(made * 1000))
+    store.add("inbound", b"r" * 16, 5, report, int(received * 1000))
+    store.close()
+
+
+def test_inner_status_shows_the_outer_agents_report_and_says_when_it_is_missing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    missing = maildiode("status", "-c", str(root / "inner.toml"))
+    assert "no status report received yet" in missing.stdout
+    assert missing.returncode == 0  # a new pair: nothing has crossed yet
+    assert json.loads(maildiode("status", "-c", str(root / "inner.toml"), "--json").stdout)[
+        "outer_report"
+    ] == {"state": "missing", "age_s": None}  # fmt: skip
+
+    now = time.time()
+    _store_report(root, made=now - 12, received=now - 11)
+    result = maildiode("status", "-c", str(root / "inner.toml"), "--json")
+    found = json.loads(result.stdout)["outer_report"]
+    assert found["state"] == "fresh"
+    assert 11 <= found["age_s"] <= 30
+    assert found["report"]["figures"]["host"]["hostname"] == "mx-dmz-1"
+    assert found["report"]["figures"]["delivery"]["queued"] == 2
+    assert result.returncode == 0
+    text = maildiode("status", "-c", str(root / "inner.toml")).stdout
+    assert "outer agent, as its last status report says:" in text
+    assert "host:          mx-dmz-1, up 10 d 0 h, CPU 12.5 % of 2 CPUs, load 0.25 0.50 0.75" in text
+    assert "memory:        3.0 GiB free of 4.0 GiB" in text
+    assert "spool:         0 incoming, 3 received, 2 rendering, 0 rendered; 1 quarantined" in text
+    assert "delivery:      2 waiting (1 tried before), 0 quarantined; oldest waiting 620 s" in text
+    assert "link out:      highest sequence 88, 1 gaps, 2 refused files kept, 0 deleted" in text
+    assert "STALE" not in text
+    prometheus = _samples(
+        maildiode("status", "-c", str(root / "inner.toml"), "--prometheus").stdout
+    )
+    inner = (("agent", "inner"),)
+    assert prometheus[("maildiode_outer_report_received", inner)] == 1
+    assert prometheus[("maildiode_outer_report_stale", inner)] == 0
+    assert prometheus[("maildiode_outer_cpu_percent", inner)] == 12.5
+    assert (
+        prometheus[("maildiode_outer_spool_mails", (("agent", "inner"), ("state", "received")))]
+        == 3
+    )
+    assert (
+        prometheus[("maildiode_outer_delivery_mails", (("agent", "inner"), ("state", "retrying")))]
+        == 1
+    )
+
+
+def test_inner_status_calls_a_report_older_than_three_intervals_stale_with_its_age(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    now = time.time()
+    _store_report(root, made=now - 125, received=now - 124)  # interval 30 s: stale after 90 s
+    result = maildiode("status", "-c", str(root / "inner.toml"))
+    assert result.returncode == 1
+    assert "STALE:         the last report is 12" in result.stdout
+    assert "over 3 intervals (90 s)" in result.stdout
+    found = json.loads(maildiode("status", "-c", str(root / "inner.toml"), "--json").stdout)
+    assert found["outer_report"]["state"] == "stale"
+    assert 124 <= found["outer_report"]["age_s"] <= 160
+    samples = _samples(maildiode("status", "-c", str(root / "inner.toml"), "--prometheus").stdout)
+    assert samples[("maildiode_outer_report_stale", (("agent", "inner"),))] == 1
+
+
+def test_a_report_that_arrived_long_after_it_was_made_counts_as_old_as_its_arrival(
+    tmp_path: Path,
+) -> None:
+    """The outer agent's clock may run ahead: the arrival time keeps the age honest."""
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    now = time.time()
+    _store_report(root, made=now + 60, received=now - 200)
+    found = json.loads(maildiode("status", "-c", str(root / "inner.toml"), "--json").stdout)
+    assert found["outer_report"]["state"] == "stale"

@@ -62,8 +62,14 @@ def test_hostile_linkage_every_mail_exactly_once_every_bad_file_quarantined(tmp_
         assert {e["subject"] for e in trail if e["step"] == "received_inside"} == {
             "hostile-007 견적 요청드립니다"
         }  # fmt: skip
-        assert [e["step"] for e in trail] == ["received_inside", "injected"]
-        assert trail[1]["reply"].startswith("250")
+        inside = [e for e in trail if e["agent"] == "inner"]
+        assert [e["step"] for e in inside] == ["received_inside", "injected"]
+        assert inside[1]["reply"].startswith("250")
+        # The outer agent's events of the same mail come inside with its status reports (D35):
+        # whichever have arrived precede the inner ones in the trail.
+        imported = [e for e in trail if e["agent"] == "outer"]
+        assert trail[: len(imported)] == imported
+        assert {e["step"] for e in imported} <= {"received", "rendered", "published"}
         # and on the internet side by the recipient and the client address
         outside = _audit(root / "outer.toml", "--search", "127.0.0.1", "--step", "received")
         assert len(outside) >= len(tokens)

@@ -168,10 +168,17 @@ class InnerSide:
             ),
             receiver=Receiver(self.state / "recv", "inbound", Keyring([self.agent.outer_verify])),
         )
-        self.bundles: list = []
+        self.bundles: list = []  # mail (DATA bundles)
+        self.controls: list = []  # the outer agent's status reports (CONTROL bundles)
 
     def poll(self) -> list:
-        self.reader.poll(self.bundles.append)
+        """The mail bundles received so far; status reports go to ``controls``."""
+        from protocol import Kind
+
+        def keep(bundle) -> None:
+            (self.bundles if bundle.kind == Kind.DATA else self.controls).append(bundle)
+
+        self.reader.poll(keep)
         return self.bundles
 
     def packages(self):

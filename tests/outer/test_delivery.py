@@ -17,6 +17,7 @@ from outer_agent.delivery import (
     SmtpHop,
     bounce_bundle_id,
 )
+from protocol import Kind
 from tests.outer.sinks import FaultySink, start_sink
 from tests.outer.test_pipeline import FakeAudit
 
@@ -42,6 +43,7 @@ class Bundle:  # stands in for protocol.ReceivedBundle
     bundle_id: bytes
     seq: int
     data: object
+    kind: Kind = Kind.DATA
 
 
 class Clock:
@@ -209,6 +211,20 @@ def test_undecodable_bundle_is_quarantined_not_lost(tmp_path):
     svc.accept_bundle(Bundle(b"Q" * 16, 1, b"garbage"))
     assert (tmp_path / "out" / "quarantine" / ("51" * 16)).read_bytes() == b"garbage"
     assert audit.steps("quarantined")[0][2]["reason"] == "outbound_undecodable"
+
+
+def test_a_control_record_on_the_out_link_is_quarantined_not_read_as_mail(tmp_path):
+    """Until the outer agent applies policies and decisions (issue 17), a CONTROL bundle is
+    refused by its kind: never handed to the outbound-mail decoder (fail-open)."""
+    decoded = []
+    svc, audit, _ = service(tmp_path, SmtpHop(smarthost=None, helo="x"))
+    svc.decode = lambda data: decoded.append(data)
+    svc.accept_bundle(Bundle(b"C" * 16, 2, b"\x85\xa1v\x01", Kind.CONTROL))
+    assert decoded == []
+    assert (tmp_path / "out" / "quarantine" / ("43" * 16)).read_bytes() == b"\x85\xa1v\x01"
+    assert audit.steps("quarantined")[0][2] == {"reason": "outbound_not_mail",
+                                                "detail": "bundle kind 3"}  # fmt: skip
+    assert list((tmp_path / "out" / "queue").iterdir()) == []
 
 
 def test_mx_lookup_is_used_without_a_smarthost(tmp_path):

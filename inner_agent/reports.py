@@ -1,0 +1,178 @@
+"""The outer agent's status reports, received on the inbound link (docs/protocol.md §16.4).
+
+A CONTROL bundle reached the handler only after the protocol verified it like every bundle
+(signature, stream, kind). :class:`ControlHandler` decodes its content strictly
+(``agentkit.control.decode_control``: only a ``status-report`` is accepted on the inbound
+stream), imports the report's audit events into the inner agent's audit store under
+``agent = "outer"`` (keyed by the outer agent's event id, so a report sent twice adds nothing),
+and stores the report's figures with their receive time in ``state.dir/reports.db``. A payload
+that does not decode raises ``ControlRefused``; the bundle handler quarantines it like any
+refused bundle and goes on with the next one.
+
+The latest report of a stream is the one made last, not the one that arrived last (a resent
+report may arrive late). ``REPORT_HISTORY`` reports are kept per stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentkit.audit import AuditLog
+from agentkit.auditimport import ImportedEvent
+from agentkit.control import StatusReport, decode_control
+from agentkit.readonly import query_read_only
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
+
+__all__ = [
+    "OUTER_AGENT",
+    "REPORT_HISTORY",
+    "ControlHandler",
+    "ReportStore",
+    "StoredReport",
+    "latest_report",
+]
+
+log = logging.getLogger(__name__)
+
+# The agent name imported events are stored under (the outer agent's own log uses it too).
+OUTER_AGENT = "outer"
+# Reports kept per stream: a day at the default interval of 30 s, for the console's history.
+REPORT_HISTORY = 2880
+# Older reports are deleted every this many new ones, not at every insert.
+PRUNE_EVERY = 100
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (
+    id          INTEGER PRIMARY KEY,
+    stream      TEXT NOT NULL,
+    bundle_id   BLOB NOT NULL UNIQUE,
+    seq         INTEGER NOT NULL,
+    made_ms     INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    interval_s  INTEGER NOT NULL,
+    events      INTEGER NOT NULL,
+    figures     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_made ON reports (stream, made_ms);
+"""
+# The latest report of a stream: the one made last (a resent one may arrive late).
+_LATEST = (
+    "SELECT stream, seq, made_ms, received_ms, interval_s, events, figures FROM reports "
+    "WHERE stream = ? ORDER BY made_ms DESC, id DESC LIMIT 1"
+)
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """One received report: its figures as JSON-able data (the report without its events)."""
+
+    stream: str
+    seq: int
+    made_ms: int
+    received_ms: int
+    interval_s: int
+    events: int  # audit events it carried
+    figures: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _figures(report: StatusReport) -> dict[str, Any]:
+    figures = dataclasses.asdict(report)
+    del figures["events"]
+    return figures
+
+
+def _stored(row: tuple[Any, ...]) -> StoredReport:
+    stream, seq, made_ms, received_ms, interval_s, events, figures = row
+    return StoredReport(stream, seq, made_ms, received_ms, interval_s, events, json.loads(figures))
+
+
+class ReportStore:
+    """The received reports in SQLite (WAL, synchronous NORMAL: figures, not mail)."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._db = open_wal_database(
+            path, _SCHEMA, synchronous=Synchronous.NORMAL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+        )
+
+    def add(
+        self, stream: str, bundle_id: bytes, seq: int, report: StatusReport, received_ms: int
+    ) -> bool:
+        """Store ``report``; False when this bundle was stored before (idempotent per id)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO reports (stream, bundle_id, seq, made_ms, received_ms, "
+                "interval_s, events, figures) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (stream, bundle_id, seq, report.made_ms, received_ms, report.interval_s,
+                 len(report.events), json.dumps(_figures(report), ensure_ascii=False)),
+            )  # fmt: skip
+            if cursor.rowcount and (cursor.lastrowid or 0) % PRUNE_EVERY == 0:
+                self._prune(stream)
+            return bool(cursor.rowcount)
+
+    def _prune(self, stream: str) -> None:
+        self._db.execute(
+            "DELETE FROM reports WHERE stream = ? AND id NOT IN "
+            "(SELECT id FROM reports WHERE stream = ? ORDER BY made_ms DESC LIMIT ?)",
+            (stream, stream, REPORT_HISTORY),
+        )
+
+    def latest(self, stream: str) -> StoredReport | None:
+        with self._lock:
+            row = self._db.execute(_LATEST, (stream,)).fetchone()
+        return None if row is None else _stored(row)
+
+    def count(self, stream: str) -> int:
+        with self._lock:
+            (found,) = self._db.execute(
+                "SELECT COUNT(*) FROM reports WHERE stream = ?", (stream,)
+            ).fetchone()
+        return int(found)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def latest_report(path: Path, stream: str) -> StoredReport | None:
+    """The latest report of ``stream``, read without disturbing the running agent."""
+    rows = query_read_only(path, _LATEST, (stream,))
+    return _stored(rows[0]) if rows else None
+
+
+class ControlHandler:
+    """Decodes, imports and stores one CONTROL bundle of the inbound stream; raises
+    ``agentkit.control.ControlRefused`` for a payload that does not decode. Idempotent per
+    bundle id (a crash before the reader marked the bundle done calls it again)."""
+
+    def __init__(
+        self, store: ReportStore, audit: AuditLog, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.audit = audit
+        self._clock = clock
+
+    def __call__(self, bundle: Any) -> None:
+        record = decode_control(bundle.data, "inbound")
+        if not isinstance(record, StatusReport):  # the inbound stream carries nothing else
+            raise TypeError(f"decode_control gave a {type(record).__name__} on stream inbound")
+        imported = self.audit.import_events(
+            OUTER_AGENT,
+            (ImportedEvent(e.id, e.ts, e.mail_id, e.step, e.details) for e in record.events),
+        )
+        for refused in imported.refused:  # verified, decoded, and still not an event we keep
+            log.warning("status report seq %d: outer audit event %s not imported: %s",
+                        bundle.seq, refused.source_id, refused.reason)  # fmt: skip
+        received_ms = int(self._clock() * 1000)
+        self.store.add(bundle.stream, bundle.bundle_id, bundle.seq, record, received_ms)
