@@ -35,7 +35,7 @@ STEP_ORDER = (
     "held", "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
     "blocked", "token_refused", "sender_notified", "sent_out", "received_outbound", "delivered",
     "delivery_deferred", "bounced", "quarantined", "resent", "requeued", "link_refused",
-    "signin_spraying",
+    "signin_spraying", "access",  # access records are never counted (tally skips them)
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 

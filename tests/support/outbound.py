@@ -177,16 +177,21 @@ def build_workflow(
 def approval_app(parts: Parts, section: OutboundSection | None = None) -> Any:
     """The web listener's app with the approval pages over ``parts`` (its directory, clock
     and audit), as the service builds it; ``section`` from ``make_section`` in the same folder
-    by default. Access records go to a real audit store beside it (``access_store(parts)``),
+    by default. Access records go to a real audit store beside it (``access_log(parts)``),
     so they can be queried; everything else to ``parts.audit``."""
-    from inner_agent.outbound.service import build_listener
     from inner_agent.outbound.web import create_app
 
+    return create_app(parts.workflow.desk, listener_for(parts, section))
+
+
+def listener_for(parts: Parts, section: OutboundSection | None = None) -> Any:
+    """The web listener's parts (sign-in, gate, stores, access log) over ``parts``."""
+    from inner_agent.outbound.service import build_listener
+
     section = section or parts.section
-    listener = build_listener(section, ConsoleSection(), parts.directory, parts.audit,
-                              access_log(parts), secret=parts.secret, clock=parts.clock,
-                              on_csrf_refusal=parts.workflow.desk.note_csrf_refusal)  # fmt: skip
-    return create_app(parts.workflow.desk, listener)
+    return build_listener(section, ConsoleSection(), parts.directory, parts.audit,
+                          access_log(parts), secret=parts.secret, clock=parts.clock,
+                          on_csrf_refusal=parts.workflow.desk.note_csrf_refusal)  # fmt: skip
 
 
 def access_log(parts: Parts) -> AccessLog:
