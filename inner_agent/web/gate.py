@@ -23,6 +23,7 @@ everyone (deny by default).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -46,6 +47,8 @@ API_PREFIX = "/api/"
 # What a refused path may add to a record or a log line: enough to tell pages apart.
 MAX_PATH_CHARS = 200
 BEARER_CHALLENGE = 'Bearer realm="maildiode"'
+# Control characters and line separators: escaped in a path before it is logged or recorded.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ class Gate:
     # ----------------------------------------------------------------------------- refusals
 
     def _forbidden(self, request: Request, who: Principal, allowed: frozenset[Role]) -> Response:
-        where = f"{request.method} {request.url.path[:MAX_PATH_CHARS]}"
+        where = f"{request.method} {_printable(request.url.path[:MAX_PATH_CHARS])}"
         log.warning("%s (%s) may not use %s", who.account, _names(who.roles), where)
         self.access.record(who.account, client_of(request), Action.DENIED, detail=where)
         if is_api(request):
@@ -160,6 +163,12 @@ class Gate:
         return self.pages.page("message.html", status=403, csrf=self.pages.csrf(who.session_id),
                                user=who.account, title="권한이 없습니다", back="/",
                                message=f"이 화면은 {wanted} 역할만 볼 수 있습니다.")  # fmt: skip
+
+
+def _printable(untrusted: str) -> str:
+    """A path as a log line and a record may hold it: control characters escaped (an ESC
+    sequence must not drive the terminal of whoever reads the log)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", untrusted)
 
 
 def _names(roles: Iterable[Role]) -> str:

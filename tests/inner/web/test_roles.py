@@ -217,3 +217,15 @@ def test_the_approval_app_is_the_listener_app(tmp_path):
     app = create_app(site.parts.workflow.desk, site.listener)
     paths = {route.path for route in app.routes}
     assert {"/login", "/requests", "/api/v1/whoami", "/api/v1/access-records"} <= paths
+
+
+def test_a_refused_path_cannot_drive_the_readers_terminal(site, caplog):
+    """Control characters in a refused path (an ESC sequence clears an operator's screen)
+    are escaped in the log line and the record. (The test client drops CR and LF itself.)"""
+    site, sessions, _tokens = site
+    with caplog.at_level("WARNING", logger="inner_agent.web.gate"):
+        sessions["security"].get("/requests/x%1B[2J%08%7F")
+    assert caplog.records
+    assert all("\x1b" not in r.getMessage() for r in caplog.records)
+    found = site.records(account=SECURITY, action="denied")
+    assert found[0].detail == "GET /requests/x\\x1b[2J\\x08\\x7f"
