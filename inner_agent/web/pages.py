@@ -1,5 +1,6 @@
 """The sign-in pages and what every page set on the web listener uses from them: who is
-signed in (``need_user``), the session's CSRF token, the security headers, page rendering.
+signed in (``signed_in``, with the account's roles; the gate asks it), the session's CSRF
+token, the security headers, page rendering.
 
 Routes: ``GET /login`` (the form; sets the pre-session cookie, stores nothing), ``POST
 /login`` (``signin.SignIn.attempt``), ``POST /logout``. Cookies, all HttpOnly and SameSite=Lax,
