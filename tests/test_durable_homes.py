@@ -23,6 +23,7 @@ from agentkit.audit import AuditLog
 from inner_agent.inject import InjectionQueue
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.state import OutboundState
+from inner_agent.web.store import SignInStore
 from protocol import FolderTransport, Keyring, Receiver, Sender
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, BUSY_TIMEOUT_S, Synchronous, open_wal_database
 from tests.protocol.golden import KEY_A
@@ -107,6 +108,9 @@ DATABASES: dict[str, tuple[Callable[[Path], Any], str, Synchronous, float]] = {
         AGENT_BUSY_TIMEOUT_S,
     ),
     "audit log": (_in_folder(AuditLog), "agentkit.audit", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S),
+    "sign-in store": (
+        _in_folder(SignInStore), "inner_agent.web.store", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S
+    ),
 }  # fmt: skip
 
 
