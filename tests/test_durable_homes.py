@@ -23,6 +23,8 @@ from agentkit.audit import AuditLog
 from inner_agent.inject import InjectionQueue
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.state import OutboundState
+from inner_agent.web.accounts import AccountStore
+from inner_agent.web.api_tokens import TokenStore
 from inner_agent.web.store import SignInStore
 from protocol import FolderTransport, Keyring, Receiver, Sender
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, BUSY_TIMEOUT_S, Synchronous, open_wal_database
@@ -88,6 +90,11 @@ def _receiver(tmp_path: Path) -> Any:
     return Receiver(tmp_path / "state", "inbound", Keyring([KEY_A.verify_key]))
 
 
+class _NoPeople:
+    def user(self, _email: str) -> None:
+        return None
+
+
 def _in_folder(factory: Callable[[Path], Any]) -> Callable[[Path], Any]:
     return lambda tmp_path: factory(tmp_path / "db" / "x.db")
 
@@ -110,6 +117,15 @@ DATABASES: dict[str, tuple[Callable[[Path], Any], str, Synchronous, float]] = {
     "audit log": (_in_folder(AuditLog), "agentkit.audit", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S),
     "sign-in store": (
         _in_folder(SignInStore), "inner_agent.web.store", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S
+    ),
+    # The accounts and the API tokens: tables of the directory's file, each its own connection.
+    "account store": (
+        _in_folder(lambda path: AccountStore(path, _NoPeople())), "inner_agent.web.accounts",
+        Synchronous.FULL, AGENT_BUSY_TIMEOUT_S,
+    ),
+    "token store": (
+        _in_folder(TokenStore), "inner_agent.web.api_tokens", Synchronous.FULL,
+        AGENT_BUSY_TIMEOUT_S,
     ),
 }  # fmt: skip
 
