@@ -276,13 +276,16 @@ def _sheet(book: Any, title: str, header: tuple[str, ...], rows: list[list[Any]]
 
     sheet = book.create_sheet(title)
     sheet.append(list(header))
-    for row in rows:
+    # Cells by their index: sheet.max_row and sheet[n] scan every cell (quadratic: a month of
+    # 52,000 records took 11 minutes that way).
+    for number, row in enumerate(rows, start=2):
         sheet.append(row)
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
+        for column, value in enumerate(row, start=1):
+            if isinstance(value, str):
+                cell = sheet.cell(row=number, column=column)
                 cell.data_type = "s"  # text, never a formula, whatever it starts with
-            elif isinstance(cell.value, datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm:ss"
+            elif isinstance(value, datetime):
+                sheet.cell(row=number, column=column).number_format = "yyyy-mm-dd hh:mm:ss"
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
