@@ -53,6 +53,8 @@ STEPS = frozenset(
         "sender_notified", "sent_out", "token_refused",
         # the inner agent's web sign-in (not about one mail: mail id "-")
         "signin_spraying",
+        # access records: who did what on the web listener or to accounts (agentkit.access)
+        "access",
         # outbound, outer agent
         "received_outbound", "delivered", "delivery_deferred",
     }

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
+from agentkit.access import ACCESS_STEP
 from agentkit.audit import AuditEvent
 
 __all__ = ["GROUPS", "PERIODS", "STEP_ORDER", "StatsTable", "tally"]
@@ -34,7 +35,7 @@ STEP_ORDER = (
     "held", "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
     "blocked", "token_refused", "sender_notified", "sent_out", "received_outbound", "delivered",
     "delivery_deferred", "bounced", "quarantined", "resent", "requeued", "link_refused",
-    "signin_spraying",
+    "signin_spraying", "access",  # access records are never counted (tally skips them)
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 
@@ -74,6 +75,8 @@ def tally(
     keys_of_mail = _keys_of_mail(events, group) if group in ("sender-domain", "recipient") else {}
     cells: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for event in events:
+        if event.step == ACCESS_STEP:  # who looked at what: not a step of any mail
+            continue
         when = datetime.fromtimestamp(event.ts, zone).strftime(_PERIOD_FORMAT[period])
         for key in _keys(event, group, keys_of_mail):
             cells[(when, key)][event.step].add(event.mail_id)

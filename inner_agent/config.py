@@ -25,6 +25,7 @@ from agentkit.settings import (
 from agentkit.settings import Domain as _Domain
 from inner_agent.notify import DEFAULT_MAX_NOTIFICATION_BYTES
 from inner_agent.outbound.config import OutboundSection, example_toml_section
+from inner_agent.web.config import ConsoleSection
 from mailsafe.payload import MAX_IMAGE_PIXELS
 
 __all__ = [
@@ -138,6 +139,7 @@ class InnerConfig(Section):
     postmaster: str = "postmaster@corp.example"  # gets a report for every refused notification
     log: LogSection = LogSection()
     audit: AuditSection = AuditSection()
+    console: ConsoleSection = ConsoleSection()
     outbound: OutboundSection | None = None  # absent: the outbound path is off
 
     @field_validator("postmaster")
@@ -271,4 +273,8 @@ format = "text"
 [audit]
 path = {audit_path}
 retention_days = 1825
+
+[console]                         # the web console on the [outbound.web] listener
+timezone = "Asia/Seoul"           # times on its pages, in the API and the access review
+language = "ko"                   # "ko" or "en"
 """

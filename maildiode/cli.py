@@ -193,8 +193,58 @@ def _directory(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _account(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    roles = ["admin", "auditor", "security"]
+    for name, summary in (
+        ("add", "a console account with a role and a password"),
+        ("list", "every account: role, kind, state, second factor, created"),
+        ("role", "give an account a console role, or take it away (none)"),
+        ("password", "a new password for an account"),
+        ("totp", "a new second factor (TOTP) for an account, shown once; or off"),
+        ("disable", "stop an account's sign-in, sessions and tokens (kept for enable)"),
+        ("enable", "undo disable"),
+        ("remove", "forget an account (password, second factor, role) and revoke its tokens"),
+    ):
+        sub = actions.add_parser(name, help=summary, description=summary)
+        _config(sub)
+        if name != "list":
+            sub.add_argument("email", metavar="EMAIL", help="the account's mail address")
+        if name == "add":
+            sub.add_argument("--role", required=True, choices=roles, help="its console role")
+            sub.add_argument("--password-stdin", action="store_true",
+                             help="read the password from one line of standard input")  # fmt: skip
+        elif name == "role":
+            sub.add_argument("role", metavar="ROLE", choices=[*roles, "none"],
+                             help="admin, auditor, security, or none")  # fmt: skip
+        elif name == "password":
+            sub.add_argument("--stdin", action="store_true",
+                             help="read the password from one line of standard input")  # fmt: skip
+        elif name == "totp":
+            sub.add_argument("off", nargs="?", metavar="off", help="take the second factor away")
+
+
+def _token(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="a new API token for an account, printed once")
+    _config(create)
+    create.add_argument("email", metavar="EMAIL", help="the account the token acts for")
+    revoke = actions.add_parser("revoke", help="revoke a token, or every token of an account")
+    _config(revoke)
+    revoke.add_argument("target", metavar="TOKEN_ID|EMAIL", help="a token id or an account")
+    listing = actions.add_parser("list", help="tokens: id, account, created, last used, state")
+    _config(listing)
+    listing.add_argument("email", nargs="?", metavar="EMAIL", help="only this account's")
+
+
 def _audit(p: argparse.ArgumentParser) -> None:
     _config(p)
+    p.add_argument(
+        "report", nargs="?", choices=["review"], metavar="review",
+        help="the monthly review of access records (xlsx): with --month and -o",
+    )  # fmt: skip
+    p.add_argument("--month", metavar="YYYY-MM", help="review: the month, in the console's zone")
+    p.add_argument("-o", "--output", metavar="FILE.xlsx", help="review: where to write it")
     p.add_argument("--mail", metavar="ID", help="only events of this mail id")
     p.add_argument("--step", metavar="STEP", help="only events of this step")
     p.add_argument("--since", metavar="TIME", help="from this time (ISO 8601, UTC)")
@@ -255,6 +305,8 @@ COMMANDS: dict[str, tuple[str, Adder]] = {
         _requeue,
     ),
     "directory": ("manage the user/department directory (HR CSV import)", _directory),
+    "account": ("console accounts: add, list, role, password, totp, disable, remove", _account),
+    "token": ("API tokens: create (printed once), revoke, list", _token),
     "audit": ("query and export the audit log", _audit),
     "stats": ("mails per step per day, month or year, from the audit log", _stats),
     "status": ("link status: counters, gaps, heartbeats, queues", _status),

@@ -25,6 +25,8 @@ from inner_agent.inject import InjectionQueue
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.state import OutboundState
 from inner_agent.reports import ReportStore
+from inner_agent.web.accounts import AccountStore
+from inner_agent.web.api_tokens import TokenStore
 from inner_agent.web.store import SignInStore
 from protocol import FolderTransport, Keyring, Receiver, Sender
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, BUSY_TIMEOUT_S, Synchronous, open_wal_database
@@ -90,6 +92,11 @@ def _receiver(tmp_path: Path) -> Any:
     return Receiver(tmp_path / "state", "inbound", Keyring([KEY_A.verify_key]))
 
 
+class _NoPeople:
+    def user(self, _email: str) -> None:
+        return None
+
+
 def _in_folder(factory: Callable[[Path], Any]) -> Callable[[Path], Any]:
     return lambda tmp_path: factory(tmp_path / "db" / "x.db")
 
@@ -119,6 +126,15 @@ DATABASES: dict[str, tuple[Callable[[Path], Any], str, Synchronous, float]] = {
     ),
     "status reports": (
         _in_folder(ReportStore), "inner_agent.reports", Synchronous.NORMAL, AGENT_BUSY_TIMEOUT_S
+    ),
+    # The accounts and the API tokens: tables of the directory's file, each its own connection.
+    "account store": (
+        _in_folder(lambda path: AccountStore(path, _NoPeople())), "inner_agent.web.accounts",
+        Synchronous.FULL, AGENT_BUSY_TIMEOUT_S,
+    ),
+    "token store": (
+        _in_folder(TokenStore), "inner_agent.web.api_tokens", Synchronous.FULL,
+        AGENT_BUSY_TIMEOUT_S,
     ),
 }  # fmt: skip
 

@@ -61,7 +61,9 @@ OUTBOUND_STEPS = frozenset({
 # Steps of either direction, told apart by their details (see direction_of).
 EITHER_DIRECTION = frozenset({"quarantined", "resent"})
 # Steps that are about the link or the web sign-in, not one mail.
-NOT_ABOUT_A_MAIL = frozenset({"link_refused", "signin_spraying"})
+# Access records (D40) name their mail in a detail, never as the mail id: who read a mail is
+# not part of its trail.
+NOT_ABOUT_A_MAIL = frozenset({"link_refused", "signin_spraying", "access"})
 NO_MAIL_IDS = frozenset({"", "-"})  # what events about no mail carry (links.NO_MAIL, CSRF)
 
 MAX_ID_CHARS = 128  # mail ids are 32 hex digits; a longer one is cut, never stored whole

@@ -60,7 +60,7 @@ def _check_address(value: str) -> str:
 
 
 class WebSection(Section):
-    """The approval web pages served by the inner agent."""
+    """The inner agent's web listener: the approval pages, the console and its API."""
 
     listen: HostPort = "127.0.0.1:8025"
     public_url: str = "http://127.0.0.1:8025"  # base of the links in approval request mails
@@ -69,6 +69,8 @@ class WebSection(Section):
     session_idle_s: float = Field(default=DEFAULT_SESSION_IDLE_S, gt=0, le=7 * 86400)
     # Connections from these may say who the client is (X-Forwarded-For): a TLS proxy in front.
     trusted_proxies: tuple[Network, ...] = ("127.0.0.1",)
+    # Only clients in these networks reach the listener at all (pages, sign-in, API); empty: any.
+    allowed_clients: tuple[Network, ...] = ()
     signin: SignInSection = SignInSection()
 
     _paths = field_validator("secret_key_file", mode="before")(_resolve)
@@ -213,6 +215,8 @@ secret_key_file = "{secret_key_file}"  # made (0600) at first start if absent
 session_ttl_s = 28800             # a sign-in lasts at most this long
 session_idle_s = 1200             # and ends after this long without a request
 trusted_proxies = ["127.0.0.1"]   # may say who the client is (X-Forwarded-For)
+allowed_clients = []              # only these networks may connect (empty: any), e.g.
+                                  # ["10.1.0.0/16"]; others get 403 before anything else
 
 [outbound.web.signin]
 db = "{signin_db}"       # lockouts and sessions

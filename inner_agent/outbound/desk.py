@@ -73,6 +73,11 @@ class ApprovalDesk:
             return None
         return self.state.preview(request_id)
 
+    def mail_of(self, request_id: str) -> str | None:
+        """The mail id of a request (for access records), or None."""
+        request = self.state.request(request_id)
+        return request.mail_id if request is not None else None
+
     def decide(
         self, request_id: str, approver: str, verdict: Event, untrusted_token: str, reason: str = ""
     ) -> Decided:

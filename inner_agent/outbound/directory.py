@@ -20,26 +20,25 @@ role                no        ``head``, ``delegate``, ``security-officer`` or em
 removed) and applies it in one transaction. UTF-8 (with or without BOM) and CP949 (what Korean
 Excel writes) are read. LDAP is the documented next step (docs/approval.md).
 
-Web accounts (argon2id hashes, and optionally a TOTP secret for a second factor) live in the
-same database, keyed by the user's address; they are set with ``maildiode directory passwd
-USER`` and ``maildiode directory totp USER``. A user removed from the directory can no
-longer sign in, whatever the account table says.
+Web accounts (argon2id hashes, a TOTP secret for a second factor, console roles) live in the
+same database, in the table the web listener's account store keeps
+(``inner_agent.web.accounts``); the import never touches it. ``maildiode directory passwd
+USER`` and ``maildiode directory totp USER`` set a directory person's password and second
+factor through it. A user removed from the directory can no longer sign in, whatever the
+account table says (console-only accounts aside: they are not people of the export).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import secrets
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from inner_agent.outbound.errors import DirectoryError
+from inner_agent.web.accounts import AccountStore
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
 __all__ = ["SECURITY_OFFICER", "Changes", "Department", "Directory", "User", "parse_hr_csv"]
@@ -58,10 +57,7 @@ CREATE TABLE IF NOT EXISTS users (
     email TEXT PRIMARY KEY, name TEXT NOT NULL, department TEXT NOT NULL, role TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS departments (name TEXT PRIMARY KEY, parent TEXT);
-CREATE TABLE IF NOT EXISTS accounts (email TEXT PRIMARY KEY, hash TEXT NOT NULL, totp TEXT);
 """
-# Databases made before the second factor have no totp column.
-_MIGRATIONS = ("ALTER TABLE accounts ADD COLUMN totp TEXT",)
 
 
 @dataclass(frozen=True)
@@ -190,14 +186,11 @@ class Directory:
         self._db = open_wal_database(
             path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
         )
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
-        if "totp" not in columns:
-            for statement in _MIGRATIONS:
-                self._db.execute(statement)
-        self._hasher = PasswordHasher()
-        self._stand_in: str | None = None  # a hash to verify against for unknown addresses
+        # The accounts of the web listener, in the same file (the import leaves them alone).
+        self.accounts = AccountStore(path, self)
 
     def close(self) -> None:
+        self.accounts.close()
         self._db.close()
 
     # ----------------------------------------------------------------------------- import
@@ -285,63 +278,29 @@ class Directory:
         return ()
 
     # ----------------------------------------------------------------------------- accounts
+    # A directory person's web account, through the account store (``self.accounts``).
 
     def set_password(self, email: str, password: str) -> None:
-        email = email.lower()
         if self.user(email) is None:
             raise DirectoryError(f"{email} is not in the directory; import the HR export first")
-        digest = self._hasher.hash(password)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO accounts (email, hash) VALUES (?, ?)"
-                " ON CONFLICT (email) DO UPDATE SET hash = excluded.hash",
-                (email, digest),
-            )
+        self.accounts.set_password(email, password)
 
     def set_totp(self, email: str, secret: str | None) -> None:
         """Give the account a second factor (a base32 TOTP secret), or take it away (None)."""
-        email = email.lower()
-        if not self.has_account(email):
-            raise DirectoryError(f"{email} has no account; set a password first")
-        with self._lock:
-            self._db.execute("UPDATE accounts SET totp = ? WHERE email = ?", (secret, email))
+        if not self.accounts.has_account(email):
+            raise DirectoryError(f"{email.lower()} has no account; set a password first")
+        self.accounts.set_totp(email, secret)
 
     def totp_secret(self, email: str) -> str | None:
         """The account's TOTP secret, or None (no second factor, or no account)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT totp FROM accounts WHERE email = ?", (email.lower(),)
-            ).fetchone()
-        return None if row is None or not row[0] else str(row[0])
+        return self.accounts.totp_secret(email)
 
     def has_account(self, email: str) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM accounts WHERE email = ?", (email.lower(),)
-            ).fetchone()
-        return row is not None
+        return self.accounts.has_account(email)
 
     def check_password(self, email: str, password: str) -> bool:
-        """True only for a directory user with an account whose password matches."""
-        email = email.lower()
-        with self._lock:
-            row = self._db.execute("SELECT hash FROM accounts WHERE email = ?", (email,)).fetchone()
-        if row is None or self.user(email) is None:
-            self._verify(self._stand_in_hash(), password)  # the same work for every address
-            return False
-        return self._verify(row[0], password)
-
-    def _verify(self, digest: str, password: str) -> bool:
-        try:
-            return self._hasher.verify(digest, password)
-        except (VerificationError, InvalidHashError):
-            return False
-
-    def _stand_in_hash(self) -> str:
-        """A hash with our parameters of a password nobody knows, made once."""
-        if self._stand_in is None:
-            self._stand_in = self._hasher.hash(secrets.token_urlsafe(16))
-        return self._stand_in
+        """True only for an account that may sign in now and whose password matches."""
+        return self.accounts.check_password(email, password)
 
     def _users(self) -> list[User]:
         return [User(*r) for r in self._db.execute("SELECT * FROM users ORDER BY email")]

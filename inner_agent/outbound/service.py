@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from agentkit.access import AccessLog
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.settings import KeysSection, LinkSection, parse_host_port
 from inner_agent.config import InnerConfig
@@ -31,17 +32,24 @@ from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
 from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
-from inner_agent.outbound.web import create_app
+from inner_agent.outbound.web import create_app, templates
 from inner_agent.outbound.workflow import Audit, Outlets, Publisher, Stores, Workflow
+from inner_agent.web.api_tokens import TokenStore
+from inner_agent.web.app import Listener
+from inner_agent.web.config import ConsoleSection
+from inner_agent.web.gate import Gate
+from inner_agent.web.pages import SignInPages
+from inner_agent.web.roles import Role
 from inner_agent.web.sessions import Sessions
 from inner_agent.web.signin import Accounts, SignIn
 from inner_agent.web.store import SignInStore
+from inner_agent.web.throttle import ClientBuckets
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.ocr import resolve_ocr
 from mailsafe.policy import RuleSet, default_rules, load_rules
 
-__all__ = ["OutboundService", "build_signin", "outbound_publisher"]
+__all__ = ["OutboundService", "build_listener", "build_signin", "outbound_publisher"]
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +159,16 @@ class OutboundService:
         assert self.workflow is not None
         web = self.section.web
         host, port = parse_host_port(web.listen)
-        signin = build_signin(web, directory, secret, self.audit, self.clock)
-        self._closables[:0] = [signin, signin.store]  # before the directory its checks read
-        app = create_app(self.workflow.desk, signin, secret,
-                         secure_cookie=web.public_url.startswith("https://"))  # fmt: skip
+        console = getattr(self.config, "console", None) or ConsoleSection()
+        # Access records go where every audit event goes, and are read back from that store.
+        audit_path = getattr(getattr(self.config, "audit", None), "path", None)
+        access = AccessLog(self.audit, audit_path, console.zone)
+        web_parts = build_listener(
+            self.section, console, directory, self.audit, access,
+            secret=secret, clock=self.clock, on_csrf_refusal=self.workflow.desk.note_csrf_refusal,
+        )  # fmt: skip
+        self._closables[:0] = [web_parts]  # before the directory its checks read
+        app = create_app(self.workflow.desk, web_parts)
         config = uvicorn.Config(
             app,
             host=host,
@@ -251,6 +265,33 @@ def build_signin(
                         clock=clock)  # fmt: skip
     return SignIn(accounts, store, secret, web.signin, sessions=sessions, audit=audit,
                   clock=clock)  # fmt: skip
+
+
+def build_listener(
+    section: OutboundSection,
+    console: ConsoleSection,
+    directory: Directory,
+    audit: Audit,
+    access: AccessLog,
+    *,
+    secret: bytes,
+    clock: Callable[[], float],
+    on_csrf_refusal: Callable[[str, str], None],
+) -> Listener:
+    """The web listener's parts from ``[outbound.web]`` and ``[console]``: sign-in (its
+    spraying alerts to ``audit``), pages, the gate, tokens, and ``access`` for the records."""
+    web, accounts = section.web, directory.accounts
+    signin = build_signin(web, accounts, secret, audit, clock)
+    pages = SignInPages(
+        signin, templates(), secret, secure_cookie=web.public_url.startswith("https://"),
+        on_csrf_refusal=on_csrf_refusal, access=access,
+        home=lambda user: "/requests" if Role.APPROVER in accounts.roles(user) else "/",
+    )  # fmt: skip
+    tokens = TokenStore(section.directory_db, clock=clock)
+    failed_tokens = ClientBuckets(web.signin.per_client_per_minute, web.signin.per_client_burst)
+    gate = Gate(pages, accounts, tokens, access, failed_tokens=failed_tokens, clock=clock)
+    return Listener(signin, pages, gate, accounts, tokens, access, console.zone,
+                    tuple(web.allowed_clients))  # fmt: skip
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

@@ -1,12 +1,14 @@
 """The approval web pages: server-rendered (Starlette + Jinja2), no JavaScript, Korean.
 
 Pages: the signed-in approver's pending requests, a request's detail with the masked image,
-and approve / reject (with a reason) forms. Sign-in, sessions, CSRF and the security headers
-are the web listener's (``inner_agent.web``: ``SignInPages``); these pages ask it who is
-signed in and put its CSRF token into every form. Every state change is a POST carrying that
-token; every decision also carries an approval token bound to the approver and the request
-(tokens.py). The pages call only ``desk.ApprovalDesk`` (list, view, image, decide), which
-checks and spends tokens in one place (``token_gate.TokenGate``).
+and approve / reject (with a reason) forms. Sign-in, sessions, roles, CSRF and the security
+headers are the web listener's (``inner_agent.web``): every page declares its role
+(``@require(Role.APPROVER)``: any directory person with an account; the desk shows each only
+the requests addressed to them), and puts the session's CSRF token into every form. Every
+state change is a POST carrying that token; every decision also carries an approval token
+bound to the approver and the request (tokens.py). The pages call only
+``desk.ApprovalDesk`` (list, view, image, decide), which checks and spends tokens in one
+place (``token_gate.TokenGate``). Opening a request and its image are access records.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from agentkit.access import Action
 from inner_agent.outbound.approval import Event
 from inner_agent.outbound.desk import ApprovalDesk
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
 from inner_agent.outbound.notice_mail import TYPE_NAMES
-from inner_agent.web.pages import SignInPages
-from inner_agent.web.signin import SignIn
+from inner_agent.web.app import Listener, listener_app
+from inner_agent.web.gate import Principal
+from inner_agent.web.pages import client_of
+from inner_agent.web.roles import ALL_ROLES, ROLE_NAMES_KO, Role, require
 
 __all__ = ["create_app", "templates"]
 
@@ -59,8 +64,8 @@ def templates() -> Environment:
 
 
 class _Pages:
-    def __init__(self, desk: ApprovalDesk, signin: SignInPages) -> None:
-        self.desk, self.signin = desk, signin
+    def __init__(self, desk: ApprovalDesk, listener: Listener) -> None:
+        self.desk, self.signin, self.access = desk, listener.pages, listener.access
 
     def _page(self, template: str, sid: str, status: int = 200, **values: Any) -> Response:
         """A page for the signed-in user of session ``sid`` (its CSRF token in the forms)."""
@@ -69,19 +74,29 @@ class _Pages:
     def _finish(self, response: Response) -> Response:
         return self.signin.finish(response)
 
-    def _need_user(self, request: Request) -> tuple[str, str] | Response:
-        return self.signin.need_user(request)
+    @staticmethod
+    def _who(request: Request) -> tuple[str, str]:
+        """(session id, user) of the request, which the gate let through."""
+        principal: Principal = request.state.principal
+        return principal.session_id, principal.account
 
     # ----------------------------------------------------------------------------- requests
 
-    async def index(self, _request: Request) -> Response:
-        return self._finish(RedirectResponse("/requests", status_code=303))
+    @require(*ALL_ROLES)
+    async def index(self, request: Request) -> Response:
+        """Approvers to their requests; anyone else is told who they are (the console's
+        pages come next, issue 16)."""
+        principal: Principal = request.state.principal
+        if Role.APPROVER in principal.roles:
+            return self._finish(RedirectResponse("/requests", status_code=303))
+        names = ", ".join(ROLE_NAMES_KO[r] for r in sorted(principal.roles))
+        return self._page("message.html", principal.session_id, user=principal.account,
+                          title="로그인했습니다", back="/",
+                          message=f"{principal.account} ({names})")  # fmt: skip
 
+    @require(Role.APPROVER)
     async def pending(self, request: Request) -> Response:
-        who = self._need_user(request)
-        if isinstance(who, Response):
-            return who
-        sid, user = who
+        sid, user = self._who(request)
         rows = [
             {"request": item, "mail": mail, "since": _when(item.since)}
             for item, mail in self.desk.pending_for(user)
@@ -95,11 +110,9 @@ class _Pages:
             done=done.get(request.query_params.get("done", "")),
         )
 
+    @require(Role.APPROVER)
     async def detail(self, request: Request) -> Response:
-        who = self._need_user(request)
-        if isinstance(who, Response):
-            return who
-        sid, user = who
+        sid, user = self._who(request)
         try:
             view = self.desk.view(
                 request.path_params["request_id"], user, request.query_params.get("t")
@@ -111,25 +124,27 @@ class _Pages:
         if view is None:
             return self._page("message.html", sid, status=404, user=user, title="요청 없음",
                               message="요청을 찾을 수 없거나 볼 권한이 없습니다.")  # fmt: skip
+        self.access.record(user, client_of(request), Action.MAIL_VIEWED,
+                           mail_id=view.request.mail_id, detail="approval request")  # fmt: skip
         return self._page("detail.html", sid, user=user, item=view.request, mail=view.mail,
                           token=view.token, since=_when(view.request.since),
                           chosen=request.query_params.get("do"), error=None)  # fmt: skip
 
+    @require(Role.APPROVER)
     async def image(self, request: Request) -> Response:
-        who = self._need_user(request)
-        if isinstance(who, Response):
-            return who
-        _sid, user = who
-        png = self.desk.image(request.path_params["request_id"], user)
+        _sid, user = self._who(request)
+        request_id = request.path_params["request_id"]
+        png = self.desk.image(request_id, user)
         if png is None:
             return self._finish(Response("not found", status_code=404))
+        mail_id = self.desk.mail_of(request_id)
+        self.access.record(user, client_of(request), Action.IMAGE_VIEWED, mail_id=mail_id,
+                           detail="approval request")  # fmt: skip
         return self._finish(Response(png, media_type="image/png"))
 
-    async def decide(self, request: Request) -> Response:  # noqa: PLR0911 - one exit per refusal
-        who = self._need_user(request)
-        if isinstance(who, Response):
-            return who
-        sid, user = who
+    @require(Role.APPROVER)
+    async def decide(self, request: Request) -> Response:
+        sid, user = self._who(request)
         form = await self.signin.form(request)
         if not self.signin.csrf_ok(sid, form.get("csrf", "")):
             return self.signin.refuse_csrf("decide", request, csrf=self.signin.csrf(sid),
@@ -205,12 +220,9 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
-def create_app(desk: ApprovalDesk, signin: SignIn, secret: bytes, *,
-               secure_cookie: bool = False) -> Starlette:  # fmt: skip
-    """The approval pages and the sign-in pages on one app."""
-    pages = SignInPages(signin, templates(), secret, secure_cookie=secure_cookie,
-                        on_csrf_refusal=desk.note_csrf_refusal)  # fmt: skip
-    approval = _Pages(desk, pages)
+def create_app(desk: ApprovalDesk, listener: Listener) -> Starlette:
+    """The web listener's app with the approval pages on it."""
+    approval = _Pages(desk, listener)
     routes: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
         ("/", approval.index, ["GET"]),
         ("/requests", approval.pending, ["GET"]),
@@ -218,7 +230,6 @@ def create_app(desk: ApprovalDesk, signin: SignIn, secret: bytes, *,
         ("/requests/{request_id}/image.png", approval.image, ["GET"]),
         ("/requests/{request_id}/decide", approval.decide, ["POST"]),
     ]
-    return Starlette(
-        routes=[*pages.routes(),
-                *(Route(path, endpoint, methods=methods) for path, endpoint, methods in routes)]
-    )  # fmt: skip
+    return listener_app(
+        listener, [Route(path, endpoint, methods=methods) for path, endpoint, methods in routes]
+    )

@@ -1,15 +1,22 @@
-"""``[outbound.web.signin]``: how sign-in is bounded and locked. Every key is documented in
-docs/configuration.md; defaults suit an approval site of a few hundred people on two cores."""
+"""``[outbound.web.signin]``: how sign-in is bounded and locked; ``[console]``: the console's
+time zone and language. Every key is documented in docs/configuration.md; defaults suit an
+approval site of a few hundred people on two cores."""
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from agentkit.settings import Section, resolve_path
 
-__all__ = ["SignInSection"]
+__all__ = ["DEFAULT_TIMEZONE", "ConsoleSection", "SignInSection"]
+
+# Issue 16: the console shows times in the site's zone, Korea's unless configured.
+DEFAULT_TIMEZONE = "Asia/Seoul"
 
 
 def _resolve(value: str | Path, info: ValidationInfo) -> Path:
@@ -41,3 +48,24 @@ class SignInSection(Section):
         if self.lock_first_s > self.lock_max_s:
             raise ValueError("lock_first_s must not be longer than lock_max_s")
         return self
+
+
+class ConsoleSection(Section):
+    """How the console and the API show times, and in which language its pages speak."""
+
+    # An IANA zone name: times on the pages, in the API's answers and in the review report.
+    timezone: str = DEFAULT_TIMEZONE
+    language: Literal["ko", "en"] = "ko"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name such as Asia/Seoul") from None
+        return value
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.timezone)

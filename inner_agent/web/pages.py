@@ -1,5 +1,6 @@
 """The sign-in pages and what every page set on the web listener uses from them: who is
-signed in (``need_user``), the session's CSRF token, the security headers, page rendering.
+signed in (``signed_in``, with the account's roles; the gate asks it), the session's CSRF
+token, the security headers, page rendering.
 
 Routes: ``GET /login`` (the form; sets the pre-session cookie, stores nothing), ``POST
 /login`` (``signin.SignIn.attempt``), ``POST /logout``. Cookies, all HttpOnly and SameSite=Lax,
@@ -10,6 +11,9 @@ Secure when the public URL is https:
 - ``md_device``: the known-device cookie, set at sign-in, kept across sign-outs.
 
 A session's CSRF token is HMAC(k, session id); every POST of a signed-in page carries it.
+
+Sign-ins, failed sign-ins (a wrong password or code, or a locked pair) and sign-outs are
+access records (``agentkit.access``), the typed address of a failure redacted as in the log.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import python_multipart  # noqa: F401 - request.form() needs it: fail at start, not at the first POST
@@ -27,10 +31,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from agentkit.access import Action
 from inner_agent.web.cookies import DEVICE_TTL_S
-from inner_agent.web.signin import Admitted, Attempt, Refused, SignIn
+from inner_agent.web.roles import Role, public
+from inner_agent.web.signin import MAX_ADDRESS_CHARS, Admitted, Attempt, Refused, SignIn
 
-__all__ = ["SECURITY_HEADERS", "SignInPages"]
+__all__ = ["SECURITY_HEADERS", "AccessRecorder", "SignInPages", "client_of"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,13 @@ MESSAGES = {
 }
 
 
+class AccessRecorder(Protocol):
+    """``agentkit.access.AccessLog``: where sign-ins and sign-outs are recorded."""
+
+    def record(self, account: str, client: str, action: Action, *, mail_id: str | None = None,
+               detail: str | None = None, count: int | None = None) -> None: ...  # fmt: skip
+
+
 class SignInPages:
     def __init__(
         self,
@@ -68,9 +81,11 @@ class SignInPages:
         *,
         secure_cookie: bool,
         on_csrf_refusal: Callable[[str, str], None],
-        home: str = "/requests",
+        access: AccessRecorder,
+        home: str | Callable[[str], str] = "/requests",
     ) -> None:
-        self.signin, self.templates, self.home = signin, templates, home
+        self.signin, self.templates, self.access = signin, templates, access
+        self.home_of = home if callable(home) else (lambda _user: home)
         self.secure_cookie, self.on_csrf_refusal = secure_cookie, on_csrf_refusal
         self._csrf_key = hashlib.sha256(b"csrf\0" + secret).digest()
 
@@ -83,21 +98,21 @@ class SignInPages:
 
     # ------------------------------------------------------------------------ for every page
 
-    def signed_in(self, request: Request) -> tuple[str, str] | None:
-        """(session id, user) of a live session of someone still in the directory."""
+    def signed_in(self, request: Request) -> tuple[str, str, frozenset[Role]] | None:
+        """(session id, user, roles) of a live session of an account that may still sign in
+        (not disabled, not removed, not gone from the directory): its roles are asked on
+        every request, so a change applies at once."""
         session_id = request.cookies.get(SESSION_COOKIE, "")
         user = self.signin.sessions.user_of(session_id) if session_id else None
-        if user is None or self.signin.accounts.user(user) is None:
+        roles = self.signin.accounts.roles(user) if user is not None else frozenset()
+        if user is None or not roles:
             return None
-        return session_id, user
+        return session_id, user, roles
 
-    def need_user(self, request: Request) -> tuple[str, str] | Response:
-        """(session id, user), or the way to the sign-in page and back here."""
-        found = self.signed_in(request)
-        if found is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return self.finish(RedirectResponse(f"/login?next={quote(target)}", status_code=303))
-        return found
+    def to_sign_in(self, request: Request) -> Response:
+        """The way to the sign-in page and back here."""
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return self.finish(RedirectResponse(f"/login?next={quote(target)}", status_code=303))
 
     def csrf(self, session_id: str) -> str:
         return hmac.new(self._csrf_key, session_id.encode(), hashlib.sha256).hexdigest()
@@ -117,7 +132,7 @@ class SignInPages:
 
     def refuse_csrf(self, where: str, request: Request, *, csrf: str = "", user: str | None = None
                     ) -> Response:  # fmt: skip
-        client = _client(request)
+        client = client_of(request)
         log.warning("CSRF check failed on %s from %s", where, client)
         self.on_csrf_refusal(where, client)
         return self.page("message.html", status=403, csrf=csrf, user=user,
@@ -132,24 +147,32 @@ class SignInPages:
 
     # ------------------------------------------------------------------------ sign-in, -out
 
+    @public
     async def login_form(self, request: Request) -> Response:
         pre = _pre_session(request) or self.signin.cookies.new_pre_session()
         response = self._login_page(pre, request.query_params.get("next"))
         self._set(response, PRE_COOKIE, pre, max_age=None)
         return response
 
+    @public
     async def login(self, request: Request) -> Response:
         form = await self.form(request)
         outcome = await self.signin.attempt(
             Attempt(email=form.get("email", ""), password=form.get("password", ""),
-                    code=form.get("code", ""), client=_client(request),
+                    code=form.get("code", ""), client=client_of(request),
                     form_token=form.get("csrf", ""), pre_session=_pre_session(request),
                     device_cookie=request.cookies.get(DEVICE_COOKIE, ""))
         )  # fmt: skip
         if isinstance(outcome, Admitted):
-            return self._admitted(outcome, _local_path(form.get("next"), self.home))
+            self.access.record(outcome.user, client_of(request), Action.SIGNIN)
+            home = self.home_of(outcome.user)
+            return self._admitted(outcome, _local_path(form.get("next"), home))
         if outcome.reason == "csrf":
             return self.refuse_csrf("login", request)
+        if outcome.reason in ("wrong", "locked"):  # a try that was judged: an access record
+            typed = form.get("email", "").strip().lower()[:MAX_ADDRESS_CHARS]
+            self.access.record(self.signin.redact(typed), client_of(request),
+                               Action.SIGNIN_FAILED, detail=outcome.reason)  # fmt: skip
         return self._refused(outcome, _pre_session(request), form.get("next"))
 
     def _admitted(self, admitted: Admitted, target: str) -> Response:
@@ -176,14 +199,16 @@ class SignInPages:
         """The form; no signed-in header (its sign-out button needs the session's token)."""
         token = self.signin.cookies.form_token(pre, self.signin.clock())
         return self.page("login.html", status=status, csrf=token, user=None, error=error,
-                         next=_local_path(target, self.home))  # fmt: skip
+                         next=_local_path(target, ""))  # fmt: skip
 
+    @public  # it checks the session and its CSRF token itself
     async def logout(self, request: Request) -> Response:
         found = self.signed_in(request)
         form = await self.form(request)
         if found is None or not self.csrf_ok(found[0], form.get("csrf", "")):
             return self.refuse_csrf("logout", request)
         self.signin.sessions.end(found[0])
+        self.access.record(found[1], client_of(request), Action.SIGNOUT)
         log.info("%s signed out", found[1])
         response = self.finish(RedirectResponse("/login", status_code=303))
         response.delete_cookie(SESSION_COOKIE, path="/")
@@ -194,7 +219,8 @@ class SignInPages:
                             secure=self.secure_cookie, path="/")  # fmt: skip
 
 
-def _client(request: Request) -> str:
+def client_of(request: Request) -> str:
+    """The client's address (a trusted proxy's X-Forwarded-For already applied by uvicorn)."""
     return request.client.host if request.client else "?"
 
 

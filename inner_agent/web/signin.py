@@ -34,13 +34,14 @@ from inner_agent.web.cookies import Cookies
 from inner_agent.web.lockout import LockPolicy, Strikes, after_failure, locked_for
 from inner_agent.web.pool import Busy, CheckPool
 from inner_agent.web.redact import AddressRedactor
+from inner_agent.web.roles import Role
 from inner_agent.web.second_factor import matching_step
 from inner_agent.web.sessions import Sessions
 from inner_agent.web.spraying import Alert, SprayWatch
 from inner_agent.web.store import SignInStore
 from inner_agent.web.throttle import ClientBuckets
 
-__all__ = ["Accounts", "Admitted", "Attempt", "Refused", "SignIn"]
+__all__ = ["MAX_ADDRESS_CHARS", "Accounts", "Admitted", "Attempt", "Refused", "SignIn"]
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,12 @@ STATUS: dict[Reason, int] = {"throttled": 429, "csrf": 403, "locked": 401, "busy
 
 
 class Accounts(Protocol):
-    """Who may sign in (the directory; an LDAP directory later)."""
+    """Who may sign in (``accounts.AccountStore``: the directory's people and console-only
+    accounts; an LDAP directory later). ``user``: someone known by that address (the log may
+    show it); ``roles``: what the account may do now, empty when it may not sign in."""
 
     def user(self, email: str) -> object | None: ...
+    def roles(self, email: str) -> frozenset[Role]: ...
     def check_password(self, email: str, password: str) -> bool: ...
     def totp_secret(self, email: str) -> str | None: ...
 

@@ -33,6 +33,13 @@ class ClientBuckets:
         self._keep(client, tokens, now)
         return max(1, math.ceil((1.0 - tokens) / self.rate_s))
 
+    def waiting(self, client: str, now: float) -> int:
+        """Seconds ``client`` must wait before its next try (0: it may try now); takes
+        nothing. For limits that count only failures: look first, ``take`` on a failure."""
+        tokens, at = self._buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate_s)
+        return 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / self.rate_s))
+
     def _keep(self, client: str, tokens: float, now: float) -> None:
         self._buckets[client] = (tokens, now)
         while len(self._buckets) > self.max_clients:

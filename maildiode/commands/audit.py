@@ -1,4 +1,7 @@
-"""``maildiode audit -c FILE``: query and export the audit log an agent keeps."""
+"""``maildiode audit -c FILE``: query and export the audit log an agent keeps.
+
+``maildiode audit review -c inner.toml --month 2026-11 -o FILE.xlsx``: the monthly review of
+the access records (``agentkit.access_review``), in the console's time zone and language."""
 
 from __future__ import annotations
 
@@ -44,6 +47,11 @@ def format_table(events: list[AuditEvent]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.report == "review":
+        return review(args)
+    if args.month or args.output:
+        print("maildiode audit: --month and -o go with `audit review`", file=sys.stderr)
+        return 2
     path = Path(args.config)
     agent = guess_agent(path, None) or "outer"
     try:
@@ -65,4 +73,38 @@ def run(args: argparse.Namespace) -> int:
     else:
         for piece in export(events, args.format):
             sys.stdout.write(piece)
+    return 0
+
+
+def review(args: argparse.Namespace) -> int:
+    """Write the month's review; say on stderr what it holds. The review is itself an export
+    of access records, and recorded as one."""
+    from agentkit.access import Action, records_between
+    from agentkit.access_review import month_range, review_xlsx
+    from agentkit.access_review import review as make_review
+    from maildiode.commands.console_site import open_access
+
+    if not (args.month and args.output):
+        print("maildiode audit review: needs --month YYYY-MM and -o FILE.xlsx", file=sys.stderr)
+        return 2
+    site = open_access(args.config)
+    if site is None:
+        return 1
+    try:
+        since, until = month_range(args.month, site.console.zone)
+    except ValueError as exc:
+        site.close()
+        print(f"maildiode audit review: --month: {exc}", file=sys.stderr)
+        return 2
+    try:
+        records = records_between(site.audit_path, since, until)
+        result = make_review(records, args.month, site.console.zone)
+        Path(args.output).write_bytes(review_xlsx(result, site.console.language))
+        site.record(Action.EXPORTED, f"access review {args.month} to {Path(args.output).name}",
+                    count=len(result.records))  # fmt: skip
+    finally:
+        site.close()
+    print(f"wrote the access review of {args.month} to {args.output}: "
+          f"{len(result.records)} record(s), {len(result.accounts)} account(s), "
+          f"{len(result.anomalies)} anomaly(ies)", file=sys.stderr)  # fmt: skip
     return 0

@@ -8,7 +8,8 @@ directory.
     maildiode directory totp lee@corp.example -c inner.toml     # a second factor: prints the
                                                                 # secret and its otpauth:// URI once
     maildiode directory totp lee@corp.example off -c inner.toml # takes it away
-Only the ``[outbound]`` section of the file is read (its ``directory_db``).
+Only the ``[outbound]`` section of the file is read (its ``directory_db``), and ``[audit]``
+where ``passwd`` and ``totp`` record the change (an access record, docs/console.md).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from pathlib import Path
 import pyotp
 from pydantic import ConfigDict
 
+from agentkit.access import Action
 from agentkit.settings import ConfigError, Section, load_config
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Changes, Directory
 from inner_agent.outbound.errors import DirectoryError
-
-# Shorter passwords fall to guessing even behind argon2; a pass-phrase is easy to remember.
-MIN_PASSWORD_CHARS = 10
+from maildiode.commands.account import MIN_PASSWORD_CHARS
+from maildiode.commands.console_site import open_access
 
 
 class _OutboundOnly(Section):
@@ -44,12 +45,30 @@ def run(args: argparse.Namespace) -> int:
     directory = Directory(section.directory_db)
     try:
         action = {"import": _import, "list": _list, "passwd": _passwd, "totp": _totp}[args.action]
-        return action(directory, list(args.args))
+        status = action(directory, list(args.args))
     except DirectoryError as exc:
         print(f"directory {args.action}: {exc}", file=sys.stderr)
         return 1
     finally:
         directory.close()
+    if status == 0 and args.action in ("passwd", "totp"):
+        _record(args.config, args.action, list(args.args))
+    return status
+
+
+def _record(config: str, command: str, rest: list[str]) -> None:
+    """A changed password or second factor is an access record (a right to access changed)."""
+    site = open_access(config)
+    if site is None:
+        return
+    if command == "passwd":
+        action = Action.PASSWORD_CHANGED
+    else:
+        action = Action.TOTP_REMOVED if len(rest) == 2 else Action.TOTP_RESET
+    try:
+        site.record(action, rest[0].lower())
+    finally:
+        site.close()
 
 
 def _import(directory: Directory, rest: list[str]) -> int:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentkit.access import AccessLog
+from agentkit.audit import AuditLog
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
@@ -20,6 +22,7 @@ from inner_agent.outbound.spool import Spool
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.workflow import Outlets, Stores, Workflow
+from inner_agent.web.config import ConsoleSection
 from maildiode.trial.stack import free_port
 from mailsafe.policy import RuleSet, default_rules, load_rules
 from tests.support.documents import make_hwp, make_mail, make_xlsx
@@ -172,14 +175,29 @@ def build_workflow(
 
 
 def approval_app(parts: Parts, section: OutboundSection | None = None) -> Any:
-    """The approval pages with sign-in over ``parts`` (its directory, clock and audit), as the
-    service builds them; ``section`` from ``make_section`` in the same folder by default."""
-    from inner_agent.outbound.service import build_signin
+    """The web listener's app with the approval pages over ``parts`` (its directory, clock
+    and audit), as the service builds it; ``section`` from ``make_section`` in the same folder
+    by default. Access records go to a real audit store beside it (``access_log(parts)``),
+    so they can be queried; everything else to ``parts.audit``."""
     from inner_agent.outbound.web import create_app
 
+    return create_app(parts.workflow.desk, listener_for(parts, section))
+
+
+def listener_for(parts: Parts, section: OutboundSection | None = None) -> Any:
+    """The web listener's parts (sign-in, gate, stores, access log) over ``parts``."""
+    from inner_agent.outbound.service import build_listener
+
     section = section or parts.section
-    signin = build_signin(section.web, parts.directory, parts.secret, parts.audit, parts.clock)
-    return create_app(parts.workflow.desk, signin, parts.secret)
+    return build_listener(section, ConsoleSection(), parts.directory, parts.audit,
+                          access_log(parts), secret=parts.secret, clock=parts.clock,
+                          on_csrf_refusal=parts.workflow.desk.note_csrf_refusal)  # fmt: skip
+
+
+def access_log(parts: Parts) -> AccessLog:
+    """The access records of ``parts``' site: ``audit.db`` in its folder, on its clock."""
+    path = parts.section.spool_dir.parent / "audit.db"
+    return AccessLog(AuditLog(path, agent="inner", clock=parts.clock), path, ConsoleSection().zone)
 
 
 class LoopThread:
