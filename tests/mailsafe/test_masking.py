@@ -9,6 +9,7 @@ import io
 import re
 from email.message import EmailMessage
 from email.policy import SMTP
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -19,6 +20,7 @@ from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.ocr import OcrWord, parse_tsv, picture_text
 from mailsafe.mupdf import pymupdf
 from mailsafe.notes import translate
+from mailsafe.payload import RenderedMail
 from mailsafe.render import render_message
 from mailsafe.render.masking import Masker
 from mailsafe.render.masking.pdf import mask_page
@@ -71,6 +73,9 @@ def test_visible_attributes_are_masked_other_attributes_are_not() -> None:
     assert f'alt="{RRN_MASKED}"' in masked
     assert 'style="margin: 1px"' in masked
     assert 'src="data:x"' in masked
+    # CSS content is drawn by a browser: the style sheet is masked, and stays CSS
+    sheet = f'<style>p.x::before {{ content: "{RRN}" }} td > p {{ color: red }}</style><p>x</p>'
+    assert mask_html(sheet, UNIQUE)[0] == sheet.replace(RRN, RRN_MASKED)
     # a number in an attribute nobody sees is markup: left as it is
     hidden = f'<p style="width: 1px" lang="{RRN}">x</p>'
     assert mask_html(hidden, UNIQUE) == (hidden, [])
@@ -86,7 +91,7 @@ def test_block_elements_and_cells_keep_numbers_apart_and_escapes_survive() -> No
 # ------------------------------------------------------------------------------------ PDF
 
 
-def _pdf_page_with(text_spans: list[tuple[str, str]]) -> tuple[object, object]:
+def _pdf_page_with(text_spans: list[tuple[str, str]]) -> tuple[Any, Any]:
     document = pymupdf.open()
     page = document.new_page()
     x = 72.0
@@ -96,47 +101,51 @@ def _pdf_page_with(text_spans: list[tuple[str, str]]) -> tuple[object, object]:
     return document, page
 
 
-def _page_png(page: object) -> bytes:
-    pixmap = page.get_pixmap(matrix=pymupdf.Matrix(2, 2))  # type: ignore[attr-defined]
+def _page_png(page: Any) -> bytes:
+    pixmap = page.get_pixmap(matrix=pymupdf.Matrix(2, 2))
     return bytes(pixmap.tobytes("png"))
 
 
 def test_pdf_redaction_removes_the_digits_from_the_text_and_the_pixels() -> None:
     # the number split across two spans of two fonts: extraction (and the detector) sees one
     document, page = _pdf_page_with([("주민번호 800101-", "korea"), ("1234560 end", "helv")])
-    page.insert_text((72, 120), f"card {CARD}", fontname="helv", fontsize=11)  # type: ignore[attr-defined]
-    assert RRN in page.get_text()  # type: ignore[attr-defined]
+    page.insert_text((72, 120), f"card {CARD}", fontname="helv", fontsize=11)
+    assert RRN in page.get_text()
     assert RRN in _ocr(_page_png(page)).replace(" ", "")
     done = mask_page(page, UNIQUE, None, 96)
     assert done.counts == {("rrn", "text"): 1}
-    text = page.get_text()  # type: ignore[attr-defined]
+    text = page.get_text()
     assert "800101-1" in text
     assert "1234560" not in text
     assert CARD in text
     read = _ocr(_page_png(page))
     assert not _unmasked_numbers(read), read
     assert "4111" in read  # the card, not masked, is still drawn
-    document.close()  # type: ignore[attr-defined]
+    document.close()
 
 
 def test_pdf_notes_and_form_fields_holding_a_number_are_removed() -> None:
     document, page = _pdf_page_with([("신청서", "korea")])
-    page.add_text_annot((300, 300), f"주민번호 {RRN}")  # type: ignore[attr-defined]
-    page.add_text_annot((300, 400), "확인했습니다")  # type: ignore[attr-defined]
+    page.add_text_annot((300, 300), f"주민번호 {RRN}")
+    page.add_text_annot((300, 400), "확인했습니다")
     done = mask_page(page, UNIQUE, None, 96)
     assert done.counts == {("rrn", "text"): 1}
-    assert [a.info["content"] for a in page.annots()] == ["확인했습니다"]  # type: ignore[attr-defined]
-    document.close()  # type: ignore[attr-defined]
+    assert [a.info["content"] for a in page.annots()] == ["확인했습니다"]
+    document.close()
 
 
-def test_a_scanned_pdf_page_is_read_by_ocr_and_painted() -> None:
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_a_scanned_pdf_page_is_read_by_ocr_and_painted(rotation: int) -> None:
     document = pymupdf.open()
     page = document.new_page()
     shot = make_screenshot(["고객 명단", f"김철수 주민등록번호 {RRN}", f"카드 {CARD}"])
     page.insert_image(pymupdf.Rect(36, 36, 36 + 300, 36 + 112), stream=shot)
+    page.set_rotation(rotation)  # shown turned: OCR must read it upright
     assert page.get_text().strip() == ""  # a scan: no text layer
     done = mask_page(page, UNIQUE, Budget(READ), 96)
     assert done.counts == {("rrn", "ocr"): 1}
+    assert page.rotation == rotation
+    page.set_rotation(0)  # read back upright
     read = _ocr(_page_png(page))
     assert not _unmasked_numbers(read), read
     assert "4111" in read
@@ -207,24 +216,25 @@ def _mail(*, html: bool = True) -> bytes:
     return message.as_bytes(policy=SMTP)
 
 
-def _assert_nothing_unmasked_is_shown(rendered: object) -> str:
+def _assert_nothing_unmasked_is_shown(rendered: RenderedMail) -> str:
     """Every picture and the text layer read back hold no resident number; returns what was
     read (the card numbers must still be there)."""
-    manifest = rendered.manifest  # type: ignore[attr-defined]
+    manifest = rendered.manifest
     assert manifest.status == "rendered"
     assert [page.source for page in manifest.pages] == [
         "body",
         f"attachment:{RRN_MASKED}.pdf",
         "attachment:shot.png",
     ]
-    read = [_ocr(image) for image in rendered.images]  # type: ignore[attr-defined]
+    read = [_ocr(image) for image in rendered.images]
     for source, text in zip([p.source for p in manifest.pages], read, strict=True):
         assert not _unmasked_numbers(text), (source, text)
-    assert not _unmasked_numbers(rendered.text), rendered.text  # type: ignore[attr-defined]
-    assert RRN_MASKED in rendered.text  # type: ignore[attr-defined]
+    text = rendered.text or ""
+    assert not _unmasked_numbers(text), text
+    assert RRN_MASKED in text
     assert manifest.headers.subject == f"신청서 {RRN_MASKED}"
     assert RRN not in repr(manifest)
-    return "\n".join([*read, rendered.text])  # type: ignore[attr-defined]
+    return "\n".join([*read, text])
 
 
 def test_a_mail_with_a_resident_number_everywhere_is_shown_masked_cards_are_not() -> None:

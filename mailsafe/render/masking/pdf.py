@@ -116,6 +116,19 @@ def _shows_pictures(page: Any, display_dpi: float) -> bool:
 
 
 def _mask_pictures(page: Any, types: Set[str], budget: Budget, result: PageMasking) -> None:
+    """OCR of the page drawn upright (Tesseract reads upright text only: a page shown turned
+    by /Rotate is read unturned, and its boxes are then page coordinates as they are)."""
+    rotation = page.rotation
+    if rotation:
+        page.set_rotation(0)
+    try:
+        _read_and_redact(page, types, budget, result)
+    finally:
+        if rotation:
+            page.set_rotation(rotation)
+
+
+def _read_and_redact(page: Any, types: Set[str], budget: Budget, result: PageMasking) -> None:
     width, height = page.rect.width, page.rect.height
     zoom = min(SCAN_DPI / 72, (budget.limits.ocr_max_pixels / max(width * height, 1.0)) ** 0.5)
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY)

@@ -8,7 +8,8 @@ HTML is masked *after* the sanitiser (``mailsafe.htmlsafe``) rebuilt it: that ou
 so it can be re-read and re-written exactly. The text nodes of the whole document are joined
 as a reader sees them (inline elements glued, ``<b>800101</b>-1234567`` is one number; block
 elements and table cells apart) and searched once; the attributes that become visible text
-(``alt``, ``title``) are searched one by one. Tags, styles and image data are left alone.
+(``alt``, ``title``) are searched one by one, and so is the style sheet (CSS ``content:`` is
+text a browser draws). Tags, inline styles and image data are left alone.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class _Text:
 
 
 @dataclass
+class _Style:
+    css: str
+
+
+@dataclass
 class _Tag:
     name: str
     attrs: list[tuple[str, str | None]]
@@ -68,7 +74,7 @@ class _Pieces(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.pieces: list[str | _Text | _Tag] = []
+        self.pieces: list[str | _Text | _Tag | _Style] = []
         self.in_style = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -83,8 +89,8 @@ class _Pieces(HTMLParser):
         self.pieces.append(f"</{tag}>")
 
     def handle_data(self, data: str) -> None:
-        # A style sheet is CSS, written as it came: escaping would break ">" selectors.
-        self.pieces.append(data if self.in_style else _Text(data))
+        # A style sheet is CSS, written back unescaped (escaping would break ">" selectors).
+        self.pieces.append(_Style(data) if self.in_style else _Text(data))
 
 
 def mask_html(safe_html: str, types: Set[str]) -> tuple[str, list[Finding]]:
@@ -100,12 +106,17 @@ def mask_html(safe_html: str, types: Set[str]) -> tuple[str, list[Finding]]:
             rewritten, found = _mask_attributes(piece, types)
             pieces[index] = rewritten
             findings += found
+        elif isinstance(piece, _Style):
+            # CSS ``content:`` is drawn as text by a browser (the Chromium backend); masking
+            # keeps every character's place, so the sheet stays valid CSS.
+            piece.css, found = mask_plain(piece.css, types)
+            findings += found
     if not findings:
         return safe_html, []
     return "".join(_written(piece) for piece in pieces), findings
 
 
-def _mask_text_nodes(pieces: list[str | _Text | _Tag], types: Set[str]) -> list[Finding]:
+def _mask_text_nodes(pieces: list[str | _Text | _Tag | _Style], types: Set[str]) -> list[Finding]:
     """Join the text nodes as a reader sees them, search once, put the masked text back."""
     joined: list[str] = []
     starts: list[tuple[int, _Text]] = []
@@ -115,7 +126,7 @@ def _mask_text_nodes(pieces: list[str | _Text | _Tag], types: Set[str]) -> list[
             starts.append((length, piece))
             joined.append(piece.data)
             length += len(piece.data)
-        elif isinstance(piece, _Tag) or piece.startswith("</"):
+        elif isinstance(piece, _Tag) or (isinstance(piece, str) and piece.startswith("</")):
             name = piece.name if isinstance(piece, _Tag) else piece[2:-1]
             gap = "\n" if name in _BLOCK_TAGS else "\t" if name in _CELL_TAGS else ""
             joined.append(gap)
@@ -145,9 +156,11 @@ def _mask_attributes(tag: _Tag, types: Set[str]) -> tuple[str | _Tag, list[Findi
     return f"<{tag.name}{written}{' /' if tag.void else ''}>", findings
 
 
-def _written(piece: str | _Text | _Tag) -> str:
+def _written(piece: str | _Text | _Tag | _Style) -> str:
     if isinstance(piece, _Text):
         return html.escape(piece.data, quote=False)
+    if isinstance(piece, _Style):
+        return piece.css
     if isinstance(piece, _Tag):
         return piece.raw
     return piece
