@@ -29,6 +29,7 @@ from mailsafe.render.masking.text import mask_html
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.pool import RenderPool, headers_only
 from tests.support.documents import make_screenshot
+from tests.support.mailmaker import cpu_heavy_pdf
 
 RRN = "800101-1234560"  # a valid date and check digit
 RRN_MASKED = "800101-1******"
@@ -265,6 +266,23 @@ def test_through_the_render_pool_with_mask_types_per_mail() -> None:
         assert RRN in (pool.render(_mail(html=False)).text or "")  # the pool's own: off
         with pytest.raises(InternalError, match="unknown personal-data types \\['rrnn'\\]"):
             pool.render(b"x", mask_types=frozenset({"rrnn"}))
+
+
+def test_a_mail_that_fails_to_render_gets_a_notice_masked_too() -> None:
+    """The worker's summary after a failure masks the header fields and attachment names."""
+    bomb = EmailMessage()
+    bomb["From"] = "a@example.com"
+    bomb["To"] = "b@example.org"
+    bomb["Subject"] = f"신청서 {RRN}"
+    bomb.set_content("x")
+    bomb.add_attachment(cpu_heavy_pdf(40000), maintype="application", subtype="pdf",
+                        filename=f"{RRN}.pdf")  # fmt: skip
+    with RenderPool(RenderOptions(), processes=1, cpu_seconds=1, wall_seconds=60) as pool:
+        notice = pool.render(bomb.as_bytes(policy=SMTP), mask_types=UNIQUE)
+    assert (notice.manifest.status, notice.manifest.reason) == ("not_displayable", "cpu_limit")
+    assert notice.manifest.headers.subject == f"신청서 {RRN_MASKED}"
+    assert [w.filename for w in notice.manifest.withheld] == [f"{RRN_MASKED}.pdf"]
+    assert RRN not in repr(notice)
 
 
 def test_a_picture_that_could_not_be_read_is_shown_and_said_unchecked(
