@@ -186,6 +186,10 @@ def section(rows: list[dict[str, object]], rates: tuple[float, float], rounds: i
         "OCR budget (20 pictures, 20 s). Pictures smaller than that (logos, icons, spacers) "
         "are not read, as in the outbound scan, so a typical newsletter pays no OCR. With "
         "masking off nothing of it runs (no detection, no OCR).",
+        "",
+        "The machine is shared with other jobs (load average 5-8 while this ran): pool rates "
+        "vary by a third between rounds, so a ratio above 1 is noise; the one-process rows, "
+        "back to back in one process, are the cost.",
     ]
     return "\n".join(lines)
 
