@@ -1,6 +1,10 @@
 """What an approver can do, and all the web pages may call: list the requests waiting for
 them, view one (a link's token checked on the way in), fetch its masked image, and decide.
-Someone who is not an approver of a request (nor the one who decided it) does not see it."""
+Someone who is not an approver of a request (nor the one who decided it) does not see it.
+
+The desk works on the databases only, so it runs in the web process as well as in the
+agent's; ``on_decided`` is told after each stored decision (the web process wakes the agent's
+worker with it, so an approved mail is published at once rather than at the next poll)."""
 
 from __future__ import annotations
 
@@ -39,9 +43,12 @@ class ApprovalDesk:
         effects: Effects,
         audit: Audit,
         clock: Callable[[], float],
+        *,
+        on_decided: Callable[[], None] | None = None,
     ) -> None:
         self.state, self.gate, self.effects = state, gate, effects
         self.audit, self.clock = audit, clock
+        self.on_decided = on_decided
 
     def pending_for(self, approver: str) -> list[tuple[Request, MailRow]]:
         """The requests ``approver`` may decide now, oldest first, with their mails."""
@@ -90,10 +97,12 @@ class ApprovalDesk:
         request = admitted.request
         decided = apply(request, verdict, now=self.clock(), actor=approver, reason=reason)
         self.gate.spend(admitted, approver, untrusted_token)
-        if not self.state.save_request(decided, expect=request.state):
+        if not self.state.save_request(decided, expect=request):
             raise InvalidTransition(f"request {request_id} was decided at the same moment")
         outcome = Approved(decided) if verdict is Event.APPROVE else Rejected(decided)
         self.effects.advance(decided.mail_id, outcome)
+        if self.on_decided is not None:
+            self.on_decided()
         row = self.state.mail(decided.mail_id)
         if row is None:
             raise InvalidTransition(f"request {request_id} refers to an unknown mail")
