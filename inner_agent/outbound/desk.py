@@ -8,18 +8,22 @@ worker with it, so an approved mail is published at once rather than at the next
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from inner_agent.outbound.approval import Event, Request, apply
+from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.effects import Effects
 from inner_agent.outbound.errors import InvalidTransition
 from inner_agent.outbound.lifecycle import Approved, Rejected
-from inner_agent.outbound.ports import Audit
+from inner_agent.outbound.notices import Notices
+from inner_agent.outbound.ports import Audit, Stores
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.token_gate import TokenGate
+from inner_agent.outbound.tokens import TokenSigner
 
-__all__ = ["ApprovalDesk", "Decided", "View"]
+__all__ = ["ApprovalDesk", "Decided", "View", "approval_desk"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +119,21 @@ class ApprovalDesk:
 
 def _may_see(request: Request, user: str) -> bool:
     return user in request.approvers or request.decided_by == user
+
+
+def approval_desk(
+    section: OutboundSection,
+    stores: Stores,
+    audit: Audit,
+    *,
+    signer: TokenSigner,
+    clock: Callable[[], float] = time.time,
+    on_decided: Callable[[], None] | None = None,
+) -> ApprovalDesk:
+    """The approvers' desk over ``stores``, with its token gate, notices and effects: the
+    workflow makes one in the agent's process, the web process its own over the same files
+    (without the scanner, the previews and the link the workflow needs besides)."""
+    gate = TokenGate(signer, stores.state, audit,
+                     expire_after_s=section.approval.expire_after_s, clock=clock)  # fmt: skip
+    effects = Effects(stores, audit, Notices(section, stores.state, gate, clock))
+    return ApprovalDesk(stores.state, gate, effects, audit, clock, on_decided=on_decided)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.settings import KeysSection, LinkSection, LogSection, parse_host_port
 from inner_agent.config import InnerConfig
-from inner_agent.outbound.config import OutboundSection, WebSection
+from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
@@ -48,11 +48,7 @@ from mailsafe.policy import RuleSet, default_rules, load_rules
 if TYPE_CHECKING:  # the web stack is imported where the listener is built (the web process)
     import uvicorn
 
-    from agentkit.access import AccessLog
-    from inner_agent.web.app import Listener
-    from inner_agent.web.signin import Accounts, SignIn
-
-__all__ = ["OutboundService", "build_listener", "build_signin", "outbound_publisher"]
+__all__ = ["OutboundService", "outbound_publisher"]
 
 log = logging.getLogger(__name__)
 
@@ -292,56 +288,6 @@ class OutboundService:
         self._closables = []
         if self._listener is not None:
             self._listener.close()
-
-
-def build_signin(
-    web: WebSection, accounts: Accounts, secret: bytes, audit: Audit, clock: Callable[[], float]
-) -> SignIn:
-    """The web listener's sign-in from ``[outbound.web]`` (its ``signin`` sub-section)."""
-    from inner_agent.web.sessions import Sessions
-    from inner_agent.web.signin import SignIn
-    from inner_agent.web.store import SignInStore
-
-    store = SignInStore(web.signin.db)
-    sessions = Sessions(store, idle_s=web.session_idle_s, absolute_s=web.session_ttl_s,
-                        clock=clock)  # fmt: skip
-    return SignIn(accounts, store, secret, web.signin, sessions=sessions, audit=audit,
-                  clock=clock)  # fmt: skip
-
-
-def build_listener(
-    section: OutboundSection,
-    console: ConsoleSection,
-    directory: Directory,
-    audit: Audit,
-    access: AccessLog,
-    *,
-    secret: bytes,
-    clock: Callable[[], float],
-    on_csrf_refusal: Callable[[str, str], None],
-) -> Listener:
-    """The web listener's parts from ``[outbound.web]`` and ``[console]``: sign-in (its
-    spraying alerts to ``audit``), pages, the gate, tokens, and ``access`` for the records."""
-    from inner_agent.outbound.web import templates
-    from inner_agent.web.api_tokens import TokenStore
-    from inner_agent.web.app import Listener
-    from inner_agent.web.gate import Gate
-    from inner_agent.web.pages import SignInPages
-    from inner_agent.web.roles import Role
-    from inner_agent.web.throttle import ClientBuckets
-
-    web, accounts = section.web, directory.accounts
-    signin = build_signin(web, accounts, secret, audit, clock)
-    pages = SignInPages(
-        signin, templates(), secret, secure_cookie=web.public_url.startswith("https://"),
-        on_csrf_refusal=on_csrf_refusal, access=access,
-        home=lambda user: "/requests" if Role.APPROVER in accounts.roles(user) else "/",
-    )  # fmt: skip
-    tokens = TokenStore(section.directory_db, clock=clock)
-    failed_tokens = ClientBuckets(web.signin.per_client_per_minute, web.signin.per_client_burst)
-    gate = Gate(pages, accounts, tokens, access, failed_tokens=failed_tokens, clock=clock)
-    return Listener(signin, pages, gate, accounts, tokens, access, console.zone,
-                    tuple(web.allowed_clients))  # fmt: skip
 
 
 def _attribute(config: object, section: str, name: str) -> Any:

@@ -33,8 +33,7 @@ from inner_agent.outbound.approval import Event, Request, State, Timing
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.arrivals import Arrivals
 from inner_agent.outbound.config import OutboundSection
-from inner_agent.outbound.desk import ApprovalDesk, Decided
-from inner_agent.outbound.effects import Effects
+from inner_agent.outbound.desk import Decided, approval_desk
 from inner_agent.outbound.errors import InvalidTransition, SpoolCorrupt
 from inner_agent.outbound.holding import Holding
 from inner_agent.outbound.lifecycle import (
@@ -48,17 +47,15 @@ from inner_agent.outbound.lifecycle import (
     Rejected,
     Unreadable,
 )
-from inner_agent.outbound.notices import Notices
 from inner_agent.outbound.outbox import Outbox
 from inner_agent.outbound.ports import Audit, Outlets, Publisher, Stores
 from inner_agent.outbound.publishing import Publishing
 from inner_agent.outbound.scanning import Scanned, Scanner
 from inner_agent.outbound.spool import SpooledMail
 from inner_agent.outbound.timers import Timers
-from inner_agent.outbound.token_gate import TokenGate
 from inner_agent.outbound.tokens import TokenSigner
 
-__all__ = ["Audit", "Outlets", "Publisher", "Stores", "Workflow", "approval_desk"]
+__all__ = ["Audit", "Outlets", "Publisher", "Stores", "Workflow"]
 
 log = logging.getLogger(__name__)
 
@@ -192,20 +189,3 @@ _OUTCOMES: dict[State, Callable[[Request], Approved | Rejected | Expired]] = {
     State.REJECTED: Rejected,
     State.EXPIRED: Expired,
 }
-
-
-def approval_desk(
-    section: OutboundSection,
-    stores: Stores,
-    audit: Audit,
-    *,
-    signer: TokenSigner,
-    clock: Callable[[], float] = time.time,
-    on_decided: Callable[[], None] | None = None,
-) -> ApprovalDesk:
-    """The approvers' desk over ``stores``, with its token gate, notices and effects: the
-    workflow makes one in the agent's process, the web process its own over the same files."""
-    gate = TokenGate(signer, stores.state, audit,
-                     expire_after_s=section.approval.expire_after_s, clock=clock)  # fmt: skip
-    effects = Effects(stores, audit, Notices(section, stores.state, gate, clock))
-    return ApprovalDesk(stores.state, gate, effects, audit, clock, on_decided=on_decided)

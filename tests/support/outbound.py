@@ -186,7 +186,7 @@ def approval_app(parts: Parts, section: OutboundSection | None = None) -> Any:
 
 def listener_for(parts: Parts, section: OutboundSection | None = None) -> Any:
     """The web listener's parts (sign-in, gate, stores, access log) over ``parts``."""
-    from inner_agent.outbound.service import build_listener
+    from inner_agent.webproc.site import build_listener
 
     section = section or parts.section
     return build_listener(section, ConsoleSection(), parts.directory, parts.audit,
