@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import binascii
 import email
+import email.errors
 import email.header
 import email.message
 import email.utils
@@ -24,7 +25,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.feedparser import BytesFeedParser
-from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Final
 
@@ -330,12 +330,18 @@ def _repair_header_block(raw: bytes, budget: _Budget) -> bytes:
     return b"".join(kept) + raw[end:]
 
 
+# The blank line ending a header block; one search stops at the first of either form, where
+# two bytes.find calls would scan the whole window for the form the mail does not use.
+_BLANK_LINE: Final = re.compile(rb"\n\n|\r\n\r\n")
+
+
 def _header_end(raw: bytes, search_limit: int) -> int | None:
-    window = raw[:search_limit]
-    ends = [i for i in (window.find(b"\n\n"), window.find(b"\r\n\r\n")) if i >= 0]
-    if not ends:
+    """Where the first blank line starts within ``search_limit`` bytes; the length of
+    ``raw`` when it is all header; None when no blank line is within the limit."""
+    found = _BLANK_LINE.search(raw, 0, search_limit)
+    if found is None:
         return None if len(raw) > search_limit else len(raw)
-    return min(ends)
+    return found.start()
 
 
 def _not_rfc5322(raw: bytes, budget: _Budget) -> ParsedMail:
@@ -381,6 +387,8 @@ _HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[\t ])[^\n]*\n)
 # Line breaks feedparser honours (str.splitlines) beyond CRLF and LF (bare CR is the other):
 # with any of them the delimiter search below would not split where it does.
 _ODD_LINE_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+# A CR that does not start a CRLF: feedparser splits lines there too.
+_BARE_CARRIAGE_RETURN: Final = re.compile(rb"\r(?!\n)")
 # What may follow "--boundary" on a delimiter line (feedparser's boundaryendRE).
 _DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\n|\Z)")
 # One fast-path recursion per multipart level; deeper mail goes to the standard parser whole,
@@ -408,8 +416,7 @@ def _message_tree(raw: bytes) -> email.message.Message:
     standard parser; delivery-status parts are handed to it whole.
     tests/mailsafe/test_mime_fast.py proves both give equal trees and ParsedMail results.
     """
-    carriage_returns = raw.count(b"\r")
-    if carriage_returns and carriage_returns != raw.count(b"\r\n"):
+    if _BARE_CARRIAGE_RETURN.search(raw) is not None:
         return _stdlib_tree(raw)
     if any(line_break in raw for line_break in _ODD_LINE_BREAKS):
         return _stdlib_tree(raw)
@@ -431,7 +438,7 @@ def _fast_node(chunk: bytes, depth: int) -> tuple[email.message.Message, email.m
         body_start = headers_end + 1
     else:
         raise _NotFastPath  # no blank line after the headers: feedparser records a defect
-    message = BytesHeaderParser(policy=compat32).parsebytes(chunk[:body_start])
+    message = _header_message(_text(chunk[:headers_end]))
     maintype = message.get_content_maintype()
     if message.get_content_type() == "message/delivery-status":
         return _stdlib_node(chunk)  # a list of header blocks, rare and small
@@ -446,6 +453,47 @@ def _fast_node(chunk: bytes, depth: int) -> tuple[email.message.Message, email.m
     else:
         message.set_payload(_text(body))
     return message, message
+
+
+def _header_message(block: str) -> email.message.Message:
+    """The message ``BytesHeaderParser(policy=compat32)`` makes of a header block and its
+    blank line, without feedparser's line-by-line machinery.
+
+    ``block`` is what ``_HEADER_LINES`` matched, so every line is one feedparser's headerRE
+    accepts and ends in LF or CRLF (the caller ruled out other line breaks): what is left of
+    feedparser is its ``_parse_headers``, repeated here rule for rule, defects included.
+    """
+    message = email.message.Message()
+    lines = block.splitlines(keepends=True)
+    value_lines: list[str] = []
+    for number, line in enumerate(lines):
+        if line[0] in " \t":
+            if value_lines:
+                value_lines.append(line)
+            else:
+                message.defects.append(email.errors.FirstHeaderLineIsContinuationDefect(line))
+            continue
+        if value_lines:
+            message.set_raw(*compat32.header_source_parse(value_lines))
+            value_lines = []
+        if line.startswith("From "):
+            if number == 0:
+                message.set_unixfrom(_without_trailing_eol(line))
+            elif number == len(lines) - 1:
+                # feedparser takes it for the body's first line, which the fast path's
+                # split would lose (and with it what the scan should read there).
+                raise _NotFastPath
+            else:
+                message.defects.append(email.errors.MisplacedEnvelopeHeaderDefect(line))
+            continue
+        if line[0] == ":":
+            message.defects.append(email.errors.InvalidHeaderDefect("Missing header name."))
+            continue
+        value_lines = [line]
+    if value_lines:
+        message.set_raw(*compat32.header_source_parse(value_lines))
+    message.set_payload("")
+    return message
 
 
 def _stdlib_node(chunk: bytes) -> tuple[email.message.Message, email.message.Message]:
