@@ -161,10 +161,19 @@ def number_runs(text: str) -> Regions:
     return regions
 
 
-# A number start: a digit no letter, digit or "digit-" stands before, as ``_BEFORE`` says.
-# Its run of ASCII digits is captured unless a non-ASCII digit follows (``\d`` matches
-# those too, so then the run says nothing and every pattern is tried).
-_NUMBER_START_RE: Final = re.compile(rf"{_BEFORE}(?:([0-9]+)(?!\d)|\d)")
+# A number start: a digit no letter, digit or "digit-" stands before, as ``_BEFORE`` says
+# (written after the digit, so the engine skips ahead to digits instead of testing the
+# look-behinds everywhere). Group 1 is the rest of its run of ASCII digits when the run can
+# begin a pattern (see NUMBER_PATTERNS): 11-28, 3, 4 or 6 digits followed by a separator and
+# a digit, or 10-19 digits. Other runs are no match at all: no pattern could begin there.
+# When a non-ASCII digit starts or continues the run (``\d`` matches those too) there is no
+# group: the run says nothing, and every pattern is tried.
+_NUMBER_START_RE: Final = re.compile(
+    r"\d(?<![0-9A-Za-z]\d)(?<![0-9A-Za-z]-\d)"
+    r"(?:(?<=[0-9])((?:(?<=1)[1-9]|(?<=2)[0-8]|[0-9]{2,3}|[0-9]{5})(?=[ .\-]{1,3}\d)"
+    r"|[0-9]{9,18}(?!\d))"
+    r"|(?<![0-9])|(?=[0-9]*+\d))"
+)
 
 
 def _registration(match: re.Match[str], context: ContextIndex) -> Candidate | None:
@@ -225,10 +234,10 @@ NUMBER_PATTERNS: Final[tuple[tuple[re.Pattern[str], _NumberCheck, frozenset[int]
 )
 _ALL_NUMBER_PATTERNS: Final = tuple(range(len(NUMBER_PATTERNS)))
 _LONGEST_FIRST_RUN: Final = max(max(lengths) for _, _, lengths in NUMBER_PATTERNS)
-# Run length -> the patterns worth trying there.
-_PATTERNS_BY_RUN: Final[tuple[tuple[int, ...], ...]] = tuple(
+# Length of the rest of a run (after its first digit) -> the patterns worth trying there.
+_PATTERNS_BY_REST: Final[tuple[tuple[int, ...], ...]] = tuple(
     tuple(index for index, (_, _, lengths) in enumerate(NUMBER_PATTERNS) if length in lengths)
-    for length in range(_LONGEST_FIRST_RUN + 1)
+    for length in range(1, _LONGEST_FIRST_RUN + 1)
 )
 
 
@@ -244,13 +253,8 @@ def find_numbers(text: str, context: ContextIndex, regions: Regions) -> Iterator
         end = run_end + _LOOKAHEAD_ROOM  # an endpos past the text is clamped by ``re``
         resume = [0] * len(NUMBER_PATTERNS)
         for number in _NUMBER_START_RE.finditer(text, start, end):
-            run = number.group(1)
-            if run is None:
-                tried = _ALL_NUMBER_PATTERNS
-            elif len(run) <= _LONGEST_FIRST_RUN:
-                tried = _PATTERNS_BY_RUN[len(run)]
-            else:
-                continue
+            rest = number.group(1)
+            tried = _ALL_NUMBER_PATTERNS if rest is None else _PATTERNS_BY_REST[len(rest)]
             position = number.start()
             for index in tried:
                 if position < resume[index]:
