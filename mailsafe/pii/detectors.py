@@ -166,12 +166,14 @@ def number_runs(text: str) -> Regions:
 # look-behinds everywhere). Group 1 is the rest of its run of ASCII digits when the run can
 # begin a pattern (see NUMBER_PATTERNS): 11-28, 3, 4 or 6 digits followed by a separator and
 # a digit, or 10-19 digits. Other runs are no match at all: no pattern could begin there.
-# When a non-ASCII digit starts or continues the run (``\d`` matches those too) there is no
-# group: the run says nothing, and every pattern is tried.
+# The match goes on over the rest of the chain ("110-012-345678", "12ab"): no digit in
+# it can be a start, and the engine need not try each. When a non-ASCII digit starts or
+# continues the run (``\d`` matches those too) there is no group: the run says nothing, and
+# every pattern is tried. ("[0-9\d]" is ``\d``, tested faster.)
 _NUMBER_START_RE: Final = re.compile(
-    r"\d(?<![0-9A-Za-z]\d)(?<![0-9A-Za-z]-\d)"
+    r"[0-9\d](?<![0-9A-Za-z].)(?<![0-9A-Za-z]-.)"
     r"(?:(?<=[0-9])((?:(?<=1)[1-9]|(?<=2)[0-8]|[0-9]{2,3}|[0-9]{5})(?=[ .\-]{1,3}\d)"
-    r"|[0-9]{9,18}(?!\d))"
+    r"|[0-9]{9,18}(?!\d))[0-9A-Za-z]*+(?:-[0-9A-Za-z]++)*+"
     r"|(?<![0-9])|(?=[0-9]*+\d))"
 )
 
