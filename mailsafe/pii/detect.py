@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 from typing import Final
 
 from mailsafe.pii.context import ContextIndex
@@ -12,6 +13,7 @@ from mailsafe.pii.normalize import normalize
 from mailsafe.pii.types import PII_TYPES, Finding
 
 _PRIORITY: Final = {kind: rank for rank, kind in enumerate(PII_TYPES)}
+_START: Final = attrgetter("start")
 # Every type holds at least four digits in a row (a passport's "M123A4567" the fewest), and
 # full-width digits are digits here too, so this is checked before normalising.
 _FOUR_DIGITS_RE: Final = re.compile(r"\d{4}")
@@ -34,18 +36,12 @@ def detect(text: str) -> list[Finding]:
         for candidate in finder(plain, context, regions)
         if candidate.score >= REPORT_THRESHOLD
     ]
-    kept = _without_overlaps(candidates)
-    return [
-        Finding(
-            type=c.type,
-            start=c.start,
-            end=c.end,
-            text=text[c.start : c.end],
-            masked=mask_value(text[c.start : c.end], c.type, plain[c.start : c.end]),
-            confidence=round(c.score, 2),
-        )
-        for c in sorted(kept, key=lambda c: c.start)
-    ]
+    findings: list[Finding] = []
+    for kind, start, end, score in sorted(_without_overlaps(candidates), key=_START):
+        value = text[start:end]
+        masked = mask_value(value, kind, plain[start:end])
+        findings.append(Finding(kind, start, end, value, masked, round(score, 2)))
+    return findings
 
 
 def _without_overlaps(candidates: list[Candidate]) -> list[Candidate]:
@@ -53,12 +49,14 @@ def _without_overlaps(candidates: list[Candidate]) -> list[Candidate]:
     kept: list[Candidate] = []
     cluster: list[Candidate] = []
     cluster_end = -1
-    for candidate in sorted(candidates, key=lambda c: c.start):
-        if candidate.start >= cluster_end and cluster:
-            kept.extend(_best_of(cluster))
-            cluster = []
-        cluster.append(candidate)
-        cluster_end = max(cluster_end, candidate.end)
+    for candidate in sorted(candidates, key=_START):
+        _, start, end, _ = candidate
+        if start >= cluster_end and cluster:
+            kept.extend(cluster if len(cluster) == 1 else _best_of(cluster))
+            cluster = [candidate]
+        else:
+            cluster.append(candidate)
+        cluster_end = max(cluster_end, end)
     kept.extend(_best_of(cluster))
     return kept
 
