@@ -175,6 +175,8 @@ def decode_header_text(untrusted: str) -> str:
     Korean mailers split a multi-byte character across two encoded words; decoding each word
     alone would give two replacement characters, so same-charset runs are concatenated first.
     """
+    if "=?" not in untrusted:  # no encoded word: most values (and all of their passes)
+        return _unfold(untrusted)
     text = _BETWEEN_WORDS.sub(r"\1\2", untrusted)
     pieces: list[tuple[str | None, bytes | str]] = []
     position = 0
@@ -198,8 +200,13 @@ def decode_header_text(untrusted: str) -> str:
     return _unfold("".join(out))
 
 
+_FOLD: Final = re.compile(r"\r?\n[ \t]*")
+
+
 def _unfold(text: str) -> str:
-    return _CONTROL.sub("", re.sub(r"\r?\n[ \t]*", " ", text)).strip()
+    if "\n" in text:
+        text = _FOLD.sub(" ", text)
+    return _CONTROL.sub("", text).strip()
 
 
 # --------------------------------------------------------------------------- walking state
@@ -474,7 +481,7 @@ def _header_message(block: str) -> email.message.Message:
                 message.defects.append(email.errors.FirstHeaderLineIsContinuationDefect(line))
             continue
         if value_lines:
-            message.set_raw(*compat32.header_source_parse(value_lines))
+            message.set_raw(*_header_field(value_lines))
             value_lines = []
         if line.startswith("From "):
             if number == 0:
@@ -491,9 +498,17 @@ def _header_message(block: str) -> email.message.Message:
             continue
         value_lines = [line]
     if value_lines:
-        message.set_raw(*compat32.header_source_parse(value_lines))
+        message.set_raw(*_header_field(value_lines))
     message.set_payload("")
     return message
+
+
+def _header_field(lines: list[str]) -> tuple[str, str]:
+    """compat32's ``header_source_parse``: the name before the first colon; the value after
+    it, leading blanks and the final line break removed, continuation lines kept."""
+    name, value = lines[0].split(":", 1)
+    value = value.lstrip(" \t") + "".join(lines[1:])
+    return name, value.rstrip("\r\n")
 
 
 def _stdlib_node(chunk: bytes) -> tuple[email.message.Message, email.message.Message]:
@@ -654,13 +669,17 @@ class _Headers:
         self._message = message
         self._limits = budget.limits
         self._budget = budget
+        # Each header's values by lower-case name, in order: looked up once per field, not
+        # found by walking every header (Received lines and all) for each of them.
+        self._by_name: dict[str, list[object]] = {}
+        for key, value in message.raw_items():
+            self._by_name.setdefault(key.lower(), []).append(value)
 
     def _values(self, name: str) -> list[str]:
         """Every value of header ``name`` as stored (8-bit bytes still surrogate-escaped)."""
         return [
             raw_header_to_text(value)[: self._limits.max_header_value_chars]
-            for key, value in self._message.raw_items()
-            if key.lower() == name
+            for value in self._by_name.get(name, ())
         ]
 
     def _raw(self, name: str) -> str | None:
