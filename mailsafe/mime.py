@@ -271,7 +271,7 @@ def parse_message(
     if len(raw) > limits.max_raw_bytes:
         budget.note(note("raw_cut", limit=limits.max_raw_bytes))
         raw = raw[: limits.max_raw_bytes]
-    raw = _repair_header_block(_cap_header_block(raw, budget), budget)
+    raw = _repair_header_block(*_cap_header_block(raw, budget), budget)
     try:
         message = _message_tree(raw) if fast_path else _stdlib_tree(raw)
     except (RecursionError, MemoryError, ValueError, TypeError, LookupError, IndexError) as exc:
@@ -287,32 +287,38 @@ def parse_message(
         return _fallback(raw, budget)
 
 
-def _cap_header_block(raw: bytes, budget: _Budget) -> bytes:
+def _cap_header_block(raw: bytes, budget: _Budget) -> tuple[bytes, int | None]:
+    """``raw`` with its header block cut to the limit, and where that block ends (see
+    ``_header_end``)."""
     limit = budget.limits.max_header_bytes
     end = _header_end(raw, limit + 4)
     if end is not None and end <= limit:
-        return raw
+        return raw, end
     budget.note(note("header_block_cut", limit=limit))
     head = raw[:limit]
     cut = head.rfind(b"\n")
     head = head[: cut + 1] if cut > 0 else b""
     body_start = end if end is not None else limit
-    return head + b"X-Mailsafe-Cut: headers\n\n" + raw[body_start:].lstrip(b"\r\n")
+    capped = head + b"X-Mailsafe-Cut: headers\n\n" + raw[body_start:].lstrip(b"\r\n")
+    return capped, _header_end(capped, limit + 4)
 
 
 _VALID_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+:")
 _BAD_HEADER_LINE = re.compile(rb"^[^:\r\n]{1,200}:")
+# A line (after the first) that is neither a valid header line nor a continuation line; the
+# line breaks are those bytes.splitlines honours. Without one, no line can be dropped.
+_ODD_HEADER_LINE = re.compile(rb"(?:\r\n?+|\n)(?![ \t]|[\x21-\x39\x3b-\x7e]+:)")
 
 
-def _repair_header_block(raw: bytes, budget: _Budget) -> bytes:
-    """Drop header lines whose name has illegal characters (spaces, tabs).
+def _repair_header_block(raw: bytes, end: int | None, budget: _Budget) -> bytes:
+    """Drop header lines whose name has illegal characters (spaces, tabs); the header block
+    ends at ``end``.
 
     ``email`` takes such a line for the start of the body, which then shows the remaining
     headers as text and decodes them as base64. Only lines that look like ``name: value`` after
     at least one valid header are dropped, with their continuation lines.
     """
-    end = _header_end(raw, budget.limits.max_header_bytes + 4)
-    if end is None:
+    if end is None or _ODD_HEADER_LINE.search(raw, 0, end) is None:
         return raw
     lines = raw[:end].splitlines(keepends=True)
     kept: list[bytes] = []
@@ -711,6 +717,8 @@ class _Headers:
 
     def addresses(self, name: str) -> tuple[Address, ...]:
         values = self._values(name)
+        if not values:
+            return ()
         try:
             pairs = email.utils.getaddresses(values)
         except (ValueError, TypeError, IndexError):
