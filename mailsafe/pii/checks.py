@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from operator import mul
 from typing import Final
 
 # Gender/century digit of a resident (1-4) or foreigner (5-8) registration number -> century.
@@ -12,6 +13,8 @@ CENTURY_OF_GENDER_DIGIT: Final[dict[str, int]] = {
 }  # fmt: skip
 FOREIGNER_GENDER_DIGITS: Final = frozenset("5678")
 _RRN_WEIGHTS: Final = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
+# Luhn: every second digit from the right doubled, and 9 taken off a two-digit result.
+_LUHN_DOUBLED: Final = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
 def is_valid_birth_date(yymmdd: str, gender_digit: str) -> bool:
@@ -32,7 +35,7 @@ def registration_check_digit_ok(digits: str) -> bool:
     ``(13 - sum % 11) % 10`` for foreigners."""
     if len(digits) != 13 or not digits.isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(digits[:12], _RRN_WEIGHTS, strict=True))
+    total: int = sum(map(mul, map(int, digits[:12]), _RRN_WEIGHTS))
     base = 13 if digits[6] in FOREIGNER_GENDER_DIGITS else 11
     return int(digits[12]) == (base - total % 11) % 10
 
@@ -41,14 +44,10 @@ def luhn_ok(digits: str) -> bool:
     """The Luhn (mod 10) check used by payment card numbers."""
     if not digits.isdigit():
         return False
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
+    backwards = digits[::-1]
+    total = sum(map(int, backwards[::2])) + sum(
+        map(_LUHN_DOUBLED.__getitem__, map(int, backwards[1::2]))
+    )
     return total % 10 == 0
 
 
