@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from operator import attrgetter
 from typing import Final
 
@@ -42,8 +43,13 @@ def detect(text: str) -> list[Finding]:
     for kind, start, end, score in sorted(_without_overlaps(candidates), key=_START):
         value = text[start:end]
         masked = mask_value(value, kind, plain[start:end])
-        findings.append(Finding(kind, start, end, value, masked, round(score, 2)))
+        findings.append(Finding(kind, start, end, value, masked, _confidence(score)))
     return findings
+
+
+@cache  # scores are sums of a few named constants: a handful of values, each rounded once
+def _confidence(score: float) -> float:
+    return round(score, 2)
 
 
 def _without_overlaps(candidates: list[Candidate]) -> list[Candidate]:
