@@ -452,9 +452,10 @@ def _fast_node(chunk: bytes, depth: int) -> tuple[email.message.Message, email.m
     else:
         raise _NotFastPath  # no blank line after the headers: feedparser records a defect
     message = _header_message(_text(chunk[:headers_end]))
-    maintype = message.get_content_maintype()
-    if message.get_content_type() == "message/delivery-status":
+    content_type = message.get_content_type()
+    if content_type == "message/delivery-status":
         return _stdlib_node(chunk)  # a list of header blocks, rare and small
+    maintype = content_type.split("/")[0]  # as get_content_maintype, without asking again
     body = chunk[body_start:]
     if maintype == "message":
         # feedparser parses what follows as one message, the only item of the payload.
@@ -462,7 +463,7 @@ def _fast_node(chunk: bytes, depth: int) -> tuple[email.message.Message, email.m
         message.set_payload([inner])
         return message, last
     if maintype == "multipart":
-        _fast_multipart(message, body, depth)
+        _fast_multipart(message, content_type, body, depth)
     else:
         message.set_payload(_text(body))
     return message, message
@@ -527,9 +528,11 @@ def _stdlib_node(chunk: bytes) -> tuple[email.message.Message, email.message.Mes
     return root, last
 
 
-def _fast_multipart(message: email.message.Message, body: bytes, depth: int) -> None:
+def _fast_multipart(
+    message: email.message.Message, content_type: str, body: bytes, depth: int
+) -> None:
     boundary = message.get_boundary()
-    if boundary is None or message.get_content_type() == "multipart/digest":
+    if boundary is None or content_type == "multipart/digest":
         raise _NotFastPath  # digests change their children's default type
     encoding = str(message.get("content-transfer-encoding", "8bit")).lower()
     if encoding not in {"7bit", "8bit", "binary"}:
