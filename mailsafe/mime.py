@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.feedparser import BytesFeedParser
 from email.policy import compat32
-from typing import Final
+from typing import Final, NamedTuple
 
 from mailsafe.charsets import decode_bytes, guess_unlabelled
 from mailsafe.notes import note
@@ -434,13 +434,22 @@ def _message_tree(raw: bytes) -> email.message.Message:
     if any(line_break in raw for line_break in _ODD_LINE_BREAKS):
         return _stdlib_tree(raw)
     try:
-        return _fast_node(raw, 0)[0]
+        return _fast_node(raw, 0).message
     except Exception:  # noqa: BLE001 - any surprise means: let the standard parser decide
         return _stdlib_tree(raw)
 
 
-def _fast_node(chunk: bytes, depth: int) -> tuple[email.message.Message, email.message.Message]:
-    """One entity and the message feedparser would have created last while parsing it."""
+class _Node(NamedTuple):
+    """An entity built by the fast path, and the message feedparser would have created last
+    while parsing it (whose trailing line break belongs to the next delimiter)."""
+
+    message: email.message.Message
+    last: email.message.Message
+    last_is_multipart: bool  # known when it is built: no need to parse its type again
+
+
+def _fast_node(chunk: bytes, depth: int) -> _Node:
+    """One entity (see ``_Node``)."""
     if depth > _FAST_PATH_MAX_DEPTH:
         raise _NotFastPath
     headers = _HEADER_LINES.match(chunk)
@@ -454,19 +463,20 @@ def _fast_node(chunk: bytes, depth: int) -> tuple[email.message.Message, email.m
     message = _header_message(_text(chunk[:headers_end]))
     content_type = message.get_content_type()
     if content_type == "message/delivery-status":
-        return _stdlib_node(chunk)  # a list of header blocks, rare and small
+        root, last = _stdlib_node(chunk)  # a list of header blocks, rare and small
+        return _Node(root, last, last.get_content_maintype() == "multipart")
     maintype = content_type.split("/")[0]  # as get_content_maintype, without asking again
     body = chunk[body_start:]
     if maintype == "message":
         # feedparser parses what follows as one message, the only item of the payload.
-        inner, last = _fast_node(body, depth + 1)
-        message.set_payload([inner])
-        return message, last
+        inner = _fast_node(body, depth + 1)
+        message.set_payload([inner.message])
+        return inner._replace(message=message)
     if maintype == "multipart":
         _fast_multipart(message, content_type, body, depth)
-    else:
-        message.set_payload(_text(body))
-    return message, message
+        return _Node(message, message, last_is_multipart=True)
+    message.set_payload(_text(body))
+    return _Node(message, message, last_is_multipart=False)
 
 
 def _header_message(block: str) -> email.message.Message:
@@ -549,9 +559,9 @@ def _fast_multipart(
     children: list[email.message.Message] = []
     part_ends = [start for start, _ in openers[1:]] + [close_start]
     for (_, part_start), part_end in zip(openers, part_ends, strict=True):
-        child, last = _fast_node(body[part_start:part_end], depth + 1)
-        _trim_before_delimiter(last)
-        children.append(child)
+        child = _fast_node(body[part_start:part_end], depth + 1)
+        _trim_before_delimiter(child.last, child.last_is_multipart)
+        children.append(child.message)
     message.set_payload(children)  # type: ignore[arg-type]
     message.epilogue = _text(body[close_end:])
 
@@ -588,9 +598,9 @@ def _line_start(body: bytes, separator: bytes, position: int) -> int:
     return found + 1 if found >= 0 else -1
 
 
-def _trim_before_delimiter(last: email.message.Message) -> None:
+def _trim_before_delimiter(last: email.message.Message, is_multipart: bool) -> None:
     """RFC 2046: the line break before a delimiter belongs to it (feedparser's rule)."""
-    if last.get_content_maintype() == "multipart":
+    if is_multipart:
         epilogue = last.epilogue
         if epilogue == "":
             last.epilogue = None
