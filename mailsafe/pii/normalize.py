@@ -51,7 +51,8 @@ _LOOKALIKE_RUN_RE: Final = re.compile(_LOOKALIKE + _LOOKALIKE + "*")
 
 def normalize(text: str) -> str:
     """Return ``text`` with look-alike characters replaced one for one (same length)."""
-    if _LOOKALIKE_RE.search(text) is None:
+    # Every look-alike is outside ASCII, and isascii() costs nothing (str keeps the flag).
+    if text.isascii() or _LOOKALIKE_RE.search(text) is None:
         return text
     # Replacing only what differs beats translating every character of a long text.
     return _LOOKALIKE_RUN_RE.sub(_replacement, text)

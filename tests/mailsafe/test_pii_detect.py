@@ -12,7 +12,7 @@ from mailsafe.pii import PII_TYPES, detect, detectors, mask_text
 from mailsafe.pii.checks import is_valid_birth_date, luhn_ok, registration_check_digit_ok
 from mailsafe.pii.context import ContextIndex
 from mailsafe.pii.detectors import NUMBER_PATTERNS
-from mailsafe.pii.normalize import normalize
+from mailsafe.pii.normalize import TRANSLATION, normalize
 
 
 def kinds(text: str) -> list[tuple[str, str]]:
@@ -208,6 +208,13 @@ def test_normalisation_keeps_length() -> None:
     text = "８００１０１－１２３４５６０\u3000Ｍ１２３Ａ４５６７"
     assert len(normalize(text)) == len(text)
     assert normalize(text) == "800101-1234560 M123A4567"
+
+
+def test_every_lookalike_is_outside_ascii() -> None:
+    """normalize() returns ASCII text untouched without searching it: that holds only while
+    no ASCII character is mapped."""
+    assert all(codepoint >= 0x80 for codepoint in TRANSLATION)
+    assert normalize("800101-1234560 M123A4567") == "800101-1234560 M123A4567"
 
 
 def test_positions_point_into_original_text() -> None:
