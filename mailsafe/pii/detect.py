@@ -8,7 +8,14 @@ from operator import attrgetter
 from typing import Final
 
 from mailsafe.pii.context import ContextIndex
-from mailsafe.pii.detectors import FINDERS, REPORT_THRESHOLD, Candidate, number_runs
+from mailsafe.pii.detectors import (
+    FINDERS,
+    FOUR_DIGITS_SHAPE,
+    REPORT_THRESHOLD,
+    Candidate,
+    ascii_shape,
+    number_runs,
+)
 from mailsafe.pii.mask import mask_value
 from mailsafe.pii.normalize import normalize
 from mailsafe.pii.types import PII_TYPES, Finding
@@ -20,9 +27,6 @@ _START: Final = attrgetter("start")
 # rather than "\d{4}": a pattern that starts with a repeat gets no first-character test, so
 # the engine would try a match at every position of texts that have no digit at all.
 _FOUR_DIGITS_RE: Final = re.compile(r"\d\d\d\d")
-# The same for ASCII text, where only 0-9 are digits: a first character tested against a
-# range rather than the Unicode digit category is much cheaper, and most mail text is ASCII.
-_FOUR_ASCII_DIGITS_RE: Final = re.compile(r"[0-9]\d\d\d")
 
 
 def detect(text: str) -> list[Finding]:
@@ -31,8 +35,10 @@ def detect(text: str) -> list[Finding]:
     Where candidates overlap, the more confident one wins; on a tie, the type listed first
     in ``PII_TYPES``.
     """
-    four_digits = _FOUR_ASCII_DIGITS_RE if text.isascii() else _FOUR_DIGITS_RE
-    if four_digits.search(text) is None:
+    shape = ascii_shape(text)  # ASCII text is searched through its shape (see detectors)
+    if shape is None and _FOUR_DIGITS_RE.search(text) is None:
+        return []
+    if shape is not None and FOUR_DIGITS_SHAPE not in shape:
         return []
     plain = normalize(text)
     regions = number_runs(plain)
