@@ -29,10 +29,11 @@ VISIBLE: Final[dict[PiiType, tuple[int, int]]] = {
 def mask_value(value: str, kind: PiiType, plain: str | None = None) -> str:
     """Hide the letters and digits of ``value`` except the visible ones; keep separators.
     ``plain`` is ``value`` normalised, when the caller has it already."""
-    lead, trail = VISIBLE[kind]
+    trail = VISIBLE[kind][1]
     plain = normalize(value) if plain is None else plain
     # Only ASCII letters and digits count: "서울 12-..." keeps the region name and "12".
-    first_hidden = _after_nth_significant(plain, lead)
+    shown_head = _SHOWN_HEAD[kind].match(plain)  # every type shows some (runs per finding)
+    first_hidden = len(plain) if shown_head is None else shown_head.end()
     last_hidden = len(plain) - _after_nth_significant(plain[::-1], trail) if trail else len(plain)
     if first_hidden >= last_hidden:
         return value
@@ -65,6 +66,10 @@ def _nth_significant_re(count: int) -> re.Pattern[str]:
 # One pattern per count in VISIBLE (a match is a C loop; this runs twice per finding).
 _NTH_SIGNIFICANT: Final[dict[int, re.Pattern[str]]] = {
     count: _nth_significant_re(count) for pair in VISIBLE.values() for count in pair if count
+}
+# Each type's leading visible part (VISIBLE leads are never 0).
+_SHOWN_HEAD: Final[dict[PiiType, re.Pattern[str]]] = {
+    kind: _NTH_SIGNIFICANT[lead] for kind, (lead, _) in VISIBLE.items()
 }
 
 
