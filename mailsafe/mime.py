@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import binascii
 import email
+import email.errors
 import email.header
 import email.message
 import email.utils
@@ -24,9 +25,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.feedparser import BytesFeedParser
-from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import Final
+from typing import Final, NamedTuple
 
 from mailsafe.charsets import decode_bytes, guess_unlabelled
 from mailsafe.notes import note
@@ -175,6 +175,8 @@ def decode_header_text(untrusted: str) -> str:
     Korean mailers split a multi-byte character across two encoded words; decoding each word
     alone would give two replacement characters, so same-charset runs are concatenated first.
     """
+    if "=?" not in untrusted:  # no encoded word: most values (and all of their passes)
+        return _unfold(untrusted)
     text = _BETWEEN_WORDS.sub(r"\1\2", untrusted)
     pieces: list[tuple[str | None, bytes | str]] = []
     position = 0
@@ -198,8 +200,13 @@ def decode_header_text(untrusted: str) -> str:
     return _unfold("".join(out))
 
 
+_FOLD: Final = re.compile(r"\r?\n[ \t]*")
+
+
 def _unfold(text: str) -> str:
-    return _CONTROL.sub("", re.sub(r"\r?\n[ \t]*", " ", text)).strip()
+    if "\n" in text:
+        text = _FOLD.sub(" ", text)
+    return _CONTROL.sub("", text).strip()
 
 
 # --------------------------------------------------------------------------- walking state
@@ -264,7 +271,7 @@ def parse_message(
     if len(raw) > limits.max_raw_bytes:
         budget.note(note("raw_cut", limit=limits.max_raw_bytes))
         raw = raw[: limits.max_raw_bytes]
-    raw = _repair_header_block(_cap_header_block(raw, budget), budget)
+    raw = _repair_header_block(*_cap_header_block(raw, budget), budget)
     try:
         message = _message_tree(raw) if fast_path else _stdlib_tree(raw)
     except (RecursionError, MemoryError, ValueError, TypeError, LookupError, IndexError) as exc:
@@ -280,32 +287,38 @@ def parse_message(
         return _fallback(raw, budget)
 
 
-def _cap_header_block(raw: bytes, budget: _Budget) -> bytes:
+def _cap_header_block(raw: bytes, budget: _Budget) -> tuple[bytes, int | None]:
+    """``raw`` with its header block cut to the limit, and where that block ends (see
+    ``_header_end``)."""
     limit = budget.limits.max_header_bytes
     end = _header_end(raw, limit + 4)
     if end is not None and end <= limit:
-        return raw
+        return raw, end
     budget.note(note("header_block_cut", limit=limit))
     head = raw[:limit]
     cut = head.rfind(b"\n")
     head = head[: cut + 1] if cut > 0 else b""
     body_start = end if end is not None else limit
-    return head + b"X-Mailsafe-Cut: headers\n\n" + raw[body_start:].lstrip(b"\r\n")
+    capped = head + b"X-Mailsafe-Cut: headers\n\n" + raw[body_start:].lstrip(b"\r\n")
+    return capped, _header_end(capped, limit + 4)
 
 
 _VALID_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+:")
 _BAD_HEADER_LINE = re.compile(rb"^[^:\r\n]{1,200}:")
+# A line (after the first) that is neither a valid header line nor a continuation line; the
+# line breaks are those bytes.splitlines honours. Without one, no line can be dropped.
+_ODD_HEADER_LINE = re.compile(rb"(?:\r\n?+|\n)(?![ \t]|[\x21-\x39\x3b-\x7e]+:)")
 
 
-def _repair_header_block(raw: bytes, budget: _Budget) -> bytes:
-    """Drop header lines whose name has illegal characters (spaces, tabs).
+def _repair_header_block(raw: bytes, end: int | None, budget: _Budget) -> bytes:
+    """Drop header lines whose name has illegal characters (spaces, tabs); the header block
+    ends at ``end``.
 
     ``email`` takes such a line for the start of the body, which then shows the remaining
     headers as text and decodes them as base64. Only lines that look like ``name: value`` after
     at least one valid header are dropped, with their continuation lines.
     """
-    end = _header_end(raw, budget.limits.max_header_bytes + 4)
-    if end is None:
+    if end is None or _ODD_HEADER_LINE.search(raw, 0, end) is None:
         return raw
     lines = raw[:end].splitlines(keepends=True)
     kept: list[bytes] = []
@@ -330,12 +343,18 @@ def _repair_header_block(raw: bytes, budget: _Budget) -> bytes:
     return b"".join(kept) + raw[end:]
 
 
+# The blank line ending a header block; one search stops at the first of either form, where
+# two bytes.find calls would scan the whole window for the form the mail does not use.
+_BLANK_LINE: Final = re.compile(rb"\n\n|\r\n\r\n")
+
+
 def _header_end(raw: bytes, search_limit: int) -> int | None:
-    window = raw[:search_limit]
-    ends = [i for i in (window.find(b"\n\n"), window.find(b"\r\n\r\n")) if i >= 0]
-    if not ends:
+    """Where the first blank line starts within ``search_limit`` bytes; the length of
+    ``raw`` when it is all header; None when no blank line is within the limit."""
+    found = _BLANK_LINE.search(raw, 0, search_limit)
+    if found is None:
         return None if len(raw) > search_limit else len(raw)
-    return min(ends)
+    return found.start()
 
 
 def _not_rfc5322(raw: bytes, budget: _Budget) -> ParsedMail:
@@ -381,6 +400,8 @@ _HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[\t ])[^\n]*\n)
 # Line breaks feedparser honours (str.splitlines) beyond CRLF and LF (bare CR is the other):
 # with any of them the delimiter search below would not split where it does.
 _ODD_LINE_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+# A CR that does not start a CRLF: feedparser splits lines there too.
+_BARE_CARRIAGE_RETURN: Final = re.compile(rb"\r(?!\n)")
 # What may follow "--boundary" on a delimiter line (feedparser's boundaryendRE).
 _DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\n|\Z)")
 # One fast-path recursion per multipart level; deeper mail goes to the standard parser whole,
@@ -408,19 +429,27 @@ def _message_tree(raw: bytes) -> email.message.Message:
     standard parser; delivery-status parts are handed to it whole.
     tests/mailsafe/test_mime_fast.py proves both give equal trees and ParsedMail results.
     """
-    carriage_returns = raw.count(b"\r")
-    if carriage_returns and carriage_returns != raw.count(b"\r\n"):
+    if _BARE_CARRIAGE_RETURN.search(raw) is not None:
         return _stdlib_tree(raw)
     if any(line_break in raw for line_break in _ODD_LINE_BREAKS):
         return _stdlib_tree(raw)
     try:
-        return _fast_node(raw, 0)[0]
+        return _fast_node(raw, 0).message
     except Exception:  # noqa: BLE001 - any surprise means: let the standard parser decide
         return _stdlib_tree(raw)
 
 
-def _fast_node(chunk: bytes, depth: int) -> tuple[email.message.Message, email.message.Message]:
-    """One entity and the message feedparser would have created last while parsing it."""
+class _Node(NamedTuple):
+    """An entity built by the fast path, and the message feedparser would have created last
+    while parsing it (whose trailing line break belongs to the next delimiter)."""
+
+    message: email.message.Message
+    last: email.message.Message
+    last_is_multipart: bool  # known when it is built: no need to parse its type again
+
+
+def _fast_node(chunk: bytes, depth: int) -> _Node:
+    """One entity (see ``_Node``)."""
     if depth > _FAST_PATH_MAX_DEPTH:
         raise _NotFastPath
     headers = _HEADER_LINES.match(chunk)
@@ -431,21 +460,72 @@ def _fast_node(chunk: bytes, depth: int) -> tuple[email.message.Message, email.m
         body_start = headers_end + 1
     else:
         raise _NotFastPath  # no blank line after the headers: feedparser records a defect
-    message = BytesHeaderParser(policy=compat32).parsebytes(chunk[:body_start])
-    maintype = message.get_content_maintype()
-    if message.get_content_type() == "message/delivery-status":
-        return _stdlib_node(chunk)  # a list of header blocks, rare and small
+    message = _header_message(_text(chunk[:headers_end]))
+    content_type = message.get_content_type()
+    if content_type == "message/delivery-status":
+        root, last = _stdlib_node(chunk)  # a list of header blocks, rare and small
+        return _Node(root, last, last.get_content_maintype() == "multipart")
+    maintype = content_type.split("/")[0]  # as get_content_maintype, without asking again
     body = chunk[body_start:]
     if maintype == "message":
         # feedparser parses what follows as one message, the only item of the payload.
-        inner, last = _fast_node(body, depth + 1)
-        message.set_payload([inner])
-        return message, last
+        inner = _fast_node(body, depth + 1)
+        message.set_payload([inner.message])
+        return inner._replace(message=message)
     if maintype == "multipart":
-        _fast_multipart(message, body, depth)
-    else:
-        message.set_payload(_text(body))
-    return message, message
+        _fast_multipart(message, content_type, body, depth)
+        return _Node(message, message, last_is_multipart=True)
+    message.set_payload(_text(body))
+    return _Node(message, message, last_is_multipart=False)
+
+
+def _header_message(block: str) -> email.message.Message:
+    """The message ``BytesHeaderParser(policy=compat32)`` makes of a header block and its
+    blank line, without feedparser's line-by-line machinery.
+
+    ``block`` is what ``_HEADER_LINES`` matched, so every line is one feedparser's headerRE
+    accepts and ends in LF or CRLF (the caller ruled out other line breaks): what is left of
+    feedparser is its ``_parse_headers``, repeated here rule for rule, defects included.
+    """
+    message = email.message.Message()
+    lines = block.splitlines(keepends=True)
+    value_lines: list[str] = []
+    for number, line in enumerate(lines):
+        if line[0] in " \t":
+            if value_lines:
+                value_lines.append(line)
+            else:
+                message.defects.append(email.errors.FirstHeaderLineIsContinuationDefect(line))
+            continue
+        if value_lines:
+            message.set_raw(*_header_field(value_lines))
+            value_lines = []
+        if line.startswith("From "):
+            if number == 0:
+                message.set_unixfrom(_without_trailing_eol(line))
+            elif number == len(lines) - 1:
+                # feedparser takes it for the body's first line, which the fast path's
+                # split would lose (and with it what the scan should read there).
+                raise _NotFastPath
+            else:
+                message.defects.append(email.errors.MisplacedEnvelopeHeaderDefect(line))
+            continue
+        if line[0] == ":":
+            message.defects.append(email.errors.InvalidHeaderDefect("Missing header name."))
+            continue
+        value_lines = [line]
+    if value_lines:
+        message.set_raw(*_header_field(value_lines))
+    message.set_payload("")
+    return message
+
+
+def _header_field(lines: list[str]) -> tuple[str, str]:
+    """compat32's ``header_source_parse``: the name before the first colon; the value after
+    it, leading blanks and the final line break removed, continuation lines kept."""
+    name, value = lines[0].split(":", 1)
+    value = value.lstrip(" \t") + "".join(lines[1:])
+    return name, value.rstrip("\r\n")
 
 
 def _stdlib_node(chunk: bytes) -> tuple[email.message.Message, email.message.Message]:
@@ -458,9 +538,11 @@ def _stdlib_node(chunk: bytes) -> tuple[email.message.Message, email.message.Mes
     return root, last
 
 
-def _fast_multipart(message: email.message.Message, body: bytes, depth: int) -> None:
+def _fast_multipart(
+    message: email.message.Message, content_type: str, body: bytes, depth: int
+) -> None:
     boundary = message.get_boundary()
-    if boundary is None or message.get_content_type() == "multipart/digest":
+    if boundary is None or content_type == "multipart/digest":
         raise _NotFastPath  # digests change their children's default type
     encoding = str(message.get("content-transfer-encoding", "8bit")).lower()
     if encoding not in {"7bit", "8bit", "binary"}:
@@ -477,9 +559,9 @@ def _fast_multipart(message: email.message.Message, body: bytes, depth: int) -> 
     children: list[email.message.Message] = []
     part_ends = [start for start, _ in openers[1:]] + [close_start]
     for (_, part_start), part_end in zip(openers, part_ends, strict=True):
-        child, last = _fast_node(body[part_start:part_end], depth + 1)
-        _trim_before_delimiter(last)
-        children.append(child)
+        child = _fast_node(body[part_start:part_end], depth + 1)
+        _trim_before_delimiter(child.last, child.last_is_multipart)
+        children.append(child.message)
     message.set_payload(children)  # type: ignore[arg-type]
     message.epilogue = _text(body[close_end:])
 
@@ -516,9 +598,9 @@ def _line_start(body: bytes, separator: bytes, position: int) -> int:
     return found + 1 if found >= 0 else -1
 
 
-def _trim_before_delimiter(last: email.message.Message) -> None:
+def _trim_before_delimiter(last: email.message.Message, is_multipart: bool) -> None:
     """RFC 2046: the line break before a delimiter belongs to it (feedparser's rule)."""
-    if last.get_content_maintype() == "multipart":
+    if is_multipart:
         epilogue = last.epilogue
         if epilogue == "":
             last.epilogue = None
@@ -606,13 +688,17 @@ class _Headers:
         self._message = message
         self._limits = budget.limits
         self._budget = budget
+        # Each header's values by lower-case name, in order: looked up once per field, not
+        # found by walking every header (Received lines and all) for each of them.
+        self._by_name: dict[str, list[object]] = {}
+        for key, value in message.raw_items():
+            self._by_name.setdefault(key.lower(), []).append(value)
 
     def _values(self, name: str) -> list[str]:
         """Every value of header ``name`` as stored (8-bit bytes still surrogate-escaped)."""
         return [
             raw_header_to_text(value)[: self._limits.max_header_value_chars]
-            for key, value in self._message.raw_items()
-            if key.lower() == name
+            for value in self._by_name.get(name, ())
         ]
 
     def _raw(self, name: str) -> str | None:
@@ -644,6 +730,8 @@ class _Headers:
 
     def addresses(self, name: str) -> tuple[Address, ...]:
         values = self._values(name)
+        if not values:
+            return ()
         try:
             pairs = email.utils.getaddresses(values)
         except (ValueError, TypeError, IndexError):
@@ -796,12 +884,49 @@ def _message_as_text(
 
 
 def _payload_bytes(part: email.message.Message, budget: _Budget) -> bytes:
+    payload = vars(part).get("_payload")
     try:
+        if isinstance(payload, str) and payload.isascii() and _is_base64(part):
+            return _base64_payload(part, payload)
         data = part.get_payload(decode=True)
     except (ValueError, TypeError, binascii.Error, UnicodeError, LookupError, AssertionError):
         budget.note(note("bad_transfer_encoding"))
         return b""
     return data if isinstance(data, bytes) else b""
+
+
+def _is_base64(part: email.message.Message) -> bool:
+    return str(part.get("content-transfer-encoding", "")).lower() == "base64"
+
+
+def _base64_payload(part: email.message.Message, payload: str) -> bytes:
+    """What ``part.get_payload(decode=True)`` gives for an ASCII base64 body, defects and
+    all, without splitting megabytes of base64 into lines only to join them again: email's
+    decode_b step for step (strict with the padding mended, then lenient, then lenient with
+    padding added, else the bytes themselves). tests/mailsafe/test_mime.py compares both."""
+    data = payload.encode("ascii").translate(None, b"\r\n")
+    missing = len(data) % 4
+    defects: list[email.errors.MessageDefect]
+    try:
+        padded = data + b"==="[: 4 - missing] if missing else data
+        value = binascii.a2b_base64(padded, strict_mode=True)
+        defects = [email.errors.InvalidBase64PaddingDefect()] if missing else []
+    except binascii.Error:
+        try:
+            value = binascii.a2b_base64(data)
+            defects = [email.errors.InvalidBase64CharactersDefect()]
+        except binascii.Error:
+            try:
+                value = binascii.a2b_base64(data + b"==")
+                defects = [
+                    email.errors.InvalidBase64CharactersDefect(),
+                    email.errors.InvalidBase64PaddingDefect(),
+                ]
+            except binascii.Error:
+                value, defects = data, [email.errors.InvalidBase64LengthDefect()]
+    for defect in defects:
+        part.policy.handle_defect(part, defect)
+    return value
 
 
 def _leaf(

@@ -301,10 +301,13 @@ def _number(condition: Condition, facts: MailFacts) -> str | None:
 
 def _pii(condition: Condition, facts: MailFacts) -> str | None:
     wanted = set(condition.pii or ())
+    # Findings share few places (a table's thousand rows are one attachment): each place is
+    # matched against the field once.
+    places_in_field = {
+        where: _where_matches(condition.field, where) for where in {w for w, _ in facts.findings}
+    }
     hits = [
-        (where, kind)
-        for where, kind in facts.findings
-        if kind in wanted and _where_matches(condition.field, where)
+        (where, kind) for where, kind in facts.findings if kind in wanted and places_in_field[where]
     ]
     if len(hits) < condition.min_count:
         return None
@@ -338,9 +341,9 @@ def _texts_for(name: str, facts: MailFacts) -> Sequence[tuple[str, str]]:
 
 
 def _where_matches(name: str, where: str) -> bool:
-    place = _FORWARDED_PREFIX_RE.sub("", where)
     if name == "any":
         return True
+    place = _FORWARDED_PREFIX_RE.sub("", where)
     if name == "subject":
         return place == "subject"
     if name == "body":

@@ -105,11 +105,7 @@ def scan_parsed(
         if isinstance(item, Unreadable)
     )
     shown = {location.where: masked_where(location.where) for location in texts}
-    findings = tuple(
-        LocatedFinding(shown[location.where], finding)
-        for location in texts
-        for finding in detect(location.text)
-    )
+    findings = _located_findings(texts, shown)
     facts = MailFacts(
         sender=_sender(sender, parsed),
         recipients=_recipients(recipients, parsed),
@@ -120,6 +116,23 @@ def scan_parsed(
         largest_attachment=max((a.size for a in parsed.attachments), default=0),
     )
     return ScanResult(findings, unreadable, evaluate(rules, facts))
+
+
+def _located_findings(
+    texts: Sequence[Location], shown: dict[str, str]
+) -> tuple[LocatedFinding, ...]:
+    """The findings of every place, in order. A text that stands in several places (an HWPX
+    file repeating the body, a quoted copy) is read once: ``detect`` is pure, so its
+    findings are the same in each place."""
+    by_text: dict[str, list[Finding]] = {}
+    located: list[LocatedFinding] = []
+    for location in texts:
+        found = by_text.get(location.text)
+        if found is None:
+            found = by_text[location.text] = detect(location.text)
+        where = shown[location.where]
+        located.extend(LocatedFinding(where, finding) for finding in found)
+    return tuple(located)
 
 
 def masked_where(where: str) -> str:

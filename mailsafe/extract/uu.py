@@ -14,7 +14,10 @@ from typing import Final
 
 __all__ = ["uuencoded_files"]
 
-_BEGIN: Final = re.compile(r"^begin [0-7]{3,4} +(\S[^\r\n]*?)\s*$", re.M)
+# "begin" at the start of a line. The look-behind (nothing but a line break before "begin")
+# comes after the word rather than a leading "^", so the engine skips ahead to each "begin"
+# instead of trying every position of the body.
+_BEGIN: Final = re.compile(r"begin(?<![^\n]begin) [0-7]{3,4} +(\S[^\r\n]*?)\s*$", re.M)
 _END: Final = re.compile(r"^end\s*$", re.M)
 # More blocks than this in one body is not a way anyone sends files.
 MAX_BLOCKS: Final = 100

@@ -182,14 +182,20 @@ def _shared_strings(data: bytes) -> Iterator[str]:
 def _sheet_text(data: bytes, shared: list[str]) -> str:
     """A worksheet as rows of tab-separated cells, shared strings resolved."""
     parts: list[str] = []
+    local_names: dict[str, str] = {}  # a sheet has a handful of tags and a million elements
     for name, element in _events(data):
         if name == "c":
             cell_type = element.get("t")
-            parts.extend(
-                _cell_value(sub.text, cell_type, shared)
-                for sub in element.iter()
-                if sub.text and sub.tag.rsplit("}", 1)[-1] in _CELL_TEXT_TAGS
-            )
+            for sub in element.iter():
+                text = sub.text
+                if not text:
+                    continue
+                tag = sub.tag
+                local = local_names.get(tag)
+                if local is None:
+                    local = local_names[tag] = tag.rsplit("}", 1)[-1]
+                if local in _CELL_TEXT_TAGS:
+                    parts.append(_cell_value(text, cell_type, shared))
             parts.append("\t")
             element.clear()
         elif name == "row":

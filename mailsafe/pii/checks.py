@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from operator import mul
 from typing import Final
 
 # Gender/century digit of a resident (1-4) or foreigner (5-8) registration number -> century.
@@ -12,6 +13,11 @@ CENTURY_OF_GENDER_DIGIT: Final[dict[str, int]] = {
 }  # fmt: skip
 FOREIGNER_GENDER_DIGITS: Final = frozenset("5678")
 _RRN_WEIGHTS: Final = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
+_RRN_WEIGHT_SUM: Final = sum(_RRN_WEIGHTS)
+_ZERO: Final = ord("0")  # an ASCII digit's code minus this is its value
+# Luhn: every second digit from the right doubled, and 9 taken off a two-digit result.
+_LUHN_DOUBLED: Final = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_LUHN_DOUBLED_CODES: Final = bytes.maketrans(b"0123456789", bytes(_LUHN_DOUBLED))
 
 
 def is_valid_birth_date(yymmdd: str, gender_digit: str) -> bool:
@@ -32,23 +38,30 @@ def registration_check_digit_ok(digits: str) -> bool:
     ``(13 - sum % 11) % 10`` for foreigners."""
     if len(digits) != 13 or not digits.isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(digits[:12], _RRN_WEIGHTS, strict=True))
+    if digits.isascii():  # digit values straight from the bytes, summed in C
+        codes = digits.encode("ascii")
+        total: int = sum(map(mul, codes[:12], _RRN_WEIGHTS)) - _ZERO * _RRN_WEIGHT_SUM
+        check = codes[12] - _ZERO
+    else:
+        total = sum(map(mul, map(int, digits[:12]), _RRN_WEIGHTS))
+        check = int(digits[12])
     base = 13 if digits[6] in FOREIGNER_GENDER_DIGITS else 11
-    return int(digits[12]) == (base - total % 11) % 10
+    return check == (base - total % 11) % 10
 
 
 def luhn_ok(digits: str) -> bool:
     """The Luhn (mod 10) check used by payment card numbers."""
     if not digits.isdigit():
         return False
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
+    if digits.isascii():  # digit values straight from the bytes, summed in C
+        codes = digits.encode("ascii")[::-1]
+        kept, doubled = codes[::2], codes[1::2]
+        total = sum(kept) - _ZERO * len(kept) + sum(doubled.translate(_LUHN_DOUBLED_CODES))
+    else:
+        backwards = digits[::-1]
+        total = sum(map(int, backwards[::2])) + sum(
+            map(_LUHN_DOUBLED.__getitem__, map(int, backwards[1::2]))
+        )
     return total % 10 == 0
 
 

@@ -152,29 +152,32 @@ class ContextIndex:
         limit = end + CONTEXT_AFTER_CHARS
         count = len(words)
         nearest_pos = nearest_neg = -1
-        above: set[str] = set()
-        after: list[frozenset[str]] = []
+        # Words in the lines above and just after: whether any stands there, and of which kind.
+        above = above_pos = above_neg = after_pos = after_neg = False
         while index < count:
             word_start, word_end, labels = words[index]
             if word_start >= limit:
                 break
             index += 1
             if word_end <= line_start:
-                above |= labels
+                above = True
+                above_pos = above_pos or kind in labels
+                above_neg = above_neg or NEGATIVE in labels
             elif word_end <= start:
                 if kind in labels:
                     nearest_pos = word_end
                 if NEGATIVE in labels:
                     nearest_neg = word_end
             elif word_start >= end and word_end <= limit:
-                after.append(labels)
+                after_pos = after_pos or kind in labels
+                after_neg = after_neg or NEGATIVE in labels
         if nearest_pos >= 0 or nearest_neg >= 0:
             return 1 if nearest_pos > nearest_neg else -1
         if above:
-            return 1 if kind in above else -1 if NEGATIVE in above else 0
-        if any(kind in labels for labels in after):
+            return 1 if above_pos else -1 if above_neg else 0
+        if after_pos:
             return 1
-        return -1 if any(NEGATIVE in labels for labels in after) else 0
+        return -1 if after_neg else 0
 
     def _words_near(self, start: int, end: int) -> tuple[list[int], list[Word]]:
         region = bisect_right(self._region_starts, start) - 1

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import re
+from functools import cache
+from operator import attrgetter
 from typing import Final
 
 from mailsafe.pii.context import ContextIndex
-from mailsafe.pii.detectors import FINDERS, REPORT_THRESHOLD, Candidate, number_runs
+from mailsafe.pii.detectors import (
+    FINDERS,
+    FOUR_DIGITS_SHAPE,
+    REPORT_THRESHOLD,
+    Candidate,
+    ascii_shape,
+    number_runs,
+)
 from mailsafe.pii.mask import mask_value
 from mailsafe.pii.normalize import normalize
 from mailsafe.pii.types import PII_TYPES, Finding
 
 _PRIORITY: Final = {kind: rank for rank, kind in enumerate(PII_TYPES)}
+_START: Final = attrgetter("start")
 # Every type holds at least four digits in a row (a passport's "M123A4567" the fewest), and
-# full-width digits are digits here too, so this is checked before normalising.
-_FOUR_DIGITS_RE: Final = re.compile(r"\d{4}")
+# full-width digits are digits here too, so this is checked before normalising. Written out
+# rather than "\d{4}": a pattern that starts with a repeat gets no first-character test, so
+# the engine would try a match at every position of texts that have no digit at all.
+_FOUR_DIGITS_RE: Final = re.compile(r"\d\d\d\d")
 
 
 def detect(text: str) -> list[Finding]:
@@ -23,7 +35,10 @@ def detect(text: str) -> list[Finding]:
     Where candidates overlap, the more confident one wins; on a tie, the type listed first
     in ``PII_TYPES``.
     """
-    if _FOUR_DIGITS_RE.search(text) is None:
+    shape = ascii_shape(text)  # ASCII text is searched through its shape (see detectors)
+    if shape is None and _FOUR_DIGITS_RE.search(text) is None:
+        return []
+    if shape is not None and FOUR_DIGITS_SHAPE not in shape:
         return []
     plain = normalize(text)
     regions = number_runs(plain)
@@ -34,18 +49,17 @@ def detect(text: str) -> list[Finding]:
         for candidate in finder(plain, context, regions)
         if candidate.score >= REPORT_THRESHOLD
     ]
-    kept = _without_overlaps(candidates)
-    return [
-        Finding(
-            type=c.type,
-            start=c.start,
-            end=c.end,
-            text=text[c.start : c.end],
-            masked=mask_value(text[c.start : c.end], c.type, plain[c.start : c.end]),
-            confidence=round(c.score, 2),
-        )
-        for c in sorted(kept, key=lambda c: c.start)
-    ]
+    findings: list[Finding] = []
+    for kind, start, end, score in sorted(_without_overlaps(candidates), key=_START):
+        value = text[start:end]
+        masked = mask_value(value, kind, plain[start:end])
+        findings.append(Finding(kind, start, end, value, masked, _confidence(score)))
+    return findings
+
+
+@cache  # scores are sums of a few named constants: a handful of values, each rounded once
+def _confidence(score: float) -> float:
+    return round(score, 2)
 
 
 def _without_overlaps(candidates: list[Candidate]) -> list[Candidate]:
@@ -53,12 +67,14 @@ def _without_overlaps(candidates: list[Candidate]) -> list[Candidate]:
     kept: list[Candidate] = []
     cluster: list[Candidate] = []
     cluster_end = -1
-    for candidate in sorted(candidates, key=lambda c: c.start):
-        if candidate.start >= cluster_end and cluster:
-            kept.extend(_best_of(cluster))
-            cluster = []
-        cluster.append(candidate)
-        cluster_end = max(cluster_end, candidate.end)
+    for candidate in sorted(candidates, key=_START):
+        _, start, end, _ = candidate
+        if start >= cluster_end and cluster:
+            kept.extend(cluster if len(cluster) == 1 else _best_of(cluster))
+            cluster = [candidate]
+        else:
+            cluster.append(candidate)
+        cluster_end = max(cluster_end, end)
     kept.extend(_best_of(cluster))
     return kept
 

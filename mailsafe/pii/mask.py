@@ -10,7 +10,10 @@ from mailsafe.pii.normalize import normalize
 from mailsafe.pii.types import Finding, PiiType
 
 MASK_CHAR: Final = "*"
-_SIGNIFICANT_RE: Final = re.compile("[0-9A-Za-z]")
+# Every ASCII letter and digit to the mask character (a translation: no regex per finding).
+_HIDE_SIGNIFICANT: Final = str.maketrans(
+    dict.fromkeys("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", MASK_CHAR)
+)
 # (leading, trailing) letters and digits left visible per type: enough to tell which record
 # an approver is looking at (birth date and gender; card issuer and last four), no more.
 VISIBLE: Final[dict[PiiType, tuple[int, int]]] = {
@@ -26,14 +29,15 @@ VISIBLE: Final[dict[PiiType, tuple[int, int]]] = {
 def mask_value(value: str, kind: PiiType, plain: str | None = None) -> str:
     """Hide the letters and digits of ``value`` except the visible ones; keep separators.
     ``plain`` is ``value`` normalised, when the caller has it already."""
-    lead, trail = VISIBLE[kind]
+    trail = VISIBLE[kind][1]
     plain = normalize(value) if plain is None else plain
     # Only ASCII letters and digits count: "서울 12-..." keeps the region name and "12".
-    first_hidden = _after_nth_significant(plain, lead)
+    shown_head = _SHOWN_HEAD[kind].match(plain)  # every type shows some (runs per finding)
+    first_hidden = len(plain) if shown_head is None else shown_head.end()
     last_hidden = len(plain) - _after_nth_significant(plain[::-1], trail) if trail else len(plain)
     if first_hidden >= last_hidden:
         return value
-    middle = _SIGNIFICANT_RE.sub(MASK_CHAR, plain[first_hidden:last_hidden])
+    middle = plain[first_hidden:last_hidden].translate(_HIDE_SIGNIFICANT)
     if value != plain:
         # Separators are kept as written (a full-width hyphen stays full-width).
         middle = "".join(
@@ -62,6 +66,10 @@ def _nth_significant_re(count: int) -> re.Pattern[str]:
 # One pattern per count in VISIBLE (a match is a C loop; this runs twice per finding).
 _NTH_SIGNIFICANT: Final[dict[int, re.Pattern[str]]] = {
     count: _nth_significant_re(count) for pair in VISIBLE.values() for count in pair if count
+}
+# Each type's leading visible part (VISIBLE leads are never 0).
+_SHOWN_HEAD: Final[dict[PiiType, re.Pattern[str]]] = {
+    kind: _NTH_SIGNIFICANT[lead] for kind, (lead, _) in VISIBLE.items()
 }
 
 

@@ -41,18 +41,22 @@ TRANSLATION: Final[dict[int, int]] = {
 }
 
 
-_REPLACEMENTS: Final = {chr(source): chr(target) for source, target in TRANSLATION.items()}
+_LOOKALIKE: Final = "[" + "".join(re.escape(chr(cp)) for cp in TRANSLATION) + "]"
 # Any character the table changes; most text has none, and searching is faster than translating.
-_LOOKALIKE_RE: Final = re.compile("[" + "".join(re.escape(chr(cp)) for cp in TRANSLATION) + "]")
+_LOOKALIKE_RE: Final = re.compile(_LOOKALIKE)
+# A run of them ("４９１４－５１７" is one), translated in one call. Not "[...]+": a pattern that
+# starts with a repeat gets no first-character test, so every position would be tried.
+_LOOKALIKE_RUN_RE: Final = re.compile(_LOOKALIKE + _LOOKALIKE + "*")
 
 
 def normalize(text: str) -> str:
     """Return ``text`` with look-alike characters replaced one for one (same length)."""
-    if _LOOKALIKE_RE.search(text) is None:
+    # Every look-alike is outside ASCII, and isascii() costs nothing (str keeps the flag).
+    if text.isascii() or _LOOKALIKE_RE.search(text) is None:
         return text
     # Replacing only what differs beats translating every character of a long text.
-    return _LOOKALIKE_RE.sub(_replacement, text)
+    return _LOOKALIKE_RUN_RE.sub(_replacement, text)
 
 
 def _replacement(match: re.Match[str]) -> str:
-    return _REPLACEMENTS[match.group()]
+    return match.group().translate(TRANSLATION)

@@ -321,6 +321,31 @@ set, a third of them carrying 50-400-row staff lists (CSV, xlsx, ZIP) and the re
 PDF, HWP and HWPX attachments: far denser in personal data than real outbound mail."""
 
 
+CHANGES = """**What made the scan faster (12-05, issue 14's line kept with a margin for issue 19).**
+The generated half was the slow one: about 20 000 findings, each paying Python calls, and
+Korean text, which every whole-text regex search tests character by character against a class.
+No finding changed on the corpus or the labelled set, and a fuzz of 200 000 random texts
+gave the same findings before and after; the one change in behaviour is the last point.
+
+- Searches skip to a literal or a small class instead of trying every position: the number
+  starts begin with the digit and skip the rest of a chain ("110-012-345678") and every run
+  that can begin no pattern; the four-digit pre-check is written out (`\\d{4}` gets no
+  first-character test); uuencode's `begin` is searched for rather than `^` at every position.
+- ASCII text (most real mail) skips the look-alike search and is searched through its
+  *shape*, a same-length copy with every digit `0`, every passport letter `M`, every other
+  letter `a`: the four-digit check, number runs and passports then start with a literal.
+- Per finding: masks by `str.translate`, check digits (Luhn, resident numbers) summed from
+  the bytes in C, context decided from flags, no lambdas or repeated slicing in the overlap
+  pass, confidences rounded once per score, a text standing in several places detected once,
+  the policy matching each place once rather than each finding.
+- Parsing: the MIME fast path parses header blocks itself (feedparser's rules, defects
+  included) and reads each node's content type once; the header block's end and bare CRs are
+  found by one search each; base64 bodies are decoded without splitting them into lines;
+  headers are indexed once per message; values without encoded words skip RFC 2047 decoding.
+  A "From " line ending a header block is now the body's first line, as in the standard
+  parser (the fast path dropped it, so the scan did not read it)."""
+
+
 def write_doc(text: str) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     replace_section(
@@ -349,7 +374,7 @@ def main() -> int:
     text += f"\n\nResult of this run: {outcome}."
     print(text)
     if not args.no_doc:
-        write_doc(METHOD + "\n\n" + text)
+        write_doc(METHOD + "\n\n" + text + "\n\n" + CHANGES)
     return 1 if problems else 0
 
 

@@ -126,10 +126,39 @@ def test_mailmaker_samples_parse_the_same_both_ways() -> None:
         b"",
         b"\n",
         b"Subject: only headers",
+        # Header blocks feedparser parses with defects or a line pushed back into the body.
+        b"From someone\r\nSubject: s\r\n\r\nbody\r\n",
+        b" continued first\nSubject: s\n\nbody\n",
+        b"Subject: s\nFrom misplaced\nX: y\n\nbody\n",
+        b"Subject: s\n: no name\n cont\nX: y\n\nbody\n",
+        b"Subject: s\n\tcont\r\n  more\nX:\n\nbody\n",
+        b"Subject: s\nFrom last\n\nbody\n",
+        b"Content-Type: multipart/mixed; boundary=b\n\n--b\nFrom x\nA: 1\n\nz\n--b\n"
+        b" : c\nFrom y\n\nw\n--b--\n",
     ],
 )
 def test_edge_cases_parse_the_same_both_ways(raw: bytes) -> None:
     _assert_same(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "defect"),
+    [
+        (b" continued first\nSubject: s\n\nbody\n", "FirstHeaderLineIsContinuationDefect"),
+        (b"Subject: s\nFrom misplaced\nX: y\n\nbody\n", "MisplacedEnvelopeHeaderDefect"),
+        (b"Subject: s\n: no name\n cont\nX: y\n\nbody\n", "InvalidHeaderDefect"),
+    ],
+)
+def test_header_defects_are_built_by_the_fast_path(raw: bytes, defect: str) -> None:
+    """The fast path parses header blocks itself: these take it, defects and all."""
+    assert _fast_path_taken(raw)
+    assert defect in [type(found).__name__ for found in mime._message_tree(raw).defects]
+
+
+def test_unix_from_line_is_kept_by_the_fast_path() -> None:
+    raw = b"From someone\r\nSubject: s\r\n\r\nbody\r\n"
+    assert _fast_path_taken(raw)
+    assert mime._message_tree(raw).get_unixfrom() == "From someone"
 
 
 # --------------------------------------------------------------------------- random mail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -12,7 +13,7 @@ from mailsafe.pii import PII_TYPES, detect, detectors, mask_text
 from mailsafe.pii.checks import is_valid_birth_date, luhn_ok, registration_check_digit_ok
 from mailsafe.pii.context import ContextIndex
 from mailsafe.pii.detectors import NUMBER_PATTERNS
-from mailsafe.pii.normalize import normalize
+from mailsafe.pii.normalize import TRANSLATION, normalize
 
 
 def kinds(text: str) -> list[tuple[str, str]]:
@@ -210,6 +211,13 @@ def test_normalisation_keeps_length() -> None:
     assert normalize(text) == "800101-1234560 M123A4567"
 
 
+def test_every_lookalike_is_outside_ascii() -> None:
+    """normalize() returns ASCII text untouched without searching it: that holds only while
+    no ASCII character is mapped."""
+    assert all(codepoint >= 0x80 for codepoint in TRANSLATION)
+    assert normalize("800101-1234560 M123A4567") == "800101-1234560 M123A4567"
+
+
 def test_positions_point_into_original_text() -> None:
     text = "신청인: 홍길동, 주민번호 ８００１０１－１２３４５６０, 카드 4111-1111-1111-1111."
     findings = detect(text)
@@ -310,7 +318,8 @@ def _matched_spans(text: str) -> list[tuple[int, int]]:
     st.lists(
         st.sampled_from(
             ["800101", "1234567", "4111", "1111", "110", "12", "345678", "90", "11", "0123456789",
-             "-", " ", ".", " - ", "a", "M", "\u0663", "\n", "신한 "]
+             "-", " ", ".", " - ", "a", "M", "\u0663", "\n", "신한 ", "28", "29", "10", "5",
+             "1234", "  "]
         ),
         max_size=14,
     ).map("".join)
@@ -319,6 +328,35 @@ def test_number_starts_pass_matches_one_pass_per_pattern(text: str) -> None:
     # Run lengths decide which patterns are tried; that must never skip a match.
     regions = detectors.number_runs(text)
     assert _matched_spans(text) == _one_pass_per_pattern(text, regions)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["M", "m", "S", "g", "O", "a", "Z", "x", "A", "1234", "12345678", "0", "9", "123",
+             " ", "-", ".", "  ", "M123A4567", "m12345678", "\n", "#", "_"]
+        ),
+        max_size=16,
+    ).map("".join)
+)  # fmt: skip
+def test_ascii_shape_finds_what_the_patterns_find(text: str) -> None:
+    """ASCII text is searched through its shape; on any ASCII text that finds exactly the
+    runs, passports and four-digit groups the patterns find on the text itself."""
+    shape = detectors.ascii_shape(text)
+    assert shape is not None
+    assert len(shape) == len(text)
+    shape_runs = [m.span() for m in detectors._NUMBER_RUN_SHAPE_RE.finditer(shape)]
+    assert shape_runs == [m.span() for m in detectors._NUMBER_RUN_RE.finditer(text)]
+    shape_passports = [m.span() for m in detectors._PASSPORT_SHAPE_RE.finditer(shape)]
+    assert shape_passports == [m.span() for m in detectors._PASSPORT_RE.finditer(text)]
+    has_four = re.search(r"\d\d\d\d", text) is not None
+    assert (detectors.FOUR_DIGITS_SHAPE in shape) == has_four
+
+
+def test_only_ascii_text_has_a_shape() -> None:
+    assert detectors.ascii_shape("주민번호 800101-1234560") is None
+    assert detectors.ascii_shape("M12345678 ab-4111.") == "M00000000 aa-0000."
 
 
 def test_number_starts_pass_finds_numbers_after_non_ascii_digits() -> None:

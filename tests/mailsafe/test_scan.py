@@ -70,6 +70,18 @@ def test_found_in_every_place(mail: bytes, where: str) -> None:
     assert (where, "rrn", RRN) in places(mail)
 
 
+def test_a_from_line_ending_the_headers_is_read_as_the_body() -> None:
+    """feedparser takes a "From " line after the other headers for the body's first line;
+    the fast MIME path dropped it, and the number on it went out unscanned."""
+    top = f"Subject: s\nFrom {LINE}\n\nbody\n".encode()
+    in_part = (
+        f"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n"
+        f"From {LINE}\n\nbody\n--b--\n"
+    ).encode()
+    assert ("body.text", "rrn", RRN) in places(top)
+    assert ("body.text", "rrn", RRN) in places(in_part)
+
+
 def parsed(subject: str = "", text: str | None = None, forwarded: tuple[ParsedMail, ...] = (),
            attachments: tuple[Attachment, ...] = ()) -> ParsedMail:  # fmt: skip
     return ParsedMail(
