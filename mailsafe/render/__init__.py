@@ -28,7 +28,7 @@ from mailsafe.render.encode import encode_image
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.story import PageTooLarge, pdf_page_images, render_tiles
 
-__all__ = ["RenderOptions", "headers_of", "not_displayable", "render_message"]
+__all__ = ["RenderOptions", "headers_of", "not_displayable", "render_message", "render_parsed"]
 
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 TEXT_ATTACHMENT_TYPES = frozenset({"text/plain", "text/csv"})
@@ -114,7 +114,11 @@ class _Output:
 
 def render_message(raw: bytes, options: RenderOptions) -> RenderedMail:
     """Parse and render ``raw``; hostile content yields notes or a not-displayable notice."""
-    mail = parse_message(raw)
+    return render_parsed(parse_message(raw), options)
+
+
+def render_parsed(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
+    """Render a mail parsed already (the receive filters read it first, in the same worker)."""
     try:
         return _render(mail, options)
     except MailsafeError as exc:

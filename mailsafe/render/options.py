@@ -71,3 +71,10 @@ class RenderOptions:
     # PyMuPDF backend: NanumGothic.ttf and NanumGothicBold.ttf are taken from here (Debian's
     # fonts-nanum) for bold Korean headings; "" or missing files: MuPDF's built-in CJK font.
     font_dir: str = "/usr/share/fonts/truetype/nanum"
+    # Personal-data types (mailsafe.pii) masked before anything becomes pixels or text; the
+    # inbound rules choose them per mail (issue 17.3; the masking itself: mailsafe.render's
+    # masking). Empty: nothing masked.
+    mask_types: frozenset[str] = frozenset()
+    # Each link's target shown beside its text, defanged and never clickable (issue 17.7): a
+    # picture of "click here" alone cannot be checked by its reader.
+    show_link_targets: bool = True
