@@ -50,7 +50,7 @@ from mailsafe.pii import PII_TYPES, PiiType, detect
 from mailsafe.policy import MailFacts, RulesError, SenderInfo
 from mailsafe.render import headers_of, render_parsed
 from mailsafe.render.options import RenderOptions
-from mailsafe.scan import envelope_facts, read_mail
+from mailsafe.scan import ReadMail, envelope_facts, read_mail
 
 __all__ = [
     "MAX_PACKAGES",
@@ -60,6 +60,7 @@ __all__ = [
     "FilteredPart",
     "RulesCache",
     "RulesUnknown",
+    "decide_message",
     "decode_job",
     "decode_reply",
     "encode_job",
@@ -169,14 +170,38 @@ def _facts(
     mail: ParsedMail, rules: InboundRuleSet, job: FilterJob, limits: ExtractLimits
 ) -> tuple[MailFacts, frozenset[PiiType]]:
     """What the rules look at, and the personal-data types found (when the text was read)."""
+    facts, read = _read(mail, job, limits, read_text=needs_mail_text(rules))
+    found = frozenset(located.finding.type for located in read.findings) if read else frozenset()
+    return facts, found
+
+
+def _read(
+    mail: ParsedMail, job: FilterJob, limits: ExtractLimits, *, read_text: bool
+) -> tuple[MailFacts, ReadMail | None]:
     authors = tuple(address.addr for address in mail.from_ if address.addr)
     sender = SenderInfo(job.mail_from or (authors[0] if authors else ""))
     recipients = tuple(dict.fromkeys([*job.rcpts, *(a.addr for a in (*mail.to, *mail.cc))]))
-    if not needs_mail_text(rules):
-        return envelope_facts(mail, sender, recipients, authors), frozenset()
+    if not read_text:
+        return envelope_facts(mail, sender, recipients, authors), None
     read = read_mail(mail, extract_locations(mail, limits))
-    found = frozenset(located.finding.type for located in read.findings)
-    return read.facts(sender, recipients, authors), found
+    return read.facts(sender, recipients, authors), read
+
+
+def decide_message(
+    raw: bytes,
+    rules: InboundRuleSet,
+    job: FilterJob,
+    membership: Membership,
+    limits: ExtractLimits = FILTER_EXTRACT_LIMITS,
+) -> tuple[tuple[RecipientGroup, ...], ReadMail]:
+    """The decisions alone, in this process, with every place read (``maildiode scan
+    --direction in``: a file on an administrator's disk, not mail arriving)."""
+    mail = parse_message(raw)
+    recipients = job.rcpts or tuple(a.addr for a in (*mail.to, *mail.cc) if a.addr)
+    facts, read = _read(mail, replace(job, rcpts=recipients), limits, read_text=True)
+    if read is None:  # read_text=True always reads
+        raise RuntimeError("mail not read")
+    return decide_recipients(rules, facts, recipients, membership), read
 
 
 def _render_parts(
