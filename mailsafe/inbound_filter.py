@@ -46,7 +46,7 @@ from mailsafe.payload import (
     decode_package,
     encode_package,
 )
-from mailsafe.pii import PII_TYPES, PiiType, detect
+from mailsafe.pii import PII_TYPES, PiiType, detect, mask_text
 from mailsafe.policy import MailFacts, RulesError, SenderInfo
 from mailsafe.render import headers_of, render_parsed
 from mailsafe.render.options import RenderOptions
@@ -261,15 +261,23 @@ def _package(
 
 
 def headers_package(mail: ParsedMail) -> RenderedMail:
-    """The header block alone (a blocked mail's notice shows its sender and subject)."""
-    manifest = Manifest(
-        version=PACKAGE_VERSION,
-        mail_id="",
-        status="rendered",
-        reason=None,
-        headers=headers_of(mail),
+    """The header block alone (a blocked mail's notice shows its sender and subject), every
+    type of personal data in it masked: nothing of a mail that is not carried is shown."""
+    headers = headers_of(mail)
+    masked = replace(
+        headers,
+        from_=_masked(headers.from_),
+        to=_masked(headers.to),
+        cc=_masked(headers.cc),
+        subject=_masked(headers.subject),
     )
+    manifest = Manifest(PACKAGE_VERSION, "", "rendered", None, headers=masked)
     return RenderedMail(manifest=manifest)
+
+
+def _masked(text: str) -> str:
+    found = detect(text)
+    return mask_text(text, found) if found else text
 
 
 # ---- in the parent, when the worker could not answer ---------------------------------------
