@@ -253,3 +253,26 @@ def test_scope_names_lists_what_must_be_resolved() -> None:
             + "scope = 'departments'\ndepartments = ['A', 'B']\n" + "[[rule]]\nid = 's'\n"
             "action = 'hold'\nscope = 'groups'\ngroups = ['g']\n")  # fmt: skip
     assert scope_names(rules(text)) == ({"A", "B"}, {"g"})
+
+
+def test_the_examples_in_the_policy_page_are_valid_rules() -> None:
+    """docs/policy.md's inbound examples (in Korean) load as they are, and decide as they say."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "policy.md").read_text(encoding="utf-8")
+    examples = doc[doc.index("### Examples (예시)") :]
+    blocks = examples.split("```toml\n")[1:]
+    assert len(blocks) == 2
+    whole = rules(blocks[0].split("```")[0])
+    extra = rules(blocks[1].split("```")[0])
+    assert len(whole.rule) == 8
+    assert len(extra.rule) == 2
+    members = Membership(groups={"대출창구": frozenset({"loan-desk@corp.example"}),
+                                 "임원": frozenset({"ceo@corp.example"})})  # fmt: skip
+    bank = facts("x@mail.bank.example", authors=("x@evil.example",))
+    assert decide(whole, bank, "u@corp.example", members).rule == "allow-partner-bank"
+    evil = decide(whole, facts("x@evil.example"), "u@corp.example", members)
+    assert (evil.action, evil.silent) == ("block", False)
+    loan = decide(whole, facts(), "loan-desk@corp.example", members)
+    assert (loan.mask, loan.mask_rule) == ((), "loan-desk-sees-numbers")
+    exe = facts(texts=(("attachment-name:setup.exe", "setup.exe"),))
+    assert decide(whole, exe, "ceo@corp.example", members).action == "hold"
+    assert decide(whole, exe, "u@corp.example", members).action == "allow"
