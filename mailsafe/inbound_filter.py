@@ -41,7 +41,6 @@ from mailsafe.payload import (
     PACKAGE_VERSION,
     Manifest,
     PackageLimits,
-    PackageRefused,
     RenderedMail,
     decode_package,
     encode_package,
@@ -58,6 +57,7 @@ __all__ = [
     "FilterJob",
     "FilterResult",
     "FilteredPart",
+    "ReplyRefused",
     "RulesCache",
     "RulesUnknown",
     "decide_message",
@@ -67,6 +67,8 @@ __all__ = [
     "encode_reply",
     "fallback_groups",
     "filter_message",
+    "headers_package",
+    "parse_published",
     "serve_job",
 ]
 
@@ -472,6 +474,3 @@ def _types(untrusted: object) -> tuple[PiiType, ...]:
     if any(v not in PII_TYPES for v in values) or len(set(values)) != len(values):
         raise ReplyRefused("a filter reply names an unknown personal-data type")
     return tuple(kind for kind in PII_TYPES if kind in values)
-
-
-__all__ += ["PackageRefused", "ReplyRefused", "headers_package", "parse_published"]

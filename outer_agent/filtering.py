@@ -26,7 +26,7 @@ from typing import Any, Final, Literal, Protocol
 
 from mailsafe.inbound_filter import PREVIEW_MASK, FilterJob, FilterResult, fallback_groups
 from mailsafe.inbound_rules import InboundDecision
-from mailsafe.payload import InboundMark, RenderedMail
+from mailsafe.payload import PACKAGE_VERSION, HeaderBlock, InboundMark, Manifest, RenderedMail
 from mailsafe.pii import detect, mask_text
 from outer_agent.authres import AuthVerdict
 from outer_agent.holds import HoldInfo, HoldStore, Marker
@@ -401,8 +401,6 @@ def _shown_headers(rendered: RenderedMail) -> dict[str, str]:
 
 
 def _headers_mail(headers: dict[str, str]) -> RenderedMail:
-    from mailsafe.payload import PACKAGE_VERSION, HeaderBlock, Manifest
-
     block = HeaderBlock(
         from_=headers.get("from", ""),
         to=headers.get("to", ""),

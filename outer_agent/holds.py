@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -176,11 +176,6 @@ class HoldStore:
     def known(self, part: str) -> bool:
         return self._mail(part).exists() or self._decided(part).exists()
 
-    def held_parts(self, mail_id: str) -> list[str]:
-        """Parts of ``mail_id`` that are held or decided (``MAIL`` and ``MAIL-N``)."""
-        names = set(os.listdir(self.root / "mail")) | set(os.listdir(self.root / "decided"))
-        return sorted(n for n in names if n == mail_id or n.startswith(mail_id + "-"))
-
     def count(self) -> int:
         return len(os.listdir(self.root / "mail"))
 
@@ -308,12 +303,6 @@ class HoldStore:
                 self._decided(name).unlink(missing_ok=True)
                 pruned += 1
         return pruned
-
-    def iter_held(self) -> Iterator[tuple[Envelope, HoldInfo]]:
-        for part in sorted(os.listdir(self.root / "mail")):
-            record = self._read_header(part)
-            if record is not None:
-                yield record
 
     # ----------------------------------------------------------------------------- files
 
