@@ -121,3 +121,32 @@ def test_the_pipeline_archives_each_original_before_its_spool_copy_goes(tmp_path
         pipeline.stop()
     assert queue.waiting() == sorted(e.mail_id for e in envelopes)
     assert {queue.read(e.mail_id).payload for e in envelopes} == {b"mail %d" % n for n in range(5)}
+
+
+def test_the_running_agent_forwards_each_original_to_the_archive(tmp_path: Path) -> None:
+    """``[archive] smtp`` in outer.toml: the agent's own forwarder, byte for byte."""
+    import smtplib
+
+    from tests.outer.agent_support import AgentProcess, make_agent_dir
+    from tests.outer.test_pipeline import wait_for
+
+    sink = FaultySink()
+    controller = start_sink(sink)
+    agent_dir = make_agent_dir(tmp_path / "agent", processes=1)
+    agent_dir.edit("archive", "smtp", f'"127.0.0.1:{controller.port}"')
+    agent_dir.edit("archive", "mailbox", '"archive@corp.example"')
+    agent_dir.edit("archive", "starttls", '"off"')
+    agent_dir.edit("archive", "poll_s", "0.2")
+    agent = AgentProcess(agent_dir)
+    agent.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", agent_dir.port, timeout=30) as client:
+            client.sendmail("kim@partner.example", ["u@corp.example"], ORIGINAL)
+        wait_for(lambda: len(sink.received) == 1, timeout=60)
+    finally:
+        agent.stop()
+        controller.stop()
+    assert sink.received[0].data == ORIGINAL
+    assert sink.received[0].mail_from == "kim@partner.example"
+    assert sink.received[0].rcpt_to == ["archive@corp.example"]
+    assert not list((tmp_path / "agent" / "outer" / "spool" / "archive" / "queue").iterdir())
