@@ -3,10 +3,13 @@ calls this after the spool's recovery and before any thread starts)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agentkit.settings import parse_host_port
@@ -21,7 +24,7 @@ from outer_agent.inbound_policy import PolicyStore
 from outer_agent.spool import Envelope, Spool, mail_id_of
 from outer_agent.verdicts import VerdictStore
 
-__all__ = ["InboundParts", "archive_forwarder", "archive_queue", "build"]
+__all__ = ["InboundParts", "archive_forwarder", "archive_queue", "build", "inbound_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +107,29 @@ def archive_forwarder(
         expire_s=section.expire_s,
         poll_s=section.poll_s,
     )
+
+
+def inbound_summary(spool_dir: Path) -> dict[str, int | None]:
+    """For ``maildiode status -c outer.toml``, read only: the policy version in force (0: none,
+    None: its file is unreadable), held mails, and archive copies waiting or failed."""
+    try:
+        document = json.loads((spool_dir / "policy.json").read_text(encoding="utf-8"))
+        version: int | None = int(document["version"])
+    except FileNotFoundError:
+        version = 0
+    except (OSError, ValueError, KeyError, TypeError):
+        version = None
+    failed = _entries(spool_dir / "archive" / "failed")
+    return {
+        "policy_version": version,
+        "held": len(_entries(spool_dir / "held" / "mail")),
+        "archive_waiting": len(_entries(spool_dir / "archive" / "queue")),
+        "archive_failed": len([n for n in failed if not n.endswith(".reason")]),
+    }
+
+
+def _entries(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []

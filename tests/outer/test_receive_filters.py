@@ -330,3 +330,18 @@ def _auth():  # type: ignore[no-untyped-def]
     from outer_agent.authres import AuthVerdict
 
     return AuthVerdict.not_checked()
+
+
+def test_status_says_which_policy_is_in_force_and_what_is_held(agent: Agent) -> None:
+    from maildiode.commands.status import describe_queues
+    from outer_agent.receive_filters import inbound_summary
+
+    assert inbound_summary(agent.root)["policy_version"] == 0
+    held_mail(agent)
+    summary = inbound_summary(agent.root)
+    assert summary == {"policy_version": 1, "held": 1, "archive_waiting": 0, "archive_failed": 0}
+    (agent.root / "policy.json").write_text("{torn")
+    assert inbound_summary(agent.root)["policy_version"] is None
+    lines = describe_queues({"spool": agent.spool.counts() | {"oldest_waiting_s": None},
+                             "inbound": summary})  # fmt: skip
+    assert "  inbound policy:  1; 1 mail(s) held" in lines
