@@ -148,7 +148,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "filter_expired": "{sender}님이 보낸 메일이 {rule} 따라 보류되었으나 기한까지 승인되지 "
         "않아 폐기되었습니다.",
         "filter_monitor": "이 메일은 {rule} 따라 기록됩니다(모니터링).",
-        "filter_masked": "다음 개인정보는 가려서 보여 드립니다: {types} ({rule}).",
+        "filter_masked": "가린 개인정보({types})는 {rule}이 정한 것입니다.",
         "rule": "수신 규칙 '{rule}'에",
         "default_rule": "기본 수신 정책에",
         "rule_name": "수신 규칙 '{rule}'",
@@ -201,10 +201,10 @@ _WORDS: dict[str, dict[str, str]] = {
         "filter_expired": "A mail from {sender} was held {rule} and dropped: nobody approved it "
         "in time.",
         "filter_monitor": "This mail is recorded {rule} (monitored).",
-        "filter_masked": "Personal data of these kinds is shown masked: {types} ({rule}).",
+        "filter_masked": "The personal data masked ({types}) was chosen by {rule}.",
         "rule": "by the inbound rule '{rule}'",
         "default_rule": "by the default inbound policy",
-        "rule_name": "inbound rule '{rule}'",
+        "rule_name": "the inbound rule '{rule}'",
         "default_rule_name": "the default inbound policy",
         "subject_block": "[blocked]",
         "subject_hold": "[approval needed]",
@@ -651,9 +651,12 @@ def _filter_notes(manifest: Manifest, words: dict[str, str]) -> list[str]:
         "by": _shown(mark.decided_by, 320),
     }  # fmt: skip
     notes = [words[f"filter_{mark.action}"].format(**values)] if mark.action != "allow" else []
-    if mark.masked and mark.action in ("allow", "monitor", "released"):
+    # What was masked, and where, the renderer's notes say (docs/rendering.md, "Masking"); here
+    # the rule that chose it, when anything was.
+    done = dict.fromkeys(item.type for item in manifest.masked)
+    if done and mark.action in ("allow", "monitor", "released"):
         mask_rule = clean_header_text(mark.mask_rule, 64)
-        kinds = [words.get(f"pii_{kind}", clean_header_text(kind, 32)) for kind in mark.masked]
+        kinds = [words.get(f"pii_{kind}", clean_header_text(kind, 32)) for kind in done]
         shown = (words["rule_name"].format(rule=mask_rule) if mask_rule
                  else words["default_rule_name"])  # fmt: skip
         notes.append(words["filter_masked"].format(rule=shown, types=", ".join(kinds)))

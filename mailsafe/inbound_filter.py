@@ -163,18 +163,16 @@ def filter_message(
 ) -> FilterResult:
     """Decide for every recipient and render each part's package (see the module text)."""
     mail = parse_message(raw)
-    facts, found = _facts(mail, rules, job, limits)
+    facts = _facts(mail, rules, job, limits)
     groups = decide_recipients(rules, facts, job.rcpts, Membership.of(rules.resolved))
-    return _render_parts(mail, groups, options, found)
+    return _render_parts(mail, groups, options)
 
 
 def _facts(
     mail: ParsedMail, rules: InboundRuleSet, job: FilterJob, limits: ExtractLimits
-) -> tuple[MailFacts, frozenset[PiiType]]:
-    """What the rules look at, and the personal-data types found (when the text was read)."""
-    facts, read = _read(mail, job, limits, read_text=needs_mail_text(rules))
-    found = frozenset(located.finding.type for located in read.findings) if read else frozenset()
-    return facts, found
+) -> MailFacts:
+    """What the rules look at (the mail's text only when a condition reads it)."""
+    return _read(mail, job, limits, read_text=needs_mail_text(rules))[0]
 
 
 def _read(
@@ -207,10 +205,7 @@ def decide_message(
 
 
 def _render_parts(
-    mail: ParsedMail,
-    groups: Sequence[RecipientGroup],
-    options: RenderOptions,
-    found: frozenset[PiiType],
+    mail: ParsedMail, groups: Sequence[RecipientGroup], options: RenderOptions
 ) -> FilterResult:
     variants = _variants(groups)
     packages: list[RenderedMail] = []
@@ -223,9 +218,9 @@ def _render_parts(
             packages.append(_package(mail, key, options))
         package = packages[index[key]]
         masked: tuple[PiiType, ...] = ()
-        if group.decision.carried:
-            shown = found | {finding.type for finding in detect(package.text or "")}
-            masked = tuple(kind for kind in key[1] if kind in shown)
+        if group.decision.carried:  # what the rendering masked, as its manifest says
+            done = {item.type for item in package.manifest.masked}
+            masked = tuple(kind for kind in key[1] if kind in done)
         parts.append(FilteredPart(group.rcpts, group.decision, masked, index[key]))
     return FilterResult(tuple(parts), tuple(packages))
 

@@ -238,10 +238,13 @@ class Filtering:
                 "policy_version": version,
             }
             plan.events.append((part.mail_id, "inbound_monitored", monitored))
-        if part.found:
+        unchecked = [f"{u.source} ({u.reason})" for u in manifest.unchecked]
+        if part.found or unchecked:  # what the rendering masked, and what it could not check
             masked = {
                 "rule": d.mask_rule or "default_mask",
                 "types": list(part.found),
+                "count": sum(m.count for m in manifest.masked),
+                "unchecked": unchecked,
                 "rcpts": rcpts,
                 "policy_version": version,
             }

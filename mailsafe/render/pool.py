@@ -12,18 +12,19 @@ stdout are a 4-byte big-endian length, then the payload::
 
     parent -> worker   b"R" + raw mail     render it
                        b"S" + raw mail     summary only: parse, list, no rendering
-                       b"M" + head + raw   render it with personal data masked (head: JSON
-                                           {"mask": [types]})
-                       b"F" + head + raw   receive filters, then render each part
-                                           (head: mailsafe.inbound_filter.encode_job)
+                       b"M" + b"R"|b"S" + types + b"\n" + raw mail
+                                           the same, masking personal data of the types
+                                           (comma-separated mailsafe.pii names) for this mail
+                       b"F" + head + raw   receive filters, then render each part (head: a
+                                           4-byte big-endian length and that many bytes of
+                                           mailsafe.inbound_filter.encode_job's JSON)
     worker -> parent   b"P" + package      encoded RenderedMail
                        b"V" + reply        the filter's decisions and packages
                                            (mailsafe.inbound_filter.encode_reply)
                        b"E" + code         a named failure (e.g. memory_limit)
 
-``head`` is a 4-byte big-endian length and that many bytes of JSON. A worker keeps the rules
-of the last policy it was sent; the parent sends a policy's text only to a worker that has not
-had it (``_Worker.policy``).
+A worker keeps the rules of the last policy it was sent; the parent sends a policy's text only
+to a worker that has not had it (``_Worker.policy``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import ctypes
 import dataclasses
 import email.parser
 import email.policy
-import json
 import logging
 import os
 import queue
@@ -63,7 +63,7 @@ from mailsafe.limited import (
     set_limits,
     widen_pipe,
 )
-from mailsafe.mime import ParseLimits, decode_header_text, parse_message, raw_header_to_text
+from mailsafe.mime import ParseLimits, decode_header_text, raw_header_to_text
 from mailsafe.notes import note, reason_words
 from mailsafe.payload import (
     PACKAGE_VERSION,
@@ -74,13 +74,15 @@ from mailsafe.payload import (
     decode_package,
     encode_package,
 )
+from mailsafe.pii import detect, mask_text
 from mailsafe.policy import MAX_RULES_FILE_BYTES, RulesError
-from mailsafe.render import not_displayable, render_message
+from mailsafe.render import render_message, summary_of
 from mailsafe.render.options import (
     DEFAULT_CPU_SECONDS,
     DEFAULT_MEMORY_BYTES,
     DEFAULT_WALL_SECONDS,
     RenderOptions,
+    checked_mask_types,
 )
 
 __all__ = ["REASONS", "RenderPool", "headers_only", "tune_allocator"]
@@ -103,8 +105,8 @@ REASONS = {code: reason_words(code, "en") for code in WORKER_REASONS}
 MAX_REPLY_BYTES = PackageLimits().max_package_bytes + 1
 # A filter reply carries a few packages and the decisions (a few KiB per recipient at most).
 MAX_FILTER_REPLY_BYTES = MAX_PACKAGES * PackageLimits().max_package_bytes + (1 << 20)
-# A job is a mail: the largest mail the parser accepts, plus the kind byte, and for a filter
-# job the policy's rules and the envelope.
+# A job is a mail: the largest mail the parser accepts, plus the kind bytes and the mask types,
+# and for a filter job the policy's rules and the envelope.
 MAX_JOB_BYTES = ParseLimits().max_raw_bytes + 1 + MAX_RULES_FILE_BYTES + (256 << 10)
 # Reason a worker gives when it lacks the policy of a filter job (the parent sends it again).
 POLICY_UNKNOWN = "policy_unknown"
@@ -139,18 +141,10 @@ def tune_allocator() -> bool:
     return bool(mallopt(_M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD_BYTES) == 1 and ok)
 
 
-def _work(job: bytes, options: RenderOptions, cache: RulesCache) -> bytes:
-    kind, raw = job[:1], job[1:]
-    if kind == b"S":
-        mail = parse_message(raw)
-        return b"P" + encode_package(not_displayable(mail, "render_error"))
-    if kind in (b"M", b"F"):
-        head, raw = _split_head(raw)
-        if kind == b"F":
-            return b"V" + serve_job(head, raw, options, cache)
-        masked = dataclasses.replace(options, mask_types=frozenset(json.loads(head)["mask"]))
-        return b"P" + encode_package(render_message(raw, masked))
-    return b"P" + encode_package(render_message(raw, options))
+def _job(kind: bytes, raw: bytes, mask_types: frozenset[str]) -> bytes:
+    if not mask_types:
+        return kind + raw
+    return b"M" + kind + ",".join(sorted(mask_types)).encode("ascii") + b"\n" + raw
 
 
 def _split_head(body: bytes) -> tuple[bytes, bytes]:
@@ -161,6 +155,22 @@ def _split_head(body: bytes) -> tuple[bytes, bytes]:
 
 def _with_head(kind: bytes, head: bytes, raw: bytes) -> bytes:
     return kind + FRAME_LENGTH.pack(len(head)) + head + raw
+
+
+def _work(job: bytes, options: RenderOptions, cache: RulesCache) -> bytes:
+    kind, raw = job[:1], job[1:]
+    if kind == b"F":
+        head, raw = _split_head(raw)
+        return b"V" + serve_job(head, raw, options, cache)
+    if kind == b"M":
+        kind, line = job[1:2], job[2:]
+        types, _, raw = line.partition(b"\n")
+        # The parent is trusted; RenderOptions still refuses a type it does not know.
+        mask_types = frozenset(types.decode("ascii").split(","))
+        options = dataclasses.replace(options, mask_types=mask_types)
+    if kind == b"S":
+        return b"P" + encode_package(summary_of(raw, options.mask_types))
+    return b"P" + encode_package(render_message(raw, options))
 
 
 def _answer(job: bytes, options: RenderOptions, cache: RulesCache) -> bytes:
@@ -235,7 +245,7 @@ class RenderPool:
             self._idle.put(self._start(slot))
 
     def _start(self, slot: int) -> _Worker:
-        settings = json.dumps(dataclasses.asdict(self.options), default=sorted)  # sets as lists
+        settings = self.options.to_json()
         process = subprocess.Popen(
             [sys.executable, "-m", "mailsafe.render.pool", settings, str(self.cpu_seconds),
              str(self.memory_bytes)],
@@ -253,19 +263,20 @@ class RenderPool:
             self._all.add(worker)
         return worker
 
-    def render(self, raw: bytes, *, mask_types: frozenset[str] = frozenset()) -> RenderedMail:
-        """Render ``raw`` in a worker (``mask_types`` masked); failures give a not-displayable
-        notice with a reason."""
-        job = _with_head(b"M", json.dumps({"mask": sorted(mask_types)}).encode(), raw) \
-            if mask_types else b"R" + raw  # fmt: skip
-        reply, reason = self._run(job, self.wall_seconds)
+    def render(self, raw: bytes, *, mask_types: frozenset[str] | None = None) -> RenderedMail:
+        """Render ``raw`` in a worker; failures give a not-displayable notice with a reason.
+        ``mask_types`` (mailsafe.pii names) replaces the options' for this mail: personal
+        data of those types is masked before it becomes pixels or text."""
+        # A wrong name is refused here, before any worker: the caller's bug, not the mail's.
+        types = self.options.mask_types if mask_types is None else checked_mask_types(mask_types)
+        reply, reason = self._run(_job(b"R", raw, types), self.wall_seconds)
         if reply is not None:
             return reply
         log.warning("render worker failed: %s", reason)
-        summary, _ = self._run(b"S" + raw, self.wall_seconds * SUMMARY_SHARE)
+        summary, _ = self._run(_job(b"S", raw, types), self.wall_seconds * SUMMARY_SHARE)
         if summary is not None:
             return _with_reason(summary, reason)
-        return headers_only(raw, reason)
+        return headers_only(raw, reason, types)
 
     def filter(self, raw: bytes, job: FilterJob) -> tuple[FilterResult | None, str]:
         """The receive filters and the parts' packages for ``raw`` (``job.rules``: the
@@ -372,18 +383,22 @@ def _with_reason(mail: RenderedMail, reason: str) -> RenderedMail:
     return dataclasses.replace(mail, manifest=manifest)
 
 
-def headers_only(raw: bytes, reason: str) -> RenderedMail:
-    """Last resort in the parent: the header block only, bounded, when even a summary failed."""
+def headers_only(raw: bytes, reason: str, mask_types: frozenset[str] = frozenset()) -> RenderedMail:
+    """Last resort in the parent: the header block only, bounded, when even a summary failed;
+    the header fields masked for ``mask_types`` (text only: nothing is drawn here)."""
     limit = ParseLimits().max_header_bytes
     try:
         headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
             raw[:limit]
         )
+
+        def shown(name: str) -> str:
+            value = decode_header_text(raw_header_to_text(headers.get(name, "")))
+            found = [f for f in detect(value) if f.type in mask_types] if mask_types else []
+            return mask_text(value, found) if found else value
+
         block = HeaderBlock(
-            from_=decode_header_text(raw_header_to_text(headers.get("from", ""))),
-            to=decode_header_text(raw_header_to_text(headers.get("to", ""))),
-            date=decode_header_text(raw_header_to_text(headers.get("date", ""))),
-            subject=decode_header_text(raw_header_to_text(headers.get("subject", ""))),
+            from_=shown("from"), to=shown("to"), date=shown("date"), subject=shown("subject")
         )
     except (ValueError, TypeError, UnicodeError, LookupError, IndexError):
         block = HeaderBlock()
@@ -400,9 +415,7 @@ def headers_only(raw: bytes, reason: str) -> RenderedMail:
 
 def _main(argv: list[str]) -> None:
     settings, cpu_seconds, memory_bytes = argv
-    values = json.loads(settings)
-    values["mask_types"] = frozenset(values.get("mask_types", ()))
-    options = RenderOptions(**values)
+    options = RenderOptions.from_json(settings)
     worker_main(options, int(cpu_seconds), int(memory_bytes) or None)
 
 

@@ -22,7 +22,7 @@ from inner_agent.inbound.policy import PolicyPublisher
 from inner_agent.notify import NotifyOptions, build_notifications
 from inner_agent.outbound.directory import Directory
 from mailsafe.inbound_filter import parse_published
-from mailsafe.payload import InboundMark, encode_package
+from mailsafe.payload import InboundMark, Masked, encode_package
 from protocol import Kind, ReceivedBundle
 from tests.inner.helpers import checked, make_handler, rendered
 
@@ -274,9 +274,10 @@ def test_an_expiry_notice_closes_the_hold_and_reaches_the_recipients(
 # ---- what the notification says ----------------------------------------------------------
 
 
-def words_of(mark: InboundMark) -> str:
+def words_of(mark: InboundMark, masked: tuple[Masked, ...] = ()) -> str:
     mail = checked()
-    mail = dataclasses.replace(mail, manifest=dataclasses.replace(mail.manifest, inbound=mark))
+    manifest = dataclasses.replace(mail.manifest, inbound=mark, masked=masked)
+    mail = dataclasses.replace(mail, manifest=manifest)
     message = build_notifications(mail, NotifyOptions(), shrink=lambda i: i, now=0)[0]
     import email
     from email import policy
@@ -298,10 +299,16 @@ def test_the_notification_says_what_the_filters_did() -> None:
     assert "2026-12-08T00:00:00Z" in held
     released = words_of(InboundMark("released", "hold-sales", 4, decided_by="head@corp.example"))
     assert "head@corp.example님이 승인" in released
-    masked = words_of(InboundMark("allow", "", 2, masked=("rrn", "passport")))
+    kinds = ("rrn", "foreigner_id", "driver_license", "passport")
+    found = (
+        Masked("rrn", "body", 0, "text", 2),
+        Masked("passport", "attachment:a.png", 0, "ocr", 1),
+    )
+    masked = words_of(InboundMark("allow", "", 2, masked=kinds), found)
     assert "주민등록번호, 여권번호" in masked
     assert "기본 수신 정책" in masked
     assert "수신 규칙" not in words_of(InboundMark("allow", "", 2))
+    assert "기본 수신 정책" not in words_of(InboundMark("allow", "", 2, masked=kinds))  # none found
 
 
 def test_a_rule_name_from_the_other_zone_cannot_add_a_header() -> None:

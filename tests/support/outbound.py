@@ -186,7 +186,7 @@ def approval_app(parts: Parts, section: OutboundSection | None = None) -> Any:
 
 def listener_for(parts: Parts, section: OutboundSection | None = None) -> Any:
     """The web listener's parts (sign-in, gate, stores, access log) over ``parts``."""
-    from inner_agent.outbound.service import build_listener
+    from inner_agent.webproc.site import build_listener
 
     section = section or parts.section
     return build_listener(section, ConsoleSection(), parts.directory, parts.audit,
@@ -308,7 +308,9 @@ def start_outbound(
     internal: MailSink | None = None,
     **overrides: Any,
 ) -> RunningOutbound:
-    """The whole OutboundService (SMTP intake, web, worker) in a loop thread."""
+    """The whole OutboundService (SMTP intake, web, worker) in a loop thread. The audit log
+    is a file unless one is given (``audit.db`` in ``tmp_path``), so the web listener runs in
+    its own process as in the agent."""
     from types import SimpleNamespace
 
     from inner_agent.outbound.service import OutboundService
@@ -325,7 +327,8 @@ def start_outbound(
         config = SimpleNamespace(outbound=section)
     else:
         config.outbound = section
-    service = OutboundService(config, audit or MemoryAudit(), publisher=publisher)
+    audit = audit or AuditLog(tmp_path / "audit.db", agent="inner")
+    service = OutboundService(config, audit, publisher=publisher)
     loop = LoopThread()
     loop.call(service.start())
     return RunningOutbound(
