@@ -57,6 +57,15 @@ STEPS = frozenset(
         "access",
         # outbound, outer agent
         "received_outbound", "delivered", "delivery_deferred",
+        # receive filters (issue 17), outer agent: decisions, held mail, the archive copy
+        "inbound_monitored", "inbound_masked", "inbound_blocked", "inbound_held",
+        "inbound_released", "inbound_dropped", "inbound_expired", "inbound_decision_refused",
+        "archived", "archive_deferred", "archive_failed",
+        # receive filters, inner agent: approvers asked, their decision, its record sent out
+        "hold_requested", "hold_decided", "decision_sent",
+        # the inbound policy (not about one mail: mail id "-"): published inside, applied or
+        # refused outside
+        "policy_published", "policy_applied", "policy_refused",
     }
 )  # fmt: skip
 

@@ -20,6 +20,7 @@ from protocol import (
     FolderIntake,
     FolderTransport,
     Keyring,
+    Kind,
     LinkReader,
     Receiver,
     Sender,
@@ -52,9 +53,9 @@ class LinkPublisher:
     def __init__(self, sender: Sender) -> None:
         self.sender = sender
 
-    def publish(self, bundle: bytes, bundle_id: bytes) -> int:
+    def publish(self, bundle: bytes, bundle_id: bytes, kind: Kind = Kind.DATA) -> int:
         try:
-            return self.sender.publish(bundle, bundle_id).seq
+            return self.sender.publish(bundle, bundle_id, kind).seq
         except BundleIdConflict as conflict:
             log.warning("%s; keeping the version already on the link (seq %d)",
                         conflict, conflict.seq)  # fmt: skip
@@ -68,6 +69,10 @@ class LinkPublisher:
             return [receipt.seq for receipt in self.sender.publish_many(bundles)]
         except BundleIdConflict:
             return [self.publish(bundle, bundle_id) for bundle, bundle_id in bundles]
+
+    def knows(self, bundle_id: bytes) -> bool:
+        """Whether the link carries a bundle of this id already (``Sender.knows``)."""
+        return self.sender.knows(bundle_id)
 
     def heartbeat_if_due(self) -> None:
         self.sender.heartbeat_if_due()

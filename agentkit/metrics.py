@@ -44,6 +44,8 @@ class _Collector:
             yield from _spool_metrics(agent, queues["spool"])
         if "injection" in queues:
             yield from _injection_metrics(agent, queues["injection"])
+        if "inbound" in queues:
+            yield from _inbound_metrics(agent, queues["inbound"])
         if "outer_report" in self._status:
             yield from _outer_report_metrics(agent, self._status["outer_report"])
         steps = CounterMetricFamily(
@@ -95,6 +97,22 @@ def _link_metrics(agent: str, status: Mapping[str, Any]) -> Iterator[Metric]:
     for event, count in sorted(status["counters"].items()):
         counters.add_metric([agent, event], count)
     yield counters
+
+
+def _inbound_metrics(agent: str, inbound: Mapping[str, Any]) -> Iterator[Metric]:
+    """The receive filters at the outer agent (issue 17)."""
+    version = inbound.get("policy_version")
+    yield _gauge("maildiode_policy_version",
+                 "Inbound policy version enforced (0: none; -1: its file is unreadable)", agent,
+                 -1 if version is None else version)  # fmt: skip
+    yield _gauge("maildiode_held_mails", "Inbound mails held for a decision from inside", agent,
+                 inbound.get("held", 0))  # fmt: skip
+    copies = GaugeMetricFamily("maildiode_archive_copies",
+                               "Originals for the archive mailbox, waiting or failed",
+                               labels=["agent", "state"])  # fmt: skip
+    copies.add_metric([agent, "waiting"], inbound.get("archive_waiting", 0))
+    copies.add_metric([agent, "failed"], inbound.get("archive_failed", 0))
+    yield copies
 
 
 def _spool_metrics(agent: str, spool: Mapping[str, Any]) -> Iterator[Metric]:

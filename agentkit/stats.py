@@ -36,6 +36,11 @@ STEP_ORDER = (
     "blocked", "token_refused", "sender_notified", "sent_out", "received_outbound", "delivered",
     "delivery_deferred", "bounced", "quarantined", "resent", "requeued", "link_refused",
     "signin_spraying", "access",  # access records are never counted (tally skips them)
+    # receive filters (issue 17)
+    "inbound_monitored", "inbound_masked", "inbound_blocked", "inbound_held", "hold_requested",
+    "hold_decided", "decision_sent", "inbound_released", "inbound_dropped", "inbound_expired",
+    "inbound_decision_refused", "archived", "archive_deferred", "archive_failed",
+    "policy_published", "policy_applied", "policy_refused",
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 

@@ -33,6 +33,7 @@ from inner_agent.bundle_check import BundleRefused, ImagePolicy, check_package
 from inner_agent.bundle_quarantine import quarantine_files
 from inner_agent.direct import DirectInjection
 from inner_agent.images import shrink_image
+from inner_agent.inbound.arrivals import HeldArrivals
 from inner_agent.inject import InjectionQueue
 from inner_agent.notify import CheckedMail, NotifyOptions, build_notifications
 from inner_agent.smtpclient import Outcome
@@ -48,8 +49,13 @@ class Prepared:
     """A bundle that passed every check, with its notification(s) built."""
 
     mail: CheckedMail
-    recipients: tuple[str, ...]
+    recipients: tuple[str, ...]  # whom the notification goes to
     messages: list[bytes]
+    addressed: tuple[str, ...] = ()  # the mail's recipients, when others get the notification
+
+    @property
+    def mail_recipients(self) -> tuple[str, ...]:
+        return self.addressed or self.recipients
 
 
 class BundleHandler:
@@ -72,6 +78,7 @@ class BundleHandler:
         *,
         direct: DirectInjection | None = None,
         control: Callable[[ReceivedBundle], None] | None = None,
+        held: HeldArrivals | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
@@ -81,6 +88,7 @@ class BundleHandler:
         self.quarantine_dir = quarantine_dir
         self.direct = direct
         self.control = control  # CONTROL bundles (status reports); None: refused as unexpected
+        self.held = held  # marked packages of the receive filters ([inbound]); None: no holds
         self._clock = clock
 
     def __call__(self, bundle: ReceivedBundle, *, queue_only: bool = False) -> None:
@@ -114,11 +122,12 @@ class BundleHandler:
             "status": prepared.mail.manifest.status,
             "pages": len(prepared.mail.images),
             "notifications": len(prepared.messages),
-            "rcpt_count": len(prepared.recipients),
+            "rcpt_count": len(prepared.mail_recipients),
             "bytes": sum(len(m) for m in prepared.messages),
             "link_s": round(started - bundle.created_ms / 1000, 3),
             "build_s": round(built - started, 3),
-            **searchable_fields(prepared.mail.manifest, prepared.recipients),
+            **searchable_fields(prepared.mail.manifest, prepared.mail_recipients),
+            **_filter_fields(prepared),
         }
         events = [(mail_id, "received_inside", received)]
         if outcome is not None and outcome.accepted:
@@ -154,16 +163,29 @@ class BundleHandler:
         """Every check and the notification(s) for ``bundle``; raises BundleRefused."""
         if bundle.kind != Kind.DATA:
             raise BundleRefused("unexpected_kind", f"bundle kind {bundle.kind!r}")
-        mail, recipients = check_package(bundle.data, self.policy, self.options.our_domains)
+        mail, addressed = check_package(bundle.data, self.policy, self.options.our_domains)
+        recipients = self._route(mail, addressed)
+        held = recipients != addressed
         try:
             messages = build_notifications(
-                mail, self.options, shrink=shrink_image, now=self._clock()
-            )
+                mail, self.options, shrink=shrink_image, now=self._clock(),
+                to=recipients if held else (),
+            ) if recipients else []  # fmt: skip
         except Exception as exc:
             log.exception("cannot build the notification for bundle %s", bundle.bundle_id.hex())
             detail = f"{type(exc).__name__}: {exc}"
             raise BundleRefused("build_failed", detail, mail.manifest.mail_id) from None
-        return Prepared(mail, recipients, messages)
+        return Prepared(mail, recipients, messages, addressed if held else ())
+
+    def _route(self, mail: CheckedMail, recipients: tuple[str, ...]) -> tuple[str, ...]:
+        """Whom the notification goes to: the recipients, or a held mail's approvers."""
+        mark = mail.manifest.inbound
+        if mark is not None and mark.action == "hold" and self.held is None:
+            why = "a held mail's preview arrived, and no [inbound] section says who approves"
+            raise BundleRefused("hold_without_approvers", why, mail.manifest.mail_id)
+        if self.held is None:
+            return recipients
+        return self.held.route(mail, recipients)[1]
 
     def _quarantine(self, bundle: ReceivedBundle, exc: BundleRefused) -> None:
         bundle_hex = bundle.bundle_id.hex()
@@ -179,3 +201,17 @@ class BundleHandler:
             file=str(path),
         )
         log.error("quarantined bundle %s (seq %d): %s", bundle_hex, bundle.seq, exc)
+
+
+def _filter_fields(prepared: Prepared) -> dict[str, object]:
+    """What the receive filters made of the mail, for the audit (and the index's rule)."""
+    mark = prepared.mail.manifest.inbound
+    if mark is None:
+        return {}
+    fields: dict[str, object] = {"inbound_action": mark.action}
+    fields["policy_version"] = mark.policy_version
+    if mark.rule:
+        fields["rule"] = mark.rule
+    if prepared.addressed:
+        fields["approvers"] = list(prepared.recipients)
+    return fields

@@ -23,6 +23,8 @@ from agentkit.settings import (
     resolve_path,
 )
 from agentkit.settings import Domain as _Domain
+from inner_agent.inbound.config import InboundSection
+from inner_agent.inbound.config import example_toml_section as inbound_example
 from inner_agent.notify import DEFAULT_MAX_NOTIFICATION_BYTES
 from inner_agent.outbound.config import OutboundSection, example_toml_section
 from inner_agent.web.config import ConsoleSection
@@ -141,11 +143,19 @@ class InnerConfig(Section):
     audit: AuditSection = AuditSection()
     console: ConsoleSection = ConsoleSection()
     outbound: OutboundSection | None = None  # absent: the outbound path is off
+    inbound: InboundSection | None = None  # absent: no receive filters (needs [outbound])
 
     @field_validator("postmaster")
     @classmethod
     def _postmaster(cls, value: str) -> str:
         return _check_address(value)
+
+    @model_validator(mode="after")
+    def _inbound_needs_outbound(self) -> InnerConfig:
+        if self.inbound is not None and self.outbound is None:
+            raise ValueError("[inbound] needs [outbound]: the directory (who approves, who is in "
+                             "a department) and the out link the policy travels on")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _link_dirs(self) -> InnerConfig:
@@ -202,6 +212,7 @@ def example_toml(
             spool_dir=f"{state_dir}/outbound",
             directory_db=f"{state_dir}/directory.db",
         )
+        text += "\n" + inbound_example()
     return text
 
 

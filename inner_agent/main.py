@@ -24,6 +24,8 @@ from inner_agent.bundle_check import ImagePolicy
 from inner_agent.bundle_handler import BundleHandler
 from inner_agent.config import InnerConfig
 from inner_agent.direct import DirectInjection
+from inner_agent.inbound.arrivals import HeldArrivals
+from inner_agent.inbound.holds import HoldBook
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.left_over import build_left_over
 from inner_agent.link_service import LinkService, build_reader
@@ -33,6 +35,7 @@ from inner_agent.smtpclient import Hop
 from protocol import LinkReader
 
 if TYPE_CHECKING:
+    from inner_agent.outbound.directory import Directory
     from inner_agent.outbound.service import OutboundService
 
 __all__ = ["notify_options", "run"]
@@ -71,10 +74,12 @@ def run(config: InnerConfig) -> int:
     )  # fmt: skip
     direct = DirectInjection(queue, Hop.from_config(section)) if section.direct else None
     reports = ReportStore(state_dir / "reports.db")
+    holds, held, directory = _receive_filters(config, audit)
     handler = BundleHandler(
         queue, audit, notify_options(config),
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
         state_dir / "quarantine", direct=direct, control=ControlHandler(reports, audit),
+        held=held,
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
@@ -83,7 +88,7 @@ def run(config: InnerConfig) -> int:
         log.info("built %d bundle(s) an earlier version had stored", left_over)
     link.start()
     try:
-        asyncio.run(_serve(config, audit, stop_early))
+        asyncio.run(_serve(config, audit, stop_early, holds))
     finally:
         log.info("stopping: link reader, then injection workers")
         link.stop()
@@ -92,6 +97,9 @@ def run(config: InnerConfig) -> int:
         injector.stop()
         queue.close()
         reports.close()
+        for closable in (directory, holds):
+            if closable is not None:
+                closable.close()
         audit.close()
     log.info("stopped cleanly")
     return 0
@@ -110,14 +118,33 @@ def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, LinkReader]:
     return audit, queue, reader
 
 
-async def _serve(config: InnerConfig, audit: AuditLog, stop_early: threading.Event) -> None:
+def _receive_filters(
+    config: InnerConfig, audit: AuditLog
+) -> tuple[HoldBook | None, HeldArrivals | None, Directory | None]:
+    """The hold book and the link thread's handling of held mail (with its own connection to
+    the directory), when [inbound] is set."""
+    if config.inbound is None or config.outbound is None:
+        return None, None, None
+    from inner_agent.outbound.directory import Directory
+
+    holds = HoldBook(config.state.dir / "inbound-holds.db")
+    directory = Directory(config.outbound.directory_db)
+    fallback = config.outbound.approval.fallback_approver
+    return holds, HeldArrivals(holds, directory, audit, fallback=fallback), directory
+
+
+async def _serve(
+    config: InnerConfig, audit: AuditLog, stop_early: threading.Event, holds: HoldBook | None
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if stop_early.is_set():  # asked to stop while starting
         stop.set()
-    outbound = await _start_outbound(config, audit)
+    outbound = await _start_outbound(config, audit, holds)
+    if outbound is not None:  # SIGHUP: the inbound rules are read again now
+        loop.add_signal_handler(signal.SIGHUP, outbound.recheck_inbound)
     log.info("inner agent running")
     try:
         await stop.wait()
@@ -126,13 +153,15 @@ async def _serve(config: InnerConfig, audit: AuditLog, stop_early: threading.Eve
             await outbound.stop()
 
 
-async def _start_outbound(config: InnerConfig, audit: AuditLog) -> OutboundService | None:
+async def _start_outbound(
+    config: InnerConfig, audit: AuditLog, holds: HoldBook | None
+) -> OutboundService | None:
     if config.outbound is None:
         log.info("no [outbound] section: the outbound path is off")
         return None
     # Lazy: without [outbound] the web server, the scanner and their imports never load.
     from inner_agent.outbound.service import OutboundService
 
-    service = OutboundService(config, audit)
+    service = OutboundService(config, audit, holds=holds)
     await service.start()
     return service

@@ -137,6 +137,31 @@ _WORDS: dict[str, dict[str, str]] = {
         "no_auth": "확인 안 됨",
         "page": "페이지",
         "spoof_subject": "[사칭 의심]",
+        # receive filters (issue 17): what the inbound rules made of the mail
+        "filter_block": "{sender}님이 보낸 메일이 {rule} 따라 차단되어 전달되지 않았습니다. "
+        "보낸 사람에게는 알리지 않았습니다.",
+        "filter_hold": "이 메일은 {rule} 따라 보류되어 받는 사람({rcpts})에게 아직 전달되지 "
+        "않았습니다. 아래는 개인정보를 가린 미리보기입니다. 전달(release) 또는 폐기(drop)는 "
+        "관리자가 'maildiode inbound decide {mail_id} release' 또는 '... drop'으로 결정합니다"
+        "(콘솔 화면은 준비 중입니다). {until}까지 결정이 없으면 폐기됩니다.",
+        "filter_released": "이 메일은 {rule} 따라 보류되었다가 {by}님이 승인하여 전달되었습니다.",
+        "filter_expired": "{sender}님이 보낸 메일이 {rule} 따라 보류되었으나 기한까지 승인되지 "
+        "않아 폐기되었습니다.",
+        "filter_monitor": "이 메일은 {rule} 따라 기록됩니다(모니터링).",
+        "filter_masked": "가린 개인정보({types})는 {rule}이 정한 것입니다.",
+        "rule": "수신 규칙 '{rule}'에",
+        "default_rule": "기본 수신 정책에",
+        "rule_name": "수신 규칙 '{rule}'",
+        "default_rule_name": "기본 수신 정책",
+        "subject_block": "[차단]",
+        "subject_hold": "[수신 승인 요청]",
+        "subject_expired": "[보류 만료]",
+        "pii_rrn": "주민등록번호",
+        "pii_foreigner_id": "외국인등록번호",
+        "pii_driver_license": "운전면허번호",
+        "pii_passport": "여권번호",
+        "pii_credit_card": "카드번호",
+        "pii_bank_account": "계좌번호",
     },
     "en": {
         "banner": "This is external mail. For your safety its body and attachments are shown as "
@@ -166,6 +191,30 @@ _WORDS: dict[str, dict[str, str]] = {
         "no_auth": "not checked",
         "page": "page",
         "spoof_subject": "[possible spoofing]",
+        "filter_block": "A mail from {sender} was blocked {rule} and not delivered. The sender "
+        "was not told.",
+        "filter_hold": "This mail was held {rule} and has not reached its recipients ({rcpts}) "
+        "yet. Below is a preview with personal data masked. An administrator releases or drops "
+        "it with 'maildiode inbound decide {mail_id} release' or '... drop' (the console page "
+        "is coming). Undecided by {until}, it is dropped.",
+        "filter_released": "This mail was held {rule} and delivered when {by} approved it.",
+        "filter_expired": "A mail from {sender} was held {rule} and dropped: nobody approved it "
+        "in time.",
+        "filter_monitor": "This mail is recorded {rule} (monitored).",
+        "filter_masked": "The personal data masked ({types}) was chosen by {rule}.",
+        "rule": "by the inbound rule '{rule}'",
+        "default_rule": "by the default inbound policy",
+        "rule_name": "the inbound rule '{rule}'",
+        "default_rule_name": "the default inbound policy",
+        "subject_block": "[blocked]",
+        "subject_hold": "[approval needed]",
+        "subject_expired": "[hold expired]",
+        "pii_rrn": "resident registration numbers",
+        "pii_foreigner_id": "foreigner registration numbers",
+        "pii_driver_license": "driver's licence numbers",
+        "pii_passport": "passport numbers",
+        "pii_credit_card": "card numbers",
+        "pii_bank_account": "bank accounts",
     },
 }
 
@@ -251,15 +300,17 @@ def build_notifications(
     *,
     shrink: Shrink,
     now: float,
+    to: Sequence[str] = (),
 ) -> list[bytes]:
-    """The notification(s) for one mail, each under ``options.max_message_bytes``."""
+    """The notification(s) for one mail, each under ``options.max_message_bytes``; ``to``:
+    whom its To header names when not the mail's recipients (a held mail's approvers)."""
     words = _WORDS.get(options.language, _WORDS["ko"])
     budget = max(options.max_message_bytes - OVERHEAD_BYTES - _text_bytes(mail), 16 << 10)
     groups, scaled, omitted = _fit_images(mail.images, budget, shrink)
     total = len(groups)
     return [
         _compose(mail, options, words, images, part=i + 1, total=total, scaled=scaled,
-                 omitted=omitted if i == total - 1 else 0, now=now)
+                 omitted=omitted if i == total - 1 else 0, now=now, to=to)
         for i, images in enumerate(groups)
     ]  # fmt: skip
 
@@ -316,6 +367,7 @@ def _compose(
     scaled: bool,
     omitted: int,
     now: float,
+    to: Sequence[str] = (),
 ) -> bytes:
     """multipart/alternative: text/plain, and multipart/related of text/html and the pages.
 
@@ -337,8 +389,9 @@ def _compose(
         mail, words, spoofed, notes, cids, first=part == 1, language=options.language
     )
     headers = _header_block(
-        manifest, options=options, words=words, spoofed=spoofed, part=part, total=total, now=now
-    )
+        manifest, options=options, words=words, spoofed=spoofed, part=part, total=total, now=now,
+        to=to,
+    )  # fmt: skip
     chunks = [
         headers,
         b"MIME-Version: 1.0\r\n",
@@ -390,11 +443,12 @@ def _header_block(
     part: int,
     total: int,
     now: float,
+    to: Sequence[str] = (),
 ) -> bytes:
     """The notification's own headers: From, To and Subject (which carry internet text) through
     the encoder below, the rest ASCII of ours."""
     display, local, domain = _from_header(manifest, options, words, spoofed)
-    recipients = [a for a in (_valid_address(r) for r in manifest.envelope.rcpt_to) if a]
+    recipients = [a for a in (_valid_address(r) for r in (to or manifest.envelope.rcpt_to)) if a]
     subject = _subject(
         manifest, options=options, words=words, spoofed=spoofed, part=part, total=total
     )
@@ -543,6 +597,9 @@ def _subject(
     total: int,
 ) -> str:
     pieces = [options.subject_prefix]
+    mark = manifest.inbound
+    if mark is not None and f"subject_{mark.action}" in words:
+        pieces.append(words[f"subject_{mark.action}"])
     if spoofed:
         pieces.append(words["spoof_subject"])
     if total > 1:
@@ -561,7 +618,7 @@ def _notes(
     scaled: bool,
     omitted: int,
 ) -> list[str]:
-    notes: list[str] = []
+    notes: list[str] = _filter_notes(manifest, words) if part == 1 else []
     if manifest.status == "not_displayable":
         reason = reason_words(clean_header_text(manifest.reason or "unknown", 100), language)
         notes.append(words["not_displayable"].format(reason=reason))
@@ -575,6 +632,34 @@ def _notes(
         notes.extend(
             _shown(translate(clean_header_text(n, 500), language), 600) for n in manifest.notes[:50]
         )
+    return notes
+
+
+def _filter_notes(manifest: Manifest, words: dict[str, str]) -> list[str]:
+    """What the receive filters made of the mail, in the reader's words (issue 17)."""
+    mark = manifest.inbound
+    if mark is None:
+        return []
+    rule = clean_header_text(mark.rule, 64)
+    values = {
+        "rule": words["rule"].format(rule=rule) if rule else words["default_rule"],
+        "sender": _shown(split_from(manifest.headers.from_)[1] or manifest.envelope.mail_from
+                         or "?", 320),
+        "rcpts": _shown(", ".join(manifest.envelope.rcpt_to), 600),
+        "mail_id": manifest.mail_id,
+        "until": clean_header_text(mark.held_until, 40),
+        "by": _shown(mark.decided_by, 320),
+    }  # fmt: skip
+    notes = [words[f"filter_{mark.action}"].format(**values)] if mark.action != "allow" else []
+    # What was masked, and where, the renderer's notes say (docs/rendering.md, "Masking"); here
+    # the rule that chose it, when anything was.
+    done = dict.fromkeys(item.type for item in manifest.masked)
+    if done and mark.action in ("allow", "monitor", "released"):
+        mask_rule = clean_header_text(mark.mask_rule, 64)
+        kinds = [words.get(f"pii_{kind}", clean_header_text(kind, 32)) for kind in done]
+        shown = (words["rule_name"].format(rule=mask_rule) if mask_rule
+                 else words["default_rule_name"])  # fmt: skip
+        notes.append(words["filter_masked"].format(rule=shown, types=", ".join(kinds)))
     return notes
 
 

@@ -170,6 +170,15 @@ def _scan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rules", metavar="FILE", help="rules file (default: built-in rules)")
     p.add_argument("-c", "--config", metavar="FILE", help="inner agent config (its rules file)")
     p.add_argument(
+        "--direction", choices=("out", "in"), default="out",
+        help="out: the outbound rules (default); in: the inbound rules, decided per recipient",
+    )  # fmt: skip
+    p.add_argument(
+        "--rcpt", action="append", metavar="ADDR",
+        help="--direction in: an envelope recipient (repeatable; default: the To and Cc)",
+    )  # fmt: skip
+    p.add_argument("--sender", metavar="ADDR", help="--direction in: the envelope sender")
+    p.add_argument(
         "--ocr",
         choices=("auto", "on", "off"),
         default="auto",
@@ -235,6 +244,23 @@ def _token(p: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", help="tokens: id, account, created, last used, state")
     _config(listing)
     listing.add_argument("email", nargs="?", metavar="EMAIL", help="only this account's")
+
+
+def _inbound(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="held inbound mail and what became of it")
+    _config(listing)
+    listing.add_argument("--state", default="waiting",
+                         choices=["waiting", "released", "dropped", "expired", "all"])  # fmt: skip
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    decide = actions.add_parser("decide", help="release or drop a held inbound mail (interim, "
+                                "until the console lists them)")  # fmt: skip
+    _config(decide)
+    decide.add_argument("mail_id", metavar="MAIL_ID", help="the held mail (see list)")
+    decide.add_argument("verdict", choices=["release", "drop"])
+    decide.add_argument("--by", metavar="WHO", help="who decided (default: cli:<user>)")
+    rules = actions.add_parser("rules", help="the inbound policy as it would be published now")
+    _config(rules)
 
 
 def _audit(p: argparse.ArgumentParser) -> None:
@@ -307,6 +333,7 @@ COMMANDS: dict[str, tuple[str, Adder]] = {
     "directory": ("manage the user/department directory (HR CSV import)", _directory),
     "account": ("console accounts: add, list, role, password, totp, disable, remove", _account),
     "token": ("API tokens: create (printed once), revoke, list", _token),
+    "inbound": ("receive filters: held inbound mail (list, decide), the policy (rules)", _inbound),
     "audit": ("query and export the audit log", _audit),
     "stats": ("mails per step per day, month or year, from the audit log", _stats),
     "status": ("link status: counters, gaps, heartbeats, queues", _status),

@@ -213,10 +213,17 @@ class SafeHtml:
     notes: list[str] = field(default_factory=list)
 
 
+# link_label(href) -> our own HTML to put after the link's text (its target, shown inert),
+# or None: nothing (mailsafe.render.links).
+LinkLabel = Callable[[str], "str | None"]
+
+
 class _Sanitizer(HTMLParser):
-    def __init__(self, resolve_image: ImageResolver) -> None:
+    def __init__(self, resolve_image: ImageResolver, link_label: LinkLabel | None = None) -> None:
         super().__init__(convert_charrefs=True)
         self.resolve_image = resolve_image
+        self.link_label = link_label
+        self.labels: list[str | None] = []  # one per open <a>, emitted after its </a>
         self.out: list[str] = []
         self.size = 0
         self.styles: list[str] = []
@@ -267,6 +274,8 @@ class _Sanitizer(HTMLParser):
         elif len(self.open) < MAX_NESTING:
             self.open.append(tag)
             self.emit(f"<{tag}{kept}>")
+            if tag == "a":
+                self.labels.append(self._label(attrs))
 
     def handle_endtag(self, tag: str) -> None:
         if self.skip_depth:
@@ -279,10 +288,19 @@ class _Sanitizer(HTMLParser):
         if tag not in self.open:
             return
         while self.open:
-            closing = self.open.pop()
-            self.emit(f"</{closing}>")
+            closing = self.close_one()
             if closing == tag:
                 break
+
+    def close_one(self) -> str:
+        """Close the innermost open element (after a link: its target, if shown)."""
+        closing = self.open.pop()
+        self.emit(f"</{closing}>")
+        if closing == "a" and self.labels:
+            label = self.labels.pop()
+            if label:
+                self.emit(label)
+        return closing
 
     def handle_data(self, data: str) -> None:
         if self.skip_depth:
@@ -293,6 +311,12 @@ class _Sanitizer(HTMLParser):
         self.emit(html.escape(data, quote=False))
 
     # -- helpers
+    def _label(self, attrs: list[tuple[str, str | None]]) -> str | None:
+        href = next((value for name, value in attrs if name == "href" and value), None)
+        if href is None or self.link_label is None:
+            return None
+        return self.link_label(href[:8192])
+
     def _count_dropped(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         remote = any(
             name
@@ -349,13 +373,16 @@ class _Sanitizer(HTMLParser):
         self.emit(f'<img src="{html.escape(resolved, quote=True)}"{kept}>')
 
 
-def sanitize_html(untrusted_html: str, resolve_image: ImageResolver) -> SafeHtml:
-    """Rebuild ``untrusted_html`` from the allow-list; the result fetches nothing when shown."""
-    parser = _Sanitizer(resolve_image)
+def sanitize_html(
+    untrusted_html: str, resolve_image: ImageResolver, link_label: LinkLabel | None = None
+) -> SafeHtml:
+    """Rebuild ``untrusted_html`` from the allow-list; the result fetches nothing when shown.
+    ``link_label``: what to show after each link's text (its target, inert), if anything."""
+    parser = _Sanitizer(resolve_image, link_label)
     parser.feed(untrusted_html)
     parser.close()
     while parser.open:
-        parser.emit(f"</{parser.open.pop()}>")
+        parser.close_one()
     stylesheet = clean_stylesheet("\n".join(parser.styles))
     result = parser.result
     body = "".join(parser.out)

@@ -20,7 +20,7 @@ import types
 import typing
 from collections.abc import Callable, Set
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Final, Literal, TypeVar, cast
 
 import msgpack
 
@@ -32,6 +32,7 @@ __all__ = [
     "AuthResults",
     "Envelope",
     "HeaderBlock",
+    "InboundMark",
     "Manifest",
     "Masked",
     "OutboundMail",
@@ -139,6 +140,24 @@ class Withheld:
 
 
 @dataclass(frozen=True)
+class InboundMark:
+    """What the inbound rules made of this mail (issue 17), for the notification and the audit
+    inside: a carried mail that was monitored or masked, the notice of a blocked one, the
+    masked preview of a held one for its approvers, a held one released, or the notice that a
+    held one expired. Absent: no rules were in force (or an outer agent older than them)."""
+
+    action: Literal["allow", "monitor", "block", "hold", "released", "expired"]
+    rule: str  # the deciding rule; "" when the default action decided
+    policy_version: int
+    masked: tuple[str, ...] = ()  # the personal-data types masked in this package
+    mask_rule: str = ""  # the rule that chose them; "" for the rules' default_mask
+    monitored_by: tuple[str, ...] = ()
+    approver: str = ""  # hold: "department_head" or "security_officer"
+    held_until: str = ""  # hold: when the outer agent drops it undecided (ISO 8601, UTC)
+    decided_by: str = ""  # released: who approved it
+
+
+@dataclass(frozen=True)
 class Masked:
     """Personal data of one type masked in one place before it became pixels or text
     (``RenderOptions.mask_types``; docs/rendering.md, "Masking")."""
@@ -174,6 +193,14 @@ class Manifest:
     notes: tuple[str, ...] = ()
     masked: tuple[Masked, ...] = ()
     unchecked: tuple[Unchecked, ...] = ()
+    # Added with issue 17's receive filters: a package without the key (an older outer agent)
+    # decodes as None.
+    inbound: InboundMark | None = None
+
+
+# Keys a decoder accepts missing (each added after version 1, its default standing in), so a
+# newer inner agent reads an older outer agent's packages. Every other key is required.
+_ADDED_LATER: Final[dict[type, frozenset[str]]] = {Manifest: frozenset({"inbound"})}
 
 
 @dataclass(frozen=True)
@@ -256,11 +283,13 @@ def _unpack(untrusted: bytes, max_bytes: int, limits: PackageLimits) -> dict[str
     return document
 
 
-def _check_keys(untrusted: dict[str, Any], expected: Set[str], where: str) -> None:
+def _check_keys(
+    untrusted: dict[str, Any], expected: Set[str], where: str, optional: Set[str] = frozenset()
+) -> None:
     keys = set(untrusted)
-    if keys != expected:
-        unknown = sorted(str(k) for k in keys - expected)
-        missing = sorted(expected - keys)
+    unknown = sorted(str(k) for k in keys - expected)
+    missing = sorted(expected - keys - optional)
+    if unknown or missing:
         raise PackageRefused(f"{where}: unknown keys {unknown}, missing keys {missing}")
 
 
@@ -385,16 +414,18 @@ def _dataclass_decoder(cls: type) -> _Decoder:
     """Resolving the type hints is slow: done once, here."""
     hints = typing.get_type_hints(cls)
     names = frozenset(f.name for f in dataclasses.fields(cls))
+    optional = _ADDED_LATER.get(cls, frozenset())
     fields = tuple((name, _decoder(hints[name])) for name in names)
 
     def decode(untrusted: object, where: str, limits: PackageLimits) -> object:
         if not isinstance(untrusted, dict):
             raise PackageRefused(f"{where} is not a map")
         if untrusted.keys() != names:
-            _check_keys(untrusted, names, where)
+            _check_keys(untrusted, names, where, optional)
         values = {
             name: field_decoder(untrusted[name], f"{where}.{name}", limits)
             for name, field_decoder in fields
+            if name in untrusted
         }
         return cls(**values)
 

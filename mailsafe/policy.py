@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -56,6 +56,9 @@ MAX_REGEX_INPUT_CHARS: Final = 1 << 20
 _NESTED_REPEAT_RE: Final = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]")
 _DECIDING: Final = frozenset({"block", "approve", "allow"})
 _FORWARDED_PREFIX_RE: Final = re.compile(r"^(?:forwarded\[\d+\]\.)+")
+# A domain as an administrator writes it in a list: labels of letters, digits and hyphens.
+_DOMAIN_RE: Final = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                               r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?")  # fmt: skip
 
 
 class RulesError(MailsafeError):
@@ -70,12 +73,14 @@ class _Model(BaseModel):
 
 class Condition(_Model):
     """One test on the mail. Exactly one matcher: ``contains``, ``regex``, ``pii``,
-    ``at_least``/``at_most`` (numbers) or ``reasons`` (``field = "unreadable"``)."""
+    ``domains`` (``sender``, ``recipient``), ``at_least``/``at_most`` (numbers) or ``reasons``
+    (``field = "unreadable"``)."""
 
     field: TextField | NumberField | Literal["unreadable"]
     contains: Annotated[list[str], Field(min_length=1)] | None = None
     regex: Annotated[str, Field(min_length=1, max_length=MAX_REGEX_CHARS)] | None = None
     pii: Annotated[list[PiiType], Field(min_length=1)] | None = None
+    domains: Annotated[list[str], Field(min_length=1)] | None = None
     min_count: Annotated[int, Field(ge=1)] = 1
     at_least: Annotated[int, Field(ge=0)] | None = None
     at_most: Annotated[int, Field(ge=0)] | None = None
@@ -86,9 +91,19 @@ class Condition(_Model):
     def _one_string_is_a_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("domains")
+    @classmethod
+    def _domain_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for domain in value:
+            if not _DOMAIN_RE.fullmatch(domain):
+                raise ValueError(f"{domain!r} is not a domain name (e.g. partner.example)")
+        return [domain.lower().rstrip(".") for domain in value]
+
     @model_validator(mode="after")
     def _one_matcher(self) -> Condition:
-        text = [m for m in ("contains", "regex", "pii") if getattr(self, m) is not None]
+        text = [m for m in ("contains", "regex", "pii", "domains") if getattr(self, m) is not None]
         numbers = self.at_least is not None or self.at_most is not None
         if self.field == "unreadable":
             if text or numbers:
@@ -98,6 +113,8 @@ class Condition(_Model):
                 raise ValueError(f'field "{self.field}" needs "at_least" and/or "at_most"')
         elif len(text) != 1 or numbers:
             raise ValueError(f'field "{self.field}" needs exactly one of contains, regex, pii')
+        if self.domains is not None and self.field not in ("sender", "recipient"):
+            raise ValueError('"domains" is a matcher of the fields "sender" and "recipient"')
         if self.regex is not None:
             _check_regex(self.regex)
         return self
@@ -150,6 +167,9 @@ class MailFacts:
 
     sender: SenderInfo
     recipients: tuple[str, ...] = ()
+    # The From: addresses, which the field "sender" also tests (inbound mail: the envelope
+    # sender and the author differ for every mailing service; outbound scans leave it empty).
+    authors: tuple[str, ...] = ()
     texts: tuple[tuple[str, str], ...] = ()  # (where, text), where as in mailsafe.extract
     findings: tuple[tuple[str, PiiType], ...] = ()  # (where, type) of each finding
     unreadable: tuple[tuple[str, str], ...] = ()  # (where, reason code)
@@ -187,12 +207,16 @@ def parse_rules(document: dict[str, object], name: str = "rules") -> RuleSet:
     try:
         return RuleSet.model_validate(document)
     except ValidationError as exc:
-        raise RulesError(_describe(exc, document, name)) from None
+        raise RulesError(describe_refusal(exc, document, name)) from None
 
 
-def _describe(exc: ValidationError, document: dict[str, object], name: str) -> str:
-    error = exc.errors()[0]
-    location = list(error["loc"])
+def describe_refusal(exc: ValidationError, document: dict[str, object], name: str) -> str:
+    """The first validation error as "FILE: rule N (ID): condition M: KEY: problem"; an
+    unknown value is named ("field: Input should be 'sender', ... or 'unreadable', not
+    'sendr'"), an unknown key by its name ("colour: Extra inputs are not permitted")."""
+    errors = exc.errors()
+    error = errors[0]
+    location = _plain_location(error["loc"])
     words: list[str] = []
     if len(location) >= 2 and location[0] == "rule" and isinstance(location[1], int):
         rules = document.get("rule")
@@ -212,7 +236,23 @@ def _describe(exc: ValidationError, document: dict[str, object], name: str) -> s
     if key:
         words.append(key)
     message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "literal_error":
+        # a union of literals (a condition's field) fails once per member: all choices named
+        same = [e for e in errors if e["type"] == "literal_error"
+                and _plain_location(e["loc"]) == _plain_location(error["loc"])]  # fmt: skip
+        choices = [str(e.get("ctx", {}).get("expected", "")).replace(" or ", ", ") for e in same]
+        joined = ", ".join(choices)
+        last = joined.rfind(", ")
+        joined = joined if last < 0 else joined[:last] + " or " + joined[last + 2 :]
+        message = f"Input should be {joined}, not {repr(error['input'])[:80]}"
     return ": ".join([name, *words, message])
+
+
+def _plain_location(location: tuple[int | str, ...]) -> list[int | str]:
+    """The path of a value without pydantic's names for union members (``literal[...]``)."""
+    return [
+        p for p in location if not (isinstance(p, str) and p.startswith(("literal[", "function-")))
+    ]
 
 
 def _check_regex(pattern: str) -> None:
@@ -233,7 +273,7 @@ def evaluate(rules: RuleSet, facts: MailFacts) -> Decision:
     for rule in rules.rule:
         if not _in_scope(rule, facts.sender):
             continue
-        reasons = _applies(rule, facts)
+        reasons = applies(rule, facts)
         if reasons is None:
             continue
         why = f"rule {rule.id!r} ({rule.action}): {'; '.join(reasons)}"
@@ -257,8 +297,19 @@ def _in_scope(rule: Rule, sender: SenderInfo) -> bool:
     return True
 
 
-def _applies(rule: Rule, facts: MailFacts) -> list[str] | None:
-    """Reasons the rule applies (one per holding condition), or None when it does not."""
+class _Conditional(Protocol):
+    @property
+    def match(self) -> Literal["all", "any"]: ...
+
+    @property
+    def condition(self) -> list[Condition]: ...
+
+
+def applies(rule: _Conditional, facts: MailFacts) -> list[str] | None:
+    """Reasons the rule applies (one per holding condition), or None when it does not. A rule
+    without conditions (only inbound rules may have none) applies to every mail."""
+    if not rule.condition:
+        return ["every mail"]
     results = [_condition(condition, facts) for condition in rule.condition]
     held = [reason for reason in results if reason is not None]
     if rule.match == "all" and len(held) != len(results):
@@ -320,7 +371,12 @@ def _pii(condition: Condition, facts: MailFacts) -> str | None:
 
 def _text(condition: Condition, facts: MailFacts) -> str | None:
     for where, text in _texts_for(condition.field, facts):
-        if condition.contains is not None:
+        if condition.domains is not None:
+            domain = text.rpartition("@")[2].strip().lower().rstrip(".")
+            if "@" in text and any(domain == d or domain.endswith("." + d)
+                                   for d in condition.domains):  # fmt: skip
+                return f"{_field_words(condition.field, where)} {text!r} is in {domain!r}"
+        elif condition.contains is not None:
             folded = text.casefold()
             for needle in condition.contains:
                 if needle.casefold() in folded:
@@ -334,7 +390,8 @@ def _text(condition: Condition, facts: MailFacts) -> str | None:
 
 def _texts_for(name: str, facts: MailFacts) -> Sequence[tuple[str, str]]:
     if name == "sender":
-        return [("sender", facts.sender.address)]
+        authors = [a for a in facts.authors if a and a != facts.sender.address]
+        return [("sender", facts.sender.address)] + [("sender", a) for a in authors]
     if name == "recipient":
         return [("recipient", r) for r in facts.recipients]
     return [(w, t) for w, t in facts.texts if _where_matches(name, w)]

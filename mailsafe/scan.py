@@ -17,7 +17,16 @@ from mailsafe.mime import ParsedMail, parse_message
 from mailsafe.pii import PII_TYPES, Finding, PiiType, detect, mask_text
 from mailsafe.policy import Decision, MailFacts, RuleSet, SenderInfo, evaluate
 
-__all__ = ["LocatedFinding", "ScanResult", "masked_where", "scan_message", "scan_parsed"]
+__all__ = [
+    "LocatedFinding",
+    "ReadMail",
+    "ScanResult",
+    "envelope_facts",
+    "masked_where",
+    "read_mail",
+    "scan_message",
+    "scan_parsed",
+]
 
 # Findings listed by name in a one-line summary; the rest are counted.
 SUMMARY_FINDINGS = 10
@@ -93,6 +102,39 @@ def scan_parsed(
     :class:`mailsafe.extract.isolated.AttachmentReader`), else they are read here."""
     if found is None:
         found = extract_locations(parsed, limits, clock)
+    read = read_mail(parsed, found)
+    facts = read.facts(_sender(sender, parsed), _recipients(recipients, parsed))
+    return ScanResult(read.findings, read.unreadable, evaluate(rules, facts))
+
+
+@dataclass(frozen=True)
+class ReadMail:
+    """What a mail's places hold: their text, the personal data in them, what is unreadable;
+    places with personal data in a file name are masked (``masked_where``)."""
+
+    parsed: ParsedMail
+    texts: tuple[tuple[str, str], ...]
+    findings: tuple[LocatedFinding, ...]
+    unreadable: tuple[Unreadable, ...]
+
+    def facts(
+        self, sender: SenderInfo, recipients: Sequence[str], authors: Sequence[str] = ()
+    ) -> MailFacts:
+        """What the rules look at, for this sender and these recipients."""
+        return MailFacts(
+            sender=sender,
+            recipients=tuple(recipients),
+            authors=tuple(authors),
+            texts=self.texts,
+            findings=tuple((lf.where, lf.finding.type) for lf in self.findings),
+            unreadable=tuple((u.where, u.reason) for u in self.unreadable),
+            attachment_count=len(self.parsed.attachments),
+            largest_attachment=max((a.size for a in self.parsed.attachments), default=0),
+        )
+
+
+def read_mail(parsed: ParsedMail, found: Sequence[Found]) -> ReadMail:
+    """The places ``found`` in ``parsed`` read for personal data and unreadable parts."""
     texts = [item for item in found if isinstance(item, Location)]
     armoured = [
         Unreadable(item.where, "encrypted", "a PGP-encrypted block")
@@ -106,16 +148,18 @@ def scan_parsed(
     )
     shown = {location.where: masked_where(location.where) for location in texts}
     findings = _located_findings(texts, shown)
-    facts = MailFacts(
-        sender=_sender(sender, parsed),
-        recipients=_recipients(recipients, parsed),
-        texts=tuple((shown[location.where], location.text) for location in texts),
-        findings=tuple((lf.where, lf.finding.type) for lf in findings),
-        unreadable=tuple((u.where, u.reason) for u in unreadable),
-        attachment_count=len(parsed.attachments),
-        largest_attachment=max((a.size for a in parsed.attachments), default=0),
-    )
-    return ScanResult(findings, unreadable, evaluate(rules, facts))
+    return ReadMail(
+        parsed, tuple((shown[location.where], location.text) for location in texts), findings,
+        unreadable,
+    )  # fmt: skip
+
+
+def envelope_facts(
+    parsed: ParsedMail, sender: SenderInfo, recipients: Sequence[str], authors: Sequence[str] = ()
+) -> MailFacts:
+    """Facts without the mail's text (envelope, headers, attachment list): enough for rules
+    whose conditions read nothing else (``mailsafe.inbound_rules.needs_mail_text``)."""
+    return ReadMail(parsed, (), (), tuple(unread_parts(parsed))).facts(sender, recipients, authors)
 
 
 def _located_findings(

@@ -32,8 +32,10 @@ from agentkit.settings import (
 from agentkit.settings import Domain as _Domain
 
 __all__ = [
+    "ArchiveSection",
     "AuthSection",
     "DeliverySection",
+    "InboundSection",
     "OuterConfig",
     "RenderSection",
     "ReportSection",
@@ -189,6 +191,44 @@ class DeliverySection(Section):
         return self
 
 
+# Three days: a held mail nobody decided on by then is stale for its reader, and the DMZ
+# should not keep internet mail longer than the business needs it.
+DEFAULT_HOLD_EXPIRY_S = 3 * 86400.0
+
+
+class InboundSection(Section):
+    """Receive filters: the rules come from inside (docs/policy.md); what the DMZ keeps."""
+
+    # A held mail no decision reached by then is dropped, with a notice to its recipients.
+    hold_expiry_s: float = Field(default=DEFAULT_HOLD_EXPIRY_S, ge=60, le=30 * 86400)
+    # How often held mail is checked for expiry (and expiry notices are sent again).
+    check_s: float = Field(default=30.0, gt=0, le=3600)
+
+
+class ArchiveSection(Section):
+    """A copy of each original, unchanged, to an internet-side archive mailbox (issue 17.6)."""
+
+    smtp: HostPort | None = None  # the archive's SMTP server; none: no copies are kept
+    mailbox: str | None = None  # RCPT TO at the archive; none: the original recipients
+    helo: str = "maildiode-outer.localdomain"
+    starttls: Literal["off", "opportunistic", "required"] = "opportunistic"
+    tls_ca_file: Path | None = None  # CA bundle to verify the archive server (default: system)
+    connect_timeout_s: float = Field(default=SMTP_CLIENT_TIMEOUT_S, gt=0, le=600)
+    retry_initial_s: float = Field(default=60.0, gt=0)  # first wait after a failure; doubles
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    expire_s: float = Field(default=5 * 86400.0, gt=0)  # then the copy is kept in archive/failed
+    poll_s: float = Field(default=2.0, gt=0, le=600)
+
+    _paths = field_validator("tls_ca_file", mode="before")(_resolve_optional)
+
+    @field_validator("mailbox")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and (value.count("@") != 1 or any(c.isspace() for c in value)):
+            raise ValueError(f"{value!r} is not a mail address (user@domain)")
+        return value
+
+
 class ReportSection(Section):
     """The status report sent inward on the link (docs/protocol.md §16.4)."""
 
@@ -210,6 +250,8 @@ class OuterConfig(Section):
     log: LogSection = LogSection()
     audit: AuditSection = AuditSection()
     report: ReportSection = ReportSection()
+    inbound: InboundSection = InboundSection()
+    archive: ArchiveSection = ArchiveSection()
 
     @property
     def report_interval_s(self) -> int:
@@ -363,4 +405,21 @@ retention_days = 1825
 
 [report]
 # interval_s = 30                # status report inward this often (default: link.heartbeat_s)
+
+[inbound]
+# The receive filters' rules come from inside (the inner agent's [inbound] rules_file).
+hold_expiry_s = 259200           # a held mail undecided after 3 days is dropped (recipients told)
+check_s = 30                     # held mail is checked for expiry this often
+
+[archive]
+# smtp = "archive.corp.example:25"  # a copy of each original, unchanged, goes here by SMTP
+# mailbox = "archive@corp.example"  # RCPT TO at the archive (default: the original recipients)
+helo = "maildiode-outer.localdomain"
+starttls = "opportunistic"       # "off", "opportunistic" or "required"
+# tls_ca_file = "tls/archive-ca.pem"
+connect_timeout_s = 30
+retry_initial_s = 60             # after a failure wait this long, doubling up to retry_max_s
+retry_max_s = 3600
+expire_s = 432000                # then the copy is kept in spool/archive/failed (5 days)
+poll_s = 2
 """

@@ -400,9 +400,11 @@ class DeliveryService:
         hostname: str,
         poll_link: LinkPoll | None = None,
         poll_s: float = 1.0,
+        control: Callable[[ReceivedBundle], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue, self.hop, self.audit = queue, hop, audit
+        self.control = control  # CONTROL bundles: a policy or a decision (outer_agent.control)
         self.decode = decode
         self.inject_inbound = inject_inbound
         self.policy = policy
@@ -418,9 +420,12 @@ class DeliveryService:
     def accept_bundle(self, bundle: ReceivedBundle) -> None:
         """LinkReader handler: store durably before returning; idempotent per bundle id."""
         bundle_id = bundle.bundle_id
+        if bundle.kind == Kind.CONTROL and self.control is not None:
+            self.control(bundle)  # a policy or a decision from inside; idempotent itself
+            return
         if self.queue.known(bundle_id):
             return
-        if bundle.kind != Kind.DATA:  # a control record (policy, decision: issue 17) is no mail
+        if bundle.kind != Kind.DATA:  # no mail, and no one here takes control records
             self._refuse(bundle, "outbound_not_mail", f"bundle kind {int(bundle.kind)}")
             return
         try:

@@ -39,7 +39,7 @@ from outer_agent.smtp import (
     server_tls_context,
 )
 from outer_agent.spool import Envelope, Spool
-from protocol import LinkReader
+from protocol import LinkReader, ReceivedBundle
 
 __all__ = ["run"]
 
@@ -82,7 +82,7 @@ def _run_main(
     """Everything of the main process after the fork: pipeline, delivery, its own acceptor."""
     # Lazy, and after the fork: the renderer (PyMuPDF) and the link ends are this process's
     # alone; the SMTP acceptors and the intake benchmark import this module without them.
-    from outer_agent import link, packaging
+    from outer_agent import link, packaging, receive_filters
 
     with contextlib.ExitStack() as stack:
         audit = AuditLog(config.audit.path, agent="outer")
@@ -94,6 +94,8 @@ def _run_main(
         # The mail is read for SPF/DKIM/DMARC in children with limits, as it is rendered.
         sender_auth = SenderAuthentication(config.auth, processes=config.render.processes)
         stack.callback(sender_auth.close)
+        inbound = receive_filters.build(config, spool, packager, publisher.knows)
+        archive = receive_filters.archive_queue(config)
         pipeline = Pipeline(
             spool,
             packager,
@@ -102,10 +104,21 @@ def _run_main(
             workers=config.render.processes,
             on_failure=config.render.on_failure,
             authenticate=sender_auth.authenticate,
+            filtering=inbound.filtering,
+            archive=archive,
         )
         reader = link.outbound_reader(config, config.spool.dir / "link-out")
-        delivery = _delivery(config, audit, pipeline, None if reader is None else reader.poll)
-        reporter = _reporter(config, audit, publisher.sender, reader)
+        queue = DeliveryQueue(config.spool.dir / "outbound")
+        control = inbound.desk(
+            audit, quarantine=queue.quarantine, released=pipeline.notify_received
+        )
+        delivery = _delivery(config, audit, pipeline, None if reader is None else reader.poll,
+                             queue=queue, control=control.accept)  # fmt: skip
+        reporter = _reporter(
+            config, audit, publisher.sender, reader, lambda: inbound.policies.version
+        )
+        keeper = inbound.keeper(publisher, audit)
+        forwarder = receive_filters.archive_forwarder(config, archive, audit)
         committer = SpoolCommitter(
             spool, on_committed=_audit_received(audit), on_segment=pipeline.notify_incoming,
             on_received=pipeline.notify_received,
@@ -117,6 +130,11 @@ def _run_main(
         stack.callback(delivery.stop)
         reporter.start()
         stack.callback(reporter.stop)
+        keeper.start()
+        stack.callback(keeper.stop)
+        if forwarder is not None:
+            forwarder.start()
+            stack.callback(forwarder.stop)
         stack.callback(committer.close)
         stack.callback(acceptors.stop)  # runs first: no more mail from the acceptors
         acceptors.on_wake(pipeline.notify_incoming)
@@ -129,7 +147,11 @@ def _run_main(
 
 
 def _reporter(
-    config: OuterConfig, audit: AuditLog, sender: LinkSender, reader: LinkReader | None
+    config: OuterConfig,
+    audit: AuditLog,
+    sender: LinkSender,
+    reader: LinkReader | None,
+    policy_version: Callable[[], int],
 ) -> StatusReporter:
     """The status report inward (docs/protocol.md §16.4): its figures, cursor and interval."""
     spool_dir = config.spool.dir
@@ -137,6 +159,7 @@ def _reporter(
         host=HostSampler(spool_dir), spool_root=spool_dir / "inbound",
         delivery_root=spool_dir / "outbound", sender=sender,
         receiver_status=None if reader is None else reader.status, audit=audit,
+        policy_version=policy_version,
     )  # fmt: skip
     cursor = ReportCursor(spool_dir / "report-cursor.json")
     return StatusReporter(sources, cursor, interval_s=config.report_interval_s)
@@ -176,7 +199,13 @@ def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[
 
 
 def _delivery(
-    config: OuterConfig, audit: AuditLog, pipeline: Pipeline, poller: LinkPoll | None
+    config: OuterConfig,
+    audit: AuditLog,
+    pipeline: Pipeline,
+    poller: LinkPoll | None,
+    *,
+    queue: DeliveryQueue,
+    control: Callable[[ReceivedBundle], None],
 ) -> DeliveryService:
     section = config.delivery
     policy = RetryPolicy(
@@ -186,7 +215,7 @@ def _delivery(
         expire_s=section.expire_s,
     )
     return DeliveryService(
-        DeliveryQueue(config.spool.dir / "outbound"),
+        queue,
         hop_from_config(section),
         audit,
         decode=decode_outbound,
@@ -195,6 +224,7 @@ def _delivery(
         hostname=config.smtp.hostname,
         poll_link=poller,
         poll_s=section.poll_s,
+        control=control,
     )
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 
-from mailsafe.payload import AuthResults, RenderedMail, encode_package
+from mailsafe.inbound_filter import FilterJob, FilterResult
+from mailsafe.payload import AuthResults, InboundMark, RenderedMail, encode_package
 from mailsafe.payload import Envelope as PackageEnvelope
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.pool import RenderPool, headers_only
@@ -56,11 +58,30 @@ class MailsafePackager:
         """Headers only, read with bounds in this process: the renderer is not trusted with it."""
         return _finish(headers_only(raw, reason), envelope, auth)
 
+    # ---- the receive filters (outer_agent.filtering.FilterPackager)
+
+    def filter(self, raw: bytes, job: FilterJob) -> tuple[FilterResult | None, str]:
+        return self.pool.filter(raw, job)
+
+    def render_masked(self, raw: bytes, mask: Sequence[str]) -> RenderedMail:
+        return self.pool.render(raw, mask_types=frozenset(mask))
+
+    def headers_only(self, raw: bytes, reason: str) -> RenderedMail:
+        """Headers only, read with bounds in this process (the renderer failed on it)."""
+        return headers_only(raw, reason)
+
+    def finish(
+        self, rendered: RenderedMail, envelope: Envelope, auth: AuthVerdict, mark: InboundMark
+    ) -> bytes:
+        return _finish(rendered, envelope, auth, mark).package
+
     def close(self) -> None:
         self.pool.close()
 
 
-def _finish(rendered: RenderedMail, envelope: Envelope, auth: AuthVerdict) -> PackageOutcome:
+def _finish(
+    rendered: RenderedMail, envelope: Envelope, auth: AuthVerdict, mark: InboundMark | None = None
+) -> PackageOutcome:
     manifest = dataclasses.replace(
         rendered.manifest,
         mail_id=envelope.mail_id,
@@ -73,6 +94,7 @@ def _finish(rendered: RenderedMail, envelope: Envelope, auth: AuthVerdict) -> Pa
             tls=envelope.tls,
         ),
         auth=AuthResults(spf=auth.spf, dkim=auth.dkim, dmarc=auth.dmarc, summary=auth.summary),
+        inbound=mark,
     )
     final = dataclasses.replace(rendered, manifest=manifest)
     return PackageOutcome(

@@ -29,8 +29,10 @@ from typing import Any, Literal, Protocol
 
 from outer_agent.authres import AuthVerdict
 from outer_agent.errors import SpoolCorrupt
+from outer_agent.filtering import Filtering, Outgoing, Plan
 from outer_agent.handover import Handover
-from outer_agent.spool import Envelope, Spool, attempt_of, mail_id_of
+from outer_agent.holds import held_kind
+from outer_agent.spool import GENERATED, Envelope, Spool, SpoolRecord, attempt_of, mail_id_of
 
 __all__ = ["MAX_CRASH_ATTEMPTS", "PackageOutcome", "Packager", "Pipeline", "Publisher"]
 
@@ -76,12 +78,15 @@ class PackageOutcome:
 
 @dataclass(frozen=True)
 class RenderedMail:
-    """A package on its way to the link; its mail stays claimed until the link has it."""
+    """A mail's bundles on their way to the link (its package; with receive filters, a part's
+    package, a notice or a held mail's preview each); the mail stays claimed until the link
+    has them all. ``original``: the mail came from the internet (kept by the archive)."""
 
     mail_id: str
     claimed: Path
     envelope: Envelope
-    package: bytes
+    outgoing: tuple[Outgoing, ...]
+    original: bool = True
 
 
 class _StopMark:
@@ -113,6 +118,10 @@ class Audit(Protocol):
     def record_many(self, events: list[tuple[str, str, dict[str, Any]]]) -> None: ...
 
 
+class Archive(Protocol):
+    def keep(self, claimed: Path, envelope: Envelope) -> None: ...
+
+
 class Pipeline:
     """Owns the render threads and the publisher thread; start() after Spool.recover()."""
 
@@ -126,9 +135,13 @@ class Pipeline:
         workers: int,
         on_failure: Literal["not_displayable", "quarantine"] = "not_displayable",
         authenticate: Callable[[bytes, Envelope], AuthVerdict] | None = None,
+        filtering: Filtering | None = None,
+        archive: Archive | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.spool = spool
+        self.filtering = filtering
+        self.archive = archive
         self.packager = packager
         self.publisher = publisher
         self.audit = audit
@@ -182,9 +195,10 @@ class Pipeline:
         """New mail is durable in incoming/ (called by the committer thread)."""
         self._incoming.set()
 
-    def notify_received(self, envelope: Envelope) -> None:
-        """A new mail is durable in received/ as its own file."""
-        self._to_render.put(f"{envelope.mail_id}.0")
+    def notify_received(self, envelope: Envelope, attempt: int = 0) -> None:
+        """A new mail is durable in received/ as its own file (a released held mail: under
+        the attempt number its release gave it)."""
+        self._to_render.put(f"{envelope.mail_id}.{attempt}")
 
     def inject(self, envelope: Envelope, message: bytes) -> None:
         """Store a mail we generated (a bounce notice) as if it had arrived; idempotent per id."""
@@ -193,7 +207,7 @@ class Pipeline:
             for n in self.spool.pending() + self.spool.claimed() + self.spool.rendered()
         ):
             return
-        self.spool.write_received(envelope, message)
+        self.spool.write_received(envelope, message, kind=GENERATED)
         self.notify_received(envelope)
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
@@ -256,21 +270,38 @@ class Pipeline:
             return
         envelope, raw = record.envelope, record.payload
         auth = self._auth(raw, envelope)
-        outcome = self._package(claimed, raw, envelope, auth)
-        if outcome.status == "not_displayable" and self.on_failure == "quarantine":
-            self._quarantine(claimed, mail_id, outcome.reason or "not_displayable", "render policy")
+        plan = self._plan(claimed, record, auth)
+        if plan.quarantine is not None:
+            self._quarantine(claimed, mail_id, plan.quarantine, "render policy")
             return
         render_ms = round((time.monotonic() - started) * 1000, 1)
-        self.audit.record(
-            mail_id,
-            "rendered",
-            status=outcome.status,
-            reason=outcome.reason,
-            pages=outcome.pages,
-            bytes=len(outcome.package),
-            render_ms=render_ms,
-        )
-        self._hand_over(RenderedMail(mail_id, claimed, envelope, outcome.package))
+        events = [(m, step, {**d, "render_ms": render_ms} if step == "rendered" else d)
+                  for m, step, d in plan.events]  # fmt: skip
+        if len(events) == 1:
+            self.audit.record(events[0][0], events[0][1], **events[0][2])
+        elif events:
+            self.audit.record_many(events)  # one commit
+        original = record.header.get("kind", "mail") == "mail"
+        self._hand_over(RenderedMail(mail_id, claimed, envelope, tuple(plan.outgoing), original))
+
+    def _plan(self, claimed: Path, record: SpoolRecord, auth: AuthVerdict) -> Plan:
+        """What the mail becomes: through the receive filters when a policy is in force (or
+        it is a held mail released), else rendered as it is."""
+        envelope, raw = record.envelope, record.payload
+        crashed = attempt_of(claimed.name) >= MAX_CRASH_ATTEMPTS
+        filtering = self.filtering
+        if filtering is not None and held_kind(record.header):
+            return filtering.released(envelope, record.header, raw, auth, crashed=crashed)
+        if filtering is not None and filtering.active and record.header.get("kind") == "mail":
+            return filtering.plan(envelope, raw, auth, attempt=attempt_of(claimed.name),
+                                  crashed=crashed)  # fmt: skip
+        outcome = self._package(claimed, raw, envelope, auth)
+        if outcome.status == "not_displayable" and self.on_failure == "quarantine":
+            return Plan(quarantine=outcome.reason or "not_displayable")
+        event = {"status": outcome.status, "reason": outcome.reason, "pages": outcome.pages,
+                 "bytes": len(outcome.package)}  # fmt: skip
+        return Plan([Outgoing(envelope.mail_id, envelope.bundle_id, outcome.package)],
+                    [(envelope.mail_id, "rendered", event)])  # fmt: skip
 
     def _hand_over(self, rendered: RenderedMail) -> None:
         """Queue the package for the publisher; when stopping, give the mail back instead."""
@@ -340,23 +371,36 @@ class Pipeline:
     def _publish_batch(self, batch: list[RenderedMail]) -> bool:
         """Publish all with one group commit; False (nothing recorded) when that failed, for
         the caller to publish them one at a time (each is idempotent per bundle id)."""
+        bundles = [(o.package, o.bundle_id) for r in batch for o in r.outgoing]
         try:
-            seqs = self.publisher.publish_many([(r.package, r.envelope.bundle_id) for r in batch])
+            seqs = self.publisher.publish_many(bundles) if bundles else []
         except Exception:  # the link failed, or a bundle id conflicts: one at a time, with retries
             log.warning("publishing %d mails together failed; one at a time", len(batch),
                         exc_info=True)  # fmt: skip
             return False
-        now = self.clock()
-        self.audit.record_many([
-            (r.mail_id, "published", {
-                "bundle_id": r.envelope.bundle_id.hex(), "seq": seq, "bytes": len(r.package),
-                "latency_ms": round((now - r.envelope.received_at) * 1000, 1),
-            })
-            for r, seq in zip(batch, seqs, strict=True)
-        ])  # fmt: skip
+        sent = [(r, o) for r in batch for o in r.outgoing]
+        self.audit.record_many([self._published_event(r, o, seq)
+                                for (r, o), seq in zip(sent, seqs, strict=True)])  # fmt: skip
         for rendered in batch:
-            self.spool.remove_published(rendered.claimed)
+            self._finish(rendered)
         return True
+
+    def _published_event(
+        self, rendered: RenderedMail, outgoing: Outgoing, seq: int
+    ) -> tuple[str, str, dict[str, Any]]:
+        return (outgoing.mail_id, "published", {
+            "bundle_id": outgoing.bundle_id.hex(), "seq": seq, "bytes": len(outgoing.package),
+            "latency_ms": round((self.clock() - rendered.envelope.received_at) * 1000, 1),
+        })  # fmt: skip
+
+    def _finish(self, rendered: RenderedMail) -> None:
+        """Everything of the mail is on the link: its spool copy goes (after the archive has
+        its own link to the file), then its stored verdict."""
+        if self.archive is not None and rendered.original:
+            self.archive.keep(rendered.claimed, rendered.envelope)
+        self.spool.remove_published(rendered.claimed)
+        if self.filtering is not None:
+            self.filtering.done(rendered.mail_id)
 
     def _publish_until_done(self, item: RenderedMail | str) -> bool:
         """Publish, retrying while the link fails; False if stopped first (a mail in memory
@@ -371,7 +415,7 @@ class Pipeline:
     def _publish_one(self, item: RenderedMail | str) -> bool:
         """True when done (published, or nothing left to publish); False to try again later."""
         if isinstance(item, RenderedMail):
-            return self._publish(item.mail_id, item.envelope, item.package, item.claimed)
+            return self._publish(item)
         path = self.spool.folder("rendered") / item
         try:
             record = self.spool.read(path)
@@ -380,28 +424,29 @@ class Pipeline:
         except SpoolCorrupt as exc:
             self._quarantine(path, item, "spool_corrupt", str(exc))
             return True
-        return self._publish(item, record.envelope, record.payload, path)
+        envelope = record.envelope
+        outgoing = (Outgoing(item, envelope.bundle_id, record.payload),)
+        return self._publish(RenderedMail(item, path, envelope, outgoing, original=False))
 
-    def _publish(self, mail_id: str, envelope: Envelope, package: bytes, copy: Path) -> bool:
-        """Hand one package to the link; then the spool's copy of the mail (``copy``) goes."""
-        try:
-            # A bundle id the link already has with other content (a mail rendered again after
-            # a crash, or a bounce notice made again) keeps its first version: the publisher
-            # returns that version's seq (agentkit.links.LinkPublisher).
-            seq = self.publisher.publish(package, envelope.bundle_id)
-        except Exception:  # the mail stays in the spool until the link takes it
-            log.exception("publishing %s failed; retrying in %.0f s", mail_id, PUBLISH_RETRY_S)
-            return False
-        latency_ms = round((self.clock() - envelope.received_at) * 1000, 1)
-        self.audit.record(
-            mail_id,
-            "published",
-            bundle_id=envelope.bundle_id.hex(),
-            seq=seq,
-            bytes=len(package),
-            latency_ms=latency_ms,
-        )
-        self.spool.remove_published(copy)
+    def _publish(self, rendered: RenderedMail) -> bool:
+        """Hand a mail's bundles to the link; then the spool's copy of the mail goes."""
+        events = []
+        for outgoing in rendered.outgoing:
+            try:
+                # A bundle id the link already has with other content (a mail rendered again
+                # after a crash, or a bounce notice made again) keeps its first version: the
+                # publisher returns that version's seq (agentkit.links.LinkPublisher).
+                seq = self.publisher.publish(outgoing.package, outgoing.bundle_id)
+            except Exception:  # the mail stays in the spool until the link takes it
+                log.exception("publishing %s failed; retrying in %.0f s", rendered.mail_id,
+                              PUBLISH_RETRY_S)  # fmt: skip
+                return False
+            events.append(self._published_event(rendered, outgoing, seq))
+        if len(events) == 1:
+            self.audit.record(events[0][0], events[0][1], **events[0][2])
+        elif events:
+            self.audit.record_many(events)
+        self._finish(rendered)
         return True
 
     def _heartbeat(self) -> None:

@@ -30,6 +30,10 @@ class Released:
     mail_ids: tuple[str, ...]
 
 
+# Spool record kinds that are mail (outer_agent.spool, outer_agent.holds), not a package.
+RELEASABLE = frozenset({"mail", "generated", "held"})
+
+
 def release(spool: Spool, name: str) -> Released:
     """Put ``quarantine/NAME`` (a mail id, or a path to the file) back into the intake."""
     path = _quarantined(spool, name)
@@ -39,9 +43,11 @@ def release(spool: Spool, name: str) -> Released:
         raise RequeueError(f"{path}: {exc.problem}; a torn record cannot be released") from None
     except OSError as exc:
         raise RequeueError(f"{path}: cannot be read ({exc.strerror})") from None
-    if not records or any(r.header.get("kind") != "mail" for r in records):
+    kinds = [str(record.header.get("kind")) for record in records]
+    if not records or any(kind not in RELEASABLE for kind in kinds):
         raise RequeueError(f"{path}: not a received mail (a rendered package is not released)")
-    spool.write_segment([(record.envelope, record.payload) for record in records])
+    # each record keeps its kind: a bounce notice is not filtered, a released held mail not again
+    spool.write_segment([(record.envelope, record.payload) for record in records], kinds)
     move_to_released(path, path.with_name(path.name + ".reason"))
     return Released(tuple(record.envelope.mail_id for record in records))
 

@@ -50,6 +50,8 @@ from protocol.durable import fsync_dir, move_durably, write_durably
 from protocol.limits import BUNDLE_ID_LEN
 
 __all__ = [
+    "GENERATED",
+    "MAIL",
     "MAX_HEADER_BYTES",
     "RECORD_VERSION",
     "Envelope",
@@ -68,6 +70,10 @@ _MAGIC = b"MDSPOOL "
 MAX_HEADER_BYTES = 4 << 20
 # How long a spool free-space reading is reused: statvfs per SMTP command would be wasteful.
 FREE_SPACE_CACHE_S = 0.5
+
+# Record kinds: a mail from the internet, and one the agent made itself (a bounce notice: not
+# filtered, not archived). A held mail released from held/ keeps its own kind (outer_agent.holds).
+MAIL, GENERATED = "mail", "generated"
 
 INCOMING, RECEIVED, RENDERING = "incoming", "received", "rendering"
 RENDERED, QUARANTINE, TMP = "rendered", "quarantine", "tmp"
@@ -227,9 +233,11 @@ class Spool:
     def received_path(self, mail_id: str, attempt: int = 0) -> Path:
         return self.root / RECEIVED / f"{mail_id}.{attempt}"
 
-    def write_received(self, envelope: Envelope, message: bytes, *, sync_dir: bool = True) -> Path:
+    def write_received(
+        self, envelope: Envelope, message: bytes, *, sync_dir: bool = True, kind: str = MAIL
+    ) -> Path:
         """Store a new mail durably in received/ (the caller may batch the folder fsync)."""
-        record = SpoolRecord({"envelope": envelope.to_json(), "kind": "mail"}, message)
+        record = SpoolRecord({"envelope": envelope.to_json(), "kind": kind}, message)
         final = self.received_path(envelope.mail_id)
         write_durably(final, record.encode(), staging=self.root / TMP, sync_folder=sync_dir)
         return final
@@ -237,7 +245,9 @@ class Spool:
     def sync_received(self) -> None:
         fsync_dir(self.root / RECEIVED)
 
-    def write_segment(self, mails: list[tuple[Envelope, bytes]]) -> Path:
+    def write_segment(
+        self, mails: list[tuple[Envelope, bytes]], kinds: list[str] | None = None
+    ) -> Path:
         """Store a batch of new mails durably as ONE file in incoming/ (group commit).
 
         Creating a file costs far more than writing 10 KB into one (about 1 ms of kernel time
@@ -245,8 +255,8 @@ class Spool:
         per-mail files later, off the path that answers 250.
         """
         body = b"".join(
-            SpoolRecord({"envelope": env.to_json(), "kind": "mail"}, message).encode()
-            for env, message in mails
+            SpoolRecord({"envelope": env.to_json(), "kind": kind}, message).encode()
+            for (env, message), kind in zip(mails, kinds or [MAIL] * len(mails), strict=True)
         )
         final = self.root / INCOMING / mails[0][0].mail_id
         write_durably(final, body, staging=self.root / TMP)

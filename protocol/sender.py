@@ -164,6 +164,11 @@ class Sender:
         """The highest sequence number allocated so far (0 before the first bundle)."""
         return self._meta("next_seq", 1) - 1
 
+    def knows(self, bundle_id: bytes) -> bool:
+        """Whether a bundle of this id was published (within the resend window)."""
+        with self._lock:
+            return self._lookup(bundle_id) is not None
+
     def _lookup(self, bundle_id: bytes) -> _Row | None:
         row = self._db.execute(
             "SELECT seq, epoch, created, kind, blen, bsha, csize FROM bundles WHERE bundle = ?",

@@ -21,6 +21,7 @@ import pytest
 
 from agentkit.audit import AuditLog
 from agentkit.mailindex import MailIndex
+from inner_agent.inbound.holds import HoldBook
 from inner_agent.inject import InjectionQueue
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.state import OutboundState
@@ -135,6 +136,10 @@ DATABASES: dict[str, tuple[Callable[[Path], Any], str, Synchronous, float]] = {
     "token store": (
         _in_folder(TokenStore), "inner_agent.web.api_tokens", Synchronous.FULL,
         AGENT_BUSY_TIMEOUT_S,
+    ),
+    # the held inbound mails and their decisions (a decision is a promise: FULL)
+    "hold book": (
+        _in_folder(HoldBook), "inner_agent.inbound.holds", Synchronous.FULL, AGENT_BUSY_TIMEOUT_S
     ),
 }  # fmt: skip
 

@@ -38,7 +38,8 @@ def table_after(text: str, heading: str) -> list[list[str]]:
 
 
 def doc_value(text: str) -> Any:
-    """ "16 MiB + 48" -> 16777264, "65 536" -> 65536, "true" -> True, '"pymupdf"' -> "pymupdf"."""
+    """ "16 MiB + 48" -> 16777264, "65 536" -> 65536, "true" -> True, '"pymupdf"' -> "pymupdf",
+    "{}" -> an empty set."""
     text = text.strip()
     if text in ("true", "false"):
         return text == "true"

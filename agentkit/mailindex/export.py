@@ -75,6 +75,7 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "approved": ("승인", "approved"),
     "held": ("승인 대기", "held"),
     "monitored": ("모니터링", "monitored"),
+    "masked": ("개인정보 가림 전달", "delivered, personal data masked"),
     "sent": ("발송", "sent"),
     "in_progress": ("처리 중", "in progress"),
 }

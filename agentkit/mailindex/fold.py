@@ -51,6 +51,10 @@ DIRECTIONS: tuple[Direction, ...] = ("in", "out")  # in = internet -> intranet
 INBOUND_STEPS = frozenset({
     "received", "rendered", "published", "refused", "received_inside", "notified", "injected",
     "deferred", "postmaster_notified", "requeued",
+    # receive filters (issue 17)
+    "inbound_monitored", "inbound_masked", "inbound_blocked", "inbound_held", "inbound_released",
+    "inbound_dropped", "inbound_expired", "inbound_decision_refused", "archived",
+    "archive_deferred", "archive_failed", "hold_requested", "hold_decided", "decision_sent",
 })  # fmt: skip
 OUTBOUND_STEPS = frozenset({
     "accepted_outbound", "scanned", "allowed", "blocked", "monitored", "held",
@@ -63,7 +67,8 @@ EITHER_DIRECTION = frozenset({"quarantined", "resent"})
 # Steps that are about the link or the web sign-in, not one mail.
 # Access records (D40) name their mail in a detail, never as the mail id: who read a mail is
 # not part of its trail.
-NOT_ABOUT_A_MAIL = frozenset({"link_refused", "signin_spraying", "access"})
+NOT_ABOUT_A_MAIL = frozenset({"link_refused", "signin_spraying", "access", "policy_published",
+                              "policy_applied", "policy_refused"})  # fmt: skip
 NO_MAIL_IDS = frozenset({"", "-"})  # what events about no mail carry (links.NO_MAIL, CSRF)
 
 MAX_ID_CHARS = 128  # mail ids are 32 hex digits; a longer one is cut, never stored whole
@@ -80,6 +85,16 @@ WITHHELD = "+withheld"  # the pseudo-step of a mail with withheld attachments (O
 # what came before it, a decision outranks delivery (an approved mail that went out is
 # "approved"), a delivery outranks its deferrals.
 OUTCOME_TABLE: tuple[tuple[Direction, frozenset[str], str], ...] = (
+    # the receive filters' decisions outrank delivery (a released mail that was delivered is
+    # "approved"; a blocked mail's notice reaching its reader does not make it "delivered")
+    ("in", frozenset({"inbound_blocked"}), "blocked"),
+    ("in", frozenset({"inbound_dropped"}), "rejected"),  # held, and the approver said no
+    ("in", frozenset({"inbound_expired"}), "expired"),
+    ("in", frozenset({"inbound_released"}), "approved"),
+    ("in", frozenset({"inbound_held"}), "held"),  # waiting for its approver
+    ("in", frozenset({"hold_requested"}), "held"),  # (before the outer agent's event arrives)
+    ("in", frozenset({"inbound_masked"}), "masked"),  # carried, personal data masked
+    ("in", frozenset({"inbound_monitored"}), "monitored"),
     ("in", frozenset({"injected", WITHHELD}), "withheld"),  # delivered, attachments withheld
     ("in", frozenset({"notified", WITHHELD}), "withheld"),
     ("in", frozenset({"injected"}), "delivered"),  # the notification reached the mail server

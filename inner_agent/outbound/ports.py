@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.spool import Spool
 from inner_agent.outbound.state import OutboundState
+from protocol import Kind
 
 __all__ = ["Audit", "Outlets", "Publisher", "Stores"]
 
@@ -18,7 +19,10 @@ class Audit(Protocol):
 
 
 class Publisher(Protocol):
-    def publish(self, bundle: bytes, bundle_id: bytes) -> int: ...
+    """The out link (``agentkit.links.LinkPublisher``): mail as DATA, the receive filters'
+    policy and decisions as CONTROL records."""
+
+    def publish(self, bundle: bytes, bundle_id: bytes, kind: Kind = Kind.DATA) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,10 @@ from typing import TYPE_CHECKING, Any
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.settings import KeysSection, LinkSection, LogSection, parse_host_port
 from inner_agent.config import InnerConfig
+from inner_agent.inbound.config import InboundSection
+from inner_agent.inbound.holds import HoldBook
+from inner_agent.inbound.outward import InboundOutward
+from inner_agent.inbound.policy import PolicyPublisher
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
@@ -67,8 +71,11 @@ class OutboundService:
         audit: Audit,
         *,
         publisher: Publisher | None = None,
+        holds: HoldBook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``holds``: the receive filters' hold book, when ``[inbound]`` is configured (the
+        link thread records held mail in it; this service publishes the decisions)."""
         section = getattr(config, "outbound", None)
         if not isinstance(section, OutboundSection):
             raise ValueError("the config has no [outbound] section")
@@ -86,6 +93,8 @@ class OutboundService:
         self._wake = asyncio.Event()  # bound to the loop at first use (Python >= 3.10)
         self._closables: list[object] = []  # closed at stop where they have close()
         self.web_port = 0
+        self.holds = holds
+        self.inbound: InboundOutward | None = None
 
     # ----------------------------------------------------------------------------- start
 
@@ -102,6 +111,7 @@ class OutboundService:
         reader = AttachmentReader(_extract_limits(section))
         self._closables = [publisher, state, directory, reader]
         self.publisher = publisher
+        self.inbound = self._inbound(directory, publisher)
         self.workflow = Workflow(
             section,
             Stores(spool, state, directory),
@@ -121,6 +131,22 @@ class OutboundService:
             await self.stop()  # nothing half-started stays behind
             raise
         self._tasks.append(asyncio.create_task(self._work(), name="outbound-worker"))
+
+    def _inbound(self, directory: Directory, publisher: Publisher) -> InboundOutward | None:
+        """The receive filters' outward half, when ``[inbound]`` is configured."""
+        section = getattr(self.config, "inbound", None)
+        if not isinstance(section, InboundSection) or self.holds is None:
+            return None
+        state_dir = self.config.state.dir
+        policy = PolicyPublisher(section, directory, state_dir / "inbound-policy.json",
+                                 publisher, self.audit, clock=self.clock)  # fmt: skip
+        return InboundOutward(policy, self.holds, publisher, self.audit)
+
+    def recheck_inbound(self) -> None:
+        """SIGHUP: the inbound rules and the directory are read again now."""
+        if self.inbound is not None:
+            self.inbound.recheck()
+            self.wake()
 
     async def _start_smtp(self, spool: Spool) -> None:
         assert self.workflow is not None
@@ -249,6 +275,8 @@ class OutboundService:
         if workflow is None:
             return
         steps: list[Callable[[], object]] = [workflow.process_received, workflow.publish_pending]
+        if self.inbound is not None:
+            steps += [self.inbound.check_policy, self.inbound.publish_decisions]
         if tick_due:
             steps.append(workflow.tick)
         steps.append(workflow.send_notices)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.settings import ConfigError, load_config
+from mailsafe.inbound_rules import load_inbound_rules
 from mailsafe.policy import load_rules
 
 
@@ -67,15 +68,16 @@ def check_ocr(path: Path, config: Any) -> None:
 
 
 def _check_rules(path: Path, config: Any) -> None:
-    """The outbound rules live in their own file; check it too, naming it."""
-    outbound = getattr(config, "outbound", None)
-    rules_file = getattr(outbound, "rules_file", None) if outbound is not None else None
-    if rules_file is None:
-        return
-    try:
-        load_rules(rules_file)
-    except Exception as exc:  # noqa: BLE001 - every rules problem is reported, not raised
-        raise ConfigError(path.name, "outbound.rules_file", str(exc)) from None
+    """The outbound and inbound rules live in their own files; check them too, naming them
+    (an unknown field, action or key is named: docs/policy.md)."""
+    for section, load in (("outbound", load_rules), ("inbound", load_inbound_rules)):
+        rules_file = getattr(getattr(config, section, None), "rules_file", None)
+        if rules_file is None:
+            continue
+        try:
+            load(rules_file)
+        except Exception as exc:  # noqa: BLE001 - every rules problem is reported, not raised
+            raise ConfigError(path.name, f"{section}.rules_file", str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

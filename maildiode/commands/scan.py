@@ -1,9 +1,16 @@
-"""``maildiode scan FILE... [--json] [--rules RULES.toml | -c inner.toml] [--ocr auto|on|off]``.
+"""``maildiode scan FILE... [--json] [--rules RULES.toml | -c inner.toml] [--ocr auto|on|off]
+[--direction out|in] [--rcpt ADDR]... [--sender ADDR]``.
 
 Personal-data findings and the policy decision for each mail file. With ``--json`` one JSON
 object per line per file::
 
     {"file": ..., "findings": [{"type", "text", "masked", "where"}], "decision": ...}
+
+``--direction in`` applies the inbound rules (``[inbound] rules_file`` of ``-c inner.toml``,
+with its departments and groups resolved from the directory; or ``--rules``; or the built-in
+inbound rules), per recipient (``--rcpt``, default the mail's To and Cc): ``decision`` is the
+action when every recipient gets the same, else ``split``; ``parts`` lists each group of
+recipients with its action, rule, explanation and the types masked when carried.
 
 ``text`` is the match exactly as found: this command is for an administrator checking a
 file on their own disk. Everything else (the table output, logs) shows masked values only.
@@ -28,6 +35,10 @@ MAX_MAIL_FILE_BYTES = 100 << 20
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "direction", "out") == "in":
+        from maildiode.commands.scan_inbound import run_inbound
+
+        return run_inbound(args)
     try:
         rules = _rules(args)
         settings: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}

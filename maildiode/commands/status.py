@@ -52,9 +52,11 @@ def queue_status(config: Any, agent: str) -> dict[str, Any]:
     now = time.time()
     # Only the agent this config is for is imported.
     if agent == "outer":
+        from outer_agent.receive_filters import inbound_summary
         from outer_agent.spool import spool_summary
 
-        return {"spool": spool_summary(config.spool.dir / "inbound", now)}
+        return {"spool": spool_summary(config.spool.dir / "inbound", now),
+                "inbound": inbound_summary(config.spool.dir)}  # fmt: skip
     from inner_agent.inject import queue_summary
 
     queue = queue_summary(config.state.dir / "inject.db", now)
@@ -166,6 +168,17 @@ def _duration(seconds: int | None) -> str:
     return f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
 
 
+def _inbound_lines(inbound: dict[str, Any] | None) -> list[str]:
+    """The receive filters at the outer agent: the policy it enforces, held mail, archive."""
+    if inbound is None:
+        return []
+    version = inbound["policy_version"]
+    shown = "UNREADABLE (none enforced)" if version is None else (version or "none")
+    archive = f"{inbound['archive_waiting']} waiting, {inbound['archive_failed']} failed"
+    return [f"  inbound policy:  {shown}; {inbound['held']} mail(s) held",
+            f"  archive copies:  {archive}"]  # fmt: skip
+
+
 def describe_queues(queues: dict[str, Any]) -> list[str]:
     if "spool" in queues:
         spool = queues["spool"]
@@ -177,6 +190,7 @@ def describe_queues(queues: dict[str, Any]) -> list[str]:
             ),
             f"  quarantined:     {spool['quarantine']}",
             f"  oldest waiting:  {'nothing waits' if waited is None else f'{waited:.0f} s'}",
+            *_inbound_lines(queues.get("inbound")),
         ]
     queue = queues["injection"]
     lines = [

@@ -32,7 +32,14 @@ from mailsafe.render.masking import Masker
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.story import PageTooLarge, pdf_page_images, render_tiles
 
-__all__ = ["RenderOptions", "headers_of", "not_displayable", "render_message", "summary_of"]
+__all__ = [
+    "RenderOptions",
+    "headers_of",
+    "not_displayable",
+    "render_message",
+    "render_parsed",
+    "summary_of",
+]
 
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 TEXT_ATTACHMENT_TYPES = frozenset({"text/plain", "text/csv"})
@@ -120,7 +127,12 @@ def render_message(raw: bytes, options: RenderOptions) -> RenderedMail:
     """Parse and render ``raw``; hostile content yields notes or a not-displayable notice.
     With ``options.mask_types``, personal data of those types is masked before anything is
     drawn, and the manifest says what was masked where (``masked``, ``unchecked``)."""
-    mail = parse_message(raw)
+    return render_parsed(parse_message(raw), options)
+
+
+def render_parsed(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
+    """Render a mail parsed already (the receive filters read it first, in the same worker,
+    and render each part of it from that one parse, with the part's mask)."""
     masker = Masker(options) if options.mask_types else None
     if masker is not None:
         mail = masker.mail(mail)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from PIL import Image
 from mailsafe.htmlsafe import CSP, sanitize_html
 from mailsafe.mime import Address, Attachment, ParsedMail
 from mailsafe.notes import note
+from mailsafe.render import links
 from mailsafe.render.encode import encode_image
 from mailsafe.render.options import RenderOptions
 
@@ -33,7 +34,8 @@ MAX_DATA_URI_CHARS = 5 * 1024 * 1024
 # Forwarded mails inside forwarded mails shown; deeper ones are named only.
 MAX_FORWARD_DEPTH = 5
 
-BASE_CSS = """
+BASE_CSS = (
+    """
 body { font-family: sans-serif; font-size: 11pt; color: #000; margin: 0; }
 .mailsafe-headers { border-bottom: 1px solid #888; margin-bottom: 8pt; padding-bottom: 4pt; }
 .mailsafe-headers td { font-size: 10pt; vertical-align: top; padding: 1pt 4pt 1pt 0; }
@@ -43,6 +45,8 @@ body { font-family: sans-serif; font-size: 11pt; color: #000; margin: 0; }
 .mailsafe-note { color: #444; font-size: 9pt; }
 pre.mailsafe-text { white-space: pre-wrap; font-family: sans-serif; font-size: 11pt; }
 """
+    + links.CSS
+)
 
 
 @dataclass
@@ -219,7 +223,8 @@ def _body(
 ) -> None:
     if mail.html:
         resolver = ImageResolver(mail.attachments, walk.options, walk.masker)
-        safe = sanitize_html(mail.html, resolver)
+        label = _link_labeller(walk.masker) if walk.options.show_link_targets else None
+        safe = sanitize_html(mail.html, resolver, label)
         if walk.masker is not None:
             safe.html = walk.masker.html(safe.html, "body")
         composition.used_cids |= resolver.used_cids
@@ -235,13 +240,35 @@ def _body(
         parts_text.append(mail.text)
 
 
+def _link_labeller(masker: Masker | None) -> Callable[[str], str | None]:
+    """A link's target as the picture shows it after the link's text (issue 17.7), personal
+    data in it masked like the text around it (the full target in the text layer too)."""
+
+    def label(href: str) -> str | None:
+        found = links.link_label(href)
+        if found is None:
+            return None
+        shown, full = found
+        if masker is not None:
+            shown, full = masker.text(shown, "body"), masker.text(full, "body", shown=False)
+        return links.label_html(shown, full)
+
+    return label
+
+
 class _TextOnly(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.chunks: list[str] = []
         self.skip = 0
+        self._link_skip = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        full = dict(attrs).get("data-full") if tag == "span" else None
+        if full is not None:  # a link's target: in full here, shortened in the picture
+            self.chunks.append(f" [{full}]")
+            self.skip += 1
+            self._link_skip = True
         if tag == "style":
             self.skip += 1
         if tag in {"br", "p", "div", "tr", "li", "h1", "h2", "h3", "table"}:
@@ -249,6 +276,9 @@ class _TextOnly(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "style" and self.skip:
+            self.skip -= 1
+        if tag == "span" and self._link_skip:
+            self._link_skip = False
             self.skip -= 1
 
     def handle_data(self, data: str) -> None:

@@ -103,6 +103,9 @@ class RenderOptions:
     ocr_max_pictures: int = ExtractLimits.ocr_max_pictures
     ocr_max_seconds: float = ExtractLimits.ocr_max_seconds
     ocr_max_pixels: int = ExtractLimits.ocr_max_pixels
+    # Each link's target shown beside its text, defanged and never clickable (issue 17.7): a
+    # picture of "click here" alone cannot be checked by its reader.
+    show_link_targets: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mask_types", checked_mask_types(self.mask_types))

@@ -15,8 +15,16 @@ stdout are a 4-byte big-endian length, then the payload::
                        b"M" + b"R"|b"S" + types + b"\n" + raw mail
                                            the same, masking personal data of the types
                                            (comma-separated mailsafe.pii names) for this mail
+                       b"F" + head + raw   receive filters, then render each part (head: a
+                                           4-byte big-endian length and that many bytes of
+                                           mailsafe.inbound_filter.encode_job's JSON)
     worker -> parent   b"P" + package      encoded RenderedMail
+                       b"V" + reply        the filter's decisions and packages
+                                           (mailsafe.inbound_filter.encode_reply)
                        b"E" + code         a named failure (e.g. memory_limit)
+
+A worker keeps the rules of the last policy it was sent; the parent sends a policy's text only
+to a worker that has not had it (``_Worker.policy``).
 """
 
 from __future__ import annotations
@@ -32,10 +40,22 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailsafe.errors import MailsafeError
+from mailsafe.inbound_filter import (
+    MAX_PACKAGES,
+    FilterJob,
+    FilterResult,
+    RulesCache,
+    RulesUnknown,
+    decode_reply,
+    encode_job,
+    serve_job,
+)
 from mailsafe.limited import (
+    FRAME_LENGTH,
     ChildFailed,
     exchange,
     kill_child,
@@ -55,6 +75,7 @@ from mailsafe.payload import (
     encode_package,
 )
 from mailsafe.pii import detect, mask_text
+from mailsafe.policy import MAX_RULES_FILE_BYTES, RulesError
 from mailsafe.render import render_message, summary_of
 from mailsafe.render.options import (
     DEFAULT_CPU_SECONDS,
@@ -82,8 +103,13 @@ REASONS = {code: reason_words(code, "en") for code in WORKER_REASONS}
 
 # A reply bigger than a package may be is refused before it is read.
 MAX_REPLY_BYTES = PackageLimits().max_package_bytes + 1
-# A job is a mail: the largest mail the parser accepts, plus the kind byte.
-MAX_JOB_BYTES = ParseLimits().max_raw_bytes + 1
+# A filter reply carries a few packages and the decisions (a few KiB per recipient at most).
+MAX_FILTER_REPLY_BYTES = MAX_PACKAGES * PackageLimits().max_package_bytes + (1 << 20)
+# A job is a mail: the largest mail the parser accepts, plus the kind bytes and the mask types,
+# and for a filter job the policy's rules and the envelope.
+MAX_JOB_BYTES = ParseLimits().max_raw_bytes + 1 + MAX_RULES_FILE_BYTES + (256 << 10)
+# Reason a worker gives when it lacks the policy of a filter job (the parent sends it again).
+POLICY_UNKNOWN = "policy_unknown"
 
 
 # --------------------------------------------------------------------------- worker side
@@ -121,8 +147,21 @@ def _job(kind: bytes, raw: bytes, mask_types: frozenset[str]) -> bytes:
     return b"M" + kind + ",".join(sorted(mask_types)).encode("ascii") + b"\n" + raw
 
 
-def _work(job: bytes, options: RenderOptions) -> bytes:
+def _split_head(body: bytes) -> tuple[bytes, bytes]:
+    (length,) = FRAME_LENGTH.unpack_from(body)
+    start = FRAME_LENGTH.size
+    return body[start : start + length], body[start + length :]
+
+
+def _with_head(kind: bytes, head: bytes, raw: bytes) -> bytes:
+    return kind + FRAME_LENGTH.pack(len(head)) + head + raw
+
+
+def _work(job: bytes, options: RenderOptions, cache: RulesCache) -> bytes:
     kind, raw = job[:1], job[1:]
+    if kind == b"F":
+        head, raw = _split_head(raw)
+        return b"V" + serve_job(head, raw, options, cache)
     if kind == b"M":
         kind, line = job[1:2], job[2:]
         types, _, raw = line.partition(b"\n")
@@ -134,9 +173,11 @@ def _work(job: bytes, options: RenderOptions) -> bytes:
     return b"P" + encode_package(render_message(raw, options))
 
 
-def _answer(job: bytes, options: RenderOptions) -> bytes:
+def _answer(job: bytes, options: RenderOptions, cache: RulesCache) -> bytes:
     try:
-        return _work(job, options)
+        return _work(job, options, cache)
+    except RulesUnknown:
+        return b"E" + POLICY_UNKNOWN.encode()
     except MemoryError:
         return b"Ememory_limit"
     except MailsafeError as exc:
@@ -149,7 +190,8 @@ def worker_main(options: RenderOptions, cpu_seconds: int, memory_bytes: int | No
     """Loop of one worker process: frames on stdin, frames on stdout, until stdin closes."""
     set_limits(memory_bytes)
     tune_allocator()
-    serve_frames(lambda job: _answer(job, options), cpu_seconds, MAX_JOB_BYTES)
+    cache = RulesCache()
+    serve_frames(lambda job: _answer(job, options, cache), cpu_seconds, MAX_JOB_BYTES)
 
 
 # --------------------------------------------------------------------------- parent side
@@ -159,6 +201,7 @@ def worker_main(options: RenderOptions, cpu_seconds: int, memory_bytes: int | No
 class _Worker:
     process: subprocess.Popen[bytes]
     slot: int  # which of the pool's places it holds (a replacement takes over the same one)
+    policy: int = 0  # the version of the inbound policy it was last sent (0: none)
 
 
 def _cpu_for(slot: int) -> set[int] | None:
@@ -235,17 +278,64 @@ class RenderPool:
             return _with_reason(summary, reason)
         return headers_only(raw, reason, types)
 
+    def filter(self, raw: bytes, job: FilterJob) -> tuple[FilterResult | None, str]:
+        """The receive filters and the parts' packages for ``raw`` (``job.rules``: the
+        policy's text, sent only to a worker that has not had this version); (None, reason)
+        when the worker failed (a reason code of WORKER_REASONS, or ``rules-invalid``)."""
+        for _ in range(2):  # a worker that lost its rules (replaced meanwhile) gets them again
+            untrusted, reason = self._exchange(
+                lambda worker: self._filter_job(worker, raw, job),
+                MAX_FILTER_REPLY_BYTES,
+                job.policy_version,
+            )
+            if untrusted is None:
+                return None, reason
+            if untrusted[:1] == b"V":
+                try:
+                    return decode_reply(untrusted[1:], job.rcpts), ""
+                except MailsafeError:
+                    return None, "bad_package"
+            code = untrusted[1:65].decode("ascii", "replace")
+            if code != POLICY_UNKNOWN:
+                return None, code if code in REASONS or code == RulesError.code else "render_error"
+        return None, "render_error"
+
+    @staticmethod
+    def _filter_job(worker: _Worker, raw: bytes, job: FilterJob) -> bytes:
+        rules = job.rules if worker.policy != job.policy_version else None
+        head = encode_job(dataclasses.replace(job, rules=rules))
+        return _with_head(b"F", head, raw)
+
     def _run(self, job: bytes, wall_seconds: float) -> tuple[RenderedMail | None, str]:
+        untrusted, reason = self._exchange(lambda _worker: job, MAX_REPLY_BYTES, None,
+                                           wall_seconds)  # fmt: skip
+        if untrusted is None:
+            return None, reason
+        return _decode_reply(untrusted)
+
+    def _exchange(
+        self,
+        job_for: Callable[[_Worker], bytes],
+        max_reply: int,
+        policy: int | None,
+        wall_seconds: float | None = None,
+    ) -> tuple[bytes | None, str]:
+        """One job in an idle worker: its untrusted reply, or (None, reason) when it failed
+        (and was replaced). ``policy``: the version the worker holds after this job."""
         if self._closed:
             raise RuntimeError("RenderPool is closed")
         worker = self._idle.get()
         try:
-            untrusted_reply = exchange(worker.process, job, wall_seconds, MAX_REPLY_BYTES)
+            job = job_for(worker)
+            untrusted_reply = exchange(worker.process, job, wall_seconds or self.wall_seconds,
+                                       max_reply)  # fmt: skip
         except ChildFailed as failure:
             self._replace(worker)
             return None, "bad_package" if failure.reason == "too_big" else failure.reason
+        if policy is not None and untrusted_reply[:1] == b"V":
+            worker.policy = policy
         self._idle.put(worker)
-        return _decode_reply(untrusted_reply)
+        return untrusted_reply, ""
 
     def _replace(self, worker: _Worker) -> None:
         self._kill(worker)

@@ -101,6 +101,31 @@ OUTCOME_CASES = [
     ({"scanned", "blocked", "sender_notified"}, 0, "out", "blocked"),
     ({"accepted_outbound", "quarantined"}, 0, "out", "quarantined"),
     ({"held", "approved", "sent_out", "bounced"}, 0, "out", "bounced"),
+    # the receive filters (issue 17): decisions outrank the notice or delivery that follows
+    (
+        {"received", "inbound_blocked", "published", "received_inside", "injected"},
+        0,
+        "in",
+        "blocked",
+    ),
+    (
+        {"received", "inbound_held", "published", "received_inside", "hold_requested"},
+        0,
+        "in",
+        "held",
+    ),
+    ({"received_inside", "hold_requested", "injected"}, 0, "in", "held"),
+    (
+        {"inbound_held", "hold_requested", "hold_decided", "inbound_released", "injected"},
+        0,
+        "in",
+        "approved",
+    ),
+    ({"inbound_held", "hold_decided", "decision_sent", "inbound_dropped"}, 0, "in", "rejected"),
+    ({"inbound_held", "hold_requested", "inbound_expired", "injected"}, 0, "in", "expired"),
+    ({"rendered", "inbound_masked", "received_inside", "injected"}, 2, "in", "masked"),
+    ({"rendered", "inbound_monitored", "inbound_masked", "injected"}, 0, "in", "masked"),
+    ({"rendered", "inbound_monitored", "injected"}, 0, "in", "monitored"),
 ]
 
 

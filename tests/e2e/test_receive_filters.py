@@ -1,0 +1,328 @@
+"""Receive filters end to end (issue 17): both agents as processes, a hostile linkage in both
+directions (duplicated, reordered, delayed, replayed, truncated, bit-flipped and garbage files),
+a real Postfix as the internal server.
+
+- a mail from a blocked domain is not carried, and its recipient gets the notice;
+- a held mail reaches its recipient only after the approver's decision crossed outward, exactly
+  once, and a rejected one never;
+- the outer agent refuses a policy signed with another key or older than the one it holds,
+  keeps enforcing the last good set across a restart, and its status report (seen inside with
+  ``maildiode status``) names the version;
+- kill -9 of either agent while mail is held, released or rejected: nothing lost, nothing twice,
+  nothing released without a decision.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentkit.control import Policy, encode_control
+from agentkit.readonly import query_read_only
+from inner_agent.outbound.directory import Directory
+from maildiode.trial.stack import port_open, wait_for
+from mailsafe.inbound_rules import published_text
+from protocol import FolderTransport, Kind, Sender, SigningKey
+from tests.support.inbound import HostileCarrier, InboundStack, simple_mail
+
+pytestmark = pytest.mark.e2e
+
+RULES = """\
+# 수신 규칙 (issue 17 end-to-end test)
+version = 1
+default_action = "allow"
+
+[[rule]]
+id = "block-evil-domain"
+description = "악성 도메인 차단"
+action = "block"
+[[rule.condition]]
+field = "sender"
+domains = ["evil.example"]
+
+[[rule]]
+id = "hold-quotes"
+description = "견적 보류 (부서장 승인)"
+action = "hold"
+[[rule.condition]]
+field = "subject"
+contains = "held-"
+"""
+HR = """email,name,department,role
+user@corp.example,사용자,영업팀,
+head@corp.example,부서장,영업팀,head
+"""
+REPORT_S = 2
+REQUEST = "[수신 승인 요청]"  # the approver's copy of a held mail
+NOTICE_TAGS = ("[차단]", REQUEST, "[보류 만료]")
+
+
+class FilterStack:
+    """An InboundStack with the out link carried (hostile too), the directory filled and the
+    receive filters on."""
+
+    def __init__(self, root: Path, *, seed: int = 11) -> None:
+        self.root = root
+        (root / "link/in").mkdir(parents=True)
+        (root / "link/out").mkdir(parents=True)
+        carrier = HostileCarrier(root / "link/in/send", root / "link/in/recv", seed=seed)
+        self.stack = InboundStack(root, carrier=carrier, outbound=True,
+                                  outer={("report", "interval_s"): str(REPORT_S)})  # fmt: skip
+        (root / "link/out/send").mkdir(exist_ok=True)
+        self.out_carrier = HostileCarrier(root / "link/out/send", root / "link/out/recv",
+                                          seed=seed + 1)  # fmt: skip
+        (root / "inbound-rules.toml").write_text(RULES, encoding="utf-8")
+        inner = root / "inner.toml"
+        inner.write_text(inner.read_text(encoding="utf-8")
+                         + '\n[inbound]\nrules_file = "inbound-rules.toml"\ncheck_s = 1\n',
+                         encoding="utf-8")  # fmt: skip
+        outer = root / "outer.toml"
+        outer.write_text(outer.read_text(encoding="utf-8").replace("check_s = 30", "check_s = 1"),
+                         encoding="utf-8")  # fmt: skip
+        directory = Directory(root / "inner" / "directory.db")
+        directory.import_csv(HR.encode())
+        directory.close()
+
+    def __enter__(self) -> FilterStack:
+        self.out_carrier.start()
+        self.stack.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.stack.stop()
+        finally:
+            self.out_carrier.stop()
+
+    # -- the mail path ---------------------------------------------------------------------
+
+    def send(self, tokens: list[str], sender: str = "kim@partner.example") -> None:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(self.stack.send, [simple_mail(t, sender=sender) for t in tokens]))
+
+    def notifications(self) -> list[tuple[str, str]]:
+        return [(str(m["To"]), str(m["Subject"])) for m in self.stack.delivered()]
+
+    def count(self, token: str, *, to: str = "user@corp.example", tag: str | None = None) -> int:
+        """Notifications to ``to`` about ``token``: with ``tag`` in the subject, or (without)
+        the mail itself, carried (no notice of the filters')."""
+        return sum(1 for rcpt, subject in self.notifications()
+                   if rcpt == to and token in subject.split()
+                   and (tag in subject if tag else not any(t in subject for t in NOTICE_TAGS)))  # fmt: skip
+
+    # -- the agents' records ---------------------------------------------------------------
+
+    def outer_steps(self, step: str) -> list[dict[str, Any]]:
+        rows = query_read_only(self.root / "outer" / "audit.db",
+                               "SELECT mail_id, details FROM events WHERE step = ?", (step,))  # fmt: skip
+        return [{"mail_id": m, **json.loads(d)} for m, d in rows]
+
+    def policy_version(self) -> int:
+        applied = [e["version"] for e in self.outer_steps("policy_applied")]
+        return max(applied, default=0)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "maildiode", *args, "-c",
+                               str(self.root / "inner.toml")],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    def holds(self) -> dict[str, dict[str, Any]]:
+        """Held mails by their subject's token, as ``maildiode inbound list`` shows them."""
+        result = self.cli("inbound", "list", "--state", "all", "--json")
+        found = [json.loads(line) for line in result.stdout.splitlines()]
+        return {h["subject"].split()[0]: h for h in found}
+
+    def decide(self, token: str, verdict: str) -> subprocess.CompletedProcess[str]:
+        mail_id = self.holds()[token]["mail_id"]
+        return subprocess.run([sys.executable, "-m", "maildiode", "inbound", "decide", "-c",
+                               str(self.root / "inner.toml"), mail_id, verdict, "--by",
+                               "head@corp.example"], capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    def kill9_outer(self) -> None:
+        self.stack.outer.kill9()
+        wait_for(lambda: not port_open(self.stack.ports.smtp), 30, "the acceptors to exit")
+
+
+def _policy_in_force(stack: FilterStack, version: int = 1) -> None:
+    wait_for(lambda: stack.policy_version() >= version, 120, f"policy {version} at the outer agent")
+
+
+def test_blocked_held_released_rejected_each_exactly_once_over_a_hostile_link(
+    tmp_path: Path,
+) -> None:
+    with FilterStack(tmp_path / "stack") as stack:
+        _policy_in_force(stack)
+        plain = [f"plain-{n:02d}" for n in range(6)]
+        evil = [f"evil-{n:02d}" for n in range(4)]
+        held = [f"held-{n:02d}" for n in range(6)]
+        stack.send(plain)
+        stack.send(evil, sender="spam@mx.evil.example")
+        stack.send(held)
+        # the blocked mails: a notice each, nothing of the mail
+        wait_for(lambda: all(stack.count(t, tag="[차단]") for t in evil), 120, "block notices")
+        # the held mails: a request to the department head each, nothing to the recipient
+        wait_for(lambda: all(stack.count(t, to="head@corp.example", tag=REQUEST)
+                             for t in held), 120, "approval requests")  # fmt: skip
+        wait_for(lambda: all(stack.count(t) for t in plain), 120, "plain mail")
+        assert all(stack.count(t, tag="[수신 승인 요청]") == 0 for t in held)  # not the reader
+        assert all(stack.count(t) == 0 for t in held)
+        release, reject = held[:3], held[3:]
+        for token in release:
+            assert stack.decide(token, "release").returncode == 0
+        for token in reject:
+            assert stack.decide(token, "drop").returncode == 0
+        again = stack.decide(release[0], "drop")
+        assert again.returncode == 1
+        assert "released already" in again.stderr
+        wait_for(lambda: all(stack.count(t) for t in release), 120, "released mail")
+        wait_for(lambda: len(stack.outer_steps("inbound_dropped")) == len(reject), 60, "drops")
+        wait_for(lambda: stack.stack.recv_empty() and stack.stack.carrier.idle()
+                 and stack.out_carrier.idle(), 60, "the carriers' replays")  # fmt: skip
+        time.sleep(3)  # a late duplicate would show up now
+        counts = {t: stack.count(t) for t in plain + evil + held}
+        assert counts == {**dict.fromkeys(plain + release, 1), **dict.fromkeys(evil + reject, 0)}
+        assert {t: stack.count(t, tag="[차단]") for t in evil} == dict.fromkeys(evil, 1)
+        assert {
+            t: stack.count(t, to="head@corp.example", tag=REQUEST) for t in held
+        } == dict.fromkeys(held, 1)
+        released = stack.outer_steps("inbound_released")
+        assert len(released) == len(release)  # each decision applied once, replays or not
+        assert {e["decided_by"] for e in released} == {"head@corp.example"}
+        assert stack.out_carrier.mischief.duplicates + stack.out_carrier.mischief.replays > 0
+        states = Counter(h["state"] for h in stack.holds().values())
+        assert states == Counter({"released": 3, "dropped": 3})
+        # statistics and the mail index group inbound mail by the filter that decided it
+        stats = subprocess.run([sys.executable, "-m", "maildiode", "stats", "-c",
+                                str(stack.root / "inner.toml"), "--group", "rule", "--format",
+                                "csv"], capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert "block-evil-domain" in stats.stdout
+        assert "hold-quotes" in stats.stdout
+
+
+def _foreign_policy(root: Path, version: int) -> None:
+    """A policy record signed with a key the outer agent does not know, put straight into its
+    delivery folder (as a forged bundle on the link would arrive)."""
+    key = SigningKey.generate()
+    state = root / "forger"
+    state.mkdir()
+    sender = Sender(state, "outbound", key, FolderTransport(root / "link/out/recv"))
+    record = Policy(version=version, made_ms=1, rules=published_text("default_action = 'allow'\n"
+                                                                      "default_mask = []", {}, {}))  # fmt: skip
+    sender.publish(encode_control(record), b"\x07" * 16, Kind.CONTROL)
+    sender.close()
+
+
+def _stale_policy(root: Path, version: int) -> None:
+    """A policy signed with the inner agent's own key and state (the inner agent is stopped),
+    older than the one the outer agent holds."""
+    from agentkit.links import build_sender
+    from agentkit.settings import load_config
+    from inner_agent.config import InnerConfig
+
+    config = load_config(root / "inner.toml", InnerConfig)
+    assert config.outbound is not None
+    sender = build_sender(config.link, config.keys, config.outbound.spool_dir / "link-state",
+                          "outbound")  # fmt: skip
+    record = Policy(version=version, made_ms=2, rules=published_text("default_action = 'allow'",
+                                                                      {}, {}))  # fmt: skip
+    sender.publish(encode_control(record), b"\x08" * 16, Kind.CONTROL)
+    sender.close()
+
+
+def _status(root: Path) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, "-m", "maildiode", "status", "-c",
+                             str(root / "inner.toml"), "--json"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def _reported_version(root: Path) -> int | None:
+    found = _status(root).get("outer_report", {})
+    version = found.get("report", {}).get("figures", {}).get("policy_version")
+    return version if isinstance(version, int) else None
+
+
+def test_the_outer_agent_keeps_the_last_good_policy_and_says_which(tmp_path: Path) -> None:
+    root = tmp_path / "stack"
+    with FilterStack(root) as stack:
+        _policy_in_force(stack)
+        # a new version: the rules file changed (the inner agent checks every second)
+        (root / "inbound-rules.toml").write_text(RULES.replace("held-", "quote-"),
+                                                 encoding="utf-8")  # fmt: skip
+        _policy_in_force(stack, 2)
+        wait_for(lambda: _reported_version(root) == 2, 30, "status naming version 2")
+        # forged: another key (refused by the link before anything is decoded)
+        _foreign_policy(root, 9)
+        quarantine = root / "outer/spool/link-out/quarantine"
+        wait_for(lambda: any("unknown-key" in p.read_text()
+                             for p in quarantine.glob("*.reason.json")), 60,
+                 "the forged policy refused by the link")  # fmt: skip
+        # older: signed by the inner agent's own key, version 1 again
+        stack.stack.inner.stop()
+        _stale_policy(root, 1)
+        wait_for(lambda: [e["code"] for e in stack.outer_steps("policy_refused")] == ["stale"],
+                 60, "the stale policy refused")  # fmt: skip
+        assert stack.policy_version() == 2
+        # enforced across a restart of the outer agent: a blocked domain stays blocked
+        stack.kill9_outer()
+        stack.stack.outer.start(wait_port=stack.stack.ports.smtp)
+        stack.stack.inner.start()
+        stack.send(["evil-after"], sender="x@evil.example")
+        stack.send(["quote-after"])
+        wait_for(lambda: stack.count("evil-after", tag="[차단]") == 1, 120, "the block notice")
+        wait_for(lambda: stack.count("quote-after", to="head@corp.example", tag=REQUEST) == 1, 120,
+                 "the hold under version 2")  # fmt: skip
+        assert stack.count("evil-after", tag="[차단]") == 1
+        wait_for(lambda: _reported_version(root) == 2, 30, "status after the restart")
+        text = subprocess.run([sys.executable, "-m", "maildiode", "status", "-c",
+                               str(root / "inner.toml")], capture_output=True, text=True,
+                              timeout=60).stdout  # fmt: skip
+        assert "inbound policy: 2" in text
+
+
+def test_kill_9_of_either_agent_while_mail_is_held_released_or_rejected(tmp_path: Path) -> None:
+    root = tmp_path / "stack"
+    with FilterStack(root, seed=23) as stack:
+        _policy_in_force(stack)
+        held = [f"held-k{n:02d}" for n in range(10)]
+        stack.send(held[:5])
+        stack.kill9_outer()  # while the first ones are being filtered and held
+        stack.stack.outer.start(wait_port=stack.stack.ports.smtp)
+        stack.send(held[5:])
+        wait_for(lambda: all(stack.count(t, to="head@corp.example", tag=REQUEST) for t in held), 180,
+                 "every held mail's request at its approver")  # fmt: skip
+        release, reject = held[:5], held[5:]
+        for token in release[:3] + reject[:3]:
+            stack.decide(token, "release" if token in release else "drop")
+        stack.stack.inner.kill9()  # decisions stored, perhaps not yet on the link
+        stack.stack.inner.start()
+        wait_for(lambda: len(stack.outer_steps("inbound_released")) >= 1, 120, "a release")
+        stack.kill9_outer()  # while released mail is being rendered and decisions applied
+        for token in release[3:] + reject[3:]:
+            stack.decide(token, "release" if token in release else "drop")
+        stack.stack.outer.start(wait_port=stack.stack.ports.smtp)
+        wait_for(lambda: all(stack.count(t) for t in release), 180, "every released mail")
+        wait_for(lambda: len(stack.outer_steps("inbound_dropped")) >= len(reject), 60, "drops")
+        wait_for(lambda: stack.stack.recv_empty() and stack.stack.carrier.idle()
+                 and stack.out_carrier.idle(), 60, "the carriers")  # fmt: skip
+        time.sleep(3)
+        assert {t: stack.count(t) for t in held} == {**dict.fromkeys(release, 1),
+                                                     **dict.fromkeys(reject, 0)}  # fmt: skip
+        # nothing lost: every held mail has its outcome; nothing decided twice
+        outcomes = Counter(e["mail_id"] for e in stack.outer_steps("inbound_released")
+                           + stack.outer_steps("inbound_dropped"))  # fmt: skip
+        assert len(outcomes) == len(held)
+        assert max(outcomes.values()) == 1
+        assert not list((root / "outer/spool/held/mail").iterdir())
+        # and nothing held twice: one request per mail reached the approver
+        assert {
+            t: stack.count(t, to="head@corp.example", tag=REQUEST) for t in held
+        } == dict.fromkeys(held, 1)
