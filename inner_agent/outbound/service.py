@@ -25,6 +25,8 @@ from agentkit.access import AccessLog
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.settings import KeysSection, LinkSection, parse_host_port
 from inner_agent.config import InnerConfig
+from inner_agent.console.data import ConsoleData
+from inner_agent.console.places import places_from
 from inner_agent.outbound.config import OutboundSection, WebSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
@@ -163,12 +165,15 @@ class OutboundService:
         # Access records go where every audit event goes, and are read back from that store.
         audit_path = getattr(getattr(self.config, "audit", None), "path", None)
         access = AccessLog(self.audit, audit_path, console.zone)
+        data = ConsoleData(places_from(self.config), zone=console.zone, language=console.language)
         web_parts = build_listener(
             self.section, console, directory, self.audit, access,
             secret=secret, clock=self.clock, on_csrf_refusal=self.workflow.desk.note_csrf_refusal,
+            data=data,
         )  # fmt: skip
         self._closables[:0] = [web_parts]  # before the directory its checks read
         app = create_app(self.workflow.desk, web_parts)
+        await asyncio.to_thread(data.start)  # the mail index follows the audit store
         config = uvicorn.Config(
             app,
             host=host,
@@ -277,9 +282,11 @@ def build_listener(
     secret: bytes,
     clock: Callable[[], float],
     on_csrf_refusal: Callable[[str, str], None],
+    data: ConsoleData | None = None,
 ) -> Listener:
     """The web listener's parts from ``[outbound.web]`` and ``[console]``: sign-in (its
-    spraying alerts to ``audit``), pages, the gate, tokens, and ``access`` for the records."""
+    spraying alerts to ``audit``), pages, the gate, tokens, ``access`` for the records, and
+    ``data``, what the console reads."""
     web, accounts = section.web, directory.accounts
     signin = build_signin(web, accounts, secret, audit, clock)
     pages = SignInPages(
@@ -291,7 +298,7 @@ def build_listener(
     failed_tokens = ClientBuckets(web.signin.per_client_per_minute, web.signin.per_client_burst)
     gate = Gate(pages, accounts, tokens, access, failed_tokens=failed_tokens, clock=clock)
     return Listener(signin, pages, gate, accounts, tokens, access, console.zone,
-                    tuple(web.allowed_clients))  # fmt: skip
+                    tuple(web.allowed_clients), data)  # fmt: skip
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
