@@ -86,7 +86,7 @@ class ConsoleApi:
             return found
         who: Principal = request.state.principal
         mail_id, client = found["id"], client_of(request)
-        outbound = self.data.outbound_mail(mail_id) if found["direction"] == "out" else None
+        outbound, _picture = await run_in_threadpool(self.data.mail_extras, found)
         found["findings"] = outbound["findings"] if outbound else []
         found["withheld"] = detail_view(found)["withheld"]
         self.access.record(who.account, client, Action.MAIL_VIEWED, mail_id=mail_id, detail="api")

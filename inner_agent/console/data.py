@@ -56,6 +56,7 @@ class ConsoleData:
         self.places, self.zone, self.language, self.clock = places, zone, language, clock
         self._sampler = HostSampler(places.disk_path, proc=proc)
         self._host: tuple[float, dict[str, Any]] | None = None
+        self._host_lock = threading.Lock()  # sampling sleeps: not under the index's lock
         self._lock = threading.Lock()
         self._index: MailIndex | None = None
         self._follower: IndexFollower | None = None
@@ -145,7 +146,7 @@ class ConsoleData:
     def host(self) -> dict[str, Any]:
         """The inner host's figures; CPU use over the last seconds."""
         now = time.monotonic()
-        with self._lock:
+        with self._host_lock:
             if self._host is not None and now - self._host[0] < HOST_REUSE_S:
                 return self._host[1]
             if self._host is None or now - self._host[0] > HOST_BASE_MAX_AGE_S:
@@ -157,8 +158,15 @@ class ConsoleData:
 
     # ------------------------------------------------------------------------- one mail
 
-    def outbound_mail(self, mail_id: str) -> dict[str, Any] | None:
-        return figures.outbound_mail(self.places.outbound_state, mail_id)
+    def mail_extras(self, mail: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+        """For a mail's detail: its outbound state row (None for inbound mail, or none kept)
+        and whether its masked picture is kept."""
+        if mail["direction"] != "out":
+            return None, False
+        mail_id = mail["id"]
+        places = self.places
+        return (figures.outbound_mail(places.outbound_state, mail_id),
+                figures.has_outbound_picture(places.outbound_state, mail_id))  # fmt: skip
 
     def picture(self, mail_id: str) -> bytes | None:
         return figures.outbound_picture(self.places.outbound_state, mail_id)

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_GAPS_SHOWN",
     "approvals",
     "count_files",
+    "has_outbound_picture",
     "inbound_link",
     "inner_queues",
     "outbound_mail",
@@ -163,6 +164,15 @@ def outbound_picture(outbound_state: Path | None, mail_id: str) -> bytes | None:
         outbound_state, "SELECT preview FROM requests WHERE mail_id = ? AND preview IS NOT NULL",
         (mail_id,))  # fmt: skip
     return bytes(rows[0][0]) if rows else None
+
+
+def has_outbound_picture(outbound_state: Path | None, mail_id: str) -> bool:
+    """Whether a masked picture of the mail is kept (without reading it)."""
+    if outbound_state is None:
+        return False
+    return bool(query_read_only(
+        outbound_state, "SELECT 1 FROM requests WHERE mail_id = ? AND preview IS NOT NULL",
+        (mail_id,)))  # fmt: skip
 
 
 def count_files(folder: Path, prefix: str = "", suffix: str = "") -> int:

@@ -214,9 +214,8 @@ class ConsolePages:
         if not isinstance(found, dict):
             return found
         mail_id = found["id"]
-        outbound = self.data.outbound_mail(mail_id) if found["direction"] == "out" else None
+        outbound, picture = await run_in_threadpool(self.data.mail_extras, found)
         findings = outbound["findings"] if outbound else []
-        picture = found["direction"] == "out" and self.data.picture(mail_id) is not None
         self._record(request, Action.MAIL_VIEWED, mail_id=mail_id, detail="console")
         if findings:
             self._record(request, Action.FINDINGS_VIEWED, mail_id=mail_id, detail="console",
@@ -250,7 +249,9 @@ class ConsolePages:
         found = await self._visible_mail(request)
         if not isinstance(found, dict):
             return found
-        png = self.data.picture(found["id"]) if found["direction"] == "out" else None
+        png = None
+        if found["direction"] == "out":
+            png = await run_in_threadpool(self.data.picture, found["id"])
         if png is None:
             return self._not_found(request)
         self._record(request, Action.IMAGE_VIEWED, mail_id=found["id"], detail="console")
