@@ -93,6 +93,9 @@ def test_approve_from_the_request_mail(running, browser, tmp_path):
     assert RRN not in body
     assert "attachment:명단.xlsx" in body
     assert "attachment:명단.hwp" in body
+    # The page is there before its picture: wait until the browser finished loading it (on a
+    # loaded machine that is seconds), then it must be a real image.
+    page.wait_for_function("document.querySelector('#preview').complete", timeout=60_000)
     width = page.eval_on_selector("#preview", "img => img.naturalWidth")
     assert width > 500  # the masked image loaded
     page.screenshot(path=str(tmp_path / "detail.png"), full_page=True)
