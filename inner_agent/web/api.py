@@ -1,6 +1,7 @@
 """The HTTP API under ``/api/v1/`` (docs/api.md): JSON in and out, bearer tokens only
 (``gate``). This module holds the endpoints of the identity layer; the console's data
-endpoints (status, mail, stats) are added beside them the same way: ``@require(...)`` on each.
+endpoints (status, mail, stats) are in ``inner_agent.console.api``, made the same way:
+``@require(...)`` on each.
 
 - ``GET /api/v1/whoami``: every role; ``{"account", "role", "roles", "via", "token"}``;
 - ``GET /api/v1/access-records``: administrators and auditors; ``{"items": [{"time",
