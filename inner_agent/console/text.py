@@ -217,6 +217,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "stats.per_group": ("분류별 메일 수 (상위 {n})", "Mails per group (top {n})"),
     "stats.none": ("조건에 맞는 메일이 없습니다.", "No mail matches."),
     "stats.no_value": ("(값 없음)", "(none)"),
+    "stats.cut": (
+        "앞의 {shown}행만 보입니다 ({more}행 더 있음). 전체는 내려받기로 보십시오.",
+        "The first {shown} rows are shown ({more} more); the download has them all.",
+    ),
     # -- access records
     "access.title": ("접속기록", "Access records"),
     "access.account": ("계정", "Account"),

@@ -30,6 +30,9 @@ OUT_OUTCOMES = ("sent", "delivered", "monitored", "held", "approved", "rejected"
 # Detail keys of a trail event not repeated in its "details" column (they have columns).
 _TRAIL_COLUMNS = ("time", "agent", "step")
 MAX_DETAIL_VALUE_CHARS = 200  # a trail value longer than this is cut on the page
+# Rows of a statistics table on the page (days x 300 domains is thousands); the download has
+# them all.
+MAX_TABLE_ROWS = 500
 
 
 # ----------------------------------------------------------------------------- dashboard
@@ -211,11 +214,12 @@ def stats_view(rows: Sequence[Mapping[str, Any]], group: str, names: Mapping[str
         per_period[row["period"]] += int(row["count"])
         per_group[_group_name(group, row["group"], names)] += int(row["count"])
     table = [{"period": r["period"], "group": _group_name(group, r["group"], names),
-              "count": int(r["count"])} for r in rows]  # fmt: skip
+              "count": int(r["count"])} for r in rows[:MAX_TABLE_ROWS]]  # fmt: skip
     return {
         "periods": column_chart(sorted(per_period.items())),
         "groups": row_chart(list(per_group.items())) if group != "none" else None,
         "table": table,
+        "cut": max(0, len(rows) - MAX_TABLE_ROWS),
         "total": sum(per_period.values()),
     }
 

@@ -16,7 +16,8 @@ both directions, Korean subjects, about 6.5 events per mail), indexes it from sc
 Then the console's own answers to the first two and to a statistics page, through the web
 listener's app (sign-in session or bearer token checked by the gate, the page rendered, the
 JSON written; Starlette's test client, no network): ``GET /mail``, ``GET /mail?q=<word>``,
-``GET /api/v1/mail?q=<word>``, ``GET /stats?by=month&group=sender-domain``.
+``GET /api/v1/mail?q=<word>``, ``GET /stats?by=month&group=sender-domain&since=<a year
+ago>`` (as the index's statistics question).
 
 Beside each index question, the same question put to the ``maildiode audit`` / ``maildiode stats`` command
 path (``AuditLog.query`` and ``agentkit.stats.tally``) on the same store in the same run, three
@@ -119,7 +120,7 @@ class Questions:
 class ConsoleQuestions:
     """The console's pages and API over the same store, as an administrator and a script."""
 
-    def __init__(self, work: Path, audit_path: Path, words: list[str]) -> None:
+    def __init__(self, work: Path, audit_path: Path, words: list[str], newest: float) -> None:
         from inner_agent.console.data import ConsoleData
         from inner_agent.console.places import ConsolePlaces
         from inner_agent.outbound.service import build_listener
@@ -141,6 +142,8 @@ class ConsoleQuestions:
         token = self.listener.tokens.create(ADMIN)[1]
         self.script.headers["Authorization"] = f"Bearer {token}"
         self.words = words
+        self.since = [time.strftime("%Y-%m-%d", time.gmtime(newest - (365 + n) * DAY))
+                      for n in range(len(words))]  # fmt: skip
 
     def table(self) -> list[tuple[str, Callable[[int], Any]]]:
         return [
@@ -149,9 +152,9 @@ class ConsoleQuestions:
              lambda n: self._ok(self.page.get("/mail", params={"q": self.words[n]}))),
             ("API: GET /api/v1/mail?q=WORD",
              lambda n: self._ok(self.script.get("/api/v1/mail", params={"q": self.words[n]}))),
-            ("page: GET /stats?by=month&group=sender-domain",
-             lambda n: self._ok(self.page.get("/stats", params={"by": "month",
-                                                               "group": "sender-domain"}))),
+            ("page: GET /stats?by=month&group=sender-domain&since=<a year ago>",
+             lambda n: self._ok(self.page.get("/stats", params={
+                 "by": "month", "group": "sender-domain", "since": self.since[n]}))),
         ]  # fmt: skip
 
     @staticmethod
@@ -201,7 +204,7 @@ def measure(work: Path, events: int, runs: int) -> dict[str, Any]:
         print(f"{question:46s} index p50 {results[-1][1]:7.1f} ms p95 {results[-1][2]:7.1f} ms"
               f" | {command}: p50 {results[-1][4]:8.0f} ms max {results[-1][5]:8.0f} ms",
               flush=True)  # fmt: skip
-    console = ConsoleQuestions(work, path, Questions(index, log, newest, runs).words)
+    console = ConsoleQuestions(work, path, Questions(index, log, newest, runs).words, newest)
     for question, call in console.table():
         console_ms = timed(call, runs)
         results.append((question, statistics.median(console_ms), p95(console_ms), "", 0.0, 0.0))

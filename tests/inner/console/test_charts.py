@@ -41,3 +41,16 @@ def test_the_last_columns_are_kept_and_an_empty_series_draws_nothing():
     assert chart.bars[-1].height == chart.baseline - chart.bars[-1].y
     assert column_chart([]).bars == ()
     assert column_chart([("a", 0)]).bars[0].height == 0
+
+
+def test_a_long_statistics_table_is_cut_on_the_page_but_charts_count_everything():
+    from inner_agent.console.text import words
+    from inner_agent.console.views import MAX_TABLE_ROWS, stats_view
+
+    rows = [{"period": f"2026-{m:02d}", "group": f"d{n}.example", "count": 1}
+            for m in range(1, 13) for n in range(100)]  # fmt: skip
+    view = stats_view(rows, "sender-domain", words("ko"))
+    assert len(view["table"]) == MAX_TABLE_ROWS
+    assert view["cut"] == len(rows) - MAX_TABLE_ROWS
+    assert view["total"] == len(rows)
+    assert sum(b.count for b in view["periods"].bars) == len(rows)
