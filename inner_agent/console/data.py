@@ -7,9 +7,9 @@ It holds nothing of the running agent but paths (``ConsolePlaces``): every figur
 from the agent's files read-only, so the console answers the same whether the web listener
 runs inside the agent's process or in a process of its own.
 
-The mail index is caught up before each answer, at most ``REQUEST_CATCH_UP_BATCHES`` batches
-(a mail a moment ago is in the answer; a backlog never makes one request slow), and by an
-``IndexFollower`` thread between requests once ``start`` was called.
+Once ``start`` was called (the agent does), an ``IndexFollower`` thread keeps the mail index
+caught up, every second; until then (tests, tools) each answer catches it up first, at most
+``REQUEST_CATCH_UP_BATCHES`` batches, so a backlog never makes one request slow.
 """
 
 from __future__ import annotations
@@ -69,22 +69,25 @@ class ConsoleData:
     # ------------------------------------------------------------------------- the index
 
     def index(self) -> MailIndex | None:
-        """The mail index, caught up (boundedly) to the audit store's last event."""
+        """The mail index: followed by its thread, or else caught up (boundedly) now."""
         if self.places.audit_path is None:
             return None
         with self._lock:
             if self._index is None:
                 self._index = MailIndex(self.places.audit_path)
-            index = self._index
-        index.catch_up(max_batches=REQUEST_CATCH_UP_BATCHES)
+            index, followed = self._index, self._follower is not None
+        if not followed:
+            index.catch_up(max_batches=REQUEST_CATCH_UP_BATCHES)
         return index
 
     def start(self) -> None:
-        """Keep the index caught up between requests (a thread; ``close`` stops it)."""
+        """Keep the index caught up by a thread of its own (``close`` stops it)."""
         index = self.index()
-        if index is not None and self._follower is None:
+        with self._lock:
+            if index is None or self._follower is not None:
+                return
             self._follower = IndexFollower(index)
-            self._follower.start()
+        self._follower.start()
 
     def close(self) -> None:
         if self._follower is not None:
