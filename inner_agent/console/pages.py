@@ -145,7 +145,8 @@ class ConsolePages:
                              self.words["not_found_mail"], "/mail")  # fmt: skip
 
     def _unavailable(self, request: Request) -> Response:
-        return self._message(request, 503, self.words["not_found"], self.words["unavailable"])
+        return self._message(request, 503, self.words["unavailable_title"],
+                             self.words["unavailable"])  # fmt: skip
 
     def _record(self, request: Request, action: Action, **details: Any) -> None:
         who: Principal = request.state.principal
@@ -168,7 +169,7 @@ class ConsolePages:
         status = await run_in_threadpool(self.data.status, self.language)
         today = datetime.fromtimestamp(self.data.clock(), self.zone).date().isoformat()
         view = dashboard_view(status, who.roles, self.language, today)
-        return self._render(request, "dashboard.html", view=view, status_figures=status)
+        return self._render(request, "dashboard.html", view=view)
 
     # ------------------------------------------------------------------------- mail
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from inner_agent.console.charts import Chart, column_chart, row_chart
 from inner_agent.console.scope import allowed_outcomes
-from inner_agent.console.text import Language, duration, size
+from inner_agent.console.text import Language, duration, size, words
 from inner_agent.web.roles import Role
 
 __all__ = [
@@ -131,16 +131,12 @@ def _queue(id_: str, title: str, figures: Mapping[str, Any] | None, language: La
     for line, key in keys.items():
         value = figures.get(key)
         if line == "oldest":
-            lines.append(("dash.oldest_waiting", duration(value, language) if value is not None
-                          else _nothing(language)))  # fmt: skip
+            shown = duration(value, language) if value is not None else None
+            lines.append(("dash.oldest_waiting", shown or words(language)["dash.nothing_waits"]))
         else:
             lines.append((f"dash.{line}", str(value if value is not None else 0)))
     found["figures"] = lines
     return found
-
-
-def _nothing(language: Language) -> str:
-    return "대기 없음" if language == "ko" else "nothing waits"
 
 
 def _hosts(status: Mapping[str, Any], language: Language) -> list[dict[str, Any]]:
