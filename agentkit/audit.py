@@ -114,6 +114,7 @@ class AuditLog:
     """Append-only event log. Safe to share between threads of one process."""
 
     def __init__(self, path: Path, *, agent: str = "", clock: Any = time.time) -> None:
+        self.path = path  # another process may open the same file (the web process does)
         self._agent = agent
         self._clock = clock
         self._lock = threading.Lock()

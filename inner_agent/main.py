@@ -1,11 +1,11 @@
 """Run the inner agent: the inbound link reader, the injection workers and (when configured) the
 outbound service; stop cleanly on SIGTERM or SIGINT.
 
-Stopping order: the outbound service, then the link reader (it finishes the bundle in hand; a
-bundle not yet sent or committed stays in the work folder and is handled at the next start),
-then the injection workers (a message in the middle of an SMTP transaction finishes or stays
-queued). Everything not yet accepted by the internal server waits in the queue or the work
-folder for the next start.
+Stopping order: the outbound service (its web process first), then the link reader (it
+finishes the bundle in hand; a bundle not yet sent or committed stays in the work folder and
+is handled at the next start), then the injection workers (a message in the middle of an SMTP
+transaction finishes or stays queued). Everything not yet accepted by the internal server
+waits in the queue or the work folder for the next start.
 """
 
 from __future__ import annotations

@@ -143,6 +143,42 @@ NOTES: dict[str, tuple[str, str]] = {
         "contains an Outlook TNEF (winmail.dat) part, withheld",
         "Outlook TNEF(winmail.dat) 파트가 있어 전달하지 않았습니다",
     ),
+    "masked_rrn": (
+        "{count} resident registration number(s) masked in {name}",
+        "{name}: 주민등록번호 {count}건을 가렸습니다",
+    ),
+    "masked_foreigner_id": (
+        "{count} foreigner registration number(s) masked in {name}",
+        "{name}: 외국인등록번호 {count}건을 가렸습니다",
+    ),
+    "masked_driver_license": (
+        "{count} driver's licence number(s) masked in {name}",
+        "{name}: 운전면허번호 {count}건을 가렸습니다",
+    ),
+    "masked_passport": (
+        "{count} passport number(s) masked in {name}",
+        "{name}: 여권번호 {count}건을 가렸습니다",
+    ),
+    "masked_credit_card": (
+        "{count} card number(s) masked in {name}",
+        "{name}: 카드번호 {count}건을 가렸습니다",
+    ),
+    "masked_bank_account": (
+        "{count} bank account number(s) masked in {name}",
+        "{name}: 계좌번호 {count}건을 가렸습니다",
+    ),
+    "mask_unchecked_ocr_unavailable": (
+        "{name} was not checked for personal data: OCR is not installed",
+        "{name}: 개인정보를 확인하지 못했습니다(OCR이 설치되어 있지 않습니다)",
+    ),
+    "mask_unchecked_ocr_budget": (
+        "{name} was not checked for personal data: the mail's OCR budget was used up",
+        "{name}: 개인정보를 확인하지 못했습니다(메일의 OCR 한도를 다 썼습니다)",
+    ),
+    "mask_unchecked_ocr_failed": (
+        "{name} was not checked for personal data: OCR failed",
+        "{name}: 개인정보를 확인하지 못했습니다(OCR이 실패했습니다)",
+    ),
     "attachment_list_unread": (
         "the attachment list could not be read",
         "첨부 파일 목록을 읽지 못했습니다",

@@ -33,11 +33,13 @@ __all__ = [
     "Envelope",
     "HeaderBlock",
     "Manifest",
+    "Masked",
     "OutboundMail",
     "PackageLimits",
     "PackageRefused",
     "PageInfo",
     "RenderedMail",
+    "Unchecked",
     "Withheld",
     "decode_outbound",
     "decode_package",
@@ -137,6 +139,28 @@ class Withheld:
 
 
 @dataclass(frozen=True)
+class Masked:
+    """Personal data of one type masked in one place before it became pixels or text
+    (``RenderOptions.mask_types``; docs/rendering.md, "Masking")."""
+
+    type: str  # a mailsafe.pii type: rrn, foreigner_id, driver_license, passport, ...
+    source: str  # "header", "body", "attachment:<name>" (the name as shown, masked itself)
+    page: int  # the page of a PDF attachment, from 1; 0 where the place has no pages
+    method: str  # "text": found in text or a PDF's text; "ocr": read in pixels by Tesseract
+    count: int
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """A picture or page whose pixels could not be checked for the masked types: it is shown
+    as it is, and the notification says so."""
+
+    source: str
+    page: int
+    reason: str  # "ocr_unavailable", "ocr_budget", "ocr_failed"
+
+
+@dataclass(frozen=True)
 class Manifest:
     version: int
     mail_id: str
@@ -148,6 +172,8 @@ class Manifest:
     pages: tuple[PageInfo, ...] = ()
     withheld: tuple[Withheld, ...] = ()
     notes: tuple[str, ...] = ()
+    masked: tuple[Masked, ...] = ()
+    unchecked: tuple[Unchecked, ...] = ()
 
 
 @dataclass(frozen=True)

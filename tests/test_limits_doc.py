@@ -42,6 +42,8 @@ def doc_value(text: str) -> Any:
     text = text.strip()
     if text in ("true", "false"):
         return text == "true"
+    if text == "{}":  # an empty set (RenderOptions.mask_types)
+        return frozenset()
     if text.startswith('"') or text.startswith("/"):
         return text.strip('"')
     total = 0

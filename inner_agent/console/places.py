@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_SILENCE_ALARM_S", "ConsolePlaces", "places_from"]
+__all__ = [
+    "DEFAULT_GAP_WAIT_S",
+    "DEFAULT_INJECT_ALARM_S",
+    "DEFAULT_SILENCE_ALARM_S",
+    "ConsolePlaces",
+    "places_from",
+]
 
 # What the link and queue alarms use when the configuration does not say (agentkit.settings
 # and inner.toml's defaults).

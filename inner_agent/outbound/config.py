@@ -42,6 +42,10 @@ DEFAULT_EXPIRE_AFTER_S = 2 * 86400.0
 DEFAULT_SESSION_TTL_S = 8 * 3600.0
 # Twenty minutes without a request ends a session (a screen left open at lunch).
 DEFAULT_SESSION_IDLE_S = 20 * 60.0
+# Ten steps of nice: when the cores are short, the kernel gives the web process about a tenth
+# of what it gives the agent's threads (CFS weights 110 vs 1024), so a flood of web clients
+# costs the mail path little; on idle cores the web runs at full speed.
+DEFAULT_WEB_NICE = 10
 
 
 def _resolve(value: Any, info: ValidationInfo) -> Any:
@@ -71,6 +75,9 @@ class WebSection(Section):
     trusted_proxies: tuple[Network, ...] = ("127.0.0.1",)
     # Only clients in these networks reach the listener at all (pages, sign-in, API); empty: any.
     allowed_clients: tuple[Network, ...] = ()
+    # The listener runs in a child process this much lower in CPU priority than the agent
+    # (added to the agent's nice value): web clients never get the cores before the mail path.
+    nice: int = Field(default=DEFAULT_WEB_NICE, ge=0, le=19)
     signin: SignInSection = SignInSection()
 
     _paths = field_validator("secret_key_file", mode="before")(_resolve)
@@ -217,6 +224,8 @@ session_idle_s = 1200             # and ends after this long without a request
 trusted_proxies = ["127.0.0.1"]   # may say who the client is (X-Forwarded-For)
 allowed_clients = []              # only these networks may connect (empty: any), e.g.
                                   # ["10.1.0.0/16"]; others get 403 before anything else
+nice = 10                         # the listener's own process runs this much lower in CPU
+                                  # priority than the agent (0-19)
 
 [outbound.web.signin]
 db = "{signin_db}"       # lockouts and sessions

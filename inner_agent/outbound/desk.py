@@ -1,21 +1,29 @@
 """What an approver can do, and all the web pages may call: list the requests waiting for
 them, view one (a link's token checked on the way in), fetch its masked image, and decide.
-Someone who is not an approver of a request (nor the one who decided it) does not see it."""
+Someone who is not an approver of a request (nor the one who decided it) does not see it.
+
+The desk works on the databases only, so it runs in the web process as well as in the
+agent's; ``on_decided`` is told after each stored decision (the web process wakes the agent's
+worker with it, so an approved mail is published at once rather than at the next poll)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from inner_agent.outbound.approval import Event, Request, apply
+from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.effects import Effects
 from inner_agent.outbound.errors import InvalidTransition
 from inner_agent.outbound.lifecycle import Approved, Rejected
-from inner_agent.outbound.ports import Audit
+from inner_agent.outbound.notices import Notices
+from inner_agent.outbound.ports import Audit, Stores
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.token_gate import TokenGate
+from inner_agent.outbound.tokens import TokenSigner
 
-__all__ = ["ApprovalDesk", "Decided", "View"]
+__all__ = ["ApprovalDesk", "Decided", "View", "approval_desk"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +47,12 @@ class ApprovalDesk:
         effects: Effects,
         audit: Audit,
         clock: Callable[[], float],
+        *,
+        on_decided: Callable[[], None] | None = None,
     ) -> None:
         self.state, self.gate, self.effects = state, gate, effects
         self.audit, self.clock = audit, clock
+        self.on_decided = on_decided
 
     def pending_for(self, approver: str) -> list[tuple[Request, MailRow]]:
         """The requests ``approver`` may decide now, oldest first, with their mails."""
@@ -90,10 +101,12 @@ class ApprovalDesk:
         request = admitted.request
         decided = apply(request, verdict, now=self.clock(), actor=approver, reason=reason)
         self.gate.spend(admitted, approver, untrusted_token)
-        if not self.state.save_request(decided, expect=request.state):
+        if not self.state.save_request(decided, expect=request):
             raise InvalidTransition(f"request {request_id} was decided at the same moment")
         outcome = Approved(decided) if verdict is Event.APPROVE else Rejected(decided)
         self.effects.advance(decided.mail_id, outcome)
+        if self.on_decided is not None:
+            self.on_decided()
         row = self.state.mail(decided.mail_id)
         if row is None:
             raise InvalidTransition(f"request {request_id} refers to an unknown mail")
@@ -106,3 +119,21 @@ class ApprovalDesk:
 
 def _may_see(request: Request, user: str) -> bool:
     return user in request.approvers or request.decided_by == user
+
+
+def approval_desk(
+    section: OutboundSection,
+    stores: Stores,
+    audit: Audit,
+    *,
+    signer: TokenSigner,
+    clock: Callable[[], float] = time.time,
+    on_decided: Callable[[], None] | None = None,
+) -> ApprovalDesk:
+    """The approvers' desk over ``stores``, with its token gate, notices and effects: the
+    workflow makes one in the agent's process, the web process its own over the same files
+    (without the scanner, the previews and the link the workflow needs besides)."""
+    gate = TokenGate(signer, stores.state, audit,
+                     expire_after_s=section.approval.expire_after_s, clock=clock)  # fmt: skip
+    effects = Effects(stores, audit, Notices(section, stores.state, gate, clock))
+    return ApprovalDesk(stores.state, gate, effects, audit, clock, on_decided=on_decided)

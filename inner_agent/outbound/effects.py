@@ -1,13 +1,18 @@
 """Carries out the actions of a lifecycle edge (``lifecycle.transition``): stores the state,
 writes the audit event, queues the notices and request mails, removes or quarantines the
 spool file. The only code that acts on a mail's lifecycle; everything it does is an action
-the pure transition named."""
+the pure transition named.
+
+Two processes move mails (the agent's worker, and the web process for decisions: D-record
+"The web listener in its own process"), so a state is stored only if the mail is still in
+the state the edge starts from (a compare-and-set in the database). The loser of a race gets
+``InvalidTransition`` before any later action of its edge: one audit event, one notice."""
 
 from __future__ import annotations
 
 import logging
 
-from inner_agent.outbound.errors import SpoolCorrupt
+from inner_agent.outbound.errors import InvalidTransition, SpoolCorrupt
 from inner_agent.outbound.lifecycle import (
     Action,
     AskApprovers,
@@ -45,21 +50,19 @@ class Effects:
                 return
             now_in = MailState(row.state)
         for action in transition(now_in, event).actions:
-            self._carry_out(mail_id, action)
+            self._carry_out(mail_id, action, now_in)
 
-    def _carry_out(self, mail_id: str, action: Action) -> None:
+    def _carry_out(self, mail_id: str, action: Action, now_in: MailState) -> None:
         match action:
-            case SetState(state, None):
-                self.state.set_mail(mail_id, str(state))
             case SetState(state, decided_by):
-                self.state.set_mail(mail_id, str(state), decided_by=decided_by)
+                self._set_state(mail_id, now_in, state, decided_by)
             case Record(step, fields):
                 self.audit.record(mail_id, step, **fields)
             case TellSender(outcome, reason, decided_by):
                 self._queue(self.notices.to_sender(mail_id, outcome, reason=reason,
                                                    decided_by=decided_by))  # fmt: skip
             case OpenRequest():
-                self._open(mail_id, action)
+                self._open(mail_id, action, now_in)
             case AskApprovers(request, reminder):
                 row = self.state.mail(mail_id)
                 preview = self.state.preview(request.request_id) or b""
@@ -70,15 +73,23 @@ class Effects:
             case Quarantine(detail):
                 self._quarantine(mail_id, detail)
 
+    def _set_state(
+        self, mail_id: str, now_in: MailState, state: MailState, decided_by: str | None
+    ) -> None:
+        fields = {} if decided_by is None else {"decided_by": decided_by}
+        if not self.state.set_mail(mail_id, str(state), expect=str(now_in), **fields):
+            raise InvalidTransition(f"outbound mail {mail_id} left {now_in} meanwhile")
+
     def _queue(self, notices: list[tuple[str, str, str, bytes]]) -> None:
         for notice in notices:
             self.state.queue_notice(*notice)
 
-    def _open(self, mail_id: str, action: OpenRequest) -> None:
+    def _open(self, mail_id: str, action: OpenRequest, now_in: MailState) -> None:
         row = self.state.mail(mail_id)
         asks = self.notices.requests(action.request, row, action.preview) if row else []
         held = self.notices.to_sender(mail_id, "held", reason=action.note)
-        self.state.add_request(action.request, action.preview, asks + held)
+        if not self.state.add_request(action.request, action.preview, asks + held):
+            raise InvalidTransition(f"outbound mail {mail_id} left {now_in} meanwhile")
 
     def _quarantine(self, mail_id: str, detail: str) -> None:
         log.error("outbound mail %s quarantined: %s", mail_id, detail)

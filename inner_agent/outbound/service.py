@@ -1,10 +1,16 @@
 """``OutboundService(config, audit)``: the outbound path as one start/stop unit.
 
-It runs, inside the caller's event loop: the SMTP intake, the approval web server (uvicorn),
-and one worker task that, every ``poll_s`` or when woken, scans accepted mail, publishes what
-may leave (stream ``outbound``, the original bytes), runs reminders and expiries, and sends
-notices through the internal server. Blocking work (scanning, fsync, SQLite, SMTP) runs in a
-thread, never in the event loop.
+It runs, inside the caller's event loop: the SMTP intake and one worker task that, every
+``poll_s`` or when woken, scans accepted mail, publishes what may leave (stream
+``outbound``, the original bytes), runs reminders and expiries, and sends notices through
+the internal server. Blocking work (scanning, fsync, SQLite, SMTP) runs in a thread, never
+in the event loop.
+
+The web listener (sign-in, approval pages, console, API) runs in a child process of its own
+at a lower CPU priority (``inner_agent.webproc``): the service binds its socket, starts the
+child last, wakes the worker when the child says a decision was stored, and stops it first.
+Only when the audit log has no file to share (a test's in-memory double) or the clock is not
+the system's does the listener run in this event loop instead, as before.
 """
 
 from __future__ import annotations
@@ -17,41 +23,33 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
-from agentkit.access import AccessLog
 from agentkit.links import LinkPublisher, build_sender
-from agentkit.settings import KeysSection, LinkSection, parse_host_port
+from agentkit.settings import KeysSection, LinkSection, LogSection, parse_host_port
 from inner_agent.config import InnerConfig
-from inner_agent.console.data import ConsoleData
 from inner_agent.console.places import places_from
-from inner_agent.outbound.config import OutboundSection, WebSection
+from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
 from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
-from inner_agent.outbound.web import create_app, templates
 from inner_agent.outbound.workflow import Audit, Outlets, Publisher, Stores, Workflow
-from inner_agent.web.api_tokens import TokenStore
-from inner_agent.web.app import Listener
 from inner_agent.web.config import ConsoleSection
-from inner_agent.web.gate import Gate
-from inner_agent.web.pages import SignInPages
-from inner_agent.web.roles import Role
-from inner_agent.web.sessions import Sessions
-from inner_agent.web.signin import Accounts, SignIn
-from inner_agent.web.store import SignInStore
-from inner_agent.web.throttle import ClientBuckets
+from inner_agent.webproc.errors import WebProcessFailed
+from inner_agent.webproc.spec import WebSpec
+from inner_agent.webproc.supervisor import WebProcess
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.ocr import resolve_ocr
 from mailsafe.policy import RuleSet, default_rules, load_rules
 
-__all__ = ["OutboundService", "build_listener", "build_signin", "outbound_publisher"]
+if TYPE_CHECKING:  # the web stack is imported where the listener is built (the web process)
+    import uvicorn
+
+__all__ = ["OutboundService", "outbound_publisher"]
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +79,9 @@ class OutboundService:
         self.clock = clock
         self.workflow: Workflow | None = None
         self.smtp: OutboundSmtpServer | None = None
-        self._web: uvicorn.Server | None = None
+        self._web: uvicorn.Server | None = None  # only when the listener runs here
+        self.web_process: WebProcess | None = None
+        self._listener: socket.socket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()  # bound to the loop at first use (Python >= 3.10)
@@ -114,6 +114,7 @@ class OutboundService:
         recovered = await asyncio.to_thread(self.workflow.recover)
         if recovered:
             log.info("took in %d outbound mail(s) found in the spool after a restart", recovered)
+        await asyncio.to_thread(self.workflow.settle_decisions)  # no web process runs yet
         try:
             await self._start_smtp(spool)
             await self._start_web(directory, secret)
@@ -158,45 +159,74 @@ class OutboundService:
         self.wake()
 
     async def _start_web(self, directory: Directory, secret: bytes) -> None:
-        assert self.workflow is not None
         web = self.section.web
-        host, port = parse_host_port(web.listen)
+        # Bound here, before the listener starts anywhere: a busy port is an OSError naming it.
+        self._listener = _listening_socket(*parse_host_port(web.listen))
+        self.web_port = self._listener.getsockname()[1]
+        spec = self._web_spec()
+        if spec is None:
+            await self._serve_web_here(self._listener, directory, secret)
+            return
+        self.web_process = WebProcess(spec, self._listener, on_wake=self.wake,
+                                      before_restart=self._settle_decisions)  # fmt: skip
+        try:
+            await self.web_process.start()
+        except WebProcessFailed as exc:
+            raise WebProcessFailed(f"the web listener on {web.listen} did not start: {exc}"
+                                   ) from None  # fmt: skip
+
+    def _web_spec(self) -> WebSpec | None:
+        """What the web process opens, or None when the listener must run here: an audit
+        log without a file cannot be shared, nor a clock that is not the system's."""
+        config = self.config
+        audit_path = getattr(self.audit, "path", None) or _attribute(config, "audit", "path")
+        if audit_path is None or self.clock is not time.time:
+            log.info("the web listener runs in the agent's process (the audit log has no file, "
+                     "or the clock is a test's)")  # fmt: skip
+            return None
+        places = places_from(config)
+        return WebSpec(
+            outbound=self.section,
+            console=getattr(config, "console", None) or ConsoleSection(),
+            log=getattr(config, "log", None) or LogSection(),
+            audit_path=audit_path,
+            state_dir=places.state_dir,
+            silence_alarm_s=places.silence_alarm_s,
+            gap_wait_s=places.gap_wait_s,
+            inject_alarm_s=places.inject_alarm_s,
+        )
+
+    async def _settle_decisions(self) -> None:
+        """Before a new web process starts: finish what a dead one decided but left."""
+        if self.workflow is not None:
+            await asyncio.to_thread(self.workflow.settle_decisions)
+
+    async def _serve_web_here(
+        self, listener: socket.socket, directory: Directory, secret: bytes
+    ) -> None:
+        """The listener in this event loop (no file to share the audit log through)."""
+        import uvicorn
+
+        from inner_agent.webproc.site import server_config, site_app
+
+        assert self.workflow is not None
         console = getattr(self.config, "console", None) or ConsoleSection()
-        # Access records go where every audit event goes, and are read back from that store.
-        audit_path = getattr(getattr(self.config, "audit", None), "path", None)
-        access = AccessLog(self.audit, audit_path, console.zone)
-        data = ConsoleData(places_from(self.config), zone=console.zone, language=console.language)
-        web_parts = build_listener(
-            self.section, console, directory, self.audit, access,
-            secret=secret, clock=self.clock, on_csrf_refusal=self.workflow.desk.note_csrf_refusal,
-            data=data,
+        app, web_parts = site_app(
+            self.workflow.desk, self.section, console=console, directory=directory,
+            audit=self.audit, audit_path=_attribute(self.config, "audit", "path"),
+            secret=secret, clock=self.clock, places=places_from(self.config),
         )  # fmt: skip
         self._closables[:0] = [web_parts]  # before the directory its checks read
-        app = create_app(self.workflow.desk, web_parts)
-        await asyncio.to_thread(data.start)  # the mail index follows the audit store
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            server_header=False,
-            proxy_headers=True,
-            forwarded_allow_ips=list(web.trusted_proxies),
-        )
-        # Bind here, so a busy port is an OSError naming it (uvicorn would sys.exit instead).
-        listener = _listening_socket(host, port)
-        self.web_port = listener.getsockname()[1]
-        self._web = uvicorn.Server(config)
+        self._web = uvicorn.Server(server_config(app, self.section.web))
         serving = asyncio.create_task(self._web.serve(sockets=[listener]), name="outbound-web")
         self._tasks.append(serving)
         while not self._web.started:
             if serving.done():
                 self._tasks.remove(serving)
-                raise OSError(f"approval web server on {host}:{port} did not start (see log)")
+                raise OSError(f"approval web pages on {self.section.web.listen} did not start "
+                              "(see log)")  # fmt: skip
             await asyncio.sleep(0.01)
-        log.info("approval web pages on %s:%d", host, self.web_port)
+        log.info("approval web pages on %s (in the agent's process)", self.section.web.listen)
 
     # ----------------------------------------------------------------------------- work
 
@@ -245,6 +275,8 @@ class OutboundService:
     async def stop(self) -> None:
         if self.smtp is not None:
             await self.smtp.stop()
+        if self.web_process is not None:
+            await self.web_process.stop()
         if self._web is not None:
             self._web.should_exit = True
         for task in self._tasks:
@@ -259,46 +291,13 @@ class OutboundService:
             if close is not None:
                 close()
         self._closables = []
+        if self._listener is not None:
+            self._listener.close()
 
 
-def build_signin(
-    web: WebSection, accounts: Accounts, secret: bytes, audit: Audit, clock: Callable[[], float]
-) -> SignIn:
-    """The web listener's sign-in from ``[outbound.web]`` (its ``signin`` sub-section)."""
-    store = SignInStore(web.signin.db)
-    sessions = Sessions(store, idle_s=web.session_idle_s, absolute_s=web.session_ttl_s,
-                        clock=clock)  # fmt: skip
-    return SignIn(accounts, store, secret, web.signin, sessions=sessions, audit=audit,
-                  clock=clock)  # fmt: skip
-
-
-def build_listener(
-    section: OutboundSection,
-    console: ConsoleSection,
-    directory: Directory,
-    audit: Audit,
-    access: AccessLog,
-    *,
-    secret: bytes,
-    clock: Callable[[], float],
-    on_csrf_refusal: Callable[[str, str], None],
-    data: ConsoleData | None = None,
-) -> Listener:
-    """The web listener's parts from ``[outbound.web]`` and ``[console]``: sign-in (its
-    spraying alerts to ``audit``), pages, the gate, tokens, ``access`` for the records, and
-    ``data``, what the console reads."""
-    web, accounts = section.web, directory.accounts
-    signin = build_signin(web, accounts, secret, audit, clock)
-    pages = SignInPages(
-        signin, templates(), secret, secure_cookie=web.public_url.startswith("https://"),
-        on_csrf_refusal=on_csrf_refusal, access=access,
-        home=lambda user: "/requests" if Role.APPROVER in accounts.roles(user) else "/",
-    )  # fmt: skip
-    tokens = TokenStore(section.directory_db, clock=clock)
-    failed_tokens = ClientBuckets(web.signin.per_client_per_minute, web.signin.per_client_burst)
-    gate = Gate(pages, accounts, tokens, access, failed_tokens=failed_tokens, clock=clock)
-    return Listener(signin, pages, gate, accounts, tokens, access, console.zone,
-                    tuple(web.allowed_clients), data)  # fmt: skip
+def _attribute(config: object, section: str, name: str) -> Any:
+    """``config.section.name``, or None when the config (a test's namespace) lacks it."""
+    return getattr(getattr(config, section, None), name, None)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

@@ -134,7 +134,12 @@ class OutboundState:
             )
             return cursor.rowcount == 1
 
-    def set_mail(self, mail_id: str, state: str, **fields: Any) -> None:
+    def set_mail(
+        self, mail_id: str, state: str, *, expect: str | None = None, **fields: Any
+    ) -> bool:
+        """Store the mail's state (and ``fields``). With ``expect``, only if the stored state
+        is still that one (a compare-and-set: the web process and the worker both move mails,
+        and only one of two moves from the same state may win); False when it was not."""
         columns = {"state": state, "updated_at": self.clock()}
         for name in ("subject", "decided_by"):
             if name in fields:
@@ -143,11 +148,15 @@ class OutboundState:
             if name in fields:
                 columns[name] = json.dumps(fields[name], ensure_ascii=False)
         assignments = ", ".join(f"{name} = ?" for name in columns)
+        where, values = "mail_id = ?", [*columns.values(), mail_id]
+        if expect is not None:
+            where, values = f"{where} AND state = ?", [*values, expect]
         with self._tx() as db:
-            db.execute(
-                f"UPDATE mails SET {assignments} WHERE mail_id = ?",  # noqa: S608 - fixed names
-                (*columns.values(), mail_id),
+            cursor = db.execute(
+                f"UPDATE mails SET {assignments} WHERE {where}",  # noqa: S608 - fixed names
+                values,
             )
+            return cursor.rowcount == 1
 
     def mail(self, mail_id: str) -> MailRow | None:
         with self._lock:
@@ -180,33 +189,41 @@ class OutboundState:
         request: Request,
         preview: bytes,
         notices: Sequence[tuple[str, str, str, bytes]] = (),
-    ) -> None:
+    ) -> bool:
         """Store a new request, mark its mail ``held`` and queue ``notices`` (mail id, kind,
-        recipient, message), in one transaction."""
+        recipient, message), in one transaction; only while the mail is ``received`` (False,
+        and nothing stored, when it is not)."""
         with self._tx() as db:
+            moved = db.execute(
+                "UPDATE mails SET state = 'held', updated_at = ? WHERE mail_id = ?"
+                " AND state = 'received'",
+                (self.clock(), request.mail_id),
+            )
+            if moved.rowcount != 1:
+                return False
             db.executemany(
                 "INSERT INTO outbox (mail_id, kind, rcpt, data, next_try) VALUES (?, ?, ?, ?, ?)",
                 [(*notice, self.clock()) for notice in notices],
-            )
-            db.execute(
-                "UPDATE mails SET state = 'held', updated_at = ? WHERE mail_id = ?",
-                (self.clock(), request.mail_id),
             )
             db.execute(
                 "INSERT INTO requests (request_id, mail_id, state, approvers, since, reminded,"
                 " escalations, decided_by, reason, preview) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (*_request_values(request), preview),
             )
+            return True
 
-    def save_request(self, request: Request, *, expect: State) -> bool:
-        """Store ``request`` if its stored state is still ``expect`` (no lost updates when the
-        web and the timer act at the same moment). False when someone else was first."""
+    def save_request(self, request: Request, *, expect: Request) -> bool:
+        """Store ``request`` if the stored one still has the state and escalation count of
+        ``expect`` (the one it was made from): a compare-and-set in the database, so a
+        decision in the web process and a timer in the agent's never both win, and a decision
+        read before an escalation cannot land after it. False when someone else was first.
+        (A reminder changes neither: a decision may follow it.)"""
         values = _request_values(request)
         with self._tx() as db:
             cursor = db.execute(
                 "UPDATE requests SET state=?, approvers=?, since=?, reminded=?, escalations=?,"
-                " decided_by=?, reason=? WHERE request_id=? AND state=?",
-                (*values[2:], values[0], str(expect)),
+                " decided_by=?, reason=? WHERE request_id=? AND state=? AND escalations=?",
+                (*values[2:], values[0], str(expect.state), expect.escalations),
             )
             return cursor.rowcount == 1
 
@@ -231,6 +248,17 @@ class OutboundState:
             rows = self._db.execute(
                 f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE state IN ('held', 'escalated')"  # noqa: S608
                 " ORDER BY since"
+            ).fetchall()
+        return [_request(r) for r in rows]
+
+    def decided_but_held(self) -> list[Request]:
+        """Requests decided (or expired) whose mail is still ``held``: the process that
+        decided stopped between the two writes (the web process killed at that moment)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_PREFIXED_COLUMNS} FROM requests r JOIN mails m USING (mail_id)"  # noqa: S608
+                " WHERE m.state = 'held' AND r.state IN ('approved', 'rejected', 'expired')"
+                " ORDER BY r.since"
             ).fetchall()
         return [_request(r) for r in rows]
 
@@ -305,6 +333,8 @@ class OutboundState:
 _REQUEST_COLUMNS = (
     "request_id, mail_id, state, approvers, since, reminded, escalations, decided_by, reason"
 )
+
+_PREFIXED_COLUMNS = ", ".join(f"r.{name.strip()}" for name in _REQUEST_COLUMNS.split(","))
 
 
 def _request_values(request: Request) -> tuple[Any, ...]:

@@ -45,7 +45,7 @@ class Timers:
 
     def _remind(self, request: Request) -> int:
         updated = apply(request, Event.REMIND, now=self.clock())
-        if not self.state.save_request(updated, expect=request.state):
+        if not self.state.save_request(updated, expect=request):
             return 0  # decided at the same moment
         self.effects.advance(request.mail_id, Reminded(updated))
         return 1
@@ -56,7 +56,7 @@ class Timers:
         if self.timing.on_expiry == "escalate" and mail is not None:
             above = self.approvers.above(request, mail)
         updated = apply(request, Event.TIMEOUT, now=self.clock(), escalate_to=above)
-        if not self.state.save_request(updated, expect=request.state):
+        if not self.state.save_request(updated, expect=request):
             return 0
         escalated = updated.state is State.ESCALATED
         self.effects.advance(request.mail_id, Escalated(updated) if escalated else Expired(updated))

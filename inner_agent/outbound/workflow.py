@@ -29,30 +29,30 @@ import logging
 import time
 from collections.abc import Callable
 
-from inner_agent.outbound.approval import Event, Request, Timing
+from inner_agent.outbound.approval import Event, Request, State, Timing
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.arrivals import Arrivals
 from inner_agent.outbound.config import OutboundSection
-from inner_agent.outbound.desk import ApprovalDesk, Decided
-from inner_agent.outbound.effects import Effects
-from inner_agent.outbound.errors import SpoolCorrupt
+from inner_agent.outbound.desk import Decided, approval_desk
+from inner_agent.outbound.errors import InvalidTransition, SpoolCorrupt
 from inner_agent.outbound.holding import Holding
 from inner_agent.outbound.lifecycle import (
     Allowed,
+    Approved,
     Blocked,
+    Expired,
     MailState,
     Monitored,
     Occurrence,
+    Rejected,
     Unreadable,
 )
-from inner_agent.outbound.notices import Notices
 from inner_agent.outbound.outbox import Outbox
 from inner_agent.outbound.ports import Audit, Outlets, Publisher, Stores
 from inner_agent.outbound.publishing import Publishing
 from inner_agent.outbound.scanning import Scanned, Scanner
 from inner_agent.outbound.spool import SpooledMail
 from inner_agent.outbound.timers import Timers
-from inner_agent.outbound.token_gate import TokenGate
 from inner_agent.outbound.tokens import TokenSigner
 
 __all__ = ["Audit", "Outlets", "Publisher", "Stores", "Workflow"]
@@ -79,14 +79,11 @@ class Workflow:
         timing = Timing(approval.remind_after_s, approval.expire_after_s, approval.on_expiry)
         self.spool, self.state, self.directory = stores.spool, stores.state, stores.directory
         self.scanner, self.signer = scanner, signer
-        self.gate = TokenGate(signer, stores.state, outlets.audit,
-                              expire_after_s=timing.expire_after_s, clock=clock)  # fmt: skip
-        notices = Notices(section, stores.state, self.gate, clock)
-        self.effects = Effects(stores, outlets.audit, notices)
+        self.desk = approval_desk(section, stores, outlets.audit, signer=signer, clock=clock)
+        self.gate, self.effects = self.desk.gate, self.desk.effects
         approvers = Approvers(stores.directory, approval.fallback_approver)
         self.arrivals = Arrivals(stores, self.effects)
         self.holding = Holding(stores.state, approvers, clock)
-        self.desk = ApprovalDesk(stores.state, self.gate, self.effects, outlets.audit, clock)
         self.timers = Timers(stores.state, approvers, self.effects, timing, clock)
         self.publishing = Publishing(stores, outlets.publisher, self.effects, clock)
         self.outbox = Outbox(section, stores.state, outlets.audit, clock)
@@ -101,6 +98,24 @@ class Workflow:
 
     def recover(self) -> int:
         return self.arrivals.recover()
+
+    def settle_decisions(self) -> int:
+        """Carry out the decisions a stopped web process stored but did not act on (its
+        request is decided, its mail still ``held``); how many. Only while no web process
+        runs (at start-up, and before the web process is started again): a live one may be
+        between the two writes of a decision it is about to finish itself."""
+        settled = 0
+        for request in self.state.decided_but_held():
+            outcome = _OUTCOMES[request.state](request)
+            log.warning("outbound mail %s: its request was %s but the mail still held (the "
+                        "web process stopped in between); finishing it", request.mail_id,
+                        request.state)  # fmt: skip
+            try:
+                self.effects.advance(request.mail_id, outcome)
+            except InvalidTransition:
+                continue  # moved on meanwhile
+            settled += 1
+        return settled
 
     def process_received(self) -> int:
         """Scan and decide every accepted mail. A mail whose scan fails MAX_SCAN_FAILURES
@@ -167,3 +182,10 @@ class Workflow:
 
     def issue_token(self, request: Request, approver: str) -> str:
         return self.gate.issue(request, approver)
+
+
+_OUTCOMES: dict[State, Callable[[Request], Approved | Rejected | Expired]] = {
+    State.APPROVED: Approved,
+    State.REJECTED: Rejected,
+    State.EXPIRED: Expired,
+}

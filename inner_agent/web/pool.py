@@ -3,7 +3,8 @@ wait, the rest are turned away at once (``Busy``) instead of piling up.
 
 A check is argon2 with 64 MiB of memory (or, later, an LDAP bind): forty at once took the
 inner agent from 120 MB to 2.4 GB (issue 15.3). The workers lower their own CPU priority
-(nice), so when the cores are short the mail path's threads run first and sign-ins wait.
+(nice +10 below the listener's, which runs below the agent's), so when the cores are short
+the mail path runs first, then the pages, and sign-ins wait.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ __all__ = ["Busy", "CheckPool"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# How much lower the workers' CPU priority is than the agent's (Linux: per thread).
+# How much lower the workers' CPU priority is than the listener's (Linux: per thread).
 WORKER_NICE = 10
+MAX_NICE = 19  # the lowest priority there is
 
 
 class Busy:
@@ -62,8 +64,11 @@ class CheckPool:
 
 
 def _lower_priority() -> None:
-    """Linux keeps a nice value per thread: lower this worker's alone."""
+    """Linux keeps a nice value per thread: lower this worker's alone, from the nice value
+    it was made with (the web process's, itself below the agent's), at most to 19."""
+    thread = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+        lowered = min(os.getpriority(os.PRIO_PROCESS, thread) + WORKER_NICE, MAX_NICE)
+        os.setpriority(os.PRIO_PROCESS, thread, lowered)
     except (AttributeError, OSError) as exc:  # not Linux, or not allowed
         log.debug("sign-in check worker keeps its priority: %s", exc)

@@ -9,17 +9,23 @@ OCR is best effort inside a budget per mail (pictures and seconds): a picture pa
 too small to hold a line of text, or one Tesseract fails on gives no text and no finding --
 what every picture gave before OCR. A decoder or Tesseract stuck on a crafted picture is
 bounded by the time it is given here and, around all of it, by the reader's child process.
+
+The renderer's masking (``mailsafe.render.masking``) reads pictures here too, with their word
+boxes (:func:`image_words`, Tesseract's TSV output), inside the render worker and within the
+same kind of budget: one OCR module for both directions.
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 import shutil
 import subprocess
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Final
 
 from PIL import Image, UnidentifiedImageError
@@ -29,9 +35,12 @@ from mailsafe.extract.limits import Budget
 
 __all__ = [
     "DEFAULT_LANGUAGES",
+    "OCR_NOT_RUN",
     "OcrUnavailable",
+    "OcrWord",
     "grey_picture",
     "grey_png_text",
+    "image_words",
     "ocr_allowed",
     "ocr_languages_available",
     "picture_text",
@@ -52,6 +61,13 @@ _PILLOW_FORMATS: Final = ("PNG", "JPEG", "GIF", "TIFF", "WEBP", "BMP")
 # default (automatic layout) lost whole lines of small screenshots in tests; the scan needs
 # every word, not the reading order.
 _SPARSE_TEXT: Final = "11"
+
+
+# Words taken from one picture's TSV; a picture of more is noise (a page of 6-point text has
+# about 3,000).
+MAX_OCR_WORDS: Final = 20_000
+# Why a picture's pixels were not read: its words are unknown, not absent.
+OCR_NOT_RUN: Final = ("ocr_unavailable", "ocr_budget", "ocr_failed")
 
 
 # What ``[outbound] ocr = "auto"`` or ``true`` reads in: Korean, and Latin letters for
@@ -165,29 +181,95 @@ def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
         return None
 
 
-def tesseract_command(program: str, languages: str) -> list[str]:
-    """The command line: the picture on standard input, the text on standard output."""
-    return [program, "-", "-", "-l", languages, "--psm", _SPARSE_TEXT]
+def tesseract_command(program: str, languages: str, *, boxes: bool = False) -> list[str]:
+    """The command line: the picture on standard input, the text on standard output (with
+    ``boxes``, Tesseract's TSV: one row per word with its box)."""
+    command = [program, "-", "-", "-l", languages, "--psm", _SPARSE_TEXT]
+    return [*command, "tsv"] if boxes else command
 
 
 def _tesseract(png: bytes, languages: str, seconds: float) -> str:
+    output = _run_tesseract(png, languages, seconds, boxes=False)
+    return "" if output is None else output.decode("utf-8", "replace")
+
+
+def _run_tesseract(png: bytes, languages: str, seconds: float, *, boxes: bool) -> bytes | None:
+    """Tesseract's standard output, or None when it is missing, failed or ran out of time."""
     program = tesseract_path()
     if program is None:  # removed since the agent started: as with OCR off
-        return ""
+        return None
     # One thread: the reader is one of several processes on the machine, and OpenMP's
     # threads make Tesseract slower, not faster, on a busy two-core box.
     environment = {"PATH": os.environ.get("PATH", "/usr/bin"), "OMP_THREAD_LIMIT": "1"}
     try:
         done = subprocess.run(
-            tesseract_command(program, languages),
+            tesseract_command(program, languages, boxes=boxes),
             input=png,
             capture_output=True,
             timeout=seconds,
             env=environment,
             check=False,
         )
-    except subprocess.TimeoutExpired:
-        return ""
-    if done.returncode != 0:
-        return ""
-    return done.stdout.decode("utf-8", "replace")
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+# ---------------------------------------------------------------------------- word boxes
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    """One word Tesseract read, with its box in the pixels of the picture it was given."""
+
+    text: str
+    box: tuple[int, int, int, int]  # left, top, right, bottom
+    line: tuple[int, int, int]  # Tesseract's block, paragraph and line numbers
+
+
+def image_words(image: Image.Image, budget: Budget) -> tuple[OcrWord, ...] | str:
+    """The words in ``image`` (already decoded, any mode) with their boxes in its pixels, or
+    the reason (one of ``OCR_NOT_RUN``) they could not be read. A picture too small to hold a
+    line of text has no words (the rule of :func:`grey_picture`)."""
+    width, height = image.size
+    pixels = width * height
+    if pixels < MIN_PIXELS or min(width, height) < MIN_SIDE:
+        return ()
+    if not budget.limits.ocr_languages or tesseract_path() is None:
+        return "ocr_unavailable"
+    seconds = ocr_allowed(budget)
+    if seconds is None:
+        return "ocr_budget"
+    scale = min(1.0, (budget.limits.ocr_max_pixels / pixels) ** 0.5)
+    grey = image.convert("L")
+    if scale < 1.0:
+        size = (max(1, int(width * scale)), max(1, int(height * scale)))
+        grey = grey.resize(size, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    grey.save(out, format="PNG", compress_level=1)
+    budget.ocr_pictures += 1
+    started = time.monotonic()
+    try:
+        tsv = _run_tesseract(out.getvalue(), budget.limits.ocr_languages, seconds, boxes=True)
+    finally:
+        budget.ocr_seconds += time.monotonic() - started
+    return "ocr_failed" if tsv is None else parse_tsv(tsv, 1.0 / scale)
+
+
+def parse_tsv(tsv: bytes, scale: float = 1.0) -> tuple[OcrWord, ...]:
+    """The words of Tesseract's TSV output (level 5 rows), boxes multiplied by ``scale``."""
+    words: list[OcrWord] = []
+    for row in tsv.decode("utf-8", "replace").splitlines()[1:]:
+        cells = row.split("\t")
+        if len(cells) != 12 or cells[0] != "5" or not cells[11].strip():
+            continue
+        try:
+            block, paragraph, line, left, top, width, height = map(int, cells[2:5] + cells[6:10])
+        except ValueError:
+            continue
+        box = (math.floor(left * scale), math.floor(top * scale),
+               math.ceil((left + width) * scale), math.ceil((top + height) * scale))  # fmt: skip
+        words.append(OcrWord(cells[11].strip(), box, (block, paragraph, line)))
+        if len(words) >= MAX_OCR_WORDS:
+            break
+    return tuple(words)

@@ -1,11 +1,14 @@
 """Render a hostile mail into pictures: ``render_message(raw, options) -> RenderedMail``.
 
-In-process and pure apart from the Chromium backend's subprocess; the agent calls it only
-inside a :class:`mailsafe.render.pool.RenderPool` worker, which adds CPU, memory and time limits.
+In-process and pure apart from the Chromium backend's subprocess and, when masking reads
+pictures (``options.mask_types``), Tesseract's; the agent calls it only inside a
+:class:`mailsafe.render.pool.RenderPool` worker, which adds CPU, memory and time limits.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html as html_escape
 from dataclasses import dataclass, field
 
@@ -25,10 +28,11 @@ from mailsafe.payload import (
 )
 from mailsafe.render.document import compose, decode_picture
 from mailsafe.render.encode import encode_image
+from mailsafe.render.masking import Masker
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.story import PageTooLarge, pdf_page_images, render_tiles
 
-__all__ = ["RenderOptions", "headers_of", "not_displayable", "render_message"]
+__all__ = ["RenderOptions", "headers_of", "not_displayable", "render_message", "summary_of"]
 
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 TEXT_ATTACHMENT_TYPES = frozenset({"text/plain", "text/csv"})
@@ -113,16 +117,45 @@ class _Output:
 
 
 def render_message(raw: bytes, options: RenderOptions) -> RenderedMail:
-    """Parse and render ``raw``; hostile content yields notes or a not-displayable notice."""
+    """Parse and render ``raw``; hostile content yields notes or a not-displayable notice.
+    With ``options.mask_types``, personal data of those types is masked before anything is
+    drawn, and the manifest says what was masked where (``masked``, ``unchecked``)."""
     mail = parse_message(raw)
+    masker = Masker(options) if options.mask_types else None
+    if masker is not None:
+        mail = masker.mail(mail)
     try:
-        return _render(mail, options)
+        return _render(mail, options, masker)
     except MailsafeError as exc:
-        return not_displayable(mail, exc.code, (str(exc),))
+        return _with_masking(not_displayable(mail, exc.code, (str(exc),)), masker)
 
 
-def _render(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
-    composition = compose(mail, options)
+def summary_of(raw: bytes, mask_types: frozenset[str] = frozenset()) -> RenderedMail:
+    """The not-displayable notice of ``raw`` (headers, attachment list) without rendering:
+    what a worker answers after a render failed; the header fields and attachment names
+    masked for ``mask_types``."""
+    mail = parse_message(raw)
+    masker = Masker(RenderOptions(mask_types=mask_types)) if mask_types else None
+    if masker is not None:
+        mail = masker.mail(mail)
+    return _with_masking(not_displayable(mail, "render_error"), masker)
+
+
+def _with_masking(rendered: RenderedMail, masker: Masker | None) -> RenderedMail:
+    if masker is None:
+        return rendered
+    masked, unchecked, notes = masker.report()
+    manifest = dataclasses.replace(
+        rendered.manifest,
+        masked=masked,
+        unchecked=unchecked,
+        notes=tuple(dict.fromkeys([*rendered.manifest.notes, *notes])),
+    )
+    return dataclasses.replace(rendered, manifest=manifest)
+
+
+def _render(mail: ParsedMail, options: RenderOptions, masker: Masker | None) -> RenderedMail:
+    composition = compose(mail, options, masker)
     output = _Output(options)
     if options.backend == "chromium":
         # Lazy: Playwright and html2image are the optional "chromium" extra; PyMuPDF workers
@@ -140,8 +173,10 @@ def _render(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
     for index, tile in enumerate(tiles):
         if not output.add(tile, "body", index):
             break
-    withheld = _attachments(mail, options, output, composition.used_cids)
+    withheld = _attachments(mail, _Place(options, output, masker), composition.used_cids)
     notes = [*composition.notes, *output.notes, *_security_notes(mail), *mail.defects]
+    masked, unchecked, mask_notes = masker.report() if masker else ((), (), [])
+    notes[:0] = mask_notes  # first: the cap below must not cut what masking says
     manifest = Manifest(
         version=PACKAGE_VERSION,
         mail_id="",
@@ -151,6 +186,8 @@ def _render(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
         pages=tuple(output.pages),
         withheld=tuple(withheld),
         notes=tuple(dict.fromkeys(n[:500] for n in notes[:100])),
+        masked=masked,
+        unchecked=unchecked,
     )
     text = composition.text[: options.max_text_chars] if options.text_layer else None
     return RenderedMail(manifest=manifest, images=tuple(output.images), text=text)
@@ -168,9 +205,17 @@ def _all_attachments(mail: ParsedMail) -> list[Attachment]:
     return found
 
 
-def _attachments(
-    mail: ParsedMail, options: RenderOptions, output: _Output, used_cids: set[str]
-) -> list[Withheld]:
+@dataclass(frozen=True)
+class _Place:
+    """Where attachments are drawn: the options, the output so far, and the masker if any."""
+
+    options: RenderOptions
+    output: _Output
+    masker: Masker | None
+
+
+def _attachments(mail: ParsedMail, place: _Place, used_cids: set[str]) -> list[Withheld]:
+    options, output = place.options, place.output
     withheld: list[Withheld] = []
     pdfs = 0
     for attachment in _all_attachments(mail):
@@ -180,13 +225,13 @@ def _attachments(
         kind = _kind(attachment)
         if kind == "pdf" and pdfs < options.max_pdf_attachments and not output.budget_hit:
             pdfs += 1
-            withheld.extend(_pdf(attachment, options, output))
+            withheld.extend(_pdf(attachment, place))
         elif kind == "image" and not output.budget_hit:
             if (attachment.content_id or "").lower() in used_cids:
                 continue  # shown in the body where the HTML places it
-            withheld.extend(_picture(attachment, options, output))
+            withheld.extend(_picture(attachment, place))
         elif kind == "text" and attachment.size <= options.max_text_attachment_bytes:
-            withheld.extend(_text_attachment(attachment, options, output))
+            withheld.extend(_text_attachment(attachment, place))
         else:
             withheld.append(
                 _withheld(attachment, "not_rendered_type" if kind == "other" else "budget")
@@ -207,18 +252,23 @@ def _kind(attachment: Attachment) -> str:
     return "other"
 
 
-def _pdf(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:
+def _pdf(attachment: Attachment, place: _Place) -> list[Withheld]:
     """The PDF's pages as pictures, up to the page cap; a page too large to show is named in a
-    note and skipped, the others are shown."""
+    note and skipped, the others are shown. With masking, each page is redacted first."""
+    options, output, masker = place.options, place.output, place.masker
     name = attachment.filename
     seen, shown, total = 0, 0, 0
+    source = f"attachment:{name}"
+    prepare = functools.partial(masker.pdf_page, source=source) if masker else None
     try:
-        pages = pdf_page_images(attachment.data, options, options.max_pdf_pages, options.pdf_dpi)
+        pages = pdf_page_images(
+            attachment.data, options, options.max_pdf_pages, options.pdf_dpi, prepare
+        )
         for index, (page, page_count) in enumerate(pages):
             total = page_count
             if isinstance(page, PageTooLarge):
                 output.notes.append(_too_large(name, index + 1, page))
-            elif not output.add(page, f"attachment:{name}", index):
+            elif not output.add(page, source, index):
                 break
             else:
                 shown += 1
@@ -240,18 +290,22 @@ def _too_large(name: str, page: int, size: PageTooLarge) -> str:
     return note("pdf_page_too_large", name=name, page=page, width=width, height=height)
 
 
-def _picture(attachment: Attachment, options: RenderOptions, output: _Output) -> list[Withheld]:
-    picture = decode_picture(attachment.data, options)
+def _picture(attachment: Attachment, place: _Place) -> list[Withheld]:
+    picture = decode_picture(attachment.data, place.options)
     if picture is None:
         return [_withheld(attachment, "bad_or_too_big_image")]
-    output.add(picture, f"attachment:{attachment.filename}", 0, photo=True)
+    source = f"attachment:{attachment.filename}"
+    if place.masker is not None:
+        picture = place.masker.picture(picture, source)
+    place.output.add(picture, source, 0, photo=True)
     return []
 
 
-def _text_attachment(
-    attachment: Attachment, options: RenderOptions, output: _Output
-) -> list[Withheld]:
+def _text_attachment(attachment: Attachment, place: _Place) -> list[Withheld]:
+    options, output = place.options, place.output
     text = guess_unlabelled(attachment.data)
+    if place.masker is not None:
+        text = place.masker.text(text, f"attachment:{attachment.filename}")
     document = (
         f"<html><body><p><b>{html_escape.escape(attachment.filename)}</b></p>"
         f'<pre style="white-space: pre-wrap">{html_escape.escape(text)}</pre></body></html>'

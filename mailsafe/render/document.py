@@ -13,6 +13,7 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -21,6 +22,9 @@ from mailsafe.mime import Address, Attachment, ParsedMail
 from mailsafe.notes import note
 from mailsafe.render.encode import encode_image
 from mailsafe.render.options import RenderOptions
+
+if TYPE_CHECKING:
+    from mailsafe.render.masking import Masker
 
 # Inline images per mail put back into the HTML; more are listed, not shown.
 MAX_INLINE_IMAGES = 30
@@ -74,11 +78,17 @@ def header_rows(mail: ParsedMail) -> list[tuple[str, str]]:
 class ImageResolver:
     """Maps ``cid:`` and ``data:`` references to re-encoded data URIs under limits."""
 
-    def __init__(self, attachments: tuple[Attachment, ...], options: RenderOptions) -> None:
+    def __init__(
+        self,
+        attachments: tuple[Attachment, ...],
+        options: RenderOptions,
+        masker: Masker | None = None,
+    ) -> None:
         self.by_cid: Mapping[str, Attachment] = {
             a.content_id.lower(): a for a in attachments if a.content_id
         }
         self.options = options
+        self.masker = masker
         self.used_cids: set[str] = set()
         self.count = 0
         self.refused = 0
@@ -109,6 +119,8 @@ class ImageResolver:
         if picture is None:
             self.refused += 1
             return None
+        if self.masker is not None:  # painted before it is encoded into the page
+            picture = self.masker.picture(picture, "body")
         encoded = encode_image(picture, self.options.jpeg_quality)
         self.count += 1
         return f"data:{encoded.media_type};base64,{base64.b64encode(encoded.data).decode()}"
@@ -140,12 +152,13 @@ def _flatten(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def compose(mail: ParsedMail, options: RenderOptions) -> Composition:
-    """The HTML document and plain text for ``mail`` and its forwarded mails."""
+def compose(mail: ParsedMail, options: RenderOptions, masker: Masker | None = None) -> Composition:
+    """The HTML document and plain text for ``mail`` and its forwarded mails; with a
+    ``masker``, the HTML bodies' text and pictures masked (``mail`` is masked already)."""
     composition = Composition(html="", text="")
     parts_html: list[str] = []
     parts_text: list[str] = []
-    _compose_one(mail, options, 0, parts_html, parts_text, composition)
+    _compose_one(mail, _Walk(options, masker), 0, parts_html, parts_text, composition)
     document = (
         f'<html><head><meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f'<meta charset="utf-8"><style>{BASE_CSS}</style></head><body>'
@@ -157,9 +170,17 @@ def compose(mail: ParsedMail, options: RenderOptions) -> Composition:
     return composition
 
 
+@dataclass(frozen=True)
+class _Walk:
+    """What every level of the walk over forwarded mails uses."""
+
+    options: RenderOptions
+    masker: Masker | None
+
+
 def _compose_one(  # noqa: PLR0917 - recursive walk, its state passed explicitly
     mail: ParsedMail,
-    options: RenderOptions,
+    walk: _Walk,
     depth: int,
     parts_html: list[str],
     parts_text: list[str],
@@ -178,27 +199,29 @@ def _compose_one(  # noqa: PLR0917 - recursive walk, its state passed explicitly
     parts_text.append(f"제목: {mail.subject}")
     parts_text.extend(f"{k}: {v}" for k, v in rows)
     parts_text.append("")
-    _body(mail, options, parts_html, parts_text, composition)
+    _body(mail, walk, parts_html, parts_text, composition)
     for forwarded in mail.forwarded:
         if depth + 1 > MAX_FORWARD_DEPTH:
             composition.notes.append(note("forward_too_deep"))
             break
         parts_html.append('<div class="mailsafe-forward"><p class="mailsafe-note">전달된 메일</p>')
         parts_text.append("---------- 전달된 메일 ----------")
-        _compose_one(forwarded, options, depth + 1, parts_html, parts_text, composition)
+        _compose_one(forwarded, walk, depth + 1, parts_html, parts_text, composition)
         parts_html.append("</div>")
 
 
 def _body(
     mail: ParsedMail,
-    options: RenderOptions,
+    walk: _Walk,
     parts_html: list[str],
     parts_text: list[str],
     composition: Composition,
 ) -> None:
     if mail.html:
-        resolver = ImageResolver(mail.attachments, options)
+        resolver = ImageResolver(mail.attachments, walk.options, walk.masker)
         safe = sanitize_html(mail.html, resolver)
+        if walk.masker is not None:
+            safe.html = walk.masker.html(safe.html, "body")
         composition.used_cids |= resolver.used_cids
         composition.remote_dropped += safe.dropped_remote
         if safe.dropped_remote:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from mailsafe.errors import InternalError
+from mailsafe.extract.limits import ExtractLimits
+from mailsafe.extract.ocr import DEFAULT_LANGUAGES
 from mailsafe.payload import MAX_IMAGE_PIXELS
+from mailsafe.pii import PII_TYPES
 
 MIB = 1024 * 1024
 
@@ -18,6 +25,18 @@ DEFAULT_CPU_SECONDS = 20
 DEFAULT_MEMORY_BYTES = 1024 * MIB
 # Wall-clock seconds per mail (includes Chromium start-up, ~1-2 s).
 DEFAULT_WALL_SECONDS = 30.0
+
+
+def checked_mask_types(types: Iterable[str]) -> frozenset[str]:
+    """``types`` as a set, each a mailsafe.pii type name; another name is our caller's bug."""
+    checked = frozenset(types)
+    unknown = sorted(checked - set(PII_TYPES))
+    if unknown:
+        raise InternalError(
+            f"mask_types: unknown personal-data types {unknown} (known: {', '.join(PII_TYPES)})",
+            code="unknown_mask_type",
+        )
+    return checked
 
 
 @dataclass(frozen=True)
@@ -71,3 +90,31 @@ class RenderOptions:
     # PyMuPDF backend: NanumGothic.ttf and NanumGothicBold.ttf are taken from here (Debian's
     # fonts-nanum) for bold Korean headings; "" or missing files: MuPDF's built-in CJK font.
     font_dir: str = "/usr/share/fonts/truetype/nanum"
+    # Personal-data types (mailsafe.pii names: rrn, foreigner_id, driver_license, passport,
+    # credit_card, bank_account) masked before anything becomes pixels or text. Empty: no
+    # detection and no OCR while rendering at all. The receive filters choose them per mail
+    # (RenderPool.render(raw, mask_types=...)).
+    mask_types: frozenset[str] = frozenset()
+    # Masking reads pictures and scanned pages with Tesseract in these languages ("" or not
+    # installed: pictures are shown unchecked, and the notification says so) ...
+    ocr_languages: str = DEFAULT_LANGUAGES
+    # ... within the outbound scanner's per-mail OCR budget (mailsafe.extract.limits): past it,
+    # pictures are shown unchecked with a note.
+    ocr_max_pictures: int = ExtractLimits.ocr_max_pictures
+    ocr_max_seconds: float = ExtractLimits.ocr_max_seconds
+    ocr_max_pixels: int = ExtractLimits.ocr_max_pixels
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mask_types", checked_mask_types(self.mask_types))
+
+    def to_json(self) -> str:
+        """The options as JSON for a worker's command line (a set becomes a sorted list)."""
+        values = dataclasses.asdict(self)
+        values["mask_types"] = sorted(self.mask_types)
+        return json.dumps(values)
+
+    @classmethod
+    def from_json(cls, text: str) -> RenderOptions:
+        values: dict[str, Any] = json.loads(text)
+        values["mask_types"] = frozenset(values.get("mask_types", ()))
+        return cls(**values)

@@ -12,6 +12,9 @@ stdout are a 4-byte big-endian length, then the payload::
 
     parent -> worker   b"R" + raw mail     render it
                        b"S" + raw mail     summary only: parse, list, no rendering
+                       b"M" + b"R"|b"S" + types + b"\n" + raw mail
+                                           the same, masking personal data of the types
+                                           (comma-separated mailsafe.pii names) for this mail
     worker -> parent   b"P" + package      encoded RenderedMail
                        b"E" + code         a named failure (e.g. memory_limit)
 """
@@ -23,7 +26,6 @@ import ctypes
 import dataclasses
 import email.parser
 import email.policy
-import json
 import logging
 import os
 import queue
@@ -41,7 +43,7 @@ from mailsafe.limited import (
     set_limits,
     widen_pipe,
 )
-from mailsafe.mime import ParseLimits, decode_header_text, parse_message, raw_header_to_text
+from mailsafe.mime import ParseLimits, decode_header_text, raw_header_to_text
 from mailsafe.notes import note, reason_words
 from mailsafe.payload import (
     PACKAGE_VERSION,
@@ -52,12 +54,14 @@ from mailsafe.payload import (
     decode_package,
     encode_package,
 )
-from mailsafe.render import not_displayable, render_message
+from mailsafe.pii import detect, mask_text
+from mailsafe.render import render_message, summary_of
 from mailsafe.render.options import (
     DEFAULT_CPU_SECONDS,
     DEFAULT_MEMORY_BYTES,
     DEFAULT_WALL_SECONDS,
     RenderOptions,
+    checked_mask_types,
 )
 
 __all__ = ["REASONS", "RenderPool", "headers_only", "tune_allocator"]
@@ -111,11 +115,22 @@ def tune_allocator() -> bool:
     return bool(mallopt(_M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD_BYTES) == 1 and ok)
 
 
+def _job(kind: bytes, raw: bytes, mask_types: frozenset[str]) -> bytes:
+    if not mask_types:
+        return kind + raw
+    return b"M" + kind + ",".join(sorted(mask_types)).encode("ascii") + b"\n" + raw
+
+
 def _work(job: bytes, options: RenderOptions) -> bytes:
     kind, raw = job[:1], job[1:]
+    if kind == b"M":
+        kind, line = job[1:2], job[2:]
+        types, _, raw = line.partition(b"\n")
+        # The parent is trusted; RenderOptions still refuses a type it does not know.
+        mask_types = frozenset(types.decode("ascii").split(","))
+        options = dataclasses.replace(options, mask_types=mask_types)
     if kind == b"S":
-        mail = parse_message(raw)
-        return b"P" + encode_package(not_displayable(mail, "render_error"))
+        return b"P" + encode_package(summary_of(raw, options.mask_types))
     return b"P" + encode_package(render_message(raw, options))
 
 
@@ -187,7 +202,7 @@ class RenderPool:
             self._idle.put(self._start(slot))
 
     def _start(self, slot: int) -> _Worker:
-        settings = json.dumps(dataclasses.asdict(self.options))
+        settings = self.options.to_json()
         process = subprocess.Popen(
             [sys.executable, "-m", "mailsafe.render.pool", settings, str(self.cpu_seconds),
              str(self.memory_bytes)],
@@ -205,16 +220,20 @@ class RenderPool:
             self._all.add(worker)
         return worker
 
-    def render(self, raw: bytes) -> RenderedMail:
-        """Render ``raw`` in a worker; failures give a not-displayable notice with a reason."""
-        reply, reason = self._run(b"R" + raw, self.wall_seconds)
+    def render(self, raw: bytes, *, mask_types: frozenset[str] | None = None) -> RenderedMail:
+        """Render ``raw`` in a worker; failures give a not-displayable notice with a reason.
+        ``mask_types`` (mailsafe.pii names) replaces the options' for this mail: personal
+        data of those types is masked before it becomes pixels or text."""
+        # A wrong name is refused here, before any worker: the caller's bug, not the mail's.
+        types = self.options.mask_types if mask_types is None else checked_mask_types(mask_types)
+        reply, reason = self._run(_job(b"R", raw, types), self.wall_seconds)
         if reply is not None:
             return reply
         log.warning("render worker failed: %s", reason)
-        summary, _ = self._run(b"S" + raw, self.wall_seconds * SUMMARY_SHARE)
+        summary, _ = self._run(_job(b"S", raw, types), self.wall_seconds * SUMMARY_SHARE)
         if summary is not None:
             return _with_reason(summary, reason)
-        return headers_only(raw, reason)
+        return headers_only(raw, reason, types)
 
     def _run(self, job: bytes, wall_seconds: float) -> tuple[RenderedMail | None, str]:
         if self._closed:
@@ -274,18 +293,22 @@ def _with_reason(mail: RenderedMail, reason: str) -> RenderedMail:
     return dataclasses.replace(mail, manifest=manifest)
 
 
-def headers_only(raw: bytes, reason: str) -> RenderedMail:
-    """Last resort in the parent: the header block only, bounded, when even a summary failed."""
+def headers_only(raw: bytes, reason: str, mask_types: frozenset[str] = frozenset()) -> RenderedMail:
+    """Last resort in the parent: the header block only, bounded, when even a summary failed;
+    the header fields masked for ``mask_types`` (text only: nothing is drawn here)."""
     limit = ParseLimits().max_header_bytes
     try:
         headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
             raw[:limit]
         )
+
+        def shown(name: str) -> str:
+            value = decode_header_text(raw_header_to_text(headers.get(name, "")))
+            found = [f for f in detect(value) if f.type in mask_types] if mask_types else []
+            return mask_text(value, found) if found else value
+
         block = HeaderBlock(
-            from_=decode_header_text(raw_header_to_text(headers.get("from", ""))),
-            to=decode_header_text(raw_header_to_text(headers.get("to", ""))),
-            date=decode_header_text(raw_header_to_text(headers.get("date", ""))),
-            subject=decode_header_text(raw_header_to_text(headers.get("subject", ""))),
+            from_=shown("from"), to=shown("to"), date=shown("date"), subject=shown("subject")
         )
     except (ValueError, TypeError, UnicodeError, LookupError, IndexError):
         block = HeaderBlock()
@@ -302,7 +325,7 @@ def headers_only(raw: bytes, reason: str) -> RenderedMail:
 
 def _main(argv: list[str]) -> None:
     settings, cpu_seconds, memory_bytes = argv
-    options = RenderOptions(**json.loads(settings))
+    options = RenderOptions.from_json(settings)
     worker_main(options, int(cpu_seconds), int(memory_bytes) or None)
 
 

@@ -14,7 +14,7 @@ reach no other file through it (and the sanitiser drops every URL but ``cid:``/`
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -133,11 +133,21 @@ class PageTooLarge:
     height_pt: float
 
 
+# Called with each PDF page (PyMuPDF) and its number from 1 before it is rasterised: masking
+# redacts it there (mailsafe.render.masking).
+PagePreparer = Callable[[Any, int], None]
+
+
 def pdf_page_images(
-    pdf: bytes, options: RenderOptions, max_pages: int, dpi: float
+    pdf: bytes,
+    options: RenderOptions,
+    max_pages: int,
+    dpi: float,
+    prepare: PagePreparer | None = None,
 ) -> Iterator[tuple[Image.Image | PageTooLarge, int]]:
     """Rasterise up to ``max_pages`` pages of ``pdf`` one at a time: (image, page count), or
-    (PageTooLarge, page count) for a page that ``page_scale`` refuses.
+    (PageTooLarge, page count) for a page that ``page_scale`` refuses; ``prepare`` changes
+    each page first.
 
     One page at a time keeps memory at one page's pixels, whatever the page count.
     """
@@ -150,7 +160,17 @@ def pdf_page_images(
             raise HostileInput("the PDF is password-protected", code="encrypted_pdf")
         total = document.page_count
         for number in range(min(total, max_pages)):
-            yield _rasterise(document[number], options, dpi), total
+            page = document[number]
+            if prepare is not None:
+                _prepared(prepare, page, number + 1)
+            yield _rasterise(page, options, dpi), total
+
+
+def _prepared(prepare: PagePreparer, page: Any, number: int) -> None:
+    try:
+        prepare(page, number)
+    except (RuntimeError, ValueError) as exc:
+        raise HostileInput(f"PDF page {number} could not be masked", code="bad_pdf") from exc
 
 
 def page_scale(

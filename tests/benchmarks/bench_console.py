@@ -123,9 +123,9 @@ class ConsoleQuestions:
     def __init__(self, work: Path, audit_path: Path, words: list[str], newest: float) -> None:
         from inner_agent.console.data import ConsoleData
         from inner_agent.console.places import ConsolePlaces
-        from inner_agent.outbound.service import build_listener
         from inner_agent.outbound.web import create_app
         from inner_agent.web.config import ConsoleSection
+        from inner_agent.webproc.site import build_listener
         from tests.support.console import ADMIN, ALL_PASSWORDS, browser, sign_in
         from tests.support.outbound import access_log, build_workflow
 

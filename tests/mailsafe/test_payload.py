@@ -157,7 +157,7 @@ def test_outbound_unknown_key_refused() -> None:
 def test_manifest_fields_match_the_contract() -> None:
     names = [f.name for f in dataclasses.fields(Manifest)]
     assert names == ["version", "mail_id", "status", "reason", "envelope", "headers", "auth",
-                     "pages", "withheld", "notes"]  # fmt: skip
+                     "pages", "withheld", "notes", "masked", "unchecked"]  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from agentkit.readonly import query_read_only
@@ -21,6 +22,8 @@ from maildiode.trial.stack import AgentProcess, Ports, prepare, wait_for
 from tests.support.postfix import PostfixInstance
 
 DOMAIN = "corp.example"
+# A notification's header block is a few kilobytes; its Subject is in it.
+HEADER_READ_BYTES = 64 << 10
 
 
 def simple_mail(token: str, *, sender: str = "kim@partner.example", html: bool = False,
@@ -67,6 +70,7 @@ class InboundStack:
         self.outer = AgentProcess("outer", root / "outer.toml", root / "outer.log")
         self.inner = AgentProcess("inner", root / "inner.toml", root / "inner.log")
         self.carrier = carrier or Carrier(root / "link/in/send", root / "link/in/recv")
+        self._subjects: dict[str, str] = {}  # delivered file name -> its Subject
 
     def start(self, *, postfix: bool = True) -> InboundStack:
         try:
@@ -109,10 +113,18 @@ class InboundStack:
         return found  # type: ignore[return-value]
 
     def tokens(self, prefix: str) -> Counter[str]:
-        """How many notifications carry each ``prefix``-token in their Subject."""
+        """How many notifications carry each ``prefix``-token in their Subject.
+
+        Each delivered file's Subject is read once (its header block only) and kept: a file
+        in the Maildir's ``new/`` never changes. Parsing every whole notification (pictures
+        included) on every poll cost 0.3 s a poll with 40 mails delivered, on the test's own
+        CPU and inside every latency it measured."""
         counts: Counter[str] = Counter()
-        for message in self.delivered():
-            for word in str(message["Subject"]).split():
+        for path in self.postfix.messages():
+            subject = self._subjects.get(path.name)
+            if subject is None:
+                subject = self._subjects[path.name] = _subject(path)
+            for word in subject.split():
                 if word.startswith(prefix):
                     counts[word] += 1
         return counts
@@ -151,6 +163,13 @@ class InboundStack:
 
     def recv_empty(self) -> bool:
         return not any((self.root / "link/in/recv").iterdir())
+
+
+def _subject(path: Path) -> str:
+    """The decoded Subject of a delivered message, from its header block alone."""
+    with open(path, "rb") as message:
+        head = message.read(HEADER_READ_BYTES).replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    return str(BytesHeaderParser(policy=policy.default).parsebytes(head)["Subject"])
 
 
 # --------------------------------------------------------------------------- hostile carrier

@@ -191,7 +191,7 @@ def listener_for(parts: Parts, section: OutboundSection | None = None,
     ``parts`` and the state folder ``inner`` beside them."""
     from inner_agent.console.data import ConsoleData
     from inner_agent.console.places import ConsolePlaces
-    from inner_agent.outbound.service import build_listener
+    from inner_agent.webproc.site import build_listener
 
     section = section or parts.section
     console = console or ConsoleSection()
@@ -318,7 +318,9 @@ def start_outbound(
     internal: MailSink | None = None,
     **overrides: Any,
 ) -> RunningOutbound:
-    """The whole OutboundService (SMTP intake, web, worker) in a loop thread."""
+    """The whole OutboundService (SMTP intake, web, worker) in a loop thread. The audit log
+    is a file unless one is given (``audit.db`` in ``tmp_path``), so the web listener runs in
+    its own process as in the agent."""
     from types import SimpleNamespace
 
     from inner_agent.outbound.service import OutboundService
@@ -335,7 +337,8 @@ def start_outbound(
         config = SimpleNamespace(outbound=section)
     else:
         config.outbound = section
-    service = OutboundService(config, audit or MemoryAudit(), publisher=publisher)
+    audit = audit or AuditLog(tmp_path / "audit.db", agent="inner")
+    service = OutboundService(config, audit, publisher=publisher)
     loop = LoopThread()
     loop.call(service.start())
     return RunningOutbound(

@@ -1,0 +1,173 @@
+"""Masking personal data before a mail becomes pixels (``RenderOptions.mask_types``).
+
+One :class:`Masker` per mail, made by the renderer only when ``mask_types`` is not empty
+(otherwise nothing here runs: no detection, no OCR). It masks, in the order the renderer
+meets them:
+
+- the header fields, attachment names and plain-text bodies of the parsed mail and its
+  forwarded mails (:meth:`Masker.mail`), so the header block, the notes, the manifest and the
+  text layer only ever hold the masked form (``800101-1******``);
+- the sanitised HTML body, text nodes and visible attributes (:meth:`Masker.html`);
+- pictures (inline, attached) by OCR with word boxes, painted over (:meth:`Masker.picture`);
+- PDF pages, redacted before rasterising (:meth:`Masker.pdf_page`).
+
+It keeps count of what it masked where, and of the pictures it could not read (OCR not
+installed, the mail's OCR budget spent, Tesseract failed): :meth:`Masker.report` gives the
+manifest's ``masked`` and ``unchecked`` entries and the notes saying both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from PIL import Image
+
+from mailsafe.extract.limits import Budget, ExtractLimits
+from mailsafe.extract.ocr import image_words, ocr_languages_available, tesseract_path
+from mailsafe.mime import Address, Attachment, ParsedMail
+from mailsafe.notes import note
+from mailsafe.payload import Masked, Unchecked
+from mailsafe.pii import PII_TYPES, Finding
+from mailsafe.render.masking.pdf import mask_page
+from mailsafe.render.masking.pictures import boxes_to_paint, paint
+from mailsafe.render.masking.text import mask_html, mask_plain
+from mailsafe.render.options import RenderOptions
+
+__all__ = ["Masker"]
+
+# Seconds of the OCR budget's clock kept for what follows the pictures (the rule of
+# mailsafe.extract.ocr.ocr_allowed, which keeps this much of the budget's max_seconds back).
+_OCR_CLOCK_RESERVE_SECONDS = 2.0
+# Places named in one note; a mail masked in more places names the first ones.
+MAX_PLACES_NAMED = 5
+
+
+class Masker:
+    """Masks one mail's text and pixels for ``options.mask_types`` and keeps the tally."""
+
+    def __init__(self, options: RenderOptions) -> None:
+        self.types = options.mask_types
+        self.options = options
+        self._budget: Budget | None = None
+        self._counts: Counter[tuple[str, str, int, str]] = Counter()
+        self._unchecked: list[Unchecked] = []
+
+    # ------------------------------------------------------------------ text
+
+    def text(self, text: str, source: str, *, shown: bool = True) -> str:
+        """``text`` masked; counted when it is ``shown`` (a plain alternative of an HTML body
+        is masked too, but the HTML is what is drawn and counted)."""
+        masked, findings = mask_plain(text, self.types)
+        if shown:
+            self._count(findings, source, 0, "text")
+        return masked
+
+    def html(self, safe_html: str, source: str) -> str:
+        masked, findings = mask_html(safe_html, self.types)
+        self._count(findings, source, 0, "text")
+        return masked
+
+    def mail(self, mail: ParsedMail) -> ParsedMail:
+        """``mail`` with its header fields, attachment names and plain-text body masked (and
+        those of its forwarded mails); the HTML body is masked after sanitising."""
+        return dataclasses.replace(
+            mail,
+            subject=self.text(mail.subject, "header"),
+            from_=self._addresses(mail.from_),
+            to=self._addresses(mail.to),
+            cc=self._addresses(mail.cc),
+            reply_to=self._addresses(mail.reply_to),
+            text=None if mail.text is None else self.text(mail.text, "body", shown=not mail.html),
+            attachments=tuple(self._attachment(a) for a in mail.attachments),
+            forwarded=tuple(self.mail(forwarded) for forwarded in mail.forwarded),
+        )
+
+    def _addresses(self, addresses: tuple[Address, ...]) -> tuple[Address, ...]:
+        return tuple(
+            Address(self.text(a.display, "header"), self.text(a.addr, "header")) for a in addresses
+        )
+
+    def _attachment(self, attachment: Attachment) -> Attachment:
+        name = self.text(attachment.filename, "attachment-name")
+        return (
+            attachment
+            if name == attachment.filename
+            else dataclasses.replace(attachment, filename=name)
+        )
+
+    # ------------------------------------------------------------------ pixels
+
+    def picture(self, image: Image.Image, source: str, page: int = 0) -> Image.Image:
+        """``image`` with the personal data OCR reads in it painted over (or as it is, noted
+        as unchecked, when it could not be read)."""
+        words = image_words(image, self._ocr_budget())
+        if isinstance(words, str):
+            self._unchecked.append(Unchecked(source, page, words))
+            return image
+        boxes, counts = boxes_to_paint(words, self.types)
+        for kind, count in counts.items():
+            self._counts[kind, source, page, "ocr"] += count
+        return paint(image, boxes) if boxes else image
+
+    def pdf_page(self, page: Any, number: int, source: str) -> None:
+        """Redact ``page`` (PyMuPDF, page ``number`` from 1 of attachment ``source``) in place."""
+        done = mask_page(page, self.types, self._ocr_budget(), self.options.pdf_dpi)
+        for (kind, method), count in done.counts.items():
+            self._counts[kind, source, number, method] += count
+        if done.unchecked is not None:
+            self._unchecked.append(Unchecked(source, number, done.unchecked))
+
+    def _ocr_budget(self) -> Budget:
+        """The mail's OCR budget, made at the first picture (its clock starts there)."""
+        if self._budget is None:
+            options = self.options
+            languages = options.ocr_languages
+            installed = tesseract_path() is not None and set(languages.split("+")) <= (
+                ocr_languages_available()
+            )
+            limits = ExtractLimits(
+                ocr_languages=languages if languages and installed else "",
+                ocr_max_pictures=options.ocr_max_pictures,
+                ocr_max_seconds=options.ocr_max_seconds,
+                ocr_max_pixels=options.ocr_max_pixels,
+                max_seconds=options.ocr_max_seconds + _OCR_CLOCK_RESERVE_SECONDS,
+            )
+            self._budget = Budget(limits)
+        return self._budget
+
+    # ------------------------------------------------------------------ tally
+
+    def _count(self, findings: list[Finding], source: str, page: int, method: str) -> None:
+        for finding in findings:
+            self._counts[finding.type, source, page, method] += 1
+
+    def report(self) -> tuple[tuple[Masked, ...], tuple[Unchecked, ...], list[str]]:
+        """The manifest's ``masked`` and ``unchecked`` entries, and the notes saying them."""
+        masked = tuple(
+            Masked(kind, source, page, method, count)
+            for (kind, source, page, method), count in sorted(self._counts.items())
+        )
+        return masked, tuple(self._unchecked), self._notes(masked)
+
+    def _notes(self, masked: tuple[Masked, ...]) -> list[str]:
+        notes: list[str] = []
+        for kind in PII_TYPES:
+            entries = [m for m in masked if m.type == kind]
+            if entries:
+                places = list(dict.fromkeys(_place(m.source, m.page) for m in entries))
+                named = ", ".join(places[:MAX_PLACES_NAMED]) + (
+                    ", ..." if len(places) > MAX_PLACES_NAMED else ""
+                )
+                notes.append(note(f"masked_{kind}", count=sum(m.count for m in entries),
+                                  name=named))  # fmt: skip
+        notes += [
+            note(f"mask_unchecked_{u.reason}", name=_place(u.source, u.page))
+            for u in self._unchecked
+        ]
+        return notes
+
+
+def _place(source: str, page: int) -> str:
+    return f"{source} page {page}" if page else source

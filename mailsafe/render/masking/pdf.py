@@ -1,0 +1,184 @@
+"""Masking a PDF page before it is rasterised: its text redacted where the personal data is,
+its pictures read by OCR and painted over, its notes and form fields that hold any removed.
+
+Text: the page's characters with their boxes (``rawdict``) are joined the way PyMuPDF's text
+extraction joins them (spans of a line glued, lines and blocks on lines of their own), searched
+with the detector, and the characters the mask hides get redaction annotations. Applying them
+(``apply_redactions``) removes those characters from the page's content and blanks the image
+pixels under them (a searchable scan's picture behind its text layer), and draws a black box
+in their place: the digits are neither in the page's text nor in the rasterised picture.
+
+Pictures: a page that places a picture big enough to hold a line of text is drawn grey at up
+to ``SCAN_DPI`` (the outbound scanner's resolution for scans), read by OCR, and the words that
+hold personal data are redacted the same way (image pixels blanked, a black box drawn).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Set
+from dataclasses import dataclass
+from typing import Any, Final
+
+from PIL import Image
+
+from mailsafe.extract.limits import Budget
+from mailsafe.extract.ocr import MIN_PIXELS, image_words
+from mailsafe.extract.pdf import SCAN_DPI
+from mailsafe.mupdf import pymupdf
+from mailsafe.render.masking.pictures import PAINT, boxes_to_paint
+from mailsafe.render.masking.text import found_in
+
+__all__ = ["PageMasking", "mask_page"]
+
+# Redaction flags: remove the characters, blank the image pixels under them, leave vector
+# graphics (a table's rules crossing a number are no personal data).
+_REDACT: Final = {
+    "images": pymupdf.PDF_REDACT_IMAGE_PIXELS,
+    "graphics": pymupdf.PDF_REDACT_LINE_ART_NONE,
+    "text": pymupdf.PDF_REDACT_TEXT_REMOVE,
+}
+_TEXT_FLAGS: Final = pymupdf.TEXT_PRESERVE_LIGATURES | pymupdf.TEXT_PRESERVE_WHITESPACE
+_BLACK: Final = tuple(channel / 255 for channel in PAINT)
+
+
+class PageMasking:
+    """What masking one page did: counts per (type, method), or why its pixels were not read."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.unchecked: str | None = None
+
+
+def mask_page(page: Any, types: Set[str], budget: Budget | None, display_dpi: float) -> PageMasking:
+    """Redact the personal data of ``types`` on ``page`` in place (text, notes and form fields,
+    then pictures by OCR when ``budget`` is given)."""
+    result = PageMasking()
+    _mask_annotations(page, types, result)
+    # The page's plain text first (under a millisecond): the characters with their boxes cost
+    # twenty times that, and most pages hold nothing to mask. Both are joined the same way.
+    if found_in(page.get_text("text", flags=_TEXT_FLAGS), types):
+        text, boxes = _page_characters(page)
+        hidden: list[Any] = []
+        for finding in found_in(text, types):
+            result.counts[finding.type, "text"] += 1
+            hidden += _hidden_runs(text, boxes, finding.start, finding.masked)
+        _redact(page, hidden)
+    if budget is not None and _picture_area(page, display_dpi) is not None:
+        _mask_pictures(page, _Reading(types, budget, display_dpi), result)
+    return result
+
+
+def _page_characters(page: Any) -> tuple[str, list[Any]]:
+    """The page's text as extraction gives it, and each character's box (None for the line
+    breaks put between lines)."""
+    chars: list[str] = []
+    boxes: list[Any] = []
+    for block in page.get_text("rawdict", flags=_TEXT_FLAGS)["blocks"]:
+        for line in block.get("lines", ()):
+            for span in line["spans"]:
+                for char in span["chars"]:
+                    chars.append(char["c"])
+                    boxes.append(pymupdf.Rect(char["bbox"]))
+            chars.append("\n")
+            boxes.append(None)
+    return "".join(chars), boxes
+
+
+def _hidden_runs(text: str, boxes: list[Any], start: int, masked: str) -> list[Any]:
+    """One rectangle per run of hidden characters on a line: annotations cost time each
+    (adding one reads the page's whole annotation list)."""
+    runs: list[Any] = []
+    current: Any = None
+    for offset, shown in enumerate(masked):
+        box = boxes[start + offset]
+        if shown == text[start + offset] or box is None:
+            if current is not None:
+                runs.append(current)
+            current = None
+        else:
+            current = pymupdf.Rect(box) if current is None else current | box
+    return [*runs, current] if current is not None else runs
+
+
+def _redact(page: Any, rects: list[Any]) -> None:
+    rects = [rect for rect in rects if rect is not None and not rect.is_empty]
+    if not rects:
+        return
+    for rect in rects:
+        page.add_redact_annot(rect, fill=_BLACK, cross_out=False)
+    page.apply_redactions(**_REDACT)
+
+
+def _mask_annotations(page: Any, types: Set[str], result: PageMasking) -> None:
+    """Notes and form fields are drawn from their own text: one holding personal data is
+    removed from the page (its text cannot be redacted in place)."""
+    for annot in list(page.annots()):
+        found = found_in(str((annot.info or {}).get("content") or ""), types)
+        if found:
+            result.counts.update((finding.type, "text") for finding in found)
+            page.delete_annot(annot)
+    for widget in list(page.widgets()):
+        found = found_in(str(widget.field_value or ""), types)
+        if found:
+            result.counts.update((finding.type, "text") for finding in found)
+            page.delete_widget(widget)
+
+
+def _picture_area(page: Any, display_dpi: float) -> Any:
+    """The rectangle around the pictures the page places that, as shown, could hold a line of
+    text (None when there is none); only this part of the page is read by OCR."""
+    scale = (display_dpi / 72) ** 2
+    area = None
+    for info in page.get_image_info():
+        placed = pymupdf.Rect(info["bbox"]) & page.rect
+        if not placed.is_empty and placed.get_area() * scale >= MIN_PIXELS:
+            area = placed if area is None else area | placed
+    return area
+
+
+@dataclass(frozen=True)
+class _Reading:
+    types: Set[str]
+    budget: Budget
+    display_dpi: float
+
+
+def _mask_pictures(page: Any, reading: _Reading, result: PageMasking) -> None:
+    """OCR of the page drawn upright (Tesseract reads upright text only: a page shown turned
+    by /Rotate is read unturned, and its boxes are then page coordinates as they are)."""
+    rotation = page.rotation
+    if rotation:
+        page.set_rotation(0)
+    try:
+        _read_and_redact(page, reading, result)
+    finally:
+        if rotation:
+            page.set_rotation(rotation)
+
+
+def _read_and_redact(page: Any, reading: _Reading, result: PageMasking) -> None:
+    area = _picture_area(page, reading.display_dpi)  # upright now: in the page's coordinates
+    if area is None:
+        return
+    budget = reading.budget
+    limit = budget.limits.ocr_max_pixels
+    zoom = min(SCAN_DPI / 72, (limit / max(area.width * area.height, 1.0)) ** 0.5)
+    matrix = pymupdf.Matrix(zoom, zoom)
+    pixmap = page.get_pixmap(matrix=matrix, colorspace=pymupdf.csGRAY, clip=area)
+    grey = Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
+    words = image_words(grey, budget)
+    if isinstance(words, str):
+        result.unchecked = words
+        return
+    boxes, counts = boxes_to_paint(words, reading.types)
+    result.counts.update({(kind, "ocr"): count for kind, count in counts.items()})
+    # Word boxes from the clip's pixels to page points, a point wider each way (the boxes hug
+    # the ink). The clip's pixels start at the area's corner, rounded down by MuPDF.
+    x0, y0 = pixmap.x / zoom, pixmap.y / zoom
+    rects = [
+        pymupdf.Rect(x0 + left / zoom - 1, y0 + top / zoom - 1,
+                     x0 + right / zoom + 1, y0 + bottom / zoom + 1)
+        for left, top, right, bottom in boxes
+    ]  # fmt: skip
+    _redact(page, rects)

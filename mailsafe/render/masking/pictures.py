@@ -1,0 +1,89 @@
+"""Masking pixels: personal data read by OCR in a picture, painted over with solid boxes.
+
+The words Tesseract read (``mailsafe.extract.ocr.image_words``, with their boxes) are joined
+into lines as it grouped them, searched with the same detector as any text, and every word a
+finding touches is painted over, whole: a word box says where the word is, not where each of
+its characters is.
+
+OCR misreads digits (``O`` for 0, ``l`` for 1, a stray quote); a misread digit can break a
+date or a check digit, and the detector would then see no number. So in pictures, words that
+are mostly digits are read with the usual confusions undone, and for resident and foreigner
+numbers the bare shape (six digits, a hyphen, seven digits) is painted even when the date or
+check digit does not hold: in pixels an unchecked shape is safer painted than shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence, Set
+from typing import Final
+
+from PIL import Image, ImageDraw
+
+from mailsafe.extract.ocr import OcrWord
+from mailsafe.pii import PiiType
+from mailsafe.render.masking.text import found_in
+
+__all__ = ["PAINT", "boxes_to_paint", "paint"]
+
+# The colour of a painted box: black, as a redaction is.
+PAINT: Final = (0, 0, 0)
+# Pixels added around a word box: Tesseract's boxes hug the ink, anti-aliased edges lie outside.
+PAD_PX: Final = 2
+# Characters OCR puts where a digit was, in words that are mostly digits.
+_DIGIT_CONFUSIONS: Final = str.maketrans("OoDQIl|!SZB", "00001111528")
+# The shape of a resident or foreigner number, checked for nothing but its digits' places.
+_REGISTRATION_SHAPE_RE: Final = re.compile(r"(?<!\d)\d{6}[ ]?[-.~][ ]?[1-8]\d{6}(?!\d)")
+_REGISTRATION_TYPES: Final = frozenset({"rrn", "foreigner_id"})
+
+Box = tuple[int, int, int, int]
+
+
+def _as_digits(word: str) -> str:
+    """The word with digit look-alikes undone, when most of it is digits (same length)."""
+    digits = sum(char.isdigit() for char in word)
+    return word.translate(_DIGIT_CONFUSIONS) if digits * 2 >= len(word) else word
+
+
+def _lines_text(words: Sequence[OcrWord]) -> tuple[str, list[int]]:
+    """The words as text (a space between words, a newline between Tesseract's lines), and
+    for every character the index of its word (-1 for the gaps)."""
+    parts: list[str] = []
+    owner: list[int] = []
+    previous: tuple[int, int, int] | None = None
+    for index, word in enumerate(words):
+        if previous is not None:
+            gap = " " if word.line == previous else "\n"
+            parts.append(gap)
+            owner.append(-1)
+        text = _as_digits(word.text)
+        parts.append(text)
+        owner.extend([index] * len(text))
+        previous = word.line
+    return "".join(parts), owner
+
+
+def boxes_to_paint(words: Sequence[OcrWord], types: Set[str]) -> tuple[list[Box], Counter[str]]:
+    """The boxes of the words that hold personal data of ``types``, and the count per type."""
+    text, owner = _lines_text(words)
+    spans: list[tuple[int, int, str]] = [(f.start, f.end, f.type) for f in found_in(text, types)]
+    if types & _REGISTRATION_TYPES:
+        taken = [(start, end) for start, end, _ in spans]
+        for match in _REGISTRATION_SHAPE_RE.finditer(text):
+            if all(match.end() <= start or match.start() >= end for start, end in taken):
+                kind: PiiType = "foreigner_id" if match.group()[-7] in "5678" else "rrn"
+                if kind in types:
+                    spans.append((match.start(), match.end(), kind))
+    counts: Counter[str] = Counter(kind for _, _, kind in spans)
+    indexes = sorted({owner[i] for start, end, _ in spans for i in range(start, end)} - {-1})
+    return [words[index].box for index in indexes], counts
+
+
+def paint(image: Image.Image, boxes: Iterable[Box]) -> Image.Image:
+    """A copy of ``image`` (RGB) with every box painted over, a little wider than the box."""
+    painted = image.convert("RGB") if image.mode != "RGB" else image.copy()
+    draw = ImageDraw.Draw(painted)
+    for left, top, right, bottom in boxes:
+        draw.rectangle((left - PAD_PX, top - PAD_PX, right + PAD_PX, bottom + PAD_PX), fill=PAINT)
+    return painted

@@ -1,0 +1,166 @@
+"""Masking text before it is laid out: plain text, and the text of sanitised HTML.
+
+Pure: strings in, strings and findings out. Masking keeps every character's place (a hidden
+digit becomes ``*``, separators stay; :func:`mailsafe.pii.mask_value`), so a finding made on
+text joined from many pieces is put back into those pieces by position.
+
+HTML is masked *after* the sanitiser (``mailsafe.htmlsafe``) rebuilt it: that output is ours,
+so it can be re-read and re-written exactly. The text nodes of the whole document are joined
+as a reader sees them (inline elements glued, ``<b>800101</b>-1234567`` is one number; block
+elements and table cells apart) and searched once; the attributes that become visible text
+(``alt``, ``title``) are searched one by one, and so is the style sheet (CSS ``content:`` is
+text a browser draws). Tags, inline styles and image data are left alone.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Set
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Final
+
+from mailsafe.pii import Finding, detect, mask_text
+
+__all__ = ["found_in", "mask_html", "mask_plain"]
+
+# Elements that start a new line of text where they open or close: a number does not run
+# from one paragraph (or list item, or heading) into the next.
+_BLOCK_TAGS: Final = frozenset({
+    "address", "article", "aside", "blockquote", "br", "caption", "center", "dd", "details",
+    "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4",
+    "h5", "h6", "header", "hr", "legend", "li", "main", "nav", "ol", "p", "pre", "section",
+    "summary", "table", "tbody", "tfoot", "thead", "tr", "ul",
+})  # fmt: skip
+# Table cells stand side by side, but two cells are not one number (the detector keeps tabs
+# apart, as it does in extracted spreadsheets).
+_CELL_TAGS: Final = frozenset({"td", "th"})
+# Attributes the sanitiser keeps whose text a renderer may show (a tooltip, an image's
+# replacement text); input values are never kept (form controls are dropped).
+VISIBLE_ATTRIBUTES: Final = frozenset({"alt", "title"})
+
+
+def found_in(text: str, types: Set[str]) -> list[Finding]:
+    """The findings in ``text`` of the types to mask."""
+    return [finding for finding in detect(text) if finding.type in types]
+
+
+def mask_plain(text: str, types: Set[str]) -> tuple[str, list[Finding]]:
+    """``text`` with every finding of ``types`` masked, and the findings."""
+    findings = found_in(text, types)
+    return (mask_text(text, findings) if findings else text), findings
+
+
+@dataclass
+class _Text:
+    data: str
+
+
+@dataclass
+class _Style:
+    css: str
+
+
+@dataclass
+class _Tag:
+    name: str
+    attrs: list[tuple[str, str | None]]
+    raw: str
+    void: bool
+
+
+class _Pieces(HTMLParser):
+    """Our own sanitised HTML as a list of pieces: raw strings, tags and text nodes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.pieces: list[str | _Text | _Tag | _Style] = []
+        self.in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.in_style = tag == "style"
+        self.pieces.append(_Tag(tag, attrs, self.get_starttag_text() or "", void=False))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.pieces.append(_Tag(tag, attrs, self.get_starttag_text() or "", void=True))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_style = False
+        self.pieces.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        # A style sheet is CSS, written back unescaped (escaping would break ">" selectors).
+        self.pieces.append(_Style(data) if self.in_style else _Text(data))
+
+
+def mask_html(safe_html: str, types: Set[str]) -> tuple[str, list[Finding]]:
+    """Sanitised HTML with the findings of ``types`` masked in its text and visible
+    attributes; the findings (text first, then attributes). Unchanged HTML comes back as is."""
+    parser = _Pieces()
+    parser.feed(safe_html)
+    parser.close()
+    pieces = parser.pieces
+    findings = _mask_text_nodes(pieces, types)
+    for index, piece in enumerate(pieces):
+        if isinstance(piece, _Tag) and any(name in VISIBLE_ATTRIBUTES for name, _ in piece.attrs):
+            rewritten, found = _mask_attributes(piece, types)
+            pieces[index] = rewritten
+            findings += found
+        elif isinstance(piece, _Style):
+            # CSS ``content:`` is drawn as text by a browser (the Chromium backend); masking
+            # keeps every character's place, so the sheet stays valid CSS.
+            piece.css, found = mask_plain(piece.css, types)
+            findings += found
+    if not findings:
+        return safe_html, []
+    return "".join(_written(piece) for piece in pieces), findings
+
+
+def _mask_text_nodes(pieces: list[str | _Text | _Tag | _Style], types: Set[str]) -> list[Finding]:
+    """Join the text nodes as a reader sees them, search once, put the masked text back."""
+    joined: list[str] = []
+    starts: list[tuple[int, _Text]] = []
+    length = 0
+    for piece in pieces:
+        if isinstance(piece, _Text):
+            starts.append((length, piece))
+            joined.append(piece.data)
+            length += len(piece.data)
+        elif isinstance(piece, _Tag) or (isinstance(piece, str) and piece.startswith("</")):
+            name = piece.name if isinstance(piece, _Tag) else piece[2:-1]
+            gap = "\n" if name in _BLOCK_TAGS else "\t" if name in _CELL_TAGS else ""
+            joined.append(gap)
+            length += len(gap)
+    text = "".join(joined)
+    findings = found_in(text, types)
+    if findings:
+        masked = mask_text(text, findings)
+        for start, node in starts:
+            node.data = masked[start : start + len(node.data)]
+    return findings
+
+
+def _mask_attributes(tag: _Tag, types: Set[str]) -> tuple[str | _Tag, list[Finding]]:
+    findings: list[Finding] = []
+    attrs: list[tuple[str, str | None]] = []
+    for name, value in tag.attrs:
+        shown = value
+        if name in VISIBLE_ATTRIBUTES and value:
+            shown, found = mask_plain(value, types)
+            findings += found
+        attrs.append((name, shown))
+    if not findings:
+        return tag, []
+    # Written as the sanitiser writes attributes: every value quoted and escaped.
+    written = "".join(f' {name}="{html.escape(value or "", quote=True)}"' for name, value in attrs)
+    return f"<{tag.name}{written}{' /' if tag.void else ''}>", findings
+
+
+def _written(piece: str | _Text | _Tag | _Style) -> str:
+    if isinstance(piece, _Text):
+        return html.escape(piece.data, quote=False)
+    if isinstance(piece, _Style):
+        return piece.css
+    if isinstance(piece, _Tag):
+        return piece.raw
+    return piece
