@@ -70,9 +70,10 @@ def fill(site: Site) -> dict[str, str]:
                                      ago_s=1000)  # fmt: skip
     state, now = site.parts.state, site.parts.clock.now
     state.add_mail(ids["held_out"], "kim@corp.example", ("partner@example.com",), now - 2000)
+    # scanned (findings stored), then held by its request, as the workflow does
     state.set_mail(
         ids["held_out"],
-        "held",
+        "received",
         subject=f"명단 송부 {RRN_MASKED}",
         findings=[{"type": "rrn", "masked": RRN_MASKED, "where": "attachment:명단.xlsx"}],
     )
