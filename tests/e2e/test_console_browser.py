@@ -377,6 +377,11 @@ def test_the_dashboard_shows_the_outer_host_fresh_then_stale_when_the_link_is_cu
     assert page.locator("#queue-spool dd").count() >= 3
     assert page.locator("#queue-delivery dd").count() >= 3
     assert page.locator("#link-out dd").count() >= 5
+    # the inner side, read by the web process from the agent's files
+    assert page.locator("#link-in dd").count() >= 6
+    assert page.locator("#queue-injection dd").count() >= 3
+    assert page.locator("#queue-outbound dd").count() >= 3
+    assert "CPU" in page.inner_text("#host-inner")
     shot(running, page, "dashboard")
     running.stack.carrier.stop()  # the link is cut: the outer agent reports into nowhere
     try:
