@@ -287,5 +287,5 @@ retention_days = 1825
 
 [console]                         # the web console on the [outbound.web] listener
 timezone = "Asia/Seoul"           # times on its pages, in the API and the access review
-language = "ko"                   # "ko" or "en"
+language = "ko"                   # its pages and downloads: "ko" or "en"
 """

@@ -34,10 +34,12 @@ from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 __all__ = [
     "OUTER_AGENT",
     "REPORT_HISTORY",
+    "STALE_AFTER_INTERVALS",
     "ControlHandler",
     "ReportStore",
     "StoredReport",
     "latest_report",
+    "report_freshness",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ OUTER_AGENT = "outer"
 REPORT_HISTORY = 2880
 # Older reports are deleted every this many new ones, not at every insert.
 PRUNE_EVERY = 100
+# A report older than this many of its intervals is stale: two missed reports can be a slow
+# linkage pass, three are the link or the outer agent down.
+STALE_AFTER_INTERVALS = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -149,6 +154,26 @@ def latest_report(path: Path, stream: str) -> StoredReport | None:
     """The latest report of ``stream``, read without disturbing the running agent."""
     rows = query_read_only(path, _LATEST, (stream,))
     return _stored(rows[0]) if rows else None
+
+
+def report_freshness(stored: StoredReport | None, now: float) -> dict[str, Any]:
+    """The latest report with its age and whether it is ``fresh``, ``stale`` or ``missing``
+    (D35): stale past three of its intervals by its making time *or* its arrival, so a clock
+    ahead on the outer side cannot make an old report look fresh. What ``maildiode status``
+    and the console's dashboard both show."""
+    if stored is None:
+        return {"state": "missing", "age_s": None}
+    age_s = max(0.0, now - stored.made_ms / 1000)
+    received_age_s = max(0.0, now - stored.received_ms / 1000)
+    stale_after_s = STALE_AFTER_INTERVALS * stored.interval_s
+    stale = max(age_s, received_age_s) > stale_after_s
+    return {
+        "state": "stale" if stale else "fresh",
+        "age_s": round(age_s, 1),
+        "received_age_s": round(received_age_s, 1),
+        "stale_after_s": stale_after_s,
+        "report": stored.as_dict(),
+    }
 
 
 class ControlHandler:

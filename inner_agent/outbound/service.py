@@ -32,6 +32,7 @@ from inner_agent.inbound.config import InboundSection
 from inner_agent.inbound.holds import HoldBook
 from inner_agent.inbound.outward import InboundOutward
 from inner_agent.inbound.policy import PolicyPublisher
+from inner_agent.console.places import places_from
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
@@ -209,12 +210,16 @@ class OutboundService:
             log.info("the web listener runs in the agent's process (the audit log has no file, "
                      "or the clock is a test's)")  # fmt: skip
             return None
+        places = places_from(config)
         return WebSpec(
             outbound=self.section,
             console=getattr(config, "console", None) or ConsoleSection(),
             log=getattr(config, "log", None) or LogSection(),
             audit_path=audit_path,
-            state_dir=_attribute(config, "state", "dir"),
+            state_dir=places.state_dir,
+            silence_alarm_s=places.silence_alarm_s,
+            gap_wait_s=places.gap_wait_s,
+            inject_alarm_s=places.inject_alarm_s,
         )
 
     async def _settle_decisions(self) -> None:
@@ -235,7 +240,7 @@ class OutboundService:
         app, web_parts = site_app(
             self.workflow.desk, self.section, console=console, directory=directory,
             audit=self.audit, audit_path=_attribute(self.config, "audit", "path"),
-            secret=secret, clock=self.clock,
+            secret=secret, clock=self.clock, places=places_from(self.config),
         )  # fmt: skip
         self._closables[:0] = [web_parts]  # before the directory its checks read
         self._web = uvicorn.Server(server_config(app, self.section.web))

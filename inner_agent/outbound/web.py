@@ -33,7 +33,7 @@ from inner_agent.outbound.notice_mail import TYPE_NAMES
 from inner_agent.web.app import Listener, listener_app
 from inner_agent.web.gate import Principal
 from inner_agent.web.pages import client_of
-from inner_agent.web.roles import ALL_ROLES, ROLE_NAMES_KO, Role, require
+from inner_agent.web.roles import Role, require
 
 __all__ = ["create_app", "templates"]
 
@@ -81,18 +81,6 @@ class _Pages:
         return principal.session_id, principal.account
 
     # ----------------------------------------------------------------------------- requests
-
-    @require(*ALL_ROLES)
-    async def index(self, request: Request) -> Response:
-        """Approvers to their requests; anyone else is told who they are (the console's
-        pages come next, issue 16)."""
-        principal: Principal = request.state.principal
-        if Role.APPROVER in principal.roles:
-            return self._finish(RedirectResponse("/requests", status_code=303))
-        names = ", ".join(ROLE_NAMES_KO[r] for r in sorted(principal.roles))
-        return self._page("message.html", principal.session_id, user=principal.account,
-                          title="로그인했습니다", back="/",
-                          message=f"{principal.account} ({names})")  # fmt: skip
 
     @require(Role.APPROVER)
     async def pending(self, request: Request) -> Response:
@@ -221,10 +209,10 @@ def _when(ts: float) -> str:
 
 
 def create_app(desk: ApprovalDesk, listener: Listener) -> Starlette:
-    """The web listener's app with the approval pages on it."""
+    """The web listener's app with the approval pages on it (and, through ``listener_app``,
+    the console's pages and API; its home page ``/`` sends approvers here)."""
     approval = _Pages(desk, listener)
     routes: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
-        ("/", approval.index, ["GET"]),
         ("/requests", approval.pending, ["GET"]),
         ("/requests/{request_id}", approval.detail, ["GET"]),
         ("/requests/{request_id}/image.png", approval.image, ["GET"]),

@@ -3,6 +3,6 @@ CSRF, security headers, and the bounds that keep a flood of sign-ins from hurtin
 path (docs/approval.md "Sign-in"; the D-record "One sign-in module for the web listener").
 
 The approval pages (``inner_agent.outbound.web``) are one set of pages on top; the console
-will be another. Nothing here knows about approvals: accounts come in through
+(``inner_agent.console``) is another. Nothing here knows about approvals: accounts come in through
 ``signin.Accounts`` (today the HR directory with local argon2 hashes, later LDAP).
 """

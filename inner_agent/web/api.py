@@ -1,6 +1,7 @@
 """The HTTP API under ``/api/v1/`` (docs/api.md): JSON in and out, bearer tokens only
 (``gate``). This module holds the endpoints of the identity layer; the console's data
-endpoints (status, mail, stats) are added beside them the same way: ``@require(...)`` on each.
+endpoints (status, mail, stats) are in ``inner_agent.console.api``, made the same way:
+``@require(...)`` on each.
 
 - ``GET /api/v1/whoami``: every role; ``{"account", "role", "roles", "via", "token"}``;
 - ``GET /api/v1/access-records``: administrators and auditors; ``{"items": [{"time",
@@ -11,6 +12,7 @@ endpoints (status, mail, stats) are added beside them the same way: ``@require(.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import tzinfo
 
 from starlette.exceptions import HTTPException
@@ -30,12 +32,13 @@ from inner_agent.web.gate import API_PREFIX, Principal, json_error
 from inner_agent.web.pages import SECURITY_HEADERS, client_of
 from inner_agent.web.roles import ALL_ROLES, CONSOLE_ROLES, Role, require
 
-__all__ = ["IdentityApi", "api_http_error"]
+__all__ = ["ACCESS_PARAMETERS", "IdentityApi", "access_query", "api_http_error", "json_body"]
 
 # The role a script is told first: the console role, else what the account is in the directory.
 _PRIMARY = (*CONSOLE_ROLES, Role.APPROVER, Role.EMPLOYEE)
 # Query parameters take at most this many characters each (an address, a time, a code).
 MAX_PARAMETER_CHARS = 254
+ACCESS_PARAMETERS = frozenset({"since", "until", "account", "action", "mail", "limit", "offset"})
 
 
 class IdentityApi:
@@ -70,22 +73,27 @@ class IdentityApi:
         return _json(page.as_json(self.zone))
 
     def _query(self, request: Request) -> AccessQuery:
-        params = {k: v[:MAX_PARAMETER_CHARS] for k, v in request.query_params.items()}
-        unknown = sorted(set(params) - {"since", "until", "account", "action", "mail",
-                                        "limit", "offset"})  # fmt: skip
-        if unknown:
-            raise AccessQueryRefused(unknown[0], "is not a parameter of this endpoint")
-        zone = self.zone
-        since, until = params.get("since"), params.get("until")
-        return AccessQuery(
-            since=parse_time(since, zone, parameter="since") if since else None,
-            until=parse_time(until, zone, parameter="until", end_of_day=True) if until else None,
-            account=params.get("account", "").strip().lower() or None,
-            action=params.get("action") or None,
-            mail=params.get("mail") or None,
-            limit=_number(params, "limit", DEFAULT_PAGE),
-            offset=_number(params, "offset", 0),
-        )
+        return access_query(dict(request.query_params), self.zone)
+
+
+def access_query(untrusted: Mapping[str, str], zone: tzinfo) -> AccessQuery:
+    """The access records' filters and page from query parameters (the API's and the
+    console page's): ``since``, ``until``, ``account``, ``action``, ``mail``, ``limit``,
+    ``offset``; AccessQueryRefused names a parameter that cannot be used."""
+    params = {k: v[:MAX_PARAMETER_CHARS] for k, v in untrusted.items()}
+    unknown = sorted(set(params) - ACCESS_PARAMETERS)
+    if unknown:
+        raise AccessQueryRefused(unknown[0], "is not a parameter of this endpoint")
+    since, until = params.get("since"), params.get("until")
+    return AccessQuery(
+        since=parse_time(since, zone, parameter="since") if since else None,
+        until=parse_time(until, zone, parameter="until", end_of_day=True) if until else None,
+        account=params.get("account", "").strip().lower() or None,
+        action=params.get("action") or None,
+        mail=params.get("mail", "").strip() or None,
+        limit=_number(params, "limit", DEFAULT_PAGE),
+        offset=_number(params, "offset", 0),
+    )
 
 
 def _number(params: dict[str, str], name: str, default: int) -> int:
@@ -103,6 +111,11 @@ def _primary(roles: frozenset[Role]) -> str | None:
 
 def _shown_query(request: Request) -> str:
     return "GET " + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def json_body(body: object) -> Response:
+    """A JSON answer with the listener's security headers (``no-store``, ``nosniff``)."""
+    return _json(body)
 
 
 def _json(body: object) -> Response:

@@ -1,9 +1,11 @@
-"""The web listener as one app: the sign-in pages, the page sets on top (the approval pages
-today, the console next), the API, each route through the gate, deny by default.
+"""The web listener as one app: the sign-in pages, the page sets on top (the approval pages,
+the console), the API, each route through the gate, deny by default.
 
 ``Listener`` holds what every page set needs from the listener (sign-in, the gate, the
-account and token stores, the access log, the console's time zone); ``listener_app`` makes
-the Starlette app from it and the page sets' routes. The client allow-list wraps it all.
+account and token stores, the access log, the console's time zone, the console's data);
+``listener_app`` makes the Starlette app from it and the page sets' routes: the sign-in,
+the given pages, the console's pages and API endpoints, the identity API. The client
+allow-list wraps it all.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from agentkit.access import AccessLog
+from inner_agent.console.api import ConsoleApi
+from inner_agent.console.data import ConsoleData
+from inner_agent.console.pages import ConsolePages
+from inner_agent.console.places import ConsolePlaces
 from inner_agent.web.accounts import AccountStore
 from inner_agent.web.api import IdentityApi, api_http_error
 from inner_agent.web.api_tokens import TokenStore
@@ -38,17 +44,30 @@ class Listener:
     access: AccessLog
     zone: tzinfo  # the console's time zone ([console] timezone)
     allowed_clients: tuple[str, ...] = ()  # empty: every address
+    # What the console reads; None: only the audit store the access log reads (no figures).
+    console: ConsoleData | None = None
 
     def close(self) -> None:
         self.signin.close()
         self.signin.store.close()
         self.tokens.close()
+        if self.console is not None:
+            self.console.close()
+
+    def console_data(self) -> ConsoleData:
+        if self.console is not None:
+            return self.console
+        places = ConsolePlaces(audit_path=self.access.path)
+        return ConsoleData(places, zone=self.zone, language="ko")
 
 
 def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starlette:
+    data = listener.console_data()
     routes = [
         *listener.pages.routes(),
         *page_routes,
+        *ConsolePages(listener.pages, listener.access, data).routes(),
+        *ConsoleApi(data, listener.access).routes(),
         *IdentityApi(listener.access, listener.zone).routes(),
     ]
     app = Starlette(

@@ -21,6 +21,8 @@ from starlette.applications import Starlette
 
 from agentkit.access import AccessLog
 from agentkit.audit import AuditLog
+from inner_agent.console.data import ConsoleData
+from inner_agent.console.places import ConsolePlaces
 from inner_agent.outbound.config import OutboundSection, WebSection
 from inner_agent.outbound.desk import ApprovalDesk, approval_desk
 from inner_agent.outbound.directory import Directory
@@ -78,12 +80,18 @@ def site_app(
     audit_path: Path | None,
     secret: bytes,
     clock: Callable[[], float],
+    places: ConsolePlaces | None = None,
 ) -> tuple[Starlette, Listener]:
     """The listener's app over these stores: access records go where every audit event
-    goes (``audit``) and are read back from ``audit_path``."""
+    goes (``audit``) and are read back from ``audit_path``; the console reads ``places``
+    (its mail index followed by a thread from here on; closing the listener stops it)."""
     access = AccessLog(audit, audit_path, console.zone)
+    data = ConsoleData(places or ConsolePlaces(audit_path=audit_path), zone=console.zone,
+                       language=console.language, clock=clock)  # fmt: skip
     listener = build_listener(section, console, directory, audit, access, secret=secret,
-                              clock=clock, on_csrf_refusal=desk.note_csrf_refusal)  # fmt: skip
+                              clock=clock, on_csrf_refusal=desk.note_csrf_refusal,
+                              data=data)  # fmt: skip
+    data.start()
     return create_app(desk, listener), listener
 
 
@@ -108,9 +116,11 @@ def build_listener(
     secret: bytes,
     clock: Callable[[], float],
     on_csrf_refusal: Callable[[str, str], None],
+    data: ConsoleData | None = None,
 ) -> Listener:
     """The web listener's parts from ``[outbound.web]`` and ``[console]``: sign-in (its
-    spraying alerts to ``audit``), pages, the gate, tokens, and ``access`` for the records."""
+    spraying alerts to ``audit``), pages, the gate, tokens, ``access`` for the records, and
+    ``data``, what the console reads."""
     web, accounts = section.web, directory.accounts
     signin = build_signin(web, accounts, secret, audit, clock)
     pages = SignInPages(
@@ -122,7 +132,7 @@ def build_listener(
     failed_tokens = ClientBuckets(web.signin.per_client_per_minute, web.signin.per_client_burst)
     gate = Gate(pages, accounts, tokens, access, failed_tokens=failed_tokens, clock=clock)
     return Listener(signin, pages, gate, accounts, tokens, access, console.zone,
-                    tuple(web.allowed_clients))  # fmt: skip
+                    tuple(web.allowed_clients), data)  # fmt: skip
 
 
 def open_site(spec: WebSpec, *, on_decided: Callable[[], None]) -> WebSite:
@@ -142,7 +152,7 @@ def open_site(spec: WebSpec, *, on_decided: Callable[[], None]) -> WebSite:
                              on_decided=on_decided)  # fmt: skip
         app, listener = site_app(desk, section, console=spec.console, directory=directory,
                                  audit=audit, audit_path=spec.audit_path, secret=secret,
-                                 clock=time.time)  # fmt: skip
+                                 clock=time.time, places=spec.console_places)  # fmt: skip
         opened.pop_all()
     # The listener first: its sign-in pool and checks read the directory.
     return WebSite(app, section.web, [listener, directory, state, audit])

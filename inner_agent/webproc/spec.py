@@ -2,8 +2,9 @@
 child's standard input and checked there like a config file (frozen, unknown keys refused).
 
 Only what the listener needs crosses: the ``[outbound]`` section (the web listener, the
-approval settings, the state database, the spool, the directory), ``[console]``, ``[log]``
-and the audit log's file. Every path is absolute (the agent resolved them when it loaded its
+approval settings, the state database, the spool, the directory), ``[console]``, ``[log]``,
+the audit log's file, the state folder and the console's alarm thresholds from ``[link]``
+and ``[inject]``. Every path is absolute (the agent resolved them when it loaded its
 config), and nothing secret crosses: the child reads the web secret from its file.
 """
 
@@ -12,9 +13,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from agentkit.settings import LogSection, Section
+from inner_agent.console.places import (
+    DEFAULT_GAP_WAIT_S,
+    DEFAULT_INJECT_ALARM_S,
+    DEFAULT_SILENCE_ALARM_S,
+    ConsolePlaces,
+)
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.web.config import ConsoleSection
 from inner_agent.webproc.errors import WebProcessFailed
@@ -31,9 +38,23 @@ class WebSpec(Section):
     log: LogSection = LogSection()
     audit_path: Path  # the audit store the agent writes to: access records and decisions too
     state_dir: Path | None = None  # the agent's [state] dir (the console's report store)
+    # The console's alarm thresholds, from the agent's [link] and [inject] (docs/console.md).
+    silence_alarm_s: float = Field(default=DEFAULT_SILENCE_ALARM_S, gt=0)
+    gap_wait_s: float = Field(default=DEFAULT_GAP_WAIT_S, gt=0)
+    inject_alarm_s: float = Field(default=DEFAULT_INJECT_ALARM_S, gt=0)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
+
+    @property
+    def console_places(self) -> ConsolePlaces:
+        """Where the console reads, in the web process: the agent's files, read-only."""
+        return ConsolePlaces(
+            audit_path=self.audit_path, state_dir=self.state_dir,
+            outbound_state=self.outbound.spool_dir / "state.db",
+            silence_alarm_s=self.silence_alarm_s, gap_wait_s=self.gap_wait_s,
+            inject_alarm_s=self.inject_alarm_s,
+        )  # fmt: skip
 
 
 def read_spec(untrusted: bytes) -> WebSpec:

@@ -65,30 +65,12 @@ def queue_status(config: Any, agent: str) -> dict[str, Any]:
     return {"injection": queue}
 
 
-# A report older than this many of its intervals is stale: two missed reports can be a slow
-# linkage pass, three are the link or the outer agent down.
-STALE_AFTER_INTERVALS = 3
-
-
 def outer_report(config: Any, now: float) -> dict[str, Any]:
     """The outer agent's last status report as the inner agent stored it, with its age and
     whether it is fresh, stale or missing (docs/protocol.md §16.4)."""
-    from inner_agent.reports import latest_report
+    from inner_agent.reports import latest_report, report_freshness
 
-    stored = latest_report(config.state.dir / "reports.db", "inbound")
-    if stored is None:
-        return {"state": "missing", "age_s": None}
-    age_s = max(0.0, now - stored.made_ms / 1000)
-    received_age_s = max(0.0, now - stored.received_ms / 1000)
-    stale_after_s = STALE_AFTER_INTERVALS * stored.interval_s
-    stale = max(age_s, received_age_s) > stale_after_s
-    return {
-        "state": "stale" if stale else "fresh",
-        "age_s": round(age_s, 1),
-        "received_age_s": round(received_age_s, 1),
-        "stale_after_s": stale_after_s,
-        "report": stored.as_dict(),
-    }
+    return report_freshness(latest_report(config.state.dir / "reports.db", "inbound"), now)
 
 
 def describe_outer_report(found: dict[str, Any]) -> list[str]:
@@ -107,7 +89,7 @@ def describe_outer_report(found: dict[str, Any]) -> list[str]:
         age = max(found["age_s"], found["received_age_s"])
         lines.append(
             f"    STALE:         the last report is {age:.0f} s old, over "
-            f"{STALE_AFTER_INTERVALS} intervals ({found['stale_after_s']} s): the link or the "
+            f"{_stale_after_intervals()} intervals ({found['stale_after_s']} s): the link or the "
             "outer agent is down, and the figures below are that old"
         )
     figures = stored["figures"]
@@ -116,6 +98,12 @@ def describe_outer_report(found: dict[str, Any]) -> list[str]:
     lines += [f"    {line}" for line in _link_lines(figures["link"])]
     lines.append(f"    inbound policy: {figures['policy_version'] or 'none'}")
     return lines
+
+
+def _stale_after_intervals() -> int:
+    from inner_agent.reports import STALE_AFTER_INTERVALS
+
+    return STALE_AFTER_INTERVALS
 
 
 def _host_lines(host: dict[str, Any]) -> list[str]:

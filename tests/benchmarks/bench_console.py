@@ -13,7 +13,13 @@ both directions, Korean subjects, about 6.5 events per mail), indexes it from sc
 * date range + outcome: one month, one outcome;
 * statistics: mails per month and sender domain over the last twelve months.
 
-Beside each, the same question put to the ``maildiode audit`` / ``maildiode stats`` command
+Then the console's own answers to the first two and to a statistics page, through the web
+listener's app (sign-in session or bearer token checked by the gate, the page rendered, the
+JSON written; Starlette's test client, no network): ``GET /mail``, ``GET /mail?q=<word>``,
+``GET /api/v1/mail?q=<word>``, ``GET /stats?by=month&group=sender-domain&since=<a year
+ago>`` (as the index's statistics question).
+
+Beside each index question, the same question put to the ``maildiode audit`` / ``maildiode stats`` command
 path (``AuditLog.query`` and ``agentkit.stats.tally``) on the same store in the same run, three
 times. The command path answers with events, not mails, and has no "newest first": its
 "list" is the events of the newest day. Target: p95 < 300 ms for every index question; the
@@ -111,6 +117,56 @@ class Questions:
         return self.index.statistics(StatsQuery("month", "sender-domain", SEOUL, filters))
 
 
+class ConsoleQuestions:
+    """The console's pages and API over the same store, as an administrator and a script."""
+
+    def __init__(self, work: Path, audit_path: Path, words: list[str], newest: float) -> None:
+        from inner_agent.console.data import ConsoleData
+        from inner_agent.console.places import ConsolePlaces
+        from inner_agent.outbound.web import create_app
+        from inner_agent.web.config import ConsoleSection
+        from inner_agent.webproc.site import build_listener
+        from tests.support.console import ADMIN, ALL_PASSWORDS, browser, sign_in
+        from tests.support.outbound import access_log, build_workflow
+
+        parts = build_workflow(work / "site")
+        parts.directory.accounts.add(ADMIN, "admin", ALL_PASSWORDS[ADMIN])
+        data = ConsoleData(ConsolePlaces(audit_path=audit_path), zone=SEOUL, language="ko")
+        self.listener = build_listener(
+            parts.section, ConsoleSection(), parts.directory, parts.audit, access_log(parts),
+            secret=parts.secret, clock=parts.clock, data=data,
+            on_csrf_refusal=parts.workflow.desk.note_csrf_refusal)  # fmt: skip
+        app = create_app(parts.workflow.desk, self.listener)
+        self.page, self.script = browser(app), browser(app)
+        sign_in(self.page, ADMIN)
+        token = self.listener.tokens.create(ADMIN)[1]
+        self.script.headers["Authorization"] = f"Bearer {token}"
+        self.words = words
+        self.since = [time.strftime("%Y-%m-%d", time.gmtime(newest - (365 + n) * DAY))
+                      for n in range(len(words))]  # fmt: skip
+
+    def table(self) -> list[tuple[str, Callable[[int], Any]]]:
+        return [
+            ("page: GET /mail (first page)", lambda n: self._ok(self.page.get("/mail"))),
+            ("page: GET /mail?q=WORD",
+             lambda n: self._ok(self.page.get("/mail", params={"q": self.words[n]}))),
+            ("API: GET /api/v1/mail?q=WORD",
+             lambda n: self._ok(self.script.get("/api/v1/mail", params={"q": self.words[n]}))),
+            ("page: GET /stats?by=month&group=sender-domain&since=<a year ago>",
+             lambda n: self._ok(self.page.get("/stats", params={
+                 "by": "month", "group": "sender-domain", "since": self.since[n]}))),
+        ]  # fmt: skip
+
+    @staticmethod
+    def _ok(response: Any) -> Any:
+        if response.status_code != 200:
+            raise RuntimeError(f"the console answered {response.status_code}")
+        return response
+
+    def close(self) -> None:
+        self.listener.close()
+
+
 def timed(call: Callable[[int], Any], runs: int) -> list[float]:
     """Milliseconds of each run (run n gets value n)."""
     call(0)  # warm: the first question after a build reads pages the build already cached
@@ -148,6 +204,13 @@ def measure(work: Path, events: int, runs: int) -> dict[str, Any]:
         print(f"{question:46s} index p50 {results[-1][1]:7.1f} ms p95 {results[-1][2]:7.1f} ms"
               f" | {command}: p50 {results[-1][4]:8.0f} ms max {results[-1][5]:8.0f} ms",
               flush=True)  # fmt: skip
+    console = ConsoleQuestions(work, path, Questions(index, log, newest, runs).words, newest)
+    for question, call in console.table():
+        console_ms = timed(call, runs)
+        results.append((question, statistics.median(console_ms), p95(console_ms), "", 0.0, 0.0))
+        print(f"{question:46s} console p50 {results[-1][1]:7.1f} ms p95 {results[-1][2]:7.1f} ms",
+              flush=True)  # fmt: skip
+    console.close()
     sizes = {p.name: p.stat().st_size for p in work.iterdir() if p.suffix == ".db"}
     log.close()
     index.close()
@@ -178,11 +241,20 @@ def report(figures: dict[str, Any], runs: int) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for question, p50, p95_ms, command, c50, cmax in figures["results"]:
+        if not command:  # the console's own answer: no command line beside it
+            lines.append(f"| {question} | {p50:.0f} ms | {p95_ms:.0f} ms | (the console) | | |")
+            continue
         lines.append(f"| {question} | {p50:.0f} ms | {p95_ms:.0f} ms | `maildiode {command}` | "
                      f"{c50:,.0f} ms | {cmax:,.0f} ms |")  # fmt: skip
     lines += [
         "",
-        f"Target: p95 below {TARGET_MS:.0f} ms for every index question (issue 16). The command "
+        'The rows "page:" and "API:" are the console\'s own answers through the web '
+        "listener's app (the gate's session or token check, the page rendered or the JSON "
+        "written; Starlette's test client, no network), on the same store, as an "
+        "administrator.",
+        "",
+        f"Target: p95 below {TARGET_MS:.0f} ms for every index question and every console "
+        "answer (issue 16). The command "
         "line answers with events rather than mails and cannot page newest first; its list is "
         "the newest day's events. It is fast where an index of the audit log answers (time, "
         "step) and slow where it must read every event's details (a search, statistics).",
@@ -221,7 +293,9 @@ def main() -> int:
     if not options.no_write:
         replace_section(f"## Console data\n\n{report(figures, options.runs)}\n")
     missed = [q for q, _, p95_ms, *_ in figures["results"] if p95_ms >= TARGET_MS]
-    print(f"every index question p95 < {TARGET_MS:.0f} ms: {'yes' if not missed else 'NO'}")
+    print(
+        f"every index question and console answer p95 < {TARGET_MS:.0f} ms: {'yes' if not missed else 'NO'}"
+    )
     for question in missed:
         print(f"  missed: {question}")
     return 1 if missed else 0

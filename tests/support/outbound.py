@@ -184,13 +184,23 @@ def approval_app(parts: Parts, section: OutboundSection | None = None) -> Any:
     return create_app(parts.workflow.desk, listener_for(parts, section))
 
 
-def listener_for(parts: Parts, section: OutboundSection | None = None) -> Any:
-    """The web listener's parts (sign-in, gate, stores, access log) over ``parts``."""
+def listener_for(parts: Parts, section: OutboundSection | None = None,
+                 console: ConsoleSection | None = None) -> Any:  # fmt: skip
+    """The web listener's parts (sign-in, gate, stores, access log) over ``parts``, the
+    console reading the audit store of ``access_log(parts)``, the outbound state of
+    ``parts`` and the state folder ``inner`` beside them."""
+    from inner_agent.console.data import ConsoleData
+    from inner_agent.console.places import ConsolePlaces
     from inner_agent.webproc.site import build_listener
 
     section = section or parts.section
-    return build_listener(section, ConsoleSection(), parts.directory, parts.audit,
-                          access_log(parts), secret=parts.secret, clock=parts.clock,
+    console = console or ConsoleSection()
+    access = access_log(parts)
+    places = ConsolePlaces(audit_path=access.path, state_dir=section.spool_dir.parent / "inner",
+                           outbound_state=parts.section.spool_dir / "state.db")  # fmt: skip
+    data = ConsoleData(places, zone=console.zone, language=console.language, clock=parts.clock)
+    return build_listener(section, console, parts.directory, parts.audit, access,
+                          secret=parts.secret, clock=parts.clock, data=data,
                           on_csrf_refusal=parts.workflow.desk.note_csrf_refusal)  # fmt: skip
 
 

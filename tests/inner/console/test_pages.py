@@ -1,0 +1,287 @@
+"""The console's pages through the listener's app (issue 16.4-16.6): what each role sees, a
+mail's trail and findings, scope and tampered ids, script in mail fields shown as text,
+downloads (Korean headers, BOM, CSRF, access records), the dashboard's outer side."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import replace
+
+from openpyxl import load_workbook
+
+from inner_agent.reports import ReportStore
+from tests.agentkit.control_golden import REPORT
+from tests.inner.console.conftest import (
+    XSS_DISPLAY,
+    XSS_DRAWN,
+    XSS_SUBJECT,
+    XSS_WITHHELD,
+)
+from tests.support.console import ADMIN, AUDITOR, SECURITY, browser, console_site, csrf_of, sign_in
+from tests.support.outbound import RRN, RRN_MASKED
+
+ROLE_REFUSED = "권한이 없습니다"
+
+
+def records(console, **query):
+    return console.site.records(**query)
+
+
+# ----------------------------------------------------------------------------- roles
+
+
+def test_administrators_and_auditors_see_the_whole_dashboard(console):
+    for who in ("admin", "auditor"):
+        page = console.page(who, "/")
+        assert page.status_code == 200
+        for part in (
+            'id="alarms"',
+            'id="mail-counts"',
+            'id="link-in"',
+            'id="queue-injection"',
+            'id="host-inner"',
+            'id="host-outer"',
+            'id="outer-report"',
+        ):
+            assert part in page.text, (who, part)
+        assert 'href="/access"' in page.text
+
+
+def test_a_security_officer_sees_its_part_and_its_mail_only(console):
+    home = console.page("security", "/")
+    assert home.status_code == 200
+    assert 'id="mail-counts"' in home.text
+    assert 'id="host-inner"' not in home.text
+    assert 'id="alarms"' not in home.text
+    assert 'data-outcome="delivered"' not in home.text
+    assert 'data-outcome="held"' in home.text
+    listed = console.page("security", "/mail").text
+    assert console.ids["held_out"] in listed
+    assert console.ids["quarantined_in"] in listed
+    assert console.ids["plain_in"] not in listed
+    assert console.ids["sent_out"] not in listed
+    for path in ("/stats", "/access"):
+        refused = console.page("security", path)
+        assert refused.status_code == 403
+        assert ROLE_REFUSED in refused.text
+
+
+def test_approvers_go_to_their_requests_and_may_not_open_the_console(console):
+    assert console.page("approver", "/").headers["location"] == "/requests"
+    for path in ("/mail", "/stats", "/access", f"/mail/in/{console.ids['plain_in']}"):
+        refused = console.page("approver", path)
+        assert refused.status_code == 403, path
+        assert ROLE_REFUSED in refused.text
+
+
+# ----------------------------------------------------------------------------- mail
+
+
+def test_an_administrator_finds_a_mail_by_subject_and_opens_its_trail(console):
+    found = console.page("admin", "/mail", params={"subject": "가나다"})
+    assert found.status_code == 200
+    links = re.findall(r'class="subject" href="([^"]+)"', found.text)
+    assert links == [f"/mail/in/{console.ids['plain_in']}"]
+    detail = console.page("admin", links[0])
+    assert detail.status_code == 200
+    steps = re.findall(r'<tr data-step="([a-z_]+)">', detail.text)
+    assert steps == ["received", "published", "received_inside", "injected"]
+    assert "outer" in detail.text
+    assert "inner" in detail.text
+    viewed = records(console, account=ADMIN, action="mail_viewed", mail=console.ids["plain_in"])
+    assert [r.detail for r in viewed] == ["console"]
+
+
+def test_findings_are_masked_and_the_picture_is_an_access_record(console):
+    mail_id = console.ids["held_out"]
+    detail = console.page("security", f"/mail/out/{mail_id}")
+    assert detail.status_code == 200
+    assert RRN_MASKED in detail.text
+    assert RRN not in detail.text
+    assert "주민등록번호" in detail.text
+    assert "attachment:명단.xlsx" in detail.text
+    assert records(console, account=SECURITY, action="findings_viewed", mail=mail_id)
+    assert not records(console, account=SECURITY, action="image_viewed", mail=mail_id)
+    picture = console.page("security", f"/mail/out/{mail_id}/picture.png")
+    assert picture.status_code == 200
+    assert picture.headers["content-type"] == "image/png"
+    assert picture.content.startswith(b"\x89PNG")
+    assert records(console, account=SECURITY, action="image_viewed", mail=mail_id)
+    assert (
+        console.page("admin", f"/mail/in/{console.ids['plain_in']}/picture.png").status_code == 404
+    )
+
+
+def test_a_mail_outside_the_role_and_a_tampered_id_are_not_found_alike(console):
+    plain = console.ids["plain_in"]
+    outside = console.page("security", f"/mail/in/{plain}")
+    tampered = console.page("security", f"/mail/out/{console.ids['held_out'][:-1]}0")
+    wrong_way = console.page("admin", f"/mail/out/{plain}")
+    for response in (outside, tampered, wrong_way):
+        assert response.status_code == 404
+        assert "메일을 찾을 수 없거나 볼 권한이 없습니다" in response.text
+    assert plain not in outside.text
+    denied = records(console, account=SECURITY, action="denied", mail=plain)
+    assert denied
+    assert not records(console, account=SECURITY, action="mail_viewed", mail=plain)
+    assert console.page("security", f"/mail/in/{plain}/picture.png").status_code == 404
+    assert console.page("admin", "/mail/sideways/" + plain).status_code == 404
+
+
+def test_script_in_subject_file_names_and_display_names_is_shown_as_text(console):
+    mail_id = console.ids["xss_in"]
+    for path in ("/mail", f"/mail/in/{mail_id}", "/mail?q=script"):
+        page = console.page("admin", path).text
+        for raw in (XSS_SUBJECT, XSS_DISPLAY, XSS_WITHHELD, XSS_DRAWN, "<script", "<b id=injected"):
+            assert raw not in page, (path, raw)
+        assert "&lt;script&gt;alert(&#34;subject&#34;)&lt;/script&gt;" in page
+    detail = console.page("admin", f"/mail/in/{mail_id}").text
+    assert "&lt;svg onload=alert(2)&gt;.exe" in detail
+    assert "&lt;img src=x onerror=alert(1)&gt;" in detail
+    assert "&lt;b id=injected&gt;" in detail
+
+
+def test_a_subject_with_personal_data_is_masked_in_lists_and_details(console):
+    for path in ("/mail", f"/mail/out/{console.ids['held_out']}"):
+        page = console.page("admin", path).text
+        assert f"명단 송부 {RRN_MASKED}" in page
+        assert RRN not in page
+
+
+def test_a_filter_that_cannot_be_used_is_named(console):
+    page = console.page("admin", "/mail", params={"since": "yesterday"})
+    assert page.status_code == 400
+    assert "since=" in page.text
+
+
+def test_pages_of_results(tmp_path):
+    site = console_site(tmp_path)
+    for n in range(60):
+        site.mails.outbound(f"{n:032x}", ago_s=100 + n)
+    admin = browser(site.app)
+    sign_in(admin, ADMIN)
+    first = admin.get("/mail").text
+    assert first.count('class="subject"') == 50
+    assert "60건 중 1-50" in first
+    following = re.search(r'href="([^"]+)" id="next"', first)
+    assert following is not None
+    second = admin.get(following.group(1).replace("&amp;", "&")).text
+    assert second.count('class="subject"') == 10
+    assert "60건 중 51-60" in second
+    assert 'id="next"' not in second
+
+
+# ----------------------------------------------------------------------------- downloads
+
+
+def download(console, who, path, **fields):
+    session = console.sessions[who]
+    token = csrf_of(session.get("/").text)
+    return session.post(path, data={"csrf": token, **fields})
+
+
+def test_statistics_export_to_excel_with_korean_headers_is_an_access_record(console):
+    response = download(console, "auditor", "/stats/export", format="xlsx", by="day",
+                        group="outcome")  # fmt: skip
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("일자", "처리 결과", "메일 수")
+    assert sum(r[2] for r in rows[1:]) == len(console.ids)
+    assert {r[1] for r in rows[1:]} >= {"전달", "격리", "승인 대기"}
+    (record,) = records(console, account=AUDITOR, action="exported")[:1]
+    assert record.count == len(rows) - 1
+
+
+def test_csv_downloads_start_with_a_bom_and_mail_exports_are_recorded(console):
+    response = download(console, "admin", "/mail/export", format="csv", direction="in")
+    assert response.status_code == 200
+    assert response.content.startswith("\ufeff".encode())
+    text = response.content.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("시각 (Asia/Seoul),방향,처리 결과,보낸 사람")
+    assert "&lt;" not in text  # a file carries the text itself
+    exported = records(console, account=ADMIN, action="exported")
+    assert exported[0].count == 3  # the inbound mails
+
+
+def test_a_download_without_the_sessions_token_is_refused_and_not_recorded(console):
+    before = len(records(console, action="exported"))
+    session = console.sessions["auditor"]
+    for path in ("/stats/export", "/mail/export", "/access/export", "/access/review"):
+        response = session.post(path, data={"format": "xlsx", "month": "2027-01"})
+        assert response.status_code == 403, path
+    assert len(records(console, action="exported")) == before
+
+
+def test_access_records_page_export_and_monthly_review(console):
+    page = console.page("auditor", "/access", params={"action": "signin"})
+    assert page.status_code == 200
+    assert page.text.count('data-action="signin"') == 4  # the four sign-ins of the fixture
+    assert records(console, account=AUDITOR, action="records_viewed")
+    exported = download(console, "auditor", "/access/export", format="xlsx", action="signin")
+    sheet = load_workbook(io.BytesIO(exported.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:4] == ("시각 (Asia/Seoul)", "계정", "접속 주소", "행위")
+    assert {r[3] for r in rows[1:]} == {"로그인"}
+    review = download(console, "auditor", "/access/review", month="2027-01")
+    assert review.status_code == 200
+    assert load_workbook(io.BytesIO(review.content)).sheetnames == [
+        "계정별 요약",
+        "이상 징후",
+        "접속기록",
+    ]
+    assert any(r.detail == "access review 2027-01" for r in records(console, action="exported"))
+
+
+# ----------------------------------------------------------------------------- dashboard
+
+
+def test_the_dashboard_shows_the_outer_host_fresh_then_stale_with_its_age(tmp_path):
+    site = console_site(tmp_path)
+    admin = browser(site.app)
+    sign_in(admin, ADMIN)
+    missing = admin.get("/").text
+    assert 'data-state="missing"' in missing
+    assert 'data-code="outer_report_missing"' in missing
+    state_dir = site.listener.console.places.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    store = ReportStore(state_dir / "reports.db")
+    clock = site.parts.clock
+    report = replace(REPORT, made_ms=int(clock.now * 1000) - 5000, interval_s=30)
+    store.add("inbound", b"\x01" * 16, 9, report, int(clock.now * 1000) - 4000)
+    store.close()
+    fresh = admin.get("/").text
+    assert 'data-state="fresh"' in fresh
+    assert report.host.hostname in fresh
+    assert 'id="queue-delivery"' in fresh
+    clock.now += 600
+    stale = admin.get("/").text
+    assert 'data-state="stale" data-age="605"' in stale
+    assert "10분 5초" in stale
+    assert 'data-code="outer_report_stale"' in stale
+    assert report.host.hostname in stale  # the last figures, marked as that old
+
+
+def test_every_page_in_english(tmp_path):
+    from inner_agent.web.config import ConsoleSection
+    from tests.inner.console.conftest import fill
+    from tests.support.console import Site
+    from tests.support.outbound import build_workflow, listener_for
+
+    parts = build_workflow(tmp_path)
+    parts.directory.accounts.add(ADMIN, "admin", "admin-password-1")
+    listener = listener_for(parts, console=ConsoleSection(language="en"))
+    from inner_agent.outbound.web import create_app
+
+    site = Site(parts, listener, create_app(parts.workflow.desk, listener))
+    ids = fill(site)
+    admin = browser(site.app)
+    sign_in(admin, ADMIN)
+    for path in ("/", "/mail", f"/mail/out/{ids['held_out']}", "/stats?group=outcome", "/access"):
+        page = admin.get(path)
+        assert page.status_code == 200, path
+        assert '<html lang="en">' in page.text
+        assert "Dashboard" in page.text
+        assert "대시보드" not in page.text
