@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.settings import KeysSection, LinkSection, LogSection, parse_host_port
 from inner_agent.config import InnerConfig
+from inner_agent.console.places import places_from
 from inner_agent.inbound.config import InboundSection
 from inner_agent.inbound.holds import HoldBook
 from inner_agent.inbound.outward import InboundOutward
 from inner_agent.inbound.policy import PolicyPublisher
-from inner_agent.console.places import places_from
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.scanning import Scanner
