@@ -356,7 +356,10 @@ def test_the_api_counts_what_was_sent_refuses_strangers_and_records_details(runn
 
 
 def report_state(page: Page, url: str) -> tuple[str | None, int]:
-    page.goto(url + "/")
+    response = page.goto(url + "/")
+    if page.locator("#report-state").count() == 0:  # say what came instead of the dashboard
+        status = response.status if response else None
+        raise AssertionError(f"no dashboard at {page.url} ({status}): {page.content()[:2000]}")
     state = page.get_attribute("#report-state", "data-state")
     return state, int(page.get_attribute("#report-state", "data-age") or "-1")
 
