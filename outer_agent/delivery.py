@@ -35,6 +35,7 @@ import dns.exception
 import dns.resolver
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from agentkit.periodic import PeriodicPass
 from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
 from mailsafe.mime import SUBJECT_SCAN_BYTES
 from mailsafe.payload import OutboundMail
@@ -413,7 +414,10 @@ class DeliveryService:
         self.poll_s = poll_s
         self.clock = clock
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._runner = PeriodicPass(
+            "delivery", self._one_pass, lambda: self.poll_s, "delivery pass failed", self._stopping
+        )
+        self._pruned_at = 0.0
 
     # ----------------------------------------------------------------------------- link side
 
@@ -572,27 +576,18 @@ class DeliveryService:
     # ----------------------------------------------------------------------------- thread
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="delivery", daemon=True)
-        self._thread.start()
+        self._runner.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._runner.stop()
 
-    def _loop(self) -> None:
-        last_prune = 0.0
-        while not self._stopping.is_set():
-            try:
-                if self.poll_link is not None:
-                    self.poll_link(self.accept_bundle)
-                self.run_due()
-                if self.clock() - last_prune > 3600:
-                    self.queue.prune_done()
-                    last_prune = self.clock()
-            except Exception:  # keep delivering: the queue is durable
-                log.exception("delivery pass failed")
-            self._stopping.wait(self.poll_s)
+    def _one_pass(self) -> None:
+        if self.poll_link is not None:
+            self.poll_link(self.accept_bundle)
+        self.run_due()
+        if self.clock() - self._pruned_at > 3600:
+            self.queue.prune_done()
+            self._pruned_at = self.clock()
 
 
 def hop_from_config(section: DeliverySection) -> SmtpHop:
