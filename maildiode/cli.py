@@ -266,8 +266,9 @@ def _inbound(p: argparse.ArgumentParser) -> None:
 def _audit(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument(
-        "report", nargs="?", choices=["review"], metavar="review",
-        help="the monthly review of access records (xlsx): with --month and -o",
+        "report", nargs="?", choices=["review", "verify"], metavar="review|verify",
+        help="review: the monthly review of access records (xlsx), with --month and -o; "
+        "verify: check the audit log's hash chain (exit 0 holds, 1 broken)",
     )  # fmt: skip
     p.add_argument("--month", metavar="YYYY-MM", help="review: the month, in the console's zone")
     p.add_argument("-o", "--output", metavar="FILE.xlsx", help="review: where to write it")
