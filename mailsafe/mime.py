@@ -131,7 +131,9 @@ class ParsedMail:
 
 # --------------------------------------------------------------------------- headers
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,80})\?([bBqQ])\?([^?\s]*)\?=")
+# An encoded word; also the broken ones mailers send: blanks inside the payload (a Q word
+# with raw spaces, a B word folded mid-way), and a last word cut before its "?=" (or its "=").
+_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,80})\?([bBqQ])\?([^?]{0,2000}?)(?:\?=|\??\s*\Z)")
 _BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -793,7 +795,10 @@ def _walk(
     if content_type in {"message/rfc822", "message/global"}:
         _forwarded(part, depth, budget, collected)
         return
+    if content_type.startswith("multipart/") and not part.is_multipart():
+        part = _resplit_folded_boundary(part, budget)
     if part.is_multipart() and not content_type.startswith("message/"):
+        _trim_broken_close(part, budget)
         _walk_multipart(part, content_type, depth, budget, collected)
         return
     if content_type.startswith("message/") and isinstance(part.get_payload(), list):
@@ -821,6 +826,100 @@ def _note_security(part: email.message.Message, content_type: str, collected: _C
     elif content_type == "multipart/signed":
         protocol = str(part.get_param("protocol") or "").lower()
         collected.security.append("pgp-signed" if "pgp" in protocol else "smime-signed")
+
+
+# What a folded header value keeps of its fold: compat32 leaves the line break in parameters.
+_FOLD_IN_VALUE: Final = re.compile(r"\r?\n")
+_FOLD_WITH_BLANKS: Final = re.compile(r"\r?\n[ \t]*")
+
+
+def _resplit_folded_boundary(part: email.message.Message, budget: _Budget) -> email.message.Message:
+    """A multipart whose boundary parameter was folded onto a continuation line, split again.
+
+    compat32 keeps the fold's line break inside the parameter, so no delimiter line matches and
+    the whole body would become one unreadable part. Unfolded as RFC 5322 says (the line break
+    removed, a Lotus Notes boundary keeps its space), or with the fold's blanks removed too
+    (mailers that folded where there was no space): the first that some line of the body
+    starts with is used. ``part`` itself when neither is.
+    """
+    boundary = part.get_param("boundary")
+    payload = vars(part).get("_payload")
+    if not isinstance(boundary, str) or not isinstance(payload, str):
+        return part
+    body = "\n" + payload
+    for unfolded in (_FOLD_IN_VALUE.sub("", boundary), _FOLD_WITH_BLANKS.sub("", boundary)):
+        candidate = unfolded.strip()
+        if candidate and candidate != boundary and f"\n--{candidate}" in body:
+            budget.note(note("boundary_folded"))
+            return _with_boundary(part, candidate, payload)
+    return part
+
+
+def _with_boundary(
+    part: email.message.Message, boundary: str, payload: str
+) -> email.message.Message:
+    """``part``'s body parsed again as a multipart of its type, split on ``boundary``."""
+    quoted = boundary.replace("\\", "\\\\").replace('"', '\\"')
+    head = f'Content-Type: {part.get_content_type()}; boundary="{quoted}"\n\n'
+    tree = _message_tree((head + payload).encode("ascii", "surrogateescape"))
+    return tree if tree.is_multipart() else part
+
+
+def _trim_broken_close(part: email.message.Message, budget: _Budget) -> None:
+    """Remove a slightly broken close delimiter ("--b-", "-b--", "--b --") from the end of the
+    last part, where the parser leaves it when no exact close delimiter came.
+
+    Left there, it is drawn at the end of a text body, and in a base64 body its letters and
+    "=" make the whole part undecodable, so the part (often the HTML body) is shown as base64.
+    """
+    if not any(isinstance(d, email.errors.CloseBoundaryNotFoundDefect) for d in part.defects):
+        return
+    boundary = part.get_boundary()
+    core = (boundary or "").strip("-")
+    children = part.get_payload()
+    if not core or not isinstance(children, list) or not children:
+        return
+    last = children[-1]
+    while isinstance(last, email.message.Message) and last.is_multipart():
+        grandchildren = last.get_payload()
+        if not isinstance(grandchildren, list) or not grandchildren:
+            return
+        last = grandchildren[-1]
+    if not isinstance(last, email.message.Message):
+        return
+    payload = vars(last).get("_payload")
+    if not isinstance(payload, str):
+        return
+    trimmed = _without_broken_delimiters(payload, core)
+    if trimmed != payload:
+        budget.note(note("broken_close_boundary"))
+        last.set_payload(trimmed)
+
+
+# Characters a broken close delimiter line may carry besides dashes around the boundary.
+_BROKEN_DELIMITER_SLACK: Final = 4
+
+
+def _without_broken_delimiters(payload: str, core: str) -> str:
+    """``payload`` without the lines at its end that are ``core`` between dashes, give or
+    take a few characters (and the blank lines around them)."""
+    lines = payload.splitlines(keepends=True)
+    kept = len(lines)
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index].strip()
+        if _is_broken_delimiter(line, core):
+            kept = index
+        elif line:
+            break
+    if kept == len(lines):
+        return payload
+    return _without_trailing_eol("".join(lines[:kept]))
+
+
+def _is_broken_delimiter(line: str, core: str) -> bool:
+    letters = len(line.replace("-", "").replace(" ", ""))
+    allowed = len(core.replace("-", "").replace(" ", "")) + _BROKEN_DELIMITER_SLACK
+    return line.startswith("-") and core in line and letters <= allowed
 
 
 def _walk_multipart(
@@ -855,6 +954,8 @@ def _forwarded(
 ) -> None:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
+    if isinstance(inner, email.message.Message):
+        inner = _transfer_decoded(part, inner)
     if not isinstance(inner, email.message.Message):
         _leaf(part, "message/rfc822", budget, collected, in_alternative=False)
         return
@@ -865,6 +966,31 @@ def _forwarded(
     budget.parts = nested.parts
     budget.decoded = nested.decoded
     collected.forwarded.append(child)
+
+
+def _transfer_decoded(
+    part: email.message.Message, inner: email.message.Message
+) -> email.message.Message:
+    """The attached mail of a message/rfc822 part sent base64 or quoted-printable encoded.
+
+    RFC 2046 allows only 7bit, 8bit and binary there, but mailers encode attached mails anyway;
+    the parser then reads the encoded text as a mail with no headers. Decoded and parsed again,
+    it is shown as the mail it is. ``inner`` itself for every other part.
+    """
+    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+    body = vars(inner).get("_payload")
+    if encoding not in {"base64", "quoted-printable"} or not isinstance(body, str):
+        return inner
+    # The encoded text as it came: a quoted-printable mail's first lines parse as headers.
+    lines = [f"{name}: {value}\n" for name, value in inner.raw_items()]
+    encoded = "".join(lines) + "\n" + body if lines else body
+    holder = email.message.Message()
+    holder["Content-Transfer-Encoding"] = encoding
+    holder.set_payload(encoded)
+    data = holder.get_payload(decode=True)
+    if not isinstance(data, bytes) or not data.strip():
+        return inner
+    return _message_tree(data)
 
 
 def _message_as_text(

@@ -54,6 +54,14 @@ NOTES: dict[str, tuple[str, str]] = {
         "a header line with an invalid name was dropped",
         "이름이 잘못된 헤더 줄을 버렸습니다",
     ),
+    "boundary_folded": (
+        "the multipart boundary was folded onto a continuation line: split on it unfolded",
+        "MIME 경계(boundary)가 다음 줄로 접혀 있어 펼쳐서 파트를 나눴습니다",
+    ),
+    "broken_close_boundary": (
+        "a broken closing MIME boundary line was removed from the last part",
+        "깨진 MIME 닫는 경계 줄을 마지막 파트에서 지웠습니다",
+    ),
     "outlook_msg": (
         "not an RFC 5322 mail: an Outlook .msg (OLE2) file",
         "RFC 5322 메일이 아니라 Outlook .msg(OLE2) 파일입니다",
