@@ -21,6 +21,7 @@ from mailsafe.htmlsafe import CSP, sanitize_html
 from mailsafe.mime import Address, Attachment, ParsedMail
 from mailsafe.notes import note
 from mailsafe.render import links
+from mailsafe.render.drawn import drawn_html, drawn_text
 from mailsafe.render.encode import encode_image
 from mailsafe.render.options import RenderOptions
 
@@ -39,11 +40,14 @@ BASE_CSS = (
 body { font-family: sans-serif; font-size: 11pt; color: #000; margin: 0; }
 .mailsafe-headers { border-bottom: 1px solid #888; margin-bottom: 8pt; padding-bottom: 4pt; }
 .mailsafe-headers td { font-size: 10pt; vertical-align: top; padding: 1pt 4pt 1pt 0; }
-.mailsafe-label { color: #444; white-space: nowrap; font-weight: bold; }
+.mailsafe-label { color: #444; white-space: nowrap; font-weight: bold; width: 56pt; }
 .mailsafe-subject { font-size: 14pt; font-weight: bold; margin: 0 0 4pt 0; }
 .mailsafe-forward { border-left: 2px solid #888; padding-left: 6pt; margin-top: 10pt; }
 .mailsafe-note { color: #444; font-size: 9pt; }
-pre.mailsafe-text { white-space: pre-wrap; font-family: sans-serif; font-size: 11pt; }
+pre.mailsafe-text { white-space: pre-wrap; font-size: 10pt; }
+.mailsafe-bs { font-family: "DejaVu Sans Mono", monospace; }
+.mailsafe-box { border: 1px solid #888; padding: 4pt; margin: 6pt 0; font-size: 10pt; }
+.mailsafe-box td { font-size: 10pt; vertical-align: top; padding: 1pt 4pt 1pt 0; }
 """
     + links.CSS
 )
@@ -191,9 +195,9 @@ def _compose_one(  # noqa: PLR0917 - recursive walk, its state passed explicitly
     composition: Composition,
 ) -> None:
     rows = header_rows(mail)
-    subject = html.escape(mail.subject or "(제목 없음)")
+    subject = drawn_text(mail.subject or "(제목 없음)")
     table = "".join(
-        f'<tr><td class="mailsafe-label">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>'
+        f'<tr><td class="mailsafe-label">{html.escape(k)}</td><td>{drawn_text(v)}</td></tr>'
         for k, v in rows
     )
     parts_html.append(
@@ -233,10 +237,10 @@ def _body(
             composition.notes.append(note("remote_dropped", count=safe.dropped_remote))
         if resolver.refused:
             composition.notes.append(note("inline_images_refused", count=resolver.refused))
-        parts_html.append(f"<div>{safe.html}</div>")
+        parts_html.append(f"<div>{drawn_html(safe.html)}</div>")
         parts_text.append(html_to_text(safe.html))  # the text of what the picture shows
     elif mail.text is not None:
-        parts_html.append(f'<pre class="mailsafe-text">{html.escape(mail.text)}</pre>')
+        parts_html.append(f'<pre class="mailsafe-text">{drawn_text(mail.text)}</pre>')
         parts_text.append(mail.text)
 
 

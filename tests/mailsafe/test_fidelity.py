@@ -6,11 +6,16 @@ Each test here failed on the code before its fix (the docstring says how it fail
 from __future__ import annotations
 
 import base64
+from typing import NamedTuple
 
 import pytest
 
 from mailsafe.charsets import decode_bytes
 from mailsafe.mime import decode_header_text, parse_message
+from mailsafe.mupdf import pymupdf
+from mailsafe.render.document import compose
+from mailsafe.render.options import RenderOptions
+from mailsafe.render.story import display_lists
 
 BODY_B64 = base64.encodebytes("안녕하세요, 견적서 보내드립니다. quotation attached\n".encode() * 3)
 
@@ -163,3 +168,101 @@ def test_invalid_encoded_word_in_subject_is_decoded(header: str) -> None:
     assert decode_header_text(header) == "견적서 제출 건"
     raw = f"From: a@example.com\nSubject: {header}\n\nbody\n".encode()
     assert parse_message(raw).subject == "견적서 제출 건"
+
+
+# --------------------------------------------------------------------------- the picture
+# Picture assertions read the layout MuPDF made before rasterising: each span of text with its
+# box (points) and the font that draws it.
+
+
+class _Span(NamedTuple):
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    font: str
+    text: str
+
+
+def _spans(raw: bytes) -> list[_Span]:
+    options = RenderOptions()
+    lists, _ = display_lists(compose(parse_message(raw), options).html, options, 3)
+    found = []
+    for listing in lists:
+        page = pymupdf.TextPage(listing.get_textpage()).extractDICT()
+        for block in page["blocks"]:
+            for line in block.get("lines", []):
+                found.extend(
+                    _Span(*span["bbox"], span["font"], span["text"]) for span in line["spans"]
+                )
+    return found
+
+
+def _plain_mail(body: str, **headers: str) -> bytes:
+    lines = [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    head = "\n".join(["From: 김철수 <kim@example.com>", "Subject: test", *lines])
+    return f"{head}\nContent-Type: text/plain; charset=utf-8\n\n{body}\n".encode()
+
+
+def test_wrapped_recipient_list_does_not_overlap_its_label() -> None:
+    """Before: with To and Cc wrapping over several lines the label column shrank, and the
+    labels 보낸 사람 / 받는 사람 ran into the names beside them."""
+    recipients = ", ".join(f"직원{i} 홍길동 <employee{i}@example.co.kr>" for i in range(8))
+    spans = _spans(_plain_mail("본문", To=recipients, Cc=recipients))
+    labels = [s for s in spans if s.text in {"보낸 사람", "받는 사람", "참조"}]
+    values = [s for s in spans if "@example" in s.text]
+    assert len(labels) == 3
+    assert len(values) > 3  # the lists did wrap
+    rightmost_label = max(label.x1 for label in labels)
+    assert min(value.x0 for value in values) > rightmost_label
+
+
+def test_backslash_is_drawn_in_a_font_with_a_real_backslash() -> None:
+    """Before: the backslash of a path in an HTML mail and in the subject was set in
+    NanumGothic, which draws U+005C as the won sign."""
+    raw = (
+        "From: a@example.com\nSubject: 공유 폴더 \\\\fileserver\\공유\nContent-Type: text/html;"
+        " charset=utf-8\n\n<p>경로: C:\\Users\\김철수\\문서</p>\n"
+    ).encode()
+    spans = _spans(raw)
+    backslashes = [s for s in spans if "\\" in s.text]
+    assert len(backslashes) >= 5
+    assert all(s.font.startswith("NanumGothicCoding") for s in backslashes)
+    assert any(s.text == "문서" or "문서" in s.text for s in spans)
+
+
+def test_long_unbroken_line_wraps_inside_the_page() -> None:
+    """Before: a 300-character URL ran past the right edge and was cut with no sign."""
+    url = "https://example.com/" + "a1b2c3d4e5" * 30
+    for raw in (_plain_mail(f"링크: {url}"), _html_mail(f"<p>링크: {url}</p>")):
+        spans = [s for s in _spans(raw) if s.text.strip("\u200b")]
+        page_width = RenderOptions().width_px * 72 / 96
+        assert max(s.x1 for s in spans) <= page_width - 18 + 1
+        drawn = "".join(s.text for s in spans).replace("\u200b", "")
+        assert url in drawn  # all of it, wrapped
+
+
+def _html_mail(body: str) -> bytes:
+    return (
+        f"From: a@example.com\nSubject: t\nContent-Type: text/html; charset=utf-8\n\n{body}\n"
+    ).encode()
+
+
+def test_plain_text_columns_aligned_with_spaces_stay_aligned() -> None:
+    """Before: text/plain was set in proportional NanumGothic; the amounts of a table aligned
+    with spaces started at different places."""
+    body = "품목        금액\nA4 용지     12,000\nWWW 토너    1,450,000\niii 클립    300"
+    spans = _spans(_plain_mail(body))
+    lines = [s for s in spans if s.font.startswith("NanumGothicCoding") and s.y0 > 60]
+    assert len(lines) >= 4
+    starts = []
+    for line in lines[:4]:
+        column = line.text.index(line.text.split()[-1])
+        width = (line.x1 - line.x0) / _columns(line.text)
+        starts.append(line.x0 + width * _columns(line.text[:column]))
+    assert max(starts) - min(starts) < 0.5
+
+
+def _columns(text: str) -> int:
+    """Columns a fixed-width Korean font gives ``text``: Hangul two, the rest one."""
+    return sum(2 if "\uac00" <= c <= "\ud7a3" else 1 for c in text)
