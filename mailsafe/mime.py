@@ -29,6 +29,7 @@ from email.policy import compat32
 from typing import Final, NamedTuple
 
 from mailsafe.charsets import decode_bytes, guess_unlabelled
+from mailsafe.invitation import CalendarEvent, calendar_events
 from mailsafe.notes import note
 
 __all__ = [
@@ -127,6 +128,9 @@ class ParsedMail:
     # outbound scan reads it. Transport and structure headers (Received, DKIM, Content-*) are
     # left out; at most MAX_OTHER_HEADERS.
     other_headers: tuple[tuple[str, str], ...] = field(default=())
+    # The events of its invitations (text/calendar parts, .ics attachments): a reader is shown
+    # their time and place, which the body often leaves out.
+    events: tuple[CalendarEvent, ...] = field(default=())
 
 
 # --------------------------------------------------------------------------- headers
@@ -255,6 +259,7 @@ class _Collected:
     forwarded: list[ParsedMail] = field(default_factory=list)
     security: list[str] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
+    events: list[CalendarEvent] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -660,6 +665,7 @@ def _build(message: email.message.Message, depth: int, budget: _Budget) -> Parse
         security=tuple(dict.fromkeys(collected.security)),
         defects=tuple(budget.defects),
         content_types=tuple(dict.fromkeys(collected.content_types)),
+        events=tuple(dict.fromkeys(collected.events)),
         other_headers=headers.others(),
     )
 
@@ -759,6 +765,8 @@ _SECURITY_TYPES = {
     "application/ms-tnef": "tnef",
     "application/vnd.ms-tnef": "tnef",
 }
+
+_CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar"})
 
 _INLINE_TEXT_TYPES = frozenset(
     {
@@ -1070,6 +1078,8 @@ def _leaf(
     if is_body and content_type in _INLINE_TEXT_TYPES | {"text/html"}:
         _body(part, content_type, data, budget, collected, in_alternative=in_alternative)
         return
+    if content_type in _CALENDAR_TYPES or filename.lower().endswith(".ics"):
+        collected.events.extend(calendar_events(decode_bytes(data, _charset(part))))
     name = filename or _default_name(content_type)
     attachment = _make_attachment(
         name,
@@ -1095,6 +1105,8 @@ def _body(
         return
     charset = _charset(part)
     text = decode_bytes(data, charset)
+    if content_type == "text/calendar":  # shown even where an alternative hides the part
+        collected.events.extend(calendar_events(text))
     if content_type == "text/html":
         collected.htmls.append(text)
         return
@@ -1138,12 +1150,24 @@ MAX_FILENAME_CHARS = 255
 def _filename(part: email.message.Message) -> str:
     for param, header in (("filename", "content-disposition"), ("name", "content-type")):
         try:
-            value = part.get_param(param, header=header)
+            value = _with_8bit_guessed(part, header).get_param(param, header=header)
         except (ValueError, TypeError, IndexError):
             continue
         if value:
             return _clean_filename(_param_text(value))
     return ""
+
+
+def _with_8bit_guessed(part: email.message.Message, header: str) -> email.message.Message:
+    """``part``, or for a header with raw 8-bit bytes (a UTF-8 or CP949 file name sent
+    unencoded) a stand-in holding that header decoded as ``raw_header_to_text`` guesses:
+    compat32 would turn every such byte into U+FFFD before the parameter is read."""
+    raw = next((v for k, v in part.raw_items() if k.lower() == header), None)
+    if raw is None or not isinstance(raw, str) or raw.isascii():
+        return part
+    holder = email.message.Message()
+    holder[header] = raw_header_to_text(raw)
+    return holder
 
 
 def _param_text(value: object) -> str:

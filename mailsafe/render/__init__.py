@@ -167,7 +167,7 @@ def _with_masking(rendered: RenderedMail, masker: Masker | None) -> RenderedMail
 
 
 def _render(mail: ParsedMail, options: RenderOptions, masker: Masker | None) -> RenderedMail:
-    composition = compose(mail, options, masker)
+    composition = compose(mail, options, masker, _withheld_before_drawing(mail, options))
     output = _Output(options)
     if options.backend == "chromium":
         # Lazy: Playwright and html2image are the optional "chromium" extra; PyMuPDF workers
@@ -249,6 +249,22 @@ def _attachments(mail: ParsedMail, place: _Place, used_cids: set[str]) -> list[W
                 _withheld(attachment, "not_rendered_type" if kind == "other" else "budget")
             )
     return withheld
+
+
+def _withheld_before_drawing(mail: ParsedMail, options: RenderOptions) -> list[Withheld]:
+    """The parts ``_attachments`` will withhold whatever happens while drawing (too large to
+    keep, a type not drawn, text over its limit), so that the body's picture can name them;
+    a part withheld only later (a broken PDF, the byte budget) is in the manifest alone."""
+    found = []
+    for attachment in _all_attachments(mail):
+        kind = _kind(attachment)
+        if attachment.truncated:
+            found.append(_withheld(attachment, "too_large"))
+        elif kind == "other":
+            found.append(_withheld(attachment, "not_rendered_type"))
+        elif kind == "text" and attachment.size > options.max_text_attachment_bytes:
+            found.append(_withheld(attachment, "budget"))
+    return found
 
 
 def _kind(attachment: Attachment) -> str:

@@ -6,17 +6,22 @@ Each test here failed on the code before its fix (the docstring says how it fail
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 from mailsafe.charsets import decode_bytes
+from mailsafe.extract.limits import Budget, ExtractLimits
+from mailsafe.extract.ocr import picture_text
 from mailsafe.mime import decode_header_text, parse_message
 from mailsafe.mupdf import pymupdf
+from mailsafe.render import render_message
 from mailsafe.render.document import compose
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.story import display_lists
 
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 BODY_B64 = base64.encodebytes("안녕하세요, 견적서 보내드립니다. quotation attached\n".encode() * 3)
 
 
@@ -266,3 +271,68 @@ def test_plain_text_columns_aligned_with_spaces_stay_aligned() -> None:
 def _columns(text: str) -> int:
     """Columns a fixed-width Korean font gives ``text``: Hangul two, the rest one."""
     return sum(2 if "\uac00" <= c <= "\ud7a3" else 1 for c in text)
+
+
+INVITATION = (
+    "From: 김철수 <kim@example.com>\nTo: lee@example.com\nSubject: 주간 회의\n"
+    'Content-Type: multipart/alternative; boundary="ALT"\n\n'
+    "--ALT\nContent-Type: text/plain; charset=utf-8\n\n회의에 초대합니다.\n"
+    "--ALT\nContent-Type: text/html; charset=utf-8\n\n<p>회의에 초대합니다.</p>\n"
+    "--ALT\nContent-Type: text/calendar; charset=utf-8; method=REQUEST\n\n"
+    "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n"
+    "DTSTART;TZID=Asia/Seoul:20250312T140000\r\nDTEND;TZID=Asia/Seoul:20250312T153000\r\n"
+    "SUMMARY:주간 회의\r\nLOCATION:본관 3층 대회의실\\, 서울\r\n"
+    "ORGANIZER;CN=김철수:mailto:kim@example.com\r\n"
+    "BEGIN:VALARM\r\nSUMMARY:알림\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\n"
+    "END:VEVENT\r\nEND:VCALENDAR\r\n--ALT--\n"
+).encode()
+
+
+def test_invitation_shows_its_time_and_place() -> None:
+    """Before: the text/calendar part sat in the multipart/alternative and was dropped; the
+    picture showed "회의에 초대합니다." and neither time nor place."""
+    (event,) = parse_message(INVITATION).events
+    assert event.summary == "주간 회의"
+    assert event.location == "본관 3층 대회의실, 서울"
+    assert event.start == "2025-03-12 14:00 (Asia/Seoul)"
+    drawn = "".join(s.text for s in _spans(INVITATION))
+    assert "2025-03-12 14:00 (Asia/Seoul) ~ 15:30" in drawn
+    assert "본관 3층 대회의실, 서울" in drawn
+    assert "김철수 <kim@example.com>" in drawn
+
+
+def test_real_google_invitation_shows_its_time() -> None:
+    raw = (CORPUS / "postalmime-calendar-event.eml").read_bytes()
+    drawn = "".join(s.text for s in _spans(raw))
+    assert "2024-04-11 11:00 (Europe/Tallinn) ~ 12:00" in drawn
+
+
+def test_withheld_part_is_named_in_the_picture() -> None:
+    """Before: a withheld attachment was listed in the manifest only; the picture did not say
+    that the mail had one."""
+    raw = (
+        "From: a@example.com\nSubject: files\nContent-Type: multipart/mixed; boundary=XYZ\n\n"
+        "--XYZ\nContent-Type: text/plain; charset=utf-8\n\n첨부 파일 보냅니다.\n"
+        "--XYZ\nContent-Type: application/zip\n"
+        'Content-Disposition: attachment; filename="quotation_2024.zip"\n'
+        "Content-Transfer-Encoding: base64\n\nUEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==\n--XYZ--\n"
+    ).encode()
+    rendered = render_message(raw, RenderOptions())
+    assert [w.filename for w in rendered.manifest.withheld] == ["quotation_2024.zip"]
+    assert rendered.text is not None
+    assert "quotation_2024.zip: application/zip" in rendered.text
+    (tile,) = rendered.images  # the list is drawn in the body's picture, no page of its own
+    seen = picture_text(tile, Budget(ExtractLimits(ocr_languages="eng")))
+    assert "quotation_2024.zip" in seen
+
+
+def test_8bit_file_name_is_decoded() -> None:
+    """Before: a file name sent as raw UTF-8 or CP949 bytes came out as U+FFFD characters."""
+    for codec in ("utf-8", "cp949"):
+        raw = (
+            b"From: a@example.com\nSubject: t\nContent-Type: multipart/mixed; boundary=XYZ\n\n"
+            b"--XYZ\nContent-Type: application/zip\n"
+            b'Content-Disposition: attachment; filename="' + "견적서.zip".encode(codec) + b'"\n\n'
+            b"data\n--XYZ--\n"
+        )
+        assert [a.filename for a in parse_message(raw).attachments] == ["견적서.zip"]
