@@ -31,6 +31,7 @@ from typing import Final, NamedTuple
 from mailsafe.charsets import decode_bytes, guess_unlabelled
 from mailsafe.invitation import CalendarEvent, calendar_events
 from mailsafe.notes import note
+from mailsafe.outlook import msg_to_mime
 
 __all__ = [
     "MAX_HEADER_BLOCK_BYTES",
@@ -54,7 +55,8 @@ MAX_HEADER_BLOCK_BYTES = 256 * KIB
 # hundreds of header lines), without parsing the whole header block of a hostile mail.
 SUBJECT_SCAN_BYTES = 64 * KIB
 
-# Outlook .msg files are OLE2 compound files, not RFC 5322 text; they are listed, not parsed.
+# Outlook .msg files are OLE2 compound files, not RFC 5322 text; mailsafe.outlook reads them
+# into RFC 5322 (what it cannot read is listed, not parsed).
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
@@ -274,7 +276,11 @@ def parse_message(
     """
     budget = _Budget(limits)
     if raw.startswith(OLE_MAGIC):
-        return _not_rfc5322(raw, budget)
+        converted = msg_to_mime(raw[: limits.max_raw_bytes])
+        if converted is None:
+            return _not_rfc5322(raw, budget)
+        budget.note(note("outlook_msg_read"))
+        raw = converted
     if len(raw) > limits.max_raw_bytes:
         budget.note(note("raw_cut", limit=limits.max_raw_bytes))
         raw = raw[: limits.max_raw_bytes]
@@ -809,10 +815,48 @@ def _walk(
         _trim_broken_close(part, budget)
         _walk_multipart(part, content_type, depth, budget, collected)
         return
+    _walk_single(part, content_type, depth, budget, collected, in_alternative=in_alternative)
+
+
+def _walk_single(
+    part: email.message.Message,
+    content_type: str,
+    depth: int,
+    budget: _Budget,
+    collected: _Collected,
+    *,
+    in_alternative: bool,
+) -> None:
+    """A part that is not a multipart: header blocks as text, an attached Outlook item as a
+    mail, anything else a body or an attachment."""
     if content_type.startswith("message/") and isinstance(part.get_payload(), list):
         _message_as_text(part, content_type, budget, collected)
-        return
-    _leaf(part, content_type, budget, collected, in_alternative=in_alternative)
+    elif not _outlook_item(part, content_type, depth, budget, collected):
+        _leaf(part, content_type, budget, collected, in_alternative=in_alternative)
+
+
+_OUTLOOK_TYPES: Final = frozenset({"application/vnd.ms-outlook", "application/x-msg"})
+
+
+def _outlook_item(
+    part: email.message.Message,
+    content_type: str,
+    depth: int,
+    budget: _Budget,
+    collected: _Collected,
+) -> bool:
+    """An attached Outlook .msg shown as the mail it is, like an attached message/rfc822;
+    False (the part stays an attachment) when it is not one or cannot be read."""
+    if content_type not in _OUTLOOK_TYPES and not _filename(part).lower().endswith(".msg"):
+        return False
+    data = _payload_bytes(part, budget)
+    if not data.startswith(OLE_MAGIC):
+        return False
+    converted = msg_to_mime(data[: budget.limits.max_raw_bytes])
+    if converted is None:
+        return False
+    _add_forwarded(_message_tree(converted), depth, budget, collected)
+    return True
 
 
 def _content_type(part: email.message.Message) -> str:
@@ -967,6 +1011,13 @@ def _forwarded(
     if not isinstance(inner, email.message.Message):
         _leaf(part, "message/rfc822", budget, collected, in_alternative=False)
         return
+    _add_forwarded(inner, depth, budget, collected)
+
+
+def _add_forwarded(
+    inner: email.message.Message, depth: int, budget: _Budget, collected: _Collected
+) -> None:
+    """``inner`` built as a forwarded mail, counting against the same part and byte budget."""
     nested = _Budget(budget.limits)
     nested.parts = budget.parts
     nested.decoded = budget.decoded

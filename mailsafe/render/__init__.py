@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from mailsafe.charsets import guess_unlabelled
-from mailsafe.errors import MailsafeError
+from mailsafe.errors import HostileInput, MailsafeError
 from mailsafe.mime import Address, Attachment, ParsedMail, parse_message
 from mailsafe.notes import NOTES, note
 from mailsafe.payload import (
@@ -167,6 +167,10 @@ def _with_masking(rendered: RenderedMail, masker: Masker | None) -> RenderedMail
 
 
 def _render(mail: ParsedMail, options: RenderOptions, masker: Masker | None) -> RenderedMail:
+    if note("outlook_msg") in mail.defects:  # an empty "(제목 없음)" picture would say nothing
+        raise HostileInput(
+            "an Outlook .msg file that could not be read", code="unreadable_outlook_msg"
+        )
     composition = compose(mail, options, masker, _withheld_before_drawing(mail, options))
     output = _Output(options)
     if options.backend == "chromium":

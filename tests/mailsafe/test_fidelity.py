@@ -6,6 +6,7 @@ Each test here failed on the code before its fix (the docstring says how it fail
 from __future__ import annotations
 
 import base64
+import struct
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,12 +15,13 @@ import pytest
 from mailsafe.charsets import decode_bytes
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.ocr import picture_text
-from mailsafe.mime import decode_header_text, parse_message
+from mailsafe.mime import OLE_MAGIC, decode_header_text, parse_message
 from mailsafe.mupdf import pymupdf
 from mailsafe.render import render_message
 from mailsafe.render.document import compose
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.story import display_lists
+from tests.support.cfb import build_cfb
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 BODY_B64 = base64.encodebytes("안녕하세요, 견적서 보내드립니다. quotation attached\n".encode() * 3)
@@ -336,3 +338,107 @@ def test_8bit_file_name_is_decoded() -> None:
             b"data\n--XYZ--\n"
         )
         assert [a.filename for a in parse_message(raw).attachments] == ["견적서.zip"]
+
+
+# --------------------------------------------------------------------------- Outlook .msg
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-le")
+
+
+def _properties(header: int, *entries: tuple[int, bytes]) -> bytes:
+    """A __properties_version1.0 stream: ``header`` reserved bytes, then (tag, 8-byte value)."""
+    return b"\0" * header + b"".join(struct.pack("<II8s", tag, 6, value) for tag, value in entries)
+
+
+SUBMITTED = (
+    133_862_544_000_000_000  # 2025-03-12 12:00:00 UTC as a FILETIME (100 ns ticks since 1601)
+)
+
+
+def _outlook_msg() -> bytes:
+    attach, inner = "__attach_version1.0_#00000000", "__attach_version1.0_#00000001"
+    embedded = f"{inner}/__substg1.0_3701000D"
+    return build_cfb({
+        "__properties_version1.0": _properties(32, (0x00390040, struct.pack("<Q", SUBMITTED))),
+        "__substg1.0_0037001F": _utf16("견적서 송부"),
+        "__substg1.0_0C1A001F": _utf16("김철수"),
+        "__substg1.0_5D01001F": _utf16("kim@example.com"),
+        "__substg1.0_1000001F": _utf16("안녕하세요.\r\n견적서를 첨부합니다.\r\n"),
+        "__recip_version1.0_#00000000/__properties_version1.0": _properties(
+            8, (0x0C150003, struct.pack("<I", 1))
+        ),
+        "__recip_version1.0_#00000000/__substg1.0_3001001F": _utf16("이영희"),
+        "__recip_version1.0_#00000000/__substg1.0_39FE001F": _utf16("lee@example.com"),
+        "__recip_version1.0_#00000001/__properties_version1.0": _properties(
+            8, (0x0C150003, struct.pack("<I", 2))
+        ),
+        "__recip_version1.0_#00000001/__substg1.0_3001001F": _utf16("박민수"),
+        "__recip_version1.0_#00000001/__substg1.0_39FE001F": _utf16("park@example.com"),
+        f"{attach}/__properties_version1.0": _properties(8),
+        f"{attach}/__substg1.0_3707001F": _utf16("단가표.csv"),
+        f"{attach}/__substg1.0_370E001F": _utf16("text/csv"),
+        f"{attach}/__substg1.0_37010102": "품목,단가\nA4 용지,12000\n".encode(),
+        f"{inner}/__properties_version1.0": _properties(8),
+        f"{inner}/__substg1.0_3707001F": _utf16("원래 메일.msg"),
+        f"{embedded}/__properties_version1.0": _properties(24),
+        f"{embedded}/__substg1.0_0037001F": _utf16("원래 요청"),
+        f"{embedded}/__substg1.0_1000001F": _utf16("견적을 요청드립니다."),
+    })  # fmt: skip
+
+
+def test_outlook_msg_file_becomes_the_message() -> None:
+    """Before: an Outlook .msg was one withheld attachment, and the picture an empty
+    "(제목 없음)" page (exit 0)."""
+    mail = parse_message(_outlook_msg())
+    assert mail.subject == "견적서 송부"
+    assert [(a.display, a.addr) for a in mail.from_] == [("김철수", "kim@example.com")]
+    assert [(a.display, a.addr) for a in mail.to] == [("이영희", "lee@example.com")]
+    assert [(a.display, a.addr) for a in mail.cc] == [("박민수", "park@example.com")]
+    assert mail.date == "Wed, 12 Mar 2025 12:00:00 +0000"
+    assert mail.text is not None
+    assert "견적서를 첨부합니다." in mail.text
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [("단가표.csv", "text/csv")]
+    (inner,) = mail.forwarded
+    assert inner.subject == "원래 요청"
+    assert inner.text is not None
+    assert "견적을 요청드립니다." in inner.text
+    rendered = render_message(_outlook_msg(), RenderOptions())
+    assert rendered.manifest.status == "rendered"
+    assert rendered.text is not None
+    assert "제목: 견적서 송부" in rendered.text
+    assert [p.source for p in rendered.manifest.pages][-1] == "attachment:단가표.csv"
+
+
+def test_real_outlook_msg_is_shown_with_its_headers_and_pictures() -> None:
+    mail = parse_message((CORPUS / "spamscope-mail_outlook_1.msg").read_bytes())
+    assert mail.subject == "Newsletter Prüfung Personalwesen / Prüfung Eröffnungsbilanz"
+    assert mail.to[0].addr == "A.Gaiser-Schoenenborn@kreis-tuebingen.de"
+    assert mail.html is not None
+    assert "Sehr geehrte Frau" in mail.html
+    assert {a.content_id for a in mail.attachments} >= {"newsletter.png", "spacer.gif"}
+
+
+def test_unreadable_outlook_msg_is_refused_with_a_reason() -> None:
+    """Before: rendered as an empty "(제목 없음)" picture with status 'rendered'."""
+    rendered = render_message(OLE_MAGIC + b"\x00" * 600, RenderOptions())
+    assert rendered.manifest.status == "not_displayable"
+    assert rendered.manifest.reason == "unreadable_outlook_msg"
+    assert rendered.images == ()
+
+
+def test_attached_outlook_msg_is_shown_as_a_forwarded_mail() -> None:
+    """Before: an attached .msg was withheld as a file type not shown."""
+    attached = base64.encodebytes(_outlook_msg())
+    raw = (
+        b"From: a@example.com\nSubject: fw\nContent-Type: multipart/mixed; boundary=XYZ\n\n"
+        b"--XYZ\nContent-Type: text/plain\n\nsee attached\n"
+        b"--XYZ\nContent-Type: application/vnd.ms-outlook\nContent-Transfer-Encoding: base64\n"
+        b'Content-Disposition: attachment; filename="quote.msg"\n\n' + attached + b"--XYZ--\n"
+    )
+    mail = parse_message(raw)
+    assert mail.attachments == ()
+    (forwarded,) = mail.forwarded
+    assert forwarded.subject == "견적서 송부"
+    assert forwarded.forwarded[0].subject == "원래 요청"
