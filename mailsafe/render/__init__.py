@@ -27,6 +27,7 @@ from mailsafe.payload import (
     Withheld,
 )
 from mailsafe.render.document import compose, decode_picture
+from mailsafe.render.drawn import drawn_text
 from mailsafe.render.encode import encode_image
 from mailsafe.render.masking import Masker
 from mailsafe.render.options import RenderOptions
@@ -340,7 +341,7 @@ def _text_attachment(attachment: Attachment, place: _Place) -> list[Withheld]:
         text = place.masker.text(text, f"attachment:{attachment.filename}")
     document = (
         f"<html><body><p><b>{html_escape.escape(attachment.filename)}</b></p>"
-        f'<pre style="white-space: pre-wrap">{html_escape.escape(text)}</pre></body></html>'
+        f'<pre style="white-space: pre-wrap">{drawn_text(text)}</pre></body></html>'
     )
     rendered = render_tiles(document, options, 2)
     for index, tile in enumerate(rendered.images):

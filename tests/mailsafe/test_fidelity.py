@@ -19,6 +19,7 @@ from mailsafe.mime import OLE_MAGIC, decode_header_text, parse_message
 from mailsafe.mupdf import pymupdf
 from mailsafe.render import render_message
 from mailsafe.render.document import compose
+from mailsafe.render.drawn import BREAK_EVERY, drawn_html, drawn_text
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.story import display_lists
 from tests.support.cfb import build_cfb
@@ -442,3 +443,17 @@ def test_attached_outlook_msg_is_shown_as_a_forwarded_mail() -> None:
     (forwarded,) = mail.forwarded
     assert forwarded.subject == "견적서 송부"
     assert forwarded.forwarded[0].subject == "원래 요청"
+
+
+def test_drawn_text_breaks_only_long_runs_and_never_inside_an_entity() -> None:
+    assert drawn_text("짧은 줄 short line") == "짧은 줄 short line"
+    drawn = drawn_text("&" * 45)
+    assert "\u200b" in drawn
+    assert drawn.replace("\u200b", "") == "&amp;" * 45
+    assert all(piece.count("&amp;") <= BREAK_EVERY for piece in drawn.split("\u200b"))
+    assert drawn_text("a\\b") == 'a<span class="mailsafe-bs">\\</span>b'
+    html = '<p title="C:\\x">경로 C:\\x</p><style>p { color: red }</style>'
+    assert drawn_html(html) == (
+        '<p title="C:\\x">경로 C:<span class="mailsafe-bs">\\</span>x</p>'
+        "<style>p { color: red }</style>"
+    )
