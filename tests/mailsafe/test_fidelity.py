@@ -457,3 +457,11 @@ def test_drawn_text_breaks_only_long_runs_and_never_inside_an_entity() -> None:
         '<p title="C:\\x">경로 C:<span class="mailsafe-bs">\\</span>x</p>'
         "<style>p { color: red }</style>"
     )
+
+
+def test_real_8bit_japanese_mail_labelled_iso_2022_jp_decodes() -> None:
+    """Before: 186 characters of this mailing-list post came out as U+FFFD."""
+    mail = parse_message((CORPUS / "sa-nice-iso-2022-jp.2.eml").read_bytes())
+    assert mail.text is not None
+    assert "\ufffd" not in mail.text
+    assert "心当たりがあります" in mail.text
