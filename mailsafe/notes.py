@@ -54,9 +54,21 @@ NOTES: dict[str, tuple[str, str]] = {
         "a header line with an invalid name was dropped",
         "이름이 잘못된 헤더 줄을 버렸습니다",
     ),
+    "boundary_folded": (
+        "the multipart boundary was folded onto a continuation line: split on it unfolded",
+        "MIME 경계(boundary)가 다음 줄로 접혀 있어 펼쳐서 파트를 나눴습니다",
+    ),
+    "broken_close_boundary": (
+        "a broken closing MIME boundary line was removed from the last part",
+        "깨진 MIME 닫는 경계 줄을 마지막 파트에서 지웠습니다",
+    ),
+    "outlook_msg_read": (
+        "an Outlook .msg file: shown from its properties (subject, sender, bodies, attachments)",
+        "Outlook .msg 파일입니다: 속성(제목, 보낸 사람, 본문, 첨부)으로 표시했습니다",
+    ),
     "outlook_msg": (
-        "not an RFC 5322 mail: an Outlook .msg (OLE2) file",
-        "RFC 5322 메일이 아니라 Outlook .msg(OLE2) 파일입니다",
+        "not an RFC 5322 mail: an Outlook .msg (OLE2) file that could not be read",
+        "RFC 5322 메일이 아니라 읽을 수 없는 Outlook .msg(OLE2) 파일입니다",
     ),
     "message_partial": (
         "a fragment of a mail split into several (message/partial) is not shown",
@@ -208,6 +220,10 @@ REASONS: dict[str, tuple[str, str]] = {
     "agent_crash": (
         "the agent stopped repeatedly while rendering this mail",
         "이 메일을 변환하는 동안 에이전트가 여러 번 멈췄습니다",
+    ),
+    "unreadable_outlook_msg": (
+        "an Outlook .msg file that could not be read",
+        "읽을 수 없는 Outlook .msg 파일입니다",
     ),
     "too_large": ("larger than the size limit", "크기 제한을 넘습니다"),
     "not_rendered_type": (

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from mailsafe.charsets import guess_unlabelled
-from mailsafe.errors import MailsafeError
+from mailsafe.errors import HostileInput, MailsafeError
 from mailsafe.mime import Address, Attachment, ParsedMail, parse_message
 from mailsafe.notes import NOTES, note
 from mailsafe.payload import (
@@ -27,6 +27,7 @@ from mailsafe.payload import (
     Withheld,
 )
 from mailsafe.render.document import compose, decode_picture
+from mailsafe.render.drawn import drawn_text
 from mailsafe.render.encode import encode_image
 from mailsafe.render.masking import Masker
 from mailsafe.render.options import RenderOptions
@@ -167,7 +168,11 @@ def _with_masking(rendered: RenderedMail, masker: Masker | None) -> RenderedMail
 
 
 def _render(mail: ParsedMail, options: RenderOptions, masker: Masker | None) -> RenderedMail:
-    composition = compose(mail, options, masker)
+    if note("outlook_msg") in mail.defects:  # an empty "(제목 없음)" picture would say nothing
+        raise HostileInput(
+            "an Outlook .msg file that could not be read", code="unreadable_outlook_msg"
+        )
+    composition = compose(mail, options, masker, _withheld_before_drawing(mail, options))
     output = _Output(options)
     if options.backend == "chromium":
         # Lazy: Playwright and html2image are the optional "chromium" extra; PyMuPDF workers
@@ -251,6 +256,22 @@ def _attachments(mail: ParsedMail, place: _Place, used_cids: set[str]) -> list[W
     return withheld
 
 
+def _withheld_before_drawing(mail: ParsedMail, options: RenderOptions) -> list[Withheld]:
+    """The parts ``_attachments`` will withhold whatever happens while drawing (too large to
+    keep, a type not drawn, text over its limit), so that the body's picture can name them;
+    a part withheld only later (a broken PDF, the byte budget) is in the manifest alone."""
+    found = []
+    for attachment in _all_attachments(mail):
+        kind = _kind(attachment)
+        if attachment.truncated:
+            found.append(_withheld(attachment, "too_large"))
+        elif kind == "other":
+            found.append(_withheld(attachment, "not_rendered_type"))
+        elif kind == "text" and attachment.size > options.max_text_attachment_bytes:
+            found.append(_withheld(attachment, "budget"))
+    return found
+
+
 def _kind(attachment: Attachment) -> str:
     name = attachment.filename.lower()
     if attachment.content_type in PDF_TYPES or (
@@ -320,7 +341,7 @@ def _text_attachment(attachment: Attachment, place: _Place) -> list[Withheld]:
         text = place.masker.text(text, f"attachment:{attachment.filename}")
     document = (
         f"<html><body><p><b>{html_escape.escape(attachment.filename)}</b></p>"
-        f'<pre style="white-space: pre-wrap">{html_escape.escape(text)}</pre></body></html>'
+        f'<pre style="white-space: pre-wrap">{drawn_text(text)}</pre></body></html>'
     )
     rendered = render_tiles(document, options, 2)
     for index, tile in enumerate(rendered.images):
