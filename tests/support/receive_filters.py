@@ -79,7 +79,7 @@ class FilterStack:
         (self.root / RULES_FILE).write_text(rules, encoding="utf-8")
         inner = self.root / "inner.toml"
         text = inner.read_text(encoding="utf-8")
-        if f'rules_file = "{RULES_FILE}"' not in text:
+        if f'\nrules_file = "{RULES_FILE}"' not in text:  # (the example's line is a comment)
             text = text.replace("\n[inbound]\n", f'\n[inbound]\nrules_file = "{RULES_FILE}"\n')
         inner.write_text(text, encoding="utf-8")
         self.stack.inner.start()
