@@ -176,6 +176,7 @@ def test_the_outer_agent_keeps_the_last_good_policy_and_says_which(tmp_path: Pat
                  60, "the stale policy refused")  # fmt: skip
         assert stack.policy_version() == 2
         # enforced across a restart of the outer agent: a blocked domain stays blocked
+        applied = len(stack.outer_steps("policy_applied"))
         stack.kill9_outer()
         stack.stack.outer.start(wait_port=stack.stack.ports.smtp)
         stack.stack.inner.start()
@@ -185,6 +186,8 @@ def test_the_outer_agent_keeps_the_last_good_policy_and_says_which(tmp_path: Pat
         wait_for(lambda: stack.count("quote-after", to="head@corp.example", tag=REQUEST) == 1, 120,
                  "the hold under version 2")  # fmt: skip
         assert stack.count("evil-after", tag="[차단]") == 1
+        # from what it kept (spool.dir/policy.json), not from the link again
+        assert len(stack.outer_steps("policy_applied")) == applied
         wait_for(lambda: _reported_version(root) == 2, 30, "status after the restart")
         text = subprocess.run([sys.executable, "-m", "maildiode", "status", "-c",
                                str(root / "inner.toml")], capture_output=True, text=True,
@@ -203,6 +206,7 @@ def test_kill_9_of_either_agent_while_mail_is_held_released_or_rejected(tmp_path
         stack.send(held[5:])
         wait_for(lambda: all(stack.count(t, to="head@corp.example", tag=REQUEST) for t in held), 180,
                  "every held mail's request at its approver")  # fmt: skip
+        assert not any(stack.count(t) for t in held)  # none carried before a decision
         release, reject = held[:5], held[5:]
         for token in release[:3] + reject[:3]:
             stack.decide(token, "release" if token in release else "drop")
@@ -210,6 +214,7 @@ def test_kill_9_of_either_agent_while_mail_is_held_released_or_rejected(tmp_path
         stack.stack.inner.start()
         wait_for(lambda: len(stack.outer_steps("inbound_released")) >= 1, 120, "a release")
         stack.kill9_outer()  # while released mail is being rendered and decisions applied
+        assert not any(stack.count(t) for t in release[3:] + reject)  # undecided or dropped
         for token in release[3:] + reject[3:]:
             stack.decide(token, "release" if token in release else "drop")
         stack.stack.outer.start(wait_port=stack.stack.ports.smtp)
@@ -225,6 +230,14 @@ def test_kill_9_of_either_agent_while_mail_is_held_released_or_rejected(tmp_path
                            + stack.outer_steps("inbound_dropped"))  # fmt: skip
         assert len(outcomes) == len(held)
         assert max(outcomes.values()) == 1
+        # each release is one the approver made, each drop too
+        ids = {token: hold["mail_id"] for token, hold in stack.holds().items()}
+        assert {e["mail_id"] for e in stack.outer_steps("inbound_released")} == {
+            ids[t] for t in release
+        }
+        assert {e["mail_id"] for e in stack.outer_steps("inbound_dropped")} == {
+            ids[t] for t in reject
+        }
         assert not list((root / "outer/spool/held/mail").iterdir())
         # and nothing held twice: one request per mail reached the approver
         assert {
