@@ -184,6 +184,9 @@ def test_ocr_words_holding_personal_data_are_the_boxes_painted() -> None:
         ("850315-27491888", True),
         ("850315 — 2749l88", False),  # the hyphen read as a dash, spaced
         ("850315—274918", True),
+        ("781 123-2145478", False),  # the digits split into two words, as Tesseract's TSV does
+        ("870628-206 1356", False),
+        ("85031 5-274918", True),
     ],
 )
 def test_a_registration_number_misread_by_a_digit_is_painted_too(

@@ -11,9 +11,10 @@ are mostly digits are read with the usual confusions undone, and for resident an
 numbers the bare shape (six digits, a hyphen, seven digits) is painted even when the date or
 check digit does not hold: in pixels an unchecked shape is safer painted than shown. OCR also
 reads a digit twice or loses one (``8550315-2749188`` for ``850315-2749188``, read so from a
-15 px screenshot): the shape give or take a digit on either side of the hyphen is painted too
-(*loose*), when nothing digit-like or hyphenated adjoins it, so account numbers in their usual
-groupings (3-6-5, 6-2-6, 4-3-6) and phone numbers do not match.
+15 px screenshot), or splits the digits into two words (``781 123-2145478``): the shape give
+or take a digit on either side of the hyphen, a space anywhere in it, is painted too (*loose*),
+when no digit or hyphen adjoins it, so account numbers in their usual groupings (3-6-5, 6-2-6,
+4-3-6) and phone numbers do not match.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ _DIGIT_CONFUSIONS: Final = str.maketrans("OoDQIl|!SZB", "00001111528")
 # The shape of a resident or foreigner number, checked for nothing but its digits' places.
 _REGISTRATION_SHAPE_RE: Final = re.compile(r"(?<!\d)\d{6}[ ]?[-.~][ ]?[1-8]\d{6}(?!\d)")
 # The same shape as OCR may misread it: a digit more or fewer on either side of the hyphen
-# (which OCR may read as a dash), with no digit or hyphen next to it.
+# (which OCR may read as a dash), the digits split into two words (Tesseract's word boxes do
+# that to one number in about 25 in 15 px type), with no digit or hyphen next to it.
 _LOOSE_REGISTRATION_SHAPE_RE: Final = re.compile(
-    r"(?<![\d\-‐‑‒–—])\d{5,7}[ ]?[-.~‐‑‒–—][ ]?\d{6,8}(?![\d\-‐‑‒–—])"
+    r"(?<![\d\-‐‑‒–—])\d(?: ?\d){4,6} ?[-.~‐‑‒–—] ?\d(?: ?\d){5,7}(?![\d\-‐‑‒–—])"
 )
 _SEPARATOR_RE: Final = re.compile(r"[-.~‐‑‒–—]")
 
@@ -108,7 +110,7 @@ def _registration_shapes(
 def _registration_kind(shape: str) -> str | None:
     """The type a shape's gender digit names when it has a registration number's digits
     exactly (six, then seven starting 1-8); None for a shape a digit off."""
-    front, back = (part.strip() for part in _SEPARATOR_RE.split(shape, maxsplit=1))
+    front, back = (part.replace(" ", "") for part in _SEPARATOR_RE.split(shape, maxsplit=1))
     if len(front) != 6 or len(back) != 7 or back[0] not in "12345678":
         return None
     return "foreigner_id" if back[0] in "5678" else "rrn"
