@@ -27,7 +27,11 @@ __all__ = ["MailsafePackager", "render_pool"]
 def render_pool(section: RenderSection, *, processes: int | None = None) -> RenderPool:
     """The render workers with the limits of ``[render]`` (the agent, ``maildiode render``)."""
     options = RenderOptions(
-        backend=section.backend, text_layer=section.text_layer, font_dir=section.font_dir
+        backend=section.backend,
+        text_layer=section.text_layer,
+        font_dir=section.font_dir,
+        office_documents=section.office_documents,
+        office_wall_seconds=section.office_wall_seconds,
     )
     return RenderPool(
         options,

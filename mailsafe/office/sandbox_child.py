@@ -18,6 +18,7 @@ LibreOffice that dies takes this child with it (the parent starts a fresh sandbo
 """
 
 import contextlib
+import importlib
 import os
 import resource
 import struct
@@ -29,9 +30,12 @@ from typing import Any, BinaryIO
 FRAME = struct.Struct(">I")
 SOFFICE = "/usr/lib/libreoffice/program/soffice.bin"
 # The sandbox's /tmp is its own empty tmpfs (mailsafe.office.sandbox), not the host's.
-PROFILE = "/tmp/profile"  # noqa: S108 - an empty LibreOffice profile, new with every sandbox
-WORK = "/tmp/work"  # noqa: S108 - the document being converted, in the sandbox's tmpfs
-PIPE_NAME = "maildiode_office"
+# MAILDIODE_OFFICE_ROOT moves it for the benchmark's bare converters, which run unsandboxed.
+ROOT = os.environ.get("MAILDIODE_OFFICE_ROOT", "/tmp")  # noqa: S108 - the sandbox's own tmpfs
+PROFILE = f"{ROOT}/profile"  # an empty LibreOffice profile, new with every sandbox
+WORK = f"{ROOT}/work"  # the document being converted
+# LibreOffice's pipe lives in /tmp: a name of its own per child (the bare converters share /tmp).
+PIPE_NAME = f"maildiode_office_{os.getpid()}"
 # Seconds LibreOffice may take to answer on its pipe after start (about 1-3 s unloaded).
 START_SECONDS = 60.0
 # A document larger than this is not converted (the parser's mail cap is larger).
@@ -108,9 +112,7 @@ def launch() -> subprocess.Popen[bytes]:
 
 
 def connect(office: subprocess.Popen[bytes]) -> tuple[subprocess.Popen[bytes], Any]:
-    import uno  # only here, in the sandbox, is Debian's uno importable
-
-    local = uno.getComponentContext()
+    local = _uno().getComponentContext()
     resolver = local.ServiceManager.createInstanceWithContext(
         "com.sun.star.bridge.UnoUrlResolver", local
     )
@@ -131,12 +133,17 @@ def connect(office: subprocess.Popen[bytes]) -> tuple[subprocess.Popen[bytes], A
     return office, desktop
 
 
-def props(**values: object) -> tuple[Any, ...]:
-    from com.sun.star.beans import PropertyValue
+def _uno() -> Any:
+    """Debian's ``uno`` module (python3-uno), importable only by /usr/bin/python3, which is
+    what runs this child; a system package, not a dependency of ours (tests/test_dependencies)."""
+    return importlib.import_module("uno")
 
+
+def props(**values: object) -> tuple[Any, ...]:
+    uno = _uno()
     found: list[Any] = []
     for name, value in values.items():
-        prop = PropertyValue()
+        prop = uno.createUnoStruct("com.sun.star.beans.PropertyValue")
         prop.Name, prop.Value = name, value
         found.append(prop)
     return tuple(found)

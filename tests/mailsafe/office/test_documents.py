@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import subprocess
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -149,7 +148,9 @@ def _xlsx() -> bytes:
 
 
 def _fodp() -> bytes:
-    pages = SLIDE_PAGE.format(n=1, text="첫 장 FIRST") + SLIDE_PAGE.format(n=2, text=" ".join(WORDS))
+    pages = SLIDE_PAGE.format(n=1, text="첫 장 FIRST") + SLIDE_PAGE.format(
+        n=2, text=" ".join(WORDS)
+    )
     return SLIDE.format(pages=pages).encode()
 
 
@@ -166,7 +167,7 @@ def _macro_variant(data: bytes, old: str, new: str) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def own_documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, bytes]]:
+def own_documents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """One document of every office format, made by python-docx/openpyxl, by hand (a flat
     ODF presentation), and by LibreOffice itself from those (a bare soffice per format)."""
     folder = tmp_path_factory.mktemp("office")
@@ -184,7 +185,7 @@ def own_documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         made[target] = (folder / target / f"own.{target}").read_bytes()
     for variant, (base, old, new) in MACRO_VARIANTS.items():
         made[variant] = _macro_variant(made[base], old, new)
-    yield made
+    return made
 
 
 ALL_FORMATS = ["docx", "docm", "xlsx", "xlsm", "pptx", "pptm", "doc", "xls", "ppt", "odt",
@@ -213,5 +214,6 @@ def test_every_sheet_is_drawn_and_a_wide_sheet_fits_one_page_across(
     with pymupdf.open(stream=converter.convert(own_documents["xlsx"], "xlsx")) as pdf:
         texts = [page.get_text() for page in pdf]
     assert len(texts) == 2
-    assert "C0" in texts[0] and "C39" in texts[0]
+    assert "C0" in texts[0]
+    assert "C39" in texts[0]
     assert "KANGAROO" in texts[1]
