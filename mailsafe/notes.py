@@ -246,6 +246,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "converting the document took too long",
         "문서 변환 시간이 제한을 넘었습니다",
     ),
+    "office_skipped": (
+        "not converted: another document of this mail hung the converter",
+        "이 메일의 다른 문서가 변환기를 멈추게 해 변환하지 않았습니다",
+    ),
     "office_cpu_limit": (
         "converting the document used too much CPU time",
         "문서 변환이 허용된 CPU 시간을 넘었습니다",

@@ -137,8 +137,9 @@ class RenderSection(Section):
     # sandboxed LibreOffice kept warm in each worker; false: withheld as before.
     office_documents: bool = True
     # Seconds LibreOffice may take for one document before it is killed and replaced (the
-    # document is withheld, "office_timeout"); keep it under wall_seconds.
-    office_wall_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # document is withheld, "office_timeout"); a mail's documents together get twice this.
+    # Twice this plus LibreOffice's start-up (at most 20 s) must stay under wall_seconds.
+    office_wall_seconds: float = Field(default=10.0, gt=0, le=3600)
     # A mail that cannot be rendered: publish a "could not be displayed safely" notice (headers,
     # attachment list, reason) or keep it in spool/quarantine for an administrator.
     on_failure: Literal["not_displayable", "quarantine"] = "not_displayable"
@@ -355,7 +356,7 @@ pin_workers = true               # each worker on a CPU of its own (PyMuPDF back
 text_layer = true                # send extracted plain text beside the images
 font_dir = "/usr/share/fonts/truetype/nanum"   # NanumGothic (+Bold) for Korean; "" = built-in
 office_documents = true          # Office/ODF/RTF attachments as pages (sandboxed LibreOffice)
-office_wall_seconds = 15         # per document; a hang is killed, the document withheld
+office_wall_seconds = 10         # per document; a hang is killed, the document withheld
 on_failure = "not_displayable"   # or "quarantine": keep unrenderable mail in spool/quarantine
 
 [auth]

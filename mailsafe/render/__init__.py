@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html as html_escape
+import time
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -45,6 +46,13 @@ __all__ = [
     "summary_of",
 ]
 
+# A mail's office documents together may take this many times one document's wall-clock limit
+# (office_wall_seconds): one hang leaves time for the others; more hangs cannot outlast the
+# render worker's limit per mail ([render] wall_seconds).
+OFFICE_MAIL_SHARE = 2
+# Less than this share of office_wall_seconds left for a document: not converted
+# ("office_skipped"); a conversion given less would rarely finish.
+MIN_OFFICE_SHARE = 0.25
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 TEXT_ATTACHMENT_TYPES = frozenset({"text/plain", "text/csv"})
 
@@ -105,6 +113,8 @@ class _Output:
     notes: list[str] = field(default_factory=list)
     spent: int = 0
     budget_hit: bool = False
+    # Monotonic time by which this mail's office documents must be converted (0: not yet set).
+    office_deadline: float = 0.0
 
     def add(self, image: Image.Image, source: str, index: int, *, photo: bool = False) -> bool:
         if len(self.images) >= self.options.max_images:
@@ -299,11 +309,25 @@ def _paged(kind: str, attachment: Attachment, place: _Place) -> list[Withheld]:
     if place.converter is None:
         reason = "office_unavailable" if place.options.office_documents else "not_rendered_type"
         return [_withheld(attachment, reason)]
+    seconds = _office_seconds_left(place)
+    if seconds < MIN_OFFICE_SHARE * place.options.office_wall_seconds:
+        return [_withheld(attachment, "office_skipped")]
     try:
-        pdf = place.converter.convert(attachment.data, kind)
+        pdf = place.converter.convert(attachment.data, kind, seconds)
     except MailsafeError as exc:
         return [_withheld(attachment, exc.code)]
     return _pdf(attachment, place, pdf)
+
+
+def _office_seconds_left(place: _Place) -> float:
+    """Wall-clock seconds the next office document may take: its own limit, within the mail's
+    (OFFICE_MAIL_SHARE documents' worth), so that hanging documents cost their own
+    attachments and never the render worker's limit for the whole mail."""
+    output, limit = place.output, place.options.office_wall_seconds
+    now = time.monotonic()
+    if not output.office_deadline:
+        output.office_deadline = now + OFFICE_MAIL_SHARE * limit
+    return min(limit, output.office_deadline - now)
 
 
 def _hangul(kind: str, attachment: Attachment, place: _Place) -> list[Withheld]:

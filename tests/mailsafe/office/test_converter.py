@@ -64,12 +64,31 @@ def test_a_hanging_document_costs_only_its_own_attachment() -> None:
     raw = make_mail(attachments=[("hang.docx", DOCX + b"HANG"), ("report.pdf", make_pdf("PDF")),
                                  ("after.docx", DOCX)])  # fmt: skip
     with OfficeConverter(QUICK, FAKE) as converter:
-        rendered = render_message(raw, RenderOptions(), converter)
+        options = RenderOptions(office_wall_seconds=QUICK.wall_seconds)
+        rendered = render_message(raw, options, converter)
     assert [(w.filename, w.reason) for w in rendered.manifest.withheld] == [
         ("hang.docx", "office_timeout")
     ]
     sources = {page.source for page in rendered.manifest.pages}
     assert {"attachment:report.pdf", "attachment:after.docx"} <= sources
+
+
+def test_a_mail_of_hanging_documents_costs_twice_one_document_s_limit() -> None:
+    """Not one limit per document, which would outlast the render worker's own limit and lose
+    the whole mail: the mail's documents share twice one document's limit."""
+    names = ["a.docx", "b.docx", "c.docx"]
+    raw = make_mail(attachments=[(name, DOCX + b"HANG") for name in names])
+    options = RenderOptions(office_wall_seconds=QUICK.wall_seconds)
+    with OfficeConverter(QUICK, FAKE) as converter:
+        started = time.monotonic()
+        rendered = render_message(raw, options, converter)
+        elapsed = time.monotonic() - started
+    assert [(w.filename, w.reason) for w in rendered.manifest.withheld] == [
+        ("a.docx", "office_timeout"),
+        ("b.docx", "office_timeout"),
+        ("c.docx", "office_skipped"),
+    ]
+    assert elapsed < 2 * QUICK.wall_seconds + 1.5  # the fake's fresh starts are quick
 
 
 def test_without_a_converter_office_documents_are_withheld_with_a_reason() -> None:
