@@ -156,7 +156,10 @@ def arm_cpu(office: subprocess.Popen[bytes]) -> None:
         fields = stat.read().rpartition(")")[2].split()
     used = (int(fields[11]) + int(fields[12])) // os.sysconf("SC_CLK_TCK") + 1
     _soft, hard = resource.prlimit(office.pid, resource.RLIMIT_CPU)
-    resource.prlimit(office.pid, resource.RLIMIT_CPU, (used + CPU_SECONDS, hard))
+    soft = used + CPU_SECONDS
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)  # the soft limit may not pass the hard one we inherited
+    resource.prlimit(office.pid, resource.RLIMIT_CPU, (soft, hard))
 
 
 def fit_sheets(document: Any) -> None:

@@ -3,10 +3,14 @@ documents in a converter without the network namespace do (so the trap can see o
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 import time
 
 import pytest
 
+from mailsafe.office import sandbox_child
 from mailsafe.office.converter import OfficeConverter
 from mailsafe.office.sandbox import child_script, sandbox_command
 from tests.mailsafe.office.fetching import FETCHING
@@ -56,3 +60,16 @@ def test_the_sandbox_sees_no_host_directories() -> None:
     bound = {command[i + 1] for i, arg in enumerate(command) if arg == "--ro-bind"}
     assert bound == {"/usr", "/etc/fonts", "/etc/libreoffice", str(child_script())}
     assert "--bind" not in command
+
+
+def test_libreoffice_s_cpu_limit_is_re_armed_per_document() -> None:
+    """RLIMIT_CPU counts a process's whole life: before each document the child moves the
+    long-lived LibreOffice's soft limit to what it has used so far plus the budget."""
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        sandbox_child.arm_cpu(busy)
+        soft, _hard = resource.prlimit(busy.pid, resource.RLIMIT_CPU)
+        assert 0 < soft <= sandbox_child.CPU_SECONDS + 2
+    finally:
+        busy.kill()
+        busy.wait()
