@@ -195,6 +195,14 @@ NOTES: dict[str, tuple[str, str]] = {
         "the attachment list could not be read",
         "첨부 파일 목록을 읽지 못했습니다",
     ),
+    "hwp_preview_only": (
+        "{name}: a distribution document (body encrypted): only its first-page preview is shown",
+        "{name}: 배포용 문서(본문 암호화)라 첫 쪽 미리보기만 표시합니다",
+    ),
+    "document_pages_cut": (
+        "{name}: longer than {limit} pages: the rest is not shown",
+        "{name}: {limit}쪽을 넘어 나머지는 표시하지 않았습니다",
+    ),
 }
 
 # reason code -> (English, Korean): why a mail could not be shown or an attachment was withheld.
@@ -244,6 +252,24 @@ REASONS: dict[str, tuple[str, str]] = {
     "corrupt": ("the file is damaged", "파일이 손상되었습니다"),
     "layout_error": ("the layout failed", "화면 배치에 실패했습니다"),
     "chromium_failed": ("the browser renderer failed", "브라우저 변환에 실패했습니다"),
+    "office_unavailable": (
+        "the document converter is not available",
+        "문서 변환기를 사용할 수 없습니다",
+    ),
+    "office_cannot_open": ("the document could not be opened", "문서를 열지 못했습니다"),
+    "office_failed": ("the document could not be converted", "문서를 변환하지 못했습니다"),
+    "office_timeout": (
+        "converting the document took too long",
+        "문서 변환 시간이 제한을 넘었습니다",
+    ),
+    "office_skipped": (
+        "not converted: another document of this mail hung the converter",
+        "이 메일의 다른 문서가 변환기를 멈추게 해 변환하지 않았습니다",
+    ),
+    "office_cpu_limit": (
+        "converting the document used too much CPU time",
+        "문서 변환이 허용된 CPU 시간을 넘었습니다",
+    ),
 }
 
 _FIELD = re.compile(r"\{(\w+)\}")

@@ -133,6 +133,13 @@ class RenderSection(Section):
     text_layer: bool = True  # send the extracted plain text beside the images
     # NanumGothic.ttf + NanumGothicBold.ttf for Korean (bold headings); "" = MuPDF's built-in.
     font_dir: str = "/usr/share/fonts/truetype/nanum"
+    # Office documents (docx/xlsx/pptx, doc/xls/ppt, odt/ods/odp, rtf) drawn as pages through a
+    # sandboxed LibreOffice kept warm in each worker; false: withheld as before.
+    office_documents: bool = True
+    # Seconds LibreOffice may take for one document before it is killed and replaced (the
+    # document is withheld, "office_timeout"); a mail's documents together get twice this.
+    # Twice this plus LibreOffice's start-up (at most 20 s) must stay under wall_seconds.
+    office_wall_seconds: float = Field(default=10.0, gt=0, le=3600)
     # A mail that cannot be rendered: publish a "could not be displayed safely" notice (headers,
     # attachment list, reason) or keep it in spool/quarantine for an administrator.
     on_failure: Literal["not_displayable", "quarantine"] = "not_displayable"
@@ -348,6 +355,8 @@ wall_seconds = 60                # wall-clock limit per mail
 pin_workers = true               # each worker on a CPU of its own (PyMuPDF backend)
 text_layer = true                # send extracted plain text beside the images
 font_dir = "/usr/share/fonts/truetype/nanum"   # NanumGothic (+Bold) for Korean; "" = built-in
+office_documents = true          # Office/ODF/RTF attachments as pages (sandboxed LibreOffice)
+office_wall_seconds = 10         # per document; a hang is killed, the document withheld
 on_failure = "not_displayable"   # or "quarantine": keep unrenderable mail in spool/quarantine
 
 [auth]

@@ -31,7 +31,11 @@ WITHOUT_POLICY_MASK = frozenset(UNIQUE_IDENTIFIERS)
 def render_pool(section: RenderSection, *, processes: int | None = None) -> RenderPool:
     """The render workers with the limits of ``[render]`` (the agent, ``maildiode render``)."""
     options = RenderOptions(
-        backend=section.backend, text_layer=section.text_layer, font_dir=section.font_dir
+        backend=section.backend,
+        text_layer=section.text_layer,
+        font_dir=section.font_dir,
+        office_documents=section.office_documents,
+        office_wall_seconds=section.office_wall_seconds,
     )
     return RenderPool(
         options,
