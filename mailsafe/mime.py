@@ -29,6 +29,7 @@ from email.policy import compat32
 from typing import Final, NamedTuple
 
 from mailsafe.charsets import decode_bytes, guess_unlabelled
+from mailsafe.flowed import unflow
 from mailsafe.notes import note
 
 __all__ = [
@@ -974,8 +975,21 @@ def _body(
         return
     if in_alternative and content_type != "text/plain":
         return
+    if content_type == "text/plain" and _param(part, "format") == "flowed":
+        text = unflow(text, delsp=_param(part, "delsp") == "yes")
     collected.texts.append(text)
     collected.content_types.append(content_type)
+
+
+def _param(part: email.message.Message, name: str) -> str:
+    """A Content-Type parameter, lower-cased ("" when absent or unreadable)."""
+    try:
+        value = part.get_param(name)
+    except (ValueError, TypeError, IndexError):
+        return ""
+    if isinstance(value, tuple):
+        value = value[2]
+    return str(value or "").strip().lower()
 
 
 def _charset(part: email.message.Message) -> str | None:

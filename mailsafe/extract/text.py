@@ -41,6 +41,17 @@ _LINK_ATTRIBUTE_RE: Final = re.compile(
     r"""(?:href|src|action|formaction|cite|background|poster)\s*=\s*"""
     r"""(?:"([^"<>]*)"|'([^'<>]*)'|([^\s<>'"]+))"""
 )
+# Styles and attributes that take an element off the screen ("font-size:0", "0px", "0pt").
+_UNSEEN_STYLE: Final = (
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0*\.?0*(?:px|pt|em|rem|%)?\s*(?:[;\"']|!)"
+)
+_UNSEEN_HINT_RE: Final = re.compile(r"none|hidden|font-size", re.IGNORECASE)
+_UNSEEN_OPEN_RE: Final = re.compile(
+    rf"<([A-Za-z][A-Za-z0-9]*)\b[^<>]*?(?:style\s*=\s*[\"'][^\"'<>]*?(?:{_UNSEEN_STYLE})"
+    rf"|\shidden(?:\s*=\s*[\"']?(?:hidden)?[\"']?)?(?=[\s/>]))[^<>]*>",
+    re.IGNORECASE,
+)
+_VOID_ELEMENTS: Final = frozenset({"br", "img", "input", "hr", "meta", "link", "wbr", "col"})
 _HIDDEN_OPEN_RE: Final = re.compile(r"<(script|style)\b", re.IGNORECASE)
 _HIDDEN_CLOSE_RE: Final = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
@@ -69,6 +80,7 @@ def html_to_text(html: str) -> str:
     hostile markup (unclosed tags, thousands of <script>) cannot make it quadratic.
     """
     text, _hidden = _split_hidden_blocks(html)
+    text, _unseen = _split_unseen_elements(text)
     text = _TAG_WITH_TEXT_ATTRIBUTE_RE.sub(_attributes_as_text, text)
     text = _BLOCK_TAG_RE.sub("\n", text)
     text = _CELL_END_RE.sub("\t", text)
@@ -81,7 +93,8 @@ def html_unseen_text(html: str) -> str:
     and style elements, and link targets (percent-decoded; data: URIs are read as files
     instead, see :mod:`mailsafe.extract.datauri`). It leaves with the mail all the same, so
     the outbound scan reads it. Linear passes, as :func:`html_to_text`."""
-    _shown, hidden = _split_hidden_blocks(html)
+    shown, hidden = _split_hidden_blocks(html)
+    hidden += [html_to_text(element) for element in _split_unseen_elements(shown)[1]]
     hidden += _link_targets(html)
     comments: list[str] = []
     position = 0
@@ -120,6 +133,39 @@ def _split_hidden_blocks(html: str) -> tuple[str, list[str]]:
         position = closing.end()
     parts.append(html[position:])
     return "".join(parts), hidden
+
+
+def _split_unseen_elements(html: str) -> tuple[str, list[str]]:
+    """(``html`` without the elements a reader does not see, those elements): styled
+    ``display:none``, ``visibility:hidden`` or a zero font size, or marked ``hidden``.
+    ``900101<span style="display:none">7</span>-1234568`` reads ``900101-1234568`` on the
+    screen, so that is the text the scan reads as shown (issue 19.5). An element that is not
+    closed hides the rest, as in a browser. Linear: after an element, the search goes on past
+    its end."""
+    if _UNSEEN_HINT_RE.search(html) is None:
+        return html, []
+    parts: list[str] = []
+    unseen: list[str] = []
+    position = 0
+    while (opening := _UNSEEN_OPEN_RE.search(html, position)) is not None:
+        parts.append(html[position : opening.start()])
+        end = _element_end(html, opening.group(1).lower(), opening.end())
+        unseen.append(html[opening.start() : end])
+        position = end
+    parts.append(html[position:])
+    return "".join(parts), unseen
+
+
+def _element_end(html: str, name: str, start: int) -> int:
+    """Where the element ``name`` opened just before ``start`` ends (nested ones counted)."""
+    if name in _VOID_ELEMENTS:
+        return start
+    depth = 1
+    for tag in re.finditer(rf"<(/?){name}\b[^<>]*>", html[start:], re.IGNORECASE):
+        depth += -1 if tag.group(1) else 1
+        if depth == 0:
+            return start + tag.end()
+    return len(html)
 
 
 def _attributes_as_text(tag: re.Match[str]) -> str:
