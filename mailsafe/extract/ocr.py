@@ -56,7 +56,7 @@ MIN_PIXELS: Final = 10_000
 MIN_SIDE: Final = 16
 # Seconds kept back from the mail's reading budget for what follows the pictures.
 _RESERVE_SECONDS: Final = 2.0
-_PILLOW_FORMATS: Final = ("PNG", "JPEG", "GIF", "TIFF", "WEBP", "BMP")
+_PILLOW_FORMATS: Final = ("PNG", "JPEG", "GIF", "TIFF", "WEBP", "BMP", "ICO")
 # Tesseract's page segmentation "sparse text: as much text as possible, in no order". The
 # default (automatic layout) lost whole lines of small screenshots in tests; the scan needs
 # every word, not the reading order.

@@ -16,6 +16,15 @@ _BOMS: Final = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+# How much of a file is looked at to tell its encoding, and how much of it must be text.
+_SNIFF_BYTES: Final = 8192
+_TEXT_SHARE: Final = 0.95
+# UTF-16 of text with some ASCII (digits, spaces, line breaks) in it: at least this share
+# of the high bytes are NUL.
+_UTF16_NUL_SHARE: Final = 0.1
+_CONTROL_CHARS: Final = "".join(chr(c) for c in (*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F))
+_CONTROLS: Final = str.maketrans(dict.fromkeys(_CONTROL_CHARS))
+_CONTROL_RE: Final = re.compile(f"[{re.escape(_CONTROL_CHARS)}]")
 # Attributes whose values people read (or that hide data from the eye but not from a reader).
 _TEXT_ATTRIBUTES: Final = "alt|title|value|placeholder|content"
 _ATTRIBUTE_RE: Final = re.compile(
@@ -59,17 +68,52 @@ _HIDDEN_CLOSE_RE: Final = {
 
 
 def decode_text(data: bytes) -> str:
-    """Decode a text file: byte-order mark, else UTF-8, else CP949, else UTF-8 with
-    replacement characters (never fails)."""
+    """Decode a text file: byte-order mark, else UTF-16 told by its NUL bytes, else UTF-8,
+    else CP949, else UTF-8 with replacement characters (never fails). Control characters an
+    editor shows as nothing (NUL and the like, not tabs or line breaks) are dropped: a NUL
+    byte must not split a number for the scan that no reader sees split."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
+    text = utf16_without_mark(data)
+    if text is not None:
+        return text
     for encoding in TEXT_ENCODINGS:
         try:
-            return data.decode(encoding)
+            return _without_controls(data.decode(encoding))
         except UnicodeDecodeError:
             continue
-    return data.decode("utf-8", errors="replace")
+    return _without_controls(data.decode("utf-8", errors="replace"))
+
+
+def utf16_without_mark(data: bytes) -> str | None:
+    """``data`` decoded as UTF-16 when its NUL bytes say so (the high byte of every ASCII
+    character on one side) and it decodes to text, else None."""
+    head = data[:_SNIFF_BYTES]
+    if b"\0" not in head:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    encoding = "utf-16-le" if odd > even else "utf-16-be"
+    if max(even, odd) < _UTF16_NUL_SHARE * len(head) / 2 or min(even, odd) * 4 > max(even, odd):
+        return None
+    try:
+        text = data[: len(data) // 2 * 2].decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    return text if is_mostly_text(text) else None
+
+
+def is_mostly_text(text: str) -> bool:
+    """True when nearly all of ``text`` is printable characters and white space."""
+    sample = text[:_SNIFF_BYTES]
+    shown = sum(
+        (char.isprintable() and char != "\ufffd") or char in "\t\n\r\f" for char in sample
+    )
+    return shown >= _TEXT_SHARE * len(sample)
+
+
+def _without_controls(text: str) -> str:
+    return text.translate(_CONTROLS) if _CONTROL_RE.search(text) else text
 
 
 def html_to_text(html: str) -> str:

@@ -22,9 +22,12 @@ A chain is rewritten (docs/scanning-evasions.md):
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
+from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Iterator
+from string import ascii_letters
 from typing import Final, NamedTuple
 
 from mailsafe.pii.detect import detect as detect_written
@@ -43,10 +46,20 @@ _WORD_DIGITS: Final = {
 # A run of fewer digit words is ordinary Korean (이사, 일일이, 사이); four is a card's group.
 MIN_WORD_DIGITS: Final = 4
 _WORD_RUN_RE: Final = re.compile(f"[{''.join(_WORD_DIGITS)}]{{{MIN_WORD_DIGITS},}}")
+# Every decimal digit outside ASCII (Arabic-Indic, Devanagari, mathematical ...), and a table
+# turning them and the digit words into ASCII digits.
+_OTHER_DIGITS: Final = [chr(c) for c in range(0x80, sys.maxunicode + 1) if chr(c).isdecimal()]
+# A category test (far faster than listing them); full-width digits are normalize's.
+_OTHER_DIGITS_RE: Final = re.compile(r"[^\D0-9\uff10-\uff19]+")
+_DIGIT_TABLE: Final = str.maketrans(
+    {**{char: str(unicodedata.decimal(char)) for char in _OTHER_DIGITS}, **_WORD_DIGITS}
+)
 # What may stand between two digit groups of one number: separators people type, at most
 # four characters (" -- ", "\t-"); line breaks are judged in code.
 _SEPARATORS: Final = " \t/_~:,.\\-|·\r\n\u00a0\u3000"
-_CHAIN_RE: Final = re.compile(rf"[0-9]+(?:[{re.escape(_SEPARATORS)}]{{1,4}}[0-9]+)*")
+# At least ten digits (every number-based kind has ten or more; a passport's letter and
+# eight digits are never disguised this way), at most four separator characters between two.
+_CHAIN_RE: Final = re.compile(rf"[0-9](?:[{re.escape(_SEPARATORS)}]{{0,4}}[0-9]){{9,}}")
 # Separators the detectors read as they are (with single spaces around them allowed).
 _READ_AS_WRITTEN_RE: Final = re.compile(r"[ ]?[-.][ ]?|[ ]{1,2}")
 _SPACES_RE: Final = re.compile(r"[ \t\u00a0\u3000\r]*")
@@ -56,13 +69,36 @@ _SINGLE_DIGIT_GROUPS: Final = 6
 # A lone letter glued to a group this long ("x800101-..."): shorter groups are model numbers,
 # versions and units (A4, v2, 3D), not numbers a person hides.
 _GLUED_GROUP: Final = 6
-_GLUED_BEFORE_RE: Final = re.compile(r"(?<![0-9A-Za-z])[A-Za-z](?=[0-9]{6})")
-_GLUED_AFTER_RE: Final = re.compile(r"(?<=[0-9]{6})[A-Za-z](?![0-9A-Za-z])")
+_GLUED_RE: Final = re.compile(rf"(?:^|[^0-9A-Za-z])?[A-Za-z][0-9]{{{_GLUED_GROUP}}}")
+_GLUED_END_RE: Final = re.compile(rf"[0-9]{{{_GLUED_GROUP}}}[A-Za-z](?:[^0-9A-Za-z]|$)?")
+# Places a disguise may be, looked for in the text's shape: its ASCII bytes with every
+# digit "0", every letter "a", the separators the detectors do not read "!", anything else
+# outside ASCII "?" (one byte per character, so positions are kept). A separator the
+# detectors do not read before a group of three digits or more (a time's "16:09", a date's
+# "12/27" and a thousands comma are left alone); a line break between digits; digits spaced
+# one by one. The pattern starts with a literal,
+# which the engine skips ahead to; the look-ahead turns away a digit followed by a digit.
+_SHAPE: Final = bytes.maketrans(
+    ascii_letters.encode() + b"0123456789" + b"\t/_~:|\\",
+    b"a" * len(ascii_letters) + b"0" * 10 + b"!" * 7,
+)
+_SPOT_SHAPE_RE: Final = re.compile(
+    rb"0(?=[ !,\-\r\n.])"
+    rb"(?:(?<=000) ?(?:!|,(?!000(?!0))|--) ?-? ?000"
+    rb"| ?(?:!|,|--) ?-? ?000000"
+    rb"| ?-? ?\r?\n[ \t]?-? ?0"
+    rb"|( {1,2}|!|,|\.|-)0\1(?:0\1)0(?!0))"
+)
+# A letter glued before six digits: found from the letter (rarer than digits in a shape).
+_GLUED_BEFORE_SHAPE_RE: Final = re.compile(rb"a000000(?<![0a]a000000)")
+# And after them: found from the digits (spot: the last digit).
+_GLUED_AFTER_SHAPE_RE: Final = re.compile(rb"000000a(?![0a])")
+# Digits in the longest number the detectors know (a 19-digit card).
+_LONGEST_NUMBER: Final = 19
+# How far from a spot its chain is looked for (a number spaced out is some forty characters).
+_SPOT_REACH: Final = 64
 # Characters of context kept on each side of a rewritten chain when it is read again.
 CONTEXT_CHARS: Final = 64
-_POSSIBLE_RE: Final = re.compile(r"[0-9][^A-Za-z]?[0-9]|[^\x00-\x7f]")
-# The shortest number the detectors know, separators counted ("M12345678" aside).
-MIN_NUMBER_CHARS: Final = 10
 _NON_DIGITS_RE: Final = re.compile(r"[^0-9]+")
 _GROUPS_RE: Final = re.compile(r"([^0-9]+)")
 
@@ -87,48 +123,110 @@ def detect(text: str) -> list[Finding]:
 
 def disguised_findings(text: str, written: list[Finding]) -> list[Finding]:
     """Findings only the rewritten ``text`` shows, not overlapping ``written``."""
-    if _POSSIBLE_RE.search(text) is None:
+    digits, spots = _spots(text)
+    if not spots:
         return []
-    digits = _ascii_digits(text)
     found: list[Finding] = []
     taken = [(finding.start, finding.end) for finding in written]
-    for rewrite in _rewrites(text, digits):
+    for rewrite in _rewrites(text, digits, spots, list(taken)):
         for finding in _read_rewrite(text, digits, rewrite):
-            if all(finding.end <= start or finding.start >= end for start, end in taken):
+            if not _overlaps(finding, taken):
                 found.append(finding)
-                taken.append((finding.start, finding.end))
+                insort(taken, (finding.start, finding.end))
     return found
 
 
 def _ascii_digits(text: str) -> str:
-    """``text`` with every decimal digit and every run of digit words as ASCII digits, and
-    lone letters glued to long digit groups as spaces (same length)."""
-    if not text.isascii():
-        text = "".join(_ascii_digit(char) for char in text)
-        text = _WORD_RUN_RE.sub(lambda run: run.group().translate(_WORD_TABLE), text)
-    text = _GLUED_BEFORE_RE.sub(" ", text)
-    return _GLUED_AFTER_RE.sub(" ", text)
+    """``text`` with every decimal digit and every run of digit words as ASCII digits (same
+    length; the text itself when it is ASCII)."""
+    ascii_text = _OTHER_DIGITS_RE.sub(_as_ascii, text)
+    return _WORD_RUN_RE.sub(_as_ascii, ascii_text)
 
 
-_WORD_TABLE: Final = str.maketrans(_WORD_DIGITS)
+def _as_ascii(run: re.Match[str]) -> str:
+    return run.group().translate(_DIGIT_TABLE)
 
 
-def _ascii_digit(char: str) -> str:
-    if char.isascii() or not char.isdecimal():
-        return char
-    return str(unicodedata.decimal(char))
-
-
-def _rewrites(text: str, digits: str) -> Iterator[_Rewrite]:
-    """The chains of ``digits`` a disguise hid from the detectors, rewritten."""
-    for chain in _CHAIN_RE.finditer(digits):
-        for start, end in _paragraphs(digits, chain.start(), chain.end()):
-            if end - start < MIN_NUMBER_CHARS:
-                continue
-            rewrite = _rewrite(digits, start, end)
-            around = slice(max(start - 1, 0), end + 1)
-            if rewrite.view != text[start:end] or text[around] != digits[around]:
+def _rewrites(
+    text: str, digits: str, spots: list[int], taken: list[tuple[int, int]]
+) -> Iterator[_Rewrite]:
+    """The chains of ``digits`` a disguise hid from the detectors, rewritten (a spot inside a
+    finding already made, as a table's tab after a number, is none)."""
+    for start, end in _disguised_chains(digits, spots, taken):
+        around = slice(max(start - 1, 0), end + 1)
+        for first, last in _paragraphs(digits, start, end):
+            rewrite = _rewrite(digits, first, last)
+            if rewrite.view != text[first:last] or text[around] != digits[around]:
                 yield rewrite
+
+
+def _disguised_chains(
+    digits: str, spots: list[int], taken: list[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
+    """Each chain holding a disguise once, widened over a glued letter. Only the places a
+    disguise may be are looked at (a handful in most texts): going through every chain of
+    a spreadsheet would make reading four times slower."""
+    end = 0
+    starts = [first for first, _ in taken]  # findings are sorted and do not overlap
+    for spot in spots:
+        if spot < end or _inside(spot, taken, starts) or _after_long_run(digits, spot):
+            continue
+        lowest = max(spot - _SPOT_REACH, end)
+        for chain in _CHAIN_RE.finditer(digits, lowest, min(spot + _SPOT_REACH, len(digits))):
+            if chain.end() < spot:
+                continue
+            if chain.start() <= spot + 1:
+                end = _unglued_end(digits, chain.end())
+                yield _unglued_start(digits, chain.start()), end
+            break
+
+
+def _overlaps(finding: Finding, taken: list[tuple[int, int]]) -> bool:
+    index = bisect_right(taken, (finding.start, finding.end))
+    before = taken[index - 1] if index else None
+    after = taken[index] if index < len(taken) else None
+    return (before is not None and before[1] > finding.start) or (
+        after is not None and after[0] < finding.end
+    )
+
+
+def _after_long_run(digits: str, spot: int) -> bool:
+    """True when the digit at ``spot`` ends a run longer than any number (a block of digits
+    wrapped over lines, a hash): no number continues it past a separator."""
+    run = digits[max(spot - _LONGEST_NUMBER, 0) : spot + 1]
+    return len(run) > _LONGEST_NUMBER and run.isdigit()
+
+
+def _inside(position: int, taken: list[tuple[int, int]], starts: list[int]) -> bool:
+    index = bisect_right(starts, position) - 1
+    return index >= 0 and position < taken[index][1]
+
+
+def _spots(text: str) -> tuple[str, list[int]]:
+    """(``text`` with its digits in ASCII, where a disguise may be in it). A glued letter's
+    spot is the digit beside it."""
+    digits = text
+    if not text.isascii() and (_OTHER_DIGITS_RE.search(text) or _WORD_RUN_RE.search(text)):
+        digits = _ascii_digits(text)  # another script's digits or digit words: rarely
+    shape = digits.encode("ascii", "replace").translate(_SHAPE)
+    spots = [match.start() for match in _SPOT_SHAPE_RE.finditer(shape)]
+    spots += [match.start() + 1 for match in _GLUED_BEFORE_SHAPE_RE.finditer(shape)]
+    spots += [match.end() - 2 for match in _GLUED_AFTER_SHAPE_RE.finditer(shape)]
+    if digits is not text:
+        spots += [match.start() for match in _OTHER_DIGITS_RE.finditer(text)]
+        spots += [match.start() for match in _WORD_RUN_RE.finditer(text)]
+    return digits, sorted(spots)
+
+
+def _unglued_start(digits: str, start: int) -> int:
+    """``start`` moved back over a lone letter glued to a long digit group."""
+    glued = start and _GLUED_RE.fullmatch(digits, max(start - 2, 0), start + _GLUED_GROUP)
+    return start - 1 if glued else start
+
+
+def _unglued_end(digits: str, end: int) -> int:
+    glued = end < len(digits) and _GLUED_END_RE.fullmatch(digits, end - _GLUED_GROUP, end + 2)
+    return end + 1 if glued else end
 
 
 def _paragraphs(digits: str, start: int, end: int) -> Iterator[tuple[int, int]]:
@@ -158,6 +256,7 @@ def _rewrite(digits: str, start: int, end: int) -> _Rewrite:
         if index < len(separators):
             separator = separators[index]
             replacement = "" if separator == spacing else _separator_as_read(separator)
+            replacement = " " if separator.isalpha() else replacement  # a glued letter
             view.append(replacement)
             origins.extend([position] * len(replacement))
             position += len(separator)
