@@ -128,6 +128,10 @@ class ParsedMail:
     # outbound scan reads it. Transport and structure headers (Received, DKIM, Content-*) are
     # left out; at most MAX_OTHER_HEADERS.
     other_headers: tuple[tuple[str, str], ...] = field(default=())
+    # Text of multiparts outside their parts (before the first boundary, after the closing
+    # one): no mail client shows it as the body, some show it somewhere, and it leaves with
+    # the mail, so the outbound scan reads it (issue 19.5).
+    outside_parts: tuple[str, ...] = field(default=())
 
 
 # --------------------------------------------------------------------------- headers
@@ -254,6 +258,7 @@ class _Collected:
     forwarded: list[ParsedMail] = field(default_factory=list)
     security: list[str] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
+    outside_parts: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -660,6 +665,7 @@ def _build(message: email.message.Message, depth: int, budget: _Budget) -> Parse
         defects=tuple(budget.defects),
         content_types=tuple(dict.fromkeys(collected.content_types)),
         other_headers=headers.others(),
+        outside_parts=tuple(collected.outside_parts),
     )
 
 
@@ -834,6 +840,11 @@ def _walk_multipart(
     children = part.get_payload()
     if not isinstance(children, list):
         return
+    if len({str(value).strip('"') for value in _param_values(part, "boundary")}) > 1:
+        budget.note(note("mime_unparsable", error="two different boundaries"))
+    for outside in (part.preamble, part.epilogue):
+        if outside and outside.strip() and budget.take_bytes(len(outside)):
+            collected.outside_parts.append(outside.strip())
     if content_type == "multipart/alternative":
         _walk_alternative(children, depth, budget, collected)
         return
@@ -885,6 +896,7 @@ def _message_as_text(
 
 
 def _payload_bytes(part: email.message.Message, budget: _Budget) -> bytes:
+    _settle_transfer_encoding(part, budget)
     payload = vars(part).get("_payload")
     try:
         if isinstance(payload, str) and payload.isascii() and _is_base64(part):
@@ -894,6 +906,34 @@ def _payload_bytes(part: email.message.Message, budget: _Budget) -> bytes:
         budget.note(note("bad_transfer_encoding"))
         return b""
     return data if isinstance(data, bytes) else b""
+
+
+def _settle_transfer_encoding(part: email.message.Message, budget: _Budget) -> None:
+    """One transfer encoding for ``part``, read as a mail client reads it: RFC 2045 allows
+    comments ("base64 (it is)"), which ``email`` does not take off; and two headers that
+    disagree leave the part's content to the reader's choice, so it is not read (noted as
+    a bad transfer encoding: unreadable). Issue 19.5's parser differentials."""
+    values = [str(v) for k, v in part.raw_items() if k.lower() == "content-transfer-encoding"]
+    if not values:
+        return
+    settled = {_COMMENT_RE.sub("", value).strip().lower() for value in values}
+    if len(settled) > 1:
+        budget.note(note("bad_transfer_encoding"))
+    if len(values) > 1 or settled != {values[0]}:
+        del part["content-transfer-encoding"]
+        part["Content-Transfer-Encoding"] = min(settled)
+
+
+_COMMENT_RE: Final = re.compile(r"\([^()]*\)")
+
+
+def _param_values(part: email.message.Message, name: str) -> list[object]:
+    """Every value of Content-Type parameter ``name`` (a repeated one more than once)."""
+    try:
+        params = part.get_params() or []
+    except (ValueError, TypeError, IndexError):
+        return []
+    return [value for key, value in params if str(key).lower() == name]
 
 
 def _is_base64(part: email.message.Message) -> bool:

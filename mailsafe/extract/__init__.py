@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from mailsafe.extract.attachments import Found, attachment_locations
 from mailsafe.extract.datauri import data_uri_files
-from mailsafe.extract.encoded import base64_pieces
+from mailsafe.extract.encoded import base64_texts
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.text import html_to_text, html_unseen_text
 from mailsafe.extract.types import UNREADABLE_REASONS, Location, Unreadable
@@ -73,11 +73,11 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
         for name, data in uuencoded_files(parsed.text):
             found.append(Location(f"attachment-name:{name}", name))
             found.extend(read_attachment(name, data))
-        found += encoded_locations("body.text", parsed.text, read_attachment)
+        found += encoded_locations("body.text", parsed.text)
     if parsed.html:
         shown = html_to_text(parsed.html)
         found.append(Location("body.html", shown))
-        found += encoded_locations("body.html", shown, read_attachment)
+        found += encoded_locations("body.html", shown)
         unseen = html_unseen_text(parsed.html)
         if unseen:
             found.append(Location("body.html-unseen", unseen))
@@ -85,6 +85,8 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
         for name, data in embedded.files:
             found.extend(read_attachment(f"body.html/{name}", data))
         found += embedded.refusals("body.html")
+    if parsed.outside_parts:
+        found.append(Location("body.outside-parts", "\n".join(parsed.outside_parts)))
     found += _header_locations(parsed)
     for index, attachment in enumerate(parsed.attachments, 1):
         name = attachment.filename or f"part{index}"
@@ -99,22 +101,15 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
     return found
 
 
-def encoded_locations(where: str, text: str, read_attachment: ReadAttachment) -> list[Found]:
-    """The text and files base64-encoded in ``text`` (at ``where``), read."""
-    texts, files = base64_pieces(text)
-    found: list[Found] = [Location(f"{where}/base64", decoded) for decoded in texts]
-    for number, data in enumerate(files, 1):
-        found.extend(read_attachment(f"{where}/base64[{number}]", data))
-    return found
+def encoded_locations(where: str, text: str) -> list[Found]:
+    """The text base64-encoded in ``text`` (at ``where``)."""
+    return [Location(f"{where}/base64", decoded) for decoded in base64_texts(text)]
 
 
 def attachments_to_read(parsed: ParsedMail) -> list[tuple[str, bytes]]:
     """The (name, bytes) pairs :func:`mail_locations` hands its reader, in the same order."""
     found = uuencoded_files(parsed.text) if parsed.text else []
-    if parsed.text:
-        found += _encoded_files("body.text", parsed.text)
     if parsed.html:
-        found += _encoded_files("body.html", html_to_text(parsed.html))
         found += [(f"body.html/{n}", data) for n, data in data_uri_files(parsed.html).files]
     for index, attachment in enumerate(parsed.attachments, 1):
         if not attachment.truncated:
@@ -122,10 +117,6 @@ def attachments_to_read(parsed: ParsedMail) -> list[tuple[str, bytes]]:
     for forwarded in parsed.forwarded:
         found.extend(attachments_to_read(forwarded))
     return found
-
-
-def _encoded_files(where: str, text: str) -> list[tuple[str, bytes]]:
-    return [(f"{where}/base64[{n}]", data) for n, data in enumerate(base64_pieces(text)[1], 1)]
 
 
 def _header_locations(parsed: ParsedMail) -> list[Found]:

@@ -22,9 +22,7 @@ _TEXT_SHARE: Final = 0.95
 # UTF-16 of text with some ASCII (digits, spaces, line breaks) in it: at least this share
 # of the high bytes are NUL.
 _UTF16_NUL_SHARE: Final = 0.1
-_CONTROL_CHARS: Final = "".join(chr(c) for c in (*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F))
-_CONTROLS: Final = str.maketrans(dict.fromkeys(_CONTROL_CHARS))
-_CONTROL_RE: Final = re.compile(f"[{re.escape(_CONTROL_CHARS)}]")
+_CONTROL_BYTES: Final = bytes((*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F))
 # Attributes whose values people read (or that hide data from the eye but not from a reader).
 _TEXT_ATTRIBUTES: Final = "alt|title|value|placeholder|content"
 _ATTRIBUTE_RE: Final = re.compile(
@@ -54,7 +52,9 @@ _LINK_ATTRIBUTE_RE: Final = re.compile(
 _UNSEEN_STYLE: Final = (
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0*\.?0*(?:px|pt|em|rem|%)?\s*(?:[;\"']|!)"
 )
-_UNSEEN_HINT_RE: Final = re.compile(r"none|hidden|font-size", re.IGNORECASE)
+_UNSEEN_HINTS: Final = ("none", "hidden", "font-size")
+# Where to look for such a tag: the words, found in the lower-cased HTML.
+_UNSEEN_MARK_RE: Final = re.compile(r"display|visibility|font-size|hidden")
 _UNSEEN_OPEN_RE: Final = re.compile(
     rf"<([A-Za-z][A-Za-z0-9]*)\b[^<>]*?(?:style\s*=\s*[\"'][^\"'<>]*?(?:{_UNSEEN_STYLE})"
     rf"|\shidden(?:\s*=\s*[\"']?(?:hidden)?[\"']?)?(?=[\s/>]))[^<>]*>",
@@ -78,12 +78,15 @@ def decode_text(data: bytes) -> str:
     text = utf16_without_mark(data)
     if text is not None:
         return text
+    # No byte of a multi-byte UTF-8 or CP949 character is below 0x20 or 0x7F: the control
+    # bytes can go before decoding (a C loop, where a search of the text took ten times as long).
+    data = data.translate(None, _CONTROL_BYTES)
     for encoding in TEXT_ENCODINGS:
         try:
-            return _without_controls(data.decode(encoding))
+            return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    return _without_controls(data.decode("utf-8", errors="replace"))
+    return data.decode("utf-8", errors="replace")
 
 
 def utf16_without_mark(data: bytes) -> str | None:
@@ -110,10 +113,6 @@ def is_mostly_text(text: str) -> bool:
         (char.isprintable() and char != "\ufffd") or char in "\t\n\r\f" for char in sample
     )
     return shown >= _TEXT_SHARE * len(sample)
-
-
-def _without_controls(text: str) -> str:
-    return text.translate(_CONTROLS) if _CONTROL_RE.search(text) else text
 
 
 def html_to_text(html: str) -> str:
@@ -186,18 +185,30 @@ def _split_unseen_elements(html: str) -> tuple[str, list[str]]:
     screen, so that is the text the scan reads as shown (issue 19.5). An element that is not
     closed hides the rest, as in a browser. Linear: after an element, the search goes on past
     its end."""
-    if _UNSEEN_HINT_RE.search(html) is None:
+    lowered = html.lower()
+    if not any(hint in lowered for hint in _UNSEEN_HINTS):
         return html, []
     parts: list[str] = []
     unseen: list[str] = []
     position = 0
-    while (opening := _UNSEEN_OPEN_RE.search(html, position)) is not None:
+    for mark in _UNSEEN_MARK_RE.finditer(lowered):
+        opening = _hiding_tag(html, lowered, mark.start(), position)
+        if opening is None:
+            continue
         parts.append(html[position : opening.start()])
-        end = _element_end(html, opening.group(1).lower(), opening.end())
-        unseen.append(html[opening.start() : end])
-        position = end
+        position = _element_end(html, opening.group(1).lower(), opening.end())
+        unseen.append(html[opening.start() : position])
     parts.append(html[position:])
     return "".join(parts), unseen
+
+
+def _hiding_tag(html: str, lowered: str, mark: int, position: int) -> re.Match[str] | None:
+    """The opening tag around the hiding word at ``mark`` when it hides its element, and
+    starts at or after ``position`` (not inside an element already taken out)."""
+    start = lowered.rfind("<", position, mark)
+    if start < 0 or lowered.find(">", start, mark) >= 0:
+        return None
+    return _UNSEEN_OPEN_RE.match(html, start)
 
 
 def _element_end(html: str, name: str, start: int) -> int:

@@ -49,8 +49,28 @@ _WORD_RUN_RE: Final = re.compile(f"[{''.join(_WORD_DIGITS)}]{{{MIN_WORD_DIGITS},
 # Every decimal digit outside ASCII (Arabic-Indic, Devanagari, mathematical ...), and a table
 # turning them and the digit words into ASCII digits.
 _OTHER_DIGITS: Final = [chr(c) for c in range(0x80, sys.maxunicode + 1) if chr(c).isdecimal()]
-# A category test (far faster than listing them); full-width digits are normalize's.
+# (Full-width digits are left to the detectors' own normalising.)
 _OTHER_DIGITS_RE: Final = re.compile(r"[^\D0-9\uff10-\uff19]+")
+
+
+def _code_point_ranges(chars: list[str]) -> str:
+    """``chars`` (sorted) as a character class body of ranges."""
+    ranges: list[list[str]] = []
+    for char in chars:
+        if ranges and ord(char) == ord(ranges[-1][1]) + 1:
+            ranges[-1][1] = char
+        else:
+            ranges.append([char, char])
+    return "".join(f"{first}-{last}" for first, last in ranges)
+
+
+_FULL_WIDTH_DIGITS: Final = frozenset(chr(0xFF10 + value) for value in range(10))
+_BMP_DIGITS: Final = [c for c in _OTHER_DIGITS if c <= chr(0xFFFF) and c not in _FULL_WIDTH_DIGITS]
+_BMP_DIGITS_RE: Final = re.compile(f"[{_code_point_ranges(_BMP_DIGITS)}]")
+_ASTRAL_RE: Final = re.compile("[\U00010000-\U0010ffff]")
+_ASTRAL_DIGITS_RE: Final = re.compile(
+    f"[{_code_point_ranges([c for c in _OTHER_DIGITS if c > chr(0xFFFF)])}]"
+)
 _DIGIT_TABLE: Final = str.maketrans(
     {**{char: str(unicodedata.decimal(char)) for char in _OTHER_DIGITS}, **_WORD_DIGITS}
 )
@@ -82,17 +102,25 @@ _SHAPE: Final = bytes.maketrans(
     ascii_letters.encode() + b"0123456789" + b"\t/_~:|\\",
     b"a" * len(ascii_letters) + b"0" * 10 + b"!" * 7,
 )
+# After a separator the detectors do not read: three digits or more when three stood before
+# it, else six (so "16:09", "12/27" and "14 ~ 2031" are no spots).
+_ODD_AFTER: Final = rb"(?: ?-? ?000000|(?<=000.) ?-? ?000|(?<=000 .) ?-? ?000)"
+_LINE_BREAK: Final = rb"\r?\n[ \t]?-? ?0"
+# Every branch starts with a literal, which the engine tests before entering it: a branch
+# starting with an optional space made this pass half again as slow.
 _SPOT_SHAPE_RE: Final = re.compile(
-    rb"0(?=[ !,\-\r\n.])"
-    rb"(?:(?<=000) ?(?:!|,(?!000(?!0))|--) ?-? ?000"
-    rb"| ?(?:!|,|--) ?-? ?000000"
-    rb"| ?-? ?\r?\n[ \t]?-? ?0"
-    rb"|( {1,2}|!|,|\.|-)0\1(?:0\1)0(?!0))"
+    rb"0(?:"
+    rb"!(?:" + _ODD_AFTER[3:-1] + rb"|0!0!0(?!0))"
+    rb"|,(?:(?!000(?!0))" + _ODD_AFTER + rb"|0,0,0(?!0))"
+    rb"|-(?:-" + _ODD_AFTER + rb"| ?" + _LINE_BREAK + rb"|0-0-0(?!0))"
+    rb"| (?:[!,]" + _ODD_AFTER + rb"|--" + _ODD_AFTER + rb"|-? ?" + _LINE_BREAK
+    + rb"|0 0 0(?!0)| 0  0  0(?!0))"
+    rb"|" + _LINE_BREAK + rb"|\.0\.0\.0(?!0)"
+    rb"|a(?![0a])(?<=000000a))"  # a letter glued after six digits
 )
 # A letter glued before six digits: found from the letter (rarer than digits in a shape).
 _GLUED_BEFORE_SHAPE_RE: Final = re.compile(rb"a000000(?<![0a]a000000)")
-# And after them: found from the digits (spot: the last digit).
-_GLUED_AFTER_SHAPE_RE: Final = re.compile(rb"000000a(?![0a])")
+_ALPHANUMERIC: Final = frozenset(ascii_letters + "0123456789")
 # Digits in the longest number the detectors know (a 19-digit card).
 _LONGEST_NUMBER: Final = 19
 # How far from a spot its chain is looked for (a number spaced out is some forty characters).
@@ -176,8 +204,10 @@ def _disguised_chains(
             if chain.end() < spot:
                 continue
             if chain.start() <= spot + 1:
+                start = _unglued_start(digits, chain.start())
                 end = _unglued_end(digits, chain.end())
-                yield _unglued_start(digits, chain.start()), end
+                if not _in_a_word(digits, start, end):
+                    yield start, end
             break
 
 
@@ -206,16 +236,32 @@ def _spots(text: str) -> tuple[str, list[int]]:
     """(``text`` with its digits in ASCII, where a disguise may be in it). A glued letter's
     spot is the digit beside it."""
     digits = text
-    if not text.isascii() and (_OTHER_DIGITS_RE.search(text) or _WORD_RUN_RE.search(text)):
+    if not text.isascii() and _other_digits(text):
         digits = _ascii_digits(text)  # another script's digits or digit words: rarely
     shape = digits.encode("ascii", "replace").translate(_SHAPE)
     spots = [match.start() for match in _SPOT_SHAPE_RE.finditer(shape)]
     spots += [match.start() + 1 for match in _GLUED_BEFORE_SHAPE_RE.finditer(shape)]
-    spots += [match.end() - 2 for match in _GLUED_AFTER_SHAPE_RE.finditer(shape)]
     if digits is not text:
         spots += [match.start() for match in _OTHER_DIGITS_RE.finditer(text)]
         spots += [match.start() for match in _WORD_RUN_RE.finditer(text)]
     return digits, sorted(spots)
+
+
+def _in_a_word(digits: str, start: int, end: int) -> bool:
+    """True when the chain is glued to letters or digits (a hex dump wrapped over lines, a
+    code): the detectors read no number there, however it is rewritten."""
+    return (start > 0 and digits[start - 1] in _ALPHANUMERIC) or (
+        end < len(digits) and digits[end] in _ALPHANUMERIC
+    )
+
+
+def _other_digits(text: str) -> bool:
+    """True when ``text`` holds a digit of another script or a run of digit words. Tested
+    as ranges of code points (far faster than a Unicode category test), the few digits
+    outside the Basic Multilingual Plane only when the text has any character there."""
+    if _BMP_DIGITS_RE.search(text) or _WORD_RUN_RE.search(text):
+        return True
+    return _ASTRAL_RE.search(text) is not None and _ASTRAL_DIGITS_RE.search(text) is not None
 
 
 def _unglued_start(digits: str, start: int) -> int:
