@@ -844,7 +844,9 @@ def _walk_multipart(
         budget.note(note("mime_unparsable", error="two different boundaries"))
     for outside in (part.preamble, part.epilogue):
         if outside and outside.strip() and budget.take_bytes(len(outside)):
-            collected.outside_parts.append(outside.strip())
+            # Kept as the parser read it (8-bit bytes as surrogates): decoded as a body is.
+            raw = outside.strip().encode("utf-8", "surrogateescape")
+            collected.outside_parts.append(guess_unlabelled(raw))
     if content_type == "multipart/alternative":
         _walk_alternative(children, depth, budget, collected)
         return

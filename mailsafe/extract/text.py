@@ -50,7 +50,8 @@ _LINK_ATTRIBUTE_RE: Final = re.compile(
 )
 # Styles and attributes that take an element off the screen ("font-size:0", "0px", "0pt").
 _UNSEEN_STYLE: Final = (
-    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0*\.?0*(?:px|pt|em|rem|%)?\s*(?:[;\"']|!)"
+    r"display\s*:\s*none|visibility\s*:\s*hidden"
+    r"|font-size\s*:\s*0*\.?0*(?:px|pt|em|rem|%)?\s*(?:[;\"']|!)"
 )
 _UNSEEN_HINTS: Final = ("none", "hidden", "font-size")
 # Where to look for such a tag: the words, found in the lower-cased HTML.
@@ -109,9 +110,7 @@ def utf16_without_mark(data: bytes) -> str | None:
 def is_mostly_text(text: str) -> bool:
     """True when nearly all of ``text`` is printable characters and white space."""
     sample = text[:_SNIFF_BYTES]
-    shown = sum(
-        (char.isprintable() and char != "\ufffd") or char in "\t\n\r\f" for char in sample
-    )
+    shown = sum((char.isprintable() and char != "\ufffd") or char in "\t\n\r\f" for char in sample)
     return shown >= _TEXT_SHARE * len(sample)
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import io
 import posixpath
 import re
-from decimal import Decimal, InvalidOperation
 import xml.etree.ElementTree as ET  # DOCTYPE is refused before any parse (see _events)
 import zipfile
 from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from mailsafe.errors import HostileInput
@@ -59,6 +59,11 @@ _ODF_PARAGRAPHS: Final = frozenset({"p", "h"})
 _ODF_SPACES_COUNT: Final = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}c"
 _ODF_MAX_SPACES: Final = 100  # <text:s text:c="99999"/> is no reason to build a long string
 _CONTENT_TYPES: Final = "[Content_Types].xml"
+_MAIN_PARTS: Final = (
+    ("docx", "word/document.xml"),
+    ("xlsx", "xl/workbook.xml"),
+    ("pptx", "ppt/presentation.xml"),
+)
 _WORD_RELS: Final = re.compile(r"word/_rels/[^/]+\.rels")
 _OOXML: Final = "application/vnd.openxmlformats-officedocument."
 # Content types of the main parts, and the kind of package each makes.
@@ -99,20 +104,16 @@ def sniff_container(names: list[str], read: ReadMember | None = None) -> str:
     """ "docx", "xlsx", "pptx", "hwpx", "odf", or "zip" for any other archive. A package
     whose main part was renamed is told by its content types (Office opens it all the same)."""
     present = set(names)
-    if "word/document.xml" in present:
-        return "docx"
-    if "xl/workbook.xml" in present:
-        return "xlsx"
-    if "ppt/presentation.xml" in present:
-        return "pptx"
+    for kind, main_part in _MAIN_PARTS:
+        if main_part in present:
+            return kind
     if any(name.startswith("Contents/section") for name in names):
         return "hwpx"
     if "content.xml" in present and "mimetype" in present:
         return "odf"
     if read is not None and _CONTENT_TYPES in present:
-        for kind in content_types(read(_CONTENT_TYPES)).values():
-            if kind in _MAIN_PART_KINDS:
-                return _MAIN_PART_KINDS[kind]
+        kinds = content_types(read(_CONTENT_TYPES)).values()
+        return next((_MAIN_PART_KINDS[k] for k in kinds if k in _MAIN_PART_KINDS), "zip")
     return "zip"
 
 

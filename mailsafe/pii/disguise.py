@@ -113,7 +113,12 @@ _SPOT_SHAPE_RE: Final = re.compile(
     rb"!(?:" + _ODD_AFTER[3:-1] + rb"|0!0!0(?!0))"
     rb"|,(?:(?!000(?!0))" + _ODD_AFTER + rb"|0,0,0(?!0))"
     rb"|-(?:-" + _ODD_AFTER + rb"| ?" + _LINE_BREAK + rb"|0-0-0(?!0))"
-    rb"| (?:[!,]" + _ODD_AFTER + rb"|--" + _ODD_AFTER + rb"|-? ?" + _LINE_BREAK
+    rb"| (?:[!,]"
+    + _ODD_AFTER
+    + rb"|--"
+    + _ODD_AFTER
+    + rb"|-? ?"
+    + _LINE_BREAK
     + rb"|0 0 0(?!0)| 0  0  0(?!0))"
     rb"|" + _LINE_BREAK + rb"|\.0\.0\.0(?!0)"
     rb"|a(?![0a])(?<=000000a))"  # a letter glued after six digits
@@ -121,6 +126,9 @@ _SPOT_SHAPE_RE: Final = re.compile(
 # A letter glued before six digits: found from the letter (rarer than digits in a shape).
 _GLUED_BEFORE_SHAPE_RE: Final = re.compile(rb"a000000(?<![0a]a000000)")
 _ALPHANUMERIC: Final = frozenset(ascii_letters + "0123456789")
+# Characters in the shortest number the detectors know (ten digits; a passport's nine aside).
+_SHORTEST_NUMBER: Final = 10
+_ASCII_DIGIT_RE: Final = re.compile("[0-9]")
 # Digits in the longest number the detectors know (a 19-digit card).
 _LONGEST_NUMBER: Final = 19
 # How far from a spot its chain is looked for (a number spaced out is some forty characters).
@@ -151,6 +159,8 @@ def detect(text: str) -> list[Finding]:
 
 def disguised_findings(text: str, written: list[Finding]) -> list[Finding]:
     """Findings only the rewritten ``text`` shows, not overlapping ``written``."""
+    if len(text) < _SHORTEST_NUMBER or (text.isascii() and _ASCII_DIGIT_RE.search(text) is None):
+        return []  # most places (headers, names, short lines) end here, at once
     digits, spots = _spots(text)
     if not spots:
         return []
