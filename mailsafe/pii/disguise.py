@@ -13,9 +13,10 @@ A chain is rewritten (docs/scanning-evasions.md):
 - any decimal digit (Arabic-Indic, Devanagari, mathematical bold ...) becomes its ASCII digit,
   and a run of Sino-Korean digit words (공 영 일 이 삼 사 오 육 칠 팔 구) becomes digits;
 - digits spaced one by one: the separator between single digits is dropped;
-- a separator the detectors do not read (``/ _ ~ : , |``, a tab, ``--``) becomes ``-``;
-- a line break with no other separator is dropped (the line was wrapped), one with a
-  separator beside it becomes ``-``; two line breaks end the chain (a new paragraph);
+- a separator the detectors do not read (``/ _ ~ : |``, ``--``) becomes ``-``;
+- a comma, a tab or a line break with no other separator is dropped (two cells, a wrapped
+  line: the number reads bare, so it needs its check digit or a label); one with a separator
+  beside it becomes ``-``; two line breaks end the chain (a new paragraph);
 - a lone letter glued to either end of a long digit group becomes a space.
 """
 
@@ -82,7 +83,8 @@ _SEPARATORS: Final = " \t/_~:,.\\-|·\r\n\u00a0\u3000"
 _CHAIN_RE: Final = re.compile(rf"[0-9](?:[{re.escape(_SEPARATORS)}]{{0,4}}[0-9]){{9,}}")
 # Separators the detectors read as they are (with single spaces around them allowed).
 _READ_AS_WRITTEN_RE: Final = re.compile(r"[ ]?[-.][ ]?|[ ]{1,2}")
-_SPACES_RE: Final = re.compile(r"[ \t\u00a0\u3000\r]*")
+# Between two cells or two lines: one comma, tab or line break with white space around it.
+_CELL_BREAK_RE: Final = re.compile(r"[ \u00a0\u3000]*(?:,|\t|\r?\n)[ \t\u00a0\u3000]*")
 _ONLY_SPACES_RE: Final = re.compile(r"[ \u00a0\u3000]+")
 # Digits spaced one by one: at least this many single-digit groups, and most of the groups.
 _SINGLE_DIGIT_GROUPS: Final = 6
@@ -320,10 +322,14 @@ def _rewrite(digits: str, start: int, end: int) -> _Rewrite:
 
 
 def _separator_as_read(separator: str) -> str:
+    """A separator as the detectors read it: a hyphen; or nothing between two cells or two
+    lines (a comma, a tab, a line break with nothing else), so the digits read as a bare
+    number, which needs its check digit or a label: a CSV row "240101,1500000" (a date and
+    an amount) is no resident number, "800101,1234560" with its check digit is."""
     if _READ_AS_WRITTEN_RE.fullmatch(separator):
         return separator
-    if "\n" in separator:
-        return "" if _SPACES_RE.fullmatch(separator.replace("\n", "")) else "-"
+    if _CELL_BREAK_RE.fullmatch(separator):
+        return ""
     return " " if _ONLY_SPACES_RE.fullmatch(separator) else "-"
 
 

@@ -102,11 +102,12 @@ def test_a_disguised_number_is_masked_where_it_was_written() -> None:
 
 
 def test_ordinary_numbers_are_no_disguise() -> None:
-    """Times, dates, amounts with thousands commas, ranges, versions and hex dumps."""
+    """Times, dates, amounts with thousands commas, ranges, versions, hex dumps, and a CSV
+    row of a date and an amount (a resident number's shape without its check digit)."""
     text = (
         "회의 2024-10-14 16:09:01 ~ 2024-10-17, 금액 1,234,567,890원, 12/27 v2.3.1\n"
         "6d48486d48486d48486d4848914848\n6d48486d4848 ORD-20240715-001234 A4 3D\n"
-        "주문 20240101/123 1 2 3 4 5\n"
+        "주문 20240101/123 1 2 3 4 5\n240101,1500000\n240101\t1500000\n"
     )
     assert detect(text) == []
 
