@@ -29,6 +29,7 @@ from email.policy import compat32
 from typing import Final, NamedTuple
 
 from mailsafe.charsets import decode_bytes, guess_unlabelled
+from mailsafe.flowed import unflow
 from mailsafe.invitation import CalendarEvent, calendar_events
 from mailsafe.notes import note
 from mailsafe.outlook import msg_to_mime
@@ -133,6 +134,10 @@ class ParsedMail:
     # The events of its invitations (text/calendar parts, .ics attachments): a reader is shown
     # their time and place, which the body often leaves out.
     events: tuple[CalendarEvent, ...] = field(default=())
+    # Text of multiparts outside their parts (before the first boundary, after the closing
+    # one): no mail client shows it as the body, some show it somewhere, and it leaves with
+    # the mail, so the outbound scan reads it (issue 19.5).
+    outside_parts: tuple[str, ...] = field(default=())
 
 
 # --------------------------------------------------------------------------- headers
@@ -262,6 +267,7 @@ class _Collected:
     security: list[str] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
     events: list[CalendarEvent] = field(default_factory=list)
+    outside_parts: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -673,6 +679,7 @@ def _build(message: email.message.Message, depth: int, budget: _Budget) -> Parse
         content_types=tuple(dict.fromkeys(collected.content_types)),
         events=tuple(dict.fromkeys(collected.events)),
         other_headers=headers.others(),
+        outside_parts=tuple(collected.outside_parts),
     )
 
 
@@ -984,6 +991,13 @@ def _walk_multipart(
     children = part.get_payload()
     if not isinstance(children, list):
         return
+    if len({str(value).strip('"') for value in _param_values(part, "boundary")}) > 1:
+        budget.note(note("mime_unparsable", error="two different boundaries"))
+    for outside in (part.preamble, part.epilogue):
+        if outside and outside.strip() and budget.take_bytes(len(outside)):
+            # Kept as the parser read it (8-bit bytes as surrogates): decoded as a body is.
+            raw = outside.strip().encode("utf-8", "surrogateescape")
+            collected.outside_parts.append(guess_unlabelled(raw))
     if content_type == "multipart/alternative":
         _walk_alternative(children, depth, budget, collected)
         return
@@ -1069,6 +1083,7 @@ def _message_as_text(
 
 
 def _payload_bytes(part: email.message.Message, budget: _Budget) -> bytes:
+    _settle_transfer_encoding(part, budget)
     payload = vars(part).get("_payload")
     try:
         if isinstance(payload, str) and payload.isascii() and _is_base64(part):
@@ -1078,6 +1093,34 @@ def _payload_bytes(part: email.message.Message, budget: _Budget) -> bytes:
         budget.note(note("bad_transfer_encoding"))
         return b""
     return data if isinstance(data, bytes) else b""
+
+
+def _settle_transfer_encoding(part: email.message.Message, budget: _Budget) -> None:
+    """One transfer encoding for ``part``, read as a mail client reads it: RFC 2045 allows
+    comments ("base64 (it is)"), which ``email`` does not take off; and two headers that
+    disagree leave the part's content to the reader's choice, so it is not read (noted as
+    a bad transfer encoding: unreadable). Issue 19.5's parser differentials."""
+    values = [str(v) for k, v in part.raw_items() if k.lower() == "content-transfer-encoding"]
+    if not values:
+        return
+    settled = {_COMMENT_RE.sub("", value).strip().lower() for value in values}
+    if len(settled) > 1:
+        budget.note(note("bad_transfer_encoding"))
+    if len(values) > 1 or settled != {values[0]}:
+        del part["content-transfer-encoding"]
+        part["Content-Transfer-Encoding"] = min(settled)
+
+
+_COMMENT_RE: Final = re.compile(r"\([^()]*\)")
+
+
+def _param_values(part: email.message.Message, name: str) -> list[object]:
+    """Every value of Content-Type parameter ``name`` (a repeated one more than once)."""
+    try:
+        params = part.get_params() or []
+    except (ValueError, TypeError, IndexError):
+        return []
+    return [value for key, value in params if str(key).lower() == name]
 
 
 def _is_base64(part: email.message.Message) -> bool:
@@ -1163,8 +1206,21 @@ def _body(
         return
     if in_alternative and content_type != "text/plain":
         return
+    if content_type == "text/plain" and _param(part, "format") == "flowed":
+        text = unflow(text, delsp=_param(part, "delsp") == "yes")
     collected.texts.append(text)
     collected.content_types.append(content_type)
+
+
+def _param(part: email.message.Message, name: str) -> str:
+    """A Content-Type parameter, lower-cased ("" when absent or unreadable)."""
+    try:
+        value = part.get_param(name)
+    except (ValueError, TypeError, IndexError):
+        return ""
+    if isinstance(value, tuple):
+        value = value[2]
+    return str(value or "").strip().lower()
 
 
 def _charset(part: email.message.Message) -> str | None:
