@@ -54,8 +54,10 @@ DEFAULT_RENDER_WALL_SECONDS = 60.0
 DEFAULT_RENDER_MEMORY_MB = 1024
 # Enough for a busy MX in front of us; each session costs one coroutine and a little memory.
 DEFAULT_MAX_SESSIONS = 200
-# One sending host rarely needs more; caps a single client hogging the intake.
-DEFAULT_MAX_SESSIONS_PER_IP = 20
+# Postfix's smtpd_client_connection_count_limit (50): a busy relay in front of us (an MX,
+# Microsoft 365) opens many parallel sessions and must not be refused below what Postfix
+# grants it; still caps a single client hogging the intake (a quarter of max_sessions).
+DEFAULT_MAX_SESSIONS_PER_IP = 50
 # A session with no mail transaction open may wait this long for its next command: a sending
 # MTA says MAIL within a second of the greeting, so 30 s is generous, and idle sessions can no
 # longer hold the intake for the 300 s of RFC 5321 (issue 15.7).
@@ -325,7 +327,7 @@ domains = [{domains}]             # RCPT accepted only for these: never an open 
 max_message_bytes = 26214400     # advertised as SIZE; larger mail gets 552
 max_recipients = 100             # RCPTs per message; more get 452 4.5.3
 max_sessions = 200               # concurrent sessions overall; more get 421
-max_sessions_per_ip = 20         # concurrent sessions per client address; more get 421
+max_sessions_per_ip = 50         # concurrent sessions per client address; more get 421
 timeout_s = 300                  # idle timeout inside a mail transaction (after MAIL)
 idle_timeout_s = 30              # idle timeout before MAIL and between mails
 stress_timeout_s = 10            # idle timeout for every session under stress
