@@ -201,7 +201,7 @@ def listen_problems(file: str, key: str, address: str) -> list[Finding]:
 
 def _bind_finding(file: str, key: str, address: str, exc: OSError) -> Finding:
     if exc.errno == errno.EADDRINUSE:
-        problem = f"address {address} is already in use"
+        problem = f"{address}: address already in use"
         fix = "stop the program listening there (or the agent already running), or choose "
         fix += "another port"
     elif exc.errno == errno.EADDRNOTAVAIL:

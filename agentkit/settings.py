@@ -358,7 +358,9 @@ def config_problems(
 ) -> tuple[ModelT | None, list[ConfigError]]:
     """Every problem of a config file at once (``maildiode check``): validate, set aside each
     key that failed (its default stands in), and validate again, so a mistake does not hide
-    the next one. The config is returned only when nothing was found."""
+    the next one. The config is None when it does not validate even so; when problems were
+    set aside it is the config with defaults in their place (for further checks only: an
+    agent must not run on it)."""
     path = Path(path)
     try:
         data = _read_toml(path)
@@ -377,7 +379,7 @@ def config_problems(
             if not fresh or not _set_aside(data, errors):
                 break
             continue
-        return (config if not found else None), list(found.values())
+        return config, list(found.values())
     return None, list(found.values())
 
 
