@@ -231,3 +231,23 @@ def _own_chunk(key_file: Path, folder: Path) -> None:
 
     key = SigningKey.load(key_file)
     (folder / "000001.mdc").write_bytes(PREFIX_STRUCT.pack(MAGIC, 1, 0, 0, 0, key.key_id))
+
+
+def test_a_fault_the_checks_did_not_foresee_is_one_line_too(layout: Path) -> None:
+    """The spool folder is the service user's, but a folder inside it is not (someone ran the
+    agent as root once): the start fails in one line naming that folder, exit 3, and the
+    traceback comes only with --debug."""
+    inside = layout / "outer/spool/inbound"
+    inside.mkdir()
+    if AS_ROOT:
+        os.chown(inside, 0, 0)
+    inside.chmod(0o500 if not AS_ROOT else 0o700)
+    config = str(layout / "outer.toml")
+    result = run_maildiode("outer", "-c", config)
+    assert result.returncode == 3, result.stdout + result.stderr
+    line = assert_one_line(result, "outer.toml: ")
+    assert str(inside) in line and "Permission denied" in line
+    assert line in (layout / "outer/outer.log").read_text(encoding="utf-8")
+    debug = run_maildiode("outer", "-c", config, "--debug")
+    assert debug.returncode != 0
+    assert "Traceback" in debug.stderr
