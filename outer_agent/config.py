@@ -69,6 +69,11 @@ DEFAULT_STRESS_TIMEOUT_S = 10.0
 DEFAULT_STRESS_FRACTION = 0.75
 
 
+# An outbound mail waiting longer than this for the relay makes `maildiode status` exit 1:
+# fifteen minutes, as the inner agent's inject.alarm_after_s.
+DEFAULT_DELIVERY_ALARM_S = 900.0
+
+
 def _resolve_optional(value: Any, info: ValidationInfo) -> Any:
     return None if value is None else resolve_path(value, info)
 
@@ -174,6 +179,9 @@ class DeliverySection(Section):
     retry_max_s: float = Field(default=3600.0, gt=0)
     expire_s: float = Field(default=5 * 86400.0, gt=0)  # RFC 5321 §4.5.4.1: give up after 4-5 days
     poll_s: float = Field(default=1.0, gt=0, le=600)
+    # `maildiode status` exits 1 once an outbound mail has waited this long (as the inner
+    # agent's inject.alarm_after_s): a relay down for a quarter of an hour is worth a page.
+    alarm_after_s: float = Field(default=DEFAULT_DELIVERY_ALARM_S, gt=0)
 
     _paths = field_validator("tls_ca_file", mode="before")(_resolve_optional)
 
@@ -371,6 +379,7 @@ retry_initial_s = 60             # then wait this long, doubling up to retry_max
 retry_max_s = 3600
 expire_s = 432000                # give up (bounce notice to the sender) after 5 days
 poll_s = 1
+alarm_after_s = 900              # `maildiode status` exits 1 when a mail waits longer
 
 [link]
 transport = "folder"

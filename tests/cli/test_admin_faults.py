@@ -246,7 +246,8 @@ def test_a_fault_the_checks_did_not_foresee_is_one_line_too(layout: Path) -> Non
     result = run_maildiode("outer", "-c", config)
     assert result.returncode == 3, result.stdout + result.stderr
     line = assert_one_line(result, "outer.toml: ")
-    assert str(inside) in line and "Permission denied" in line
+    assert str(inside) in line
+    assert "Permission denied" in line
     assert line in (layout / "outer/outer.log").read_text(encoding="utf-8")
     debug = run_maildiode("outer", "-c", config, "--debug")
     assert debug.returncode != 0
