@@ -77,7 +77,9 @@ def delivery_status(config: Any, now: float) -> dict[str, Any]:
     return {**delivery_summary(root, now), "oldest": oldest, "alarm": alarm}
 
 
-def describe_delivery(delivery: dict[str, Any]) -> list[str]:
+def describe_delivery(delivery: dict[str, Any] | None) -> list[str]:
+    if delivery is None:
+        return []
     lines = [
         f"  outbound mail:   {delivery['queued']} waiting for delivery "
         f"({delivery['retrying']} tried before), {delivery['quarantine']} quarantined"
@@ -206,7 +208,7 @@ def describe_queues(queues: dict[str, Any]) -> list[str]:
             ),
             f"  quarantined:     {spool['quarantine']}",
             f"  oldest waiting:  {'nothing waits' if waited is None else f'{waited:.0f} s'}",
-            *describe_delivery(queues["delivery"]),
+            *describe_delivery(queues.get("delivery")),
             *_inbound_lines(queues.get("inbound")),
         ]
     queue = queues["injection"]
