@@ -189,6 +189,29 @@ def delivery_summary(root: Path, now: float) -> dict[str, Any]:
     }
 
 
+def oldest_waiting(root: Path, now: float) -> dict[str, Any] | None:
+    """The mail that has waited longest in the delivery queue at ``root``: its id, age,
+    attempts and the reason of its last failure (``maildiode status``); None when nothing
+    waits. Read only, headers only."""
+    oldest: dict[str, Any] | None = None
+    for name in _entries(root / "queue"):
+        header = peek_header(root / "queue" / name)
+        first_seen = None if header is None else header.get("first_seen")
+        if not isinstance(first_seen, int | float):
+            continue
+        if oldest is None or first_seen < oldest["first_seen"]:
+            oldest = {**(header or {}), "first_seen": first_seen}
+    if oldest is None:
+        return None
+    return {
+        "mail_id": str(oldest.get("mail_id", "?")),
+        "waited_s": round(max(0.0, now - oldest["first_seen"]), 1),
+        "attempts": int(oldest.get("attempts") or 0),
+        "last_error": str(oldest.get("last_error") or ""),
+        "recipients": len(oldest.get("pending") or ()),
+    }
+
+
 def _entries(folder: Path) -> list[str]:
     try:
         return os.listdir(folder)
@@ -512,6 +535,12 @@ class DeliveryService:
         item.last_error = next(iter(temporary.values()))
         item.next_try = self.clock() + self._backoff(item.attempts)
         self.queue.store(item)
+        # Every retry is said, with its reason: mail waiting on a dead relay must not be silent.
+        log.warning(
+            "outbound mail %s waits for delivery to %d recipient(s): %s (attempt %d, waiting "
+            "%.0f s; next try in %.0f s)", item.mail_id, len(item.pending), item.last_error,
+            item.attempts, self.clock() - item.first_seen, item.next_try - self.clock(),
+        )  # fmt: skip
         self.audit.record(
             item.mail_id,
             "delivery_deferred",
