@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentkit.settings import KeysSection, parse_host_port
+from agentkit.settings import KeysSection, LinkSection, parse_host_port
 from protocol.chunk import PREFIX_STRUCT
 from protocol.errors import KeyFileError
 from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey, VerifyKey
@@ -318,6 +318,26 @@ def smtp_answer_problems(file: str, key: str, address: str) -> list[Finding]:
 # Chunk files looked at per folder for the swapped-folders check: enough to tell, cheap on a
 # folder with a backlog.
 SWAP_SAMPLE_FILES = 20
+
+
+def link_problems(
+    file: str, link: LinkSection, signing_key: Path, *, keys_ok: bool
+) -> list[Finding]:
+    """The link's folders (or its TCP listener): present, writable, not the same, not
+    swapped (the receive folder holding chunks signed with this agent's own key)."""
+    if link.transport == "tcp":
+        if link.tcp_listen is None:
+            return []
+        return listen_problems(file, "link.tcp_listen", link.tcp_listen)
+    folders = {"link.send_dir": link.send_dir, "link.recv_dir": link.recv_dir}
+    found = [p for key, path in folders.items() if path for p in folder_problems(file, key, path)]
+    found += same_folder_problems(file, folders)
+    if keys_ok and not found and link.send_dir is not None and link.recv_dir is not None:
+        own = SigningKey.load(signing_key).key_id
+        found += swapped_link_problems(
+            file, link.send_dir, link.recv_dir, own_key_id=own, extension=link.extension
+        )
+    return found
 
 
 def swapped_link_problems(

@@ -12,17 +12,15 @@ from agentkit.preflight import (
     file_folder_problems,
     folder_problems,
     keys_problems,
+    link_problems,
     listen_problems,
-    same_folder_problems,
     secret_file_problems,
     smtp_answer_problems,
-    swapped_link_problems,
 )
 from agentkit.readonly import query_read_only
 from inner_agent.config import InnerConfig
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.tokens import SECRET_BYTES
-from protocol import SigningKey
 
 __all__ = ["preflight"]
 
@@ -50,20 +48,7 @@ def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
 
 
 def _link_problems(config: InnerConfig, file: str, *, keys_ok: bool) -> list[Finding]:
-    link = config.link
-    if link.transport == "tcp":
-        if link.tcp_listen is None:
-            return []
-        return listen_problems(file, "link.tcp_listen", link.tcp_listen)
-    folders = {"link.recv_dir": link.recv_dir, "link.send_dir": link.send_dir}
-    found = [p for key, path in folders.items() if path for p in folder_problems(file, key, path)]
-    found += same_folder_problems(file, folders)
-    if keys_ok and not found and link.send_dir is not None and link.recv_dir is not None:
-        own = SigningKey.load(config.keys.signing_key).key_id
-        found += swapped_link_problems(
-            file, link.send_dir, link.recv_dir, own_key_id=own, extension=link.extension
-        )
-    return found
+    return link_problems(file, config.link, config.keys.signing_key, keys_ok=keys_ok)
 
 
 def _outbound_problems(section: OutboundSection, file: str) -> list[Finding]:

@@ -9,14 +9,12 @@ from agentkit.preflight import (
     file_folder_problems,
     folder_problems,
     keys_problems,
+    link_problems,
     listen_problems,
-    same_folder_problems,
     smtp_answer_problems,
-    swapped_link_problems,
     tls_pair_problems,
 )
 from outer_agent.config import OuterConfig
-from protocol import SigningKey
 
 __all__ = ["preflight"]
 
@@ -43,17 +41,4 @@ def preflight(config: OuterConfig, file: str, *, probes: bool) -> list[Finding]:
 
 
 def _link_problems(config: OuterConfig, file: str, *, keys_ok: bool) -> list[Finding]:
-    link = config.link
-    if link.transport == "tcp":
-        if link.tcp_listen is None:
-            return []
-        return listen_problems(file, "link.tcp_listen", link.tcp_listen)
-    folders = {"link.send_dir": link.send_dir, "link.recv_dir": link.recv_dir}
-    found = [p for key, path in folders.items() if path for p in folder_problems(file, key, path)]
-    found += same_folder_problems(file, folders)
-    if keys_ok and not found and link.send_dir is not None and link.recv_dir is not None:
-        own = SigningKey.load(config.keys.signing_key).key_id
-        found += swapped_link_problems(
-            file, link.send_dir, link.recv_dir, own_key_id=own, extension=link.extension
-        )
-    return found
+    return link_problems(file, config.link, config.keys.signing_key, keys_ok=keys_ok)
