@@ -41,7 +41,7 @@ from agentkit.auditimport import (
 )
 from agentkit.csvsafe import inert
 from agentkit.readonly import query_read_only
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
 
 __all__ = ["STEPS", "AuditEvent", "AuditLog", "ImportedEvent", "export", "step_counts"]
 
@@ -152,8 +152,7 @@ class AuditLog:
         self._db = open_wal_database(
             path, _SCHEMA, synchronous=Synchronous.NORMAL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
         )
-        with self._lock:
-            self._transaction(self._start_chain)
+        self._transaction(self._start_chain)
 
     def record(self, mail_id: str, step: str, **details: Any) -> None:
         self.record_many([(mail_id, step, details)])
@@ -166,21 +165,14 @@ class AuditLog:
         now = self._clock() if at is None else at
         rows = [(now, self._agent, mail_id, _step(step), _details(details))
                 for mail_id, step, details in events]  # fmt: skip
-        with self._lock:
-            self._transaction(lambda: self._append(rows))
+        self._transaction(lambda: self._append(rows))
 
     def _transaction(self, work: Callable[[], _T]) -> _T:
-        """``work`` under the database's write lock: another process's writer (the web
-        process, a command) appends to the same chain, so its head is read and moved inside."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            done = work()
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-        return done
+        """``work`` under this object's lock and the database's write lock: another process's
+        writer (the web process, a command) appends to the same chain, so its head is read and
+        moved inside."""
+        with write_transaction(self._db, self._lock):
+            return work()
 
     def _start_chain(self) -> None:
         """Begin the chain in a new log, or after the events an earlier version recorded."""
@@ -246,8 +238,7 @@ class AuditLog:
                 accepted.append((event, details_text(event.details) or "{}"))
             else:
                 refused.append(EventRefused(getattr(event, "source_id", None), reason))
-        with self._lock:
-            added = self._store_imported(agent, accepted)
+        added = self._store_imported(agent, accepted)
         return ImportResult(added, len(accepted) - added, tuple(refused))
 
     def _store_imported(self, agent: str, accepted: list[tuple[ImportedEvent, str]]) -> int:
