@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from agentkit.settings import ConfigError, parse_host_port
 from maildiode.commands.check import load_agent_config
-from maildiode.trial.layout import TrialPorts, make_folders, make_keys, write_configs
+from maildiode.trial.layout import (
+    DEFAULT_DOMAIN,
+    TrialPorts,
+    make_folders,
+    make_keys,
+    write_configs,
+)
 
 
 def check_arguments(root: Path, args: argparse.Namespace) -> str | None:
@@ -52,10 +59,28 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # our own output must load; if not, say so loudly
         print(f"maildiode init: wrote a config that does not load: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"wrote {root}/outer.toml and {root}/inner.toml, keys in {root}/keys, links in {root}/link"
-    )
-    print(
-        f"next: maildiode outer -c {root}/outer.toml   and   maildiode inner -c {root}/inner.toml"
-    )
+    print(next_steps(root, ports, args.domains or ()))
     return 0
+
+
+def next_steps(root: Path, ports: TrialPorts, domains: Sequence[str]) -> str:
+    """What a newcomer does after ``init``, in order. The link folders are named: nothing moves
+    a file between them but the linkage product (or ``maildiode carry`` standing in for it), and
+    a trial that skips this step delivers nothing."""
+    domain = (list(domains) or [DEFAULT_DOMAIN])[0]
+    link = root / "link"
+    return "\n".join([
+        f"wrote {root}/outer.toml and {root}/inner.toml, keys in {root}/keys, links in {link}",
+        "next steps:",
+        f"  1. check both:  maildiode check -c {root}/outer.toml;"
+        f"  maildiode check -c {root}/inner.toml",
+        f"  2. start the agents:  maildiode outer -c {root}/outer.toml"
+        f"   and   maildiode inner -c {root}/inner.toml",
+        "  3. carry the link folders. In production the linkage product (망연계) moves each file;",
+        "     for a trial on one machine, run both:",
+        f"       maildiode carry {link}/in/send {link}/in/recv      (internet -> intranet)",
+        f"       maildiode carry {link}/out/send {link}/out/recv    (intranet -> internet)",
+        f"  4. send a mail:  swaks --server 127.0.0.1:{ports.smtp_port} --to someone@{domain}",
+        f"     its notification, the mail as pictures, reaches {ports.internal_smtp}"
+        " (your internal mail server)",
+    ])  # fmt: skip

@@ -136,3 +136,14 @@ def test_every_subcommand_has_help() -> None:
         result = maildiode(name, "--help")
         assert result.returncode == 0, (name, result.stderr)
         assert "usage: maildiode " + name in result.stdout
+
+
+def test_init_names_the_next_steps_including_carrying_the_link_folders(tmp_path: Path) -> None:
+    root = tmp_path / "t"
+    result = maildiode("init", str(root), "--domain", "bank.example", "--smtp-port", "3526")
+    assert result.returncode == 0, result.stderr
+    steps = result.stdout
+    assert f"maildiode check -c {root}/inner.toml" in steps
+    assert f"maildiode carry {root}/link/in/send {root}/link/in/recv" in steps
+    assert f"maildiode carry {root}/link/out/send {root}/link/out/recv" in steps
+    assert "swaks --server 127.0.0.1:3526 --to someone@bank.example" in steps
