@@ -327,6 +327,27 @@ def _stats(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write here (required for xlsx)")
 
 
+def _backup(p: argparse.ArgumentParser) -> None:
+    _agent_config(p)
+    p.add_argument("dest", metavar="DEST", help="new (or empty) folder for the copy")
+    p.add_argument(
+        "--with-keys",
+        action="store_true",
+        help="copy the keys too (keep such a backup apart: see docs/operations.md)",
+    )
+
+
+def _restore(p: argparse.ArgumentParser) -> None:
+    _agent_config(p)
+    p.add_argument("src", metavar="SRC", help="a folder made by maildiode backup")
+    p.add_argument("--with-keys", action="store_true", help="put the keys back too")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="move the state there is now aside (NAME.before-restore-TIME) instead of refusing",
+    )
+
+
 def _status(p: argparse.ArgumentParser) -> None:
     _agent_config(p)
     output = p.add_mutually_exclusive_group()
@@ -361,6 +382,8 @@ COMMANDS: dict[str, tuple[str, Adder]] = {
     "audit": ("query and export the audit log", _audit),
     "stats": ("mails per step per day, month or year, from the audit log", _stats),
     "status": ("link status: counters, gaps, heartbeats, queues", _status),
+    "backup": ("a consistent copy of an agent's state while it runs", _backup),
+    "restore": ("put an agent's state back from a backup (the agent stopped)", _restore),
 }
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "AGENT_BUSY_TIMEOUT_S",
     "BUSY_TIMEOUT_S",
     "Synchronous",
+    "copy_database",
     "fsync_wal",
     "open_read_only_database",
     "open_wal_database",
@@ -82,6 +83,22 @@ def open_read_only_database(path: Path) -> sqlite3.Connection:
     then find an empty one) and never takes a write lock. Raises sqlite3.OperationalError
     when the file does not exist."""
     return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A transactionally consistent copy of the live database at ``source`` into the new file
+    ``target`` (mode 0600), by SQLite's online backup: whatever the owner commits meanwhile, the
+    copy holds a state it committed, with what its write-ahead log held folded in."""
+    origin = sqlite3.connect(source, timeout=BUSY_TIMEOUT_S)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            origin.backup(copy)
+        finally:
+            copy.close()
+    finally:
+        origin.close()
+    os.chmod(target, 0o600)
 
 
 def fsync_wal(path: Path) -> None:
