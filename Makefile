@@ -7,7 +7,7 @@ APT_PKGS := postfix swaks chromium fonts-nanum fonts-noto-cjk sqlite3 tzdata tes
 	libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
 	python3-uno bubblewrap
 
-.PHONY: demo test unit lint bench deps clean
+.PHONY: demo test unit lint bench deps clean dist
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ deps:
 
 demo: $(STAMP) deps
 	$(VENV)/bin/maildiode demo
+
+# The installer archive for hosts without a package index (docs/operations.md §2).
+dist: $(STAMP)
+	PYTHON=$(VENV)/bin/python sh deploy/dist/build.sh dist
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
