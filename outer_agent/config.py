@@ -175,7 +175,12 @@ class DeliverySection(Section):
     """Delivery of approved outbound mail that arrives over the reverse link."""
 
     smarthost: HostPort | None = None  # relay to deliver through; none: MX lookup
-    starttls: Literal["off", "opportunistic", "required"] = "opportunistic"
+    # Mail with personal data crosses the internet only encrypted (PIPC notice art. 7):
+    # STARTTLS with a verified certificate, or the mail waits.
+    starttls: Literal["off", "opportunistic", "required"] = "required"
+    # Recipient domains, or the smarthost's host name, where "required" becomes "opportunistic"
+    # (each delivery in clear is an audit event detail and a warning in the log).
+    tls_exceptions: tuple[str, ...] = ()
     tls_ca_file: Path | None = None  # CA bundle to verify the relay (default: system CAs)
     username: str | None = None  # AUTH at the smarthost (only after STARTTLS)
     password_file: Path | None = None  # file holding the password, mode 0600
@@ -377,7 +382,8 @@ dns_timeout_s = 5
 
 [delivery]
 {smarthost}
-starttls = "opportunistic"       # "off", "opportunistic" or "required"
+starttls = "required"            # verified TLS or the mail waits; "opportunistic" or "off"
+tls_exceptions = []              # recipient domains / the smarthost's name allowed in clear
 # tls_ca_file = "tls/relay-ca.pem"
 # username = "maildiode"         # AUTH at the smarthost, only over TLS
 # password_file = "keys/relay.password"

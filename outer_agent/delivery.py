@@ -235,8 +235,14 @@ class SmtpHop:
 
     smarthost: tuple[str, int] | None
     helo: str
-    starttls: str = "opportunistic"  # off | opportunistic | required
+    starttls: str = "required"  # off | opportunistic | required
     tls_context: ssl.SSLContext | None = None
+    # Recipient domains (or the smarthost's name) where "required" is relaxed to
+    # "opportunistic": a partner whose server has no certificate, decided and written down.
+    tls_exceptions: frozenset[str] = frozenset()
+    # Where a session went on without TLS since the caller last emptied this: the delivery
+    # service audits it with the mail (one delivery thread; the list is its own).
+    sent_in_clear: list[str] = field(default_factory=list, compare=False)
     username: str | None = None
     password: str | None = None
     timeout_s: float = SMTP_CLIENT_TIMEOUT_S
@@ -244,11 +250,18 @@ class SmtpHop:
 
     def send(self, mail_from: str, rcpts: list[str], data: bytes) -> dict[str, tuple[int, str]]:
         if self.smarthost is not None:
-            return self._send_to(self.smarthost, mail_from, rcpts, data)
+            mode = self._tls_mode(self.smarthost[0])
+            return self._send_to(self.smarthost, mail_from, rcpts, data, mode)
         refused: dict[str, tuple[int, str]] = {}
         for domain, group in _by_domain(rcpts).items():
             refused.update(self._send_by_mx(domain, mail_from, group, data))
         return refused
+
+    def _tls_mode(self, name: str) -> str:
+        """The STARTTLS rule for a smarthost name or a recipient domain."""
+        if self.starttls == "required" and name.lower().rstrip(".") in self.tls_exceptions:
+            return "opportunistic"
+        return self.starttls
 
     def _send_by_mx(
         self, domain: str, mail_from: str, rcpts: list[str], data: bytes
@@ -258,22 +271,23 @@ class SmtpHop:
         if not hosts:
             return dict.fromkeys(rcpts, (550, f"5.1.2 no mail exchanger for {domain}"))
         last: DeliveryDeferred | None = None
+        mode = self._tls_mode(domain)
         for host in hosts:
             try:
-                return self._send_to(host, mail_from, rcpts, data)
+                return self._send_to(host, mail_from, rcpts, data, mode)
             except DeliveryDeferred as exc:
                 last = exc  # try the next MX
         raise last or DeliveryDeferred(f"no MX of {domain} answered")
 
     def _send_to(
-        self, host: tuple[str, int], mail_from: str, rcpts: list[str], data: bytes
+        self, host: tuple[str, int], mail_from: str, rcpts: list[str], data: bytes, mode: str
     ) -> dict[str, tuple[int, str]]:
         where = f"{host[0]}:{host[1]}"
         try:
             with smtplib.SMTP(
                 host[0], host[1], local_hostname=self.helo, timeout=self.timeout_s
             ) as client:
-                self._secure(client, where)
+                self._secure(client, where, mode)
                 options = _mail_options(client, mail_from, rcpts, data)
                 refused = client.sendmail(mail_from, rcpts, data, mail_options=options)
                 return {r: (code, _text(msg)) for r, (code, msg) in refused.items()}
@@ -288,15 +302,21 @@ class SmtpHop:
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryDeferred(f"{where}: {exc}") from exc
 
-    def _secure(self, client: smtplib.SMTP, where: str) -> None:
+    def _secure(self, client: smtplib.SMTP, where: str, mode: str) -> None:
+        """STARTTLS with a verified certificate (the default context checks the chain and the
+        host name), or, where ``mode`` allows, on in clear — noted in ``sent_in_clear``."""
         client.ehlo()
-        if self.starttls != "off" and client.has_extn("starttls"):
+        if mode != "off" and client.has_extn("starttls"):
             client.starttls(context=self.tls_context or ssl.create_default_context())
             client.ehlo()
-        elif self.starttls == "required":
+        elif mode == "required":
             raise DeliveryDeferred(
-                f"{where} does not offer STARTTLS (delivery.starttls = required)"
+                f"{where} does not offer STARTTLS, and delivery.starttls = required refuses to "
+                "send in clear: give the server a certificate, or name it in "
+                "delivery.tls_exceptions"
             )
+        else:
+            self.sent_in_clear.append(where)
         if self.username is not None:
             if client.sock is None or not isinstance(client.sock, ssl.SSLSocket):
                 raise DeliveryDeferred(f"{where}: refusing AUTH without TLS")
@@ -503,6 +523,9 @@ class DeliveryService:
     def _attempt(self, item: OutboundItem) -> int:
         started = time.monotonic()
         refused: dict[str, tuple[int, str]] = {}
+        in_clear: list[str] | None = getattr(self.hop, "sent_in_clear", None)
+        if in_clear is not None:
+            in_clear.clear()
         try:
             refused = self._send_with_quick_retries(item)
         except DeliveryRefused as exc:
@@ -514,13 +537,20 @@ class DeliveryService:
         permanent = [(r, f"{c} {t}") for r, (c, t) in refused.items() if c >= 500]
         temporary = {r: f"{c} {t}" for r, (c, t) in refused.items() if c < 500}
         if delivered:
+            clear = sorted(set(in_clear or ()))
             self.audit.record(
                 item.mail_id,
                 "delivered",
                 rcpt=delivered,
                 attempts=item.attempts,
                 ms=round((time.monotonic() - started) * 1000, 1),
+                tls="none" if clear else "verified",
+                **({"in_clear_to": clear} if clear else {}),
             )
+            if clear:  # allowed by an exception or by starttls = opportunistic/off: said aloud
+                log.warning(
+                    "outbound mail %s went to %s without TLS", item.mail_id, ", ".join(clear)
+                )
         if self.clock() - item.first_seen >= self.policy.expire_s:
             permanent += [
                 (r, f"expired after {item.attempts} attempts: {t}") for r, t in temporary.items()
@@ -633,4 +663,5 @@ def hop_from_config(section: DeliverySection) -> SmtpHop:
         username=section.username,
         password=password,
         timeout_s=section.connect_timeout_s,
+        tls_exceptions=frozenset(name.lower().rstrip(".") for name in section.tls_exceptions),
     )

@@ -77,6 +77,8 @@ def service(tmp_path, hop, *, clock=None, expire_s=3600.0, attempts=3):
 
 
 def hop_for(controller, **kw):
+    """These sinks speak no TLS; the tests about TLS ask for it (the default is required)."""
+    kw.setdefault("starttls", "opportunistic")
     return SmtpHop(smarthost=("127.0.0.1", controller.port), helo="outer.test", timeout_s=5, **kw)
 
 
@@ -237,7 +239,8 @@ def test_mx_lookup_is_used_without_a_smarthost(tmp_path):
             looked_up.append(domain)
             return [("127.0.0.1", 9), ("127.0.0.1", controller.port)]  # first MX is down
 
-        hop = SmtpHop(smarthost=None, helo="outer.test", timeout_s=5, resolve_mx=resolve)
+        hop = SmtpHop(smarthost=None, helo="outer.test", timeout_s=5, resolve_mx=resolve,
+                      starttls="opportunistic")  # fmt: skip
         svc, _, _ = service(tmp_path, hop)
         accept(svc)
         assert svc.run_due() == 1
