@@ -16,6 +16,7 @@ from agentkit.preflight import (
     listen_problems,
     secret_file_problems,
     smtp_answer_problems,
+    tls_pair_problems,
 )
 from agentkit.readonly import query_read_only
 from inner_agent.config import InnerConfig
@@ -59,6 +60,9 @@ def _outbound_problems(section: OutboundSection, file: str) -> list[Finding]:
     found += secret_file_problems(
         file, "outbound.web.secret_key_file", section.web.secret_key_file, min_bytes=SECRET_BYTES
     )
+    web = section.web
+    if web.tls_cert is not None and web.tls_key is not None:
+        found += tls_pair_problems(file, "outbound.web.tls_cert", web.tls_cert, web.tls_key)
     return found
 
 

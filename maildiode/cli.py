@@ -62,6 +62,12 @@ def _init(p: argparse.ArgumentParser) -> None:
         help="smarthost the outer agent delivers approved outbound mail to",
     )
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    p.add_argument(
+        "--web-tls",
+        action="store_true",
+        help="serve the approval pages and the console over https with a self-signed "
+        "certificate made now (keys/web.crt, keys/web.key; for a trial)",
+    )
 
 
 def _config(p: argparse.ArgumentParser) -> None:

@@ -79,8 +79,21 @@ class WebSection(Section):
     # (added to the agent's nice value): web clients never get the cores before the mail path.
     nice: int = Field(default=DEFAULT_WEB_NICE, ge=0, le=19)
     signin: SignInSection = SignInSection()
+    # TLS at the listener itself (PEM files); with them public_url must be https. Without
+    # them, put a TLS proxy in front (trusted_proxies) and give its https public_url.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     _paths = field_validator("secret_key_file", mode="before")(_resolve)
+    _tls_paths = field_validator("tls_cert", "tls_key", mode="before")(_resolve_optional)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WebSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        if self.tls_cert is not None and not self.public_url.startswith("https://"):
+            raise ValueError("with tls_cert the listener speaks https: make public_url https://")
+        return self
 
     @field_validator("public_url")
     @classmethod
@@ -218,6 +231,8 @@ poll_s = 1
 [outbound.web]
 listen = "{web_listen}"
 public_url = "http://{web_listen}"   # base of the links in approval request mails
+# tls_cert = "keys/web.crt"       # https at the listener (with tls_key; public_url https://);
+# tls_key = "keys/web.key"        # https also sends HSTS. `maildiode init --web-tls` makes a pair
 secret_key_file = "{secret_key_file}"  # made (0600) at first start if absent
 session_ttl_s = 28800             # a sign-in lasts at most this long
 session_idle_s = 1200             # and ends after this long without a request

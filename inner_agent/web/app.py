@@ -30,6 +30,7 @@ from inner_agent.web.clients import ClientAllowList
 from inner_agent.web.gate import Gate, guarded_routes
 from inner_agent.web.pages import SignInPages
 from inner_agent.web.signin import SignIn
+from inner_agent.web.transport import StrictTransportSecurity
 
 __all__ = ["Listener", "listener_app"]
 
@@ -46,6 +47,7 @@ class Listener:
     allowed_clients: tuple[str, ...] = ()  # empty: every address
     # What the console reads; None: only the audit store the access log reads (no figures).
     console: ConsoleData | None = None
+    strict_transport: bool = False  # reached over https: every response says HSTS
 
     def close(self) -> None:
         self.signin.close()
@@ -73,7 +75,10 @@ def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starle
     app = Starlette(
         routes=guarded_routes(routes),
         exception_handlers={404: api_http_error, 405: api_http_error},
-        middleware=[Middleware(ClientAllowList, networks=listener.allowed_clients)],
+        middleware=[
+            Middleware(ClientAllowList, networks=listener.allowed_clients),
+            *([Middleware(StrictTransportSecurity)] if listener.strict_transport else []),
+        ],
     )
     app.state.gate = listener.gate
     return app

@@ -132,7 +132,8 @@ def build_listener(
     failed_tokens = ClientBuckets(web.signin.per_client_per_minute, web.signin.per_client_burst)
     gate = Gate(pages, accounts, tokens, access, failed_tokens=failed_tokens, clock=clock)
     return Listener(signin, pages, gate, accounts, tokens, access, console.zone,
-                    tuple(web.allowed_clients), data)  # fmt: skip
+                    tuple(web.allowed_clients), data,
+                    strict_transport=web.public_url.startswith("https://"))  # fmt: skip
 
 
 def open_site(spec: WebSpec, *, on_decided: Callable[[], None]) -> WebSite:
@@ -170,4 +171,6 @@ def server_config(app: Starlette, web: WebSection) -> uvicorn.Config:
         proxy_headers=True,
         forwarded_allow_ips=list(web.trusted_proxies),
         timeout_graceful_shutdown=GRACEFUL_STOP_S,
+        ssl_certfile=str(web.tls_cert) if web.tls_cert else None,
+        ssl_keyfile=str(web.tls_key) if web.tls_key else None,
     )

@@ -18,8 +18,10 @@ from maildiode.trial.layout import (
     TrialPorts,
     make_folders,
     make_keys,
+    make_web_certificate,
     write_configs,
 )
+from maildiode.trial.stack import set_key
 
 
 def check_arguments(root: Path, args: argparse.Namespace) -> str | None:
@@ -53,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         internal_smtp=args.internal_smtp, relay=args.relay,
     )  # fmt: skip
     write_configs(root, args.domains or (), ports)
+    if getattr(args, "web_tls", False):
+        use_web_tls(root, ports.web_port)
     try:
         for agent in ("outer", "inner"):
             load_agent_config(root / f"{agent}.toml", agent)
@@ -61,6 +65,17 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(next_steps(root, ports, args.domains or ()))
     return 0
+
+
+def use_web_tls(root: Path, web_port: int) -> None:
+    """A self-signed pair for the trial's web listener, and inner.toml pointing at it."""
+    cert, key = make_web_certificate(root / "keys", ["127.0.0.1", "localhost"])
+    path = root / "inner.toml"
+    text = path.read_text(encoding="utf-8")
+    text = set_key(text, "outbound.web", "public_url", f'"https://127.0.0.1:{web_port}"')
+    text = set_key(text, "outbound.web", "tls_cert", f'"{cert.relative_to(root)}"')
+    text = set_key(text, "outbound.web", "tls_key", f'"{key.relative_to(root)}"')
+    path.write_text(text, encoding="utf-8")
 
 
 def next_steps(root: Path, ports: TrialPorts, domains: Sequence[str]) -> str:

@@ -14,14 +14,22 @@ Layout (the link folder names are part of the contract with the linkage product)
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from inner_agent.config import example_toml as inner_example
 from outer_agent.config import example_toml as outer_example
 from protocol import SigningKey
+from protocol.durable import write_durably
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -30,6 +38,7 @@ __all__ = [
     "TrialPorts",
     "make_folders",
     "make_keys",
+    "make_web_certificate",
     "write_configs",
 ]
 
@@ -53,6 +62,36 @@ def make_keys(keys: Path) -> None:
         key = SigningKey.generate()
         key.save(keys / f"{agent}.key")
         key.verify_key.save(keys / f"{agent}.pub")
+
+
+def make_web_certificate(keys: Path, names: Sequence[str]) -> tuple[Path, Path]:
+    """A self-signed certificate for the trial's web listener (``keys/web.crt``, ``web.key``
+    0600), valid for ``names`` (host names or IP addresses) for one year. For a trial only:
+    browsers warn about it; a site uses a certificate from its own CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    alternatives: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            alternatives.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alternatives.append(x509.DNSName(name))
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = keys / "web.crt", keys / "web.key"
+    write_durably(cert_path, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())  # fmt: skip
+    write_durably(key_path, pem, mode=0o600)
+    return cert_path, key_path
 
 
 @dataclass(frozen=True)
