@@ -181,6 +181,8 @@ class DeliverySection(Section):
     # Recipient domains, or the smarthost's host name, where "required" becomes "opportunistic"
     # (each delivery in clear is an audit event detail and a warning in the log).
     tls_exceptions: tuple[str, ...] = ()
+    # Delivering to MX hosts (no smarthost): honour each domain's MTA-STS policy (RFC 8461).
+    mta_sts: bool = True
     tls_ca_file: Path | None = None  # CA bundle to verify the relay (default: system CAs)
     username: str | None = None  # AUTH at the smarthost (only after STARTTLS)
     password_file: Path | None = None  # file holding the password, mode 0600
@@ -384,6 +386,7 @@ dns_timeout_s = 5
 {smarthost}
 starttls = "required"            # verified TLS or the mail waits; "opportunistic" or "off"
 tls_exceptions = []              # recipient domains / the smarthost's name allowed in clear
+mta_sts = true                   # MX delivery: honour a domain's MTA-STS policy (RFC 8461)
 # tls_ca_file = "tls/relay-ca.pem"
 # username = "maildiode"         # AUTH at the smarthost, only over TLS
 # password_file = "keys/relay.password"

@@ -41,6 +41,7 @@ from mailsafe.mime import SUBJECT_SCAN_BYTES
 from mailsafe.payload import OutboundMail
 from outer_agent.config import DeliverySection
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
+from outer_agent.mtasts import StsResolver, dns_txt, mx_allowed
 from outer_agent.spool import Envelope, SpoolRecord, peek_header
 from protocol import Kind, ReceivedBundle
 from protocol.durable import fsync_dir, write_durably
@@ -243,6 +244,8 @@ class SmtpHop:
     # Where a session went on without TLS since the caller last emptied this: the delivery
     # service audits it with the mail (one delivery thread; the list is its own).
     sent_in_clear: list[str] = field(default_factory=list, compare=False)
+    # MX delivery honours the recipient domain's MTA-STS policy (RFC 8461); None: not asked.
+    mta_sts: StsResolver | None = None
     username: str | None = None
     password: str | None = None
     timeout_s: float = SMTP_CLIENT_TIMEOUT_S
@@ -256,6 +259,24 @@ class SmtpHop:
         for domain, group in _by_domain(rcpts).items():
             refused.update(self._send_by_mx(domain, mail_from, group, data))
         return refused
+
+    def _under_mta_sts(
+        self, domain: str, hosts: list[tuple[str, int]], mode: str
+    ) -> tuple[list[tuple[str, int]], str]:
+        """With an ``enforce`` policy: only the MX hosts it names, and verified TLS (no
+        exception of ours overrides the domain's own demand)."""
+        policy = self.mta_sts.policy_for(domain) if self.mta_sts is not None else None
+        if policy is None or policy.mode != "enforce":
+            if policy is not None and policy.mode == "testing":
+                log.info("%s publishes an MTA-STS policy in testing mode", domain)
+            return hosts, mode
+        allowed = [host for host in hosts if mx_allowed(policy, host[0])]
+        if not allowed:
+            raise DeliveryDeferred(
+                f"no MX of {domain} ({', '.join(h for h, _ in hosts)}) matches its MTA-STS "
+                f"policy (mx: {', '.join(policy.mx)}); the mail waits (RFC 8461 §5)"
+            )
+        return allowed, "required"
 
     def _tls_mode(self, name: str) -> str:
         """The STARTTLS rule for a smarthost name or a recipient domain."""
@@ -271,7 +292,7 @@ class SmtpHop:
         if not hosts:
             return dict.fromkeys(rcpts, (550, f"5.1.2 no mail exchanger for {domain}"))
         last: DeliveryDeferred | None = None
-        mode = self._tls_mode(domain)
+        hosts, mode = self._under_mta_sts(domain, hosts, self._tls_mode(domain))
         for host in hosts:
             try:
                 return self._send_to(host, mail_from, rcpts, data, mode)
@@ -664,4 +685,5 @@ def hop_from_config(section: DeliverySection) -> SmtpHop:
         password=password,
         timeout_s=section.connect_timeout_s,
         tls_exceptions=frozenset(name.lower().rstrip(".") for name in section.tls_exceptions),
+        mta_sts=StsResolver(dns_txt) if section.mta_sts and not section.smarthost else None,
     )
