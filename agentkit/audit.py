@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -28,6 +28,9 @@ from agentkit.auditchain import (
     ChainHead,
     ChainReport,
     ChainRow,
+    Checkpoint,
+    checkpoint_message,
+    checkpoint_problem,
     link_of,
     verify_chain,
 )
@@ -41,6 +44,7 @@ from agentkit.auditimport import (
 )
 from agentkit.csvsafe import inert
 from agentkit.readonly import query_read_only
+from protocol.keys import SigningKey, VerifyKey
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
 
 __all__ = ["STEPS", "AuditEvent", "AuditLog", "ImportedEvent", "export", "step_counts"]
@@ -97,6 +101,17 @@ CREATE TABLE IF NOT EXISTS chain (
     id     INTEGER NOT NULL,
     link   BLOB NOT NULL,
     legacy INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+-- Signed checkpoints (agentkit.auditchain): this agent's own ('agent' = its name) and those
+-- another agent sent in its status report (the outer agent's, kept inside).
+CREATE TABLE IF NOT EXISTS checkpoints (
+    agent     TEXT NOT NULL,
+    event_id  INTEGER NOT NULL,
+    link      BLOB NOT NULL,
+    ts        REAL NOT NULL,
+    key_id    BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    PRIMARY KEY (agent, event_id)
 ) WITHOUT ROWID;
 -- Events another agent recorded (its status report), by that agent's own event id.
 CREATE TABLE IF NOT EXISTS imported (
@@ -202,19 +217,71 @@ class AuditLog:
         self._db.execute("UPDATE chain SET id = ?, link = ? WHERE name = 'head'", (newest, link))
         return ids
 
-    def verify(self) -> ChainReport:
-        """Check the whole hash chain (``agentkit.auditchain.verify_chain``)."""
+    def verify(
+        self, keys: Iterable[VerifyKey] = (), *, checkpoints: Iterable[Checkpoint] | None = None
+    ) -> ChainReport:
+        """Check the whole hash chain (``agentkit.auditchain.verify_chain``) and, with ``keys``
+        (the agent's public key), the signed checkpoints: this log's own, or ``checkpoints``
+        kept elsewhere (the outer agent's, as the inner agent received them)."""
         with self._lock:
-            base_row = self._db.execute(
-                "SELECT id, link, legacy FROM chain WHERE name = 'base'"
-            ).fetchone()
-            head_row = self._db.execute("SELECT id, link FROM chain WHERE name = 'head'").fetchone()
+            base = ChainBase(*self._db.execute(
+                "SELECT id, link, legacy FROM chain WHERE name = 'base'").fetchone())  # fmt: skip
+            head = ChainHead(*self._db.execute(
+                "SELECT id, link FROM chain WHERE name = 'head'").fetchone())  # fmt: skip
             rows = self._db.execute(
                 "SELECT id, ts, agent, mail_id, step, details, link FROM events ORDER BY id"
             )
-            return verify_chain(
-                (ChainRow(*row) for row in rows), ChainBase(*base_row), ChainHead(*head_row)
-            )
+            links: dict[int, bytes] = {}
+            report = verify_chain(_collect_links(rows, links), base, head)
+            keyring = {key.key_id: key for key in keys}
+            if not report.ok or not keyring:
+                return report
+            points = list(self._checkpoints(self._agent) if checkpoints is None else checkpoints)
+        return _with_checkpoints(report, points, links, base=base, head=head, keyring=keyring)
+
+    def checkpoint(self, key: SigningKey) -> Checkpoint | None:
+        """Sign the newest event's link (None when nothing happened since the last one)."""
+
+        def sign() -> Checkpoint | None:
+            event_id, link = self._db.execute(
+                "SELECT id, link FROM chain WHERE name = 'head'"
+            ).fetchone()
+            (last,) = self._db.execute(
+                "SELECT COALESCE(MAX(event_id), -1) FROM checkpoints WHERE agent = ?",
+                (self._agent,),
+            ).fetchone()
+            if event_id == last:
+                return None
+            ts = self._clock()
+            message = checkpoint_message(self._agent, event_id, link, ts)
+            point = Checkpoint(self._agent, event_id, link, ts, key.key_id, key.sign(message))
+            self._store_checkpoint(point)
+            return point
+
+        return self._transaction(sign)
+
+    def keep_checkpoint(self, point: Checkpoint) -> None:
+        """Keep another agent's checkpoint (already verified by the caller)."""
+        self._transaction(lambda: self._store_checkpoint(point))
+
+    def _store_checkpoint(self, point: Checkpoint) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO checkpoints (agent, event_id, link, ts, key_id, signature) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (point.agent, point.event_id, point.link, point.ts, point.key_id, point.signature),
+        )
+
+    def checkpoints(self, agent: str | None = None) -> list[Checkpoint]:
+        """The checkpoints kept here of ``agent`` (default: this log's own agent)."""
+        with self._lock:
+            return self._checkpoints(agent or self._agent)
+
+    def _checkpoints(self, agent: str) -> list[Checkpoint]:
+        rows = self._db.execute(
+            "SELECT agent, event_id, link, ts, key_id, signature FROM checkpoints "
+            "WHERE agent = ? ORDER BY event_id", (agent,),
+        ).fetchall()  # fmt: skip
+        return [Checkpoint(*row) for row in rows]
 
     def import_events(self, agent: str, events: Iterable[ImportedEvent]) -> ImportResult:
         """Take another agent's events into this log under ``agent`` (e.g. "outer").
@@ -349,6 +416,34 @@ class AuditLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _collect_links(rows: Iterable[tuple[Any, ...]], links: dict[int, bytes]) -> Iterator[ChainRow]:
+    for row in rows:
+        chain_row = ChainRow(*row)
+        if chain_row.link is not None:
+            links[chain_row.id] = chain_row.link
+        yield chain_row
+
+
+def _with_checkpoints(
+    report: ChainReport,
+    points: list[Checkpoint],
+    links: dict[int, bytes],
+    *,
+    base: ChainBase,
+    head: ChainHead,
+    keyring: dict[bytes, VerifyKey],
+) -> ChainReport:
+    def verify(key_id: bytes, signature: bytes, message: bytes) -> bool | None:
+        key = keyring.get(key_id)
+        return None if key is None else key.verify(signature, message)
+
+    found = checkpoint_problem(points, links, base, head, verify)
+    if found is not None:
+        return replace(report, problem=found[1], event_id=found[0])
+    last = max((p.ts for p in points), default=None)
+    return replace(report, checkpoints=len(points), last_checkpoint=last)
 
 
 def step_counts(path: Path) -> dict[str, int]:

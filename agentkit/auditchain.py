@@ -8,7 +8,12 @@ event's link after pruning, with the number of events recorded before the chain 
 
 So a single row changed, deleted or inserted with ``sqlite3`` breaks the chain where it was
 done, and :func:`verify_chain` names that event. An attacker who rewrites every link from a
-point onwards is what signed checkpoints are for (a later step of issue 21; docs/compliance.md).
+point onwards (and the head) makes a chain that holds again: **signed checkpoints** catch that.
+Every so often the agent signs (its Ed25519 key, the link's own key) the newest event's id and
+link; :func:`checkpoint_problem` finds the first checkpoint the log no longer agrees with. A
+checkpoint is only as safe as where its copies are: the log line each one writes (to the
+journal, usually shipped elsewhere), and for the outer agent the copy carried inward in its
+status report, out of reach of whoever holds the DMZ host and its key.
 
 Pure: the functions here read rows handed to them; ``agentkit.audit`` does the I/O.
 """
@@ -17,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 __all__ = [
     "GENESIS",
@@ -26,11 +32,15 @@ __all__ = [
     "ChainHead",
     "ChainReport",
     "ChainRow",
+    "Checkpoint",
+    "checkpoint_message",
+    "checkpoint_problem",
     "link_of",
     "verify_chain",
 ]
 
 _PREFIX = b"maildiode audit chain v1\n"
+_CHECKPOINT_PREFIX = b"maildiode audit checkpoint v1\n"
 GENESIS = bytes(32)  # what the first event of a new chain builds on
 _BEFORE = "inserted before the chain's start"
 
@@ -71,6 +81,8 @@ class ChainReport:
     head_id: int
     problem: str | None = None
     event_id: int | None = None  # the first event that was changed, removed or inserted
+    checkpoints: int = 0  # signed checkpoints the log agrees with
+    last_checkpoint: float | None = None  # the newest one's time
 
     @property
     def ok(self) -> bool:
@@ -80,7 +92,11 @@ class ChainReport:
         """One line for an administrator or auditor."""
         if self.ok:
             before = f" (and {self.legacy} from before the chain began)" if self.legacy else ""
-            return f"the audit chain holds: {self.checked} event(s) linked{before}"
+            signed = ""
+            if self.last_checkpoint is not None:
+                signed = (f"; {self.checkpoints} signed checkpoint(s) agree, the last of "
+                          f"{_when(self.last_checkpoint)}")  # fmt: skip
+            return f"the audit chain holds: {self.checked} event(s) linked{before}{signed}"
         where = f"event {self.event_id}: " if self.event_id is not None else ""
         return f"the audit chain is broken: {where}{self.problem}"
 
@@ -129,3 +145,66 @@ def _row_problem(
     if row.link != link_of(previous_link, row):
         return row.id, "changed (its link does not match)"
     return None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The agent's signed statement: "my log's event ``event_id`` has link ``link``"."""
+
+    agent: str
+    event_id: int
+    link: bytes
+    ts: float
+    key_id: bytes
+    signature: bytes
+
+    def message(self) -> bytes:
+        return checkpoint_message(self.agent, self.event_id, self.link, self.ts)
+
+
+def checkpoint_message(agent: str, event_id: int, link: bytes, ts: float) -> bytes:
+    """What a checkpoint's signature covers (domain-separated from every chunk signature)."""
+    body = json.dumps([agent, event_id, link.hex(), ts], separators=(",", ":")).encode()
+    return _CHECKPOINT_PREFIX + body
+
+
+Verifier = Callable[[bytes, bytes, bytes], bool | None]  # key id, signature, message
+
+
+def checkpoint_problem(
+    checkpoints: Iterable[Checkpoint],
+    links: Mapping[int, bytes],
+    base: ChainBase,
+    head: ChainHead,
+    verify: Verifier,
+) -> tuple[int | None, str] | None:
+    """The first checkpoint the log disagrees with (the event to name, and how), or None.
+
+    ``links``: the stored link of every kept event (after :func:`verify_chain` held, so each
+    is right for the log as it now is). ``verify(key_id, signature, message)``: True when
+    valid, False when not, None when no key of ours has that id."""
+    for point in sorted(checkpoints, key=lambda c: c.event_id):
+        valid = verify(point.key_id, point.signature, point.message())
+        when = _when(point.ts)
+        if valid is None:
+            return None, f"the checkpoint of {when} is signed by a key this agent does not have"
+        if not valid:
+            return None, f"the checkpoint of {when} does not verify (changed)"
+        if point.event_id > head.id:
+            return head.id + 1, (
+                f"removed: the checkpoint of {when} names event {point.event_id}, the log ends "
+                f"at {head.id}"
+            )
+        if point.event_id < base.id:
+            continue  # pruned: nothing left to compare
+        stored = base.link if point.event_id == base.id else links.get(point.event_id)
+        if stored != point.link:
+            return point.event_id, (
+                f"rewritten: its link differs from the checkpoint signed at {when} (the events up "
+                "to it were changed and their links computed again)"
+            )
+    return None
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

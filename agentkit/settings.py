@@ -241,6 +241,8 @@ class AuditSection(Section):
 
     path: Path = Path("audit.db")  # SQLite; relative to the config file's folder
     retention_days: int = Field(default=1825, ge=1)  # five years: financial-sector record keeping
+    # The agent signs the chain's newest link this often (and at stop): agentkit.auditsigning.
+    checkpoint_every_s: float = Field(default=3600.0, ge=10, le=86400)
 
     @field_validator("path", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from agentkit.audit import AuditLog
+from agentkit.auditsigning import AuditCheckpointer
 from agentkit.logs import setup_logging
 from agentkit.startup import open_state
 from inner_agent.bundle_check import ImagePolicy
@@ -32,7 +33,7 @@ from inner_agent.link_service import LinkService, build_reader
 from inner_agent.notify import NotifyOptions
 from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.smtpclient import Hop
-from protocol import LinkReader
+from protocol import LinkReader, SigningKey
 
 if TYPE_CHECKING:
     from inner_agent.outbound.directory import Directory
@@ -83,6 +84,10 @@ def run(config: InnerConfig) -> int:
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
+    checkpointer = AuditCheckpointer(
+        audit, SigningKey.load(config.keys.signing_key), config.audit.checkpoint_every_s
+    )
+    checkpointer.start()
     injector.start()
     if left_over := build_left_over(handler):
         log.info("built %d bundle(s) an earlier version had stored", left_over)
@@ -100,6 +105,7 @@ def run(config: InnerConfig) -> int:
         for closable in (directory, holds):
             if closable is not None:
                 closable.close()
+        checkpointer.stop()  # the last events of this run signed
         audit.close()
     log.info("stopped cleanly")
     return 0

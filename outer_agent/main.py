@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from agentkit.audit import AuditLog
+from agentkit.auditsigning import AuditCheckpointer
 from agentkit.hostfigures import HostSampler
 from agentkit.logs import setup_logging
 from agentkit.settings import parse_host_port
@@ -39,7 +40,7 @@ from outer_agent.smtp import (
     server_tls_context,
 )
 from outer_agent.spool import Envelope, Spool
-from protocol import LinkReader, ReceivedBundle
+from protocol import LinkReader, ReceivedBundle, SigningKey
 
 __all__ = ["run"]
 
@@ -87,6 +88,11 @@ def _run_main(
     with contextlib.ExitStack() as stack:
         audit = AuditLog(config.audit.path, agent="outer")
         stack.callback(audit.close)
+        checkpointer = AuditCheckpointer(
+            audit, SigningKey.load(config.keys.signing_key), config.audit.checkpoint_every_s
+        )
+        checkpointer.start()
+        stack.callback(checkpointer.stop)  # runs after the others stop: their last events signed
         publisher = link.inbound_publisher(config, config.spool.dir / "sender")
         stack.callback(publisher.close)
         packager = packaging.MailsafePackager.from_config(config.render)

@@ -16,6 +16,8 @@ from pathlib import Path
 from agentkit.audit import AuditEvent, AuditLog, export
 from agentkit.settings import ConfigError
 from maildiode.commands.check import guess_agent, load_agent_config
+from protocol.errors import KeyFileError
+from protocol.keys import SigningKey
 
 
 def parse_time(text: str | None) -> float | None:
@@ -84,14 +86,23 @@ def verify(args: argparse.Namespace) -> int:
     """Check the whole hash chain of the agent's audit log; name the first event that was
     changed, removed or inserted. Exit 0 when it holds, 1 when it is broken."""
     path = Path(args.config)
+    agent = guess_agent(path, None) or "outer"
     try:
-        config = load_agent_config(path, guess_agent(path, None) or "outer")
+        config = load_agent_config(path, agent)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    log = AuditLog(config.audit.path)
     try:
-        report = log.verify()
+        own = SigningKey.load(config.keys.signing_key).verify_key
+    except KeyFileError as exc:
+        print(
+            f"{path}: keys.signing_key: {exc} — the checkpoints are checked with it",
+            file=sys.stderr,
+        )
+        return 2
+    log = AuditLog(config.audit.path, agent=agent)  # whose checkpoints to read
+    try:
+        report = log.verify([own])
     finally:
         log.close()
     print(f"{config.audit.path}: {report.describe()}")

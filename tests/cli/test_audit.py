@@ -140,3 +140,31 @@ def test_audit_verify_from_the_command_line_names_the_changed_event(tmp_path: Pa
             bad.stdout
             == f"{path}: the audit chain is broken: event 2: changed (its link does not match)\n"
         )
+
+
+def test_audit_verify_checks_the_signed_checkpoints_with_the_agents_key(tmp_path: Path) -> None:
+    """A whole-chain rewrite passes the chain check; the checkpoint the agent signed with its
+    own key (as it does every checkpoint_every_s and at stop) names where it was rewritten."""
+    from agentkit.auditsigning import AuditCheckpointer
+    from maildiode.commands.check import load_agent_config
+    from protocol.keys import SigningKey
+    from tests.agentkit.test_audit_checkpoints import _rewrite_from
+    from tests.support.command import maildiode
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    for agent in ("outer", "inner"):
+        config = root / f"{agent}.toml"
+        loaded = load_agent_config(config, agent)
+        log = AuditLog(loaded.audit.path, agent=agent)
+        for n in range(4):
+            log.record(f"m{n}", "delivered", rcpt="partner@ext.example")
+        AuditCheckpointer(log, SigningKey.load(loaded.keys.signing_key), 3600).sign_now()
+        log.close()
+        good = maildiode("audit", "verify", "-c", str(config))
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert "1 signed checkpoint(s) agree" in good.stdout
+        _rewrite_from(loaded.audit.path, 2, "rejected")
+        bad = maildiode("audit", "verify", "-c", str(config))
+        assert bad.returncode == 1
+        assert "event 4: rewritten" in bad.stdout
