@@ -33,6 +33,7 @@ from mailsafe.flowed import unflow
 from mailsafe.invitation import CalendarEvent, calendar_events
 from mailsafe.notes import note
 from mailsafe.outlook import msg_to_mime
+from mailsafe.tnef import TNEF_MAGIC, tnef_to_mime
 
 __all__ = [
     "MAX_HEADER_BLOCK_BYTES",
@@ -775,9 +776,10 @@ _SECURITY_TYPES = {
     "application/x-pkcs7-signature": "smime-signed",
     "application/pgp-signature": "pgp-signed",
     "application/pgp-encrypted": "pgp-encrypted",
-    "application/ms-tnef": "tnef",
-    "application/vnd.ms-tnef": "tnef",
 }
+# Outlook's TNEF (winmail.dat): read by mailsafe.tnef; "tnef" in ParsedMail.security only for
+# one that could not be read (and so is withheld).
+_TNEF_TYPES: Final = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 
 _CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar"})
 
@@ -838,7 +840,9 @@ def _walk_single(
     mail, anything else a body or an attachment."""
     if content_type.startswith("message/") and isinstance(part.get_payload(), list):
         _message_as_text(part, content_type, budget, collected)
-    elif not _outlook_item(part, content_type, depth, budget, collected):
+    elif not _outlook_item(part, content_type, depth, budget, collected) and not _tnef_parts(
+        part, content_type, depth, budget, collected
+    ):
         _leaf(part, content_type, budget, collected, in_alternative=in_alternative)
 
 
@@ -863,6 +867,30 @@ def _outlook_item(
     if converted is None:
         return False
     _add_forwarded(_message_tree(converted), depth, budget, collected)
+    return True
+
+
+def _tnef_parts(
+    part: email.message.Message,
+    content_type: str,
+    depth: int,
+    budget: _Budget,
+    collected: _Collected,
+) -> bool:
+    """A winmail.dat's bodies and attachments walked as this mail's own parts; False (the
+    part stays an attachment) when it is not TNEF, or is but cannot be read (then withheld,
+    "tnef" in the mail's security list says why)."""
+    if content_type not in _TNEF_TYPES and _filename(part).lower() != "winmail.dat":
+        return False
+    data = _payload_bytes(part, budget)
+    if content_type not in _TNEF_TYPES and not data.startswith(TNEF_MAGIC):
+        return False
+    converted = tnef_to_mime(data) if data.startswith(TNEF_MAGIC) else None
+    if converted is None:
+        collected.security.append("tnef")
+        return False
+    budget.note(note("tnef_read"))
+    _walk(_message_tree(converted), depth + 1, budget, collected, in_alternative=False)
     return True
 
 

@@ -152,8 +152,12 @@ NOTES: dict[str, tuple[str, str]] = {
         "PGP 암호화 메일입니다(표시할 수 없습니다)",
     ),
     "tnef": (
-        "contains an Outlook TNEF (winmail.dat) part, withheld",
-        "Outlook TNEF(winmail.dat) 파트가 있어 전달하지 않았습니다",
+        "an Outlook TNEF (winmail.dat) part could not be read (corrupt or over a limit), withheld",
+        "Outlook TNEF(winmail.dat) 파트를 읽을 수 없어(손상되었거나 한도 초과) 전달하지 않았습니다",
+    ),
+    "tnef_read": (
+        "an Outlook TNEF (winmail.dat) part: its body and attachments are shown as the mail's own",
+        "Outlook TNEF(winmail.dat) 파트의 본문과 첨부를 메일의 본문과 첨부로 표시했습니다",
     ),
     "masked_rrn": (
         "{count} resident registration number(s) masked in {name}",
@@ -234,6 +238,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "읽을 수 없는 Outlook .msg 파일입니다",
     ),
     "too_large": ("larger than the size limit", "크기 제한을 넘습니다"),
+    "unreadable_tnef": (
+        "an Outlook TNEF (winmail.dat) file that could not be read (corrupt or over a limit)",
+        "읽을 수 없는 Outlook TNEF(winmail.dat) 파일입니다(손상되었거나 한도 초과)",
+    ),
     "not_rendered_type": (
         "this file type is not shown as images",
         "그림으로 바꾸지 않는 파일 형식입니다",
