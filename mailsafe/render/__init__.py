@@ -289,10 +289,13 @@ def _attachments(mail: ParsedMail, place: _Place, used_cids: set[str]) -> list[W
 
 
 def _not_drawn_reason(attachment: Attachment) -> str:
-    """Why an attachment of a kind never drawn is withheld: a winmail.dat left as an
-    attachment is one the parser could not read (one it read became the mail's parts)."""
+    """Why an attachment of a kind never drawn is withheld: a winmail.dat or S/MIME part
+    left as an attachment is one the parser could not read (one it read became the mail's
+    parts; the mail's security notes say which and why)."""
     if attachment.content_type in {"application/ms-tnef", "application/vnd.ms-tnef"}:
         return "unreadable_tnef"
+    if attachment.content_type in {"application/pkcs7-mime", "application/x-pkcs7-mime"}:
+        return "smime_not_shown"  # one whose signed content was read became the mail's parts
     return "not_rendered_type"
 
 

@@ -31,8 +31,8 @@ from tests.support.tnef import (
     TnefMessage,
     attribute,
     mail_with_winmail,
-    properties,
     prop_unicode,
+    properties,
 )
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
