@@ -34,7 +34,7 @@ from mailsafe.invitation import CalendarEvent, calendar_events
 from mailsafe.notes import note
 from mailsafe.outlook import msg_to_mime
 from mailsafe.smime import signed_content
-from mailsafe.tnef import TNEF_MAGIC, tnef_to_mime
+from mailsafe.tnef import TNEF_MAGIC, tnef_message
 
 __all__ = [
     "MAX_HEADER_BLOCK_BYTES",
@@ -887,12 +887,12 @@ def _tnef_parts(
     data = _payload_bytes(part, budget)
     if content_type not in _TNEF_TYPES and not data.startswith(TNEF_MAGIC):
         return False
-    converted = tnef_to_mime(data) if data.startswith(TNEF_MAGIC) else None
+    converted = tnef_message(data) if data.startswith(TNEF_MAGIC) else None
     if converted is None:
         collected.security.append("tnef")
         return False
     budget.note(note("tnef_read"))
-    _walk(_message_tree(converted), depth + 1, budget, collected, in_alternative=False)
+    _walk(converted, depth + 1, budget, collected, in_alternative=False)
     return True
 
 

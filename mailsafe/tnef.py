@@ -1,9 +1,10 @@
-"""Outlook TNEF (``winmail.dat``, ``application/ms-tnef``; [MS-OXTNEF]) as RFC 5322 mail, so
-that its body and attachments are shown like the mail's own parts, within the same limits.
+"""Outlook TNEF (``winmail.dat``, ``application/ms-tnef``; [MS-OXTNEF]) as a tree of MIME
+parts, so that the parser walks its body and attachments as the mail's own, within the same
+limits.
 
 Decoding is tnefparse's. tnefparse trusts its input: a property count of 2**32 makes it loop
 4 billion times, a multi-value count of 2**32 makes it build 4 billion objects, and it copies
-the rest of the file for every attribute it reads. So :func:`tnef_to_mime` first walks the
+the rest of the file for every attribute it reads. So :func:`tnef_message` first walks the
 file's framing and every MAPI property list itself (:class:`_Walk`), within the limits below,
 and hands tnefparse only a file whose every count and length fits inside it: what passes the
 walk costs tnefparse at most ``MAX_PROPERTIES`` properties and ``MAX_COPY_BYTES`` of copying.
@@ -23,9 +24,10 @@ as ``message/rfc822`` parts with their subject, recursively to ``MAX_EMBEDDED_DE
 
 from __future__ import annotations
 
+import base64
 import datetime
+import email.header
 import email.message
-import email.policy
 import email.utils
 import re
 import struct
@@ -34,7 +36,7 @@ from typing import Any, Final
 
 from mailsafe.charsets import decode_bytes
 
-__all__ = ["MAX_TNEF_BYTES", "TNEF_MAGIC", "tnef_to_mime"]
+__all__ = ["MAX_TNEF_BYTES", "TNEF_MAGIC", "tnef_message"]
 
 TNEF_MAGIC: Final = b"\x78\x9f\x3e\x22"
 # Larger than the winmail.dat of any mail an MX accepts (50 MB of base64 is 37 MB of bytes).
@@ -79,9 +81,10 @@ _CODE_PAGES: Final = {65001: "utf-8", 20127: "ascii", 28591: "latin-1", 51949: "
                       1200: "utf-16-le"}  # fmt: skip
 
 
-def tnef_to_mime(data: bytes) -> bytes | None:
-    """The TNEF file ``data`` as an RFC 5322 mail, or None when it is corrupt or over a limit
-    (see the module text). Never raises on any input."""
+def tnef_message(data: bytes) -> email.message.Message | None:
+    """The TNEF file ``data`` as a mail (a compat32 tree of parts, bodies base64-encoded as a
+    parsed mail's are), or None when it is corrupt or over a limit (see the module text).
+    Never raises on any input."""
     if len(data) > MAX_TNEF_BYTES:
         return None
     walk = _Walk(bytearray(data))
@@ -91,8 +94,7 @@ def tnef_to_mime(data: bytes) -> bytes | None:
         from tnefparse import TNEF
 
         tnef = TNEF(bytes(walk.data), do_checksum=False)  # the walk checked every checksum
-        message = _message(tnef, 0)
-        return message.as_bytes(policy=email.policy.SMTP)
+        return _message(tnef, 0)
     except Exception:  # noqa: BLE001 - tnefparse raises assertions, struct and codec errors
         return None
 
@@ -233,36 +235,56 @@ class _Walk:
         return value
 
 
-def _message(tnef: Any, depth: int) -> email.message.EmailMessage:
+def _message(tnef: Any, depth: int) -> email.message.Message:
     """tnefparse's ``TNEF`` object as a mail: headers (for an attached item), bodies, files."""
-    message = email.message.EmailMessage()
+    bodies = _Bodies.of(tnef)
+    texts = [
+        _part(f"text/{subtype}", text.encode("utf-8"), charset="utf-8")
+        for subtype, text in (("plain", bodies.plain), ("html", bodies.html))
+        if text
+    ]
+    parts = [_multipart("alternative", texts)] if len(texts) > 1 else texts
+    if bodies.rtf and not texts:
+        parts.append(_part("application/rtf", bodies.rtf, filename="message.rtf"))
+    parts += [_attachment(item, depth) for item in tnef.attachments[:MAX_ATTACHMENTS]]
+    message = _multipart("mixed", parts)
     if depth:
         _headers(tnef, message)
-    bodies = _Bodies.of(tnef)
-    if bodies.plain:
-        message.set_content(bodies.plain, charset="utf-8")
-    if bodies.html and bodies.plain:
-        message.add_alternative(bodies.html, subtype="html", charset="utf-8")
-    elif bodies.html:
-        message.set_content(bodies.html, subtype="html", charset="utf-8")
-    if bodies.rtf and not (bodies.plain or bodies.html):
-        message.add_attachment(bodies.rtf, maintype="application", subtype="rtf",
-                               filename="message.rtf")  # fmt: skip
-    for attachment in tnef.attachments[:MAX_ATTACHMENTS]:
-        _attach(attachment, message, depth)
     return message
 
 
-def _headers(tnef: Any, message: email.message.EmailMessage) -> None:
+def _part(
+    content_type: str, data: bytes, *, charset: str | None = None, filename: str | None = None
+) -> email.message.Message:
+    part = email.message.Message()
+    part["Content-Type"] = content_type
+    if charset:
+        part.set_param("charset", charset)
+    if filename is not None:
+        part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
+    part["Content-Transfer-Encoding"] = "base64"
+    part.set_payload(base64.b64encode(data).decode("ascii"))
+    return part
+
+
+def _multipart(subtype: str, parts: list[email.message.Message]) -> email.message.Message:
+    multipart = email.message.Message()
+    multipart["Content-Type"] = f"multipart/{subtype}"
+    payload: list[email.message.Message | str] = [*parts]
+    multipart.set_payload(payload)
+    return multipart
+
+
+def _headers(tnef: Any, message: email.message.Message) -> None:
+    """Subject, sender and date of an attached item, RFC 2047-encoded as a mail's are."""
     found = {prop.name: prop.data for prop in tnef.msgprops}
     subject = found.get(_ATT_SUBJECT) or _mapi_value(tnef, _PR_SUBJECT)
-    message["Subject"] = _one_line(str(subject or ""))
+    message["Subject"] = email.header.Header(_one_line(str(subject or "")), "utf-8").encode()
     sender = found.get(_ATT_FROM)
     if isinstance(sender, tuple) and len(sender) == 3:
         name, address = (decode_bytes(part, tnef.codepage) for part in (sender[0], sender[2]))
-        message["From"] = email.utils.formataddr(
-            (_one_line(name), address if "@" in address else "")
-        )
+        shown = address if "@" in address and address.isascii() else ""
+        message["From"] = email.utils.formataddr((_one_line(name), shown), charset="utf-8")
     sent = found.get(_ATT_DATE_SENT)
     if isinstance(sent, datetime.datetime):
         message["Date"] = email.utils.format_datetime(sent.replace(tzinfo=datetime.UTC))
@@ -305,16 +327,20 @@ def _mapi_value(tnef: Any, name: int) -> object:
     return next((prop.data for prop in tnef.mapiprops if prop.name == name), None)
 
 
-def _attach(attachment: Any, message: email.message.EmailMessage, depth: int) -> None:
-    name = _one_line(str(attachment.long_filename() or ""))
-    embedded = getattr(attachment, "embed", None)
+def _attachment(item: Any, depth: int) -> email.message.Message:
+    name = _one_line(str(item.long_filename() or ""))
+    embedded = getattr(item, "embed", None)
     if embedded is not None and depth < MAX_EMBEDDED_DEPTH:
-        inner = _message(embedded, depth + 1)
-        message.add_attachment(inner, disposition="attachment", filename=name or "message.eml")
-        return
-    data = attachment.data if isinstance(attachment.data, bytes) else b""
-    maintype, subtype = _media_type(attachment, name)
-    message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name or "attachment")
+        forwarded = email.message.Message()
+        forwarded["Content-Type"] = "message/rfc822"
+        forwarded.add_header(
+            "Content-Disposition", "attachment", filename=("utf-8", "", name or "message.eml")
+        )
+        inner: list[email.message.Message | str] = [_message(embedded, depth + 1)]
+        forwarded.set_payload(inner)
+        return forwarded
+    data = item.data if isinstance(item.data, bytes) else b""
+    return _part(_media_type(item, name), data, filename=name or "attachment")
 
 
 _MEDIA_TYPE_WORD: Final = re.compile(r"[\w.+-]{1,64}")
@@ -326,17 +352,17 @@ _BY_EXTENSION: Final = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image
                         "txt": "text/plain"}  # fmt: skip
 
 
-def _media_type(attachment: Any, name: str) -> tuple[str, str]:
+def _media_type(attachment: Any, name: str) -> str:
     stored = next(
         (str(p.data) for p in attachment.mapi_attrs if p.name == _ATTACH_MIME_TAG), ""
     ).lower()
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     maintype, _, subtype = (stored or _BY_EXTENSION.get(extension, "")).partition("/")
     if not _MEDIA_TYPE_WORD.fullmatch(maintype) or not _MEDIA_TYPE_WORD.fullmatch(subtype):
-        return "application", "octet-stream"
+        return "application/octet-stream"
     if maintype in {"multipart", "message"}:
-        return "application", "octet-stream"  # bytes, never a structure to re-parse
-    return maintype, subtype
+        return "application/octet-stream"  # bytes, never a structure to re-parse
+    return f"{maintype}/{subtype}"
 
 
 def _one_line(text: str) -> str:

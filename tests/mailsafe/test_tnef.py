@@ -15,7 +15,7 @@ import pytest
 from mailsafe.mime import parse_message
 from mailsafe.render import render_message
 from mailsafe.render.options import RenderOptions
-from mailsafe.tnef import MAX_EMBEDDED_DEPTH, tnef_to_mime
+from mailsafe.tnef import MAX_EMBEDDED_DEPTH, tnef_message
 from tests.support.documents import make_docx, make_screenshot
 from tests.support.tnef import (
     ATT_ATTACHMENT,
@@ -61,9 +61,7 @@ def test_a_winmail_dat_s_body_and_attachments_become_the_mail_s_own() -> None:
         ("견적서.docx", "application/octet-stream"),
         ("도면.png", "image/png"),
     ]
-    assert [(f.subject, f.text) for f in mail.forwarded] == [
-        ("회의록 전달", "내부 회의록 본문\r\n")
-    ]
+    assert [(f.subject, f.text) for f in mail.forwarded] == [("회의록 전달", "내부 회의록 본문")]
     assert any("TNEF" in defect for defect in mail.defects)
 
 
@@ -186,9 +184,9 @@ def test_tnefparse_is_given_only_files_the_walk_checked() -> None:
     copy; the caller's bytes are not changed."""
     tnef = _tnef_of(CORPUS / "mimekit-ukr.eml")
     before = bytes(tnef)
-    assert tnef_to_mime(tnef) is not None
+    assert tnef_message(tnef) is not None
     assert tnef == before
-    assert tnef_to_mime(tnef[:-1]) is None
+    assert tnef_message(tnef[:-1]) is None
 
 
 def test_a_plain_body_property_is_read() -> None:
