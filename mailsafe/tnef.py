@@ -88,14 +88,15 @@ def tnef_message(data: bytes) -> email.message.Message | None:
     if len(data) > MAX_TNEF_BYTES:
         return None
     walk = _Walk(bytearray(data))
-    if not walk.message(0, len(data), 0):
-        return None
     try:
+        if not walk.message(0, len(data), 0):
+            return None
         from tnefparse import TNEF
 
         tnef = TNEF(bytes(walk.data), do_checksum=False)  # the walk checked every checksum
         return _message(tnef, 0)
-    except Exception:  # noqa: BLE001 - tnefparse raises assertions, struct and codec errors
+    except Exception:  # noqa: BLE001 - tnefparse raises assertions, struct and codec errors;
+        # the walk checks every bound before reading, but a slip must cost the file, not the mail
         return None
 
 

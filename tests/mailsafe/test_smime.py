@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailsafe.mime import parse_message
 from mailsafe.notes import translate
@@ -218,3 +220,17 @@ def test_chunks_at_the_nesting_limit_are_read() -> None:
         0x30, b"\x02\x01\x01", _tlv(0x31, b""),
         _indefinite(0x30, _DATA, _indefinite(0xA0, nested)), _tlv(0x31, b""))))  # fmt: skip
     assert signed_content(ber) == b"x"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_give_content_or_none(data: bytes) -> None:
+    assert signed_content(data) is None or isinstance(signed_content(data), bytes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 200), st.integers(0, 255))
+def test_a_changed_byte_of_streamed_ber_gives_content_or_none(position: int, value: int) -> None:
+    ber = bytearray(_streamed_ber(b"Content-Type: text/plain\r\n\r\nbody\r\n", chunk=7))
+    ber[position % len(ber)] = value
+    assert signed_content(bytes(ber)) is None or isinstance(signed_content(bytes(ber)), bytes)

@@ -5,12 +5,15 @@ two real ones read in place from ../shared/corpus."""
 from __future__ import annotations
 
 import email
+import email.message
 import struct
 import time
 from email.policy import compat32
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailsafe.mime import parse_message
 from mailsafe.render import render_message
@@ -193,3 +196,29 @@ def test_a_plain_body_property_is_read() -> None:
     tnef = TnefMessage(code_page=1252, extra=_mapi(prop_unicode(PR_BODY, "unicode body"))).build()
     mail = parse_message(mail_with_winmail(tnef))
     assert "unicode body" in (mail.text or "")
+
+
+_SMALL = TnefMessage(
+    plain="본문",
+    html=b"<p>html</p>",
+    attachments=[
+        TnefAttachment("a.txt", b"attached text", "text/plain"),
+        TnefAttachment("item", embedded=TnefMessage(subject="inner", plain="x").build()),
+    ],
+).build()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_any_bytes_after_the_signature_read_or_refuse(tail: bytes) -> None:
+    result = tnef_message(_GOOD[:6] + tail)
+    assert result is None or isinstance(result, email.message.Message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(_SMALL) - 1), st.integers(0, 255))
+def test_a_changed_byte_reads_or_refuses(position: int, value: int) -> None:
+    changed = bytearray(_SMALL)
+    changed[position] = value
+    result = tnef_message(bytes(changed))
+    assert result is None or isinstance(result, email.message.Message)
