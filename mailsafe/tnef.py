@@ -29,6 +29,7 @@ import datetime
 import email.header
 import email.message
 import email.utils
+import logging
 import re
 import struct
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ from mailsafe.charsets import decode_bytes
 __all__ = ["MAX_TNEF_BYTES", "TNEF_MAGIC", "tnef_message"]
 
 TNEF_MAGIC: Final = b"\x78\x9f\x3e\x22"
+# tnefparse logs a warning or error for what a sender chose to put in the file (a checksum it
+# misreads in every attached item, a property it cannot decode): a sender must not write our
+# logs. What matters is logged by the caller as a note ("tnef", "tnef_read").
+logging.getLogger("tnefparse").setLevel(logging.CRITICAL)
 # Larger than the winmail.dat of any mail an MX accepts (50 MB of base64 is 37 MB of bytes).
 MAX_TNEF_BYTES: Final = 48 * 1024 * 1024
 # Attributes in one file, embedded messages included: about 6 per attachment and 15 for the
