@@ -58,8 +58,6 @@ MAX_COPY_BYTES: Final = 4 * 1024 * 1024 * 1024
 MAX_EMBEDDED_DEPTH: Final = 5
 # Attachments taken from one message; a TNEF with more is an archive, not a mail.
 MAX_ATTACHMENTS: Final = 200
-# Recipient rows of one message (the recipient table is read by tnefparse, not shown).
-MAX_RECIPIENT_ROWS: Final = 500
 # Compressed RTF decompressed at most: it expands at most ~9 times, in pure Python.
 MAX_COMPRESSED_RTF_BYTES: Final = 2 * 1024 * 1024
 

@@ -182,7 +182,7 @@ def test_real_winmail_dat_files_are_read() -> None:
     assert "шостий" in (ukrainian.html or "")
 
 
-def test_tnefparse_is_given_only_files_the_walk_checked() -> None:
+def test_the_walk_changes_a_copy_not_the_caller_s_bytes() -> None:
     """The walk hides the internet code page and the recipient table from tnefparse on a
     copy; the caller's bytes are not changed."""
     tnef = _tnef_of(CORPUS / "mimekit-ukr.eml")
