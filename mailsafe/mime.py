@@ -33,6 +33,8 @@ from mailsafe.flowed import unflow
 from mailsafe.invitation import CalendarEvent, calendar_events
 from mailsafe.notes import note
 from mailsafe.outlook import msg_to_mime
+from mailsafe.smime import signed_content
+from mailsafe.tnef import TNEF_MAGIC, tnef_message
 
 __all__ = [
     "MAX_HEADER_BLOCK_BYTES",
@@ -775,9 +777,10 @@ _SECURITY_TYPES = {
     "application/x-pkcs7-signature": "smime-signed",
     "application/pgp-signature": "pgp-signed",
     "application/pgp-encrypted": "pgp-encrypted",
-    "application/ms-tnef": "tnef",
-    "application/vnd.ms-tnef": "tnef",
 }
+# Outlook's TNEF (winmail.dat): read by mailsafe.tnef; "tnef" in ParsedMail.security only for
+# one that could not be read (and so is withheld).
+_TNEF_TYPES: Final = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 
 _CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar"})
 
@@ -838,7 +841,10 @@ def _walk_single(
     mail, anything else a body or an attachment."""
     if content_type.startswith("message/") and isinstance(part.get_payload(), list):
         _message_as_text(part, content_type, budget, collected)
-    elif not _outlook_item(part, content_type, depth, budget, collected):
+    elif not any(
+        read(part, content_type, depth, budget, collected)
+        for read in (_outlook_item, _tnef_parts, _smime_signed_parts)
+    ):
         _leaf(part, content_type, budget, collected, in_alternative=in_alternative)
 
 
@@ -866,6 +872,54 @@ def _outlook_item(
     return True
 
 
+def _tnef_parts(
+    part: email.message.Message,
+    content_type: str,
+    depth: int,
+    budget: _Budget,
+    collected: _Collected,
+) -> bool:
+    """A winmail.dat's bodies and attachments walked as this mail's own parts; False (the
+    part stays an attachment) when it is not TNEF, or is but cannot be read (then withheld,
+    "tnef" in the mail's security list says why)."""
+    if content_type not in _TNEF_TYPES and _filename(part).lower() != "winmail.dat":
+        return False
+    data = _payload_bytes(part, budget)
+    if content_type not in _TNEF_TYPES and not data.startswith(TNEF_MAGIC):
+        return False
+    converted = tnef_message(data) if data.startswith(TNEF_MAGIC) else None
+    if converted is None:
+        collected.security.append("tnef")
+        return False
+    budget.note(note("tnef_read"))
+    _walk(converted, depth + 1, budget, collected, in_alternative=False)
+    return True
+
+
+_SMIME_TYPES: Final = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
+
+
+def _smime_signed_parts(
+    part: email.message.Message,
+    content_type: str,
+    depth: int,
+    budget: _Budget,
+    collected: _Collected,
+) -> bool:
+    """Opaque-signed S/MIME: the signed entity walked as this mail's own content, marked
+    "smime-signed" (the signature is not checked, and the picture says so); False (the part
+    stays an attachment, withheld) when it is encrypted or its content cannot be read."""
+    if content_type not in _SMIME_TYPES or "enveloped" in _param(part, "smime-type"):
+        return False
+    content = signed_content(_payload_bytes(part, budget))
+    if content is None:
+        collected.security.append("smime-signed-opaque")
+        return False
+    collected.security.append("smime-signed")
+    _walk(_message_tree(content), depth + 1, budget, collected, in_alternative=False)
+    return True
+
+
 def _content_type(part: email.message.Message) -> str:
     try:
         return part.get_content_type().lower()[:255]
@@ -876,10 +930,8 @@ def _content_type(part: email.message.Message) -> str:
 def _note_security(part: email.message.Message, content_type: str, collected: _Collected) -> None:
     if content_type in _SECURITY_TYPES:
         collected.security.append(_SECURITY_TYPES[content_type])
-    elif content_type in {"application/pkcs7-mime", "application/x-pkcs7-mime"}:
-        smime_type = str(part.get_param("smime-type") or "").lower()
-        label = "smime-encrypted" if "enveloped" in smime_type else "smime-signed-opaque"
-        collected.security.append(label)
+    elif content_type in _SMIME_TYPES and "enveloped" in _param(part, "smime-type"):
+        collected.security.append("smime-encrypted")  # opaque-signed: see _smime_signed_parts
     elif content_type == "multipart/encrypted":
         collected.security.append("pgp-encrypted")
     elif content_type == "multipart/signed":

@@ -136,12 +136,12 @@ NOTES: dict[str, tuple[str, str]] = {
         "S/MIME 서명 메일입니다(서명은 확인하지 않았습니다)",
     ),
     "smime_signed_opaque": (
-        "S/MIME signed, opaque (contents not shown)",
-        "S/MIME 불투명 서명 메일입니다(내용을 표시하지 않았습니다)",
+        "S/MIME signed, opaque, and its signed content could not be read: withheld",
+        "S/MIME 불투명 서명 메일인데 서명된 내용을 읽을 수 없어 전달하지 않았습니다",
     ),
     "smime_encrypted": (
-        "S/MIME encrypted (cannot be shown)",
-        "S/MIME 암호화 메일입니다(표시할 수 없습니다)",
+        "S/MIME encrypted for its recipient: unreadable without the recipient's key, withheld",
+        "S/MIME 암호화 메일입니다: 받는 사람의 개인 키 없이는 읽을 수 없어 전달하지 않았습니다",
     ),
     "pgp_signed": (
         "PGP signed (the signature was not checked)",
@@ -152,8 +152,12 @@ NOTES: dict[str, tuple[str, str]] = {
         "PGP 암호화 메일입니다(표시할 수 없습니다)",
     ),
     "tnef": (
-        "contains an Outlook TNEF (winmail.dat) part, withheld",
-        "Outlook TNEF(winmail.dat) 파트가 있어 전달하지 않았습니다",
+        "an Outlook TNEF (winmail.dat) part could not be read (corrupt or over a limit), withheld",
+        "Outlook TNEF(winmail.dat) 파트를 읽을 수 없어(손상되었거나 한도 초과) 전달하지 않았습니다",
+    ),
+    "tnef_read": (
+        "an Outlook TNEF (winmail.dat) part: its body and attachments are shown as the mail's own",
+        "Outlook TNEF(winmail.dat) 파트의 본문과 첨부를 메일의 본문과 첨부로 표시했습니다",
     ),
     "masked_rrn": (
         "{count} resident registration number(s) masked in {name}",
@@ -234,6 +238,14 @@ REASONS: dict[str, tuple[str, str]] = {
         "읽을 수 없는 Outlook .msg 파일입니다",
     ),
     "too_large": ("larger than the size limit", "크기 제한을 넘습니다"),
+    "smime_not_shown": (
+        "S/MIME content that cannot be shown (encrypted for its recipient, or unreadable)",
+        "표시할 수 없는 S/MIME 내용입니다(받는 사람용으로 암호화되었거나 읽을 수 없음)",
+    ),
+    "unreadable_tnef": (
+        "an Outlook TNEF (winmail.dat) file that could not be read (corrupt or over a limit)",
+        "읽을 수 없는 Outlook TNEF(winmail.dat) 파일입니다(손상되었거나 한도 초과)",
+    ),
     "not_rendered_type": (
         "this file type is not shown as images",
         "그림으로 바꾸지 않는 파일 형식입니다",

@@ -281,9 +281,22 @@ def _attachments(mail: ParsedMail, place: _Place, used_cids: set[str]) -> list[W
             withheld.extend(_text_attachment(attachment, place))
         else:
             withheld.append(
-                _withheld(attachment, "not_rendered_type" if kind == "other" else "budget")
+                _withheld(
+                    attachment, _not_drawn_reason(attachment) if kind == "other" else "budget"
+                )
             )
     return withheld
+
+
+def _not_drawn_reason(attachment: Attachment) -> str:
+    """Why an attachment of a kind never drawn is withheld: a winmail.dat or S/MIME part
+    left as an attachment is one the parser could not read (one it read became the mail's
+    parts; the mail's security notes say which and why)."""
+    if attachment.content_type in {"application/ms-tnef", "application/vnd.ms-tnef"}:
+        return "unreadable_tnef"
+    if attachment.content_type in {"application/pkcs7-mime", "application/x-pkcs7-mime"}:
+        return "smime_not_shown"  # one whose signed content was read became the mail's parts
+    return "not_rendered_type"
 
 
 def _withheld_before_drawing(mail: ParsedMail, options: RenderOptions) -> list[Withheld]:
@@ -296,7 +309,7 @@ def _withheld_before_drawing(mail: ParsedMail, options: RenderOptions) -> list[W
         if attachment.truncated:
             found.append(_withheld(attachment, "too_large"))
         elif kind == "other":
-            found.append(_withheld(attachment, "not_rendered_type"))
+            found.append(_withheld(attachment, _not_drawn_reason(attachment)))
         elif kind == "text" and attachment.size > options.max_text_attachment_bytes:
             found.append(_withheld(attachment, "budget"))
     return found

@@ -30,6 +30,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_HEAD = do_OPTIONS = _record
 
+    def __getattr__(self, name: str) -> object:
+        # Any other method (WebDAV's PROPFIND, LOCK, ...: LibreOffice opens http links that
+        # way) is recorded too, instead of an unrecorded 501.
+        if name.startswith("do_"):
+            return self._record
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         return
 
