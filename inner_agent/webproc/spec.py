@@ -42,6 +42,8 @@ class WebSpec(Section):
     silence_alarm_s: float = Field(default=DEFAULT_SILENCE_ALARM_S, gt=0)
     gap_wait_s: float = Field(default=DEFAULT_GAP_WAIT_S, gt=0)
     inject_alarm_s: float = Field(default=DEFAULT_INJECT_ALARM_S, gt=0)
+    # The agent's at-rest key file (its path only: the child reads the keys itself).
+    at_rest_key: Path | None = None
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
