@@ -1,6 +1,6 @@
 """Encryption at rest: the one format both agents seal stored mail and personal data with.
 
-A sealed blob (docs/protocol.md §18, "Sealed at rest")::
+A sealed blob (docs/protocol.md §17, "Sealed at rest")::
 
     offset  size  field
     0       4     magic b"MDAR"
