@@ -204,6 +204,7 @@ def example_toml(
         state_dir=_toml_string(state_dir),
         signing_key=_toml_string(signing_key),
         peer_key=_toml_string(peer_key),
+        link_encrypt="true" if decrypt_key is not None and encrypt_to is not None else "false",
         key_lines=example_key_lines(
             at_rest_key or "keys/inner-at-rest.keys",
             at_rest_key is not None,
@@ -270,7 +271,7 @@ send_dir = {send_dir}             # outbound chunks go here (linkage pickup)
 extension = ".mdc"
 armor = false
 chunk_size = 1048576
-encrypt = false
+encrypt = {link_encrypt}
 heartbeat_s = 30
 gap_wait_s = 300
 silence_alarm_s = 180

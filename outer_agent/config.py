@@ -331,6 +331,7 @@ def example_toml(
         spool_dir=_toml_string(spool_dir),
         signing_key=_toml_string(signing_key),
         peer_key=_toml_string(peer_key),
+        link_encrypt="true" if decrypt_key is not None and encrypt_to is not None else "false",
         key_lines=example_key_lines(
             at_rest_key or "keys/outer-at-rest.keys",
             at_rest_key is not None,
@@ -408,7 +409,7 @@ recv_dir = {recv_dir}            # approved outbound chunks arrive here (linkage
 extension = ".mdc"
 armor = false
 chunk_size = 1048576
-encrypt = false
+encrypt = {link_encrypt}
 heartbeat_s = 30
 gap_wait_s = 300
 silence_alarm_s = 180

@@ -328,9 +328,9 @@ class OutboundService:
 
 
 def _at_rest(config: object) -> AtRest:
-    """The at-rest keyring of ``[keys]``; CLEAR for a test's namespace without keys."""
+    """The at-rest keyring of ``[keys]``; CLEAR for a test's namespace without one."""
     keys = getattr(config, "keys", None)
-    return CLEAR if keys is None else at_rest_of(keys)
+    return at_rest_of(keys) if isinstance(keys, KeysSection) else CLEAR
 
 
 def _attribute(config: object, section: str, name: str) -> Any:
