@@ -138,4 +138,5 @@ def test_errors_name_the_place_never_the_key() -> None:
     assert key.raw.hex() not in str(caught.value)
     assert key.raw.hex() not in repr(key)
     assert isinstance(caught.value, LocalError)
-    assert is_sealed(b"MDAR\x01") and not is_sealed(b"MDOUT1\n")
+    assert is_sealed(b"MDAR\x01")
+    assert not is_sealed(b"MDOUT1\n")
