@@ -55,7 +55,7 @@ class WebSpec(Section):
             audit_path=self.audit_path, state_dir=self.state_dir,
             outbound_state=self.outbound.spool_dir / "state.db",
             silence_alarm_s=self.silence_alarm_s, gap_wait_s=self.gap_wait_s,
-            inject_alarm_s=self.inject_alarm_s,
+            inject_alarm_s=self.inject_alarm_s, at_rest_key=self.at_rest_key,
         )  # fmt: skip
 
 

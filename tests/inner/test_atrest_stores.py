@@ -85,3 +85,21 @@ def test_a_quarantined_bundle_is_sealed(tmp_path: Path, keyring) -> None:
                             at_rest=keyring)  # fmt: skip
     assert clear_anywhere(tmp_path) == []
     assert keyring.open(path.read_bytes(), str(path)) == MAIL
+
+
+def test_the_console_opens_a_sealed_picture_in_memory(tmp_path: Path, keyring) -> None:
+    from inner_agent.console.data import ConsoleData
+    from inner_agent.console.places import ConsolePlaces
+    from inner_agent.web.config import ConsoleSection
+
+    key_file = tmp_path / "inner-at-rest.keys"
+    keyring.save(key_file)
+    state = OutboundState(tmp_path / "state.db", at_rest=keyring)
+    state.add_mail(MAIL_ID, "kim@corp.example", ("p@example.com",), 1.0)
+    picture = b"\x89PNG\r\n\x1a\n" + MAIL
+    assert state.add_request(Request("r1", MAIL_ID, State.HELD, ("lee@corp.example",), 1.0),
+                             picture)  # fmt: skip
+    state.close()
+    places = ConsolePlaces(outbound_state=tmp_path / "state.db", at_rest_key=key_file)
+    data = ConsoleData(places, zone=ConsoleSection().zone, language="ko")
+    assert data.picture(MAIL_ID) == picture
