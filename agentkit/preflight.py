@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentkit.settings import KeysSection, LinkSection, parse_host_port
+from protocol.atrest import AtRestKeyring
 from protocol.chunk import PREFIX_STRUCT
-from protocol.errors import KeyFileError
+from protocol.errors import AtRestError, KeyFileError
 from protocol.keys import EncryptionKey, EncryptionPublicKey, SigningKey, VerifyKey
 from protocol.limits import MAGIC
 
@@ -406,4 +407,16 @@ def keys_problems(file: str, keys: KeysSection) -> list[Finding]:
     if keys.encrypt_to is not None:
         load = EncryptionPublicKey.load
         found += key_file_problems(file, "keys.encrypt_to", keys.encrypt_to, load)
+    if keys.at_rest_key is not None:
+        found += at_rest_key_problems(file, keys.at_rest_key)
     return found
+
+
+def at_rest_key_problems(file: str, path: Path) -> list[Finding]:
+    """The at-rest key file loads (a bad one would stop the agent's start)."""
+    try:
+        AtRestKeyring.load(path)
+    except AtRestError as exc:
+        fix = "give the file maildiode keygen --at-rest made (mode 0600), or restore it"
+        return [Finding(Severity.ERROR, file, "keys.at_rest_key", str(exc), fix)]
+    return []

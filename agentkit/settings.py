@@ -69,6 +69,7 @@ __all__ = [
     "check_public_key_file",
     "config_dir",
     "config_problems",
+    "example_key_lines",
     "load_config",
     "parse_host_port",
     "resolve_path",
@@ -307,8 +308,10 @@ class KeysSection(Section):
     peer_keys: tuple[Path, ...] = Field(min_length=1, max_length=2)  # the other agent's public keys
     decrypt_key: Path | None = None  # our X25519 private key, when the peer encrypts to us
     encrypt_to: Path | None = None  # the peer's X25519 public key, when we encrypt
+    # our AES-256 keys sealing stored mail and personal data (protocol.atrest); None: clear
+    at_rest_key: Path | None = None
 
-    @field_validator("signing_key", "decrypt_key", mode="before")
+    @field_validator("signing_key", "decrypt_key", "at_rest_key", mode="before")
     @classmethod
     def _private(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
@@ -332,6 +335,20 @@ class KeysSection(Section):
         if not isinstance(value, str):
             raise ValueError("must be a file path (a string)")
         return check_public_key_file(resolve_path(value, info))
+
+
+def example_key_lines(
+    at_rest: str, sealed: bool, decrypt: str, encrypt: str, *, encrypted: bool
+) -> str:
+    """The example files' [keys] lines of at-rest and link encryption, commented out where
+    the keys were not made (both agents' ``example_toml``)."""
+    on = "" if sealed else "# "
+    link = "" if encrypted else "# "
+    return (
+        f'{on}at_rest_key = "{at_rest}"  # seals stored mail (0600; never in the backup)\n'
+        f'{link}decrypt_key = "{decrypt}"  # X25519: the peer encrypts the link to us\n'
+        f'{link}encrypt_to = "{encrypt}"  # X25519: we encrypt the link to the peer'
+    )
 
 
 # --------------------------------------------------------------------------------------------

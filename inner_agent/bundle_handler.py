@@ -190,7 +190,9 @@ class BundleHandler:
     def _quarantine(self, bundle: ReceivedBundle, exc: BundleRefused) -> None:
         bundle_hex = bundle.bundle_id.hex()
         mail_id = exc.mail_id or f"bundle-{bundle_hex}"
-        path = quarantine_files(self.quarantine_dir, bundle, exc, mail_id, self._clock())
+        path = quarantine_files(
+            self.quarantine_dir, bundle, exc, mail_id, self._clock(), at_rest=self.queue.at_rest
+        )
         self.queue.record_quarantined(bundle.bundle_id, mail_id)
         self.audit.record(
             mail_id,

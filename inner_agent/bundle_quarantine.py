@@ -11,20 +11,28 @@ from pathlib import Path
 
 from inner_agent.bundle_check import BundleRefused
 from protocol import ReceivedBundle
+from protocol.atrest import CLEAR, AtRest
 from protocol.durable import write_durably
 
 __all__ = ["quarantine_files"]
 
 
 def quarantine_files(
-    folder: Path, bundle: ReceivedBundle, refusal: BundleRefused, mail_id: str, now: float
+    folder: Path,
+    bundle: ReceivedBundle,
+    refusal: BundleRefused,
+    mail_id: str,
+    now: float,
+    *,
+    at_rest: AtRest = CLEAR,
 ) -> Path:
-    """Write the bundle and its reason file; returns the bundle file's path."""
+    """Write the bundle (sealed at rest when a key is set) and its reason file; returns the
+    bundle file's path."""
     bundle_hex = bundle.bundle_id.hex()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"bundle-{bundle_hex}.bin"
     # Evidence must survive a power cut: both files durable, the folder synced once after both.
-    write_durably(path, bundle.data, sync_folder=False)
+    write_durably(path, at_rest.seal(bundle.data), sync_folder=False)
     reason = {
         "reason": refusal.code,
         "detail": refusal.detail,

@@ -20,6 +20,7 @@ from agentkit.settings import (
     LogSection,
     Section,
     check_private_key_file,
+    example_key_lines,
     resolve_path,
 )
 from agentkit.settings import Domain as _Domain
@@ -181,6 +182,9 @@ def example_toml(
     state_dir: str = "inner",
     signing_key: str = "keys/inner.key",
     peer_key: str = "keys/outer.pub",
+    at_rest_key: str | None = None,
+    decrypt_key: str | None = None,
+    encrypt_to: str | None = None,
     audit_path: str = "inner/audit.db",
     log_file: str | None = None,
 ) -> str:
@@ -200,6 +204,14 @@ def example_toml(
         state_dir=_toml_string(state_dir),
         signing_key=_toml_string(signing_key),
         peer_key=_toml_string(peer_key),
+        link_encrypt="true" if decrypt_key is not None and encrypt_to is not None else "false",
+        key_lines=example_key_lines(
+            at_rest_key or "keys/inner-at-rest.keys",
+            at_rest_key is not None,
+            decrypt_key or "keys/inner-enc.key",
+            encrypt_to or "keys/outer-enc.pub",
+            encrypted=decrypt_key is not None and encrypt_to is not None,
+        ),
         audit_path=_toml_string(audit_path),
         log_line=f"file = {_toml_string(log_file)}" if log_file else '# file = "inner.log"',
     )
@@ -259,7 +271,7 @@ send_dir = {send_dir}             # outbound chunks go here (linkage pickup)
 extension = ".mdc"
 armor = false
 chunk_size = 1048576
-encrypt = false
+encrypt = {link_encrypt}
 heartbeat_s = 30
 gap_wait_s = 300
 silence_alarm_s = 180
@@ -275,6 +287,7 @@ refusal_log_interval_s = 60       # a flood of refusals is logged once per reaso
 [keys]
 signing_key = {signing_key}       # our Ed25519 private key, mode 0600
 peer_keys = [{peer_key}]          # the outer agent's public key(s)
+{key_lines}
 
 [log]
 level = "info"

@@ -51,6 +51,7 @@ from inner_agent.smtpclient import (
     TemporaryFailure,
 )
 from protocol import Kind, ReceivedBundle
+from protocol.atrest import CLEAR, AtRest, is_sealed
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
 __all__ = [
@@ -127,8 +128,13 @@ class QueuedMessage:
 class InjectionQueue:
     """SQLite-backed queue. Thread-safe (one connection, one lock)."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: Path, *, clock: Callable[[], float] = time.time, at_rest: AtRest = CLEAR
+    ) -> None:
         self._clock = clock
+        # Every message's and raw bundle's bytes sealed (issue 21): SQLite keeps a deleted or
+        # blanked row's old bytes on free pages and in the WAL, so only sealing keeps them out.
+        self.at_rest = at_rest
         self._lock = threading.Lock()
         self._db = open_wal_database(  # FULL: a lost commit would lose or repeat a notification
             path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
@@ -194,6 +200,7 @@ class InjectionQueue:
                 (data,) = self._db.execute(
                     "SELECT data FROM arrived WHERE bundle_id = ?", (bundle_id,)
                 ).fetchone()
+                data = self._open(data, f"inject.db: arrived bundle {bundle_id.hex()}")
                 return ReceivedBundle(stream, seq, bundle_id, Kind(kind), data, created_ms, epoch)
         return None
 
@@ -267,8 +274,13 @@ class InjectionQueue:
         self._db.execute(
             "INSERT OR IGNORE INTO messages (bundle_id, part, kind, mail_id, mail_from, rcpts,"
             " data, state, next_try, created) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
-            (bundle_id, part, kind, mail_id, mail_from, json.dumps(list(rcpts)), data, now, now),
-        )
+            (bundle_id, part, kind, mail_id, mail_from, json.dumps(list(rcpts)),
+             self.at_rest.seal(data), now, now),
+        )  # fmt: skip
+
+    def _open(self, stored: bytes, where: str) -> bytes:
+        """Rows stored before an at-rest key was configured read as they are."""
+        return self.at_rest.open(stored, where) if is_sealed(stored) else stored
 
     # -- taking ---------------------------------------------------------------------------
 
@@ -288,8 +300,9 @@ class InjectionQueue:
                 " created FROM messages WHERE id = ?",
                 (free[0],),
             ).fetchone()
+        data = self._open(row[7], f"inject.db: message {row[0]}")
         return QueuedMessage(row[0], row[1], row[2], row[3], row[4], row[5],
-                             tuple(json.loads(row[6])), row[7], row[8], row[9])  # fmt: skip
+                             tuple(json.loads(row[6])), data, row[8], row[9])  # fmt: skip
 
     def wait(self, timeout_s: float) -> None:
         with self._wake:
@@ -487,7 +500,7 @@ class Injector:
     def _quarantine_copy(self, message: QueuedMessage) -> Path:
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         path = self.quarantine_dir / f"refused-{message.mail_id}-{message.part}-{message.id}.eml"
-        path.write_bytes(message.data)
+        path.write_bytes(self.queue.at_rest.seal(message.data))
         return path
 
 

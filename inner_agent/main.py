@@ -17,6 +17,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
+from agentkit.atrest import at_rest_of
 from agentkit.audit import AuditLog
 from agentkit.auditsigning import AuditCheckpointer
 from agentkit.logs import setup_logging
@@ -117,7 +118,7 @@ def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, LinkReader]:
     with contextlib.ExitStack() as opened:  # closes what was opened if a later one fails
         audit = AuditLog(config.audit.path, agent="inner")
         opened.callback(audit.close)
-        queue = InjectionQueue(config.state.dir / "inject.db")
+        queue = InjectionQueue(config.state.dir / "inject.db", at_rest=at_rest_of(config.keys))
         opened.callback(queue.close)
         reader = build_reader(config, config.state.dir)
         opened.pop_all()

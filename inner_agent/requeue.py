@@ -19,6 +19,8 @@ from agentkit.released import move_to_released
 from inner_agent.bundle_check import BundleRefused
 from inner_agent.bundle_handler import BundleHandler
 from protocol import Kind, ReceivedBundle
+from protocol.atrest import is_sealed
+from protocol.errors import AtRestError
 
 __all__ = ["NOT_RELEASABLE", "BundleRefused", "Released", "RequeueError", "release"]
 
@@ -51,7 +53,9 @@ def release(path: Path, handler: BundleHandler) -> Released:
         reason = json.loads(reason_path.read_text(encoding="utf-8"))
         bundle_id = bytes.fromhex(reason["bundle_id"])
         data = data_path.read_bytes()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if is_sealed(data):
+            data = handler.queue.at_rest.open(data, str(data_path))
+    except (OSError, ValueError, KeyError, TypeError, AtRestError) as exc:
         raise RequeueError(f"{path}: not a quarantined bundle ({exc})") from None
     code = str(reason.get("reason", ""))
     if code in NOT_RELEASABLE or code.startswith(CONTROL_REASON_PREFIX):

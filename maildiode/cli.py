@@ -108,8 +108,14 @@ def _check(p: argparse.ArgumentParser) -> None:
 
 
 def _keygen(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", metavar="DIR", help="folder to write the key files into")
+    p.add_argument("dir", metavar="DIR", nargs="?", help="folder to write the key files into")
     p.add_argument("--name", default="signing", help="base name of the files (default signing)")
+    p.add_argument("--at-rest", metavar="FILE", help="make an at-rest key file (mode 0600)")
+    p.add_argument(
+        "--rotate",
+        metavar="FILE",
+        help="add a new key to an at-rest key file; the old keys stay and still open old files",
+    )
     p.add_argument(
         "--encryption",
         action="store_true",

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from agentkit.periodic import PeriodicPass
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
 from outer_agent.spool import Envelope, SpoolRecord
+from protocol.atrest import CLEAR, AtRest
 from protocol.durable import fsync_dir, move_durably, write_durably
 
 __all__ = ["ArchiveForwarder", "ArchiveQueue"]
@@ -43,8 +44,9 @@ class Audit(Protocol):
 class ArchiveQueue:
     """``queue/`` (originals to send), ``state/`` (their attempts), ``failed/``, ``tmp/``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, at_rest: AtRest = CLEAR) -> None:
         self.root = root
+        self.at_rest = at_rest  # the spool's: its files arrive here sealed by a hard link
         for name in ("queue", "state", "failed", "tmp"):
             (root / name).mkdir(parents=True, exist_ok=True)
             os.chmod(root / name, 0o700)  # originals from the internet, as in the spool
@@ -63,7 +65,7 @@ class ArchiveQueue:
 
     def read(self, name: str) -> SpoolRecord:
         path = self.root / "queue" / name
-        return SpoolRecord.decode(path.read_bytes(), str(path))
+        return SpoolRecord.decode(path.read_bytes(), str(path), self.at_rest)
 
     def state(self, name: str, now: float) -> dict[str, float]:
         try:

@@ -27,6 +27,7 @@ from agentkit.settings import (
     LogSection,
     Section,
     check_private_key_file,
+    example_key_lines,
     resolve_path,
 )
 from agentkit.settings import Domain as _Domain
@@ -313,6 +314,9 @@ def example_toml(
     spool_dir: str = "outer/spool",
     signing_key: str = "keys/outer.key",
     peer_key: str = "keys/inner.pub",
+    at_rest_key: str | None = None,
+    decrypt_key: str | None = None,
+    encrypt_to: str | None = None,
     audit_path: str = "outer/audit.db",
     log_file: str | None = None,
 ) -> str:
@@ -334,6 +338,14 @@ def example_toml(
         spool_dir=_toml_string(spool_dir),
         signing_key=_toml_string(signing_key),
         peer_key=_toml_string(peer_key),
+        link_encrypt="true" if decrypt_key is not None and encrypt_to is not None else "false",
+        key_lines=example_key_lines(
+            at_rest_key or "keys/outer-at-rest.keys",
+            at_rest_key is not None,
+            decrypt_key or "keys/outer-enc.key",
+            encrypt_to or "keys/inner-enc.pub",
+            encrypted=decrypt_key is not None and encrypt_to is not None,
+        ),
         audit_path=_toml_string(audit_path),
         log_line=log_line,
     )
@@ -406,7 +418,7 @@ recv_dir = {recv_dir}            # approved outbound chunks arrive here (linkage
 extension = ".mdc"
 armor = false
 chunk_size = 1048576
-encrypt = false
+encrypt = {link_encrypt}
 heartbeat_s = 30
 gap_wait_s = 300
 silence_alarm_s = 180
@@ -422,6 +434,7 @@ refusal_log_interval_s = 60       # a flood of refusals is logged once per reaso
 [keys]
 signing_key = {signing_key}      # our Ed25519 private key, mode 0600
 peer_keys = [{peer_key}]         # the inner agent's public key(s)
+{key_lines}
 
 [log]
 level = "info"

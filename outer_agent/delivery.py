@@ -44,6 +44,7 @@ from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
 from outer_agent.mtasts import StsResolver, dns_txt, mx_allowed
 from outer_agent.spool import Envelope, SpoolRecord, peek_header
 from protocol import Kind, ReceivedBundle
+from protocol.atrest import CLEAR, AtRest
 from protocol.durable import fsync_dir, write_durably
 from protocol.limits import BUNDLE_ID_LEN
 
@@ -119,9 +120,12 @@ class OutboundItem:
 class DeliveryQueue:
     """Folders ``queue/`` (waiting), ``done/`` (markers), ``quarantine/`` and ``tmp/``."""
 
-    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, root: Path, *, clock: Callable[[], float] = time.time, at_rest: AtRest = CLEAR
+    ) -> None:
         self.root = root
         self.clock = clock
+        self.at_rest = at_rest  # the mail's bytes sealed; the queue figures stay readable
         for name in ("queue", "done", "quarantine", "tmp"):
             (root / name).mkdir(parents=True, exist_ok=True)
 
@@ -131,7 +135,7 @@ class DeliveryQueue:
 
     def store(self, item: OutboundItem) -> None:
         record = SpoolRecord(item.header(), item.data)
-        write_durably(self._path(item), record.encode(), staging=self.root / "tmp")
+        write_durably(self._path(item), record.encode(self.at_rest), staging=self.root / "tmp")
 
     def finish(self, item: OutboundItem) -> None:
         """Leave a done marker first, then drop the mail: a crash between leaves both, safely."""
@@ -141,7 +145,7 @@ class DeliveryQueue:
 
     def quarantine(self, name: str, data: bytes, reason: str) -> None:
         folder, staging = self.root / "quarantine", self.root / "tmp"
-        write_durably(folder / name, data, staging=staging, sync_folder=False)
+        write_durably(folder / name, self.at_rest.seal(data), staging=staging, sync_folder=False)
         write_durably(folder / f"{name}.reason", reason.encode(), staging=staging)
 
     def items(self) -> list[OutboundItem]:
@@ -149,7 +153,9 @@ class DeliveryQueue:
         for path in sorted((self.root / "queue").iterdir()):
             try:
                 found.append(
-                    OutboundItem.from_record(SpoolRecord.decode(path.read_bytes(), str(path)))
+                    OutboundItem.from_record(
+                        SpoolRecord.decode(path.read_bytes(), str(path), self.at_rest)
+                    )
                 )
             except (SpoolCorrupt, KeyError, ValueError, TypeError) as exc:
                 log.error("outbound queue file %s is unreadable (%s); quarantined", path, exc)

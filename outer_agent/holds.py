@@ -16,8 +16,9 @@ again (the link reader calls the handler once more after a crash before it marke
 done). So a decision is applied exactly once, and a part is never held twice (``hold`` refuses
 a part that is held or decided).
 
-The folder is 0700 and every file 0600 (``write_durably``). Encryption at rest comes with the
-compliance issue (issue 21).
+The folder is 0700 and every file 0600 (``write_durably``). With an at-rest key the mail's
+bytes are sealed (``SpoolRecord.encode(at_rest)``, issue 21); the header (envelope, the hold's
+masked notice headers) stays readable for the listing and the markers.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any, Final, Literal
 from agentkit.control import Decision
 from outer_agent.errors import SpoolCorrupt
 from outer_agent.spool import Envelope, SpoolRecord, peek_header
+from protocol.atrest import CLEAR, AtRest
 from protocol.durable import fsync_dir, move_durably, write_durably
 
 __all__ = ["DecisionOutcome", "HoldInfo", "HoldStore", "Marker", "held_kind"]
@@ -150,9 +152,15 @@ class HoldStore:
     system: a release is a rename)."""
 
     def __init__(
-        self, root: Path, received: Path, *, clock: Callable[[], float] = time.time
+        self,
+        root: Path,
+        received: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        at_rest: AtRest = CLEAR,
     ) -> None:
         self.root, self.received, self.clock = root, received, clock
+        self.at_rest = at_rest
         for folder in (root, root / "mail", root / "decided", root / "tmp"):
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, 0o700)  # held mail is never world- or group-readable
@@ -169,7 +177,9 @@ class HoldStore:
                 return False
             header = {"kind": HELD_KIND, "envelope": envelope.to_json(), "hold": asdict(info)}
             write_durably(
-                self._mail(part), SpoolRecord(header, raw).encode(), staging=self.root / "tmp"
+                self._mail(part),
+                SpoolRecord(header, raw).encode(self.at_rest),
+                staging=self.root / "tmp",
             )
         return True
 
@@ -329,7 +339,7 @@ class HoldStore:
         header = peek_header(path)
         if header is None and path.exists():  # a header longer than a peek: read it whole
             try:
-                header = SpoolRecord.decode(path.read_bytes(), str(path)).header
+                header = SpoolRecord.decode(path.read_bytes(), str(path), self.at_rest).header
             except (OSError, SpoolCorrupt) as exc:
                 log.error("held mail %s is unreadable (%s)", part, exc)
                 return None

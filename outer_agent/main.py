@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from agentkit.atrest import at_rest_of
 from agentkit.audit import AuditLog
 from agentkit.auditsigning import AuditCheckpointer
 from agentkit.hostfigures import HostSampler
@@ -69,7 +70,11 @@ def run(config: OuterConfig) -> int:
 
 
 def _open_spool(config: OuterConfig) -> Spool:
-    spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
+    spool = Spool(
+        config.spool.dir / "inbound",
+        min_free_bytes=config.spool.min_free_bytes,
+        at_rest=at_rest_of(config.keys),
+    )
     log.info("spool recovery: %s", spool.recover())
     # Opened (and switched to WAL) before the acceptors fork, so they never race to convert
     # the file; each acceptor opens its own connection.
@@ -101,7 +106,7 @@ def _run_main(
         sender_auth = SenderAuthentication(config.auth, processes=config.render.processes)
         stack.callback(sender_auth.close)
         inbound = receive_filters.build(config, spool, packager, publisher.knows)
-        archive = receive_filters.archive_queue(config)
+        archive = receive_filters.archive_queue(config, spool.at_rest)
         pipeline = Pipeline(
             spool,
             packager,
@@ -114,7 +119,7 @@ def _run_main(
             archive=archive,
         )
         reader = link.outbound_reader(config, config.spool.dir / "link-out")
-        queue = DeliveryQueue(config.spool.dir / "outbound")
+        queue = DeliveryQueue(config.spool.dir / "outbound", at_rest=spool.at_rest)
         control = inbound.desk(
             audit, quarantine=queue.quarantine, released=pipeline.notify_received
         )
@@ -194,7 +199,11 @@ def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[
     setup_logging(config.log, agent="maildiode-outer-smtp")
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     audit = AuditLog(config.audit.path, agent="outer")
-    spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
+    spool = Spool(
+        config.spool.dir / "inbound",
+        min_free_bytes=config.spool.min_free_bytes,
+        at_rest=at_rest_of(config.keys),
+    )
     # Segments only: the main process renders, and learns of new mail from the splitter.
     committer = SpoolCommitter(spool, on_committed=_audit_received(audit), on_segment=wake)
     try:

@@ -23,6 +23,7 @@ from outer_agent.holds import HoldStore
 from outer_agent.inbound_policy import PolicyStore
 from outer_agent.spool import Envelope, Spool, mail_id_of
 from outer_agent.verdicts import VerdictStore
+from protocol.atrest import CLEAR, AtRest
 
 __all__ = ["InboundParts", "archive_forwarder", "archive_queue", "build", "inbound_summary"]
 
@@ -58,7 +59,7 @@ def build(
     the pipeline's filter; stored verdicts of mails no longer in the spool are dropped."""
     root = config.spool.dir
     policies = PolicyStore(root / "policy.json")
-    holds = HoldStore(root / "held", spool.folder("received"))
+    holds = HoldStore(root / "held", spool.folder("received"), at_rest=spool.at_rest)
     if finished := holds.recover():
         log.info("finished %d decision(s) on held mail a stop cut short", finished)
     verdicts = VerdictStore(spool.root / "verdicts")
@@ -76,8 +77,10 @@ def build(
     return InboundParts(policies, holds, filtering, config.inbound.check_s)
 
 
-def archive_queue(config: OuterConfig) -> ArchiveQueue | None:
-    return ArchiveQueue(config.spool.dir / "archive") if config.archive.smtp else None
+def archive_queue(config: OuterConfig, at_rest: AtRest = CLEAR) -> ArchiveQueue | None:
+    if not config.archive.smtp:
+        return None
+    return ArchiveQueue(config.spool.dir / "archive", at_rest=at_rest)
 
 
 def archive_forwarder(

@@ -38,7 +38,7 @@ def release(spool: Spool, name: str) -> Released:
     """Put ``quarantine/NAME`` (a mail id, or a path to the file) back into the intake."""
     path = _quarantined(spool, name)
     try:
-        records = decode_segment(path.read_bytes(), str(path))
+        records = decode_segment(path.read_bytes(), str(path), spool.at_rest)
     except SpoolCorrupt as exc:
         raise RequeueError(f"{path}: {exc.problem}; a torn record cannot be released") from None
     except OSError as exc:

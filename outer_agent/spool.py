@@ -30,6 +30,11 @@ Record format (a version line, a header length, a JSON header, then the payload)
 A file whose payload length disagrees with its header is torn and is moved to quarantine
 (never deleted); with fsync-before-rename this should not happen. Every file is written by
 ``protocol.durable.write_durably`` with ``tmp/`` as its staging folder.
+
+Sealed at rest (issue 21): with an at-rest key configured the payload is a sealed blob
+(``protocol.atrest``) and the header says ``"sealed": true``; the header (envelope, kind,
+sizes, queue figures) stays readable for the status figures. A record written before sealing
+was configured still reads; a sealed one that does not open is corrupt (quarantined).
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ from pathlib import Path
 from typing import Any
 
 from outer_agent.errors import SpoolCorrupt, SpoolFull
+from protocol.atrest import CLEAR, AtRest
 from protocol.durable import fsync_dir, move_durably, write_durably
+from protocol.errors import AtRestError
 from protocol.limits import BUNDLE_ID_LEN
 
 __all__ = [
@@ -129,21 +136,29 @@ class SpoolRecord:
     def envelope(self) -> Envelope:
         return Envelope.from_json(self.header["envelope"])
 
-    def encode(self) -> bytes:
-        header = dict(self.header, version=RECORD_VERSION, size=len(self.payload))
+    def encode(self, at_rest: AtRest = CLEAR) -> bytes:
+        """The record's bytes, its payload sealed when ``at_rest`` seals."""
+        stored = at_rest.seal(self.payload)
+        header = dict(self.header, version=RECORD_VERSION, size=len(stored))
+        header.pop("sealed", None)
+        if at_rest.sealing:
+            header["sealed"] = True
         text = json.dumps(header, ensure_ascii=False, sort_keys=True).encode()
-        return b"%s%d\n%d\n%s%s" % (_MAGIC, RECORD_VERSION, len(text), text, self.payload)
+        return b"%s%d\n%d\n%s%s" % (_MAGIC, RECORD_VERSION, len(text), text, stored)
 
     @classmethod
-    def decode(cls, raw: bytes, where: str) -> SpoolRecord:
-        record, end = cls.decode_at(raw, 0, where)
+    def decode(cls, raw: bytes, where: str, at_rest: AtRest = CLEAR) -> SpoolRecord:
+        record, end = cls.decode_at(raw, 0, where, at_rest)
         if end != len(raw):
             raise SpoolCorrupt(where, "trailing bytes after the record")
         return record
 
     @classmethod
-    def decode_at(cls, raw: bytes, offset: int, where: str) -> tuple[SpoolRecord, int]:
-        """The record starting at ``offset`` and the offset just after it."""
+    def decode_at(
+        cls, raw: bytes, offset: int, where: str, at_rest: AtRest = CLEAR
+    ) -> tuple[SpoolRecord, int]:
+        """The record starting at ``offset`` and the offset just after it, its payload
+        opened in memory when it was sealed at rest."""
         line_end = raw.find(b"\n", offset)
         if raw[offset:line_end] != _MAGIC + str(RECORD_VERSION).encode():
             raise SpoolCorrupt(where, "unknown record version line")
@@ -160,7 +175,13 @@ class SpoolRecord:
         if not isinstance(size, int) or header_end + size > len(raw):
             raise SpoolCorrupt(where, "payload length disagrees with the header (torn file)")
         end = header_end + size
-        return cls(header=header, payload=raw[header_end:end]), end
+        payload = raw[header_end:end]
+        if header.pop("sealed", False) is True:
+            try:
+                payload = at_rest.open(payload, where)
+            except AtRestError as exc:
+                raise SpoolCorrupt(where, str(exc)) from None
+        return cls(header=header, payload=payload), end
 
 
 # A header peek reads this much of a file: an envelope of a few hundred recipients.
@@ -189,12 +210,12 @@ def peek_header(path: Path) -> dict[str, Any] | None:
     return header if isinstance(header, dict) else None
 
 
-def decode_segment(raw: bytes, where: str) -> list[SpoolRecord]:
+def decode_segment(raw: bytes, where: str, at_rest: AtRest = CLEAR) -> list[SpoolRecord]:
     """The records of a segment file, in order (a one-mail file is a segment of one)."""
     records = []
     offset = 0
     while offset < len(raw):
-        record, offset = SpoolRecord.decode_at(raw, offset, where)
+        record, offset = SpoolRecord.decode_at(raw, offset, where, at_rest)
         records.append(record)
     return records
 
@@ -202,9 +223,10 @@ def decode_segment(raw: bytes, where: str) -> list[SpoolRecord]:
 class Spool:
     """The folders of the inbound spool and the moves between them. Thread-safe by renames."""
 
-    def __init__(self, root: Path, *, min_free_bytes: int = 0) -> None:
+    def __init__(self, root: Path, *, min_free_bytes: int = 0, at_rest: AtRest = CLEAR) -> None:
         self.root = root
         self.min_free_bytes = min_free_bytes
+        self.at_rest = at_rest
         self._free_checked_at = 0.0
         self._free_bytes = 0
         for state in (TMP, INCOMING, RECEIVED, RENDERING, RENDERED, QUARANTINE):
@@ -239,7 +261,9 @@ class Spool:
         """Store a new mail durably in received/ (the caller may batch the folder fsync)."""
         record = SpoolRecord({"envelope": envelope.to_json(), "kind": kind}, message)
         final = self.received_path(envelope.mail_id)
-        write_durably(final, record.encode(), staging=self.root / TMP, sync_folder=sync_dir)
+        write_durably(
+            final, record.encode(self.at_rest), staging=self.root / TMP, sync_folder=sync_dir
+        )
         return final
 
     def sync_received(self) -> None:
@@ -255,7 +279,7 @@ class Spool:
         per-mail files later, off the path that answers 250.
         """
         body = b"".join(
-            SpoolRecord({"envelope": env.to_json(), "kind": kind}, message).encode()
+            SpoolRecord({"envelope": env.to_json(), "kind": kind}, message).encode(self.at_rest)
             for (env, message), kind in zip(mails, kinds or [MAIL] * len(mails), strict=True)
         )
         final = self.root / INCOMING / mails[0][0].mail_id
@@ -298,7 +322,7 @@ class Spool:
         """The mails of one segment as files in received/ (fsynced; the caller syncs the
         folder), and whether the segment is left to be deleted (not when it was renamed)."""
         try:
-            records = decode_segment(path.read_bytes(), str(path))
+            records = decode_segment(path.read_bytes(), str(path), self.at_rest)
         except SpoolCorrupt as exc:
             log.error("%s; the segment is kept in quarantine", exc)
             self.quarantine(path, f"spool_corrupt: {exc.problem}")
@@ -315,7 +339,9 @@ class Spool:
             envelope = record.envelope
             if envelope.mail_id not in present:
                 target = self.received_path(envelope.mail_id)
-                write_durably(target, record.encode(), staging=self.root / TMP, sync_folder=False)
+                write_durably(
+                    target, record.encode(self.at_rest), staging=self.root / TMP, sync_folder=False
+                )
                 split.append(envelope)
         return split, True
 
@@ -343,7 +369,7 @@ class Spool:
         return True
 
     def read(self, path: Path) -> SpoolRecord:
-        return SpoolRecord.decode(path.read_bytes(), str(path))
+        return SpoolRecord.decode(path.read_bytes(), str(path), self.at_rest)
 
     def claimed(self) -> list[str]:
         """Names in rendering/: mails being rendered or waiting for the link to take them."""

@@ -4,7 +4,8 @@
     ├── RemoteError      the peer (or the link) sent something we refuse; carries a Reason code
     │   └── DoesNotVerify    signature or key failure: one opaque message, details in the log
     └── LocalError       our bug or our environment (disk, permissions, key files, state)
-        └── KeyFileError     a key file is missing, malformed or readable by others
+        ├── KeyFileError     a key file is missing, malformed or readable by others
+        └── AtRestError      a stored blob sealed at rest does not open (or its key file is bad)
 
 Quarantine reasons are short stable codes (``Reason``); they name what was wrong with the input,
 never anything about our internals.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "AtRestError",
     "BundleIdConflict",
     "DoesNotVerify",
     "KeyFileError",
@@ -88,3 +90,8 @@ class BundleIdConflict(LocalError):
 
 class KeyFileError(LocalError):
     """A key file cannot be used; the message names the file and the problem."""
+
+
+class AtRestError(LocalError):
+    """Our own stored data does not open: not sealed, an unknown key id, a changed or torn
+    blob, or an unusable key file. The message names the file and why, never the key."""

@@ -29,6 +29,7 @@ from inner_agent.console.places import ConsolePlaces
 from inner_agent.console.status import alarms, mail_counts, outer_side
 from inner_agent.console.text import Language
 from inner_agent.reports import latest_report, report_freshness
+from protocol.atrest import CLEAR, AtRestKeyring, is_sealed
 
 __all__ = ["DASHBOARD_DAYS", "REQUEST_CATCH_UP_BATCHES", "ConsoleData"]
 
@@ -172,4 +173,11 @@ class ConsoleData:
                 figures.has_outbound_picture(places.outbound_state, mail_id))  # fmt: skip
 
     def picture(self, mail_id: str) -> bytes | None:
-        return figures.outbound_picture(self.places.outbound_state, mail_id)
+        """The masked picture, opened in memory when it is sealed at rest (the key file is
+        read for it: pictures are shown one at a time)."""
+        stored = figures.outbound_picture(self.places.outbound_state, mail_id)
+        if stored is None or not is_sealed(stored):
+            return stored
+        key = self.places.at_rest_key
+        keyring = CLEAR if key is None else AtRestKeyring.load(key)
+        return keyring.open(stored, f"outbound state: the picture of {mail_id}")

@@ -33,6 +33,7 @@ class ConsolePlaces:
     silence_alarm_s: float = DEFAULT_SILENCE_ALARM_S  # [link] silence_alarm_s
     gap_wait_s: float = DEFAULT_GAP_WAIT_S  # [link] gap_wait_s
     inject_alarm_s: float = DEFAULT_INJECT_ALARM_S  # [inject] alarm_after_s
+    at_rest_key: Path | None = None  # [keys] at_rest_key: opens the sealed preview pictures
 
     @property
     def reports_db(self) -> Path | None:
@@ -57,4 +58,5 @@ def places_from(config: Any) -> ConsolePlaces:
         silence_alarm_s=getattr(link, "silence_alarm_s", DEFAULT_SILENCE_ALARM_S),
         gap_wait_s=getattr(link, "gap_wait_s", DEFAULT_GAP_WAIT_S),
         inject_alarm_s=getattr(inject, "alarm_after_s", DEFAULT_INJECT_ALARM_S),
+        at_rest_key=getattr(getattr(config, "keys", None), "at_rest_key", None),
     )

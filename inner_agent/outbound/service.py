@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentkit.atrest import at_rest_of
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.settings import KeysSection, LinkSection, LogSection, parse_host_port
 from inner_agent.config import InnerConfig
@@ -49,6 +50,7 @@ from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.ocr import resolve_ocr
 from mailsafe.policy import RuleSet, default_rules, load_rules
+from protocol.atrest import CLEAR, AtRest
 
 if TYPE_CHECKING:  # the web stack is imported where the listener is built (the web process)
     import uvicorn
@@ -102,8 +104,9 @@ class OutboundService:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         section = self.section
-        spool = Spool(section.spool_dir)
-        state = OutboundState(section.spool_dir / "state.db", clock=self.clock)
+        at_rest = _at_rest(self.config)
+        spool = Spool(section.spool_dir, at_rest=at_rest)
+        state = OutboundState(section.spool_dir / "state.db", clock=self.clock, at_rest=at_rest)
         directory = Directory(section.directory_db)
         secret = load_or_create_secret(section.web.secret_key_file)
         publisher = self._publisher or outbound_publisher(
@@ -220,6 +223,7 @@ class OutboundService:
             silence_alarm_s=places.silence_alarm_s,
             gap_wait_s=places.gap_wait_s,
             inject_alarm_s=places.inject_alarm_s,
+            at_rest_key=_attribute(config, "keys", "at_rest_key"),
         )
 
     async def _settle_decisions(self) -> None:
@@ -321,6 +325,12 @@ class OutboundService:
         self._closables = []
         if self._listener is not None:
             self._listener.close()
+
+
+def _at_rest(config: object) -> AtRest:
+    """The at-rest keyring of ``[keys]``; CLEAR for a test's namespace without one."""
+    keys = getattr(config, "keys", None)
+    return at_rest_of(keys) if isinstance(keys, KeysSection) else CLEAR
 
 
 def _attribute(config: object, section: str, name: str) -> Any:

@@ -6,6 +6,8 @@ versioned and length-checked, so a torn or foreign file is recognised and quaran
 reason instead of being half-processed.
 
 Record: ``MDOUT1\\n`` + one line of JSON (envelope, ``size``) + ``\\n`` + the original bytes.
+With an at-rest key the whole record is sealed (``protocol.atrest``: a held mail carrying a
+resident number never sits in clear, issue 21); a record from before still reads.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from inner_agent.outbound.errors import SpoolCorrupt
+from protocol.atrest import CLEAR, AtRest
 from protocol.durable import move_durably, write_durably
+from protocol.errors import AtRestError
 from protocol.limits import BUNDLE_ID_LEN
 
 __all__ = ["Spool", "SpooledMail", "new_mail_id"]
@@ -45,8 +49,9 @@ class SpooledMail:
 class Spool:
     """Folders ``mail/`` (accepted), ``tmp/`` (being written), ``quarantine/``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, at_rest: AtRest = CLEAR) -> None:
         self.root = root
+        self.at_rest = at_rest
         for name in ("mail", "tmp", "quarantine"):
             (root / name).mkdir(parents=True, exist_ok=True, mode=0o700)
 
@@ -54,11 +59,18 @@ class Spool:
         """Durable when it returns: file fsynced, renamed into place, folder fsynced."""
         header = dict(asdict(mail), rcpt_to=list(mail.rcpt_to), size=len(data))
         record = MAGIC + json.dumps(header).encode() + b"\n" + data
-        write_durably(self._path(mail.mail_id), record, staging=self.root / "tmp")
+        sealed = self.at_rest.seal(record)
+        write_durably(self._path(mail.mail_id), sealed, staging=self.root / "tmp")
 
     def load(self, mail_id: str) -> tuple[SpooledMail, bytes]:
         path = self._path(mail_id)
-        return _decode(path.read_bytes(), str(path))
+        stored = path.read_bytes()
+        if stored.startswith(MAGIC):  # written before an at-rest key was configured
+            return _decode(stored, str(path))
+        try:
+            return _decode(self.at_rest.open(stored, str(path)), str(path))
+        except AtRestError as exc:
+            raise SpoolCorrupt(str(exc)) from None
 
     def ids(self) -> list[str]:
         return sorted(p.name for p in (self.root / "mail").iterdir() if _is_mail_id(p.name))

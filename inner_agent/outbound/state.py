@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from inner_agent.outbound.approval import Request, State
+from protocol.atrest import CLEAR, AtRest, is_sealed
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
 
 __all__ = ["MailRow", "Notice", "OutboundState"]
@@ -98,8 +99,11 @@ class Notice:
 class OutboundState:
     """One connection shared by the threads of one process, guarded by a lock."""
 
-    def __init__(self, path: Path, *, clock: Any = time.time) -> None:
+    def __init__(self, path: Path, *, clock: Any = time.time, at_rest: AtRest = CLEAR) -> None:
         self.clock = clock
+        # The blobs holding a mail's picture or text (the preview, the notice mails) are
+        # sealed; a row stored before a key was configured still reads.
+        self.at_rest = at_rest
         self._lock = threading.RLock()
         self._db = open_wal_database(  # FULL: decisions must survive a power cut
             path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
@@ -195,12 +199,12 @@ class OutboundState:
                 return False
             db.executemany(
                 "INSERT INTO outbox (mail_id, kind, rcpt, data, next_try) VALUES (?, ?, ?, ?, ?)",
-                [(*notice, self.clock()) for notice in notices],
+                [(m, k, r, self._seal(data), self.clock()) for m, k, r, data in notices],
             )
             db.execute(
                 "INSERT INTO requests (request_id, mail_id, state, approvers, since, reminded,"
                 " escalations, decided_by, reason, preview) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (*_request_values(request), preview),
+                (*_request_values(request), self._seal(preview)),
             )
             return True
 
@@ -259,7 +263,9 @@ class OutboundState:
             row = self._db.execute(
                 "SELECT preview FROM requests WHERE request_id = ?", (request_id,)
             ).fetchone()
-        return None if row is None or row[0] is None else bytes(row[0])
+        if row is None or row[0] is None:
+            return None
+        return self._open(bytes(row[0]), f"request {request_id}: preview")
 
     # ------------------------------------------------------------------------------- tokens
 
@@ -290,7 +296,7 @@ class OutboundState:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO outbox (mail_id, kind, rcpt, data, next_try) VALUES (?, ?, ?, ?, ?)",
-                (mail_id, kind, rcpt, data, self.clock()),
+                (mail_id, kind, rcpt, self._seal(data), self.clock()),
             )
 
     def due_notices(self) -> list[Notice]:
@@ -300,7 +306,7 @@ class OutboundState:
                 " ORDER BY id",
                 (self.clock(),),
             ).fetchall()
-        return [Notice(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
+        return [Notice(r[0], r[1], r[2], r[3], self._notice_data(r), r[5]) for r in rows]
 
     def notice_sent(self, notice_id: int) -> None:
         with self._tx() as db:
@@ -319,7 +325,16 @@ class OutboundState:
             rows = self._db.execute(
                 "SELECT id, mail_id, kind, rcpt, data, attempts FROM outbox ORDER BY id"
             ).fetchall()
-        return [Notice(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
+        return [Notice(r[0], r[1], r[2], r[3], self._notice_data(r), r[5]) for r in rows]
+
+    def _seal(self, blob: bytes) -> bytes:
+        return self.at_rest.seal(blob)
+
+    def _open(self, stored: bytes, where: str) -> bytes:
+        return self.at_rest.open(stored, where) if is_sealed(stored) else stored
+
+    def _notice_data(self, row: Sequence[Any]) -> bytes:
+        return self._open(bytes(row[4]), f"outbox notice {row[0]}")
 
 
 _REQUEST_COLUMNS = (

@@ -42,6 +42,7 @@ from inner_agent.web.signin import Accounts, SignIn
 from inner_agent.web.store import SignInStore
 from inner_agent.web.throttle import ClientBuckets
 from inner_agent.webproc.spec import WebSpec
+from protocol.atrest import CLEAR, AtRestKeyring
 
 __all__ = [
     "GRACEFUL_STOP_S",
@@ -143,12 +144,13 @@ def open_site(spec: WebSpec, *, on_decided: Callable[[], None]) -> WebSite:
     with contextlib.ExitStack() as opened:
         audit = AuditLog(spec.audit_path, agent="inner")
         opened.callback(audit.close)
-        state = OutboundState(section.spool_dir / "state.db")
+        at_rest = CLEAR if spec.at_rest_key is None else AtRestKeyring.load(spec.at_rest_key)
+        state = OutboundState(section.spool_dir / "state.db", at_rest=at_rest)
         opened.callback(state.close)
         directory = Directory(section.directory_db)
         opened.callback(directory.close)
         secret = load_or_create_secret(section.web.secret_key_file)  # the agent made it
-        stores = Stores(Spool(section.spool_dir), state, directory)
+        stores = Stores(Spool(section.spool_dir, at_rest=at_rest), state, directory)
         desk = approval_desk(section, stores, audit, signer=TokenSigner(secret),
                              on_decided=on_decided)  # fmt: skip
         app, listener = site_app(desk, section, console=spec.console, directory=directory,

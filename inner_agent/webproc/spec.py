@@ -42,6 +42,8 @@ class WebSpec(Section):
     silence_alarm_s: float = Field(default=DEFAULT_SILENCE_ALARM_S, gt=0)
     gap_wait_s: float = Field(default=DEFAULT_GAP_WAIT_S, gt=0)
     inject_alarm_s: float = Field(default=DEFAULT_INJECT_ALARM_S, gt=0)
+    # The agent's at-rest key file (its path only: the child reads the keys itself).
+    at_rest_key: Path | None = None
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -53,7 +55,7 @@ class WebSpec(Section):
             audit_path=self.audit_path, state_dir=self.state_dir,
             outbound_state=self.outbound.spool_dir / "state.db",
             silence_alarm_s=self.silence_alarm_s, gap_wait_s=self.gap_wait_s,
-            inject_alarm_s=self.inject_alarm_s,
+            inject_alarm_s=self.inject_alarm_s, at_rest_key=self.at_rest_key,
         )  # fmt: skip
 
 

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _inner(config: Any, files: list[str]) -> int:
     # Only the agent this config is for is imported (here and in _outer).
+    from agentkit.atrest import at_rest_of
     from inner_agent.bundle_check import ImagePolicy
     from inner_agent.bundle_handler import BundleHandler
     from inner_agent.inject import InjectionQueue
@@ -40,7 +41,7 @@ def _inner(config: Any, files: list[str]) -> int:
     from inner_agent.requeue import BundleRefused, RequeueError, release
 
     state_dir = config.state.dir
-    queue = InjectionQueue(state_dir / "inject.db")
+    queue = InjectionQueue(state_dir / "inject.db", at_rest=at_rest_of(config.keys))
     audit = AuditLog(config.audit.path, agent="inner")
     handler = BundleHandler(
         queue, audit, notify_options(config),
@@ -69,10 +70,11 @@ def _inner(config: Any, files: list[str]) -> int:
 
 
 def _outer(config: Any, files: list[str]) -> int:
+    from agentkit.atrest import at_rest_of
     from outer_agent.requeue import RequeueError, release
     from outer_agent.spool import Spool
 
-    spool = Spool(config.spool.dir / "inbound")
+    spool = Spool(config.spool.dir / "inbound", at_rest=at_rest_of(config.keys))
     audit = AuditLog(config.audit.path, agent="outer")
     failed = 0
     try:

@@ -4,6 +4,9 @@ Layout (the link folder names are part of the contract with the linkage product)
 
     DIR/outer.toml  DIR/inner.toml
     DIR/keys/outer.key (0600)  outer.pub  inner.key (0600)  inner.pub
+    DIR/keys/outer-enc.key (0600)  outer-enc.pub  inner-enc.key (0600)  inner-enc.pub
+                                      (X25519: the link is encrypted both ways, decision D56)
+    DIR/keys/outer-at-rest.keys (0600)  inner-at-rest.keys (0600)   (stored mail sealed, issue 21)
     DIR/link/in/send   outer publishes   -> linkage pickup, internet side
     DIR/link/in/recv   linkage delivery  -> inner reads
     DIR/link/out/send  inner publishes   -> linkage pickup, intranet side
@@ -28,7 +31,8 @@ from cryptography.x509.oid import NameOID
 
 from inner_agent.config import example_toml as inner_example
 from outer_agent.config import example_toml as outer_example
-from protocol import SigningKey
+from protocol import EncryptionKey, SigningKey
+from protocol.atrest import AtRestKeyring
 from protocol.durable import write_durably
 
 __all__ = [
@@ -58,10 +62,15 @@ def make_folders(root: Path) -> None:
 
 
 def make_keys(keys: Path) -> None:
+    """Each agent's signing pair, link encryption pair and at-rest key file."""
     for agent in ("outer", "inner"):
         key = SigningKey.generate()
         key.save(keys / f"{agent}.key")
         key.verify_key.save(keys / f"{agent}.pub")
+        link = EncryptionKey.generate()
+        link.save(keys / f"{agent}-enc.key")
+        link.public_key.save(keys / f"{agent}-enc.pub")
+        AtRestKeyring.generate().save(keys / f"{agent}-at-rest.keys")
 
 
 def make_web_certificate(keys: Path, names: Sequence[str]) -> tuple[Path, Path]:
@@ -109,13 +118,25 @@ def write_configs(root: Path, domains: Sequence[str], ports: TrialPorts) -> None
     """``outer.toml`` and ``inner.toml`` in ``root``: the agents' example files, filled in."""
     domains = tuple(domains or [DEFAULT_DOMAIN])
     outer = outer_example(
-        domains=domains, smtp_listen=f"127.0.0.1:{ports.smtp_port}", relay=ports.relay
+        domains=domains,
+        smtp_listen=f"127.0.0.1:{ports.smtp_port}",
+        relay=ports.relay,
+        **_key_files("outer", "inner"),
     )
     inner = inner_example(
         domains=domains,
         internal_smtp=ports.internal_smtp,
         outbound_listen=f"127.0.0.1:{ports.outbound_port}",
         web_listen=f"127.0.0.1:{ports.web_port}",
+        **_key_files("inner", "outer"),
     )
     (root / "outer.toml").write_text(outer, encoding="utf-8")
     (root / "inner.toml").write_text(inner, encoding="utf-8")
+
+
+def _key_files(agent: str, peer: str) -> dict[str, str]:
+    return {
+        "at_rest_key": f"keys/{agent}-at-rest.keys",
+        "decrypt_key": f"keys/{agent}-enc.key",
+        "encrypt_to": f"keys/{peer}-enc.pub",
+    }

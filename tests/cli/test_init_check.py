@@ -147,3 +147,43 @@ def test_init_names_the_next_steps_including_carrying_the_link_folders(tmp_path:
     assert f"maildiode carry {root}/link/in/send {root}/link/in/recv" in steps
     assert f"maildiode carry {root}/link/out/send {root}/link/out/recv" in steps
     assert "swaks --server 127.0.0.1:3526 --to someone@bank.example" in steps
+
+
+def test_init_makes_at_rest_keys_and_encrypts_the_link_both_ways(trial: Path) -> None:
+    for agent in ("outer", "inner"):
+        keys = trial / "keys"
+        assert stat.S_IMODE((keys / f"{agent}-at-rest.keys").stat().st_mode) == 0o600
+        assert stat.S_IMODE((keys / f"{agent}-enc.key").stat().st_mode) == 0o600
+        config = load_agent_config(trial / f"{agent}.toml", agent)
+        assert config.keys.at_rest_key == keys / f"{agent}-at-rest.keys"
+        assert config.link.encrypt is True
+        assert config.keys.encrypt_to is not None
+        assert config.keys.decrypt_key is not None
+
+
+def test_a_broken_at_rest_key_file_is_refused_by_check(trial: Path) -> None:
+    path = trial / "keys/outer-at-rest.keys"
+    saved = path.read_bytes()
+    path.write_text("0011223344556677 AAAA\n")
+    try:
+        result = maildiode("check", "-c", str(trial / "outer.toml"))
+    finally:
+        path.write_bytes(saved)
+    assert result.returncode == 2
+    assert "keys.at_rest_key" in result.stderr
+    assert "line 1" in result.stderr
+
+
+def test_keygen_rotate_adds_a_key_and_keeps_the_old_ones(tmp_path: Path) -> None:
+    path = tmp_path / "agent-at-rest.keys"
+    assert maildiode("keygen", "--at-rest", str(path)).returncode == 0
+    assert maildiode("keygen", "--at-rest", str(path)).returncode == 1  # never overwritten
+    first = path.read_text().splitlines()
+    rotated = maildiode("keygen", "--rotate", str(path))
+    assert rotated.returncode == 0, rotated.stderr
+    lines = path.read_text().splitlines()
+    assert lines[:1] == first
+    assert len(lines) == 2
+    assert lines[1].split()[0] in rotated.stdout  # the new key id, which seals from now
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert maildiode("keygen", "--rotate", str(tmp_path / "missing.keys")).returncode == 1

@@ -38,13 +38,21 @@ class FilterStack:
     """An InboundStack with the out link carried (hostile too), the directory filled and the
     receive filters on: the rules of ``rules`` (a file's text), or the built-in rules."""
 
-    def __init__(self, root: Path, *, rules: str | None, seed: int = 11) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        rules: str | None,
+        seed: int = 11,
+        outer: dict[tuple[str, str], str] | None = None,
+    ) -> None:
         self.root = root
         (root / "link/in").mkdir(parents=True)
         (root / "link/out").mkdir(parents=True)
         carrier = HostileCarrier(root / "link/in/send", root / "link/in/recv", seed=seed)
         self.stack = InboundStack(root, carrier=carrier, outbound=True,
-                                  outer={("report", "interval_s"): str(REPORT_S)})  # fmt: skip
+                                  outer={("report", "interval_s"): str(REPORT_S),
+                                         **(outer or {})})  # fmt: skip
         (root / "link/out/send").mkdir(exist_ok=True)
         self.out_carrier = HostileCarrier(root / "link/out/send", root / "link/out/recv",
                                           seed=seed + 1)  # fmt: skip
