@@ -58,7 +58,7 @@ class Decided:
 
 
 class ApprovalDesk:
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the parts approval_desk builds, in one place
         self,
         state: OutboundState,
         gate: TokenGate,
@@ -157,8 +157,8 @@ class ApprovalDesk:
         self.gate.spend(admitted, approver, untrusted_token)
         if not self.state.save_request(decided, expect=request):
             raise InvalidTransition(f"request {request_id} was decided at the same moment")
-        on_behalf = standing is not None and standing.capacity != ""
-        acted_by, capacity = (approver, standing.capacity) if on_behalf else ("", "")
+        capacity = standing.capacity if standing is not None else ""
+        acted_by = approver if capacity else ""
         event = Approved if verdict is Event.APPROVE else Rejected
         self.effects.advance(decided.mail_id, event(decided, acted_by, capacity))
         if self.on_decided is not None:

@@ -11,13 +11,14 @@
                                                       │ └─expire──> EXPIRED
                                                       └─remind / escalate──> HELD
     SPOOLED, RECEIVED --unreadable--> QUARANTINED
-    SENT, BLOCKED, REJECTED, EXPIRED, WITHDRAWN --leftover-found--> (same): the spool copy is removed
+    SENT, BLOCKED, REJECTED, EXPIRED, WITHDRAWN --leftover-found--> (same): spool copy removed
 
 ``transition(state, event)`` returns the next state and the actions of that edge (store the
-state, write the audit event, tell the sender, ask the approvers, remove or quarantine the
-spool file, tell the approvers a request is closed); ``effects.Effects`` carries them out in order. Any other (state, event) pair is an
-``InvalidTransition``. ``SPOOLED`` is never stored: it is a spool file the database does not
-know yet (the intake's 250 came before the row, or the row was lost in a crash).
+state, write the audit event, tell the sender, ask the approvers or tell them their request
+closed, remove or quarantine the spool file); ``effects.Effects`` carries them out in order.
+Any other (state, event) pair is an ``InvalidTransition``. ``SPOOLED`` is never stored: it is
+a spool file the database does not know yet (the intake's 250 came before the row, or the
+row was lost in a crash).
 
 Publishing is not an action of an edge: ``SENDING`` is stored first and the publisher's pass
 publishes every mail in it, so a crash between the two publishes the same bundle again (the
@@ -49,7 +50,6 @@ __all__ = [
     "MailState",
     "Monitored",
     "NoApprover",
-    "on_behalf",
     "Occurrence",
     "OpenRequest",
     "Published",
@@ -60,11 +60,12 @@ __all__ = [
     "RemoveSpool",
     "RequestFound",
     "SetState",
+    "TellApprovers",
     "TellSender",
     "Transition",
-    "TellApprovers",
     "Unreadable",
     "Withdrawn",
+    "on_behalf",
     "transition",
 ]
 

@@ -44,7 +44,10 @@ NOTICE_TEXT = {
     "expired": ("[승인 기한 만료]", "승인 기한 안에 결정이 없어 메일이 발송되지 않았습니다."),
     "escalated": ("[승인 요청 이관]", "승인 기한이 지나 승인 요청이 상위 부서장에게 넘어갔습니다."),
     "blocked": ("[발송 차단]", "외부로 보낸 메일이 보안 정책에 따라 차단되어 발송되지 않았습니다."),
-    "withdrawn": ("[발송 취소]", "승인을 기다리던 메일을 직접 취소했습니다. 메일은 발송되지 않습니다."),
+    "withdrawn": (
+        "[발송 취소]",
+        "승인을 기다리던 메일을 직접 취소했습니다. 메일은 발송되지 않습니다.",
+    ),
 }
 
 # What an approver is told when their open request closes without them: (subject, sentence).

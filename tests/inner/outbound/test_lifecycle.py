@@ -169,9 +169,7 @@ def test_quarantined_and_sent_mail_take_nothing_that_would_send_or_ask_again():
             with pytest.raises(InvalidTransition):
                 transition(state, event)
     finished = ("sent", "blocked", "rejected", "expired", "withdrawn")
-    assert {MailState(s) for s in finished} == {
-        s for s in MailState if s.finished
-    }
+    assert {MailState(s) for s in finished} == {s for s in MailState if s.finished}
 
 
 def test_a_decision_in_someone_elses_name_is_recorded_under_theirs_and_says_who():
