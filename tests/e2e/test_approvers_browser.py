@@ -45,7 +45,7 @@ def running(tmp_path):
 def phone():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
+        context = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True)
         yield context.new_page()
         context.close()
         browser.close()
