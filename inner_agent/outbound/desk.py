@@ -23,6 +23,7 @@ from inner_agent.outbound.effects import Effects
 from inner_agent.outbound.errors import InvalidTransition, WithdrawRefused
 from inner_agent.outbound.lifecycle import Approved, Rejected, Withdrawn
 from inner_agent.outbound.notices import Notices
+from inner_agent.outbound.senders import comparable, stored_check
 from inner_agent.outbound.ports import Audit, Stores
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.token_gate import TokenGate
@@ -76,15 +77,24 @@ class ApprovalDesk:
     def standing(self, request: Request, user: str, *, admin: bool = False) -> Standing | None:
         """In whose name ``user`` may decide ``request`` now: their own, an absent approver's
         (a delegation open at the clock's now), any approver's for an administrator; or
-        None."""
+        None. Nobody the mail shows as its sender decides it in anyone's name (issue 15.5:
+        a delegate or an administrator must not approve their own mail)."""
         if user in request.approvers:
             return Standing(user)
+        if self._shown_as_sender(request, user):
+            return None
         for absence in self.absences.covering(user, self.clock()):
             if absence.absent in request.approvers:
                 return Standing(absence.absent, "delegate")
         if admin and request.approvers:
             return Standing(request.approvers[0], "admin")
         return None
+
+    def _shown_as_sender(self, request: Request, user: str) -> bool:
+        mail = self.state.mail(request.mail_id)
+        if mail is None:
+            return True  # nothing to check against: no power in someone else's name
+        return comparable(user) in stored_check(mail.decision, mail.mail_from)[0]
 
     def pending_for(self, approver: str, *, admin: bool = False) -> list[tuple[Request, MailRow]]:
         """The requests ``approver`` may decide now (in their name or, as a delegate or an

@@ -222,3 +222,22 @@ def test_without_the_role_a_token_of_ones_own_does_not_decide(parts, desk):
     with pytest.raises(TokenRefused):
         desk.decide(request.request_id, "root@corp.example", Event.APPROVE, token)
     assert parts.state.mail(mail_id).state == "held"
+
+
+def test_nobody_decides_their_own_mail_in_someone_elses_name(parts, desk):
+    """Issue 15.5 holds for delegates and administrators too: kim, named lee's delegate, or an
+    administrator, cannot approve a mail kim sent."""
+    today = datetime.fromtimestamp(parts.clock(), UTC).date()
+    desk.absences.add("lee@corp.example", "kim@corp.example", window(today, today, UTC),
+                      "lee@corp.example")  # fmt: skip
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    assert desk.pending_for("kim@corp.example") == []
+    assert desk.view(request.request_id, "kim@corp.example", admin=True) is None
+    token = parts.workflow.issue_token(request, "kim@corp.example")
+    with pytest.raises(TokenRefused):
+        desk.decide(request.request_id, "kim@corp.example", Event.APPROVE, token, admin=True)
+    assert parts.state.mail(mail_id).state == "held"
+    # the same delegation works for someone else's mail
+    other = accept(parts, rrn_mail(sender="park@corp.example"), sender="park@corp.example")
+    assert [m.mail_id for _r, m in desk.pending_for("kim@corp.example")] == [other]
