@@ -23,8 +23,8 @@ from inner_agent.outbound.effects import Effects
 from inner_agent.outbound.errors import InvalidTransition, WithdrawRefused
 from inner_agent.outbound.lifecycle import Approved, Rejected, Withdrawn
 from inner_agent.outbound.notices import Notices
-from inner_agent.outbound.senders import comparable, stored_check
 from inner_agent.outbound.ports import Audit, Stores
+from inner_agent.outbound.senders import comparable, stored_check
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.token_gate import TokenGate
 from inner_agent.outbound.tokens import TokenSigner
