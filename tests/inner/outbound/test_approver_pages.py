@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from inner_agent.inbound.holds import HoldBook
+from inner_agent.outbound.approval import Event
 from inner_agent.web.config import ConsoleSection
 from inner_agent.web.roles import Role
 from tests.inner.outbound.test_web import client_for, csrf_of, sign_in, token_of
@@ -298,3 +299,21 @@ def test_inbound_holds_addressed_to_the_employee(site):
     assert "보류 in-2" not in page
     assert "보류 — 승인 대기" in page
     assert "jung@corp.example" in page
+
+
+def test_a_mail_the_outer_agent_delivered_reads_delivered(site):
+    from agentkit.audit import AuditLog
+
+    parts, app = site
+    (mail_id,) = held(parts, 1)
+    request = parts.state.request_for_mail(mail_id)
+    token = parts.workflow.issue_token(request, "lee@corp.example")
+    parts.workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, token)
+    parts.workflow.publish_pending()
+    kim = signed_in(app, "kim@corp.example")
+    assert "발송됨" in kim.get("/my/sent").text
+    # the outer agent's status report brought its "delivered" event into the audit store
+    audit = AuditLog(parts.section.spool_dir.parent / "audit.db", agent="outer")
+    audit.record(mail_id, "delivered", relay="mx.partner.example")
+    audit.close()
+    assert "배달됨" in kim.get("/my/sent").text

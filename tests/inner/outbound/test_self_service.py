@@ -241,3 +241,18 @@ def test_nobody_decides_their_own_mail_in_someone_elses_name(parts, desk):
     # the same delegation works for someone else's mail
     other = accept(parts, rrn_mail(sender="park@corp.example"), sender="park@corp.example")
     assert [m.mail_id for _r, m in desk.pending_for("kim@corp.example")] == [other]
+
+
+def test_a_withdrawal_stored_but_not_carried_out_is_finished_at_start(parts, desk):
+    """The web process died between storing the withdrawn request and moving the mail."""
+    from inner_agent.outbound.approval import apply
+
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    withdrawn = apply(request, Event.WITHDRAW, now=parts.clock(), actor="kim@corp.example")
+    assert parts.state.save_request(withdrawn, expect=request)
+    assert parts.state.mail(mail_id).state == "held"
+    assert parts.workflow.settle_decisions() == 1
+    assert parts.state.mail(mail_id).state == "withdrawn"
+    assert parts.workflow.publish_pending() == 0
+    assert parts.publisher.published == []
