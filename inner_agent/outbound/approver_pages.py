@@ -55,7 +55,7 @@ class ApproverPages(PageKit):
         return [
             Route("/absence", self.absence, methods=["GET"]),
             Route("/absence", self.absence_add, methods=["POST"]),
-            Route("/absence/{absence_id:int}/cancel", self.absence_cancel, methods=["POST"]),
+            Route("/absence/{absence_id}/cancel", self.absence_cancel, methods=["POST"]),
         ]
 
     # --------------------------------------------------------------------------------- bulk
@@ -155,7 +155,9 @@ class ApproverPages(PageKit):
         refused = self._csrf_refused("absence", request, sid, user, form.get("csrf", ""))
         if refused is not None:
             return refused
-        self.desk.absences.cancel(int(request.path_params["absence_id"]), user)
+        absence_id = request.path_params["absence_id"]
+        if absence_id.isdigit():  # anything else names no absence: nothing to end
+            self.desk.absences.cancel(int(absence_id), user)
         return self._finish(RedirectResponse("/absence?done=cancelled", status_code=303))
 
     def _absence_page(self, sid: str, user: str, done: str | None,

@@ -317,3 +317,22 @@ def test_a_mail_the_outer_agent_delivered_reads_delivered(site):
     audit.record(mail_id, "delivered", relay="mx.partner.example")
     audit.close()
     assert "배달됨" in kim.get("/my/sent").text
+
+
+def test_an_approver_ends_their_absence_early_and_only_their_own(site):
+    parts, app = site
+    lee = signed_in(app, "lee@corp.example")
+    page = lee.get("/absence").text
+    first, last = days_from_now(parts, 0, 5)
+    lee.post("/absence", data={"csrf": csrf_of(page), "delegate": "jung@corp.example",
+                               "first": first, "last": last})  # fmt: skip
+    (absence,) = parts.workflow.desk.absences.of("lee@corp.example", parts.clock())
+    park = signed_in(app, "park@corp.example")
+    park_csrf = csrf_of(park.get("/absence").text)
+    park.post(f"/absence/{absence.id}/cancel", data={"csrf": park_csrf})
+    assert parts.workflow.desk.absences.of("lee@corp.example", parts.clock()) == [absence]
+    assert lee.post("/absence/x0/cancel", data={"csrf": csrf_of(page)}).status_code == 303
+    done = lee.post(f"/absence/{absence.id}/cancel", data={"csrf": csrf_of(page)})
+    assert done.headers["location"] == "/absence?done=cancelled"
+    assert parts.workflow.desk.absences.of("lee@corp.example", parts.clock()) == []
+    assert parts.workflow.desk.absences.covering("jung@corp.example", parts.clock()) == []
