@@ -63,7 +63,7 @@ STEPS = frozenset(
         # outbound, inner agent
         "accepted_outbound", "scanned", "allowed", "blocked", "monitored", "held",
         "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
-        "sender_notified", "sent_out", "token_refused",
+        "withdrawn", "sender_notified", "sent_out", "token_refused",
         # the inner agent's web sign-in (not about one mail: mail id "-")
         "signin_spraying",
         # access records: who did what on the web listener or to accounts (agentkit.access)

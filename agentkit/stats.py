@@ -33,6 +33,7 @@ STEP_ORDER = (
     "received", "refused", "rendered", "published", "received_inside", "notified", "injected",
     "deferred", "postmaster_notified", "accepted_outbound", "scanned", "allowed", "monitored",
     "held", "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
+    "withdrawn",
     "blocked", "token_refused", "sender_notified", "sent_out", "received_outbound", "delivered",
     "delivery_deferred", "bounced", "quarantined", "resent", "requeued", "link_refused",
     "signin_spraying", "access",  # access records are never counted (tally skips them)

@@ -72,6 +72,7 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "blocked": ("차단", "blocked"),
     "rejected": ("반려", "rejected"),
     "expired": ("기한 만료", "expired"),
+    "withdrawn": ("발송 취소", "withdrawn by the sender"),
     "approved": ("승인", "approved"),
     "held": ("승인 대기", "held"),
     "monitored": ("모니터링", "monitored"),

@@ -59,7 +59,7 @@ INBOUND_STEPS = frozenset({
 OUTBOUND_STEPS = frozenset({
     "accepted_outbound", "scanned", "allowed", "blocked", "monitored", "held",
     "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
-    "sender_notified", "sent_out", "token_refused", "received_outbound", "delivered",
+    "withdrawn", "sender_notified", "sent_out", "token_refused", "received_outbound", "delivered",
     "delivery_deferred", "bounced",
 })  # fmt: skip
 # Steps of either direction, told apart by their details (see direction_of).
@@ -107,6 +107,7 @@ OUTCOME_TABLE: tuple[tuple[Direction, frozenset[str], str], ...] = (
     ("out", frozenset({"blocked"}), "blocked"),
     ("out", frozenset({"rejected"}), "rejected"),
     ("out", frozenset({"expired"}), "expired"),
+    ("out", frozenset({"withdrawn"}), "withdrawn"),  # the sender took it back while held
     ("out", frozenset({"approved"}), "approved"),
     ("out", frozenset({"held"}), "held"),  # waiting for an approver
     ("out", frozenset({"monitored"}), "monitored"),

@@ -34,7 +34,8 @@ __all__ = [
 
 # What a security officer reads: held, blocked and personal-data mail, and quarantines.
 SECURITY_OUTCOMES = frozenset({
-    "held", "approved", "rejected", "expired", "blocked", "monitored", "quarantined", "refused",
+    "held", "approved", "rejected", "expired", "withdrawn", "blocked", "monitored", "quarantined",
+    "refused",
 })  # fmt: skip
 EVERY_MAIL = frozenset(OUTCOMES)
 MAIL_ROLES = (Role.ADMIN, Role.AUDITOR, Role.SECURITY)

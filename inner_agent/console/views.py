@@ -28,7 +28,8 @@ IN_OUTCOMES = ("delivered", "withheld", "masked", "monitored", "held", "approved
                "rejected", "blocked", "expired", "quarantined", "refused", "deferred",
                "in_progress")  # fmt: skip
 OUT_OUTCOMES = ("sent", "delivered", "monitored", "held", "approved", "rejected", "blocked",
-                "expired", "quarantined", "bounced", "deferred", "in_progress")  # fmt: skip
+                "expired", "withdrawn", "quarantined", "bounced", "deferred",
+                "in_progress")  # fmt: skip
 # Detail keys of a trail event not repeated in its "details" column (they have columns).
 _TRAIL_COLUMNS = ("time", "agent", "step")
 MAX_DETAIL_VALUE_CHARS = 200  # a trail value longer than this is cut on the page

@@ -9,9 +9,10 @@
       │ │                         │  │
       │ └──reject──> REJECTED <───┘  └──timeout──> EXPIRED
       └──timeout (reject)──> EXPIRED
+    HELD, ESCALATED ──withdraw (the sender)──> WITHDRAWN
 
 ``remind`` leaves the state as it is (HELD or ESCALATED) and only moves the reminder time.
-APPROVED, REJECTED and EXPIRED are final; any event on them is an InvalidTransition.
+APPROVED, REJECTED, EXPIRED and WITHDRAWN are final; any event on them is an InvalidTransition.
 A timeout escalates only when ``on_expiry = "escalate"`` and there is someone above to ask,
 at most MAX_ESCALATIONS times; otherwise it expires (the mail is not sent).
 """
@@ -46,6 +47,7 @@ class State(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # the sender took the mail back before anyone decided
 
     @property
     def pending(self) -> bool:
@@ -57,6 +59,7 @@ class Event(StrEnum):
     REJECT = "reject"
     REMIND = "remind"
     TIMEOUT = "timeout"
+    WITHDRAW = "withdraw"
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ _TABLE: dict[tuple[State, Event], State] = {
     (State.ESCALATED, Event.APPROVE): State.APPROVED,
     (State.ESCALATED, Event.REJECT): State.REJECTED,
     (State.ESCALATED, Event.REMIND): State.ESCALATED,
+    (State.HELD, Event.WITHDRAW): State.WITHDRAWN,
+    (State.ESCALATED, Event.WITHDRAW): State.WITHDRAWN,
 }
 
 
@@ -110,7 +115,9 @@ def apply(
     reason: str = "",
     escalate_to: tuple[str, ...] = (),
 ) -> Request:
-    """The request after ``event``. ``actor`` must be one of the approvers to decide."""
+    """The request after ``event``. ``actor`` must be one of the approvers to decide (a
+    delegate or an administrator decides in the name of one: ``actor`` is that approver);
+    ``withdraw`` records the sender as ``actor``."""
     if event in (Event.APPROVE, Event.REJECT) and actor not in request.approvers:
         raise InvalidTransition(f"{actor} is not an approver of request {request.request_id}")
     can_escalate = bool(escalate_to) and request.escalations < MAX_ESCALATIONS

@@ -23,6 +23,7 @@ from inner_agent.outbound.lifecycle import (
     Record,
     RemoveSpool,
     SetState,
+    TellApprovers,
     TellSender,
     transition,
 )
@@ -68,6 +69,8 @@ class Effects:
                 preview = self.state.preview(request.request_id) or b""
                 if row is not None:
                     self._queue(self.notices.requests(request, row, preview, reminder=reminder))
+            case TellApprovers(request, outcome):
+                self._queue(self.notices.to_approvers(request, outcome))
             case RemoveSpool():
                 self.spool.remove(mail_id)
             case Quarantine(detail):

@@ -4,14 +4,24 @@ OutboundError
 ├── SpoolCorrupt        a spool file is torn or not ours (quarantined with a reason)
 ├── DirectoryError      the HR export cannot be imported (names line and column)
 ├── InvalidTransition   an approval event that the request's state does not allow
-└── TokenRefused        an approval token is forged, expired, reused or someone else's
+├── TokenRefused        an approval token is forged, expired, reused or someone else's
+├── AbsenceRefused      an absence delegation that cannot be stored (says which field, why)
+└── WithdrawRefused     a mail its sender cannot withdraw (not theirs, not held, decided)
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["DirectoryError", "InvalidTransition", "OutboundError", "SpoolCorrupt", "TokenRefused"]
+__all__ = [
+    "AbsenceRefused",
+    "DirectoryError",
+    "InvalidTransition",
+    "OutboundError",
+    "SpoolCorrupt",
+    "TokenRefused",
+    "WithdrawRefused",
+]
 
 TokenReason = Literal["malformed", "forged", "expired", "reused", "wrong-approver", "wrong-request"]
 
@@ -38,3 +48,15 @@ class TokenRefused(OutboundError):
     def __init__(self, reason: TokenReason, detail: str = "") -> None:
         self.reason: TokenReason = reason
         super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class AbsenceRefused(OutboundError):
+    """``field`` names the form field at fault; the message says why, in Korean."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class WithdrawRefused(OutboundError):
+    pass

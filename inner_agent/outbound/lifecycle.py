@@ -7,16 +7,18 @@
                            │  └─no-approver──────────> REJECTED
                            └─hold / request-found──> HELD ──approve──> SENDING
                                                       │ ├─reject──> REJECTED
+                                                      │ ├─withdraw──> WITHDRAWN
                                                       │ └─expire──> EXPIRED
                                                       └─remind / escalate──> HELD
     SPOOLED, RECEIVED --unreadable--> QUARANTINED
-    SENT, BLOCKED, REJECTED, EXPIRED --leftover-found--> (same): the spool copy is removed
+    SENT, BLOCKED, REJECTED, EXPIRED, WITHDRAWN --leftover-found--> (same): spool copy removed
 
 ``transition(state, event)`` returns the next state and the actions of that edge (store the
-state, write the audit event, tell the sender, ask the approvers, remove or quarantine the
-spool file); ``effects.Effects`` carries them out in order. Any other (state, event) pair is an
-``InvalidTransition``. ``SPOOLED`` is never stored: it is a spool file the database does not
-know yet (the intake's 250 came before the row, or the row was lost in a crash).
+state, write the audit event, tell the sender, ask the approvers or tell them their request
+closed, remove or quarantine the spool file); ``effects.Effects`` carries them out in order.
+Any other (state, event) pair is an ``InvalidTransition``. ``SPOOLED`` is never stored: it is
+a spool file the database does not know yet (the intake's 250 came before the row, or the
+row was lost in a crash).
 
 Publishing is not an action of an edge: ``SENDING`` is stored first and the publisher's pass
 publishes every mail in it, so a crash between the two publishes the same bundle again (the
@@ -58,9 +60,12 @@ __all__ = [
     "RemoveSpool",
     "RequestFound",
     "SetState",
+    "TellApprovers",
     "TellSender",
     "Transition",
     "Unreadable",
+    "Withdrawn",
+    "on_behalf",
     "transition",
 ]
 
@@ -78,11 +83,18 @@ class MailState(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     QUARANTINED = "quarantined"
+    WITHDRAWN = "withdrawn"  # the sender took it back while it was held; never sent
 
     @property
     def finished(self) -> bool:
         """The mail needs its spool copy no more (quarantine moved the copy away itself)."""
-        return self in (MailState.SENT, MailState.BLOCKED, MailState.REJECTED, MailState.EXPIRED)
+        return self in (
+            MailState.SENT,
+            MailState.BLOCKED,
+            MailState.REJECTED,
+            MailState.EXPIRED,
+            MailState.WITHDRAWN,
+        )
 
 
 class MailEvent(StrEnum):
@@ -98,6 +110,7 @@ class MailEvent(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     EXPIRE = "expire"
+    WITHDRAW = "withdraw"
     PUBLISHED = "published"
     UNREADABLE = "unreadable"
     LEFTOVER_FOUND = "leftover-found"
@@ -175,13 +188,31 @@ class Escalated:
 
 @dataclass(frozen=True)
 class Approved:
+    """``request.decided_by`` is the approver the decision is recorded under; ``acted_by``
+    who really decided when that was someone else (``capacity``: "delegate" during the
+    approver's absence, or "admin"); empty when the approver decided."""
+
     kind: ClassVar[MailEvent] = MailEvent.APPROVE
     request: Request
+    acted_by: str = ""
+    capacity: str = ""
 
 
 @dataclass(frozen=True)
 class Rejected:
+    """As ``Approved``: ``acted_by`` and ``capacity`` say who decided in the approver's name."""
+
     kind: ClassVar[MailEvent] = MailEvent.REJECT
+    request: Request
+    acted_by: str = ""
+    capacity: str = ""
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """The sender took the held mail back (``request.decided_by``) before anyone decided."""
+
+    kind: ClassVar[MailEvent] = MailEvent.WITHDRAW
     request: Request
 
 
@@ -218,7 +249,8 @@ class LeftoverFound:
 
 Occurrence = (
     Accepted | Allowed | Monitored | Blocked | Held | RequestFound | NoApprover | Reminded
-    | Escalated | Approved | Rejected | Expired | Published | Unreadable | LeftoverFound
+    | Escalated | Approved | Rejected | Expired | Withdrawn | Published | Unreadable
+    | LeftoverFound
 )  # fmt: skip
 
 
@@ -268,6 +300,15 @@ class AskApprovers:
 
 
 @dataclass(frozen=True)
+class TellApprovers:
+    """Queue a notice of ``outcome`` to each of ``request.approvers`` (their open request was
+    closed without them: the sender withdrew the mail)."""
+
+    request: Request
+    outcome: str
+
+
+@dataclass(frozen=True)
 class RemoveSpool:
     pass
 
@@ -279,7 +320,10 @@ class Quarantine:
     detail: str
 
 
-Action = SetState | Record | TellSender | OpenRequest | AskApprovers | RemoveSpool | Quarantine
+Action = (
+    SetState | Record | TellSender | OpenRequest | AskApprovers | TellApprovers | RemoveSpool
+    | Quarantine
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -307,6 +351,7 @@ _NEXT: dict[tuple[MailState, MailEvent], MailState] = {
     (S.HELD, E.APPROVE): S.SENDING,
     (S.HELD, E.REJECT): S.REJECTED,
     (S.HELD, E.EXPIRE): S.EXPIRED,
+    (S.HELD, E.WITHDRAW): S.WITHDRAWN,
     (S.SENDING, E.PUBLISHED): S.SENT,
     **{(done, E.LEFTOVER_FOUND): done for done in MailState if done.finished},
 }
@@ -390,25 +435,55 @@ def _escalated(event: Escalated) -> tuple[Action, ...]:
     )
 
 
+def on_behalf(by: str, acted_by: str) -> str:
+    """How a decision made in someone's name is shown: "kim@... for lee@..."."""
+    return f"{acted_by} for {by}" if acted_by and acted_by != by else by
+
+
+def _decided_fields(event: Approved | Rejected) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "by": event.request.decided_by,
+        "request_id": event.request.request_id,
+    }
+    if event.acted_by:
+        fields |= {
+            "acted_by": event.acted_by,
+            "capacity": event.capacity,
+            "on_behalf": on_behalf(event.request.decided_by or "", event.acted_by),
+        }
+    return fields
+
+
 def _approved(event: Approved) -> tuple[Action, ...]:
     by = event.request.decided_by or ""
     return (
         SetState(S.SENDING, by),
-        Record(
-            "approved", {"by": event.request.decided_by, "request_id": event.request.request_id}
-        ),
-        TellSender("approved", decided_by=by),
+        Record("approved", _decided_fields(event)),
+        TellSender("approved", decided_by=on_behalf(by, event.acted_by)),
     )
 
 
 def _rejected(event: Rejected) -> tuple[Action, ...]:
     request = event.request
     by = request.decided_by or ""
-    fields = {"by": request.decided_by, "reason": request.reason, "request_id": request.request_id}
+    fields = _decided_fields(event) | {"reason": request.reason}
     return (
         SetState(S.REJECTED, by),
         Record("rejected", fields),
-        TellSender("rejected", reason=request.reason, decided_by=by),
+        TellSender("rejected", reason=request.reason, decided_by=on_behalf(by, event.acted_by)),
+        RemoveSpool(),
+    )
+
+
+def _withdrawn(event: Withdrawn) -> tuple[Action, ...]:
+    request = event.request
+    by = request.decided_by or ""
+    fields = {"by": by, "request_id": request.request_id, "approvers": list(request.approvers)}
+    return (
+        SetState(S.WITHDRAWN, by),
+        Record("withdrawn", fields),
+        TellApprovers(request, "withdrawn"),
+        TellSender("withdrawn", decided_by=by),
         RemoveSpool(),
     )
 
@@ -458,6 +533,8 @@ def _actions(state: MailState, event: Occurrence) -> tuple[Action, ...]:  # noqa
             return _rejected(event)
         case Expired():
             return _expired(event)
+        case Withdrawn():
+            return _withdrawn(event)
         case Published():
             return _published(event)
         case Unreadable():

@@ -15,7 +15,14 @@ from urllib.parse import quote
 
 from inner_agent.ownmail import MARKER_HEADER, OwnMailKind
 
-__all__ = ["TYPE_NAMES", "RequestMail", "approval_request", "request_link", "sender_notice"]
+__all__ = [
+    "TYPE_NAMES",
+    "RequestMail",
+    "approval_request",
+    "approver_notice",
+    "request_link",
+    "sender_notice",
+]
 
 PREVIEW_CID = "masked-preview"
 
@@ -37,6 +44,18 @@ NOTICE_TEXT = {
     "expired": ("[승인 기한 만료]", "승인 기한 안에 결정이 없어 메일이 발송되지 않았습니다."),
     "escalated": ("[승인 요청 이관]", "승인 기한이 지나 승인 요청이 상위 부서장에게 넘어갔습니다."),
     "blocked": ("[발송 차단]", "외부로 보낸 메일이 보안 정책에 따라 차단되어 발송되지 않았습니다."),
+    "withdrawn": (
+        "[발송 취소]",
+        "승인을 기다리던 메일을 직접 취소했습니다. 메일은 발송되지 않습니다.",
+    ),
+}
+
+# What an approver is told when their open request closes without them: (subject, sentence).
+APPROVER_NOTICE_TEXT = {
+    "withdrawn": (
+        "[승인 요청 철회]",
+        "보낸 사람이 메일을 취소하여 승인 요청이 닫혔습니다. 결정할 필요가 없습니다.",
+    ),
 }
 
 
@@ -154,5 +173,23 @@ def sender_notice(
     if reason:
         lines.append(f"사유: {reason}")
     lines += ["", f"메일 ID: {mail_id}"]
+    message.set_content("\n".join(lines), charset="utf-8")
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+def approver_notice(
+    outcome: str,
+    *,
+    approver: str,
+    sender: str,
+    subject: str,
+    request_id: str,
+    from_address: str,
+    now: float,
+) -> bytes:
+    """Tells ``approver`` that the request from ``sender`` closed without them (withdrawn)."""
+    prefix, first = APPROVER_NOTICE_TEXT[outcome]
+    message = _base(from_address, approver, f"{prefix} {sender}: {subject}", now)
+    lines = [first, "", f"보낸 사람: {sender}", f"제목: {subject}", "", f"요청 번호: {request_id}"]
     message.set_content("\n".join(lines), charset="utf-8")
     return message.as_bytes(policy=SMTP_POLICY)

@@ -11,12 +11,14 @@ from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.notice_mail import (
     RequestMail,
     approval_request,
+    approver_notice,
     request_link,
     sender_notice,
 )
 from inner_agent.outbound.senders import stored_check
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.token_gate import TokenGate
+from inner_agent.outbound.wording import held_because
 from mailsafe.pii import detect, mask_text
 
 __all__ = ["Notices", "QueuedNotice"]
@@ -59,7 +61,7 @@ class Notices:
                 sender=mail.mail_from,
                 recipients=mail.rcpt_to,
                 subject=mail.subject,
-                explanation=str(mail.decision.get("explanation", "")),
+                explanation=held_because(mail.decision, mail.findings),
                 findings=tuple((f["type"], f["masked"], f["where"]) for f in mail.findings),
                 preview_png=preview,
                 link=request_link(self.public_url, request.request_id, token),
@@ -69,6 +71,19 @@ class Notices:
             from_address=self.from_address,
             now=self.clock(),
         )
+
+    def to_approvers(self, request: Request, outcome: str) -> list[QueuedNotice]:
+        """The notice of ``outcome`` to each approver of ``request`` (its request closed)."""
+        row = self.state.mail(request.mail_id)
+        if row is None:
+            return []
+        return [
+            (request.mail_id, f"approver:{outcome}", approver, approver_notice(
+                outcome, approver=approver, sender=row.mail_from, subject=row.subject,
+                request_id=request.request_id, from_address=self.from_address,
+                now=self.clock()))
+            for approver in request.approvers
+        ]  # fmt: skip
 
     def to_sender(
         self, mail_id: str, outcome: str, *, reason: str = "", decided_by: str = ""

@@ -7,6 +7,7 @@ each got. Mail states::
 
     received -> sending -> sent            (allow, monitor, or approved)
     received -> held -> sending -> sent    (approval)
+    received -> held -> withdrawn          (the sender took it back before anyone decided)
     received -> blocked | rejected | expired
     received -> quarantined                (spool record unreadable)
 
@@ -171,6 +172,17 @@ class OutboundState:
             ).fetchone()
         return None if row is None else float(row[0])
 
+    def mails_from(self, sender: str, limit: int) -> list[MailRow]:
+        """The newest ``limit`` mails whose envelope sender is ``sender`` (any case)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT mail_id, state, mail_from, rcpt_to, subject, received_at, decision,"
+                " findings, decided_by FROM mails WHERE mail_from = ? COLLATE NOCASE"
+                " ORDER BY received_at DESC LIMIT ?",
+                (sender, limit),
+            ).fetchall()
+        return [_mail_row(r) for r in rows]
+
     def mails_in(self, state: str) -> list[str]:
         with self._lock:
             rows = self._db.execute(
@@ -253,7 +265,8 @@ class OutboundState:
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_PREFIXED_COLUMNS} FROM requests r JOIN mails m USING (mail_id)"  # noqa: S608
-                " WHERE m.state = 'held' AND r.state IN ('approved', 'rejected', 'expired')"
+                " WHERE m.state = 'held' AND r.state IN ('approved', 'rejected', 'expired',"
+                " 'withdrawn')"
                 " ORDER BY r.since"
             ).fetchall()
         return [_request(r) for r in rows]

@@ -5,7 +5,9 @@ The web's link check (a token in ``?t=``) and a decision (the token in the form)
 the signature, expiry and binding to the signed-in approver and the request
 (``TokenSigner.verify``: ``malformed``, ``forged``, ``expired``, ``wrong-approver``,
 ``wrong-request``); the request exists and the signed-in user is one of its approvers now
-(``wrong-approver``: after an escalation the old approvers' tokens stop working); the nonce
+(``wrong-approver``: after an escalation the old approvers' tokens stop working; a delegate
+or an administrator deciding in an approver's name passes that approver as ``acting_as``,
+while the token stays bound to who signed in); the nonce
 is not spent (``reused``). Every refusal is logged (warning) and audited as
 ``token_refused`` with the reason code and the first TOKEN_LOG_CHARS characters presented.
 """
@@ -61,15 +63,22 @@ class TokenGate:
         return self.signer.issue(request.request_id, approver, now=self.clock(), ttl_s=ttl_s)
 
     def check(
-        self, untrusted_token: str, request_id: str, request: Request | None, actor: str
+        self,
+        untrusted_token: str,
+        request_id: str,
+        request: Request | None,
+        actor: str,
+        *,
+        acting_as: str | None = None,
     ) -> Admitted:
-        """The token's claims when ``actor`` may use it on ``request`` now; else TokenRefused
-        (logged and audited)."""
+        """The token's claims when ``actor`` may use it on ``request`` now (in the name of
+        ``acting_as``, one of its approvers, when given); else TokenRefused (logged and
+        audited)."""
         try:
             claims = self.signer.verify(
                 untrusted_token, now=self.clock(), approver=actor, request_id=request_id
             )
-            if request is None or actor not in request.approvers:
+            if request is None or (acting_as or actor) not in request.approvers:
                 raise TokenRefused("wrong-approver", f"{actor} is not an approver of {request_id}")
             if self.state.nonce_spent(claims.nonce):
                 raise TokenRefused("reused", "token was used before")

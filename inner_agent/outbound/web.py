@@ -1,22 +1,26 @@
 """The approval web pages: server-rendered (Starlette + Jinja2), no JavaScript, Korean.
 
-Pages: the signed-in approver's pending requests, a request's detail with the masked image,
-and approve / reject (with a reason) forms. Sign-in, sessions, roles, CSRF and the security
-headers are the web listener's (``inner_agent.web``): every page declares its role
-(``@require(Role.APPROVER)``: any directory person with an account; the desk shows each only
-the requests addressed to them), and puts the session's CSRF token into every form. Every
-state change is a POST carrying that token; every decision also carries an approval token
-bound to the approver and the request (tokens.py). The pages call only
-``desk.ApprovalDesk`` (list, view, image, decide), which checks and spends tokens in one
-place (``token_gate.TokenGate``). Opening a request and its image are access records.
+Pages: the signed-in approver's pending requests (with a bulk form: approver_pages.py), a
+request's detail with the masked image and the reason in Korean (wording.py), a confirmation
+page before an approval sends the mail, and approve / reject (with a reason) forms. A
+delegate during an approver's absence and an administrator see and decide the requests they
+may decide in someone's name (desk.Standing); the page says in whose. Sign-in, sessions,
+roles, CSRF and the security headers are the web listener's (``inner_agent.web``): every
+page declares its role (``@require(Role.APPROVER, Role.ADMIN)``: any directory person with an
+account, or an administrator; the desk shows each only the requests they may decide), and
+puts the session's CSRF token into every form. Every state change is a POST carrying that
+token; every decision also carries an approval token bound to the approver and the request
+(tokens.py). The pages call only ``desk.ApprovalDesk`` (list, view, image, decide), which
+checks and spends tokens in one place (``token_gate.TokenGate``). Opening a request and its
+image are access records.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -27,11 +31,14 @@ from starlette.routing import Route
 
 from agentkit.access import Action
 from inner_agent.outbound.approval import Event
+from inner_agent.outbound.approver_pages import ApproverPages
 from inner_agent.outbound.desk import ApprovalDesk
+from inner_agent.outbound.employee_pages import EmployeePages
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
 from inner_agent.outbound.notice_mail import TYPE_NAMES
+from inner_agent.outbound.page_kit import PageKit
+from inner_agent.outbound.wording import held_because
 from inner_agent.web.app import Listener, listener_app
-from inner_agent.web.gate import Principal
 from inner_agent.web.pages import client_of
 from inner_agent.web.roles import Role, require
 
@@ -60,36 +67,29 @@ def templates() -> Environment:
         auto_reload=False,
     )
     environment.globals["type_names"] = TYPE_NAMES
+    environment.globals["held_because"] = held_because
     return environment
 
 
-class _Pages:
-    def __init__(self, desk: ApprovalDesk, listener: Listener) -> None:
-        self.desk, self.signin, self.access = desk, listener.pages, listener.access
-
-    def _page(self, template: str, sid: str, status: int = 200, **values: Any) -> Response:
-        """A page for the signed-in user of session ``sid`` (its CSRF token in the forms)."""
-        return self.signin.page(template, status=status, csrf=self.signin.csrf(sid), **values)
-
-    def _finish(self, response: Response) -> Response:
-        return self.signin.finish(response)
-
-    @staticmethod
-    def _who(request: Request) -> tuple[str, str]:
-        """(session id, user) of the request, which the gate let through."""
-        principal: Principal = request.state.principal
-        return principal.session_id, principal.account
-
+class _Pages(PageKit):
     # ----------------------------------------------------------------------------- requests
 
-    @require(Role.APPROVER)
+    @require(Role.APPROVER, Role.ADMIN)
     async def pending(self, request: Request) -> Response:
         sid, user = self._who(request)
+        admin = self._admin(request)
         rows = [
-            {"request": item, "mail": mail, "since": _when(item.since)}
-            for item, mail in self.desk.pending_for(user)
-        ]
+            {"request": item, "mail": mail, "since": _when(item.since),
+             "token": self.desk.token_for(item, user),
+             "standing": self.desk.standing(item, user, admin=admin)}
+            for item, mail in self.desk.pending_for(user, admin=admin)
+        ]  # fmt: skip
         done = {"approved": "승인했습니다. 메일이 발송됩니다.", "rejected": "반려했습니다."}
+        count = request.query_params.get("n", "")
+        bulk = {"bulk-approved": f"{count}건을 승인했습니다. 메일이 발송됩니다.",
+                "bulk-rejected": f"{count}건을 반려했습니다."}  # fmt: skip
+        if count.isdigit():
+            done |= bulk
         return self._page(
             "list.html",
             sid,
@@ -98,12 +98,15 @@ class _Pages:
             done=done.get(request.query_params.get("done", "")),
         )
 
-    @require(Role.APPROVER)
+    @require(Role.APPROVER, Role.ADMIN)
     async def detail(self, request: Request) -> Response:
         sid, user = self._who(request)
         try:
             view = self.desk.view(
-                request.path_params["request_id"], user, request.query_params.get("t")
+                request.path_params["request_id"],
+                user,
+                request.query_params.get("t"),
+                admin=self._admin(request),
             )
         except TokenRefused as refused:
             return self._page("message.html", sid, status=403, user=user,
@@ -116,13 +119,32 @@ class _Pages:
                            mail_id=view.request.mail_id, detail="approval request")  # fmt: skip
         return self._page("detail.html", sid, user=user, item=view.request, mail=view.mail,
                           token=view.token, since=_when(view.request.since),
+                          standing=view.standing, admin=self._admin(request),
                           chosen=request.query_params.get("do"), error=None)  # fmt: skip
 
-    @require(Role.APPROVER)
+    @require(Role.APPROVER, Role.ADMIN)
+    async def confirm(self, request: Request) -> Response:
+        """The confirmation step: what approving will send, and the one button that does.
+        Changes nothing itself (the decision is the POST from this page)."""
+        sid, user = self._who(request)
+        form = await self.signin.form(request)
+        refused = self._csrf_refused("confirm", request, sid, user, form.get("csrf", ""))
+        if refused is not None:
+            return refused
+        view = self.desk.view(request.path_params["request_id"], user, admin=self._admin(request))
+        if view is None or view.token is None:
+            return self._message(sid, user, 409, "이미 결정됨",
+                                 "이 요청은 이미 결정되었거나 결정할 수 없습니다.")  # fmt: skip
+        return self._page("confirm.html", sid, user=user, rows=[
+            {"request": view.request, "mail": view.mail, "token": form.get("token", "")}
+        ], standing=view.standing, action=f"/requests/{view.request.request_id}/decide",
+            bulk=False)  # fmt: skip
+
+    @require(Role.APPROVER, Role.ADMIN)
     async def image(self, request: Request) -> Response:
         _sid, user = self._who(request)
         request_id = request.path_params["request_id"]
-        png = self.desk.image(request_id, user)
+        png = self.desk.image(request_id, user, admin=self._admin(request))
         if png is None:
             return self._finish(Response("not found", status_code=404))
         mail_id = self.desk.mail_of(request_id)
@@ -130,7 +152,7 @@ class _Pages:
                            detail="approval request")  # fmt: skip
         return self._finish(Response(png, media_type="image/png"))
 
-    @require(Role.APPROVER)
+    @require(Role.APPROVER, Role.ADMIN)
     async def decide(self, request: Request) -> Response:
         sid, user = self._who(request)
         form = await self.signin.form(request)
@@ -150,14 +172,14 @@ class _Pages:
                 message="승인 또는 반려를 선택해 주십시오.",
             )
         if action == "reject" and not reason:
-            return self._redo(
-                sid, user, request_id, form.get("token", ""), "반려 사유를 적어 주십시오."
-            )
+            return self._redo(sid, user, request_id, form.get("token", ""),
+                              "반려 사유를 적어 주십시오.", admin=self._admin(request))  # fmt: skip
         event = Event.APPROVE if action == "approve" else Event.REJECT
         try:
             await run_in_threadpool(
-                self.desk.decide, request_id, user, event, form.get("token", ""), reason
-            )
+                functools.partial(self.desk.decide, admin=self._admin(request)),
+                request_id, user, event, form.get("token", ""), reason,
+            )  # fmt: skip
         except TokenRefused as refused:
             return self._page(
                 "message.html",
@@ -179,8 +201,9 @@ class _Pages:
         done = "approved" if event is Event.APPROVE else "rejected"
         return self._finish(RedirectResponse(f"/requests?done={done}", status_code=303))
 
-    def _redo(self, sid: str, user: str, request_id: str, token: str, error: str) -> Response:
-        view = self.desk.view(request_id, user)
+    def _redo(self, sid: str, user: str, request_id: str, token: str, error: str, *,
+              admin: bool) -> Response:  # fmt: skip
+        view = self.desk.view(request_id, user, admin=admin)
         if view is None:
             return self._page(
                 "message.html",
@@ -201,6 +224,8 @@ class _Pages:
             since=_when(view.request.since),
             chosen="reject",
             error=error,
+            standing=view.standing,
+            admin=admin,
         )
 
 
@@ -212,12 +237,20 @@ def create_app(desk: ApprovalDesk, listener: Listener) -> Starlette:
     """The web listener's app with the approval pages on it (and, through ``listener_app``,
     the console's pages and API; its home page ``/`` sends approvers here)."""
     approval = _Pages(desk, listener)
+    approvers, employees = ApproverPages(desk, listener), EmployeePages(desk, listener)
     routes: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
         ("/requests", approval.pending, ["GET"]),
+        ("/requests/bulk", approvers.bulk, ["POST"]),
         ("/requests/{request_id}", approval.detail, ["GET"]),
         ("/requests/{request_id}/image.png", approval.image, ["GET"]),
+        ("/requests/{request_id}/confirm", approval.confirm, ["POST"]),
         ("/requests/{request_id}/decide", approval.decide, ["POST"]),
     ]
     return listener_app(
-        listener, [Route(path, endpoint, methods=methods) for path, endpoint, methods in routes]
+        listener,
+        [
+            *(Route(path, endpoint, methods=methods) for path, endpoint, methods in routes),
+            *approvers.routes(),
+            *employees.routes(),
+        ],
     )

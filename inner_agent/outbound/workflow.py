@@ -19,7 +19,8 @@ Audit steps: ``accepted_outbound`` -> ``scanned`` -> one of
   ``allowed`` / ``monitored`` -> ``sent_out``;
   ``blocked`` (+ ``sender_notified``);
   ``held`` + ``approval_requested`` -> (``reminded``) -> (``escalated``) ->
-  ``approved`` -> ``sent_out``, or ``rejected``, or ``expired`` (+ ``sender_notified`` each).
+  ``approved`` -> ``sent_out``, or ``rejected``, or ``expired`` (+ ``sender_notified`` each),
+  or ``withdrawn`` by the sender (its approvers told).
 Refused tokens are ``token_refused`` with a reason code.
 """
 
@@ -46,6 +47,7 @@ from inner_agent.outbound.lifecycle import (
     Occurrence,
     Rejected,
     Unreadable,
+    Withdrawn,
 )
 from inner_agent.outbound.outbox import Outbox
 from inner_agent.outbound.ports import Audit, Outlets, Publisher, Stores
@@ -184,8 +186,9 @@ class Workflow:
         return self.gate.issue(request, approver)
 
 
-_OUTCOMES: dict[State, Callable[[Request], Approved | Rejected | Expired]] = {
+_OUTCOMES: dict[State, Callable[[Request], Approved | Rejected | Expired | Withdrawn]] = {
     State.APPROVED: Approved,
     State.REJECTED: Rejected,
     State.EXPIRED: Expired,
+    State.WITHDRAWN: Withdrawn,
 }

@@ -98,6 +98,7 @@ OUTCOME_CASES = [
     ({"held", "rejected"}, 0, "out", "rejected"),
     ({"rejected"}, 0, "out", "rejected"),  # no approver: rejected by the system at once
     ({"held", "expired"}, 0, "out", "expired"),
+    ({"held", "approval_requested", "withdrawn"}, 0, "out", "withdrawn"),
     ({"scanned", "blocked", "sender_notified"}, 0, "out", "blocked"),
     ({"accepted_outbound", "quarantined"}, 0, "out", "quarantined"),
     ({"held", "approved", "sent_out", "bounced"}, 0, "out", "bounced"),

@@ -1,7 +1,7 @@
 """The approval flow in a real browser (Playwright driving Debian's Chromium) against the
 running OutboundService: a mail with a resident registration number in XLSX and HWP
 attachments is held; the department head follows the link in the request mail, signs in,
-sees the masked detail and image, and approves; another request is rejected with a reason
+sees the masked detail and image, and approves (confirming on the page that follows); another request is rejected with a reason
 from the pending list."""
 
 from __future__ import annotations
@@ -100,6 +100,9 @@ def test_approve_from_the_request_mail(running, browser, tmp_path):
     assert width > 500  # the masked image loaded
     page.screenshot(path=str(tmp_path / "detail.png"), full_page=True)
     page.click("#approve")
+    page.wait_for_selector("#confirm")  # the confirmation step: nothing is sent yet
+    assert running.service.workflow.state.mail(request.mail_id).state == "held"
+    page.click("#confirm")
     page.wait_for_selector("#done")
     assert "승인했습니다" in page.inner_text("#done")
 

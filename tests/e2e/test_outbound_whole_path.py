@@ -276,3 +276,87 @@ def test_through_postfix_as_the_internal_server(tmp_path):
         postfix.close()
         relay.stop()
         shutil.rmtree(postfix_base, ignore_errors=True)
+
+
+class Carrier:
+    """The linkage product and the outer agent, one pass at a time, remembering what the
+    carrier saw (a file is carried once it stood still between two passes)."""
+
+    def __init__(self, tmp_path: Path, outer: Outer, relay: MailSink) -> None:
+        self.send_dir, self.recv_dir = tmp_path / "link/out/send", tmp_path / "link/out/recv"
+        self.recv_dir.mkdir(parents=True, exist_ok=True)
+        self.outer, self.relay, self.snapshot = outer, relay, {}
+
+    def one_pass(self) -> list:
+        _count, self.snapshot = carry_pass(self.send_dir, self.recv_dir,
+                                           staging_for(self.recv_dir), self.snapshot)  # fmt: skip
+        self.outer.step()
+        return self.relay.received
+
+
+def bulk_approve_over_http(running, request_ids: list[str]) -> None:
+    """The head signs in, picks every request on the list, approves them together and
+    confirms on the page that follows."""
+    browser = Browser()
+    _url, login_page = browser.get(f"{running.web_url}/login")
+    list_url, listing = browser.post(f"{running.web_url}/login", {
+        "csrf": field(login_page, "csrf"), "next": "/requests", "email": "lee@corp.example",
+        "password": PASSWORDS["lee@corp.example"]})  # fmt: skip
+    assert list_url.endswith("/requests")
+    pairs = [("csrf", field(listing, "csrf")), ("action", "approve")]
+    for request_id in request_ids:
+        pairs += [("pick", request_id), (f"token-{request_id}", field(listing, f"token-{request_id}"))]  # fmt: skip
+    data = urllib.parse.urlencode(pairs).encode()
+    with browser.opener.open(f"{running.web_url}/requests/bulk", data=data, timeout=10) as page:
+        confirm = page.read()
+    assert f"{len(request_ids)}건의 메일이".encode() in confirm
+    confirmed = urllib.parse.urlencode(re.findall(r'name="([^"]+)" value="([^"]*)"',
+                                                  confirm.decode())).encode()  # fmt: skip
+    with browser.opener.open(f"{running.web_url}/requests/bulk", data=confirmed,
+                             timeout=10) as done:  # fmt: skip
+        assert done.url.endswith(f"/requests?done=bulk-approved&n={len(request_ids)}")
+
+
+def test_bulk_approval_through_postfix_delivers_each_exactly_once(tmp_path):
+    """Issue 20: an approver bulk-approves three requests and all three are delivered
+    exactly once (the internal server is a real Postfix on loopback)."""
+    keys, config = link_config(tmp_path)
+    relay = MailSink()
+    outbound_port = free_port()
+    postfix_base = Path(tempfile.mkdtemp(prefix="maildiode-postfix-"))
+    postfix_base.chmod(0o755)
+    postfix = RelayingPostfix(postfix_base / "postfix", relay_port=outbound_port)
+    running = None
+    try:
+        postfix.start()
+        running = start_outbound(
+            tmp_path,
+            config=config,
+            listen=f"127.0.0.1:{outbound_port}",
+            notice={"internal_smtp": f"127.0.0.1:{postfix.port}"},
+        )
+        with smtplib.SMTP("127.0.0.1", postfix.port) as client:
+            for n in range(3):
+                client.sendmail("kim@corp.example", [f"partner{n}@example.com"], rrn_mail())
+        state = running.service.workflow.state
+        requests = wait_for(lambda: len(state.pending_requests()) == 3 and state.pending_requests(),
+                            timeout=60, what="three relayed and held")  # fmt: skip
+        bulk_approve_over_http(running, [r.request_id for r in requests])
+
+        outer = Outer(tmp_path, keys / "inner.pub", relay.port)
+        carry = Carrier(tmp_path, outer, relay)
+        wait_for(lambda: len(carry.one_pass()) >= 3, timeout=120, what="three deliveries")
+        for _ in range(5):  # more passes of the carrier and the outer agent: nothing again
+            carry.one_pass()
+        assert sorted(r for m in relay.received for r in m.rcpt_to) == [
+            "partner0@example.com", "partner1@example.com", "partner2@example.com"]  # fmt: skip
+        for request in requests:
+            assert state.mail(request.mail_id).state == "sent"
+            steps = [e.step for e in outer.audit.query(mail_id=request.mail_id)]
+            assert steps == ["received_outbound", "delivered"]
+    finally:
+        if running is not None:
+            running.stop()
+        postfix.close()
+        relay.stop()
+        shutil.rmtree(postfix_base, ignore_errors=True)

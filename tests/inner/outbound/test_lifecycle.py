@@ -33,8 +33,10 @@ from inner_agent.outbound.lifecycle import (
     RemoveSpool,
     RequestFound,
     SetState,
+    TellApprovers,
     TellSender,
     Unreadable,
+    Withdrawn,
     transition,
 )
 
@@ -46,6 +48,7 @@ REJECTED = Request(
 )
 ESCALATED = Request("r1", "m1", State.ESCALATED, ("choi@x.kr",), 5.0, escalations=1)
 EXPIRED = Request("r1", "m1", State.EXPIRED, ("lee@x.kr",), 0.0)
+WITHDRAWN = Request("r1", "m1", State.WITHDRAWN, ("lee@x.kr",), 0.0, decided_by="kim@x.kr")
 PNG = b"\x89PNG preview"
 
 
@@ -111,6 +114,13 @@ EDGES = [
         TellSender("rejected", reason="PII", decided_by="lee@x.kr"),
         RemoveSpool(),
     )),
+    (S.HELD, Withdrawn(WITHDRAWN), S.WITHDRAWN, (
+        SetState(S.WITHDRAWN, "kim@x.kr"),
+        Record("withdrawn", {"by": "kim@x.kr", "request_id": "r1", "approvers": ["lee@x.kr"]}),
+        TellApprovers(WITHDRAWN, "withdrawn"),
+        TellSender("withdrawn", decided_by="kim@x.kr"),
+        RemoveSpool(),
+    )),
     (S.HELD, Expired(EXPIRED), S.EXPIRED, (
         SetState(S.EXPIRED, "system"),
         Record("expired", {"request_id": "r1"}),
@@ -123,7 +133,7 @@ EDGES = [
         RemoveSpool(),
     )),
     *[(done, LeftoverFound(), done, (RemoveSpool(),))
-      for done in (S.SENT, S.BLOCKED, S.REJECTED, S.EXPIRED)],
+      for done in (S.SENT, S.BLOCKED, S.REJECTED, S.EXPIRED, S.WITHDRAWN)],
 ]  # fmt: skip
 
 # One example of each event, to try against every state.
@@ -154,13 +164,33 @@ def test_every_other_pair_is_refused(state, kind):
 
 
 def test_quarantined_and_sent_mail_take_nothing_that_would_send_or_ask_again():
-    for state in (S.QUARANTINED, S.SENT, S.BLOCKED, S.REJECTED, S.EXPIRED):
+    for state in (S.QUARANTINED, S.SENT, S.BLOCKED, S.REJECTED, S.EXPIRED, S.WITHDRAWN):
         for event in (Approved(APPROVED), Allowed(None), Held(ASKING, PNG, None)):
             with pytest.raises(InvalidTransition):
                 transition(state, event)
-    assert {MailState(s) for s in ("sent", "blocked", "rejected", "expired")} == {
-        s for s in MailState if s.finished
-    }
+    finished = ("sent", "blocked", "rejected", "expired", "withdrawn")
+    assert {MailState(s) for s in finished} == {s for s in MailState if s.finished}
+
+
+def test_a_decision_in_someone_elses_name_is_recorded_under_theirs_and_says_who():
+    """Absence delegation and an administrator: the history stays the approver's."""
+    step = transition(S.HELD, Approved(APPROVED, acted_by="park@x.kr", capacity="delegate"))
+    assert step.actions == (
+        SetState(S.SENDING, "lee@x.kr"),
+        Record("approved", {"by": "lee@x.kr", "request_id": "r1", "acted_by": "park@x.kr",
+                            "capacity": "delegate", "on_behalf": "park@x.kr for lee@x.kr"}),
+        TellSender("approved", decided_by="park@x.kr for lee@x.kr"),
+    )  # fmt: skip
+    rejected = transition(S.HELD, Rejected(REJECTED, acted_by="root@x.kr", capacity="admin"))
+    assert rejected.actions[1] == Record("rejected", {
+        "by": "lee@x.kr", "request_id": "r1", "acted_by": "root@x.kr", "capacity": "admin",
+        "on_behalf": "root@x.kr for lee@x.kr", "reason": "PII"})  # fmt: skip
+
+
+def test_a_withdrawn_mail_can_be_neither_approved_nor_sent():
+    for event in (Approved(APPROVED), Published(1, 2, "x"), Rejected(REJECTED)):
+        with pytest.raises(InvalidTransition):
+            transition(S.WITHDRAWN, event)
 
 
 @pytest.mark.parametrize("module", ["lifecycle", "senders"])

@@ -42,10 +42,20 @@ PERSONAS = {
 # The policy of today's routes, pinned: changing who may use one is a decision, made here too.
 POLICY = {
     ("GET", "/"): ALL_ROLES,
-    ("GET", "/requests"): {Role.APPROVER},
-    ("GET", "/requests/{request_id}"): {Role.APPROVER},
-    ("GET", "/requests/{request_id}/image.png"): {Role.APPROVER},
-    ("POST", "/requests/{request_id}/decide"): {Role.APPROVER},
+    # approvals (issue 20.4): an administrator may decide on behalf (D57)
+    ("GET", "/requests"): {Role.APPROVER, Role.ADMIN},
+    ("GET", "/requests/{request_id}"): {Role.APPROVER, Role.ADMIN},
+    ("GET", "/requests/{request_id}/image.png"): {Role.APPROVER, Role.ADMIN},
+    ("POST", "/requests/{request_id}/confirm"): {Role.APPROVER, Role.ADMIN},
+    ("POST", "/requests/{request_id}/decide"): {Role.APPROVER, Role.ADMIN},
+    ("POST", "/requests/bulk"): {Role.APPROVER, Role.ADMIN},
+    ("GET", "/absence"): {Role.APPROVER},
+    ("POST", "/absence"): {Role.APPROVER},
+    ("POST", "/absence/{absence_id}/cancel"): {Role.APPROVER},
+    # the employee's own mail (issue 20.3)
+    ("GET", "/my/sent"): {Role.EMPLOYEE},
+    ("POST", "/my/sent/{mail_id}/withdraw"): {Role.EMPLOYEE},
+    ("GET", "/my/held"): {Role.EMPLOYEE},
     ("GET", "/api/v1/whoami"): ALL_ROLES,
     ("GET", "/api/v1/access-records"): {Role.ADMIN, Role.AUDITOR},
     # the console (issue 16.4-16.7): security reads mail (its scope), not statistics or records
