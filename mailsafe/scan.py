@@ -5,6 +5,7 @@ Pure apart from the clock the extraction limits use: bytes and rules in, a resul
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from mailsafe.extract import ExtractLimits, Found, Location, Unreadable, extract
 from mailsafe.extract.unread import unread_parts
 from mailsafe.mime import ParsedMail, parse_message
 from mailsafe.pii import PII_TYPES, Finding, PiiType, detect, mask_text
+from mailsafe.pii.normalize import normalize
 from mailsafe.policy import Decision, MailFacts, RuleSet, SenderInfo, evaluate
 
 __all__ = [
@@ -30,6 +32,11 @@ __all__ = [
 
 # Findings listed by name in a one-line summary; the rest are counted.
 SUMMARY_FINDINGS = 10
+
+# The mail's own headers: the addresses in them are where the mail goes, not what it carries
+# (display names and other headers are still read for every other kind).
+HEADER_PLACE: Final = "header:"
+_NOT_SIGNIFICANT_RE: Final = re.compile(r"[^0-9A-Za-z@._+<]")
 
 # An ASCII-armoured PGP message pasted into a body or a text file (RFC 4880 6.2).
 PGP_ARMOUR: Final = "-----BEGIN PGP MESSAGE-----"
@@ -127,6 +134,7 @@ class ReadMail:
             authors=tuple(authors),
             texts=self.texts,
             findings=tuple((lf.where, lf.finding.type) for lf in self.findings),
+            finding_keys=tuple(_value_key(lf.finding) for lf in self.findings),
             unreadable=tuple((u.where, u.reason) for u in self.unreadable),
             attachment_count=len(self.parsed.attachments),
             largest_attachment=max((a.size for a in self.parsed.attachments), default=0),
@@ -175,8 +183,20 @@ def _located_findings(
         if found is None:
             found = by_text[location.text] = detect(location.text)
         where = shown[location.where]
-        located.extend(LocatedFinding(where, finding) for finding in found)
+        headers = location.where.startswith(HEADER_PLACE)
+        located.extend(
+            LocatedFinding(where, finding)
+            for finding in found
+            if not (headers and finding.type == "email")
+        )
     return tuple(located)
+
+
+def _value_key(finding: Finding) -> str:
+    """What tells two findings' values apart however they were written ("010-1234-5678" and
+    "01012345678" are one number; addresses ignore case): for counting different values."""
+    significant = _NOT_SIGNIFICANT_RE.sub("", normalize(finding.text)).lower()
+    return f"{finding.type}:{significant}"
 
 
 def masked_where(where: str) -> str:

@@ -21,10 +21,16 @@ CONTEXT_BEFORE_CHARS: Final = 40
 CONTEXT_AFTER_CHARS: Final = 16
 
 _BANK_NAMES: Final = (
-    "국민은행", "kb국민", "신한", "우리은행", "하나은행", "농협", "nh", "기업은행", "ibk",
-    "카카오뱅크", "토스뱅크", "케이뱅크", "sc제일", "제일은행", "우체국", "새마을금고",
-    "신협", "수협", "부산은행", "대구은행", "경남은행", "광주은행", "전북은행", "제주은행",
+    "국민은행", "kb국민", "kb은행", "국민", "신한", "우리은행", "우리", "하나은행", "하나", "농협",
+    "nh", "기업은행", "ibk", "기업", "카카오뱅크", "카카오", "토스뱅크", "토스", "케이뱅크", "k뱅크",
+    "kbank", "sc제일", "sc은행", "제일은행", "씨티", "citi", "우체국", "새마을금고", "새마을",
+    "mg", "신협", "수협", "부산은행", "대구은행", "경남은행", "광주은행", "전북은행", "제주은행",
     "씨티은행", "산업은행", "은행",
+)  # fmt: skip
+# Labels that name a phone number; for every other kind they say "not this" (see NEGATIVE).
+_PHONE_WORDS: Final = (
+    "전화번호", "전화", "연락처", "휴대폰", "핸드폰", "휴대전화", "hp", "h.p", "tel", "phone",
+    "mobile", "cell", "fax", "팩스", "휴대폰번호", "연락",
 )  # fmt: skip
 
 POSITIVE_WORDS: Final[dict[PiiType, tuple[str, ...]]] = {
@@ -50,7 +56,19 @@ POSITIVE_WORDS: Final[dict[PiiType, tuple[str, ...]]] = {
         "계좌번호", "계좌", "입금", "송금", "이체", "예금주", "통장", "환불", "account",
         "acct", "bank", "deposit", "wire", "transfer", *_BANK_NAMES,
     ),
+    "health_insurance": (
+        "건강보험증번호", "건강보험증", "건강보험번호", "건강보험", "보험증번호", "보험증",
+        "health insurance", "nhis",
+    ),
+    "phone": _PHONE_WORDS,
 }  # fmt: skip
+# A number's own label, when it names a different kind, wins over the number's shape
+# ("카드번호 110-123-456789" is no account). Resident and foreigner labels are left out:
+# people label a foreigner's number 주민번호, and the gender digit decides between them.
+EXPLICIT_LABELS: Final[tuple[str, ...]] = (
+    "카드번호", "계좌번호", "운전면허번호", "면허번호", "여권번호", "건강보험증번호",
+    "건강보험번호", "보험증번호", *_PHONE_WORDS,
+)  # fmt: skip
 
 NEGATIVE_WORDS: Final[tuple[str, ...]] = (
     "전화", "연락처", "휴대폰", "핸드폰", "휴대전화", "tel", "phone", "mobile", "fax", "팩스",
@@ -59,6 +77,10 @@ NEGATIVE_WORDS: Final[tuple[str, ...]] = (
     "모델", "model", "제품", "상품", "sku", "품번", "일련번호", "serial", "접수번호",
     "문서번호", "문서", "ref", "reference", "티켓", "ticket", "예약번호", "booking",
     "승인번호", "거래번호", "transaction", "part no", "부품", "시리얼",
+    "법인등록번호", "계약번호", "고객번호", "회원번호", "사번", "사원번호", "직원번호", "제품번호",
+    "학번", "관리번호", "증권번호", "청구번호", "발주번호", "견적번호", "영수증", "receipt",
+    "contract no", "customer no", "customer id", "employee id", "employee no", "member no",
+    "po no", "product no", "item no", "우편번호", "zip",
 )  # fmt: skip
 
 
@@ -101,12 +123,20 @@ def _labels() -> dict[str, frozenset[str]]:
     for kind, words in POSITIVE_WORDS.items():
         for word in words:
             labels.setdefault(word.lower(), set()).add(kind)
-    for word in NEGATIVE_WORDS:
+    for word in (*NEGATIVE_WORDS, *EXPLICIT_LABELS):
         labels.setdefault(word.lower(), set()).add(NEGATIVE)
     return {word: frozenset(kinds) for word, kinds in labels.items()}
 
 
 NEGATIVE: Final = "-"
+# What separates the cells of a table row in extracted text: XLSX, DOCX, HWPX and HTML cells
+# come out tab-separated, CSV files as they were written.
+CELL_SEPARATORS: Final = "\t,;|"
+_CELL_SEPARATOR_RE: Final = re.compile("[\t,;|]")
+# Lines from the top of a table block looked at for its header (a title line may come first).
+HEADER_LINES_TRIED: Final = 3
+# Blank lines a table block may hold between two rows (HTML rows come out so).
+BLANK_LINES_IN_TABLE: Final = 2
 _LABELS: Final = _labels()
 # One pattern for every word: a window is scanned once, whatever the candidate's type.
 _ALL_WORDS: Final = _alternation(list(_LABELS))
@@ -132,6 +162,7 @@ class ContextIndex:
         # candidates of a table land in the same region as the one before them.
         self._last_span = (0, -1)
         self._last_words: tuple[list[int], list[Word]] = ([], [])
+        self._columns = ColumnHeaders(text)
 
     def context_of(self, start: int, end: int, kind: PiiType) -> int:
         """+1 when a positive word of ``kind`` is the nearest context word before the
@@ -162,17 +193,27 @@ class ContextIndex:
             if word_end <= line_start:
                 above = True
                 above_pos = above_pos or kind in labels
-                above_neg = above_neg or NEGATIVE in labels
+                above_neg = above_neg or (NEGATIVE in labels and kind not in labels)
             elif word_end <= start:
-                if kind in labels:
+                if kind in labels:  # a word of the kind's own is never against it
                     nearest_pos = word_end
-                if NEGATIVE in labels:
+                elif NEGATIVE in labels:
                     nearest_neg = word_end
             elif word_start >= end and word_end <= limit:
                 after_pos = after_pos or kind in labels
-                after_neg = after_neg or NEGATIVE in labels
+                after_neg = after_neg or (NEGATIVE in labels and kind not in labels)
         if nearest_pos >= 0 or nearest_neg >= 0:
+            nearest = max(nearest_pos, nearest_neg)
+            # A word in another cell of a table row is about that cell: the column's header
+            # says more about this one, when it says anything.
+            if _CELL_SEPARATOR_RE.search(self._text, nearest, start) is not None:
+                header = self._columns.context_of(start, kind)
+                if header:
+                    return header
             return 1 if nearest_pos > nearest_neg else -1
+        header = self._columns.context_of(start, kind)
+        if header:
+            return header
         if above:
             return 1 if above_pos else -1 if above_neg else 0
         if after_pos:
@@ -205,3 +246,94 @@ class ContextIndex:
             starts.append(low + begin)
             words.append((low + begin, low + finish, _LABELS[word]))
         return starts, words
+
+
+def _labels_in(text: str) -> frozenset[str]:
+    """Every label of every context word in ``text`` (a header cell)."""
+    found: set[str] = set()
+    lowered = text.lower()
+    for match in _ALL_WORDS.finditer(lowered):
+        word = match.group()
+        if not word.isascii() or _stands_alone(lowered, match):
+            found |= _LABELS[word]
+    return frozenset(found)
+
+
+class ColumnHeaders:
+    """The header cell above a table cell: a customer list names its columns once
+    ("이름, 주민등록번호, 계좌") and its rows carry no label at all.
+
+    A table is a block of consecutive lines holding the same cell separator; its header is the
+    first of its top lines whose cell in the candidate's column holds a context word. Blocks
+    and header cells are worked out once per text, so a table's thousand rows share them.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._block_top: dict[tuple[int, str], int] = {}  # (line start, separator) -> top line
+        self._header_cells: dict[tuple[int, str, int], frozenset[str]] = {}
+
+    def context_of(self, start: int, kind: PiiType) -> int:
+        """+1 when the column's header names ``kind``, -1 when it names something else, else 0."""
+        text = self._text
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", start)
+        line_end = len(text) if line_end < 0 else line_end
+        separator = next((s for s in CELL_SEPARATORS if text.find(s, line_start, line_end) >= 0), "")
+        if not separator:
+            return 0
+        column = text.count(separator, line_start, start)
+        labels = self._header_labels(self._top_of(line_start, separator), line_start, separator, column)
+        if kind in labels:
+            return 1
+        return -1 if NEGATIVE in labels else 0
+
+    def _top_of(self, line_start: int, separator: str) -> int:
+        """The first line of the block of lines holding ``separator`` that ``line_start`` is in."""
+        text, visited, position = self._text, [], line_start
+        while True:
+            top = self._block_top.get((position, separator))
+            if top is not None:
+                break
+            visited.append(position)
+            previous = self._line_above(position)
+            if previous < 0 or text.find(separator, previous, position - 1) < 0:
+                top = position
+                break
+            position = previous
+        for line in visited:
+            self._block_top[line, separator] = top
+        return top
+
+    def _line_above(self, position: int) -> int:
+        """The start of the nearest non-blank line above (HTML tables come out with blank
+        lines between their rows), or -1."""
+        text = self._text
+        for _ in range(BLANK_LINES_IN_TABLE + 1):
+            if position == 0:
+                return -1
+            previous = text.rfind("\n", 0, position - 1) + 1
+            if not text[previous : position - 1].isspace() and previous < position - 1:
+                return previous
+            position = previous
+        return -1
+
+    def _header_labels(self, top: int, row: int, separator: str, column: int) -> frozenset[str]:
+        key = (top, separator, column)
+        found = self._header_cells.get(key)
+        if found is None:
+            found = frozenset()
+            position, tried = top, 0
+            while tried < HEADER_LINES_TRIED and position < row:
+                line_end = self._text.find("\n", position)
+                line = self._text[position:line_end]
+                position = line_end + 1
+                if not line or line.isspace():
+                    continue
+                tried += 1
+                cells = line.split(separator)
+                found = _labels_in(cells[column]) if column < len(cells) else frozenset()
+                if found:
+                    break
+            self._header_cells[key] = found
+        return found

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 PiiType = Literal[
-    "rrn", "foreigner_id", "driver_license", "passport", "credit_card", "bank_account"
-]
+    "rrn", "foreigner_id", "driver_license", "passport", "credit_card", "bank_account",
+    "health_insurance", "passport_mrz", "phone", "email", "secret",
+]  # fmt: skip
 
 # In the order overlapping candidates are resolved: an earlier type wins a tie in confidence.
 PII_TYPES: Final[tuple[PiiType, ...]] = (
@@ -17,7 +18,17 @@ PII_TYPES: Final[tuple[PiiType, ...]] = (
     "driver_license",
     "passport",
     "bank_account",
+    "health_insurance",
+    "passport_mrz",
+    "phone",
+    "email",
+    "secret",
 )
+# The identifiers of issue 5's six types: one of them alone is personal data. The other kinds
+# (phone numbers, e-mail addresses) are normal in business mail until there are many of them.
+IDENTIFIER_TYPES: Final[tuple[PiiType, ...]] = PII_TYPES[:6]
+# Kinds whose finding is a person's contact: a few are a signature, a list is a customer list.
+CONTACT_TYPES: Final[tuple[PiiType, ...]] = ("phone", "email")
 
 
 @dataclass(frozen=True)
