@@ -455,7 +455,7 @@ min_count = 1
 
 [[rule]]
 id = "contact-list"
-description = "A few phone numbers or e-mail addresses are business mail; a list of them is a customer list, and goes for approval."
+description = "A few phones or addresses are business mail; a list of them is a customer list."
 action = "approve"
 [[rule.condition]]
 field = "any"

@@ -21,10 +21,11 @@ CONTEXT_BEFORE_CHARS: Final = 40
 CONTEXT_AFTER_CHARS: Final = 16
 
 _BANK_NAMES: Final = (
-    "국민은행", "kb국민", "kb은행", "국민", "신한", "우리은행", "우리", "하나은행", "하나", "농협",
-    "nh", "기업은행", "ibk", "기업", "카카오뱅크", "카카오", "토스뱅크", "토스", "케이뱅크", "k뱅크",
-    "kbank", "sc제일", "sc은행", "제일은행", "씨티", "citi", "우체국", "새마을금고", "새마을",
-    "mg", "신협", "수협", "부산은행", "대구은행", "경남은행", "광주은행", "전북은행", "제주은행",
+    "국민은행", "kb국민", "kb은행", "국민", "신한", "우리은행", "우리", "하나은행", "하나",
+    "농협", "nh", "기업은행", "ibk", "기업", "카카오뱅크", "카카오", "토스뱅크", "토스",
+    "케이뱅크", "k뱅크", "kbank", "sc제일", "sc은행", "제일은행", "씨티", "citi", "우체국",
+    "새마을금고", "새마을",
+    "신협", "수협", "부산은행", "대구은행", "경남은행", "광주은행", "전북은행", "제주은행",
     "씨티은행", "산업은행", "은행",
 )  # fmt: skip
 # Labels that name a phone number; for every other kind they say "not this" (see NEGATIVE).
@@ -202,23 +203,31 @@ class ContextIndex:
             elif word_start >= end and word_end <= limit:
                 after_pos = after_pos or kind in labels
                 after_neg = after_neg or (NEGATIVE in labels and kind not in labels)
-        if nearest_pos >= 0 or nearest_neg >= 0:
-            nearest = max(nearest_pos, nearest_neg)
-            # A word in another cell of a table row is about that cell: the column's header
-            # says more about this one, when it says anything.
+        on_line = 0 if nearest_pos == nearest_neg else 1 if nearest_pos > nearest_neg else -1
+        return self._decided(
+            start, kind, nearest=max(nearest_pos, nearest_neg), on_line=on_line,
+            above=_vote(above_pos, above_neg) if above else None,
+            after=_vote(after_pos, after_neg),
+        )  # fmt: skip
+
+    def _decided(
+        self, start: int, kind: PiiType, *, nearest: int, on_line: int, above: int | None,
+        after: int,
+    ) -> int:  # fmt: skip
+        """The nearest word on the candidate's line decides, unless it stands in another cell
+        of a table row and the column's header says something; then the header, the lines
+        above (``None``: no word there), the words just after."""
+        if on_line:
+            # A word in another cell is about that cell: the column's header says more.
             if _CELL_SEPARATOR_RE.search(self._text, nearest, start) is not None:
                 header = self._columns.context_of(start, kind)
                 if header:
                     return header
-            return 1 if nearest_pos > nearest_neg else -1
+            return on_line
         header = self._columns.context_of(start, kind)
         if header:
             return header
-        if above:
-            return 1 if above_pos else -1 if above_neg else 0
-        if after_pos:
-            return 1
-        return -1 if after_neg else 0
+        return after if above is None else above
 
     def _words_near(self, start: int, end: int) -> tuple[list[int], list[Word]]:
         region = bisect_right(self._region_starts, start) - 1
@@ -246,6 +255,10 @@ class ContextIndex:
             starts.append(low + begin)
             words.append((low + begin, low + finish, _LABELS[word]))
         return starts, words
+
+
+def _vote(positive: bool, negative: bool) -> int:
+    return 1 if positive else -1 if negative else 0
 
 
 def _labels_in(text: str) -> frozenset[str]:
@@ -279,11 +292,15 @@ class ColumnHeaders:
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", start)
         line_end = len(text) if line_end < 0 else line_end
-        separator = next((s for s in CELL_SEPARATORS if text.find(s, line_start, line_end) >= 0), "")
+        separator = next(
+            (s for s in CELL_SEPARATORS if text.find(s, line_start, line_end) >= 0), ""
+        )
         if not separator:
             return 0
         column = text.count(separator, line_start, start)
-        labels = self._header_labels(self._top_of(line_start, separator), line_start, separator, column)
+        labels = self._header_labels(
+            self._top_of(line_start, separator), line_start, separator, column
+        )
         if kind in labels:
             return 1
         return -1 if NEGATIVE in labels else 0

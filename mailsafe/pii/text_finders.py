@@ -92,10 +92,9 @@ def find_mrz_lines(text: str) -> Iterator[Candidate]:
 # ---- secrets ---------------------------------------------------------------------------------
 
 PRIVATE_KEY_MAX_CHARS: Final = 16_384  # an RSA-8192 key in PEM is about 6,500 characters
+_KEY_LABEL: Final = r"(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 _PRIVATE_KEY_RE: Final = re.compile(
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-    r"[\s\S]{0,%d}?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"
-    % PRIVATE_KEY_MAX_CHARS
+    rf"-----BEGIN {_KEY_LABEL}[\s\S]{{0,{PRIVATE_KEY_MAX_CHARS}}}?(?:-----END {_KEY_LABEL}|\Z)"
 )
 # Vendors' token prefixes: a substring test on each comes first, the patterns only after.
 TOKEN_PREFIXES: Final = (

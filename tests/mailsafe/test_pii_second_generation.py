@@ -18,9 +18,13 @@ from mailsafe.scan import scan_message
 from tests.support.documents import make_docx, make_mail, make_xlsx
 
 SENDER = SenderInfo("kim@corp.example", "영업팀")
+
+
 # Post-October-2020 numbers: a valid date and gender digit, a last digit that is no check digit.
 def _post_2020(index: int) -> str:
-    twelve = f"{70 + index % 30:02d}{index % 12 + 1:02d}{index % 28 + 1:02d}{1 + index % 2}{index:05d}"
+    twelve = (
+        f"{70 + index % 30:02d}{index % 12 + 1:02d}{index % 28 + 1:02d}{1 + index % 2}{index:05d}"
+    )
     last = next(d for d in "0123456789" if not registration_check_digit_ok(twelve + d))
     return f"{twelve[:6]}-{twelve[6:]}{last}"
 
@@ -43,9 +47,14 @@ def customer_rows(separator: str, rows: int = 60) -> str:
     header = separator.join(["번호", "이름", "주민등록번호", "운전면허번호", "비고"])
     lines = [header] + [
         separator.join(
-            [str(i), f"고객{i}", NEW_RRNS[i % len(NEW_RRNS)].replace("-", ""),
-             f"1{i % 8 + 1}{i:02d}345678{i % 10}0", "-"]
-        )  # fmt: skip
+            [
+                str(i),
+                f"고객{i}",
+                NEW_RRNS[i % len(NEW_RRNS)].replace("-", ""),
+                f"1{i % 8 + 1}{i:02d}345678{i % 10}0",
+                "-",
+            ]
+        )
         for i in range(rows)
     ]
     return "\n".join(lines)
@@ -230,8 +239,10 @@ def test_passport_mrz_lines_found_and_masked() -> None:
     text = "여권 사본\n" + mrz()
     found = detect(text)
     assert [f.type for f in found] == ["passport_mrz", "passport_mrz"]
-    assert "HONG" not in found[0].masked and "12345678" not in found[1].masked
-    assert found[0].masked.startswith("P<") and len(found[1].masked) == 44
+    assert "HONG" not in found[0].masked
+    assert "12345678" not in found[1].masked
+    assert found[0].masked.startswith("P<")
+    assert len(found[1].masked) == 44
 
 
 def test_mrz_with_failing_check_digits_refused() -> None:
@@ -274,7 +285,8 @@ def test_private_keys_found_whole() -> None:
     key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAB\n-----END RSA PRIVATE KEY-----"
     (finding,) = detect(f"키 파일 내용:\n{key}\n감사합니다")
     assert (finding.type, finding.text) == ("secret", key)
-    assert "MIIEow" not in finding.masked and finding.masked.count("\n") == 3
+    assert "MIIEow" not in finding.masked
+    assert finding.masked.count("\n") == 3
 
 
 @pytest.mark.parametrize(
