@@ -78,6 +78,10 @@ NEGATIVE_WORDS: Final[tuple[str, ...]] = (
     "모델", "model", "제품", "상품", "sku", "품번", "일련번호", "serial", "접수번호",
     "문서번호", "문서", "ref", "reference", "티켓", "ticket", "예약번호", "booking",
     "승인번호", "거래번호", "transaction", "part no", "부품", "시리얼",
+)  # fmt: skip
+# Labels of numbers that are no personal data (issue 19). Like EXPLICIT_LABELS they name the
+# number right after them: a number further on, past another number, is not theirs.
+OTHER_NUMBER_LABELS: Final[tuple[str, ...]] = (
     "법인등록번호", "계약번호", "고객번호", "회원번호", "사번", "사원번호", "직원번호", "제품번호",
     "학번", "관리번호", "증권번호", "청구번호", "발주번호", "견적번호", "영수증", "receipt",
     "contract no", "customer no", "customer id", "employee id", "employee no", "member no",
@@ -124,12 +128,18 @@ def _labels() -> dict[str, frozenset[str]]:
     for kind, words in POSITIVE_WORDS.items():
         for word in words:
             labels.setdefault(word.lower(), set()).add(kind)
-    for word in (*NEGATIVE_WORDS, *EXPLICIT_LABELS):
+    for word in NEGATIVE_WORDS:
         labels.setdefault(word.lower(), set()).add(NEGATIVE)
+    for word in (*EXPLICIT_LABELS, *OTHER_NUMBER_LABELS):
+        labels.setdefault(word.lower(), set()).add(LABEL_OF_NEXT)
     return {word: frozenset(kinds) for word, kinds in labels.items()}
 
 
 NEGATIVE: Final = "-"
+# A label of another kind of number: against a candidate only when no digit stands between
+# them ("계좌번호 110-123-456789 김영희 800101-1234567": the account label is not the RRN's).
+LABEL_OF_NEXT: Final = "!"
+_DIGIT_RE: Final = re.compile(r"\d")
 # What separates the cells of a table row in extracted text: XLSX, DOCX, HWPX and HTML cells
 # come out tab-separated, CSV files as they were written.
 CELL_SEPARATORS: Final = "\t,;|"
@@ -139,6 +149,7 @@ HEADER_LINES_TRIED: Final = 3
 # Blank lines a table block may hold between two rows (HTML rows come out so).
 BLANK_LINES_IN_TABLE: Final = 2
 _LABELS: Final = _labels()
+_AGAINST: Final = frozenset({NEGATIVE, LABEL_OF_NEXT})  # what a header or line above says
 # One pattern for every word: a window is scanned once, whatever the candidate's type.
 _ALL_WORDS: Final = _alternation(list(_LABELS))
 
@@ -194,11 +205,14 @@ class ContextIndex:
             if word_end <= line_start:
                 above = True
                 above_pos = above_pos or kind in labels
-                above_neg = above_neg or (NEGATIVE in labels and kind not in labels)
+                above_neg = above_neg or (not labels.isdisjoint(_AGAINST) and kind not in labels)
             elif word_end <= start:
                 if kind in labels:  # a word of the kind's own is never against it
                     nearest_pos = word_end
-                elif NEGATIVE in labels:
+                elif NEGATIVE in labels or (
+                    LABEL_OF_NEXT in labels
+                    and _DIGIT_RE.search(self._text, word_end, start) is None
+                ):
                     nearest_neg = word_end
             elif word_start >= end and word_end <= limit:
                 after_pos = after_pos or kind in labels
@@ -303,7 +317,7 @@ class ColumnHeaders:
         )
         if kind in labels:
             return 1
-        return -1 if NEGATIVE in labels else 0
+        return 0 if labels.isdisjoint(_AGAINST) else -1
 
     def _top_of(self, line_start: int, separator: str) -> int:
         """The first line of the block of lines holding ``separator`` that ``line_start`` is in."""

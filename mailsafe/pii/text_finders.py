@@ -58,7 +58,8 @@ _MRZ_LINE_RE: Final = re.compile(
 _MRZ_WEIGHTS: Final = (7, 3, 1)
 # Fields of the number line with their check digit's position: document number, birth, expiry.
 _MRZ_CHECKED_FIELDS: Final = ((0, 9, 9), (13, 19, 19), (21, 27, 27))
-MRZ_CHECKS_NEEDED: Final = 2  # of three: one misread character must not hide a passport
+MRZ_CHECKS_NEEDED: Final = 2
+MRZ_FILLER_RUN: Final = "<<<"  # of three: one misread character must not hide a passport
 
 
 def _mrz_value(char: str) -> int:
@@ -73,20 +74,31 @@ def mrz_check_ok(field: str, check: str) -> bool:
 
 
 def find_mrz_lines(text: str) -> Iterator[Candidate]:
-    """The two lines of a passport's machine-readable zone, each one finding."""
-    if "<<" not in text:
-        return
-    for match in _MRZ_LINE_RE.finditer(text):
-        line = match.group()
-        if line[0] == "P" and not line[1].isdigit():
-            if "<<" in line[5:]:
-                yield Candidate("passport_mrz", match.start(), match.end(), MRZ_NAME_LINE)
-            continue
+    """The two lines of a passport's machine-readable zone, each one finding. Only lines
+    holding "<<<" are searched: both lines of a zone end in fillers unless a name or the
+    optional data fill them to the last character (C++ code's "<<" costs nothing then)."""
+    position = text.find(MRZ_FILLER_RUN)
+    while position >= 0:
+        line_start = text.rfind("\n", 0, position) + 1
+        line_end = text.find("\n", position)
+        line_end = len(text) if line_end < 0 else line_end
+        for match in _MRZ_LINE_RE.finditer(text, line_start, line_end):
+            candidate = _mrz_candidate(match)
+            if candidate is not None:
+                yield candidate
+        position = text.find(MRZ_FILLER_RUN, line_end)
+
+
+def _mrz_candidate(match: re.Match[str]) -> Candidate | None:
+    line = match.group()
+    if line[0] == "P" and not line[1].isdigit():
+        score = MRZ_NAME_LINE if "<<" in line[5:] else 0.0
+    else:
         held = sum(
             mrz_check_ok(line[start:end], line[check]) for start, end, check in _MRZ_CHECKED_FIELDS
         )
-        if held >= MRZ_CHECKS_NEEDED:
-            yield Candidate("passport_mrz", match.start(), match.end(), MRZ_NUMBER_LINE)
+        score = MRZ_NUMBER_LINE if held >= MRZ_CHECKS_NEEDED else 0.0
+    return Candidate("passport_mrz", match.start(), match.end(), score) if score else None
 
 
 # ---- secrets ---------------------------------------------------------------------------------
@@ -96,13 +108,23 @@ _KEY_LABEL: Final = r"(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 _PRIVATE_KEY_RE: Final = re.compile(
     rf"-----BEGIN {_KEY_LABEL}[\s\S]{{0,{PRIVATE_KEY_MAX_CHARS}}}?(?:-----END {_KEY_LABEL}|\Z)"
 )
-# Vendors' token prefixes: a substring test on each comes first, the patterns only after.
-TOKEN_PREFIXES: Final = (
-    "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "sk-",
-    "sk_live_", "rk_live_", "AIza", "glpat-", "eyJ", "npm_",
-)  # fmt: skip
+# scheme://user:password@host: the password is the secret (and its finding).
+_URL_PASSWORD_RE: Final = re.compile(r"://[^\s:/@\"'<>]{1,64}:([^\s@/\"'<>]{1,128})@[A-Za-z0-9\[]")
+_TOKEN_CHARACTERS: Final = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+)
+# Where a token or a password label can begin. A pattern whose first item is a character
+# set lets the engine skip ahead to those characters (a plain alternation of literals does
+# not: it costs several times more), so the set holds the rarer first characters and a
+# look-behind tells which word begins ("eyJ" is found at its "J"). Prefixes that start with a
+# common letter ("sk-", "rk_live_", "npm_") are found by substring search instead.
+_SECRET_START_RE: Final = re.compile(
+    r"[PpAgxJ비패암](?:(?<=[Pp])(?:[Ww]|[Aa][Ss][Ss])|(?<=비)(?:밀번호|번)|(?<=패)스워드|(?<=암)호"
+    r"|(?<=A)(?:KIA|SIA|Iza)|(?<=g)(?:h[pousr]_|ithub_pat_|lpat-)|(?<=x)ox|(?<=eyJ))"
+)
+# (substring, how far before it the token starts)
+_LITERAL_TOKEN_STARTS: Final = (("sk-", 0), ("k_live_", 1), ("npm_", 0))
 _TOKEN_RE: Final = re.compile(
-    r"(?<![A-Za-z0-9_\-])(?:"
     r"(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key id
     r"|gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255}"  # GitHub
     r"|xox[abposr]-[A-Za-z0-9\-]{10,250}"  # Slack
@@ -111,12 +133,11 @@ _TOKEN_RE: Final = re.compile(
     r"|glpat-[0-9A-Za-z_\-]{20,250}"  # GitLab
     r"|npm_[A-Za-z0-9]{36}"  # npm
     r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"  # a signed JWT
-    r")(?![A-Za-z0-9_\-])"
 )
-# scheme://user:password@host: the password is the secret (and its finding).
-_URL_PASSWORD_RE: Final = re.compile(r"://[^\s:/@\"'<>]{1,64}:([^\s@/\"'<>]{1,128})@[A-Za-z0-9\[]")
+_TOKEN_END_RE: Final = re.compile(r"[A-Za-z0-9_\-]")
 _PASSWORD_LABEL_RE: Final = re.compile(
-    r"(?i:password|passwd|passcode|pwd|pw|비밀번호|비번|패스워드|암호)"
+    r"(?:[Pp](?:[Aa][Ss][Ss](?:[Ww](?:[Oo][Rr])?[Dd]|[Cc][Oo][Dd][Ee])|[Ww][Dd]?)"
+    r"|비(?:밀번호|번)|패스워드|암호)"
     r"(?![A-Za-z])[ \t]*[)\]]?[ \t]*[:=：][ \t]*([!-~]{4,64})"
 )
 _LOGIN_WORD_RE: Final = re.compile(
@@ -130,28 +151,46 @@ _TRAILING_PUNCTUATION: Final = ".,;)]}>\"'"
 
 def find_secrets(text: str) -> Iterator[Candidate]:
     """Private keys, API tokens, passwords in URLs and passwords after their label."""
-    if "PRIVATE KEY" in text:
-        for match in _PRIVATE_KEY_RE.finditer(text):
-            yield Candidate("secret", match.start(), match.end(), PRIVATE_KEY)
-    if any(prefix in text for prefix in TOKEN_PREFIXES):
-        for match in _TOKEN_RE.finditer(text):
-            yield Candidate("secret", match.start(), match.end(), API_TOKEN)
     if "://" in text:
         for match in _URL_PASSWORD_RE.finditer(text):
             yield Candidate("secret", match.start(1), match.end(1), URL_PASSWORD)
-    yield from _labelled_passwords(text)
+    if "PRIVATE KEY" in text:
+        for match in _PRIVATE_KEY_RE.finditer(text):
+            yield Candidate("secret", match.start(), match.end(), PRIVATE_KEY)
+    for hint in _SECRET_START_RE.finditer(text):
+        start = hint.start() - 2 if hint.group() == "J" else hint.start()
+        yield from _secret_at(text, start)
+    for literal, back in _LITERAL_TOKEN_STARTS:
+        found = text.find(literal)
+        while found >= 0:
+            yield from _secret_at(text, max(0, found - back))
+            found = text.find(literal, found + 1)
 
 
-def _labelled_passwords(text: str) -> Iterator[Candidate]:
-    for match in _PASSWORD_LABEL_RE.finditer(text):
-        value = match.group(1).rstrip(_TRAILING_PUNCTUATION)
-        if len(value) < 4 or _MASKED_VALUE_RE.fullmatch(value):
-            continue
-        start = match.start(1)
-        near = text[max(0, match.start() - LOGIN_WINDOW_CHARS) : match.end() + LOGIN_WINDOW_CHARS]
-        mixed = not (value.isdigit() or value.isalpha())
-        score = LABELLED_PASSWORD if mixed or _LOGIN_WORD_RE.search(near) else BARE_PASSWORD
-        yield Candidate("secret", start, start + len(value), score)
+def _secret_at(text: str, start: int) -> Iterator[Candidate]:
+    """A token or a labelled password beginning at ``start``, if one does."""
+    if start and text[start - 1] in _TOKEN_CHARACTERS:
+        return  # inside a word or a longer token: neither a label nor a token begins
+    token = _TOKEN_RE.match(text, start)
+    if token is not None and _TOKEN_END_RE.match(text, token.end()) is None:
+        yield Candidate("secret", start, token.end(), API_TOKEN)
+        return
+    label = _PASSWORD_LABEL_RE.match(text, start)
+    if label is not None:
+        candidate = _labelled_password(text, label)
+        if candidate is not None:
+            yield candidate
+
+
+def _labelled_password(text: str, match: re.Match[str]) -> Candidate | None:
+    value = match.group(1).rstrip(_TRAILING_PUNCTUATION)
+    if len(value) < 4 or _MASKED_VALUE_RE.fullmatch(value):
+        return None
+    start = match.start(1)
+    near = text[max(0, match.start() - LOGIN_WINDOW_CHARS) : match.end() + LOGIN_WINDOW_CHARS]
+    mixed = not (value.isdigit() or value.isalpha())
+    score = LABELLED_PASSWORD if mixed or _LOGIN_WORD_RE.search(near) else BARE_PASSWORD
+    return Candidate("secret", start, start + len(value), score)
 
 
 TEXT_FINDERS: Final = (find_emails, find_mrz_lines, find_secrets)
