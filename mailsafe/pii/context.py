@@ -299,25 +299,33 @@ class ColumnHeaders:
         self._text = text
         self._block_top: dict[tuple[int, str], int] = {}  # (line start, separator) -> top line
         self._header_cells: dict[tuple[int, str, int], frozenset[str]] = {}
+        self._rows: dict[int, tuple[str, int]] = {}  # line start -> (separator, top line)
 
     def context_of(self, start: int, kind: PiiType) -> int:
         """+1 when the column's header names ``kind``, -1 when it names something else, else 0."""
         text = self._text
         line_start = text.rfind("\n", 0, start) + 1
-        line_end = text.find("\n", start)
-        line_end = len(text) if line_end < 0 else line_end
-        separator = next(
-            (s for s in CELL_SEPARATORS if text.find(s, line_start, line_end) >= 0), ""
-        )
+        row = self._rows.get(line_start)
+        if row is None:
+            row = self._rows[line_start] = self._row_at(line_start)
+        separator, top = row
         if not separator:
             return 0
         column = text.count(separator, line_start, start)
-        labels = self._header_labels(
-            self._top_of(line_start, separator), line_start, separator, column
-        )
+        labels = self._header_labels(top, line_start, separator, column)
         if kind in labels:
             return 1
         return 0 if labels.isdisjoint(_AGAINST) else -1
+
+    def _row_at(self, line_start: int) -> tuple[str, int]:
+        """The line's cell separator ("" for none) and the first line of its table block."""
+        text = self._text
+        line_end = text.find("\n", line_start)
+        line_end = len(text) if line_end < 0 else line_end
+        for separator in CELL_SEPARATORS:
+            if text.find(separator, line_start, line_end) >= 0:
+                return separator, self._top_of(line_start, separator)
+        return "", line_start
 
     def _top_of(self, line_start: int, separator: str) -> int:
         """The first line of the block of lines holding ``separator`` that ``line_start`` is in."""
