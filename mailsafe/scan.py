@@ -5,7 +5,6 @@ Pure apart from the clock the extraction limits use: bytes and rules in, a resul
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,7 +35,8 @@ SUMMARY_FINDINGS = 10
 # The mail's own headers: the addresses in them are where the mail goes, not what it carries
 # (display names and other headers are still read for every other kind).
 HEADER_PLACE: Final = "header:"
-_NOT_SIGNIFICANT_RE: Final = re.compile(r"[^0-9A-Za-z@._+<]")
+# Separators a value may be written with or without: "010-1234-5678" is "01012345678".
+_SIGNIFICANT_ONLY: Final = str.maketrans("", "", " -.\t\n")
 
 # An ASCII-armoured PGP message pasted into a body or a text file (RFC 4880 6.2).
 PGP_ARMOUR: Final = "-----BEGIN PGP MESSAGE-----"
@@ -195,8 +195,8 @@ def _located_findings(
 def _value_key(finding: Finding) -> str:
     """What tells two findings' values apart however they were written ("010-1234-5678" and
     "01012345678" are one number; addresses ignore case): for counting different values."""
-    significant = _NOT_SIGNIFICANT_RE.sub("", normalize(finding.text)).lower()
-    return f"{finding.type}:{significant}"
+    text = finding.text if finding.text.isascii() else normalize(finding.text)
+    return finding.type + ":" + text.translate(_SIGNIFICANT_ONLY).lower()
 
 
 def masked_where(where: str) -> str:

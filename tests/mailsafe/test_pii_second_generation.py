@@ -6,8 +6,12 @@ Each case names the miss or false alarm it reproduces; the cases marked "was mis
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from maildiode.cli import main
 from mailsafe.extract import extract_locations
 from mailsafe.mime import parse_message
 from mailsafe.pii import PII_TYPES, detect
@@ -351,3 +355,27 @@ def test_the_approval_preview_masks_names_with_phone_numbers() -> None:
     for clear in ("1234-5678", "2345-6789", "lee@corp.example"):
         assert clear not in shown
     assert "010-****-****" in shown
+
+
+def test_audit_records_and_console_trails_mask_every_kind() -> None:
+    from agentkit.mailindex.shapes import _masked
+    from inner_agent.outbound.scanning import masked_subject
+
+    clear = "고객 홍길동 010-1234-5678 hong@example.com PW: Abcd1234!"
+    subject = masked_subject(f"Subject: {clear}\r\n\r\nbody".encode())
+    trail = _masked("subject", clear)
+    for shown in (subject, trail):
+        for value in ("1234-5678", "hong@example.com", "Abcd1234!"):
+            assert value not in shown
+        assert "010-****-****" in shown
+
+
+def test_scan_json_names_the_new_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(make_mail(text="담당 010-1234-5678 lee@partner.example\nPW: Abcd1234!"))
+    assert main(["scan", str(mail), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(f["type"], f["masked"]) for f in report["findings"]] == [
+        ("phone", "010-****-****"), ("email", "l**@partner.example"), ("secret", "*********"),
+    ]  # fmt: skip
+    assert report["decision"] == "approve"  # the secret; one phone and one address alone pass
