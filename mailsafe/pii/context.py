@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Final
 
 from mailsafe.pii.types import PiiType
@@ -152,6 +153,8 @@ _LABELS: Final = _labels()
 _AGAINST: Final = frozenset({NEGATIVE, LABEL_OF_NEXT})  # what a header or line above says
 # One pattern for every word: a window is scanned once, whatever the candidate's type.
 _ALL_WORDS: Final = _alternation(list(_LABELS))
+# Number runs with their margins whose context words are remembered (a few hundred kB at most).
+WINDOWS_REMEMBERED: Final = 4096
 
 
 Word = tuple[int, int, frozenset[str]]  # start, end, labels
@@ -258,17 +261,27 @@ class ContextIndex:
 
     def _scan(self, start: int, end: int) -> tuple[list[int], list[Word]]:
         low = max(0, start - CONTEXT_BEFORE_CHARS)
-        span = self._text[low : end + CONTEXT_AFTER_CHARS].lower()
-        starts: list[int] = []
-        words: list[Word] = []
-        for match in _ALL_WORDS.finditer(span):
-            word = match.group()
-            if word.isascii() and not _stands_alone(span, match):
-                continue
-            begin, finish = match.span()
-            starts.append(low + begin)
-            words.append((low + begin, low + finish, _LABELS[word]))
-        return starts, words
+        found = _words_in(self._text[low : end + CONTEXT_AFTER_CHARS])
+        if not low:
+            return [begin for begin, _, _ in found], list(found)
+        words = [(low + begin, low + finish, labels) for begin, finish, labels in found]
+        return [begin for begin, _, _ in words], words
+
+
+@lru_cache(maxsize=WINDOWS_REMEMBERED)
+def _words_in(span: str) -> tuple[Word, ...]:
+    """The context words in ``span``, at positions within it. Remembered by content: quoted
+    replies repeat a signature's "연락처 010-1234-5678" once per message in the thread, and
+    a template's lines repeat in every mail made from it."""
+    lowered = span.lower()
+    words: list[Word] = []
+    for match in _ALL_WORDS.finditer(lowered):
+        word = match.group()
+        if word.isascii() and not _stands_alone(lowered, match):
+            continue
+        begin, finish = match.span()
+        words.append((begin, finish, _LABELS[word]))
+    return tuple(words)
 
 
 def _vote(positive: bool, negative: bool) -> int:
