@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from operator import attrgetter
 from typing import Final
 
@@ -28,6 +28,10 @@ _START: Final = attrgetter("start")
 # rather than "\d{4}": a pattern that starts with a repeat gets no first-character test, so
 # the engine would try a match at every position of texts that have no digit at all.
 _FOUR_DIGITS_RE: Final = re.compile(r"\d\d\d\d")
+# Masked forms remembered by value: a signature's phone number or a table's bank name comes
+# back in every quoted reply and row, and masking is a few calls per finding.
+MASKED_VALUES_REMEMBERED: Final = 4096
+_masked: Final = lru_cache(maxsize=MASKED_VALUES_REMEMBERED)(mask_value)
 
 
 def detect(text: str) -> list[Finding]:
@@ -60,7 +64,7 @@ def detect(text: str) -> list[Finding]:
     findings: list[Finding] = []
     for kind, start, end, score in sorted(_without_overlaps(candidates), key=_START):
         value = text[start:end]
-        masked = mask_value(value, kind, plain[start:end])
+        masked = _masked(value, kind, plain[start:end])
         findings.append(Finding(kind, start, end, value, masked, _confidence(score)))
     return findings
 

