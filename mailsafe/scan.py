@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Final
 
 from mailsafe.extract import ExtractLimits, Found, Location, Unreadable, extract_locations
@@ -40,6 +41,8 @@ _SIGNIFICANT_ONLY: Final = str.maketrans("", "", " -.\t\n")
 
 # An ASCII-armoured PGP message pasted into a body or a text file (RFC 4880 6.2).
 PGP_ARMOUR: Final = "-----BEGIN PGP MESSAGE-----"
+# Place names whose masked form is remembered: most are the same in every mail.
+PLACES_REMEMBERED: Final = 1024
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,7 @@ def _value_key(finding: Finding) -> str:
     return finding.type + ":" + text.translate(_SIGNIFICANT_ONLY).lower()
 
 
+@lru_cache(maxsize=PLACES_REMEMBERED)  # "body/text", "header:Subject": the same in every mail
 def masked_where(where: str) -> str:
     """``where`` with personal data in file names masked ("a.zip/800101-1******.txt"):
     places are shown in logs and approval pages, so they must not leak what they point at."""
