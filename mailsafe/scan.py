@@ -43,6 +43,8 @@ _SIGNIFICANT_ONLY: Final = str.maketrans("", "", " -.\t\n")
 PGP_ARMOUR: Final = "-----BEGIN PGP MESSAGE-----"
 # Place names whose masked form is remembered: most are the same in every mail.
 PLACES_REMEMBERED: Final = 1024
+# Finding values whose counting key is remembered (see ``_value_key``).
+VALUE_KEYS_REMEMBERED: Final = 4096
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,13 @@ def _located_findings(
 def _value_key(finding: Finding) -> str:
     """What tells two findings' values apart however they were written ("010-1234-5678" and
     "01012345678" are one number; addresses ignore case): for counting different values."""
-    text = finding.text if finding.text.isascii() else normalize(finding.text)
-    return finding.type + ":" + text.translate(_SIGNIFICANT_ONLY).lower()
+    return _key_of(finding.type, finding.text)
+
+
+@lru_cache(maxsize=VALUE_KEYS_REMEMBERED)  # a list's bank name, a signature's number: repeated
+def _key_of(kind: PiiType, value: str) -> str:
+    text = value if value.isascii() else normalize(value)
+    return kind + ":" + text.translate(_SIGNIFICANT_ONLY).lower()
 
 
 @lru_cache(maxsize=PLACES_REMEMBERED)  # "body/text", "header:Subject": the same in every mail

@@ -194,9 +194,11 @@ class ContextIndex:
             starts, words = self._words_near(start, end)
         window = max(0, start - CONTEXT_BEFORE_CHARS)
         index = bisect_left(starts, window)
-        line_start = self._text.rfind("\n", window, start)  # -1: the line starts before
         limit = end + CONTEXT_AFTER_CHARS
         count = len(words)
+        if index == count or starts[index] >= limit:  # no word near: only a header can say
+            return self._columns.context_of(start, kind)
+        line_start = self._text.rfind("\n", window, start)  # -1: the line starts before
         nearest_pos = nearest_neg = -1
         # Words in the lines above and just after: whether any stands there, and of which kind.
         above = above_pos = above_neg = after_pos = after_neg = False
