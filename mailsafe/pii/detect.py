@@ -18,7 +18,7 @@ from mailsafe.pii.detectors import (
 )
 from mailsafe.pii.mask import mask_value
 from mailsafe.pii.normalize import normalize
-from mailsafe.pii.text_finders import TEXT_FINDERS
+from mailsafe.pii.text_finders import find_text_kinds
 from mailsafe.pii.types import PII_TYPES, Finding
 
 _PRIORITY: Final = {kind: rank for rank, kind in enumerate(PII_TYPES)}
@@ -52,13 +52,8 @@ def detect(text: str) -> list[Finding]:
             for candidate in finder(plain, context, regions)
             if candidate.score >= REPORT_THRESHOLD
         ]
-    # Addresses, MRZ lines and secrets need no digits (each finder tests cheaply first).
-    candidates += [
-        candidate
-        for text_finder in TEXT_FINDERS
-        for candidate in text_finder(plain)
-        if candidate.score >= REPORT_THRESHOLD
-    ]
+    # Addresses, MRZ lines and secrets need no digits.
+    candidates += [c for c in find_text_kinds(plain) if c.score >= REPORT_THRESHOLD]
     if not candidates:
         return []
     findings: list[Finding] = []

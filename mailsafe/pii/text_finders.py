@@ -191,4 +191,16 @@ def _labelled_password(text: str, match: re.Match[str]) -> Candidate | None:
     return Candidate("secret", start, start + len(value), score)
 
 
-TEXT_FINDERS: Final = (find_emails, find_mrz_lines, find_secrets)
+def find_text_kinds(text: str) -> list[Candidate]:
+    """Candidates of every kind that is no number (addresses, MRZ lines, secrets), each
+    finder run only when its cheap test passes: most texts (a subject, a file name, a line of
+    prose) pass none, and three finders set up for nothing cost more than the tests."""
+    found: list[Candidate] = []
+    if "@" in text:
+        found += find_emails(text)
+    if MRZ_FILLER_RUN in text:
+        found += find_mrz_lines(text)
+    # The start search stops at the first start, early in any long text.
+    if _SECRET_START_RE.search(text) is not None or "://" in text or "PRIVATE KEY" in text:
+        found += find_secrets(text)
+    return found
