@@ -10,6 +10,7 @@ masked forms remembered by value (against a fresh detector's answer on the same 
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -18,6 +19,7 @@ from mailsafe.pii.context import ContextIndex
 from mailsafe.pii.detectors import NUMBER_PATTERNS, Candidate, find_numbers, number_runs
 from mailsafe.pii.normalize import normalize
 from mailsafe.pii.text_finders import (
+    _MRZ_LINE_RE,
     _PRIVATE_KEY_RE,
     _URL_PASSWORD_RE,
     PRIVATE_KEY,
@@ -102,3 +104,24 @@ def test_remembered_context_and_masks_answer_as_a_first_reading() -> None:
     table = "이름,전화\n" + "".join(f"직원{i},010-1234-{i:04d}\n" for i in range(50))
     assert {f.type for f in detect(table)} == {"phone"}
     assert len(detect(table)) == 50
+
+
+# The MRZ line pattern as first written: the look-behind first, tested at every position.
+MRZ_LINE_AS_WRITTEN = re.compile(
+    r"(?<![A-Z0-9<])(?:P[A-Z<][A-Z<]{3}[A-Z<]{39}"
+    r"|[A-Z0-9<]{9}[0-9][A-Z<]{3}[0-9]{7}[MFX<][0-9]{7}[A-Z0-9<]{14}[0-9<][0-9])(?![A-Z0-9<])"
+)
+MRZ_PIECES = (
+    "P<KORHONG<<GILDONG<<<<<<<<<<<<<<<<<<<<<<<<<<", "M123456784KOR8001019M3001012<<<<<<<<<<<<<<06",
+    "PMKOR", "<<<", "<", "P", "A", "0", "9", "M", "x", " ", "\n",
+)  # fmt: skip
+
+
+def test_mrz_lines_led_by_their_first_character_match_as_written() -> None:
+    texts = _texts(MRZ_PIECES, SEED)
+    lines = {m.group()[0] for text in texts for m in MRZ_LINE_AS_WRITTEN.finditer(text)}
+    assert lines == {"P", "M"}  # the pieces make both lines of a zone
+    for text in texts:
+        for start in (0, 1, 5):
+            fast = [m.span() for m in _MRZ_LINE_RE.finditer(text, start)]
+            assert fast == [m.span() for m in MRZ_LINE_AS_WRITTEN.finditer(text, start)], text
