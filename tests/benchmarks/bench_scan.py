@@ -335,6 +335,8 @@ compared after each step, with 80 000 random texts against the previous detector
   or `2`): phones were a quarter of all pattern tries.
 - A candidate with no context word within its window asks only the column header; the
   context words of a window are remembered by its content (a quoted signature, a template line).
+- The text finders run in one call, each behind its cheap test; MRZ lines are searched from
+  their first character.
 - Masked forms, counting keys of values and masked place names are remembered by value.
 
 **What made the scan faster (12-05, issue 14's line kept with a margin for issue 19).**
