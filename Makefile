@@ -3,7 +3,9 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-APT_PKGS := postfix swaks chromium fonts-nanum fonts-noto-cjk sqlite3 tzdata tesseract-ocr tesseract-ocr-kor
+APT_PKGS := postfix swaks chromium fonts-nanum fonts-noto-cjk sqlite3 tzdata tesseract-ocr tesseract-ocr-kor \
+	libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
+	python3-uno bubblewrap
 
 .PHONY: demo test unit lint bench deps clean
 
@@ -18,7 +20,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev,bench]'
 	touch $@
 
-# System packages the tests use (a real Postfix, Chromium, Korean fonts, Tesseract OCR). Needs root or sudo.
+# System packages the tests use (a real Postfix, Chromium, Korean fonts, Tesseract OCR, LibreOffice
+# with its Python bridge and bubblewrap for the office-document converter). Needs root or sudo.
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -81,6 +81,8 @@ class Action(StrEnum):
     TOTP_REMOVED = "totp_removed"
     TOKEN_CREATED = "token_created"  # noqa: S105 - a name, not a token
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 - a name, not a token
+    DIRECTORY_IMPORTED = "directory_imported"  # the summary of one HR import
+    DIRECTORY_CHANGED = "directory_changed"  # one user or department added, changed, removed
 
 
 ACTION_NAMES_KO: dict[str, str] = {
@@ -105,6 +107,8 @@ ACTION_NAMES_KO: dict[str, str] = {
     Action.TOTP_REMOVED: "2단계 인증 해제",
     Action.TOKEN_CREATED: "토큰 발급",
     Action.TOKEN_REVOKED: "토큰 폐기",
+    Action.DIRECTORY_IMPORTED: "인사정보 가져오기",
+    Action.DIRECTORY_CHANGED: "인사정보 변경",
 }
 
 

@@ -49,6 +49,7 @@ RIGHTS = frozenset({
     Action.ACCOUNT_CREATED, Action.ACCOUNT_REMOVED, Action.ACCOUNT_DISABLED,
     Action.ACCOUNT_ENABLED, Action.ROLE_CHANGED, Action.PASSWORD_CHANGED, Action.TOTP_RESET,
     Action.TOTP_REMOVED, Action.TOKEN_CREATED, Action.TOKEN_REVOKED, Action.CONFIG_CHANGED,
+    Action.DIRECTORY_IMPORTED, Action.DIRECTORY_CHANGED,
 })  # fmt: skip
 # Addresses listed per account in the summary; more are counted.
 MAX_ADDRESSES_SHOWN = 10

@@ -17,11 +17,20 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from agentkit.auditchain import (
+    GENESIS,
+    ChainBase,
+    ChainHead,
+    ChainReport,
+    ChainRow,
+    link_of,
+    verify_chain,
+)
 from agentkit.auditimport import (
     EventRefused,
     ImportedEvent,
@@ -32,7 +41,7 @@ from agentkit.auditimport import (
 )
 from agentkit.csvsafe import inert
 from agentkit.readonly import query_read_only
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
 
 __all__ = ["STEPS", "AuditEvent", "AuditLog", "ImportedEvent", "export", "step_counts"]
 
@@ -81,6 +90,14 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_mail ON events (mail_id);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_step ON events (step, ts);
+-- The hash chain's ends (agentkit.auditchain): 'base' (what the first kept event builds on)
+-- and 'head' (the newest event), updated in the event's own transaction.
+CREATE TABLE IF NOT EXISTS chain (
+    name   TEXT PRIMARY KEY,
+    id     INTEGER NOT NULL,
+    link   BLOB NOT NULL,
+    legacy INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 -- Events another agent recorded (its status report), by that agent's own event id.
 CREATE TABLE IF NOT EXISTS imported (
     agent     TEXT NOT NULL,
@@ -91,7 +108,11 @@ CREATE TABLE IF NOT EXISTS imported (
 """
 
 
-_INSERT = "INSERT INTO events (ts, agent, mail_id, step, details) VALUES (?, ?, ?, ?, ?)"
+_INSERT = (
+    "INSERT INTO events (id, ts, agent, mail_id, step, details, link) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_T = TypeVar("_T")
+_ROW = tuple[float, str, str, str, str]  # ts, agent, mail id, step, details text
 
 
 def _step(step: str) -> str:
@@ -131,6 +152,7 @@ class AuditLog:
         self._db = open_wal_database(
             path, _SCHEMA, synchronous=Synchronous.NORMAL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
         )
+        self._transaction(self._start_chain)
 
     def record(self, mail_id: str, step: str, **details: Any) -> None:
         self.record_many([(mail_id, step, details)])
@@ -143,18 +165,56 @@ class AuditLog:
         now = self._clock() if at is None else at
         rows = [(now, self._agent, mail_id, _step(step), _details(details))
                 for mail_id, step, details in events]  # fmt: skip
+        self._transaction(lambda: self._append(rows))
+
+    def _transaction(self, work: Callable[[], _T]) -> _T:
+        """``work`` under this object's lock and the database's write lock: another process's
+        writer (the web process, a command) appends to the same chain, so its head is read and
+        moved inside."""
+        with write_transaction(self._db, self._lock):
+            return work()
+
+    def _start_chain(self) -> None:
+        """Begin the chain in a new log, or after the events an earlier version recorded."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        if "link" not in columns:
+            self._db.execute("ALTER TABLE events ADD COLUMN link BLOB")
+        if self._db.execute("SELECT 1 FROM chain WHERE name = 'base'").fetchone():
+            return
+        newest, legacy = self._db.execute(
+            "SELECT COALESCE(MAX(id), 0), COUNT(*) FROM events"
+        ).fetchone()
+        self._db.executemany(
+            "INSERT INTO chain (name, id, link, legacy) VALUES (?, ?, ?, ?)",
+            [("base", newest, GENESIS, legacy), ("head", newest, GENESIS, 0)],
+        )
+
+    def _append(self, rows: Sequence[_ROW]) -> list[int]:
+        """Store ``rows`` at the end of the chain (inside a write transaction); their ids."""
+        (link,) = self._db.execute("SELECT link FROM chain WHERE name = 'head'").fetchone()
+        (newest,) = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+        ids = []
+        for ts, agent, mail_id, step, details in rows:
+            newest += 1
+            link = link_of(link, ChainRow(newest, ts, agent, mail_id, step, details, None))
+            self._db.execute(_INSERT, (newest, ts, agent, mail_id, step, details, link))
+            ids.append(newest)
+        self._db.execute("UPDATE chain SET id = ?, link = ? WHERE name = 'head'", (newest, link))
+        return ids
+
+    def verify(self) -> ChainReport:
+        """Check the whole hash chain (``agentkit.auditchain.verify_chain``)."""
         with self._lock:
-            if len(rows) == 1:
-                self._db.execute(_INSERT, rows[0])
-                return
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(_INSERT, rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+            base_row = self._db.execute(
+                "SELECT id, link, legacy FROM chain WHERE name = 'base'"
+            ).fetchone()
+            head_row = self._db.execute("SELECT id, link FROM chain WHERE name = 'head'").fetchone()
+            rows = self._db.execute(
+                "SELECT id, ts, agent, mail_id, step, details, link FROM events ORDER BY id"
+            )
+            return verify_chain(
+                (ChainRow(*row) for row in rows), ChainBase(*base_row), ChainHead(*head_row)
+            )
 
     def import_events(self, agent: str, events: Iterable[ImportedEvent]) -> ImportResult:
         """Take another agent's events into this log under ``agent`` (e.g. "outer").
@@ -178,14 +238,12 @@ class AuditLog:
                 accepted.append((event, details_text(event.details) or "{}"))
             else:
                 refused.append(EventRefused(getattr(event, "source_id", None), reason))
-        with self._lock:
-            added = self._store_imported(agent, accepted)
+        added = self._store_imported(agent, accepted)
         return ImportResult(added, len(accepted) - added, tuple(refused))
 
     def _store_imported(self, agent: str, accepted: list[tuple[ImportedEvent, str]]) -> int:
-        added = 0
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        def store() -> int:
+            added = 0
             for event, text in accepted:
                 known = self._db.execute(
                     "SELECT 1 FROM imported WHERE agent = ? AND source_id = ?",
@@ -193,20 +251,17 @@ class AuditLog:
                 ).fetchone()
                 if known:
                     continue
-                cursor = self._db.execute(
-                    "INSERT INTO events (ts, agent, mail_id, step, details) VALUES (?, ?, ?, ?, ?)",
-                    (float(event.ts), agent, event.mail_id, event.step, text),
+                (event_id,) = self._append(
+                    [(float(event.ts), agent, event.mail_id, event.step, text)]
                 )
                 self._db.execute(
                     "INSERT INTO imported (agent, source_id, event_id) VALUES (?, ?, ?)",
-                    (agent, event.source_id, cursor.lastrowid),
+                    (agent, event.source_id, event_id),
                 )
                 added += 1
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        return added
+            return added
+
+        return self._transaction(store)
 
     def last_imported(self, agent: str) -> int:
         """The highest source id imported from ``agent`` (0: none yet)."""

@@ -44,6 +44,8 @@ class _Collector:
             yield from _spool_metrics(agent, queues["spool"])
         if "injection" in queues:
             yield from _injection_metrics(agent, queues["injection"])
+        if "delivery" in queues:
+            yield from _delivery_metrics(agent, queues["delivery"])
         if "inbound" in queues:
             yield from _inbound_metrics(agent, queues["inbound"])
         if "outer_report" in self._status:
@@ -145,6 +147,23 @@ def _injection_metrics(agent: str, queue: Mapping[str, Any]) -> Iterator[Metric]
     yield _gauge("maildiode_injection_alarm",
                  "1 once the oldest notification waited longer than inject.alarm_after_s",
                  agent, 1 if queue.get("alarm") else 0)  # fmt: skip
+
+
+def _delivery_metrics(agent: str, delivery: Mapping[str, Any]) -> Iterator[Metric]:
+    """The outer agent's outbound delivery queue (issue 22: mail stuck on a dead relay)."""
+    mails = GaugeMetricFamily("maildiode_delivery_mails",
+                              "Outbound mails in the outer agent's delivery queue, per state",
+                              labels=["agent", "state"])  # fmt: skip
+    for state in ("queued", "retrying", "quarantine"):
+        mails.add_metric([agent, state], delivery.get(state, 0))
+    yield mails
+    oldest = delivery.get("oldest") or {}
+    yield _gauge("maildiode_delivery_oldest_waiting_seconds",
+                 "Age of the outbound mail waiting longest for the relay (0: none)", agent,
+                 oldest.get("waited_s", 0))  # fmt: skip
+    yield _gauge("maildiode_delivery_alarm",
+                 "1 once an outbound mail waited longer than delivery.alarm_after_s", agent,
+                 1 if delivery.get("alarm") else 0)  # fmt: skip
 
 
 def _outer_report_metrics(agent: str, found: Mapping[str, Any]) -> Iterator[Metric]:

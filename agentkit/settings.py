@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import os
-import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from protocol.errors import KeyFileError
+from protocol.keys import read_key_file
 from protocol.limits import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_GAP_WAIT_S,
@@ -66,7 +66,9 @@ __all__ = [
     "Network",
     "Section",
     "check_private_key_file",
+    "check_public_key_file",
     "config_dir",
+    "config_problems",
     "load_config",
     "parse_host_port",
     "resolve_path",
@@ -198,30 +200,22 @@ Domain = Annotated[str, AfterValidator(_check_domain)]
 
 
 def check_private_key_file(path: Path) -> Path:
-    """A private key file must exist, be a regular file and be readable by its owner only."""
+    """A secret file (a private key, a password) must exist, be a regular file, readable by
+    this user and by its owner only. The rules are protocol.keys' (their one home)."""
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ValueError(f"key file {path} does not exist") from None
-    except OSError as exc:
-        raise ValueError(f"key file {path} cannot be read: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"key file {path} is not a regular file")
-    if info.st_mode & 0o077:
-        mode = stat.S_IMODE(info.st_mode)
-        raise ValueError(
-            f"key file {path} is readable by others (mode {mode:04o}); run: chmod 600 {path}"
-        )
-    if not os.access(path, os.R_OK):
-        raise ValueError(f"key file {path} is not readable by this user")
+        read_key_file(path, private=True)
+    except KeyFileError as exc:
+        raise ValueError(str(exc)) from None
     return path
 
 
-def check_readable_file(path: Path) -> Path:
-    if not path.is_file():
-        raise ValueError(f"file {path} does not exist")
-    if not os.access(path, os.R_OK):
-        raise ValueError(f"file {path} is not readable by this user")
+def check_public_key_file(path: Path) -> Path:
+    """A public key file must exist, be a regular file of sane size, readable by this user
+    (protocol.keys' rules). What is in it is read by the preflight (agentkit.preflight)."""
+    try:
+        read_key_file(path, private=False)
+    except KeyFileError as exc:
+        raise ValueError(str(exc)) from None
     return path
 
 
@@ -326,7 +320,7 @@ class KeysSection(Section):
     def _public_list(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ValueError("must be a list of file paths")
-        return tuple(check_readable_file(resolve_path(v, info)) for v in value)
+        return tuple(check_public_key_file(resolve_path(v, info)) for v in value)
 
     @field_validator("encrypt_to", mode="before")
     @classmethod
@@ -335,7 +329,7 @@ class KeysSection(Section):
             return None
         if not isinstance(value, str):
             raise ValueError("must be a file path (a string)")
-        return check_readable_file(resolve_path(value, info))
+        return check_public_key_file(resolve_path(value, info))
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,12 +341,65 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def load_config(path: str | Path, model: type[ModelT]) -> ModelT:
     """Read and validate a TOML file into ``model``; raise ConfigError naming file/key/problem."""
     path = Path(path)
-    name = path.name
     data = _read_toml(path)
     try:
         return model.model_validate(data, context={"config_dir": path.resolve().parent})
     except ValidationError as exc:
-        raise _first_problem(name, exc, model) from None
+        raise _problem(path.name, exc.errors(include_url=False)[0], model) from None
+
+
+# Rounds of "set the wrong keys aside and validate again": each round can only find problems
+# that the ones before hid (a section that failed as a whole), so a few are plenty.
+MAX_VALIDATION_ROUNDS = 4
+
+
+def config_problems(
+    path: str | Path, model: type[ModelT]
+) -> tuple[ModelT | None, list[ConfigError]]:
+    """Every problem of a config file at once (``maildiode check``): validate, set aside each
+    key that failed (its default stands in), and validate again, so a mistake does not hide
+    the next one. The config is None when it does not validate even so; when problems were
+    set aside it is the config with defaults in their place (for further checks only: an
+    agent must not run on it)."""
+    path = Path(path)
+    try:
+        data = _read_toml(path)
+    except ConfigError as exc:
+        return None, [exc]
+    context = {"config_dir": path.resolve().parent}
+    found: dict[str, ConfigError] = {}
+    for _ in range(MAX_VALIDATION_ROUNDS):
+        try:
+            config = model.model_validate(data, context=context)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            fresh = [e for e in errors if _key_of(e) not in found]
+            for error in fresh:
+                found.setdefault(_key_of(error), _problem(path.name, error, model))
+            if not fresh or not _set_aside(data, errors):
+                break
+            continue
+        return config, list(found.values())
+    return None, list(found.values())
+
+
+def _key_of(error: Any) -> str:
+    return ".".join(str(part) for part in error["loc"])
+
+
+def _set_aside(data: dict[str, Any], errors: list[Any]) -> bool:
+    """Remove the keys the errors name from ``data``; False if none could be removed (a
+    missing key, or a problem of a whole section)."""
+    removed = False
+    for error in errors:
+        *parents, last = [str(part) for part in error["loc"]] or [""]
+        table: Any = data
+        for part in parents:
+            table = table.get(part) if isinstance(table, dict) else None
+        if isinstance(table, dict) and last in table and error["type"] != "missing":
+            del table[last]
+            removed = True
+    return removed
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -374,8 +421,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(name, "", f"is not valid TOML: {exc}") from None
 
 
-def _first_problem(name: str, exc: ValidationError, model: type[BaseModel]) -> ConfigError:
-    error = exc.errors(include_url=False)[0]
+def _problem(name: str, error: Any, model: type[BaseModel]) -> ConfigError:
     location = [str(part) for part in error["loc"]]
     key = ".".join(location)
     kind = error["type"]

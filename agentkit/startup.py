@@ -33,12 +33,18 @@ def open_state(
     retry_s: float = STATE_RETRY_S,
 ) -> T | None:
     """``opener()``, tried again every ``retry_s`` while it fails with a disk or database
-    error; None if ``stop`` is set first. ``opener`` must clean up after itself on failure."""
+    error; None if ``stop`` is set first. ``opener`` must clean up after itself on failure.
+    A permission error is raised at once: no wait mends it."""
     stop = stop or threading.Event()
     failures = 0
     while not stop.is_set():
         try:
             state = opener()
+        except PermissionError:
+            # An administrator's mistake (a folder of root's, a read-only mode): waiting does not
+            # mend it, and "is the disk full?" would blame the wrong thing. The caller says it
+            # in one line (maildiode.commands.agent_start).
+            raise
         except (OSError, sqlite3.Error) as exc:
             failures += 1
             log.error(

@@ -7,7 +7,7 @@ from typing import Any
 
 from inner_agent.notify import clean_header_text
 from mailsafe.payload import Manifest
-from mailsafe.pii.detect import detect
+from mailsafe.pii import detect
 from mailsafe.pii.mask import mask_text
 
 __all__ = ["AUDIT_FIELD_CHARS", "AUDIT_MAX_WITHHELD", "searchable_fields"]

@@ -78,6 +78,29 @@ def _agent_config(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _agent_run(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="let a fault's Python traceback through (default: one line saying what and where)",
+    )
+    p.epilog = (
+        "exit status: 0 stopped cleanly; 2 refused to start (a config, folder, key or port "
+        "problem, one line each: FILE: KEY: problem — fix); 3 a fault while starting or running"
+    )
+
+
+def _check(p: argparse.ArgumentParser) -> None:
+    _agent_config(p)
+    p.epilog = (
+        "every problem is one line: FILE: KEY: problem — fix. exit status: 0 ok; 1 warnings "
+        "only (a server that does not answer, an empty directory, a department without an "
+        "approver); 2 errors (the agent would refuse to start). Run it as the service user: "
+        "folders are checked for that user's rights."
+    )
+
+
 def _keygen(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="folder to write the key files into")
     p.add_argument("--name", default="signing", help="base name of the files (default signing)")
@@ -266,8 +289,9 @@ def _inbound(p: argparse.ArgumentParser) -> None:
 def _audit(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument(
-        "report", nargs="?", choices=["review"], metavar="review",
-        help="the monthly review of access records (xlsx): with --month and -o",
+        "report", nargs="?", choices=["review", "verify"], metavar="review|verify",
+        help="review: the monthly review of access records (xlsx), with --month and -o; "
+        "verify: check the audit log's hash chain (exit 0 holds, 1 broken)",
     )  # fmt: skip
     p.add_argument("--month", metavar="YYYY-MM", help="review: the month, in the console's zone")
     p.add_argument("-o", "--output", metavar="FILE.xlsx", help="review: where to write it")
@@ -316,14 +340,14 @@ def _status(p: argparse.ArgumentParser) -> None:
 
 COMMANDS: dict[str, tuple[str, Adder]] = {
     "init": ("write a matched pair of configs, keys and folders for a trial", _init),
-    "outer": ("run the outer (internet-side) agent", _config),
-    "inner": ("run the inner (intranet-side) agent", _config),
+    "outer": ("run the outer (internet-side) agent", _agent_run),
+    "inner": ("run the inner (intranet-side) agent", _agent_run),
     "demo": ("everything on loopback with an embedded mailbox: the main job, ready to try", _demo),
     "render": ("render one mail as the outer agent would (images + manifest.json)", _render),
     "scan": ("personal-data findings and the policy decision for mails", _scan),
     "keygen": ("make a signing key pair (and optionally an encryption pair)", _keygen),
     "inspect": ("print a chunk file's header and whether it verifies", _inspect),
-    "check": ("validate a config file without starting anything", _agent_config),
+    "check": ("find every mistake in a config and on the host, without starting anything", _check),
     "carry": ("move complete files from SRC to DST like a linkage product", _carry),
     "resend": ("publish a range of sent bundles again (the receiver de-duplicates)", _resend),
     "requeue": (

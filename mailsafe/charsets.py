@@ -59,6 +59,19 @@ LABEL_ALIASES: dict[str, str] = {
     "utf8": "utf-8",
 }
 
+# Codecs tried, strictly and in order, when bytes do not decode with their label's codec: what
+# mailers of that script really wrote under the label. ISO-2022-JP is 7-bit, yet Japanese
+# mailers label 8-bit EUC-JP and Shift_JIS bodies with it; EUC-JP first, because most EUC-JP
+# text also "decodes" as Shift_JIS half-width katakana (bytes 0xA1-0xDF), never the reverse.
+RELATED_CODECS: dict[str, tuple[str, ...]] = {
+    "iso2022_jp": ("iso2022_jp_ext", "iso2022_jp_2", "euc_jp", "cp932"),
+    "euc_jp": ("cp932",),
+    "cp932": ("euc_jp",),
+    "iso2022_kr": ("cp949",),
+    "gb18030": ("big5hkscs",),
+    "big5hkscs": ("gb18030",),
+}
+
 # Codecs whose every byte sequence "decodes": a strict success proves nothing about the label,
 # so Korean (CP949) or UTF-8 content behind them is looked for first.
 SINGLE_BYTE_CODECS = frozenset({"cp1252", "latin-1", "iso8859-1", "ascii"})
@@ -162,6 +175,10 @@ def _lenient(data: bytes, codec: str) -> str:
     guessed = _strict(data, "utf-8")
     if guessed is not None:
         return guessed
+    for related in RELATED_CODECS.get(codec, ()):
+        guessed = _strict(data, related)
+        if guessed is not None:
+            return guessed
     if codec != "cp949":
         guessed = _strict(data, "cp949")
         if guessed is not None and looks_korean(guessed):

@@ -37,6 +37,7 @@ from mailsafe.inbound_rules import (
     parse_inbound_rules,
 )
 from mailsafe.mime import ParsedMail, parse_message
+from mailsafe.office.converter import DocumentConverter
 from mailsafe.payload import (
     PACKAGE_VERSION,
     Manifest,
@@ -147,11 +148,17 @@ def parse_published(text: str, version: int) -> InboundRuleSet:
     return parse_inbound_rules(document, f"policy {version}", published=True)
 
 
-def serve_job(header: bytes, raw: bytes, options: RenderOptions, cache: RulesCache) -> bytes:
+def serve_job(
+    header: bytes,
+    raw: bytes,
+    options: RenderOptions,
+    cache: RulesCache,
+    converter: DocumentConverter | None = None,
+) -> bytes:
     """The worker's answer to one filter job (``encode_reply``); RulesUnknown propagates."""
     job = decode_job(header)
     rules = cache.get(job.policy_version, job.rules)
-    return encode_reply(filter_message(raw, rules, job, options))
+    return encode_reply(filter_message(raw, rules, job, options, converter=converter))
 
 
 def filter_message(
@@ -160,12 +167,15 @@ def filter_message(
     job: FilterJob,
     options: RenderOptions,
     limits: ExtractLimits = FILTER_EXTRACT_LIMITS,
+    *,
+    converter: DocumentConverter | None = None,
 ) -> FilterResult:
-    """Decide for every recipient and render each part's package (see the module text)."""
+    """Decide for every recipient and render each part's package (see the module text);
+    office documents become pages through ``converter``."""
     mail = parse_message(raw)
     facts = _facts(mail, rules, job, limits)
     groups = decide_recipients(rules, facts, job.rcpts, Membership.of(rules.resolved))
-    return _render_parts(mail, groups, options)
+    return _render_parts(mail, groups, options, converter)
 
 
 def _facts(
@@ -205,7 +215,10 @@ def decide_message(
 
 
 def _render_parts(
-    mail: ParsedMail, groups: Sequence[RecipientGroup], options: RenderOptions
+    mail: ParsedMail,
+    groups: Sequence[RecipientGroup],
+    options: RenderOptions,
+    converter: DocumentConverter | None,
 ) -> FilterResult:
     variants = _variants(groups)
     packages: list[RenderedMail] = []
@@ -215,7 +228,7 @@ def _render_parts(
         key = variants[group.decision]
         if key not in index:
             index[key] = len(packages)
-            packages.append(_package(mail, key, options))
+            packages.append(_package(mail, key, options, converter))
         package = packages[index[key]]
         masked: tuple[PiiType, ...] = ()
         if group.decision.carried:  # what the rendering masked, as its manifest says
@@ -249,12 +262,15 @@ def _variants(
 
 
 def _package(
-    mail: ParsedMail, key: tuple[str, tuple[PiiType, ...]], options: RenderOptions
+    mail: ParsedMail,
+    key: tuple[str, tuple[PiiType, ...]],
+    options: RenderOptions,
+    converter: DocumentConverter | None,
 ) -> RenderedMail:
     kind, mask = key
     if kind == "notice":
         return headers_package(mail)
-    return render_parsed(mail, replace(options, mask_types=frozenset(mask)))
+    return render_parsed(mail, replace(options, mask_types=frozenset(mask)), converter)
 
 
 def headers_package(mail: ParsedMail) -> RenderedMail:

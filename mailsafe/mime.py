@@ -29,7 +29,10 @@ from email.policy import compat32
 from typing import Final, NamedTuple
 
 from mailsafe.charsets import decode_bytes, guess_unlabelled
+from mailsafe.flowed import unflow
+from mailsafe.invitation import CalendarEvent, calendar_events
 from mailsafe.notes import note
+from mailsafe.outlook import msg_to_mime
 
 __all__ = [
     "MAX_HEADER_BLOCK_BYTES",
@@ -53,7 +56,8 @@ MAX_HEADER_BLOCK_BYTES = 256 * KIB
 # hundreds of header lines), without parsing the whole header block of a hostile mail.
 SUBJECT_SCAN_BYTES = 64 * KIB
 
-# Outlook .msg files are OLE2 compound files, not RFC 5322 text; they are listed, not parsed.
+# Outlook .msg files are OLE2 compound files, not RFC 5322 text; mailsafe.outlook reads them
+# into RFC 5322 (what it cannot read is listed, not parsed).
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
@@ -127,11 +131,20 @@ class ParsedMail:
     # outbound scan reads it. Transport and structure headers (Received, DKIM, Content-*) are
     # left out; at most MAX_OTHER_HEADERS.
     other_headers: tuple[tuple[str, str], ...] = field(default=())
+    # The events of its invitations (text/calendar parts, .ics attachments): a reader is shown
+    # their time and place, which the body often leaves out.
+    events: tuple[CalendarEvent, ...] = field(default=())
+    # Text of multiparts outside their parts (before the first boundary, after the closing
+    # one): no mail client shows it as the body, some show it somewhere, and it leaves with
+    # the mail, so the outbound scan reads it (issue 19.5).
+    outside_parts: tuple[str, ...] = field(default=())
 
 
 # --------------------------------------------------------------------------- headers
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,80})\?([bBqQ])\?([^?\s]*)\?=")
+# An encoded word; also the broken ones mailers send: blanks inside the payload (a Q word
+# with raw spaces, a B word folded mid-way), and a last word cut before its "?=" (or its "=").
+_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,80})\?([bBqQ])\?([^?]{0,2000}?)(?:\?=|\??\s*\Z)")
 _BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -253,6 +266,8 @@ class _Collected:
     forwarded: list[ParsedMail] = field(default_factory=list)
     security: list[str] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
+    events: list[CalendarEvent] = field(default_factory=list)
+    outside_parts: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -267,7 +282,11 @@ def parse_message(
     """
     budget = _Budget(limits)
     if raw.startswith(OLE_MAGIC):
-        return _not_rfc5322(raw, budget)
+        converted = msg_to_mime(raw[: limits.max_raw_bytes])
+        if converted is None:
+            return _not_rfc5322(raw, budget)
+        budget.note(note("outlook_msg_read"))
+        raw = converted
     if len(raw) > limits.max_raw_bytes:
         budget.note(note("raw_cut", limit=limits.max_raw_bytes))
         raw = raw[: limits.max_raw_bytes]
@@ -658,7 +677,9 @@ def _build(message: email.message.Message, depth: int, budget: _Budget) -> Parse
         security=tuple(dict.fromkeys(collected.security)),
         defects=tuple(budget.defects),
         content_types=tuple(dict.fromkeys(collected.content_types)),
+        events=tuple(dict.fromkeys(collected.events)),
         other_headers=headers.others(),
+        outside_parts=tuple(collected.outside_parts),
     )
 
 
@@ -758,6 +779,8 @@ _SECURITY_TYPES = {
     "application/vnd.ms-tnef": "tnef",
 }
 
+_CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar"})
+
 _INLINE_TEXT_TYPES = frozenset(
     {
         "text/plain",
@@ -793,13 +816,54 @@ def _walk(
     if content_type in {"message/rfc822", "message/global"}:
         _forwarded(part, depth, budget, collected)
         return
+    if content_type.startswith("multipart/") and not part.is_multipart():
+        part = _resplit_folded_boundary(part, budget)
     if part.is_multipart() and not content_type.startswith("message/"):
+        _trim_broken_close(part, budget)
         _walk_multipart(part, content_type, depth, budget, collected)
         return
+    _walk_single(part, content_type, depth, budget, collected, in_alternative=in_alternative)
+
+
+def _walk_single(
+    part: email.message.Message,
+    content_type: str,
+    depth: int,
+    budget: _Budget,
+    collected: _Collected,
+    *,
+    in_alternative: bool,
+) -> None:
+    """A part that is not a multipart: header blocks as text, an attached Outlook item as a
+    mail, anything else a body or an attachment."""
     if content_type.startswith("message/") and isinstance(part.get_payload(), list):
         _message_as_text(part, content_type, budget, collected)
-        return
-    _leaf(part, content_type, budget, collected, in_alternative=in_alternative)
+    elif not _outlook_item(part, content_type, depth, budget, collected):
+        _leaf(part, content_type, budget, collected, in_alternative=in_alternative)
+
+
+_OUTLOOK_TYPES: Final = frozenset({"application/vnd.ms-outlook", "application/x-msg"})
+
+
+def _outlook_item(
+    part: email.message.Message,
+    content_type: str,
+    depth: int,
+    budget: _Budget,
+    collected: _Collected,
+) -> bool:
+    """An attached Outlook .msg shown as the mail it is, like an attached message/rfc822;
+    False (the part stays an attachment) when it is not one or cannot be read."""
+    if content_type not in _OUTLOOK_TYPES and not _filename(part).lower().endswith(".msg"):
+        return False
+    data = _payload_bytes(part, budget)
+    if not data.startswith(OLE_MAGIC):
+        return False
+    converted = msg_to_mime(data[: budget.limits.max_raw_bytes])
+    if converted is None:
+        return False
+    _add_forwarded(_message_tree(converted), depth, budget, collected)
+    return True
 
 
 def _content_type(part: email.message.Message) -> str:
@@ -823,6 +887,100 @@ def _note_security(part: email.message.Message, content_type: str, collected: _C
         collected.security.append("pgp-signed" if "pgp" in protocol else "smime-signed")
 
 
+# What a folded header value keeps of its fold: compat32 leaves the line break in parameters.
+_FOLD_IN_VALUE: Final = re.compile(r"\r?\n")
+_FOLD_WITH_BLANKS: Final = re.compile(r"\r?\n[ \t]*")
+
+
+def _resplit_folded_boundary(part: email.message.Message, budget: _Budget) -> email.message.Message:
+    """A multipart whose boundary parameter was folded onto a continuation line, split again.
+
+    compat32 keeps the fold's line break inside the parameter, so no delimiter line matches and
+    the whole body would become one unreadable part. Unfolded as RFC 5322 says (the line break
+    removed, a Lotus Notes boundary keeps its space), or with the fold's blanks removed too
+    (mailers that folded where there was no space): the first that some line of the body
+    starts with is used. ``part`` itself when neither is.
+    """
+    boundary = part.get_param("boundary")
+    payload = vars(part).get("_payload")
+    if not isinstance(boundary, str) or not isinstance(payload, str):
+        return part
+    body = "\n" + payload
+    for unfolded in (_FOLD_IN_VALUE.sub("", boundary), _FOLD_WITH_BLANKS.sub("", boundary)):
+        candidate = unfolded.strip()
+        if candidate and candidate != boundary and f"\n--{candidate}" in body:
+            budget.note(note("boundary_folded"))
+            return _with_boundary(part, candidate, payload)
+    return part
+
+
+def _with_boundary(
+    part: email.message.Message, boundary: str, payload: str
+) -> email.message.Message:
+    """``part``'s body parsed again as a multipart of its type, split on ``boundary``."""
+    quoted = boundary.replace("\\", "\\\\").replace('"', '\\"')
+    head = f'Content-Type: {part.get_content_type()}; boundary="{quoted}"\n\n'
+    tree = _message_tree((head + payload).encode("ascii", "surrogateescape"))
+    return tree if tree.is_multipart() else part
+
+
+def _trim_broken_close(part: email.message.Message, budget: _Budget) -> None:
+    """Remove a slightly broken close delimiter ("--b-", "-b--", "--b --") from the end of the
+    last part, where the parser leaves it when no exact close delimiter came.
+
+    Left there, it is drawn at the end of a text body, and in a base64 body its letters and
+    "=" make the whole part undecodable, so the part (often the HTML body) is shown as base64.
+    """
+    if not any(isinstance(d, email.errors.CloseBoundaryNotFoundDefect) for d in part.defects):
+        return
+    boundary = part.get_boundary()
+    core = (boundary or "").strip("-")
+    children = part.get_payload()
+    if not core or not isinstance(children, list) or not children:
+        return
+    last = children[-1]
+    while isinstance(last, email.message.Message) and last.is_multipart():
+        grandchildren = last.get_payload()
+        if not isinstance(grandchildren, list) or not grandchildren:
+            return
+        last = grandchildren[-1]
+    if not isinstance(last, email.message.Message):
+        return
+    payload = vars(last).get("_payload")
+    if not isinstance(payload, str):
+        return
+    trimmed = _without_broken_delimiters(payload, core)
+    if trimmed != payload:
+        budget.note(note("broken_close_boundary"))
+        last.set_payload(trimmed)
+
+
+# Characters a broken close delimiter line may carry besides dashes around the boundary.
+_BROKEN_DELIMITER_SLACK: Final = 4
+
+
+def _without_broken_delimiters(payload: str, core: str) -> str:
+    """``payload`` without the lines at its end that are ``core`` between dashes, give or
+    take a few characters (and the blank lines around them)."""
+    lines = payload.splitlines(keepends=True)
+    kept = len(lines)
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index].strip()
+        if _is_broken_delimiter(line, core):
+            kept = index
+        elif line:
+            break
+    if kept == len(lines):
+        return payload
+    return _without_trailing_eol("".join(lines[:kept]))
+
+
+def _is_broken_delimiter(line: str, core: str) -> bool:
+    letters = len(line.replace("-", "").replace(" ", ""))
+    allowed = len(core.replace("-", "").replace(" ", "")) + _BROKEN_DELIMITER_SLACK
+    return line.startswith("-") and core in line and letters <= allowed
+
+
 def _walk_multipart(
     part: email.message.Message,
     content_type: str,
@@ -833,6 +991,13 @@ def _walk_multipart(
     children = part.get_payload()
     if not isinstance(children, list):
         return
+    if len({str(value).strip('"') for value in _param_values(part, "boundary")}) > 1:
+        budget.note(note("mime_unparsable", error="two different boundaries"))
+    for outside in (part.preamble, part.epilogue):
+        if outside and outside.strip() and budget.take_bytes(len(outside)):
+            # Kept as the parser read it (8-bit bytes as surrogates): decoded as a body is.
+            raw = outside.strip().encode("utf-8", "surrogateescape")
+            collected.outside_parts.append(guess_unlabelled(raw))
     if content_type == "multipart/alternative":
         _walk_alternative(children, depth, budget, collected)
         return
@@ -855,9 +1020,18 @@ def _forwarded(
 ) -> None:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
+    if isinstance(inner, email.message.Message):
+        inner = _transfer_decoded(part, inner)
     if not isinstance(inner, email.message.Message):
         _leaf(part, "message/rfc822", budget, collected, in_alternative=False)
         return
+    _add_forwarded(inner, depth, budget, collected)
+
+
+def _add_forwarded(
+    inner: email.message.Message, depth: int, budget: _Budget, collected: _Collected
+) -> None:
+    """``inner`` built as a forwarded mail, counting against the same part and byte budget."""
     nested = _Budget(budget.limits)
     nested.parts = budget.parts
     nested.decoded = budget.decoded
@@ -865,6 +1039,31 @@ def _forwarded(
     budget.parts = nested.parts
     budget.decoded = nested.decoded
     collected.forwarded.append(child)
+
+
+def _transfer_decoded(
+    part: email.message.Message, inner: email.message.Message
+) -> email.message.Message:
+    """The attached mail of a message/rfc822 part sent base64 or quoted-printable encoded.
+
+    RFC 2046 allows only 7bit, 8bit and binary there, but mailers encode attached mails anyway;
+    the parser then reads the encoded text as a mail with no headers. Decoded and parsed again,
+    it is shown as the mail it is. ``inner`` itself for every other part.
+    """
+    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+    body = vars(inner).get("_payload")
+    if encoding not in {"base64", "quoted-printable"} or not isinstance(body, str):
+        return inner
+    # The encoded text as it came: a quoted-printable mail's first lines parse as headers.
+    lines = [f"{name}: {value}\n" for name, value in inner.raw_items()]
+    encoded = "".join(lines) + "\n" + body if lines else body
+    holder = email.message.Message()
+    holder["Content-Transfer-Encoding"] = encoding
+    holder.set_payload(encoded)
+    data = holder.get_payload(decode=True)
+    if not isinstance(data, bytes) or not data.strip():
+        return inner
+    return _message_tree(data)
 
 
 def _message_as_text(
@@ -884,6 +1083,7 @@ def _message_as_text(
 
 
 def _payload_bytes(part: email.message.Message, budget: _Budget) -> bytes:
+    _settle_transfer_encoding(part, budget)
     payload = vars(part).get("_payload")
     try:
         if isinstance(payload, str) and payload.isascii() and _is_base64(part):
@@ -893,6 +1093,34 @@ def _payload_bytes(part: email.message.Message, budget: _Budget) -> bytes:
         budget.note(note("bad_transfer_encoding"))
         return b""
     return data if isinstance(data, bytes) else b""
+
+
+def _settle_transfer_encoding(part: email.message.Message, budget: _Budget) -> None:
+    """One transfer encoding for ``part``, read as a mail client reads it: RFC 2045 allows
+    comments ("base64 (it is)"), which ``email`` does not take off; and two headers that
+    disagree leave the part's content to the reader's choice, so it is not read (noted as
+    a bad transfer encoding: unreadable). Issue 19.5's parser differentials."""
+    values = [str(v) for k, v in part.raw_items() if k.lower() == "content-transfer-encoding"]
+    if not values:
+        return
+    settled = {_COMMENT_RE.sub("", value).strip().lower() for value in values}
+    if len(settled) > 1:
+        budget.note(note("bad_transfer_encoding"))
+    if len(values) > 1 or settled != {values[0]}:
+        del part["content-transfer-encoding"]
+        part["Content-Transfer-Encoding"] = min(settled)
+
+
+_COMMENT_RE: Final = re.compile(r"\([^()]*\)")
+
+
+def _param_values(part: email.message.Message, name: str) -> list[object]:
+    """Every value of Content-Type parameter ``name`` (a repeated one more than once)."""
+    try:
+        params = part.get_params() or []
+    except (ValueError, TypeError, IndexError):
+        return []
+    return [value for key, value in params if str(key).lower() == name]
 
 
 def _is_base64(part: email.message.Message) -> bool:
@@ -944,6 +1172,8 @@ def _leaf(
     if is_body and content_type in _INLINE_TEXT_TYPES | {"text/html"}:
         _body(part, content_type, data, budget, collected, in_alternative=in_alternative)
         return
+    if content_type in _CALENDAR_TYPES or filename.lower().endswith(".ics"):
+        collected.events.extend(calendar_events(decode_bytes(data, _charset(part))))
     name = filename or _default_name(content_type)
     attachment = _make_attachment(
         name,
@@ -969,13 +1199,28 @@ def _body(
         return
     charset = _charset(part)
     text = decode_bytes(data, charset)
+    if content_type == "text/calendar":  # shown even where an alternative hides the part
+        collected.events.extend(calendar_events(text))
     if content_type == "text/html":
         collected.htmls.append(text)
         return
     if in_alternative and content_type != "text/plain":
         return
+    if content_type == "text/plain" and _param(part, "format") == "flowed":
+        text = unflow(text, delsp=_param(part, "delsp") == "yes")
     collected.texts.append(text)
     collected.content_types.append(content_type)
+
+
+def _param(part: email.message.Message, name: str) -> str:
+    """A Content-Type parameter, lower-cased ("" when absent or unreadable)."""
+    try:
+        value = part.get_param(name)
+    except (ValueError, TypeError, IndexError):
+        return ""
+    if isinstance(value, tuple):
+        value = value[2]
+    return str(value or "").strip().lower()
 
 
 def _charset(part: email.message.Message) -> str | None:
@@ -1012,12 +1257,24 @@ MAX_FILENAME_CHARS = 255
 def _filename(part: email.message.Message) -> str:
     for param, header in (("filename", "content-disposition"), ("name", "content-type")):
         try:
-            value = part.get_param(param, header=header)
+            value = _with_8bit_guessed(part, header).get_param(param, header=header)
         except (ValueError, TypeError, IndexError):
             continue
         if value:
             return _clean_filename(_param_text(value))
     return ""
+
+
+def _with_8bit_guessed(part: email.message.Message, header: str) -> email.message.Message:
+    """``part``, or for a header with raw 8-bit bytes (a UTF-8 or CP949 file name sent
+    unencoded) a stand-in holding that header decoded as ``raw_header_to_text`` guesses:
+    compat32 would turn every such byte into U+FFFD before the parameter is read."""
+    raw = next((v for k, v in part.raw_items() if k.lower() == header), None)
+    if raw is None or not isinstance(raw, str) or raw.isascii():
+        return part
+    holder = email.message.Message()
+    holder[header] = raw_header_to_text(raw)
+    return holder
 
 
 def _param_text(value: object) -> str:

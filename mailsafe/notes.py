@@ -54,9 +54,21 @@ NOTES: dict[str, tuple[str, str]] = {
         "a header line with an invalid name was dropped",
         "이름이 잘못된 헤더 줄을 버렸습니다",
     ),
+    "boundary_folded": (
+        "the multipart boundary was folded onto a continuation line: split on it unfolded",
+        "MIME 경계(boundary)가 다음 줄로 접혀 있어 펼쳐서 파트를 나눴습니다",
+    ),
+    "broken_close_boundary": (
+        "a broken closing MIME boundary line was removed from the last part",
+        "깨진 MIME 닫는 경계 줄을 마지막 파트에서 지웠습니다",
+    ),
+    "outlook_msg_read": (
+        "an Outlook .msg file: shown from its properties (subject, sender, bodies, attachments)",
+        "Outlook .msg 파일입니다: 속성(제목, 보낸 사람, 본문, 첨부)으로 표시했습니다",
+    ),
     "outlook_msg": (
-        "not an RFC 5322 mail: an Outlook .msg (OLE2) file",
-        "RFC 5322 메일이 아니라 Outlook .msg(OLE2) 파일입니다",
+        "not an RFC 5322 mail: an Outlook .msg (OLE2) file that could not be read",
+        "RFC 5322 메일이 아니라 읽을 수 없는 Outlook .msg(OLE2) 파일입니다",
     ),
     "message_partial": (
         "a fragment of a mail split into several (message/partial) is not shown",
@@ -203,6 +215,14 @@ NOTES: dict[str, tuple[str, str]] = {
         "the attachment list could not be read",
         "첨부 파일 목록을 읽지 못했습니다",
     ),
+    "hwp_preview_only": (
+        "{name}: a distribution document (body encrypted): only its first-page preview is shown",
+        "{name}: 배포용 문서(본문 암호화)라 첫 쪽 미리보기만 표시합니다",
+    ),
+    "document_pages_cut": (
+        "{name}: longer than {limit} pages: the rest is not shown",
+        "{name}: {limit}쪽을 넘어 나머지는 표시하지 않았습니다",
+    ),
 }
 
 # reason code -> (English, Korean): why a mail could not be shown or an attachment was withheld.
@@ -229,6 +249,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "the agent stopped repeatedly while rendering this mail",
         "이 메일을 변환하는 동안 에이전트가 여러 번 멈췄습니다",
     ),
+    "unreadable_outlook_msg": (
+        "an Outlook .msg file that could not be read",
+        "읽을 수 없는 Outlook .msg 파일입니다",
+    ),
     "too_large": ("larger than the size limit", "크기 제한을 넘습니다"),
     "not_rendered_type": (
         "this file type is not shown as images",
@@ -248,6 +272,24 @@ REASONS: dict[str, tuple[str, str]] = {
     "corrupt": ("the file is damaged", "파일이 손상되었습니다"),
     "layout_error": ("the layout failed", "화면 배치에 실패했습니다"),
     "chromium_failed": ("the browser renderer failed", "브라우저 변환에 실패했습니다"),
+    "office_unavailable": (
+        "the document converter is not available",
+        "문서 변환기를 사용할 수 없습니다",
+    ),
+    "office_cannot_open": ("the document could not be opened", "문서를 열지 못했습니다"),
+    "office_failed": ("the document could not be converted", "문서를 변환하지 못했습니다"),
+    "office_timeout": (
+        "converting the document took too long",
+        "문서 변환 시간이 제한을 넘었습니다",
+    ),
+    "office_skipped": (
+        "not converted: another document of this mail hung the converter",
+        "이 메일의 다른 문서가 변환기를 멈추게 해 변환하지 않았습니다",
+    ),
+    "office_cpu_limit": (
+        "converting the document used too much CPU time",
+        "문서 변환이 허용된 CPU 시간을 넘었습니다",
+    ),
 }
 
 _FIELD = re.compile(r"\{(\w+)\}")

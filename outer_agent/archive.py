@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from agentkit.periodic import PeriodicPass
 from outer_agent.errors import DeliveryDeferred, DeliveryRefused, SpoolCorrupt
 from outer_agent.spool import Envelope, SpoolRecord
 from protocol.durable import fsync_dir, move_durably, write_durably
@@ -126,7 +127,9 @@ class ArchiveForwarder:
         )
         self.poll_s, self.clock = poll_s, clock
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._runner = PeriodicPass(
+            "archive", self.run_due, lambda: self.poll_s, "archive pass failed", self._stopping
+        )
 
     def run_due(self) -> int:
         """One pass: every due original tried once; returns how many the archive took."""
@@ -203,18 +206,7 @@ class ArchiveForwarder:
         )
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="archive", daemon=True)
-        self._thread.start()
+        self._runner.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.run_due()
-            except Exception:  # the queue is durable: the next pass tries again
-                log.exception("archive pass failed")
-            self._stopping.wait(self.poll_s)
+        self._runner.stop()

@@ -54,8 +54,10 @@ DEFAULT_RENDER_WALL_SECONDS = 60.0
 DEFAULT_RENDER_MEMORY_MB = 1024
 # Enough for a busy MX in front of us; each session costs one coroutine and a little memory.
 DEFAULT_MAX_SESSIONS = 200
-# One sending host rarely needs more; caps a single client hogging the intake.
-DEFAULT_MAX_SESSIONS_PER_IP = 20
+# Postfix's smtpd_client_connection_count_limit (50): a busy relay in front of us (an MX,
+# Microsoft 365) opens many parallel sessions and must not be refused below what Postfix
+# grants it; still caps a single client hogging the intake (a quarter of max_sessions).
+DEFAULT_MAX_SESSIONS_PER_IP = 50
 # A session with no mail transaction open may wait this long for its next command: a sending
 # MTA says MAIL within a second of the greeting, so 30 s is generous, and idle sessions can no
 # longer hold the intake for the 300 s of RFC 5321 (issue 15.7).
@@ -65,6 +67,11 @@ DEFAULT_STRESS_TIMEOUT_S = 10.0
 # Under stress once three quarters of max_sessions are taken: early enough that idle sessions
 # are cut before the overall limit turns everyone away, late enough to leave a busy MX alone.
 DEFAULT_STRESS_FRACTION = 0.75
+
+
+# An outbound mail waiting longer than this for the relay makes `maildiode status` exit 1:
+# fifteen minutes, as the inner agent's inject.alarm_after_s.
+DEFAULT_DELIVERY_ALARM_S = 900.0
 
 
 def _resolve_optional(value: Any, info: ValidationInfo) -> Any:
@@ -133,6 +140,13 @@ class RenderSection(Section):
     text_layer: bool = True  # send the extracted plain text beside the images
     # NanumGothic.ttf + NanumGothicBold.ttf for Korean (bold headings); "" = MuPDF's built-in.
     font_dir: str = "/usr/share/fonts/truetype/nanum"
+    # Office documents (docx/xlsx/pptx, doc/xls/ppt, odt/ods/odp, rtf) drawn as pages through a
+    # sandboxed LibreOffice kept warm in each worker; false: withheld as before.
+    office_documents: bool = True
+    # Seconds LibreOffice may take for one document before it is killed and replaced (the
+    # document is withheld, "office_timeout"); a mail's documents together get twice this.
+    # Twice this plus LibreOffice's start-up (at most 20 s) must stay under wall_seconds.
+    office_wall_seconds: float = Field(default=10.0, gt=0, le=3600)
     # A mail that cannot be rendered: publish a "could not be displayed safely" notice (headers,
     # attachment list, reason) or keep it in spool/quarantine for an administrator.
     on_failure: Literal["not_displayable", "quarantine"] = "not_displayable"
@@ -172,6 +186,9 @@ class DeliverySection(Section):
     retry_max_s: float = Field(default=3600.0, gt=0)
     expire_s: float = Field(default=5 * 86400.0, gt=0)  # RFC 5321 §4.5.4.1: give up after 4-5 days
     poll_s: float = Field(default=1.0, gt=0, le=600)
+    # `maildiode status` exits 1 once an outbound mail has waited this long (as the inner
+    # agent's inject.alarm_after_s): a relay down for a quarter of an hour is worth a page.
+    alarm_after_s: float = Field(default=DEFAULT_DELIVERY_ALARM_S, gt=0)
 
     _paths = field_validator("tls_ca_file", mode="before")(_resolve_optional)
 
@@ -325,7 +342,7 @@ domains = [{domains}]             # RCPT accepted only for these: never an open 
 max_message_bytes = 26214400     # advertised as SIZE; larger mail gets 552
 max_recipients = 100             # RCPTs per message; more get 452 4.5.3
 max_sessions = 200               # concurrent sessions overall; more get 421
-max_sessions_per_ip = 20         # concurrent sessions per client address; more get 421
+max_sessions_per_ip = 50         # concurrent sessions per client address; more get 421
 timeout_s = 300                  # idle timeout inside a mail transaction (after MAIL)
 idle_timeout_s = 30              # idle timeout before MAIL and between mails
 stress_timeout_s = 10            # idle timeout for every session under stress
@@ -348,6 +365,8 @@ wall_seconds = 60                # wall-clock limit per mail
 pin_workers = true               # each worker on a CPU of its own (PyMuPDF backend)
 text_layer = true                # send extracted plain text beside the images
 font_dir = "/usr/share/fonts/truetype/nanum"   # NanumGothic (+Bold) for Korean; "" = built-in
+office_documents = true          # Office/ODF/RTF attachments as pages (sandboxed LibreOffice)
+office_wall_seconds = 10         # per document; a hang is killed, the document withheld
 on_failure = "not_displayable"   # or "quarantine": keep unrenderable mail in spool/quarantine
 
 [auth]
@@ -369,6 +388,7 @@ retry_initial_s = 60             # then wait this long, doubling up to retry_max
 retry_max_s = 3600
 expire_s = 432000                # give up (bounce notice to the sender) after 5 days
 poll_s = 1
+alarm_after_s = 900              # `maildiode status` exits 1 when a mail waits longer
 
 [link]
 transport = "folder"

@@ -35,6 +35,7 @@ import dns.exception
 import dns.resolver
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from agentkit.periodic import PeriodicPass
 from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
 from mailsafe.mime import SUBJECT_SCAN_BYTES
 from mailsafe.payload import OutboundMail
@@ -185,6 +186,29 @@ def delivery_summary(root: Path, now: float) -> dict[str, Any]:
         "retrying": retrying,
         "quarantine": len(quarantined),
         "oldest_waiting_s": None if oldest is None else round(max(0.0, now - oldest), 1),
+    }
+
+
+def oldest_waiting(root: Path, now: float) -> dict[str, Any] | None:
+    """The mail that has waited longest in the delivery queue at ``root``: its id, age,
+    attempts and the reason of its last failure (``maildiode status``); None when nothing
+    waits. Read only, headers only."""
+    oldest: dict[str, Any] | None = None
+    for name in _entries(root / "queue"):
+        header = peek_header(root / "queue" / name)
+        first_seen = None if header is None else header.get("first_seen")
+        if not isinstance(first_seen, int | float):
+            continue
+        if oldest is None or first_seen < oldest["first_seen"]:
+            oldest = {**(header or {}), "first_seen": first_seen}
+    if oldest is None:
+        return None
+    return {
+        "mail_id": str(oldest.get("mail_id", "?")),
+        "waited_s": round(max(0.0, now - oldest["first_seen"]), 1),
+        "attempts": int(oldest.get("attempts") or 0),
+        "last_error": str(oldest.get("last_error") or ""),
+        "recipients": len(oldest.get("pending") or ()),
     }
 
 
@@ -413,7 +437,10 @@ class DeliveryService:
         self.poll_s = poll_s
         self.clock = clock
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._runner = PeriodicPass(
+            "delivery", self._one_pass, lambda: self.poll_s, "delivery pass failed", self._stopping
+        )
+        self._pruned_at = 0.0
 
     # ----------------------------------------------------------------------------- link side
 
@@ -508,6 +535,12 @@ class DeliveryService:
         item.last_error = next(iter(temporary.values()))
         item.next_try = self.clock() + self._backoff(item.attempts)
         self.queue.store(item)
+        # Every retry is said, with its reason: mail waiting on a dead relay must not be silent.
+        log.warning(
+            "outbound mail %s waits for delivery to %d recipient(s): %s (attempt %d, waiting "
+            "%.0f s; next try in %.0f s)", item.mail_id, len(item.pending), item.last_error,
+            item.attempts, self.clock() - item.first_seen, item.next_try - self.clock(),
+        )  # fmt: skip
         self.audit.record(
             item.mail_id,
             "delivery_deferred",
@@ -572,27 +605,18 @@ class DeliveryService:
     # ----------------------------------------------------------------------------- thread
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="delivery", daemon=True)
-        self._thread.start()
+        self._runner.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._runner.stop()
 
-    def _loop(self) -> None:
-        last_prune = 0.0
-        while not self._stopping.is_set():
-            try:
-                if self.poll_link is not None:
-                    self.poll_link(self.accept_bundle)
-                self.run_due()
-                if self.clock() - last_prune > 3600:
-                    self.queue.prune_done()
-                    last_prune = self.clock()
-            except Exception:  # keep delivering: the queue is durable
-                log.exception("delivery pass failed")
-            self._stopping.wait(self.poll_s)
+    def _one_pass(self) -> None:
+        if self.poll_link is not None:
+            self.poll_link(self.accept_bundle)
+        self.run_due()
+        if self.clock() - self._pruned_at > 3600:
+            self.queue.prune_done()
+            self._pruned_at = self.clock()
 
 
 def hop_from_config(section: DeliverySection) -> SmtpHop:

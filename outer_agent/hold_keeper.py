@@ -4,18 +4,17 @@ dropped (marked expired first, ``outer_agent.holds``), and its recipients' notic
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from agentkit.periodic import PeriodicPass
 from outer_agent.filtering import Filtering
 from outer_agent.holds import HoldStore
 
 __all__ = ["HoldKeeper"]
 
-log = logging.getLogger(__name__)
 
 # Markers of decided parts are pruned this often.
 PRUNE_EVERY_S = 3600.0
@@ -42,8 +41,10 @@ class HoldKeeper:
     ) -> None:
         self.holds, self.filtering, self.publisher, self.audit = holds, filtering, publisher, audit
         self.check_s, self.clock = check_s, clock
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._runner = PeriodicPass(
+            "hold-keeper", self.run_once, lambda: self.check_s, "checking held mail failed",
+            threading.Event(),
+        )  # fmt: skip
         self._pruned_at = float("-inf")
 
     def run_once(self) -> int:
@@ -76,18 +77,7 @@ class HoldKeeper:
         return len(expired)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="hold-keeper", daemon=True)
-        self._thread.start()
+        self._runner.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.run_once()
-            except Exception:  # held mail stays held; the next pass tries again
-                log.exception("checking held mail failed")
-            self._stopping.wait(self.check_s)
+        self._runner.stop()

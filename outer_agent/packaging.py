@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 
 from mailsafe.inbound_filter import FilterJob, FilterResult
+from mailsafe.inbound_rules import UNIQUE_IDENTIFIERS
 from mailsafe.payload import AuthResults, InboundMark, RenderedMail, encode_package
 from mailsafe.payload import Envelope as PackageEnvelope
 from mailsafe.render.options import RenderOptions
@@ -21,13 +22,20 @@ from outer_agent.config import RenderSection
 from outer_agent.pipeline import PackageOutcome
 from outer_agent.spool import Envelope
 
-__all__ = ["MailsafePackager", "render_pool"]
+__all__ = ["WITHOUT_POLICY_MASK", "MailsafePackager", "render_pool"]
+
+# What is masked while no inbound policy is in force: the default rules' default_mask.
+WITHOUT_POLICY_MASK = frozenset(UNIQUE_IDENTIFIERS)
 
 
 def render_pool(section: RenderSection, *, processes: int | None = None) -> RenderPool:
     """The render workers with the limits of ``[render]`` (the agent, ``maildiode render``)."""
     options = RenderOptions(
-        backend=section.backend, text_layer=section.text_layer, font_dir=section.font_dir
+        backend=section.backend,
+        text_layer=section.text_layer,
+        font_dir=section.font_dir,
+        office_documents=section.office_documents,
+        office_wall_seconds=section.office_wall_seconds,
     )
     return RenderPool(
         options,
@@ -50,13 +58,15 @@ class MailsafePackager:
         return cls(render_pool(section))
 
     def package(self, raw: bytes, envelope: Envelope, auth: AuthVerdict) -> PackageOutcome:
-        return _finish(self.pool.render(raw), envelope, auth)
+        """A mail rendered with no inbound policy in force (none published yet, or none kept):
+        the unique identifiers masked all the same, as the default rules would (issue 17.3)."""
+        return _finish(self.pool.render(raw, mask_types=WITHOUT_POLICY_MASK), envelope, auth)
 
     def not_displayable(
         self, raw: bytes, envelope: Envelope, auth: AuthVerdict, reason: str
     ) -> PackageOutcome:
         """Headers only, read with bounds in this process: the renderer is not trusted with it."""
-        return _finish(headers_only(raw, reason), envelope, auth)
+        return _finish(headers_only(raw, reason, WITHOUT_POLICY_MASK), envelope, auth)
 
     # ---- the receive filters (outer_agent.filtering.FilterPackager)
 

@@ -27,6 +27,7 @@ __all__ = [
     "SigningKey",
     "VerifyKey",
     "key_id_of",
+    "read_key_file",
 ]
 
 MAX_KEY_FILE_BYTES = 16 * 1024  # a PEM key is a few hundred bytes; refuse anything absurd
@@ -51,11 +52,13 @@ def _raw_private(key: ed25519.Ed25519PrivateKey | x25519.X25519PrivateKey) -> by
     )
 
 
-def _read_key_file(path: Path, *, private: bool) -> bytes:
+def read_key_file(path: Path, *, private: bool) -> bytes:
+    """A key (or other secret) file's bytes: it must exist, be a regular file of sane size,
+    readable, and, when ``private``, readable by its owner only. The one home of these rules."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise KeyFileError(f"{path}: key file does not exist") from None
+        raise KeyFileError(f"file {path} does not exist") from None
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read key file: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
@@ -63,8 +66,8 @@ def _read_key_file(path: Path, *, private: bool) -> bytes:
     if private and info.st_mode & 0o077:
         mode = stat.S_IMODE(info.st_mode)
         raise KeyFileError(
-            f"{path}: private key file is readable by group or others (mode {mode:04o}); "
-            f"run: chmod 600 {path}"
+            f"{path}: private key file is readable by group or others; a secret readable by "
+            f"others (mode {mode:04o}) is refused; run: chmod 600 {path}"
         )
     if info.st_size > MAX_KEY_FILE_BYTES:
         raise KeyFileError(f"{path}: {info.st_size} bytes is too large for a key file")
@@ -83,20 +86,25 @@ def _write_key_file(path: Path, data: bytes, *, private: bool) -> None:
         raise KeyFileError(f"{path}: cannot write key file: {exc.strerror}") from None
 
 
+def _first(exc: Exception) -> str:
+    """The first sentence of a library's message (cryptography's go on with a web address)."""
+    return str(exc).split(". ")[0].rstrip(".")
+
+
 def _load_private_pem(path: Path) -> object:
-    data = _read_key_file(path, private=True)
+    data = read_key_file(path, private=True)
     try:
         return serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path}: not an unencrypted PEM private key ({exc})") from None
+        raise KeyFileError(f"{path}: not an unencrypted PEM private key ({_first(exc)})") from None
 
 
 def _load_public_pem(path: Path) -> object:
-    data = _read_key_file(path, private=False)
+    data = read_key_file(path, private=False)
     try:
         return serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path}: not a PEM public key ({exc})") from None
+        raise KeyFileError(f"{path}: not a PEM public key ({_first(exc)})") from None
 
 
 class VerifyKey:

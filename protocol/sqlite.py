@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from protocol.durable import PRIVATE_DIR_MODE
@@ -26,6 +28,7 @@ __all__ = [
     "open_wal_database",
     "read_meta",
     "write_meta",
+    "write_transaction",
 ]
 
 BUSY_TIMEOUT_S = 30.0  # another process (e.g. `maildiode resend`) may hold the write lock briefly
@@ -105,3 +108,22 @@ def write_meta(db: sqlite3.Connection, key: str, value: int) -> None:
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
+
+
+@contextmanager
+def write_transaction(
+    db: sqlite3.Connection, lock: AbstractContextManager[object]
+) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` on a connection of :func:`open_wal_database` shared
+    behind ``lock`` (a Lock or an RLock): the write lock is taken at the start, so another
+    process's writer waits its busy timeout instead of failing half-way; anything raised
+    rolls back."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")

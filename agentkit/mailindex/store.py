@@ -47,6 +47,7 @@ from agentkit.mailindex.sql import (
     row_of,
     where,
 )
+from agentkit.periodic import PeriodicPass
 from protocol.sqlite import (
     Synchronous,
     open_read_only_database,
@@ -329,25 +330,18 @@ class IndexFollower:
 
     def __init__(self, index: MailIndex, interval_s: float = 1.0) -> None:
         self._index, self._interval_s = index, interval_s
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mail-index", daemon=True)
+        # a busy file, a full disk, a bug: logged, and tried again, so the index is never
+        # silently stale behind a dead thread
+        self._runner = PeriodicPass(
+            "mail-index", index.catch_up, lambda: interval_s, "mail index catch-up failed",
+            threading.Event(),
+        )  # fmt: skip
 
     def start(self) -> None:
-        self._thread.start()
+        self._runner.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._index.catch_up()
-            except Exception:  # a busy file, a full disk, a bug: logged, and tried again,
-                # so the index is never silently stale behind a dead thread
-                log.exception("mail index catch-up failed; trying again in %.0f s",
-                              self._interval_s)  # fmt: skip
-            self._stopping.wait(self._interval_s)
+        self._runner.stop()
 
 
 def _stamp(events: sqlite3.Connection, event_id: int) -> int | None:

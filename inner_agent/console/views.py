@@ -24,7 +24,9 @@ __all__ = [
 ]
 
 # The rows of the dashboard's tables, in the order an operator reads them.
-IN_OUTCOMES = ("delivered", "withheld", "quarantined", "refused", "deferred", "in_progress")
+IN_OUTCOMES = ("delivered", "withheld", "masked", "monitored", "held", "approved",
+               "rejected", "blocked", "expired", "quarantined", "refused", "deferred",
+               "in_progress")  # fmt: skip
 OUT_OUTCOMES = ("sent", "delivered", "monitored", "held", "approved", "rejected", "blocked",
                 "expired", "quarantined", "bounced", "deferred", "in_progress")  # fmt: skip
 # Detail keys of a trail event not repeated in its "details" column (they have columns).

@@ -1,5 +1,7 @@
 """``maildiode audit -c FILE``: query and export the audit log an agent keeps.
 
+``maildiode audit verify -c FILE``: check the audit log's hash chain (``agentkit.auditchain``).
+
 ``maildiode audit review -c inner.toml --month 2026-11 -o FILE.xlsx``: the monthly review of
 the access records (``agentkit.access_review``), in the console's time zone and language."""
 
@@ -49,6 +51,8 @@ def format_table(events: list[AuditEvent]) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.report == "review":
         return review(args)
+    if args.report == "verify":
+        return verify(args)
     if args.month or args.output:
         print("maildiode audit: --month and -o go with `audit review`", file=sys.stderr)
         return 2
@@ -74,6 +78,24 @@ def run(args: argparse.Namespace) -> int:
         for piece in export(events, args.format):
             sys.stdout.write(piece)
     return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Check the whole hash chain of the agent's audit log; name the first event that was
+    changed, removed or inserted. Exit 0 when it holds, 1 when it is broken."""
+    path = Path(args.config)
+    try:
+        config = load_agent_config(path, guess_agent(path, None) or "outer")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    log = AuditLog(config.audit.path)
+    try:
+        report = log.verify()
+    finally:
+        log.close()
+    print(f"{config.audit.path}: {report.describe()}")
+    return 0 if report.ok else 1
 
 
 def review(args: argparse.Namespace) -> int:

@@ -1,4 +1,9 @@
-"""``maildiode check -c FILE``: validate a config file without starting anything."""
+"""``maildiode check -c FILE``: every mistake in a config file and on the host it names,
+found without starting anything, one line each (``FILE: KEY: problem — fix``).
+
+Exit status: 0 nothing found, 1 warnings only (a relay that does not answer, an empty
+directory...), 2 errors (the agent would refuse to start). docs/operations.md lists them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agentkit.settings import ConfigError, load_config
+from agentkit.preflight import Finding, Severity, exit_status
+from agentkit.settings import ConfigError, config_problems, load_config
 from mailsafe.inbound_rules import load_inbound_rules
 from mailsafe.policy import load_rules
 
@@ -80,10 +86,62 @@ def _check_rules(path: Path, config: Any) -> None:
             raise ConfigError(path.name, f"{section}.rules_file", str(exc)) from None
 
 
+def agent_findings(path: Path, agent: str, *, probes: bool) -> tuple[Any, list[Finding]]:
+    """(the config, or None if it does not load; every problem found). ``probes``: also the
+    warnings that ask servers and read the directory (``check``; the agents skip them)."""
+    model = _model(agent)
+    config, problems = config_problems(path, model)
+    findings = [_finding(problem) for problem in problems]
+    if config is None:
+        return None, findings
+    try:
+        if agent == "inner":
+            _check_rules(path, config)
+            check_ocr(path, config)
+    except ConfigError as exc:
+        findings.append(_finding(exc))
+    return config, findings + _preflight(agent)(config, path.name, probes=probes)
+
+
+def _model(agent: str) -> Any:
+    # Only the agent this file is for is imported (its config module loads that agent's package).
+    if agent == "outer":
+        from outer_agent.config import OuterConfig
+
+        return OuterConfig
+    from inner_agent.config import InnerConfig
+
+    return InnerConfig
+
+
+def _preflight(agent: str) -> Any:
+    if agent == "outer":
+        from outer_agent.preflight import preflight
+
+        return preflight
+    from inner_agent.preflight import preflight as inner_preflight
+
+    return inner_preflight
+
+
+def _finding(error: ConfigError) -> Finding:
+    return Finding(Severity.ERROR, error.file, error.key, error.problem)
+
+
 def run(args: argparse.Namespace) -> int:
     path = Path(args.config)
-    found = config_for_command(path, args.agent)
-    if isinstance(found, int):
-        return found
-    print(f"{path}: ok ({found[0]} agent)")
-    return 0
+    agent = guess_agent(path, args.agent)
+    if agent is None:
+        print(f"{path}: cannot tell which agent this file is for; name it outer*/inner* or add "
+              "--agent outer|inner", file=sys.stderr)  # fmt: skip
+        return 2
+    _, findings = agent_findings(path, agent, probes=True)
+    for finding in findings:
+        print(finding.line(), file=sys.stderr)
+    status = exit_status(findings)
+    if status == 0:
+        print(f"{path}: ok ({agent} agent)")
+    else:
+        errors = sum(f.severity is Severity.ERROR for f in findings)
+        print(f"{path}: {errors} error(s), {len(findings) - errors} warning(s) ({agent} agent)")
+    return status

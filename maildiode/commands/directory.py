@@ -9,7 +9,9 @@ directory.
                                                                 # secret and its otpauth:// URI once
     maildiode directory totp lee@corp.example off -c inner.toml # takes it away
 Only the ``[outbound]`` section of the file is read (its ``directory_db``), and ``[audit]``
-where ``passwd`` and ``totp`` record the change (an access record, docs/console.md).
+where ``import``, ``passwd`` and ``totp`` record the change (access records, docs/console.md:
+an import records its summary and one record per user or department added, changed or
+removed, so the grant and loss of an approver's rights can be traced).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyotp
@@ -43,9 +46,13 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     directory = Directory(section.directory_db)
+    imported: list[_Imported] = []
     try:
-        action = {"import": _import, "list": _list, "passwd": _passwd, "totp": _totp}[args.action]
-        status = action(directory, list(args.args))
+        if args.action == "import":
+            status = _import(directory, list(args.args), imported)
+        else:
+            action = {"list": _list, "passwd": _passwd, "totp": _totp}[args.action]
+            status = action(directory, list(args.args))
     except DirectoryError as exc:
         print(f"directory {args.action}: {exc}", file=sys.stderr)
         return 1
@@ -53,7 +60,38 @@ def run(args: argparse.Namespace) -> int:
         directory.close()
     if status == 0 and args.action in ("passwd", "totp"):
         _record(args.config, args.action, list(args.args))
+    if imported:
+        _record_import(args.config, imported[0])
     return status
+
+
+@dataclass(frozen=True)
+class _Imported:
+    file: str
+    users: Changes
+    departments: Changes
+
+
+def _record_import(config: str, imported: _Imported) -> None:
+    """An import is a change of access rights (who approves for whom): its summary, then one
+    access record per user or department added, changed or removed."""
+    site = open_access(config)
+    if site is None:
+        return
+    try:
+        summary = "; ".join((imported.users.summary("users"),
+                             imported.departments.summary("departments")))  # fmt: skip
+        kinds = (("user", imported.users), ("department", imported.departments))
+        changes = [(noun, mark, name)
+                   for noun, found in kinds
+                   for mark, names in (("added", found.added), ("changed", found.changed),
+                                       ("removed", found.removed))
+                   for name in names]  # fmt: skip
+        site.record(Action.DIRECTORY_IMPORTED, f"{imported.file}: {summary}", count=len(changes))
+        for noun, mark, name in changes:
+            site.record(Action.DIRECTORY_CHANGED, f"{noun} {name} {mark}")
+    finally:
+        site.close()
 
 
 def _record(config: str, command: str, rest: list[str]) -> None:
@@ -71,7 +109,7 @@ def _record(config: str, command: str, rest: list[str]) -> None:
         site.close()
 
 
-def _import(directory: Directory, rest: list[str]) -> int:
+def _import(directory: Directory, rest: list[str], imported: list[_Imported]) -> int:
     if len(rest) != 1:
         print("usage: maildiode directory import FILE.csv -c inner.toml", file=sys.stderr)
         return 2
@@ -82,6 +120,7 @@ def _import(directory: Directory, rest: list[str]) -> int:
         print(f"directory import: {path}: cannot read ({exc.strerror})", file=sys.stderr)
         return 1
     users, departments = directory.import_csv(raw, path.name)
+    imported.append(_Imported(path.name, users, departments))
     print(f"{path.name}: {len(directory.users())} users imported")
     _print_changes(users, "users")
     _print_changes(departments, "departments")

@@ -1,22 +1,21 @@
-"""``maildiode inner -c inner.toml``: run the inner (intranet-side) agent until SIGTERM/SIGINT."""
+"""``maildiode inner -c inner.toml``: run the inner (intranet-side) agent until SIGTERM/SIGINT.
+
+The checks of ``maildiode check`` (the OCR one among them) run first; an administrator's
+mistake ends in one line (maildiode.commands.agent_start)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
+from typing import Any
 
-from agentkit.settings import ConfigError, load_config
-from inner_agent.config import InnerConfig
-from inner_agent.main import run as run_agent
-from maildiode.commands.check import check_ocr
+from maildiode.commands.agent_start import start_agent
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config, InnerConfig)
-        check_ocr(Path(args.config), config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    return start_agent(args, "inner", _run_inner)
+
+
+def _run_inner(config: Any) -> int:
+    from inner_agent.main import run as run_agent
+
     return run_agent(config)

@@ -1,19 +1,21 @@
-"""``maildiode outer -c outer.toml``: run the outer (internet-side) agent until SIGTERM/SIGINT."""
+"""``maildiode outer -c outer.toml``: run the outer (internet-side) agent until SIGTERM/SIGINT.
+
+The checks of ``maildiode check`` run first; an administrator's mistake ends in one line
+(maildiode.commands.agent_start)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import Any
 
-from agentkit.settings import ConfigError, load_config
-from outer_agent.config import OuterConfig
-from outer_agent.main import run as run_agent
+from maildiode.commands.agent_start import start_agent
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config, OuterConfig)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    return start_agent(args, "outer", _run_outer)
+
+
+def _run_outer(config: Any) -> int:
+    from outer_agent.main import run as run_agent
+
     return run_agent(config)

@@ -56,6 +56,7 @@ def queue_status(config: Any, agent: str) -> dict[str, Any]:
         from outer_agent.spool import spool_summary
 
         return {"spool": spool_summary(config.spool.dir / "inbound", now),
+                "delivery": delivery_status(config, now),
                 "inbound": inbound_summary(config.spool.dir)}  # fmt: skip
     from inner_agent.inject import queue_summary
 
@@ -63,6 +64,35 @@ def queue_status(config: Any, agent: str) -> dict[str, Any]:
     waited = queue["oldest_queued_s"]
     queue["alarm"] = waited is not None and waited > config.inject.alarm_after_s
     return {"injection": queue}
+
+
+def delivery_status(config: Any, now: float) -> dict[str, Any]:
+    """The outer agent's outbound delivery queue: counts, the mail waiting longest (its age and
+    the reason of its last failure), and the alarm past ``delivery.alarm_after_s``."""
+    from outer_agent.delivery import delivery_summary, oldest_waiting
+
+    root = config.spool.dir / "outbound"
+    oldest = oldest_waiting(root, now)
+    alarm = oldest is not None and oldest["waited_s"] > config.delivery.alarm_after_s
+    return {**delivery_summary(root, now), "oldest": oldest, "alarm": alarm}
+
+
+def describe_delivery(delivery: dict[str, Any] | None) -> list[str]:
+    if delivery is None:
+        return []
+    lines = [
+        f"  outbound mail:   {delivery['queued']} waiting for delivery "
+        f"({delivery['retrying']} tried before), {delivery['quarantine']} quarantined"
+    ]
+    oldest = delivery["oldest"]
+    if oldest is None:
+        return lines
+    alarm = "  ALARM: longer than delivery.alarm_after_s" if delivery["alarm"] else ""
+    lines.append(f"  oldest waiting:  {oldest['waited_s']:.0f} s ({oldest['mail_id']}), tried "
+                 f"{oldest['attempts']} time(s){alarm}")  # fmt: skip
+    if oldest["last_error"]:
+        lines.append(f"  last error:      {oldest['last_error']}")
+    return lines
 
 
 def outer_report(config: Any, now: float) -> dict[str, Any]:
@@ -178,6 +208,7 @@ def describe_queues(queues: dict[str, Any]) -> list[str]:
             ),
             f"  quarantined:     {spool['quarantine']}",
             f"  oldest waiting:  {'nothing waits' if waited is None else f'{waited:.0f} s'}",
+            *describe_delivery(queues.get("delivery")),
             *_inbound_lines(queues.get("inbound")),
         ]
     queue = queues["injection"]
@@ -238,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(status, default=str))
     else:
         sys.stdout.write(describe(status))
-    waiting_too_long = status["queues"].get("injection", {}).get("alarm", False)
+    queues = status["queues"]
+    waiting_too_long = any(queues.get(name, {}).get("alarm", False)
+                           for name in ("injection", "delivery"))  # fmt: skip
     stale = status.get("outer_report", {}).get("state") == "stale"
     return 1 if status.get("silent") or status.get("gaps") or waiting_too_long or stale else 0

@@ -8,8 +8,8 @@ Layout (the link folder names are part of the contract with the linkage product)
     DIR/link/in/recv   linkage delivery  -> inner reads
     DIR/link/out/send  inner publishes   -> linkage pickup, intranet side
     DIR/link/out/recv  linkage delivery  -> outer reads
-    DIR/outer/ ...     outer agent state (spool, protocol state, audit log)
-    DIR/inner/ ...     inner agent state (protocol state, queues, quarantine, audit log)
+    DIR/outer/ ...     outer agent state (spool/, audit log)
+    DIR/inner/ ...     inner agent state (protocol state, queues, quarantine, outbound/, audit log)
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ __all__ = [
 ]
 
 LINK_FOLDERS = ("link/in/send", "link/in/recv", "link/out/send", "link/out/recv")
-PRIVATE_FOLDERS = ("keys", "outer", "inner")
+# The agents refuse a configured folder that does not exist (a misspelt one would otherwise be
+# made silently): every folder the configs name is made here, with the state folders private.
+PRIVATE_FOLDERS = ("keys", "outer", "outer/spool", "inner", "inner/outbound")
 DEFAULT_DOMAIN = "corp.example"
 
 

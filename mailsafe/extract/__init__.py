@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from mailsafe.extract.attachments import Found, attachment_locations
 from mailsafe.extract.datauri import data_uri_files
+from mailsafe.extract.encoded import base64_texts
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.text import html_to_text, html_unseen_text
 from mailsafe.extract.types import UNREADABLE_REASONS, Location, Unreadable
@@ -72,8 +73,11 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
         for name, data in uuencoded_files(parsed.text):
             found.append(Location(f"attachment-name:{name}", name))
             found.extend(read_attachment(name, data))
+        found += encoded_locations("body.text", parsed.text)
     if parsed.html:
-        found.append(Location("body.html", html_to_text(parsed.html)))
+        shown = html_to_text(parsed.html)
+        found.append(Location("body.html", shown))
+        found += encoded_locations("body.html", shown)
         unseen = html_unseen_text(parsed.html)
         if unseen:
             found.append(Location("body.html-unseen", unseen))
@@ -81,6 +85,8 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
         for name, data in embedded.files:
             found.extend(read_attachment(f"body.html/{name}", data))
         found += embedded.refusals("body.html")
+    if parsed.outside_parts:
+        found.append(Location("body.outside-parts", "\n".join(parsed.outside_parts)))
     found += _header_locations(parsed)
     for index, attachment in enumerate(parsed.attachments, 1):
         name = attachment.filename or f"part{index}"
@@ -93,6 +99,11 @@ def mail_locations(parsed: ParsedMail, read_attachment: ReadAttachment) -> list[
         inner = mail_locations(forwarded, read_attachment)
         found.extend(replace(item, where=f"forwarded[{index}].{item.where}") for item in inner)
     return found
+
+
+def encoded_locations(where: str, text: str) -> list[Found]:
+    """The text base64-encoded in ``text`` (at ``where``)."""
+    return [Location(f"{where}/base64", decoded) for decoded in base64_texts(text)]
 
 
 def attachments_to_read(parsed: ParsedMail) -> list[tuple[str, bytes]]:

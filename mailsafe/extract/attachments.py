@@ -19,14 +19,26 @@ from mailsafe.errors import HostileInput, LimitExceeded, MailsafeError
 from mailsafe.extract.archive import member_names, open_zip, read_member
 from mailsafe.extract.datauri import data_uri_files
 from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
-from mailsafe.extract.images import image_text, is_image
+from mailsafe.extract.images import image_text, is_bare_picture, is_image
 from mailsafe.extract.limits import MIB, Budget
 from mailsafe.extract.ocr import picture_text
 from mailsafe.extract.pdf import pdf_contents
 from mailsafe.extract.streams import compression_of, decompress, inner_name, is_tar, tar_members
-from mailsafe.extract.text import decode_text, html_to_text, html_unseen_text
+from mailsafe.extract.text import (
+    decode_text,
+    html_to_text,
+    html_unseen_text,
+    is_mostly_text,
+    utf16_without_mark,
+)
 from mailsafe.extract.types import Location, Unreadable
-from mailsafe.extract.xmltext import EMBEDDED, ReadMember, container_text, sniff_container
+from mailsafe.extract.xmltext import (
+    EMBEDDED,
+    ReadMember,
+    alt_chunks,
+    container_text,
+    sniff_container,
+)
 
 Found = Location | Unreadable
 
@@ -41,7 +53,9 @@ _UNOPENED_ARCHIVES: Final = (
 _TEXT_EXTENSIONS: Final = frozenset(
     {".txt", ".csv", ".tsv", ".log", ".json", ".xml", ".md", ".ini", ".yaml", ".yml", ".sql"}
 )
-_HTML_EXTENSIONS: Final = frozenset({".html", ".htm"})
+_HTML_EXTENSIONS: Final = frozenset({".html", ".htm", ".xhtml"})
+# A saved mail, and a web page saved whole (MHT: MIME, often without a From line).
+_MAIL_EXTENSIONS: Final = (".eml", ".mht", ".mhtml")
 # Reasons that end reading of the whole mail, not just of one file.
 MAIL_WIDE_REASONS: Final = frozenset({"timeout", "too-many-files"})
 # A file with a NUL byte in its first 8 KiB (and no UTF-16 mark) is binary, not text.
@@ -78,7 +92,7 @@ def _read(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
         return _read_packed(path, data, budget, depth)
     if head.startswith(_UNOPENED_ARCHIVES):
         raise HostileInput("archive format that is not opened", code="unsupported-format")
-    if path.lower().endswith(".eml") or _looks_like_mail(head):
+    if path.lower().endswith(_MAIL_EXTENSIONS) or _looks_like_mail(head):
         return _read_mail(path, data, budget, depth)
     return _read_as_text(path, data, budget, depth)
 
@@ -145,24 +159,23 @@ def _read_as_text(path: str, data: bytes, budget: Budget, depth: int) -> list[Fo
     bytes; anything else holds no text."""
     where = f"attachment:{path}"
     if is_image(data[:16]):
-        text = "\n".join(t for t in (image_text(data, budget), picture_text(data, budget)) if t)
-        return [_location(where, text, budget)] if text else []
+        stored = "" if is_bare_picture(data[:16]) else image_text(data, budget)
+        text = "\n".join(t for t in (stored, picture_text(data, budget)) if t)
+        return _located(where, text, budget) if text else []
     extension = posixpath.splitext(path.lower())[1]
     if extension in _HTML_EXTENSIONS:
         html = decode_text(data)
-        found: list[Found] = [
-            _location(where, f"{html_to_text(html)}\n{html_unseen_text(html)}", budget)
-        ]
+        found = _located(where, f"{html_to_text(html)}\n{html_unseen_text(html)}", budget)
         return found + _read_data_uris(path, html, budget, depth)
     if extension in _TEXT_EXTENSIONS or _looks_like_text(data):
-        return [_location(where, decode_text(data), budget)]
+        return _located(where, decode_text(data), budget)
     return []
 
 
 def _read_pdf(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
     where = f"attachment:{path}"
     contents = pdf_contents(data, budget)
-    found: list[Found] = [_location(where, contents.text, budget)]
+    found = _located(where, contents.text, budget)
     if contents.pages_not_read:
         limit = budget.limits.max_pdf_pages
         detail = f"{contents.pages_not_read} page(s) after the first {limit} not read"
@@ -177,11 +190,13 @@ def _read_zip(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]
     archive = open_zip(data)
     with archive:
         names = member_names(archive)
-        kind = sniff_container(names)
+        kind = sniff_container(names, ReadMember(archive, budget))
         if kind != "zip":
             text = container_text(names, kind, ReadMember(archive, budget))
-            found: list[Found] = [_location(f"attachment:{path}", text, budget)]
+            found = _located(f"attachment:{path}", text, budget)
             embedded = [name for name in names if EMBEDDED.fullmatch(name)]
+            if kind == "docx":
+                embedded += alt_chunks(names, ReadMember(archive, budget))
             if embedded:
                 members = ((name, partial(read_member, archive, name, budget)) for name in embedded)
                 found += _read_members(path, members, budget, depth)
@@ -231,18 +246,31 @@ def _read_ole(where: str, data: bytes, budget: Budget) -> list[Found]:
         text, refusal = hwp_text(ole, budget)
     finally:
         ole.close()
-    found: list[Found] = [_location(where, text, budget)] if text else []
+    found = _located(where, text, budget) if text else []
     if refusal:
         found.append(Unreadable(where, refusal, "HWP document is password-protected"))
     return found
 
 
-def _location(where: str, text: str, budget: Budget) -> Location:
-    return Location(where, text[: budget.limits.max_text_chars])
+def _located(where: str, text: str, budget: Budget) -> list[Found]:
+    """``text`` at ``where``, and when it is longer than the limit, its first part and the
+    file as unreadable: text that was not read must not pass as clean (D19; a 20.5 MiB log
+    with the number at its end went out, issue 19.5)."""
+    limit = budget.limits.max_text_chars
+    if len(text) <= limit:
+        return [Location(where, text)]
+    detail = f"text past the first {limit // MIB} Mi characters not read"
+    return [Location(where, text[:limit]), Unreadable(where, "too-big", detail)]
 
 
 def _looks_like_text(data: bytes) -> bool:
+    """Text by its byte-order mark, by UTF-16's NUL bytes, or by having no NUL byte; or text
+    with a NUL byte or two put in to pass for binary (a text editor shows it as text)."""
     head = data[:_BINARY_SNIFF_BYTES]
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
         return True
-    return bool(head) and b"\x00" not in head
+    if not head:
+        return False
+    if b"\x00" not in head or utf16_without_mark(head) is not None:
+        return True
+    return is_mostly_text(head.decode("utf-8", errors="replace"))

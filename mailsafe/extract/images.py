@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from mailsafe.errors import HostileInput
 from mailsafe.extract.limits import MIB, Budget
 
-__all__ = ["image_text", "is_image"]
+__all__ = ["image_text", "is_bare_picture", "is_image"]
 
 PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 _PILLOW_MAGICS: Final = (
@@ -34,6 +34,8 @@ _PILLOW_MAGICS: Final = (
     b"II*\x00", b"MM\x00*",  # TIFF
 )  # fmt: skip
 _PILLOW_FORMATS: Final = ("JPEG", "GIF", "TIFF", "WEBP")
+# The first byte of a BMP's info header, its size: OS/2 (12, 64), Windows 3 to 5 (40-124).
+_BMP_HEADER_SIZES: Final = (b"\x0c", b"\x28", b"\x34", b"\x38", b"\x40", b"\x6c", b"\x7c")
 # A picture with more chunks than this is not a picture anyone took.
 MAX_PNG_CHUNKS: Final = 10_000
 # Text unpacked from compressed PNG chunks, per picture (Pillow's own limit for all text).
@@ -57,9 +59,19 @@ _XML_TAG_RE: Final = re.compile(r"<[^<>]*>")
 
 
 def is_image(head: bytes) -> bool:
-    return head.startswith((PNG_MAGIC, *_PILLOW_MAGICS)) or (
-        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    return (
+        head.startswith((PNG_MAGIC, *_PILLOW_MAGICS))
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+        or is_bare_picture(head)
     )
+
+
+def is_bare_picture(head: bytes) -> bool:
+    """A BMP or a Windows icon: pixels and no words beside them, but a screenshot saved
+    so is read by OCR like any other (issue 19.5)."""
+    bmp = head[:2] == b"BM" and head[6:10] == b"\0\0\0\0" and head[14:15] in _BMP_HEADER_SIZES
+    icon = head[:4] in (b"\0\0\1\0", b"\0\0\2\0") and head[4:6] != b"\0\0"
+    return bmp or icon
 
 
 def image_text(data: bytes, budget: Budget) -> str:

@@ -30,7 +30,8 @@ class ExtractLimits:
     max_compression_ratio: int = 100
     # The ratio is only judged on members at least this big: tiny files compress oddly.
     ratio_floor_bytes: int = 1 * MIB
-    # Text kept per file: a very long text is scanned in its first 20 MiB of characters.
+    # Text read per file: a longer text is scanned in its first 20 Mi characters and the file
+    # is unreadable (too-big), so what was not read holds the mail (D19).
     max_text_chars: int = 20 * MIB
     # PDF pages read per document (long reports are scanned in their first 2000 pages).
     max_pdf_pages: int = 2000

@@ -22,6 +22,7 @@ import io
 import math
 import os
 import shutil
+import struct
 import subprocess
 import time
 import warnings
@@ -56,7 +57,7 @@ MIN_PIXELS: Final = 10_000
 MIN_SIDE: Final = 16
 # Seconds kept back from the mail's reading budget for what follows the pictures.
 _RESERVE_SECONDS: Final = 2.0
-_PILLOW_FORMATS: Final = ("PNG", "JPEG", "GIF", "TIFF", "WEBP", "BMP")
+_PILLOW_FORMATS: Final = ("PNG", "JPEG", "GIF", "TIFF", "WEBP", "BMP", "ICO")
 # Tesseract's page segmentation "sparse text: as much text as possible, in no order". The
 # default (automatic layout) lost whole lines of small screenshots in tests; the scan needs
 # every word, not the reading order.
@@ -156,11 +157,20 @@ def grey_png_text(png: bytes, budget: Budget) -> str:
         budget.ocr_seconds += time.monotonic() - started
 
 
+# Entries of an icon looked at for their real size (icons hold a handful of sizes).
+_MAX_ICON_ENTRIES: Final = 64
+
+
 def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
     """The picture as a grey PNG of at most ``max_pixels``, or None when it is not decoded."""
+    if _icon_pixels(data) > MAX_DECODED_PIXELS:
+        return None
     try:
         with warnings.catch_warnings():  # the size is judged here, before any decoding
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # An icon is decoded on opening (its size checked above by _icon_pixels), and
+            # Pillow warns when its PNG is larger than the icon's directory says.
+            warnings.simplefilter("ignore", UserWarning)
             picture = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
         with picture:
             width, height = picture.size
@@ -179,6 +189,26 @@ def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
             Image.DecompressionBombError, MemoryError):  # fmt: skip
         return None
+
+
+def _icon_pixels(data: bytes) -> int:
+    """The largest picture in a Windows icon, in pixels, by the PNG headers of its entries
+    (an icon's directory says at most 256 x 256, but a PNG entry can be any size; Pillow
+    decodes it whole); 0 for anything else."""
+    if data[:4] not in (b"\0\0\1\0", b"\0\0\2\0") or len(data) < 6:
+        return 0
+    (count,) = struct.unpack_from("<H", data, 4)
+    largest = 0
+    for entry in range(min(count, _MAX_ICON_ENTRIES)):
+        position = 6 + 16 * entry
+        if position + 16 > len(data):
+            break
+        (offset,) = struct.unpack_from("<I", data, position + 12)
+        header = data[offset : offset + 24]
+        if header[:8] == b"\x89PNG\r\n\x1a\n" and len(header) == 24:
+            width, height = struct.unpack_from(">II", header, 16)
+            largest = max(largest, width * height)
+    return largest
 
 
 def tesseract_command(program: str, languages: str, *, boxes: bool = False) -> list[str]:

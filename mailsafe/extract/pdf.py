@@ -48,12 +48,13 @@ def pdf_contents(data: bytes, budget: Budget) -> PdfContents:
             raise HostileInput("PDF is password-protected", code="encrypted")
         limit = budget.limits.max_pdf_pages
         texts = [_info_text(document)]
+        attached: list[tuple[str, bytes]] = []
         for number in range(min(document.page_count, limit)):
             budget.check_time()
-            texts.append(_page_text(document, number, budget))
+            texts.append(_page_text(document, number, budget, attached))
         return PdfContents(
             text="\n".join(t for t in texts if t),
-            embedded=_embedded_files(document, budget),
+            embedded=_embedded_files(document, budget) + tuple(attached),
             pages_not_read=max(0, document.page_count - limit),
         )
 
@@ -63,17 +64,41 @@ def _info_text(document: Any) -> str:
     return "\n".join(str(metadata.get(name) or "") for name in _INFO_FIELDS).strip()
 
 
-def _page_text(document: Any, number: int, budget: Budget) -> str:
+def _page_text(
+    document: Any, number: int, budget: Budget, attached: list[tuple[str, bytes]]
+) -> str:
+    """The text of page ``number``; the files attached to its annotations go to ``attached``
+    (a reader opens them with a click on the page's paper-clip, issue 19.5)."""
     try:
         page = document.load_page(number)
         parts = [page.get_text("text")]
         parts += [str((annot.info or {}).get("content") or "") for annot in page.annots()]
+        attached += _annotation_files(page, budget, len(attached))
         parts += [str(widget.field_value or "") for widget in page.widgets()]
         if len("".join(parts[0].split())) < SCANNED_PAGE_MAX_CHARS:
             parts.append(_scanned_page_text(page, budget))
     except (RuntimeError, ValueError, AttributeError) as exc:
         raise HostileInput(f"PDF page {number + 1} is broken ({exc})", code="corrupt") from None
     return "\n".join(part for part in parts if part)
+
+
+def _annotation_files(page: Any, budget: Budget, before: int) -> list[tuple[str, bytes]]:
+    found: list[tuple[str, bytes]] = []
+    for annot in page.annots(types=[pymupdf.PDF_ANNOT_FILE_ATTACHMENT]):
+        if before + len(found) >= MAX_EMBEDDED_FILES:
+            raise LimitExceeded(
+                f"PDF attaches more than {MAX_EMBEDDED_FILES} files", code="too-many-files"
+            )
+        info = annot.file_info
+        if int(info.get("size") or 0) > budget.limits.max_file_bytes:
+            raise _too_big(info, budget)
+        content = bytes(annot.get_file())
+        if len(content) > budget.limits.max_file_bytes:
+            raise _too_big(info, budget)
+        budget.spend(len(content))
+        name = str(info.get("filename") or f"annotation{before + len(found) + 1}")
+        found.append((_utf8_name(name), content))
+    return found
 
 
 def _scanned_page_text(page: Any, budget: Budget) -> str:

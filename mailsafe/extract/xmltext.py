@@ -9,10 +9,12 @@ and it is how entity-expansion and external-entity attacks start.
 from __future__ import annotations
 
 import io
+import posixpath
 import re
 import xml.etree.ElementTree as ET  # DOCTYPE is refused before any parse (see _events)
 import zipfile
 from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from mailsafe.errors import HostileInput
@@ -22,6 +24,9 @@ from mailsafe.extract.limits import Budget
 # UTF-16 XML (NUL bytes in the first 4 KiB) is refused so the DOCTYPE check cannot be evaded.
 _PROLOG_BYTES: Final = 4096
 _CELL_TEXT_TAGS: Final = frozenset({"t", "v"})  # a cell's value, or its inline string
+# Text runs; and in Word, deleted text (shown struck through while changes are tracked, and
+# kept in the file until they are accepted) and field codes (shown with Alt+F9).
+_RUN_TEXT_TAGS: Final = frozenset({"t", "delText", "instrText"})
 _BREAK_TAGS: Final = frozenset({"p", "si", "row", "br", "tr"})
 _CELL_TAGS: Final = frozenset({"c", "tab", "tc"})
 # Line breaks written inside a text run (HWPX) rather than between paragraphs.
@@ -48,6 +53,43 @@ PARTS: Final[dict[str, re.Pattern[str]]] = {
     ),
     "hwpx": re.compile(r"Contents/section\d+\.xml|Preview/PrvText\.txt"),
 }
+# OpenDocument: the body, the styles (headers and footers live there), the properties.
+_ODF_PARTS: Final = ("content.xml", "styles.xml", "meta.xml")
+_ODF_PARAGRAPHS: Final = frozenset({"p", "h"})
+_ODF_SPACES_COUNT: Final = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}c"
+_ODF_MAX_SPACES: Final = 100  # <text:s text:c="99999"/> is no reason to build a long string
+_CONTENT_TYPES: Final = "[Content_Types].xml"
+_MAIN_PARTS: Final = (
+    ("docx", "word/document.xml"),
+    ("xlsx", "xl/workbook.xml"),
+    ("pptx", "ppt/presentation.xml"),
+)
+_WORD_RELS: Final = re.compile(r"word/_rels/[^/]+\.rels")
+_OOXML: Final = "application/vnd.openxmlformats-officedocument."
+# Content types of the main parts, and the kind of package each makes.
+_MAIN_PART_KINDS: Final = {
+    f"{_OOXML}wordprocessingml.document.main+xml": "docx",
+    "application/vnd.ms-word.document.macroenabled.main+xml": "docx",
+    f"{_OOXML}spreadsheetml.sheet.main+xml": "xlsx",
+    "application/vnd.ms-excel.sheet.macroenabled.main+xml": "xlsx",
+    f"{_OOXML}presentationml.presentation.main+xml": "pptx",
+}
+# Content types of the parts that hold a document's words, and how each is read.
+_TEXT_PART_KINDS: Final = {
+    **dict.fromkeys(
+        (
+            f"{_OOXML}wordprocessingml.{part}+xml"
+            for part in ("document.main", "header", "footer", "footnotes", "endnotes", "comments")
+        ),
+        "text",
+    ),
+    "application/vnd.ms-word.document.macroenabled.main+xml": "text",
+    f"{_OOXML}spreadsheetml.worksheet+xml": "sheet",
+    f"{_OOXML}spreadsheetml.sharedstrings+xml": "shared",
+    f"{_OOXML}spreadsheetml.comments+xml": "text",
+    f"{_OOXML}presentationml.slide+xml": "text",
+    f"{_OOXML}presentationml.notesslide+xml": "text",
+}
 # Files embedded in an Office or HWPX document (an Excel sheet inside a Word file, a chart's
 # workbook, a screenshot pasted into a report), read as members of it:
 # "a.docx/word/embeddings/Microsoft_Excel_Worksheet.xlsx", "a.docx/word/media/image1.png".
@@ -58,43 +100,78 @@ _WORDS_ANYWHERE: Final = re.compile(
 )
 
 
-def sniff_container(names: list[str]) -> str:
-    """ "docx", "xlsx", "pptx", "hwpx", or "zip" for any other archive."""
+def sniff_container(names: list[str], read: ReadMember | None = None) -> str:
+    """ "docx", "xlsx", "pptx", "hwpx", "odf", or "zip" for any other archive. A package
+    whose main part was renamed is told by its content types (Office opens it all the same)."""
     present = set(names)
-    if "word/document.xml" in present:
-        return "docx"
-    if "xl/workbook.xml" in present:
-        return "xlsx"
-    if "ppt/presentation.xml" in present:
-        return "pptx"
+    for kind, main_part in _MAIN_PARTS:
+        if main_part in present:
+            return kind
     if any(name.startswith("Contents/section") for name in names):
         return "hwpx"
+    if "content.xml" in present and "mimetype" in present:
+        return "odf"
+    if read is not None and _CONTENT_TYPES in present:
+        kinds = content_types(read(_CONTENT_TYPES)).values()
+        return next((_MAIN_PART_KINDS[k] for k in kinds if k in _MAIN_PART_KINDS), "zip")
     return "zip"
 
 
+def content_types(data: bytes) -> dict[str, str]:
+    """Part name (without its leading "/") -> content type, from ``[Content_Types].xml``'s
+    overrides."""
+    found: dict[str, str] = {}
+    for name, element in _events(data):
+        if name == "Override":
+            part = element.get("PartName", "").lstrip("/")
+            found[part] = element.get("ContentType", "").strip().lower()
+    return found
+
+
 def container_text(archive_names: list[str], kind: str, read: ReadMember) -> str:
-    pattern = PARTS[kind]
+    if kind == "odf":
+        return odf_text(archive_names, read)
+    roles = _roles(archive_names, kind, read)
     texts: list[str] = []
     shared: list[str] = []
     # Shared strings first: worksheets refer to them by index.
-    ordered = sorted(archive_names, key=lambda n: (n != "xl/sharedStrings.xml", _natural_key(n)))
+    ordered = sorted(roles, key=lambda n: (roles[n] != "shared", _natural_key(n)))
     for name in ordered:
-        if not pattern.fullmatch(name):
-            continue
         data = read(name)
+        role = roles[name]
         if name.endswith(".txt"):
             texts.append(
                 data.decode("utf-16-le" if data[:2] == b"\xff\xfe" else "utf-8", "replace")
             )
-        elif name == "xl/sharedStrings.xml":
+        elif role == "shared":
             shared = list(_shared_strings(data))
         elif _WORDS_ANYWHERE.fullmatch(name):
             texts.append(all_text(data))
-        elif kind == "xlsx" and name.startswith("xl/worksheets/"):
+        elif role == "sheet":
             texts.append(_sheet_text(data, shared))
         else:
             texts.append(xml_text(data))
     return "\n".join(texts)
+
+
+def _roles(archive_names: list[str], kind: str, read: ReadMember) -> dict[str, str]:
+    """The parts worth reading and how: by their names, and in Office packages also by
+    their content types, so a renamed sheet or main part is read like the usual one."""
+    pattern = PARTS[kind]
+    declared: dict[str, str] = {}
+    if kind in ("docx", "xlsx", "pptx") and _CONTENT_TYPES in archive_names:
+        declared = content_types(read(_CONTENT_TYPES))
+    roles: dict[str, str] = {}
+    for name in archive_names:
+        by_type = _TEXT_PART_KINDS.get(declared.get(name, ""))
+        if by_type is None and not pattern.fullmatch(name):
+            continue
+        if by_type is None:
+            by_type = "shared" if name == "xl/sharedStrings.xml" else "text"
+            if kind == "xlsx" and name.startswith("xl/worksheets/"):
+                by_type = "sheet"
+        roles[name] = by_type
+    return roles
 
 
 class ReadMember:
@@ -106,6 +183,14 @@ class ReadMember:
 
     def __call__(self, name: str) -> bytes:
         return read_member(self._archive, name, self._budget)
+
+
+_EXPONENT_RE: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+")
+# Numbers with more digits than this are not read as whole numbers (Excel keeps 15).
+_LARGEST_WHOLE_NUMBER: Final = Decimal(10) ** 30
+_FORMULA_TOKEN_RE: Final = re.compile(
+    r'"((?:[^"]|"")*)"|([0-9]+(?:\.[0-9]+)?)|(\s+|[&,()=]|CONCATENATE|CONCAT)|(.)', re.IGNORECASE
+)
 
 
 def _natural_key(name: str) -> list[object]:
@@ -135,7 +220,7 @@ def xml_text(data: bytes) -> str:
     """All text of an XML part, a line per paragraph, a tab per cell or tab stop."""
     parts: list[str] = []
     for name, element in _events(data):
-        if name == "t":
+        if name in _RUN_TEXT_TAGS:
             parts.append(_run_text(element))
         elif name in _BREAK_TAGS:
             parts.append("\n")
@@ -180,12 +265,15 @@ def _shared_strings(data: bytes) -> Iterator[str]:
 
 
 def _sheet_text(data: bytes, shared: list[str]) -> str:
-    """A worksheet as rows of tab-separated cells, shared strings resolved."""
+    """A worksheet as rows of tab-separated cells, shared strings resolved; a formula with
+    no value kept is given the value Excel shows for it on opening (see _formula_text)."""
     parts: list[str] = []
     local_names: dict[str, str] = {}  # a sheet has a handful of tags and a million elements
     for name, element in _events(data):
         if name == "c":
             cell_type = element.get("t")
+            formula = None
+            valued = False
             for sub in element.iter():
                 text = sub.text
                 if not text:
@@ -196,6 +284,11 @@ def _sheet_text(data: bytes, shared: list[str]) -> str:
                     local = local_names[tag] = tag.rsplit("}", 1)[-1]
                 if local in _CELL_TEXT_TAGS:
                     parts.append(_cell_value(text, cell_type, shared))
+                    valued = True
+                elif local == "f":
+                    formula = text
+            if formula is not None and not valued:
+                parts.append(_formula_text(formula))
             parts.append("\t")
             element.clear()
         elif name == "row":
@@ -207,4 +300,98 @@ def _sheet_text(data: bytes, shared: list[str]) -> str:
 def _cell_value(raw: str, cell_type: str | None, shared: list[str]) -> str:
     if cell_type == "s" and raw.isdigit() and int(raw) < len(shared):
         return shared[int(raw)]
+    if cell_type in (None, "n") and _EXPONENT_RE.fullmatch(raw):
+        return _whole_number(raw)
     return raw
+
+
+def _whole_number(raw: str) -> str:
+    """A number stored in scientific notation ("8.00101123456E+12") written out in digits, as
+    Excel shows it in the formula bar ("8001011234560"); a fraction stays as it is."""
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return raw
+    if value != value.to_integral_value() or abs(value) >= _LARGEST_WHOLE_NUMBER:
+        return raw
+    return str(int(value))
+
+
+def _formula_text(formula: str) -> str:
+    """What a formula whose value the file does not keep shows when Excel opens it: a
+    concatenation of literals (``"800101-"&"1234560"``, ``CONCATENATE("8001",01)``) is
+    worked out; any other formula is read as written, its literals and all."""
+    values: list[str] = []
+    for token in _FORMULA_TOKEN_RE.finditer(formula):
+        text, number, _joiner, other = token.groups()
+        if other is not None:
+            return formula
+        if text is not None:
+            values.append(text.replace('""', '"'))
+        elif number is not None:
+            values.append(number)
+    return "".join(values)
+
+
+def odf_text(archive_names: list[str], read: ReadMember) -> str:
+    """The text of an OpenDocument file (odt, ods, odp): its body and its styles' headers and
+    footers a paragraph a line, a tab per table cell, and its properties. A paragraph is read
+    whole, spans and all: ``800101<text:span>-</text:span>1234560`` reads as the number."""
+    texts: list[str] = []
+    for name in _ODF_PARTS:
+        if name not in archive_names:
+            continue
+        data = read(name)
+        texts.append(all_text(data) if name == "meta.xml" else _odf_part_text(data))
+    return "\n".join(texts)
+
+
+def _odf_part_text(data: bytes) -> str:
+    parts: list[str] = []
+    for name, element in _events(data):
+        if name in _ODF_PARAGRAPHS:
+            parts.append(_odf_inline(element) + "\n")
+            element.clear()
+        elif name == "table-cell":
+            parts.append("\t")
+        elif name == "table-row":
+            parts.append("\n")
+    return "".join(parts)
+
+
+def _odf_inline(element: ET.Element) -> str:
+    """The text of an element with its inline children (spans, links, spaces, tabs)."""
+    text = element.text or ""
+    for child in element:
+        name = child.tag.rsplit("}", 1)[-1]
+        if name == "s":
+            text += " " * min(_odf_count(child.get(_ODF_SPACES_COUNT)), _ODF_MAX_SPACES)
+        elif name == "tab":
+            text += "\t"
+        elif name == "line-break":
+            text += "\n"
+        else:
+            text += _odf_inline(child)
+        text += child.tail or ""
+    return text
+
+
+def _odf_count(raw: str | None) -> int:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 6 else 1
+
+
+def alt_chunks(archive_names: list[str], read: ReadMember) -> list[str]:
+    """The parts a Word document imports whole with ``w:altChunk`` (an HTML, MHT, RTF, text
+    or Word file Word shows inline, under any name): read as files embedded in it."""
+    present = set(archive_names)
+    found: list[str] = []
+    for rels in archive_names:
+        if not _WORD_RELS.fullmatch(rels):
+            continue
+        folder = posixpath.dirname(posixpath.dirname(rels))
+        for name, element in _events(read(rels)):
+            if name == "Relationship" and element.get("Type", "").endswith("/aFChunk"):
+                target = posixpath.normpath(posixpath.join(folder, element.get("Target", "")))
+                if target in present and target not in found:
+                    found.append(target)
+    return found

@@ -7,7 +7,7 @@ driver's licences, passports, payment cards and bank accounts, with positions an
 
 from __future__ import annotations
 
-from mailsafe.pii.detect import detect
+from mailsafe.pii.disguise import detect
 from mailsafe.pii.mask import mask_text, mask_value
 from mailsafe.pii.types import PII_TYPES, Finding, PiiType
 

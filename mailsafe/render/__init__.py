@@ -10,14 +10,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html as html_escape
+import time
 from dataclasses import dataclass, field
 
 from PIL import Image
 
 from mailsafe.charsets import guess_unlabelled
-from mailsafe.errors import MailsafeError
+from mailsafe.errors import HostileInput, MailsafeError
+from mailsafe.extract.limits import ExtractLimits
 from mailsafe.mime import Address, Attachment, ParsedMail, parse_message
 from mailsafe.notes import NOTES, note
+from mailsafe.office.converter import DocumentConverter
+from mailsafe.office.formats import HANGUL_KINDS, OFFICE_KINDS, document_kind
+from mailsafe.office.hangul import hangul_text
 from mailsafe.payload import (
     PACKAGE_VERSION,
     HeaderBlock,
@@ -27,6 +32,7 @@ from mailsafe.payload import (
     Withheld,
 )
 from mailsafe.render.document import compose, decode_picture
+from mailsafe.render.drawn import drawn_text
 from mailsafe.render.encode import encode_image
 from mailsafe.render.masking import Masker
 from mailsafe.render.options import RenderOptions
@@ -41,6 +47,13 @@ __all__ = [
     "summary_of",
 ]
 
+# A mail's office documents together may take this many times one document's wall-clock limit
+# (office_wall_seconds): one hang leaves time for the others; more hangs cannot outlast the
+# render worker's limit per mail ([render] wall_seconds).
+OFFICE_MAIL_SHARE = 2
+# Less than this share of office_wall_seconds left for a document: not converted
+# ("office_skipped"); a conversion given less would rarely finish.
+MIN_OFFICE_SHARE = 0.25
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 TEXT_ATTACHMENT_TYPES = frozenset({"text/plain", "text/csv"})
 
@@ -101,6 +114,8 @@ class _Output:
     notes: list[str] = field(default_factory=list)
     spent: int = 0
     budget_hit: bool = False
+    # Monotonic time by which this mail's office documents must be converted (0: not yet set).
+    office_deadline: float = 0.0
 
     def add(self, image: Image.Image, source: str, index: int, *, photo: bool = False) -> bool:
         if len(self.images) >= self.options.max_images:
@@ -123,21 +138,26 @@ class _Output:
             self.notes.append(note)
 
 
-def render_message(raw: bytes, options: RenderOptions) -> RenderedMail:
+def render_message(
+    raw: bytes, options: RenderOptions, converter: DocumentConverter | None = None
+) -> RenderedMail:
     """Parse and render ``raw``; hostile content yields notes or a not-displayable notice.
     With ``options.mask_types``, personal data of those types is masked before anything is
-    drawn, and the manifest says what was masked where (``masked``, ``unchecked``)."""
-    return render_parsed(parse_message(raw), options)
+    drawn, and the manifest says what was masked where (``masked``, ``unchecked``). Office
+    documents become pages through ``converter`` (none: they are withheld)."""
+    return render_parsed(parse_message(raw), options, converter)
 
 
-def render_parsed(mail: ParsedMail, options: RenderOptions) -> RenderedMail:
+def render_parsed(
+    mail: ParsedMail, options: RenderOptions, converter: DocumentConverter | None = None
+) -> RenderedMail:
     """Render a mail parsed already (the receive filters read it first, in the same worker,
     and render each part of it from that one parse, with the part's mask)."""
     masker = Masker(options) if options.mask_types else None
     if masker is not None:
         mail = masker.mail(mail)
     try:
-        return _render(mail, options, masker)
+        return _render(mail, options, masker, converter)
     except MailsafeError as exc:
         return _with_masking(not_displayable(mail, exc.code, (str(exc),)), masker)
 
@@ -166,8 +186,17 @@ def _with_masking(rendered: RenderedMail, masker: Masker | None) -> RenderedMail
     return dataclasses.replace(rendered, manifest=manifest)
 
 
-def _render(mail: ParsedMail, options: RenderOptions, masker: Masker | None) -> RenderedMail:
-    composition = compose(mail, options, masker)
+def _render(
+    mail: ParsedMail,
+    options: RenderOptions,
+    masker: Masker | None,
+    converter: DocumentConverter | None,
+) -> RenderedMail:
+    if note("outlook_msg") in mail.defects:  # an empty "(제목 없음)" picture would say nothing
+        raise HostileInput(
+            "an Outlook .msg file that could not be read", code="unreadable_outlook_msg"
+        )
+    composition = compose(mail, options, masker, _withheld_before_drawing(mail, options))
     output = _Output(options)
     if options.backend == "chromium":
         # Lazy: Playwright and html2image are the optional "chromium" extra; PyMuPDF workers
@@ -185,7 +214,8 @@ def _render(mail: ParsedMail, options: RenderOptions, masker: Masker | None) -> 
     for index, tile in enumerate(tiles):
         if not output.add(tile, "body", index):
             break
-    withheld = _attachments(mail, _Place(options, output, masker), composition.used_cids)
+    place = _Place(options, output, masker, converter)
+    withheld = _attachments(mail, place, composition.used_cids)
     notes = [*composition.notes, *output.notes, *_security_notes(mail), *mail.defects]
     masked, unchecked, mask_notes = masker.report() if masker else ((), (), [])
     notes[:0] = mask_notes  # first: the cap below must not cut what masking says
@@ -219,25 +249,30 @@ def _all_attachments(mail: ParsedMail) -> list[Attachment]:
 
 @dataclass(frozen=True)
 class _Place:
-    """Where attachments are drawn: the options, the output so far, and the masker if any."""
+    """Where attachments are drawn: the options, the output so far, the masker if any, and
+    the converter of office documents if any."""
 
     options: RenderOptions
     output: _Output
     masker: Masker | None
+    converter: DocumentConverter | None = None
 
 
 def _attachments(mail: ParsedMail, place: _Place, used_cids: set[str]) -> list[Withheld]:
     options, output = place.options, place.output
     withheld: list[Withheld] = []
-    pdfs = 0
+    documents = 0  # PDFs and office/Hangul documents: each may have max_pdf_pages
     for attachment in _all_attachments(mail):
         if attachment.truncated:
             withheld.append(_withheld(attachment, "too_large"))
             continue
         kind = _kind(attachment)
-        if kind == "pdf" and pdfs < options.max_pdf_attachments and not output.budget_hit:
-            pdfs += 1
-            withheld.extend(_pdf(attachment, place))
+        paged = kind in {"pdf", *OFFICE_KINDS, *HANGUL_KINDS}
+        if paged and (documents >= options.max_pdf_attachments or output.budget_hit):
+            withheld.append(_withheld(attachment, "budget"))
+        elif paged:
+            documents += 1
+            withheld.extend(_paged(kind, attachment, place))
         elif kind == "image" and not output.budget_hit:
             if (attachment.content_id or "").lower() in used_cids:
                 continue  # shown in the body where the HTML places it
@@ -251,12 +286,34 @@ def _attachments(mail: ParsedMail, place: _Place, used_cids: set[str]) -> list[W
     return withheld
 
 
+def _withheld_before_drawing(mail: ParsedMail, options: RenderOptions) -> list[Withheld]:
+    """The parts ``_attachments`` will withhold whatever happens while drawing (too large to
+    keep, a type not drawn, text over its limit), so that the body's picture can name them;
+    a part withheld only later (a broken PDF, the byte budget) is in the manifest alone."""
+    found = []
+    for attachment in _all_attachments(mail):
+        kind = _kind(attachment)
+        if attachment.truncated:
+            found.append(_withheld(attachment, "too_large"))
+        elif kind == "other":
+            found.append(_withheld(attachment, "not_rendered_type"))
+        elif kind == "text" and attachment.size > options.max_text_attachment_bytes:
+            found.append(_withheld(attachment, "budget"))
+    return found
+
+
 def _kind(attachment: Attachment) -> str:
+    """ "pdf", an office or Hangul kind ("docx", "hwp", ...), "image", "text" or "other"."""
     name = attachment.filename.lower()
     if attachment.content_type in PDF_TYPES or (
         name.endswith(".pdf") and attachment.data.startswith(b"%PDF")
     ):
         return "pdf"
+    document = document_kind(attachment.filename, attachment.content_type, attachment.data[:8])
+    if document is not None:
+        return document
+    if name.endswith((".txt", ".csv")) and attachment.content_type == "application/octet-stream":
+        return "text"  # plain text that its mailer did not label
     if attachment.content_type.startswith("image/") and attachment.content_type != "image/svg+xml":
         return "image"
     if attachment.content_type in TEXT_ATTACHMENT_TYPES:
@@ -264,7 +321,64 @@ def _kind(attachment: Attachment) -> str:
     return "other"
 
 
-def _pdf(attachment: Attachment, place: _Place) -> list[Withheld]:
+def _paged(kind: str, attachment: Attachment, place: _Place) -> list[Withheld]:
+    """A PDF, office or Hangul document as pages; what cannot be drawn, withheld with why."""
+    if kind == "pdf":
+        return _pdf(attachment, place, attachment.data)
+    if kind in HANGUL_KINDS:
+        return _hangul(kind, attachment, place)
+    if place.converter is None:
+        reason = "office_unavailable" if place.options.office_documents else "not_rendered_type"
+        return [_withheld(attachment, reason)]
+    seconds = _office_seconds_left(place)
+    if seconds < MIN_OFFICE_SHARE * place.options.office_wall_seconds:
+        return [_withheld(attachment, "office_skipped")]
+    try:
+        pdf = place.converter.convert(attachment.data, kind, seconds)
+    except MailsafeError as exc:
+        return [_withheld(attachment, exc.code)]
+    return _pdf(attachment, place, pdf)
+
+
+def _office_seconds_left(place: _Place) -> float:
+    """Wall-clock seconds the next office document may take: its own limit, within the mail's
+    (OFFICE_MAIL_SHARE documents' worth), so that hanging documents cost their own
+    attachments and never the render worker's limit for the whole mail."""
+    output, limit = place.output, place.options.office_wall_seconds
+    now = time.monotonic()
+    if not output.office_deadline:
+        output.office_deadline = now + OFFICE_MAIL_SHARE * limit
+    return min(limit, output.office_deadline - now)
+
+
+def _hangul(kind: str, attachment: Attachment, place: _Place) -> list[Withheld]:
+    """An HWP or HWPX document's text as pages (mailsafe.office.hangul says why not layout)."""
+    try:
+        found = hangul_text(attachment.data, kind, ExtractLimits())
+    except MailsafeError as exc:
+        return [_withheld(attachment, exc.code)]
+    if found.preview_only:
+        place.output.notes.append(note("hwp_preview_only", name=attachment.filename))
+    options, output, text = place.options, place.output, found.text
+    source = f"attachment:{attachment.filename}"
+    if place.masker is not None:
+        text = place.masker.text(text, source)
+    document = (
+        f"<html><body><p><b>{html_escape.escape(attachment.filename)}</b></p>"
+        f'<pre style="white-space: pre-wrap">{html_escape.escape(text)}</pre></body></html>'
+    )
+    rendered = render_tiles(document, options, options.max_pdf_pages)
+    if rendered.cut:
+        output.notes.append(
+            note("document_pages_cut", name=attachment.filename, limit=options.max_pdf_pages)
+        )
+    for index, tile in enumerate(rendered.images):
+        if not output.add(tile, source, index):
+            break
+    return []
+
+
+def _pdf(attachment: Attachment, place: _Place, data: bytes) -> list[Withheld]:
     """The PDF's pages as pictures, up to the page cap; a page too large to show is named in a
     note and skipped, the others are shown. With masking, each page is redacted first."""
     options, output, masker = place.options, place.output, place.masker
@@ -273,9 +387,7 @@ def _pdf(attachment: Attachment, place: _Place) -> list[Withheld]:
     source = f"attachment:{name}"
     prepare = functools.partial(masker.pdf_page, source=source) if masker else None
     try:
-        pages = pdf_page_images(
-            attachment.data, options, options.max_pdf_pages, options.pdf_dpi, prepare
-        )
+        pages = pdf_page_images(data, options, options.max_pdf_pages, options.pdf_dpi, prepare)
         for index, (page, page_count) in enumerate(pages):
             total = page_count
             if isinstance(page, PageTooLarge):
@@ -320,7 +432,7 @@ def _text_attachment(attachment: Attachment, place: _Place) -> list[Withheld]:
         text = place.masker.text(text, f"attachment:{attachment.filename}")
     document = (
         f"<html><body><p><b>{html_escape.escape(attachment.filename)}</b></p>"
-        f'<pre style="white-space: pre-wrap">{html_escape.escape(text)}</pre></body></html>'
+        f'<pre style="white-space: pre-wrap">{drawn_text(text)}</pre></body></html>'
     )
     rendered = render_tiles(document, options, 2)
     for index, tile in enumerate(rendered.images):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from mailsafe.htmlsafe import CSP, sanitize_html
+from mailsafe.invitation import event_lines
 from mailsafe.mime import Address, Attachment, ParsedMail
-from mailsafe.notes import note
+from mailsafe.notes import note, reason_words
+from mailsafe.payload import Withheld
 from mailsafe.render import links
+from mailsafe.render.drawn import drawn_html, drawn_text
 from mailsafe.render.encode import encode_image
 from mailsafe.render.options import RenderOptions
 
@@ -39,11 +42,14 @@ BASE_CSS = (
 body { font-family: sans-serif; font-size: 11pt; color: #000; margin: 0; }
 .mailsafe-headers { border-bottom: 1px solid #888; margin-bottom: 8pt; padding-bottom: 4pt; }
 .mailsafe-headers td { font-size: 10pt; vertical-align: top; padding: 1pt 4pt 1pt 0; }
-.mailsafe-label { color: #444; white-space: nowrap; font-weight: bold; }
+.mailsafe-label { color: #444; white-space: nowrap; font-weight: bold; width: 56pt; }
 .mailsafe-subject { font-size: 14pt; font-weight: bold; margin: 0 0 4pt 0; }
 .mailsafe-forward { border-left: 2px solid #888; padding-left: 6pt; margin-top: 10pt; }
 .mailsafe-note { color: #444; font-size: 9pt; }
-pre.mailsafe-text { white-space: pre-wrap; font-family: sans-serif; font-size: 11pt; }
+pre.mailsafe-text { white-space: pre-wrap; font-size: 10pt; }
+.mailsafe-bs { font-family: "DejaVu Sans Mono", monospace; }
+.mailsafe-box { border: 1px solid #888; padding: 4pt; margin: 6pt 0; font-size: 10pt; }
+.mailsafe-box td { font-size: 10pt; vertical-align: top; padding: 1pt 4pt 1pt 0; }
 """
     + links.CSS
 )
@@ -156,13 +162,21 @@ def _flatten(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def compose(mail: ParsedMail, options: RenderOptions, masker: Masker | None = None) -> Composition:
+def compose(
+    mail: ParsedMail,
+    options: RenderOptions,
+    masker: Masker | None = None,
+    withheld: Sequence[Withheld] = (),
+) -> Composition:
     """The HTML document and plain text for ``mail`` and its forwarded mails; with a
-    ``masker``, the HTML bodies' text and pictures masked (``mail`` is masked already)."""
+    ``masker``, the HTML bodies' text and pictures masked (``mail`` is masked already).
+    ``withheld``: the parts not shown as pictures, named at the end so the reader learns of
+    them from the picture itself."""
     composition = Composition(html="", text="")
     parts_html: list[str] = []
     parts_text: list[str] = []
     _compose_one(mail, _Walk(options, masker), 0, parts_html, parts_text, composition)
+    _withheld_list(withheld, parts_html, parts_text)
     document = (
         f'<html><head><meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f'<meta charset="utf-8"><style>{BASE_CSS}</style></head><body>'
@@ -191,9 +205,9 @@ def _compose_one(  # noqa: PLR0917 - recursive walk, its state passed explicitly
     composition: Composition,
 ) -> None:
     rows = header_rows(mail)
-    subject = html.escape(mail.subject or "(제목 없음)")
+    subject = drawn_text(mail.subject or "(제목 없음)")
     table = "".join(
-        f'<tr><td class="mailsafe-label">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>'
+        f'<tr><td class="mailsafe-label">{html.escape(k)}</td><td>{drawn_text(v)}</td></tr>'
         for k, v in rows
     )
     parts_html.append(
@@ -203,6 +217,7 @@ def _compose_one(  # noqa: PLR0917 - recursive walk, its state passed explicitly
     parts_text.append(f"제목: {mail.subject}")
     parts_text.extend(f"{k}: {v}" for k, v in rows)
     parts_text.append("")
+    _events(mail, parts_html, parts_text)
     _body(mail, walk, parts_html, parts_text, composition)
     for forwarded in mail.forwarded:
         if depth + 1 > MAX_FORWARD_DEPTH:
@@ -212,6 +227,65 @@ def _compose_one(  # noqa: PLR0917 - recursive walk, its state passed explicitly
         parts_text.append("---------- 전달된 메일 ----------")
         _compose_one(forwarded, walk, depth + 1, parts_html, parts_text, composition)
         parts_html.append("</div>")
+
+
+# Parts named in the picture's list of withheld parts; more are counted, not named.
+MAX_WITHHELD_NAMED = 30
+
+
+def _withheld_list(
+    withheld: Sequence[Withheld], parts_html: list[str], parts_text: list[str]
+) -> None:
+    """A box naming each part not shown as pictures: name, type, size and why."""
+    if not withheld:
+        return
+    rows = [
+        (
+            part.filename,
+            f"{part.content_type}, {_size(part.size)} — {reason_words(part.reason, 'ko')}",
+        )
+        for part in withheld[:MAX_WITHHELD_NAMED]
+    ]
+    if len(withheld) > MAX_WITHHELD_NAMED:
+        rows.append(("…", f"외 {len(withheld) - MAX_WITHHELD_NAMED}개"))
+    table = "".join(
+        f"<tr><td><b>{drawn_text(name)}</b></td><td>{drawn_text(about)}</td></tr>"
+        for name, about in rows
+    )
+    parts_html.append(
+        f'<div class="mailsafe-box"><p class="mailsafe-note">{WITHHELD_TITLE}</p>'
+        f"<table>{table}</table></div>"
+    )
+    parts_text.append(WITHHELD_TITLE)
+    parts_text.extend(f"{name}: {about}" for name, about in rows)
+
+
+WITHHELD_TITLE = "그림으로 보이지 않는 첨부 파일"
+
+
+def _reason(code: str) -> str:
+    return reason_words(code, "ko")  # the picture's labels are Korean (the module's docstring)
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _events(mail: ParsedMail, parts_html: list[str], parts_text: list[str]) -> None:
+    """Each invitation's title, time, place and organiser, in a box above the body."""
+    for event in mail.events:
+        rows = event_lines(event)
+        table = "".join(
+            f'<tr><td class="mailsafe-label">{html.escape(k)}</td><td>{drawn_text(v)}</td></tr>'
+            for k, v in rows
+        )
+        parts_html.append(f'<div class="mailsafe-box"><table>{table}</table></div>')
+        parts_text.extend(f"{k}: {v}" for k, v in rows)
+        parts_text.append("")
 
 
 def _body(
@@ -233,10 +307,10 @@ def _body(
             composition.notes.append(note("remote_dropped", count=safe.dropped_remote))
         if resolver.refused:
             composition.notes.append(note("inline_images_refused", count=resolver.refused))
-        parts_html.append(f"<div>{safe.html}</div>")
+        parts_html.append(f"<div>{drawn_html(safe.html)}</div>")
         parts_text.append(html_to_text(safe.html))  # the text of what the picture shows
     elif mail.text is not None:
-        parts_html.append(f'<pre class="mailsafe-text">{html.escape(mail.text)}</pre>')
+        parts_html.append(f'<pre class="mailsafe-text">{drawn_text(mail.text)}</pre>')
         parts_text.append(mail.text)
 
 

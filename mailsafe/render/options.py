@@ -106,6 +106,15 @@ class RenderOptions:
     # Each link's target shown beside its text, defanged and never clickable (issue 17.7): a
     # picture of "click here" alone cannot be checked by its reader.
     show_link_targets: bool = True
+    # Office documents (docx, xlsx, pptx and their macro variants, doc/xls/ppt, odt/ods/odp,
+    # rtf) become pages through a sandboxed LibreOffice (mailsafe.office); False: they are
+    # withheld as before ("not_rendered_type"). HWP/HWPX are read as text pages either way.
+    office_documents: bool = True
+    # Wall-clock seconds LibreOffice may take for one document before it is killed and
+    # replaced (the document is withheld, "office_timeout"): a 10-page report takes well under
+    # a second. A mail's documents together get twice this (OFFICE_MAIL_SHARE), plus one
+    # start-up, which must stay under the worker's own limit per mail.
+    office_wall_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mask_types", checked_mask_types(self.mask_types))

@@ -65,6 +65,7 @@ from mailsafe.limited import (
 )
 from mailsafe.mime import ParseLimits, decode_header_text, raw_header_to_text
 from mailsafe.notes import note, reason_words
+from mailsafe.office.converter import ConverterLimits, DocumentConverter, OfficeConverter
 from mailsafe.payload import (
     PACKAGE_VERSION,
     HeaderBlock,
@@ -157,11 +158,12 @@ def _with_head(kind: bytes, head: bytes, raw: bytes) -> bytes:
     return kind + FRAME_LENGTH.pack(len(head)) + head + raw
 
 
-def _work(job: bytes, options: RenderOptions, cache: RulesCache) -> bytes:
+def _work(job: bytes, options: RenderOptions, cache: RulesCache,
+          converter: DocumentConverter | None) -> bytes:  # fmt: skip
     kind, raw = job[:1], job[1:]
     if kind == b"F":
         head, raw = _split_head(raw)
-        return b"V" + serve_job(head, raw, options, cache)
+        return b"V" + serve_job(head, raw, options, cache, converter)
     if kind == b"M":
         kind, line = job[1:2], job[2:]
         types, _, raw = line.partition(b"\n")
@@ -170,12 +172,13 @@ def _work(job: bytes, options: RenderOptions, cache: RulesCache) -> bytes:
         options = dataclasses.replace(options, mask_types=mask_types)
     if kind == b"S":
         return b"P" + encode_package(summary_of(raw, options.mask_types))
-    return b"P" + encode_package(render_message(raw, options))
+    return b"P" + encode_package(render_message(raw, options, converter))
 
 
-def _answer(job: bytes, options: RenderOptions, cache: RulesCache) -> bytes:
+def _answer(job: bytes, options: RenderOptions, cache: RulesCache,
+            converter: DocumentConverter | None) -> bytes:  # fmt: skip
     try:
-        return _work(job, options, cache)
+        return _work(job, options, cache, converter)
     except RulesUnknown:
         return b"E" + POLICY_UNKNOWN.encode()
     except MemoryError:
@@ -191,7 +194,25 @@ def worker_main(options: RenderOptions, cpu_seconds: int, memory_bytes: int | No
     set_limits(memory_bytes)
     tune_allocator()
     cache = RulesCache()
-    serve_frames(lambda job: _answer(job, options, cache), cpu_seconds, MAX_JOB_BYTES)
+    converter = office_converter(options, memory_bytes)
+    try:
+        serve_frames(lambda job: _answer(job, options, cache, converter), cpu_seconds,
+                     MAX_JOB_BYTES)  # fmt: skip
+    finally:
+        if converter is not None:
+            converter.close()
+
+
+def office_converter(options: RenderOptions, memory_bytes: int | None) -> OfficeConverter | None:
+    """The worker's own warm LibreOffice (started at its first document), or None when office
+    documents are not rendered. Its sandbox gets the worker's address-space limit per process
+    (it cannot be given more) and its own wall-clock limit per document."""
+    if not options.office_documents:
+        return None
+    limits = ConverterLimits(wall_seconds=options.office_wall_seconds)
+    if memory_bytes:
+        limits = dataclasses.replace(limits, memory_bytes=memory_bytes)
+    return OfficeConverter(limits)
 
 
 # --------------------------------------------------------------------------- parent side

@@ -32,6 +32,8 @@ PX_PER_PT = 96 / 72
 
 # The Korean font files looked for in RenderOptions.font_dir, and the CSS that uses them. The
 # fixed-width pair is optional (fonts-nanum has it): without it, <pre> and <code> keep MuPDF's.
+# Plain-text bodies are drawn in it (columns aligned with blanks stay aligned), and so is every
+# backslash (NanumGothic draws U+005C as the won sign; NanumGothicCoding draws a backslash).
 REGULAR_FONT = "NanumGothic.ttf"
 BOLD_FONT = "NanumGothicBold.ttf"
 MONO_FONTS = ("NanumGothicCoding.ttf", "NanumGothicCodingBold.ttf")
@@ -43,8 +45,7 @@ FONT_CSS = f"""
 MONO_CSS = f"""
 @font-face {{ font-family: maildiode-ko-mono; src: url({MONO_FONTS[0]}); }}
 @font-face {{ font-family: maildiode-ko-mono; src: url({MONO_FONTS[1]}); font-weight: bold; }}
-pre, code, tt, kbd, samp {{ font-family: maildiode-ko-mono; }}
-pre.mailsafe-text {{ font-family: maildiode-ko; }}
+pre, code, tt, kbd, samp, span.mailsafe-bs {{ font-family: maildiode-ko-mono; }}
 """
 
 

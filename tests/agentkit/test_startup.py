@@ -51,3 +51,20 @@ def test_other_errors_are_not_swallowed() -> None:
 
     with pytest.raises(ValueError, match="a bug"):
         open_state(opener, Path("/state"), retry_s=0.01)
+
+
+def test_a_permission_error_is_raised_at_once_not_waited_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 22: an unwritable spool is the administrator's to fix; retrying it forever while
+    blaming a full disk hid that."""
+    attempts: list[int] = []
+
+    def opener() -> str:
+        attempts.append(1)
+        raise PermissionError(13, "Permission denied", "/state/inbound")
+
+    with pytest.raises(PermissionError, match="Permission denied"):
+        open_state(opener, Path("/state"), retry_s=0.01)
+    assert attempts == [1]
+    assert "disk full" not in caplog.text

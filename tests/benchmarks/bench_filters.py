@@ -13,8 +13,9 @@ best is the least disturbed).
 
 With the rules in force each mail goes through the filter job in its render worker (parse
 once, the rules, the render with the decided mask), and the agent adds the inbound mark; the
-rules need no text of the mail, so nothing is extracted. The masking itself (issue 17.3) is
-rendering's and is measured with it once it lands.
+rules need no text of the mail, so nothing is extracted. The default mask (the unique
+identifiers, issue 17.3) is part of that render and of the figure: a detector pass over the
+mail's text; the newsletter has no picture big enough for OCR (docs/rendering.md, "Masking").
 
 Run: ``.venv/bin/python tests/benchmarks/bench_filters.py``. Writes "## Receive filters" of
 docs/performance.md; exits 1 below the line.
@@ -145,7 +146,9 @@ With the rules, each mail's render job is the filter job (parse once, decide per
 render with the decided mask) and the agent adds the inbound mark; the default rules read no
 text of the mail, so nothing is extracted. A rule set that reads the mail's text (a `body` or
 `attachment_content` condition, `pii`) adds the extraction of every place, as the outbound
-scanner does (section "Scanning"). The masking itself (issue 17.3) is part of rendering.
+scanner does (section "Scanning"). The default mask (the unique identifiers, issue 17.3) is in
+the figure: a detector pass over the mail's text (the newsletter has no picture big enough for
+OCR; section "Masking" for mail that has).
 """
 
 

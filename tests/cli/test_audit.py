@@ -110,3 +110,33 @@ def test_csv_export_keeps_a_hostile_mail_id_as_text(tmp_path: Path) -> None:
     log.record("-A1", "quarantined", reason="bad_mail_id")  # the id a compromised outer sent
     table = list(csv.reader(io.StringIO("".join(export(log.query(), "csv")))))
     assert table[1][2] == "'-A1"
+
+
+def test_audit_verify_from_the_command_line_names_the_changed_event(tmp_path: Path) -> None:
+    import sqlite3
+
+    from maildiode.commands.check import load_agent_config
+    from tests.support.command import maildiode
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    for agent in ("outer", "inner"):
+        config = root / f"{agent}.toml"
+        path = load_agent_config(config, agent).audit.path
+        log = AuditLog(path, agent=agent)
+        for n in range(3):
+            log.record(f"m{n}", "quarantined", reason="bad-signature")
+        log.close()
+        good = maildiode("audit", "verify", "-c", str(config))
+        assert (good.returncode, good.stdout) == (
+            0,
+            f"{path}: the audit chain holds: 3 event(s) linked\n",
+        )
+        with sqlite3.connect(path) as db:
+            db.execute('UPDATE events SET details = \'{"reason": "ok"}\' WHERE id = 2')
+        bad = maildiode("audit", "verify", "-c", str(config))
+        assert bad.returncode == 1
+        assert (
+            bad.stdout
+            == f"{path}: the audit chain is broken: event 2: changed (its link does not match)\n"
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from inner_agent.inbound.holds import HoldBook
 from inner_agent.outbound.directory import Directory
+from tests.support.greeter import smtp_greeter
 
 RULES = """
 version = 1
@@ -42,9 +44,16 @@ def maildiode(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def trial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def internal_smtp() -> Iterator[str]:
+    """check asks the internal server whether it answers (a warning, exit 1, if not)."""
+    with smtp_greeter() as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def trial(tmp_path_factory: pytest.TempPathFactory, internal_smtp: str) -> Path:
     root = tmp_path_factory.mktemp("inbound") / "x"
-    assert maildiode("init", str(root)).returncode == 0
+    assert maildiode("init", str(root), "--internal-smtp", internal_smtp).returncode == 0
     (root / "inbound-rules.toml").write_text(RULES, encoding="utf-8")
     text = (root / "inner.toml").read_text(encoding="utf-8")
     (root / "inner.toml").write_text(text + '\n[inbound]\nrules_file = "inbound-rules.toml"\n',
@@ -82,7 +91,7 @@ def test_check_refuses_an_unknown_field_or_action_by_name(
                       .replace('"inner/', f'"{trial}/inner/').replace('"keys/', f'"{trial}/keys/')
                       .replace('"link/', f'"{trial}/link/'), encoding="utf-8")  # fmt: skip
     result = maildiode("check", "-c", str(config))
-    assert result.returncode == 1
+    assert result.returncode == 2  # an error (issue 22: 0 ok, 1 warnings, 2 errors)
     assert "inner.toml: inbound.rules_file: bad-rules.toml: rule" in result.stderr
     assert named in result.stderr
     if "bdy" in new:

@@ -6,11 +6,14 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from inner_agent.outbound.directory import Directory
 from maildiode.commands.check import load_agent_config
+from tests.support.greeter import smtp_greeter
 
 LINKS = ("link/in/send", "link/in/recv", "link/out/send", "link/out/recv")
 
@@ -22,11 +25,24 @@ def maildiode(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def trial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def servers() -> Iterator[tuple[str, str]]:
+    """(internal server, relay): check asks both whether they answer (a warning, exit 1, if
+    not)."""
+    with smtp_greeter() as internal, smtp_greeter() as relay:
+        yield internal, relay
+
+
+@pytest.fixture(scope="module")
+def trial(tmp_path_factory: pytest.TempPathFactory, servers: tuple[str, str]) -> Path:
     root = tmp_path_factory.mktemp("trial") / "x"
+    internal, relay = servers
     result = maildiode("init", str(root), "--domain", "bank.example", "--domain", "card.example",
-                       "--smtp-port", "3525", "--relay", "127.0.0.1:4525")  # fmt: skip
+                       "--smtp-port", "3525", "--relay", relay, "--internal-smtp", internal)  # fmt: skip
     assert result.returncode == 0, result.stderr
+    # check warns of an empty directory: an approver for the one department
+    directory = Directory(root / "inner" / "directory.db")
+    directory.import_csv(b"email,name,department,role\nhead@bank.example,H,Sales,head\n")
+    directory.close()
     return root
 
 
@@ -63,7 +79,7 @@ def test_misspelt_key_fails_naming_the_key(trial: Path, tmp_path: Path) -> None:
     broken = trial / "outer-broken.toml"
     broken.write_text(text.replace("\nlisten", "\nlisten_on", 1), encoding="utf-8")
     result = maildiode("check", "-c", str(broken))
-    assert result.returncode == 1
+    assert result.returncode == 2  # an error (issue 22: 0 ok, 1 warnings, 2 errors)
     assert "outer-broken.toml: smtp.listen_on: unknown key" in result.stderr
 
 
@@ -99,7 +115,7 @@ def test_too_open_key_file_is_refused(trial: Path) -> None:
         result = maildiode("check", "-c", str(trial / "outer.toml"))
     finally:
         os.chmod(key, 0o600)
-    assert result.returncode == 1
+    assert result.returncode == 2  # an error (issue 22: 0 ok, 1 warnings, 2 errors)
     assert "keys.signing_key" in result.stderr
     assert "readable by others" in result.stderr
 

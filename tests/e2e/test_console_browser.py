@@ -113,7 +113,12 @@ def send_outbound(port: int, data: bytes) -> None:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory) -> Iterator[Running]:
     root = tmp_path_factory.mktemp("console") / "stack"
-    stack = InboundStack(root, outbound=True, outer={("report", "interval_s"): str(INTERVAL_S)})
+    # every page of these tests signs in from 127.0.0.1: more than the default burst of ten a
+    # minute for one client address (the throttle has tests of its own)
+    signins = {("outbound.web.signin", "per_client_burst"): "100",
+               ("outbound.web.signin", "per_client_per_minute"): "600"}  # fmt: skip
+    stack = InboundStack(root, outbound=True, inner=signins,
+                         outer={("report", "interval_s"): str(INTERVAL_S)})  # fmt: skip
     fill_directory(root / "inner" / "directory.db")
     for email, role in ROLES.items():
         maildiode(root, "account", "add", email, "--role", role, "--password-stdin",
@@ -175,8 +180,11 @@ def pages(running: Running, chromium: Browser) -> Iterator[Any]:
             page.goto(running.url + "/login")
             page.fill("#email", email)
             page.fill("#password", ALL_PASSWORDS[email])
-            page.click("#signin")
-            page.wait_for_load_state()
+            # wait for the answer to the sign-in itself: under load the password check can
+            # take longer than the login page's own load state, and a goto then cancels it
+            with page.expect_navigation(timeout=60_000):
+                page.click("#signin")
+            assert "/login" not in page.url, page.content()[:2000]
         return page
 
     yield open_page
@@ -356,7 +364,10 @@ def test_the_api_counts_what_was_sent_refuses_strangers_and_records_details(runn
 
 
 def report_state(page: Page, url: str) -> tuple[str | None, int]:
-    page.goto(url + "/")
+    response = page.goto(url + "/")
+    if page.locator("#report-state").count() == 0:  # say what came instead of the dashboard
+        status = response.status if response else None
+        raise AssertionError(f"no dashboard at {page.url} ({status}): {page.content()[:2000]}")
     state = page.get_attribute("#report-state", "data-state")
     return state, int(page.get_attribute("#report-state", "data-age") or "-1")
 

@@ -19,19 +19,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agentkit.control import Policy, encode_control
-from agentkit.readonly import query_read_only
-from inner_agent.outbound.directory import Directory
-from maildiode.trial.stack import port_open, wait_for
+from maildiode.trial.stack import wait_for
 from mailsafe.inbound_rules import published_text
 from protocol import FolderTransport, Kind, Sender, SigningKey
-from tests.support.inbound import HostileCarrier, InboundStack, simple_mail
+from tests.support.receive_filters import REQUEST, FilterStack
 
 pytestmark = pytest.mark.e2e
 
@@ -56,109 +53,16 @@ action = "hold"
 field = "subject"
 contains = "held-"
 """
-HR = """email,name,department,role
-user@corp.example,사용자,영업팀,
-head@corp.example,부서장,영업팀,head
-"""
-REPORT_S = 2
-REQUEST = "[수신 승인 요청]"  # the approver's copy of a held mail
-NOTICE_TAGS = ("[차단]", REQUEST, "[보류 만료]")
-
-
-class FilterStack:
-    """An InboundStack with the out link carried (hostile too), the directory filled and the
-    receive filters on."""
-
-    def __init__(self, root: Path, *, seed: int = 11) -> None:
-        self.root = root
-        (root / "link/in").mkdir(parents=True)
-        (root / "link/out").mkdir(parents=True)
-        carrier = HostileCarrier(root / "link/in/send", root / "link/in/recv", seed=seed)
-        self.stack = InboundStack(root, carrier=carrier, outbound=True,
-                                  outer={("report", "interval_s"): str(REPORT_S)})  # fmt: skip
-        (root / "link/out/send").mkdir(exist_ok=True)
-        self.out_carrier = HostileCarrier(root / "link/out/send", root / "link/out/recv",
-                                          seed=seed + 1)  # fmt: skip
-        (root / "inbound-rules.toml").write_text(RULES, encoding="utf-8")
-        inner = root / "inner.toml"
-        inner.write_text(inner.read_text(encoding="utf-8")
-                         + '\n[inbound]\nrules_file = "inbound-rules.toml"\ncheck_s = 1\n',
-                         encoding="utf-8")  # fmt: skip
-        outer = root / "outer.toml"
-        outer.write_text(outer.read_text(encoding="utf-8").replace("check_s = 30", "check_s = 1"),
-                         encoding="utf-8")  # fmt: skip
-        directory = Directory(root / "inner" / "directory.db")
-        directory.import_csv(HR.encode())
-        directory.close()
-
-    def __enter__(self) -> FilterStack:
-        self.out_carrier.start()
-        self.stack.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.stack.stop()
-        finally:
-            self.out_carrier.stop()
-
-    # -- the mail path ---------------------------------------------------------------------
-
-    def send(self, tokens: list[str], sender: str = "kim@partner.example") -> None:
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(self.stack.send, [simple_mail(t, sender=sender) for t in tokens]))
-
-    def notifications(self) -> list[tuple[str, str]]:
-        return [(str(m["To"]), str(m["Subject"])) for m in self.stack.delivered()]
-
-    def count(self, token: str, *, to: str = "user@corp.example", tag: str | None = None) -> int:
-        """Notifications to ``to`` about ``token``: with ``tag`` in the subject, or (without)
-        the mail itself, carried (no notice of the filters')."""
-        return sum(1 for rcpt, subject in self.notifications()
-                   if rcpt == to and token in subject.split()
-                   and (tag in subject if tag else not any(t in subject for t in NOTICE_TAGS)))  # fmt: skip
-
-    # -- the agents' records ---------------------------------------------------------------
-
-    def outer_steps(self, step: str) -> list[dict[str, Any]]:
-        rows = query_read_only(self.root / "outer" / "audit.db",
-                               "SELECT mail_id, details FROM events WHERE step = ?", (step,))  # fmt: skip
-        return [{"mail_id": m, **json.loads(d)} for m, d in rows]
-
-    def policy_version(self) -> int:
-        applied = [e["version"] for e in self.outer_steps("policy_applied")]
-        return max(applied, default=0)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "maildiode", *args, "-c",
-                               str(self.root / "inner.toml")],
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
-
-    def holds(self) -> dict[str, dict[str, Any]]:
-        """Held mails by their subject's token, as ``maildiode inbound list`` shows them."""
-        result = self.cli("inbound", "list", "--state", "all", "--json")
-        found = [json.loads(line) for line in result.stdout.splitlines()]
-        return {h["subject"].split()[0]: h for h in found}
-
-    def decide(self, token: str, verdict: str) -> subprocess.CompletedProcess[str]:
-        mail_id = self.holds()[token]["mail_id"]
-        return subprocess.run([sys.executable, "-m", "maildiode", "inbound", "decide", "-c",
-                               str(self.root / "inner.toml"), mail_id, verdict, "--by",
-                               "head@corp.example"], capture_output=True, text=True, timeout=60)  # fmt: skip
-
-    def kill9_outer(self) -> None:
-        self.stack.outer.kill9()
-        wait_for(lambda: not port_open(self.stack.ports.smtp), 30, "the acceptors to exit")
 
 
 def _policy_in_force(stack: FilterStack, version: int = 1) -> None:
-    wait_for(lambda: stack.policy_version() >= version, 120, f"policy {version} at the outer agent")
+    stack.wait_policy(version)
 
 
 def test_blocked_held_released_rejected_each_exactly_once_over_a_hostile_link(
     tmp_path: Path,
 ) -> None:
-    with FilterStack(tmp_path / "stack") as stack:
+    with FilterStack(tmp_path / "stack", rules=RULES) as stack:
         _policy_in_force(stack)
         plain = [f"plain-{n:02d}" for n in range(6)]
         evil = [f"evil-{n:02d}" for n in range(4)]
@@ -252,7 +156,7 @@ def _reported_version(root: Path) -> int | None:
 
 def test_the_outer_agent_keeps_the_last_good_policy_and_says_which(tmp_path: Path) -> None:
     root = tmp_path / "stack"
-    with FilterStack(root) as stack:
+    with FilterStack(root, rules=RULES) as stack:
         _policy_in_force(stack)
         # a new version: the rules file changed (the inner agent checks every second)
         (root / "inbound-rules.toml").write_text(RULES.replace("held-", "quote-"),
@@ -272,6 +176,7 @@ def test_the_outer_agent_keeps_the_last_good_policy_and_says_which(tmp_path: Pat
                  60, "the stale policy refused")  # fmt: skip
         assert stack.policy_version() == 2
         # enforced across a restart of the outer agent: a blocked domain stays blocked
+        applied = len(stack.outer_steps("policy_applied"))
         stack.kill9_outer()
         stack.stack.outer.start(wait_port=stack.stack.ports.smtp)
         stack.stack.inner.start()
@@ -281,6 +186,8 @@ def test_the_outer_agent_keeps_the_last_good_policy_and_says_which(tmp_path: Pat
         wait_for(lambda: stack.count("quote-after", to="head@corp.example", tag=REQUEST) == 1, 120,
                  "the hold under version 2")  # fmt: skip
         assert stack.count("evil-after", tag="[차단]") == 1
+        # from what it kept (spool.dir/policy.json), not from the link again
+        assert len(stack.outer_steps("policy_applied")) == applied
         wait_for(lambda: _reported_version(root) == 2, 30, "status after the restart")
         text = subprocess.run([sys.executable, "-m", "maildiode", "status", "-c",
                                str(root / "inner.toml")], capture_output=True, text=True,
@@ -290,7 +197,7 @@ def test_the_outer_agent_keeps_the_last_good_policy_and_says_which(tmp_path: Pat
 
 def test_kill_9_of_either_agent_while_mail_is_held_released_or_rejected(tmp_path: Path) -> None:
     root = tmp_path / "stack"
-    with FilterStack(root, seed=23) as stack:
+    with FilterStack(root, rules=RULES, seed=23) as stack:
         _policy_in_force(stack)
         held = [f"held-k{n:02d}" for n in range(10)]
         stack.send(held[:5])
@@ -299,6 +206,7 @@ def test_kill_9_of_either_agent_while_mail_is_held_released_or_rejected(tmp_path
         stack.send(held[5:])
         wait_for(lambda: all(stack.count(t, to="head@corp.example", tag=REQUEST) for t in held), 180,
                  "every held mail's request at its approver")  # fmt: skip
+        assert not any(stack.count(t) for t in held)  # none carried before a decision
         release, reject = held[:5], held[5:]
         for token in release[:3] + reject[:3]:
             stack.decide(token, "release" if token in release else "drop")
@@ -306,6 +214,7 @@ def test_kill_9_of_either_agent_while_mail_is_held_released_or_rejected(tmp_path
         stack.stack.inner.start()
         wait_for(lambda: len(stack.outer_steps("inbound_released")) >= 1, 120, "a release")
         stack.kill9_outer()  # while released mail is being rendered and decisions applied
+        assert not any(stack.count(t) for t in release[3:] + reject)  # undecided or dropped
         for token in release[3:] + reject[3:]:
             stack.decide(token, "release" if token in release else "drop")
         stack.stack.outer.start(wait_port=stack.stack.ports.smtp)
@@ -321,6 +230,14 @@ def test_kill_9_of_either_agent_while_mail_is_held_released_or_rejected(tmp_path
                            + stack.outer_steps("inbound_dropped"))  # fmt: skip
         assert len(outcomes) == len(held)
         assert max(outcomes.values()) == 1
+        # each release is one the approver made, each drop too
+        ids = {token: hold["mail_id"] for token, hold in stack.holds().items()}
+        assert {e["mail_id"] for e in stack.outer_steps("inbound_released")} == {
+            ids[t] for t in release
+        }
+        assert {e["mail_id"] for e in stack.outer_steps("inbound_dropped")} == {
+            ids[t] for t in reject
+        }
         assert not list((root / "outer/spool/held/mail").iterdir())
         # and nothing held twice: one request per mail reached the approver
         assert {

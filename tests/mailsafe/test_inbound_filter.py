@@ -108,9 +108,9 @@ def test_rendering_options_carry_the_mask_per_part() -> None:
 
     real = module.render_parsed
 
-    def spy(parsed, options):  # type: ignore[no-untyped-def]
+    def spy(parsed, options, converter=None):  # type: ignore[no-untyped-def]
         seen.append(options.mask_types)
-        return real(parsed, options)
+        return real(parsed, options, converter)
 
     module.render_parsed = spy  # type: ignore[assignment]
     try:

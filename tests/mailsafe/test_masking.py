@@ -175,6 +175,44 @@ def test_ocr_words_holding_personal_data_are_the_boxes_painted() -> None:
     assert boxes_to_paint([_word("809901-1234560", 0)], frozenset({"passport"}))[0] == []
 
 
+@pytest.mark.parametrize(
+    ("read", "digit_off"),
+    [
+        ("8550315-2749188'", True),  # a digit read twice: Tesseract's TSV of a 15 px screenshot
+        ("85315-2749188", True),  # a digit lost before the hyphen
+        ("850315-274918", True),  # and after it
+        ("850315-27491888", True),
+        ("850315 — 2749l88", False),  # the hyphen read as a dash, spaced
+        ("850315—274918", True),
+        ("781 123-2145478", False),  # the digits split into two words, as Tesseract's TSV does
+        ("870628-206 1356", False),
+        ("85031 5-274918", True),
+    ],
+)
+def test_a_registration_number_misread_by_a_digit_is_painted_too(
+    read: str, digit_off: bool
+) -> None:
+    words = [_word("주민등록번호", 0), *(_word(piece, 60 + 40 * n) for n, piece in
+                                       enumerate(read.split(" ")))]  # fmt: skip
+    boxes, counts = boxes_to_paint(words, UNIQUE)
+    assert boxes == [w.box for w in words[1:]]
+    assert counts == {"rrn": 1}
+    assert boxes_to_paint(words, frozenset({"rrn"}))[1] == {"rrn": 1}
+    assert boxes_to_paint(words, frozenset({"passport"}))[0] == []
+    # a number a digit off may have lost its gender digit: painted whichever type is masked
+    foreigner = boxes_to_paint(words, frozenset({"foreigner_id"}))[1]
+    assert foreigner == ({"foreigner_id": 1} if digit_off else {})
+
+
+@pytest.mark.parametrize(
+    "shown",
+    ["123-456789-01234", "123456-78-901234", "1002-123-456789", "010-1234-5678",
+     "2026-12-05", "123-45-67890", "8503152-7491883-1"],
+)  # fmt: skip
+def test_account_phone_and_date_groupings_are_not_taken_for_a_misread_number(shown: str) -> None:
+    assert boxes_to_paint([_word("번호", 0), _word(shown, 40)], UNIQUE) == ([], {})
+
+
 def test_painted_boxes_are_solid_and_the_rest_is_untouched() -> None:
     image = Image.new("RGB", (100, 40), "white")
     painted = paint(image, [(10, 10, 30, 20)])

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from maildiode.trial.layout import make_folders
 from maildiode.trial.stack import free_port
 from outer_agent.config import example_toml
 
@@ -61,8 +62,8 @@ class AgentDir:
 def make_agent_dir(root: Path, *, relay: str | None = None, processes: int = 2) -> AgentDir:
     from protocol import SigningKey
 
+    make_folders(root)  # as maildiode init does: the agent refuses a folder that is not there
     keys = root / "keys"
-    keys.mkdir(parents=True)
     outer, inner = SigningKey.generate(), SigningKey.generate()
     outer.save(keys / "outer.key")
     outer.verify_key.save(keys / "outer.pub")

@@ -147,6 +147,18 @@ def test_without_a_policy_mail_is_carried_as_before(agent: Agent) -> None:
     assert agent.policies.version == 0
 
 
+def test_without_a_policy_the_unique_identifiers_are_masked_all_the_same(agent: Agent) -> None:
+    envelope = agent.send("a@partner.example", ("u@corp.example",),
+                          body="주민등록번호 800101-1234567 입니다, 카드 4111-1111-1111-1111")  # fmt: skip
+    wait_for(lambda: agent.published(envelope.bundle_id))
+    package = decode_package(agent.published(envelope.bundle_id)[0])
+    text = package.text or ""
+    assert "800101-1******" in text
+    assert "1234567" not in text
+    assert "4111-1111-1111-1111" in text  # cards are shown, as the default rules show them
+    assert package.manifest.masked
+
+
 def test_a_blocked_mail_is_not_carried_and_its_recipient_gets_a_notice(agent: Agent) -> None:
     agent.control(policy(1))
     blocked = agent.send("spam@evil.example", ("u@corp.example",), body="비밀 본문")

@@ -26,6 +26,7 @@ from PIL import Image
 
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.ocr import image_words, ocr_languages_available, tesseract_path
+from mailsafe.invitation import CalendarEvent
 from mailsafe.mime import Address, Attachment, ParsedMail
 from mailsafe.notes import note
 from mailsafe.payload import Masked, Unchecked
@@ -82,6 +83,16 @@ class Masker:
             text=None if mail.text is None else self.text(mail.text, "body", shown=not mail.html),
             attachments=tuple(self._attachment(a) for a in mail.attachments),
             forwarded=tuple(self.mail(forwarded) for forwarded in mail.forwarded),
+            events=tuple(self._event(event) for event in mail.events),
+        )
+
+    def _event(self, event: CalendarEvent) -> CalendarEvent:
+        """An invitation's title, place and organiser masked like the body they stand in."""
+        return dataclasses.replace(
+            event,
+            summary=self.text(event.summary, "body"),
+            location=self.text(event.location, "body"),
+            organizer=self.text(event.organizer, "body"),
         )
 
     def _addresses(self, addresses: tuple[Address, ...]) -> tuple[Address, ...]:

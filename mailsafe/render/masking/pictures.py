@@ -9,7 +9,12 @@ OCR misreads digits (``O`` for 0, ``l`` for 1, a stray quote); a misread digit c
 date or a check digit, and the detector would then see no number. So in pictures, words that
 are mostly digits are read with the usual confusions undone, and for resident and foreigner
 numbers the bare shape (six digits, a hyphen, seven digits) is painted even when the date or
-check digit does not hold: in pixels an unchecked shape is safer painted than shown.
+check digit does not hold: in pixels an unchecked shape is safer painted than shown. OCR also
+reads a digit twice or loses one (``8550315-2749188`` for ``850315-2749188``, read so from a
+15 px screenshot), or splits the digits into two words (``781 123-2145478``): the shape give
+or take a digit on either side of the hyphen, a space anywhere in it, is painted too (*loose*),
+when no digit or hyphen adjoins it, so account numbers in their usual groupings (3-6-5, 6-2-6,
+4-3-6) and phone numbers do not match.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from typing import Final
 from PIL import Image, ImageDraw
 
 from mailsafe.extract.ocr import OcrWord
-from mailsafe.pii import PiiType
 from mailsafe.render.masking.text import found_in
 
 __all__ = ["PAINT", "boxes_to_paint", "paint"]
@@ -35,7 +39,13 @@ PAD_PX: Final = 2
 _DIGIT_CONFUSIONS: Final = str.maketrans("OoDQIl|!SZB", "00001111528")
 # The shape of a resident or foreigner number, checked for nothing but its digits' places.
 _REGISTRATION_SHAPE_RE: Final = re.compile(r"(?<!\d)\d{6}[ ]?[-.~][ ]?[1-8]\d{6}(?!\d)")
-_REGISTRATION_TYPES: Final = frozenset({"rrn", "foreigner_id"})
+# The same shape as OCR may misread it: a digit more or fewer on either side of the hyphen
+# (which OCR may read as a dash), the digits split into two words (Tesseract's word boxes do
+# that to one number in about 25 in 15 px type), with no digit or hyphen next to it.
+_LOOSE_REGISTRATION_SHAPE_RE: Final = re.compile(
+    r"(?<![\d\-‐‑‒–—])\d(?: ?\d){4,6} ?[-.~‐‑‒–—] ?\d(?: ?\d){5,7}(?![\d\-‐‑‒–—])"
+)
+_SEPARATOR_RE: Final = re.compile(r"[-.~‐‑‒–—]")
 
 Box = tuple[int, int, int, int]
 
@@ -68,16 +78,42 @@ def boxes_to_paint(words: Sequence[OcrWord], types: Set[str]) -> tuple[list[Box]
     """The boxes of the words that hold personal data of ``types``, and the count per type."""
     text, owner = _lines_text(words)
     spans: list[tuple[int, int, str]] = [(f.start, f.end, f.type) for f in found_in(text, types)]
-    if types & _REGISTRATION_TYPES:
-        taken = [(start, end) for start, end, _ in spans]
-        for match in _REGISTRATION_SHAPE_RE.finditer(text):
-            if all(match.end() <= start or match.start() >= end for start, end in taken):
-                kind: PiiType = "foreigner_id" if match.group()[-7] in "5678" else "rrn"
-                if kind in types:
-                    spans.append((match.start(), match.end(), kind))
+    spans += _registration_shapes(text, types, spans)
     counts: Counter[str] = Counter(kind for _, _, kind in spans)
     indexes = sorted({owner[i] for start, end, _ in spans for i in range(start, end)} - {-1})
     return [words[index].box for index in indexes], counts
+
+
+def _registration_shapes(
+    text: str, types: Set[str], found: Sequence[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """Spans of resident and foreigner number shapes the detector did not find: the exact
+    shape under the type its gender digit names, when that type is masked; a shape a digit
+    off (misread) under a masked type, whatever its digits say."""
+    masked = [kind for kind in ("rrn", "foreigner_id") if kind in types]  # residents first
+    if not masked:
+        return []
+    spans: list[tuple[int, int, str]] = []
+    for pattern in (_REGISTRATION_SHAPE_RE, _LOOSE_REGISTRATION_SHAPE_RE):
+        for match in pattern.finditer(text):
+            taken = [*found, *spans]
+            if any(match.start() < end and start < match.end() for start, end, _ in taken):
+                continue
+            kind = _registration_kind(match.group())
+            if kind is None:
+                spans.append((match.start(), match.end(), masked[0]))
+            elif kind in types:
+                spans.append((match.start(), match.end(), kind))
+    return spans
+
+
+def _registration_kind(shape: str) -> str | None:
+    """The type a shape's gender digit names when it has a registration number's digits
+    exactly (six, then seven starting 1-8); None for a shape a digit off."""
+    front, back = (part.replace(" ", "") for part in _SEPARATOR_RE.split(shape, maxsplit=1))
+    if len(front) != 6 or len(back) != 7 or back[0] not in "12345678":
+        return None
+    return "foreigner_id" if back[0] in "5678" else "rrn"
 
 
 def paint(image: Image.Image, boxes: Iterable[Box]) -> Image.Image:

@@ -4,7 +4,9 @@ agree, and "nothing visible" is not mistaken for "any outcome"."""
 from __future__ import annotations
 
 from agentkit.mailindex import OUTCOMES, MailQuery
+from agentkit.mailindex.fold import IN_PROGRESS, OUTCOME_TABLE
 from inner_agent.console.scope import SECURITY_OUTCOMES, allowed_outcomes, may_see, scoped
+from inner_agent.console.views import IN_OUTCOMES, OUT_OUTCOMES
 from inner_agent.web.roles import DIRECTORY_ROLES, Role
 
 
@@ -34,3 +36,9 @@ def test_asking_only_for_what_the_role_may_not_see_finds_nothing_not_everything(
 def test_approvers_and_employees_read_no_console_mail():
     assert allowed_outcomes(DIRECTORY_ROLES) == frozenset()
     assert scoped(MailQuery(), DIRECTORY_ROLES) is None
+
+
+def test_the_dashboard_has_a_row_for_every_outcome_the_index_gives_each_direction() -> None:
+    for direction, rows in (("in", IN_OUTCOMES), ("out", OUT_OUTCOMES)):
+        produced = {o for d, _, o in OUTCOME_TABLE if d == direction} | {IN_PROGRESS}
+        assert produced <= set(rows), (direction, produced - set(rows))
