@@ -48,8 +48,11 @@ def _mask_significant(value: str, kind: PiiType, plain: str) -> str:
     """``value`` with its ASCII letters and digits hidden but ``VISIBLE[kind]`` of them."""
     trail = VISIBLE[kind][1]
     # Only ASCII letters and digits count: "서울 12-..." keeps the region name and "12".
-    shown_head = _SHOWN_HEAD[kind].match(plain)  # every type shows some (runs per finding)
-    first_hidden = len(plain) if shown_head is None else shown_head.end()
+    # Every type shows some (runs per finding). A phone's prefix written apart ("0 1 0 1 2 3 ...",
+    # found by the evasion pass) shows its first significant characters as any other type
+    # does; a value with no head to show is hidden whole, never shown whole.
+    shown_head = _SHOWN_HEAD[kind].match(plain) or _NTH_SIGNIFICANT[VISIBLE[kind][0]].match(plain)
+    first_hidden = 0 if shown_head is None else shown_head.end()
     last_hidden = len(plain) - _after_nth_significant(plain[::-1], trail) if trail else len(plain)
     if first_hidden >= last_hidden:
         return value

@@ -196,6 +196,22 @@ def test_phones_found_and_masked(text: str, value: str, masked: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("연락처: 0 1 0 1 2 3 4 5 6 7 8 입니다", "0 1 0 * * * * * * * *"),
+        ("연락처: 0 1 0 - 1 2 3 4 - 5 6 7 8", "0 1 0 - * * * * - * * * *"),
+        ("연락처 공일공일이삼사오육칠팔", "공일공********"),
+    ],
+)
+def test_a_disguised_phone_number_is_masked_too(text: str, masked: str) -> None:
+    """The spaced forms were shown whole as their own "masked" form: the evasion pass found
+    the number, the phone's head pattern (a plain "010") did not match, so nothing was hidden.
+    Digit words are rewritten to ASCII before masking (the control)."""
+    (finding,) = detect(text)
+    assert (finding.type, finding.masked) == ("phone", masked)
+
+
+@pytest.mark.parametrize(
     "text", ["0311234567", "주문번호 010-1234-5678", "2024-07-15", "1588-1234", "010-1234-567"]
 )
 def test_phone_lookalikes_refused(text: str) -> None:
