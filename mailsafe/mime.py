@@ -841,11 +841,14 @@ def _walk_single(
     mail, anything else a body or an attachment."""
     if content_type.startswith("message/") and isinstance(part.get_payload(), list):
         _message_as_text(part, content_type, budget, collected)
-    elif not any(
-        read(part, content_type, depth, budget, collected)
-        for read in (_outlook_item, _tnef_parts, _smime_signed_parts)
+        return
+    filename = _filename(part)  # read once: a tenth of parsing a mail's headers
+    if not (
+        _outlook_item(part, content_type, depth, budget, collected, filename=filename)
+        or _tnef_parts(part, content_type, depth, budget, collected)
+        or _smime_signed_parts(part, content_type, depth, budget, collected)
     ):
-        _leaf(part, content_type, budget, collected, in_alternative=in_alternative)
+        _leaf(part, content_type, filename, budget, collected, in_alternative=in_alternative)
 
 
 _OUTLOOK_TYPES: Final = frozenset({"application/vnd.ms-outlook", "application/x-msg"})
@@ -857,10 +860,12 @@ def _outlook_item(
     depth: int,
     budget: _Budget,
     collected: _Collected,
+    *,
+    filename: str,
 ) -> bool:
     """An attached Outlook .msg shown as the mail it is, like an attached message/rfc822;
     False (the part stays an attachment) when it is not one or cannot be read."""
-    if content_type not in _OUTLOOK_TYPES and not _filename(part).lower().endswith(".msg"):
+    if content_type not in _OUTLOOK_TYPES and not filename.lower().endswith(".msg"):
         return False
     data = _payload_bytes(part, budget)
     if not data.startswith(OLE_MAGIC):
@@ -1075,7 +1080,7 @@ def _forwarded(
     if isinstance(inner, email.message.Message):
         inner = _transfer_decoded(part, inner)
     if not isinstance(inner, email.message.Message):
-        _leaf(part, "message/rfc822", budget, collected, in_alternative=False)
+        _leaf(part, "message/rfc822", _filename(part), budget, collected, in_alternative=False)
         return
     _add_forwarded(inner, depth, budget, collected)
 
@@ -1212,13 +1217,13 @@ def _base64_payload(part: email.message.Message, payload: str) -> bytes:
 def _leaf(
     part: email.message.Message,
     content_type: str,
+    filename: str,
     budget: _Budget,
     collected: _Collected,
     *,
     in_alternative: bool,
 ) -> None:
     disposition = _disposition(part)
-    filename = _filename(part)
     data = _payload_bytes(part, budget)
     is_body = disposition != "attachment" and not filename
     if is_body and content_type in _INLINE_TEXT_TYPES | {"text/html"}:

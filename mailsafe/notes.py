@@ -183,6 +183,26 @@ NOTES: dict[str, tuple[str, str]] = {
         "{count} bank account number(s) masked in {name}",
         "{name}: 계좌번호 {count}건을 가렸습니다",
     ),
+    "masked_health_insurance": (
+        "{count} health-insurance card number(s) masked in {name}",
+        "{name}: 건강보험증번호 {count}건을 가렸습니다",
+    ),
+    "masked_passport_mrz": (
+        "{count} passport machine-readable line(s) masked in {name}",
+        "{name}: 여권 판독영역(MRZ) {count}줄을 가렸습니다",
+    ),
+    "masked_phone": (
+        "{count} phone number(s) masked in {name}",
+        "{name}: 전화번호 {count}건을 가렸습니다",
+    ),
+    "masked_email": (
+        "{count} e-mail address(es) masked in {name}",
+        "{name}: 이메일 주소 {count}건을 가렸습니다",
+    ),
+    "masked_secret": (
+        "{count} password(s) or key(s) masked in {name}",
+        "{name}: 비밀번호·인증키 {count}건을 가렸습니다",
+    ),
     "mask_unchecked_ocr_unavailable": (
         "{name} was not checked for personal data: OCR is not installed",
         "{name}: 개인정보를 확인하지 못했습니다(OCR이 설치되어 있지 않습니다)",

@@ -82,6 +82,9 @@ class Condition(_Model):
     pii: Annotated[list[PiiType], Field(min_length=1)] | None = None
     domains: Annotated[list[str], Field(min_length=1)] | None = None
     min_count: Annotated[int, Field(ge=1)] = 1
+    # Count different values, not occurrences: a signature quoted in every reply of a thread
+    # is one phone number, a customer list is many.
+    distinct: bool = False
     at_least: Annotated[int, Field(ge=0)] | None = None
     at_most: Annotated[int, Field(ge=0)] | None = None
     reasons: list[ReasonCode] | None = None
@@ -172,6 +175,9 @@ class MailFacts:
     authors: tuple[str, ...] = ()
     texts: tuple[tuple[str, str], ...] = ()  # (where, text), where as in mailsafe.extract
     findings: tuple[tuple[str, PiiType], ...] = ()  # (where, type) of each finding
+    # Per finding (same order), what tells two values apart for ``distinct`` counting: kept in
+    # memory only, never shown; empty when the caller has no values (each finding differs).
+    finding_keys: tuple[str, ...] = ()
     unreadable: tuple[tuple[str, str], ...] = ()  # (where, reason code)
     attachment_count: int = 0
     largest_attachment: int = 0
@@ -357,16 +363,26 @@ def _pii(condition: Condition, facts: MailFacts) -> str | None:
     places_in_field = {
         where: _where_matches(condition.field, where) for where in {w for w, _ in facts.findings}
     }
-    hits = [
-        (where, kind) for where, kind in facts.findings if kind in wanted and places_in_field[where]
+    chosen = [
+        index
+        for index, (where, kind) in enumerate(facts.findings)
+        if kind in wanted and places_in_field[where]
     ]
+    if condition.distinct and len(facts.finding_keys) == len(facts.findings):
+        first_of_value = {facts.finding_keys[index]: index for index in reversed(chosen)}
+        chosen = sorted(first_of_value.values())
+    hits = [facts.findings[index] for index in chosen]
     if len(hits) < condition.min_count:
         return None
     per_type = Counter(kind for _, kind in hits)
     places = sorted({where for where, _ in hits})
     counts = ", ".join(f"{kind} x{per_type[kind]}" for kind in PII_TYPES if kind in per_type)
     shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
-    return f"{len(hits)} personal-data finding(s) >= {condition.min_count} ({counts}) in {shown}"
+    different = " different" if condition.distinct else ""
+    return (
+        f"{len(hits)}{different} personal-data finding(s) >= {condition.min_count} ({counts})"
+        f" in {shown}"
+    )
 
 
 def _text(condition: Condition, facts: MailFacts) -> str | None:
@@ -433,8 +449,19 @@ description = "Any personal data goes to the department head for approval."
 action = "approve"
 [[rule.condition]]
 field = "any"
-pii = ["rrn", "foreigner_id", "driver_license", "passport", "credit_card", "bank_account"]
+pii = ["rrn", "foreigner_id", "driver_license", "passport", "credit_card", "bank_account",
+       "health_insurance", "passport_mrz", "secret"]
 min_count = 1
+
+[[rule]]
+id = "contact-list"
+description = "A few phones or addresses are business mail; a list of them is a customer list."
+action = "approve"
+[[rule.condition]]
+field = "any"
+pii = ["phone", "email"]
+min_count = 20
+distinct = true
 """
 
 

@@ -9,12 +9,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Final
 
 from mailsafe.extract import ExtractLimits, Found, Location, Unreadable, extract_locations
 from mailsafe.extract.unread import unread_parts
 from mailsafe.mime import ParsedMail, parse_message
 from mailsafe.pii import PII_TYPES, Finding, PiiType, detect, mask_text
+from mailsafe.pii.normalize import normalize
 from mailsafe.policy import Decision, MailFacts, RuleSet, SenderInfo, evaluate
 
 __all__ = [
@@ -31,16 +33,30 @@ __all__ = [
 # Findings listed by name in a one-line summary; the rest are counted.
 SUMMARY_FINDINGS = 10
 
+# The mail's own headers: the addresses in them are where the mail goes, not what it carries
+# (display names and other headers are still read for every other kind).
+HEADER_PLACE: Final = "header:"
+# Separators a value may be written with or without: "010-1234-5678" is "01012345678".
+_SIGNIFICANT_ONLY: Final = str.maketrans("", "", " -.\t\n")
+
 # An ASCII-armoured PGP message pasted into a body or a text file (RFC 4880 6.2).
 PGP_ARMOUR: Final = "-----BEGIN PGP MESSAGE-----"
+# Place names whose masked form is remembered: most are the same in every mail.
+PLACES_REMEMBERED: Final = 1024
+# Finding values whose counting key is remembered (see ``_value_key``).
+VALUE_KEYS_REMEMBERED: Final = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class LocatedFinding:
     """A finding and the place it was found (``subject``, ``attachment:a.zip/b.xlsx``...)."""
 
     where: str
     finding: Finding
+
+    def __init__(self, where: str, finding: Finding) -> None:
+        fields = self.__dict__  # faster than the frozen __init__ (see Finding's)
+        fields["where"], fields["finding"] = where, finding
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,7 @@ class ReadMail:
             authors=tuple(authors),
             texts=self.texts,
             findings=tuple((lf.where, lf.finding.type) for lf in self.findings),
+            finding_keys=tuple(_value_key(lf.finding) for lf in self.findings),
             unreadable=tuple((u.where, u.reason) for u in self.unreadable),
             attachment_count=len(self.parsed.attachments),
             largest_attachment=max((a.size for a in self.parsed.attachments), default=0),
@@ -175,10 +192,28 @@ def _located_findings(
         if found is None:
             found = by_text[location.text] = detect(location.text)
         where = shown[location.where]
-        located.extend(LocatedFinding(where, finding) for finding in found)
+        headers = location.where.startswith(HEADER_PLACE)
+        located.extend(
+            LocatedFinding(where, finding)
+            for finding in found
+            if not (headers and finding.type == "email")
+        )
     return tuple(located)
 
 
+def _value_key(finding: Finding) -> str:
+    """What tells two findings' values apart however they were written ("010-1234-5678" and
+    "01012345678" are one number; addresses ignore case): for counting different values."""
+    return _key_of(finding.type, finding.text)
+
+
+@lru_cache(maxsize=VALUE_KEYS_REMEMBERED)  # a list's bank name, a signature's number: repeated
+def _key_of(kind: PiiType, value: str) -> str:
+    text = value if value.isascii() else normalize(value)
+    return kind + ":" + text.translate(_SIGNIFICANT_ONLY).lower()
+
+
+@lru_cache(maxsize=PLACES_REMEMBERED)  # "body/text", "header:Subject": the same in every mail
 def masked_where(where: str) -> str:
     """``where`` with personal data in file names masked ("a.zip/800101-1******.txt"):
     places are shown in logs and approval pages, so they must not leak what they point at."""

@@ -409,7 +409,10 @@ _UNITS_S = (86400, 3600, 60, 1)
 _UNIT_NAMES = {"ko": ("일", "시간", "분", "초"), "en": (" d", " h", " min", " s")}
 _FINDINGS_EN = {"rrn": "resident registration number", "foreigner_id": "foreigner id",
                 "driver_license": "driver's licence", "passport": "passport",
-                "credit_card": "card number", "bank_account": "bank account"}  # fmt: skip
+                "credit_card": "card number", "bank_account": "bank account",
+                "health_insurance": "health-insurance card number",
+                "passport_mrz": "passport machine-readable zone", "phone": "phone number",
+                "email": "e-mail address", "secret": "password or key"}  # fmt: skip
 _EN_ACTIONS = {str(a): str(a).replace("_", " ") for a in Action}
 
 

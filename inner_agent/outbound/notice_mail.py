@@ -34,6 +34,11 @@ TYPE_NAMES = {
     "passport": "여권번호",
     "credit_card": "카드번호",
     "bank_account": "계좌번호",
+    "health_insurance": "건강보험증번호",
+    "passport_mrz": "여권 판독영역(MRZ)",
+    "phone": "전화번호",
+    "email": "이메일 주소",
+    "secret": "비밀번호·인증키",
 }
 
 # What the sender is told, per outcome: (subject prefix, first sentence).

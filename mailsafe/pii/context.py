@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Final
 
 from mailsafe.pii.types import PiiType
@@ -21,10 +22,17 @@ CONTEXT_BEFORE_CHARS: Final = 40
 CONTEXT_AFTER_CHARS: Final = 16
 
 _BANK_NAMES: Final = (
-    "국민은행", "kb국민", "신한", "우리은행", "하나은행", "농협", "nh", "기업은행", "ibk",
-    "카카오뱅크", "토스뱅크", "케이뱅크", "sc제일", "제일은행", "우체국", "새마을금고",
+    "국민은행", "kb국민", "kb은행", "국민", "신한", "우리은행", "우리", "하나은행", "하나",
+    "농협", "nh", "기업은행", "ibk", "기업", "카카오뱅크", "카카오", "토스뱅크", "토스",
+    "케이뱅크", "k뱅크", "kbank", "sc제일", "sc은행", "제일은행", "씨티", "citi", "우체국",
+    "새마을금고", "새마을",
     "신협", "수협", "부산은행", "대구은행", "경남은행", "광주은행", "전북은행", "제주은행",
     "씨티은행", "산업은행", "은행",
+)  # fmt: skip
+# Labels that name a phone number; for every other kind they say "not this" (see NEGATIVE).
+_PHONE_WORDS: Final = (
+    "전화번호", "전화", "연락처", "휴대폰", "핸드폰", "휴대전화", "hp", "h.p", "tel", "phone",
+    "mobile", "cell", "fax", "팩스", "휴대폰번호", "연락",
 )  # fmt: skip
 
 POSITIVE_WORDS: Final[dict[PiiType, tuple[str, ...]]] = {
@@ -50,7 +58,19 @@ POSITIVE_WORDS: Final[dict[PiiType, tuple[str, ...]]] = {
         "계좌번호", "계좌", "입금", "송금", "이체", "예금주", "통장", "환불", "account",
         "acct", "bank", "deposit", "wire", "transfer", *_BANK_NAMES,
     ),
+    "health_insurance": (
+        "건강보험증번호", "건강보험증", "건강보험번호", "건강보험", "보험증번호", "보험증",
+        "health insurance", "nhis",
+    ),
+    "phone": _PHONE_WORDS,
 }  # fmt: skip
+# A number's own label, when it names a different kind, wins over the number's shape
+# ("카드번호 110-123-456789" is no account). Resident and foreigner labels are left out:
+# people label a foreigner's number 주민번호, and the gender digit decides between them.
+EXPLICIT_LABELS: Final[tuple[str, ...]] = (
+    "카드번호", "계좌번호", "운전면허번호", "면허번호", "여권번호", "건강보험증번호",
+    "건강보험번호", "보험증번호", *_PHONE_WORDS,
+)  # fmt: skip
 
 NEGATIVE_WORDS: Final[tuple[str, ...]] = (
     "전화", "연락처", "휴대폰", "핸드폰", "휴대전화", "tel", "phone", "mobile", "fax", "팩스",
@@ -59,6 +79,14 @@ NEGATIVE_WORDS: Final[tuple[str, ...]] = (
     "모델", "model", "제품", "상품", "sku", "품번", "일련번호", "serial", "접수번호",
     "문서번호", "문서", "ref", "reference", "티켓", "ticket", "예약번호", "booking",
     "승인번호", "거래번호", "transaction", "part no", "부품", "시리얼",
+)  # fmt: skip
+# Labels of numbers that are no personal data (issue 19). Like EXPLICIT_LABELS they name the
+# number right after them: a number further on, past another number, is not theirs.
+OTHER_NUMBER_LABELS: Final[tuple[str, ...]] = (
+    "법인등록번호", "계약번호", "고객번호", "회원번호", "사번", "사원번호", "직원번호", "제품번호",
+    "학번", "관리번호", "증권번호", "청구번호", "발주번호", "견적번호", "영수증", "receipt",
+    "contract no", "customer no", "customer id", "employee id", "employee no", "member no",
+    "po no", "product no", "item no", "우편번호", "zip",
 )  # fmt: skip
 
 
@@ -103,13 +131,30 @@ def _labels() -> dict[str, frozenset[str]]:
             labels.setdefault(word.lower(), set()).add(kind)
     for word in NEGATIVE_WORDS:
         labels.setdefault(word.lower(), set()).add(NEGATIVE)
+    for word in (*EXPLICIT_LABELS, *OTHER_NUMBER_LABELS):
+        labels.setdefault(word.lower(), set()).add(LABEL_OF_NEXT)
     return {word: frozenset(kinds) for word, kinds in labels.items()}
 
 
 NEGATIVE: Final = "-"
+# A label of another kind of number: against a candidate only when no digit stands between
+# them ("계좌번호 110-123-456789 김영희 800101-1234567": the account label is not the RRN's).
+LABEL_OF_NEXT: Final = "!"
+_DIGIT_RE: Final = re.compile(r"\d")
+# What separates the cells of a table row in extracted text: XLSX, DOCX, HWPX and HTML cells
+# come out tab-separated, CSV files as they were written.
+CELL_SEPARATORS: Final = "\t,;|"
+_CELL_SEPARATOR_RE: Final = re.compile("[\t,;|]")
+# Lines from the top of a table block looked at for its header (a title line may come first).
+HEADER_LINES_TRIED: Final = 3
+# Blank lines a table block may hold between two rows (HTML rows come out so).
+BLANK_LINES_IN_TABLE: Final = 2
 _LABELS: Final = _labels()
+_AGAINST: Final = frozenset({NEGATIVE, LABEL_OF_NEXT})  # what a header or line above says
 # One pattern for every word: a window is scanned once, whatever the candidate's type.
 _ALL_WORDS: Final = _alternation(list(_LABELS))
+# Number runs with their margins whose context words are remembered (a few hundred kB at most).
+WINDOWS_REMEMBERED: Final = 4096
 
 
 Word = tuple[int, int, frozenset[str]]  # start, end, labels
@@ -132,6 +177,7 @@ class ContextIndex:
         # candidates of a table land in the same region as the one before them.
         self._last_span = (0, -1)
         self._last_words: tuple[list[int], list[Word]] = ([], [])
+        self._columns = ColumnHeaders(text)
 
     def context_of(self, start: int, end: int, kind: PiiType) -> int:
         """+1 when a positive word of ``kind`` is the nearest context word before the
@@ -148,9 +194,11 @@ class ContextIndex:
             starts, words = self._words_near(start, end)
         window = max(0, start - CONTEXT_BEFORE_CHARS)
         index = bisect_left(starts, window)
-        line_start = self._text.rfind("\n", window, start)  # -1: the line starts before
         limit = end + CONTEXT_AFTER_CHARS
         count = len(words)
+        if index == count or starts[index] >= limit:  # no word near: only a header can say
+            return self._columns.context_of(start, kind)
+        line_start = self._text.rfind("\n", window, start)  # -1: the line starts before
         nearest_pos = nearest_neg = -1
         # Words in the lines above and just after: whether any stands there, and of which kind.
         above = above_pos = above_neg = after_pos = after_neg = False
@@ -162,22 +210,43 @@ class ContextIndex:
             if word_end <= line_start:
                 above = True
                 above_pos = above_pos or kind in labels
-                above_neg = above_neg or NEGATIVE in labels
+                above_neg = above_neg or (not labels.isdisjoint(_AGAINST) and kind not in labels)
             elif word_end <= start:
-                if kind in labels:
+                if kind in labels:  # a word of the kind's own is never against it
                     nearest_pos = word_end
-                if NEGATIVE in labels:
+                elif NEGATIVE in labels or (
+                    LABEL_OF_NEXT in labels
+                    and _DIGIT_RE.search(self._text, word_end, start) is None
+                ):
                     nearest_neg = word_end
             elif word_start >= end and word_end <= limit:
                 after_pos = after_pos or kind in labels
-                after_neg = after_neg or NEGATIVE in labels
-        if nearest_pos >= 0 or nearest_neg >= 0:
-            return 1 if nearest_pos > nearest_neg else -1
-        if above:
-            return 1 if above_pos else -1 if above_neg else 0
-        if after_pos:
-            return 1
-        return -1 if after_neg else 0
+                after_neg = after_neg or (NEGATIVE in labels and kind not in labels)
+        on_line = 0 if nearest_pos == nearest_neg else 1 if nearest_pos > nearest_neg else -1
+        return self._decided(
+            start, kind, nearest=max(nearest_pos, nearest_neg), on_line=on_line,
+            above=_vote(above_pos, above_neg) if above else None,
+            after=_vote(after_pos, after_neg),
+        )  # fmt: skip
+
+    def _decided(
+        self, start: int, kind: PiiType, *, nearest: int, on_line: int, above: int | None,
+        after: int,
+    ) -> int:  # fmt: skip
+        """The nearest word on the candidate's line decides, unless it stands in another cell
+        of a table row and the column's header says something; then the header, the lines
+        above (``None``: no word there), the words just after."""
+        if on_line:
+            # A word in another cell is about that cell: the column's header says more.
+            if _CELL_SEPARATOR_RE.search(self._text, nearest, start) is not None:
+                header = self._columns.context_of(start, kind)
+                if header:
+                    return header
+            return on_line
+        header = self._columns.context_of(start, kind)
+        if header:
+            return header
+        return after if above is None else above
 
     def _words_near(self, start: int, end: int) -> tuple[list[int], list[Word]]:
         region = bisect_right(self._region_starts, start) - 1
@@ -194,14 +263,131 @@ class ContextIndex:
 
     def _scan(self, start: int, end: int) -> tuple[list[int], list[Word]]:
         low = max(0, start - CONTEXT_BEFORE_CHARS)
-        span = self._text[low : end + CONTEXT_AFTER_CHARS].lower()
-        starts: list[int] = []
-        words: list[Word] = []
-        for match in _ALL_WORDS.finditer(span):
-            word = match.group()
-            if word.isascii() and not _stands_alone(span, match):
-                continue
-            begin, finish = match.span()
-            starts.append(low + begin)
-            words.append((low + begin, low + finish, _LABELS[word]))
-        return starts, words
+        found = _words_in(self._text[low : end + CONTEXT_AFTER_CHARS])
+        if not low:
+            return [begin for begin, _, _ in found], list(found)
+        words = [(low + begin, low + finish, labels) for begin, finish, labels in found]
+        return [begin for begin, _, _ in words], words
+
+
+@lru_cache(maxsize=WINDOWS_REMEMBERED)
+def _words_in(span: str) -> tuple[Word, ...]:
+    """The context words in ``span``, at positions within it. Remembered by content: quoted
+    replies repeat a signature's "연락처 010-1234-5678" once per message in the thread, and
+    a template's lines repeat in every mail made from it."""
+    lowered = span.lower()
+    words: list[Word] = []
+    for match in _ALL_WORDS.finditer(lowered):
+        word = match.group()
+        if word.isascii() and not _stands_alone(lowered, match):
+            continue
+        begin, finish = match.span()
+        words.append((begin, finish, _LABELS[word]))
+    return tuple(words)
+
+
+def _vote(positive: bool, negative: bool) -> int:
+    return 1 if positive else -1 if negative else 0
+
+
+def _labels_in(text: str) -> frozenset[str]:
+    """Every label of every context word in ``text`` (a header cell)."""
+    found: set[str] = set()
+    lowered = text.lower()
+    for match in _ALL_WORDS.finditer(lowered):
+        word = match.group()
+        if not word.isascii() or _stands_alone(lowered, match):
+            found |= _LABELS[word]
+    return frozenset(found)
+
+
+class ColumnHeaders:
+    """The header cell above a table cell: a customer list names its columns once
+    ("이름, 주민등록번호, 계좌") and its rows carry no label at all.
+
+    A table is a block of consecutive lines holding the same cell separator; its header is the
+    first of its top lines whose cell in the candidate's column holds a context word. Blocks
+    and header cells are worked out once per text, so a table's thousand rows share them.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._block_top: dict[tuple[int, str], int] = {}  # (line start, separator) -> top line
+        self._header_cells: dict[tuple[int, str, int], frozenset[str]] = {}
+        self._rows: dict[int, tuple[str, int]] = {}  # line start -> (separator, top line)
+
+    def context_of(self, start: int, kind: PiiType) -> int:
+        """+1 when the column's header names ``kind``, -1 when it names something else, else 0."""
+        text = self._text
+        line_start = text.rfind("\n", 0, start) + 1
+        row = self._rows.get(line_start)
+        if row is None:
+            row = self._rows[line_start] = self._row_at(line_start)
+        separator, top = row
+        if not separator:
+            return 0
+        column = text.count(separator, line_start, start)
+        labels = self._header_labels(top, line_start, separator, column)
+        if kind in labels:
+            return 1
+        return 0 if labels.isdisjoint(_AGAINST) else -1
+
+    def _row_at(self, line_start: int) -> tuple[str, int]:
+        """The line's cell separator ("" for none) and the first line of its table block."""
+        text = self._text
+        line_end = text.find("\n", line_start)
+        line_end = len(text) if line_end < 0 else line_end
+        for separator in CELL_SEPARATORS:
+            if text.find(separator, line_start, line_end) >= 0:
+                return separator, self._top_of(line_start, separator)
+        return "", line_start
+
+    def _top_of(self, line_start: int, separator: str) -> int:
+        """The first line of the block of lines holding ``separator`` that ``line_start`` is in."""
+        text, visited, position = self._text, [], line_start
+        while True:
+            top = self._block_top.get((position, separator))
+            if top is not None:
+                break
+            visited.append(position)
+            previous = self._line_above(position)
+            if previous < 0 or text.find(separator, previous, position - 1) < 0:
+                top = position
+                break
+            position = previous
+        for line in visited:
+            self._block_top[line, separator] = top
+        return top
+
+    def _line_above(self, position: int) -> int:
+        """The start of the nearest non-blank line above (HTML tables come out with blank
+        lines between their rows), or -1."""
+        text = self._text
+        for _ in range(BLANK_LINES_IN_TABLE + 1):
+            if position == 0:
+                return -1
+            previous = text.rfind("\n", 0, position - 1) + 1
+            if not text[previous : position - 1].isspace() and previous < position - 1:
+                return previous
+            position = previous
+        return -1
+
+    def _header_labels(self, top: int, row: int, separator: str, column: int) -> frozenset[str]:
+        key = (top, separator, column)
+        found = self._header_cells.get(key)
+        if found is None:
+            found = frozenset()
+            position, tried = top, 0
+            while tried < HEADER_LINES_TRIED and position < row:
+                line_end = self._text.find("\n", position)
+                line = self._text[position:line_end]
+                position = line_end + 1
+                if not line or line.isspace():
+                    continue
+                tried += 1
+                cells = line.split(separator)
+                found = _labels_in(cells[column]) if column < len(cells) else frozenset()
+                if found:
+                    break
+            self._header_cells[key] = found
+        return found

@@ -16,8 +16,10 @@ from string import ascii_letters, digits
 from typing import Final, NamedTuple
 
 from mailsafe.pii.checks import (
+    CORPORATE_REGISTRY_PREFIXES,
     FOREIGNER_GENDER_DIGITS,
     card_prefix_ok,
+    corporate_check_digit_ok,
     is_valid_birth_date,
     luhn_ok,
     registration_check_digit_ok,
@@ -47,6 +49,11 @@ PASSPORT_OLD: Final = 0.55  # M12345678
 PASSPORT_LOWERCASE_PENALTY: Final = 0.2  # m12345678: unusual, so it needs a context word
 BANK_SHAPED: Final = 0.25  # a known bank layout; never reported without a context word
 BANK_BARE: Final = 0.15  # 10-14 bare digits; never reported without a context word
+PHONE_MOBILE: Final = 0.6  # 010-1234-5678: nothing else is written so
+PHONE_MOBILE_BARE: Final = 0.5  # 01012345678
+PHONE_LANDLINE: Final = 0.5  # 02-123-4567, 031-123-4567
+PHONE_LANDLINE_BARE: Final = 0.3  # 0311234567: needs a context word
+HEALTH_INSURANCE_BARE: Final = 0.15  # 11 digits; never reported without a context word
 
 _BEFORE: Final = r"(?<![0-9A-Za-z])(?<![0-9A-Za-z]-)"
 _AFTER: Final = r"(?![0-9A-Za-z])(?!-[0-9])"  # hex dumps, codes: a letter glued on ends no number
@@ -65,8 +72,9 @@ _REGIONS: Final = (
     "경기남부", "경기북부", "서울", "부산", "경기", "강원", "충북", "충남", "전북", "전남",
     "경북", "경남", "제주", "대구", "인천", "광주", "대전", "울산", "세종",
 )  # fmt: skip
+# The separators may be left out ("서울 1234567890"): the region name says enough.
 _LICENSE_REGION_RE: Final = re.compile(
-    rf"(?:{'|'.join(_REGIONS)})[ ]?\d{{2}}({_SEP})\d{{6}}\1\d{{2}}{_AFTER}"
+    rf"(?:{'|'.join(_REGIONS)})[ ]?\d{{2}}({_SEP}?)\d{{6}}\1\d{{2}}{_AFTER}"
 )
 # Numeric region codes 11-28 (11 Seoul ... 26 Ulsan, 28 northern Gyeonggi).
 _LICENSE_NUMERIC_RE: Final = re.compile(
@@ -83,7 +91,7 @@ BANK_LAYOUTS: Final[frozenset[tuple[int, ...]]] = frozenset(
     {
         (6, 2, 6), (3, 2, 4, 3), (3, 3, 6), (3, 2, 6), (4, 3, 6), (3, 6, 5), (3, 4, 4, 2),
         (3, 6, 2, 3), (4, 2, 7), (4, 4, 4), (3, 3, 5), (4, 4, 5), (3, 4, 4, 3), (6, 3, 5),
-        (3, 2, 7), (3, 7, 4), (4, 2, 6),
+        (3, 2, 7), (3, 7, 4), (4, 2, 6), (4, 4, 4, 1),
     }
 )  # fmt: skip
 
@@ -117,6 +125,15 @@ def _trie(tails: list[tuple[int, ...]], separator: str, *, first: bool = False) 
 
 
 _BANK_RE: Final = _bank_pattern()
+# Korean phone numbers: mobile 010/011/016-019, Seoul 02, other areas 031-064, internet 070,
+# personal 050x; grouped 3-4 then 4 digits with one separator kind, or bare (10-11 digits).
+_PHONE_RE: Final = re.compile(
+    rf"{_BEFORE}(?:(?P<mobile>01[016789])|02|0[3-6][1-5]|070|050\d?)"
+    rf"(?:(?P<separator>{_SEP})\d{{3,4}}(?P=separator)\d{{4}}"
+    rf"|(?<=01[016789])\d{{7,8}}|(?<=02)\d{{8}}|(?<=0[3-6][1-5]|070)\d{{7,8}}){_AFTER}"
+)
+# A health-insurance card number (건강보험증번호): 11 digits, only with its label.
+_HEALTH_INSURANCE_RE: Final = re.compile(rf"{_BEFORE}\d{{11}}{_AFTER}")
 _PHONE_LIKE_RE: Final = re.compile(r"0\d{1,2}\D*\d{3,4}\D*\d{4}|01[016789]\d{7,8}|0\d{8,10}")
 
 
@@ -200,7 +217,7 @@ def number_runs(text: str) -> Regions:
 # every pattern is tried. ("[0-9\d]" is ``\d``, tested faster.)
 _NUMBER_START_RE: Final = re.compile(
     r"[0-9\d](?<![0-9A-Za-z].)(?<![0-9A-Za-z]-.)"
-    r"(?:(?<=[0-9])((?:(?<=1)[1-9]|(?<=2)[0-8]|[0-9]{2,3}|[0-9]{5})(?=[ .\-]{1,3}\d)"
+    r"(?:(?<=[0-9])((?:(?<=1)[1-9]|(?<=2)[0-8]|(?<=0)2|[0-9]{2,3}|[0-9]{5})(?=[ .\-]{1,3}\d)"
     r"|[0-9]{9,18}(?!\d))[0-9A-Za-z]*+(?:-[0-9A-Za-z]++)*+"
     r"|(?<![0-9])|(?=[0-9]*+\d))"
 )
@@ -212,10 +229,34 @@ def _registration(match: re.Match[str], context: ContextIndex) -> Candidate | No
         return None
     kind: PiiType = "foreigner_id" if rest[0] in FOREIGNER_GENDER_DIGITS else "rrn"
     shape = RRN_HYPHENATED if "-" in separator else RRN_SPACED if separator else RRN_BARE
+    start, end = match.span()
     if registration_check_digit_ok(birth + rest):
         shape += CHECK_DIGIT_BONUS
-    start, end = match.span()
+    elif _looks_corporate(birth + rest) and context.context_of(start, end, kind) <= 0:
+        return None
     return Candidate(kind, start, end, _scored(context, kind, start, end, shape))
+
+
+def _looks_corporate(digits: str) -> bool:
+    """A corporate registration number in a resident number's shape: a registry-office prefix
+    and a corporate check digit (and, checked by the caller, no resident check digit)."""
+    return int(digits[:2]) in CORPORATE_REGISTRY_PREFIXES and corporate_check_digit_ok(digits)
+
+
+def _phone(match: re.Match[str], context: ContextIndex) -> Candidate | None:
+    grouped = match.group("separator") is not None
+    if match.group("mobile"):
+        shape = PHONE_MOBILE if grouped else PHONE_MOBILE_BARE
+    else:
+        shape = PHONE_LANDLINE if grouped else PHONE_LANDLINE_BARE
+    start, end = match.span()
+    return Candidate("phone", start, end, _scored(context, "phone", start, end, shape))
+
+
+def _health_insurance(match: re.Match[str], context: ContextIndex) -> Candidate | None:
+    start, end = match.span()
+    score = _scored(context, "health_insurance", start, end, HEALTH_INSURANCE_BARE)
+    return Candidate("health_insurance", start, end, score)
 
 
 def _card(match: re.Match[str], context: ContextIndex) -> Candidate | None:
@@ -261,14 +302,34 @@ NUMBER_PATTERNS: Final[tuple[tuple[re.Pattern[str], _NumberCheck, frozenset[int]
         _bank_account,
         frozenset({*(layout[0] for layout in BANK_LAYOUTS), *range(10, 15)}),
     ),
+    (_PHONE_RE, _phone, frozenset({2, 3, 4, 10, 11})),  # 02-, 010-, 0505-, or bare
+    (_HEALTH_INSURANCE_RE, _health_insurance, frozenset({11})),
 )
-_ALL_NUMBER_PATTERNS: Final = tuple(range(len(NUMBER_PATTERNS)))
 _LONGEST_FIRST_RUN: Final = max(max(lengths) for _, _, lengths in NUMBER_PATTERNS)
-# Length of the rest of a run (after its first digit) -> the patterns worth trying there.
-_PATTERNS_BY_REST: Final[tuple[tuple[int, ...], ...]] = tuple(
-    tuple(index for index, (_, _, lengths) in enumerate(NUMBER_PATTERNS) if length in lengths)
-    for length in range(1, _LONGEST_FIRST_RUN + 1)
-)
+# Patterns whose first character is a literal digit: a phone number begins with "0", a
+# numeric licence with its region code's "1" or "2". A start with another first digit is
+# not tried against them (the match would fail; phones alone were a third of all tries).
+_FIRST_DIGITS: Final[dict[re.Pattern[str], str]] = {_PHONE_RE: "0", _LICENSE_NUMERIC_RE: "12"}
+_OTHER_FIRST: Final = "other"  # the key for a first character no pattern names
+
+
+def _patterns_for(first: str) -> dict[int | None, tuple[int, ...]]:
+    """Length of the rest of a run after its first digit ``first`` (None: unknown) -> the
+    indexes of the patterns worth trying there."""
+    return {
+        rest: tuple(
+            index
+            for index, (pattern, _, lengths) in enumerate(NUMBER_PATTERNS)
+            if (rest is None or rest + 1 in lengths) and first in _FIRST_DIGITS.get(pattern, first)
+        )
+        for rest in (None, *range(_LONGEST_FIRST_RUN))
+    }
+
+
+# First character of a start -> (rest length of its run -> the patterns worth trying there).
+_PATTERNS_BY_START: Final[dict[str, dict[int | None, tuple[int, ...]]]] = {
+    first: _patterns_for(first) for first in ("0", "1", "2", _OTHER_FIRST)
+}
 
 
 def find_numbers(text: str, context: ContextIndex, regions: Regions) -> Iterator[Candidate]:
@@ -284,8 +345,9 @@ def find_numbers(text: str, context: ContextIndex, regions: Regions) -> Iterator
         resume = [0] * len(NUMBER_PATTERNS)
         for number in _NUMBER_START_RE.finditer(text, start, end):
             rest = number.group(1)
-            tried = _ALL_NUMBER_PATTERNS if rest is None else _PATTERNS_BY_REST[len(rest)]
             position = number.start()
+            by_rest = _PATTERNS_BY_START.get(text[position]) or _PATTERNS_BY_START[_OTHER_FIRST]
+            tried = by_rest[None if rest is None else len(rest)]
             for index in tried:
                 if position < resume[index]:
                     continue

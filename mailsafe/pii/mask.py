@@ -14,6 +14,8 @@ MASK_CHAR: Final = "*"
 _HIDE_SIGNIFICANT: Final = str.maketrans(
     dict.fromkeys("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", MASK_CHAR)
 )
+# Every character but spaces and line breaks: a private key keeps its line count, not its text.
+_VISIBLE_CHARACTER_RE: Final = re.compile(r"\S")
 # (leading, trailing) letters and digits left visible per type: enough to tell which record
 # an approver is looking at (birth date and gender; card issuer and last four), no more.
 VISIBLE: Final[dict[PiiType, tuple[int, int]]] = {
@@ -23,17 +25,34 @@ VISIBLE: Final[dict[PiiType, tuple[int, int]]] = {
     "passport": (3, 0),  # M12******
     "credit_card": (4, 4),  # 4111-****-****-1111
     "bank_account": (3, 0),  # 110-***-******
+    "health_insurance": (2, 0),  # 12*********
+    "passport_mrz": (2, 0),  # P<******<<*******<<<... ; M1*******<**...
+    "phone": (3, 0),  # 010-****-**** ; 02-1**-****
+    "email": (1, 0),  # h*******@example.com: the domain stays (see mask_value)
+    "secret": (1, 0),  # never used: a secret shows nothing (see mask_value)
 }
 
 
 def mask_value(value: str, kind: PiiType, plain: str | None = None) -> str:
     """Hide the letters and digits of ``value`` except the visible ones; keep separators.
     ``plain`` is ``value`` normalised, when the caller has it already."""
+    if kind == "secret":  # nothing of a password or key helps an approver
+        return _VISIBLE_CHARACTER_RE.sub(MASK_CHAR, value)
+    if kind == "email":  # the domain names the firm, not the person
+        local, at, domain = value.rpartition("@")
+        return _mask_significant(local, "email", normalize(local)) + at + domain if at else value
+    return _mask_significant(value, kind, normalize(value) if plain is None else plain)
+
+
+def _mask_significant(value: str, kind: PiiType, plain: str) -> str:
+    """``value`` with its ASCII letters and digits hidden but ``VISIBLE[kind]`` of them."""
     trail = VISIBLE[kind][1]
-    plain = normalize(value) if plain is None else plain
     # Only ASCII letters and digits count: "서울 12-..." keeps the region name and "12".
-    shown_head = _SHOWN_HEAD[kind].match(plain)  # every type shows some (runs per finding)
-    first_hidden = len(plain) if shown_head is None else shown_head.end()
+    # Every type shows some (runs per finding). A phone's prefix written apart ("0 1 0 1 2 3 ...",
+    # found by the evasion pass) shows its first significant characters as any other type
+    # does; a value with no head to show is hidden whole, never shown whole.
+    shown_head = _SHOWN_HEAD[kind].match(plain) or _NTH_SIGNIFICANT[VISIBLE[kind][0]].match(plain)
+    first_hidden = 0 if shown_head is None else shown_head.end()
     last_hidden = len(plain) - _after_nth_significant(plain[::-1], trail) if trail else len(plain)
     if first_hidden >= last_hidden:
         return value
@@ -69,7 +88,8 @@ _NTH_SIGNIFICANT: Final[dict[int, re.Pattern[str]]] = {
 }
 # Each type's leading visible part (VISIBLE leads are never 0).
 _SHOWN_HEAD: Final[dict[PiiType, re.Pattern[str]]] = {
-    kind: _NTH_SIGNIFICANT[lead] for kind, (lead, _) in VISIBLE.items()
+    **{kind: _NTH_SIGNIFICANT[lead] for kind, (lead, _) in VISIBLE.items()},
+    "phone": re.compile(r"02|0[0-9]{2}"),  # the area or mobile prefix: 02-***-****
 }
 
 
