@@ -1,6 +1,7 @@
 """What an approver can do, and all the web pages may call: list the requests waiting for
-them, view one (a link's token checked on the way in), fetch its masked image, and decide.
-Someone who is not an approver of a request (nor the one who decided it) does not see it.
+them, view one (a link's token checked on the way in), fetch its preview (pages with personal
+data painted over), and decide. Someone who is not an approver of a request (nor the one who
+decided it) does not see it.
 
 The desk works on the databases only, so it runs in the web process as well as in the
 agent's; ``on_decided`` is told after each stored decision (the web process wakes the agent's
@@ -19,6 +20,7 @@ from inner_agent.outbound.errors import InvalidTransition
 from inner_agent.outbound.lifecycle import Approved, Rejected
 from inner_agent.outbound.notices import Notices
 from inner_agent.outbound.ports import Audit, Stores
+from inner_agent.outbound.previews import Preview
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.token_gate import TokenGate
 from inner_agent.outbound.tokens import TokenSigner
@@ -83,6 +85,14 @@ class ApprovalDesk:
         if request is None or not _may_see(request, user):
             return None
         return self.state.preview(request_id)
+
+    def preview(self, request_id: str, user: str) -> Preview | None:
+        """The request's preview (its pages, where each finding was painted over, what was
+        left out), or None (unknown, or not theirs to see)."""
+        request = self.state.request(request_id)
+        if request is None or not _may_see(request, user):
+            return None
+        return self.effects.stored_preview(request_id)
 
     def mail_of(self, request_id: str) -> str | None:
         """The mail id of a request (for access records), or None."""

@@ -1,6 +1,7 @@
 """The approval web pages: server-rendered (Starlette + Jinja2), no JavaScript, Korean.
 
-Pages: the signed-in approver's pending requests, a request's detail with the masked image,
+Pages: the signed-in approver's pending requests, a request's detail with the preview (the
+mail's pages with personal data painted over, and where each finding was beside each page),
 and approve / reject (with a reason) forms. Sign-in, sessions, roles, CSRF and the security
 headers are the web listener's (``inner_agent.web``): every page declares its role
 (``@require(Role.APPROVER)``: any directory person with an account; the desk shows each only
@@ -29,7 +30,7 @@ from agentkit.access import Action
 from inner_agent.outbound.approval import Event
 from inner_agent.outbound.desk import ApprovalDesk
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
-from inner_agent.outbound.notice_mail import TYPE_NAMES
+from inner_agent.outbound.notice_mail import TYPE_NAMES, place_words
 from inner_agent.web.app import Listener, listener_app
 from inner_agent.web.gate import Principal
 from inner_agent.web.pages import client_of
@@ -37,6 +38,8 @@ from inner_agent.web.roles import Role, require
 
 __all__ = ["create_app", "templates"]
 
+# The picture types a preview page may be (the renderer's encoders).
+PAGE_TYPES = frozenset({"image/png", "image/jpeg"})
 # A rejection reason is a sentence or two for the sender, not a letter.
 MAX_REASON_CHARS = 1000
 
@@ -60,6 +63,7 @@ def templates() -> Environment:
         auto_reload=False,
     )
     environment.globals["type_names"] = TYPE_NAMES
+    environment.globals["place_words"] = place_words
     return environment
 
 
@@ -114,9 +118,11 @@ class _Pages:
                               message="요청을 찾을 수 없거나 볼 권한이 없습니다.")  # fmt: skip
         self.access.record(user, client_of(request), Action.MAIL_VIEWED,
                            mail_id=view.request.mail_id, detail="approval request")  # fmt: skip
+        preview = self.desk.preview(view.request.request_id, user)
         return self._page("detail.html", sid, user=user, item=view.request, mail=view.mail,
                           token=view.token, since=_when(view.request.since),
-                          chosen=request.query_params.get("do"), error=None)  # fmt: skip
+                          chosen=request.query_params.get("do"), error=None,
+                          preview=preview)  # fmt: skip
 
     @require(Role.APPROVER)
     async def image(self, request: Request) -> Response:
@@ -129,6 +135,29 @@ class _Pages:
         self.access.record(user, client_of(request), Action.IMAGE_VIEWED, mail_id=mail_id,
                            detail="approval request")  # fmt: skip
         return self._finish(Response(png, media_type="image/png"))
+
+    @require(Role.APPROVER)
+    async def page(self, request: Request) -> Response:
+        """One page of the preview (``/requests/{id}/pages/{number}``, from 1)."""
+        _sid, user = self._who(request)
+        request_id = request.path_params["request_id"]
+        preview = self.desk.preview(request_id, user)
+        untrusted_number = request.path_params["number"]
+        number = (
+            int(untrusted_number)
+            if untrusted_number.isascii()
+            and untrusted_number.isdigit()
+            and len(untrusted_number) < 4
+            else 0
+        )
+        page = preview.page(number) if preview is not None else None
+        if page is None:
+            return self._finish(Response("not found", status_code=404))
+        self.access.record(user, client_of(request), Action.IMAGE_VIEWED,
+                           mail_id=self.desk.mail_of(request_id),
+                           detail=f"approval request page {number}")  # fmt: skip
+        media_type = page.media_type if page.media_type in PAGE_TYPES else "image/png"
+        return self._finish(Response(page.data, media_type=media_type))
 
     @require(Role.APPROVER)
     async def decide(self, request: Request) -> Response:
@@ -201,6 +230,7 @@ class _Pages:
             since=_when(view.request.since),
             chosen="reject",
             error=error,
+            preview=self.desk.preview(request_id, user),
         )
 
 
@@ -216,6 +246,7 @@ def create_app(desk: ApprovalDesk, listener: Listener) -> Starlette:
         ("/requests", approval.pending, ["GET"]),
         ("/requests/{request_id}", approval.detail, ["GET"]),
         ("/requests/{request_id}/image.png", approval.image, ["GET"]),
+        ("/requests/{request_id}/pages/{number}", approval.page, ["GET"]),
         ("/requests/{request_id}/decide", approval.decide, ["POST"]),
     ]
     return listener_app(

@@ -45,6 +45,7 @@ POLICY = {
     ("GET", "/requests"): {Role.APPROVER},
     ("GET", "/requests/{request_id}"): {Role.APPROVER},
     ("GET", "/requests/{request_id}/image.png"): {Role.APPROVER},
+    ("GET", "/requests/{request_id}/pages/{number}"): {Role.APPROVER},
     ("POST", "/requests/{request_id}/decide"): {Role.APPROVER},
     ("GET", "/api/v1/whoami"): ALL_ROLES,
     ("GET", "/api/v1/access-records"): {Role.ADMIN, Role.AUDITOR},
