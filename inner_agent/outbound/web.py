@@ -40,6 +40,8 @@ __all__ = ["create_app", "templates"]
 
 # The picture types a preview page may be (the renderer's encoders).
 PAGE_TYPES = frozenset({"image/png", "image/jpeg"})
+# A preview has at most a few dozen pages; a longer number is no page of one.
+MAX_PAGE_DIGITS = 3
 # A rejection reason is a sentence or two for the sender, not a letter.
 MAX_REASON_CHARS = 1000
 
@@ -142,14 +144,7 @@ class _Pages:
         _sid, user = self._who(request)
         request_id = request.path_params["request_id"]
         preview = self.desk.preview(request_id, user)
-        untrusted_number = request.path_params["number"]
-        number = (
-            int(untrusted_number)
-            if untrusted_number.isascii()
-            and untrusted_number.isdigit()
-            and len(untrusted_number) < 4
-            else 0
-        )
+        number = _page_number(request.path_params["number"])
         page = preview.page(number) if preview is not None else None
         if page is None:
             return self._finish(Response("not found", status_code=404))
@@ -232,6 +227,13 @@ class _Pages:
             error=error,
             preview=self.desk.preview(request_id, user),
         )
+
+
+def _page_number(untrusted: str) -> int:
+    """A page number from the path, from 1; 0 (no such page) for anything else."""
+    if untrusted.isascii() and untrusted.isdigit() and len(untrusted) <= MAX_PAGE_DIGITS:
+        return int(untrusted)
+    return 0
 
 
 def _when(ts: float) -> str:
