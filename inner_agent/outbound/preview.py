@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
-from inner_agent.outbound.previews import LeftOut, Preview, PreviewPage, from_rendered
+from inner_agent.outbound.previews import Preview, PreviewPage, from_rendered
 from mailsafe.extract import Found, Location
 from mailsafe.extract.text import html_to_text
 from mailsafe.mime import ParsedMail
@@ -154,12 +154,11 @@ def render_png(view: MaskedView) -> bytes:
     return out.getvalue()
 
 
-def text_preview(parsed: ParsedMail, found: Sequence[Found], *, why: str = "") -> Preview:
+def text_preview(parsed: ParsedMail, found: Sequence[Found]) -> Preview:
     """The extracted text, masked, drawn as one picture: the preview when no worker draws."""
     view = masked_view(parsed, found)
     page = PreviewPage("image/png", render_png(view), "text", 1)
-    left_out = (LeftOut("메일 전체", why),) if why else ()
-    return Preview((page,), left_out, (), view.sections)
+    return Preview((page,), (), (), view.sections)
 
 
 # --------------------------------------------------------------------------- the worker

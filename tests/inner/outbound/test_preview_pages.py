@@ -19,6 +19,7 @@ from inner_agent.outbound.previews import LeftOut, Preview, PreviewPage, from_re
 from inner_agent.outbound.spool import SpooledMail, new_mail_id
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.ocr import picture_text
+from mailsafe.notes import reason_words
 from mailsafe.payload import (
     PACKAGE_VERSION,
     HeaderBlock,
@@ -28,8 +29,10 @@ from mailsafe.payload import (
     RenderedMail,
     Unchecked,
 )
+from mailsafe.render.pool import headers_only
 from tests.support.outbound import EVERYWHERE_RRN as RRN
-from tests.support.outbound import build_workflow, held_mail_everywhere
+from tests.support.outbound import RRN as OTHER_RRN
+from tests.support.outbound import build_workflow, held_mail_everywhere, rrn_mail
 
 DIGIT_RUNS = ("800101", "1234560", "8001011234560")
 # Words near the number on each page, which must stay readable (OCR reads them at 96 dpi).
@@ -153,3 +156,33 @@ def test_a_stored_preview_decodes_as_it_was_and_an_old_png_as_one_page() -> None
     assert Preview.decode(old).pages == (PreviewPage("image/png", old, "text", 1),)
     with pytest.raises(ValueError):
         Preview.decode(b"garbage")
+
+
+class _FailingPool:
+    """A render worker that died on the mail: the pool answers with the headers alone."""
+
+    def __init__(self) -> None:
+        self.known: tuple[tuple[str, str], ...] = ()
+
+    def render(self, raw: bytes, *, known: tuple[tuple[str, str], ...] = ()) -> RenderedMail:
+        self.known = known
+        return headers_only(raw, "timeout")
+
+
+def test_when_the_worker_draws_nothing_the_scan_text_is_the_preview_and_why_is_named(
+    tmp_path,
+) -> None:
+    pool = _FailingPool()
+    parts = build_workflow(tmp_path, previewer=Previewer(pool))
+    mail = SpooledMail(new_mail_id(), "kim@corp.example", ("partner@example.com",),
+                       parts.clock(), "127.0.0.1", "mx")  # fmt: skip
+    parts.spool.store(mail, rrn_mail())
+    parts.workflow.accepted(mail)
+    parts.workflow.process_received()
+    request = parts.state.request_for_mail(mail.mail_id)
+    preview = parts.workflow.effects.stored_preview(request.request_id)
+    # The scan's numbers went to the worker as digits, to be hidden wherever they are drawn.
+    assert pool.known == (("rrn", OTHER_RRN.replace("-", "")),)
+    assert [page.source for page in preview.pages] == ["text"]
+    assert preview.left_out == (LeftOut("메일 전체", reason_words("timeout", "ko")),)
+    assert OTHER_RRN not in repr(preview.sections)
