@@ -39,12 +39,14 @@ def table_after(text: str, heading: str) -> list[list[str]]:
 
 def doc_value(text: str) -> Any:
     """ "16 MiB + 48" -> 16777264, "65 536" -> 65536, "true" -> True, '"pymupdf"' -> "pymupdf",
-    "{}" -> an empty set."""
+    "{}" -> an empty set, "()" -> an empty tuple."""
     text = text.strip()
     if text in ("true", "false"):
         return text == "true"
     if text == "{}":  # an empty set (RenderOptions.mask_types)
         return frozenset()
+    if text == "()":  # an empty tuple (RenderOptions.mask_known)
+        return ()
     if text.startswith('"') or text.startswith("/"):
         return text.strip('"')
     total = 0

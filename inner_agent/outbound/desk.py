@@ -1,10 +1,11 @@
 """What an approver can do, and all the web pages may call: list the requests waiting for
-them, view one (a link's token checked on the way in), fetch its masked image, and decide.
-Someone who is not an approver of a request (nor the one who decided it) does not see it,
-except a delegate during the approver's dated absence (``absences.py``) and an administrator
-(``admin=True``, from the signed-in account's role): both decide in an approver's name, and
-the decision is recorded as theirs "for" that approver. The desk is also the employee's: the
-mails they sent (``sent_by``) and ``withdraw`` of one still held.
+them, view one (a link's token checked on the way in), fetch its preview (pages with personal
+data painted over), and decide. Someone who is not an approver of a request (nor the one who
+decided it) does not see it, except a delegate during the approver's dated absence
+(``absences.py``) and an administrator (``admin=True``, from the signed-in account's role):
+both decide in an approver's name, and the decision is recorded as theirs "for" that approver.
+The desk is also the employee's: the mails they sent (``sent_by``) and ``withdraw`` of one
+still held.
 
 The desk works on the databases only, so it runs in the web process as well as in the
 agent's; ``on_decided`` is told after each stored decision (the web process wakes the agent's
@@ -24,6 +25,7 @@ from inner_agent.outbound.errors import InvalidTransition, WithdrawRefused
 from inner_agent.outbound.lifecycle import Approved, Rejected, Withdrawn
 from inner_agent.outbound.notices import Notices
 from inner_agent.outbound.ports import Audit, Stores
+from inner_agent.outbound.previews import Preview
 from inner_agent.outbound.senders import comparable, stored_check
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.token_gate import TokenGate
@@ -137,6 +139,15 @@ class ApprovalDesk:
         if request is None or not _may_see(request, user, standing):
             return None
         return self.state.preview(request_id)
+
+    def preview(self, request_id: str, user: str, *, admin: bool = False) -> Preview | None:
+        """The request's preview (its pages, where each finding was painted over, what was
+        left out), or None (unknown, or not theirs to see)."""
+        request = self.state.request(request_id)
+        standing = self.standing(request, user, admin=admin) if request else None
+        if request is None or not _may_see(request, user, standing):
+            return None
+        return self.effects.stored_preview(request_id)
 
     def mail_of(self, request_id: str) -> str | None:
         """The mail id of a request (for access records), or None."""

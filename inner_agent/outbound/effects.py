@@ -29,6 +29,7 @@ from inner_agent.outbound.lifecycle import (
 )
 from inner_agent.outbound.notices import Notices
 from inner_agent.outbound.ports import Audit, Stores
+from inner_agent.outbound.previews import Preview
 
 __all__ = ["Effects"]
 
@@ -66,7 +67,7 @@ class Effects:
                 self._open(mail_id, action, now_in)
             case AskApprovers(request, reminder):
                 row = self.state.mail(mail_id)
-                preview = self.state.preview(request.request_id) or b""
+                preview = self.stored_preview(request.request_id)
                 if row is not None:
                     self._queue(self.notices.requests(request, row, preview, reminder=reminder))
             case TellApprovers(request, outcome):
@@ -91,8 +92,22 @@ class Effects:
         row = self.state.mail(mail_id)
         asks = self.notices.requests(action.request, row, action.preview) if row else []
         held = self.notices.to_sender(mail_id, "held", reason=action.note)
-        if not self.state.add_request(action.request, action.preview, asks + held):
+        preview = action.preview
+        if not self.state.add_request(action.request, preview.first_picture(), asks + held,
+                                      pages=preview.encode()):  # fmt: skip
             raise InvalidTransition(f"outbound mail {mail_id} left {now_in} meanwhile")
+
+    def stored_preview(self, request_id: str) -> Preview:
+        """The request's preview as stored (pages, or the one picture of an older version);
+        an empty one when there is none or it cannot be read."""
+        stored = self.state.preview_pages(request_id) or self.state.preview(request_id)
+        if not stored:
+            return Preview(())
+        try:
+            return Preview.decode(stored)
+        except ValueError:
+            log.exception("the preview of request %s cannot be read", request_id)
+            return Preview(())
 
     def _quarantine(self, mail_id: str, detail: str) -> None:
         log.error("outbound mail %s quarantined: %s", mail_id, detail)

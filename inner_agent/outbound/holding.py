@@ -1,5 +1,6 @@
 """Holding a mail the policy sends for approval: who is asked, and the request that asks
-them, with the masked image of the mail. Decides what happened; ``Effects`` stores it."""
+them, with the preview of the mail (its pages, personal data painted over). Decides what
+happened; ``Effects`` stores it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from inner_agent.outbound.approval import Request, State
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.lifecycle import NO_APPROVER_TEXT, Held, NoApprover, RequestFound
-from inner_agent.outbound.preview import masked_view, render_png
+from inner_agent.outbound.preview import Previewer
 from inner_agent.outbound.scanning import Scanned
 from inner_agent.outbound.spool import SpooledMail
 from inner_agent.outbound.state import OutboundState
@@ -22,11 +23,19 @@ REQUEST_ID_BYTES = 8
 
 class Holding:
     def __init__(
-        self, state: OutboundState, approvers: Approvers, clock: Callable[[], float]
+        self,
+        state: OutboundState,
+        approvers: Approvers,
+        clock: Callable[[], float],
+        previewer: Previewer | None = None,
     ) -> None:
         self.state, self.approvers, self.clock = state, approvers, clock
+        self.previewer = previewer or Previewer()
 
-    def hold(self, mail: SpooledMail, scanned: Scanned) -> Held | RequestFound | NoApprover:
+    def hold(
+        self, mail: SpooledMail, scanned: Scanned, data: bytes
+    ) -> Held | RequestFound | NoApprover:
+        """``data``: the mail as spooled, which the preview draws."""
         if self.state.request_for_mail(mail.mail_id) is not None:
             return RequestFound()  # a crash after the request was stored: do not ask twice
         route = self.approvers.route(scanned.sender)
@@ -34,7 +43,7 @@ class Holding:
             return NoApprover(_nobody(route.note))
         request_id = secrets.token_hex(REQUEST_ID_BYTES)
         request = Request(request_id, mail.mail_id, State.HELD, route.approvers, self.clock())
-        preview = render_png(masked_view(scanned.parsed, scanned.found))
+        preview = self.previewer.preview(data, scanned)
         return Held(request, preview, scanned.result.decision.rule, route.note)
 
 

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from inner_agent.outbound.approval import Request
 from inner_agent.outbound.errors import InvalidTransition
+from inner_agent.outbound.previews import Preview
 
 __all__ = [
     "NO_APPROVER_TEXT",
@@ -154,7 +155,7 @@ class Held:
 
     kind: ClassVar[MailEvent] = MailEvent.HOLD
     request: Request
-    preview: bytes  # the masked image shown to the approvers
+    preview: Preview  # the pages shown to the approvers, painted over
     rule: str | None
     note: str = ""  # why these approvers: the sender check's mismatch (empty: as usual)
 
@@ -287,7 +288,7 @@ class OpenRequest:
     twice."""
 
     request: Request
-    preview: bytes
+    preview: Preview
     note: str = ""  # told to the sender with the "held" notice
 
 

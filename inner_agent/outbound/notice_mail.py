@@ -1,5 +1,6 @@
-"""Mails the outbound path writes, in Korean: the approval request (masked image, masked
-findings, approve / reject links), its reminder, and the notices that tell the sender each
+"""Mails the outbound path writes, in Korean: the approval request (the mail's pages with
+personal data painted over and where each finding was, masked findings, approve / reject
+links), its reminder, and the notices that tell the sender each
 decision. Pure: values in, RFC 5322 bytes out. Only masked values ever appear here.
 """
 
@@ -13,6 +14,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
 from urllib.parse import quote
 
+from inner_agent.outbound.previews import Place, Preview
 from inner_agent.ownmail import MARKER_HEADER, OwnMailKind
 
 __all__ = [
@@ -24,7 +26,7 @@ __all__ = [
     "sender_notice",
 ]
 
-PREVIEW_CID = "masked-preview"
+PREVIEW_CID = "masked-preview"  # the first page's; the next are masked-preview-2, -3, ...
 
 # How each personal-data type is named to employees.
 TYPE_NAMES = {
@@ -76,7 +78,7 @@ class RequestMail:
     subject: str
     explanation: str
     findings: tuple[tuple[str, str, str], ...]  # (type, masked value, where)
-    preview_png: bytes
+    preview: Preview
     link: str  # base link with the token; "&do=approve" / "&do=reject" are appended
     reminder: bool = False
     # Why a security officer is asked (the envelope sender and From: disagree); "" as usual.
@@ -117,6 +119,8 @@ def approval_request(req: RequestMail, *, from_address: str, now: float) -> byte
             for kind, value, where in req.findings
         ],
         "",
+        *preview_lines(req.preview),
+        "",
         f"승인: {approve}",
         f"반려: {reject}",
         "",
@@ -128,14 +132,38 @@ def approval_request(req: RequestMail, *, from_address: str, now: float) -> byte
     html_part = message.get_body(preferencelist=("html",))
     if not isinstance(html_part, EmailMessage):
         raise TypeError("the html alternative just added is missing")
-    html_part.add_related(
-        req.preview_png,
-        maintype="image",
-        subtype="png",
-        cid=f"<{PREVIEW_CID}>",
-        filename="masked-preview.png",
-    )
+    for number, page in enumerate(req.preview.pages, start=1):
+        subtype = page.media_type.partition("/")[2] or "png"
+        html_part.add_related(
+            page.data,
+            maintype="image",
+            subtype=subtype,
+            cid=f"<{_cid(number)}>",
+            filename=f"masked-preview-{number}.{'jpg' if subtype == 'jpeg' else subtype}",
+        )
     return message.as_bytes(policy=SMTP_POLICY)
+
+
+def _cid(number: int) -> str:
+    return PREVIEW_CID if number == 1 else f"{PREVIEW_CID}-{number}"
+
+
+def place_words(places: Sequence[Place]) -> str:
+    """What was painted over on a page: "주민등록번호 1건 가림 (그림에서 읽음)"."""
+    return ", ".join(
+        f"{TYPE_NAMES.get(p.type, p.type)} {p.count}건 가림"
+        + (" (그림에서 읽음)" if p.method == "ocr" else "")
+        for p in places
+    )
+
+
+def preview_lines(preview: Preview) -> list[str]:
+    """The preview's pages and what was painted on each, and what it leaves out, as text."""
+    lines = ["미리보기 (개인정보는 검게 가림):"]
+    lines += [f"  - {page.title}: {place_words(page.places) or '가린 곳 없음'}"
+              for page in preview.pages]  # fmt: skip
+    lines += [f"  - 미리보기에 없음: {item.name} ({item.reason})" for item in preview.left_out]
+    return lines
 
 
 def _request_html(req: RequestMail, approve: str, reject: str) -> str:
@@ -153,9 +181,24 @@ def _request_html(req: RequestMail, approve: str, reject: str) -> str:
         "<table border=1 cellpadding=4>"
         f"<tr><th>종류</th><th>값(가림)</th><th>위치</th></tr>{rows}</table>"
         f'<p><a href="{e(approve)}">승인하기</a> &nbsp; <a href="{e(reject)}">반려하기</a></p>'
-        f'<p><img src="cid:{PREVIEW_CID}" alt="개인정보를 가린 메일 미리보기"></p>'
+        f"{_pages_html(req.preview)}"
         f'<p style="color:#666">요청 번호 {e(req.request_id)}</p></body></html>'
     )
+
+
+def _pages_html(preview: Preview) -> str:
+    e = html.escape
+    parts = []
+    for number, page in enumerate(preview.pages, start=1):
+        painted = place_words(page.places) or "가린 곳 없음"
+        parts.append(
+            f"<p><b>{e(page.title)}</b> — {e(painted)}<br>"
+            f'<img src="cid:{_cid(number)}" alt="개인정보를 가린 미리보기: {e(page.title)}"></p>'
+        )
+    parts += [
+        f"<p>미리보기에 없음: {e(item.name)} ({e(item.reason)})</p>" for item in preview.left_out
+    ]
+    return "".join(parts)
 
 
 def sender_notice(

@@ -15,6 +15,7 @@ from inner_agent.outbound.notice_mail import (
     request_link,
     sender_notice,
 )
+from inner_agent.outbound.previews import Preview
 from inner_agent.outbound.senders import stored_check
 from inner_agent.outbound.state import MailRow, OutboundState
 from inner_agent.outbound.token_gate import TokenGate
@@ -39,7 +40,7 @@ class Notices:
         self.state, self.gate, self.clock = state, gate, clock
 
     def requests(
-        self, request: Request, mail: MailRow, preview: bytes, *, reminder: bool = False
+        self, request: Request, mail: MailRow, preview: Preview, *, reminder: bool = False
     ) -> list[QueuedNotice]:
         """The request mail (or its reminder) to each approver of ``request``."""
         kind = "reminder" if reminder else "request"
@@ -50,7 +51,7 @@ class Notices:
         return found
 
     def _request_mail(
-        self, request: Request, mail: MailRow, preview: bytes, approver: str, reminder: bool
+        self, request: Request, mail: MailRow, preview: Preview, approver: str, reminder: bool
     ) -> bytes:
         token = self.gate.issue(request, approver)
         return approval_request(
@@ -63,7 +64,7 @@ class Notices:
                 subject=mail.subject,
                 explanation=held_because(mail.decision, mail.findings),
                 findings=tuple((f["type"], f["masked"], f["where"]) for f in mail.findings),
-                preview_png=preview,
+                preview=preview,
                 link=request_link(self.public_url, request.request_id, token),
                 reminder=reminder,
                 sender_mismatch=stored_check(mail.decision, mail.mail_from)[1],

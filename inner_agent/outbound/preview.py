@@ -1,29 +1,58 @@
-"""The approver's view of a held mail: its text with every piece of personal data masked,
-drawn as a PNG image.
+"""The approver's view of a held mail: the mail and each attachment drawn as their pages and
+pictures, with every personal-data finding painted over where it is (issue 18.3; decision
+"Approval previews drawn by a render worker").
 
-Why not the inbound renderer: it draws the mail as it is, and the pixels of a rendered
-spreadsheet cannot be masked afterwards. Here the text is masked first (``mailsafe.pii``), then
-drawn, so no unmasked value ever reaches the image, the request mail or the web page.
-Attachments are shown as their extracted text (masked), so a resident number inside an XLSX
-or HWP file is visible to the approver as ``800101-1******``.
+:class:`Previewer` sends the raw mail to a render worker (``mailsafe.render.pool.RenderPool``:
+a child process under CPU, memory and wall-clock limits, with its own sandboxed, warm
+LibreOffice for office documents), the same renderer that turns external mail into pictures,
+with masking on for every personal-data type and hidden whole (``mask_whole``: not even a
+birth date is left), and with the numbers the outbound scan found passed along
+(``known``): their digits are hidden wherever they are drawn, also where a page shows only a
+piece of one (a spreadsheet cell drawn cut short). Text is redacted before it is rasterised,
+pictures and scanned pages painted over by OCR word boxes. Nothing hostile is opened in the
+agent's own process; the pictures come back as a package checked on the way in.
+
+What cannot be drawn (the worker failed, a part of a type not drawn, a picture OCR could not
+read) is named with the reason; the extracted text, masked, stays beside the pictures for
+search (``masked_view``). Without a worker (unit tests) or when the worker drew no page at
+all, the preview is that text drawn as one picture, as before issue 18.
 """
 
 from __future__ import annotations
 
 import io
 import textwrap
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
+from inner_agent.outbound.previews import Preview, PreviewPage, from_rendered
 from mailsafe.extract import Found, Location
 from mailsafe.extract.text import html_to_text
 from mailsafe.mime import ParsedMail
-from mailsafe.pii import detect, mask_text
+from mailsafe.pii import PII_TYPES, PiiType, detect, mask_text
+from mailsafe.render.options import RenderOptions
+from mailsafe.render.pool import RenderPool
 
-__all__ = ["MaskedView", "masked_view", "render_png"]
+if TYPE_CHECKING:
+    from inner_agent.outbound.scanning import Scanned
+
+__all__ = ["MaskedView", "Previewer", "masked_view", "preview_pool", "render_png", "text_preview"]
+
+# What one preview may hold (the request mail carries every page; mail servers commonly take
+# 10 MB, base64 adds a third): the body in at most 3 screens, at most 5 documents of at most
+# 5 pages each, 16 pictures in all, 4 MiB of images. What is left out is named in a note.
+PREVIEW_BODY_TILES = 3
+PREVIEW_DOCUMENT_PAGES = 5
+PREVIEW_DOCUMENTS = 5
+PREVIEW_MAX_IMAGES = 16
+PREVIEW_BYTE_BUDGET = 4 << 20
+# Digits a found number must have to be passed on as known: fewer would hide unrelated numbers.
+MIN_KNOWN_DIGITS = 6
 
 # Fonts with Hangul, tried in order (Debian: fonts-nanum, fonts-noto-cjk).
 FONT_CANDIDATES = (
@@ -123,3 +152,65 @@ def render_png(view: MaskedView) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def text_preview(parsed: ParsedMail, found: Sequence[Found]) -> Preview:
+    """The extracted text, masked, drawn as one picture: the preview when no worker draws."""
+    view = masked_view(parsed, found)
+    page = PreviewPage("image/png", render_png(view), "text", 1)
+    return Preview((page,), (), (), view.sections)
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+def preview_options(ocr_languages: str) -> RenderOptions:
+    """The renderer's settings for previews: every personal-data type masked whole, pictures
+    read in ``ocr_languages`` ("": none can be checked, so none is shown)."""
+    return RenderOptions(
+        max_body_tiles=PREVIEW_BODY_TILES,
+        max_pdf_pages=PREVIEW_DOCUMENT_PAGES,
+        max_pdf_attachments=PREVIEW_DOCUMENTS,
+        max_images=PREVIEW_MAX_IMAGES,
+        byte_budget=PREVIEW_BYTE_BUDGET,
+        text_layer=False,  # the scan's extracted text is kept instead (masked_view)
+        mask_types=frozenset(PII_TYPES),
+        mask_whole=True,
+        ocr_languages=ocr_languages,
+    )
+
+
+def preview_pool(ocr_languages: str) -> RenderPool:
+    """One render worker for previews (a held mail is rare; its office documents share the
+    worker's warm LibreOffice)."""
+    return RenderPool(preview_options(ocr_languages), processes=1)
+
+
+class Previewer:
+    """``preview(data, scanned)``: the preview of a held mail, drawn in ``pool``'s worker, or
+    from the scan's text without a pool."""
+
+    def __init__(self, pool: RenderPool | None = None) -> None:
+        self.pool = pool
+
+    def preview(self, data: bytes, scanned: Scanned) -> Preview:
+        sections = masked_view(scanned.parsed, scanned.found).sections
+        if self.pool is None:
+            return text_preview(scanned.parsed, scanned.found)
+        rendered = self.pool.render(data, known=known_numbers(scanned))
+        drawn = from_rendered(rendered, sections)
+        if drawn.pages:
+            return drawn
+        fallback = text_preview(scanned.parsed, scanned.found)
+        return Preview(fallback.pages, drawn.left_out, drawn.notes, sections)
+
+
+def known_numbers(scanned: Scanned) -> tuple[tuple[PiiType, str], ...]:
+    """(type, digits) of every number the scan found, for the worker to hide wherever their
+    digits are drawn."""
+    found: dict[tuple[PiiType, str], None] = {}
+    for located in scanned.result.findings:
+        digits = "".join(str(unicodedata.digit(c)) for c in located.finding.text if c.isdigit())
+        if len(digits) >= MIN_KNOWN_DIGITS:
+            found[located.finding.type, digits] = None
+    return tuple(found)

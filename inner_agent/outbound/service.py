@@ -36,6 +36,7 @@ from inner_agent.inbound.outward import InboundOutward
 from inner_agent.inbound.policy import PolicyPublisher
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.preview import Previewer, preview_pool
 from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
 from inner_agent.outbound.spool import Spool, SpooledMail
@@ -112,8 +113,13 @@ class OutboundService:
         publisher = self._publisher or outbound_publisher(
             self.config.link, self.config.keys, section.spool_dir / "link-state"
         )
-        reader = AttachmentReader(_extract_limits(section))
-        self._closables = [publisher, state, directory, reader]
+        limits = _extract_limits(section)
+        reader = AttachmentReader(limits)
+        # Held mails are drawn for their approvers in a render worker of their own (D-record
+        # "Approval previews drawn by a render worker"): started now, its LibreOffice at the
+        # first office document.
+        previews = preview_pool(limits.ocr_languages)
+        self._closables = [publisher, state, directory, reader, previews]
         self.publisher = publisher
         self.inbound = self._inbound(directory, publisher)
         self.workflow = Workflow(
@@ -123,6 +129,7 @@ class OutboundService:
             scanner=Scanner(_rules(section), reader),
             signer=TokenSigner(secret),
             clock=self.clock,
+            previewer=Previewer(previews),
         )
         recovered = await asyncio.to_thread(self.workflow.recover)
         if recovered:

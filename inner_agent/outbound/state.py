@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS requests (
     preview     BLOB
 );
 CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
+CREATE TABLE IF NOT EXISTS previews (
+    request_id  TEXT PRIMARY KEY,
+    pages       BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS spent_nonces (nonce TEXT PRIMARY KEY, spent_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     id        INTEGER PRIMARY KEY,
@@ -197,10 +201,13 @@ class OutboundState:
         request: Request,
         preview: bytes,
         notices: Sequence[tuple[str, str, str, bytes]] = (),
+        *,
+        pages: bytes = b"",
     ) -> bool:
         """Store a new request, mark its mail ``held`` and queue ``notices`` (mail id, kind,
         recipient, message), in one transaction; only while the mail is ``received`` (False,
-        and nothing stored, when it is not)."""
+        and nothing stored, when it is not). ``preview``: the first picture (the console's);
+        ``pages``: the whole preview, encoded (``previews.Preview``)."""
         with self._tx() as db:
             moved = db.execute(
                 "UPDATE mails SET state = 'held', updated_at = ? WHERE mail_id = ?"
@@ -218,6 +225,9 @@ class OutboundState:
                 " escalations, decided_by, reason, preview) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (*_request_values(request), self._seal(preview)),
             )
+            if pages:
+                db.execute("INSERT OR REPLACE INTO previews (request_id, pages) VALUES (?, ?)",
+                           (request.request_id, pages))  # fmt: skip
             return True
 
     def save_request(self, request: Request, *, expect: Request) -> bool:
@@ -279,6 +289,14 @@ class OutboundState:
         if row is None or row[0] is None:
             return None
         return self._open(bytes(row[0]), f"request {request_id}: preview")
+
+    def preview_pages(self, request_id: str) -> bytes | None:
+        """The request's whole preview as stored (None: none, or kept before pages were)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT pages FROM previews WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
 
     # ------------------------------------------------------------------------------- tokens
 

@@ -1,7 +1,8 @@
 """The approval web pages: server-rendered (Starlette + Jinja2), no JavaScript, Korean.
 
 Pages: the signed-in approver's pending requests (with a bulk form: approver_pages.py), a
-request's detail with the masked image and the reason in Korean (wording.py), a confirmation
+request's detail with the preview (the mail's pages with personal data painted over, and
+where each finding was beside each page) and the reason in Korean (wording.py), a confirmation
 page before an approval sends the mail, and approve / reject (with a reason) forms. A
 delegate during an approver's absence and an administrator see and decide the requests they
 may decide in someone's name (desk.Standing); the page says in whose. Sign-in, sessions,
@@ -10,9 +11,9 @@ page declares its role (``@require(Role.APPROVER, Role.ADMIN)``: any directory p
 account, or an administrator; the desk shows each only the requests they may decide), and
 puts the session's CSRF token into every form. Every state change is a POST carrying that
 token; every decision also carries an approval token bound to the approver and the request
-(tokens.py). The pages call only ``desk.ApprovalDesk`` (list, view, image, decide), which
+(tokens.py). The pages call only ``desk.ApprovalDesk`` (list, view, preview, decide), which
 checks and spends tokens in one place (``token_gate.TokenGate``). Opening a request and its
-image are access records.
+pages are access records.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from inner_agent.outbound.approver_pages import ApproverPages
 from inner_agent.outbound.desk import ApprovalDesk
 from inner_agent.outbound.employee_pages import EmployeePages
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
-from inner_agent.outbound.notice_mail import TYPE_NAMES
+from inner_agent.outbound.notice_mail import TYPE_NAMES, place_words
 from inner_agent.outbound.page_kit import PageKit
 from inner_agent.outbound.wording import held_because
 from inner_agent.web.app import Listener, listener_app
@@ -44,6 +45,10 @@ from inner_agent.web.roles import Role, require
 
 __all__ = ["create_app", "templates"]
 
+# The picture types a preview page may be (the renderer's encoders).
+PAGE_TYPES = frozenset({"image/png", "image/jpeg"})
+# A preview has at most a few dozen pages; a longer number is no page of one.
+MAX_PAGE_DIGITS = 3
 # A rejection reason is a sentence or two for the sender, not a letter.
 MAX_REASON_CHARS = 1000
 
@@ -68,6 +73,7 @@ def templates() -> Environment:
     )
     environment.globals["type_names"] = TYPE_NAMES
     environment.globals["held_because"] = held_because
+    environment.globals["place_words"] = place_words
     return environment
 
 
@@ -117,10 +123,12 @@ class _Pages(PageKit):
                               message="요청을 찾을 수 없거나 볼 권한이 없습니다.")  # fmt: skip
         self.access.record(user, client_of(request), Action.MAIL_VIEWED,
                            mail_id=view.request.mail_id, detail="approval request")  # fmt: skip
+        preview = self.desk.preview(view.request.request_id, user, admin=self._admin(request))
         return self._page("detail.html", sid, user=user, item=view.request, mail=view.mail,
                           token=view.token, since=_when(view.request.since),
                           standing=view.standing, admin=self._admin(request),
-                          chosen=request.query_params.get("do"), error=None)  # fmt: skip
+                          chosen=request.query_params.get("do"), error=None,
+                          preview=preview)  # fmt: skip
 
     @require(Role.APPROVER, Role.ADMIN)
     async def confirm(self, request: Request) -> Response:
@@ -151,6 +159,22 @@ class _Pages(PageKit):
         self.access.record(user, client_of(request), Action.IMAGE_VIEWED, mail_id=mail_id,
                            detail="approval request")  # fmt: skip
         return self._finish(Response(png, media_type="image/png"))
+
+    @require(Role.APPROVER, Role.ADMIN)
+    async def page(self, request: Request) -> Response:
+        """One page of the preview (``/requests/{id}/pages/{number}``, from 1)."""
+        _sid, user = self._who(request)
+        request_id = request.path_params["request_id"]
+        preview = self.desk.preview(request_id, user, admin=self._admin(request))
+        number = _page_number(request.path_params["number"])
+        page = preview.page(number) if preview is not None else None
+        if page is None:
+            return self._finish(Response("not found", status_code=404))
+        self.access.record(user, client_of(request), Action.IMAGE_VIEWED,
+                           mail_id=self.desk.mail_of(request_id),
+                           detail=f"approval request page {number}")  # fmt: skip
+        media_type = page.media_type if page.media_type in PAGE_TYPES else "image/png"
+        return self._finish(Response(page.data, media_type=media_type))
 
     @require(Role.APPROVER, Role.ADMIN)
     async def decide(self, request: Request) -> Response:
@@ -226,7 +250,15 @@ class _Pages(PageKit):
             error=error,
             standing=view.standing,
             admin=admin,
+            preview=self.desk.preview(request_id, user, admin=admin),
         )
+
+
+def _page_number(untrusted: str) -> int:
+    """A page number from the path, from 1; 0 (no such page) for anything else."""
+    if untrusted.isascii() and untrusted.isdigit() and len(untrusted) <= MAX_PAGE_DIGITS:
+        return int(untrusted)
+    return 0
 
 
 def _when(ts: float) -> str:
@@ -244,6 +276,7 @@ def create_app(desk: ApprovalDesk, listener: Listener) -> Starlette:
         ("/requests/{request_id}", approval.detail, ["GET"]),
         ("/requests/{request_id}/image.png", approval.image, ["GET"]),
         ("/requests/{request_id}/confirm", approval.confirm, ["POST"]),
+        ("/requests/{request_id}/pages/{number}", approval.page, ["GET"]),
         ("/requests/{request_id}/decide", approval.decide, ["POST"]),
     ]
     return listener_app(

@@ -51,6 +51,7 @@ from inner_agent.outbound.lifecycle import (
 )
 from inner_agent.outbound.outbox import Outbox
 from inner_agent.outbound.ports import Audit, Outlets, Publisher, Stores
+from inner_agent.outbound.preview import Previewer
 from inner_agent.outbound.publishing import Publishing
 from inner_agent.outbound.scanning import Scanned, Scanner
 from inner_agent.outbound.spool import SpooledMail
@@ -76,7 +77,10 @@ class Workflow:
         scanner: Scanner,
         signer: TokenSigner,
         clock: Callable[[], float] = time.time,
+        previewer: Previewer | None = None,
     ) -> None:
+        """``previewer`` draws held mails for their approvers (the service gives one with a
+        render worker; without, the preview is the scan's text as one picture)."""
         approval = section.approval
         timing = Timing(approval.remind_after_s, approval.expire_after_s, approval.on_expiry)
         self.spool, self.state, self.directory = stores.spool, stores.state, stores.directory
@@ -85,7 +89,7 @@ class Workflow:
         self.gate, self.effects = self.desk.gate, self.desk.effects
         approvers = Approvers(stores.directory, approval.fallback_approver)
         self.arrivals = Arrivals(stores, self.effects)
-        self.holding = Holding(stores.state, approvers, clock)
+        self.holding = Holding(stores.state, approvers, clock, previewer)
         self.timers = Timers(stores.state, approvers, self.effects, timing, clock)
         self.publishing = Publishing(stores, outlets.publisher, self.effects, clock)
         self.outbox = Outbox(section, stores.state, outlets.audit, clock)
@@ -154,9 +158,9 @@ class Workflow:
             scanned = scanned.held_for_mismatch()
         self.state.set_mail(mail_id, str(MailState.RECEIVED), **scanned.stored())
         self.audit.record(mail_id, "scanned", **scanned.audited())
-        self.effects.advance(mail_id, self._verdict(mail, scanned))
+        self.effects.advance(mail_id, self._verdict(mail, scanned, data))
 
-    def _verdict(self, mail: SpooledMail, scanned: Scanned) -> Occurrence:
+    def _verdict(self, mail: SpooledMail, scanned: Scanned, data: bytes) -> Occurrence:
         decision = scanned.result.decision
         if decision.action == "allow":
             return Allowed(decision.rule)
@@ -164,7 +168,7 @@ class Workflow:
             return Monitored(decision.rule)
         if decision.action == "block":
             return Blocked(decision.rule, decision.explanation)
-        return self.holding.hold(mail, scanned)
+        return self.holding.hold(mail, scanned, data)
 
     def publish_pending(self) -> int:
         return self.publishing.publish_pending()

@@ -12,7 +12,7 @@ from mailsafe.errors import InternalError
 from mailsafe.extract.limits import ExtractLimits
 from mailsafe.extract.ocr import DEFAULT_LANGUAGES
 from mailsafe.payload import MAX_IMAGE_PIXELS
-from mailsafe.pii import PII_TYPES
+from mailsafe.pii import PII_TYPES, PiiType
 
 MIB = 1024 * 1024
 
@@ -37,6 +37,20 @@ def checked_mask_types(types: Iterable[str]) -> frozenset[str]:
             code="unknown_mask_type",
         )
     return checked
+
+
+def checked_known(known: Iterable[Iterable[str]]) -> tuple[tuple[PiiType, str], ...]:
+    """``known`` as (type, digits) pairs; another type name or a value that is not digits is
+    our caller's bug."""
+    checked: list[tuple[PiiType, str]] = []
+    for kind, digits in (tuple(pair) for pair in known):
+        if kind not in PII_TYPES or not (digits.isascii() and digits.isdigit()):
+            raise InternalError(
+                f"mask_known: ({kind!r}, ...) is not a personal-data type and its digits",
+                code="bad_known_value",
+            )
+        checked.append((kind, digits))
+    return tuple(checked)
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,16 @@ class RenderOptions:
     # detection and no OCR while rendering at all. The receive filters choose them per mail
     # (RenderPool.render(raw, mask_types=...)).
     mask_types: frozenset[str] = frozenset()
+    # Masked values hidden whole (every letter and digit, in text and in PDF text) instead of
+    # the usual masked form that keeps a birth date or a card's last four (800101-1******):
+    # the approval previews of held outbound mail (issue 18.3: OCR of a preview must find no
+    # digit of a found number). Pictures read by OCR are painted whole either way.
+    mask_whole: bool = False
+    # (type, digits) of numbers another reading found in this mail (the outbound scan's
+    # findings, for an approval preview): runs of their digits are hidden wherever they are
+    # drawn, also where the detector cannot see the whole number (mailsafe.render.masking.text
+    # .Hiding). Set per mail (RenderPool.render(raw, known=...)).
+    mask_known: tuple[tuple[PiiType, str], ...] = ()
     # Masking reads pictures and scanned pages with Tesseract in these languages ("" or not
     # installed: pictures are shown unchecked, and the notification says so) ...
     ocr_languages: str = DEFAULT_LANGUAGES
@@ -118,6 +142,7 @@ class RenderOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mask_types", checked_mask_types(self.mask_types))
+        object.__setattr__(self, "mask_known", checked_known(self.mask_known))
 
     def to_json(self) -> str:
         """The options as JSON for a worker's command line (a set becomes a sorted list)."""
@@ -129,4 +154,5 @@ class RenderOptions:
     def from_json(cls, text: str) -> RenderOptions:
         values: dict[str, Any] = json.loads(text)
         values["mask_types"] = frozenset(values.get("mask_types", ()))
+        values["mask_known"] = tuple(tuple(pair) for pair in values.get("mask_known", ()))
         return cls(**values)

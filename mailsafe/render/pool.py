@@ -15,6 +15,9 @@ stdout are a 4-byte big-endian length, then the payload::
                        b"M" + b"R"|b"S" + types + b"\n" + raw mail
                                            the same, masking personal data of the types
                                            (comma-separated mailsafe.pii names) for this mail
+                       b"K" + head + raw   render it masking as ``head`` says (4-byte length,
+                                           JSON {"types": [...], "known": [[type, digits]]}:
+                                           an approval preview, RenderPool.render(known=...))
                        b"F" + head + raw   receive filters, then render each part (head: a
                                            4-byte big-endian length and that many bytes of
                                            mailsafe.inbound_filter.encode_job's JSON)
@@ -34,6 +37,7 @@ import ctypes
 import dataclasses
 import email.parser
 import email.policy
+import json
 import logging
 import os
 import queue
@@ -75,7 +79,7 @@ from mailsafe.payload import (
     decode_package,
     encode_package,
 )
-from mailsafe.pii import detect, mask_text
+from mailsafe.pii import PiiType, detect, mask_text
 from mailsafe.policy import MAX_RULES_FILE_BYTES, RulesError
 from mailsafe.render import render_message, summary_of
 from mailsafe.render.options import (
@@ -83,6 +87,7 @@ from mailsafe.render.options import (
     DEFAULT_MEMORY_BYTES,
     DEFAULT_WALL_SECONDS,
     RenderOptions,
+    checked_known,
     checked_mask_types,
 )
 
@@ -142,7 +147,15 @@ def tune_allocator() -> bool:
     return bool(mallopt(_M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD_BYTES) == 1 and ok)
 
 
-def _job(kind: bytes, raw: bytes, mask_types: frozenset[str]) -> bytes:
+def _job(
+    kind: bytes,
+    raw: bytes,
+    mask_types: frozenset[str],
+    known: tuple[tuple[PiiType, str], ...] = (),
+) -> bytes:
+    if known:
+        head = json.dumps({"types": sorted(mask_types), "known": known}).encode("ascii")
+        return _with_head(b"K", head, kind + raw)
     if not mask_types:
         return kind + raw
     return b"M" + kind + ",".join(sorted(mask_types)).encode("ascii") + b"\n" + raw
@@ -164,6 +177,13 @@ def _work(job: bytes, options: RenderOptions, cache: RulesCache,
     if kind == b"F":
         head, raw = _split_head(raw)
         return b"V" + serve_job(head, raw, options, cache, converter)
+    if kind == b"K":
+        head, job = _split_head(raw)
+        kind, raw = job[:1], job[1:]
+        # The parent is trusted; RenderOptions still refuses what it does not know.
+        masking = json.loads(head)
+        options = dataclasses.replace(options, mask_types=frozenset(masking["types"]),
+                                      mask_known=checked_known(masking["known"]))  # fmt: skip
     if kind == b"M":
         kind, line = job[1:2], job[2:]
         types, _, raw = line.partition(b"\n")
@@ -284,13 +304,21 @@ class RenderPool:
             self._all.add(worker)
         return worker
 
-    def render(self, raw: bytes, *, mask_types: frozenset[str] | None = None) -> RenderedMail:
+    def render(
+        self,
+        raw: bytes,
+        *,
+        mask_types: frozenset[str] | None = None,
+        known: tuple[tuple[PiiType, str], ...] = (),
+    ) -> RenderedMail:
         """Render ``raw`` in a worker; failures give a not-displayable notice with a reason.
         ``mask_types`` (mailsafe.pii names) replaces the options' for this mail: personal
-        data of those types is masked before it becomes pixels or text."""
+        data of those types is masked before it becomes pixels or text; ``known`` (type,
+        digits) numbers found in it before are hidden wherever their digits are drawn."""
         # A wrong name is refused here, before any worker: the caller's bug, not the mail's.
         types = self.options.mask_types if mask_types is None else checked_mask_types(mask_types)
-        reply, reason = self._run(_job(b"R", raw, types), self.wall_seconds)
+        known = checked_known(known)
+        reply, reason = self._run(_job(b"R", raw, types, known), self.wall_seconds)
         if reply is not None:
             return reply
         log.warning("render worker failed: %s", reason)

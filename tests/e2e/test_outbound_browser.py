@@ -1,7 +1,8 @@
 """The approval flow in a real browser (Playwright driving Debian's Chromium) against the
 running OutboundService: a mail with a resident registration number in XLSX and HWP
 attachments is held; the department head follows the link in the request mail, signs in,
-sees the masked detail and image, and approves (confirming on the page that follows); another request is rejected with a reason
+sees the masked detail and the preview's pages with the places painted over, and approves
+(confirming on the page that follows); another request is rejected with a reason
 from the pending list."""
 
 from __future__ import annotations
@@ -98,6 +99,25 @@ def test_approve_from_the_request_mail(running, browser, tmp_path):
     page.wait_for_function("document.querySelector('#preview').complete", timeout=60_000)
     width = page.eval_on_selector("#preview", "img => img.naturalWidth")
     assert width > 500  # the masked image loaded
+    # The preview is the mail's pages (issue 18.3): the body, the XLSX and the HWP, each with
+    # what was painted over on it beside it, every page a loaded picture.
+    texts = "nodes => nodes.map(n => n.innerText)"
+    titles = page.eval_on_selector_all("#preview-pages .page-title", texts)
+    places = page.eval_on_selector_all("#preview-pages .page-places", texts)
+    painted = dict(zip(titles, places, strict=True))
+    assert [t for t in titles if t.startswith("첨부")] == [
+        "첨부 명단.xlsx 1쪽",
+        "첨부 명단.hwp 1쪽",
+    ]
+    assert painted["첨부 명단.xlsx 1쪽"] == "주민등록번호 1건 가림"
+    assert painted["첨부 명단.hwp 1쪽"] == "주민등록번호 1건 가림"
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.preview')].every(i => i.complete)", timeout=60_000
+    )
+    widths = page.eval_on_selector_all("img.preview", "nodes => nodes.map(i => i.naturalWidth)")
+    assert len(widths) == len(titles)
+    assert min(widths) > 500
+    assert RRN not in page.inner_text("#extracted")  # the extracted text, for search, masked
     page.screenshot(path=str(tmp_path / "detail.png"), full_page=True)
     page.click("#approve")
     page.wait_for_selector("#confirm")  # the confirmation step: nothing is sent yet

@@ -11,6 +11,7 @@ import pytest
 from inner_agent.images import shrink_image
 from inner_agent.notify import NotifyOptions, build_notifications
 from inner_agent.outbound.notice_mail import RequestMail, approval_request, sender_notice
+from inner_agent.outbound.previews import Preview, PreviewPage
 from inner_agent.ownmail import MARKER_HEADER, is_own_sender, own_mail_finding
 from tests.inner.helpers import checked, png
 
@@ -22,7 +23,7 @@ def _kinds() -> dict[str, bytes]:
     request = RequestMail(
         request_id="r1", mail_id="m1", approver="lee@corp.example", sender="kim@corp.example",
         recipients=("partner@example.com",), subject="quote", explanation="personal data",
-        findings=(("rrn", "800101-1******", "body"),), preview_png=png(), link="http://x/r?t=1",
+        findings=(("rrn", "800101-1******", "body"),), preview=Preview((PreviewPage("image/png", png(), "body", 1),)), link="http://x/r?t=1",
     )  # fmt: skip
     (notification,) = build_notifications(
         checked(), NotifyOptions(from_address=OWN[0]), shrink=shrink_image, now=1.8e9

@@ -25,7 +25,7 @@ from mailsafe.render import render_message
 from mailsafe.render.masking import Masker
 from mailsafe.render.masking.pdf import mask_page
 from mailsafe.render.masking.pictures import PAINT, boxes_to_paint, paint
-from mailsafe.render.masking.text import mask_html
+from mailsafe.render.masking.text import Hiding, mask_html, mask_plain
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.pool import RenderPool, headers_only
 from tests.support.documents import make_screenshot
@@ -123,6 +123,49 @@ def test_pdf_redaction_removes_the_digits_from_the_text_and_the_pixels() -> None
     assert not _unmasked_numbers(read), read
     assert "4111" in read  # the card, not masked, is still drawn
     document.close()
+
+
+# ------------------------------------------------------------ hiding whole, known numbers
+# (approval previews, issue 18.3: OCR of a preview finds no digit of a found number)
+
+KNOWN = Hiding(whole=True, known=(("rrn", RRN.replace("-", "")),))
+
+
+def test_hidden_whole_leaves_no_digit_of_a_finding_in_text_or_html() -> None:
+    masked, found = mask_plain(f"주민번호 {RRN} 끝", UNIQUE, hiding=Hiding(whole=True))
+    assert masked == "주민번호 ******-******* 끝"
+    assert [f.masked for f in found] == ["******-*******"]
+    html, _ = mask_html("<p>주민번호 <b>800101</b>-1234560</p>", UNIQUE, hiding=Hiding(whole=True))
+    assert html == "<p>주민번호 <b>******</b>-*******</p>"
+
+
+def test_a_known_number_is_hidden_where_only_a_piece_of_it_is_drawn() -> None:
+    # A spreadsheet cell drawn cut short: the detector sees no number, the scan had found one.
+    text = "홍길동 800101-12서울 주문 2026-0042"
+    assert mask_plain(text, UNIQUE, hiding=Hiding(whole=True))[0] == text
+    masked, found = mask_plain(text, UNIQUE, hiding=KNOWN)
+    assert masked == "홍길동 ******-**서울 주문 2026-0042"
+    assert [(f.type, f.text) for f in found] == [("rrn", "800101-12")]
+
+
+def test_a_pdf_page_showing_a_piece_of_a_known_number_is_redacted() -> None:
+    document, page = _pdf_page_with([("홍길동 800101-12 서울", "korea")])
+    assert mask_page(page, UNIQUE, None, 96, hiding=Hiding(whole=True)).counts == {}
+    done = mask_page(page, UNIQUE, None, 96, hiding=KNOWN)
+    assert done.counts == {("rrn", "text"): 1}
+    text = page.get_text()
+    assert "800101" not in text
+    assert "서울" in text
+    document.close()
+
+
+def test_known_numbers_are_types_and_ascii_digits_or_refused() -> None:
+    assert RenderOptions(mask_known=[["rrn", "8001011234560"]]).mask_known == (
+        ("rrn", "8001011234560"),
+    )
+    for bad in ([["phone-ish", "123456"]], [["rrn", "800101-1234560"]], [["rrn", "８００１０１"]]):
+        with pytest.raises(InternalError):
+            RenderOptions(mask_known=bad)
 
 
 def test_pdf_notes_and_form_fields_holding_a_number_are_removed() -> None:

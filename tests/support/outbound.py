@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import email.message
+import email.policy
 import shutil
 import tempfile
 import threading
@@ -25,7 +27,7 @@ from inner_agent.outbound.workflow import Outlets, Stores, Workflow
 from inner_agent.web.config import ConsoleSection
 from maildiode.trial.stack import free_port
 from mailsafe.policy import RuleSet, default_rules, load_rules
-from tests.support.documents import make_hwp, make_mail, make_xlsx
+from tests.support.documents import make_docx, make_hwp, make_mail, make_screenshot, make_xlsx
 
 HR_CSV = """email,name,department,parent_department,role
 kim@corp.example,김철수,영업부,경영본부,
@@ -58,6 +60,30 @@ def rrn_mail(sender: str = "kim@corp.example", to: str = "partner@example.com") 
             ("명단.hwp", make_hwp(f"홍길동 주민등록번호 {RRN}")),
         ],
     )
+
+
+EVERYWHERE_RRN = "800101-1234560"  # a valid date and check digit
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def held_mail_everywhere() -> bytes:
+    """A resident number in the body, an XLSX, a DOCX and a PNG screenshot (issue 18.3's
+    preview test and bench_preview): each part also holds words that must stay readable."""
+    message = email.message.EmailMessage()
+    message["From"] = "kim@corp.example"
+    message["To"] = "partner@example.com"
+    message["Subject"] = "고객 자료"
+    message.set_content(f"안녕하세요. 자료를 보냅니다.\n주민등록번호 {EVERYWHERE_RRN}\n감사합니다.")
+    rows = [["이름", "주민등록번호", "지역"], ["홍길동", EVERYWHERE_RRN, "서울"]]
+    message.add_attachment(make_xlsx(rows), maintype="application", subtype=_XLSX.split("/")[1],
+                           filename="명단.xlsx")  # fmt: skip
+    message.add_attachment(make_docx(f"계약서 초안\n주민등록번호: {EVERYWHERE_RRN}\n서명란"),
+                           maintype="application", subtype=_DOCX.split("/")[1],
+                           filename="계약.docx")  # fmt: skip
+    shot = make_screenshot(["고객 조회 화면", f"주민번호 {EVERYWHERE_RRN}", "주소 서울시 중구"])
+    message.add_attachment(shot, maintype="image", subtype="png", filename="화면.png")
+    return message.as_bytes(policy=email.policy.SMTP)
 
 
 def plain_mail(sender: str = "kim@corp.example", to: str = "partner@example.com") -> bytes:
@@ -150,10 +176,15 @@ class Parts:
 
 
 def build_workflow(
-    tmp_path: Path, *, reader: Any = None, rules: RuleSet | None = None, **overrides: Any
+    tmp_path: Path,
+    *,
+    reader: Any = None,
+    rules: RuleSet | None = None,
+    previewer: Any = None,
+    **overrides: Any,
 ) -> Parts:
     """The workflow on a fresh directory; rules as given, else from ``rules_file``, else the
-    built-in ones."""
+    built-in ones; held mails drawn by ``previewer`` (none: the scan's text as one picture)."""
     section = make_section(tmp_path, **overrides)
     fill_directory(section)
     clock, publisher, audit = Clock(), RecordingPublisher(), MemoryAudit()
@@ -170,6 +201,7 @@ def build_workflow(
         scanner=Scanner(rules, reader),
         signer=TokenSigner(secret),
         clock=clock,
+        previewer=previewer,
     )
     return Parts(workflow, state, directory, spool, publisher, audit, clock, secret, section)
 

@@ -33,7 +33,7 @@ from mailsafe.payload import Masked, Unchecked
 from mailsafe.pii import PII_TYPES, Finding
 from mailsafe.render.masking.pdf import mask_page
 from mailsafe.render.masking.pictures import boxes_to_paint, paint
-from mailsafe.render.masking.text import mask_html, mask_plain
+from mailsafe.render.masking.text import Hiding, mask_html, mask_plain
 from mailsafe.render.options import RenderOptions
 
 __all__ = ["Masker"]
@@ -51,6 +51,7 @@ class Masker:
     def __init__(self, options: RenderOptions) -> None:
         self.types = options.mask_types
         self.options = options
+        self.hiding = Hiding(whole=options.mask_whole, known=options.mask_known)
         self._budget: Budget | None = None
         self._counts: Counter[tuple[str, str, int, str]] = Counter()
         self._unchecked: list[Unchecked] = []
@@ -60,13 +61,13 @@ class Masker:
     def text(self, text: str, source: str, *, shown: bool = True) -> str:
         """``text`` masked; counted when it is ``shown`` (a plain alternative of an HTML body
         is masked too, but the HTML is what is drawn and counted)."""
-        masked, findings = mask_plain(text, self.types)
+        masked, findings = mask_plain(text, self.types, hiding=self.hiding)
         if shown:
             self._count(findings, source, 0, "text")
         return masked
 
     def html(self, safe_html: str, source: str) -> str:
-        masked, findings = mask_html(safe_html, self.types)
+        masked, findings = mask_html(safe_html, self.types, hiding=self.hiding)
         self._count(findings, source, 0, "text")
         return masked
 
@@ -117,14 +118,15 @@ class Masker:
         if isinstance(words, str):
             self._unchecked.append(Unchecked(source, page, words))
             return image
-        boxes, counts = boxes_to_paint(words, self.types)
+        boxes, counts = boxes_to_paint(words, self.types, self.hiding)
         for kind, count in counts.items():
             self._counts[kind, source, page, "ocr"] += count
         return paint(image, boxes) if boxes else image
 
     def pdf_page(self, page: Any, number: int, source: str) -> None:
         """Redact ``page`` (PyMuPDF, page ``number`` from 1 of attachment ``source``) in place."""
-        done = mask_page(page, self.types, self._ocr_budget(), self.options.pdf_dpi)
+        done = mask_page(page, self.types, self._ocr_budget(), self.options.pdf_dpi,
+                         hiding=self.hiding)  # fmt: skip
         for (kind, method), count in done.counts.items():
             self._counts[kind, source, number, method] += count
         if done.unchecked is not None:

@@ -27,7 +27,7 @@ from mailsafe.extract.ocr import MIN_PIXELS, image_words
 from mailsafe.extract.pdf import SCAN_DPI
 from mailsafe.mupdf import pymupdf
 from mailsafe.render.masking.pictures import PAINT, boxes_to_paint
-from mailsafe.render.masking.text import found_in
+from mailsafe.render.masking.text import PLAIN_HIDING, Hiding, found_in
 
 __all__ = ["PageMasking", "mask_page"]
 
@@ -50,22 +50,30 @@ class PageMasking:
         self.unchecked: str | None = None
 
 
-def mask_page(page: Any, types: Set[str], budget: Budget | None, display_dpi: float) -> PageMasking:
+def mask_page(
+    page: Any,
+    types: Set[str],
+    budget: Budget | None,
+    display_dpi: float,
+    *,
+    hiding: Hiding = PLAIN_HIDING,
+) -> PageMasking:
     """Redact the personal data of ``types`` on ``page`` in place (text, notes and form fields,
-    then pictures by OCR when ``budget`` is given)."""
+    then pictures by OCR when ``budget`` is given), as much of each finding as ``hiding``
+    says."""
     result = PageMasking()
-    _mask_annotations(page, types, result)
+    _mask_annotations(page, types, result, hiding)
     # The page's plain text first (under a millisecond): the characters with their boxes cost
     # twenty times that, and most pages hold nothing to mask. Both are joined the same way.
-    if found_in(page.get_text("text", flags=_TEXT_FLAGS), types):
+    if found_in(page.get_text("text", flags=_TEXT_FLAGS), types, hiding=hiding):
         text, boxes = _page_characters(page)
         hidden: list[Any] = []
-        for finding in found_in(text, types):
+        for finding in found_in(text, types, hiding=hiding):
             result.counts[finding.type, "text"] += 1
             hidden += _hidden_runs(text, boxes, finding.start, finding.masked)
         _redact(page, hidden)
     if budget is not None and _picture_area(page, display_dpi) is not None:
-        _mask_pictures(page, _Reading(types, budget, display_dpi), result)
+        _mask_pictures(page, _Reading(types, budget, display_dpi, hiding), result)
     return result
 
 
@@ -110,16 +118,16 @@ def _redact(page: Any, rects: list[Any]) -> None:
     page.apply_redactions(**_REDACT)
 
 
-def _mask_annotations(page: Any, types: Set[str], result: PageMasking) -> None:
+def _mask_annotations(page: Any, types: Set[str], result: PageMasking, hiding: Hiding) -> None:
     """Notes and form fields are drawn from their own text: one holding personal data is
     removed from the page (its text cannot be redacted in place)."""
     for annot in list(page.annots()):
-        found = found_in(str((annot.info or {}).get("content") or ""), types)
+        found = found_in(str((annot.info or {}).get("content") or ""), types, hiding=hiding)
         if found:
             result.counts.update((finding.type, "text") for finding in found)
             page.delete_annot(annot)
     for widget in list(page.widgets()):
-        found = found_in(str(widget.field_value or ""), types)
+        found = found_in(str(widget.field_value or ""), types, hiding=hiding)
         if found:
             result.counts.update((finding.type, "text") for finding in found)
             page.delete_widget(widget)
@@ -142,6 +150,7 @@ class _Reading:
     types: Set[str]
     budget: Budget
     display_dpi: float
+    hiding: Hiding
 
 
 def _mask_pictures(page: Any, reading: _Reading, result: PageMasking) -> None:
@@ -171,7 +180,7 @@ def _read_and_redact(page: Any, reading: _Reading, result: PageMasking) -> None:
     if isinstance(words, str):
         result.unchecked = words
         return
-    boxes, counts = boxes_to_paint(words, reading.types)
+    boxes, counts = boxes_to_paint(words, reading.types, reading.hiding)
     result.counts.update({(kind, "ocr"): count for kind, count in counts.items()})
     # Word boxes from the clip's pixels to page points, a point wider each way (the boxes hug
     # the ink). The clip's pixels start at the area's corner, rounded down by MuPDF.

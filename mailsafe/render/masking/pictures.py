@@ -27,7 +27,7 @@ from typing import Final
 from PIL import Image, ImageDraw
 
 from mailsafe.extract.ocr import OcrWord
-from mailsafe.render.masking.text import found_in
+from mailsafe.render.masking.text import PLAIN_HIDING, Hiding, found_in
 
 __all__ = ["PAINT", "boxes_to_paint", "paint"]
 
@@ -74,10 +74,14 @@ def _lines_text(words: Sequence[OcrWord]) -> tuple[str, list[int]]:
     return "".join(parts), owner
 
 
-def boxes_to_paint(words: Sequence[OcrWord], types: Set[str]) -> tuple[list[Box], Counter[str]]:
-    """The boxes of the words that hold personal data of ``types``, and the count per type."""
+def boxes_to_paint(
+    words: Sequence[OcrWord], types: Set[str], hiding: Hiding = PLAIN_HIDING
+) -> tuple[list[Box], Counter[str]]:
+    """The boxes of the words that hold personal data of ``types`` (and runs of the numbers
+    ``hiding`` knows), and the count per type."""
     text, owner = _lines_text(words)
-    spans: list[tuple[int, int, str]] = [(f.start, f.end, f.type) for f in found_in(text, types)]
+    found = found_in(text, types, hiding=hiding)
+    spans: list[tuple[int, int, str]] = [(f.start, f.end, f.type) for f in found]
     spans += _registration_shapes(text, types, spans)
     counts: Counter[str] = Counter(kind for _, _, kind in spans)
     indexes = sorted({owner[i] for start, end, _ in spans for i in range(start, end)} - {-1})

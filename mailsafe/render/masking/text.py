@@ -14,15 +14,19 @@ text a browser draws). Tags, inline styles and image data are left alone.
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import re
+import unicodedata
 from collections.abc import Set
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Final
 
-from mailsafe.pii import Finding, detect, mask_text
+from mailsafe.pii import Finding, PiiType, detect, mask_text
+from mailsafe.pii.mask import MASK_CHAR
 
-__all__ = ["found_in", "mask_html", "mask_plain"]
+__all__ = ["PLAIN_HIDING", "Hiding", "found_in", "hidden_whole", "mask_html", "mask_plain"]
 
 # Elements that start a new line of text where they open or close: a number does not run
 # from one paragraph (or list item, or heading) into the next.
@@ -40,14 +44,80 @@ _CELL_TAGS: Final = frozenset({"td", "th"})
 VISIBLE_ATTRIBUTES: Final = frozenset({"alt", "title"})
 
 
-def found_in(text: str, types: Set[str]) -> list[Finding]:
-    """The findings in ``text`` of the types to mask."""
-    return [finding for finding in detect(text) if finding.type in types]
+@dataclass(frozen=True)
+class Hiding:
+    """How much of each finding is hidden, and what else is (``RenderOptions.mask_whole`` and
+    ``mask_known``); the default is the receive filters' masked form and nothing else."""
+
+    # Every letter and digit of a finding hidden, not only those its masked form hides.
+    whole: bool = False
+    # (type, digits) of numbers found in this mail by another reading (the outbound scan's):
+    # a run of at least KNOWN_MIN_DIGITS of their digits is hidden wherever it is drawn, as
+    # that type, when the detector cannot see the whole number there (a spreadsheet cell
+    # drawn cut short shows "800101-12").
+    known: tuple[tuple[PiiType, str], ...] = ()
 
 
-def mask_plain(text: str, types: Set[str]) -> tuple[str, list[Finding]]:
-    """``text`` with every finding of ``types`` masked, and the findings."""
-    findings = found_in(text, types)
+PLAIN_HIDING: Final = Hiding()
+# The shortest run of a known number's digits hidden on its own: a day and month, or a card's
+# last four. Shorter runs (two digits left of a cut cell) tell nothing.
+KNOWN_MIN_DIGITS: Final = 4
+# A number as drawn: digit groups joined by hyphens, dashes or dots.
+_DIGIT_RUN_RE: Final = re.compile(r"\d+(?:[-‐‑‒–—.]\d+)*")
+_DIGITS_RE: Final = re.compile(r"\d+")
+
+
+def found_in(text: str, types: Set[str], *, hiding: Hiding = PLAIN_HIDING) -> list[Finding]:
+    """The findings in ``text`` of the types to mask, with the runs of known numbers, in
+    order; each one's masked form as ``hiding`` says."""
+    found = [finding for finding in detect(text) if finding.type in types]
+    if hiding.known:
+        found = sorted([*found, *_known_runs(text, hiding.known, found)], key=lambda f: f.start)
+    if hiding.whole:
+        found = [dataclasses.replace(f, masked=hidden_whole(text[f.start : f.end])) for f in found]
+    return found
+
+
+def _known_runs(
+    text: str, known: tuple[tuple[PiiType, str], ...], found: list[Finding]
+) -> list[Finding]:
+    """Digit runs of ``text`` (a whole run, else its groups) that are part of a known number,
+    where no finding is already."""
+    runs: list[Finding] = []
+    for match in _DIGIT_RUN_RE.finditer(text):
+        if any(f.start < match.end() and match.start() < f.end for f in found):
+            continue
+        kind = _known_kind(match.group(), known)
+        pieces = [match] if kind is not None else list(_DIGITS_RE.finditer(match.group()))
+        offset = 0 if kind is not None else match.start()
+        for piece in pieces:
+            kind = _known_kind(piece.group(), known)
+            if kind is not None:
+                start, end = offset + piece.start(), offset + piece.end()
+                value = text[start:end]
+                runs.append(Finding(kind, start, end, value, hidden_whole(value), 1.0))
+    return runs
+
+
+def _known_kind(shown: str, known: tuple[tuple[PiiType, str], ...]) -> PiiType | None:
+    """The type of the known number ``shown`` (digits and separators) is part of, or None."""
+    digits = "".join(str(unicodedata.digit(char)) for char in shown if char.isdigit())
+    if len(digits) < KNOWN_MIN_DIGITS:
+        return None
+    return next((kind for kind, number in known if digits in number), None)
+
+
+def hidden_whole(value: str) -> str:
+    """``value`` with every letter and digit (any script's) hidden, separators kept: the same
+    length, so a masked text keeps every character's place."""
+    return "".join(MASK_CHAR if char.isalnum() else char for char in value)
+
+
+def mask_plain(
+    text: str, types: Set[str], *, hiding: Hiding = PLAIN_HIDING
+) -> tuple[str, list[Finding]]:
+    """``text`` with every finding of ``types`` masked as ``hiding`` says, and the findings."""
+    findings = found_in(text, types, hiding=hiding)
     return (mask_text(text, findings) if findings else text), findings
 
 
@@ -93,30 +163,34 @@ class _Pieces(HTMLParser):
         self.pieces.append(_Style(data) if self.in_style else _Text(data))
 
 
-def mask_html(safe_html: str, types: Set[str]) -> tuple[str, list[Finding]]:
+def mask_html(
+    safe_html: str, types: Set[str], *, hiding: Hiding = PLAIN_HIDING
+) -> tuple[str, list[Finding]]:
     """Sanitised HTML with the findings of ``types`` masked in its text and visible
     attributes; the findings (text first, then attributes). Unchanged HTML comes back as is."""
     parser = _Pieces()
     parser.feed(safe_html)
     parser.close()
     pieces = parser.pieces
-    findings = _mask_text_nodes(pieces, types)
+    findings = _mask_text_nodes(pieces, types, hiding)
     for index, piece in enumerate(pieces):
         if isinstance(piece, _Tag) and any(name in VISIBLE_ATTRIBUTES for name, _ in piece.attrs):
-            rewritten, found = _mask_attributes(piece, types)
+            rewritten, found = _mask_attributes(piece, types, hiding)
             pieces[index] = rewritten
             findings += found
         elif isinstance(piece, _Style):
             # CSS ``content:`` is drawn as text by a browser (the Chromium backend); masking
             # keeps every character's place, so the sheet stays valid CSS.
-            piece.css, found = mask_plain(piece.css, types)
+            piece.css, found = mask_plain(piece.css, types, hiding=hiding)
             findings += found
     if not findings:
         return safe_html, []
     return "".join(_written(piece) for piece in pieces), findings
 
 
-def _mask_text_nodes(pieces: list[str | _Text | _Tag | _Style], types: Set[str]) -> list[Finding]:
+def _mask_text_nodes(
+    pieces: list[str | _Text | _Tag | _Style], types: Set[str], hiding: Hiding
+) -> list[Finding]:
     """Join the text nodes as a reader sees them, search once, put the masked text back."""
     joined: list[str] = []
     starts: list[tuple[int, _Text]] = []
@@ -132,7 +206,7 @@ def _mask_text_nodes(pieces: list[str | _Text | _Tag | _Style], types: Set[str])
             joined.append(gap)
             length += len(gap)
     text = "".join(joined)
-    findings = found_in(text, types)
+    findings = found_in(text, types, hiding=hiding)
     if findings:
         masked = mask_text(text, findings)
         for start, node in starts:
@@ -140,13 +214,15 @@ def _mask_text_nodes(pieces: list[str | _Text | _Tag | _Style], types: Set[str])
     return findings
 
 
-def _mask_attributes(tag: _Tag, types: Set[str]) -> tuple[str | _Tag, list[Finding]]:
+def _mask_attributes(
+    tag: _Tag, types: Set[str], hiding: Hiding
+) -> tuple[str | _Tag, list[Finding]]:
     findings: list[Finding] = []
     attrs: list[tuple[str, str | None]] = []
     for name, value in tag.attrs:
         shown = value
         if name in VISIBLE_ATTRIBUTES and value:
-            shown, found = mask_plain(value, types)
+            shown, found = mask_plain(value, types, hiding=hiding)
             findings += found
         attrs.append((name, shown))
     if not findings:

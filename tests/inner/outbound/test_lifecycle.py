@@ -39,6 +39,7 @@ from inner_agent.outbound.lifecycle import (
     Withdrawn,
     transition,
 )
+from inner_agent.outbound.previews import Preview, PreviewPage
 
 S = MailState
 ASKING = Request("r1", "m1", State.HELD, ("lee@x.kr", "park@x.kr"), 0.0)
@@ -49,7 +50,7 @@ REJECTED = Request(
 ESCALATED = Request("r1", "m1", State.ESCALATED, ("choi@x.kr",), 5.0, escalations=1)
 EXPIRED = Request("r1", "m1", State.EXPIRED, ("lee@x.kr",), 0.0)
 WITHDRAWN = Request("r1", "m1", State.WITHDRAWN, ("lee@x.kr",), 0.0, decided_by="kim@x.kr")
-PNG = b"\x89PNG preview"
+PNG = Preview((PreviewPage("image/png", b"\x89PNG preview", "body", 1),))
 
 
 def asked(step: str, request: Request) -> Record:
@@ -212,6 +213,7 @@ def test_the_pure_modules_import_nothing_that_does_io(module):
         "__future__", "collections.abc", "dataclasses", "enum", "re", "typing", "unicodedata",
         "inner_agent.outbound.approval", "inner_agent.outbound.errors",
         "inner_agent.outbound.directory",  # the User record only
+        "inner_agent.outbound.previews",  # the Preview record only (pure: values and bytes)
         "mailsafe.mime",  # the Address record only
         "mailsafe",  # mailsafe.lookalike, pure string functions
     }  # fmt: skip

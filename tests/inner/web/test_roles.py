@@ -46,6 +46,7 @@ POLICY = {
     ("GET", "/requests"): {Role.APPROVER, Role.ADMIN},
     ("GET", "/requests/{request_id}"): {Role.APPROVER, Role.ADMIN},
     ("GET", "/requests/{request_id}/image.png"): {Role.APPROVER, Role.ADMIN},
+    ("GET", "/requests/{request_id}/pages/{number}"): {Role.APPROVER, Role.ADMIN},
     ("POST", "/requests/{request_id}/confirm"): {Role.APPROVER, Role.ADMIN},
     ("POST", "/requests/{request_id}/decide"): {Role.APPROVER, Role.ADMIN},
     ("POST", "/requests/bulk"): {Role.APPROVER, Role.ADMIN},
