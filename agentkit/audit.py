@@ -44,6 +44,7 @@ from agentkit.auditimport import (
 )
 from agentkit.csvsafe import inert
 from agentkit.readonly import query_read_only
+from agentkit.retention import RIGHTS_ACTIONS, Retention
 from protocol.keys import SigningKey, VerifyKey
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
 
@@ -79,6 +80,8 @@ STEPS = frozenset(
         # the inbound policy (not about one mail: mail id "-"): published inside, applied or
         # refused outside
         "policy_published", "policy_applied", "policy_refused",
+        # retention (issue 21.2): the oldest events deleted past their retention (mail id "-")
+        "audit_pruned",
     }
 )  # fmt: skip
 
@@ -125,6 +128,14 @@ CREATE TABLE IF NOT EXISTS imported (
 
 _INSERT = (
     "INSERT INTO events (id, ts, agent, mail_id, step, details, link) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# The first event some retention still keeps: mail events, records of access rights, other
+# access records, each against its own cutoff (only "?" placeholders are put in).
+_MARKS = ",".join("?" * len(RIGHTS_ACTIONS))
+_FIRST_KEPT = (
+    "SELECT MIN(id) FROM events WHERE (step != 'access' AND ts >= ?) OR (step = 'access' AND "  # noqa: S608
+    f"json_extract(details, '$.action') IN ({_MARKS}) AND ts >= ?) OR (step = 'access' AND "
+    f"json_extract(details, '$.action') NOT IN ({_MARKS}) AND ts >= ?)"
 )
 _T = TypeVar("_T")
 _ROW = tuple[float, str, str, str, str]  # ts, agent, mail id, step, details text
@@ -238,6 +249,43 @@ class AuditLog:
                 return report
             points = list(self._checkpoints(self._agent) if checkpoints is None else checkpoints)
         return _with_checkpoints(report, points, links, base=base, head=head, keyring=keyring)
+
+    def prune(self, retention: Retention, now: float | None = None) -> int:
+        """Delete the oldest events that every retention has passed, up to the last signed
+        checkpoint before the first event still kept: the chain's base moves to that
+        checkpoint's link, so what is kept still verifies (agentkit.retention). The prune is
+        itself an event. Returns the number of events deleted (0: none could go yet)."""
+        moment = self._clock() if now is None else now
+        return self._transaction(lambda: self._prune(retention, moment))
+
+    def _prune(self, retention: Retention, now: float) -> int:
+        mail_cut, access_cut, rights_cut = retention.cutoffs(now)
+        (first_kept,) = self._db.execute(
+            _FIRST_KEPT, (mail_cut, *RIGHTS_ACTIONS, rights_cut, *RIGHTS_ACTIONS, access_cut)
+        ).fetchone()
+        (base_id,) = self._db.execute("SELECT id FROM chain WHERE name = 'base'").fetchone()
+        (head_id,) = self._db.execute("SELECT id FROM chain WHERE name = 'head'").fetchone()
+        limit = head_id if first_kept is None else first_kept - 1
+        boundary = self._db.execute(
+            "SELECT event_id, link FROM checkpoints WHERE agent = ? AND event_id > ? "
+            "AND event_id <= ? ORDER BY event_id DESC LIMIT 1", (self._agent, base_id, limit),
+        ).fetchone()  # fmt: skip
+        if boundary is None:
+            return 0
+        upto, link = boundary
+        (oldest, count) = self._db.execute(
+            "SELECT MIN(ts), COUNT(*) FROM events WHERE id <= ?", (upto,)
+        ).fetchone()
+        self._db.execute("DELETE FROM events WHERE id <= ?", (upto,))
+        self._db.execute("DELETE FROM imported WHERE event_id <= ?", (upto,))
+        self._db.execute(
+            "UPDATE chain SET id = ?, link = ?, legacy = 0 WHERE name = 'base'", (upto, link)
+        )
+        details = {"events": count, "through_event": upto, "oldest_ts": oldest,
+                   "mail_days": retention.mail_days, "access_days": retention.access_days,
+                   "rights_days": retention.rights_days}  # fmt: skip
+        self._append([(now, self._agent, "-", "audit_pruned", _details(details))])
+        return int(count)
 
     def checkpoint(self, key: SigningKey) -> Checkpoint | None:
         """Sign the newest event's link (None when nothing happened since the last one)."""

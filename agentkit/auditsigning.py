@@ -1,4 +1,5 @@
-"""The agent's own signed checkpoints of its audit chain, made every so often and at stop.
+"""The audit log's upkeep in each agent: signed checkpoints of its chain, made every so often
+and at stop, and the daily prune of events past their retention (agentkit.retention).
 
 Each checkpoint is stored in the log (``AuditLog.checkpoint``) and written as a log line: the
 journal (usually shipped to a log server) then holds a copy that someone who can change the
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from agentkit.audit import AuditLog
 from agentkit.periodic import PeriodicPass
+from agentkit.retention import Retention
 from protocol.keys import SigningKey
 
 __all__ = ["AuditCheckpointer"]
@@ -22,12 +26,37 @@ log = logging.getLogger(__name__)
 class AuditCheckpointer:
     """Signs the newest link of ``audit`` every ``every_s`` seconds (when events were added)."""
 
-    def __init__(self, audit: AuditLog, key: SigningKey, every_s: float) -> None:
-        self.audit, self.key = audit, key
+    def __init__(
+        self,
+        audit: AuditLog,
+        key: SigningKey,
+        every_s: float,
+        *,
+        retention: Retention | None = None,
+        prune_every_s: float = 86400.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.audit, self.key, self.retention = audit, key, retention
+        self.prune_every_s, self.clock = prune_every_s, clock
+        self._pruned_at = -prune_every_s
         self._pass = PeriodicPass(
-            "audit-checkpoint", self.sign_now, lambda: every_s,
-            "signing an audit checkpoint failed", threading.Event(),
+            "audit-upkeep", self._one_pass, lambda: every_s,
+            "signing an audit checkpoint or pruning the log failed", threading.Event(),
         )  # fmt: skip
+
+    def _one_pass(self) -> None:
+        self.sign_now()
+        if self.retention is not None and self.clock() - self._pruned_at >= self.prune_every_s:
+            self.prune_now()
+
+    def prune_now(self) -> int:
+        """Delete what every retention has passed (by whole checkpoint intervals)."""
+        assert self.retention is not None
+        self._pruned_at = self.clock()
+        deleted = self.audit.prune(self.retention, self._pruned_at)
+        if deleted:
+            log.info("audit log: %d event(s) past their retention deleted", deleted)
+        return deleted
 
     def sign_now(self) -> None:
         point = self.audit.checkpoint(self.key)

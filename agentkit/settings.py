@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from agentkit.retention import ACCESS_FLOOR_DAYS, MAIL_FLOOR_DAYS, RIGHTS_FLOOR_DAYS, Retention
 from protocol.errors import KeyFileError
 from protocol.keys import read_key_file
 from protocol.limits import (
@@ -241,9 +242,20 @@ class AuditSection(Section):
     """Where the audit log lives, and how long its events are kept."""
 
     path: Path = Path("audit.db")  # SQLite; relative to the config file's folder
-    retention_days: int = Field(default=1825, ge=1)  # five years: financial-sector record keeping
+    # How long each kind of event is kept, each at or above its legal floor (agentkit.retention):
+    # mail events (전자금융감독규정 제18조: ≥ 1 year), access records (안전성 확보조치 기준 제8조:
+    # ≥ 2 years), records of access rights (제5조: ≥ 3 years). Five years by default
+    # (전자금융거래법 제22조), then deleted by the daily prune.
+    retention_days: int = Field(default=1825, ge=MAIL_FLOOR_DAYS, le=36500)
+    access_retention_days: int = Field(default=1825, ge=ACCESS_FLOOR_DAYS, le=36500)
+    rights_retention_days: int = Field(default=1825, ge=RIGHTS_FLOOR_DAYS, le=36500)
     # The agent signs the chain's newest link this often (and at stop): agentkit.auditsigning.
     checkpoint_every_s: float = Field(default=3600.0, ge=10, le=86400)
+    prune_every_s: float = Field(default=86400.0, ge=60, le=7 * 86400)
+
+    def retention(self) -> Retention:
+        return Retention(self.retention_days, self.access_retention_days,
+                         self.rights_retention_days)  # fmt: skip
 
     @field_validator("path", mode="before")
     @classmethod

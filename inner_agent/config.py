@@ -297,6 +297,8 @@ format = "text"
 [audit]
 path = {audit_path}
 retention_days = 1825
+access_retention_days = 1825      # access records (floor 730: PIPC notice art. 8)
+rights_retention_days = 1825      # records of access rights (floor 1095: art. 5)
 
 [console]                         # the web console on the [outbound.web] listener
 timezone = "Asia/Seoul"           # times on its pages, in the API and the access review

@@ -86,7 +86,11 @@ def run(config: InnerConfig) -> int:
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
     checkpointer = AuditCheckpointer(
-        audit, SigningKey.load(config.keys.signing_key), config.audit.checkpoint_every_s
+        audit,
+        SigningKey.load(config.keys.signing_key),
+        config.audit.checkpoint_every_s,
+        retention=config.audit.retention(),
+        prune_every_s=config.audit.prune_every_s,
     )
     checkpointer.start()
     injector.start()

@@ -444,6 +444,8 @@ format = "text"
 [audit]
 path = {audit_path}
 retention_days = 1825
+access_retention_days = 1825      # access records (floor 730: PIPC notice art. 8)
+rights_retention_days = 1825      # records of access rights (floor 1095: art. 5)
 
 [report]
 # interval_s = 30                # status report inward this often (default: link.heartbeat_s)

@@ -94,7 +94,11 @@ def _run_main(
         audit = AuditLog(config.audit.path, agent="outer")
         stack.callback(audit.close)
         checkpointer = AuditCheckpointer(
-            audit, SigningKey.load(config.keys.signing_key), config.audit.checkpoint_every_s
+            audit,
+            SigningKey.load(config.keys.signing_key),
+            config.audit.checkpoint_every_s,
+            retention=config.audit.retention(),
+            prune_every_s=config.audit.prune_every_s,
         )
         checkpointer.start()
         stack.callback(checkpointer.stop)  # runs after the others stop: their last events signed
