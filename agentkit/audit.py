@@ -298,7 +298,7 @@ class AuditLog:
                 "SELECT COALESCE(MAX(event_id), -1) FROM checkpoints WHERE agent = ?",
                 (self._agent,),
             ).fetchone()
-            if event_id == last:
+            if event_id in (last, 0):  # nothing new, or nothing at all yet
                 return None
             ts = self._clock()
             message = checkpoint_message(self._agent, event_id, link, ts)

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentkit.atrest import at_rest_of
 from agentkit.audit import AuditLog
 from agentkit.auditsigning import AuditCheckpointer
 from agentkit.logs import setup_logging
+from agentkit.reload import apply_reloaded, reload_config
+from agentkit.settings import load_config
 from agentkit.startup import open_state
 from inner_agent.bundle_check import ImagePolicy
 from inner_agent.bundle_handler import BundleHandler
@@ -54,13 +59,16 @@ def notify_options(config: InnerConfig) -> NotifyOptions:
     )  # fmt: skip
 
 
-def run(config: InnerConfig) -> int:
-    """Run until SIGTERM/SIGINT; 0 on a clean stop."""
+def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
+    """Run until SIGTERM/SIGINT; 0 on a clean stop. SIGHUP reads ``config_path`` again
+    (agentkit.reload) and the rules and the directory."""
     setup_logging(config.log, agent="maildiode-inner")
     state_dir = config.state.dir
     stop_early = threading.Event()  # a stop asked for while waiting for the disk is kept
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: stop_early.set())
+    reload_early = threading.Event()  # a reload asked for while starting: done once running
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_early.set())
     opened = open_state(lambda: _open(config), state_dir, stop=stop_early)
     if opened is None:
         log.info("stopped before the state could be opened")
@@ -98,7 +106,15 @@ def run(config: InnerConfig) -> int:
         log.info("built %d bundle(s) an earlier version had stored", left_over)
     link.start()
     try:
-        asyncio.run(_serve(config, audit, stop_early, holds))
+        on_reload = None
+        if config_path is not None:
+            path = config_path
+            on_reload = functools.partial(
+                reload_config, config, lambda: load_config(path, InnerConfig),
+                functools.partial(apply_reloaded, checkpointer=checkpointer),
+            )  # fmt: skip
+        asyncio.run(_serve(config, audit, stop_early, holds, on_reload=on_reload,
+                           reload_early=reload_early))  # fmt: skip
     finally:
         log.info("stopping: link reader, then injection workers")
         link.stop()
@@ -145,7 +161,13 @@ def _receive_filters(
 
 
 async def _serve(
-    config: InnerConfig, audit: AuditLog, stop_early: threading.Event, holds: HoldBook | None
+    config: InnerConfig,
+    audit: AuditLog,
+    stop_early: threading.Event,
+    holds: HoldBook | None,
+    *,
+    on_reload: Callable[[], object] | None = None,
+    reload_early: threading.Event | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -154,8 +176,16 @@ async def _serve(
     if stop_early.is_set():  # asked to stop while starting
         stop.set()
     outbound = await _start_outbound(config, audit, holds)
-    if outbound is not None:  # SIGHUP: the inbound rules are read again now
-        loop.add_signal_handler(signal.SIGHUP, outbound.recheck_inbound)
+
+    def reload() -> None:  # SIGHUP: the settings, and the inbound rules read again now
+        if on_reload is not None:
+            on_reload()
+        if outbound is not None:
+            outbound.recheck_inbound()
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    if reload_early is not None and reload_early.is_set():
+        loop.call_soon(reload)
     log.info("inner agent running")
     try:
         await stop.wait()

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from agentkit.atrest import at_rest_of
 from agentkit.audit import AuditLog
 from agentkit.auditsigning import AuditCheckpointer
 from agentkit.hostfigures import HostSampler
 from agentkit.logs import setup_logging
-from agentkit.settings import parse_host_port
+from agentkit.reload import apply_reloaded, reload_config
+from agentkit.settings import load_config, parse_host_port
 from agentkit.startup import open_state
 from mailsafe.payload import decode_outbound
 from outer_agent.acceptors import Acceptors
@@ -48,10 +51,12 @@ __all__ = ["run"]
 log = logging.getLogger(__name__)
 
 
-def run(config: OuterConfig) -> int:
-    """Run until SIGTERM/SIGINT; 0 on a clean stop."""
+def run(config: OuterConfig, *, config_path: Path | None = None) -> int:
+    """Run until SIGTERM/SIGINT; 0 on a clean stop. SIGHUP reads ``config_path`` again
+    (agentkit.reload); the forked acceptors ignore it."""
     for sig in (signal.SIGTERM, signal.SIGINT):  # a stop asked for during start-up is kept
         signal.signal(sig, _remember_stop)
+    signal.signal(signal.SIGHUP, _remember_reload)  # not a stop; applied once running
     setup_logging(config.log, agent="maildiode-outer")
     # aiosmtpd logs every connection at INFO; our own lines say what matters per mail.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -64,7 +69,8 @@ def run(config: OuterConfig) -> int:
     # after this point stops them again (they would otherwise keep the port and this process).
     acceptors = Acceptors.start(config.smtp.processes - 1, _acceptor_main, config, counter)
     try:
-        return _run_main(config, spool=spool, counter=counter, acceptors=acceptors)
+        return _run_main(config, spool=spool, counter=counter, acceptors=acceptors,
+                         config_path=config_path)  # fmt: skip
     finally:
         acceptors.stop()
 
@@ -83,7 +89,12 @@ def _open_spool(config: OuterConfig) -> Spool:
 
 
 def _run_main(
-    config: OuterConfig, *, spool: Spool, counter: SessionCounter, acceptors: Acceptors
+    config: OuterConfig,
+    *,
+    spool: Spool,
+    counter: SessionCounter,
+    acceptors: Acceptors,
+    config_path: Path | None = None,
 ) -> int:
     """Everything of the main process after the fork: pipeline, delivery, its own acceptor."""
     # Lazy, and after the fork: the renderer (PyMuPDF) and the link ends are this process's
@@ -153,8 +164,15 @@ def _run_main(
         stack.callback(committer.close)
         stack.callback(acceptors.stop)  # runs first: no more mail from the acceptors
         acceptors.on_wake(pipeline.notify_incoming)
+        on_reload = None
+        if config_path is not None:
+            path = config_path
+            on_reload = functools.partial(
+                reload_config, config, lambda: load_config(path, OuterConfig),
+                functools.partial(apply_reloaded, checkpointer=checkpointer),
+            )  # fmt: skip
         try:
-            asyncio.run(_serve(server))
+            asyncio.run(_serve(server, on_reload))
         finally:
             log.info("stopping: intake closed; finishing mails in hand")
     log.info("stopped cleanly")
@@ -290,17 +308,26 @@ def _server(
 
 
 _STOP_REQUESTED = threading.Event()
+_RELOAD_REQUESTED = threading.Event()
 
 
 def _remember_stop(signum: int, frame: object) -> None:
     _STOP_REQUESTED.set()
 
 
-async def _serve(server: IntakeServer) -> None:
+def _remember_reload(signum: int, frame: object) -> None:
+    _RELOAD_REQUESTED.set()
+
+
+async def _serve(server: IntakeServer, on_reload: Callable[[], object] | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if on_reload is not None:
+        loop.add_signal_handler(signal.SIGHUP, on_reload)
+        if _RELOAD_REQUESTED.is_set():  # asked for while starting: done now
+            loop.call_soon(on_reload)
     if _STOP_REQUESTED.is_set():
         return
     await server.start()

@@ -29,7 +29,8 @@ EXIT_REFUSED = 2
 EXIT_FAULT = 3
 
 
-def start_agent(args: argparse.Namespace, agent: str, run_agent: Callable[[Any], int]) -> int:
+def start_agent(args: argparse.Namespace, agent: str, run_agent: Callable[[Any, Path], int]) -> int:
+    """``run_agent(config, path)``: the path lets the agent read its file again on SIGHUP."""
     path = Path(args.config)
     config, findings = agent_findings(path, agent, probes=False)
     errors = [f.line() for f in findings if f.severity is Severity.ERROR]
@@ -37,9 +38,9 @@ def start_agent(args: argparse.Namespace, agent: str, run_agent: Callable[[Any],
         _say(config, agent, errors)
         return EXIT_REFUSED
     if getattr(args, "debug", False):
-        return run_agent(config)
+        return run_agent(config, path)
     try:
-        return run_agent(config)
+        return run_agent(config, path)
     except Exception as exc:  # one line for the administrator, not a traceback
         _say(config, agent, [fault_line(path, exc)])
         log.debug("the fault's traceback", exc_info=True)
