@@ -227,7 +227,7 @@ class OutboundState:
             )
             if pages:
                 db.execute("INSERT OR REPLACE INTO previews (request_id, pages) VALUES (?, ?)",
-                           (request.request_id, pages))  # fmt: skip
+                           (request.request_id, self._seal(pages)))  # fmt: skip
             return True
 
     def save_request(self, request: Request, *, expect: Request) -> bool:
@@ -296,7 +296,9 @@ class OutboundState:
             row = self._db.execute(
                 "SELECT pages FROM previews WHERE request_id = ?", (request_id,)
             ).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        return self._open(bytes(row[0]), f"request {request_id}: preview pages")
 
     # ------------------------------------------------------------------------------- tokens
 

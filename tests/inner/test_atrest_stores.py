@@ -61,10 +61,13 @@ def test_state_preview_and_notices_are_sealed_in_the_database_and_wal(
     state = OutboundState(tmp_path / "state.db", at_rest=keyring)
     state.add_mail(MAIL_ID, "kim@corp.example", ("p@example.com",), 1.0)
     request = Request("r1", MAIL_ID, State.HELD, ("lee@corp.example",), 1.0)
-    assert state.add_request(request, MAIL, [(MAIL_ID, "request", "lee@corp.example", MAIL)])
+    assert state.add_request(
+        request, MAIL, [(MAIL_ID, "request", "lee@corp.example", MAIL)], pages=MAIL
+    )  # the preview's pages and their searchable text
     state.queue_notice(MAIL_ID, "reminder", "lee@corp.example", MAIL)
     assert clear_anywhere(tmp_path) == []  # state.db, state.db-wal, state.db-shm
     assert state.preview("r1") == MAIL
+    assert state.preview_pages("r1") == MAIL
     assert [n.data for n in state.due_notices()] == [MAIL, MAIL]
     state.close()
 
