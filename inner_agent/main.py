@@ -18,6 +18,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from agentkit.audit import AuditLog
+from agentkit.collector import settle_collector
 from agentkit.logs import setup_logging
 from agentkit.startup import open_state
 from inner_agent.bundle_check import ImagePolicy
@@ -83,6 +84,7 @@ def run(config: InnerConfig) -> int:
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
+    settle_collector()
     injector.start()
     if left_over := build_left_over(handler):
         log.info("built %d bundle(s) an earlier version had stored", left_over)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from agentkit.audit import AuditLog
+from agentkit.collector import settle_collector
 from agentkit.hostfigures import HostSampler
 from agentkit.logs import setup_logging
 from agentkit.settings import parse_host_port
@@ -138,6 +139,7 @@ def _run_main(
         stack.callback(committer.close)
         stack.callback(acceptors.stop)  # runs first: no more mail from the acceptors
         acceptors.on_wake(pipeline.notify_incoming)
+        settle_collector()
         try:
             asyncio.run(_serve(server))
         finally:
@@ -191,6 +193,7 @@ def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[
     spool = Spool(config.spool.dir / "inbound", min_free_bytes=config.spool.min_free_bytes)
     # Segments only: the main process renders, and learns of new mail from the splitter.
     committer = SpoolCommitter(spool, on_committed=_audit_received(audit), on_segment=wake)
+    settle_collector()
     try:
         asyncio.run(_serve(_server(config, spool, committer, counter, reuse_port=True)))
     finally:
