@@ -10,7 +10,8 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from agentkit.audit import AuditLog
 from agentkit.collector import settle_collector
@@ -37,6 +38,7 @@ from outer_agent.smtp import (
     IntakeLimits,
     IntakeServer,
     SpoolCommitter,
+    intake_event_loop,
     server_tls_context,
 )
 from outer_agent.spool import Envelope, Spool
@@ -141,7 +143,7 @@ def _run_main(
         acceptors.on_wake(pipeline.notify_incoming)
         settle_collector()
         try:
-            asyncio.run(_serve(server))
+            _run_intake(_serve(server))
         finally:
             log.info("stopping: intake closed; finishing mails in hand")
     log.info("stopped cleanly")
@@ -195,7 +197,7 @@ def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[
     committer = SpoolCommitter(spool, on_committed=_audit_received(audit), on_segment=wake)
     settle_collector()
     try:
-        asyncio.run(_serve(_server(config, spool, committer, counter, reuse_port=True)))
+        _run_intake(_serve(_server(config, spool, committer, counter, reuse_port=True)))
     finally:
         committer.close()
         audit.close()
@@ -278,6 +280,12 @@ _STOP_REQUESTED = threading.Event()
 
 def _remember_stop(signum: int, frame: object) -> None:
     _STOP_REQUESTED.set()
+
+
+def _run_intake(serving: Coroutine[Any, Any, None]) -> None:
+    """Run the SMTP intake's coroutine to its end on the intake's event loop (uvloop)."""
+    with asyncio.Runner(loop_factory=intake_event_loop) as runner:
+        runner.run(serving)
 
 
 async def _serve(server: IntakeServer) -> None:
