@@ -298,6 +298,18 @@ per mail. The machine was shared with other jobs (load 3-8), so whole rounds mov
 | outer: render threads (4) | 0.90 | 0.88 | claim, read, hand the mail to a worker and its 1 MiB-framed package back, check and re-encode the package with envelope and authentication, `rendered` audit event. The interpreter ~80 % |
 | **both agents** | **7.32** | **6.79** | |
 
+This benchmark on `lean`, three runs while the machine was busier still (load 22-27; other
+helpers' test suites with browsers): ratio 3.49, 3.14 and 3.42 (rounds 2.69-4.23); both agents
+7.04, 7.03 and 6.11 ms; Postfix 1.92, 2.25 and 1.88 ms. On main, one run at load ~7 just
+before: ratio 4.27 (rounds 3.81-5.05), both agents 7.81 ms, Postfix 1.85 ms; the figures of
+main written here earlier, on a quieter machine: 3.05, 6.35 ms and 2.09 ms. The ratio moves
+by more than this branch's gain from run to run, which is why the table above compares the two
+codes side by side.
+
+The step before this one (issue 14's first pass, measured the same way against commit 9e85656)
+took both agents from 6.48 to 4.57 ms on a quieter machine: the publisher's group commit
+(D31), one folder sync per splitter pass, inotify read by the link thread (D33).
+
 How it was measured: per-thread run time from `/proc/PID/task/TID/schedstat` around each round
 (thread names from `py-spy dump`); where a thread's time goes from `perf record -e cpu-clock
 -g` of both agents' processes (not the render workers) over 480 mails, split by thread, shared
