@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from agentkit.atrest import at_rest_of
 from agentkit.audit import AuditLog
 from agentkit.auditsigning import AuditCheckpointer
+from agentkit.collector import settle_collector
 from agentkit.logs import setup_logging
 from agentkit.reload import apply_reloaded, reload_config
 from agentkit.settings import load_config
@@ -101,6 +102,7 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
         prune_every_s=config.audit.prune_every_s,
     )
     checkpointer.start()
+    settle_collector()
     injector.start()
     if left_over := build_left_over(handler):
         log.info("built %d bundle(s) an earlier version had stored", left_over)

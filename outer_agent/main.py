@@ -11,12 +11,14 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from agentkit.atrest import at_rest_of
 from agentkit.audit import AuditLog
 from agentkit.auditsigning import AuditCheckpointer
+from agentkit.collector import settle_collector
 from agentkit.hostfigures import HostSampler
 from agentkit.logs import setup_logging
 from agentkit.reload import apply_reloaded, reload_config
@@ -41,6 +43,7 @@ from outer_agent.smtp import (
     IntakeLimits,
     IntakeServer,
     SpoolCommitter,
+    intake_event_loop,
     server_tls_context,
 )
 from outer_agent.spool import Envelope, Spool
@@ -164,15 +167,9 @@ def _run_main(
         stack.callback(committer.close)
         stack.callback(acceptors.stop)  # runs first: no more mail from the acceptors
         acceptors.on_wake(pipeline.notify_incoming)
-        on_reload = None
-        if config_path is not None:
-            path = config_path
-            on_reload = functools.partial(
-                reload_config, config, lambda: load_config(path, OuterConfig),
-                functools.partial(apply_reloaded, checkpointer=checkpointer),
-            )  # fmt: skip
+        settle_collector()
         try:
-            asyncio.run(_serve(server, on_reload))
+            _run_intake(_serve(server, _reload_handler(config, config_path, checkpointer)))
         finally:
             log.info("stopping: intake closed; finishing mails in hand")
     log.info("stopped cleanly")
@@ -228,8 +225,9 @@ def _acceptor_main(config: OuterConfig, counter: SessionCounter, wake: Callable[
     )
     # Segments only: the main process renders, and learns of new mail from the splitter.
     committer = SpoolCommitter(spool, on_committed=_audit_received(audit), on_segment=wake)
+    settle_collector()
     try:
-        asyncio.run(_serve(_server(config, spool, committer, counter, reuse_port=True)))
+        _run_intake(_serve(_server(config, spool, committer, counter, reuse_port=True)))
     finally:
         committer.close()
         audit.close()
@@ -317,6 +315,24 @@ def _remember_stop(signum: int, frame: object) -> None:
 
 def _remember_reload(signum: int, frame: object) -> None:
     _RELOAD_REQUESTED.set()
+
+
+def _reload_handler(
+    config: OuterConfig, path: Path | None, checkpointer: AuditCheckpointer
+) -> Callable[[], object] | None:
+    """What SIGHUP does once running (agentkit.reload); None without a file to read again."""
+    if path is None:
+        return None
+    return functools.partial(
+        reload_config, config, lambda: load_config(path, OuterConfig),
+        functools.partial(apply_reloaded, checkpointer=checkpointer),
+    )  # fmt: skip
+
+
+def _run_intake(serving: Coroutine[Any, Any, None]) -> None:
+    """Run the SMTP intake's coroutine to its end on the intake's event loop (uvloop)."""
+    with asyncio.Runner(loop_factory=intake_event_loop) as runner:
+        runner.run(serving)
 
 
 async def _serve(server: IntakeServer, on_reload: Callable[[], object] | None = None) -> None:

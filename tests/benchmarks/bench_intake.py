@@ -101,7 +101,7 @@ counter = SessionCounter(main._limits(config))
 acceptors = Acceptors.start(config.smtp.processes - 1, main._acceptor_main, config, counter)
 committer = SpoolCommitter(spool)
 try:
-    main.asyncio.run(main._serve(main._server(config, spool, committer, counter,
+    main._run_intake(main._serve(main._server(config, spool, committer, counter,
                                               reuse_port=config.smtp.processes > 1)))
 finally:
     acceptors.stop()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 import re
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
@@ -158,6 +159,16 @@ def test_an_address_of_ours_inside_the_from_address_is_spoofing() -> None:
 def test_base64_lines_are_the_standard_librarys_with_crlf(data: bytes) -> None:
     import base64
 
+    assert notify._base64_lines(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize("size", [3647, 3648, 3649, 3648 * 2, 3648 * 2 + 57, 95_000, 300_001])
+def test_base64_lines_across_whole_blocks_of_lines(size: int) -> None:
+    """Pages are larger than the property test's inputs: lines cut 64 at a time (3648 bytes
+    in, 4864 characters out) and the rest, at and around the blocks' edges."""
+    import base64
+
+    data = random.Random(size).randbytes(size)
     assert notify._base64_lines(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email
+import random
 import shutil
+import smtplib
 import ssl
 import tempfile
 import time
@@ -68,6 +70,18 @@ def _session(port: int) -> Session:
 def test_dot_stuffing_is_smtplibs() -> None:
     assert dot_stuffed(b".x\r\ny\r\n.\r\n") == b"..x\r\ny\r\n..\r\n.\r\n"
     assert dot_stuffed(b"no newline") == b"no newline\r\n.\r\n"
+
+
+def test_dot_stuffing_matches_smtplib_on_random_lines() -> None:
+    """Byte for byte what smtplib.SMTP.data sends, for messages dense in dots and breaks."""
+    pieces = [b".", b"..", b"\r\n", b"\n", b"\r", b"a", b"\r\n.", b"\n.\n"]
+    chooser = random.Random(14)
+    for _ in range(2000):
+        message = b"".join(chooser.choice(pieces) for _ in range(chooser.randrange(0, 30)))
+        expected = smtplib._quote_periods(message)  # type: ignore[attr-defined]
+        if expected[-2:] != b"\r\n":
+            expected += b"\r\n"
+        assert dot_stuffed(message) == expected + b".\r\n", message
 
 
 def test_pipelined_transactions_reach_postfix_intact(postfix: PostfixInstance) -> None:

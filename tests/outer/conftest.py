@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from outer_agent.sessions import SessionCounter
-from outer_agent.smtp import IntakeHandler, IntakeLimits, IntakeServer, SpoolCommitter
+from outer_agent.smtp import (
+    IntakeHandler,
+    IntakeLimits,
+    IntakeServer,
+    SpoolCommitter,
+    intake_event_loop,
+)
 from outer_agent.spool import Envelope, Spool
 
 
@@ -24,8 +30,10 @@ class RunningIntake:
 
 
 class LoopThread:
+    """The intake's own event loop (uvloop, as the agent runs it) in a thread."""
+
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = intake_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
