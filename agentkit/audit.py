@@ -75,6 +75,9 @@ STEPS = frozenset(
         # the inbound policy (not about one mail: mail id "-"): published inside, applied or
         # refused outside
         "policy_published", "policy_applied", "policy_refused",
+        # the console's policy editor: a rules file changed (who, what, diff); the inner
+        # agent read the outbound rules again (mail id "-")
+        "policy_changed", "policy_reloaded",
     }
 )  # fmt: skip
 

@@ -143,8 +143,8 @@ async def _serve(
     if stop_early.is_set():  # asked to stop while starting
         stop.set()
     outbound = await _start_outbound(config, audit, holds)
-    if outbound is not None:  # SIGHUP: the inbound rules are read again now
-        loop.add_signal_handler(signal.SIGHUP, outbound.recheck_inbound)
+    if outbound is not None:  # SIGHUP: both rules files are read again now
+        loop.add_signal_handler(signal.SIGHUP, outbound.reload_policy)
     log.info("inner agent running")
     try:
         await stop.wait()
