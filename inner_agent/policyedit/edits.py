@@ -103,13 +103,27 @@ def moved(document: Mapping[str, Any], rule_id: str, step: int) -> Document:
 def validate(direction: Direction, document: Mapping[str, Any]) -> Refusals:
     """Every problem of ``document`` with its place; [] when it is a valid rules file."""
     model = RuleSet if direction == "outbound" else InboundRuleSet
+    found: Refusals = []
     try:
         model.model_validate(document)
     except ValidationError as exc:
-        return refusals(exc)
+        found = refusals(exc)
     if direction == "inbound" and "resolved" in document:
-        return [(("resolved",), "is written by the inner agent; an authored file may not hold it")]
-    return []
+        found.append((("resolved",), "is written by the inner agent; an authored file may not "
+                      "hold it"))  # fmt: skip
+    return found + _repeated_ids(document)
+
+
+def _repeated_ids(document: Mapping[str, Any]) -> Refusals:
+    """A repeated id at each later rule holding it (the models say it only when every rule
+    is valid by itself)."""
+    seen: set[object] = set()
+    found: Refusals = []
+    for index, rule in enumerate(rules_of(document)):
+        if rule.get("id") in seen:
+            found.append((("rule", index, "id"), f"rule ids must be unique; repeated: {rule['id']}"))
+        seen.add(rule.get("id"))
+    return found
 
 
 def checked_text(direction: Direction, document: Mapping[str, Any], name: str) -> str:
