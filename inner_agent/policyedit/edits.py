@@ -121,7 +121,9 @@ def _repeated_ids(document: Mapping[str, Any]) -> Refusals:
     found: Refusals = []
     for index, rule in enumerate(rules_of(document)):
         if rule.get("id") in seen:
-            found.append((("rule", index, "id"), f"rule ids must be unique; repeated: {rule['id']}"))
+            found.append(
+                (("rule", index, "id"), f"rule ids must be unique; repeated: {rule['id']}")
+            )
         seen.add(rule.get("id"))
     return found
 

@@ -56,11 +56,14 @@ def test_a_save_writes_the_file_keeps_versions_and_audits_the_diff(rules_file):
     versions = rules_file.versions.newest()
     assert [(v.number, v.who) for v in versions] == [(2, "admin@ops.example"), (1, "file")]
     assert versions[1].text == ORIGINAL  # the hand-written text, comments and all
-    assert saved.version.number == 2 and "+enabled = false" in saved.diff
-    ((mail_id, step, fields),) = [e for e in rules_file.recorded.events]
+    assert saved.version.number == 2
+    assert "+enabled = false" in saved.diff
+    ((mail_id, step, fields),) = list(rules_file.recorded.events)
     assert (mail_id, step) == ("-", "policy_changed")
-    assert fields["account"] == "admin@ops.example" and fields["what"] == "규칙 끄기: secret"
-    assert "+enabled = false" in fields["diff"] and fields["version"] == 2
+    assert fields["account"] == "admin@ops.example"
+    assert fields["what"] == "규칙 끄기: secret"
+    assert "+enabled = false" in fields["diff"]
+    assert fields["version"] == 2
     assert rules_file.woken == [1]
 
 
@@ -89,7 +92,8 @@ def test_a_roll_back_writes_the_old_text_as_it_was(rules_file):
     restored = rules_file.restore(rules_file.versions.get(1).text, "sec@ops.example",
                                   "버전 1(으)로 되돌림", digest(rules_file.text()))  # fmt: skip
     assert rules_file.path.read_text(encoding="utf-8") == ORIGINAL
-    assert restored.version.number == 4 and restored.version.who == "sec@ops.example"
+    assert restored.version.number == 4
+    assert restored.version.who == "sec@ops.example"
 
 
 def facts(subject: str) -> MailFacts:

@@ -111,7 +111,8 @@ def test_add_try_enable_reorder_and_roll_back(site):
     assert site.state.rules_path.read_text(encoding="utf-8") == RULES  # a try saves nothing
 
     saved = client.post("/policy/outbound/save", data={**hidden, **NEW_RULE, "do": "save"})
-    assert saved.status_code == 303 and saved.headers["location"] == "/policy?saved=outbound-2"
+    assert saved.status_code == 303
+    assert saved.headers["location"] == "/policy?saved=outbound-2"
     rules = tomllib.loads(site.state.rules_path.read_text(encoding="utf-8"))["rule"]
     assert rules[1] == {"id": "secret-subject", "action": "approve", "enabled": False,
                         "condition": [{"field": "subject", "contains": ["극비"]}]}  # fmt: skip
@@ -128,8 +129,10 @@ def test_add_try_enable_reorder_and_roll_back(site):
     assert "enabled" not in rules[0]
 
     history = client.get("/policy/outbound/versions").text
-    assert history.count(f'class="who">{ADMIN}<') == 3 and "규칙 추가: secret-subject" in history
-    assert "규칙 켜기: secret-subject" in history and "콘솔 밖에서 쓴 파일" in history
+    assert history.count(f'class="who">{ADMIN}<') == 3
+    assert "규칙 추가: secret-subject" in history
+    assert "규칙 켜기: secret-subject" in history
+    assert "콘솔 밖에서 쓴 파일" in history
     version = client.get("/policy/outbound/versions/2").text
     assert "+id = &#34;secret-subject&#34;" in version or '+id = "secret-subject"' in version
 
@@ -138,7 +141,8 @@ def test_add_try_enable_reorder_and_roll_back(site):
     assert restored.status_code == 303
     assert site.state.rules_path.read_text(encoding="utf-8") == RULES
     records = access_log(site.state.parts).query(AccessQuery(action=Action.CONFIG_CHANGED))
-    assert len(records.items) == 4 and all(r.account == ADMIN for r in records.items)
+    assert len(records.items) == 4
+    assert all(r.account == ADMIN for r in records.items)
 
 
 def test_a_stale_page_cannot_overwrite_a_newer_file(site):

@@ -112,7 +112,9 @@ def test_a_repeated_id_and_a_missing_scope_list():
     fixed = edits.with_rule(document, rule_from_form(form(
         id="personal-data", action="block", rows=[ConditionRow("subject", "contains", "x")]),
         "outbound"), None)  # fmt: skip
-    assert "repeated: personal-data" in problems_by_field(edits.validate("outbound", fixed), 2)["id"]
+    assert (
+        "repeated: personal-data" in problems_by_field(edits.validate("outbound", fixed), 2)["id"]
+    )
 
 
 def test_the_text_to_save_must_pass_the_agents_parser():
@@ -163,10 +165,12 @@ def test_a_dry_run_decides_with_the_real_rules():
                      to="partner@example.com")  # fmt: skip
     trial = dryrun.try_rule("outbound", document, subject_rule(), replacing=None, raw=mail,
                             envelope=("kim@corp.example", [], None), read=extract_locations)  # fmt: skip
-    assert trial.applies and trial.action == "approve"
+    assert trial.applies
+    assert trial.action == "approve"
     assert "subject contains '극비'" in trial.explanation
     assert trial.sentence == "이 규칙이었다면 이 메일을 승인 대기(보류) 했습니다."
-    assert trial.overall_action == "approve" and trial.overall_rule == "secret-subject"
+    assert trial.overall_action == "approve"
+    assert trial.overall_rule == "secret-subject"
     other = dryrun.try_rule("outbound", document, subject_rule(), replacing=None,
                             raw=make_mail(subject="일정", text=f"주민번호 {RRN}",
                                           sender="kim@corp.example", to="p@example.com"),
@@ -182,7 +186,8 @@ def test_a_pasted_text_is_tried_as_a_mail_body():
     trial = dryrun.try_rule("outbound", {}, rule, replacing=None, raw=raw,
                             envelope=("kim@corp.example", ["p@example.com"], None),
                             read=extract_locations)  # fmt: skip
-    assert trial.applies and trial.action == "block"
+    assert trial.applies
+    assert trial.action == "block"
     assert RRN not in trial.explanation
 
 
@@ -197,7 +202,8 @@ def test_an_inbound_dry_run_resolves_groups():
     trial = dryrun.try_rule("inbound", document, rule, replacing="hold-exe", raw=mail,
                             envelope=("x@evil.example", ["kim@corp.example"], None),
                             read=extract_locations, membership=members)  # fmt: skip
-    assert trial.applies and trial.action == "hold"
+    assert trial.applies
+    assert trial.action == "hold"
     outside = dryrun.try_rule("inbound", document, rule, replacing="hold-exe", raw=mail,
                               envelope=("x@evil.example", ["lee@corp.example"], None),
                               read=extract_locations, membership=members)  # fmt: skip
