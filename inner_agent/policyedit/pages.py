@@ -19,6 +19,7 @@ change made meanwhile is refused, not overwritten). Every save is a version, an 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +36,7 @@ from starlette.routing import Route
 from agentkit.access import AccessLog, Action
 from inner_agent.console.pages import NAV
 from inner_agent.console.text import words
-from inner_agent.policyedit import dryrun, edits
+from inner_agent.policyedit import dryrun, edits, history
 from inner_agent.policyedit.errors import PolicyEditError, StaleEdit
 from inner_agent.policyedit.files import RulesFile, Saved, digest
 from inner_agent.policyedit.ruleform import (
@@ -234,13 +235,14 @@ class PolicyPages:
 
     def _edit_page(self, request: Request, draft: Draft, *, status: int = 200,
                    problems: Mapping[str, str] | None = None, trial: dryrun.Trial | None = None,
-                   sample: str = "") -> Response:  # fmt: skip
+                   sample: str = "", past: history.HistoryTrial | None = None
+                   ) -> Response:  # fmt: skip
         file, form = draft.file, draft.form
         rows = [*form.rows, *([None] * (1 + (not form.rows)))][:MAX_CONDITIONS]
         return self._render(
             request, "policy_edit.html", status=status, direction=file.direction,
             file=file.name, form=form, rows=rows, replacing=draft.replacing or "",
-            based_on=draft.based_on, problems=problems or {}, trial=trial, sample=sample,
+            based_on=draft.based_on, problems=problems or {}, trial=trial, sample=sample, past=past,
             actions=ACTIONS[file.direction], scopes=SCOPES[file.direction], fields=FIELDS,
             matchers=MATCHERS, notify=NOTIFY, pii_types=PII_TYPES,
         )  # fmt: skip
@@ -260,8 +262,8 @@ class PolicyPages:
         if problems:
             return self._edit_page(request, draft, status=400, problems=problems,
                                    sample=_text(form, "sample"))  # fmt: skip
-        if _text(form, "do") == "dryrun":
-            return await self._dry_run(request, draft, form)
+        if _text(form, "do") in ("dryrun", "history"):
+            return await self._try(request, draft, form)
         who: Principal = request.state.principal
         what = f"규칙 {'수정' if draft.replacing else '추가'}: {draft.rule['id']}"
         try:
@@ -291,6 +293,24 @@ class PolicyPages:
             replacing=draft.replacing, raw=mail, envelope=envelope, read=self.reader,
             membership=self.membership(draft.document)))  # fmt: skip
         return self._edit_page(request, draft, trial=trial, sample=sample)
+
+    async def _try(self, request: Request, draft: Draft, form: FormData) -> Response:
+        if _text(form, "do") == "history":
+            return await self._on_history(request, draft, _text(form, "days"))
+        return await self._dry_run(request, draft, form)
+
+    async def _on_history(self, request: Request, draft: Draft, days_text: str) -> Response:
+        """The draft tried on the outbound mail of the last days, as the audit log kept it."""
+        days = min(max(int(days_text), 1), history.MAX_DAYS) if days_text.isdigit() else 7
+        path = self.access.path
+        if draft.file.direction != "outbound" or path is None:
+            found = history.HistoryTrial(days, 0, 0, "", refused="지난 메일로 시험하는 것은 보내는 "
+                                         "메일의 규칙만 됩니다.")  # fmt: skip
+        else:
+            since = time.time() - days * 86_400
+            mails = await run_in_threadpool(history.read_outbound, path, since)
+            found = history.try_on_history(draft.rule, mails, days)
+        return self._edit_page(request, draft, past=found)
 
     @require(*EDITORS)
     async def toggle(self, request: Request) -> Response:

@@ -21,6 +21,7 @@ from tests.support.console import (
     AUDITOR,
     CONSOLE_ROLES_OF,
     SECURITY,
+    Mails,
     browser,
     csrf_of,
     sign_in,
@@ -152,3 +153,16 @@ def test_a_stale_page_cannot_overwrite_a_newer_file(site):
     answer = client.post("/policy/outbound/save", data={**hidden, **NEW_RULE, "do": "save"})
     assert answer.status_code == 409
     assert site.state.rules_path.read_text(encoding="utf-8").endswith("# changed by hand\n")
+
+
+def test_a_draft_tried_on_the_last_days(site):
+    mails = Mails(access_log(site.state.parts).path, site.state.parts.clock.now)
+    for n, subject in enumerate(("[극비] 인수", "회의", "극비 자료")):
+        mails.outbound(f"m{n}", subject=subject)
+    client = signed_in(site, ADMIN)
+    hidden = form_of(client, "/policy/outbound/new")
+    tried = client.post("/policy/outbound/save", data={**hidden, **NEW_RULE, "do": "history",
+                                                       "days": "7"})  # fmt: skip
+    assert tried.status_code == 200
+    assert "이 규칙이었다면 지난 7일 동안 2통을 보류했습니다 (모두 3통 중)." in tried.text
+    assert site.state.rules_path.read_text(encoding="utf-8") == RULES

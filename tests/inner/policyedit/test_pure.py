@@ -10,6 +10,7 @@ import pytest
 
 from inner_agent.policyedit import dryrun, edits
 from inner_agent.policyedit.errors import RuleNotFound, RulesRefused
+from inner_agent.policyedit.history import LoggedMail, try_on_history
 from inner_agent.policyedit.ruleform import (
     ConditionRow,
     RuleForm,
@@ -208,3 +209,30 @@ def test_an_inbound_dry_run_resolves_groups():
                               envelope=("x@evil.example", ["lee@corp.example"], None),
                               read=extract_locations, membership=members)  # fmt: skip
     assert not outside.applies
+
+
+def logged(subject: str, counts: dict | None = None, **kwargs) -> LoggedMail:
+    values = {"sender": "kim@corp.example", "recipients": ("p@example.com",),
+              "department": "영업부", "subject": subject, "attachments": (),
+              "attachment_count": 0, "counts": counts or {}, "unreadable": ()}  # fmt: skip
+    return LoggedMail(**{**values, **kwargs})
+
+
+def test_a_draft_tried_on_the_mail_the_log_kept():
+    mails = [logged("[극비] 1"), logged("일정"), logged("극비 2"), logged("x", {"rrn": 3})]
+    trial = try_on_history(subject_rule(), mails, 7)
+    assert (trial.mails, trial.applied) == (4, 2)
+    assert trial.sentence == "이 규칙이었다면 지난 7일 동안 2통을 보류했습니다 (모두 4통 중)."
+    pii = {"id": "rrn", "action": "block", "condition": [{"field": "any", "pii": ["rrn"],
+                                                          "min_count": 2}]}  # fmt: skip
+    assert try_on_history(pii, mails, 7).applied == 1
+    scoped = {**subject_rule(), "scope": "departments", "departments": ["인사부"]}
+    assert try_on_history(scoped, mails, 7).applied == 0
+
+
+def test_a_draft_reading_text_the_log_does_not_keep_is_refused_by_name():
+    body = {"id": "b", "action": "block", "condition": [{"field": "body", "contains": "x"},
+                                                        {"field": "any", "regex": "y"}]}  # fmt: skip
+    trial = try_on_history(body, [logged("x")], 7)
+    assert trial.refused
+    assert "any, body" in trial.sentence
