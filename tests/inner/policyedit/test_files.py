@@ -134,3 +134,37 @@ def test_a_disabled_rule_never_applies_in_either_direction():
     assert decide(inbound, facts("x"), "kim@corp.example", Membership()).action == "allow"
     on = parse_inbound_text('[[rule]]\nid = "b"\naction = "block"\n', "in")
     assert decide(on, facts("x"), "kim@corp.example", Membership()).action == "block"
+
+
+class Recheck:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def recheck(self) -> None:
+        self.asked += 1
+
+
+def test_a_changed_inbound_file_is_published_at_the_next_pass_and_sighup_reads_both(tmp_path):
+    from types import SimpleNamespace
+
+    from inner_agent.outbound.service import OutboundService
+    from tests.support.outbound import make_section
+
+    inbound_file = tmp_path / "inbound.toml"
+    inbound_file.write_text('version = 1\ndefault_action = "allow"\n', encoding="utf-8")
+    (tmp_path / "rules.toml").write_text(ORIGINAL, encoding="utf-8")
+    section = make_section(tmp_path, rules_file="rules.toml")
+    config = SimpleNamespace(outbound=section, inbound=SimpleNamespace(rules_file=inbound_file))
+    service = OutboundService(config, MemoryAudit())
+    service.inbound = publisher = Recheck()  # type: ignore[assignment]
+    service._notice_changed_rules()
+    assert publisher.asked == 0  # unchanged: the timer publishes as before
+    inbound_file.write_text('version = 1\ndefault_action = "hold"\n', encoding="utf-8")
+    os.utime(inbound_file, ns=(3, 3))
+    service._notice_changed_rules()
+    assert publisher.asked == 1
+    service.rules = RulesSource(section.rules_file, service.audit)
+    (tmp_path / "rules.toml").write_text(ORIGINAL.replace('"approve"', '"block"'), "utf-8")
+    assert service.reload_policy()  # SIGHUP: both files now
+    assert evaluate(service.rules.rules, facts("극비")).action == "block"
+    assert publisher.asked == 2
