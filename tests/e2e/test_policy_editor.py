@@ -153,3 +153,10 @@ def test_add_try_enable_decide_history_and_roll_back(running, page, tmp_path, sh
     assert (tmp_path / "rules.toml").read_text(encoding="utf-8") == RULES
     send(running, secret_mail("셋째"))
     assert decided(running, "셋째") == "published"
+
+    page.set_viewport_size({"width": 390, "height": 844})  # every screen fits a phone
+    for path in ("/policy", "/policy/outbound/new", "/policy/outbound/rule/personal-data",
+                 "/policy/outbound/versions", "/policy/outbound/versions/2"):  # fmt: skip
+        page.goto(running.web_url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
