@@ -82,6 +82,9 @@ STEPS = frozenset(
         "policy_published", "policy_applied", "policy_refused",
         # retention (issue 21.2): the oldest events deleted past their retention (mail id "-")
         "audit_pruned",
+        # the console's policy editor: a rules file changed (who, what, diff); the inner
+        # agent read the outbound rules again (mail id "-")
+        "policy_changed", "policy_reloaded",
     }
 )  # fmt: skip
 

@@ -41,7 +41,7 @@ STEP_ORDER = (
     "inbound_monitored", "inbound_masked", "inbound_blocked", "inbound_held", "hold_requested",
     "hold_decided", "decision_sent", "inbound_released", "inbound_dropped", "inbound_expired",
     "inbound_decision_refused", "archived", "archive_deferred", "archive_failed",
-    "policy_published", "policy_applied", "policy_refused",
+    "policy_published", "policy_applied", "policy_refused", "policy_changed", "policy_reloaded",
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 

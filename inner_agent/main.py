@@ -179,11 +179,11 @@ async def _serve(
         stop.set()
     outbound = await _start_outbound(config, audit, holds)
 
-    def reload() -> None:  # SIGHUP: the settings, and the inbound rules read again now
+    def reload() -> None:  # SIGHUP: the settings, and both rules files read again now
         if on_reload is not None:
             on_reload()
         if outbound is not None:
-            outbound.recheck_inbound()
+            outbound.reload_policy()
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     if reload_early is not None and reload_early.is_set():

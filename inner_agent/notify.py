@@ -33,7 +33,7 @@ import pybase64
 from inner_agent.ownmail import MARKER_HEADER, OwnMailKind
 from mailsafe.lookalike import claimed_domain, reveal_bidi_controls, reveal_invisible
 from mailsafe.notes import reason_words, translate
-from mailsafe.payload import Manifest
+from mailsafe.payload import AuthResults, Manifest
 
 __all__ = [
     "DEFAULT_MAX_NOTIFICATION_BYTES",
@@ -41,6 +41,7 @@ __all__ = [
     "CheckedImage",
     "CheckedMail",
     "NotifyOptions",
+    "auth_verdict",
     "build_notifications",
     "claims_our_domain",
     "clean_header_text",
@@ -119,8 +120,17 @@ _WORDS: dict[str, dict[str, str]] = {
         "cc": "참조",
         "date": "날짜",
         "subject": "제목",
-        "auth": "발신 인증",
+        "auth": "발신 인증 (원문)",
+        "auth_people": "발신 도메인 인증",
+        "auth_pass": "확인됨 — 보낸 사람 주소의 도메인이 이 메일을 보냈다고 확인되었습니다",
+        "auth_fail": "실패 — 사칭 가능성: 보낸 사람 주소의 도메인이 보낸 메일이라는 확인에 "
+        "실패했습니다",
+        "auth_unknown": "확인할 수 없음 — 보낸 도메인이 인증 정보를 내놓지 않았거나 확인 중 "
+        "오류가 났습니다",
+        "auth_not_checked": "확인하지 않음",
         "envelope": "봉투 발신자",
+        "envelope_differs": "{envelope} — 보낸 사람(From)의 도메인 {author}과 다릅니다. 뉴스레터 "
+        "발송 서비스나 전달에서는 흔하지만, 사칭할 때도 이렇게 됩니다",
         "threading": "원본 메시지 ID",
         "withheld": "전달되지 않은 첨부 파일",
         "name": "이름",
@@ -174,8 +184,17 @@ _WORDS: dict[str, dict[str, str]] = {
         "cc": "Cc",
         "date": "Date",
         "subject": "Subject",
-        "auth": "Sender authentication",
+        "auth": "Sender authentication (raw)",
+        "auth_people": "Sender domain check",
+        "auth_pass": "confirmed — the domain in the sender's address sent this mail",
+        "auth_fail": "failed — possible impersonation: this mail could not be confirmed as sent "
+        "by the domain in the sender's address",
+        "auth_unknown": "could not be confirmed — the sender's domain publishes no "
+        "authentication, or the check failed",
+        "auth_not_checked": "not checked",
         "envelope": "Envelope sender",
+        "envelope_differs": "{envelope} — a different domain from the sender's (From) {author}. "
+        "Common for newsletter services and forwarding, but also what impersonation looks like",
         "threading": "Original message id",
         "withheld": "Attachments not carried",
         "name": "Name",
@@ -684,14 +703,51 @@ def _header_rows(manifest: Manifest, words: dict[str, str]) -> list[tuple[str, s
         (words["cc"], headers.cc),
         (words["date"], headers.date),
         (words["subject"], headers.subject),
+        (words["auth_people"], words[f"auth_{auth_verdict(auth)}"]),
         (words["auth"], auth_shown or words["no_auth"]),
-        (words["envelope"], manifest.envelope.mail_from or "<>"),
+        (words["envelope"], _envelope_shown(manifest, words)),
     ]
     threading = " ".join(
         v for v in (headers.message_id, headers.in_reply_to, headers.references) if v
     )
     rows.append((words["threading"], threading))
     return [(label, _shown(value)) for label, value in rows if value]
+
+
+AuthWord = str  # "pass", "fail", "unknown", "not_checked"
+_UNCHECKED = frozenset({"", "not_checked"})
+
+
+def auth_verdict(auth: AuthResults) -> AuthWord:
+    """The sender authentication in one word for people (issue 20.5): ``pass`` only when DMARC
+    passed (the From domain itself is confirmed: a DKIM or SPF pass of another domain says
+    nothing about the From address); ``fail`` when DMARC failed, or SPF or DKIM failed and
+    DMARC did not pass; ``not_checked`` when nothing was checked; else ``unknown`` (none,
+    neutral, softfail, temperror, permerror: the domain publishes no policy or the check
+    could not finish)."""
+    results = {auth.spf.lower(), auth.dkim.lower(), auth.dmarc.lower()}
+    if auth.dmarc.lower() == "pass":
+        return "pass"
+    if auth.dmarc.lower() == "fail" or "fail" in results:
+        return "fail"
+    if results <= _UNCHECKED:
+        return "not_checked"
+    return "unknown"
+
+
+def _envelope_shown(manifest: Manifest, words: dict[str, str]) -> str:
+    """The envelope sender, explained when its domain is not the From address's."""
+    envelope = manifest.envelope.mail_from
+    author = split_from(manifest.headers.from_)[1]
+    domain, author_domain = _domain(envelope), _domain(author)
+    related = domain.endswith("." + author_domain) or author_domain.endswith("." + domain)
+    if domain and author_domain and domain != author_domain and not related:
+        return words["envelope_differs"].format(envelope=envelope, author=author_domain)
+    return envelope or "<>"
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].strip(" >").lower().rstrip(".") if "@" in address else ""
 
 
 def _withheld_rows(manifest: Manifest, language: str) -> list[tuple[str, str, str, str]]:

@@ -35,6 +35,7 @@ from mailsafe.policy import (
     MAX_RULES_FILE_BYTES,
     Condition,
     MailFacts,
+    NotifyWhom,
     RulesError,
     applies,
     describe_refusal,
@@ -104,6 +105,8 @@ class InboundRule(RulesModel):
     silent: bool = False  # block: the recipient is not told either
     approver: Approver | None = None  # hold: who decides (default: the department head)
     mask: list[PiiType] | None = None  # mask: the types masked (default: UNIQUE_IDENTIFIERS)
+    enabled: bool = True  # a disabled rule is kept in the file and never applies
+    notify: list[NotifyWhom] = []
 
     @field_validator("users")
     @classmethod
@@ -337,7 +340,7 @@ def decide(
         if deciding is not None and masking is not None:
             break
         wanted = masking is None if rule.action == "mask" else deciding is None
-        if not wanted or not _in_scope(rule, recipient, membership):
+        if not wanted or not rule.enabled or not _in_scope(rule, recipient, membership):
             continue
         reasons = applies(rule, facts)
         if reasons is None:

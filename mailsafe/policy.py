@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Final, Literal, Protocol
+from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -40,6 +40,8 @@ TextField = Literal[
     "sender", "recipient", "subject", "body", "attachment_name", "attachment_content", "any"
 ]
 NumberField = Literal["attachment_count", "attachment_size"]
+# Who is told by mail when a rule decides a mail (the console's policy editor; D62).
+NotifyWhom = Literal["sender", "recipient", "admin", "security"]
 ReasonCode = Literal[
     "encrypted", "corrupt", "too-big", "too-deep", "too-many-files", "zip-bomb", "timeout",
     "unsupported-format", "reader-failed",
@@ -132,6 +134,8 @@ class Rule(_Model):
     users: list[str] = []
     match: Literal["all", "any"] = "all"
     condition: Annotated[list[Condition], Field(min_length=1)]
+    enabled: bool = True  # a disabled rule is kept in the file and never applies
+    notify: list[NotifyWhom] = []
 
     @model_validator(mode="after")
     def _scope_lists(self) -> Rule:
@@ -241,6 +245,21 @@ def describe_refusal(exc: ValidationError, document: dict[str, object], name: st
     key = ".".join(str(part) for part in location)
     if key:
         words.append(key)
+    return ": ".join([name, *words, _message(error, errors)])
+
+
+def refusals(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str]]:
+    """Every validation error as (location, problem), one per location, in the words
+    ``describe_refusal`` uses: what the console's policy editor shows beside each field."""
+    errors = exc.errors()
+    found: dict[tuple[int | str, ...], str] = {}
+    for error in errors:
+        location = tuple(_plain_location(error["loc"]))
+        found.setdefault(location, _message(error, errors))
+    return list(found.items())
+
+
+def _message(error: Mapping[str, Any], errors: Sequence[Mapping[str, Any]]) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "literal_error":
         # a union of literals (a condition's field) fails once per member: all choices named
@@ -251,7 +270,7 @@ def describe_refusal(exc: ValidationError, document: dict[str, object], name: st
         last = joined.rfind(", ")
         joined = joined if last < 0 else joined[:last] + " or " + joined[last + 2 :]
         message = f"Input should be {joined}, not {repr(error['input'])[:80]}"
-    return ": ".join([name, *words, message])
+    return message
 
 
 def _plain_location(location: tuple[int | str, ...]) -> list[int | str]:
@@ -277,7 +296,7 @@ def evaluate(rules: RuleSet, facts: MailFacts) -> Decision:
     """The decision for ``facts`` under ``rules`` (see the module text for the order)."""
     monitored: list[tuple[str, str]] = []
     for rule in rules.rule:
-        if not _in_scope(rule, facts.sender):
+        if not rule.enabled or not _in_scope(rule, facts.sender):
             continue
         reasons = applies(rule, facts)
         if reasons is None:

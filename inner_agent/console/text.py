@@ -30,6 +30,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "nav.stats": ("통계", "Statistics"),
     "nav.access": ("접속기록", "Access records"),
     "nav.requests": ("승인 요청", "Approvals"),
+    "nav.policy": ("규칙", "Rules"),
     "signout": ("로그아웃", "Sign out"),
     "times_in": ("시각 기준", "times in"),
     "unavailable": (

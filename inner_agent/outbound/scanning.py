@@ -13,6 +13,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 from inner_agent.outbound.directory import User
+from inner_agent.outbound.rulesource import RulesSource
 from inner_agent.outbound.senders import SenderCheck, check_sender
 from inner_agent.outbound.spool import SpooledMail
 from mailsafe.extract import Found, extract_locations
@@ -110,10 +111,15 @@ class Scanned:
 
 
 class Scanner:
-    def __init__(self, rules: RuleSet, reader: AttachmentReader | None = None) -> None:
+    def __init__(self, rules: RuleSet | RulesSource, reader: AttachmentReader | None = None
+                 ) -> None:  # fmt: skip
         # Attachments are read in a child process under limits (the agent passes one); without
-        # a reader they are read in this process, as unit tests do.
+        # a reader they are read in this process, as unit tests do. The agent passes a
+        # RulesSource: each mail is decided by the rules in force when it is scanned.
         self.rules, self.reader = rules, reader
+
+    def current_rules(self) -> RuleSet:
+        return self.rules.current() if isinstance(self.rules, RulesSource) else self.rules
 
     def scan(
         self,
@@ -131,7 +137,7 @@ class Scanner:
         department = sender.user.department if sender.user else None
         found = self.reader.read(parsed) if self.reader is not None else extract_locations(parsed)
         result = scan_parsed(
-            parsed, self.rules, SenderInfo(sender.address, department),
+            parsed, self.current_rules(), SenderInfo(sender.address, department),
             recipients=mail.rcpt_to, found=found,
         )  # fmt: skip
         ms = round((time.monotonic() - started) * 1000, 1)

@@ -37,12 +37,14 @@ from inner_agent.inbound.policy import PolicyPublisher
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.preview import Previewer, preview_pool
+from inner_agent.outbound.rulesource import RulesSource, fingerprint
 from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
 from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.workflow import Audit, Outlets, Publisher, Stores, Workflow
+from inner_agent.policyedit.files import policy_files
 from inner_agent.web.config import ConsoleSection
 from inner_agent.webproc.errors import WebProcessFailed
 from inner_agent.webproc.spec import WebSpec
@@ -50,7 +52,6 @@ from inner_agent.webproc.supervisor import WebProcess
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.ocr import resolve_ocr
-from mailsafe.policy import RuleSet, default_rules, load_rules
 from protocol.atrest import CLEAR, AtRest
 
 if TYPE_CHECKING:  # the web stack is imported where the listener is built (the web process)
@@ -99,6 +100,10 @@ class OutboundService:
         self.web_port = 0
         self.holds = holds
         self.inbound: InboundOutward | None = None
+        self.rules: RulesSource | None = None  # the outbound rules in force (start reads them)
+        inbound_section = getattr(config, "inbound", None)
+        self._inbound_file = getattr(inbound_section, "rules_file", None)
+        self._inbound_seen = fingerprint(self._inbound_file)
 
     # ----------------------------------------------------------------------------- start
 
@@ -122,11 +127,12 @@ class OutboundService:
         self._closables = [publisher, state, directory, reader, previews]
         self.publisher = publisher
         self.inbound = self._inbound(directory, publisher)
+        self.rules = RulesSource(section.rules_file, self.audit)
         self.workflow = Workflow(
             section,
             Stores(spool, state, directory),
             Outlets(self.audit, publisher),
-            scanner=Scanner(_rules(section), reader),
+            scanner=Scanner(self.rules, reader),
             signer=TokenSigner(secret),
             clock=self.clock,
             previewer=Previewer(previews),
@@ -152,6 +158,23 @@ class OutboundService:
         policy = PolicyPublisher(section, directory, state_dir / "inbound-policy.json",
                                  publisher, self.audit, clock=self.clock)  # fmt: skip
         return InboundOutward(policy, self.holds, publisher, self.audit)
+
+    def reload_policy(self) -> bool:
+        """Read both rules files again now (SIGHUP; the console's save wakes the worker, whose
+        pass notices the change the same way): the outbound rules decide every mail scanned
+        from now on; the inbound rules go out as the next signed policy record. False when
+        the outbound file does not validate (the last good rules stay; ALARM, audited)."""
+        taken = self.rules.reload() if self.rules is not None else True
+        self.recheck_inbound()
+        return taken
+
+    def _notice_changed_rules(self) -> None:
+        """A pass's first step: a changed inbound rules file is published now, not at the next
+        ``check_s`` (the outbound file is checked before each scan)."""
+        seen = fingerprint(self._inbound_file)
+        if seen != self._inbound_seen:
+            self._inbound_seen = seen
+            self.recheck_inbound()
 
     def recheck_inbound(self) -> None:
         """SIGHUP: the inbound rules and the directory are read again now."""
@@ -231,6 +254,8 @@ class OutboundService:
             gap_wait_s=places.gap_wait_s,
             inject_alarm_s=places.inject_alarm_s,
             at_rest_key=_attribute(config, "keys", "at_rest_key"),
+            inbound_rules_file=self._inbound_file,
+            inbound_configured=isinstance(getattr(config, "inbound", None), InboundSection),
         )
 
     async def _settle_decisions(self) -> None:
@@ -252,6 +277,7 @@ class OutboundService:
             self.workflow.desk, self.section, console=console, directory=directory,
             audit=self.audit, audit_path=_attribute(self.config, "audit", "path"),
             secret=secret, clock=self.clock, places=places_from(self.config),
+            policy=policy_files(self.config), on_policy_saved=self.wake,
         )  # fmt: skip
         self._closables[:0] = [web_parts]  # before the directory its checks read
         self._web = uvicorn.Server(server_config(app, self.section.web))
@@ -290,7 +316,11 @@ class OutboundService:
         workflow = self.workflow
         if workflow is None:
             return
-        steps: list[Callable[[], object]] = [workflow.process_received, workflow.publish_pending]
+        steps: list[Callable[[], object]] = [
+            self._notice_changed_rules,
+            workflow.process_received,
+            workflow.publish_pending,
+        ]
         if self.inbound is not None:
             steps += [self.inbound.check_policy, self.inbound.publish_decisions]
         if tick_due:
@@ -372,7 +402,3 @@ def _extract_limits(section: OutboundSection) -> ExtractLimits:
     else:
         log.info("text in pictures is not read (ocr = false)")
     return ExtractLimits(ocr_languages=languages)
-
-
-def _rules(section: OutboundSection) -> RuleSet:
-    return load_rules(section.rules_file) if section.rules_file else default_rules()

@@ -53,6 +53,7 @@ from inner_agent.outbound.outbox import Outbox
 from inner_agent.outbound.ports import Audit, Outlets, Publisher, Stores
 from inner_agent.outbound.preview import Previewer
 from inner_agent.outbound.publishing import Publishing
+from inner_agent.outbound.rule_notices import RuleNotice, notice_addresses, rule_notice
 from inner_agent.outbound.scanning import Scanned, Scanner
 from inner_agent.outbound.spool import SpooledMail
 from inner_agent.outbound.timers import Timers
@@ -95,6 +96,7 @@ class Workflow:
         self.outbox = Outbox(section, stores.state, outlets.audit, clock)
         self.audit = outlets.audit
         self.hold_mismatch = section.sender_mismatch == "hold"
+        self.from_address, self.clock = section.notice.from_address, clock
         self._scan_failures: dict[str, int] = {}
 
     # ------------------------------------------------------------------ the service's passes
@@ -159,6 +161,21 @@ class Workflow:
         self.state.set_mail(mail_id, str(MailState.RECEIVED), **scanned.stored())
         self.audit.record(mail_id, "scanned", **scanned.audited())
         self.effects.advance(mail_id, self._verdict(mail, scanned, data))
+        self._tell_for_rule(mail_id, mail, scanned)
+
+    def _tell_for_rule(self, mail_id: str, mail: SpooledMail, scanned: Scanned) -> None:
+        """The mail the deciding rule's ``notify`` asks for (rule_notices)."""
+        decision = scanned.result.decision
+        rules = {r.id: r for r in self.scanner.current_rules().rule}
+        rule = rules.get(decision.rule or "")
+        if rule is None or not rule.notify:
+            return
+        notice = RuleNotice(rule.id, decision.action, decision.explanation, mail.mail_from,
+                            tuple(mail.rcpt_to), scanned.subject, mail_id)  # fmt: skip
+        accounts = self.directory.accounts.accounts()
+        for to in notice_addresses(rule.notify, notice, self.directory.domains(), accounts):
+            data = rule_notice(notice, to, from_address=self.from_address, now=self.clock())
+            self.state.queue_notice(mail_id, f"rule:{rule.id}", to, data)
 
     def _verdict(self, mail: SpooledMail, scanned: Scanned, data: bytes) -> Occurrence:
         decision = scanned.result.decision

@@ -23,6 +23,7 @@ from inner_agent.console.api import ConsoleApi
 from inner_agent.console.data import ConsoleData
 from inner_agent.console.pages import ConsolePages
 from inner_agent.console.places import ConsolePlaces
+from inner_agent.policyedit.files import PolicySite
 from inner_agent.web.accounts import AccountStore
 from inner_agent.web.api import IdentityApi, api_http_error
 from inner_agent.web.api_tokens import TokenStore
@@ -48,6 +49,8 @@ class Listener:
     # What the console reads; None: only the audit store the access log reads (no figures).
     console: ConsoleData | None = None
     strict_transport: bool = False  # reached over https: every response says HSTS
+    # The rules files the policy editor changes; None: no editor (no [outbound]).
+    policy: PolicySite | None = None
 
     def close(self) -> None:
         self.signin.close()
@@ -71,6 +74,7 @@ def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starle
         *ConsolePages(listener.pages, listener.access, data).routes(),
         *ConsoleApi(data, listener.access).routes(),
         *IdentityApi(listener.access, listener.zone).routes(),
+        *_policy_routes(listener),
     ]
     app = Starlette(
         routes=guarded_routes(routes),
@@ -82,3 +86,15 @@ def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starle
     )
     app.state.gate = listener.gate
     return app
+
+
+def _policy_routes(listener: Listener) -> list[BaseRoute]:
+    """The policy editor's pages, when the listener has rules files to edit."""
+    from inner_agent.policyedit.pages import PolicyPages
+
+    site = listener.policy
+    if site is None:
+        return []
+    files = site.files.open(listener.access.recorder, site.on_saved)
+    return list(PolicyPages(listener.pages, listener.access, files, zone=listener.zone,
+                            membership=site.membership).routes())  # fmt: skip

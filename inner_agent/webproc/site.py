@@ -31,6 +31,7 @@ from inner_agent.outbound.spool import Spool
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app, templates
+from inner_agent.policyedit.files import PolicyFiles, PolicySite, membership_of
 from inner_agent.web.api_tokens import TokenStore
 from inner_agent.web.app import Listener
 from inner_agent.web.config import ConsoleSection
@@ -82,6 +83,8 @@ def site_app(
     secret: bytes,
     clock: Callable[[], float],
     places: ConsolePlaces | None = None,
+    policy: PolicyFiles | None = None,
+    on_policy_saved: Callable[[], None] = lambda: None,
 ) -> tuple[Starlette, Listener]:
     """The listener's app over these stores: access records go where every audit event
     goes (``audit``) and are read back from ``audit_path``; the console reads ``places``
@@ -89,9 +92,16 @@ def site_app(
     access = AccessLog(audit, audit_path, console.zone)
     data = ConsoleData(places or ConsolePlaces(audit_path=audit_path), zone=console.zone,
                        language=console.language, clock=clock)  # fmt: skip
+    editor = (
+        None
+        if policy is None
+        else PolicySite(
+            policy, on_policy_saved, lambda document: membership_of(directory, document)
+        )
+    )
     listener = build_listener(section, console, directory, audit, access, secret=secret,
                               clock=clock, on_csrf_refusal=desk.note_csrf_refusal,
-                              data=data)  # fmt: skip
+                              data=data, policy=editor)  # fmt: skip
     data.start()
     return create_app(desk, listener), listener
 
@@ -118,6 +128,7 @@ def build_listener(
     clock: Callable[[], float],
     on_csrf_refusal: Callable[[str, str], None],
     data: ConsoleData | None = None,
+    policy: PolicySite | None = None,
 ) -> Listener:
     """The web listener's parts from ``[outbound.web]`` and ``[console]``: sign-in (its
     spraying alerts to ``audit``), pages, the gate, tokens, ``access`` for the records, and
@@ -133,7 +144,7 @@ def build_listener(
     failed_tokens = ClientBuckets(web.signin.per_client_per_minute, web.signin.per_client_burst)
     gate = Gate(pages, accounts, tokens, access, failed_tokens=failed_tokens, clock=clock)
     return Listener(signin, pages, gate, accounts, tokens, access, console.zone,
-                    tuple(web.allowed_clients), data,
+                    tuple(web.allowed_clients), data, policy=policy,
                     strict_transport=web.public_url.startswith("https://"))  # fmt: skip
 
 
@@ -155,7 +166,8 @@ def open_site(spec: WebSpec, *, on_decided: Callable[[], None]) -> WebSite:
                              on_decided=on_decided)  # fmt: skip
         app, listener = site_app(desk, section, console=spec.console, directory=directory,
                                  audit=audit, audit_path=spec.audit_path, secret=secret,
-                                 clock=time.time, places=spec.console_places)  # fmt: skip
+                                 clock=time.time, places=spec.console_places,
+                                 policy=spec.policy_files, on_policy_saved=on_decided)  # fmt: skip
         opened.pop_all()
     # The listener first: its sign-in pool and checks read the directory.
     return WebSite(app, section.web, [listener, directory, state, audit])

@@ -23,6 +23,7 @@ from inner_agent.console.places import (
     ConsolePlaces,
 )
 from inner_agent.outbound.config import OutboundSection
+from inner_agent.policyedit.files import PolicyFiles
 from inner_agent.web.config import ConsoleSection
 from inner_agent.webproc.errors import WebProcessFailed
 
@@ -44,6 +45,10 @@ class WebSpec(Section):
     inject_alarm_s: float = Field(default=DEFAULT_INJECT_ALARM_S, gt=0)
     # The agent's at-rest key file (its path only: the child reads the keys itself).
     at_rest_key: Path | None = None
+    # The policy editor's files: [inbound] rules_file (None: the built-in rules) and whether
+    # [inbound] is set at all (the outbound file is [outbound] rules_file).
+    inbound_rules_file: Path | None = None
+    inbound_configured: bool = False
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -57,6 +62,13 @@ class WebSpec(Section):
             silence_alarm_s=self.silence_alarm_s, gap_wait_s=self.gap_wait_s,
             inject_alarm_s=self.inject_alarm_s, at_rest_key=self.at_rest_key,
         )  # fmt: skip
+
+    @property
+    def policy_files(self) -> PolicyFiles:
+        """The rules files the console's policy editor changes, and its versions folder."""
+        versions = (self.state_dir or self.outbound.spool_dir) / "policy-versions"
+        return PolicyFiles(self.outbound.rules_file, self.inbound_rules_file, versions,
+                           self.inbound_configured)  # fmt: skip
 
 
 def read_spec(untrusted: bytes) -> WebSpec:

@@ -208,9 +208,9 @@ def test_each_role_signs_in_and_sees_only_what_it_may(running, pages):
     login.goto(running.url + "/login")
     shot(running, login, "login")
     expected = {
-        ADMIN: {"/", "/mail", "/stats", "/access"},
+        ADMIN: {"/", "/mail", "/stats", "/access", "/policy"},
         AUDITOR: {"/", "/mail", "/stats", "/access"},
-        SECURITY: {"/", "/mail"},
+        SECURITY: {"/", "/mail", "/policy"},
     }
     for email, nav in expected.items():
         page = pages(email)
