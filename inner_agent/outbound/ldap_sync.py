@@ -15,6 +15,7 @@ can no longer sign in to the console or approve, and are not asked to.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,7 +182,8 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
         server = ldap3.Server(section.url, connect_timeout=section.timeout_s)
         with ldap3.Connection(
             server, user=section.bind_dn or None, password=_password(section) or None,
-            receive_timeout=section.timeout_s, auto_bind=True, read_only=True,
+            receive_timeout=math.ceil(section.timeout_s),  # whole seconds: a socket option
+            auto_bind=True, read_only=True,
         ) as connection:  # fmt: skip
             people = _search(connection, section, section.people_filter(), wanted)
             disabled: set[str] = set()
