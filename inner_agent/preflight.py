@@ -4,8 +4,6 @@ to), and the directory warnings only ``check`` gives."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from agentkit.preflight import (
     Finding,
     Severity,
@@ -17,12 +15,12 @@ from agentkit.preflight import (
     secret_file_problems,
     smtp_answer_problems,
 )
-from agentkit.readonly import query_read_only
 from inner_agent.config import InnerConfig
 from inner_agent.outbound.config import OutboundSection
+from inner_agent.outbound.directory_check import directory_gaps
 from inner_agent.outbound.tokens import SECRET_BYTES
 
-__all__ = ["preflight"]
+__all__ = ["directory_warnings", "preflight"]
 
 
 def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
@@ -40,7 +38,7 @@ def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
     if probes:
         found += smtp_answer_problems(file, "inject.server", config.inject.server)
         if config.outbound is not None:
-            found += _directory_warnings(config.outbound, file)
+            found += directory_warnings(config.outbound, file)
             notice = config.outbound.notice.internal_smtp
             if notice != config.inject.server:
                 found += smtp_answer_problems(file, "outbound.notice.internal_smtp", notice)
@@ -62,22 +60,24 @@ def _outbound_problems(section: OutboundSection, file: str) -> list[Finding]:
     return found
 
 
-def _directory_warnings(section: OutboundSection, file: str) -> list[Finding]:
-    """Outbound mail needs people to approve it: an empty directory, or a department with no
-    head or delegate in it or above it (and no fallback approver), holds mail for nobody."""
+def directory_warnings(section: OutboundSection, file: str) -> list[Finding]:
+    """Outbound mail needs people to approve it: an empty directory, or a department with
+    someone who has no manager and no head or delegate in it or above it (and no fallback
+    approver), holds mail for nobody. Disabled people approve nothing and count for nobody.
+    Also logged by the agent at start (``OutboundService``)."""
     path = section.directory_db
-    if not query_read_only(path, "SELECT 1 FROM users LIMIT 1"):
+    gaps = directory_gaps(path, fallback_approver=section.approval.fallback_approver)
+    if gaps.empty:
         return [
             Finding(
                 Severity.WARNING,
                 file,
                 "outbound.directory_db",
                 f"the directory {path} is empty: outbound mail has nobody to approve it",
-                f"import the HR export: maildiode directory -c {file} import HR.csv",
+                f"import the HR export: maildiode directory import HR.csv -c {file} "
+                f"(or sync it from LDAP: [directory.ldap], maildiode directory sync -c {file})",
             )
         ]
-    if section.approval.fallback_approver is not None:
-        return []
     return [
         Finding(
             Severity.WARNING,
@@ -85,27 +85,8 @@ def _directory_warnings(section: OutboundSection, file: str) -> list[Finding]:
             "outbound.directory_db",
             f"department {name!r} has no head or delegate, nor has any department above it, "
             "and there is no fallback approver: its mail waits for nobody",
-            "give it a head or delegate in the HR export, or set "
-            "outbound.approval.fallback_approver",
+            "give it a head or delegate in the HR export (부서장, 대결자) or its people a "
+            "manager, or set outbound.approval.fallback_approver",
         )
-        for name in _departments_without_approver(path)
+        for name in gaps.without_approver
     ]
-
-
-def _departments_without_approver(db: Path) -> list[str]:
-    parents = dict(query_read_only(db, "SELECT name, parent FROM departments"))
-    with_approver = {
-        row[0]
-        for row in query_read_only(
-            db, "SELECT DISTINCT department FROM users WHERE role IN ('head', 'delegate')"
-        )
-    }
-    lacking = []
-    for (name,) in query_read_only(db, "SELECT DISTINCT department FROM users ORDER BY 1"):
-        current, seen = name, set()
-        while current is not None and current not in seen and current not in with_approver:
-            seen.add(current)
-            current = parents.get(current)
-        if current is None or current in seen:
-            lacking.append(name)
-    return lacking

@@ -33,6 +33,8 @@ class ConsolePlaces:
     silence_alarm_s: float = DEFAULT_SILENCE_ALARM_S  # [link] silence_alarm_s
     gap_wait_s: float = DEFAULT_GAP_WAIT_S  # [link] gap_wait_s
     inject_alarm_s: float = DEFAULT_INJECT_ALARM_S  # [inject] alarm_after_s
+    directory_db: Path | None = None  # [outbound] directory_db: its gaps are alarms
+    fallback_approver: str | None = None  # [outbound.approval]: asked where nobody else is
 
     @property
     def reports_db(self) -> Path | None:
@@ -57,4 +59,6 @@ def places_from(config: Any) -> ConsolePlaces:
         silence_alarm_s=getattr(link, "silence_alarm_s", DEFAULT_SILENCE_ALARM_S),
         gap_wait_s=getattr(link, "gap_wait_s", DEFAULT_GAP_WAIT_S),
         inject_alarm_s=getattr(inject, "alarm_after_s", DEFAULT_INJECT_ALARM_S),
+        directory_db=getattr(outbound, "directory_db", None),
+        fallback_approver=getattr(getattr(outbound, "approval", None), "fallback_approver", None),
     )

@@ -92,4 +92,3 @@ class DirectorySection(Section):
     """Where the directory comes from besides ``maildiode directory import``."""
 
     ldap: LdapSection | None = None  # absent: no sync
-
