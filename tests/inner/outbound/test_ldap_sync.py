@@ -211,3 +211,26 @@ def test_the_command_runs_one_pass_and_a_dry_run_changes_nothing(tmp_path, slapd
     )
     reports = maildiode("directory", "reports", "-c", str(config)).stdout
     assert f"ldap {slapd.url}\tusers: 6 added" in reports
+
+
+def test_the_agent_syncs_on_its_schedule_and_records_it(tmp_path, slapd):
+    from types import SimpleNamespace
+
+    from tests.support.outbound import MemoryAudit, RecordingPublisher, start_outbound, wait_for
+
+    audit = MemoryAudit()
+    ldap = ldap_section(tmp_path, slapd.url)
+    config = SimpleNamespace(directory=SimpleNamespace(ldap=ldap))
+    running = start_outbound(tmp_path, config=config, audit=audit, publisher=RecordingPublisher())
+    try:
+        directory = running.service.workflow.directory
+        wait_for(lambda: directory.manager_of("kim@corp.example") == "lee@corp.example",
+                 what="the first sync pass at start")  # fmt: skip
+        wait_for(lambda: any(f.get("action") == "directory_imported" for _m, s, f in audit.events
+                             if s == "access"), what="the sync's access record")  # fmt: skip
+        actors = {f["account"] for _m, s, f in audit.events if s == "access"}
+        assert actors == {"ldap-sync"}
+        assert running.service._sync is not None
+    finally:
+        running.stop()
+    assert running.service._sync is None
