@@ -28,6 +28,7 @@ from inner_agent.inbound.config import example_toml_section as inbound_example
 from inner_agent.notify import DEFAULT_MAX_NOTIFICATION_BYTES
 from inner_agent.outbound.config import OutboundSection, example_toml_section
 from inner_agent.outbound.ldap_config import DirectorySection
+from inner_agent.outbound.ldap_config import example_toml_section as ldap_example
 from inner_agent.web.config import ConsoleSection
 from mailsafe.payload import MAX_IMAGE_PIXELS
 
@@ -222,6 +223,7 @@ def example_toml(
             directory_db=f"{state_dir}/directory.db",
         )
         text += "\n" + inbound_example()
+        text += "\n" + ldap_example()
     return text
 
 

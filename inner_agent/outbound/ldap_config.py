@@ -92,3 +92,33 @@ class DirectorySection(Section):
     """Where the directory comes from besides ``maildiode directory import``."""
 
     ldap: LdapSection | None = None  # absent: no sync
+
+
+def example_toml_section() -> str:
+    """The ``[directory.ldap]`` part of an example ``inner.toml``: every key, commented out."""
+    return _EXAMPLE
+
+
+_EXAMPLE = """\
+# The directory from LDAP / Active Directory (docs/operations.md, "The directory"): synced every
+# interval_s by the agent, and by hand with `maildiode directory sync -c inner.toml`. While it
+# is set, LDAP is the source of truth: a person it no longer returns leaves the directory.
+# [directory.ldap]
+# url = "ldaps://dc1.corp.example:636"        # ldap:// or ldaps://
+# base_dn = "ou=People,dc=corp,dc=example"   # people are searched below it (subtree)
+# bind_dn = "cn=maildiode,ou=Services,dc=corp,dc=example"   # "" or absent: anonymous bind
+# bind_password_file = "keys/ldap.password"  # one line; needed with bind_dn
+# flavor = "openldap"                        # or "active-directory" (userAccountControl)
+# user_filter = ""                           # "": by flavor ((objectClass=inetOrgPerson))
+# disabled_filter = ""                       # e.g. "(pwdAccountLockedTime=*)" (OpenLDAP)
+# interval_s = 3600                          # between passes (>= 60)
+# timeout_s = 10                             # connect and each answer
+# [directory.ldap.attributes]
+# email = "mail"
+# name = "displayName"                       # cn when absent
+# department = ""                            # "": the entry's ou= path (상위부서 from the tree)
+# rank = "title"                             # 직급
+# manager = "manager"                        # a DN: that person approves this one's mail
+# role = ""                                  # e.g. "employeeType" holding 부서장, 대결자, ...
+# groups = ""                                # e.g. "memberOf" (group DNs; their cn is the name)
+"""

@@ -3,6 +3,8 @@ a department attribute instead of the ou= tree, groups from memberOf, and what i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -83,3 +85,24 @@ def test_the_people_filter_follows_the_flavor():
     )
     ad = LdapSection(url="ldaps://x", base_dn="dc=x", flavor="active-directory")
     assert ad.people_filter() == "(&(objectCategory=person)(objectClass=user))"
+
+
+def test_the_example_section_names_every_key_and_loads_uncommented(tmp_path):
+    import re
+    import tomllib
+
+    from inner_agent.outbound.ldap_config import DirectorySection, example_toml_section
+
+    lines = example_toml_section().splitlines()
+    text = "\n".join(line[2:] for line in lines if re.match(r"# (\[|\w+ = )", line))
+    document = tomllib.loads(text)
+    section = DirectorySection.model_validate(
+        document["directory"], context={"config_dir": tmp_path}
+    )
+    assert section.ldap is not None
+    assert set(document["directory"]["ldap"]) == set(LdapSection.model_fields)
+    assert set(document["directory"]["ldap"]["attributes"]) == set(LdapAttributes.model_fields)
+    assert (
+        example_toml_section()
+        in (Path(__file__).parents[3] / "deploy/examples/inner.toml").read_text()
+    )
