@@ -80,6 +80,7 @@ NAV = (("/", "nav.dashboard", frozenset(CONSOLE_ROLES)),
        ("/mail", "nav.mail", frozenset(scope.MAIL_ROLES)),
        ("/stats", "nav.stats", frozenset(EXPORTERS)),
        ("/access", "nav.access", frozenset(EXPORTERS)),
+       ("/directory", "nav.directory", frozenset(EXPORTERS)),
        ("/requests", "nav.requests", frozenset({Role.APPROVER})))  # fmt: skip
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -29,6 +29,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "nav.mail": ("메일 검색", "Mail"),
     "nav.stats": ("통계", "Statistics"),
     "nav.access": ("접속기록", "Access records"),
+    "nav.directory": ("인사정보", "Directory"),
     "nav.requests": ("승인 요청", "Approvals"),
     "signout": ("로그아웃", "Sign out"),
     "times_in": ("시각 기준", "times in"),

@@ -27,7 +27,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from inner_agent.outbound.directory_file import MAX_FILE_BYTES, parse_hr_csv, parse_hr_file
+from inner_agent.outbound.directory_file import (
+    MAX_FILE_BYTES,
+    check_snapshot,
+    parse_hr_csv,
+    parse_hr_file,
+)
 from inner_agent.outbound.directory_model import (
     ADMINISTRATOR,
     SECURITY_OFFICER,
@@ -138,16 +143,38 @@ class Directory:
     def replace(self, snapshot: Snapshot, source: str) -> Report:
         """Make the directory ``snapshot`` in one transaction, store and return the report."""
         with self._lock:
-            report = self._report(snapshot)
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._write(snapshot)
-                if report:
-                    self._store_report(report, source)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            return self._replace(snapshot, source)
+
+    def put_person(self, person: User, parent: str | None, source: str) -> Report:
+        """Add or change one person (the console's form); a new department is added under
+        ``parent``, and a known one gets ``parent`` when one is given. DirectoryError when the
+        result breaks a rule of the export (two heads of a department...)."""
+        with self._lock:
+            users = [u for u in self._users() if u.email != person.email] + [person]
+            departments = {d.name: d.parent for d in self._departments()}
+            if parent is not None or person.department not in departments:
+                departments[person.department] = parent
+            if parent is not None:
+                departments.setdefault(parent, None)
+            snapshot = check_snapshot(
+                Snapshot(tuple(sorted(users, key=lambda u: u.email)),
+                         tuple(Department(n, p) for n, p in sorted(departments.items()))),
+                source,
+            )  # fmt: skip
+            return self._replace(snapshot, source)
+
+    def _replace(self, snapshot: Snapshot, source: str) -> Report:
+        """``replace`` with the lock held."""
+        report = self._report(snapshot)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._write(snapshot)
+            if report:
+                self._store_report(report, source)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
         return report
 
     def _report(self, snapshot: Snapshot) -> Report:

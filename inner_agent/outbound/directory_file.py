@@ -35,7 +35,15 @@ from inner_agent.outbound.directory_model import (
 )
 from inner_agent.outbound.errors import DirectoryError
 
-__all__ = ["MAX_FILE_BYTES", "MAX_ROWS", "parse_hr_csv", "parse_hr_file", "parse_role"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_ROWS",
+    "check_snapshot",
+    "parse_hr_csv",
+    "parse_hr_file",
+    "parse_role",
+    "parse_rows",
+]
 
 # An HR export of a very large organisation is a few MB; anything far bigger is not one.
 MAX_FILE_BYTES = 64 << 20
@@ -110,10 +118,17 @@ def parse_rows(rows: Iterable[Sequence[str]], name: str) -> Snapshot:
         _note_parent(parents, user.department, cells.get("parent") or None, where)
     for parent in [p for p in parents.values() if p is not None]:
         parents.setdefault(parent, None)
-    _check_roles(users.values(), name)
-    _check_managers(users, name)
     departments = tuple(Department(d, p) for d, p in sorted(parents.items()))
-    return Snapshot(tuple(sorted(users.values(), key=lambda u: u.email)), departments)
+    return check_snapshot(Snapshot(tuple(sorted(users.values(), key=lambda u: u.email)),
+                                   departments), name)  # fmt: skip
+
+
+def check_snapshot(snapshot: Snapshot, name: str) -> Snapshot:
+    """The snapshot, when one head and one delegate per department and nobody their own
+    manager; else DirectoryError naming the people."""
+    _check_roles(snapshot.users, name)
+    _check_managers({u.email: u for u in snapshot.users}, name)
+    return snapshot
 
 
 def _columns(header: Sequence[str], name: str) -> dict[int, str]:

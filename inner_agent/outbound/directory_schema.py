@@ -45,6 +45,9 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 def migrate(db: sqlite3.Connection, where: str) -> int:
     """Bring the (autocommit) connection's database to SCHEMA_VERSION; the version it had."""
+    (seen,) = db.execute("PRAGMA user_version").fetchone()
+    if seen == SCHEMA_VERSION:
+        return int(seen)  # the usual opening: no write lock taken
     db.execute("BEGIN IMMEDIATE")  # two processes opening an old file: one migrates
     try:
         (found,) = db.execute("PRAGMA user_version").fetchone()

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.senders import SenderCheck, comparable, stored_check, stored_sender
 from inner_agent.outbound.state import MailRow, OutboundState
 
-__all__ = ["Moved", "move_open_requests"]
+__all__ = ["Moved", "move_open_requests", "move_requests_in"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,20 @@ def move_open_requests(
                 Moved(request.request_id, request.mail_id, request.approvers, after.approvers)
             )
     return moved
+
+
+def move_requests_in(
+    state_db: Path | None, directory: Directory, fallback: str | None, now: float
+) -> list[Moved]:
+    """``move_open_requests`` on the outbound state at ``state_db``, when the agent has made it
+    (never created here: a directory kept where no outbound path runs has nothing to move)."""
+    if state_db is None or not state_db.is_file():
+        return []
+    state = OutboundState(state_db)
+    try:
+        return move_open_requests(state, Approvers(directory, fallback), directory, now)
+    finally:
+        state.close()
 
 
 def _stored_check(mail: MailRow, directory: Directory) -> SenderCheck:

@@ -21,8 +21,10 @@ from starlette.routing import BaseRoute
 from agentkit.access import AccessLog
 from inner_agent.console.api import ConsoleApi
 from inner_agent.console.data import ConsoleData
+from inner_agent.console.directory_pages import DirectoryPages
 from inner_agent.console.pages import ConsolePages
 from inner_agent.console.places import ConsolePlaces
+from inner_agent.outbound.directory import Directory
 from inner_agent.web.accounts import AccountStore
 from inner_agent.web.api import IdentityApi, api_http_error
 from inner_agent.web.api_tokens import TokenStore
@@ -67,6 +69,7 @@ def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starle
         *listener.pages.routes(),
         *page_routes,
         *ConsolePages(listener.pages, listener.access, data).routes(),
+        *_directory_routes(listener, data),
         *ConsoleApi(data, listener.access).routes(),
         *IdentityApi(listener.access, listener.zone).routes(),
     ]
@@ -77,3 +80,11 @@ def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starle
     )
     app.state.gate = listener.gate
     return app
+
+
+def _directory_routes(listener: Listener, data: ConsoleData) -> list[BaseRoute]:
+    """The console's directory pages, where the account store's people are the directory."""
+    directory = listener.accounts.people
+    if not isinstance(directory, Directory):
+        return []
+    return list(DirectoryPages(listener.pages, listener.access, data, directory).routes())

@@ -42,7 +42,7 @@ from inner_agent.outbound.directory import Changes, Directory, Report
 from inner_agent.outbound.directory_sync import DirectorySync, record_report
 from inner_agent.outbound.errors import DirectoryError
 from inner_agent.outbound.ldap_config import DirectorySection
-from inner_agent.outbound.rerouting import move_open_requests
+from inner_agent.outbound.rerouting import move_requests_in
 from inner_agent.outbound.state import OutboundState
 from maildiode.commands.account import MIN_PASSWORD_CHARS
 from maildiode.commands.console_site import LOCAL, open_access, operator
@@ -186,13 +186,10 @@ def _sync(
 
 
 def _move_requests(directory: Directory, section: OutboundSection, records: _Records) -> None:
-    with _open_requests(directory, section) as open_requests:
-        if open_requests is None:
-            return
-        state, approvers = open_requests
-        for move in move_open_requests(state, approvers, directory, time.time()):
-            records(Action.DIRECTORY_CHANGED, move.detail(), mail_id=move.mail_id)
-            print(f"moved {move.detail()}")
+    state_db, fallback = section.spool_dir / "state.db", section.approval.fallback_approver
+    for move in move_requests_in(state_db, directory, fallback, time.time()):
+        records(Action.DIRECTORY_CHANGED, move.detail(), mail_id=move.mail_id)
+        print(f"moved {move.detail()}")
 
 
 @contextmanager
