@@ -43,6 +43,8 @@ class LdapSection(Section):
     base_dn: str  # where the people are searched (subtree)
     bind_dn: str = ""  # "": an anonymous bind
     bind_password_file: Path | None = None  # the bind DN's password, one line
+    # ldaps:// certificates are verified against the system's CAs, or this file's (PEM).
+    ca_file: Path | None = None
     flavor: Literal["openldap", "active-directory"] = "openldap"
     # Which entries are people ("": by flavor, see people_filter).
     user_filter: str = ""
@@ -54,7 +56,7 @@ class LdapSection(Section):
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     attributes: LdapAttributes = LdapAttributes()
 
-    @field_validator("bind_password_file", mode="before")
+    @field_validator("bind_password_file", "ca_file", mode="before")
     @classmethod
     def _password_file(cls, value: Any, info: ValidationInfo) -> Any:
         return None if value is None else resolve_path(value, info)
@@ -108,6 +110,7 @@ _EXAMPLE = """\
 # base_dn = "ou=People,dc=corp,dc=example"   # people are searched below it (subtree)
 # bind_dn = "cn=maildiode,ou=Services,dc=corp,dc=example"   # "" or absent: anonymous bind
 # bind_password_file = "keys/ldap.password"  # one line; needed with bind_dn
+# ca_file = "keys/corp-ca.pem"               # ldaps:// verified against it (absent: system CAs)
 # flavor = "openldap"                        # or "active-directory" (userAccountControl)
 # user_filter = ""                           # "": by flavor ((objectClass=inetOrgPerson))
 # disabled_filter = ""                       # e.g. "(pwdAccountLockedTime=*)" (OpenLDAP)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,7 +180,7 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
 
     wanted = _wanted(section.attributes, section.flavor)
     try:
-        server = ldap3.Server(section.url, connect_timeout=section.timeout_s)
+        server = ldap3.Server(section.url, connect_timeout=section.timeout_s, tls=_tls(section))
         with ldap3.Connection(
             server, user=section.bind_dn or None, password=_password(section) or None,
             receive_timeout=math.ceil(section.timeout_s),  # whole seconds: a socket option
@@ -193,6 +194,15 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
     except LDAPException as exc:
         raise DirectoryError(f"LDAP {section.url}: {type(exc).__name__}: {exc}") from None
     return [LdapEntry(e.dn, e.attributes, e.dn in disabled) for e in people]
+
+
+def _tls(section: LdapSection) -> Any:
+    """ldaps:// with the certificate verified (ldap3 verifies nothing by default: the bind
+    password would go to whoever answers)."""
+    import ldap3
+
+    ca_file = str(section.ca_file) if section.ca_file is not None else None
+    return ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file)
 
 
 def _search(

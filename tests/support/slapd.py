@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from maildiode.trial.stack import free_port
 
@@ -49,6 +50,7 @@ class Slapd:
     url: str
     folder: Path
     process: subprocess.Popen[bytes]
+    ldaps_url: str = ""  # with tls: the same server over ldaps://, its certificate from ``ca``
 
     def add(self, entries: Sequence[tuple[str, Mapping[str, Sequence[str]]]]) -> None:
         """Load entries with ``ldapadd`` (the command-line tool, as an administrator would)."""
@@ -82,25 +84,33 @@ def _line(name: str, value: str) -> str:
     return f"{name}:: {base64.b64encode(value.encode()).decode()}"
 
 
-def running_slapd(folder: Path) -> Iterator[Slapd]:
-    """A started slapd in ``folder``; stopped (and its data left for the test's folder) after."""
+def running_slapd(folder: Path, tls: Any = None) -> Iterator[Slapd]:
+    """A started slapd in ``folder``; stopped (and its data left for the test's folder) after.
+    ``tls``: a ``trustme.CA`` that issues the server's certificate for 127.0.0.1, served on a
+    second port over ldaps://."""
     if shutil.which(SLAPD) is None and not Path(SLAPD).exists():
         raise RuntimeError("slapd is not installed: `make deps` installs Debian's slapd")
     (folder / "db").mkdir(parents=True)
     includes = "\n".join(f"include /etc/ldap/schema/{name}.schema" for name in SCHEMAS)
     conf = folder / "slapd.conf"
-    conf.write_text(_CONF.format(includes=includes, folder=folder, suffix=SUFFIX,
-                                 root_dn=ROOT_DN, root_password=ROOT_PASSWORD))  # fmt: skip
-    port = free_port()
-    url = f"ldap://127.0.0.1:{port}"
+    text = _CONF.format(includes=includes, folder=folder, suffix=SUFFIX, root_dn=ROOT_DN,
+                        root_password=ROOT_PASSWORD)  # fmt: skip
+    port, tls_port = free_port(), free_port()
+    url, ldaps_url = f"ldap://127.0.0.1:{port}", f"ldaps://127.0.0.1:{tls_port}" if tls else ""
+    if tls is not None:
+        text = _tls_lines(folder, tls) + text
+    conf.write_text(text)
     log = (folder / "slapd.log").open("wb")
+    urls = f"{url}/ {ldaps_url}/" if tls else f"{url}/"
     # -d 0: stay in the foreground (the test owns the process), log nothing but errors.
     process = subprocess.Popen(
-        [SLAPD, "-f", str(conf), "-h", f"{url}/", "-d", "0"], stdout=log, stderr=log
+        [SLAPD, "-f", str(conf), "-h", urls, "-d", "0"], stdout=log, stderr=log
     )
     try:
         _wait_for_port(port, process, folder)
-        server = Slapd(url, folder, process)
+        if tls is not None:
+            _wait_for_port(tls_port, process, folder)
+        server = Slapd(url, folder, process, ldaps_url)
         server.add([(SUFFIX, {"objectClass": ["top", "dcObject", "organization"],
                               "dc": ["corp"], "o": ["Corp"]})])  # fmt: skip
         yield server
@@ -112,6 +122,15 @@ def running_slapd(folder: Path) -> Iterator[Slapd]:
             process.kill()
             process.wait()
         log.close()
+
+
+def _tls_lines(folder: Path, ca: Any) -> str:
+    issued = ca.issue_cert("127.0.0.1")
+    issued.private_key_pem.write_to_path(str(folder / "server.key"))
+    issued.cert_chain_pems[0].write_to_path(str(folder / "server.pem"))
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    return (f"TLSCACertificateFile {folder}/ca.pem\nTLSCertificateFile {folder}/server.pem\n"
+            f"TLSCertificateKeyFile {folder}/server.key\n")  # fmt: skip
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], folder: Path) -> None:

@@ -234,3 +234,27 @@ def test_the_agent_syncs_on_its_schedule_and_records_it(tmp_path, slapd):
     finally:
         running.stop()
     assert running.service._sync is None
+
+
+def test_ldaps_certificates_are_verified(tmp_path):
+    """ldap3 verifies nothing by default: an ldaps:// server with a certificate nobody vouches
+    for would get the bind password. The sync refuses it unless ca_file names its CA."""
+    import trustme
+
+    ca = trustme.CA()
+    folder = tmp_path / "slapd-tls"
+    folder.mkdir()
+    servers = running_slapd(folder, tls=ca)
+    server = next(servers)
+    try:
+        server.add(ENTRIES)
+        parts = build_workflow(tmp_path)
+        section = ldap_section(tmp_path, server.ldaps_url)
+        with pytest.raises(DirectoryError, match="LDAP ldaps://127.0.0.1"):
+            DirectorySync(section, parts.directory, Recorded()).run_once()
+        assert parts.directory.user("kim@corp.example").manager == ""  # nothing changed
+        trusted = section.model_copy(update={"ca_file": folder / "ca.pem"})
+        DirectorySync(trusted, parts.directory, Recorded()).run_once()
+        assert parts.directory.user("kim@corp.example").manager == "lee@corp.example"
+    finally:
+        servers.close()
