@@ -18,6 +18,7 @@ from agentkit.preflight import (
 from inner_agent.config import InnerConfig
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory_check import directory_gaps
+from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.tokens import SECRET_BYTES
 
 __all__ = ["directory_warnings", "preflight"]
@@ -35,6 +36,8 @@ def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
     found += _link_problems(config, file, keys_ok=not keys)
     if config.outbound is not None:
         found += _outbound_problems(config.outbound, file)
+    if config.directory.ldap is not None:
+        found += _ldap_problems(config.directory.ldap, file)
     if probes:
         found += smtp_answer_problems(file, "inject.server", config.inject.server)
         if config.outbound is not None:
@@ -57,6 +60,27 @@ def _outbound_problems(section: OutboundSection, file: str) -> list[Finding]:
     found += secret_file_problems(
         file, "outbound.web.secret_key_file", section.web.secret_key_file, min_bytes=SECRET_BYTES
     )
+    return found
+
+
+_LDAP_FILE_FIX = {
+    "bind_password_file": "write the bind DN's password into it (one line), chmod 600 {path}",
+    "ca_file": "copy the CA certificate (PEM) that signed the LDAP server's there",
+}
+
+
+def _ldap_problems(ldap: LdapSection, file: str) -> list[Finding]:
+    """The sync's secret must be there (the agent never makes it) and readable by it alone."""
+    found: list[Finding] = []
+    for key, path in (("bind_password_file", ldap.bind_password_file), ("ca_file", ldap.ca_file)):
+        if path is not None and not path.exists():
+            found.append(Finding(Severity.ERROR, file, f"directory.ldap.{key}",
+                                 f"{path} does not exist",
+                                 _LDAP_FILE_FIX[key].format(path=path)))  # fmt: skip
+    password = ldap.bind_password_file
+    if password is not None and password.exists():
+        found += secret_file_problems(file, "directory.ldap.bind_password_file", password,
+                                      min_bytes=1)  # fmt: skip
     return found
 
 

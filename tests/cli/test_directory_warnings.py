@@ -130,3 +130,22 @@ def test_the_agent_logs_the_gaps_at_start(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="inner_agent.outbound.service"):
         service._warn_of_directory_gaps()
     assert "is empty: outbound mail has nobody to approve it" in caplog.text
+
+
+def test_check_names_a_missing_or_open_ldap_password_file(site):
+    config = site / "inner-ldap.toml"
+    config.write_text((site / "inner.toml").read_text() + '\n[directory.ldap]\n'
+                      'url = "ldap://127.0.0.1:1"\nbase_dn = "dc=corp"\nbind_dn = "cn=sync"\n'
+                      'bind_password_file = "ldap.password"\n')  # fmt: skip
+    missing = maildiode("check", "-c", str(config))
+    assert missing.returncode == 2
+    assert "inner-ldap.toml: directory.ldap.bind_password_file: " in missing.stdout + missing.stderr
+    assert "does not exist" in missing.stdout + missing.stderr
+    password = site / "ldap.password"
+    password.write_text("secret\n")
+    password.chmod(0o644)
+    shown = maildiode("check", "-c", str(config))
+    assert "is readable by others" in shown.stdout + shown.stderr
+    password.chmod(0o600)
+    fine = maildiode("check", "-c", str(config)).stdout
+    assert "directory.ldap" not in fine
