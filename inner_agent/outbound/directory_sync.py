@@ -10,12 +10,14 @@ runs one pass by hand.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agentkit.access import Action
+from agentkit.access import AccessLog, Action
+from agentkit.periodic import PeriodicPass
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.directory import Directory, Report
 from inner_agent.outbound.errors import DirectoryError
@@ -29,7 +31,14 @@ from inner_agent.outbound.ldap_sync import (
 from inner_agent.outbound.rerouting import Moved, move_open_requests
 from inner_agent.outbound.state import OutboundState
 
-__all__ = ["AccessRecorder", "DirectorySync", "SyncOutcome", "record_report"]
+__all__ = [
+    "AccessRecorder",
+    "DirectorySync",
+    "SyncOutcome",
+    "access_recorder",
+    "record_report",
+    "sync_duty",
+]
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +120,29 @@ class DirectorySync:
         for move in moved:
             self.record(Action.DIRECTORY_CHANGED, move.detail(), mail_id=move.mail_id)
         return moved
+
+
+def access_recorder(access: AccessLog, account: str) -> AccessRecorder:
+    """Access records of ``account`` at the machine itself (the agent's scheduled sync)."""
+
+    def record(
+        action: Action, detail: str, *, mail_id: str | None = None, count: int | None = None
+    ) -> None:
+        access.record(account, "local", action, mail_id=mail_id, detail=detail, count=count)
+
+    return record
+
+
+def sync_duty(sync: DirectorySync) -> PeriodicPass:
+    """A pass at once, then one every ``interval_s``, in a thread of its own (not started)."""
+    interval = sync.section.interval_s
+
+    def one_pass() -> None:
+        try:
+            sync.run_once()
+        except DirectoryError as exc:  # LDAP down or misconfigured: one line, not a traceback
+            log.error("directory sync failed, the directory is kept as it was: %s; "
+                      "trying again in %.0f s", exc, interval)  # fmt: skip
+
+    return PeriodicPass("directory-sync", one_pass, lambda: interval, "directory sync failed",
+                        threading.Event())  # fmt: skip

@@ -20,14 +20,13 @@ import contextlib
 import ipaddress
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentkit.access import AccessLog, Action
+from agentkit.access import AccessLog
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.periodic import PeriodicPass
 from agentkit.settings import KeysSection, LinkSection, LogSection, parse_host_port
@@ -40,7 +39,7 @@ from inner_agent.inbound.policy import PolicyPublisher
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
-from inner_agent.outbound.directory_sync import DirectorySync
+from inner_agent.outbound.directory_sync import DirectorySync, access_recorder, sync_duty
 from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
@@ -159,18 +158,11 @@ class OutboundService:
         ldap = getattr(getattr(self.config, "directory", None), "ldap", None)
         if not isinstance(ldap, LdapSection):
             return None
-        access = AccessLog(self.audit, None, UTC)
-
-        def record(action: Action, detail: str, *, mail_id: str | None = None,
-                   count: int | None = None) -> None:  # fmt: skip
-            access.record(SYNC_ACCOUNT, "local", action, mail_id=mail_id, detail=detail,
-                          count=count)  # fmt: skip
-
+        record = access_recorder(AccessLog(self.audit, None, UTC), SYNC_ACCOUNT)
         approvers = Approvers(directory, self.section.approval.fallback_approver)
         sync = DirectorySync(ldap, directory, record, open_requests=(state, approvers),
                              clock=self.clock)  # fmt: skip
-        duty = PeriodicPass("directory-sync", sync.run_once, lambda: ldap.interval_s,
-                            "directory sync failed", threading.Event())  # fmt: skip
+        duty = sync_duty(sync)
         duty.start()
         return duty
 

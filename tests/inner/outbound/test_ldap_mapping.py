@@ -106,3 +106,29 @@ def test_the_example_section_names_every_key_and_loads_uncommented(tmp_path):
         example_toml_section()
         in (Path(__file__).parents[3] / "deploy/examples/inner.toml").read_text()
     )
+
+
+def test_a_failed_pass_keeps_the_directory_and_logs_one_line(tmp_path, caplog):
+    import logging
+
+    from inner_agent.outbound.directory import Directory
+    from inner_agent.outbound.directory_sync import DirectorySync, sync_duty
+    from inner_agent.outbound.errors import DirectoryError
+    from tests.support.outbound import HR_CSV
+
+    directory = Directory(tmp_path / "d.db")
+    directory.import_csv(HR_CSV)
+    section = LdapSection(url="ldap://127.0.0.1:1", base_dn="dc=corp")
+
+    def down(_section):
+        raise DirectoryError("LDAP ldap://127.0.0.1:1: LDAPSocketOpenError: refused")
+
+    for fetch in (down, lambda _section: []):  # unreachable; reachable but finds nobody
+        duty = sync_duty(DirectorySync(section, directory, lambda *a, **k: None, fetch=fetch))
+        with caplog.at_level(logging.ERROR):
+            duty.one_pass()  # never raises: the next pass tries again
+        assert "directory sync failed, the directory is kept as it was: LDAP" in caplog.text
+        assert "Traceback" not in caplog.text
+        assert len(directory.users()) == 5
+        caplog.clear()
+    directory.close()
