@@ -28,6 +28,8 @@ from inner_agent.inbound.config import InboundSection
 from inner_agent.inbound.config import example_toml_section as inbound_example
 from inner_agent.notify import DEFAULT_MAX_NOTIFICATION_BYTES
 from inner_agent.outbound.config import OutboundSection, example_toml_section
+from inner_agent.outbound.ldap_config import DirectorySection
+from inner_agent.outbound.ldap_config import example_toml_section as ldap_example
 from inner_agent.web.config import ConsoleSection
 from mailsafe.payload import MAX_IMAGE_PIXELS
 
@@ -144,6 +146,7 @@ class InnerConfig(Section):
     audit: AuditSection = AuditSection()
     console: ConsoleSection = ConsoleSection()
     outbound: OutboundSection | None = None  # absent: the outbound path is off
+    directory: DirectorySection = DirectorySection()  # [directory.ldap]: the LDAP sync
     inbound: InboundSection | None = None  # absent: no receive filters (needs [outbound])
 
     @field_validator("postmaster")
@@ -156,6 +159,13 @@ class InnerConfig(Section):
         if self.inbound is not None and self.outbound is None:
             raise ValueError("[inbound] needs [outbound]: the directory (who approves, who is in "
                              "a department) and the out link the policy travels on")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _sync_needs_outbound(self) -> InnerConfig:
+        if self.directory.ldap is not None and self.outbound is None:
+            raise ValueError("[directory.ldap] needs [outbound]: the directory it fills is "
+                             "outbound.directory_db")  # fmt: skip
         return self
 
     @model_validator(mode="after")
@@ -225,6 +235,7 @@ def example_toml(
             directory_db=f"{state_dir}/directory.db",
         )
         text += "\n" + inbound_example()
+        text += "\n" + ldap_example()
     return text
 
 

@@ -4,8 +4,6 @@ to), and the directory warnings only ``check`` gives."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from agentkit.preflight import (
     Finding,
     Severity,
@@ -18,12 +16,13 @@ from agentkit.preflight import (
     smtp_answer_problems,
     tls_pair_problems,
 )
-from agentkit.readonly import query_read_only
 from inner_agent.config import InnerConfig
 from inner_agent.outbound.config import OutboundSection
+from inner_agent.outbound.directory_check import directory_gaps
+from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.tokens import SECRET_BYTES
 
-__all__ = ["preflight"]
+__all__ = ["directory_warnings", "preflight"]
 
 
 def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
@@ -38,10 +37,12 @@ def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
     found += _link_problems(config, file, keys_ok=not keys)
     if config.outbound is not None:
         found += _outbound_problems(config.outbound, file)
+    if config.directory.ldap is not None:
+        found += _ldap_problems(config.directory.ldap, file)
     if probes:
         found += smtp_answer_problems(file, "inject.server", config.inject.server)
         if config.outbound is not None:
-            found += _directory_warnings(config.outbound, file)
+            found += directory_warnings(config.outbound, file)
             notice = config.outbound.notice.internal_smtp
             if notice != config.inject.server:
                 found += smtp_answer_problems(file, "outbound.notice.internal_smtp", notice)
@@ -66,22 +67,45 @@ def _outbound_problems(section: OutboundSection, file: str) -> list[Finding]:
     return found
 
 
-def _directory_warnings(section: OutboundSection, file: str) -> list[Finding]:
-    """Outbound mail needs people to approve it: an empty directory, or a department with no
-    head or delegate in it or above it (and no fallback approver), holds mail for nobody."""
+_LDAP_FILE_FIX = {
+    "bind_password_file": "write the bind DN's password into it (one line), chmod 600 {path}",
+    "ca_file": "copy the CA certificate (PEM) that signed the LDAP server's there",
+}
+
+
+def _ldap_problems(ldap: LdapSection, file: str) -> list[Finding]:
+    """The sync's secret must be there (the agent never makes it) and readable by it alone."""
+    found: list[Finding] = []
+    for key, path in (("bind_password_file", ldap.bind_password_file), ("ca_file", ldap.ca_file)):
+        if path is not None and not path.exists():
+            found.append(Finding(Severity.ERROR, file, f"directory.ldap.{key}",
+                                 f"{path} does not exist",
+                                 _LDAP_FILE_FIX[key].format(path=path)))  # fmt: skip
+    password = ldap.bind_password_file
+    if password is not None and password.exists():
+        found += secret_file_problems(file, "directory.ldap.bind_password_file", password,
+                                      min_bytes=1)  # fmt: skip
+    return found
+
+
+def directory_warnings(section: OutboundSection, file: str) -> list[Finding]:
+    """Outbound mail needs people to approve it: an empty directory, or a department with
+    someone who has no manager and no head or delegate in it or above it (and no fallback
+    approver), holds mail for nobody. Disabled people approve nothing and count for nobody.
+    Also logged by the agent at start (``OutboundService``)."""
     path = section.directory_db
-    if not query_read_only(path, "SELECT 1 FROM users LIMIT 1"):
+    gaps = directory_gaps(path, fallback_approver=section.approval.fallback_approver)
+    if gaps.empty:
         return [
             Finding(
                 Severity.WARNING,
                 file,
                 "outbound.directory_db",
                 f"the directory {path} is empty: outbound mail has nobody to approve it",
-                f"import the HR export: maildiode directory -c {file} import HR.csv",
+                f"import the HR export: maildiode directory import HR.csv -c {file} "
+                f"(or sync it from LDAP: [directory.ldap], maildiode directory sync -c {file})",
             )
         ]
-    if section.approval.fallback_approver is not None:
-        return []
     return [
         Finding(
             Severity.WARNING,
@@ -89,27 +113,8 @@ def _directory_warnings(section: OutboundSection, file: str) -> list[Finding]:
             "outbound.directory_db",
             f"department {name!r} has no head or delegate, nor has any department above it, "
             "and there is no fallback approver: its mail waits for nobody",
-            "give it a head or delegate in the HR export, or set "
-            "outbound.approval.fallback_approver",
+            "give it a head or delegate in the HR export (부서장, 대결자) or its people a "
+            "manager, or set outbound.approval.fallback_approver",
         )
-        for name in _departments_without_approver(path)
+        for name in gaps.without_approver
     ]
-
-
-def _departments_without_approver(db: Path) -> list[str]:
-    parents = dict(query_read_only(db, "SELECT name, parent FROM departments"))
-    with_approver = {
-        row[0]
-        for row in query_read_only(
-            db, "SELECT DISTINCT department FROM users WHERE role IN ('head', 'delegate')"
-        )
-    }
-    lacking = []
-    for (name,) in query_read_only(db, "SELECT DISTINCT department FROM users ORDER BY 1"):
-        current, seen = name, set()
-        while current is not None and current not in seen and current not in with_approver:
-            seen.add(current)
-            current = parents.get(current)
-        if current is None or current in seen:
-            lacking.append(name)
-    return lacking

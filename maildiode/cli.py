@@ -225,15 +225,21 @@ def _directory(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument(
         "action",
-        choices=["import", "list", "passwd", "totp"],
-        help="import an HR CSV export, list users, set a web password, or give a web account "
-        "a second factor (TOTP)",
+        choices=["import", "sync", "reports", "list", "passwd", "totp"],
+        help="import an HR export (CSV or XLSX), sync from LDAP once, show the stored "
+        "import/sync reports, list users, set a web password, or give a web account a "
+        "second factor (TOTP)",
     )
     p.add_argument(
         "args",
         nargs="*",
         metavar="ARG",
-        help="FILE.csv for import; USER for passwd; USER [off] for totp",
+        help="FILE.csv or FILE.xlsx for import; USER for passwd; USER [off] for totp",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="import/sync: show what would change (per person) and change nothing",
     )
 
 
@@ -387,7 +393,7 @@ COMMANDS: dict[str, tuple[str, Adder]] = {
         "release quarantined mail once fixed: checked or rendered again",
         _requeue,
     ),
-    "directory": ("manage the user/department directory (HR CSV import)", _directory),
+    "directory": ("the directory: HR import (CSV/XLSX), LDAP sync, users, passwords", _directory),
     "account": ("console accounts: add, list, role, password, totp, disable, remove", _account),
     "token": ("API tokens: create (printed once), revoke, list", _token),
     "inbound": ("receive filters: held inbound mail (list, decide), the policy (rules)", _inbound),

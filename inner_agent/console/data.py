@@ -28,6 +28,7 @@ from inner_agent.console import figures
 from inner_agent.console.places import ConsolePlaces
 from inner_agent.console.status import alarms, mail_counts, outer_side
 from inner_agent.console.text import Language
+from inner_agent.outbound.directory_check import directory_gaps
 from inner_agent.reports import latest_report, report_freshness
 from protocol.atrest import CLEAR, AtRestKeyring, is_sealed
 
@@ -118,6 +119,7 @@ class ConsoleData:
                 "queues": figures.inner_queues(places.state_dir, places.outbound_state, now),
             },
             "outer": outer_side(report_freshness(stored, now)),
+            "directory": self._directory_gaps(),
         }
         injection = status["inner"]["queues"]["injection"]
         if injection is not None:
@@ -125,6 +127,15 @@ class ConsoleData:
             injection["alarm"] = waited is not None and waited > places.inject_alarm_s
         status["alarms"] = [a.as_dict() for a in alarms(status, language, now)]
         return status
+
+    def _directory_gaps(self) -> dict[str, Any] | None:
+        """The directory's gaps (an empty one, departments without an approver), as
+        ``maildiode check`` warns of them; None without an outbound path."""
+        places = self.places
+        if places.directory_db is None:
+            return None
+        gaps = directory_gaps(places.directory_db, fallback_approver=places.fallback_approver)
+        return {"empty": gaps.empty, "without_approver": list(gaps.without_approver)}
 
     def _inbound_link(self, now: float) -> dict[str, Any] | None:
         places = self.places

@@ -81,6 +81,7 @@ NAV = (("/", "nav.dashboard", frozenset(CONSOLE_ROLES)),
        ("/stats", "nav.stats", frozenset(EXPORTERS)),
        ("/access", "nav.access", frozenset(EXPORTERS)),
        ("/policy", "nav.policy", frozenset({Role.ADMIN, Role.SECURITY})),
+       ("/directory", "nav.directory", frozenset(EXPORTERS)),
        ("/requests", "nav.requests", frozenset({Role.APPROVER})))  # fmt: skip
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -34,6 +34,8 @@ class ConsolePlaces:
     gap_wait_s: float = DEFAULT_GAP_WAIT_S  # [link] gap_wait_s
     inject_alarm_s: float = DEFAULT_INJECT_ALARM_S  # [inject] alarm_after_s
     at_rest_key: Path | None = None  # [keys] at_rest_key: opens the sealed preview pictures
+    directory_db: Path | None = None  # [outbound] directory_db: its gaps are alarms
+    fallback_approver: str | None = None  # [outbound.approval]: asked where nobody else is
 
     @property
     def reports_db(self) -> Path | None:
@@ -59,4 +61,6 @@ def places_from(config: Any) -> ConsolePlaces:
         gap_wait_s=getattr(link, "gap_wait_s", DEFAULT_GAP_WAIT_S),
         inject_alarm_s=getattr(inject, "alarm_after_s", DEFAULT_INJECT_ALARM_S),
         at_rest_key=getattr(getattr(config, "keys", None), "at_rest_key", None),
+        directory_db=getattr(outbound, "directory_db", None),
+        fallback_approver=getattr(getattr(outbound, "approval", None), "fallback_approver", None),
     )

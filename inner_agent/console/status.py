@@ -108,6 +108,7 @@ def alarms(status: Mapping[str, Any], language: Language, now: float) -> list[Al
         *_link_alarms(status["inner"].get("link"), status["outer"], say, now),
         *_queue_alarms(status["inner"]["queues"], status["outer"], say),
         *_approval_alarms(status.get("approvals"), say),
+        *_directory_alarms(status.get("directory"), say),
         *_host_alarms("inner", status["inner"].get("host"), say),
         *_host_alarms("outer", status["outer"].get("host"), say),
     ]
@@ -183,6 +184,16 @@ def _queue_alarms(queues: Mapping[str, Any], outer: Mapping[str, Any], say: _Say
 def _approval_alarms(found: Mapping[str, Any] | None, say: _Say) -> Iterable[Alarm]:
     if found and (found["oldest_s"] or 0) > APPROVAL_WAIT_ALARM_S:
         yield say("approvals_waiting", "inner", count=found["pending"], age_s=found["oldest_s"])
+
+
+def _directory_alarms(found: Mapping[str, Any] | None, say: _Say) -> Iterable[Alarm]:
+    if not found:
+        return
+    if found["empty"]:
+        yield say("directory_empty", "inner")
+    elif found["without_approver"]:
+        yield say("department_without_approver", "inner",
+                  departments=", ".join(found["without_approver"]))  # fmt: skip
 
 
 def _host_alarms(where: str, host: Mapping[str, Any] | None, say: _Say) -> Iterable[Alarm]:

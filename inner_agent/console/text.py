@@ -29,6 +29,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "nav.mail": ("메일 검색", "Mail"),
     "nav.stats": ("통계", "Statistics"),
     "nav.access": ("접속기록", "Access records"),
+    "nav.directory": ("인사정보", "Directory"),
     "nav.requests": ("승인 요청", "Approvals"),
     "nav.policy": ("규칙", "Rules"),
     "signout": ("로그아웃", "Sign out"),
@@ -370,6 +371,25 @@ _WORDS: dict[str, tuple[str, str]] = {
     "todo.approvals_waiting": (
         "승인자에게 연락하거나 부재 시 대리 승인자를 지정하십시오.",
         "Contact the approver, or name a delegate while they are away.",
+    ),
+    "alarm.directory_empty": (
+        "디렉터리(인사정보)가 비어 있습니다: 외부로 나가는 메일을 승인할 사람이 없습니다.",
+        "The directory is empty: outbound mail has nobody to approve it.",
+    ),
+    "todo.directory_empty": (
+        "인사정보를 가져오거나(maildiode directory import HR.csv) LDAP 동기화를 "
+        "설정하십시오(maildiode directory sync).",
+        "Import the HR export (maildiode directory import HR.csv) or set up the LDAP sync "
+        "(maildiode directory sync).",
+    ),
+    "alarm.department_without_approver": (
+        "승인자가 없는 부서: {departments}. 이 부서의 메일은 아무도 승인할 수 없습니다.",
+        "Departments without an approver: {departments}. Their mail waits for nobody.",
+    ),
+    "todo.department_without_approver": (
+        "부서장·대결자나 상사를 지정하거나 outbound.approval.fallback_approver를 설정하십시오.",
+        "Name a head or delegate (or the people's manager), or set "
+        "outbound.approval.fallback_approver.",
     ),
     "alarm.inner_disk_low": (
         "내부망 서버의 디스크 여유 공간이 {percent}% 남았습니다.",

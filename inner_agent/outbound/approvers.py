@@ -1,8 +1,10 @@
 """Who is asked to approve a held mail, from the directory.
 
 When the envelope sender and ``From:`` are the same person (``senders.check_sender``): the
-head and the delegate of the sender's department (a head sending is approved by the
-delegate); with neither, the nearest department above that has one; then
+sender's manager when the directory names an enabled one (LDAP's ``manager`` attribute, the
+export's ``manager`` column); else the head and the delegate of the sender's department (a
+head sending is approved by the delegate); with neither, the nearest department above that
+has one; then
 ``fallback_approver``; with nobody, nobody (the mail is rejected). On a timeout with
 ``on_expiry = "escalate"``, the approvers one level further up.
 
@@ -44,7 +46,10 @@ class Approvers:
         user = check.user
         found: tuple[str, ...] = ()
         if user is not None:
-            found = self._not_shown(self.directory.approvers_of(user.department), check.shown)
+            found = self._manager(user.email, check.shown)
+            found = found or self._not_shown(
+                self.directory.approvers_of(user.department), check.shown
+            )
             found = found or self._nearest_above(user.department, check.shown)
         return Route(found or self._fallback(check.shown))
 
@@ -66,6 +71,10 @@ class Approvers:
             dept = self.directory.department(current)
             current = dept.parent if dept else None
         return ()
+
+    def _manager(self, email: str, shown: Collection[str]) -> tuple[str, ...]:
+        manager = self.directory.manager_of(email)
+        return self._not_shown((manager,), shown) if manager else ()
 
     def _nearest_above(self, department: str, shown: Collection[str]) -> tuple[str, ...]:
         seen = {department}

@@ -1,176 +1,98 @@
-"""The directory: users, departments, department heads and delegates, from the HR export.
+"""The directory: people, departments (a tree), groups, ranks and roles, from the HR export
+(CSV or XLSX, ``directory_file``) or an LDAP / Active Directory sync (``ldap_sync``).
 
-HR systems export a CSV with one row per employee. Columns (header row required, order free,
-extra columns ignored):
+The values and their roles are described in ``directory_model``; the file's columns in
+``directory_file``; the schema and its versions in ``directory_schema``.
 
-=================== ========= ===========================================================
-column              required  meaning
-=================== ========= ===========================================================
-email               yes       the user's mail address (the key; compared lower-case)
-name                no        display name
-department          yes       department name (or code) as HR writes it
-parent_department   no        the department above it (for escalation); same on every row
-role                no        ``head``, ``delegate``, ``security-officer`` or empty (member);
-                              one head and one delegate per department, any number of
-                              security officers (they approve mail whose envelope sender and
-                              ``From:`` disagree, docs/approval.md)
-=================== ========= ===========================================================
-
-``import_csv`` is re-runnable: it computes what changed (users and departments added, changed,
-removed) and applies it in one transaction. UTF-8 (with or without BOM) and CP949 (what Korean
-Excel writes) are read. LDAP is the documented next step (docs/approval.md).
+An import or a sync replaces the whole directory in one transaction: ``preview`` says what it
+would change (people and departments added, changed, removed, and per person what changed)
+without changing anything; ``replace`` applies it and keeps a report of it
+(``directory_reports``, read by ``reports``).
 
 Web accounts (argon2id hashes, a TOTP secret for a second factor, console roles) live in the
 same database, in the table the web listener's account store keeps
 (``inner_agent.web.accounts``); the import never touches it. ``maildiode directory passwd
 USER`` and ``maildiode directory totp USER`` set a directory person's password and second
-factor through it. A user removed from the directory can no longer sign in, whatever the
-account table says (console-only accounts aside: they are not people of the export).
+factor through it. A user removed from the directory, or disabled in it, can no longer sign
+in, whatever the account table says (console-only accounts aside: they are not people of the
+export).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from inner_agent.outbound.directory_file import (
+    MAX_FILE_BYTES,
+    check_snapshot,
+    parse_hr_csv,
+    parse_hr_file,
+)
+from inner_agent.outbound.directory_model import (
+    ADMINISTRATOR,
+    SECURITY_OFFICER,
+    Changes,
+    Department,
+    Snapshot,
+    User,
+    diff,
+    diff_people,
+)
+from inner_agent.outbound.directory_schema import V0_SCHEMA, migrate
 from inner_agent.outbound.errors import DirectoryError
 from inner_agent.web.accounts import AccountStore
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
-__all__ = ["SECURITY_OFFICER", "Changes", "Department", "Directory", "User", "parse_hr_csv"]
+__all__ = [
+    "ADMINISTRATOR",
+    "MAX_CSV_BYTES",
+    "SECURITY_OFFICER",
+    "Changes",
+    "Department",
+    "Directory",
+    "Report",
+    "StoredReport",
+    "User",
+    "parse_hr_csv",
+]
 
-# An HR export of a very large organisation is a few MB; anything far bigger is not one.
-MAX_CSV_BYTES = 64 << 20
-# A security officer is asked instead of the department head when a held mail's envelope
-# sender and From: header show different people (docs/approval.md, "Who approves").
-SECURITY_OFFICER = "security-officer"
-ROLES = ("", "head", "delegate", SECURITY_OFFICER)
-# One of each per department: the head and the delegate; a department may have several officers.
-ONE_PER_DEPARTMENT = ("head", "delegate")
+MAX_CSV_BYTES = MAX_FILE_BYTES
+# The stored reports kept: a year of hourly syncs that changed something is far fewer.
+MAX_STORED_REPORTS = 1000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    email TEXT PRIMARY KEY, name TEXT NOT NULL, department TEXT NOT NULL, role TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS departments (name TEXT PRIMARY KEY, parent TEXT);
-"""
-
-
-@dataclass(frozen=True)
-class User:
-    email: str
-    name: str
-    department: str
-    role: str  # "", "head", "delegate" or "security-officer"
+_USER_COLUMNS = "email, name, department, role, rank, manager, disabled"
 
 
 @dataclass(frozen=True)
-class Department:
-    name: str
-    parent: str | None
+class Report:
+    """What an import or a sync changes (or would change)."""
 
-
-@dataclass
-class Changes:
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
+    users: Changes
+    departments: Changes
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
+        return bool(self.users or self.departments)
 
-    def summary(self, noun: str) -> str:
-        counts = (len(self.added), len(self.changed), len(self.removed))
-        return f"{noun}: %d added, %d changed, %d removed" % counts
+    def summary(self) -> str:
+        return f"{self.users.summary('users')}; {self.departments.summary('departments')}"
 
-
-# ------------------------------------------------------------------------------------ parsing
-
-
-def parse_hr_csv(raw: bytes, name: str = "HR export") -> tuple[list[User], list[Department]]:
-    """Users and departments from the CSV bytes; DirectoryError names line and column."""
-    if len(raw) > MAX_CSV_BYTES:
-        raise DirectoryError(f"{name}: larger than {MAX_CSV_BYTES} bytes")
-    reader = csv.DictReader(io.StringIO(_decode(raw, name), newline=""))
-    columns = {c.strip().lower() for c in reader.fieldnames or ()}
-    missing = {"email", "department"} - columns
-    if missing:
-        raise DirectoryError(f"{name}: line 1: missing column(s) {', '.join(sorted(missing))}")
-    users: dict[str, User] = {}
-    parents: dict[str, str | None] = {}
-    for line, row in enumerate(reader, start=2):
-        cells = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-        user = _user(cells, f"{name}: line {line}")
-        if user.email in users:
-            raise DirectoryError(f"{name}: line {line}: email {user.email} appears twice")
-        users[user.email] = user
-        _note_parent(
-            parents, user.department, cells.get("parent_department") or None, f"{name}: line {line}"
-        )
-    for parent in [p for p in parents.values() if p is not None]:
-        parents.setdefault(parent, None)
-    _check_roles(users.values(), name)
-    departments = [Department(d, p) for d, p in sorted(parents.items())]
-    return sorted(users.values(), key=lambda u: u.email), departments
+    def lines(self) -> list[str]:
+        return [f"user {line}" for line in self.users.lines()] + [
+            f"department {line}" for line in self.departments.lines()
+        ]
 
 
-def _decode(raw: bytes, name: str) -> str:
-    for encoding in ("utf-8-sig", "cp949"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise DirectoryError(f"{name}: neither UTF-8 nor CP949 text")
-
-
-def _user(cells: dict[str, str], where: str) -> User:
-    email = cells.get("email", "").lower()
-    local, at, domain = email.partition("@")
-    if not (at and local and "." in domain) or any(c.isspace() for c in email):
-        raise DirectoryError(f"{where}: column email: {email!r} is not a mail address")
-    department = cells.get("department", "")
-    if not department:
-        raise DirectoryError(f"{where}: column department: empty")
-    role = cells.get("role", "").lower()
-    if role not in ROLES:
-        raise DirectoryError(
-            f"{where}: column role: {role!r} is not head, delegate, {SECURITY_OFFICER} or empty"
-        )
-    return User(email, cells.get("name", ""), department, role)
-
-
-def _note_parent(
-    parents: dict[str, str | None], department: str, parent: str | None, where: str
-) -> None:
-    if parent == department:
-        raise DirectoryError(
-            f"{where}: column parent_department: a department cannot be its own parent"
-        )
-    known = parents.get(department)
-    if department in parents and parent is not None and known not in (None, parent):
-        raise DirectoryError(
-            f"{where}: column parent_department: {department} has parent {known} on an earlier line"
-        )
-    if parent is not None or department not in parents:
-        parents[department] = parent
-
-
-def _check_roles(users: Iterable[User], name: str) -> None:
-    seen: dict[tuple[str, str], str] = {}
-    for user in users:
-        if user.role not in ONE_PER_DEPARTMENT:
-            continue
-        key = (user.department, user.role)
-        if key in seen:
-            raise DirectoryError(
-                f"{name}: department {user.department} has two {user.role}s: "
-                f"{seen[key]} and {user.email}"
-            )
-        seen[key] = user.email
+@dataclass(frozen=True)
+class StoredReport:
+    at: float
+    source: str
+    summary: str
+    lines: tuple[str, ...]
 
 
 # ------------------------------------------------------------------------------------ store
@@ -179,13 +101,19 @@ def _check_roles(users: Iterable[User], name: str) -> None:
 class Directory:
     """The directory database (SQLite). Safe to share between threads of one process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
+        self.clock = clock
         # FULL, as SQLite's default gave it before it was said here: an import must not roll
         # back after a power cut.
         self._db = open_wal_database(
-            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path, V0_SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
         )
+        try:
+            migrate(self._db, str(path))
+        except BaseException:
+            self._db.close()
+            raise
         # The accounts of the web listener, in the same file (the import leaves them alone).
         self.accounts = AccountStore(path, self)
 
@@ -198,41 +126,122 @@ class Directory:
     def import_csv(self, raw: bytes, name: str = "HR export") -> tuple[Changes, Changes]:
         """Replace the directory with the export; return (user changes, department changes)."""
         users, departments = parse_hr_csv(raw, name)
+        report = self.replace(Snapshot(tuple(users), tuple(departments)), f"import {name}")
+        return report.users, report.departments
+
+    def import_file(self, raw: bytes, name: str, *, dry_run: bool = False) -> Report:
+        """Replace the directory with a CSV or XLSX export (``dry_run``: only say what would
+        change)."""
+        snapshot = parse_hr_file(raw, name)
+        return self.preview(snapshot) if dry_run else self.replace(snapshot, f"import {name}")
+
+    def preview(self, snapshot: Snapshot) -> Report:
+        """What ``replace(snapshot)`` would change; changes nothing."""
         with self._lock:
-            old_users = {u.email: u for u in self._users()}
-            old_depts = {d.name: d for d in self._departments()}
-            user_changes = _diff(old_users, {u.email: u for u in users})
-            dept_changes = _diff(old_depts, {d.name: d for d in departments})
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM users")
-                self._db.execute("DELETE FROM departments")
-                self._db.executemany(
-                    "INSERT INTO users VALUES (?, ?, ?, ?)",
-                    [(u.email, u.name, u.department, u.role) for u in users],
-                )
-                self._db.executemany(
-                    "INSERT INTO departments VALUES (?, ?)",
-                    [(d.name, d.parent) for d in departments],
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        return user_changes, dept_changes
+            return self._report(snapshot)
+
+    def replace(self, snapshot: Snapshot, source: str) -> Report:
+        """Make the directory ``snapshot`` in one transaction, store and return the report."""
+        with self._lock:
+            return self._replace(snapshot, source)
+
+    def put_person(self, person: User, parent: str | None, source: str) -> Report:
+        """Add or change one person (the console's form); a new department is added under
+        ``parent``, and a known one gets ``parent`` when one is given. DirectoryError when the
+        result breaks a rule of the export (two heads of a department...)."""
+        with self._lock:
+            users = [u for u in self._users() if u.email != person.email] + [person]
+            departments = {d.name: d.parent for d in self._departments()}
+            if parent is not None or person.department not in departments:
+                departments[person.department] = parent
+            if parent is not None:
+                departments.setdefault(parent, None)
+            snapshot = check_snapshot(
+                Snapshot(tuple(sorted(users, key=lambda u: u.email)),
+                         tuple(Department(n, p) for n, p in sorted(departments.items()))),
+                source,
+            )  # fmt: skip
+            return self._replace(snapshot, source)
+
+    def _replace(self, snapshot: Snapshot, source: str) -> Report:
+        """``replace`` with the lock held."""
+        report = self._report(snapshot)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._write(snapshot)
+            if report:
+                self._store_report(report, source)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return report
+
+    def _report(self, snapshot: Snapshot) -> Report:
+        old_users = {u.email: u for u in self._users()}
+        old_depts = {d.name: d for d in self._departments()}
+        return Report(
+            diff_people(old_users, {u.email: u for u in snapshot.users}),
+            diff(old_depts, {d.name: d for d in snapshot.departments}),
+        )
+
+    def _write(self, snapshot: Snapshot) -> None:
+        for table in ("users", "departments", "user_groups"):
+            self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - our own table names
+        self._db.executemany(
+            f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            [(u.email, u.name, u.department, u.role, u.rank, u.manager, int(u.disabled))
+             for u in snapshot.users],
+        )  # fmt: skip
+        self._db.executemany(
+            "INSERT INTO departments VALUES (?, ?)",
+            [(d.name, d.parent) for d in snapshot.departments],
+        )
+        self._db.executemany(
+            "INSERT INTO user_groups VALUES (?, ?)",
+            [(group, u.email) for u in snapshot.users for group in u.groups],
+        )
+
+    def _store_report(self, report: Report, source: str) -> None:
+        self._db.execute(
+            "INSERT INTO directory_reports (at, source, summary, details) VALUES (?, ?, ?, ?)",
+            (
+                self.clock(),
+                source,
+                report.summary(),
+                json.dumps(report.lines(), ensure_ascii=False),
+            ),
+        )
+        self._db.execute(
+            "DELETE FROM directory_reports WHERE id <= (SELECT max(id) FROM directory_reports) - ?",
+            (MAX_STORED_REPORTS,),
+        )
+
+    def reports(self, limit: int = 20) -> list[StoredReport]:
+        """The newest stored import/sync reports, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at, source, summary, details FROM directory_reports"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [StoredReport(r[0], r[1], r[2], tuple(json.loads(r[3]))) for r in rows]
 
     # ----------------------------------------------------------------------------- lookups
 
     def user(self, email: str) -> User | None:
+        """The person with this address, enabled or disabled."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM users WHERE email = ?", (email.lower(),)
-            ).fetchone()
-        return None if row is None else User(*row)
+            found = self._select_users("WHERE email = ?", (email.lower(),))
+        return found[0] if found else None
 
     def users(self) -> list[User]:
         with self._lock:
             return self._users()
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot(tuple(self._users()), tuple(self._departments()))
 
     def domains(self) -> frozenset[str]:
         """The mail domains of the directory's users (lower-case): our own domains."""
@@ -247,21 +256,83 @@ class Directory:
             row = self._db.execute("SELECT * FROM departments WHERE name = ?", (name,)).fetchone()
         return None if row is None else Department(*row)
 
+    def departments(self) -> list[Department]:
+        with self._lock:
+            return self._departments()
+
+    def sub_departments(self, name: str) -> frozenset[str]:
+        """``name`` and every department below it (a rule's scope with sub-departments)."""
+        children: dict[str, list[str]] = {}
+        for dept in self.departments():
+            if dept.parent is not None:
+                children.setdefault(dept.parent, []).append(dept.name)
+        found, todo = {name}, [name]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return frozenset(found)
+
+    def group_members(self, group: str) -> tuple[str, ...]:
+        """The enabled people of a named group (e.g. "고객정보 취급자"), in address order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT g.email FROM user_groups g JOIN users u ON u.email = g.email"
+                " WHERE g.grp = ? AND u.disabled = 0 ORDER BY g.email",
+                (group,),
+            ).fetchall()
+        return tuple(r[0] for r in rows)
+
+    def groups(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT grp FROM user_groups ORDER BY grp")
+            return [r[0] for r in rows]
+
+    def with_rank(self, rank: str) -> tuple[str, ...]:
+        """The enabled people of a job rank (직급), in address order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT email FROM users WHERE rank = ? AND disabled = 0 ORDER BY email", (rank,)
+            ).fetchall()
+        return tuple(r[0] for r in rows)
+
+    def manager_of(self, email: str) -> str | None:
+        """The person's enabled manager in the directory (lower-case), or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT m.email FROM users u JOIN users m ON m.email = u.manager"
+                " WHERE u.email = ? AND m.disabled = 0 AND m.email != u.email",
+                (email.lower(),),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def approvers_of(self, department: str, *, exclude: str = "") -> tuple[str, ...]:
-        """Head and delegate of ``department`` (lower-case), minus ``exclude`` (the sender)."""
+        """Enabled head and delegate of ``department`` (lower-case), minus ``exclude``."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT email FROM users WHERE department = ? AND role IN ('head', 'delegate')"
-                " ORDER BY role DESC",
+                " AND disabled = 0 ORDER BY role DESC",
                 (department,),
             ).fetchall()
         return tuple(r[0] for r in rows if r[0] != exclude.lower())
 
+    def delegates(self) -> tuple[str, ...]:
+        """Every enabled person with the role ``delegate`` (대결자), in address order."""
+        return self._with_role("delegate")
+
     def security_officers(self) -> tuple[str, ...]:
-        """Every user with the role ``security-officer`` (lower-case), in address order."""
+        """Every enabled user with the role ``security-officer`` (lower-case), in address order."""
+        return self._with_role(SECURITY_OFFICER)
+
+    def administrators(self) -> tuple[str, ...]:
+        """Every enabled user with the directory role ``administrator`` (관리자)."""
+        return self._with_role(ADMINISTRATOR)
+
+    def _with_role(self, role: str) -> tuple[str, ...]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT email FROM users WHERE role = ? ORDER BY email", (SECURITY_OFFICER,)
+                "SELECT email FROM users WHERE role = ? AND disabled = 0 ORDER BY email", (role,)
             ).fetchall()
         return tuple(r[0] for r in rows)
 
@@ -303,15 +374,33 @@ class Directory:
         return self.accounts.check_password(email, password)
 
     def _users(self) -> list[User]:
-        return [User(*r) for r in self._db.execute("SELECT * FROM users ORDER BY email")]
+        return self._select_users("", ())
+
+    def _select_users(self, where: str, args: tuple[object, ...]) -> list[User]:
+        rows = self._db.execute(
+            f"SELECT {_USER_COLUMNS} FROM users {where} ORDER BY email",  # noqa: S608
+            args,
+        ).fetchall()
+        groups: dict[str, list[str]] = {}
+        # One person (every mail, every sign-in asks): their groups only.
+        only = "WHERE email = ?" if len(rows) == 1 else ""
+        pairs = self._db.execute(
+            f"SELECT grp, email FROM user_groups {only} ORDER BY grp",  # noqa: S608
+            (rows[0][0],) if only else (),
+        )
+        for group, email in pairs:
+            groups.setdefault(email, []).append(group)
+        return [_user(row, groups.get(row[0], ())) for row in rows]
 
     def _departments(self) -> list[Department]:
         return [Department(*r) for r in self._db.execute("SELECT * FROM departments ORDER BY name")]
 
 
-def _diff(old: Mapping[str, object], new: Mapping[str, object]) -> Changes:
-    return Changes(
-        added=sorted(k for k in new if k not in old),
-        changed=sorted(k for k in new if k in old and old[k] != new[k]),
-        removed=sorted(k for k in old if k not in new),
-    )
+def _user(row: tuple[object, ...], groups: Iterable[str]) -> User:
+    email, name, department, role, rank, manager, disabled = row
+    return User(str(email), str(name), str(department), str(role), str(rank), str(manager),
+                bool(disabled), tuple(groups))  # fmt: skip
+
+
+def _json(lines: list[str]) -> str:
+    return json.dumps(lines, ensure_ascii=False)

@@ -22,11 +22,14 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentkit.access import AccessLog
 from agentkit.atrest import at_rest_of
 from agentkit.links import LinkPublisher, build_sender
+from agentkit.periodic import PeriodicPass
 from agentkit.settings import KeysSection, LinkSection, LogSection, parse_host_port
 from inner_agent.config import InnerConfig
 from inner_agent.console.places import places_from
@@ -34,8 +37,11 @@ from inner_agent.inbound.config import InboundSection
 from inner_agent.inbound.holds import HoldBook
 from inner_agent.inbound.outward import InboundOutward
 from inner_agent.inbound.policy import PolicyPublisher
+from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.directory_sync import DirectorySync, access_recorder, sync_duty
+from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.preview import Previewer, preview_pool
 from inner_agent.outbound.rulesource import RulesSource, fingerprint
 from inner_agent.outbound.scanning import Scanner
@@ -45,6 +51,7 @@ from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.workflow import Audit, Outlets, Publisher, Stores, Workflow
 from inner_agent.policyedit.files import policy_files
+from inner_agent.preflight import directory_warnings
 from inner_agent.web.config import ConsoleSection
 from inner_agent.webproc.errors import WebProcessFailed
 from inner_agent.webproc.spec import WebSpec
@@ -60,6 +67,9 @@ if TYPE_CHECKING:  # the web stack is imported where the listener is built (the 
 __all__ = ["OutboundService", "outbound_publisher"]
 
 log = logging.getLogger(__name__)
+
+# Who the access records of the scheduled LDAP sync name as the actor.
+SYNC_ACCOUNT = "ldap-sync"
 
 
 def outbound_publisher(link: LinkSection, keys: KeysSection, state_dir: Path) -> LinkPublisher:
@@ -104,6 +114,7 @@ class OutboundService:
         inbound_section = getattr(config, "inbound", None)
         self._inbound_file = getattr(inbound_section, "rules_file", None)
         self._inbound_seen = fingerprint(self._inbound_file)
+        self._sync: PeriodicPass | None = None  # the LDAP sync, when configured
 
     # ----------------------------------------------------------------------------- start
 
@@ -137,6 +148,8 @@ class OutboundService:
             clock=self.clock,
             previewer=Previewer(previews),
         )
+        self._warn_of_directory_gaps()
+        self._sync = self._directory_sync(directory, state)
         recovered = await asyncio.to_thread(self.workflow.recover)
         if recovered:
             log.info("took in %d outbound mail(s) found in the spool after a restart", recovered)
@@ -148,6 +161,26 @@ class OutboundService:
             await self.stop()  # nothing half-started stays behind
             raise
         self._tasks.append(asyncio.create_task(self._work(), name="outbound-worker"))
+
+    def _warn_of_directory_gaps(self) -> None:
+        """A new site's empty directory (or a department nobody approves for) is said loudly
+        at start, as ``maildiode check`` and the dashboard say it, not found by held mail."""
+        for finding in directory_warnings(self.section, "inner.toml"):
+            log.warning("%s", finding.line())
+
+    def _directory_sync(self, directory: Directory, state: OutboundState) -> PeriodicPass | None:
+        """The LDAP sync every ``directory.ldap.interval_s``, when ``[directory.ldap]`` is set
+        (its access records go to the agent's audit store, as the account ``ldap-sync``)."""
+        ldap = getattr(getattr(self.config, "directory", None), "ldap", None)
+        if not isinstance(ldap, LdapSection):
+            return None
+        record = access_recorder(AccessLog(self.audit, None, UTC), SYNC_ACCOUNT)
+        approvers = Approvers(directory, self.section.approval.fallback_approver)
+        sync = DirectorySync(ldap, directory, record, open_requests=(state, approvers),
+                             clock=self.clock)  # fmt: skip
+        duty = sync_duty(sync)
+        duty.start()
+        return duty
 
     def _inbound(self, directory: Directory, publisher: Publisher) -> InboundOutward | None:
         """The receive filters' outward half, when ``[inbound]`` is configured."""
@@ -342,6 +375,9 @@ class OutboundService:
     # ----------------------------------------------------------------------------- stop
 
     async def stop(self) -> None:
+        if self._sync is not None:
+            await asyncio.to_thread(self._sync.stop)  # a pass in hand finishes first
+            self._sync = None
         if self.smtp is not None:
             await self.smtp.stop()
         if self.web_process is not None:

@@ -15,8 +15,10 @@ never touches a password, a second factor or a console role. Two kinds of accoun
 
 ``roles(email)`` is the one answer to "what may this account do now": empty for an unknown,
 disabled or departed account (sign-in, sessions and API tokens all ask it on every request,
-so a change applies at once). Passwords are argon2id; an address without a working account
-is checked against a stand-in hash with the same parameters (the same work for every address).
+so a change applies at once); a person the directory marks disabled (an LDAP or Active
+Directory account switched off) has none either, console roles included. Passwords are
+argon2id; an address without a working account is checked against a stand-in hash with the
+same parameters (the same work for every address).
 """
 
 from __future__ import annotations
@@ -57,10 +59,17 @@ _ADDED_COLUMNS = {
 _FIELDS = "email, role, console_only, disabled, created, totp IS NOT NULL AND totp != ''"
 
 
-class People(Protocol):
-    """The directory: whether the HR export lists an address."""
+class Person(Protocol):
+    """A person of the directory, as far as signing in cares."""
 
-    def user(self, email: str) -> object | None: ...
+    @property
+    def disabled(self) -> bool: ...
+
+
+class People(Protocol):
+    """The directory: whether the HR export (or the LDAP sync) lists an address."""
+
+    def user(self, email: str) -> Person | None: ...
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,10 @@ class AccountStore:
         account = self.account(email)
         if account is None or account.disabled:
             return frozenset()
-        listed = self.people.user(email) is not None
+        person = self.people.user(email)
+        if person is not None and person.disabled:
+            return frozenset()  # disabled in the directory (HR, or the LDAP account)
+        listed = person is not None
         if not (listed or account.console_only):
             return frozenset()  # a directory account of someone who left
         own = {account.role} if account.role is not None else set()

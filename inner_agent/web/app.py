@@ -21,8 +21,10 @@ from starlette.routing import BaseRoute
 from agentkit.access import AccessLog
 from inner_agent.console.api import ConsoleApi
 from inner_agent.console.data import ConsoleData
+from inner_agent.console.directory_pages import DirectoryPages
 from inner_agent.console.pages import ConsolePages
 from inner_agent.console.places import ConsolePlaces
+from inner_agent.outbound.directory import Directory
 from inner_agent.policyedit.files import PolicySite
 from inner_agent.web.accounts import AccountStore
 from inner_agent.web.api import IdentityApi, api_http_error
@@ -72,6 +74,7 @@ def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starle
         *listener.pages.routes(),
         *page_routes,
         *ConsolePages(listener.pages, listener.access, data).routes(),
+        *_directory_routes(listener, data),
         *ConsoleApi(data, listener.access).routes(),
         *IdentityApi(listener.access, listener.zone).routes(),
         *_policy_routes(listener),
@@ -98,3 +101,11 @@ def _policy_routes(listener: Listener) -> list[BaseRoute]:
     files = site.files.open(listener.access.recorder, site.on_saved)
     return list(PolicyPages(listener.pages, listener.access, files, zone=listener.zone,
                             membership=site.membership).routes())  # fmt: skip
+
+
+def _directory_routes(listener: Listener, data: ConsoleData) -> list[BaseRoute]:
+    """The console's directory pages, where the account store's people are the directory."""
+    directory = listener.accounts.people
+    if not isinstance(directory, Directory):
+        return []
+    return list(DirectoryPages(listener.pages, listener.access, data, directory).routes())

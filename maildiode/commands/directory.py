@@ -1,17 +1,22 @@
-"""``maildiode directory import|list|passwd|totp -c inner.toml``: the outbound approval
-directory.
+"""``maildiode directory import|sync|reports|list|passwd|totp -c inner.toml``: the outbound
+approval directory.
 
     maildiode directory import HR.csv -c inner.toml   # re-runnable; prints what changed
+    maildiode directory import HR.xlsx --dry-run -c inner.toml  # what would change; nothing does
+    maildiode directory sync -c inner.toml            # one LDAP pass ([directory.ldap])
+    maildiode directory reports -c inner.toml         # the stored import/sync reports
     maildiode directory list -c inner.toml
     maildiode directory passwd lee@corp.example -c inner.toml   # password from the terminal,
                                                                 # or one line on standard input
     maildiode directory totp lee@corp.example -c inner.toml     # a second factor: prints the
                                                                 # secret and its otpauth:// URI once
     maildiode directory totp lee@corp.example off -c inner.toml # takes it away
-Only the ``[outbound]`` section of the file is read (its ``directory_db``), and ``[audit]``
-where ``import``, ``passwd`` and ``totp`` record the change (access records, docs/console.md:
-an import records its summary and one record per user or department added, changed or
-removed, so the grant and loss of an approver's rights can be traced).
+Only the ``[outbound]`` section of the file is read (its ``directory_db``; ``spool_dir`` where
+open approvals are moved to the approvers the directory now names), ``[directory]`` for
+``sync``, and ``[audit]`` where ``import``, ``sync``, ``passwd`` and ``totp`` record the
+change (access records, docs/console.md: an import records its summary and one record per
+user or department added, changed or removed, and per open approval moved, so the grant and
+loss of an approver's rights can be traced).
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyotp
@@ -27,69 +36,81 @@ from pydantic import ConfigDict
 
 from agentkit.access import Action
 from agentkit.settings import ConfigError, Section, load_config
+from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.config import OutboundSection
-from inner_agent.outbound.directory import Changes, Directory
+from inner_agent.outbound.directory import Changes, Directory, Report
+from inner_agent.outbound.directory_sync import DirectorySync, record_report
 from inner_agent.outbound.errors import DirectoryError
+from inner_agent.outbound.ldap_config import DirectorySection
+from inner_agent.outbound.rerouting import move_requests_in
+from inner_agent.outbound.state import OutboundState
 from maildiode.commands.account import MIN_PASSWORD_CHARS
-from maildiode.commands.console_site import open_access
+from maildiode.commands.console_site import LOCAL, open_access, operator
 
 
-class _OutboundOnly(Section):
+class _DirectoryConfig(Section):
     model_config = ConfigDict(extra="ignore", frozen=True)
     outbound: OutboundSection
+    directory: DirectorySection = DirectorySection()
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        section = load_config(Path(args.config), _OutboundOnly).outbound
+        loaded = load_config(Path(args.config), _DirectoryConfig)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    directory = Directory(section.directory_db)
-    imported: list[_Imported] = []
+    records = _Records()
     try:
-        if args.action == "import":
-            status = _import(directory, list(args.args), imported)
-        else:
-            action = {"list": _list, "passwd": _passwd, "totp": _totp}[args.action]
-            status = action(directory, list(args.args))
+        status = _run(args, loaded, records)
     except DirectoryError as exc:
         print(f"directory {args.action}: {exc}", file=sys.stderr)
         return 1
-    finally:
-        directory.close()
     if status == 0 and args.action in ("passwd", "totp"):
         _record(args.config, args.action, list(args.args))
-    if imported:
-        _record_import(args.config, imported[0])
+    if records.kept:
+        _write_records(args.config, records.kept)
     return status
 
 
-@dataclass(frozen=True)
-class _Imported:
-    file: str
-    users: Changes
-    departments: Changes
+def _run(args: argparse.Namespace, loaded: _DirectoryConfig, records: _Records) -> int:
+    section = loaded.outbound
+    directory = Directory(section.directory_db)
+    try:
+        rest, dry_run = list(args.args), bool(getattr(args, "dry_run", False))
+        if args.action == "import":
+            return _import(directory, rest, records, section, dry_run=dry_run)
+        if args.action == "sync":
+            return _sync(directory, rest, records, loaded, dry_run=dry_run)
+        action = {"list": _list, "passwd": _passwd, "totp": _totp, "reports": _reports}
+        return action[args.action](directory, rest)
+    finally:
+        directory.close()
 
 
-def _record_import(config: str, imported: _Imported) -> None:
-    """An import is a change of access rights (who approves for whom): its summary, then one
-    access record per user or department added, changed or removed."""
+@dataclass
+class _Records:
+    """Access records made while the directory is open, written to the audit store after."""
+
+    kept: list[tuple[Action, str, str | None, int | None]] = field(default_factory=list)
+
+    def __call__(
+        self, action: Action, detail: str, *, mail_id: str | None = None, count: int | None = None
+    ) -> None:
+        self.kept.append((action, detail, mail_id, count))
+
+
+def _write_records(config: str, records: list[tuple[Action, str, str | None, int | None]]) -> None:
+    """An import or sync is a change of access rights (who approves for whom): its summary,
+    then one access record per user or department added, changed or removed, and per open
+    approval moved."""
     site = open_access(config)
     if site is None:
         return
     try:
-        summary = "; ".join((imported.users.summary("users"),
-                             imported.departments.summary("departments")))  # fmt: skip
-        kinds = (("user", imported.users), ("department", imported.departments))
-        changes = [(noun, mark, name)
-                   for noun, found in kinds
-                   for mark, names in (("added", found.added), ("changed", found.changed),
-                                       ("removed", found.removed))
-                   for name in names]  # fmt: skip
-        site.record(Action.DIRECTORY_IMPORTED, f"{imported.file}: {summary}", count=len(changes))
-        for noun, mark, name in changes:
-            site.record(Action.DIRECTORY_CHANGED, f"{noun} {name} {mark}")
+        for action, detail, mail_id, count in records:
+            site.access.record(operator(), LOCAL, action, mail_id=mail_id, detail=detail,
+                               count=count)  # fmt: skip
     finally:
         site.close()
 
@@ -109,9 +130,17 @@ def _record(config: str, command: str, rest: list[str]) -> None:
         site.close()
 
 
-def _import(directory: Directory, rest: list[str], imported: list[_Imported]) -> int:
+def _import(
+    directory: Directory,
+    rest: list[str],
+    records: _Records,
+    section: OutboundSection,
+    *,
+    dry_run: bool,
+) -> int:
     if len(rest) != 1:
-        print("usage: maildiode directory import FILE.csv -c inner.toml", file=sys.stderr)
+        print("usage: maildiode directory import FILE.csv|FILE.xlsx [--dry-run] -c inner.toml",
+              file=sys.stderr)  # fmt: skip
         return 2
     path = Path(rest[0])
     try:
@@ -119,19 +148,89 @@ def _import(directory: Directory, rest: list[str], imported: list[_Imported]) ->
     except OSError as exc:
         print(f"directory import: {path}: cannot read ({exc.strerror})", file=sys.stderr)
         return 1
-    users, departments = directory.import_csv(raw, path.name)
-    imported.append(_Imported(path.name, users, departments))
-    print(f"{path.name}: {len(directory.users())} users imported")
-    _print_changes(users, "users")
-    _print_changes(departments, "departments")
+    report = directory.import_file(raw, path.name, dry_run=dry_run)
+    if dry_run:
+        print(f"{path.name}: dry run, nothing changed; an import would make:")
+    else:
+        print(f"{path.name}: {len(directory.users())} users imported")
+        record_report(records, path.name, report)
+        _move_requests(directory, section, records)
+    _print_report(report)
     return 0
 
 
-def _print_changes(changes: Changes, noun: str) -> None:
-    print(changes.summary(noun))
-    for mark, names in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
-        for name in names:
-            print(f"  {mark} {name}")
+def _sync(
+    directory: Directory,
+    rest: list[str],
+    records: _Records,
+    loaded: _DirectoryConfig,
+    *,
+    dry_run: bool,
+) -> int:
+    ldap = loaded.directory.ldap
+    if rest or ldap is None:
+        print("usage: maildiode directory sync [--dry-run] -c inner.toml (needs [directory.ldap])",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    with _open_requests(directory, loaded.outbound) as open_requests:
+        sync = DirectorySync(ldap, directory, records, open_requests=open_requests)
+        outcome = sync.preview() if dry_run else sync.run_once()
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if dry_run:
+        print(f"{ldap.url}: dry run, nothing changed; a sync would make:")
+    _print_report(outcome.report)
+    for move in outcome.moved:
+        print(f"moved {move.detail()}")
+    return 0
+
+
+def _move_requests(directory: Directory, section: OutboundSection, records: _Records) -> None:
+    state_db, fallback = section.spool_dir / "state.db", section.approval.fallback_approver
+    for move in move_requests_in(state_db, directory, fallback, time.time()):
+        records(Action.DIRECTORY_CHANGED, move.detail(), mail_id=move.mail_id)
+        print(f"moved {move.detail()}")
+
+
+@contextmanager
+def _open_requests(
+    directory: Directory, section: OutboundSection
+) -> Iterator[tuple[OutboundState, Approvers] | None]:
+    """The outbound state's open approvals, when the agent has made its state (never created
+    here: a directory kept on a machine without the spool has no approvals to move)."""
+    path = section.spool_dir / "state.db"
+    if not path.is_file():
+        yield None
+        return
+    state = OutboundState(path)
+    try:
+        yield state, Approvers(directory, section.approval.fallback_approver)
+    finally:
+        state.close()
+
+
+def _print_report(report: Report) -> None:
+    print(report.users.summary("users"))
+    _print_lines(report.users)
+    print(report.departments.summary("departments"))
+    _print_lines(report.departments)
+
+
+def _print_lines(changes: Changes) -> None:
+    for line in changes.lines():
+        print(f"  {line}")
+
+
+def _reports(directory: Directory, rest: list[str]) -> int:
+    if rest:
+        print("usage: maildiode directory reports -c inner.toml", file=sys.stderr)
+        return 2
+    for report in directory.reports():
+        when = datetime.fromtimestamp(report.at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        print(f"{when}\t{report.source}\t{report.summary}")
+        for line in report.lines:
+            print(f"  {line}")
+    return 0
 
 
 def _list(directory: Directory, rest: list[str]) -> int:

@@ -208,8 +208,8 @@ def test_each_role_signs_in_and_sees_only_what_it_may(running, pages):
     login.goto(running.url + "/login")
     shot(running, login, "login")
     expected = {
-        ADMIN: {"/", "/mail", "/stats", "/access", "/policy"},
-        AUDITOR: {"/", "/mail", "/stats", "/access"},
+        ADMIN: {"/", "/mail", "/stats", "/access", "/policy", "/directory"},
+        AUDITOR: {"/", "/mail", "/stats", "/access", "/directory"},
         SECURITY: {"/", "/mail", "/policy"},
     }
     for email, nav in expected.items():
@@ -217,7 +217,7 @@ def test_each_role_signs_in_and_sees_only_what_it_may(running, pages):
         assert page.url == running.url + "/"
         links = page.eval_on_selector_all("#nav a", "as => as.map(a => a.getAttribute('href'))")
         assert set(links) == nav, email
-        for path in {"/stats", "/access"} - nav:
+        for path in {"/stats", "/access", "/directory"} - nav:
             response = page.goto(running.url + path)
             assert response is not None
             assert response.status == 403

@@ -73,6 +73,12 @@ POLICY = {
     ("GET", "/api/v1/mail"): {Role.ADMIN, Role.AUDITOR, Role.SECURITY},
     ("GET", "/api/v1/mail/{mail_id}"): {Role.ADMIN, Role.AUDITOR, Role.SECURITY},
     ("GET", "/api/v1/stats"): {Role.ADMIN, Role.AUDITOR},
+    # the directory (issue 20.2): auditors read it, only administrators change who approves
+    ("GET", "/directory"): {Role.ADMIN, Role.AUDITOR},
+    ("GET", "/directory/person"): {Role.ADMIN},
+    ("POST", "/directory/person"): {Role.ADMIN},
+    ("POST", "/directory/import"): {Role.ADMIN},
+    ("POST", "/directory/import/apply"): {Role.ADMIN},
 }
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
 ROLE_REFUSAL_PAGE = "권한이 없습니다"
