@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 APT_PKGS := postfix swaks chromium fonts-nanum fonts-noto-cjk sqlite3 tzdata tesseract-ocr tesseract-ocr-kor \
 	libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
-	python3-uno bubblewrap slapd ldap-utils
+	python3-uno bubblewrap slapd ldap-utils iproute2
 
 .PHONY: demo test unit lint bench deps clean dist
 
