@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -140,6 +140,12 @@ _FIRST_KEPT = (
     f"json_extract(details, '$.action') IN ({_MARKS}) AND ts >= ?) OR (step = 'access' AND "
     f"json_extract(details, '$.action') NOT IN ({_MARKS}) AND ts >= ?)"
 )
+# The link an event builds on: the event before it, or the chain's base when that was pruned.
+_PREVIOUS_LINK = (
+    "COALESCE((SELECT p.link FROM events p WHERE p.id = events.id - 1),"
+    " (SELECT c.link FROM chain c WHERE c.name = 'base' AND c.id = events.id - 1))"
+)
+_SELECT = f"SELECT ts, agent, mail_id, step, details, id, link, {_PREVIOUS_LINK} FROM events"  # noqa: S608
 _T = TypeVar("_T")
 _ROW = tuple[float, str, str, str, str]  # ts, agent, mail id, step, details text
 
@@ -161,6 +167,11 @@ class AuditEvent:
     mail_id: str
     step: str
     details: dict[str, Any]
+    # Its place in the hash chain (0 / None: not read from a log, or from before the chain):
+    # exported with it, so an auditor can check an extract (auditchain.check_extract).
+    id: int = field(default=0, compare=False)
+    link: bytes | None = field(default=None, compare=False)
+    prev_link: bytes | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ts))
@@ -454,7 +465,7 @@ class AuditLog:
         return clauses, args
 
     def _select(self, clauses: list[str], args: list[Any], limit: int | None) -> list[AuditEvent]:
-        sql = "SELECT ts, agent, mail_id, step, details FROM events"
+        sql = _SELECT
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY ts, id"
@@ -462,7 +473,7 @@ class AuditLog:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [AuditEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        return [AuditEvent(r[0], r[1], r[2], r[3], json.loads(r[4]), *r[5:8]) for r in rows]
 
     def close(self) -> None:
         with self._lock:
@@ -534,13 +545,25 @@ def export(events: Iterable[AuditEvent], fmt: Literal["jsonl", "csv"]) -> Iterat
     """Events as JSON lines, or as CSV with the details as one JSON column."""
     if fmt == "jsonl":
         for event in events:
-            yield json.dumps(event.as_dict(), ensure_ascii=False, default=str) + "\n"
+            row = {**event.as_dict(), **({"chain": _chain_of(event)} if event.link else {})}
+            yield json.dumps(row, ensure_ascii=False, default=str) + "\n"
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["time", "agent", "mail_id", "step", "details"])
+    writer.writerow(["time", "agent", "mail_id", "step", "details", *CHAIN_COLUMNS])
     for event in events:
         row = event.as_dict()
+        chain = _chain_of(event) if event.link else dict.fromkeys(("id", "ts", "link", "prev"))
         writer.writerow([row["time"], event.agent, inert(event.mail_id), event.step,
-                         json.dumps(event.details, ensure_ascii=False, default=str)])  # fmt: skip
+                         json.dumps(event.details, ensure_ascii=False, default=str),
+                         chain["id"], chain["ts"], chain["link"], chain["prev"]])  # fmt: skip
     yield buffer.getvalue()
+
+
+CHAIN_COLUMNS = ("chain_id", "chain_ts", "chain_link", "chain_prev")
+
+
+def _chain_of(event: AuditEvent) -> dict[str, Any]:
+    """An exported event's place in the chain: its id, exact time, link and the link before."""
+    return {"id": event.id, "ts": repr(event.ts), "link": (event.link or b"").hex(),
+            "prev": (event.prev_link or b"").hex()}  # fmt: skip

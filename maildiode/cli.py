@@ -311,6 +311,11 @@ def _audit(p: argparse.ArgumentParser) -> None:
         help="review: the monthly review of access records (xlsx), with --month and -o; "
         "verify: check the audit log's hash chain (exit 0 holds, 1 broken)",
     )  # fmt: skip
+    p.add_argument(
+        "--extract", metavar="FILE",
+        help="verify: check an exported extract (--format jsonl or csv) instead of the log: "
+        "every row as logged",
+    )  # fmt: skip
     p.add_argument("--month", metavar="YYYY-MM", help="review: the month, in the console's zone")
     p.add_argument("-o", "--output", metavar="FILE.xlsx", help="review: where to write it")
     p.add_argument("--mail", metavar="ID", help="only events of this mail id")

@@ -8,12 +8,18 @@ the access records (``agentkit.access_review``), in the console's time zone and 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import re
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from agentkit.audit import AuditEvent, AuditLog, export
+from agentkit.auditchain import ChainRow, check_extract
 from agentkit.settings import ConfigError
 from maildiode.commands.check import guess_agent, load_agent_config
 from protocol.errors import KeyFileError
@@ -84,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
 
 def verify(args: argparse.Namespace) -> int:
     """Check the whole hash chain of the agent's audit log; name the first event that was
-    changed, removed or inserted. Exit 0 when it holds, 1 when it is broken."""
+    changed, removed or inserted. Exit 0 when it holds, 1 when it is broken. With
+    ``--extract FILE``: check an exported extract (JSON lines or CSV) instead."""
+    if getattr(args, "extract", None):
+        return verify_extract(Path(args.extract))
     path = Path(args.config)
     agent = guess_agent(path, None) or "outer"
     try:
@@ -107,6 +116,54 @@ def verify(args: argparse.Namespace) -> int:
         log.close()
     print(f"{config.audit.path}: {report.describe()}")
     return 0 if report.ok else 1
+
+
+def verify_extract(path: Path) -> int:
+    """An auditor's check of an export (``--format jsonl|csv``): every row as logged."""
+    try:
+        rows = list(extract_rows(path.read_text(encoding="utf-8-sig")))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"{path}: not an audit export with chain columns ({exc})", file=sys.stderr)
+        return 2
+    checked, problems = check_extract(rows)
+    for line in problems:
+        print(f"{path}: {line}")
+    if not problems:
+        print(f"{path}: {checked} event(s), each as logged")
+    return 1 if problems else 0
+
+
+def extract_rows(text: str) -> Iterator[tuple[ChainRow, bytes]]:
+    """The rows of an export with their chain fields (rows without them are skipped)."""
+    if text.lstrip().startswith("{"):
+        for line in text.splitlines():
+            if line.strip():
+                yield _row_of(json.loads(line))
+        return
+    for record in csv.DictReader(io.StringIO(text)):
+        if record.get("chain_id"):
+            yield _csv_row(record)
+
+
+_COMMON = ("time", "agent", "mail_id", "step", "chain")
+
+
+def _row_of(record: dict[str, Any]) -> tuple[ChainRow, bytes]:
+    chain = record["chain"]
+    details = {k: v for k, v in record.items() if k not in _COMMON}
+    text = json.dumps(details, ensure_ascii=False, default=str, sort_keys=True)
+    row = ChainRow(int(chain["id"]), float(chain["ts"]), record["agent"], record["mail_id"],
+                   record["step"], text, bytes.fromhex(chain["link"]))  # fmt: skip
+    return row, bytes.fromhex(chain["prev"])
+
+
+def _csv_row(record: dict[str, str]) -> tuple[ChainRow, bytes]:
+    details = json.loads(record["details"])
+    text = json.dumps(details, ensure_ascii=False, default=str, sort_keys=True)
+    mail_id = record["mail_id"][1:] if record["mail_id"].startswith("'") else record["mail_id"]
+    row = ChainRow(int(record["chain_id"]), float(record["chain_ts"]), record["agent"], mail_id,
+                   record["step"], text, bytes.fromhex(record["chain_link"]))  # fmt: skip
+    return row, bytes.fromhex(record["chain_prev"])
 
 
 def review(args: argparse.Namespace) -> int:

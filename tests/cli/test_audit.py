@@ -54,8 +54,11 @@ def test_export_jsonl_and_csv(tmp_path: Path) -> None:
     assert row["rule"] == "rrn-approval"
     assert row["time"].endswith("Z")
     table = list(csv.reader(io.StringIO("".join(export(log.query(), "csv")))))
-    assert table[0] == ["time", "agent", "mail_id", "step", "details"]
+    # the first five columns as before; the chain's position after them (issue 21.1)
+    assert table[0] == ["time", "agent", "mail_id", "step", "details",
+                        "chain_id", "chain_ts", "chain_link", "chain_prev"]  # fmt: skip
     assert table[1][2:4] == ["m1", "held"]
+    assert row["chain"]["id"] == int(table[1][5]) == 1
 
 
 def test_search_folds_case_reaches_nested_values_and_widens_to_the_trail(tmp_path: Path) -> None:
@@ -168,3 +171,32 @@ def test_audit_verify_checks_the_signed_checkpoints_with_the_agents_key(tmp_path
         bad = maildiode("audit", "verify", "-c", str(config))
         assert bad.returncode == 1
         assert "event 4: rewritten" in bad.stdout
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_exported_extract_carries_its_chain_position_and_can_be_checked(
+    tmp_path: Path, fmt: str
+) -> None:
+    """Issue 21.1: an auditor checks an extract without the log; a changed row is named."""
+    from tests.support.command import maildiode
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    config = root / "outer.toml"
+    from maildiode.commands.check import load_agent_config
+
+    log = AuditLog(load_agent_config(config, "outer").audit.path, agent="outer")
+    for n in range(4):
+        log.record(f"m{n}", "delivered", rcpt=f"p{n}@ext.example", attempts=1)
+    log.close()
+    extract = tmp_path / f"extract.{fmt}"
+    made = maildiode("audit", "-c", str(config), "--format", fmt, "--step", "delivered")
+    assert made.returncode == 0, made.stderr
+    extract.write_text(made.stdout, encoding="utf-8")
+    good = maildiode("audit", "verify", "-c", str(config), "--extract", str(extract))
+    assert (good.returncode, good.stdout.strip()) == (0, f"{extract}: 4 event(s), each as logged")
+
+    extract.write_text(made.stdout.replace("p2@ext.example", "x2@ext.example"), encoding="utf-8")
+    bad = maildiode("audit", "verify", "-c", str(config), "--extract", str(extract))
+    assert bad.returncode == 1
+    assert "event 3: changed" in bad.stdout
