@@ -82,6 +82,9 @@ STEPS = frozenset(
         "policy_published", "policy_applied", "policy_refused",
         # retention (issue 21.2): the oldest events deleted past their retention (mail id "-")
         "audit_pruned",
+        # the audit chain verified (maildiode audit verify, the daily upkeep): the console shows
+        # the last one (mail id "-")
+        "audit_verified",
         # the console's policy editor: a rules file changed (who, what, diff); the inner
         # agent read the outbound rules again (mail id "-")
         "policy_changed", "policy_reloaded",
@@ -194,6 +197,10 @@ class AuditLog:
         )
         self._transaction(self._start_chain)
 
+    @property
+    def agent(self) -> str:
+        return self._agent
+
     def record(self, mail_id: str, step: str, **details: Any) -> None:
         self.record_many([(mail_id, step, details)])
 
@@ -300,6 +307,12 @@ class AuditLog:
                    "rights_days": retention.rights_days}  # fmt: skip
         self._append([(now, self._agent, "-", "audit_pruned", _details(details))])
         return int(count)
+
+    def record_verification(self, report: ChainReport) -> None:
+        """Keep what a verification found, for the console (``audit_verified``)."""
+        self.record("-", "audit_verified", ok=report.ok, checked=report.checked,
+                    checkpoints=report.checkpoints, event=report.event_id,
+                    problem=report.problem)  # fmt: skip
 
     def checkpoint(self, key: SigningKey) -> Checkpoint | None:
         """Sign the newest event's link (None when nothing happened since the last one)."""

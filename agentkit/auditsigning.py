@@ -46,8 +46,23 @@ class AuditCheckpointer:
 
     def _one_pass(self) -> None:
         self.sign_now()
-        if self.retention is not None and self.clock() - self._pruned_at >= self.prune_every_s:
-            self.prune_now()
+        if self.clock() - self._pruned_at >= self.prune_every_s:  # daily: check, then prune
+            self._pruned_at = self.clock()
+            if self.verify_now() and self.retention is not None:
+                self.prune_now()
+
+    def verify_now(self) -> bool:
+        """Check the whole chain and its checkpoints, and record what was found."""
+        # Its own connection: the whole read must not hold the lock the mail path records under.
+        reader = AuditLog(self.audit.path, agent=self.audit.agent)
+        try:
+            report = reader.verify([self.key.verify_key])
+        finally:
+            reader.close()
+        self.audit.record_verification(report)
+        if not report.ok:
+            log.error("audit log: %s", report.describe())
+        return report.ok
 
     def prune_now(self) -> int:
         """Delete what every retention has passed (by whole checkpoint intervals)."""

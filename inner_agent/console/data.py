@@ -14,6 +14,7 @@ caught up, every second; until then (tests, tools) each answer catches it up fir
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from typing import Any
 
 from agentkit.hostfigures import PROC, HostSampler
 from agentkit.mailindex import IndexFollower, MailIndex, MailQuery, StatsQuery, iso_time
+from agentkit.readonly import query_read_only
 from inner_agent.console import figures
 from inner_agent.console.places import ConsolePlaces
 from inner_agent.console.status import alarms, mail_counts, outer_side
@@ -120,6 +122,7 @@ class ConsoleData:
             },
             "outer": outer_side(report_freshness(stored, now)),
             "directory": self._directory_gaps(),
+            "audit": self._last_verification(),
         }
         injection = status["inner"]["queues"]["injection"]
         if injection is not None:
@@ -136,6 +139,22 @@ class ConsoleData:
             return None
         gaps = directory_gaps(places.directory_db, fallback_approver=places.fallback_approver)
         return {"empty": gaps.empty, "without_approver": list(gaps.without_approver)}
+
+    def _last_verification(self) -> dict[str, Any] | None:
+        """The audit chain's last verification (``audit_verified``: the daily upkeep or
+        ``maildiode audit verify``); None when it was never verified."""
+        path = self.places.audit_path
+        if path is None:
+            return None
+        rows = query_read_only(path, "SELECT ts, details FROM events WHERE step = "
+                               "'audit_verified' ORDER BY id DESC LIMIT 1")  # fmt: skip
+        if not rows:
+            return None
+        ts, details = rows[0]
+        found = json.loads(details)
+        return {"time": iso_time(ts, self.zone), "ok": bool(found.get("ok")),
+                "checked": found.get("checked"), "checkpoints": found.get("checkpoints"),
+                "event": found.get("event"), "problem": found.get("problem")}  # fmt: skip
 
     def _inbound_link(self, now: float) -> dict[str, Any] | None:
         places = self.places

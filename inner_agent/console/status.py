@@ -109,6 +109,7 @@ def alarms(status: Mapping[str, Any], language: Language, now: float) -> list[Al
         *_queue_alarms(status["inner"]["queues"], status["outer"], say),
         *_approval_alarms(status.get("approvals"), say),
         *_directory_alarms(status.get("directory"), say),
+        *_audit_alarms(status.get("audit"), say),
         *_host_alarms("inner", status["inner"].get("host"), say),
         *_host_alarms("outer", status["outer"].get("host"), say),
     ]
@@ -194,6 +195,12 @@ def _directory_alarms(found: Mapping[str, Any] | None, say: _Say) -> Iterable[Al
     elif found["without_approver"]:
         yield say("department_without_approver", "inner",
                   departments=", ".join(found["without_approver"]))  # fmt: skip
+
+
+def _audit_alarms(found: Mapping[str, Any] | None, say: _Say) -> Iterable[Alarm]:
+    if found and not found["ok"]:
+        yield say("audit_broken", "inner", event=found["event"] or "-",
+                  problem=found["problem"] or "")  # fmt: skip
 
 
 def _host_alarms(where: str, host: Mapping[str, Any] | None, say: _Say) -> Iterable[Alarm]:

@@ -372,6 +372,24 @@ _WORDS: dict[str, tuple[str, str]] = {
         "승인자에게 연락하거나 부재 시 대리 승인자를 지정하십시오.",
         "Contact the approver, or name a delegate while they are away.",
     ),
+    "alarm.audit_broken": (
+        "감사 기록의 해시 체인이 깨졌습니다: 이벤트 {event} — {problem}",
+        "The audit log's hash chain is broken: event {event} — {problem}",
+    ),
+    "todo.audit_broken": (
+        "보안담당자에게 알리고, 백업과 저널의 체크포인트로 무엇이 바뀌었는지 확인하십시오"
+        "(maildiode audit verify).",
+        "Tell the security officer; find what changed from the backups and the journal's "
+        "checkpoints (maildiode audit verify).",
+    ),
+    "dash.audit": ("감사 기록 검증", "Audit log verification"),
+    "dash.audit_when": ("마지막 검증", "Last verified"),
+    "dash.audit_result": ("결과", "Result"),
+    "dash.audit_ok": (
+        "이상 없음: 이벤트 {checked}건, 서명 체크포인트 {checkpoints}건 일치",
+        "Holds: {checked} events, {checkpoints} signed checkpoints agree",
+    ),
+    "dash.audit_never": ("아직 검증하지 않았습니다", "Not verified yet"),
     "alarm.directory_empty": (
         "디렉터리(인사정보)가 비어 있습니다: 외부로 나가는 메일을 승인할 사람이 없습니다.",
         "The directory is empty: outbound mail has nobody to approve it.",

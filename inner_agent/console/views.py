@@ -55,6 +55,7 @@ def dashboard_view(status: Mapping[str, Any], roles: Collection[Role], language:
         "approvals": status["approvals"],
         "outer": outer,
         "report_age_s": max(outer["age_s"] or 0.0, outer["received_age_s"] or 0.0),
+        "audit": status.get("audit"),
     }
     if full:
         view["links"] = _links(status)

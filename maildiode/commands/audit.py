@@ -112,6 +112,7 @@ def verify(args: argparse.Namespace) -> int:
     log = AuditLog(config.audit.path, agent=agent)  # whose checkpoints to read
     try:
         report = log.verify([own])
+        log.record_verification(report)  # the console shows the last verification
     finally:
         log.close()
     print(f"{config.audit.path}: {report.describe()}")

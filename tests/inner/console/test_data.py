@@ -46,3 +46,32 @@ def test_without_an_audit_store_there_is_nothing_to_read(tmp_path):
     assert status["outer"]["state"] == "missing"
     assert status["inner"]["host"]["cpu_percent"] is not None  # two samples a moment apart
     data.close()
+
+
+def test_the_dashboard_shows_the_last_verification_of_the_audit_chain(tmp_path):
+    """Issue 21.1: never verified, then verified (holds), then broken with sqlite3: the status
+    says each, and the broken one is an alarm naming the event."""
+    import sqlite3
+
+    from protocol.keys import SigningKey
+
+    path, key = tmp_path / "audit.db", SigningKey.generate()
+    log = AuditLog(path, agent="inner")
+    for n in range(3):
+        log.record(f"m{n}", "injected", rcpt="kim@corp.example")
+    log.checkpoint(key)
+    data = ConsoleData(ConsolePlaces(audit_path=path), zone=ZONE, language="ko")
+    assert data.status("ko")["audit"] is None
+    log.record_verification(log.verify([key.verify_key]))
+    shown = data.status("ko")["audit"]
+    assert shown["ok"] is True
+    assert (shown["checked"], shown["checkpoints"]) == (3, 1)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE events SET details = '{}' WHERE id = 2")
+    log.record_verification(log.verify([key.verify_key]))
+    status = data.status("ko")
+    assert status["audit"]["ok"] is False
+    assert status["audit"]["event"] == 2
+    assert "audit_broken" in [a["code"] for a in status["alarms"]]
+    data.close()
+    log.close()

@@ -100,6 +100,8 @@ def test_a_healthy_pair_of_agents_raises_no_alarm():
         (lambda s: s["approvals"].update(oldest_s=APPROVAL_WAIT_ALARM_S + 1), "approvals_waiting"),
         (lambda s: s["inner"]["host"].update(disk_free=1 << 30), "inner_disk_low"),
         (lambda s: s["outer"]["host"].update(memory_available=1 << 20), "outer_memory_low"),
+        (lambda s: s.update(audit={"time": "-", "ok": False, "checked": 3, "checkpoints": 0,
+                                   "event": 4, "problem": "changed"}), "audit_broken"),
     ],
 )  # fmt: skip
 def test_each_trouble_raises_its_alarm_in_korean_with_what_to_do(change, code):
