@@ -36,7 +36,7 @@ demo: $(STAMP) deps
 
 # The installer archive for hosts without a package index (docs/operations.md §2).
 dist: $(STAMP)
-	PYTHON=$(VENV)/bin/python sh deploy/dist/build.sh dist
+	PYTHON=$(VENV)/bin/python sh deploy/installer/build.sh dist
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import io
 import textwrap
+import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,16 +189,33 @@ def preview_pool(ocr_languages: str) -> RenderPool:
 
 class Previewer:
     """``preview(data, scanned)``: the preview of a held mail, drawn in ``pool``'s worker, or
-    from the scan's text without a pool."""
+    from the scan's text without a pool. ``pool`` may be a factory: the worker (PyMuPDF, later
+    LibreOffice: a hundred MiB and more) is then started at the first held mail, not at start,
+    so an agent that holds nothing never carries it (issue 15.3's memory line)."""
 
-    def __init__(self, pool: RenderPool | None = None) -> None:
-        self.pool = pool
+    def __init__(self, pool: RenderPool | Callable[[], RenderPool] | None = None) -> None:
+        self._pool = pool if isinstance(pool, RenderPool) or pool is None else None
+        self._make = None if isinstance(pool, RenderPool) or pool is None else pool
+        self._starting = threading.Lock()
+
+    @property
+    def pool(self) -> RenderPool | None:
+        with self._starting:
+            if self._pool is None and self._make is not None:
+                self._pool = self._make()
+            return self._pool
+
+    def close(self) -> None:
+        with self._starting:
+            if self._pool is not None:
+                self._pool.close()
 
     def preview(self, data: bytes, scanned: Scanned) -> Preview:
         sections = masked_view(scanned.parsed, scanned.found).sections
-        if self.pool is None:
+        pool = self.pool
+        if pool is None:
             return text_preview(scanned.parsed, scanned.found)
-        rendered = self.pool.render(data, known=known_numbers(scanned))
+        rendered = pool.render(data, known=known_numbers(scanned))
         drawn = from_rendered(rendered, sections)
         if drawn.pages:
             return drawn

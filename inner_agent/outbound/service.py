@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import socket
@@ -131,10 +132,9 @@ class OutboundService:
         )
         limits = _extract_limits(section)
         reader = AttachmentReader(limits)
-        # Held mails are drawn for their approvers in a render worker of their own (D-record
-        # "Approval previews drawn by a render worker"): started now, its LibreOffice at the
-        # first office document.
-        previews = preview_pool(limits.ocr_languages)
+        # Held mails are drawn for their approvers in a render worker of their own (D60):
+        # started at the first held mail, its LibreOffice at the first office document.
+        previews = Previewer(functools.partial(preview_pool, limits.ocr_languages))
         self._closables = [publisher, state, directory, reader, previews]
         self.publisher = publisher
         self.inbound = self._inbound(directory, publisher)
@@ -146,7 +146,7 @@ class OutboundService:
             scanner=Scanner(self.rules, reader),
             signer=TokenSigner(secret),
             clock=self.clock,
-            previewer=Previewer(previews),
+            previewer=previews,
         )
         self._warn_of_directory_gaps()
         self._sync = self._directory_sync(directory, state)

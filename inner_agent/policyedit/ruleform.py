@@ -48,6 +48,7 @@ class ConditionRow:
     matcher: str = "contains"
     value: str = ""
     min_count: str = ""
+    distinct: str = ""  # "on": min_count counts different values (a contact list), not findings
 
     @property
     def empty(self) -> bool:
@@ -73,7 +74,8 @@ def parse_form(get: Callable[[str], str], get_list: Callable[[str], Sequence[str
     rows = []
     for index in range(MAX_CONDITIONS):
         row = ConditionRow(*(get(f"c{index}_{part}")[:MAX_VALUE_CHARS].strip()
-                             for part in ("field", "matcher", "value", "min_count")))  # fmt: skip
+                             for part in ("field", "matcher", "value", "min_count",
+                                          "distinct")))  # fmt: skip
         if not row.empty:
             rows.append(row)
     notify = tuple(n for n in NOTIFY if n in get_list("notify"))
@@ -130,6 +132,8 @@ def _condition(row: ConditionRow) -> dict[str, Any]:
         condition[row.matcher or "contains"] = row.value
     if row.min_count:
         condition["min_count"] = _number(row.min_count)
+    if row.distinct:
+        condition["distinct"] = True
     return condition
 
 
@@ -156,15 +160,16 @@ def form_from_rule(rule: Mapping[str, Any]) -> RuleForm:
 def _row(condition: Mapping[str, Any]) -> ConditionRow:
     field_name = str(condition.get("field", ""))
     count = str(condition["min_count"]) if "min_count" in condition else ""
+    distinct = "on" if condition.get("distinct") else ""
     if "at_least" in condition and "at_most" in condition:
         value = f"{condition['at_least']}-{condition['at_most']}"
-        return ConditionRow(field_name, "between", value, count)
+        return ConditionRow(field_name, "between", value, count, distinct)
     for matcher in MATCHERS:
         if matcher in condition:
             found = condition[matcher]
             text = ", ".join(map(str, found)) if isinstance(found, list) else str(found)
-            return ConditionRow(field_name, matcher, text, count)
-    return ConditionRow(field_name, "reasons", "", count)  # unreadable, any reason
+            return ConditionRow(field_name, matcher, text, count, distinct)
+    return ConditionRow(field_name, "reasons", "", count, distinct)  # unreadable, any reason
 
 
 def problems_by_field(

@@ -51,7 +51,7 @@ def test_the_offline_archive_installs_and_runs_without_a_network(tmp_path: Path)
     assert shutil.which("unshare"), "util-linux's unshare is needed (CI runs as root)"
     assert _have_network_namespaces(), "unshare -n needs root (CI runs as root)"
     built = subprocess.run(
-        ["sh", str(REPO / "deploy/dist/build.sh"), str(tmp_path / "dist")],
+        ["sh", str(REPO / "deploy/installer/build.sh"), str(tmp_path / "dist")],
         env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True,
         timeout=BUILD_TIMEOUT_S,
     )  # fmt: skip
