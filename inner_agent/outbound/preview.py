@@ -194,8 +194,9 @@ class Previewer:
     so an agent that holds nothing never carries it (issue 15.3's memory line)."""
 
     def __init__(self, pool: RenderPool | Callable[[], RenderPool] | None = None) -> None:
-        self._pool = pool if isinstance(pool, RenderPool) or pool is None else None
-        self._make = None if isinstance(pool, RenderPool) or pool is None else pool
+        ready = pool is None or hasattr(pool, "render")  # a pool (or a stand-in with render)
+        self._pool: RenderPool | None = pool if ready else None  # type: ignore[assignment]
+        self._make: Callable[[], RenderPool] | None = None if ready else pool  # type: ignore[assignment]
         self._starting = threading.Lock()
 
     @property
