@@ -92,11 +92,18 @@ def table(scores: Scores, figure: str) -> list[str]:
 
 
 def worst(scores: Scores) -> list[str]:
-    """The misses and false alarms, a few of each per kind and container."""
+    """The misses and false alarms, a few of each per kind: all of plain text's, and of every
+    other container those plain text does not have (what reading the container cost)."""
     lines = []
+    plain = scores["plain"]
     for container, by_kind in scores.items():
         for kind, score in by_kind.items():
             for label, texts in (("missed", score.misses), ("false alarm", score.false_positives)):
+                if container != "plain":
+                    seen = set(
+                        plain[kind].misses if label == "missed" else plain[kind].false_positives
+                    )
+                    texts = [t for t in texts if t not in seen]
                 if texts:
                     quoted = "; ".join(f"`{t[:90]!r}`" for t in texts[:WORST_SHOWN])
                     lines.append(f"- {container}, {kind}, {label} ({len(texts)}): {quoted}")
@@ -130,7 +137,9 @@ def report(examples: int, scores: Scores, presidio: dict[str, TypeScore], second
             "| --- | --- | --- | --- |",
             *presidio_rows,
             "",
-            "Misses and false alarms (first few of each):",
+            "Misses and false alarms (first few of each; for containers other than plain, only"
+            " those plain text does not have; a false alarm in a row that carries its kind is a"
+            " finding placed off every label, not counted in the rate):",
             "",
             *worst(scores),
         ]

@@ -50,6 +50,13 @@ def test_evaluate_counts_recall_and_false_positives() -> None:
     assert overall(scores) == (pytest.approx(0.5), pytest.approx(1 / 6))
 
 
+def test_evaluate_measures_a_subset_of_kinds() -> None:
+    scores = evaluate(lambda _text: [("credit_card", 5, 24)], TINY, ("credit_card",))
+    assert list(scores) == ["credit_card"]
+    assert scores["credit_card"].recall == 1.0
+    assert scores["credit_card"].false_positive_rate == 1.0  # every other row is a false alarm
+
+
 def test_place_on_finds_values_as_containers_return_them() -> None:
     text = "주민번호 ９００１０１－１２３４５６７ 입니다"
     assert place_on(text, "rrn", "９００１０１－１２３４５６７") == ("rrn", 5, 19)
