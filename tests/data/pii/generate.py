@@ -1,6 +1,13 @@
 """Generate the labelled personal-data set: ``labelled.jsonl`` beside this file.
 
-    .venv/bin/python tests/data/pii/generate.py          # rewrites labelled.jsonl (seed fixed)
+    .venv/bin/python tests/data/pii/generate.py   # rewrites both sets (seeds fixed)
+
+``labelled.jsonl`` holds issue 5's six kinds (tests/mailsafe/test_pii_labelled.py holds the
+detector to it); ``labelled_kinds.jsonl`` holds every kind of issue 19 (phone numbers,
+e-mail addresses, health-insurance numbers, passport MRZ lines and secrets too) with more
+look-alikes: business numbers under their label, corporate registration numbers, masked
+numbers, numbers whose label names a kind their shape is not. tests/support/pii_eval.py
+scores the detector on it inside every container the scanner reads.
 
 Half the examples carry one or more pieces of personal data, labelled with type and span; the
 other half are look-alikes that must not be reported: phone numbers, dates, order and invoice
@@ -493,11 +500,282 @@ def generate(seed: int = SEED) -> list[dict[str, object]]:
     return examples
 
 
-def main() -> None:
-    with OUT.open("w", encoding="utf-8") as out:
-        for example in generate():
+# ---- the second generation's kinds (issue 19): every kind the detector reports -------------
+
+SEED_ALL = 20261205
+PER_KIND_POSITIVES_ALL = 200
+LOOKALIKES_ALL = 2200
+OUT_ALL = Path(__file__).with_name("labelled_kinds.jsonl")
+
+PHONE_CONTEXT = [
+    "연락처: {v}", "휴대폰 {v} 로 연락 주세요.", "Tel. {v}", "담당자 김민지 {v}", "{v}",
+    "Call me at {v} after 3pm.", "H.P {v}", "고객 이정훈 님 휴대전화 {v}", "팩스 {v}",
+    "비상연락망: 박서연 {v}",
+]  # fmt: skip
+
+
+def positive_phone(rng: random.Random) -> tuple[str, str]:
+    middle = rng.choice([3, 4])
+    forms = [
+        f"010-{digits(rng, 4)}-{digits(rng, 4)}",
+        f"010 {digits(rng, 4)} {digits(rng, 4)}",
+        f"010.{digits(rng, 4)}.{digits(rng, 4)}",
+        f"02-{digits(rng, middle)}-{digits(rng, 4)}",
+        f"0{rng.choice([31, 32, 51, 53, 62, 64])}-{digits(rng, middle)}-{digits(rng, 4)}",
+        f"070-{digits(rng, 4)}-{digits(rng, 4)}",
+        f"(02) {digits(rng, 4)}-{digits(rng, 4)}",
+    ]
+    value = rng.choice(forms)
+    template = rng.choice(PHONE_CONTEXT)
+    if rng.random() < 0.15:  # 11 digits, the health-insurance number's shape, labelled a phone
+        value, template = "010" + digits(rng, 8), rng.choice(["연락처 {v}", "휴대폰: {v}"])
+    return "phone", template.replace("{v}", "\0" + value + "\0")
+
+
+GIVEN = ["minji", "jihoon", "seoyeon", "hyunwoo", "john.smith", "s.park", "kim_dh", "lee.sj"]
+DOMAINS = ["corp.example", "gmail.com", "naver.com", "daum.net", "samsung.co.kr", "korea.kr"]
+
+
+def positive_email(rng: random.Random) -> tuple[str, str]:
+    local = rng.choice(GIVEN) + (str(rng.randrange(100)) if rng.random() < 0.4 else "")
+    value = f"{local}@{rng.choice(DOMAINS)}"
+    template = rng.choice(
+        ["메일: {v}", "E-mail {v}", "회신은 {v} 로 부탁드립니다.", "{v}", "담당 이서준 ({v})"]
+    )
+    return "email", template.replace("{v}", "\0" + value + "\0")
+
+
+def positive_health_insurance(rng: random.Random) -> tuple[str, str]:
+    """Eleven digits after their label: the detector never reports them bare (an 11-digit
+    number without a label is as likely a customer number)."""
+    value = str(rng.randrange(1, 10)) + digits(rng, 10)
+    template = rng.choice(
+        [
+            "건강보험증번호: {v}", "건강보험증 번호 {v}", "NHIS no. {v}",
+            "피부양자 등록 - 건강보험번호 {v}", "보험증번호 {v} (직장가입자)",
+        ]
+    )  # fmt: skip
+    return "health_insurance", template.replace("{v}", "\0" + value + "\0")
+
+
+def mrz_check(field: str) -> str:
+    def value(char: str) -> int:
+        if char.isdigit():
+            return int(char)
+        return 0 if char == "<" else ord(char) - ord("A") + 10
+
+    return str(sum(value(c) * (7, 3, 1)[i % 3] for i, c in enumerate(field)) % 10)
+
+
+SURNAMES = ["HONG", "KIM", "LEE", "PARK", "CHOI", "JEONG"]
+GIVEN_NAMES = ["GILDONG", "MINJI", "JIHOON", "SEO<YEON", "HYUN<WOO"]
+
+
+def positive_mrz(rng: random.Random) -> tuple[str, str]:
+    """Both lines of a Korean passport's machine-readable zone (ICAO 9303 TD3), each a label."""
+    name = f"P<KOR{rng.choice(SURNAMES)}<<{rng.choice(GIVEN_NAMES)}".ljust(44, "<")
+    number = rng.choice("MS") + digits(rng, 8)
+    born = birth(rng, 1900).strftime("%y%m%d")
+    expiry = f"{rng.randrange(27, 36)}{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}"
+    personal = (rng.choice("12") + digits(rng, 6)).ljust(14, "<")
+    second = (
+        number + mrz_check(number) + "KOR" + born + mrz_check(born) + rng.choice("MF")
+        + expiry + mrz_check(expiry) + personal + mrz_check(personal)
+    )  # fmt: skip
+    second += mrz_check(second[0:10] + second[13:20] + second[21:43])
+    intro = rng.choice(["여권 사본 판독 결과:\n", "MRZ\n", "", "Passport scan:\n"])
+    return "passport_mrz", f"{intro}\0{name}\0\n\0{second}\0"
+
+
+def _token(rng: random.Random, alphabet: str, n: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def positive_secret(rng: random.Random) -> tuple[str, str]:
+    upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    password = _token(rng, ALNUM, rng.randrange(6, 10)) + rng.choice("!#$%") + digits(rng, 2)
+    choice = rng.randrange(7)
+    if choice == 0:
+        return "secret", f"aws_access_key_id = \0AKIA{_token(rng, upper, 16)}\0"
+    if choice == 1:
+        return "secret", f"토큰 \0ghp_{_token(rng, ALNUM, 36)}\0 로 접속하세요"
+    if choice == 2:
+        return "secret", f"SLACK_TOKEN=\0xoxb-{digits(rng, 12)}-{_token(rng, ALNUM, 24)}\0"
+    if choice == 3:
+        return "secret", f"OPENAI_API_KEY: \0sk-proj-{_token(rng, ALNUM, 40)}\0"
+    if choice == 4:
+        host = rng.choice(["db.corp.example", "10.0.3.12", "pg-prod.internal"])
+        return "secret", f"DB 접속: postgres://app_user:\0{password}\0@{host}:5432/erp"
+    if choice == 5:
+        login = rng.choice(["ID: kim.minji", "아이디: admin", "계정 hr_manager"])
+        label = rng.choice(["PW: ", "비밀번호: ", "password = ", "패스워드 : "])
+        return "secret", f"{login} / {label}\0{password}\0"
+    key = "\n".join(_token(rng, ALNUM + "+/", 64) for _ in range(3))
+    pem = f"-----BEGIN RSA PRIVATE KEY-----\n{key}\n-----END RSA PRIVATE KEY-----"
+    return "secret", f"서버 키 첨부합니다:\n\0{pem}\0"
+
+
+POSITIVES_ALL: dict[str, Callable[[random.Random], tuple[str, str]]] = {
+    **POSITIVES,
+    "health_insurance": positive_health_insurance,
+    "passport_mrz": positive_mrz,
+    "phone": positive_phone,
+    "email": positive_email,
+    "secret": positive_secret,
+}
+
+
+def with_all_labels(kind: str, marked: str) -> tuple[str, list[Label]]:
+    """``with_labels`` for texts marking one value or more (an MRZ marks both lines)."""
+    pieces = marked.split("\0")
+    text, labels = "", []
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            labels.append({"type": kind, "start": len(text), "end": len(text) + len(piece)})
+        text += piece
+    return text, labels
+
+
+def business_number(rng: random.Random) -> str:
+    """Numbers of orders, contracts, customers, staff and products under their own label."""
+    label, value = rng.choice(
+        [
+            ("계약번호", f"{digits(rng, 6)}-{digits(rng, 7)}"),
+            ("계약번호", f"C-{rng.randrange(2019, 2027)}-{digits(rng, 5)}"),
+            ("고객번호", digits(rng, 11)),
+            ("고객번호", f"{digits(rng, 3)}-{digits(rng, 2)}-{digits(rng, 6)}"),
+            ("사번", digits(rng, 8)),
+            ("사원번호", f"{rng.randrange(2000, 2027)}{digits(rng, 4)}"),
+            ("직원번호", f"E{digits(rng, 7)}"),
+            ("제품번호", digits(rng, 13)),
+            ("제품번호", f"{digits(rng, 4)}-{digits(rng, 4)}-{digits(rng, 4)}-{digits(rng, 4)}"),
+            ("Customer ID", digits(rng, 12)),
+            ("Employee ID", f"{digits(rng, 6)}-{digits(rng, 7)}"),
+            ("발주번호", f"PO-{digits(rng, 10)}"),
+            ("견적번호", digits(rng, 14)),
+            ("증권번호", f"{digits(rng, 3)}-{digits(rng, 3)}-{digits(rng, 6)}"),
+            ("법인등록번호", f"{rng.choice(['110111', '134511', '284411'])}-{digits(rng, 7)}"),
+        ]
+    )
+    template = rng.choice(["{l}: {v}", "{l} {v} 건 확인 부탁드립니다.", "({l} {v})"])
+    return template.replace("{l}", label).replace("{v}", value)
+
+
+def masked_number(rng: random.Random) -> str:
+    """Numbers already masked: nothing left to find."""
+    forms = [
+        f"{digits(rng, 6)}-{rng.randrange(1, 5)}******",
+        f"{digits(rng, 6)}-*******",
+        f"{digits(rng, 4)}-****-****-{digits(rng, 4)}",
+        f"{digits(rng, 4)}-{digits(rng, 2)}**-****-{digits(rng, 4)}",
+        f"010-****-{digits(rng, 4)}",
+        f"***-**-{digits(rng, 6)}",
+        f"M{digits(rng, 4)}****",
+        f"{digits(rng, 3)}-{digits(rng, 3)}-******",
+        f"{rng.choice('kmpj')}***@{rng.choice(DOMAINS)}",
+        "PW: ********",
+    ]
+    template = rng.choice(["주민번호 {v}", "카드 {v}", "계좌 {v}", "{v}", "연락처 {v}"])
+    value = rng.choice(forms)
+    return template.replace("{v}", value) if "@" not in value else f"메일 {value}"
+
+
+def other_kinds_label(rng: random.Random) -> str:
+    """A number under a label naming a kind its shape is not: no account, no card."""
+    forms = [
+        f"카드번호 {digits(rng, 3)}-{digits(rng, 3)}-{digits(rng, 6)}",
+        f"카드번호: {rng.randrange(100, 999)}-{digits(rng, 2)}-{digits(rng, 6)}",
+        f"여권번호 {digits(rng, 3)}-{digits(rng, 2)}-{digits(rng, 5)}",
+        f"면허번호 {digits(rng, 4)}-{digits(rng, 4)}",
+        f"건강보험증번호 {digits(rng, 4)}-{digits(rng, 4)}",
+    ]
+    return rng.choice(forms)
+
+
+def not_an_address(rng: random.Random) -> str:
+    forms = [
+        f"Content-ID: <image00{rng.randrange(10)}.png@01D9{_token(rng, '0123456789ABCDEF', 4)}"
+        f".{_token(rng, '0123456789ABCDEF', 8)}>",
+        f"@{rng.choice(['minji', 'team', 'all'])} 회의 자료 확인 부탁드립니다.",
+        f"git@{rng.randrange(10)}.{rng.randrange(10)}",
+        "price @ 1,200원 x 30개",
+    ]
+    return rng.choice(forms)
+
+
+def not_a_secret(rng: random.Random) -> str:
+    forms = [
+        "비밀번호는 별도로 전달드리겠습니다.",
+        "Password reset link was sent to your account.",
+        f"PW 변경 주기: {rng.randrange(30, 180)}일",
+        "비밀번호: ********",
+        f"토큰 만료일 {rng.randrange(2025, 2028)}-0{rng.randrange(1, 10)}-15",
+        "sk-telecom 협력사 미팅 일정",
+        f"AKIA 로 시작하는 키는 폐기되었습니다 (ticket #{digits(rng, 5)})",
+    ]
+    return rng.choice(forms)
+
+
+def not_mrz(rng: random.Random) -> str:
+    return rng.choice(
+        [
+            "<<<<<<<<<<<<<<<<<<<< 구분선 >>>>>>>>>>>>>>>>>>>>",
+            f"std::vector<std::map<int, int>> table{rng.randrange(9)};",
+            f"ABC<<DEF<<<{digits(rng, 10)}<<<<",
+        ]
+    )
+
+
+LOOKALIKE_KINDS_ALL: dict[str, Callable[[random.Random], str]] = {
+    **{name: make for name, make in LOOKALIKE_KINDS.items() if name != "phone"},
+    "business_number": business_number,
+    "masked_number": masked_number,
+    "label_names_other_kind": other_kinds_label,
+    "not_an_address": not_an_address,
+    "not_a_secret": not_a_secret,
+    "not_mrz": not_mrz,
+}
+
+
+def generate_all(seed: int = SEED_ALL) -> list[dict[str, object]]:
+    """Every kind the detector reports, ``PER_KIND_POSITIVES_ALL`` texts each (a fifth with a
+    second kind), and ``LOOKALIKES_ALL`` look-alikes (phone numbers are a kind here)."""
+    rng = random.Random(seed)
+    examples: list[dict[str, object]] = []
+    for kind, make in POSITIVES_ALL.items():
+        for _ in range(PER_KIND_POSITIVES_ALL):
+            text, labels = with_all_labels(*make(rng))
+            if rng.random() < 0.2:
+                other_kind = rng.choice([k for k in POSITIVES_ALL if k != kind])
+                extra, extra_labels = with_all_labels(*POSITIVES_ALL[other_kind](rng))
+                offset = len(text) + 3
+                text = f"{text} / {extra}"
+                labels += [{**lab, "start": int(str(lab["start"])) + offset,
+                            "end": int(str(lab["end"])) + offset} for lab in extra_labels]  # fmt: skip
+            examples.append({"kind": "positive", "category": kind, "text": text, "labels": labels})
+    names = list(LOOKALIKE_KINDS_ALL)
+    for index in range(LOOKALIKES_ALL):
+        category = names[index % len(names)]
+        text = LOOKALIKE_KINDS_ALL[category](rng)
+        examples.append({"kind": "lookalike", "category": category, "text": text, "labels": []})
+    for number, example in enumerate(examples, 1):
+        example["id"] = number
+    return examples
+
+
+def write(path: Path, examples: list[dict[str, object]]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for example in examples:
             out.write(json.dumps(example, ensure_ascii=False, sort_keys=True) + "\n")
-    print(f"wrote {OUT}")
+    print(f"wrote {path} ({len(examples)} examples)")
+
+
+def main() -> None:
+    write(OUT, generate())
+    write(OUT_ALL, generate_all())
 
 
 if __name__ == "__main__":
