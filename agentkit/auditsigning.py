@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from agentkit.audit import AuditLog
 from agentkit.periodic import PeriodicPass
@@ -43,6 +44,13 @@ class AuditCheckpointer:
             "audit-upkeep", self._one_pass, lambda: every_s,
             "signing an audit checkpoint or pruning the log failed", threading.Event(),
         )  # fmt: skip
+
+    @classmethod
+    def from_config(cls, audit: AuditLog, config: Any) -> AuditCheckpointer:
+        """The upkeep either agent runs: its own key, its ``[audit]`` settings."""
+        return cls(audit, SigningKey.load(config.keys.signing_key),
+                   config.audit.checkpoint_every_s, retention=config.audit.retention(),
+                   prune_every_s=config.audit.prune_every_s)  # fmt: skip
 
     def _one_pass(self) -> None:
         self.sign_now()

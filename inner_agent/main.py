@@ -40,7 +40,7 @@ from inner_agent.link_service import LinkService, build_reader
 from inner_agent.notify import NotifyOptions
 from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.smtpclient import Hop
-from protocol import LinkReader, SigningKey
+from protocol import LinkReader
 
 if TYPE_CHECKING:
     from inner_agent.outbound.directory import Directory
@@ -94,13 +94,7 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
-    checkpointer = AuditCheckpointer(
-        audit,
-        SigningKey.load(config.keys.signing_key),
-        config.audit.checkpoint_every_s,
-        retention=config.audit.retention(),
-        prune_every_s=config.audit.prune_every_s,
-    )
+    checkpointer = AuditCheckpointer.from_config(audit, config)
     checkpointer.start()
     settle_collector()
     injector.start()

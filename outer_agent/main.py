@@ -47,7 +47,7 @@ from outer_agent.smtp import (
     server_tls_context,
 )
 from outer_agent.spool import Envelope, Spool
-from protocol import LinkReader, ReceivedBundle, SigningKey
+from protocol import LinkReader, ReceivedBundle
 
 __all__ = ["run"]
 
@@ -107,13 +107,7 @@ def _run_main(
     with contextlib.ExitStack() as stack:
         audit = AuditLog(config.audit.path, agent="outer")
         stack.callback(audit.close)
-        checkpointer = AuditCheckpointer(
-            audit,
-            SigningKey.load(config.keys.signing_key),
-            config.audit.checkpoint_every_s,
-            retention=config.audit.retention(),
-            prune_every_s=config.audit.prune_every_s,
-        )
+        checkpointer = AuditCheckpointer.from_config(audit, config)
         checkpointer.start()
         stack.callback(checkpointer.stop)  # runs after the others stop: their last events signed
         publisher = link.inbound_publisher(config, config.spool.dir / "sender")
