@@ -43,8 +43,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy protocol mailsafe agentkit outer_agent inner_agent maildiode
 
+# Two worker processes, one test file each at a time (module fixtures stay in one process): the
+# CI machine has two cores and most of the suite waits on real servers, not on the CPU (D65).
 test: $(STAMP) deps lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -m "not e2e"

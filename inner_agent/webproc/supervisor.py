@@ -132,10 +132,12 @@ class WebProcess:
 
     async def _until_served(self, process: asyncio.subprocess.Process) -> None:
         assert process.stdin is not None  # made with stdin=PIPE just above
-        with contextlib.suppress(ConnectionError):  # it died first: said below
-            process.stdin.write(self.spec.to_bytes())
-            await process.stdin.drain()
-        process.stdin.close()
+        try:
+            with contextlib.suppress(ConnectionError):  # it died first: said below
+                process.stdin.write(self.spec.to_bytes())
+                await process.stdin.drain()
+        finally:  # also when cancelled: a child left reading its spec would outlive a stop
+            process.stdin.close()
         assert self._answer is not None  # made in _spawn
         ended = asyncio.ensure_future(process.wait())
         first: set[asyncio.Future[Any]] = {self._answer, ended}

@@ -336,7 +336,9 @@ class RunningOutbound:
     smtp_port: int
 
     def stop(self) -> None:
-        self.loop.call(self.service.stop())
+        # A stop may wait STOP_TIMEOUT_S for a web process caught starting, and a loaded
+        # machine slows every step: give it room so a slow stop is not a failed test.
+        self.loop.call(self.service.stop(), timeout=90)
         self.loop.close()
         self.internal.stop()
 
