@@ -219,7 +219,9 @@ def test_inner_status_shows_the_outer_agents_report_and_says_when_it_is_missing(
     result = maildiode("status", "-c", str(root / "inner.toml"), "--json")
     found = json.loads(result.stdout)["outer_report"]
     assert found["state"] == "fresh"
-    assert 11 <= found["age_s"] <= 30
+    # the age counts from the report's making to the command's reading, however slow the
+    # machine: at least 12 s, at most 12 s plus the time since ``now``
+    assert 11.9 <= found["age_s"] <= 12 + (time.time() - now) + 1
     assert found["report"]["figures"]["host"]["hostname"] == "mx-dmz-1"
     assert found["report"]["figures"]["delivery"]["queued"] == 2
     assert result.returncode == 0
