@@ -274,6 +274,25 @@ class Directory:
                     todo.append(child)
         return frozenset(found)
 
+    def departments_above(self, name: str) -> tuple[str, ...]:
+        """The departments above ``name``, nearest first (a sender's, for a rule's scope with
+        sub-departments); a loop in the tree ends the walk."""
+        parents = {dept.name: dept.parent for dept in self.departments()}
+        found: list[str] = []
+        current = parents.get(name)
+        while current is not None and current != name and current not in found:
+            found.append(current)
+            current = parents.get(current)
+        return tuple(found)
+
+    def ranks(self) -> list[str]:
+        """The job ranks (직급) the directory's people have, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT rank FROM users WHERE rank != '' ORDER BY rank"
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def group_members(self, group: str) -> tuple[str, ...]:
         """The enabled people of a named group (e.g. "고객정보 취급자"), in address order."""
         with self._lock:

@@ -31,7 +31,13 @@ from inner_agent.outbound.spool import Spool
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app, templates
-from inner_agent.policyedit.files import PolicyFiles, PolicySite, membership_of
+from inner_agent.policyedit.files import (
+    PolicyFiles,
+    PolicySite,
+    membership_of,
+    scope_names_of,
+    sender_of,
+)
 from inner_agent.web.api_tokens import TokenStore
 from inner_agent.web.app import Listener
 from inner_agent.web.config import ConsoleSection
@@ -96,7 +102,11 @@ def site_app(
         None
         if policy is None
         else PolicySite(
-            policy, on_policy_saved, lambda document: membership_of(directory, document)
+            policy,
+            on_policy_saved,
+            lambda document: membership_of(directory, document),
+            lambda: scope_names_of(directory),
+            lambda address, department: sender_of(directory, address, department),
         )
     )
     listener = build_listener(section, console, directory, audit, access, secret=secret,
