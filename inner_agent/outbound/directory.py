@@ -101,7 +101,10 @@ class StoredReport:
 class Directory:
     """The directory database (SQLite). Safe to share between threads of one process."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
+                 directory_password: Callable[[str, str], bool] | None = None) -> None:  # fmt: skip
+        """``directory_password``: an LDAP bind that checks a person's sign-in password
+        (``ldap_bind.LdapPasswords.check``), when ``[directory.ldap]`` is set."""
         self._lock = threading.Lock()
         self.clock = clock
         # FULL, as SQLite's default gave it before it was said here: an import must not roll
@@ -115,7 +118,7 @@ class Directory:
             self._db.close()
             raise
         # The accounts of the web listener, in the same file (the import leaves them alone).
-        self.accounts = AccountStore(path, self)
+        self.accounts = AccountStore(path, self, directory_password=directory_password)
 
     def close(self) -> None:
         self.accounts.close()
