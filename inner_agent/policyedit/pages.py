@@ -335,7 +335,7 @@ class PolicyPages:
         else:
             since = time.time() - days * 86_400
             mails = await run_in_threadpool(history.read_outbound, path, since)
-            found = history.try_on_history(draft.rule, mails, days)
+            found = history.try_on_history(draft.rule, mails, days, sender=self.sender)
         return self._edit_page(request, draft, past=found)
 
     @require(*EDITORS)
