@@ -39,7 +39,10 @@ from inner_agent.notify import CheckedMail, NotifyOptions, build_notifications
 from inner_agent.smtpclient import Outcome
 from protocol import Kind, ReceivedBundle
 
-__all__ = ["BundleHandler", "Prepared"]
+__all__ = ["BundleHandler", "Prepared", "RuleNotices"]
+
+# An inbound rule's notices for a checked mail and its recipients: (address, message) each.
+RuleNotices = Callable[[CheckedMail, tuple[str, ...]], list[tuple[str, bytes]]]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ class BundleHandler:
         direct: DirectInjection | None = None,
         control: Callable[[ReceivedBundle], None] | None = None,
         held: HeldArrivals | None = None,
+        rule_notices: RuleNotices | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
@@ -89,6 +93,7 @@ class BundleHandler:
         self.direct = direct
         self.control = control  # CONTROL bundles (status reports); None: refused as unexpected
         self.held = held  # marked packages of the receive filters ([inbound]); None: no holds
+        self.rule_notices = rule_notices  # an inbound rule's notify ([inbound]); None: none
         self._clock = clock
 
     def __call__(self, bundle: ReceivedBundle, *, queue_only: bool = False) -> None:
@@ -104,6 +109,7 @@ class BundleHandler:
             self._quarantine(bundle, exc)
             return
         mail_id = prepared.mail.manifest.mail_id
+        told = self._queue_rule_notices(bundle, prepared)
         built = self._clock()
         recipients = prepared.recipients
         if self.direct is not None:
@@ -128,6 +134,7 @@ class BundleHandler:
             "build_s": round(built - started, 3),
             **searchable_fields(prepared.mail.manifest, prepared.mail_recipients),
             **_filter_fields(prepared),
+            **({"rule_notices": told} if told else {}),
         }
         events = [(mail_id, "received_inside", received)]
         if outcome is not None and outcome.accepted:
@@ -137,6 +144,22 @@ class BundleHandler:
                 "direct": True,
             }))  # fmt: skip
         self.audit.record_many(events)  # one commit for both
+
+    def _queue_rule_notices(self, bundle: ReceivedBundle, prepared: Prepared) -> int:
+        """The deciding inbound rule's notices, queued (before the notification: a bundle
+        handed over again finds them stored and adds nothing); how many. A notice that cannot
+        be built is logged and left out: it never holds the mail up."""
+        if self.rule_notices is None:
+            return 0
+        try:
+            notices = self.rule_notices(prepared.mail, prepared.mail_recipients)
+        except Exception:
+            log.exception("cannot build the rule notices of bundle %s", bundle.bundle_id.hex())
+            return 0
+        if notices:
+            self.queue.add_rule_notices(bundle.bundle_id, prepared.mail.manifest.mail_id,
+                                        self.options.from_address, notices)  # fmt: skip
+        return len(notices)
 
     def _handle_control(
         self, bundle: ReceivedBundle, control: Callable[[ReceivedBundle], None]

@@ -70,6 +70,9 @@ QUICK_RETRY_MAX_S = 2.0
 CLAIM_BATCH = 1
 # Reports to the postmaster are stored beside the notification they are about, at part + this.
 REPORT_PART_OFFSET = 1000
+# An inbound rule's notices (its ``notify``) are stored beside the bundle's notifications, one a
+# person, at part RULE_NOTICE_PART_OFFSET + 1, + 2, ... (far above any bundle's parts).
+RULE_NOTICE_PART_OFFSET = 100_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -82,7 +85,7 @@ CREATE TABLE IF NOT EXISTS messages (
     id         INTEGER PRIMARY KEY,
     bundle_id  BLOB NOT NULL,
     part       INTEGER NOT NULL,
-    kind       TEXT NOT NULL,         -- notification | report
+    kind       TEXT NOT NULL,         -- notification | report | rule_notice
     mail_id    TEXT NOT NULL,
     mail_from  TEXT NOT NULL,
     rcpts      TEXT NOT NULL,         -- JSON list
@@ -258,6 +261,19 @@ class InjectionQueue:
                                  rcpts=rcpts, data=data, now=now)  # fmt: skip
             self._wake.notify_all()
         return True
+
+    def add_rule_notices(self, bundle_id: bytes, mail_id: str, mail_from: str,
+                         notices: Sequence[tuple[str, bytes]]) -> None:  # fmt: skip
+        """An inbound rule's notices about one bundle, each to its one address; stored once
+        per bundle (a bundle handed over again after a crash adds nothing)."""
+        now = self._clock()
+        with self._lock:
+            with self._immediate():
+                for number, (rcpt, data) in enumerate(notices, start=1):
+                    self._insert(bundle_id, RULE_NOTICE_PART_OFFSET + number, "rule_notice",
+                                 mail_id, mail_from=mail_from, rcpts=(rcpt,), data=data,
+                                 now=now)  # fmt: skip
+            self._wake.notify(len(notices))
 
     def add_report(self, about: QueuedMessage, mail_from: str, rcpt: str, data: bytes) -> None:
         """A report to the postmaster about a refused message (never reported on itself)."""

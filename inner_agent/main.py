@@ -29,7 +29,7 @@ from agentkit.reload import apply_reloaded, reload_config
 from agentkit.settings import load_config
 from agentkit.startup import open_state
 from inner_agent.bundle_check import ImagePolicy
-from inner_agent.bundle_handler import BundleHandler
+from inner_agent.bundle_handler import BundleHandler, RuleNotices
 from inner_agent.config import InnerConfig
 from inner_agent.direct import DirectInjection
 from inner_agent.inbound.arrivals import HeldArrivals
@@ -86,11 +86,12 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
     direct = DirectInjection(queue, Hop.from_config(section)) if section.direct else None
     reports = ReportStore(state_dir / "reports.db")
     holds, held, directory = _receive_filters(config, audit)
+    options = notify_options(config)
     handler = BundleHandler(
-        queue, audit, notify_options(config),
+        queue, audit, options,
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
         state_dir / "quarantine", direct=direct, control=ControlHandler(reports, audit),
-        held=held,
+        held=held, rule_notices=_rule_notices(config, directory, options.from_address),
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
@@ -154,6 +155,19 @@ def _receive_filters(
     directory = Directory(config.outbound.directory_db)
     fallback = config.outbound.approval.fallback_approver
     return holds, HeldArrivals(holds, directory, audit, fallback=fallback), directory
+
+
+def _rule_notices(
+    config: InnerConfig, directory: Directory | None, from_address: str
+) -> RuleNotices | None:
+    """The inbound rules' ``notify``, sent from the link thread, when [inbound] is set."""
+    if config.inbound is None or directory is None:
+        return None
+    # Lazy, as the directory is: only with [inbound] and [outbound].
+    from inner_agent.inbound.rule_notices import InboundRuleNotices, RulesReader
+
+    rules = RulesReader(config.inbound.rules_file)
+    return InboundRuleNotices(rules.current, directory, from_address=from_address).for_mail
 
 
 async def _serve(

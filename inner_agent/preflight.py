@@ -18,11 +18,12 @@ from agentkit.preflight import (
 )
 from inner_agent.config import InnerConfig
 from inner_agent.outbound.config import OutboundSection
-from inner_agent.outbound.directory_check import directory_gaps
+from inner_agent.outbound.directory_check import directory_gaps, directory_scope_names
 from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.tokens import SECRET_BYTES
+from mailsafe.policy import RulesError, load_rules, unknown_scope_names
 
-__all__ = ["directory_warnings", "preflight"]
+__all__ = ["directory_warnings", "preflight", "rule_scope_problems"]
 
 
 def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
@@ -43,6 +44,7 @@ def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
         found += smtp_answer_problems(file, "inject.server", config.inject.server)
         if config.outbound is not None:
             found += directory_warnings(config.outbound, file)
+            found += rule_scope_problems(config.outbound, file)
             notice = config.outbound.notice.internal_smtp
             if notice != config.inject.server:
                 found += smtp_answer_problems(file, "outbound.notice.internal_smtp", notice)
@@ -118,3 +120,21 @@ def directory_warnings(section: OutboundSection, file: str) -> list[Finding]:
         )
         for name in gaps.without_approver
     ]
+
+
+def rule_scope_problems(section: OutboundSection, file: str) -> list[Finding]:
+    """A rule scoped to a department, group or job rank the directory does not know applies to
+    nobody: an error naming the rule and the key. Not asked of an empty directory (its own
+    warning says why) nor of a rules file that does not load (``check`` names that)."""
+    known = directory_scope_names(section.directory_db)
+    if section.rules_file is None or known is None:
+        return []
+    try:
+        rules = load_rules(section.rules_file)
+    except RulesError:
+        return []
+    fix = ("correct the name in the rule, or import the HR export that has it "
+           f"(maildiode directory import HR.csv -c {file})")  # fmt: skip
+    name = section.rules_file.name
+    return [Finding(Severity.ERROR, file, "outbound.rules_file", f"{name}: {line}", fix)
+            for line in unknown_scope_names(rules, known)]  # fmt: skip

@@ -42,6 +42,9 @@ TextField = Literal[
 NumberField = Literal["attachment_count", "attachment_size"]
 # Who is told by mail when a rule decides a mail (the console's policy editor; D62).
 NotifyWhom = Literal["sender", "recipient", "admin", "security"]
+# Whose mail a rule applies to: everyone, or senders in the named departments, among the
+# named addresses, in the directory's named groups or of the named job ranks.
+Scope = Literal["everyone", "departments", "users", "groups", "ranks"]
 ReasonCode = Literal[
     "encrypted", "corrupt", "too-big", "too-deep", "too-many-files", "zip-bomb", "timeout",
     "unsupported-format", "reader-failed",
@@ -129,9 +132,13 @@ class Rule(_Model):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     description: str = ""
     action: Action
-    scope: Literal["everyone", "departments", "users"] = "everyone"
+    scope: Scope = "everyone"
     departments: list[str] = []
+    # scope "departments": also the departments below those named (the directory's tree)
+    sub_departments: bool = False
     users: list[str] = []
+    groups: list[str] = []  # the directory's named groups ("고객정보 취급자")
+    ranks: list[str] = []  # job ranks (직급) as the directory writes them
     match: Literal["all", "any"] = "all"
     condition: Annotated[list[Condition], Field(min_length=1)]
     enabled: bool = True  # a disabled rule is kept in the file and never applies
@@ -139,10 +146,10 @@ class Rule(_Model):
 
     @model_validator(mode="after")
     def _scope_lists(self) -> Rule:
-        if self.scope == "departments" and not self.departments:
-            raise ValueError('scope "departments" needs a "departments" list')
-        if self.scope == "users" and not self.users:
-            raise ValueError('scope "users" needs a "users" list')
+        if self.scope != "everyone" and not getattr(self, self.scope):
+            raise ValueError(f'scope "{self.scope}" needs a "{self.scope}" list')
+        if self.sub_departments and self.scope != "departments":
+            raise ValueError('"sub_departments" is an option of scope "departments"')
         return self
 
 
@@ -162,10 +169,14 @@ class RuleSet(_Model):
 
 @dataclass(frozen=True)
 class SenderInfo:
-    """Who sends: the envelope sender and, from the directory, the department."""
+    """Who sends: the envelope sender and, from the directory, the department, the
+    departments above it (nearest first), the person's groups and job rank."""
 
     address: str
     department: str | None = None
+    departments_above: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    rank: str = ""
 
 
 @dataclass(frozen=True)
@@ -316,10 +327,41 @@ def evaluate(rules: RuleSet, facts: MailFacts) -> Decision:
 
 def _in_scope(rule: Rule, sender: SenderInfo) -> bool:
     if rule.scope == "departments":
-        return sender.department is not None and sender.department in rule.departments
+        if sender.department is None:
+            return False
+        mine = (sender.department, *(sender.departments_above if rule.sub_departments else ()))
+        return any(department in rule.departments for department in mine)
     if rule.scope == "users":
         return sender.address.lower() in {user.lower() for user in rule.users}
+    if rule.scope == "groups":
+        return any(group in rule.groups for group in sender.groups)
+    if rule.scope == "ranks":
+        return bool(sender.rank) and sender.rank in rule.ranks
     return True
+
+
+@dataclass(frozen=True)
+class ScopeNames:
+    """The names a directory knows, which a rule's scope may use."""
+
+    departments: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    ranks: frozenset[str] = frozenset()
+
+
+def unknown_scope_names(rules: RuleSet, known: ScopeNames) -> list[str]:
+    """One line per name a rule's scope uses that the directory does not know ("rule 'x':
+    groups: '고객정보취급자' is not a group of the directory"), in file order."""
+    found: list[str] = []
+    for rule in rules.rule:
+        for key, kind in (("departments", "department"), ("groups", "group"), ("ranks", "rank")):
+            if rule.scope != key:
+                continue
+            for name in getattr(rule, key):
+                if name not in getattr(known, key):
+                    found.append(f"rule {rule.id!r}: {key}: {name!r} is not a {kind} "
+                                 "of the directory")  # fmt: skip
+    return found
 
 
 class _Conditional(Protocol):

@@ -101,7 +101,10 @@ class StoredReport:
 class Directory:
     """The directory database (SQLite). Safe to share between threads of one process."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
+                 directory_password: Callable[[str, str], bool] | None = None) -> None:  # fmt: skip
+        """``directory_password``: an LDAP bind that checks a person's sign-in password
+        (``ldap_bind.LdapPasswords.check``), when ``[directory.ldap]`` is set."""
         self._lock = threading.Lock()
         self.clock = clock
         # FULL, as SQLite's default gave it before it was said here: an import must not roll
@@ -115,7 +118,7 @@ class Directory:
             self._db.close()
             raise
         # The accounts of the web listener, in the same file (the import leaves them alone).
-        self.accounts = AccountStore(path, self)
+        self.accounts = AccountStore(path, self, directory_password=directory_password)
 
     def close(self) -> None:
         self.accounts.close()
@@ -273,6 +276,25 @@ class Directory:
                     found.add(child)
                     todo.append(child)
         return frozenset(found)
+
+    def departments_above(self, name: str) -> tuple[str, ...]:
+        """The departments above ``name``, nearest first (a sender's, for a rule's scope with
+        sub-departments); a loop in the tree ends the walk."""
+        parents = {dept.name: dept.parent for dept in self.departments()}
+        found: list[str] = []
+        current = parents.get(name)
+        while current is not None and current != name and current not in found:
+            found.append(current)
+            current = parents.get(current)
+        return tuple(found)
+
+    def ranks(self) -> list[str]:
+        """The job ranks (직급) the directory's people have, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT rank FROM users WHERE rank != '' ORDER BY rank"
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def group_members(self, group: str) -> tuple[str, ...]:
         """The enabled people of a named group (e.g. "고객정보 취급자"), in address order."""

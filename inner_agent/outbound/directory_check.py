@@ -11,8 +11,9 @@ from pathlib import Path
 
 from agentkit.readonly import query_read_only
 from inner_agent.outbound.directory_model import User, departments_without_approver
+from mailsafe.policy import ScopeNames
 
-__all__ = ["DirectoryGaps", "directory_gaps"]
+__all__ = ["DirectoryGaps", "directory_gaps", "directory_scope_names"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,18 @@ def directory_gaps(db: Path, *, fallback_approver: str | None) -> DirectoryGaps:
         return DirectoryGaps(False, ())
     parents = dict(query_read_only(db, "SELECT name, parent FROM departments"))
     return DirectoryGaps(False, tuple(departments_without_approver(users, parents)))
+
+
+def directory_scope_names(db: Path) -> ScopeNames | None:
+    """The departments, groups and job ranks the directory at ``db`` knows (a rule's scope may
+    name them); None when it has nobody (the empty directory is warned about on its own). A
+    file from before the schema's version 1 has neither groups nor ranks."""
+    columns = {row[1] for row in query_read_only(db, "PRAGMA table_info(users)")}
+    rank = "rank" if "rank" in columns else "''"
+    people = query_read_only(db, f"SELECT department, {rank} FROM users")  # noqa: S608
+    if not people:
+        return None
+    departments = {name for (name,) in query_read_only(db, "SELECT name FROM departments")}
+    groups = {name for (name,) in query_read_only(db, "SELECT DISTINCT grp FROM user_groups")}
+    return ScopeNames(frozenset(departments | {str(d) for d, _ in people}), frozenset(groups),
+                      frozenset(str(r) for _, r in people if r))  # fmt: skip

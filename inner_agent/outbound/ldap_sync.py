@@ -26,7 +26,14 @@ from inner_agent.outbound.directory_model import Department, Snapshot, User
 from inner_agent.outbound.errors import DirectoryError
 from inner_agent.outbound.ldap_config import AD_DISABLED_BIT, LdapAttributes, LdapSection
 
-__all__ = ["LdapEntry", "Mapped", "fetch_entries", "snapshot_from_entries"]
+__all__ = [
+    "LdapEntry",
+    "Mapped",
+    "fetch_entries",
+    "read_bind_password",
+    "server_for",
+    "snapshot_from_entries",
+]
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +187,9 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
 
     wanted = _wanted(section.attributes, section.flavor)
     try:
-        server = ldap3.Server(section.url, connect_timeout=section.timeout_s, tls=_tls(section))
         with ldap3.Connection(
-            server, user=section.bind_dn or None, password=_password(section) or None,
+            server_for(section), user=section.bind_dn or None,
+            password=read_bind_password(section) or None,
             receive_timeout=math.ceil(section.timeout_s),  # whole seconds: a socket option
             auto_bind=True, read_only=True,
         ) as connection:  # fmt: skip
@@ -194,6 +201,13 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
     except LDAPException as exc:
         raise DirectoryError(f"LDAP {section.url}: {type(exc).__name__}: {exc}") from None
     return [LdapEntry(e.dn, e.attributes, e.dn in disabled) for e in people]
+
+
+def server_for(section: LdapSection) -> Any:
+    """The LDAP server of ``section`` (ldaps:// verified, see ``_tls``)."""
+    import ldap3
+
+    return ldap3.Server(section.url, connect_timeout=section.timeout_s, tls=_tls(section))
 
 
 def _tls(section: LdapSection) -> Any:
@@ -238,7 +252,8 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _password(section: LdapSection) -> str:
+def read_bind_password(section: LdapSection) -> str:
+    """The service account's password, from its file ("" without one)."""
     if section.bind_password_file is None:
         return ""
     try:

@@ -127,21 +127,29 @@ class Scanner:
         data: bytes,
         lookup: Callable[[str], User | None],
         our_domains: Collection[str] = (),
+        above: Callable[[str], tuple[str, ...]] = lambda _department: (),
     ) -> Scanned:
         """``lookup`` finds a user in the directory by address; ``our_domains`` are the
-        directory's mail domains."""
+        directory's mail domains; ``above`` names the departments above one (nearest first)."""
         started = time.monotonic()
         parsed = parse_message(data)
         sender = check_sender(mail.mail_from, parsed.from_, lookup, our_domains=our_domains,
                               auto_replied=auto_submitted(data) == "auto-replied")  # fmt: skip
-        department = sender.user.department if sender.user else None
         found = self.reader.read(parsed) if self.reader is not None else extract_locations(parsed)
         result = scan_parsed(
-            parsed, self.current_rules(), SenderInfo(sender.address, department),
+            parsed, self.current_rules(), sender_info(sender.address, sender.user, above),
             recipients=mail.rcpt_to, found=found,
         )  # fmt: skip
         ms = round((time.monotonic() - started) * 1000, 1)
         return Scanned(parsed, found, result, masked_subject(data), sender, ms, size=len(data))
+
+
+def sender_info(address: str, user: User | None,
+                above: Callable[[str], tuple[str, ...]]) -> SenderInfo:  # fmt: skip
+    """What a rule's scope asks of the sender, from the directory (nothing for a stranger)."""
+    if user is None:
+        return SenderInfo(address)
+    return SenderInfo(address, user.department, above(user.department), user.groups, user.rank)
 
 
 def auto_submitted(data: bytes) -> str:

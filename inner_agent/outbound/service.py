@@ -42,6 +42,7 @@ from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
 from inner_agent.outbound.directory_sync import DirectorySync, access_recorder, sync_duty
+from inner_agent.outbound.ldap_bind import directory_passwords
 from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.preview import Previewer, preview_pool
 from inner_agent.outbound.rulesource import RulesSource, fingerprint
@@ -125,7 +126,8 @@ class OutboundService:
         at_rest = _at_rest(self.config)
         spool = Spool(section.spool_dir, at_rest=at_rest)
         state = OutboundState(section.spool_dir / "state.db", clock=self.clock, at_rest=at_rest)
-        directory = Directory(section.directory_db)
+        directory = Directory(section.directory_db,
+                              directory_password=directory_passwords(self._ldap()))  # fmt: skip
         secret = load_or_create_secret(section.web.secret_key_file)
         publisher = self._publisher or outbound_publisher(
             self.config.link, self.config.keys, section.spool_dir / "link-state"
@@ -171,8 +173,8 @@ class OutboundService:
     def _directory_sync(self, directory: Directory, state: OutboundState) -> PeriodicPass | None:
         """The LDAP sync every ``directory.ldap.interval_s``, when ``[directory.ldap]`` is set
         (its access records go to the agent's audit store, as the account ``ldap-sync``)."""
-        ldap = getattr(getattr(self.config, "directory", None), "ldap", None)
-        if not isinstance(ldap, LdapSection):
+        ldap = self._ldap()
+        if ldap is None:
             return None
         record = access_recorder(AccessLog(self.audit, None, UTC), SYNC_ACCOUNT)
         approvers = Approvers(directory, self.section.approval.fallback_approver)
@@ -289,7 +291,13 @@ class OutboundService:
             at_rest_key=_attribute(config, "keys", "at_rest_key"),
             inbound_rules_file=self._inbound_file,
             inbound_configured=isinstance(getattr(config, "inbound", None), InboundSection),
+            ldap=self._ldap(),
         )
+
+    def _ldap(self) -> LdapSection | None:
+        """``[directory.ldap]``: the sync, and sign-in with the directory password."""
+        ldap = getattr(getattr(self.config, "directory", None), "ldap", None)
+        return ldap if isinstance(ldap, LdapSection) else None
 
     async def _settle_decisions(self) -> None:
         """Before a new web process starts: finish what a dead one decided but left."""

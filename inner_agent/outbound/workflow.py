@@ -155,7 +155,13 @@ class Workflow:
         except (SpoolCorrupt, FileNotFoundError) as exc:
             self.effects.advance(mail_id, Unreadable(str(exc)))
             return
-        scanned = self.scanner.scan(mail, data, self.directory.user, self.directory.domains())
+        scanned = self.scanner.scan(
+            mail,
+            data,
+            self.directory.user,
+            self.directory.domains(),
+            self.directory.departments_above,
+        )
         if self.hold_mismatch:
             scanned = scanned.held_for_mismatch()
         self.state.set_mail(mail_id, str(MailState.RECEIVED), **scanned.stored())

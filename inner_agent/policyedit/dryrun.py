@@ -68,15 +68,17 @@ def try_rule(
     envelope: tuple[str, Sequence[str], str | None],
     read: Callable[[ParsedMail], list[Found]],
     membership: Membership | None = None,
+    sender: Callable[[str, str | None], SenderInfo] = SenderInfo,
 ) -> Trial:
-    """``envelope``: the sender, the recipients, the sender's department. ``document`` and
-    ``draft`` must validate (the page checks first)."""
-    sender, recipients, department = envelope
+    """``envelope``: the sender, the recipients, the sender's department (none: the
+    directory's); ``sender`` describes a sender from the directory (groups, rank, departments
+    above). ``document`` and ``draft`` must validate (the page checks first)."""
+    address, recipients, department = envelope
     parsed = parse_message(raw)
     authors = tuple(a.addr for a in parsed.from_ if a.addr)
     everyone = tuple(dict.fromkeys([*recipients, *(a.addr for a in (*parsed.to, *parsed.cc))]))
     facts = read_mail(parsed, read(parsed)).facts(
-        SenderInfo(sender or (authors[0] if authors else ""), department), everyone, authors
+        sender(address or (authors[0] if authors else ""), department), everyone, authors
     )
     alone = {**draft, "enabled": True}
     whole = with_rule(document, alone, replacing)  # as the file would decide with it on

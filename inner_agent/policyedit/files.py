@@ -22,7 +22,7 @@ from inner_agent.policyedit.errors import NoRulesFile, StaleEdit
 from inner_agent.policyedit.ruleform import Direction
 from inner_agent.policyedit.versions import Version, VersionStore, text_diff
 from mailsafe.inbound_rules import DEFAULT_INBOUND_RULES_TOML, Membership
-from mailsafe.policy import MAX_RULES_FILE_BYTES
+from mailsafe.policy import MAX_RULES_FILE_BYTES, ScopeNames, SenderInfo
 from protocol.durable import write_durably
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "Saved",
     "membership_of",
     "policy_files",
+    "scope_names_of",
+    "sender_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -177,11 +179,54 @@ def membership_of(directory: Members, document: Mapping[str, Any]) -> Membership
     return Membership(departments, groups)
 
 
+class Names(Members, Protocol):
+    """The directory's names a rule's scope may use (``Directory``)."""
+
+    def departments(self) -> Iterable[Any]: ...  # each with .name
+
+    def groups(self) -> Iterable[str]: ...
+
+    def ranks(self) -> Iterable[str]: ...
+
+
+class People(Protocol):
+    """A sender as the directory describes them (``Directory``)."""
+
+    def user(self, email: str) -> Any: ...  # None, or with .department, .groups, .rank
+
+    def departments_above(self, name: str) -> tuple[str, ...]: ...
+
+
+def sender_of(directory: People, address: str, department: str | None) -> SenderInfo:
+    """A tried mail's sender as the agent would see them: their department (or the one the
+    form names), the departments above it, their groups and job rank."""
+    user = directory.user(address) if address else None
+    if user is None:
+        return SenderInfo(address, department)
+    department = department or user.department
+    return SenderInfo(address, department, directory.departments_above(department),
+                      tuple(user.groups), user.rank)  # fmt: skip
+
+
+def scope_names_of(directory: Names) -> ScopeNames | None:
+    """The departments, groups and job ranks of the directory, which the editor offers and
+    checks an outbound rule's scope against as ``maildiode check`` does; None when the
+    directory has nobody (nothing to check against yet)."""
+    people = list(directory.users())
+    if not people:
+        return None
+    departments = {dept.name for dept in directory.departments()} | {u.department for u in people}
+    return ScopeNames(frozenset(departments), frozenset(directory.groups()),
+                      frozenset(directory.ranks()))  # fmt: skip
+
+
 @dataclass(frozen=True)
 class PolicySite:
     """What the web listener needs for the editor: the files, how to wake the agent after a
-    save, who is in each department and group."""
+    save, who is in each department and group, which names the directory knows."""
 
     files: PolicyFiles
     on_saved: Callable[[], None]
     membership: Callable[[Mapping[str, Any]], Membership]
+    scope_names: Callable[[], ScopeNames | None] = lambda: None
+    sender: Callable[[str, str | None], SenderInfo] = SenderInfo

@@ -15,7 +15,7 @@ log without that text would be wrong exactly for the rules worth trying. Pure ap
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -69,7 +69,11 @@ def unkept(condition: Condition) -> bool:
     return condition.field not in KEPT_FIELDS
 
 
-def try_on_history(draft: dict[str, Any], mails: Iterable[LoggedMail], days: int) -> HistoryTrial:
+def try_on_history(draft: dict[str, Any], mails: Iterable[LoggedMail], days: int, *,
+                   sender: Callable[[str, str | None], SenderInfo] = SenderInfo,
+                   ) -> HistoryTrial:  # fmt: skip
+    """``sender`` describes a logged sender from the directory as it is now (groups, rank,
+    departments above: the log keeps only the department)."""
     rules = RuleSet.model_validate({"rule": [{**draft, "enabled": True}]})
     rule = rules.rule[0]
     missing = sorted({c.field for c in rule.condition if unkept(c)})
@@ -80,15 +84,15 @@ def try_on_history(draft: dict[str, Any], mails: Iterable[LoggedMail], days: int
     total = applied = 0
     for mail in mails:
         total += 1
-        applied += evaluate(rules, _facts(mail)).rule == rule.id
+        applied += evaluate(rules, _facts(mail, sender)).rule == rule.id
     return HistoryTrial(days, total, applied, rule.action)
 
 
-def _facts(mail: LoggedMail) -> MailFacts:
+def _facts(mail: LoggedMail, sender: Callable[[str, str | None], SenderInfo]) -> MailFacts:
     names = tuple((f"attachment-name:{name}", name) for name in mail.attachments)
     findings = tuple(("mail", kind) for kind, n in mail.counts.items() for _ in range(n))
     return MailFacts(
-        sender=SenderInfo(mail.sender, mail.department), recipients=mail.recipients,
+        sender=sender(mail.sender, mail.department), recipients=mail.recipients,
         texts=(("subject", mail.subject), *names), findings=findings,  # type: ignore[arg-type]
         unreadable=tuple(("mail", reason) for reason in mail.unreadable),
         attachment_count=mail.attachment_count,

@@ -59,6 +59,7 @@ from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.inbound_rules import Membership
 from mailsafe.mime import ParsedMail
 from mailsafe.pii import PII_TYPES
+from mailsafe.policy import RuleSet, ScopeNames, SenderInfo, unknown_scope_names
 
 __all__ = ["EDITORS", "PolicyPages"]
 
@@ -66,12 +67,14 @@ EDITORS: Final = (Role.ADMIN, Role.SECURITY)
 # The form: a rule's keys and up to MAX_CONDITIONS rows of four, the dry run's fields.
 MAX_FORM_FIELDS: Final = 40 + 4 * MAX_CONDITIONS
 MAX_TEXT_FIELD_BYTES: Final = 1 << 20  # a pasted sample text
+# The directory's names offered beside a scope: a page, not the whole HR database.
+MAX_OFFERED: Final = 200
 ACTIONS: Final[dict[Direction, tuple[str, ...]]] = {
     "outbound": ("block", "approve", "monitor", "allow"),
     "inbound": ("block", "hold", "allow", "monitor", "mask"),
 }
 SCOPES: Final[dict[Direction, tuple[str, ...]]] = {
-    "outbound": ("everyone", "departments", "users"),
+    "outbound": ("everyone", "departments", "users", "groups", "ranks"),
     "inbound": ("everyone", "users", "departments", "groups"),
 }
 FIELDS: Final = ("sender", "recipient", "subject", "body", "attachment_name",
@@ -111,13 +114,18 @@ def isolated_reader() -> Reader:
 class PolicyPages:
     def __init__(self, pages: SignInPages, access: AccessLog, files: Mapping[Direction, RulesFile],
                  *, zone: Any, reader: Reader | None = None,
-                 membership: Callable[[Mapping[str, Any]], Membership] = lambda _: Membership()
+                 membership: Callable[[Mapping[str, Any]], Membership] = lambda _: Membership(),
+                 scope_names: Callable[[], ScopeNames | None] = lambda: None,
+                 sender: Callable[[str, str | None], SenderInfo] = SenderInfo,
                  ) -> None:  # fmt: skip
         """``reader``: how a tried mail's attachments are read (default: a child process);
-        ``membership``: who is in each department and group (inbound scopes)."""
+        ``membership``: who is in each department and group (inbound scopes);
+        ``scope_names``: the departments, groups and ranks the directory knows (offered, and
+        an outbound scope naming another is refused); ``sender``: a tried mail's sender as
+        the directory describes them (department, groups, rank)."""
         self.pages, self.access, self.files, self.zone = pages, access, files, zone
         self.reader = reader or isolated_reader()
-        self.membership = membership
+        self.membership, self.scope_names, self.sender = membership, scope_names, sender
         self.templates = policy_templates()
         self.words = words("ko")
 
@@ -244,8 +252,16 @@ class PolicyPages:
             file=file.name, form=form, rows=rows, replacing=draft.replacing or "",
             based_on=draft.based_on, problems=problems or {}, trial=trial, sample=sample, past=past,
             actions=ACTIONS[file.direction], scopes=SCOPES[file.direction], fields=FIELDS,
-            matchers=MATCHERS, notify=NOTIFY, pii_types=PII_TYPES,
+            matchers=MATCHERS, notify=NOTIFY, pii_types=PII_TYPES, known=self._known(file),
         )  # fmt: skip
+
+    def _known(self, file: RulesFile) -> dict[str, list[str]]:
+        """The names the form offers for an outbound scope, by scope (at most MAX_OFFERED)."""
+        names = self.scope_names() if file.direction == "outbound" else None
+        if names is None:
+            return {}
+        return {key: sorted(getattr(names, key))[:MAX_OFFERED]
+                for key in ("departments", "groups", "ranks")}  # fmt: skip
 
     @require(*EDITORS)
     async def save(self, request: Request) -> Response:
@@ -259,6 +275,7 @@ class PolicyPages:
         except (OSError, PolicyEditError) as exc:
             return self._message(request, 409, str(exc))
         problems = problems_by_field(edits.validate(file.direction, draft.changed), draft.index)
+        problems = problems or self._unknown_names(draft)
         if problems:
             return self._edit_page(request, draft, status=400, problems=problems,
                                    sample=_text(form, "sample"))  # fmt: skip
@@ -272,6 +289,15 @@ class PolicyPages:
         except (OSError, PolicyEditError) as exc:
             return self._edit_page(request, draft, status=409, problems={"rule": str(exc)})
         return self._saved(request, saved, file.direction)
+
+    def _unknown_names(self, draft: Draft) -> dict[str, str]:
+        """An outbound scope naming a department, group or rank the directory lacks, refused
+        beside the list as ``maildiode check`` refuses it (an empty directory: not checked)."""
+        names = self.scope_names() if draft.file.direction == "outbound" else None
+        if names is None:
+            return {}
+        unknown = unknown_scope_names(RuleSet.model_validate({"rule": [draft.rule]}), names)
+        return {"scope_list": "; ".join(unknown)} if unknown else {}
 
     async def _dry_run(self, request: Request, draft: Draft, form: FormData) -> Response:
         sample = _text(form, "sample")
@@ -291,7 +317,7 @@ class PolicyPages:
         trial = await run_in_threadpool(functools.partial(
             dryrun.try_rule, draft.file.direction, draft.document, draft.rule,
             replacing=draft.replacing, raw=mail, envelope=envelope, read=self.reader,
-            membership=self.membership(draft.document)))  # fmt: skip
+            membership=self.membership(draft.document), sender=self.sender))  # fmt: skip
         return self._edit_page(request, draft, trial=trial, sample=sample)
 
     async def _try(self, request: Request, draft: Draft, form: FormData) -> Response:
@@ -309,7 +335,7 @@ class PolicyPages:
         else:
             since = time.time() - days * 86_400
             mails = await run_in_threadpool(history.read_outbound, path, since)
-            found = history.try_on_history(draft.rule, mails, days)
+            found = history.try_on_history(draft.rule, mails, days, sender=self.sender)
         return self._edit_page(request, draft, past=found)
 
     @require(*EDITORS)

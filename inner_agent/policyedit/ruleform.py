@@ -39,7 +39,7 @@ NOTIFY: Final = ("sender", "recipient", "admin", "security")
 _LISTS: Final = ("contains", "pii", "domains", "reasons")
 _NUMBERS: Final = ("at_least", "at_most")
 _RULE_KEYS: Final = ("id", "description", "action", "scope", "match", "enabled", "silent",
-                     "approver", "mask")  # fmt: skip
+                     "approver", "mask", "sub_departments")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,8 @@ def rule_from_form(form: RuleForm, direction: Direction) -> dict[str, Any]:
     if scope != "everyone":
         rule["scope"] = scope
         rule[scope] = _lines(form.get("scope_list"))
+    if direction == "outbound" and form.get("sub_departments") == "on":
+        rule["sub_departments"] = True  # the models refuse it beside any scope but departments
     if form.get("match") == "any":
         rule["match"] = "any"
     if direction == "inbound":
@@ -151,6 +153,7 @@ def form_from_rule(rule: Mapping[str, Any]) -> RuleForm:
         "silent": "on" if rule.get("silent") else "",
         "approver": str(rule.get("approver") or ""),
         "mask": ", ".join(map(str, rule.get("mask") or [])),
+        "sub_departments": "on" if rule.get("sub_departments") else "",
     }
     notify = tuple(str(n) for n in rule.get("notify", []))
     rows = tuple(_row(c) for c in rule.get("condition", []) if isinstance(c, Mapping))
@@ -200,7 +203,7 @@ def _field_of(location: tuple[int | str, ...], index: int, problem: str) -> str 
         key = str(rest[2]) if len(rest) >= 3 else ""
         return f"c{rest[1]}_{key if key in ('field', 'min_count') else 'value'}"
     key = str(rest[0])
-    if key in ("users", "departments", "groups"):
+    if key in ("users", "departments", "groups", "ranks"):
         return "scope_list"
     return key if key in (*_RULE_KEYS, "notify", "condition") else "rule"
 

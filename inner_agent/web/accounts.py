@@ -16,7 +16,10 @@ never touches a password, a second factor or a console role. Two kinds of accoun
 ``roles(email)`` is the one answer to "what may this account do now": empty for an unknown,
 disabled or departed account (sign-in, sessions and API tokens all ask it on every request,
 so a change applies at once); a person the directory marks disabled (an LDAP or Active
-Directory account switched off) has none either, console roles included. Passwords are
+Directory account switched off) has none either, console roles included. With
+``directory_password`` (``[directory.ldap]``: an LDAP bind, ``ldap_bind``), an enabled directory
+person without an account here has the directory roles and signs in with the directory's
+password; an account's own password keeps working beside it. Passwords are
 argon2id; an address without a working account is checked against a stand-in hash with the
 same parameters (the same work for every address).
 """
@@ -90,9 +93,14 @@ class AccountStore:
     """Accounts in the directory database. Safe to share between threads of one process."""
 
     def __init__(
-        self, path: Path, people: People, *, clock: Callable[[], float] = time.time
-    ) -> None:
+        self, path: Path, people: People, *, clock: Callable[[], float] = time.time,
+        directory_password: Callable[[str, str], bool] | None = None,
+    ) -> None:  # fmt: skip
+        """``directory_password``: asks the directory (an LDAP bind) whether a person's
+        password is right; with it, every enabled person of the directory may sign in, with
+        an account here or without one."""
         self.people, self.clock = people, clock
+        self.directory_password = directory_password
         self._lock = threading.Lock()
         # FULL: a password or role change must not roll back after a power cut.
         self._db = open_wal_database(
@@ -128,9 +136,11 @@ class AccountStore:
         """What the account may do now; empty when it cannot sign in at all."""
         email = normal_address(email)
         account = self.account(email)
+        person = self.people.user(email)
+        if account is None and self.directory_password is not None and person is not None:
+            return frozenset() if person.disabled else DIRECTORY_ROLES  # signs in by LDAP
         if account is None or account.disabled:
             return frozenset()
-        person = self.people.user(email)
         if person is not None and person.disabled:
             return frozenset()  # disabled in the directory (HR, or the LDAP account)
         listed = person is not None
@@ -144,10 +154,18 @@ class AccountStore:
         email = normal_address(email)
         with self._lock:
             row = self._db.execute("SELECT hash FROM accounts WHERE email = ?", (email,)).fetchone()
-        if row is None or not self.roles(email):
+        if not self.roles(email):
             self._verify(self._stand_in_hash(), password)  # the same work for every address
             return False
-        return self._verify(str(row[0]), password)
+        if row is None:
+            self._verify(self._stand_in_hash(), password)  # the same local work as with one
+        elif self._verify(str(row[0]), password):
+            return True
+        # A directory person may also use the directory's password (an account's own still
+        # works: the approvers and administrators who had one before; docs/console.md).
+        if self.directory_password is None or not self.listed(email):
+            return False
+        return self.directory_password(email, password)
 
     def totp_secret(self, email: str) -> str | None:
         with self._lock:

@@ -100,7 +100,8 @@ def _policy_routes(listener: Listener) -> list[BaseRoute]:
         return []
     files = site.files.open(listener.access.recorder, site.on_saved)
     return list(PolicyPages(listener.pages, listener.access, files, zone=listener.zone,
-                            membership=site.membership).routes())  # fmt: skip
+                            membership=site.membership,
+                            scope_names=site.scope_names, sender=site.sender).routes())  # fmt: skip
 
 
 def _directory_routes(listener: Listener, data: ConsoleData) -> list[BaseRoute]:

@@ -57,8 +57,9 @@ STATUS: dict[Reason, int] = {"throttled": 429, "csrf": 403, "locked": 401, "busy
 
 class Accounts(Protocol):
     """Who may sign in (``accounts.AccountStore``: the directory's people and console-only
-    accounts; an LDAP directory later). ``user``: someone known by that address (the log may
-    show it); ``roles``: what the account may do now, empty when it may not sign in."""
+    accounts; with ``[directory.ldap]``, the directory's people by an LDAP bind). ``user``:
+    someone known by that address (the log may show it); ``roles``: what the account may do
+    now, empty when it may not sign in."""
 
     def user(self, email: str) -> object | None: ...
     def roles(self, email: str) -> frozenset[Role]: ...

@@ -26,12 +26,19 @@ from inner_agent.console.places import ConsolePlaces
 from inner_agent.outbound.config import OutboundSection, WebSection
 from inner_agent.outbound.desk import ApprovalDesk, approval_desk
 from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.ldap_bind import directory_passwords
 from inner_agent.outbound.ports import Audit, Stores
 from inner_agent.outbound.spool import Spool
 from inner_agent.outbound.state import OutboundState
 from inner_agent.outbound.tokens import TokenSigner, load_or_create_secret
 from inner_agent.outbound.web import create_app, templates
-from inner_agent.policyedit.files import PolicyFiles, PolicySite, membership_of
+from inner_agent.policyedit.files import (
+    PolicyFiles,
+    PolicySite,
+    membership_of,
+    scope_names_of,
+    sender_of,
+)
 from inner_agent.web.api_tokens import TokenStore
 from inner_agent.web.app import Listener
 from inner_agent.web.config import ConsoleSection
@@ -96,7 +103,11 @@ def site_app(
         None
         if policy is None
         else PolicySite(
-            policy, on_policy_saved, lambda document: membership_of(directory, document)
+            policy,
+            on_policy_saved,
+            lambda document: membership_of(directory, document),
+            lambda: scope_names_of(directory),
+            lambda address, department: sender_of(directory, address, department),
         )
     )
     listener = build_listener(section, console, directory, audit, access, secret=secret,
@@ -158,7 +169,8 @@ def open_site(spec: WebSpec, *, on_decided: Callable[[], None]) -> WebSite:
         at_rest = CLEAR if spec.at_rest_key is None else AtRestKeyring.load(spec.at_rest_key)
         state = OutboundState(section.spool_dir / "state.db", at_rest=at_rest)
         opened.callback(state.close)
-        directory = Directory(section.directory_db)
+        directory = Directory(section.directory_db,
+                              directory_password=directory_passwords(spec.ldap))  # fmt: skip
         opened.callback(directory.close)
         secret = load_or_create_secret(section.web.secret_key_file)  # the agent made it
         stores = Stores(Spool(section.spool_dir, at_rest=at_rest), state, directory)

@@ -3,6 +3,7 @@ child's standard input and checked there like a config file (frozen, unknown key
 
 Only what the listener needs crosses: the ``[outbound]`` section (the web listener, the
 approval settings, the state database, the spool, the directory), ``[console]``, ``[log]``,
+``[directory.ldap]`` (sign-in with the directory password),
 the audit log's file, the state folder and the console's alarm thresholds from ``[link]``
 and ``[inject]``. Every path is absolute (the agent resolved them when it loaded its
 config), and nothing secret crosses: the child reads the web secret from its file.
@@ -23,6 +24,7 @@ from inner_agent.console.places import (
     ConsolePlaces,
 )
 from inner_agent.outbound.config import OutboundSection
+from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.policyedit.files import PolicyFiles
 from inner_agent.web.config import ConsoleSection
 from inner_agent.webproc.errors import WebProcessFailed
@@ -49,6 +51,9 @@ class WebSpec(Section):
     # [inbound] is set at all (the outbound file is [outbound] rules_file).
     inbound_rules_file: Path | None = None
     inbound_configured: bool = False
+    # [directory.ldap]: people sign in with their directory password (its bind password
+    # stays in its file, read by the child).
+    ldap: LdapSection | None = None
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

@@ -17,7 +17,7 @@ import pytest
 from inner_agent.console.data import ConsoleData
 from inner_agent.console.places import ConsolePlaces
 from inner_agent.outbound.directory import Directory
-from inner_agent.outbound.directory_model import Snapshot, User
+from inner_agent.outbound.directory_model import Department, Snapshot, User
 from tests.support.greeter import smtp_greeter
 
 KOREAN_CSV = (
@@ -149,3 +149,54 @@ def test_check_names_a_missing_or_open_ldap_password_file(site):
     password.chmod(0o600)
     fine = maildiode("check", "-c", str(config)).stdout
     assert "directory.ldap" not in fine
+
+
+SCOPED_RULES = """
+[[rule]]
+id = "customer-lists"
+action = "approve"
+scope = "groups"
+groups = ["고객정보 취급자", "고객정보취급자"]
+[[rule.condition]]
+field = "subject"
+contains = "명단"
+
+[[rule]]
+id = "managers"
+action = "monitor"
+scope = "departments"
+departments = ["영업부"]
+sub_departments = true
+[[rule.condition]]
+field = "subject"
+contains = "계약"
+"""
+
+
+def test_check_names_the_rule_and_key_of_an_unknown_group_rank_or_department(site):
+    """A scope naming what the directory lacks applies to nobody: an error (exit 2)."""
+    own = site / "scopes"
+    own.mkdir()
+    (own / "rules.toml").write_text(SCOPED_RULES, encoding="utf-8")
+    text = (site / "inner.toml").read_text().replace(
+        'directory_db = "inner/directory.db"',
+        f'directory_db = "{own}/directory.db"\nrules_file = "{own}/rules.toml"')  # fmt: skip
+    config = site / "inner-scopes.toml"
+    config.write_text(text)
+    directory = Directory(own / "directory.db")
+    directory.replace(Snapshot((User("kim@bank.example", "김", "영업1팀", "", rank="대리",
+                                     groups=("고객정보 취급자",)),
+                                User("lee@bank.example", "이", "영업부", "head")),
+                               (Department("영업부", None), Department("영업1팀", "영업부"))),
+                      "test")  # fmt: skip
+    directory.close()
+    found = maildiode("check", "-c", str(config))
+    output = found.stdout + found.stderr
+    assert found.returncode == 2, output
+    assert ("outbound.rules_file: rules.toml: rule 'customer-lists': groups: '고객정보취급자' "
+            "is not a group of the directory") in output  # fmt: skip
+    assert "'고객정보 취급자' is not" not in output
+    assert "managers" not in output  # 영업부 is known
+    (own / "rules.toml").write_text(SCOPED_RULES.replace(', "고객정보취급자"', ""), "utf-8")
+    clean = maildiode("check", "-c", str(config))
+    assert clean.returncode == 0, clean.stdout + clean.stderr

@@ -14,6 +14,7 @@ import email
 import email.policy
 import os
 import smtplib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,46 @@ def test_add_try_enable_decide_history_and_roll_back(running, page, tmp_path, sh
         page.goto(running.web_url + path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, (path, width)
+
+
+def test_a_rule_scoped_to_a_directory_group_decides_its_members_mail_alone(running, page):
+    """The editor offers the directory's groups and ranks, refuses a group it lacks beside the
+    list, and the saved rule holds a member's mail while a non-member's identical mail goes."""
+    directory = Directory(running.section.directory_db)
+    kim = directory.user("kim@corp.example")
+    directory.put_person(replace(kim, rank="대리", groups=("고객정보 취급자",)), None, "test")
+    directory.close()
+    page.goto(f"{running.web_url}/policy/outbound/new")
+    page.fill("#email", ADMIN)
+    page.fill("#password", PASSWORD)
+    page.click("#signin")
+    page.wait_for_selector("#rule-form")
+    page.click("#known-names summary")
+    assert "고객정보 취급자" in page.inner_text("#known-groups")
+    assert "대리" in page.inner_text("#known-ranks")
+    page.fill("#id", "customer-lists")
+    page.select_option("#action", "approve")
+    page.select_option("#scope", "groups")
+    page.fill("#scope_list", "고객정보취급자")  # not quite the directory's name
+    page.select_option("#c0_field", "subject")
+    page.select_option("#c0_matcher", "contains")
+    page.fill("#c0_value", "명단")
+    page.check("#enabled")
+    page.click("#save")
+    page.wait_for_selector("#problem-scope_list")
+    assert "'고객정보취급자' is not a group of the directory" in page.inner_text(
+        "#problem-scope_list"
+    )
+    page.fill("#scope_list", "고객정보 취급자")
+    page.click("#save")
+    page.wait_for_selector("#saved")
+    assert "켜짐" in page.inner_text("#rule-outbound-customer-lists")
+
+    for sender in ("kim@corp.example", "park@corp.example"):  # the same mail from each
+        data = make_mail(subject=f"고객 명단 {sender[:3]}", text="첨부 확인 바랍니다.",
+                         sender=sender, to="partner@example.com")  # fmt: skip
+        with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
+            client.sendmail(sender, ["partner@example.com"], data)
+    held = decided(running, "고객 명단 kim")
+    assert held.decision["rule"] == "customer-lists"
+    assert decided(running, "고객 명단 par") == "published"

@@ -243,3 +243,56 @@ def test_kill_9_of_either_agent_while_mail_is_held_released_or_rejected(tmp_path
         assert {
             t: stack.count(t, to="head@corp.example", tag=REQUEST) for t in held
         } == dict.fromkeys(held, 1)
+
+
+NOTIFYING_RULES = """\
+version = 1
+default_action = "allow"
+
+[[rule]]
+id = "block-evil-domain"
+action = "block"
+notify = ["recipient", "admin", "sender"]
+[[rule.condition]]
+field = "sender"
+domains = ["evil.example"]
+
+[[rule]]
+id = "hold-quotes"
+action = "hold"
+notify = ["admin"]
+[[rule.condition]]
+field = "subject"
+contains = "held-"
+"""
+
+
+def test_an_inbound_rules_notice_reaches_the_people_it_names_in_korean(tmp_path: Path) -> None:
+    """Both agents as processes and Postfix inside: a blocked mail's rule tells its recipient
+    and the administrator, a held mail's rule the administrator; never the sender outside."""
+    from inner_agent.outbound.directory import Directory
+    from inner_agent.web.roles import Role
+
+    stack = FilterStack(tmp_path / "stack", rules=NOTIFYING_RULES)
+    directory = Directory(stack.root / "inner" / "directory.db")
+    directory.accounts.add("admin@corp.example", Role.ADMIN, "admin-password-1")
+    directory.close()
+    with stack:
+        _policy_in_force(stack)
+        stack.send(["evil-rule"], sender="spam@mx.evil.example")
+        stack.send(["held-rule"])
+        tag = "[규칙 알림]"
+        wait_for(lambda: stack.count("evil-rule", to="admin@corp.example", tag=tag)
+                 and stack.count("evil-rule", tag=tag)
+                 and stack.count("held-rule", to="admin@corp.example", tag=tag), 120,
+                 "the rules' notices")  # fmt: skip
+        notices = [m for m in stack.stack.delivered() if tag in str(m["Subject"])]
+        by_rule = Counter(str(m["Subject"]).split(":")[0] for m in notices)
+        assert by_rule == Counter({"[규칙 알림] block-evil-domain": 2,
+                                   "[규칙 알림] hold-quotes": 1})  # fmt: skip
+        blocked = next(m for m in notices if "block-evil-domain" in str(m["Subject"]))
+        body = blocked.get_body(("plain",)).get_content()
+        assert "수신 규칙 'block-evil-domain'이(가) 외부에서 온 메일을 차단 했습니다." in body
+        assert all("evil.example" not in str(m["To"]) for m in notices)
+        assert stack.count("held-rule", to="head@corp.example", tag=REQUEST) == 1
+        assert stack.count("evil-rule", tag="[차단]") == 1  # the filters' own notice as before

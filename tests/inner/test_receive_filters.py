@@ -323,3 +323,103 @@ def test_a_rule_name_from_the_other_zone_cannot_add_a_header() -> None:
     parsed = email.message_from_bytes(message, policy=policy.default)
     assert parsed["Bcc"] is None
     assert parsed["X-A"] is None
+
+
+NOTIFYING_RULES = """
+version = 1
+
+[[rule]]
+id = "hold-sales"
+action = "hold"
+notify = ["recipient", "admin", "sender"]
+
+[[rule]]
+id = "quiet"
+action = "monitor"
+[[rule.condition]]
+field = "subject"
+contains = "quiet"
+"""
+
+
+def notices_for(tmp_path: Path, directory: Directory):
+    """The inbound rule notices as the agent builds them, over the rules file and directory;
+    an administrator's account (admin@corp.example) beside the HR people."""
+    from inner_agent.inbound.rule_notices import InboundRuleNotices, RulesReader
+    from inner_agent.web.roles import Role
+
+    directory.accounts.add("admin@corp.example", Role.ADMIN, "admin-password-1")
+    path = tmp_path / "inbound-rules.toml"
+    path.write_text(NOTIFYING_RULES, encoding="utf-8")
+    return path, InboundRuleNotices(RulesReader(path).current, directory,
+                                    from_address="maildiode@corp.example")  # fmt: skip
+
+
+def marked(mark: InboundMark):
+    mail = checked()
+    return dataclasses.replace(mail, manifest=dataclasses.replace(mail.manifest, inbound=mark))
+
+
+def test_an_inbound_rule_tells_the_recipient_and_administrators_once_in_korean(
+    tmp_path: Path, directory: Directory
+) -> None:
+    import email
+    import email.policy
+
+    from inner_agent.inject import RULE_NOTICE_PART_OFFSET
+    from inner_agent.ownmail import MARKER_HEADER, OwnMailKind
+
+    handler, _book = handler_with_holds(tmp_path, directory)
+    _path, notices = notices_for(tmp_path, directory)
+    handler.rule_notices = notices.for_mail
+    held = bundle(held_package())
+    handler(held)
+    handler(held)  # handed over again (a crash before the reader marked it done): nothing new
+    rows = handler.queue._db.execute(
+        "SELECT part, kind, rcpts, data FROM messages WHERE part > ? ORDER BY part",
+        (RULE_NOTICE_PART_OFFSET,)).fetchall()  # fmt: skip
+    assert [(part - RULE_NOTICE_PART_OFFSET, kind, json.loads(rcpts)) for part, kind, rcpts, _ in rows] == [
+        (1, "rule_notice", ["user@corp.example"]), (2, "rule_notice", ["admin@corp.example"])]  # fmt: skip
+    message = email.message_from_bytes(rows[0][3], policy=email.policy.default)
+    assert str(message["Subject"]).startswith("[규칙 알림] hold-sales: 보류(승인 대기) — ")
+    body = message.get_content()
+    assert "수신 규칙 'hold-sales'이(가) 외부에서 온 메일을 보류(승인 대기) 했습니다." in body
+    assert message[MARKER_HEADER] == OwnMailKind.APPROVAL.value  # never relayed out
+    assert all("partner.example" not in json.loads(rcpts) for _p, _k, rcpts, _d in rows)
+
+
+@pytest.mark.parametrize(
+    ("mark", "told"),
+    [
+        (HOLD, 2),
+        (InboundMark("block", "hold-sales", 4), 2),
+        (InboundMark("released", "hold-sales", 4, decided_by="head@corp.example"), 0),
+        (InboundMark("expired", "hold-sales", 4), 0),
+        (InboundMark("monitor", "quiet", 4), 0),  # a rule without notify
+        (InboundMark("allow", "", 4), 0),  # the default action decided
+        (InboundMark("hold", "gone-rule", 4), 0),  # not in the file any more
+    ],
+)
+def test_only_a_deciding_rule_with_notify_tells_anyone(
+    tmp_path: Path, directory: Directory, mark: InboundMark, told: int
+) -> None:
+    _path, notices = notices_for(tmp_path, directory)
+    mail = marked(mark)
+    assert len(notices.for_mail(mail, ("user@corp.example",))) == told
+
+
+def test_the_rules_are_read_again_when_the_file_changes(
+    tmp_path: Path, directory: Directory
+) -> None:
+    path, notices = notices_for(tmp_path, directory)
+    mail = marked(HOLD)
+    assert len(notices.for_mail(mail, ("user@corp.example",))) == 2
+    path.write_text(NOTIFYING_RULES.replace('["recipient", "admin", "sender"]', '["admin"]'),
+                    encoding="utf-8")  # fmt: skip
+    import os
+
+    os.utime(path, ns=(1, 1))  # a different mtime whatever the clock's resolution
+    assert [to for to, _ in notices.for_mail(mail, ("user@corp.example",))] == [
+        "admin@corp.example"]  # fmt: skip
+    path.write_text("not toml [", encoding="utf-8")  # a broken edit: the last good rules
+    assert len(notices.for_mail(mail, ("user@corp.example",))) == 1

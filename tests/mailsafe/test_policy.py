@@ -10,11 +10,13 @@ from mailsafe.policy import (
     MailFacts,
     RulesError,
     RuleSet,
+    ScopeNames,
     SenderInfo,
     default_rules,
     evaluate,
     load_rules,
     parse_rules,
+    unknown_scope_names,
 )
 
 KIM = SenderInfo("kim@corp.example", "영업팀")
@@ -168,9 +170,10 @@ def test_nothing_applies_gives_default(tmp_path: Path) -> None:
 # ---- scopes and fields -------------------------------------------------------------------------
 
 
-def one_rule(condition: str, *, scope: str = "", match: str = "") -> str:
+def one_rule(condition: str, *, scope: str = "", match: str = "", rule_id: str = "r") -> str:
     return (
-        f"[[rule]]\nid = 'r'\naction = 'block'\n{scope}\n{match}\n[[rule.condition]]\n{condition}\n"
+        f"[[rule]]\nid = '{rule_id}'\naction = 'block'\n{scope}\n{match}\n[[rule.condition]]\n"
+        f"{condition}\n"
     )
 
 
@@ -234,6 +237,70 @@ def test_unreadable_reasons() -> None:
 def test_scopes(scope: str, applies: bool, tmp_path: Path) -> None:
     ruleset = rules(one_rule("field='subject'\ncontains='급여'", scope=scope), tmp_path)
     assert (evaluate(ruleset, RRN_IN_ATTACHMENT).rule == "r") is applies
+
+
+# 김 of 영업1팀 (below 영업부, below 경영본부), in the group 고객정보 취급자, rank 대리
+KIM_IN_THE_TREE = SenderInfo("kim@corp.example", "영업1팀", ("영업부", "경영본부"),
+                             ("CS", "고객정보 취급자"), "대리")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("scope", "applies"),
+    [
+        ("scope='groups'\ngroups=['고객정보 취급자']", True),
+        ("scope='groups'\ngroups=['인사 담당자', 'CS']", True),
+        ("scope='groups'\ngroups=['인사 담당자']", False),
+        ("scope='ranks'\nranks=['과장', '대리']", True),
+        ("scope='ranks'\nranks=['과장']", False),
+        ("scope='departments'\ndepartments=['영업1팀']", True),
+        ("scope='departments'\ndepartments=['경영본부']", False),
+        ("scope='departments'\ndepartments=['경영본부']\nsub_departments=true", True),
+        ("scope='departments'\ndepartments=['영업부']\nsub_departments=true", True),
+        ("scope='departments'\ndepartments=['인사부']\nsub_departments=true", False),
+    ],
+)  # fmt: skip
+def test_group_rank_and_department_tree_scopes(scope: str, applies: bool, tmp_path: Path) -> None:
+    ruleset = rules(one_rule("field='subject'\ncontains='급여'", scope=scope), tmp_path)
+    facts = MailFacts(**{**RRN_IN_ATTACHMENT.__dict__, "sender": KIM_IN_THE_TREE})
+    assert (evaluate(ruleset, facts).rule == "r") is applies
+
+
+def test_a_stranger_is_in_no_group_rank_or_department(tmp_path: Path) -> None:
+    stranger = MailFacts(**{**RRN_IN_ATTACHMENT.__dict__, "sender": SenderInfo("x@corp.example")})
+    for scope in ("scope='groups'\ngroups=['CS']", "scope='ranks'\nranks=['']",
+                  "scope='departments'\ndepartments=['경영본부']\nsub_departments=true"):  # fmt: skip
+        ruleset = rules(one_rule("field='subject'\ncontains='급여'", scope=scope), tmp_path)
+        assert evaluate(ruleset, stranger).rule is None, scope
+
+
+@pytest.mark.parametrize(
+    ("scope", "expected"),
+    [
+        ("scope = 'groups'", "scope \"groups\" needs a \"groups\" list"),
+        ("scope = 'ranks'\nranks = []", "scope \"ranks\" needs a \"ranks\" list"),
+        ("scope = 'groups'\ngroups = ['CS']\nsub_departments = true",
+         '"sub_departments" is an option of scope "departments"'),
+        ("scope = 'teams'", "scope: Input should be 'everyone', 'departments', 'users', 'groups' or"),
+    ],
+)  # fmt: skip
+def test_scope_refusals_name_the_rule(scope: str, expected: str, tmp_path: Path) -> None:
+    text = one_rule("field='subject'\ncontains='x'", scope=scope)
+    assert refusal(text, tmp_path).startswith(f"rules.toml: rule 1 ('r'): {expected}")
+
+
+def test_unknown_scope_names_name_the_rule_and_key(tmp_path: Path) -> None:
+    text = (one_rule("field='subject'\ncontains='x'", scope="scope='groups'\ngroups=['CS', '고객정보취급자']")
+            + one_rule("field='subject'\ncontains='y'", scope="scope='ranks'\nranks=['과장']", rule_id="s")
+            + one_rule("field='subject'\ncontains='z'", scope="scope='departments'\ndepartments=['인사부']",
+                       rule_id="t"))  # fmt: skip
+    known = ScopeNames(
+        frozenset({"영업부"}), frozenset({"CS", "고객정보 취급자"}), frozenset({"대리"})
+    )
+    assert unknown_scope_names(rules(text, tmp_path), known) == [
+        "rule 'r': groups: '고객정보취급자' is not a group of the directory",
+        "rule 's': ranks: '과장' is not a rank of the directory",
+        "rule 't': departments: '인사부' is not a department of the directory",
+    ]
 
 
 def test_match_any_and_all(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ head@corp.example,부서장,영업팀,head
 """
 REPORT_S = 2
 REQUEST = "[수신 승인 요청]"  # the approver's copy of a held mail
-NOTICE_TAGS = ("[차단]", REQUEST, "[보류 만료]")
+NOTICE_TAGS = ("[차단]", REQUEST, "[보류 만료]", "[규칙 알림]")
 RULES_FILE = "inbound-rules.toml"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from dataclasses import replace
 
 import pytest
 
@@ -167,6 +168,49 @@ def test_block_rule_notifies_the_sender(tmp_path):
     assert notices(parts, "notice:blocked")[0].rcpt == "kim@corp.example"
     assert parts.publisher.published == []
     assert parts.spool.ids() == []
+
+
+def scoped_workflow(tmp_path, scope: str):
+    """The workflow with one rule (hold a "명단" subject) of ``scope``; 김 (영업부, below
+    경영본부) is a 대리 in the group 고객정보 취급자, 박 of 영업부 is in no group."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text(f'[[rule]]\nid = "customer-lists"\naction = "approve"\n{scope}\n'
+                     '[[rule.condition]]\nfield = "subject"\ncontains = "명단"\n',
+                     encoding="utf-8")  # fmt: skip
+    parts = build_workflow(tmp_path, rules_file=str(rules))
+    kim = parts.directory.user("kim@corp.example")
+    parts.directory.put_person(replace(kim, rank="대리", groups=("고객정보 취급자",)), None, "test")
+    return parts
+
+
+def test_a_group_scoped_rule_holds_a_members_mail_and_passes_a_non_members(tmp_path):
+    parts = scoped_workflow(tmp_path, 'scope = "groups"\ngroups = ["고객정보 취급자"]')
+
+    def same(sender: str) -> bytes:  # the same mail, each From: its own sender's
+        return make_mail(subject="고객 명단", text="첨부 확인 바랍니다.", sender=sender)
+
+    member = accept(parts, same("kim@corp.example"), sender="kim@corp.example")
+    other = accept(parts, same("park@corp.example"), sender="park@corp.example")
+    assert parts.state.mail(member).state == "held"
+    assert parts.state.mail(member).decision["rule"] == "customer-lists"
+    assert parts.state.mail(other).state == "sending"
+    parts.workflow.publish_pending()
+    assert [decode_outbound(b).mail_id for b, _ in parts.publisher.published] == [other]
+
+
+@pytest.mark.parametrize(
+    ("scope", "held"),
+    [
+        ('scope = "ranks"\nranks = ["대리"]', True),
+        ('scope = "ranks"\nranks = ["과장"]', False),
+        ('scope = "departments"\ndepartments = ["경영본부"]', False),
+        ('scope = "departments"\ndepartments = ["경영본부"]\nsub_departments = true', True),
+    ],
+)
+def test_rank_and_department_tree_scopes_come_from_the_directory(tmp_path, scope, held):
+    parts = scoped_workflow(tmp_path, scope)
+    mail_id = accept(parts, make_mail(subject="고객 명단", text="..."), sender="kim@corp.example")
+    assert (parts.state.mail(mail_id).state == "held") is held
 
 
 def test_reminder_then_expiry_rejects(parts):

@@ -12,7 +12,7 @@ import pytest
 
 from agentkit.access import AccessQuery, Action
 from inner_agent.outbound.web import create_app
-from inner_agent.policyedit.files import PolicyFiles, PolicySite
+from inner_agent.policyedit.files import PolicyFiles, PolicySite, scope_names_of, sender_of
 from mailsafe.inbound_rules import Membership
 from tests.support.console import (
     ADMIN,
@@ -56,6 +56,82 @@ def site(tmp_path):
     app = create_app(parts.workflow.desk, listener)
     app.state.rules_path, app.state.woken, app.state.parts = path, woken, parts
     return app
+
+
+@pytest.fixture
+def scoped_site(tmp_path):
+    """The editor with the directory's names and senders, as the agent builds it; 김 is a
+    대리 in the group 고객정보 취급자."""
+    path = tmp_path / "rules.toml"
+    path.write_text(RULES, encoding="utf-8")
+    parts = build_workflow(tmp_path, rules_file="rules.toml")
+    kim = parts.directory.user("kim@corp.example")
+    parts.directory.put_person(replace(kim, rank="대리", groups=("고객정보 취급자",)), None, "t")
+    for email, role in CONSOLE_ROLES_OF.items():
+        parts.directory.accounts.add(email, role, ALL_PASSWORDS[email])
+    editor = PolicySite(PolicyFiles(path, None, tmp_path / "policy-versions"), lambda: None,
+                        lambda _: Membership(), lambda: scope_names_of(parts.directory),
+                        lambda address, dept: sender_of(parts.directory, address, dept))  # fmt: skip
+    app = create_app(parts.workflow.desk, replace(listener_for(parts), policy=editor))
+    app.state.rules_path = path
+    return app
+
+
+GROUP_RULE = {**NEW_RULE, "id": "customer-lists", "scope": "groups",
+              "scope_list": "고객정보 취급자\n고객정보취급자", "c0_value": "명단"}  # fmt: skip
+
+
+def test_a_scope_naming_what_the_directory_lacks_is_refused_beside_the_list(scoped_site):
+    client = signed_in(scoped_site, ADMIN)
+    page = client.get("/policy/outbound/new").text
+    assert '<option value="groups"' in page
+    assert '<option value="ranks"' in page
+    assert re.search(r'id="known-groups">.*고객정보 취급자', page)
+    assert re.search(r'id="known-ranks">.*대리', page)
+    hidden = form_of(client, "/policy/outbound/new")
+    answer = client.post("/policy/outbound/save", data={**hidden, **GROUP_RULE, "do": "save"})
+    assert answer.status_code == 400
+    assert re.search(
+        r"id=\"problem-scope_list\">rule &#39;customer-lists&#39;: groups: "
+        r"&#39;고객정보취급자&#39; is not a group of the directory",
+        answer.text,
+    )
+    assert scoped_site.state.rules_path.read_text(encoding="utf-8") == RULES
+    known = {**GROUP_RULE, "scope_list": "고객정보 취급자"}
+    assert client.post("/policy/outbound/save", data={**hidden, **known, "do": "save"}
+                       ).status_code == 303  # fmt: skip
+    rules = tomllib.loads(scoped_site.state.rules_path.read_text(encoding="utf-8"))["rule"]
+    assert rules[1]["scope"] == "groups"
+    assert rules[1]["groups"] == ["고객정보 취급자"]
+
+
+def test_a_group_scoped_draft_is_tried_on_the_directorys_sender(scoped_site):
+    client = signed_in(scoped_site, ADMIN)
+    hidden = form_of(client, "/policy/outbound/new")
+    known = {**GROUP_RULE, "scope_list": "고객정보 취급자", "do": "dryrun"}
+    for sender, held in (("kim@corp.example", True), ("park@corp.example", False)):
+        mail = make_mail(subject="고객 명단", text="첨부", sender=sender)
+        tried = client.post("/policy/outbound/save", data={**hidden, **known},
+                            files={"eml": ("list.eml", mail, "message/rfc822")})  # fmt: skip
+        assert tried.status_code == 200
+        assert ("이 규칙이었다면 이 메일을 승인 대기(보류) 했습니다." in tried.text) is held
+
+
+def test_sub_departments_is_kept_and_refused_beside_another_scope(scoped_site):
+    client = signed_in(scoped_site, ADMIN)
+    hidden = form_of(client, "/policy/outbound/new")
+    tree = {**NEW_RULE, "scope": "departments", "scope_list": "경영본부", "sub_departments": "on"}
+    assert client.post("/policy/outbound/save", data={**hidden, **tree, "do": "save"}
+                       ).status_code == 303  # fmt: skip
+    rules = tomllib.loads(scoped_site.state.rules_path.read_text(encoding="utf-8"))["rule"]
+    assert rules[1]["sub_departments"] is True
+    shown = client.get("/policy/outbound/rule/secret-subject").text
+    assert re.search(r'id="sub_departments"[^>]*checked', shown)
+    hidden = form_of(client, "/policy/outbound/new")
+    wrong = {**tree, "id": "other", "scope": "ranks", "scope_list": "대리"}
+    answer = client.post("/policy/outbound/save", data={**hidden, **wrong, "do": "save"})
+    assert answer.status_code == 400
+    assert "is an option of scope" in answer.text
 
 
 def signed_in(site, email):

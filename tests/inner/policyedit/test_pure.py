@@ -236,6 +236,22 @@ def test_a_draft_tried_on_the_mail_the_log_kept():
     assert try_on_history(scoped, mails, 7).applied == 0
 
 
+def test_a_group_scoped_draft_is_tried_on_the_logged_senders_as_the_directory_has_them():
+    from mailsafe.policy import SenderInfo
+
+    def sender(address: str, department: str | None) -> SenderInfo:  # the directory's view
+        groups = ("고객정보 취급자",) if address == "kim@corp.example" else ()
+        return SenderInfo(address, department, ("경영본부",), groups, "대리")
+
+    mails = [logged("극비 1"), logged("극비 2", sender="park@corp.example")]
+    grouped = {**subject_rule(), "scope": "groups", "groups": ["고객정보 취급자"]}
+    assert try_on_history(grouped, mails, 7, sender=sender).applied == 1
+    assert try_on_history(grouped, mails, 7).applied == 0  # the log alone knows no groups
+    tree = {**subject_rule(), "scope": "departments", "departments": ["경영본부"],
+            "sub_departments": True}  # fmt: skip
+    assert try_on_history(tree, mails, 7, sender=sender).applied == 2
+
+
 def test_a_draft_reading_text_the_log_does_not_keep_is_refused_by_name():
     body = {"id": "b", "action": "block", "condition": [{"field": "body", "contains": "x"},
                                                         {"field": "any", "regex": "y"}]}  # fmt: skip

@@ -55,3 +55,15 @@ def test_garbage_and_oversize_are_refused(tmp_path) -> None:
         read_spec(b"\x00not json")
     with pytest.raises(WebProcessFailed, match="larger than"):
         read_spec(b" " * (MAX_SPEC_BYTES + 1))
+
+
+def test_the_ldap_section_crosses_but_not_its_password(tmp_path) -> None:
+    from inner_agent.outbound.ldap_config import LdapSection
+
+    (tmp_path / "ldap.password").write_text("the-service-password\n")
+    ldap = LdapSection.model_validate(
+        {"url": "ldap://127.0.0.1:389", "base_dn": "dc=corp", "bind_dn": "cn=sync",
+         "bind_password_file": "ldap.password"}, context={"config_dir": tmp_path})  # fmt: skip
+    sent = spec(tmp_path).model_copy(update={"ldap": ldap})
+    assert read_spec(sent.to_bytes()).ldap == ldap
+    assert b"the-service-password" not in sent.to_bytes()
