@@ -82,6 +82,9 @@ STEPS = frozenset(
         "policy_published", "policy_applied", "policy_refused",
         # retention (issue 21.2): the oldest events deleted past their retention (mail id "-")
         "audit_pruned",
+        # retention (issue 21.2): a store's oldest items deleted past its retention (mail id
+        # "-"; store, count, days, before): agentkit.storeretention
+        "retention_pruned",
         # the audit chain verified (maildiode audit verify, the daily upkeep): the console shows
         # the last one (mail id "-")
         "audit_verified",

@@ -39,6 +39,7 @@ from inner_agent.left_over import build_left_over
 from inner_agent.link_service import LinkService, build_reader
 from inner_agent.notify import NotifyOptions
 from inner_agent.reports import ControlHandler, ReportStore
+from inner_agent.retention import retention_stores
 from inner_agent.smtpclient import Hop
 from protocol import LinkReader
 
@@ -94,7 +95,7 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
-    checkpointer = AuditCheckpointer.from_config(audit, config)
+    checkpointer = AuditCheckpointer.from_config(audit, config, retention_stores(config))
     checkpointer.start()
     settle_collector()
     injector.start()
