@@ -38,9 +38,11 @@ class AuditCheckpointer:
         retention: Retention | None = None,
         prune_every_s: float = 86400.0,
         stores: Sequence[StorePrune] = (),
+        announce: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.audit, self.key, self.retention, self.stores = audit, key, retention, stores
+        self.announce = announce  # each checkpoint also an event (the outer's: carried inward)
         self.prune_every_s, self.clock = prune_every_s, clock
         self._pruned_at = -prune_every_s
         self._pass = PeriodicPass(
@@ -50,12 +52,19 @@ class AuditCheckpointer:
 
     @classmethod
     def from_config(
-        cls, audit: AuditLog, config: Any, stores: Sequence[StorePrune] = ()
+        cls,
+        audit: AuditLog,
+        config: Any,
+        stores: Sequence[StorePrune] = (),
+        *,
+        announce: bool = False,
     ) -> AuditCheckpointer:
-        """The upkeep either agent runs: its own key, its ``[audit]`` settings, its stores."""
+        """The upkeep either agent runs: its own key, its ``[audit]`` settings, its stores;
+        ``announce``: the outer agent's, whose checkpoints travel inward as events."""
         return cls(audit, SigningKey.load(config.keys.signing_key),
                    config.audit.checkpoint_every_s, retention=config.audit.retention(),
-                   prune_every_s=config.audit.prune_every_s, stores=stores)  # fmt: skip
+                   prune_every_s=config.audit.prune_every_s, stores=stores,
+                   announce=announce)  # fmt: skip
 
     def _one_pass(self) -> None:
         self.sign_now()
@@ -94,7 +103,7 @@ class AuditCheckpointer:
         return deleted
 
     def sign_now(self) -> None:
-        point = self.audit.checkpoint(self.key)
+        point = self.audit.checkpoint(self.key, announce=self.announce)
         if point is not None:
             log.info(
                 "audit checkpoint: %s event %d link %s signature %s (key %s)", point.agent,

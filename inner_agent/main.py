@@ -42,6 +42,7 @@ from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.retention import retention_stores
 from inner_agent.smtpclient import Hop
 from protocol import LinkReader
+from protocol.keys import VerifyKey
 
 if TYPE_CHECKING:
     from inner_agent.outbound.directory import Directory
@@ -90,7 +91,8 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
     handler = BundleHandler(
         queue, audit, notify_options(config),
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
-        state_dir / "quarantine", direct=direct, control=ControlHandler(reports, audit),
+        state_dir / "quarantine", direct=direct,
+        control=ControlHandler(reports, audit, outer_keys=_outer_keys(config)),
         held=held,
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
@@ -127,6 +129,12 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
         audit.close()
     log.info("stopped cleanly")
     return 0
+
+
+def _outer_keys(config: InnerConfig) -> list[VerifyKey]:
+    """The outer agent's public keys (``keys.peer_keys``): its audit checkpoints are kept
+    inside when one of them verifies (inner_agent.reports)."""
+    return [VerifyKey.load(path) for path in config.keys.peer_keys]
 
 
 def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, LinkReader]:

@@ -108,7 +108,11 @@ def _run_main(
     with contextlib.ExitStack() as stack:
         audit = AuditLog(config.audit.path, agent="outer")
         stack.callback(audit.close)
-        checkpointer = AuditCheckpointer.from_config(audit, config, retention_stores(config))
+        # Its checkpoints are also events, which the status report carries inward: the
+        # intranet keeps a copy whoever holds this host cannot rewrite (issue 21.1).
+        checkpointer = AuditCheckpointer.from_config(
+            audit, config, retention_stores(config), announce=True
+        )
         checkpointer.start()
         stack.callback(checkpointer.stop)  # runs after the others stop: their last events signed
         publisher = link.inbound_publisher(config, config.spool.dir / "sender")
