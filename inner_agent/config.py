@@ -138,7 +138,8 @@ class ImagesSection(Section):
 class InnerRetentionSection(RetentionSection):
     """The inner agent's stores besides the quarantines (agentkit.storeretention): finished
     outbound mail (its row: envelope, masked subject and findings, decision) and the approval
-    state of decided requests (the request and its preview, the mail's picture)."""
+    state of decided requests (the request and its preview, the mail's picture) and of decided
+    inbound holds."""
 
     finished_outbound_days: int = Field(default=365, ge=STORE_FLOOR_DAYS, le=STORE_CEILING_DAYS)
     approval_days: int = Field(default=90, ge=STORE_FLOOR_DAYS, le=STORE_CEILING_DAYS)
@@ -329,7 +330,7 @@ rights_retention_days = 1825      # records of access rights (floor 1095: art. 5
 quarantine_days = 90              # quarantined files (and their released/ copies)
 link_quarantine_days = 30         # chunk files the link refused
 finished_outbound_days = 365      # finished outbound mail's record (sent, blocked, rejected, ...)
-approval_days = 90                # decided approval requests and their previews
+approval_days = 90                # decided approval requests, their previews, decided inbound holds
 
 [console]                         # the web console on the [outbound.web] listener
 timezone = "Asia/Seoul"           # times on its pages, in the API and the access review

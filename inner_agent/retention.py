@@ -4,7 +4,8 @@ Its quarantines: bundles that failed the inner checks and notifications the inte
 refused (``state/quarantine``), chunk files the link refused (``state/link-quarantine``),
 outbound mail whose spool record did not read (``<outbound spool>/quarantine``). With the
 outbound path on, its state database: finished outbound mail and decided approval requests
-(``OutboundState.prune_finished``, ``prune_decided``); held mail is never among them.
+(``OutboundState.prune_finished``, ``prune_decided``); with the receive filters on, decided
+inbound holds (``HoldBook.prune_decided``). Held mail that is not decided is never among them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from agentkit.storeretention import StorePrune, prune_files_older
 from inner_agent.config import InnerConfig
+from inner_agent.inbound.holds import HoldBook
 from inner_agent.outbound.state import OutboundState
 
 __all__ = ["retention_stores"]
@@ -32,13 +34,17 @@ def retention_stores(config: InnerConfig) -> list[StorePrune]:
     spool = config.outbound.spool_dir
     folders.append(("outbound_quarantine", spool / "quarantine", days.quarantine_days))
     database = spool / "state.db"
-    return [
+    stores = [
         *(_files(*folder) for folder in folders),
         StorePrune("finished_outbound", days.finished_outbound_days,
                    _in_state(database, OutboundState.prune_finished)),
         StorePrune("approval", days.approval_days,
                    _in_state(database, OutboundState.prune_decided)),
     ]  # fmt: skip
+    if config.inbound is not None:
+        book = state / "inbound-holds.db"
+        stores.append(StorePrune("inbound_holds", days.approval_days, _in_holds(book)))
+    return stores
 
 
 def _files(store: str, folder: Path, keep_days: int) -> StorePrune:
@@ -57,5 +63,18 @@ def _in_state(
             return prune(state, cutoff)
         finally:
             state.close()
+
+    return run
+
+
+def _in_holds(database: Path) -> Callable[[float], int]:
+    """Decided inbound holds pruned on a connection of their own."""
+
+    def run(cutoff: float) -> int:
+        book = HoldBook(database)
+        try:
+            return book.prune_decided(cutoff)
+        finally:
+            book.close()
 
     return run

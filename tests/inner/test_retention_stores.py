@@ -187,3 +187,40 @@ def test_a_finished_mail_younger_than_the_floor_stays(folder: Path) -> None:
     upkeep.days_later(0.9)  # 1.5 days after the first
     assert state.mail("day-old") is None
     assert state.mail("hours-old") is not None
+
+
+def test_decided_inbound_holds_are_pruned_waiting_ones_never(folder: Path) -> None:
+    from inner_agent.inbound.holds import HoldBook
+
+    path = folder / "inner.toml"
+    path.write_text(path.read_text() + "\n[inbound]\n")
+    config = load_config(path, InnerConfig)
+    assert config.outbound is not None
+    config.outbound.spool_dir.mkdir(parents=True, exist_ok=True)
+    days = config.retention.approval_days
+    upkeep = _upkeep(config, folder)
+    book = HoldBook(config.state.dir / "inbound-holds.db", clock=upkeep.clock)
+
+    def held(mail_id: str) -> None:
+        book.add(mail_id, rule="rrn", recipients=["lee@corp.example"],
+                 approvers=["boss@corp.example"], approver_kind="department_head",
+                 policy_version=1, held_until="2026-01-04T00:00:00Z",
+                 sender="kim@partner.example", subject="[masked]")  # fmt: skip
+
+    for mail_id in ("waiting", "released", "dropped-unsent", "expired"):
+        held(mail_id)
+    book.decide("released", "release", "boss@corp.example")
+    book.sent("released", 7)
+    book.decide("dropped-unsent", "drop", "boss@corp.example")  # its record not out yet
+    book.expired("expired")
+    upkeep.clock.now = START + 2 * DAY_S
+    held("young")
+    book.decide("young", "release", "boss@corp.example")
+    book.sent("young", 8)
+    upkeep.days_later(days - 1)  # the old ones days + 1 old, the young one days - 1
+    assert [book.get(m) is None for m in ("released", "expired")] == [True, True]
+    for kept in ("waiting", "dropped-unsent", "young"):
+        assert book.get(kept) is not None, kept
+    (pruned,) = [p for p in upkeep.pruned() if p["store"] == "inbound_holds"]
+    assert (pruned["count"], pruned["days"]) == (2, days)
+    assert upkeep.chain_holds()
