@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from agentkit.auditchain import (
+    CHECKPOINT_STEP,
     GENESIS,
     ChainBase,
     ChainHead,
     ChainReport,
     ChainRow,
     Checkpoint,
+    checkpoint_details,
     checkpoint_message,
     checkpoint_problem,
     link_of,
@@ -48,7 +50,15 @@ from agentkit.retention import RIGHTS_ACTIONS, Retention
 from protocol.keys import SigningKey, VerifyKey
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
 
-__all__ = ["STEPS", "AuditEvent", "AuditLog", "ImportedEvent", "export", "step_counts"]
+__all__ = [
+    "STEPS",
+    "AuditEvent",
+    "AuditLog",
+    "ImportedEvent",
+    "export",
+    "kept_checkpoints",
+    "step_counts",
+]
 
 # The steps a mail goes through. An unknown step is a programming error, refused at once.
 STEPS = frozenset(
@@ -82,6 +92,12 @@ STEPS = frozenset(
         "policy_published", "policy_applied", "policy_refused",
         # retention (issue 21.2): the oldest events deleted past their retention (mail id "-")
         "audit_pruned",
+        # retention (issue 21.2): a store's oldest items deleted past its retention (mail id
+        # "-"; store, count, days, before): agentkit.storeretention
+        "retention_pruned",
+        # a signed checkpoint of the chain, announced in the signer's log so that the outer
+        # agent's status report carries it inward (agentkit.auditchain; mail id "-")
+        "audit_checkpoint",
         # the audit chain verified (maildiode audit verify, the daily upkeep): the console shows
         # the last one (mail id "-")
         "audit_verified",
@@ -314,8 +330,11 @@ class AuditLog:
                     checkpoints=report.checkpoints, event=report.event_id,
                     problem=report.problem)  # fmt: skip
 
-    def checkpoint(self, key: SigningKey) -> Checkpoint | None:
-        """Sign the newest event's link (None when nothing happened since the last one)."""
+    def checkpoint(self, key: SigningKey, *, announce: bool = False) -> Checkpoint | None:
+        """Sign the newest event's link (None when nothing happened since the last one).
+        ``announce``: also record it as an ``audit_checkpoint`` event, which the outer agent's
+        status report carries inward (the event after the signed one; alone since, it is not
+        news worth another checkpoint)."""
 
         def sign() -> Checkpoint | None:
             event_id, link = self._db.execute(
@@ -325,15 +344,25 @@ class AuditLog:
                 "SELECT COALESCE(MAX(event_id), -1) FROM checkpoints WHERE agent = ?",
                 (self._agent,),
             ).fetchone()
-            if event_id in (last, 0):  # nothing new, or nothing at all yet
-                return None
+            if event_id in (last, 0) or self._only_announced(last, event_id):
+                return None  # nothing new, or nothing at all yet
             ts = self._clock()
             message = checkpoint_message(self._agent, event_id, link, ts)
             point = Checkpoint(self._agent, event_id, link, ts, key.key_id, key.sign(message))
             self._store_checkpoint(point)
+            if announce:
+                details = _details(checkpoint_details(point))
+                self._append([(ts, self._agent, "-", CHECKPOINT_STEP, details)])
             return point
 
         return self._transaction(sign)
+
+    def _only_announced(self, last: int, head_id: int) -> bool:
+        """The one event since the last checkpoint is the one announcing it."""
+        if head_id != last + 1:
+            return False
+        row = self._db.execute("SELECT step FROM events WHERE id = ?", (head_id,)).fetchone()
+        return row is not None and row[0] == CHECKPOINT_STEP
 
     def keep_checkpoint(self, point: Checkpoint) -> None:
         """Keep another agent's checkpoint (already verified by the caller)."""
@@ -519,6 +548,16 @@ def _with_checkpoints(
         return replace(report, problem=found[1], event_id=found[0])
     last = max((p.ts for p in points), default=None)
     return replace(report, checkpoints=len(points), last_checkpoint=last)
+
+
+def kept_checkpoints(path: Path, agent: str) -> list[Checkpoint]:
+    """The checkpoints of ``agent`` kept in the audit log at ``path`` (read only: a copy of
+    the inner agent's log holds the outer agent's, as its status reports carried them)."""
+    rows = query_read_only(
+        path, "SELECT agent, event_id, link, ts, key_id, signature FROM checkpoints "
+        "WHERE agent = ? ORDER BY event_id", (agent,),
+    )  # fmt: skip
+    return [Checkpoint(*row) for row in rows]
 
 
 def step_counts(path: Path) -> dict[str, int]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 __all__ = [
+    "CHECKPOINT_STEP",
     "GENESIS",
     "ChainBase",
     "ChainHead",
@@ -34,6 +35,8 @@ __all__ = [
     "ChainRow",
     "Checkpoint",
     "check_extract",
+    "checkpoint_details",
+    "checkpoint_from_details",
     "checkpoint_message",
     "checkpoint_problem",
     "link_of",
@@ -167,6 +170,46 @@ def checkpoint_message(agent: str, event_id: int, link: bytes, ts: float) -> byt
     """What a checkpoint's signature covers (domain-separated from every chunk signature)."""
     body = json.dumps([agent, event_id, link.hex(), ts], separators=(",", ":")).encode()
     return _CHECKPOINT_PREFIX + body
+
+
+# The audit step that announces a checkpoint in the signer's own log: how the outer agent's
+# checkpoints travel inward, as events of its status report (docs/protocol.md §16.4). An
+# inner agent that does not know the step refuses that one event and imports the others.
+CHECKPOINT_STEP = "audit_checkpoint"
+_HEX = frozenset("0123456789abcdef")
+MAX_CHECKPOINT_KEY_BYTES = 32  # key ids are 8 bytes (protocol.keys); room to grow
+MAX_SIGNATURE_BYTES = 64  # Ed25519
+
+
+def checkpoint_details(point: Checkpoint) -> dict[str, int | float | str]:
+    """The details of the ``audit_checkpoint`` event announcing ``point`` (hex for bytes:
+    a report carries no binary field)."""
+    return {"event": point.event_id, "link": point.link.hex(), "signed_at": point.ts,
+            "key": point.key_id.hex(), "signature": point.signature.hex()}  # fmt: skip
+
+
+def checkpoint_from_details(agent: str, untrusted: Mapping[str, object]) -> Checkpoint | None:
+    """The checkpoint another agent's ``audit_checkpoint`` event announces, or None when its
+    details do not hold one (its signature is still to be checked)."""
+    event_id, ts = untrusted.get("event"), untrusted.get("signed_at")
+    if isinstance(event_id, bool) or not isinstance(event_id, int) or not 0 < event_id < 1 << 63:
+        return None
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not 0 < ts < 1e10:
+        return None
+    link = _hex_bytes(untrusted.get("link"), 32)
+    key_id = _hex_bytes(untrusted.get("key"), MAX_CHECKPOINT_KEY_BYTES)
+    signature = _hex_bytes(untrusted.get("signature"), MAX_SIGNATURE_BYTES)
+    if link is None or key_id is None or signature is None or len(link) != 32:
+        return None
+    return Checkpoint(agent, event_id, link, float(ts), key_id, signature)
+
+
+def _hex_bytes(untrusted: object, max_bytes: int) -> bytes | None:
+    if type(untrusted) is not str or not 0 < len(untrusted) <= 2 * max_bytes:
+        return None
+    if len(untrusted) % 2 or not set(untrusted) <= _HEX:
+        return None
+    return bytes.fromhex(untrusted)
 
 
 Verifier = Callable[[bytes, bytes, bytes], bool | None]  # key id, signature, message

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from agentkit.retention import ACCESS_FLOOR_DAYS, MAIL_FLOOR_DAYS, RIGHTS_FLOOR_DAYS, Retention
+from agentkit.storeretention import STORE_CEILING_DAYS, STORE_FLOOR_DAYS
 from protocol.errors import KeyFileError
 from protocol.keys import read_key_file
 from protocol.limits import (
@@ -65,6 +66,7 @@ __all__ = [
     "LinkSection",
     "LogSection",
     "Network",
+    "RetentionSection",
     "Section",
     "check_private_key_file",
     "check_public_key_file",
@@ -261,6 +263,17 @@ class AuditSection(Section):
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
         return resolve_path(value, info)
+
+
+class RetentionSection(Section):
+    """How long each store beside the audit log keeps what it holds (agentkit.storeretention):
+    days, at least a day, at most five years (docs/compliance.md, "Retention of each store").
+    Pruned by the audit upkeep once a day (``[audit] prune_every_s``)."""
+
+    # quarantined files (mail, bundles, refused notifications, refused outbound files)
+    quarantine_days: int = Field(default=90, ge=STORE_FLOOR_DAYS, le=STORE_CEILING_DAYS)
+    # chunk files the link refused (evidence of what arrived, never a whole mail)
+    link_quarantine_days: int = Field(default=30, ge=STORE_FLOOR_DAYS, le=STORE_CEILING_DAYS)
 
 
 class LinkSection(Section):

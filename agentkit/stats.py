@@ -43,7 +43,7 @@ STEP_ORDER = (
     "inbound_decision_refused", "archived", "archive_deferred", "archive_failed",
     "policy_published", "policy_applied", "policy_refused", "policy_changed", "policy_reloaded",
     # the audit log's own upkeep (issue 21): not about a mail
-    "audit_pruned", "audit_verified",
+    "audit_pruned", "audit_verified", "retention_pruned", "audit_checkpoint",
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 

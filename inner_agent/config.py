@@ -18,12 +18,14 @@ from agentkit.settings import (
     KeysSection,
     LinkSection,
     LogSection,
+    RetentionSection,
     Section,
     check_private_key_file,
     example_key_lines,
     resolve_path,
 )
 from agentkit.settings import Domain as _Domain
+from agentkit.storeretention import STORE_CEILING_DAYS, STORE_FLOOR_DAYS
 from inner_agent.inbound.config import InboundSection
 from inner_agent.inbound.config import example_toml_section as inbound_example
 from inner_agent.notify import DEFAULT_MAX_NOTIFICATION_BYTES
@@ -37,6 +39,7 @@ __all__ = [
     "ImagesSection",
     "InjectSection",
     "InnerConfig",
+    "InnerRetentionSection",
     "NotifySection",
     "StateSection",
     "example_toml",
@@ -132,6 +135,16 @@ class ImagesSection(Section):
     reencode: Literal["always", "never"] = "always"
 
 
+class InnerRetentionSection(RetentionSection):
+    """The inner agent's stores besides the quarantines (agentkit.storeretention): finished
+    outbound mail (its row: envelope, masked subject and findings, decision) and the approval
+    state of decided requests (the request and its preview, the mail's picture) and of decided
+    inbound holds."""
+
+    finished_outbound_days: int = Field(default=365, ge=STORE_FLOOR_DAYS, le=STORE_CEILING_DAYS)
+    approval_days: int = Field(default=90, ge=STORE_FLOOR_DAYS, le=STORE_CEILING_DAYS)
+
+
 class InnerConfig(Section):
     """The whole ``inner.toml``."""
 
@@ -144,6 +157,7 @@ class InnerConfig(Section):
     postmaster: str = "postmaster@corp.example"  # gets a report for every refused notification
     log: LogSection = LogSection()
     audit: AuditSection = AuditSection()
+    retention: InnerRetentionSection = InnerRetentionSection()
     console: ConsoleSection = ConsoleSection()
     outbound: OutboundSection | None = None  # absent: the outbound path is off
     directory: DirectorySection = DirectorySection()  # [directory.ldap]: the LDAP sync
@@ -310,6 +324,13 @@ path = {audit_path}
 retention_days = 1825
 access_retention_days = 1825      # access records (floor 730: PIPC notice art. 8)
 rights_retention_days = 1825      # records of access rights (floor 1095: art. 5)
+
+# Stores beside the audit log: days each is kept (1 ... 1825), pruned daily with the log.
+[retention]
+quarantine_days = 90              # quarantined files (and their released/ copies)
+link_quarantine_days = 30         # chunk files the link refused
+finished_outbound_days = 365      # finished outbound mail's record (sent, blocked, rejected, ...)
+approval_days = 90                # decided approval requests, their previews, decided inbound holds
 
 [console]                         # the web console on the [outbound.web] listener
 timezone = "Asia/Seoul"           # times on its pages, in the API and the access review

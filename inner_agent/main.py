@@ -39,8 +39,10 @@ from inner_agent.left_over import build_left_over
 from inner_agent.link_service import LinkService, build_reader
 from inner_agent.notify import NotifyOptions
 from inner_agent.reports import ControlHandler, ReportStore
+from inner_agent.retention import retention_stores
 from inner_agent.smtpclient import Hop
 from protocol import LinkReader
+from protocol.keys import VerifyKey
 
 if TYPE_CHECKING:
     from inner_agent.outbound.directory import Directory
@@ -90,12 +92,13 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
     handler = BundleHandler(
         queue, audit, options,
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
-        state_dir / "quarantine", direct=direct, control=ControlHandler(reports, audit),
+        state_dir / "quarantine", direct=direct,
+        control=ControlHandler(reports, audit, outer_keys=_outer_keys(config)),
         held=held, rule_notices=_rule_notices(config, directory, options.from_address),
     )  # fmt: skip
     link = LinkService(reader, handler, config.link.rescan_s, audit)
     log.info("injection queue: %s", queue.counts())
-    checkpointer = AuditCheckpointer.from_config(audit, config)
+    checkpointer = AuditCheckpointer.from_config(audit, config, retention_stores(config))
     checkpointer.start()
     settle_collector()
     injector.start()
@@ -127,6 +130,12 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
         audit.close()
     log.info("stopped cleanly")
     return 0
+
+
+def _outer_keys(config: InnerConfig) -> list[VerifyKey]:
+    """The outer agent's public keys (``keys.peer_keys``): its audit checkpoints are kept
+    inside when one of them verifies (inner_agent.reports)."""
+    return [VerifyKey.load(path) for path in config.keys.peer_keys]
 
 
 def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, LinkReader]:

@@ -5,9 +5,10 @@ A CONTROL bundle reached the handler only after the protocol verified it like ev
 (``agentkit.control.decode_control``: only a ``status-report`` is accepted on the inbound
 stream), imports the report's audit events into the inner agent's audit store under
 ``agent = "outer"`` (keyed by the outer agent's event id, so a report sent twice adds nothing),
-and stores the report's figures with their receive time in ``state.dir/reports.db``. A payload
-that does not decode raises ``ControlRefused``; the bundle handler quarantines it like any
-refused bundle and goes on with the next one.
+keeps the outer agent's signed audit checkpoints its ``audit_checkpoint`` events announce (when
+the outer agent's key verifies them), and stores the report's figures with their receive time
+in ``state.dir/reports.db``. A payload that does not decode raises ``ControlRefused``; the
+bundle handler quarantines it like any refused bundle and goes on with the next one.
 
 The latest report of a stream is the one made last, not the one that arrived last (a resent
 report may arrive late). ``REPORT_HISTORY`` reports are kept per stream.
@@ -20,15 +21,17 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agentkit.audit import AuditLog
+from agentkit.auditchain import CHECKPOINT_STEP, checkpoint_from_details
 from agentkit.auditimport import ImportedEvent
 from agentkit.control import StatusReport, decode_control
 from agentkit.readonly import query_read_only
+from protocol.keys import VerifyKey
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
 
 __all__ = [
@@ -182,10 +185,18 @@ class ControlHandler:
     bundle id (a crash before the reader marked the bundle done calls it again)."""
 
     def __init__(
-        self, store: ReportStore, audit: AuditLog, *, clock: Callable[[], float] = time.time
+        self,
+        store: ReportStore,
+        audit: AuditLog,
+        *,
+        outer_keys: Sequence[VerifyKey] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.audit = audit
+        # The outer agent's public keys (keys.peer_keys): its checkpoints are kept only when
+        # one of them verifies the signature.
+        self.outer_keys = {key.key_id: key for key in outer_keys}
         self._clock = clock
 
     def __call__(self, bundle: Any) -> None:
@@ -199,5 +210,22 @@ class ControlHandler:
         for refused in imported.refused:  # verified, decoded, and still not an event we keep
             log.warning("status report seq %d: outer audit event %s not imported: %s",
                         bundle.seq, refused.source_id, refused.reason)  # fmt: skip
+        for event in record.events:
+            if event.step == CHECKPOINT_STEP:
+                self._keep_checkpoint(bundle.seq, event.id, event.details)
         received_ms = int(self._clock() * 1000)
         self.store.add(bundle.stream, bundle.bundle_id, bundle.seq, record, received_ms)
+
+    def _keep_checkpoint(self, seq: int, source_id: int, untrusted: Mapping[str, object]) -> None:
+        """Keep the outer agent's checkpoint an ``audit_checkpoint`` event announces, once its
+        signature verifies with the outer agent's key: a copy of its chain's signed links the
+        DMZ cannot rewrite (``maildiode audit verify -c outer.toml --against``)."""
+        point = checkpoint_from_details(OUTER_AGENT, untrusted)
+        key = None if point is None else self.outer_keys.get(point.key_id)
+        if point is None or key is None or not key.verify(point.signature, point.message()):
+            why = ("holds no checkpoint" if point is None else "is not signed by a key of the "
+                   "outer agent's" if key is None else "does not verify")  # fmt: skip
+            log.warning("status report seq %d: outer audit event %d %s; checkpoint not kept",
+                        seq, source_id, why)  # fmt: skip
+            return
+        self.audit.keep_checkpoint(point)

@@ -316,6 +316,12 @@ def _audit(p: argparse.ArgumentParser) -> None:
         help="verify: check an exported extract (--format jsonl or csv) instead of the log: "
         "every row as logged",
     )  # fmt: skip
+    p.add_argument(
+        "--against", metavar="AUDIT_DB",
+        help="verify: check the log against the signed checkpoints kept in another audit log "
+        "(a copy of the inner agent's, which keeps the outer agent's): a history rewritten "
+        "in the DMZ, key and all, is named",
+    )  # fmt: skip
     p.add_argument("--month", metavar="YYYY-MM", help="review: the month, in the console's zone")
     p.add_argument("-o", "--output", metavar="FILE.xlsx", help="review: where to write it")
     p.add_argument("--mail", metavar="ID", help="only events of this mail id")

@@ -25,6 +25,7 @@ from agentkit.settings import (
     KeysSection,
     LinkSection,
     LogSection,
+    RetentionSection,
     Section,
     check_private_key_file,
     example_key_lines,
@@ -274,6 +275,7 @@ class OuterConfig(Section):
     keys: KeysSection
     log: LogSection = LogSection()
     audit: AuditSection = AuditSection()
+    retention: RetentionSection = RetentionSection()
     report: ReportSection = ReportSection()
     inbound: InboundSection = InboundSection()
     archive: ArchiveSection = ArchiveSection()
@@ -446,6 +448,11 @@ path = {audit_path}
 retention_days = 1825
 access_retention_days = 1825      # access records (floor 730: PIPC notice art. 8)
 rights_retention_days = 1825      # records of access rights (floor 1095: art. 5)
+
+# Stores beside the audit log: days each is kept (1 ... 1825), pruned daily with the log.
+[retention]
+quarantine_days = 90              # quarantined files (and their released/ copies)
+link_quarantine_days = 30         # chunk files the link refused
 
 [report]
 # interval_s = 30                # status report inward this often (default: link.heartbeat_s)

@@ -37,6 +37,7 @@ from outer_agent.delivery import (
 )
 from outer_agent.pipeline import Pipeline
 from outer_agent.report import LinkSender, ReportCursor, ReportSources, StatusReporter
+from outer_agent.retention import retention_stores
 from outer_agent.sessions import SessionCounter
 from outer_agent.smtp import (
     IntakeHandler,
@@ -107,7 +108,11 @@ def _run_main(
     with contextlib.ExitStack() as stack:
         audit = AuditLog(config.audit.path, agent="outer")
         stack.callback(audit.close)
-        checkpointer = AuditCheckpointer.from_config(audit, config)
+        # Its checkpoints are also events, which the status report carries inward: the
+        # intranet keeps a copy whoever holds this host cannot rewrite (issue 21.1).
+        checkpointer = AuditCheckpointer.from_config(
+            audit, config, retention_stores(config), announce=True
+        )
         checkpointer.start()
         stack.callback(checkpointer.stop)  # runs after the others stop: their last events signed
         publisher = link.inbound_publisher(config, config.spool.dir / "sender")

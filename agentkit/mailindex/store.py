@@ -120,6 +120,7 @@ class MailIndex:
             try:
                 records = self._next_events(events, size)
                 self._fold_in([_event(r) for r in records])
+                self._forget_pruned(events)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -143,6 +144,21 @@ class MailIndex:
             write_meta(self._db, "last_event_id", records[-1][0])
             write_meta(self._db, "last_event_ms", round(records[-1][1] * 1000))
         return records
+
+    def _forget_pruned(self, events: sqlite3.Connection) -> None:
+        """Drop the rows of mails the audit log's prune took every event of (the chain's base
+        moved on): the index is derived from the events and keeps no more than they do."""
+        try:
+            base = events.execute("SELECT id FROM chain WHERE name = 'base'").fetchone()
+        except sqlite3.OperationalError:
+            return  # a log from before the chain: never pruned
+        if base is None or base[0] <= read_meta(self._db, "pruned_through"):
+            return
+        (oldest,) = events.execute("SELECT MIN(ts) FROM events").fetchone()
+        if oldest is not None:
+            gone = self._db.execute("DELETE FROM mails WHERE last_ts < ?", (oldest,)).rowcount
+            log.info("mail index: %d mail(s) whose events were all pruned forgotten", gone)
+        write_meta(self._db, "pruned_through", base[0])
 
     def _fold_in(self, events: list[AuditEvent]) -> None:
         keyed = [(key, e) for e in events if (key := mail_key(e)) is not None]
@@ -191,12 +207,14 @@ class MailIndex:
         self._db.executescript(SCHEMA)
         write_meta(self._db, "last_event_id", 0)
         write_meta(self._db, "last_event_ms", 0)
+        write_meta(self._db, "pruned_through", 0)
 
     def _clear(self, why: str) -> None:
         log.warning("mail index of %s: rebuilt from the audit log (%s)", self._audit_path, why)
         self._db.execute("DELETE FROM mails")
         write_meta(self._db, "last_event_id", 0)
         write_meta(self._db, "last_event_ms", 0)
+        write_meta(self._db, "pruned_through", 0)
 
     # ------------------------------------------------------------------------------ queries
 

@@ -181,6 +181,18 @@ class HoldBook:
         with self._lock:
             self._db.execute("UPDATE holds SET sent_seq = ? WHERE mail_id = ?", (seq, mail_id))
 
+    def prune_decided(self, before: float) -> int:
+        """Forget holds decided (and their decision sent out) or expired before ``before``;
+        returns how many (agentkit.storeretention). A waiting hold, or a decision not yet on
+        the link, stays whatever its age."""
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM holds WHERE decided_at < ? AND (state = 'expired' OR"
+                " (state IN ('released', 'dropped') AND sent_seq IS NOT NULL))",
+                (before,),
+            )
+            return cursor.rowcount
+
     def get(self, mail_id: str) -> Hold | None:
         found = self._select("WHERE mail_id = ?", (mail_id,))
         return found[0] if found else None

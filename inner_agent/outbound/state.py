@@ -31,7 +31,23 @@ from inner_agent.outbound.approval import Request, State
 from protocol.atrest import CLEAR, AtRest, is_sealed
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
 
-__all__ = ["MailRow", "Notice", "OutboundState"]
+__all__ = ["FINISHED_STATES", "MailRow", "Notice", "OutboundState"]
+
+# The mail states after which nothing more happens to a mail (lifecycle.MailState): what the
+# retention of finished outbound mail may forget.
+FINISHED_STATES = ("sent", "blocked", "rejected", "expired", "withdrawn", "quarantined")
+_FINISHED_MARKS = ",".join("?" * len(FINISHED_STATES))
+_PENDING_REQUESTS = tuple(state.value for state in State if state.pending)
+_PENDING_MARKS = ",".join("?" * len(_PENDING_REQUESTS))
+# Only "?" placeholders are put in.
+_FINISHED_BEFORE = (
+    f"SELECT mail_id FROM mails WHERE state IN ({_FINISHED_MARKS}) AND updated_at < ?"  # noqa: S608
+)
+_DECIDED_BEFORE = (
+    "SELECT r.request_id FROM requests r LEFT JOIN mails m USING (mail_id) WHERE "  # noqa: S608
+    f"r.state NOT IN ({_PENDING_MARKS}) AND (m.mail_id IS NULL AND r.since < ? OR "
+    f"m.state IN ({_FINISHED_MARKS}) AND m.updated_at < ?)"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mails (
@@ -322,6 +338,37 @@ class OutboundState:
                 "SELECT 1 FROM spent_nonces WHERE nonce = ?", (nonce,)
             ).fetchone()
         return row is not None
+
+    # ---------------------------------------------------------------------------- retention
+
+    def prune_finished(self, before: float) -> int:
+        """Forget finished mails (sent, blocked, rejected, expired, withdrawn, quarantined)
+        that reached that state before ``before``, with any notice about them still queued;
+        returns how many mails. Their approval requests go by their own setting
+        (``prune_decided``). A mail still received, held or sending is never touched,
+        whatever its age (agentkit.storeretention)."""
+        with self._tx() as db:
+            found = db.execute(_FINISHED_BEFORE, (*FINISHED_STATES, before))
+            ids = [row[0] for row in found]
+            for mail_id in ids:
+                db.execute("DELETE FROM outbox WHERE mail_id = ?", (mail_id,))
+                db.execute("DELETE FROM mails WHERE mail_id = ?", (mail_id,))
+            return len(ids)
+
+    def prune_decided(self, before: float) -> int:
+        """Forget decided approval requests (and their previews, the mail's picture) of mails
+        finished before ``before`` (or already forgotten, asked before ``before``); returns
+        how many. A pending request, or a decided one whose mail is still held or sending,
+        stays."""
+        with self._tx() as db:
+            found = db.execute(
+                _DECIDED_BEFORE, (*_PENDING_REQUESTS, before, *FINISHED_STATES, before)
+            )
+            ids = [row[0] for row in found]
+            for request_id in ids:
+                db.execute("DELETE FROM previews WHERE request_id = ?", (request_id,))
+                db.execute("DELETE FROM requests WHERE request_id = ?", (request_id,))
+            return len(ids)
 
     # ------------------------------------------------------------------------------- outbox
 

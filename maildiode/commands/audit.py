@@ -1,6 +1,7 @@
 """``maildiode audit -c FILE``: query and export the audit log an agent keeps.
 
-``maildiode audit verify -c FILE``: check the audit log's hash chain (``agentkit.auditchain``).
+``maildiode audit verify -c FILE``: check the audit log's hash chain (``agentkit.auditchain``);
+with ``--against INNER_AUDIT_DB``, against the outer agent's checkpoints the inner agent kept.
 
 ``maildiode audit review -c inner.toml --month 2026-11 -o FILE.xlsx``: the monthly review of
 the access records (``agentkit.access_review``), in the console's time zone and language."""
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agentkit.audit import AuditEvent, AuditLog, export
+from agentkit.audit import AuditEvent, AuditLog, export, kept_checkpoints
 from agentkit.auditchain import ChainRow, check_extract
 from agentkit.settings import ConfigError
 from maildiode.commands.check import guess_agent, load_agent_config
@@ -109,13 +110,20 @@ def verify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    against = Path(args.against) if getattr(args, "against", None) else None
+    points = None if against is None else kept_checkpoints(against, agent)
+    if against is not None and not points:
+        print(f"{against}: holds no checkpoint of the {agent} agent (give a copy of the inner "
+              "agent's audit log, which keeps the outer agent's)", file=sys.stderr)  # fmt: skip
+        return 2
     log = AuditLog(config.audit.path, agent=agent)  # whose checkpoints to read
     try:
-        report = log.verify([own])
+        report = log.verify([own], checkpoints=points)
         log.record_verification(report)  # the console shows the last verification
     finally:
         log.close()
-    print(f"{config.audit.path}: {report.describe()}")
+    where = "" if against is None else f" (against the checkpoints kept in {against})"
+    print(f"{config.audit.path}: {report.describe()}{where}")
     return 0 if report.ok else 1
 
 

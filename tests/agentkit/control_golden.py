@@ -8,6 +8,7 @@ prints the Markdown block for docs/protocol.md ("Control payloads"). The tests
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -107,6 +108,27 @@ QUIET_REPORT = StatusReport(
     events=(),
     events_behind=0,
 )
+# The outer agent's checkpoint of its event 5002, announced as its event 5003
+# (agentkit.auditchain.checkpoint_details; the signature is a fixed stand-in: the codec
+# carries it as text, the inner agent verifies it with the outer agent's key).
+CHECKPOINT_REPORT = dataclasses.replace(
+    QUIET_REPORT,
+    events=(
+        ReportedEvent(
+            id=5003,
+            ts=1767225595.0,
+            mail_id="-",
+            step="audit_checkpoint",
+            details={
+                "event": 5002,
+                "link": "5f0c" * 16,
+                "signed_at": 1767225595.0,
+                "key": "a8b5e8c541ef0bc6",
+                "signature": "9e" * 64,
+            },
+        ),
+    ),
+)
 POLICY = Policy(
     version=3,
     made_ms=MADE_MS,
@@ -178,6 +200,9 @@ def valid_vectors() -> list[Vector]:
         Vector("valid/status-report-quiet.msgpack", encode_control(QUIET_REPORT),
                "status report of a host that tells nothing, no outbound link, no events",
                "inbound", record=QUIET_REPORT),
+        Vector("valid/status-report-checkpoint.msgpack", encode_control(CHECKPOINT_REPORT),
+               "status report carrying one signed audit checkpoint as an audit_checkpoint "
+               "event", "inbound", record=CHECKPOINT_REPORT),
         Vector("valid/policy.msgpack", encode_control(POLICY),
                "policy version 3: one inbound rule", "outbound", record=POLICY),
         Vector("valid/decision.msgpack", encode_control(DECISION),

@@ -107,3 +107,37 @@ def test_the_outer_agents_checkpoints_kept_inside_check_its_log(tmp_path: Path) 
     taken = AuditLog(tmp_path / "outer.db", agent="outer")
     taken.checkpoint(key)  # the attacker signs the rewritten head with the stolen key
     assert not taken.verify([key.verify_key], checkpoints=held).ok
+
+
+def test_an_announced_checkpoint_is_an_event_and_alone_is_no_news(tmp_path: Path) -> None:
+    """The outer agent's checkpoints are also events (its status report carries them
+    inward); the announcing event alone does not call for another checkpoint."""
+    from agentkit.auditchain import CHECKPOINT_STEP, checkpoint_from_details
+
+    key = SigningKey.generate()
+    log = AuditLog(tmp_path / "audit.db", agent="outer")
+    log.record("m1", "received")
+    point = log.checkpoint(key, announce=True)
+    assert point is not None
+    (announced,) = log.query(step=CHECKPOINT_STEP)
+    assert checkpoint_from_details("outer", announced.details) == point
+    assert log.checkpoint(key, announce=True) is None  # only its own announcement since
+    log.record("m2", "received")
+    later = log.checkpoint(key, announce=True)
+    assert later is not None
+    assert later.event_id == 3  # m1, its announcement, m2
+    report = log.verify([key.verify_key])
+    assert (report.ok, report.checkpoints) == (True, 2)
+
+
+def test_details_that_hold_no_checkpoint_give_none() -> None:
+    from agentkit.auditchain import Checkpoint, checkpoint_details, checkpoint_from_details
+
+    point = Checkpoint("outer", 7, bytes(range(32)), 1767225600.5, b"\x01" * 8, b"\x02" * 64)
+    good = checkpoint_details(point)
+    assert checkpoint_from_details("outer", good) == point
+    for key, bad in [("event", 0), ("event", True), ("event", "7"), ("signed_at", "now"),
+                     ("signed_at", float("nan")), ("link", "00" * 31), ("link", "zz" * 32),
+                     ("link", "0" * 63), ("key", ""), ("signature", "00" * 65), ("key", None)]:  # fmt: skip
+        assert checkpoint_from_details("outer", {**good, key: bad}) is None, (key, bad)
+    assert checkpoint_from_details("outer", {}) is None

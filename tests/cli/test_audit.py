@@ -173,6 +173,52 @@ def test_audit_verify_checks_the_signed_checkpoints_with_the_agents_key(tmp_path
         assert "event 4: rewritten" in bad.stdout
 
 
+def test_audit_verify_against_the_inner_copy_names_a_rewritten_outer_history(
+    tmp_path: Path,
+) -> None:
+    """Whoever holds the DMZ host holds the outer agent's key too: they rewrite its history
+    and sign new checkpoints, and its own verification holds. The checkpoints its status
+    reports carried inward, kept in the inner agent's log, name the rewritten event."""
+    import sqlite3
+
+    from maildiode.commands.check import load_agent_config
+    from protocol.keys import SigningKey
+    from tests.agentkit.test_audit_checkpoints import _rewrite_from
+    from tests.inner.test_outer_checkpoints import carry, outer_log, report_of
+    from tests.support.command import maildiode
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    config = root / "outer.toml"
+    outer = load_agent_config(config, "outer")
+    inner = load_agent_config(root / "inner.toml", "inner")
+    key = SigningKey.load(outer.keys.signing_key)
+    log = outer_log(outer.audit.path, key)
+    inner_log = AuditLog(inner.audit.path, agent="inner")
+    carry(report_of(log), inner_log, [key.verify_key], tmp_path)
+    inner_log.close()
+    against = ("--against", str(inner.audit.path))
+    good = maildiode("audit", "verify", "-c", str(config), *against)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "1 signed checkpoint(s) agree" in good.stdout
+    assert f"against the checkpoints kept in {inner.audit.path}" in good.stdout
+
+    _rewrite_from(outer.audit.path, 2, "rejected")  # the history, then its checkpoints
+    with sqlite3.connect(outer.audit.path) as db:
+        db.execute("DELETE FROM checkpoints")
+    assert log.checkpoint(key) is not None
+    log.close()
+    alone = maildiode("audit", "verify", "-c", str(config))
+    assert alone.returncode == 0, alone.stdout  # the DMZ's own copy was rewritten with it
+    bad = maildiode("audit", "verify", "-c", str(config), *against)
+    assert bad.returncode == 1
+    assert "event 4: rewritten" in bad.stdout
+
+    empty = maildiode("audit", "verify", "-c", str(config), "--against", str(root / "none.db"))
+    assert empty.returncode == 2
+    assert "holds no checkpoint of the outer agent" in empty.stderr
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_an_exported_extract_carries_its_chain_position_and_can_be_checked(
     tmp_path: Path, fmt: str

@@ -161,6 +161,18 @@ def test_reports_arrive_each_interval_and_outer_events_are_imported_once_across_
         # a restarted agent reports under a new epoch (a start killed before its link end
         # was opened takes none, so not necessarily two more)
         assert latest.figures["link"]["sender"]["epoch"] > first.figures["link"]["sender"]["epoch"]
+        # the outer agent's signed checkpoints came with its events and are kept inside
+        # (each restart's first upkeep pass signs one); its log holds against them
+        kept = query_read_only(root / "inner" / "audit.db",
+                               "SELECT event_id FROM checkpoints WHERE agent = 'outer'")  # fmt: skip
+        assert steps["audit_checkpoint"] == len(kept) >= 1
+        verified = subprocess.run(
+            [sys.executable, "-m", "maildiode", "audit", "verify", "-c", str(root / "outer.toml"),
+             "--against", str(root / "inner" / "audit.db")],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert f"{len(kept)} signed checkpoint(s) agree" in verified.stdout
 
 
 def test_with_the_link_cut_status_calls_the_report_stale_with_its_age(tmp_path: Path) -> None:
