@@ -26,6 +26,7 @@ import struct
 import subprocess
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -33,6 +34,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mailsafe.errors import MailsafeError
 from mailsafe.extract.limits import Budget
+from mailsafe.positions import PictureLayout, PlacedWord
 
 __all__ = [
     "DEFAULT_LANGUAGES",
@@ -41,13 +43,16 @@ __all__ = [
     "OcrWord",
     "grey_picture",
     "grey_png_text",
+    "grey_png_words",
     "image_words",
     "ocr_allowed",
     "ocr_languages_available",
     "picture_text",
+    "picture_words",
     "resolve_ocr",
     "tesseract_command",
     "tesseract_path",
+    "words_as_text",
 ]
 
 # Declared sizes past this are not decoded at all (8000 x 6250: past any camera's output).
@@ -133,6 +138,57 @@ def picture_text(data: bytes, budget: Budget) -> str:
     return "" if png is None else grey_png_text(png, budget)
 
 
+def picture_words(data: bytes, budget: Budget) -> tuple[str, PictureLayout]:
+    """What Tesseract reads in the picture ``data``, as :func:`picture_text`, with each
+    word's place in that text and its box in the picture's own pixels ('' and no words when
+    OCR is off, out of budget or the picture is not read)."""
+    nothing = ("", PictureLayout(0, (0, 0), ()))
+    if ocr_allowed(budget) is None:
+        return nothing
+    grey = _grey_picture_sized(data, budget.limits.ocr_max_pixels)
+    if grey is None:
+        return nothing
+    return grey_png_words(grey.png, budget, grey.pixels, grey.scale)
+
+
+def grey_png_words(
+    png: bytes, budget: Budget, pixels: tuple[int, int], scale: float = 1.0, page: int = 0
+) -> tuple[str, PictureLayout]:
+    """The words Tesseract reads in ``png`` (grey, at most ``ocr_max_pixels``) joined as
+    text (a space between the words of a line, a newline between lines), counted against the
+    budget; boxes multiplied by ``scale`` into a picture of ``pixels``, on ``page``."""
+    seconds = ocr_allowed(budget)
+    if seconds is None:
+        return "", PictureLayout(page, pixels, ())
+    budget.ocr_pictures += 1
+    started = time.monotonic()
+    try:
+        tsv = _run_tesseract(png, budget.limits.ocr_languages, seconds, boxes=True)
+    finally:
+        budget.ocr_seconds += time.monotonic() - started
+    words = () if tsv is None else parse_tsv(tsv, scale)
+    text, placed = words_as_text(words)
+    return text, PictureLayout(page, pixels, placed)
+
+
+def words_as_text(words: Sequence[OcrWord]) -> tuple[str, tuple[PlacedWord, ...]]:
+    """OCR words as text, a space between the words of one line and a newline between
+    lines (as Tesseract's own text output), and each word's characters in it."""
+    parts: list[str] = []
+    placed: list[PlacedWord] = []
+    length = 0
+    previous: tuple[int, int, int] | None = None
+    for word in words:
+        if previous is not None:
+            parts.append(" " if word.line == previous else "\n")
+            length += 1
+        parts.append(word.text)
+        placed.append(PlacedWord(length, length + len(word.text), word.box))
+        length += len(word.text)
+        previous = word.line
+    return "".join(parts), tuple(placed)
+
+
 def ocr_allowed(budget: Budget) -> float | None:
     """Seconds the next OCR may take, or None when OCR is off or its budget is spent."""
     limits = budget.limits
@@ -163,6 +219,18 @@ _MAX_ICON_ENTRIES: Final = 64
 
 def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
     """The picture as a grey PNG of at most ``max_pixels``, or None when it is not decoded."""
+    grey = _grey_picture_sized(data, max_pixels)
+    return None if grey is None else grey.png
+
+
+@dataclass(frozen=True)
+class _GreyPicture:
+    png: bytes
+    pixels: tuple[int, int]  # the picture's own width and height, before shrinking
+    scale: float  # the picture's pixels per pixel of ``png``
+
+
+def _grey_picture_sized(data: bytes, max_pixels: int) -> _GreyPicture | None:
     if _icon_pixels(data) > MAX_DECODED_PIXELS:
         return None
     try:
@@ -185,7 +253,7 @@ def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
                 grey = grey.resize(target, Image.Resampling.LANCZOS)
             out = io.BytesIO()
             grey.save(out, format="PNG", compress_level=1)
-            return out.getvalue()
+            return _GreyPicture(out.getvalue(), (width, height), width / target[0])
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
             Image.DecompressionBombError, MemoryError):  # fmt: skip
         return None

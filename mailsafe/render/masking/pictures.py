@@ -19,6 +19,7 @@ when no digit or hyphen adjoins it, so account numbers in their usual groupings 
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence, Set
@@ -27,9 +28,10 @@ from typing import Final
 from PIL import Image, ImageDraw
 
 from mailsafe.extract.ocr import OcrWord
+from mailsafe.positions import Position
 from mailsafe.render.masking.text import PLAIN_HIDING, Hiding, found_in
 
-__all__ = ["PAINT", "boxes_to_paint", "paint"]
+__all__ = ["PAINT", "boxes_to_paint", "paint", "scaled_boxes"]
 
 # The colour of a painted box: black, as a redaction is.
 PAINT: Final = (0, 0, 0)
@@ -47,7 +49,7 @@ _LOOSE_REGISTRATION_SHAPE_RE: Final = re.compile(
 )
 _SEPARATOR_RE: Final = re.compile(r"[-.~‐‑‒–—]")
 
-Box = tuple[int, int, int, int]
+Box = tuple[int, int, int, int]  # as mailsafe.positions.Box
 
 
 def _as_digits(word: str) -> str:
@@ -120,10 +122,29 @@ def _registration_kind(shape: str) -> str | None:
     return "foreigner_id" if back[0] in "5678" else "rrn"
 
 
-def paint(image: Image.Image, boxes: Iterable[Box]) -> Image.Image:
+def scaled_boxes(
+    found: Sequence[tuple[str, Position]], size: tuple[int, int]
+) -> tuple[list[Box], Counter[str]]:
+    """The boxes of positions found in a picture (in the pixels it was read in), in the
+    pixels of the same picture drawn at ``size``; and the count per type."""
+    boxes: list[Box] = []
+    for _, position in found:
+        width, height = position.pixels
+        across, down = size[0] / max(width, 1), size[1] / max(height, 1)
+        boxes += [
+            (math.floor(left * across), math.floor(top * down),
+             math.ceil(right * across), math.ceil(bottom * down))
+            for left, top, right, bottom in position.boxes
+        ]  # fmt: skip
+    return boxes, Counter(kind for kind, _ in found)
+
+
+def paint(
+    image: Image.Image, boxes: Iterable[Box], fill: tuple[int, int, int] = PAINT
+) -> Image.Image:
     """A copy of ``image`` (RGB) with every box painted over, a little wider than the box."""
     painted = image.convert("RGB") if image.mode != "RGB" else image.copy()
     draw = ImageDraw.Draw(painted)
     for left, top, right, bottom in boxes:
-        draw.rectangle((left - PAD_PX, top - PAD_PX, right + PAD_PX, bottom + PAD_PX), fill=PAINT)
+        draw.rectangle((left - PAD_PX, top - PAD_PX, right + PAD_PX, bottom + PAD_PX), fill=fill)
     return painted
