@@ -116,7 +116,8 @@ def joined(
         pictures += moved.pictures
         texts.append(text)
         length += len(text)
-    return separator.join(texts), TextLayout(tuple(pages), tuple(pictures))
+    # Empty pages at the end start past the last character: at its end, then.
+    return separator.join(texts), TextLayout(tuple(min(p, length) for p in pages), tuple(pictures))
 
 
 @dataclass(frozen=True)

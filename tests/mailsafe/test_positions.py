@@ -231,6 +231,8 @@ def test_joined_texts_keep_their_pages_and_words_in_place() -> None:
     assert position_in("attachment:x.pdf", layout, 5, 8).page == 2
     assert position_in("attachment:x.pdf", layout, 5, 8).boxes == ((1, 2, 3, 4),)
     assert position_in("attachment:x.pdf", layout, 0, 4).boxes == ()
+    text, layout = joined([("abc", TextLayout((0,))), ("", TextLayout((0,)))])
+    assert layout.pages == (0, 3)  # an empty last page starts at the end, not past it
 
 
 # ------------------------------------------------------------------------------ the reader child
@@ -238,7 +240,12 @@ def test_joined_texts_keep_their_pages_and_words_in_place() -> None:
 
 def test_the_reader_child_sends_the_layout_and_the_parent_checks_it() -> None:
     shot, _ink = _screenshot()
-    parsed = parse_message(make_mail(attachments=[("shot.png", shot)]))
+    document = pymupdf.open()
+    document.new_page().insert_text((50, 72), f"ID {RRN}")
+    document.new_page()  # an empty last page: it starts at the end of the text
+    pdf = document.tobytes()
+    document.close()
+    parsed = parse_message(make_mail(attachments=[("shot.png", shot), ("a.pdf", pdf)]))
     with AttachmentReader(ON) as reader:
         found = reader.read(parsed)
     from mailsafe.extract import extract_locations
@@ -246,6 +253,8 @@ def test_the_reader_child_sends_the_layout_and_the_parent_checks_it() -> None:
     here = {f.where: f.layout for f in extract_locations(parsed, ON) if isinstance(f, Location)}
     there = {f.where: f.layout for f in found if isinstance(f, Location)}
     assert there["attachment:shot.png"].pictures[0].words
+    text = next(f.text for f in found if isinstance(f, Location) and f.where == "attachment:a.pdf")
+    assert there["attachment:a.pdf"].pages == (0, len(text))
     assert there == here
 
 
