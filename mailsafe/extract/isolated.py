@@ -209,6 +209,10 @@ def _item(untrusted: Any, longest_text: int) -> Found:
             if len(text) > longest_text:
                 raise ValueError("text longer than the limits allow")
             return Location(where, text, _layout(pages, pictures, len(text)))
+        case ["L", str(where), str(text)] if len(where) <= MAX_WHERE_CHARS:  # no layout
+            if len(text) > longest_text:
+                raise ValueError("text longer than the limits allow")
+            return Location(where, text)
         case ["U", str(where), str(reason), str(detail)] if reason in UNREADABLE_REASONS:
             if len(where) > MAX_WHERE_CHARS or len(detail) > MAX_DETAIL_CHARS:
                 raise ValueError("place or detail too long")
