@@ -350,3 +350,31 @@ def test_a_located_finding_made_without_a_layout_still_says_where() -> None:
     finding = detect(f"고객 {PHONE}")[0]
     located = LocatedFinding("header:Subject", finding)
     assert located.position == Position("header:Subject", "", 0, finding.start, finding.end)
+
+
+def test_the_scan_and_the_renderers_masking_pick_the_same_words_of_a_picture() -> None:
+    """One joining of OCR words (``words_as_text``) for the scan's positions and for the
+    boxes the renderer paints when it reads a picture itself (receive filters, previews)."""
+    from mailsafe.extract.ocr import OcrWord, words_as_text
+    from mailsafe.pii import detect
+    from mailsafe.positions import PictureLayout
+    from mailsafe.render.masking.pictures import boxes_to_paint
+
+    words = [
+        OcrWord("김철수", (10, 10, 50, 24), (1, 1, 1)),
+        OcrWord("주민번호", (60, 10, 100, 24), (1, 1, 1)),
+        OcrWord(RRN, (110, 10, 210, 24), (1, 1, 1)),
+        OcrWord("연락처", (10, 40, 50, 54), (1, 1, 2)),
+        OcrWord(PHONE, (60, 40, 160, 54), (1, 1, 2)),
+        OcrWord("영업부", (170, 40, 210, 54), (1, 1, 2)),
+    ]
+    text, placed = words_as_text(words)
+    layout = TextLayout(pictures=(PictureLayout(0, (300, 80), placed),))
+    scanned = {
+        box
+        for f in detect(text)
+        for box in position_in("attachment:a.png", layout, f.start, f.end).boxes
+    }
+    painted, counts = boxes_to_paint(words, {"rrn", "phone"})
+    assert set(painted) == scanned == {words[2].box, words[4].box}
+    assert counts == {"rrn": 1, "phone": 1}
