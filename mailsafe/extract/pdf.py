@@ -111,7 +111,8 @@ def _annotation_files(page: Any, budget: Budget, before: int) -> list[tuple[str,
 def _scanned_page_text(page: Any, number: int, budget: Budget) -> tuple[str, TextLayout]:
     """OCR of a page that shows pictures but holds (almost) no text: a scan, such as the copy
     of an ID card. Drawn grey at up to 200 dpi, shrunk to the OCR pixel limit; the words'
-    boxes are in the pixels of the page so drawn (the whole page, unturned)."""
+    boxes are in the pixels of the page so drawn (the whole page as shown, turned by its
+    /Rotate)."""
     nothing = ("", NO_LAYOUT)
     if ocr_allowed(budget) is None or not page.get_images():
         return nothing

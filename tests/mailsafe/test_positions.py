@@ -378,3 +378,37 @@ def test_the_scan_and_the_renderers_masking_pick_the_same_words_of_a_picture() -
     painted, counts = boxes_to_paint(words, {"rrn", "phone"})
     assert set(painted) == scanned == {words[2].box, words[4].box}
     assert counts == {"rrn": 1, "phone": 1}
+
+
+@pytest.mark.parametrize("rotation", [0, 270])
+def test_the_renderer_redacts_the_scans_boxes_on_a_scanned_page_turned_or_not(
+    rotation: int,
+) -> None:
+    """A scanned page shown turned (/Rotate, the scan upright as a reader sees it): the scan's
+    boxes are in the page as shown; the renderer, without OCR of its own here, redacts them
+    in the page's own coordinates, and the page as shown no longer reads the numbers."""
+    shot, _ink = _screenshot()
+    width, height = Image.open(io.BytesIO(shot)).size
+    document = pymupdf.open()
+    page = document.new_page()
+    if rotation:
+        page.insert_image(pymupdf.Rect(60, 80, 60 + height, 80 + width), stream=shot,
+                          rotate=rotation)  # fmt: skip
+        page.set_rotation(rotation)
+    else:
+        page.insert_image(pymupdf.Rect(60, 80, 60 + width, 80 + height), stream=shot)
+    data = document.tobytes()
+    document.close()
+    found = _positions(make_mail(attachments=[("사본.pdf", data)]))
+    assert {"rrn", "phone"} <= set(found), found
+    options = RenderOptions(mask_types=frozenset({"rrn", "phone"}), ocr_languages="",
+                            mask_positions=(("rrn", found["rrn"]), ("phone", found["phone"])))  # fmt: skip
+    with pymupdf.open(stream=data, filetype="pdf") as opened:
+        shown = opened[0]
+        Masker(options).pdf_page(shown, 1, "attachment:사본.pdf")
+        read = picture_text(shown.get_pixmap(matrix=pymupdf.Matrix(2, 2)).tobytes("png"),
+                            Budget(ON))  # fmt: skip
+    squeezed = "".join(read.split())
+    assert "명단" in squeezed, read
+    assert "1234560" not in squeezed, read
+    assert "12345678" not in squeezed, read
