@@ -9,6 +9,7 @@ OCR, shows no digit of the numbers.
 
 from __future__ import annotations
 
+import email.message
 import io
 import json
 from pathlib import Path
@@ -412,3 +413,30 @@ def test_the_renderer_redacts_the_scans_boxes_on_a_scanned_page_turned_or_not(
     assert "명단" in squeezed, read
     assert "1234560" not in squeezed, read
     assert "12345678" not in squeezed, read
+
+
+def test_a_render_worker_paints_the_positions_it_is_given_with_the_mail() -> None:
+    """Through the pool's job frame: a worker with no OCR of its own paints the boxes the
+    scan found over the attached picture it draws."""
+    from mailsafe.render.pool import RenderPool
+
+    shot, _ink = _screenshot()
+    message = email.message.EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@corp.example", "b@x.example", "명단"
+    message.set_content("첨부를 보세요.")
+    message.add_attachment(shot, maintype="image", subtype="png", filename="명단.png")
+    raw = message.as_bytes()
+    found = _positions(raw)
+    positions = (("rrn", found["rrn"]), ("phone", found["phone"]))
+    options = RenderOptions(mask_types=frozenset({"rrn", "phone"}), ocr_languages="")
+    with RenderPool(options, processes=1) as pool:
+        rendered = pool.render(raw, positions=positions)
+        plain = pool.render(raw)  # the control: nothing told, nothing read, nothing painted
+    pages = rendered.manifest.pages
+    index = next(i for i, page in enumerate(pages) if page.source == "attachment:명단.png")
+    shown = "".join(picture_text(rendered.images[index], Budget(ON)).split())
+    assert "명단" in shown, shown
+    assert "1234560" not in shown, shown
+    assert "12345678" not in shown.replace("-", ""), shown
+    unpainted = "".join(picture_text(plain.images[index], Budget(ON)).split())
+    assert "1234560" in unpainted, unpainted
