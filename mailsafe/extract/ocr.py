@@ -69,6 +69,11 @@ _PILLOW_FORMATS: Final = ("PNG", "JPEG", "GIF", "TIFF", "WEBP", "BMP", "ICO")
 _SPARSE_TEXT: Final = "11"
 
 
+# Blank characters looked through for the next word in Tesseract's text (spaces a wide gap
+# keeps with preserve_interword_spaces, the blank lines between blocks).
+_MAX_WORD_GAP: Final = 256
+# Fields of a row of Tesseract's TSV output (level ... conf, text).
+_TSV_FIELDS: Final = 12
 # Words taken from one picture's TSV; a picture of more is noise (a page of 6-point text has
 # about 3,000).
 MAX_OCR_WORDS: Final = 20_000
@@ -154,26 +159,56 @@ def picture_words(data: bytes, budget: Budget) -> tuple[str, PictureLayout]:
 def grey_png_words(
     png: bytes, budget: Budget, pixels: tuple[int, int], scale: float = 1.0, page: int = 0
 ) -> tuple[str, PictureLayout]:
-    """The words Tesseract reads in ``png`` (grey, at most ``ocr_max_pixels``) joined as
-    text (a space between the words of a line, a newline between lines), counted against the
-    budget; boxes multiplied by ``scale`` into a picture of ``pixels``, on ``page``."""
+    """What Tesseract reads in ``png`` (grey, at most ``ocr_max_pixels``): its text, as
+    :func:`grey_png_text` gives it, and each word's place in that text with its box (from
+    the same reading's TSV), counted against the budget; boxes multiplied by ``scale`` into
+    a picture of ``pixels``, on ``page``."""
     seconds = ocr_allowed(budget)
     if seconds is None:
         return "", PictureLayout(page, pixels, ())
     budget.ocr_pictures += 1
     started = time.monotonic()
     try:
-        tsv = _run_tesseract(png, budget.limits.ocr_languages, seconds, boxes=True)
+        output = _run_tesseract(png, budget.limits.ocr_languages, seconds, boxes=True,
+                                text_too=True)  # fmt: skip
     finally:
         budget.ocr_seconds += time.monotonic() - started
-    words = () if tsv is None else parse_tsv(tsv, scale)
-    text, placed = words_as_text(words)
-    return text, PictureLayout(page, pixels, placed)
+    if output is None:
+        return "", PictureLayout(page, pixels, ())
+    tsv, text = _split_tsv_and_text(output.decode("utf-8", "replace"))
+    return text, PictureLayout(page, pixels, _placed(parse_tsv(tsv.encode(), scale), text))
+
+
+def _split_tsv_and_text(output: str) -> tuple[str, str]:
+    """Tesseract's TSV and text outputs of one reading, written one after the other: the TSV
+    rows are the lines with its 12 tab-separated fields (OCR text holds no tab)."""
+    lines = output.split("\n")
+    end = 0
+    while end < len(lines) and lines[end].count("\t") == _TSV_FIELDS - 1:
+        end += 1
+    return "\n".join(lines[:end]), "\n".join(lines[end:])
+
+
+def _placed(words: Sequence[OcrWord], text: str) -> tuple[PlacedWord, ...]:
+    """Each word found in ``text`` in reading order (both outputs walk the page in the same
+    order; the text keeps Tesseract's own spacing: no space between Hangul it split into
+    words, a blank line between blocks). A word not found there has no place."""
+    placed: list[PlacedWord] = []
+    position = 0
+    for word in words:
+        start = text.find(word.text, position, position + _MAX_WORD_GAP + len(word.text))
+        # Between two words there is only blank space; a word found past other text is
+        # not this one (the two outputs disagree there), so it stays unplaced.
+        if start >= 0 and not text[position:start].strip():
+            position = start + len(word.text)
+            placed.append(PlacedWord(start, position, word.box))
+    return tuple(placed)
 
 
 def words_as_text(words: Sequence[OcrWord]) -> tuple[str, tuple[PlacedWord, ...]]:
     """OCR words as text, a space between the words of one line and a newline between
-    lines (as Tesseract's own text output), and each word's characters in it."""
+    lines, and each word's characters in it: how the renderer's masking reads the words it
+    paints (``mailsafe.render.masking.pictures``)."""
     parts: list[str] = []
     placed: list[PlacedWord] = []
     length = 0
@@ -279,11 +314,16 @@ def _icon_pixels(data: bytes) -> int:
     return largest
 
 
-def tesseract_command(program: str, languages: str, *, boxes: bool = False) -> list[str]:
+def tesseract_command(
+    program: str, languages: str, *, boxes: bool = False, text_too: bool = False
+) -> list[str]:
     """The command line: the picture on standard input, the text on standard output (with
-    ``boxes``, Tesseract's TSV: one row per word with its box)."""
+    ``boxes``, Tesseract's TSV: one row per word with its box; with ``text_too`` as well,
+    the TSV and then the text, from one reading)."""
     command = [program, "-", "-", "-l", languages, "--psm", _SPARSE_TEXT]
-    return [*command, "tsv"] if boxes else command
+    if not boxes:
+        return command
+    return [*command, "tsv", "txt"] if text_too else [*command, "tsv"]
 
 
 def _tesseract(png: bytes, languages: str, seconds: float) -> str:
@@ -291,7 +331,9 @@ def _tesseract(png: bytes, languages: str, seconds: float) -> str:
     return "" if output is None else output.decode("utf-8", "replace")
 
 
-def _run_tesseract(png: bytes, languages: str, seconds: float, *, boxes: bool) -> bytes | None:
+def _run_tesseract(
+    png: bytes, languages: str, seconds: float, *, boxes: bool, text_too: bool = False
+) -> bytes | None:
     """Tesseract's standard output, or None when it is missing, failed or ran out of time."""
     program = tesseract_path()
     if program is None:  # removed since the agent started: as with OCR off
@@ -301,7 +343,7 @@ def _run_tesseract(png: bytes, languages: str, seconds: float, *, boxes: bool) -
     environment = {"PATH": os.environ.get("PATH", "/usr/bin"), "OMP_THREAD_LIMIT": "1"}
     try:
         done = subprocess.run(
-            tesseract_command(program, languages, boxes=boxes),
+            tesseract_command(program, languages, boxes=boxes, text_too=text_too),
             input=png,
             capture_output=True,
             timeout=seconds,
@@ -359,7 +401,7 @@ def parse_tsv(tsv: bytes, scale: float = 1.0) -> tuple[OcrWord, ...]:
     words: list[OcrWord] = []
     for row in tsv.decode("utf-8", "replace").splitlines()[1:]:
         cells = row.split("\t")
-        if len(cells) != 12 or cells[0] != "5" or not cells[11].strip():
+        if len(cells) != _TSV_FIELDS or cells[0] != "5" or not cells[11].strip():
             continue
         try:
             block, paragraph, line, left, top, width, height = map(int, cells[2:5] + cells[6:10])

@@ -32,7 +32,7 @@ from mailsafe.render.masking import Masker
 from mailsafe.render.masking.pictures import paint
 from mailsafe.render.options import RenderOptions
 from mailsafe.scan import LocatedFinding, scan_message
-from tests.support.documents import SCREEN_FONT, make_mail, make_zip
+from tests.support.documents import SCREEN_FONT, make_mail, make_screenshot, make_zip
 
 ON = ExtractLimits(ocr_languages="kor+eng")
 SENDER = SenderInfo("kim@corp.example")
@@ -440,3 +440,36 @@ def test_a_render_worker_paints_the_positions_it_is_given_with_the_mail() -> Non
     assert "12345678" not in shown.replace("-", ""), shown
     unpainted = "".join(picture_text(plain.images[index], Budget(ON)).split())
     assert "1234560" in unpainted, unpainted
+
+
+def test_the_scans_text_of_a_picture_is_tesseracts_text_with_every_word_placed_in_it() -> None:
+    """Positions do not change what the detector reads: the text is Tesseract's own (Hangul
+    it split into one word per syllable stays joined, blocks a blank line apart), and every
+    word of the same reading's TSV is found in it."""
+    from mailsafe.extract.ocr import picture_words
+
+    shot = make_screenshot(["고객 명단", f"홍길동0 {RRN} {PHONE} 서울시 중구", "담당 영업부"])
+    text, layout = picture_words(shot, Budget(ON))
+    assert text == picture_text(shot, Budget(ON))
+    assert "\n\n" in text  # Tesseract's blank line between blocks, kept
+    assert layout.words
+    assert all(text[w.start : w.end].strip() == text[w.start : w.end] != "" for w in layout.words)
+    assert RRN in [text[w.start : w.end] for w in layout.words]
+
+
+def test_a_word_the_two_outputs_disagree_on_stays_unplaced() -> None:
+    from mailsafe.extract.ocr import OcrWord, _placed, _split_tsv_and_text
+
+    header = "\t".join(["level", *"abcdefghij", "text"])
+    row = "5\t1\t1\t1\t1\t1\t20\t22\t27\t14\t90.0\t고객"
+    tsv, text = _split_tsv_and_text(f"{header}\n{row}\n고객 명단\n\n끝\n")
+    assert tsv == f"{header}\n{row}"
+    assert text == "고객 명단\n\n끝\n"
+    words = [
+        OcrWord(t, (i, 0, i + 1, 1), (1, 1, 1))
+        for i, t in enumerate(["고객", "없음", "명단", "끝"])
+    ]
+    placed = _placed(words, text)
+    assert [(p.start, p.end, p.box[0]) for p in placed] == [(0, 2, 0), (3, 5, 2), (7, 8, 3)]
+    # a word found only past other text is not taken
+    assert _placed([OcrWord("끝", (0, 0, 1, 1), (1, 1, 1))], text) == ()

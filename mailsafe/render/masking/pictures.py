@@ -1,8 +1,8 @@
 """Masking pixels: personal data read by OCR in a picture, painted over with solid boxes.
 
 The words Tesseract read (``mailsafe.extract.ocr.image_words``, with their boxes) are joined
-into lines as it grouped them (``words_as_text``: the same joining as the outbound scan's, whose
-findings carry the boxes as positions, mailsafe.positions), searched with the same detector as
+into lines as it grouped them (``words_as_text``, each word's characters placed as the
+outbound scan's positions place them: mailsafe.positions), searched with the same detector as
 any text, and every word a finding touches is painted over, whole: a word box says where the
 word is, not where each of its characters is.
 
@@ -65,8 +65,8 @@ def boxes_to_paint(
     words: Sequence[OcrWord], types: Set[str], hiding: Hiding = PLAIN_HIDING
 ) -> tuple[list[Box], Counter[str]]:
     """The boxes of the words that hold personal data of ``types`` (and runs of the numbers
-    ``hiding`` knows), and the count per type. The words are joined as the scan joins them
-    (``words_as_text``), with digit look-alikes undone in mostly-digit words."""
+    ``hiding`` knows), and the count per type. The words are joined by ``words_as_text``,
+    with digit look-alikes undone in mostly-digit words."""
     shown = [dataclasses.replace(word, text=_as_digits(word.text)) for word in words]
     text, placed = words_as_text(shown)
     found = found_in(text, types, hiding=hiding)
