@@ -18,6 +18,7 @@ from mailsafe.mime import ParsedMail, parse_message
 from mailsafe.pii import PII_TYPES, Finding, PiiType, detect, mask_text
 from mailsafe.pii.normalize import normalize
 from mailsafe.policy import Decision, MailFacts, RuleSet, SenderInfo, evaluate
+from mailsafe.positions import NO_LAYOUT, Position, TextLayout, position_in
 
 __all__ = [
     "LocatedFinding",
@@ -49,14 +50,22 @@ VALUE_KEYS_REMEMBERED: Final = 4096
 
 @dataclass(frozen=True, init=False)
 class LocatedFinding:
-    """A finding and the place it was found (``subject``, ``attachment:a.zip/b.xlsx``...)."""
+    """A finding and the place it was found (``subject``, ``attachment:a.zip/b.xlsx``...),
+    with the layout of that place's text: ``position`` says where exactly (part, file, page,
+    characters, and for pictures the word boxes)."""
 
     where: str
     finding: Finding
+    layout: TextLayout
 
-    def __init__(self, where: str, finding: Finding) -> None:
+    def __init__(self, where: str, finding: Finding, layout: TextLayout = NO_LAYOUT) -> None:
         fields = self.__dict__  # faster than the frozen __init__ (see Finding's)
-        fields["where"], fields["finding"] = where, finding
+        fields["where"], fields["finding"], fields["layout"] = where, finding, layout
+
+    @property
+    def position(self) -> Position:
+        """Where the finding was (made when asked: most findings are only counted)."""
+        return position_in(self.where, self.layout, self.finding.start, self.finding.end)
 
 
 @dataclass(frozen=True)
@@ -193,8 +202,9 @@ def _located_findings(
             found = by_text[location.text] = detect(location.text)
         where = shown[location.where]
         headers = location.where.startswith(HEADER_PLACE)
+        layout = location.layout
         located.extend(
-            LocatedFinding(where, finding)
+            LocatedFinding(where, finding, layout)
             for finding in found
             if not (headers and finding.type == "email")
         )

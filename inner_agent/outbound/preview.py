@@ -9,8 +9,9 @@ with masking on for every personal-data type and hidden whole (``mask_whole``: n
 birth date is left), and with the numbers the outbound scan found passed along
 (``known``): their digits are hidden wherever they are drawn, also where a page shows only a
 piece of one (a spreadsheet cell drawn cut short). Text is redacted before it is rasterised,
-pictures and scanned pages painted over by OCR word boxes. Nothing hostile is opened in the
-agent's own process; the pictures come back as a package checked on the way in.
+pictures and scanned pages painted over by OCR word boxes: the worker's own, and the boxes of
+the findings the scan read in them (``positions``, mailsafe.positions). Nothing hostile is
+opened in the agent's own process; the pictures come back as a package checked on the way in.
 
 What cannot be drawn (the worker failed, a part of a type not drawn, a picture OCR could not
 read) is named with the reason; the extracted text, masked, stays beside the pictures for
@@ -36,6 +37,7 @@ from mailsafe.extract import Found, Location
 from mailsafe.extract.text import html_to_text
 from mailsafe.mime import ParsedMail
 from mailsafe.pii import PII_TYPES, PiiType, detect, mask_text
+from mailsafe.positions import Position
 from mailsafe.render.options import RenderOptions
 from mailsafe.render.pool import RenderPool
 
@@ -216,12 +218,23 @@ class Previewer:
         pool = self.pool
         if pool is None:
             return text_preview(scanned.parsed, scanned.found)
-        rendered = pool.render(data, known=known_numbers(scanned))
+        rendered = pool.render(data, known=known_numbers(scanned), positions=known_boxes(scanned))
         drawn = from_rendered(rendered, sections)
         if drawn.pages:
             return drawn
         fallback = text_preview(scanned.parsed, scanned.found)
         return Preview(fallback.pages, drawn.left_out, drawn.notes, sections)
+
+
+def known_boxes(scanned: Scanned) -> tuple[tuple[PiiType, Position], ...]:
+    """(type, position) of every finding the scan read in an attached picture or a scanned
+    page, with its word boxes: the worker paints those boxes over where it draws them, even
+    where its own OCR of the drawing reads the words differently."""
+    return tuple(
+        (located.finding.type, position)
+        for located in scanned.result.findings
+        if (position := located.position).boxes and position.part == "attachment"
+    )
 
 
 def known_numbers(scanned: Scanned) -> tuple[tuple[PiiType, str], ...]:

@@ -4,7 +4,12 @@
 Personal-data findings and the policy decision for each mail file. With ``--json`` one JSON
 object per line per file::
 
-    {"file": ..., "findings": [{"type", "text", "masked", "where"}], "decision": ...}
+    {"file": ..., "findings": [{"type", "text", "masked", "where", "position"}], "decision": ...}
+
+``position`` (mailsafe.positions.Position): ``part``, ``file``, ``page`` (from 1; 0 when not
+paged), ``start`` and ``end`` (characters of the place's extracted text), and for text read
+from a picture by OCR ``boxes`` ([left, top, right, bottom] of the words, in pixels of a
+picture ``pixels`` = [width, height]; a scanned PDF page drawn as the scan read it).
 
 ``--direction in`` applies the inbound rules (``[inbound] rules_file`` of ``-c inner.toml``,
 with its departments and groups resolved from the directory; or ``--rules``; or the built-in
@@ -28,6 +33,7 @@ from agentkit.settings import ConfigError, load_config
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.ocr import OcrUnavailable, resolve_ocr
 from mailsafe.policy import RulesError, RuleSet, SenderInfo, default_rules, load_rules
+from mailsafe.positions import Position
 from mailsafe.scan import scan_message
 
 # Mail files larger than this are not read (outbound mail is capped well below it).
@@ -103,8 +109,21 @@ def _as_json(name: str, result: Any) -> dict[str, Any]:
                 "text": located.finding.text,
                 "masked": located.finding.masked,
                 "where": located.where,
+                "position": _position(located.position),
             }
             for located in result.findings
         ],
         "decision": result.decision.action,
+    }
+
+
+def _position(position: Position) -> dict[str, Any]:
+    return {
+        "part": position.part,
+        "file": position.file,
+        "page": position.page,
+        "start": position.start,
+        "end": position.end,
+        "boxes": [list(box) for box in position.boxes],
+        "pixels": list(position.pixels),
     }

@@ -21,7 +21,7 @@ from mailsafe.extract.datauri import data_uri_files
 from mailsafe.extract.hwp import OLE_MAGIC, hwp_text, is_hwp, open_ole
 from mailsafe.extract.images import image_text, is_bare_picture, is_image
 from mailsafe.extract.limits import MIB, Budget
-from mailsafe.extract.ocr import picture_text
+from mailsafe.extract.ocr import picture_words
 from mailsafe.extract.pdf import pdf_contents
 from mailsafe.extract.streams import compression_of, decompress, inner_name, is_tar, tar_members
 from mailsafe.extract.text import (
@@ -39,6 +39,7 @@ from mailsafe.extract.xmltext import (
     container_text,
     sniff_container,
 )
+from mailsafe.positions import NO_LAYOUT, TextLayout, joined
 
 Found = Location | Unreadable
 
@@ -160,8 +161,9 @@ def _read_as_text(path: str, data: bytes, budget: Budget, depth: int) -> list[Fo
     where = f"attachment:{path}"
     if is_image(data[:16]):
         stored = "" if is_bare_picture(data[:16]) else image_text(data, budget)
-        text = "\n".join(t for t in (stored, picture_text(data, budget)) if t)
-        return _located(where, text, budget) if text else []
+        read, words = picture_words(data, budget)
+        text, layout = joined([(stored, NO_LAYOUT), (read, TextLayout(pictures=(words,)))])
+        return _located(where, text, budget, layout) if text else []
     extension = posixpath.splitext(path.lower())[1]
     if extension in _HTML_EXTENSIONS:
         html = decode_text(data)
@@ -175,7 +177,7 @@ def _read_as_text(path: str, data: bytes, budget: Budget, depth: int) -> list[Fo
 def _read_pdf(path: str, data: bytes, budget: Budget, depth: int) -> list[Found]:
     where = f"attachment:{path}"
     contents = pdf_contents(data, budget)
-    found = _located(where, contents.text, budget)
+    found = _located(where, contents.text, budget, contents.layout)
     if contents.pages_not_read:
         limit = budget.limits.max_pdf_pages
         detail = f"{contents.pages_not_read} page(s) after the first {limit} not read"
@@ -252,15 +254,15 @@ def _read_ole(where: str, data: bytes, budget: Budget) -> list[Found]:
     return found
 
 
-def _located(where: str, text: str, budget: Budget) -> list[Found]:
+def _located(where: str, text: str, budget: Budget, layout: TextLayout = NO_LAYOUT) -> list[Found]:
     """``text`` at ``where``, and when it is longer than the limit, its first part and the
     file as unreadable: text that was not read must not pass as clean (D19; a 20.5 MiB log
     with the number at its end went out, issue 19.5)."""
     limit = budget.limits.max_text_chars
     if len(text) <= limit:
-        return [Location(where, text)]
+        return [Location(where, text, layout)]
     detail = f"text past the first {limit // MIB} Mi characters not read"
-    return [Location(where, text[:limit]), Unreadable(where, "too-big", detail)]
+    return [Location(where, text[:limit], layout.cut(limit)), Unreadable(where, "too-big", detail)]
 
 
 def _looks_like_text(data: bytes) -> bool:

@@ -16,8 +16,11 @@ a way past the scan. The parent's parse is the one truth.) Frames (see :mod:`mai
 
     parent -> child   msgpack list of [name, bytes], one per attachment, in the order
                       mail_locations reads them
-    child -> parent   msgpack list, one per attachment, of lists of ["L", where, text] and
-                      ["U", where, reason, detail]; or b"E" + reason code
+    child -> parent   msgpack list, one per attachment, of lists of
+                      ["L", where, text, pages, pictures] and ["U", where, reason, detail];
+                      or b"E" + reason code. ``pages``: where each page starts in ``text``;
+                      ``pictures``: [page, width, height, [start, end, left, top, right,
+                      bottom, ...]] per picture read by OCR (mailsafe.positions.TextLayout)
 
 The parent checks every item of the reply (shape, count, reason codes, lengths) first.
 """
@@ -43,9 +46,11 @@ from mailsafe.extract import (
 )
 from mailsafe.extract.attachments import attachment_locations
 from mailsafe.extract.limits import Budget
+from mailsafe.extract.ocr import MAX_DECODED_PIXELS, MAX_OCR_WORDS
 from mailsafe.extract.types import UNREADABLE_REASONS, Location, Unreadable
 from mailsafe.limited import ChildFailed, exchange, kill_child, serve_frames, set_limits
 from mailsafe.mime import ParsedMail, ParseLimits
+from mailsafe.positions import PictureLayout, PlacedWord, TextLayout
 
 __all__ = ["AttachmentReader"]
 
@@ -68,6 +73,11 @@ MAX_DETAIL_CHARS: Final = 4096
 # Reason codes of the child itself, as the policy sees them.
 _CHILD_REASONS: Final = {"timeout": "timeout", "cpu_limit": "timeout"}
 _FAILED: Final = "reader-failed"
+# Pictures one place's text is read from: a PDF's scanned pages (at most max_pdf_pages), or
+# one attached picture.
+MAX_PICTURES_PER_PLACE: Final = 10_000
+# Page numbers the parent takes (a PDF's pages past max_pdf_pages are not read).
+MAX_PAGE_NUMBER: Final = 100_000
 
 
 class AttachmentReader:
@@ -181,7 +191,8 @@ def _decode(untrusted_reply: bytes, limits: ExtractLimits, files: int) -> list[l
         per_file = msgpack.unpackb(
             untrusted_reply, raw=False, unicode_errors="surrogatepass",
             max_str_len=4 * longest_text, max_bin_len=0,
-            max_array_len=max(4 * limits.max_files, files, 4), max_map_len=0, max_ext_len=0,
+            max_array_len=max(4 * limits.max_files, files, 6 * MAX_OCR_WORDS),
+            max_map_len=0, max_ext_len=0,
         )  # fmt: skip
         if not isinstance(per_file, list) or len(per_file) != files:
             raise ValueError("not one answer per attachment")
@@ -192,7 +203,13 @@ def _decode(untrusted_reply: bytes, limits: ExtractLimits, files: int) -> list[l
 
 def _item(untrusted: Any, longest_text: int) -> Found:
     match untrusted:
-        case ["L", str(where), str(text)] if len(where) <= MAX_WHERE_CHARS:
+        case ["L", str(where), str(text), list(pages), list(pictures)] if (
+            len(where) <= MAX_WHERE_CHARS
+        ):
+            if len(text) > longest_text:
+                raise ValueError("text longer than the limits allow")
+            return Location(where, text, _layout(pages, pictures, len(text)))
+        case ["L", str(where), str(text)] if len(where) <= MAX_WHERE_CHARS:  # no layout
             if len(text) > longest_text:
                 raise ValueError("text longer than the limits allow")
             return Location(where, text)
@@ -222,9 +239,45 @@ def _answer(job: bytes, limits: ExtractLimits) -> bytes:
         return b"Ereader_error"
 
 
-def _encoded(item: Found) -> list[str]:
+def _layout(untrusted_pages: list[Any], untrusted_pictures: list[Any], length: int) -> TextLayout:
+    """A location's layout as the child sent it, every number checked: offsets inside the
+    text, boxes inside their picture (ValueError otherwise)."""
+    if len(untrusted_pictures) > MAX_PICTURES_PER_PLACE:
+        raise ValueError("more pictures than one place can hold")
+    pages = tuple(_count(start, length) for start in untrusted_pages)
+    return TextLayout(pages, tuple(_picture(p, length) for p in untrusted_pictures))
+
+
+def _picture(untrusted: Any, length: int) -> PictureLayout:
+    match untrusted:
+        case [int(page), int(width), int(height), list(flat)] if len(flat) % 6 == 0:
+            pixels = (_count(width, MAX_DECODED_PIXELS), _count(height, MAX_DECODED_PIXELS))
+            words = []
+            for index in range(0, min(len(flat), 6 * MAX_OCR_WORDS), 6):
+                start, end, left, top, right, bottom = flat[index : index + 6]
+                if _count(start, length) > _count(end, length):
+                    raise ValueError("a word ends before it starts")
+                box = (_count(left, pixels[0]), _count(top, pixels[1]),
+                       _count(right, pixels[0]), _count(bottom, pixels[1]))  # fmt: skip
+                words.append(PlacedWord(start, end, box))
+            return PictureLayout(_count(page, MAX_PAGE_NUMBER), pixels, tuple(words))
+    raise ValueError("not a picture's words")
+
+
+def _count(untrusted: Any, most: int) -> int:
+    """A whole number from 0 to ``most`` (ValueError otherwise; bool is no number here)."""
+    if type(untrusted) is not int or not 0 <= untrusted <= most:
+        raise ValueError("number out of bounds")
+    return untrusted
+
+
+def _encoded(item: Found) -> list[Any]:
     if isinstance(item, Location):
-        return ["L", item.where, item.text]
+        pictures = [
+            [p.page, *p.pixels, [n for w in p.words for n in (w.start, w.end, *w.box)]]
+            for p in item.layout.pictures
+        ]
+        return ["L", item.where, item.text, list(item.layout.pages), pictures]
     return ["U", item.where, item.reason, item.detail[:MAX_DETAIL_CHARS]]
 
 

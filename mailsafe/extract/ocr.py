@@ -26,6 +26,7 @@ import struct
 import subprocess
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -33,6 +34,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mailsafe.errors import MailsafeError
 from mailsafe.extract.limits import Budget
+from mailsafe.positions import PictureLayout, PlacedWord
 
 __all__ = [
     "DEFAULT_LANGUAGES",
@@ -41,13 +43,16 @@ __all__ = [
     "OcrWord",
     "grey_picture",
     "grey_png_text",
+    "grey_png_words",
     "image_words",
     "ocr_allowed",
     "ocr_languages_available",
     "picture_text",
+    "picture_words",
     "resolve_ocr",
     "tesseract_command",
     "tesseract_path",
+    "words_as_text",
 ]
 
 # Declared sizes past this are not decoded at all (8000 x 6250: past any camera's output).
@@ -64,6 +69,11 @@ _PILLOW_FORMATS: Final = ("PNG", "JPEG", "GIF", "TIFF", "WEBP", "BMP", "ICO")
 _SPARSE_TEXT: Final = "11"
 
 
+# Blank characters looked through for the next word in Tesseract's text (spaces a wide gap
+# keeps with preserve_interword_spaces, the blank lines between blocks).
+_MAX_WORD_GAP: Final = 256
+# Fields of a row of Tesseract's TSV output (level ... conf, text).
+_TSV_FIELDS: Final = 12
 # Words taken from one picture's TSV; a picture of more is noise (a page of 6-point text has
 # about 3,000).
 MAX_OCR_WORDS: Final = 20_000
@@ -133,6 +143,87 @@ def picture_text(data: bytes, budget: Budget) -> str:
     return "" if png is None else grey_png_text(png, budget)
 
 
+def picture_words(data: bytes, budget: Budget) -> tuple[str, PictureLayout]:
+    """What Tesseract reads in the picture ``data``, as :func:`picture_text`, with each
+    word's place in that text and its box in the picture's own pixels ('' and no words when
+    OCR is off, out of budget or the picture is not read)."""
+    nothing = ("", PictureLayout(0, (0, 0), ()))
+    if ocr_allowed(budget) is None:
+        return nothing
+    grey = _grey_picture_sized(data, budget.limits.ocr_max_pixels)
+    if grey is None:
+        return nothing
+    return grey_png_words(grey.png, budget, grey.pixels, grey.scale)
+
+
+def grey_png_words(
+    png: bytes, budget: Budget, pixels: tuple[int, int], scale: float = 1.0, page: int = 0
+) -> tuple[str, PictureLayout]:
+    """What Tesseract reads in ``png`` (grey, at most ``ocr_max_pixels``): its text, as
+    :func:`grey_png_text` gives it, and each word's place in that text with its box (from
+    the same reading's TSV), counted against the budget; boxes multiplied by ``scale`` into
+    a picture of ``pixels``, on ``page``."""
+    seconds = ocr_allowed(budget)
+    if seconds is None:
+        return "", PictureLayout(page, pixels, ())
+    budget.ocr_pictures += 1
+    started = time.monotonic()
+    try:
+        output = _run_tesseract(png, budget.limits.ocr_languages, seconds, boxes=True,
+                                text_too=True)  # fmt: skip
+    finally:
+        budget.ocr_seconds += time.monotonic() - started
+    if output is None:
+        return "", PictureLayout(page, pixels, ())
+    tsv, text = _split_tsv_and_text(output.decode("utf-8", "replace"))
+    return text, PictureLayout(page, pixels, _placed(parse_tsv(tsv.encode(), scale), text))
+
+
+def _split_tsv_and_text(output: str) -> tuple[str, str]:
+    """Tesseract's TSV and text outputs of one reading, written one after the other: the TSV
+    rows are the lines with its 12 tab-separated fields (OCR text holds no tab)."""
+    lines = output.split("\n")
+    end = 0
+    while end < len(lines) and lines[end].count("\t") == _TSV_FIELDS - 1:
+        end += 1
+    return "\n".join(lines[:end]), "\n".join(lines[end:])
+
+
+def _placed(words: Sequence[OcrWord], text: str) -> tuple[PlacedWord, ...]:
+    """Each word found in ``text`` in reading order (both outputs walk the page in the same
+    order; the text keeps Tesseract's own spacing: no space between Hangul it split into
+    words, a blank line between blocks). A word not found there has no place."""
+    placed: list[PlacedWord] = []
+    position = 0
+    for word in words:
+        start = text.find(word.text, position, position + _MAX_WORD_GAP + len(word.text))
+        # Between two words there is only blank space; a word found past other text is
+        # not this one (the two outputs disagree there), so it stays unplaced.
+        if start >= 0 and not text[position:start].strip():
+            position = start + len(word.text)
+            placed.append(PlacedWord(start, position, word.box))
+    return tuple(placed)
+
+
+def words_as_text(words: Sequence[OcrWord]) -> tuple[str, tuple[PlacedWord, ...]]:
+    """OCR words as text, a space between the words of one line and a newline between
+    lines, and each word's characters in it: how the renderer's masking reads the words it
+    paints (``mailsafe.render.masking.pictures``)."""
+    parts: list[str] = []
+    placed: list[PlacedWord] = []
+    length = 0
+    previous: tuple[int, int, int] | None = None
+    for word in words:
+        if previous is not None:
+            parts.append(" " if word.line == previous else "\n")
+            length += 1
+        parts.append(word.text)
+        placed.append(PlacedWord(length, length + len(word.text), word.box))
+        length += len(word.text)
+        previous = word.line
+    return "".join(parts), tuple(placed)
+
+
 def ocr_allowed(budget: Budget) -> float | None:
     """Seconds the next OCR may take, or None when OCR is off or its budget is spent."""
     limits = budget.limits
@@ -163,6 +254,18 @@ _MAX_ICON_ENTRIES: Final = 64
 
 def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
     """The picture as a grey PNG of at most ``max_pixels``, or None when it is not decoded."""
+    grey = _grey_picture_sized(data, max_pixels)
+    return None if grey is None else grey.png
+
+
+@dataclass(frozen=True)
+class _GreyPicture:
+    png: bytes
+    pixels: tuple[int, int]  # the picture's own width and height, before shrinking
+    scale: float  # the picture's pixels per pixel of ``png``
+
+
+def _grey_picture_sized(data: bytes, max_pixels: int) -> _GreyPicture | None:
     if _icon_pixels(data) > MAX_DECODED_PIXELS:
         return None
     try:
@@ -185,7 +288,7 @@ def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
                 grey = grey.resize(target, Image.Resampling.LANCZOS)
             out = io.BytesIO()
             grey.save(out, format="PNG", compress_level=1)
-            return out.getvalue()
+            return _GreyPicture(out.getvalue(), (width, height), width / target[0])
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
             Image.DecompressionBombError, MemoryError):  # fmt: skip
         return None
@@ -211,11 +314,16 @@ def _icon_pixels(data: bytes) -> int:
     return largest
 
 
-def tesseract_command(program: str, languages: str, *, boxes: bool = False) -> list[str]:
+def tesseract_command(
+    program: str, languages: str, *, boxes: bool = False, text_too: bool = False
+) -> list[str]:
     """The command line: the picture on standard input, the text on standard output (with
-    ``boxes``, Tesseract's TSV: one row per word with its box)."""
+    ``boxes``, Tesseract's TSV: one row per word with its box; with ``text_too`` as well,
+    the TSV and then the text, from one reading)."""
     command = [program, "-", "-", "-l", languages, "--psm", _SPARSE_TEXT]
-    return [*command, "tsv"] if boxes else command
+    if not boxes:
+        return command
+    return [*command, "tsv", "txt"] if text_too else [*command, "tsv"]
 
 
 def _tesseract(png: bytes, languages: str, seconds: float) -> str:
@@ -223,7 +331,9 @@ def _tesseract(png: bytes, languages: str, seconds: float) -> str:
     return "" if output is None else output.decode("utf-8", "replace")
 
 
-def _run_tesseract(png: bytes, languages: str, seconds: float, *, boxes: bool) -> bytes | None:
+def _run_tesseract(
+    png: bytes, languages: str, seconds: float, *, boxes: bool, text_too: bool = False
+) -> bytes | None:
     """Tesseract's standard output, or None when it is missing, failed or ran out of time."""
     program = tesseract_path()
     if program is None:  # removed since the agent started: as with OCR off
@@ -233,7 +343,7 @@ def _run_tesseract(png: bytes, languages: str, seconds: float, *, boxes: bool) -
     environment = {"PATH": os.environ.get("PATH", "/usr/bin"), "OMP_THREAD_LIMIT": "1"}
     try:
         done = subprocess.run(
-            tesseract_command(program, languages, boxes=boxes),
+            tesseract_command(program, languages, boxes=boxes, text_too=text_too),
             input=png,
             capture_output=True,
             timeout=seconds,
@@ -291,7 +401,7 @@ def parse_tsv(tsv: bytes, scale: float = 1.0) -> tuple[OcrWord, ...]:
     words: list[OcrWord] = []
     for row in tsv.decode("utf-8", "replace").splitlines()[1:]:
         cells = row.split("\t")
-        if len(cells) != 12 or cells[0] != "5" or not cells[11].strip():
+        if len(cells) != _TSV_FIELDS or cells[0] != "5" or not cells[11].strip():
             continue
         try:
             block, paragraph, line, left, top, width, height = map(int, cells[2:5] + cells[6:10])

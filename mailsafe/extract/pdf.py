@@ -13,8 +13,9 @@ from typing import Any, Final
 
 from mailsafe.errors import HostileInput, LimitExceeded
 from mailsafe.extract.limits import MIB, Budget
-from mailsafe.extract.ocr import grey_png_text, ocr_allowed
+from mailsafe.extract.ocr import grey_png_words, ocr_allowed
 from mailsafe.mupdf import pymupdf
+from mailsafe.positions import NO_LAYOUT, TextLayout, joined
 
 __all__ = ["PdfContents", "pdf_contents"]
 
@@ -32,6 +33,7 @@ MAX_EMBEDDED_FILES: Final = 100
 @dataclass(frozen=True)
 class PdfContents:
     text: str
+    layout: TextLayout  # where each page starts in ``text``; the words of scanned pages
     embedded: tuple[tuple[str, bytes], ...]
     pages_not_read: int  # pages past ExtractLimits.max_pdf_pages
 
@@ -47,13 +49,15 @@ def pdf_contents(data: bytes, budget: Budget) -> PdfContents:
         if document.needs_pass or document.is_encrypted:
             raise HostileInput("PDF is password-protected", code="encrypted")
         limit = budget.limits.max_pdf_pages
-        texts = [_info_text(document)]
+        pieces = [(_info_text(document), NO_LAYOUT)]
         attached: list[tuple[str, bytes]] = []
         for number in range(min(document.page_count, limit)):
             budget.check_time()
-            texts.append(_page_text(document, number, budget, attached))
+            pieces.append(_page_text(document, number, budget, attached))
+        text, layout = joined(pieces)
         return PdfContents(
-            text="\n".join(t for t in texts if t),
+            text=text,
+            layout=layout,
             embedded=_embedded_files(document, budget) + tuple(attached),
             pages_not_read=max(0, document.page_count - limit),
         )
@@ -66,20 +70,23 @@ def _info_text(document: Any) -> str:
 
 def _page_text(
     document: Any, number: int, budget: Budget, attached: list[tuple[str, bytes]]
-) -> str:
-    """The text of page ``number``; the files attached to its annotations go to ``attached``
-    (a reader opens them with a click on the page's paper-clip, issue 19.5)."""
+) -> tuple[str, TextLayout]:
+    """The text of page ``number`` and its layout (the page, and a scan's words); the files
+    attached to its annotations go to ``attached`` (a reader opens them with a click on the
+    page's paper-clip, issue 19.5)."""
     try:
         page = document.load_page(number)
         parts = [page.get_text("text")]
         parts += [str((annot.info or {}).get("content") or "") for annot in page.annots()]
         attached += _annotation_files(page, budget, len(attached))
         parts += [str(widget.field_value or "") for widget in page.widgets()]
+        pieces = [(part, NO_LAYOUT) for part in parts]
         if len("".join(parts[0].split())) < SCANNED_PAGE_MAX_CHARS:
-            parts.append(_scanned_page_text(page, budget))
+            pieces.append(_scanned_page_text(page, number + 1, budget))
     except (RuntimeError, ValueError, AttributeError) as exc:
         raise HostileInput(f"PDF page {number + 1} is broken ({exc})", code="corrupt") from None
-    return "\n".join(part for part in parts if part)
+    text, layout = joined(pieces)
+    return text, TextLayout((0,), layout.pictures)
 
 
 def _annotation_files(page: Any, budget: Budget, before: int) -> list[tuple[str, bytes]]:
@@ -101,17 +108,22 @@ def _annotation_files(page: Any, budget: Budget, before: int) -> list[tuple[str,
     return found
 
 
-def _scanned_page_text(page: Any, budget: Budget) -> str:
+def _scanned_page_text(page: Any, number: int, budget: Budget) -> tuple[str, TextLayout]:
     """OCR of a page that shows pictures but holds (almost) no text: a scan, such as the copy
-    of an ID card. Drawn grey at up to 200 dpi, shrunk to the OCR pixel limit."""
+    of an ID card. Drawn grey at up to 200 dpi, shrunk to the OCR pixel limit; the words'
+    boxes are in the pixels of the page so drawn (the whole page as shown, turned by its
+    /Rotate)."""
+    nothing = ("", NO_LAYOUT)
     if ocr_allowed(budget) is None or not page.get_images():
-        return ""
+        return nothing
     width, height = page.rect.width, page.rect.height
     if width <= 0 or height <= 0:
-        return ""
+        return nothing
     zoom = min(SCAN_DPI / 72, (budget.limits.ocr_max_pixels / (width * height)) ** 0.5)
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY)
-    return grey_png_text(pixmap.tobytes("png"), budget)
+    pixels = (pixmap.width, pixmap.height)
+    text, words = grey_png_words(pixmap.tobytes("png"), budget, pixels, page=number)
+    return text, TextLayout(pictures=(words,))
 
 
 def _embedded_files(document: Any, budget: Budget) -> tuple[tuple[str, bytes], ...]:

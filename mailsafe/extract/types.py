@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
+
+from mailsafe.positions import NO_LAYOUT, TextLayout
 
 # Stable reason codes of unreadable attachments (policy rules and audit records use them).
 UNREADABLE_REASONS: Final = frozenset(
@@ -24,10 +26,14 @@ UNREADABLE_REASONS: Final = frozenset(
 @dataclass(frozen=True)
 class Location:
     """Text found somewhere in a mail. ``where`` names the place, e.g. ``subject``,
-    ``body.html``, ``attachment-name:a.zip/b.txt``, ``attachment:a.zip/b.xlsx``."""
+    ``body.html``, ``attachment-name:a.zip/b.txt``, ``attachment:a.zip/b.xlsx``; ``layout``
+    says where in a paged document or a picture each part of ``text`` was (its pages, the
+    words OCR read and their boxes), for the positions of findings (mailsafe.positions)."""
 
     where: str
     text: str
+    # Not compared: two readings of the same text at the same place are the same location.
+    layout: TextLayout = field(default=NO_LAYOUT, compare=False)
 
 
 @dataclass(frozen=True)

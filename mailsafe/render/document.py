@@ -112,7 +112,8 @@ class ImageResolver:
             if attachment is None or not attachment.data:
                 return None
             self.used_cids.add(src[4:].strip().strip("<>").lower())
-            return self._reencode(attachment.data)
+            # the scan read an inline picture as the attachment it is (mailsafe.extract)
+            return self._reencode(attachment.data, f"attachment:{attachment.filename}")
         if src.lower().startswith("data:image/") and len(src) <= MAX_DATA_URI_CHARS:
             header, _, payload = src.partition(",")
             if ";base64" not in header.lower():
@@ -124,13 +125,13 @@ class ImageResolver:
             return self._reencode(data)
         return None
 
-    def _reencode(self, data: bytes) -> str | None:
+    def _reencode(self, data: bytes, scanned_as: str | None = None) -> str | None:
         picture = decode_picture(data, self.options)
         if picture is None:
             self.refused += 1
             return None
         if self.masker is not None:  # painted before it is encoded into the page
-            picture = self.masker.picture(picture, "body")
+            picture = self.masker.picture(picture, "body", scanned_as=scanned_as)
         encoded = encode_image(picture, self.options.jpeg_quality)
         self.count += 1
         return f"data:{encoded.media_type};base64,{base64.b64encode(encoded.data).decode()}"

@@ -13,6 +13,7 @@ from mailsafe.extract.limits import ExtractLimits
 from mailsafe.extract.ocr import DEFAULT_LANGUAGES
 from mailsafe.payload import MAX_IMAGE_PIXELS
 from mailsafe.pii import PII_TYPES, PiiType
+from mailsafe.positions import Position
 
 MIB = 1024 * 1024
 
@@ -51,6 +52,40 @@ def checked_known(known: Iterable[Iterable[str]]) -> tuple[tuple[PiiType, str], 
             )
         checked.append((kind, digits))
     return tuple(checked)
+
+
+def checked_positions(
+    positions: Iterable[Iterable[Any]],
+) -> tuple[tuple[PiiType, Position], ...]:
+    """``positions`` as (type, Position) pairs with boxes inside their picture; a position
+    as JSON gives (type, its fields as a dict). Anything else is our caller's bug."""
+    checked: list[tuple[PiiType, Position]] = []
+    for kind, given in (tuple(pair) for pair in positions):
+        position = given if isinstance(given, Position) else _position_from(given)
+        width, height = position.pixels
+        inside = all(
+            0 <= left <= right <= width and 0 <= top <= bottom <= height
+            for left, top, right, bottom in position.boxes
+        )
+        if kind not in PII_TYPES or not position.boxes or not inside:
+            raise InternalError(
+                f"mask_positions: ({kind!r}, ...) is not a personal-data type and boxes in "
+                "their picture",
+                code="bad_mask_position",
+            )
+        checked.append((kind, position))
+    return tuple(checked)
+
+
+def _position_from(fields: Any) -> Position:
+    try:
+        boxes = tuple((int(a), int(b), int(c), int(d)) for a, b, c, d in fields["boxes"])
+        width, height = fields["pixels"]
+        return Position(str(fields["part"]), str(fields["file"]), int(fields["page"]),
+                        int(fields["start"]), int(fields["end"]), boxes,
+                        (int(width), int(height)))  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InternalError(f"mask_positions: {exc}", code="bad_mask_position") from None
 
 
 @dataclass(frozen=True)
@@ -119,6 +154,11 @@ class RenderOptions:
     # drawn, also where the detector cannot see the whole number (mailsafe.render.masking.text
     # .Hiding). Set per mail (RenderPool.render(raw, known=...)).
     mask_known: tuple[tuple[PiiType, str], ...] = ()
+    # (type, position) of findings another reading found in pictures of this mail, with their
+    # OCR word boxes (the outbound scan's, for an approval preview; mailsafe.positions): those
+    # boxes are painted over in the attached picture or PDF page they name, besides what the
+    # renderer's own OCR finds. Set per mail (RenderPool.render(raw, positions=...)).
+    mask_positions: tuple[tuple[PiiType, Position], ...] = ()
     # Masking reads pictures and scanned pages with Tesseract in these languages ("" or not
     # installed: pictures are shown unchecked, and the notification says so) ...
     ocr_languages: str = DEFAULT_LANGUAGES
@@ -143,6 +183,7 @@ class RenderOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "mask_types", checked_mask_types(self.mask_types))
         object.__setattr__(self, "mask_known", checked_known(self.mask_known))
+        object.__setattr__(self, "mask_positions", checked_positions(self.mask_positions))
 
     def to_json(self) -> str:
         """The options as JSON for a worker's command line (a set becomes a sorted list)."""
@@ -155,4 +196,5 @@ class RenderOptions:
         values: dict[str, Any] = json.loads(text)
         values["mask_types"] = frozenset(values.get("mask_types", ()))
         values["mask_known"] = tuple(tuple(pair) for pair in values.get("mask_known", ()))
+        values["mask_positions"] = checked_positions(values.get("mask_positions", ()))
         return cls(**values)

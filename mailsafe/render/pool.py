@@ -81,6 +81,7 @@ from mailsafe.payload import (
 )
 from mailsafe.pii import PiiType, detect, mask_text
 from mailsafe.policy import MAX_RULES_FILE_BYTES, RulesError
+from mailsafe.positions import Position
 from mailsafe.render import render_message, summary_of
 from mailsafe.render.options import (
     DEFAULT_CPU_SECONDS,
@@ -89,6 +90,7 @@ from mailsafe.render.options import (
     RenderOptions,
     checked_known,
     checked_mask_types,
+    checked_positions,
 )
 
 __all__ = ["REASONS", "RenderPool", "headers_only", "tune_allocator"]
@@ -152,10 +154,12 @@ def _job(
     raw: bytes,
     mask_types: frozenset[str],
     known: tuple[tuple[PiiType, str], ...] = (),
+    positions: tuple[tuple[PiiType, Position], ...] = (),
 ) -> bytes:
-    if known:
-        head = json.dumps({"types": sorted(mask_types), "known": known}).encode("ascii")
-        return _with_head(b"K", head, kind + raw)
+    if known or positions:
+        placed = [[kind, dataclasses.asdict(position)] for kind, position in positions]
+        head = json.dumps({"types": sorted(mask_types), "known": known, "positions": placed})
+        return _with_head(b"K", head.encode("utf-8"), kind + raw)
     if not mask_types:
         return kind + raw
     return b"M" + kind + ",".join(sorted(mask_types)).encode("ascii") + b"\n" + raw
@@ -182,8 +186,12 @@ def _work(job: bytes, options: RenderOptions, cache: RulesCache,
         kind, raw = job[:1], job[1:]
         # The parent is trusted; RenderOptions still refuses what it does not know.
         masking = json.loads(head)
-        options = dataclasses.replace(options, mask_types=frozenset(masking["types"]),
-                                      mask_known=checked_known(masking["known"]))  # fmt: skip
+        options = dataclasses.replace(
+            options,
+            mask_types=frozenset(masking["types"]),
+            mask_known=checked_known(masking["known"]),
+            mask_positions=checked_positions(masking["positions"]),
+        )
     if kind == b"M":
         kind, line = job[1:2], job[2:]
         types, _, raw = line.partition(b"\n")
@@ -310,15 +318,19 @@ class RenderPool:
         *,
         mask_types: frozenset[str] | None = None,
         known: tuple[tuple[PiiType, str], ...] = (),
+        positions: tuple[tuple[PiiType, Position], ...] = (),
     ) -> RenderedMail:
         """Render ``raw`` in a worker; failures give a not-displayable notice with a reason.
         ``mask_types`` (mailsafe.pii names) replaces the options' for this mail: personal
         data of those types is masked before it becomes pixels or text; ``known`` (type,
-        digits) numbers found in it before are hidden wherever their digits are drawn."""
+        digits) numbers found in it before are hidden wherever their digits are drawn;
+        ``positions`` (type, position) found in its pictures before are painted over."""
         # A wrong name is refused here, before any worker: the caller's bug, not the mail's.
         types = self.options.mask_types if mask_types is None else checked_mask_types(mask_types)
         known = checked_known(known)
-        reply, reason = self._run(_job(b"R", raw, types, known), self.wall_seconds)
+        positions = checked_positions(positions)
+        job = _job(b"R", raw, types, known, positions)
+        reply, reason = self._run(job, self.wall_seconds)
         if reply is not None:
             return reply
         log.warning("render worker failed: %s", reason)

@@ -194,7 +194,22 @@ def test_scan_command_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[s
         {
             "file": str(held),
             "findings": [
-                {"type": "rrn", "text": RRN, "masked": RRN_MASKED, "where": "attachment:급여.xlsx"}
+                {
+                    "type": "rrn",
+                    "text": RRN,
+                    "masked": RRN_MASKED,
+                    "where": "attachment:급여.xlsx",
+                    # issue 19.3: where exactly (a spreadsheet: its text's characters)
+                    "position": {
+                        "part": "attachment",
+                        "file": "급여.xlsx",
+                        "page": 0,
+                        "start": 134,
+                        "end": 148,
+                        "boxes": [],
+                        "pixels": [0, 0],
+                    },
+                }
             ],
             "decision": "approve",
         },

@@ -31,8 +31,9 @@ from mailsafe.mime import Address, Attachment, ParsedMail
 from mailsafe.notes import note
 from mailsafe.payload import Masked, Unchecked
 from mailsafe.pii import PII_TYPES, Finding
+from mailsafe.positions import Position
 from mailsafe.render.masking.pdf import mask_page
-from mailsafe.render.masking.pictures import boxes_to_paint, paint
+from mailsafe.render.masking.pictures import boxes_to_paint, paint, scaled_boxes
 from mailsafe.render.masking.text import Hiding, mask_html, mask_plain
 from mailsafe.render.options import RenderOptions
 
@@ -55,6 +56,12 @@ class Masker:
         self._budget: Budget | None = None
         self._counts: Counter[tuple[str, str, int, str]] = Counter()
         self._unchecked: list[Unchecked] = []
+        # The positions others found, by the place the renderer draws them: attached
+        # pictures ("attachment:<name>", page 0) and PDF pages ("attachment:<name>", page).
+        self._positions: dict[tuple[str, int], list[tuple[str, Position]]] = {}
+        for kind, position in options.mask_positions:
+            drawn_as = (f"{position.part}:{position.file}", position.page)
+            self._positions.setdefault(drawn_as, []).append((kind, position))
 
     # ------------------------------------------------------------------ text
 
@@ -111,22 +118,31 @@ class Masker:
 
     # ------------------------------------------------------------------ pixels
 
-    def picture(self, image: Image.Image, source: str, page: int = 0) -> Image.Image:
-        """``image`` with the personal data OCR reads in it painted over (or as it is, noted
-        as unchecked, when it could not be read)."""
+    def picture(
+        self, image: Image.Image, source: str, page: int = 0, *, scanned_as: str | None = None
+    ) -> Image.Image:
+        """``image`` with the personal data OCR reads in it painted over, and the boxes of
+        the findings another reading placed in it (``options.mask_positions``, looked up as
+        ``scanned_as`` or ``source``); noted as unchecked when OCR could not read it here
+        (the known boxes are painted all the same)."""
+        known = self._positions.get((scanned_as or source, page), [])
+        boxes, counts = scaled_boxes(known, image.size)
         words = image_words(image, self._ocr_budget())
         if isinstance(words, str):
             self._unchecked.append(Unchecked(source, page, words))
-            return image
-        boxes, counts = boxes_to_paint(words, self.types, self.hiding)
+        else:
+            read, read_counts = boxes_to_paint(words, self.types, self.hiding)
+            boxes += read
+            counts = read_counts | counts  # per type, the larger of the two counts
         for kind, count in counts.items():
             self._counts[kind, source, page, "ocr"] += count
         return paint(image, boxes) if boxes else image
 
     def pdf_page(self, page: Any, number: int, source: str) -> None:
         """Redact ``page`` (PyMuPDF, page ``number`` from 1 of attachment ``source``) in place."""
+        known = self._positions.get((source, number), [])
         done = mask_page(page, self.types, self._ocr_budget(), self.options.pdf_dpi,
-                         hiding=self.hiding)  # fmt: skip
+                         hiding=self.hiding, known=known)  # fmt: skip
         for (kind, method), count in done.counts.items():
             self._counts[kind, source, number, method] += count
         if done.unchecked is not None:

@@ -16,7 +16,7 @@ hold personal data are redacted the same way (image pixels blanked, a black box 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,6 +26,7 @@ from mailsafe.extract.limits import Budget
 from mailsafe.extract.ocr import MIN_PIXELS, image_words
 from mailsafe.extract.pdf import SCAN_DPI
 from mailsafe.mupdf import pymupdf
+from mailsafe.positions import Position
 from mailsafe.render.masking.pictures import PAINT, boxes_to_paint
 from mailsafe.render.masking.text import PLAIN_HIDING, Hiding, found_in
 
@@ -57,11 +58,14 @@ def mask_page(
     display_dpi: float,
     *,
     hiding: Hiding = PLAIN_HIDING,
+    known: Sequence[tuple[str, Position]] = (),
 ) -> PageMasking:
     """Redact the personal data of ``types`` on ``page`` in place (text, notes and form fields,
     then pictures by OCR when ``budget`` is given), as much of each finding as ``hiding``
-    says."""
+    says; and the word boxes of the ``known`` positions another reading found on this page
+    (the outbound scan's OCR of a scanned page)."""
     result = PageMasking()
+    _redact_known(page, known, result)
     _mask_annotations(page, types, result, hiding)
     # The page's plain text first (under a millisecond): the characters with their boxes cost
     # twenty times that, and most pages hold nothing to mask. Both are joined the same way.
@@ -75,6 +79,25 @@ def mask_page(
     if budget is not None and _picture_area(page, display_dpi) is not None:
         _mask_pictures(page, _Reading(types, budget, display_dpi, hiding), result)
     return result
+
+
+def _redact_known(page: Any, known: Sequence[tuple[str, Position]], result: PageMasking) -> None:
+    """Redact the boxes of ``known`` positions: pixels of the page as shown (turned by its
+    /Rotate) at the size the scan drew it, into the page's own points, a point wider."""
+    if not known:
+        return
+    shown = page.rect
+    rects: list[Any] = []
+    for _, position in known:
+        across = shown.width / max(position.pixels[0], 1)
+        down = shown.height / max(position.pixels[1], 1)
+        rects += [
+            pymupdf.Rect(left * across - 1, top * down - 1, right * across + 1, bottom * down + 1)
+            * page.derotation_matrix
+            for left, top, right, bottom in position.boxes
+        ]
+    result.counts.update((kind, "ocr") for kind, _ in known)
+    _redact(page, rects)
 
 
 def _page_characters(page: Any) -> tuple[str, list[Any]]:

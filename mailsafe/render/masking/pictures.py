@@ -1,9 +1,10 @@
 """Masking pixels: personal data read by OCR in a picture, painted over with solid boxes.
 
 The words Tesseract read (``mailsafe.extract.ocr.image_words``, with their boxes) are joined
-into lines as it grouped them, searched with the same detector as any text, and every word a
-finding touches is painted over, whole: a word box says where the word is, not where each of
-its characters is.
+into lines as it grouped them (``words_as_text``, each word's characters placed as the
+outbound scan's positions place them: mailsafe.positions), searched with the same detector as
+any text, and every word a finding touches is painted over, whole: a word box says where the
+word is, not where each of its characters is.
 
 OCR misreads digits (``O`` for 0, ``l`` for 1, a stray quote); a misread digit can break a
 date or a check digit, and the detector would then see no number. So in pictures, words that
@@ -19,6 +20,9 @@ when no digit or hyphen adjoins it, so account numbers in their usual groupings 
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence, Set
@@ -26,10 +30,11 @@ from typing import Final
 
 from PIL import Image, ImageDraw
 
-from mailsafe.extract.ocr import OcrWord
+from mailsafe.extract.ocr import OcrWord, words_as_text
+from mailsafe.positions import Position
 from mailsafe.render.masking.text import PLAIN_HIDING, Hiding, found_in
 
-__all__ = ["PAINT", "boxes_to_paint", "paint"]
+__all__ = ["PAINT", "boxes_to_paint", "paint", "scaled_boxes"]
 
 # The colour of a painted box: black, as a redaction is.
 PAINT: Final = (0, 0, 0)
@@ -47,7 +52,7 @@ _LOOSE_REGISTRATION_SHAPE_RE: Final = re.compile(
 )
 _SEPARATOR_RE: Final = re.compile(r"[-.~‐‑‒–—]")
 
-Box = tuple[int, int, int, int]
+Box = tuple[int, int, int, int]  # as mailsafe.positions.Box
 
 
 def _as_digits(word: str) -> str:
@@ -56,36 +61,25 @@ def _as_digits(word: str) -> str:
     return word.translate(_DIGIT_CONFUSIONS) if digits * 2 >= len(word) else word
 
 
-def _lines_text(words: Sequence[OcrWord]) -> tuple[str, list[int]]:
-    """The words as text (a space between words, a newline between Tesseract's lines), and
-    for every character the index of its word (-1 for the gaps)."""
-    parts: list[str] = []
-    owner: list[int] = []
-    previous: tuple[int, int, int] | None = None
-    for index, word in enumerate(words):
-        if previous is not None:
-            gap = " " if word.line == previous else "\n"
-            parts.append(gap)
-            owner.append(-1)
-        text = _as_digits(word.text)
-        parts.append(text)
-        owner.extend([index] * len(text))
-        previous = word.line
-    return "".join(parts), owner
-
-
 def boxes_to_paint(
     words: Sequence[OcrWord], types: Set[str], hiding: Hiding = PLAIN_HIDING
 ) -> tuple[list[Box], Counter[str]]:
     """The boxes of the words that hold personal data of ``types`` (and runs of the numbers
-    ``hiding`` knows), and the count per type."""
-    text, owner = _lines_text(words)
+    ``hiding`` knows), and the count per type. The words are joined by ``words_as_text``,
+    with digit look-alikes undone in mostly-digit words."""
+    shown = [dataclasses.replace(word, text=_as_digits(word.text)) for word in words]
+    text, placed = words_as_text(shown)
     found = found_in(text, types, hiding=hiding)
     spans: list[tuple[int, int, str]] = [(f.start, f.end, f.type) for f in found]
     spans += _registration_shapes(text, types, spans)
     counts: Counter[str] = Counter(kind for _, _, kind in spans)
-    indexes = sorted({owner[i] for start, end, _ in spans for i in range(start, end)} - {-1})
-    return [words[index].box for index in indexes], counts
+    starts = [word.start for word in placed]
+    touched: set[int] = set()
+    for start, end, _ in spans:  # the words a span overlaps, found by their starts
+        first = max(bisect.bisect_right(starts, start) - 1, 0)
+        touched.update(i for i in range(first, bisect.bisect_left(starts, end))
+                       if placed[i].end > start)  # fmt: skip
+    return [words[index].box for index in sorted(touched)], counts
 
 
 def _registration_shapes(
@@ -120,10 +114,29 @@ def _registration_kind(shape: str) -> str | None:
     return "foreigner_id" if back[0] in "5678" else "rrn"
 
 
-def paint(image: Image.Image, boxes: Iterable[Box]) -> Image.Image:
+def scaled_boxes(
+    found: Sequence[tuple[str, Position]], size: tuple[int, int]
+) -> tuple[list[Box], Counter[str]]:
+    """The boxes of positions found in a picture (in the pixels it was read in), in the
+    pixels of the same picture drawn at ``size``; and the count per type."""
+    boxes: list[Box] = []
+    for _, position in found:
+        width, height = position.pixels
+        across, down = size[0] / max(width, 1), size[1] / max(height, 1)
+        boxes += [
+            (math.floor(left * across), math.floor(top * down),
+             math.ceil(right * across), math.ceil(bottom * down))
+            for left, top, right, bottom in position.boxes
+        ]  # fmt: skip
+    return boxes, Counter(kind for kind, _ in found)
+
+
+def paint(
+    image: Image.Image, boxes: Iterable[Box], fill: tuple[int, int, int] = PAINT
+) -> Image.Image:
     """A copy of ``image`` (RGB) with every box painted over, a little wider than the box."""
     painted = image.convert("RGB") if image.mode != "RGB" else image.copy()
     draw = ImageDraw.Draw(painted)
     for left, top, right, bottom in boxes:
-        draw.rectangle((left - PAD_PX, top - PAD_PX, right + PAD_PX, bottom + PAD_PX), fill=PAINT)
+        draw.rectangle((left - PAD_PX, top - PAD_PX, right + PAD_PX, bottom + PAD_PX), fill=fill)
     return painted

@@ -8,6 +8,10 @@ the approval page draw), in every place it shows: subject, body and an attached 
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
+
 from inner_agent.outbound.preview import masked_view
 from mailsafe.extract import extract_locations
 from mailsafe.mime import parse_message
@@ -49,3 +53,54 @@ def test_a_mail_without_personal_data_is_shown_as_written() -> None:
     """The control: the preview masks findings, not every number."""
     text = "회의는 2026-12-07 14:00, 3층 회의실입니다. 참석 12명."
     assert text in _preview_text(make_mail(text=text))
+
+
+# ----------------------------------------------------------- the preview as it is drawn
+
+
+def _customer_list_picture() -> bytes:
+    from tests.support.documents import make_screenshot
+
+    return make_screenshot(["고객 명단", *(f"{name} {phone}" for name, phone in CUSTOMERS)])
+
+
+def test_the_drawn_preview_shows_names_with_their_phone_numbers_painted_over() -> None:
+    """The preview the approver sees is pictures drawn by a render worker: read back by OCR,
+    no page shows a phone number's digits (the body's list and an attached screenshot of it),
+    the names stay readable, and the screenshot's page says the numbers were painted."""
+    from inner_agent.outbound.preview import Previewer, known_boxes, preview_pool
+    from inner_agent.outbound.scanning import Scanner
+    from inner_agent.outbound.spool import SpooledMail, new_mail_id
+    from mailsafe.extract import ExtractLimits
+    from mailsafe.extract.isolated import AttachmentReader
+    from mailsafe.extract.limits import Budget
+    from mailsafe.extract.ocr import picture_text
+    from mailsafe.policy import default_rules
+
+    listed = ", ".join(f"{name} {phone}" for name, phone in CUSTOMERS) + " 등"
+    message = email.message_from_bytes(
+        make_mail(text=f"행사 참석 고객 명단입니다.\n{listed}\n"), policy=email.policy.SMTP
+    )
+    assert isinstance(message, email.message.EmailMessage)
+    message.add_attachment(_customer_list_picture(), maintype="image", subtype="png",
+                           filename="명단.png")  # fmt: skip
+    data = message.as_bytes()
+    read = ExtractLimits(ocr_languages="kor+eng")
+    mail = SpooledMail(new_mail_id(), "kim@corp.example", ("partner@example.com",), 0.0,
+                       "127.0.0.1", "mx")  # fmt: skip
+    with AttachmentReader(read) as reader:
+        scanned = Scanner(default_rules(), reader).scan(mail, data, lambda _address: None)
+    assert {position.file for _, position in known_boxes(scanned)} == {"명단.png"}
+    with preview_pool("kor+eng") as pool:
+        preview = Previewer(pool).preview(data, scanned)
+    sources = {page.source for page in preview.pages}
+    assert {"body", "attachment:명단.png"} <= sources, sources
+    for page in preview.pages:
+        shown = "".join(picture_text(page.data, Budget(read)).split())
+        for _name, phone in CUSTOMERS:
+            subscriber = phone.split("-", 1)[1].replace("-", "")
+            assert subscriber not in shown.replace("-", ""), (page.title, shown)
+        if page.source == "body":
+            assert "홍길동" in shown, shown  # whose numbers they are stays readable
+    pictured = next(p for p in preview.pages if p.source == "attachment:명단.png")
+    assert ("phone", "ocr") in {(place.type, place.method) for place in pictured.places}

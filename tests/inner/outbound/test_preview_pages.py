@@ -163,9 +163,16 @@ class _FailingPool:
 
     def __init__(self) -> None:
         self.known: tuple[tuple[str, str], ...] = ()
+        self.positions: tuple[object, ...] | None = None
 
-    def render(self, raw: bytes, *, known: tuple[tuple[str, str], ...] = ()) -> RenderedMail:
-        self.known = known
+    def render(
+        self,
+        raw: bytes,
+        *,
+        known: tuple[tuple[str, str], ...] = (),
+        positions: tuple[object, ...] = (),
+    ) -> RenderedMail:
+        self.known, self.positions = known, positions
         return headers_only(raw, "timeout")
 
 
@@ -183,6 +190,7 @@ def test_when_the_worker_draws_nothing_the_scan_text_is_the_preview_and_why_is_n
     preview = parts.workflow.effects.stored_preview(request.request_id)
     # The scan's numbers went to the worker as digits, to be hidden wherever they are drawn.
     assert pool.known == (("rrn", OTHER_RRN.replace("-", "")),)
+    assert pool.positions == ()  # no picture in this mail: no word boxes to paint
     assert [page.source for page in preview.pages] == ["text"]
     assert preview.left_out == (LeftOut("메일 전체", reason_words("timeout", "ko")),)
     assert OTHER_RRN not in repr(preview.sections)
