@@ -37,6 +37,7 @@ __all__ = [
     "ImagesSection",
     "InjectSection",
     "InnerConfig",
+    "LeaseSection",
     "NotifySection",
     "StateSection",
     "example_toml",
@@ -132,12 +133,30 @@ class ImagesSection(Section):
     reencode: Literal["always", "never"] = "always"
 
 
+class LeaseSection(Section):
+    """The fencing lease on the state folder (agentkit.lease): one inner agent injects at a
+    time; a standby (``maildiode inner --standby``) takes over when the holder's lease expires."""
+
+    holder: str = Field(default="", max_length=128)  # this host's name in the lease; "" = hostname
+    # A dead holder's lease runs out after this long; then a standby takes over. The holder
+    # renews every quarter of it and stops writing at three quarters without a renewal.
+    ttl_s: float = Field(default=20.0, ge=1.0, le=600.0)
+
+    @field_validator("holder")
+    @classmethod
+    def _holder(cls, value: str) -> str:
+        if any(c.isspace() or ord(c) < 32 for c in value):
+            raise ValueError("holder must be one word without spaces or control characters")
+        return value
+
+
 class InnerConfig(Section):
     """The whole ``inner.toml``."""
 
     link: LinkSection
     keys: KeysSection
     state: StateSection = StateSection()
+    lease: LeaseSection = LeaseSection()
     inject: InjectSection = InjectSection()
     notify: NotifySection = NotifySection()
     images: ImagesSection = ImagesSection()
@@ -246,6 +265,10 @@ postmaster = {postmaster}   # gets a report when the internal server refuses a n
 
 [state]
 dir = {state_dir}                 # receiver state, injection queue, quarantine
+
+[lease]                           # one inner agent on the state at a time (docs/operations.md)
+holder = ""                       # this host's name in the lease; "" = its host name
+ttl_s = 20                        # a dead holder's lease lasts this long; then a standby takes it
 
 [inject]
 server = {server}                 # the internal mail server (SMTP)
