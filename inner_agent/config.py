@@ -266,7 +266,8 @@ postmaster = {postmaster}   # gets a report when the internal server refuses a n
 [state]
 dir = {state_dir}                 # receiver state, injection queue, quarantine
 
-[lease]                           # one inner agent on the state at a time (docs/operations.md)
+# One inner agent on the state at a time; a standby takes over (docs/operations.md).
+[lease]
 holder = ""                       # this host's name in the lease; "" = its host name
 ttl_s = 20                        # a dead holder's lease lasts this long; then a standby takes it
 
