@@ -102,7 +102,8 @@ def test_a_decision_never_lets_a_valid_foreign_lease_go_or_the_token_fall(
         assert decision.lease.token == (current.token + 1 if current else 1)
         assert my_token is None
     if isinstance(decision, Renewed):
-        assert decision.lease.token == my_token and current is not None
+        assert decision.lease.token == my_token
+        assert current is not None
         assert (current.holder, current.pid) == (claimant.holder, claimant.pid)
 
 
@@ -121,11 +122,13 @@ def test_two_agents_on_one_state_one_takes_the_other_is_refused(tmp_path: Path) 
     first = LeaseStore(tmp_path, clock=clock)
     second = LeaseStore(tmp_path, clock=clock)
     taken = acquire(first, A, standby=False, stop=threading.Event())
-    assert taken is not None and taken.lease.token == 1
+    assert taken is not None
+    assert taken.lease.token == 1
     with pytest.raises(LeaseRefused) as refused:
         acquire(second, B, standby=False, stop=threading.Event())
     line = str(refused.value)
-    assert "inner-a (pid 100, fencing token 1)" in line and "--standby" in line
+    assert "inner-a (pid 100, fencing token 1)" in line
+    assert "--standby" in line
     assert "\n" not in line
     clock.now += 20.0  # the holder died: nobody renewed
     assert second.attempt(B) == Taken(Lease("inner-b", 200, 2, clock.now + 20.0), taken.lease)
@@ -145,7 +148,8 @@ def test_a_standby_waits_and_takes_over_when_the_lease_expires(tmp_path: Path) -
             return False
 
     taken = acquire(standby, B, standby=True, stop=Expiring())
-    assert taken is not None and taken.lease.holder == "inner-b" and taken.lease.token == 2
+    assert taken is not None
+    assert (taken.lease.holder, taken.lease.token) == ("inner-b", 2)
     assert len(waits) == 4  # took over at the first look after 20 s, not before
 
 
@@ -175,7 +179,8 @@ def test_the_fence_closes_when_renewals_fail_before_a_standby_can_take_over(
     mono.now += 1.5
     with pytest.raises(FenceClosed):
         keeper.fence()
-    assert lost and "not renewed in time" in lost[0]
+    assert len(lost) == 1
+    assert "not renewed in time" in lost[0]
     assert isinstance(LeaseStore(tmp_path, clock=wall).attempt(B), Held)  # still 4.5 s to go
 
 

@@ -63,4 +63,5 @@ def test_a_second_inner_agent_is_refused_and_a_standby_takes_over_after_kill_9(
         tmp_path / "inner" / "audit.db",
         "SELECT details FROM events WHERE step = 'took_over'",
     )
-    assert len(events) == 1 and "inner-a" in str(events[0][0]), events
+    assert len(events) == 1, events
+    assert "inner-a" in str(events[0][0]), events

@@ -41,9 +41,11 @@ def test_a_closed_fence_stops_the_message_before_its_bytes_and_the_transaction_i
     time.sleep(0.3)
     assert len(handler.received) == 1  # the fenced message was never delivered, not even empty
     fence.open = True
-    assert Session(Hop("127.0.0.1", port, timeout_s=5, fence=fence)).send(
-        "a@corp.example", ["u@corp.example"], BODY
-    ).accepted
+    assert (
+        Session(Hop("127.0.0.1", port, timeout_s=5, fence=fence))
+        .send("a@corp.example", ["u@corp.example"], BODY)
+        .accepted
+    )
     assert len(handler.received) == 2
 
 
