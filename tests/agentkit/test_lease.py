@@ -215,3 +215,19 @@ def test_a_renewal_moves_the_trusted_time_on(tmp_path: Path) -> None:
         keeper.renew()
         keeper.fence()
     assert isinstance(LeaseStore(tmp_path, clock=wall).attempt(B), Held)
+
+
+def test_the_decisions_module_does_no_io() -> None:
+    """agentkit.lease promises decisions without I/O: it imports nothing that could do any."""
+    import ast
+
+    import agentkit.lease
+
+    tree = ast.parse(Path(agentkit.lease.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name if isinstance(node, ast.Import) else str(node.module)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported <= {"__future__", "dataclasses"}, imported

@@ -57,6 +57,7 @@ def test_a_second_inner_agent_is_refused_and_a_standby_takes_over_after_kill_9(
         counts = base.tokens("SB")
     finally:
         running.stop()
+    print(f"standby: took over {took_s:.1f} s after the kill -9 (lease ttl 3 s)")
     assert {token: counts[token] for token in tokens} == dict.fromkeys(tokens, 1)
     assert took_s <= TAKEOVER_LIMIT_S
     events = query_read_only(
