@@ -131,7 +131,8 @@ def _run_holding(
         state_dir / "quarantine", direct=direct, control=ControlHandler(reports, audit),
         held=held,
     )  # fmt: skip
-    link = LinkService(reader, fenced(handler, lease.keeper.fence), config.link.rescan_s, audit)
+    link = LinkService(reader, fenced(handler, lease.keeper.fence), config.link.rescan_s, audit,
+                       fence=lease.keeper.fence)  # fmt: skip
     log.info("injection queue: %s", queue.counts())
     checkpointer = AuditCheckpointer.from_config(audit, config)
     checkpointer.start()

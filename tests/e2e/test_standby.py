@@ -4,6 +4,7 @@ within the lease's time and delivers what was pending exactly once."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -66,3 +67,30 @@ def test_a_second_inner_agent_is_refused_and_a_standby_takes_over_after_kill_9(
     )
     assert len(events) == 1, events
     assert "inner-a" in str(events[0][0]), events
+
+
+def test_a_frozen_holder_that_wakes_after_the_takeover_writes_nothing_and_stops(
+    tmp_path: Path,
+) -> None:
+    """A holder paused past its lease (SIGSTOP: a frozen VM, a stalled disk) finds on waking
+    that the standby took over: its fence is closed, it injects nothing and exits with 4."""
+    running = HaStack(tmp_path).start()
+    try:
+        base = running.base
+        active = running.active.process
+        assert active is not None
+        active.send_signal(signal.SIGSTOP)
+        wait_for_log(tmp_path / "inner-b.log", "took_over", TAKEOVER_LIMIT_S)
+        active.send_signal(signal.SIGCONT)  # both agents now race for the mail that comes
+        tokens = [f"FZ{n:02d}" for n in range(4)]
+        for token in tokens:
+            base.send(simple_mail(token))
+        assert active.wait(30) == 4
+        base.wait_tokens(tokens, "FZ", 60)
+        time.sleep(2)
+        counts = base.tokens("FZ")
+    finally:
+        running.stop()
+    assert {token: counts[token] for token in tokens} == dict.fromkeys(tokens, 1)
+    log = (tmp_path / "inner.log").read_text(encoding="utf-8", errors="replace")
+    assert "fencing: the lease (token 1)" in log
