@@ -83,6 +83,7 @@ def run(config: InnerConfig, *, config_path: Path | None = None, standby: bool =
     if lease is None:
         log.info("stopped before the state's lease was taken")
         return 0
+    lease.keeper.start()  # renewed from now on, also while a full disk delays opening the state
     try:
         if _run_holding(config, lease, stop_early, reload_early, config_path) is None:
             return 0
@@ -112,7 +113,6 @@ def _run_holding(
         return None
     audit, queue, reader = opened
     lease.record_takeover(audit)
-    lease.keeper.start()
     section = config.inject
     hop = dataclasses.replace(Hop.from_config(section), fence=lease.keeper.fence)
     injector = Injector(
