@@ -7,7 +7,7 @@ APT_PKGS := postfix swaks chromium fonts-nanum fonts-noto-cjk sqlite3 tzdata tes
 	libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
 	python3-uno bubblewrap slapd ldap-utils iproute2
 
-.PHONY: demo test unit lint bench deps clean dist
+.PHONY: demo test unit lint bench deps clean dist ha-test
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -50,6 +50,12 @@ test: $(STAMP) deps lint
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -m "not e2e"
+
+# The high-availability simulation on one machine (docs/operations.md, "Standby inner agent"):
+# a steady stream of mail, the active inner agent killed mid-stream, the standby takes over.
+# `make test` runs it too (an e2e test marked ha).
+ha-test: $(STAMP) deps
+	$(VENV)/bin/pytest -m ha -s tests/e2e/test_ha.py tests/e2e/test_standby.py
 
 # Every benchmark runs, even after one misses its line; the misses are listed at the end.
 bench: $(BENCH_STAMP) deps

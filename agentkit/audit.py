@@ -104,6 +104,8 @@ STEPS = frozenset(
         # the console's policy editor: a rules file changed (who, what, diff); the inner
         # agent read the outbound rules again (mail id "-")
         "policy_changed", "policy_reloaded",
+        # a standby inner agent took the state's fencing lease from another host (mail id "-")
+        "took_over",
     }
 )  # fmt: skip
 

@@ -44,6 +44,8 @@ STEP_ORDER = (
     "policy_published", "policy_applied", "policy_refused", "policy_changed", "policy_reloaded",
     # the audit log's own upkeep (issue 21): not about a mail
     "audit_pruned", "audit_verified", "retention_pruned", "audit_checkpoint",
+    # a standby took over the inner agent's state (docs/operations.md): not about a mail
+    "took_over",
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 

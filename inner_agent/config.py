@@ -40,6 +40,7 @@ __all__ = [
     "InjectSection",
     "InnerConfig",
     "InnerRetentionSection",
+    "LeaseSection",
     "NotifySection",
     "StateSection",
     "example_toml",
@@ -145,12 +146,30 @@ class InnerRetentionSection(RetentionSection):
     approval_days: int = Field(default=90, ge=STORE_FLOOR_DAYS, le=STORE_CEILING_DAYS)
 
 
+class LeaseSection(Section):
+    """The fencing lease on the state folder (agentkit.lease): one inner agent injects at a
+    time; a standby (``maildiode inner --standby``) takes over when the holder's lease expires."""
+
+    holder: str = Field(default="", max_length=128)  # this host's name in the lease; "" = hostname
+    # A dead holder's lease runs out after this long; then a standby takes over. The holder
+    # renews every quarter of it and stops writing at three quarters without a renewal.
+    ttl_s: float = Field(default=20.0, ge=1.0, le=600.0)
+
+    @field_validator("holder")
+    @classmethod
+    def _holder(cls, value: str) -> str:
+        if any(c.isspace() or ord(c) < 32 for c in value):
+            raise ValueError("holder must be one word without spaces or control characters")
+        return value
+
+
 class InnerConfig(Section):
     """The whole ``inner.toml``."""
 
     link: LinkSection
     keys: KeysSection
     state: StateSection = StateSection()
+    lease: LeaseSection = LeaseSection()
     inject: InjectSection = InjectSection()
     notify: NotifySection = NotifySection()
     images: ImagesSection = ImagesSection()
@@ -260,6 +279,11 @@ postmaster = {postmaster}   # gets a report when the internal server refuses a n
 
 [state]
 dir = {state_dir}                 # receiver state, injection queue, quarantine
+
+# One inner agent on the state at a time; a standby takes over (docs/operations.md).
+[lease]
+holder = ""                       # this host's name in the lease; "" = its host name
+ttl_s = 20                        # a dead holder's lease lasts this long; then a standby takes it
 
 [inject]
 server = {server}                 # the internal mail server (SMTP)

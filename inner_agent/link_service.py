@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agentkit.audit import AuditLog
+from agentkit.leasekeeper import FenceClosed
 from agentkit.links import audit_refusals
 from agentkit.links import build_reader as build
 from inner_agent.config import InnerConfig
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 
 # How often the idle loop looks at the stop flag: SIGTERM is honoured within this.
 STOP_CHECK_S = 0.5
+# How often the work folder is looked at again for files claimed but not handled: another
+# agent on the same state may have claimed them and lost its lease in the middle (D70).
+LEFTOVER_RESCAN_S = 30.0
 
 
 def build_reader(config: InnerConfig, state_dir: Path) -> LinkReader:
@@ -52,11 +56,19 @@ class LinkService:
         handler: Callable[[ReceivedBundle], None],
         rescan_s: float,
         audit: AuditLog | None = None,
+        *,
+        fence: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``fence``: raises (agentkit.leasekeeper.FenceClosed) when this agent no longer holds
+        the state's lease; checked before each pass, so no file is claimed after that."""
         self.reader = reader
         self.audit = audit  # where the reader's summed-up refusals go
         self.handler = handler
         self.rescan_s = rescan_s
+        self.fence = fence
+        self._clock = clock
+        self._leftovers_at = clock() + LEFTOVER_RESCAN_S
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="link-inbound", daemon=True)
 
@@ -66,9 +78,12 @@ class LinkService:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                delivered = self.reader.poll(self.handler)
+                delivered = self._pass()
                 if self.audit is not None:
                     audit_refusals(self.reader.refusal_summaries(), self.audit)
+            except FenceClosed:  # the lease is gone and the agent is stopping: claim nothing
+                self._stop.wait(self.rescan_s)
+                continue
             except (OSError, sqlite3.OperationalError) as exc:  # a full or failing disk: say
                 # what, without a traceback every second
                 log.error("inbound link poll failed (%s); the files stay in the receive folder, "
@@ -81,6 +96,14 @@ class LinkService:
                 continue
             if delivered == 0:
                 self._idle()
+
+    def _pass(self) -> int:
+        if self.fence is not None:
+            self.fence()
+        if self._clock() >= self._leftovers_at:
+            self._leftovers_at = self._clock() + LEFTOVER_RESCAN_S
+            self.reader.recover_again()
+        return self.reader.poll(self.handler)
 
     def _idle(self) -> None:
         """Wait for a file event or the next rescan, checking for stop twice a second."""

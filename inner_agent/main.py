@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -41,6 +43,7 @@ from inner_agent.notify import NotifyOptions
 from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.retention import retention_stores
 from inner_agent.smtpclient import Hop
+from inner_agent.standby import HeldLease, fenced, take_lease
 from protocol import LinkReader
 from protocol.keys import VerifyKey
 
@@ -48,9 +51,12 @@ if TYPE_CHECKING:
     from inner_agent.outbound.directory import Directory
     from inner_agent.outbound.service import OutboundService
 
-__all__ = ["notify_options", "run"]
+__all__ = ["EXIT_LEASE_LOST", "notify_options", "run"]
 
 log = logging.getLogger(__name__)
+
+# The exit status after this agent lost the state's fencing lease to another (docs/operations.md).
+EXIT_LEASE_LOST = 4
 
 
 def notify_options(config: InnerConfig) -> NotifyOptions:
@@ -62,30 +68,63 @@ def notify_options(config: InnerConfig) -> NotifyOptions:
     )  # fmt: skip
 
 
-def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
-    """Run until SIGTERM/SIGINT; 0 on a clean stop. SIGHUP reads ``config_path`` again
-    (agentkit.reload) and the rules and the directory."""
+def run(config: InnerConfig, *, config_path: Path | None = None, standby: bool = False) -> int:
+    """Run until SIGTERM/SIGINT; 0 on a clean stop, EXIT_LEASE_LOST when the fencing lease was
+    lost. SIGHUP reads ``config_path`` again (agentkit.reload) and the rules and the directory.
+    ``standby``: wait for the state's lease instead of refusing to start while another agent
+    holds it (inner_agent.standby)."""
     setup_logging(config.log, agent="maildiode-inner")
-    state_dir = config.state.dir
     stop_early = threading.Event()  # a stop asked for while waiting for the disk is kept
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: stop_early.set())
     reload_early = threading.Event()  # a reload asked for while starting: done once running
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_early.set())
+    lost: list[str] = []
+    lease = take_lease(config, standby=standby, stop=stop_early,
+                       on_lost=functools.partial(_stop_on_lost, lost))  # fmt: skip
+    if lease is None:
+        log.info("stopped before the state's lease was taken")
+        return 0
+    lease.keeper.start()  # renewed from now on, also while a full disk delays opening the state
+    try:
+        if _run_holding(config, lease, stop_early, reload_early, config_path) is None:
+            return 0
+    finally:
+        lease.stop()
+    return EXIT_LEASE_LOST if lost else 0
+
+
+def _stop_on_lost(lost: list[str], why: str) -> None:
+    """The lease is gone: stop as SIGTERM would (the new holder finishes what is left)."""
+    lost.append(why)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _run_holding(
+    config: InnerConfig,
+    lease: HeldLease,
+    stop_early: threading.Event,
+    reload_early: threading.Event,
+    config_path: Path | None,
+) -> int | None:
+    """The agent itself, while holding the lease; None when stopped before the state opened."""
+    state_dir = config.state.dir
     opened = open_state(lambda: _open(config), state_dir, stop=stop_early)
     if opened is None:
         log.info("stopped before the state could be opened")
-        return 0
+        return None
     audit, queue, reader = opened
+    lease.record_takeover(audit)
     section = config.inject
+    hop = dataclasses.replace(Hop.from_config(section), fence=lease.keeper.fence)
     injector = Injector(
-        queue, Hop.from_config(section), audit,
+        queue, hop, audit,
         policy=RetryPolicy(section.attempts_per_pass, section.retry_initial_s, section.retry_max_s),
         workers=section.workers, postmaster=config.postmaster,
         report_from=config.notify.from_address, quarantine_dir=state_dir / "quarantine",
         poll_s=section.poll_s,
     )  # fmt: skip
-    direct = DirectInjection(queue, Hop.from_config(section)) if section.direct else None
+    direct = DirectInjection(queue, hop) if section.direct else None
     reports = ReportStore(state_dir / "reports.db")
     holds, held, directory = _receive_filters(config, audit)
     options = notify_options(config)
@@ -96,7 +135,8 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
         control=ControlHandler(reports, audit, outer_keys=_outer_keys(config)),
         held=held, rule_notices=_rule_notices(config, directory, options.from_address),
     )  # fmt: skip
-    link = LinkService(reader, handler, config.link.rescan_s, audit)
+    link = LinkService(reader, fenced(handler, lease.keeper.fence), config.link.rescan_s, audit,
+                       fence=lease.keeper.fence)  # fmt: skip
     log.info("injection queue: %s", queue.counts())
     checkpointer = AuditCheckpointer.from_config(audit, config, retention_stores(config))
     checkpointer.start()

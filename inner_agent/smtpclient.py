@@ -14,10 +14,11 @@ import re
 import smtplib
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentkit.leasekeeper import FenceClosed
 from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
 from inner_agent.config import InjectSection
 
@@ -42,6 +43,10 @@ class Hop:
     username: str | None = None
     password: str | None = None
     timeout_s: float = SMTP_CLIENT_TIMEOUT_S
+    # Raises FenceClosed when this agent no longer holds the state's lease (agentkit.
+    # leasekeeper): checked just before a message's bytes go out, the one write that cannot
+    # be taken back.
+    fence: Callable[[], None] | None = None
 
     @classmethod
     def from_config(cls, section: InjectSection) -> Hop:
@@ -129,6 +134,9 @@ class Session:
         except (OSError, smtplib.SMTPException, _StaleConnection) as exc:
             self.close()
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+        except FenceClosed as exc:
+            self._drop()
+            raise TemporaryFailure(f"fencing: {exc}") from exc
 
     def _transaction(
         self, smtp: smtplib.SMTP, mail_from: str, rcpts: Sequence[str], data: bytes
@@ -151,6 +159,8 @@ class Session:
         if data_reply[0] != 354:
             self._abort(smtp, data_reply)
             raise smtplib.SMTPResponseException(*data_reply)
+        if self.hop.fence is not None:
+            self.hop.fence()
         smtp.send(dot_stuffed(data))
         code, text = smtp.getreply()
         if code != 250:
@@ -224,6 +234,13 @@ class Session:
                 self._smtp.quit()
             except (OSError, smtplib.SMTPException):
                 self._smtp.close()
+            self._smtp = None
+
+    def _drop(self) -> None:
+        """Close without QUIT: in the middle of DATA a QUIT would be read as the message's
+        text; a connection closed before the final dot abandons the transaction."""
+        if self._smtp is not None:
+            self._smtp.close()
             self._smtp = None
 
 

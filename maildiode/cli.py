@@ -97,6 +97,17 @@ def _agent_run(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _inner_run(p: argparse.ArgumentParser) -> None:
+    _agent_run(p)
+    p.add_argument(
+        "--standby",
+        action="store_true",
+        help="wait while another inner agent holds the state's lease and take over when it "
+        "expires (default: refuse to start, exit 2)",
+    )
+    p.epilog = (p.epilog or "") + "; 4 lost the state's lease to another inner agent"
+
+
 def _check(p: argparse.ArgumentParser) -> None:
     _agent_config(p)
     p.epilog = (
@@ -391,7 +402,7 @@ def _status(p: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[str, Adder]] = {
     "init": ("write a matched pair of configs, keys and folders for a trial", _init),
     "outer": ("run the outer (internet-side) agent", _agent_run),
-    "inner": ("run the inner (intranet-side) agent", _agent_run),
+    "inner": ("run the inner (intranet-side) agent", _inner_run),
     "demo": ("everything on loopback with an embedded mailbox: the main job, ready to try", _demo),
     "render": ("render one mail as the outer agent would (images + manifest.json)", _render),
     "scan": ("personal-data findings and the policy decision for mails", _scan),

@@ -70,6 +70,12 @@ class LinkReader:
             self.intake.wait(rescan_s)
         return delivered
 
+    def recover_again(self) -> None:
+        """Look at the work folder again at the next poll, as at a start: a file claimed there
+        by another reader of the same state that stopped before handling it (an agent that
+        lost its fencing lease in the middle of a pass) is verified and handled here."""
+        self._recovered = False
+
     def _recover(self, handler: Handler) -> int:
         """Files claimed before a restart but not recorded as held are verified again."""
         self._recovered = True

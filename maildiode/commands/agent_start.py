@@ -5,7 +5,9 @@ the agent's log file, never in a traceback; ``--debug`` lets a fault's traceback
 
 Exit status (docs/operations.md): 0 a clean stop; 2 refused before starting (the config, a
 folder, a key, a port: nothing was started); 3 a fault while starting or running that the
-checks did not foresee (one line; the traceback with --debug, or in the log at level debug).
+checks did not foresee (one line; the traceback with --debug, or in the log at level debug);
+4 the inner agent lost its state's fencing lease to a standby and stopped. A second inner agent
+started on a state another one holds is refused (2) in one line naming the holder.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agentkit.leasekeeper import LeaseRefused
 from agentkit.logs import setup_logging
 from agentkit.preflight import Severity
 from maildiode.commands.check import agent_findings
@@ -37,11 +40,16 @@ def start_agent(args: argparse.Namespace, agent: str, run_agent: Callable[[Any, 
     if config is None or errors:
         _say(config, agent, errors)
         return EXIT_REFUSED
-    if getattr(args, "debug", False):
-        return run_agent(config, path)
     try:
+        if getattr(args, "debug", False):
+            return run_agent(config, path)
         return run_agent(config, path)
+    except LeaseRefused as exc:  # a second agent on a held state: a refusal, not a fault
+        _say(config, agent, [f"{path.name}: {exc}"])
+        return EXIT_REFUSED
     except Exception as exc:  # one line for the administrator, not a traceback
+        if getattr(args, "debug", False):
+            raise
         _say(config, agent, [fault_line(path, exc)])
         log.debug("the fault's traceback", exc_info=True)
         return EXIT_FAULT

@@ -162,8 +162,11 @@ def port_open(port: int) -> bool:
 class AgentProcess:
     """``python -m maildiode AGENT -c FILE`` with its output in a log file."""
 
-    def __init__(self, agent: str, config: Path, log_path: Path) -> None:
-        self.agent, self.config, self.log_path = agent, config, log_path
+    def __init__(
+        self, agent: str, config: Path, log_path: Path, args: tuple[str, ...] = ()
+    ) -> None:
+        """``args``: more options for the agent (``--standby``)."""
+        self.agent, self.config, self.log_path, self.args = agent, config, log_path, args
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -171,7 +174,7 @@ class AgentProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "maildiode", self.agent, "-c", str(self.config)],
+            [sys.executable, "-m", "maildiode", self.agent, "-c", str(self.config), *self.args],
             stdout=self._log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         if wait_port is not None:
