@@ -52,7 +52,7 @@ from inner_agent.smtpclient import (
 )
 from protocol import Kind, ReceivedBundle
 from protocol.atrest import CLEAR, AtRest, is_sealed
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
 
 __all__ = [
     "InjectionQueue",
@@ -70,6 +70,9 @@ QUICK_RETRY_MAX_S = 2.0
 CLAIM_BATCH = 1
 # Reports to the postmaster are stored beside the notification they are about, at part + this.
 REPORT_PART_OFFSET = 1000
+
+# The schema's history (protocol.sqlite): no migration yet.
+VERSIONS = StoreVersions("injection queue")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -137,7 +140,11 @@ class InjectionQueue:
         self.at_rest = at_rest
         self._lock = threading.Lock()
         self._db = open_wal_database(  # FULL: a lost commit would lose or repeat a notification
-            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path,
+            _SCHEMA,
+            synchronous=Synchronous.FULL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=VERSIONS,
         )
         # Wakes one injection worker per queued message.
         self._wake = threading.Condition(self._lock)
