@@ -95,6 +95,9 @@ STEPS = frozenset(
         # the console's policy editor: a rules file changed (who, what, diff); the inner
         # agent read the outbound rules again (mail id "-")
         "policy_changed", "policy_reloaded",
+        # a state database brought to this release's schema at start (agentkit.upgrade):
+        # store, from, to, file, backup (mail id "-")
+        "state_migrated",
     }
 )  # fmt: skip
 

@@ -162,7 +162,7 @@ def _refuse_newer(path: Path, found: int, versions: StoreVersions) -> None:
     if found > versions.version:
         raise NewerStateError(
             f"{path}: {versions.store} schema version {found} is newer than this release's "
-            f"{versions.version}; run the release that wrote it, or restore the backup taken "
+            f"{versions.version} — run the release that wrote it, or restore the copy taken "
             "before the upgrade"
         )
 

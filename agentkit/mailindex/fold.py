@@ -69,7 +69,8 @@ EITHER_DIRECTION = frozenset({"quarantined", "resent"})
 # not part of its trail.
 NOT_ABOUT_A_MAIL = frozenset({"link_refused", "signin_spraying", "access", "policy_published",
                               "policy_applied", "policy_refused", "policy_changed",
-                              "policy_reloaded", "audit_pruned", "audit_verified"})  # fmt: skip
+                              "policy_reloaded", "audit_pruned", "audit_verified",
+                              "state_migrated"})  # fmt: skip
 NO_MAIL_IDS = frozenset({"", "-"})  # what events about no mail carry (links.NO_MAIL, CSRF)
 
 MAX_ID_CHARS = 128  # mail ids are 32 hex digits; a longer one is cut, never stored whole
