@@ -175,9 +175,11 @@ def _guard(db: sqlite3.Connection, path: Path, versions: StoreVersions) -> Path 
         return None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     backup = path.with_name(f"{path.name}.v{found}-{stamp}.bak")
-    if not backup.exists():  # a second opening in the same second: the first copy is it
-        copy_database(path, backup)
-        fsync_dir(backup.parent)
+    partial = backup.with_name(backup.name + ".part")  # a copy cut short is never a .bak
+    partial.unlink(missing_ok=True)
+    copy_database(path, partial)
+    os.replace(partial, backup)
+    fsync_dir(backup.parent)
     return backup
 
 

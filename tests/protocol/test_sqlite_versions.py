@@ -140,3 +140,23 @@ def test_a_file_of_a_newer_release_is_refused_untouched(tmp_path):
         upgrade_database(path, V0)
     assert path.read_bytes() == before
     assert _backups(tmp_path) == []
+
+
+def test_a_copy_cut_short_is_no_backup_and_nothing_is_migrated(tmp_path, monkeypatch):
+    path = tmp_path / "s.db"
+    _old_file(path)
+
+    def disk_full(source: Path, target: Path) -> None:
+        target.write_bytes(b"SQLite format 3\x00 and then the disk was full")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("protocol.sqlite.copy_database", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        upgrade_database(path, V2)
+    assert _backups(tmp_path) == []
+    assert schema_version(sqlite3.connect(path)) == 0
+    monkeypatch.undo()
+    migrated = upgrade_database(path, V2)  # the agent's next attempt
+    assert migrated is not None
+    assert migrated.backup in _backups(tmp_path)
+    assert not list(tmp_path.glob("*.part"))
