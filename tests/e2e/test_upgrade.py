@@ -10,7 +10,8 @@ approval; its configs, test keys and link folders. Today's agents start on it:
   upgrade is in each agent's audit log (``state_migrated``: store, from, to);
 - the mail held before is still held, and a held inbound mail released now is delivered,
   once; nothing delivered before the upgrade is delivered again;
-- the outbound mail held for approval is still held;
+- the outbound mail held for approval is still held, and the head approves it on the web
+  pages (signed in with a password set after the upgrade): it reaches the internet mailbox;
 - both audit chains verify (``maildiode audit verify``), the upgrade events included.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import email
 import email.policy
 import functools
+import http.cookiejar
 import json
 import re
 import sqlite3
@@ -26,12 +28,15 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agentkit.readonly import query_read_only
+from inner_agent.outbound.directory import Directory
 from maildiode.demo.mailbox import MaildirMailbox
 from maildiode.trial.carrier import Carrier
 from maildiode.trial.stack import AgentProcess, free_port, wait_for
@@ -41,9 +46,11 @@ pytestmark = pytest.mark.e2e
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data/upgrade/state-88ef688.tar.xz"
 HEAD = "head@corp.example"
+HEAD_PASSWORD = "head-비밀번호-22"
 # What the old release's state holds (tests/data/upgrade/old_release_run.py).
 DELIVERED_BEFORE = ("plain-00", "plain-01", "held-00")
 STILL_HELD = ("held-01", "held-02")
+RRN = "800101-1234567"  # the made-up resident number of the held outbound mail
 # The files a migration of this release changes, per agent: (store, file, from, to).
 MIGRATED = {
     "outer": {("audit", "outer/audit.db", 0, 1)},
@@ -150,6 +157,18 @@ class OldState:
                                "SELECT mail_id, details FROM events WHERE step = ?", (step,))  # fmt: skip
         return [{"mail_id": m, **json.loads(d)} for m, d in rows]
 
+    def web_url(self) -> str:
+        text = self.config("inner").read_text("utf-8")
+        found = re.search(r'^public_url = "([^"]+)"', text, re.M)
+        assert found is not None
+        return found.group(1)
+
+    def held_request(self) -> str:
+        (request_id,) = query_read_only(self.root / "inner/outbound/state.db",
+                                        "SELECT request_id FROM requests WHERE state = 'held'"
+                                        )[0]  # fmt: skip
+        return str(request_id)
+
     def outbound_held(self) -> int:
         (count,) = query_read_only(self.root / "inner/outbound/state.db",
                                    "SELECT COUNT(*) FROM mails WHERE state = 'held'")[0]  # fmt: skip
@@ -172,6 +191,40 @@ def _version(path: Path) -> int:
     finally:
         db.close()
     return int(version)
+
+
+class Head:
+    """The department head at the approval pages (urllib, like the pages: no JavaScript)."""
+
+    def __init__(self, web_url: str) -> None:
+        self.web_url = web_url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def _open(self, url: str, fields: dict[str, str] | None = None) -> tuple[str, bytes]:
+        data = None if fields is None else urllib.parse.urlencode(fields).encode()
+        with self.opener.open(url, data=data, timeout=30) as response:
+            return response.url, response.read()
+
+    def approve(self, request_id: str) -> None:
+        url, page = self._open(f"{self.web_url}/requests/{request_id}")
+        if "/login" in url:
+            url, page = self._open(f"{self.web_url}/login", {
+                "csrf": _field(page, "csrf"), "next": _field(page, "next"),
+                "email": HEAD, "password": HEAD_PASSWORD,
+            })  # fmt: skip
+        assert RRN.encode() not in page  # the head sees the number masked
+        done, _ = self._open(f"{self.web_url}/requests/{request_id}/decide", {
+            "csrf": _field(page, "csrf"), "token": _field(page, "token"), "action": "approve",
+        })  # fmt: skip
+        assert done.endswith("/requests?done=approved"), done
+
+
+def _field(page: bytes, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', page.decode())
+    assert match is not None, f"no {name} field in the page"
+    return match.group(1)
 
 
 def _audited(state: OldState, agent: str) -> bool:
@@ -206,6 +259,13 @@ def test_todays_agents_take_over_the_previous_releases_state(old_state: OldState
         **dict.fromkeys(STILL_HELD, "waiting"),
     }
     assert old_state.outbound_held() == 1  # the approval request survives the upgrade
+    directory = Directory(root / "inner/directory.db")  # the upgraded file: no migration now
+    directory.set_password(HEAD, HEAD_PASSWORD)  # the old run signed nobody in
+    directory.close()
+    Head(old_state.web_url()).approve(old_state.held_request())
+    wait_for(lambda: len(old_state.internet.messages()) == 1, 180, "the approved mail sent out")
+    assert RRN.encode() in old_state.internet.messages()[0].read_bytes()  # the original
+    assert old_state.outbound_held() == 0
     mail_id = str(holds["held-01"]["mail_id"])
     decided = maildiode("inbound", "decide", "-c", str(old_state.config("inner")), mail_id,
                         "release", "--by", HEAD)  # fmt: skip
