@@ -6,7 +6,7 @@ queue, the outbound state and directory, the audit log — is opened by
 caller names, the schema script. :func:`open_read_only_database` opens another process's
 database for looking only (``maildiode stats``, ``status``, the tools).
 
-Versions (decision "Versioned state"): every store declares a :class:`StoreVersions` — its
+Versions (decision D65, "Versioned state"): every store declares a :class:`StoreVersions` — its
 name and its migrations in order, plain functions on a connection; migration ``i`` takes a
 file from version ``i`` to ``i + 1``, and the file's ``PRAGMA user_version`` says how many it
 has had. Opening a file:
@@ -14,8 +14,9 @@ has had. Opening a file:
 1. at this release's version: nothing more (no write lock taken);
 2. at a newer version: refused with :class:`NewerStateError` (file, its version, ours);
 3. at an older version, with tables in it: a copy first (:func:`copy_database`, beside it as
-   ``NAME.vOLD-STAMP.bak``), then the schema script, then the missing migrations and the new
-   version in one transaction — a failure rolls all of it back, the copy stays;
+   ``NAME.vOLD-STAMP.bak``), then the schema script (it only makes what is missing), then the
+   missing migrations and the new version in one transaction — a failing migration rolls
+   them all back, and the copy stays;
 4. new (no tables): the schema script, then every migration, no copy.
 
 A migration stands on its own: it makes what it changes when absent (a file several stores
