@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,7 +49,13 @@ from agentkit.csvsafe import inert
 from agentkit.readonly import query_read_only
 from agentkit.retention import RIGHTS_ACTIONS, Retention
 from protocol.keys import SigningKey, VerifyKey
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    write_transaction,
+)
 
 __all__ = [
     "STEPS",
@@ -106,8 +113,23 @@ STEPS = frozenset(
         "policy_changed", "policy_reloaded",
         # a standby inner agent took the state's fencing lease from another host (mail id "-")
         "took_over",
+        # a state database brought to this release's schema at start (agentkit.upgrade):
+        # store, from, to, file, backup (mail id "-")
+        "state_migrated",
     }
 )  # fmt: skip
+
+
+def _add_links(db: sqlite3.Connection) -> None:
+    """1: the hash chain's link per event (logs of earlier releases have none: their events
+    stay before the chain's base, counted as legacy)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+    if columns and "link" not in columns:
+        db.execute("ALTER TABLE events ADD COLUMN link BLOB")
+
+
+# The schema's history (protocol.sqlite).
+VERSIONS = StoreVersions("audit", (_add_links,))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -211,7 +233,11 @@ class AuditLog:
         self._lock = threading.Lock()
         # NORMAL: the log records, it does not carry mail (see the module docstring, D3/D4).
         self._db = open_wal_database(
-            path, _SCHEMA, synchronous=Synchronous.NORMAL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path,
+            _SCHEMA,
+            synchronous=Synchronous.NORMAL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=VERSIONS,
         )
         self._transaction(self._start_chain)
 
@@ -241,9 +267,6 @@ class AuditLog:
 
     def _start_chain(self) -> None:
         """Begin the chain in a new log, or after the events an earlier version recorded."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
-        if "link" not in columns:
-            self._db.execute("ALTER TABLE events ADD COLUMN link BLOB")
         if self._db.execute("SELECT 1 FROM chain WHERE name = 'base'").fetchone():
             return
         newest, legacy = self._db.execute(

@@ -28,13 +28,15 @@ from agentkit.lease import (
     renew_every_s,
     trusted_for_s,
 )
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
 
 __all__ = ["FenceClosed", "LeaseKeeper", "LeaseRefused", "LeaseStore", "acquire", "pid_running"]
 
 log = logging.getLogger(__name__)
 
 LEASE_DB = "lease.db"
+# Opened (and its version checked) before the other stores are upgraded: it guards them.
+VERSIONS = StoreVersions("fencing lease")
 # How often a standby looks at the row while it waits (at most; a short TTL looks more often).
 STANDBY_POLL_S = 1.0
 
@@ -93,8 +95,9 @@ class LeaseStore:
         self._lock = threading.Lock()
         # FULL: a take that is not on disk could be taken again by a standby after a crash.
         self._db = open_wal_database(
-            self.path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
-        )
+            self.path, _SCHEMA, synchronous=Synchronous.FULL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S, versions=VERSIONS,
+        )  # fmt: skip
 
     def attempt(self, claimant: Claimant, my_token: int | None = None) -> Decision:
         """Decide and, for Taken and Renewed, write the new row, in one transaction."""

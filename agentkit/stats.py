@@ -46,6 +46,8 @@ STEP_ORDER = (
     "audit_pruned", "audit_verified", "retention_pruned", "audit_checkpoint",
     # a standby took over the inner agent's state (docs/operations.md): not about a mail
     "took_over",
+    # an upgrade of the state at start (issue 22.6): not about a mail
+    "state_migrated",
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 

@@ -52,7 +52,7 @@ from inner_agent.smtpclient import (
 )
 from protocol import Kind, ReceivedBundle
 from protocol.atrest import CLEAR, AtRest, is_sealed
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
 
 __all__ = [
     "InjectionQueue",
@@ -73,6 +73,9 @@ REPORT_PART_OFFSET = 1000
 # An inbound rule's notices (its ``notify``) are stored beside the bundle's notifications, one a
 # person, at part RULE_NOTICE_PART_OFFSET + 1, + 2, ... (far above any bundle's parts).
 RULE_NOTICE_PART_OFFSET = 100_000
+
+# The schema's history (protocol.sqlite): no migration yet.
+VERSIONS = StoreVersions("injection queue")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -140,7 +143,11 @@ class InjectionQueue:
         self.at_rest = at_rest
         self._lock = threading.Lock()
         self._db = open_wal_database(  # FULL: a lost commit would lose or repeat a notification
-            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path,
+            _SCHEMA,
+            synchronous=Synchronous.FULL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=VERSIONS,
         )
         # Wakes one injection worker per queued message.
         self._wake = threading.Condition(self._lock)

@@ -30,20 +30,34 @@ from agentkit.logs import setup_logging
 from agentkit.reload import apply_reloaded, reload_config
 from agentkit.settings import load_config
 from agentkit.startup import open_state
+from agentkit.upgrade import (
+    StateDatabase,
+    audit_database,
+    link_databases,
+    record_upgrades,
+    upgrade_state,
+)
 from inner_agent.bundle_check import ImagePolicy
 from inner_agent.bundle_handler import BundleHandler, RuleNotices
 from inner_agent.config import InnerConfig
 from inner_agent.direct import DirectInjection
 from inner_agent.inbound.arrivals import HeldArrivals
+from inner_agent.inbound.holds import VERSIONS as HOLDS_VERSIONS
 from inner_agent.inbound.holds import HoldBook
+from inner_agent.inject import VERSIONS as INJECT_VERSIONS
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.left_over import build_left_over
 from inner_agent.link_service import LinkService, build_reader
 from inner_agent.notify import NotifyOptions
+from inner_agent.outbound.absences import VERSIONS as ABSENCES_VERSIONS
+from inner_agent.outbound.directory_schema import VERSIONS as DIRECTORY_VERSIONS
+from inner_agent.outbound.state import VERSIONS as OUTBOUND_VERSIONS
+from inner_agent.reports import VERSIONS as REPORTS_VERSIONS
 from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.retention import retention_stores
 from inner_agent.smtpclient import Hop
 from inner_agent.standby import HeldLease, fenced, take_lease
+from inner_agent.web.store import VERSIONS as SIGNIN_VERSIONS
 from protocol import LinkReader
 from protocol.keys import VerifyKey
 
@@ -51,7 +65,7 @@ if TYPE_CHECKING:
     from inner_agent.outbound.directory import Directory
     from inner_agent.outbound.service import OutboundService
 
-__all__ = ["EXIT_LEASE_LOST", "notify_options", "run"]
+__all__ = ["EXIT_LEASE_LOST", "notify_options", "run", "state_databases"]
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +195,11 @@ def _outer_keys(config: InnerConfig) -> list[VerifyKey]:
 def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, LinkReader]:
     """The audit log, the injection queue and the link reader, or none of them."""
     config.state.dir.mkdir(parents=True, exist_ok=True)
+    migrated = upgrade_state(state_databases(config))  # before any store opens them
     with contextlib.ExitStack() as opened:  # closes what was opened if a later one fails
         audit = AuditLog(config.audit.path, agent="inner")
         opened.callback(audit.close)
+        record_upgrades(audit, migrated)
         queue = InjectionQueue(config.state.dir / "inject.db", at_rest=at_rest_of(config.keys))
         opened.callback(queue.close)
         reader = build_reader(config, config.state.dir)
@@ -217,6 +233,27 @@ def _rule_notices(
 
     rules = RulesReader(config.inbound.rules_file)
     return InboundRuleNotices(rules.current, directory, from_address=from_address).for_mail
+
+
+def state_databases(config: InnerConfig) -> list[StateDatabase]:
+    """The inner agent's databases (agentkit.upgrade), those of [outbound] when it is set."""
+    state = config.state.dir
+    found = [
+        audit_database(config.audit.path),
+        *link_databases(state),
+        StateDatabase.at(state / "inject.db", INJECT_VERSIONS),
+        StateDatabase.at(state / "reports.db", REPORTS_VERSIONS),
+        StateDatabase.at(state / "inbound-holds.db", HOLDS_VERSIONS),
+    ]
+    if (section := config.outbound) is not None:
+        found += [
+            StateDatabase.at(section.directory_db, DIRECTORY_VERSIONS),
+            StateDatabase.at(section.spool_dir / "state.db", OUTBOUND_VERSIONS),
+            StateDatabase.at(section.spool_dir / "absences.db", ABSENCES_VERSIONS),
+            StateDatabase.at(section.web.signin.db, SIGNIN_VERSIONS),
+            *link_databases(section.spool_dir / "link-state"),
+        ]
+    return found
 
 
 async def _serve(

@@ -32,7 +32,7 @@ from agentkit.auditimport import ImportedEvent
 from agentkit.control import StatusReport, decode_control
 from agentkit.readonly import query_read_only
 from protocol.keys import VerifyKey
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
 
 __all__ = [
     "OUTER_AGENT",
@@ -56,6 +56,9 @@ PRUNE_EVERY = 100
 # A report older than this many of its intervals is stale: two missed reports can be a slow
 # linkage pass, three are the link or the outer agent down.
 STALE_AFTER_INTERVALS = 3
+
+# The schema's history (protocol.sqlite): no migration yet.
+VERSIONS = StoreVersions("status reports")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -111,7 +114,11 @@ class ReportStore:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
         self._db = open_wal_database(
-            path, _SCHEMA, synchronous=Synchronous.NORMAL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path,
+            _SCHEMA,
+            synchronous=Synchronous.NORMAL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=VERSIONS,
         )
 
     def add(

@@ -93,7 +93,8 @@ def _agent_run(p: argparse.ArgumentParser) -> None:
     )
     p.epilog = (
         "exit status: 0 stopped cleanly; 2 refused to start (a config, folder, key or port "
-        "problem, one line each: FILE: KEY: problem — fix); 3 a fault while starting or running"
+        "problem, one line each: FILE: KEY: problem — fix; or state from a newer release); "
+        "3 a fault while starting or running"
     )
 
 

@@ -24,6 +24,13 @@ from agentkit.logs import setup_logging
 from agentkit.reload import apply_reloaded, reload_config
 from agentkit.settings import load_config, parse_host_port
 from agentkit.startup import open_state
+from agentkit.upgrade import (
+    StateDatabase,
+    audit_database,
+    link_databases,
+    record_upgrades,
+    upgrade_state,
+)
 from mailsafe.payload import decode_outbound
 from outer_agent.acceptors import Acceptors
 from outer_agent.authres import SenderAuthentication
@@ -86,10 +93,24 @@ def _open_spool(config: OuterConfig) -> Spool:
         at_rest=at_rest_of(config.keys),
     )
     log.info("spool recovery: %s", spool.recover())
+    migrated = upgrade_state(_state_databases(config))  # before any store opens them
     # Opened (and switched to WAL) before the acceptors fork, so they never race to convert
     # the file; each acceptor opens its own connection.
-    AuditLog(config.audit.path, agent="outer").close()
+    audit = AuditLog(config.audit.path, agent="outer")
+    try:
+        record_upgrades(audit, migrated)
+    finally:
+        audit.close()
     return spool
+
+
+def _state_databases(config: OuterConfig) -> list[StateDatabase]:
+    """The outer agent's databases (agentkit.upgrade): the audit log and the link ends'."""
+    return [
+        audit_database(config.audit.path),
+        *link_databases(config.spool.dir / "sender"),
+        *link_databases(config.spool.dir / "link-out"),
+    ]
 
 
 def _run_main(

@@ -5,7 +5,8 @@
     │   └── DoesNotVerify    signature or key failure: one opaque message, details in the log
     └── LocalError       our bug or our environment (disk, permissions, key files, state)
         ├── KeyFileError     a key file is missing, malformed or readable by others
-        └── AtRestError      a stored blob sealed at rest does not open (or its key file is bad)
+        ├── AtRestError      a stored blob sealed at rest does not open (or its key file is bad)
+        └── NewerStateError  a state database written by a newer release (refused, not read)
 
 Quarantine reasons are short stable codes (``Reason``); they name what was wrong with the input,
 never anything about our internals.
@@ -21,6 +22,7 @@ __all__ = [
     "DoesNotVerify",
     "KeyFileError",
     "LocalError",
+    "NewerStateError",
     "ProtocolError",
     "Reason",
     "RemoteError",
@@ -95,3 +97,9 @@ class KeyFileError(LocalError):
 class AtRestError(LocalError):
     """Our own stored data does not open: not sealed, an unknown key id, a changed or torn
     blob, or an unusable key file. The message names the file and why, never the key."""
+
+
+class NewerStateError(LocalError):
+    """A state database carries a schema version newer than this release's: a newer release
+    wrote it, and this one would half-understand it. The message names the file and both
+    versions; the agent refuses to start (exit 2) rather than touch it."""

@@ -37,7 +37,7 @@ from protocol.chunk import STREAM_RULE, Chunk, ChunkHeader, Kind, decode_chunk, 
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.keys import EncryptionKey, Keyring
 from protocol.limits import DEFAULT_GAP_WAIT_S, DEFAULT_RESEND_WINDOW_S, DEFAULT_SILENCE_ALARM_S
-from protocol.sqlite import Synchronous, open_wal_database, read_meta, write_meta
+from protocol.sqlite import StoreVersions, Synchronous, open_wal_database, read_meta, write_meta
 
 __all__ = ["Accepted", "LinkStatus", "ReceivedBundle", "Receiver"]
 
@@ -53,6 +53,9 @@ READ_BLOCK = 1 << 20
 # Bytes of single-chunk bundles kept in memory from verification to delivery, so a typical mail
 # is read and hashed once, not twice. Beyond it (a backlog of large bundles) they are read again.
 MAX_WHOLE_BYTES_KEPT = 32 << 20
+
+# The schema's history (protocol.sqlite): no migration yet.
+VERSIONS = StoreVersions("link receiver")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -175,7 +178,10 @@ class Receiver:
         self._clock = clock
         self._lock = threading.RLock()
         self._db = open_wal_database(
-            Path(state_dir) / f"receiver-{stream}.db", SCHEMA, synchronous=Synchronous.FULL
+            Path(state_dir) / f"receiver-{stream}.db",
+            SCHEMA,
+            synchronous=Synchronous.FULL,
+            versions=VERSIONS,
         )
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._started_ms = self._now_ms()

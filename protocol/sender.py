@@ -42,7 +42,14 @@ from protocol.limits import (
     MAX_BUNDLE_BYTES,
     MAX_CHUNK_SIZE,
 )
-from protocol.sqlite import Synchronous, fsync_wal, open_wal_database, read_meta, write_meta
+from protocol.sqlite import (
+    StoreVersions,
+    Synchronous,
+    fsync_wal,
+    open_wal_database,
+    read_meta,
+    write_meta,
+)
 from protocol.transport import FolderTransport, Transport
 
 __all__ = ["PublishReceipt", "Sender"]
@@ -55,6 +62,9 @@ KEPT_PER_FOLDER = 1000  # kept chunk copies are grouped by seq // 1000 (see _kep
 # Bundles up to this size are hashed and committed on the caller's thread: for them the thread
 # hand-offs of the overlapped path cost more CPU than the hashing and fsync they would overlap.
 INLINE_BUNDLE_BYTES = 1 << 20
+
+# The schema's history (protocol.sqlite): no migration yet.
+VERSIONS = StoreVersions("link sender")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -136,7 +146,9 @@ class Sender:
         state = Path(state_dir)
         self._kept_dir = state / f"sent-{stream}"
         self._db_path = state / f"sender-{stream}.db"
-        self._db = open_wal_database(self._db_path, SCHEMA, synchronous=Synchronous.FULL)
+        self._db = open_wal_database(
+            self._db_path, SCHEMA, synchronous=Synchronous.FULL, versions=VERSIONS
+        )
         self._hash_pool: ThreadPoolExecutor | None = None
         # A tool that only re-sends (``maildiode resend``) does not start a new epoch.
         self.epoch = self._start_epoch() if new_epoch else self._meta("epoch", 0)

@@ -5,6 +5,23 @@ queue, the outbound state and directory, the audit log — is opened by
 :func:`open_wal_database`: a private folder, WAL, a busy timeout, the synchronous level the
 caller names, the schema script. :func:`open_read_only_database` opens another process's
 database for looking only (``maildiode stats``, ``status``, the tools).
+
+Versions (decision D71, "Versioned state"): every store declares a :class:`StoreVersions` — its
+name and its migrations in order, plain functions on a connection; migration ``i`` takes a
+file from version ``i`` to ``i + 1``, and the file's ``PRAGMA user_version`` says how many it
+has had. Opening a file:
+
+1. at this release's version: nothing more (no write lock taken);
+2. at a newer version: refused with :class:`NewerStateError` (file, its version, ours);
+3. at an older version, with tables in it: a copy first (:func:`copy_database`, beside it as
+   ``NAME.vOLD-STAMP.bak``), then the schema script (it only makes what is missing), then the
+   missing migrations and the new version in one transaction — a failing migration rolls
+   them all back, and the copy stays;
+4. new (no tables): the schema script, then every migration, no copy.
+
+A migration stands on its own: it makes what it changes when absent (a file several stores
+share may have been made by another of them first) and checks before adding a column that a
+schema script may already make.
 """
 
 from __future__ import annotations
@@ -12,22 +29,29 @@ from __future__ import annotations
 import enum
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from protocol.durable import PRIVATE_DIR_MODE
-from protocol.errors import LocalError
+from protocol.durable import PRIVATE_DIR_MODE, fsync_dir
+from protocol.errors import LocalError, NewerStateError
 
 __all__ = [
     "AGENT_BUSY_TIMEOUT_S",
     "BUSY_TIMEOUT_S",
+    "Migrated",
+    "Migration",
+    "StoreVersions",
     "Synchronous",
     "copy_database",
     "fsync_wal",
     "open_read_only_database",
     "open_wal_database",
     "read_meta",
+    "schema_version",
+    "upgrade_database",
     "write_meta",
     "write_transaction",
 ]
@@ -36,6 +60,33 @@ BUSY_TIMEOUT_S = 30.0  # another process (e.g. `maildiode resend`) may hold the 
 # The agents' queues, directory and audit log have always waited 5 s for a lock (the SMTP
 # acceptors open the audit log at once); a lock held longer is reported, not waited out.
 AGENT_BUSY_TIMEOUT_S = 5.0
+
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+@dataclass(frozen=True)
+class StoreVersions:
+    """A store's schema history. ``store`` names it in refusals and in the audit."""
+
+    store: str
+    migrations: tuple[Migration, ...] = ()
+
+    @property
+    def version(self) -> int:
+        """This release's version of the store: the migrations it knows."""
+        return len(self.migrations)
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """A file brought forward: what the agent records as ``state_migrated``."""
+
+    store: str
+    path: Path
+    from_version: int
+    to_version: int
+    backup: Path
 
 
 class Synchronous(enum.Enum):
@@ -51,12 +102,14 @@ def open_wal_database(
     *,
     synchronous: Synchronous,
     busy_timeout_s: float = BUSY_TIMEOUT_S,
+    versions: StoreVersions | None = None,
 ) -> sqlite3.Connection:
     """Open (creating it and a private folder) the database at ``path`` in WAL mode.
 
     The connection is in autocommit mode (callers write ``BEGIN IMMEDIATE`` themselves) and may
     be shared by threads behind the caller's lock. ``schema`` runs every time, so it must be
-    idempotent (``CREATE ... IF NOT EXISTS``)."""
+    idempotent (``CREATE ... IF NOT EXISTS``). ``versions``: the store's migrations, run as the
+    module docstring says (every store of the agents gives them; None only for scratch files)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     # The busy timeout is set by connect(), before the first statement: switching to WAL needs
     # a lock that another process opening the same file may hold for a moment.
@@ -71,11 +124,87 @@ def open_wal_database(
                 "must be a file on a local file system"
             )
         db.execute(f"PRAGMA synchronous={synchronous.value}")
+        if versions is not None:  # the copy stays on disk; the agents audit their upgrades
+            _guard(db, path, versions)  # at start, before any store opens (upgrade_database)
         db.executescript(schema)
+        if versions is not None:
+            _migrate(db, path, versions)
     except BaseException:
         db.close()
         raise
     return db
+
+
+def upgrade_database(path: Path, versions: StoreVersions) -> Migrated | None:
+    """Bring the existing database at ``path`` to this release's version before its store
+    opens it (the agents' start, which records what this returns in the audit): a copy
+    first, then the migrations in one transaction. None when nothing was to do (no file, a
+    new one, or already at this version); :class:`NewerStateError` for a newer file."""
+    if not path.is_file():
+        return None
+    db = sqlite3.connect(path, timeout=AGENT_BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        backup = _guard(db, path, versions)
+        found = _migrate(db, path, versions)
+    finally:
+        db.close()
+    if backup is None or found is None:
+        return None
+    return Migrated(versions.store, path, found, versions.version, backup)
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """The file's ``PRAGMA user_version``: how many migrations it has had."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def _refuse_newer(path: Path, found: int, versions: StoreVersions) -> None:
+    if found > versions.version:
+        raise NewerStateError(
+            f"{path}: {versions.store} schema version {found} is newer than this release's "
+            f"{versions.version} — run the release that wrote it, or restore the copy taken "
+            "before the upgrade"
+        )
+
+
+def _guard(db: sqlite3.Connection, path: Path, versions: StoreVersions) -> Path | None:
+    """Refuse a newer file; copy an older one that holds tables aside (its path)."""
+    found = schema_version(db)
+    _refuse_newer(path, found, versions)
+    if found == versions.version or not _has_tables(db):
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    backup = path.with_name(f"{path.name}.v{found}-{stamp}.bak")
+    partial = backup.with_name(backup.name + ".part")  # a copy cut short is never a .bak
+    partial.unlink(missing_ok=True)
+    copy_database(path, partial)
+    os.replace(partial, backup)
+    fsync_dir(backup.parent)
+    return backup
+
+
+def _migrate(db: sqlite3.Connection, path: Path, versions: StoreVersions) -> int | None:
+    """The missing migrations and the new version in one transaction; the version the file
+    had, or None when it had this one (another process may have migrated it meanwhile)."""
+    if schema_version(db) == versions.version:
+        return None  # the usual opening: no write lock taken
+    db.execute("BEGIN IMMEDIATE")  # two processes opening an old file: one migrates
+    try:
+        found = schema_version(db)
+        _refuse_newer(path, found, versions)
+        for migration in versions.migrations[found:]:
+            migration(db)
+        db.execute(f"PRAGMA user_version = {versions.version}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return None if found == versions.version else found
+
+
+def _has_tables(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'").fetchone() is not None
 
 
 def open_read_only_database(path: Path) -> sqlite3.Connection:

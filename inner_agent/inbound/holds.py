@@ -27,13 +27,16 @@ from typing import Final, Literal
 
 from inner_agent.inbound.errors import HoldRefused
 from protocol.limits import BUNDLE_ID_LEN
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
 
 __all__ = ["Hold", "HoldBook", "HoldState"]
 
 HoldState = Literal["waiting", "released", "dropped", "expired"]
 # What a decision may be, in the record's words (docs/protocol.md §16.6).
 ACTIONS: Final = {"release": "released", "drop": "dropped"}
+
+# The schema's history (protocol.sqlite): no migration yet.
+VERSIONS = StoreVersions("inbound holds")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS holds (
@@ -90,7 +93,11 @@ class HoldBook:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._db = open_wal_database(
-            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path,
+            _SCHEMA,
+            synchronous=Synchronous.FULL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=VERSIONS,
         )
         self._lock = threading.Lock()
 

@@ -24,12 +24,15 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from inner_agent.outbound.errors import AbsenceRefused
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
+from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
 
 __all__ = ["MAX_ABSENCE_DAYS", "Absence", "Absences", "window"]
 
 # Longer than a parental leave is a reorganisation: the directory's approver should change.
 MAX_ABSENCE_DAYS = 366
+
+# The schema's history (protocol.sqlite): no migration yet.
+VERSIONS = StoreVersions("absences")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS absences (
@@ -81,7 +84,7 @@ class Absences:
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         db = open_wal_database(self.path, _SCHEMA, synchronous=Synchronous.FULL,
-                               busy_timeout_s=AGENT_BUSY_TIMEOUT_S)  # fmt: skip
+                               busy_timeout_s=AGENT_BUSY_TIMEOUT_S, versions=VERSIONS)  # fmt: skip
         try:
             yield db
         finally:

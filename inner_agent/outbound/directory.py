@@ -43,7 +43,7 @@ from inner_agent.outbound.directory_model import (
     diff,
     diff_people,
 )
-from inner_agent.outbound.directory_schema import V0_SCHEMA, migrate
+from inner_agent.outbound.directory_schema import V0_SCHEMA, VERSIONS
 from inner_agent.outbound.errors import DirectoryError
 from inner_agent.web.accounts import AccountStore
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database
@@ -110,13 +110,12 @@ class Directory:
         # FULL, as SQLite's default gave it before it was said here: an import must not roll
         # back after a power cut.
         self._db = open_wal_database(
-            path, V0_SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path,
+            V0_SCHEMA,
+            synchronous=Synchronous.FULL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=VERSIONS,
         )
-        try:
-            migrate(self._db, str(path))
-        except BaseException:
-            self._db.close()
-            raise
         # The accounts of the web listener, in the same file (the import leaves them alone).
         self.accounts = AccountStore(path, self, directory_password=directory_password)
 

@@ -1,6 +1,6 @@
 """The outbound state database (SQLite, WAL): mails, approval requests, spent token nonces,
 and the outbox of notice mails. (Web sessions live in the sign-in database since issue 15.8;
-the old ``sessions`` table, one row per anonymous request, is dropped at start.)
+the old ``sessions`` table, one row per anonymous request, is dropped by migration 1.)
 
 The spool files are the truth about *which* mails were accepted; this database says how far
 each got. Mail states::
@@ -29,7 +29,13 @@ from typing import Any
 
 from inner_agent.outbound.approval import Request, State
 from protocol.atrest import CLEAR, AtRest, is_sealed
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    write_transaction,
+)
 
 __all__ = ["FINISHED_STATES", "MailRow", "Notice", "OutboundState"]
 
@@ -48,6 +54,15 @@ _DECIDED_BEFORE = (
     f"r.state NOT IN ({_PENDING_MARKS}) AND (m.mail_id IS NULL AND r.since < ? OR "
     f"m.state IN ({_FINISHED_MARKS}) AND m.updated_at < ?)"
 )
+
+
+def _drop_sessions(db: sqlite3.Connection) -> None:
+    """1: web sessions moved to the sign-in database (issue 15.8); the old table goes."""
+    db.execute("DROP TABLE IF EXISTS sessions")
+
+
+# The schema's history (protocol.sqlite).
+VERSIONS = StoreVersions("outbound state", (_drop_sessions,))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mails (
@@ -127,9 +142,12 @@ class OutboundState:
         self.at_rest = at_rest
         self._lock = threading.RLock()
         self._db = open_wal_database(  # FULL: decisions must survive a power cut
-            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path,
+            _SCHEMA,
+            synchronous=Synchronous.FULL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=VERSIONS,
         )
-        self._db.execute("DROP TABLE IF EXISTS sessions")  # sessions moved to signin.db
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         return write_transaction(self._db, self._lock)

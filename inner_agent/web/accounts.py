@@ -39,6 +39,8 @@ from typing import Any, Protocol
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from inner_agent.outbound.directory_schema import ACCOUNTS_V0_SCHEMA
+from inner_agent.outbound.directory_schema import VERSIONS as DIRECTORY_VERSIONS
 from inner_agent.web.errors import AccountRefused
 from inner_agent.web.roles import DIRECTORY_ROLES, Role
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
@@ -48,17 +50,6 @@ __all__ = ["Account", "AccountStore", "People", "normal_address"]
 # An address is at most 254 characters (RFC 5321).
 MAX_ADDRESS_CHARS = 254
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (email TEXT PRIMARY KEY, hash TEXT NOT NULL, totp TEXT);
-"""
-# Columns added since the table was first made; a database from before gets them on opening.
-_ADDED_COLUMNS = {
-    "totp": "TEXT",  # a base32 TOTP secret, or NULL: no second factor
-    "role": "TEXT NOT NULL DEFAULT ''",  # a console role, or '' (none)
-    "console_only": "INTEGER NOT NULL DEFAULT 0",  # 1: works without a directory entry
-    "disabled": "INTEGER NOT NULL DEFAULT 0",
-    "created": "REAL NOT NULL DEFAULT 0",  # 0: made before it was recorded
-}
 _FIELDS = "email, role, console_only, disabled, created, totp IS NOT NULL AND totp != ''"
 
 
@@ -103,13 +94,14 @@ class AccountStore:
         self.directory_password = directory_password
         self._lock = threading.Lock()
         # FULL: a password or role change must not roll back after a power cut.
+        # The directory's file: its versions bring the accounts' later columns (migration 2).
         self._db = open_wal_database(
-            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path,
+            ACCOUNTS_V0_SCHEMA,
+            synchronous=Synchronous.FULL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=DIRECTORY_VERSIONS,
         )
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
-        for column, kind in _ADDED_COLUMNS.items():
-            if column not in present:
-                self._db.execute(f"ALTER TABLE accounts ADD COLUMN {column} {kind}")
         self._hasher = PasswordHasher()
         self._stand_in: str | None = None
 

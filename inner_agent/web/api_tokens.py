@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inner_agent.outbound.directory_schema import VERSIONS as DIRECTORY_VERSIONS
 from inner_agent.web.errors import TokenRefused
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
 
@@ -92,8 +93,12 @@ class TokenStore:
         self.clock = clock
         self._lock = threading.Lock()
         # FULL: a revocation must not roll back after a power cut.
-        self._db = open_wal_database(
-            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+        self._db = open_wal_database(  # the directory's file, so its versions
+            path,
+            _SCHEMA,
+            synchronous=Synchronous.FULL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=DIRECTORY_VERSIONS,
         )
 
     def close(self) -> None:

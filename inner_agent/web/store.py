@@ -16,7 +16,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from inner_agent.web.lockout import FORGET_AFTER_S, Strikes
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, Synchronous, open_wal_database, write_transaction
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    write_transaction,
+)
 
 __all__ = ["MAX_STRIKES", "SessionRow", "SignInStore"]
 
@@ -24,6 +30,9 @@ __all__ = ["MAX_STRIKES", "SessionRow", "SignInStore"]
 MAX_STRIKES = 50_000
 # Dropped in one go when the cap is passed, so the cap is not checked on every insert.
 EVICT_BATCH = 1000
+
+# The schema's history (protocol.sqlite): no migration yet.
+VERSIONS = StoreVersions("sign-in")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS strikes (
@@ -56,7 +65,11 @@ class SignInStore:
         # NORMAL: a strike or session lost to a power cut costs one more guess or one more
         # sign-in, never mail.
         self._db = open_wal_database(
-            path, _SCHEMA, synchronous=Synchronous.NORMAL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path,
+            _SCHEMA,
+            synchronous=Synchronous.NORMAL,
+            busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
+            versions=VERSIONS,
         )
         self._strike_rows = self._count("strikes")
 

@@ -4,10 +4,11 @@ mistake ends in one line per problem (``FILE: KEY: problem — fix``) on standar
 the agent's log file, never in a traceback; ``--debug`` lets a fault's traceback through.
 
 Exit status (docs/operations.md): 0 a clean stop; 2 refused before starting (the config, a
-folder, a key, a port: nothing was started); 3 a fault while starting or running that the
-checks did not foresee (one line; the traceback with --debug, or in the log at level debug);
-4 the inner agent lost its state's fencing lease to a standby and stopped. A second inner agent
-started on a state another one holds is refused (2) in one line naming the holder.
+folder, a key, a port, state from a newer release: nothing was started); 3 a fault while
+starting or running that the checks did not foresee (one line; the traceback with --debug,
+or in the log at level debug); 4 the inner agent lost its state's fencing lease to a standby
+and stopped. A second inner agent started on a state another one holds is refused (2) in one
+line naming the holder.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from agentkit.leasekeeper import LeaseRefused
 from agentkit.logs import setup_logging
 from agentkit.preflight import Severity
 from maildiode.commands.check import agent_findings
+from protocol.errors import NewerStateError
 
 __all__ = ["EXIT_FAULT", "EXIT_REFUSED", "fault_line", "start_agent"]
 
@@ -46,6 +48,9 @@ def start_agent(args: argparse.Namespace, agent: str, run_agent: Callable[[Any, 
         return run_agent(config, path)
     except LeaseRefused as exc:  # a second agent on a held state: a refusal, not a fault
         _say(config, agent, [f"{path.name}: {exc}"])
+        return EXIT_REFUSED
+    except NewerStateError as exc:  # the state is a newer release's: refused, nothing touched
+        _say(config, agent, [f"{path.name}: refused to start: {exc}"])
         return EXIT_REFUSED
     except Exception as exc:  # one line for the administrator, not a traceback
         if getattr(args, "debug", False):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from agentkit.audit import VERSIONS as AUDIT_VERSIONS
 from maildiode.trial.stack import free_port
 from tests.support.greeter import smtp_greeter
 
@@ -231,6 +233,27 @@ def _own_chunk(key_file: Path, folder: Path) -> None:
 
     key = SigningKey.load(key_file)
     (folder / "000001.mdc").write_bytes(PREFIX_STRUCT.pack(MAGIC, 1, 0, 0, 0, key.key_id))
+
+
+@pytest.mark.parametrize("agent", ["outer", "inner"])
+def test_state_from_a_newer_release_is_refused_in_one_line(layout: Path, agent: str) -> None:
+    """Issue 22.6: an audit log whose schema version is newer than this release's is not
+    touched; the agent names the file and both versions and exits 2."""
+    audit = layout / agent / "audit.db"
+    db = sqlite3.connect(audit)
+    db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY)")
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    if AS_ROOT:
+        os.chown(audit, NOBODY, NOBODY)
+    result = run_maildiode(agent, "-c", str(layout / f"{agent}.toml"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = assert_one_line(result, f"{agent}.toml: refused to start: {audit}: ")
+    assert f"audit schema version 99 is newer than this release's {AUDIT_VERSIONS.version}" in line
+    assert line in (layout / agent / f"{agent}.log").read_text(encoding="utf-8")
+    with sqlite3.connect(audit) as after:
+        assert after.execute("PRAGMA user_version").fetchone() == (99,)
 
 
 def test_a_fault_the_checks_did_not_foresee_is_one_line_too(layout: Path) -> None:

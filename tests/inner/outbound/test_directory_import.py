@@ -19,6 +19,7 @@ from inner_agent.outbound.directory_model import Snapshot, User
 from inner_agent.outbound.directory_schema import SCHEMA_VERSION
 from inner_agent.outbound.errors import DirectoryError
 from inner_agent.outbound.senders import SenderCheck
+from protocol.errors import NewerStateError
 
 # Made by the first release's code (main at 88ef688: Directory.import_csv(HR_CSV), a password
 # and a TOTP secret for lee), checkpointed: what a site upgrading has on disk.
@@ -190,7 +191,7 @@ def test_a_store_from_a_newer_release_is_refused(tmp_path):
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.commit()
     db.close()
-    with pytest.raises(DirectoryError, match="newer than this release"):
+    with pytest.raises(NewerStateError, match="newer than this release"):
         Directory(store)
 
 
