@@ -402,8 +402,9 @@ thread it saves 0.2-0.35 ms, and aiosmtpd switches the transport with `set_proto
 ### Branch `lean2` (2026-12-06)
 
 Whole runs of this benchmark, the branch's first commit (6ec2472: the background load below,
-nothing else; "before") and its last ("after"), interleaved ABBA on a machine shared with other
-helpers' test suites (load 6-11, which is why every figure is above the ones of `lean`):
+nothing else; "before") and the code of its last ("after"), interleaved ABBA BAAB on a machine
+shared with other helpers' test suites (load 6-11, which is why most figures are above the ones
+of `lean`):
 
 | run (UTC) | code | both agents | outer | inner | Postfix | ratio (rounds) |
 | --- | --- | --- | --- | --- | --- | --- |
@@ -411,10 +412,17 @@ helpers' test suites (load 6-11, which is why every figure is above the ones of 
 | 00:44 | after | 8.91 | 4.61 | 4.19 | 2.38 | 3.87 (3.08-4.41) |
 | 00:46 | after | 7.40 | 3.57 | 3.82 | 1.95 | 3.71 (3.47-4.01) |
 | 00:47 | before | 9.24 | 5.02 | 4.20 | 2.26 | 4.00 (3.36-4.96) |
+| 00:57 | after | 7.93 | 4.03 | 3.99 | 2.22 | 3.66 (3.42-4.14) |
+| 00:59 | before | 8.67 | 4.47 | 4.16 | 2.39 | 3.68 (2.94-4.19) |
+| 01:00 | before | 7.64 | 4.01 | 3.66 | 2.44 | 3.19 (2.76-3.67) |
+| 01:02 | after | 6.71 | 3.22 | 3.50 | 2.54 | 2.60 (2.52-4.13) |
 
-Means: both agents 9.57 -> 8.16 ms (outer 5.19 -> 4.09, inner 4.35 -> 4.01), ratio 4.04 -> 3.79.
-The line is **not met**: the ratio is about 1.9 times the line; at Postfix's 1.95-2.38 ms in
-these runs both agents would have to cost 3.9-4.8 ms per mail, about half of what they cost.
+Means of the four runs each: both agents 8.86 -> 7.74 ms (outer 4.71 -> 3.86, inner 4.13 ->
+3.88), ratio 3.74 -> 3.46. Each of the four neighbouring pairs favours "after", by 0.74-1.84 ms
+(mean 1.13; outer 0.86, inner 0.26). The machine drifted by more than that between pairs, so
+the figures are as good as this machine allows, not more. The line is **not met**: the
+ratio is 1.3-1.9 times the line (2.60-3.87 after); at Postfix's 1.95-2.54 ms in these runs both
+agents would have to cost 3.9-5.1 ms per mail, against 6.7-8.9 ms: a quarter to a half less.
 
 What changed, in order:
 
@@ -444,9 +452,9 @@ What changed, in order:
    installation `maildiode init` writes (D56), has an encrypted link, and D31's group commit
    left encrypted links out: the publisher published every mail alone (its own FULL seq commit,
    WAL fsync and pickup-folder fsync). It now groups on encrypted links too (D67): the outer
-   agent's figure above fell by about 1.1 ms per mail between the interleaved runs (uncertain by
-   about ±0.5 ms on this machine: a harness publishing 85 kB bundles in groups of five could not
-   separate the two on the shared disk). **One file per group** was not made: a chunk is one file
+   agent's figure above fell by 0.86 ms per mail on average over the four pairs (0.44-1.45; the
+   inner cuts do not touch the outer agent; a harness publishing 85 kB bundles in groups of
+   five could not separate the two on the shared disk). **One file per group** was not made: a chunk is one file
    (protocol.md, terms and §9.1), and the reader claims, verifies, quarantines, marks done and
    deletes per file (§10, D16, D33); a group file would be a new transport format with vectors
    of its own (§15), a refused chunk would take its whole group to quarantine, a group's file
