@@ -328,11 +328,26 @@ def build_notifications(
     budget = max(options.max_message_bytes - OVERHEAD_BYTES - _text_bytes(mail), 16 << 10)
     groups, scaled, omitted = _fit_images(mail.images, budget, shrink)
     total = len(groups)
+    shown = _Shown(
+        spoofed=claims_our_domain(mail.manifest, options.our_domains),
+        header_rows=_header_rows(mail.manifest, words),
+        withheld=_withheld_rows(mail.manifest, options.language),
+    )
     return [
-        _compose(mail, options, words, images, part=i + 1, total=total, scaled=scaled,
+        _compose(mail, options, words, images, shown, part=i + 1, total=total, scaled=scaled,
                  omitted=omitted if i == total - 1 else 0, now=now, to=to)
         for i, images in enumerate(groups)
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What every part of the notification shows of the mail, cleaned once per mail (the
+    text and HTML parts and each split part all show the same header rows)."""
+
+    spoofed: str | None  # the one of our domains the sender claims
+    header_rows: list[tuple[str, str]]
+    withheld: list[tuple[str, str, str, str]]
 
 
 def _text_bytes(mail: CheckedMail) -> int:
@@ -381,6 +396,7 @@ def _compose(
     options: NotifyOptions,
     words: dict[str, str],
     images: list[CheckedImage],
+    shown: _Shown,
     *,
     part: int,
     total: int,
@@ -398,16 +414,14 @@ def _compose(
     three times as much CPU as the whole rest of the notification.
     """
     manifest = mail.manifest
-    spoofed = claims_our_domain(manifest, options.our_domains)
+    spoofed = shown.spoofed
     notes = _notes(
         manifest, words, options.language, part=part, total=total, scaled=scaled, omitted=omitted
     )
     outer, related = (f"=_maildiode_{secrets.token_hex(12)}_{n}" for n in "ar")
     cids = [f"page{part}-{index}.{manifest.mail_id}@maildiode" for index in range(len(images))]
-    text = _text_part(mail, options, words, spoofed, notes, first=part == 1)
-    html_body = _html_part(
-        mail, words, spoofed, notes, cids, first=part == 1, language=options.language
-    )
+    text = _text_part(mail, options, words, shown, notes, first=part == 1)
+    html_body = _html_part(words, shown, notes, cids, first=part == 1)
     headers = _header_block(
         manifest, options=options, words=words, spoofed=spoofed, part=part, total=total, now=now,
         to=to,
@@ -770,17 +784,17 @@ def _text_part(
     mail: CheckedMail,
     options: NotifyOptions,
     words: dict[str, str],
-    spoofed: str | None,
+    shown: _Shown,
     notes: list[str],
     *,
     first: bool,
 ) -> str:
     lines = [words["banner"], ""]
-    if spoofed:
-        lines[:0] = [words["spoof"].format(domain=spoofed), ""]
-    lines += [f"{label}: {value}" for label, value in _header_rows(mail.manifest, words)]
+    if shown.spoofed:
+        lines[:0] = [words["spoof"].format(domain=shown.spoofed), ""]
+    lines += [f"{label}: {value}" for label, value in shown.header_rows]
     lines += [""] + [f"* {note}" for note in notes]
-    withheld = _withheld_rows(mail.manifest, options.language) if first else []
+    withheld = shown.withheld if first else []
     if withheld:
         lines += ["", words["withheld"] + ":"]
         lines += [f"  - {n} ({t}, {s}): {r}" for n, t, s, r in withheld]
@@ -795,25 +809,23 @@ _STYLE_CELL = "padding:2px 8px;vertical-align:top;text-align:left"
 
 
 def _html_part(
-    mail: CheckedMail,
     words: dict[str, str],
-    spoofed: str | None,
+    shown: _Shown,
     notes: list[str],
     cids: list[str],
     *,
     first: bool,
-    language: str,
 ) -> str:
     e = html.escape
     out = ['<!DOCTYPE html><html><head><meta charset="utf-8"></head>',
            '<body style="font-family:sans-serif">']  # fmt: skip
-    if spoofed:
+    if shown.spoofed:
         out.append(
-            f'<p style="{_STYLE_SPOOF}"><b>{e(words["spoof"].format(domain=spoofed))}</b></p>'
+            f'<p style="{_STYLE_SPOOF}"><b>{e(words["spoof"].format(domain=shown.spoofed))}</b></p>'
         )
     out.append(f'<p style="{_STYLE_BANNER}">{e(words["banner"])}</p>')
     out.append('<table style="border-collapse:collapse;margin-bottom:8px">')
-    for label, value in _header_rows(mail.manifest, words):
+    for label, value in shown.header_rows:
         cells = (
             f'<th style="{_STYLE_CELL}">{e(label)}</th><td style="{_STYLE_CELL}">{e(value)}</td>'
         )
@@ -823,7 +835,7 @@ def _html_part(
     for index, cid in enumerate(cids):
         alt = f"{words['page']} {index + 1}"
         out.append(f'<div><img src="cid:{e(cid)}" alt="{e(alt)}" style="max-width:100%"></div>')
-    withheld = _withheld_rows(mail.manifest, language) if first else []
+    withheld = shown.withheld if first else []
     if withheld:
         out.append(f'<h3>{e(words["withheld"])}</h3><table style="border-collapse:collapse">')
         titles = (words[k] for k in ("name", "type", "size", "reason"))

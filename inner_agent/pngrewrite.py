@@ -101,9 +101,11 @@ def rewrite_png(untrusted: bytes, *, max_pixels: int) -> RewrittenPng | None:
     return RewrittenPng(_write(header, palette, rows), header.width, header.height)
 
 
-def _chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+def _chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
     """(type, payload) of every chunk up to IEND, lengths and CRCs checked; trailing bytes
-    after IEND are ignored (they are not copied)."""
+    after IEND are ignored (they are not copied). Payloads are views of ``data``: the image
+    data is copied once, when its chunks are joined."""
+    view = memoryview(data)
     position = len(PNG_SIGNATURE)
     while True:
         if position + 12 > len(data):
@@ -114,9 +116,9 @@ def _chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
         if length > _MAX_CHUNK_BYTES or end + 4 > len(data):
             raise PngRefused("image_decode", f"chunk at byte {position} runs past the file's end")
         (crc,) = struct.unpack_from(">I", data, end)
-        if zlib.crc32(data[position + 4 : end]) != crc:
+        if zlib.crc32(view[position + 4 : end]) != crc:
             raise PngRefused("image_decode", f"chunk {kind!r} at byte {position}: CRC mismatch")
-        yield kind, data[position + 8 : end]
+        yield kind, view[position + 8 : end]
         if kind == b"IEND":
             return
         position = end + 4
@@ -126,7 +128,7 @@ def _read_chunks(data: bytes) -> tuple[bytes, bytes | None, bytes] | None:
     """(IHDR payload, PLTE payload or None, joined IDAT payloads); None for other chunks."""
     header: bytes | None = None
     palette: bytes | None = None
-    parts: list[bytes] = []
+    parts: list[memoryview] = []
     previous = b""
     for kind, payload in _chunks(data):
         if kind not in _CRITICAL:
@@ -136,11 +138,11 @@ def _read_chunks(data: bytes) -> tuple[bytes, bytes | None, bytes] | None:
         if kind == b"IHDR":
             if header is not None:
                 raise PngRefused("image_decode", "more than one IHDR chunk")
-            header = payload
+            header = bytes(payload)
         elif kind == b"PLTE":
             if palette is not None or parts:
                 raise PngRefused("image_decode", "PLTE repeated or after the image data")
-            palette = payload
+            palette = bytes(payload)
         elif kind == b"IDAT":
             if parts and previous != b"IDAT":
                 raise PngRefused("image_decode", "image data chunks are not consecutive")

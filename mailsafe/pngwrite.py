@@ -51,18 +51,20 @@ def write_png(
     """A PNG file of ``filtered_rows`` (filter byte + row, for every row; not checked here:
     the callers make them). ``palette``: RGB triples, required for colour type 3."""
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    parts = [PNG_SIGNATURE, _chunk(b"IHDR", header)]
+    parts = [PNG_SIGNATURE, *_chunk(b"IHDR", header)]
     if colour_type == PALETTE:
         if not palette:
             raise ValueError("a palette image needs its palette")
-        parts.append(_chunk(b"PLTE", palette))
-    compressed = isal_zlib.compress(filtered_rows, COMPRESS_LEVEL)
+        parts += _chunk(b"PLTE", palette)
+    compressed = memoryview(isal_zlib.compress(filtered_rows, COMPRESS_LEVEL))
     for start in range(0, len(compressed), IDAT_CHUNK_BYTES):
-        parts.append(_chunk(b"IDAT", compressed[start : start + IDAT_CHUNK_BYTES]))
-    parts.append(_chunk(b"IEND", b""))
+        parts += _chunk(b"IDAT", compressed[start : start + IDAT_CHUNK_BYTES])
+    parts += _chunk(b"IEND", b"")
     return b"".join(parts)
 
 
-def _chunk(kind: bytes, payload: bytes) -> bytes:
-    body = kind + payload
-    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+def _chunk(kind: bytes, payload: bytes | memoryview) -> tuple[bytes | memoryview, ...]:
+    """A chunk's pieces (length, type, payload, CRC), joined once with the whole file: the
+    image data is not copied chunk by chunk on its way into the file."""
+    crc = zlib.crc32(payload, zlib.crc32(kind))
+    return struct.pack(">I", len(payload)), kind, payload, struct.pack(">I", crc)

@@ -335,10 +335,10 @@ class Sender:
         """Several ``(bundle, bundle_id)`` in order, as ``publish`` would each, with one
         durable seq commit and one fsync of the pickup folder for all (group commit).
 
-        Durable when it returns. The shared path takes new small bundles on a plain folder
-        link; anything else (an id seen before, a large bundle, encryption, armour, TCP, an id
-        twice) is published one at a time. If it raises, some bundles may be published: each
-        is idempotent per bundle id, so the caller publishes them again.
+        Durable when it returns. The shared path takes new small bundles on a folder link,
+        plain or encrypted; anything else (an id seen before, a large bundle, armour, TCP, an
+        id twice) is published one at a time. If it raises, some bundles may be published:
+        each is idempotent per bundle id, so the caller publishes them again.
         """
         if len(bundles) <= 1 or not self._batchable(bundles, kind):
             return [self.publish(bundle, bundle_id, kind) for bundle, bundle_id in bundles]
@@ -346,15 +346,7 @@ class Sender:
             if any(self._lookup(bundle_id) is not None for _bundle, bundle_id in bundles):
                 return [self.publish(bundle, bundle_id, kind) for bundle, bundle_id in bundles]
             rows = self._insert_rows(bundles, kind, self._now_ms())
-            fillers: list[FileFiller] = []
-            keep: list[Path | None] = []
-            for (bundle, bundle_id), row in zip(bundles, rows, strict=True):
-                meta = BundleMeta(self.stream, row.epoch, row.seq, bundle_id, row.created, kind)
-                plans = plan_chunks(bundle, meta, row.csize)
-                fillers += [self._filler(plan, _known(row.bsha)) for plan in plans]
-                keep += [self._kept_path(row.seq, index) for index in range(len(plans))]
-            transport: Any = self.transport  # _batchable: a plain FolderTransport
-            names = iter(transport.publish_files(fillers, keep, parallel=False))
+            names = iter(self._publish_group(bundles, rows, kind))
             self._last_activity = self._clock()
             self._prune_if_due()
         receipts = []
@@ -364,12 +356,37 @@ class Sender:
                                            row.created, len(mine), mine, False))  # fmt: skip
         return receipts
 
+    def _publish_group(
+        self, bundles: Sequence[tuple[bytes, bytes]], rows: list[_Row], kind: Kind
+    ) -> list[str]:
+        """The chunk files of a group whose seqs are committed, written on the caller's thread
+        (small files: hand-offs to writer threads cost more than the overlap gains), each
+        fsynced and kept, and one fsync of the pickup folder for all; their names in order."""
+        metas = [BundleMeta(self.stream, row.epoch, row.seq, bundle_id, row.created, kind)
+                 for (_bundle, bundle_id), row in zip(bundles, rows, strict=True)]  # fmt: skip
+        group = list(zip((bundle for bundle, _id in bundles), metas, rows, strict=True))
+        keep: list[Path | None] = [
+            self._kept_path(row.seq, index)
+            for bundle, _meta, row in group
+            for index in range(chunk_count(len(bundle), row.csize))
+        ]
+        transport: Any = self.transport  # _batchable: a FolderTransport without armour
+        if self.encrypt_to is None:
+            fillers = [self._filler(plan, _known(row.bsha)) for bundle, meta, row in group
+                       for plan in plan_chunks(bundle, meta, row.csize)]  # fmt: skip
+            return list(transport.publish_files(fillers, keep, parallel=False))
+        # Sealed chunks (§5) are made one at a time as they are written, each with its own fresh
+        # ephemeral key, exactly as publish() makes them.
+        sealed = (chunk for bundle, meta, row in group for chunk in build_chunks(
+            bundle, meta, row.csize, self.signing_key, encrypt_to=self.encrypt_to,
+            new_ephemeral=self._new_ephemeral, digest=row.bsha))  # fmt: skip
+        return list(transport.publish_chunks(sealed, keep, parallel=False))
+
     def _batchable(self, bundles: Sequence[tuple[bytes, bytes]], kind: Kind) -> bool:
         ids = [bundle_id for _bundle, bundle_id in bundles]
         transport = self.transport
         return (
             kind is not Kind.HEARTBEAT
-            and self.encrypt_to is None
             and isinstance(transport, FolderTransport)
             and not transport.armor
             and len(set(ids)) == len(ids)

@@ -136,12 +136,13 @@ class FolderTransport:
         self._publish([(name, data)], (), writers=1)
 
     def publish_chunks(
-        self, chunks: Iterable[bytes], keep: Sequence[Path | None] = ()
+        self, chunks: Iterable[bytes], keep: Sequence[Path | None] = (), *, parallel: bool = True
     ) -> list[str]:
         """Publish chunk files under fresh names; durable when this returns.
 
         ``chunks`` may be a generator: each chunk is written and fsynced by an I/O thread while
         the next one is being signed, so signing overlaps the disk instead of adding to it.
+        ``parallel=False``: all on the caller's thread (small files, as in publish_files).
         """
         names: list[str] = []
 
@@ -150,7 +151,7 @@ class FolderTransport:
                 names.append(self.new_name())
                 yield names[-1], data
 
-        self._publish(named(), keep, writers=WRITERS)
+        self._publish(named(), keep, writers=WRITERS if parallel else 1)
         return names
 
     def publish_files(

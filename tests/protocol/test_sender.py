@@ -257,6 +257,43 @@ def test_publish_many_writes_what_publish_would(tmp_path: Path, clock: FakeClock
     sender.close()
 
 
+def test_publish_many_groups_on_an_encrypted_link(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit on an encrypted link too (what `maildiode init` writes, D56): consecutive
+    seqs, one fsync of the pickup folder for the group, every chunk kept and sealed with a
+    fresh ephemeral key of its own, opening to the bundle's bytes."""
+    import protocol.transport
+    from tests.protocol.golden import RECIPIENT
+
+    synced: list[Path] = []
+    real_fsync_dir = protocol.transport.fsync_dir
+    monkeypatch.setattr(protocol.transport, "fsync_dir",
+                        lambda path: (synced.append(path), real_fsync_dir(path))[1])  # fmt: skip
+    sender = make(tmp_path, clock, encrypt_to=RECIPIENT.public_key)
+    ephemerals: list[bytes] = []
+    new_ephemeral = sender._new_ephemeral
+    monkeypatch.setattr(sender, "_new_ephemeral",
+                        lambda: (key := new_ephemeral(), ephemerals.append(key.public_key.raw))[0])  # fmt: skip
+    synced.clear()
+    bundles = [(os.urandom(size), bytes([n]) * 16) for n, size in ((1, 10), (2, 64), (3, 150))]
+    receipts = sender.publish_many(bundles)
+    assert [r.seq for r in receipts] == [1, 2, 3]
+    assert synced == [tmp_path / "send"]  # one folder sync for the group, not one per bundle
+    for (data, _bundle_id), receipt in zip(bundles, receipts, strict=True):
+        files = [(tmp_path / "send" / name).read_bytes() for name in receipt.file_names]
+        chunks = [decode_chunk(f, RING, decrypt_key=RECIPIENT) for f in files]
+        assert all(c.header.seq == receipt.seq for c in chunks)
+        assert b"".join(c.payload for c in sorted(chunks, key=lambda c: c.header.index)) == data
+        assert all(os.stat(tmp_path / "send" / n).st_nlink == 2 for n in receipt.file_names)
+    assert len(set(ephemerals)) == len(ephemerals) == sum(r.chunks for r in receipts)
+    sender.close()
+    sender = make(tmp_path, clock, encrypt_to=RECIPIENT.public_key)  # seqs and digests committed
+    assert sender.publish(bundles[1][0], bundles[1][1]).seq == 2
+    assert sender.publish(b"next", b"\x09" * 16).seq == 4
+    sender.close()
+
+
 def test_publish_many_takes_known_ids_one_at_a_time(tmp_path: Path, clock: FakeClock) -> None:
     sender = make(tmp_path, clock)
     first = sender.publish(b"a" * 10, b"\x01" * 16)
