@@ -44,6 +44,8 @@ STEP_ORDER = (
     "policy_published", "policy_applied", "policy_refused", "policy_changed", "policy_reloaded",
     # the audit log's own upkeep (issue 21): not about a mail
     "audit_pruned", "audit_verified",
+    # several outer agents (issue 23)
+    "duplicate_dropped", "stream_takeover",
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 

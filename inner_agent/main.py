@@ -32,11 +32,12 @@ from inner_agent.bundle_check import ImagePolicy
 from inner_agent.bundle_handler import BundleHandler
 from inner_agent.config import InnerConfig
 from inner_agent.direct import DirectInjection
+from inner_agent.duplicates import DuplicateBook
 from inner_agent.inbound.arrivals import HeldArrivals
 from inner_agent.inbound.holds import HoldBook
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.left_over import build_left_over
-from inner_agent.link_service import LinkService, build_reader
+from inner_agent.link_service import LinkService, build_readers
 from inner_agent.notify import NotifyOptions
 from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.smtpclient import Hop
@@ -74,7 +75,7 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
     if opened is None:
         log.info("stopped before the state could be opened")
         return 0
-    audit, queue, reader = opened
+    audit, queue, readers = opened
     section = config.inject
     injector = Injector(
         queue, Hop.from_config(section), audit,
@@ -86,13 +87,14 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
     direct = DirectInjection(queue, Hop.from_config(section)) if section.direct else None
     reports = ReportStore(state_dir / "reports.db")
     holds, held, directory = _receive_filters(config, audit)
+    duplicates = _duplicate_book(config)
     handler = BundleHandler(
         queue, audit, notify_options(config),
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
         state_dir / "quarantine", direct=direct, control=ControlHandler(reports, audit),
-        held=held,
+        held=held, duplicates=duplicates,
     )  # fmt: skip
-    link = LinkService(reader, handler, config.link.rescan_s, audit)
+    links = [LinkService(r, handler, config.link.rescan_s, audit) for r in readers.values()]
     log.info("injection queue: %s", queue.counts())
     checkpointer = AuditCheckpointer.from_config(audit, config)
     checkpointer.start()
@@ -100,7 +102,8 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
     injector.start()
     if left_over := build_left_over(handler):
         log.info("built %d bundle(s) an earlier version had stored", left_over)
-    link.start()
+    for link in links:
+        link.start()
     try:
         on_reload = None
         if config_path is not None:
@@ -113,7 +116,10 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
                            reload_early=reload_early))  # fmt: skip
     finally:
         log.info("stopping: link reader, then injection workers")
-        link.stop()
+        for link in links:
+            link.stop()
+        if duplicates is not None:
+            duplicates.close()
         if direct is not None:
             direct.close()
         injector.stop()
@@ -128,17 +134,24 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
     return 0
 
 
-def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, LinkReader]:
-    """The audit log, the injection queue and the link reader, or none of them."""
+def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, dict[str, LinkReader]]:
+    """The audit log, the injection queue and every stream's link reader, or none of them."""
     config.state.dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as opened:  # closes what was opened if a later one fails
         audit = AuditLog(config.audit.path, agent="inner")
         opened.callback(audit.close)
         queue = InjectionQueue(config.state.dir / "inject.db", at_rest=at_rest_of(config.keys))
         opened.callback(queue.close)
-        reader = build_reader(config, config.state.dir)
+        readers = build_readers(config, config.state.dir)
         opened.pop_all()
-    return audit, queue, reader
+    return audit, queue, readers
+
+
+def _duplicate_book(config: InnerConfig) -> DuplicateBook | None:
+    """The identities of mail seen on each stream, with several streams (D65); None with one."""
+    if config.streams is None or not config.streams.outer:
+        return None
+    return DuplicateBook(config.state.dir / "duplicates.db", config.streams.dedup_window_s)
 
 
 def _receive_filters(

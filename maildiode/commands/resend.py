@@ -16,8 +16,14 @@ from agentkit.links import build_sender
 from maildiode.commands.check import config_for_command
 from protocol import ProtocolError
 
-# The stream each agent sends on (docs/architecture.md).
+# The stream each agent sends on (docs/architecture.md); an outer agent of several sends on
+# its own id (outer.toml link.stream, decision D65).
 STREAM_OF_AGENT = {"outer": "inbound", "inner": "outbound"}
+
+
+def sent_stream(config: Any, agent: str) -> str:
+    """The stream whose bundles this agent's sender keeps."""
+    return str(getattr(config.link, "stream", None) or STREAM_OF_AGENT[agent])
 
 
 def sender_state_dir(config: Any, agent: str) -> Path:
@@ -41,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(found, int):
         return found
     agent, config = found
+    stream = sent_stream(config, agent)
     try:
         sender = build_sender(config.link, config.keys, sender_state_dir(config, agent),
-                              STREAM_OF_AGENT[agent], new_epoch=False)  # fmt: skip
+                              stream, new_epoch=False)  # fmt: skip
         try:
             count = sender.resend(args.first, args.last)
         finally:
@@ -52,5 +59,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"resend: {exc}", file=sys.stderr)
         return 1
     wanted = args.last - args.first + 1
-    print(f"re-sent {count} of {wanted} bundle(s) of stream {STREAM_OF_AGENT[agent]}")
+    print(f"re-sent {count} of {wanted} bundle(s) of stream {stream}")
     return 0 if count == wanted else 1
