@@ -1,0 +1,70 @@
+"""Two outer agents, one inner agent, real processes on loopback (issue 23.1, D66): approved
+mail is shared between the outer agents; one is killed with SIGKILL while mail of its share
+waits for it, and every approved mail still reaches the relay exactly once."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from maildiode.trial.stack import wait_for
+from tests.support.documents import make_mail
+from tests.support.outbound import MailSink
+from tests.support.streams import MX2, TwoOuterStack
+
+pytestmark = pytest.mark.e2e
+
+
+def _mail(token: str) -> bytes:
+    return make_mail(subject=f"{token} 회의 일정", text="다음 주 화요일 10시에 뵙겠습니다.",
+                     sender="kim@corp.example", to="partner@example.com")  # fmt: skip
+
+
+def _tokens(relay: MailSink) -> Counter[str]:
+    subjects = (
+        str(email.message_from_bytes(m.data, policy=email.policy.default)["Subject"])
+        for m in relay.received
+    )
+    return Counter(s.split()[0] for s in subjects)
+
+
+def test_killing_one_outer_agent_delivers_every_approved_mail_exactly_once(tmp_path: Path) -> None:
+    relay = MailSink()
+    stack = TwoOuterStack(tmp_path / "stack", relay.port, takeover_after_s=3)
+    first = [f"a{n:02d}" for n in range(10)]
+    second = [f"b{n:02d}" for n in range(12)]  # all 12 on one stream: 1 in 4096
+    try:
+        with stack:
+            stack.wait_both_fresh()
+            for token in first:
+                stack.send_out(_mail(token), "partner@example.com")
+            wait_for(lambda: set(_tokens(relay)) >= set(first), 120, "the first mails delivered")
+            # both outer agents carried a share, and the inner agent heard of every delivery
+            wait_for(lambda: stack.shares() == [], 60, "the deliveries reported inside")
+            delivered_by = {agent for agent, _ in stack.inner_events("delivered")}
+            assert delivered_by == {"outer", f"outer-{MX2}"}
+
+            # mx2's channel stops carrying (its host is going down); mail keeps coming
+            stack.carriers[f"{MX2}/out"].stop()
+            for token in second:
+                stack.send_out(_mail(token), "partner@example.com")
+            everything = first + second
+            wait_for(lambda: len(stack.inner_events("sent_out")) == len(everything), 60,
+                     "the second mails on the link")  # fmt: skip
+            stranded = [m for m, s in stack.shares() if s == MX2]
+            assert stranded, "no mail of the second batch went to mx2"
+            stack.mx2.kill9()
+            wait_for(lambda: set(_tokens(relay)) >= set(everything), 120,
+                     "every approved mail delivered")  # fmt: skip
+            time.sleep(3)  # a late duplicate would arrive now
+            assert _tokens(relay) == Counter(dict.fromkeys(everything, 1))
+            moved = {m for _, m in stack.inner_events("stream_takeover")}
+            assert moved == set(stranded)
+            wait_for(lambda: stack.shares() == [], 30, "the moved mails reported delivered")
+    finally:
+        relay.stop()
