@@ -66,5 +66,14 @@ def test_killing_one_outer_agent_delivers_every_approved_mail_exactly_once(tmp_p
             moved = {m for _, m in stack.inner_events("stream_takeover")}
             assert moved == set(stranded)
             wait_for(lambda: stack.shares() == [], 30, "the moved mails reported delivered")
+            # maildiode status lists both streams: the pair's alive, mx2's report stale
+            code, status = stack.status()
+            rows = {row["stream"]: row for row in status["streams"]}
+            assert (rows["inbound"]["report"], rows[MX2]["report"]) == ("fresh", "stale")
+            assert rows["inbound"]["link"] == "alive"
+            assert rows[MX2]["host"]
+            assert rows[MX2]["bundles_received"] > 0
+            assert rows[MX2]["outbound_stream"] == "mx2-out"
+            assert code == 1  # a stale outer agent is an alarm
     finally:
         relay.stop()

@@ -4,11 +4,15 @@ folder pair, listed in the inner agent's ``[[streams.outer]]``; a carrier per li
 
 from __future__ import annotations
 
+import json
 import os
 import smtplib
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from agentkit.readonly import query_read_only
 from inner_agent.reports import latest_report, report_freshness
@@ -127,6 +131,14 @@ class TwoOuterStack:
         rows = query_read_only(self.root / "inner/outbound/shares.db",
                                "SELECT mail_id, stream FROM shares")  # fmt: skip
         return [(str(m), str(s)) for m, s in rows]
+
+    def status(self) -> tuple[int, dict[str, Any]]:
+        """``maildiode status -c inner.toml --json``: its exit code and its answer."""
+        done = subprocess.run(
+            [sys.executable, "-m", "maildiode", "status", "-c", str(self.root / "inner.toml"),
+             "--json"], capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        return done.returncode, json.loads(done.stdout)
 
     def inner_events(self, step: str) -> list[tuple[str, str]]:
         rows = query_read_only(self.root / "inner/audit.db",
