@@ -317,6 +317,7 @@ class OutboundService:
             at_rest_key=_attribute(config, "keys", "at_rest_key"),
             inbound_rules_file=self._inbound_file,
             inbound_configured=isinstance(getattr(config, "inbound", None), InboundSection),
+            streams=places.streams,
         )
 
     async def _settle_decisions(self) -> None:

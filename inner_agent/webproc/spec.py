@@ -49,6 +49,8 @@ class WebSpec(Section):
     # [inbound] is set at all (the outbound file is [outbound] rules_file).
     inbound_rules_file: Path | None = None
     inbound_configured: bool = False
+    # The outer agents beyond the pair's ([[streams.outer]] ids): the dashboard lists them.
+    streams: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -61,6 +63,7 @@ class WebSpec(Section):
             outbound_state=self.outbound.spool_dir / "state.db",
             silence_alarm_s=self.silence_alarm_s, gap_wait_s=self.gap_wait_s,
             inject_alarm_s=self.inject_alarm_s, at_rest_key=self.at_rest_key,
+            streams=self.streams,
         )  # fmt: skip
 
     @property
