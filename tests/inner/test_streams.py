@@ -14,6 +14,7 @@ from agentkit.control import encode_control
 from inner_agent.config import InnerConfig
 from inner_agent.duplicates import DuplicateBook, mail_identity
 from inner_agent.link_service import build_readers
+from inner_agent.preflight import preflight
 from inner_agent.reports import ControlHandler, ReportStore
 from mailsafe.payload import encode_package
 from protocol import FolderTransport, Kind, ReceivedBundle, Sender, SigningKey
@@ -214,3 +215,24 @@ def test_one_stream_keeps_delivering_a_repeat_as_before(tmp_path: Path) -> None:
         data = encode_package(rendered(mail_id=f"{n}" * 32))
         handler(ReceivedBundle("inbound", n, bytes([n]) * 16, Kind.DATA, data, 1, 1))
     assert handler.queue.counts() == {"queued": 2}
+
+
+# ----------------------------------------------------------------------------- check
+
+
+def test_check_names_a_missing_folder_a_shared_folder_and_a_wrong_key(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    (tmp_path / "inner").mkdir()
+    assert [f.key for f in preflight(config, "inner.toml", probes=False)] == []
+    (tmp_path / "link/mx2/out/send").rmdir()
+    shared = config.model_copy(update={"streams": config.streams.model_copy(update={"outer": (
+        config.streams.outer[0].model_copy(update={
+            "recv_dir": tmp_path / "link/in/recv",  # the pair's own receive folder
+            "peer_keys": (tmp_path / "keys/mx2.key",),  # a private key given as the public one
+        }),
+    )})})  # fmt: skip
+    found = {f.key: f.problem for f in preflight(shared, "inner.toml", probes=False)}
+    assert set(found) == {
+        "streams.outer[mx2].send_dir", "streams.outer[mx2].recv_dir", "streams.outer[mx2].peer_keys"
+    }  # fmt: skip
+    assert "link.recv_dir" in found["streams.outer[mx2].recv_dir"]
