@@ -24,7 +24,7 @@ from agentkit.streams import PAIR_INBOUND
 from inner_agent.config import InnerConfig
 from protocol import LinkReader, ReceivedBundle
 
-__all__ = ["LinkService", "build_reader", "build_readers"]
+__all__ = ["LinkService", "OneAtATime", "build_reader", "build_readers"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,21 @@ def build_readers(config: InnerConfig, state_dir: Path) -> dict[str, LinkReader]
             readers[stream.id] = reader
         opened.pop_all()
     return readers
+
+
+class OneAtATime:
+    """The bundle handler shared by the link threads of several streams (D65), entered by one
+    thread at a time: it owns one direct SMTP session (D16) and a connection to the hold book,
+    each made for one thread. Handling stays as serial as with one stream; the streams only
+    read, verify and reassemble in parallel."""
+
+    def __init__(self, handler: Callable[[ReceivedBundle], None]) -> None:
+        self.handler = handler
+        self._lock = threading.Lock()
+
+    def __call__(self, bundle: ReceivedBundle) -> None:
+        with self._lock:
+            self.handler(bundle)
 
 
 class LinkService:

@@ -37,7 +37,7 @@ from inner_agent.inbound.arrivals import HeldArrivals
 from inner_agent.inbound.holds import HoldBook
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.left_over import build_left_over
-from inner_agent.link_service import LinkService, build_readers
+from inner_agent.link_service import LinkService, OneAtATime, build_readers
 from inner_agent.notify import NotifyOptions
 from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.smtpclient import Hop
@@ -94,7 +94,8 @@ def run(config: InnerConfig, *, config_path: Path | None = None) -> int:
         state_dir / "quarantine", direct=direct, control=ControlHandler(reports, audit),
         held=held, duplicates=duplicates,
     )  # fmt: skip
-    links = [LinkService(r, handler, config.link.rescan_s, audit) for r in readers.values()]
+    shared = OneAtATime(handler) if len(readers) > 1 else handler
+    links = [LinkService(r, shared, config.link.rescan_s, audit) for r in readers.values()]
     log.info("injection queue: %s", queue.counts())
     checkpointer = AuditCheckpointer.from_config(audit, config)
     checkpointer.start()

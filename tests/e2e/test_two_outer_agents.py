@@ -14,7 +14,9 @@ import pytest
 
 from maildiode.trial.stack import wait_for
 from tests.support.documents import make_mail
+from tests.support.inbound import DOMAIN, simple_mail
 from tests.support.outbound import MailSink
+from tests.support.postfix import PostfixInstance
 from tests.support.streams import MX2, TwoOuterStack
 
 pytestmark = pytest.mark.e2e
@@ -75,5 +77,33 @@ def test_killing_one_outer_agent_delivers_every_approved_mail_exactly_once(tmp_p
             assert rows[MX2]["bundles_received"] > 0
             assert rows[MX2]["outbound_stream"] == "mx2-out"
             assert code == 1  # a stale outer agent is an alarm
+    finally:
+        relay.stop()
+
+
+def test_a_mail_taken_by_both_outer_agents_is_delivered_once(tmp_path: Path) -> None:
+    """A sender timed out at the first MX after it had stored the mail and retried at the
+    second: the same message reaches the inner agent on both streams; one notification."""
+    relay = MailSink()
+    stack = TwoOuterStack(tmp_path / "stack", relay.port, internal=PostfixInstance(domain=DOMAIN))
+    try:
+        with stack:
+            twice = simple_mail("twice-01")
+            stack.send_in(twice, stack.ports.smtp)
+            stack.send_in(twice, stack.mx2_port)  # the retry, at the second MX
+            stack.send_in(simple_mail("only-mx1"), stack.ports.smtp)
+            stack.send_in(simple_mail("only-mx2"), stack.mx2_port)
+            expected = ("twice-01", "only-mx1", "only-mx2")
+            wait_for(lambda: all(any(t in s for s in stack.subjects()) for t in expected), 120,
+                     "the notifications")  # fmt: skip
+            arrived = lambda: (
+                len(stack.inner_events("received_inside"))  # noqa: E731
+                + len(stack.inner_events("duplicate_dropped"))
+            )
+            wait_for(lambda: arrived() == 4, 60, "all four arrivals handled inside")
+            time.sleep(3)  # a late second notification would arrive now
+            counts = Counter(t for s in stack.subjects() for t in expected if t in s)
+            assert counts == Counter(dict.fromkeys(expected, 1))
+            assert len(stack.inner_events("duplicate_dropped")) == 1
     finally:
         relay.stop()

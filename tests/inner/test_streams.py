@@ -5,6 +5,8 @@ same mail arriving on two streams delivered once."""
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from pydantic import ValidationError
 from agentkit.control import encode_control
 from inner_agent.config import InnerConfig
 from inner_agent.duplicates import DuplicateBook, mail_identity
-from inner_agent.link_service import build_readers
+from inner_agent.link_service import OneAtATime, build_readers
 from inner_agent.preflight import preflight
 from inner_agent.reports import ControlHandler, ReportStore
 from mailsafe.payload import encode_package
@@ -236,3 +238,26 @@ def test_check_names_a_missing_folder_a_shared_folder_and_a_wrong_key(tmp_path: 
         "streams.outer[mx2].send_dir", "streams.outer[mx2].recv_dir", "streams.outer[mx2].peer_keys"
     }  # fmt: skip
     assert "link.recv_dir" in found["streams.outer[mx2].recv_dir"]
+
+
+def test_the_streams_threads_enter_the_handler_one_at_a_time() -> None:
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def handler(bundle: ReceivedBundle) -> None:
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.01)
+        with guard:
+            inside[0] -= 1
+
+    shared = OneAtATime(handler)
+    bundle = ReceivedBundle("mx2", 1, b"\x01" * 16, Kind.DATA, b"", 1, 1)
+    threads = [threading.Thread(target=lambda: [shared(bundle) for _ in range(5)])
+               for _ in range(4)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

@@ -10,6 +10,7 @@ import smtplib
 import subprocess
 import sys
 import time
+from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,7 +20,10 @@ from inner_agent.reports import latest_report, report_freshness
 from maildiode.trial.carrier import Carrier
 from maildiode.trial.stack import AgentProcess, Ports, free_port, prepare, set_key, wait_for
 from protocol import SigningKey
+from tests.support.inbound import DOMAIN
+from tests.support.inbound import _subject as subject_of
 from tests.support.outbound import fill_directory
+from tests.support.postfix import PostfixInstance
 
 MX2 = "mx2"
 CHANNELS = ("in", "out")
@@ -57,14 +61,23 @@ peer_keys = ["keys/mx2.pub"]
 class TwoOuterStack:
     """outer (stream ``inbound``) + mx2 (stream ``mx2``) + inner, delivering to ``relay_port``."""
 
-    def __init__(self, root: Path, relay_port: int, *, takeover_after_s: float = 3) -> None:
+    def __init__(
+        self,
+        root: Path,
+        relay_port: int,
+        *,
+        takeover_after_s: float = 3,
+        internal: PostfixInstance | None = None,
+    ) -> None:
+        """``internal``: a Postfix the inner agent delivers inbound notifications to."""
         self.root = root
-        self.ports = Ports()
+        self.internal = internal
+        self.ports = Ports(internal=internal.port) if internal is not None else Ports()
         self.mx2_port = free_port()
         fast_reports = {("report", "interval_s"): "1",
                         ("delivery", "tls_exceptions"): '["127.0.0.1"]'}  # fmt: skip
         prepare(root, self.ports, outbound=True, relay=f"127.0.0.1:{relay_port}",
-                outer=fast_reports)  # fmt: skip
+                outer=fast_reports, inner={("notify", "our_domains"): f'["{DOMAIN}"]'})  # fmt: skip
         key = SigningKey.generate()
         key.save(root / "keys/mx2.key")
         key.verify_key.save(root / "keys/mx2.pub")
@@ -89,6 +102,8 @@ class TwoOuterStack:
 
     def start(self) -> TwoOuterStack:
         try:
+            if self.internal is not None:
+                self.internal.start()
             for carrier in self.carriers.values():
                 carrier.start()
             self.inner.start(wait_port=self.ports.outbound)
@@ -104,6 +119,8 @@ class TwoOuterStack:
             agent.stop()
         for carrier in self.carriers.values():
             carrier.stop()
+        if self.internal is not None:
+            self.internal.close()
 
     def __enter__(self) -> TwoOuterStack:
         return self.start()
@@ -112,6 +129,16 @@ class TwoOuterStack:
         self.stop()
 
     # -- what the test does and reads ------------------------------------------------------
+
+    def send_in(self, message: EmailMessage, port: int) -> None:
+        """A sender's mail through one outer agent's SMTP intake (an MX)."""
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+            smtp.send_message(message, "sender@partner.example", [f"user@{DOMAIN}"])
+
+    def subjects(self) -> list[str]:
+        """The Subject of every notification in the internal server's mailbox."""
+        assert self.internal is not None
+        return [subject_of(path) for path in self.internal.messages()]
 
     def send_out(self, message: bytes, rcpt: str, sender: str = "kim@corp.example") -> None:
         """An employee's mail through the inner agent's outbound intake."""
