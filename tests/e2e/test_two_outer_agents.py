@@ -81,6 +81,11 @@ def test_killing_one_outer_agent_delivers_every_approved_mail_exactly_once(tmp_p
         relay.stop()
 
 
+def _arrivals(stack: TwoOuterStack) -> int:
+    """Inbound bundles of mail the inner agent handled: delivered, or dropped as a copy."""
+    return len(stack.inner_events("received_inside")) + len(stack.inner_events("duplicate_dropped"))
+
+
 def test_a_mail_taken_by_both_outer_agents_is_delivered_once(tmp_path: Path) -> None:
     """A sender timed out at the first MX after it had stored the mail and retried at the
     second: the same message reaches the inner agent on both streams; one notification."""
@@ -96,11 +101,7 @@ def test_a_mail_taken_by_both_outer_agents_is_delivered_once(tmp_path: Path) -> 
             expected = ("twice-01", "only-mx1", "only-mx2")
             wait_for(lambda: all(any(t in s for s in stack.subjects()) for t in expected), 120,
                      "the notifications")  # fmt: skip
-            arrived = lambda: (
-                len(stack.inner_events("received_inside"))  # noqa: E731
-                + len(stack.inner_events("duplicate_dropped"))
-            )
-            wait_for(lambda: arrived() == 4, 60, "all four arrivals handled inside")
+            wait_for(lambda: _arrivals(stack) == 4, 60, "all four arrivals handled inside")
             time.sleep(3)  # a late second notification would arrive now
             counts = Counter(t for s in stack.subjects() for t in expected if t in s)
             assert counts == Counter(dict.fromkeys(expected, 1))
