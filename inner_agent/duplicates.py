@@ -75,8 +75,9 @@ class FirstSeen:
 
 
 class DuplicateBook:
-    """The identities of the window (SQLite, WAL, synchronous FULL: a lost row delivers twice,
-    a row kept for a bundle that was not delivered drops its copy on the other stream)."""
+    """The identities of the window (SQLite, WAL, synchronous NORMAL: one more fsync per mail
+    on the link thread is not worth it; a power cut can lose the last rows, and a copy of one
+    of those mails still to come on another stream is then delivered twice, never lost)."""
 
     def __init__(
         self, path: Path, window_s: float, *, clock: Callable[[], float] = time.time
@@ -86,7 +87,7 @@ class DuplicateBook:
         self._lock = threading.Lock()
         self._added = 0
         self._db = open_wal_database(
-            path, _SCHEMA, synchronous=Synchronous.FULL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
+            path, _SCHEMA, synchronous=Synchronous.NORMAL, busy_timeout_s=AGENT_BUSY_TIMEOUT_S
         )
 
     def first_elsewhere(

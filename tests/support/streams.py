@@ -68,15 +68,20 @@ class TwoOuterStack:
         *,
         takeover_after_s: float = 3,
         internal: PostfixInstance | None = None,
+        render_processes: int = 2,
+        outer: dict[tuple[str, str], str] | None = None,
+        outbound: bool = True,
     ) -> None:
-        """``internal``: a Postfix the inner agent delivers inbound notifications to."""
+        """``internal``: a Postfix the inner agent delivers inbound notifications to;
+        ``outbound``: the inner agent runs its outbound path (intake, web, the shares)."""
         self.root = root
-        self.internal = internal
+        self.internal, self.outbound = internal, outbound
         self.ports = Ports(internal=internal.port) if internal is not None else Ports()
         self.mx2_port = free_port()
         fast_reports = {("report", "interval_s"): "1",
-                        ("delivery", "tls_exceptions"): '["127.0.0.1"]'}  # fmt: skip
-        prepare(root, self.ports, outbound=True, relay=f"127.0.0.1:{relay_port}",
+                        ("delivery", "tls_exceptions"): '["127.0.0.1"]',
+                        ("render", "processes"): str(render_processes), **(outer or {})}  # fmt: skip
+        prepare(root, self.ports, outbound=outbound, relay=f"127.0.0.1:{relay_port}",
                 outer=fast_reports, inner={("notify", "our_domains"): f'["{DOMAIN}"]'})  # fmt: skip
         key = SigningKey.generate()
         key.save(root / "keys/mx2.key")
@@ -90,7 +95,8 @@ class TwoOuterStack:
         (root / "mx2.toml").write_text(_mx2_config(root, self.mx2_port), encoding="utf-8")
         with (root / "inner.toml").open("a", encoding="utf-8") as inner:
             inner.write(STREAMS_TOML.format(takeover=takeover_after_s))
-        fill_directory(SimpleNamespace(directory_db=root / "inner/directory.db"))  # type: ignore[arg-type]
+        if outbound:
+            fill_directory(SimpleNamespace(directory_db=root / "inner/directory.db"))  # type: ignore[arg-type]
         self.inner = AgentProcess("inner", root / "inner.toml", root / "inner.log")
         self.outer = AgentProcess("outer", root / "outer.toml", root / "outer.log")
         self.mx2 = AgentProcess("outer", root / "mx2.toml", root / "mx2.log")
@@ -106,7 +112,7 @@ class TwoOuterStack:
                 self.internal.start()
             for carrier in self.carriers.values():
                 carrier.start()
-            self.inner.start(wait_port=self.ports.outbound)
+            self.inner.start(wait_port=self.ports.outbound if self.outbound else None)
             self.outer.start(wait_port=self.ports.smtp)
             self.mx2.start(wait_port=self.mx2_port)
         except BaseException:
