@@ -18,10 +18,20 @@ from inner_agent.duplicates import DuplicateBook, mail_identity
 from inner_agent.link_service import OneAtATime, build_readers
 from inner_agent.preflight import preflight
 from inner_agent.reports import ControlHandler, ReportStore
+from maildiode.cli import main
 from mailsafe.payload import encode_package
-from protocol import FolderTransport, Kind, ReceivedBundle, Sender, SigningKey
+from protocol import (
+    FolderTransport,
+    Keyring,
+    Kind,
+    ReceivedBundle,
+    Sender,
+    SigningKey,
+    decode_chunk,
+)
 from tests.agentkit.control_golden import REPORT
 from tests.inner.helpers import checked, make_handler, rendered
+from tests.support.streams import TwoOuterStack
 
 NOW = 1767225700.0
 
@@ -261,3 +271,27 @@ def test_the_streams_threads_enter_the_handler_one_at_a_time() -> None:
     for thread in threads:
         thread.join()
     assert most[0] == 1
+
+
+# ----------------------------------------------------------------------------- resend
+
+
+def test_resend_publishes_again_on_one_outer_agents_stream(tmp_path: Path, capsys: object) -> None:
+    stack = TwoOuterStack(tmp_path / "s", relay_port=1)  # its files only: nothing started
+    root = stack.root
+    inner_key = SigningKey.load(root / "keys/inner.key")
+    out = root / "link/mx2/out/send"
+    sender = Sender(root / "inner/outbound/link-state", "mx2-out", inner_key, FolderTransport(out))
+    for n in range(1, 4):
+        sender.publish(f"mail {n}".encode(), bytes([n]) * 16)
+    sender.close()
+    for path in out.iterdir():
+        path.unlink()
+    config = str(root / "inner.toml")
+    assert main(["resend", "-c", config, "--stream", "mx2", "2", "3"]) == 0
+    ring = Keyring([inner_key.verify_key])
+    headers = [decode_chunk(p.read_bytes(), ring).header for p in out.iterdir()]
+    assert sorted((h.stream, h.seq) for h in headers) == [("mx2-out", 2), ("mx2-out", 3)]
+    assert "of stream mx2-out" in capsys.readouterr().out  # type: ignore[attr-defined]
+    assert main(["resend", "-c", config, "--stream", "mx9", "2", "3"]) == 2
+    assert main(["resend", "-c", str(root / "mx2.toml"), "--stream", "mx2", "2", "3"]) == 2
