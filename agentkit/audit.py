@@ -88,7 +88,7 @@ STEPS = frozenset(
         # the console's policy editor: a rules file changed (who, what, diff); the inner
         # agent read the outbound rules again (mail id "-")
         "policy_changed", "policy_reloaded",
-        # several outer agents (issue 23, D65, D66): a mail that arrived on a second stream
+        # several outer agents (issue 23, D67, D68): a mail that arrived on a second stream
         # and was not delivered again; an outbound mail moved to another outer agent's stream
         "duplicate_dropped", "stream_takeover",
     }

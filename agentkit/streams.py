@@ -1,4 +1,4 @@
-"""Stream ids of several outer agents (issue 23; decision records D65, D66).
+"""Stream ids of several outer agents (issue 23; decision records D67, D68).
 
 One outer agent and one inner agent talk on the pair ``inbound`` / ``outbound``. Each further
 outer agent has an id of its own: it publishes on stream ``ID``, reads stream ``ID-out``, and

@@ -13,7 +13,7 @@ delete its chunk files. The handler:
    not take at once, stores them in the injection queue in one durable transaction;
 4. records what an auditor searches by (:mod:`inner_agent.audit_fields`).
 
-With several inbound streams (D65) a checked mail whose identity arrived first on another
+With several inbound streams (D67) a checked mail whose identity arrived first on another
 stream (:mod:`inner_agent.duplicates`) is recorded as ``duplicate_dropped`` instead of step 2-3.
 
 A bundle that fails a check is written to the quarantine folder
@@ -94,7 +94,7 @@ class BundleHandler:
         self.direct = direct
         self.control = control  # CONTROL bundles (status reports); None: refused as unexpected
         self.held = held  # marked packages of the receive filters ([inbound]); None: no holds
-        self.duplicates = duplicates  # several inbound streams (D65); None: one stream
+        self.duplicates = duplicates  # several inbound streams (D67); None: one stream
         self._clock = clock
 
     def __call__(self, bundle: ReceivedBundle, *, queue_only: bool = False) -> None:

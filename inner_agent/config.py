@@ -313,7 +313,7 @@ retention_days = 1825
 access_retention_days = 1825      # access records (floor 730: PIPC notice art. 8)
 rights_retention_days = 1825      # records of access rights (floor 1095: art. 5)
 
-# Several outer agents (docs/configuration.md "[streams]"; decisions D65, D66). The pair's
+# Several outer agents (docs/configuration.md "[streams]"; decisions D67, D68). The pair's
 # link above stays the first stream; each [[streams.outer]] adds one outer agent with its own
 # folder pair and key (its outer.toml sets link.stream to the same id).
 # [streams]

@@ -1,5 +1,5 @@
 """The same mail arriving on two inbound streams: a sender retried at the second MX after a
-timeout at the first, and both outer agents published it (decision D65).
+timeout at the first, and both outer agents published it (decision D67).
 
 :func:`mail_identity` is a pure function of the checked package: SHA-256 over what both outer
 agents compute alike from the same message (Message-ID, envelope, Date, Subject, the text

@@ -47,7 +47,7 @@ def build_reader(config: InnerConfig, state_dir: Path) -> LinkReader:
 
 def build_readers(config: InnerConfig, state_dir: Path) -> dict[str, LinkReader]:
     """Every inbound stream's LinkReader by stream id: the pair's ``inbound`` first, then one
-    per ``[[streams.outer]]`` with its own channel, keys and state (D65)."""
+    per ``[[streams.outer]]`` with its own channel, keys and state (D67)."""
     readers = {PAIR_INBOUND: build_reader(config, state_dir)}
     streams = config.streams.outer if config.streams is not None else ()
     with contextlib.ExitStack() as opened:  # closes what was opened if a later one fails
@@ -67,7 +67,7 @@ def build_readers(config: InnerConfig, state_dir: Path) -> dict[str, LinkReader]
 
 
 class OneAtATime:
-    """The bundle handler shared by the link threads of several streams (D65), entered by one
+    """The bundle handler shared by the link threads of several streams (D67), entered by one
     thread at a time: it owns one direct SMTP session (D16) and a connection to the hold book,
     each made for one thread. Handling stays as serial as with one stream; the streams only
     read, verify and reassemble in parallel."""

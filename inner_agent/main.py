@@ -149,7 +149,7 @@ def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, dict[str, Link
 
 
 def _duplicate_book(config: InnerConfig) -> DuplicateBook | None:
-    """The identities of mail seen on each stream, with several streams (D65); None with one."""
+    """The identities of mail seen on each stream, with several streams (D67); None with one."""
     if config.streams is None or not config.streams.outer:
         return None
     return DuplicateBook(config.state.dir / "duplicates.db", config.streams.dedup_window_s)

@@ -46,7 +46,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # The agent name imported events are stored under (the outer agent's own log uses it too);
-# one of several outer agents: "outer-ID" (agentkit.streams.outer_agent_name, D65).
+# one of several outer agents: "outer-ID" (agentkit.streams.outer_agent_name, D67).
 OUTER_AGENT = "outer"
 # Reports kept per stream: a day at the default interval of 30 s, for the console's history.
 REPORT_HISTORY = 2880

@@ -1,4 +1,4 @@
-"""``[streams]`` in inner.toml: the outer agents beyond the first (issue 23; D65, D66).
+"""``[streams]`` in inner.toml: the outer agents beyond the first (issue 23; D67, D68).
 
 The pair's stream (``inbound`` / ``outbound`` from ``[link]`` and ``[keys]``) is always the
 first; each ``[[streams.outer]]`` adds one outer agent with its own folder pair (or sockets)

@@ -265,7 +265,7 @@ class ReportSection(Section):
 
 
 class OuterLinkSection(LinkSection):
-    """The shared ``[link]`` plus which outer agent this is (several outer agents, D65)."""
+    """The shared ``[link]`` plus which outer agent this is (several outer agents, D67)."""
 
     # "inbound": the one outer agent of a pair; another id: one of several, reading ID-out.
     stream: StreamId = PAIR_INBOUND

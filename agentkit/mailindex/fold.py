@@ -55,7 +55,7 @@ INBOUND_STEPS = frozenset({
     "inbound_monitored", "inbound_masked", "inbound_blocked", "inbound_held", "inbound_released",
     "inbound_dropped", "inbound_expired", "inbound_decision_refused", "archived",
     "archive_deferred", "archive_failed", "hold_requested", "hold_decided", "decision_sent",
-    # several outer agents (D65): the copy that arrived on a second stream
+    # several outer agents (D67): the copy that arrived on a second stream
     "duplicate_dropped",
 })  # fmt: skip
 OUTBOUND_STEPS = frozenset({
@@ -63,7 +63,7 @@ OUTBOUND_STEPS = frozenset({
     "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
     "withdrawn", "sender_notified", "sent_out", "token_refused", "received_outbound", "delivered",
     "delivery_deferred", "bounced",
-    # several outer agents (D66): moved to another outer agent's stream
+    # several outer agents (D68): moved to another outer agent's stream
     "stream_takeover",
 })  # fmt: skip
 # Steps of either direction, told apart by their details (see direction_of).

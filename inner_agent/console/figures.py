@@ -80,7 +80,7 @@ def inbound_link(state_dir: Path | None, now: float, *, gap_wait_s: float,
 
 
 def streams(places: ConsolePlaces, now: float) -> list[dict[str, Any]] | None:
-    """With several outer agents (D65, D66): each stream, its outer host and report, its
+    """With several outer agents (D67, D68): each stream, its outer host and report, its
     receiving end, and what it carries (bundles in; approved mail out not yet reported
     delivered). None with one outer agent: the dashboard shows the pair as before."""
     if not places.streams or places.state_dir is None:

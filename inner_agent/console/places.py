@@ -40,7 +40,7 @@ class ConsolePlaces:
 
     @property
     def shares_db(self) -> Path | None:
-        """Which outer agent carries which outbound mail (D66), beside the outbound state."""
+        """Which outer agent carries which outbound mail (D68), beside the outbound state."""
         return None if self.outbound_state is None else self.outbound_state.parent / "shares.db"
 
     @property

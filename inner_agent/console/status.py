@@ -142,7 +142,7 @@ def _outer_report_alarms(outer: Mapping[str, Any], say: _Say) -> Iterable[Alarm]
 def _stream_alarms(streams: Iterable[Mapping[str, Any]] | None, say: _Say,
                    now: float) -> Iterable[Alarm]:  # fmt: skip
     """The outer agents beyond the pair's (whose alarms are the outer ones above): a stale or
-    missing report, a silent link. Their outbound share moves when stale (D66)."""
+    missing report, a silent link. Their outbound share moves when stale (D68)."""
     for row in streams or ():
         if row["stream"] == INBOUND_STREAM:
             continue

@@ -58,7 +58,7 @@ def dashboard_view(status: Mapping[str, Any], roles: Collection[Role], language:
         "audit": status.get("audit"),
     }
     if full:
-        view["streams"] = status.get("streams")  # several outer agents only (D65)
+        view["streams"] = status.get("streams")  # several outer agents only (D67)
         view["links"] = _links(status)
         view["queues"] = _queues(status, language)
         view["hosts"] = _hosts(status, language)

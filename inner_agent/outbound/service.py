@@ -85,7 +85,7 @@ def outbound_publisher(link: LinkSection, keys: KeysSection, state_dir: Path) ->
 def shared_publisher(
     config: Any, audit: Audit, state_dir: Path, at_rest: AtRest
 ) -> SharedPublisher | None:
-    """With ``[[streams.outer]]`` (D66): one sender per outer agent, keyed by its stream id
+    """With ``[[streams.outer]]`` (D68): one sender per outer agent, keyed by its stream id
     (the pair's ``inbound`` first), each mail on one of them; None with one outer agent."""
     streams = getattr(config, "streams", None)
     if streams is None or not streams.outer:
@@ -388,7 +388,7 @@ class OutboundService:
         if tick_due:
             steps.append(workflow.tick)
         steps.append(workflow.send_notices)
-        settle = getattr(self.publisher, "settle", None)  # several outer agents (D66)
+        settle = getattr(self.publisher, "settle", None)  # several outer agents (D68)
         if settle is not None:
             steps.append(settle)
         heartbeat = getattr(self.publisher, "heartbeat_if_due", None)

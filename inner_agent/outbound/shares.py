@@ -1,5 +1,5 @@
 """Approved outbound mail with several outer agents: each mail goes to exactly one of them, and
-moves to another when its agent's status goes stale (decision D66).
+moves to another when its agent's status goes stale (decision D68).
 
 The choice is rendezvous hashing: the streams ranked by SHA-256 of stream id and bundle id,
 the first live one taken (live: its latest status report is fresh, D35; none live: all are

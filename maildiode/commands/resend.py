@@ -18,7 +18,7 @@ from maildiode.commands.check import config_for_command
 from protocol import ProtocolError
 
 # The stream each agent sends on (docs/architecture.md); an outer agent of several sends on
-# its own id (outer.toml link.stream, decision D65).
+# its own id (outer.toml link.stream, decision D67).
 STREAM_OF_AGENT = {"outer": "inbound", "inner": "outbound"}
 
 
@@ -42,7 +42,7 @@ def sender_state_dir(config: Any, agent: str) -> Path:
 def _chosen_stream(config: Any, agent: str, wanted: str | None) -> tuple[str, Any, Any] | str:
     """(stream, [link], [keys]) to resend on, or why not: an inner agent's ``--stream ID``
     names one of its ``[[streams.outer]]``, whose own channel and key the stream ``ID-out``
-    goes through (decision D66)."""
+    goes through (decision D68)."""
     if wanted is None or wanted == PAIR_INBOUND:
         return sent_stream(config, agent), config.link, config.keys
     if agent != "inner":

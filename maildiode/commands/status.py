@@ -57,7 +57,7 @@ def receiver_status(
 
 
 def stream_statuses(config: Any, now: float) -> list[dict[str, Any]]:
-    """With several outer agents (``[streams]``, D65/D66): each stream and its outer host,
+    """With several outer agents (``[streams]``, D67/D68): each stream and its outer host,
     alive or silent, its report fresh, stale or missing, and what it carries: bundles received
     inward, approved mail on its way out not yet reported delivered."""
     from inner_agent.reports import latest_report, report_freshness
@@ -89,7 +89,7 @@ def _link_state(link: dict[str, Any]) -> str:
 
 
 def _outbound_waiting(config: Any) -> dict[str, int]:
-    """Approved mail per outer agent not yet reported delivered (``shares.db``, D66)."""
+    """Approved mail per outer agent not yet reported delivered (``shares.db``, D68)."""
     from agentkit.readonly import query_read_only
 
     outbound = getattr(config, "outbound", None)

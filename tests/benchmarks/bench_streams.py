@@ -96,7 +96,7 @@ def write_doc(rates: dict[str, list[float]], ratio: float) -> None:
     replace_section(
         f"""## Several outer agents
 
-`tests/benchmarks/bench_streams.py` (issue 23; decisions D65, D66): inbound typical HTML
+`tests/benchmarks/bench_streams.py` (issue 23; decisions D67, D68): inbound typical HTML
 mails end to end (first 250 to the last notification Postfix took), {ROUND_MAILS} distinct
 mails a round over {SESSIONS} SMTP clients, rounds alternating between one outer agent
 ({RENDER_PROCESSES} render workers, 2 SMTP acceptor processes) and two outer agents

@@ -1,4 +1,4 @@
-"""Two outer agents, one inner agent, real processes on loopback (issue 23.1, D66): approved
+"""Two outer agents, one inner agent, real processes on loopback (issue 23.1, D68): approved
 mail is shared between the outer agents; one is killed with SIGKILL while mail of its share
 waits for it, and every approved mail still reaches the relay exactly once."""
 

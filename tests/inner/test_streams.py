@@ -1,4 +1,4 @@
-"""Several inbound streams into one inner agent (issue 23.1, D65): the config of the extra
+"""Several inbound streams into one inner agent (issue 23.1, D67): the config of the extra
 streams, a reader per stream with its own state, the outer agents' events kept apart, and the
 same mail arriving on two streams delivered once."""
 

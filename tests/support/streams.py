@@ -1,4 +1,4 @@
-"""Two outer agents and one inner agent on one machine (issue 23, D65/D66): the trial pair from
+"""Two outer agents and one inner agent on one machine (issue 23, D67/D68): the trial pair from
 ``maildiode.trial`` plus a second outer agent ``mx2`` with its own key, spool, SMTP port and
 folder pair, listed in the inner agent's ``[[streams.outer]]``; a carrier per link folder."""
 

@@ -1,4 +1,4 @@
-"""The dashboard with several outer agents (issue 23.4, D65/D66): every stream and its outer
+"""The dashboard with several outer agents (issue 23.4, D67/D68): every stream and its outer
 host, its report fresh or stale, its link, what it carries; an alarm for a stale one."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Approved mail with several outer agents (issue 23.1, D66): each mail on exactly one
+"""Approved mail with several outer agents (issue 23.1, D68): each mail on exactly one
 stream, the same stream again after a crash, and the share of an agent gone silent moved to a
 live one once (never a finished one, never to nobody)."""
 
