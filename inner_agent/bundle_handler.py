@@ -31,6 +31,7 @@ from pathlib import Path
 
 from agentkit.audit import AuditLog
 from agentkit.control import ControlRefused
+from agentkit.streams import PAIR_INBOUND
 from inner_agent.audit_fields import searchable_fields
 from inner_agent.bundle_check import BundleRefused, ImagePolicy, check_package
 from inner_agent.bundle_quarantine import quarantine_files
@@ -127,6 +128,8 @@ class BundleHandler:
         received = {
             "bundle_id": bundle.bundle_id.hex(),
             "seq": bundle.seq,
+            # the further outer agents' streams only (D67): the pair's events stay as they were
+            **({"stream": bundle.stream} if bundle.stream != PAIR_INBOUND else {}),
             "status": prepared.mail.manifest.status,
             "pages": len(prepared.mail.images),
             "notifications": len(prepared.messages),

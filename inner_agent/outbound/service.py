@@ -47,7 +47,12 @@ from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.preview import Previewer, preview_pool
 from inner_agent.outbound.rulesource import RulesSource, fingerprint
 from inner_agent.outbound.scanning import Scanner
-from inner_agent.outbound.shares import ReportLiveness, SharedPublisher, finished_outside
+from inner_agent.outbound.shares import (
+    ReportLiveness,
+    SharedPublisher,
+    arrival_stream,
+    finished_outside,
+)
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
 from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import OutboundState
@@ -102,6 +107,7 @@ def shared_publisher(
         ReportLiveness(config.state.dir / "reports.db"),
         takeover_after_s=streams.takeover_after_s,
         finished=functools.partial(finished_outside, audit), audit=audit, at_rest=at_rest,
+        arrived_on=functools.partial(arrival_stream, audit),
     )  # fmt: skip
 
 

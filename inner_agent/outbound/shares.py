@@ -12,11 +12,13 @@ reported delivered or bounced (the imported audit events) is done and its copy d
 whose agent's latest report is older than ``takeover_after_s`` (or that never reported while
 the share waited that long) is published on the next live stream in its ranking, then the row
 is moved (a crash in between publishes it there again under the same id: a repeat).
-Control records (policy, decisions) go to every stream.
+The inbound policy goes to every stream; a decision on a held mail to the stream the mail
+arrived on (``arrived_on``, from its ``received_inside`` event), else to every stream.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from agentkit.control import ControlRefused, Decision, decode_control
+from agentkit.streams import PAIR_INBOUND
 from inner_agent.reports import latest_report, report_freshness
 from protocol import Kind
 from protocol.atrest import CLEAR, AtRest
@@ -36,6 +40,7 @@ __all__ = [
     "ReportLiveness",
     "SharedPublisher",
     "StreamPublisher",
+    "arrival_stream",
     "finished_outside",
     "rank",
 ]
@@ -103,12 +108,15 @@ class SharedPublisher:
         audit: Any,
         at_rest: AtRest = CLEAR,
         clock: Callable[[], float] = time.time,
+        arrived_on: Callable[[str], str | None] = lambda _mail_id: None,
     ) -> None:
-        """``finished(mail_id)``: an outer agent reported the mail delivered or bounced."""
+        """``finished(mail_id)``: an outer agent reported the mail delivered or bounced;
+        ``arrived_on(mail_id)``: the stream an inbound mail came on (None: unknown)."""
         self.publishers = publishers
         self.liveness = liveness
         self.takeover_after_s = takeover_after_s
         self.finished = finished
+        self.arrived_on = arrived_on
         self.audit = audit
         self.at_rest = at_rest
         self._clock = clock
@@ -121,13 +129,25 @@ class SharedPublisher:
     # ------------------------------------------------------------------------ publish
 
     def publish(self, bundle: bytes, bundle_id: bytes, kind: Kind = Kind.DATA) -> int:
-        if kind != Kind.DATA:  # policy and decisions: every outer agent (each idempotent)
-            seqs = [p.publish(bundle, bundle_id, kind) for p in self.publishers.values()]
-            return seqs[0]
+        if kind != Kind.DATA:
+            return self._publish_control(bundle, bundle_id, kind)
         share = self._share(bundle_id)
         if share is None:
             share = self._assign(bundle, bundle_id)
         return self.publishers[share.stream].publish(bundle, bundle_id, kind)
+
+    def _publish_control(self, bundle: bytes, bundle_id: bytes, kind: Kind) -> int:
+        """A decision to the outer agent holding its mail; the policy (and a decision whose
+        mail's stream is not known) to every one: each is idempotent there, and one that does
+        not hold the mail refuses the decision as ``unknown_mail``."""
+        holder = None
+        with contextlib.suppress(ControlRefused):  # our own record; unreadable: every stream
+            record = decode_control(bundle, "outbound")
+            holder = self.arrived_on(record.mail_id) if isinstance(record, Decision) else None
+        if holder is not None and holder in self.publishers:
+            return self.publishers[holder].publish(bundle, bundle_id, kind)
+        seqs = [p.publish(bundle, bundle_id, kind) for p in self.publishers.values()]
+        return seqs[0]
 
     def _assign(self, bundle: bytes, bundle_id: bytes) -> Share:
         stream = rank(bundle_id, self._live() or list(self.publishers))[0]
@@ -257,3 +277,14 @@ def finished_outside(audit: Any, mail_id: str) -> bool:
         str(event.agent).startswith("outer") and event.step in FINAL_OUTSIDE
         for event in query(mail_id=mail_id)
     )
+
+
+def arrival_stream(audit: Any, mail_id: str) -> str | None:
+    """The stream an inbound mail arrived on: its ``received_inside`` event names it (the
+    pair's ``inbound`` when it names none); None when the log has no such event."""
+    query = getattr(audit, "query", None)
+    if query is None:
+        return None
+    for event in query(mail_id=mail_id, step="received_inside"):
+        return str(event.details.get("stream", PAIR_INBOUND))
+    return None

@@ -206,6 +206,8 @@ def test_the_same_mail_on_two_streams_is_delivered_once_and_audited(tmp_path: Pa
     assert dropped.details["first_stream"] == "inbound"
     assert dropped.details["first_mail_id"] == "11" * 16
     assert dropped.details["stream"] == "mx2"
+    (first,) = handler.audit.query(step="received_inside")
+    assert "stream" not in first.details  # the pair's events as they were
 
 
 def test_another_mail_on_the_second_stream_is_delivered(tmp_path: Path) -> None:
@@ -217,6 +219,8 @@ def test_another_mail_on_the_second_stream_is_delivered(tmp_path: Path) -> None:
                            encode_package(rendered(mail_id="22" * 16, subject="다른 메일")), 1, 1))  # fmt: skip
     assert handler.queue.counts() == {"queued": 2}
     assert handler.audit.query(step="duplicate_dropped") == []
+    streams = [e.details.get("stream") for e in handler.audit.query(step="received_inside")]
+    assert streams == [None, "mx2"]  # where a decision on a held one goes back to
 
 
 def test_one_stream_keeps_delivering_a_repeat_as_before(tmp_path: Path) -> None:

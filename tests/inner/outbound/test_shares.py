@@ -4,6 +4,7 @@ live one once (never a finished one, never to nobody)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 
 from agentkit.audit import AuditLog
 from agentkit.auditimport import ImportedEvent
-from inner_agent.outbound.shares import SharedPublisher, finished_outside, rank
+from agentkit.control import Decision, encode_control
+from inner_agent.outbound.shares import SharedPublisher, arrival_stream, finished_outside, rank
 from protocol import Kind
 from protocol.atrest import AtRestKey, AtRestKeyring
+from tests.agentkit.control_golden import POLICY
 from tests.support.outbound import MemoryAudit
 
 
@@ -146,10 +149,18 @@ def test_a_new_mail_avoids_a_stale_stream(tmp_path: Path) -> None:
     assert streams["mx2"].published == []
 
 
-def test_control_records_go_to_every_stream(tmp_path: Path) -> None:
-    shares, streams, *_ = _shares(tmp_path)
-    shares.publish(b"policy", b"p" * 16, Kind.CONTROL)
+def test_the_policy_goes_to_every_stream_a_decision_to_its_mails(tmp_path: Path) -> None:
+    arrivals = {"held-at-mx2": "mx2"}
+    shares, streams, *_ = _shares(tmp_path, arrived_on=arrivals.get)
+    shares.publish(encode_control(POLICY), b"p" * 16, Kind.CONTROL)
     assert all(s.published == [(b"p" * 16, Kind.CONTROL)] for s in streams.values())
+    decision = Decision("held-at-mx2", "release", "lee@corp.example", 1_767_225_600_000, 3)
+    shares.publish(encode_control(decision), b"d" * 16, Kind.CONTROL)
+    assert streams["mx2"].published[-1] == (b"d" * 16, Kind.CONTROL)
+    assert (b"d" * 16, Kind.CONTROL) not in streams["inbound"].published
+    unknown = dataclasses.replace(decision, mail_id="held-before-the-log")
+    shares.publish(encode_control(unknown), b"u" * 16, Kind.CONTROL)  # where from? everyone
+    assert all(s.published[-1] == (b"u" * 16, Kind.CONTROL) for s in streams.values())
     assert shares.open_shares() == []
 
 
@@ -186,3 +197,12 @@ def test_rank_is_a_stable_order_of_the_streams(n: int) -> None:
     bundle_id = b"x" * 16
     assert sorted(rank(bundle_id, streams)) == sorted(streams)
     assert rank(bundle_id, streams) == rank(bundle_id, list(reversed(streams)))
+
+
+def test_arrival_stream_reads_the_received_inside_event(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.db", agent="inner")
+    audit.record("at-pair", "received_inside", seq=1)
+    audit.record("at-mx2", "received_inside", seq=1, stream="mx2")
+    assert arrival_stream(audit, "at-pair") == "inbound"
+    assert arrival_stream(audit, "at-mx2") == "mx2"
+    assert arrival_stream(audit, "never-seen") is None
