@@ -13,13 +13,16 @@ import pytest
 from pydantic import ValidationError
 
 from agentkit.control import encode_control
+from agentkit.settings import load_config
 from inner_agent.config import InnerConfig
 from inner_agent.duplicates import DuplicateBook, mail_identity
 from inner_agent.link_service import OneAtATime, build_readers
 from inner_agent.preflight import preflight
 from inner_agent.reports import ControlHandler, ReportStore
 from maildiode.cli import main
+from maildiode.commands.status import receive_side
 from mailsafe.payload import encode_package
+from outer_agent.config import OuterConfig
 from protocol import (
     FolderTransport,
     Keyring,
@@ -299,3 +302,14 @@ def test_resend_publishes_again_on_one_outer_agents_stream(tmp_path: Path, capsy
     assert "of stream mx2-out" in capsys.readouterr().out  # type: ignore[attr-defined]
     assert main(["resend", "-c", config, "--stream", "mx9", "2", "3"]) == 2
     assert main(["resend", "-c", str(root / "mx2.toml"), "--stream", "mx2", "2", "3"]) == 2
+
+
+def test_an_outer_agent_of_several_reads_its_own_outbound_stream(tmp_path: Path) -> None:
+    """outer.toml link.stream = "mx2": it publishes mx2 and reads (and reports) mx2-out."""
+    stack = TwoOuterStack(tmp_path / "s", relay_port=1)  # its files only: nothing started
+    several = load_config(stack.root / "mx2.toml", OuterConfig)
+    assert several.link.stream == "mx2"
+    assert receive_side(several, "outer") == ("mx2-out", several.spool.dir / "link-out")
+    pair = load_config(stack.root / "outer.toml", OuterConfig)
+    assert pair.link.stream == "inbound"
+    assert receive_side(pair, "outer")[0] == "outbound"
