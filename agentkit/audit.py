@@ -116,6 +116,9 @@ STEPS = frozenset(
         # a state database brought to this release's schema at start (agentkit.upgrade):
         # store, from, to, file, backup (mail id "-")
         "state_migrated",
+        # several outer agents (issue 23, D74, D75): a mail that arrived on a second stream
+        # and was not delivered again; an outbound mail moved to another outer agent's stream
+        "duplicate_dropped", "stream_takeover",
     }
 )  # fmt: skip
 

@@ -48,6 +48,8 @@ STEP_ORDER = (
     "took_over",
     # an upgrade of the state at start (issue 22.6): not about a mail
     "state_migrated",
+    # several outer agents (issue 23)
+    "duplicate_dropped", "stream_takeover",
 )  # fmt: skip
 UNKNOWN = "(unknown)"
 

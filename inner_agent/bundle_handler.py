@@ -13,6 +13,9 @@ delete its chunk files. The handler:
    not take at once, stores them in the injection queue in one durable transaction;
 4. records what an auditor searches by (:mod:`inner_agent.audit_fields`).
 
+With several inbound streams (D74) a checked mail whose identity arrived first on another
+stream (:mod:`inner_agent.duplicates`) is recorded as ``duplicate_dropped`` instead of step 2-3.
+
 A bundle that fails a check is written to the quarantine folder
 (:mod:`inner_agent.bundle_quarantine`), recorded in the audit log and the queue (so a replay is
 not processed again), and the handler returns normally. The handler is idempotent per bundle id.
@@ -28,10 +31,12 @@ from pathlib import Path
 
 from agentkit.audit import AuditLog
 from agentkit.control import ControlRefused
+from agentkit.streams import PAIR_INBOUND
 from inner_agent.audit_fields import searchable_fields
 from inner_agent.bundle_check import BundleRefused, ImagePolicy, check_package
 from inner_agent.bundle_quarantine import quarantine_files
 from inner_agent.direct import DirectInjection
+from inner_agent.duplicates import DuplicateBook, mail_identity
 from inner_agent.images import shrink_image
 from inner_agent.inbound.arrivals import HeldArrivals
 from inner_agent.inject import InjectionQueue
@@ -83,6 +88,7 @@ class BundleHandler:
         control: Callable[[ReceivedBundle], None] | None = None,
         held: HeldArrivals | None = None,
         rule_notices: RuleNotices | None = None,
+        duplicates: DuplicateBook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
@@ -94,6 +100,7 @@ class BundleHandler:
         self.control = control  # CONTROL bundles (status reports); None: refused as unexpected
         self.held = held  # marked packages of the receive filters ([inbound]); None: no holds
         self.rule_notices = rule_notices  # an inbound rule's notify ([inbound]); None: none
+        self.duplicates = duplicates  # several inbound streams (D74); None: one stream
         self._clock = clock
 
     def __call__(self, bundle: ReceivedBundle, *, queue_only: bool = False) -> None:
@@ -109,6 +116,8 @@ class BundleHandler:
             self._quarantine(bundle, exc)
             return
         mail_id = prepared.mail.manifest.mail_id
+        if self._dropped_as_duplicate(bundle, prepared):
+            return
         told = self._queue_rule_notices(bundle, prepared)
         built = self._clock()
         recipients = prepared.recipients
@@ -125,6 +134,8 @@ class BundleHandler:
         received = {
             "bundle_id": bundle.bundle_id.hex(),
             "seq": bundle.seq,
+            # the further outer agents' streams only (D74): the pair's events stay as they were
+            **({"stream": bundle.stream} if bundle.stream != PAIR_INBOUND else {}),
             "status": prepared.mail.manifest.status,
             "pages": len(prepared.mail.images),
             "notifications": len(prepared.messages),
@@ -160,6 +171,26 @@ class BundleHandler:
             self.queue.add_rule_notices(bundle.bundle_id, prepared.mail.manifest.mail_id,
                                         self.options.from_address, notices)  # fmt: skip
         return len(notices)
+
+    def _dropped_as_duplicate(self, bundle: ReceivedBundle, prepared: Prepared) -> bool:
+        """Whether this mail arrived first on another stream: then audited, not delivered."""
+        identity = mail_identity(prepared.mail) if self.duplicates is not None else None
+        if identity is None or self.duplicates is None:
+            return False
+        mail_id = prepared.mail.manifest.mail_id
+        first = self.duplicates.first_elsewhere(identity, bundle.stream, bundle.bundle_id, mail_id)
+        if first is None:
+            return False
+        self.audit.record(
+            mail_id, "duplicate_dropped", stream=bundle.stream, seq=bundle.seq,
+            bundle_id=bundle.bundle_id.hex(), first_stream=first.stream,
+            first_bundle_id=first.bundle_id.hex(), first_mail_id=first.mail_id,
+            message_id=prepared.mail.manifest.headers.message_id[:200],
+        )  # fmt: skip
+        log.info("bundle %s (stream %s, seq %d) is mail %s again, first on stream %s: not "
+                 "delivered twice", bundle.bundle_id.hex(), bundle.stream, bundle.seq,
+                 first.mail_id, first.stream)  # fmt: skip
+        return True
 
     def _handle_control(
         self, bundle: ReceivedBundle, control: Callable[[ReceivedBundle], None]

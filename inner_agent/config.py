@@ -32,6 +32,7 @@ from inner_agent.notify import DEFAULT_MAX_NOTIFICATION_BYTES
 from inner_agent.outbound.config import OutboundSection, example_toml_section
 from inner_agent.outbound.ldap_config import DirectorySection
 from inner_agent.outbound.ldap_config import example_toml_section as ldap_example
+from inner_agent.streams_config import StreamsSection
 from inner_agent.web.config import ConsoleSection
 from mailsafe.payload import MAX_IMAGE_PIXELS
 
@@ -181,6 +182,7 @@ class InnerConfig(Section):
     outbound: OutboundSection | None = None  # absent: the outbound path is off
     directory: DirectorySection = DirectorySection()  # [directory.ldap]: the LDAP sync
     inbound: InboundSection | None = None  # absent: no receive filters (needs [outbound])
+    streams: StreamsSection | None = None  # absent: one outer agent (the pair's stream only)
 
     @field_validator("postmaster")
     @classmethod
@@ -355,6 +357,19 @@ quarantine_days = 90              # quarantined files (and their released/ copie
 link_quarantine_days = 30         # chunk files the link refused
 finished_outbound_days = 365      # finished outbound mail's record (sent, blocked, rejected, ...)
 approval_days = 90                # decided approval requests, their previews, decided inbound holds
+
+# Several outer agents (docs/configuration.md "[streams]"; decisions D74, D75). The pair's
+# link above stays the first stream; each [[streams.outer]] adds one outer agent with its own
+# folder pair and key (its outer.toml sets link.stream to the same id).
+# [streams]
+# dedup_window_s = 604800           # a mail arriving again on another stream within this: dropped
+# takeover_after_s = 300            # an outer agent silent this long: its outbound share moves
+# [[streams.outer]]
+# id = "mx2"                        # 1-10 of [a-z0-9-]; its outbound stream is "mx2-out"
+# recv_dir = "link/mx2/in/recv"     # or tcp_listen = "HOST:PORT"
+# send_dir = "link/mx2/out/send"    # or tcp_send = "HOST:PORT"
+# peer_keys = ["keys/mx2.pub"]      # its Ed25519 public key(s)
+# encrypt_to = "keys/mx2-enc.pub"   # its X25519 key (absent: keys.encrypt_to)
 
 [console]                         # the web console on the [outbound.web] listener
 timezone = "Asia/Seoul"           # times on its pages, in the API and the access review

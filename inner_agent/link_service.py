@@ -9,6 +9,7 @@ BundleHandler`) and only after the handler returns does it mark the bundle done.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -20,10 +21,11 @@ from agentkit.audit import AuditLog
 from agentkit.leasekeeper import FenceClosed
 from agentkit.links import audit_refusals
 from agentkit.links import build_reader as build
+from agentkit.streams import PAIR_INBOUND
 from inner_agent.config import InnerConfig
 from protocol import LinkReader, ReceivedBundle
 
-__all__ = ["LinkService", "build_reader"]
+__all__ = ["LinkService", "OneAtATime", "build_reader", "build_readers"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,42 @@ def build_reader(config: InnerConfig, state_dir: Path) -> LinkReader:
         quarantine_dir=state_dir / "link-quarantine",
         tcp_spool_dir=state_dir / "link-tcp",
     )
+
+
+def build_readers(config: InnerConfig, state_dir: Path) -> dict[str, LinkReader]:
+    """Every inbound stream's LinkReader by stream id: the pair's ``inbound`` first, then one
+    per ``[[streams.outer]]`` with its own channel, keys and state (D74)."""
+    readers = {PAIR_INBOUND: build_reader(config, state_dir)}
+    streams = config.streams.outer if config.streams is not None else ()
+    with contextlib.ExitStack() as opened:  # closes what was opened if a later one fails
+        opened.callback(readers[PAIR_INBOUND].close)
+        for stream in streams:
+            keys = config.keys.model_copy(update={"peer_keys": stream.peer_keys})
+            reader = build(
+                stream.receive_link(config.link), keys, state_dir, stream.id,
+                work_dir=state_dir / f"link-work-{stream.id}",
+                quarantine_dir=state_dir / f"link-quarantine-{stream.id}",
+                tcp_spool_dir=state_dir / f"link-tcp-{stream.id}",
+            )  # fmt: skip
+            opened.callback(reader.close)
+            readers[stream.id] = reader
+        opened.pop_all()
+    return readers
+
+
+class OneAtATime:
+    """The bundle handler shared by the link threads of several streams (D74), entered by one
+    thread at a time: it owns one direct SMTP session (D16) and a connection to the hold book,
+    each made for one thread. Handling stays as serial as with one stream; the streams only
+    read, verify and reassemble in parallel."""
+
+    def __init__(self, handler: Callable[[ReceivedBundle], None]) -> None:
+        self.handler = handler
+        self._lock = threading.Lock()
+
+    def __call__(self, bundle: ReceivedBundle) -> None:
+        with self._lock:
+            self.handler(bundle)
 
 
 class LinkService:
@@ -70,7 +108,8 @@ class LinkService:
         self._clock = clock
         self._leftovers_at = clock() + LEFTOVER_RESCAN_S
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="link-inbound", daemon=True)
+        name = f"link-{reader.receiver.stream}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -86,8 +125,9 @@ class LinkService:
                 continue
             except (OSError, sqlite3.OperationalError) as exc:  # a full or failing disk: say
                 # what, without a traceback every second
-                log.error("inbound link poll failed (%s); the files stay in the receive folder, "
-                          "retrying in %.1f s", exc, self.rescan_s)  # fmt: skip
+                log.error("inbound link %s poll failed (%s); the files stay in the receive "
+                          "folder, retrying in %.1f s", self.reader.receiver.stream, exc,
+                          self.rescan_s)  # fmt: skip
                 self._stop.wait(self.rescan_s)
                 continue
             except Exception:

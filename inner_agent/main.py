@@ -41,16 +41,19 @@ from inner_agent.bundle_check import ImagePolicy
 from inner_agent.bundle_handler import BundleHandler, RuleNotices
 from inner_agent.config import InnerConfig
 from inner_agent.direct import DirectInjection
+from inner_agent.duplicates import VERSIONS as DUPLICATES_VERSIONS
+from inner_agent.duplicates import DuplicateBook
 from inner_agent.inbound.arrivals import HeldArrivals
 from inner_agent.inbound.holds import VERSIONS as HOLDS_VERSIONS
 from inner_agent.inbound.holds import HoldBook
 from inner_agent.inject import VERSIONS as INJECT_VERSIONS
 from inner_agent.inject import InjectionQueue, Injector, RetryPolicy
 from inner_agent.left_over import build_left_over
-from inner_agent.link_service import LinkService, build_reader
+from inner_agent.link_service import LinkService, OneAtATime, build_readers
 from inner_agent.notify import NotifyOptions
 from inner_agent.outbound.absences import VERSIONS as ABSENCES_VERSIONS
 from inner_agent.outbound.directory_schema import VERSIONS as DIRECTORY_VERSIONS
+from inner_agent.outbound.shares import VERSIONS as SHARES_VERSIONS
 from inner_agent.outbound.state import VERSIONS as OUTBOUND_VERSIONS
 from inner_agent.reports import VERSIONS as REPORTS_VERSIONS
 from inner_agent.reports import ControlHandler, ReportStore
@@ -127,7 +130,7 @@ def _run_holding(
     if opened is None:
         log.info("stopped before the state could be opened")
         return None
-    audit, queue, reader = opened
+    audit, queue, readers = opened
     lease.record_takeover(audit)
     section = config.inject
     hop = dataclasses.replace(Hop.from_config(section), fence=lease.keeper.fence)
@@ -142,15 +145,19 @@ def _run_holding(
     reports = ReportStore(state_dir / "reports.db")
     holds, held, directory = _receive_filters(config, audit)
     options = notify_options(config)
+    duplicates = _duplicate_book(config)
     handler = BundleHandler(
         queue, audit, options,
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
         state_dir / "quarantine", direct=direct,
         control=ControlHandler(reports, audit, outer_keys=_outer_keys(config)),
         held=held, rule_notices=_rule_notices(config, directory, options.from_address),
+        duplicates=duplicates,
     )  # fmt: skip
-    link = LinkService(reader, fenced(handler, lease.keeper.fence), config.link.rescan_s, audit,
-                       fence=lease.keeper.fence)  # fmt: skip
+    guarded = fenced(handler, lease.keeper.fence)
+    shared = OneAtATime(guarded) if len(readers) > 1 else guarded
+    links = [LinkService(r, shared, config.link.rescan_s, audit, fence=lease.keeper.fence)
+             for r in readers.values()]  # fmt: skip
     log.info("injection queue: %s", queue.counts())
     checkpointer = AuditCheckpointer.from_config(audit, config, retention_stores(config))
     checkpointer.start()
@@ -158,7 +165,8 @@ def _run_holding(
     injector.start()
     if left_over := build_left_over(handler):
         log.info("built %d bundle(s) an earlier version had stored", left_over)
-    link.start()
+    for link in links:
+        link.start()
     try:
         on_reload = None
         if config_path is not None:
@@ -171,7 +179,10 @@ def _run_holding(
                            reload_early=reload_early))  # fmt: skip
     finally:
         log.info("stopping: link reader, then injection workers")
-        link.stop()
+        for link in links:
+            link.stop()
+        if duplicates is not None:
+            duplicates.close()
         if direct is not None:
             direct.close()
         injector.stop()
@@ -187,13 +198,15 @@ def _run_holding(
 
 
 def _outer_keys(config: InnerConfig) -> list[VerifyKey]:
-    """The outer agent's public keys (``keys.peer_keys``): its audit checkpoints are kept
-    inside when one of them verifies (inner_agent.reports)."""
-    return [VerifyKey.load(path) for path in config.keys.peer_keys]
+    """Every outer agent's public keys (``keys.peer_keys`` and each ``[[streams.outer]]``'s):
+    their audit checkpoints are kept inside when one of them verifies (inner_agent.reports)."""
+    extra = config.streams.outer if config.streams is not None else ()
+    paths = [*config.keys.peer_keys, *(path for stream in extra for path in stream.peer_keys)]
+    return [VerifyKey.load(path) for path in paths]
 
 
-def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, LinkReader]:
-    """The audit log, the injection queue and the link reader, or none of them."""
+def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, dict[str, LinkReader]]:
+    """The audit log, the injection queue and every stream's link reader, or none of them."""
     config.state.dir.mkdir(parents=True, exist_ok=True)
     migrated = upgrade_state(state_databases(config))  # before any store opens them
     with contextlib.ExitStack() as opened:  # closes what was opened if a later one fails
@@ -202,9 +215,16 @@ def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, LinkReader]:
         record_upgrades(audit, migrated)
         queue = InjectionQueue(config.state.dir / "inject.db", at_rest=at_rest_of(config.keys))
         opened.callback(queue.close)
-        reader = build_reader(config, config.state.dir)
+        readers = build_readers(config, config.state.dir)
         opened.pop_all()
-    return audit, queue, reader
+    return audit, queue, readers
+
+
+def _duplicate_book(config: InnerConfig) -> DuplicateBook | None:
+    """The identities of mail seen on each stream, with several streams (D74); None with one."""
+    if config.streams is None or not config.streams.outer:
+        return None
+    return DuplicateBook(config.state.dir / "duplicates.db", config.streams.dedup_window_s)
 
 
 def _receive_filters(
@@ -244,6 +264,7 @@ def state_databases(config: InnerConfig) -> list[StateDatabase]:
         StateDatabase.at(state / "inject.db", INJECT_VERSIONS),
         StateDatabase.at(state / "reports.db", REPORTS_VERSIONS),
         StateDatabase.at(state / "inbound-holds.db", HOLDS_VERSIONS),
+        StateDatabase.at(state / "duplicates.db", DUPLICATES_VERSIONS),
     ]
     if (section := config.outbound) is not None:
         found += [
@@ -251,6 +272,7 @@ def state_databases(config: InnerConfig) -> list[StateDatabase]:
             StateDatabase.at(section.spool_dir / "state.db", OUTBOUND_VERSIONS),
             StateDatabase.at(section.spool_dir / "absences.db", ABSENCES_VERSIONS),
             StateDatabase.at(section.web.signin.db, SIGNIN_VERSIONS),
+            StateDatabase.at(section.spool_dir / "shares.db", SHARES_VERSIONS),
             *link_databases(section.spool_dir / "link-state"),
         ]
     return found

@@ -4,14 +4,18 @@ to), and the directory warnings only ``check`` gives."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agentkit.preflight import (
     Finding,
     Severity,
     file_folder_problems,
     folder_problems,
+    key_file_problems,
     keys_problems,
     link_problems,
     listen_problems,
+    same_folder_problems,
     secret_file_problems,
     smtp_answer_problems,
     tls_pair_problems,
@@ -22,6 +26,7 @@ from inner_agent.outbound.directory_check import directory_gaps, directory_scope
 from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.tokens import SECRET_BYTES
 from mailsafe.policy import RulesError, load_rules, unknown_scope_names
+from protocol import EncryptionPublicKey, VerifyKey
 
 __all__ = ["directory_warnings", "preflight", "rule_scope_problems"]
 
@@ -36,6 +41,7 @@ def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
     keys = keys_problems(file, config.keys)
     found += keys
     found += _link_problems(config, file, keys_ok=not keys)
+    found += _stream_problems(config, file)
     if config.outbound is not None:
         found += _outbound_problems(config.outbound, file)
     if config.directory.ldap is not None:
@@ -53,6 +59,31 @@ def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
 
 def _link_problems(config: InnerConfig, file: str, *, keys_ok: bool) -> list[Finding]:
     return link_problems(file, config.link, config.keys.signing_key, keys_ok=keys_ok)
+
+
+def _stream_problems(config: InnerConfig, file: str) -> list[Finding]:
+    """Each further outer agent's channel and keys (``[[streams.outer]]``), and no folder
+    shared between two streams (the agent would read one agent's chunks as another's)."""
+    if config.streams is None:
+        return []
+    found: list[Finding] = []
+    folders: dict[str, Path | None] = {"link.send_dir": config.link.send_dir,
+                                       "link.recv_dir": config.link.recv_dir}  # fmt: skip
+    for stream in config.streams.outer:
+        where = f"streams.outer[{stream.id}]"
+        for key, path in (("recv_dir", stream.recv_dir), ("send_dir", stream.send_dir)):
+            if path is not None:
+                found += folder_problems(file, f"{where}.{key}", path)
+                folders[f"{where}.{key}"] = path
+        if stream.tcp_listen is not None:
+            found += listen_problems(file, f"{where}.tcp_listen", stream.tcp_listen)
+        for path in stream.peer_keys:
+            found += key_file_problems(file, f"{where}.peer_keys", path, VerifyKey.load)
+        if stream.encrypt_to is not None:
+            found += key_file_problems(file, f"{where}.encrypt_to", stream.encrypt_to,
+                                       EncryptionPublicKey.load)  # fmt: skip
+    shared = same_folder_problems(file, folders)  # the pair's own: link_problems says so
+    return found + [p for p in shared if p.key.startswith("streams.")]
 
 
 def _outbound_problems(section: OutboundSection, file: str) -> list[Finding]:

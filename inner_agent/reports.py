@@ -31,6 +31,7 @@ from agentkit.auditchain import CHECKPOINT_STEP, checkpoint_from_details
 from agentkit.auditimport import ImportedEvent
 from agentkit.control import StatusReport, decode_control
 from agentkit.readonly import query_read_only
+from agentkit.streams import outer_agent_name
 from protocol.keys import VerifyKey
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
 
@@ -47,7 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The agent name imported events are stored under (the outer agent's own log uses it too).
+# The agent name imported events are stored under (the outer agent's own log uses it too);
+# one of several outer agents: "outer-ID" (agentkit.streams.outer_agent_name, D74).
 OUTER_AGENT = "outer"
 # Reports kept per stream: a day at the default interval of 30 s, for the console's history.
 REPORT_HISTORY = 2880
@@ -211,7 +213,7 @@ class ControlHandler:
         if not isinstance(record, StatusReport):  # the inbound stream carries nothing else
             raise TypeError(f"decode_control gave a {type(record).__name__} on stream inbound")
         imported = self.audit.import_events(
-            OUTER_AGENT,
+            outer_agent_name(bundle.stream),
             (ImportedEvent(e.id, e.ts, e.mail_id, e.step, e.details) for e in record.events),
         )
         for refused in imported.refused:  # verified, decoded, and still not an event we keep

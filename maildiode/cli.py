@@ -164,6 +164,9 @@ def _resend(p: argparse.ArgumentParser) -> None:
     _agent_config(p)
     p.add_argument("first", type=int, metavar="FIRST", help="first sequence number")
     p.add_argument("last", type=int, metavar="LAST", help="last sequence number")
+    p.add_argument("--stream", metavar="ID", default=None,
+                   help="inner agent with several outer agents: the [[streams.outer]] id whose "
+                        "outbound stream to publish again (default: the pair's)")  # fmt: skip
 
 
 def _requeue(p: argparse.ArgumentParser) -> None:

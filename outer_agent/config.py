@@ -32,6 +32,7 @@ from agentkit.settings import (
     resolve_path,
 )
 from agentkit.settings import Domain as _Domain
+from agentkit.streams import PAIR_INBOUND, StreamId
 
 __all__ = [
     "ArchiveSection",
@@ -39,6 +40,7 @@ __all__ = [
     "DeliverySection",
     "InboundSection",
     "OuterConfig",
+    "OuterLinkSection",
     "RenderSection",
     "ReportSection",
     "SmtpSection",
@@ -263,6 +265,13 @@ class ReportSection(Section):
     interval_s: int | None = Field(default=None, ge=1, le=86_400)
 
 
+class OuterLinkSection(LinkSection):
+    """The shared ``[link]`` plus which outer agent this is (several outer agents, D74)."""
+
+    # "inbound": the one outer agent of a pair; another id: one of several, reading ID-out.
+    stream: StreamId = PAIR_INBOUND
+
+
 class OuterConfig(Section):
     """The whole ``outer.toml``."""
 
@@ -271,7 +280,7 @@ class OuterConfig(Section):
     render: RenderSection = RenderSection()
     auth: AuthSection = AuthSection()
     delivery: DeliverySection = DeliverySection()
-    link: LinkSection
+    link: OuterLinkSection
     keys: KeysSection
     log: LogSection = LogSection()
     audit: AuditSection = AuditSection()
@@ -432,6 +441,7 @@ quarantine_max_bytes = 2147483648 # refused files kept as evidence: at most this
 quarantine_max_files = 10000      # ... and files (reason files included, each at least 4 KiB)
 quarantine_sample = 100           # kept per refusal reason and interval; the rest are deleted
 refusal_log_interval_s = 60       # a flood of refusals is logged once per reason this often
+# stream = "inbound"              # one of several outer agents: its id (inner [[streams.outer]])
 
 [keys]
 signing_key = {signing_key}      # our Ed25519 private key, mode 0600

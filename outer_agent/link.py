@@ -1,6 +1,7 @@
 """The outer agent's two link ends, built from ``[link]`` and ``[keys]``: the inbound publisher
-(stream ``inbound``) and the outbound LinkReader (stream ``outbound``): its poll for delivery,
-its status for the status report."""
+(stream ``link.stream``: ``inbound`` for the one outer agent of a pair) and the outbound
+LinkReader (``outbound``, or ``ID-out`` for one of several outer agents, agentkit.streams):
+its poll for delivery, its status for the status report."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 from pathlib import Path
 
 from agentkit.links import LinkPublisher, build_reader, build_sender
+from agentkit.streams import outbound_stream
 from outer_agent.config import OuterConfig
 from outer_agent.delivery import LinkPoll
 from protocol import LinkReader
@@ -18,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def inbound_publisher(config: OuterConfig, state_dir: Path) -> LinkPublisher:
-    return LinkPublisher(build_sender(config.link, config.keys, state_dir, "inbound"))
+    return LinkPublisher(build_sender(config.link, config.keys, state_dir, config.link.stream))
 
 
 def outbound_poller(config: OuterConfig, state_dir: Path) -> LinkPoll | None:
@@ -37,7 +39,7 @@ def outbound_reader(config: OuterConfig, state_dir: Path) -> LinkReader | None:
         link,
         config.keys,
         state_dir,
-        "outbound",
+        outbound_stream(config.link.stream),
         work_dir=state_dir / "work",
         quarantine_dir=state_dir / "quarantine",
     )

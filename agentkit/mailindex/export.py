@@ -78,6 +78,7 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "monitored": ("모니터링", "monitored"),
     "masked": ("개인정보 가림 전달", "delivered, personal data masked"),
     "sent": ("발송", "sent"),
+    "duplicate": ("중복 수신", "duplicate of a mail received on another stream"),
     "in_progress": ("처리 중", "in progress"),
 }
 PERIOD_LABELS = {"day": ("일자", "day"), "month": ("월", "month"), "year": ("연도", "year")}

@@ -55,12 +55,16 @@ INBOUND_STEPS = frozenset({
     "inbound_monitored", "inbound_masked", "inbound_blocked", "inbound_held", "inbound_released",
     "inbound_dropped", "inbound_expired", "inbound_decision_refused", "archived",
     "archive_deferred", "archive_failed", "hold_requested", "hold_decided", "decision_sent",
+    # several outer agents (D74): the copy that arrived on a second stream
+    "duplicate_dropped",
 })  # fmt: skip
 OUTBOUND_STEPS = frozenset({
     "accepted_outbound", "scanned", "allowed", "blocked", "monitored", "held",
     "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
     "withdrawn", "sender_notified", "sent_out", "token_refused", "received_outbound", "delivered",
     "delivery_deferred", "bounced",
+    # several outer agents (D75): moved to another outer agent's stream
+    "stream_takeover",
 })  # fmt: skip
 # Steps of either direction, told apart by their details (see direction_of).
 EITHER_DIRECTION = frozenset({"quarantined", "resent"})
@@ -102,6 +106,7 @@ OUTCOME_TABLE: tuple[tuple[Direction, frozenset[str], str], ...] = (
     ("in", frozenset({"notified", WITHHELD}), "withheld"),
     ("in", frozenset({"injected"}), "delivered"),  # the notification reached the mail server
     ("in", frozenset({"notified"}), "delivered"),
+    ("in", frozenset({"duplicate_dropped"}), "duplicate"),  # the other stream's copy went in
     ("in", frozenset({"quarantined"}), "quarantined"),
     ("in", frozenset({"refused"}), "refused"),
     ("in", frozenset({"deferred"}), "deferred"),  # the internal server has not taken it yet

@@ -128,6 +128,9 @@ class ConsoleData:
         if injection is not None:
             waited = injection["oldest_queued_s"]
             injection["alarm"] = waited is not None and waited > places.inject_alarm_s
+        found = figures.streams(places, now)  # several outer agents only (D74)
+        if found is not None:
+            status["streams"] = found
         status["alarms"] = [a.as_dict() for a in alarms(status, language, now)]
         return status
 

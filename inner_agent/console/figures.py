@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.readonly import query_read_only
+from agentkit.streams import outbound_stream, outer_agent_name
+from inner_agent.console.places import ConsolePlaces
 from inner_agent.inject import queue_summary
+from inner_agent.reports import latest_report, report_freshness
 
 __all__ = [
     "MAX_COUNTED_FILES",
@@ -32,6 +35,7 @@ __all__ = [
     "inner_queues",
     "outbound_mail",
     "outbound_picture",
+    "streams",
 ]
 
 # Files counted in a quarantine folder; past this the dashboard says "10000+" (a flood must
@@ -45,12 +49,13 @@ WAITING_STATES = ("received", "sending")
 
 
 def inbound_link(state_dir: Path | None, now: float, *, gap_wait_s: float,
-                 silence_alarm_s: float) -> dict[str, Any] | None:  # fmt: skip
-    """The inbound link's receiving end (``protocol.Receiver``'s database), as the outer
+                 silence_alarm_s: float, stream: str = INBOUND_STREAM
+                 ) -> dict[str, Any] | None:  # fmt: skip
+    """An inbound link's receiving end (``protocol.Receiver``'s database), as the outer
     agent reports its own receiving end (``ReceiverFigures``), plus refused bundles."""
     if state_dir is None:
         return None
-    path = state_dir / f"receiver-{INBOUND_STREAM}.db"
+    path = state_dir / f"receiver-{stream}.db"
     meta = dict(query_read_only(path, "SELECT key, value FROM meta"))
     counters = dict(query_read_only(path, "SELECT name, value FROM counters"))
     cutoff_ms = int((now - gap_wait_s) * 1000)
@@ -60,7 +65,7 @@ def inbound_link(state_dir: Path | None, now: float, *, gap_wait_s: float,
     dropped = int(counters.get("quarantine_dropped", 0))
     last_seen_ms = int(meta.get("last_seen_ms", 0))
     return {
-        "stream": INBOUND_STREAM,
+        "stream": stream,
         "epoch": int(meta.get("sender_epoch", 0)),
         "highest_seq": max(0, int(meta.get("highest_seq", 0))),
         "gaps": gaps[:MAX_GAPS_SHOWN],
@@ -72,6 +77,34 @@ def inbound_link(state_dir: Path | None, now: float, *, gap_wait_s: float,
         "last_heartbeat_ms": int(meta.get("last_heartbeat_ms", 0)),
         "silent": now * 1000 - last_seen_ms > silence_alarm_s * 1000,
     }
+
+
+def streams(places: ConsolePlaces, now: float) -> list[dict[str, Any]] | None:
+    """With several outer agents (D74, D75): each stream, its outer host and report, its
+    receiving end, and what it carries (bundles in; approved mail out not yet reported
+    delivered). None with one outer agent: the dashboard shows the pair as before."""
+    if not places.streams or places.state_dir is None:
+        return None
+    waiting = dict(query_read_only(places.shares_db, "SELECT stream, COUNT(*) FROM shares "
+                                   "GROUP BY stream")) if places.shares_db else {}  # fmt: skip
+    rows = []
+    for stream in (INBOUND_STREAM, *places.streams):
+        report = report_freshness(latest_report(places.state_dir / "reports.db", stream), now)
+        path = places.state_dir / f"receiver-{stream}.db"
+        counters = dict(query_read_only(path, "SELECT name, value FROM counters"))
+        link = inbound_link(places.state_dir, now, gap_wait_s=places.gap_wait_s,
+                            silence_alarm_s=places.silence_alarm_s, stream=stream)  # fmt: skip
+        rows.append({
+            "stream": stream, "agent": outer_agent_name(stream),
+            "outbound_stream": outbound_stream(stream),
+            "host": report["report"]["figures"]["host"]["hostname"] if "report" in report
+            else None,
+            "report": report["state"], "report_age_s": report["age_s"],
+            "stale_after_s": report.get("stale_after_s"), "link": link,
+            "bundles_received": int(counters.get("bundles_delivered", 0)),
+            "outbound_waiting": int(waiting.get(stream, 0)),
+        })  # fmt: skip
+    return rows
 
 
 def inner_queues(state_dir: Path | None, outbound_state: Path | None, now: float

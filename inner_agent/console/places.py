@@ -36,6 +36,12 @@ class ConsolePlaces:
     at_rest_key: Path | None = None  # [keys] at_rest_key: opens the sealed preview pictures
     directory_db: Path | None = None  # [outbound] directory_db: its gaps are alarms
     fallback_approver: str | None = None  # [outbound.approval]: asked where nobody else is
+    streams: tuple[str, ...] = ()  # [[streams.outer]] ids: the outer agents beyond the pair's
+
+    @property
+    def shares_db(self) -> Path | None:
+        """Which outer agent carries which outbound mail (D75), beside the outbound state."""
+        return None if self.outbound_state is None else self.outbound_state.parent / "shares.db"
 
     @property
     def reports_db(self) -> Path | None:
@@ -63,4 +69,5 @@ def places_from(config: Any) -> ConsolePlaces:
         at_rest_key=getattr(getattr(config, "keys", None), "at_rest_key", None),
         directory_db=getattr(outbound, "directory_db", None),
         fallback_approver=getattr(getattr(outbound, "approval", None), "fallback_approver", None),
+        streams=tuple(s.id for s in getattr(getattr(config, "streams", None), "outer", ())),
     )

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agentkit.streams import PAIR_INBOUND as INBOUND_STREAM
 from inner_agent.console.text import Language, duration, words
 
 __all__ = [
@@ -112,6 +113,7 @@ def alarms(status: Mapping[str, Any], language: Language, now: float) -> list[Al
         *_audit_alarms(status.get("audit"), say),
         *_host_alarms("inner", status["inner"].get("host"), say),
         *_host_alarms("outer", status["outer"].get("host"), say),
+        *_stream_alarms(status.get("streams"), say, now),
     ]
 
 
@@ -135,6 +137,24 @@ def _outer_report_alarms(outer: Mapping[str, Any], say: _Say) -> Iterable[Alarm]
     elif outer["state"] == "stale":
         age = max(outer["age_s"] or 0.0, outer["received_age_s"] or 0.0)
         yield say("outer_report_stale", "outer", age_s=age, limit_s=outer["stale_after_s"])
+
+
+def _stream_alarms(streams: Iterable[Mapping[str, Any]] | None, say: _Say,
+                   now: float) -> Iterable[Alarm]:  # fmt: skip
+    """The outer agents beyond the pair's (whose alarms are the outer ones above): a stale or
+    missing report, a silent link. Their outbound share moves when stale (D75)."""
+    for row in streams or ():
+        if row["stream"] == INBOUND_STREAM:
+            continue
+        if row["report"] == "missing":
+            yield say("stream_report_missing", "outer", stream=row["stream"])
+        elif row["report"] == "stale":
+            yield say("stream_report_stale", "outer", stream=row["stream"],
+                      age_s=row["report_age_s"] or 0.0, limit_s=row["stale_after_s"])  # fmt: skip
+        link = row["link"]
+        if link is not None and link["silent"] and link["last_seen_ms"]:
+            yield say("stream_silent", "link", stream=row["stream"],
+                      since_s=now - link["last_seen_ms"] / 1000)  # fmt: skip
 
 
 def _link_alarms(link: Mapping[str, Any] | None, outer: Mapping[str, Any], say: _Say,

@@ -108,6 +108,20 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Outer agent host (from its report)",
     ),
     "dash.hostname": ("호스트", "Host"),
+    "dash.streams": ("스트림 (외부망 에이전트별)", "Streams (one per outer agent)"),
+    "dash.stream": ("스트림", "Stream"),
+    "dash.stream_report": ("상태 보고", "Report"),
+    "dash.stream_link": ("링크", "Link"),
+    "dash.stream_in": ("받은 번들", "Bundles in"),
+    "dash.stream_out": ("발신 스트림", "Outbound stream"),
+    "dash.stream_out_waiting": (
+        "전달 보고 대기 발신 메일",
+        "Outbound mail not yet reported delivered",
+    ),
+    "dash.fresh": ("정상", "fresh"),
+    "dash.stale": ("지연", "stale"),
+    "dash.missing": ("없음", "missing"),
+    "dash.alive": ("정상", "alive"),
     "dash.uptime": ("서버 유지 시간", "Uptime"),
     "dash.cpu": ("CPU 사용량", "CPU"),
     "dash.load": ("부하", "Load"),
@@ -252,6 +266,32 @@ _WORDS: dict[str, tuple[str, str]] = {
         "외부망 수치는 그때의 값입니다.",
         "Check the inbound linkage (carrier) and the outer agent; the "
         "outer figures shown are that old.",
+    ),
+    "alarm.stream_report_missing": (
+        "외부망 에이전트 {stream}의 상태 보고를 아직 받지 못했습니다.",
+        "No status report from outer agent {stream} yet.",
+    ),
+    "todo.stream_report_missing": (
+        "그 외부망 에이전트가 실행 중인지, 그 채널의 망연계가 파일을 옮기는지 확인하십시오.",
+        "Check that this outer agent runs and that its channel of the linkage carries files.",
+    ),
+    "alarm.stream_report_stale": (
+        "외부망 에이전트 {stream}의 마지막 상태 보고가 {age_s} 전 것입니다 (기준 {limit_s}).",
+        "Outer agent {stream}'s last status report is {age_s} old (limit {limit_s}).",
+    ),
+    "todo.stream_report_stale": (
+        "그 서버와 채널을 확인하십시오. 그 에이전트 몫의 발신 메일은 "
+        "streams.takeover_after_s 뒤 다른 외부망 에이전트로 옮겨집니다.",
+        "Check that host and its channel; its share of outbound mail moves to another outer "
+        "agent after streams.takeover_after_s.",
+    ),
+    "alarm.stream_silent": (
+        "외부망 에이전트 {stream}의 링크에서 {since_s} 동안 아무것도 오지 않았습니다.",
+        "Nothing arrived on outer agent {stream}'s link for {since_s}.",
+    ),
+    "todo.stream_silent": (
+        "그 외부망 에이전트와 그 채널의 망연계를 확인하십시오.",
+        "Check this outer agent and its channel of the linkage.",
     ),
     "alarm.inbound_link_silent": (
         "수신 링크에서 {since_s} 동안 아무것도 받지 못했습니다.",

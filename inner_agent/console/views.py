@@ -26,7 +26,7 @@ __all__ = [
 # The rows of the dashboard's tables, in the order an operator reads them.
 IN_OUTCOMES = ("delivered", "withheld", "masked", "monitored", "held", "approved",
                "rejected", "blocked", "expired", "quarantined", "refused", "deferred",
-               "in_progress")  # fmt: skip
+               "duplicate", "in_progress")  # fmt: skip
 OUT_OUTCOMES = ("sent", "delivered", "monitored", "held", "approved", "rejected", "blocked",
                 "expired", "withdrawn", "quarantined", "bounced", "deferred",
                 "in_progress")  # fmt: skip
@@ -58,6 +58,7 @@ def dashboard_view(status: Mapping[str, Any], roles: Collection[Role], language:
         "audit": status.get("audit"),
     }
     if full:
+        view["streams"] = status.get("streams")  # several outer agents only (D74)
         view["links"] = _links(status)
         view["queues"] = _queues(status, language)
         view["hosts"] = _hosts(status, language)

@@ -32,6 +32,7 @@ from agentkit.atrest import at_rest_of
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.periodic import PeriodicPass
 from agentkit.settings import KeysSection, LinkSection, LogSection, parse_host_port
+from agentkit.streams import PAIR_INBOUND, outbound_stream
 from inner_agent.config import InnerConfig
 from inner_agent.console.places import places_from
 from inner_agent.inbound.config import InboundSection
@@ -47,6 +48,12 @@ from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.preview import Previewer, preview_pool
 from inner_agent.outbound.rulesource import RulesSource, fingerprint
 from inner_agent.outbound.scanning import Scanner
+from inner_agent.outbound.shares import (
+    ReportLiveness,
+    SharedPublisher,
+    arrival_stream,
+    finished_outside,
+)
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
 from inner_agent.outbound.spool import Spool, SpooledMail
 from inner_agent.outbound.state import OutboundState
@@ -79,6 +86,30 @@ def outbound_publisher(link: LinkSection, keys: KeysSection, state_dir: Path) ->
     id already published with other content (from a version before bundles were rebuilt
     identically) keeps its first version, as everywhere (LinkPublisher)."""
     return LinkPublisher(build_sender(link, keys, state_dir, "outbound"))
+
+
+def shared_publisher(
+    config: Any, audit: Audit, state_dir: Path, at_rest: AtRest
+) -> SharedPublisher | None:
+    """With ``[[streams.outer]]`` (D75): one sender per outer agent, keyed by its stream id
+    (the pair's ``inbound`` first), each mail on one of them; None with one outer agent."""
+    streams = getattr(config, "streams", None)
+    if streams is None or not streams.outer:
+        return None
+    link, keys = config.link, config.keys
+    publishers = {PAIR_INBOUND: outbound_publisher(link, keys, state_dir)}
+    for stream in streams.outer:
+        stream_keys = keys.model_copy(update={"encrypt_to": stream.encrypt_to or keys.encrypt_to})
+        sender = build_sender(stream.send_link(link), stream_keys, state_dir,
+                              outbound_stream(stream.id))  # fmt: skip
+        publishers[stream.id] = LinkPublisher(sender)
+    return SharedPublisher(
+        publishers, state_dir.parent / "shares.db",
+        ReportLiveness(config.state.dir / "reports.db"),
+        takeover_after_s=streams.takeover_after_s,
+        finished=functools.partial(finished_outside, audit), audit=audit, at_rest=at_rest,
+        arrived_on=functools.partial(arrival_stream, audit),
+    )  # fmt: skip
 
 
 class OutboundService:
@@ -129,8 +160,11 @@ class OutboundService:
         directory = Directory(section.directory_db,
                               directory_password=directory_passwords(self._ldap()))  # fmt: skip
         secret = load_or_create_secret(section.web.secret_key_file)
-        publisher = self._publisher or outbound_publisher(
-            self.config.link, self.config.keys, section.spool_dir / "link-state"
+        link_state = section.spool_dir / "link-state"
+        publisher = (
+            self._publisher
+            or shared_publisher(self.config, self.audit, link_state, at_rest)
+            or outbound_publisher(self.config.link, self.config.keys, link_state)
         )
         limits = _extract_limits(section)
         reader = AttachmentReader(limits)
@@ -292,6 +326,7 @@ class OutboundService:
             inbound_rules_file=self._inbound_file,
             inbound_configured=isinstance(getattr(config, "inbound", None), InboundSection),
             ldap=self._ldap(),
+            streams=places.streams,
         )
 
     def _ldap(self) -> LdapSection | None:
@@ -367,6 +402,9 @@ class OutboundService:
         if tick_due:
             steps.append(workflow.tick)
         steps.append(workflow.send_notices)
+        settle = getattr(self.publisher, "settle", None)  # several outer agents (D75)
+        if settle is not None:
+            steps.append(settle)
         heartbeat = getattr(self.publisher, "heartbeat_if_due", None)
         if heartbeat is not None:
             steps.append(heartbeat)

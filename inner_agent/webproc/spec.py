@@ -54,6 +54,8 @@ class WebSpec(Section):
     # [directory.ldap]: people sign in with their directory password (its bind password
     # stays in its file, read by the child).
     ldap: LdapSection | None = None
+    # The outer agents beyond the pair's ([[streams.outer]] ids): the dashboard lists them.
+    streams: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -66,6 +68,7 @@ class WebSpec(Section):
             outbound_state=self.outbound.spool_dir / "state.db",
             silence_alarm_s=self.silence_alarm_s, gap_wait_s=self.gap_wait_s,
             inject_alarm_s=self.inject_alarm_s, at_rest_key=self.at_rest_key,
+            streams=self.streams,
         )  # fmt: skip
 
     @property

@@ -13,11 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.links import build_sender
+from agentkit.streams import PAIR_INBOUND, outbound_stream
 from maildiode.commands.check import config_for_command
 from protocol import ProtocolError
 
-# The stream each agent sends on (docs/architecture.md).
+# The stream each agent sends on (docs/architecture.md); an outer agent of several sends on
+# its own id (outer.toml link.stream, decision D74).
 STREAM_OF_AGENT = {"outer": "inbound", "inner": "outbound"}
+
+
+def sent_stream(config: Any, agent: str) -> str:
+    """The stream whose bundles this agent's sender keeps."""
+    return str(getattr(config.link, "stream", None) or STREAM_OF_AGENT[agent])
 
 
 def sender_state_dir(config: Any, agent: str) -> Path:
@@ -32,6 +39,22 @@ def sender_state_dir(config: Any, agent: str) -> Path:
     return Path(config.outbound.spool_dir) / "link-state"
 
 
+def _chosen_stream(config: Any, agent: str, wanted: str | None) -> tuple[str, Any, Any] | str:
+    """(stream, [link], [keys]) to resend on, or why not: an inner agent's ``--stream ID``
+    names one of its ``[[streams.outer]]``, whose own channel and key the stream ``ID-out``
+    goes through (decision D75)."""
+    if wanted is None or wanted == PAIR_INBOUND:
+        return sent_stream(config, agent), config.link, config.keys
+    if agent != "inner":
+        return "--stream is for the inner agent; an outer agent sends on its link.stream"
+    streams = getattr(config, "streams", None)
+    entry = next((s for s in streams.outer if s.id == wanted), None) if streams else None
+    if entry is None:
+        return f"no [[streams.outer]] with id {wanted!r} in the config"
+    keys = config.keys.model_copy(update={"encrypt_to": entry.encrypt_to or config.keys.encrypt_to})
+    return outbound_stream(entry.id), entry.send_link(config.link), keys
+
+
 def run(args: argparse.Namespace) -> int:
     if args.first < 1 or args.last < args.first:
         print(f"resend: {args.first}..{args.last} is not a range of sequence numbers",
@@ -41,9 +64,14 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(found, int):
         return found
     agent, config = found
+    chosen = _chosen_stream(config, agent, getattr(args, "stream", None))
+    if isinstance(chosen, str):
+        print(f"resend: {chosen}", file=sys.stderr)
+        return 2
+    stream, link, keys = chosen
     try:
-        sender = build_sender(config.link, config.keys, sender_state_dir(config, agent),
-                              STREAM_OF_AGENT[agent], new_epoch=False)  # fmt: skip
+        sender = build_sender(link, keys, sender_state_dir(config, agent), stream,
+                              new_epoch=False)  # fmt: skip
         try:
             count = sender.resend(args.first, args.last)
         finally:
@@ -52,5 +80,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"resend: {exc}", file=sys.stderr)
         return 1
     wanted = args.last - args.first + 1
-    print(f"re-sent {count} of {wanted} bundle(s) of stream {STREAM_OF_AGENT[agent]}")
+    print(f"re-sent {count} of {wanted} bundle(s) of stream {stream}")
     return 0 if count == wanted else 1

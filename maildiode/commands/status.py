@@ -19,22 +19,31 @@ from typing import Any
 
 from agentkit.audit import step_counts
 from agentkit.metrics import prometheus_text
+from agentkit.streams import PAIR_INBOUND, outbound_stream, outer_agent_name
 from maildiode.commands.check import config_for_command
 from protocol import Keyring, Receiver
 
 
 def receive_side(config: Any, agent: str) -> tuple[str, Path]:
-    """(stream, state folder) of the direction this agent receives; as the agents lay it out."""
+    """(stream, state folder) of the direction this agent receives; as the agents lay it out
+    (an outer agent of several reads ``ID-out``, agentkit.streams)."""
     if agent == "outer":
-        return "outbound", config.spool.dir / "link-out"
-    return "inbound", config.state.dir
+        return outbound_stream(config.link.stream), config.spool.dir / "link-out"
+    return PAIR_INBOUND, config.state.dir
 
 
 def link_status(config: Any, agent: str) -> dict[str, Any]:
     stream, state_dir = receive_side(config, agent)
+    return {"agent": agent, **receiver_status(config, stream, state_dir, config.keys.peer_keys)}
+
+
+def receiver_status(
+    config: Any, stream: str, state_dir: Path, peer_keys: tuple[Path, ...]
+) -> dict[str, Any]:
+    """One receiving stream's state, read from its receiver database."""
     if not (state_dir / f"receiver-{stream}.db").exists():
-        return {"agent": agent, "stream": stream, "state": "nothing received yet"}
-    receiver = Receiver(state_dir, stream, Keyring.load(config.keys.peer_keys),
+        return {"stream": stream, "state": "nothing received yet"}
+    receiver = Receiver(state_dir, stream, Keyring.load(peer_keys),
                         gap_wait_s=config.link.gap_wait_s)  # fmt: skip
     try:
         status = asdict(receiver.status())
@@ -44,7 +53,67 @@ def link_status(config: Any, agent: str) -> dict[str, Any]:
     last_seen = status["last_seen_ms"]
     status["silent"] = not last_seen or now_ms - last_seen > config.link.silence_alarm_s * 1000
     status["counters"] = dict(status["counters"])
-    return {"agent": agent, **status}
+    return status
+
+
+def stream_statuses(config: Any, now: float) -> list[dict[str, Any]]:
+    """With several outer agents (``[streams]``, D74/D75): each stream and its outer host,
+    alive or silent, its report fresh, stale or missing, and what it carries: bundles received
+    inward, approved mail on its way out not yet reported delivered."""
+    from inner_agent.reports import latest_report, report_freshness
+
+    streams = getattr(config, "streams", None)
+    extra = [(s.id, s.peer_keys) for s in streams.outer] if streams is not None else []
+    waiting = _outbound_waiting(config)
+    rows = []
+    for stream, peer_keys in [(PAIR_INBOUND, config.keys.peer_keys), *extra]:
+        link = receiver_status(config, stream, config.state.dir, peer_keys)
+        report = report_freshness(latest_report(config.state.dir / "reports.db", stream), now)
+        host = report["report"]["figures"]["host"]["hostname"] if "report" in report else None
+        rows.append({
+            "stream": stream, "outbound_stream": outbound_stream(stream),
+            "agent": outer_agent_name(stream), "host": host,
+            "link": _link_state(link),
+            "highest_seq": link.get("highest_seq", 0), "gaps": list(link.get("gaps", ())),
+            "report": report["state"], "report_age_s": report["age_s"],
+            "bundles_received": link.get("counters", {}).get("bundles_delivered", 0),
+            "outbound_waiting": waiting.get(stream, 0),
+        })  # fmt: skip
+    return rows
+
+
+def _link_state(link: dict[str, Any]) -> str:
+    if "state" in link:
+        return "nothing received yet"
+    return "silent" if link["silent"] else "alive"
+
+
+def _outbound_waiting(config: Any) -> dict[str, int]:
+    """Approved mail per outer agent not yet reported delivered (``shares.db``, D75)."""
+    from agentkit.readonly import query_read_only
+
+    outbound = getattr(config, "outbound", None)
+    if outbound is None:
+        return {}
+    rows = query_read_only(outbound.spool_dir / "shares.db",
+                           "SELECT stream, COUNT(*) FROM shares GROUP BY stream")  # fmt: skip
+    return {str(stream): int(count) for stream, count in rows}
+
+
+def describe_streams(streams: list[dict[str, Any]]) -> list[str]:
+    lines = ["  streams (one per outer agent):"]
+    for row in streams:
+        age = "" if row["report_age_s"] is None else f" {row['report_age_s']:.0f} s ago"
+        gaps = f", gaps {', '.join(map(str, row['gaps']))}" if row["gaps"] else ""
+        link = "SILENT" if row["link"] == "silent" else row["link"]
+        report = "fresh" if row["report"] == "fresh" else row["report"].upper()
+        lines.append(
+            f"    {row['stream']:<10} host {row['host'] or '?'}: link {link}, report {report}"
+            f"{age}{gaps}; in: {row['bundles_received']} bundle(s), up to seq "
+            f"{row['highest_seq']}; out on {row['outbound_stream']}: "
+            f"{row['outbound_waiting']} mail(s) not yet reported delivered"
+        )
+    return lines
 
 
 def queue_status(config: Any, agent: str) -> dict[str, Any]:
@@ -231,7 +300,8 @@ def describe(status: dict[str, Any]) -> str:
     report = describe_outer_report(status["outer_report"]) if "outer_report" in status else []
     if "state" in status:
         head = f"{status['agent']} agent, stream {status['stream']}: {status['state']}"
-        return "\n".join([head, *describe_queues(status["queues"]), *report]) + "\n"
+        streams = describe_streams(status["streams"]) if "streams" in status else []
+        return "\n".join([head, *describe_queues(status["queues"]), *report, *streams]) + "\n"
     now_ms = int(time.time() * 1000)
 
     def ago(ms: int) -> str:
@@ -249,6 +319,7 @@ def describe(status: dict[str, Any]) -> str:
     lines += [f"  {name + ':':<16} {value}" for name, value in sorted(status["counters"].items())]
     lines += describe_queues(status["queues"])
     lines += report
+    lines += describe_streams(status["streams"]) if "streams" in status else []
     return "\n".join(lines) + "\n"
 
 
@@ -261,6 +332,8 @@ def run(args: argparse.Namespace) -> int:
     status["queues"] = queue_status(config, agent)
     if agent == "inner":
         status["outer_report"] = outer_report(config, time.time())
+        if getattr(config, "streams", None) is not None:
+            status["streams"] = stream_statuses(config, time.time())
     if args.prometheus:
         sys.stdout.write(prometheus_text(status, step_counts(config.audit.path)))
         # The alarms are metrics here; a collector's `status ... > f.tmp && mv` must not stop.
@@ -273,4 +346,7 @@ def run(args: argparse.Namespace) -> int:
     waiting_too_long = any(queues.get(name, {}).get("alarm", False)
                            for name in ("injection", "delivery"))  # fmt: skip
     stale = status.get("outer_report", {}).get("state") == "stale"
-    return 1 if status.get("silent") or status.get("gaps") or waiting_too_long or stale else 0
+    streams_down = any(s["link"] == "silent" or s["gaps"] or s["report"] == "stale"
+                       for s in status.get("streams", ()))  # fmt: skip
+    down = status.get("silent") or status.get("gaps") or stale or streams_down
+    return 1 if down or waiting_too_long else 0

@@ -1,0 +1,208 @@
+"""Approved mail with several outer agents (issue 23.1, D75): each mail on exactly one
+stream, the same stream again after a crash, and the share of an agent gone silent moved to a
+live one once (never a finished one, never to nobody)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from agentkit.audit import AuditLog
+from agentkit.auditimport import ImportedEvent
+from agentkit.control import Decision, encode_control
+from inner_agent.outbound.shares import SharedPublisher, arrival_stream, finished_outside, rank
+from protocol import Kind
+from protocol.atrest import AtRestKey, AtRestKeyring
+from tests.agentkit.control_golden import POLICY
+from tests.support.outbound import MemoryAudit
+
+
+class FakeStream:
+    def __init__(self) -> None:
+        self.published: list[tuple[bytes, Kind]] = []
+        self.ids: dict[bytes, int] = {}
+
+    def publish(self, bundle: bytes, bundle_id: bytes, kind: Kind = Kind.DATA) -> int:
+        self.published.append((bundle_id, kind))
+        return self.ids.setdefault(bundle_id, len(self.ids) + 1)  # a repeat keeps its seq
+
+    def heartbeat_if_due(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FakeLiveness:
+    def __init__(self) -> None:
+        self.ages: dict[str, float | None] = {"inbound": 1.0, "mx2": 1.0}
+
+    def report_age_s(self, stream: str) -> float | None:
+        return self.ages[stream]
+
+    def fresh(self, stream: str) -> bool:
+        age = self.ages[stream]
+        return age is not None and age < 90
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _shares(tmp_path: Path, finished: set[str] | None = None, **kwargs: object):
+    streams = {"inbound": FakeStream(), "mx2": FakeStream()}
+    liveness, clock, audit = FakeLiveness(), Clock(), MemoryAudit()
+    done = finished if finished is not None else set()
+    shares = SharedPublisher(
+        streams, tmp_path / "shares.db", liveness, takeover_after_s=300,
+        finished=done.__contains__, audit=audit, clock=clock, **kwargs,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return shares, streams, liveness, clock, audit
+
+
+def _ids(n: int) -> list[bytes]:
+    return [i.to_bytes(2, "big") * 8 for i in range(n)]
+
+
+def test_each_mail_goes_to_one_stream_and_both_get_a_share(tmp_path: Path) -> None:
+    shares, streams, *_ = _shares(tmp_path)
+    for bundle_id in _ids(60):
+        shares.publish(b"mail", bundle_id)
+    carried = [len(s.published) for s in streams.values()]
+    assert sum(carried) == 60
+    assert min(carried) >= 15  # rendezvous hashing spreads them
+    both = {b for b, _ in streams["inbound"].published} & {b for b, _ in streams["mx2"].published}
+    assert both == set()
+
+
+def test_a_repeat_after_a_crash_goes_to_the_same_stream(tmp_path: Path) -> None:
+    shares, streams, liveness, *_ = _shares(tmp_path)
+    bundle_id = _ids(1)[0]
+    first = shares.publish(b"mail", bundle_id)
+    chosen = next(name for name, s in streams.items() if s.published)
+    liveness.ages = {"inbound": 1.0, "mx2": 1.0}
+    reopened, *_ = _shares(tmp_path)  # the same shares.db after a restart
+    reopened.publishers = streams
+    assert reopened.publish(b"mail", bundle_id) == first
+    assert [len(s.published) for s in streams.values()].count(0) == 1
+    assert len(streams[chosen].published) == 2
+
+
+def test_a_silent_agents_share_moves_to_the_live_one_once(tmp_path: Path) -> None:
+    shares, streams, liveness, clock, audit = _shares(tmp_path)
+    ids = _ids(20)
+    for bundle_id in ids:
+        shares.publish(b"mail " + bundle_id, bundle_id)
+    at_mx2 = [b for b, _ in streams["mx2"].published]
+    assert at_mx2
+    liveness.ages["mx2"] = 200.0  # stale (no report for 200 s), not yet past the takeover time
+    clock.now += 200
+    assert shares.settle() == 0
+    liveness.ages["mx2"] = 301.0
+    clock.now += 101
+    assert shares.settle() == len(at_mx2)
+    moved = [b for b, _ in streams["inbound"].published[-len(at_mx2) :]]
+    assert sorted(moved) == sorted(at_mx2)
+    assert audit.steps().count("stream_takeover") == len(at_mx2)
+    clock.now += 10
+    assert shares.settle() == 0  # on a live stream now: stays
+    assert {s.stream for s in shares.open_shares()} == {"inbound"}
+
+
+def test_a_finished_mail_is_forgotten_not_moved(tmp_path: Path) -> None:
+    finished: set[str] = set()
+    shares, streams, liveness, clock, audit = _shares(tmp_path, finished)
+    for bundle_id in _ids(20):
+        shares.publish(b"mail", bundle_id)
+    at_mx2 = [b for b, _ in streams["mx2"].published]
+    finished.update(b.hex() for b in at_mx2)  # mx2 said so in its last report
+    liveness.ages["mx2"] = None  # then went silent for good (reports gone)
+    clock.now += 400
+    assert shares.settle() == 0
+    assert audit.steps().count("stream_takeover") == 0
+    assert all(s.stream == "inbound" for s in shares.open_shares())
+
+
+def test_with_nobody_alive_the_share_waits(tmp_path: Path) -> None:
+    shares, streams, liveness, clock, _audit = _shares(tmp_path)
+    for bundle_id in _ids(10):
+        shares.publish(b"mail", bundle_id)
+    liveness.ages = {"inbound": 1000.0, "mx2": 1000.0}
+    clock.now += 1000
+    assert shares.settle() == 0
+    assert sum(len(s.published) for s in streams.values()) == 10
+
+
+def test_a_new_mail_avoids_a_stale_stream(tmp_path: Path) -> None:
+    shares, streams, liveness, *_ = _shares(tmp_path)
+    liveness.ages["mx2"] = 120.0
+    for bundle_id in _ids(20):
+        shares.publish(b"mail", bundle_id)
+    assert streams["mx2"].published == []
+
+
+def test_the_policy_goes_to_every_stream_a_decision_to_its_mails(tmp_path: Path) -> None:
+    arrivals = {"held-at-mx2": "mx2"}
+    shares, streams, *_ = _shares(tmp_path, arrived_on=arrivals.get)
+    shares.publish(encode_control(POLICY), b"p" * 16, Kind.CONTROL)
+    assert all(s.published == [(b"p" * 16, Kind.CONTROL)] for s in streams.values())
+    decision = Decision("held-at-mx2", "release", "lee@corp.example", 1_767_225_600_000, 3)
+    shares.publish(encode_control(decision), b"d" * 16, Kind.CONTROL)
+    assert streams["mx2"].published[-1] == (b"d" * 16, Kind.CONTROL)
+    assert (b"d" * 16, Kind.CONTROL) not in streams["inbound"].published
+    unknown = dataclasses.replace(decision, mail_id="held-before-the-log")
+    shares.publish(encode_control(unknown), b"u" * 16, Kind.CONTROL)  # where from? everyone
+    assert all(s.published[-1] == (b"u" * 16, Kind.CONTROL) for s in streams.values())
+    assert shares.open_shares() == []
+
+
+def test_the_kept_bundle_is_sealed_at_rest(tmp_path: Path) -> None:
+    at_rest = AtRestKeyring([AtRestKey(os.urandom(32))])
+    shares, streams, liveness, clock, _audit = _shares(tmp_path, at_rest=at_rest)
+    secret = b"Subject: confidential offer\r\n\r\nbody"
+    bundle_id = next(b for b in _ids(20) if rank(b, ["inbound", "mx2"])[0] == "mx2")
+    shares.publish(secret, bundle_id)
+    assert secret not in (tmp_path / "shares.db").read_bytes()
+    liveness.ages["mx2"] = 400.0
+    clock.now += 400
+    assert shares.settle() == 1
+    assert streams["inbound"].published == [(bundle_id, Kind.DATA)]
+
+
+def test_finished_outside_reads_the_outer_agents_events(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.db", agent="inner")
+    mail_id = "ab" * 16
+    audit.record(mail_id, "sent_out", seq=1)
+    assert not finished_outside(audit, mail_id)
+    audit.import_events(
+        "outer-mx2", [ImportedEvent(7, time.time(), mail_id, "delivery_deferred", {})]
+    )
+    assert not finished_outside(audit, mail_id)
+    audit.import_events("outer-mx2", [ImportedEvent(8, time.time(), mail_id, "delivered", {})])
+    assert finished_outside(audit, mail_id)
+    assert not finished_outside(MemoryAudit(), mail_id)  # no query: never finished
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_rank_is_a_stable_order_of_the_streams(n: int) -> None:
+    streams = ["inbound", "mx2", "mx3"][:n]
+    bundle_id = b"x" * 16
+    assert sorted(rank(bundle_id, streams)) == sorted(streams)
+    assert rank(bundle_id, streams) == rank(bundle_id, list(reversed(streams)))
+
+
+def test_arrival_stream_reads_the_received_inside_event(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.db", agent="inner")
+    audit.record("at-pair", "received_inside", seq=1)
+    audit.record("at-mx2", "received_inside", seq=1, stream="mx2")
+    assert arrival_stream(audit, "at-pair") == "inbound"
+    assert arrival_stream(audit, "at-mx2") == "mx2"
+    assert arrival_stream(audit, "never-seen") is None
