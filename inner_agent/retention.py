@@ -1,7 +1,8 @@
 """The inner agent's stores and their retention (agentkit.storeretention; docs/compliance.md).
 
 Its quarantines: bundles that failed the inner checks and notifications the internal server
-refused (``state/quarantine``), chunk files the link refused (``state/link-quarantine``),
+refused (``state/quarantine``), chunk files the link refused (``state/link-quarantine``, and
+``state/link-quarantine-ID`` for each further outer agent's stream),
 outbound mail whose spool record did not read (``<outbound spool>/quarantine``). With the
 outbound path on, its state database: finished outbound mail and decided approval requests
 (``OutboundState.prune_finished``, ``prune_decided``); with the receive filters on, decided
@@ -28,7 +29,12 @@ def retention_stores(config: InnerConfig) -> list[StorePrune]:
     folders = [
         ("inner_quarantine", state / "quarantine", days.quarantine_days),
         ("link_quarantine", state / "link-quarantine", days.link_quarantine_days),
-    ]
+        *(  # each further outer agent's stream has a link quarantine of its own (D74)
+            (f"link_quarantine_{stream.id}", state / f"link-quarantine-{stream.id}",
+             days.link_quarantine_days)
+            for stream in (config.streams.outer if config.streams is not None else ())
+        ),
+    ]  # fmt: skip
     if config.outbound is None:
         return [_files(*folder) for folder in folders]
     spool = config.outbound.spool_dir

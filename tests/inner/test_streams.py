@@ -5,6 +5,7 @@ same mail arriving on two streams delivered once."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from pathlib import Path
@@ -313,3 +314,22 @@ def test_an_outer_agent_of_several_reads_its_own_outbound_stream(tmp_path: Path)
     pair = load_config(stack.root / "outer.toml", OuterConfig)
     assert pair.link.stream == "inbound"
     assert receive_side(pair, "outer")[0] == "outbound"
+
+
+def test_each_streams_link_quarantine_is_pruned_to_its_setting(tmp_path: Path) -> None:
+    """A chunk file mx2's reader refused is kept link_quarantine_days, like the pair's."""
+    from inner_agent.retention import retention_stores
+
+    config = _config(tmp_path)
+    stores = {store.store: store for store in retention_stores(config)}
+    assert stores["link_quarantine_mx2"].days == config.retention.link_quarantine_days
+    refused = tmp_path / "inner/link-quarantine-mx2"
+    refused.mkdir(parents=True)
+    old, young = refused / "old.mdc", refused / "young.mdc"
+    old.write_bytes(b"refused")
+    young.write_bytes(b"refused")
+    now = time.time()
+    os.utime(old, (now - 40 * 86400, now - 40 * 86400))
+    assert stores["link_quarantine_mx2"].prune(now - 30 * 86400) == 1
+    assert not old.exists()
+    assert young.exists()
