@@ -1,0 +1,164 @@
+"""Identifiers read back from OCR's misreadings (issue 19, Done line 1: PNG through OCR).
+
+The readings below are what Tesseract returned for the labelled set's screenshots (15 px
+NanumGothic): the MRZ filler "<" as K, C, ¢, «, {; S as $ or 5; O as 0; spaces inside the
+number line. Before the read-back none of these zones was found (recall 0 on passport_mrz).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mailsafe.extract import ExtractLimits
+from mailsafe.extract.limits import Budget
+from mailsafe.extract.ocr import OCR_UPSCALE, ocr_scale, picture_text
+from mailsafe.extract.ocr_reading import mrz_number_line, read_back, unread_mrz
+from mailsafe.pii import detect
+from mailsafe.pii.text_finders import mrz_check_ok
+from tests.support.documents import make_screenshot
+
+# (what OCR read, the number line printed)
+NUMBER_LINES = [
+    ("M760483264KORG009 164F27040362213309¢<<<<<<40",
+     "M760483264KOR6009164F27040362213309<<<<<<<40"),
+    ("M323078504KOR67 10255F2703235 187641 2¢<<<<{<(72 / 본인 HAS AS 161024-3105094 입니다",
+     "M323078504KOR6710255F27032351876412<<<<<<<72"),
+    ("$523537861KOR3808159M34120642304871<<<<<«<98 / SLACK_TOKEN=x0xb",
+     "S523537861KOR3808159M34120642304871<<<<<<<98"),
+    ("552353786 1 KOR3808 159M 3412064230487 1<<<<<<<98",
+     "S523537861KOR3808159M34120642304871<<<<<<<98"),
+    ("M240524788KOR4005047F3004 124164027 1<<<<K<<92",
+     "M240524788KOR4005047F30041241640271<<<<<<<92"),
+]  # fmt: skip
+
+
+def kinds(text: str) -> list[str]:
+    return [f.type for f in detect(text)]
+
+
+@pytest.mark.parametrize(("read", "printed"), NUMBER_LINES)
+def test_an_mrz_number_line_is_read_back_when_its_check_digits_hold(
+    read: str, printed: str
+) -> None:
+    assert kinds(read).count("passport_mrz") == 0  # as OCR gave it: nothing
+    assert mrz_number_line(read) == printed
+    assert "passport_mrz" in kinds(read_back(read))
+
+
+def test_a_reading_whose_check_digits_fail_is_refused() -> None:
+    """Two of the three check digits must hold, as for text as written: one wrong digit in
+    each of two fields and the reading is no MRZ line."""
+    read = "M760483264KOR6009164F27040362213309<<<<<<<40"
+    assert mrz_number_line(read) is not None
+    broken = read[:3] + "1" + read[4:15] + "8" + read[16:]  # document and birth changed
+    assert not mrz_check_ok(broken[:9], broken[9])
+    assert mrz_number_line(broken) is None
+    assert read_back(broken) == broken
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ABC<<DEF<<<1234567890<<<<",  # the labelled set's not-MRZ look-alike
+        "<<<<<<<<<<<<<<<<<<<< 구분선 >>>>>>>>>>>>>>>>>>>>",
+        "SLACK_TOKEN=xoxb-458689722450-XqUR2abV50hXxaSwcoXjLCq9 KKKKKKKKKKKKKKKK",
+        "12345678901234567890123456789012345678901234567890",
+    ],
+)
+def test_other_ocr_lines_are_left_as_read(text: str) -> None:
+    assert read_back(text) == text
+
+
+def test_the_name_line_above_an_accepted_number_line_is_read_back() -> None:
+    read = "Passport scan:\n\nPKKORHONG CC MINIICCCC KKK KK\n\n" + NUMBER_LINES[0][0]
+    lines = read_back(read).splitlines()
+    assert lines[-2] == "P<KORHONG<<MINII<<<<<<<<<<<<<<<<<<<<<<<<<<<<"
+    assert lines[-1] == NUMBER_LINES[0][1]
+    assert kinds(read_back(read)).count("passport_mrz") == 2
+
+
+def test_fillers_without_an_accepted_number_line_ask_for_a_second_reading() -> None:
+    assert unread_mrz("PKKORKIMC IHOONCKK KKK KKK\n04/3230785040[671025다2703235187641")
+    assert not unread_mrz("PKKORHONG CC MINIICCCC KKK KK\n" + NUMBER_LINES[0][0])
+    assert not unread_mrz("고객 명단\n김철수 800101-1234560")
+
+
+def test_a_name_line_without_a_number_line_below_is_not_read_back() -> None:
+    read = "PKKORHONG CC MINIICCCC KKK KK"
+    assert read_back(read) == read
+
+
+@pytest.mark.parametrize(
+    ("read", "value"),
+    [
+        ("여권번호: 605452849", "G05452849"),
+        ("여권번호: $30233837", "S30233837"),
+        ("Passport no. 511292554", "S11292554"),
+        ("여권 077338513 / 만료일 2030-05-01", "O77338513"),
+    ],
+)
+def test_a_passport_letter_read_as_a_digit_is_given_back_under_its_label(
+    read: str, value: str
+) -> None:
+    assert "passport" not in kinds(read)
+    assert [(f.type, f.text) for f in detect(read_back(read)) if f.type == "passport"] == [
+        ("passport", value)
+    ]
+
+
+@pytest.mark.parametrize("read", ["주문번호: 605452849", "605452849", "여권 신청 건수 512345678개"])
+def test_nine_digits_without_a_passport_label_stay_digits(read: str) -> None:
+    """No label, or a count glued on: the digits stay as read."""
+    assert "passport" not in kinds(read_back(read))
+
+
+def test_a_private_key_whose_armour_dashes_ocr_lost_is_found() -> None:
+    read = (
+        "서버 키 첨부합니다:\n~----BEGIN RSA PRIVATE KEY\n"
+        "t811mKdS8igENKKDpAl+w46vsSOXANEOwkmsPOcnlxYGEZWpoOFVuviShF3DG6D\n"
+        "~----END RSA PRIVATE KEY-----"
+    )
+    assert "secret" not in kinds(read)
+    assert kinds(read_back(read)) == ["secret"]
+
+
+def test_pictures_are_enlarged_for_ocr_within_the_pixel_limit() -> None:
+    assert ocr_scale(1_000_000, 4_000_000) == OCR_UPSCALE  # a screenshot: twice the size
+    assert ocr_scale(2_000_000, 4_000_000) == pytest.approx(2**0.5)  # up to the limit
+    assert ocr_scale(16_000_000, 4_000_000) == pytest.approx(0.5)  # a photo: shrunk as before
+
+
+# ---- through the real Tesseract: screenshots of the labelled set's rows ------------------------
+
+ON = ExtractLimits(ocr_languages="kor+eng")
+
+
+def _read(lines: list[str]) -> list[tuple[str, str]]:
+    text = picture_text(make_screenshot(lines), Budget(ON))
+    return [(f.type, f.text) for f in detect(text)]
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        ["P<KORHONG<<MINJI<<<<<<<<<<<<<<<<<<<<<<<<<<<<", NUMBER_LINES[0][1]],
+        ["Passport scan:", "P<KORCHOI<<MINJI<<<<<<<<<<<<<<<<<<<<<<<<<<<<",
+         "S841804612KOR8206059M28092851973839<<<<<<<26"],
+        # Enlarged, this one's number line came out in pieces: the second reading finds it.
+        ["여권 사본 판독 결과:", "P<KORKIM<<JIHOON<<<<<<<<<<<<<<<<<<<<<<<<<<<<",
+         "M323078504KOR6710255F27032351876412<<<<<<<72"],
+    ],
+)  # fmt: skip
+def test_a_screenshot_of_a_passport_zone_is_found(zone: list[str]) -> None:
+    """Was never found: Tesseract reads "<" as K or C and S as $, and no MRZ line matched."""
+    found = _read(zone)
+    assert ("passport_mrz", zone[-1]) in found, found
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [("여권번호: G05452849", "G05452849"), ("여권번호: S30233837", "S30233837")],
+)
+def test_a_screenshot_of_a_passport_number_is_found(line: str, value: str) -> None:
+    """Was missed: read at screen size, the letter came out a digit (605452849, 530233837)."""
+    assert ("passport", value) in _read([line])
