@@ -144,6 +144,13 @@ _BRACKETED_PHONE_RE: Final = re.compile(
     rf"{_AFTER}(?![ ]?(?:원|만|억|천|개|명|건|%|년|KRW|won))"
 )
 _YEAR_RE: Final = re.compile(r"19[0-9]{2}|20[0-9]{2}")
+# The same numbers written for abroad: "+82-10-1234-5678", "+82 2 1234 5678", "+82 (0)2 ...",
+# "+821012345678" (the leading 0 of the area code dropped, or kept in brackets).
+_INTERNATIONAL_PHONE_RE: Final = re.compile(
+    r"\+82[ .\-]?(?:\(0\)[ ]?)?(?:(?P<mobile>1[016789])|2|[3-6][1-5]|70)"
+    r"(?P<separator>[ .\-]?)[0-9]{3,4}(?P=separator)[0-9]{4}"
+    rf"{_AFTER}"
+)
 # A health-insurance card number (건강보험증번호): 11 digits, only with its label.
 _HEALTH_INSURANCE_RE: Final = re.compile(rf"{_BEFORE}\d{{11}}{_AFTER}")
 _PHONE_LIKE_RE: Final = re.compile(r"0\d{1,2}\D*\d{3,4}\D*\d{4}|01[016789]\d{7,8}|0\d{8,10}")
@@ -423,4 +430,19 @@ def find_bracketed_phones(
         yield _bracketed_phone(match, context)
 
 
-FINDERS: Final = (find_numbers, find_region_licenses, find_passports, find_bracketed_phones)
+def find_international_phones(
+    text: str, context: ContextIndex, regions: Regions
+) -> Iterator[Candidate]:
+    """Korean numbers with the country code: "+82" is no other kind's."""
+    if "+82" not in text:
+        return
+    for match in _INTERNATIONAL_PHONE_RE.finditer(text):
+        shape = PHONE_MOBILE if match.group("mobile") else PHONE_LANDLINE
+        start, end = match.span()
+        yield Candidate("phone", start, end, _scored(context, "phone", start, end, shape))
+
+
+FINDERS: Final = (
+    find_numbers, find_region_licenses, find_passports, find_bracketed_phones,
+    find_international_phones,
+)  # fmt: skip

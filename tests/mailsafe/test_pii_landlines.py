@@ -1,6 +1,7 @@
 """Landline numbers in the forms Koreans write them (issue 19, Done line 1): a bracketed area
 code, a closing bracket only, a telephone mark or a business card's letter before it, an
-extension kept apart; and the bracketed look-alikes (list items, years, amounts) refused.
+extension kept apart, the "+82" form; and the bracketed look-alikes (list items, years,
+amounts) refused.
 
 Every bracketed form was missed: the bracket breaks the run of digits the number finders
 look in, so "(02) 1234-5678" was never a candidate (29 of the labelled set's 244 phones).
@@ -96,6 +97,26 @@ def test_an_extension_is_kept_apart(text: str, value: str) -> None:
     ],
 )
 def test_bracketed_lookalikes_refused(text: str) -> None:
+    assert phones(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "masked"),
+    [
+        ("Mobile +82-10-1234-5678", "+82-10-1234-5678", "+82-10-****-****"),
+        ("T. +82 2 1234 5678", "+82 2 1234 5678", "+82 2 **** ****"),
+        ("+82 (0)2 1234 5678", "+82 (0)2 1234 5678", "+82 (0)2 **** ****"),
+        ("+82.31.123.4567", "+82.31.123.4567", "+82.31.***.****"),
+        ("+821012345678", "+821012345678", "+8210********"),
+    ],
+)
+def test_numbers_written_for_abroad(text: str, value: str, masked: str) -> None:
+    """A signature's "+82" form was missed: the digit before "10" or "2" ended every match."""
+    assert phones(text) == [(value, masked)]
+
+
+@pytest.mark.parametrize("text", ["+82-2-1234-56789", "+8210123456789", "주문번호 +82-2-123-4567"])
+def test_international_lookalikes_refused(text: str) -> None:
     assert phones(text) == []
 
 
