@@ -141,11 +141,15 @@ def picture_text(data: bytes, budget: Budget) -> str:
         return ""
     text = grey_png_text(png, budget)
     if unread_mrz(text):
-        # Enlarged, sparse mode sometimes splits a zone's line into pieces no reading joins
-        # (a Korean heading beside it): the picture at its own size is read once more.
-        own_size = grey_picture(data, budget.limits.ocr_max_pixels, upscale=1.0)
-        text += "" if own_size is None else "\n" + grey_png_text(own_size, budget)
+        # A passport's zone is Latin by definition (ICAO 9303), and the Korean model read
+        # some of its lines as Hangul ("『<10띠시6<식비이81<<<"): read once more in Latin only.
+        text += "\n" + grey_png_text(png, budget, languages=_latin(budget.limits.ocr_languages))
     return text
+
+
+def _latin(languages: str) -> str:
+    """English alone when it is among ``languages`` (else ``languages`` as they are)."""
+    return "eng" if "eng" in languages.split("+") else languages
 
 
 def ocr_allowed(budget: Budget) -> float | None:
@@ -158,16 +162,16 @@ def ocr_allowed(budget: Budget) -> float | None:
     return seconds if seconds >= 1.0 else None
 
 
-def grey_png_text(png: bytes, budget: Budget) -> str:
+def grey_png_text(png: bytes, budget: Budget, languages: str | None = None) -> str:
     """What Tesseract reads in ``png`` (grey, already at most ``ocr_max_pixels``), counted
-    against the budget."""
+    against the budget, in ``languages`` (by default the limits')."""
     seconds = ocr_allowed(budget)
     if seconds is None:
         return ""
     budget.ocr_pictures += 1
     started = time.monotonic()
     try:
-        return read_back(_tesseract(png, budget.limits.ocr_languages, seconds))
+        return read_back(_tesseract(png, languages or budget.limits.ocr_languages, seconds))
     finally:
         budget.ocr_seconds += time.monotonic() - started
 
@@ -176,9 +180,9 @@ def grey_png_text(png: bytes, budget: Budget) -> str:
 _MAX_ICON_ENTRIES: Final = 64
 
 
-def grey_picture(data: bytes, max_pixels: int, upscale: float = OCR_UPSCALE) -> bytes | None:
-    """The picture as a grey PNG of at most ``max_pixels``, enlarged up to ``upscale``, or
-    None when it is not decoded."""
+def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
+    """The picture as a grey PNG of at most ``max_pixels`` (enlarged up to ``OCR_UPSCALE``),
+    or None when it is not decoded."""
     if _icon_pixels(data) > MAX_DECODED_PIXELS:
         return None
     try:
@@ -193,7 +197,7 @@ def grey_picture(data: bytes, max_pixels: int, upscale: float = OCR_UPSCALE) -> 
             pixels = width * height
             if pixels > MAX_DECODED_PIXELS or pixels < MIN_PIXELS or min(width, height) < MIN_SIDE:
                 return None
-            scale = ocr_scale(pixels, max_pixels, upscale)
+            scale = ocr_scale(pixels, max_pixels)
             target = (max(1, int(width * scale)), max(1, int(height * scale)))
             picture.draft("L", target)  # JPEG decodes at 1/2, 1/4, 1/8 directly
             grey = picture.convert("L")
@@ -207,9 +211,9 @@ def grey_picture(data: bytes, max_pixels: int, upscale: float = OCR_UPSCALE) -> 
         return None
 
 
-def ocr_scale(pixels: int, max_pixels: int, upscale: float = OCR_UPSCALE) -> float:
+def ocr_scale(pixels: int, max_pixels: int) -> float:
     """How much a picture of ``pixels`` is enlarged (or shrunk) for Tesseract."""
-    return min(upscale, math.sqrt(max_pixels / pixels))
+    return min(OCR_UPSCALE, math.sqrt(max_pixels / pixels))
 
 
 def _icon_pixels(data: bytes) -> int:

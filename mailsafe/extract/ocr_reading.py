@@ -14,7 +14,8 @@ gets the letter back (``G05452849``): a passport number always starts with a let
 label says it is one. Nothing here runs on text that did not come out of OCR.
 
 A private key's armour line whose dashes OCR lost (``~----BEGIN RSA PRIVATE KEY``) gets them
-back: the words name it.
+back: the words name it. A hyphen between digits with a space on one side only
+(``23-19-577364- 14``) loses the space: one number's groups share one separator.
 
 ``read_back(ocr_text)`` returns the text with each accepted MRZ reading added as a line after
 the line it was read from (the reading as OCR gave it stays: it may hold other words),
@@ -66,13 +67,18 @@ _KEY_ARMOUR_RE: Final = re.compile(
 )
 
 
+# A hyphen between digits with a space OCR put on one side only ("577364- 14"): the groups
+# of one number are written with one separator, so a lopsided one ends the match.
+_LOPSIDED_HYPHEN_RE: Final = re.compile(r"(?<=[0-9])(?: -|- )(?=[0-9])")
+
+
 def read_back(ocr_text: str) -> str:
     """``ocr_text`` with accepted MRZ readings added after their lines, passport numbers under
     their label given their letter back and key armour lines their dashes."""
     lines = ocr_text.split("\n")
     out: list[str] = []
     for index, line in enumerate(lines):
-        out.append(_passport_letters(_key_armour(line)))
+        out.append(_passport_letters(_key_armour(_LOPSIDED_HYPHEN_RE.sub("-", line))))
         number_line = mrz_number_line(line)
         if number_line is None:
             continue
@@ -86,11 +92,14 @@ _FILLER_HINT_RE: Final = re.compile(rf"(?:[{re.escape(_FILLER_READINGS)}] ?){{5,
 
 
 def unread_mrz(ocr_text: str) -> bool:
-    """Whether ``ocr_text`` (read back) shows a zone's fillers but no number line was accepted:
-    worth a second reading of the picture."""
+    """Whether ``ocr_text`` shows a zone's fillers but no whole zone was read (a number line
+    accepted, a name line above it): worth a second reading of the picture."""
     if _FILLER_HINT_RE.search(ocr_text) is None:
         return False
-    return not any(mrz_number_line(line) for line in ocr_text.split("\n"))
+    lines = ocr_text.split("\n")
+    return not any(
+        mrz_number_line(line) and _name_line_above(lines, index) for index, line in enumerate(lines)
+    )
 
 
 def mrz_number_line(untrusted_line: str) -> str | None:

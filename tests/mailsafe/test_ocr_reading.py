@@ -77,10 +77,12 @@ def test_the_name_line_above_an_accepted_number_line_is_read_back() -> None:
     assert kinds(read_back(read)).count("passport_mrz") == 2
 
 
-def test_fillers_without_an_accepted_number_line_ask_for_a_second_reading() -> None:
+def test_fillers_without_a_whole_zone_read_ask_for_a_second_reading() -> None:
     assert unread_mrz("PKKORKIMC IHOONCKK KKK KKK\n04/3230785040[671025다2703235187641")
     assert not unread_mrz("PKKORHONG CC MINIICCCC KKK KK\n" + NUMBER_LINES[0][0])
     assert not unread_mrz("고객 명단\n김철수 800101-1234560")
+    # A number line accepted, but the name line above came out in Hangul: read again.
+    assert unread_mrz("『<10띠시6<식비이81<<<<<<<<<<<<<<<<\n" + NUMBER_LINES[0][0])
 
 
 def test_a_name_line_without_a_number_line_below_is_not_read_back() -> None:
@@ -122,6 +124,15 @@ def test_a_private_key_whose_armour_dashes_ocr_lost_is_found() -> None:
     assert kinds(read_back(read)) == ["secret"]
 
 
+@pytest.mark.parametrize(
+    ("read", "value"),
+    [("23-19-577364- 14", "23-19-577364-14"), ("면허번호 23 -19-577364-14", "23-19-577364-14")],
+)
+def test_a_hyphen_with_a_space_on_one_side_only_joins_its_groups(read: str, value: str) -> None:
+    assert kinds(read) == []
+    assert [(f.type, f.text) for f in detect(read_back(read))] == [("driver_license", value)]
+
+
 def test_pictures_are_enlarged_for_ocr_within_the_pixel_limit() -> None:
     assert ocr_scale(1_000_000, 4_000_000) == OCR_UPSCALE  # a screenshot: twice the size
     assert ocr_scale(2_000_000, 4_000_000) == pytest.approx(2**0.5)  # up to the limit
@@ -144,7 +155,7 @@ def _read(lines: list[str]) -> list[tuple[str, str]]:
         ["P<KORHONG<<MINJI<<<<<<<<<<<<<<<<<<<<<<<<<<<<", NUMBER_LINES[0][1]],
         ["Passport scan:", "P<KORCHOI<<MINJI<<<<<<<<<<<<<<<<<<<<<<<<<<<<",
          "S841804612KOR8206059M28092851973839<<<<<<<26"],
-        # Enlarged, this one's number line came out in pieces: the second reading finds it.
+        # Enlarged, this one's number line came out in pieces: the Latin reading finds it.
         ["여권 사본 판독 결과:", "P<KORKIM<<JIHOON<<<<<<<<<<<<<<<<<<<<<<<<<<<<",
          "M323078504KOR6710255F27032351876412<<<<<<<72"],
     ],
