@@ -15,7 +15,8 @@ label says it is one. Nothing here runs on text that did not come out of OCR.
 
 A private key's armour line whose dashes OCR lost (``~----BEGIN RSA PRIVATE KEY``) gets them
 back: the words name it. A hyphen between digits with a space on one side only
-(``23-19-577364- 14``) loses the space: one number's groups share one separator.
+(``23-19-577364- 14``) loses the space: one number's groups share one separator. A vendor's
+token, a URL's password and an address that OCR cut with a space are joined again.
 
 ``read_back(ocr_text)`` returns the text with each accepted MRZ reading added as a line after
 the line it was read from (the reading as OCR gave it stays: it may hold other words),
@@ -72,13 +73,28 @@ _KEY_ARMOUR_RE: Final = re.compile(
 _LOPSIDED_HYPHEN_RE: Final = re.compile(r"(?<=[0-9])(?: -|- )(?=[0-9])")
 
 
+# A vendor's token that OCR cut into pieces with spaces ("sk-proj-MSsxDX3DxbW GutNHGzSHzg
+# RhP6FX..."): its prefix, then fragments. A fragment is joined on only when it looks random
+# (a digit, or upper and lower case): "sk-telecom partners" stays apart.
+_TOKEN_PIECES_RE: Final = re.compile(
+    r"(?<![A-Za-z0-9_\-])(?:sk-(?:proj-|ant-)?|gh[pousr]_|github_pat_|xox[abposr]-|glpat-|npm_"
+    r"|[sr]k_live_|AKIA|ASIA|AIza)[A-Za-z0-9_\-]+(?: [A-Za-z0-9_\-]+)+"
+)
+# A URL's password or an address cut by a space OCR put in: "user:OvxMcxrF %52@host",
+# "s.park52 @korea.kr".
+_CUT_USERINFO_RE: Final = re.compile(r"(://[^\s:/@]{1,64}:[^\s@/]{1,64}) ([^\s@/]{1,64}@)")
+_CUT_ADDRESS_RE: Final = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}) (@[A-Za-z0-9\-]+\.[A-Za-z])"
+)
+
+
 def read_back(ocr_text: str) -> str:
     """``ocr_text`` with accepted MRZ readings added after their lines, passport numbers under
     their label given their letter back and key armour lines their dashes."""
     lines = ocr_text.split("\n")
     out: list[str] = []
     for index, line in enumerate(lines):
-        out.append(_passport_letters(_key_armour(_LOPSIDED_HYPHEN_RE.sub("-", line))))
+        out.append(_joined(_passport_letters(_key_armour(_LOPSIDED_HYPHEN_RE.sub("-", line)))))
         number_line = mrz_number_line(line)
         if number_line is None:
             continue
@@ -221,3 +237,28 @@ def _key_armour(line: str) -> str:
         return line
     armour = _KEY_ARMOUR_RE.match(line)
     return line if armour is None else f"-----{armour[1]} {armour[2]}-----"
+
+
+def _joined(line: str) -> str:
+    """Tokens, URL passwords and addresses OCR cut with a space, joined again."""
+    if " " not in line:
+        return line
+    line = _TOKEN_PIECES_RE.sub(_token_joined, line)
+    if "://" in line:
+        line = _CUT_USERINFO_RE.sub(r"\1\2", line)
+    return _CUT_ADDRESS_RE.sub(r"\1\2", line) if " @" in line else line
+
+
+def _token_joined(match: re.Match[str]) -> str:
+    """The token's pieces joined while each looks random; the rest as it was."""
+    first, *pieces = match[0].split(" ")
+    kept = [first]
+    for number, piece in enumerate(pieces):
+        if not _looks_random(piece):
+            return "".join(kept) + " " + " ".join(pieces[number:])
+        kept.append(piece)
+    return "".join(kept)
+
+
+def _looks_random(piece: str) -> bool:
+    return any(c.isdigit() for c in piece) or (piece.lower() != piece and piece.upper() != piece)
