@@ -40,16 +40,17 @@ __all__ = [
     "OCR_NOT_RUN",
     "OcrUnavailable",
     "OcrWord",
+    "enlarged",
     "grey_picture",
     "grey_png_text",
     "image_words",
     "ocr_allowed",
     "ocr_languages_available",
-    "ocr_scale",
     "picture_text",
     "resolve_ocr",
     "tesseract_command",
     "tesseract_path",
+    "with_new_words",
 ]
 
 # Declared sizes past this are not decoded at all (8000 x 6250: past any camera's output).
@@ -64,11 +65,14 @@ _PILLOW_FORMATS: Final = ("PNG", "JPEG", "GIF", "TIFF", "WEBP", "BMP", "ICO")
 # default (automatic layout) lost whole lines of small screenshots in tests; the scan needs
 # every word, not the reading order.
 _SPARSE_TEXT: Final = "11"
-# Pictures are enlarged up to twice their size (within ``ocr_max_pixels``) before Tesseract
-# reads them: screen text is 12-16 pixels high, below the size Tesseract reads well, and at
-# that size it misread S as 5, G as 6, O as 0 and the MRZ filler "<" as K or C. Measured on
-# the labelled set's screenshots (15 px text): recall 0.71 at 1x, 0.79 at 2x, 0.75 at 3x.
+# Pictures of at most OCR_UPSCALE_MAX_PIXELS are read a second time at twice their size:
+# screen text is 12-16 pixels high, below the size Tesseract reads well, and at that size it
+# misread S as 5, G as 6, O as 0 and the MRZ filler "<" as K or C. Measured on the labelled
+# set's screenshots (15 px text): recall 0.71 at 1x, 0.79 at 2x, 0.75 at 3x. Both readings
+# are kept: enlarged, a rendered HWP page lost a Hangul word it had at its own size. Larger
+# pictures (pages, full screens) are read once, as before: each doubling costs four times.
 OCR_UPSCALE: Final = 2.0
+OCR_UPSCALE_MAX_PIXELS: Final = 1_000_000  # enlarged, at most the default ocr_max_pixels
 
 
 # Words taken from one picture's TSV; a picture of more is noise (a page of 6-point text has
@@ -133,18 +137,42 @@ def ocr_languages_available() -> frozenset[str]:
 
 
 def picture_text(data: bytes, budget: Budget) -> str:
-    """What Tesseract reads in the picture ``data`` ('' when OCR is off or out of budget)."""
+    """What Tesseract reads in the picture ``data`` ('' when OCR is off or out of budget): at
+    its own size and, when it is small, enlarged too (see OCR_UPSCALE); both readings."""
     if ocr_allowed(budget) is None:
         return ""
     png = grey_picture(data, budget.limits.ocr_max_pixels)
     if png is None:
         return ""
     text = grey_png_text(png, budget)
+    larger = enlarged(png, budget.limits.ocr_max_pixels)
+    if larger is not None:
+        text = with_new_words(text, grey_png_text(larger, budget, another_reading=True))
     if unread_mrz(text):
         # A passport's zone is Latin by definition (ICAO 9303), and the Korean model read
         # some of its lines as Hangul ("『<10띠시6<식비이81<<<"): read once more in Latin only.
-        text += "\n" + grey_png_text(png, budget, languages=_latin(budget.limits.ocr_languages))
+        latin = _latin(budget.limits.ocr_languages)
+        text = with_new_words(text, grey_png_text(larger or png, budget, latin,
+                                                  another_reading=True))  # fmt: skip
     return text
+
+
+def with_new_words(text: str, another: str) -> str:
+    """``text`` and the lines of ``another`` reading of the same picture that hold a word
+    with a digit, "<" or "@" (what an identifier is written with) that ``text`` does not;
+    such words ``text`` has already are left out of them, so one number read the same way
+    twice is one finding, not two."""
+    seen = set(text.split())
+    added = []
+    for line in another.split("\n"):
+        words = line.split()
+        if any(_identifying(word) and word not in seen for word in words):
+            added.append(" ".join(w for w in words if not (_identifying(w) and w in seen)))
+    return "\n".join(part for part in (text, *added) if part)
+
+
+def _identifying(word: str) -> bool:
+    return any(char.isdigit() or char in "<@" for char in word)
 
 
 def _latin(languages: str) -> str:
@@ -162,13 +190,16 @@ def ocr_allowed(budget: Budget) -> float | None:
     return seconds if seconds >= 1.0 else None
 
 
-def grey_png_text(png: bytes, budget: Budget, languages: str | None = None) -> str:
+def grey_png_text(
+    png: bytes, budget: Budget, languages: str | None = None, *, another_reading: bool = False
+) -> str:
     """What Tesseract reads in ``png`` (grey, already at most ``ocr_max_pixels``), counted
-    against the budget, in ``languages`` (by default the limits')."""
+    against the budget, in ``languages`` (by default the limits'). ``another_reading`` of a
+    picture already counted costs seconds, not another picture."""
     seconds = ocr_allowed(budget)
     if seconds is None:
         return ""
-    budget.ocr_pictures += 1
+    budget.ocr_pictures += 0 if another_reading else 1
     started = time.monotonic()
     try:
         return read_back(_tesseract(png, languages or budget.limits.ocr_languages, seconds))
@@ -181,8 +212,7 @@ _MAX_ICON_ENTRIES: Final = 64
 
 
 def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
-    """The picture as a grey PNG of at most ``max_pixels`` (enlarged up to ``OCR_UPSCALE``),
-    or None when it is not decoded."""
+    """The picture as a grey PNG of at most ``max_pixels``, or None when it is not decoded."""
     if _icon_pixels(data) > MAX_DECODED_PIXELS:
         return None
     try:
@@ -197,7 +227,7 @@ def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
             pixels = width * height
             if pixels > MAX_DECODED_PIXELS or pixels < MIN_PIXELS or min(width, height) < MIN_SIDE:
                 return None
-            scale = ocr_scale(pixels, max_pixels)
+            scale = min(1.0, (max_pixels / pixels) ** 0.5)
             target = (max(1, int(width * scale)), max(1, int(height * scale)))
             picture.draft("L", target)  # JPEG decodes at 1/2, 1/4, 1/8 directly
             grey = picture.convert("L")
@@ -211,9 +241,19 @@ def grey_picture(data: bytes, max_pixels: int) -> bytes | None:
         return None
 
 
-def ocr_scale(pixels: int, max_pixels: int) -> float:
-    """How much a picture of ``pixels`` is enlarged (or shrunk) for Tesseract."""
-    return min(OCR_UPSCALE, math.sqrt(max_pixels / pixels))
+def enlarged(png: bytes, max_pixels: int) -> bytes | None:
+    """The grey picture ``png`` at OCR_UPSCALE times its size, when it is small enough (at
+    most OCR_UPSCALE_MAX_PIXELS) and that fits in ``max_pixels``; else None."""
+    with Image.open(io.BytesIO(png), formats=("PNG",)) as picture:
+        width, height = picture.size
+        pixels = width * height
+        if pixels > OCR_UPSCALE_MAX_PIXELS or pixels * OCR_UPSCALE**2 > max_pixels:
+            return None
+        size = (round(width * OCR_UPSCALE), round(height * OCR_UPSCALE))
+        larger = picture.resize(size, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    larger.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
 
 
 def _icon_pixels(data: bytes) -> int:
@@ -295,9 +335,9 @@ def image_words(image: Image.Image, budget: Budget) -> tuple[OcrWord, ...] | str
     seconds = ocr_allowed(budget)
     if seconds is None:
         return "ocr_budget"
-    scale = ocr_scale(pixels, budget.limits.ocr_max_pixels)
+    scale = min(1.0, (budget.limits.ocr_max_pixels / pixels) ** 0.5)
     grey = image.convert("L")
-    if scale != 1.0:
+    if scale < 1.0:
         size = (max(1, int(width * scale)), max(1, int(height * scale)))
         grey = grey.resize(size, Image.Resampling.LANCZOS)
     out = io.BytesIO()

@@ -7,11 +7,14 @@ number line. Before the read-back none of these zones was found (recall 0 on pas
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.limits import Budget
-from mailsafe.extract.ocr import OCR_UPSCALE, ocr_scale, picture_text
+from mailsafe.extract.ocr import enlarged, picture_text, with_new_words
 from mailsafe.extract.ocr_reading import mrz_number_line, read_back, unread_mrz
 from mailsafe.pii import detect
 from mailsafe.pii.text_finders import mrz_check_ok
@@ -161,10 +164,18 @@ def test_words_after_a_prefix_are_not_joined(read: str) -> None:
     assert read_back(read) == read
 
 
-def test_pictures_are_enlarged_for_ocr_within_the_pixel_limit() -> None:
-    assert ocr_scale(1_000_000, 4_000_000) == OCR_UPSCALE  # a screenshot: twice the size
-    assert ocr_scale(2_000_000, 4_000_000) == pytest.approx(2**0.5)  # up to the limit
-    assert ocr_scale(16_000_000, 4_000_000) == pytest.approx(0.5)  # a photo: shrunk as before
+def _grey(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (width, height), 255).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_small_pictures_are_read_enlarged_too_within_the_pixel_limit() -> None:
+    larger = enlarged(_grey(1000, 600), 4_000_000)  # a window: read twice as large too
+    assert larger is not None
+    assert Image.open(io.BytesIO(larger)).size == (2000, 1200)
+    assert enlarged(_grey(1000, 600), 2_000_000) is None  # would not fit: its own size only
+    assert enlarged(_grey(1600, 900), 20_000_000) is None  # a page or a full screen: as before
 
 
 # ---- through the real Tesseract: screenshots of the labelled set's rows ------------------------
@@ -201,3 +212,19 @@ def test_a_screenshot_of_a_passport_zone_is_found(zone: list[str]) -> None:
 def test_a_screenshot_of_a_passport_number_is_found(line: str, value: str) -> None:
     """Was missed: read at screen size, the letter came out a digit (605452849, 530233837)."""
     assert ("passport", value) in _read([line])
+
+
+def test_a_screenshot_is_read_at_its_own_size_and_enlarged() -> None:
+    """The word the enlarged reading finds and the one only the own-size reading finds are
+    both in the text; the extra reading costs time, not a picture of the budget."""
+    budget = Budget(ON)
+    text = picture_text(make_screenshot(["여권번호: G05452849"]), budget)
+    assert "G05452849" in text  # enlarged (own size: 605452849)
+    assert budget.ocr_pictures == 1
+
+
+def test_a_second_reading_adds_only_what_the_first_did_not_read() -> None:
+    first = "고객 명단\n김철수 800101-1234560 여권 605452849"
+    second = "고객 명단\n김철수 800101-1234560 여권 G05452849\n보험 12345678901"
+    assert with_new_words(first, second) == (f"{first}\n김철수 여권 G05452849\n보험 12345678901")
+    assert with_new_words(first, first) == first  # nothing new: one finding, not two
