@@ -26,7 +26,9 @@ import struct
 import subprocess
 import time
 import warnings
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Final
 
 from PIL import Image, UnidentifiedImageError
@@ -34,6 +36,7 @@ from PIL import Image, UnidentifiedImageError
 from mailsafe.errors import MailsafeError
 from mailsafe.extract.limits import Budget
 from mailsafe.extract.ocr_reading import read_back, unread_mrz
+from mailsafe.pii import detect
 
 __all__ = [
     "DEFAULT_LANGUAGES",
@@ -50,7 +53,7 @@ __all__ = [
     "resolve_ocr",
     "tesseract_command",
     "tesseract_path",
-    "with_new_words",
+    "with_new_findings",
 ]
 
 # Declared sizes past this are not decoded at all (8000 x 6250: past any camera's output).
@@ -147,32 +150,33 @@ def picture_text(data: bytes, budget: Budget) -> str:
     text = grey_png_text(png, budget)
     larger = enlarged(png, budget.limits.ocr_max_pixels)
     if larger is not None:
-        text = with_new_words(text, grey_png_text(larger, budget, another_reading=True))
+        text = with_new_findings(text, grey_png_text(larger, budget, another_reading=True))
     if unread_mrz(text):
         # A passport's zone is Latin by definition (ICAO 9303), and the Korean model read
         # some of its lines as Hangul ("『<10띠시6<식비이81<<<"): read once more in Latin only.
         latin = _latin(budget.limits.ocr_languages)
-        text = with_new_words(text, grey_png_text(larger or png, budget, latin,
+        text = with_new_findings(text, grey_png_text(larger or png, budget, latin,
                                                   another_reading=True))  # fmt: skip
     return text
 
 
-def with_new_words(text: str, another: str) -> str:
-    """``text`` and the lines of ``another`` reading of the same picture that hold a word
-    with a digit, "<" or "@" (what an identifier is written with) that ``text`` does not;
-    such words ``text`` has already are left out of them, so one number read the same way
-    twice is one finding, not two."""
-    seen = set(text.split())
-    added = []
-    for line in another.split("\n"):
-        words = line.split()
-        if any(_identifying(word) and word not in seen for word in words):
-            added.append(" ".join(w for w in words if not (_identifying(w) and w in seen)))
-    return "\n".join(part for part in (text, *added) if part)
+def with_new_findings(text: str, another: str) -> str:
+    """``text`` and the lines of ``another`` reading of the same picture on which personal
+    data is found that ``text`` does not hold (compared by letters and digits): one number
+    read the same way twice is one finding, not two, and a line the second reading got right
+    (a region name before a licence) is kept whole, its context with it."""
+    known = {_key(finding.text) for finding in detect(text)}
+    lines = another.split("\n")
+    starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+    wanted = sorted(
+        {bisect_right(starts, finding.start) - 1 for finding in detect(another)
+         if _key(finding.text) not in known}
+    )  # fmt: skip
+    return "\n".join([text, *(lines[index] for index in wanted)]) if wanted else text
 
 
-def _identifying(word: str) -> bool:
-    return any(char.isdigit() or char in "<@" for char in word)
+def _key(value: str) -> str:
+    return "".join(char for char in value if char.isalnum())
 
 
 def _latin(languages: str) -> str:

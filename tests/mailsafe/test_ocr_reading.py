@@ -14,7 +14,7 @@ from PIL import Image
 
 from mailsafe.extract import ExtractLimits
 from mailsafe.extract.limits import Budget
-from mailsafe.extract.ocr import enlarged, picture_text, with_new_words
+from mailsafe.extract.ocr import enlarged, picture_text, with_new_findings
 from mailsafe.extract.ocr_reading import mrz_number_line, read_back, unread_mrz
 from mailsafe.pii import detect
 from mailsafe.pii.text_finders import mrz_check_ok
@@ -223,8 +223,13 @@ def test_a_screenshot_is_read_at_its_own_size_and_enlarged() -> None:
     assert budget.ocr_pictures == 1
 
 
-def test_a_second_reading_adds_only_what_the_first_did_not_read() -> None:
-    first = "고객 명단\n김철수 800101-1234560 여권 605452849"
-    second = "고객 명단\n김철수 800101-1234560 여권 G05452849\n보험 12345678901"
-    assert with_new_words(first, second) == (f"{first}\n김철수 여권 G05452849\n보험 12345678901")
-    assert with_new_words(first, first) == first  # nothing new: one finding, not two
+def test_a_second_reading_adds_only_lines_with_findings_the_first_did_not_have() -> None:
+    first = "고객 명단\n김철수 800101-1234560 여권 605452849\n운전면허번호: BF 93-550717-89"
+    second = (
+        "고객 명단\n김철수 800101 - 1234560 여권 G05452849\n운전면허번호: 광주 93-550717-89\n"
+        "주민번호 800101-1234560"
+    )
+    assert with_new_findings(first, second) == (
+        f"{first}\n김철수 800101 - 1234560 여권 G05452849\n운전면허번호: 광주 93-550717-89"
+    )
+    assert with_new_findings(first, first) == first  # nothing new: one finding, not two
