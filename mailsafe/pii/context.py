@@ -34,6 +34,11 @@ _PHONE_WORDS: Final = (
     "전화번호", "전화", "연락처", "휴대폰", "핸드폰", "휴대전화", "hp", "h.p", "tel", "phone",
     "mobile", "cell", "fax", "팩스", "휴대폰번호", "연락",
 )  # fmt: skip
+# Marks of a business card and a signature ("☎ 02...", "T. 02...", "M. 010...", "F. 02...")
+# and of an office's lines ("대표번호", "직통", "내선" before an extension): they raise a
+# phone number only. A letter and a dot are too little to count against another kind
+# ("AT&T. 800101-..." is still a resident number), so they are no label of the next number.
+_PHONE_MARKS: Final = ("☎", "☏", "📞", "t.", "m.", "f.", "대표번호", "대표전화", "직통", "내선")
 
 POSITIVE_WORDS: Final[dict[PiiType, tuple[str, ...]]] = {
     "rrn": (
@@ -62,7 +67,7 @@ POSITIVE_WORDS: Final[dict[PiiType, tuple[str, ...]]] = {
         "건강보험증번호", "건강보험증", "건강보험번호", "건강보험", "보험증번호", "보험증",
         "health insurance", "nhis",
     ),
-    "phone": _PHONE_WORDS,
+    "phone": (*_PHONE_WORDS, *_PHONE_MARKS),
 }  # fmt: skip
 # A number's own label, when it names a different kind, wins over the number's shape
 # ("카드번호 110-123-456789" is no account). Resident and foreigner labels are left out:

@@ -132,6 +132,25 @@ _PHONE_RE: Final = re.compile(
     rf"(?:(?P<separator>{_SEP})\d{{3,4}}(?P=separator)\d{{4}}"
     rf"|(?<=01[016789])\d{{7,8}}|(?<=02)\d{{8}}|(?<=0[3-6][1-5]|070)\d{{7,8}}){_AFTER}"
 )
+# A landline (or mobile) with its area code in brackets, as Koreans write it: "(02) 1234-5678",
+# "(031)123-4567", "02)1234-5678", "(02)-1234-5678". The number starts at the area code's "0"
+# (a literal first, so the engine skips ahead to zeros); a "(" before it is not part of the
+# finding, so the masked form keeps the bracket and shows the area code only. An amount or a
+# count right after ("(02) 1000-2000원") says it is no phone number.
+_BRACKETED_PHONE_RE: Final = re.compile(
+    r"0(?<![0-9A-Za-z]0)(?<![0-9A-Za-z][(]0)(?:(?P<mobile>1[016789])|2|[3-6][1-5]|70)"
+    r"[ ]?\)(?:[ ]?-)?[ ]?"
+    r"(?P<middle>[0-9]{3,4})(?P<separator>[ ]?[-.][ ]?|[ ])?(?P<last>[0-9]{4})"
+    rf"{_AFTER}(?![ ]?(?:원|만|억|천|개|명|건|%|년|KRW|won))"
+)
+_YEAR_RE: Final = re.compile(r"19[0-9]{2}|20[0-9]{2}")
+# The same numbers written for abroad: "+82-10-1234-5678", "+82 2 1234 5678", "+82 (0)2 ...",
+# "+821012345678" (the leading 0 of the area code dropped, or kept in brackets).
+_INTERNATIONAL_PHONE_RE: Final = re.compile(
+    r"\+82[ .\-]?(?:\(0\)[ ]?)?(?:(?P<mobile>1[016789])|2|[3-6][1-5]|70)"
+    r"(?P<separator>[ .\-]?)[0-9]{3,4}(?P=separator)[0-9]{4}"
+    rf"{_AFTER}"
+)
 # A health-insurance card number (건강보험증번호): 11 digits, only with its label.
 _HEALTH_INSURANCE_RE: Final = re.compile(rf"{_BEFORE}\d{{11}}{_AFTER}")
 _PHONE_LIKE_RE: Final = re.compile(r"0\d{1,2}\D*\d{3,4}\D*\d{4}|01[016789]\d{7,8}|0\d{8,10}")
@@ -249,6 +268,20 @@ def _phone(match: re.Match[str], context: ContextIndex) -> Candidate | None:
         shape = PHONE_MOBILE if grouped else PHONE_MOBILE_BARE
     else:
         shape = PHONE_LANDLINE if grouped else PHONE_LANDLINE_BARE
+    start, end = match.span()
+    return Candidate("phone", start, end, _scored(context, "phone", start, end, shape))
+
+
+def _bracketed_phone(match: re.Match[str], context: ContextIndex) -> Candidate:
+    """A bracketed area code is a phone's own way of writing; without a separator after it,
+    or when the groups read as a span of years ("(02) 1998-2003": item 2 of a list), the
+    shape needs a context word."""
+    middle, last = match.group("middle"), match.group("last")
+    year_span = bool(_YEAR_RE.fullmatch(middle) and _YEAR_RE.fullmatch(last)) and middle <= last
+    if match.group("separator") is None or year_span:
+        shape = PHONE_LANDLINE_BARE
+    else:
+        shape = PHONE_MOBILE if match.group("mobile") else PHONE_LANDLINE
     start, end = match.span()
     return Candidate("phone", start, end, _scored(context, "phone", start, end, shape))
 
@@ -386,4 +419,30 @@ def find_passports(text: str, context: ContextIndex, regions: Regions) -> Iterat
         yield Candidate("passport", found, until, _scored(context, "passport", found, until, shape))
 
 
-FINDERS: Final = (find_numbers, find_region_licenses, find_passports)
+def find_bracketed_phones(
+    text: str, context: ContextIndex, regions: Regions
+) -> Iterator[Candidate]:
+    """Phone numbers with a bracketed area code, looked for everywhere: the bracket breaks
+    the run of digits, so no number run holds them."""
+    if ")" not in text:
+        return
+    for match in _BRACKETED_PHONE_RE.finditer(text):
+        yield _bracketed_phone(match, context)
+
+
+def find_international_phones(
+    text: str, context: ContextIndex, regions: Regions
+) -> Iterator[Candidate]:
+    """Korean numbers with the country code: "+82" is no other kind's."""
+    if "+82" not in text:
+        return
+    for match in _INTERNATIONAL_PHONE_RE.finditer(text):
+        shape = PHONE_MOBILE if match.group("mobile") else PHONE_LANDLINE
+        start, end = match.span()
+        yield Candidate("phone", start, end, _scored(context, "phone", start, end, shape))
+
+
+FINDERS: Final = (
+    find_numbers, find_region_licenses, find_passports, find_bracketed_phones,
+    find_international_phones,
+)  # fmt: skip

@@ -89,7 +89,8 @@ _NTH_SIGNIFICANT: Final[dict[int, re.Pattern[str]]] = {
 # Each type's leading visible part (VISIBLE leads are never 0).
 _SHOWN_HEAD: Final[dict[PiiType, re.Pattern[str]]] = {
     **{kind: _NTH_SIGNIFICANT[lead] for kind, (lead, _) in VISIBLE.items()},
-    "phone": re.compile(r"02|0[0-9]{2}"),  # the area or mobile prefix: 02-***-****
+    # The area or mobile prefix: 02-***-****, +82-10-****-****, +82 (0)2 **** ****.
+    "phone": re.compile(r"02|0[0-9]{2}|\+82[ .\-]?(?:\(0\)[ ]?)?(?:1[016789]|2|[3-7][0-9])"),
 }
 
 

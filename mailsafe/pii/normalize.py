@@ -30,6 +30,8 @@ _SPACES = {
     )
 }  # fmt: skip
 _DOTS = {0xFF0E: ord("."), 0x3002: ord("."), 0x00B7: ord(".")}
+# Full-width brackets around an area code: "（02）1234-5678".
+_BRACKETS = {0xFF08: ord("("), 0xFF09: ord(")")}
 
 TRANSLATION: Final[dict[int, int]] = {
     **_FULLWIDTH_DIGITS,
@@ -38,6 +40,7 @@ TRANSLATION: Final[dict[int, int]] = {
     **_DASHES,
     **_SPACES,
     **_DOTS,
+    **_BRACKETS,
 }
 
 

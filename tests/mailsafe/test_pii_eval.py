@@ -66,6 +66,15 @@ def test_place_on_finds_values_as_containers_return_them() -> None:
     assert place_on(text, "rrn", "8812250000000") == ("rrn", -1, -1)  # nowhere in the row
 
 
+def test_place_on_finds_a_long_value_with_misreadings_scattered_over_it() -> None:
+    """Three characters misread across a token (O/0, J/s, J/I): no common run is 60 % of it,
+    but the stretch of the row it stands for is; a value of the row's other half is not."""
+    text = "OPENAI_API_KEY: sk-proj-qtORhlpnkNq07nrX0Jv4geOXVnQ8ZNJSEzzkk4d5 / 연락처 01027641559"
+    read = "sk-proj-qtORhlpnkNqO7nrX0sv4geOXVnQ8ZNISEzzkk4d5"
+    assert place_on(text, "secret", read) == ("secret", 16, 64)
+    assert place_on(text, "secret", "sk-proj-UeLWaCjdkiTBeCDE") == ("secret", -1, -1)
+
+
 @pytest.mark.parametrize("container", [c for c in CONTAINERS if c != "png"])
 def test_every_container_reads_the_rows_back(container: str) -> None:
     scores = evaluate(container_detector(container), TINY, ("credit_card", "phone"))

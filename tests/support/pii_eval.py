@@ -105,11 +105,15 @@ def mailsafe_detector(text: str) -> list[Span]:
 # with the libraries the project uses; the scanner's own extraction reads it back and the
 # detector runs on every place it returns. A finding is placed back on the row's text by its
 # value (exactly, then letters and digits only after NFKC, then, for OCR's misreadings, the
-# longest common run of at least OCR_MATCH_SHARE of it); a finding that cannot be placed is a
-# false positive of its kind.
+# longest common run of at least OCR_MATCH_SHARE of it, else a stretch of the row at least
+# OCR_SIMILAR_SHARE similar to it); a finding that cannot be placed is a false positive of
+# its kind.
 
 CONTAINERS = ("plain", "html", "xlsx", "docx", "pdf", "hwpx", "zip", "png")
 OCR_MATCH_SHARE = 0.6
+# Else a stretch of the row as long as the value, this similar to it (difflib's ratio): a long
+# token with three or four characters misread here and there (D64, second round).
+OCR_SIMILAR_SHARE = 0.8
 PDF_PAGE_WIDTH = 1400  # points: the longest row stays on the page, no row is wrapped
 XLSX_HEADER = ["순번", "내용"]  # neutral column headers: the row's own words give context
 
@@ -205,7 +209,28 @@ def place_on(text: str, kind: str, value: str) -> Span:
     match = SequenceMatcher(None, folded, key, autojunk=False).find_longest_match()
     if match.size >= max(4, OCR_MATCH_SHARE * len(key)):
         return kind, where[match.a], where[match.a + match.size - 1] + 1
+    window = _closest_window(folded, key)
+    if window is not None:
+        return kind, where[window], where[min(window + len(key), len(where)) - 1] + 1
     return kind, -1, -1
+
+
+def _closest_window(folded: str, key: str) -> int | None:
+    """Where in ``folded`` a stretch as long as ``key`` reads as ``key`` with a few characters
+    misread (OCR's l/I, 0/O, a dropped or doubled letter scattered over a long token: no one
+    run is 60 % of it), at a similarity of at least OCR_SIMILAR_SHARE; None when none does."""
+    from difflib import SequenceMatcher
+
+    best, best_ratio = None, OCR_SIMILAR_SHARE
+    matcher = SequenceMatcher(None, autojunk=False)
+    matcher.set_seq2(key)
+    for start in range(max(1, len(folded) - len(key) + 1)):
+        matcher.set_seq1(folded[start : start + len(key)])
+        if matcher.real_quick_ratio() >= best_ratio and matcher.quick_ratio() >= best_ratio:
+            ratio = matcher.ratio()
+            if ratio >= best_ratio:
+                best, best_ratio = start, ratio
+    return best
 
 
 def every_nth(examples: list[dict[str, object]], rows: int) -> list[dict[str, object]]:

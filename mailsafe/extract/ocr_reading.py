@@ -1,0 +1,264 @@
+"""Identifiers read back from what OCR made of them, where the identifier itself says what it
+was: a passport's machine-readable zone by its check digits, a passport number by its label.
+
+Tesseract reads a screenshot's MRZ ``P<KORHONG<<MINJI<<<...`` as ``PKKORHONGCCMINII KKK KEE``
+(the filler ``<`` as ``K``, ``C``, ``«``, ``¢``, ``{``), spaces the number line into pieces and
+swaps ``O``/``0``, ``S``/``5``/``$``, ``G``/``6``, ``I``/``1``, ``B``/``8``. The number line
+carries three check digits (document number, birth, expiry; ICAO 9303): a reading is accepted
+only when, with the confusions undone field by field, at least ``MRZ_CHECKS_NEEDED`` of them
+hold -- the same rule the detector applies to text as written. The name line has no check
+digit; it is read back only directly above a number line so accepted.
+
+A passport number under its label (``여권번호: 605452849``) whose letter was read as a digit
+gets the letter back (``G05452849``): a passport number always starts with a letter, and the
+label says it is one. Nothing here runs on text that did not come out of OCR.
+
+A private key's armour line whose dashes OCR lost (``~----BEGIN RSA PRIVATE KEY``) gets them
+back: the words name it. A hyphen between digits with a space on one side only
+(``23-19-577364- 14``) loses the space: one number's groups share one separator. A vendor's
+token, a URL's password and an address that OCR cut with a space are joined again.
+
+``read_back(ocr_text)`` returns the text with each accepted MRZ reading added as a line after
+the line it was read from (the reading as OCR gave it stays: it may hold other words),
+passport numbers and key armour lines repaired in place.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from mailsafe.pii.text_finders import MRZ_CHECKS_NEEDED, mrz_check_ok
+
+__all__ = ["mrz_number_line", "read_back", "unread_mrz"]
+
+MRZ_LINE_CHARS: Final = 44  # a TD3 (passport) line
+# What OCR makes of the filler "<" in a screenshot: symbols, and letters that are letters too.
+_FILLER_SYMBOLS: Final = "<«‹¢{([£"
+_FILLER_READINGS: Final = _FILLER_SYMBOLS + "KkCcE"
+# Confusions undone in a field of digits, and in a field of letters.
+_AS_DIGIT: Final = str.maketrans(
+    {**dict.fromkeys("OoQDU", "0"), **dict.fromkeys("Il|iL", "1"), **dict.fromkeys("Zz", "2"),
+     **dict.fromkeys("Ss$", "5"), **dict.fromkeys("Gb", "6"), "B": "8", "T": "7", "A": "4",
+     **dict.fromkeys("gq", "9")}
+)  # fmt: skip
+_AS_LETTER: Final = str.maketrans("01256$8(", "OIZSGSBC")
+# The number line without spaces: document number (9) and check, nationality (3), birth (6)
+# and check, sex, expiry (6) and check, then the optional data (14, fillers OCR added or lost
+# allowed for) and the two last check digits.
+_ANY: Final = r"[A-Za-z0-9<«‹¢{(\[$|£]"
+_NUMBER_LINE_RE: Final = re.compile(
+    rf"(?P<doc>{_ANY}{{9}})(?P<doc_check>{_ANY})(?P<nation>{_ANY}{{3}})"
+    rf"(?P<birth>{_ANY}{{6}})(?P<birth_check>{_ANY})(?P<sex>[MFX<«‹¢{{(KkCcH])"
+    rf"(?P<expiry>{_ANY}{{6}})(?P<expiry_check>{_ANY})"
+    rf"(?P<data>{_ANY}{{10,16}}?)(?P<last>[0-9OoIlSBZG]{{2}})(?![0-9])"
+)
+# A passport's letter read as a digit, under its label: "여권번호: 605452849" is G05452849.
+_PASSPORT_LABEL_RE: Final = re.compile(r"(?i:여권|passport)")
+_MISREAD_PASSPORT_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z])(?P<letter>[56$0])(?P<rest>[0-9]{8}|[0-9]{3}[A-Z][0-9]{4})(?![0-9A-Za-z])"
+    r"(?![ ]?(?:개|명|건|원|만|억|%|년))"  # a count or an amount
+)
+_PASSPORT_LETTER: Final = {"5": "S", "$": "S", "6": "G", "0": "O"}
+PASSPORT_LABEL_BEFORE_CHARS: Final = 40  # as the detector's context window
+# A private key's armour line whose dashes OCR lost or misread ("~----BEGIN RSA PRIVATE KEY"):
+# the words say what it is; the dashes are given back so the detector knows the key.
+_KEY_ARMOUR_RE: Final = re.compile(
+    r"^[\s\-~—–_=.]*(BEGIN|END) ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)[\s\-~—–_=.]*$"
+)
+
+
+# A hyphen between digits with a space OCR put on one side only ("577364- 14"): the groups
+# of one number are written with one separator, so a lopsided one ends the match.
+_LOPSIDED_HYPHEN_RE: Final = re.compile(r"(?<=[0-9])(?: -|- )(?=[0-9])")
+
+
+# A vendor's token that OCR cut into pieces with spaces ("sk-proj-MSsxDX3DxbW GutNHGzSHzg
+# RhP6FX..."): its prefix, then fragments. A fragment is joined on only when it looks random
+# (a digit, or upper and lower case): "sk-telecom partners" stays apart.
+_TOKEN_PIECES_RE: Final = re.compile(
+    r"(?<![A-Za-z0-9_\-])(?:sk-(?:proj-|ant-)?|gh[pousr]_|github_pat_|xox[abposr]-|glpat-|npm_"
+    r"|[sr]k_live_|AKIA|ASIA|AIza)[A-Za-z0-9_\-]+(?: [A-Za-z0-9_\-]+)+"
+)
+# A URL's password or an address cut by a space OCR put in: "user:OvxMcxrF %52@host",
+# "s.park52 @korea.kr".
+_CUT_USERINFO_RE: Final = re.compile(r"(://[^\s:/@]{1,64}:[^\s@/]{1,64}) ([^\s@/]{1,64}@)")
+_CUT_ADDRESS_RE: Final = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}) (@[A-Za-z0-9\-]+\.[A-Za-z])"
+)
+
+
+def read_back(ocr_text: str) -> str:
+    """``ocr_text`` with accepted MRZ readings added after their lines, passport numbers under
+    their label given their letter back and key armour lines their dashes."""
+    lines = ocr_text.split("\n")
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        out.append(_joined(_passport_letters(_key_armour(_LOPSIDED_HYPHEN_RE.sub("-", line)))))
+        number_line = mrz_number_line(line)
+        if number_line is None:
+            continue
+        name_line = _name_line_above(lines, index)
+        out.extend(line for line in (name_line, number_line) if line)
+    return "\n".join(out)
+
+
+# A run of fillers as OCR reads them ("<<<<<", "KKK KK", "CCKK<"): a zone may be in the picture.
+_FILLER_HINT_RE: Final = re.compile(rf"(?:[{re.escape(_FILLER_READINGS)}] ?){{5,}}")
+
+
+def unread_mrz(ocr_text: str) -> bool:
+    """Whether ``ocr_text`` shows a zone's fillers but no whole zone was read (a number line
+    accepted, a name line above it): worth a second reading of the picture."""
+    if _FILLER_HINT_RE.search(ocr_text) is None:
+        return False
+    lines = ocr_text.split("\n")
+    return not any(
+        mrz_number_line(line) and _name_line_above(lines, index) for index, line in enumerate(lines)
+    )
+
+
+def mrz_number_line(untrusted_line: str) -> str | None:
+    """The MRZ number line OCR read as ``untrusted_line``, with its confusions undone, when
+    enough of its check digits hold; else None."""
+    packed = "".join(untrusted_line.split())
+    if len(packed) < MRZ_LINE_CHARS - 4:
+        return None
+    for start in range(len(packed) - MRZ_LINE_CHARS + 5):
+        match = _NUMBER_LINE_RE.match(packed, start)
+        line = None if match is None else _checked_number_line(match)
+        if line is not None:
+            return line
+    return None
+
+
+def _checked_number_line(match: re.Match[str]) -> str | None:
+    birth = match["birth"].translate(_AS_DIGIT)
+    expiry = match["expiry"].translate(_AS_DIGIT)
+    checks = [c.translate(_AS_DIGIT) for c in (match["doc_check"], match["birth_check"],
+                                                match["expiry_check"])]  # fmt: skip
+    if not (_is_date(birth) and _is_date(expiry)):
+        return None
+    document = _document_number(match["doc"], checks[0])
+    held = (
+        document is not None,
+        mrz_check_ok(birth, checks[1]),
+        mrz_check_ok(expiry, checks[2]),
+    )
+    if sum(held) < MRZ_CHECKS_NEEDED:
+        return None
+    nation = match["nation"].translate(_AS_LETTER).upper()
+    sex = match["sex"] if match["sex"] in "MFX" else "<"
+    line = (
+        f"{document or _as_document(match['doc'])}{checks[0]}{nation}{birth}{checks[1]}{sex}"
+        f"{expiry}{checks[2]}{_optional_data(match['data'])}{match['last'].translate(_AS_DIGIT)}"
+    )
+    return line if len(line) == MRZ_LINE_CHARS and nation.isalpha() else None
+
+
+def _is_date(digits: str) -> bool:
+    """YYMMDD with a month and a day that exist (any year: the century is not written)."""
+    return digits.isdigit() and 1 <= int(digits[2:4]) <= 12 and 1 <= int(digits[4:]) <= 31
+
+
+def _as_document(untrusted: str) -> str:
+    """A document number as read: a letter first, fillers as "<"."""
+    first = untrusted[0].translate(_AS_LETTER).upper()
+    return first + "".join("<" if c in _FILLER_SYMBOLS else c.upper() for c in untrusted[1:])
+
+
+def _document_number(untrusted: str, check: str) -> str | None:
+    """The reading of a Korean document number whose check digit holds: a letter, then eight
+    digits, or three digits, a letter and four digits. Only these two readings are tried --
+    each reading tried is another chance for a check digit to hold by accident."""
+    first = untrusted[0].translate(_AS_LETTER).upper()
+    digits = untrusted[1:].translate(_AS_DIGIT)
+    readings = (first + digits, first + digits[:3] + digits[3].translate(_AS_LETTER) + digits[4:])
+    for reading in readings:
+        if reading[0].isalpha() and mrz_check_ok(reading, check):
+            return reading
+    return None
+
+
+def _optional_data(untrusted: str) -> str:
+    """The optional data, 14 characters: fillers OCR added or lost made up to 14."""
+    data = "".join("<" if c in _FILLER_READINGS else c.translate(_AS_DIGIT) for c in untrusted)
+    return data.rstrip("<")[:14].ljust(14, "<")
+
+
+# OCR loses characters of a run of fillers: a name line read is shorter than 44, but not this.
+MIN_NAME_LINE_CHARS: Final = 12
+
+
+def _name_line_above(lines: list[str], index: int) -> str | None:
+    """The name line of the zone whose number line is ``lines[index]``: the nearest non-blank
+    line above, when it starts with "P"."""
+    for above in reversed(lines[:index]):
+        if not above.strip():
+            continue
+        if above.lstrip()[:1] != "P" or len("".join(above.split())) < MIN_NAME_LINE_CHARS:
+            return None
+        return _name_line(above.strip())
+    return None
+
+
+# A filler read as a letter: two or more in a row, or one before a space OCR put after it.
+_FILLER_RUN_RE: Final = re.compile(
+    rf"[{re.escape(_FILLER_READINGS)}]{{2,}}|[{re.escape(_FILLER_READINGS)}](?= )"
+)
+
+
+def _name_line(untrusted: str) -> str:
+    """P<, the issuing state, then the names: filler readings become fillers, spaces go."""
+    nation = untrusted[2:5].translate(_AS_LETTER).upper()
+    names = _FILLER_RUN_RE.sub(lambda run: "<" * len(run[0]), untrusted[5:]).replace(" ", "")
+    names = "".join(c if c.isascii() and c.isalpha() else "<" for c in names.upper())
+    return f"P<{nation}{names}"[:MRZ_LINE_CHARS].ljust(MRZ_LINE_CHARS, "<")
+
+
+def _passport_letters(line: str) -> str:
+    """A passport number after its label on ``line``, its letter read as a digit, given the
+    letter back (same length)."""
+    label = _PASSPORT_LABEL_RE.search(line)
+    if label is None:
+        return line
+
+    def repaired(match: re.Match[str]) -> str:
+        if match.start() - label.end() > PASSPORT_LABEL_BEFORE_CHARS or match.start() < label.end():
+            return match[0]
+        return _PASSPORT_LETTER[match["letter"]] + match["rest"]
+
+    return _MISREAD_PASSPORT_RE.sub(repaired, line)
+
+
+def _key_armour(line: str) -> str:
+    """A private key's BEGIN or END line with its five dashes each side."""
+    if "PRIVATE KEY" not in line:
+        return line
+    armour = _KEY_ARMOUR_RE.match(line)
+    return line if armour is None else f"-----{armour[1]} {armour[2]}-----"
+
+
+def _joined(line: str) -> str:
+    """Tokens, URL passwords and addresses OCR cut with a space, joined again."""
+    if " " not in line:
+        return line
+    line = _TOKEN_PIECES_RE.sub(_token_joined, line)
+    if "://" in line:
+        line = _CUT_USERINFO_RE.sub(r"\1\2", line)
+    return _CUT_ADDRESS_RE.sub(r"\1\2", line) if " @" in line else line
+
+
+def _token_joined(match: re.Match[str]) -> str:
+    """The token's pieces joined while each looks random; the rest as it was."""
+    first, *pieces = match[0].split(" ")
+    kept = [first]
+    for number, piece in enumerate(pieces):
+        if not _looks_random(piece):
+            return "".join(kept) + " " + " ".join(pieces[number:])
+        kept.append(piece)
+    return "".join(kept)
+
+
+def _looks_random(piece: str) -> bool:
+    return any(c.isdigit() for c in piece) or (piece.lower() != piece and piece.upper() != piece)

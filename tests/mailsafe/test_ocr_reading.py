@@ -1,0 +1,237 @@
+"""Identifiers read back from OCR's misreadings (issue 19, Done line 1: PNG through OCR).
+
+The readings below are what Tesseract returned for the labelled set's screenshots (15 px
+NanumGothic): the MRZ filler "<" as K, C, ¢, «, {; S as $ or 5; O as 0; spaces inside the
+number line. Before the read-back none of these zones was found (recall 0 on passport_mrz).
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from mailsafe.extract import ExtractLimits
+from mailsafe.extract.limits import Budget
+from mailsafe.extract.ocr import enlarged, picture_text, picture_words, with_new_findings
+from mailsafe.extract.ocr_reading import mrz_number_line, read_back, unread_mrz
+from mailsafe.pii import detect
+from mailsafe.pii.text_finders import mrz_check_ok
+from tests.support.documents import make_screenshot
+
+# (what OCR read, the number line printed)
+NUMBER_LINES = [
+    ("M760483264KORG009 164F27040362213309¢<<<<<<40",
+     "M760483264KOR6009164F27040362213309<<<<<<<40"),
+    ("M323078504KOR67 10255F2703235 187641 2¢<<<<{<(72 / 본인 HAS AS 161024-3105094 입니다",
+     "M323078504KOR6710255F27032351876412<<<<<<<72"),
+    ("$523537861KOR3808159M34120642304871<<<<<«<98 / SLACK_TOKEN=x0xb",
+     "S523537861KOR3808159M34120642304871<<<<<<<98"),
+    ("552353786 1 KOR3808 159M 3412064230487 1<<<<<<<98",
+     "S523537861KOR3808159M34120642304871<<<<<<<98"),
+    ("M240524788KOR4005047F3004 124164027 1<<<<K<<92",
+     "M240524788KOR4005047F30041241640271<<<<<<<92"),
+]  # fmt: skip
+
+
+def kinds(text: str) -> list[str]:
+    return [f.type for f in detect(text)]
+
+
+@pytest.mark.parametrize(("read", "printed"), NUMBER_LINES)
+def test_an_mrz_number_line_is_read_back_when_its_check_digits_hold(
+    read: str, printed: str
+) -> None:
+    assert kinds(read).count("passport_mrz") == 0  # as OCR gave it: nothing
+    assert mrz_number_line(read) == printed
+    assert "passport_mrz" in kinds(read_back(read))
+
+
+def test_a_reading_whose_check_digits_fail_is_refused() -> None:
+    """Two of the three check digits must hold, as for text as written: one wrong digit in
+    each of two fields and the reading is no MRZ line."""
+    read = "M760483264KOR6009164F27040362213309<<<<<<<40"
+    assert mrz_number_line(read) is not None
+    broken = read[:3] + "1" + read[4:15] + "8" + read[16:]  # document and birth changed
+    assert not mrz_check_ok(broken[:9], broken[9])
+    assert mrz_number_line(broken) is None
+    assert read_back(broken) == broken
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ABC<<DEF<<<1234567890<<<<",  # the labelled set's not-MRZ look-alike
+        "<<<<<<<<<<<<<<<<<<<< 구분선 >>>>>>>>>>>>>>>>>>>>",
+        "SLACK_TOKEN=xoxb-458689722450-XqUR2abV50hXxaSwcoXjLCq9 KKKKKKKKKKKKKKKK",
+        "12345678901234567890123456789012345678901234567890",
+    ],
+)
+def test_other_ocr_lines_are_left_as_read(text: str) -> None:
+    assert read_back(text) == text
+
+
+def test_the_name_line_above_an_accepted_number_line_is_read_back() -> None:
+    read = "Passport scan:\n\nPKKORHONG CC MINIICCCC KKK KK\n\n" + NUMBER_LINES[0][0]
+    lines = read_back(read).splitlines()
+    assert lines[-2] == "P<KORHONG<<MINII<<<<<<<<<<<<<<<<<<<<<<<<<<<<"
+    assert lines[-1] == NUMBER_LINES[0][1]
+    assert kinds(read_back(read)).count("passport_mrz") == 2
+
+
+def test_fillers_without_a_whole_zone_read_ask_for_a_second_reading() -> None:
+    assert unread_mrz("PKKORKIMC IHOONCKK KKK KKK\n04/3230785040[671025다2703235187641")
+    assert not unread_mrz("PKKORHONG CC MINIICCCC KKK KK\n" + NUMBER_LINES[0][0])
+    assert not unread_mrz("고객 명단\n김철수 800101-1234560")
+    # A number line accepted, but the name line above came out in Hangul: read again.
+    assert unread_mrz("『<10띠시6<식비이81<<<<<<<<<<<<<<<<\n" + NUMBER_LINES[0][0])
+
+
+def test_a_name_line_without_a_number_line_below_is_not_read_back() -> None:
+    read = "PKKORHONG CC MINIICCCC KKK KK"
+    assert read_back(read) == read
+
+
+@pytest.mark.parametrize(
+    ("read", "value"),
+    [
+        ("여권번호: 605452849", "G05452849"),
+        ("여권번호: $30233837", "S30233837"),
+        ("Passport no. 511292554", "S11292554"),
+        ("여권 077338513 / 만료일 2030-05-01", "O77338513"),
+    ],
+)
+def test_a_passport_letter_read_as_a_digit_is_given_back_under_its_label(
+    read: str, value: str
+) -> None:
+    assert "passport" not in kinds(read)
+    assert [(f.type, f.text) for f in detect(read_back(read)) if f.type == "passport"] == [
+        ("passport", value)
+    ]
+
+
+@pytest.mark.parametrize("read", ["주문번호: 605452849", "605452849", "여권 신청 건수 512345678개"])
+def test_nine_digits_without_a_passport_label_stay_digits(read: str) -> None:
+    """No label, or a count glued on: the digits stay as read."""
+    assert "passport" not in kinds(read_back(read))
+
+
+def test_a_private_key_whose_armour_dashes_ocr_lost_is_found() -> None:
+    read = (
+        "서버 키 첨부합니다:\n~----BEGIN RSA PRIVATE KEY\n"
+        "t811mKdS8igENKKDpAl+w46vsSOXANEOwkmsPOcnlxYGEZWpoOFVuviShF3DG6D\n"
+        "~----END RSA PRIVATE KEY-----"
+    )
+    assert "secret" not in kinds(read)
+    assert kinds(read_back(read)) == ["secret"]
+
+
+@pytest.mark.parametrize(
+    ("read", "value"),
+    [("23-19-577364- 14", "23-19-577364-14"), ("면허번호 23 -19-577364-14", "23-19-577364-14")],
+)
+def test_a_hyphen_with_a_space_on_one_side_only_joins_its_groups(read: str, value: str) -> None:
+    assert kinds(read) == []
+    assert [(f.type, f.text) for f in detect(read_back(read))] == [("driver_license", value)]
+
+
+@pytest.mark.parametrize(
+    ("read", "kind", "value"),
+    [
+        ("OPENAI_API_KEY: sk-proj-MSsxDX3DxbW GutNHGzSHzg RhP6FXmdopHjJyp VRF", "secret",
+         "sk-proj-MSsxDX3DxbWGutNHGzSHzgRhP6FXmdopHjJyp"),
+        ("토큰 ghp_XaVLURJFS7dUOtzqcKPsAZ9OC 1 IhJkwZLByc 로 접속하세요", "secret",
+         "ghp_XaVLURJFS7dUOtzqcKPsAZ9OC1IhJkwZLByc"),
+        ("SLACK_TOKEN=xoxb-45 8689722450-XqUR2abV50hXxaSwcoxjLCq9", "secret",
+         "xoxb-458689722450-XqUR2abV50hXxaSwcoxjLCq9"),
+        ("DB 접속: postgres://app_user:OvxMcxrF %52@pg-prod.internal:5432/erp", "secret",
+         "OvxMcxrF%52"),
+        ("메일: s.park52 @korea.kr / 법인카드", "email", "s.park52@korea.kr"),
+    ],
+)  # fmt: skip
+def test_what_ocr_cut_with_a_space_is_joined_again(read: str, kind: str, value: str) -> None:
+    """Tesseract's sparse mode put spaces inside long tokens (as read from the labelled set's
+    screenshots); cut, no token pattern matched."""
+    assert (kind, value) not in [(f.type, f.text) for f in detect(read)]
+    assert (kind, value) in [(f.type, f.text) for f in detect(read_back(read))]
+
+
+@pytest.mark.parametrize(
+    "read", ["sk-telecom partners meeting", "sk-proj-abcDEF123 and more words", "@minji 회의 자료"]
+)
+def test_words_after_a_prefix_are_not_joined(read: str) -> None:
+    assert read_back(read) == read
+
+
+def _grey(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (width, height), 255).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_small_pictures_are_read_enlarged_too_within_the_pixel_limit() -> None:
+    larger = enlarged(_grey(1000, 600), 4_000_000)  # a window: read twice as large too
+    assert larger is not None
+    assert Image.open(io.BytesIO(larger)).size == (2000, 1200)
+    assert enlarged(_grey(1000, 600), 2_000_000) is None  # would not fit: its own size only
+    assert enlarged(_grey(1600, 900), 20_000_000) is None  # a page or a full screen: as before
+
+
+# ---- through the real Tesseract: screenshots of the labelled set's rows ------------------------
+
+ON = ExtractLimits(ocr_languages="kor+eng")
+
+
+def _read(lines: list[str]) -> list[tuple[str, str]]:
+    """What the scan finds in a screenshot of ``lines``: its reading with word boxes (the
+    path attachments take), read back and read again as ``picture_text`` does."""
+    text, _layout = picture_words(make_screenshot(lines), Budget(ON))
+    return [(f.type, f.text) for f in detect(text)]
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        ["P<KORHONG<<MINJI<<<<<<<<<<<<<<<<<<<<<<<<<<<<", NUMBER_LINES[0][1]],
+        ["Passport scan:", "P<KORCHOI<<MINJI<<<<<<<<<<<<<<<<<<<<<<<<<<<<",
+         "S841804612KOR8206059M28092851973839<<<<<<<26"],
+        # Enlarged, this one's number line came out in pieces: the Latin reading finds it.
+        ["여권 사본 판독 결과:", "P<KORKIM<<JIHOON<<<<<<<<<<<<<<<<<<<<<<<<<<<<",
+         "M323078504KOR6710255F27032351876412<<<<<<<72"],
+    ],
+)  # fmt: skip
+def test_a_screenshot_of_a_passport_zone_is_found(zone: list[str]) -> None:
+    """Was never found: Tesseract reads "<" as K or C and S as $, and no MRZ line matched."""
+    found = _read(zone)
+    assert ("passport_mrz", zone[-1]) in found, found
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [("여권번호: G05452849", "G05452849"), ("여권번호: S30233837", "S30233837")],
+)
+def test_a_screenshot_of_a_passport_number_is_found(line: str, value: str) -> None:
+    """Was missed: read at screen size, the letter came out a digit (605452849, 530233837)."""
+    assert ("passport", value) in _read([line])
+
+
+def test_a_screenshot_is_read_at_its_own_size_and_enlarged() -> None:
+    """The word the enlarged reading finds and the one only the own-size reading finds are
+    both in the text; the extra reading costs time, not a picture of the budget."""
+    budget = Budget(ON)
+    text = picture_text(make_screenshot(["여권번호: G05452849"]), budget)
+    assert "G05452849" in text  # enlarged (own size: 605452849)
+    assert budget.ocr_pictures == 1
+
+
+def test_a_second_reading_adds_only_lines_with_findings_the_first_did_not_have() -> None:
+    first = "고객 명단\n김철수 800101-1234560 여권 605452849\n운전면허번호: BF 93-550717-89"
+    second = (
+        "고객 명단\n김철수 800101 - 1234560 여권 G05452849\n운전면허번호: 광주 93-550717-89\n"
+        "주민번호 800101-1234560"
+    )
+    assert with_new_findings(first, second) == (
+        f"{first}\n김철수 800101 - 1234560 여권 G05452849\n운전면허번호: 광주 93-550717-89"
+    )
+    assert with_new_findings(first, first) == first  # nothing new: one finding, not two
