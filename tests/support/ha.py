@@ -2,9 +2,10 @@
 a standby inner agent on the same state folder, and senders that retry like MTAs across every
 outer agent's port (the MX records of equal priority).
 
-The outer agents are a list: one today, because the inner agent reads one inbound stream; when
-it reads several (issue 23.1), a second outer agent with its own stream id, key and folder pair
-is one more entry in ``HaStack.outers`` and one more port in ``mx_ports``.
+``HaStack(root, outer_agents=2)`` adds the second outer agent of tests.support.streams (``mx2``:
+its own stream id, key, spool, SMTP port and folder pair with its carriers, and its
+``[[streams.outer]]`` entry in inner.toml, which the standby's copy of the file shares), so the
+senders spread over two MX ports. ``RetryingSenders`` records which port gave each 250.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maildiode.trial.stack import AgentProcess, set_key
+from maildiode.trial.carrier import Carrier
+from maildiode.trial.stack import AgentProcess, free_port, set_key
 from tests.support.inbound import DOMAIN, InboundStack, simple_mail
+from tests.support.streams import MX2, add_mx2, carriers, mx2_process
 
 # The standby's lease: short, so a takeover fits in a test; docs/operations.md has the default.
 TEST_TTL_S = 3.0
@@ -27,6 +30,9 @@ TEST_TTL_S = 3.0
 SENDER_RETRY_S = 0.5
 # A mail a sender could not hand over in this long counts as not accepted (never 250).
 SENDER_GIVE_UP_S = 60.0
+# The inner agent moves approved outbound mail off a stale outer agent after this long (D75);
+# the HA stack has no outbound path, so only the key's presence matters.
+STREAM_TAKEOVER_S = 3.0
 
 
 def ha_overrides(holder: str, ttl_s: float) -> dict[tuple[str, str], str]:
@@ -41,26 +47,52 @@ def ha_overrides(holder: str, ttl_s: float) -> dict[tuple[str, str], str]:
 
 
 class HaStack:
-    """Postfix, the outer agent(s), the carrier, an active inner agent (``inner-a``) and a
+    """Postfix, the outer agent(s), the carrier(s), an active inner agent (``inner-a``) and a
     standby (``inner-b``, started with ``--standby``) on the same state folder."""
 
-    def __init__(self, root: Path, *, ttl_s: float = TEST_TTL_S) -> None:
+    def __init__(self, root: Path, *, ttl_s: float = TEST_TTL_S, outer_agents: int = 1) -> None:
+        """``outer_agents``: 1 (the pair's outer agent) or 2 (and ``mx2``, ``self.mx2``)."""
+        if outer_agents not in (1, 2):
+            raise ValueError(f"HaStack: outer_agents is {outer_agents}; 1 or 2 are built")
         self.root = root
         self.ttl_s = ttl_s
         self.base = InboundStack(root, inner=ha_overrides("inner-a", ttl_s))
+        self.outers = [self.base.outer]
+        self.mx_ports = [self.base.ports.smtp]
+        self.mx2: AgentProcess | None = None
+        self.mx2_carriers: dict[str, Carrier] = {}
+        if outer_agents == 2:
+            self.mx2_port = free_port()
+            add_mx2(root, self.mx2_port, takeover_after_s=STREAM_TAKEOVER_S)
+            self.mx2 = mx2_process(root)
+            self.mx2_carriers = carriers(root, f"{MX2}/")
+            self.outers.append(self.mx2)
+            self.mx_ports.append(self.mx2_port)
         text = (root / "inner.toml").read_text(encoding="utf-8")
         (root / "inner-b.toml").write_text(set_key(text, "lease", "holder", '"inner-b"'))
         self.active = self.base.inner
         self.standby = AgentProcess("inner", root / "inner-b.toml", root / "inner-b.log",
                                     args=("--standby",))  # fmt: skip
-        self.outers = [self.base.outer]
-        self.mx_ports = [self.base.ports.smtp]
 
     def start(self, *, standby: bool = True) -> HaStack:
         self.base.start()
-        if standby:
-            self.start_standby()
+        try:
+            if self.mx2 is not None:
+                for carrier in self.mx2_carriers.values():
+                    carrier.start()
+                self.start_mx2()
+            if standby:
+                self.start_standby()
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    def start_mx2(self) -> None:
+        """The second outer agent; again after a kill -9, as its host coming back (its spool
+        is where it was)."""
+        assert self.mx2 is not None, "a stack of one outer agent has no mx2"
+        self.mx2.start(wait_port=self.mx2_port)
 
     def start_standby(self) -> None:
         self.standby.start()
@@ -68,6 +100,10 @@ class HaStack:
 
     def stop(self) -> None:
         try:
+            if self.mx2 is not None:
+                self.mx2.stop()
+            for carrier in self.mx2_carriers.values():
+                carrier.stop()
             self.standby.stop()
         finally:
             self.base.stop()
@@ -95,6 +131,7 @@ class SenderCounts:
     """What the senders were told: tokens answered 250, and attempts that failed first."""
 
     accepted: list[str] = field(default_factory=list)
+    accepted_at: dict[str, int] = field(default_factory=dict)  # token -> the port that said 250
     gave_up: list[str] = field(default_factory=list)
     retries: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -153,6 +190,7 @@ class RetryingSenders:
                 continue
             with self.counts.lock:
                 self.counts.accepted.append(token)
+                self.counts.accepted_at[token] = port
             return
         with self.counts.lock:
             self.counts.gave_up.append(token)

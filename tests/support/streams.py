@@ -58,6 +58,38 @@ peer_keys = ["keys/mx2.pub"]
 """
 
 
+def add_mx2(root: Path, smtp_port: int, *, takeover_after_s: float) -> None:
+    """Make ``root`` (written by ``prepare``) a place for the second outer agent: its key, its
+    private folders, its folder pair, ``mx2.toml`` listening on ``smtp_port``, and its
+    ``[[streams.outer]]`` entry in ``inner.toml`` (a copy of inner.toml made later has it)."""
+    key = SigningKey.generate()
+    key.save(root / f"keys/{MX2}.key")
+    key.verify_key.save(root / f"keys/{MX2}.pub")
+    for side in CHANNELS:
+        for end in ("send", "recv"):
+            (root / f"link/{MX2}/{side}/{end}").mkdir(parents=True)
+    for private in (MX2, f"{MX2}/spool"):
+        (root / private).mkdir(mode=0o700)
+        os.chmod(root / private, 0o700)  # mkdir's mode is masked by the umask
+    (root / f"{MX2}.toml").write_text(_mx2_config(root, smtp_port), encoding="utf-8")
+    with (root / "inner.toml").open("a", encoding="utf-8") as inner:
+        inner.write(STREAMS_TOML.format(takeover=takeover_after_s))
+
+
+def mx2_process(root: Path) -> AgentProcess:
+    return AgentProcess("outer", root / f"{MX2}.toml", root / f"{MX2}.log")
+
+
+def carriers(root: Path, prefix: str) -> dict[str, Carrier]:
+    """A carrier per channel of one folder pair: ``""`` the first outer agent's, ``"mx2/"``
+    the second's; keyed ``in``, ``out``, ``mx2/in``, ``mx2/out``."""
+    return {
+        f"{prefix}{side}": Carrier(root / f"link/{prefix}{side}/send",
+                                   root / f"link/{prefix}{side}/recv")
+        for side in CHANNELS
+    }  # fmt: skip
+
+
 class TwoOuterStack:
     """outer (stream ``inbound``) + mx2 (stream ``mx2``) + inner, delivering to ``relay_port``."""
 
@@ -83,28 +115,13 @@ class TwoOuterStack:
                         ("render", "processes"): str(render_processes), **(outer or {})}  # fmt: skip
         prepare(root, self.ports, outbound=outbound, relay=f"127.0.0.1:{relay_port}",
                 outer=fast_reports, inner={("notify", "our_domains"): f'["{DOMAIN}"]'})  # fmt: skip
-        key = SigningKey.generate()
-        key.save(root / "keys/mx2.key")
-        key.verify_key.save(root / "keys/mx2.pub")
-        for side in CHANNELS:
-            for end in ("send", "recv"):
-                (root / f"link/mx2/{side}/{end}").mkdir(parents=True)
-        for private in ("mx2", "mx2/spool"):
-            (root / private).mkdir(mode=0o700)
-            os.chmod(root / private, 0o700)
-        (root / "mx2.toml").write_text(_mx2_config(root, self.mx2_port), encoding="utf-8")
-        with (root / "inner.toml").open("a", encoding="utf-8") as inner:
-            inner.write(STREAMS_TOML.format(takeover=takeover_after_s))
+        add_mx2(root, self.mx2_port, takeover_after_s=takeover_after_s)
         if outbound:
             fill_directory(SimpleNamespace(directory_db=root / "inner/directory.db"))  # type: ignore[arg-type]
         self.inner = AgentProcess("inner", root / "inner.toml", root / "inner.log")
         self.outer = AgentProcess("outer", root / "outer.toml", root / "outer.log")
-        self.mx2 = AgentProcess("outer", root / "mx2.toml", root / "mx2.log")
-        self.carriers = {
-            f"{prefix}{side}": Carrier(root / f"link/{prefix}{side}/send",
-                                       root / f"link/{prefix}{side}/recv")
-            for prefix in ("", "mx2/") for side in CHANNELS
-        }  # fmt: skip
+        self.mx2 = mx2_process(root)
+        self.carriers = {**carriers(root, ""), **carriers(root, f"{MX2}/")}
 
     def start(self) -> TwoOuterStack:
         try:
