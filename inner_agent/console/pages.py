@@ -60,7 +60,7 @@ from inner_agent.web.gate import Principal
 from inner_agent.web.pages import SignInPages, client_of
 from inner_agent.web.roles import ALL_ROLES, CONSOLE_ROLES, ROLE_NAMES_KO, Role, require
 
-__all__ = ["ConsolePages", "console_templates"]
+__all__ = ["ConsolePages", "console_templates", "picture_media_type"]
 
 # Query parameters and form fields are cut to this many characters (a filter, a time).
 MAX_PARAMETER_CHARS = 300
@@ -258,7 +258,7 @@ class ConsolePages:
         if png is None:
             return self._not_found(request)
         self._record(request, Action.IMAGE_VIEWED, mail_id=found["id"], detail="console")
-        return self.pages.finish(Response(png, media_type="image/png"))
+        return self.pages.finish(Response(png, media_type=picture_media_type(png)))
 
     @require(*EXPORTERS)
     async def mail_export(self, request: Request) -> Response:
@@ -460,3 +460,14 @@ def _access_pager(params: Mapping[str, str], query: AccessQuery, total: int
     if query.offset + query.limit < total:
         following = "/access?" + urlencode({**base, "offset": query.offset + query.limit})
     return {"previous_link": previous, "next_link": following}
+
+
+def picture_media_type(picture: bytes) -> str:
+    """What the stored picture is, by its signature: the preview's first picture is a PNG, or
+    a JPEG when its first page was a photo (kept JPEG by the renderer). Anything else is
+    served as bytes, never as an image a browser would guess at."""
+    if picture.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if picture.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    return "application/octet-stream"

@@ -8,8 +8,10 @@ import io
 import re
 from dataclasses import replace
 
+import pytest
 from openpyxl import load_workbook
 
+from inner_agent.console.pages import picture_media_type
 from inner_agent.reports import ReportStore
 from tests.agentkit.control_golden import REPORT
 from tests.inner.console.conftest import (
@@ -285,3 +287,13 @@ def test_every_page_in_english(tmp_path):
         assert '<html lang="en">' in page.text
         assert "Dashboard" in page.text
         assert "대시보드" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("picture", "media_type"),
+    [(b"\x89PNG\r\n\x1a\n" + b"\0" * 8, "image/png"), (b"\xff\xd8\xff\xe0" + b"\0" * 8, "image/jpeg"),
+     (b"<svg onload=alert(1)>", "application/octet-stream")],
+)  # fmt: skip
+def test_the_picture_is_served_as_what_it_is(picture: bytes, media_type: str) -> None:
+    """A preview whose first page was a photo is a JPEG: not sent as image/png."""
+    assert picture_media_type(picture) == media_type
