@@ -80,9 +80,11 @@ class DirectorySync:
         open_requests: tuple[OutboundState, Approvers] | None = None,
         fetch: Callable[[LdapSection], list[LdapEntry]] = fetch_entries,
         clock: Callable[[], float] = time.time,
+        on_moved: Callable[[list[Moved]], None] | None = None,
     ) -> None:
         self.section, self.directory, self.record = section, directory, record
         self.open_requests, self.fetch, self.clock = open_requests, fetch, clock
+        self.on_moved = on_moved  # the agent asks the new approvers (Workflow.ask_moved)
 
     def preview(self) -> SyncOutcome:
         """What a pass would change now; changes nothing."""
@@ -119,6 +121,8 @@ class DirectorySync:
         moved = move_open_requests(state, approvers, self.directory, self.clock())
         for move in moved:
             self.record(Action.DIRECTORY_CHANGED, move.detail(), mail_id=move.mail_id)
+        if moved and self.on_moved is not None:
+            self.on_moved(moved)
         return moved
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "Reminded",
     "RemoveSpool",
     "RequestFound",
+    "Rerouted",
     "SetState",
     "TellApprovers",
     "TellSender",
@@ -107,6 +108,7 @@ class MailEvent(StrEnum):
     REQUEST_FOUND = "request-found"
     NO_APPROVER = "no-approver"
     REMIND = "remind"
+    MOVE = "move"
     ESCALATE = "escalate"
     APPROVE = "approve"
     REJECT = "reject"
@@ -176,6 +178,15 @@ class NoApprover:
 @dataclass(frozen=True)
 class Reminded:
     kind: ClassVar[MailEvent] = MailEvent.REMIND
+    request: Request
+
+
+@dataclass(frozen=True)
+class Rerouted:
+    """The directory now names other approvers for the request (``request.approvers``, a
+    manager changed by a sync or an import): they are asked, as a new request is."""
+
+    kind: ClassVar[MailEvent] = MailEvent.MOVE
     request: Request
 
 
@@ -250,7 +261,7 @@ class LeftoverFound:
 
 Occurrence = (
     Accepted | Allowed | Monitored | Blocked | Held | RequestFound | NoApprover | Reminded
-    | Escalated | Approved | Rejected | Expired | Withdrawn | Published | Unreadable
+    | Rerouted | Escalated | Approved | Rejected | Expired | Withdrawn | Published | Unreadable
     | LeftoverFound
 )  # fmt: skip
 
@@ -348,6 +359,7 @@ _NEXT: dict[tuple[MailState, MailEvent], MailState] = {
     (S.RECEIVED, E.NO_APPROVER): S.REJECTED,
     (S.RECEIVED, E.UNREADABLE): S.QUARANTINED,
     (S.HELD, E.REMIND): S.HELD,
+    (S.HELD, E.MOVE): S.HELD,
     (S.HELD, E.ESCALATE): S.HELD,
     (S.HELD, E.APPROVE): S.SENDING,
     (S.HELD, E.REJECT): S.REJECTED,
@@ -526,6 +538,8 @@ def _actions(state: MailState, event: Occurrence) -> tuple[Action, ...]:  # noqa
             return _no_approver(event)
         case Reminded():
             return AskApprovers(event.request, reminder=True), _asked("reminded", event.request)
+        case Rerouted():
+            return AskApprovers(event.request), _asked("approval_requested", event.request)
         case Escalated():
             return _escalated(event)
         case Approved():

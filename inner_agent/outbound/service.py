@@ -20,6 +20,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
+import queue
 import socket
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from inner_agent.outbound.directory_sync import DirectorySync, access_recorder, 
 from inner_agent.outbound.ldap_bind import directory_passwords
 from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.preview import Previewer, preview_pool
+from inner_agent.outbound.rerouting import Moved
 from inner_agent.outbound.rulesource import RulesSource, fingerprint
 from inner_agent.outbound.scanning import Scanner
 from inner_agent.outbound.shares import (
@@ -137,6 +139,8 @@ class OutboundService:
         self.web_process: WebProcess | None = None
         self._listener: socket.socket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        # approval requests a directory sync moved, for the worker to ask their new approvers
+        self._moved: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()  # bound to the loop at first use (Python >= 3.10)
         self._closables: list[object] = []  # closed at stop where they have close()
@@ -213,7 +217,7 @@ class OutboundService:
         record = access_recorder(AccessLog(self.audit, None, UTC), SYNC_ACCOUNT)
         approvers = Approvers(directory, self.section.approval.fallback_approver)
         sync = DirectorySync(ldap, directory, record, open_requests=(state, approvers),
-                             clock=self.clock)  # fmt: skip
+                             clock=self.clock, on_moved=self._ask_moved_soon)  # fmt: skip
         duty = sync_duty(sync)
         duty.start()
         return duty
@@ -369,6 +373,20 @@ class OutboundService:
 
     # ----------------------------------------------------------------------------- work
 
+    def _ask_moved_soon(self, moved: list[Moved]) -> None:
+        """From the sync's thread: the worker's next pass asks the new approvers (one thread
+        carries out the mails' transitions)."""
+        for move in moved:
+            self._moved.put(move.request_id)
+        self.wake()
+
+    def _ask_moved(self) -> None:
+        request_ids = []
+        while not self._moved.empty():
+            request_ids.append(self._moved.get_nowait())
+        if request_ids and self.workflow is not None:
+            self.workflow.ask_moved(request_ids)
+
     def wake(self) -> None:
         """Start a pass now; callable from any thread."""
         if self._loop is not None:
@@ -394,6 +412,7 @@ class OutboundService:
             return
         steps: list[Callable[[], object]] = [
             self._notice_changed_rules,
+            self._ask_moved,
             workflow.process_received,
             workflow.publish_pending,
         ]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from inner_agent.outbound.approval import Event, Request, State, Timing
 from inner_agent.outbound.approvers import Approvers
@@ -46,6 +46,7 @@ from inner_agent.outbound.lifecycle import (
     Monitored,
     Occurrence,
     Rejected,
+    Rerouted,
     Unreadable,
     Withdrawn,
 )
@@ -198,6 +199,21 @@ class Workflow:
 
     def tick(self) -> int:
         return self.timers.tick()
+
+    def ask_moved(self, request_ids: Iterable[str]) -> int:
+        """Ask the approvers a directory change moved requests to (rerouting.py), as a new
+        request asks them; a request decided meanwhile is not asked again. How many."""
+        asked = 0
+        for request_id in request_ids:
+            request = self.state.request(request_id)
+            if request is None or not request.state.pending:
+                continue
+            try:
+                self.effects.advance(request.mail_id, Rerouted(request))
+            except InvalidTransition:
+                continue  # the mail left "held" at the same moment
+            asked += 1
+        return asked
 
     def send_notices(self) -> int:
         return self.outbox.send_due()

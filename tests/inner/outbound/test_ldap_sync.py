@@ -127,11 +127,23 @@ def test_a_manager_change_moves_open_approvals_to_the_new_manager(tmp_path, slap
 
     slapd.modify(f"uid=kim,{SALES}", {"manager": [f"uid=park,{SALES}"]})
     recorded = Recorded()
-    outcome = syncer(tmp_path, slapd, parts, recorded).run_once()
+    sync = syncer(tmp_path, slapd, parts, recorded)
+    handed: list[list[str]] = []
+    sync.on_moved = lambda moves: handed.append([m.request_id for m in moves])
+    outcome = sync.run_once()
 
     moved = parts.state.request(request.request_id)
     assert moved.approvers == ("park@corp.example",)
     assert [m.request_id for m in outcome.moved] == [request.request_id]
+    # the new manager is asked at once, as for a new request, not at the reminder
+    assert handed == [[request.request_id]]
+    asked_before = [n.rcpt for n in parts.state.notices() if n.kind == "request"]
+    assert parts.workflow.ask_moved(handed[0]) == 1
+    asked = [n.rcpt for n in parts.state.notices() if n.kind == "request"]
+    assert asked.count("park@corp.example") == asked_before.count("park@corp.example") + 1
+    requested = [f for m, step, f in parts.audit.events
+                 if m == mail_id and step == "approval_requested"]  # fmt: skip
+    assert requested[-1]["approvers"] == ["park@corp.example"]
     assert any(r[0] is Action.DIRECTORY_CHANGED and r[2] == mail_id for r in recorded)
     refused = lee.post(f"/requests/{request.request_id}/decide", data={
         "csrf": csrf_of(detail), "token": token_of(detail), "action": "approve"})  # fmt: skip

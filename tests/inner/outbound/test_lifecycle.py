@@ -32,6 +32,7 @@ from inner_agent.outbound.lifecycle import (
     Reminded,
     RemoveSpool,
     RequestFound,
+    Rerouted,
     SetState,
     TellApprovers,
     TellSender,
@@ -97,6 +98,9 @@ EDGES = [
     )),
     (S.HELD, Reminded(ASKING), S.HELD, (
         AskApprovers(ASKING, reminder=True), asked("reminded", ASKING),
+    )),
+    (S.HELD, Rerouted(ESCALATED), S.HELD, (  # a directory change named other approvers
+        AskApprovers(ESCALATED), asked("approval_requested", ESCALATED),
     )),
     (S.HELD, Escalated(ESCALATED), S.HELD, (
         Record("escalated", {"request_id": "r1", "to": ["choi@x.kr"], "level": 1}),
