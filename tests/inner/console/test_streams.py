@@ -98,5 +98,8 @@ def test_the_dashboard_page_shows_the_streams(tmp_path: Path) -> None:
     page = admin.get("/").text
     assert 'id="streams"' in page
     assert 'data-stream="mx2" data-report="stale"' in page
+    # on a phone each row becomes a card, each value under its label (no sideways scrolling)
+    assert '<table class="counts cards">' in page
+    assert '<td data-label="스트림">mx2</td>' in page
     assert 'data-stream="inbound" data-report="fresh"' in page
     assert "mx2-out" in page
