@@ -98,12 +98,25 @@ def arm_cpu_limit(cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (now + cpu_seconds, hard))
 
 
+def frames_only_stdout() -> IO[bytes]:
+    """The reply pipe, on a descriptor of its own; descriptor 1 then points at stderr.
+
+    Nothing but frames may reach the parent's pipe, and rebinding ``sys.stdout`` is not enough:
+    a library can hold the old stream object (PyMuPDF keeps ``sys.stdout`` from its import and
+    prints MuPDF's CSS warnings there) or write to descriptor 1 from C. Either used to put text
+    into a reply frame, and the mail became "not displayable" (``bad_package``)."""
+    sys.stdout.flush()
+    frames = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return frames
+
+
 def serve_frames(answer: Callable[[bytes], bytes], cpu_seconds: int, max_job_bytes: int) -> None:
     """The child's loop: a job frame in, ``answer(job)`` out, until stdin closes. Call after
     :func:`set_limits`; ``answer`` must turn every failure into a reply, never raise."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing but frames may reach the parent's pipe
+    stdin, stdout = sys.stdin.buffer, frames_only_stdout()
     while True:
         try:
             (size,) = FRAME_LENGTH.unpack(read_exact(stdin, FRAME_LENGTH.size))

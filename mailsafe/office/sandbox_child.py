@@ -236,8 +236,13 @@ def answer(desktop: Any, office: subprocess.Popen[bytes], job: bytes) -> bytes:
 
 
 def main() -> None:
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # only frames on the parent's pipe
+    stdin = sys.stdin.buffer
+    # Only frames on the parent's pipe: the pipe gets a descriptor of its own and descriptor 1
+    # points at stderr, so neither pyuno's C code nor a held sys.stdout can write into a frame
+    # (as mailsafe.limited.frames_only_stdout; this child imports nothing of ours).
+    stdout = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     office = start_office()
     office, desktop = connect(office)
     write_frame(stdout, b"ready")

@@ -51,4 +51,7 @@ def test_whole_corpus_renders_or_is_not_displayable() -> None:
         assert reason is None or reason in REASONS or reason.isidentifier(), name
         assert seconds < 2 * WALL_SECONDS + 5, name  # render + summary at most
     assert counts[("rendered", None)] >= 0.95 * len(files)
+    # A package that does not decode is our own worker's reply broken, never the mail's fault
+    # (MuPDF's CSS warnings once landed in the reply pipe: two corpus mails).
+    assert counts[("not_displayable", "bad_package")] == 0
     assert elapsed < 180

@@ -13,6 +13,7 @@ from mailsafe.render.options import RenderOptions
 from mailsafe.render.pool import REASONS, RenderPool, headers_only
 from tests.support.mailmaker import (
     KOREAN,
+    html_mail,
     cpu_heavy_pdf,
     korean_legacy_mail,
     mail_with_attachment,
@@ -154,3 +155,18 @@ def test_a_huge_pdf_page_is_refused_alone_and_the_mail_is_shown() -> None:
     assert not any("pages shown" in n for n in manifest.notes)  # no page cap was reached
     assert manifest.withheld == ()
     assert "See the attachment." in (rendered.text or "")
+
+
+def test_mupdf_warnings_do_not_break_the_reply_pipe() -> None:
+    """Broken inline CSS makes MuPDF print a warning through the stdout PyMuPDF kept from its
+    import; in a worker that was the reply pipe, and the mail came out "not displayable"
+    (bad_package) — two mails of the shared corpus did."""
+    cell = '<td style="font-size:16px; padding:5px; color="#333333"> Zeile {n}</td>'
+    rows = "".join(f"<tr>{cell.format(n=n)}</tr>" for n in range(20))
+    raw = html_mail(f"<html><body><table>{rows}</table></body></html>")
+    with RenderPool(RenderOptions(), processes=1) as pool:
+        first = pool.render(raw)
+        second = pool.render(raw)
+    assert first.manifest.status == "rendered", first.manifest.reason
+    assert second.manifest.status == "rendered", second.manifest.reason
+    assert first.images
