@@ -13,8 +13,8 @@ from mailsafe.render.options import RenderOptions
 from mailsafe.render.pool import REASONS, RenderPool, headers_only
 from tests.support.mailmaker import (
     KOREAN,
-    html_mail,
     cpu_heavy_pdf,
+    html_mail,
     korean_legacy_mail,
     mail_with_attachment,
     pdf_of_sizes,
