@@ -31,6 +31,7 @@ from inner_agent.console.places import ConsolePlaces
 from inner_agent.console.status import alarms, mail_counts, outer_side
 from inner_agent.console.text import Language
 from inner_agent.outbound.directory_check import directory_gaps
+from inner_agent.outbound.previews import Preview
 from inner_agent.reports import latest_report, report_freshness
 from protocol.atrest import CLEAR, AtRestKeyring, is_sealed
 
@@ -205,12 +206,37 @@ class ConsoleData:
         return (figures.outbound_mail(places.outbound_state, mail_id),
                 figures.has_outbound_picture(places.outbound_state, mail_id))  # fmt: skip
 
-    def picture(self, mail_id: str) -> bytes | None:
-        """The masked picture, opened in memory when it is sealed at rest (the key file is
-        read for it: pictures are shown one at a time)."""
+    def picture(self, mail_id: str, page: int = 1) -> bytes | None:
+        """Page ``page`` (from 1) of the masked picture, opened in memory when it is sealed at
+        rest (the key file is read for it: pictures are shown one at a time); None when the
+        mail has no such page."""
+        preview = self._preview(mail_id)
+        if preview is not None:
+            found = preview.page(page)
+            return found.data if found is not None else None
+        if page != 1:
+            return None
         stored = figures.outbound_picture(self.places.outbound_state, mail_id)
-        if stored is None or not is_sealed(stored):
+        return None if stored is None else self._opened(stored, f"the picture of {mail_id}")
+
+    def picture_pages(self, mail_id: str) -> tuple[str, ...]:
+        """The title of each page of the mail's masked picture ("본문", "첨부 명단.xlsx 1쪽");
+        () when only the first picture is kept (a preview of an earlier version)."""
+        preview = self._preview(mail_id)
+        return tuple(page.title for page in preview.pages) if preview is not None else ()
+
+    def _preview(self, mail_id: str) -> Preview | None:
+        stored = figures.outbound_preview_pages(self.places.outbound_state, mail_id)
+        if stored is None:
+            return None
+        try:
+            return Preview.decode(self._opened(stored, f"the preview of {mail_id}"))
+        except ValueError:
+            return None  # unreadable pages: the first picture, kept beside them, still shows
+
+    def _opened(self, stored: bytes, what: str) -> bytes:
+        if not is_sealed(stored):
             return stored
         key = self.places.at_rest_key
         keyring = CLEAR if key is None else AtRestKeyring.load(key)
-        return keyring.open(stored, f"outbound state: the picture of {mail_id}")
+        return keyring.open(stored, f"outbound state: {what}")

@@ -35,6 +35,7 @@ __all__ = [
     "inner_queues",
     "outbound_mail",
     "outbound_picture",
+    "outbound_preview_pages",
     "streams",
 ]
 
@@ -196,6 +197,20 @@ def outbound_picture(outbound_state: Path | None, mail_id: str) -> bytes | None:
     rows = query_read_only(
         outbound_state, "SELECT preview FROM requests WHERE mail_id = ? AND preview IS NOT NULL",
         (mail_id,))  # fmt: skip
+    return bytes(rows[0][0]) if rows else None
+
+
+def outbound_preview_pages(outbound_state: Path | None, mail_id: str) -> bytes | None:
+    """The whole stored preview of a held outbound mail (every page, ``previews.Preview``
+    encoded, sealed when kept at rest), or None: none, or kept before previews had pages."""
+    if outbound_state is None:
+        return None
+    rows = query_read_only(
+        outbound_state,
+        "SELECT p.pages FROM previews p JOIN requests r USING (request_id)"
+        " WHERE r.mail_id = ? ORDER BY r.since DESC LIMIT 1",
+        (mail_id,),
+    )
     return bytes(rows[0][0]) if rows else None
 
 

@@ -5,7 +5,7 @@ anywhere but the listener), in the console's language, times in its zone.
                                     console roles; approvers go to their requests
     GET  /mail                      admin, auditor, security: search, paged
     GET  /mail/{direction}/{id}     admin, auditor, security: trail, findings, withheld files
-    GET  /mail/{direction}/{id}/picture.png    the masked picture (approval preview)
+    GET  /mail/{direction}/{id}/picture.png    the masked picture (approval preview); ?page=N
     POST /mail/export               admin, auditor: the search as XLSX or CSV
     GET  /stats                     admin, auditor: per day, month, year and group; charts
     POST /stats/export              admin, auditor
@@ -65,6 +65,8 @@ __all__ = ["ConsolePages", "console_templates", "picture_media_type"]
 # Query parameters and form fields are cut to this many characters (a filter, a time).
 MAX_PARAMETER_CHARS = 300
 MAX_MAIL_ID_CHARS = 128
+# ?page= of a mail's picture: a preview holds far fewer pages (the renderer caps images per mail).
+MAX_PICTURE_PAGE = 999
 EXPORTERS = (Role.ADMIN, Role.AUDITOR)
 # The search form's fields, in order, with their input types (outcome is a list).
 # The first four are always shown; the rest fold away under "more filters" (a phone's screen).
@@ -218,13 +220,15 @@ class ConsolePages:
             return found
         mail_id = found["id"]
         outbound, picture = await run_in_threadpool(self.data.mail_extras, found)
+        titles = await run_in_threadpool(self.data.picture_pages, mail_id) if picture else ()
         findings = outbound["findings"] if outbound else []
         self._record(request, Action.MAIL_VIEWED, mail_id=mail_id, detail="console")
         if findings:
             self._record(request, Action.FINDINGS_VIEWED, mail_id=mail_id, detail="console",
                          count=len(findings))  # fmt: skip
         return self._render(request, "mail_detail.html", mail=found, view=detail_view(found),
-                            outbound=outbound, findings=findings, has_picture=picture)  # fmt: skip
+                            outbound=outbound, findings=findings, has_picture=picture,
+                            picture_pages=titles)  # fmt: skip
 
     async def _visible_mail(self, request: Request) -> dict[str, Any] | Response:
         """The mail of the path, if the role may see it; else the 404 a missing mail gets
@@ -252,12 +256,14 @@ class ConsolePages:
         found = await self._visible_mail(request)
         if not isinstance(found, dict):
             return found
+        page = _page_number(request.query_params.get("page", "1"))
         png = None
-        if found["direction"] == "out":
-            png = await run_in_threadpool(self.data.picture, found["id"])
+        if found["direction"] == "out" and page is not None:
+            png = await run_in_threadpool(self.data.picture, found["id"], page)
         if png is None:
             return self._not_found(request)
-        self._record(request, Action.IMAGE_VIEWED, mail_id=found["id"], detail="console")
+        detail = "console" if page == 1 else f"console, page {page}"
+        self._record(request, Action.IMAGE_VIEWED, mail_id=found["id"], detail=detail)
         return self.pages.finish(Response(png, media_type=picture_media_type(png)))
 
     @require(*EXPORTERS)
@@ -460,6 +466,14 @@ def _access_pager(params: Mapping[str, str], query: AccessQuery, total: int
     if query.offset + query.limit < total:
         following = "/access?" + urlencode({**base, "offset": query.offset + query.limit})
     return {"previous_link": previous, "next_link": following}
+
+
+def _page_number(text: str) -> int | None:
+    """``?page=`` of a picture: 1 to MAX_PICTURE_PAGE, else None (answered as not found)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 4:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_PICTURE_PAGE else None
 
 
 def picture_media_type(picture: bytes) -> str:

@@ -210,6 +210,10 @@ _WORDS: dict[str, tuple[str, str]] = {
         "가린 그림 보기 (조회가 접속기록에 남습니다)",
         "Show the masked picture (recorded as an access)",
     ),
+    "detail.picture_pages": (
+        "쪽마다 (본문, 첨부파일의 쪽):",
+        "Page by page (the body, each attachment's pages):",
+    ),
     "detail.no_picture": (
         "보관된 그림이 없습니다. 수신 메일의 그림은 받는 사람의 메일함에만 있습니다.",
         "No picture is kept. An inbound mail's pictures are only in its recipients' mailboxes.",

@@ -5,6 +5,7 @@ of a mail in clear — SQLite files and WAL included — and read back whole."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,27 @@ def test_the_console_opens_a_sealed_picture_in_memory(tmp_path: Path, keyring) -
     places = ConsolePlaces(outbound_state=tmp_path / "state.db", at_rest_key=key_file)
     data = ConsoleData(places, zone=ConsoleSection().zone, language="ko")
     assert data.picture(MAIL_ID) == picture
+
+
+def test_the_console_opens_sealed_preview_pages_in_memory(tmp_path: Path, keyring) -> None:
+    from inner_agent.console.data import ConsoleData
+    from inner_agent.console.places import ConsolePlaces
+    from inner_agent.outbound.previews import Preview, PreviewPage
+    from inner_agent.web.config import ConsoleSection
+
+    key_file = tmp_path / "inner-at-rest.keys"
+    keyring.save(key_file)
+    state = OutboundState(tmp_path / "state.db", at_rest=keyring)
+    state.add_mail(MAIL_ID, "kim@corp.example", ("p@example.com",), 1.0)
+    body, sheet = b"\x89PNG\r\n\x1a\nbody" + MAIL, b"\x89PNG\r\n\x1a\nsheet" + MAIL
+    pages = Preview((PreviewPage("image/png", body, "body", 1),
+                     PreviewPage("image/png", sheet, "attachment:a.xlsx", 1)))  # fmt: skip
+    assert state.add_request(Request("r1", MAIL_ID, State.HELD, ("lee@corp.example",), 1.0),
+                             body, pages=pages.encode())  # fmt: skip
+    state.close()
+    stored = sqlite3.connect(tmp_path / "state.db").execute("SELECT pages FROM previews")
+    assert sheet not in stored.fetchone()[0]  # sealed on disk
+    places = ConsolePlaces(outbound_state=tmp_path / "state.db", at_rest_key=key_file)
+    data = ConsoleData(places, zone=ConsoleSection().zone, language="ko")
+    assert data.picture(MAIL_ID, 2) == sheet
+    assert data.picture_pages(MAIL_ID) == ("본문", "첨부 a.xlsx 1쪽")

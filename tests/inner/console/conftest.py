@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from inner_agent.outbound.approval import Request, State
+from inner_agent.outbound.previews import Preview, PreviewPage
 from tests.support.console import (
     ADMIN,
     APPROVER,
@@ -27,6 +28,7 @@ XSS_DISPLAY = "<img src=x onerror=alert(1)>"
 XSS_WITHHELD = "<svg onload=alert(2)>.exe"
 XSS_DRAWN = '"><b id=injected>bold</b>.pdf'
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32  # what the page hands over, unread
+SHEET_PNG = b"\x89PNG\r\n\x1a\n" + b"\1" * 32  # the held mail's second page (its attachment)
 
 
 @dataclass
@@ -77,8 +79,10 @@ def fill(site: Site) -> dict[str, str]:
         subject=f"명단 송부 {RRN_MASKED}",
         findings=[{"type": "rrn", "masked": RRN_MASKED, "where": "attachment:명단.xlsx"}],
     )
+    pages = Preview((PreviewPage("image/png", PNG, "body", 1),
+                     PreviewPage("image/png", SHEET_PNG, "attachment:명단.xlsx", 1)))  # fmt: skip
     state.add_request(Request("r" * 16, ids["held_out"], State.HELD, ("lee@corp.example",),
-                              now - 2000), PNG)  # fmt: skip
+                              now - 2000), PNG, pages=pages.encode())  # fmt: skip
     return ids
 
 

@@ -15,6 +15,8 @@ from inner_agent.console.pages import picture_media_type
 from inner_agent.reports import ReportStore
 from tests.agentkit.control_golden import REPORT
 from tests.inner.console.conftest import (
+    PNG,
+    SHEET_PNG,
     XSS_DISPLAY,
     XSS_DRAWN,
     XSS_SUBJECT,
@@ -113,6 +115,23 @@ def test_findings_are_masked_and_the_picture_is_an_access_record(console):
     assert (
         console.page("admin", f"/mail/in/{console.ids['plain_in']}/picture.png").status_code == 404
     )
+
+
+def test_every_page_of_the_picture_is_listed_and_served_one_at_a_time(console):
+    mail_id = console.ids["held_out"]
+    detail = console.page("security", f"/mail/out/{mail_id}")
+    pages = re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', detail.text)
+    assert [title for _, title in pages] == ["본문", "첨부 명단.xlsx 1쪽"]
+    assert pages[1][0] == f"/mail/out/{mail_id}/picture.png?page=2"
+    second = console.page("security", pages[1][0])
+    assert second.status_code == 200
+    assert second.content == SHEET_PNG
+    assert console.page("security", pages[0][0]).content == PNG
+    viewed = records(console, account=SECURITY, action="image_viewed", mail=mail_id)
+    assert "console, page 2" in [r.detail for r in viewed]
+    for wrong in ("3", "0", "-1", "x", "١", "99999"):
+        missing = console.page("security", f"/mail/out/{mail_id}/picture.png?page={wrong}")
+        assert missing.status_code == 404, wrong
 
 
 def test_a_mail_outside_the_role_and_a_tampered_id_are_not_found_alike(console):
