@@ -176,10 +176,11 @@ class ApprovalDesk:
         request = admitted.request
         decided = apply(request, verdict, now=self.clock(), actor=name, reason=reason)
         self.gate.spend(admitted, approver, untrusted_token)
-        if not self.state.save_request(decided, expect=request):
-            raise InvalidTransition(f"request {request_id} was decided at the same moment")
         capacity = standing.capacity if standing is not None else ""
         acted_by = approver if capacity else ""
+        if not self.state.save_request(decided, expect=request, acted_by=acted_by,
+                                       capacity=capacity):  # fmt: skip
+            raise InvalidTransition(f"request {request_id} was decided at the same moment")
         event = Approved if verdict is Event.APPROVE else Rejected
         self.effects.advance(decided.mail_id, event(decided, acted_by, capacity))
         if self.on_decided is not None:

@@ -61,8 +61,18 @@ def _drop_sessions(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE IF EXISTS sessions")
 
 
+def _keep_who_acted(db: sqlite3.Connection) -> None:
+    """2: who decided in the approver's name (a delegate, an administrator) is kept with the
+    decision, so a decision finished after the web process died still says who acted. A new
+    file has the columns from the schema already."""
+    have = {str(row[1]) for row in db.execute("PRAGMA table_info(requests)")}
+    for column in ("acted_by", "capacity"):
+        if column not in have:
+            db.execute(f"ALTER TABLE requests ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+
+
 # The schema's history (protocol.sqlite).
-VERSIONS = StoreVersions("outbound state", (_drop_sessions,))
+VERSIONS = StoreVersions("outbound state", (_drop_sessions, _keep_who_acted))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mails (
@@ -88,7 +98,9 @@ CREATE TABLE IF NOT EXISTS requests (
     escalations INTEGER NOT NULL,
     decided_by  TEXT,
     reason      TEXT NOT NULL,
-    preview     BLOB
+    preview     BLOB,
+    acted_by    TEXT NOT NULL DEFAULT '',
+    capacity    TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS requests_state ON requests (state);
 CREATE TABLE IF NOT EXISTS previews (
@@ -264,20 +276,40 @@ class OutboundState:
                            (request.request_id, self._seal(pages)))  # fmt: skip
             return True
 
-    def save_request(self, request: Request, *, expect: Request) -> bool:
+    def save_request(
+        self, request: Request, *, expect: Request, acted_by: str = "", capacity: str = ""
+    ) -> bool:
         """Store ``request`` if the stored one still has the state and escalation count of
         ``expect`` (the one it was made from): a compare-and-set in the database, so a
         decision in the web process and a timer in the agent's never both win, and a decision
         read before an escalation cannot land after it. False when someone else was first.
-        (A reminder changes neither: a decision may follow it.)"""
+        (A reminder changes neither: a decision may follow it.) ``acted_by`` and ``capacity``:
+        who decided in the approver's name, and as what ("delegate", "admin")."""
         values = _request_values(request)
         with self._tx() as db:
             cursor = db.execute(
                 "UPDATE requests SET state=?, approvers=?, since=?, reminded=?, escalations=?,"
-                " decided_by=?, reason=? WHERE request_id=? AND state=? AND escalations=?",
-                (*values[2:], values[0], str(expect.state), expect.escalations),
+                " decided_by=?, reason=?, acted_by=?, capacity=?"
+                " WHERE request_id=? AND state=? AND escalations=?",
+                (
+                    *values[2:],
+                    acted_by,
+                    capacity,
+                    values[0],
+                    str(expect.state),
+                    expect.escalations,
+                ),  # fmt: skip
             )
             return cursor.rowcount == 1
+
+    def who_acted(self, request_id: str) -> tuple[str, str]:
+        """(acted_by, capacity) stored with the request's decision; ("", "") when the
+        approver decided themself."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT acted_by, capacity FROM requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return ("", "") if row is None else (str(row[0]), str(row[1]))
 
     def request(self, request_id: str) -> Request | None:
         with self._lock:

@@ -115,7 +115,7 @@ class Workflow:
         between the two writes of a decision it is about to finish itself."""
         settled = 0
         for request in self.state.decided_but_held():
-            outcome = _OUTCOMES[request.state](request)
+            outcome = self._outcome_of(request)
             log.warning("outbound mail %s: its request was %s but the mail still held (the "
                         "web process stopped in between); finishing it", request.mail_id,
                         request.state)  # fmt: skip
@@ -125,6 +125,14 @@ class Workflow:
                 continue  # moved on meanwhile
             settled += 1
         return settled
+
+    def _outcome_of(self, request: Request) -> Approved | Rejected | Expired | Withdrawn:
+        """A stored decision's event, with who decided in the approver's name as stored."""
+        if request.state in (State.APPROVED, State.REJECTED):
+            acted_by, capacity = self.state.who_acted(request.request_id)
+            decision = Approved if request.state is State.APPROVED else Rejected
+            return decision(request, acted_by, capacity)
+        return _OUTCOMES[request.state](request)
 
     def process_received(self) -> int:
         """Scan and decide every accepted mail. A mail whose scan fails MAX_SCAN_FAILURES

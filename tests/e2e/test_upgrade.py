@@ -57,7 +57,7 @@ MIGRATED = {
     "inner": {
         ("audit", "inner/audit.db", 0, 1),
         ("directory", "inner/directory.db", 0, 2),
-        ("outbound state", "inner/outbound/state.db", 0, 1),
+        ("outbound state", "inner/outbound/state.db", 0, 2),
     },
 }
 

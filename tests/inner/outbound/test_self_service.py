@@ -215,6 +215,32 @@ def test_an_administrator_decides_on_behalf_recorded_as_such(parts, desk):
     assert parts.state.mail(mail_id).state == "rejected"
 
 
+def test_a_decision_in_someone_elses_name_finished_after_a_crash_still_says_who_acted(
+    parts, desk, monkeypatch
+):
+    """The web process stored an administrator's rejection and died before the mail moved;
+    the agent finishes it at start, and the audit still names the administrator."""
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    view = desk.view(request.request_id, "root@corp.example", admin=True)
+
+    def killed(*_args, **_kwargs):
+        raise SystemExit("the web process dies between its two writes")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(desk.effects, "advance", killed)
+        with pytest.raises(SystemExit):
+            desk.decide(request.request_id, "root@corp.example", Event.REJECT, view.token,
+                        "보안 점검", admin=True)  # fmt: skip
+    assert parts.state.mail(mail_id).state == "held"
+    assert parts.workflow.settle_decisions() == 1
+    fields = audited(parts, mail_id, "rejected")
+    assert fields["by"] == "lee@corp.example"
+    assert fields["acted_by"] == "root@corp.example"
+    assert fields["capacity"] == "admin"
+    assert parts.state.mail(mail_id).state == "rejected"
+
+
 def test_without_the_role_a_token_of_ones_own_does_not_decide(parts, desk):
     mail_id = accept(parts, rrn_mail())
     request = parts.state.request_for_mail(mail_id)
