@@ -298,7 +298,7 @@ class OutboundState:
                     values[0],
                     str(expect.state),
                     expect.escalations,
-                ),  # fmt: skip
+                ),
             )
             return cursor.rowcount == 1
 
