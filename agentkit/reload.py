@@ -1,7 +1,8 @@
 """SIGHUP (``systemctl reload``): read the configuration again, apply what can change safely
 while mail flows, and say which changes need a restart (issue 22.4).
 
-What applies at once: the log level and the audit retention settings; and the contents of the
+What applies at once: the log level, the audit retention settings and every store's
+``[retention]`` days (the next daily prune uses them); and the contents of the
 rules files and the directory, which the inner agent reads again on every reload. Every other
 key (a rules file's path included) — listeners, folders, keys, limits, the link — is held by
 running parts (open sockets, open databases, a sender's sequence) and only takes effect at the
@@ -14,13 +15,14 @@ Pure: :func:`changed_keys` and :func:`classify` compare two loaded configuration
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
 from agentkit.auditsigning import AuditCheckpointer
+from agentkit.storeretention import StorePrune
 
 __all__ = [
     "APPLIED_AT_ONCE",
@@ -39,6 +41,7 @@ APPLIED_AT_ONCE = (
     "audit.retention_days",
     "audit.access_retention_days",
     "audit.rights_retention_days",
+    "retention",
 )
 
 
@@ -94,8 +97,17 @@ def reload_config(
     return ReloadOutcome(applied, restart)
 
 
-def apply_reloaded(new: Any, *, checkpointer: AuditCheckpointer | None = None) -> None:
-    """Put the keys of APPLIED_AT_ONCE in force (both agents' configs have these sections)."""
+def apply_reloaded(
+    new: Any,
+    *,
+    checkpointer: AuditCheckpointer | None = None,
+    stores: Callable[[Any], Sequence[StorePrune]] | None = None,
+) -> None:
+    """Put the keys of APPLIED_AT_ONCE in force (both agents' configs have these sections).
+    ``stores``: the agent's stores to prune, made from the new configuration's
+    ``[retention]`` (and the running one's folders: those are restart-bound)."""
     logging.getLogger().setLevel(new.log.level.upper())
     if checkpointer is not None:
         checkpointer.retention = new.audit.retention()
+        if stores is not None:
+            checkpointer.stores = stores(new)

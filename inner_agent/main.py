@@ -30,6 +30,7 @@ from agentkit.logs import setup_logging
 from agentkit.reload import apply_reloaded, reload_config
 from agentkit.settings import load_config
 from agentkit.startup import open_state
+from agentkit.storeretention import StorePrune
 from agentkit.upgrade import (
     StateDatabase,
     audit_database,
@@ -173,7 +174,8 @@ def _run_holding(
             path = config_path
             on_reload = functools.partial(
                 reload_config, config, lambda: load_config(path, InnerConfig),
-                functools.partial(apply_reloaded, checkpointer=checkpointer),
+                functools.partial(apply_reloaded, checkpointer=checkpointer,
+                          stores=functools.partial(_reloaded_stores, config)),
             )  # fmt: skip
         asyncio.run(_serve(config, audit, stop_early, holds, on_reload=on_reload,
                            reload_early=reload_early))  # fmt: skip
@@ -324,3 +326,9 @@ async def _start_outbound(
     service = OutboundService(config, audit, holds=holds)
     await service.start()
     return service
+
+
+def _reloaded_stores(running: InnerConfig, new: InnerConfig) -> list[StorePrune]:
+    """The stores to prune after a reload: the new ``[retention]`` days over the running
+    agent's folders and databases (they change only at a restart)."""
+    return retention_stores(running.model_copy(update={"retention": new.retention}))

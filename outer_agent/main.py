@@ -24,6 +24,7 @@ from agentkit.logs import setup_logging
 from agentkit.reload import apply_reloaded, reload_config
 from agentkit.settings import load_config, parse_host_port
 from agentkit.startup import open_state
+from agentkit.storeretention import StorePrune
 from agentkit.upgrade import (
     StateDatabase,
     audit_database,
@@ -345,7 +346,8 @@ def _reload_handler(
         return None
     return functools.partial(
         reload_config, config, lambda: load_config(path, OuterConfig),
-        functools.partial(apply_reloaded, checkpointer=checkpointer),
+        functools.partial(apply_reloaded, checkpointer=checkpointer,
+                          stores=functools.partial(_reloaded_stores, config)),
     )  # fmt: skip
 
 
@@ -370,3 +372,9 @@ async def _serve(server: IntakeServer, on_reload: Callable[[], object] | None = 
     log.info("outer agent running")
     await stop.wait()
     await server.stop()
+
+
+def _reloaded_stores(running: OuterConfig, new: OuterConfig) -> list[StorePrune]:
+    """The stores to prune after a reload: the new ``[retention]`` days over the running
+    agent's folders and databases (they change only at a restart)."""
+    return retention_stores(running.model_copy(update={"retention": new.retention}))

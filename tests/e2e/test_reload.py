@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import smtplib
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,40 @@ def test_sighup_applies_names_refuses_and_the_agent_keeps_serving(
             assert client.noop()[0] == 250
     finally:
         process.stop()
+
+
+@pytest.mark.parametrize("agent", ["outer", "inner"])
+def test_retention_days_apply_at_once_over_the_running_agents_folders(
+    tmp_path: Path, agent: str
+) -> None:
+    """[retention] is in force after a reload (the next daily prune uses it); the folders it
+    prunes stay the running agent's even when the file names others (a restart moves them)."""
+    import functools
+    from types import SimpleNamespace
+
+    from agentkit.reload import apply_reloaded
+    from inner_agent import main as inner_main
+    from outer_agent import main as outer_main
+
+    prepare(tmp_path, Ports())
+    path = tmp_path / f"{agent}.toml"
+    running = load_agent_config(path, agent)
+    _edit(path, "retention", "quarantine_days", "20")
+    section, key = ("spool", "dir") if agent == "outer" else ("state", "dir")
+    _edit(path, section, key, f'"{tmp_path / "elsewhere"}"')
+    new = load_agent_config(path, agent)
+    applied, restart = classify(changed_keys(running, new))
+    assert applied == ("retention.quarantine_days",)
+    assert restart == (f"{section}.{key}",)
+
+    checkpointer = SimpleNamespace(retention=None, stores=[])
+    made = (inner_main if agent == "inner" else outer_main)._reloaded_stores
+    apply_reloaded(new, checkpointer=checkpointer, stores=functools.partial(made, running))
+    quarantine = {s.store: s for s in checkpointer.stores}[f"{agent}_quarantine"]
+    assert quarantine.days == 20
+    folder = running.spool.dir / "inbound" if agent == "outer" else running.state.dir
+    old_file = folder / "quarantine" / "old.eml"
+    old_file.parent.mkdir(parents=True, exist_ok=True)
+    old_file.write_bytes(b"kept past its days")
+    assert quarantine.prune(time.time() + 1) == 1  # the running folder, not "elsewhere"
+    assert not old_file.exists()
