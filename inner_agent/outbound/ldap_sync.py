@@ -23,7 +23,7 @@ from typing import Any
 
 from inner_agent.outbound.directory_file import parse_role
 from inner_agent.outbound.directory_model import Department, Snapshot, User
-from inner_agent.outbound.errors import DirectoryError
+from inner_agent.outbound.errors import DirectoryError, DirectoryUnreachable
 from inner_agent.outbound.ldap_config import AD_DISABLED_BIT, LdapAttributes, LdapSection
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "read_bind_password",
     "server_for",
     "snapshot_from_entries",
+    "unreachable_reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -199,15 +200,42 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
                 matched = f"(&{section.people_filter()}{section.disabled_filter})"
                 disabled = {e.dn for e in _search(connection, section, matched, ["1.1"])}
     except LDAPException as exc:
+        why = unreachable_reason(exc)
+        if why is not None:  # down or slow, not misconfigured: the status page says so
+            raise DirectoryUnreachable(section.url, why) from None
         raise DirectoryError(f"LDAP {section.url}: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:
+        raise DirectoryUnreachable(section.url, f"{type(exc).__name__}: {exc}") from None
     return [LdapEntry(e.dn, e.attributes, e.dn in disabled) for e in people]
 
 
-def server_for(section: LdapSection) -> Any:
-    """The LDAP server of ``section`` (ldaps:// verified, see ``_tls``)."""
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` means the server could not answer (down, slow, TLS failed); None when it
+    is an answer (or our bug)."""
+    from ldap3.core.exceptions import (
+        LDAPCommunicationError,
+        LDAPMaximumRetriesError,
+        LDAPResponseTimeoutError,
+        LDAPServerPoolExhaustedError,
+        LDAPStartTLSError,
+    )
+
+    unreachable = (LDAPCommunicationError, LDAPMaximumRetriesError, LDAPResponseTimeoutError,
+                   LDAPServerPoolExhaustedError, LDAPStartTLSError, OSError)  # fmt: skip
+    if not isinstance(exc, unreachable):
+        return None
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def server_for(section: LdapSection, *, timeout_s: float | None = None, schema: bool = True
+               ) -> Any:  # fmt: skip
+    """The LDAP server of ``section`` (ldaps:// verified, see ``_tls``); ``timeout_s`` to
+    connect (else ``section.timeout_s``); ``schema``: read the server's schema after a bind."""
     import ldap3
 
-    return ldap3.Server(section.url, connect_timeout=section.timeout_s, tls=_tls(section))
+    info = ldap3.SCHEMA if schema else ldap3.NONE
+    return ldap3.Server(section.url, connect_timeout=timeout_s or section.timeout_s,
+                        tls=_tls(section), get_info=info)  # fmt: skip
 
 
 def _tls(section: LdapSection) -> Any:
