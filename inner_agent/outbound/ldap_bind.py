@@ -31,7 +31,12 @@ from typing import Any
 
 from inner_agent.outbound.errors import DirectoryError, DirectoryUnreachable
 from inner_agent.outbound.ldap_config import LdapSection
-from inner_agent.outbound.ldap_sync import read_bind_password, server_for, unreachable_reason
+from inner_agent.outbound.ldap_sync import (
+    close_connection,
+    read_bind_password,
+    server_for,
+    unreachable_reason,
+)
 
 __all__ = [
     "DirectoryState",
@@ -130,7 +135,7 @@ class LdapPasswords:
                 f"{type(exc).__name__}: {exc}"[:300]  # fmt: skip
             raise DirectoryUnreachable(section.url, why) from None
         finally:
-            _close(connection)
+            close_connection(connection)
         return found[0] if len(found) == 1 else None
 
     def _bind(self, dn: str, password: str) -> bool:
@@ -157,7 +162,7 @@ class LdapPasswords:
                 return False
             raise DirectoryUnreachable(section.url, why) from None
         finally:
-            _close(connection)
+            close_connection(connection)
 
     # ------------------------------------------------------------------ the pause
 
@@ -217,18 +222,6 @@ def _raise_if_not_now(section: LdapSection, result: Any) -> None:
             section.url, f"the server answered {code} {NOT_NOW_RESULTS[code]}: "
             f"{str(result.get('message', ''))[:200]}",
         )  # fmt: skip
-
-
-def _close(connection: Any) -> None:
-    """Unbind, and close the socket even when the unbind itself fails (a dead server)."""
-    from ldap3.core.exceptions import LDAPException
-
-    try:
-        connection.unbind()
-    except (LDAPException, OSError):
-        socket = getattr(connection, "socket", None)
-        if socket is not None:
-            socket.close()
 
 
 def _is_entry(item: Any) -> bool:

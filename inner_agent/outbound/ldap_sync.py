@@ -29,6 +29,7 @@ from inner_agent.outbound.ldap_config import AD_DISABLED_BIT, LdapAttributes, Ld
 __all__ = [
     "LdapEntry",
     "Mapped",
+    "close_connection",
     "fetch_entries",
     "read_bind_password",
     "server_for",
@@ -188,17 +189,22 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
 
     wanted = _wanted(section.attributes, section.flavor)
     try:
-        with ldap3.Connection(
+        # Not ``with``: ldap3's context manager leaves a connection that was bound before it
+        # was entered (auto_bind) open at its end, and the socket with it.
+        connection = ldap3.Connection(
             server_for(section), user=section.bind_dn or None,
             password=read_bind_password(section) or None,
             receive_timeout=math.ceil(section.timeout_s),  # whole seconds: a socket option
             auto_bind=True, read_only=True,
-        ) as connection:  # fmt: skip
+        )  # fmt: skip
+        try:
             people = _search(connection, section, section.people_filter(), wanted)
             disabled: set[str] = set()
             if section.disabled_filter:
                 matched = f"(&{section.people_filter()}{section.disabled_filter})"
                 disabled = {e.dn for e in _search(connection, section, matched, ["1.1"])}
+        finally:
+            close_connection(connection)
     except LDAPException as exc:
         why = unreachable_reason(exc)
         if why is not None:  # down or slow, not misconfigured: the status page says so
@@ -207,6 +213,18 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
     except OSError as exc:
         raise DirectoryUnreachable(section.url, f"{type(exc).__name__}: {exc}") from None
     return [LdapEntry(e.dn, e.attributes, e.dn in disabled) for e in people]
+
+
+def close_connection(connection: Any) -> None:
+    """Unbind, and close the socket even when the unbind itself fails (a dead server)."""
+    from ldap3.core.exceptions import LDAPException
+
+    try:
+        connection.unbind()
+    except (LDAPException, OSError):
+        socket = getattr(connection, "socket", None)
+        if socket is not None:
+            socket.close()
 
 
 def unreachable_reason(exc: BaseException) -> str | None:

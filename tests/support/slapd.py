@@ -76,12 +76,16 @@ class Slapd:
         """Replace attributes of one entry (an empty list deletes the attribute)."""
         import ldap3
 
-        with ldap3.Connection(self.url, ROOT_DN, ROOT_PASSWORD, auto_bind=True) as connection:
+        # Not ``with``: ldap3 leaves an auto-bound connection open at the end of the block.
+        connection = ldap3.Connection(self.url, ROOT_DN, ROOT_PASSWORD, auto_bind=True)
+        try:
             done = connection.modify(
                 dn,
                 {name: [(ldap3.MODIFY_REPLACE, list(values))] for name, values in changes.items()},
             )
             assert done, connection.result
+        finally:
+            connection.unbind()
 
 
 def ldif(dn: str, attributes: Mapping[str, Sequence[str]]) -> str:
