@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from agentkit.audit import AuditLog
 from inner_agent.console.data import ConsoleData
 from inner_agent.console.places import ConsolePlaces
 from inner_agent.outbound.directory_health import health_recorder, read_health
@@ -89,6 +90,9 @@ def test_an_outage_locks_nobody_out_and_the_right_password_works_once_it_is_back
     assert {f["server"] for f in unreachable} == {slapd.url}
     assert all("Socket" in f["reason"] or "refused" in f["reason"] for f in unreachable)
     assert "signin_spraying" not in parts.audit.steps()
+    real = AuditLog(parts.section.spool_dir.parent / "audit-check.db", agent="inner")
+    real.record("-", "ldap_unreachable", **unreachable[0])  # a step the audit log takes
+    real.close()
     # an account's own password does not need the directory
     assert signing_in(app, LEE, PASSWORDS[LEE])[1].status_code == 303
     alarm = _dashboard_alarms(parts, state_dir)["directory_unreachable"]
