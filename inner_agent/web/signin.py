@@ -65,7 +65,8 @@ class Accounts(Protocol):
     """Who may sign in (``accounts.AccountStore``: the directory's people and console-only
     accounts; with ``[directory.ldap]``, the directory's people by an LDAP bind). ``user``:
     someone known by that address (the log may show it); ``roles``: what the account may do
-    now, empty when it may not sign in."""
+    now, empty when it may not sign in. ``check_password`` raises ``DirectoryUnreachable``
+    when the directory was needed and could not answer (never False for that)."""
 
     def user(self, email: str) -> object | None: ...
     def roles(self, email: str) -> frozenset[Role]: ...
