@@ -56,7 +56,8 @@ NOT_NOW_RESULTS = {51: "busy", 52: "unavailable"}
 
 @dataclass(frozen=True)
 class DirectoryState:
-    """What sign-in last learnt of the server: reachable, or not since ``since`` and why."""
+    """What was last learnt of the server (by a sign-in or a sync pass): reachable, or not
+    since ``since`` (wall-clock seconds) and why."""
 
     server: str
     reachable: bool
