@@ -82,8 +82,9 @@ STEPS = frozenset(
         "accepted_outbound", "scanned", "allowed", "blocked", "monitored", "held",
         "approval_requested", "reminded", "escalated", "approved", "rejected", "expired",
         "withdrawn", "sender_notified", "sent_out", "token_refused",
-        # the inner agent's web sign-in (not about one mail: mail id "-")
-        "signin_spraying",
+        # the inner agent's web sign-in (not about one mail: mail id "-"); ldap_unreachable:
+        # the directory could not check a password (D78)
+        "signin_spraying", "ldap_unreachable",
         # access records: who did what on the web listener or to accounts (agentkit.access)
         "access",
         # outbound, outer agent

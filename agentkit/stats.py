@@ -36,7 +36,8 @@ STEP_ORDER = (
     "withdrawn",
     "blocked", "token_refused", "sender_notified", "sent_out", "received_outbound", "delivered",
     "delivery_deferred", "bounced", "quarantined", "resent", "requeued", "link_refused",
-    "signin_spraying", "access",  # access records are never counted (tally skips them)
+    "signin_spraying", "ldap_unreachable",
+    "access",  # access records are never counted (tally skips them)
     # receive filters (issue 17)
     "inbound_monitored", "inbound_masked", "inbound_blocked", "inbound_held", "hold_requested",
     "hold_decided", "decision_sent", "inbound_released", "inbound_dropped", "inbound_expired",

@@ -71,7 +71,8 @@ EITHER_DIRECTION = frozenset({"quarantined", "resent"})
 # Steps that are about the link or the web sign-in, not one mail.
 # Access records (D40) name their mail in a detail, never as the mail id: who read a mail is
 # not part of its trail.
-NOT_ABOUT_A_MAIL = frozenset({"link_refused", "signin_spraying", "access", "policy_published",
+NOT_ABOUT_A_MAIL = frozenset({"link_refused", "signin_spraying", "ldap_unreachable", "access",
+                              "policy_published",
                               "policy_applied", "policy_refused", "policy_changed",
                               "policy_reloaded", "audit_pruned", "audit_verified",
                               "retention_pruned", "audit_checkpoint", "took_over",

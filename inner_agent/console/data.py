@@ -31,6 +31,7 @@ from inner_agent.console.places import ConsolePlaces
 from inner_agent.console.status import alarms, mail_counts, outer_side
 from inner_agent.console.text import Language
 from inner_agent.outbound.directory_check import directory_gaps
+from inner_agent.outbound.directory_health import read_health
 from inner_agent.outbound.previews import Preview
 from inner_agent.reports import latest_report, report_freshness
 from protocol.atrest import CLEAR, AtRestKeyring, is_sealed
@@ -137,12 +138,15 @@ class ConsoleData:
 
     def _directory_gaps(self) -> dict[str, Any] | None:
         """The directory's gaps (an empty one, departments without an approver), as
-        ``maildiode check`` warns of them; None without an outbound path."""
+        ``maildiode check`` warns of them, and whether its LDAP server answered last
+        (``directory_health``; None without a sync); None without an outbound path."""
         places = self.places
         if places.directory_db is None:
             return None
         gaps = directory_gaps(places.directory_db, fallback_approver=places.fallback_approver)
-        return {"empty": gaps.empty, "without_approver": list(gaps.without_approver)}
+        ldap = read_health(places.state_dir) if places.state_dir is not None else None
+        return {"empty": gaps.empty, "without_approver": list(gaps.without_approver),
+                "ldap": ldap}  # fmt: skip
 
     def _last_verification(self) -> dict[str, Any] | None:
         """The audit chain's last verification (``audit_verified``: the daily upkeep or

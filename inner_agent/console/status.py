@@ -109,7 +109,7 @@ def alarms(status: Mapping[str, Any], language: Language, now: float) -> list[Al
         *_link_alarms(status["inner"].get("link"), status["outer"], say, now),
         *_queue_alarms(status["inner"]["queues"], status["outer"], say),
         *_approval_alarms(status.get("approvals"), say),
-        *_directory_alarms(status.get("directory"), say),
+        *_directory_alarms(status.get("directory"), say, now),
         *_audit_alarms(status.get("audit"), say),
         *_host_alarms("inner", status["inner"].get("host"), say),
         *_host_alarms("outer", status["outer"].get("host"), say),
@@ -207,9 +207,15 @@ def _approval_alarms(found: Mapping[str, Any] | None, say: _Say) -> Iterable[Ala
         yield say("approvals_waiting", "inner", count=found["pending"], age_s=found["oldest_s"])
 
 
-def _directory_alarms(found: Mapping[str, Any] | None, say: _Say) -> Iterable[Alarm]:
+def _directory_alarms(found: Mapping[str, Any] | None, say: _Say, now: float
+                      ) -> Iterable[Alarm]:  # fmt: skip
     if not found:
         return
+    ldap = found.get("ldap")
+    if ldap and not ldap["reachable"]:  # sign-ins by the directory password fail meanwhile
+        since = max(0.0, now - float(ldap["since"] or now))
+        yield say("directory_unreachable", "inner", server=ldap["server"],
+                  reason=ldap["reason"] or "-", since_s=since)  # fmt: skip
     if found["empty"]:
         yield say("directory_empty", "inner")
     elif found["without_approver"]:

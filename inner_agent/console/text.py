@@ -444,6 +444,19 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Import the HR export (maildiode directory import HR.csv) or set up the LDAP sync "
         "(maildiode directory sync).",
     ),
+    "alarm.directory_unreachable": (
+        "디렉터리(LDAP) 서버 {server}에 {since_s} 전부터 연결할 수 없습니다({reason}): "
+        "디렉터리 비밀번호로는 로그인할 수 없고 동기화도 멈춰 있습니다.",
+        "The directory (LDAP) server {server} has not answered for {since_s} ({reason}): "
+        "nobody signs in with the directory password and the sync waits.",
+    ),
+    "todo.directory_unreachable": (
+        "LDAP 서버와 네트워크를 확인하십시오. 콘솔 전용 계정과 자체 비밀번호가 있는 계정은 "
+        "계속 로그인할 수 있고, 잘못된 비밀번호로 세지 않으므로 잠기는 사람은 없습니다.",
+        "Check the LDAP server and the network. Console-only accounts and accounts with a "
+        "password of their own still sign in; nobody is locked out (an outage is no wrong "
+        "password).",
+    ),
     "alarm.department_without_approver": (
         "승인자가 없는 부서: {departments}. 이 부서의 메일은 아무도 승인할 수 없습니다.",
         "Departments without an approver: {departments}. Their mail waits for nobody.",

@@ -20,7 +20,8 @@ from agentkit.access import AccessLog, Action
 from agentkit.periodic import PeriodicPass
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.directory import Directory, Report
-from inner_agent.outbound.errors import DirectoryError
+from inner_agent.outbound.errors import DirectoryError, DirectoryUnreachable
+from inner_agent.outbound.ldap_bind import DirectoryState
 from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.ldap_sync import (
     LdapEntry,
@@ -137,16 +138,27 @@ def access_recorder(access: AccessLog, account: str) -> AccessRecorder:
     return record
 
 
-def sync_duty(sync: DirectorySync) -> PeriodicPass:
-    """A pass at once, then one every ``interval_s``, in a thread of its own (not started)."""
+def sync_duty(
+    sync: DirectorySync, on_state: Callable[[DirectoryState], None] | None = None
+) -> PeriodicPass:
+    """A pass at once, then one every ``interval_s``, in a thread of its own (not started).
+    ``on_state``: told after each pass whether the server answered (``directory_health``)."""
     interval = sync.section.interval_s
+    told = on_state or (lambda _state: None)
 
     def one_pass() -> None:
         try:
             sync.run_once()
-        except DirectoryError as exc:  # LDAP down or misconfigured: one line, not a traceback
+        except DirectoryUnreachable as exc:
+            log.error("directory sync failed, the directory is kept as it was: "
+                      "ldap_unreachable: %s; trying again in %.0f s", exc, interval)  # fmt: skip
+            told(DirectoryState(exc.server, False, exc.reason, time.time()))
+            return
+        except DirectoryError as exc:  # misconfigured: one line, not a traceback
             log.error("directory sync failed, the directory is kept as it was: %s; "
                       "trying again in %.0f s", exc, interval)  # fmt: skip
+            return  # whether the server answered is not known: the last state stays
+        told(DirectoryState(sync.section.url, True, "", time.time()))
 
     return PeriodicPass("directory-sync", one_pass, lambda: interval, "directory sync failed",
                         threading.Event())  # fmt: skip

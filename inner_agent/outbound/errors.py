@@ -3,6 +3,8 @@
 OutboundError
 ├── SpoolCorrupt        a spool file is torn or not ours (quarantined with a reason)
 ├── DirectoryError      the HR export cannot be imported (names line and column)
+│   └── DirectoryUnreachable  the LDAP server cannot answer now (down, slow, busy): says
+│                             which server and why; never a wrong password
 ├── InvalidTransition   an approval event that the request's state does not allow
 ├── TokenRefused        an approval token is forged, expired, reused or someone else's
 ├── AbsenceRefused      an absence delegation that cannot be stored (says which field, why)
@@ -16,6 +18,7 @@ from typing import Literal
 __all__ = [
     "AbsenceRefused",
     "DirectoryError",
+    "DirectoryUnreachable",
     "InvalidTransition",
     "OutboundError",
     "SpoolCorrupt",
@@ -36,6 +39,17 @@ class SpoolCorrupt(OutboundError):
 
 class DirectoryError(OutboundError):
     pass
+
+
+class DirectoryUnreachable(DirectoryError):
+    """The LDAP server could not be asked: ``server`` (its URL) and ``reason`` (why, for the
+    log and the audit). ``asked``: False when it was not even tried because it failed a
+    moment ago (``ldap_bind``'s pause), so the caller can count such refusals instead of
+    logging each."""
+
+    def __init__(self, server: str, reason: str, *, asked: bool = True) -> None:
+        self.server, self.reason, self.asked = server, reason, asked
+        super().__init__(f"LDAP {server}: {reason}")
 
 
 class InvalidTransition(OutboundError):

@@ -54,6 +54,12 @@ class LdapSection(Section):
     disabled_filter: str = ""
     interval_s: float = Field(default=3600.0, ge=MIN_INTERVAL_S, le=7 * 86400)
     timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # Signing in waits on the server: a dead one must cost a person seconds, not a worker
+    # minutes (connect, and each answer; answers are waited for in whole seconds).
+    signin_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    # After the server could not be reached at sign-in, sign-ins do not ask it again for this
+    # long: they are told at once that the directory is unreachable (0: ask every time).
+    signin_pause_s: float = Field(default=15.0, ge=0, le=600)
     attributes: LdapAttributes = LdapAttributes()
 
     @field_validator("bind_password_file", "ca_file", mode="before")
@@ -115,7 +121,10 @@ _EXAMPLE = """\
 # user_filter = ""                           # "": by flavor ((objectClass=inetOrgPerson))
 # disabled_filter = ""                       # e.g. "(pwdAccountLockedTime=*)" (OpenLDAP)
 # interval_s = 3600                          # between passes (>= 60)
-# timeout_s = 10                             # connect and each answer
+# timeout_s = 10                             # connect and each answer (the sync)
+# signin_timeout_s = 3                       # the same while someone signs in
+# signin_pause_s = 15                        # after the server failed a sign-in, not asked
+#                                            # again for this long (0: every time)
 # [directory.ldap.attributes]
 # email = "mail"
 # name = "displayName"                       # cn when absent

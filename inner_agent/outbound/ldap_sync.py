@@ -23,16 +23,18 @@ from typing import Any
 
 from inner_agent.outbound.directory_file import parse_role
 from inner_agent.outbound.directory_model import Department, Snapshot, User
-from inner_agent.outbound.errors import DirectoryError
+from inner_agent.outbound.errors import DirectoryError, DirectoryUnreachable
 from inner_agent.outbound.ldap_config import AD_DISABLED_BIT, LdapAttributes, LdapSection
 
 __all__ = [
     "LdapEntry",
     "Mapped",
+    "close_connection",
     "fetch_entries",
     "read_bind_password",
     "server_for",
     "snapshot_from_entries",
+    "unreachable_reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -187,27 +189,71 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
 
     wanted = _wanted(section.attributes, section.flavor)
     try:
-        with ldap3.Connection(
+        # Not ``with``: ldap3's context manager leaves a connection that was bound before it
+        # was entered (auto_bind) open at its end, and the socket with it.
+        connection = ldap3.Connection(
             server_for(section), user=section.bind_dn or None,
             password=read_bind_password(section) or None,
             receive_timeout=math.ceil(section.timeout_s),  # whole seconds: a socket option
             auto_bind=True, read_only=True,
-        ) as connection:  # fmt: skip
+        )  # fmt: skip
+        try:
             people = _search(connection, section, section.people_filter(), wanted)
             disabled: set[str] = set()
             if section.disabled_filter:
                 matched = f"(&{section.people_filter()}{section.disabled_filter})"
                 disabled = {e.dn for e in _search(connection, section, matched, ["1.1"])}
+        finally:
+            close_connection(connection)
     except LDAPException as exc:
+        why = unreachable_reason(exc)
+        if why is not None:  # down or slow, not misconfigured: the status page says so
+            raise DirectoryUnreachable(section.url, why) from None
         raise DirectoryError(f"LDAP {section.url}: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:
+        raise DirectoryUnreachable(section.url, f"{type(exc).__name__}: {exc}") from None
     return [LdapEntry(e.dn, e.attributes, e.dn in disabled) for e in people]
 
 
-def server_for(section: LdapSection) -> Any:
-    """The LDAP server of ``section`` (ldaps:// verified, see ``_tls``)."""
+def close_connection(connection: Any) -> None:
+    """Unbind, and close the socket even when the unbind itself fails (a dead server)."""
+    from ldap3.core.exceptions import LDAPException
+
+    try:
+        connection.unbind()
+    except (LDAPException, OSError):
+        socket = getattr(connection, "socket", None)
+        if socket is not None:
+            socket.close()
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` means the server could not answer (down, slow, TLS failed); None when it
+    is an answer (or our bug)."""
+    from ldap3.core.exceptions import (
+        LDAPCommunicationError,
+        LDAPMaximumRetriesError,
+        LDAPResponseTimeoutError,
+        LDAPServerPoolExhaustedError,
+        LDAPStartTLSError,
+    )
+
+    unreachable = (LDAPCommunicationError, LDAPMaximumRetriesError, LDAPResponseTimeoutError,
+                   LDAPServerPoolExhaustedError, LDAPStartTLSError, OSError)  # fmt: skip
+    if not isinstance(exc, unreachable):
+        return None
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def server_for(section: LdapSection, *, timeout_s: float | None = None, schema: bool = True
+               ) -> Any:  # fmt: skip
+    """The LDAP server of ``section`` (ldaps:// verified, see ``_tls``); ``timeout_s`` to
+    connect (else ``section.timeout_s``); ``schema``: read the server's schema after a bind."""
     import ldap3
 
-    return ldap3.Server(section.url, connect_timeout=section.timeout_s, tls=_tls(section))
+    info = ldap3.SCHEMA if schema else ldap3.NONE
+    return ldap3.Server(section.url, connect_timeout=timeout_s or section.timeout_s,
+                        tls=_tls(section), get_info=info)  # fmt: skip
 
 
 def _tls(section: LdapSection) -> Any:

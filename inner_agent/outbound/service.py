@@ -43,6 +43,7 @@ from inner_agent.inbound.policy import PolicyPublisher
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.directory_health import health_recorder
 from inner_agent.outbound.directory_sync import DirectorySync, access_recorder, sync_duty
 from inner_agent.outbound.ldap_bind import directory_passwords
 from inner_agent.outbound.ldap_config import LdapSection
@@ -161,8 +162,9 @@ class OutboundService:
         at_rest = _at_rest(self.config)
         spool = Spool(section.spool_dir, at_rest=at_rest)
         state = OutboundState(section.spool_dir / "state.db", clock=self.clock, at_rest=at_rest)
-        directory = Directory(section.directory_db,
-                              directory_password=directory_passwords(self._ldap()))  # fmt: skip
+        signin_health = health_recorder(self._state_dir(), "sign-in")
+        directory = Directory(section.directory_db, directory_password=directory_passwords(
+            self._ldap(), on_state=signin_health))  # fmt: skip
         secret = load_or_create_secret(section.web.secret_key_file)
         link_state = section.spool_dir / "link-state"
         publisher = (
@@ -218,7 +220,7 @@ class OutboundService:
         approvers = Approvers(directory, self.section.approval.fallback_approver)
         sync = DirectorySync(ldap, directory, record, open_requests=(state, approvers),
                              clock=self.clock, on_moved=self._ask_moved_soon)  # fmt: skip
-        duty = sync_duty(sync)
+        duty = sync_duty(sync, health_recorder(self._state_dir(), "sync"))
         duty.start()
         return duty
 
@@ -332,6 +334,12 @@ class OutboundService:
             ldap=self._ldap(),
             streams=places.streams,
         )
+
+    def _state_dir(self) -> Path | None:
+        """Where the directory's health is kept (``directory_health``); None in a test's
+        bare config."""
+        found = getattr(getattr(self.config, "state", None), "dir", None)
+        return found if isinstance(found, Path) else None
 
     def _ldap(self) -> LdapSection | None:
         """``[directory.ldap]``: the sync, and sign-in with the directory password."""

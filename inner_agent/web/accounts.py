@@ -142,7 +142,9 @@ class AccountStore:
         return frozenset(own | (DIRECTORY_ROLES if listed else set()))
 
     def check_password(self, email: str, password: str) -> bool:
-        """True only for an account that may sign in now and whose password matches."""
+        """True only for an account that may sign in now and whose password matches.
+        ``DirectoryUnreachable`` when only the directory could say and it cannot answer (the
+        account's own password, checked first, needs no directory)."""
         email = normal_address(email)
         with self._lock:
             row = self._db.execute("SELECT hash FROM accounts WHERE email = ?", (email,)).fetchone()

@@ -56,12 +56,18 @@ SECURITY_HEADERS = {
 }
 
 WRONG = "주소, 비밀번호 또는 인증 코드가 맞지 않습니다."
+UNREACHABLE = (
+    "사내 디렉터리(LDAP) 서버에 연결할 수 없어 비밀번호를 확인하지 못했습니다. "
+    "잠시 후 다시 시도해 주십시오."
+)
 MESSAGES = {
     "wrong": WRONG,
     "locked": "로그인 실패가 많아 이 기기에서는 {minutes}분 동안 로그인할 수 없습니다. "
     "전에 로그인했던 기기에서 하거나, OTP 인증 코드를 함께 넣으십시오.",
     "throttled": "로그인 요청이 너무 많습니다. {seconds}초 후에 다시 시도해 주십시오.",
     "busy": "로그인 요청이 몰려 있습니다. {seconds}초 후에 다시 시도해 주십시오.",
+    # Not the password's fault, so not the wrong-password text: a local account still works.
+    "unreachable": UNREACHABLE,
 }
 
 

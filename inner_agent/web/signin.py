@@ -11,7 +11,12 @@ known-device cookie) or ``Refused`` with a reason. In order, cheapest first:
 3. **locked** (401): this account from this client is locked (``lockout``), and no valid
    second-factor code came with the try; not counted;
 4. **busy** (503): the password-check pool and its queue are full (``pool.CheckPool``);
-5. **wrong** (401): the password (checked in the pool, for unknown addresses too, so every
+5. **unreachable** (503): the directory (``[directory.ldap]``) could not be asked whether the
+   password is right (down, slow, busy: ``DirectoryUnreachable``); not counted, no strike and
+   no spraying count: an outage is nobody's wrong password. Logged and audited
+   (``ldap_unreachable``, with the server and the reason) when the server was asked, counted
+   like 1 and 4 when it was not (paused after a failure, ``ldap_bind``);
+6. **wrong** (401): the password (checked in the pool, for unknown addresses too, so every
    address costs the same) or, for an account with a second factor, the code; counted.
 
 Refusals 1 and 4 are logged aggregated (one line a minute with counts), 5 one line each
@@ -29,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from inner_agent.outbound.errors import DirectoryUnreachable
 from inner_agent.web.config import SignInSection
 from inner_agent.web.cookies import Cookies
 from inner_agent.web.lockout import LockPolicy, Strikes, after_failure, locked_for
@@ -50,16 +56,17 @@ MAX_ADDRESS_CHARS = 254
 # Throttled and busy refusals are counted and logged once per this many seconds.
 REFUSAL_LOG_S = 60.0
 
-Reason = Literal["throttled", "csrf", "locked", "busy", "wrong"]
+Reason = Literal["throttled", "csrf", "locked", "busy", "unreachable", "wrong"]
 STATUS: dict[Reason, int] = {"throttled": 429, "csrf": 403, "locked": 401, "busy": 503,
-                             "wrong": 401}  # fmt: skip
+                             "unreachable": 503, "wrong": 401}  # fmt: skip
 
 
 class Accounts(Protocol):
     """Who may sign in (``accounts.AccountStore``: the directory's people and console-only
     accounts; with ``[directory.ldap]``, the directory's people by an LDAP bind). ``user``:
     someone known by that address (the log may show it); ``roles``: what the account may do
-    now, empty when it may not sign in."""
+    now, empty when it may not sign in. ``check_password`` raises ``DirectoryUnreachable``
+    when the directory was needed and could not answer (never False for that)."""
 
     def user(self, email: str) -> object | None: ...
     def roles(self, email: str) -> frozenset[Role]: ...
@@ -146,9 +153,9 @@ class SignIn:
             if code_step is None:
                 self._spray(email, attempt.client, now)
                 return Refused("locked", math.ceil(locked))
-        checked = await self.pool.run(self.accounts.check_password, email, attempt.password)
-        if isinstance(checked, Busy):
-            return self._tally(Refused("busy", checked.retry_after_s), now)
+        checked = await self._password_ok(email, attempt.password, attempt.client, now)
+        if isinstance(checked, Refused):
+            return checked
         why = "" if checked else "wrong password"
         if checked and secret and code_step is None:
             code_step = self._spent_code(email, secret, attempt.code, now)
@@ -157,6 +164,31 @@ class SignIn:
             await self._failed(email, attempt.client, client, past_lock=bool(locked), why=why)
             return Refused("wrong")
         return await self._admit(email, attempt.client, client, device, now)
+
+    async def _password_ok(
+        self, email: str, password: str, address: str, now: float
+    ) -> bool | Refused:
+        """The password checked in the pool; busy (4.) or unreachable (5.) when it could not be."""
+        try:
+            checked = await self.pool.run(self.accounts.check_password, email, password)
+        except DirectoryUnreachable as exc:
+            return self._unreachable(exc, email, address, now)
+        if isinstance(checked, Busy):
+            return self._tally(Refused("busy", checked.retry_after_s), now)
+        return checked
+
+    def _unreachable(
+        self, exc: DirectoryUnreachable, email: str, address: str, now: float
+    ) -> Refused:
+        """The directory could not say: no strike, no spraying count (5.)."""
+        if not exc.asked:
+            return self._tally(Refused("unreachable"), now)
+        shown = self.redact(email)
+        log.warning("sign-in for %s from %s not checked: ldap_unreachable: LDAP %s: %s", shown,
+                    address, exc.server, exc.reason)  # fmt: skip
+        self.audit.record("-", "ldap_unreachable", server=exc.server, reason=exc.reason,
+                          account=shown, client=address)  # fmt: skip
+        return Refused("unreachable")
 
     def _spent_code(self, email: str, secret: str | None, code: str, now: float) -> int | None:
         """The time step of a valid second-factor code, now spent; None otherwise."""

@@ -26,6 +26,7 @@ from inner_agent.console.places import ConsolePlaces
 from inner_agent.outbound.config import OutboundSection, WebSection
 from inner_agent.outbound.desk import ApprovalDesk, approval_desk
 from inner_agent.outbound.directory import Directory
+from inner_agent.outbound.directory_health import health_recorder
 from inner_agent.outbound.ldap_bind import directory_passwords
 from inner_agent.outbound.ports import Audit, Stores
 from inner_agent.outbound.spool import Spool
@@ -169,8 +170,9 @@ def open_site(spec: WebSpec, *, on_decided: Callable[[], None]) -> WebSite:
         at_rest = CLEAR if spec.at_rest_key is None else AtRestKeyring.load(spec.at_rest_key)
         state = OutboundState(section.spool_dir / "state.db", at_rest=at_rest)
         opened.callback(state.close)
-        directory = Directory(section.directory_db,
-                              directory_password=directory_passwords(spec.ldap))  # fmt: skip
+        signin_health = health_recorder(spec.state_dir, "sign-in")
+        directory = Directory(section.directory_db, directory_password=directory_passwords(
+            spec.ldap, on_state=signin_health))  # fmt: skip
         opened.callback(directory.close)
         secret = load_or_create_secret(section.web.secret_key_file)  # the agent made it
         stores = Stores(Spool(section.spool_dir, at_rest=at_rest), state, directory)

@@ -296,8 +296,34 @@ def describe_queues(queues: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ldap_configured(config: Any) -> bool:
+    return getattr(getattr(config, "directory", None), "ldap", None) is not None
+
+
+def directory_status(config: Any) -> dict[str, Any]:
+    """Whether the LDAP server answered the last sync pass or sign-in that asked it
+    (``directory_health``); "unknown" before anyone asked."""
+    from inner_agent.outbound.directory_health import read_health
+
+    found = read_health(config.state.dir)
+    if found is None:
+        return {"state": "unknown", "server": config.directory.ldap.url}
+    return {"state": "reachable" if found["reachable"] else "unreachable", **found}
+
+
+def describe_directory(found: dict[str, Any] | None) -> list[str]:
+    if found is None:
+        return []
+    line = f"  directory:       LDAP {found['server']}: {found['state']}"
+    if found["state"] == "unreachable":
+        since = time.time() - float(found.get("since") or time.time())
+        line += f" for {since:.0f} s ({found['reason']}; seen by {found['source']})"
+    return [line]
+
+
 def describe(status: dict[str, Any]) -> str:
     report = describe_outer_report(status["outer_report"]) if "outer_report" in status else []
+    report += describe_directory(status.get("directory"))
     if "state" in status:
         head = f"{status['agent']} agent, stream {status['stream']}: {status['state']}"
         streams = describe_streams(status["streams"]) if "streams" in status else []
@@ -332,6 +358,8 @@ def run(args: argparse.Namespace) -> int:
     status["queues"] = queue_status(config, agent)
     if agent == "inner":
         status["outer_report"] = outer_report(config, time.time())
+        if _ldap_configured(config):
+            status["directory"] = directory_status(config)
         if getattr(config, "streams", None) is not None:
             status["streams"] = stream_statuses(config, time.time())
     if args.prometheus:

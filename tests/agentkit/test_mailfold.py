@@ -64,6 +64,7 @@ def test_every_outcome_has_labels_in_both_languages() -> None:
         (ev("resent", stream="inbound"), ("m1", "in")),
         (ev("link_refused", mail="-"), None),  # about the link, not a mail
         (ev("signin_spraying", mail="-"), None),  # about the web sign-in
+        (ev("ldap_unreachable", mail="-"), None),  # about the web sign-in's directory
         (ev("token_refused", mail="-"), None),  # a CSRF refusal names no mail
         (ev("token_refused", mail="m9"), ("m9", "out")),
         (ev("teleported"), None),  # a step this code does not know (a newer agent's)

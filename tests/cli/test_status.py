@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -278,3 +279,33 @@ def test_a_report_that_arrived_long_after_it_was_made_counts_as_old_as_its_arriv
     _store_report(root, made=now + 60, received=now - 200)
     found = json.loads(maildiode("status", "-c", str(root / "inner.toml"), "--json").stdout)
     assert found["outer_report"]["state"] == "stale"
+
+
+def test_inner_status_says_when_the_ldap_directory_cannot_be_reached(tmp_path: Path) -> None:
+    """What the sync or a sign-in last saw of the LDAP server (D78): unknown before anyone
+    asked, then unreachable with its reason, then reachable."""
+    from inner_agent.outbound.directory_health import record_health
+    from inner_agent.outbound.ldap_bind import DirectoryState
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    toml = root / "inner.toml"
+    url = "ldap://127.0.0.1:1"
+    toml.write_text(toml.read_text(encoding="utf-8") + f'\n[directory.ldap]\nurl = "{url}"\n'
+                    'base_dn = "dc=corp,dc=example"\n', encoding="utf-8")  # fmt: skip
+    config = load_agent_config(toml, "inner")
+    status = json.loads(maildiode("status", "-c", str(toml), "--json").stdout)
+    assert status["directory"] == {"state": "unknown", "server": url}
+
+    down = DirectoryState(url, False, "LDAPSocketOpenError: Connection refused", time.time() - 90)
+    record_health(config.state.dir, down, "sign-in")
+    result = maildiode("status", "-c", str(toml))
+    found = re.search(rf"directory: +LDAP {re.escape(url)}: unreachable for (\d+) s", result.stdout)
+    assert found is not None, result.stdout
+    assert 90 <= int(found.group(1)) < 150  # the command itself takes some seconds
+    assert "Connection refused; seen by sign-in" in result.stdout
+    assert json.loads(maildiode("status", "-c", str(toml), "--json").stdout)["directory"][
+        "state"] == "unreachable"  # fmt: skip
+
+    record_health(config.state.dir, DirectoryState(url, True, "", time.time()), "sync")
+    assert f"LDAP {url}: reachable" in maildiode("status", "-c", str(toml)).stdout

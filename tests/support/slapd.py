@@ -51,6 +51,18 @@ class Slapd:
     folder: Path
     process: subprocess.Popen[bytes]
     ldaps_url: str = ""  # with tls: the same server over ldaps://, its certificate from ``ca``
+    command: tuple[str, ...] = ()  # how it was started, to start it again (``start``)
+
+    def stop(self) -> None:
+        """Stop the server (an outage); its data stay for ``start``."""
+        _stop(self.process)
+
+    def start(self) -> None:
+        """Start the stopped server again, on the same port with the same data."""
+        log = (self.folder / "slapd.log").open("ab")
+        self.process = subprocess.Popen(list(self.command), stdout=log, stderr=log)
+        log.close()  # the child holds its own descriptor
+        _wait_for_port(int(self.url.rsplit(":", 1)[1]), self.process, self.folder)
 
     def add(self, entries: Sequence[tuple[str, Mapping[str, Sequence[str]]]]) -> None:
         """Load entries with ``ldapadd`` (the command-line tool, as an administrator would)."""
@@ -64,12 +76,16 @@ class Slapd:
         """Replace attributes of one entry (an empty list deletes the attribute)."""
         import ldap3
 
-        with ldap3.Connection(self.url, ROOT_DN, ROOT_PASSWORD, auto_bind=True) as connection:
+        # Not ``with``: ldap3 leaves an auto-bound connection open at the end of the block.
+        connection = ldap3.Connection(self.url, ROOT_DN, ROOT_PASSWORD, auto_bind=True)
+        try:
             done = connection.modify(
                 dn,
                 {name: [(ldap3.MODIFY_REPLACE, list(values))] for name, values in changes.items()},
             )
             assert done, connection.result
+        finally:
+            connection.unbind()
 
 
 def ldif(dn: str, attributes: Mapping[str, Sequence[str]]) -> str:
@@ -103,25 +119,30 @@ def running_slapd(folder: Path, tls: Any = None) -> Iterator[Slapd]:
     log = (folder / "slapd.log").open("wb")
     urls = f"{url}/ {ldaps_url}/" if tls else f"{url}/"
     # -d 0: stay in the foreground (the test owns the process), log nothing but errors.
-    process = subprocess.Popen(
-        [SLAPD, "-f", str(conf), "-h", urls, "-d", "0"], stdout=log, stderr=log
-    )
+    command = (SLAPD, "-f", str(conf), "-h", urls, "-d", "0")
+    process = subprocess.Popen(list(command), stdout=log, stderr=log)
+    server = Slapd(url, folder, process, ldaps_url, command)
     try:
         _wait_for_port(port, process, folder)
         if tls is not None:
             _wait_for_port(tls_port, process, folder)
-        server = Slapd(url, folder, process, ldaps_url)
         server.add([(SUFFIX, {"objectClass": ["top", "dcObject", "organization"],
                               "dc": ["corp"], "o": ["Corp"]})])  # fmt: skip
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(server.process)
         log.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _tls_lines(folder: Path, ca: Any) -> str:
