@@ -15,7 +15,9 @@ label says it is one. Nothing here runs on text that did not come out of OCR.
 
 A private key's armour line whose dashes OCR lost (``~----BEGIN RSA PRIVATE KEY``) gets them
 back: the words name it. A hyphen between digits with a space on one side only
-(``23-19-577364- 14``) loses the space: one number's groups share one separator. A vendor's
+(``23-19-577364- 14``) loses the space: one number's groups share one separator. A resident
+number's birth date split by a space (``980 127 - 6925483``) is joined when its six digits
+are a date with the gender digit after the hyphen. A vendor's
 token, a URL's password and an address that OCR cut with a space are joined again.
 
 ``read_back(ocr_text)`` returns the text with each accepted MRZ reading added as a line after
@@ -28,6 +30,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from mailsafe.pii.checks import is_valid_birth_date
 from mailsafe.pii.text_finders import MRZ_CHECKS_NEEDED, mrz_check_ok
 
 __all__ = ["mrz_number_line", "read_back", "unread_mrz"]
@@ -73,6 +76,16 @@ _KEY_ARMOUR_RE: Final = re.compile(
 _LOPSIDED_HYPHEN_RE: Final = re.compile(r"(?<=[0-9])(?: -|- )(?=[0-9])")
 
 
+# A resident or foreigner number's birth date that OCR cut in two with a space ("980 127 -
+# 6925483"): joined again when the six digits are a date and the digit after the hyphen a
+# gender digit for it -- what the number's own first half must be; the detector then judges
+# the number as written (check digit, label) like any other.
+_SPLIT_BIRTH_DATE_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z])(?<![0-9][ .,])(?P<head>[0-9]{2,4}) (?P<tail>[0-9]{2,4})"
+    r"(?P<rest> ?[-–] ?(?P<gender>[0-9])[0-9]{6}(?![0-9]))"
+)
+
+
 # A vendor's token that OCR cut into pieces with spaces ("sk-proj-MSsxDX3DxbW GutNHGzSHzg
 # RhP6FX..."): its prefix, then fragments. A fragment is joined on only when it looks random
 # (a digit, or upper and lower case): "sk-telecom partners" stays apart.
@@ -94,7 +107,8 @@ def read_back(ocr_text: str) -> str:
     lines = ocr_text.split("\n")
     out: list[str] = []
     for index, line in enumerate(lines):
-        out.append(_joined(_passport_letters(_key_armour(_LOPSIDED_HYPHEN_RE.sub("-", line)))))
+        separators = _birth_date_joined(_LOPSIDED_HYPHEN_RE.sub("-", line))
+        out.append(_joined(_passport_letters(_key_armour(separators))))
         number_line = mrz_number_line(line)
         if number_line is None:
             continue
@@ -229,6 +243,18 @@ def _passport_letters(line: str) -> str:
         return _PASSPORT_LETTER[match["letter"]] + match["rest"]
 
     return _MISREAD_PASSPORT_RE.sub(repaired, line)
+
+
+def _birth_date_joined(line: str) -> str:
+    """A registration number's birth date that OCR split with a space, joined again."""
+
+    def joined(match: re.Match[str]) -> str:
+        birth = match["head"] + match["tail"]
+        if len(birth) != 6 or not is_valid_birth_date(birth, match["gender"]):
+            return match[0]
+        return birth + match["rest"]
+
+    return _SPLIT_BIRTH_DATE_RE.sub(joined, line) if " " in line else line
 
 
 def _key_armour(line: str) -> str:

@@ -139,6 +139,38 @@ def test_a_hyphen_with_a_space_on_one_side_only_joins_its_groups(read: str, valu
 @pytest.mark.parametrize(
     ("read", "kind", "value"),
     [
+        # What Tesseract read of the labelled set's row 241 (printed "980127 - 6925483").
+        ("외국인 근로자 John Smith, 외국인번호 980 127 - 6925483", "foreigner_id",
+         "980127 - 6925483"),
+        ("주민번호 9001 01-1234568", "rrn", "900101-1234568"),
+        ("주민등록번호: 90 0101 - 2234563", "rrn", "900101 - 2234563"),
+    ],
+)  # fmt: skip
+def test_a_birth_date_ocr_split_with_a_space_is_joined_again(
+    read: str, kind: str, value: str
+) -> None:
+    assert kinds(read) == []
+    assert [(f.type, f.text) for f in detect(read_back(read))] == [(kind, value)]
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        "수량 12 980 127 - 6925483",  # a digit group before: the split is not the date's
+        "합계 1 980 127-6925483",
+        "코드 981 327 - 6925483",  # month 13: no date
+        "코드 980 127 - 9925483",  # gender digit 9 is of the 1800s, not 1998
+        "980 1270 - 6925483",  # seven digits before the hyphen
+        "전화 010 123 - 4567890",  # joined, and still judged by the detector: a phone label
+    ],
+)
+def test_digit_groups_that_are_not_a_split_birth_date_stay_unfound(read: str) -> None:
+    assert kinds(read_back(read)) == []
+
+
+@pytest.mark.parametrize(
+    ("read", "kind", "value"),
+    [
         ("OPENAI_API_KEY: sk-proj-MSsxDX3DxbW GutNHGzSHzg RhP6FXmdopHjJyp VRF", "secret",
          "sk-proj-MSsxDX3DxbWGutNHGzSHzgRhP6FXmdopHjJyp"),
         ("토큰 ghp_XaVLURJFS7dUOtzqcKPsAZ9OC 1 IhJkwZLByc 로 접속하세요", "secret",
