@@ -267,3 +267,60 @@ def test_a_second_reading_adds_only_lines_with_findings_the_first_did_not_have()
         f"{first}\n김철수 800101 - 1234560 여권 G05452849\n운전면허번호: 광주 93-550717-89"
     )
     assert with_new_findings(first, first) == first  # nothing new: one finding, not two
+
+
+# ---- third round (issue 19): what the PNG sample of 665 rows showed ---------------------------
+# Each reading is what Tesseract returned for a row of the labelled set's screenshots.
+
+
+@pytest.mark.parametrize(
+    ("read", "kind", "value"),
+    [
+        # full-width digits on screen, read one by one
+        ("운전면허증사본(19 - 0 1- 9 9 02 6 2 - 6 3)", "driver_license", "19-01-990262-63"),
+        ("출장자 여권번호 5 3 5 9 6 7 6 0 7 입니다.", "passport", "S35967607"),
+        # a hyphen with a space on one side, another with both: one separator per number
+        ("충북59 -413885 - 77", "driver_license", "충북59-413885-77"),
+        # a passport number under its label with 0 read as O and a space put in
+        ("PassportNo. RO5 7N3719", "passport", "R057N3719"),
+        ("여권번호: M1234 5678", "passport", "M12345678"),
+    ],
+)
+def test_what_a_reader_sees_in_ocrs_digit_groups_is_found(read: str, kind: str, value: str) -> None:
+    assert kind not in kinds(read)
+    assert [(f.type, f.text) for f in detect(read_back(read))] == [(kind, value)]
+
+
+@pytest.mark.parametrize(
+    ("read", "becomes"),
+    [
+        ("순위 1 2 3", "순위 1 2 3"),  # three single digits: not read as one number
+        ("연락처: 010 0225 2737", "연락처: 010 0225 2737"),  # groups, not spaced-out digits
+        ("2024-01-02 - 010-1234-5678", "2024-01-02 - 010-1234-5678"),  # no lopsided hyphen
+        ("여권 신청 A1234 5678개", "여권 신청 A1234 5678개"),  # a count
+        ("Passport holder SMITH JOHN", "Passport holder SMITH JOHN"),  # no digits
+        ("주문번호 RO5 7N3719", "주문번호 RO5 7N3719"),  # no passport label
+        ("여권 접수 12건, 대기 1 2 3 4 5", "여권 접수 12건, 대기 12345"),  # joined, nothing found
+    ],
+)
+def test_look_alike_digit_groups_stay_unfound(read: str, becomes: str) -> None:
+    assert read_back(read) == becomes
+    assert kinds(read_back(read)) == kinds(read)
+
+
+def test_a_private_key_whose_begin_ocr_misread_is_found() -> None:
+    read = (
+        "서버키\n\n니다:\n\n---86014 RSA PRIVATE KEY:\n\n"
+        "afuBzZ+hvdI NLRUrHin3seu4HN2AWpXhkDbA7CWCrBIHVKviS9 6FZwOkal2fHezC\n\n"
+        "63h87mowetZmXxl4cZk6qNPmceElsceVOLb/zxS4pAnRYaVaqE0zIO6CIm+XyfYWE\n\n"
+        "“END RSA PRIVATE KEY~\n\n7 여권 사본 판독 결과:"
+    )
+    assert "secret" not in kinds(read)
+    assert kinds(read_back(read)) == ["secret"]
+
+
+@pytest.mark.parametrize(
+    "read", ["--notes PRIVATE KEY", "---HELLO RSA PRIVATE KEY:", "---86014 RSA PRIVATE KEY: 보관"]
+)
+def test_a_line_naming_a_private_key_is_not_made_an_armour_line(read: str) -> None:
+    assert read_back(read) == read
