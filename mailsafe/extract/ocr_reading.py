@@ -246,8 +246,10 @@ def _name_line_above(lines: list[str], index: int) -> str | None:
 
 
 # A filler read as a letter: two or more in a row, or one before a space OCR put after it.
+# A run does not start with E: OCR reads a filler as E only after others ("KKKKE"), and a
+# name ends in E often (LEE, where "LEECC" is LEE<<, not L<<<<).
 _FILLER_RUN_RE: Final = re.compile(
-    rf"[{re.escape(_FILLER_READINGS)}]{{2,}}|[{re.escape(_FILLER_READINGS)}](?= )"
+    rf"(?![Ee])[{re.escape(_FILLER_READINGS)}]{{2,}}|(?![Ee])[{re.escape(_FILLER_READINGS)}](?= )"
 )
 
 

@@ -324,3 +324,10 @@ def test_a_private_key_whose_begin_ocr_misread_is_found() -> None:
 )
 def test_a_line_naming_a_private_key_is_not_made_an_armour_line(read: str) -> None:
     assert read_back(read) == read
+
+
+def test_a_name_ending_in_e_keeps_its_letters_before_the_fillers() -> None:
+    read = "PCKORLEECCIIHOONC KK KCK KKKKEKKK KEK\n\n$111547625KOR3602209M29022671238529¢<<<<<{20"
+    lines = read_back(read).splitlines()
+    assert lines[-2] == "P<KORLEE<<IIHOON<<<<<<<<<<<<<<<<<<<<<<<<<<<<"
+    assert lines[-1] == "S111547625KOR3602209M29022671238529<<<<<<<20"
