@@ -125,6 +125,8 @@ _TOKEN_PIECES_RE: Final = re.compile(
 # A URL's password or an address cut by a space OCR put in: "user:OvxMcxrF %52@host",
 # "s.park52 @korea.kr".
 _CUT_USERINFO_RE: Final = re.compile(r"(://[^\s:/@]{1,64}:[^\s@/]{1,64}) ([^\s@/]{1,64}@)")
+# ... or after the "@" ("U1tuDkZl#09@ db.corp.example:5432"): the host follows.
+_CUT_HOST_RE: Final = re.compile(r"(://[^\s:/@]{1,64}:[^\s@/]{1,64}@) ([A-Za-z0-9\-]+\.[A-Za-z])")
 _CUT_ADDRESS_RE: Final = re.compile(
     r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}) (@[A-Za-z0-9\-]+\.[A-Za-z])"
 )
@@ -336,7 +338,7 @@ def _joined(line: str) -> str:
         return line
     line = _TOKEN_PIECES_RE.sub(_token_joined, line)
     if "://" in line:
-        line = _CUT_USERINFO_RE.sub(r"\1\2", line)
+        line = _CUT_HOST_RE.sub(r"\1\2", _CUT_USERINFO_RE.sub(r"\1\2", line))
     return _CUT_ADDRESS_RE.sub(r"\1\2", line) if " @" in line else line
 
 

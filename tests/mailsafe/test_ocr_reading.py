@@ -179,6 +179,8 @@ def test_digit_groups_that_are_not_a_split_birth_date_stay_unfound(read: str) ->
          "xoxb-458689722450-XqUR2abV50hXxaSwcoxjLCq9"),
         ("DB 접속: postgres://app_user:OvxMcxrF %52@pg-prod.internal:5432/erp", "secret",
          "OvxMcxrF%52"),
+        ("DB 접속: postgres://app_user:U1tuDkZl#09@ db.corp.example:5432/erp", "secret",
+         "U1tuDkZl#09"),
         ("메일: s.park52 @korea.kr / 법인카드", "email", "s.park52@korea.kr"),
     ],
 )  # fmt: skip
@@ -190,7 +192,13 @@ def test_what_ocr_cut_with_a_space_is_joined_again(read: str, kind: str, value: 
 
 
 @pytest.mark.parametrize(
-    "read", ["sk-telecom partners meeting", "sk-proj-abcDEF123 and more words", "@minji 회의 자료"]
+    "read",
+    [
+        "sk-telecom partners meeting",
+        "sk-proj-abcDEF123 and more words",
+        "@minji 회의 자료",
+        "https://wiki.example/@ team.notes",  # no password before the "@"
+    ],
 )
 def test_words_after_a_prefix_are_not_joined(read: str) -> None:
     assert read_back(read) == read
