@@ -79,13 +79,6 @@ _KEY_ARMOUR_RE: Final = re.compile(
     r"^[\s\-~—–_=.“”\"'‘’]*(BEGIN|END) ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)"
     r"[\s\-~—–_=.:“”\"'‘’]*$"
 )
-# The armour's BEGIN misread after its dashes ("---86014 RSA PRIVATE KEY:"), letter by letter
-# as OCR confuses them (B/8, E/6, G/0, I/1, N/4), then the key's kind.
-_GARBLED_BEGIN_RE: Final = re.compile(
-    r"^[\s~—–_=.“”\"'‘’]*-{2,}[B8][E6F3][G60CQ][I1l|!][N4HM] "
-    r"((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)"
-    r"[\s\-~—–_=.:“”\"'‘’]*$"
-)
 
 
 # A stretch of digit groups separated by a space or a hyphen (with or without spaces).
@@ -326,10 +319,7 @@ def _key_armour(line: str) -> str:
     if "PRIVATE KEY" not in line:
         return line
     armour = _KEY_ARMOUR_RE.match(line)
-    if armour is not None:
-        return f"-----{armour[1]} {armour[2]}-----"
-    garbled = _GARBLED_BEGIN_RE.match(line)
-    return line if garbled is None else f"-----BEGIN {garbled[1]}-----"
+    return line if armour is None else f"-----{armour[1]} {armour[2]}-----"
 
 
 def _joined(line: str) -> str:

@@ -316,26 +316,19 @@ def test_look_alike_digit_groups_stay_unfound(read: str, becomes: str) -> None:
     assert kinds(read_back(read)) == kinds(read)
 
 
-def test_a_private_key_whose_begin_ocr_misread_is_found() -> None:
-    read = (
-        "서버키\n\n니다:\n\n---86014 RSA PRIVATE KEY:\n\n"
-        "afuBzZ+hvdI NLRUrHin3seu4HN2AWpXhkDbA7CWCrBIHVKviS9 6FZwOkal2fHezC\n\n"
-        "63h87mowetZmXxl4cZk6qNPmceElsceVOLb/zxS4pAnRYaVaqE0zIO6CIm+XyfYWE\n\n"
-        "“END RSA PRIVATE KEY~\n\n7 여권 사본 판독 결과:"
-    )
-    assert "secret" not in kinds(read)
-    assert kinds(read_back(read)) == ["secret"]
-
-
-@pytest.mark.parametrize(
-    "read", ["--notes PRIVATE KEY", "---HELLO RSA PRIVATE KEY:", "---86014 RSA PRIVATE KEY: 보관"]
-)
-def test_a_line_naming_a_private_key_is_not_made_an_armour_line(read: str) -> None:
-    assert read_back(read) == read
-
-
 def test_a_name_ending_in_e_keeps_its_letters_before_the_fillers() -> None:
     read = "PCKORLEECCIIHOONC KK KCK KKKKEKKK KEK\n\n$111547625KOR3602209M29022671238529¢<<<<<{20"
     lines = read_back(read).splitlines()
     assert lines[-2] == "P<KORLEE<<IIHOON<<<<<<<<<<<<<<<<<<<<<<<<<<<<"
     assert lines[-1] == "S111547625KOR3602209M29022671238529<<<<<<<20"
+
+
+@pytest.mark.parametrize(
+    ("read", "armour"),
+    [
+        ("“END RSA PRIVATE KEY~", "-----END RSA PRIVATE KEY-----"),
+        ("---BEGIN RSA PRIVATE KEY:", "-----BEGIN RSA PRIVATE KEY-----"),
+    ],
+)
+def test_an_armour_line_in_quotes_or_with_a_colon_gets_its_dashes(read: str, armour: str) -> None:
+    assert read_back(read) == armour
