@@ -15,7 +15,9 @@ label says it is one. Nothing here runs on text that did not come out of OCR.
 
 A private key's armour line whose dashes OCR lost (``~----BEGIN RSA PRIVATE KEY``) gets them
 back: the words name it. A hyphen between digits with a space on one side only
-(``23-19-577364- 14``) loses the space: one number's groups share one separator. A vendor's
+(``23-19-577364- 14``) loses the space: one number's groups share one separator. A resident
+number's birth date split by a space (``980 127 - 6925483``) is joined when its six digits
+are a date with the gender digit after the hyphen. A vendor's
 token, a URL's password and an address that OCR cut with a space are joined again.
 
 ``read_back(ocr_text)`` returns the text with each accepted MRZ reading added as a line after
@@ -28,6 +30,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from mailsafe.pii.checks import is_valid_birth_date
 from mailsafe.pii.text_finders import MRZ_CHECKS_NEEDED, mrz_check_ok
 
 __all__ = ["mrz_number_line", "read_back", "unread_mrz"]
@@ -60,17 +63,49 @@ _MISREAD_PASSPORT_RE: Final = re.compile(
     r"(?![ ]?(?:개|명|건|원|만|억|%|년))"  # a count or an amount
 )
 _PASSPORT_LETTER: Final = {"5": "S", "$": "S", "6": "G", "0": "O"}
+# A passport number under its label with a digit read as a letter or cut by a space
+# ("Passport No. RO5 7N3719" is R057N3719): a letter, then nine characters less one, read as
+# the two shapes a Korean passport number has; most of them must already be digits.
+_LABELLED_TOKEN_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z])[A-Z][0-9A-Za-z]{1,7} ?[0-9A-Za-z]{1,7}(?![0-9A-Za-z])"
+    r"(?![ ]?(?:개|명|건|원|만|억|%|년))"  # a count or an amount
+)
+_PASSPORT_SHAPE_RE: Final = re.compile(r"[A-Z](?:[0-9]{8}|[0-9]{3}[A-Z][0-9]{4})")
+PASSPORT_DIGITS_AS_READ: Final = 5  # of the eight after the letter, at least
 PASSPORT_LABEL_BEFORE_CHARS: Final = 40  # as the detector's context window
 # A private key's armour line whose dashes OCR lost or misread ("~----BEGIN RSA PRIVATE KEY"):
 # the words say what it is; the dashes are given back so the detector knows the key.
 _KEY_ARMOUR_RE: Final = re.compile(
-    r"^[\s\-~—–_=.]*(BEGIN|END) ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)[\s\-~—–_=.]*$"
+    r"^[\s\-~—–_=.“”\"'‘’]*(BEGIN|END) ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)"
+    r"[\s\-~—–_=.:“”\"'‘’]*$"
 )
 
 
-# A hyphen between digits with a space OCR put on one side only ("577364- 14"): the groups
-# of one number are written with one separator, so a lopsided one ends the match.
-_LOPSIDED_HYPHEN_RE: Final = re.compile(r"(?<=[0-9])(?: -|- )(?=[0-9])")
+# A stretch of digit groups separated by a space or a hyphen (with or without spaces).
+_DIGIT_STRETCH_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z])[0-9]+(?:(?: ?[-–] ?| )[0-9]+)+(?![0-9A-Za-z])"
+)
+_GROUP_SEPARATOR_RE: Final = re.compile(r" ?[-–] ?| ")
+# A hyphen between digits with a space OCR put on one side only ("577364- 14", "59 -413885 -
+# 77"): the groups of one number are written with one separator, so in a stretch holding a
+# lopsided one every hyphen loses its spaces.
+_LOPSIDED_HYPHEN_RE: Final = re.compile(r"(?<=[0-9])(?: [-–](?! )|(?<! )[-–] )(?=[0-9])")
+_SPACED_HYPHEN_RE: Final = re.compile(r" ?[-–] ?")
+# Digits OCR read one by one with a space between (wide or full-width digits on screen:
+# "19 - 0 1- 9 9 02 6 2 - 6 3", "5 3 5 9 6 7 6 0 7"): a reader sees one number. A stretch is
+# read as spaced out when at least SPACED_DIGITS_NEEDED of its groups, and half of them, are
+# single digits; its spaces go, its hyphens stay.
+SPACED_DIGITS_NEEDED: Final = 4
+
+
+# A resident or foreigner number's birth date that OCR cut in two with a space ("980 127 -
+# 6925483"): joined again when the six digits are a date and the digit after the hyphen a
+# gender digit for it -- what the number's own first half must be; the detector then judges
+# the number as written (check digit, label) like any other.
+_SPLIT_BIRTH_DATE_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z])(?<![0-9][ .,])(?P<head>[0-9]{2,4}) (?P<tail>[0-9]{2,4})"
+    r"(?P<rest> ?[-–] ?(?P<gender>[0-9])[0-9]{6}(?![0-9]))"
+)
 
 
 # A vendor's token that OCR cut into pieces with spaces ("sk-proj-MSsxDX3DxbW GutNHGzSHzg
@@ -83,6 +118,8 @@ _TOKEN_PIECES_RE: Final = re.compile(
 # A URL's password or an address cut by a space OCR put in: "user:OvxMcxrF %52@host",
 # "s.park52 @korea.kr".
 _CUT_USERINFO_RE: Final = re.compile(r"(://[^\s:/@]{1,64}:[^\s@/]{1,64}) ([^\s@/]{1,64}@)")
+# ... or after the "@" ("U1tuDkZl#09@ db.corp.example:5432"): the host follows.
+_CUT_HOST_RE: Final = re.compile(r"(://[^\s:/@]{1,64}:[^\s@/]{1,64}@) ([A-Za-z0-9\-]+\.[A-Za-z])")
 _CUT_ADDRESS_RE: Final = re.compile(
     r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}) (@[A-Za-z0-9\-]+\.[A-Za-z])"
 )
@@ -94,7 +131,8 @@ def read_back(ocr_text: str) -> str:
     lines = ocr_text.split("\n")
     out: list[str] = []
     for index, line in enumerate(lines):
-        out.append(_joined(_passport_letters(_key_armour(_LOPSIDED_HYPHEN_RE.sub("-", line)))))
+        separators = _birth_date_joined(_DIGIT_STRETCH_RE.sub(_stretch_read, line))
+        out.append(_joined(_passport_letters(_key_armour(separators))))
         number_line = mrz_number_line(line)
         if number_line is None:
             continue
@@ -203,8 +241,10 @@ def _name_line_above(lines: list[str], index: int) -> str | None:
 
 
 # A filler read as a letter: two or more in a row, or one before a space OCR put after it.
+# A run does not start with E: OCR reads a filler as E only after others ("KKKKE"), and a
+# name ends in E often (LEE, where "LEECC" is LEE<<, not L<<<<).
 _FILLER_RUN_RE: Final = re.compile(
-    rf"[{re.escape(_FILLER_READINGS)}]{{2,}}|[{re.escape(_FILLER_READINGS)}](?= )"
+    rf"(?![Ee])[{re.escape(_FILLER_READINGS)}]{{2,}}|(?![Ee])[{re.escape(_FILLER_READINGS)}](?= )"
 )
 
 
@@ -223,12 +263,55 @@ def _passport_letters(line: str) -> str:
     if label is None:
         return line
 
-    def repaired(match: re.Match[str]) -> str:
-        if match.start() - label.end() > PASSPORT_LABEL_BEFORE_CHARS or match.start() < label.end():
-            return match[0]
-        return _PASSPORT_LETTER[match["letter"]] + match["rest"]
+    def under_label(match: re.Match[str]) -> bool:
+        return label.end() <= match.start() <= label.end() + PASSPORT_LABEL_BEFORE_CHARS
 
-    return _MISREAD_PASSPORT_RE.sub(repaired, line)
+    def repaired(match: re.Match[str]) -> str:
+        return _PASSPORT_LETTER[match["letter"]] + match["rest"] if under_label(match) else match[0]
+
+    def read_as_passport(match: re.Match[str]) -> str:
+        reading = _passport_reading(match[0]) if under_label(match) else None
+        return match[0] if reading is None else reading
+
+    line = _MISREAD_PASSPORT_RE.sub(repaired, line)
+    return _LABELLED_TOKEN_RE.sub(read_as_passport, line)
+
+
+def _passport_reading(untrusted: str) -> str | None:
+    """``untrusted`` (a letter, then digits OCR partly read as letters or cut by a space) as
+    a passport number, or None when it does not read as one."""
+    packed = untrusted.replace(" ", "")
+    if len(packed) != 9 or sum(c.isdigit() for c in packed[1:]) < PASSPORT_DIGITS_AS_READ:
+        return None
+    fifth = packed[4] if packed[4].isupper() and packed[4] not in "OIS" else None
+    digits = packed[1:].translate(_AS_DIGIT)
+    reading = packed[0] + (digits if fifth is None else digits[:3] + fifth + digits[4:])
+    return reading if _PASSPORT_SHAPE_RE.fullmatch(reading) else None
+
+
+def _stretch_read(stretch: re.Match[str]) -> str:
+    """A stretch of digit groups as a reader sees it: spaced-out digits joined, a lopsided
+    hyphen's number written with plain hyphens; else as OCR read it."""
+    digits = stretch[0]
+    groups = _GROUP_SEPARATOR_RE.split(digits)
+    singles = sum(len(group) == 1 for group in groups)
+    if singles >= SPACED_DIGITS_NEEDED and 2 * singles >= len(groups):
+        return _SPACED_HYPHEN_RE.sub("-", digits).replace(" ", "")
+    if _LOPSIDED_HYPHEN_RE.search(digits):
+        return _SPACED_HYPHEN_RE.sub("-", digits)
+    return digits
+
+
+def _birth_date_joined(line: str) -> str:
+    """A registration number's birth date that OCR split with a space, joined again."""
+
+    def joined(match: re.Match[str]) -> str:
+        birth = match["head"] + match["tail"]
+        if len(birth) != 6 or not is_valid_birth_date(birth, match["gender"]):
+            return match[0]
+        return birth + match["rest"]
+
+    return _SPLIT_BIRTH_DATE_RE.sub(joined, line) if " " in line else line
 
 
 def _key_armour(line: str) -> str:
@@ -245,7 +328,7 @@ def _joined(line: str) -> str:
         return line
     line = _TOKEN_PIECES_RE.sub(_token_joined, line)
     if "://" in line:
-        line = _CUT_USERINFO_RE.sub(r"\1\2", line)
+        line = _CUT_HOST_RE.sub(r"\1\2", _CUT_USERINFO_RE.sub(r"\1\2", line))
     return _CUT_ADDRESS_RE.sub(r"\1\2", line) if " @" in line else line
 
 

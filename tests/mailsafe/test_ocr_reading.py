@@ -139,6 +139,38 @@ def test_a_hyphen_with_a_space_on_one_side_only_joins_its_groups(read: str, valu
 @pytest.mark.parametrize(
     ("read", "kind", "value"),
     [
+        # What Tesseract read of the labelled set's row 241 (printed "980127 - 6925483").
+        ("외국인 근로자 John Smith, 외국인번호 980 127 - 6925483", "foreigner_id",
+         "980127 - 6925483"),
+        ("주민번호 9001 01-1234568", "rrn", "900101-1234568"),
+        ("주민등록번호: 90 0101 - 2234563", "rrn", "900101 - 2234563"),
+    ],
+)  # fmt: skip
+def test_a_birth_date_ocr_split_with_a_space_is_joined_again(
+    read: str, kind: str, value: str
+) -> None:
+    assert kinds(read) == []
+    assert [(f.type, f.text) for f in detect(read_back(read))] == [(kind, value)]
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        "수량 12 980 127 - 6925483",  # a digit group before: the split is not the date's
+        "합계 1 980 127-6925483",
+        "코드 981 327 - 6925483",  # month 13: no date
+        "코드 980 127 - 9925483",  # gender digit 9 is of the 1800s, not 1998
+        "980 1270 - 6925483",  # seven digits before the hyphen
+        "전화 010 123 - 4567890",  # joined, and still judged by the detector: a phone label
+    ],
+)
+def test_digit_groups_that_are_not_a_split_birth_date_stay_unfound(read: str) -> None:
+    assert kinds(read_back(read)) == []
+
+
+@pytest.mark.parametrize(
+    ("read", "kind", "value"),
+    [
         ("OPENAI_API_KEY: sk-proj-MSsxDX3DxbW GutNHGzSHzg RhP6FXmdopHjJyp VRF", "secret",
          "sk-proj-MSsxDX3DxbWGutNHGzSHzgRhP6FXmdopHjJyp"),
         ("토큰 ghp_XaVLURJFS7dUOtzqcKPsAZ9OC 1 IhJkwZLByc 로 접속하세요", "secret",
@@ -147,6 +179,8 @@ def test_a_hyphen_with_a_space_on_one_side_only_joins_its_groups(read: str, valu
          "xoxb-458689722450-XqUR2abV50hXxaSwcoxjLCq9"),
         ("DB 접속: postgres://app_user:OvxMcxrF %52@pg-prod.internal:5432/erp", "secret",
          "OvxMcxrF%52"),
+        ("DB 접속: postgres://app_user:U1tuDkZl#09@ db.corp.example:5432/erp", "secret",
+         "U1tuDkZl#09"),
         ("메일: s.park52 @korea.kr / 법인카드", "email", "s.park52@korea.kr"),
     ],
 )  # fmt: skip
@@ -158,7 +192,13 @@ def test_what_ocr_cut_with_a_space_is_joined_again(read: str, kind: str, value: 
 
 
 @pytest.mark.parametrize(
-    "read", ["sk-telecom partners meeting", "sk-proj-abcDEF123 and more words", "@minji 회의 자료"]
+    "read",
+    [
+        "sk-telecom partners meeting",
+        "sk-proj-abcDEF123 and more words",
+        "@minji 회의 자료",
+        "https://wiki.example/@ team.notes",  # no password before the "@"
+    ],
 )
 def test_words_after_a_prefix_are_not_joined(read: str) -> None:
     assert read_back(read) == read
@@ -235,3 +275,60 @@ def test_a_second_reading_adds_only_lines_with_findings_the_first_did_not_have()
         f"{first}\n김철수 800101 - 1234560 여권 G05452849\n운전면허번호: 광주 93-550717-89"
     )
     assert with_new_findings(first, first) == first  # nothing new: one finding, not two
+
+
+# ---- third round (issue 19): what the PNG sample of 665 rows showed ---------------------------
+# Each reading is what Tesseract returned for a row of the labelled set's screenshots.
+
+
+@pytest.mark.parametrize(
+    ("read", "kind", "value"),
+    [
+        # full-width digits on screen, read one by one
+        ("운전면허증사본(19 - 0 1- 9 9 02 6 2 - 6 3)", "driver_license", "19-01-990262-63"),
+        ("출장자 여권번호 5 3 5 9 6 7 6 0 7 입니다.", "passport", "S35967607"),
+        # a hyphen with a space on one side, another with both: one separator per number
+        ("충북59 -413885 - 77", "driver_license", "충북59-413885-77"),
+        # a passport number under its label with 0 read as O and a space put in
+        ("PassportNo. RO5 7N3719", "passport", "R057N3719"),
+        ("여권번호: M1234 5678", "passport", "M12345678"),
+    ],
+)
+def test_what_a_reader_sees_in_ocrs_digit_groups_is_found(read: str, kind: str, value: str) -> None:
+    assert kind not in kinds(read)
+    assert [(f.type, f.text) for f in detect(read_back(read))] == [(kind, value)]
+
+
+@pytest.mark.parametrize(
+    ("read", "becomes"),
+    [
+        ("순위 1 2 3", "순위 1 2 3"),  # three single digits: not read as one number
+        ("연락처: 010 0225 2737", "연락처: 010 0225 2737"),  # groups, not spaced-out digits
+        ("2024-01-02 - 010-1234-5678", "2024-01-02 - 010-1234-5678"),  # no lopsided hyphen
+        ("여권 신청 A1234 5678개", "여권 신청 A1234 5678개"),  # a count
+        ("Passport holder SMITH JOHN", "Passport holder SMITH JOHN"),  # no digits
+        ("주문번호 RO5 7N3719", "주문번호 RO5 7N3719"),  # no passport label
+        ("여권 접수 12건, 대기 1 2 3 4 5", "여권 접수 12건, 대기 12345"),  # joined, nothing found
+    ],
+)
+def test_look_alike_digit_groups_stay_unfound(read: str, becomes: str) -> None:
+    assert read_back(read) == becomes
+    assert kinds(read_back(read)) == kinds(read)
+
+
+def test_a_name_ending_in_e_keeps_its_letters_before_the_fillers() -> None:
+    read = "PCKORLEECCIIHOONC KK KCK KKKKEKKK KEK\n\n$111547625KOR3602209M29022671238529¢<<<<<{20"
+    lines = read_back(read).splitlines()
+    assert lines[-2] == "P<KORLEE<<IIHOON<<<<<<<<<<<<<<<<<<<<<<<<<<<<"
+    assert lines[-1] == "S111547625KOR3602209M29022671238529<<<<<<<20"
+
+
+@pytest.mark.parametrize(
+    ("read", "armour"),
+    [
+        ("“END RSA PRIVATE KEY~", "-----END RSA PRIVATE KEY-----"),
+        ("---BEGIN RSA PRIVATE KEY:", "-----BEGIN RSA PRIVATE KEY-----"),
+    ],
+)
+def test_an_armour_line_in_quotes_or_with_a_colon_gets_its_dashes(read: str, armour: str) -> None:
+    assert read_back(read) == armour

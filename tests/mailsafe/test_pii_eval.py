@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmarks.bench_detect import verdict
+from tests.benchmarks.bench_detect import Speed, speed, verdict
 from tests.support.pii_eval import (
     ALL_KINDS,
     CONTAINERS,
     LABELLED_KINDS,
+    ReadingClock,
     Span,
     TypeScore,
     container_detector,
@@ -23,6 +24,7 @@ from tests.support.pii_eval import (
     load_examples,
     overall,
     place_on,
+    stratified_sample,
 )
 
 CARD = "4111-1111-1111-1111"
@@ -84,7 +86,9 @@ def test_every_container_reads_the_rows_back(container: str) -> None:
 
 
 def test_png_goes_through_ocr() -> None:
-    scores = evaluate_containers(TINY[:1], ("png",), ("credit_card",), ocr_rows=1)
+    scores = evaluate_containers(
+        TINY[:1], ("png",), ("credit_card",), ocr_sample=lambda rows: rows[:1]
+    )
     assert scores["png"]["credit_card"].recall == 1.0
 
 
@@ -128,3 +132,46 @@ def test_verdict_names_each_missed_line() -> None:
     assert "plain: false-positive rate 0.0200" in problems
     assert "png: recall 0.9000 < 0.95" in problems
     assert "phone: recall 0.980 < Presidio's 0.990" in problems
+
+
+def test_png_sample_holds_forty_values_of_every_kind() -> None:
+    sample = stratified_sample(load_examples(LABELLED_KINDS))
+    counts = Counter(str(label["type"]) for row in sample for label in row["labels"])  # type: ignore[attr-defined]
+    assert set(counts) == set(ALL_KINDS)
+    assert min(counts.values()) >= 40
+    assert {row["category"] for row in sample} == {
+        row["category"] for row in load_examples(LABELLED_KINDS)
+    }
+
+
+def test_reading_clock_counts_rows_and_cpu_seconds() -> None:
+    clock = ReadingClock()
+    detector = container_detector("html", clock)
+    detector(str(TINY[0]["text"]))
+    detector(str(TINY[1]["text"]))
+    assert clock.rows == 2
+    assert 0.0 < clock.seconds < 5.0
+    assert clock.rows_per_second == clock.rows / clock.seconds
+
+
+def test_verdict_holds_the_speed_line() -> None:
+    good = {"plain": _scores(100, 0)}
+    fast = Speed(ours=(30_000.0, 16_000.0, 32_000.0), presidio=(2_000.0, 1_000.0, 2_000.0))
+    assert fast.ratio == 15.0
+    assert verdict(good, {}, fast) == []
+    slow = Speed(ours=(60_000.0,), presidio=(16_000.0,))
+    assert verdict(good, {}, slow) == ["speed: 3.8 x Presidio's rows per second < 15"]
+
+
+def test_speed_alternates_and_takes_each_sides_median() -> None:
+    calls: list[str] = []
+
+    class Analyzer:
+        def analyze(self, text: str, language: str) -> list[object]:
+            calls.append("presidio")
+            return []
+
+    measured = speed(Analyzer(), ["카드번호 4111-1111-1111-1111"], rounds=3)
+    assert len(measured.ours) == len(measured.presidio) == 3
+    assert min(measured.ours + measured.presidio) > 0
+    assert len(calls) == 1 + 3  # the warm-up, then one row a round
