@@ -59,7 +59,7 @@ from inner_agent.reports import VERSIONS as REPORTS_VERSIONS
 from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.retention import retention_stores
 from inner_agent.smtpclient import Hop
-from inner_agent.standby import HeldLease, fenced, take_lease
+from inner_agent.standby import HeldLease, fenced, free_addresses, take_lease
 from inner_agent.web.store import VERSIONS as SIGNIN_VERSIONS
 from protocol import LinkReader
 from protocol.keys import VerifyKey
@@ -104,6 +104,8 @@ def run(config: InnerConfig, *, config_path: Path | None = None, standby: bool =
         return 0
     lease.keeper.start()  # renewed from now on, also while a full disk delays opening the state
     try:
+        if standby and not free_addresses(config, stop_early):
+            return EXIT_LEASE_LOST if lost else 0
         if _run_holding(config, lease, stop_early, reload_early, config_path) is None:
             return 0
     finally:
@@ -176,7 +178,7 @@ def _run_holding(
                 functools.partial(apply_reloaded, checkpointer=checkpointer),
             )  # fmt: skip
         asyncio.run(_serve(config, audit, stop_early, holds, on_reload=on_reload,
-                           reload_early=reload_early))  # fmt: skip
+                           reload_early=reload_early, fence=lease.keeper.fence))  # fmt: skip
     finally:
         log.info("stopping: link reader, then injection workers")
         for link in links:
@@ -286,6 +288,7 @@ async def _serve(
     *,
     on_reload: Callable[[], object] | None = None,
     reload_early: threading.Event | None = None,
+    fence: Callable[[], None] | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -293,7 +296,7 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     if stop_early.is_set():  # asked to stop while starting
         stop.set()
-    outbound = await _start_outbound(config, audit, holds)
+    outbound = await _start_outbound(config, audit, holds, fence)
 
     def reload() -> None:  # SIGHUP: the settings, and both rules files read again now
         if on_reload is not None:
@@ -313,14 +316,19 @@ async def _serve(
 
 
 async def _start_outbound(
-    config: InnerConfig, audit: AuditLog, holds: HoldBook | None
+    config: InnerConfig,
+    audit: AuditLog,
+    holds: HoldBook | None,
+    fence: Callable[[], None] | None,
 ) -> OutboundService | None:
+    """The outbound path behind the state's lease (``fence``): it is started only once the
+    lease is taken, and refuses, publishes and settles nothing after it is lost."""
     if config.outbound is None:
         log.info("no [outbound] section: the outbound path is off")
         return None
     # Lazy: without [outbound] the web server, the scanner and their imports never load.
     from inner_agent.outbound.service import OutboundService
 
-    service = OutboundService(config, audit, holds=holds)
+    service = OutboundService(config, audit, holds=holds, fence=fence)
     await service.start()
     return service
