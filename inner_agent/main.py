@@ -26,6 +26,7 @@ from agentkit.atrest import at_rest_of
 from agentkit.audit import AuditLog
 from agentkit.auditsigning import AuditCheckpointer
 from agentkit.collector import settle_collector
+from agentkit.leasekeeper import LeaseKeeper
 from agentkit.logs import setup_logging
 from agentkit.reload import apply_reloaded, reload_config
 from agentkit.settings import load_config
@@ -178,7 +179,7 @@ def _run_holding(
                 functools.partial(apply_reloaded, checkpointer=checkpointer),
             )  # fmt: skip
         asyncio.run(_serve(config, audit, stop_early, holds, on_reload=on_reload,
-                           reload_early=reload_early, fence=lease.keeper.fence))  # fmt: skip
+                           reload_early=reload_early, lease=lease.keeper))  # fmt: skip
     finally:
         log.info("stopping: link reader, then injection workers")
         for link in links:
@@ -288,7 +289,7 @@ async def _serve(
     *,
     on_reload: Callable[[], object] | None = None,
     reload_early: threading.Event | None = None,
-    fence: Callable[[], None] | None = None,
+    lease: LeaseKeeper | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -296,7 +297,7 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     if stop_early.is_set():  # asked to stop while starting
         stop.set()
-    outbound = await _start_outbound(config, audit, holds, fence)
+    outbound = await _start_outbound(config, audit, holds, lease)
 
     def reload() -> None:  # SIGHUP: the settings, and both rules files read again now
         if on_reload is not None:
@@ -319,16 +320,18 @@ async def _start_outbound(
     config: InnerConfig,
     audit: AuditLog,
     holds: HoldBook | None,
-    fence: Callable[[], None] | None,
+    lease: LeaseKeeper | None,
 ) -> OutboundService | None:
-    """The outbound path behind the state's lease (``fence``): it is started only once the
-    lease is taken, and refuses, publishes and settles nothing after it is lost."""
+    """The outbound path behind the state's lease: it is started only once the lease is
+    taken, and accepts, publishes and settles nothing after it is lost (its web process
+    stores no decision either: it checks the lease's row itself)."""
     if config.outbound is None:
         log.info("no [outbound] section: the outbound path is off")
         return None
     # Lazy: without [outbound] the web server, the scanner and their imports never load.
     from inner_agent.outbound.service import OutboundService
 
-    service = OutboundService(config, audit, holds=holds, fence=fence)
+    fence, terms = (None, None) if lease is None else (lease.fence, lease.terms)
+    service = OutboundService(config, audit, holds=holds, fence=fence, lease=terms)
     await service.start()
     return service

@@ -32,7 +32,14 @@ from inner_agent.config import InnerConfig
 from inner_agent.preflight import listen_addresses
 from protocol import ReceivedBundle
 
-__all__ = ["HeldLease", "claimant_of", "fenced", "free_addresses", "take_lease"]
+__all__ = [
+    "HeldLease",
+    "claimant_of",
+    "fenced",
+    "free_addresses",
+    "holder_name",
+    "take_lease",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +69,13 @@ class HeldLease:
         self.store.close()
 
 
+def holder_name(config: InnerConfig) -> str:
+    """The name this host's agent holds the lease under: ``[lease] holder``, or the host's."""
+    return config.lease.holder or socket.gethostname()
+
+
 def claimant_of(config: InnerConfig) -> Claimant:
-    return Claimant(config.lease.holder or socket.gethostname(), os.getpid(), config.lease.ttl_s)
+    return Claimant(holder_name(config), os.getpid(), config.lease.ttl_s)
 
 
 def take_lease(

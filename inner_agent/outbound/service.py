@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentkit.access import AccessLog
 from agentkit.atrest import at_rest_of
+from agentkit.lease import Terms
 from agentkit.leasekeeper import FenceClosed
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.periodic import PeriodicPass
@@ -131,12 +132,14 @@ class OutboundService:
         holds: HoldBook | None = None,
         clock: Callable[[], float] = time.time,
         fence: Fence | None = None,
+        lease: Terms | None = None,
     ) -> None:
         """``holds``: the receive filters' hold book, when ``[inbound]`` is configured (the
         link thread records held mail in it; this service publishes the decisions).
         ``fence``: raises :class:`agentkit.leasekeeper.FenceClosed` once the agent no longer
         holds its state's lease: from then on the intake refuses mail (451), no pass runs,
-        nothing is published and no decision is settled (inner_agent.standby)."""
+        nothing is published and no decision is settled (inner_agent.standby). ``lease``:
+        the lease's terms, for the web process's own fence on decisions (LeaseWatch)."""
         section = getattr(config, "outbound", None)
         if not isinstance(section, OutboundSection):
             raise ValueError("the config has no [outbound] section")
@@ -163,7 +166,7 @@ class OutboundService:
         self._inbound_file = getattr(inbound_section, "rules_file", None)
         self._inbound_seen = fingerprint(self._inbound_file)
         self._sync: PeriodicPass | None = None  # the LDAP sync, when configured
-        self.fence = fence
+        self.fence, self.lease = fence, lease
 
     # ----------------------------------------------------------------------------- start
 
@@ -199,6 +202,7 @@ class OutboundService:
             signer=TokenSigner(secret),
             clock=self.clock,
             previewer=previews,
+            fence=self.fence or (lambda: None),
         )
         self._warn_of_directory_gaps()
         self._sync = self._directory_sync(directory, state)
@@ -344,6 +348,7 @@ class OutboundService:
             inbound_configured=isinstance(getattr(config, "inbound", None), InboundSection),
             ldap=self._ldap(),
             streams=places.streams,
+            lease=self.lease,
         )
 
     def _ldap(self) -> LdapSection | None:

@@ -171,3 +171,27 @@ def test_a_closed_fence_puts_nothing_on_the_link(tmp_path) -> None:
         assert sorted((tmp_path / "send").iterdir()) == sent
     finally:
         publisher.close()
+
+
+def test_a_decision_behind_a_closed_fence_is_not_stored(tmp_path) -> None:
+    """An approver's click reaching an agent that lost the lease stores nothing: the request
+    stays pending for the new holder's approvers' pages."""
+    from agentkit.leasekeeper import FenceClosed
+    from tests.support.outbound import SwitchableFence
+
+    publisher, fence = RecordingPublisher(), SwitchableFence()
+    running = start_outbound(tmp_path, publisher=publisher, fence=fence)
+    try:
+        with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
+            client.sendmail("kim@corp.example", ["partner@example.com"], rrn_mail())
+        workflow = running.service.workflow
+        request = wait_for(lambda: workflow.state.pending_requests(), what="held mail")[0]
+        token = workflow.issue_token(request, "lee@corp.example")
+        fence.close("the lease (token 1) is now held by inner-b (token 2)")
+        with pytest.raises(FenceClosed, match="inner-b"):
+            workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, token)
+        assert [r.request_id for r in workflow.state.pending_requests()] == [request.request_id]
+        assert workflow.state.mail(request.mail_id).state == "held"
+        assert publisher.published == []
+    finally:
+        running.stop()
