@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from agentkit.lease import (
     Claimant,
@@ -203,11 +204,11 @@ def read_lease(state_dir: Path) -> Lease | None:
     return Lease(str(holder), int(pid), int(token), float(expires))
 
 
-def lease_figures(state_dir: Path, this_holder: str, now: float) -> dict[str, object]:
+def lease_figures(state_dir: Path, this_holder: str, now: float) -> dict[str, Any]:
     """What ``maildiode status`` and the console show of the lease: this agent's role (as
     :func:`agentkit.lease.role`), who holds it, its fencing token and when it expires."""
     current = read_lease(state_dir)
-    figures: dict[str, object] = {"role": role(current, this_holder, now),
+    figures: dict[str, Any] = {"role": role(current, this_holder, now),
                                   "this_holder": this_holder}  # fmt: skip
     if current is None:
         return {**figures, "holder": None, "pid": None, "token": None, "expires": None,

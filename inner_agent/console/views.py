@@ -58,6 +58,7 @@ def dashboard_view(status: Mapping[str, Any], roles: Collection[Role], language:
         "audit": status.get("audit"),
     }
     if full:
+        view["lease"] = status.get("lease")  # the standby's fencing lease (D70)
         view["streams"] = status.get("streams")  # several outer agents only (D74)
         view["links"] = _links(status)
         view["queues"] = _queues(status, language)

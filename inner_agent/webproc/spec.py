@@ -72,7 +72,7 @@ class WebSpec(Section):
             outbound_state=self.outbound.spool_dir / "state.db",
             silence_alarm_s=self.silence_alarm_s, gap_wait_s=self.gap_wait_s,
             inject_alarm_s=self.inject_alarm_s, at_rest_key=self.at_rest_key,
-            streams=self.streams,
+            streams=self.streams, lease_holder=self.lease.holder if self.lease else None,
         )  # fmt: skip
 
     @property

@@ -351,11 +351,13 @@ def start_outbound(
     audit: Any = None,
     internal: MailSink | None = None,
     fence: Any = None,
+    lease: Any = None,
     **overrides: Any,
 ) -> RunningOutbound:
     """The whole OutboundService (SMTP intake, web, worker) in a loop thread. The audit log
     is a file unless one is given (``audit.db`` in ``tmp_path``), so the web listener runs in
-    its own process as in the agent. ``fence``: the state's lease (``SwitchableFence``)."""
+    its own process as in the agent. ``fence``: the state's lease (``SwitchableFence``);
+    ``lease``: its terms (agentkit.lease.Terms), for the web process's role and fence."""
     from types import SimpleNamespace
 
     from inner_agent.outbound.service import OutboundService
@@ -373,7 +375,7 @@ def start_outbound(
     else:
         config.outbound = section
     audit = audit or AuditLog(tmp_path / "audit.db", agent="inner")
-    service = OutboundService(config, audit, publisher=publisher, fence=fence)
+    service = OutboundService(config, audit, publisher=publisher, fence=fence, lease=lease)
     loop = LoopThread()
     loop.call(service.start())
     return RunningOutbound(
