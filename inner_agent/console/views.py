@@ -56,9 +56,9 @@ def dashboard_view(status: Mapping[str, Any], roles: Collection[Role], language:
         "outer": outer,
         "report_age_s": max(outer["age_s"] or 0.0, outer["received_age_s"] or 0.0),
         "audit": status.get("audit"),
+        "lease": status.get("lease") if full else None,  # the standby's fencing lease (D70)
     }
     if full:
-        view["lease"] = status.get("lease")  # the standby's fencing lease (D70)
         view["streams"] = status.get("streams")  # several outer agents only (D74)
         view["links"] = _links(status)
         view["queues"] = _queues(status, language)
