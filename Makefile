@@ -55,7 +55,7 @@ unit: $(STAMP)
 # a steady stream of mail, the active inner agent killed mid-stream, the standby takes over.
 # `make test` runs it too (an e2e test marked ha).
 ha-test: $(STAMP) deps
-	$(VENV)/bin/pytest -m ha -s tests/e2e/test_ha.py tests/e2e/test_standby.py
+	$(VENV)/bin/pytest -m ha -s tests/e2e/test_ha.py tests/e2e/test_standby.py tests/e2e/test_standby_outbound.py
 
 # Every benchmark runs, even after one misses its line; the misses are listed at the end.
 bench: $(BENCH_STAMP) deps

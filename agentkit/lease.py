@@ -27,8 +27,11 @@ __all__ = [
     "Lost",
     "Renewed",
     "Taken",
+    "Terms",
     "decide",
     "renew_every_s",
+    "role",
+    "still_trusted",
     "trusted_for_s",
 ]
 
@@ -55,6 +58,17 @@ class Claimant:
 
     holder: str
     pid: int
+    ttl_s: float
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What another process of the holder (its web process) knows of the lease it runs under:
+    the row it must find, and the TTL it was taken with."""
+
+    holder: str
+    pid: int
+    token: int
     ttl_s: float
 
 
@@ -126,3 +140,22 @@ def trusted_for_s(ttl_s: float) -> float:
 
 def renew_every_s(ttl_s: float) -> float:
     return ttl_s * RENEW_SHARE
+
+
+def still_trusted(current: Lease | None, terms: Terms, now: float) -> bool:
+    """Whether the row ``current`` is still the one taken under ``terms`` and, at wall-clock
+    ``now``, inside the share of the TTL its holder trusts after a renewal (the row's expiry
+    is the renewal's start plus the TTL): the holder's own fence, seen from another process."""
+    if current is None:
+        return False
+    mine = (current.holder, current.pid, current.token) == (terms.holder, terms.pid, terms.token)
+    return mine and now < current.expires - terms.ttl_s + trusted_for_s(terms.ttl_s)
+
+
+def role(current: Lease | None, this_holder: str, now: float) -> str:
+    """The role of the agent named ``this_holder`` on a state whose row is ``current``:
+    ``active`` (its lease, not expired), ``standby`` (another holder's, not expired: this
+    one waits) or ``unheld`` (no row, or expired: the next agent to start takes it)."""
+    if current is None or current.expires <= now:
+        return "unheld"
+    return "active" if current.holder == this_holder else "standby"

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from agentkit.lease import (
     Claimant,
@@ -24,13 +25,27 @@ from agentkit.lease import (
     Lost,
     Renewed,
     Taken,
+    Terms,
     decide,
     renew_every_s,
+    role,
+    still_trusted,
     trusted_for_s,
 )
+from agentkit.readonly import query_read_only
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
 
-__all__ = ["FenceClosed", "LeaseKeeper", "LeaseRefused", "LeaseStore", "acquire", "pid_running"]
+__all__ = [
+    "FenceClosed",
+    "LeaseKeeper",
+    "LeaseRefused",
+    "LeaseStore",
+    "LeaseWatch",
+    "acquire",
+    "lease_figures",
+    "pid_running",
+    "read_lease",
+]
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +194,48 @@ def acquire(
     return None
 
 
+def read_lease(state_dir: Path) -> Lease | None:
+    """The state's lease row, read read-only (a status command, the web process): None when
+    no agent ever took it."""
+    rows = query_read_only(state_dir / LEASE_DB, "SELECT holder, pid, token, expires FROM lease")
+    if not rows:
+        return None
+    holder, pid, token, expires = rows[0]
+    return Lease(str(holder), int(pid), int(token), float(expires))
+
+
+def lease_figures(state_dir: Path, this_holder: str, now: float) -> dict[str, Any]:
+    """What ``maildiode status`` and the console show of the lease: this agent's role (as
+    :func:`agentkit.lease.role`), who holds it, its fencing token and when it expires."""
+    current = read_lease(state_dir)
+    figures: dict[str, Any] = {"role": role(current, this_holder, now),
+                                  "this_holder": this_holder}  # fmt: skip
+    if current is None:
+        return {**figures, "holder": None, "pid": None, "token": None, "expires": None,
+                "expires_in_s": None}  # fmt: skip
+    left_s = round(current.expires - now, 1)
+    return {**figures, "holder": current.holder, "pid": current.pid, "token": current.token,
+            "expires": current.expires, "expires_in_s": left_s}  # fmt: skip
+
+
+class LeaseWatch:
+    """The fence in another process of the holder (its web process, which cannot ask the
+    keeper's thread): the row, read read-only at each check, must still be the one taken under
+    ``terms`` and renewed recently enough (:func:`agentkit.lease.still_trusted`)."""
+
+    def __init__(
+        self, state_dir: Path, terms: Terms, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.path, self.terms, self._clock = state_dir / LEASE_DB, terms, clock
+
+    def fence(self) -> None:
+        """Raise :class:`FenceClosed` unless the holder surely still holds the lease."""
+        current = read_lease(self.path.parent)
+        if not still_trusted(current, self.terms, self._clock()):
+            raise FenceClosed(f"the lease (token {self.terms.token}) is no longer this agent's "
+                              f"or was not renewed in time (the row: {current})")  # fmt: skip
+
+
 class LeaseKeeper:
     """Renews a taken lease in a thread; :meth:`fence` says whether writing is still safe.
 
@@ -206,6 +263,12 @@ class LeaseKeeper:
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def terms(self) -> Terms:
+        """The lease this keeper holds, for the agent's other processes (:class:`LeaseWatch`)."""
+        claimant = self.claimant
+        return Terms(claimant.holder, claimant.pid, self.token, claimant.ttl_s)
 
     def fence(self) -> None:
         """Raise :class:`FenceClosed` unless this agent surely still holds the lease."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agentkit.audit import AuditLog
@@ -48,12 +49,22 @@ class LinkPublisher:
     link, it is sent again, and its seq is returned, with a warning in the log. Both agents
     take it so (docs/protocol.md §14): raising instead would leave the mail in its spool,
     refused at every retry, forever.
+
+    ``fence``: called before anything goes on the link; it raises (the inner agent's
+    ``agentkit.leasekeeper.FenceClosed``) once this agent no longer holds its state's lease,
+    so an agent that lost it publishes nothing more (the bundle stays for the new holder).
     """
 
-    def __init__(self, sender: Sender) -> None:
+    def __init__(self, sender: Sender, *, fence: Callable[[], None] | None = None) -> None:
         self.sender = sender
+        self._fence = fence
+
+    def _check_fence(self) -> None:
+        if self._fence is not None:
+            self._fence()
 
     def publish(self, bundle: bytes, bundle_id: bytes, kind: Kind = Kind.DATA) -> int:
+        self._check_fence()
         try:
             return self.sender.publish(bundle, bundle_id, kind).seq
         except BundleIdConflict as conflict:
@@ -65,6 +76,7 @@ class LinkPublisher:
         """Several bundles with one group commit (``Sender.publish_many``); their seqs. An id
         conflict anywhere sends them one at a time instead, each as ``publish`` would (every
         bundle is idempotent per id, so those already on the link are not sent twice)."""
+        self._check_fence()
         try:
             return [receipt.seq for receipt in self.sender.publish_many(bundles)]
         except BundleIdConflict:
@@ -75,6 +87,7 @@ class LinkPublisher:
         return self.sender.knows(bundle_id)
 
     def heartbeat_if_due(self) -> None:
+        self._check_fence()
         self.sender.heartbeat_if_due()
 
     def close(self) -> None:

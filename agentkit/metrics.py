@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-__all__ = ["prometheus_text"]
+__all__ = ["prometheus_text", "quarantined"]
 
 _SPOOL_STATES = ("incoming", "received", "rendering", "rendered", "quarantine")
 
@@ -50,6 +50,9 @@ class _Collector:
             yield from _inbound_metrics(agent, queues["inbound"])
         if "outer_report" in self._status:
             yield from _outer_report_metrics(agent, self._status["outer_report"])
+        yield from _stream_metrics(agent, _stream_rows(self._status))
+        if "lease" in self._status:
+            yield from _lease_metrics(agent, self._status["lease"])
         steps = CounterMetricFamily(
             "maildiode_audit_events", "Audit events recorded, per step", labels=["agent", "step"]
         )
@@ -200,6 +203,53 @@ def _outer_report_metrics(agent: str, found: Mapping[str, Any]) -> Iterator[Metr
     for state in ("queued", "retrying", "quarantine"):
         delivery.add_metric([agent, state], figures["delivery"][state])
     yield delivery
+
+
+def _stream_rows(status: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Each receiving stream's figures: the ``streams`` rows with several outer agents (D74),
+    else the one stream of the link status (nothing before its first chunk)."""
+    if "streams" in status:
+        return list(status["streams"])
+    if "state" in status:
+        return []
+    counters = status["counters"]
+    return [{"stream": status["stream"], "bundles_received": counters.get("bundles_delivered", 0),
+             "highest_seq": status["highest_seq"],
+             "quarantined": quarantined(counters)}]  # fmt: skip
+
+
+def quarantined(counters: Mapping[str, int]) -> int:
+    """Files and bundles a receiver refused and kept, of every reason (``quarantined:*``)."""
+    return sum(count for name, count in counters.items() if name.startswith("quarantined:"))
+
+
+def _stream_metrics(agent: str, rows: list[Mapping[str, Any]]) -> Iterator[Metric]:
+    """Per receiving stream (one per outer agent, ``stream`` label): what the link carried."""
+    for key, name, text, kind in (
+        ("bundles_received", "maildiode_stream_bundles_received",
+         "Bundles received and handed over, per stream", CounterMetricFamily),
+        ("highest_seq", "maildiode_stream_last_sequence",
+         "Highest bundle sequence number seen, per stream", GaugeMetricFamily),
+        ("quarantined", "maildiode_stream_quarantined",
+         "Files and bundles refused and kept in quarantine, per stream", CounterMetricFamily),
+    ):  # fmt: skip
+        family = kind(name, text, labels=["agent", "stream"])
+        for row in rows:
+            family.add_metric([agent, str(row["stream"])], row.get(key, 0))
+        yield family
+
+
+def _lease_metrics(agent: str, lease: Mapping[str, Any]) -> Iterator[Metric]:
+    """The state's fencing lease as this host's inner agent sees it (D70)."""
+    roles = GaugeMetricFamily("maildiode_lease_role", "1 for this agent's role on its state: "
+                              "active, standby or unheld", labels=["agent", "role"])  # fmt: skip
+    for role in ("active", "standby", "unheld"):
+        roles.add_metric([agent, role], 1 if lease["role"] == role else 0)
+    yield roles
+    yield _gauge("maildiode_lease_fencing_token", "Fencing token of the lease row (0: never "
+                 "taken)", agent, lease["token"] or 0)  # fmt: skip
+    yield _gauge("maildiode_lease_expiry_timestamp_seconds", "Unix time the lease row expires "
+                 "unless renewed (0: never taken)", agent, lease["expires"] or 0)  # fmt: skip
 
 
 _OUTER_HOST_GAUGES = (

@@ -71,6 +71,8 @@ class Finding:
     key: str
     problem: str
     fix: str = ""
+    # A listening address another process holds: a standby's holder does, until it takes over.
+    address_in_use: bool = False
 
     def line(self) -> str:
         where = f"{self.file}: {self.key}: " if self.key else f"{self.file}: "
@@ -205,7 +207,8 @@ def _bind_finding(file: str, key: str, address: str, exc: OSError) -> Finding:
         problem = f"{address}: address already in use"
         fix = "stop the program listening there (or the agent already running), or choose "
         fix += "another port"
-    elif exc.errno == errno.EADDRNOTAVAIL:
+        return Finding(Severity.ERROR, file, key, problem, fix, address_in_use=True)
+    if exc.errno == errno.EADDRNOTAVAIL:
         problem, fix = f"{address} is not an address of this host", "give one of its addresses"
     elif exc.errno == errno.EACCES:
         problem = f"{address}: a port below 1024 needs privilege"

@@ -26,6 +26,7 @@ from agentkit.atrest import at_rest_of
 from agentkit.audit import AuditLog
 from agentkit.auditsigning import AuditCheckpointer
 from agentkit.collector import settle_collector
+from agentkit.leasekeeper import LeaseKeeper
 from agentkit.logs import setup_logging
 from agentkit.reload import apply_reloaded, reload_config
 from agentkit.settings import load_config
@@ -60,7 +61,7 @@ from inner_agent.reports import VERSIONS as REPORTS_VERSIONS
 from inner_agent.reports import ControlHandler, ReportStore
 from inner_agent.retention import retention_stores
 from inner_agent.smtpclient import Hop
-from inner_agent.standby import HeldLease, fenced, take_lease
+from inner_agent.standby import HeldLease, fenced, free_addresses, take_lease
 from inner_agent.web.store import VERSIONS as SIGNIN_VERSIONS
 from protocol import LinkReader
 from protocol.keys import VerifyKey
@@ -105,6 +106,8 @@ def run(config: InnerConfig, *, config_path: Path | None = None, standby: bool =
         return 0
     lease.keeper.start()  # renewed from now on, also while a full disk delays opening the state
     try:
+        if standby and not free_addresses(config, stop_early):
+            return EXIT_LEASE_LOST if lost else 0
         if _run_holding(config, lease, stop_early, reload_early, config_path) is None:
             return 0
     finally:
@@ -178,7 +181,7 @@ def _run_holding(
                           stores=functools.partial(_reloaded_stores, config)),
             )  # fmt: skip
         asyncio.run(_serve(config, audit, stop_early, holds, on_reload=on_reload,
-                           reload_early=reload_early))  # fmt: skip
+                           reload_early=reload_early, lease=lease.keeper))  # fmt: skip
     finally:
         log.info("stopping: link reader, then injection workers")
         for link in links:
@@ -288,6 +291,7 @@ async def _serve(
     *,
     on_reload: Callable[[], object] | None = None,
     reload_early: threading.Event | None = None,
+    lease: LeaseKeeper | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -295,7 +299,7 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     if stop_early.is_set():  # asked to stop while starting
         stop.set()
-    outbound = await _start_outbound(config, audit, holds)
+    outbound = await _start_outbound(config, audit, holds, lease)
 
     def reload() -> None:  # SIGHUP: the settings, and both rules files read again now
         if on_reload is not None:
@@ -315,15 +319,22 @@ async def _serve(
 
 
 async def _start_outbound(
-    config: InnerConfig, audit: AuditLog, holds: HoldBook | None
+    config: InnerConfig,
+    audit: AuditLog,
+    holds: HoldBook | None,
+    lease: LeaseKeeper | None,
 ) -> OutboundService | None:
+    """The outbound path behind the state's lease: it is started only once the lease is
+    taken, and accepts, publishes and settles nothing after it is lost (its web process
+    stores no decision either: it checks the lease's row itself)."""
     if config.outbound is None:
         log.info("no [outbound] section: the outbound path is off")
         return None
     # Lazy: without [outbound] the web server, the scanner and their imports never load.
     from inner_agent.outbound.service import OutboundService
 
-    service = OutboundService(config, audit, holds=holds)
+    fence, terms = (None, None) if lease is None else (lease.fence, lease.terms)
+    service = OutboundService(config, audit, holds=holds, fence=fence, lease=terms)
     await service.start()
     return service
 

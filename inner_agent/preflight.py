@@ -28,12 +28,37 @@ from inner_agent.outbound.tokens import SECRET_BYTES
 from mailsafe.policy import RulesError, load_rules, unknown_scope_names
 from protocol import EncryptionPublicKey, VerifyKey
 
-__all__ = ["directory_warnings", "preflight", "rule_scope_problems"]
+__all__ = ["directory_warnings", "listen_addresses", "preflight", "rule_scope_problems"]
 
 
-def preflight(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
+def preflight(
+    config: InnerConfig, file: str, *, probes: bool, standby: bool = False
+) -> list[Finding]:
     """Every problem found; ``probes``: also ask the internal server whether it answers and look
-    at the directory (warnings)."""
+    at the directory (warnings). ``standby``: a listening address in use is no problem (the
+    agent holding the state's lease on this host listens there; the standby binds it once it
+    has taken over, inner_agent.standby)."""
+    found = _host_problems(config, file, probes=probes)
+    if standby:
+        return [finding for finding in found if not finding.address_in_use]
+    return found
+
+
+def listen_addresses(config: InnerConfig) -> list[tuple[str, str]]:
+    """Every (key, address) the inner agent listens on: the links' TCP intakes, the outbound
+    intake and its web pages."""
+    found: list[tuple[str, str]] = []
+    if config.link.transport == "tcp" and config.link.tcp_listen is not None:
+        found.append(("link.tcp_listen", config.link.tcp_listen))
+    for stream in config.streams.outer if config.streams is not None else ():
+        if stream.tcp_listen is not None:
+            found.append((f"streams.outer[{stream.id}].tcp_listen", stream.tcp_listen))
+    if (section := config.outbound) is not None:
+        found += [("outbound.listen", section.listen), ("outbound.web.listen", section.web.listen)]
+    return found
+
+
+def _host_problems(config: InnerConfig, file: str, *, probes: bool) -> list[Finding]:
     found = folder_problems(file, "state.dir", config.state.dir)
     found += file_folder_problems(file, "audit.path", config.audit.path)
     if config.log.file is not None:

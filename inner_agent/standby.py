@@ -2,10 +2,16 @@
 standby, wait for it), say and audit a takeover, and fence the writes that matter.
 
 What is fenced: every message's bytes to the internal server (the check sits in
-:class:`inner_agent.smtpclient.Session`, just before DATA's content) and every bundle the link
-reader hands over (checked before the handler writes to the queue). An agent that loses the
+:class:`inner_agent.smtpclient.Session`, just before DATA's content), every bundle the link
+reader hands over (checked before the handler writes to the queue), and the outbound side
+(:class:`inner_agent.outbound.service.OutboundService`: its intake answers 451, its passes,
+its publishing on the out link and its settling of decisions stop). An agent that loses the
 lease, or cannot renew it in time, stops: what it had not finished stays in the state for the
 new holder (docs/operations.md, "Standby inner agent").
+
+A standby listens on nothing until it has taken over: on one host its holder listens on the
+same addresses, so the standby's start-up checks let an address in use pass, and once it has
+the lease it waits until the old holder's process has let go of them (:func:`free_addresses`).
 """
 
 from __future__ import annotations
@@ -20,13 +26,25 @@ from dataclasses import dataclass
 from agentkit.audit import AuditLog
 from agentkit.lease import Claimant, Taken
 from agentkit.leasekeeper import LeaseKeeper, LeaseStore, acquire
+from agentkit.preflight import listen_problems
 from agentkit.startup import open_state
 from inner_agent.config import InnerConfig
+from inner_agent.preflight import listen_addresses
 from protocol import ReceivedBundle
 
-__all__ = ["HeldLease", "claimant_of", "fenced", "take_lease"]
+__all__ = [
+    "HeldLease",
+    "claimant_of",
+    "fenced",
+    "free_addresses",
+    "holder_name",
+    "take_lease",
+]
 
 log = logging.getLogger(__name__)
+
+# How often a standby that took over looks again at an address the old holder still listens on.
+ADDRESS_POLL_S = 0.2
 
 
 @dataclass
@@ -51,8 +69,13 @@ class HeldLease:
         self.store.close()
 
 
+def holder_name(config: InnerConfig) -> str:
+    """The name this host's agent holds the lease under: ``[lease] holder``, or the host's."""
+    return config.lease.holder or socket.gethostname()
+
+
 def claimant_of(config: InnerConfig) -> Claimant:
-    return Claimant(config.lease.holder or socket.gethostname(), os.getpid(), config.lease.ttl_s)
+    return Claimant(holder_name(config), os.getpid(), config.lease.ttl_s)
 
 
 def take_lease(
@@ -104,3 +127,22 @@ def fenced(
         handler(bundle)
 
     return handle
+
+
+def free_addresses(config: InnerConfig, stop: threading.Event) -> bool:
+    """Wait until every address this agent listens on is free (True), or ``stop`` is set
+    (False). After a takeover on one host the old holder may still listen there: killed, its
+    sockets close at once; frozen, it lets go when it wakes, finds its fence closed and stops."""
+    said = False
+    while not stop.is_set():
+        busy = [finding.line() for key, address in listen_addresses(config)
+                for finding in listen_problems("inner.toml", key, address)
+                if finding.address_in_use]  # fmt: skip
+        if not busy:
+            return True
+        if not said:
+            log.warning("took the lease; waiting for the old holder to let go of: %s",
+                        "; ".join(busy))  # fmt: skip
+            said = True
+        stop.wait(ADDRESS_POLL_S)
+    return False

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.hostfigures import PROC, HostSampler
+from agentkit.leasekeeper import lease_figures
 from agentkit.mailindex import IndexFollower, MailIndex, MailQuery, StatsQuery, iso_time
 from agentkit.readonly import query_read_only
 from inner_agent.console import figures
@@ -125,6 +126,7 @@ class ConsoleData:
             "outer": outer_side(report_freshness(stored, now)),
             "directory": self._directory_gaps(),
             "audit": self._last_verification(),
+            "lease": self._lease(now),
         }
         injection = status["inner"]["queues"]["injection"]
         if injection is not None:
@@ -135,6 +137,14 @@ class ConsoleData:
             status["streams"] = found
         status["alarms"] = [a.as_dict() for a in alarms(status, language, now)]
         return status
+
+    def _lease(self, now: float) -> dict[str, Any] | None:
+        """The state's fencing lease: this agent's role, the holder, token and expiry (D70);
+        None without a state folder or a holder name to compare with."""
+        places = self.places
+        if places.state_dir is None or places.lease_holder is None:
+            return None
+        return lease_figures(places.state_dir, places.lease_holder, now)
 
     def _directory_gaps(self) -> dict[str, Any] | None:
         """The directory's gaps (an empty one, departments without an approver), as

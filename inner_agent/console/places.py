@@ -6,6 +6,7 @@ None and the console says that figure is not available."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class ConsolePlaces:
     directory_db: Path | None = None  # [outbound] directory_db: its gaps are alarms
     fallback_approver: str | None = None  # [outbound.approval]: asked where nobody else is
     streams: tuple[str, ...] = ()  # [[streams.outer]] ids: the outer agents beyond the pair's
+    lease_holder: str | None = None  # [lease] holder (or the host's name): whose role is shown
 
     @property
     def shares_db(self) -> Path | None:
@@ -70,4 +72,14 @@ def places_from(config: Any) -> ConsolePlaces:
         directory_db=getattr(outbound, "directory_db", None),
         fallback_approver=getattr(getattr(outbound, "approval", None), "fallback_approver", None),
         streams=tuple(s.id for s in getattr(getattr(config, "streams", None), "outer", ())),
+        lease_holder=_lease_holder(config),
     )
+
+
+def _lease_holder(config: Any) -> str | None:
+    """The name this agent holds its state's lease under (inner_agent.standby.holder_name);
+    None for a config without [lease] (a test's namespace)."""
+    lease = getattr(config, "lease", None)
+    if lease is None:
+        return None
+    return getattr(lease, "holder", None) or socket.gethostname()

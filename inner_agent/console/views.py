@@ -56,6 +56,7 @@ def dashboard_view(status: Mapping[str, Any], roles: Collection[Role], language:
         "outer": outer,
         "report_age_s": max(outer["age_s"] or 0.0, outer["received_age_s"] or 0.0),
         "audit": status.get("audit"),
+        "lease": status.get("lease") if full else None,  # the standby's fencing lease (D70)
     }
     if full:
         view["streams"] = status.get("streams")  # several outer agents only (D74)

@@ -71,10 +71,14 @@ class ApprovalDesk:
         absences: Absences,
         *,
         on_decided: Callable[[], None] | None = None,
+        fence: Callable[[], None] = lambda: None,
     ) -> None:
+        """``fence``: raises (agentkit.leasekeeper.FenceClosed) once the agent no longer
+        holds its state's lease: no decision and no withdrawal is stored from then on."""
         self.state, self.gate, self.effects = state, gate, effects
         self.audit, self.clock, self.absences = audit, clock, absences
         self.on_decided = on_decided
+        self.fence = fence
 
     def standing(self, request: Request, user: str, *, admin: bool = False) -> Standing | None:
         """In whose name ``user`` may decide ``request`` now: their own, an absent approver's
@@ -169,6 +173,7 @@ class ApprovalDesk:
         audited) or InvalidTransition (already decided, or decided at the same moment)."""
         if verdict not in (Event.APPROVE, Event.REJECT):
             raise InvalidTransition(f"{verdict} is not a decision")
+        self.fence()
         stored = self.state.request(request_id)
         standing = self.standing(stored, approver, admin=admin) if stored else None
         name = standing.approver if standing else approver
@@ -202,6 +207,7 @@ class ApprovalDesk:
         """Take back ``sender``'s held mail before anyone decided: it is never sent, its
         approvers are told. WithdrawRefused when it is not theirs or not held; InvalidTransition
         when a decision came at the same moment."""
+        self.fence()
         row = self.state.mail(mail_id)
         request = self.state.request_for_mail(mail_id)
         if row is None or row.mail_from.lower() != sender.lower():
@@ -233,6 +239,7 @@ def approval_desk(
     signer: TokenSigner,
     clock: Callable[[], float] = time.time,
     on_decided: Callable[[], None] | None = None,
+    fence: Callable[[], None] = lambda: None,
 ) -> ApprovalDesk:
     """The approvers' desk over ``stores``, with its token gate, notices and effects: the
     workflow makes one in the agent's process, the web process its own over the same files
@@ -242,4 +249,4 @@ def approval_desk(
     effects = Effects(stores, audit, Notices(section, stores.state, gate, clock))
     absences = Absences(section.spool_dir / "absences.db", clock=clock)
     return ApprovalDesk(stores.state, gate, effects, audit, clock, absences,
-                        on_decided=on_decided)  # fmt: skip
+                        on_decided=on_decided, fence=fence)  # fmt: skip

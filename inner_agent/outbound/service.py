@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from agentkit.access import AccessLog
 from agentkit.atrest import at_rest_of
+from agentkit.lease import Terms
+from agentkit.leasekeeper import FenceClosed
 from agentkit.links import LinkPublisher, build_sender
 from agentkit.periodic import PeriodicPass
 from agentkit.settings import KeysSection, LinkSection, LogSection, parse_host_port
@@ -80,19 +82,25 @@ __all__ = ["OutboundService", "outbound_publisher"]
 
 log = logging.getLogger(__name__)
 
+# Raises agentkit.leasekeeper.FenceClosed when the agent no longer holds its state's lease.
+Fence = Callable[[], None]
+
 # Who the access records of the scheduled LDAP sync name as the actor.
 SYNC_ACCOUNT = "ldap-sync"
 
 
-def outbound_publisher(link: LinkSection, keys: KeysSection, state_dir: Path) -> LinkPublisher:
+def outbound_publisher(
+    link: LinkSection, keys: KeysSection, state_dir: Path, *, fence: Fence | None = None
+) -> LinkPublisher:
     """protocol.Sender on stream ``outbound`` from the inner agent's [link] and [keys]. A bundle
     id already published with other content (from a version before bundles were rebuilt
-    identically) keeps its first version, as everywhere (LinkPublisher)."""
-    return LinkPublisher(build_sender(link, keys, state_dir, "outbound"))
+    identically) keeps its first version, as everywhere (LinkPublisher). ``fence``: the
+    state's lease (nothing is published once it is lost)."""
+    return LinkPublisher(build_sender(link, keys, state_dir, "outbound"), fence=fence)
 
 
 def shared_publisher(
-    config: Any, audit: Audit, state_dir: Path, at_rest: AtRest
+    config: Any, audit: Audit, state_dir: Path, at_rest: AtRest, *, fence: Fence | None = None
 ) -> SharedPublisher | None:
     """With ``[[streams.outer]]`` (D75): one sender per outer agent, keyed by its stream id
     (the pair's ``inbound`` first), each mail on one of them; None with one outer agent."""
@@ -100,12 +108,12 @@ def shared_publisher(
     if streams is None or not streams.outer:
         return None
     link, keys = config.link, config.keys
-    publishers = {PAIR_INBOUND: outbound_publisher(link, keys, state_dir)}
+    publishers = {PAIR_INBOUND: outbound_publisher(link, keys, state_dir, fence=fence)}
     for stream in streams.outer:
         stream_keys = keys.model_copy(update={"encrypt_to": stream.encrypt_to or keys.encrypt_to})
         sender = build_sender(stream.send_link(link), stream_keys, state_dir,
                               outbound_stream(stream.id))  # fmt: skip
-        publishers[stream.id] = LinkPublisher(sender)
+        publishers[stream.id] = LinkPublisher(sender, fence=fence)
     return SharedPublisher(
         publishers, state_dir.parent / "shares.db",
         ReportLiveness(config.state.dir / "reports.db"),
@@ -124,9 +132,15 @@ class OutboundService:
         publisher: Publisher | None = None,
         holds: HoldBook | None = None,
         clock: Callable[[], float] = time.time,
+        fence: Fence | None = None,
+        lease: Terms | None = None,
     ) -> None:
         """``holds``: the receive filters' hold book, when ``[inbound]`` is configured (the
-        link thread records held mail in it; this service publishes the decisions)."""
+        link thread records held mail in it; this service publishes the decisions).
+        ``fence``: raises :class:`agentkit.leasekeeper.FenceClosed` once the agent no longer
+        holds its state's lease: from then on the intake refuses mail (451), no pass runs,
+        nothing is published and no decision is settled (inner_agent.standby). ``lease``:
+        the lease's terms, for the web process's own fence on decisions (LeaseWatch)."""
         section = getattr(config, "outbound", None)
         if not isinstance(section, OutboundSection):
             raise ValueError("the config has no [outbound] section")
@@ -153,6 +167,7 @@ class OutboundService:
         self._inbound_file = getattr(inbound_section, "rules_file", None)
         self._inbound_seen = fingerprint(self._inbound_file)
         self._sync: PeriodicPass | None = None  # the LDAP sync, when configured
+        self.fence, self.lease = fence, lease
 
     # ----------------------------------------------------------------------------- start
 
@@ -169,8 +184,8 @@ class OutboundService:
         link_state = section.spool_dir / "link-state"
         publisher = (
             self._publisher
-            or shared_publisher(self.config, self.audit, link_state, at_rest)
-            or outbound_publisher(self.config.link, self.config.keys, link_state)
+            or shared_publisher(self.config, self.audit, link_state, at_rest, fence=self.fence)
+            or outbound_publisher(self.config.link, self.config.keys, link_state, fence=self.fence)
         )
         limits = _extract_limits(section)
         reader = AttachmentReader(limits)
@@ -189,13 +204,14 @@ class OutboundService:
             signer=TokenSigner(secret),
             clock=self.clock,
             previewer=previews,
+            fence=self.fence or (lambda: None),
         )
         self._warn_of_directory_gaps()
         self._sync = self._directory_sync(directory, state)
         recovered = await asyncio.to_thread(self.workflow.recover)
         if recovered:
             log.info("took in %d outbound mail(s) found in the spool after a restart", recovered)
-        await asyncio.to_thread(self.workflow.settle_decisions)  # no web process runs yet
+        await self._settle_decisions()  # no web process runs yet
         try:
             await self._start_smtp(spool)
             await self._start_web(directory, secret)
@@ -269,6 +285,7 @@ class OutboundService:
             on_accepted=self._accepted,
             own_addresses=self._own_addresses(),
             clock=self.clock,
+            holds_lease=self._holds_lease,
         )
         self.smtp = OutboundSmtpServer(
             intake,
@@ -333,6 +350,7 @@ class OutboundService:
             inbound_configured=isinstance(getattr(config, "inbound", None), InboundSection),
             ldap=self._ldap(),
             streams=places.streams,
+            lease=self.lease,
         )
 
     def _state_dir(self) -> Path | None:
@@ -347,9 +365,22 @@ class OutboundService:
         return ldap if isinstance(ldap, LdapSection) else None
 
     async def _settle_decisions(self) -> None:
-        """Before a new web process starts: finish what a dead one decided but left."""
-        if self.workflow is not None:
+        """Before a new web process starts: finish what a dead one decided but left (only
+        while this agent holds the state's lease)."""
+        if self.workflow is not None and self._holds_lease("settling decisions"):
             await asyncio.to_thread(self.workflow.settle_decisions)
+
+    def _holds_lease(self, what: str) -> bool:
+        """Whether the fence is open; when it is closed, ``what`` is not done, and said so."""
+        if self.fence is None:
+            return True
+        try:
+            self.fence()
+        except FenceClosed as closed:
+            log.warning("outbound: not %s: this agent no longer holds the state's lease (%s)",
+                        what, closed)  # fmt: skip
+            return False
+        return True
 
     async def _serve_web_here(
         self, listener: socket.socket, directory: Directory, secret: bytes
@@ -416,7 +447,7 @@ class OutboundService:
 
     def _pass(self, tick_due: bool) -> None:
         workflow = self.workflow
-        if workflow is None:
+        if workflow is None or not self._holds_lease("running a pass"):
             return
         steps: list[Callable[[], object]] = [
             self._notice_changed_rules,
@@ -438,6 +469,9 @@ class OutboundService:
         for step in steps:  # one failing step (a full link folder) does not stop the others
             try:
                 step()
+            except FenceClosed as closed:  # the lease went in the middle of the pass
+                log.warning("outbound pass stopped at %s: %s", step.__name__, closed)
+                return
             except Exception:
                 log.exception("outbound step %s failed; retried next pass", step.__name__)
 

@@ -6,7 +6,9 @@ aiosmtpd (552). Mail of the bridge's own (``inner_agent.ownmail``: sent from one
 addresses, or carrying its marker header or an author address of its own) is refused with 550,
 at MAIL or at DATA, so a notification routed back here cannot loop out to the internet. DATA
 is answered 250 only after the spool file is fsynced, renamed and its folder fsynced; any
-failure on the way answers 451. Scanning happens later, off the session.
+failure on the way answers 451. Scanning happens later, off the session. An agent that no
+longer holds its state's fencing lease answers 451 at MAIL and again just before spooling at
+DATA (the internal server retries, and reaches the standby that took over).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ REPLY_OWN_SENDER = (
     " (a notification routed back here would loop)"
 )
 REPLY_OWN_MAIL = "550 5.7.1 Refused: {finding}; the bridge's own mail never goes out"
+REPLY_NOT_HOLDER = (
+    "451 4.3.0 This agent no longer holds its state's lease (a standby takes over); try again"
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -75,7 +80,11 @@ class OutboundIntake:
         min_free_bytes: int = 0,
         own_addresses: Sequence[str] = (),
         clock: Callable[[], float] = time.time,
+        holds_lease: Callable[[str], bool] = lambda _what: True,
     ) -> None:
+        """``holds_lease(what)``: whether this agent still holds its state's fencing lease
+        (False: ``what`` is not done; the service logs it)."""
+        self.holds_lease = holds_lease
         self.spool = spool
         self.own_addresses = frozenset(a.lower() for a in own_addresses)
         self.networks = tuple(networks)
@@ -89,6 +98,8 @@ class OutboundIntake:
     ) -> str:
         if not is_allowed(peer_ip(session.peer), self.networks):
             return REPLY_NOT_ALLOWED
+        if not self.holds_lease("accepting mail"):
+            return REPLY_NOT_HOLDER
         if is_own_sender(address, self.own_addresses):
             log.error("ALARM outbound intake refused mail from %s, the bridge's own address: the "
                       "internal server routes its notifications out (see operations.md)",
@@ -120,6 +131,8 @@ class OutboundIntake:
             return REPLY_OWN_MAIL.format(finding=finding)
         if not self._space_for(len(data)):
             return REPLY_NO_SPACE
+        if not self.holds_lease("spooling mail"):  # lost while the client sent its data
+            return REPLY_NOT_HOLDER
         mail = SpooledMail(
             mail_id=new_mail_id(),
             mail_from=envelope.mail_from or "",

@@ -80,14 +80,17 @@ class Workflow:
         signer: TokenSigner,
         clock: Callable[[], float] = time.time,
         previewer: Previewer | None = None,
+        fence: Callable[[], None] = lambda: None,
     ) -> None:
         """``previewer`` draws held mails for their approvers (the service gives one with a
-        render worker; without, the preview is the scan's text as one picture)."""
+        render worker; without, the preview is the scan's text as one picture). ``fence``:
+        the state's lease, checked before the desk stores a decision."""
         approval = section.approval
         timing = Timing(approval.remind_after_s, approval.expire_after_s, approval.on_expiry)
         self.spool, self.state, self.directory = stores.spool, stores.state, stores.directory
         self.scanner, self.signer = scanner, signer
-        self.desk = approval_desk(section, stores, outlets.audit, signer=signer, clock=clock)
+        self.desk = approval_desk(section, stores, outlets.audit, signer=signer, clock=clock,
+                                  fence=fence)  # fmt: skip
         self.gate, self.effects = self.desk.gate, self.desk.effects
         approvers = Approvers(stores.directory, approval.fallback_approver)
         self.arrivals = Arrivals(stores, self.effects)

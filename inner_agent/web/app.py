@@ -16,9 +16,12 @@ from datetime import tzinfo
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute
 
 from agentkit.access import AccessLog
+from agentkit.leasekeeper import FenceClosed
 from inner_agent.console.api import ConsoleApi
 from inner_agent.console.data import ConsoleData
 from inner_agent.console.directory_pages import DirectoryPages
@@ -81,7 +84,7 @@ def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starle
     ]
     app = Starlette(
         routes=guarded_routes(routes),
-        exception_handlers={404: api_http_error, 405: api_http_error},
+        exception_handlers={404: api_http_error, 405: api_http_error, FenceClosed: lease_lost},
         middleware=[
             Middleware(ClientAllowList, networks=listener.allowed_clients),
             *([Middleware(StrictTransportSecurity)] if listener.strict_transport else []),
@@ -89,6 +92,19 @@ def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starle
     )
     app.state.gate = listener.gate
     return app
+
+
+# Said (503) when a decision reaches an agent that lost its state's lease to its standby.
+LEASE_LOST_PAGE = (
+    "이 서버는 대기 서버로 넘어가는 중이어서 결정을 저장하지 않았습니다. "
+    "잠시 후 다시 시도해 주십시오. (This agent no longer holds its state's lease; nothing was "
+    "stored. Try again in a minute.)"
+)
+
+
+async def lease_lost(request: Request, exc: Exception) -> Response:
+    """A decision or withdrawal refused by the fence: nothing stored; the standby serves soon."""
+    return PlainTextResponse(LEASE_LOST_PAGE, status_code=503, headers={"Retry-After": "60"})
 
 
 def _policy_routes(listener: Listener) -> list[BaseRoute]:

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 
 from agentkit.access import AccessLog
 from agentkit.audit import AuditLog
+from agentkit.leasekeeper import LeaseWatch
 from inner_agent.console.data import ConsoleData
 from inner_agent.console.places import ConsolePlaces
 from inner_agent.outbound.config import OutboundSection, WebSection
@@ -177,7 +178,7 @@ def open_site(spec: WebSpec, *, on_decided: Callable[[], None]) -> WebSite:
         secret = load_or_create_secret(section.web.secret_key_file)  # the agent made it
         stores = Stores(Spool(section.spool_dir, at_rest=at_rest), state, directory)
         desk = approval_desk(section, stores, audit, signer=TokenSigner(secret),
-                             on_decided=on_decided)  # fmt: skip
+                             on_decided=on_decided, fence=_lease_fence(spec))  # fmt: skip
         app, listener = site_app(desk, section, console=spec.console, directory=directory,
                                  audit=audit, audit_path=spec.audit_path, secret=secret,
                                  clock=time.time, places=spec.console_places,
@@ -185,6 +186,14 @@ def open_site(spec: WebSpec, *, on_decided: Callable[[], None]) -> WebSite:
         opened.pop_all()
     # The listener first: its sign-in pool and checks read the directory.
     return WebSite(app, section.web, [listener, directory, state, audit])
+
+
+def _lease_fence(spec: WebSpec) -> Callable[[], None]:
+    """The agent's lease, checked by this process before it stores a decision: a web process
+    left behind by an agent that lost the lease (frozen, or stopping) decides nothing."""
+    if spec.lease is None or spec.state_dir is None:
+        return lambda: None
+    return LeaseWatch(spec.state_dir, spec.lease).fence
 
 
 def server_config(app: Starlette, web: WebSection) -> uvicorn.Config:

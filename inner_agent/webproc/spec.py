@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
+from agentkit.lease import Terms
 from agentkit.settings import LogSection, Section
 from inner_agent.console.places import (
     DEFAULT_GAP_WAIT_S,
@@ -56,6 +57,9 @@ class WebSpec(Section):
     ldap: LdapSection | None = None
     # The outer agents beyond the pair's ([[streams.outer]] ids): the dashboard lists them.
     streams: tuple[str, ...] = ()
+    # The state's fencing lease the agent runs under: decisions are stored only while it is
+    # still the agent's (agentkit.leasekeeper.LeaseWatch); None: no lease (a test's service).
+    lease: Terms | None = None
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -68,7 +72,7 @@ class WebSpec(Section):
             outbound_state=self.outbound.spool_dir / "state.db",
             silence_alarm_s=self.silence_alarm_s, gap_wait_s=self.gap_wait_s,
             inject_alarm_s=self.inject_alarm_s, at_rest_key=self.at_rest_key,
-            streams=self.streams,
+            streams=self.streams, lease_holder=self.lease.holder if self.lease else None,
         )  # fmt: skip
 
     @property

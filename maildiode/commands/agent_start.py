@@ -37,7 +37,8 @@ EXIT_FAULT = 3
 def start_agent(args: argparse.Namespace, agent: str, run_agent: Callable[[Any, Path], int]) -> int:
     """``run_agent(config, path)``: the path lets the agent read its file again on SIGHUP."""
     path = Path(args.config)
-    config, findings = agent_findings(path, agent, probes=False)
+    standby = bool(getattr(args, "standby", False))
+    config, findings = agent_findings(path, agent, probes=False, standby=standby)
     errors = [f.line() for f in findings if f.severity is Severity.ERROR]
     if config is None or errors:
         _say(config, agent, errors)

@@ -86,9 +86,13 @@ def _check_rules(path: Path, config: Any) -> None:
             raise ConfigError(path.name, f"{section}.rules_file", str(exc)) from None
 
 
-def agent_findings(path: Path, agent: str, *, probes: bool) -> tuple[Any, list[Finding]]:
+def agent_findings(
+    path: Path, agent: str, *, probes: bool, standby: bool = False
+) -> tuple[Any, list[Finding]]:
     """(the config, or None if it does not load; every problem found). ``probes``: also the
-    warnings that ask servers and read the directory (``check``; the agents skip them)."""
+    warnings that ask servers and read the directory (``check``; the agents skip them).
+    ``standby``: an inner agent started with --standby (its listening addresses may be the
+    active agent's on this host until it takes over)."""
     model = _model(agent)
     config, problems = config_problems(path, model)
     findings = [_finding(problem) for problem in problems]
@@ -100,7 +104,8 @@ def agent_findings(path: Path, agent: str, *, probes: bool) -> tuple[Any, list[F
             check_ocr(path, config)
     except ConfigError as exc:
         findings.append(_finding(exc))
-    return config, findings + _preflight(agent)(config, path.name, probes=probes)
+    options = {"standby": True} if standby else {}  # only the inner agent has a standby
+    return config, findings + _preflight(agent)(config, path.name, probes=probes, **options)
 
 
 def _model(agent: str) -> Any:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.audit import step_counts
-from agentkit.metrics import prometheus_text
+from agentkit.metrics import prometheus_text, quarantined
 from agentkit.streams import PAIR_INBOUND, outbound_stream, outer_agent_name
 from maildiode.commands.check import config_for_command
 from protocol import Keyring, Receiver
@@ -77,6 +77,7 @@ def stream_statuses(config: Any, now: float) -> list[dict[str, Any]]:
             "highest_seq": link.get("highest_seq", 0), "gaps": list(link.get("gaps", ())),
             "report": report["state"], "report_age_s": report["age_s"],
             "bundles_received": link.get("counters", {}).get("bundles_delivered", 0),
+            "quarantined": quarantined(link.get("counters", {})),
             "outbound_waiting": waiting.get(stream, 0),
         })  # fmt: skip
     return rows
@@ -162,6 +163,32 @@ def describe_delivery(delivery: dict[str, Any] | None) -> list[str]:
     if oldest["last_error"]:
         lines.append(f"  last error:      {oldest['last_error']}")
     return lines
+
+
+def lease_status(config: Any, now: float) -> dict[str, Any]:
+    """The state's fencing lease as this host's inner agent sees it: its role (active,
+    standby, unheld), the holder, the fencing token and the expiry (D70)."""
+    from agentkit.leasekeeper import lease_figures
+    from inner_agent.standby import holder_name
+
+    return lease_figures(config.state.dir, holder_name(config), now)
+
+
+def describe_lease(lease: dict[str, Any] | None) -> list[str]:
+    if lease is None:
+        return []
+    this = lease["this_holder"]
+    if lease["holder"] is None:
+        return [f"  lease:           unheld: no agent has taken this state yet (this host: {this})"]
+    expiry = (f"expires in {lease['expires_in_s']:.0f} s" if lease["expires_in_s"] > 0
+              else f"EXPIRED {-lease['expires_in_s']:.0f} s ago")  # fmt: skip
+    role = {
+        "active": "ACTIVE (this host holds it)",
+        "standby": f"STANDBY (this host, {this}, takes over when it expires)",
+        "unheld": f"unheld (this host: {this})",
+    }[lease["role"]]
+    return [f"  lease:           {role}; holder {lease['holder']} (pid {lease['pid']}), "
+            f"fencing token {lease['token']}, {expiry}"]  # fmt: skip
 
 
 def outer_report(config: Any, now: float) -> dict[str, Any]:
@@ -327,7 +354,9 @@ def describe(status: dict[str, Any]) -> str:
     if "state" in status:
         head = f"{status['agent']} agent, stream {status['stream']}: {status['state']}"
         streams = describe_streams(status["streams"]) if "streams" in status else []
-        return "\n".join([head, *describe_queues(status["queues"]), *report, *streams]) + "\n"
+        lease = describe_lease(status.get("lease"))
+        return "\n".join([head, *lease, *describe_queues(status["queues"]), *report,
+                          *streams]) + "\n"  # fmt: skip
     now_ms = int(time.time() * 1000)
 
     def ago(ms: int) -> str:
@@ -343,6 +372,7 @@ def describe(status: dict[str, Any]) -> str:
         f"  in flight:       {status['in_flight']} partial bundles, {status['bytes_held']} bytes",
     ]
     lines += [f"  {name + ':':<16} {value}" for name, value in sorted(status["counters"].items())]
+    lines += describe_lease(status.get("lease"))
     lines += describe_queues(status["queues"])
     lines += report
     lines += describe_streams(status["streams"]) if "streams" in status else []
@@ -357,6 +387,7 @@ def run(args: argparse.Namespace) -> int:
     status = link_status(config, agent)
     status["queues"] = queue_status(config, agent)
     if agent == "inner":
+        status["lease"] = lease_status(config, time.time())
         status["outer_report"] = outer_report(config, time.time())
         if _ldap_configured(config):
             status["directory"] = directory_status(config)

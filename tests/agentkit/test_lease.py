@@ -231,3 +231,42 @@ def test_the_decisions_module_does_no_io() -> None:
         for alias in node.names
     }
     assert imported <= {"__future__", "dataclasses"}, imported
+
+
+# ------------------------------------------------------------- the fence seen from another process
+
+
+def test_the_row_is_trusted_for_three_quarters_of_the_ttl_after_a_renewal_began() -> None:
+    from agentkit.lease import Terms, still_trusted
+
+    terms = Terms("inner-a", 100, 3, 20.0)
+    row = Lease("inner-a", 100, 3, expires=1020.0)  # renewed at 1000
+    assert still_trusted(row, terms, 1000.0)
+    assert still_trusted(row, terms, 1014.9)
+    assert not still_trusted(row, terms, 1015.0)  # a standby's clock may be 5 s ahead
+    assert not still_trusted(Lease("inner-b", 200, 4, 1020.0), terms, 1000.0)
+    assert not still_trusted(Lease("inner-a", 100, 4, 1020.0), terms, 1000.0)  # a new take
+    assert not still_trusted(None, terms, 1000.0)
+
+
+def test_the_web_process_watch_closes_once_the_standby_took_the_lease(tmp_path: Path) -> None:
+    """``LeaseWatch``: what the agent's web process checks before it stores a decision."""
+    from agentkit.leasekeeper import LeaseWatch
+
+    now = [1000.0]
+    store = LeaseStore(tmp_path, clock=lambda: now[0])
+    taken = store.attempt(A)
+    assert isinstance(taken, Taken)
+    keeper = LeaseKeeper(store, A, taken, on_lost=lambda _why: None)
+    watch = LeaseWatch(tmp_path, keeper.terms, clock=lambda: now[0])
+    watch.fence()  # just taken: open
+    now[0] += trusted_for_s(A.ttl_s) - 0.1
+    watch.fence()
+    now[0] += 0.2  # not renewed for three quarters of the TTL: closed, as the keeper's is
+    with pytest.raises(FenceClosed):
+        watch.fence()
+    now[0] += A.ttl_s  # expired: the standby takes it
+    assert isinstance(LeaseStore(tmp_path, clock=lambda: now[0]).attempt(B), Taken)
+    with pytest.raises(FenceClosed, match="no longer this agent's"):
+        watch.fence()
+    store.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from inner_agent.link_service import build_reader
 from maildiode.commands.check import load_agent_config
+from maildiode.trial.stack import set_key
 from protocol import FolderTransport, Kind, Sender, SigningKey
 from tests.support.command import maildiode
 
@@ -311,3 +312,80 @@ def test_inner_status_says_when_the_ldap_directory_cannot_be_reached(tmp_path: P
 
     record_health(config.state.dir, DirectoryState(url, True, "", time.time()), "sync")
     assert f"LDAP {url}: reachable" in maildiode("status", "-c", str(toml)).stdout
+
+
+def test_prometheus_output_has_each_streams_figures_labelled_by_stream(tmp_path: Path) -> None:
+    """One outer agent: the link's one stream; several (``streams`` rows, D74): one each."""
+    from agentkit.metrics import prometheus_text
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    _inner_that_missed_bundle_2(root)
+    samples = _samples(maildiode("status", "-c", str(root / "inner.toml"), "--prometheus").stdout)
+    inbound = (("agent", "inner"), ("stream", "inbound"))
+    assert samples[("maildiode_stream_bundles_received_total", inbound)] == 2
+    assert samples[("maildiode_stream_last_sequence", inbound)] == 3
+    assert samples[("maildiode_stream_quarantined_total", inbound)] >= 1
+
+    status = json.loads(maildiode("status", "-c", str(root / "inner.toml"), "--json").stdout)
+    status["streams"] = [
+        {"stream": "inbound", "bundles_received": 7, "highest_seq": 9, "quarantined": 1},
+        {"stream": "mx2", "bundles_received": 4, "highest_seq": 5, "quarantined": 0},
+    ]
+    several = _samples(prometheus_text(status, {}))
+    for stream, received, last, kept in (("inbound", 7, 9, 1), ("mx2", 4, 5, 0)):
+        labels = (("agent", "inner"), ("stream", stream))
+        assert several[("maildiode_stream_bundles_received_total", labels)] == received
+        assert several[("maildiode_stream_last_sequence", labels)] == last
+        assert several[("maildiode_stream_quarantined_total", labels)] == kept
+
+
+def test_status_shows_the_lease_this_hosts_role_its_holder_token_and_expiry(
+    tmp_path: Path,
+) -> None:
+    """Active (this host holds the state), standby (another does), unheld (nobody, or
+    expired): in the text, the JSON and the Prometheus output."""
+    from agentkit.lease import Claimant
+    from agentkit.leasekeeper import LeaseStore
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    toml = root / "inner.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(set_key(text, "lease", "holder", '"intra-a"'), encoding="utf-8")
+    config = load_agent_config(toml, "inner")
+
+    def lease() -> dict[str, object]:
+        return json.loads(maildiode("status", "-c", str(toml), "--json").stdout)["lease"]
+
+    assert lease()["role"] == "unheld"
+    assert lease()["holder"] is None
+    store = LeaseStore(config.state.dir)
+    store.attempt(Claimant("intra-a", 4242, 20.0))
+    found = lease()
+    assert (found["role"], found["holder"], found["pid"], found["token"]) == (
+        "active",
+        "intra-a",
+        4242,
+        1,
+    )
+    assert 15 <= found["expires_in_s"] <= 20
+    assert found["this_holder"] == "intra-a"
+    shown = maildiode("status", "-c", str(toml)).stdout
+    assert (
+        "lease:           ACTIVE (this host holds it); holder intra-a (pid 4242), "
+        "fencing token 1, expires in" in shown
+    )
+    samples = _samples(maildiode("status", "-c", str(toml), "--prometheus").stdout)
+    assert samples[("maildiode_lease_role", (("agent", "inner"), ("role", "active")))] == 1
+    assert samples[("maildiode_lease_role", (("agent", "inner"), ("role", "standby")))] == 0
+    assert samples[("maildiode_lease_fencing_token", (("agent", "inner"),))] == 1
+
+    store.release(Claimant("intra-a", 4242, 20.0), 1)  # expired now: intra-b takes it
+    store.attempt(Claimant("intra-b", 777, 20.0))
+    store.close()
+    found = lease()
+    assert (found["role"], found["holder"], found["token"]) == ("standby", "intra-b", 2)
+    assert "STANDBY (this host, intra-a, takes over when it expires); holder intra-b" in (
+        maildiode("status", "-c", str(toml)).stdout
+    )

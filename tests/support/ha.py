@@ -50,13 +50,22 @@ class HaStack:
     """Postfix, the outer agent(s), the carrier(s), an active inner agent (``inner-a``) and a
     standby (``inner-b``, started with ``--standby``) on the same state folder."""
 
-    def __init__(self, root: Path, *, ttl_s: float = TEST_TTL_S, outer_agents: int = 1) -> None:
-        """``outer_agents``: 1 (the pair's outer agent) or 2 (and ``mx2``, ``self.mx2``)."""
+    def __init__(
+        self,
+        root: Path,
+        *,
+        ttl_s: float = TEST_TTL_S,
+        outer_agents: int = 1,
+        outbound: bool = False,
+    ) -> None:
+        """``outer_agents``: 1 (the pair's outer agent) or 2 (and ``mx2``, ``self.mx2``).
+        ``outbound``: both inner agents also run the outbound path, on the same addresses (as
+        on one host); the caller fills its directory before ``start``."""
         if outer_agents not in (1, 2):
             raise ValueError(f"HaStack: outer_agents is {outer_agents}; 1 or 2 are built")
         self.root = root
         self.ttl_s = ttl_s
-        self.base = InboundStack(root, inner=ha_overrides("inner-a", ttl_s))
+        self.base = InboundStack(root, inner=ha_overrides("inner-a", ttl_s), outbound=outbound)
         self.outers = [self.base.outer]
         self.mx_ports = [self.base.ports.smtp]
         self.mx2: AgentProcess | None = None

@@ -350,11 +350,14 @@ def start_outbound(
     publisher: Any = None,
     audit: Any = None,
     internal: MailSink | None = None,
+    fence: Any = None,
+    lease: Any = None,
     **overrides: Any,
 ) -> RunningOutbound:
     """The whole OutboundService (SMTP intake, web, worker) in a loop thread. The audit log
     is a file unless one is given (``audit.db`` in ``tmp_path``), so the web listener runs in
-    its own process as in the agent."""
+    its own process as in the agent. ``fence``: the state's lease (``SwitchableFence``);
+    ``lease``: its terms (agentkit.lease.Terms), for the web process's role and fence."""
     from types import SimpleNamespace
 
     from inner_agent.outbound.service import OutboundService
@@ -372,9 +375,25 @@ def start_outbound(
     else:
         config.outbound = section
     audit = audit or AuditLog(tmp_path / "audit.db", agent="inner")
-    service = OutboundService(config, audit, publisher=publisher)
+    service = OutboundService(config, audit, publisher=publisher, fence=fence, lease=lease)
     loop = LoopThread()
     loop.call(service.start())
     return RunningOutbound(
         service, loop, section, internal, f"http://127.0.0.1:{service.web_port}", service.smtp.port
     )
+
+
+class SwitchableFence:
+    """A lease keeper's fence a test closes: raises FenceClosed once ``close`` was called."""
+
+    def __init__(self) -> None:
+        self.why: str | None = None
+
+    def close(self, why: str) -> None:
+        self.why = why
+
+    def __call__(self) -> None:
+        from agentkit.leasekeeper import FenceClosed
+
+        if self.why is not None:
+            raise FenceClosed(self.why)

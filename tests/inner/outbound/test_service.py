@@ -112,3 +112,86 @@ def test_a_screenshot_of_a_list_is_held_when_ocr_is_on(tmp_path, ocr) -> None:
             assert state.pending_requests() == []
     finally:
         running.stop()
+
+
+def test_an_agent_that_lost_the_lease_takes_in_and_publishes_nothing(tmp_path) -> None:
+    """Behind a closed fence (the standby took the lease) the worker's passes publish nothing,
+    not even a mail accepted just before, and the intake answers 451."""
+    import time
+
+    from inner_agent.outbound.spool import SpooledMail, new_mail_id
+    from tests.support.outbound import SwitchableFence, plain_mail
+
+    publisher, fence = RecordingPublisher(), SwitchableFence()
+    running = start_outbound(tmp_path, publisher=publisher, fence=fence)
+    try:
+        with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
+            client.sendmail("kim@corp.example", ["partner@example.com"], plain_mail())
+        wait_for(lambda: publisher.published, what="the first mail published")
+        fence.close("the lease (token 1) is now held by inner-b (token 2)")
+        service = running.service
+        late = SpooledMail(mail_id=new_mail_id(), mail_from="kim@corp.example",
+                           rcpt_to=("partner@example.com",), received_at=time.time(),
+                           client_addr="127.0.0.1", helo="mx.corp.example")  # fmt: skip
+        service.workflow.spool.store(late, plain_mail())
+        service.workflow.accepted(late)
+        running.loop.call(service.run_once())
+        time.sleep(0.5)  # the worker's own passes (poll_s 0.05) would have published it
+        with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
+            with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+                client.sendmail("kim@corp.example", ["partner@example.com"], plain_mail())
+        assert refused.value.smtp_code == 451
+        assert len(publisher.published) == 1
+        assert service.workflow.state.mail(late.mail_id).state == "received"
+    finally:
+        running.stop()
+
+
+def test_a_closed_fence_puts_nothing_on_the_link(tmp_path) -> None:
+    from agentkit.leasekeeper import FenceClosed
+    from agentkit.links import LinkPublisher
+    from protocol import FolderTransport, Sender
+    from tests.protocol.golden import KEY_A
+    from tests.support.outbound import SwitchableFence
+
+    fence = SwitchableFence()
+    sender = Sender(tmp_path / "state", "outbound", KEY_A, FolderTransport(tmp_path / "send"))
+    publisher = LinkPublisher(sender, fence=fence)
+    try:
+        publisher.publish(b"first", b"1" * 16)
+        sent = sorted((tmp_path / "send").iterdir())
+        fence.close("the lease (token 1) was not renewed in time")
+        for attempt in (
+            lambda: publisher.publish(b"second", b"2" * 16),
+            lambda: publisher.publish_many([(b"third", b"3" * 16)]),
+            publisher.heartbeat_if_due,
+        ):
+            with pytest.raises(FenceClosed, match="not renewed in time"):
+                attempt()
+        assert sorted((tmp_path / "send").iterdir()) == sent
+    finally:
+        publisher.close()
+
+
+def test_a_decision_behind_a_closed_fence_is_not_stored(tmp_path) -> None:
+    """An approver's click reaching an agent that lost the lease stores nothing: the request
+    stays pending for the new holder's approvers' pages."""
+    from agentkit.leasekeeper import FenceClosed
+    from tests.support.outbound import SwitchableFence
+
+    publisher, fence = RecordingPublisher(), SwitchableFence()
+    running = start_outbound(tmp_path, publisher=publisher, fence=fence)
+    try:
+        with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
+            client.sendmail("kim@corp.example", ["partner@example.com"], rrn_mail())
+        workflow = running.service.workflow
+        request = wait_for(lambda: workflow.state.pending_requests(), what="held mail")[0]
+        token = workflow.issue_token(request, "lee@corp.example")
+        fence.close("the lease (token 1) is now held by inner-b (token 2)")
+        with pytest.raises(FenceClosed, match="inner-b"):
+            workflow.decide(request.request_id, "lee@corp.example", Event.APPROVE, token)
+        assert [r.request_id for r in workflow.state.pending_requests()] == [request.request_id]
+        assert workflow.state.mail(request.mail_id).state == "held"
+        assert publisher.published == []
+    finally:
+        running.stop()

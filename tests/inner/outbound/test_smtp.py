@@ -31,7 +31,15 @@ OWN = ("maildiode@corp.example", "maildiode-approval@corp.example")
 
 
 def start(
-    loop, tmp_path, networks, accepted, *, max_recipients=3, fail_store=False, min_free_bytes=0
+    loop,
+    tmp_path,
+    networks,
+    accepted,
+    *,
+    max_recipients=3,
+    fail_store=False,
+    min_free_bytes=0,
+    holds_lease=lambda _what: True,
 ):
     spool = Spool(tmp_path / "spool")
     if fail_store:
@@ -47,6 +55,7 @@ def start(
         on_accepted=accepted.append,
         min_free_bytes=min_free_bytes,
         own_addresses=OWN,
+        holds_lease=holds_lease,
     )
     server = OutboundSmtpServer(
         intake, host="127.0.0.1", port=0, hostname="inner.test", max_message_bytes=10_000
@@ -66,6 +75,36 @@ def test_internal_client_is_spooled_before_250(loop, tmp_path):
     stored, stored_data = spool.load(mail.mail_id)
     assert stored.rcpt_to == ("a@example.com", "b@example.org")
     assert stored_data == data
+    loop.call(server.stop())
+
+
+def test_an_agent_without_the_lease_refuses_at_mail_with_451(loop, tmp_path):
+    """The standby took over (or the lease could not be renewed): the internal server is told
+    to try again, and nothing is spooled here."""
+    accepted, asked = [], []
+    server, spool = start(loop, tmp_path, ["127.0.0.0/8"], accepted,
+                          holds_lease=lambda what: asked.append(what) and False)  # fmt: skip
+    with smtplib.SMTP("127.0.0.1", server.port) as client:
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            client.sendmail("kim@corp.example", ["a@example.com"], plain_mail())
+    assert refused.value.smtp_code == 451
+    assert b"no longer holds its state's lease" in refused.value.smtp_error
+    assert asked == ["accepting mail"]
+    assert accepted == []
+    assert spool.ids() == []
+    loop.call(server.stop())
+
+
+def test_a_lease_lost_while_the_client_sends_its_data_is_451_at_data(loop, tmp_path):
+    accepted = []
+    server, spool = start(loop, tmp_path, ["127.0.0.0/8"], accepted,
+                          holds_lease=lambda what: what != "spooling mail")  # fmt: skip
+    with smtplib.SMTP("127.0.0.1", server.port) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("kim@corp.example", ["a@example.com"], plain_mail())
+    assert refused.value.smtp_code == 451
+    assert accepted == []
+    assert spool.ids() == []
     loop.call(server.stop())
 
 

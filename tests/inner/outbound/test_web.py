@@ -277,3 +277,28 @@ def test_a_stranger_posting_an_empty_rejection_sees_nothing(site):
     assert response.status_code == 404
     assert "거래처 명단 송부" not in response.text
     assert parts.state.mail(mail_id).state == "held"
+
+
+def test_a_decision_reaching_an_agent_without_the_lease_is_503_and_not_stored(site):
+    """The web process of an agent that lost its state's lease (frozen, or stopping) stores
+    no decision: 503 with Retry-After, the request still pending for the new holder."""
+    from tests.support.outbound import SwitchableFence
+
+    parts, app = site
+    mail_id = accept(parts, rrn_mail())
+    request = parts.state.request_for_mail(mail_id)
+    client = client_for(app)
+    sign_in(client, "lee@corp.example")
+    detail = client.get(f"/requests/{request.request_id}")
+    fence = SwitchableFence()
+    parts.workflow.desk.fence = fence
+    fence.close("the lease (token 1) is no longer this agent's")
+    response = client.post(
+        f"/requests/{request.request_id}/decide",
+        data={"csrf": csrf_of(detail.text), "token": token_of(detail.text), "action": "approve"},
+    )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "60"
+    assert "no longer holds its state's lease" in response.text
+    assert parts.state.mail(mail_id).state == "held"
+    assert "approved" not in parts.audit.steps(mail_id)

@@ -29,6 +29,13 @@ def test_the_spec_round_trips(tmp_path) -> None:
     assert read_spec(sent.to_bytes()).outbound.web.nice == 7
 
 
+def test_the_lease_the_agent_runs_under_crosses(tmp_path) -> None:
+    from agentkit.lease import Terms
+
+    sent = spec(tmp_path).model_copy(update={"lease": Terms("inner-a", 4242, 7, 20.0)})
+    assert read_spec(sent.to_bytes()).lease == Terms("inner-a", 4242, 7, 20.0)
+
+
 def test_no_secret_crosses(tmp_path) -> None:
     sent = spec(tmp_path)
     (tmp_path / "web.secret").write_bytes(b"s" * 32)
