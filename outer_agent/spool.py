@@ -4,8 +4,8 @@ States and transitions (drawn in docs/outer-agent.md)::
 
     tmp/ --(fsync, rename, fsync dir)--> incoming/SEGMENT   (one file per group commit: 250 here)
     tmp/ --(fsync, rename, fsync dir)--> received/ID.0      (a batch of one, main process: 250 here)
-    incoming/SEGMENT --(split: one fsynced file per mail, then unlink; a segment of one
-                        mail is renamed instead)--> received/ID.0
+    incoming/SEGMENT --(split: hard-linked under each mail's name, then its own name
+                        dropped; a segment of one mail is renamed instead)--> received/ID.0
     received/ID.N --(claim: rename)--> rendering/ID.N
     rendering/ID.N --(rendered, package handed over in memory, Sender.publish returned:
                       durable in the link)--> (unlinked)
@@ -26,6 +26,9 @@ Record format (a version line, a header length, a JSON header, then the payload)
     <decimal header length>\\n
     <header: JSON object, UTF-8>
     <payload bytes: exactly header["size"] of them>
+
+A name in received/ or rendering/ may be a segment of several records shared with the other
+mails of its segment (D78): it reads as the record of its own mail id.
 
 A file whose payload length disagrees with its header is torn and is moved to quarantine
 (never deleted); with fsync-before-rename this should not happen. Every file is written by
