@@ -51,9 +51,15 @@ class ArchiveQueue:
             (root / name).mkdir(parents=True, exist_ok=True)
             os.chmod(root / name, 0o700)  # originals from the internet, as in the spool
 
-    def keep(self, claimed: Path, envelope: Envelope) -> None:
-        """The pipeline's hook: the original gets a name here before its spool name goes."""
+    def keep(self, claimed: Path, envelope: Envelope, shared: bytes | None = None) -> None:
+        """The pipeline's hook: the original gets a name here before its spool name goes.
+        ``shared``: the mail's stored record when its spool file is a segment it shares with
+        other mails (D81); it is written as a file of its own, never the others with it."""
         target = self.root / "queue" / envelope.mail_id
+        if shared is not None:
+            if not target.exists():  # else kept before a crash
+                write_durably(target, shared, staging=self.root / "tmp")
+            return
         try:
             os.link(claimed, target)
         except FileExistsError:

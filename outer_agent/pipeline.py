@@ -119,7 +119,7 @@ class Audit(Protocol):
 
 
 class Archive(Protocol):
-    def keep(self, claimed: Path, envelope: Envelope) -> None: ...
+    def keep(self, claimed: Path, envelope: Envelope, shared: bytes | None = None) -> None: ...
 
 
 class Pipeline:
@@ -397,7 +397,8 @@ class Pipeline:
         """Everything of the mail is on the link: its spool copy goes (after the archive has
         its own link to the file), then its stored verdict."""
         if self.archive is not None and rendered.original:
-            self.archive.keep(rendered.claimed, rendered.envelope)
+            self.archive.keep(rendered.claimed, rendered.envelope,
+                              self.spool.own_record(rendered.claimed))  # fmt: skip
         self.spool.remove_published(rendered.claimed)
         if self.filtering is not None:
             self.filtering.done(rendered.mail_id)

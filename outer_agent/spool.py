@@ -4,8 +4,8 @@ States and transitions (drawn in docs/outer-agent.md)::
 
     tmp/ --(fsync, rename, fsync dir)--> incoming/SEGMENT   (one file per group commit: 250 here)
     tmp/ --(fsync, rename, fsync dir)--> received/ID.0      (a batch of one, main process: 250 here)
-    incoming/SEGMENT --(split: one fsynced file per mail, then unlink; a segment of one
-                        mail is renamed instead)--> received/ID.0
+    incoming/SEGMENT --(split: hard-linked under each mail's name, then its own name
+                        dropped; a segment of one mail is renamed instead)--> received/ID.0
     received/ID.N --(claim: rename)--> rendering/ID.N
     rendering/ID.N --(rendered, package handed over in memory, Sender.publish returned:
                       durable in the link)--> (unlinked)
@@ -26,6 +26,9 @@ Record format (a version line, a header length, a JSON header, then the payload)
     <decimal header length>\\n
     <header: JSON object, UTF-8>
     <payload bytes: exactly header["size"] of them>
+
+A name in received/ or rendering/ may be a segment of several records shared with the other
+mails of its segment (D81): it reads as the record of its own mail id.
 
 A file whose payload length disagrees with its header is torn and is moved to quarantine
 (never deleted); with fsync-before-rename this should not happen. Every file is written by
@@ -159,29 +162,52 @@ class SpoolRecord:
     ) -> tuple[SpoolRecord, int]:
         """The record starting at ``offset`` and the offset just after it, its payload
         opened in memory when it was sealed at rest."""
-        line_end = raw.find(b"\n", offset)
-        if raw[offset:line_end] != _MAGIC + str(RECORD_VERSION).encode():
-            raise SpoolCorrupt(where, "unknown record version line")
-        length_end = raw.find(b"\n", line_end + 1)
-        length_text = raw[line_end + 1 : length_end]
-        if length_end < 0 or not length_text.isdigit() or int(length_text) > MAX_HEADER_BYTES:
-            raise SpoolCorrupt(where, "bad header length")
-        header_end = length_end + 1 + int(length_text)
-        try:
-            header = json.loads(raw[length_end + 1 : header_end])
-        except ValueError:
-            raise SpoolCorrupt(where, "header is not JSON") from None
-        size = header.get("size") if isinstance(header, dict) else None
-        if not isinstance(size, int) or header_end + size > len(raw):
-            raise SpoolCorrupt(where, "payload length disagrees with the header (torn file)")
-        end = header_end + size
-        payload = raw[header_end:end]
+        header, payload_start, end = frame_at(raw, offset, where)
+        payload = raw[payload_start:end]
         if header.pop("sealed", False) is True:
             try:
                 payload = at_rest.open(payload, where)
             except AtRestError as exc:
                 raise SpoolCorrupt(where, str(exc)) from None
         return cls(header=header, payload=payload), end
+
+
+def frame_at(raw: bytes, offset: int, where: str) -> tuple[dict[str, Any], int, int]:
+    """The framing of the record starting at ``offset``: its JSON header, where its payload
+    starts and where the record ends (its payload is not opened)."""
+    line_end = raw.find(b"\n", offset)
+    if raw[offset:line_end] != _MAGIC + str(RECORD_VERSION).encode():
+        raise SpoolCorrupt(where, "unknown record version line")
+    length_end = raw.find(b"\n", line_end + 1)
+    length_text = raw[line_end + 1 : length_end]
+    if length_end < 0 or not length_text.isdigit() or int(length_text) > MAX_HEADER_BYTES:
+        raise SpoolCorrupt(where, "bad header length")
+    header_end = length_end + 1 + int(length_text)
+    try:
+        header = json.loads(raw[length_end + 1 : header_end])
+    except ValueError:
+        raise SpoolCorrupt(where, "header is not JSON") from None
+    size = header.get("size") if isinstance(header, dict) else None
+    if not isinstance(size, int) or header_end + size > len(raw):
+        raise SpoolCorrupt(where, "payload length disagrees with the header (torn file)")
+    return header, header_end, header_end + size
+
+
+def record_span(raw: bytes, mail_id: str, where: str) -> tuple[int, int]:
+    """Where the record of ``mail_id`` lies in a spool file: the whole file when it holds one
+    record (whatever its id: a released held part keeps its own), else the record of that id
+    in a segment the splitter linked under each of its mails' names (D81)."""
+    _header, _start, end = frame_at(raw, 0, where)
+    if end == len(raw):
+        return 0, end
+    offset = 0
+    while offset < len(raw):
+        header, _start, end = frame_at(raw, offset, where)
+        envelope = header.get("envelope")
+        if isinstance(envelope, dict) and envelope.get("mail_id") == mail_id:
+            return offset, end
+        offset = end
+    raise SpoolCorrupt(where, f"no record of mail {mail_id} in this segment")
 
 
 # A header peek reads this much of a file: an envelope of a few hundred recipients.
@@ -287,40 +313,47 @@ class Spool:
         return final
 
     def split_incoming(self) -> list[Envelope]:
-        """Turn every incoming/ segment into per-mail files in received/, then drop it.
+        """Give every mail of every incoming/ segment its name in received/, then drop the
+        segment's own name.
 
-        Order makes this crash-safe: every per-mail file is fsynced and the folder synced
-        before the segment goes, and nothing downstream sees a mail before its segment is
-        gone, so a mail of a segment that still exists was never rendered or published. The
-        folders are synced once per pass, not once per segment (a pass takes every segment
-        waiting; under load the committers of both processes leave several).
+        A segment of one mail is renamed; a segment of several is hard-linked under each of its
+        mails' names (D81): no new file, no copy, no second write of the mails; each name reads
+        as its own mail (``read``), and the segment's storage goes with the last of its names.
+        Order makes this crash-safe: every name is made durable (the segment's link count
+        synced, received/ synced) before the segment's incoming/ name goes, and nothing
+        downstream sees a mail before that, so a mail of a segment that still exists in
+        incoming/ was never rendered or published. The folders are synced once per pass, not
+        once per segment (a pass takes every segment waiting; under load the committers of both
+        processes leave several).
         """
         segments = sorted(os.listdir(self.root / INCOMING))
         if not segments:
             return []
         present = {_split(n)[0] for n in os.listdir(self.root / RECEIVED)}
         split: list[Envelope] = []
-        consumed: list[Path] = []
+        linked: list[Path] = []
         for name in segments:
             path = self.root / INCOMING / name
             try:
-                mails, leftover = self._split_one(path, present)
+                mails, shared = self._split_one(path, present)
             except OSError as exc:  # e.g. no space left: the segment stays for the next pass
                 log.error("cannot split segment %s (%s); trying again later", name, exc)
                 continue
             split.extend(mails)
-            if leftover:
-                consumed.append(path)
-        if split or consumed:  # every mail's file durable (also one an earlier, failed pass
-            fsync_dir(self.root / RECEIVED)  # wrote) before its segment goes
-        for path in consumed:
+            if shared:
+                linked.append(path)
+        for path in linked:  # the new link counts durable before any of the names is used
+            _fsync_file(path)
+        if split or linked:  # every mail's name durable (also one an earlier, failed pass
+            fsync_dir(self.root / RECEIVED)  # made) before its segment's name goes
+        for path in linked:
             path.unlink()
         fsync_dir(self.root / INCOMING)
         return split
 
     def _split_one(self, path: Path, present: set[str]) -> tuple[list[Envelope], bool]:
-        """The mails of one segment as files in received/ (fsynced; the caller syncs the
-        folder), and whether the segment is left to be deleted (not when it was renamed)."""
+        """The mails of one segment named in received/ (the caller syncs), and whether the
+        segment's incoming/ name is left to be dropped (not when it was renamed)."""
         try:
             records = decode_segment(path.read_bytes(), str(path), self.at_rest)
         except SpoolCorrupt as exc:
@@ -337,12 +370,13 @@ class Spool:
         split = []
         for record in records:
             envelope = record.envelope
-            if envelope.mail_id not in present:
-                target = self.received_path(envelope.mail_id)
-                write_durably(
-                    target, record.encode(self.at_rest), staging=self.root / TMP, sync_folder=False
-                )
-                split.append(envelope)
+            if envelope.mail_id in present:
+                continue  # named by an earlier pass that crashed before dropping the segment
+            try:
+                os.link(path, self.received_path(envelope.mail_id))
+            except FileExistsError:
+                continue
+            split.append(envelope)
         return split, True
 
     # ----------------------------------------------------------------------------- render stage
@@ -369,7 +403,13 @@ class Spool:
         return True
 
     def read(self, path: Path) -> SpoolRecord:
-        return SpoolRecord.decode(path.read_bytes(), str(path), self.at_rest)
+        """The mail of a received/ or rendering/ file: the file's one record, or the mail's
+        record of a segment linked under its name (D81)."""
+        raw = path.read_bytes()
+        start, end = record_span(raw, mail_id_of(path.name), str(path))
+        if end - start == len(raw):
+            return SpoolRecord.decode(raw, str(path), self.at_rest)
+        return SpoolRecord.decode_at(raw, start, str(path), self.at_rest)[0]
 
     def claimed(self) -> list[str]:
         """Names in rendering/: mails being rendered or waiting for the link to take them."""
@@ -398,8 +438,28 @@ class Spool:
         write_durably(
             reason_path, reason.encode() + b"\n", staging=self.root / TMP, sync_folder=False
         )
-        move_durably([(path, target)])  # syncs quarantine/ (the reason too), then the source
+        shared = self.own_record(path)
+        if shared is None:
+            move_durably([(path, target)])  # syncs quarantine/ (the reason too), then the source
+            return target
+        # One mail of a segment linked under several names (D81): it alone is kept.
+        write_durably(target, shared, staging=self.root / TMP)
+        path.unlink()
+        fsync_dir(path.parent)
         return target
+
+    def own_record(self, path: Path) -> bytes | None:
+        """The stored bytes of the mail named ``path`` in received/ or rendering/ when the
+        file is a segment it shares with other mails (D81); None when the file is the mail's
+        own (or cannot be framed: then it is kept whole)."""
+        if path.parent.name not in (RECEIVED, RENDERING):
+            return None
+        raw = path.read_bytes()
+        try:
+            start, end = record_span(raw, mail_id_of(path.name), str(path))
+        except SpoolCorrupt:
+            return None
+        return None if end - start == len(raw) else raw[start:end]
 
     # ----------------------------------------------------------------------------- recovery
 
@@ -430,6 +490,14 @@ class Spool:
     def iter_quarantine(self) -> Iterator[Path]:
         """Quarantined files (not their reasons, nor the released/ folder of requeued ones)."""
         return _quarantined(self.root)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _split(name: str) -> tuple[str, int]:

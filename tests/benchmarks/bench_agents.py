@@ -498,6 +498,79 @@ file format; (2) rendering straight from intake segments, so the splitter's per-
 fsyncs go (0.6 ms), which changes the spool's recovery rules; (3) the inner agent's per-mail
 Python (1.2 ms) in one pass over the package instead of decode, check, compose as separate
 walks.
+
+### Branch `lean3o` (2026-12-06): the outer agent's splitter
+
+Profiled first (per-thread run time from schedstat, `perf record -e cpu-clock -g` of the outer
+agent's main process over 240 mails, `py-spy record --threads`): on this machine the largest
+single item of the outer agent was **creating files**. The root file system is ext4 without a
+journal, where allocating an inode skips every inode freed in the last 30 s
+(`find_inode_bit` -> `recently_deleted`, reading inode table blocks); with the agents and five
+other helpers' test suites creating and deleting files, `openat(O_CREAT)` was 22 % of the
+publisher's CPU and the splitter's per-mail files were most of the splitter's. The splitter
+wrote every mail of a segment of several as a new file (written, fsynced, renamed): the outer
+agent's second write, second fsync and second file creation of every mail.
+
+**Kept: a segment's mails named by hard links (D81).** The splitter now hard-links a segment
+under each of its mails' names in `received/` (one fsync of the segment's inode for its link
+count, one of the folder per pass) instead of copying each mail into a file of its own; a name
+reads as its mail's record; quarantine and the archive copy that record alone. Per-mail state
+(claim by rename, crash counter, recovery, status counts) is unchanged; crash analysis in D81.
+
+Per thread, the outer agent's main process, the scratch harness of "Where the time goes"
+(`InboundStack`, rounds of 240 mails from `smtp-source`, 8 sessions, four rounds per run, the
+scheduler's run time of every thread; thread names from `py-spy dump`), the code of main
+(b2ea589) and of this branch interleaved ABBA BAAB in one worktree (load 8-11), means of the
+four runs' medians, ms of CPU per mail:
+
+| thread | before | after |
+| --- | --- | --- |
+| publisher | 1.71 (1.50-1.87) | 1.62 (1.45-1.83) |
+| render threads (4) | 1.07 (0.98-1.16) | 1.06 (1.03-1.08) |
+| splitter | 0.74 (0.71-0.82) | 0.10 (0.09-0.10) |
+| SMTP event loop (main process) | 0.31 | 0.29 |
+| committer (main process) | 0.29 | 0.26 |
+| **outer agent** (with its acceptor processes) | 4.87 (4.59-5.14) | 3.95 (3.60-4.19) |
+
+Whole runs of this benchmark, the two codes interleaved BAAB ABBA (load 8-17; every run, none
+left out):
+
+| run (UTC) | code | both agents | outer | inner | Postfix | ratio (rounds) |
+| --- | --- | --- | --- | --- | --- | --- |
+| 02:58 | after | 8.06 | 3.85 | 4.09 | 2.19 | 3.58 (3.52-3.79) |
+| 03:00 | before | 9.57 | 4.96 | 4.41 | 2.66 | 3.42 (2.95-4.75) |
+| 03:03 | before | 8.10 | 4.20 | 3.98 | 2.48 | 3.25 (2.57-4.64) |
+| 03:05 | after | 8.25 | 4.14 | 4.12 | 2.05 | 3.92 (3.73-4.70) |
+| 03:08 | before | 7.74 | 3.95 | 3.80 | 1.99 | 3.77 (3.55-4.70) |
+| 03:10 | after | 7.35 | 3.61 | 3.67 | 2.22 | 3.21 (2.97-3.54) |
+| 03:11 | after | 6.84 | 3.14 | 3.72 | 2.06 | 3.33 (2.89-3.92) |
+| 03:13 | before | 7.37 | 3.70 | 3.66 | 2.52 | 2.98 (2.65-3.61) |
+
+Means of the four runs each: outer 4.20 -> 3.69 ms (each of the four neighbouring pairs favours
+"after", by 0.06-1.11 ms), both agents 8.20 -> 7.63 ms. The ratio did not follow (3.36 ->
+3.51 on average): Postfix's figure moved between 1.99 and 2.66 ms from run to run and the inner
+agent's by 0.75 ms, both more than this change; the per-thread comparison above is the one
+that separates the two codes. The line is **not met**: at Postfix's 2.0-2.7 ms in these runs
+both agents would have to cost 4.0-5.3 ms per mail, against 6.8-8.3 ms.
+
+Tried and not kept:
+- Recording the render threads' `rendered` audit event in the publisher's group commit instead
+  of one commit per mail: 0.045 ms per mail alone, 0.031 ms for `rendered` and `published`
+  together in groups of four (micro-benchmark, `time.process_time`, 500 mails x 3): 0.035 ms
+  less per mail, about 1 % of the outer agent, for a `rendered` event that would then be
+  recorded only with the publishing (later, and lost with a crash in between). Not made.
+- The render threads' hand-over: decoding the worker's package (its check: the worker is not
+  trusted) 0.028 ms, and the envelope and authentication filled in and the package re-encoded
+  0.029 ms (the newsletter's 85 kB package, micro-benchmark): too small to be the render threads'
+  1.06 ms, which is spread over the interpreter, the pipe and the scheduler (perf: the
+  interpreter ~60 %, the kernel ~20 %, a third of it context switches). Not changed.
+
+What is left in the outer agent, largest first: the publisher (1.6 ms: inode allocation
+and the chunk file's fsync are half of it on this file system, X25519 and Ed25519 per chunk
+about a sixth, the rest the interpreter), the render threads (1.1 ms), the SMTP intake of both
+processes (loops and committers, ~1 ms). The publisher's file creation per chunk is the link
+format's (one file per chunk, §9.1); ext4 skips recently freed inodes only without a journal
+(`fs/ext4/ialloc.c`), so that half should be smaller on a journalled file system (not measured).
 """
 
 

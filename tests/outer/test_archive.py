@@ -150,3 +150,23 @@ def test_the_running_agent_forwards_each_original_to_the_archive(tmp_path: Path)
     assert sink.received[0].mail_from == "kim@partner.example"
     assert sink.received[0].rcpt_to == ["archive@corp.example"]
     assert not list((tmp_path / "agent" / "outer" / "spool" / "archive" / "queue").iterdir())
+
+
+def test_a_mail_of_a_linked_segment_is_archived_alone(tmp_path: Path) -> None:
+    """D81: the spool name of a mail may be a segment shared with other mails; the archive
+    keeps that mail's record only, never the others'."""
+    spool, queue = Spool(tmp_path / "inbound"), ArchiveQueue(tmp_path / "archive")
+    envelopes = []
+    for n in range(3):
+        bundle_id = new_bundle_id()
+        envelopes.append(Envelope(bundle_id.hex(), bundle_id, "kim@partner.example",
+                                  ("u@corp.example",), time.time(), "203.0.113.5", "h", False))  # fmt: skip
+    spool.write_segment([(env, ORIGINAL + b"%d" % n) for n, env in enumerate(envelopes)])
+    spool.split_incoming()
+    claimed = spool.claim(f"{envelopes[1].mail_id}.0")
+    assert claimed is not None
+    queue.keep(claimed, envelopes[1], spool.own_record(claimed))
+    queue.keep(claimed, envelopes[1], spool.own_record(claimed))  # again after a crash: one copy
+    spool.remove_published(claimed)
+    assert queue.waiting() == [envelopes[1].mail_id]
+    assert queue.read(envelopes[1].mail_id).payload == ORIGINAL + b"1"

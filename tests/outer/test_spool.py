@@ -152,3 +152,92 @@ def test_a_torn_segment_goes_to_quarantine(tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     assert spool.split_incoming() == []
     assert len(list(spool.iter_quarantine())) == 1
+
+
+# ---- D81: a segment of several mails is linked under each mail's name, not copied
+
+
+def test_a_segment_of_several_mails_is_named_per_mail_without_new_files(tmp_path):
+    """Each mail's name in received/ is the segment itself (no new file, no second write, no
+    second fsync of the mails) and reads as that mail alone."""
+    spool = Spool(tmp_path)
+    envs = [envelope(n) for n in range(4)]
+    segment = spool.write_segment([(env, b"mail %d" % i) for i, env in enumerate(envs)])
+    inode = segment.stat().st_ino
+    assert [e.mail_id for e in spool.split_incoming()] == [e.mail_id for e in envs]
+    assert os.listdir(tmp_path / "incoming") == []
+    for i, env in enumerate(envs):
+        name = tmp_path / "received" / f"{env.mail_id}.0"
+        assert name.stat().st_ino == inode
+        assert spool.read(name).envelope == env
+        assert spool.read(name).payload == b"mail %d" % i
+
+
+def test_a_linked_mail_goes_alone_and_the_segment_with_its_last_name(tmp_path):
+    spool = Spool(tmp_path)
+    envs = [envelope(n) for n in range(3)]
+    spool.write_segment([(env, b"mail %d" % i) for i, env in enumerate(envs)])
+    spool.split_incoming()
+    claimed = [spool.claim(f"{env.mail_id}.0") for env in envs]
+    assert all(claimed)
+    spool.remove_published(claimed[1])  # published: its name goes, the others still read
+    assert spool.read(claimed[0]).payload == b"mail 0"
+    assert spool.read(claimed[2]).payload == b"mail 2"
+    assert claimed[0].stat().st_nlink == 2
+    spool.remove_published(claimed[0])
+    spool.remove_published(claimed[2])
+    assert spool.counts()["rendering"] == 0
+
+
+@pytest.mark.parametrize("links_before_crash", [0, 1, 2, 3])
+def test_a_crash_in_the_middle_of_linking_loses_and_doubles_nothing(
+    tmp_path, monkeypatch, links_before_crash
+):
+    """kill -9 between any two steps of a split: at the next start every mail has exactly one
+    name in received/ and reads as itself; the segment's own name is gone."""
+    spool = Spool(tmp_path)
+    envs = [envelope(n) for n in range(3)]
+    spool.write_segment([(env, b"mail %d" % i) for i, env in enumerate(envs)])
+    real_link, made = os.link, []
+
+    def crashing_link(source, target):
+        if len(made) == links_before_crash:
+            raise KeyboardInterrupt("crash")  # not an OSError: nothing in the pass catches it
+        real_link(source, target)
+        made.append(target)
+
+    monkeypatch.setattr(os, "link", crashing_link)
+    if links_before_crash < len(envs):
+        with pytest.raises(KeyboardInterrupt):
+            spool.split_incoming()
+    else:
+        spool.split_incoming()
+    monkeypatch.setattr(os, "link", real_link)
+    Spool(tmp_path).recover()
+    assert os.listdir(tmp_path / "incoming") == []
+    assert sorted(spool.pending()) == sorted(f"{e.mail_id}.0" for e in envs)
+    for i, env in enumerate(envs):
+        assert spool.read(spool.folder("received") / f"{env.mail_id}.0").payload == b"mail %d" % i
+
+
+def test_one_mail_of_a_linked_segment_is_quarantined_alone(tmp_path):
+    spool = Spool(tmp_path)
+    envs = [envelope(n) for n in range(3)]
+    spool.write_segment([(env, b"mail %d" % i) for i, env in enumerate(envs)])
+    spool.split_incoming()
+    claimed = spool.claim(f"{envs[1].mail_id}.0")
+    kept = spool.quarantine(claimed, "render policy")
+    assert SpoolRecord.decode(kept.read_bytes(), str(kept)).payload == b"mail 1"
+    assert not claimed.exists()
+    assert sorted(spool.pending()) == sorted(f"{e.mail_id}.0" for e in (envs[0], envs[2]))
+    assert spool.read(spool.folder("received") / f"{envs[2].mail_id}.0").payload == b"mail 2"
+
+
+def test_a_linked_name_without_its_mail_is_corrupt(tmp_path):
+    spool = Spool(tmp_path)
+    envs = [envelope(n) for n in range(2)]
+    segment = spool.write_segment([(env, b"x") for env in envs])
+    stranger = tmp_path / "received" / f"{envelope(9).mail_id}.0"
+    os.link(segment, stranger)
+    with pytest.raises(SpoolCorrupt, match="no record of mail"):
+        spool.read(stranger)
