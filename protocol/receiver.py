@@ -51,7 +51,8 @@ MAX_GAPS_TRACKED = 100_000  # a jump beyond this many seqs is recorded as one ov
 PRUNE_EVERY_S = 600.0  # housekeeping cadence for the done table
 READ_BLOCK = 1 << 20
 # Bytes of single-chunk bundles kept in memory from verification to delivery, so a typical mail
-# is read and hashed once, not twice. Beyond it (a backlog of large bundles) they are read again.
+# is read, verified and (on an encrypted link) decrypted once, not twice. Beyond it (a backlog
+# of large bundles) they are read again.
 MAX_WHOLE_BYTES_KEPT = 32 << 20
 
 # The schema's history (protocol.sqlite): no migration yet.
@@ -126,9 +127,9 @@ class _Whole:
     payload_offset: int
     payload_len: int
     header: ChunkHeader
-    # The bundle itself and its SHA-256 as verification left them (a plain chunk, while the
-    # payloads held this way stay under MAX_WHOLE_BYTES_KEPT); else it is read again from
-    # ``path`` and hashed when assembled.
+    # The bundle itself (a sealed chunk's plaintext) and its SHA-256, while the payloads held
+    # this way stay under MAX_WHOLE_BYTES_KEPT; else it is read again from ``path``, verified,
+    # decrypted if sealed and hashed when assembled.
     data: bytes | None = None
     digest: bytes | None = None
 
@@ -296,12 +297,14 @@ class Receiver:
         # No capacity check: the limits are for bundles still missing chunks, and this one is
         # complete (its file is already in the work folder; memory holds a few numbers, and
         # the payload while there is room for it).
-        keep = chunk.payload_sha256 is not None and (
-            self._whole_bytes + len(chunk.payload) <= MAX_WHOLE_BYTES_KEPT
-        )
+        keep = self._whole_bytes + len(chunk.payload) <= MAX_WHOLE_BYTES_KEPT
+        # A sealed chunk's signature covers its ciphertext, so its plaintext is hashed here:
+        # one SHA-256 over the payload instead of reading, verifying and decrypting the file
+        # again when the bundle is assembled.
+        digest = (chunk.payload_sha256 or hashlib.sha256(chunk.payload).digest()) if keep else None
         self._whole[header.bundle] = _Whole(
             path, chunk.prefix.encrypted, chunk.payload_offset, chunk.prefix.payload_len, header,
-            chunk.payload if keep else None, chunk.payload_sha256 if keep else None,
+            chunk.payload if keep else None, digest,
         )  # fmt: skip
         self._whole_bytes += len(chunk.payload) if keep else 0
         self._last_seen_ms = self._now_ms()
