@@ -94,6 +94,9 @@ class LinkReader:
     def _recover(self, handler: Handler) -> int:
         """Files claimed before a restart but not recorded as held are verified again."""
         self._recovered = True
+        # A marked bundle's file is in the work folder until its mark is synced; verified
+        # again now, it would be deleted as a duplicate of a mark a power cut may still undo.
+        self._sync_marks()
         leftovers = [c for c in self.intake.leftovers() if not self.receiver.holds(c.path)]
         return self._accept_all(leftovers, handler)
 

@@ -86,6 +86,26 @@ def test_closing_the_reader_syncs_the_waiting_marks(link: Link) -> None:
     assert link.poll() == 0  # done, not handed over again
 
 
+def test_a_look_at_the_work_folder_again_syncs_the_waiting_marks_first(
+    link: Link, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of bundles marked but not yet synced are leftovers in the work folder; verified
+    again they are duplicates and deleted, so their marks must be on disk before that."""
+    _publish(link, 3)
+    reader = _regroup(link, 8)
+    assert reader.poll(link.delivered.append) == 3
+    events: list[str] = []
+    sync_done, discard = reader.receiver.sync_done, reader.intake.discard
+    monkeypatch.setattr(reader.receiver, "sync_done", lambda: events.append("sync") or sync_done())
+    monkeypatch.setattr(reader.intake, "discard", lambda path: events.append("discard")
+                        or discard(path))  # fmt: skip
+    reader.recover_again()
+    reader.poll(link.delivered.append)
+    assert events == ["sync", "discard", "discard", "discard"]
+    assert len(link.delivered) == 3
+    assert list((link.root / "work").iterdir()) == []
+
+
 def test_a_failing_handler_leaves_its_bundle_and_the_marks_before_it_are_synced(
     link: Link,
 ) -> None:
