@@ -524,7 +524,7 @@ The outer agent's figure moved by up to 1.7 ms between neighbouring runs with th
 load (it is the same code in both), so the whole-path figures and the ratio (means 3.62 ->
 3.41) say less than the inner column. The line is **not met** (ratio 3.34-4.02 in these runs).
 
-What changed (D78):
+What changed (D80):
 
 1. **A sealed single-chunk bundle is decrypted once.** On an encrypted link (the trial layout
    and every installation `maildiode init` writes) the receiver kept a verified single-chunk
@@ -542,7 +542,7 @@ What changed (D78):
    average, 48 % of passes one alone. py-spy (wall-clock shares of the link thread, as the
    table above explains): the done mark 19.5 % before, 3.8 % plus 5.5 % for the group syncs
    after. The kill -9 bound stays one duplicate from the direct path; a power cut may now repeat
-   up to eight (D78 has the crash analysis).
+   up to eight (D80 has the crash analysis).
 
 Tried and not kept: one transaction for a group of marks (harness: 0.04 ms less than the
 above, but a kill -9 would then repeat up to eight notifications instead of one). Not tried

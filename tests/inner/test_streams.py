@@ -82,7 +82,7 @@ def test_an_inner_config_without_streams_reads_one_stream(tmp_path: Path) -> Non
 
 
 def test_every_inbound_reader_syncs_its_done_marks_in_groups(tmp_path: Path) -> None:
-    """D78: the pair's reader and each further stream's share one sync per DONE_GROUP marks."""
+    """D80: the pair's reader and each further stream's share one sync per DONE_GROUP marks."""
     readers = build_readers(_config(tmp_path), tmp_path / "inner")
     try:
         assert {s: r.done_group for s, r in readers.items()} == {
