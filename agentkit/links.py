@@ -134,8 +134,10 @@ def build_reader(
     work_dir: Path,
     quarantine_dir: Path,
     tcp_spool_dir: Path | None = None,
+    done_group: int = 1,
 ) -> LinkReader:
-    """A LinkReader for ``stream``: the folder (or TCP) intake plus the persistent Receiver."""
+    """A LinkReader for ``stream``: the folder (or TCP) intake plus the persistent Receiver;
+    ``done_group`` as LinkReader's (how many handled bundles share one durable done mark)."""
     intake: FolderIntake | TcpIntake
     if link.transport == "tcp":
         if link.tcp_listen is None:
@@ -167,7 +169,7 @@ def build_reader(
         silence_alarm_s=link.silence_alarm_s,
         resend_window_s=link.resend_window_s,
     )
-    return LinkReader(intake=intake, receiver=receiver)
+    return LinkReader(intake=intake, receiver=receiver, done_group=done_group)
 
 
 def audit_refusals(summaries: list[RefusalSummary], audit: AuditLog) -> None:

@@ -34,6 +34,12 @@ STOP_CHECK_S = 0.5
 # How often the work folder is looked at again for files claimed but not handled: another
 # agent on the same state may have claimed them and lost its lease in the middle (D70).
 LEFTOVER_RESCAN_S = 30.0
+# Bundles handled in one pass that share one durable done mark (decision "Inbound done marks
+# in groups"): one FULL commit and sync per group instead of per mail. After a crash the
+# bundles handled since the last mark are handled again, so a notification sent straight to
+# the internal server (D16) may arrive twice: at most this many per crash. As many as the
+# outer publisher puts in one group (D31's PUBLISH_BATCH).
+DONE_GROUP = 8
 
 
 def build_reader(config: InnerConfig, state_dir: Path) -> LinkReader:
@@ -46,6 +52,7 @@ def build_reader(config: InnerConfig, state_dir: Path) -> LinkReader:
         work_dir=state_dir / "link-work",
         quarantine_dir=state_dir / "link-quarantine",
         tcp_spool_dir=state_dir / "link-tcp",
+        done_group=DONE_GROUP,
     )
 
 
@@ -62,7 +69,7 @@ def build_readers(config: InnerConfig, state_dir: Path) -> dict[str, LinkReader]
                 stream.receive_link(config.link), keys, state_dir, stream.id,
                 work_dir=state_dir / f"link-work-{stream.id}",
                 quarantine_dir=state_dir / f"link-quarantine-{stream.id}",
-                tcp_spool_dir=state_dir / f"link-tcp-{stream.id}",
+                tcp_spool_dir=state_dir / f"link-tcp-{stream.id}", done_group=DONE_GROUP,
             )  # fmt: skip
             opened.callback(reader.close)
             readers[stream.id] = reader

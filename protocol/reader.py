@@ -3,10 +3,12 @@
 poll(handler):
   1. claim settled files (and, once, files left in the work folder by a previous run)
   2. read + verify each; refused files are quarantined (reason file, log line, counter)
-  3. for every complete bundle not yet done: assemble (hash check), handler(bundle),
-     mark done, delete its chunk files — also between the files of step 2, whenever a share
-     of the receiver's in-flight limit is complete, so that a backlog of whole bundles (the
-     receiving agent was down, say) never fills the room meant for partial ones
+  3. for every complete bundle not yet done: assemble (hash check), handler(bundle), mark
+     done (committed at once; synced to disk once per ``done_group`` marks, or when a pass
+     finds nothing to deliver), delete its chunk files once its mark is synced — also
+     between the files of step 2, whenever a share of the receiver's in-flight limit is
+     complete, so that a backlog of whole bundles (the receiving agent was down, say) never
+     fills the room meant for partial ones
   4. at most once a second (``HOUSEKEEPING_S``): quarantine partial bundles past their
      time-to-live; report overdue gaps; silent-link alarm (each is a query or a transaction,
      and their clocks run in minutes: once per poll cost a commit per mail on a busy link)
@@ -17,7 +19,9 @@ poll(handler):
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.intake import ClaimedFile, FolderIntake
@@ -41,9 +45,18 @@ HOUSEKEEPING_S = 1.0
 
 
 class LinkReader:
-    def __init__(self, intake: FolderIntake, receiver: Receiver) -> None:
+    def __init__(self, intake: FolderIntake, receiver: Receiver, *, done_group: int = 1) -> None:
+        """``done_group``: how many done marks share one sync to disk (the marks wait for it
+        at most until a pass finds nothing to deliver). Each mark is committed before the next
+        bundle is handled, so a killed process hands at most one bundle to the handler again;
+        after a power cut, the bundles whose marks were not yet synced (fewer than
+        ``done_group``) and the one in hand are handed over again."""
+        if done_group < 1:
+            raise LocalError(f"done_group {done_group} is not a positive count")
         self.intake = intake
         self.receiver = receiver
+        self.done_group = done_group
+        self._unsynced: list[list[Path]] = []  # per done mark not yet synced: its chunk files
         self._recovered = False
         self._silent = False
         self._summaries: list[RefusalSummary] = []
@@ -54,6 +67,8 @@ class LinkReader:
         if not self._recovered:
             delivered += self._recover(handler)
         delivered += self._accept_all(self.intake.claim_ready(), handler)
+        if delivered == 0:  # nothing more came: the done marks waiting for a sync get it now
+            self._sync_marks()
         if self.receiver.due(HOUSEKEEPING_S):
             self._expire()
             self.receiver.new_gaps()
@@ -79,6 +94,9 @@ class LinkReader:
     def _recover(self, handler: Handler) -> int:
         """Files claimed before a restart but not recorded as held are verified again."""
         self._recovered = True
+        # A marked bundle's file is in the work folder until its mark is synced; verified
+        # again now, it would be deleted as a duplicate of a mark a power cut may still undo.
+        self._sync_marks()
         leftovers = [c for c in self.intake.leftovers() if not self.receiver.holds(c.path)]
         return self._accept_all(leftovers, handler)
 
@@ -123,23 +141,48 @@ class LinkReader:
         return taken
 
     def _deliver(self, handler: Handler) -> int:
+        """Hand every complete bundle to ``handler`` and mark those it took done. Each mark is
+        committed before the next bundle is handled; every ``done_group``-th is synced to
+        disk, which makes the marks before it durable too, and only then do their chunk files
+        go (the rest wait for a later sync: :meth:`_sync_marks`)."""
         delivered = 0
         for bundle_id in self.receiver.complete():
-            try:
-                bundle = self.receiver.assemble(bundle_id)
-            except RemoteError as exc:
-                self._drop(bundle_id, exc.reason, exc.detail)
+            if not self._handled(bundle_id, handler):
                 continue
-            try:
-                handler(bundle)
-            except Exception:
-                log.exception("handler failed for seq %d; will retry", bundle.seq)
-                self.receiver.count("handler_errors")
-                continue
-            for path in self.receiver.mark_done(bundle_id):
-                self.intake.discard(path)
             delivered += 1
+            durable = len(self._unsynced) + 1 >= self.done_group
+            self._unsynced.append(self.receiver.mark_done(bundle_id, durable=durable))
+            if durable:
+                self._discard_synced()
         return delivered
+
+    def _sync_marks(self) -> None:
+        """Sync the done marks that wait for it, then delete their bundles' chunk files."""
+        if self._unsynced:
+            self.receiver.sync_done()
+            self._discard_synced()
+
+    def _discard_synced(self) -> None:
+        for paths in self._unsynced:
+            for path in paths:
+                self.intake.discard(path)
+        self._unsynced = []
+
+    def _handled(self, bundle_id: bytes, handler: Handler) -> bool:
+        """Whether ``handler`` took the bundle (a bundle that does not assemble is dropped to
+        the quarantine; one whose handler fails stays for the next pass)."""
+        try:
+            bundle = self.receiver.assemble(bundle_id)
+        except RemoteError as exc:
+            self._drop(bundle_id, exc.reason, exc.detail)
+            return False
+        try:
+            handler(bundle)
+        except Exception:
+            log.exception("handler failed for seq %d; will retry", bundle.seq)
+            self.receiver.count("handler_errors")
+            return False
+        return True
 
     def _drop(self, bundle_id: bytes, reason: Reason, detail: str) -> None:
         self.receiver.count(f"quarantined:{reason.value}")  # once per bundle
@@ -165,5 +208,11 @@ class LinkReader:
         return self.receiver.status()
 
     def close(self) -> None:
+        try:
+            self._sync_marks()
+        except (LocalError, OSError, sqlite3.Error) as exc:  # the files stay: next start, they
+            # are found done (or, if the marks were lost with the power, handled again)
+            log.warning("cannot sync the last done marks of link %s (%s); their chunk files "
+                        "stay in the work folder", self.receiver.stream, exc)  # fmt: skip
         self.intake.close()
         self.receiver.close()

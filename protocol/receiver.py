@@ -10,7 +10,9 @@ State lives in ``state_dir/receiver-<stream>.db`` (SQLite, WAL):
 * ``counters`` and ``meta``.
 
 Holding a chunk is committed with synchronous=NORMAL (a power cut may forget it; the file is
-still in the work folder and is re-verified at start). Marking a bundle done is synchronous=FULL.
+still in the work folder and is re-verified at start). Marking a bundle done is committed before
+the next bundle is handled, synchronous=FULL, or NORMAL for all but every n-th of a group
+(:meth:`Receiver.mark_done`); its chunk files go only once a FULL commit has followed.
 
 A bundle that travels in one chunk (most mail) is complete the moment its chunk is verified, so
 it is held in memory, not in ``partial``/``held``: rows written only to be deleted again a moment
@@ -22,13 +24,14 @@ recorded as held, and is verified again at start like any file claimed before a 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +54,8 @@ MAX_GAPS_TRACKED = 100_000  # a jump beyond this many seqs is recorded as one ov
 PRUNE_EVERY_S = 600.0  # housekeeping cadence for the done table
 READ_BLOCK = 1 << 20
 # Bytes of single-chunk bundles kept in memory from verification to delivery, so a typical mail
-# is read and hashed once, not twice. Beyond it (a backlog of large bundles) they are read again.
+# is read, verified and (on an encrypted link) decrypted once, not twice. Beyond it (a backlog
+# of large bundles) they are read again.
 MAX_WHOLE_BYTES_KEPT = 32 << 20
 
 # The schema's history (protocol.sqlite): no migration yet.
@@ -126,9 +130,9 @@ class _Whole:
     payload_offset: int
     payload_len: int
     header: ChunkHeader
-    # The bundle itself and its SHA-256 as verification left them (a plain chunk, while the
-    # payloads held this way stay under MAX_WHOLE_BYTES_KEPT); else it is read again from
-    # ``path`` and hashed when assembled.
+    # The bundle itself (a sealed chunk's plaintext) and its SHA-256, while the payloads held
+    # this way stay under MAX_WHOLE_BYTES_KEPT; else it is read again from ``path``, verified,
+    # decrypted if sealed and hashed when assembled.
     data: bytes | None = None
     digest: bytes | None = None
 
@@ -296,12 +300,14 @@ class Receiver:
         # No capacity check: the limits are for bundles still missing chunks, and this one is
         # complete (its file is already in the work folder; memory holds a few numbers, and
         # the payload while there is room for it).
-        keep = chunk.payload_sha256 is not None and (
-            self._whole_bytes + len(chunk.payload) <= MAX_WHOLE_BYTES_KEPT
-        )
+        keep = self._whole_bytes + len(chunk.payload) <= MAX_WHOLE_BYTES_KEPT
+        # A sealed chunk's signature covers its ciphertext, so its plaintext is hashed here:
+        # one SHA-256 over the payload instead of reading, verifying and decrypting the file
+        # again when the bundle is assembled.
+        digest = (chunk.payload_sha256 or hashlib.sha256(chunk.payload).digest()) if keep else None
         self._whole[header.bundle] = _Whole(
             path, chunk.prefix.encrypted, chunk.payload_offset, chunk.prefix.payload_len, header,
-            chunk.payload if keep else None, chunk.payload_sha256 if keep else None,
+            chunk.payload if keep else None, digest,
         )  # fmt: skip
         self._whole_bytes += len(chunk.payload) if keep else 0
         self._last_seen_ms = self._now_ms()
@@ -448,31 +454,54 @@ class Receiver:
         except OSError as exc:
             raise LocalError(f"held chunk {path} cannot be read: {exc}") from exc
 
-    def mark_done(self, bundle_id: bytes) -> list[Path]:
-        """Record delivery durably (synchronous=FULL); returns the chunk files to delete."""
+    def mark_done(self, bundle_id: bytes, *, durable: bool = True) -> list[Path]:
+        """Record delivery; returns the chunk files to delete. ``durable``: committed with
+        synchronous=FULL, which also makes every done mark before it durable. Otherwise the
+        mark survives the process being killed (it is in the operating system's hands) but
+        not a power cut, and the caller deletes the files only after a later durable mark or
+        :meth:`sync_done`."""
         with self._lock:
             whole = self._whole.get(bundle_id)
             partial = self._partial(bundle_id) if whole is None else _partial_of(whole.header)
             if partial is None:
                 return []
             paths = [whole.path] if whole is not None else self._held_paths(bundle_id)
-            self._db.execute("PRAGMA synchronous=FULL")
-            try:
-                with self._db:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    if whole is not None:
-                        self._record_whole(whole)
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO done VALUES (?, ?, ?, ?)",
-                        (bundle_id, partial.seq, partial.created, self._now_ms()),
-                    )
-                    self._forget(bundle_id)
-                    self._db.execute("DELETE FROM missing WHERE seq = ?", (partial.seq,))
-                    self.count("bundles_delivered")
-            finally:
-                self._db.execute("PRAGMA synchronous=NORMAL")
+            level = Synchronous.FULL if durable else Synchronous.NORMAL
+            with self._synchronous(level), self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._record_done(bundle_id, whole, partial)
             self._pop_whole(bundle_id)
             return paths
+
+    def sync_done(self) -> None:
+        """Make every done mark so far durable: one transaction committed with
+        synchronous=FULL (the sync of the write-ahead log covers the marks before it)."""
+        with self._lock, self._synchronous(Synchronous.FULL), self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._set_meta("done_synced_ms", self._now_ms())
+
+    @contextlib.contextmanager
+    def _synchronous(self, level: Synchronous) -> Iterator[None]:
+        """The connection's commits at ``level`` inside the block (NORMAL outside it)."""
+        if level is not Synchronous.NORMAL:
+            self._db.execute(f"PRAGMA synchronous={level.value}")
+        try:
+            yield
+        finally:
+            if level is not Synchronous.NORMAL:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _record_done(self, bundle_id: bytes, whole: _Whole | None, partial: _Partial) -> None:
+        """One bundle's done mark, in the caller's transaction."""
+        if whole is not None:
+            self._record_whole(whole)
+        self._db.execute(
+            "INSERT OR IGNORE INTO done VALUES (?, ?, ?, ?)",
+            (bundle_id, partial.seq, partial.created, self._now_ms()),
+        )
+        self._forget(bundle_id)
+        self._db.execute("DELETE FROM missing WHERE seq = ?", (partial.seq,))
+        self.count("bundles_delivered")
 
     def _pop_whole(self, bundle_id: bytes) -> _Whole | None:
         whole = self._whole.pop(bundle_id, None)

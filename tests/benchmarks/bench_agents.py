@@ -571,6 +571,61 @@ about a sixth, the rest the interpreter), the render threads (1.1 ms), the SMTP 
 processes (loops and committers, ~1 ms). The publisher's file creation per chunk is the link
 format's (one file per chunk, §9.1); ext4 skips recently freed inodes only without a journal
 (`fs/ext4/ialloc.c`), so that half should be smaller on a journalled file system (not measured).
+
+### Branch `lean3i` (2026-12-06): the inner agent
+
+Whole runs of this benchmark, main before the branch (b2ea589, "before") and the branch's code
+("after": 4097262 for the first four runs, 5255a3a for the last four, which adds one sync per
+30 s at most), interleaved ABBA BAAB, each from its own worktree, on a machine shared with other
+helpers' test suites and benchmarks (load 9-15):
+
+| run (UTC) | code | inner | outer | both agents | Postfix | ratio (rounds) |
+| --- | --- | --- | --- | --- | --- | --- |
+| 02:59 | before | 4.02 | 3.83 | 7.82 | 2.24 | 3.54 (3.03-3.89) |
+| 03:01 | after | 3.86 | 5.56 | 9.37 | 2.81 | 3.41 (2.99-4.85) |
+| 03:03 | after | 3.47 | 4.44 | 8.02 | 2.37 | 3.46 (2.97-3.81) |
+| 03:05 | before | 4.05 | 4.02 | 8.12 | 2.09 | 4.02 (3.18-4.80) |
+| 03:15 | after | 3.54 | 3.86 | 7.40 | 2.20 | 3.38 (2.85-3.84) |
+| 03:16 | before | 3.87 | 3.88 | 7.69 | 2.15 | 3.56 (3.07-4.02) |
+| 03:18 | before | 4.00 | 4.02 | 7.93 | 2.39 | 3.34 (2.65-4.03) |
+| 03:19 | after | 3.54 | 4.56 | 8.16 | 2.40 | 3.39 (2.47-4.44) |
+
+The inner agent, the only side this branch touches: means of the four runs each 3.99 -> 3.60 ms
+per mail (-0.38 ms, -10 %); each of the four neighbouring pairs favours "after", by 0.16,
+0.58, 0.33 and 0.46 ms; the rounds of the runs (six each) 3.78-4.40 before, 3.04-4.06 after.
+The outer agent's figure moved by up to 1.7 ms between neighbouring runs with the machine's
+load (it is the same code in both), so the whole-path figures and the ratio (means 3.62 ->
+3.41) say less than the inner column. The line is **not met** (ratio 3.34-4.02 in these runs).
+
+What changed (D82):
+
+1. **A sealed single-chunk bundle is decrypted once.** On an encrypted link (the trial layout
+   and every installation `maildiode init` writes) the receiver kept a verified single-chunk
+   bundle's payload only for plain chunks, so at assembly it read the chunk file again and
+   verified (SHA-256, Ed25519), decrypted (X25519, HKDF, AES-GCM) and hashed it a second time.
+   It now keeps the plaintext and one SHA-256 of it, as it did for plain chunks (py-spy: the
+   reassembly's 4 % of the link thread's samples are gone).
+2. **Done marks synced in groups.** Each bundle's done mark is still committed before the next
+   bundle is handled, but with `synchronous=NORMAL`; every eighth, or the first pass that finds
+   nothing to deliver, is committed FULL, which syncs the write-ahead log and every mark before
+   it, and only then are the bundles' chunk files deleted. A harness (300 encrypted 90 kB
+   single-chunk bundles through a LinkReader, `time.process_time`, alternating): 0.66 and 0.66
+   ms of CPU per bundle with a sync per mark, 0.47 and 0.48 ms with one per eight (wall 5.2-5.9
+   -> 1.2-2.7 ms). In bench_agents the reader found 1-26 complete bundles per pass, 2.5 on
+   average, 48 % of passes one alone. py-spy (wall-clock shares of the link thread, as the
+   table above explains): the done mark 19.5 % before, 3.8 % plus 5.5 % for the group syncs
+   after. The kill -9 bound stays one duplicate from the direct path; a power cut may now repeat
+   up to eight (D82 has the crash analysis).
+
+Tried and not kept: one transaction for a group of marks (harness: 0.04 ms less than the
+above, but a kill -9 would then repeat up to eight notifications instead of one). Not tried
+for lack of time: pipelining several bundles' notifications over the direct session (the
+handler takes one bundle at a time; the link thread's largest wall share is now the
+notification's send and the wait for the 250, 48 %, most of it waiting, not CPU), and cutting
+the unlink of each chunk file (11 % of the wall samples; one per file, as the protocol has it).
+Where the inner agent's CPU went before, by library (perf, 30 s of the running benchmark):
+the interpreter 40 %, ISA-L 21 % (the page's re-encoding, D11, unchanged), kernel 14 %,
+cryptography's Rust 7 %, libc 6 %, SQLite 5 %, OpenSSL 4 %.
 """
 
 

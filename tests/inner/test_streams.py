@@ -17,7 +17,7 @@ from agentkit.control import encode_control
 from agentkit.settings import load_config
 from inner_agent.config import InnerConfig
 from inner_agent.duplicates import DuplicateBook, mail_identity
-from inner_agent.link_service import OneAtATime, build_readers
+from inner_agent.link_service import DONE_GROUP, OneAtATime, build_readers
 from inner_agent.preflight import preflight
 from inner_agent.reports import ControlHandler, ReportStore
 from maildiode.cli import main
@@ -76,6 +76,18 @@ def test_an_inner_config_without_streams_reads_one_stream(tmp_path: Path) -> Non
     readers = build_readers(config, tmp_path / "inner")
     try:
         assert list(readers) == ["inbound"]
+    finally:
+        for reader in readers.values():
+            reader.close()
+
+
+def test_every_inbound_reader_syncs_its_done_marks_in_groups(tmp_path: Path) -> None:
+    """D82: the pair's reader and each further stream's share one sync per DONE_GROUP marks."""
+    readers = build_readers(_config(tmp_path), tmp_path / "inner")
+    try:
+        assert {s: r.done_group for s, r in readers.items()} == {
+            "inbound": DONE_GROUP, "mx2": DONE_GROUP}  # fmt: skip
+        assert DONE_GROUP > 1
     finally:
         for reader in readers.values():
             reader.close()

@@ -45,6 +45,7 @@ class Link:
     clock: FakeClock
     key: SigningKey
     chunk_size: int = 64
+    done_group: int = 1  # LinkReader's: done marks per sync to disk
     delivered: list[ReceivedBundle] = field(default_factory=list)
     sender: Sender | None = None
     reader: LinkReader | None = None
@@ -69,7 +70,7 @@ class Link:
         receiver = Receiver(self.root / "receiver-state", "inbound",
                             keyring or Keyring([self.key.verify_key]), clock=self.clock,
                             **options)  # type: ignore[arg-type]  # fmt: skip
-        self.reader = LinkReader(intake, receiver)
+        self.reader = LinkReader(intake, receiver, done_group=self.done_group)
         return self.reader
 
     def carry(self) -> list[str]:

@@ -333,6 +333,35 @@ def test_encrypted_link_round_trip(tmp_path: Path, link: Link) -> None:
     assert link.delivered[0].data == data
 
 
+@pytest.mark.parametrize("kept", [32 << 20, 0])
+def test_encrypted_single_chunk_bundles_are_decrypted_once_while_kept(
+    link: Link, monkeypatch: pytest.MonkeyPatch, kept: int
+) -> None:
+    """On an encrypted link a single-chunk bundle keeps its plaintext from verification to
+    delivery (its file is not read, verified and decrypted a second time); past the bound it is
+    read again. Either way it arrives whole."""
+    monkeypatch.setattr("protocol.receiver.MAX_WHOLE_BYTES_KEPT", kept)
+    recipient = EncryptionKey.generate()
+    link.chunk_size = 1 << 20
+    link.sender.close()  # type: ignore[union-attr]
+    link.open_sender(encrypt_to=recipient.public_key)
+    link.reader.close()  # type: ignore[union-attr]
+    link.open_reader(decrypt_key=recipient)
+    bundles = {bid(n): os.urandom(300) for n in range(1, 4)}
+    for bundle_id, data in bundles.items():
+        link.sender.publish(data, bundle_id)  # type: ignore[union-attr]
+    link.carry()
+    receiver = link.reader.receiver  # type: ignore[union-attr]
+    reads: list[Path] = []
+    read_payload = receiver._read_payload
+    monkeypatch.setattr(receiver, "_read_payload", lambda path, *rest: reads.append(path)
+                        or read_payload(path, *rest))  # fmt: skip
+    link.poll()
+    assert {b.bundle_id: b.data for b in link.delivered} == bundles
+    assert len(reads) == (0 if kept else 3)
+    assert receiver._whole_bytes == 0
+
+
 def test_rotation_accepts_both_keys(link: Link) -> None:
     link.reader.close()  # type: ignore[union-attr]
     link.open_reader(Keyring([KEY_A.verify_key, KEY_B.verify_key]))
