@@ -148,7 +148,7 @@ LABEL_OF_NEXT: Final = "!"
 _DIGIT_RE: Final = re.compile(r"\d")
 # A word right after a number, a bracket or a Korean particle between ("010-... 로 연락 주세요",
 # "02-123-4567 (fax)"): a trailer about that number, not a label of the next one.
-_TRAILER_RE: Final = re.compile(r"[0-9][ )\]]*(?:으로|로|에게|에|는|은)?[ ]*\Z")
+_TRAILER_RE: Final = re.compile(r"[0-9][ ()\[\]]*(?:으로|로|에게|에|는|은)?[ ]*\Z")
 TRAILER_REACH: Final = 8  # characters before the word: a number, a bracket, a particle
 # A word after a candidate followed, within a short phrase, by a number of its own: it is the
 # label of that next value ("Bank account: 8610-...", "입금 계좌: KB국민은행 207-..."). A
@@ -443,6 +443,12 @@ _NOT_A_PERSON_RE: Final = re.compile(
     r"|학교|공사|공단|사무소|지점|본점|본사|지사|상회|마트|식품|약품|제약|카드)\Z"
 )
 _COMPANY_BEFORE_RE: Final = re.compile(r"(?:주식회사|유한회사|\(주\)|㈜|법인|회사명|상호)[ ]*\Z")
+# A company's name just before the number: "(주)한빛", "㈜ 한빛", "한빛건설", then a separator.
+_COMPANY_NAME_BEFORE_RE: Final = re.compile(
+    r"(?:(?:\(주\)|㈜)[ ]?[가-힣A-Za-z0-9]{1,10}|[가-힣]{1,8}(?:건설|산업|상사|전자|화학|물산"
+    r"|기업|회사|그룹|공사|공단|상회|식품|제약)|[가-힣A-Za-z0-9]{1,10}[ ]?(?:\(주\)|㈜))"
+    r"[ ]*[\t,;|:]?[ ]*\Z"
+)
 NAME_REACH: Final = 16  # a name, 님 and a separator before the number
 # An address just after: a province or a city, then a district, town or road
 # ("서울시 마포구", "경기도 성남시", "부산광역시 해운대구", "서울 마포구 월드컵로").
@@ -456,21 +462,26 @@ _MOBILE_AFTER_RE: Final = re.compile(r"[ ]*[\t,;|/]?[ ]*01[016789][ .\-]?\d{3,4}
 ADDRESS_REACH: Final = 32
 
 
-def in_a_person_row(text: str, start: int, end: int) -> bool:
-    """True when a person's name stands just before the number and their address or mobile
-    number just after it ("김영희 040811-3519915 서울시 마포구"): a customer list's row
-    without a label, as a person reads it. Companies (``(주)한빛``, ``한빛건설``) are no names."""
+def whose_row(text: str, start: int, end: int) -> int:
+    """Whose number a registration-shaped number without a check digit is, by what stands
+    around it: +1 a person's (their name just before, their address or mobile number just
+    after: "김영희 040811-3519915 서울시 마포구", a customer list's row without a label), -1 a
+    company's ("(주)한빛 110111-...", "한빛건설 110111-...": a corporate registration
+    number), 0 when nothing says."""
     before = text[max(0, start - NAME_REACH) : start]
+    if _COMPANY_NAME_BEFORE_RE.search(before):
+        return -1
     name = _NAME_BEFORE_RE.search(before)
     if name is None:
-        return False
+        return 0
     word = name.group(1)
     if word[0] not in _SURNAMES and word[:2] not in _SURNAMES:
-        return False
+        return 0
     if _NOT_A_PERSON_RE.search(word) or word.lower() in _LABELS:
-        return False
+        return 0
     name_start = start - len(before) + name.start()
     if _COMPANY_BEFORE_RE.search(text, max(0, name_start - NAME_REACH), name_start):
-        return False
+        return -1
     after = text[end : end + ADDRESS_REACH]
-    return _ADDRESS_AFTER_RE.match(after) is not None or _MOBILE_AFTER_RE.match(after) is not None
+    person = _ADDRESS_AFTER_RE.match(after) or _MOBILE_AFTER_RE.match(after)
+    return 0 if person is None else 1

@@ -24,7 +24,7 @@ from mailsafe.pii.checks import (
     luhn_ok,
     registration_check_digit_ok,
 )
-from mailsafe.pii.context import ContextIndex, in_a_person_row
+from mailsafe.pii.context import ContextIndex, whose_row
 from mailsafe.pii.types import PiiType
 
 # A candidate is reported from this score up.
@@ -261,10 +261,9 @@ def _registration(match: re.Match[str], context: ContextIndex) -> Candidate | No
     if registration_check_digit_ok(birth + rest):
         shape += CHECK_DIGIT_BONUS
     else:  # issued since October 2020 (any last digit), or no resident number at all
-        corporate = _looks_corporate(birth + rest)
-        if not said and (corporate or shape < REPORT_THRESHOLD):
-            said = 1 if in_a_person_row(match.string, start, end) else 0
-        if corporate and said <= 0:
+        if not said:
+            said = whose_row(match.string, start, end)
+        if said <= 0 and _looks_corporate(birth + rest):
             return None
     return Candidate(kind, start, end, _moved(shape, said))
 
