@@ -214,8 +214,10 @@ class ContextIndex:
             return self._columns.context_of(start, kind)
         line_start = self._text.rfind("\n", window, start)  # -1: the line starts before
         nearest_pos = nearest_neg = -1
-        # Words in the lines above and just after: whether any stands there, and of which kind.
-        above = above_pos = above_neg = after_pos = after_neg = False
+        # Words in the lines above: whether any stands there, and of which kind; words just
+        # after, weighed only when nothing else decides (most candidates never need them).
+        above = above_pos = above_neg = False
+        after: list[Word] = []
         while index < count:
             word_start, word_end, labels = words[index]
             if word_start >= limit:
@@ -233,14 +235,13 @@ class ContextIndex:
                         nearest_neg = word_end
                 elif NEGATIVE in labels:
                     nearest_neg = word_end
-            elif word_start >= end and word_end <= limit and not self._labels_own(word_end):
-                after_pos = after_pos or kind in labels
-                after_neg = after_neg or (NEGATIVE in labels and kind not in labels)
+            elif word_start >= end and word_end <= limit:
+                after.append(words[index - 1])
         on_line = 0 if nearest_pos == nearest_neg else 1 if nearest_pos > nearest_neg else -1
         return self._decided(
             start, kind, nearest=max(nearest_pos, nearest_neg), on_line=on_line,
             above=_vote(above_pos, above_neg) if above else None,
-            after=_vote(after_pos, after_neg),
+            after=after,
         )  # fmt: skip
 
     def _labels_next(self, word_start: int, word_end: int, start: int) -> bool:
@@ -262,7 +263,7 @@ class ContextIndex:
 
     def _decided(
         self, start: int, kind: PiiType, *, nearest: int, on_line: int, above: int | None,
-        after: int,
+        after: list[Word],
     ) -> int:  # fmt: skip
         """The nearest word on the candidate's line decides, unless it stands in another cell
         of a table row and the column's header says something; then the header, the lines
@@ -277,7 +278,18 @@ class ContextIndex:
         header = self._columns.context_of(start, kind)
         if header:
             return header
-        return after if above is None else above
+        return self._after_vote(after, kind) if above is None else above
+
+    def _after_vote(self, after: list[Word], kind: PiiType) -> int:
+        """What the words just after a candidate say of it: +1 a word of ``kind``, -1 a
+        negative word, 0 nothing; a word that labels a value of its own says nothing."""
+        positive = negative = False
+        for _, word_end, labels in after:
+            if kind in labels:
+                positive = positive or not self._labels_own(word_end)
+            elif NEGATIVE in labels and not negative:
+                negative = not self._labels_own(word_end)
+        return _vote(positive, negative)
 
     def _words_near(self, start: int, end: int) -> tuple[list[int], list[Word]]:
         region = bisect_right(self._region_starts, start) - 1
