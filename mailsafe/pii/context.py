@@ -157,7 +157,11 @@ TRAILER_REACH: Final = 8  # characters before the word: a number, a bracket, a p
 # A word after a candidate followed, within a short phrase, by a number of its own: it is the
 # label of that next value ("Bank account: 8610-...", "입금 계좌: KB국민은행 207-..."). A
 # word followed by words only is a trailer ("110-... 신한은행 예금주: 김영희").
-_OWN_VALUE_RE: Final = re.compile(r"[ ]*(?:[^\W\d_]+[ ]*){0,3}[.:：]?[ ]*(?:[^\W\d_]+[ ]*)?[(#]?\d")
+# A date, an amount or a count is no such value ("110123456789 신한은행 2023년 3월").
+_OWN_VALUE_RE: Final = re.compile(
+    r"[ ]*(?:[^\W\d_]+[ ]*){0,3}[.:：]?[ ]*(?:[^\W\d_]+[ ]*)?[(#]?\d"
+    r"(?![0-9,]*[ ]?(?:년|월|일|원|만|억|천|개|명|건|시|분|초|세|살|층|%))"
+)
 OWN_VALUE_REACH: Final = 32  # a label, a few more words and the start of its value
 # What separates the cells of a table row in extracted text: XLSX, DOCX, HWPX and HTML cells
 # come out tab-separated, CSV files as they were written.

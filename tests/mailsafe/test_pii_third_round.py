@@ -66,6 +66,7 @@ def test_a_phone_label_after_a_number_that_labels_its_own_value_was_missed() -> 
         ("110-123-456789 (신한은행)", "110-123-456789"),
         ("110123456789 신한은행", "110123456789"),
         ("110-123-456789 신한은행 예금주: 김영희", "110-123-456789"),  # words only after it
+        ("110123456789 신한은행 2023년 3월 급여", "110123456789"),  # a date is no value of its own
     ],
 )
 def test_a_trailer_still_names_the_number_before_it(text: str, value: str) -> None:
