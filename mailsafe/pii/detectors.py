@@ -261,11 +261,19 @@ def _registration(match: re.Match[str], context: ContextIndex) -> Candidate | No
     if registration_check_digit_ok(birth + rest):
         shape += CHECK_DIGIT_BONUS
     else:  # issued since October 2020 (any last digit), or no resident number at all
+        corporate = _looks_corporate(birth + rest)
         if not said:
             said = whose_row(match.string, start, end)
-        if said <= 0 and _looks_corporate(birth + rest):
+            if said > 0 and corporate and rest[0] in BORN_IN_THE_1900S:
+                said = 0  # born 1911-1928: a company's "110111-1..." far likelier
+        if said <= 0 and corporate:
             return None
     return Candidate(kind, start, end, _moved(shape, said))
+
+
+# Gender digits of people born 1900-1999 (residents 1 2, foreigners 5 6). A corporate number's
+# first six digits read as a birth date in 1911-1928 with them, rarely a living person's.
+BORN_IN_THE_1900S: Final = frozenset("1256")
 
 
 def _looks_corporate(digits: str) -> bool:

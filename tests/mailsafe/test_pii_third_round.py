@@ -151,6 +151,13 @@ def test_a_number_without_check_digit_after_a_company_name_was_flagged() -> None
         assert kinds(text) == []
 
 
+def test_a_corporate_number_in_a_name_and_address_row_stays_out() -> None:
+    """ "한빛 110111-1234569 서울시 중구": a short company name reads like a person's, but the
+    number would make them born in 1911; a company's registration number."""
+    assert corporate_check_digit_ok("1101111234569")
+    assert kinds("한빛 110111-1234569 서울시 중구 세종대로") == []
+
+
 def test_a_checked_resident_number_after_a_company_name_is_still_found() -> None:
     assert kinds("(주)한빛 870722-1234566") == [("rrn", "870722-1234566")]
 
