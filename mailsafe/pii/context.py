@@ -92,6 +92,10 @@ OTHER_NUMBER_LABELS: Final[tuple[str, ...]] = (
     "학번", "관리번호", "증권번호", "청구번호", "발주번호", "견적번호", "영수증", "receipt",
     "contract no", "customer no", "customer id", "employee id", "employee no", "member no",
     "po no", "product no", "item no", "우편번호", "zip",
+    # Third round (held-out rows): numbers of forms, shipments, cases and payments.
+    "신청번호", "조회번호", "출고번호", "입고번호", "사건번호", "전표번호", "납부번호", "고지번호",
+    "인증번호", "쿠폰번호", "등기번호", "과제번호", "처리번호", "민원번호", "lot no", "batch no",
+    "case no", "application no",
 )  # fmt: skip
 
 
@@ -146,6 +150,19 @@ NEGATIVE: Final = "-"
 # them ("계좌번호 110-123-456789 김영희 800101-1234567": the account label is not the RRN's).
 LABEL_OF_NEXT: Final = "!"
 _DIGIT_RE: Final = re.compile(r"\d")
+# A word right after a number, a bracket or a Korean particle between ("010-... 로 연락 주세요",
+# "02-123-4567 (fax)"): a trailer about that number, not a label of the next one.
+_TRAILER_RE: Final = re.compile(r"[0-9][ ()\[\]]*(?:으로|로|에게|에|는|은)?[ ]*\Z")
+TRAILER_REACH: Final = 8  # characters before the word: a number, a bracket, a particle
+# A word after a candidate followed, within a short phrase, by a number of its own: it is the
+# label of that next value ("Bank account: 8610-...", "입금 계좌: KB국민은행 207-..."). A
+# word followed by words only is a trailer ("110-... 신한은행 예금주: 김영희").
+# A date, an amount or a count is no such value ("110123456789 신한은행 2023년 3월").
+_OWN_VALUE_RE: Final = re.compile(
+    r"[ ]*(?:[^\W\d_]+[ ]*){0,3}[.:：]?[ ]*(?:[^\W\d_]+[ ]*)?[(#]?\d"
+    r"(?![0-9,]*[ ]?(?:년|월|일|원|만|억|천|개|명|건|시|분|초|세|살|층|%))"
+)
+OWN_VALUE_REACH: Final = 32  # a label, a few more words and the start of its value
 # What separates the cells of a table row in extracted text: XLSX, DOCX, HWPX and HTML cells
 # come out tab-separated, CSV files as they were written.
 CELL_SEPARATORS: Final = "\t,;|"
@@ -205,8 +222,10 @@ class ContextIndex:
             return self._columns.context_of(start, kind)
         line_start = self._text.rfind("\n", window, start)  # -1: the line starts before
         nearest_pos = nearest_neg = -1
-        # Words in the lines above and just after: whether any stands there, and of which kind.
-        above = above_pos = above_neg = after_pos = after_neg = False
+        # Words in the lines above: whether any stands there, and of which kind; words just
+        # after, weighed only when nothing else decides (most candidates never need them).
+        above = above_pos = above_neg = False
+        after: list[Word] = []
         while index < count:
             word_start, word_end, labels = words[index]
             if word_start >= limit:
@@ -219,24 +238,40 @@ class ContextIndex:
             elif word_end <= start:
                 if kind in labels:  # a word of the kind's own is never against it
                     nearest_pos = word_end
-                elif NEGATIVE in labels or (
-                    LABEL_OF_NEXT in labels
-                    and _DIGIT_RE.search(self._text, word_end, start) is None
-                ):
+                elif LABEL_OF_NEXT in labels:
+                    if self._labels_next(word_start, word_end, start):
+                        nearest_neg = word_end
+                elif NEGATIVE in labels:
                     nearest_neg = word_end
             elif word_start >= end and word_end <= limit:
-                after_pos = after_pos or kind in labels
-                after_neg = after_neg or (NEGATIVE in labels and kind not in labels)
+                after.append(words[index - 1])
         on_line = 0 if nearest_pos == nearest_neg else 1 if nearest_pos > nearest_neg else -1
         return self._decided(
             start, kind, nearest=max(nearest_pos, nearest_neg), on_line=on_line,
             above=_vote(above_pos, above_neg) if above else None,
-            after=_vote(after_pos, after_neg),
+            after=after,
         )  # fmt: skip
+
+    def _labels_next(self, word_start: int, word_end: int, start: int) -> bool:
+        """True when the label of another kind (or of a phone number) ending at ``word_end``
+        names the candidate at ``start``: its reach stops at the first value after it
+        ("Tel. 010 0045 2861 / 26-93-288285-85": the licence is not the phone label's), and
+        a phone word right after a number talks about that number ("053-2853-1045 로 연락
+        주세요. / 서울 03-698354-69")."""
+        if _DIGIT_RE.search(self._text, word_end, start) is not None:
+            return False
+        before = self._text[max(0, word_start - TRAILER_REACH) : word_start]
+        return _TRAILER_RE.search(before) is None
+
+    def _labels_own(self, word_end: int) -> bool:
+        """True when the word ending at ``word_end`` (after a candidate) is the label of a
+        value of its own that follows it ("... / Bank account: 8610-60-...", "연락처: 010
+        ..."), so it says nothing about the candidate before it."""
+        return _OWN_VALUE_RE.match(self._text, word_end, word_end + OWN_VALUE_REACH) is not None
 
     def _decided(
         self, start: int, kind: PiiType, *, nearest: int, on_line: int, above: int | None,
-        after: int,
+        after: list[Word],
     ) -> int:  # fmt: skip
         """The nearest word on the candidate's line decides, unless it stands in another cell
         of a table row and the column's header says something; then the header, the lines
@@ -251,7 +286,18 @@ class ContextIndex:
         header = self._columns.context_of(start, kind)
         if header:
             return header
-        return after if above is None else above
+        return self._after_vote(after, kind) if above is None else above
+
+    def _after_vote(self, after: list[Word], kind: PiiType) -> int:
+        """What the words just after a candidate say of it: +1 a word of ``kind``, -1 a
+        negative word, 0 nothing; a word that labels a value of its own says nothing."""
+        positive = negative = False
+        for _, word_end, labels in after:
+            if kind in labels:
+                positive = positive or not self._labels_own(word_end)
+            elif NEGATIVE in labels and not negative:
+                negative = not self._labels_own(word_end)
+        return _vote(positive, negative)
 
     def _words_near(self, start: int, end: int) -> tuple[list[int], list[Word]]:
         region = bisect_right(self._region_starts, start) - 1
@@ -396,3 +442,66 @@ class ColumnHeaders:
                     break
             self._header_cells[key] = found
         return found
+
+
+# ---- a person's row: name, number, address (issue 19: post-2020 resident numbers) ----------
+
+# The commonest Korean surnames (over 99 % of people), one syllable or two.
+_SURNAMES: Final = frozenset(
+    (*"김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구민진나지엄채"
+     "원천방공현함변염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예경봉사부태피",
+     "남궁", "황보", "제갈", "선우", "독고", "사공", "서문")
+)  # fmt: skip
+# A name standing alone just before the number: 2-4 syllables, maybe 님 or 씨, then spaces, a
+# tab, a comma or a colon. Not after ")" or "㈜": "(주)한빛 110111-..." is a company.
+_NAME_BEFORE_RE: Final = re.compile(
+    r"(?:^|(?<=[ \t,;|/:\n]))([가-힣]{2,4})(?:[ ]?(?:님|씨))?[ ]*[\t,;|:]?[ ]*\Z"
+)
+# What ends a company's or an office's name, and words that stand before a company's name.
+_NOT_A_PERSON_RE: Final = re.compile(
+    r"(?:건설|산업|상사|전자|화학|물산|기업|회사|그룹|법인|은행|증권|보험|재단|협회|조합|센터|병원"
+    r"|학교|공사|공단|사무소|지점|본점|본사|지사|상회|마트|식품|약품|제약|카드)\Z"
+)
+_COMPANY_BEFORE_RE: Final = re.compile(r"(?:주식회사|유한회사|\(주\)|㈜|법인|회사명|상호)[ ]*\Z")
+# A company's name just before the number: "(주)한빛", "㈜ 한빛", "한빛건설", then a separator.
+_COMPANY_NAME_BEFORE_RE: Final = re.compile(
+    r"(?:(?:\(주\)|㈜)[ ]?[가-힣A-Za-z0-9]{1,10}|[가-힣]{1,8}(?:건설|산업|상사|전자|화학|물산"
+    r"|기업|회사|그룹|공사|공단|상회|식품|제약)|[가-힣A-Za-z0-9]{1,10}[ ]?(?:\(주\)|㈜))"
+    r"[ ]*[\t,;|:]?[ ]*\Z"
+)
+NAME_REACH: Final = 16  # a name, 님 and a separator before the number
+# An address just after: a province or a city, then a district, town or road
+# ("서울시 마포구", "경기도 성남시", "부산광역시 해운대구", "서울 마포구 월드컵로").
+_ADDRESS_AFTER_RE: Final = re.compile(
+    r"[ ]*[\t,;|]?[ ]*(?:(?:서울|부산|대구|인천|광주|대전|울산|세종|경기|강원|충북|충남|전북|전남"
+    r"|경북|경남|제주|충청|전라|경상)[가-힣]{0,5}|[가-힣]{1,4}(?:시|도))"
+    r"[ ]+[가-힣0-9]{1,6}(?:시|군|구|동|읍|면|로|길)(?![가-힣])"
+)
+# Or a mobile number just after: a contact list's row.
+_MOBILE_AFTER_RE: Final = re.compile(r"[ ]*[\t,;|/]?[ ]*01[016789][ .\-]?\d{3,4}[ .\-]?\d{4}")
+ADDRESS_REACH: Final = 32
+
+
+def whose_row(text: str, start: int, end: int) -> int:
+    """Whose number a registration-shaped number without a check digit is, by what stands
+    around it: +1 a person's (their name just before, their address or mobile number just
+    after: "김영희 040811-3519915 서울시 마포구", a customer list's row without a label), -1 a
+    company's ("(주)한빛 110111-...", "한빛건설 110111-...": a corporate registration
+    number), 0 when nothing says."""
+    before = text[max(0, start - NAME_REACH) : start]
+    if _COMPANY_NAME_BEFORE_RE.search(before):
+        return -1
+    name = _NAME_BEFORE_RE.search(before)
+    if name is None:
+        return 0
+    word = name.group(1)
+    if word[0] not in _SURNAMES and word[:2] not in _SURNAMES:
+        return 0
+    if _NOT_A_PERSON_RE.search(word) or word.lower() in _LABELS:
+        return 0
+    name_start = start - len(before) + name.start()
+    if _COMPANY_BEFORE_RE.search(text, max(0, name_start - NAME_REACH), name_start):
+        return -1
+    after = text[end : end + ADDRESS_REACH]
+    person = _ADDRESS_AFTER_RE.match(after) or _MOBILE_AFTER_RE.match(after)
+    return 0 if person is None else 1

@@ -24,7 +24,7 @@ from mailsafe.pii.checks import (
     luhn_ok,
     registration_check_digit_ok,
 )
-from mailsafe.pii.context import ContextIndex
+from mailsafe.pii.context import ContextIndex, whose_row
 from mailsafe.pii.types import PiiType
 
 # A candidate is reported from this score up.
@@ -81,9 +81,11 @@ _LICENSE_NUMERIC_RE: Final = re.compile(
     rf"{_BEFORE}(?:1[1-9]|2[0-8])(?:({_SEP})\d{{2}}\1\d{{6}}\1\d{{2}}|\d{{10}}){_AFTER}"
 )
 # The letter comes first and the look-behind after it, so the engine can skip ahead to the
-# next M, S, R, O, D or G instead of testing a look-behind at every character.
+# next M, S, R, O, D or G instead of testing a look-behind at every character. A letter or
+# digit glued on by a hyphen ("M37514912-K", "KR-M37514912") makes a code, not a passport.
 _PASSPORT_RE: Final = re.compile(
-    r"[MSRODGmsrodg](?<![0-9A-Za-z][MSRODGmsrodg])(?:\d{8}|\d{3}[A-Za-z]\d{4})(?![0-9A-Za-z])"
+    r"[MSRODGmsrodg](?<![0-9A-Za-z][MSRODGmsrodg])(?<![0-9A-Za-z]-[MSRODGmsrodg])"
+    r"(?:\d{8}|\d{3}[A-Za-z]\d{4})(?![0-9A-Za-z])(?!-[0-9A-Za-z])"
 )
 # Digit-group layouts of Korean banks (KB, Shinhan, Woori, Hana, NH, IBK, Kakao, Toss, SC,
 # K bank, post office, MG, Suhyup, regional banks).
@@ -167,7 +169,11 @@ def _scored(
     context_index: ContextIndex, kind: PiiType, start: int, end: int, shape: float
 ) -> float:
     """The shape's score moved by the context words around the candidate (at most 1)."""
-    context = context_index.context_of(start, end, kind)
+    return _moved(shape, context_index.context_of(start, end, kind))
+
+
+def _moved(shape: float, context: int) -> float:
+    """The shape's score moved by what the context says (+1, 0, -1; at most 1)."""
     if context > 0:
         return min(shape + CONTEXT_BONUS, 1.0)
     if context < 0:
@@ -202,7 +208,9 @@ _SHAPES: Final = str.maketrans(
     }
 )
 _NUMBER_RUN_SHAPE_RE: Final = re.compile(r"0[0 .\-]{8,}0")  # _NUMBER_RUN_RE on the shape
-_PASSPORT_SHAPE_RE: Final = re.compile(r"M0(?<![0aM]M0)(?:0{7}|00[aM]0000)(?![0aM])")  # ditto
+_PASSPORT_SHAPE_RE: Final = re.compile(  # _PASSPORT_RE on the shape
+    r"M0(?<![0aM]M0)(?<![0aM]-M0)(?:0{7}|00[aM]0000)(?![0aM])(?!-[0aM])"
+)
 FOUR_DIGITS_SHAPE: Final = "0000"
 
 
@@ -249,11 +257,23 @@ def _registration(match: re.Match[str], context: ContextIndex) -> Candidate | No
     kind: PiiType = "foreigner_id" if rest[0] in FOREIGNER_GENDER_DIGITS else "rrn"
     shape = RRN_HYPHENATED if "-" in separator else RRN_SPACED if separator else RRN_BARE
     start, end = match.span()
+    said = context.context_of(start, end, kind)
     if registration_check_digit_ok(birth + rest):
         shape += CHECK_DIGIT_BONUS
-    elif _looks_corporate(birth + rest) and context.context_of(start, end, kind) <= 0:
-        return None
-    return Candidate(kind, start, end, _scored(context, kind, start, end, shape))
+    else:  # issued since October 2020 (any last digit), or no resident number at all
+        corporate = _looks_corporate(birth + rest)
+        if not said:
+            said = whose_row(match.string, start, end)
+            if said > 0 and corporate and rest[0] in BORN_IN_THE_1900S:
+                said = 0  # born 1911-1928: a company's "110111-1..." far likelier
+        if said <= 0 and corporate:
+            return None
+    return Candidate(kind, start, end, _moved(shape, said))
+
+
+# Gender digits of people born 1900-1999 (residents 1 2, foreigners 5 6). A corporate number's
+# first six digits read as a birth date in 1911-1928 with them, rarely a living person's.
+BORN_IN_THE_1900S: Final = frozenset("1256")
 
 
 def _looks_corporate(digits: str) -> bool:
