@@ -55,7 +55,7 @@ from typing import Any
 
 from outer_agent.errors import SpoolCorrupt, SpoolFull
 from protocol.atrest import CLEAR, AtRest
-from protocol.durable import fsync_dir, move_durably, write_durably
+from protocol.durable import fsync_dir, fsync_file, move_durably, write_durably
 from protocol.errors import AtRestError
 from protocol.limits import BUNDLE_ID_LEN
 
@@ -343,7 +343,7 @@ class Spool:
             if shared:
                 linked.append(path)
         for path in linked:  # the new link counts durable before any of the names is used
-            _fsync_file(path)
+            fsync_file(path)
         if split or linked:  # every mail's name durable (also one an earlier, failed pass
             fsync_dir(self.root / RECEIVED)  # made) before its segment's name goes
         for path in linked:
@@ -490,14 +490,6 @@ class Spool:
     def iter_quarantine(self) -> Iterator[Path]:
         """Quarantined files (not their reasons, nor the released/ folder of requeued ones)."""
         return _quarantined(self.root)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _split(name: str) -> tuple[str, int]:

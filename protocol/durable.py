@@ -36,6 +36,7 @@ __all__ = [
     "Source",
     "ensure_private_dir",
     "fsync_dir",
+    "fsync_file",
     "is_temp_name",
     "move_durably",
     "pwrite_all",
@@ -184,6 +185,15 @@ def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def fsync_file(path: Path) -> None:
+    """Make a file's metadata durable where its data already is (a new hard link's count)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: Path | int) -> None:
