@@ -36,7 +36,14 @@ from PIL import Image, UnidentifiedImageError
 
 from mailsafe.errors import MailsafeError
 from mailsafe.extract.limits import Budget
-from mailsafe.extract.ocr_reading import read_back, unread_mrz
+from mailsafe.extract.ocr_reading import (
+    MAX_PASSPORT_REREADS,
+    passport_from_latin,
+    passport_suspect,
+    read_back,
+    unread_mrz,
+    wide_first_glyph,
+)
 from mailsafe.pii import detect
 from mailsafe.positions import PictureLayout, PlacedWord
 
@@ -236,10 +243,119 @@ def grey_png_words(
         return "", PictureLayout(page, pixels, ())
     tsv, text = _split_tsv_and_text(output.decode("utf-8", "replace"))
     layout = PictureLayout(page, pixels, _placed(parse_tsv(tsv.encode(), scale), text))
+    text = passports_read_again(png, text, _placed(parse_tsv(tsv.encode()), text), budget)
     # The read-back's repairs (ocr_reading) as lines after the reading: the words' places in
     # the reading stay true; a finding only the repair makes has no box of its own.
     repaired = read_back(text)
     return (text if repaired == text else with_new_findings(text, repaired)), layout
+
+
+def passports_read_again(png: bytes, text: str, words: Sequence[PlacedWord], budget: Budget) -> str:
+    """``text`` (the reading of ``png`` whose ``words`` are placed in it, boxes in ``png``'s
+    pixels) with nine digits that may be a passport number read again in Latin in their
+    word's pixels, and replaced when that reads as one (``ocr_reading.passport_from_latin``;
+    the same length, so every word's place in ``text`` stays). At most MAX_PASSPORT_REREADS
+    words, each a Tesseract run counted against the budget's seconds."""
+    latin = _latin(budget.limits.ocr_languages)
+    if latin == budget.limits.ocr_languages:
+        return text  # no Latin model apart from what already read it
+    suspects = [
+        (word, span)
+        for word in words
+        if (span := passport_suspect(text[word.start : word.end])) is not None
+    ][:MAX_PASSPORT_REREADS]
+    if not suspects:
+        return text
+    with Image.open(io.BytesIO(png), formats=("PNG",)) as picture:
+        grey = picture.convert("L")
+    for word, (first, last) in suspects:
+        start, end = word.start + first, word.start + last
+        number = _passport_in_pixels(grey, word.box, (first, text[start:end]), latin, budget)
+        if number is not None:
+            text = text[:start] + number + text[end:]
+    return text
+
+
+def _passport_in_pixels(
+    grey: Image.Image,
+    box: tuple[int, int, int, int],
+    token: tuple[int, str],
+    latin: str,
+    budget: Budget,
+) -> str | None:
+    """The passport number the pixels of the word ``box`` show where OCR read the nine
+    digits of ``token`` (their place in the word, punctuation around them, and the digits):
+    the Latin model's reading, else OCR's with a leading 0 drawn as wide as a letter O; None
+    when neither reads as a passport number."""
+    first, as_read = token
+    readings = [_word_in_latin(grey, box, latin, budget), as_read]
+    glyphs = _glyph_widths(grey, box)
+    if wide_first_glyph(glyphs[first : first + len(as_read)]):
+        readings = [_with_letter_o(reading) for reading in readings]
+    for reading in readings:
+        number = None if reading is None else passport_from_latin(as_read, reading)
+        if number is not None:
+            return number
+    return None
+
+
+def _with_letter_o(reading: str | None) -> str | None:
+    return "O" + reading[1:] if reading and reading[0] == "0" else reading
+
+
+def _glyph_widths(grey: Image.Image, box: tuple[int, int, int, int]) -> list[int]:
+    """The widths of the glyphs in ``box`` of ``grey``, left to right: runs of pixel columns
+    holding ink (darker than half way between the box's extremes; lighter on a dark ground)."""
+    crop = grey.crop(box)
+    width, pixels = crop.width, crop.tobytes()  # one byte a pixel, row after row
+    if not pixels:
+        return []
+    middle = (min(pixels) + max(pixels)) / 2
+    ink_is_light = sum(pixels) < middle * len(pixels)
+    widths: list[int] = []
+    run = 0
+    for x in range(width + 1):
+        if x < width and any((value > middle) == ink_is_light for value in pixels[x::width]):
+            run += 1
+        elif run:
+            widths.append(run)
+            run = 0
+    return widths
+
+
+# Around a word's box for its second reading, pixels of the picture as given (Tesseract
+# reads a glyph touching the crop's edge badly); and the crop enlarged (OCR_UPSCALE's why).
+_WORD_MARGIN: Final = 3
+_WORD_UPSCALE: Final = 2
+# Tesseract's segmentation "a single text line" and the characters a passport number holds.
+# A single line read G47693842 and O746J3993's J where "a single word" (psm 8) lost the J.
+_SINGLE_LINE: Final = "7"
+_PASSPORT_CHARACTERS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def _word_in_latin(grey: Image.Image, box: tuple[int, int, int, int], languages: str,
+                   budget: Budget) -> str | None:  # fmt: skip
+    """What Tesseract reads in the word ``box`` of ``grey`` in ``languages`` as one line of
+    passport characters, counted against the budget's seconds; None when not read."""
+    seconds = ocr_allowed(budget)
+    if seconds is None:
+        return None
+    left, top, right, bottom = box
+    crop = grey.crop((max(0, left - _WORD_MARGIN), max(0, top - _WORD_MARGIN),
+                      min(grey.width, right + _WORD_MARGIN),
+                      min(grey.height, bottom + _WORD_MARGIN)))  # fmt: skip
+    crop = crop.resize((crop.width * _WORD_UPSCALE, crop.height * _WORD_UPSCALE),
+                       Image.Resampling.LANCZOS)  # fmt: skip
+    out = io.BytesIO()
+    crop.save(out, format="PNG", compress_level=1)
+    arguments = ["-", "-", "-l", languages, "--psm", _SINGLE_LINE,
+               "-c", f"tessedit_char_whitelist={_PASSPORT_CHARACTERS}"]  # fmt: skip
+    started = time.monotonic()
+    try:
+        output = _run_program(arguments, out.getvalue(), seconds)
+    finally:
+        budget.ocr_seconds += time.monotonic() - started
+    return None if output is None else output.decode("utf-8", "replace").strip()
 
 
 def _split_tsv_and_text(output: str) -> tuple[str, str]:
@@ -416,6 +532,13 @@ def _run_tesseract(
     png: bytes, languages: str, seconds: float, *, boxes: bool, text_too: bool = False
 ) -> bytes | None:
     """Tesseract's standard output, or None when it is missing, failed or ran out of time."""
+    arguments = tesseract_command("", languages, boxes=boxes, text_too=text_too)[1:]
+    return _run_program(arguments, png, seconds)
+
+
+def _run_program(arguments: Sequence[str], png: bytes, seconds: float) -> bytes | None:
+    """The standard output of ``tesseract *arguments`` given ``png`` on its standard input,
+    or None when the program is missing, failed or ran out of time."""
     program = tesseract_path()
     if program is None:  # removed since the agent started: as with OCR off
         return None
@@ -424,7 +547,7 @@ def _run_tesseract(
     environment = {"PATH": os.environ.get("PATH", "/usr/bin"), "OMP_THREAD_LIMIT": "1"}
     try:
         done = subprocess.run(
-            tesseract_command(program, languages, boxes=boxes, text_too=text_too),
+            [program, *arguments],
             input=png,
             capture_output=True,
             timeout=seconds,

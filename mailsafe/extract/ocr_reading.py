@@ -33,7 +33,15 @@ from typing import Final
 from mailsafe.pii.checks import is_valid_birth_date
 from mailsafe.pii.text_finders import MRZ_CHECKS_NEEDED, mrz_check_ok
 
-__all__ = ["mrz_number_line", "read_back", "unread_mrz"]
+__all__ = [
+    "MAX_PASSPORT_REREADS",
+    "mrz_number_line",
+    "passport_from_latin",
+    "passport_suspect",
+    "read_back",
+    "unread_mrz",
+    "wide_first_glyph",
+]
 
 MRZ_LINE_CHARS: Final = 44  # a TD3 (passport) line
 # What OCR makes of the filler "<" in a screenshot: symbols, and letters that are letters too.
@@ -345,3 +353,61 @@ def _token_joined(match: re.Match[str]) -> str:
 
 def _looks_random(piece: str) -> bool:
     return any(c.isdigit() for c in piece) or (piece.lower() != piece and piece.upper() != piece)
+
+
+# ---- a passport number whose letters the Korean model read as digits ------------------------
+#
+# Unlabelled (a roster, a number alone), "G47693842" comes out of the Korean model as
+# "647693842" and "O746J3993" as "074613993": nine digits, which the detector rightly does not
+# take for a passport. The word's own pixels, read again by the Latin model alone, often show
+# the letters ("G47693842"). Only a nine-character word whose first character is a digit OCR
+# makes of a passport's letter is read again, and the Latin reading is taken only when it is a
+# passport's shape and differs from the Korean one by those confusions alone: a real nine-digit
+# number read again as digits stays digits.
+
+# Words read again per picture, at most: each costs one more (small) Tesseract run.
+MAX_PASSPORT_REREADS: Final = 4
+# The first character as the Korean model reads a passport's letter, and the letters it was.
+_LEADING_LOOKALIKES: Final = {"0": "OQD", "5": "S", "$": "S", "6": "G", "8": "B"}
+# The fifth character (the letter of "M123A4567") as read, and the letters it may have been.
+_INNER_LOOKALIKES: Final = {"1": "JIL", "0": "OQD", "5": "S", "8": "B", "3": "J"}
+_SUSPECT_WORD_RE: Final = re.compile(r"^[^0-9A-Za-z$]*(?P<token>[056$8][0-9]{8})[^0-9A-Za-z]*$")
+
+
+def passport_suspect(word: str) -> tuple[int, int] | None:
+    """Where in the OCR ``word`` (punctuation around it allowed: "068953794,") nine digits
+    stand that may be a passport number whose letter was read as a digit; else None."""
+    match = _SUSPECT_WORD_RE.match(word)
+    return None if match is None else match.span("token")
+
+
+# The screenshot's font draws the letter O wider than the digit 0 (10 pixels against 7 at
+# 15-pixel text), as proportional fonts do, while every digit has one width: a first glyph at
+# least WIDE_GLYPH_SHARE of the other eight's median width is the letter. Past
+# MERGED_GLYPH_SHARE it is two glyphs run together, not a letter. A font that draws O and 0
+# alike (monospaced) never passes: the number stays digits, as before.
+WIDE_GLYPH_SHARE: Final = 1.25
+MERGED_GLYPH_SHARE: Final = 1.75
+
+
+def wide_first_glyph(widths: list[int]) -> bool:
+    """Whether the first of nine glyphs of ``widths`` (pixel columns, in order) is wider than
+    a digit of the same font: a letter O where OCR read the digit 0."""
+    if len(widths) != 9:
+        return False
+    others = sorted(widths[1:])
+    median = (others[3] + others[4]) / 2
+    return median > 0 and WIDE_GLYPH_SHARE * median <= widths[0] < MERGED_GLYPH_SHARE * median
+
+
+def passport_from_latin(as_read: str, latin: str) -> str | None:
+    """The Latin model's ``latin`` reading of the nine characters OCR gave as ``as_read``,
+    when it is a passport number's shape and every character in which the two differ is a
+    letter OCR reads as that digit; else None."""
+    if len(latin) != len(as_read) or _PASSPORT_SHAPE_RE.fullmatch(latin) is None:
+        return None
+    lookalikes = {0: _LEADING_LOOKALIKES, 4: _INNER_LOOKALIKES}
+    for index, (read, seen) in enumerate(zip(as_read, latin, strict=True)):
+        if read != seen and seen not in lookalikes.get(index, {}).get(read, ""):
+            return None
+    return latin
