@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Final
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageStat, UnidentifiedImageError
 
 from mailsafe.errors import MailsafeError
 from mailsafe.extract.limits import Budget
@@ -41,11 +41,13 @@ from mailsafe.extract.ocr_reading import (
     passport_from_latin,
     passport_suspect,
     read_back,
+    unlike_its_twins,
     unread_mrz,
     wide_first_glyph,
+    with_leading_letter,
 )
 from mailsafe.pii import detect
-from mailsafe.positions import PictureLayout, PlacedWord
+from mailsafe.positions import Box, PictureLayout, PlacedWord
 
 __all__ = [
     "DEFAULT_LANGUAGES",
@@ -289,9 +291,9 @@ def _passport_in_pixels(
     when neither reads as a passport number."""
     first, as_read = token
     readings = [_word_in_latin(grey, box, latin, budget), as_read]
-    glyphs = _glyph_widths(grey, box)
-    if wide_first_glyph(glyphs[first : first + len(as_read)]):
-        readings = [_with_letter_o(reading) for reading in readings]
+    glyphs = _glyph_boxes(grey, box)[first : first + len(as_read)]
+    if _first_glyph_is_a_letter(grey, glyphs, as_read):
+        readings = [None if r is None else with_leading_letter(r, as_read) for r in readings]
     for reading in readings:
         number = None if reading is None else passport_from_latin(as_read, reading)
         if number is not None:
@@ -299,28 +301,56 @@ def _passport_in_pixels(
     return None
 
 
-def _with_letter_o(reading: str | None) -> str | None:
-    return "O" + reading[1:] if reading and reading[0] == "0" else reading
+def _first_glyph_is_a_letter(grey: Image.Image, glyphs: list[Box], as_read: str) -> bool:
+    """Whether the first of ``glyphs`` (one per character of ``as_read``) is drawn unlike the
+    digit OCR read it as: wider than the other digits (O against 0), or unlike every other
+    glyph of the word read as that digit (S against 5)."""
+    if len(glyphs) != len(as_read):
+        return False  # glyphs run together or broken up: not told apart
+    widths = [right - left for left, _top, right, _bottom in glyphs]
+    if as_read[0] == "0" and wide_first_glyph(widths):
+        return True
+    twins = [glyph for glyph, char in zip(glyphs[1:], as_read[1:], strict=True)
+             if char == as_read[0]]  # fmt: skip
+    return unlike_its_twins([_glyph_difference(grey, glyphs[0], twin) for twin in twins])
 
 
-def _glyph_widths(grey: Image.Image, box: tuple[int, int, int, int]) -> list[int]:
-    """The widths of the glyphs in ``box`` of ``grey``, left to right: runs of pixel columns
-    holding ink (darker than half way between the box's extremes; lighter on a dark ground)."""
+def _glyph_difference(grey: Image.Image, one: Box, other: Box) -> float:
+    """The mean difference of grey levels between two glyphs of one line, aligned on their
+    left edges give or take a pixel (where a screen put each glyph differs by a fraction)."""
+    first, second = grey.crop(one), grey.crop(other)
+    width, height = max(first.width, second.width) + 2, max(first.height, second.height)
+    canvas = Image.new("L", (width, height), 255)
+    canvas.paste(first, (1, 0))
+    best = 255.0
+    for shift in (0, 1, 2):
+        shifted = Image.new("L", (width, height), 255)
+        shifted.paste(second, (shift, 0))
+        best = min(best, ImageStat.Stat(ImageChops.difference(canvas, shifted)).mean[0])
+    return best
+
+
+def _glyph_boxes(grey: Image.Image, box: Box) -> list[Box]:
+    """The glyphs in ``box`` of ``grey``, left to right, each as tall as the box: runs of
+    pixel columns holding ink (darker than half way between the box's extremes; lighter on
+    a dark ground)."""
+    left, top, _right, bottom = box
     crop = grey.crop(box)
     width, pixels = crop.width, crop.tobytes()  # one byte a pixel, row after row
     if not pixels:
         return []
     middle = (min(pixels) + max(pixels)) / 2
     ink_is_light = sum(pixels) < middle * len(pixels)
-    widths: list[int] = []
-    run = 0
+    glyphs: list[Box] = []
+    start = None
     for x in range(width + 1):
-        if x < width and any((value > middle) == ink_is_light for value in pixels[x::width]):
-            run += 1
-        elif run:
-            widths.append(run)
-            run = 0
-    return widths
+        inked = x < width and any((value > middle) == ink_is_light for value in pixels[x::width])
+        if inked and start is None:
+            start = x
+        elif not inked and start is not None:
+            glyphs.append((left + start, top, left + x, bottom))
+            start = None
+    return glyphs
 
 
 # Around a word's box for its second reading, pixels of the picture as given (Tesseract

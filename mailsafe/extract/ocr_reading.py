@@ -39,8 +39,10 @@ __all__ = [
     "passport_from_latin",
     "passport_suspect",
     "read_back",
+    "unlike_its_twins",
     "unread_mrz",
     "wide_first_glyph",
+    "with_leading_letter",
 ]
 
 MRZ_LINE_CHARS: Final = 44  # a TD3 (passport) line
@@ -398,6 +400,28 @@ def wide_first_glyph(widths: list[int]) -> bool:
     others = sorted(widths[1:])
     median = (others[3] + others[4]) / 2
     return median > 0 and WIDE_GLYPH_SHARE * median <= widths[0] < MERGED_GLYPH_SHARE * median
+
+
+# A screen draws one digit the same way each time it occurs (the same pixels; a scan or a
+# JPEG nearly so), and a letter differently: a first glyph read as a digit whose pixels
+# differ from every other glyph of the word read as that digit, by at least
+# UNLIKE_GLYPH_DIFFERENCE (mean difference of grey levels, 0-255; S against 5 is 34, G against
+# 6 is 56, the same digit twice 0), is the letter OCR took for that digit.
+UNLIKE_GLYPH_DIFFERENCE: Final = 25.0
+
+
+def unlike_its_twins(differences: list[float]) -> bool:
+    """Whether a glyph whose ``differences`` from the other glyphs read as the same digit are
+    these is not that digit: it has at least one such twin and differs from each."""
+    return bool(differences) and min(differences) >= UNLIKE_GLYPH_DIFFERENCE
+
+
+def with_leading_letter(reading: str, as_read: str) -> str:
+    """``reading`` with its first character, a digit, as the letter OCR reads as the digit
+    ``as_read`` starts with (5 is S, 6 G, 8 B, 0 O)."""
+    if not reading[:1].isdigit() and reading[:1] != "$":
+        return reading
+    return _LEADING_LOOKALIKES[as_read[0]][0] + reading[1:]
 
 
 def passport_from_latin(as_read: str, latin: str) -> str | None:
