@@ -142,7 +142,7 @@ def read_back(ocr_text: str) -> str:
     out: list[str] = []
     for index, line in enumerate(lines):
         separators = _birth_date_joined(_DIGIT_STRETCH_RE.sub(_stretch_read, line))
-        out.append(_joined(_passport_letters(_key_armour(separators))))
+        out.append(_joined(_passport_letters(_licence_regrouped(_key_armour(separators)))))
         number_line = mrz_number_line(line)
         if number_line is None:
             continue
@@ -285,6 +285,32 @@ def _passport_letters(line: str) -> str:
 
     line = _MISREAD_PASSPORT_RE.sub(repaired, line)
     return _LABELLED_TOKEN_RE.sub(read_as_passport, line)
+
+
+# A licence number under its label whose space OCR lost ("운전면허번호: 대전 58 144124 35" read
+# "대전 58 14412435"): twelve digits in two groups, one of them two digits, are a licence's
+# twelve in the wrong groups; they get the licence's own grouping (2, 6, 2) back.
+_LICENCE_LABEL_RE: Final = re.compile(r"(?i:면허|driver'?s? ?licen[cs]e)")
+_LICENCE_TWO_GROUPS_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z-])(?:[0-9]{2} [0-9]{8}|[0-9]{8} [0-9]{2})(?![0-9A-Za-z-])"
+)
+LICENCE_LABEL_BEFORE_CHARS: Final = 40  # as the detector's context window
+
+
+def _licence_regrouped(line: str) -> str:
+    """A licence number after its label on ``line``, its twelve digits in two groups of 2 and
+    8 (or 8 and 2), written in the licence's groups of 2, 6 and 2 (one space longer)."""
+    label = _LICENCE_LABEL_RE.search(line)
+    if label is None:
+        return line
+
+    def regrouped(match: re.Match[str]) -> str:
+        if not label.end() <= match.start() <= label.end() + LICENCE_LABEL_BEFORE_CHARS:
+            return match[0]
+        digits = match[0].replace(" ", "")
+        return f"{digits[:2]} {digits[2:8]} {digits[8:]}"
+
+    return _LICENCE_TWO_GROUPS_RE.sub(regrouped, line)
 
 
 def _passport_reading(untrusted: str) -> str | None:

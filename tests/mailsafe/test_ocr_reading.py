@@ -465,3 +465,25 @@ def test_words_read_again_are_few_and_cost_seconds_not_pictures(
     assert len(word_readings) == MAX_PASSPORT_REREADS
     assert budget.ocr_pictures == 1
     assert "passport" not in kinds(text)
+
+
+@pytest.mark.parametrize(
+    ("read", "value"),
+    [
+        ("길동) / 운전면허번호: 대전 58 14412435", "대전 58 144124 35"),
+        ("운전면허번호: 대전 58144124 35", "대전 58 144124 35"),
+    ],
+)
+def test_a_licence_whose_space_ocr_lost_gets_its_groups_back(read: str, value: str) -> None:
+    """Was missed: "대전 58 144124 35" read with its last space lost, twelve digits in groups
+    of 2 and 8 are no licence number's shape."""
+    assert "driver_license" not in kinds(read)
+    assert [(f.type, f.text) for f in detect(read_back(read))] == [("driver_license", value)]
+
+
+@pytest.mark.parametrize(
+    "read", ["전화 02 12345678 / 대전 58 14412435", "면허 갱신 12 34567890 원",
+             "운전면허 시험 신청자 5명, 문의 02 12345678"],
+)  # fmt: skip
+def test_two_digit_groups_without_a_licence_label_before_them_stay_apart(read: str) -> None:
+    assert "driver_license" not in kinds(read_back(read))
