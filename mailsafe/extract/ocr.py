@@ -38,6 +38,7 @@ from mailsafe.errors import MailsafeError
 from mailsafe.extract.limits import Budget
 from mailsafe.extract.ocr_reading import (
     MAX_PASSPORT_REREADS,
+    mrz_number_line,
     passport_from_latin,
     passport_suspect,
     read_back,
@@ -265,6 +266,7 @@ def passports_read_again(png: bytes, text: str, words: Sequence[PlacedWord], bud
         (word, span)
         for word in words
         if (span := passport_suspect(text[word.start : word.end])) is not None
+        and not _on_mrz_number_line(text, word.start)
     ][:MAX_PASSPORT_REREADS]
     if not suspects:
         return text
@@ -276,6 +278,15 @@ def passports_read_again(png: bytes, text: str, words: Sequence[PlacedWord], bud
         if number is not None:
             text = text[:start] + number + text[end:]
     return text
+
+
+def _on_mrz_number_line(text: str, position: int) -> bool:
+    """Whether the line of ``text`` at ``position`` is a passport zone's number line: its
+    document number is the zone's, read back with its letter by its check digit (read_back),
+    and reported as the zone, not as a passport number beside it."""
+    start = text.rfind("\n", 0, position) + 1
+    end = text.find("\n", position)
+    return mrz_number_line(text[start : len(text) if end < 0 else end]) is not None
 
 
 def _passport_in_pixels(

@@ -446,6 +446,17 @@ def test_the_leading_letter_is_the_one_ocr_reads_as_that_digit(
     assert with_leading_letter(reading, as_read) == lettered
 
 
+def test_a_passport_zones_document_number_is_not_read_again_as_a_passport() -> None:
+    """The zone's number line, read "552353786 1 KOR3808 ...", is the zone (read back by its
+    check digits), not a passport number S52353786 beside it: one finding, not two."""
+    zone = ["Passport scan:", "P<KORKIM<<HYUN<WOO<<<<<<<<<<<<<<<<<<<<<<<<<<",
+            "S523537861KOR3808159M34120642304871<<<<<<<98 / SLACK_TOKEN=xoxb-458689722450-"
+            "XqUR2abV50hXxaSwcoXjLCq9"]  # fmt: skip
+    found = _read(zone)
+    assert ("passport_mrz", zone[-1][:44]) in found, found
+    assert "passport" not in [kind for kind, _value in found], found
+
+
 def test_words_read_again_are_few_and_cost_seconds_not_pictures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
