@@ -246,19 +246,22 @@ def grey_png_words(
         return "", PictureLayout(page, pixels, ())
     tsv, text = _split_tsv_and_text(output.decode("utf-8", "replace"))
     layout = PictureLayout(page, pixels, _placed(parse_tsv(tsv.encode(), scale), text))
-    text = passports_read_again(png, text, _placed(parse_tsv(tsv.encode()), text), budget)
+    text = _passports_read_again(png, text, _placed(parse_tsv(tsv.encode()), text), budget)
     # The read-back's repairs (ocr_reading) as lines after the reading: the words' places in
     # the reading stay true; a finding only the repair makes has no box of its own.
     repaired = read_back(text)
     return (text if repaired == text else with_new_findings(text, repaired)), layout
 
 
-def passports_read_again(png: bytes, text: str, words: Sequence[PlacedWord], budget: Budget) -> str:
+def _passports_read_again(
+    png: bytes, text: str, words: Sequence[PlacedWord], budget: Budget
+) -> str:
     """``text`` (the reading of ``png`` whose ``words`` are placed in it, boxes in ``png``'s
-    pixels) with nine digits that may be a passport number read again in Latin in their
-    word's pixels, and replaced when that reads as one (``ocr_reading.passport_from_latin``;
-    the same length, so every word's place in ``text`` stays). At most MAX_PASSPORT_REREADS
-    words, each a Tesseract run counted against the budget's seconds."""
+    pixels) with nine digits that may be a passport number whose letter OCR read as a digit
+    looked at again in their word's pixels, and replaced by the passport number they show
+    (:func:`_passport_in_pixels`; the same length, so every word's place in ``text`` stays).
+    At most MAX_PASSPORT_REREADS words of at most MAX_REREAD_WORD_PIXELS, each a Tesseract run
+    counted against the budget's seconds (D80)."""
     latin = _latin(budget.limits.ocr_languages)
     if latin == budget.limits.ocr_languages:
         return text  # no Latin model apart from what already read it
@@ -266,6 +269,7 @@ def passports_read_again(png: bytes, text: str, words: Sequence[PlacedWord], bud
         (word, span)
         for word in words
         if (span := passport_suspect(text[word.start : word.end])) is not None
+        and _pixels(word.box) <= MAX_REREAD_WORD_PIXELS
         and not _on_mrz_number_line(text, word.start)
     ][:MAX_PASSPORT_REREADS]
     if not suspects:
@@ -280,6 +284,17 @@ def passports_read_again(png: bytes, text: str, words: Sequence[PlacedWord], bud
     return text
 
 
+# A word's box looked at again, in pixels at most: nine characters of 100-pixel text. A larger
+# "word" (one a crafted picture makes of its whole area) is left as read: its pixels are
+# walked in Python and enlarged for Tesseract.
+MAX_REREAD_WORD_PIXELS: Final = 100_000
+
+
+def _pixels(box: Box) -> int:
+    left, top, right, bottom = box
+    return max(0, right - left) * max(0, bottom - top)
+
+
 def _on_mrz_number_line(text: str, position: int) -> bool:
     """Whether the line of ``text`` at ``position`` is a passport zone's number line: its
     document number is the zone's, read back with its letter by its check digit (read_back),
@@ -291,15 +306,16 @@ def _on_mrz_number_line(text: str, position: int) -> bool:
 
 def _passport_in_pixels(
     grey: Image.Image,
-    box: tuple[int, int, int, int],
+    box: Box,
     token: tuple[int, str],
     latin: str,
     budget: Budget,
 ) -> str | None:
     """The passport number the pixels of the word ``box`` show where OCR read the nine
     digits of ``token`` (their place in the word, punctuation around them, and the digits):
-    the Latin model's reading, else OCR's with a leading 0 drawn as wide as a letter O; None
-    when neither reads as a passport number."""
+    the Latin model's reading of the word, else OCR's; either with its first character made
+    the letter OCR reads as that digit when the first glyph is drawn unlike the digit. None
+    when neither reads as a passport number (``ocr_reading.passport_from_latin``)."""
     first, as_read = token
     readings = [_word_in_latin(grey, box, latin, budget), as_read]
     glyphs = _glyph_boxes(grey, box)[first : first + len(as_read)]
@@ -374,8 +390,7 @@ _SINGLE_LINE: Final = "7"
 _PASSPORT_CHARACTERS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
-def _word_in_latin(grey: Image.Image, box: tuple[int, int, int, int], languages: str,
-                   budget: Budget) -> str | None:  # fmt: skip
+def _word_in_latin(grey: Image.Image, box: Box, languages: str, budget: Budget) -> str | None:
     """What Tesseract reads in the word ``box`` of ``grey`` in ``languages`` as one line of
     passport characters, counted against the budget's seconds; None when not read."""
     seconds = ocr_allowed(budget)

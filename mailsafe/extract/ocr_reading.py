@@ -20,6 +20,12 @@ number's birth date split by a space (``980 127 - 6925483``) is joined when its 
 are a date with the gender digit after the hyphen. A vendor's
 token, a URL's password and an address that OCR cut with a space are joined again.
 
+A passport number's letter read as a digit without a label (``647693842`` for G47693842) is
+not given back from the text: ``mailsafe.extract.ocr`` looks at the word's pixels, and the
+rules it applies to what it sees are here (``passport_suspect``, ``passport_from_latin``,
+``wide_first_glyph``, ``unlike_its_twins``; D80). A licence number under its label whose
+space OCR lost (``대전 58 14412435``) gets its groups 2-6-2 back.
+
 ``read_back(ocr_text)`` returns the text with each accepted MRZ reading added as a line after
 the line it was read from (the reading as OCR gave it stays: it may hold other words),
 passport numbers and key armour lines repaired in place.

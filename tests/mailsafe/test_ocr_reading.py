@@ -457,6 +457,14 @@ def test_a_passport_zones_document_number_is_not_read_again_as_a_passport() -> N
     assert "passport" not in [kind for kind, _value in found], found
 
 
+def test_a_word_larger_than_the_limit_is_left_as_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A "word" a crafted picture makes of its whole area is not walked pixel by pixel."""
+    line = "G47693842 / 운전면허번호: 146549672429"
+    assert ("passport", "G47693842") in _read([line])
+    monkeypatch.setattr(ocr, "MAX_REREAD_WORD_PIXELS", 500)  # the word is 83 x 11 pixels
+    assert "passport" not in [kind for kind, _value in _read([line])]
+
+
 def test_words_read_again_are_few_and_cost_seconds_not_pictures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
