@@ -32,13 +32,23 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Final
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageStat, UnidentifiedImageError
 
 from mailsafe.errors import MailsafeError
 from mailsafe.extract.limits import Budget
-from mailsafe.extract.ocr_reading import read_back, unread_mrz
+from mailsafe.extract.ocr_reading import (
+    MAX_PASSPORT_REREADS,
+    mrz_number_line,
+    passport_from_latin,
+    passport_suspect,
+    read_back,
+    unlike_its_twins,
+    unread_mrz,
+    wide_first_glyph,
+    with_leading_letter,
+)
 from mailsafe.pii import detect
-from mailsafe.positions import PictureLayout, PlacedWord
+from mailsafe.positions import Box, PictureLayout, PlacedWord
 
 __all__ = [
     "DEFAULT_LANGUAGES",
@@ -236,10 +246,172 @@ def grey_png_words(
         return "", PictureLayout(page, pixels, ())
     tsv, text = _split_tsv_and_text(output.decode("utf-8", "replace"))
     layout = PictureLayout(page, pixels, _placed(parse_tsv(tsv.encode(), scale), text))
+    text = _passports_read_again(png, text, _placed(parse_tsv(tsv.encode()), text), budget)
     # The read-back's repairs (ocr_reading) as lines after the reading: the words' places in
     # the reading stay true; a finding only the repair makes has no box of its own.
     repaired = read_back(text)
     return (text if repaired == text else with_new_findings(text, repaired)), layout
+
+
+def _passports_read_again(
+    png: bytes, text: str, words: Sequence[PlacedWord], budget: Budget
+) -> str:
+    """``text`` (the reading of ``png`` whose ``words`` are placed in it, boxes in ``png``'s
+    pixels) with nine digits that may be a passport number whose letter OCR read as a digit
+    looked at again in their word's pixels, and replaced by the passport number they show
+    (:func:`_passport_in_pixels`; the same length, so every word's place in ``text`` stays).
+    At most MAX_PASSPORT_REREADS words of at most MAX_REREAD_WORD_PIXELS, each a Tesseract run
+    counted against the budget's seconds (D84)."""
+    latin = _latin(budget.limits.ocr_languages)
+    if latin == budget.limits.ocr_languages:
+        return text  # no Latin model apart from what already read it
+    suspects = [
+        (word, span)
+        for word in words
+        if (span := passport_suspect(text[word.start : word.end])) is not None
+        and _pixels(word.box) <= MAX_REREAD_WORD_PIXELS
+        and not _on_mrz_number_line(text, word.start)
+    ][:MAX_PASSPORT_REREADS]
+    if not suspects:
+        return text
+    with Image.open(io.BytesIO(png), formats=("PNG",)) as picture:
+        grey = picture.convert("L")
+    for word, (first, last) in suspects:
+        start, end = word.start + first, word.start + last
+        number = _passport_in_pixels(grey, word.box, (first, text[start:end]), latin, budget)
+        if number is not None:
+            text = text[:start] + number + text[end:]
+    return text
+
+
+# A word's box looked at again, in pixels at most: nine characters of 100-pixel text. A larger
+# "word" (one a crafted picture makes of its whole area) is left as read: its pixels are
+# walked in Python and enlarged for Tesseract.
+MAX_REREAD_WORD_PIXELS: Final = 100_000
+
+
+def _pixels(box: Box) -> int:
+    left, top, right, bottom = box
+    return max(0, right - left) * max(0, bottom - top)
+
+
+def _on_mrz_number_line(text: str, position: int) -> bool:
+    """Whether the line of ``text`` at ``position`` is a passport zone's number line: its
+    document number is the zone's, read back with its letter by its check digit (read_back),
+    and reported as the zone, not as a passport number beside it."""
+    start = text.rfind("\n", 0, position) + 1
+    end = text.find("\n", position)
+    return mrz_number_line(text[start : len(text) if end < 0 else end]) is not None
+
+
+def _passport_in_pixels(
+    grey: Image.Image,
+    box: Box,
+    token: tuple[int, str],
+    latin: str,
+    budget: Budget,
+) -> str | None:
+    """The passport number the pixels of the word ``box`` show where OCR read the nine
+    digits of ``token`` (their place in the word, punctuation around them, and the digits):
+    the Latin model's reading of the word, else OCR's; either with its first character made
+    the letter OCR reads as that digit when the first glyph is drawn unlike the digit. None
+    when neither reads as a passport number (``ocr_reading.passport_from_latin``)."""
+    first, as_read = token
+    readings = [_word_in_latin(grey, box, latin, budget), as_read]
+    glyphs = _glyph_boxes(grey, box)[first : first + len(as_read)]
+    if _first_glyph_is_a_letter(grey, glyphs, as_read):
+        readings = [None if r is None else with_leading_letter(r, as_read) for r in readings]
+    for reading in readings:
+        number = None if reading is None else passport_from_latin(as_read, reading)
+        if number is not None:
+            return number
+    return None
+
+
+def _first_glyph_is_a_letter(grey: Image.Image, glyphs: list[Box], as_read: str) -> bool:
+    """Whether the first of ``glyphs`` (one per character of ``as_read``) is drawn unlike the
+    digit OCR read it as: wider than the other digits (O against 0), or unlike every other
+    glyph of the word read as that digit (S against 5)."""
+    if len(glyphs) != len(as_read):
+        return False  # glyphs run together or broken up: not told apart
+    widths = [right - left for left, _top, right, _bottom in glyphs]
+    if as_read[0] == "0" and wide_first_glyph(widths):
+        return True
+    twins = [glyph for glyph, char in zip(glyphs[1:], as_read[1:], strict=True)
+             if char == as_read[0]]  # fmt: skip
+    return unlike_its_twins([_glyph_difference(grey, glyphs[0], twin) for twin in twins])
+
+
+def _glyph_difference(grey: Image.Image, one: Box, other: Box) -> float:
+    """The mean difference of grey levels between two glyphs of one line, aligned on their
+    left edges give or take a pixel (where a screen put each glyph differs by a fraction)."""
+    first, second = grey.crop(one), grey.crop(other)
+    width, height = max(first.width, second.width) + 2, max(first.height, second.height)
+    canvas = Image.new("L", (width, height), 255)
+    canvas.paste(first, (1, 0))
+    best = 255.0
+    for shift in (0, 1, 2):
+        shifted = Image.new("L", (width, height), 255)
+        shifted.paste(second, (shift, 0))
+        best = min(best, ImageStat.Stat(ImageChops.difference(canvas, shifted)).mean[0])
+    return best
+
+
+def _glyph_boxes(grey: Image.Image, box: Box) -> list[Box]:
+    """The glyphs in ``box`` of ``grey``, left to right, each as tall as the box: runs of
+    pixel columns holding ink (darker than half way between the box's extremes; lighter on
+    a dark ground)."""
+    left, top, _right, bottom = box
+    crop = grey.crop(box)
+    width, pixels = crop.width, crop.tobytes()  # one byte a pixel, row after row
+    if not pixels:
+        return []
+    middle = (min(pixels) + max(pixels)) / 2
+    ink_is_light = sum(pixels) < middle * len(pixels)
+    glyphs: list[Box] = []
+    start = None
+    for x in range(width + 1):
+        inked = x < width and any((value > middle) == ink_is_light for value in pixels[x::width])
+        if inked and start is None:
+            start = x
+        elif not inked and start is not None:
+            glyphs.append((left + start, top, left + x, bottom))
+            start = None
+    return glyphs
+
+
+# Around a word's box for its second reading, pixels of the picture as given (Tesseract
+# reads a glyph touching the crop's edge badly); and the crop enlarged (OCR_UPSCALE's why).
+_WORD_MARGIN: Final = 3
+_WORD_UPSCALE: Final = 2
+# Tesseract's segmentation "a single text line" and the characters a passport number holds.
+# A single line read G47693842 and O746J3993's J where "a single word" (psm 8) lost the J.
+_SINGLE_LINE: Final = "7"
+_PASSPORT_CHARACTERS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def _word_in_latin(grey: Image.Image, box: Box, languages: str, budget: Budget) -> str | None:
+    """What Tesseract reads in the word ``box`` of ``grey`` in ``languages`` as one line of
+    passport characters, counted against the budget's seconds; None when not read."""
+    seconds = ocr_allowed(budget)
+    if seconds is None:
+        return None
+    left, top, right, bottom = box
+    crop = grey.crop((max(0, left - _WORD_MARGIN), max(0, top - _WORD_MARGIN),
+                      min(grey.width, right + _WORD_MARGIN),
+                      min(grey.height, bottom + _WORD_MARGIN)))  # fmt: skip
+    crop = crop.resize((crop.width * _WORD_UPSCALE, crop.height * _WORD_UPSCALE),
+                       Image.Resampling.LANCZOS)  # fmt: skip
+    out = io.BytesIO()
+    crop.save(out, format="PNG", compress_level=1)
+    arguments = ["-", "-", "-l", languages, "--psm", _SINGLE_LINE,
+               "-c", f"tessedit_char_whitelist={_PASSPORT_CHARACTERS}"]  # fmt: skip
+    started = time.monotonic()
+    try:
+        output = _run_program(arguments, out.getvalue(), seconds)
+    finally:
+        budget.ocr_seconds += time.monotonic() - started
+    return None if output is None else output.decode("utf-8", "replace").strip()
 
 
 def _split_tsv_and_text(output: str) -> tuple[str, str]:
@@ -416,6 +588,13 @@ def _run_tesseract(
     png: bytes, languages: str, seconds: float, *, boxes: bool, text_too: bool = False
 ) -> bytes | None:
     """Tesseract's standard output, or None when it is missing, failed or ran out of time."""
+    arguments = tesseract_command("", languages, boxes=boxes, text_too=text_too)[1:]
+    return _run_program(arguments, png, seconds)
+
+
+def _run_program(arguments: Sequence[str], png: bytes, seconds: float) -> bytes | None:
+    """The standard output of ``tesseract *arguments`` given ``png`` on its standard input,
+    or None when the program is missing, failed or ran out of time."""
     program = tesseract_path()
     if program is None:  # removed since the agent started: as with OCR off
         return None
@@ -424,7 +603,7 @@ def _run_tesseract(
     environment = {"PATH": os.environ.get("PATH", "/usr/bin"), "OMP_THREAD_LIMIT": "1"}
     try:
         done = subprocess.run(
-            tesseract_command(program, languages, boxes=boxes, text_too=text_too),
+            [program, *arguments],
             input=png,
             capture_output=True,
             timeout=seconds,

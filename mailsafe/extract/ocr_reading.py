@@ -20,6 +20,12 @@ number's birth date split by a space (``980 127 - 6925483``) is joined when its 
 are a date with the gender digit after the hyphen. A vendor's
 token, a URL's password and an address that OCR cut with a space are joined again.
 
+A passport number's letter read as a digit without a label (``647693842`` for G47693842) is
+not given back from the text: ``mailsafe.extract.ocr`` looks at the word's pixels, and the
+rules it applies to what it sees are here (``passport_suspect``, ``passport_from_latin``,
+``wide_first_glyph``, ``unlike_its_twins``; D84). A licence number under its label whose
+space OCR lost (``대전 58 14412435``) gets its groups 2-6-2 back.
+
 ``read_back(ocr_text)`` returns the text with each accepted MRZ reading added as a line after
 the line it was read from (the reading as OCR gave it stays: it may hold other words),
 passport numbers and key armour lines repaired in place.
@@ -33,7 +39,17 @@ from typing import Final
 from mailsafe.pii.checks import is_valid_birth_date
 from mailsafe.pii.text_finders import MRZ_CHECKS_NEEDED, mrz_check_ok
 
-__all__ = ["mrz_number_line", "read_back", "unread_mrz"]
+__all__ = [
+    "MAX_PASSPORT_REREADS",
+    "mrz_number_line",
+    "passport_from_latin",
+    "passport_suspect",
+    "read_back",
+    "unlike_its_twins",
+    "unread_mrz",
+    "wide_first_glyph",
+    "with_leading_letter",
+]
 
 MRZ_LINE_CHARS: Final = 44  # a TD3 (passport) line
 # What OCR makes of the filler "<" in a screenshot: symbols, and letters that are letters too.
@@ -132,7 +148,7 @@ def read_back(ocr_text: str) -> str:
     out: list[str] = []
     for index, line in enumerate(lines):
         separators = _birth_date_joined(_DIGIT_STRETCH_RE.sub(_stretch_read, line))
-        out.append(_joined(_passport_letters(_key_armour(separators))))
+        out.append(_joined(_passport_letters(_licence_regrouped(_key_armour(separators)))))
         number_line = mrz_number_line(line)
         if number_line is None:
             continue
@@ -277,6 +293,32 @@ def _passport_letters(line: str) -> str:
     return _LABELLED_TOKEN_RE.sub(read_as_passport, line)
 
 
+# A licence number under its label whose space OCR lost ("운전면허번호: 대전 58 144124 35" read
+# "대전 58 14412435"): twelve digits in two groups, one of them two digits, are a licence's
+# twelve in the wrong groups; they get the licence's own grouping (2, 6, 2) back.
+_LICENCE_LABEL_RE: Final = re.compile(r"(?i:면허|driver'?s? ?licen[cs]e)")
+_LICENCE_TWO_GROUPS_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z-])(?:[0-9]{2} [0-9]{8}|[0-9]{8} [0-9]{2})(?![0-9A-Za-z-])"
+)
+LICENCE_LABEL_BEFORE_CHARS: Final = 40  # as the detector's context window
+
+
+def _licence_regrouped(line: str) -> str:
+    """A licence number after its label on ``line``, its twelve digits in two groups of 2 and
+    8 (or 8 and 2), written in the licence's groups of 2, 6 and 2 (one space longer)."""
+    label = _LICENCE_LABEL_RE.search(line)
+    if label is None:
+        return line
+
+    def regrouped(match: re.Match[str]) -> str:
+        if not label.end() <= match.start() <= label.end() + LICENCE_LABEL_BEFORE_CHARS:
+            return match[0]
+        digits = match[0].replace(" ", "")
+        return f"{digits[:2]} {digits[2:8]} {digits[8:]}"
+
+    return _LICENCE_TWO_GROUPS_RE.sub(regrouped, line)
+
+
 def _passport_reading(untrusted: str) -> str | None:
     """``untrusted`` (a letter, then digits OCR partly read as letters or cut by a space) as
     a passport number, or None when it does not read as one."""
@@ -345,3 +387,83 @@ def _token_joined(match: re.Match[str]) -> str:
 
 def _looks_random(piece: str) -> bool:
     return any(c.isdigit() for c in piece) or (piece.lower() != piece and piece.upper() != piece)
+
+
+# ---- a passport number whose letters the Korean model read as digits ------------------------
+#
+# Unlabelled (a roster, a number alone), "G47693842" comes out of the Korean model as
+# "647693842" and "O746J3993" as "074613993": nine digits, which the detector rightly does not
+# take for a passport. The word's own pixels, read again by the Latin model alone, often show
+# the letters ("G47693842"). Only a nine-character word whose first character is a digit OCR
+# makes of a passport's letter is read again, and the Latin reading is taken only when it is a
+# passport's shape and differs from the Korean one by those confusions alone: a real nine-digit
+# number read again as digits stays digits.
+
+# Words read again per picture, at most: each costs one more (small) Tesseract run.
+MAX_PASSPORT_REREADS: Final = 4
+# The first character as the Korean model reads a passport's letter, and the letters it was.
+_LEADING_LOOKALIKES: Final = {"0": "OQD", "5": "S", "$": "S", "6": "G", "8": "B"}
+# The fifth character (the letter of "M123A4567") as read, and the letters it may have been.
+_INNER_LOOKALIKES: Final = {"1": "JIL", "0": "OQD", "5": "S", "8": "B", "3": "J"}
+_SUSPECT_WORD_RE: Final = re.compile(r"^[^0-9A-Za-z$]*(?P<token>[056$8][0-9]{8})[^0-9A-Za-z]*$")
+
+
+def passport_suspect(word: str) -> tuple[int, int] | None:
+    """Where in the OCR ``word`` (punctuation around it allowed: "068953794,") nine digits
+    stand that may be a passport number whose letter was read as a digit; else None."""
+    match = _SUSPECT_WORD_RE.match(word)
+    return None if match is None else match.span("token")
+
+
+# The screenshot's font draws the letter O wider than the digit 0 (10 pixels against 7 at
+# 15-pixel text), as proportional fonts do, while every digit has one width: a first glyph at
+# least WIDE_GLYPH_SHARE of the other eight's median width is the letter. Past
+# MERGED_GLYPH_SHARE it is two glyphs run together, not a letter. A font that draws O and 0
+# alike (monospaced) never passes: the number stays digits, as before.
+WIDE_GLYPH_SHARE: Final = 1.25
+MERGED_GLYPH_SHARE: Final = 1.75
+
+
+def wide_first_glyph(widths: list[int]) -> bool:
+    """Whether the first of nine glyphs of ``widths`` (pixel columns, in order) is wider than
+    a digit of the same font: a letter O where OCR read the digit 0."""
+    if len(widths) != 9:
+        return False
+    others = sorted(widths[1:])
+    median = (others[3] + others[4]) / 2
+    return median > 0 and WIDE_GLYPH_SHARE * median <= widths[0] < MERGED_GLYPH_SHARE * median
+
+
+# A screen draws one digit the same way each time it occurs (the same pixels; a scan or a
+# JPEG nearly so), and a letter differently: a first glyph read as a digit whose pixels
+# differ from every other glyph of the word read as that digit, by at least
+# UNLIKE_GLYPH_DIFFERENCE (mean difference of grey levels, 0-255; S against 5 is 34, G against
+# 6 is 56, the same digit twice 0), is the letter OCR took for that digit.
+UNLIKE_GLYPH_DIFFERENCE: Final = 25.0
+
+
+def unlike_its_twins(differences: list[float]) -> bool:
+    """Whether a glyph whose ``differences`` from the other glyphs read as the same digit are
+    these is not that digit: it has at least one such twin and differs from each."""
+    return bool(differences) and min(differences) >= UNLIKE_GLYPH_DIFFERENCE
+
+
+def with_leading_letter(reading: str, as_read: str) -> str:
+    """``reading`` with its first character, a digit, as the letter OCR reads as the digit
+    ``as_read`` starts with (5 is S, 6 G, 8 B, 0 O)."""
+    if not reading[:1].isdigit() and reading[:1] != "$":
+        return reading
+    return _LEADING_LOOKALIKES[as_read[0]][0] + reading[1:]
+
+
+def passport_from_latin(as_read: str, latin: str) -> str | None:
+    """The Latin model's ``latin`` reading of the nine characters OCR gave as ``as_read``,
+    when it is a passport number's shape and every character in which the two differ is a
+    letter OCR reads as that digit; else None."""
+    if len(latin) != len(as_read) or _PASSPORT_SHAPE_RE.fullmatch(latin) is None:
+        return None
+    lookalikes = {0: _LEADING_LOOKALIKES, 4: _INNER_LOOKALIKES}
+    for index, (read, seen) in enumerate(zip(as_read, latin, strict=True)):
+        if read != seen and seen not in lookalikes.get(index, {}).get(read, ""):
+            return None
+    return latin

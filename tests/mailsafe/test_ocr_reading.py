@@ -12,10 +12,20 @@ import io
 import pytest
 from PIL import Image
 
-from mailsafe.extract import ExtractLimits
+from mailsafe.extract import ExtractLimits, ocr
 from mailsafe.extract.limits import Budget
 from mailsafe.extract.ocr import enlarged, picture_text, picture_words, with_new_findings
-from mailsafe.extract.ocr_reading import mrz_number_line, read_back, unread_mrz
+from mailsafe.extract.ocr_reading import (
+    MAX_PASSPORT_REREADS,
+    mrz_number_line,
+    passport_from_latin,
+    passport_suspect,
+    read_back,
+    unlike_its_twins,
+    unread_mrz,
+    wide_first_glyph,
+    with_leading_letter,
+)
 from mailsafe.pii import detect
 from mailsafe.pii.text_finders import mrz_check_ok
 from tests.support.documents import make_screenshot
@@ -332,3 +342,167 @@ def test_a_name_ending_in_e_keeps_its_letters_before_the_fillers() -> None:
 )
 def test_an_armour_line_in_quotes_or_with_a_colon_gets_its_dashes(read: str, armour: str) -> None:
     assert read_back(read) == armour
+
+
+# ---- fourth round (issue 19): a passport number's letter read as a digit, unlabelled ----------
+# The Korean model read these rows' screenshots as nine digits (647693842, 068953794,
+# 074613993): the word's own pixels are read again (Latin model; the width of a leading 0).
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        # a second reading's line took the licence label beside it; the first is read again
+        ("G47693842 / 운전면허번호: 146549672429", "G47693842"),
+        # in a roster, O drawn as wide as a letter (the digit 0 is narrower in this font)
+        ("명단: 최수진, O68953794, 개발팀", "O68953794"),
+        ("명단: 최수진, O746J3993, 개발팀", "O746J3993"),
+        ("O12345678", "O12345678"),
+        # alone, S drawn unlike the word's other 5s (the Latin model read it as 8)
+        ("S11292554", "S11292554"),
+        ("S35967607", "S35967607"),
+    ],
+)
+def test_an_unlabelled_passport_number_read_as_digits_is_found(line: str, value: str) -> None:
+    """Was missed: nine digits without a passport label stay digits (D79)."""
+    found = _read([line])
+    assert ("passport", value) in found, found
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["012345678", "647693842", "511292554", "535967607", "055512345", "주문번호 068953794",
+     "명단: 김철수, 000000000", "주문번호: 012345678, 고객번호: 612345678"],
+)  # fmt: skip
+def test_nine_digits_drawn_as_digits_stay_unfound_in_a_screenshot(line: str) -> None:
+    """The Latin model and the glyphs' widths and shapes read a real 0, 5 or 6 as the digit
+    it is."""
+    found = _read([line])
+    assert "passport" not in [kind for kind, _value in found], found
+
+
+@pytest.mark.parametrize(
+    ("word", "span"),
+    [("647693842", (0, 9)), ("068953794,", (0, 9)), ("(511292554)", (1, 10)),
+     ("M12345678", None), ("147693842", None), ("6476938421", None), ("64769384", None)],
+)  # fmt: skip
+def test_only_nine_digits_led_by_a_letters_lookalike_are_read_again(
+    word: str, span: tuple[int, int] | None
+) -> None:
+    assert passport_suspect(word) == span
+
+
+@pytest.mark.parametrize(
+    ("as_read", "latin", "taken"),
+    [
+        ("647693842", "G47693842", "G47693842"),
+        ("074613993", "O746J3993", "O746J3993"),  # the letter inside too
+        ("511292554", "S11292554", "S11292554"),
+        ("647693842", "647693842", None),  # digits read as digits
+        ("647693842", "M47693842", None),  # M is not what OCR makes a 6 of
+        ("647693842", "G47693843", None),  # a digit that differs: another number
+        ("074613993", "O746A3993", None),  # A is not what OCR makes a 1 of
+        ("647693842", "G4769384", None),  # a character lost
+    ],
+)
+def test_the_latin_reading_is_taken_only_for_the_letters_ocr_confuses(
+    as_read: str, latin: str, taken: str | None
+) -> None:
+    assert passport_from_latin(as_read, latin) == taken
+
+
+@pytest.mark.parametrize(
+    ("widths", "wide"),
+    [
+        ([10, 7, 7, 7, 6, 7, 7, 7, 8], True),  # O68953794 at 15-pixel text
+        ([10, 4, 7, 7, 8, 6, 7, 7, 7], True),  # O12345678: the narrow 1 does not move it
+        ([7, 7, 7, 7, 6, 7, 7, 7, 8], False),  # 068953794
+        ([14, 7, 7, 7, 6, 7, 7, 7, 8], False),  # two glyphs run together
+        ([10, 7, 7, 7, 6, 7, 7, 7], False),  # not nine glyphs: not told apart
+    ],
+)
+def test_a_first_glyph_wider_than_a_digit_is_a_letter(widths: list[int], wide: bool) -> None:
+    assert wide_first_glyph(widths) is wide
+
+
+@pytest.mark.parametrize(
+    ("differences", "unlike"),
+    [([33.8, 33.8], True), ([55.9], True), ([0.0, 33.8], False), ([12.0], False), ([], False)],
+)
+def test_a_first_glyph_unlike_each_twin_is_a_letter(differences: list[float], unlike: bool) -> None:
+    """S against the word's 5s (33.8), G against its 6s (55.9); like one twin, or no twin to
+    compare with: the digit it was read as."""
+    assert unlike_its_twins(differences) is unlike
+
+
+@pytest.mark.parametrize(
+    ("reading", "as_read", "lettered"),
+    [("511292554", "511292554", "S11292554"), ("811292554", "511292554", "S11292554"),
+     ("068953794", "068953794", "O68953794"), ("G47693842", "647693842", "G47693842")],
+)  # fmt: skip
+def test_the_leading_letter_is_the_one_ocr_reads_as_that_digit(
+    reading: str, as_read: str, lettered: str
+) -> None:
+    assert with_leading_letter(reading, as_read) == lettered
+
+
+def test_a_passport_zones_document_number_is_not_read_again_as_a_passport() -> None:
+    """The zone's number line, read "552353786 1 KOR3808 ...", is the zone (read back by its
+    check digits), not a passport number S52353786 beside it: one finding, not two."""
+    zone = ["Passport scan:", "P<KORKIM<<HYUN<WOO<<<<<<<<<<<<<<<<<<<<<<<<<<",
+            "S523537861KOR3808159M34120642304871<<<<<<<98 / SLACK_TOKEN=xoxb-458689722450-"
+            "XqUR2abV50hXxaSwcoXjLCq9"]  # fmt: skip
+    found = _read(zone)
+    assert ("passport_mrz", zone[-1][:44]) in found, found
+    assert "passport" not in [kind for kind, _value in found], found
+
+
+def test_a_word_larger_than_the_limit_is_left_as_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A "word" a crafted picture makes of its whole area is not walked pixel by pixel."""
+    line = "G47693842 / 운전면허번호: 146549672429"
+    assert ("passport", "G47693842") in _read([line])
+    monkeypatch.setattr(ocr, "MAX_REREAD_WORD_PIXELS", 500)  # the word is 83 x 11 pixels
+    assert "passport" not in [kind for kind, _value in _read([line])]
+
+
+def test_words_read_again_are_few_and_cost_seconds_not_pictures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs: list[list[str]] = []
+    real = ocr._run_program
+
+    def counted(arguments: list[str], png: bytes, seconds: float) -> bytes | None:
+        runs.append(list(arguments))
+        return real(arguments, png, seconds)
+
+    monkeypatch.setattr(ocr, "_run_program", counted)
+    budget = Budget(ON)
+    line = "  ".join(f"64769384{digit}" for digit in range(MAX_PASSPORT_REREADS + 3))
+    text, _layout = picture_words(make_screenshot([line]), budget)
+    word_readings = [arguments for arguments in runs if "--psm" in arguments
+                     and arguments[arguments.index("--psm") + 1] == "7"]  # fmt: skip
+    assert len(word_readings) == MAX_PASSPORT_REREADS
+    assert budget.ocr_pictures == 1
+    assert "passport" not in kinds(text)
+
+
+@pytest.mark.parametrize(
+    ("read", "value"),
+    [
+        ("길동) / 운전면허번호: 대전 58 14412435", "대전 58 144124 35"),
+        ("운전면허번호: 대전 58144124 35", "대전 58 144124 35"),
+    ],
+)
+def test_a_licence_whose_space_ocr_lost_gets_its_groups_back(read: str, value: str) -> None:
+    """Was missed: "대전 58 144124 35" read with its last space lost, twelve digits in groups
+    of 2 and 8 are no licence number's shape."""
+    assert "driver_license" not in kinds(read)
+    assert [(f.type, f.text) for f in detect(read_back(read))] == [("driver_license", value)]
+
+
+@pytest.mark.parametrize(
+    "read", ["전화 02 12345678 / 대전 58 14412435", "면허 갱신 12 34567890 원",
+             "운전면허 시험 신청자 5명, 문의 02 12345678"],
+)  # fmt: skip
+def test_two_digit_groups_without_a_licence_label_before_them_stay_apart(read: str) -> None:
+    assert "driver_license" not in kinds(read_back(read))
