@@ -282,10 +282,20 @@ def test_a_security_officer_reads_masked_findings_and_ids_beyond_its_reach_are_4
     assert RRN_MASKED in body
     assert RRN not in body
     shot(running, page, "mail-detail-findings")
+    titles = page.locator("#picture-pages li").all_inner_texts()
+    assert titles[0] == "본문", titles
+    assert any(t.startswith("첨부 ") for t in titles), titles
     with page.expect_response(lambda r: r.url.endswith("/picture.png")) as picture:
         page.click("#picture")
     assert picture.value.status == 200
     assert picture.value.headers["content-type"] == "image/png"
+    phone = pages(SECURITY, viewport=PHONE)
+    phone.goto(running.url + f"/mail/out/{mail['id']}")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(running, phone, "phone-mail-detail-pages")
+    with phone.expect_response(lambda r: "picture.png?page=2" in r.url) as second:
+        phone.click("#picture-pages li:nth-child(2) a")
+    assert second.value.status == 200
     _, delivered = running.api("/api/v1/mail?direction=in&q=console-01", "auditor")
     foreign = page.goto(running.url + f"/mail/in/{delivered['items'][0]['id']}")
     tampered = page.goto(running.url + f"/mail/out/{mail['id'][:-2]}zz")
