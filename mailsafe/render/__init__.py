@@ -333,18 +333,21 @@ def _kind(attachment: Attachment, *, by_content: bool = False) -> str:
         return document
     if name.endswith((".txt", ".csv")) and attachment.content_type == "application/octet-stream":
         return "text"  # plain text that its mailer did not label
-    if attachment.content_type.startswith("image/") and attachment.content_type != "image/svg+xml":
-        return "image"
-    if by_content and _looks_like_picture(attachment.data):
+    if _is_picture(attachment, by_content=by_content):
         return "image"
     if attachment.content_type in TEXT_ATTACHMENT_TYPES:
         return "text"
     return "other"
 
 
-def _looks_like_picture(data: bytes) -> bool:
+def _is_picture(attachment: Attachment, *, by_content: bool) -> bool:
+    """Labelled a picture (SVG is not drawn: it is a document with scripts), or, ``by_content``,
+    unlabelled and its bytes start as a picture's."""
+    if attachment.content_type.startswith("image/"):
+        return attachment.content_type != "image/svg+xml"
+    data = attachment.data
     webp = data.startswith(b"RIFF") and data[8:12] == b"WEBP"
-    return webp or data.startswith(PICTURE_SIGNATURES)
+    return by_content and (webp or data.startswith(PICTURE_SIGNATURES))
 
 
 def _paged(kind: str, attachment: Attachment, place: _Place) -> list[Withheld]:

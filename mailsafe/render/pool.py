@@ -156,6 +156,7 @@ def _job(
     kind: bytes,
     raw: bytes,
     mask_types: frozenset[str],
+    *,
     known: tuple[tuple[PiiType, str], ...] = (),
     positions: tuple[tuple[PiiType, Position], ...] = (),
     values: tuple[tuple[PiiType, str], ...] = (),
@@ -338,7 +339,7 @@ class RenderPool:
         known = checked_known(known)
         positions = checked_positions(positions)
         values = checked_values(values)
-        job = _job(b"R", raw, types, known, positions, values)
+        job = _job(b"R", raw, types, known=known, positions=positions, values=values)
         reply, reason = self._run(job, self.wall_seconds)
         if reply is not None:
             return reply
