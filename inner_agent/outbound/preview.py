@@ -10,8 +10,12 @@ birth date is left), and with the numbers the outbound scan found passed along
 (``known``): their digits are hidden wherever they are drawn, also where a page shows only a
 piece of one (a spreadsheet cell drawn cut short). Text is redacted before it is rasterised,
 pictures and scanned pages painted over by OCR word boxes: the worker's own, and the boxes of
-the findings the scan read in them (``positions``, mailsafe.positions). Nothing hostile is
-opened in the agent's own process; the pictures come back as a package checked on the way in.
+the findings the scan read in them (``positions``, mailsafe.positions; the worker finds the
+picture by its bytes, also a forwarded mail's or a ``data:`` one). Every finding's characters
+go along too (``values``): hidden wherever they are drawn, also where a document's page breaks
+one over lines (D85). Pictures are drawn by their bytes, whatever their label. Nothing hostile
+is opened in the agent's own process; the pictures come back as a package checked on the way
+in.
 
 What cannot be drawn (the worker failed, a part of a type not drawn, a picture OCR could not
 read) is named with the reason; the extracted text, masked, stays beside the pictures for
