@@ -73,7 +73,10 @@ class Masker:
 
     def learn_files(self, mail: ParsedMail) -> None:
         """Remember the place the scan names each file of ``mail`` (not yet masked) by, by its
-        bytes: the places of ``options.mask_positions`` are the scan's (mailsafe.extract)."""
+        bytes: the places of ``options.mask_positions`` are the scan's (mailsafe.extract).
+        Nothing to look up (the receive filters): nothing is walked or hashed."""
+        if not self._positions:
+            return
         places: dict[str, list[str]] = {}
         for where, data in file_places(mail):
             places.setdefault(hashlib.sha256(data).hexdigest(), []).append(masked_where(where))
