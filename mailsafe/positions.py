@@ -27,6 +27,7 @@ __all__ = [
     "joined",
     "position_in",
     "value_spans",
+    "values_spans",
 ]
 
 # left, top, right, bottom, in the pixels of the picture the words were read from (right and
@@ -182,17 +183,23 @@ def value_spans(text: str, value: str) -> list[tuple[int, int]]:
     drawing of the same content: an office document laid out as pages, a PDF page's text), as
     (start, end) offsets into ``text``, the whitespace and break characters a drawing adds
     between its characters ignored: a value wrapped over two lines is found whole."""
-    wanted = "".join(char for char in value if not _ignored(char))
-    if len(wanted) < MIN_VALUE_CHARS:
-        return []
+    return values_spans(text, [value])[0]
+
+
+def values_spans(text: str, values: Sequence[str]) -> list[list[tuple[int, int]]]:
+    """:func:`value_spans` of each of ``values`` in ``text``, the text read once."""
     kept = [index for index, char in enumerate(text) if not _ignored(char)]
     squeezed = "".join(text[index] for index in kept)
-    spans: list[tuple[int, int]] = []
-    found = squeezed.find(wanted)
-    while found >= 0:
-        spans.append((kept[found], kept[found + len(wanted) - 1] + 1))
-        found = squeezed.find(wanted, found + len(wanted))
-    return spans
+    found: list[list[tuple[int, int]]] = []
+    for value in values:
+        wanted = "".join(char for char in value if not _ignored(char))
+        spans: list[tuple[int, int]] = []
+        at = squeezed.find(wanted) if len(wanted) >= MIN_VALUE_CHARS else -1
+        while at >= 0:
+            spans.append((kept[at], kept[at + len(wanted) - 1] + 1))
+            at = squeezed.find(wanted, at + len(wanted))
+        found.append(spans)
+    return found
 
 
 def _ignored(char: str) -> bool:

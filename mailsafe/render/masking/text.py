@@ -25,7 +25,7 @@ from typing import Final
 
 from mailsafe.pii import Finding, PiiType, detect, mask_text, mask_value
 from mailsafe.pii.mask import MASK_CHAR
-from mailsafe.positions import value_spans
+from mailsafe.positions import values_spans
 
 __all__ = ["PLAIN_HIDING", "Hiding", "found_in", "hidden_whole", "mask_html", "mask_plain"]
 
@@ -93,8 +93,9 @@ def _value_findings(text: str, values: list[tuple[PiiType, str]]) -> list[Findin
     (hidden whole where the drawing broke one over lines); a value over another found first is
     left out (findings must not overlap)."""
     placed: list[Finding] = []
-    for kind, value in values:
-        for start, end in value_spans(text, value):
+    spans = values_spans(text, [value for _, value in values])
+    for (kind, value), found in zip(values, spans, strict=True):
+        for start, end in found:
             if not _overlaps(start, end, placed):
                 shown = text[start:end]
                 masked = mask_value(shown, kind) if shown == value else hidden_whole(shown)
