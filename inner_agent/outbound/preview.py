@@ -25,6 +25,7 @@ all, the preview is that text drawn as one picture, as before issue 18.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import textwrap
 import threading
@@ -99,11 +100,16 @@ def masked_view(
     that crashed or hung the reader cannot take the agent down on its way to the approver.
     ``values`` and ``known``: the scan's findings (``known_values``, ``known_numbers``),
     masked wherever they are, also where the detector alone would not see them again (a file
-    name in an archive, a long list, a number written without its hyphen)."""
+    name in an archive, a long list, a number written without its hyphen). File names are
+    hidden whole, as the pages' titles name them (the worker's ``mask_whole``)."""
     hiding = Hiding(known=tuple(known), values=tuple(values))
+    whole = dataclasses.replace(hiding, whole=True)
 
     def _masked(text: str) -> str:
         return mask_plain(text, ALL_TYPES, hiding=hiding)[0]
+
+    def _named(text: str) -> str:
+        return mask_plain(text, ALL_TYPES, hiding=whole)[0]
 
     headers = (
         ("보낸 사람", ", ".join(a.addr for a in parsed.from_)),
@@ -115,14 +121,14 @@ def masked_view(
     for item in found:
         if not item.where.startswith("attachment:"):
             continue
-        title = _masked("첨부 " + item.where.removeprefix("attachment:"))
+        title = _named("첨부 " + item.where.removeprefix("attachment:"))
         if isinstance(item, Location):
             sections.append((title, _masked(item.text[:MAX_CHARS_PER_PLACE])))
         else:  # the approver should know what the scan could not read, and why
             sections.append((title, f"(읽지 못했습니다: {item.reason})"))
     names = [a.filename for a in parsed.attachments]
     if names:
-        sections.append(("첨부 파일 목록", _masked("\n".join(names))))
+        sections.append(("첨부 파일 목록", _named("\n".join(names))))
     return MaskedView(headers, tuple(sections))
 
 
