@@ -93,16 +93,36 @@ def _screenshot() -> bytes:
     return make_screenshot(["고객 명단", f"김철수 {RRN} {PHONE}", "담당 영업부"])
 
 
-def _forwarded(picture: bytes) -> bytes:
+def _forwarded(picture: bytes, *, as_scanned_pdf: bool = False) -> bytes:
     inner = email.message.EmailMessage()
     inner["From"], inner["To"], inner["Subject"] = "a@corp.example", "b@x.example", "원본"
     inner.set_content("원본 메일입니다.")
-    inner.add_attachment(picture, maintype="image", subtype="png", filename="명단.png")
+    if as_scanned_pdf:
+        inner.add_attachment(_scanned_pdf(picture), maintype="application", subtype="pdf",
+                             filename="사본.pdf")  # fmt: skip
+    else:
+        inner.add_attachment(picture, maintype="image", subtype="png", filename="명단.png")
     outer = email.message.EmailMessage()
     outer["From"], outer["To"], outer["Subject"] = "kim@corp.example", "p@x.example", "전달"
     outer.set_content("전달합니다.")
     outer.add_attachment(inner)
     return outer.as_bytes(policy=SMTP)
+
+
+def _scanned_pdf(picture: bytes) -> bytes:
+    from mailsafe.mupdf import pymupdf
+
+    width, height = Image.open(io.BytesIO(picture)).size
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_image(pymupdf.Rect(60, 80, 60 + width, 80 + height), stream=picture)
+    data: bytes = document.tobytes()
+    document.close()
+    return data
+
+
+def _forwarded_scan(picture: bytes) -> bytes:
+    return _forwarded(picture, as_scanned_pdf=True)
 
 
 def _with_data_picture(picture: bytes) -> bytes:
@@ -130,10 +150,13 @@ def test_file_places_name_each_file_as_the_scan_does() -> None:
     assert named <= scanned
 
 
-@pytest.mark.parametrize("build", [_forwarded, _with_data_picture], ids=["forwarded", "data"])
+@pytest.mark.parametrize(
+    "build", [_forwarded, _with_data_picture, _forwarded_scan], ids=["forwarded", "data", "pdf"]
+)
 def test_the_scans_boxes_are_painted_on_a_forwarded_or_data_picture(build) -> None:  # type: ignore[no-untyped-def]
     """A renderer with no OCR of its own paints the boxes the scan read in a forwarded
-    mail's picture and in an HTML body's data: picture: the number is no longer read in
+    mail's picture, in an HTML body's data: picture and on a forwarded mail's scanned PDF
+    page: the number is no longer read in
     what it draws, the words around it are. Without the boxes, the number is read (the
     control: the picture is drawn, and nothing else paints it)."""
     raw = build(_screenshot())
