@@ -124,8 +124,8 @@ def file_places(parsed: ParsedMail, prefix: str = "") -> list[tuple[str, bytes]]
     """(place, bytes) of every file :func:`mail_locations` reads, named as it names them
     (``attachment:a.png``, ``attachment:body.html/data-1.png``,
     ``forwarded[1].attachment:b.pdf``), its personal data not yet masked."""
-    files = [(f"{prefix}attachment:{name}", data) for name, data in attachments_to_read(
-        replace(parsed, forwarded=()))]  # fmt: skip
+    own = attachments_to_read(replace(parsed, forwarded=()))
+    files = [(f"{prefix}attachment:{name}", data) for name, data in own]
     for index, forwarded in enumerate(parsed.forwarded, 1):
         files += file_places(forwarded, f"{prefix}forwarded[{index}].")
     return files

@@ -17,6 +17,8 @@ import io
 from email.policy import SMTP
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from mailsafe.errors import InternalError
@@ -58,6 +60,27 @@ def test_a_value_is_found_in_another_drawing_of_its_text(
     text: str, spans: list[tuple[int, int]]
 ) -> None:
     assert value_spans(text, EMAIL) == spans
+
+
+@given(
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+    breaks=st.lists(st.sampled_from([" ", "\n", "\t", "\u00ad", "\u200b"]), max_size=26),
+)
+def test_a_value_broken_anywhere_is_found_and_its_span_holds_exactly_it(
+    before: str, after: str, breaks: list[str]
+) -> None:
+    """Whatever breaks a drawing puts between the value's characters, the value is found, and
+    the span found holds the value's characters and the breaks between them, nothing else."""
+    drawn = "".join(char + (breaks[i] if i < len(breaks) else "") for i, char in enumerate(EMAIL))
+    text = f"{before}{drawn}{after}"
+    spans = value_spans(text, EMAIL)
+    assert any(text[start:end] == drawn for start, end in spans), spans
+    for start, end in spans:
+        squeezed = "".join(
+            c for c in text[start:end] if not c.isspace() and c not in "\u00ad\u200b"
+        )
+        assert squeezed == EMAIL
 
 
 def test_a_value_too_short_to_tell_apart_is_not_looked_for() -> None:
