@@ -26,6 +26,8 @@ __all__ = [
     "TextLayout",
     "joined",
     "position_in",
+    "value_spans",
+    "values_spans",
 ]
 
 # left, top, right, bottom, in the pixels of the picture the words were read from (right and
@@ -87,6 +89,11 @@ class TextLayout:
 
 
 NO_LAYOUT: Final = TextLayout()
+# Characters a drawing puts into a value the scan read whole: line breaks and spaces where a
+# narrow cell or a page's width wraps it, a soft hyphen or zero-width space at the break.
+_DRAWN_BREAKS: Final = frozenset("\u00ad\u200b")
+# A value shorter than this (spaces left out) is not looked for: it would hide unrelated text.
+MIN_VALUE_CHARS: Final = 5
 # The places of a forwarded mail (and of one forwarded in it) start so (mailsafe.extract).
 _FORWARDED_PREFIX_RE: Final = re.compile(r"(?:forwarded\[\d+\]\.)+")
 
@@ -169,3 +176,31 @@ def _part_and_file(where: str) -> tuple[str, str]:
     if colon and kind in ("attachment", "attachment-name"):
         return prefix + kind, file
     return where, ""
+
+
+def value_spans(text: str, value: str) -> list[tuple[int, int]]:
+    """Where ``value`` (a finding's characters as the scan read them) is in ``text`` (another
+    drawing of the same content: an office document laid out as pages, a PDF page's text), as
+    (start, end) offsets into ``text``, the whitespace and break characters a drawing adds
+    between its characters ignored: a value wrapped over two lines is found whole."""
+    return values_spans(text, [value])[0]
+
+
+def values_spans(text: str, values: Sequence[str]) -> list[list[tuple[int, int]]]:
+    """:func:`value_spans` of each of ``values`` in ``text``, the text read once."""
+    kept = [index for index, char in enumerate(text) if not _ignored(char)]
+    squeezed = "".join(text[index] for index in kept)
+    found: list[list[tuple[int, int]]] = []
+    for value in values:
+        wanted = "".join(char for char in value if not _ignored(char))
+        spans: list[tuple[int, int]] = []
+        at = squeezed.find(wanted) if len(wanted) >= MIN_VALUE_CHARS else -1
+        while at >= 0:
+            spans.append((kept[at], kept[at + len(wanted) - 1] + 1))
+            at = squeezed.find(wanted, at + len(wanted))
+        found.append(spans)
+    return found
+
+
+def _ignored(char: str) -> bool:
+    return char.isspace() or char in _DRAWN_BREAKS

@@ -10,8 +10,12 @@ birth date is left), and with the numbers the outbound scan found passed along
 (``known``): their digits are hidden wherever they are drawn, also where a page shows only a
 piece of one (a spreadsheet cell drawn cut short). Text is redacted before it is rasterised,
 pictures and scanned pages painted over by OCR word boxes: the worker's own, and the boxes of
-the findings the scan read in them (``positions``, mailsafe.positions). Nothing hostile is
-opened in the agent's own process; the pictures come back as a package checked on the way in.
+the findings the scan read in them (``positions``, mailsafe.positions; the worker finds the
+picture by its bytes, also a forwarded mail's or a ``data:`` one). Every finding's characters
+go along too (``values``): hidden wherever they are drawn, also where a document's page breaks
+one over lines (D85). Pictures are drawn by their bytes, whatever their label. Nothing hostile
+is opened in the agent's own process; the pictures come back as a package checked on the way
+in.
 
 What cannot be drawn (the worker failed, a part of a type not drawn, a picture OCR could not
 read) is named with the reason; the extracted text, masked, stays beside the pictures for
@@ -21,6 +25,7 @@ all, the preview is that text drawn as one picture, as before issue 18.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import textwrap
 import threading
@@ -36,9 +41,10 @@ from inner_agent.outbound.previews import Preview, PreviewPage, from_rendered
 from mailsafe.extract import Found, Location
 from mailsafe.extract.text import html_to_text
 from mailsafe.mime import ParsedMail
-from mailsafe.pii import PII_TYPES, PiiType, detect, mask_text
+from mailsafe.pii import PII_TYPES, PiiType
 from mailsafe.positions import Position
-from mailsafe.render.options import RenderOptions
+from mailsafe.render.masking.text import Hiding, mask_plain
+from mailsafe.render.options import MAX_MASK_VALUE_CHARS, MAX_MASK_VALUES, RenderOptions
 from mailsafe.render.pool import RenderPool
 
 if TYPE_CHECKING:
@@ -54,6 +60,7 @@ PREVIEW_DOCUMENT_PAGES = 5
 PREVIEW_DOCUMENTS = 5
 PREVIEW_MAX_IMAGES = 16
 PREVIEW_BYTE_BUDGET = 4 << 20
+ALL_TYPES = frozenset(PII_TYPES)
 # Digits a found number must have to be passed on as known: fewer would hide unrelated numbers.
 MIN_KNOWN_DIGITS = 6
 
@@ -82,14 +89,28 @@ class MaskedView:
     sections: tuple[tuple[str, str], ...]  # (title, masked text)
 
 
-def _masked(text: str) -> str:
-    return mask_text(text, detect(text))
-
-
-def masked_view(parsed: ParsedMail, found: Sequence[Found]) -> MaskedView:
+def masked_view(
+    parsed: ParsedMail,
+    found: Sequence[Found],
+    values: Sequence[tuple[PiiType, str]] = (),
+    known: Sequence[tuple[PiiType, str]] = (),
+) -> MaskedView:
     """The approver's view of ``parsed``, its attachments shown from ``found``: what the scan
     read (in the reader's child process, OCR included). Nothing is read again here, so a file
-    that crashed or hung the reader cannot take the agent down on its way to the approver."""
+    that crashed or hung the reader cannot take the agent down on its way to the approver.
+    ``values`` and ``known``: the scan's findings (``known_values``, ``known_numbers``),
+    masked wherever they are, also where the detector alone would not see them again (a file
+    name in an archive, a long list, a number written without its hyphen). File names are
+    hidden whole, as the pages' titles name them (the worker's ``mask_whole``)."""
+    hiding = Hiding(known=tuple(known), values=tuple(values))
+    whole = dataclasses.replace(hiding, whole=True)
+
+    def _masked(text: str) -> str:
+        return mask_plain(text, ALL_TYPES, hiding=hiding)[0]
+
+    def _named(text: str) -> str:
+        return mask_plain(text, ALL_TYPES, hiding=whole)[0]
+
     headers = (
         ("보낸 사람", ", ".join(a.addr for a in parsed.from_)),
         ("받는 사람", ", ".join(a.addr for a in (*parsed.to, *parsed.cc))),
@@ -100,14 +121,14 @@ def masked_view(parsed: ParsedMail, found: Sequence[Found]) -> MaskedView:
     for item in found:
         if not item.where.startswith("attachment:"):
             continue
-        title = _masked("첨부 " + item.where.removeprefix("attachment:"))
+        title = _named("첨부 " + item.where.removeprefix("attachment:"))
         if isinstance(item, Location):
             sections.append((title, _masked(item.text[:MAX_CHARS_PER_PLACE])))
         else:  # the approver should know what the scan could not read, and why
             sections.append((title, f"(읽지 못했습니다: {item.reason})"))
     names = [a.filename for a in parsed.attachments]
     if names:
-        sections.append(("첨부 파일 목록", _masked("\n".join(names))))
+        sections.append(("첨부 파일 목록", _named("\n".join(names))))
     return MaskedView(headers, tuple(sections))
 
 
@@ -157,9 +178,14 @@ def render_png(view: MaskedView) -> bytes:
     return out.getvalue()
 
 
-def text_preview(parsed: ParsedMail, found: Sequence[Found]) -> Preview:
+def text_preview(
+    parsed: ParsedMail,
+    found: Sequence[Found],
+    values: Sequence[tuple[PiiType, str]] = (),
+    known: Sequence[tuple[PiiType, str]] = (),
+) -> Preview:
     """The extracted text, masked, drawn as one picture: the preview when no worker draws."""
-    view = masked_view(parsed, found)
+    view = masked_view(parsed, found, values, known)
     page = PreviewPage("image/png", render_png(view), "text", 1)
     return Preview((page,), (), (), view.sections)
 
@@ -180,6 +206,7 @@ def preview_options(ocr_languages: str) -> RenderOptions:
         mask_types=frozenset(PII_TYPES),
         mask_whole=True,
         ocr_languages=ocr_languages,
+        pictures_by_content=True,  # every picture the mail carries, whatever its label
     )
 
 
@@ -214,27 +241,41 @@ class Previewer:
                 self._pool.close()
 
     def preview(self, data: bytes, scanned: Scanned) -> Preview:
-        sections = masked_view(scanned.parsed, scanned.found).sections
+        values, known = known_values(scanned), known_numbers(scanned)
+        sections = masked_view(scanned.parsed, scanned.found, values, known).sections
         pool = self.pool
         if pool is None:
-            return text_preview(scanned.parsed, scanned.found)
-        rendered = pool.render(data, known=known_numbers(scanned), positions=known_boxes(scanned))
+            return text_preview(scanned.parsed, scanned.found, values, known)
+        rendered = pool.render(data, known=known, positions=known_boxes(scanned), values=values)
         drawn = from_rendered(rendered, sections)
         if drawn.pages:
             return drawn
-        fallback = text_preview(scanned.parsed, scanned.found)
+        fallback = text_preview(scanned.parsed, scanned.found, values, known)
         return Preview(fallback.pages, drawn.left_out, drawn.notes, sections)
 
 
 def known_boxes(scanned: Scanned) -> tuple[tuple[PiiType, Position], ...]:
-    """(type, position) of every finding the scan read in an attached picture or a scanned
-    page, with its word boxes: the worker paints those boxes over where it draws them, even
-    where its own OCR of the drawing reads the words differently."""
+    """(type, position) of every finding the scan read in a picture or a scanned page, with
+    its word boxes: an attachment, a forwarded mail's, a ``data:`` picture of an HTML body.
+    The worker finds the file by its bytes and paints those boxes over where it draws it,
+    even where its own OCR of the drawing reads the words differently."""
     return tuple(
         (located.finding.type, position)
         for located in scanned.result.findings
-        if (position := located.position).boxes and position.part == "attachment"
+        if (position := located.position).boxes
     )
+
+
+def known_values(scanned: Scanned) -> tuple[tuple[PiiType, str], ...]:
+    """(type, characters) of every finding the scan made, once each: the worker hides them
+    wherever they are drawn (an office document laid out in pages, a PDF's text, a file name),
+    also broken over lines, where its own detector would not see them whole."""
+    found: dict[tuple[PiiType, str], None] = {}
+    for located in scanned.result.findings:
+        value = located.finding.text.strip()
+        if value and len(value) <= MAX_MASK_VALUE_CHARS:
+            found[located.finding.type, value] = None
+    return tuple(found)[:MAX_MASK_VALUES]
 
 
 def known_numbers(scanned: Scanned) -> tuple[tuple[PiiType, str], ...]:

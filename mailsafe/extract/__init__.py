@@ -35,6 +35,7 @@ __all__ = [
     "ReadAttachment",
     "Unreadable",
     "extract_locations",
+    "file_places",
     "mail_locations",
     "surface_locations",
 ]
@@ -117,6 +118,17 @@ def attachments_to_read(parsed: ParsedMail) -> list[tuple[str, bytes]]:
     for forwarded in parsed.forwarded:
         found.extend(attachments_to_read(forwarded))
     return found
+
+
+def file_places(parsed: ParsedMail, prefix: str = "") -> list[tuple[str, bytes]]:
+    """(place, bytes) of every file :func:`mail_locations` reads, named as it names them
+    (``attachment:a.png``, ``attachment:body.html/data-1.png``,
+    ``forwarded[1].attachment:b.pdf``), its personal data not yet masked."""
+    own = attachments_to_read(replace(parsed, forwarded=()))
+    files = [(f"{prefix}attachment:{name}", data) for name, data in own]
+    for index, forwarded in enumerate(parsed.forwarded, 1):
+        files += file_places(forwarded, f"{prefix}forwarded[{index}].")
+    return files
 
 
 def _header_locations(parsed: ParsedMail) -> list[Found]:

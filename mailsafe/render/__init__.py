@@ -56,6 +56,10 @@ OFFICE_MAIL_SHARE = 2
 MIN_OFFICE_SHARE = 0.25
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 TEXT_ATTACHMENT_TYPES = frozenset({"text/plain", "text/csv"})
+# The first bytes of the picture formats Pillow decodes here (RenderOptions.pictures_by_content):
+# PNG, JPEG, GIF, BMP, TIFF (both byte orders); WebP is RIFF with "WEBP" at byte 8.
+PICTURE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM",
+                      b"II*\x00", b"MM\x00*")  # fmt: skip
 
 
 def _join(addresses: tuple[Address, ...]) -> str:
@@ -155,6 +159,7 @@ def render_parsed(
     and render each part of it from that one parse, with the part's mask)."""
     masker = Masker(options) if options.mask_types else None
     if masker is not None:
+        masker.learn_files(mail)
         mail = masker.mail(mail)
     try:
         return _render(mail, options, masker, converter)
@@ -266,7 +271,7 @@ def _attachments(mail: ParsedMail, place: _Place, used_cids: set[str]) -> list[W
         if attachment.truncated:
             withheld.append(_withheld(attachment, "too_large"))
             continue
-        kind = _kind(attachment)
+        kind = _kind(attachment, by_content=options.pictures_by_content)
         paged = kind in {"pdf", *OFFICE_KINDS, *HANGUL_KINDS}
         if paged and (documents >= options.max_pdf_attachments or output.budget_hit):
             withheld.append(_withheld(attachment, "budget"))
@@ -305,7 +310,7 @@ def _withheld_before_drawing(mail: ParsedMail, options: RenderOptions) -> list[W
     a part withheld only later (a broken PDF, the byte budget) is in the manifest alone."""
     found = []
     for attachment in _all_attachments(mail):
-        kind = _kind(attachment)
+        kind = _kind(attachment, by_content=options.pictures_by_content)
         if attachment.truncated:
             found.append(_withheld(attachment, "too_large"))
         elif kind == "other":
@@ -315,8 +320,9 @@ def _withheld_before_drawing(mail: ParsedMail, options: RenderOptions) -> list[W
     return found
 
 
-def _kind(attachment: Attachment) -> str:
-    """ "pdf", an office or Hangul kind ("docx", "hwp", ...), "image", "text" or "other"."""
+def _kind(attachment: Attachment, *, by_content: bool = False) -> str:
+    """ "pdf", an office or Hangul kind ("docx", "hwp", ...), "image", "text" or "other";
+    ``by_content``: a part whose bytes start as a picture's is an "image" whatever its type."""
     name = attachment.filename.lower()
     if attachment.content_type in PDF_TYPES or (
         name.endswith(".pdf") and attachment.data.startswith(b"%PDF")
@@ -327,11 +333,21 @@ def _kind(attachment: Attachment) -> str:
         return document
     if name.endswith((".txt", ".csv")) and attachment.content_type == "application/octet-stream":
         return "text"  # plain text that its mailer did not label
-    if attachment.content_type.startswith("image/") and attachment.content_type != "image/svg+xml":
+    if _is_picture(attachment, by_content=by_content):
         return "image"
     if attachment.content_type in TEXT_ATTACHMENT_TYPES:
         return "text"
     return "other"
+
+
+def _is_picture(attachment: Attachment, *, by_content: bool) -> bool:
+    """Labelled a picture (SVG is not drawn: it is a document with scripts), or, ``by_content``,
+    unlabelled and its bytes start as a picture's."""
+    if attachment.content_type.startswith("image/"):
+        return attachment.content_type != "image/svg+xml"
+    data = attachment.data
+    webp = data.startswith(b"RIFF") and data[8:12] == b"WEBP"
+    return by_content and (webp or data.startswith(PICTURE_SIGNATURES))
 
 
 def _paged(kind: str, attachment: Attachment, place: _Place) -> list[Withheld]:
@@ -398,7 +414,11 @@ def _pdf(attachment: Attachment, place: _Place, data: bytes) -> list[Withheld]:
     name = attachment.filename
     seen, shown, total = 0, 0, 0
     source = f"attachment:{name}"
-    prepare = functools.partial(masker.pdf_page, source=source) if masker else None
+    prepare = (
+        functools.partial(masker.pdf_page, source=source, digest=attachment.sha256)
+        if masker
+        else None
+    )
     try:
         pages = pdf_page_images(data, options, options.max_pdf_pages, options.pdf_dpi, prepare)
         for index, (page, page_count) in enumerate(pages):
@@ -433,7 +453,7 @@ def _picture(attachment: Attachment, place: _Place) -> list[Withheld]:
         return [_withheld(attachment, "bad_or_too_big_image")]
     source = f"attachment:{attachment.filename}"
     if place.masker is not None:
-        picture = place.masker.picture(picture, source)
+        picture = place.masker.picture(picture, source, digest=attachment.sha256)
     place.output.add(picture, source, 0, photo=True)
     return []
 

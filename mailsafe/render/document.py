@@ -8,6 +8,7 @@ Korean UI labels: the picture is read by employees.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 from collections.abc import Callable, Mapping, Sequence
@@ -113,7 +114,7 @@ class ImageResolver:
                 return None
             self.used_cids.add(src[4:].strip().strip("<>").lower())
             # the scan read an inline picture as the attachment it is (mailsafe.extract)
-            return self._reencode(attachment.data, f"attachment:{attachment.filename}")
+            return self._reencode(attachment.data, attachment.sha256)
         if src.lower().startswith("data:image/") and len(src) <= MAX_DATA_URI_CHARS:
             header, _, payload = src.partition(",")
             if ";base64" not in header.lower():
@@ -122,16 +123,17 @@ class ImageResolver:
                 data = base64.b64decode(payload, validate=False)
             except ValueError:
                 return None
-            return self._reencode(data)
+            # the scan read it as a file of the HTML (body.html/data-N.png), found by its bytes
+            return self._reencode(data, hashlib.sha256(data).hexdigest())
         return None
 
-    def _reencode(self, data: bytes, scanned_as: str | None = None) -> str | None:
+    def _reencode(self, data: bytes, digest: str) -> str | None:
         picture = decode_picture(data, self.options)
         if picture is None:
             self.refused += 1
             return None
         if self.masker is not None:  # painted before it is encoded into the page
-            picture = self.masker.picture(picture, "body", scanned_as=scanned_as)
+            picture = self.masker.picture(picture, "body", digest=digest)
         encoded = encode_image(picture, self.options.jpeg_quality)
         self.count += 1
         return f"data:{encoded.media_type};base64,{base64.b64encode(encoded.data).decode()}"

@@ -54,6 +54,31 @@ def checked_known(known: Iterable[Iterable[str]]) -> tuple[tuple[PiiType, str], 
     return tuple(checked)
 
 
+# Values another reading found, passed to one rendering: more than this is our caller's bug
+# (an approval preview passes one mail's findings, deduplicated; the scan stops far below).
+MAX_MASK_VALUES = 1000
+# The longest value passed: a finding is a number, an address or a key, never a page.
+MAX_MASK_VALUE_CHARS = 512
+
+
+def checked_values(values: Iterable[Iterable[str]]) -> tuple[tuple[PiiType, str], ...]:
+    """``values`` as (type, value) pairs of findings' characters; another type name, a value
+    that is not a short string, or too many of them is our caller's bug."""
+    checked: list[tuple[PiiType, str]] = []
+    for kind, value in (tuple(pair) for pair in values):
+        if kind not in PII_TYPES or not isinstance(value, str) or not value.strip() \
+                or len(value) > MAX_MASK_VALUE_CHARS:  # fmt: skip
+            raise InternalError(
+                f"mask_values: ({kind!r}, ...) is not a personal-data type and a short value",
+                code="bad_mask_value",
+            )
+        checked.append((kind, value))
+    if len(checked) > MAX_MASK_VALUES:
+        raise InternalError(f"mask_values: {len(checked)} values, at most {MAX_MASK_VALUES}",
+                            code="bad_mask_value")  # fmt: skip
+    return tuple(checked)
+
+
 def checked_positions(
     positions: Iterable[Iterable[Any]],
 ) -> tuple[tuple[PiiType, Position], ...]:
@@ -159,6 +184,16 @@ class RenderOptions:
     # boxes are painted over in the attached picture or PDF page they name, besides what the
     # renderer's own OCR finds. Set per mail (RenderPool.render(raw, positions=...)).
     mask_positions: tuple[tuple[PiiType, Position], ...] = ()
+    # (type, value) of findings another reading made in this mail, whatever their place (the
+    # outbound scan's, for an approval preview): each value is hidden wherever it is drawn,
+    # also wrapped over lines of a page (mailsafe.positions.value_spans): an office document's
+    # or a PDF's text, a file name. Set per mail (RenderPool.render(raw, values=...)).
+    mask_values: tuple[tuple[PiiType, str], ...] = ()
+    # An attachment whose bytes are a picture (PNG, JPEG, GIF, BMP, WebP, TIFF) drawn as one
+    # whatever its Content-Type says (a mailer's application/octet-stream): the approval
+    # preview must show every picture a mail carries. Off for the receive side, which draws
+    # what the sender labelled a picture, as before.
+    pictures_by_content: bool = False
     # Masking reads pictures and scanned pages with Tesseract in these languages ("" or not
     # installed: pictures are shown unchecked, and the notification says so) ...
     ocr_languages: str = DEFAULT_LANGUAGES
@@ -184,6 +219,7 @@ class RenderOptions:
         object.__setattr__(self, "mask_types", checked_mask_types(self.mask_types))
         object.__setattr__(self, "mask_known", checked_known(self.mask_known))
         object.__setattr__(self, "mask_positions", checked_positions(self.mask_positions))
+        object.__setattr__(self, "mask_values", checked_values(self.mask_values))
 
     def to_json(self) -> str:
         """The options as JSON for a worker's command line (a set becomes a sorted list)."""
@@ -197,4 +233,5 @@ class RenderOptions:
         values["mask_types"] = frozenset(values.get("mask_types", ()))
         values["mask_known"] = tuple(tuple(pair) for pair in values.get("mask_known", ()))
         values["mask_positions"] = checked_positions(values.get("mask_positions", ()))
+        values["mask_values"] = checked_values(values.get("mask_values", ()))
         return cls(**values)

@@ -16,7 +16,9 @@ stdout are a 4-byte big-endian length, then the payload::
                                            the same, masking personal data of the types
                                            (comma-separated mailsafe.pii names) for this mail
                        b"K" + head + raw   render it masking as ``head`` says (4-byte length,
-                                           JSON {"types": [...], "known": [[type, digits]]}:
+                                           JSON {"types": [...], "known": [[type, digits]],
+                                           "positions": [[type, {...}]], "values":
+                                           [[type, characters]]}:
                                            an approval preview, RenderPool.render(known=...))
                        b"F" + head + raw   receive filters, then render each part (head: a
                                            4-byte big-endian length and that many bytes of
@@ -91,6 +93,7 @@ from mailsafe.render.options import (
     checked_known,
     checked_mask_types,
     checked_positions,
+    checked_values,
 )
 
 __all__ = ["REASONS", "RenderPool", "headers_only", "tune_allocator"]
@@ -153,12 +156,15 @@ def _job(
     kind: bytes,
     raw: bytes,
     mask_types: frozenset[str],
+    *,
     known: tuple[tuple[PiiType, str], ...] = (),
     positions: tuple[tuple[PiiType, Position], ...] = (),
+    values: tuple[tuple[PiiType, str], ...] = (),
 ) -> bytes:
-    if known or positions:
+    if known or positions or values:
         placed = [[kind, dataclasses.asdict(position)] for kind, position in positions]
-        head = json.dumps({"types": sorted(mask_types), "known": known, "positions": placed})
+        head = json.dumps({"types": sorted(mask_types), "known": known, "positions": placed,
+                           "values": values})  # fmt: skip
         return _with_head(b"K", head.encode("utf-8"), kind + raw)
     if not mask_types:
         return kind + raw
@@ -191,6 +197,7 @@ def _work(job: bytes, options: RenderOptions, cache: RulesCache,
             mask_types=frozenset(masking["types"]),
             mask_known=checked_known(masking["known"]),
             mask_positions=checked_positions(masking["positions"]),
+            mask_values=checked_values(masking.get("values", ())),
         )
     if kind == b"M":
         kind, line = job[1:2], job[2:]
@@ -319,17 +326,20 @@ class RenderPool:
         mask_types: frozenset[str] | None = None,
         known: tuple[tuple[PiiType, str], ...] = (),
         positions: tuple[tuple[PiiType, Position], ...] = (),
+        values: tuple[tuple[PiiType, str], ...] = (),
     ) -> RenderedMail:
         """Render ``raw`` in a worker; failures give a not-displayable notice with a reason.
         ``mask_types`` (mailsafe.pii names) replaces the options' for this mail: personal
         data of those types is masked before it becomes pixels or text; ``known`` (type,
         digits) numbers found in it before are hidden wherever their digits are drawn;
-        ``positions`` (type, position) found in its pictures before are painted over."""
+        ``positions`` (type, position) found in its pictures before are painted over;
+        ``values`` (type, characters) found in it before are hidden wherever they are drawn."""
         # A wrong name is refused here, before any worker: the caller's bug, not the mail's.
         types = self.options.mask_types if mask_types is None else checked_mask_types(mask_types)
         known = checked_known(known)
         positions = checked_positions(positions)
-        job = _job(b"R", raw, types, known, positions)
+        values = checked_values(values)
+        job = _job(b"R", raw, types, known=known, positions=positions, values=values)
         reply, reason = self._run(job, self.wall_seconds)
         if reply is not None:
             return reply

@@ -19,11 +19,13 @@ manifest's ``masked`` and ``unchecked`` entries and the notes saying both.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import Counter
 from typing import Any
 
 from PIL import Image
 
+from mailsafe.extract import file_places
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.ocr import image_words, ocr_languages_available, tesseract_path
 from mailsafe.invitation import CalendarEvent
@@ -36,6 +38,7 @@ from mailsafe.render.masking.pdf import mask_page
 from mailsafe.render.masking.pictures import boxes_to_paint, paint, scaled_boxes
 from mailsafe.render.masking.text import Hiding, mask_html, mask_plain
 from mailsafe.render.options import RenderOptions
+from mailsafe.scan import masked_where
 
 __all__ = ["Masker"]
 
@@ -52,7 +55,8 @@ class Masker:
     def __init__(self, options: RenderOptions) -> None:
         self.types = options.mask_types
         self.options = options
-        self.hiding = Hiding(whole=options.mask_whole, known=options.mask_known)
+        self.hiding = Hiding(whole=options.mask_whole, known=options.mask_known,
+                             values=options.mask_values)  # fmt: skip
         self._budget: Budget | None = None
         self._counts: Counter[tuple[str, str, int, str]] = Counter()
         self._unchecked: list[Unchecked] = []
@@ -62,6 +66,27 @@ class Masker:
         for kind, position in options.mask_positions:
             drawn_as = (f"{position.part}:{position.file}", position.page)
             self._positions.setdefault(drawn_as, []).append((kind, position))
+        # The places the scan named each file by, by the file's SHA-256 (learn_files): the
+        # renderer draws a forwarded mail's attachments and an HTML body's data: pictures under
+        # names of its own, so their positions are found by the file's bytes.
+        self._places: dict[str, tuple[str, ...]] = {}
+
+    def learn_files(self, mail: ParsedMail) -> None:
+        """Remember the place the scan names each file of ``mail`` (not yet masked) by, by its
+        bytes: the places of ``options.mask_positions`` are the scan's (mailsafe.extract).
+        Nothing to look up (the receive filters): nothing is walked or hashed."""
+        if not self._positions:
+            return
+        places: dict[str, list[str]] = {}
+        for where, data in file_places(mail):
+            places.setdefault(hashlib.sha256(data).hexdigest(), []).append(masked_where(where))
+        self._places = {digest: tuple(named) for digest, named in places.items()}
+
+    def _known(self, source: str, page: int, digest: str) -> list[tuple[str, Position]]:
+        """The positions found before in the file drawn as ``source`` (or whose bytes have
+        ``digest``), on ``page``."""
+        places = dict.fromkeys([source, *self._places.get(digest, ())])
+        return [found for place in places for found in self._positions.get((place, page), [])]
 
     # ------------------------------------------------------------------ text
 
@@ -119,13 +144,13 @@ class Masker:
     # ------------------------------------------------------------------ pixels
 
     def picture(
-        self, image: Image.Image, source: str, page: int = 0, *, scanned_as: str | None = None
+        self, image: Image.Image, source: str, page: int = 0, *, digest: str = ""
     ) -> Image.Image:
         """``image`` with the personal data OCR reads in it painted over, and the boxes of
         the findings another reading placed in it (``options.mask_positions``, looked up as
-        ``scanned_as`` or ``source``); noted as unchecked when OCR could not read it here
-        (the known boxes are painted all the same)."""
-        known = self._positions.get((scanned_as or source, page), [])
+        ``source`` and by ``digest``, the SHA-256 of the file it was decoded from); noted as
+        unchecked when OCR could not read it here (the known boxes are painted all the same)."""
+        known = self._known(source, page, digest)
         boxes, counts = scaled_boxes(known, image.size)
         words = image_words(image, self._ocr_budget())
         if isinstance(words, str):
@@ -138,9 +163,10 @@ class Masker:
             self._counts[kind, source, page, "ocr"] += count
         return paint(image, boxes) if boxes else image
 
-    def pdf_page(self, page: Any, number: int, source: str) -> None:
-        """Redact ``page`` (PyMuPDF, page ``number`` from 1 of attachment ``source``) in place."""
-        known = self._positions.get((source, number), [])
+    def pdf_page(self, page: Any, number: int, source: str, digest: str = "") -> None:
+        """Redact ``page`` (PyMuPDF, page ``number`` from 1 of attachment ``source``, whose
+        bytes have the SHA-256 ``digest``) in place."""
+        known = self._known(source, number, digest)
         done = mask_page(page, self.types, self._ocr_budget(), self.options.pdf_dpi,
                          hiding=self.hiding, known=known)  # fmt: skip
         for (kind, method), count in done.counts.items():

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Final
 
-from mailsafe.pii import Finding, PiiType, detect, mask_text
+from mailsafe.pii import Finding, PiiType, detect, mask_text, mask_value
 from mailsafe.pii.mask import MASK_CHAR
+from mailsafe.positions import values_spans
 
 __all__ = ["PLAIN_HIDING", "Hiding", "found_in", "hidden_whole", "mask_html", "mask_plain"]
 
@@ -56,6 +57,11 @@ class Hiding:
     # that type, when the detector cannot see the whole number there (a spreadsheet cell
     # drawn cut short shows "800101-12").
     known: tuple[tuple[PiiType, str], ...] = ()
+    # (type, value) of findings another reading made in this mail (the outbound scan's, in
+    # an office document, a PDF's text, a file name): each value is hidden wherever it is
+    # drawn, also wrapped over lines (mailsafe.positions.value_spans), where the detector
+    # cannot see it whole.
+    values: tuple[tuple[PiiType, str], ...] = ()
 
 
 PLAIN_HIDING: Final = Hiding()
@@ -71,11 +77,34 @@ def found_in(text: str, types: Set[str], *, hiding: Hiding = PLAIN_HIDING) -> li
     """The findings in ``text`` of the types to mask, with the runs of known numbers, in
     order; each one's masked form as ``hiding`` says."""
     found = [finding for finding in detect(text) if finding.type in types]
+    if hiding.values:
+        placed = _value_findings(text, [(k, v) for k, v in hiding.values if k in types])
+        found = [*placed, *(f for f in found if not _overlaps(f.start, f.end, placed))]
+        found.sort(key=lambda f: f.start)
     if hiding.known:
         found = sorted([*found, *_known_runs(text, hiding.known, found)], key=lambda f: f.start)
     if hiding.whole:
         found = [dataclasses.replace(f, masked=hidden_whole(text[f.start : f.end])) for f in found]
     return found
+
+
+def _value_findings(text: str, values: list[tuple[PiiType, str]]) -> list[Finding]:
+    """Where the known ``values`` are in ``text``, as findings in their usual masked form
+    (hidden whole where the drawing broke one over lines); a value over another found first is
+    left out (findings must not overlap)."""
+    placed: list[Finding] = []
+    spans = values_spans(text, [value for _, value in values])
+    for (kind, value), found in zip(values, spans, strict=True):
+        for start, end in found:
+            if not _overlaps(start, end, placed):
+                shown = text[start:end]
+                masked = mask_value(shown, kind) if shown == value else hidden_whole(shown)
+                placed.append(Finding(kind, start, end, shown, masked, 1.0))
+    return placed
+
+
+def _overlaps(start: int, end: int, found: list[Finding]) -> bool:
+    return any(f.start < end and start < f.end for f in found)
 
 
 def _known_runs(

@@ -164,6 +164,7 @@ class _FailingPool:
     def __init__(self) -> None:
         self.known: tuple[tuple[str, str], ...] = ()
         self.positions: tuple[object, ...] | None = None
+        self.values: tuple[tuple[str, str], ...] = ()
 
     def render(
         self,
@@ -171,8 +172,9 @@ class _FailingPool:
         *,
         known: tuple[tuple[str, str], ...] = (),
         positions: tuple[object, ...] = (),
+        values: tuple[tuple[str, str], ...] = (),
     ) -> RenderedMail:
-        self.known, self.positions = known, positions
+        self.known, self.positions, self.values = known, positions, values
         return headers_only(raw, "timeout")
 
 
@@ -191,6 +193,7 @@ def test_when_the_worker_draws_nothing_the_scan_text_is_the_preview_and_why_is_n
     # The scan's numbers went to the worker as digits, to be hidden wherever they are drawn.
     assert pool.known == (("rrn", OTHER_RRN.replace("-", "")),)
     assert pool.positions == ()  # no picture in this mail: no word boxes to paint
+    assert pool.values == (("rrn", OTHER_RRN),)  # and its characters, to be found as drawn
     assert [page.source for page in preview.pages] == ["text"]
     assert preview.left_out == (LeftOut("메일 전체", reason_words("timeout", "ko")),)
     assert OTHER_RRN not in repr(preview.sections)
