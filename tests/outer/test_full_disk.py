@@ -129,4 +129,5 @@ def test_a_quarantine_the_full_disk_refuses_leaves_the_mail_then_keeps_it_with_i
     assert SpoolRecord.decode(kept.read_bytes(), str(kept)).payload.startswith(b"CRASH 1 ")
     reason = kept.with_name(kept.name + ".reason").read_text()
     assert reason.startswith("render_crash")
-    assert spool.pending() == [] and spool.claimed() == []
+    assert spool.pending() == []
+    assert spool.claimed() == []
