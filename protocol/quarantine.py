@@ -5,8 +5,9 @@ A refused file moves in under a generated name with a ``.reason.json`` beside it
 each file at least one block: ``refusals.QuarantineLimits``) and the reason's sample for the
 interval has room; otherwise it is deleted and counted. The first refusal of a quiet reason is
 logged by itself; the rest are summed up in one line per reason and interval, and the summaries
-wait in ``take_summaries`` for the agent's audit log. The usage is re-counted from the folder
-at start, so the budget holds across restarts.
+wait in ``take_summaries`` for the agent's audit log. The usage is counted from the folder at
+start, so the budget holds across restarts, and again before a file is refused for want of
+room, so files pruned or released meanwhile free their room in a running agent.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class Quarantine:
         except OSError:
             return False  # gone already (nothing to keep)
         cost = disk_cost(info.st_blocks)
-        if not self.usage.fits(2, cost + disk_cost(0), self.limits):
+        if not self._fits(2, cost + disk_cost(0)):
             return False
         record = {
             "reason": reason, "detail": detail, "original_name": name, "size": info.st_size,
@@ -136,6 +137,18 @@ class Quarantine:
             return False
         self.usage.add(2, cost + disk_cost(os.stat(reason_path).st_blocks))
         return True
+
+    def _fits(self, files: int, cost: int) -> bool:
+        """Whether ``files`` more files costing ``cost`` stay within the budget. Files leave
+        the folder behind this object's back (the retention prune, ``maildiode requeue``, an
+        administrator), so before a refusal the folder is counted again: the running count
+        only ever over-counts, and a folder emptied since is used again at once. The recount
+        runs only for files within their reason's sample, so a flood cannot make it run more
+        than ``sample_per_reason`` times per reason and interval."""
+        if self.usage.fits(files, cost, self.limits):
+            return True
+        self.usage = _folder_usage(self.folder)
+        return self.usage.fits(files, cost, self.limits)
 
     def _log_one(self, target: str, reason: str, detail: str, name: str, *, kept: bool) -> None:
         outcome = f"quarantined {target}" if kept else "deleted (over the quarantine budget)"
