@@ -5,6 +5,7 @@ and once the disk frees the mail ends archived or quarantined with its reason.""
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from outer_agent.archive import ArchiveQueue
 from outer_agent.spool import Envelope, Spool, SpoolRecord, new_bundle_id
 from protocol.durable import write_durably
 from tests.outer.test_pipeline import FakeAudit, FakePackager, FakeSender, run_pipeline, wait_for
+from tests.support.smalldisk import fill, free, small_disk
 
 
 class FullDisk:
@@ -131,3 +133,35 @@ def test_a_quarantine_the_full_disk_refuses_leaves_the_mail_then_keeps_it_with_i
     assert reason.startswith("render_crash")
     assert spool.pending() == []
     assert spool.claimed() == []
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_on_a_real_full_file_system_every_mail_ends_archived_or_quarantined(
+    tmp_path: Path,
+) -> None:
+    """The same on a tmpfs filled to ENOSPC after the segment's 250 (root, as CI runs): even
+    a reason file finds no room; nothing is lost and no thread dies."""
+    with small_disk(tmp_path / "disk", 1 << 20) as disk:
+        spool, archive = Spool(disk / "inbound"), ArchiveQueue(disk / "archive")
+        sender, audit = FakeSender(), FakeAudit()
+        bodies = [b"fine 0" + b"x" * 20_000, b"CRASH 1" + b"y" * 20_000, b"fine 2" + b"z" * 20_000]
+        envelopes = linked_segment(spool, bodies)
+        fill(disk)
+        pipeline = run_pipeline(spool, FakePackager(), sender, audit, archive=archive,
+                                on_failure="quarantine")  # fmt: skip
+        try:
+            wait_for(lambda: len(audit.steps("published")) == 2)
+            time.sleep(0.5)  # several retries against the full disk
+            assert archive.waiting() == []
+            assert os.listdir(spool.folder("quarantine")) == []
+            assert len(spool.claimed()) + len(spool.pending()) == 3  # all still in the spool
+            free(disk)
+            wait_for(lambda: len(archive.waiting()) == 2 and len(audit.steps("quarantined")) == 1)
+            wait_for(lambda: spool.claimed() == [])
+        finally:
+            pipeline.stop()
+        assert sorted(archive.waiting()) == sorted(e.mail_id for e in (envelopes[0], envelopes[2]))
+        assert sorted(os.listdir(spool.folder("quarantine"))) == sorted(
+            [envelopes[1].mail_id, envelopes[1].mail_id + ".reason"]
+        )
+        assert sum(spool.counts().values()) == 1  # the quarantined mail
