@@ -115,8 +115,17 @@ def move_into_quarantine(
     while the prune lists the folder, would be deleted before its reason file exists. Written
     first, the reason file (new, so young) ages the item by its quarantine time from the moment
     the file arrives. A failed move removes the reason file again (the file stays where it
-    was); a disk that refuses the reason file raises OSError before anything moved."""
-    write_durably(reason_path, reason, staging=staging, sync_folder=False)
+    was, and OSError is raised). A disk with no room even for the reason file (D85) does not
+    stop the quarantine, which needs no space itself: the file's time is set to now first
+    (the time the prune then ages it by) and it goes in alone, its reason in the log."""
+    try:
+        write_durably(reason_path, reason, staging=staging, sync_folder=False)
+    except OSError as exc:
+        log.error("no room for the reason file of %s (%s); quarantined without it, reason: %s",
+                  target, exc, reason.decode(errors="replace").strip())  # fmt: skip
+        os.utime(source)
+        move_durably([(source, target)])
+        return
     try:
         move_durably([(source, target)])  # syncs the quarantine folder (the reason too)
     except OSError:

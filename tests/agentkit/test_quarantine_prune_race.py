@@ -19,6 +19,7 @@ from inner_agent.outbound.spool import Spool as OutboundSpool
 from inner_agent.outbound.spool import SpooledMail, new_mail_id
 from outer_agent.delivery import DeliveryQueue
 from protocol import durable
+from tests.support.smalldisk import fill, small_disk
 
 RETENTION_DAYS = 90
 
@@ -83,3 +84,26 @@ def test_an_old_unreadable_delivery_queue_file_is_quarantined_with_a_reason_and_
     later = time.time() + (RETENTION_DAYS + 1) * DAY_S
     assert prune_files_older(tmp_path / "quarantine", later - RETENTION_DAYS * DAY_S) == 1
     assert list((tmp_path / "quarantine").iterdir()) == []
+
+
+def test_on_a_full_disk_the_quarantine_needs_no_room_and_the_prune_still_waits(
+    tmp_path: Path,
+) -> None:
+    """No room even for the reason file (a real full tmpfs): the mail still goes into the
+    quarantine (a rename needs none), its time set to its quarantine time. Before, reason
+    first (D86) left it in ``mail/`` with the error swallowed by the caller, where the next
+    scan removed it as a finished mail's leftover; moved first, it was pruned at once."""
+    with small_disk(tmp_path / "disk", 1 << 20) as disk:
+        spool = OutboundSpool(disk)
+        mail_id = new_mail_id()
+        spool.store(SpooledMail(mail_id, "kim@corp.example", ("p@ext.example",), 0.0, "::1",
+                                "h"), b"Subject: waited long\r\n\r\nbody\r\n")  # fmt: skip
+        _aged(disk / "mail" / mail_id, RETENTION_DAYS + 10)
+        fill(disk)
+        spool.quarantine(mail_id, "unreadable after an upgrade")
+        assert spool.ids() == []
+        kept = disk / "quarantine" / mail_id
+        assert kept.read_bytes().startswith(b"MDOUT1\n")
+        cutoff = time.time() - RETENTION_DAYS * DAY_S
+        assert prune_files_older(disk / "quarantine", cutoff) == 0
+        assert kept.exists()
