@@ -255,10 +255,9 @@ class SharedPublisher:
         decode (our own record: then the final event ends it whole, as before D87)."""
         if reported.unnamed:
             return []
-        rcpts = self._share_rcpts.get(share.bundle_id)
-        if rcpts is None:  # decoded once per share and start, not at every pass
-            rcpts = self._recipients(self._bundle(share.bundle_id))
-            self._share_rcpts[share.bundle_id] = rcpts
+        if share.bundle_id not in self._share_rcpts:  # decoded once per share and start
+            self._share_rcpts[share.bundle_id] = self._recipients(self._bundle(share.bundle_id))
+        rcpts = self._share_rcpts[share.bundle_id]
         if rcpts is None:
             log.error("outbound share %s does not decode; finished as reported", share.mail_id)
             return []
