@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from agentkit.retention import DAY_S
+from protocol.durable import move_durably, write_durably
 
 __all__ = [
     "REASON_SUFFIXES",
@@ -34,6 +35,7 @@ __all__ = [
     "STORE_FLOOR_DAYS",
     "EventRecorder",
     "StorePrune",
+    "move_into_quarantine",
     "prune_files_older",
     "prune_stores",
 ]
@@ -101,6 +103,34 @@ def prune_files_older(folder: Path, cutoff: float) -> int:
                     path.unlink(missing_ok=True)
                 deleted += sum(not path.name.endswith(REASON_SUFFIXES) for path in paths)
     return deleted
+
+
+def move_into_quarantine(
+    source: Path, target: Path, reason: bytes, *, reason_path: Path, staging: Path | None = None
+) -> None:
+    """Move ``source`` into a quarantine folder as ``target``, its reason file first (D87).
+
+    A rename keeps the file's old time, so a file renamed in alone is aged by when it was
+    written, not by when it was quarantined: a mail older than the retention, quarantined
+    while the prune lists the folder, would be deleted before its reason file exists. Written
+    first, the reason file (new, so young) ages the item by its quarantine time from the moment
+    the file arrives. A failed move removes the reason file again (the file stays where it
+    was, and OSError is raised). A disk with no room even for the reason file (D86) does not
+    stop the quarantine, which needs no space itself: the file's time is set to now first
+    (the time the prune then ages it by) and it goes in alone, its reason in the log."""
+    try:
+        write_durably(reason_path, reason, staging=staging, sync_folder=False)
+    except OSError as exc:
+        log.error("no room for the reason file of %s (%s); quarantined without it, reason: %s",
+                  target, exc, reason.decode(errors="replace").strip())  # fmt: skip
+        os.utime(source)
+        move_durably([(source, target)])
+        return
+    try:
+        move_durably([(source, target)])  # syncs the quarantine folder (the reason too)
+    except OSError:
+        reason_path.unlink(missing_ok=True)
+        raise
 
 
 def _older(path: Path, cutoff: float) -> bool:

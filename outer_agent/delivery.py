@@ -37,6 +37,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from agentkit.periodic import PeriodicPass
 from agentkit.settings import SMTP_CLIENT_TIMEOUT_S, parse_host_port
+from agentkit.storeretention import move_into_quarantine
 from mailsafe.mime import SUBJECT_SCAN_BYTES
 from mailsafe.payload import OutboundMail
 from outer_agent.config import DeliverySection
@@ -158,9 +159,21 @@ class DeliveryQueue:
                     )
                 )
             except (SpoolCorrupt, KeyError, ValueError, TypeError) as exc:
-                log.error("outbound queue file %s is unreadable (%s); quarantined", path, exc)
-                os.rename(path, self.root / "quarantine" / path.name)
+                self._quarantine_unreadable(path, str(exc))
         return found
+
+    def _quarantine_unreadable(self, path: Path, problem: str) -> None:
+        """An unreadable queue file goes to quarantine/ with a reason file, written first so
+        the retention prune ages it by its quarantine time (D87); a disk too full for the
+        reason leaves it in queue/ until the next pass."""
+        log.error("outbound queue file %s is unreadable (%s); quarantined", path, problem)
+        folder = self.root / "quarantine"
+        try:
+            move_into_quarantine(path, folder / path.name, f"unreadable: {problem}\n".encode(),
+                                 reason_path=folder / f"{path.name}.reason",
+                                 staging=self.root / "tmp")  # fmt: skip
+        except OSError as exc:
+            log.error("cannot quarantine %s (%s); trying again at the next pass", path, exc)
 
     def prune_done(self) -> None:
         limit = self.clock() - DONE_MARKER_TTL_S

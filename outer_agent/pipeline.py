@@ -159,6 +159,10 @@ class Pipeline:
         self._stored: list[str] = []
         self._rendering = 0  # mails claimed by render threads and not yet handed over
         self._rendering_lock = threading.Lock()
+        # Published mails whose archive copy could not be written (no space left): they stay
+        # claimed and the copy is tried again (publisher thread only; D86).
+        self._archive_waiting: list[RenderedMail] = []
+        self._archive_retry_at = 0.0
 
     # ----------------------------------------------------------------------------- control
 
@@ -334,6 +338,16 @@ class Pipeline:
         self.audit.record(mail_id, "quarantined", reason=reason, detail=detail)
         log.warning("mail %s quarantined: %s (%s)", mail_id, reason, detail)
 
+    def _quarantined_or_kept(self, path: Path, mail_id: str, detail: str) -> bool:
+        """Quarantine a torn package in the publisher thread; False (tried again later, the
+        file left where it is) when the disk refuses the reason file."""
+        try:
+            self._quarantine(path, mail_id, "spool_corrupt", detail)
+        except OSError as exc:
+            log.error("cannot quarantine %s (%s); trying again later", path, exc)
+            return False
+        return True
+
     # ----------------------------------------------------------------------------- publish
 
     def _publish_loop(self) -> None:
@@ -343,11 +357,13 @@ class Pipeline:
         # render threads are done, and every package queued before it must be published or
         # given back (a full queue would otherwise block stop() itself).
         while True:
+            self._retry_archive()
             item = self._to_publish.take(IDLE_TICK_S)
             if item is None:
                 self._heartbeat()
                 continue
             if not isinstance(item, RenderedMail):
+                self._give_back_unarchived()
                 return  # the stop mark
             more = self._waiting_behind()
             if more and self._publish_batch([item, *more]):
@@ -395,13 +411,49 @@ class Pipeline:
 
     def _finish(self, rendered: RenderedMail) -> None:
         """Everything of the mail is on the link: its spool copy goes (after the archive has
-        its own link to the file), then its stored verdict."""
-        if self.archive is not None and rendered.original:
-            self.archive.keep(rendered.claimed, rendered.envelope,
-                              self.spool.own_record(rendered.claimed))  # fmt: skip
+        its own copy of the file), then its stored verdict. An archive that cannot take its
+        copy (no space left) leaves the mail claimed, to be tried again (D86)."""
+        if not self._archived(rendered):
+            self._archive_waiting.append(rendered)
+            return
         self.spool.remove_published(rendered.claimed)
         if self.filtering is not None:
             self.filtering.done(rendered.mail_id)
+
+    def _archived(self, rendered: RenderedMail) -> bool:
+        """The archive holds its copy of the mail (or takes none of it); False when writing
+        the copy failed (a disk error: logged, the caller keeps the mail)."""
+        if self.archive is None or not rendered.original:
+            return True
+        try:
+            self.archive.keep(rendered.claimed, rendered.envelope,
+                              self.spool.own_record(rendered.claimed))  # fmt: skip
+        except OSError as exc:
+            log.error("mail %s is published but its archive copy cannot be written (%s); its "
+                      "spool copy stays in %s and the archive copy is tried again every %.0f s",
+                      rendered.mail_id, exc, rendered.claimed.parent,
+                      PUBLISH_RETRY_S)  # fmt: skip
+            return False
+        return True
+
+    def _retry_archive(self) -> None:
+        """The archive copies that failed, tried again at most every PUBLISH_RETRY_S."""
+        if not self._archive_waiting or time.monotonic() < self._archive_retry_at:
+            return
+        self._archive_retry_at = time.monotonic() + PUBLISH_RETRY_S
+        waiting, self._archive_waiting = self._archive_waiting, []
+        for rendered in waiting:
+            self._finish(rendered)
+
+    def _give_back_unarchived(self) -> None:
+        """At stop: a published mail still without its archive copy goes back to received/;
+        the next start renders and publishes it again under its bundle id (the link keeps the
+        first version) and then archives it."""
+        self._archive_retry_at = 0.0
+        self._retry_archive()
+        for rendered in self._archive_waiting:
+            self.spool.unclaim(rendered.claimed)
+        self._archive_waiting.clear()
 
     def _publish_until_done(self, item: RenderedMail | str) -> bool:
         """Publish, retrying while the link fails; False if stopped first (a mail in memory
@@ -423,8 +475,7 @@ class Pipeline:
         except FileNotFoundError:
             return True
         except SpoolCorrupt as exc:
-            self._quarantine(path, item, "spool_corrupt", str(exc))
-            return True
+            return self._quarantined_or_kept(path, item, str(exc))
         envelope = record.envelope
         outgoing = (Outgoing(item, envelope.bundle_id, record.payload),)
         return self._publish(RenderedMail(item, path, envelope, outgoing, original=False))

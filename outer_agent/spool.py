@@ -431,22 +431,35 @@ class Spool:
     # ----------------------------------------------------------------------------- quarantine
 
     def quarantine(self, path: Path, reason: str) -> Path:
-        """Keep a mail for an administrator, with a reason file beside it; never delete it."""
+        """Keep a mail for an administrator, with a reason file beside it; never delete it.
+
+        The reason file comes first: a quarantined mail is never without it, so the retention
+        prune ages it by its quarantine time, not by the mail's older time (D87). A disk that
+        refuses either file (no space left) raises OSError with the mail where it was and no
+        reason file left behind: the caller tries again later (D86)."""
         mail_id = path.name.split(".", 1)[0]
         target = self.root / QUARANTINE / mail_id
         reason_path = target.with_name(mail_id + ".reason")
         write_durably(
             reason_path, reason.encode() + b"\n", staging=self.root / TMP, sync_folder=False
         )
+        try:
+            self._keep_in_quarantine(path, target)
+        except OSError:
+            reason_path.unlink(missing_ok=True)
+            raise
+        return target
+
+    def _keep_in_quarantine(self, path: Path, target: Path) -> None:
         shared = self.own_record(path)
         if shared is None:
             move_durably([(path, target)])  # syncs quarantine/ (the reason too), then the source
-            return target
-        # One mail of a segment linked under several names (D81): it alone is kept.
+            return
+        # One mail of a segment linked under several names (D81): it alone is kept. Its copy
+        # needs space the rename did not; without it, the mail stays where it is.
         write_durably(target, shared, staging=self.root / TMP)
         path.unlink()
         fsync_dir(path.parent)
-        return target
 
     def own_record(self, path: Path) -> bytes | None:
         """The stored bytes of the mail named ``path`` in received/ or rendering/ when the

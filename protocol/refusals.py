@@ -58,7 +58,8 @@ def disk_cost(blocks_512: int) -> int:
 
 @dataclass(slots=True)
 class QuarantineUsage:
-    """Files and bytes the quarantine folder holds (re-counted from the folder at start)."""
+    """Files and bytes the quarantine folder holds (counted from the folder at start and
+    before a refusal for want of room; added to as files are kept)."""
 
     files: int = 0
     bytes: int = 0

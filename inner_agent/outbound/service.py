@@ -57,7 +57,7 @@ from inner_agent.outbound.shares import (
     ReportLiveness,
     SharedPublisher,
     arrival_stream,
-    finished_outside,
+    reported_outside,
 )
 from inner_agent.outbound.smtp import OutboundIntake, OutboundSmtpServer
 from inner_agent.outbound.spool import Spool, SpooledMail
@@ -118,7 +118,7 @@ def shared_publisher(
         publishers, state_dir.parent / "shares.db",
         ReportLiveness(config.state.dir / "reports.db"),
         takeover_after_s=streams.takeover_after_s,
-        finished=functools.partial(finished_outside, audit), audit=audit, at_rest=at_rest,
+        reported=functools.partial(reported_outside, audit), audit=audit, at_rest=at_rest,
         arrived_on=functools.partial(arrival_stream, audit),
     )  # fmt: skip
 

@@ -12,6 +12,11 @@ reported delivered or bounced (the imported audit events) is done and its copy d
 whose agent's latest report is older than ``takeover_after_s`` (or that never reported while
 the share waited that long) is published on the next live stream in its ranking, then the row
 is moved (a crash in between publishes it there again under the same id: a repeat).
+A mail its agent delivered to some recipients and not (yet) to the others is partly delivered
+(D88): it waits while that agent reports, since its own queue retries the rest and bounces
+them at expiry; once the agent is stale past ``takeover_after_s``, only the recipients without
+a final outcome move, as a bundle of their own (``rest_bundle_id``), so none that was
+delivered or bounced gets the mail again from the next agent.
 The inbound policy goes to every stream; a decision on a held mail to the stream the mail
 arrived on (``arrived_on``, from its ``received_inside`` event), else to every stream.
 """
@@ -19,6 +24,7 @@ arrived on (``arrived_on``, from its ``received_inside`` event), else to every s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -31,18 +37,23 @@ from typing import Any, Protocol
 from agentkit.control import ControlRefused, Decision, decode_control
 from agentkit.streams import PAIR_INBOUND
 from inner_agent.reports import latest_report, report_freshness
+from mailsafe.payload import PackageRefused, decode_outbound, encode_outbound
 from protocol import Kind
 from protocol.atrest import CLEAR, AtRest
+from protocol.limits import BUNDLE_ID_LEN
 from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
 
 __all__ = [
     "Liveness",
     "ReportLiveness",
+    "Reported",
     "SharedPublisher",
     "StreamPublisher",
     "arrival_stream",
     "finished_outside",
     "rank",
+    "reported_outside",
+    "rest_bundle_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,6 +99,31 @@ def rank(bundle_id: bytes, streams: Sequence[str]) -> list[str]:
                   reverse=True)  # fmt: skip
 
 
+def rest_bundle_id(bundle_id: bytes, rest: Sequence[str]) -> bytes:
+    """The bundle id of a partly delivered mail's remaining recipients (D88): the same rest of
+    the same mail always gets the same id, so a move repeated after a crash is a repeat."""
+    key = bundle_id + "\n".join(sorted(rest)).encode()
+    return hashlib.sha256(b"maildiode-rest\0" + key).digest()[:BUNDLE_ID_LEN]
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What the outer agents reported of one mail: the recipients they delivered it to or
+    bounced (``final``), and whether a final event named no recipients (``unnamed``: an
+    older outer agent's; the mail then counts as finished whole, as before D88)."""
+
+    final: frozenset[str] = frozenset()
+    unnamed: bool = False
+
+    @property
+    def any_final(self) -> bool:
+        return self.unnamed or bool(self.final)
+
+    def left(self, rcpts: Sequence[str]) -> list[str]:
+        """The recipients of ``rcpts`` with no final outcome yet, in their order."""
+        return [] if self.unnamed else [r for r in rcpts if r not in self.final]
+
+
 @dataclass(frozen=True)
 class Share:
     bundle_id: bytes
@@ -106,24 +142,26 @@ class SharedPublisher:
         liveness: Liveness,
         *,
         takeover_after_s: float,
-        finished: Callable[[str], bool],
+        reported: Callable[[str], Reported],
         audit: Any,
         at_rest: AtRest = CLEAR,
         clock: Callable[[], float] = time.time,
         arrived_on: Callable[[str], str | None] = lambda _mail_id: None,
     ) -> None:
-        """``finished(mail_id)``: an outer agent reported the mail delivered or bounced;
+        """``reported(mail_id)``: what the outer agents reported delivered or bounced;
         ``arrived_on(mail_id)``: the stream an inbound mail came on (None: unknown)."""
         self.publishers = publishers
         self.liveness = liveness
         self.takeover_after_s = takeover_after_s
-        self.finished = finished
+        self.reported = reported
         self.arrived_on = arrived_on
         self.audit = audit
         self.at_rest = at_rest
         self._clock = clock
         self._lock = threading.Lock()
         self._last_settle = 0.0
+        # The recipients of each partly delivered share's bundle (None: it does not decode).
+        self._share_rcpts: dict[bytes, tuple[str, ...] | None] = {}
         self._db = open_wal_database(
             path,
             _SCHEMA,
@@ -140,7 +178,21 @@ class SharedPublisher:
         share = self._share(bundle_id)
         if share is None:
             share = self._assign(bundle, bundle_id)
+            return self.publishers[share.stream].publish(bundle, bundle_id, kind)
+        bundle, bundle_id = self._in_flight(share, bundle)
         return self.publishers[share.stream].publish(bundle, bundle_id, kind)
+
+    def _in_flight(self, share: Share, bundle: bytes) -> tuple[bytes, bytes]:
+        """What a repeated publish of a mail sends: the mail as given, unless only its rest
+        moved on (D88): then that rest under its own id (a repeat where it went), never the
+        whole mail again to recipients already served."""
+        stored = self._bundle(share.bundle_id)
+        if stored == bundle:
+            return bundle, share.bundle_id
+        rest, whole = self._recipients(stored), self._recipients(bundle)
+        if rest is None or whole is None or rest == whole:
+            return bundle, share.bundle_id  # not a rest (an older build of the same mail)
+        return stored, rest_bundle_id(share.bundle_id, rest)
 
     def _publish_control(self, bundle: bytes, bundle_id: bytes, kind: Kind) -> int:
         """A decision to the outer agent holding its mail; the policy (and a decision whose
@@ -187,11 +239,36 @@ class SharedPublisher:
         self._last_settle = now
         moved = 0
         for share in self.open_shares():
-            if self.finished(share.mail_id):
+            reported = self.reported(share.mail_id)
+            if not reported.any_final:
+                moved += self._move(share) if self._orphaned(share, now) else 0
+                continue
+            left = self._left(share, reported)
+            if not left:
                 self._forget(share.bundle_id)
-            elif self._orphaned(share, now):
-                moved += self._move(share)
+            elif self._orphaned(share, now):  # partly delivered by an agent gone silent
+                moved += self._move_rest(share, left)
         return moved
+
+    def _left(self, share: Share, reported: Reported) -> list[str]:
+        """The share's recipients without a final outcome; none when its bundle does not
+        decode (our own record: then the final event ends it whole, as before D88)."""
+        if reported.unnamed:
+            return []
+        if share.bundle_id not in self._share_rcpts:  # decoded once per share and start
+            self._share_rcpts[share.bundle_id] = self._recipients(self._bundle(share.bundle_id))
+        rcpts = self._share_rcpts[share.bundle_id]
+        if rcpts is None:
+            log.error("outbound share %s does not decode; finished as reported", share.mail_id)
+            return []
+        return reported.left(rcpts)
+
+    @staticmethod
+    def _recipients(bundle: bytes) -> tuple[str, ...] | None:
+        try:
+            return tuple(decode_outbound(bundle).rcpt_to)
+        except PackageRefused:
+            return None
 
     def open_shares(self) -> list[Share]:
         with self._lock:
@@ -225,6 +302,32 @@ class SharedPublisher:
                     share.mail_id, share.stream, target)  # fmt: skip
         return 1
 
+    def _move_rest(self, share: Share, left: list[str]) -> int:
+        """Publish the recipients ``left`` of a partly delivered mail on the next live stream
+        as a bundle of their own (the same mail id, the same original bytes); the share then
+        holds that rest (D88)."""
+        candidates = [s for s in self._live() if s != share.stream]
+        if not candidates:
+            return 0  # nobody to take it: it waits for any agent to come back
+        target = rank(share.bundle_id, candidates)[0]
+        mail = decode_outbound(self._bundle(share.bundle_id))
+        rest = encode_outbound(dataclasses.replace(mail, rcpt_to=tuple(left)))
+        rest_id = rest_bundle_id(share.bundle_id, left)
+        seq = self.publishers[target].publish(rest, rest_id, Kind.DATA)
+        with self._lock:
+            self._db.execute(
+                "UPDATE shares SET stream = ?, assigned_ms = ?, bundle = ? WHERE bundle_id = ?",
+                (target, int(self._clock() * 1000), self.at_rest.seal(rest), share.bundle_id),
+            )
+        self._share_rcpts[share.bundle_id] = tuple(left)
+        self.audit.record(share.mail_id, "stream_takeover", from_stream=share.stream,
+                          to_stream=target, seq=seq, rcpt=left,
+                          bundle_id=rest_id.hex())  # fmt: skip
+        log.warning("outbound mail %s, partly delivered, moved from stream %s (its outer agent "
+                    "silent) to %s for %d recipient(s) left", share.mail_id, share.stream,
+                    target, len(left))  # fmt: skip
+        return 1
+
     def _bundle(self, bundle_id: bytes) -> bytes:
         with self._lock:
             (stored,) = self._db.execute(
@@ -233,6 +336,7 @@ class SharedPublisher:
         return self.at_rest.open(bytes(stored), f"shares.db bundle {bundle_id.hex()}")
 
     def _forget(self, bundle_id: bytes) -> None:
+        self._share_rcpts.pop(bundle_id, None)
         with self._lock:
             self._db.execute("DELETE FROM shares WHERE bundle_id = ?", (bundle_id,))
 
@@ -273,16 +377,29 @@ class ReportLiveness:
 FINAL_OUTSIDE = frozenset({"delivered", "bounced"})
 
 
-def finished_outside(audit: Any, mail_id: str) -> bool:
-    """Whether an outer agent reported this mail delivered or bounced (its imported events;
-    a partly delivered mail counts: moving it would deliver the delivered part twice)."""
+def reported_outside(audit: Any, mail_id: str) -> Reported:
+    """What the outer agents reported final for this mail (their imported ``delivered`` and
+    ``bounced`` events, each naming its recipients in ``rcpt``)."""
     query = getattr(audit, "query", None)
     if query is None:
-        return False
-    return any(
-        str(event.agent).startswith("outer") and event.step in FINAL_OUTSIDE
-        for event in query(mail_id=mail_id)
-    )
+        return Reported()
+    final: set[str] = set()
+    unnamed = False
+    for event in query(mail_id=mail_id):
+        if not (str(event.agent).startswith("outer") and event.step in FINAL_OUTSIDE):
+            continue
+        rcpt = event.details.get("rcpt")
+        if isinstance(rcpt, list) and rcpt and all(isinstance(r, str) for r in rcpt):
+            final.update(rcpt)
+        else:
+            unnamed = True
+    return Reported(frozenset(final), unnamed)
+
+
+def finished_outside(audit: Any, mail_id: str) -> bool:
+    """Whether an outer agent reported this mail delivered or bounced, for any recipient
+    (whether every recipient is served: ``reported_outside(...).left``)."""
+    return reported_outside(audit, mail_id).any_final
 
 
 def arrival_stream(audit: Any, mail_id: str) -> str | None:

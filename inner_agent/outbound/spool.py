@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agentkit.storeretention import move_into_quarantine
 from inner_agent.outbound.errors import SpoolCorrupt
 from protocol.atrest import CLEAR, AtRest
-from protocol.durable import move_durably, write_durably
+from protocol.durable import write_durably
 from protocol.errors import AtRestError
 from protocol.limits import BUNDLE_ID_LEN
 
@@ -79,11 +80,12 @@ class Spool:
         self._path(mail_id).unlink(missing_ok=True)
 
     def quarantine(self, mail_id: str, reason: str) -> None:
+        """Move the mail into ``quarantine/`` with its reason file, the reason first: the
+        retention prune never finds it there without one (D87)."""
         folder = self.root / "quarantine"
-        move_durably([(self._path(mail_id), folder / mail_id)])
-        write_durably(
-            folder / f"{mail_id}.reason", f"{reason}\n".encode(), staging=self.root / "tmp"
-        )
+        move_into_quarantine(self._path(mail_id), folder / mail_id, f"{reason}\n".encode(),
+                             reason_path=folder / f"{mail_id}.reason",
+                             staging=self.root / "tmp")  # fmt: skip
 
     def _path(self, mail_id: str) -> Path:
         if not _is_mail_id(mail_id):

@@ -217,3 +217,22 @@ def test_the_socket_link_has_the_same_budget(tmp_path: Path) -> None:
     assert len(claimed) == 10
     assert quarantine_usage(tmp_path / "q")[0] == 4
     assert intake.counters["quarantine_dropped"] == 8
+
+
+def test_room_freed_while_running_is_used_again(tmp_path: Path) -> None:
+    """The budget is counted again before a refusal: files the retention prune (or a requeue)
+    took out of the folder of a running agent free their room (they were counted only at
+    start, so a long-running agent dropped every refused file once the budget had been full)."""
+    limits = QuarantineLimits(max_files=4, sample_per_reason=100)
+    reader = open_reader(tmp_path, FakeClock(), quarantine_limits=limits)
+    drop_garbage(tmp_path / "recv", 3)
+    drain(reader, tmp_path / "recv")
+    quarantine = tmp_path / "quarantine"
+    assert quarantine_usage(quarantine)[0] == 4  # two kept with their reasons, one dropped
+    for kept in quarantine.iterdir():  # the daily prune, or maildiode requeue
+        kept.unlink()
+    drop_garbage(tmp_path / "recv", 3)
+    drain(reader, tmp_path / "recv")
+    assert quarantine_usage(quarantine)[0] == 4  # kept again, within the budget
+    assert reader.status().counters["quarantine_dropped"] == 1 + 1
+    reader.close()

@@ -11,7 +11,7 @@ from agentkit.control import StatusReport
 from inner_agent.console import figures
 from inner_agent.console.places import ConsolePlaces
 from inner_agent.console.status import alarms
-from inner_agent.outbound.shares import SharedPublisher, rank
+from inner_agent.outbound.shares import Reported, SharedPublisher, rank
 from inner_agent.reports import ReportStore
 from protocol import Kind
 from tests.agentkit.control_golden import QUIET_REPORT
@@ -52,7 +52,7 @@ def _places(root: Path) -> ConsolePlaces:
     reports.close()
     (root / "outbound").mkdir()
     shares = SharedPublisher({"inbound": _Stream(), "mx2": _Stream()}, root / "outbound/shares.db",
-                             _AllLive(), takeover_after_s=300, finished=lambda _: False,
+                             _AllLive(), takeover_after_s=300, reported=lambda _: Reported(),
                              audit=None)  # fmt: skip
     for n in range(40):
         bundle_id = n.to_bytes(16, "big")

@@ -14,7 +14,16 @@ import pytest
 from agentkit.audit import AuditLog
 from agentkit.auditimport import ImportedEvent
 from agentkit.control import Decision, encode_control
-from inner_agent.outbound.shares import SharedPublisher, arrival_stream, finished_outside, rank
+from inner_agent.outbound.shares import (
+    Reported,
+    SharedPublisher,
+    arrival_stream,
+    finished_outside,
+    rank,
+    reported_outside,
+    rest_bundle_id,
+)
+from mailsafe.payload import OutboundMail, decode_outbound, encode_outbound
 from protocol import Kind
 from protocol.atrest import AtRestKey, AtRestKeyring
 from tests.agentkit.control_golden import POLICY
@@ -61,9 +70,10 @@ def _shares(tmp_path: Path, finished: set[str] | None = None, **kwargs: object):
     streams = {"inbound": FakeStream(), "mx2": FakeStream()}
     liveness, clock, audit = FakeLiveness(), Clock(), MemoryAudit()
     done = finished if finished is not None else set()
+    reported = kwargs.pop("reported", lambda m: Reported(unnamed=True) if m in done else Reported())
     shares = SharedPublisher(
         streams, tmp_path / "shares.db", liveness, takeover_after_s=300,
-        finished=done.__contains__, audit=audit, clock=clock, **kwargs,  # type: ignore[arg-type]
+        reported=reported, audit=audit, clock=clock, **kwargs,  # type: ignore[arg-type]
     )  # fmt: skip
     return shares, streams, liveness, clock, audit
 
@@ -206,3 +216,85 @@ def test_arrival_stream_reads_the_received_inside_event(tmp_path: Path) -> None:
     assert arrival_stream(audit, "at-pair") == "inbound"
     assert arrival_stream(audit, "at-mx2") == "mx2"
     assert arrival_stream(audit, "never-seen") is None
+
+
+def _outer_says(audit: AuditLog, mail_id: str, step: str, rcpt: list[str]) -> None:
+    source = len(list(audit.query())) + 100
+    audit.import_events("outer-mx2", [ImportedEvent(source, time.time(), mail_id, step,
+                                                    {"rcpt": rcpt})])  # fmt: skip
+
+
+def test_a_partly_delivered_mail_waits_for_its_agent_then_only_its_rest_moves(
+    tmp_path: Path,
+) -> None:
+    """D88: delivered to a, bounced for c, b still queued at mx2 when mx2 went silent for good.
+    Before, the first final event ended the share: b was never delivered nor bounced."""
+    log = AuditLog(tmp_path / "audit.db", agent="inner")
+    bundle_id = next(b for b in _ids(20) if rank(b, ["inbound", "mx2"])[0] == "mx2")
+    mail_id = bundle_id.hex()
+    whole = encode_outbound(OutboundMail(mail_id, "kim@corp.example", ("a@x.example",
+                            "b@y.example", "c@z.example"), b"Subject: hi\r\n\r\nbody\r\n",
+                            "lee@corp.example", "2026-12-06T05:00:00+00:00"))  # fmt: skip
+    shares, streams, liveness, clock, audit = _shares(
+        tmp_path, reported=lambda m: reported_outside(log, m)
+    )
+    shares.publish(whole, bundle_id)
+    _outer_says(log, mail_id, "delivered", ["a@x.example"])
+    _outer_says(log, mail_id, "delivery_deferred", ["b@y.example"])
+    _outer_says(log, mail_id, "bounced", ["c@z.example"])
+    clock.now += 400
+    assert shares.settle() == 0  # mx2 reports: its own queue retries b
+    assert [s.stream for s in shares.open_shares()] == ["mx2"]
+    liveness.ages["mx2"] = 400.0  # then silent past the takeover time
+    clock.now += 10
+    assert shares.settle() == 1
+    rest_id = rest_bundle_id(bundle_id, ["b@y.example"])
+    assert streams["inbound"].published == [(rest_id, Kind.DATA)]
+    assert audit.steps().count("stream_takeover") == 1
+    shares.publish(whole, bundle_id)  # the whole mail published again (a crash inside)
+    assert streams["inbound"].published == [(rest_id, Kind.DATA)] * 2  # its rest again: a repeat
+    clock.now += 10
+    assert shares.settle() == 0  # on a live stream: its queue has b
+    _outer_says(log, mail_id, "delivered", ["b@y.example"])
+    clock.now += 10
+    assert shares.settle() == 0
+    assert shares.open_shares() == []  # every recipient served: finished
+
+
+def test_the_rest_that_moves_is_the_mail_for_the_recipients_left(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db", agent="inner")
+    bundle_id = next(b for b in _ids(20) if rank(b, ["inbound", "mx2"])[0] == "mx2")
+    mail = OutboundMail(bundle_id.hex(), "kim@corp.example", ("a@x.example", "b@y.example"),
+                        b"original bytes", "lee@corp.example", "2026-12-06T05:00:00+00:00")  # fmt: skip
+    shares, streams, liveness, clock, _audit = _shares(
+        tmp_path, reported=lambda m: reported_outside(log, m)
+    )
+    published: list[bytes] = []
+    real = streams["inbound"].publish
+
+    def keep(bundle: bytes, bundle_id: bytes, kind: Kind = Kind.DATA) -> int:
+        published.append(bundle)
+        return real(bundle, bundle_id, kind)
+
+    streams["inbound"].publish = keep  # type: ignore[method-assign]
+    shares.publish(encode_outbound(mail), bundle_id)
+    _outer_says(log, mail.mail_id, "delivered", ["a@x.example"])
+    liveness.ages["mx2"] = None
+    clock.now += 400
+    assert shares.settle() == 1
+    (rest,) = (decode_outbound(b) for b in published)
+    assert rest == dataclasses.replace(mail, rcpt_to=("b@y.example",))
+
+
+def test_reported_outside_names_the_recipients_served(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.db", agent="inner")
+    mail_id = "cd" * 16
+    assert reported_outside(audit, mail_id) == Reported()
+    _outer_says(audit, mail_id, "delivered", ["a@x.example"])
+    _outer_says(audit, mail_id, "bounced", ["c@z.example"])
+    _outer_says(audit, mail_id, "delivery_deferred", ["b@y.example"])
+    reported = reported_outside(audit, mail_id)
+    assert reported.final == {"a@x.example", "c@z.example"}
+    assert reported.left(["a@x.example", "b@y.example", "c@z.example"]) == ["b@y.example"]
+    audit.import_events("outer-mx2", [ImportedEvent(1, time.time(), mail_id, "delivered", {})])
+    assert reported_outside(audit, mail_id).left(["b@y.example"]) == []  # names none: all
