@@ -219,6 +219,42 @@ def test_audit_verify_against_the_inner_copy_names_a_rewritten_outer_history(
     assert "holds no checkpoint of the outer agent" in empty.stderr
 
 
+def test_each_outer_agent_verifies_against_its_own_checkpoints_kept_inside(
+    tmp_path: Path,
+) -> None:
+    """Issue 23 with 21.1: two outer agents both sign as "outer" in their own logs. Before,
+    the inner agent kept both agents' checkpoints under that one name, so `verify --against`
+    of either met the other's checkpoints, signed by a key it does not have, and failed.
+    Now a further one's are kept under outer-ID, as its events are."""
+    from maildiode.commands.check import load_agent_config
+    from protocol.keys import SigningKey
+    from tests.inner.test_outer_checkpoints import carry, outer_log, report_of
+    from tests.support.command import maildiode
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    added = maildiode("init", str(root), "--add-outer", "mx2", "--smtp-port", "3535")
+    assert added.returncode == 0, added.stderr
+    inner_path = load_agent_config(root / "inner.toml", "inner").audit.path
+    inner_log = AuditLog(inner_path, agent="inner")
+    keys = []
+    for n, (name, stream) in enumerate((("outer", "inbound"), ("outer-mx2", "mx2"))):
+        config = load_agent_config(root / f"{name}.toml", "outer")
+        key = SigningKey.load(config.keys.signing_key)
+        keys.append(key.verify_key)
+        log = outer_log(config.audit.path, key, mails=4 + 2 * n)
+        carry(report_of(log), inner_log, keys, tmp_path / name, stream)
+        log.close()
+    assert [p.event_id for p in inner_log.checkpoints("outer")] == [4]
+    assert [p.event_id for p in inner_log.checkpoints("outer-mx2")] == [6]
+    inner_log.close()
+    for name in ("outer", "outer-mx2"):
+        done = maildiode("audit", "verify", "-c", str(root / f"{name}.toml"),
+                         "--against", str(inner_path))  # fmt: skip
+        assert done.returncode == 0, (name, done.stdout, done.stderr)
+        assert "1 signed checkpoint(s) agree" in done.stdout
+
+
 def test_audit_verify_holds_after_both_agents_pruned_their_logs_and_checkpoints(
     tmp_path: Path,
 ) -> None:
