@@ -17,10 +17,8 @@ Beside the pair, in DIR::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agentkit.settings import ConfigError, load_config, parse_host_port
 from agentkit.streams import PAIR_INBOUND, PAIR_OUTBOUND, check_stream_id
@@ -79,15 +77,20 @@ def further_outer_problem(further: FurtherOuter) -> str | None:
         outer, inner = _load_pair(root)
     except ConfigError as exc:
         return f"the installation does not load, fix it first: {exc}"
-    return _pair_problem(further, outer, inner) or next(
-        (f"{path} exists: the id {stream!r} is taken here; choose another"
-         for path in further.made_paths() if path.exists() or path.is_symlink()), None,
-    )  # fmt: skip
+    problem = _pair_problem(further, outer, inner)
+    try:
+        _config_text(further, outer)
+    except ValueError as exc:
+        problem = problem or f"{exc}: give the new agent's config by hand (docs §3a)"
+    taken = next((p for p in further.made_paths() if p.exists() or p.is_symlink()), None)
+    if problem is None and taken is not None:
+        problem = f"{taken} exists: the id {stream!r} is taken here; choose another"
+    return problem
 
 
 def _load_pair(root: Path) -> tuple[OuterConfig, InnerConfig]:
-    return load_config(root / "outer.toml", OuterConfig), load_config(root / "inner.toml",
-                                                                      InnerConfig)  # fmt: skip
+    outer = load_config(root / "outer.toml", OuterConfig)
+    return outer, load_config(root / "inner.toml", InnerConfig)
 
 
 def _pair_problem(further: FurtherOuter, outer: OuterConfig, inner: InnerConfig) -> str | None:
@@ -105,24 +108,32 @@ def _pair_problem(further: FurtherOuter, outer: OuterConfig, inner: InnerConfig)
     return None
 
 
-def add_outer(further: FurtherOuter, *, streams: Mapping[str, str] | None = None) -> None:
+def add_outer(further: FurtherOuter) -> None:
     """Write what :func:`further_outer_problem` found nothing against: keys, folders, its
-    config, then its entry in ``inner.toml``. ``streams``: ``[streams]`` settings (TOML values)
-    written when inner.toml has no ``[streams]`` table yet."""
+    config, then its entry in ``inner.toml`` (opening ``[streams]`` when there is none)."""
     outer, inner = _load_pair(further.root)
-    sealed, encrypted = outer.keys.at_rest_key is not None, outer.keys.decrypt_key is not None
+    text = _config_text(further, outer)
     _make_keys(further)
     _make_folders(further)
     template = further.root / "outer.toml"
-    text = template.read_text(encoding="utf-8")
-    for (section, key), value in _settings(further, outer, sealed, encrypted).items():
-        text = set_key(text, section, key, value)
     write_durably(further.config, text.encode(), mode=template.stat().st_mode & 0o777)
-    entry = _stream_entry(further, encrypted, None if inner.streams is not None else streams or {})
+    encrypted = outer.keys.decrypt_key is not None
+    entry = _stream_entry(further, encrypted, open_table=inner.streams is None)
     path = further.root / "inner.toml"
     before = path.read_text(encoding="utf-8")
     write_durably(path, (before.rstrip("\n") + "\n" + entry).encode(),
                   mode=path.stat().st_mode & 0o777)  # fmt: skip
+
+
+def _config_text(further: FurtherOuter, outer: OuterConfig) -> str:
+    """outer.toml with what differs set; raises ValueError when a section it sets is missing
+    (a file edited past what ``init`` wrote)."""
+    text = (further.root / "outer.toml").read_text(encoding="utf-8")
+    for (section, key), value in _settings(further, outer).items():
+        if f"[{section}]\n" not in text:
+            raise ValueError(f"outer.toml has no line [{section}] to set {key} in")
+        text = set_key(text, section, key, value)
+    return text
 
 
 def _make_keys(further: FurtherOuter) -> None:
@@ -144,9 +155,7 @@ def _make_folders(further: FurtherOuter) -> None:
         os.chmod(further.root / name, 0o700)  # mkdir's mode is masked by the umask
 
 
-def _settings(
-    further: FurtherOuter, outer: OuterConfig, sealed: bool, encrypted: bool
-) -> dict[tuple[str, str], str]:
+def _settings(further: FurtherOuter, outer: OuterConfig) -> dict[tuple[str, str], str]:
     """What differs from outer.toml (TOML values). Its link stream names it to the inner
     agent; every file it writes is its own, so both can run on one host for a trial."""
     stream = further.stream
@@ -159,21 +168,21 @@ def _settings(
         ("keys", "signing_key"): f'"{further.key(".key")}"',
         ("audit", "path"): f'"{stream}/audit.db"',
     }
-    if sealed:
+    if outer.keys.at_rest_key is not None:
         settings["keys", "at_rest_key"] = f'"{further.key("-at-rest.keys")}"'
-    if encrypted:
+    if outer.keys.decrypt_key is not None:
         settings["keys", "decrypt_key"] = f'"{further.key("-enc.key")}"'
     if outer.log.file is not None:
         settings["log", "file"] = f'"{stream}/{stream}.log"'
     return settings
 
 
-def _stream_entry(further: FurtherOuter, encrypted: bool, streams: Mapping[str, Any] | None) -> str:
-    """The lines appended to inner.toml; ``streams`` (None: the table exists) opens [streams]."""
+def _stream_entry(further: FurtherOuter, encrypted: bool, *, open_table: bool) -> str:
+    """The lines appended to inner.toml; ``open_table``: it has no ``[streams]`` yet."""
     lines = []
-    if streams is not None:
+    if open_table:
         lines += ["", "# Several outer agents (docs/operations.md §3a; decisions D74, D75).",
-                  "[streams]", *(f"{key} = {value}" for key, value in streams.items())]  # fmt: skip
+                  "[streams]"]  # fmt: skip
     lines += [
         "",
         f"[[streams.outer]]                 # added by maildiode init --add-outer {further.stream}",

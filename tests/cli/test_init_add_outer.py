@@ -116,3 +116,17 @@ def test_without_an_installation_there_is_nothing_to_add_to(tmp_path: Path) -> N
     assert refused.returncode == 2
     assert "holds no outer.toml" in refused.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_an_outer_toml_edited_past_what_init_wrote_is_named_not_guessed(tmp_path: Path) -> None:
+    """The new agent's config is outer.toml with lines set; a section header it cannot find
+    (here with a comment after it) is refused before anything is written."""
+    root = tmp_path / "x"
+    assert maildiode("init", str(root)).returncode == 0
+    outer = root / "outer.toml"
+    outer.write_text(outer.read_text().replace("[audit]\n", "[audit]   # ours\n"))
+    refused = maildiode("init", str(root), "--add-outer", "mx2", "--smtp-port", "3535")
+    assert refused.returncode == 2
+    assert "outer.toml has no line [audit] to set path in" in refused.stderr
+    assert not (root / "outer-mx2.toml").exists()
+    assert not (root / "keys/mx2.key").exists()
