@@ -347,11 +347,35 @@ class AuditLog:
         self._db.execute(
             "UPDATE chain SET id = ?, link = ?, legacy = 0 WHERE name = 'base'", (upto, link)
         )
+        checkpoints = self._prune_checkpoints(upto)
         details = {"events": count, "through_event": upto, "oldest_ts": oldest,
-                   "mail_days": retention.mail_days, "access_days": retention.access_days,
+                   "checkpoints": checkpoints, "mail_days": retention.mail_days,
+                   "access_days": retention.access_days,
                    "rights_days": retention.rights_days}  # fmt: skip
         self._append([(now, self._agent, "-", "audit_pruned", _details(details))])
         return int(count)
+
+    def _prune_checkpoints(self, base_id: int) -> int:
+        """Delete the checkpoints nothing kept here can be compared with any more (inside the
+        prune's transaction, the base just moved to ``base_id``); returns how many went.
+
+        This agent's own: those before the base (``verify`` skips them; the one at the base
+        is kept, ``verify`` compares it with the base's link). Another agent's (the outer
+        agent's, carried inward): those before the oldest of its events still kept here,
+        judged by what this log deleted, never by what that agent says it pruned (whoever
+        holds the DMZ host must not be able to make the inner agent destroy these copies);
+        its newest checkpoint always stays, so a quiet agent keeps one (D90)."""
+        own = self._db.execute(
+            "DELETE FROM checkpoints WHERE agent = ? AND event_id < ?", (self._agent, base_id)
+        ).rowcount
+        carried = self._db.execute(
+            "DELETE FROM checkpoints WHERE agent != ? AND event_id < COALESCE("
+            " (SELECT MIN(i.source_id) FROM imported i WHERE i.agent = checkpoints.agent),"
+            " (SELECT MAX(n.event_id) FROM checkpoints n WHERE n.agent = checkpoints.agent))"
+            " AND event_id < (SELECT MAX(n.event_id) FROM checkpoints n"
+            " WHERE n.agent = checkpoints.agent)", (self._agent,),
+        ).rowcount  # fmt: skip
+        return int(own) + int(carried)
 
     def record_verification(self, report: ChainReport) -> None:
         """Keep what a verification found, for the console (``audit_verified``)."""

@@ -13,11 +13,18 @@ administrator gets a day to look) and ``STORE_CEILING_DAYS``.
 
 Held mail that is not decided is never a store's to prune: the stores here hold quarantined
 files and finished mail only (the held mail's own expiry decides it first).
+
+The link sender's kept chunks (``sent-<stream>/``, for resends) are pruned by the sender itself
+after ``[link] resend_window_s``, but only when it publishes: a sender that goes quiet, or the
+stream of an outer agent no longer configured, kept them for ever. So the daily pass prunes
+them too (``kept_chunks``), every ``sent-*`` folder, by the window rounded up to whole days.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import sqlite3
 import stat
@@ -35,6 +42,7 @@ __all__ = [
     "STORE_FLOOR_DAYS",
     "EventRecorder",
     "StorePrune",
+    "kept_chunks",
     "move_into_quarantine",
     "prune_files_older",
     "prune_stores",
@@ -131,6 +139,25 @@ def move_into_quarantine(
     except OSError:
         reason_path.unlink(missing_ok=True)
         raise
+
+
+def kept_chunks(sender_state: Path, resend_window_s: float) -> StorePrune:
+    """The kept chunk copies under ``sender_state`` (the folder an agent gives its senders) as
+    a store of the daily pass: older than the resend window, rounded up to whole days, the
+    sender would have dropped them at its next publish; never kept past the ceiling."""
+    days = math.ceil(resend_window_s / DAY_S)
+    days = min(max(days, STORE_FLOOR_DAYS), STORE_CEILING_DAYS)
+    return StorePrune("kept_chunks", days, functools.partial(_prune_kept, sender_state))
+
+
+def _prune_kept(sender_state: Path, cutoff: float) -> int:
+    """Every stream's kept chunks, also a stream no longer configured: a bundle's chunk files
+    share its seq up to their first dot, so they go together (``prune_files_older``). Empty
+    folders stay: the sender may be about to link a chunk into one."""
+    if not sender_state.is_dir():
+        return 0
+    kept = (f for f in sorted(sender_state.glob("sent-*")) if f.is_dir() and not f.is_symlink())
+    return sum(prune_files_older(folder, cutoff) for folder in kept)
 
 
 def _older(path: Path, cutoff: float) -> bool:

@@ -212,8 +212,9 @@ class ControlHandler:
         record = decode_control(bundle.data, "inbound")
         if not isinstance(record, StatusReport):  # the inbound stream carries nothing else
             raise TypeError(f"decode_control gave a {type(record).__name__} on stream inbound")
+        agent = outer_agent_name(bundle.stream)
         imported = self.audit.import_events(
-            outer_agent_name(bundle.stream),
+            agent,
             (ImportedEvent(e.id, e.ts, e.mail_id, e.step, e.details) for e in record.events),
         )
         for refused in imported.refused:  # verified, decoded, and still not an event we keep
@@ -221,14 +222,19 @@ class ControlHandler:
                         bundle.seq, refused.source_id, refused.reason)  # fmt: skip
         for event in record.events:
             if event.step == CHECKPOINT_STEP:
-                self._keep_checkpoint(bundle.seq, event.id, event.details)
+                self._keep_checkpoint(bundle.seq, event.id, event.details, agent)
         received_ms = int(self._clock() * 1000)
         self.store.add(bundle.stream, bundle.bundle_id, bundle.seq, record, received_ms)
 
-    def _keep_checkpoint(self, seq: int, source_id: int, untrusted: Mapping[str, object]) -> None:
+    def _keep_checkpoint(
+        self, seq: int, source_id: int, untrusted: Mapping[str, object], agent: str
+    ) -> None:
         """Keep the outer agent's checkpoint an ``audit_checkpoint`` event announces, once its
         signature verifies with the outer agent's key: a copy of its chain's signed links the
-        DMZ cannot rewrite (``maildiode audit verify -c outer.toml --against``)."""
+        DMZ cannot rewrite (``maildiode audit verify -c outer.toml --against``). Every outer
+        agent signs as ``outer`` (its own log's name); the copy is kept under ``agent``, the
+        name its events are imported under (``outer-ID`` for a further one), so two outer
+        agents' checkpoints never share one name inside."""
         point = checkpoint_from_details(OUTER_AGENT, untrusted)
         key = None if point is None else self.outer_keys.get(point.key_id)
         if point is None or key is None or not key.verify(point.signature, point.message()):
@@ -237,4 +243,4 @@ class ControlHandler:
             log.warning("status report seq %d: outer audit event %d %s; checkpoint not kept",
                         seq, source_id, why)  # fmt: skip
             return
-        self.audit.keep_checkpoint(point)
+        self.audit.keep_checkpoint(dataclasses.replace(point, agent=agent))

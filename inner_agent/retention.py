@@ -4,7 +4,8 @@ Its quarantines: bundles that failed the inner checks and notifications the inte
 refused (``state/quarantine``), chunk files the link refused (``state/link-quarantine``, and
 ``state/link-quarantine-ID`` for each further outer agent's stream),
 outbound mail whose spool record did not read (``<outbound spool>/quarantine``). With the
-outbound path on, its state database: finished outbound mail and decided approval requests
+outbound path on, its senders' kept chunks (``<outbound spool>/link-state/sent-*``, past the
+resend window) and its state database: finished outbound mail and decided approval requests
 (``OutboundState.prune_finished``, ``prune_decided``); with the receive filters on, decided
 inbound holds (``HoldBook.prune_decided``). Held mail that is not decided is never among them.
 """
@@ -15,7 +16,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from agentkit.storeretention import StorePrune, prune_files_older
+from agentkit.storeretention import StorePrune, kept_chunks, prune_files_older
 from inner_agent.config import InnerConfig
 from inner_agent.inbound.holds import HoldBook
 from inner_agent.outbound.state import OutboundState
@@ -46,6 +47,7 @@ def retention_stores(config: InnerConfig) -> list[StorePrune]:
                    _in_state(database, OutboundState.prune_finished)),
         StorePrune("approval", days.approval_days,
                    _in_state(database, OutboundState.prune_decided)),
+        kept_chunks(spool / "link-state", config.link.resend_window_s),
     ]  # fmt: skip
     if config.inbound is not None:
         book = state / "inbound-holds.db"

@@ -68,6 +68,14 @@ def _init(p: argparse.ArgumentParser) -> None:
         help="serve the approval pages and the console over https with a self-signed "
         "certificate made now (keys/web.crt, keys/web.key; for a trial)",
     )
+    p.add_argument(
+        "--add-outer",
+        default=None,
+        metavar="ID",
+        help="add one more outer agent, stream ID, to the installation init made in DIR: its "
+        "keys, outer-ID.toml, link/ID/ folders and its [[streams.outer]] in inner.toml (issue 23); "
+        "--smtp-port is its port",
+    )
 
 
 def _config(p: argparse.ArgumentParser) -> None:

@@ -32,6 +32,7 @@ import email.utils
 import logging
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -40,10 +41,13 @@ from mailsafe.charsets import decode_bytes
 __all__ = ["MAX_TNEF_BYTES", "TNEF_MAGIC", "tnef_message"]
 
 TNEF_MAGIC: Final = b"\x78\x9f\x3e\x22"
-# tnefparse logs a warning or error for what a sender chose to put in the file (a checksum it
-# misreads in every attached item, a property it cannot decode): a sender must not write our
-# logs. What matters is logged by the caller as a note ("tnef", "tnef_read").
-logging.getLogger("tnefparse").setLevel(logging.CRITICAL)
+# tnefparse logs (on its one logger, "tnefparse") a warning or error for what a sender chose to
+# put in the file (a checksum it misreads in every attached item, a property it cannot decode,
+# a false version): a sender must not write our logs. So what it logs while it decodes for us
+# is dropped (_OUR_DECODING), in that thread only; its logger's level and the logging config
+# stay as the application set them. What matters is logged by the caller as a note ("tnef",
+# "tnef_read").
+_TNEFPARSE_LOGGER: Final = "tnefparse"
 # Larger than the winmail.dat of any mail an MX accepts (50 MB of base64 is 37 MB of bytes).
 MAX_TNEF_BYTES: Final = 48 * 1024 * 1024
 # Attributes in one file, embedded messages included: about 6 per attachment and 15 for the
@@ -96,11 +100,38 @@ def tnef_message(data: bytes) -> email.message.Message | None:
             return None
         from tnefparse import TNEF
 
-        tnef = TNEF(bytes(walk.data), do_checksum=False)  # the walk checked every checksum
-        return _message(tnef, 0)
+        with _OUR_DECODING:
+            tnef = TNEF(bytes(walk.data), do_checksum=False)  # the walk checked every checksum
+            return _message(tnef, 0)
     except Exception:  # noqa: BLE001 - tnefparse raises assertions, struct and codec errors;
         # the walk checks every bound before reading, but a slip must cost the file, not the mail
         return None
+
+
+class _DecodingQuiet(logging.Filter):
+    """Drops tnefparse's records made in a thread while it decodes a file for us (what it says
+    then is about a sender's bytes); lets its records at any other time through. A context
+    manager around the decoding; re-entrant and per thread, so a thread decoding another
+    program's file at the same time keeps its log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self._depth, "value", 0)
+
+    def __enter__(self) -> None:
+        self._depth.value = getattr(self._depth, "value", 0) + 1
+
+    def __exit__(self, *_: object) -> None:
+        self._depth.value -= 1
+
+
+_OUR_DECODING: Final = _DecodingQuiet()
+# A filter on tnefparse's own logger, not a level: records propagate past a parent's filters,
+# and tnefparse logs on this one logger only (every module's getLogger(__package__)).
+logging.getLogger(_TNEFPARSE_LOGGER).addFilter(_OUR_DECODING)
 
 
 class _Walk:

@@ -15,6 +15,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from agentkit.audit import AuditEvent, AuditLog, export, kept_checkpoints
 from agentkit.auditchain import ChainRow, check_extract
 from agentkit.settings import ConfigError
+from agentkit.streams import outer_agent_name
 from maildiode.commands.check import guess_agent, load_agent_config
 from protocol.errors import KeyFileError
 from protocol.keys import SigningKey
@@ -111,10 +113,16 @@ def verify(args: argparse.Namespace) -> int:
         )
         return 2
     against = Path(args.against) if getattr(args, "against", None) else None
-    points = None if against is None else kept_checkpoints(against, agent)
+    # Kept inside under the name its events are imported under (outer-ID for a further outer
+    # agent); signed under its own log's name.
+    carried_as = outer_agent_name(config.link.stream) if agent == "outer" else agent
+    points = None if against is None else [
+        replace(point, agent=agent) for point in kept_checkpoints(against, carried_as)
+    ]  # fmt: skip
     if against is not None and not points:
-        print(f"{against}: holds no checkpoint of the {agent} agent (give a copy of the inner "
-              "agent's audit log, which keeps the outer agent's)", file=sys.stderr)  # fmt: skip
+        print(f"{against}: holds no checkpoint of the {carried_as} agent (give a copy of the "
+              "inner agent's audit log, which keeps the outer agents')",
+              file=sys.stderr)  # fmt: skip
         return 2
     log = AuditLog(config.audit.path, agent=agent)  # whose checkpoints to read
     try:

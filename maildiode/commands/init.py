@@ -13,6 +13,7 @@ from pathlib import Path
 
 from agentkit.settings import ConfigError, parse_host_port
 from maildiode.commands.check import load_agent_config
+from maildiode.trial.further import FurtherOuter, add_outer, further_outer_problem
 from maildiode.trial.layout import (
     DEFAULT_DOMAIN,
     TrialPorts,
@@ -44,6 +45,8 @@ def check_arguments(root: Path, args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     root = Path(args.dir)
+    if getattr(args, "add_outer", None) is not None:
+        return run_add_outer(root, args)
     problem = check_arguments(root, args)
     if problem:
         print(f"maildiode init: {problem}", file=sys.stderr)
@@ -65,6 +68,59 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(next_steps(root, ports, args.domains or ()))
     return 0
+
+
+# What ``--add-outer`` takes besides --smtp-port: none of the pair's settings (defaults).
+_PAIR_ONLY = {
+    "domains": None, "force": False, "web_tls": False, "relay": None,
+    "internal_smtp": "127.0.0.1:2526", "outbound_port": 2527, "web_port": 8025,
+}  # fmt: skip
+
+
+def run_add_outer(root: Path, args: argparse.Namespace) -> int:
+    """``init DIR --add-outer ID``: one more outer agent beside the pair in DIR (issue 23). The
+    pair's files stay as they are but inner.toml, which gets the new agent's stream."""
+    given = [
+        name for name, default in _PAIR_ONLY.items() if getattr(args, name, default) != default
+    ]
+    further = FurtherOuter(root, args.add_outer, args.smtp_port)
+    problem = (
+        f"--add-outer takes only --smtp-port; --{given[0].replace('_', '-')} is for a new pair"
+        if given else further_outer_problem(further)
+    )  # fmt: skip
+    if problem:
+        print(f"maildiode init: {problem}", file=sys.stderr)
+        return 2
+    add_outer(further)
+    try:
+        load_agent_config(further.config, "outer")
+        load_agent_config(root / "inner.toml", "inner")
+    except ConfigError as exc:  # our own output must load; if not, say so loudly
+        print(f"maildiode init: wrote a config that does not load: {exc}", file=sys.stderr)
+        return 1
+    print(further_next_steps(further))
+    return 0
+
+
+def further_next_steps(further: FurtherOuter) -> str:
+    """What the administrator does after ``--add-outer``: the linkage product carries one more
+    folder pair, the inner agent reads the new stream after a restart."""
+    root, stream = further.root, further.stream
+    link = root / "link" / stream
+    return "\n".join([
+        f"wrote {further.config}, keys {root}/keys/{stream}.*, links in {link}, and the outer "
+        f"agent {stream!r} in [[streams.outer]] of {root}/inner.toml",
+        "next steps:",
+        f"  1. check both:  maildiode check -c {further.config};"
+        f"  maildiode check -c {root}/inner.toml",
+        f"  2. restart the inner agent (it reads the new stream at start), then start this one:"
+        f"  maildiode outer -c {further.config}",
+        "  3. the linkage product carries one more folder pair (for a trial on one machine:",
+        f"       maildiode carry {link}/in/send {link}/in/recv      (internet -> intranet)",
+        f"       maildiode carry {link}/out/send {link}/out/recv    (intranet -> internet)",
+        f"  4. give it an MX record of the same priority as the first (docs/operations.md §3a);"
+        f" it takes mail on port {further.smtp_port}",
+    ])  # fmt: skip
 
 
 def use_web_tls(root: Path, web_port: int) -> None:

@@ -219,6 +219,78 @@ def test_audit_verify_against_the_inner_copy_names_a_rewritten_outer_history(
     assert "holds no checkpoint of the outer agent" in empty.stderr
 
 
+def test_each_outer_agent_verifies_against_its_own_checkpoints_kept_inside(
+    tmp_path: Path,
+) -> None:
+    """Issue 23 with 21.1: two outer agents both sign as "outer" in their own logs. Before,
+    the inner agent kept both agents' checkpoints under that one name, so `verify --against`
+    of either met the other's checkpoints, signed by a key it does not have, and failed.
+    Now a further one's are kept under outer-ID, as its events are."""
+    from maildiode.commands.check import load_agent_config
+    from protocol.keys import SigningKey
+    from tests.inner.test_outer_checkpoints import carry, outer_log, report_of
+    from tests.support.command import maildiode
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    added = maildiode("init", str(root), "--add-outer", "mx2", "--smtp-port", "3535")
+    assert added.returncode == 0, added.stderr
+    inner_path = load_agent_config(root / "inner.toml", "inner").audit.path
+    inner_log = AuditLog(inner_path, agent="inner")
+    keys = []
+    for n, (name, stream) in enumerate((("outer", "inbound"), ("outer-mx2", "mx2"))):
+        config = load_agent_config(root / f"{name}.toml", "outer")
+        key = SigningKey.load(config.keys.signing_key)
+        keys.append(key.verify_key)
+        log = outer_log(config.audit.path, key, mails=4 + 2 * n)
+        carry(report_of(log), inner_log, keys, tmp_path / name, stream)
+        log.close()
+    assert [p.event_id for p in inner_log.checkpoints("outer")] == [4]
+    assert [p.event_id for p in inner_log.checkpoints("outer-mx2")] == [6]
+    inner_log.close()
+    for name in ("outer", "outer-mx2"):
+        done = maildiode("audit", "verify", "-c", str(root / f"{name}.toml"),
+                         "--against", str(inner_path))  # fmt: skip
+        assert done.returncode == 0, (name, done.stdout, done.stderr)
+        assert "1 signed checkpoint(s) agree" in done.stdout
+
+
+def test_audit_verify_holds_after_both_agents_pruned_their_logs_and_checkpoints(
+    tmp_path: Path,
+) -> None:
+    """Issue 21.2 with the checkpoints pruned too (D90): four years of both agents' logs,
+    the outer agent's carried inward, both pruned; ``maildiode audit verify`` holds on each
+    log and on the outer one against the inner copy, with fewer checkpoints than were made."""
+    from agentkit.retention import DAY_S, Retention
+    from maildiode.commands.check import load_agent_config
+    from protocol.keys import SigningKey
+    from tests.agentkit.test_audit_retention import START, Clock, carried_history
+    from tests.support.command import maildiode
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    outer_config, inner_config = (load_agent_config(root / f"{name}.toml", name)
+                                  for name in ("outer", "inner"))  # fmt: skip
+    keys = (SigningKey.load(outer_config.keys.signing_key),
+            SigningKey.load(inner_config.keys.signing_key))  # fmt: skip
+    clock, days = Clock(), range(0, 4 * 365, 30)
+    paths = (outer_config.audit.path, inner_config.audit.path)
+    outer, inner = carried_history(paths, clock, keys, days, days)
+    made = len(inner.checkpoints("outer"))
+    clock.now = START + 4 * 365 * DAY_S
+    for log in (outer, inner):
+        assert log.prune(Retention(365, 730, 1095)) > 0
+        log.close()
+    against = ("--against", str(inner_config.audit.path))
+    for args in (("-c", str(root / "outer.toml"), *against), ("-c", str(root / "inner.toml")),
+                 ("-c", str(root / "outer.toml"))):  # fmt: skip
+        done = maildiode("audit", "verify", *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "signed checkpoint(s) agree" in done.stdout
+    kept = int(done.stdout.split("; ")[1].split()[0])
+    assert 0 < kept < made
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_an_exported_extract_carries_its_chain_position_and_can_be_checked(
     tmp_path: Path, fmt: str

@@ -108,3 +108,19 @@ def test_a_mail_taken_by_both_outer_agents_is_delivered_once(tmp_path: Path) -> 
             assert len(stack.inner_events("duplicate_dropped")) == 1
     finally:
         relay.stop()
+
+
+def test_an_outer_agent_added_with_init_starts_and_passes_a_mail(tmp_path: Path) -> None:
+    """Issue 23: ``maildiode init DIR --add-outer mx2`` (how TwoOuterStack makes its second
+    outer agent) on the pair ``init`` made; started as its next steps say, the new agent takes
+    a mail at its own port and the inner agent delivers its notification."""
+    stack = TwoOuterStack(tmp_path / "stack", relay_port=1, outbound=False,
+                          internal=PostfixInstance(domain=DOMAIN))  # fmt: skip
+    assert (stack.root / f"outer-{MX2}.toml").is_file()
+    with stack:
+        stack.send_in(simple_mail("added-01"), stack.mx2_port)
+        wait_for(lambda: any("added-01" in s for s in stack.subjects()), 120,
+                 "the notification of the mail the added outer agent took")  # fmt: skip
+        wait_for(lambda: bool(stack.inner_events("received")), 60,
+                 "the added outer agent's events carried inward")  # fmt: skip
+        assert {agent for agent, _ in stack.inner_events("received")} == {f"outer-{MX2}"}

@@ -40,11 +40,18 @@ def report_of(log: AuditLog) -> StatusReport:
     return dataclasses.replace(QUIET_REPORT, events=events)
 
 
-def carry(report: StatusReport, inner: AuditLog, keys: list[VerifyKey], folder: Path) -> None:
-    """The inner agent's handling of the report's CONTROL bundle."""
+def carry(
+    report: StatusReport,
+    inner: AuditLog,
+    keys: list[VerifyKey],
+    folder: Path,
+    stream: str = "inbound",
+) -> None:
+    """The inner agent's handling of the report's CONTROL bundle (on ``stream``: the pair's
+    outer agent's, or a further one's)."""
     handler = ControlHandler(ReportStore(folder / "reports.db"), inner, outer_keys=keys,
                              clock=lambda: NOW)  # fmt: skip
-    handler(ReceivedBundle("inbound", 1, b"\x01" * 16, Kind.CONTROL, encode_control(report),
+    handler(ReceivedBundle(stream, 1, b"\x01" * 16, Kind.CONTROL, encode_control(report),
                            1_767_225_600_000, 1))  # fmt: skip
 
 

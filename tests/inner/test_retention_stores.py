@@ -224,3 +224,26 @@ def test_decided_inbound_holds_are_pruned_waiting_ones_never(folder: Path) -> No
     (pruned,) = [p for p in upkeep.pruned() if p["store"] == "inbound_holds"]
     assert (pruned["count"], pruned["days"]) == (2, days)
     assert upkeep.chain_holds()
+
+
+def test_kept_chunks_of_every_outbound_stream_go_in_the_daily_pass(
+    config: InnerConfig, folder: Path
+) -> None:
+    """Before: kept chunks (approved outbound mail, for resends) of a quiet sender stayed until
+    it published again, and those of an outer agent's stream taken out of ``[streams]`` for
+    ever. Now the daily pass prunes every ``sent-*`` folder past the resend window."""
+    assert config.outbound is not None
+    state = config.outbound.spool_dir / "link-state"
+    group = "g00000000000000000"
+    days = -(-int(config.link.resend_window_s) // int(DAY_S))
+    old = [written(state / sent / group / f"{seq:020d}.{index:06d}.mdc", START)
+           for sent, seq, index in (("sent-outbound", 1, 0), ("sent-outbound", 1, 1),
+                                    ("sent-mx2-out", 7, 0))]  # fmt: skip
+    young = written(state / "sent-outbound" / group / f"{2:020d}.000000.mdc", START + 2 * DAY_S)
+    upkeep = _upkeep(config, folder)
+    upkeep.days_later(days + 1)
+    assert [p for p in old if p.exists()] == []
+    assert young.exists()
+    assert upkeep.pruned() == [{"store": "kept_chunks", "count": 3, "days": days,
+                                "before": round(START + DAY_S, 3)}]  # fmt: skip
+    assert upkeep.chain_holds()

@@ -314,13 +314,13 @@ def test_resend_publishes_again_on_one_outer_agents_stream(tmp_path: Path, capsy
     assert sorted((h.stream, h.seq) for h in headers) == [("mx2-out", 2), ("mx2-out", 3)]
     assert "of stream mx2-out" in capsys.readouterr().out  # type: ignore[attr-defined]
     assert main(["resend", "-c", config, "--stream", "mx9", "2", "3"]) == 2
-    assert main(["resend", "-c", str(root / "mx2.toml"), "--stream", "mx2", "2", "3"]) == 2
+    assert main(["resend", "-c", str(root / "outer-mx2.toml"), "--stream", "mx2", "2", "3"]) == 2
 
 
 def test_an_outer_agent_of_several_reads_its_own_outbound_stream(tmp_path: Path) -> None:
     """outer.toml link.stream = "mx2": it publishes mx2 and reads (and reports) mx2-out."""
     stack = TwoOuterStack(tmp_path / "s", relay_port=1)  # its files only: nothing started
-    several = load_config(stack.root / "mx2.toml", OuterConfig)
+    several = load_config(stack.root / "outer-mx2.toml", OuterConfig)
     assert several.link.stream == "mx2"
     assert receive_side(several, "outer") == ("mx2-out", several.spool.dir / "link-out")
     pair = load_config(stack.root / "outer.toml", OuterConfig)

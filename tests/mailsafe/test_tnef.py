@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.message
+import logging
 import struct
 import time
 from email.policy import compat32
@@ -24,12 +25,14 @@ from tests.support.tnef import (
     ATT_ATTACHMENT,
     ATT_MAPI_PROPS,
     ATT_RECIPIENTS,
+    ATT_TNEF_VERSION,
     LEVEL_ATTACHMENT,
     LEVEL_MESSAGE,
     MULTI_VALUE,
     PR_BODY,
     PT_SHORT,
     TYPE_BYTE,
+    TYPE_DWORD,
     TnefAttachment,
     TnefMessage,
     attribute,
@@ -222,3 +225,20 @@ def test_a_changed_byte_reads_or_refuses(position: int, value: int) -> None:
     changed[position] = value
     result = tnef_message(bytes(changed))
     assert result is None or isinstance(result, email.message.Message)
+
+
+def test_what_tnefparse_says_about_a_sender_s_file_is_dropped_and_only_that(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before: importing mailsafe.tnef set the "tnefparse" logger to CRITICAL for the whole
+    process, so an application that uses tnefparse itself lost its warnings too."""
+    caplog.set_level(logging.DEBUG)  # the root's level only: tnefparse's own is left alone
+    false_version = attribute(LEVEL_MESSAGE, ATT_TNEF_VERSION, TYPE_DWORD, struct.pack("<I", 7))
+    hostile = TnefMessage(plain="본문", extra=false_version).build()
+    assert tnef_message(hostile) is not None  # read, with tnefparse's "Invalid TNEF Version"
+    assert [r.getMessage() for r in caplog.records if r.name == "tnefparse"] == []
+    assert logging.getLogger("tnefparse").level == logging.NOTSET
+    logging.getLogger("tnefparse").warning("another program's own file")
+    assert [r.getMessage() for r in caplog.records if r.name == "tnefparse"] == [
+        "another program's own file"
+    ]

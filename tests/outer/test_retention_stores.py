@@ -79,3 +79,38 @@ def test_a_setting_below_the_floor_is_refused_and_the_floor_keeps_a_day(
     upkeep.days_later(1.5)
     assert not any(p.exists() for p in day_old)
     assert all(p.exists() for p in hours_old)  # younger than the floor: kept
+
+
+def test_kept_chunks_of_a_quiet_sender_and_of_a_stream_no_longer_sent_go_in_the_daily_pass(
+    folder: Path,
+) -> None:
+    """Before: the sender dropped its kept copies only when it published again, and a stream
+    no longer configured never; the daily pass did not know them. Now it prunes every
+    ``sent-*`` folder past the resend window (in whole days) and records it."""
+    import os
+
+    from outer_agent.link import inbound_publisher
+
+    config = load_config(folder / "outer.toml", OuterConfig)
+    state = config.spool.dir / "sender"
+    publisher = inbound_publisher(config, state)
+    publisher.publish(b"a mail's package" * 100, b"\x01" * 16)
+    publisher.close()
+    sent = sorted(p for p in (state / "sent-inbound").rglob("*") if p.is_file())
+    assert sent
+    for path in sent:
+        os.utime(path, (START, START))
+    gone_stream = written(
+        state / "sent-mx9" / "g00000000000000000" / "00000000000000000001.000000.mdc", START
+    )
+    days = -(-int(config.link.resend_window_s) // int(DAY_S))
+    upkeep = Upkeep.open(folder / "audit-test.db", "outer", retention_stores(config))
+    young = written(state / "sent-inbound" / "g00000000000000000" / "00000000000000000002.000000.mdc",
+                    START + 2 * DAY_S)  # fmt: skip
+    upkeep.days_later(days + 1)
+    assert [p for p in [*sent, gone_stream] if p.exists()] == []
+    assert young.exists()
+    (pruned,) = upkeep.pruned()
+    assert pruned == {"store": "kept_chunks", "count": len(sent) + 1, "days": days,
+                      "before": round(START + DAY_S, 3)}  # fmt: skip
+    assert upkeep.chain_holds()

@@ -5,7 +5,6 @@ folder pair, listed in the inner agent's ``[[streams.outer]]``; a carrier per li
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from agentkit.readonly import query_read_only
 from inner_agent.reports import latest_report, report_freshness
 from maildiode.trial.carrier import Carrier
 from maildiode.trial.stack import AgentProcess, Ports, free_port, prepare, set_key, wait_for
-from protocol import SigningKey
+from tests.support.command import maildiode
 from tests.support.inbound import DOMAIN
 from tests.support.inbound import _subject as subject_of
 from tests.support.outbound import fill_directory
@@ -29,55 +28,25 @@ MX2 = "mx2"
 CHANNELS = ("in", "out")
 
 
-def _mx2_config(root: Path, smtp_port: int) -> str:
-    """outer.toml made into the second outer agent's file: its own everything but the peer."""
-    text = (root / "outer.toml").read_text(encoding="utf-8")
-    for section, key, value in (
-        ("smtp", "listen", f'"127.0.0.1:{smtp_port}"'),
-        ("spool", "dir", '"mx2/spool"'),
-        ("link", "send_dir", '"link/mx2/in/send"'),
-        ("link", "recv_dir", '"link/mx2/out/recv"'),
-        ("link", "stream", f'"{MX2}"'),
-        ("keys", "signing_key", '"keys/mx2.key"'),
-        ("audit", "path", '"mx2/audit.db"'),
-        ("delivery", "helo", '"mx2.test"'),
-    ):
-        text = set_key(text, section, key, value)
-    return text
-
-
-STREAMS_TOML = """
-[streams]
-takeover_after_s = {takeover}
-
-[[streams.outer]]
-id = "mx2"
-recv_dir = "link/mx2/in/recv"
-send_dir = "link/mx2/out/send"
-peer_keys = ["keys/mx2.pub"]
-"""
-
-
 def add_mx2(root: Path, smtp_port: int, *, takeover_after_s: float) -> None:
-    """Make ``root`` (written by ``prepare``) a place for the second outer agent: its key, its
-    private folders, its folder pair, ``mx2.toml`` listening on ``smtp_port``, and its
-    ``[[streams.outer]]`` entry in ``inner.toml`` (a copy of inner.toml made later has it)."""
-    key = SigningKey.generate()
-    key.save(root / f"keys/{MX2}.key")
-    key.verify_key.save(root / f"keys/{MX2}.pub")
-    for side in CHANNELS:
-        for end in ("send", "recv"):
-            (root / f"link/{MX2}/{side}/{end}").mkdir(parents=True)
-    for private in (MX2, f"{MX2}/spool"):
-        (root / private).mkdir(mode=0o700)
-        os.chmod(root / private, 0o700)  # mkdir's mode is masked by the umask
-    (root / f"{MX2}.toml").write_text(_mx2_config(root, smtp_port), encoding="utf-8")
-    with (root / "inner.toml").open("a", encoding="utf-8") as inner:
-        inner.write(STREAMS_TOML.format(takeover=takeover_after_s))
+    """Make ``root`` (written by ``prepare``) a place for the second outer agent as an
+    administrator does, with ``maildiode init DIR --add-outer mx2``: its keys, its private
+    folders, its folder pair, ``outer-mx2.toml`` listening on ``smtp_port`` (outer.toml's settings,
+    the test's overrides included), and its ``[[streams.outer]]`` entry in ``inner.toml`` (a
+    copy of inner.toml made later has it); then the test's own takeover time."""
+    added = maildiode("init", str(root), "--add-outer", MX2, "--smtp-port", str(smtp_port))
+    assert added.returncode == 0, added.stderr
+    inner = (root / "inner.toml").read_text(encoding="utf-8")
+    assert "\n[streams]\n" in inner  # the table the command opened (the example's is a comment)
+    inner = inner.replace("\n[streams]\n", f"\n[streams]\ntakeover_after_s = {takeover_after_s}\n")
+    (root / "inner.toml").write_text(inner, encoding="utf-8")
+    text = (root / f"outer-{MX2}.toml").read_text(encoding="utf-8")
+    (root / f"outer-{MX2}.toml").write_text(set_key(text, "delivery", "helo", '"mx2.test"'),
+                                      encoding="utf-8")  # fmt: skip
 
 
 def mx2_process(root: Path) -> AgentProcess:
-    return AgentProcess("outer", root / f"{MX2}.toml", root / f"{MX2}.log")
+    return AgentProcess("outer", root / f"outer-{MX2}.toml", root / f"{MX2}.log")
 
 
 def carriers(root: Path, prefix: str) -> dict[str, Carrier]:
