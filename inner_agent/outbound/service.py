@@ -247,7 +247,8 @@ class OutboundService:
             return None
         state_dir = self.config.state.dir
         policy = PolicyPublisher(section, directory, state_dir / "inbound-policy.json",
-                                 publisher, self.audit, clock=self.clock)  # fmt: skip
+                                 publisher, self.audit, clock=self.clock,
+                                 fence=self.fence or (lambda: None))  # fmt: skip
         return InboundOutward(policy, self.holds, publisher, self.audit)
 
     def reload_policy(self) -> bool:
