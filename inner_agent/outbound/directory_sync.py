@@ -24,9 +24,11 @@ from inner_agent.outbound.errors import DirectoryError, DirectoryUnreachable
 from inner_agent.outbound.ldap_bind import DirectoryState
 from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.ldap_sync import (
+    Fetched,
     LdapEntry,
     Mapped,
-    fetch_entries,
+    ServerState,
+    fetch_from_any,
     snapshot_from_entries,
 )
 from inner_agent.outbound.rerouting import Moved, move_open_requests
@@ -55,6 +57,8 @@ class SyncOutcome:
     report: Report
     notes: list[str] = field(default_factory=list)
     moved: list[Moved] = field(default_factory=list)
+    server: str = ""  # the LDAP server that answered
+    down: tuple[ServerState, ...] = ()  # the servers asked before it that could not answer
 
 
 def record_report(record: AccessRecorder, source: str, report: Report) -> None:
@@ -79,7 +83,7 @@ class DirectorySync:
         record: AccessRecorder,
         *,
         open_requests: tuple[OutboundState, Approvers] | None = None,
-        fetch: Callable[[LdapSection], list[LdapEntry]] = fetch_entries,
+        fetch: Callable[[LdapSection], Fetched | list[LdapEntry]] = fetch_from_any,
         clock: Callable[[], float] = time.time,
         on_moved: Callable[[list[Moved]], None] | None = None,
     ) -> None:
@@ -89,31 +93,35 @@ class DirectorySync:
 
     def preview(self) -> SyncOutcome:
         """What a pass would change now; changes nothing."""
-        mapped = self._fetch()
-        return SyncOutcome(self.directory.preview(mapped.snapshot), mapped.notes)
+        fetched, mapped = self._fetch()
+        return SyncOutcome(self.directory.preview(mapped.snapshot), mapped.notes,
+                           server=fetched.server, down=fetched.down)  # fmt: skip
 
     def run_once(self) -> SyncOutcome:
         """One pass; DirectoryError (nothing changed) when LDAP fails or finds nobody."""
-        mapped = self._fetch()
-        source = f"ldap {self.section.url}"
+        fetched, mapped = self._fetch()
+        source = f"ldap {fetched.server}"
         report = self.directory.replace(mapped.snapshot, source)
         if report:
             record_report(self.record, source, report)
         moved = self._move_requests()
         log.info("directory sync: %s; %d approval(s) moved", report.summary(), len(moved))
-        return SyncOutcome(report, mapped.notes, moved)
+        return SyncOutcome(report, mapped.notes, moved, fetched.server, fetched.down)
 
-    def _fetch(self) -> Mapped:
+    def _fetch(self) -> tuple[Fetched, Mapped]:
         section = self.section
-        mapped = snapshot_from_entries(self.fetch(section), section.attributes, section.flavor)
+        found = self.fetch(section)
+        # A fetch that returns only the entries (a test's double) got them from the first.
+        fetched = found if isinstance(found, Fetched) else Fetched(found, section.url[0])
+        mapped = snapshot_from_entries(fetched.entries, section.attributes, section.flavor)
         for note in mapped.notes:
             log.warning("directory sync: %s", note)
         if not mapped.snapshot.users:
             raise DirectoryError(
-                f"LDAP {section.url}: no people under {section.base_dn} match "
+                f"LDAP {fetched.server}: no people under {section.base_dn} match "
                 f"{section.people_filter()}; the directory is kept as it was"
             )
-        return mapped
+        return fetched, mapped
 
     def _move_requests(self) -> list[Moved]:
         if self.open_requests is None:
@@ -148,17 +156,21 @@ def sync_duty(
 
     def one_pass() -> None:
         try:
-            sync.run_once()
+            outcome = sync.run_once()
         except DirectoryUnreachable as exc:
             log.error("directory sync failed, the directory is kept as it was: "
                       "ldap_unreachable: %s; trying again in %.0f s", exc, interval)  # fmt: skip
-            told(DirectoryState(exc.server, False, exc.reason, time.time()))
+            now = time.time()
+            down = tuple(ServerState(server, False, why, now) for server, why in exc.down)
+            told(DirectoryState(exc.server, False, exc.reason, now, down))
             return
         except DirectoryError as exc:  # misconfigured: one line, not a traceback
             log.error("directory sync failed, the directory is kept as it was: %s; "
                       "trying again in %.0f s", exc, interval)  # fmt: skip
             return  # whether the server answered is not known: the last state stays
-        told(DirectoryState(sync.section.url, True, "", time.time()))
+        now = time.time()
+        up = ServerState(outcome.server, True, "", now)
+        told(DirectoryState(outcome.server, True, "", now, (up, *outcome.down)))
 
     return PeriodicPass("directory-sync", one_pass, lambda: interval, "directory sync failed",
                         threading.Event())  # fmt: skip
