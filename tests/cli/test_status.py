@@ -307,11 +307,14 @@ def test_inner_status_says_when_the_ldap_directory_cannot_be_reached(tmp_path: P
     assert found is not None, result.stdout
     assert 90 <= int(found.group(1)) < 150  # the command itself takes some seconds
     assert "Connection refused; seen by sign-in" in result.stdout
+    assert result.returncode == 1  # no server answers: a warning exit (D85)
     assert json.loads(maildiode("status", "-c", str(toml), "--json").stdout)["directory"][
         "state"] == "unreachable"  # fmt: skip
 
     record_health(config.state.dir, DirectoryState(url, True, "", time.time()), "sync")
-    assert f"LDAP {url}: reachable" in maildiode("status", "-c", str(toml)).stdout
+    reachable = maildiode("status", "-c", str(toml))
+    assert f"LDAP {url}: reachable" in reachable.stdout
+    assert reachable.returncode == 0
 
 
 def test_prometheus_output_has_each_streams_figures_labelled_by_stream(tmp_path: Path) -> None:
