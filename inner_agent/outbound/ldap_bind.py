@@ -17,6 +17,10 @@ busy or unavailable (result codes 51, 52), or refuses the service account, ``che
 ``signin_pause_s`` after that the server is not asked again (a dead server would otherwise
 hold a check worker for every try): sign-ins are told at once, ``asked=False``. Only the
 person's own bind answering "no" (49, invalidCredentials, or any other refusal) is False.
+
+Several servers (``url`` a list; decision "LDAP with several servers"): steps 2 and 3 on the
+first server not paused, the next one when it cannot answer; the pause is per server, and
+``DirectoryUnreachable`` (naming them all) only when none answered or all are paused.
 """
 
 from __future__ import annotations

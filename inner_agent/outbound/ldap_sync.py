@@ -40,6 +40,7 @@ __all__ = [
     "all_down",
     "close_connection",
     "fetch_entries",
+    "fetch_entries_from",
     "fetch_from_any",
     "read_bind_password",
     "server_for",
@@ -240,8 +241,9 @@ def fetch_from_any(section: LdapSection) -> Fetched:
         try:
             return Fetched(fetch_entries_from(section, url), url, tuple(down))
         except DirectoryUnreachable as exc:
-            log.warning("directory sync: LDAP %s cannot answer (%s)%s", url, exc.reason,
-                        "; asking the next" if url != section.url[-1] else "")  # fmt: skip
+            if url != section.url[-1]:  # the last one's failure is the pass's error line
+                log.warning("directory sync: LDAP %s cannot answer (%s); asking the next",
+                            url, exc.reason)  # fmt: skip
             down.append(ServerState(url, False, exc.reason, time.time()))
     raise all_down(section, down)
 
