@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from agentkit.access import AccessLog, Action
+from agentkit.leasekeeper import FenceClosed
 from agentkit.periodic import PeriodicPass
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.directory import Directory, Report
@@ -86,10 +87,14 @@ class DirectorySync:
         fetch: Callable[[LdapSection], Fetched | list[LdapEntry]] = fetch_from_any,
         clock: Callable[[], float] = time.time,
         on_moved: Callable[[list[Moved]], None] | None = None,
+        fence: Callable[[], None] = lambda: None,
     ) -> None:
+        """``fence``: raises (agentkit.leasekeeper.FenceClosed) once the agent no longer holds
+        its state's lease; checked after the fetch, before the directory is replaced."""
         self.section, self.directory, self.record = section, directory, record
         self.open_requests, self.fetch, self.clock = open_requests, fetch, clock
         self.on_moved = on_moved  # the agent asks the new approvers (Workflow.ask_moved)
+        self.fence = fence
 
     def preview(self) -> SyncOutcome:
         """What a pass would change now; changes nothing."""
@@ -101,6 +106,7 @@ class DirectorySync:
         """One pass; DirectoryError (nothing changed) when LDAP fails or finds nobody."""
         fetched, mapped = self._fetch()
         source = f"ldap {fetched.server}"
+        self.fence()  # the fetch took seconds: the lease may have gone meanwhile
         report = self.directory.replace(mapped.snapshot, source)
         if report:
             record_report(self.record, source, report)
@@ -163,6 +169,10 @@ def sync_duty(
             now = time.time()
             down = tuple(ServerState(server, False, why, now) for server, why in exc.down)
             told(DirectoryState(exc.server, False, exc.reason, now, down))
+            return
+        except FenceClosed as closed:  # the standby syncs once it holds the lease
+            log.warning("directory sync: not done: this agent no longer holds the state's "
+                        "lease (%s)", closed)  # fmt: skip
             return
         except DirectoryError as exc:  # misconfigured: one line, not a traceback
             log.error("directory sync failed, the directory is kept as it was: %s; "

@@ -235,7 +235,8 @@ class OutboundService:
         record = access_recorder(AccessLog(self.audit, None, UTC), SYNC_ACCOUNT)
         approvers = Approvers(directory, self.section.approval.fallback_approver)
         sync = DirectorySync(ldap, directory, record, open_requests=(state, approvers),
-                             clock=self.clock, on_moved=self._ask_moved_soon)  # fmt: skip
+                             clock=self.clock, on_moved=self._ask_moved_soon,
+                             fence=self.fence or (lambda: None))  # fmt: skip
         duty = sync_duty(sync, health_recorder(self._state_dir(), "sync"))
         duty.start()
         return duty

@@ -204,3 +204,52 @@ def test_the_inbound_policy_is_neither_planned_nor_published_behind_a_closed_fen
         directory.close()
         book.close()
         audit.close()
+
+
+def test_the_ldap_sync_replaces_no_directory_behind_a_closed_fence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent's LDAP sync as the outbound service wires it: a pass whose fetch finished
+    after the lease went replaces nothing (the new holder's sync does), and says so in one
+    line; with the lease held the same pass replaces the directory."""
+    from types import SimpleNamespace
+
+    from agentkit.audit import AuditLog
+    from inner_agent.outbound import service as service_module
+    from inner_agent.outbound.directory import Directory
+    from inner_agent.outbound.directory_sync import DirectorySync, sync_duty
+    from inner_agent.outbound.ldap_config import DirectorySection, LdapSection
+    from inner_agent.outbound.ldap_sync import LdapEntry
+    from inner_agent.outbound.service import OutboundService
+    from inner_agent.outbound.state import OutboundState
+    from tests.support.outbound import HR_CSV, make_section
+
+    section = make_section(tmp_path)
+    ldap = LdapSection(url="ldap://127.0.0.1:1", base_dn="dc=corp")  # type: ignore[arg-type]
+    config = SimpleNamespace(outbound=section, directory=DirectorySection(ldap=ldap),
+                             state=SimpleNamespace(dir=tmp_path / "state"))  # fmt: skip
+    fence = Switch()
+    audit = AuditLog(tmp_path / "audit.db", agent="inner")
+    directory = Directory(section.directory_db)
+    directory.import_csv(HR_CSV)
+    state = OutboundState(section.spool_dir / "state.db")
+    service = OutboundService(config, audit, fence=fence)  # type: ignore[arg-type]
+    entry = LdapEntry("uid=new,ou=보안팀,dc=corp", {"mail": ["new@corp.example"], "cn": ["신입"]})
+    built: list[DirectorySync] = []
+    monkeypatch.setattr(service_module, "sync_duty",  # the sync as wired, without its thread
+                        lambda sync, _told: built.append(sync) or SimpleNamespace(start=lambda: None))  # fmt: skip
+    try:
+        service._directory_sync(directory, state)
+        (sync,) = built
+        sync.fetch = lambda _section: [entry]
+        fence.open = False
+        sync_duty(sync).one_pass()
+        assert len(directory.users()) == 5
+        assert directory.user("new@corp.example") is None
+        fence.open = True
+        sync_duty(sync).one_pass()
+        assert [u.email for u in directory.users()] == ["new@corp.example"]
+    finally:
+        state.close()
+        directory.close()
+        audit.close()
