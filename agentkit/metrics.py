@@ -53,6 +53,8 @@ class _Collector:
         yield from _stream_metrics(agent, _stream_rows(self._status))
         if "lease" in self._status:
             yield from _lease_metrics(agent, self._status["lease"])
+        if self._status.get("directory", {}).get("state") in ("reachable", "unreachable"):
+            yield from _directory_metrics(agent, self._status["directory"])
         steps = CounterMetricFamily(
             "maildiode_audit_events", "Audit events recorded, per step", labels=["agent", "step"]
         )
@@ -250,6 +252,22 @@ def _lease_metrics(agent: str, lease: Mapping[str, Any]) -> Iterator[Metric]:
                  "taken)", agent, lease["token"] or 0)  # fmt: skip
     yield _gauge("maildiode_lease_expiry_timestamp_seconds", "Unix time the lease row expires "
                  "unless renewed (0: never taken)", agent, lease["expires"] or 0)  # fmt: skip
+
+
+def _directory_metrics(agent: str, found: Mapping[str, Any]) -> Iterator[Metric]:
+    """The LDAP directory as last seen by the sync or a sign-in (D78, D92); none before
+    anyone asked."""
+    yield _gauge("maildiode_directory_reachable", "1 when an LDAP server answered the last "
+                 "look (sync or sign-in), 0 when none did", agent,
+                 1 if found["state"] == "reachable" else 0)  # fmt: skip
+    servers = GaugeMetricFamily("maildiode_directory_server_up", "Per LDAP server seen in the "
+                                "last look: 1 answered, 0 could not",
+                                labels=["agent", "server"])  # fmt: skip
+    if found.get("answered_by"):
+        servers.add_metric([agent, str(found["answered_by"])], 1)
+    for down in found.get("down") or ():
+        servers.add_metric([agent, str(down["server"])], 0)
+    yield servers
 
 
 _OUTER_HOST_GAUGES = (

@@ -20,6 +20,7 @@ import dataclasses
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,10 +71,18 @@ class DirectoryPages(ConsolePages):
     """Its own routes; drawing, CSRF and access records as the console's other pages."""
 
     def __init__(
-        self, pages: SignInPages, access: AccessLog, data: ConsoleData, directory: Directory
+        self,
+        pages: SignInPages,
+        access: AccessLog,
+        data: ConsoleData,
+        directory: Directory,
+        *,
+        fence: Callable[[], None] = lambda: None,
     ) -> None:
+        """``fence``: raises (agentkit.leasekeeper.FenceClosed, answered 503) once the agent
+        no longer holds its state's lease; checked before each change of the directory."""
         super().__init__(pages, access, data)
-        self.directory = directory
+        self.directory, self.fence = directory, fence
         self._pending: dict[str, _Pending] = {}
 
     def routes(self) -> list[Route]:
@@ -126,9 +135,8 @@ class DirectoryPages(ConsolePages):
         disabled = form.get("disabled") == "on"
         try:
             person = _person_from(fields, disabled)
-            report = await run_in_threadpool(
-                self.directory.put_person, person, fields["parent"] or None, "console"
-            )
+            put = self._fenced(self.directory.put_person)
+            report = await run_in_threadpool(put, person, fields["parent"] or None, "console")
         except DirectoryError as refused:
             errors = {_column_of(str(refused)): str(refused)}
             return self._person_page(request, fields, disabled, errors=errors, status=400)
@@ -169,7 +177,7 @@ class DirectoryPages(ConsolePages):
                                  "파일을 다시 올려 주십시오.", "/directory")  # fmt: skip
         if await run_in_threadpool(self.directory.preview, pending.snapshot) != pending.report:
             return await self._preview(request, pending.name, pending.snapshot)  # changed since
-        report = await run_in_threadpool(self.directory.replace, pending.snapshot,
+        report = await run_in_threadpool(self._fenced(self.directory.replace), pending.snapshot,
                                          f"import {pending.name} (console)")  # fmt: skip
         await run_in_threadpool(self._record_change, request, pending.name, report)
         return self._done(f"{pending.name}: {report.summary()}")
@@ -192,6 +200,15 @@ class DirectoryPages(ConsolePages):
             too_big = f"{name}: larger than {MAX_UPLOAD_BYTES} bytes"
             return self._message(request, 413, self.words["bad_request"], too_big, "/directory")
         return name, raw
+
+    def _fenced(self, change: Callable[..., Report]) -> Callable[..., Report]:
+        """``change`` of the directory, made only while the agent holds the lease."""
+
+        def fenced(*args: Any) -> Report:
+            self.fence()
+            return change(*args)
+
+        return fenced
 
     def _keep(self, pending: _Pending) -> str:
         for key in [k for k, p in self._pending.items() if self._expired(p)]:

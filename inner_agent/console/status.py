@@ -216,11 +216,23 @@ def _directory_alarms(found: Mapping[str, Any] | None, say: _Say, now: float
         since = max(0.0, now - float(ldap["since"] or now))
         yield say("directory_unreachable", "inner", server=ldap["server"],
                   reason=ldap["reason"] or "-", since_s=since)  # fmt: skip
+    elif ldap:
+        yield from _servers_down(ldap, say, now)
     if found["empty"]:
         yield say("directory_empty", "inner")
     elif found["without_approver"]:
         yield say("department_without_approver", "inner",
                   departments=", ".join(found["without_approver"]))  # fmt: skip
+
+
+def _servers_down(ldap: Mapping[str, Any], say: _Say, now: float) -> Iterable[Alarm]:
+    """Several servers (D92): one answered, others could not; sign-in goes on through it."""
+    down = [s for s in ldap.get("servers") or () if not s["reachable"]]
+    if down:
+        since = max(0.0, now - min(float(s["since"] or now) for s in down))
+        yield say("directory_server_down", "inner", down=", ".join(s["server"] for s in down),
+                  reason="; ".join(s["reason"] or "-" for s in down), server=ldap["server"],
+                  since_s=since)  # fmt: skip
 
 
 def _audit_alarms(found: Mapping[str, Any] | None, say: _Say) -> Iterable[Alarm]:

@@ -461,6 +461,18 @@ _WORDS: dict[str, tuple[str, str]] = {
         "The directory (LDAP) server {server} has not answered for {since_s} ({reason}): "
         "nobody signs in with the directory password and the sync waits.",
     ),
+    "alarm.directory_server_down": (
+        "디렉터리(LDAP) 서버 {down}에 {since_s} 전부터 연결할 수 없습니다({reason}): "
+        "{server}가 대신 응답하고 있어 로그인과 동기화는 계속됩니다.",
+        "The directory (LDAP) server {down} has not answered for {since_s} ({reason}): "
+        "{server} answers instead; sign-in and the sync go on.",
+    ),
+    "todo.directory_server_down": (
+        "해당 LDAP 서버(도메인 컨트롤러)와 네트워크를 확인하십시오. 남은 서버마저 멈추면 "
+        "디렉터리 비밀번호로 로그인할 수 없습니다.",
+        "Check that LDAP server (domain controller) and the network: should the remaining "
+        "one stop too, nobody signs in with the directory password.",
+    ),
     "todo.directory_unreachable": (
         "LDAP 서버와 네트워크를 확인하십시오. 콘솔 전용 계정과 자체 비밀번호가 있는 계정은 "
         "계속 로그인할 수 있고, 잘못된 비밀번호로 세지 않으므로 잠기는 사람은 없습니다.",

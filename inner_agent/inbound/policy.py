@@ -121,9 +121,13 @@ class PolicyPublisher:
         audit: Audit,
         *,
         clock: Callable[[], float] = time.time,
+        fence: Callable[[], None] = lambda: None,
     ) -> None:
+        """``fence``: raises (agentkit.leasekeeper.FenceClosed) once the agent no longer holds
+        its state's lease; checked before the state file is written, not only when the link
+        is (a version planned by an agent that lost the lease would be the new holder's)."""
         self.section, self.directory, self.state_path = section, directory, state_path
-        self.publisher, self.audit, self.clock = publisher, audit, clock
+        self.publisher, self.audit, self.clock, self.fence = publisher, audit, clock, fence
         self._next_check = 0.0
         self._refused_digest = ""
         self._now = threading.Event()  # SIGHUP: check at the next pass
@@ -140,6 +144,7 @@ class PolicyPublisher:
         on the link, or None when none could be made."""
         if not force and not self.due():
             return self.last()
+        self.fence()
         self._now.clear()
         self._next_check = time.monotonic() + self.section.check_s
         found = self.current()

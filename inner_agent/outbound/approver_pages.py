@@ -142,6 +142,7 @@ class ApproverPages(PageKit):
             return refused
         try:
             first, last = _day(form, "first"), _day(form, "last")
+            self.desk.fence()  # who decides for whom is shared state: the lease's holder's
             self.desk.absences.add(user, form.get("delegate", ""), window(first, last, self.zone),
                                    user)  # fmt: skip
         except AbsenceRefused as wrong:
@@ -157,6 +158,7 @@ class ApproverPages(PageKit):
             return refused
         absence_id = request.path_params["absence_id"]
         if absence_id.isdigit():  # anything else names no absence: nothing to end
+            self.desk.fence()
             self.desk.absences.cancel(int(absence_id), user)
         return self._finish(RedirectResponse("/absence?done=cancelled", status_code=303))
 

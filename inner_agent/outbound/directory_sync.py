@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from agentkit.access import AccessLog, Action
+from agentkit.leasekeeper import FenceClosed
 from agentkit.periodic import PeriodicPass
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.directory import Directory, Report
@@ -24,9 +25,11 @@ from inner_agent.outbound.errors import DirectoryError, DirectoryUnreachable
 from inner_agent.outbound.ldap_bind import DirectoryState
 from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.ldap_sync import (
+    Fetched,
     LdapEntry,
     Mapped,
-    fetch_entries,
+    ServerState,
+    fetch_from_any,
     snapshot_from_entries,
 )
 from inner_agent.outbound.rerouting import Moved, move_open_requests
@@ -55,6 +58,8 @@ class SyncOutcome:
     report: Report
     notes: list[str] = field(default_factory=list)
     moved: list[Moved] = field(default_factory=list)
+    server: str = ""  # the LDAP server that answered
+    down: tuple[ServerState, ...] = ()  # the servers asked before it that could not answer
 
 
 def record_report(record: AccessRecorder, source: str, report: Report) -> None:
@@ -79,41 +84,50 @@ class DirectorySync:
         record: AccessRecorder,
         *,
         open_requests: tuple[OutboundState, Approvers] | None = None,
-        fetch: Callable[[LdapSection], list[LdapEntry]] = fetch_entries,
+        fetch: Callable[[LdapSection], Fetched | list[LdapEntry]] = fetch_from_any,
         clock: Callable[[], float] = time.time,
         on_moved: Callable[[list[Moved]], None] | None = None,
+        fence: Callable[[], None] = lambda: None,
     ) -> None:
+        """``fence``: raises (agentkit.leasekeeper.FenceClosed) once the agent no longer holds
+        its state's lease; checked after the fetch, before the directory is replaced."""
         self.section, self.directory, self.record = section, directory, record
         self.open_requests, self.fetch, self.clock = open_requests, fetch, clock
         self.on_moved = on_moved  # the agent asks the new approvers (Workflow.ask_moved)
+        self.fence = fence
 
     def preview(self) -> SyncOutcome:
         """What a pass would change now; changes nothing."""
-        mapped = self._fetch()
-        return SyncOutcome(self.directory.preview(mapped.snapshot), mapped.notes)
+        fetched, mapped = self._fetch()
+        return SyncOutcome(self.directory.preview(mapped.snapshot), mapped.notes,
+                           server=fetched.server, down=fetched.down)  # fmt: skip
 
     def run_once(self) -> SyncOutcome:
         """One pass; DirectoryError (nothing changed) when LDAP fails or finds nobody."""
-        mapped = self._fetch()
-        source = f"ldap {self.section.url}"
+        fetched, mapped = self._fetch()
+        source = f"ldap {fetched.server}"
+        self.fence()  # the fetch took seconds: the lease may have gone meanwhile
         report = self.directory.replace(mapped.snapshot, source)
         if report:
             record_report(self.record, source, report)
         moved = self._move_requests()
         log.info("directory sync: %s; %d approval(s) moved", report.summary(), len(moved))
-        return SyncOutcome(report, mapped.notes, moved)
+        return SyncOutcome(report, mapped.notes, moved, fetched.server, fetched.down)
 
-    def _fetch(self) -> Mapped:
+    def _fetch(self) -> tuple[Fetched, Mapped]:
         section = self.section
-        mapped = snapshot_from_entries(self.fetch(section), section.attributes, section.flavor)
+        found = self.fetch(section)
+        # A fetch that returns only the entries (a test's double) got them from the first.
+        fetched = found if isinstance(found, Fetched) else Fetched(found, section.url[0])
+        mapped = snapshot_from_entries(fetched.entries, section.attributes, section.flavor)
         for note in mapped.notes:
             log.warning("directory sync: %s", note)
         if not mapped.snapshot.users:
             raise DirectoryError(
-                f"LDAP {section.url}: no people under {section.base_dn} match "
+                f"LDAP {fetched.server}: no people under {section.base_dn} match "
                 f"{section.people_filter()}; the directory is kept as it was"
             )
-        return mapped
+        return fetched, mapped
 
     def _move_requests(self) -> list[Moved]:
         if self.open_requests is None:
@@ -148,17 +162,25 @@ def sync_duty(
 
     def one_pass() -> None:
         try:
-            sync.run_once()
+            outcome = sync.run_once()
         except DirectoryUnreachable as exc:
             log.error("directory sync failed, the directory is kept as it was: "
                       "ldap_unreachable: %s; trying again in %.0f s", exc, interval)  # fmt: skip
-            told(DirectoryState(exc.server, False, exc.reason, time.time()))
+            now = time.time()
+            down = tuple(ServerState(server, False, why, now) for server, why in exc.down)
+            told(DirectoryState(exc.server, False, exc.reason, now, down))
+            return
+        except FenceClosed as closed:  # the standby syncs once it holds the lease
+            log.warning("directory sync: not done: this agent no longer holds the state's "
+                        "lease (%s)", closed)  # fmt: skip
             return
         except DirectoryError as exc:  # misconfigured: one line, not a traceback
             log.error("directory sync failed, the directory is kept as it was: %s; "
                       "trying again in %.0f s", exc, interval)  # fmt: skip
             return  # whether the server answered is not known: the last state stays
-        told(DirectoryState(sync.section.url, True, "", time.time()))
+        now = time.time()
+        up = ServerState(outcome.server, True, "", now)
+        told(DirectoryState(outcome.server, True, "", now, (up, *outcome.down)))
 
     return PeriodicPass("directory-sync", one_pass, lambda: interval, "directory sync failed",
                         threading.Event())  # fmt: skip

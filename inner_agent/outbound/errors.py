@@ -47,8 +47,12 @@ class DirectoryUnreachable(DirectoryError):
     moment ago (``ldap_bind``'s pause), so the caller can count such refusals instead of
     logging each."""
 
-    def __init__(self, server: str, reason: str, *, asked: bool = True) -> None:
+    def __init__(self, server: str, reason: str, *, asked: bool = True,
+                 down: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
+        """With several servers configured, ``server`` names them all and ``down`` has each
+        one that could not answer with its own reason (server, reason)."""
         self.server, self.reason, self.asked = server, reason, asked
+        self.down = down or ((server, reason),)
         super().__init__(f"LDAP {server}: {reason}")
 
 

@@ -17,6 +17,10 @@ busy or unavailable (result codes 51, 52), or refuses the service account, ``che
 ``signin_pause_s`` after that the server is not asked again (a dead server would otherwise
 hold a check worker for every try): sign-ins are told at once, ``asked=False``. Only the
 person's own bind answering "no" (49, invalidCredentials, or any other refusal) is False.
+
+Several servers (``url`` a list; decision "LDAP with several servers"): steps 2 and 3 on the
+first server not paused, the next one when it cannot answer; the pause is per server, and
+``DirectoryUnreachable`` (naming them all) only when none answered or all are paused.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Any
 from inner_agent.outbound.errors import DirectoryError, DirectoryUnreachable
 from inner_agent.outbound.ldap_config import LdapSection
 from inner_agent.outbound.ldap_sync import (
+    ServerState,
+    all_down,
     close_connection,
     read_bind_password,
     server_for,
@@ -56,13 +62,16 @@ NOT_NOW_RESULTS = {51: "busy", 52: "unavailable"}
 
 @dataclass(frozen=True)
 class DirectoryState:
-    """What was last learnt of the server (by a sign-in or a sync pass): reachable, or not
-    since ``since`` (wall-clock seconds) and why."""
+    """What was last learnt of the directory (by a sign-in or a sync pass): reachable (``server``
+    answered), or not since ``since`` (wall-clock seconds) and why (``server`` names every
+    configured one then). ``servers``: each server as seen in that look — the one that
+    answered and those that could not (empty: only ``server`` was known)."""
 
     server: str
     reachable: bool
     reason: str = ""
     since: float = 0.0
+    servers: tuple[ServerState, ...] = ()
 
 
 def person_filter(section: LdapSection, email: str) -> str:
@@ -76,7 +85,12 @@ def person_filter(section: LdapSection, email: str) -> str:
 
 class LdapPasswords:
     """``check(email, password)``: whether the LDAP server accepts the person's password;
-    ``DirectoryUnreachable`` when it cannot say. Safe to share between the check workers."""
+    ``DirectoryUnreachable`` when it cannot say. Safe to share between the check workers.
+
+    With several servers (``url`` a list, D92) they are asked in order, each with the short
+    timeout: the first that answers says yes or no; a server that could not answer is
+    skipped for ``signin_pause_s`` (the next one is asked at once); the directory is
+    unreachable only when none answered (or all are paused)."""
 
     def __init__(
         self,
@@ -85,29 +99,43 @@ class LdapPasswords:
         clock: Callable[[], float] = time.monotonic,
         on_state: Callable[[DirectoryState], None] | None = None,
     ) -> None:
-        """``on_state``: told when the server turns unreachable or reachable again (the
-        status page's source; ``directory_health``)."""
+        """``on_state``: told when a server stops or starts answering (the status page's
+        source; ``directory_health``)."""
         self.section, self.clock, self.on_state = section, clock, on_state
         self._lock = threading.Lock()
-        self._down: DirectoryState | None = None
-        self._down_at = 0.0  # by ``clock``: when the pause began
+        self._down: dict[str, ServerState] = {}  # the servers that last failed, and why
+        self._down_at: dict[str, float] = {}  # by ``clock``: when each one's pause began
+        self._outage_since = 0.0  # wall clock: since when no server has answered
+        self._answered_by = section.url[0]
 
     def check(self, email: str, password: str) -> bool:
         if not password:
             return False  # an unauthenticated bind is not a sign-in (1.)
-        self._refuse_while_paused()
+        before = self._state()
         try:
-            dn = self._find(email)
-            accepted = dn is not None and self._bind(dn, password)
-        except DirectoryUnreachable as exc:
-            self._went_down(exc.reason)
-            raise
-        self._came_back()
-        return accepted
+            return self._ask_in_turn(email, password)
+        finally:
+            self._tell(before, self._state())
+
+    def _ask_in_turn(self, email: str, password: str) -> bool:
+        """The servers not paused, in order, until one answers; DirectoryUnreachable when
+        none does."""
+        asked = False
+        for url in self._not_paused():
+            asked = True
+            try:
+                dn = self._find(email, url)
+                accepted = dn is not None and self._bind(dn, password, url)
+            except DirectoryUnreachable as exc:
+                self._went_down(url, exc.reason)
+                continue
+            self._answered(url)
+            return accepted
+        raise self._none_answered(asked)
 
     # ------------------------------------------------------------------ the two questions
 
-    def _find(self, email: str) -> str | None:
+    def _find(self, email: str, url: str) -> str | None:
         """The DN of the one enabled person with the address (2.); any failure of the
         service account's connection, bind or search is the directory's, not the person's."""
         import ldap3
@@ -117,82 +145,116 @@ class LdapPasswords:
         try:
             password = read_bind_password(section)
         except DirectoryError as exc:
-            raise DirectoryUnreachable(section.url, str(exc)) from None
+            raise DirectoryUnreachable(url, str(exc)) from None
         connection = ldap3.Connection(
-            _server(section), user=section.bind_dn or None, password=password or None,
+            _server(section, url), user=section.bind_dn or None, password=password or None,
             receive_timeout=math.ceil(section.signin_timeout_s), read_only=True,
         )  # fmt: skip
         try:
             if not connection.bind():
-                _raise_if_not_now(section, connection.result)
-                raise DirectoryUnreachable(section.url, "the service account's bind was "
+                _raise_if_not_now(url, connection.result)
+                raise DirectoryUnreachable(url, "the service account's bind was "
                                            f"refused: {_result(connection.result)}")  # fmt: skip
             connection.search(section.base_dn, person_filter(section, email),
                               attributes=["1.1"], size_limit=MAX_MATCHES)  # fmt: skip
-            _raise_if_not_now(section, connection.result)
+            _raise_if_not_now(url, connection.result)
             found = [str(e["dn"]) for e in connection.response or () if _is_entry(e)]
         except (LDAPException, OSError) as exc:
             why = unreachable_reason(exc) or "the service account's search failed: " \
                 f"{type(exc).__name__}: {exc}"[:300]  # fmt: skip
-            raise DirectoryUnreachable(section.url, why) from None
+            raise DirectoryUnreachable(url, why) from None
         finally:
             close_connection(connection)
         return found[0] if len(found) == 1 else None
 
-    def _bind(self, dn: str, password: str) -> bool:
-        """The person's own bind (3.): "no" is False; no answer is DirectoryUnreachable."""
+    def _bind(self, dn: str, password: str, url: str) -> bool:
+        """The person's own bind (3.) on the server that found the DN: "no" is False; no
+        answer is DirectoryUnreachable."""
         import ldap3
         from ldap3.core.exceptions import LDAPException
 
-        section = self.section
         connection = ldap3.Connection(
-            _server(section), user=dn,
+            _server(self.section, url), user=dn,
             password=password, authentication=ldap3.SIMPLE,
-            receive_timeout=math.ceil(section.signin_timeout_s), read_only=True,
+            receive_timeout=math.ceil(self.section.signin_timeout_s), read_only=True,
         )  # fmt: skip
         try:
             accepted = bool(connection.bind())
             if not accepted:
-                _raise_if_not_now(section, connection.result)
+                _raise_if_not_now(url, connection.result)
             return accepted
         except (LDAPException, OSError) as exc:
             why = unreachable_reason(exc)
             if why is None:
-                log.warning("directory sign-in: LDAP %s: bind refused: %s: %s", section.url,
+                log.warning("directory sign-in: LDAP %s: bind refused: %s: %s", url,
                             type(exc).__name__, exc)  # fmt: skip
                 return False
-            raise DirectoryUnreachable(section.url, why) from None
+            raise DirectoryUnreachable(url, why) from None
         finally:
             close_connection(connection)
 
     # ------------------------------------------------------------------ the pause
 
-    def _refuse_while_paused(self) -> None:
+    def _not_paused(self) -> list[str]:
+        """The servers to ask now, in order: all but those that failed within the pause."""
+        now, pause = self.clock(), self.section.signin_pause_s
         with self._lock:
-            down, left = self._down, self._down_at + self.section.signin_pause_s - self.clock()
-        if down is not None and left > 0:
-            raise DirectoryUnreachable(
-                down.server,
-                f"not asked for {math.ceil(left)} s more: {down.reason}",
-                asked=False,
-            )
+            return [url for url in self.section.url
+                    if url not in self._down or now - self._down_at[url] >= pause]  # fmt: skip
 
-    def _went_down(self, reason: str) -> None:
+    def _none_answered(self, asked: bool) -> DirectoryUnreachable:
+        """No server answered: asked (each failed now) or not (each failed a moment ago:
+        told at once, with how long until the first is asked again)."""
         with self._lock:
-            fresh, state = self._down is None, self._down
-            if state is None:
-                state = self._down = DirectoryState(self.section.url, False, reason, time.time())
-            self._down_at = self.clock()
-        if fresh and self.on_state is not None:
-            self.on_state(state)
+            down = [self._down[url] for url in self.section.url if url in self._down]
+            began = min((self._down_at[s.server] for s in down), default=self.clock())
+        if not down:  # another sign-in got an answer meanwhile: this one did not
+            down = [ServerState(url, False, "no answer", time.time()) for url in self.section.url]
+        if asked:
+            return all_down(self.section, down)
+        wait = math.ceil(began + self.section.signin_pause_s - self.clock())
+        paused = [ServerState(s.server, False, f"not asked for {wait} s more: {s.reason}",
+                              s.since) for s in down]  # fmt: skip
+        return all_down(self.section, paused, asked=False)
 
-    def _came_back(self) -> None:
+    def _went_down(self, url: str, reason: str) -> None:
+        now = time.time()
         with self._lock:
-            was_down, self._down = self._down is not None, None
-        if was_down:
-            log.warning("directory sign-in: LDAP %s answers again", self.section.url)
-            if self.on_state is not None:
-                self.on_state(DirectoryState(self.section.url, True, "", time.time()))
+            was_out = len(self._down) == len(self.section.url)
+            if url not in self._down:
+                self._down[url] = ServerState(url, False, reason, now)
+            self._down_at[url] = self.clock()
+            if len(self._down) == len(self.section.url) and not was_out:
+                self._outage_since = now
+
+    def _answered(self, url: str) -> None:
+        with self._lock:
+            if self._down.pop(url, None) is not None:
+                log.warning("directory sign-in: LDAP %s answers again", url)
+            self._down_at.pop(url, None)
+            self._answered_by = url
+
+    def _state(self) -> DirectoryState:
+        """What sign-in knows now: which server answered last and which are down;
+        unreachable when every configured one is down."""
+        with self._lock:
+            down = tuple(self._down[url] for url in self.section.url if url in self._down)
+            answered_by, since = self._answered_by, self._outage_since
+        if len(down) == len(self.section.url):
+            failed = all_down(self.section, down)
+            return DirectoryState(failed.server, False, failed.reason, since, down)
+        up = ServerState(answered_by, True, "", time.time())
+        return DirectoryState(answered_by, True, "", up.since, (up, *down))
+
+    def _tell(self, before: DirectoryState, after: DirectoryState) -> None:
+        """A change of which servers answer is told (the health file), not every try."""
+        if _shape(before) != _shape(after) and self.on_state is not None:
+            self.on_state(after)
+
+
+def _shape(state: DirectoryState) -> tuple[bool, str, frozenset[str]]:
+    down = frozenset(s.server for s in state.servers if not s.reachable)
+    return state.reachable, state.server if state.reachable else "", down
 
 
 def directory_passwords(
@@ -203,10 +265,10 @@ def directory_passwords(
     return None if ldap is None else LdapPasswords(ldap, on_state=on_state).check
 
 
-def _server(section: LdapSection) -> Any:
-    """The server for a sign-in: the short timeout, and no schema read after each bind (a
-    round trip sign-in has no use for)."""
-    return server_for(section, timeout_s=section.signin_timeout_s, schema=False)
+def _server(section: LdapSection, url: str) -> Any:
+    """The server at ``url`` for a sign-in: the short timeout, and no schema read after each
+    bind (a round trip sign-in has no use for)."""
+    return server_for(section, url, timeout_s=section.signin_timeout_s, schema=False)
 
 
 def _result(result: Any) -> str:
@@ -215,12 +277,12 @@ def _result(result: Any) -> str:
     return f"{result.get('result')} {result.get('description', '')}".strip()
 
 
-def _raise_if_not_now(section: LdapSection, result: Any) -> None:
+def _raise_if_not_now(url: str, result: Any) -> None:
     """A "busy" or "unavailable" answer is the server's state, not the person's password."""
     code = result.get("result") if isinstance(result, dict) else None
     if code in NOT_NOW_RESULTS:
         raise DirectoryUnreachable(
-            section.url, f"the server answered {code} {NOT_NOW_RESULTS[code]}: "
+            url, f"the server answered {code} {NOT_NOW_RESULTS[code]}: "
             f"{str(result.get('message', ''))[:200]}",
         )  # fmt: skip
 

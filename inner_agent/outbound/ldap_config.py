@@ -14,13 +14,23 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from agentkit.settings import Section, resolve_path
 
-__all__ = ["AD_DISABLED_BIT", "DirectorySection", "LdapAttributes", "LdapSection"]
+__all__ = [
+    "AD_DISABLED_BIT",
+    "MAX_LDAP_SERVERS",
+    "DirectorySection",
+    "LdapAttributes",
+    "LdapSection",
+    "servers_text",
+]
 
 # userAccountControl's ACCOUNTDISABLE flag (Microsoft: "The user account is disabled").
 AD_DISABLED_BIT = 0x2
 # A sync more often than this is load on the LDAP server with nothing to gain (HR changes
 # are daily events); a test may go faster with a pass by hand (`maildiode directory sync`).
 MIN_INTERVAL_S = 60.0
+# A site's domain controllers for one directory: two or three. Each dead one costs a sign-in
+# signin_timeout_s once per signin_pause_s, so a long list of dead servers would add up.
+MAX_LDAP_SERVERS = 8
 
 
 class LdapAttributes(Section):
@@ -39,7 +49,9 @@ class LdapAttributes(Section):
 
 
 class LdapSection(Section):
-    url: str  # ldap://host:389 or ldaps://host:636
+    # ldap://host:389 or ldaps://host:636; or a list of them (a site's domain controllers),
+    # asked in this order: the next one when one cannot answer (D92). Read as a tuple.
+    url: tuple[str, ...]
     base_dn: str  # where the people are searched (subtree)
     bind_dn: str = ""  # "": an anonymous bind
     bind_password_file: Path | None = None  # the bind DN's password, one line
@@ -67,11 +79,23 @@ class LdapSection(Section):
     def _password_file(cls, value: Any, info: ValidationInfo) -> Any:
         return None if value is None else resolve_path(value, info)
 
+    @field_validator("url", mode="before")
+    @classmethod
+    def _one_or_several(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value  # the old form: one URL
+
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("ldap://", "ldaps://")) or any(c.isspace() for c in value):
-            raise ValueError(f"{value!r} must be an ldap:// or ldaps:// URL")
+    def _url(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("names no server: give one ldap:// or ldaps:// URL, or a list")
+        if len(value) > MAX_LDAP_SERVERS:
+            raise ValueError(f"names {len(value)} servers; at most {MAX_LDAP_SERVERS}")
+        for url in value:
+            if not url.startswith(("ldap://", "ldaps://")) or any(c.isspace() for c in url):
+                raise ValueError(f"{url!r} must be an ldap:// or ldaps:// URL")
+        if len(set(value)) != len(value):
+            raise ValueError("names a server twice")
         return value
 
     @field_validator("user_filter", "disabled_filter")
@@ -96,6 +120,11 @@ class LdapSection(Section):
         return self
 
 
+def servers_text(section: LdapSection) -> str:
+    """The configured servers as the log and the status say them: "ldaps://dc1, ldaps://dc2"."""
+    return ", ".join(section.url)
+
+
 class DirectorySection(Section):
     """Where the directory comes from besides ``maildiode directory import``."""
 
@@ -112,7 +141,10 @@ _EXAMPLE = """\
 # interval_s by the agent, and by hand with `maildiode directory sync -c inner.toml`. While it
 # is set, LDAP is the source of truth: a person it no longer returns leaves the directory.
 # [directory.ldap]
-# url = "ldaps://dc1.corp.example:636"        # ldap:// or ldaps://
+# url = "ldaps://dc1.corp.example:636"        # ldap:// or ldaps://; or several, asked in
+#                                            # order (the next when one cannot answer):
+#                                            # ["ldaps://dc1.corp.example:636",
+#                                            #  "ldaps://dc2.corp.example:636"]
 # base_dn = "ou=People,dc=corp,dc=example"   # people are searched below it (subtree)
 # bind_dn = "cn=maildiode,ou=Services,dc=corp,dc=example"   # "" or absent: anonymous bind
 # bind_password_file = "keys/ldap.password"  # one line; needed with bind_dn

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import ssl
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,13 +25,23 @@ from typing import Any
 from inner_agent.outbound.directory_file import parse_role
 from inner_agent.outbound.directory_model import Department, Snapshot, User
 from inner_agent.outbound.errors import DirectoryError, DirectoryUnreachable
-from inner_agent.outbound.ldap_config import AD_DISABLED_BIT, LdapAttributes, LdapSection
+from inner_agent.outbound.ldap_config import (
+    AD_DISABLED_BIT,
+    LdapAttributes,
+    LdapSection,
+    servers_text,
+)
 
 __all__ = [
+    "Fetched",
     "LdapEntry",
     "Mapped",
+    "ServerState",
+    "all_down",
     "close_connection",
     "fetch_entries",
+    "fetch_entries_from",
+    "fetch_from_any",
     "read_bind_password",
     "server_for",
     "snapshot_from_entries",
@@ -54,6 +65,39 @@ class LdapEntry:
     def first(self, name: str) -> str:
         values = self.attributes.get(name.lower(), ()) if name else ()
         return str(values[0]).strip() if values else ""
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One configured LDAP server as last seen: it answered, or not (since when, why)."""
+
+    server: str
+    reachable: bool
+    reason: str = ""
+    since: float = 0.0
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The people, the server that gave them, and the servers asked before it that could
+    not answer."""
+
+    entries: list[LdapEntry]
+    server: str
+    down: tuple[ServerState, ...] = ()
+
+
+def all_down(section: LdapSection, down: Sequence[ServerState], *, asked: bool = True
+             ) -> DirectoryUnreachable:  # fmt: skip
+    """The error when no configured server answered: every server named, each with its
+    reason (one server: its URL and reason as they are)."""
+    if len(down) == 1:
+        only = down[0]
+        return DirectoryUnreachable(only.server, only.reason, asked=asked,
+                                    down=((only.server, only.reason),))  # fmt: skip
+    reason = "; ".join(f"{state.server}: {state.reason}" for state in down)
+    pairs = tuple((state.server, state.reason) for state in down)
+    return DirectoryUnreachable(servers_text(section), reason, asked=asked, down=pairs)
 
 
 @dataclass(frozen=True)
@@ -182,8 +226,31 @@ def _address(value: str) -> str:
 
 
 def fetch_entries(section: LdapSection) -> list[LdapEntry]:
-    """Every person entry under the base (paged), marked disabled per ``disabled_filter``;
-    DirectoryError says what failed (bind, search) and where."""
+    """Every person entry under the base, from the first server that answers
+    (``fetch_from_any``)."""
+    return fetch_from_any(section).entries
+
+
+def fetch_from_any(section: LdapSection) -> Fetched:
+    """The people from the configured servers in order: the next one only when one cannot
+    answer (down, slow: DirectoryUnreachable); an answer that is an error (a refused bind, a
+    bad filter) is the directory's answer and raised at once, as it would be from the next.
+    DirectoryUnreachable naming every server when none answered."""
+    down: list[ServerState] = []
+    for url in section.url:
+        try:
+            return Fetched(fetch_entries_from(section, url), url, tuple(down))
+        except DirectoryUnreachable as exc:
+            if url != section.url[-1]:  # the last one's failure is the pass's error line
+                log.warning("directory sync: LDAP %s cannot answer (%s); asking the next",
+                            url, exc.reason)  # fmt: skip
+            down.append(ServerState(url, False, exc.reason, time.time()))
+    raise all_down(section, down)
+
+
+def fetch_entries_from(section: LdapSection, url: str) -> list[LdapEntry]:
+    """Every person entry under the base (paged) on the server at ``url``, marked disabled
+    per ``disabled_filter``; DirectoryError says what failed (bind, search) and where."""
     import ldap3
     from ldap3.core.exceptions import LDAPException
 
@@ -192,26 +259,26 @@ def fetch_entries(section: LdapSection) -> list[LdapEntry]:
         # Not ``with``: ldap3's context manager leaves a connection that was bound before it
         # was entered (auto_bind) open at its end, and the socket with it.
         connection = ldap3.Connection(
-            server_for(section), user=section.bind_dn or None,
+            server_for(section, url), user=section.bind_dn or None,
             password=read_bind_password(section) or None,
             receive_timeout=math.ceil(section.timeout_s),  # whole seconds: a socket option
             auto_bind=True, read_only=True,
         )  # fmt: skip
         try:
-            people = _search(connection, section, section.people_filter(), wanted)
+            people = _search(connection, section, url, section.people_filter(), wanted)
             disabled: set[str] = set()
             if section.disabled_filter:
                 matched = f"(&{section.people_filter()}{section.disabled_filter})"
-                disabled = {e.dn for e in _search(connection, section, matched, ["1.1"])}
+                disabled = {e.dn for e in _search(connection, section, url, matched, ["1.1"])}
         finally:
             close_connection(connection)
     except LDAPException as exc:
         why = unreachable_reason(exc)
         if why is not None:  # down or slow, not misconfigured: the status page says so
-            raise DirectoryUnreachable(section.url, why) from None
-        raise DirectoryError(f"LDAP {section.url}: {type(exc).__name__}: {exc}") from None
+            raise DirectoryUnreachable(url, why) from None
+        raise DirectoryError(f"LDAP {url}: {type(exc).__name__}: {exc}") from None
     except OSError as exc:
-        raise DirectoryUnreachable(section.url, f"{type(exc).__name__}: {exc}") from None
+        raise DirectoryUnreachable(url, f"{type(exc).__name__}: {exc}") from None
     return [LdapEntry(e.dn, e.attributes, e.dn in disabled) for e in people]
 
 
@@ -245,14 +312,15 @@ def unreachable_reason(exc: BaseException) -> str | None:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def server_for(section: LdapSection, *, timeout_s: float | None = None, schema: bool = True
-               ) -> Any:  # fmt: skip
-    """The LDAP server of ``section`` (ldaps:// verified, see ``_tls``); ``timeout_s`` to
-    connect (else ``section.timeout_s``); ``schema``: read the server's schema after a bind."""
+def server_for(section: LdapSection, url: str, *, timeout_s: float | None = None,
+               schema: bool = True) -> Any:  # fmt: skip
+    """The LDAP server at ``url``, one of ``section``'s (ldaps:// verified, see ``_tls``);
+    ``timeout_s`` to connect (else ``section.timeout_s``); ``schema``: read the server's
+    schema after a bind."""
     import ldap3
 
     info = ldap3.SCHEMA if schema else ldap3.NONE
-    return ldap3.Server(section.url, connect_timeout=timeout_s or section.timeout_s,
+    return ldap3.Server(url, connect_timeout=timeout_s or section.timeout_s,
                         tls=_tls(section), get_info=info)  # fmt: skip
 
 
@@ -266,7 +334,7 @@ def _tls(section: LdapSection) -> Any:
 
 
 def _search(
-    connection: Any, section: LdapSection, query: str, wanted: list[str]
+    connection: Any, section: LdapSection, url: str, query: str, wanted: list[str]
 ) -> list[LdapEntry]:
     found: list[LdapEntry] = []
     for item in connection.extend.standard.paged_search(
@@ -275,7 +343,7 @@ def _search(
         if item.get("type") != "searchResEntry":
             continue  # referrals: another server's entries are not ours to sync
         if len(found) >= MAX_ENTRIES:
-            raise DirectoryError(f"LDAP {section.url}: more than {MAX_ENTRIES} entries")
+            raise DirectoryError(f"LDAP {url}: more than {MAX_ENTRIES} entries")
         attributes = {
             str(k).lower(): [_text(v) for v in (vs if isinstance(vs, list) else [vs])]
             for k, vs in item.get("raw_attributes", {}).items()

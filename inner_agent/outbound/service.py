@@ -235,7 +235,8 @@ class OutboundService:
         record = access_recorder(AccessLog(self.audit, None, UTC), SYNC_ACCOUNT)
         approvers = Approvers(directory, self.section.approval.fallback_approver)
         sync = DirectorySync(ldap, directory, record, open_requests=(state, approvers),
-                             clock=self.clock, on_moved=self._ask_moved_soon)  # fmt: skip
+                             clock=self.clock, on_moved=self._ask_moved_soon,
+                             fence=self.fence or (lambda: None))  # fmt: skip
         duty = sync_duty(sync, health_recorder(self._state_dir(), "sync"))
         duty.start()
         return duty
@@ -247,7 +248,8 @@ class OutboundService:
             return None
         state_dir = self.config.state.dir
         policy = PolicyPublisher(section, directory, state_dir / "inbound-policy.json",
-                                 publisher, self.audit, clock=self.clock)  # fmt: skip
+                                 publisher, self.audit, clock=self.clock,
+                                 fence=self.fence or (lambda: None))  # fmt: skip
         return InboundOutward(policy, self.holds, publisher, self.audit)
 
     def reload_policy(self) -> bool:

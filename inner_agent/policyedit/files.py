@@ -57,9 +57,12 @@ class Saved:
 class RulesFile:
     def __init__(self, direction: Direction, path: Path | None, versions: VersionStore,
                  audit: Audit, *, on_saved: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time,
+                 fence: Callable[[], None] = lambda: None) -> None:  # fmt: skip
+        """``fence``: raises (agentkit.leasekeeper.FenceClosed) once the agent no longer holds
+        its state's lease; checked before anything is written (D80)."""
         self.direction, self.path, self.versions = direction, path, versions
-        self.audit, self.on_saved, self.clock = audit, on_saved, clock
+        self.audit, self.on_saved, self.clock, self.fence = audit, on_saved, clock, fence
         self._lock = threading.Lock()  # one save at a time in this process
 
     @property
@@ -99,6 +102,7 @@ class RulesFile:
         if self.path is None:
             raise NoRulesFile(f"[{self.direction}] rules_file is not set: nothing to save to")
         with self._lock:
+            self.fence()  # a standby's page (or a frozen holder's) changes no rules
             before = self.text()
             if digest(before) != based_on:
                 raise StaleEdit(f"{self.name} changed since the page was shown; "
@@ -132,14 +136,17 @@ class PolicyFiles:
     versions_dir: Path
     inbound_configured: bool = False  # [inbound] is set: the receive filters run
 
-    def open(self, audit: Audit, on_saved: Callable[[], None]) -> dict[Direction, RulesFile]:
+    def open(self, audit: Audit, on_saved: Callable[[], None], *,
+             fence: Callable[[], None] = lambda: None) -> dict[Direction, RulesFile]:  # fmt: skip
+        """Each direction's file; every save behind ``fence`` (the lease's, D80)."""
         versions = VersionStore(self.versions_dir / "outbound")
-        outbound = RulesFile("outbound", self.outbound, versions, audit, on_saved=on_saved)
+        outbound = RulesFile("outbound", self.outbound, versions, audit, on_saved=on_saved,
+                             fence=fence)  # fmt: skip
         files: dict[Direction, RulesFile] = {"outbound": outbound}
         if self.inbound_configured:
             files["inbound"] = RulesFile("inbound", self.inbound,
                                          VersionStore(self.versions_dir / "inbound"), audit,
-                                         on_saved=on_saved)  # fmt: skip
+                                         on_saved=on_saved, fence=fence)  # fmt: skip
         return files
 
 

@@ -10,7 +10,7 @@ allow-list wraps it all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
@@ -41,6 +41,10 @@ from inner_agent.web.transport import StrictTransportSecurity
 __all__ = ["Listener", "listener_app"]
 
 
+def _open_fence() -> None:
+    """No lease to check (an agent without a state folder, a test's listener)."""
+
+
 @dataclass(frozen=True)
 class Listener:
     signin: SignIn
@@ -56,6 +60,9 @@ class Listener:
     strict_transport: bool = False  # reached over https: every response says HSTS
     # The rules files the policy editor changes; None: no editor (no [outbound]).
     policy: PolicySite | None = None
+    # Raises FenceClosed (answered 503) once the agent no longer holds its state's lease:
+    # checked before every write of shared state the pages make (D80); open by default.
+    fence: Callable[[], None] = _open_fence
 
     def close(self) -> None:
         self.signin.close()
@@ -103,7 +110,8 @@ LEASE_LOST_PAGE = (
 
 
 async def lease_lost(request: Request, exc: Exception) -> Response:
-    """A decision or withdrawal refused by the fence: nothing stored; the standby serves soon."""
+    """A decision, a withdrawal, a rules file's or the directory's save, an absence refused by
+    the fence: nothing stored; the standby serves soon."""
     return PlainTextResponse(LEASE_LOST_PAGE, status_code=503, headers={"Retry-After": "60"})
 
 
@@ -114,7 +122,7 @@ def _policy_routes(listener: Listener) -> list[BaseRoute]:
     site = listener.policy
     if site is None:
         return []
-    files = site.files.open(listener.access.recorder, site.on_saved)
+    files = site.files.open(listener.access.recorder, site.on_saved, fence=listener.fence)
     return list(PolicyPages(listener.pages, listener.access, files, zone=listener.zone,
                             membership=site.membership,
                             scope_names=site.scope_names, sender=site.sender).routes())  # fmt: skip
@@ -125,4 +133,5 @@ def _directory_routes(listener: Listener, data: ConsoleData) -> list[BaseRoute]:
     directory = listener.accounts.people
     if not isinstance(directory, Directory):
         return []
-    return list(DirectoryPages(listener.pages, listener.access, data, directory).routes())
+    return list(DirectoryPages(listener.pages, listener.access, data, directory,
+                               fence=listener.fence).routes())  # fmt: skip

@@ -112,9 +112,11 @@ def site_app(
             lambda address, department: sender_of(directory, address, department),
         )
     )
+    # The pages' writes pass the fence the desk's decisions pass (D80): the lease's watch in
+    # the web process, the keeper's in the agent's own.
     listener = build_listener(section, console, directory, audit, access, secret=secret,
                               clock=clock, on_csrf_refusal=desk.note_csrf_refusal,
-                              data=data, policy=editor)  # fmt: skip
+                              data=data, policy=editor, fence=desk.fence)  # fmt: skip
     data.start()
     return create_app(desk, listener), listener
 
@@ -142,10 +144,11 @@ def build_listener(
     on_csrf_refusal: Callable[[str, str], None],
     data: ConsoleData | None = None,
     policy: PolicySite | None = None,
+    fence: Callable[[], None] = lambda: None,
 ) -> Listener:
     """The web listener's parts from ``[outbound.web]`` and ``[console]``: sign-in (its
-    spraying alerts to ``audit``), pages, the gate, tokens, ``access`` for the records, and
-    ``data``, what the console reads."""
+    spraying alerts to ``audit``), pages, the gate, tokens, ``access`` for the records,
+    ``data``, what the console reads, and ``fence``, the lease every shared write checks."""
     web, accounts = section.web, directory.accounts
     signin = build_signin(web, accounts, secret, audit, clock)
     pages = SignInPages(
@@ -157,7 +160,7 @@ def build_listener(
     failed_tokens = ClientBuckets(web.signin.per_client_per_minute, web.signin.per_client_burst)
     gate = Gate(pages, accounts, tokens, access, failed_tokens=failed_tokens, clock=clock)
     return Listener(signin, pages, gate, accounts, tokens, access, console.zone,
-                    tuple(web.allowed_clients), data, policy=policy,
+                    tuple(web.allowed_clients), data, policy=policy, fence=fence,
                     strict_transport=web.public_url.startswith("https://"))  # fmt: skip
 
 

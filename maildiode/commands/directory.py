@@ -177,8 +177,11 @@ def _sync(
         outcome = sync.preview() if dry_run else sync.run_once()
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
+    for down in outcome.down:
+        print(f"note: {down.server} could not answer ({down.reason}); asked the next",
+              file=sys.stderr)  # fmt: skip
     if dry_run:
-        print(f"{ldap.url}: dry run, nothing changed; a sync would make:")
+        print(f"{outcome.server}: dry run, nothing changed; a sync would make:")
     _print_report(outcome.report)
     for move in outcome.moved:
         print(f"moved {move.detail()}")

@@ -328,14 +328,20 @@ def _ldap_configured(config: Any) -> bool:
 
 
 def directory_status(config: Any) -> dict[str, Any]:
-    """Whether the LDAP server answered the last sync pass or sign-in that asked it
-    (``directory_health``); "unknown" before anyone asked."""
+    """Whether an LDAP server answered the last sync pass or sign-in that asked
+    (``directory_health``); "unknown" before anyone asked. With several servers (D92):
+    ``answered_by`` and the ``down`` ones, each with its reason."""
     from inner_agent.outbound.directory_health import read_health
+    from inner_agent.outbound.ldap_config import servers_text
 
     found = read_health(config.state.dir)
     if found is None:
-        return {"state": "unknown", "server": config.directory.ldap.url}
-    return {"state": "reachable" if found["reachable"] else "unreachable", **found}
+        return {"state": "unknown", "server": servers_text(config.directory.ldap)}
+    servers = found.pop("servers")
+    down = [s for s in servers if not s["reachable"]]
+    answered = found["server"] if found["reachable"] else None
+    return {"state": "reachable" if found["reachable"] else "unreachable", **found,
+            "answered_by": answered, "down": down}  # fmt: skip
 
 
 def describe_directory(found: dict[str, Any] | None) -> list[str]:
@@ -343,9 +349,21 @@ def describe_directory(found: dict[str, Any] | None) -> list[str]:
         return []
     line = f"  directory:       LDAP {found['server']}: {found['state']}"
     if found["state"] == "unreachable":
-        since = time.time() - float(found.get("since") or time.time())
-        line += f" for {since:.0f} s ({found['reason']}; seen by {found['source']})"
+        line += f" for {_for_s(found)} s ({found['reason']}; seen by {found['source']})"
+    elif found.get("down"):  # another server answered: say which could not
+        line += f" (seen by {found['source']}); " + "; ".join(
+            f"{s['server']}: unreachable for {_for_s(s)} s ({s['reason']})" for s in found["down"]
+        )
     return [line]
+
+
+def _for_s(found: dict[str, Any]) -> str:
+    return f"{time.time() - float(found.get('since') or time.time()):.0f}"
+
+
+def directory_down(status: dict[str, Any]) -> bool:
+    """No LDAP server answered the last look: a warning exit, as a silent link is (D92)."""
+    return bool(status.get("directory", {}).get("state") == "unreachable")
 
 
 def describe(status: dict[str, Any]) -> str:
@@ -408,4 +426,4 @@ def run(args: argparse.Namespace) -> int:
     streams_down = any(s["link"] == "silent" or s["gaps"] or s["report"] == "stale"
                        for s in status.get("streams", ()))  # fmt: skip
     down = status.get("silent") or status.get("gaps") or stale or streams_down
-    return 1 if down or waiting_too_long else 0
+    return 1 if down or waiting_too_long or directory_down(status) else 0

@@ -307,11 +307,14 @@ def test_inner_status_says_when_the_ldap_directory_cannot_be_reached(tmp_path: P
     assert found is not None, result.stdout
     assert 90 <= int(found.group(1)) < 150  # the command itself takes some seconds
     assert "Connection refused; seen by sign-in" in result.stdout
+    assert result.returncode == 1  # no server answers: a warning exit (D92)
     assert json.loads(maildiode("status", "-c", str(toml), "--json").stdout)["directory"][
         "state"] == "unreachable"  # fmt: skip
 
     record_health(config.state.dir, DirectoryState(url, True, "", time.time()), "sync")
-    assert f"LDAP {url}: reachable" in maildiode("status", "-c", str(toml)).stdout
+    reachable = maildiode("status", "-c", str(toml))
+    assert f"LDAP {url}: reachable" in reachable.stdout
+    assert reachable.returncode == 0
 
 
 def test_prometheus_output_has_each_streams_figures_labelled_by_stream(tmp_path: Path) -> None:
@@ -389,3 +392,54 @@ def test_status_shows_the_lease_this_hosts_role_its_holder_token_and_expiry(
     assert "STANDBY (this host, intra-a, takes over when it expires); holder intra-b" in (
         maildiode("status", "-c", str(toml)).stdout
     )
+
+
+def test_inner_status_exits_1_when_no_ldap_server_answers_and_0_while_one_does(
+    tmp_path: Path,
+) -> None:
+    """An unreachable directory is a warning exit as a silent link is (D92): nobody signs in
+    with the directory password and the sync waits. One of two servers down is said, not
+    an exit status: the other answers. ``--prometheus`` stays 0 whatever the state."""
+    from inner_agent.outbound.directory_health import record_health
+    from inner_agent.outbound.ldap_bind import DirectoryState
+    from inner_agent.outbound.ldap_sync import ServerState
+
+    root = tmp_path / "trial"
+    assert maildiode("init", str(root)).returncode == 0
+    toml = root / "inner.toml"
+    dc1, dc2 = "ldap://127.0.0.1:1", "ldap://127.0.0.1:2"
+    toml.write_text(toml.read_text(encoding="utf-8") + f'\n[directory.ldap]\nurl = ["{dc1}", '
+                    f'"{dc2}"]\nbase_dn = "dc=corp,dc=example"\n', encoding="utf-8")  # fmt: skip
+    config = load_agent_config(toml, "inner")
+    unknown = maildiode("status", "-c", str(toml), "--json")
+    assert json.loads(unknown.stdout)["directory"] == {"state": "unknown",
+                                                       "server": f"{dc1}, {dc2}"}  # fmt: skip
+    assert unknown.returncode == 0
+
+    now = time.time()
+    dc1_down = ServerState(dc1, False, "LDAPSocketOpenError: Connection refused", now - 30)
+    one_down = DirectoryState(dc2, True, "", now, (ServerState(dc2, True, "", now), dc1_down))
+    record_health(config.state.dir, one_down, "sign-in")
+    result = maildiode("status", "-c", str(toml))
+    assert result.returncode == 0, result.stdout
+    assert f"LDAP {dc2}: reachable (seen by sign-in); {dc1}: unreachable for" in result.stdout
+    samples = _samples(maildiode("status", "-c", str(toml), "--prometheus").stdout)
+    assert samples[("maildiode_directory_reachable", (("agent", "inner"),))] == 1
+    up = [(server, samples[("maildiode_directory_server_up", (("agent", "inner"), ("server", server)))])
+          for server in (dc1, dc2)]  # fmt: skip
+    assert up == [(dc1, 0), (dc2, 1)]
+
+    dc2_down = ServerState(dc2, False, "LDAPSocketOpenError: Connection refused", now)
+    both = DirectoryState(f"{dc1}, {dc2}", False, f"{dc1}: ...; {dc2}: ...", now - 5,
+                          (dc1_down, dc2_down))  # fmt: skip
+    record_health(config.state.dir, both, "sync")
+    result = maildiode("status", "-c", str(toml))
+    assert result.returncode == 1, result.stdout
+    assert f"LDAP {dc1}, {dc2}: unreachable for" in result.stdout
+    assert maildiode("status", "-c", str(toml), "--json").returncode == 1
+    metrics = maildiode("status", "-c", str(toml), "--prometheus")
+    assert metrics.returncode == 0
+    samples = _samples(metrics.stdout)
+    assert samples[("maildiode_directory_reachable", (("agent", "inner"),))] == 0
+    for dc in (dc1, dc2):
+        assert samples[("maildiode_directory_server_up", (("agent", "inner"), ("server", dc)))] == 0

@@ -3,6 +3,7 @@ bundle reaches the queue once this agent no longer holds the state's lease."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -144,3 +145,111 @@ def _wait(condition: Callable[[], bool]) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.05)
+
+
+def test_the_inbound_policy_is_neither_planned_nor_published_behind_a_closed_fence(
+    tmp_path: Path,
+) -> None:
+    """The receive filters' policy publisher as the outbound service wires it, on the agent's
+    fenced link: once the lease is gone a changed rules file is not published, and the
+    state's ``inbound-policy.json`` is not written either (the old code planned the next
+    version there before the link refused it: a write to the state without the lease, which
+    a new holder that had meanwhile published that version would find overwritten)."""
+    from types import SimpleNamespace
+
+    from agentkit.audit import AuditLog
+    from agentkit.links import LinkPublisher
+    from inner_agent.inbound.config import InboundSection
+    from inner_agent.inbound.holds import HoldBook
+    from inner_agent.outbound.directory import Directory
+    from inner_agent.outbound.service import OutboundService
+    from tests.inner.test_receive_filters import HR, RULES
+    from tests.support.outbound import make_section
+
+    rules = tmp_path / "inbound-rules.toml"
+    rules.write_text(RULES, encoding="utf-8")
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    config = SimpleNamespace(outbound=make_section(tmp_path), state=SimpleNamespace(dir=state_dir),
+                             inbound=InboundSection(rules_file=rules))  # fmt: skip
+    fence = Switch()
+    audit = AuditLog(tmp_path / "audit.db", agent="inner")
+    book = HoldBook(state_dir / "inbound-holds.db")
+    directory = Directory(tmp_path / "directory.db")
+    directory.import_csv(HR.encode())
+    link = LinkPublisher(Sender(state_dir / "link", "outbound", KEY_A,
+                                FolderTransport(tmp_path / "send")), fence=fence)  # fmt: skip
+    service = OutboundService(config, audit, holds=book, fence=fence)  # type: ignore[arg-type]
+    outward = service._inbound(directory, link)
+    assert outward is not None
+    try:
+        outward.check_policy()
+        published = sorted((tmp_path / "send").iterdir())
+        assert published
+        state = (state_dir / "inbound-policy.json").read_bytes()
+        assert json.loads(state)["version"] == 1
+        rules.write_text(RULES.replace("hold-sales", "hold-sales-2"), encoding="utf-8")
+        outward.recheck()
+        fence.open = False
+        with pytest.raises(FenceClosed):
+            outward.check_policy()
+        assert (state_dir / "inbound-policy.json").read_bytes() == state
+        assert sorted((tmp_path / "send").iterdir()) == published
+        fence.open = True  # the lease's holder (this one again) publishes the change
+        outward.recheck()
+        outward.check_policy()
+        assert json.loads((state_dir / "inbound-policy.json").read_bytes())["version"] == 2
+    finally:
+        link.close()
+        directory.close()
+        book.close()
+        audit.close()
+
+
+def test_the_ldap_sync_replaces_no_directory_behind_a_closed_fence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent's LDAP sync as the outbound service wires it: a pass whose fetch finished
+    after the lease went replaces nothing (the new holder's sync does), and says so in one
+    line; with the lease held the same pass replaces the directory."""
+    from types import SimpleNamespace
+
+    from agentkit.audit import AuditLog
+    from inner_agent.outbound import service as service_module
+    from inner_agent.outbound.directory import Directory
+    from inner_agent.outbound.directory_sync import DirectorySync, sync_duty
+    from inner_agent.outbound.ldap_config import DirectorySection, LdapSection
+    from inner_agent.outbound.ldap_sync import LdapEntry
+    from inner_agent.outbound.service import OutboundService
+    from inner_agent.outbound.state import OutboundState
+    from tests.support.outbound import HR_CSV, make_section
+
+    section = make_section(tmp_path)
+    ldap = LdapSection(url="ldap://127.0.0.1:1", base_dn="dc=corp")  # type: ignore[arg-type]
+    config = SimpleNamespace(outbound=section, directory=DirectorySection(ldap=ldap),
+                             state=SimpleNamespace(dir=tmp_path / "state"))  # fmt: skip
+    fence = Switch()
+    audit = AuditLog(tmp_path / "audit.db", agent="inner")
+    directory = Directory(section.directory_db)
+    directory.import_csv(HR_CSV)
+    state = OutboundState(section.spool_dir / "state.db")
+    service = OutboundService(config, audit, fence=fence)  # type: ignore[arg-type]
+    entry = LdapEntry("uid=new,ou=보안팀,dc=corp", {"mail": ["new@corp.example"], "cn": ["신입"]})
+    built: list[DirectorySync] = []
+    monkeypatch.setattr(service_module, "sync_duty",  # the sync as wired, without its thread
+                        lambda sync, _told: built.append(sync) or SimpleNamespace(start=lambda: None))  # fmt: skip
+    try:
+        service._directory_sync(directory, state)
+        (sync,) = built
+        sync.fetch = lambda _section: [entry]
+        fence.open = False
+        sync_duty(sync).one_pass()
+        assert len(directory.users()) == 5
+        assert directory.user("new@corp.example") is None
+        fence.open = True
+        sync_duty(sync).one_pass()
+        assert [u.email for u in directory.users()] == ["new@corp.example"]
+    finally:
+        state.close()
+        directory.close()
+        audit.close()

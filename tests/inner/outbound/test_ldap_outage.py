@@ -152,8 +152,9 @@ def test_a_busy_or_unavailable_answer_is_not_a_wrong_password(tmp_path):
     section = ldap_section(tmp_path, "ldap://127.0.0.1:1")
     for code in (51, 52):
         with pytest.raises(DirectoryUnreachable, match=str(code)):
-            _raise_if_not_now(section, {"result": code, "message": "later"})
-    _raise_if_not_now(section, {"result": 49, "description": "invalidCredentials"})  # an answer
+            _raise_if_not_now(section.url[0], {"result": code, "message": "later"})
+    url = section.url[0]
+    _raise_if_not_now(url, {"result": 49, "description": "invalidCredentials"})  # an answer
 
 
 def test_the_sync_and_the_status_command_say_the_directory_is_unreachable(tmp_path, slapd):  # noqa: F811
