@@ -34,6 +34,7 @@ passport numbers and key armour lines repaired in place.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 from mailsafe.pii.checks import is_valid_birth_date
@@ -41,10 +42,12 @@ from mailsafe.pii.text_finders import MRZ_CHECKS_NEEDED, mrz_check_ok
 
 __all__ = [
     "MAX_PASSPORT_REREADS",
+    "ReadBackLine",
     "mrz_number_line",
     "passport_from_latin",
     "passport_suspect",
     "read_back",
+    "read_back_lines",
     "unlike_its_twins",
     "unread_mrz",
     "wide_first_glyph",
@@ -144,17 +147,38 @@ _CUT_ADDRESS_RE: Final = re.compile(
 def read_back(ocr_text: str) -> str:
     """``ocr_text`` with accepted MRZ readings added after their lines, passport numbers under
     their label given their letter back and key armour lines their dashes."""
+    return "\n".join(line.text for line in read_back_lines(ocr_text))
+
+
+@dataclass(frozen=True)
+class ReadBackLine:
+    """One line of :func:`read_back`'s text: ``text``, read from the line ``source`` (its
+    index) of the OCR text; ``repaired`` when it is that line with repairs in place (the
+    same words, some joined, split or with characters changed), not a passport zone's line
+    read back whole from it."""
+
+    text: str
+    source: int
+    repaired: bool
+
+
+def read_back_lines(ocr_text: str) -> list[ReadBackLine]:
+    """The lines of :func:`read_back`'s text, each with the OCR line it was read from: where
+    a finding in it is in the picture (``mailsafe.extract.ocr_words``)."""
     lines = ocr_text.split("\n")
-    out: list[str] = []
+    out: list[ReadBackLine] = []
     for index, line in enumerate(lines):
         separators = _birth_date_joined(_DIGIT_STRETCH_RE.sub(_stretch_read, line))
-        out.append(_joined(_passport_letters(_licence_regrouped(_key_armour(separators)))))
+        repaired = _joined(_passport_letters(_licence_regrouped(_key_armour(separators))))
+        out.append(ReadBackLine(repaired, index, repaired=True))
         number_line = mrz_number_line(line)
         if number_line is None:
             continue
-        name_line = _name_line_above(lines, index)
-        out.extend(line for line in (name_line, number_line) if line)
-    return "\n".join(out)
+        above = _name_line_index_above(lines, index)
+        if above is not None:
+            out.append(ReadBackLine(_name_line(lines[above].strip()), above, repaired=False))
+        out.append(ReadBackLine(number_line, index, repaired=False))
+    return out
 
 
 # A run of fillers as OCR reads them ("<<<<<", "KKK KK", "CCKK<"): a zone may be in the picture.
@@ -247,12 +271,19 @@ MIN_NAME_LINE_CHARS: Final = 12
 def _name_line_above(lines: list[str], index: int) -> str | None:
     """The name line of the zone whose number line is ``lines[index]``: the nearest non-blank
     line above, when it starts with "P"."""
-    for above in reversed(lines[:index]):
-        if not above.strip():
+    above = _name_line_index_above(lines, index)
+    return None if above is None else _name_line(lines[above].strip())
+
+
+def _name_line_index_above(lines: list[str], index: int) -> int | None:
+    """Where :func:`_name_line_above`'s line is in ``lines`` (None: there is none)."""
+    for above in range(index - 1, -1, -1):
+        line = lines[above]
+        if not line.strip():
             continue
-        if above.lstrip()[:1] != "P" or len("".join(above.split())) < MIN_NAME_LINE_CHARS:
+        if line.lstrip()[:1] != "P" or len("".join(line.split())) < MIN_NAME_LINE_CHARS:
             return None
-        return _name_line(above.strip())
+        return above
     return None
 
 
