@@ -16,12 +16,12 @@ Pure: no Tesseract, no pixels; the words' boxes are carried, not looked at.
 
 from __future__ import annotations
 
-import difflib
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Final
 
 from mailsafe.extract.ocr_reading import ReadBackLine, read_back_lines
 from mailsafe.pii import detect
@@ -110,11 +110,25 @@ def _placed_again(
 
 
 def _moved(source: str, repaired: str) -> list[int]:
-    """For each character of ``source`` (and its end), where it is in ``repaired``: the two
-    aligned character by character (repairs join, split and change a few characters)."""
+    """For each character of ``source`` (and its end), where it is in ``repaired``. The
+    read-back's repairs delete spaces (joined digits, tokens, addresses), insert spaces and
+    dashes (a licence's groups, a hyphen's spaces) and change characters one for one (a
+    passport's letter): walked side by side, a space of ``source`` that is not there is gone,
+    spaces and dashes of ``repaired`` before the character are put in, and a character that
+    differs otherwise is the one it became."""
     moved = [len(repaired)] * (len(source) + 1)
-    matcher = difflib.SequenceMatcher(None, source, repaired, autojunk=False)
-    for _tag, first, last, into, until in matcher.get_opcodes():
-        for position in range(first, last):
-            moved[position] = into + min(position - first, until - into)
+    at = 0
+    for position, char in enumerate(source):
+        after = at
+        while after < len(repaired) and repaired[after] in _PUT_IN and repaired[after] != char:
+            after += 1
+        if after < len(repaired) and repaired[after] == char:
+            at = after  # what was put in before it is skipped
+        moved[position] = min(at, len(repaired))
+        if at < len(repaired) and (repaired[at] == char or char != " "):
+            at += 1  # the same character, or the one it became; a space gone stays put
     return moved
+
+
+# What a repair puts into a line (a licence's separating space, an armour line's dashes).
+_PUT_IN: Final = " -"
