@@ -142,6 +142,18 @@ _CUT_HOST_RE: Final = re.compile(r"(://[^\s:/@]{1,64}:[^\s@/]{1,64}@) ([A-Za-z0-
 _CUT_ADDRESS_RE: Final = re.compile(
     r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}) (@[A-Za-z0-9\-]+\.[A-Za-z])"
 )
+# ... but not when the word before the space is an ordinary word of a sentence: "follow us
+# @acme.co" names a handle after "us", it is no address "us@acme.co". English function words
+# (pronouns, articles, prepositions, conjunctions) and the verbs that go before a handle; no
+# mailbox name (info, sales, contact, admin): those are addresses' own local parts.
+ORDINARY_WORDS: Final = frozenset(
+    {"a", "an", "the", "i", "we", "you", "he", "she", "it", "they", "us", "me", "him", "her",
+     "them", "my", "our", "your", "his", "its", "their",
+     "at", "to", "by", "via", "on", "in", "of", "for", "from", "with", "and", "or", "but", "is",
+     "are",
+     "follow", "find", "join", "see", "visit", "tag", "mention", "ping", "dm", "message", "reach",
+     "like"}
+)  # fmt: skip
 
 
 def read_back(ocr_text: str) -> str:
@@ -402,7 +414,15 @@ def _joined(line: str) -> str:
     line = _TOKEN_PIECES_RE.sub(_token_joined, line)
     if "://" in line:
         line = _CUT_HOST_RE.sub(r"\1\2", _CUT_USERINFO_RE.sub(r"\1\2", line))
-    return _CUT_ADDRESS_RE.sub(r"\1\2", line) if " @" in line else line
+    return _CUT_ADDRESS_RE.sub(_address_joined, line) if " @" in line else line
+
+
+def _address_joined(match: re.Match[str]) -> str:
+    """An address cut before its "@" joined again, unless its "local part" is an ordinary
+    word (ORDINARY_WORDS): a sentence naming a handle, not a cut address."""
+    if match[1].lower() in ORDINARY_WORDS:
+        return match[0]
+    return match[1] + match[2]
 
 
 def _token_joined(match: re.Match[str]) -> str:
