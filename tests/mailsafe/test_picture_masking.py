@@ -86,3 +86,30 @@ def test_the_rest_of_the_picture_stays_as_it_was() -> None:
         inside = _inside(line, word)
         assert shown.crop(inside).tobytes() == shot.crop(inside).tobytes(), word
     assert _painted_share(shot, _inside(line, "O68953794")) < 0.5  # black text is not paint
+
+
+def test_a_scanned_pdf_page_has_such_a_number_redacted_too() -> None:
+    """The PDF path (a page placing a picture, read by OCR before rasterising) takes the same
+    reading: the passport number is redacted, its neighbours are not. Placed so that the page
+    drawn at SCAN_DPI shows the screenshot at its own pixels (drawn larger, the Korean model
+    read 468953794, which nothing takes for a passport, outbound either). Before, the
+    masking undid O as 0 before searching: 068953794."""
+    from mailsafe.extract.pdf import SCAN_DPI
+    from mailsafe.mupdf import pymupdf
+    from mailsafe.render.masking.pdf import mask_page
+
+    line = "명단: 최수진, O68953794, 개발팀"
+    shot = make_screenshot([line])
+    width, height = (side * 72 / SCAN_DPI for side in Image.open(io.BytesIO(shot)).size)
+    with pymupdf.open() as document:
+        page = document.new_page()
+        placed = pymupdf.Rect(36, 36, 36 + width, 36 + height)
+        page.insert_image(placed, stream=shot)
+        done = mask_page(page, frozenset({"passport"}), Budget(READ), SCAN_DPI)
+        zoom = pymupdf.Matrix(SCAN_DPI / 72, SCAN_DPI / 72)
+        drawn = page.get_pixmap(matrix=zoom, clip=placed).tobytes("png")
+    assert done.counts == {("passport", "ocr"): 1}
+    shown = Image.open(io.BytesIO(drawn)).convert("RGB")  # the screenshot's own pixels
+    assert _painted_share(shown, _inside(line, "O68953794")) == 1.0
+    for word in ("최수진", "개발팀"):
+        assert _painted_share(shown, _inside(line, word)) < 0.5, word  # black text, not paint
