@@ -24,6 +24,7 @@ __all__ = [
     "PlacedWord",
     "Position",
     "TextLayout",
+    "boxes_over",
     "joined",
     "position_in",
     "value_spans",
@@ -157,14 +158,16 @@ def position_in(where: str, layout: TextLayout, start: int, end: int) -> Positio
     part, file = _part_and_file(where)
     page = bisect.bisect_right(layout.pages, start) if layout.pages else 0
     for picture in layout.pictures:
-        boxes = _boxes_over(picture.words, start, end)
+        boxes = boxes_over(picture.words, start, end)
         if boxes:
             return Position(part, file, picture.page or page, start, end, boxes, picture.pixels)
     return Position(part, file, page, start, end)
 
 
-def _boxes_over(words: Sequence[PlacedWord], start: int, end: int) -> tuple[Box, ...]:
-    return tuple(word.box for word in words if word.start < end and start < word.end)
+def boxes_over(words: Sequence[PlacedWord], start: int, end: int) -> tuple[Box, ...]:
+    """The boxes of the ``words`` the characters ``start``..``end`` overlap, once each: how
+    the scan's positions and the renderer's masking pick a finding's words in a picture."""
+    return tuple(dict.fromkeys(word.box for word in words if word.start < end and start < word.end))
 
 
 def _part_and_file(where: str) -> tuple[str, str]:

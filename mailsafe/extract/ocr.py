@@ -11,8 +11,10 @@ what every picture gave before OCR. A decoder or Tesseract stuck on a crafted pi
 bounded by the time it is given here and, around all of it, by the reader's child process.
 
 The renderer's masking (``mailsafe.render.masking``) reads pictures here too, with their word
-boxes (:func:`image_words`, Tesseract's TSV output), inside the render worker and within the
-same kind of budget: one OCR module for both directions.
+boxes (:func:`image_reading`), inside the render worker and within the same kind of budget:
+the same reading as the scan's (its text, a passport's letter read again from the word's
+pixels, the read-back's repaired lines placed over their words: ``ocr_words``), so what the
+scan finds in a picture's first reading the masking paints over.
 """
 
 from __future__ import annotations
@@ -26,10 +28,8 @@ import struct
 import subprocess
 import time
 import warnings
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Final
 
 from PIL import Image, ImageChops, ImageStat, UnidentifiedImageError
@@ -47,7 +47,7 @@ from mailsafe.extract.ocr_reading import (
     wide_first_glyph,
     with_leading_letter,
 )
-from mailsafe.pii import detect
+from mailsafe.extract.ocr_words import WordReading, lines_with_new_findings, read_back_placed
 from mailsafe.positions import Box, PictureLayout, PlacedWord
 
 __all__ = [
@@ -59,7 +59,7 @@ __all__ = [
     "grey_picture",
     "grey_png_text",
     "grey_png_words",
-    "image_words",
+    "image_reading",
     "ocr_allowed",
     "ocr_languages_available",
     "picture_text",
@@ -192,18 +192,9 @@ def with_new_findings(text: str, another: str) -> str:
     data is found that ``text`` does not hold (compared by letters and digits): one number
     read the same way twice is one finding, not two, and a line the second reading got right
     (a region name before a licence) is kept whole, its context with it."""
-    known = {_key(finding.text) for finding in detect(text)}
+    wanted = lines_with_new_findings(text, another)
     lines = another.split("\n")
-    starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
-    wanted = sorted(
-        {bisect_right(starts, finding.start) - 1 for finding in detect(another)
-         if _key(finding.text) not in known}
-    )  # fmt: skip
     return "\n".join([text, *(lines[index] for index in wanted)]) if wanted else text
-
-
-def _key(value: str) -> str:
-    return "".join(char for char in value if char.isalnum())
 
 
 def _latin(languages: str) -> str:
@@ -233,8 +224,19 @@ def grey_png_words(
     the same reading's TSV), counted against the budget; boxes multiplied by ``scale`` into
     a picture of ``pixels``, on ``page``."""
     seconds = ocr_allowed(budget)
-    if seconds is None:
+    reading = None if seconds is None else _word_reading(png, budget, seconds)
+    if reading is None:
         return "", PictureLayout(page, pixels, ())
+    reading = reading.scaled(scale)
+    return reading.text, PictureLayout(page, pixels, reading.words)
+
+
+def _word_reading(png: bytes, budget: Budget, seconds: float) -> WordReading | None:
+    """One Tesseract run over the grey ``png`` (text and TSV), counted against the budget:
+    its text with a passport number's letter read again from its word's pixels (in place,
+    the same length) and the read-back's repaired lines after it, every word placed with its
+    box in ``png``'s pixels (``ocr_words``). None when Tesseract failed. What the scan reads
+    of a picture and what the renderer's masking paints over come from this one reading."""
     budget.ocr_pictures += 1
     started = time.monotonic()
     try:
@@ -243,14 +245,11 @@ def grey_png_words(
     finally:
         budget.ocr_seconds += time.monotonic() - started
     if output is None:
-        return "", PictureLayout(page, pixels, ())
+        return None
     tsv, text = _split_tsv_and_text(output.decode("utf-8", "replace"))
-    layout = PictureLayout(page, pixels, _placed(parse_tsv(tsv.encode(), scale), text))
-    text = _passports_read_again(png, text, _placed(parse_tsv(tsv.encode()), text), budget)
-    # The read-back's repairs (ocr_reading) as lines after the reading: the words' places in
-    # the reading stay true; a finding only the repair makes has no box of its own.
-    repaired = read_back(text)
-    return (text if repaired == text else with_new_findings(text, repaired)), layout
+    words = _placed(parse_tsv(tsv.encode()), text)
+    text = _passports_read_again(png, text, words, budget)
+    return read_back_placed(text, words)
 
 
 def _passports_read_again(
@@ -627,14 +626,15 @@ class OcrWord:
     line: tuple[int, int, int]  # Tesseract's block, paragraph and line numbers
 
 
-def image_words(image: Image.Image, budget: Budget) -> tuple[OcrWord, ...] | str:
-    """The words in ``image`` (already decoded, any mode) with their boxes in its pixels, or
-    the reason (one of ``OCR_NOT_RUN``) they could not be read. A picture too small to hold a
-    line of text has no words (the rule of :func:`grey_picture`)."""
+def image_reading(image: Image.Image, budget: Budget) -> WordReading | str:
+    """The words in ``image`` (already decoded, any mode), read as the scan reads a picture
+    (:func:`_word_reading`), with their boxes in its pixels; or the reason (one of
+    ``OCR_NOT_RUN``) they could not be read. A picture too small to hold a line of text has
+    no words (the rule of :func:`grey_picture`)."""
     width, height = image.size
     pixels = width * height
     if pixels < MIN_PIXELS or min(width, height) < MIN_SIDE:
-        return ()
+        return WordReading("", ())
     if not budget.limits.ocr_languages or tesseract_path() is None:
         return "ocr_unavailable"
     seconds = ocr_allowed(budget)
@@ -647,13 +647,8 @@ def image_words(image: Image.Image, budget: Budget) -> tuple[OcrWord, ...] | str
         grey = grey.resize(size, Image.Resampling.LANCZOS)
     out = io.BytesIO()
     grey.save(out, format="PNG", compress_level=1)
-    budget.ocr_pictures += 1
-    started = time.monotonic()
-    try:
-        tsv = _run_tesseract(out.getvalue(), budget.limits.ocr_languages, seconds, boxes=True)
-    finally:
-        budget.ocr_seconds += time.monotonic() - started
-    return "ocr_failed" if tsv is None else parse_tsv(tsv, 1.0 / scale)
+    reading = _word_reading(out.getvalue(), budget, seconds)
+    return "ocr_failed" if reading is None else reading.scaled(1.0 / scale)
 
 
 def parse_tsv(tsv: bytes, scale: float = 1.0) -> tuple[OcrWord, ...]:

@@ -34,6 +34,7 @@ passport numbers and key armour lines repaired in place.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 from mailsafe.pii.checks import is_valid_birth_date
@@ -41,10 +42,12 @@ from mailsafe.pii.text_finders import MRZ_CHECKS_NEEDED, mrz_check_ok
 
 __all__ = [
     "MAX_PASSPORT_REREADS",
+    "ReadBackLine",
     "mrz_number_line",
     "passport_from_latin",
     "passport_suspect",
     "read_back",
+    "read_back_lines",
     "unlike_its_twins",
     "unread_mrz",
     "wide_first_glyph",
@@ -139,22 +142,55 @@ _CUT_HOST_RE: Final = re.compile(r"(://[^\s:/@]{1,64}:[^\s@/]{1,64}@) ([A-Za-z0-
 _CUT_ADDRESS_RE: Final = re.compile(
     r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}) (@[A-Za-z0-9\-]+\.[A-Za-z])"
 )
+# ... but not when the word before the space is an ordinary word of a sentence: "follow us
+# @acme.co" names a handle after "us", it is no address "us@acme.co". English function words
+# (pronouns, articles, prepositions, conjunctions) and the verbs that go before a handle; no
+# mailbox name (info, sales, contact, admin): those are addresses' own local parts.
+ORDINARY_WORDS: Final = frozenset(
+    {"a", "an", "the", "i", "we", "you", "he", "she", "it", "they", "us", "me", "him", "her",
+     "them", "my", "our", "your", "his", "its", "their",
+     "at", "to", "by", "via", "on", "in", "of", "for", "from", "with", "and", "or", "but", "is",
+     "are",
+     "follow", "find", "join", "see", "visit", "tag", "mention", "ping", "dm", "message", "reach",
+     "like"}
+)  # fmt: skip
 
 
 def read_back(ocr_text: str) -> str:
     """``ocr_text`` with accepted MRZ readings added after their lines, passport numbers under
     their label given their letter back and key armour lines their dashes."""
+    return "\n".join(line.text for line in read_back_lines(ocr_text))
+
+
+@dataclass(frozen=True)
+class ReadBackLine:
+    """One line of :func:`read_back`'s text: ``text``, read from the line ``source`` (its
+    index) of the OCR text; ``repaired`` when it is that line with repairs in place (the
+    same words, some joined, split or with characters changed), not a passport zone's line
+    read back whole from it."""
+
+    text: str
+    source: int
+    repaired: bool
+
+
+def read_back_lines(ocr_text: str) -> list[ReadBackLine]:
+    """The lines of :func:`read_back`'s text, each with the OCR line it was read from: where
+    a finding in it is in the picture (``mailsafe.extract.ocr_words``)."""
     lines = ocr_text.split("\n")
-    out: list[str] = []
+    out: list[ReadBackLine] = []
     for index, line in enumerate(lines):
         separators = _birth_date_joined(_DIGIT_STRETCH_RE.sub(_stretch_read, line))
-        out.append(_joined(_passport_letters(_licence_regrouped(_key_armour(separators)))))
+        repaired = _joined(_passport_letters(_licence_regrouped(_key_armour(separators))))
+        out.append(ReadBackLine(repaired, index, repaired=True))
         number_line = mrz_number_line(line)
         if number_line is None:
             continue
-        name_line = _name_line_above(lines, index)
-        out.extend(line for line in (name_line, number_line) if line)
-    return "\n".join(out)
+        above = _name_line_index_above(lines, index)
+        if above is not None:
+            out.append(ReadBackLine(_name_line(lines[above].strip()), above, repaired=False))
+        out.append(ReadBackLine(number_line, index, repaired=False))
+    return out
 
 
 # A run of fillers as OCR reads them ("<<<<<", "KKK KK", "CCKK<"): a zone may be in the picture.
@@ -247,12 +283,19 @@ MIN_NAME_LINE_CHARS: Final = 12
 def _name_line_above(lines: list[str], index: int) -> str | None:
     """The name line of the zone whose number line is ``lines[index]``: the nearest non-blank
     line above, when it starts with "P"."""
-    for above in reversed(lines[:index]):
-        if not above.strip():
+    above = _name_line_index_above(lines, index)
+    return None if above is None else _name_line(lines[above].strip())
+
+
+def _name_line_index_above(lines: list[str], index: int) -> int | None:
+    """Where :func:`_name_line_above`'s line is in ``lines`` (None: there is none)."""
+    for above in range(index - 1, -1, -1):
+        line = lines[above]
+        if not line.strip():
             continue
-        if above.lstrip()[:1] != "P" or len("".join(above.split())) < MIN_NAME_LINE_CHARS:
+        if line.lstrip()[:1] != "P" or len("".join(line.split())) < MIN_NAME_LINE_CHARS:
             return None
-        return _name_line(above.strip())
+        return above
     return None
 
 
@@ -371,7 +414,15 @@ def _joined(line: str) -> str:
     line = _TOKEN_PIECES_RE.sub(_token_joined, line)
     if "://" in line:
         line = _CUT_HOST_RE.sub(r"\1\2", _CUT_USERINFO_RE.sub(r"\1\2", line))
-    return _CUT_ADDRESS_RE.sub(r"\1\2", line) if " @" in line else line
+    return _CUT_ADDRESS_RE.sub(_address_joined, line) if " @" in line else line
+
+
+def _address_joined(match: re.Match[str]) -> str:
+    """An address cut before its "@" joined again, unless its "local part" is an ordinary
+    word (ORDINARY_WORDS): a sentence naming a handle, not a cut address."""
+    if match[1].lower() in ORDINARY_WORDS:
+        return match[0]
+    return match[1] + match[2]
 
 
 def _token_joined(match: re.Match[str]) -> str:

@@ -25,7 +25,7 @@ from PIL import Image
 
 from maildiode.trial.stack import wait_for
 from mailsafe.extract.limits import Budget, ExtractLimits
-from mailsafe.extract.ocr import grey_picture, image_words, picture_text
+from mailsafe.extract.ocr import grey_picture, image_reading, picture_text
 from mailsafe.inbound_rules import DEFAULT_INBOUND_RULES_TOML
 from mailsafe.mupdf import pymupdf
 from tests.support.documents import make_screenshot
@@ -103,9 +103,9 @@ def _read(notification: EmailMessage) -> Shown:
         if part.get_content_maintype() == "image":
             data = part.get_content()
             assert grey_picture(data, READ.ocr_max_pixels) is not None  # big enough to be read
-            words = image_words(Image.open(io.BytesIO(data)), Budget(READ))
+            words = image_reading(Image.open(io.BytesIO(data)), Budget(READ))
             assert not isinstance(words, str), words  # Tesseract ran
-            lines = " ".join(w.text for w in words)
+            lines = words.text
             pictures.append(picture_text(data, Budget(READ)) + "\n" + lines)
     text_of_html = html.unescape(re.sub(r"<[^>]+>", " ", markup.get_content()))
     return Shown(plain.get_content(), text_of_html, tuple(pictures))

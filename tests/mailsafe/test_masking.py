@@ -17,7 +17,8 @@ from PIL import Image
 from mailsafe.errors import InternalError
 from mailsafe.extract import ocr
 from mailsafe.extract.limits import Budget, ExtractLimits
-from mailsafe.extract.ocr import OcrWord, parse_tsv, picture_text
+from mailsafe.extract.ocr import OcrWord, parse_tsv, picture_text, words_as_text
+from mailsafe.extract.ocr_words import WordReading
 from mailsafe.mupdf import pymupdf
 from mailsafe.notes import translate
 from mailsafe.payload import RenderedMail
@@ -203,19 +204,25 @@ def _word(text: str, left: int, line: int = 1) -> OcrWord:
     return OcrWord(text, (left, 10 * line, left + 8 * len(text), 10 * line + 8), (1, 1, line))
 
 
+def _reading(words: list[OcrWord]) -> WordReading:
+    """A reading of ``words`` as Tesseract's text lays them out (a space between the words of
+    a line, a newline between lines)."""
+    return WordReading(*words_as_text(words))
+
+
 def test_ocr_words_holding_personal_data_are_the_boxes_painted() -> None:
     words = [_word("주민번호", 0), _word(f"{RRN}'", 50), _word("카드", 0, 2), _word(CARD, 30, 2)]
-    boxes, counts = boxes_to_paint(words, UNIQUE)
+    boxes, counts = boxes_to_paint(_reading(words), UNIQUE)
     assert boxes == [words[1].box]
     assert counts == {"rrn": 1}
-    both, _ = boxes_to_paint(words, UNIQUE | {"credit_card"})
+    both, _ = boxes_to_paint(_reading(words), UNIQUE | {"credit_card"})
     assert both == [words[1].box, words[3].box]
     # split over words, and misread (O for 0, l for 1), and a date OCR got wrong: still painted
     split = [_word("800101", 0), _word("-", 50), _word("1234560", 60)]
-    assert boxes_to_paint(split, UNIQUE)[0] == [w.box for w in split]
-    assert boxes_to_paint([_word("8OO1O1-l23456O", 0)], UNIQUE)[1] == {"rrn": 1}
-    assert boxes_to_paint([_word("809901-1234560", 0)], UNIQUE)[1] == {"rrn": 1}
-    assert boxes_to_paint([_word("809901-1234560", 0)], frozenset({"passport"}))[0] == []
+    assert boxes_to_paint(_reading(split), UNIQUE)[0] == [w.box for w in split]
+    assert boxes_to_paint(_reading([_word("8OO1O1-l23456O", 0)]), UNIQUE)[1] == {"rrn": 1}
+    assert boxes_to_paint(_reading([_word("809901-1234560", 0)]), UNIQUE)[1] == {"rrn": 1}
+    assert boxes_to_paint(_reading([_word("809901-1234560", 0)]), frozenset({"passport"}))[0] == []
 
 
 @pytest.mark.parametrize(
@@ -237,13 +244,13 @@ def test_a_registration_number_misread_by_a_digit_is_painted_too(
 ) -> None:
     words = [_word("주민등록번호", 0), *(_word(piece, 60 + 40 * n) for n, piece in
                                        enumerate(read.split(" ")))]  # fmt: skip
-    boxes, counts = boxes_to_paint(words, UNIQUE)
+    boxes, counts = boxes_to_paint(_reading(words), UNIQUE)
     assert boxes == [w.box for w in words[1:]]
     assert counts == {"rrn": 1}
-    assert boxes_to_paint(words, frozenset({"rrn"}))[1] == {"rrn": 1}
-    assert boxes_to_paint(words, frozenset({"passport"}))[0] == []
+    assert boxes_to_paint(_reading(words), frozenset({"rrn"}))[1] == {"rrn": 1}
+    assert boxes_to_paint(_reading(words), frozenset({"passport"}))[0] == []
     # a number a digit off may have lost its gender digit: painted whichever type is masked
-    foreigner = boxes_to_paint(words, frozenset({"foreigner_id"}))[1]
+    foreigner = boxes_to_paint(_reading(words), frozenset({"foreigner_id"}))[1]
     assert foreigner == ({"foreigner_id": 1} if digit_off else {})
 
 
@@ -253,7 +260,7 @@ def test_a_registration_number_misread_by_a_digit_is_painted_too(
      "2026-12-05", "123-45-67890", "8503152-7491883-1"],
 )  # fmt: skip
 def test_account_phone_and_date_groupings_are_not_taken_for_a_misread_number(shown: str) -> None:
-    assert boxes_to_paint([_word("번호", 0), _word(shown, 40)], UNIQUE) == ([], {})
+    assert boxes_to_paint(_reading([_word("번호", 0), _word(shown, 40)]), UNIQUE) == ([], {})
 
 
 def test_painted_boxes_are_solid_and_the_rest_is_untouched() -> None:

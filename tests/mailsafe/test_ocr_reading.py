@@ -192,6 +192,8 @@ def test_digit_groups_that_are_not_a_split_birth_date_stay_unfound(read: str) ->
         ("DB 접속: postgres://app_user:U1tuDkZl#09@ db.corp.example:5432/erp", "secret",
          "U1tuDkZl#09"),
         ("메일: s.park52 @korea.kr / 법인카드", "email", "s.park52@korea.kr"),
+        ("메일: minji @naver.com", "email", "minji@naver.com"),  # a name: a local part
+        ("문의: contact @acme.co", "email", "contact@acme.co"),  # a mailbox's own name
     ],
 )  # fmt: skip
 def test_what_ocr_cut_with_a_space_is_joined_again(read: str, kind: str, value: str) -> None:
@@ -212,6 +214,18 @@ def test_what_ocr_cut_with_a_space_is_joined_again(read: str, kind: str, value: 
 )
 def test_words_after_a_prefix_are_not_joined(read: str) -> None:
     assert read_back(read) == read
+
+
+@pytest.mark.parametrize(
+    "read",
+    ["follow us @acme.co for updates", "Follow Us @acme.co", "find me @corp.example",
+     "tag the team and @acme.co", "reach them at @acme.co", "질문은 DM @acme.co"],
+)  # fmt: skip
+def test_an_ordinary_word_before_a_spaced_at_sign_is_not_joined_to_it(read: str) -> None:
+    """Was a false e-mail address: "follow us @acme.co" read back as "us@acme.co". A sentence's
+    word before a handle is no local part (ocr_reading.ORDINARY_WORDS)."""
+    assert read_back(read) == read
+    assert "email" not in [f.type for f in detect(read_back(read))]
 
 
 def _grey(width: int, height: int) -> bytes:

@@ -354,9 +354,10 @@ def test_a_located_finding_made_without_a_layout_still_says_where() -> None:
 
 
 def test_the_scan_and_the_renderers_masking_pick_the_same_words_of_a_picture() -> None:
-    """One joining of OCR words (``words_as_text``) for the scan's positions and for the
-    boxes the renderer paints when it reads a picture itself (receive filters, previews)."""
+    """One reading of OCR words (``ocr_words.WordReading``) for the scan's positions and for
+    the boxes the renderer paints when it reads a picture itself (receive filters, previews)."""
     from mailsafe.extract.ocr import OcrWord, words_as_text
+    from mailsafe.extract.ocr_words import WordReading
     from mailsafe.pii import detect
     from mailsafe.positions import PictureLayout
     from mailsafe.render.masking.pictures import boxes_to_paint
@@ -376,7 +377,7 @@ def test_the_scan_and_the_renderers_masking_pick_the_same_words_of_a_picture() -
         for f in detect(text)
         for box in position_in("attachment:a.png", layout, f.start, f.end).boxes
     }
-    painted, counts = boxes_to_paint(words, {"rrn", "phone"})
+    painted, counts = boxes_to_paint(WordReading(text, placed), {"rrn", "phone"})
     assert set(painted) == scanned == {words[2].box, words[4].box}
     assert counts == {"rrn": 1, "phone": 1}
 

@@ -27,7 +27,7 @@ from PIL import Image
 
 from mailsafe.extract import file_places
 from mailsafe.extract.limits import Budget, ExtractLimits
-from mailsafe.extract.ocr import image_words, ocr_languages_available, tesseract_path
+from mailsafe.extract.ocr import image_reading, ocr_languages_available, tesseract_path
 from mailsafe.invitation import CalendarEvent
 from mailsafe.mime import Address, Attachment, ParsedMail
 from mailsafe.notes import note
@@ -152,11 +152,11 @@ class Masker:
         unchecked when OCR could not read it here (the known boxes are painted all the same)."""
         known = self._known(source, page, digest)
         boxes, counts = scaled_boxes(known, image.size)
-        words = image_words(image, self._ocr_budget())
-        if isinstance(words, str):
-            self._unchecked.append(Unchecked(source, page, words))
+        reading = image_reading(image, self._ocr_budget())
+        if isinstance(reading, str):
+            self._unchecked.append(Unchecked(source, page, reading))
         else:
-            read, read_counts = boxes_to_paint(words, self.types, self.hiding)
+            read, read_counts = boxes_to_paint(reading, self.types, self.hiding)
             boxes += read
             counts = read_counts | counts  # per type, the larger of the two counts
         for kind, count in counts.items():

@@ -23,7 +23,7 @@ from typing import Any, Final
 from PIL import Image
 
 from mailsafe.extract.limits import Budget
-from mailsafe.extract.ocr import MIN_PIXELS, image_words
+from mailsafe.extract.ocr import MIN_PIXELS, image_reading
 from mailsafe.extract.pdf import SCAN_DPI
 from mailsafe.mupdf import pymupdf
 from mailsafe.positions import Position
@@ -199,7 +199,7 @@ def _read_and_redact(page: Any, reading: _Reading, result: PageMasking) -> None:
     matrix = pymupdf.Matrix(zoom, zoom)
     pixmap = page.get_pixmap(matrix=matrix, colorspace=pymupdf.csGRAY, clip=area)
     grey = Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
-    words = image_words(grey, budget)
+    words = image_reading(grey, budget)
     if isinstance(words, str):
         result.unchecked = words
         return

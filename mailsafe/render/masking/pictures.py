@@ -1,27 +1,27 @@
 """Masking pixels: personal data read by OCR in a picture, painted over with solid boxes.
 
-The words Tesseract read (``mailsafe.extract.ocr.image_words``, with their boxes) are joined
-into lines as it grouped them (``words_as_text``, each word's characters placed as the
-outbound scan's positions place them: mailsafe.positions), searched with the same detector as
-any text, and every word a finding touches is painted over, whole: a word box says where the
-word is, not where each of its characters is.
+The words Tesseract read (``mailsafe.extract.ocr.image_reading``) come as the outbound scan
+reads them: Tesseract's text, each word placed in it with its box, a passport number's letter
+read again from its word's pixels, the read-back's repaired lines after the reading with the
+words of their source lines placed in them (``mailsafe.extract.ocr_words.WordReading``). The
+text is searched with the same detector as any text, and every word a finding touches is
+painted over, whole: a word box says where the word is, not where each of its characters is.
 
 OCR misreads digits (``O`` for 0, ``l`` for 1, a stray quote); a misread digit can break a
 date or a check digit, and the detector would then see no number. So in pictures, words that
-are mostly digits are read with the usual confusions undone, and for resident and foreigner
-numbers the bare shape (six digits, a hyphen, seven digits) is painted even when the date or
-check digit does not hold: in pixels an unchecked shape is safer painted than shown. OCR also
-reads a digit twice or loses one (``8550315-2749188`` for ``850315-2749188``, read so from a
-15 px screenshot), or splits the digits into two words (``781 123-2145478``): the shape give
-or take a digit on either side of the hyphen, a space anywhere in it, is painted too (*loose*),
-when no digit or hyphen adjoins it, so account numbers in their usual groupings (3-6-5, 6-2-6,
-4-3-6) and phone numbers do not match.
+are mostly digits are read a second time with the usual confusions undone (the text as read
+is searched first: ``S12345678`` is a passport number, ``512345678`` is not), and for
+resident and foreigner numbers the bare shape (six digits, a hyphen, seven digits) is painted
+even when the date or check digit does not hold: in pixels an unchecked shape is safer
+painted than shown. OCR also reads a digit twice or loses one (``8550315-2749188`` for
+``850315-2749188``, read so from a 15 px screenshot), or splits the digits into two words
+(``781 123-2145478``): the shape give or take a digit on either side of the hyphen, a space
+anywhere in it, is painted too (*loose*), when no digit or hyphen adjoins it, so account
+numbers in their usual groupings (3-6-5, 6-2-6, 4-3-6) and phone numbers do not match.
 """
 
 from __future__ import annotations
 
-import bisect
-import dataclasses
 import math
 import re
 from collections import Counter
@@ -30,8 +30,8 @@ from typing import Final
 
 from PIL import Image, ImageDraw
 
-from mailsafe.extract.ocr import OcrWord, words_as_text
-from mailsafe.positions import Position
+from mailsafe.extract.ocr_words import WordReading
+from mailsafe.positions import PlacedWord, Position, boxes_over
 from mailsafe.render.masking.text import PLAIN_HIDING, Hiding, found_in
 
 __all__ = ["PAINT", "boxes_to_paint", "paint", "scaled_boxes"]
@@ -62,24 +62,42 @@ def _as_digits(word: str) -> str:
 
 
 def boxes_to_paint(
-    words: Sequence[OcrWord], types: Set[str], hiding: Hiding = PLAIN_HIDING
+    reading: WordReading, types: Set[str], hiding: Hiding = PLAIN_HIDING
 ) -> tuple[list[Box], Counter[str]]:
-    """The boxes of the words that hold personal data of ``types`` (and runs of the numbers
-    ``hiding`` knows), and the count per type. The words are joined by ``words_as_text``,
-    with digit look-alikes undone in mostly-digit words."""
-    shown = [dataclasses.replace(word, text=_as_digits(word.text)) for word in words]
-    text, placed = words_as_text(shown)
-    found = found_in(text, types, hiding=hiding)
-    spans: list[tuple[int, int, str]] = [(f.start, f.end, f.type) for f in found]
-    spans += _registration_shapes(text, types, spans)
+    """The boxes of the words of ``reading`` that hold personal data of ``types`` (and runs
+    of the numbers ``hiding`` knows), and the count per type: found in the text as read,
+    then in the text with digit look-alikes undone in mostly-digit words (the same length:
+    the words' places hold), where the first found nothing."""
+    text = reading.text
+    spans: list[tuple[int, int, str]] = [
+        (f.start, f.end, f.type) for f in found_in(text, types, hiding=hiding)
+    ]
+    as_digits = _words_as_digits(text, reading.words)
+    if as_digits != text:
+        spans += _apart(spans, [(f.start, f.end, f.type)
+                                for f in found_in(as_digits, types, hiding=hiding)])  # fmt: skip
+    spans += _registration_shapes(as_digits, types, spans)
     counts: Counter[str] = Counter(kind for _, _, kind in spans)
-    starts = [word.start for word in placed]
-    touched: set[int] = set()
-    for start, end, _ in spans:  # the words a span overlaps, found by their starts
-        first = max(bisect.bisect_right(starts, start) - 1, 0)
-        touched.update(i for i in range(first, bisect.bisect_left(starts, end))
-                       if placed[i].end > start)  # fmt: skip
-    return [words[index].box for index in sorted(touched)], counts
+    boxes: dict[Box, None] = {}
+    for start, end, _ in spans:
+        boxes.update(dict.fromkeys(boxes_over(reading.words, start, end)))
+    return list(boxes), counts
+
+
+def _words_as_digits(text: str, words: Sequence[PlacedWord]) -> str:
+    """``text`` with each of its placed words that is mostly digits read as digits."""
+    characters = list(text)
+    for word in words:
+        characters[word.start : word.end] = _as_digits(text[word.start : word.end])
+    return "".join(characters)
+
+
+def _apart(
+    taken: Sequence[tuple[int, int, str]], spans: Sequence[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """The ``spans`` that overlap none of ``taken``."""
+    return [(start, end, kind) for start, end, kind in spans
+            if not any(start < until and begin < end for begin, until, _ in taken)]  # fmt: skip
 
 
 def _registration_shapes(
