@@ -194,10 +194,43 @@ def _rewrites(
     finding already made, as a table's tab after a number, is none)."""
     for start, end in _disguised_chains(digits, spots, taken):
         around = slice(max(start - 1, 0), end + 1)
-        for first, last in _paragraphs(digits, start, end):
-            rewrite = _rewrite(digits, first, last)
-            if rewrite.view != text[first:last] or text[around] != digits[around]:
-                yield rewrite
+        for paragraph_start, paragraph_end in _paragraphs(digits, start, end):
+            for first, last in _outside_findings(digits, paragraph_start, paragraph_end, taken):
+                rewrite = _rewrite(digits, first, last)
+                if rewrite.view != text[first:last] or text[around] != digits[around]:
+                    yield rewrite
+
+
+def _outside_findings(
+    digits: str, start: int, end: int, taken: list[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
+    """The stretches of the chain no finding already made covers, from a digit to a digit:
+    a number found as written is no part of another ("김민수<tab>850315<tab>2345129<tab>
+    010-1111-2222": the halves are one number, the phone after them another)."""
+    index = bisect_right(taken, (start, start))  # taken is sorted and does not overlap
+    if index and taken[index - 1][1] > start:
+        index -= 1
+    inside = []
+    while index < len(taken) and taken[index][0] < end:
+        inside.append(taken[index])
+        index += 1
+    if not inside:
+        yield start, end
+        return
+    position = start
+    for found_start, found_end in inside:
+        yield from _digit_to_digit(digits, position, found_start)
+        position = found_end
+    yield from _digit_to_digit(digits, position, end)
+
+
+def _digit_to_digit(digits: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """``digits[start:end]`` without separators at its ends, when it holds a number's digits."""
+    piece = digits[start:end]
+    stripped = piece.strip(_SEPARATORS)
+    if len(_NON_DIGITS_RE.sub("", stripped)) >= _SHORTEST_NUMBER:
+        first = start + len(piece) - len(piece.lstrip(_SEPARATORS))
+        yield first, first + len(stripped)
 
 
 def _disguised_chains(
