@@ -48,7 +48,9 @@ _HALF_WORD_RE: Final = re.compile(
     r"|(?<![a-z])(?:last|back|second)[ ]?(?:7|seven|half|part|digits))"
 )
 # The words above as the text must hold them for the halves to be looked for at all.
-_HINT_WORDS: Final = ("앞", "뒤", "뒷", "주민", "외국인", "first", "last", "front", "back", "second")
+_HINT_WORDS: Final = (
+    "앞", "뒤", "뒷", "주민", "외국인", "first", "last", "front", "back", "second",
+)  # fmt: skip
 
 
 def _hint_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
