@@ -28,6 +28,7 @@ import unicodedata
 from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from string import ascii_letters
 from typing import Final, NamedTuple
 
@@ -197,10 +198,33 @@ def _rewrites(
     for start, end in _disguised_chains(digits, spots, taken):
         around = slice(max(start - 1, 0), end + 1)
         for paragraph_start, paragraph_end in _paragraphs(digits, start, end):
-            for first, last in _outside_findings(digits, paragraph_start, paragraph_end, taken):
-                rewrite = _rewrite(digits, first, last)
-                if rewrite.view != text[first:last] or text[around] != digits[around]:
-                    yield rewrite
+            for piece in _outside_findings(digits, paragraph_start, paragraph_end, taken):
+                for first, last in (piece, *_halves_in_cells(digits, *piece)):
+                    rewrite = _rewrite(digits, first, last)
+                    if rewrite.view != text[first:last] or text[around] != digits[around]:
+                        yield rewrite
+
+
+# A registration number's halves in two cells: six digits, then a gender digit and six more.
+_FIRST_HALF_CELL_RE: Final = re.compile(r"[0-9]{6}")
+_SECOND_HALF_CELL_RE: Final = re.compile(r"[1-8][0-9]{6}")
+
+
+def _halves_in_cells(digits: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Two neighbouring cells of a chain of three or more that hold a registration number's
+    halves ("1<tab>850315<tab>2345129": a row number before them). The whole chain joins into
+    one run no number is read in; these two are read on their own too."""
+    breaks = list(_CELL_BREAK_RE.finditer(digits, start, end))
+    if len(breaks) < 2:
+        return []  # one or two cells: the whole chain is the pair
+    bounds = [start, *(edge for cut in breaks for edge in cut.span()), end]
+    cells = list(zip(bounds[::2], bounds[1::2], strict=True))
+    return [
+        (first[0], second[1])
+        for first, second in pairwise(cells)
+        if _FIRST_HALF_CELL_RE.fullmatch(digits, *first)
+        and _SECOND_HALF_CELL_RE.fullmatch(digits, *second)
+    ]
 
 
 def _outside_findings(

@@ -180,6 +180,33 @@ def test_a_phone_cell_before_the_halves_was_glued_to_them() -> None:
     assert kinds(text) == [("phone", "010-1111-2222"), ("rrn", "850315\t2345129")]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1\t850315\t2345129", [("rrn", "850315\t2345129")]),  # a row number first
+        ("No\t생년월일\t뒷자리\n1\t850315\t2345129\n2\t900101\t2345678",  # no check digit
+         [("rrn", "850315\t2345129"), ("rrn", "900101\t2345678")]),
+        ("1,850315,2345129,7", [("rrn", "850315,2345129")]),
+    ],
+)  # fmt: skip
+def test_halves_in_two_cells_among_more_number_cells_were_missed(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert kinds(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3\t240315\t1234567\t5",  # a date and a count: no check digit, no label
+        "240101\t1500000\t3000000",
+        "No\t주문일\t주문번호\n1\t240315\t3234567",  # an order number's column
+    ],
+)
+def test_number_cells_that_are_no_halves_stay_apart(text: str) -> None:
+    assert kinds(text) == []
+
+
 def test_a_date_and_an_amount_in_cells_beside_a_phone_stay_apart() -> None:
     assert kinds("240101\t1500000\t010-1111-2222") == [("phone", "010-1111-2222")]
 
