@@ -32,6 +32,34 @@ def is_valid_birth_date(yymmdd: str, gender_digit: str) -> bool:
     return True
 
 
+# Resident numbers issued from October 2020 end in a random digit instead of a check digit; a
+# child born since then holds no other kind. (Numbers re-issued to older people are rare.)
+CHECK_DIGITS_ENDED: Final = datetime.date(2020, 10, 1)
+_CHECK_DIGITS_ENDED_YYMMDD: Final = CHECK_DIGITS_ENDED.strftime("%y%m%d")
+_BORN_IN_THE_2000S: Final = frozenset(
+    digit for digit, century in CENTURY_OF_GENDER_DIGIT.items() if century == 2000
+)
+
+
+def born_after_check_digits_ended(yymmdd: str, gender_digit: str) -> bool:
+    """True when the birth date (a valid one: see ``is_valid_birth_date``) is in or after
+    October 2020: such a number has no check digit, so one that happens to hold is chance."""
+    return gender_digit in _BORN_IN_THE_2000S and yymmdd >= _CHECK_DIGITS_ENDED_YYMMDD
+
+
+# The children's numbers a name alone vouches for: born since the check digit ended, up to a
+# year no one is born in yet. Korea's barcodes (EAN-13 "880...") read as births in 2088.
+# Move it along before 2040.
+NAMED_CHILD_BORN_BEFORE_YY: Final = "40"
+
+
+def child_number_without_check_digit(yymmdd: str, gender_digit: str) -> bool:
+    """True for a (valid) birth date from October 2020 to 2039 in the 2000s' gender digits."""
+    return born_after_check_digits_ended(yymmdd, gender_digit) and (
+        yymmdd[:2] < NAMED_CHILD_BORN_BEFORE_YY
+    )
+
+
 def registration_check_digit_ok(digits: str) -> bool:
     """The pre-October-2020 check digit of a 13-digit resident or foreigner number:
     weights 2-9,2-5 over the first 12 digits; ``(11 - sum % 11) % 10`` for residents,

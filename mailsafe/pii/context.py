@@ -84,6 +84,10 @@ NEGATIVE_WORDS: Final[tuple[str, ...]] = (
     "모델", "model", "제품", "상품", "sku", "품번", "일련번호", "serial", "접수번호",
     "문서번호", "문서", "ref", "reference", "티켓", "ticket", "예약번호", "booking",
     "승인번호", "거래번호", "transaction", "part no", "부품", "시리얼",
+    # Fourth round: registered mail and parcels ("우체국 등기 6865012345678": the post office
+    # is a bank's name too, and its tracking numbers are 13 digits); barcodes (Korea's EAN-13
+    # codes begin 880: a birth date in 1988 or 2088).
+    "등기", "소포", "바코드", "barcode",
 )  # fmt: skip
 # Labels of numbers that are no personal data (issue 19). Like EXPLICIT_LABELS they name the
 # number right after them: a number further on, past another number, is not theirs.
@@ -154,15 +158,20 @@ _DIGIT_RE: Final = re.compile(r"\d")
 # "02-123-4567 (fax)"): a trailer about that number, not a label of the next one.
 _TRAILER_RE: Final = re.compile(r"[0-9][ ()\[\]]*(?:으로|로|에게|에|는|은)?[ ]*\Z")
 TRAILER_REACH: Final = 8  # characters before the word: a number, a bracket, a particle
+# A value of its own is as long as the shortest kind's (a passport's eight digits; "02-123-4567"
+# has nine): "110123456789 신한은행 12345" (a branch code, a memo) keeps the bank name's trailer.
+VALUE_DIGITS: Final = 8
 # A word after a candidate followed, within a short phrase, by a number of its own: it is the
 # label of that next value ("Bank account: 8610-...", "입금 계좌: KB국민은행 207-..."). A
 # word followed by words only is a trailer ("110-... 신한은행 예금주: 김영희").
 # A date, an amount or a count is no such value ("110123456789 신한은행 2023년 3월").
 _OWN_VALUE_RE: Final = re.compile(
-    r"[ ]*(?:[^\W\d_]+[ ]*){0,3}[.:：]?[ ]*(?:[^\W\d_]+[ ]*)?[(#]?\d"
+    r"[ ]*(?:[^\W\d_]+[ ]*){0,3}[.:：]?[ ]*(?:[^\W\d_]+[ ]*)?[(#]?"
+    rf"(?=\d(?:[ .\-]?[0-9A-Z]){{{VALUE_DIGITS - 1}}})\d"  # a passport's letter may be inside
     r"(?![0-9,]*[ ]?(?:년|월|일|원|만|억|천|개|명|건|시|분|초|세|살|층|%))"
 )
-OWN_VALUE_REACH: Final = 32  # a label, a few more words and the start of its value
+# A label, a few more words and the value's first VALUE_DIGITS digits with their separators.
+OWN_VALUE_REACH: Final = 40
 # What separates the cells of a table row in extracted text: XLSX, DOCX, HWPX and HTML cells
 # come out tab-separated, CSV files as they were written.
 CELL_SEPARATORS: Final = "\t,;|"
@@ -341,7 +350,7 @@ def _vote(positive: bool, negative: bool) -> int:
     return 1 if positive else -1 if negative else 0
 
 
-def _labels_in(text: str) -> frozenset[str]:
+def labels_in(text: str) -> frozenset[str]:
     """Every label of every context word in ``text`` (a header cell)."""
     found: set[str] = set()
     lowered = text.lower()
@@ -437,7 +446,7 @@ class ColumnHeaders:
                     continue
                 tried += 1
                 cells = line.split(separator)
-                found = _labels_in(cells[column]) if column < len(cells) else frozenset()
+                found = labels_in(cells[column]) if column < len(cells) else frozenset()
                 if found:
                     break
             self._header_cells[key] = found
@@ -452,11 +461,24 @@ _SURNAMES: Final = frozenset(
      "원천방공현함변염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예경봉사부태피",
      "남궁", "황보", "제갈", "선우", "독고", "사공", "서문")
 )  # fmt: skip
-# A name standing alone just before the number: 2-4 syllables, maybe 님 or 씨, then spaces, a
-# tab, a comma or a colon. Not after ")" or "㈜": "(주)한빛 110111-..." is a company.
+# A name standing alone just before the number: 2-4 syllables, maybe 님 or 씨 (not read as the
+# name's last syllable: "이상민님"), then spaces, a tab, a comma, a colon or a bracket. Not
+# after ")" or "㈜": "(주)한빛 110111-..." is a company.
 _NAME_BEFORE_RE: Final = re.compile(
-    r"(?:^|(?<=[ \t,;|/:\n]))([가-힣]{2,4})(?:[ ]?(?:님|씨))?[ ]*[\t,;|:]?[ ]*\Z"
+    r"(?:^|(?<=[ \t,;|/:\n]))([가-힣]{2,4}?)(?:[ ]?(?P<honorific>님|씨))?[ ]*[\t,;|:(]?[ ]*\Z"
 )
+# Words of business text that begin with a surname's syllable (정산, 고객명, 주문서...): before a
+# number they are a line's label, not a name. Read where a name alone says whose number it is.
+_NOUNS_LIKE_NAMES: Final = frozenset((
+    "정산", "고객", "주문", "배송", "전표", "송장", "조회", "진행", "이용", "이름",
+    "신청", "금액", "제품", "모델", "명세", "현황", "정보", "문의", "전체", "변경",
+    "기간", "서울", "부산", "대구", "인천", "광주", "대전", "경기", "강원", "전북",
+    "전남", "경북", "경남", "제주", "지점", "사업", "사원", "최종", "최근", "오늘",
+    "금일", "전일", "우편", "소포", "반품", "안내", "공지", "구분", "유형", "상태",
+    "결과", "장비", "차량", "지역", "주소", "연락", "전화", "성명", "성별", "나이",
+    "번호", "코드", "기타", "비고", "합계", "총액", "차액", "잔액", "임시", "임대",
+    "하자", "마감", "허가", "공사", "공급", "공고", "주간", "월간",
+))  # fmt: skip
 # What ends a company's or an office's name, and words that stand before a company's name.
 _NOT_A_PERSON_RE: Final = re.compile(
     r"(?:건설|산업|상사|전자|화학|물산|기업|회사|그룹|법인|은행|증권|보험|재단|협회|조합|센터|병원"
@@ -488,20 +510,41 @@ def whose_row(text: str, start: int, end: int) -> int:
     after: "김영희 040811-3519915 서울시 마포구", a customer list's row without a label), -1 a
     company's ("(주)한빛 110111-...", "한빛건설 110111-...": a corporate registration
     number), 0 when nothing says."""
-    before = text[max(0, start - NAME_REACH) : start]
-    if _COMPANY_NAME_BEFORE_RE.search(before):
-        return -1
-    name = _NAME_BEFORE_RE.search(before)
-    if name is None:
-        return 0
-    word = name.group(1)
-    if word[0] not in _SURNAMES and word[:2] not in _SURNAMES:
-        return 0
-    if _NOT_A_PERSON_RE.search(word) or word.lower() in _LABELS:
-        return 0
-    name_start = start - len(before) + name.start()
-    if _COMPANY_BEFORE_RE.search(text, max(0, name_start - NAME_REACH), name_start):
-        return -1
+    owner, _, _ = _owner_before(text, start)
+    if owner <= 0:
+        return owner
     after = text[end : end + ADDRESS_REACH]
     person = _ADDRESS_AFTER_RE.match(after) or _MOBILE_AFTER_RE.match(after)
     return 0 if person is None else 1
+
+
+def named_before(text: str, start: int) -> bool:
+    """True when a person's name stands just before ``start`` as a name alone is written: a
+    surname and a two-syllable given name ("이도윤"), a two-syllable surname and a given name
+    ("남궁민수"), or any name with 님 or 씨; and it is no word of business text that begins like
+    one ("정산", "고객명"). Two-syllable words are mostly nouns ("정리", "이번", "김치")."""
+    owner, name, honorific = _owner_before(text, start)
+    if owner <= 0 or name in _NOUNS_LIKE_NAMES or name[:2] in _NOUNS_LIKE_NAMES:
+        return False
+    surname = 2 if name[:2] in _SURNAMES else 1
+    return honorific or len(name) == surname + 2
+
+
+def _owner_before(text: str, start: int) -> tuple[int, str, bool]:
+    """(1, the name, whether 님 or 씨 follows it) when a person's name stands just before
+    ``start``; -1 when a company's name stands there or before the name; 0 when neither."""
+    before = text[max(0, start - NAME_REACH) : start]
+    if _COMPANY_NAME_BEFORE_RE.search(before):
+        return -1, "", False
+    name = _NAME_BEFORE_RE.search(before)
+    if name is None:
+        return 0, "", False
+    word = name.group(1)
+    if word[0] not in _SURNAMES and word[:2] not in _SURNAMES:
+        return 0, "", False
+    if _NOT_A_PERSON_RE.search(word) or word.lower() in _LABELS:
+        return 0, "", False
+    name_start = start - len(before) + name.start()
+    if _COMPANY_BEFORE_RE.search(text, max(0, name_start - NAME_REACH), name_start):
+        return -1, "", False
+    return 1, word, name.group("honorific") is not None

@@ -16,12 +16,16 @@ from mailsafe.pii.detectors import (
     ascii_shape,
     number_runs,
 )
+from mailsafe.pii.halves import find_split_halves
 from mailsafe.pii.mask import mask_value
 from mailsafe.pii.normalize import normalize
 from mailsafe.pii.text_finders import find_text_kinds
 from mailsafe.pii.types import PII_TYPES, Finding
 
 _PRIORITY: Final = {kind: rank for rank, kind in enumerate(PII_TYPES)}
+# The number finders, and a registration number's halves with words between (halves.py builds
+# on the finders' candidates and scores, so their module cannot list it).
+_FINDERS: Final = (*FINDERS, find_split_halves)
 _START: Final = attrgetter("start")
 # Every number type holds at least four digits in a row (a passport's "M123A4567" the fewest), and
 # full-width digits are digits here too, so this is checked before normalising. Written out
@@ -48,7 +52,7 @@ def detect(text: str) -> list[Finding]:
         context = ContextIndex(plain, regions)
         candidates = [
             candidate
-            for finder in FINDERS
+            for finder in _FINDERS
             for candidate in finder(plain, context, regions)
             if candidate.score >= REPORT_THRESHOLD
         ]

@@ -18,13 +18,15 @@ from typing import Final, NamedTuple
 from mailsafe.pii.checks import (
     CORPORATE_REGISTRY_PREFIXES,
     FOREIGNER_GENDER_DIGITS,
+    born_after_check_digits_ended,
     card_prefix_ok,
+    child_number_without_check_digit,
     corporate_check_digit_ok,
     is_valid_birth_date,
     luhn_ok,
     registration_check_digit_ok,
 )
-from mailsafe.pii.context import ContextIndex, whose_row
+from mailsafe.pii.context import ContextIndex, named_before, whose_row
 from mailsafe.pii.types import PiiType
 
 # A candidate is reported from this score up.
@@ -258,7 +260,9 @@ def _registration(match: re.Match[str], context: ContextIndex) -> Candidate | No
     shape = RRN_HYPHENATED if "-" in separator else RRN_SPACED if separator else RRN_BARE
     start, end = match.span()
     said = context.context_of(start, end, kind)
-    if registration_check_digit_ok(birth + rest):
+    # Numbers issued since October 2020 end in any digit: a check digit there holds by chance.
+    checked = registration_check_digit_ok(birth + rest)
+    if checked and not born_after_check_digits_ended(birth, rest[0]):
         shape += CHECK_DIGIT_BONUS
     else:  # issued since October 2020 (any last digit), or no resident number at all
         corporate = _looks_corporate(birth + rest)
@@ -266,9 +270,16 @@ def _registration(match: re.Match[str], context: ContextIndex) -> Candidate | No
             said = whose_row(match.string, start, end)
             if said > 0 and corporate and rest[0] in BORN_IN_THE_1900S:
                 said = 0  # born 1911-1928: a company's "110111-1..." far likelier
+            elif not (said or corporate) and _named_child(match.string, start, birth, rest[0]):
+                said = 1  # a child's number after the child's name ("자녀 이도윤 2206...")
         if said <= 0 and corporate:
             return None
     return Candidate(kind, start, end, _moved(shape, said))
+
+
+def _named_child(text: str, start: int, birth: str, gender_digit: str) -> bool:
+    """A number issued since the check digit ended, right after a person's name alone."""
+    return child_number_without_check_digit(birth, gender_digit) and named_before(text, start)
 
 
 # Gender digits of people born 1900-1999 (residents 1 2, foreigners 5 6). A corporate number's

@@ -28,6 +28,7 @@ import unicodedata
 from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from string import ascii_letters
 from typing import Final, NamedTuple
 
@@ -109,9 +110,11 @@ _SHAPE: Final = bytes.maketrans(
 _ODD_AFTER: Final = rb"(?: ?-? ?000000|(?<=000.) ?-? ?000|(?<=000 .) ?-? ?000)"
 _LINE_BREAK: Final = rb"\r?\n[ \t]?-? ?0"
 # Every branch starts with a literal, which the engine tests before entering it: a branch
-# starting with an optional space made this pass half again as slow.
+# starting with an optional space made this pass half again as slow. What follows the digit is
+# only looked at, not taken: a spot's tail may hold the next spot ("010-1111-2222<tab>850315
+# <tab>2345129": the phone's spot is inside a finding, the halves' is the next).
 _SPOT_SHAPE_RE: Final = re.compile(
-    rb"0(?:"
+    rb"0(?="
     rb"!(?:" + _ODD_AFTER[3:-1] + rb"|0!0!0(?!0))"
     rb"|,(?:(?!000(?!0))" + _ODD_AFTER + rb"|0,0,0(?!0))"
     rb"|-(?:-" + _ODD_AFTER + rb"| ?" + _LINE_BREAK + rb"|0-0-0(?!0))"
@@ -194,10 +197,66 @@ def _rewrites(
     finding already made, as a table's tab after a number, is none)."""
     for start, end in _disguised_chains(digits, spots, taken):
         around = slice(max(start - 1, 0), end + 1)
-        for first, last in _paragraphs(digits, start, end):
-            rewrite = _rewrite(digits, first, last)
-            if rewrite.view != text[first:last] or text[around] != digits[around]:
-                yield rewrite
+        for paragraph_start, paragraph_end in _paragraphs(digits, start, end):
+            for piece in _outside_findings(digits, paragraph_start, paragraph_end, taken):
+                for first, last in (piece, *_halves_in_cells(digits, *piece)):
+                    rewrite = _rewrite(digits, first, last)
+                    if rewrite.view != text[first:last] or text[around] != digits[around]:
+                        yield rewrite
+
+
+# A registration number's halves in two cells: six digits, then a gender digit and six more.
+_FIRST_HALF_CELL_RE: Final = re.compile(r"[0-9]{6}")
+_SECOND_HALF_CELL_RE: Final = re.compile(r"[1-8][0-9]{6}")
+
+
+def _halves_in_cells(digits: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Two neighbouring cells of a chain of three or more that hold a registration number's
+    halves ("1<tab>850315<tab>2345129": a row number before them). The whole chain joins into
+    one run no number is read in; these two are read on their own too."""
+    breaks = list(_CELL_BREAK_RE.finditer(digits, start, end))
+    if len(breaks) < 2:
+        return []  # one or two cells: the whole chain is the pair
+    bounds = [start, *(edge for cut in breaks for edge in cut.span()), end]
+    cells = list(zip(bounds[::2], bounds[1::2], strict=True))
+    return [
+        (first[0], second[1])
+        for first, second in pairwise(cells)
+        if _FIRST_HALF_CELL_RE.fullmatch(digits, *first)
+        and _SECOND_HALF_CELL_RE.fullmatch(digits, *second)
+    ]
+
+
+def _outside_findings(
+    digits: str, start: int, end: int, taken: list[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
+    """The stretches of the chain no finding already made covers, from a digit to a digit:
+    a number found as written is no part of another ("김민수<tab>850315<tab>2345129<tab>
+    010-1111-2222": the halves are one number, the phone after them another)."""
+    index = bisect_right(taken, (start, start))  # taken is sorted and does not overlap
+    if index and taken[index - 1][1] > start:
+        index -= 1
+    inside = []
+    while index < len(taken) and taken[index][0] < end:
+        inside.append(taken[index])
+        index += 1
+    if not inside:
+        yield start, end
+        return
+    position = start
+    for found_start, found_end in inside:
+        yield from _digit_to_digit(digits, position, found_start)
+        position = found_end
+    yield from _digit_to_digit(digits, position, end)
+
+
+def _digit_to_digit(digits: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """``digits[start:end]`` without separators at its ends, when it holds a number's digits."""
+    piece = digits[start:end]
+    stripped = piece.strip(_SEPARATORS)
+    if len(_NON_DIGITS_RE.sub("", stripped)) >= _SHORTEST_NUMBER:
+        first = start + len(piece) - len(piece.lstrip(_SEPARATORS))
+        yield first, first + len(stripped)
 
 
 def _disguised_chains(
