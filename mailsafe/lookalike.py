@@ -6,9 +6,9 @@ differs from it byte by byte. Two answers, both pure (strings in, strings out):
 
 * :func:`claimed_domain` compares what a reader may *see*: every form of the text a mail client
   may show (as written, with its punycode labels decoded, and reordered by the bidi controls
-  in it, left-to-right or right-to-left), each reduced for comparison by :func:`comparable` (invisible characters
-  removed, NFKC, homoglyphs mapped to the Latin letter they imitate, case folded). Every
-  address-like run in every form counts.
+  in it, left-to-right or right-to-left), each reduced for comparison by :func:`comparable`
+  (invisible characters removed, NFKC, homoglyphs mapped to the Latin letter they imitate,
+  case folded). Every address-like run in every form counts.
 * :func:`reveal_invisible` shows what a reader would not see: each invisible character becomes
   a visible marker such as ``⟨U+200B⟩``.
 
