@@ -31,6 +31,7 @@ from itertools import chain, repeat
 import pybase64
 
 from inner_agent.ownmail import MARKER_HEADER, OwnMailKind
+from mailsafe.defang import defang_text
 from mailsafe.lookalike import claimed_domain, reveal_bidi_controls, reveal_invisible
 from mailsafe.notes import reason_words, translate
 from mailsafe.payload import AuthResults, Manifest
@@ -262,9 +263,9 @@ def shown_header_text(untrusted: str, limit: int = MAX_FIELD_CHARS) -> str:
 def _clean_body_text(untrusted: str) -> str:
     """Multi-line text for the text/plain part: keep newlines and tabs, drop other controls,
     show bidi controls as markers (D22 in decisions.md: other invisible characters are
-    common in pasted text and harmless there)."""
+    common in pasted text and harmless there), defang what a client would make a link of."""
     text = _CONTROL.sub("", untrusted.replace("\r\n", "\n").replace("\r", "\n"))
-    return reveal_bidi_controls(text)
+    return defang_text(reveal_bidi_controls(text))
 
 
 def _domain_of(address: str) -> str:
@@ -732,7 +733,8 @@ def _header_rows(manifest: Manifest, words: dict[str, str]) -> list[tuple[str, s
         v for v in (headers.message_id, headers.in_reply_to, headers.references) if v
     )
     rows.append((words["threading"], threading))
-    return [(label, shown_header_text(value)) for label, value in rows if value]
+    # defanged: a URL in a Subject or an address row would be a link in either part
+    return [(label, defang_text(shown_header_text(value))) for label, value in rows if value]
 
 
 AuthWord = str  # "pass", "fail", "unknown", "not_checked"
