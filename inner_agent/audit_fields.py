@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inner_agent.notify import clean_header_text
+from inner_agent.notify import clean_header_text, shown_header_text
 from mailsafe.payload import Manifest
 from mailsafe.pii import detect
 from mailsafe.pii.mask import mask_text
@@ -20,17 +20,20 @@ AUDIT_MAX_WITHHELD = 50
 
 def searchable_fields(manifest: Manifest, recipients: tuple[str, ...]) -> dict[str, Any]:
     """What an auditor searches the log by (the feature table's "mail search": sender,
-    recipient, subject, date, sender IP, result, attachments), cleaned of control characters
-    and cut to a sane length: every value came from the internet through the outer agent.
-    Personal data in the subject and attachment names is masked, as everywhere in the log."""
+    recipient, subject, date, sender IP, result, attachments), cleaned of control characters,
+    invisible characters shown as ``⟨U+XXXX⟩`` as in the notification (a bidi override in a
+    file name must not reorder it on a console page or in a spreadsheet) and cut to a sane
+    length: every value came from the internet through the outer agent. Personal data in the
+    subject and attachment names is masked, as everywhere in the log."""
 
     def clean(untrusted: str) -> str:
-        return clean_header_text(untrusted, AUDIT_FIELD_CHARS)
+        return shown_header_text(untrusted, AUDIT_FIELD_CHARS)
 
     def masked(untrusted: str) -> str:
-        """Free text keeps no personal data in the log (a registration number in a subject)."""
-        text = clean(untrusted)
-        return mask_text(text, detect(text))
+        """Free text keeps no personal data in the log (a registration number in a subject);
+        masked before the markers are put in, so a number is found as the reader sees it."""
+        text = clean_header_text(untrusted, AUDIT_FIELD_CHARS)
+        return shown_header_text(mask_text(text, detect(text)), AUDIT_FIELD_CHARS)
 
     headers, envelope = manifest.headers, manifest.envelope
     sources = (page.source for page in manifest.pages if page.source.startswith("attachment:"))

@@ -31,6 +31,7 @@ from itertools import chain, repeat
 import pybase64
 
 from inner_agent.ownmail import MARKER_HEADER, OwnMailKind
+from mailsafe.defang import defang_text
 from mailsafe.lookalike import claimed_domain, reveal_bidi_controls, reveal_invisible
 from mailsafe.notes import reason_words, translate
 from mailsafe.payload import AuthResults, Manifest
@@ -45,6 +46,7 @@ __all__ = [
     "build_notifications",
     "claims_our_domain",
     "clean_header_text",
+    "shown_header_text",
     "split_from",
     "valid_mail_id",
 ]
@@ -247,18 +249,23 @@ def clean_header_text(untrusted: str, limit: int = MAX_FIELD_CHARS) -> str:
     return " ".join(_HEADER_UNSAFE.sub(" ", untrusted[: limit * 2]).split())[:limit]
 
 
-def _shown(untrusted: str, limit: int = MAX_FIELD_CHARS) -> str:
+def shown_header_text(untrusted: str, limit: int = MAX_FIELD_CHARS) -> str:
     """One line of text as the employee sees it: cleaned, every invisible character (bidi
-    controls, zero-width and other default-ignorable characters) shown as ``⟨U+XXXX⟩``."""
+    controls, zero-width and other default-ignorable characters) shown as ``⟨U+XXXX⟩``.
+
+    Every value from the internet that is stored for people to read later (the audit log the
+    console shows and exports, held mail, rule notices) is kept in this form, so a page or a
+    spreadsheet shows ``invoice⟨U+202E⟩fdp.exe`` where the notification does, never the
+    reordered ``invoiceexe.pdf``."""
     return clean_header_text(reveal_invisible(untrusted[: limit * 2]), limit)
 
 
 def _clean_body_text(untrusted: str) -> str:
     """Multi-line text for the text/plain part: keep newlines and tabs, drop other controls,
     show bidi controls as markers (D22 in decisions.md: other invisible characters are
-    common in pasted text and harmless there)."""
+    common in pasted text and harmless there), defang what a client would make a link of."""
     text = _CONTROL.sub("", untrusted.replace("\r\n", "\n").replace("\r", "\n"))
-    return reveal_bidi_controls(text)
+    return defang_text(reveal_bidi_controls(text))
 
 
 def _domain_of(address: str) -> str:
@@ -514,10 +521,10 @@ def _from_header(
 ) -> tuple[str, str, str]:
     """(display name, local part, domain) for our From header."""
     display, untrusted_addr = split_from(manifest.headers.from_)
-    display = _shown(display, 200)
+    display = shown_header_text(display, 200)
     address = _valid_address(untrusted_addr)
     if spoofed or address is None:
-        untrusted_addr = _shown(untrusted_addr, 320)
+        untrusted_addr = shown_header_text(untrusted_addr, 320)
         shown = f"{display} ({untrusted_addr})" if display else untrusted_addr
         prefix = words["spoof_subject"] + " " if spoofed else ""
         local, _, domain = options.from_address.partition("@")
@@ -647,7 +654,7 @@ def _subject(
         pieces.append(words["spoof_subject"])
     if total > 1:
         pieces.append(f"({part}/{total})")
-    pieces.append(_shown(manifest.headers.subject, MAX_SUBJECT_CHARS))
+    pieces.append(shown_header_text(manifest.headers.subject, MAX_SUBJECT_CHARS))
     return clean_header_text(" ".join(p for p in pieces if p), MAX_SUBJECT_CHARS + 80)
 
 
@@ -673,7 +680,8 @@ def _notes(
         notes.append(words["omitted"].format(count=omitted))
     if part == 1:
         notes.extend(
-            _shown(translate(clean_header_text(n, 500), language), 600) for n in manifest.notes[:50]
+            shown_header_text(translate(clean_header_text(n, 500), language), 600)
+            for n in manifest.notes[:50]
         )
     return notes
 
@@ -684,14 +692,14 @@ def _filter_notes(manifest: Manifest, words: dict[str, str]) -> list[str]:
     if mark is None:
         return []
     rule = clean_header_text(mark.rule, 64)
+    sender = split_from(manifest.headers.from_)[1] or manifest.envelope.mail_from or "?"
     values = {
         "rule": words["rule"].format(rule=rule) if rule else words["default_rule"],
-        "sender": _shown(split_from(manifest.headers.from_)[1] or manifest.envelope.mail_from
-                         or "?", 320),
-        "rcpts": _shown(", ".join(manifest.envelope.rcpt_to), 600),
+        "sender": shown_header_text(sender, 320),
+        "rcpts": shown_header_text(", ".join(manifest.envelope.rcpt_to), 600),
         "mail_id": manifest.mail_id,
         "until": clean_header_text(mark.held_until, 40),
-        "by": _shown(mark.decided_by, 320),
+        "by": shown_header_text(mark.decided_by, 320),
     }  # fmt: skip
     notes = [words[f"filter_{mark.action}"].format(**values)] if mark.action != "allow" else []
     # What was masked, and where, the renderer's notes say (docs/rendering.md, "Masking"); here
@@ -725,7 +733,8 @@ def _header_rows(manifest: Manifest, words: dict[str, str]) -> list[tuple[str, s
         v for v in (headers.message_id, headers.in_reply_to, headers.references) if v
     )
     rows.append((words["threading"], threading))
-    return [(label, _shown(value)) for label, value in rows if value]
+    # defanged: a URL in a Subject or an address row would be a link in either part
+    return [(label, defang_text(shown_header_text(value))) for label, value in rows if value]
 
 
 AuthWord = str  # "pass", "fail", "unknown", "not_checked"
@@ -766,7 +775,7 @@ def _domain(address: str) -> str:
 
 def _withheld_rows(manifest: Manifest, language: str) -> list[tuple[str, str, str, str]]:
     return [
-        (_shown(w.filename, 255), _shown(w.content_type, 100),
+        (shown_header_text(w.filename, 255), shown_header_text(w.content_type, 100),
          _human_size(w.size), reason_words(clean_header_text(w.reason, 100), language))
         for w in manifest.withheld
     ]  # fmt: skip

@@ -5,10 +5,10 @@ A display name ``대표이사 ceo@bank<U+200B>.example`` shows as our executive'
 differs from it byte by byte. Two answers, both pure (strings in, strings out):
 
 * :func:`claimed_domain` compares what a reader may *see*: every form of the text a mail client
-  may show (as written, and reordered by the bidi controls in it, left-to-right or
-  right-to-left), each reduced for comparison by :func:`comparable` (invisible characters
-  removed, NFKC, homoglyphs mapped to the Latin letter they imitate, case folded). Every
-  address-like run in every form counts.
+  may show (as written, with its punycode labels decoded, and reordered by the bidi controls
+  in it, left-to-right or right-to-left), each reduced for comparison by :func:`comparable`
+  (invisible characters removed, NFKC, homoglyphs mapped to the Latin letter they imitate,
+  case folded). Every address-like run in every form counts.
 * :func:`reveal_invisible` shows what a reader would not see: each invisible character becomes
   a visible marker such as ``⟨U+200B⟩``.
 
@@ -47,6 +47,8 @@ _INVISIBLE = re.compile(f"[{_DEFAULT_IGNORABLE}{_FORMAT}]")
 # The bidi controls (UAX #9 §2): embeddings, overrides, isolates and the three marks.
 _BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _BIDI_CONTROL = re.compile(f"[{_BIDI_CONTROLS}]")
+# A domain label in its ASCII form (RFC 5890 "xn--" + punycode); a label is at most 63 octets.
+_ACE_LABEL = re.compile(r"(?i)(?<![a-z0-9-])xn--([a-z0-9-]{1,59})(?![a-z0-9-])")
 # A character that can make a reader reorder text: a bidi control or a right-to-left letter.
 _REORDERS = re.compile(f"[{_BIDI_CONTROLS}\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
 # Emoji sequences join symbols with U+200D and pick a presentation with U+FE0E/U+FE0F; shown
@@ -79,12 +81,31 @@ def comparable(untrusted: str) -> str:
 
 
 def reader_forms(untrusted: str) -> tuple[str, ...]:
-    """The orders a mail client may show the text in: as written and, when anything in it can
-    reorder text, as the bidi algorithm lays it out in a left-to-right and a right-to-left
-    paragraph (a client may choose either, e.g. HTML ``dir=auto``)."""
-    if not _REORDERS.search(untrusted):
-        return (untrusted,)
-    return (untrusted, _visual_order(untrusted, rtl=False), _visual_order(untrusted, rtl=True))
+    """The forms a mail client may show the text in: as written and with its punycode labels
+    decoded (clients show ``xn--bnk-6cd.example`` as ``bаnk.example``); each, when anything in
+    it can reorder text, also as the bidi algorithm lays it out in a left-to-right and a
+    right-to-left paragraph (a client may choose either, e.g. HTML ``dir=auto``)."""
+    decoded = _idn_decoded(untrusted)
+    written = (untrusted,) if decoded == untrusted else (untrusted, decoded)
+    forms: list[str] = []
+    for text in written:
+        forms.append(text)
+        if _REORDERS.search(text):
+            forms += [_visual_order(text, rtl=False), _visual_order(text, rtl=True)]
+    return tuple(forms)
+
+
+def _idn_decoded(untrusted: str) -> str:
+    """The text with every ``xn--`` label that decodes as punycode (RFC 3492) decoded, as a
+    mail client showing internationalised domains draws it; other text unchanged."""
+
+    def decoded(label: re.Match[str]) -> str:
+        try:
+            return label.group(1).encode("ascii").decode("punycode")
+        except UnicodeError:
+            return label.group()
+
+    return _ACE_LABEL.sub(decoded, untrusted) if "xn--" in untrusted.casefold() else untrusted
 
 
 def claimed_domain(untrusted: str, domains: Sequence[str]) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import smtplib
 import ssl
 import threading
@@ -328,8 +329,9 @@ class SmtpHop:
                 host[0], host[1], local_hostname=self.helo, timeout=self.timeout_s
             ) as client:
                 self._secure(client, where, mode)
-                options = _mail_options(client, mail_from, rcpts, data)
-                refused = client.sendmail(mail_from, rcpts, data, mail_options=options)
+                wire = crlf_only(data)
+                options = _mail_options(client, mail_from, rcpts, wire)
+                refused = client.sendmail(mail_from, rcpts, wire, mail_options=options)
                 return {r: (code, _text(msg)) for r, (code, msg) in refused.items()}
         except smtplib.SMTPRecipientsRefused as exc:
             return {r: (code, _text(msg)) for r, (code, msg) in exc.recipients.items()}
@@ -372,6 +374,20 @@ def _classify(code: int, text: str, where: str) -> DeliveryDeferred | DeliveryRe
     if 500 <= code < 600:
         return DeliveryRefused(message, code=code, reply=text)
     return DeliveryDeferred(message, code=code, reply=text)
+
+
+def crlf_only(data: bytes) -> bytes:
+    """``data`` with every bare CR and bare LF made a CRLF (RFC 5321 §2.3.8: they only travel
+    together). smtplib dot-stuffs only after LF, so a mail holding "<CR>.<CR>" or "<LF>.<LF>"
+    would end DATA early at an MTA that accepts those (SMTP smuggling, 2023) and what follows
+    would be read there as a second mail with an envelope nobody approved."""
+    if b"\r" not in data.replace(b"\r\n", b"") and b"\n" not in data.replace(b"\r\n", b""):
+        return data
+    return _LINE_END.sub(b"\r\n", data)
+
+
+# Any line end: CRLF, or a CR or an LF alone.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def _mail_options(client: smtplib.SMTP, mail_from: str, rcpts: list[str], data: bytes) -> list[str]:

@@ -17,6 +17,7 @@ applied only if the directory has not changed since the preview (else it is prev
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import re
 import secrets
 import time
@@ -52,6 +53,9 @@ PENDING_TTL_S = 900.0
 # The console's upload: an export of tens of thousands of people is a few MB.
 MAX_UPLOAD_BYTES = min(MAX_FILE_BYTES, 16 << 20)
 READERS = (Role.ADMIN, Role.AUDITOR)
+# A change's result carried to the overview in its redirect (cut: it names a file and counts).
+MAX_DONE_CHARS = 300
+DONE_PURPOSE = "directory-done"
 PERSON_FIELDS = ("email", "name", "department", "parent", "rank", "role", "manager", "groups")
 ROLE_LABELS = {"": "직원 (member)", "head": "부서장 (head)", "delegate": "대결자 (delegate)",
                "security-officer": "보안담당자 (security officer)",
@@ -99,8 +103,15 @@ class DirectoryPages(ConsolePages):
     @require(*READERS)
     async def overview(self, request: Request) -> Response:
         values = await run_in_threadpool(self._overview)
-        done = request.query_params.get("done", "")[:300]
-        return self._render(request, "directory.html", done=done, **values)
+        return self._render(request, "directory.html", done=self._carried_done(request), **values)
+
+    def _carried_done(self, request: Request) -> str:
+        """The result a change of this session redirected here with; "" for any other text
+        (a link from elsewhere must not write in the console's success box)."""
+        who: Principal = request.state.principal
+        done = request.query_params.get("done", "")[:MAX_DONE_CHARS]
+        mark = self.pages.mark(who.session_id, DONE_PURPOSE, done)
+        return done if hmac.compare_digest(mark, request.query_params.get("mark", "")) else ""
 
     def _overview(self) -> dict[str, Any]:
         places = self.data.places
@@ -141,7 +152,7 @@ class DirectoryPages(ConsolePages):
             errors = {_column_of(str(refused)): str(refused)}
             return self._person_page(request, fields, disabled, errors=errors, status=400)
         await run_in_threadpool(self._record_change, request, "console", report)
-        return self._done(f"saved {person.email}")
+        return self._done(request, f"saved {person.email}")
 
     # ------------------------------------------------------------------------- import
 
@@ -180,7 +191,7 @@ class DirectoryPages(ConsolePages):
         report = await run_in_threadpool(self._fenced(self.directory.replace), pending.snapshot,
                                          f"import {pending.name} (console)")  # fmt: skip
         await run_in_threadpool(self._record_change, request, pending.name, report)
-        return self._done(f"{pending.name}: {report.summary()}")
+        return self._done(request, f"{pending.name}: {report.summary()}")
 
     async def _upload(self, request: Request) -> tuple[str, bytes] | Response:
         who: Principal = request.state.principal
@@ -239,10 +250,13 @@ class DirectoryPages(ConsolePages):
                                      places.fallback_approver, time.time()):  # fmt: skip
             record(Action.DIRECTORY_CHANGED, move.detail(), mail_id=move.mail_id)
 
-    def _done(self, what: str) -> Response:
+    def _done(self, request: Request, what: str) -> Response:
         from urllib.parse import urlencode
 
-        target = "/directory?" + urlencode({"done": what[:300]})
+        who: Principal = request.state.principal
+        done = what[:MAX_DONE_CHARS]
+        mark = self.pages.mark(who.session_id, DONE_PURPOSE, done)
+        target = "/directory?" + urlencode({"done": done, "mark": mark})
         return self.pages.finish(RedirectResponse(target, status_code=303))
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from inner_agent.inbound.approvers import Directory, approvers_for
 from inner_agent.inbound.holds import HoldBook
-from inner_agent.notify import CheckedMail, clean_header_text
+from inner_agent.notify import CheckedMail, shown_header_text
 from mailsafe.payload import InboundMark
 
 __all__ = ["HeldArrivals"]
@@ -61,8 +61,8 @@ class HeldArrivals:
             approver_kind=mark.approver or "department_head",
             policy_version=mark.policy_version,
             held_until=mark.held_until,
-            sender=clean_header_text(manifest.envelope.mail_from or headers.from_, 320),
-            subject=clean_header_text(headers.subject, 300),
+            sender=shown_header_text(manifest.envelope.mail_from or headers.from_, 320),
+            subject=shown_header_text(headers.subject, 300),
         )
         if new:
             self.audit.record(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Final, Protocol
 
-from inner_agent.notify import CheckedMail, clean_header_text
+from inner_agent.notify import CheckedMail, shown_header_text
 from inner_agent.outbound.rule_notices import RuleNotice, inbound_rule_notice, notice_addresses
 from inner_agent.web.accounts import Account
 from mailsafe.inbound_rules import InboundRuleSet, default_inbound_rules, load_inbound_rules
@@ -96,8 +96,8 @@ class InboundRuleNotices:
 
 def _notice(mail: CheckedMail, rule: str, action: str, recipients: tuple[str, ...]) -> RuleNotice:
     manifest = mail.manifest
-    sender = clean_header_text(manifest.envelope.mail_from or manifest.headers.from_, 320)
-    subject = clean_header_text(manifest.headers.subject, 300)
+    sender = shown_header_text(manifest.envelope.mail_from or manifest.headers.from_, 320)
+    subject = shown_header_text(manifest.headers.subject, 300)
     return RuleNotice(rule, action, "", sender, recipients, subject, manifest.mail_id)
 
 

@@ -18,6 +18,7 @@ from inner_agent.outbound.senders import SenderCheck, check_sender
 from inner_agent.outbound.spool import SpooledMail
 from mailsafe.extract import Found, extract_locations
 from mailsafe.extract.isolated import AttachmentReader
+from mailsafe.lookalike import reveal_bidi_controls
 from mailsafe.mime import SUBJECT_SCAN_BYTES, ParsedMail, parse_message
 from mailsafe.pii import detect, mask_text
 from mailsafe.policy import Decision, RuleSet, SenderInfo
@@ -78,7 +79,11 @@ class Scanned:
                 "sender": self.sender.to_json(),
             },
             "findings": [
-                {"type": lf.finding.type, "masked": lf.finding.masked, "where": lf.where}
+                {
+                    "type": lf.finding.type,
+                    "masked": lf.finding.masked,
+                    "where": reveal_bidi_controls(lf.where),
+                }
                 for lf in self.result.findings
             ],
         }
@@ -163,16 +168,21 @@ def auto_submitted(data: bytes) -> str:
 
 
 def masked_subject(data: bytes) -> str:
+    """The Subject as pages, notices and the audit log keep it: one line without controls,
+    cut, personal data masked, and each bidi control a visible ``⟨U+XXXX⟩`` (an employee must
+    not make "명단 \u202exslx.gpj" read "명단 jpg.xlsx" to the approver; other invisible
+    characters are common in typed subjects and reorder nothing, D22)."""
     try:
         headers = BytesHeaderParser(policy=default_policy).parsebytes(data[:SUBJECT_SCAN_BYTES])
-        subject = " ".join(str(headers.get("Subject", "")).split())
+        subject = " ".join(_CONTROL.sub(" ", str(headers.get("Subject", ""))).split())
     except (ValueError, TypeError, IndexError):
         subject = ""
     subject = subject[:MAX_SUBJECT_CHARS]
-    return mask_text(subject, detect(subject))
+    return reveal_bidi_controls(mask_text(subject, detect(subject)))
 
 
 def _masked(text: str) -> str:
-    """An attachment name as the audit log keeps it: one line, cut, personal data masked."""
+    """An attachment name as the audit log keeps it: one line, cut, personal data masked,
+    bidi controls shown as markers (as in ``masked_subject``)."""
     line = " ".join(_CONTROL.sub(" ", text[: MAX_SUBJECT_CHARS * 2]).split())[:MAX_SUBJECT_CHARS]
-    return mask_text(line, detect(line))
+    return reveal_bidi_controls(mask_text(line, detect(line)))

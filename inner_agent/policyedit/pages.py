@@ -19,6 +19,7 @@ change made meanwhile is refused, not overwritten). Every save is a version, an 
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,9 @@ MAX_FORM_FIELDS: Final = 40 + 4 * MAX_CONDITIONS
 MAX_TEXT_FIELD_BYTES: Final = 1 << 20  # a pasted sample text
 # The directory's names offered beside a scope: a page, not the whole HR database.
 MAX_OFFERED: Final = 200
+# What a save redirects to the list with (``outbound-2``): anything else in ``?saved=`` is a
+# link's own words, not shown in the page's "saved" box.
+SAVED_PATTERN: Final = re.compile(r"(?:inbound|outbound)-[0-9]{1,9}")
 ACTIONS: Final[dict[Direction, tuple[str, ...]]] = {
     "outbound": ("block", "approve", "monitor", "allow"),
     "inbound": ("block", "hold", "allow", "monitor", "mask"),
@@ -214,7 +218,8 @@ class PolicyPages:
                            "rules": edits.rules_of(document), "based_on": based_on,
                            "default": document.get("default_action", "allow")})  # fmt: skip
         saved = request.query_params.get("saved", "")[:40]
-        return self._render(request, "policy_list.html", listed=listed, saved=saved)
+        shown = saved if SAVED_PATTERN.fullmatch(saved) else ""  # a link's own words: not shown
+        return self._render(request, "policy_list.html", listed=listed, saved=shown)
 
     @require(*EDITORS)
     async def new_rule(self, request: Request) -> Response:

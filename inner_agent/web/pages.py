@@ -123,6 +123,12 @@ class SignInPages:
     def csrf(self, session_id: str) -> str:
         return hmac.new(self._csrf_key, session_id.encode(), hashlib.sha256).hexdigest()
 
+    def mark(self, session_id: str, purpose: str, text: str) -> str:
+        """A keyed hash of ``text`` for ``purpose``, bound to the session: a page's own message
+        carried through a redirect in the query, which a link made elsewhere cannot forge."""
+        message = "\0".join((session_id, purpose, text)).encode()
+        return hmac.new(self._csrf_key, message, hashlib.sha256).hexdigest()
+
     def csrf_ok(self, session_id: str, untrusted: str) -> bool:
         readable = untrusted.encode("ascii", "replace").decode()  # compare_digest wants ASCII
         return hmac.compare_digest(self.csrf(session_id), readable)

@@ -15,9 +15,9 @@ link it keeps the text of (``mailsafe.htmlsafe.sanitize_html(..., link_label=...
 from __future__ import annotations
 
 import html
-import re
 from typing import Final
-from urllib.parse import quote
+
+from mailsafe.defang import defang, split_authority
 
 __all__ = ["MAX_SHOWN_CHARS", "defang", "label_html", "link_label"]
 
@@ -25,14 +25,6 @@ __all__ = ["MAX_SHOWN_CHARS", "defang", "label_html", "link_label"]
 MAX_SHOWN_CHARS: Final = 60
 # In the text layer: a full URL; longer ones are tracking blobs, cut with a mark.
 MAX_FULL_CHARS: Final = 2000
-_SCHEMES: Final = {"http": "hxxp", "https": "hxxps", "ftp": "fxp"}
-_SCHEME_RE: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,31}):")
-# Spaces, controls and invisible formatting characters are shown percent-encoded: a target
-# must read as what it is, not as what its disguise makes it look like.
-_HIDDEN_RE: Final = re.compile(
-    "[\\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
-    "\u2066-\u206f\ufeff]"
-)
 CSS: Final = (
     ".mailsafe-link { color: #555; font-size: 9pt; font-family: monospace; "
     "background: #f2f2f2; padding: 0 2pt; }"
@@ -51,44 +43,13 @@ def link_label(untrusted_href: str) -> tuple[str, str] | None:
     return _shortened(full), full
 
 
-def defang(href: str) -> str:
-    """The target, made inert: scheme renamed, dots of the host and ``@`` bracketed."""
-    href = _HIDDEN_RE.sub(lambda m: quote(m.group(0), safe=""), href)
-    match = _SCHEME_RE.match(href)
-    if match is None:  # relative ("www.example.com" is a path to a browser, a link to a reader)
-        return _defanged_authority(href)
-    scheme = match.group(1).lower()
-    rest = href[match.end() :]
-    if scheme == "mailto":
-        return "mailto:" + rest.replace("@", "[@]").replace(".", "[.]")
-    if scheme not in _SCHEMES:
-        return f"{scheme}:…"
-    authority, path = _split_authority(rest)
-    return f"{_SCHEMES[scheme]}:{_defanged_authority(authority)}{path}"
-
-
-def _split_authority(rest: str) -> tuple[str, str]:
-    if not rest.startswith("//"):
-        return "", rest
-    end = len(rest)
-    for stop in "/?#":
-        found = rest.find(stop, 2)
-        if found != -1:
-            end = min(end, found)
-    return rest[:end], rest[end:]
-
-
-def _defanged_authority(authority: str) -> str:
-    return authority.replace("@", "[@]").replace(".", "[.]")
-
-
 def _shortened(full: str) -> str:
     """At most MAX_SHOWN_CHARS, the scheme and host whole, the rest cut with an ellipsis
     (a query string first: ``/verify?…``)."""
     if len(full) <= MAX_SHOWN_CHARS:
         return full
     scheme, _, rest = full.partition(":")
-    authority, path = _split_authority(rest)
+    authority, path = split_authority(rest)
     head = f"{scheme}:{authority}"
     query = path.find("?")
     if query != -1 and len(head) + query + 2 <= MAX_SHOWN_CHARS:

@@ -434,3 +434,26 @@ def test_any_subject_and_display_name_read_back_exactly(text: str) -> None:
         phrase = head.partition("To:")[0].removeprefix("From: ").replace("\r\n", "")
         assert str(make_header(decode_header(phrase.rpartition(" <")[0]))) == display
         assert sender.display_name.replace(" ", "") == display.replace(" ", "")
+
+
+def test_links_written_as_text_are_defanged_in_the_notification() -> None:
+    """A1 red team: the plain-text part carried "https://phish.example/login" as the sender
+    wrote it in the body (and in the Subject row), so a reader in plain-text mode (Outlook's
+    "read all mail as plain text") got a working link, despite the banner saying links do not
+    work. Every run a mail client links is now defanged, in both parts' rows and the text."""
+    import dataclasses
+
+    mail = checked(subject="확인 요청 https://subject.example/x")
+    text = "로그인: https://phish.example/login?u=1 또는 www.phish2.example/path\nHTTP://UP.EXAMPLE"
+    mail = dataclasses.replace(mail, text=text)
+    (raw,) = notify.build_notifications(mail, OPTIONS, shrink=shrink_image, now=1.8e9)
+    message = message_from_bytes(raw, policy=policy.default)
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for shown in ("hxxps://phish[.]example/login?u=1", "www[.]phish2[.]example/path",
+                  "hxxp://UP[.]EXAMPLE", "hxxps://subject[.]example/x"):  # fmt: skip
+        assert shown in plain, shown
+    assert "hxxps://subject[.]example/x" in html
+    for part in (plain, html):
+        assert not re.search(r"(?i)https?://|www\.", part), part
+    assert "https://subject.example/x" in str(message["Subject"])  # a Subject is never a link

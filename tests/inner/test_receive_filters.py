@@ -423,3 +423,31 @@ def test_the_rules_are_read_again_when_the_file_changes(
         "admin@corp.example"]  # fmt: skip
     path.write_text("not toml [", encoding="utf-8")  # a broken edit: the last good rules
     assert len(notices.for_mail(mail, ("user@corp.example",))) == 1
+
+
+def test_a_bidi_override_from_the_internet_is_a_marker_in_the_hold_and_the_rule_notice(
+    tmp_path: Path, directory: Directory
+) -> None:
+    """A1 red team: "invoice\u202efdp.exe" in a held mail's Subject read "invoiceexe.pdf" on the
+    recipient's held-mail page and in the rule notice's Subject; both now show the marker."""
+    import email
+    import email.policy
+
+    from inner_agent.inject import RULE_NOTICE_PART_OFFSET
+
+    handler, book = handler_with_holds(tmp_path, directory)
+    _path, notices = notices_for(tmp_path, directory)
+    handler.rule_notices = notices.for_mail
+    mail = rendered(subject="invoice\u202efdp.exe", mail_from="x\u202e@partner.example")
+    handler(bundle(encode_package(dataclasses.replace(
+        mail, manifest=dataclasses.replace(mail.manifest, inbound=HOLD)))))  # fmt: skip
+    (hold,) = book.listed()
+    assert (hold.subject, hold.sender) == ("invoice⟨U+202E⟩fdp.exe", "x⟨U+202E⟩@partner.example")
+    rows = handler.queue._db.execute(
+        "SELECT data FROM messages WHERE part > ?", (RULE_NOTICE_PART_OFFSET,)
+    ).fetchall()
+    assert rows
+    for (data,) in rows:
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        assert "\u202e" not in str(message["Subject"]) + message.get_content()
+        assert "invoice⟨U+202E⟩fdp.exe" in str(message["Subject"])

@@ -60,6 +60,32 @@ def test_each_disguised_address_of_ours_gets_the_spoof_warning(case: str, from_:
     assert "사칭" in message.get_body(("html",)).get_content()
 
 
+# A1 red team: an internationalised domain travels in a header as its ASCII form ("xn--" and
+# punycode, RFC 3492), and mail clients show it decoded: "ceo@xn--bnk-6cd.example" reads
+# "ceo@bаnk.example" with a Cyrillic a. Before the fix none of these got the warning.
+PUNYCODE_SPOOFS = [
+    ("cyrillic a, as the address", "대표이사 <ceo@xn--bnk-6cd.example>"),
+    ("greek alpha, as the address", "대표이사 <ceo@xn--bnk-oxc.example>"),
+    ("cyrillic a, in the display name", "대표이사 ceo@xn--bnk-6cd.example <x@evil.example>"),
+    ("upper-case prefix, subdomain", "대표이사 <ceo@mail.XN--BNK-6CD.example>"),
+]
+
+
+@pytest.mark.parametrize(("case", "from_"), PUNYCODE_SPOOFS, ids=[c for c, _ in PUNYCODE_SPOOFS])
+def test_a_punycode_domain_a_client_shows_as_ours_gets_the_spoof_warning(
+    case: str, from_: str
+) -> None:
+    message = _notification(from_)
+    assert WARNING in message["Subject"], case
+    assert message["From"].addresses[0].addr_spec == OURS.from_address
+
+
+def test_other_punycode_domains_get_no_warning() -> None:
+    for from_ in ("<info@xn--9n2bp8q.example>", "<a@xn--bnk-6cd.example.net.evil>",
+                  "<a@xn--zzzzzzzz-.example>"):  # fmt: skip
+        assert WARNING not in _notification(from_)["Subject"], from_
+
+
 # Default-ignorable code points and bidi controls, a few of each block and every bidi control.
 INVISIBLE = [
     "\u00ad", "\u034f", "\u061c", "\u115f", "\u1160", "\u17b4", "\u17b5", "\u180b", "\u180e",

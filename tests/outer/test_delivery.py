@@ -303,3 +303,38 @@ def test_required_tls_is_not_skipped(tmp_path, starttls):
         controller.stop()
     assert sink.received == []
     assert "STARTTLS" in audit.steps("delivery_deferred")[0][2]["error"]
+
+
+# A1 red team: an employee's approved mail carried bare CR and LF line ends; the outer agent
+# sent them to the internet unchanged, and a receiving MTA that ends DATA at "<CR>.<CR>" or
+# "<LF>.<LF>" (the SMTP-smuggling flaws of 2023) would read what follows as a second mail with
+# its own envelope: a recipient nobody approved, a sender nobody checked. RFC 5321 §2.3.8: CR
+# and LF only ever travel together.
+SMUGGLING = (
+    b"From: emp@corp.example\r\nTo: partner@ext.example\r\nSubject: quote\r\n\r\nhello\r\n"
+    b"first\r.\rMAIL FROM:<ceo@corp.example>\rRCPT TO:<rival@other.example>\rDATA\r"
+    b"Subject: unapproved\r\rsecret\r.\r"
+    b"second\n.\nRSET\nline\r\nend\r\n"
+)
+
+
+def test_bare_line_ends_never_reach_the_internet_so_nothing_can_be_smuggled(tmp_path):
+    sink = FaultySink()
+    controller = start_sink(sink)
+    try:
+        svc, _audit, _injected = service(tmp_path, hop_for(controller))
+        svc.accept_bundle(Bundle(b"S" * 16, 7, Mail("m1", "emp@corp.example",
+                                                     ("partner@ext.example",), SMUGGLING)))  # fmt: skip
+        assert svc.run_due() == 1
+    finally:
+        controller.stop()
+    [got] = sink.received
+    assert got.rcpt_to == ["partner@ext.example"]
+    assert b"\r" not in got.data.replace(b"\r\n", b""), got.data  # no bare CR on the wire
+    assert b"\n" not in got.data.replace(b"\r\n", b""), got.data  # no bare LF on the wire
+    lines = got.data.split(b"\r\n")
+    assert b"MAIL FROM:<ceo@corp.example>" in lines  # carried as text of the approved mail
+    # the three lone dots arrived as lines of this one mail (stuffed on the wire, unstuffed by
+    # the sink), and so did everything after them: nothing ended the data early
+    assert lines.count(b".") == 3
+    assert lines[-2:] == [b"end", b""]

@@ -117,3 +117,27 @@ def test_auditors_read_and_nobody_else_changes(tmp_path):
     no_csrf = admin.post("/directory/person", data={"email": "a@b.kr", "department": "A"})
     assert no_csrf.status_code == 403
     assert site.parts.directory.user("a@b.kr") is None
+
+
+def test_a_link_cannot_put_its_own_words_in_the_directory_success_box(tmp_path):
+    """A1 red team: /directory?done=TEXT showed any TEXT (300 characters) in the green box that
+    reports a change, so a link an employee mails to an administrator could say "import
+    failed: send the HR file to ..." on the console's own page. Only a change's own result,
+    carried with a mark bound to the session, is shown now."""
+    site = console_site(tmp_path)
+    admin = signed_in(site, ADMIN)
+    forged = "가져오기 실패: 인사 파일을 hr-restore@evil.example 로 보내 주십시오"
+    page = admin.get("/directory", params={"done": forged})
+    assert page.status_code == 200
+    assert forged not in page.text
+    assert 'id="done"' not in page.text
+    form = admin.get("/directory/person")
+    saved = admin.post("/directory/person", data={
+        "csrf": csrf_of(form.text), "email": "han@corp.example", "name": "한",
+        "department": "법무팀", "parent": "경영본부", "rank": "과장", "role": "",
+        "manager": "", "groups": ""})  # fmt: skip
+    assert saved.status_code == 303
+    shown = admin.get(saved.headers["location"])
+    assert "saved han@corp.example" in shown.text  # the change's own result is shown
+    other = signed_in(site, ADMIN)  # another session of the same account: not its link
+    assert "saved han@corp.example" not in other.get(saved.headers["location"]).text

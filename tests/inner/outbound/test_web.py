@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
@@ -245,6 +246,27 @@ def test_next_is_never_another_site(site):
         },
     )
     assert response.headers["location"] == "/requests"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/\t/evil.example/x", "/\n/evil.example/x", "/\r\n/evil.example", "/\\evil.example",
+     "/\\/evil.example", "https://evil.example/", "/%2F/evil.example", " //evil.example"],
+)  # fmt: skip
+def test_next_cannot_be_made_another_site_by_what_browsers_strip(site, target):
+    """A1 red team (held; no test had these): a browser drops tabs and line breaks from a URL
+    and reads a backslash as a slash, so "/\t/evil.example" is "//evil.example" to it. The
+    Location must stay on this site as a browser resolves it (urllib strips them the same)."""
+    _parts, app = site
+    client = client_for(app)
+    page = client.get("/login").text
+    response = client.post("/login", data={
+        "csrf": csrf_of(page), "email": "lee@corp.example",
+        "password": PASSWORDS["lee@corp.example"], "next": target})  # fmt: skip
+    assert response.status_code == 303
+    location = response.headers["location"]
+    resolved = urlsplit(urljoin("http://127.0.0.1:8443/", location.replace("\\", "/")))
+    assert resolved.netloc == "127.0.0.1:8443", location
 
 
 def test_someone_elses_link_is_refused_and_logged(site, caplog):

@@ -448,3 +448,24 @@ def test_the_scanned_event_names_the_attachments_masked_with_the_size(parts):
     assert RRN not in scanned["attachments"][1]
     assert scanned["attachments"][1].startswith("명단_")
     assert scanned["bytes"] == len(data)
+
+
+def test_a_bidi_override_in_an_employees_subject_or_file_name_is_a_marker_for_the_approver(parts):
+    """A1 red team (an employee misleading their approver): "명단 \u202exslx.gpj" read as
+    "명단 jpg.xlsx" in the approval request, the approver's page and the console; the
+    attachment "scan\u202exslx.gnp" as "scanpng.xlsx". Bidi controls are now markers there."""
+    data = make_mail(subject="명단 \u202exslx.gpj", attachments=[
+        ("scan\u202exslx.gnp", make_xlsx([["주민등록번호"], [RRN]]))])  # fmt: skip
+    mail_id = accept(parts, data)
+    row = parts.state.mail(mail_id)
+    assert row.state == "held"
+    assert row.subject == "명단 ⟨U+202E⟩xslx.gpj"
+    assert [f["where"] for f in row.findings] == ["attachment:scan⟨U+202E⟩xslx.gnp"]
+    (scanned,) = [f for m, step, f in parts.audit.events if step == "scanned" and m == mail_id]
+    assert scanned["subject"] == "명단 ⟨U+202E⟩xslx.gpj"
+    assert scanned["attachments"] == ["scan⟨U+202E⟩xslx.gnp"]
+    for notice in notices(parts, "request"):
+        text = text_of(notice.data)
+        assert "\u202e" not in text
+        assert "명단 ⟨U+202E⟩xslx.gpj" in text
+        assert "scan⟨U+202E⟩xslx.gnp" in text

@@ -242,3 +242,14 @@ def test_a_draft_tried_on_the_last_days(site):
     assert tried.status_code == 200
     assert "이 규칙이었다면 지난 7일 동안 2통을 보류했습니다 (모두 3통 중)." in tried.text
     assert site.state.rules_path.read_text(encoding="utf-8") == RULES
+
+
+def test_a_link_cannot_put_its_own_words_in_the_saved_box(site):
+    """A1 red team: /policy?saved=TEXT showed any 40 characters in the "saved" box; only a
+    direction and a version number (what a save redirects with) are shown now."""
+    client = signed_in(site, ADMIN)
+    forged = client.get("/policy", params={"saved": "오류: 관리자 비밀번호를 재설정하십시오"})
+    assert forged.status_code == 200
+    assert 'id="saved"' not in forged.text
+    assert "재설정" not in forged.text
+    assert "(outbound-2)" in client.get("/policy", params={"saved": "outbound-2"}).text

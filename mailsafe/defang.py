@@ -1,0 +1,66 @@
+"""Links made inert for people to read (issue 17.7): ``hxxps://``, ``example[.]com``,
+``user[@]example[.]com``, so that nothing (a mail client's auto-linking, a copy into a browser)
+turns them back into links. Pure and light (no rendering imports): the renderer labels each
+link's target with it (``mailsafe.render.links``) and the inner agent defangs the mail's text
+it carries in a notification's plain-text part (``defang_text``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import quote
+
+__all__ = ["defang", "defang_text", "split_authority"]
+
+_SCHEMES: Final = {"http": "hxxp", "https": "hxxps", "ftp": "fxp"}
+_SCHEME_RE: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,31}):")
+# Spaces, controls and invisible formatting characters are shown percent-encoded: a target
+# must read as what it is, not as what its disguise makes it look like.
+_HIDDEN_RE: Final = re.compile(
+    "[\\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff]"
+)
+# What mail clients make a link of in plain text (Outlook, Thunderbird, Gmail): a URL with a
+# scheme a browser opens, or a run starting "www.". Bare domains and mail addresses are left
+# as written (an address opens only a draft, which goes out through the approval path).
+_URL_IN_TEXT: Final = re.compile(r"(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+")
+
+
+def defang(href: str) -> str:
+    """The target, made inert: scheme renamed, dots of the host and ``@`` bracketed."""
+    href = _HIDDEN_RE.sub(lambda m: quote(m.group(0), safe=""), href)
+    match = _SCHEME_RE.match(href)
+    if match is None:  # relative ("www.example.com" is a path to a browser, a link to a reader)
+        return _defanged_authority(href)
+    scheme = match.group(1).lower()
+    rest = href[match.end() :]
+    if scheme == "mailto":
+        return "mailto:" + rest.replace("@", "[@]").replace(".", "[.]")
+    if scheme not in _SCHEMES:
+        return f"{scheme}:…"
+    authority, path = split_authority(rest)
+    return f"{_SCHEMES[scheme]}:{_defanged_authority(authority)}{path}"
+
+
+def defang_text(untrusted: str) -> str:
+    """Free text with every run a mail client would turn into a link (``https://…``,
+    ``www.…``) defanged as a link's target is: a notification's plain-text part carries the
+    mail's text, and a reader in plain-text mode would otherwise get the sender's links back."""
+    return _URL_IN_TEXT.sub(lambda m: defang(m.group()), untrusted)
+
+
+def split_authority(rest: str) -> tuple[str, str]:
+    """(``//host``, the rest) of what follows a scheme's colon; ("", all) without ``//``."""
+    if not rest.startswith("//"):
+        return "", rest
+    end = len(rest)
+    for stop in "/?#":
+        found = rest.find(stop, 2)
+        if found != -1:
+            end = min(end, found)
+    return rest[:end], rest[end:]
+
+
+def _defanged_authority(authority: str) -> str:
+    return authority.replace("@", "[@]").replace(".", "[.]")
