@@ -125,7 +125,8 @@ def _policy_routes(listener: Listener) -> list[BaseRoute]:
     files = site.files.open(listener.access.recorder, site.on_saved, fence=listener.fence)
     return list(PolicyPages(listener.pages, listener.access, files, zone=listener.zone,
                             membership=site.membership,
-                            scope_names=site.scope_names, sender=site.sender).routes())  # fmt: skip
+                            scope_names=site.scope_names, sender=site.sender,
+                            find_names=site.find_names).routes())  # fmt: skip
 
 
 def _directory_routes(listener: Listener, data: ConsoleData) -> list[BaseRoute]:
