@@ -305,6 +305,9 @@ class PolicyPages:
         file, form = posted
         if _text(form, "do") == "find" or _text(form, "add_name"):
             return await self._find(request, file, form)
+        return await self._save_or_try(request, file, form)
+
+    async def _save_or_try(self, request: Request, file: RulesFile, form: FormData) -> Response:
         try:
             draft = await run_in_threadpool(_draft, file, form)
         except (OSError, PolicyEditError) as exc:
