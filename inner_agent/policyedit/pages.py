@@ -287,11 +287,10 @@ class PolicyPages:
         """The form again, with the directory's names the search found (do=find) or with the
         name chosen from them in the scope's list (add_name); nothing is read or saved."""
         kind, text = _text(form, "find_kind"), _text(form, "find_text")[:MAX_VALUE_CHARS]
-        rule_form = _rule_form(form)
-        if added := _text(form, "add_name"):
-            rule_form = with_scope_name(rule_form, kind, added)
-        found = None
-        if kind in FINDABLE[file.direction]:
+        rule_form, found = _rule_form(form), None
+        if kind in FINDABLE[file.direction]:  # another kind is no scope of this direction
+            if added := _text(form, "add_name"):
+                rule_form = with_scope_name(rule_form, kind, added)
             found = await run_in_threadpool(self.find_names, kind, text, MAX_FOUND)
         draft = Draft(file, rule_form, _text(form, "replacing") or None, _text(form, "based_on"))
         return self._edit_page(request, draft, found=found, sample=_text(form, "sample"))

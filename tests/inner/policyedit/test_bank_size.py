@@ -151,3 +151,15 @@ def test_the_directory_finds_names_by_part(bank_site, kind, text, names, total):
 def test_the_bank_is_the_size_the_editor_is_measured_at(bank_site):
     directory = bank_site.state.directory
     assert find_scope_names(directory, "users", "@bank.example", 1).total == PEOPLE
+
+
+def test_a_name_of_a_kind_the_direction_lacks_changes_no_scope(bank_site):
+    client = signed_in(bank_site, ADMIN)
+    hidden = form_of(client, "/policy/outbound/new")
+    posted = {**hidden, **NEW_RULE, "scope": "departments", "scope_list": LATE}
+    for kind in ("rooms", ""):
+        page = client.post("/policy/outbound/save",
+                           data={**posted, "find_kind": kind, "add_name": "x"})  # fmt: skip
+        assert page.status_code == 200
+        assert '<option value="departments" selected>' in page.text
+        assert scope_list_of(page.text) == [LATE]
