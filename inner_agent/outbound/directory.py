@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from inner_agent.outbound.directory_file import (
     MAX_FILE_BYTES,
@@ -66,6 +67,16 @@ MAX_CSV_BYTES = MAX_FILE_BYTES
 MAX_STORED_REPORTS = 1000
 
 _USER_COLUMNS = "email, name, department, role, rank, manager, disabled"
+# What a rule's scope may name, found by part of it (the policy editor's search); each query
+# takes its pattern once per "?" and is ordered and cut by the caller.
+ScopeKind = Literal["departments", "groups", "ranks", "users"]
+_NAME_QUERIES: dict[str, str] = {
+    "departments": "SELECT name FROM departments WHERE name LIKE ? ESCAPE '\\' UNION "
+    "SELECT department FROM users WHERE department LIKE ? ESCAPE '\\'",
+    "groups": "SELECT DISTINCT grp FROM user_groups WHERE grp LIKE ? ESCAPE '\\'",
+    "ranks": "SELECT DISTINCT rank FROM users WHERE rank != '' AND rank LIKE ? ESCAPE '\\'",
+    "users": "SELECT email FROM users WHERE email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'",
+}
 
 
 @dataclass(frozen=True)
@@ -294,6 +305,29 @@ class Directory:
                 "SELECT DISTINCT rank FROM users WHERE rank != '' ORDER BY rank"
             ).fetchall()
         return [r[0] for r in rows]
+
+    def has_people(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+
+    def department_names(self) -> frozenset[str]:
+        """Every department: the tree's and any a person names (one query, no people read)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name FROM departments UNION SELECT department FROM users"
+            ).fetchall()
+        return frozenset(r[0] for r in rows)
+
+    def find_names(self, kind: ScopeKind, text: str, limit: int) -> tuple[list[str], int]:
+        """The first ``limit`` names of ``kind`` containing ``text`` (any case; a person by
+        address or name, given as the address), in order, and how many contain it."""
+        query = _NAME_QUERIES[kind]
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        args = (pattern,) * query.count("?")
+        with self._lock:
+            total = self._db.execute(f"SELECT count(*) FROM ({query})", args).fetchone()[0]  # noqa: S608
+            rows = self._db.execute(f"{query} ORDER BY 1 LIMIT ?", (*args, limit)).fetchall()
+        return [r[0] for r in rows], int(total)
 
     def group_members(self, group: str) -> tuple[str, ...]:
         """The enabled people of a named group (e.g. "고객정보 취급자"), in address order."""

@@ -27,10 +27,14 @@ from protocol.durable import write_durably
 
 __all__ = [
     "MAX_AUDITED_DIFF_CHARS",
+    "SCOPE_KINDS",
+    "FoundNames",
     "PolicyFiles",
     "PolicySite",
     "RulesFile",
     "Saved",
+    "find_nothing",
+    "find_scope_names",
     "membership_of",
     "policy_files",
     "scope_names_of",
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 # The diff kept in the audit event: a rule or two; the version history keeps every text whole.
 MAX_AUDITED_DIFF_CHARS: Final = 8000
 NO_MAIL: Final = "-"
+# The kinds of names a scope lists and the directory knows (a person by address).
+SCOPE_KINDS: Final = ("departments", "groups", "ranks", "users")
 
 
 class Audit(Protocol):
@@ -186,14 +192,19 @@ def membership_of(directory: Members, document: Mapping[str, Any]) -> Membership
     return Membership(departments, groups)
 
 
-class Names(Members, Protocol):
-    """The directory's names a rule's scope may use (``Directory``)."""
+class Names(Protocol):
+    """The directory's names a rule's scope may use, each found by a query (``Directory``):
+    the editor reads no list of the people for a form or a save."""
 
-    def departments(self) -> Iterable[Any]: ...  # each with .name
+    def has_people(self) -> bool: ...
+
+    def department_names(self) -> frozenset[str]: ...
 
     def groups(self) -> Iterable[str]: ...
 
     def ranks(self) -> Iterable[str]: ...
+
+    def find_names(self, kind: Any, text: str, limit: int) -> tuple[list[str], int]: ...
 
 
 class People(Protocol):
@@ -216,15 +227,40 @@ def sender_of(directory: People, address: str, department: str | None) -> Sender
 
 
 def scope_names_of(directory: Names) -> ScopeNames | None:
-    """The departments, groups and job ranks of the directory, which the editor offers and
-    checks an outbound rule's scope against as ``maildiode check`` does; None when the
-    directory has nobody (nothing to check against yet)."""
-    people = list(directory.users())
-    if not people:
+    """The departments, groups and job ranks of the directory, which the editor checks an
+    outbound rule's scope against as ``maildiode check`` does; None when the directory has
+    nobody (nothing to check against yet). A few hundred names, by query: not the people."""
+    if not directory.has_people():
         return None
-    departments = {dept.name for dept in directory.departments()} | {u.department for u in people}
-    return ScopeNames(frozenset(departments), frozenset(directory.groups()),
+    return ScopeNames(directory.department_names(), frozenset(directory.groups()),
                       frozenset(directory.ranks()))  # fmt: skip
+
+
+def find_scope_names(directory: Names, kind: str, text: str, limit: int) -> FoundNames:
+    """The first ``limit`` names of a scope's ``kind`` (departments, groups, ranks, users)
+    containing ``text``, and how many there are; nothing for a kind the scopes lack."""
+    if kind not in SCOPE_KINDS:
+        return FoundNames(kind, text, (), 0)
+    names, total = directory.find_names(kind, text.strip(), limit)
+    return FoundNames(kind, text, tuple(names), total)
+
+
+@dataclass(frozen=True)
+class FoundNames:
+    """What a search of the directory's names found: the names shown, how many matched."""
+
+    kind: str
+    text: str
+    names: tuple[str, ...]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.names)
+
+
+def find_nothing(kind: str, text: str, limit: int) -> FoundNames:
+    return FoundNames(kind, text, (), 0)
 
 
 @dataclass(frozen=True)
@@ -237,3 +273,5 @@ class PolicySite:
     membership: Callable[[Mapping[str, Any]], Membership]
     scope_names: Callable[[], ScopeNames | None] = lambda: None
     sender: Callable[[str, str | None], SenderInfo] = SenderInfo
+    # The directory's names of a kind containing a text, at most so many (the form's search).
+    find_names: Callable[[str, str, int], FoundNames] = find_nothing

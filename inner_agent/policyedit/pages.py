@@ -4,7 +4,9 @@
     GET  /policy/{direction}/new                 the form for a new rule (disabled until enabled)
     GET  /policy/{direction}/rule/{rule_id}      the form showing a rule
     POST /policy/{direction}/save                save the form (do=save) or try it (do=dryrun:
-                                                 a pasted text or an uploaded .eml)
+                                                 a pasted text or an uploaded .eml); find the
+                                                 directory's names for the scope (do=find) and
+                                                 put one in the scope's list (add_name)
     POST /policy/{direction}/toggle              enable or disable a rule
     POST /policy/{direction}/move                move a rule up or down
     GET  /policy/{direction}/versions            who changed what, when
@@ -39,10 +41,11 @@ from inner_agent.console.pages import NAV
 from inner_agent.console.text import words
 from inner_agent.policyedit import dryrun, edits, history
 from inner_agent.policyedit.errors import PolicyEditError, StaleEdit
-from inner_agent.policyedit.files import RulesFile, Saved, digest
+from inner_agent.policyedit.files import FoundNames, RulesFile, Saved, digest, find_nothing
 from inner_agent.policyedit.ruleform import (
     MATCHERS,
     MAX_CONDITIONS,
+    MAX_VALUE_CHARS,
     NOTIFY,
     Direction,
     RuleForm,
@@ -50,6 +53,7 @@ from inner_agent.policyedit.ruleform import (
     parse_form,
     problems_by_field,
     rule_from_form,
+    with_scope_name,
 )
 from inner_agent.policyedit.versions import text_diff
 from inner_agent.web.gate import Principal
@@ -65,14 +69,25 @@ from mailsafe.policy import RuleSet, ScopeNames, SenderInfo, unknown_scope_names
 __all__ = ["EDITORS", "PolicyPages"]
 
 EDITORS: Final = (Role.ADMIN, Role.SECURITY)
-# The form: a rule's keys and up to MAX_CONDITIONS rows of four, the dry run's fields.
-MAX_FORM_FIELDS: Final = 40 + 4 * MAX_CONDITIONS
+# The form: a rule's keys and up to MAX_CONDITIONS rows of four, the dry run's fields, the
+# scope's search (what, which kind, the name added).
+MAX_FORM_FIELDS: Final = 43 + 4 * MAX_CONDITIONS
 MAX_TEXT_FIELD_BYTES: Final = 1 << 20  # a pasted sample text
-# The directory's names offered beside a scope: a page, not the whole HR database.
+# The directory's names listed beside a scope: a page, not the whole HR database; how many
+# there are is said, and the search finds the rest.
 MAX_OFFERED: Final = 200
 # What a save redirects to the list with (``outbound-2``): anything else in ``?saved=`` is a
 # link's own words, not shown in the page's "saved" box.
 SAVED_PATTERN: Final = re.compile(r"(?:inbound|outbound)-[0-9]{1,9}")
+# A search's names shown as buttons: more than this, and a longer text narrows it.
+MAX_FOUND: Final = 50
+# The kinds the search finds, by direction (the scopes naming the directory's names).
+FINDABLE: Final[dict[Direction, tuple[str, ...]]] = {
+    "outbound": ("departments", "groups", "ranks", "users"),
+    "inbound": ("users", "departments", "groups"),
+}
+KIND_NAMES: Final = {"departments": "부서", "groups": "그룹", "ranks": "직급",
+                     "users": "사람(주소)"}  # fmt: skip
 ACTIONS: Final[dict[Direction, tuple[str, ...]]] = {
     "outbound": ("block", "approve", "monitor", "allow"),
     "inbound": ("block", "hold", "allow", "monitor", "mask"),
@@ -121,15 +136,18 @@ class PolicyPages:
                  membership: Callable[[Mapping[str, Any]], Membership] = lambda _: Membership(),
                  scope_names: Callable[[], ScopeNames | None] = lambda: None,
                  sender: Callable[[str, str | None], SenderInfo] = SenderInfo,
+                 find_names: Callable[[str, str, int], FoundNames] = find_nothing,
                  ) -> None:  # fmt: skip
         """``reader``: how a tried mail's attachments are read (default: a child process);
         ``membership``: who is in each department and group (inbound scopes);
         ``scope_names``: the departments, groups and ranks the directory knows (offered, and
         an outbound scope naming another is refused); ``sender``: a tried mail's sender as
-        the directory describes them (department, groups, rank)."""
+        the directory describes them (department, groups, rank); ``find_names``: the
+        directory's names of a kind containing a text (listed beside the scope, searched)."""
         self.pages, self.access, self.files, self.zone = pages, access, files, zone
         self.reader = reader or isolated_reader()
         self.membership, self.scope_names, self.sender = membership, scope_names, sender
+        self.find_names = find_names
         self.templates = policy_templates()
         self.words = words("ko")
 
@@ -248,8 +266,8 @@ class PolicyPages:
 
     def _edit_page(self, request: Request, draft: Draft, *, status: int = 200,
                    problems: Mapping[str, str] | None = None, trial: dryrun.Trial | None = None,
-                   sample: str = "", past: history.HistoryTrial | None = None
-                   ) -> Response:  # fmt: skip
+                   sample: str = "", past: history.HistoryTrial | None = None,
+                   found: FoundNames | None = None) -> Response:  # fmt: skip
         file, form = draft.file, draft.form
         rows = [*form.rows, *([None] * (1 + (not form.rows)))][:MAX_CONDITIONS]
         return self._render(
@@ -258,15 +276,29 @@ class PolicyPages:
             based_on=draft.based_on, problems=problems or {}, trial=trial, sample=sample, past=past,
             actions=ACTIONS[file.direction], scopes=SCOPES[file.direction], fields=FIELDS,
             matchers=MATCHERS, notify=NOTIFY, pii_types=PII_TYPES, known=self._known(file),
+            found=found, findable=FINDABLE[file.direction], kind_names=KIND_NAMES,
         )  # fmt: skip
 
-    def _known(self, file: RulesFile) -> dict[str, list[str]]:
-        """The names the form offers for an outbound scope, by scope (at most MAX_OFFERED)."""
-        names = self.scope_names() if file.direction == "outbound" else None
-        if names is None:
+    def _known(self, file: RulesFile) -> dict[str, FoundNames]:
+        """The names the form lists for an outbound scope, by scope: the first MAX_OFFERED
+        of each, and how many there are (the search finds the rest); none without any."""
+        if file.direction != "outbound":
             return {}
-        return {key: sorted(getattr(names, key))[:MAX_OFFERED]
-                for key in ("departments", "groups", "ranks")}  # fmt: skip
+        known = {key: self.find_names(key, "", MAX_OFFERED)
+                 for key in ("departments", "groups", "ranks")}  # fmt: skip
+        return known if any(found.total for found in known.values()) else {}
+
+    async def _find(self, request: Request, file: RulesFile, form: FormData) -> Response:
+        """The form again, with the directory's names the search found (do=find) or with the
+        name chosen from them in the scope's list (add_name); nothing is read or saved."""
+        kind, text = _text(form, "find_kind"), _text(form, "find_text")[:MAX_VALUE_CHARS]
+        rule_form, found = _rule_form(form), None
+        if kind in FINDABLE[file.direction]:  # another kind is no scope of this direction
+            if added := _text(form, "add_name"):
+                rule_form = with_scope_name(rule_form, kind, added)
+            found = await run_in_threadpool(self.find_names, kind, text, MAX_FOUND)
+        draft = Draft(file, rule_form, _text(form, "replacing") or None, _text(form, "based_on"))
+        return self._edit_page(request, draft, found=found, sample=_text(form, "sample"))
 
     @require(*EDITORS)
     async def save(self, request: Request) -> Response:
@@ -275,6 +307,11 @@ class PolicyPages:
         if isinstance(posted, Response):
             return posted
         file, form = posted
+        if _text(form, "do") == "find" or _text(form, "add_name"):
+            return await self._find(request, file, form)
+        return await self._save_or_try(request, file, form)
+
+    async def _save_or_try(self, request: Request, file: RulesFile, form: FormData) -> Response:
         try:
             draft = await run_in_threadpool(_draft, file, form)
         except (OSError, PolicyEditError) as exc:
@@ -440,10 +477,7 @@ class Draft:
 
 def _draft(file: RulesFile, form: FormData) -> Draft:
     """The posted form as a draft; StaleEdit when the file changed since the page was shown."""
-    rule_form = parse_form(
-        lambda name: _text(form, name),
-        lambda name: [v for v in form.getlist(name) if isinstance(v, str)],
-    )
+    rule_form = _rule_form(form)
     replacing, based_on = _text(form, "replacing") or None, _text(form, "based_on")
     document, now = file.document()
     if now != based_on:
@@ -452,6 +486,13 @@ def _draft(file: RulesFile, form: FormData) -> Draft:
     rule = rule_from_form(rule_form, file.direction)
     changed = edits.with_rule(document, rule, replacing)
     return Draft(file, rule_form, replacing, based_on, document, rule, changed)
+
+
+def _rule_form(form: FormData) -> RuleForm:
+    return parse_form(
+        lambda name: _text(form, name),
+        lambda name: [v for v in form.getlist(name) if isinstance(v, str)],
+    )
 
 
 def _sample_problem(raw: bytes, sample: str) -> dict[str, str] | None:

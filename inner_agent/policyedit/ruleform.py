@@ -26,6 +26,7 @@ __all__ = [
     "parse_form",
     "problems_by_field",
     "rule_from_form",
+    "with_scope_name",
 ]
 
 Direction = Literal["outbound", "inbound"]
@@ -173,6 +174,20 @@ def _row(condition: Mapping[str, Any]) -> ConditionRow:
             text = ", ".join(map(str, found)) if isinstance(found, list) else str(found)
             return ConditionRow(field_name, matcher, text, count, distinct)
     return ConditionRow(field_name, "reasons", "", count, distinct)  # unreadable, any reason
+
+
+def with_scope_name(form: RuleForm, kind: str, name: str) -> RuleForm:
+    """``form`` with ``name`` (found in the directory as a ``kind``) in its scope's list: added
+    to the list when the scope is that kind already, else the scope becomes ``kind`` and lists
+    only ``name`` (a list of departments read as ranks would name nobody)."""
+    name = name.strip()[:MAX_VALUE_CHARS]
+    if not name:
+        return form
+    names = _lines(form.get("scope_list")) if form.get("scope") == kind else []
+    if name not in names:
+        names.append(name)
+    values = {**form.values, "scope": kind, "scope_list": "\n".join(names)}
+    return RuleForm(values, form.notify, form.rows)
 
 
 def problems_by_field(

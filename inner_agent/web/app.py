@@ -34,6 +34,7 @@ from inner_agent.web.api import IdentityApi, api_http_error
 from inner_agent.web.api_tokens import TokenStore
 from inner_agent.web.clients import ClientAllowList
 from inner_agent.web.gate import Gate, guarded_routes
+from inner_agent.web.lease_lost import DECISION_NOT_SAVED, lease_lost_page
 from inner_agent.web.pages import SignInPages
 from inner_agent.web.signin import SignIn
 from inner_agent.web.transport import StrictTransportSecurity
@@ -102,17 +103,14 @@ def listener_app(listener: Listener, page_routes: Sequence[BaseRoute]) -> Starle
 
 
 # Said (503) when a decision reaches an agent that lost its state's lease to its standby.
-LEASE_LOST_PAGE = (
-    "이 서버는 대기 서버로 넘어가는 중이어서 결정을 저장하지 않았습니다. "
-    "잠시 후 다시 시도해 주십시오. (This agent no longer holds its state's lease; nothing was "
-    "stored. Try again in a minute.)"
-)
+LEASE_LOST_PAGE = DECISION_NOT_SAVED
 
 
 async def lease_lost(request: Request, exc: Exception) -> Response:
     """A decision, a withdrawal, a rules file's or the directory's save, an absence refused by
-    the fence: nothing stored; the standby serves soon."""
-    return PlainTextResponse(LEASE_LOST_PAGE, status_code=503, headers={"Retry-After": "60"})
+    the fence: nothing stored, the page says what; the standby serves soon."""
+    return PlainTextResponse(lease_lost_page(request.url.path), status_code=503,
+                             headers={"Retry-After": "60"})  # fmt: skip
 
 
 def _policy_routes(listener: Listener) -> list[BaseRoute]:
@@ -125,7 +123,8 @@ def _policy_routes(listener: Listener) -> list[BaseRoute]:
     files = site.files.open(listener.access.recorder, site.on_saved, fence=listener.fence)
     return list(PolicyPages(listener.pages, listener.access, files, zone=listener.zone,
                             membership=site.membership,
-                            scope_names=site.scope_names, sender=site.sender).routes())  # fmt: skip
+                            scope_names=site.scope_names, sender=site.sender,
+                            find_names=site.find_names).routes())  # fmt: skip
 
 
 def _directory_routes(listener: Listener, data: ConsoleData) -> list[BaseRoute]:

@@ -37,6 +37,7 @@ from inner_agent.outbound.web import create_app, templates
 from inner_agent.policyedit.files import (
     PolicyFiles,
     PolicySite,
+    find_scope_names,
     membership_of,
     scope_names_of,
     sender_of,
@@ -110,6 +111,7 @@ def site_app(
             lambda document: membership_of(directory, document),
             lambda: scope_names_of(directory),
             lambda address, department: sender_of(directory, address, department),
+            lambda kind, text, limit: find_scope_names(directory, kind, text, limit),
         )
     )
     # The pages' writes pass the fence the desk's decisions pass (D80): the lease's watch in

@@ -24,6 +24,7 @@ from inner_agent.outbound.directory import Directory
 from inner_agent.web.roles import Role
 from mailsafe.payload import decode_outbound
 from tests.e2e.test_outbound_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.bank import DEPARTMENTS, department_name, make_bank
 from tests.support.documents import make_mail
 from tests.support.outbound import RecordingPublisher, start_outbound, wait_for
 
@@ -204,3 +205,55 @@ def test_a_rule_scoped_to_a_directory_group_decides_its_members_mail_alone(runni
     held = decided(running, "고객 명단 kim")
     assert held.decision["rule"] == "customer-lists"
     assert decided(running, "고객 명단 par") == "published"
+
+
+def test_a_bank_sized_directory_a_department_past_the_200th_is_found_chosen_and_decides(
+    running, page, shots
+):
+    """With 5,000 people in 300 departments the form lists 200 departments and says how many
+    it leaves out; the search (a button, no script) finds 지점250, a click puts it in the
+    scope's list, the rule saved with it holds that branch's mail and lets the next branch's
+    identical mail go."""
+    directory = Directory(running.section.directory_db)
+    make_bank(directory)
+    directory.close()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{running.web_url}/policy/outbound/new")
+    page.fill("#email", ADMIN)
+    page.fill("#password", PASSWORD)
+    page.click("#signin")
+    page.wait_for_selector("#rule-form")
+    page.click("#known-names summary")
+    assert "나머지" in page.inner_text("#known-departments-more")
+    assert department_name(250) not in page.inner_text("#known-departments")
+    page.fill("#id", "branch-secret")
+    page.select_option("#action", "approve")
+    page.select_option("#c0_field", "subject")
+    page.select_option("#c0_matcher", "contains")
+    page.fill("#c0_value", "극비")
+    page.check("#enabled")
+    page.select_option("#find_kind", "departments")
+    page.fill("#find_text", "지점25")
+    page.click("#find")
+    page.wait_for_selector("#found-names")
+    page.click(f"#found-names button >> text={department_name(250)}")
+    page.wait_for_selector("#found-names")
+    assert page.input_value("#scope_list") == department_name(250)
+    assert page.input_value("#scope") == "departments"
+    assert page.input_value("#id") == "branch-secret"  # the draft kept, nothing saved
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+    page.locator("#find-names").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "phone-policy-find-names.png"))
+    page.click("#save")
+    page.wait_for_selector("#saved")
+    assert "켜짐" in page.inner_text("#rule-outbound-branch-secret")
+
+    for branch in (250, 251):  # the same mail from a person of each branch (not its head)
+        sender = f"e{branch + DEPARTMENTS:05d}@bank.example"
+        data = make_mail(subject=f"[극비] 지점 {branch}", text="다음 분기 계획입니다.",
+                         sender=sender, to="partner@example.com")  # fmt: skip
+        with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
+            client.sendmail(sender, ["partner@example.com"], data)
+    assert decided(running, "지점 250").decision["rule"] == "branch-secret"
+    assert decided(running, "지점 251") == "published"

@@ -12,7 +12,13 @@ import pytest
 
 from agentkit.access import AccessQuery, Action
 from inner_agent.outbound.web import create_app
-from inner_agent.policyedit.files import PolicyFiles, PolicySite, scope_names_of, sender_of
+from inner_agent.policyedit.files import (
+    PolicyFiles,
+    PolicySite,
+    find_scope_names,
+    scope_names_of,
+    sender_of,
+)
 from mailsafe.inbound_rules import Membership
 from tests.support.console import (
     ADMIN,
@@ -71,7 +77,9 @@ def scoped_site(tmp_path):
         parts.directory.accounts.add(email, role, ALL_PASSWORDS[email])
     editor = PolicySite(PolicyFiles(path, None, tmp_path / "policy-versions"), lambda: None,
                         lambda _: Membership(), lambda: scope_names_of(parts.directory),
-                        lambda address, dept: sender_of(parts.directory, address, dept))  # fmt: skip
+                        lambda address, dept: sender_of(parts.directory, address, dept),
+                        lambda kind, text, limit: find_scope_names(parts.directory, kind, text,
+                                                                   limit))  # fmt: skip
     app = create_app(parts.workflow.desk, replace(listener_for(parts), policy=editor))
     app.state.rules_path = path
     return app

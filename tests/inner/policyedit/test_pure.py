@@ -17,6 +17,7 @@ from inner_agent.policyedit.ruleform import (
     form_from_rule,
     problems_by_field,
     rule_from_form,
+    with_scope_name,
 )
 from inner_agent.policyedit.tomltext import to_toml
 from inner_agent.policyedit.versions import VersionStore, text_diff
@@ -258,3 +259,20 @@ def test_a_draft_reading_text_the_log_does_not_keep_is_refused_by_name():
     trial = try_on_history(body, [logged("x")], 7)
     assert trial.refused
     assert "any, body" in trial.sentence
+
+
+@pytest.mark.parametrize(("scope", "listed", "kind", "name", "expected_scope", "expected"), [
+    ("everyone", "", "departments", "지점250", "departments", "지점250"),
+    ("departments", "지점001", "departments", "지점250", "departments", "지점001\n지점250"),
+    ("departments", "지점250", "departments", " 지점250 ", "departments", "지점250"),  # once
+    ("departments", "지점001", "ranks", "대리", "ranks", "대리"),  # another kind: a new list
+    ("groups", "g", "groups", "  ", "groups", "g"),  # nothing chosen: unchanged
+])  # fmt: skip
+def test_a_found_name_goes_into_the_scopes_list(scope, listed, kind, name, expected_scope,
+                                                expected):  # fmt: skip
+    form = RuleForm({"id": "r", "scope": scope, "scope_list": listed}, ("admin",))
+    chosen = with_scope_name(form, kind, name)
+    assert chosen.get("scope") == expected_scope
+    assert chosen.get("scope_list") == expected
+    assert chosen.get("id") == "r"
+    assert chosen.notify == ("admin",)

@@ -61,10 +61,16 @@ def signed_in(site: StandbySite, email: str) -> Any:
     return client
 
 
-def assert_refused(answer: Any) -> None:
+def assert_refused(answer: Any, not_saved: str) -> None:
+    """The decisions' 503 and Retry-After, its words naming what was not saved (a rule is not
+    "a decision")."""
     assert answer.status_code == 503, answer.text[:300]
     assert answer.headers["retry-after"] == "60"
-    assert answer.text == LEASE_LOST_PAGE
+    assert answer.text.startswith("이 서버는 대기 서버로 넘어가는 중이어서 ")
+    assert f"중이어서 {not_saved} 저장하지 않았습니다. 잠시 후 다시 시도해 주십시오." in answer.text
+    assert "no longer holds its state's lease" in answer.text
+    assert answer.text != LEASE_LOST_PAGE
+    assert "결정" not in answer.text
 
 
 def test_a_policy_save_behind_a_closed_fence_is_503_and_writes_no_rules(standby_site):
@@ -73,12 +79,16 @@ def test_a_policy_save_behind_a_closed_fence_is_503_and_writes_no_rules(standby_
     hidden = form_of(admin, "/policy/outbound/new")
     site.fence.close(LOST)
     answer = admin.post("/policy/outbound/save", data={**hidden, **NEW_RULE, "do": "save"})
-    assert_refused(answer)
+    assert_refused(answer, "규칙을")
     assert site.rules.read_text(encoding="utf-8") == RULES
     assert "policy_changed" not in site.parts.audit.steps()
     toggled = admin.post("/policy/outbound/toggle",
                          data={**hidden, "rule_id": "personal-data"})  # fmt: skip
-    assert_refused(toggled)
+    assert_refused(toggled, "규칙 켜기·끄기를")
+    assert site.rules.read_text(encoding="utf-8") == RULES
+    moved = admin.post("/policy/outbound/move",
+                       data={**hidden, "rule_id": "personal-data", "step": "down"})  # fmt: skip
+    assert_refused(moved, "규칙 순서 변경을")
     assert site.rules.read_text(encoding="utf-8") == RULES
     # the same save with the lease held goes through: the refusal was the fence's
     site.fence.why = None
@@ -101,11 +111,11 @@ def test_directory_edits_behind_a_closed_fence_are_503_and_change_nobody(standby
     pending = re.search(r'name="pending" value="([^"]+)"', preview.text)
     assert pending is not None
     site.fence.close(LOST)
-    assert_refused(admin.post("/directory/person", data=person))
+    assert_refused(admin.post("/directory/person", data=person), "디렉터리의 사람 정보를")
     assert site.parts.directory.user("han@corp.example") is None
     applied = admin.post("/directory/import/apply",
                          data={"csrf": csrf_of(preview.text), "pending": pending.group(1)})  # fmt: skip
-    assert_refused(applied)
+    assert_refused(applied, "인사 자료 가져오기를")
     assert site.parts.directory.user("new@corp.example") is None
     assert site.parts.directory.user("kim@corp.example").rank != "대리"
 
@@ -119,7 +129,7 @@ def test_an_absence_behind_a_closed_fence_is_503_and_not_stored(standby_site):
     site.fence.close(LOST)
     answer = lee.post("/absence", data={"csrf": csrf_of(page), "delegate": "jung@corp.example",
                                         "first": first, "last": last})  # fmt: skip
-    assert_refused(answer)
+    assert_refused(answer, "부재 설정을")
     assert parts.workflow.desk.absences.of(APPROVER, parts.clock()) == []
     site.fence.why = None
     saved = lee.post("/absence", data={"csrf": csrf_of(page), "delegate": "jung@corp.example",
@@ -128,5 +138,5 @@ def test_an_absence_behind_a_closed_fence_is_503_and_not_stored(standby_site):
     (absence,) = parts.workflow.desk.absences.of(APPROVER, parts.clock())
     site.fence.close(LOST)
     ended = lee.post(f"/absence/{absence.id}/cancel", data={"csrf": csrf_of(page)})
-    assert_refused(ended)
+    assert_refused(ended, "부재 종료를")
     assert parts.workflow.desk.absences.of(APPROVER, parts.clock()) == [absence]
