@@ -48,7 +48,7 @@ from mailsafe.payload import (
 )
 from mailsafe.pii import PII_TYPES, PiiType, detect, mask_text
 from mailsafe.policy import MailFacts, RulesError, SenderInfo
-from mailsafe.render import headers_of, render_parsed
+from mailsafe.render import headers_of, render_parsed, with_document_values
 from mailsafe.render.options import RenderOptions
 from mailsafe.scan import ReadMail, envelope_facts, read_mail
 
@@ -221,6 +221,10 @@ def _render_parts(
     converter: DocumentConverter | None,
 ) -> FilterResult:
     variants = _variants(groups)
+    # The documents' values are read once for every package (each keeps its own types).
+    every_mask = frozenset(kind for _, mask in variants.values() for kind in mask)
+    if every_mask:
+        options = with_document_values(mail, options, every_mask)
     packages: list[RenderedMail] = []
     index: dict[tuple[str, tuple[PiiType, ...]], int] = {}
     parts: list[FilteredPart] = []

@@ -36,6 +36,8 @@ def render_pool(section: RenderSection, *, processes: int | None = None) -> Rend
         font_dir=section.font_dir,
         office_documents=section.office_documents,
         office_wall_seconds=section.office_wall_seconds,
+        # Documents' values hidden also where a page breaks them over lines (D97).
+        mask_document_text=True,
     )
     return RenderPool(
         options,

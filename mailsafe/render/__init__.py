@@ -35,7 +35,8 @@ from mailsafe.render.document import compose, decode_picture
 from mailsafe.render.drawn import drawn_text
 from mailsafe.render.encode import encode_image
 from mailsafe.render.masking import Masker
-from mailsafe.render.options import RenderOptions
+from mailsafe.render.masking.documents import document_values
+from mailsafe.render.options import MAX_MASK_VALUES, RenderOptions
 from mailsafe.render.story import PageTooLarge, pdf_page_images, render_tiles
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "render_message",
     "render_parsed",
     "summary_of",
+    "with_document_values",
 ]
 
 # A mail's office documents together may take this many times one document's wall-clock limit
@@ -157,6 +159,8 @@ def render_parsed(
 ) -> RenderedMail:
     """Render a mail parsed already (the receive filters read it first, in the same worker,
     and render each part of it from that one parse, with the part's mask)."""
+    if options.mask_types:
+        options = with_document_values(mail, options, options.mask_types)
     masker = Masker(options) if options.mask_types else None
     if masker is not None:
         masker.learn_files(mail)
@@ -165,6 +169,27 @@ def render_parsed(
         return _render(mail, options, masker, converter)
     except MailsafeError as exc:
         return _with_masking(not_displayable(mail, exc.code, (str(exc),)), masker)
+
+
+def with_document_values(
+    mail: ParsedMail, options: RenderOptions, types: frozenset[str]
+) -> RenderOptions:
+    """``options`` with the values of ``types`` its office documents and PDFs hold joined to
+    ``mask_values``, when ``options.mask_document_text`` asks for it (the receive side): read
+    once per mail, before anything is drawn, and not again (the flag is cleared). A mail
+    without such a document reads nothing."""
+    if not options.mask_document_text:
+        return options
+    kinds = {"pdf", *OFFICE_KINDS} if options.office_documents else {"pdf"}
+    documents = [
+        (attachment.filename or "document", attachment.data)
+        for attachment in _all_attachments(mail)
+        if not attachment.truncated
+        and _kind(attachment, by_content=options.pictures_by_content) in kinds
+    ]
+    found = document_values(documents, types) if documents else ()
+    values = tuple(dict.fromkeys((*options.mask_values, *found)))[:MAX_MASK_VALUES]
+    return dataclasses.replace(options, mask_document_text=False, mask_values=values)
 
 
 def summary_of(raw: bytes, mask_types: frozenset[str] = frozenset()) -> RenderedMail:

@@ -189,6 +189,12 @@ class RenderOptions:
     # also wrapped over lines of a page (mailsafe.positions.value_spans): an office document's
     # or a PDF's text, a file name. Set per mail (RenderPool.render(raw, values=...)).
     mask_values: tuple[tuple[PiiType, str], ...] = ()
+    # The receive side: before drawing, the text of the mail's office documents and PDFs is
+    # read as the outbound scan reads it, and its findings of the masked types join
+    # mask_values (mailsafe.render.masking.documents, D97): a value LibreOffice breaks over
+    # two lines of a narrow cell is hidden all the same. A mail with no such document reads
+    # nothing. Off for approval previews, which pass the scan's own values.
+    mask_document_text: bool = False
     # An attachment whose bytes are a picture (PNG, JPEG, GIF, BMP, WebP, TIFF) drawn as one
     # whatever its Content-Type says (a mailer's application/octet-stream): the approval
     # preview must show every picture a mail carries. Off for the receive side, which draws

@@ -46,6 +46,45 @@ def make_xlsx(rows: list[list[object]]) -> bytes:
     return out.getvalue()
 
 
+def make_narrow_table_docx(title: str, rows: list[list[str]]) -> bytes:
+    """A DOCX with ``title`` and a table of ``rows`` in 2.2 cm columns: LibreOffice breaks a
+    long value (an address, a registration number) of a cell over lines."""
+    import docx
+    from docx.shared import Cm
+
+    document = docx.Document()
+    document.add_paragraph(title)
+    table = document.add_table(rows=len(rows), cols=len(rows[0]))
+    table.autofit = False
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+            table.cell(r, c).width = Cm(2.2)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def make_wrapped_xlsx(rows: list[list[object]], wrapped: tuple[str, ...]) -> bytes:
+    """An XLSX of ``rows`` in columns 14 characters wide, the ``wrapped`` cells ("B2") set to
+    wrap their text: LibreOffice draws a longer value of one over two lines."""
+    import openpyxl
+    from openpyxl.styles import Alignment
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    for cell in wrapped:
+        sheet[cell].alignment = Alignment(wrap_text=True)
+    for column in "ABCD":
+        sheet.column_dimensions[column].width = 14
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 _PPTX_CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import email.message
-import io
 import re
 from collections.abc import Iterator
 from email.policy import SMTP
@@ -32,7 +31,15 @@ from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.ocr import picture_text
 from mailsafe.policy import default_rules
-from tests.support.documents import make_hwpx, make_mail, make_pdf, make_screenshot, make_zip
+from tests.support.documents import (
+    make_hwpx,
+    make_mail,
+    make_narrow_table_docx,
+    make_pdf,
+    make_screenshot,
+    make_wrapped_xlsx,
+    make_zip,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -139,39 +146,14 @@ def test_every_picture_of_the_mail_is_in_the_preview_with_the_scans_findings_pai
 
 
 def _narrow_table_docx() -> bytes:
-    import docx
-    from docx.shared import Cm
-
-    document = docx.Document()
-    document.add_paragraph("거래처 담당자 명단")
-    table = document.add_table(rows=2, cols=3)
-    table.autofit = False
     rows = [["이름", "메일", "비고"], ["김철수", EMAIL, f"비밀번호: {SECRET}"]]
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            table.cell(r, c).text = value
-            table.cell(r, c).width = Cm(2.2)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
+    return make_narrow_table_docx("거래처 담당자 명단", rows)
 
 
 def _wrapped_xlsx() -> bytes:
-    import openpyxl
-    from openpyxl.styles import Alignment
-
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["이름", "메일", "비고", "부서"])
-    sheet.append(["김철수", EMAIL, f"비밀번호: {SECRET}", "영업부"])
-    for cell in ("B2", "C2"):
-        sheet[cell].alignment = Alignment(wrap_text=True)
-    for column in "ABCD":
-        sheet.column_dimensions[column].width = 14
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    rows: list[list[object]] = [["이름", "메일", "비고", "부서"],
+                                ["김철수", EMAIL, f"비밀번호: {SECRET}", "영업부"]]  # fmt: skip
+    return make_wrapped_xlsx(rows, wrapped=("B2", "C2"))
 
 
 @pytest.mark.parametrize(
