@@ -381,7 +381,8 @@ def crlf_only(data: bytes) -> bytes:
     together). smtplib dot-stuffs only after LF, so a mail holding "<CR>.<CR>" or "<LF>.<LF>"
     would end DATA early at an MTA that accepts those (SMTP smuggling, 2023) and what follows
     would be read there as a second mail with an envelope nobody approved."""
-    if b"\r" not in data.replace(b"\r\n", b"") and b"\n" not in data.replace(b"\r\n", b""):
+    alone = data.replace(b"\r\n", b"")
+    if b"\r" not in alone and b"\n" not in alone:
         return data
     return _LINE_END.sub(b"\r\n", data)
 
