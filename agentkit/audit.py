@@ -106,6 +106,9 @@ STEPS = frozenset(
         # a signed checkpoint of the chain, announced in the signer's log so that the outer
         # agent's status report carries it inward (agentkit.auditchain; mail id "-")
         "audit_checkpoint",
+        # a checkpoint another agent's status report carried, not kept (inner_agent.reports:
+        # stream, seq, event, reason, key; mail id "-"): e.g. signed by another stream's key
+        "checkpoint_refused",
         # the audit chain verified (maildiode audit verify, the daily upkeep): the console shows
         # the last one (mail id "-")
         "audit_verified",
