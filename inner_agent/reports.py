@@ -87,7 +87,7 @@ _LATEST = (
 
 
 class CheckpointRefusal(StrEnum):
-    """Why a carried checkpoint was not kept (the ``reason`` of ``checkpoint_refused``)."""
+    """Why a carried checkpoint was not kept (the ``reason`` of ``outer_claim_refused``)."""
 
     NO_CHECKPOINT = "no_checkpoint"  # the event's details hold no checkpoint
     OTHER_STREAMS_KEY = "other_streams_key"  # signed by another outer agent's key (D95)
@@ -247,7 +247,7 @@ class ControlHandler:
     ) -> None:
         """Keep the outer agent's checkpoint an ``audit_checkpoint`` event announces, once its
         signature verifies with a key of ``stream``'s outer agent (whose signed bundle carried
-        it; else refused: ``checkpoint_refused``): a copy of its chain's signed links the DMZ
+        it; else refused: ``outer_claim_refused``): a copy of its chain's signed links the DMZ
         cannot rewrite (``maildiode audit verify -c outer.toml --against``). Every outer
         agent signs as ``outer`` (its own log's name); the copy is kept under the name the
         stream's events are imported under (``outer-ID`` for a further one), so two outer
@@ -281,5 +281,5 @@ class ControlHandler:
         log.warning("status report seq %d on stream %s: outer audit event %d: checkpoint not "
                     "kept (%s)", seq, stream, source_id, reason.value)  # fmt: skip
         key = "" if key_id is None else key_id.hex()
-        self.audit.record("-", "checkpoint_refused", stream=stream, seq=seq, event=source_id,
-                          reason=reason.value, key=key)  # fmt: skip
+        self.audit.record("-", "outer_claim_refused", claim=CHECKPOINT_STEP, stream=stream,
+                          seq=seq, event=source_id, reason=reason.value, key=key)  # fmt: skip

@@ -123,7 +123,7 @@ def test_a_checkpoint_signed_with_another_streams_key_is_refused_and_audited(
                            1_767_225_600_000, 1))  # fmt: skip
     assert inner.checkpoints(OUTER_AGENT) == []
     assert inner.checkpoints("outer-mx2") == []  # not kept under the signer's name either
-    (refused,) = inner.query(step="checkpoint_refused")
+    (refused,) = inner.query(step="outer_claim_refused")
     assert refused.agent == "inner"
     assert refused.details["reason"] == "other_streams_key"
     assert refused.details["stream"] == "inbound"
@@ -138,5 +138,5 @@ def test_a_checkpoint_no_outer_agent_signed_is_refused_as_an_unknown_key(tmp_pat
     report = report_of(outer_log(tmp_path / "outer.db", stranger))
     inner = AuditLog(tmp_path / "inner.db", agent="inner")
     carry(report, inner, [key.verify_key], tmp_path)
-    (refused,) = inner.query(step="checkpoint_refused")
+    (refused,) = inner.query(step="outer_claim_refused")
     assert refused.details["reason"] == "unknown_key"
