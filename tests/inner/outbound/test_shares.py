@@ -339,7 +339,7 @@ def test_the_agent_holding_the_share_and_the_one_it_moved_from_both_count(
     tmp_path: Path,
 ) -> None:
     log = AuditLog(tmp_path / "audit.db", agent="inner")
-    mail_id, (shares, streams, liveness, clock, _audit) = _in_mx2s_share(tmp_path, log)
+    mail_id, (shares, _streams, liveness, clock, _audit) = _in_mx2s_share(tmp_path, log)
     liveness.ages["mx2"] = None
     clock.now += 400
     assert shares.settle() == 1
