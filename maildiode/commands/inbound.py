@@ -8,7 +8,9 @@
 pages list held inbound mail (docs/approval.md): it stores the decision in the hold book
 (compare-and-set: a mail already decided, expired or unknown is refused), records the audit
 event ``hold_decided``, and the running inner agent sends the signed decision outward within
-``[outbound] poll_s``. Exit status: 0 done, 1 refused (the reason on stderr), 2 configuration.
+``[outbound] poll_s``. Exit status: 0 done, 1 refused (the reason on stderr), 2 configuration,
+4 ``decide`` on a standby host (another host's agent holds the state's lease: nothing written;
+maildiode.commands.standby_guard, D95).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from agentkit.settings import ConfigError, load_config
 from inner_agent.config import InnerConfig
 from inner_agent.inbound.errors import HoldRefused, InboundError
 from inner_agent.inbound.holds import Hold, HoldBook
+from maildiode.commands.standby_guard import EXIT_STANDBY, StandbyRefused, standby_refusal
 from protocol import Kind
 
 __all__ = ["run"]
@@ -41,11 +44,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.action == "rules":
         return _rules(config)
+    return _on_the_book(config, args)
+
+
+def _on_the_book(config: InnerConfig, args: argparse.Namespace) -> int:
+    """``list`` or ``decide``: 0 done, 1 refused, 4 a decision on a standby host."""
     book = HoldBook(config.state.dir / "inbound-holds.db")
     try:
         if args.action == "list":
             return _list(book, args)
         return _decide(book, config, args)
+    except StandbyRefused as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_STANDBY
     except InboundError as exc:
         print(f"inbound {args.action}: {exc}", file=sys.stderr)
         return 1
@@ -88,6 +99,8 @@ def _decide(book: HoldBook, config: InnerConfig, args: argparse.Namespace) -> in
     if args.mail_id is None or args.verdict not in ("release", "drop"):
         raise HoldRefused("usage", "give MAIL_ID and release or drop")
     by = (args.by or f"cli:{getpass.getuser()}").strip()[:320]
+    if refusal := standby_refusal("inbound decide", config.state.dir, config.lease):
+        raise StandbyRefused(refusal)
     hold = book.decide(args.mail_id, args.verdict, by)
     audit = AuditLog(config.audit.path, agent="inner")
     try:
