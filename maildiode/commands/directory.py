@@ -40,19 +40,24 @@ import pyotp
 from pydantic import ConfigDict
 
 from agentkit.access import Action
-from agentkit.settings import ConfigError, Section, load_config
+from agentkit.settings import AuditSection, ConfigError, Section, load_config
+from agentkit.upgrade import StateDatabase
 from inner_agent.config import LeaseSection, StateSection
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Changes, Directory, Report
+from inner_agent.outbound.directory_schema import VERSIONS as DIRECTORY_VERSIONS
 from inner_agent.outbound.directory_sync import DirectorySync, record_report
 from inner_agent.outbound.errors import DirectoryError
 from inner_agent.outbound.ldap_config import DirectorySection
 from inner_agent.outbound.rerouting import move_requests_in
+from inner_agent.outbound.state import VERSIONS as OUTBOUND_VERSIONS
 from inner_agent.outbound.state import OutboundState
 from maildiode.commands.account import MIN_PASSWORD_CHARS
 from maildiode.commands.console_site import LOCAL, open_access, operator
 from maildiode.commands.standby_guard import EXIT_STANDBY, standby_refusal
+from maildiode.commands.state_upgrade import upgrade_recorded
+from protocol.errors import NewerStateError
 
 
 class _DirectoryConfig(Section):
@@ -61,6 +66,7 @@ class _DirectoryConfig(Section):
     directory: DirectorySection = DirectorySection()
     state: StateSection = StateSection()  # where the lease is (a standby refuses to write)
     lease: LeaseSection = LeaseSection()
+    audit: AuditSection = AuditSection()  # where an upgrade of the files is recorded (D95)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_STANDBY
     records = _Records()
     try:
+        upgrade_recorded(_databases(loaded.outbound), loaded.audit.path)
         status = _run(args, loaded, records)
-    except DirectoryError as exc:
+    except (DirectoryError, NewerStateError) as exc:
         print(f"directory {args.action}: {exc}", file=sys.stderr)
         return 1
     if status == 0 and args.action in ("passwd", "totp"):
@@ -83,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
     if records.kept:
         _write_records(args.config, records.kept)
     return status
+
+
+def _databases(section: OutboundSection) -> list[StateDatabase]:
+    """The files this command opens: the directory (accounts and tokens share it) and the
+    outbound state whose open approvals an import or sync moves."""
+    return [StateDatabase.at(section.directory_db, DIRECTORY_VERSIONS),
+            StateDatabase.at(section.spool_dir / "state.db", OUTBOUND_VERSIONS)]  # fmt: skip
 
 
 def _standby_refusal(args: argparse.Namespace, loaded: _DirectoryConfig) -> str | None:

@@ -20,15 +20,20 @@ import getpass
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agentkit.audit import AuditLog
 from agentkit.settings import ConfigError, load_config
+from agentkit.upgrade import StateDatabase
 from inner_agent.config import InnerConfig
 from inner_agent.inbound.errors import HoldRefused, InboundError
+from inner_agent.inbound.holds import VERSIONS as HOLDS_VERSIONS
 from inner_agent.inbound.holds import Hold, HoldBook
 from maildiode.commands.standby_guard import EXIT_STANDBY, StandbyRefused, standby_refusal
+from maildiode.commands.state_upgrade import upgrade_recorded
 from protocol import Kind
+from protocol.errors import NewerStateError
 
 __all__ = ["run"]
 
@@ -49,7 +54,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _on_the_book(config: InnerConfig, args: argparse.Namespace) -> int:
     """``list`` or ``decide``: 0 done, 1 refused, 4 a decision on a standby host."""
-    book = HoldBook(config.state.dir / "inbound-holds.db")
+    try:
+        upgrade_recorded([StateDatabase.at(_holds(config), HOLDS_VERSIONS)], config.audit.path)
+    except NewerStateError as exc:
+        print(f"inbound {args.action}: {exc}", file=sys.stderr)
+        return 1
+    book = HoldBook(_holds(config))
     try:
         if args.action == "list":
             return _list(book, args)
@@ -62,6 +72,10 @@ def _on_the_book(config: InnerConfig, args: argparse.Namespace) -> int:
         return 1
     finally:
         book.close()
+
+
+def _holds(config: InnerConfig) -> Path:
+    return config.state.dir / "inbound-holds.db"
 
 
 def _list(book: HoldBook, args: argparse.Namespace) -> int:
