@@ -140,3 +140,21 @@ def test_a_checkpoint_no_outer_agent_signed_is_refused_as_an_unknown_key(tmp_pat
     carry(report, inner, [key.verify_key], tmp_path)
     (refused,) = inner.query(step="outer_claim_refused")
     assert refused.details["reason"] == "unknown_key"
+
+
+def test_the_agent_gives_each_stream_its_own_outer_keys(tmp_path: Path) -> None:
+    """What inner_agent.main hands the report handler: the pair's ``peer_keys`` for
+    ``inbound``, each further outer agent's for its own stream, never one flat list."""
+    from types import SimpleNamespace
+
+    from inner_agent.main import _outer_keys
+
+    pair, mx2 = SigningKey.generate(), SigningKey.generate()
+    pair.verify_key.save(tmp_path / "pair.pub")
+    mx2.verify_key.save(tmp_path / "mx2.pub")
+    further = SimpleNamespace(id="mx2", peer_keys=(tmp_path / "mx2.pub",))
+    config = SimpleNamespace(keys=SimpleNamespace(peer_keys=(tmp_path / "pair.pub",)),
+                             streams=SimpleNamespace(outer=(further,)))  # fmt: skip
+    keys = _outer_keys(config)  # type: ignore[arg-type]
+    assert {stream: [k.key_id for k in found] for stream, found in keys.items()} == {
+        "inbound": [pair.key_id], "mx2": [mx2.key_id]}  # fmt: skip
