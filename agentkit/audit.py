@@ -106,6 +106,11 @@ STEPS = frozenset(
         # a signed checkpoint of the chain, announced in the signer's log so that the outer
         # agent's status report carries it inward (agentkit.auditchain; mail id "-")
         "audit_checkpoint",
+        # what an outer agent's status report claimed and the inner agent did not take (D98;
+        # mail id "-"; claim, stream, reason): a checkpoint not signed by that stream's key
+        # (inner_agent.reports), a mail delivered or bounced by an agent that never held it
+        # (inner_agent.outbound.shares)
+        "outer_claim_refused",
         # the audit chain verified (maildiode audit verify, the daily upkeep): the console shows
         # the last one (mail id "-")
         "audit_verified",

@@ -45,6 +45,7 @@ STEP_ORDER = (
     "policy_published", "policy_applied", "policy_refused", "policy_changed", "policy_reloaded",
     # the audit log's own upkeep (issue 21): not about a mail
     "audit_pruned", "audit_verified", "retention_pruned", "audit_checkpoint",
+    "outer_claim_refused",
     # a standby took over the inner agent's state (docs/operations.md): not about a mail
     "took_over",
     # an upgrade of the state at start (issue 22.6): not about a mail

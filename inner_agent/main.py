@@ -32,6 +32,7 @@ from agentkit.reload import apply_reloaded, reload_config
 from agentkit.settings import load_config
 from agentkit.startup import open_state
 from agentkit.storeretention import StorePrune
+from agentkit.streams import PAIR_INBOUND
 from agentkit.upgrade import (
     StateDatabase,
     audit_database,
@@ -154,7 +155,7 @@ def _run_holding(
         queue, audit, options,
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
         state_dir / "quarantine", direct=direct,
-        control=ControlHandler(reports, audit, outer_keys=_outer_keys(config)),
+        control=ControlHandler(reports, audit, stream_keys=_outer_keys(config)),
         held=held, rule_notices=_rule_notices(config, directory, options.from_address),
         duplicates=duplicates,
     )  # fmt: skip
@@ -202,12 +203,13 @@ def _run_holding(
     return 0
 
 
-def _outer_keys(config: InnerConfig) -> list[VerifyKey]:
-    """Every outer agent's public keys (``keys.peer_keys`` and each ``[[streams.outer]]``'s):
-    their audit checkpoints are kept inside when one of them verifies (inner_agent.reports)."""
+def _outer_keys(config: InnerConfig) -> dict[str, list[VerifyKey]]:
+    """Each outer agent's public keys by its stream (``keys.peer_keys`` for the pair's
+    ``inbound``, each ``[[streams.outer]]``'s for its own): a checkpoint is kept inside only
+    when its own stream's key verifies it (inner_agent.reports, D98)."""
     extra = config.streams.outer if config.streams is not None else ()
-    paths = [*config.keys.peer_keys, *(path for stream in extra for path in stream.peer_keys)]
-    return [VerifyKey.load(path) for path in paths]
+    paths = {PAIR_INBOUND: config.keys.peer_keys, **{s.id: s.peer_keys for s in extra}}
+    return {stream: [VerifyKey.load(path) for path in keys] for stream, keys in paths.items()}
 
 
 def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, dict[str, LinkReader]]:

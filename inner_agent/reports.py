@@ -6,7 +6,8 @@ A CONTROL bundle reached the handler only after the protocol verified it like ev
 stream), imports the report's audit events into the inner agent's audit store under
 ``agent = "outer"`` (keyed by the outer agent's event id, so a report sent twice adds nothing),
 keeps the outer agent's signed audit checkpoints its ``audit_checkpoint`` events announce (when
-the outer agent's key verifies them), and stores the report's figures with their receive time
+a key of *that stream's* outer agent verifies them: one DMZ host speaks only for itself, D98),
+and stores the report's figures with their receive time
 in ``state.dir/reports.db``. A payload that does not decode raises ``ControlRefused``; the
 bundle handler quarantines it like any refused bundle and goes on with the next one.
 
@@ -23,11 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from agentkit.audit import AuditLog
-from agentkit.auditchain import CHECKPOINT_STEP, checkpoint_from_details
+from agentkit.auditchain import CHECKPOINT_STEP, Checkpoint, checkpoint_from_details
 from agentkit.auditimport import ImportedEvent
 from agentkit.control import StatusReport, decode_control
 from agentkit.readonly import query_read_only
@@ -39,6 +41,7 @@ __all__ = [
     "OUTER_AGENT",
     "REPORT_HISTORY",
     "STALE_AFTER_INTERVALS",
+    "CheckpointRefusal",
     "ControlHandler",
     "ReportStore",
     "StoredReport",
@@ -81,6 +84,15 @@ _LATEST = (
     "SELECT stream, seq, made_ms, received_ms, interval_s, events, figures FROM reports "
     "WHERE stream = ? ORDER BY made_ms DESC, id DESC LIMIT 1"
 )
+
+
+class CheckpointRefusal(StrEnum):
+    """Why a carried checkpoint was not kept (the ``reason`` of ``outer_claim_refused``)."""
+
+    NO_CHECKPOINT = "no_checkpoint"  # the event's details hold no checkpoint
+    OTHER_STREAMS_KEY = "other_streams_key"  # signed by another outer agent's key (D98)
+    UNKNOWN_KEY = "unknown_key"  # signed by no key of any outer agent's
+    DOES_NOT_VERIFY = "does_not_verify"  # this stream's key, and the signature is wrong
 
 
 @dataclass(frozen=True)
@@ -198,14 +210,18 @@ class ControlHandler:
         store: ReportStore,
         audit: AuditLog,
         *,
-        outer_keys: Sequence[VerifyKey] = (),
+        stream_keys: Mapping[str, Sequence[VerifyKey]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``stream_keys``: each inbound stream's outer agent's public keys (its ``peer_keys``),
+        by stream id. A checkpoint carried on a stream is kept only when one of *that*
+        stream's keys verifies it: the other streams' keys only name the refusal (D98)."""
         self.store = store
         self.audit = audit
-        # The outer agent's public keys (keys.peer_keys): its checkpoints are kept only when
-        # one of them verifies the signature.
-        self.outer_keys = {key.key_id: key for key in outer_keys}
+        self.stream_keys = {
+            stream: {key.key_id: key for key in keys}
+            for stream, keys in (stream_keys or {}).items()
+        }
         self._clock = clock
 
     def __call__(self, bundle: Any) -> None:
@@ -222,25 +238,48 @@ class ControlHandler:
                         bundle.seq, refused.source_id, refused.reason)  # fmt: skip
         for event in record.events:
             if event.step == CHECKPOINT_STEP:
-                self._keep_checkpoint(bundle.seq, event.id, event.details, agent)
+                self._keep_checkpoint(bundle.seq, event.id, event.details, bundle.stream)
         received_ms = int(self._clock() * 1000)
         self.store.add(bundle.stream, bundle.bundle_id, bundle.seq, record, received_ms)
 
     def _keep_checkpoint(
-        self, seq: int, source_id: int, untrusted: Mapping[str, object], agent: str
+        self, seq: int, source_id: int, untrusted: Mapping[str, object], stream: str
     ) -> None:
         """Keep the outer agent's checkpoint an ``audit_checkpoint`` event announces, once its
-        signature verifies with the outer agent's key: a copy of its chain's signed links the
-        DMZ cannot rewrite (``maildiode audit verify -c outer.toml --against``). Every outer
-        agent signs as ``outer`` (its own log's name); the copy is kept under ``agent``, the
-        name its events are imported under (``outer-ID`` for a further one), so two outer
+        signature verifies with a key of ``stream``'s outer agent (whose signed bundle carried
+        it; else refused: ``outer_claim_refused``): a copy of its chain's signed links the DMZ
+        cannot rewrite (``maildiode audit verify -c outer.toml --against``). Every outer
+        agent signs as ``outer`` (its own log's name); the copy is kept under the name the
+        stream's events are imported under (``outer-ID`` for a further one), so two outer
         agents' checkpoints never share one name inside."""
         point = checkpoint_from_details(OUTER_AGENT, untrusted)
-        key = None if point is None else self.outer_keys.get(point.key_id)
-        if point is None or key is None or not key.verify(point.signature, point.message()):
-            why = ("holds no checkpoint" if point is None else "is not signed by a key of the "
-                   "outer agent's" if key is None else "does not verify")  # fmt: skip
-            log.warning("status report seq %d: outer audit event %d %s; checkpoint not kept",
-                        seq, source_id, why)  # fmt: skip
+        refusal = self._refusal(point, stream)
+        if point is None or refusal is not None:
+            self._refuse(seq, source_id, stream, refusal or CheckpointRefusal.NO_CHECKPOINT,
+                         None if point is None else point.key_id)  # fmt: skip
             return
-        self.audit.keep_checkpoint(dataclasses.replace(point, agent=agent))
+        self.audit.keep_checkpoint(dataclasses.replace(point, agent=outer_agent_name(stream)))
+
+    def _refusal(self, point: Checkpoint | None, stream: str) -> CheckpointRefusal | None:
+        """Why ``point``, carried on ``stream``, is not kept; None when it is."""
+        if point is None:
+            return CheckpointRefusal.NO_CHECKPOINT
+        key = self.stream_keys.get(stream, {}).get(point.key_id)
+        if key is None:
+            others = (keys for name, keys in self.stream_keys.items() if name != stream)
+            if any(point.key_id in keys for keys in others):
+                return CheckpointRefusal.OTHER_STREAMS_KEY
+            return CheckpointRefusal.UNKNOWN_KEY
+        if not key.verify(point.signature, point.message()):
+            return CheckpointRefusal.DOES_NOT_VERIFY
+        return None
+
+    def _refuse(
+        self, seq: int, source_id: int, stream: str, reason: CheckpointRefusal,
+        key_id: bytes | None,
+    ) -> None:  # fmt: skip
+        log.warning("status report seq %d on stream %s: outer audit event %d: checkpoint not "
+                    "kept (%s)", seq, stream, source_id, reason.value)  # fmt: skip
+        key = "" if key_id is None else key_id.hex()
+        self.audit.record("-", "outer_claim_refused", claim=CHECKPOINT_STEP, stream=stream,
+                          seq=seq, event=source_id, reason=reason.value, key=key)  # fmt: skip

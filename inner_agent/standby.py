@@ -28,7 +28,7 @@ from agentkit.lease import Claimant, Taken
 from agentkit.leasekeeper import LeaseKeeper, LeaseStore, acquire
 from agentkit.preflight import listen_problems
 from agentkit.startup import open_state
-from inner_agent.config import InnerConfig
+from inner_agent.config import InnerConfig, LeaseSection
 from inner_agent.preflight import listen_addresses
 from protocol import ReceivedBundle
 
@@ -71,7 +71,13 @@ class HeldLease:
 
 def holder_name(config: InnerConfig) -> str:
     """The name this host's agent holds the lease under: ``[lease] holder``, or the host's."""
-    return config.lease.holder or socket.gethostname()
+    return holder_of(config.lease)
+
+
+def holder_of(lease: LeaseSection) -> str:
+    """:func:`holder_name` from the ``[lease]`` section alone (a command reading part of
+    inner.toml)."""
+    return lease.holder or socket.gethostname()
 
 
 def claimant_of(config: InnerConfig) -> Claimant:

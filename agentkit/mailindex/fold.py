@@ -76,7 +76,7 @@ NOT_ABOUT_A_MAIL = frozenset({"link_refused", "signin_spraying", "ldap_unreachab
                               "policy_applied", "policy_refused", "policy_changed",
                               "policy_reloaded", "audit_pruned", "audit_verified",
                               "retention_pruned", "audit_checkpoint", "took_over",
-                              "state_migrated"})  # fmt: skip
+                              "state_migrated", "outer_claim_refused"})  # fmt: skip
 NO_MAIL_IDS = frozenset({"", "-"})  # what events about no mail carry (links.NO_MAIL, CSRF)
 
 MAX_ID_CHARS = 128  # mail ids are 32 hex digits; a longer one is cut, never stored whole

@@ -17,6 +17,9 @@ A mail its agent delivered to some recipients and not (yet) to the others is par
 them at expiry; once the agent is stale past ``takeover_after_s``, only the recipients without
 a final outcome move, as a bundle of their own (``rest_bundle_id``), so none that was
 delivered or bounced gets the mail again from the next agent.
+Only the outer agents a share was published to speak for it (``earlier`` and ``stream``): a
+``delivered`` another agent reports for a mail it never held ends nothing (D98), since
+whoever holds one DMZ host must not be able to end another host's share.
 The inbound policy goes to every stream; a decision on a held mail to the stream the mail
 arrived on (``arrived_on``, from its ``received_inside`` event), else to every stream.
 """
@@ -27,6 +30,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agentkit.control import ControlRefused, Decision, decode_control
-from agentkit.streams import PAIR_INBOUND
+from agentkit.streams import PAIR_INBOUND, outer_agent_name
 from inner_agent.reports import latest_report, report_freshness
 from mailsafe.payload import PackageRefused, decode_outbound, encode_outbound
 from protocol import Kind
@@ -61,7 +65,17 @@ log = logging.getLogger(__name__)
 # Settling reads the audit log per open share: at most this often, not at every 1-s pass.
 SETTLE_EVERY_S = 2.0
 
-VERSIONS = StoreVersions("outbound shares")
+
+def _add_earlier(db: sqlite3.Connection) -> None:
+    """1: the streams a share was on before its current one (comma-separated; '' none). A row
+    from before this column has NULL: its history is not known, so any outer agent's report
+    still counts for it, as it did (D98)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(shares)")}
+    if "earlier" not in columns:
+        db.execute("ALTER TABLE shares ADD COLUMN earlier TEXT")
+
+
+VERSIONS = StoreVersions("outbound shares", (_add_earlier,))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS shares (
@@ -72,6 +86,7 @@ CREATE TABLE IF NOT EXISTS shares (
     bundle      BLOB NOT NULL
 ) WITHOUT ROWID;
 """
+_SELECT = "SELECT bundle_id, mail_id, stream, assigned_ms, earlier FROM shares"
 
 
 class StreamPublisher(Protocol):
@@ -114,6 +129,8 @@ class Reported:
 
     final: frozenset[str] = frozenset()
     unnamed: bool = False
+    # Outer agents that reported the mail final without ever holding it: not counted (D98).
+    strangers: frozenset[str] = frozenset()
 
     @property
     def any_final(self) -> bool:
@@ -130,6 +147,21 @@ class Share:
     mail_id: str
     stream: str
     assigned_ms: int
+    earlier: tuple[str, ...] | None = ()  # None: a row from before the history was kept
+
+    @property
+    def speakers(self) -> frozenset[str] | None:
+        """The streams whose outer agents held this mail (None: not known, any of them)."""
+        return None if self.earlier is None else frozenset((*self.earlier, self.stream))
+
+    @staticmethod
+    def of_row(row: Sequence[Any]) -> Share:
+        earlier = None if row[4] is None else tuple(s for s in str(row[4]).split(",") if s)
+        return Share(bytes(row[0]), row[1], row[2], row[3], earlier)
+
+    def moved_from(self) -> str | None:
+        """``earlier`` once this share moves on: its current stream added (NULL stays)."""
+        return None if self.earlier is None else ",".join((*self.earlier, self.stream))
 
 
 class SharedPublisher:
@@ -142,13 +174,14 @@ class SharedPublisher:
         liveness: Liveness,
         *,
         takeover_after_s: float,
-        reported: Callable[[str], Reported],
+        reported: Callable[[str, frozenset[str] | None], Reported],
         audit: Any,
         at_rest: AtRest = CLEAR,
         clock: Callable[[], float] = time.time,
         arrived_on: Callable[[str], str | None] = lambda _mail_id: None,
     ) -> None:
-        """``reported(mail_id)``: what the outer agents reported delivered or bounced;
+        """``reported(mail_id, streams)``: what the outer agents of ``streams`` (None: all)
+        reported delivered or bounced;
         ``arrived_on(mail_id)``: the stream an inbound mail came on (None: unknown)."""
         self.publishers = publishers
         self.liveness = liveness
@@ -162,6 +195,8 @@ class SharedPublisher:
         self._last_settle = 0.0
         # The recipients of each partly delivered share's bundle (None: it does not decode).
         self._share_rcpts: dict[bytes, tuple[str, ...] | None] = {}
+        # The outer agents already refused as speaking for each share (said once per run).
+        self._refused: dict[bytes, frozenset[str]] = {}
         self._db = open_wal_database(
             path,
             _SCHEMA,
@@ -212,8 +247,8 @@ class SharedPublisher:
         share = Share(bundle_id, bundle_id.hex(), stream, int(self._clock() * 1000))
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO shares (bundle_id, mail_id, stream, assigned_ms, bundle) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO shares (bundle_id, mail_id, stream, assigned_ms, bundle, "
+                "earlier) VALUES (?, ?, ?, ?, ?, '')",
                 (bundle_id, share.mail_id, stream, share.assigned_ms, self.at_rest.seal(bundle)),
             )
         return share
@@ -223,11 +258,8 @@ class SharedPublisher:
 
     def _share(self, bundle_id: bytes) -> Share | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT bundle_id, mail_id, stream, assigned_ms FROM shares WHERE bundle_id = ?",
-                (bundle_id,),
-            ).fetchone()
-        return None if row is None else Share(bytes(row[0]), row[1], row[2], row[3])
+            row = self._db.execute(_SELECT + " WHERE bundle_id = ?", (bundle_id,)).fetchone()
+        return None if row is None else Share.of_row(row)
 
     # ------------------------------------------------------------------------ settle
 
@@ -239,7 +271,8 @@ class SharedPublisher:
         self._last_settle = now
         moved = 0
         for share in self.open_shares():
-            reported = self.reported(share.mail_id)
+            reported = self.reported(share.mail_id, share.speakers)
+            self._refuse_strangers(share, reported.strangers)
             if not reported.any_final:
                 moved += self._move(share) if self._orphaned(share, now) else 0
                 continue
@@ -249,6 +282,18 @@ class SharedPublisher:
             elif self._orphaned(share, now):  # partly delivered by an agent gone silent
                 moved += self._move_rest(share, left)
         return moved
+
+    def _refuse_strangers(self, share: Share, strangers: frozenset[str]) -> None:
+        """Say once per run which outer agents claimed a mail they never held (D98): whoever
+        holds one DMZ host must not end another host's share."""
+        for agent in sorted(strangers - self._refused.get(share.bundle_id, frozenset())):
+            log.warning("outbound mail %s: %s reported it delivered or bounced but never held it "
+                        "(stream %s holds it); not counted", share.mail_id, agent,
+                        share.stream)  # fmt: skip
+            self.audit.record("-", "outer_claim_refused", claim="delivered", mail=share.mail_id,
+                              agent=agent, stream=share.stream, reason="not_its_share")  # fmt: skip
+        if strangers:
+            self._refused[share.bundle_id] = strangers
 
     def _left(self, share: Share, reported: Reported) -> list[str]:
         """The share's recipients without a final outcome; none when its bundle does not
@@ -272,10 +317,8 @@ class SharedPublisher:
 
     def open_shares(self) -> list[Share]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT bundle_id, mail_id, stream, assigned_ms FROM shares ORDER BY assigned_ms"
-            ).fetchall()
-        return [Share(bytes(r[0]), r[1], r[2], r[3]) for r in rows]
+            rows = self._db.execute(_SELECT + " ORDER BY assigned_ms").fetchall()
+        return [Share.of_row(r) for r in rows]
 
     def _orphaned(self, share: Share, now: float) -> bool:
         """Its agent's latest report is older than the takeover time, and so is the share."""
@@ -293,8 +336,8 @@ class SharedPublisher:
         seq = self.publishers[target].publish(bundle, share.bundle_id, Kind.DATA)
         with self._lock:
             self._db.execute(
-                "UPDATE shares SET stream = ?, assigned_ms = ? WHERE bundle_id = ?",
-                (target, int(self._clock() * 1000), share.bundle_id),
+                "UPDATE shares SET stream = ?, assigned_ms = ?, earlier = ? WHERE bundle_id = ?",
+                (target, int(self._clock() * 1000), share.moved_from(), share.bundle_id),
             )
         self.audit.record(share.mail_id, "stream_takeover", from_stream=share.stream,
                           to_stream=target, seq=seq)  # fmt: skip
@@ -316,9 +359,11 @@ class SharedPublisher:
         seq = self.publishers[target].publish(rest, rest_id, Kind.DATA)
         with self._lock:
             self._db.execute(
-                "UPDATE shares SET stream = ?, assigned_ms = ?, bundle = ? WHERE bundle_id = ?",
-                (target, int(self._clock() * 1000), self.at_rest.seal(rest), share.bundle_id),
-            )
+                "UPDATE shares SET stream = ?, assigned_ms = ?, bundle = ?, earlier = ? "
+                "WHERE bundle_id = ?",
+                (target, int(self._clock() * 1000), self.at_rest.seal(rest), share.moved_from(),
+                 share.bundle_id),
+            )  # fmt: skip
         self._share_rcpts[share.bundle_id] = tuple(left)
         self.audit.record(share.mail_id, "stream_takeover", from_stream=share.stream,
                           to_stream=target, seq=seq, rcpt=left,
@@ -337,6 +382,7 @@ class SharedPublisher:
 
     def _forget(self, bundle_id: bytes) -> None:
         self._share_rcpts.pop(bundle_id, None)
+        self._refused.pop(bundle_id, None)
         with self._lock:
             self._db.execute("DELETE FROM shares WHERE bundle_id = ?", (bundle_id,))
 
@@ -377,23 +423,30 @@ class ReportLiveness:
 FINAL_OUTSIDE = frozenset({"delivered", "bounced"})
 
 
-def reported_outside(audit: Any, mail_id: str) -> Reported:
-    """What the outer agents reported final for this mail (their imported ``delivered`` and
-    ``bounced`` events, each naming its recipients in ``rcpt``)."""
+def reported_outside(audit: Any, mail_id: str, streams: frozenset[str] | None = None) -> Reported:
+    """What the outer agents of ``streams`` (None: any) reported final for this mail (their
+    imported ``delivered`` and ``bounced`` events, each naming its recipients in ``rcpt``).
+    Another agent's events are not counted: it never held the mail (D98)."""
     query = getattr(audit, "query", None)
     if query is None:
         return Reported()
+    agents = None if streams is None else {outer_agent_name(s) for s in streams}
     final: set[str] = set()
+    strangers: set[str] = set()
     unnamed = False
     for event in query(mail_id=mail_id):
-        if not (str(event.agent).startswith("outer") and event.step in FINAL_OUTSIDE):
+        agent = str(event.agent)
+        if not (agent.startswith("outer") and event.step in FINAL_OUTSIDE):
+            continue
+        if agents is not None and agent not in agents:
+            strangers.add(agent)
             continue
         rcpt = event.details.get("rcpt")
         if isinstance(rcpt, list) and rcpt and all(isinstance(r, str) for r in rcpt):
             final.update(rcpt)
         else:
             unnamed = True
-    return Reported(frozenset(final), unnamed)
+    return Reported(frozenset(final), unnamed, frozenset(strangers))
 
 
 def finished_outside(audit: Any, mail_id: str) -> bool:

@@ -17,6 +17,11 @@ open approvals are moved to the approvers the directory now names), ``[directory
 change (access records, docs/console.md: an import records its summary and one record per
 user or department added, changed or removed, and per open approval moved, so the grant and
 loss of an approver's rights can be traced).
+
+``import`` and ``sync`` (not ``--dry-run``) change who approves whose mail, shared state the
+active inner agent acts on: on a standby host (another host's agent holds the state's lease,
+``[state] dir`` and ``[lease]``) they are refused with exit status 4 and change nothing
+(maildiode.commands.standby_guard, D98). Otherwise: 0 done, 1 refused, 2 usage or configuration.
 """
 
 from __future__ import annotations
@@ -35,23 +40,33 @@ import pyotp
 from pydantic import ConfigDict
 
 from agentkit.access import Action
-from agentkit.settings import ConfigError, Section, load_config
+from agentkit.settings import AuditSection, ConfigError, Section, load_config
+from agentkit.upgrade import StateDatabase
+from inner_agent.config import LeaseSection, StateSection
 from inner_agent.outbound.approvers import Approvers
 from inner_agent.outbound.config import OutboundSection
 from inner_agent.outbound.directory import Changes, Directory, Report
+from inner_agent.outbound.directory_schema import VERSIONS as DIRECTORY_VERSIONS
 from inner_agent.outbound.directory_sync import DirectorySync, record_report
 from inner_agent.outbound.errors import DirectoryError
 from inner_agent.outbound.ldap_config import DirectorySection
 from inner_agent.outbound.rerouting import move_requests_in
+from inner_agent.outbound.state import VERSIONS as OUTBOUND_VERSIONS
 from inner_agent.outbound.state import OutboundState
 from maildiode.commands.account import MIN_PASSWORD_CHARS
 from maildiode.commands.console_site import LOCAL, open_access, operator
+from maildiode.commands.standby_guard import EXIT_STANDBY, standby_refusal
+from maildiode.commands.state_upgrade import upgrade_recorded
+from protocol.errors import NewerStateError
 
 
 class _DirectoryConfig(Section):
     model_config = ConfigDict(extra="ignore", frozen=True)
     outbound: OutboundSection
     directory: DirectorySection = DirectorySection()
+    state: StateSection = StateSection()  # where the lease is (a standby refuses to write)
+    lease: LeaseSection = LeaseSection()
+    audit: AuditSection = AuditSection()  # where an upgrade of the files is recorded (D98)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,10 +75,14 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if refusal := _standby_refusal(args, loaded):
+        print(refusal, file=sys.stderr)
+        return EXIT_STANDBY
     records = _Records()
     try:
+        upgrade_recorded(_databases(loaded.outbound), loaded.audit.path)
         status = _run(args, loaded, records)
-    except DirectoryError as exc:
+    except (DirectoryError, NewerStateError) as exc:
         print(f"directory {args.action}: {exc}", file=sys.stderr)
         return 1
     if status == 0 and args.action in ("passwd", "totp"):
@@ -71,6 +90,20 @@ def run(args: argparse.Namespace) -> int:
     if records.kept:
         _write_records(args.config, records.kept)
     return status
+
+
+def _databases(section: OutboundSection) -> list[StateDatabase]:
+    """The files this command opens: the directory (accounts and tokens share it) and the
+    outbound state whose open approvals an import or sync moves."""
+    return [StateDatabase.at(section.directory_db, DIRECTORY_VERSIONS),
+            StateDatabase.at(section.spool_dir / "state.db", OUTBOUND_VERSIONS)]  # fmt: skip
+
+
+def _standby_refusal(args: argparse.Namespace, loaded: _DirectoryConfig) -> str | None:
+    """An import or sync that would write, refused on a standby host (D98)."""
+    if args.action not in ("import", "sync") or getattr(args, "dry_run", False):
+        return None
+    return standby_refusal(f"directory {args.action}", loaded.state.dir, loaded.lease)
 
 
 def _run(args: argparse.Namespace, loaded: _DirectoryConfig, records: _Records) -> int:

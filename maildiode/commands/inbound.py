@@ -8,7 +8,9 @@
 pages list held inbound mail (docs/approval.md): it stores the decision in the hold book
 (compare-and-set: a mail already decided, expired or unknown is refused), records the audit
 event ``hold_decided``, and the running inner agent sends the signed decision outward within
-``[outbound] poll_s``. Exit status: 0 done, 1 refused (the reason on stderr), 2 configuration.
+``[outbound] poll_s``. Exit status: 0 done, 1 refused (the reason on stderr), 2 configuration,
+4 ``decide`` on a standby host (another host's agent holds the state's lease: nothing written;
+maildiode.commands.standby_guard, D98).
 """
 
 from __future__ import annotations
@@ -18,14 +20,20 @@ import getpass
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agentkit.audit import AuditLog
 from agentkit.settings import ConfigError, load_config
+from agentkit.upgrade import StateDatabase
 from inner_agent.config import InnerConfig
 from inner_agent.inbound.errors import HoldRefused, InboundError
+from inner_agent.inbound.holds import VERSIONS as HOLDS_VERSIONS
 from inner_agent.inbound.holds import Hold, HoldBook
+from maildiode.commands.standby_guard import EXIT_STANDBY, StandbyRefused, standby_refusal
+from maildiode.commands.state_upgrade import upgrade_recorded
 from protocol import Kind
+from protocol.errors import NewerStateError
 
 __all__ = ["run"]
 
@@ -41,16 +49,33 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.action == "rules":
         return _rules(config)
-    book = HoldBook(config.state.dir / "inbound-holds.db")
+    return _on_the_book(config, args)
+
+
+def _on_the_book(config: InnerConfig, args: argparse.Namespace) -> int:
+    """``list`` or ``decide``: 0 done, 1 refused, 4 a decision on a standby host."""
+    try:
+        upgrade_recorded([StateDatabase.at(_holds(config), HOLDS_VERSIONS)], config.audit.path)
+    except NewerStateError as exc:
+        print(f"inbound {args.action}: {exc}", file=sys.stderr)
+        return 1
+    book = HoldBook(_holds(config))
     try:
         if args.action == "list":
             return _list(book, args)
         return _decide(book, config, args)
+    except StandbyRefused as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_STANDBY
     except InboundError as exc:
         print(f"inbound {args.action}: {exc}", file=sys.stderr)
         return 1
     finally:
         book.close()
+
+
+def _holds(config: InnerConfig) -> Path:
+    return config.state.dir / "inbound-holds.db"
 
 
 def _list(book: HoldBook, args: argparse.Namespace) -> int:
@@ -88,6 +113,8 @@ def _decide(book: HoldBook, config: InnerConfig, args: argparse.Namespace) -> in
     if args.mail_id is None or args.verdict not in ("release", "drop"):
         raise HoldRefused("usage", "give MAIL_ID and release or drop")
     by = (args.by or f"cli:{getpass.getuser()}").strip()[:320]
+    if refusal := standby_refusal("inbound decide", config.state.dir, config.lease):
+        raise StandbyRefused(refusal)
     hold = book.decide(args.mail_id, args.verdict, by)
     audit = AuditLog(config.audit.path, agent="inner")
     try:

@@ -155,3 +155,32 @@ def test_inbound_rules_shows_what_would_be_published(trial: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "# last published: none yet" in result.stdout
     assert '"영업팀" = ["head@corp.example", "user@corp.example"]' in result.stdout
+
+
+def test_inbound_decide_on_a_standby_host_is_refused_and_writes_nothing(trial: Path) -> None:
+    """D98: another host's agent holds the state's lease; a decision stored from here is a
+    second writer to its hold book (the old command stored it, exit 0)."""
+    from agentkit.lease import Claimant
+    from agentkit.leasekeeper import LeaseStore
+
+    book = HoldBook(trial / "inner" / "inbound-holds.db")
+    book.add("02standby", rule="hold-sales-ids", recipients=["user@corp.example"],
+             approvers=["head@corp.example"], approver_kind="department_head", policy_version=1,
+             held_until="2026-12-08T00:00:00Z", sender="kim@partner.example", subject="견적")  # fmt: skip
+    book.close()
+    lease, active = LeaseStore(trial / "inner"), Claimant("the-active-host", 4242, 600.0)
+    taken = lease.attempt(active)
+    try:
+        refused = maildiode("inbound", "decide", "-c", str(trial / "inner.toml"), "02standby",
+                            "release")  # fmt: skip
+        assert refused.returncode == 4
+        assert "is a standby" in refused.stderr
+        assert "held by the-active-host (pid 4242" in refused.stderr
+        listed = maildiode("inbound", "list", "-c", str(trial / "inner.toml"), "--json")
+        rows = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert {r["mail_id"]: r["state"] for r in rows}["02standby"] == "waiting"
+    finally:
+        lease.release(active, taken.lease.token)  # type: ignore[union-attr]
+        lease.close()
+    decided = maildiode("inbound", "decide", "-c", str(trial / "inner.toml"), "02standby", "drop")
+    assert decided.returncode == 0, decided.stderr  # unheld: nobody else writes

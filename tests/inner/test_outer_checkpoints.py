@@ -49,8 +49,8 @@ def carry(
 ) -> None:
     """The inner agent's handling of the report's CONTROL bundle (on ``stream``: the pair's
     outer agent's, or a further one's)."""
-    handler = ControlHandler(ReportStore(folder / "reports.db"), inner, outer_keys=keys,
-                             clock=lambda: NOW)  # fmt: skip
+    handler = ControlHandler(ReportStore(folder / "reports.db"), inner,
+                             stream_keys={stream: keys}, clock=lambda: NOW)  # fmt: skip
     handler(ReceivedBundle(stream, 1, b"\x01" * 16, Kind.CONTROL, encode_control(report),
                            1_767_225_600_000, 1))  # fmt: skip
 
@@ -100,3 +100,61 @@ def test_an_inner_agent_that_does_not_know_the_step_imports_the_rest(
     latest = store.latest("inbound")
     assert latest is not None
     assert latest.events == len(report.events)
+
+
+# ------------------------------------------------------------ one DMZ host speaks for itself
+
+
+def test_a_checkpoint_signed_with_another_streams_key_is_refused_and_audited(
+    tmp_path: Path,
+) -> None:
+    """D98: whoever holds mx2's DMZ host signs a checkpoint with mx2's key; carried on the
+    pair's stream it must not become the pair's outer agent's copy (the old handler took any
+    outer agent's key for any stream and kept it under ``outer``)."""
+    pair_key, mx2_key = SigningKey.generate(), SigningKey.generate()
+    forged = report_of(outer_log(tmp_path / "mx2-outer.db", mx2_key))
+    inner = AuditLog(tmp_path / "inner.db", agent="inner")
+    handler = ControlHandler(
+        ReportStore(tmp_path / "reports.db"), inner,
+        stream_keys={"inbound": [pair_key.verify_key], "mx2": [mx2_key.verify_key]},
+        clock=lambda: NOW,
+    )  # fmt: skip
+    handler(ReceivedBundle("inbound", 1, b"\x01" * 16, Kind.CONTROL, encode_control(forged),
+                           1_767_225_600_000, 1))  # fmt: skip
+    assert inner.checkpoints(OUTER_AGENT) == []
+    assert inner.checkpoints("outer-mx2") == []  # not kept under the signer's name either
+    (refused,) = inner.query(step="outer_claim_refused")
+    assert refused.agent == "inner"
+    assert refused.details["reason"] == "other_streams_key"
+    assert refused.details["stream"] == "inbound"
+    assert refused.details["key"] == mx2_key.key_id.hex()
+    handler(ReceivedBundle("mx2", 1, b"\x02" * 16, Kind.CONTROL, encode_control(forged),
+                           1_767_225_600_000, 1))  # fmt: skip
+    assert len(inner.checkpoints("outer-mx2")) == 1  # on its own stream it is mx2's own
+
+
+def test_a_checkpoint_no_outer_agent_signed_is_refused_as_an_unknown_key(tmp_path: Path) -> None:
+    key, stranger = SigningKey.generate(), SigningKey.generate()
+    report = report_of(outer_log(tmp_path / "outer.db", stranger))
+    inner = AuditLog(tmp_path / "inner.db", agent="inner")
+    carry(report, inner, [key.verify_key], tmp_path)
+    (refused,) = inner.query(step="outer_claim_refused")
+    assert refused.details["reason"] == "unknown_key"
+
+
+def test_the_agent_gives_each_stream_its_own_outer_keys(tmp_path: Path) -> None:
+    """What inner_agent.main hands the report handler: the pair's ``peer_keys`` for
+    ``inbound``, each further outer agent's for its own stream, never one flat list."""
+    from types import SimpleNamespace
+
+    from inner_agent.main import _outer_keys
+
+    pair, mx2 = SigningKey.generate(), SigningKey.generate()
+    pair.verify_key.save(tmp_path / "pair.pub")
+    mx2.verify_key.save(tmp_path / "mx2.pub")
+    further = SimpleNamespace(id="mx2", peer_keys=(tmp_path / "mx2.pub",))
+    config = SimpleNamespace(keys=SimpleNamespace(peer_keys=(tmp_path / "pair.pub",)),
+                             streams=SimpleNamespace(outer=(further,)))  # fmt: skip
+    keys = _outer_keys(config)  # type: ignore[arg-type]
+    assert {stream: [k.key_id for k in found] for stream, found in keys.items()} == {
+        "inbound": [pair.key_id], "mx2": [mx2.key_id]}  # fmt: skip

@@ -52,7 +52,7 @@ def _places(root: Path) -> ConsolePlaces:
     reports.close()
     (root / "outbound").mkdir()
     shares = SharedPublisher({"inbound": _Stream(), "mx2": _Stream()}, root / "outbound/shares.db",
-                             _AllLive(), takeover_after_s=300, reported=lambda _: Reported(),
+                             _AllLive(), takeover_after_s=300, reported=lambda *_: Reported(),
                              audit=None)  # fmt: skip
     for n in range(40):
         bundle_id = n.to_bytes(16, "big")

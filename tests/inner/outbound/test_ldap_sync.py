@@ -270,3 +270,31 @@ def test_ldaps_certificates_are_verified(tmp_path):
         assert parts.directory.user("kim@corp.example").manager == "lee@corp.example"
     finally:
         servers.close()
+
+
+def test_the_command_on_a_standby_host_is_refused_and_changes_nothing(tmp_path, slapd):
+    """D98: another host's agent holds the state's lease; a sync from here rewrites the
+    directory that agent decides by (the old command did: 6 users added, exit 0). A dry run
+    writes nothing and still runs."""
+    from agentkit.lease import Claimant
+    from agentkit.leasekeeper import LeaseStore
+
+    config = tmp_path / "inner.toml"
+    (tmp_path / "ldap.password").write_text(ROOT_PASSWORD + "\n")
+    config.write_text(
+        '[state]\ndir = "inner"\n[lease]\nholder = "standby-host"\n'
+        '[outbound]\ndirectory_db = "dir.db"\n'
+        f'[directory.ldap]\nurl = "{slapd.url}"\nbase_dn = "{SUFFIX}"\nbind_dn = "{ROOT_DN}"\n'
+        'bind_password_file = "ldap.password"\n'
+    )
+    (tmp_path / "inner").mkdir()
+    lease = LeaseStore(tmp_path / "inner")
+    lease.attempt(Claimant("active-host", 4242, 600.0))
+    lease.close()
+    refused = maildiode("directory", "sync", "-c", str(config))
+    assert refused.returncode == 4
+    assert "directory sync: refused: this host (standby-host) is a standby" in refused.stderr
+    assert "held by active-host" in refused.stderr
+    assert maildiode("directory", "list", "-c", str(config)).stdout == ""
+    dry = maildiode("directory", "sync", "--dry-run", "-c", str(config))
+    assert dry.returncode == 0, dry.stderr

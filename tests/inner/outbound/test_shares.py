@@ -70,7 +70,9 @@ def _shares(tmp_path: Path, finished: set[str] | None = None, **kwargs: object):
     streams = {"inbound": FakeStream(), "mx2": FakeStream()}
     liveness, clock, audit = FakeLiveness(), Clock(), MemoryAudit()
     done = finished if finished is not None else set()
-    reported = kwargs.pop("reported", lambda m: Reported(unnamed=True) if m in done else Reported())
+    reported = kwargs.pop(
+        "reported", lambda m, _streams: Reported(unnamed=True) if m in done else Reported()
+    )
     shares = SharedPublisher(
         streams, tmp_path / "shares.db", liveness, takeover_after_s=300,
         reported=reported, audit=audit, clock=clock, **kwargs,  # type: ignore[arg-type]
@@ -236,7 +238,7 @@ def test_a_partly_delivered_mail_waits_for_its_agent_then_only_its_rest_moves(
                             "b@y.example", "c@z.example"), b"Subject: hi\r\n\r\nbody\r\n",
                             "lee@corp.example", "2026-12-06T05:00:00+00:00"))  # fmt: skip
     shares, streams, liveness, clock, audit = _shares(
-        tmp_path, reported=lambda m: reported_outside(log, m)
+        tmp_path, reported=lambda m, s: reported_outside(log, m, s)
     )
     shares.publish(whole, bundle_id)
     _outer_says(log, mail_id, "delivered", ["a@x.example"])
@@ -267,7 +269,7 @@ def test_the_rest_that_moves_is_the_mail_for_the_recipients_left(tmp_path: Path)
     mail = OutboundMail(bundle_id.hex(), "kim@corp.example", ("a@x.example", "b@y.example"),
                         b"original bytes", "lee@corp.example", "2026-12-06T05:00:00+00:00")  # fmt: skip
     shares, streams, liveness, clock, _audit = _shares(
-        tmp_path, reported=lambda m: reported_outside(log, m)
+        tmp_path, reported=lambda m, s: reported_outside(log, m, s)
     )
     published: list[bytes] = []
     real = streams["inbound"].publish
@@ -298,3 +300,86 @@ def test_reported_outside_names_the_recipients_served(tmp_path: Path) -> None:
     assert reported.left(["a@x.example", "b@y.example", "c@z.example"]) == ["b@y.example"]
     audit.import_events("outer-mx2", [ImportedEvent(1, time.time(), mail_id, "delivered", {})])
     assert reported_outside(audit, mail_id).left(["b@y.example"]) == []  # names none: all
+
+
+# ------------------------------------------------------------ one DMZ host speaks for itself
+
+
+def _in_mx2s_share(tmp_path: Path, log: AuditLog):
+    bundle_id = next(b for b in _ids(20) if rank(b, ["inbound", "mx2"])[0] == "mx2")
+    mail = OutboundMail(bundle_id.hex(), "kim@corp.example", ("a@x.example",), b"body",
+                        "lee@corp.example", "2026-12-06T05:00:00+00:00")  # fmt: skip
+    parts = _shares(tmp_path, reported=lambda m, s: reported_outside(log, m, s))
+    parts[0].publish(encode_outbound(mail), bundle_id)
+    return mail.mail_id, parts
+
+
+def test_an_agent_that_never_held_a_mail_cannot_end_its_share(tmp_path: Path) -> None:
+    """D98: whoever holds the pair's DMZ host reports mx2's mail delivered (its own stream,
+    its own key). The old settle took any outer agent's word: the share was forgotten and the
+    mail, still queued at a dead mx2, would never move."""
+    log = AuditLog(tmp_path / "audit.db", agent="inner")
+    mail_id, (shares, _streams, liveness, clock, audit) = _in_mx2s_share(tmp_path, log)
+    log.import_events("outer", [ImportedEvent(5, time.time(), mail_id, "delivered",
+                                              {"rcpt": ["a@x.example"]})])  # fmt: skip
+    clock.now += 10
+    assert shares.settle() == 0
+    assert [s.stream for s in shares.open_shares()] == ["mx2"]  # not ended by a stranger
+    clock.now += 10
+    shares.settle()  # said once, not at every pass
+    refused = [f for _m, step, f in audit.events if step == "outer_claim_refused"]
+    assert refused == [{"claim": "delivered", "mail": mail_id, "agent": "outer",
+                        "stream": "mx2", "reason": "not_its_share"}]  # fmt: skip
+    liveness.ages["mx2"] = 400.0
+    clock.now += 400
+    assert shares.settle() == 1  # mx2 silent: the mail moves, delivered by nobody yet
+
+
+def test_the_agent_holding_the_share_and_the_one_it_moved_from_both_count(
+    tmp_path: Path,
+) -> None:
+    log = AuditLog(tmp_path / "audit.db", agent="inner")
+    mail_id, (shares, _streams, liveness, clock, _audit) = _in_mx2s_share(tmp_path, log)
+    liveness.ages["mx2"] = None
+    clock.now += 400
+    assert shares.settle() == 1
+    (share,) = shares.open_shares()
+    assert (share.stream, share.earlier) == ("inbound", ("mx2",))
+    assert reported_outside(log, mail_id, share.speakers) == Reported()
+    _outer_says(log, mail_id, "delivered", ["a@x.example"])  # mx2 reports late: it held it
+    clock.now += 10
+    shares.settle()
+    assert shares.open_shares() == []
+
+
+def test_a_share_stored_before_the_history_was_kept_takes_any_agents_report(
+    tmp_path: Path,
+) -> None:
+    """A row of an earlier release has no ``earlier``: which agents held it is not known, so
+    any outer agent's report counts for it, as before (no share left waiting for ever)."""
+    log = AuditLog(tmp_path / "audit.db", agent="inner")
+    mail_id, (shares, *_rest) = _in_mx2s_share(tmp_path, log)
+    shares._db.execute("UPDATE shares SET earlier = NULL")
+    (share,) = shares.open_shares()
+    assert share.speakers is None
+    log.import_events("outer", [ImportedEvent(5, time.time(), mail_id, "delivered",
+                                              {"rcpt": ["a@x.example"]})])  # fmt: skip
+    assert reported_outside(log, mail_id, share.speakers).final == {"a@x.example"}
+
+
+def test_an_earlier_releases_shares_file_is_migrated_with_its_history_unknown(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "shares.db")
+    old.execute("CREATE TABLE shares (bundle_id BLOB PRIMARY KEY, mail_id TEXT NOT NULL, "
+                "stream TEXT NOT NULL, assigned_ms INTEGER NOT NULL, bundle BLOB NOT NULL) "
+                "WITHOUT ROWID")  # fmt: skip
+    old.execute("INSERT INTO shares VALUES (?, 'ab', 'mx2', 1, x'00')", (b"\x01" * 16,))
+    old.commit()
+    old.close()
+    shares, *_ = _shares(tmp_path)
+    (share,) = shares.open_shares()
+    assert (share.stream, share.earlier, share.speakers) == ("mx2", None, None)
+    assert list(tmp_path.glob("shares.db.v0-*.bak"))  # the copy D71 makes first
