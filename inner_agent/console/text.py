@@ -463,7 +463,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     ),
     "alarm.directory_server_down": (
         "디렉터리(LDAP) 서버 {down}에 {since_s} 전부터 연결할 수 없습니다({reason}): "
-        "{server}가 대신 응답하고 있어 로그인과 동기화는 계속됩니다.",
+        "{server} 서버가 대신 응답하고 있어 로그인과 동기화는 계속됩니다.",
         "The directory (LDAP) server {down} has not answered for {since_s} ({reason}): "
         "{server} answers instead; sign-in and the sync go on.",
     ),

@@ -17,7 +17,7 @@ from datetime import tzinfo
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute
 
 from agentkit.access import AccessLog
@@ -34,8 +34,8 @@ from inner_agent.web.api import IdentityApi, api_http_error
 from inner_agent.web.api_tokens import TokenStore
 from inner_agent.web.clients import ClientAllowList
 from inner_agent.web.gate import Gate, guarded_routes
-from inner_agent.web.lease_lost import DECISION_NOT_SAVED, lease_lost_page
-from inner_agent.web.pages import SignInPages
+from inner_agent.web.lease_lost import DECISION_NOT_SAVED, lease_lost_html, lease_lost_page
+from inner_agent.web.pages import SECURITY_HEADERS, SignInPages
 from inner_agent.web.signin import SignIn
 from inner_agent.web.transport import StrictTransportSecurity
 
@@ -109,8 +109,11 @@ LEASE_LOST_PAGE = DECISION_NOT_SAVED
 async def lease_lost(request: Request, exc: Exception) -> Response:
     """A decision, a withdrawal, a rules file's or the directory's save, an absence refused by
     the fence: nothing stored, the page says what; the standby serves soon."""
-    return PlainTextResponse(lease_lost_page(request.url.path), status_code=503,
-                             headers={"Retry-After": "60"})  # fmt: skip
+    headers = {"Retry-After": "60"}
+    if "text/html" in request.headers.get("accept", ""):  # a browser: a page a phone can read
+        return HTMLResponse(lease_lost_html(request.url.path), status_code=503,
+                            headers={**SECURITY_HEADERS, **headers})  # fmt: skip
+    return PlainTextResponse(lease_lost_page(request.url.path), status_code=503, headers=headers)
 
 
 def _policy_routes(listener: Listener) -> list[BaseRoute]:

@@ -73,6 +73,10 @@ class WebSpec(Section):
             silence_alarm_s=self.silence_alarm_s, gap_wait_s=self.gap_wait_s,
             inject_alarm_s=self.inject_alarm_s, at_rest_key=self.at_rest_key,
             streams=self.streams, lease_holder=self.lease.holder if self.lease else None,
+            # the dashboard's directory alarms (its gaps, LDAP servers down) read these; the
+            # agent's console has them from places_from, the web process's must too
+            directory_db=self.outbound.directory_db,
+            fallback_approver=self.outbound.approval.fallback_approver,
         )  # fmt: skip
 
     @property

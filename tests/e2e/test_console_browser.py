@@ -61,6 +61,10 @@ TOKENS = [f"console-{n:02d}" for n in range(4)]
 XSS_SUBJECT = '<script>alert("subject")</script> console-xss'
 XSS_DISPLAY = "<img src=x onerror=alert(1)>"
 XSS_FILE = "<svg onload=alert(2)>.exe"
+# An internet Subject whose right-to-left override would make "invoice gpj.exe" read as a
+# picture: the console shows a marker where the override is (stop 29's red-team pass).
+BIDI_SUBJECT = "console-bidi invoice\u202egpj.exe"
+BIDI_SHOWN = "console-bidi invoice⟨U+202E⟩gpj.exe"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -99,6 +103,12 @@ def xss_mail() -> EmailMessage:
     return message
 
 
+def bidi_subject_mail() -> EmailMessage:
+    message = simple_mail("console-bidi")
+    message.replace_header("Subject", BIDI_SUBJECT)
+    return message
+
+
 def rrn_subject_mail() -> EmailMessage:
     message = simple_mail("console-rrn")
     message.replace_header("Subject", f"console-rrn 주민번호 {RRN} 확인")
@@ -132,11 +142,12 @@ def running(tmp_path_factory) -> Iterator[Running]:
         running.tokens = {who: maildiode(root, "token", "create", email) for who, email in
                           (("auditor", AUDITOR), ("security", SECURITY))}  # fmt: skip
         wait_for(lambda: port_open(stack.ports.web), 60, "the web listener")
-        for message in [*(simple_mail(t) for t in TOKENS), xss_mail(), rrn_subject_mail()]:
+        for message in [*(simple_mail(t) for t in TOKENS), xss_mail(), rrn_subject_mail(),
+                        bidi_subject_mail()]:  # fmt: skip
             stack.send(message)
         send_outbound(stack.ports.outbound, rrn_mail())
         send_outbound(stack.ports.outbound, plain_mail())
-        stack.wait_tokens([*TOKENS, "console-rrn"], "console-", timeout_s=120)
+        stack.wait_tokens([*TOKENS, "console-rrn", "console-bidi"], "console-", timeout_s=120)
         wait_for(lambda: _held(running) and _outer_steps_inside(running), 120,
                  "the held mail and the outer agent's events inside")  # fmt: skip
         yield running
@@ -322,6 +333,22 @@ def test_script_in_subject_file_names_and_display_names_is_shown_as_text(running
     assert XSS_DISPLAY in text
     assert page.locator("main script, main svg[onload], main img[onerror]").count() == 0
     shot(running, page, "mail-detail-script-as-text")
+
+
+def test_a_bidi_override_in_a_subject_is_shown_as_a_marker_on_a_phone(running, pages):
+    page = pages(ADMIN, viewport=PHONE)
+    page.goto(running.url + "/mail?q=console-bidi")
+    page.wait_for_selector("#mails")
+    assert BIDI_SHOWN in page.inner_text("#mails")
+    assert "\u202e" not in page.content()  # nowhere on the page, not even in a link
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(running, page, "phone-mail-bidi-marker")
+    page.click("#mails a.subject")
+    page.wait_for_selector("#trail")
+    assert BIDI_SHOWN in page.inner_text("#subject")
+    assert "\u202e" not in page.content()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(running, page, "phone-mail-detail-bidi-marker")
 
 
 def test_a_subject_with_personal_data_is_masked_in_the_list_and_the_api(running, pages):

@@ -4,10 +4,12 @@ as what they are."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from inner_agent.web.app import LEASE_LOST_PAGE
-from inner_agent.web.lease_lost import lease_lost_page
+from inner_agent.web.lease_lost import lease_lost_html, lease_lost_page
 
 
 @pytest.mark.parametrize(("path", "korean", "english"), [
@@ -46,3 +48,14 @@ def test_a_write_the_table_lacks_is_a_change_not_a_decision(path):
     assert page.startswith("이 서버는 대기 서버로 넘어가는 중이어서 변경을 저장하지 않았습니다.")
     assert "the change was not saved" in page
     assert "결정" not in page
+
+
+@pytest.mark.parametrize("path", ["/policy/outbound/save", "/requests/r-1/decide", "/elsewhere"])
+def test_a_browser_gets_the_same_words_as_a_page_a_phone_lays_out_at_its_width(path):
+    korean, english = lease_lost_page(path).split(" (", 1)
+    page = lease_lost_html(path)
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert '<html lang="ko">' in page
+    assert f'<p class="alarm" id="not-saved">{korean}</p>' in page
+    assert f'<p class="muted" lang="en">{html.escape(english.rstrip(")"))}</p>' in page
+    assert "<script" not in page

@@ -27,6 +27,7 @@ from tests.support.console import sign_in as console_sign_in
 from tests.support.outbound import Parts, SwitchableFence, build_workflow
 
 LOST = "the lease (token 1) is now held by inner-b (token 2)"
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 @dataclass
@@ -95,6 +96,27 @@ def test_a_policy_save_behind_a_closed_fence_is_503_and_writes_no_rules(standby_
     saved = admin.post("/policy/outbound/save", data={**hidden, **NEW_RULE, "do": "save"})
     assert saved.status_code == 303, saved.text[:300]
     assert "secret-subject" in site.rules.read_text(encoding="utf-8")
+
+
+def test_a_browser_is_answered_a_page_and_a_script_the_plain_text(standby_site):
+    """A browser (Accept: text/html) gets the 503 as a page with a viewport tag, so a phone
+    does not lay it out 980 px wide; a script gets the same words as plain text."""
+    site = standby_site
+    admin = signed_in(site, ADMIN)
+    hidden = form_of(admin, "/policy/outbound/new")
+    site.fence.close(LOST)
+    data = {**hidden, **NEW_RULE, "do": "save"}
+    page = admin.post("/policy/outbound/save", data=data, headers={"Accept": BROWSER_ACCEPT})
+    assert page.status_code == 503
+    assert page.headers["retry-after"] == "60"
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'name="viewport"' in page.text
+    assert "중이어서 규칙을 저장하지 않았습니다." in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    plain = admin.post("/policy/outbound/save", data=data, headers={"Accept": "*/*"})
+    assert_refused(plain, "규칙을")
+    assert plain.headers["content-type"].startswith("text/plain")
+    assert site.rules.read_text(encoding="utf-8") == RULES
 
 
 def test_directory_edits_behind_a_closed_fence_are_503_and_change_nobody(standby_site):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -34,6 +35,18 @@ def test_the_lease_the_agent_runs_under_crosses(tmp_path) -> None:
 
     sent = spec(tmp_path).model_copy(update={"lease": Terms("inner-a", 4242, 7, 20.0)})
     assert read_spec(sent.to_bytes()).lease == Terms("inner-a", 4242, 7, 20.0)
+
+
+def test_the_web_process_console_reads_the_directory_as_the_agent_does(tmp_path) -> None:
+    """Without the directory's database the web process's dashboard showed no directory alarm
+    at all (an LDAP server down, the directory empty, departments without an approver)."""
+    from inner_agent.console.places import places_from
+
+    sent = read_spec(spec(tmp_path).to_bytes())
+    agent = places_from(SimpleNamespace(outbound=sent.outbound))
+    places = sent.console_places
+    assert places.directory_db == sent.outbound.directory_db == agent.directory_db
+    assert places.fallback_approver == agent.fallback_approver
 
 
 def test_no_secret_crosses(tmp_path) -> None:
