@@ -83,6 +83,8 @@ def _old_site(tmp_path: Path) -> Path:
         log.record("m1", "received", bytes=10)
         log.close()
         _as_before_versions(root / agent / "audit.db")
+    (root / "mail.eml").write_bytes(b"From: kim@partner.example\r\nTo: user@corp.example\r\n"
+                                    b"Subject: hello\r\n\r\nhello\r\n")  # fmt: skip
     return root
 
 
@@ -96,6 +98,10 @@ COMMANDS = {  # the command line's words after ``maildiode``, the agent whose lo
     "stats": (["stats", "-c", "inner.toml"], "inner"),
     "status": (["status", "-c", "outer.toml"], "outer"),
     "inbound rules": (["inbound", "rules", "-c", "inner.toml"], "inner"),
+    "scan --direction in": (
+        ["scan", "--direction", "in", "-c", "inner.toml", "--ocr", "off", "mail.eml"],
+        "inner",
+    ),
 }
 
 
@@ -116,7 +122,7 @@ def test_a_command_on_an_old_audit_log_records_its_upgrade(tmp_path: Path, name:
 
 def _in(root: Path, words: list[str]) -> list[str]:
     """Paths of the site (a config, a quarantined file) made absolute."""
-    return [str(root / w) if w.endswith((".toml", ".bin")) else w for w in words]
+    return [str(root / w) if w.endswith((".toml", ".bin", ".eml")) else w for w in words]
 
 
 def _version(path: Path) -> int:
@@ -150,7 +156,7 @@ def test_the_audit_chain_holds_after_a_command_recorded_an_upgrade(tmp_path: Pat
 
 
 @pytest.mark.parametrize("name", ["token list", "requeue (outer)", "resend", "audit", "stats",
-                                  "status", "inbound rules"])  # fmt: skip
+                                  "status", "inbound rules", "scan --direction in"])  # fmt: skip
 def test_a_newer_releases_audit_log_is_refused_in_one_line(tmp_path: Path, name: str) -> None:
     root = _old_site(tmp_path)
     words, agent = COMMANDS[name]
