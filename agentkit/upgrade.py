@@ -6,8 +6,9 @@ migrations in one transaction), and then records each upgrade in its audit log a
 ``state_migrated`` (store, from, to, file, backup). A database from a newer release stops the
 start with ``NewerStateError`` (one line, exit 2: ``maildiode.commands.agent_start``).
 
-A store opened on an older file by anything else (a command run before the agent's first
-start, a test) migrates it too, with the same copy, but only the agent's start audits it.
+A store opened on an older file by anything else (a test) migrates it too, with the same copy,
+unaudited; the hand commands run this upgrade first and audit it as the start does (D98,
+``maildiode.commands.state_upgrade``).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from inner_agent.web.accounts import Account
 from inner_agent.web.errors import AccountRefused
 from inner_agent.web.roles import Role
 from maildiode.commands.console_site import ConsoleSite, open_site, when
+from protocol.errors import NewerStateError
 
 # Shorter passwords fall to guessing even behind argon2; a pass-phrase is easy to remember.
 MIN_PASSWORD_CHARS = 10
@@ -37,7 +38,11 @@ class _Usage(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    site = open_site(args.config)
+    try:
+        site = open_site(args.config)
+    except NewerStateError as exc:
+        print(f"account {args.action}: {exc}", file=sys.stderr)
+        return 1
     if site is None:
         return 2
     try:

@@ -25,7 +25,8 @@ from agentkit.auditchain import ChainRow, check_extract
 from agentkit.settings import ConfigError
 from agentkit.streams import outer_agent_name
 from maildiode.commands.check import guess_agent, load_agent_config
-from protocol.errors import KeyFileError
+from maildiode.commands.state_upgrade import upgrade_or_refusal
+from protocol.errors import KeyFileError, NewerStateError
 from protocol.keys import SigningKey
 
 
@@ -67,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
     if args.month or args.output:
         print("maildiode audit: --month and -o go with `audit review`", file=sys.stderr)
         return 2
+    return query(args)
+
+
+def query(args: argparse.Namespace) -> int:
+    """The events asked for, as a table or an export, on standard output."""
     path = Path(args.config)
     agent = guess_agent(path, None) or "outer"
     try:
@@ -78,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"--since/--until: {exc}", file=sys.stderr)
         return 2
+    if (refused := upgrade_or_refusal("audit", [], config.audit.path, agent=agent)) is not None:
+        return refused
     log = AuditLog(config.audit.path)
     events = log.query(
         mail_id=args.mail, step=args.step, since=since, until=until,
@@ -124,6 +132,8 @@ def verify(args: argparse.Namespace) -> int:
               "inner agent's audit log, which keeps the outer agents')",
               file=sys.stderr)  # fmt: skip
         return 2
+    if refused := upgrade_or_refusal("audit verify", [], config.audit.path, agent=agent):
+        return refused
     log = AuditLog(config.audit.path, agent=agent)  # whose checkpoints to read
     try:
         report = log.verify([own], checkpoints=points)
@@ -194,7 +204,11 @@ def review(args: argparse.Namespace) -> int:
     if not (args.month and args.output):
         print("maildiode audit review: needs --month YYYY-MM and -o FILE.xlsx", file=sys.stderr)
         return 2
-    site = open_access(args.config)
+    try:
+        site = open_access(args.config)
+    except NewerStateError as exc:
+        print(f"maildiode audit review: {exc}", file=sys.stderr)
+        return 1
     if site is None:
         return 1
     try:

@@ -31,7 +31,7 @@ from inner_agent.inbound.errors import HoldRefused, InboundError
 from inner_agent.inbound.holds import VERSIONS as HOLDS_VERSIONS
 from inner_agent.inbound.holds import Hold, HoldBook
 from maildiode.commands.standby_guard import EXIT_STANDBY, StandbyRefused, standby_refusal
-from maildiode.commands.state_upgrade import upgrade_recorded
+from maildiode.commands.state_upgrade import upgrade_or_refusal, upgrade_recorded
 from protocol import Kind
 from protocol.errors import NewerStateError
 
@@ -131,9 +131,13 @@ def _rules(config: InnerConfig) -> int:
     """The text the outer agent would get now, and the version last published."""
     from inner_agent.inbound.policy import PolicyPublisher
     from inner_agent.outbound.directory import Directory
+    from inner_agent.outbound.directory_schema import VERSIONS as DIRECTORY_VERSIONS
 
     if config.inbound is None or config.outbound is None:
         return 2
+    directory_db = StateDatabase.at(config.outbound.directory_db, DIRECTORY_VERSIONS)
+    if refused := upgrade_or_refusal("inbound rules", [directory_db], config.audit.path):
+        return refused
     directory = Directory(config.outbound.directory_db)
     try:
         publisher = PolicyPublisher(config.inbound, directory,

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.audit import AuditLog
+from agentkit.upgrade import StateDatabase
 from maildiode.commands.check import config_for_command
+from maildiode.commands.state_upgrade import upgrade_or_refusal
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,11 +38,15 @@ def _inner(config: Any, files: list[str]) -> int:
     from agentkit.atrest import at_rest_of
     from inner_agent.bundle_check import ImagePolicy
     from inner_agent.bundle_handler import BundleHandler
+    from inner_agent.inject import VERSIONS as QUEUE_VERSIONS
     from inner_agent.inject import InjectionQueue
     from inner_agent.main import notify_options
     from inner_agent.requeue import BundleRefused, RequeueError, release
 
     state_dir = config.state.dir
+    queue_db = StateDatabase.at(state_dir / "inject.db", QUEUE_VERSIONS)
+    if refused := upgrade_or_refusal("requeue", [queue_db], config.audit.path, agent="inner"):
+        return refused
     queue = InjectionQueue(state_dir / "inject.db", at_rest=at_rest_of(config.keys))
     audit = AuditLog(config.audit.path, agent="inner")
     handler = BundleHandler(
@@ -74,6 +80,9 @@ def _outer(config: Any, files: list[str]) -> int:
     from outer_agent.requeue import RequeueError, release
     from outer_agent.spool import Spool
 
+    # the spool keeps files, not a database: the audit log is the one to upgrade
+    if refused := upgrade_or_refusal("requeue", [], config.audit.path, agent="outer"):
+        return refused
     spool = Spool(config.spool.dir / "inbound", at_rest=at_rest_of(config.keys))
     audit = AuditLog(config.audit.path, agent="outer")
     failed = 0

@@ -14,8 +14,11 @@ from typing import Any
 
 from agentkit.links import build_sender
 from agentkit.streams import PAIR_INBOUND, outbound_stream
+from agentkit.upgrade import StateDatabase
 from maildiode.commands.check import config_for_command
+from maildiode.commands.state_upgrade import upgrade_or_refusal
 from protocol import ProtocolError
+from protocol.sender import VERSIONS as SENDER_VERSIONS
 
 # The stream each agent sends on (docs/architecture.md); an outer agent of several sends on
 # its own id (outer.toml link.stream, decision D74).
@@ -69,8 +72,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"resend: {chosen}", file=sys.stderr)
         return 2
     stream, link, keys = chosen
+    state_dir = sender_state_dir(config, agent)
+    sender_db = StateDatabase.at(state_dir / f"sender-{stream}.db", SENDER_VERSIONS)
+    if refused := upgrade_or_refusal("resend", [sender_db], config.audit.path, agent=agent):
+        return refused
     try:
-        sender = build_sender(link, keys, sender_state_dir(config, agent), stream,
+        sender = build_sender(link, keys, state_dir, stream,
                               new_epoch=False)  # fmt: skip
         try:
             count = sender.resend(args.first, args.last)

@@ -22,6 +22,7 @@ from mailsafe.inbound_rules import (
 )
 from mailsafe.policy import RulesError
 from mailsafe.scan import ReadMail
+from protocol.errors import NewerStateError
 
 __all__ = ["run_inbound"]
 
@@ -37,6 +38,9 @@ def run_inbound(args: argparse.Namespace) -> int:
     except (RulesError, OcrUnavailable, ConfigError) as exc:
         print(exc, file=sys.stderr)
         return 2
+    except NewerStateError as exc:  # the directory or audit log of a newer release (D98)
+        print(f"scan: {exc}", file=sys.stderr)
+        return 1
     departments, groups = scope_names(rules)
     unresolved = sorted((departments - set(membership.departments))
                         | (groups - set(membership.groups)))  # fmt: skip
@@ -79,6 +83,12 @@ def _rules(args: argparse.Namespace) -> tuple[InboundRuleSet, Membership]:
     rules = (
         load_inbound_rules(section.rules_file) if section.rules_file else default_inbound_rules()
     )
+    from agentkit.upgrade import StateDatabase
+    from inner_agent.outbound.directory_schema import VERSIONS as DIRECTORY_VERSIONS
+    from maildiode.commands.state_upgrade import upgrade_recorded
+
+    directory_db = StateDatabase.at(config.outbound.directory_db, DIRECTORY_VERSIONS)
+    upgrade_recorded([directory_db], config.audit.path)  # as the agent's start would (D98)
     directory = Directory(config.outbound.directory_db)
     try:
         departments, groups = resolve_scopes(rules, directory)

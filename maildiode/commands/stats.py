@@ -14,12 +14,14 @@ from agentkit.settings import ConfigError
 from agentkit.stats import StatsTable, tally
 from maildiode.commands.audit import parse_time
 from maildiode.commands.check import guess_agent, load_agent_config
+from maildiode.commands.state_upgrade import upgrade_or_refusal
 
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.config)
+    agent = guess_agent(path, None) or "outer"
     try:
-        config = load_agent_config(path, guess_agent(path, None) or "outer")
+        config = load_agent_config(path, agent)
         since, until = parse_time(args.since), parse_time(args.until)
         zone = ZoneInfo(args.tz) if args.tz else None
     except ConfigError as exc:
@@ -31,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "xlsx" and not args.output:
         print("maildiode stats: --format xlsx needs -o FILE.xlsx", file=sys.stderr)
         return 2
+    if refused := upgrade_or_refusal("maildiode stats", [], config.audit.path, agent=agent):
+        return refused
     events = AuditLog(config.audit.path).query(since=since, until=until)
     table = tally(events, period=args.by, group=args.group, zone=zone)
     if args.format == "xlsx":

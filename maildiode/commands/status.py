@@ -1,10 +1,11 @@
 """``maildiode status -c FILE``: the receiving link's state and the agent's queues.
 
 Reads the agent's protocol state and queues (SQLite and spool folders, read only, shared safely
-with a running agent) and answers what an operator on call asks first: is the link alive, is
-anything missing, what was refused, is mail waiting and for how long. For the inner agent it
-also shows the outer agent's last status report (its host, queues and link, received through
-the link) and its age: stale after three of its intervals, or missing.
+with a running agent; a receiver's file of an earlier release is upgraded first, as the agent's
+start does, and recorded: D98) and answers what an operator on call asks first: is the link
+alive, is anything missing, what was refused, is mail waiting and for how long. For the inner
+agent it also shows the outer agent's last status report (its host, queues and link, received
+through the link) and its age: stale after three of its intervals, or missing.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from typing import Any
 from agentkit.audit import step_counts
 from agentkit.metrics import prometheus_text, quarantined
 from agentkit.streams import PAIR_INBOUND, outbound_stream, outer_agent_name
+from agentkit.upgrade import StateDatabase
 from maildiode.commands.check import config_for_command
+from maildiode.commands.state_upgrade import upgrade_or_refusal
 from protocol import Keyring, Receiver
+from protocol.receiver import VERSIONS as RECEIVER_VERSIONS
 
 
 def receive_side(config: Any, agent: str) -> tuple[str, Path]:
@@ -402,6 +406,11 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(found, int):
         return found
     agent, config = found
+    # Reading a receiver's state opens it, which migrates an old file: done as the start does
+    # it, and audited (D98).
+    receivers = StateDatabase(receive_side(config, agent)[1], "receiver-*.db", RECEIVER_VERSIONS)
+    if refused := upgrade_or_refusal("status", [receivers], config.audit.path, agent=agent):
+        return refused
     status = link_status(config, agent)
     status["queues"] = queue_status(config, agent)
     if agent == "inner":

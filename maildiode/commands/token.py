@@ -20,10 +20,15 @@ from inner_agent.web.api_tokens import TokenRow
 from inner_agent.web.errors import TokenRefused
 from inner_agent.web.roles import CONSOLE_ROLES
 from maildiode.commands.console_site import ConsoleSite, open_site, when
+from protocol.errors import NewerStateError
 
 
 def run(args: argparse.Namespace) -> int:
-    site = open_site(args.config)
+    try:
+        site = open_site(args.config)
+    except NewerStateError as exc:
+        print(f"token {args.action}: {exc}", file=sys.stderr)
+        return 1
     if site is None:
         return 2
     try:

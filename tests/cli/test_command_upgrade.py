@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from agentkit.audit import AuditLog
 from inner_agent.outbound.directory_schema import V0_SCHEMA
 from tests.support.command import maildiode
@@ -61,3 +63,111 @@ def test_an_inbound_command_on_an_old_audit_log_records_its_upgrade(tmp_path: Pa
     listed = maildiode("inbound", "list", "-c", str(config))
     assert listed.returncode == 0, listed.stderr
     assert _migrations(audit_path) == [("audit", 0, 1)]
+
+
+# Every other command that opens an agent's stores (D98 amended): on a site whose audit logs an
+# earlier release wrote, each upgrades them as the start would and records it; before, each
+# opened the old file and migrated it silently (or read it as it was).
+
+
+def _old_site(tmp_path: Path) -> Path:
+    """A site made by ``init`` whose audit logs are the first release's (version 0)."""
+    root = tmp_path / "site"
+    assert maildiode("init", str(root)).returncode == 0
+    (root / "inbound-rules.toml").write_text("version = 1\n", encoding="utf-8")
+    inner = root / "inner.toml"
+    inner.write_text(inner.read_text(encoding="utf-8")
+                     + '\n[inbound]\nrules_file = "inbound-rules.toml"\n', encoding="utf-8")  # fmt: skip
+    for agent in ("inner", "outer"):
+        log = AuditLog(root / agent / "audit.db", agent=agent)
+        log.record("m1", "received", bytes=10)
+        log.close()
+        _as_before_versions(root / agent / "audit.db")
+    (root / "mail.eml").write_bytes(b"From: kim@partner.example\r\nTo: user@corp.example\r\n"
+                                    b"Subject: hello\r\n\r\nhello\r\n")  # fmt: skip
+    return root
+
+
+COMMANDS = {  # the command line's words after ``maildiode``, the agent whose log it opens
+    "token list": (["token", "list", "-c", "inner.toml"], "inner"),
+    "requeue (inner)": (["requeue", "-c", "inner.toml", "inner/quarantine/bundle-x.bin"], "inner"),
+    "requeue (outer)": (["requeue", "-c", "outer.toml", "some-mail"], "outer"),
+    "resend": (["resend", "-c", "outer.toml", "1", "1"], "outer"),
+    "audit": (["audit", "-c", "outer.toml"], "outer"),
+    "audit verify": (["audit", "verify", "-c", "inner.toml"], "inner"),
+    "stats": (["stats", "-c", "inner.toml"], "inner"),
+    "status": (["status", "-c", "outer.toml"], "outer"),
+    "inbound rules": (["inbound", "rules", "-c", "inner.toml"], "inner"),
+    "scan --direction in": (
+        ["scan", "--direction", "in", "-c", "inner.toml", "--ocr", "off", "mail.eml"],
+        "inner",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_command_on_an_old_audit_log_records_its_upgrade(tmp_path: Path, name: str) -> None:
+    root = _old_site(tmp_path)
+    words, agent = COMMANDS[name]
+    done = maildiode(*_in(root, words))
+    assert "Traceback" not in done.stderr, done.stderr
+    audit_path = root / agent / "audit.db"
+    assert _migrations(audit_path) == [("audit", 0, 1)], done.stderr
+    assert list(audit_path.parent.glob("audit.db.v0-*.bak"))  # the copy, as at the start
+    (event,) = AuditLog(audit_path).query(step="state_migrated")
+    assert event.agent == agent
+    other = root / ("outer" if agent == "inner" else "inner") / "audit.db"
+    assert _version(other) == 0  # the other agent's log is not this command's
+
+
+def _in(root: Path, words: list[str]) -> list[str]:
+    """Paths of the site (a config, a quarantined file) made absolute."""
+    return [str(root / w) if w.endswith((".toml", ".bin", ".eml")) else w for w in words]
+
+
+def _version(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_an_account_command_on_an_old_directory_records_both_upgrades(tmp_path: Path) -> None:
+    root = _old_site(tmp_path)
+    (root / "inner" / "directory.db").unlink(missing_ok=True)  # init leaves none
+    old = sqlite3.connect(root / "inner" / "directory.db")  # the first release's directory
+    old.executescript(V0_SCHEMA)
+    old.commit()
+    old.close()
+    listed = maildiode("account", "list", "-c", str(root / "inner.toml"))
+    assert listed.returncode == 0, listed.stderr
+    assert _migrations(root / "inner" / "audit.db") == [("audit", 0, 1), ("directory", 0, 2)]
+    again = maildiode("account", "list", "-c", str(root / "inner.toml"))
+    assert again.returncode == 0
+    assert len(_migrations(root / "inner" / "audit.db")) == 2  # once only
+
+
+def test_the_audit_chain_holds_after_a_command_recorded_an_upgrade(tmp_path: Path) -> None:
+    root = _old_site(tmp_path)
+    assert maildiode("stats", "-c", str(root / "inner.toml")).returncode == 0
+    verified = maildiode("audit", "verify", "-c", str(root / "inner.toml"))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+@pytest.mark.parametrize("name", ["token list", "requeue (outer)", "resend", "audit", "stats",
+                                  "status", "inbound rules", "scan --direction in"])  # fmt: skip
+def test_a_newer_releases_audit_log_is_refused_in_one_line(tmp_path: Path, name: str) -> None:
+    root = _old_site(tmp_path)
+    words, agent = COMMANDS[name]
+    audit_path = root / agent / "audit.db"
+    db = sqlite3.connect(audit_path)
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    refused = maildiode(*_in(root, words))
+    assert refused.returncode == 1
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "99" in refused.stderr
+    assert str(audit_path) in refused.stderr
+    assert _version(audit_path) == 99  # not touched
