@@ -60,6 +60,18 @@ class Saved:
     diff: str
 
 
+# Shown on the editor's pages (Korean first: the console's language; the key as it is written).
+_NO_OUTBOUND_FILE: Final = (
+    "보내는 메일의 규칙 파일이 설정되어 있지 않아 기본 규칙이 적용됩니다. 편집하려면 inner.toml의 "
+    "[outbound] rules_file에 파일 경로를 적고 에이전트를 다시 시작하십시오. "
+    "([outbound] rules_file is not set: the built-in rules apply)"
+)
+_NO_FILE_TO_SAVE: Final = (
+    "규칙 파일이 설정되어 있지 않아 저장할 곳이 없습니다 (inner.toml의 [{direction}] rules_file). "
+    "([{direction}] rules_file is not set: nothing to save to)"
+)
+
+
 class RulesFile:
     def __init__(self, direction: Direction, path: Path | None, versions: VersionStore,
                  audit: Audit, *, on_saved: Callable[[], None] = lambda: None,
@@ -80,7 +92,7 @@ class RulesFile:
         if self.path is None:
             if self.direction == "inbound":
                 return DEFAULT_INBOUND_RULES_TOML
-            raise NoRulesFile("[outbound] rules_file is not set: the built-in rules apply")
+            raise NoRulesFile(_NO_OUTBOUND_FILE)
         if self.path.stat().st_size > MAX_RULES_FILE_BYTES:
             raise StaleEdit(f"{self.name}: larger than {MAX_RULES_FILE_BYTES} bytes")
         return self.path.read_text(encoding="utf-8")
@@ -94,7 +106,7 @@ class RulesFile:
         """Write ``document``; StaleEdit when the file is no longer what ``based_on`` names,
         RulesRefused when the agents' parser refuses it."""
         if self.path is None:
-            raise NoRulesFile(f"[{self.direction}] rules_file is not set: nothing to save to")
+            raise NoRulesFile(_NO_FILE_TO_SAVE.format(direction=self.direction))
         text = checked_text(self.direction, document, self.name)
         return self.write(text, who, what, based_on)
 
@@ -106,7 +118,7 @@ class RulesFile:
 
     def write(self, text: str, who: str, what: str, based_on: str) -> Saved:
         if self.path is None:
-            raise NoRulesFile(f"[{self.direction}] rules_file is not set: nothing to save to")
+            raise NoRulesFile(_NO_FILE_TO_SAVE.format(direction=self.direction))
         with self._lock:
             self.fence()  # a standby's page (or a frozen holder's) changes no rules
             before = self.text()

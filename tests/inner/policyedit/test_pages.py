@@ -261,3 +261,19 @@ def test_a_link_cannot_put_its_own_words_in_the_saved_box(site):
     assert 'id="saved"' not in forged.text
     assert "재설정" not in forged.text
     assert "(outbound-2)" in client.get("/policy", params={"saved": "outbound-2"}).text
+
+
+def test_without_an_outbound_rules_file_the_editor_says_so_in_korean(tmp_path):
+    parts = build_workflow(tmp_path)
+    parts.directory.accounts.add(ADMIN, CONSOLE_ROLES_OF[ADMIN], ALL_PASSWORDS[ADMIN])
+    editor = PolicySite(PolicyFiles(None, None, tmp_path / "policy-versions"), lambda: None,
+                        lambda _: Membership())  # fmt: skip
+    client = signed_in(create_app(parts.workflow.desk, replace(listener_for(parts), policy=editor)),
+                       ADMIN)  # fmt: skip
+    listed = client.get("/policy")
+    assert listed.status_code == 200
+    assert "기본 규칙이 적용됩니다" in listed.text
+    assert "[outbound] rules_file" in listed.text
+    refused = client.get("/policy/outbound/new")
+    assert refused.status_code == 409
+    assert "기본 규칙이 적용됩니다" in refused.text
