@@ -59,7 +59,7 @@ def test_structure_html_with_inline_images_and_text_alternative() -> None:
     assert {p.get_content_disposition() for p in images} == {"inline"}
     assert not any(part.defects for part in message.walk())
     text = plain.get_content()
-    assert "보낸 사람: 김철수 <kim@partner.example>" in text
+    assert "보낸 사람: 김철수 <kim[@]partner[.]example>" in text  # readable, not a link
     assert "안녕하세요" in text
     assert "setup.exe" in text
     assert "1.1 MB" in text
@@ -118,7 +118,7 @@ def test_threading_headers_are_data_not_headers() -> None:
     assert message["In-Reply-To"] is None
     assert message["References"] is None
     assert message["Message-ID"] != "<orig@partner.example>"
-    assert "&lt;prev@partner.example&gt;" in message.get_body(("html",)).get_content()
+    assert "&lt;prev[@]partner[.]example&gt;" in message.get_body(("html",)).get_content()
 
 
 def test_spoofing_warning_when_sender_claims_our_domain() -> None:
