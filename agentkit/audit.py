@@ -12,7 +12,6 @@ carry mail.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sqlite3
@@ -45,7 +44,7 @@ from agentkit.auditimport import (
     details_text,
     refusal,
 )
-from agentkit.csvsafe import inert
+from agentkit.csvsafe import InertWriter
 from agentkit.readonly import query_read_only
 from agentkit.retention import RIGHTS_ACTIONS, Retention
 from protocol.keys import SigningKey, VerifyKey
@@ -659,12 +658,12 @@ def export(events: Iterable[AuditEvent], fmt: Literal["jsonl", "csv"]) -> Iterat
             yield json.dumps(row, ensure_ascii=False, default=str) + "\n"
         return
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = InertWriter(buffer)
     writer.writerow(["time", "agent", "mail_id", "step", "details", *CHAIN_COLUMNS])
     for event in events:
         row = event.as_dict()
         chain = _chain_of(event) if event.link else dict.fromkeys(("id", "ts", "link", "prev"))
-        writer.writerow([row["time"], event.agent, inert(event.mail_id), event.step,
+        writer.writerow([row["time"], event.agent, event.mail_id, event.step,
                          json.dumps(event.details, ensure_ascii=False, default=str),
                          chain["id"], chain["ts"], chain["link"], chain["prev"]])  # fmt: skip
     yield buffer.getvalue()

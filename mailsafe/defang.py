@@ -22,9 +22,24 @@ _HIDDEN_RE: Final = re.compile(
     "\u2066-\u206f\ufeff]"
 )
 # What mail clients make a link of in plain text (Outlook, Thunderbird, Gmail): a URL with a
-# scheme a browser opens, or a run starting "www.". Bare domains and mail addresses are left
-# as written (an address opens only a draft, which goes out through the approval path).
-_URL_IN_TEXT: Final = re.compile(r"(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+")
+# scheme a browser opens, a run starting "www.", and (Outlook, Gmail) a bare domain or a mail
+# address ("phish.example/login", "ceo@evil.example"). A bare name is a run of name characters
+# whose last label could be a top-level domain (two or more ASCII letters, or punycode): no
+# list of TLDs is shipped, so a few names no client links get brackets too, which still read
+# as written (D100). The name alternative takes a whole run at once, so the text is read once
+# (a pattern for the name itself would rescan a long run from each of its characters).
+_URL_RUN: Final = r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+"
+_URL_START: Final = r"(?:https?|ftp)://|www\."
+_LINKABLE_IN_TEXT: Final = re.compile(
+    f"(?i)(?P<url>{_URL_RUN})|(?:(?!{_URL_START})[\\w.%+@-])+"  # a name stops where a URL starts
+)
+_TOP_LEVEL_LABEL: Final = re.compile(r"(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]+)(?![A-Za-z0-9-])")
+# File types written in prose ("invoice.pdf") that are no top-level domain, so no client links
+# them: left as written. Names that are both (".zip", ".mov") are defanged.
+_FILE_SUFFIXES: Final = frozenset((
+    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "hwp", "hwpx", "txt", "csv", "rtf",
+    "jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "htm", "html", "exe", "dll", "js", "py",
+    "eml", "msg"))  # fmt: skip
 
 
 def defang(href: str) -> str:
@@ -45,9 +60,28 @@ def defang(href: str) -> str:
 
 def defang_text(untrusted: str) -> str:
     """Free text with every run a mail client would turn into a link (``https://…``,
-    ``www.…``) defanged as a link's target is: a notification's plain-text part carries the
-    mail's text, and a reader in plain-text mode would otherwise get the sender's links back."""
-    return _URL_IN_TEXT.sub(lambda m: defang(m.group()), untrusted)
+    ``www.…``, ``phish.example/login``, ``ceo@evil.example``) defanged as a link's target is:
+    a notification carries the mail's text, and a reader's client would otherwise give the
+    sender's links back."""
+    return _LINKABLE_IN_TEXT.sub(_defanged_run, untrusted)
+
+
+def _defanged_run(match: re.Match[str]) -> str:
+    if match.group("url") is not None:
+        return defang(match.group())
+    name = match.group().rstrip(".")  # a sentence's full stop stays one
+    if not _is_linkable_name(name):
+        return match.group()
+    return _defanged_authority(name) + match.group()[len(name) :]
+
+
+def _is_linkable_name(name: str) -> bool:
+    """A domain (``evil.example``) or an address (``ceo@evil.example``), not ``invoice.pdf``."""
+    _, at, domain = name.rpartition("@")
+    *labels, last = domain.split(".")
+    if not labels or not labels[-1] or _TOP_LEVEL_LABEL.match(last) is None:
+        return False
+    return bool(at) or last.lower() not in _FILE_SUFFIXES
 
 
 def split_authority(rest: str) -> tuple[str, str]:

@@ -13,14 +13,13 @@ it Excel reads UTF-8 as the local code page and Korean turns to mojibake.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from agentkit.csvsafe import inert
+from agentkit.csvsafe import InertWriter
 from agentkit.mailindex.query import StatsQuery
 
 __all__ = [
@@ -141,7 +140,7 @@ def csv_chunks(table: Table) -> Iterator[str]:
     header, rows = table
     yield "\ufeff"
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = InertWriter(buffer)
     lines: list[list[Cell]] = [list(header), *rows]
     for line in lines:
         writer.writerow([_csv_cell(value) for value in line])
@@ -185,4 +184,4 @@ def _csv_cell(value: Cell) -> str | int:
         return value.isoformat(sep=" ")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value if isinstance(value, int) else str(value)
-    return inert("" if value is None else str(value))
+    return "" if value is None else str(value)

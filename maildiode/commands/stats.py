@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agentkit.audit import AuditLog
-from agentkit.csvsafe import inert
+from agentkit.csvsafe import InertWriter
 from agentkit.settings import ConfigError
 from agentkit.stats import StatsTable, tally
 from maildiode.commands.audit import parse_time
@@ -44,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
     try:
         if args.format == "csv":
-            writer = csv.writer(out)
+            writer = InertWriter(out)
             writer.writerow(table.header())
-            writer.writerows([[inert(cell) for cell in row] for row in table.records()])
+            writer.writerows(table.records())
         else:
             out.write(format_table(table))
     finally:

@@ -59,7 +59,7 @@ def test_structure_html_with_inline_images_and_text_alternative() -> None:
     assert {p.get_content_disposition() for p in images} == {"inline"}
     assert not any(part.defects for part in message.walk())
     text = plain.get_content()
-    assert "보낸 사람: 김철수 <kim@partner.example>" in text
+    assert "보낸 사람: 김철수 <kim[@]partner[.]example>" in text  # readable, not a link
     assert "안녕하세요" in text
     assert "setup.exe" in text
     assert "1.1 MB" in text
@@ -118,7 +118,7 @@ def test_threading_headers_are_data_not_headers() -> None:
     assert message["In-Reply-To"] is None
     assert message["References"] is None
     assert message["Message-ID"] != "<orig@partner.example>"
-    assert "&lt;prev@partner.example&gt;" in message.get_body(("html",)).get_content()
+    assert "&lt;prev[@]partner[.]example&gt;" in message.get_body(("html",)).get_content()
 
 
 def test_spoofing_warning_when_sender_claims_our_domain() -> None:
@@ -457,3 +457,32 @@ def test_links_written_as_text_are_defanged_in_the_notification() -> None:
     for part in (plain, html):
         assert not re.search(r"(?i)https?://|www\.", part), part
     assert "https://subject.example/x" in str(message["Subject"])  # a Subject is never a link
+
+
+def test_bare_domains_and_addresses_written_as_text_are_defanged_in_the_notification() -> None:
+    """C2: after the links, the bare names: "phish.example/login", "evil.example" and
+    "ceo@evil.example" written in the body or the Subject reached the notification as
+    written, and Outlook and Gmail make them links (a page, or a draft to the sender's
+    accomplice). They are now bracketed in the carried text and in both parts' rows, still
+    readable; the notification's own headers (From, To) and its picture links are not."""
+    import dataclasses
+
+    mail = checked(subject="송금 계좌 변경: evil.example 참조", from_="대표 <ceo@evil.example>",
+                   mail_from="ceo@evil.example")  # fmt: skip
+    text = "로그인: phish.example/login\n회신은 ceo@evil.example 로, 자료는 invoice.pdf"
+    (raw,) = notify.build_notifications(
+        dataclasses.replace(mail, text=text), OPTIONS, shrink=shrink_image, now=1.8e9
+    )
+    message = message_from_bytes(raw, policy=policy.default)
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for shown in ("phish[.]example/login", "ceo[@]evil[.]example 로", "invoice.pdf",
+                  "evil[.]example 참조", "대표 <ceo[@]evil[.]example>"):  # fmt: skip
+        assert shown in plain, shown
+    for shown in ("evil[.]example 참조", "ceo[@]evil[.]example"):
+        assert shown in html, shown
+    for part in (plain, html):
+        assert not re.search(r"(?i)[a-z0-9-]\.example\b|@evil", part), part
+    assert str(message["To"]) == "user@corp.example"  # the employee's own address, as written
+    assert message["From"].addresses[0].addr_spec == "ceo@evil.example"  # its own header, as before
+    assert 'src="cid:' in html  # the notification's own picture links work

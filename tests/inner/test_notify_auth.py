@@ -45,7 +45,7 @@ def test_a_failed_check_warns_in_words_and_keeps_the_raw_results():
     raw = AuthResults("fail", "none", "fail", "spf=fail dkim=none dmarc=fail (mx.corp.example)")
     text, html = notification(auth=raw)
     assert "발신 도메인 인증: 실패 — 사칭 가능성" in text
-    assert "발신 인증 (원문): spf=fail dkim=none dmarc=fail (mx.corp.example)" in text
+    assert "발신 인증 (원문): spf=fail dkim=none dmarc=fail (mx[.]corp[.]example)" in text
     assert "실패 — 사칭 가능성" in html
 
 
@@ -60,13 +60,13 @@ def test_nothing_checked_says_so():
 def test_a_confirmed_sender_and_the_same_envelope_domain():
     text, _ = notification()
     assert "발신 도메인 인증: 확인됨" in text
-    assert "봉투 발신자: kim@partner.example\n" in text
+    assert "봉투 발신자: kim[@]partner[.]example\n" in text  # rows defang names (C2)
 
 
 def test_an_envelope_sender_of_another_domain_is_explained():
     text, html = notification(mail_from="bounce-123@mailer.example")
     assert (
-        "봉투 발신자: bounce-123@mailer.example — 보낸 사람(From)의 도메인 partner.example과 "
+        "봉투 발신자: bounce-123[@]mailer[.]example — 보낸 사람(From)의 도메인 partner[.]example과 "
         "다릅니다" in text
     )
     assert "사칭할 때도" in html
