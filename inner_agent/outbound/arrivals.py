@@ -31,7 +31,8 @@ class Arrivals:
         for mail_id in self.spool.ids():
             known = self.state.mail(mail_id)
             if known is not None:
-                if MailState(known.state).finished:
+                state = MailState(known.state)
+                if state.finished or state is MailState.QUARANTINED:  # a failed move's copy
                     self.effects.advance(mail_id, LeftoverFound())
                 continue
             try:

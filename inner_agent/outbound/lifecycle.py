@@ -12,6 +12,7 @@
                                                       └─remind / escalate──> HELD
     SPOOLED, RECEIVED --unreadable--> QUARANTINED
     SENT, BLOCKED, REJECTED, EXPIRED, WITHDRAWN --leftover-found--> (same): spool copy removed
+    QUARANTINED --leftover-found--> (same): the copy a failed move left, moved into quarantine
 
 ``transition(state, event)`` returns the next state and the actions of that edge (store the
 state, write the audit event, tell the sender, ask the approvers or tell them their request
@@ -73,6 +74,8 @@ __all__ = [
 
 # What the sender of a held mail is told when nobody in the directory can approve it.
 NO_APPROVER_TEXT = "승인할 부서장이 디렉터리에 없습니다 (no approver in the directory)"
+# The reason file of a quarantine done again at recovery (the first reason is in the audit).
+LEFT_BY_A_FAILED_MOVE = "moved at recovery: an earlier move into quarantine failed; see its audit"
 
 
 class MailState(StrEnum):
@@ -254,7 +257,8 @@ class Unreadable:
 
 @dataclass(frozen=True)
 class LeftoverFound:
-    """A finished mail's spool copy outlived a crash between the final state and its removal."""
+    """A finished mail's spool copy outlived a crash between the final state and its removal,
+    or a quarantined mail's copy its failed move left in the spool."""
 
     kind: ClassVar[MailEvent] = MailEvent.LEFTOVER_FOUND
 
@@ -367,6 +371,7 @@ _NEXT: dict[tuple[MailState, MailEvent], MailState] = {
     (S.HELD, E.WITHDRAW): S.WITHDRAWN,
     (S.SENDING, E.PUBLISHED): S.SENT,
     **{(done, E.LEFTOVER_FOUND): done for done in MailState if done.finished},
+    (S.QUARANTINED, E.LEFTOVER_FOUND): S.QUARANTINED,  # its move had failed: moved again
 }
 
 
@@ -522,6 +527,15 @@ def _unreadable(state: MailState, event: Unreadable) -> tuple[Action, ...]:
     return Quarantine(event.detail), SetState(S.QUARANTINED), audit
 
 
+def _leftover(state: MailState) -> tuple[Action, ...]:
+    """A quarantined mail's copy left in the spool is one whose move into quarantine failed
+    (an I/O error, a read-only disk): moved again, never removed, or the mail would be lost
+    with nothing in quarantine. Any other finished mail's copy is done with."""
+    if state is S.QUARANTINED:
+        return (Quarantine(LEFT_BY_A_FAILED_MOVE),)
+    return (RemoveSpool(),)
+
+
 def _actions(state: MailState, event: Occurrence) -> tuple[Action, ...]:  # noqa: PLR0911, PLR0912 - a table
     match event:
         case Accepted():
@@ -555,4 +569,4 @@ def _actions(state: MailState, event: Occurrence) -> tuple[Action, ...]:  # noqa
         case Unreadable():
             return _unreadable(state, event)
         case LeftoverFound():
-            return (RemoveSpool(),)
+            return _leftover(state)

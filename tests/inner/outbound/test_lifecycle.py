@@ -10,6 +10,7 @@ import pytest
 from inner_agent.outbound.approval import Request, State
 from inner_agent.outbound.errors import InvalidTransition
 from inner_agent.outbound.lifecycle import (
+    LEFT_BY_A_FAILED_MOVE,
     NO_APPROVER_TEXT,
     Accepted,
     Allowed,
@@ -139,6 +140,8 @@ EDGES = [
     )),
     *[(done, LeftoverFound(), done, (RemoveSpool(),))
       for done in (S.SENT, S.BLOCKED, S.REJECTED, S.EXPIRED, S.WITHDRAWN)],
+    # a quarantined mail's copy still in the spool: its move failed; moved again, never removed
+    (S.QUARANTINED, LeftoverFound(), S.QUARANTINED, (Quarantine(LEFT_BY_A_FAILED_MOVE),)),
 ]  # fmt: skip
 
 # One example of each event, to try against every state.

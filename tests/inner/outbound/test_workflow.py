@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import errno
 from dataclasses import replace
 
 import pytest
@@ -469,3 +470,32 @@ def test_a_bidi_override_in_an_employees_subject_or_file_name_is_a_marker_for_th
         assert "\u202e" not in text
         assert "명단 ⟨U+202E⟩xslx.gpj" in text
         assert "scan⟨U+202E⟩xslx.gnp" in text
+
+
+def test_a_quarantine_whose_move_failed_is_moved_at_recovery_never_removed(parts, monkeypatch):
+    """An I/O error (not a full disk) on the move into quarantine left the mail's copy in the
+    spool under a finished state, and recovery removed it as a finished mail's leftover: the
+    mail was then in neither place."""
+    import inner_agent.outbound.scanning as scanning_module
+    import inner_agent.outbound.spool as spool_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("extractor bug")
+
+    def failing(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(scanning_module, "scan_parsed", broken)
+        patched.setattr(spool_module, "move_into_quarantine", failing)
+        mail_id = accept(parts, plain_mail())
+        parts.workflow.process_received()
+        parts.workflow.process_received()
+    assert parts.state.mail(mail_id).state == "quarantined"
+    left = parts.spool.root / "mail" / mail_id
+    assert left.exists()  # the failed move left the copy where it was
+    parts.workflow.recover()  # the next start
+    assert (parts.spool.root / "quarantine" / mail_id).exists(), "moved, not removed"
+    assert not left.exists()
+    reason = (parts.spool.root / "quarantine" / f"{mail_id}.reason").read_text()
+    assert reason.startswith("moved at recovery")
