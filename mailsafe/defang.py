@@ -58,12 +58,24 @@ def defang(href: str) -> str:
     return f"{_SCHEMES[scheme]}:{_defanged_authority(authority)}{path}"
 
 
+# The only words a link can be in (no link crosses a space): one holding "://" or "www.", or
+# a dot before an ASCII letter (a bare name's last label starts with one); a full stop or a
+# version number ("1.2.3") is not read further. Anchored at a word's start, the look-ahead
+# reads each word once.
+_CANDIDATE_WORD: Final = re.compile(r"(?i)(?<!\S)(?=\S*?(?:\.[a-z]|://|www\.))\S+")
+
+
 def defang_text(untrusted: str) -> str:
     """Free text with every run a mail client would turn into a link (``https://…``,
     ``www.…``, ``phish.example/login``, ``ceo@evil.example``) defanged as a link's target is:
     a notification carries the mail's text, and a reader's client would otherwise give the
-    sender's links back."""
-    return _LINKABLE_IN_TEXT.sub(_defanged_run, untrusted)
+    sender's links back. Only the words that can hold one are read closely: the same result
+    as reading every word, at a fraction of the cost on a mail's prose."""
+    return _CANDIDATE_WORD.sub(_defanged_word, untrusted)
+
+
+def _defanged_word(word: re.Match[str]) -> str:
+    return _LINKABLE_IN_TEXT.sub(_defanged_run, word.group())
 
 
 def _defanged_run(match: re.Match[str]) -> str:
