@@ -302,6 +302,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "converting the document used too much CPU time",
         "문서 변환이 허용된 CPU 시간을 넘었습니다",
     ),
+    "office_memory_limit": (
+        "converting the document needed more memory than allowed",
+        "문서 변환에 허용된 메모리를 넘었습니다",
+    ),
 }
 
 _FIELD = re.compile(r"\{(\w+)\}")

@@ -43,6 +43,7 @@ CHILD_REFUSALS: Final = {
     "export_failed": "office_failed",
     "too_large": "too_large",
     "cpu_limit": "office_cpu_limit",
+    "memory_limit": "office_memory_limit",
 }
 
 
@@ -111,6 +112,18 @@ class OfficeConverter:
         if len(untrusted_document) > self.limits.max_document_bytes:
             raise OfficeRefused("document larger than the converter's limit", code="too_large")
         job = b"C" + kind.encode("ascii") + b"\n" + untrusted_document
+        deadline = time.monotonic() + wall
+        try:
+            return _pdf_of(self._exchange(job, wall))
+        except OfficeRefused as refusal:
+            # A sandbox near its memory limit answers no PDF and ends (its PDF could lack what
+            # it failed to load); the memory may be the earlier documents': once more, fresh.
+            remaining = deadline - time.monotonic()
+            if refusal.code != "office_memory_limit" or remaining <= 0:
+                raise
+        return _pdf_of(self._exchange(job, remaining))
+
+    def _exchange(self, job: bytes, wall: float) -> bytes:
         with self._lock:
             process = self._running()
             try:
@@ -121,7 +134,9 @@ class OfficeConverter:
                     f"the converter failed on this document ({failure.reason})",
                     code="office_timeout" if failure.reason == "timeout" else "office_failed",
                 ) from None
-        return _pdf_of(untrusted_reply)
+            if untrusted_reply.startswith(b"Ememory_limit"):
+                self._stop()  # it is ending; the next document starts a fresh one
+        return untrusted_reply
 
     def _running(self) -> subprocess.Popen[bytes]:
         if self._process is not None and self._process.poll() is None:

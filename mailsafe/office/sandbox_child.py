@@ -53,10 +53,14 @@ EXPORT_FILTERS = (
     ("com.sun.star.text.TextDocument", "writer_pdf_Export"),
 )
 # Named refusals (the parent maps any other reply to "converter_error").
-REFUSALS = ("cannot_open", "export_failed", "too_large", "bad_job", "cpu_limit")
+REFUSALS = ("cannot_open", "export_failed", "too_large", "bad_job", "cpu_limit", "memory_limit")
 # com.sun.star.document.MacroExecMode.NEVER_EXECUTE / UpdateDocMode.NO_UPDATE
 NEVER_EXECUTE = 0
 NO_UPDATE = 0
+# LibreOffice's peak address space this close to its limit makes the PDF suspect: an
+# allocation refused near the limit (a font, a picture) is left out without an error
+# (measured: a table's Korean words missing). Such a PDF is not answered; the sandbox ends.
+MEMORY_MARGIN = 64 * 1024 * 1024
 # Extra CPU seconds LibreOffice may use per document (re-armed before each one).
 CPU_SECONDS = int(os.environ.get("MAILDIODE_OFFICE_CPU_SECONDS", "20"))
 
@@ -162,6 +166,18 @@ def arm_cpu(office: subprocess.Popen[bytes]) -> None:
     resource.prlimit(office.pid, resource.RLIMIT_CPU, (soft, hard))
 
 
+def near_memory_limit(office: subprocess.Popen[bytes]) -> bool:
+    """Whether LibreOffice's peak address space came within MEMORY_MARGIN of its limit."""
+    soft, _hard = resource.prlimit(office.pid, resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return False
+    with open(f"/proc/{office.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmPeak:"):
+                return int(line.split()[1]) * 1024 >= soft - MEMORY_MARGIN
+    return False
+
+
 def fit_sheets(document: Any) -> None:
     """Every sheet prints its used range one page wide (long sheets go on over pages),
     instead of a wide sheet becoming many pages of a few columns each."""
@@ -253,6 +269,9 @@ def main() -> None:
         reply = answer(desktop, office, job)
         if office.poll() is not None:  # died on this document (e.g. its CPU limit)
             write_frame(stdout, b"Ecpu_limit" if office.returncode == -24 else b"Ecannot_open")
+            break
+        if near_memory_limit(office):  # the reply may lack what LibreOffice could not load
+            write_frame(stdout, b"Ememory_limit")
             break
         write_frame(stdout, reply)
     office.kill()

@@ -1,6 +1,8 @@
 """A stand-in for the sandboxed converter child, for the parent's failure paths: says
 "ready", then answers every document with a fixed one-page PDF, except that a document
-containing HANG is never answered and one containing DIE ends the child."""
+containing HANG is never answered and one containing DIE ends the child. MEMORY is answered
+as a sandbox near its memory limit does (a refusal, then the end) by a child that has
+converted before; MEMORY_ALWAYS by every child."""
 
 from __future__ import annotations
 
@@ -21,12 +23,18 @@ def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(FRAME.pack(5) + b"ready")
     stdout.flush()
+    converted = 0
     while head := stdin.read(FRAME.size):
         job = stdin.read(FRAME.unpack(head)[0])
         if b"HANG" in job:
             time.sleep(3600)
         if b"DIE" in job:
             return
+        if b"MEMORY_ALWAYS" in job or (b"MEMORY" in job and converted):
+            stdout.write(FRAME.pack(13) + b"Ememory_limit")
+            stdout.flush()
+            return
+        converted += 1
         reply = b"P" + PDF
         stdout.write(FRAME.pack(len(reply)) + reply)
         stdout.flush()

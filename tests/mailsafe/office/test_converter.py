@@ -43,6 +43,24 @@ def test_a_converter_that_dies_costs_only_its_document() -> None:
         assert converter.convert(DOCX, "docx").startswith(b"%PDF")
 
 
+def test_a_converter_near_its_memory_limit_tries_once_more_in_a_fresh_sandbox() -> None:
+    """The sandbox answers no PDF near its limit (it may lack a font it failed to load); the
+    memory may be the earlier documents', so a fresh sandbox converts it."""
+    with OfficeConverter(QUICK, FAKE) as converter:
+        assert converter.convert(DOCX, "docx").startswith(b"%PDF")
+        assert converter.convert(DOCX + b"MEMORY", "docx").startswith(b"%PDF")
+        assert converter.started == 2
+
+
+def test_a_document_that_needs_too_much_memory_even_alone_is_refused_by_name() -> None:
+    with OfficeConverter(QUICK, FAKE) as converter:
+        with pytest.raises(OfficeRefused) as refused:
+            converter.convert(DOCX + b"MEMORY_ALWAYS", "docx")
+        assert (refused.value.code, converter.started) == ("office_memory_limit", 2)
+        assert converter.convert(DOCX, "docx").startswith(b"%PDF")
+        assert converter.started == 3
+
+
 def test_a_converter_that_does_not_start_is_unavailable() -> None:
     never_ready = [sys.executable, "-c", "import time; time.sleep(60)"]
     limits = ConverterLimits(start_seconds=0.5)
