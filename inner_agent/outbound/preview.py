@@ -30,7 +30,7 @@ import io
 import textwrap
 import threading
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +43,7 @@ from mailsafe.extract.text import html_to_text
 from mailsafe.mime import ParsedMail
 from mailsafe.pii import PII_TYPES, PiiType
 from mailsafe.positions import Position
+from mailsafe.render.document import MAX_FORWARD_DEPTH
 from mailsafe.render.masking.text import Hiding, mask_plain
 from mailsafe.render.options import MAX_MASK_VALUE_CHARS, MAX_MASK_VALUES, RenderOptions
 from mailsafe.render.pool import RenderPool
@@ -79,6 +80,9 @@ WRAP_CHARS = 60  # Hangul is twice as wide as Latin; 60 wide glyphs fill the wid
 MAX_LINES = 160
 # Per place (body, each attachment) at most this many characters are shown.
 MAX_CHARS_PER_PLACE = 4000
+# Forwarded mails inside forwarded mails whose body and attachments are in the text sections:
+# as deep as the pages draw forwarded mails; deeper ones are named with their attachments.
+PREVIEW_FORWARD_DEPTH = MAX_FORWARD_DEPTH
 
 
 @dataclass(frozen=True)
@@ -101,35 +105,108 @@ def masked_view(
     ``values`` and ``known``: the scan's findings (``known_values``, ``known_numbers``),
     masked wherever they are, also where the detector alone would not see them again (a file
     name in an archive, a long list, a number written without its hyphen). File names are
-    hidden whole, as the pages' titles name them (the worker's ``mask_whole``)."""
+    hidden whole, as the pages' titles name them (the worker's ``mask_whole``).
+
+    A forwarded mail's body and attachments follow the mail's own, each titled with where it
+    came from ("전달된 메일의 첨부: 명단.xlsx"), to ``PREVIEW_FORWARD_DEPTH`` levels; mails
+    forwarded deeper are named with their attachments' names (the scan read them all)."""
     hiding = Hiding(known=tuple(known), values=tuple(values))
-    whole = dataclasses.replace(hiding, whole=True)
-
-    def _masked(text: str) -> str:
-        return mask_plain(text, ALL_TYPES, hiding=hiding)[0]
-
-    def _named(text: str) -> str:
-        return mask_plain(text, ALL_TYPES, hiding=whole)[0]
-
+    show = _Show(
+        found,
+        lambda text: mask_plain(text, ALL_TYPES, hiding=hiding)[0],
+        lambda text: mask_plain(text, ALL_TYPES, hiding=dataclasses.replace(hiding, whole=True))[0],
+    )
     headers = (
         ("보낸 사람", ", ".join(a.addr for a in parsed.from_)),
         ("받는 사람", ", ".join(a.addr for a in (*parsed.to, *parsed.cc))),
-        ("제목", _masked(parsed.subject)),
+        ("제목", show.masked(parsed.subject)),
         ("날짜", parsed.date),
     )
-    sections = [("본문", _masked(_body(parsed)[:MAX_CHARS_PER_PLACE]))]
-    for item in found:
-        if not item.where.startswith("attachment:"):
-            continue
-        title = _named("첨부 " + item.where.removeprefix("attachment:"))
-        if isinstance(item, Location):
-            sections.append((title, _masked(item.text[:MAX_CHARS_PER_PLACE])))
-        else:  # the approver should know what the scan could not read, and why
-            sections.append((title, f"(읽지 못했습니다: {item.reason})"))
+    forwards = list(_forwards(parsed))
+    shown = [f for f in forwards if f.depth <= PREVIEW_FORWARD_DEPTH]
+    deeper = [f for f in forwards if f.depth > PREVIEW_FORWARD_DEPTH]
+    sections = [("본문", show.masked(_body(parsed)[:MAX_CHARS_PER_PLACE]))]
+    sections += _attachment_sections(show, "", "첨부 ")
+    for forward in shown:
+        sections += _forwarded_sections(show, forward)
+    if deeper:
+        sections.append(_deeper_section(show, deeper))
     names = [a.filename for a in parsed.attachments]
+    names += [f"{f.origin}의 첨부: {n}" for f in shown for n in f.attachment_names]
     if names:
-        sections.append(("첨부 파일 목록", _named("\n".join(names))))
+        sections.append(("첨부 파일 목록", show.named("\n".join(names))))
     return MaskedView(headers, tuple(sections))
+
+
+@dataclass(frozen=True)
+class _Show:
+    """What the sections are made from: the scan's places and the two ways of masking."""
+
+    found: Sequence[Found]
+    masked: Callable[[str], str]  # text: a value keeps its usual masked form
+    named: Callable[[str], str]  # file names and titles: hidden whole
+
+
+@dataclass(frozen=True)
+class _Forward:
+    """A forwarded mail, ``depth`` levels down, its places prefixed ``where`` by the scan."""
+
+    mail: ParsedMail
+    where: str  # "forwarded[1].", "forwarded[1].forwarded[2]."
+    depth: int
+
+    @property
+    def origin(self) -> str:
+        """Where its parts came from, as the approver reads it."""
+        return "전달된 메일" if self.depth == 1 else f"전달된 메일({self.depth}단계)"
+
+    @property
+    def attachment_names(self) -> list[str]:
+        return [a.filename or f"part{i}" for i, a in enumerate(self.mail.attachments, 1)]
+
+
+def _forwards(parsed: ParsedMail, where: str = "", depth: int = 1) -> Iterator[_Forward]:
+    """Every mail forwarded in ``parsed``, each before the ones forwarded in it, its places
+    named as ``mailsafe.extract.mail_locations`` names them. The parser's ``max_depth``
+    bounds the recursion."""
+    for index, mail in enumerate(parsed.forwarded, 1):
+        inner = f"{where}forwarded[{index}]."
+        yield _Forward(mail, inner, depth)
+        yield from _forwards(mail, inner, depth + 1)
+
+
+def _attachment_sections(show: _Show, where: str, title: str) -> list[tuple[str, str]]:
+    """A section per attachment the scan read at ``where`` (what it read, or why not)."""
+    sections: list[tuple[str, str]] = []
+    for item in show.found:
+        if not item.where.startswith(f"{where}attachment:"):
+            continue
+        name = show.named(title + item.where.removeprefix(f"{where}attachment:"))
+        if isinstance(item, Location):
+            sections.append((name, show.masked(item.text[:MAX_CHARS_PER_PLACE])))
+        else:  # the approver should know what the scan could not read, and why
+            sections.append((name, f"(읽지 못했습니다: {item.reason})"))
+    return sections
+
+
+def _forwarded_sections(show: _Show, forward: _Forward) -> list[tuple[str, str]]:
+    """A forwarded mail's header lines and body, then its attachments."""
+    mail = forward.mail
+    heads = (("제목", mail.subject), ("보낸 사람", ", ".join(a.addr for a in mail.from_)),
+             ("날짜", mail.date))  # fmt: skip
+    text = "\n".join([*(f"{k}: {v}" for k, v in heads if v), "", _body(mail)])
+    body = (f"{forward.origin}의 본문", show.masked(text[:MAX_CHARS_PER_PLACE]))
+    return [body, *_attachment_sections(show, forward.where, f"{forward.origin}의 첨부: ")]
+
+
+def _deeper_section(show: _Show, deeper: Sequence[_Forward]) -> tuple[str, str]:
+    """The mails forwarded past the bound, named: how many, and their attachments' names."""
+    lines = [
+        f"{PREVIEW_FORWARD_DEPTH}단계보다 깊이 전달된 메일 {len(deeper)}통은 "
+        "이 텍스트에 넣지 않았습니다 (검사는 했습니다).",
+        *(f"{f.origin}의 첨부: {name}" for f in deeper for name in f.attachment_names),
+    ]
+    return ("더 깊이 전달된 메일", show.named("\n".join(lines)))
 
 
 def _body(parsed: ParsedMail) -> str:

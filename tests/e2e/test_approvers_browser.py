@@ -19,7 +19,10 @@ from playwright.sync_api import sync_playwright
 from tests.e2e.test_outbound_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.outbound import (
     PASSWORDS,
+    RRN,
+    RRN_MASKED,
     RecordingPublisher,
+    forwarded_list_mail,
     rrn_mail,
     start_outbound,
     wait_for,
@@ -143,3 +146,28 @@ def test_the_absence_page_fits_the_phone(running, phone, shots):
     phone.wait_for_selector("#delegate")
     fits_the_phone(phone, "absence")
     phone.screenshot(path=str(shots / "phone-absence.png"), full_page=True)
+
+
+def test_a_forwarded_mails_attachment_is_on_the_detail_page_on_the_phone(running, phone, shots):
+    """A mail sent through the intake carries a forwarded mail (message/rfc822) with a
+    customer list XLSX: the approver's extracted text names the list as the forwarded mail's
+    attachment, its rows readable and the number masked; the page fits the phone (its
+    screenshot is committed as docs/console/phone-request-detail-forwarded.png)."""
+    with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
+        client.sendmail("kim@corp.example", ["partner@example.com"], forwarded_list_mail())
+    state = running.service.workflow.state
+    (request,) = wait_for(lambda: state.pending_requests(), what="the held forwarded mail")
+    sign_in(phone, f"{running.web_url}/requests/{request.request_id}", "lee@corp.example",
+            PASSWORDS["lee@corp.example"])  # fmt: skip
+    phone.wait_for_selector("#approve")
+    phone.click("#extracted summary")
+    section = phone.locator("#extracted h4", has_text="전달된 메일의 첨부: 고객명단.xlsx")
+    assert section.count() == 1, phone.inner_text("#extracted")
+    text = section.locator("xpath=following-sibling::pre[1]").inner_text()
+    assert "김고객" in text, text
+    assert RRN_MASKED in text, text
+    assert RRN not in phone.content()
+    phone.wait_for_function("document.querySelector('#preview').complete", timeout=60_000)
+    fits_the_phone(phone, "request detail with a forwarded mail")
+    section.scroll_into_view_if_needed()
+    phone.screenshot(path=str(shots / "phone-request-detail-forwarded.png"), full_page=True)

@@ -86,6 +86,25 @@ def held_mail_everywhere() -> bytes:
     return message.as_bytes(policy=email.policy.SMTP)
 
 
+def forwarded_list_mail(customers: tuple[tuple[str, str], ...] = (("김고객", RRN),)) -> bytes:
+    """A mail forwarded as an attachment (message/rfc822), carrying a customer list XLSX: the
+    resident numbers are only in the forwarded mail's attachment."""
+    inner = email.message.EmailMessage()
+    inner["From"], inner["To"] = "lee@corp.example", "kim@corp.example"
+    inner["Subject"] = "고객 명단 정리본"
+    inner.set_content("요청하신 고객 명단을 정리했습니다.")
+    rows: list[list[object]] = [["고객명", "주민등록번호", "지점"]]
+    rows += [[name, number, "강남지점"] for name, number in customers]
+    inner.add_attachment(make_xlsx(rows), maintype="application", subtype=_XLSX.split("/")[1],
+                         filename="고객명단.xlsx")  # fmt: skip
+    outer = email.message.EmailMessage()
+    outer["From"], outer["To"] = "kim@corp.example", "partner@example.com"
+    outer["Subject"] = "FW: 고객 명단 정리본"
+    outer.set_content("아래 메일 전달합니다.")
+    outer.add_attachment(inner)
+    return outer.as_bytes(policy=email.policy.SMTP)
+
+
 def plain_mail(sender: str = "kim@corp.example", to: str = "partner@example.com") -> bytes:
     return make_mail(
         subject="회의 일정", text="다음 주 화요일 10시에 뵙겠습니다.", sender=sender, to=to
