@@ -152,7 +152,7 @@ def test_a_forwarded_mails_attachment_is_on_the_detail_page_on_the_phone(running
     """A mail sent through the intake carries a forwarded mail (message/rfc822) with a
     customer list XLSX: the approver's extracted text names the list as the forwarded mail's
     attachment, its rows readable and the number masked; the page fits the phone (its
-    screenshot is committed as docs/console/phone-request-detail-forwarded.png)."""
+    screenshot is committed as docs/approval/phone-request-detail-forwarded.png)."""
     with smtplib.SMTP("127.0.0.1", running.smtp_port) as client:
         client.sendmail("kim@corp.example", ["partner@example.com"], forwarded_list_mail())
     state = running.service.workflow.state
