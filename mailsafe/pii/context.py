@@ -574,7 +574,8 @@ def kin_named_before(text: str, start: int) -> bool:
 
 # What a product's line holds beside its barcode: a quantity with a unit ("240g", "5개입",
 # "20박스", "500ml") or a word of a product list or an order. An EAN-13 barcode whose digits
-# also hold a resident number's check digit (one in ten) is told by these (D94's trade).
+# hold a resident number's check digit by chance (one Korean barcode in ninety) is told by
+# these; the EAN check digit alone is not enough, one person's number in ten holds it (D103).
 _PRODUCT_CUE_RE: Final = re.compile(
     r"(?<![0-9A-Za-z.,])[0-9][0-9.,]*[ ]?(?:개입|개|입|박스|봉|팩|병|캔|포|매|롤|세트"
     r"|(?i:kg|mg|g|ml|l|ea|box|pcs|kcal))(?![가-힣A-Za-z])"
