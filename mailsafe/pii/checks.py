@@ -91,6 +91,21 @@ def corporate_check_digit_ok(digits: str) -> bool:
 CORPORATE_REGISTRY_PREFIXES: Final = range(11, 29)
 
 
+def ean13_check_digit_ok(digits: str) -> bool:
+    """The check digit of a 13-digit EAN/GTIN barcode: weights 1,3,1,3... over the first 12
+    digits, ``(10 - sum % 10) % 10``. Korea's products begin 880, a birth date in 1988."""
+    if len(digits) != 13 or not digits.isdigit():
+        return False
+    total = sum(int(digit) * (3 if index % 2 else 1) for index, digit in enumerate(digits[:12]))
+    return int(digits[12]) == (10 - total % 10) % 10
+
+
+def child_of_the_2000s(yymmdd: str, gender_digit: str) -> bool:
+    """True for a (valid) birth date in 2000-2039 (gender digit 3, 4, 7 or 8): a child's or a
+    young person's number, with or without a check digit (see ``NAMED_CHILD_BORN_BEFORE_YY``)."""
+    return gender_digit in _BORN_IN_THE_2000S and yymmdd[:2] < NAMED_CHILD_BORN_BEFORE_YY
+
+
 def luhn_ok(digits: str) -> bool:
     """The Luhn (mod 10) check used by payment card numbers."""
     if not digits.isdigit():

@@ -530,6 +530,77 @@ def named_before(text: str, start: int) -> bool:
     return honorific or len(name) == surname + 2
 
 
+# Words for a child or a family member's place among children, as 연말정산 lists and parents
+# write them before the child's given name ("아들 민준", "딸: 서연", "둘째 지안", "자녀 이도윤").
+_KIN_WORDS: Final = (
+    "자녀", "아들", "딸", "첫째", "둘째", "셋째", "넷째", "막내", "장남", "장녀", "차남", "차녀",
+    "삼남", "삼녀", "손자", "손녀", "외손자", "외손녀", "조카", "아이", "아기", "애기",
+)  # fmt: skip
+# A kin word standing alone (not "딸기", "아이디"), then a colon, a bracket or a space, then a
+# given name of two to four syllables (any syllables: "시우", "아린"; "민준이" as parents say it)
+# or nothing, then the separator before the number. A one-syllable word is no name here
+# ("첫째 주", "둘째 날"), so the kin word is no label of a number after such a word.
+_KIN_BEFORE_RE: Final = re.compile(
+    rf"(?<![가-힣])(?:{'|'.join(sorted(_KIN_WORDS, key=len, reverse=True))})"
+    r"(?:[ ]*[:(][ ]*|[ ]+)(?:(?P<name>[가-힣]{2,4})[ ]*[)\t,;|:(]?[ ]*)?\Z"
+)
+
+
+# What follows a kin word in HR and tax mail that is no name: "자녀 수당", "자녀 학자금".
+_KIN_MATTERS: Final = frozenset((
+    "수당", "학자금", "교육비", "공제", "세액", "명의", "등록", "출생", "보육", "양육", "돌봄",
+    "급식", "용돈", "선물", "생일", "일정", "보험", "의료비", "수수료", "관련", "계좌",
+))  # fmt: skip
+
+
+def kin_named_before(text: str, start: int) -> bool:
+    """True when a kin word, maybe with the child's given name, stands just before ``start``:
+    "아들 민준 2103...", "딸: 2309...", "자녀: 예준, 2301...". The name must not be a word of
+    business text or a label ("첫째 주문 2403...")."""
+    found = _KIN_BEFORE_RE.search(text, max(0, start - NAME_REACH), start)
+    if found is None:
+        return False
+    name = found.group("name")
+    if name is None:
+        return True
+    return not (
+        name in _NOUNS_LIKE_NAMES
+        or name[:2] in _NOUNS_LIKE_NAMES
+        or name[:2] in _KIN_MATTERS
+        or name[:3] in _KIN_MATTERS
+        or labels_in(name)
+    )
+
+
+# What a product's line holds beside its barcode: a quantity with a unit ("240g", "5개입",
+# "20박스", "500ml") or a word of a product list or an order. An EAN-13 barcode whose digits
+# hold a resident number's check digit by chance (one Korean barcode in ninety) is told by
+# these; the EAN check digit alone is not enough, one person's number in ten holds it (D104).
+_PRODUCT_CUE_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z.,])[0-9][0-9.,]*[ ]?(?:개입|개|입|박스|봉|팩|병|캔|포|매|롤|세트"
+    r"|(?i:kg|mg|g|ml|l|ea|box|pcs|kcal))(?![가-힣A-Za-z])"
+    r"|품목|품명|상품|제품|규격|단가|입수|재고|발주|입고|출고|유통기한|소비기한|제조일|용량|중량|수량"
+    r"|(?i:(?<![a-z])(?:ean|gtin|upc)(?![a-z]))"
+)
+# How far on the number's line a product cue is looked for.
+PRODUCT_CUE_BEFORE: Final = 40
+PRODUCT_CUE_AFTER: Final = 32
+
+
+def product_cue_near(text: str, start: int, end: int) -> bool:
+    """True when the line of the number at ``start:end`` holds a product cue near it (the
+    number itself left out)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    before_from = max(line_start, start - PRODUCT_CUE_BEFORE)
+    after_to = min(line_end, end + PRODUCT_CUE_AFTER)
+    return (
+        _PRODUCT_CUE_RE.search(text, before_from, start) is not None
+        or _PRODUCT_CUE_RE.search(text, end, after_to) is not None
+    )
+
+
 def _owner_before(text: str, start: int) -> tuple[int, str, bool]:
     """(1, the name, whether 님 or 씨 follows it) when a person's name stands just before
     ``start``; -1 when a company's name stands there or before the name; 0 when neither."""

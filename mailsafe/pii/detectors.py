@@ -21,12 +21,20 @@ from mailsafe.pii.checks import (
     born_after_check_digits_ended,
     card_prefix_ok,
     child_number_without_check_digit,
+    child_of_the_2000s,
     corporate_check_digit_ok,
+    ean13_check_digit_ok,
     is_valid_birth_date,
     luhn_ok,
     registration_check_digit_ok,
 )
-from mailsafe.pii.context import ContextIndex, named_before, whose_row
+from mailsafe.pii.context import (
+    ContextIndex,
+    kin_named_before,
+    named_before,
+    product_cue_near,
+    whose_row,
+)
 from mailsafe.pii.types import PiiType
 
 # A candidate is reported from this score up.
@@ -263,6 +271,8 @@ def _registration(match: re.Match[str], context: ContextIndex) -> Candidate | No
     # Numbers issued since October 2020 end in any digit: a check digit there holds by chance.
     checked = registration_check_digit_ok(birth + rest)
     if checked and not born_after_check_digits_ended(birth, rest[0]):
+        if not (said or separator) and _barcode_on_a_product_line(match, birth + rest):
+            return None
         shape += CHECK_DIGIT_BONUS
     else:  # issued since October 2020 (any last digit), or no resident number at all
         corporate = _looks_corporate(birth + rest)
@@ -272,9 +282,24 @@ def _registration(match: re.Match[str], context: ContextIndex) -> Candidate | No
                 said = 0  # born 1911-1928: a company's "110111-1..." far likelier
             elif not (said or corporate) and _named_child(match.string, start, birth, rest[0]):
                 said = 1  # a child's number after the child's name ("자녀 이도윤 2206...")
+            elif not said and _kin_named_child(match.string, start, birth, rest[0]):
+                said = 1  # "아들 민준 2103...", "딸: 2309...": the kin word is the label
         if said <= 0 and corporate:
             return None
     return Candidate(kind, start, end, _moved(shape, said))
+
+
+def _barcode_on_a_product_line(match: re.Match[str], digits: str) -> bool:
+    """An unlabelled bare number that is also a valid EAN-13 barcode, on a line with a
+    quantity or a product word: a product's barcode, its resident check digit chance."""
+    start, end = match.span()
+    return ean13_check_digit_ok(digits) and product_cue_near(match.string, start, end)
+
+
+def _kin_named_child(text: str, start: int, birth: str, gender_digit: str) -> bool:
+    """A number of a child born 2000-2039 after a kin word and maybe the child's given name
+    ("아들 민준", "둘째 지안"), with or without a check digit, corporate-looking or not."""
+    return child_of_the_2000s(birth, gender_digit) and kin_named_before(text, start)
 
 
 def _named_child(text: str, start: int, birth: str, gender_digit: str) -> bool:

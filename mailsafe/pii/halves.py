@@ -12,6 +12,12 @@ The finding runs from the first half's first digit to the second half's last, wo
 included: that is what must be hidden (``870722 주민 뒷자리 1******``). A birth date written
 in full (``1969-04-12``, ``1990.01.01``, ``19690412``) is a first half too; its century must be
 the gender digit's.
+
+Halves in reverse order, further apart, or with a blank line or other fields between (a form:
+"뒷자리: 1234567 ... 앞자리: 800101") are one number when each stands under its own label
+naming its half (fifth round). The finding is then the second half alone, masked ``1******``:
+what stands between may hold findings of its own (a form's phone line), and a span from a
+second half first would show its digits under the masking rule's seven.
 """
 
 from __future__ import annotations
@@ -91,12 +97,76 @@ def find_split_halves(text: str, context: ContextIndex, regions: Regions) -> Seq
             continue  # "800101-1234567", "800101 1234567": one piece, no word between
         window_start = max(0, start - BETWEEN_CHARS - _LONGEST_FRONT)
         front = _FRONT_AND_BETWEEN_RE.search(text, window_start, start)
-        if front is None:
-            continue
-        candidate = _halves(front, back.group(), context, back.end())
+        candidate = None
+        if front is not None:
+            candidate = _halves(front, back.group(), context, back.end())
+        if candidate is None:
+            candidate = _labelled_halves_apart(text, back)
         if candidate is not None:
             found.append(candidate)
     return found
+
+
+# ---- halves apart, each under its own label (fifth round) -----------------------------------
+# In reverse order ("뒷자리 1782341 이고 앞자리는 921104"), further apart than BETWEEN_CHARS, or
+# across a blank line or other fields (a form: "앞자리: 850315⏎⏎뒷자리: 1234566"), the halves
+# are one number only when each carries its own label naming its half, right before it.
+# At most this many characters between the two halves: a form's few lines.
+APART_CHARS: Final = 160
+# A half's own label stands at most this far before it, on its line or a line or two above
+# (HTML forms come out as "주민등록번호(뒤)⏎⏎2345678").
+HALF_LABEL_REACH: Final = 24
+LABEL_LINES_ABOVE: Final = 2  # line breaks between a label and its value
+_LAST_DIGIT_RE: Final = re.compile(r"[0-9](?=[^0-9]*\Z)")
+_BACK_LABEL_RE: Final = re.compile(
+    r"(?:뒷자리|뒷번호|뒷부분|(?<![가-힣])뒤[ ]?7[ ]?자리|(?<![가-힣])뒤(?![가-힣])"
+    r"|(?i:(?<![a-z])(?:last|back|second)[ ]?(?:7|seven|half|part|digits)(?![a-z])))"
+    r"(?P<rest>[^0-9]*)\Z"
+)
+_FRONT_LABEL_RE: Final = re.compile(
+    r"(?:앞자리|앞번호|앞부분|(?<![가-힣])앞[ ]?6[ ]?자리|(?<![가-힣])앞(?![가-힣])|생년월일"
+    r"|(?i:(?<![a-z])(?:(?:first|front)[ ]?(?:6|six|half|part|digits)|dob|date of birth"
+    r"|birth[ ]?date)(?![a-z])))"
+    r"(?P<rest>[^0-9]*)\Z"
+)
+# A first half standing alone: six digits, or a birth date written in full.
+_FRONT_HALF_RE: Final = re.compile(
+    r"(?<![0-9A-Za-z])(?:(?P<short>[0-9]{6})|(?P<century>19|20)(?P<yy>[0-9]{2})"
+    r"(?P<sep>[.\-/][ ]?|)(?P<mm>[0-9]{2})(?P=sep)(?P<dd>[0-9]{2}))(?![0-9A-Za-z])(?!-[0-9])"
+)
+
+
+def _labelled_halves_apart(text: str, back: re.Match[str]) -> Candidate | None:
+    """The second half as the finding when it and a first half within APART_CHARS, before or
+    after it, each stand under a label naming their half: the text between may hold other
+    findings (a form's phone line), and the second half is what masking hides."""
+    start, end = back.span()
+    if not _half_labelled(text, start, _BACK_LABEL_RE):
+        return None
+    gender_digit = back.group()[0]
+    low, high = max(0, start - APART_CHARS - _LONGEST_FRONT), end + APART_CHARS + _LONGEST_FRONT
+    for front in _FRONT_HALF_RE.finditer(text, low, high):
+        gap = front.start() - end if front.start() >= end else start - front.end()
+        if not 0 <= gap <= APART_CHARS:
+            continue  # too far, or overlapping the second half
+        if _birth_date(front, gender_digit) and _half_labelled(
+            text, front.start(), _FRONT_LABEL_RE
+        ):
+            kind: PiiType = "foreigner_id" if gender_digit in FOREIGNER_GENDER_DIGITS else "rrn"
+            return Candidate(kind, start, end, min(RRN_HALVES + CONTEXT_BONUS, 1.0))
+    return None
+
+
+def _half_labelled(text: str, start: int, label: re.Pattern[str]) -> bool:
+    """True when ``label`` (a half's name) stands just before ``start`` with no digit after it,
+    and the phrase it is in labels no other kind of number ("계좌번호 뒷자리", "사번 뒷자리")."""
+    lead = text[max(0, start - HALF_LABEL_REACH) : start]
+    named = label.search(lead)
+    if named is None or named.group("rest").count("\n") > LABEL_LINES_ABOVE:
+        return False
+    digit_before = _LAST_DIGIT_RE.search(lead, 0, named.start())
+    phrase = lead if digit_before is None else lead[digit_before.end() :]
+    return labels_in(phrase) <= _RESIDENT_KINDS
 
 
 def _halves(front: re.Match[str], back: str, context: ContextIndex, end: int) -> Candidate | None:

@@ -41,7 +41,16 @@ def mask_value(value: str, kind: PiiType, plain: str | None = None) -> str:
     if kind == "email":  # the domain names the firm, not the person
         local, at, domain = value.rpartition("@")
         return _mask_significant(local, "email", normalize(local)) + at + domain if at else value
-    return _mask_significant(value, kind, normalize(value) if plain is None else plain)
+    plain = normalize(value) if plain is None else plain
+    if kind in _REGISTRATION_KINDS and len(plain) == BACK_HALF_DIGITS and plain.isdigit():
+        # A registration number's second half alone (its halves apart, mailsafe.pii.halves):
+        # the gender digit shows, as in 800101-1******; the seven leading digits would be all.
+        return value[:1] + MASK_CHAR * (BACK_HALF_DIGITS - 1)
+    return _mask_significant(value, kind, plain)
+
+
+_REGISTRATION_KINDS: Final = frozenset({"rrn", "foreigner_id"})
+BACK_HALF_DIGITS: Final = 7  # a gender digit and six more
 
 
 def _mask_significant(value: str, kind: PiiType, plain: str) -> str:

@@ -60,7 +60,10 @@ def test_split_halves_are_masked_from_the_gender_digit_on() -> None:
         "Invoice 240315 last updated, total 1234567",  # "last" with no half's length
         "240315 주민센터 방문, 접수 1234567",  # a community centre, not the number
         "870722 뒤로 1234567",  # "뒤로" is no half
-        "생년월일 870722\n\n뒷자리 1234567",  # a blank line between: two paragraphs
+        # A blank line between, the second half unlabelled: two paragraphs. (D94 had
+        # "생년월일 870722⏎⏎뒷자리 1234567" here; the fifth round joins halves each under its
+        # own label across a blank line: test_pii_fifth_round.py.)
+        "생년월일 870722\n\n접수 1234567",
         "생년월일 2087-07-22 주민 뒷자리 1234567",  # gender digit 1 says the 1900s
         "생년월일 871322 주민 뒷자리 1234567",  # no such date
         "주민번호 앞자리 870722 뒷자리 1******",  # the second half masked already
