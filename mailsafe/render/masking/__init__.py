@@ -34,7 +34,8 @@ from mailsafe.notes import note
 from mailsafe.payload import Masked, Unchecked
 from mailsafe.pii import PII_TYPES, Finding
 from mailsafe.positions import Position
-from mailsafe.render.masking.pdf import mask_page
+from mailsafe.render.masking.breaks import BREAK_WINDOW_CHARS
+from mailsafe.render.masking.pdf import Around, mask_page, page_text
 from mailsafe.render.masking.pictures import boxes_to_paint, paint, scaled_boxes
 from mailsafe.render.masking.text import Hiding, mask_html, mask_plain
 from mailsafe.render.options import RenderOptions
@@ -57,6 +58,11 @@ class Masker:
         self.options = options
         self.hiding = Hiding(whole=options.mask_whole, known=options.mask_known,
                              values=options.mask_values)  # fmt: skip
+        # A document's pages hide what a cell too narrow shows of a value, too (D103).
+        self._page_hiding = dataclasses.replace(self.hiding, pieces=True)
+        # The last page masked, by (source, digest, number), and the end of its text as it
+        # was: the next page of the same document finds what a page break cut over it.
+        self._last_page: tuple[tuple[str, str, int], str] = (("", "", 0), "")
         self._budget: Budget | None = None
         self._counts: Counter[tuple[str, str, int, str]] = Counter()
         self._unchecked: list[Unchecked] = []
@@ -165,14 +171,28 @@ class Masker:
 
     def pdf_page(self, page: Any, number: int, source: str, digest: str = "") -> None:
         """Redact ``page`` (PyMuPDF, page ``number`` from 1 of attachment ``source``, whose
-        bytes have the SHA-256 ``digest``) in place."""
+        bytes have the SHA-256 ``digest``) in place; the pages are masked in order."""
         known = self._known(source, number, digest)
         done = mask_page(page, self.types, self._ocr_budget(), self.options.pdf_dpi,
-                         hiding=self.hiding, known=known)  # fmt: skip
+                         hiding=self._page_hiding, known=known,
+                         around=self._around(page, (source, digest, number)))  # fmt: skip
         for (kind, method), count in done.counts.items():
             self._counts[kind, source, number, method] += count
         if done.unchecked is not None:
             self._unchecked.append(Unchecked(source, number, done.unchecked))
+
+    def _around(self, page: Any, drawn: tuple[str, str, int]) -> Around:
+        """The text around ``page`` (``drawn``: its document's source, digest and page
+        number) before masking: the page before it as it was (kept from its own turn: its
+        text is redacted now), the page after it (not yet masked). This page's is kept."""
+        source, digest, number = drawn
+        last = self._last_page
+        before = last[1] if last[0] == (source, digest, number - 1) else ""
+        self._last_page = ((source, digest, number), page_text(page)[-BREAK_WINDOW_CHARS * 2 :])
+        document = page.parent
+        following = page.number + 1
+        after = page_text(document[following]) if following < document.page_count else ""
+        return Around(before, after[: BREAK_WINDOW_CHARS * 2])
 
     def _ocr_budget(self) -> Budget:
         """The mail's OCR budget, made at the first picture (its clock starts there)."""
