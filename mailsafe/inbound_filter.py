@@ -26,7 +26,7 @@ from typing import Any, Final
 import msgpack
 
 from mailsafe.errors import HostileInput
-from mailsafe.extract import ExtractLimits, extract_locations
+from mailsafe.extract import ExtractLimits, FileReadings, extract_locations
 from mailsafe.inbound_rules import (
     InboundDecision,
     InboundRuleSet,
@@ -173,27 +173,38 @@ def filter_message(
     """Decide for every recipient and render each part's package (see the module text);
     office documents become pages through ``converter``."""
     mail = parse_message(raw)
-    facts = _facts(mail, rules, job, limits)
+    readings: FileReadings = {}
+    facts = _facts(mail, rules, job, limits, readings)
     groups = decide_recipients(rules, facts, job.rcpts, Membership.of(rules.resolved))
-    return _render_parts(mail, groups, options, converter)
+    return _render_parts(mail, groups, options, converter, readings)
 
 
 def _facts(
-    mail: ParsedMail, rules: InboundRuleSet, job: FilterJob, limits: ExtractLimits
+    mail: ParsedMail,
+    rules: InboundRuleSet,
+    job: FilterJob,
+    limits: ExtractLimits,
+    readings: FileReadings,
 ) -> MailFacts:
-    """What the rules look at (the mail's text only when a condition reads it)."""
-    return _read(mail, job, limits, read_text=needs_mail_text(rules))[0]
+    """What the rules look at (the mail's text only when a condition reads it); what each
+    file held goes into ``readings``, for masking to take (D103)."""
+    return _read(mail, job, limits, read_text=needs_mail_text(rules), readings=readings)[0]
 
 
 def _read(
-    mail: ParsedMail, job: FilterJob, limits: ExtractLimits, *, read_text: bool
+    mail: ParsedMail,
+    job: FilterJob,
+    limits: ExtractLimits,
+    *,
+    read_text: bool,
+    readings: FileReadings | None = None,
 ) -> tuple[MailFacts, ReadMail | None]:
     authors = tuple(address.addr for address in mail.from_ if address.addr)
     sender = SenderInfo(job.mail_from or (authors[0] if authors else ""))
     recipients = tuple(dict.fromkeys([*job.rcpts, *(a.addr for a in (*mail.to, *mail.cc))]))
     if not read_text:
         return envelope_facts(mail, sender, recipients, authors), None
-    read = read_mail(mail, extract_locations(mail, limits))
+    read = read_mail(mail, extract_locations(mail, limits, readings=readings))
     return read.facts(sender, recipients, authors), read
 
 
@@ -219,12 +230,14 @@ def _render_parts(
     groups: Sequence[RecipientGroup],
     options: RenderOptions,
     converter: DocumentConverter | None,
+    readings: FileReadings,
 ) -> FilterResult:
     variants = _variants(groups)
-    # The documents' values are read once for every package (each keeps its own types).
+    # The documents' values are read once for every package (each keeps its own types), or
+    # taken from the rules' reading of the same files.
     every_mask = frozenset(kind for _, mask in variants.values() for kind in mask)
     if every_mask:
-        options = with_document_values(mail, options, every_mask)
+        options = with_document_values(mail, options, every_mask, readings)
     packages: list[RenderedMail] = []
     index: dict[tuple[str, tuple[PiiType, ...]], int] = {}
     parts: list[FilteredPart] = []

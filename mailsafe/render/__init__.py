@@ -17,6 +17,7 @@ from PIL import Image
 
 from mailsafe.charsets import guess_unlabelled
 from mailsafe.errors import HostileInput, MailsafeError
+from mailsafe.extract import FileReadings
 from mailsafe.extract.limits import ExtractLimits
 from mailsafe.mime import Address, Attachment, ParsedMail, parse_message
 from mailsafe.notes import NOTES, note
@@ -172,12 +173,16 @@ def render_parsed(
 
 
 def with_document_values(
-    mail: ParsedMail, options: RenderOptions, types: frozenset[str]
+    mail: ParsedMail,
+    options: RenderOptions,
+    types: frozenset[str],
+    read_before: FileReadings | None = None,
 ) -> RenderOptions:
     """``options`` with the values of ``types`` its office documents and PDFs hold joined to
     ``mask_values``, when ``options.mask_document_text`` asks for it (the receive side): read
-    once per mail, before anything is drawn, and not again (the flag is cleared). A mail
-    without such a document reads nothing."""
+    once per mail, before anything is drawn, and not again (the flag is cleared); a document
+    in ``read_before`` (the receive filters' reading for their rules) is taken from there. A
+    mail without such a document reads nothing."""
     if not options.mask_document_text:
         return options
     kinds = {"pdf", *OFFICE_KINDS} if options.office_documents else {"pdf"}
@@ -187,7 +192,7 @@ def with_document_values(
         if not attachment.truncated
         and _kind(attachment, by_content=options.pictures_by_content) in kinds
     ]
-    found = document_values(documents, types) if documents else ()
+    found = document_values(documents, types, read_before=read_before) if documents else ()
     values = tuple(dict.fromkeys((*options.mask_values, *found)))[:MAX_MASK_VALUES]
     return dataclasses.replace(options, mask_document_text=False, mask_values=values)
 

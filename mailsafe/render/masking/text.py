@@ -15,7 +15,6 @@ text a browser draws). Tags, inline styles and image data are left alone.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import html
 import re
 import unicodedata
@@ -26,7 +25,8 @@ from typing import Final
 
 from mailsafe.pii import Finding, PiiType, detect, mask_text, mask_value
 from mailsafe.pii.mask import MASK_CHAR
-from mailsafe.positions import MIN_VALUE_CHARS, values_spans
+from mailsafe.positions import values_spans
+from mailsafe.render.masking.pieces import piece_findings
 
 __all__ = ["PLAIN_HIDING", "Hiding", "found_in", "hidden_whole", "mask_html", "mask_plain"]
 
@@ -63,9 +63,9 @@ class Hiding:
     # drawn, also wrapped over lines (mailsafe.positions.value_spans), where the detector
     # cannot see it whole.
     values: tuple[tuple[PiiType, str], ...] = ()
-    # Also the drawn pieces of ``values``: a word that is the start or the end of one, what a
-    # cell too narrow for it shows (``chulsoo.kim.sale``, D103). On document pages only: a
-    # drawing cuts a value there; a mail's own text is never cut.
+    # Also the drawn pieces of ``values``: the start or the end of one, what a cell too
+    # narrow for it shows (``chulsoo.kim.sale``; mailsafe.render.masking.pieces, D103). On
+    # document pages only: a drawing cuts a value there; a mail's own text is never cut.
     pieces: bool = False
 
 
@@ -76,8 +76,6 @@ KNOWN_MIN_DIGITS: Final = 4
 # A number as drawn: digit groups joined by hyphens, dashes or dots.
 _DIGIT_RUN_RE: Final = re.compile(r"\d+(?:[-‐‑‒–—.]\d+)*")
 _DIGITS_RE: Final = re.compile(r"\d+")
-# A word as drawn: what stands between spaces and line breaks.
-_WORD_RE: Final = re.compile(r"\S+")
 
 
 def found_in(text: str, types: Set[str], *, hiding: Hiding = PLAIN_HIDING) -> list[Finding]:
@@ -88,7 +86,7 @@ def found_in(text: str, types: Set[str], *, hiding: Hiding = PLAIN_HIDING) -> li
         wanted = tuple((k, v) for k, v in hiding.values if k in types)
         placed = _value_findings(text, wanted)
         if hiding.pieces:
-            placed = sorted([*placed, *_piece_findings(text, wanted, placed)],
+            placed = sorted([*placed, *piece_findings(text, wanted, placed)],
                             key=lambda f: f.start)  # fmt: skip
         found = [*placed, *(f for f in found if not _overlaps(f.start, f.end, placed))]
         found.sort(key=lambda f: f.start)
@@ -112,51 +110,6 @@ def _value_findings(text: str, values: Sequence[tuple[PiiType, str]]) -> list[Fi
                 masked = mask_value(shown, kind) if shown == value else hidden_whole(shown)
                 placed.append(Finding(kind, start, end, shown, masked, 1.0))
     return placed
-
-
-def _piece_findings(
-    text: str, values: tuple[tuple[PiiType, str], ...], found: list[Finding]
-) -> list[Finding]:
-    """The drawn words of ``text`` that are pieces of ``values`` (:func:`value_pieces`), where
-    no finding is already, each with the part of its value's masked form it stands for."""
-    pieces = value_pieces(values)
-    placed: list[Finding] = []
-    for word in _WORD_RE.finditer(text):
-        piece = pieces.get(word.group())
-        if piece is not None and not _overlaps(word.start(), word.end(), found):
-            kind, masked = piece
-            placed.append(Finding(kind, word.start(), word.end(), word.group(), masked, 1.0))
-    return placed
-
-
-@functools.lru_cache(maxsize=4)  # one mail's values, asked for on each of its pages
-def value_pieces(
-    values: tuple[tuple[PiiType, str], ...],
-) -> dict[str, tuple[PiiType, str]]:
-    """Each piece a drawing may show of ``values``, with its type and what of it the value's
-    masked form hides: the start or the end of a value (not the whole), of at least
-    MIN_VALUE_CHARS characters, that the masked form hides something of; not an ordinary
-    word (letters only, stopping where the value's letters stop: ``sales`` of
-    ``sales@acme.com``, ``chulsoo`` of ``chulsoo.kim.sales@naver.com``)."""
-    pieces: dict[str, tuple[PiiType, str]] = {}
-    for kind, value in values:
-        masked = mask_value(value, kind)
-        if len(masked) != len(value):
-            continue  # a form that does not keep every character's place cannot be cut
-        for size in range(MIN_VALUE_CHARS, len(value)):
-            for piece, hidden, after in (
-                (value[:size], masked[:size], value[size]),
-                (value[-size:], masked[-size:], value[-size - 1]),
-            ):
-                if hidden != piece and not _ordinary_word(piece, after):
-                    pieces.setdefault(piece, (kind, hidden))
-    return pieces
-
-
-def _ordinary_word(piece: str, beside: str) -> bool:
-    """``piece`` is letters only and the value's character ``beside`` it is none: the piece
-    reads as a word of its own, not as a value cut short."""
-    return piece.isalpha() and not beside.isalpha()
 
 
 def _overlaps(start: int, end: int, found: list[Finding]) -> bool:
