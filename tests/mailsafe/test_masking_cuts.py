@@ -13,12 +13,14 @@ from mailsafe.inbound_filter import FilterJob, filter_message, parse_published
 from mailsafe.inbound_rules import DEFAULT_INBOUND_RULES_TOML, published_text
 from mailsafe.mime import parse_message
 from mailsafe.mupdf import pymupdf
+from mailsafe.pii import Finding, detect
 from mailsafe.render import with_document_values
 from mailsafe.render.masking import Masker
 from mailsafe.render.masking.breaks import cut_at_page_end, cut_at_page_start
-from mailsafe.render.masking.documents import document_values
+from mailsafe.render.masking.documents import FirstReading, document_values
 from mailsafe.render.masking.text import Hiding, found_in
 from mailsafe.render.options import RenderOptions
+from mailsafe.scan import read_mail
 from tests.support.documents import make_mail, make_narrow_table_docx
 
 RRN = "800101-1234567"
@@ -145,20 +147,23 @@ READING = RenderOptions(mask_types=TYPES, mask_document_text=True, ocr_languages
 
 
 def test_masking_takes_a_document_from_the_first_reading_by_its_name_and_bytes(
-    reads: list[str],
+    reads: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw = make_mail(attachments=[("명단.docx", DOCX), ("a.pdf", BROKEN)])
     mail = parse_message(raw)
-    readings: FileReadings = {}
-    extract_locations(mail, readings=readings)
-    options = with_document_values(mail, READING, TYPES, readings)
-    assert reads == []  # neither document read again
+    files: FileReadings = {}
+    detected: dict[str, list[Finding]] = {}
+    read_mail(mail, extract_locations(mail, readings=files), detected)
+    searched: list[str] = []
+    monkeypatch.setattr(documents, "detect", lambda text: searched.append(text) or detect(text))
+    options = with_document_values(mail, READING, TYPES, FirstReading(files, detected))
+    assert (reads, searched) == ([], [])  # neither document read again, nor its text searched
     assert with_document_values(mail, READING, TYPES).mask_values == options.mask_values
     assert {("rrn", RRN), ("email", EMAIL)} <= set(options.mask_values)
     assert reads == ["명단.docx", "a.pdf"]  # read without the first reading
     changed = make_narrow_table_docx("다른 명단", [["이름"], ["김영희"]])
     other = make_mail(attachments=[("명단.docx", changed), ("a.pdf", BROKEN)])
-    with_document_values(parse_message(other), READING, TYPES, readings)
+    with_document_values(parse_message(other), READING, TYPES, FirstReading(files, detected))
     assert reads[2:] == ["명단.docx"]  # the same name, other bytes: read
 
 

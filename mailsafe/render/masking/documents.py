@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
 from typing import Final
 
 from mailsafe.extract.attachments import MAIL_WIDE_REASONS, Found, attachment_locations
@@ -24,7 +25,7 @@ from mailsafe.positions import TextLayout
 from mailsafe.render.masking.breaks import across_break
 from mailsafe.render.options import MAX_MASK_VALUE_CHARS, MAX_MASK_VALUES
 
-__all__ = ["DOCUMENT_READ_LIMITS", "document_values"]
+__all__ = ["DOCUMENT_READ_LIMITS", "NO_FIRST_READING", "FirstReading", "document_values"]
 
 # Reading a mail's documents before drawing them: the outbound scan's limits, but a third of
 # the render worker's 60 s per mail, so LibreOffice (twice office_wall_seconds) and drawing
@@ -33,24 +34,39 @@ __all__ = ["DOCUMENT_READ_LIMITS", "document_values"]
 DOCUMENT_READ_LIMITS: Final = ExtractLimits(max_seconds=10.0, ocr_languages="")
 
 
+@dataclass(frozen=True)
+class FirstReading:
+    """A reading of the same mail made before, in the same worker (the receive filters', for
+    rules that read the text, D103): what each file held, by its name and the SHA-256 of its
+    bytes (``mailsafe.extract.extract_locations(..., readings=)``), and the detector's
+    findings of each text (``mailsafe.scan.read_mail(..., detected=)``)."""
+
+    files: Mapping[tuple[str, str], Sequence[Found]] = field(default_factory=dict)
+    findings: Mapping[str, Sequence[Finding]] = field(default_factory=dict)
+
+
+NO_FIRST_READING: Final = FirstReading()
+
+
 def document_values(
     documents: Iterable[tuple[str, bytes]],
     types: Set[str],
     limits: ExtractLimits = DOCUMENT_READ_LIMITS,
     clock: Callable[[], float] = time.monotonic,
-    read_before: Mapping[tuple[str, str], Sequence[Found]] | None = None,
+    first: FirstReading = NO_FIRST_READING,
 ) -> tuple[tuple[PiiType, str], ...]:
     """(type, value) of every finding of ``types`` in the text of ``documents`` ((name,
     bytes) pairs), once each, in order, those a page break cuts included; at most
-    MAX_MASK_VALUES, each a value ``RenderOptions.mask_values`` takes. A document
-    ``read_before`` (by its name and the SHA-256 of its bytes: the receive filters' reading
-    for their rules) is not read again."""
+    MAX_MASK_VALUES, each a value ``RenderOptions.mask_values`` takes. A document the
+    ``first`` reading read (the same name and bytes) is not read again, nor a text it
+    searched searched again."""
     budget = Budget(limits, clock)
     found: dict[tuple[PiiType, str], None] = {}
     for name, data in documents:
-        for place in _reading(name, data, budget, read_before or {}):
+        for place in _reading(name, data, budget, first.files):
             if isinstance(place, Location):  # an unreadable part keeps the detector's masking
-                found.update(dict.fromkeys(_values(place.text, place.layout, types)))
+                findings = _findings(place.text, place.layout, types, first.findings)
+                found.update(dict.fromkeys(_values(findings, types)))
     return tuple(found)[:MAX_MASK_VALUES]
 
 
@@ -66,18 +82,22 @@ def _reading(
     return attachment_locations(name, data, budget) if again or before is None else before
 
 
-def _values(text: str, layout: TextLayout, types: Set[str]) -> list[tuple[PiiType, str]]:
-    found = ((finding.type, finding.text.strip()) for finding in _findings(text, layout, types))
+def _values(findings: Iterable[Finding], types: Set[str]) -> list[tuple[PiiType, str]]:
+    found = ((finding.type, finding.text.strip()) for finding in findings)
     return [(kind, value) for kind, value in found
             if kind in types and value and len(value) <= MAX_MASK_VALUE_CHARS]  # fmt: skip
 
 
-def _findings(text: str, layout: TextLayout, types: Set[str]) -> list[Finding]:
-    """The findings of ``text``, and those a break between two of its pages (``layout``)
-    cuts, read over the break (``mailsafe.render.masking.breaks``)."""
-    found = detect(text)
+def _findings(
+    text: str, layout: TextLayout, types: Set[str], detected: Mapping[str, Sequence[Finding]]
+) -> list[Finding]:
+    """The findings of ``text`` (as ``detected`` before, else now), and those a break
+    between two of its pages (``layout``) cuts, read over the break
+    (``mailsafe.render.masking.breaks``)."""
+    known = detected.get(text)
+    found = detect(text) if known is None else list(known)
     starts = [*layout.pages, len(text)]
-    for before, start, end in zip(starts, starts[1:], starts[2:], strict=False):
-        cut, _ = across_break(text[before:start], text[start:end], types)
+    for previous, start, end in zip(starts, starts[1:], starts[2:], strict=False):
+        cut, _ = across_break(text[previous:start], text[start:end], types)
         found += cut
     return found
