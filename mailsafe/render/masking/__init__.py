@@ -60,9 +60,10 @@ class Masker:
                              values=options.mask_values)  # fmt: skip
         # A document's pages hide what a cell too narrow shows of a value, too (D103).
         self._page_hiding = dataclasses.replace(self.hiding, pieces=True)
-        # The last page masked, by (source, digest, number), and the end of its text as it
-        # was: the next page of the same document finds what a page break cut over it.
-        self._last_page: tuple[tuple[str, str, int], str] = (("", "", 0), "")
+        # The last page masked, by (source, digest, number), the end of its text as it was and
+        # the text of the page after it: the next page of the same document finds what a page
+        # break cut over it.
+        self._last_page: tuple[tuple[str, str, int], str, str] = (("", "", 0), "", "")
         self._budget: Budget | None = None
         self._counts: Counter[tuple[str, str, int, str]] = Counter()
         self._unchecked: list[Unchecked] = []
@@ -182,17 +183,18 @@ class Masker:
             self._unchecked.append(Unchecked(source, number, done.unchecked))
 
     def _around(self, page: Any, drawn: tuple[str, str, int]) -> Around:
-        """The text around ``page`` (``drawn``: its document's source, digest and page
-        number) before masking: the page before it as it was (kept from its own turn: its
-        text is redacted now), the page after it (not yet masked). This page's is kept."""
+        """The text of ``page`` (``drawn``: its document's source, digest and page number)
+        and around it before masking: the page before it as it was (kept from its turn: it is
+        redacted now), the page after it (not yet masked; kept as that page's own text for
+        its turn, so each page's text is read once)."""
         source, digest, number = drawn
-        last = self._last_page
-        before = last[1] if last[0] == (source, digest, number - 1) else ""
-        self._last_page = ((source, digest, number), page_text(page)[-BREAK_WINDOW_CHARS * 2 :])
-        document = page.parent
-        following = page.number + 1
+        last, tail, following_text = self._last_page
+        previous = last == (source, digest, number - 1)
+        text = following_text if previous else page_text(page)
+        document, following = page.parent, page.number + 1
         after = page_text(document[following]) if following < document.page_count else ""
-        return Around(before, after[: BREAK_WINDOW_CHARS * 2])
+        self._last_page = ((source, digest, number), text[-BREAK_WINDOW_CHARS * 2 :], after)
+        return Around(tail if previous else "", after[: BREAK_WINDOW_CHARS * 2], text)
 
     def _ocr_budget(self) -> Budget:
         """The mail's OCR budget, made at the first picture (its clock starts there)."""

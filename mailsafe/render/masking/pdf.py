@@ -56,10 +56,12 @@ class PageMasking:
 @dataclass(frozen=True)
 class Around:
     """The text of the pages before and after a page, as they were before masking: a value
-    a page break cuts is found over it."""
+    a page break cuts is found over it; and the page's own (``page_text``), when the caller
+    read it already (None: it is read)."""
 
     before: str = ""
     after: str = ""
+    text: str | None = None
 
 
 NOTHING_AROUND: Final = Around()
@@ -85,7 +87,8 @@ def mask_page(
     _mask_annotations(page, types, result, hiding)
     # The page's plain text first (under a millisecond): the characters with their boxes cost
     # twenty times that, and most pages hold nothing to mask. Both are joined the same way.
-    if _text_findings(page_text(page), types, hiding, around):
+    plain = page_text(page) if around.text is None else around.text
+    if _text_findings(plain, types, hiding, around):
         text, boxes = _page_characters(page)
         hidden: list[Any] = []
         for finding in _text_findings(text, types, hiding, around):

@@ -51,6 +51,10 @@ class ValuePieces:
     starts: dict[str, Piece]
     ends: dict[str, Piece]
     longest: int
+    # The first and the last MIN_VALUE_CHARS characters of every piece: most drawn words are
+    # turned away by two lookups, not one per length.
+    heads: frozenset[str] = frozenset()
+    tails: frozenset[str] = frozenset()
 
 
 @functools.lru_cache(maxsize=4)  # one mail's values, asked for on each of its pages
@@ -70,7 +74,9 @@ def value_pieces(values: tuple[tuple[PiiType, str], ...]) -> ValuePieces:
             if masked[-size:] != end and not _ordinary_word(end, value[-size - 1]):
                 ends.setdefault(end, Piece(kind, masked[-size:], value[-size - 1]))
     longest = max(map(len, [*starts, *ends]), default=0)
-    return ValuePieces(starts, ends, longest)
+    heads = frozenset(piece[:MIN_VALUE_CHARS] for piece in starts)
+    tails = frozenset(piece[-MIN_VALUE_CHARS:] for piece in ends)
+    return ValuePieces(starts, ends, longest, heads, tails)
 
 
 def piece_findings(
@@ -95,6 +101,8 @@ def piece_findings(
 
 def _word_piece(drawn: str, pieces: ValuePieces) -> tuple[int, Piece] | None:
     """The longest piece ``drawn`` (one word) starts or ends with: its offset in the word."""
+    if drawn[:MIN_VALUE_CHARS] not in pieces.heads and drawn[-MIN_VALUE_CHARS:] not in pieces.tails:
+        return None
     for size in range(min(len(drawn), pieces.longest), MIN_VALUE_CHARS - 1, -1):
         start = pieces.starts.get(drawn[:size])
         if start is not None and _stops_there(drawn[size : size + 1], start.beside):
