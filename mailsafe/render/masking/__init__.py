@@ -9,7 +9,8 @@ meets them:
   text layer only ever hold the masked form (``800101-1******``);
 - the sanitised HTML body, text nodes and visible attributes (:meth:`Masker.html`);
 - pictures (inline, attached) by OCR with word boxes, painted over (:meth:`Masker.picture`);
-- PDF pages, redacted before rasterising (:meth:`Masker.pdf_page`).
+- PDF pages, redacted before rasterising, each with the text of the pages around it, so a
+  value a page break cuts is hidden on both (:meth:`Masker.pdf_page`, D103).
 
 It keeps count of what it masked where, and of the pictures it could not read (OCR not
 installed, the mail's OCR budget spent, Tesseract failed): :meth:`Masker.report` gives the

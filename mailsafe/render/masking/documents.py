@@ -6,7 +6,10 @@ detector run on each drawn page no longer sees it. Read first, as the outbound s
 them (``mailsafe.extract.attachments.attachment_locations``, ``mailsafe.pii.detect``), the
 documents' text holds each value whole; the renderer then hides those values wherever it
 draws them (``RenderOptions.mask_values``, ``mailsafe.positions.value_spans``), as an approval
-preview hides the scan's (D85). Pure apart from the clock: bytes in, (type, value) out.
+preview hides the scan's (D85). A value a PDF's page break splits is read over the break
+(``mailsafe.render.masking.breaks``); a document the receive filters read already for their
+rules, and the findings of its text, are taken from that reading (:class:`FirstReading`, D103).
+Pure apart from the clock: bytes in, (type, value) out.
 """
 
 from __future__ import annotations
@@ -76,10 +79,11 @@ def _reading(
     """What ``data`` holds: as read before, unless that reading was stopped for the whole
     mail (its time, its file count: this reading has its own), else read now."""
     before = read_before.get((name, hashlib.sha256(data).hexdigest())) if read_before else None
-    again = before is None or any(
+    if before is None or any(
         isinstance(place, Unreadable) and place.reason in MAIL_WIDE_REASONS for place in before
-    )
-    return attachment_locations(name, data, budget) if again or before is None else before
+    ):
+        return attachment_locations(name, data, budget)
+    return before
 
 
 def _values(findings: Iterable[Finding], types: Set[str]) -> list[tuple[PiiType, str]]:

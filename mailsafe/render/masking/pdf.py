@@ -7,6 +7,9 @@ with the detector, and the characters the mask hides get redaction annotations. 
 (``apply_redactions``) removes those characters from the page's content and blanks the image
 pixels under them (a searchable scan's picture behind its text layer), and draws a black box
 in their place: the digits are neither in the page's text nor in the rasterised picture.
+A finding a page break cuts is found with the text of the pages around (``Around``,
+``mailsafe.render.masking.breaks``), and the pieces a narrow cell shows of a known value with
+``Hiding.pieces`` (``mailsafe.render.masking.pieces``), D103.
 
 Pictures: a page that places a picture big enough to hold a line of text is drawn grey at up
 to ``SCAN_DPI`` (the outbound scanner's resolution for scans), read by OCR, and the words that
