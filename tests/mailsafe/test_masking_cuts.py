@@ -18,6 +18,7 @@ from mailsafe.render import with_document_values
 from mailsafe.render.masking import Masker
 from mailsafe.render.masking.breaks import cut_at_page_end, cut_at_page_start
 from mailsafe.render.masking.documents import FirstReading, document_values
+from mailsafe.render.masking.pieces import MAX_PIECE_VALUE_CHARS, value_pieces
 from mailsafe.render.masking.text import Hiding, found_in
 from mailsafe.render.options import RenderOptions
 from mailsafe.scan import read_mail
@@ -180,3 +181,14 @@ def test_the_receive_filters_read_a_mails_documents_once_when_their_rules_read_t
     (part,) = result.parts
     assert (part.decision.action, part.decision.rule) == ("monitor", "watch-ids")
     assert reads == []  # the rules' reading served masking too
+
+
+def test_a_value_too_long_to_have_pieces_is_still_hidden_whole() -> None:
+    """1,000 values of 512 characters would be a million pieces: a value longer than
+    MAX_PIECE_VALUE_CHARS has none, and is hidden where it is drawn whole."""
+    long = "k" * MAX_PIECE_VALUE_CHARS + ".kim@naver.com"
+    hiding = Hiding(values=(("email", long),), pieces=True)
+    assert value_pieces((("email", long),)).longest == 0
+    assert found_in(f"{long[:30]} 영업부", TYPES, hiding=hiding) == []
+    (whole,) = found_in(f"메일 {long}", TYPES, hiding=hiding)
+    assert whole.text == long

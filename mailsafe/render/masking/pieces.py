@@ -28,10 +28,14 @@ from typing import Final
 from mailsafe.pii import Finding, PiiType, mask_value
 from mailsafe.positions import MIN_VALUE_CHARS
 
-__all__ = ["Piece", "ValuePieces", "piece_findings", "value_pieces"]
+__all__ = ["MAX_PIECE_VALUE_CHARS", "Piece", "ValuePieces", "piece_findings", "value_pieces"]
 
 # A word as drawn: what stands between spaces and line breaks.
 _WORD_RE: Final = re.compile(r"\S+")
+# The longest value whose pieces are looked for: a long address is 40 characters; a value
+# of n characters has 2n pieces, and a mail may pass 1,000 values of 512 (a million pieces,
+# hundreds of MiB in the worker). A longer value is still hidden whole where it is drawn.
+MAX_PIECE_VALUE_CHARS: Final = 80
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def value_pieces(values: tuple[tuple[PiiType, str], ...]) -> ValuePieces:
     ends: dict[str, Piece] = {}
     for kind, value in values:
         masked = mask_value(value, kind)
-        if len(masked) != len(value):
+        if len(masked) != len(value) or len(value) > MAX_PIECE_VALUE_CHARS:
             continue  # a form that does not keep every character's place cannot be cut
         for size in range(MIN_VALUE_CHARS, len(value)):
             start, end = value[:size], value[-size:]
