@@ -20,13 +20,13 @@ import json
 import re
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import msgpack
 
 from mailsafe.errors import HostileInput
-from mailsafe.extract import ExtractLimits, extract_locations
+from mailsafe.extract import ExtractLimits, FileReadings, extract_locations
 from mailsafe.inbound_rules import (
     InboundDecision,
     InboundRuleSet,
@@ -46,9 +46,10 @@ from mailsafe.payload import (
     decode_package,
     encode_package,
 )
-from mailsafe.pii import PII_TYPES, PiiType, detect, mask_text
+from mailsafe.pii import PII_TYPES, Finding, PiiType, detect, mask_text
 from mailsafe.policy import MailFacts, RulesError, SenderInfo
 from mailsafe.render import headers_of, render_parsed, with_document_values
+from mailsafe.render.masking.documents import FirstReading
 from mailsafe.render.options import RenderOptions
 from mailsafe.scan import ReadMail, envelope_facts, read_mail
 
@@ -173,27 +174,47 @@ def filter_message(
     """Decide for every recipient and render each part's package (see the module text);
     office documents become pages through ``converter``."""
     mail = parse_message(raw)
-    facts = _facts(mail, rules, job, limits)
+    first = _Kept()
+    facts = _facts(mail, rules, job, limits, first)
     groups = decide_recipients(rules, facts, job.rcpts, Membership.of(rules.resolved))
-    return _render_parts(mail, groups, options, converter)
+    return _render_parts(mail, groups, options, converter, FirstReading(first.files, first.found))
 
 
 def _facts(
-    mail: ParsedMail, rules: InboundRuleSet, job: FilterJob, limits: ExtractLimits
+    mail: ParsedMail,
+    rules: InboundRuleSet,
+    job: FilterJob,
+    limits: ExtractLimits,
+    first: _Kept,
 ) -> MailFacts:
-    """What the rules look at (the mail's text only when a condition reads it)."""
-    return _read(mail, job, limits, read_text=needs_mail_text(rules))[0]
+    """What the rules look at (the mail's text only when a condition reads it); what each
+    file held and the findings of each text go into ``first``, for masking to take (D105)."""
+    return _read(mail, job, limits, read_text=needs_mail_text(rules), first=first)[0]
+
+
+@dataclass
+class _Kept:
+    """What the rules' reading of a mail read, kept for masking (``FirstReading``)."""
+
+    files: FileReadings = field(default_factory=dict)
+    found: dict[str, list[Finding]] = field(default_factory=dict)
 
 
 def _read(
-    mail: ParsedMail, job: FilterJob, limits: ExtractLimits, *, read_text: bool
+    mail: ParsedMail,
+    job: FilterJob,
+    limits: ExtractLimits,
+    *,
+    read_text: bool,
+    first: _Kept | None = None,
 ) -> tuple[MailFacts, ReadMail | None]:
     authors = tuple(address.addr for address in mail.from_ if address.addr)
     sender = SenderInfo(job.mail_from or (authors[0] if authors else ""))
     recipients = tuple(dict.fromkeys([*job.rcpts, *(a.addr for a in (*mail.to, *mail.cc))]))
     if not read_text:
         return envelope_facts(mail, sender, recipients, authors), None
-    read = read_mail(mail, extract_locations(mail, limits))
+    kept = first or _Kept()
+    read = read_mail(mail, extract_locations(mail, limits, readings=kept.files), kept.found)
     return read.facts(sender, recipients, authors), read
 
 
@@ -219,12 +240,14 @@ def _render_parts(
     groups: Sequence[RecipientGroup],
     options: RenderOptions,
     converter: DocumentConverter | None,
+    first: FirstReading,
 ) -> FilterResult:
     variants = _variants(groups)
-    # The documents' values are read once for every package (each keeps its own types).
+    # The documents' values are read once for every package (each keeps its own types), or
+    # taken from the rules' reading of the same files.
     every_mask = frozenset(kind for _, mask in variants.values() for kind in mask)
     if every_mask:
-        options = with_document_values(mail, options, every_mask)
+        options = with_document_values(mail, options, every_mask, first)
     packages: list[RenderedMail] = []
     index: dict[tuple[str, tuple[PiiType, ...]], int] = {}
     parts: list[FilteredPart] = []

@@ -159,8 +159,12 @@ class ReadMail:
         )
 
 
-def read_mail(parsed: ParsedMail, found: Sequence[Found]) -> ReadMail:
-    """The places ``found`` in ``parsed`` read for personal data and unreadable parts."""
+def read_mail(
+    parsed: ParsedMail, found: Sequence[Found], detected: dict[str, list[Finding]] | None = None
+) -> ReadMail:
+    """The places ``found`` in ``parsed`` read for personal data and unreadable parts; the
+    detector's findings of each text also go into ``detected``, when given (by the text:
+    inbound masking takes them, D105)."""
     texts = [item for item in found if isinstance(item, Location)]
     armoured = [
         Unreadable(item.where, "encrypted", "a PGP-encrypted block")
@@ -173,7 +177,7 @@ def read_mail(parsed: ParsedMail, found: Sequence[Found]) -> ReadMail:
         if isinstance(item, Unreadable)
     )
     shown = {location.where: masked_where(location.where) for location in texts}
-    findings = _located_findings(texts, shown)
+    findings = _located_findings(texts, shown, {} if detected is None else detected)
     return ReadMail(
         parsed, tuple((shown[location.where], location.text) for location in texts), findings,
         unreadable,
@@ -189,12 +193,11 @@ def envelope_facts(
 
 
 def _located_findings(
-    texts: Sequence[Location], shown: dict[str, str]
+    texts: Sequence[Location], shown: dict[str, str], by_text: dict[str, list[Finding]]
 ) -> tuple[LocatedFinding, ...]:
     """The findings of every place, in order. A text that stands in several places (an HWPX
     file repeating the body, a quoted copy) is read once: ``detect`` is pure, so its
     findings are the same in each place."""
-    by_text: dict[str, list[Finding]] = {}
     located: list[LocatedFinding] = []
     for location in texts:
         found = by_text.get(location.text)

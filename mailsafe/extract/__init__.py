@@ -10,6 +10,7 @@ limits; :func:`surface_locations` is what is left when that child fails.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "UNREADABLE_REASONS",
     "ExtractLimits",
+    "FileReadings",
     "Found",
     "Location",
     "ReadAttachment",
@@ -42,16 +44,30 @@ __all__ = [
 
 # Reads one attachment (its name, its bytes) into what it holds.
 ReadAttachment = Callable[[str, bytes], list[Found]]
+# What each file of a mail held, by its name as read and the SHA-256 of its bytes (hex): a
+# later reading of the same file (inbound masking's, D97) takes it from here (D105).
+FileReadings = dict[tuple[str, str], list[Found]]
 
 
 def extract_locations(
     parsed: ParsedMail,
     limits: ExtractLimits | None = None,
     clock: Callable[[], float] = time.monotonic,
+    readings: FileReadings | None = None,
 ) -> list[Found]:
-    """Every place in ``parsed`` that holds text, and every attachment that cannot be read."""
+    """Every place in ``parsed`` that holds text, and every attachment that cannot be read;
+    what each file held also goes into ``readings``, when given."""
     budget = Budget(limits or ExtractLimits(), clock)
-    return mail_locations(parsed, partial(attachment_locations, budget=budget))
+    read: ReadAttachment = partial(attachment_locations, budget=budget)
+    if readings is not None:
+        read = partial(_recorded, read, readings)
+    return mail_locations(parsed, read)
+
+
+def _recorded(read: ReadAttachment, readings: FileReadings, name: str, data: bytes) -> list[Found]:
+    found = read(name, data)
+    readings[name, hashlib.sha256(data).hexdigest()] = found
+    return found
 
 
 def surface_locations(parsed: ParsedMail, reason: str, detail: str) -> list[Found]:

@@ -35,7 +35,7 @@ from mailsafe.render.document import compose, decode_picture
 from mailsafe.render.drawn import drawn_text
 from mailsafe.render.encode import encode_image
 from mailsafe.render.masking import Masker
-from mailsafe.render.masking.documents import document_values
+from mailsafe.render.masking.documents import NO_FIRST_READING, FirstReading, document_values
 from mailsafe.render.options import MAX_MASK_VALUES, RenderOptions
 from mailsafe.render.story import PageTooLarge, pdf_page_images, render_tiles
 
@@ -172,12 +172,16 @@ def render_parsed(
 
 
 def with_document_values(
-    mail: ParsedMail, options: RenderOptions, types: frozenset[str]
+    mail: ParsedMail,
+    options: RenderOptions,
+    types: frozenset[str],
+    first: FirstReading = NO_FIRST_READING,
 ) -> RenderOptions:
     """``options`` with the values of ``types`` its office documents and PDFs hold joined to
     ``mask_values``, when ``options.mask_document_text`` asks for it (the receive side): read
-    once per mail, before anything is drawn, and not again (the flag is cleared). A mail
-    without such a document reads nothing."""
+    once per mail, before anything is drawn, and not again (the flag is cleared); what the
+    ``first`` reading (the receive filters', for their rules) read of a document is taken
+    from there. A mail without such a document reads nothing."""
     if not options.mask_document_text:
         return options
     kinds = {"pdf", *OFFICE_KINDS} if options.office_documents else {"pdf"}
@@ -187,7 +191,7 @@ def with_document_values(
         if not attachment.truncated
         and _kind(attachment, by_content=options.pictures_by_content) in kinds
     ]
-    found = document_values(documents, types) if documents else ()
+    found = document_values(documents, types, first=first) if documents else ()
     values = tuple(dict.fromkeys((*options.mask_values, *found)))[:MAX_MASK_VALUES]
     return dataclasses.replace(options, mask_document_text=False, mask_values=values)
 

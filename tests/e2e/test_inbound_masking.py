@@ -28,7 +28,7 @@ from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.ocr import grey_picture, image_reading, picture_text
 from mailsafe.inbound_rules import DEFAULT_INBOUND_RULES_TOML
 from mailsafe.mupdf import pymupdf
-from tests.support.documents import make_screenshot
+from tests.support.documents import make_clipped_xlsx, make_page_break_docx, make_screenshot
 from tests.support.receive_filters import FilterStack
 
 pytestmark = pytest.mark.e2e
@@ -167,3 +167,54 @@ def test_a_resident_number_in_body_pdf_and_screenshot_reaches_the_mailbox_masked
         counts = [stack.count(t, to=to) for t, to in
                   (("mask-on", USER), ("mask-exempt", USER), ("mask-exempt", LOAN))]  # fmt: skip
         assert counts == [1, 1, 1]
+
+
+# Rules that read the documents' text (a condition that never holds): the receive filters read
+# the mail's documents for them, and masking takes that reading (D105).
+READING_RULES = (
+    DEFAULT_INBOUND_RULES_TOML
+    + """
+[[rule]]
+id = "never-matches"
+action = "block"
+[[rule.condition]]
+field = "attachment_content"
+contains = "NEVER-IN-THIS-MAIL"
+"""
+)
+
+
+def _cut_mail(token: str) -> EmailMessage:
+    """A DOCX whose first page ends with the number's first half and whose second begins
+    with the rest; an XLSX whose narrow cell, not wrapped, shows only the number's start."""
+    docx = make_page_break_docx(["줄 1", "줄 2", "줄 3", "DOCXPAGE"], f"번호 {RRN} ENDPAGE")
+    xlsx = make_clipped_xlsx([["XLSXPAGE", "번호", "부서"], ["김철수", RRN, "영업부"]], 12)
+    message = EmailMessage()
+    message["From"] = "김철수 <kim@partner.example>"
+    message["To"] = USER
+    message["Subject"] = f"{token} 명단"
+    message["Message-ID"] = f"<{token}@partner.example>"
+    message.set_content("CUTBODY\n명단을 보냅니다.\n")
+    for name, data, kind in (("쪽.docx", docx, "vnd.openxmlformats-officedocument."
+                              "wordprocessingml.document"),
+                             ("칸.xlsx", xlsx, "vnd.openxmlformats-officedocument."
+                              "spreadsheetml.sheet")):  # fmt: skip
+        message.add_attachment(data, maintype="application", subtype=kind, filename=name)
+    return message
+
+
+def test_a_number_cut_by_a_page_break_or_a_cells_border_reaches_the_mailbox_masked(
+    tmp_path: Path,
+) -> None:
+    """D105, as an employee sees it: neither the second page's half of the number nor the
+    digits a narrow cell shows of it are readable in the delivered pictures."""
+    with FilterStack(tmp_path / "stack", rules=READING_RULES, seed=32) as stack:
+        stack.wait_policy(1)
+        stack.stack.send(_cut_mail("mask-cut"), [USER])
+        shown = _read(_notification(stack, "mask-cut", USER))
+    first, second, cells = (next(read for read in shown.pictures if anchor in read)
+                            for anchor in ("DOCXPAGE", "ENDPAGE", "XLSXPAGE"))  # fmt: skip
+    assert FRONT in re.sub(r"\s", "", first)  # the break fell inside the number
+    for read in (first, second, cells):
+        assert not _leaks(read), read
+    assert not re.search(rf"{GENDER}\s*{HIDDEN[:2]}", re.sub(r"\s", "", second)), second

@@ -25,7 +25,13 @@ from mailsafe.payload import RenderedMail
 from mailsafe.render.pool import RenderPool
 from outer_agent.config import RenderSection
 from outer_agent.packaging import MailsafePackager, render_pool
-from tests.support.documents import make_mail, make_narrow_table_docx, make_wrapped_xlsx
+from tests.support.documents import (
+    make_clipped_xlsx,
+    make_mail,
+    make_narrow_table_docx,
+    make_page_break_docx,
+    make_wrapped_xlsx,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -101,3 +107,27 @@ def test_the_receive_filters_mask_a_documents_values_for_the_recipients_types(
     for piece in EMAIL_PIECES:
         assert piece not in desk, (piece, desk)
     assert "naver" in user, user  # not the user's mask: shown as before
+
+
+def test_a_value_cut_by_a_page_break_or_a_cells_border_is_not_readable_in_the_picture(
+    pool: RenderPool,
+) -> None:
+    """D105: a DOCX whose page 1 ends with a resident number's first half and page 2 begins
+    with its second; an XLSX whose narrow cells, not wrapped, show only the start of an
+    address and of a number. What the pages draw of them is hidden as the masked form says
+    (``800101-1******``, ``c******.***...``)."""
+    docx = make_page_break_docx(["줄 1", "줄 2", "줄 3", "DOCXPAGE"], f"번호 {RRN} ENDPAGE")
+    xlsx = make_clipped_xlsx([["XLSXPAGE", "메일", "번호", "부서"],
+                              ["김철수", EMAIL, RRN, "ENDCELL"]], width=12)  # fmt: skip
+    raw = make_mail(attachments=[("쪽.docx", docx), ("칸.xlsx", xlsx)])
+    rendered = MailsafePackager(pool).render_masked(raw, ("rrn", "email"))
+    pages, cells = _document_page(rendered, "쪽.docx"), _document_page(rendered, "칸.xlsx")
+    for word in ("DOCXPAGE", "ENDPAGE"):
+        assert word in pages, pages
+    for word in ("XLSXPAGE", "김철수"):
+        assert word in cells, cells
+    for piece in RRN_PIECES:
+        assert piece not in pages, (piece, pages)
+        assert piece[:4] not in cells, (piece, cells)
+    for piece in ("hulsoo", "kim"):
+        assert piece not in cells, (piece, cells)

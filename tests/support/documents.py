@@ -85,6 +85,44 @@ def make_wrapped_xlsx(rows: list[list[object]], wrapped: tuple[str, ...]) -> byt
     return out.getvalue()
 
 
+def make_page_break_docx(lines: list[str], paragraph: str) -> bytes:
+    """A DOCX of small pages (5 x 6 cm) holding the ``lines``, then ``paragraph`` (no widow
+    control): after four short lines, LibreOffice ends page 1 with the paragraph's first line
+    and begins page 2 with its second, so a number in it (``번호 800101-1234567``) is broken
+    over the two pages (``800101-`` / ``1234567``)."""
+    import docx
+    from docx.shared import Cm
+
+    document = docx.Document()
+    section = document.sections[0]
+    section.page_width, section.page_height = Cm(5), Cm(6)
+    section.top_margin = section.bottom_margin = Cm(1)
+    section.left_margin = section.right_margin = Cm(1)
+    for line in lines:
+        document.add_paragraph(line)
+    document.add_paragraph(paragraph).paragraph_format.widow_control = False
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def make_clipped_xlsx(rows: list[list[object]], width: float = 14) -> bytes:
+    """An XLSX of ``rows`` in columns ``width`` characters wide, no cell wrapped: LibreOffice
+    draws a longer text of a cell cut short at its border when the next cell is filled."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    for column in "ABCDEF":
+        sheet.column_dimensions[column].width = width
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 _PPTX_CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'

@@ -9,7 +9,8 @@ meets them:
   text layer only ever hold the masked form (``800101-1******``);
 - the sanitised HTML body, text nodes and visible attributes (:meth:`Masker.html`);
 - pictures (inline, attached) by OCR with word boxes, painted over (:meth:`Masker.picture`);
-- PDF pages, redacted before rasterising (:meth:`Masker.pdf_page`).
+- PDF pages, redacted before rasterising, each with the text of the pages around it, so a
+  value a page break cuts is hidden on both (:meth:`Masker.pdf_page`, D105).
 
 It keeps count of what it masked where, and of the pictures it could not read (OCR not
 installed, the mail's OCR budget spent, Tesseract failed): :meth:`Masker.report` gives the
@@ -34,7 +35,8 @@ from mailsafe.notes import note
 from mailsafe.payload import Masked, Unchecked
 from mailsafe.pii import PII_TYPES, Finding
 from mailsafe.positions import Position
-from mailsafe.render.masking.pdf import mask_page
+from mailsafe.render.masking.breaks import BREAK_WINDOW_CHARS
+from mailsafe.render.masking.pdf import Around, mask_page, page_text
 from mailsafe.render.masking.pictures import boxes_to_paint, paint, scaled_boxes
 from mailsafe.render.masking.text import Hiding, mask_html, mask_plain
 from mailsafe.render.options import RenderOptions
@@ -57,6 +59,12 @@ class Masker:
         self.options = options
         self.hiding = Hiding(whole=options.mask_whole, known=options.mask_known,
                              values=options.mask_values)  # fmt: skip
+        # A document's pages hide what a cell too narrow shows of a value, too (D105).
+        self._page_hiding = dataclasses.replace(self.hiding, pieces=True)
+        # The last page masked, by (source, digest, number), the end of its text as it was and
+        # the text of the page after it: the next page of the same document finds what a page
+        # break cut over it.
+        self._last_page: tuple[tuple[str, str, int], str, str] = (("", "", 0), "", "")
         self._budget: Budget | None = None
         self._counts: Counter[tuple[str, str, int, str]] = Counter()
         self._unchecked: list[Unchecked] = []
@@ -165,14 +173,29 @@ class Masker:
 
     def pdf_page(self, page: Any, number: int, source: str, digest: str = "") -> None:
         """Redact ``page`` (PyMuPDF, page ``number`` from 1 of attachment ``source``, whose
-        bytes have the SHA-256 ``digest``) in place."""
+        bytes have the SHA-256 ``digest``) in place; the pages are masked in order."""
         known = self._known(source, number, digest)
         done = mask_page(page, self.types, self._ocr_budget(), self.options.pdf_dpi,
-                         hiding=self.hiding, known=known)  # fmt: skip
+                         hiding=self._page_hiding, known=known,
+                         around=self._around(page, (source, digest, number)))  # fmt: skip
         for (kind, method), count in done.counts.items():
             self._counts[kind, source, number, method] += count
         if done.unchecked is not None:
             self._unchecked.append(Unchecked(source, number, done.unchecked))
+
+    def _around(self, page: Any, drawn: tuple[str, str, int]) -> Around:
+        """The text of ``page`` (``drawn``: its document's source, digest and page number)
+        and around it before masking: the page before it as it was (kept from its turn: it is
+        redacted now), the page after it (not yet masked; kept as that page's own text for
+        its turn, so each page's text is read once)."""
+        source, digest, number = drawn
+        last, tail, following_text = self._last_page
+        previous = last == (source, digest, number - 1)
+        text = following_text if previous else page_text(page)
+        document, following = page.parent, page.number + 1
+        after = page_text(document[following]) if following < document.page_count else ""
+        self._last_page = ((source, digest, number), text[-BREAK_WINDOW_CHARS * 2 :], after)
+        return Around(tail if previous else "", after[: BREAK_WINDOW_CHARS * 2], text)
 
     def _ocr_budget(self) -> Budget:
         """The mail's OCR budget, made at the first picture (its clock starts there)."""

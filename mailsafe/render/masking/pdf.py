@@ -7,6 +7,9 @@ with the detector, and the characters the mask hides get redaction annotations. 
 (``apply_redactions``) removes those characters from the page's content and blanks the image
 pixels under them (a searchable scan's picture behind its text layer), and draws a black box
 in their place: the digits are neither in the page's text nor in the rasterised picture.
+A finding a page break cuts is found with the text of the pages around (``Around``,
+``mailsafe.render.masking.breaks``), and the pieces a narrow cell shows of a known value with
+``Hiding.pieces`` (``mailsafe.render.masking.pieces``), D105.
 
 Pictures: a page that places a picture big enough to hold a line of text is drawn grey at up
 to ``SCAN_DPI`` (the outbound scanner's resolution for scans), read by OCR, and the words that
@@ -26,11 +29,13 @@ from mailsafe.extract.limits import Budget
 from mailsafe.extract.ocr import MIN_PIXELS, image_reading
 from mailsafe.extract.pdf import SCAN_DPI
 from mailsafe.mupdf import pymupdf
+from mailsafe.pii import Finding
 from mailsafe.positions import Position
+from mailsafe.render.masking.breaks import cut_at_page_end, cut_at_page_start
 from mailsafe.render.masking.pictures import PAINT, boxes_to_paint
 from mailsafe.render.masking.text import PLAIN_HIDING, Hiding, found_in
 
-__all__ = ["PageMasking", "mask_page"]
+__all__ = ["NOTHING_AROUND", "Around", "PageMasking", "mask_page", "page_text"]
 
 # Redaction flags: remove the characters, blank the image pixels under them, leave vector
 # graphics (a table's rules crossing a number are no personal data).
@@ -51,6 +56,20 @@ class PageMasking:
         self.unchecked: str | None = None
 
 
+@dataclass(frozen=True)
+class Around:
+    """The text of the pages before and after a page, as they were before masking: a value
+    a page break cuts is found over it; and the page's own (``page_text``), when the caller
+    read it already (None: it is read)."""
+
+    before: str = ""
+    after: str = ""
+    text: str | None = None
+
+
+NOTHING_AROUND: Final = Around()
+
+
 def mask_page(
     page: Any,
     types: Set[str],
@@ -59,26 +78,46 @@ def mask_page(
     *,
     hiding: Hiding = PLAIN_HIDING,
     known: Sequence[tuple[str, Position]] = (),
+    around: Around = NOTHING_AROUND,
 ) -> PageMasking:
     """Redact the personal data of ``types`` on ``page`` in place (text, notes and form fields,
     then pictures by OCR when ``budget`` is given), as much of each finding as ``hiding``
-    says; and the word boxes of the ``known`` positions another reading found on this page
-    (the outbound scan's OCR of a scanned page)."""
+    says, and the pieces of those a page break cuts (``around``: its neighbours' text); and
+    the word boxes of the ``known`` positions another reading found on this page (the
+    outbound scan's OCR of a scanned page)."""
     result = PageMasking()
     _redact_known(page, known, result)
     _mask_annotations(page, types, result, hiding)
     # The page's plain text first (under a millisecond): the characters with their boxes cost
     # twenty times that, and most pages hold nothing to mask. Both are joined the same way.
-    if found_in(page.get_text("text", flags=_TEXT_FLAGS), types, hiding=hiding):
+    plain = page_text(page) if around.text is None else around.text
+    if _text_findings(plain, types, hiding, around):
         text, boxes = _page_characters(page)
         hidden: list[Any] = []
-        for finding in found_in(text, types, hiding=hiding):
+        for finding in _text_findings(text, types, hiding, around):
             result.counts[finding.type, "text"] += 1
             hidden += _hidden_runs(text, boxes, finding.start, finding.masked)
         _redact(page, hidden)
     if budget is not None and _picture_area(page, display_dpi) is not None:
         _mask_pictures(page, _Reading(types, budget, display_dpi, hiding), result)
     return result
+
+
+def page_text(page: Any) -> str:
+    """A page's text as extraction joins it (the characters of :func:`_page_characters`)."""
+    text: str = page.get_text("text", flags=_TEXT_FLAGS)
+    return text
+
+
+def _text_findings(text: str, types: Set[str], hiding: Hiding, around: Around) -> list[Finding]:
+    """The findings in a page's ``text``, and the pieces of those its breaks cut."""
+    found = found_in(text, types, hiding=hiding)
+    cut = [*cut_at_page_start(text, around.before, types, hiding=hiding),
+           *cut_at_page_end(text, around.after, types, hiding=hiding)]  # fmt: skip
+    for piece in cut:
+        if not any(f.start < piece.end and piece.start < f.end for f in found):
+            found.append(piece)
+    return sorted(found, key=lambda f: f.start)
 
 
 def _redact_known(page: Any, known: Sequence[tuple[str, Position]], result: PageMasking) -> None:

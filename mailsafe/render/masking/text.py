@@ -18,7 +18,7 @@ import dataclasses
 import html
 import re
 import unicodedata
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Final
@@ -26,6 +26,7 @@ from typing import Final
 from mailsafe.pii import Finding, PiiType, detect, mask_text, mask_value
 from mailsafe.pii.mask import MASK_CHAR
 from mailsafe.positions import values_spans
+from mailsafe.render.masking.pieces import piece_findings
 
 __all__ = ["PLAIN_HIDING", "Hiding", "found_in", "hidden_whole", "mask_html", "mask_plain"]
 
@@ -62,6 +63,10 @@ class Hiding:
     # drawn, also wrapped over lines (mailsafe.positions.value_spans), where the detector
     # cannot see it whole.
     values: tuple[tuple[PiiType, str], ...] = ()
+    # Also the drawn pieces of ``values``: the start or the end of one, what a cell too
+    # narrow for it shows (``chulsoo.kim.sale``; mailsafe.render.masking.pieces, D105). On
+    # document pages only: a drawing cuts a value there; a mail's own text is never cut.
+    pieces: bool = False
 
 
 PLAIN_HIDING: Final = Hiding()
@@ -78,7 +83,11 @@ def found_in(text: str, types: Set[str], *, hiding: Hiding = PLAIN_HIDING) -> li
     order; each one's masked form as ``hiding`` says."""
     found = [finding for finding in detect(text) if finding.type in types]
     if hiding.values:
-        placed = _value_findings(text, [(k, v) for k, v in hiding.values if k in types])
+        wanted = tuple((k, v) for k, v in hiding.values if k in types)
+        placed = _value_findings(text, wanted)
+        if hiding.pieces:
+            placed = sorted([*placed, *piece_findings(text, wanted, placed)],
+                            key=lambda f: f.start)  # fmt: skip
         found = [*placed, *(f for f in found if not _overlaps(f.start, f.end, placed))]
         found.sort(key=lambda f: f.start)
     if hiding.known:
@@ -88,7 +97,7 @@ def found_in(text: str, types: Set[str], *, hiding: Hiding = PLAIN_HIDING) -> li
     return found
 
 
-def _value_findings(text: str, values: list[tuple[PiiType, str]]) -> list[Finding]:
+def _value_findings(text: str, values: Sequence[tuple[PiiType, str]]) -> list[Finding]:
     """Where the known ``values`` are in ``text``, as findings in their usual masked form
     (hidden whole where the drawing broke one over lines); a value over another found first is
     left out (findings must not overlap)."""
