@@ -17,6 +17,7 @@ from mailsafe.extract.unread import unread_parts
 from mailsafe.mime import ParsedMail, parse_message
 from mailsafe.pii import PII_TYPES, Finding, PiiType, detect, mask_text
 from mailsafe.pii.normalize import normalize
+from mailsafe.pii.pagebreaks import detect_paged
 from mailsafe.policy import Decision, MailFacts, RuleSet, SenderInfo, evaluate
 from mailsafe.positions import NO_LAYOUT, Position, TextLayout, position_in
 
@@ -202,7 +203,7 @@ def _located_findings(
     for location in texts:
         found = by_text.get(location.text)
         if found is None:
-            found = by_text[location.text] = detect(location.text)
+            found = by_text[location.text] = detect_paged(location.text, location.layout.pages)
         where = shown[location.where]
         headers = location.where.startswith(HEADER_PLACE)
         layout = location.layout

@@ -13,7 +13,8 @@ from mailsafe.inbound_filter import FilterJob, filter_message, parse_published
 from mailsafe.inbound_rules import DEFAULT_INBOUND_RULES_TOML, published_text
 from mailsafe.mime import parse_message
 from mailsafe.mupdf import pymupdf
-from mailsafe.pii import Finding, detect
+from mailsafe.pii import Finding
+from mailsafe.pii.pagebreaks import detect_paged
 from mailsafe.render import with_document_values
 from mailsafe.render.masking import Masker
 from mailsafe.render.masking.breaks import cut_at_page_end, cut_at_page_start
@@ -156,7 +157,11 @@ def test_masking_takes_a_document_from_the_first_reading_by_its_name_and_bytes(
     detected: dict[str, list[Finding]] = {}
     read_mail(mail, extract_locations(mail, readings=files), detected)
     searched: list[str] = []
-    monkeypatch.setattr(documents, "detect", lambda text: searched.append(text) or detect(text))
+    monkeypatch.setattr(
+        documents,
+        "detect_paged",
+        lambda text, pages: searched.append(text) or detect_paged(text, pages),
+    )
     options = with_document_values(mail, READING, TYPES, FirstReading(files, detected))
     assert (reads, searched) == ([], [])  # neither document read again, nor its text searched
     assert with_document_values(mail, READING, TYPES).mask_values == options.mask_values

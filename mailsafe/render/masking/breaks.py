@@ -11,31 +11,22 @@ end the first page, those after it begin the second, each with its part of the m
 from __future__ import annotations
 
 from collections.abc import Set
-from typing import Final
 
 from mailsafe.pii import Finding
+from mailsafe.pii.pagebreaks import BREAK_WINDOW_CHARS
+from mailsafe.pii.pagebreaks import across_break as _across
 from mailsafe.render.masking.text import PLAIN_HIDING, Hiding, found_in
 
 __all__ = ["BREAK_WINDOW_CHARS", "across_break", "cut_at_page_end", "cut_at_page_start"]
-
-# Characters each side of a page break searched together: more than the longest value of
-# a kind we mask that is not a key (an address), with its label before it.
-BREAK_WINDOW_CHARS: Final = 120
 
 
 def across_break(
     before: str, after: str, types: Set[str], *, hiding: Hiding = PLAIN_HIDING
 ) -> tuple[list[Finding], int]:
     """The findings of ``types`` that run from the end of ``before`` (one page's text) into
-    the start of ``after`` (the next page's), in the two joined without the whitespace
-    between them; and where the joint is in that text."""
-    end = before.rstrip()[-BREAK_WINDOW_CHARS:]
-    start = after.lstrip()[:BREAK_WINDOW_CHARS]
-    if not end or not start:
-        return [], len(end)
-    joint = len(end)
-    found = found_in(end + start, types, hiding=hiding)
-    return [f for f in found if f.start < joint < f.end], joint
+    the start of ``after`` (the next page's), as :func:`mailsafe.pii.pagebreaks.across_break`
+    finds them, each masked as ``hiding`` says."""
+    return _across(before, after, lambda text: found_in(text, types, hiding=hiding))
 
 
 def cut_at_page_start(

@@ -23,9 +23,9 @@ from typing import Final
 from mailsafe.extract.attachments import MAIL_WIDE_REASONS, Found, attachment_locations
 from mailsafe.extract.limits import Budget, ExtractLimits
 from mailsafe.extract.types import Location, Unreadable
-from mailsafe.pii import Finding, PiiType, detect
+from mailsafe.pii import Finding, PiiType
+from mailsafe.pii.pagebreaks import detect_paged
 from mailsafe.positions import TextLayout
-from mailsafe.render.masking.breaks import across_break
 from mailsafe.render.options import MAX_MASK_VALUE_CHARS, MAX_MASK_VALUES
 
 __all__ = ["DOCUMENT_READ_LIMITS", "NO_FIRST_READING", "FirstReading", "document_values"]
@@ -95,13 +95,8 @@ def _values(findings: Iterable[Finding], types: Set[str]) -> list[tuple[PiiType,
 def _findings(
     text: str, layout: TextLayout, types: Set[str], detected: Mapping[str, Sequence[Finding]]
 ) -> list[Finding]:
-    """The findings of ``text`` (as ``detected`` before, else now), and those a break
-    between two of its pages (``layout``) cuts, read over the break
-    (``mailsafe.render.masking.breaks``)."""
+    """The findings of ``text`` (as the scan's reading ``detected`` them, else now), those a
+    break between two of its pages (``layout``) cuts included (``mailsafe.pii.pagebreaks``)."""
     known = detected.get(text)
-    found = detect(text) if known is None else list(known)
-    starts = [*layout.pages, len(text)]
-    for previous, start, end in zip(starts, starts[1:], starts[2:], strict=False):
-        cut, _ = across_break(text[previous:start], text[start:end], types)
-        found += cut
-    return found
+    found = detect_paged(text, layout.pages) if known is None else known
+    return [finding for finding in found if finding.type in types]
