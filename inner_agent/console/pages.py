@@ -226,7 +226,8 @@ class ConsolePages:
         if findings:
             self._record(request, Action.FINDINGS_VIEWED, mail_id=mail_id, detail="console",
                          count=len(findings))  # fmt: skip
-        return self._render(request, "mail_detail.html", mail=found, view=detail_view(found),
+        view = detail_view(found, self.language)
+        return self._render(request, "mail_detail.html", mail=found, view=view,
                             outbound=outbound, findings=findings, has_picture=picture,
                             picture_pages=titles)  # fmt: skip
 
