@@ -386,7 +386,7 @@ def _pieces(template: str, values: Mapping[str, str], language: Language) -> lis
         if index % 2:
             pieces.append((True, _value_text(part, values[part], language)))
         elif part:
-            if pieces and pieces[-1][1] in _NOT_PEOPLE and part.startswith("님"):
-                part = part[1:]  # "시스템이", not "시스템님이": the honorific is for people
-            pieces.append((False, part))
+            after_no_person = bool(pieces) and pieces[-1][1] in _NOT_PEOPLE
+            # "시스템이", not "시스템님이": the honorific is for people
+            pieces.append((False, part[1:] if after_no_person and part[0] == "님" else part))
     return pieces
