@@ -12,7 +12,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -311,3 +311,5 @@ class PolicySite:
     sender: Callable[[str, str | None], SenderInfo] = SenderInfo
     # The directory's names of a kind containing a text, at most so many (the form's search).
     find_names: Callable[[str, str, int], FoundNames] = find_nothing
+    # The directory's people of some addresses, by lower-case address (a scope's list checked).
+    people_at: Callable[[Sequence[str]], Mapping[str, PersonLine]] = lambda _: {}

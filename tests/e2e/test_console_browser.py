@@ -263,7 +263,17 @@ def test_an_administrator_finds_a_mail_by_subject_and_opens_its_trail(running, p
     assert steps[0] == "received"  # the SMTP intake, on the internet side
     assert {"published", "received_inside"} <= set(steps)
     assert "console-02" in page.inner_text("#subject")
+    # the trail reads as sentences, in Korean, with the values they name (D103)
+    received = page.inner_text("#trail tr[data-step='received'] .line")
+    assert received.startswith("외부망 에이전트가 ")
+    assert "의 메일을 받았습니다" in received
+    assert page.inner_text("#trail tr[data-step='received_inside'] .line").startswith(
+        "내부망 에이전트가 받아 알림 "
+    )
     shot(running, page, "mail-detail")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(running, page, "phone-mail-detail-trail")
 
 
 def test_an_auditor_exports_statistics_to_excel_with_korean_headers(running, pages):
