@@ -84,7 +84,7 @@ TRAIL_LINES: dict[str, tuple[TrailLine, ...]] = {
     "notified": (_line("받는 사람에게 보낼 알림을 만들었습니다.",
                        "The notification for the recipients was made."),),
     "injected": (
-        _line("알림 {part}을(를) 내부 메일 서버에 넘겼습니다 (응답: {reply}).",
+        _line("{part}번째 알림을 내부 메일 서버에 넘겼습니다 (응답: {reply}).",
               "Notification {part} was handed to the internal mail server (reply: {reply})."),
         _line("알림을 내부 메일 서버에 넘겼습니다.",
               "The notification was handed to the internal mail server."),

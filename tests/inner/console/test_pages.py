@@ -107,7 +107,7 @@ def test_the_trail_reads_as_sentences_with_the_values_it_names(console):
     plain = console.page("admin", f"/mail/in/{console.ids['plain_in']}").text
     line = re.search(r'<tr data-step="injected">.*?</tr>', plain, re.S)
     assert line is not None
-    assert "알림 <b>1</b>을(를) 내부 메일 서버에 넘겼습니다 (응답: <b>250 2.0.0 Ok</b>)." in line[0]
+    assert "<b>1</b>번째 알림을 내부 메일 서버에 넘겼습니다 (응답: <b>250 2.0.0 Ok</b>)." in line[0]
 
 
 def test_a_value_in_a_trail_sentence_is_escaped_and_unknown_keys_and_steps_stay(tmp_path):
