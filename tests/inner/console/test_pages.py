@@ -130,6 +130,28 @@ def test_a_value_in_a_trail_sentence_is_escaped_and_unknown_keys_and_steps_stay(
     assert "보낸 사람에게 알렸습니다: <b>차단</b>" in page
 
 
+def test_a_name_in_the_mail_search_finds_the_person_with_department_and_address(tmp_path):
+    site = console_site(tmp_path)
+    data = site.listener.console
+    data.places = replace(data.places, directory_db=site.parts.section.directory_db)
+    kims = site.mails.outbound("7" * 32, subject="김철수의 메일", sender="kim@corp.example")
+    site.mails.outbound("8" * 32, subject="다른 사람의 메일", sender="park@corp.example")
+    admin = browser(site.app)
+    assert sign_in(admin, ADMIN).status_code == 303
+    page = admin.get("/mail", params={"sender": "김철", "direction": "out"}).text
+    people = re.findall(r'<li class="person">(.*?)</li>', page, re.S)
+    assert len(people) == 1
+    shown = re.sub(r"<[^>]+>", "", people[0])
+    assert shown == "김철수 · 영업부 · kim@corp.example — 이 사람의 메일"
+    link = re.search(r'class="person-mail" href="([^"]+)"', people[0])
+    assert link is not None
+    assert link[1].replace("&amp;", "&") == "/mail?address=kim%40corp.example&direction=out"
+    listed = admin.get(link[1].replace("&amp;", "&")).text
+    assert f"/mail/out/{kims}" in listed
+    assert "8" * 32 not in listed
+    assert 'id="people-found"' not in admin.get("/mail", params={"sender": "kim@"}).text
+
+
 def test_findings_are_masked_and_the_picture_is_an_access_record(console):
     mail_id = console.ids["held_out"]
     detail = console.page("security", f"/mail/out/{mail_id}")
