@@ -276,6 +276,31 @@ def test_an_administrator_finds_a_mail_by_subject_and_opens_its_trail(running, p
     shot(running, page, "phone-mail-detail-trail")
 
 
+def test_a_name_typed_in_the_mail_search_shows_who_that_is_and_their_mail(running, pages):
+    """The index keeps addresses only: "김철수" finds no mail, but the page says who that is
+    (name, department, address) and links to their mail (D103)."""
+    for viewport, name in ((None, "mail-search-person"), (PHONE, "phone-mail-search-person")):
+        page = pages(ADMIN, viewport=viewport)
+        page.goto(running.url + "/mail")
+        page.fill("#f-q", "김철수")
+        page.click("#do-search")
+        page.wait_for_selector("#people-found")
+        assert page.inner_text("#people-found li.person") == (
+            "김철수 · 영업부 · kim@corp.example — 이 사람의 메일"
+        )
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= (viewport or {"width": 1280})["width"]
+        shot(running, page, name)
+    page.click("#people-found a.person-mail")
+    page.wait_for_selector("#mails")
+    rows = page.eval_on_selector_all(
+        "#mails tbody tr",
+        "rows => rows.map(r => r.cells[2].textContent + ' ' + r.cells[3].textContent)",
+    )  # the sender and recipients of each mail: kim is one of them
+    assert rows
+    assert all("kim@corp.example" in row for row in rows), rows
+
+
 def test_an_auditor_exports_statistics_to_excel_with_korean_headers(running, pages):
     page = pages(AUDITOR)
     page.goto(running.url + "/stats?by=day&group=outcome&direction=in")
