@@ -192,7 +192,7 @@ class ConsolePages:
             query = MailQuery.from_params(params, self.zone)
         except QueryRefused as refused:
             return self._render(request, "mail_list.html", status=400, error=str(refused),
-                                result=None, **values)  # fmt: skip
+                                result=None, people=[], **values)  # fmt: skip
         result = await run_in_threadpool(self._search, scope.scoped(query, who.roles))
         people = await run_in_threadpool(self._people_named, params)
         return self._render(request, "mail_list.html", error=None, result=result,
