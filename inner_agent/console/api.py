@@ -31,7 +31,7 @@ from agentkit.mailindex import DIRECTIONS, MailQuery, StatsQuery, zone_named
 from agentkit.mailindex.errors import AmbiguousMail, QueryRefused
 from inner_agent.console import scope
 from inner_agent.console.data import ConsoleData
-from inner_agent.console.views import detail_view
+from inner_agent.console.views import withheld_of
 from inner_agent.web.api import json_body
 from inner_agent.web.gate import Principal, json_error
 from inner_agent.web.pages import client_of
@@ -88,7 +88,7 @@ class ConsoleApi:
         mail_id, client = found["id"], client_of(request)
         outbound, _picture = await run_in_threadpool(self.data.mail_extras, found)
         found["findings"] = outbound["findings"] if outbound else []
-        found["withheld"] = detail_view(found)["withheld"]
+        found["withheld"] = withheld_of(found)
         self.access.record(who.account, client, Action.MAIL_VIEWED, mail_id=mail_id, detail="api")
         if found["findings"]:
             self.access.record(who.account, client, Action.FINDINGS_VIEWED, mail_id=mail_id,

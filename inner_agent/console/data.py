@@ -15,6 +15,8 @@ caught up, every second; until then (tests, tools) each answer catches it up fir
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +40,8 @@ from inner_agent.reports import latest_report, report_freshness
 from protocol.atrest import CLEAR, AtRestKeyring, is_sealed
 
 __all__ = ["DASHBOARD_DAYS", "REQUEST_CATCH_UP_BATCHES", "ConsoleData"]
+
+log = logging.getLogger(__name__)
 
 # Events folded before an answer: 2 batches of 5,000 are about 0.2 s; a larger backlog (the
 # first start over an old audit store) is left to the follower thread.
@@ -145,6 +149,27 @@ class ConsoleData:
         if places.state_dir is None or places.lease_holder is None:
             return None
         return lease_figures(places.state_dir, places.lease_holder, now)
+
+    def people_named(self, text: str, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The directory's people whose name contains ``text`` (the first ``limit``, in
+        address order: email, name, department, disabled) and how many there are; none
+        without a directory. Read-only, as the dashboard reads the directory."""
+        db = self.places.directory_db
+        if db is None or not text.strip():
+            return [], 0
+        pattern = "%" + text.strip().replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_") + "%"  # fmt: skip
+        where = "FROM users WHERE name LIKE ? ESCAPE '\\'"
+        try:
+            total = query_read_only(db, f"SELECT count(*) {where}", (pattern,))
+            rows = query_read_only(db, f"SELECT email, name, department, disabled {where} "
+                                   "ORDER BY email LIMIT ?", (pattern, limit))  # fmt: skip
+        except sqlite3.OperationalError as exc:  # a file the agent has not upgraded yet
+            log.warning("the directory %s could not be searched by name: %s", db, exc)
+            return [], 0
+        people = [{"email": e, "name": n, "department": d, "disabled": bool(off)}
+                  for e, n, d, off in rows]  # fmt: skip
+        return people, int(total[0][0]) if total else 0
 
     def _directory_gaps(self) -> dict[str, Any] | None:
         """The directory's gaps (an empty one, departments without an approver), as

@@ -68,6 +68,10 @@ MAX_MAIL_ID_CHARS = 128
 # ?page= of a mail's picture: a preview holds far fewer pages (the renderer caps images per mail).
 MAX_PICTURE_PAGE = 999
 EXPORTERS = (Role.ADMIN, Role.AUDITOR)
+# The search's filters that may be a person's name: each is also looked up in the directory
+# (names, not addresses: the index keeps none), at most this many people shown per filter.
+NAME_FILTERS = ("q", "sender", "recipient")
+MAX_PEOPLE_SHOWN = 10
 # The search form's fields, in order, with their input types (outcome is a list).
 # The first four are always shown; the rest fold away under "more filters" (a phone's screen).
 MAIL_FIELDS = (("q", "text"), ("since", "date"), ("until", "date"), ("outcome", "outcome"),
@@ -188,10 +192,11 @@ class ConsolePages:
             query = MailQuery.from_params(params, self.zone)
         except QueryRefused as refused:
             return self._render(request, "mail_list.html", status=400, error=str(refused),
-                                result=None, **values)  # fmt: skip
+                                result=None, people=[], **values)  # fmt: skip
         result = await run_in_threadpool(self._search, scope.scoped(query, who.roles))
+        people = await run_in_threadpool(self._people_named, params)
         return self._render(request, "mail_list.html", error=None, result=result,
-                            first=query.offset + 1, **values,
+                            first=query.offset + 1, people=people, **values,
                             **_pager("/mail", params, query, result))  # fmt: skip
 
     def _mail_page_values(self, params: Mapping[str, str], who: Principal) -> dict[str, Any]:
@@ -206,6 +211,22 @@ class ConsolePages:
             "may_export": bool(who.roles & frozenset(EXPORTERS)),
             "export_params": _export_params(params),
         }  # fmt: skip
+
+    def _people_named(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The directory's people named by a filter that is a name, not an address (the mail
+        index keeps addresses only), each with the link to their mail: who "김철수" is."""
+        found, direction = [], params.get("direction", "")
+        for text in dict.fromkeys(params.get(name, "").strip() for name in NAME_FILTERS):
+            if not text or "@" in text:
+                continue
+            people, total = self.data.people_named(text, MAX_PEOPLE_SHOWN)
+            for person in people:
+                person["link"] = "/mail?" + urlencode({"address": person["email"],
+                                                       **({"direction": direction}
+                                                          if direction else {})})  # fmt: skip
+            if people:
+                found.append({"text": text, "people": people, "total": total})
+        return found
 
     def _search(self, query: MailQuery | None) -> dict[str, Any]:
         index = self.data.index()
@@ -226,7 +247,8 @@ class ConsolePages:
         if findings:
             self._record(request, Action.FINDINGS_VIEWED, mail_id=mail_id, detail="console",
                          count=len(findings))  # fmt: skip
-        return self._render(request, "mail_detail.html", mail=found, view=detail_view(found),
+        view = detail_view(found, self.language)
+        return self._render(request, "mail_detail.html", mail=found, view=view,
                             outbound=outbound, findings=findings, has_picture=picture,
                             picture_pages=titles)  # fmt: skip
 

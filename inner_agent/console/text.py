@@ -191,6 +191,13 @@ _WORDS: dict[str, tuple[str, str]] = {
     "mail.none_found": ("조건에 맞는 메일이 없습니다.", "No mail matches."),
     "mail.found": ("{total}건 중 {first}-{last}", "{first}-{last} of {total}"),
     "mail.no_subject": ("(제목 없음)", "(no subject)"),
+    "mail.people": (
+        "디렉터리에서 이름에 ‘{text}’이(가) 들어간 사람",
+        "People of the directory whose name contains ‘{text}’",
+    ),
+    "mail.people_more": ("{total}명 중 {shown}명", "{shown} of {total}"),
+    "mail.people_mail": ("이 사람의 메일", "this person's mail"),
+    "mail.people_disabled": ("사용 중지", "disabled"),
     # -- mail detail
     "detail.title": ("메일 상세", "Mail"),
     "detail.id": ("메일 ID", "Mail id"),

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from inner_agent.console.charts import Chart, column_chart, row_chart
 from inner_agent.console.scope import allowed_outcomes
 from inner_agent.console.text import Language, duration, size, words
+from inner_agent.console.trail import event_line
 from inner_agent.web.roles import Role
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "dashboard_view",
     "detail_view",
     "stats_view",
+    "withheld_of",
 ]
 
 # The rows of the dashboard's tables, in the order an operator reads them.
@@ -178,19 +180,28 @@ def _used(free: int | None, total: int | None) -> str:
 # ----------------------------------------------------------------------------- one mail
 
 
-def detail_view(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A mail's trail as rows (time, agent, step, the rest as text) and the attachments the
-    inbound notification withheld (from the trail's ``received_inside``)."""
-    rows, withheld = [], []
+def detail_view(item: Mapping[str, Any], language: Language) -> dict[str, Any]:
+    """A mail's trail as rows (time, agent, step, its line in ``language`` and the details
+    the line does not name, as text) and the attachments the inbound notification withheld."""
+    rows = []
     for event in item["trail"]:
         details = [(k, _shown(v)) for k, v in event.items() if k not in _TRAIL_COLUMNS]
+        line, rest = event_line(event["step"], details, language)
         rows.append({"time": event["time"], "agent": event["agent"], "step": event["step"],
-                     "details": details})  # fmt: skip
+                     "line": line, "details": rest})  # fmt: skip
+    return {"trail": rows, "withheld": withheld_of(item)}
+
+
+def withheld_of(item: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The attachments the inbound notification withheld (from the trail's
+    ``received_inside``), each field as text."""
+    withheld = []
+    for event in item["trail"]:
         for entry in event.get("withheld") or ():
             if isinstance(entry, Mapping):
                 withheld.append({k: _shown(entry.get(k)) for k in ("name", "type", "size",
                                                                    "reason")})  # fmt: skip
-    return {"trail": rows, "withheld": withheld}
+    return withheld
 
 
 def _shown(value: Any) -> str:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from inner_agent.outbound.directory_file import (
     MAX_FILE_BYTES,
@@ -56,6 +56,7 @@ __all__ = [
     "Changes",
     "Department",
     "Directory",
+    "PersonLine",
     "Report",
     "StoredReport",
     "User",
@@ -77,6 +78,12 @@ _NAME_QUERIES: dict[str, str] = {
     "ranks": "SELECT DISTINCT rank FROM users WHERE rank != '' AND rank LIKE ? ESCAPE '\\'",
     "users": "SELECT email FROM users WHERE email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'",
 }
+_PEOPLE_QUERY = (
+    "SELECT email, name, department, disabled FROM users"
+    " WHERE email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'"
+)
+# A person as a search lists them: address, name, department, disabled.
+PersonLine = tuple[str, str, str, bool]
 
 
 @dataclass(frozen=True)
@@ -321,13 +328,38 @@ class Directory:
     def find_names(self, kind: ScopeKind, text: str, limit: int) -> tuple[list[str], int]:
         """The first ``limit`` names of ``kind`` containing ``text`` (any case; a person by
         address or name, given as the address), in order, and how many contain it."""
-        query = _NAME_QUERIES[kind]
+        rows, total = self._found(_NAME_QUERIES[kind], text, limit)
+        return [str(r[0]) for r in rows], total
+
+    def find_people(self, text: str, limit: int) -> tuple[list[PersonLine], int]:
+        """The first ``limit`` people whose address or name contains ``text`` (any case), as
+        (address, name, department, disabled) in address order, and how many there are."""
+        rows, total = self._found(_PEOPLE_QUERY, text, limit)
+        return [(str(e), str(n), str(d), bool(off)) for e, n, d, off in rows], total
+
+    def people_at(self, addresses: Iterable[str]) -> dict[str, PersonLine]:
+        """The people of these addresses the directory has (any case), by lower-case address:
+        (address, name, department, disabled). One query per 500 addresses."""
+        wanted = sorted({a.lower() for a in addresses})
+        found: dict[str, PersonLine] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT email, name, department, disabled FROM users WHERE email IN ({marks})",  # noqa: S608
+                    chunk,
+                ).fetchall()
+            found.update({str(e): (str(e), str(n), str(d), bool(off)) for e, n, d, off in rows})
+        return found
+
+    def _found(self, query: str, text: str, limit: int) -> tuple[list[tuple[Any, ...]], int]:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         args = (pattern,) * query.count("?")
         with self._lock:
             total = self._db.execute(f"SELECT count(*) FROM ({query})", args).fetchone()[0]  # noqa: S608
             rows = self._db.execute(f"{query} ORDER BY 1 LIMIT ?", (*args, limit)).fetchall()
-        return [r[0] for r in rows], int(total)
+        return [tuple(r) for r in rows], int(total)
 
     def group_members(self, group: str) -> tuple[str, ...]:
         """The enabled people of a named group (e.g. "고객정보 취급자"), in address order."""

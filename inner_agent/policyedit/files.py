@@ -12,7 +12,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -29,6 +29,7 @@ __all__ = [
     "MAX_AUDITED_DIFF_CHARS",
     "SCOPE_KINDS",
     "FoundNames",
+    "Person",
     "PolicyFiles",
     "PolicySite",
     "RulesFile",
@@ -48,6 +49,8 @@ MAX_AUDITED_DIFF_CHARS: Final = 8000
 NO_MAIL: Final = "-"
 # The kinds of names a scope lists and the directory knows (a person by address).
 SCOPE_KINDS: Final = ("departments", "groups", "ranks", "users")
+# A person as the directory answers a search: address, name, department, disabled.
+PersonLine = tuple[str, str, str, bool]
 
 
 class Audit(Protocol):
@@ -218,6 +221,10 @@ class Names(Protocol):
 
     def find_names(self, kind: Any, text: str, limit: int) -> tuple[list[str], int]: ...
 
+    def find_people(self, text: str, limit: int) -> tuple[list[PersonLine], int]: ...
+
+    def people_at(self, addresses: Iterable[str]) -> dict[str, PersonLine]: ...
+
 
 class People(Protocol):
     """A sender as the directory describes them (``Directory``)."""
@@ -250,21 +257,38 @@ def scope_names_of(directory: Names) -> ScopeNames | None:
 
 def find_scope_names(directory: Names, kind: str, text: str, limit: int) -> FoundNames:
     """The first ``limit`` names of a scope's ``kind`` (departments, groups, ranks, users)
-    containing ``text``, and how many there are; nothing for a kind the scopes lack."""
+    containing ``text``, and how many there are; nothing for a kind the scopes lack. People
+    come with their name and department (an address alone does not say who it is)."""
     if kind not in SCOPE_KINDS:
         return FoundNames(kind, text, (), 0)
+    if kind == "users":
+        people, total = directory.find_people(text.strip(), limit)
+        found = tuple(Person(*line) for line in people)
+        return FoundNames(kind, text, tuple(p.email for p in found), total, found)
     names, total = directory.find_names(kind, text.strip(), limit)
     return FoundNames(kind, text, tuple(names), total)
 
 
 @dataclass(frozen=True)
+class Person:
+    """A person as the editor shows them: address, name, department, disabled."""
+
+    email: str
+    name: str
+    department: str
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
 class FoundNames:
-    """What a search of the directory's names found: the names shown, how many matched."""
+    """What a search of the directory's names found: the names shown, how many matched
+    (``people``: for a search of people, each name's person, in the same order)."""
 
     kind: str
     text: str
     names: tuple[str, ...]
     total: int
+    people: tuple[Person, ...] = ()
 
     @property
     def more(self) -> int:
@@ -287,3 +311,5 @@ class PolicySite:
     sender: Callable[[str, str | None], SenderInfo] = SenderInfo
     # The directory's names of a kind containing a text, at most so many (the form's search).
     find_names: Callable[[str, str, int], FoundNames] = find_nothing
+    # The directory's people of some addresses, by lower-case address (a scope's list checked).
+    people_at: Callable[[Sequence[str]], Mapping[str, PersonLine]] = lambda _: {}

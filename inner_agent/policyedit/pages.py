@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +41,14 @@ from inner_agent.console.pages import NAV
 from inner_agent.console.text import words
 from inner_agent.policyedit import dryrun, edits, history
 from inner_agent.policyedit.errors import PolicyEditError, StaleEdit
-from inner_agent.policyedit.files import FoundNames, RulesFile, Saved, digest, find_nothing
+from inner_agent.policyedit.files import (
+    FoundNames,
+    PersonLine,
+    RulesFile,
+    Saved,
+    digest,
+    find_nothing,
+)
 from inner_agent.policyedit.ruleform import (
     MATCHERS,
     MAX_CONDITIONS,
@@ -54,6 +61,12 @@ from inner_agent.policyedit.ruleform import (
     problems_by_field,
     rule_from_form,
     with_scope_name,
+)
+from inner_agent.policyedit.scopecheck import (
+    UnknownAddress,
+    confirmation_of,
+    scope_addresses,
+    unknown_addresses,
 )
 from inner_agent.policyedit.versions import text_diff
 from inner_agent.web.gate import Principal
@@ -71,7 +84,7 @@ __all__ = ["EDITORS", "PolicyPages"]
 EDITORS: Final = (Role.ADMIN, Role.SECURITY)
 # The form: a rule's keys and up to MAX_CONDITIONS rows of four, the dry run's fields, the
 # scope's search (what, which kind, the name added).
-MAX_FORM_FIELDS: Final = 43 + 4 * MAX_CONDITIONS
+MAX_FORM_FIELDS: Final = 44 + 4 * MAX_CONDITIONS
 MAX_TEXT_FIELD_BYTES: Final = 1 << 20  # a pasted sample text
 # The directory's names listed beside a scope: a page, not the whole HR database; how many
 # there are is said, and the search finds the rest.
@@ -137,17 +150,19 @@ class PolicyPages:
                  scope_names: Callable[[], ScopeNames | None] = lambda: None,
                  sender: Callable[[str, str | None], SenderInfo] = SenderInfo,
                  find_names: Callable[[str, str, int], FoundNames] = find_nothing,
+                 people_at: Callable[[Sequence[str]], Mapping[str, PersonLine]] = lambda _: {},
                  ) -> None:  # fmt: skip
         """``reader``: how a tried mail's attachments are read (default: a child process);
         ``membership``: who is in each department and group (inbound scopes);
         ``scope_names``: the departments, groups and ranks the directory knows (offered, and
         an outbound scope naming another is refused); ``sender``: a tried mail's sender as
         the directory describes them (department, groups, rank); ``find_names``: the
-        directory's names of a kind containing a text (listed beside the scope, searched)."""
+        directory's names of a kind containing a text (listed beside the scope, searched);
+        ``people_at``: the directory's people of some addresses (a scope's list checked)."""
         self.pages, self.access, self.files, self.zone = pages, access, files, zone
         self.reader = reader or isolated_reader()
         self.membership, self.scope_names, self.sender = membership, scope_names, sender
-        self.find_names = find_names
+        self.find_names, self.people_at = find_names, people_at
         self.templates = policy_templates()
         self.words = words("ko")
 
@@ -267,7 +282,8 @@ class PolicyPages:
     def _edit_page(self, request: Request, draft: Draft, *, status: int = 200,
                    problems: Mapping[str, str] | None = None, trial: dryrun.Trial | None = None,
                    sample: str = "", past: history.HistoryTrial | None = None,
-                   found: FoundNames | None = None) -> Response:  # fmt: skip
+                   found: FoundNames | None = None, unknown: Sequence[UnknownAddress] = ()
+                   ) -> Response:  # fmt: skip
         file, form = draft.file, draft.form
         rows = [*form.rows, *([None] * (1 + (not form.rows)))][:MAX_CONDITIONS]
         return self._render(
@@ -277,6 +293,7 @@ class PolicyPages:
             actions=ACTIONS[file.direction], scopes=SCOPES[file.direction], fields=FIELDS,
             matchers=MATCHERS, notify=NOTIFY, pii_types=PII_TYPES, known=self._known(file),
             found=found, findable=FINDABLE[file.direction], kind_names=KIND_NAMES,
+            unknown=unknown, unknown_key=confirmation_of(unknown),
         )  # fmt: skip
 
     def _known(self, file: RulesFile) -> dict[str, FoundNames]:
@@ -323,14 +340,27 @@ class PolicyPages:
                                    sample=_text(form, "sample"))  # fmt: skip
         if _text(form, "do") in ("dryrun", "history"):
             return await self._try(request, draft, form)
+        unknown = await run_in_threadpool(self._unknown_people, draft)
+        if unknown and _text(form, "confirm_unknown") != confirmation_of(unknown):
+            return self._edit_page(request, draft, unknown=unknown, sample=_text(form, "sample"))
         who: Principal = request.state.principal
         what = f"규칙 {'수정' if draft.replacing else '추가'}: {draft.rule['id']}"
+        if unknown:  # the confirmation stays in the file's history and the audit trail
+            what += f" (디렉터리에 없는 주소 확인: {', '.join(u.address for u in unknown)})"
         try:
             saved = await run_in_threadpool(file.save, draft.changed, who.account, what,
                                             draft.based_on)  # fmt: skip
         except (OSError, PolicyEditError) as exc:
             return self._edit_page(request, draft, status=409, problems={"rule": str(exc)})
         return self._saved(request, saved, file.direction)
+
+    def _unknown_people(self, draft: Draft) -> tuple[UnknownAddress, ...]:
+        """The scope's addresses that are not enabled people of the directory (an empty
+        directory: not checked, as the names are not)."""
+        addresses = scope_addresses(draft.rule)
+        if not addresses or self.scope_names() is None:
+            return ()
+        return unknown_addresses(addresses, self.people_at(addresses))
 
     def _unknown_names(self, draft: Draft) -> dict[str, str]:
         """An outbound scope naming a department, group or rank the directory lacks, refused

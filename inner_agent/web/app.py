@@ -127,7 +127,8 @@ def _policy_routes(listener: Listener) -> list[BaseRoute]:
     return list(PolicyPages(listener.pages, listener.access, files, zone=listener.zone,
                             membership=site.membership,
                             scope_names=site.scope_names, sender=site.sender,
-                            find_names=site.find_names).routes())  # fmt: skip
+                            find_names=site.find_names,
+                            people_at=site.people_at).routes())  # fmt: skip
 
 
 def _directory_routes(listener: Listener, data: ConsoleData) -> list[BaseRoute]:

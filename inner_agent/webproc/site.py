@@ -112,6 +112,7 @@ def site_app(
             lambda: scope_names_of(directory),
             lambda address, department: sender_of(directory, address, department),
             lambda kind, text, limit: find_scope_names(directory, kind, text, limit),
+            directory.people_at,
         )
     )
     # The pages' writes pass the fence the desk's decisions pass (D80): the lease's watch in

@@ -263,7 +263,42 @@ def test_an_administrator_finds_a_mail_by_subject_and_opens_its_trail(running, p
     assert steps[0] == "received"  # the SMTP intake, on the internet side
     assert {"published", "received_inside"} <= set(steps)
     assert "console-02" in page.inner_text("#subject")
+    # the trail reads as sentences, in Korean, with the values they name (D107)
+    received = page.inner_text("#trail tr[data-step='received'] .line")
+    assert received.startswith("외부망 에이전트가 ")
+    assert "의 메일을 받았습니다" in received
+    assert page.inner_text("#trail tr[data-step='received_inside'] .line").startswith(
+        "내부망 에이전트가 받아 알림 "
+    )
     shot(running, page, "mail-detail")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(running, page, "phone-mail-detail-trail")
+
+
+def test_a_name_typed_in_the_mail_search_shows_who_that_is_and_their_mail(running, pages):
+    """The index keeps addresses only: "김철수" finds no mail, but the page says who that is
+    (name, department, address) and links to their mail (D107)."""
+    for viewport, name in ((None, "mail-search-person"), (PHONE, "phone-mail-search-person")):
+        page = pages(ADMIN, viewport=viewport)
+        page.goto(running.url + "/mail")
+        page.fill("#f-q", "김철수")
+        page.click("#do-search")
+        page.wait_for_selector("#people-found")
+        assert page.inner_text("#people-found li.person") == (
+            "김철수 · 영업부 · kim@corp.example — 이 사람의 메일"
+        )
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= (viewport or {"width": 1280})["width"]
+        shot(running, page, name)
+    page.click("#people-found a.person-mail")
+    page.wait_for_selector("#mails")
+    rows = page.eval_on_selector_all(
+        "#mails tbody tr",
+        "rows => rows.map(r => r.cells[2].textContent + ' ' + r.cells[3].textContent)",
+    )  # the sender and recipients of each mail: kim is one of them
+    assert rows
+    assert all("kim@corp.example" in row for row in rows), rows
 
 
 def test_an_auditor_exports_statistics_to_excel_with_korean_headers(running, pages):

@@ -257,3 +257,52 @@ def test_a_bank_sized_directory_a_department_past_the_200th_is_found_chosen_and_
             client.sendmail(sender, ["partner@example.com"], data)
     assert decided(running, "지점 250").decision["rule"] == "branch-secret"
     assert decided(running, "지점 251") == "published"
+
+
+def test_a_person_is_found_by_name_and_a_scope_address_the_directory_lacks_is_confirmed(
+    running, page, shots, tmp_path
+):
+    """The person search shows name, department and address; a typo in a scope of people is
+    not saved silently: the form says which address the directory lacks (on a phone, in
+    Korean), and saves only once that is confirmed (D107)."""
+    for width, suffix in ((390, "phone-"), (1280, "")):
+        page.set_viewport_size({"width": width, "height": 844})
+        page.goto(f"{running.web_url}/policy/outbound/new")
+        if page.locator("#signin").count():
+            page.fill("#email", ADMIN)
+            page.fill("#password", PASSWORD)
+            page.click("#signin")
+        page.wait_for_selector("#rule-form")
+        page.fill("#id", f"named-senders-{width}")
+        page.select_option("#action", "approve")
+        page.select_option("#c0_field", "subject")
+        page.select_option("#c0_matcher", "contains")
+        page.fill("#c0_value", "극비")
+        page.select_option("#find_kind", "users")
+        page.fill("#find_text", "김철")
+        page.click("#find")
+        page.wait_for_selector("#found-names")
+        assert page.inner_text("#found-names button.found-person") == (
+            "김철수 · 영업부 · kim@corp.example"
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.locator("#find-names").scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / f"{suffix}policy-find-person.png"))
+        page.click("#found-names button.found-person")
+        page.wait_for_selector("#found-names")
+        assert page.input_value("#scope") == "users"
+        page.fill("#scope_list", "kim@corp.example\nlee@corp.exmaple")  # a typo
+        page.click("#save")
+        page.wait_for_selector("#unknown-people")
+        assert "아직 저장하지 않았습니다" in page.inner_text("#unknown-people-note")
+        assert page.inner_text("#unknown-people li") == "lee@corp.exmaple — 디렉터리에 없음"
+        assert f"named-senders-{width}" not in (tmp_path / "rules.toml").read_text("utf-8")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.locator("#unknown-people").scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / f"{suffix}policy-unknown-address.png"))
+        page.check("#confirm_unknown")
+        page.click("#save")
+        page.wait_for_selector("#saved")
+        saved = (tmp_path / "rules.toml").read_text(encoding="utf-8")
+        assert f'id = "named-senders-{width}"' in saved
+        assert "lee@corp.exmaple" in saved

@@ -97,6 +97,61 @@ def test_an_administrator_finds_a_mail_by_subject_and_opens_its_trail(console):
     assert [r.detail for r in viewed] == ["console"]
 
 
+def test_the_trail_reads_as_sentences_with_the_values_it_names(console):
+    held = console.page("admin", f"/mail/out/{console.ids['held_out']}").text
+    assert "규칙 <b>rrn-hold</b>에 따라 승인 대기로 보류했습니다." in held
+    assert "<b>kim@corp.example</b>의 발신 메일을 받았습니다" in held
+    quarantined = console.page("admin", f"/mail/in/{console.ids['quarantined_in']}").text
+    assert "격리했습니다. 사유: <b>변환 결과가 올바르지 않습니다 (bad_package)</b>" in quarantined
+    assert "<code>reason</code>=bad_package" not in quarantined  # said, not repeated
+    plain = console.page("admin", f"/mail/in/{console.ids['plain_in']}").text
+    line = re.search(r'<tr data-step="injected">.*?</tr>', plain, re.S)
+    assert line is not None
+    assert "<b>1</b>번째 알림을 내부 메일 서버에 넘겼습니다 (응답: <b>250 2.0.0 Ok</b>)." in line[0]
+
+
+def test_a_value_in_a_trail_sentence_is_escaped_and_unknown_keys_and_steps_stay(tmp_path):
+    site = console_site(tmp_path)
+    mail_id = "9" * 32
+    now = site.parts.clock.now
+    site.mails.write([
+        (now - 60, "inner", mail_id, "accepted_outbound", {"mail_from": "kim@corp.example",
+         "rcpts": ["x@example.com"], "client": "10.1.1.9", "rcpt_count": 1}),
+        (now - 59, "inner", mail_id, "blocked", {"rule": "card", "explanation": XSS_SUBJECT,
+         "novel_key": "kept"}),
+        (now - 58, "inner", mail_id, "sender_notified", {"outcome": "blocked"}),
+    ])  # fmt: skip
+    admin = browser(site.app)
+    assert sign_in(admin, ADMIN).status_code == 303
+    page = admin.get(f"/mail/out/{mail_id}").text
+    assert "<script>" not in page
+    assert "규칙 <b>card</b>에 따라 차단했습니다: <b>&lt;script&gt;" in page
+    assert "<code>novel_key</code>=kept" in page
+    assert "보낸 사람에게 알렸습니다: <b>차단</b>" in page
+
+
+def test_a_name_in_the_mail_search_finds_the_person_with_department_and_address(tmp_path):
+    site = console_site(tmp_path)
+    data = site.listener.console
+    data.places = replace(data.places, directory_db=site.parts.section.directory_db)
+    kims = site.mails.outbound("7" * 32, subject="김철수의 메일", sender="kim@corp.example")
+    site.mails.outbound("8" * 32, subject="다른 사람의 메일", sender="park@corp.example")
+    admin = browser(site.app)
+    assert sign_in(admin, ADMIN).status_code == 303
+    page = admin.get("/mail", params={"sender": "김철", "direction": "out"}).text
+    people = re.findall(r'<li class="person">(.*?)</li>', page, re.S)
+    assert len(people) == 1
+    shown = re.sub(r"<[^>]+>", "", people[0])
+    assert shown == "김철수 · 영업부 · kim@corp.example — 이 사람의 메일"
+    link = re.search(r'class="person-mail" href="([^"]+)"', people[0])
+    assert link is not None
+    assert link[1].replace("&amp;", "&") == "/mail?address=kim%40corp.example&direction=out"
+    listed = admin.get(link[1].replace("&amp;", "&")).text
+    assert f"/mail/out/{kims}" in listed
+    assert "8" * 32 not in listed
+    assert 'id="people-found"' not in admin.get("/mail", params={"sender": "kim@"}).text
+
+
 def test_findings_are_masked_and_the_picture_is_an_access_record(console):
     mail_id = console.ids["held_out"]
     detail = console.page("security", f"/mail/out/{mail_id}")
@@ -306,6 +361,9 @@ def test_every_page_in_english(tmp_path):
         assert '<html lang="en">' in page.text
         assert "Dashboard" in page.text
         assert "대시보드" not in page.text
+    held = admin.get(f"/mail/out/{ids['held_out']}").text
+    assert "Held for approval by rule <b>rrn-hold</b>." in held
+    assert "승인 대기로 보류했습니다" not in held
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,23 @@ def test_a_person_is_found_by_name_among_five_thousand(bank_site):
     assert scope_list_of(chosen.text) == ["e04999@bank.example"]
 
 
+def test_a_person_found_is_shown_with_name_department_and_address(bank_site):
+    client = signed_in(bank_site, ADMIN)
+    hidden = form_of(client, "/policy/outbound/new")
+    search = {**hidden, **NEW_RULE, "find_kind": "users", "find_text": "직원0400"}
+    found = client.post("/policy/outbound/save", data={**search, "do": "find"})
+    buttons = re.findall(r'<button type="submit" name="add_name" value="([^"]+)"[^>]*>(.*?)</button>',
+                         found.text, re.S)  # fmt: skip
+    assert len(buttons) == 10  # 직원04000..직원04009
+    value, shown = buttons[0]
+    assert value == "e04000@bank.example"
+    assert re.sub(r"<[^>]+>", "", shown) == "직원04000 · 지점100 · e04000@bank.example"
+    by_address = client.post("/policy/outbound/save",
+                             data={**search, "do": "find", "find_text": "e04999@"})  # fmt: skip
+    assert '<b class="person-name">직원04999</b>' in by_address.text
+    assert '<span class="person-department">지점199</span>' in by_address.text
+
+
 def test_the_form_the_search_and_a_save_read_no_list_of_people(bank_site, monkeypatch):
     def whole_directory(self):
         raise AssertionError("the editor read every person of the directory")

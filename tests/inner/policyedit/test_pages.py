@@ -79,9 +79,10 @@ def scoped_site(tmp_path):
                         lambda _: Membership(), lambda: scope_names_of(parts.directory),
                         lambda address, dept: sender_of(parts.directory, address, dept),
                         lambda kind, text, limit: find_scope_names(parts.directory, kind, text,
-                                                                   limit))  # fmt: skip
+                                                                   limit),
+                        parts.directory.people_at)  # fmt: skip
     app = create_app(parts.workflow.desk, replace(listener_for(parts), policy=editor))
-    app.state.rules_path = path
+    app.state.rules_path, app.state.directory = path, parts.directory
     return app
 
 
@@ -111,6 +112,56 @@ def test_a_scope_naming_what_the_directory_lacks_is_refused_beside_the_list(scop
     rules = tomllib.loads(scoped_site.state.rules_path.read_text(encoding="utf-8"))["rule"]
     assert rules[1]["scope"] == "groups"
     assert rules[1]["groups"] == ["고객정보 취급자"]
+
+
+PEOPLE_RULE = {**NEW_RULE, "id": "named-senders", "scope": "users",
+               "scope_list": "kim@corp.example\nKIM@corp.exmaple\npark@corp.example"}  # fmt: skip
+
+
+def test_scope_addresses_the_directory_lacks_are_warned_about_and_not_saved(scoped_site):
+    directory = scoped_site.state.directory
+    park = directory.user("park@corp.example")
+    directory.put_person(replace(park, role="employee", disabled=True), None, "t")  # left
+    client = signed_in(scoped_site, ADMIN)
+    hidden = form_of(client, "/policy/outbound/new")
+    answer = client.post("/policy/outbound/save", data={**hidden, **PEOPLE_RULE, "do": "save"})
+    assert answer.status_code == 200
+    assert 'id="unknown-people-note"' in answer.text
+    warned = re.findall(r'<code class="unknown-address">([^<]+)</code> — ([^<]+)</li>',
+                        answer.text)  # fmt: skip
+    assert warned == [
+        ("KIM@corp.exmaple", "디렉터리에 없음"),
+        ("park@corp.example", "사용 중지된 사람"),
+    ]
+    assert scoped_site.state.rules_path.read_text(encoding="utf-8") == RULES  # nothing saved
+    confirm = re.search(r'name="confirm_unknown" value="([^"]+)"', answer.text)
+    assert confirm is not None
+    saved = client.post("/policy/outbound/save", data={**hidden, **PEOPLE_RULE, "do": "save",
+                                                       "confirm_unknown": confirm[1]})  # fmt: skip
+    assert saved.status_code == 303
+    rules = tomllib.loads(scoped_site.state.rules_path.read_text(encoding="utf-8"))["rule"]
+    assert rules[1]["users"] == ["kim@corp.example", "KIM@corp.exmaple", "park@corp.example"]
+    history = client.get("/policy/outbound/versions").text
+    assert "디렉터리에 없는 주소 확인: KIM@corp.exmaple, park@corp.example" in history
+
+
+def test_a_confirmation_covers_only_the_addresses_it_was_given_for(scoped_site):
+    client = signed_in(scoped_site, ADMIN)
+    hidden = form_of(client, "/policy/outbound/new")
+    first = {**PEOPLE_RULE, "scope_list": "kim@corp.example\npartner@example.com"}
+    answer = client.post("/policy/outbound/save", data={**hidden, **first, "do": "save"})
+    confirm = re.search(r'name="confirm_unknown" value="([^"]+)"', answer.text)
+    assert confirm is not None
+    assert confirm[1] == "partner@example.com"
+    more = {**first, "scope_list": "partner@example.com\nnobody@corp.example", "do": "save",
+            "confirm_unknown": confirm[1]}  # fmt: skip
+    again = client.post("/policy/outbound/save", data={**hidden, **more})
+    assert again.status_code == 200
+    assert re.findall(r'<code class="unknown-address">([^<]+)</code>', again.text) == [
+        "partner@example.com", "nobody@corp.example"]  # fmt: skip
+    assert scoped_site.state.rules_path.read_text(encoding="utf-8") == RULES
+    known = {**first, "scope_list": "kim@corp.example\nLEE@corp.example", "do": "save"}
+    assert client.post("/policy/outbound/save", data={**hidden, **known}).status_code == 303
 
 
 def test_a_group_scoped_draft_is_tried_on_the_directorys_sender(scoped_site):
