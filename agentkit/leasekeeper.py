@@ -34,7 +34,13 @@ from agentkit.lease import (
     trusted_for_s,
 )
 from agentkit.readonly import query_read_only
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    schema_made,
+)
 
 __all__ = [
     "FenceClosed",
@@ -53,8 +59,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LEASE_DB = "lease.db"
-# Opened (and its version checked) before the other stores are upgraded: it guards them.
-VERSIONS = StoreVersions("fencing lease")
 # How often a standby looks at the row while it waits (at most; a short TTL looks more often).
 STANDBY_POLL_S = 1.0
 
@@ -67,6 +71,11 @@ CREATE TABLE IF NOT EXISTS lease (
     expires REAL NOT NULL
 );
 """
+
+# Opened (and its version checked) before the other stores are upgraded: it guards them.
+# The schema's history (protocol.sqlite). Version 1 (D104): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("fencing lease", (schema_made(_SCHEMA),))
 
 
 class LeaseRefused(Exception):

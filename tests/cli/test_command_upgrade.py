@@ -171,3 +171,27 @@ def test_a_newer_releases_audit_log_is_refused_in_one_line(tmp_path: Path, name:
     assert "99" in refused.stderr
     assert str(audit_path) in refused.stderr
     assert _version(audit_path) == 99  # not touched
+
+
+def test_the_inner_agent_refuses_a_newer_store_before_it_upgrades_anything(
+    tmp_path: Path,
+) -> None:
+    """D104: the start read the files in order and upgraded each before it looked at the next,
+    so a newer release's injection queue was refused only after the audit log had been
+    migrated (its copy made, version 1 written) and the lease taken. Every file's version is
+    now read first: exit 2 naming the store and the file, the audit log as it was, no lease."""
+    root = _old_site(tmp_path)
+    queue = root / "inner" / "inject.db"
+    db = sqlite3.connect(queue)
+    db.execute("CREATE TABLE bundles (x)")
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    refused = maildiode("inner", "-c", str(root / "inner.toml"))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    said = refused.stdout + refused.stderr
+    assert f"{queue}: injection queue schema version 99 is newer than this release's" in said
+    audit_path = root / "inner" / "audit.db"
+    assert _version(audit_path) == 0  # not upgraded
+    assert not list(audit_path.parent.glob("audit.db.v0-*.bak"))
+    assert not (root / "inner" / "lease.db").exists()  # nothing taken either
