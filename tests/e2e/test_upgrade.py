@@ -165,8 +165,10 @@ class OldState:
         return {str(h["subject"]).split()[0]: h for h in found}
 
     def events(self, agent: str, step: str) -> list[dict[str, object]]:
+        """The agent's own events (the inner log also holds the outer agent's, carried in)."""
         rows = query_read_only(self.root / agent / "audit.db",
-                               "SELECT mail_id, details FROM events WHERE step = ?", (step,))  # fmt: skip
+                               "SELECT mail_id, details FROM events WHERE step = ? AND agent = ?",
+                               (step, agent))  # fmt: skip
         return [{"mail_id": m, **json.loads(d)} for m, d in rows]
 
     def web_url(self) -> str:
