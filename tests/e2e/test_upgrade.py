@@ -254,6 +254,14 @@ def test_todays_agents_take_over_the_previous_releases_state(old_state: OldState
     for _agent, migrations in MIGRATED.items():
         for _store, name, old, _new in migrations:
             assert _version(root / name) == old  # as the old release left it
+    # The outer agent's state upgraded by the operator's step before its start (D104): what
+    # each store was and became; the start then finds nothing to do.
+    upgraded = maildiode("upgrade", "--json", "-c", str(old_state.config("outer")))
+    assert upgraded.returncode == 0, upgraded.stderr
+    rows = [json.loads(line) for line in upgraded.stdout.splitlines()]
+    assert {(r["store"], r["file"], r["from"], r["to"]) for r in rows} == {
+        (store, str(root / name), old, new) for store, name, old, new in MIGRATED["outer"]
+    }
     old_state.start_agents()
     for agent, migrations in MIGRATED.items():
         audited = functools.partial(_audited, old_state, agent)
