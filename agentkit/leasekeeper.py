@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS lease (
 """
 
 # Opened (and its version checked) before the other stores are upgraded: it guards them.
-# The schema's history (protocol.sqlite). Version 1 (D104): this schema, made where missing,
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
 # so a file of the release before versions (0) is upgraded and recorded like any other.
 VERSIONS = StoreVersions("fencing lease", (schema_made(_SCHEMA),))
 

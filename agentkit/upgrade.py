@@ -5,7 +5,7 @@ version (``protocol.sqlite.upgrade_database``: a copy beside the file first, the
 migrations in one transaction), and then records each upgrade in its audit log as
 ``state_migrated`` (store, from, to, file, backup). Every file's version is read first: a
 database from a newer release stops the start with ``NewerStateError`` (one line, exit 2:
-``maildiode.commands.agent_start``) before any file is upgraded (D104; before, the files
+``maildiode.commands.agent_start``) before any file is upgraded (D109; before, the files
 listed ahead of it — the audit log first — were already migrated).
 
 A store opened on an older file by anything else (a test) migrates it too, with the same copy,

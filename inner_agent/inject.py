@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS arrived (  -- raw bundles earlier versions stored, no
 CREATE INDEX IF NOT EXISTS arrived_order ON arrived (seq, at);
 """
 
-# The schema's history (protocol.sqlite). Version 1 (D104): this schema, made where missing,
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
 # so a file of the release before versions (0) is upgraded and recorded like any other.
 VERSIONS = StoreVersions("injection queue", (schema_made(_SCHEMA),))
 

@@ -104,7 +104,7 @@ def run(config: InnerConfig, *, config_path: Path | None = None, standby: bool =
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_early.set())
     lost: list[str] = []
     # A newer release's file anywhere in the state refuses the start before anything is
-    # upgraded (D104); the lease's own file is brought forward before it is taken.
+    # upgraded (D109); the lease's own file is brought forward before it is taken.
     check_state([lease_database(config.state.dir), *state_databases(config)])
     lease_migrated = upgrade_state([lease_database(config.state.dir)])
     lease = take_lease(config, standby=standby, stop=stop_early,

@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS reports (
 CREATE INDEX IF NOT EXISTS reports_made ON reports (stream, made_ms);
 """
 
-# The schema's history (protocol.sqlite). Version 1 (D104): this schema, made where missing,
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
 # so a file of the release before versions (0) is upgraded and recorded like any other.
 VERSIONS = StoreVersions("status reports", (schema_made(_SCHEMA),))
 # The latest report of a stream: the one made last (a resent one may arrive late).

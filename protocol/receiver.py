@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS missing (
 );
 """
 
-# The schema's history (protocol.sqlite). Version 1 (D104): this schema, made where missing,
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
 # so a file of the release before versions (0) is upgraded and recorded like any other.
 VERSIONS = StoreVersions("link receiver", (schema_made(SCHEMA),))
 

@@ -22,7 +22,7 @@ has had. Opening a file:
 A migration stands on its own: it makes what it changes when absent (a file several stores
 share may have been made by another of them first) and checks before adding a column that a
 schema script may already make. A store's first migration, where it had none before, is
-:func:`schema_made` (D104): its own schema script, run statement by statement inside the
+:func:`schema_made` (D109): its own schema script, run statement by statement inside the
 upgrade's transaction, so the upgrade at start makes this release's tables where missing and
 a file of an earlier release (version 0) is recorded as brought to version 1.
 

@@ -57,7 +57,7 @@ def _stores() -> dict[str, StoreVersions]:
 
 
 def test_every_store_has_a_version_and_a_recorded_first_upgrade(tmp_path):
-    """D104: nine stores were at version 0 with no migration, so a file of the release before
+    """D109: nine stores were at version 0 with no migration, so a file of the release before
     versions was never upgraded or recorded (``state_migrated`` only for the audit log, the
     directory and the outbound state). Each such store's first migration makes its schema: a
     version-0 file holding none of its tables comes out at this release's version, with them,
@@ -67,7 +67,7 @@ def test_every_store_has_a_version_and_a_recorded_first_upgrade(tmp_path):
     for module, versions in stores.items():
         assert versions.version >= 1, f"{module}: {versions.store} has no version"
         if versions.migrations[0].__name__ != "make_schema":
-            continue  # migrations from before D104 on its own tables: their own tests
+            continue  # migrations from before D109 on its own tables: their own tests
         path = tmp_path / f"{module}.db"
         db = sqlite3.connect(path)
         db.execute("CREATE TABLE meta_from_before (x)")  # any table: a file in use

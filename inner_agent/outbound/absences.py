@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS absences (
 CREATE INDEX IF NOT EXISTS absences_delegate ON absences (delegate, ends);
 """
 
-# The schema's history (protocol.sqlite). Version 1 (D104): this schema, made where missing,
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
 # so a file of the release before versions (0) is upgraded and recorded like any other.
 VERSIONS = StoreVersions("absences", (schema_made(_SCHEMA),))
 

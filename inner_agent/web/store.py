@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS second_factor (account TEXT PRIMARY KEY, last_step INTEGER NOT NULL);
 """
 
-# The schema's history (protocol.sqlite). Version 1 (D104): this schema, made where missing,
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
 # so a file of the release before versions (0) is upgraded and recorded like any other.
 VERSIONS = StoreVersions("sign-in", (schema_made(_SCHEMA),))
 

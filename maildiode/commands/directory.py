@@ -23,7 +23,7 @@ active inner agent acts on: on a standby host (another host's agent holds the st
 ``[state] dir`` and ``[lease]``) they are refused with exit status 4 and change nothing
 (maildiode.commands.standby_guard, D98); the same when that agent took the lease while the
 command ran (the LDAP fetch, reading the file): the change is made under the lease's lock
-(D103). Otherwise: 0 done, 1 refused, 2 usage or configuration.
+(D108). Otherwise: 0 done, 1 refused, 2 usage or configuration.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ event ``hold_decided``, and the running inner agent sends the signed decision ou
 ``[outbound] poll_s``. Exit status: 0 done, 1 refused (the reason on stderr), 2 configuration,
 4 ``decide`` on a standby host (another host's agent holds the state's lease: nothing written;
 maildiode.commands.standby_guard, D98), also when that agent took the lease while the command
-ran (the decision is stored under the lease's lock: D103).
+ran (the decision is stored under the lease's lock: D108).
 """
 
 from __future__ import annotations

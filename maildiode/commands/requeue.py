@@ -13,7 +13,7 @@ Either way the quarantined files move to ``quarantine/released/`` and the audit 
 The inner agent's injection queue is state the active host's agent sends from: on a standby
 host (another host's agent holds the state's lease) ``requeue -c inner.toml`` is refused with
 exit 4 before anything, and each release is queued under the lease's lock with the row read
-again, so a takeover while the command ran stops it there, exit 4 (D103,
+again, so a takeover while the command ran stops it there, exit 4 (D108,
 maildiode.commands.standby_guard). Files released before it stay released.
 """
 

@@ -15,7 +15,7 @@ There is no ``--force``: the one case it would serve (the active host dead, its 
 expired) ends by itself within ``[lease] ttl_s``.
 
 The check at the start (:func:`standby_refusal`) refuses early, before any work. The write
-itself goes through :func:`fenced_write` (D103, "hand commands fenced through the write"): the
+itself goes through :func:`fenced_write` (D108, "hand commands fenced through the write"): the
 row is read again with the lease's lock held until the write is done, so a standby that took
 the lease while the command ran (an LDAP fetch, a file read, a command frozen by SIGSTOP) is
 seen and nothing is written, and no standby can take the lease between that look and the

@@ -1,5 +1,5 @@
 """``maildiode upgrade -c CONFIG [--json]``: bring an agent's state to this release, and say
-what each store was and became (D104).
+what each store was and became (D109).
 
 The agent's start does the same (``agentkit.upgrade``); this is the step an operator runs (the
 agent stopped) after installing a release, before starting it, to see the upgrade and its

@@ -83,7 +83,7 @@ def test_nothing_to_do_records_nothing(tmp_path):
 
 
 def test_a_newer_file_anywhere_stops_the_upgrade_before_any_file_changes(tmp_path):
-    """D104: the audit log listed first was migrated (copy, version 1) before the newer file
+    """D109: the audit log listed first was migrated (copy, version 1) before the newer file
     after it was refused; every file's version is now read first."""
     audit_path = tmp_path / "audit.db"
     _old_audit(audit_path)
@@ -97,7 +97,7 @@ def test_a_newer_file_anywhere_stops_the_upgrade_before_any_file_changes(tmp_pat
         upgrade_state([audit_database(audit_path), *link_databases(tmp_path)])
     assert _version(audit_path) == 0
     assert not list(tmp_path.glob("audit.db.v0-*.bak"))
-    from agentkit.upgrade import Found, check_state  # new with D104
+    from agentkit.upgrade import Found, check_state  # new with D109
 
     with pytest.raises(NewerStateError):
         check_state([audit_database(audit_path), *link_databases(tmp_path)])

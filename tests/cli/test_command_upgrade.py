@@ -177,7 +177,7 @@ def test_a_newer_releases_audit_log_is_refused_in_one_line(tmp_path: Path, name:
 def test_the_inner_agent_refuses_a_newer_store_before_it_upgrades_anything(
     tmp_path: Path,
 ) -> None:
-    """D104: the start read the files in order and upgraded each before it looked at the next,
+    """D109: the start read the files in order and upgraded each before it looked at the next,
     so a newer release's injection queue was refused only after the audit log had been
     migrated (its copy made, version 1 written) and the lease taken. Every file's version is
     now read first: exit 2 naming the store and the file, the audit log as it was, no lease."""
@@ -199,7 +199,7 @@ def test_the_inner_agent_refuses_a_newer_store_before_it_upgrades_anything(
 
 
 def test_maildiode_upgrade_says_what_each_store_was_and_became(tmp_path: Path) -> None:
-    """``maildiode upgrade`` (D104): every database of the agent's state, its version before
+    """``maildiode upgrade`` (D109): every database of the agent's state, its version before
     and after, the copy; each upgrade recorded as at start; a second run changes nothing."""
     from inner_agent.inject import InjectionQueue
 

@@ -1,4 +1,4 @@
-"""A hand command on the active host that loses the lease while it runs writes nothing (D103),
+"""A hand command on the active host that loses the lease while it runs writes nothing (D108),
 checked with two real inner agents on one state folder (as tests/e2e/test_standby_policy):
 
 ``maildiode directory import`` is run with the active agent's config and reads its file from

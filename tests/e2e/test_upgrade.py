@@ -52,7 +52,7 @@ DELIVERED_BEFORE = ("plain-00", "plain-01", "held-00")
 STILL_HELD = ("held-01", "held-02")
 RRN = "800101-1234567"  # the made-up resident number of the held outbound mail
 # The files a migration of this release changes, per agent: (store, file, from, to). Every
-# store the old release left is upgraded and recorded (D104: before, the six stores without a
+# store the old release left is upgraded and recorded (D109: before, the six stores without a
 # migration were left at version 0 with no record; the mail index is derived, not migrated).
 MIGRATED = {
     "outer": {
@@ -254,7 +254,7 @@ def test_todays_agents_take_over_the_previous_releases_state(old_state: OldState
     for _agent, migrations in MIGRATED.items():
         for _store, name, old, _new in migrations:
             assert _version(root / name) == old  # as the old release left it
-    # The outer agent's state upgraded by the operator's step before its start (D104): what
+    # The outer agent's state upgraded by the operator's step before its start (D109): what
     # each store was and became; the start then finds nothing to do.
     upgraded = maildiode("upgrade", "--json", "-c", str(old_state.config("outer")))
     assert upgraded.returncode == 0, upgraded.stderr

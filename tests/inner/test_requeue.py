@@ -118,7 +118,7 @@ def test_a_second_release_of_a_copy_does_not_queue_twice(tmp_path: Path) -> None
 def test_the_command_writes_no_queue_the_host_no_longer_holds(
     tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    """D103: the injection queue is what the active host's agent sends from. The old command
+    """D108: the injection queue is what the active host's agent sends from. The old command
     queued the release from a standby host, and from a host whose lease a standby took while
     the command ran (exit 0, one notification queued each time). Now: refused at the start on
     a standby host; refused at the write after a takeover meanwhile (the hook: right after the
