@@ -13,7 +13,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +34,24 @@ from agentkit.lease import (
     trusted_for_s,
 )
 from agentkit.readonly import query_read_only
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    schema_made,
+)
 
 __all__ = [
     "FenceClosed",
     "LeaseKeeper",
     "LeaseRefused",
     "LeaseStore",
+    "LeaseUnreadable",
     "LeaseWatch",
     "acquire",
     "lease_figures",
+    "lease_held_still",
     "pid_running",
     "read_lease",
 ]
@@ -50,8 +59,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LEASE_DB = "lease.db"
-# Opened (and its version checked) before the other stores are upgraded: it guards them.
-VERSIONS = StoreVersions("fencing lease")
 # How often a standby looks at the row while it waits (at most; a short TTL looks more often).
 STANDBY_POLL_S = 1.0
 
@@ -64,6 +71,11 @@ CREATE TABLE IF NOT EXISTS lease (
     expires REAL NOT NULL
 );
 """
+
+# Opened (and its version checked) before the other stores are upgraded: it guards them.
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("fencing lease", (schema_made(_SCHEMA),))
 
 
 class LeaseRefused(Exception):
@@ -78,6 +90,10 @@ class LeaseRefused(Exception):
             "with --standby to take over when its lease expires"
         )
         self.lease = lease
+
+
+class LeaseUnreadable(Exception):
+    """The lease row could not be read under its lock (locked too long, a damaged file)."""
 
 
 class FenceClosed(Exception):
@@ -202,6 +218,38 @@ def read_lease(state_dir: Path) -> Lease | None:
         return None
     holder, pid, token, expires = rows[0]
     return Lease(str(holder), int(pid), int(token), float(expires))
+
+
+@contextmanager
+def lease_held_still(
+    state_dir: Path, *, busy_timeout_s: float = AGENT_BUSY_TIMEOUT_S
+) -> Iterator[Lease | None]:
+    """The state's lease row, kept as it is until the block ends: the block runs inside a
+    ``BEGIN IMMEDIATE`` transaction on ``lease.db``, so no agent takes or renews the lease
+    meanwhile (its :meth:`LeaseStore.attempt` waits for the lock). For a write that must not
+    land after a takeover (a hand command's, ``maildiode.commands.standby_guard``): decide on
+    the row, write, leave the block. Keep the block short: the holder's renewals wait for it.
+    A state with no ``lease.db`` (no agent ever started on it) yields None and locks nothing;
+    the file is never created here (the agent would find it made by another user)."""
+    path = state_dir / LEASE_DB
+    if not path.is_file():
+        yield None
+        return
+    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True,
+                         timeout=busy_timeout_s, isolation_level=None)  # fmt: skip
+    try:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT holder, pid, token, expires FROM lease").fetchone()
+        except sqlite3.Error as exc:  # locked past the timeout, unreadable, not ours to open
+            raise LeaseUnreadable(f"{path}: {exc}") from exc
+        try:
+            yield None if row is None else Lease(str(row[0]), int(row[1]), int(row[2]),
+                                                 float(row[3]))  # fmt: skip
+        finally:
+            db.execute("ROLLBACK")  # nothing of the lease was changed: only its lock held
+    finally:
+        db.close()
 
 
 def lease_figures(state_dir: Path, this_holder: str, now: float) -> dict[str, Any]:

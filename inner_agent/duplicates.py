@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inner_agent.notify import CheckedMail
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    schema_made,
+)
 
 __all__ = ["DuplicateBook", "FirstSeen", "mail_identity"]
 
@@ -32,8 +38,6 @@ __all__ = ["DuplicateBook", "FirstSeen", "mail_identity"]
 IDENTITY_VERSION = 1
 # Old identities are deleted every this many new ones, not at every insert.
 PRUNE_EVERY = 500
-
-VERSIONS = StoreVersions("mail seen on several streams")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
@@ -45,6 +49,10 @@ CREATE TABLE IF NOT EXISTS seen (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_time ON seen (seen_ms);
 """
+
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("mail seen on several streams", (schema_made(_SCHEMA),))
 
 
 def mail_identity(mail: CheckedMail) -> bytes | None:

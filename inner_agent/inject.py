@@ -52,7 +52,13 @@ from inner_agent.smtpclient import (
 )
 from protocol import Kind, ReceivedBundle
 from protocol.atrest import CLEAR, AtRest, is_sealed
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    schema_made,
+)
 
 __all__ = [
     "InjectionQueue",
@@ -73,9 +79,6 @@ REPORT_PART_OFFSET = 1000
 # An inbound rule's notices (its ``notify``) are stored beside the bundle's notifications, one a
 # person, at part RULE_NOTICE_PART_OFFSET + 1, + 2, ... (far above any bundle's parts).
 RULE_NOTICE_PART_OFFSET = 100_000
-
-# The schema's history (protocol.sqlite): no migration yet.
-VERSIONS = StoreVersions("injection queue")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -115,6 +118,10 @@ CREATE TABLE IF NOT EXISTS arrived (  -- raw bundles earlier versions stored, no
 -- every stored bundle (its "at" column sits after the blob, on the overflow pages).
 CREATE INDEX IF NOT EXISTS arrived_order ON arrived (seq, at);
 """
+
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("injection queue", (schema_made(_SCHEMA),))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ from agentkit.streams import PAIR_INBOUND
 from agentkit.upgrade import (
     StateDatabase,
     audit_database,
+    check_state,
+    lease_database,
     link_databases,
     record_upgrades,
     upgrade_state,
@@ -66,6 +68,7 @@ from inner_agent.standby import HeldLease, fenced, free_addresses, take_lease
 from inner_agent.web.store import VERSIONS as SIGNIN_VERSIONS
 from protocol import LinkReader
 from protocol.keys import VerifyKey
+from protocol.sqlite import Migrated
 
 if TYPE_CHECKING:
     from inner_agent.outbound.directory import Directory
@@ -100,6 +103,10 @@ def run(config: InnerConfig, *, config_path: Path | None = None, standby: bool =
     reload_early = threading.Event()  # a reload asked for while starting: done once running
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_early.set())
     lost: list[str] = []
+    # A newer release's file anywhere in the state refuses the start before anything is
+    # upgraded (D109); the lease's own file is brought forward before it is taken.
+    check_state([lease_database(config.state.dir), *state_databases(config)])
+    lease_migrated = upgrade_state([lease_database(config.state.dir)])
     lease = take_lease(config, standby=standby, stop=stop_early,
                        on_lost=functools.partial(_stop_on_lost, lost))  # fmt: skip
     if lease is None:
@@ -109,7 +116,8 @@ def run(config: InnerConfig, *, config_path: Path | None = None, standby: bool =
     try:
         if standby and not free_addresses(config, stop_early):
             return EXIT_LEASE_LOST if lost else 0
-        if _run_holding(config, lease, stop_early, reload_early, config_path) is None:
+        if _run_holding(config, lease, stop_early, reload_early, config_path,
+                        lease_migrated=lease_migrated) is None:  # fmt: skip
             return 0
     finally:
         lease.stop()
@@ -128,10 +136,13 @@ def _run_holding(
     stop_early: threading.Event,
     reload_early: threading.Event,
     config_path: Path | None,
+    *,
+    lease_migrated: list[Migrated],
 ) -> int | None:
-    """The agent itself, while holding the lease; None when stopped before the state opened."""
+    """The agent itself, while holding the lease; None when stopped before the state opened.
+    ``lease_migrated``: the lease file's upgrade, recorded with the others'."""
     state_dir = config.state.dir
-    opened = open_state(lambda: _open(config), state_dir, stop=stop_early)
+    opened = open_state(lambda: _open(config, lease_migrated), state_dir, stop=stop_early)
     if opened is None:
         log.info("stopped before the state could be opened")
         return None
@@ -212,14 +223,16 @@ def _outer_keys(config: InnerConfig) -> dict[str, list[VerifyKey]]:
     return {stream: [VerifyKey.load(path) for path in keys] for stream, keys in paths.items()}
 
 
-def _open(config: InnerConfig) -> tuple[AuditLog, InjectionQueue, dict[str, LinkReader]]:
+def _open(
+    config: InnerConfig, lease_migrated: list[Migrated]
+) -> tuple[AuditLog, InjectionQueue, dict[str, LinkReader]]:
     """The audit log, the injection queue and every stream's link reader, or none of them."""
     config.state.dir.mkdir(parents=True, exist_ok=True)
     migrated = upgrade_state(state_databases(config))  # before any store opens them
     with contextlib.ExitStack() as opened:  # closes what was opened if a later one fails
         audit = AuditLog(config.audit.path, agent="inner")
         opened.callback(audit.close)
-        record_upgrades(audit, migrated)
+        record_upgrades(audit, [*lease_migrated, *migrated])
         queue = InjectionQueue(config.state.dir / "inject.db", at_rest=at_rest_of(config.keys))
         opened.callback(queue.close)
         readers = build_readers(config, config.state.dir)

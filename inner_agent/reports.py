@@ -35,7 +35,13 @@ from agentkit.control import StatusReport, decode_control
 from agentkit.readonly import query_read_only
 from agentkit.streams import outer_agent_name
 from protocol.keys import VerifyKey
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    schema_made,
+)
 
 __all__ = [
     "OUTER_AGENT",
@@ -62,9 +68,6 @@ PRUNE_EVERY = 100
 # linkage pass, three are the link or the outer agent down.
 STALE_AFTER_INTERVALS = 3
 
-# The schema's history (protocol.sqlite): no migration yet.
-VERSIONS = StoreVersions("status reports")
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
     id          INTEGER PRIMARY KEY,
@@ -79,6 +82,10 @@ CREATE TABLE IF NOT EXISTS reports (
 );
 CREATE INDEX IF NOT EXISTS reports_made ON reports (stream, made_ms);
 """
+
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("status reports", (schema_made(_SCHEMA),))
 # The latest report of a stream: the one made last (a resent one may arrive late).
 _LATEST = (
     "SELECT stream, seq, made_ms, received_ms, interval_s, events, figures FROM reports "

@@ -12,6 +12,8 @@ passes, queues its notifications in the same injection queue the running agent d
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +44,18 @@ class Released:
     already_queued: bool
 
 
-def release(path: Path, handler: BundleHandler) -> Released:
+def release(
+    path: Path,
+    handler: BundleHandler,
+    *,
+    holding: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> Released:
     """Check ``path`` (the ``.bin`` or its ``.reason.json``) again and queue it.
 
     Raises BundleRefused when it still fails a check (the files stay where they are) and
-    RequeueError when the file is not a releasable quarantined bundle.
+    RequeueError when the file is not a releasable quarantined bundle. ``holding``: the block
+    the queueing, its audit record and the files' move run in, after the checks (the hand
+    command's ``fenced_write``: nothing of it lands once another host holds the state).
     """
     data_path, reason_path = _paths(path)
     try:
@@ -66,18 +75,20 @@ def release(path: Path, handler: BundleHandler) -> Released:
                             created_ms=0, epoch=0)  # fmt: skip
     prepared = handler.prepare(bundle)
     mail_id = prepared.mail.manifest.mail_id
-    queued = handler.queue.release_quarantined(
-        bundle_id, mail_id, handler.options.from_address, prepared.recipients, prepared.messages
-    )
-    handler.audit.record(
-        mail_id,
-        "requeued",
-        bundle_id=bundle_id.hex(),
-        previous_reason=reason.get("reason"),
-        notifications=len(prepared.messages) if queued else 0,
-        already_queued=not queued,
-    )
-    move_to_released(data_path, reason_path)
+    with holding():
+        queued = handler.queue.release_quarantined(
+            bundle_id, mail_id, handler.options.from_address, prepared.recipients,
+            prepared.messages,
+        )  # fmt: skip
+        handler.audit.record(
+            mail_id,
+            "requeued",
+            bundle_id=bundle_id.hex(),
+            previous_reason=reason.get("reason"),
+            notifications=len(prepared.messages) if queued else 0,
+            already_queued=not queued,
+        )
+        move_to_released(data_path, reason_path)
     return Released(mail_id, bundle_id.hex(), len(prepared.messages), not queued)
 
 

@@ -363,6 +363,12 @@ def _audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
 
 
+def _upgrade(p: argparse.ArgumentParser) -> None:
+    _agent_config(p)
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per file: store, file, from, to, backup")  # fmt: skip
+
+
 def _stats(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument("--by", choices=PERIODS, default="day", help="one row per day, month or year")
@@ -436,6 +442,10 @@ COMMANDS: dict[str, tuple[str, Adder]] = {
     "status": ("link status: counters, gaps, heartbeats, queues", _status),
     "backup": ("a consistent copy of an agent's state while it runs", _backup),
     "restore": ("put an agent's state back from a backup (the agent stopped)", _restore),
+    "upgrade": (
+        "bring an agent's state to this release; say what each store was and became",
+        _upgrade,
+    ),
 }
 
 

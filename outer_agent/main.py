@@ -94,7 +94,7 @@ def _open_spool(config: OuterConfig) -> Spool:
         at_rest=at_rest_of(config.keys),
     )
     log.info("spool recovery: %s", spool.recover())
-    migrated = upgrade_state(_state_databases(config))  # before any store opens them
+    migrated = upgrade_state(state_databases(config))  # before any store opens them
     # Opened (and switched to WAL) before the acceptors fork, so they never race to convert
     # the file; each acceptor opens its own connection.
     audit = AuditLog(config.audit.path, agent="outer")
@@ -105,7 +105,7 @@ def _open_spool(config: OuterConfig) -> Spool:
     return spool
 
 
-def _state_databases(config: OuterConfig) -> list[StateDatabase]:
+def state_databases(config: OuterConfig) -> list[StateDatabase]:
     """The outer agent's databases (agentkit.upgrade): the audit log and the link ends'."""
     return [
         audit_database(config.audit.path),

@@ -40,7 +40,14 @@ from protocol.chunk import STREAM_RULE, Chunk, ChunkHeader, Kind, decode_chunk, 
 from protocol.errors import LocalError, Reason, RemoteError
 from protocol.keys import EncryptionKey, Keyring
 from protocol.limits import DEFAULT_GAP_WAIT_S, DEFAULT_RESEND_WINDOW_S, DEFAULT_SILENCE_ALARM_S
-from protocol.sqlite import StoreVersions, Synchronous, open_wal_database, read_meta, write_meta
+from protocol.sqlite import (
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    read_meta,
+    schema_made,
+    write_meta,
+)
 
 __all__ = ["Accepted", "LinkStatus", "ReceivedBundle", "Receiver"]
 
@@ -57,9 +64,6 @@ READ_BLOCK = 1 << 20
 # is read, verified and (on an encrypted link) decrypted once, not twice. Beyond it (a backlog
 # of large bundles) they are read again.
 MAX_WHOLE_BYTES_KEPT = 32 << 20
-
-# The schema's history (protocol.sqlite): no migration yet.
-VERSIONS = StoreVersions("link receiver")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -85,6 +89,10 @@ CREATE TABLE IF NOT EXISTS missing (
     seq INTEGER PRIMARY KEY, since_ms INTEGER NOT NULL, reported INTEGER NOT NULL DEFAULT 0
 );
 """
+
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("link receiver", (schema_made(SCHEMA),))
 
 
 class Accepted(enum.Enum):

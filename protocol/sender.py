@@ -48,6 +48,7 @@ from protocol.sqlite import (
     fsync_wal,
     open_wal_database,
     read_meta,
+    schema_made,
     write_meta,
 )
 from protocol.transport import FolderTransport, Transport
@@ -63,9 +64,6 @@ KEPT_PER_FOLDER = 1000  # kept chunk copies are grouped by seq // 1000 (see _kep
 # hand-offs of the overlapped path cost more CPU than the hashing and fsync they would overlap.
 INLINE_BUNDLE_BYTES = 1 << 20
 
-# The schema's history (protocol.sqlite): no migration yet.
-VERSIONS = StoreVersions("link sender")
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bundles (
@@ -74,6 +72,10 @@ CREATE TABLE IF NOT EXISTS bundles (
     bsha BLOB NOT NULL, csize INTEGER NOT NULL, published_ms INTEGER NOT NULL
 );
 """
+
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("link sender", (schema_made(SCHEMA),))
 
 
 def _sha256(data: bytes | memoryview) -> bytes:

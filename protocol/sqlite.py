@@ -21,7 +21,13 @@ has had. Opening a file:
 
 A migration stands on its own: it makes what it changes when absent (a file several stores
 share may have been made by another of them first) and checks before adding a column that a
-schema script may already make.
+schema script may already make. A store's first migration, where it had none before, is
+:func:`schema_made` (D109): its own schema script, run statement by statement inside the
+upgrade's transaction, so the upgrade at start makes this release's tables where missing and
+a file of an earlier release (version 0) is recorded as brought to version 1.
+
+Before anything is upgraded, an agent's start checks every file (:func:`found_version`): a
+newer release's file anywhere stops it with nothing changed (``agentkit.upgrade``).
 """
 
 from __future__ import annotations
@@ -46,10 +52,12 @@ __all__ = [
     "StoreVersions",
     "Synchronous",
     "copy_database",
+    "found_version",
     "fsync_wal",
     "open_read_only_database",
     "open_wal_database",
     "read_meta",
+    "schema_made",
     "schema_version",
     "upgrade_database",
     "write_meta",
@@ -151,6 +159,47 @@ def upgrade_database(path: Path, versions: StoreVersions) -> Migrated | None:
     if backup is None or found is None:
         return None
     return Migrated(versions.store, path, found, versions.version, backup)
+
+
+def found_version(path: Path, versions: StoreVersions) -> int | None:
+    """The version of the existing file at ``path`` (None: no file), read without changing
+    it; :class:`NewerStateError` when it is a newer release's. The check an upgrade makes on
+    every file before it migrates any."""
+    if not path.is_file():
+        return None
+    db = sqlite3.connect(path, timeout=AGENT_BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        found = schema_version(db)
+    finally:
+        db.close()
+    _refuse_newer(path, found, versions)
+    return found
+
+
+def schema_made(schema: str) -> Migration:
+    """A migration that runs ``schema``'s statements (each makes only what is missing:
+    ``CREATE ... IF NOT EXISTS``) on the upgrade's connection, inside its transaction —
+    ``executescript`` would commit it half-way."""
+    statements = _statements(schema)
+
+    def make_schema(db: sqlite3.Connection) -> None:
+        for statement in statements:
+            db.execute(statement)
+
+    return make_schema
+
+
+def _statements(script: str) -> tuple[str, ...]:
+    """``script`` cut into its statements (a ``;`` inside a comment or a string does not end
+    one: SQLite's own ``complete_statement`` says where one ends)."""
+    found, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.rstrip(";").strip():
+                found.append(pending.strip())
+            pending = ""
+    return tuple(found)
 
 
 def schema_version(db: sqlite3.Connection) -> int:

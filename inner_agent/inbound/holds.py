@@ -27,16 +27,19 @@ from typing import Final, Literal
 
 from inner_agent.inbound.errors import HoldRefused
 from protocol.limits import BUNDLE_ID_LEN
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    schema_made,
+)
 
 __all__ = ["Hold", "HoldBook", "HoldState"]
 
 HoldState = Literal["waiting", "released", "dropped", "expired"]
 # What a decision may be, in the record's words (docs/protocol.md §16.6).
 ACTIONS: Final = {"release": "released", "drop": "dropped"}
-
-# The schema's history (protocol.sqlite): no migration yet.
-VERSIONS = StoreVersions("inbound holds")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS holds (
@@ -58,6 +61,10 @@ CREATE TABLE IF NOT EXISTS holds (
 );
 CREATE INDEX IF NOT EXISTS holds_state ON holds (state, arrived);
 """
+
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("inbound holds", (schema_made(_SCHEMA),))
 
 
 _COLUMNS: Final = (

@@ -24,15 +24,18 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from inner_agent.outbound.errors import AbsenceRefused
-from protocol.sqlite import AGENT_BUSY_TIMEOUT_S, StoreVersions, Synchronous, open_wal_database
+from protocol.sqlite import (
+    AGENT_BUSY_TIMEOUT_S,
+    StoreVersions,
+    Synchronous,
+    open_wal_database,
+    schema_made,
+)
 
 __all__ = ["MAX_ABSENCE_DAYS", "Absence", "Absences", "window"]
 
 # Longer than a parental leave is a reorganisation: the directory's approver should change.
 MAX_ABSENCE_DAYS = 366
-
-# The schema's history (protocol.sqlite): no migration yet.
-VERSIONS = StoreVersions("absences")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS absences (
@@ -47,6 +50,10 @@ CREATE TABLE IF NOT EXISTS absences (
 );
 CREATE INDEX IF NOT EXISTS absences_delegate ON absences (delegate, ends);
 """
+
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("absences", (schema_made(_SCHEMA),))
 
 _COLUMNS = "id, absent, delegate, starts, ends, created_by, created_at"
 

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -88,13 +89,16 @@ class DirectorySync:
         clock: Callable[[], float] = time.time,
         on_moved: Callable[[list[Moved]], None] | None = None,
         fence: Callable[[], None] = lambda: None,
+        holding: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         """``fence``: raises (agentkit.leasekeeper.FenceClosed) once the agent no longer holds
-        its state's lease; checked after the fetch, before the directory is replaced."""
+        its state's lease; checked after the fetch, before the directory is replaced.
+        ``holding``: the block the replace and the moves run in (the hand command's
+        ``fenced_write``, which checks the lease and keeps it from moving until they are done)."""
         self.section, self.directory, self.record = section, directory, record
         self.open_requests, self.fetch, self.clock = open_requests, fetch, clock
         self.on_moved = on_moved  # the agent asks the new approvers (Workflow.ask_moved)
-        self.fence = fence
+        self.fence, self.holding = fence, holding
 
     def preview(self) -> SyncOutcome:
         """What a pass would change now; changes nothing."""
@@ -106,11 +110,12 @@ class DirectorySync:
         """One pass; DirectoryError (nothing changed) when LDAP fails or finds nobody."""
         fetched, mapped = self._fetch()
         source = f"ldap {fetched.server}"
-        self.fence()  # the fetch took seconds: the lease may have gone meanwhile
-        report = self.directory.replace(mapped.snapshot, source)
-        if report:
-            record_report(self.record, source, report)
-        moved = self._move_requests()
+        with self.holding():
+            self.fence()  # the fetch took seconds: the lease may have gone meanwhile
+            report = self.directory.replace(mapped.snapshot, source)
+            if report:
+                record_report(self.record, source, report)
+            moved = self._move_requests()
         log.info("directory sync: %s; %d approval(s) moved", report.summary(), len(moved))
         return SyncOutcome(report, mapped.notes, moved, fetched.server, fetched.down)
 

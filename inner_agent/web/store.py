@@ -21,6 +21,7 @@ from protocol.sqlite import (
     StoreVersions,
     Synchronous,
     open_wal_database,
+    schema_made,
     write_transaction,
 )
 
@@ -30,9 +31,6 @@ __all__ = ["MAX_STRIKES", "SessionRow", "SignInStore"]
 MAX_STRIKES = 50_000
 # Dropped in one go when the cap is passed, so the cap is not checked on every insert.
 EVICT_BATCH = 1000
-
-# The schema's history (protocol.sqlite): no migration yet.
-VERSIONS = StoreVersions("sign-in")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS strikes (
@@ -53,6 +51,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE TABLE IF NOT EXISTS second_factor (account TEXT PRIMARY KEY, last_step INTEGER NOT NULL);
 """
+
+# The schema's history (protocol.sqlite). Version 1 (D109): this schema, made where missing,
+# so a file of the release before versions (0) is upgraded and recorded like any other.
+VERSIONS = StoreVersions("sign-in", (schema_made(_SCHEMA),))
 
 SessionRow = tuple[str, float, float]  # user, created, last seen
 

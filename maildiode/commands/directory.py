@@ -21,7 +21,9 @@ loss of an approver's rights can be traced).
 ``import`` and ``sync`` (not ``--dry-run``) change who approves whose mail, shared state the
 active inner agent acts on: on a standby host (another host's agent holds the state's lease,
 ``[state] dir`` and ``[lease]``) they are refused with exit status 4 and change nothing
-(maildiode.commands.standby_guard, D98). Otherwise: 0 done, 1 refused, 2 usage or configuration.
+(maildiode.commands.standby_guard, D98); the same when that agent took the lease while the
+command ran (the LDAP fetch, reading the file): the change is made under the lease's lock
+(D108). Otherwise: 0 done, 1 refused, 2 usage or configuration.
 """
 
 from __future__ import annotations
@@ -55,7 +57,12 @@ from inner_agent.outbound.state import VERSIONS as OUTBOUND_VERSIONS
 from inner_agent.outbound.state import OutboundState
 from maildiode.commands.account import MIN_PASSWORD_CHARS
 from maildiode.commands.console_site import LOCAL, open_access, operator
-from maildiode.commands.standby_guard import EXIT_STANDBY, standby_refusal
+from maildiode.commands.standby_guard import (
+    EXIT_STANDBY,
+    StandbyRefused,
+    fenced_write,
+    standby_refusal,
+)
 from maildiode.commands.state_upgrade import upgrade_recorded
 from protocol.errors import NewerStateError
 
@@ -82,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         upgrade_recorded(_databases(loaded.outbound), loaded.audit.path)
         status = _run(args, loaded, records)
+    except StandbyRefused as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_STANDBY
     except (DirectoryError, NewerStateError) as exc:
         print(f"directory {args.action}: {exc}", file=sys.stderr)
         return 1
@@ -112,7 +122,7 @@ def _run(args: argparse.Namespace, loaded: _DirectoryConfig, records: _Records) 
     try:
         rest, dry_run = list(args.args), bool(getattr(args, "dry_run", False))
         if args.action == "import":
-            return _import(directory, rest, records, section, dry_run=dry_run)
+            return _import(directory, rest, records, loaded, dry_run=dry_run)
         if args.action == "sync":
             return _sync(directory, rest, records, loaded, dry_run=dry_run)
         action = {"list": _list, "passwd": _passwd, "totp": _totp, "reports": _reports}
@@ -167,7 +177,7 @@ def _import(
     directory: Directory,
     rest: list[str],
     records: _Records,
-    section: OutboundSection,
+    loaded: _DirectoryConfig,
     *,
     dry_run: bool,
 ) -> int:
@@ -181,13 +191,15 @@ def _import(
     except OSError as exc:
         print(f"directory import: {path}: cannot read ({exc.strerror})", file=sys.stderr)
         return 1
-    report = directory.import_file(raw, path.name, dry_run=dry_run)
     if dry_run:
+        report = directory.import_file(raw, path.name, dry_run=True)
         print(f"{path.name}: dry run, nothing changed; an import would make:")
     else:
-        print(f"{path.name}: {len(directory.users())} users imported")
-        record_report(records, path.name, report)
-        _move_requests(directory, section, records)
+        with fenced_write("directory import", loaded.state.dir, loaded.lease):
+            report = directory.import_file(raw, path.name)
+            print(f"{path.name}: {len(directory.users())} users imported")
+            record_report(records, path.name, report)
+            _move_requests(directory, loaded.outbound, records)
     _print_report(report)
     return 0
 
@@ -206,7 +218,9 @@ def _sync(
               file=sys.stderr)  # fmt: skip
         return 2
     with _open_requests(directory, loaded.outbound) as open_requests:
-        sync = DirectorySync(ldap, directory, records, open_requests=open_requests)
+        sync = DirectorySync(ldap, directory, records, open_requests=open_requests,
+                             holding=lambda: fenced_write("directory sync", loaded.state.dir,
+                                                          loaded.lease))  # fmt: skip
         outcome = sync.preview() if dry_run else sync.run_once()
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -10,7 +10,8 @@ pages list held inbound mail (docs/approval.md): it stores the decision in the h
 event ``hold_decided``, and the running inner agent sends the signed decision outward within
 ``[outbound] poll_s``. Exit status: 0 done, 1 refused (the reason on stderr), 2 configuration,
 4 ``decide`` on a standby host (another host's agent holds the state's lease: nothing written;
-maildiode.commands.standby_guard, D98).
+maildiode.commands.standby_guard, D98), also when that agent took the lease while the command
+ran (the decision is stored under the lease's lock: D108).
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from inner_agent.config import InnerConfig
 from inner_agent.inbound.errors import HoldRefused, InboundError
 from inner_agent.inbound.holds import VERSIONS as HOLDS_VERSIONS
 from inner_agent.inbound.holds import Hold, HoldBook
-from maildiode.commands.standby_guard import EXIT_STANDBY, StandbyRefused, standby_refusal
+from maildiode.commands.standby_guard import (
+    EXIT_STANDBY,
+    StandbyRefused,
+    fenced_write,
+    standby_refusal,
+)
 from maildiode.commands.state_upgrade import upgrade_or_refusal, upgrade_recorded
 from protocol import Kind
 from protocol.errors import NewerStateError
@@ -114,8 +120,9 @@ def _decide(book: HoldBook, config: InnerConfig, args: argparse.Namespace) -> in
         raise HoldRefused("usage", "give MAIL_ID and release or drop")
     by = (args.by or f"cli:{getpass.getuser()}").strip()[:320]
     if refusal := standby_refusal("inbound decide", config.state.dir, config.lease):
-        raise StandbyRefused(refusal)
-    hold = book.decide(args.mail_id, args.verdict, by)
+        raise StandbyRefused(refusal)  # early, before anything is read
+    with fenced_write("inbound decide", config.state.dir, config.lease):
+        hold = book.decide(args.mail_id, args.verdict, by)
     audit = AuditLog(config.audit.path, agent="inner")
     try:
         audit.record(hold.mail_id, "hold_decided", action=args.verdict, decided_by=by,

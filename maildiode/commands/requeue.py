@@ -9,18 +9,31 @@
 
 Either way the quarantined files move to ``quarantine/released/`` and the audit log gets a
 ``requeued`` event. Safe to run while the agent runs.
+
+The inner agent's injection queue is state the active host's agent sends from: on a standby
+host (another host's agent holds the state's lease) ``requeue -c inner.toml`` is refused with
+exit 4 before anything, and each release is queued under the lease's lock with the row read
+again, so a takeover while the command ran stops it there, exit 4 (D108,
+maildiode.commands.standby_guard). Files released before it stay released.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from agentkit.audit import AuditLog
 from agentkit.upgrade import StateDatabase
 from maildiode.commands.check import config_for_command
+from maildiode.commands.standby_guard import (
+    EXIT_STANDBY,
+    StandbyRefused,
+    fenced_write,
+    standby_refusal,
+)
 from maildiode.commands.state_upgrade import upgrade_or_refusal
 
 
@@ -29,7 +42,11 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(found, int):
         return found
     agent, config = found
-    failed = _outer(config, args.files) if agent == "outer" else _inner(config, args.files)
+    try:
+        failed = _outer(config, args.files) if agent == "outer" else _inner(config, args.files)
+    except StandbyRefused as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_STANDBY
     return 1 if failed else 0
 
 
@@ -44,6 +61,8 @@ def _inner(config: Any, files: list[str]) -> int:
     from inner_agent.requeue import BundleRefused, RequeueError, release
 
     state_dir = config.state.dir
+    if refusal := standby_refusal("requeue", state_dir, config.lease):
+        raise StandbyRefused(refusal)  # before anything is opened or upgraded
     queue_db = StateDatabase.at(state_dir / "inject.db", QUEUE_VERSIONS)
     if refused := upgrade_or_refusal("requeue", [queue_db], config.audit.path, agent="inner"):
         return refused
@@ -54,11 +73,15 @@ def _inner(config: Any, files: list[str]) -> int:
         ImagePolicy(config.images.max_pixels, config.images.reencode == "always"),
         state_dir / "quarantine",
     )  # fmt: skip
+
+    def fenced() -> AbstractContextManager[None]:
+        return fenced_write("requeue", state_dir, config.lease)
+
     failed = 0
     try:
         for name in files:
             try:
-                done = release(Path(name), handler)
+                done = release(Path(name), handler, holding=fenced)
             except RequeueError as exc:
                 print(f"requeue: {exc}", file=sys.stderr)
                 failed += 1

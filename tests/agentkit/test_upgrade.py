@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.audit import VERSIONS as AUDIT_VERSIONS
 from agentkit.audit import AuditLog
 from agentkit.upgrade import (
     StateDatabase,
@@ -79,3 +80,36 @@ def test_nothing_to_do_records_nothing(tmp_path):
     record_upgrades(log, upgrade_state([audit_database(tmp_path / "audit.db")]))
     assert log.query(step="state_migrated") == []
     log.close()
+
+
+def test_a_newer_file_anywhere_stops_the_upgrade_before_any_file_changes(tmp_path):
+    """D109: the audit log listed first was migrated (copy, version 1) before the newer file
+    after it was refused; every file's version is now read first."""
+    audit_path = tmp_path / "audit.db"
+    _old_audit(audit_path)
+    newer = tmp_path / "sender-inbound.db"
+    db = sqlite3.connect(newer)
+    db.execute("CREATE TABLE t (x)")
+    db.execute("PRAGMA user_version = 9")
+    db.commit()
+    db.close()
+    with pytest.raises(NewerStateError, match="sender-inbound.db: link sender schema version 9"):
+        upgrade_state([audit_database(audit_path), *link_databases(tmp_path)])
+    assert _version(audit_path) == 0
+    assert not list(tmp_path.glob("audit.db.v0-*.bak"))
+    from agentkit.upgrade import Found, check_state  # new with D109
+
+    with pytest.raises(NewerStateError):
+        check_state([audit_database(audit_path), *link_databases(tmp_path)])
+    newer.unlink()
+    assert check_state([audit_database(audit_path)]) == [
+        Found("audit", audit_path, 0, AUDIT_VERSIONS.version)
+    ]
+
+
+def _version(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return schema_version(db)
+    finally:
+        db.close()

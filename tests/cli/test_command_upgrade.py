@@ -4,6 +4,7 @@ it opens as the start does, with the copy first, and the audit log records each 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -171,3 +172,68 @@ def test_a_newer_releases_audit_log_is_refused_in_one_line(tmp_path: Path, name:
     assert "99" in refused.stderr
     assert str(audit_path) in refused.stderr
     assert _version(audit_path) == 99  # not touched
+
+
+def test_the_inner_agent_refuses_a_newer_store_before_it_upgrades_anything(
+    tmp_path: Path,
+) -> None:
+    """D109: the start read the files in order and upgraded each before it looked at the next,
+    so a newer release's injection queue was refused only after the audit log had been
+    migrated (its copy made, version 1 written) and the lease taken. Every file's version is
+    now read first: exit 2 naming the store and the file, the audit log as it was, no lease."""
+    root = _old_site(tmp_path)
+    queue = root / "inner" / "inject.db"
+    db = sqlite3.connect(queue)
+    db.execute("CREATE TABLE bundles (x)")
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    refused = maildiode("inner", "-c", str(root / "inner.toml"))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    said = refused.stdout + refused.stderr
+    assert f"{queue}: injection queue schema version 99 is newer than this release's" in said
+    audit_path = root / "inner" / "audit.db"
+    assert _version(audit_path) == 0  # not upgraded
+    assert not list(audit_path.parent.glob("audit.db.v0-*.bak"))
+    assert not (root / "inner" / "lease.db").exists()  # nothing taken either
+
+
+def test_maildiode_upgrade_says_what_each_store_was_and_became(tmp_path: Path) -> None:
+    """``maildiode upgrade`` (D109): every database of the agent's state, its version before
+    and after, the copy; each upgrade recorded as at start; a second run changes nothing."""
+    from inner_agent.inject import InjectionQueue
+
+    root = _old_site(tmp_path)
+    queue_path = root / "inner" / "inject.db"
+    InjectionQueue(queue_path).close()
+    _as_before_versions(queue_path)  # as the release before versions left it
+    done = maildiode("upgrade", "-c", str(root / "inner.toml"))
+    assert done.returncode == 0, done.stderr
+    audit_path = root / "inner" / "audit.db"
+    assert f"audit: {audit_path}: version 0 -> 1 (the copy from before: {audit_path}.v0-" in (
+        done.stdout)  # fmt: skip
+    assert f"injection queue: {queue_path}: version 0 -> 1 (the copy from before: " in done.stdout
+    assert _migrations(audit_path) == [("audit", 0, 1), ("injection queue", 0, 1)]
+    again = maildiode("upgrade", "--json", "-c", str(root / "inner.toml"))
+    assert again.returncode == 0, again.stderr
+    rows = [json.loads(line) for line in again.stdout.splitlines()]
+    assert {(r["store"], r["from"], r["to"], r["backup"]) for r in rows} == {
+        ("audit", 1, 1, None), ("injection queue", 1, 1, None)}  # fmt: skip
+    assert len(_migrations(audit_path)) == 2  # nothing more recorded
+
+
+def test_maildiode_upgrade_refuses_a_newer_store_and_changes_nothing(tmp_path: Path) -> None:
+    root = _old_site(tmp_path)
+    sender = root / "outer" / "spool" / "sender" / "sender-inbound.db"
+    sender.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(sender)
+    db.execute("CREATE TABLE bundles (x)")
+    db.execute("PRAGMA user_version = 5")
+    db.commit()
+    db.close()
+    refused = maildiode("upgrade", "-c", str(root / "outer.toml"))
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"upgrade: {sender}: link sender schema version 5 is newer than this release's 1 — run "
+        "the release that wrote it, or restore the copy taken before the upgrade")  # fmt: skip
+    assert _version(root / "outer" / "audit.db") == 0  # not upgraded before the refusal

@@ -184,3 +184,46 @@ def test_inbound_decide_on_a_standby_host_is_refused_and_writes_nothing(trial: P
         lease.close()
     decided = maildiode("inbound", "decide", "-c", str(trial / "inner.toml"), "02standby", "drop")
     assert decided.returncode == 0, decided.stderr  # unheld: nobody else writes
+
+
+def test_a_decision_is_not_stored_once_a_standby_took_over_after_the_check(
+    trial: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command frozen between its check and its write (the hook: the standby takes the
+    lease right after the start's check said "not a standby"). The old command stored the
+    decision anyway (exit 0): it looked at the lease at its start only. Now the decision is
+    stored under the lease's lock, the row read again: exit 4, still waiting, and it says so."""
+    from agentkit.lease import Claimant
+    from agentkit.leasekeeper import LeaseStore
+    from maildiode.cli import main
+    from maildiode.commands import inbound
+
+    book = HoldBook(trial / "inner" / "inbound-holds.db")
+    book.add("03frozen", rule="hold-sales-ids", recipients=["user@corp.example"],
+             approvers=["head@corp.example"], approver_kind="department_head", policy_version=1,
+             held_until="2026-12-08T00:00:00Z", sender="kim@partner.example", subject="견적")  # fmt: skip
+    book.close()
+    lease, standby = LeaseStore(trial / "inner"), Claimant("the-standby-host", 5353, 600.0)
+    checked = inbound.standby_refusal
+    taken = []
+
+    def check_then_freeze(*args: object, **kwargs: object) -> str | None:
+        refusal = checked(*args, **kwargs)  # type: ignore[arg-type]
+        taken.append(lease.attempt(standby))  # while the command is frozen here
+        return refusal
+
+    monkeypatch.setattr(inbound, "standby_refusal", check_then_freeze)
+    try:
+        status = main(["inbound", "decide", "-c", str(trial / "inner.toml"), "03frozen",
+                       "release"])  # fmt: skip
+        assert taken, "the command never checked the lease"
+        assert status == 4
+        err = capsys.readouterr().err
+        assert "held by the-standby-host (it was taken while this command ran)" in err
+        assert "Nothing was written." in err
+        listed = maildiode("inbound", "list", "-c", str(trial / "inner.toml"), "--json")
+        rows = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert {r["mail_id"]: r["state"] for r in rows}["03frozen"] == "waiting"
+    finally:
+        lease.release(standby, taken[0].lease.token)  # type: ignore[union-attr]
+        lease.close()

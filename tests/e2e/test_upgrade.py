@@ -6,8 +6,8 @@ there): inbound mail delivered, released and still held; outbound mail delivered
 approval; its configs, test keys and link folders. Today's agents start on it:
 
 - ``maildiode check`` passes on the old configs and state;
-- every database of the old release that a migration changes is copied aside first and the
-  upgrade is in each agent's audit log (``state_migrated``: store, from, to);
+- every database of the old release (the mail index aside: it is derived) is copied aside
+  first and the upgrade is in each agent's audit log (``state_migrated``: store, from, to);
 - the mail held before is still held, and a held inbound mail released now is delivered,
   once; nothing delivered before the upgrade is delivered again;
 - the outbound mail held for approval is still held, and the head approves it on the web
@@ -51,13 +51,25 @@ HEAD_PASSWORD = "head-비밀번호-22"
 DELIVERED_BEFORE = ("plain-00", "plain-01", "held-00")
 STILL_HELD = ("held-01", "held-02")
 RRN = "800101-1234567"  # the made-up resident number of the held outbound mail
-# The files a migration of this release changes, per agent: (store, file, from, to).
+# The files a migration of this release changes, per agent: (store, file, from, to). Every
+# store the old release left is upgraded and recorded (D109: before, the six stores without a
+# migration were left at version 0 with no record; the mail index is derived, not migrated).
 MIGRATED = {
-    "outer": {("audit", "outer/audit.db", 0, 1)},
+    "outer": {
+        ("audit", "outer/audit.db", 0, 1),
+        ("link sender", "outer/spool/sender/sender-inbound.db", 0, 1),
+        ("link receiver", "outer/spool/link-out/receiver-outbound.db", 0, 1),
+    },
     "inner": {
         ("audit", "inner/audit.db", 0, 1),
         ("directory", "inner/directory.db", 0, 2),
         ("outbound state", "inner/outbound/state.db", 0, 2),
+        ("inbound holds", "inner/inbound-holds.db", 0, 1),
+        ("injection queue", "inner/inject.db", 0, 1),
+        ("link receiver", "inner/receiver-inbound.db", 0, 1),
+        ("link sender", "inner/outbound/link-state/sender-outbound.db", 0, 1),
+        ("status reports", "inner/reports.db", 0, 1),
+        ("sign-in", "inner/signin.db", 0, 1),
     },
 }
 
@@ -153,8 +165,10 @@ class OldState:
         return {str(h["subject"]).split()[0]: h for h in found}
 
     def events(self, agent: str, step: str) -> list[dict[str, object]]:
+        """The agent's own events (the inner log also holds the outer agent's, carried in)."""
         rows = query_read_only(self.root / agent / "audit.db",
-                               "SELECT mail_id, details FROM events WHERE step = ?", (step,))  # fmt: skip
+                               "SELECT mail_id, details FROM events WHERE step = ? AND agent = ?",
+                               (step, agent))  # fmt: skip
         return [{"mail_id": m, **json.loads(d)} for m, d in rows]
 
     def web_url(self) -> str:
@@ -240,6 +254,14 @@ def test_todays_agents_take_over_the_previous_releases_state(old_state: OldState
     for _agent, migrations in MIGRATED.items():
         for _store, name, old, _new in migrations:
             assert _version(root / name) == old  # as the old release left it
+    # The outer agent's state upgraded by the operator's step before its start (D109): what
+    # each store was and became; the start then finds nothing to do.
+    upgraded = maildiode("upgrade", "--json", "-c", str(old_state.config("outer")))
+    assert upgraded.returncode == 0, upgraded.stderr
+    rows = [json.loads(line) for line in upgraded.stdout.splitlines()]
+    assert {(r["store"], r["file"], r["from"], r["to"]) for r in rows} == {
+        (store, str(root / name), old, new) for store, name, old, new in MIGRATED["outer"]
+    }
     old_state.start_agents()
     for agent, migrations in MIGRATED.items():
         audited = functools.partial(_audited, old_state, agent)

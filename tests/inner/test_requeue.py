@@ -113,3 +113,53 @@ def test_a_second_release_of_a_copy_does_not_queue_twice(tmp_path: Path) -> None
     again = release(copy / path.name, fixed)
     assert again.already_queued
     assert fixed.queue.counts() == {"queued": 1}
+
+
+def test_the_command_writes_no_queue_the_host_no_longer_holds(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """D108: the injection queue is what the active host's agent sends from. The old command
+    queued the release from a standby host, and from a host whose lease a standby took while
+    the command ran (exit 0, one notification queued each time). Now: refused at the start on
+    a standby host; refused at the write after a takeover meanwhile (the hook: right after the
+    start's check); exit 4 both times, the queue empty, the files still in quarantine."""
+    from agentkit.lease import Claimant
+    from agentkit.leasekeeper import LeaseStore
+    from maildiode.commands import requeue
+    from maildiode.commands.check import load_agent_config
+
+    assert main(["init", str(tmp_path / "trial")]) == 0
+    inner_toml = tmp_path / "trial" / "inner.toml"
+    config = load_agent_config(inner_toml, "inner")
+    state = Path(config.state.dir)
+    strict = BundleHandler(
+        InjectionQueue(state / "inject.db"), AuditLog(config.audit.path),
+        NotifyOptions(our_domains=tuple(config.notify.our_domains)),
+        ImagePolicy(max_pixels=50_000), state / "quarantine",
+    )  # fmt: skip
+    mail = rendered(**WIDE, rcpt=(f"user@{config.notify.our_domains[0]}",))
+    strict(ReceivedBundle("inbound", 3, b"\x03" * 16, Kind.DATA, encode_package(mail),
+                          1_800_000_000_000, 1))  # fmt: skip
+    strict.queue.close()
+    (path,) = (state / "quarantine").glob("bundle-*.bin")
+    lease, other = LeaseStore(state), Claimant("the-other-host", 5353, 600.0)
+    taken = lease.attempt(other)
+    assert main(["requeue", "-c", str(inner_toml), str(path)]) == 4
+    assert "requeue: refused: this host" in capsys.readouterr().err
+    lease.release(other, taken.lease.token)  # type: ignore[union-attr]
+    checked = requeue.standby_refusal
+
+    def check_then_freeze(*args, **kwargs):
+        refusal = checked(*args, **kwargs)
+        lease.attempt(other)  # the standby takes over while the command runs
+        return refusal
+
+    monkeypatch.setattr(requeue, "standby_refusal", check_then_freeze)
+    assert main(["requeue", "-c", str(inner_toml), str(path)]) == 4
+    lease.close()
+    err = capsys.readouterr().err
+    assert "held by the-other-host (it was taken while this command ran)" in err
+    db = sqlite3.connect(state / "inject.db")
+    assert db.execute("SELECT COUNT(*) FROM messages").fetchone() == (0,)
+    db.close()
+    assert path.exists()  # still in quarantine

@@ -298,3 +298,43 @@ def test_the_command_on_a_standby_host_is_refused_and_changes_nothing(tmp_path, 
     assert maildiode("directory", "list", "-c", str(config)).stdout == ""
     dry = maildiode("directory", "sync", "--dry-run", "-c", str(config))
     assert dry.returncode == 0, dry.stderr
+
+
+def test_a_standby_taking_over_during_the_fetch_stops_the_commands_sync(
+    tmp_path, slapd, monkeypatch, capsys
+):
+    """The hand command checked the lease at its start only (D98): a standby that took the
+    lease while the LDAP fetch ran (here: at its end) still got a directory replaced under it
+    (the old command: 6 users added, exit 0). The replace now runs under the lease's lock,
+    with the row read again: exit 4, nothing changed, the message says it was taken meanwhile."""
+    from agentkit.lease import Claimant
+    from agentkit.leasekeeper import LeaseStore
+    from maildiode.cli import main
+
+    config = tmp_path / "inner.toml"
+    (tmp_path / "ldap.password").write_text(ROOT_PASSWORD + "\n")
+    config.write_text(
+        '[state]\ndir = "inner"\n[lease]\nholder = "this-host"\n'
+        '[outbound]\ndirectory_db = "dir.db"\n'
+        f'[directory.ldap]\nurl = "{slapd.url}"\nbase_dn = "{SUFFIX}"\nbind_dn = "{ROOT_DN}"\n'
+        'bind_password_file = "ldap.password"\n'
+    )
+    (tmp_path / "inner").mkdir()
+    lease = LeaseStore(tmp_path / "inner")
+    lease.attempt(Claimant("this-host", 4242, 600.0))  # this host's agent: the check passes
+    fetch = DirectorySync._fetch
+
+    def fetch_then_lose_the_lease(sync):
+        fetched = fetch(sync)
+        lease.release(Claimant("this-host", 4242, 600.0), 1)  # its agent stopped...
+        lease.attempt(Claimant("other-host", 5353, 600.0))  # ...and the standby took over
+        return fetched
+
+    monkeypatch.setattr(DirectorySync, "_fetch", fetch_then_lose_the_lease)
+    assert main(["directory", "sync", "-c", str(config)]) == 4
+    lease.close()
+    err = capsys.readouterr().err
+    assert "directory sync: refused: this host (this-host) is a standby" in err
+    assert "held by other-host (it was taken while this command ran)" in err
+    assert "Nothing was written." in err
+    assert maildiode("directory", "list", "-c", str(config)).stdout == ""
