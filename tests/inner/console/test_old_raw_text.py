@@ -111,3 +111,26 @@ def test_what_a_person_typed_into_a_form_comes_back_as_typed(tmp_path):
     _site, admin = _old_site(tmp_path)
     page = admin.get("/mail", params={"subject": f"송장 {ZWSP}재발송"}).text
     assert f'value="송장 {ZWSP}재발송"' in page
+
+
+def test_a_flood_of_held_mail_to_others_does_not_hide_ones_own(tmp_path):
+    """S6 red team: the page read the newest 1000 holds of everyone and kept the employee's:
+    1000 held mails sent to someone else after hers (one rule, one sender) took hers off it."""
+    from inner_agent.outbound.employee_pages import MAX_HOLDS_READ
+
+    site = console_site(tmp_path / "site")
+    book = HoldBook(site.parts.section.spool_dir.parent / "inner" / "inbound-holds.db")
+    ago = iter(range(MAX_HOLDS_READ + 1, 0, -1))
+    book.clock = lambda: 1_800_000_000 - next(ago)
+    held = {"rule": "exe", "approvers": ["jung@corp.example"], "policy_version": 1,
+            "approver_kind": "security_officer", "held_until": "2027-01-20T00:00:00+00:00",
+            "sender": "x@outside.example"}  # fmt: skip
+    book.add("in-hers", recipients=["Lee@Corp.Example"], subject="그녀의 보류 메일", **held)
+    for n in range(MAX_HOLDS_READ):
+        book.add(f"in-flood-{n}", recipients=["park@corp.example"], subject="flood", **held)
+    book.close()
+    lee = browser(site.app)
+    assert sign_in(lee, "lee@corp.example", PASSWORDS["lee@corp.example"]).status_code == 303
+    page = lee.get("/my/held").text
+    assert "그녀의 보류 메일" in page
+    assert "flood" not in page
