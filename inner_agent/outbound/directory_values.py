@@ -3,7 +3,8 @@
 A name, a department, a rank or a group is a label people read and pick: on the console, in an
 approval request's text, in a rule's scope list (one name a line) and in log lines. A value
 that holds a line break would become two names in a scope list or two log lines; a bidi
-control would reorder what an approver reads; a value of a megabyte (an XLSX cell or an AD
+control would reorder what an approver reads; a zero-width space makes a look-alike of another
+department; a value of a megabyte (an XLSX cell or an AD
 attribute can hold one) is no label. An address is the key of a person and the recipient of
 notices: one ``@``, a dot in its domain, and nothing a mail header or a list reads as
 punctuation (``,``, ``<``, ``;``, quotes) or that cannot be seen.
@@ -14,6 +15,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Final
+
+from mailsafe.lookalike import reveal_invisible
 
 __all__ = [
     "MAX_ADDRESS_CHARS",
@@ -35,7 +38,7 @@ _ADDRESS_SPECIALS: Final = re.compile(r'[\s<>()\[\],;:"\\]')
 
 def label_problem(untrusted: str) -> str | None:
     """Why ``untrusted`` cannot be a label, or None: too long, a control character or line
-    break, or a bidi control."""
+    break, a bidi control, or another invisible character."""
     if len(untrusted) > MAX_LABEL_CHARS:
         return f"longer than {MAX_LABEL_CHARS} characters ({len(untrusted)})"
     for char in untrusted:
@@ -43,6 +46,8 @@ def label_problem(untrusted: str) -> str | None:
             return f"holds a control character or line break (U+{ord(char):04X})"
         if char in _BIDI_CONTROLS:
             return f"holds a bidi control (U+{ord(char):04X}) that reorders what is read"
+    if reveal_invisible(untrusted) != untrusted:  # "영업\u200b부" reads as 영업부, is another
+        return "holds an invisible character (a look-alike of another name)"
     return None
 
 

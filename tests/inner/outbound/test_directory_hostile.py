@@ -53,6 +53,7 @@ HOSTILE_ROWS = [
     (["x@evil.example,lee@corp.example", "이영희", "영업부", "", ""], "column email: "),
     (["lee@corp.example>, <x@evil.example", "이영희", "영업부", "", ""], "column email: "),
     (["lee\u200b@corp.example", "이영희", "영업부", "", ""], "column email: "),
+    (["lee@corp.example", "이영희", "영업\u200b부", "", ""], "line 3: column department: holds an"),
     (["lee@corp.example", "이영희", "영업부", "", ""], None),  # the same, honest: imported
 ]  # fmt: skip
 
