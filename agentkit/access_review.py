@@ -23,6 +23,7 @@ from datetime import datetime, tzinfo
 from typing import Any, Literal
 
 from agentkit.access import ACTION_NAMES_KO, AccessRecord, Action
+from mailsafe.lookalike import reveal_invisible
 
 __all__ = [
     "AccountSummary",
@@ -279,7 +280,8 @@ def _sheet(book: Any, title: str, header: tuple[str, ...], rows: list[list[Any]]
     sheet.append(list(header))
     # Cells by their index: sheet.max_row and sheet[n] scan every cell (quadratic: a month of
     # 52,000 records took 11 minutes that way).
-    for number, row in enumerate(rows, start=2):
+    for number, untrusted_row in enumerate(rows, start=2):
+        row = [reveal_invisible(v) if isinstance(v, str) else v for v in untrusted_row]
         sheet.append(row)
         for column, value in enumerate(row, start=1):
             if isinstance(value, str):

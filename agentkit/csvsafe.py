@@ -10,6 +10,11 @@ comma-separated line field by field at each ``;``, so ``x;=cmd|' /C calc'!A0`` b
 cells, the second a formula. Such a piece of a cell gets the apostrophe too (``x;'=cmd…``):
 whatever a reader makes of the quotes around it, the piece starts with ``'``. Quoting every
 field instead was checked and not chosen (decision "CSV exports safe with a `;` list separator").
+
+A cell also shows every invisible character as a visible ``⟨U+XXXX⟩``
+(``mailsafe.lookalike.reveal_invisible``): a bidi override in a file name stored before stop 29
+(raw) would otherwise draw ``invoiceexe.pdf`` in the spreadsheet; text stored since is marked
+already, and marking twice changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import csv
 import re
 from collections.abc import Iterable
 from typing import Final, Protocol, TypeVar
+
+from mailsafe.lookalike import reveal_invisible
 
 __all__ = ["InertWriter", "inert"]
 
@@ -34,10 +41,11 @@ class _TextOut(Protocol):
 
 
 def inert(cell: Cell) -> Cell | str:
-    """The cell as text no spreadsheet runs as a formula, in a `,` or a `;` locale."""
+    """The cell as text no spreadsheet runs as a formula, in a `,` or a `;` locale, with its
+    invisible characters marked."""
     if not isinstance(cell, str):
         return cell
-    cell_text = _FORMULA_AFTER_SEMICOLON.sub(";'", cell)
+    cell_text = _FORMULA_AFTER_SEMICOLON.sub(";'", reveal_invisible(cell))
     return f"'{cell_text}" if cell_text.startswith(_FORMULA_START) else cell_text
 
 

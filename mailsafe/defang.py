@@ -42,6 +42,19 @@ _FILE_SUFFIXES: Final = frozenset((
     "eml", "msg"))  # fmt: skip
 
 
+# Authentication-Results keys (RFC 8601 `ptype.property`: `smtp.mailfrom`, `header.from`): the
+# raw authentication row is full of them and no client links one, as none of these properties
+# is a top-level domain (checked against the public suffix list; `md`, `mv` and `zone` are, so
+# `header.md` and `dns.zone` keep their brackets). Only the whole name is exempt, never a
+# longer one (`smtp.mailfrom.evil.example`) nor an address (`x@header.from`).
+_AUTH_RESULT_PROPERTIES: Final = ("mailfrom", "helo", "ehlo", "auth", "rcptto", "from", "sender",
+                                  "selector", "dmarc", "iprev", "ip", "txt", "hash")  # fmt: skip
+_AUTH_RESULT_KEYS: Final = frozenset(
+    f"{ptype}.{prop}" for ptype in ("smtp", "header", "body", "policy")
+    for prop in _AUTH_RESULT_PROPERTIES
+)  # fmt: skip
+
+
 def defang(href: str) -> str:
     """The target, made inert: scheme renamed, dots of the host and ``@`` bracketed."""
     href = _HIDDEN_RE.sub(lambda m: quote(m.group(0), safe=""), href)
@@ -81,14 +94,25 @@ def _defanged_word(word: re.Match[str]) -> str:
 def _defanged_run(match: re.Match[str]) -> str:
     if match.group("url") is not None:
         return defang(match.group())
-    name = match.group().rstrip(".")  # a sentence's full stop stays one
-    if not _is_linkable_name(name):
-        return match.group()
-    return _defanged_authority(name) + match.group()[len(name) :]
+    return _defanged_name(match.group())
+
+
+def _defanged_name(run: str) -> str:
+    # A sentence's full stop stays one; a trailing hyphen ends no host name, so a client
+    # links the name before it ("evil.example-").
+    name = run.rstrip(".-")
+    if _is_linkable_name(name):
+        return _defanged_authority(name) + run[len(name) :]
+    if "@" in name:  # no address ("evil.example@", "evil.example@한"), yet the name before links
+        return "@".join(_defanged_name(piece) for piece in run.split("@"))
+    return run
 
 
 def _is_linkable_name(name: str) -> bool:
-    """A domain (``evil.example``) or an address (``ceo@evil.example``), not ``invoice.pdf``."""
+    """A domain (``evil.example``) or an address (``ceo@evil.example``), not ``invoice.pdf``
+    nor an Authentication-Results key (``smtp.mailfrom``)."""
+    if name.lower() in _AUTH_RESULT_KEYS:
+        return False
     _, at, domain = name.rpartition("@")
     *labels, last = domain.split(".")
     if not labels or not labels[-1] or _TOP_LEVEL_LABEL.match(last) is None:

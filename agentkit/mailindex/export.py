@@ -5,10 +5,11 @@ per field); the writers put them in a file or a stream. Korean is the default la
 headers, the directions and the outcomes are in Korean; English names them in English.
 
 Every value that came from a mail (a subject, an address, a file name) is written so a
-spreadsheet never runs it: in XLSX every text cell is typed as text (``=HYPERLINK(...)``
-stays those characters, unchanged), in CSV a cell starting like a formula gets the leading
-apostrophe of ``agentkit.csvsafe``. CSV files start with a UTF-8 byte-order mark: without
-it Excel reads UTF-8 as the local code page and Korean turns to mojibake.
+spreadsheet never runs it nor reorders it (each invisible character a ``⟨U+XXXX⟩``): in XLSX
+every text cell is typed as text (``=HYPERLINK(...)`` stays those characters, unchanged), in
+CSV a cell starting like a formula gets the leading apostrophe of ``agentkit.csvsafe``. CSV files
+start with a UTF-8 byte-order mark: without it Excel reads UTF-8 as the local code page and
+Korean turns to mojibake.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import IO, Any, Literal
 
 from agentkit.csvsafe import InertWriter
 from agentkit.mailindex.query import StatsQuery
+from mailsafe.lookalike import reveal_invisible
 
 __all__ = [
     "DIRECTION_LABELS",
@@ -167,8 +169,8 @@ def _xlsx_cell(sheet: Any, value: Cell, *, font: Any = None) -> Any:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)[:MAX_CELL_CHARS]
+    if isinstance(value, str):  # invisible characters marked, as agentkit.csvsafe does
+        value = ILLEGAL_CHARACTERS_RE.sub("", reveal_invisible(value))[:MAX_CELL_CHARS]
     cell = WriteOnlyCell(sheet, value=value)
     if isinstance(value, str):
         cell.data_type = "s"  # text, never a formula, whatever it starts with

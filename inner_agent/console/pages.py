@@ -59,6 +59,7 @@ from inner_agent.web.api import access_query
 from inner_agent.web.gate import Principal
 from inner_agent.web.pages import SignInPages, client_of
 from inner_agent.web.roles import ALL_ROLES, CONSOLE_ROLES, ROLE_NAMES_KO, Role, require
+from inner_agent.web.shown import with_marking
 
 __all__ = ["ConsolePages", "console_templates", "picture_media_type"]
 
@@ -94,11 +95,13 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def console_templates() -> Environment:
     """The console's templates; a value a template does not get is an error, not blank."""
-    return Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=select_autoescape(default=True),
-        undefined=StrictUndefined,
-        auto_reload=False,
+    return with_marking(
+        Environment(
+            loader=FileSystemLoader(Path(__file__).parent / "templates"),
+            autoescape=select_autoescape(default=True),
+            undefined=StrictUndefined,
+            auto_reload=False,
+        )
     )
 
 

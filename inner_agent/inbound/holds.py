@@ -106,6 +106,9 @@ class HoldBook:
             busy_timeout_s=AGENT_BUSY_TIMEOUT_S,
             versions=VERSIONS,
         )
+        # Python's lower(): SQLite's folds ASCII letters only, and addresses are compared as
+        # the directory keeps them.
+        self._db.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -216,12 +219,25 @@ class HoldBook:
             return self._select("ORDER BY arrived DESC LIMIT ?", (limit,))
         return self._select("WHERE state = ? ORDER BY arrived DESC LIMIT ?", (state, limit))
 
+    def listed_for(self, recipient: str, limit: int = 1000) -> list[Hold]:
+        """The newest ``limit`` holds addressed to ``recipient`` (any case): chosen in the
+        query, so a flood of held mail to others cannot push one's own out of the page."""
+        return self._select(
+            "WHERE EXISTS (SELECT 1 FROM json_each(recipients) WHERE unicode_lower(value) = ?)"
+            " ORDER BY arrived DESC LIMIT ?",
+            (recipient.lower(), limit),
+        )
+
     def _select(self, where: str, args: tuple[object, ...] = ()) -> list[Hold]:
         """Holds matching ``where``: one of this module's fixed clauses, values as ``args``."""
         with self._lock:
             query = f"SELECT {_COLUMNS} FROM holds {where}"  # noqa: S608 - ours; values bound
             rows = self._db.execute(query, args).fetchall()
         return [_hold(row) for row in rows]
+
+
+def _unicode_lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _hold(row: tuple[object, ...]) -> Hold:

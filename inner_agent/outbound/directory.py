@@ -20,13 +20,15 @@ export).
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from inner_agent.outbound.directory_file import (
     MAX_FILE_BYTES,
@@ -71,19 +73,21 @@ _USER_COLUMNS = "email, name, department, role, rank, manager, disabled"
 # What a rule's scope may name, found by part of it (the policy editor's search); each query
 # takes its pattern once per "?" and is ordered and cut by the caller.
 ScopeKind = Literal["departments", "groups", "ranks", "users"]
-_NAME_QUERIES: dict[str, str] = {
-    "departments": "SELECT name FROM departments WHERE name LIKE ? ESCAPE '\\' UNION "
-    "SELECT department FROM users WHERE department LIKE ? ESCAPE '\\'",
-    "groups": "SELECT DISTINCT grp FROM user_groups WHERE grp LIKE ? ESCAPE '\\'",
-    "ranks": "SELECT DISTINCT rank FROM users WHERE rank != '' AND rank LIKE ? ESCAPE '\\'",
-    "users": "SELECT email FROM users WHERE email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'",
+# Every name of a kind a search looks through (a person: the address and the name). The text is
+# compared in Python, folded (``folded``: NFKC, case folded): SQLite's LIKE folds ASCII letters
+# only ("équipe" did not find "Équipe Paris") and compares code points (a decomposed "영업부"
+# from a Mac's export was not found by the one typed).
+_NAME_LISTS: dict[str, str] = {
+    "departments": "SELECT name FROM departments UNION SELECT department FROM users",
+    "groups": "SELECT DISTINCT grp FROM user_groups",
+    "ranks": "SELECT DISTINCT rank FROM users WHERE rank != ''",
+    "users": "SELECT email, name FROM users",
 }
-_PEOPLE_QUERY = (
-    "SELECT email, name, department, disabled FROM users"
-    " WHERE email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'"
-)
+_PEOPLE_LIST = "SELECT email, name, department, disabled FROM users"
 # A person as a search lists them: address, name, department, disabled.
 PersonLine = tuple[str, str, str, bool]
+# A search longer than any name (directory_values.MAX_LABEL_CHARS, an address's 254) finds none.
+MAX_SEARCH_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,12 @@ class StoredReport:
 
 
 # ------------------------------------------------------------------------------------ store
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def folded(name: str) -> str:
+    """A name as a search compares it: NFKC, case folded (cached: names repeat per person)."""
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
 class Directory:
@@ -326,16 +336,28 @@ class Directory:
         return frozenset(r[0] for r in rows)
 
     def find_names(self, kind: ScopeKind, text: str, limit: int) -> tuple[list[str], int]:
-        """The first ``limit`` names of ``kind`` containing ``text`` (any case; a person by
-        address or name, given as the address), in order, and how many contain it."""
-        rows, total = self._found(_NAME_QUERIES[kind], text, limit)
-        return [str(r[0]) for r in rows], total
+        """The first ``limit`` names of ``kind`` containing ``text`` (any case, however
+        composed; a person by address or name, given as the address), in order, and how many
+        contain it."""
+        needle = folded(text[: MAX_SEARCH_CHARS + 1])
+        with self._lock:
+            rows = self._db.execute(_NAME_LISTS[kind]).fetchall()
+        found = sorted(row[0] for row in rows if any(needle in folded(v) for v in row if v))
+        return found[:limit], len(found)
 
     def find_people(self, text: str, limit: int) -> tuple[list[PersonLine], int]:
-        """The first ``limit`` people whose address or name contains ``text`` (any case), as
-        (address, name, department, disabled) in address order, and how many there are."""
-        rows, total = self._found(_PEOPLE_QUERY, text, limit)
-        return [(str(e), str(n), str(d), bool(off)) for e, n, d, off in rows], total
+        """The first ``limit`` people whose address or name contains ``text`` (any case,
+        however composed), as (address, name, department, disabled) in address order, and
+        how many there are."""
+        needle = folded(text[: MAX_SEARCH_CHARS + 1])
+        with self._lock:
+            rows = self._db.execute(_PEOPLE_LIST).fetchall()
+        found = sorted(
+            (str(e), str(n), str(d), bool(off))
+            for e, n, d, off in rows
+            if needle in folded(e) or (n and needle in folded(n))
+        )
+        return found[:limit], len(found)
 
     def people_at(self, addresses: Iterable[str]) -> dict[str, PersonLine]:
         """The people of these addresses the directory has (any case), by lower-case address:
@@ -352,14 +374,6 @@ class Directory:
                 ).fetchall()
             found.update({str(e): (str(e), str(n), str(d), bool(off)) for e, n, d, off in rows})
         return found
-
-    def _found(self, query: str, text: str, limit: int) -> tuple[list[tuple[Any, ...]], int]:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        args = (pattern,) * query.count("?")
-        with self._lock:
-            total = self._db.execute(f"SELECT count(*) FROM ({query})", args).fetchone()[0]  # noqa: S608
-            rows = self._db.execute(f"{query} ORDER BY 1 LIMIT ?", (*args, limit)).fetchall()
-        return [tuple(r) for r in rows], int(total)
 
     def group_members(self, group: str) -> tuple[str, ...]:
         """The enabled people of a named group (e.g. "고객정보 취급자"), in address order."""

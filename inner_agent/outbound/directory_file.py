@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -32,6 +33,12 @@ from inner_agent.outbound.directory_model import (
     Department,
     Snapshot,
     User,
+)
+from inner_agent.outbound.directory_values import (
+    MAX_LABEL_CHARS,
+    address_problem,
+    label_problem,
+    shown_in_note,
 )
 from inner_agent.outbound.errors import DirectoryError
 
@@ -49,8 +56,13 @@ __all__ = [
 MAX_FILE_BYTES = 64 << 20
 # Far above any organisation's head count; bounds the memory an XLSX's rows can take.
 MAX_ROWS = 500_000
-# A group name or a rank is a label, not a document.
-MAX_LABEL_CHARS = 200
+# What an XLSX may unpack to: about 400,000 rows of eight short cells (Excel's XML takes some
+# 300 bytes a row), twenty times a large bank's staff. openpyxl holds the shared strings (and
+# any one cell) in memory, so this bounds what a ZIP bomb makes it take: a 128 KB file that
+# unpacked to one 128 MiB cell took 280 MB and 5 s before it was refused for its length.
+MAX_UNPACKED_BYTES = 128 << 20
+# A workbook is a dozen parts; thousands are no HR export.
+MAX_PARTS = 1000
 
 _HEADERS = {
     "email": ("email", "e-mail", "mail", "이메일", "메일", "전자우편"),
@@ -107,7 +119,10 @@ def parse_rows(rows: Iterable[Sequence[str]], name: str) -> Snapshot:
     for line, row in enumerate(lines, start=2):
         if line > MAX_ROWS + 1:
             raise DirectoryError(f"{name}: more than {MAX_ROWS} rows")
-        cells = {columns[i]: (v or "").strip() for i, v in enumerate(row) if i in columns}
+        # NFC: a Mac writes Hangul decomposed, and "영업부" so written is another department
+        # to a rule that names the one typed.
+        cells = {columns[i]: unicodedata.normalize("NFC", (v or "").strip())
+                 for i, v in enumerate(row) if i in columns}  # fmt: skip
         if not any(cells.values()):
             continue  # a blank row (spreadsheets end with some)
         where = f"{name}: line {line}"
@@ -162,14 +177,19 @@ def _user(cells: dict[str, str], where: str) -> User:
     for label in (rank, *groups):
         if len(label) > MAX_LABEL_CHARS:
             raise DirectoryError(f"{where}: a rank or group longer than {MAX_LABEL_CHARS}")
+    labels = (("name", cells.get("name", "")), ("department", department),
+              ("parent", cells.get("parent", "")), ("rank", rank),
+              *(("groups", group) for group in groups))  # fmt: skip
+    for column, label in labels:
+        if problem := label_problem(label):
+            raise DirectoryError(f"{where}: column {column}: {problem}")
     return User(email, cells.get("name", ""), department, role, rank, manager, False, groups)
 
 
 def _address(untrusted: str, where: str, column: str) -> str:
     email = untrusted.lower()
-    local, at, domain = email.partition("@")
-    if not (at and local and "." in domain) or any(c.isspace() for c in email):
-        raise DirectoryError(f"{where}: column {column}: {email!r} is not a mail address")
+    if problem := address_problem(email):
+        raise DirectoryError(f"{where}: column {column}: {shown_in_note(email)!r} {problem}")
     return email
 
 
@@ -213,7 +233,15 @@ def _check_managers(users: dict[str, User], name: str) -> None:
 
 
 def _csv_rows(raw: bytes, name: str) -> Iterator[list[str]]:
-    return csv.reader(io.StringIO(_decode(raw, name), newline=""))
+    """The rows; a field past the csv module's limit (128 KiB) or a stray quote is the file's
+    fault, named with its line, not an error of ours."""
+    reader = csv.reader(io.StringIO(_decode(raw, name), newline=""))
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise DirectoryError(
+            f"{name}: line {reader.line_num}: not readable as CSV ({exc})"
+        ) from None
 
 
 def _decode(raw: bytes, name: str) -> str:
@@ -229,6 +257,7 @@ def _xlsx_rows(raw: bytes, name: str) -> Iterator[list[str]]:
     # Lazy: openpyxl loads only for a spreadsheet.
     from openpyxl import load_workbook
 
+    _check_unpacked_size(raw, name)
     try:
         book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
@@ -239,6 +268,24 @@ def _xlsx_rows(raw: bytes, name: str) -> Iterator[list[str]]:
             yield [_cell_text(value) for value in row]
     finally:
         book.close()
+
+
+def _check_unpacked_size(raw: bytes, name: str) -> None:
+    """DirectoryError when the workbook unpacks to more than MAX_UNPACKED_BYTES or holds more
+    than MAX_PARTS parts: a 200 KB file can hold a 200 MB cell (a ZIP bomb), and openpyxl
+    keeps every shared string in memory. The sizes are the ZIP directory's; zipfile reads no
+    part beyond its stated size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise DirectoryError(f"{name}: not a readable XLSX workbook ({exc})") from None
+    unpacked = sum(part.file_size for part in parts)
+    if len(parts) > MAX_PARTS or unpacked > MAX_UNPACKED_BYTES:
+        raise DirectoryError(
+            f"{name}: unpacks to {unpacked} bytes in {len(parts)} parts; an HR "
+            f"export is at most {MAX_UNPACKED_BYTES} bytes in {MAX_PARTS} parts"
+        )
 
 
 def _cell_text(value: object) -> str:

@@ -36,7 +36,7 @@ from inner_agent.web.roles import Role, require
 
 __all__ = ["EmployeePages", "OwnMail", "status_of"]
 
-# The inbound holds read for one employee's page (newest first); older ones are in the console.
+# The employee's own inbound holds on their page (newest first); older ones are in the console.
 MAX_HOLDS_READ = 1000
 
 _STATUS = {
@@ -145,7 +145,6 @@ class EmployeePages(PageKit):
             return []
         book = HoldBook(path)
         try:
-            listed = book.listed(limit=MAX_HOLDS_READ)
+            return list(book.listed_for(user, limit=MAX_HOLDS_READ))
         finally:
             book.close()
-        return [h for h in listed if user.lower() in (r.lower() for r in h.recipients)]

@@ -18,12 +18,14 @@ import logging
 import math
 import ssl
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from inner_agent.outbound.directory_file import parse_role
 from inner_agent.outbound.directory_model import Department, Snapshot, User
+from inner_agent.outbound.directory_values import address_problem, label_problem, shown_in_note
 from inner_agent.outbound.errors import DirectoryError, DirectoryUnreachable
 from inner_agent.outbound.ldap_config import (
     AD_DISABLED_BIT,
@@ -64,7 +66,8 @@ class LdapEntry:
 
     def first(self, name: str) -> str:
         values = self.attributes.get(name.lower(), ()) if name else ()
-        return str(values[0]).strip() if values else ""
+        # NFC, as the HR file's values: one department, however a client composed its name.
+        return unicodedata.normalize("NFC", str(values[0]).strip()) if values else ""
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,13 @@ class _Mapper:
         for entry in entries:
             email = _address(entry.first(self.attributes.email))
             if not email:
-                self.notes.append(f"{entry.dn}: skipped: no mail address ({self.attributes.email})")
+                self.notes.append(
+                    f"{shown_in_note(entry.dn)}: skipped: no mail address ({self.attributes.email})"
+                )
             elif email in self.emails.values():
-                self.notes.append(f"{entry.dn}: skipped: {email} is another entry's address too")
+                self.notes.append(
+                    f"{shown_in_note(entry.dn)}: skipped: {email} is another entry's address too"
+                )
             else:
                 by_dn[_normal_dn(entry.dn)] = entry
                 self.emails[_normal_dn(entry.dn)] = email
@@ -147,15 +154,22 @@ class _Mapper:
         chain = _departments(entry, attributes)
         if not chain:
             where = attributes.department or "no ou= in its DN"
-            self.notes.append(f"{entry.dn}: skipped: no department ({where})")
+            self.notes.append(f"{shown_in_note(entry.dn)}: skipped: no department ({where})")
             return None
-        for name, parent in zip(chain, [*chain[1:], None], strict=True):
-            if self.parents.get(name) is None:
-                self.parents[name] = parent
         name = entry.first(attributes.name) or entry.first("cn")
+        rank, groups = entry.first(attributes.rank), _groups(entry, attributes)
+        labels = (("name", name), *(("department", d) for d in chain), ("rank", rank),
+                  *(("group", g) for g in groups))  # fmt: skip
+        for what, label in labels:
+            if problem := label_problem(label):
+                self.notes.append(f"{shown_in_note(entry.dn)}: skipped: its {what} {problem}")
+                return None
+        for department, parent in zip(chain, [*chain[1:], None], strict=True):
+            if self.parents.get(department) is None:
+                self.parents[department] = parent
         return User(
-            email, name, chain[0], self._role(entry), entry.first(attributes.rank),
-            self._manager(entry, email), _disabled(entry, self.flavor), _groups(entry, attributes),
+            email, name, chain[0], self._role(entry), rank,
+            self._manager(entry, email), _disabled(entry, self.flavor), groups,
         )  # fmt: skip
 
     def _role(self, entry: LdapEntry) -> str:
@@ -163,14 +177,17 @@ class _Mapper:
             return ""
         role = parse_role(entry.first(self.attributes.role))
         if role is None:
-            self.notes.append(f"{entry.dn}: role {entry.first(self.attributes.role)!r} unknown")
+            self.notes.append(
+                f"{shown_in_note(entry.dn)}: role {entry.first(self.attributes.role)!r} unknown"
+            )
         return role or ""
 
     def _manager(self, entry: LdapEntry, email: str) -> str:
         dn = entry.first(self.attributes.manager)
         manager = self.emails.get(_normal_dn(dn), "")
         if dn and not manager:
-            self.notes.append(f"{entry.dn}: manager {dn} is not among the people found")
+            missing = f"manager {shown_in_note(dn)} is not among the people found"
+            self.notes.append(f"{shown_in_note(entry.dn)}: {missing}")
         return manager if manager != email else ""
 
 
@@ -218,8 +235,7 @@ def _normal_dn(dn: str) -> str:
 
 def _address(value: str) -> str:
     email = value.lower()
-    local, at, domain = email.partition("@")
-    return email if at and local and "." in domain and not any(c.isspace() for c in email) else ""
+    return "" if address_problem(email) else email
 
 
 # ------------------------------------------------------------------------------ fetching

@@ -42,6 +42,7 @@ from inner_agent.outbound.wording import held_because
 from inner_agent.web.app import Listener, listener_app
 from inner_agent.web.pages import client_of
 from inner_agent.web.roles import Role, require
+from inner_agent.web.shown import with_marking
 
 __all__ = ["create_app", "templates"]
 
@@ -66,10 +67,12 @@ def templates() -> Environment:
     """The approval pages' templates over the web listener's (base, sign-in, message)."""
     here = Path(__file__).parent / "templates"
     shared = Path(__file__).parents[1] / "web" / "templates"
-    environment = Environment(
-        loader=ChoiceLoader([FileSystemLoader(here), FileSystemLoader(shared)]),
-        autoescape=select_autoescape(default=True),
-        auto_reload=False,
+    environment = with_marking(
+        Environment(
+            loader=ChoiceLoader([FileSystemLoader(here), FileSystemLoader(shared)]),
+            autoescape=select_autoescape(default=True),
+            auto_reload=False,
+        )
     )
     environment.globals["type_names"] = TYPE_NAMES
     environment.globals["held_because"] = held_because

@@ -72,6 +72,7 @@ from inner_agent.policyedit.versions import text_diff
 from inner_agent.web.gate import Principal
 from inner_agent.web.pages import SignInPages, client_of
 from inner_agent.web.roles import Role, require
+from inner_agent.web.shown import with_marking
 from mailsafe.extract import Found
 from mailsafe.extract.isolated import AttachmentReader
 from mailsafe.inbound_rules import Membership
@@ -125,9 +126,10 @@ def policy_templates() -> Environment:
     """The editor's templates over the console's (its layout)."""
     here = Path(__file__).parent / "templates"
     console = Path(__file__).parent.parent / "console" / "templates"
-    return Environment(loader=ChoiceLoader([FileSystemLoader(here), FileSystemLoader(console)]),
-                       autoescape=select_autoescape(default=True), undefined=StrictUndefined,
-                       auto_reload=False)  # fmt: skip
+    return with_marking(Environment(
+        loader=ChoiceLoader([FileSystemLoader(here), FileSystemLoader(console)]),
+        autoescape=select_autoescape(default=True), undefined=StrictUndefined,
+        auto_reload=False))  # fmt: skip
 
 
 def isolated_reader() -> Reader:

@@ -31,6 +31,7 @@ from agentkit.access import (
 from inner_agent.web.gate import API_PREFIX, Principal, json_error
 from inner_agent.web.pages import SECURITY_HEADERS, client_of
 from inner_agent.web.roles import ALL_ROLES, CONSOLE_ROLES, Role, require
+from inner_agent.web.shown import mark_invisible_in_json
 
 __all__ = ["ACCESS_PARAMETERS", "IdentityApi", "access_query", "api_http_error", "json_body"]
 
@@ -119,7 +120,9 @@ def json_body(body: object) -> Response:
 
 
 def _json(body: object) -> Response:
-    response = JSONResponse(body)
+    """Every string in the answer with its invisible characters marked, as a page shows it
+    (``shown``): a script's report must not reorder a file name an old event kept raw."""
+    response = JSONResponse(mark_invisible_in_json(body))
     response.headers.update(SECURITY_HEADERS)
     return response
 

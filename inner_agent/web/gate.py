@@ -37,6 +37,7 @@ from agentkit.access import Action
 from inner_agent.web.api_tokens import TokenRow, token_id_of
 from inner_agent.web.pages import SECURITY_HEADERS, AccessRecorder, SignInPages, client_of
 from inner_agent.web.roles import ROLE_NAMES_KO, Role, declared_roles, is_public
+from inner_agent.web.shown import mark_invisible_in_json
 from inner_agent.web.throttle import ClientBuckets
 
 __all__ = ["API_PREFIX", "Gate", "Principal", "guarded_routes", "is_api", "json_error"]
@@ -76,7 +77,9 @@ def is_api(request: Request) -> bool:
 
 def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None
                ) -> Response:  # fmt: skip
-    response = JSONResponse({"error": code, "message": message}, status_code=status)
+    # The message may quote the request (its path, a parameter): marked as every answer is.
+    shown = mark_invisible_in_json({"error": code, "message": message})
+    response = JSONResponse(shown, status_code=status)
     response.headers.update({**SECURITY_HEADERS, **(headers or {})})
     return response
 

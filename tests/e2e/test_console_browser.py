@@ -386,6 +386,25 @@ def test_a_bidi_override_in_a_subject_is_shown_as_a_marker_on_a_phone(running, p
     shot(running, page, "phone-mail-detail-bidi-marker")
 
 
+def test_an_event_an_older_release_stored_raw_is_shown_as_a_marker(running, pages):
+    """S6 red-team pass: events stored before stop 29 keep a raw override; the running
+    console marks it when it draws the page, in Chromium as in the test client."""
+    from tests.support.console import Mails
+
+    Mails(running.stack.root / "inner" / "audit.db", time.time()).inbound(
+        "c0" * 16, subject=f"console-old {BIDI_SUBJECT}", withheld=("old\u202efdp.exe",)
+    )
+    page = pages(ADMIN)
+    page.goto(running.url + "/mail?q=console-old")
+    page.wait_for_selector("#mails")
+    assert f"console-old {BIDI_SHOWN}" in page.inner_text("#mails")
+    assert "\u202e" not in page.content()
+    page.click("#mails a.subject")
+    page.wait_for_selector("#trail")
+    assert "old⟨U+202E⟩fdp.exe" in page.inner_text("main")
+    assert "\u202e" not in page.content()
+
+
 def test_a_subject_with_personal_data_is_masked_in_the_list_and_the_api(running, pages):
     page = pages(AUDITOR)
     page.goto(running.url + "/mail?q=console-rrn")

@@ -23,6 +23,10 @@ DEFANGED = [
     ("invoice.zip", "invoice[.]zip"),  # .zip is a top-level domain as well as a file type
     ("https://x.example/a.b", "hxxps://x[.]example/a.b"),
     ("www.x.example", "www[.]x[.]example"),
+    # S6 red team: no address, yet the name before the "@" or the hyphen is linked
+    ("evil.example@", "evil[.]example@"),
+    ("evil.example@한", "evil[.]example@한"),
+    ("see evil.example-", "see evil[.]example-"),
 ]
 AS_WRITTEN = ["invoice.pdf", "보고서.hwp", "e.g. 3.14 v1.2.3", "hxxps://phish[.]example", "a@b"]
 
@@ -69,3 +73,48 @@ def test_reading_only_the_candidate_words_changes_nothing(text):
     """The words filter is a shortcut: the result is the whole text read run by run."""
     every_run = defang_module._LINKABLE_IN_TEXT.sub(defang_module._defanged_run, text)
     assert defang_text(text) == every_run
+
+
+RAW_AUTHENTICATION_ROW = (
+    "mx.google.com; spf=pass (domain of x@evil.example) smtp.mailfrom=evil.example; dkim=pass "
+    "header.i=@evil.example header.s=sel header.b=AbC; dmarc=pass (p=NONE) header.from=evil.example"
+    " policy.dmarc=none; auth=pass smtp.auth=x SMTP.HELO=mail.evil.example"
+)
+
+
+def test_authentication_results_keys_read_as_written_and_their_values_are_defanged() -> None:
+    """S6 red team: ``smtp[.]mailfrom`` in the raw authentication row named no link; the keys
+    read as written now, every domain and address beside them is still bracketed."""
+    shown = defang_text(RAW_AUTHENTICATION_ROW)
+    for key in ("smtp.mailfrom=", "header.from=", "policy.dmarc=", "smtp.auth=", "SMTP.HELO="):
+        assert key in shown, key
+    assert not re.search(r"evil\.example|[^\[]@evil", shown), shown
+    assert "mx[.]google[.]com" in shown
+
+
+@pytest.mark.parametrize(("written", "shown"), [
+    ("smtp.mailfrom.evil.example", "smtp[.]mailfrom[.]evil[.]example"),  # only the whole key
+    ("x@header.from", "x[@]header[.]from"),  # an address is linked whatever its domain
+    ("header.md", "header[.]md"),  # .md (Moldova) is a top-level domain
+    ("dns.zone", "dns[.]zone"),  # so is .zone
+    ("evil.example/smtp.mailfrom", "evil[.]example/smtp.mailfrom"),
+])  # fmt: skip
+def test_a_key_never_shields_a_name_a_client_links(written: str, shown: str) -> None:
+    assert defang_text(written) == shown
+
+
+_KEY_PIECES = st.sampled_from(["smtp.mailfrom", "header.from", "SMTP.HELO", "policy.dmarc", "=",
+                               ".", "@", " ", ";", "/", "-", "a", "x", ".com", ".kr", ".example",
+                               ".md", "한"])  # fmt: skip  # URLs: the test above
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_KEY_PIECES, max_size=24).map("".join))
+def test_beside_a_key_no_top_level_domain_is_left_linkable(text: str) -> None:
+    """Whatever stands around the keys, no name ending in a top-level domain (its last label,
+    before a full stop or a hyphen) reads unbracketed."""
+    shown = defang_text(text)
+    tld_last = r"[\w%+-]\.(?:com|kr|example|md)(?![\w-]|[.-]+[\w%+])"
+    assert not re.search(tld_last, shown, re.I), shown
+    every_run = defang_module._LINKABLE_IN_TEXT.sub(defang_module._defanged_run, text)
+    assert shown == every_run

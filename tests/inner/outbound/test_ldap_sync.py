@@ -338,3 +338,25 @@ def test_a_standby_taking_over_during_the_fetch_stops_the_commands_sync(
     assert "held by other-host (it was taken while this command ran)" in err
     assert "Nothing was written." in err
     assert maildiode("directory", "list", "-c", str(config)).stdout == ""
+
+
+def test_a_hostile_attribute_skips_its_person_and_the_rest_syncs(tmp_path, slapd):
+    """S6 red team: a person who may edit their own entry (or a compromised AD) writes CR/LF,
+    a bidi override or a megabyte into displayName, title or mail; before the fix the value
+    was stored as it came (a scope list split in two, an approver reading reordered text)."""
+    slapd.modify(f"uid=kim,{SALES}", {"displayName": ["김철수\r\n보안팀 부서장"]})
+    slapd.modify(f"uid=park,{SALES}", {"title": ["과장\u202e"]})
+    slapd.modify(f"uid=jung,{SECURITY}", {"displayName": ["정" * (1 << 20)]})
+    slapd.modify(f"uid=old,{SALES}", {"mail": ["old@corp.example,ceo@corp.example"]})
+    parts = build_workflow(tmp_path)
+    outcome = syncer(tmp_path, slapd, parts, Recorded()).run_once()
+    kept = {user.email for user in parts.directory.users()}
+    assert kept == {"choi@corp.example", "lee@corp.example"}
+    notes = "\n".join(outcome.notes)
+    for uid, what in (("kim", "name"), ("park", "rank"), ("jung", "name")):
+        assert f"skipped: its {what} " in notes.split(f"uid={uid},")[1].split("\n")[0], uid
+    assert "uid=old," in notes
+    assert len(notes) < 4000
+    for user in parts.directory.users():
+        assert user.name.isprintable()
+        assert len(user.name) <= 200

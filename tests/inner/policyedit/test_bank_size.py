@@ -180,3 +180,20 @@ def test_a_name_of_a_kind_the_direction_lacks_changes_no_scope(bank_site):
         assert page.status_code == 200
         assert '<option value="departments" selected>' in page.text
         assert scope_list_of(page.text) == [LATE]
+
+
+def test_a_found_name_with_an_invisible_character_is_added_as_the_directory_has_it(bank_site):
+    """S6: pages mark invisible characters when they print (D110); the found name's button
+    must still carry the name itself, or "영업⟨U+200B⟩부" would be added, a name nobody has."""
+    from inner_agent.outbound.directory_model import User
+
+    hidden_name = "영업\u200b부"
+    person = User("zw@bank.example", "영", hidden_name, "", "대리")
+    bank_site.state.directory.put_person(person, None, "test")
+    client = signed_in(bank_site, ADMIN)
+    hidden = form_of(client, "/policy/outbound/new")
+    search = {**hidden, **NEW_RULE, "find_kind": "departments", "find_text": "영업"}
+    found = client.post("/policy/outbound/save", data={**search, "do": "find"})
+    buttons = re.findall(r'name="add_name" value="([^"]+)"', found.text)
+    assert buttons == [hidden_name, "영업부"]  # the look-alike beside the department it mimics
+    assert "영업⟨U+200B⟩부</button>" in found.text  # what the administrator reads
