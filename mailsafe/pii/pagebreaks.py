@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from mailsafe.pii.detect import detect
+from mailsafe.pii.disguise import detect  # the public detect: the disguise pass included
 from mailsafe.pii.types import Finding
 
 __all__ = ["BREAK_WINDOW_CHARS", "across_break", "across_page_breaks", "detect_paged"]
