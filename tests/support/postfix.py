@@ -41,6 +41,7 @@ __all__ = ["PostfixInstance", "SmtpSink", "free_port"]
 SYSTEM_CONFIG = Path("/etc/postfix")
 LOCK_FILE = Path("/tmp/maildiode-postfix-alternate.lock")
 START_TIMEOUT_S = 30.0
+SETTLED_AGE_S = 10.0  # well past Postfix's "changed just now" window (see _settled)
 # A queue folder Postfix's own checks laid out, one per test process (see _lay_out_queue).
 _CHECKED_QUEUE: dict[str, Path] = {}
 
@@ -68,6 +69,18 @@ def _alternates() -> list[str]:
 
 def _set_alternates(folders: list[str]) -> None:
     _postconf("-e", f"alternate_config_directories = {' '.join(folders)}")
+    _settled(SYSTEM_CONFIG / "main.cf")  # postconf -e renames a whole new file into place
+
+
+def _settled(main_cf: Path) -> None:
+    """Date a main.cf written whole a few seconds back. Every Postfix command that reads a
+    main.cf changed in the last second or two first sleeps until it is older (a reader's guard
+    against an editor still writing it): 1.5-2 s at each start of an instance, twice (its own
+    file, just written, and the system one, just edited to list it), and at the next instance's
+    first ``postconf``. Neither file is ever seen half-written: ours is written before Postfix
+    runs, the system one is replaced by a rename, under our lock."""
+    past = time.time() - SETTLED_AGE_S
+    os.utime(main_cf, (past, past))
 
 
 _MAIN_CF = """\
@@ -153,6 +166,7 @@ class PostfixInstance:
             size_limit=self._size_limit, maildir_base=self.maildir_base, uid=nobody, gid=nogroup,
         ) + self._extra_main_cf)  # fmt: skip
         (self.config_dir / "master.cf").write_text(self._master_cf())
+        _settled(self.config_dir / "main.cf")
         for name in ("dynamicmaps.cf", "postfix-files"):
             if (SYSTEM_CONFIG / name).exists():
                 shutil.copy(SYSTEM_CONFIG / name, self.config_dir / name)
@@ -259,7 +273,7 @@ class PostfixInstance:
             os.kill(pid, 0)
         except (OSError, ValueError):
             return False
-        return True
+        return not _exited(pid)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -333,6 +347,17 @@ class SmtpSink:
             self._process.terminate()
             self._process.wait(timeout=10)
             self._process = None
+
+
+def _exited(pid: int) -> bool:
+    """The process has exited and waits to be reaped (a zombie): it holds no port, lock or file
+    any more. The master is a daemon, so init reaps it, and some inits take their time (1.5 s
+    on the development machine, at every stop)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # the name in brackets may hold ")"
 
 
 def _copy_tree(source: Path, target: Path) -> None:
