@@ -201,19 +201,10 @@ def test_held_approved_carried_delivered_unchanged(tmp_path):
 
 class RelayingPostfix(PostfixInstance):
     """The internal mail server: delivers corp.example to its Maildir and relays every other
-    domain to maildiode's outbound intake (``relayhost``), as a real installation does.
-
-    tests/support/postfix.py has no relayhost setting yet, so the line is appended to the
-    main.cf it writes (its private ``_configure``)."""
+    domain to maildiode's outbound intake (``relayhost``), as a real installation does."""
 
     def __init__(self, base: Path, *, relay_port: int) -> None:
-        super().__init__(base, domain="corp.example")
-        self.relay_port = relay_port
-
-    def _configure(self) -> None:
-        super()._configure()
-        with open(self.config_dir / "main.cf", "a", encoding="utf-8") as main_cf:
-            main_cf.write(f"relayhost = [127.0.0.1]:{self.relay_port}\n")
+        super().__init__(base, domain="corp.example", relay_to=relay_port)
 
 
 def maildir_to(postfix: PostfixInstance, rcpt: str) -> list[bytes]:

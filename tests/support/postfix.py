@@ -19,6 +19,7 @@ file lock while the instance runs, removed at stop); the log goes to a file unde
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import grp
 import os
@@ -40,6 +41,9 @@ __all__ = ["PostfixInstance", "SmtpSink", "free_port"]
 SYSTEM_CONFIG = Path("/etc/postfix")
 LOCK_FILE = Path("/tmp/maildiode-postfix-alternate.lock")
 START_TIMEOUT_S = 30.0
+SETTLED_AGE_S = 10.0  # well past Postfix's "changed just now" window (see _settled)
+# A queue folder Postfix's own checks laid out, one per test process (see _lay_out_queue).
+_CHECKED_QUEUE: dict[str, Path] = {}
 
 
 @contextmanager
@@ -65,6 +69,18 @@ def _alternates() -> list[str]:
 
 def _set_alternates(folders: list[str]) -> None:
     _postconf("-e", f"alternate_config_directories = {' '.join(folders)}")
+    _settled(SYSTEM_CONFIG / "main.cf")  # postconf -e renames a whole new file into place
+
+
+def _settled(main_cf: Path) -> None:
+    """Date a main.cf written whole a few seconds back. Every Postfix command that reads a
+    main.cf changed in the last second or two first sleeps until it is older (a reader's guard
+    against an editor still writing it): 1.5-2 s at each start of an instance, twice (its own
+    file, just written, and the system one, just edited to list it), and at the next instance's
+    first ``postconf``. Neither file is ever seen half-written: ours is written before Postfix
+    runs, the system one is replaced by a rename, under our lock."""
+    past = time.time() - SETTLED_AGE_S
+    os.utime(main_cf, (past, past))
 
 
 _MAIN_CF = """\
@@ -134,6 +150,7 @@ class PostfixInstance:
         if relay_to is not None:  # everything not for ``domain`` goes onward over SMTP
             self._extra_main_cf += f"relayhost = [127.0.0.1]:{relay_to}\n"
         self._configured = False
+        self._queue_laid_out = False
         self.running = False
 
     # -- set-up ---------------------------------------------------------------------------
@@ -149,6 +166,7 @@ class PostfixInstance:
             size_limit=self._size_limit, maildir_base=self.maildir_base, uid=nobody, gid=nogroup,
         ) + self._extra_main_cf)  # fmt: skip
         (self.config_dir / "master.cf").write_text(self._master_cf())
+        _settled(self.config_dir / "main.cf")
         for name in ("dynamicmaps.cf", "postfix-files"):
             if (SYSTEM_CONFIG / name).exists():
                 shutil.copy(SYSTEM_CONFIG / name, self.config_dir / name)
@@ -180,6 +198,8 @@ class PostfixInstance:
             folders = _alternates()
             if str(self.config_dir) not in folders:
                 _set_alternates([*folders, str(self.config_dir)])
+        if not self._queue_laid_out:
+            self._lay_out_queue()
         self._postfix("start")
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._port_open():
@@ -211,6 +231,28 @@ class PostfixInstance:
         if self._own_base:
             shutil.rmtree(self.base, ignore_errors=True)
 
+    def _lay_out_queue(self) -> None:
+        """The fresh queue's folders, copied from the first instance's, which ``postfix check``
+        made (post-install create-missing, postsuper, the permission scans); then Postfix's own
+        ``quick-start`` marker (what ``postfix quick-stop`` leaves) lets ``postfix start`` skip
+        those checks. They take 1.5-6 s on a fresh queue, where they find nothing else to do,
+        and every end-to-end test starts one; the copy takes milliseconds."""
+        checked = _CHECKED_QUEUE.get("queue")
+        if checked is None:
+            done = subprocess.run(["postfix", "-c", str(self.config_dir), "check"],
+                                  capture_output=True, text=True)  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"postfix -c {self.config_dir} check failed "
+                                   f"({done.returncode}): {done.stderr.strip()}")  # fmt: skip
+            checked = Path(tempfile.mkdtemp(prefix="maildiode-postfix-queue-", dir="/var/tmp"))
+            atexit.register(shutil.rmtree, checked, ignore_errors=True)
+            _copy_tree(self.queue_dir, checked)
+            _CHECKED_QUEUE["queue"] = checked
+        else:
+            _copy_tree(checked, self.queue_dir)
+        (self.queue_dir / "quick-start").touch()
+        self._queue_laid_out = True
+
     def _postfix(self, command: str) -> None:
         done = subprocess.run(
             ["postfix", "-c", str(self.config_dir), command], capture_output=True, text=True
@@ -231,7 +273,7 @@ class PostfixInstance:
             os.kill(pid, 0)
         except (OSError, ValueError):
             return False
-        return True
+        return not _exited(pid)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -305,6 +347,23 @@ class SmtpSink:
             self._process.terminate()
             self._process.wait(timeout=10)
             self._process = None
+
+
+def _exited(pid: int) -> bool:
+    """The process has exited and waits to be reaped (a zombie): it holds no port, lock or file
+    any more. The master is a daemon, so init reaps it, and some inits take their time (1.5 s
+    on the development machine, at every stop)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # the name in brackets may hold ")"
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """``cp -a``: owners and modes as they are (the queue's folders belong to postfix and
+    postdrop; shutil.copytree would leave them root's)."""
+    subprocess.run(["cp", "-a", f"{source}/.", str(target)], check=True)
 
 
 def _listening(port: int) -> bool:
