@@ -38,6 +38,7 @@ from protocol.sqlite import (
     AGENT_BUSY_TIMEOUT_S,
     StoreVersions,
     Synchronous,
+    open_existing_database,
     open_wal_database,
     schema_made,
 )
@@ -235,8 +236,10 @@ def lease_held_still(
     if not path.is_file():
         yield None
         return
-    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True,
-                         timeout=busy_timeout_s, isolation_level=None)  # fmt: skip
+    try:
+        db = open_existing_database(path, busy_timeout_s)
+    except sqlite3.Error as exc:  # removed since the look above, or not ours to open
+        raise LeaseUnreadable(f"{path}: {exc}") from exc
     try:
         try:
             db.execute("BEGIN IMMEDIATE")

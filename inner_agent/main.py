@@ -104,9 +104,13 @@ def run(config: InnerConfig, *, config_path: Path | None = None, standby: bool =
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_early.set())
     lost: list[str] = []
     # A newer release's file anywhere in the state refuses the start before anything is
-    # upgraded (D109); the lease's own file is brought forward before it is taken.
-    check_state([lease_database(config.state.dir), *state_databases(config)])
-    lease_migrated = upgrade_state([lease_database(config.state.dir)])
+    # upgraded (D109); the lease's own file is brought forward before it is taken. Reading a
+    # version needs room (SQLite's shared-memory file): a full disk is waited out, as below.
+    lease_migrated = open_state(lambda: _lease_brought_forward(config), config.state.dir,
+                                stop=stop_early)  # fmt: skip
+    if lease_migrated is None:
+        log.info("stopped while waiting to read the agent's state")
+        return 0
     lease = take_lease(config, standby=standby, stop=stop_early,
                        on_lost=functools.partial(_stop_on_lost, lost))  # fmt: skip
     if lease is None:
@@ -221,6 +225,12 @@ def _outer_keys(config: InnerConfig) -> dict[str, list[VerifyKey]]:
     extra = config.streams.outer if config.streams is not None else ()
     paths = {PAIR_INBOUND: config.keys.peer_keys, **{s.id: s.peer_keys for s in extra}}
     return {stream: [VerifyKey.load(path) for path in keys] for stream, keys in paths.items()}
+
+
+def _lease_brought_forward(config: InnerConfig) -> list[Migrated]:
+    """Every state file's version checked, then the lease's own file upgraded (D109)."""
+    check_state([lease_database(config.state.dir), *state_databases(config)])
+    return upgrade_state([lease_database(config.state.dir)])
 
 
 def _open(

@@ -54,6 +54,7 @@ __all__ = [
     "copy_database",
     "found_version",
     "fsync_wal",
+    "open_existing_database",
     "open_read_only_database",
     "open_wal_database",
     "read_meta",
@@ -261,6 +262,18 @@ def open_read_only_database(path: Path) -> sqlite3.Connection:
     then find an empty one) and never takes a write lock. Raises sqlite3.OperationalError
     when the file does not exist."""
     return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+
+
+def open_existing_database(
+    path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> sqlite3.Connection:
+    """Open another process's database to lock or write it, in autocommit mode (the caller
+    writes ``BEGIN IMMEDIATE``): never creates the file (a command must not make the agent's
+    store as another user). Raises sqlite3.OperationalError when the file does not exist."""
+    return sqlite3.connect(
+        f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=busy_timeout_s,
+        isolation_level=None,
+    )  # fmt: skip
 
 
 def copy_database(source: Path, target: Path) -> None:
