@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from agentkit.access import Action
 from inner_agent.outbound.approval import Event
-from inner_agent.outbound.approver_pages import ApproverPages
+from inner_agent.outbound.approver_pages import MAX_BULK, ApproverPages
 from inner_agent.outbound.desk import ApprovalDesk
 from inner_agent.outbound.employee_pages import EmployeePages
 from inner_agent.outbound.errors import InvalidTransition, TokenRefused
@@ -97,8 +97,8 @@ class _Pages(PageKit):
         count = request.query_params.get("n", "")
         bulk = {"bulk-approved": f"{count}건을 승인했습니다. 메일이 발송됩니다.",
                 "bulk-rejected": f"{count}건을 반려했습니다."}  # fmt: skip
-        if count.isdigit():
-            done |= bulk
+        if count.isascii() and count.isdigit() and len(count) <= len(str(MAX_BULK)):
+            done |= bulk  # a count as we write it: not "٣", not a thousand digits
         return self._page(
             "list.html",
             sid,

@@ -101,7 +101,8 @@ def _number(params: dict[str, str], name: str, default: int) -> int:
     text = params.get(name)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 9:
+    # ASCII only: str.isdigit() also says yes to "²" (which int() refuses) and "٣".
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise AccessQueryRefused(name, f"{text[:20]!r} is not a whole number")
     return int(text)
 

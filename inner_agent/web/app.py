@@ -109,10 +109,10 @@ LEASE_LOST_PAGE = DECISION_NOT_SAVED
 async def lease_lost(request: Request, exc: Exception) -> Response:
     """A decision, a withdrawal, a rules file's or the directory's save, an absence refused by
     the fence: nothing stored, the page says what; the standby serves soon."""
-    headers = {"Retry-After": "60"}
+    # The plain text too: nosniff keeps a browser from reading it as anything else.
+    headers = {**SECURITY_HEADERS, "Retry-After": "60"}
     if "text/html" in request.headers.get("accept", ""):  # a browser: a page a phone can read
-        return HTMLResponse(lease_lost_html(request.url.path), status_code=503,
-                            headers={**SECURITY_HEADERS, **headers})  # fmt: skip
+        return HTMLResponse(lease_lost_html(request.url.path), status_code=503, headers=headers)
     return PlainTextResponse(lease_lost_page(request.url.path), status_code=503, headers=headers)
 
 

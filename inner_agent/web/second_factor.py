@@ -23,7 +23,7 @@ DRIFT_STEPS = 1
 def matching_step(secret: str, untrusted_code: str, now: float) -> int | None:
     """The time step whose code ``untrusted_code`` is, or None."""
     code = untrusted_code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == CODE_DIGITS):
+    if not (code.isascii() and code.isdigit() and len(code) == CODE_DIGITS):
         return None
     totp = pyotp.TOTP(secret)
     here = totp.timecode(int(now))

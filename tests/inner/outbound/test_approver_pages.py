@@ -125,6 +125,16 @@ def test_bulk_approve_of_three_confirms_then_publishes_each_once(site):
     assert len(parts.publisher.published) == 3
 
 
+@pytest.mark.parametrize("count", ["%D9%A3", "%C2%B2", "1" * 40])
+def test_a_forged_bulk_count_shows_no_success_box(site, count):
+    """The box's count is one we write (ASCII, at most MAX_BULK's digits): not "٣", "²" or a
+    number as long as a link can carry."""
+    _parts, app = site
+    page = signed_in(app, "lee@corp.example").get(f"/requests?done=bulk-approved&n={count}")
+    assert page.status_code == 200
+    assert "건을 승인했습니다" not in page.text
+
+
 def test_bulk_reject_takes_one_reason_for_all(site):
     parts, app = site
     mail_ids = held(parts, 2)

@@ -116,6 +116,8 @@ def test_a_browser_is_answered_a_page_and_a_script_the_plain_text(standby_site):
     plain = admin.post("/policy/outbound/save", data=data, headers={"Accept": "*/*"})
     assert_refused(plain, "규칙을")
     assert plain.headers["content-type"].startswith("text/plain")
+    assert plain.headers["x-content-type-options"] == "nosniff"
+    assert plain.headers["cache-control"] == "no-store"
     assert site.rules.read_text(encoding="utf-8") == RULES
 
 
