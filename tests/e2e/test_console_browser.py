@@ -394,6 +394,9 @@ def test_an_event_an_older_release_stored_raw_is_shown_as_a_marker(running, page
     Mails(running.stack.root / "inner" / "audit.db", time.time()).inbound(
         "c0" * 16, subject=f"console-old {BIDI_SUBJECT}", withheld=("old\u202efdp.exe",)
     )
+    # The console's mail index follows the audit log in the background: wait until it has it.
+    wait_for(lambda: running.api("/api/v1/mail?q=console-old", "auditor")[1]["items"], 60,
+             "the mail index to take in the row written raw")  # fmt: skip
     page = pages(ADMIN)
     page.goto(running.url + "/mail?q=console-old")
     page.wait_for_selector("#mails")
